@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The CRI service actor. It owns the method table's handlers: it decodes each
+ * request with protobuf-c on berth's allocator, answers the runtime
+ * information methods (Version, Status, RuntimeConfig, UpdateRuntimeConfig)
+ * from its own state, and answers UNIMPLEMENTED, naming the method, for the
+ * rest until their actors exist. It must never block and never trust the
+ * request bytes: a request that does not decode is INVALID_ARGUMENT and the
+ * daemon keeps serving.
+ */
+#include "actors/cri.h"
+
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+#include <string.h>
+
+#include "actors/msgtypes.h"
+#include "actors/netstatus.h"
+#include "engine/alloc.h"
+#include "engine/err.h"
+#include "engine/log.h"
+#include "io/grpc.h"
+#include "proto/cri.h"
+
+/* The CRI version berth speaks, as the kubelet expects it in VersionResponse. */
+#define CRI_KUBELET_API_VERSION "0.1.0"
+#define CRI_API_VERSION "v1"
+
+typedef struct cri {
+    char *runtime_version;
+    char **handlers; /* NULL-terminated, owned */
+    char *default_handler;
+    /* Network readiness as last published by the netstatus actor. */
+    bool net_ready;
+    char *net_reason;
+    char *net_message;
+    /* Set by UpdateRuntimeConfig; reported in verbose Status. */
+    char *pod_cidr;
+    uint64_t requests;
+} cri_t;
+
+typedef void (*cri_handler_fn)(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_t *m,
+                               ProtobufCMessage *req);
+
+static void reply_msg(berth_grpc_call_t *call, const ProtobufCMessage *resp)
+{
+    size_t len = protobuf_c_message_get_packed_size(resp);
+    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(len ? len : 1);
+    protobuf_c_message_pack(resp, buf);
+    berth_grpc_reply(call, buf, len);
+}
+
+static void on_version(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_t *m,
+                       ProtobufCMessage *req)
+{
+    Runtime__V1__VersionResponse resp = RUNTIME__V1__VERSION_RESPONSE__INIT;
+    resp.version = (char *)CRI_KUBELET_API_VERSION;
+    resp.runtime_name = (char *)"berth";
+    resp.runtime_version = c->runtime_version;
+    resp.runtime_api_version = (char *)CRI_API_VERSION;
+    reply_msg(call, &resp.base);
+}
+
+/* Builds the verbose `info` map's "config" entry: a small JSON document of
+ * what a kubelet user may want to check (handlers, network state). */
+static char *status_info_json(const cri_t *c)
+{
+    json_t *hs = json_array();
+    for (size_t i = 0; c->handlers[i]; i++)
+        json_array_append_new(hs, json_string(c->handlers[i]));
+    json_t *doc = json_pack("{s:o, s:s, s:s, s:b, s:s}", "runtimeHandlers", hs, "defaultRuntime",
+                            c->default_handler, "podCIDR", c->pod_cidr, "networkReady",
+                            c->net_ready, "networkMessage", c->net_message);
+    char *out = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return out;
+}
+
+static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_t *m,
+                      ProtobufCMessage *req)
+{
+    const Runtime__V1__StatusRequest *sreq = (const Runtime__V1__StatusRequest *)req;
+    Runtime__V1__RuntimeCondition rt = RUNTIME__V1__RUNTIME_CONDITION__INIT;
+    rt.type = (char *)"RuntimeReady";
+    rt.status = 1;
+    Runtime__V1__RuntimeCondition net = RUNTIME__V1__RUNTIME_CONDITION__INIT;
+    net.type = (char *)"NetworkReady";
+    net.status = c->net_ready;
+    net.reason = c->net_reason;
+    net.message = c->net_message;
+    Runtime__V1__RuntimeCondition *conds[] = {&rt, &net};
+    Runtime__V1__RuntimeStatus st = RUNTIME__V1__RUNTIME_STATUS__INIT;
+    st.n_conditions = 2;
+    st.conditions = conds;
+
+    size_t nh = 0;
+    while (c->handlers[nh])
+        nh++;
+    BERTH_AUTO_FREE Runtime__V1__RuntimeHandler *hs =
+            berth_calloc(nh + 1, sizeof(Runtime__V1__RuntimeHandler));
+    BERTH_AUTO_FREE Runtime__V1__RuntimeHandler **hp =
+            berth_calloc(nh + 1, sizeof(Runtime__V1__RuntimeHandler *));
+    /* Neither recursive read-only mounts nor user namespaces are offered yet:
+     * say so rather than let the kubelet assume them. */
+    Runtime__V1__RuntimeHandlerFeatures feats = RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT;
+    for (size_t i = 0; i < nh; i++) {
+        runtime__v1__runtime_handler__init(&hs[i]);
+        hs[i].name = c->handlers[i];
+        hs[i].features = &feats;
+        hp[i] = &hs[i];
+    }
+    Runtime__V1__RuntimeFeatures rfeats = RUNTIME__V1__RUNTIME_FEATURES__INIT;
+
+    Runtime__V1__StatusResponse resp = RUNTIME__V1__STATUS_RESPONSE__INIT;
+    resp.status = &st;
+    resp.n_runtime_handlers = nh;
+    resp.runtime_handlers = hp;
+    resp.features = &rfeats;
+
+    /* json_dumps allocates through jansson's allocator, which main sets to berth's. */
+    BERTH_AUTO_FREE char *info = NULL;
+    Runtime__V1__StatusResponse__InfoEntry entry = RUNTIME__V1__STATUS_RESPONSE__INFO_ENTRY__INIT;
+    Runtime__V1__StatusResponse__InfoEntry *entries[] = {&entry};
+    if (sreq->verbose) {
+        info = status_info_json(c);
+        entry.key = (char *)"config";
+        entry.value = info;
+        resp.n_info = 1;
+        resp.info = entries;
+    }
+    reply_msg(call, &resp.base);
+}
+
+static void on_runtime_config(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_t *m,
+                              ProtobufCMessage *req)
+{
+    Runtime__V1__LinuxRuntimeConfiguration lx = RUNTIME__V1__LINUX_RUNTIME_CONFIGURATION__INIT;
+    /* Only the cgroupfs manager exists on nodes without systemd (berth's
+     * target); the kubelet must match it. */
+    lx.cgroup_driver = RUNTIME__V1__CGROUP_DRIVER__CGROUPFS;
+    Runtime__V1__RuntimeConfigResponse resp = RUNTIME__V1__RUNTIME_CONFIG_RESPONSE__INIT;
+    resp.linux = &lx;
+    reply_msg(call, &resp.base);
+}
+
+static void on_update_runtime_config(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_t *m,
+                                     ProtobufCMessage *req)
+{
+    const Runtime__V1__UpdateRuntimeConfigRequest *r =
+            (const Runtime__V1__UpdateRuntimeConfigRequest *)req;
+    /* The kubelet sends the node's pod CIDR here; CNI plugins get their
+     * ranges from their own configuration, so berth records it for status. */
+    if (r->runtime_config && r->runtime_config->network_config &&
+        r->runtime_config->network_config->pod_cidr) {
+        const char *cidr = r->runtime_config->network_config->pod_cidr;
+        if (strcmp(cidr, c->pod_cidr) != 0) {
+            berth_free(c->pod_cidr);
+            c->pod_cidr = berth_strdup(cidr);
+            berth_log_info("pod CIDR updated", "pod_cidr=%s", cidr);
+        }
+    }
+    Runtime__V1__UpdateRuntimeConfigResponse resp =
+            RUNTIME__V1__UPDATE_RUNTIME_CONFIG_RESPONSE__INIT;
+    reply_msg(call, &resp.base);
+}
+
+static const struct {
+    const char *name;
+    cri_handler_fn fn;
+} handlers[] = {
+        {"Version", on_version},
+        {"Status", on_status},
+        {"RuntimeConfig", on_runtime_config},
+        {"UpdateRuntimeConfig", on_update_runtime_config},
+};
+
+static cri_handler_fn find_handler(const berth_cri_method_t *m)
+{
+    if (strcmp(m->service, "RuntimeService") != 0)
+        return NULL;
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(handlers); i++) {
+        if (strcmp(handlers[i].name, m->name) == 0)
+            return handlers[i].fn;
+    }
+    return NULL;
+}
+
+static void on_request(cri_t *c, berth_grpc_request_msg_t *rq)
+{
+    berth_grpc_call_t *call = rq->call;
+    c->requests++;
+    const berth_cri_method_t *m = berth_cri_method_lookup(rq->method);
+    if (m == NULL) {
+        BERTH_AUTO_FREE char *msg = berth_asprintf("unknown method %s: berth serves CRI v1 "
+                                                   "(runtime.v1.RuntimeService, "
+                                                   "runtime.v1.ImageService)",
+                                                   rq->method);
+        berth_grpc_finish(call, BERTH_GRPC_UNIMPLEMENTED, msg);
+        return;
+    }
+    ProtobufCMessage *req = protobuf_c_message_unpack(
+            m->input, (ProtobufCAllocator *)berth_alloc_protobuf_allocator(), rq->len, rq->body);
+    if (req == NULL) {
+        BERTH_AUTO_FREE char *msg = berth_asprintf(
+                "%s: cannot decode the request as %s (malformed protobuf, %zu bytes)", m->name,
+                m->input->name, rq->len);
+        berth_grpc_finish(call, BERTH_GRPC_INVALID_ARGUMENT, msg);
+        return;
+    }
+    cri_handler_fn fn = find_handler(m);
+    if (fn == NULL) {
+        BERTH_AUTO_FREE char *msg =
+                berth_asprintf("%s is not implemented by berth yet (runtime.v1.%s/%s)", m->name,
+                               m->service, m->name);
+        berth_grpc_finish(call, BERTH_GRPC_UNIMPLEMENTED, msg);
+    } else {
+        fn(c, call, m, req);
+    }
+    protobuf_c_message_free_unpacked(req, (ProtobufCAllocator *)berth_alloc_protobuf_allocator());
+}
+
+static void on_netstatus(cri_t *c, berth_netstatus_msg_t *ns)
+{
+    c->net_ready = ns->ready;
+    berth_free(c->net_reason);
+    berth_free(c->net_message);
+    c->net_reason = berth_strdup(ns->reason);
+    c->net_message = berth_strdup(ns->message);
+}
+
+static void cri_receive(berth_actor_t *self, berth_msg_t *msg)
+{
+    cri_t *c = berth_actor_state(self);
+    switch (msg->type) {
+    case BERTH_MSG_GRPC_REQUEST: {
+        berth_grpc_request_msg_t *rq = (berth_grpc_request_msg_t *)msg;
+        on_request(c, rq);
+        berth_grpc_call_unref(rq->call);
+        rq->call = NULL;
+        break;
+    }
+    case BERTH_MSG_GRPC_CANCEL: {
+        /* Every method answered here is answered within the turn that got
+         * it, so a cancellation has nothing left to stop. */
+        berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;
+        berth_grpc_call_unref(cm->call);
+        cm->call = NULL;
+        break;
+    }
+    case BERTH_MSG_NETSTATUS:
+        on_netstatus(c, (berth_netstatus_msg_t *)msg);
+        break;
+    default:
+        berth_log_warn("cri: unexpected message", "type=%u", msg->type);
+        break;
+    }
+    berth_msg_free(msg);
+}
+
+static void cri_fini(void *state)
+{
+    cri_t *c = state;
+    berth_free(c->runtime_version);
+    for (size_t i = 0; c->handlers[i]; i++)
+        berth_free(c->handlers[i]);
+    berth_free(c->handlers);
+    berth_free(c->default_handler);
+    berth_free(c->net_reason);
+    berth_free(c->net_message);
+    berth_free(c->pod_cidr);
+    berth_free(c);
+}
+
+static const berth_actor_class_t cri_class = {
+        .name = "cri",
+        .receive = cri_receive,
+        .fini = cri_fini,
+};
+
+berth_handle_t berth_cri_spawn(const berth_cri_config_t *cfg)
+{
+    cri_t *c = berth_calloc(1, sizeof(*c));
+    c->runtime_version = berth_strdup(cfg->runtime_version);
+    size_t n = 0;
+    while (cfg->handlers && cfg->handlers[n])
+        n++;
+    c->handlers = berth_calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        c->handlers[i] = berth_strdup(cfg->handlers[i]);
+    c->default_handler = berth_strdup(cfg->default_handler ? cfg->default_handler : "");
+    /* Until the first scan arrives the network is not known to be usable. */
+    c->net_ready = false;
+    c->net_reason = berth_strdup("NetworkPluginNotReady");
+    c->net_message = berth_strdup("the CNI configuration has not been scanned yet");
+    c->pod_cidr = berth_strdup("");
+    berth_handle_t h = berth_actor_spawn(&cri_class, c);
+    if (berth_handle_valid(cfg->netstatus))
+        berth_netstatus_subscribe(cfg->netstatus, h);
+    return h;
+}

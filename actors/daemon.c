@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The daemon actor and berthd's start-up sequence. Start-up runs on the main
+ * thread before any worker exists, so it may block (mkdir, flock); once the
+ * engine runs, everything happens in actors and the main thread only joins.
+ * The run lock (flock on <runroot>/berthd.lock) makes a second berthd on the
+ * same run directory refuse to start even before it reaches the socket.
+ */
+#include "actors/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actors/cri.h"
+#include "actors/msgtypes.h"
+#include "actors/netstatus.h"
+#include "engine/alloc.h"
+#include "engine/log.h"
+#include "engine/sched.h"
+#include "io/blocking.h"
+#include "io/grpc.h"
+#include "io/signal.h"
+
+/* How long in-flight requests may run on after a stop signal. */
+#define SHUTDOWN_GRACE_NS (5ull * 1000 * 1000 * 1000)
+
+typedef struct daemon {
+    berth_handle_t listener;
+    berth_handle_t signals;
+    bool stopping;
+} daemon_t;
+
+static void daemon_receive(berth_actor_t *self, berth_msg_t *msg)
+{
+    daemon_t *d = berth_actor_state(self);
+    switch (msg->type) {
+    case BERTH_MSG_SIGNAL: {
+        berth_signal_msg_t *sm = (berth_signal_msg_t *)msg;
+        if (sm->signo == SIGHUP) {
+            berth_log_info("SIGHUP received; configuration reload is not supported yet",
+                           "sender_pid=%d", (int)sm->sender_pid);
+            break;
+        }
+        if (d->stopping) {
+            berth_log_warn("second stop signal: stopping now", "signal=%d", sm->signo);
+            berth_engine_stop();
+            break;
+        }
+        d->stopping = true;
+        berth_log_info("stopping", "signal=%s sender_pid=%d", strsignal(sm->signo),
+                       (int)sm->sender_pid);
+        berth_grpc_server_stop(d->listener, SHUTDOWN_GRACE_NS, berth_actor_self(self),
+                               berth_msg_new(BERTH_MSG_DAEMON_STOPPED, sizeof(berth_msg_t)));
+        break;
+    }
+    case BERTH_MSG_DAEMON_STOPPED:
+        berth_log_info("server closed", NULL);
+        berth_signal_stop(d->signals);
+        berth_engine_stop();
+        break;
+    default:
+        break;
+    }
+    berth_msg_free(msg);
+}
+
+static const berth_actor_class_t daemon_class = {
+        .name = "daemon",
+        .receive = daemon_receive,
+        .fini = berth_free,
+};
+
+/* mkdir -p with the given mode for the last component. */
+static int mkdir_p(const char *path, mode_t mode, berth_err_t *err)
+{
+    BERTH_AUTO_FREE char *p = berth_strdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            return berth_err_errno(err, errno, "cannot create directory %s", p);
+        *s = '/';
+    }
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+        return berth_err_errno(err, errno, "cannot create directory %s", p);
+    return 0;
+}
+
+static int dirname_mkdir(const char *file, berth_err_t *err)
+{
+    BERTH_AUTO_FREE char *d = berth_strdup(file);
+    char *slash = strrchr(d, '/');
+    if (slash == NULL || slash == d)
+        return 0;
+    *slash = '\0';
+    return mkdir_p(d, 0755, err);
+}
+
+/* Takes the run lock; returns the fd (kept open for the daemon's life). */
+static int take_run_lock(const berth_config_t *cfg, berth_err_t *err)
+{
+    BERTH_AUTO_FREE char *path = berth_asprintf("%s/berthd.lock", cfg->runroot);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return berth_err_errno(err, errno, "cannot open the run lock %s", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char buf[32] = {0};
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return berth_err_make(err, EBUSY, BERTH_GRPC_FAILED_PRECONDITION,
+                                  "another berthd (pid %s) is already running with run "
+                                  "directory %s; it serves %s",
+                                  n > 0 ? buf : "?", cfg->runroot, cfg->listen);
+        return berth_err_errno(err, e, "cannot lock %s", path);
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        /* The pid in the lock file is informational; the lock is what counts. */
+        berth_log_warn("cannot write pid to run lock", "path=%s", path);
+    }
+    return fd;
+}
+
+int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
+{
+    if (mkdir_p(cfg->root, 0711, err) < 0 || mkdir_p(cfg->runroot, 0711, err) < 0 ||
+        dirname_mkdir(cfg->listen, err) < 0)
+        return -1;
+    BERTH_AUTO_CLOSE int lock_fd = take_run_lock(cfg, err);
+    if (lock_fd < 0)
+        return -1;
+
+    /* Block the stop signals in every thread before any worker exists, so
+     * only the signal actor's signalfd sees them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (berth_signal_block(&set, err) < 0)
+        return -1;
+    /* A client that goes away mid-write must not kill the daemon. */
+    signal(SIGPIPE, SIG_IGN);
+
+    berth_engine_config_t ecfg = {.workers = (unsigned)cfg->workers};
+    if (berth_engine_start(&ecfg, err) < 0)
+        return berth_err_prefix(err, "cannot start the engine");
+    if (berth_blocking_start(0, err) < 0) {
+        berth_engine_stop();
+        berth_engine_join();
+        return berth_err_prefix(err, "cannot start the blocking pool");
+    }
+
+    berth_netstatus_config_t ncfg = {
+            .network_dir = cfg->network_dir,
+            .plugin_dirs = (const char *const *)cfg->plugin_dirs.v,
+            .default_network = cfg->cni_default_network,
+    };
+    berth_handle_t netstatus = berth_netstatus_spawn(&ncfg);
+
+    const char **handlers = berth_calloc(cfg->n_runtimes + 1, sizeof(char *));
+    for (size_t i = 0; i < cfg->n_runtimes; i++)
+        handlers[i] = cfg->runtimes[i].name;
+    berth_cri_config_t ccfg = {
+            .runtime_version = BERTH_VERSION,
+            .handlers = handlers,
+            .default_handler = cfg->default_runtime,
+            .netstatus = netstatus,
+    };
+    berth_handle_t cri = berth_cri_spawn(&ccfg);
+    berth_free(handlers);
+
+    daemon_t *d = berth_calloc(1, sizeof(*d));
+    berth_handle_t self = berth_actor_spawn(&daemon_class, d);
+
+    size_t max_msg = (size_t)(cfg->grpc_max_recv_msg_size > cfg->grpc_max_send_msg_size
+                                      ? cfg->grpc_max_recv_msg_size
+                                      : cfg->grpc_max_send_msg_size);
+    berth_grpc_server_config_t scfg = {
+            .path = cfg->listen,
+            .mode = 0660,
+            .max_msg_size = max_msg,
+            .dispatch = cri,
+    };
+    int ret = 0;
+    if (berth_grpc_server_start(&scfg, &d->listener, err) < 0) {
+        berth_err_prefix(err, "cannot serve on %s", cfg->listen);
+        ret = -1;
+        goto stop;
+    }
+    berth_signal_route_t routes[] = {
+            {SIGTERM, self},
+            {SIGINT, self},
+            {SIGHUP, self},
+    };
+    if (berth_signal_start(routes, BERTH_ARRAY_LEN(routes), &d->signals, err) < 0) {
+        ret = -1;
+        goto stop;
+    }
+    berth_log_info("berthd serving", "socket=%s root=%s runroot=%s workers=%u version=%s",
+                   cfg->listen, cfg->root, cfg->runroot, berth_engine_workers(), BERTH_VERSION);
+    berth_engine_join();
+    berth_blocking_shutdown();
+    berth_engine_shutdown();
+    berth_log_info("berthd stopped", NULL);
+    return 0;
+
+stop:
+    berth_engine_stop();
+    berth_engine_join();
+    berth_blocking_shutdown();
+    berth_engine_shutdown();
+    return ret;
+}

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * berthd's entry point: the command line, the configuration snapshot, and
+ * the hand-over to the daemon. Subcommands: `berthd` (serve), `berthd config`
+ * (print the effective configuration as TOML), `berthd version`.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/daemon.h"
+#include "conf/config.h"
+#include "engine/alloc.h"
+#include "engine/err.h"
+#include "engine/log.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: berthd [config|version] [options]\n"
+            "\n"
+            "  berthd            serve CRI v1 on the configured socket\n"
+            "  berthd config     print the effective configuration as TOML and exit\n"
+            "  berthd version    print the version and exit\n"
+            "\n"
+            "options (applied after the configuration files):\n"
+            "  -c, --config FILE       main configuration file (default %s)\n"
+            "  -d, --config-dir DIR    drop-in directory (default %s)\n"
+            "      --listen PATH       socket path ([crio.api] listen)\n"
+            "      --root DIR          state directory ([crio] root)\n"
+            "      --runroot DIR       run directory ([crio] runroot)\n"
+            "  -l, --log-level LEVEL   trace, debug, info, warn, error, fatal\n"
+            "      --workers N         engine workers (0: one per online CPU)\n"
+            "      --set KEY=VALUE     any configuration key, e.g. crio.network.network_dir=/x\n"
+            "  -h, --help              this text\n",
+            BERTH_CONFIG_DEFAULT_FILE, BERTH_CONFIG_DEFAULT_DIR);
+}
+
+static void *jansson_malloc(size_t n)
+{
+    return berth_malloc(n);
+}
+
+int main(int argc, char **argv)
+{
+    /* jansson allocates through berth's allocator too (STYLE.md §4). */
+    json_set_alloc_funcs(jansson_malloc, berth_free);
+
+    const char *cmd = "serve";
+    if (argc > 1 && argv[1][0] != '-') {
+        cmd = argv[1];
+        argv++;
+        argc--;
+    }
+    if (strcmp(cmd, "version") == 0) {
+        printf("berthd %s (CRI v1)\n", BERTH_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "config") != 0) {
+        fprintf(stderr, "berthd: unknown command %s\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+
+    enum { OPT_LISTEN = 256, OPT_ROOT, OPT_RUNROOT, OPT_WORKERS, OPT_SET };
+    static const struct option opts[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"config-dir", required_argument, NULL, 'd'},
+            {"listen", required_argument, NULL, OPT_LISTEN},
+            {"root", required_argument, NULL, OPT_ROOT},
+            {"runroot", required_argument, NULL, OPT_RUNROOT},
+            {"log-level", required_argument, NULL, 'l'},
+            {"workers", required_argument, NULL, OPT_WORKERS},
+            {"set", required_argument, NULL, OPT_SET},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+    };
+    berth_config_builder_t *b = berth_config_builder_new();
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    int c;
+    int rc = 0;
+    while ((c = getopt_long(argc, argv, "c:d:l:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            berth_config_builder_set_file(b, optarg);
+            break;
+        case 'd':
+            berth_config_builder_set_dir(b, optarg);
+            break;
+        case OPT_LISTEN:
+            rc = berth_config_set(b, "crio.api.listen", optarg, &err);
+            break;
+        case OPT_ROOT:
+            rc = berth_config_set(b, "crio.root", optarg, &err);
+            break;
+        case OPT_RUNROOT:
+            rc = berth_config_set(b, "crio.runroot", optarg, &err);
+            break;
+        case 'l':
+            if (berth_log_level_parse(optarg) < 0) {
+                rc = berth_err_make(&err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                                    "--log-level %s: expected trace, debug, info, warn, error "
+                                    "or fatal",
+                                    optarg);
+                break;
+            }
+            rc = berth_config_set(b, "crio.runtime.log_level", optarg, &err);
+            break;
+        case OPT_WORKERS:
+            rc = berth_config_set(b, "crio.runtime.workers", optarg, &err);
+            break;
+        case OPT_SET: {
+            BERTH_AUTO_FREE char *kv = berth_strdup(optarg);
+            char *eq = strchr(kv, '=');
+            if (eq == NULL) {
+                rc = berth_err_make(&err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                                    "--set %s: expected KEY=VALUE", optarg);
+                break;
+            }
+            *eq = '\0';
+            rc = berth_config_set(b, kv, eq + 1, &err);
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            berth_config_builder_free(b);
+            return 0;
+        default:
+            usage(stderr);
+            berth_config_builder_free(b);
+            return 2;
+        }
+        if (rc < 0) {
+            fprintf(stderr, "berthd: %s\n", err->msg);
+            berth_config_builder_free(b);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "berthd: unexpected argument %s\n", argv[optind]);
+        berth_config_builder_free(b);
+        return 2;
+    }
+    berth_config_t *cfg = berth_config_build(b, &err);
+    berth_config_builder_free(b);
+    if (cfg == NULL) {
+        fprintf(stderr, "berthd: configuration: %s\n", err->msg);
+        return 1;
+    }
+    int level = berth_log_level_parse(cfg->log_level);
+    if (level < 0) {
+        fprintf(stderr,
+                "berthd: configuration: log_level %s: expected trace, debug, info, "
+                "warn, error or fatal\n",
+                cfg->log_level);
+        berth_config_unref(cfg);
+        return 1;
+    }
+    berth_log_set_level(level);
+    if (strcmp(cmd, "config") == 0) {
+        berth_config_print(cfg, stdout);
+        berth_config_unref(cfg);
+        return 0;
+    }
+    rc = berth_daemon_run(cfg, &err);
+    berth_config_unref(cfg);
+    if (rc < 0) {
+        berth_log(BERTH_LOG_FATAL, "berthd cannot start", "error=\"%s\"", err->msg);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Message type numbers of the actors in actors/, in one place so that no two
+ * actors' messages collide (engine/ and io/ use the numbers below 256).
+ */
+#ifndef BERTH_ACTORS_MSGTYPES_H
+#define BERTH_ACTORS_MSGTYPES_H
+
+#include "engine/actor.h"
+
+enum {
+    BERTH_MSG_NETSTATUS = BERTH_MSG_USER, /* berth_netstatus_msg_t: network readiness changed */
+    BERTH_MSG_NETSTATUS_TICK,             /* netstatus: time to rescan */
+    BERTH_MSG_NETSTATUS_SCANNED,          /* netstatus: a scan finished on the blocking pool */
+    BERTH_MSG_NETSTATUS_SUBSCRIBE,        /* netstatus: send me every change */
+    BERTH_MSG_DAEMON_STOPPED,             /* daemon: the gRPC server has closed */
+    BERTH_MSG_DAEMON_TIMEOUT,             /* daemon: the shutdown grace has passed */
+};
+
+#endif

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * gRPC over HTTP/2 on a unix socket, server side. The listener actor accepts
+ * connections (multishot accept) and spawns one connection actor per client;
+ * the connection actor drives nghttp2 (mem_recv2/mem_send2) with io_uring
+ * recv/send and turns each complete request into a message to the dispatcher.
+ *
+ * A call is one HTTP/2 stream. Whoever owns a call answers it with the reply
+ * functions below (from any actor turn; they mail the connection actor, so
+ * they never block and never fail: if the connection is gone the answer is
+ * dropped). When the client resets the stream, the connection closes, or the
+ * request's grpc-timeout passes, the connection actor mails a
+ * berth_grpc_cancel_msg_t to the call's current owner and, for a deadline,
+ * answers DEADLINE_EXCEEDED itself if nothing was answered yet.
+ */
+#ifndef BERTH_IO_GRPC_H
+#define BERTH_IO_GRPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/actor.h"
+#include "engine/err.h"
+
+enum {
+    BERTH_MSG_GRPC_REQUEST = 16, /* berth_grpc_request_msg_t, to the dispatcher */
+    BERTH_MSG_GRPC_CANCEL = 17,  /* berth_grpc_cancel_msg_t, to the call's owner */
+};
+
+/* A call: reference counted, shared by the connection actor and the owner.
+ * Its fields are immutable after creation except the owner (atomic). */
+typedef struct berth_grpc_call berth_grpc_call_t;
+
+typedef struct berth_grpc_request_msg {
+    berth_msg_t hdr;
+    berth_grpc_call_t *call; /* one reference, taken by the receiver */
+    const char *method;      /* "/runtime.v1.RuntimeService/Version"; owned by call */
+    uint8_t *body;           /* the decoded-from-frame protobuf bytes; owned by the msg */
+    size_t len;
+    uint64_t deadline_ns;    /* berth_now_ns() clock; 0: no deadline */
+} berth_grpc_request_msg_t;
+
+enum berth_grpc_cancel_reason {
+    BERTH_GRPC_CANCEL_RESET = 1,    /* RST_STREAM from the client */
+    BERTH_GRPC_CANCEL_DEADLINE = 2, /* grpc-timeout passed */
+    BERTH_GRPC_CANCEL_CLOSED = 3,   /* connection closed */
+    BERTH_GRPC_CANCEL_SHUTDOWN = 4, /* daemon shutting down */
+};
+
+typedef struct berth_grpc_cancel_msg {
+    berth_msg_t hdr;
+    berth_grpc_call_t *call; /* one reference, taken by the receiver */
+    int reason;              /* enum berth_grpc_cancel_reason */
+} berth_grpc_cancel_msg_t;
+
+typedef struct berth_grpc_server_config {
+    const char *path;        /* unix socket path */
+    unsigned mode;           /* socket file mode, e.g. 0660 */
+    size_t max_msg_size;     /* receive and send limit; 0: 16 MiB */
+    berth_handle_t dispatch; /* receives BERTH_MSG_GRPC_REQUEST */
+} berth_grpc_server_config_t;
+
+/* Binds and listens (refusing when another live server answers on the path;
+ * a stale socket file is replaced) and spawns the listener actor. Main thread
+ * or actor turn. */
+int berth_grpc_server_start(const berth_grpc_server_config_t *cfg, berth_handle_t *listener,
+                            berth_err_t *err);
+/* Stops accepting, unlinks the socket, cancels in-flight calls with
+ * BERTH_GRPC_CANCEL_SHUTDOWN and closes connections once their calls are
+ * answered or `grace_ns` passed; then sends `done` (taken) to `notify`. */
+void berth_grpc_server_stop(berth_handle_t listener, uint64_t grace_ns, berth_handle_t notify,
+                            berth_msg_t *done);
+
+/* ---- calls ----------------------------------------------------------- */
+
+void berth_grpc_call_ref(berth_grpc_call_t *call);
+void berth_grpc_call_unref(berth_grpc_call_t *call);
+const char *berth_grpc_call_method(const berth_grpc_call_t *call);
+uint64_t berth_grpc_call_deadline(const berth_grpc_call_t *call);
+/* Cancellation and deadline messages go to `owner` from now on. */
+void berth_grpc_call_set_owner(berth_grpc_call_t *call, berth_handle_t owner);
+
+/* Unary success: one message (copied) then status OK. */
+void berth_grpc_reply(berth_grpc_call_t *call, const void *pb, size_t len);
+/* Server streaming: one message (copied); status later with berth_grpc_finish. */
+void berth_grpc_send(berth_grpc_call_t *call, const void *pb, size_t len);
+/* Ends the call with a status and message (copied; may be NULL). */
+void berth_grpc_finish(berth_grpc_call_t *call, int code, const char *msg);
+/* Ends the call with the error's code and message; the error is borrowed. */
+void berth_grpc_finish_err(berth_grpc_call_t *call, const struct berth_err_s *err);
+
+/* Parses a grpc-timeout header value ("10S", "250m", ...) into ns; -1 when
+ * malformed (exposed for tests). */
+int64_t berth_grpc_parse_timeout(const char *v, size_t len);
+
+#endif
