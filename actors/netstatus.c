@@ -218,10 +218,12 @@ void berth_netstatus_scan(const char *network_dir, const char *const *plugin_dir
     if (*ready) {
         *reason = berth_strdup("");
         *message = berth_strdup("");
-    } else if (default_network && default_network[0] && last_why == NULL && n > 0) {
+    } else if (default_network && default_network[0]) {
         *reason = berth_strdup("NetworkPluginNotReady");
-        *message = berth_asprintf("CNI network %s (cni_default_network) not found in %s",
-                                  default_network, network_dir);
+        *message = berth_asprintf("CNI network %s (cni_default_network) not found or not usable "
+                                  "in %s%s%s",
+                                  default_network, network_dir, last_why ? "; last problem: " : "",
+                                  last_why ? last_why : "");
     } else if (last_why) {
         *reason = berth_strdup("NetworkPluginNotReady");
         *message = berth_asprintf("no usable CNI configuration in %s: %s", network_dir, last_why);

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The blocking pool (see blocking.h, and docs/io.md for why threads): a FIFO
+ * of jobs under one mutex and condition variable, and a handful of threads
+ * that run them and mail the replies. The mutex guards only the queue links
+ * and the pool's life-cycle fields; no job runs under it.
+ *
+ * Also the atomic file write that state records and config files use.
+ */
+#include "io/blocking.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/alloc.h"
+#include "engine/log.h"
+
+typedef struct job {
+    struct job *next;
+    void (*fn)(void *arg);
+    void *arg;
+    berth_handle_t reply_to;
+    berth_msg_t *reply;
+} job_t;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    job_t *head, *tail;
+    pthread_t *threads;
+    unsigned nthreads;
+    bool stopping;
+} pool = {
+        .lock = PTHREAD_MUTEX_INITIALIZER,
+        .cond = PTHREAD_COND_INITIALIZER,
+};
+
+static void *pool_main(void *unused)
+{
+    pthread_mutex_lock(&pool.lock);
+    for (;;) {
+        job_t *j = pool.head;
+        if (j == NULL) {
+            if (pool.stopping)
+                break;
+            pthread_cond_wait(&pool.cond, &pool.lock);
+            continue;
+        }
+        pool.head = j->next;
+        if (pool.head == NULL)
+            pool.tail = NULL;
+        pthread_mutex_unlock(&pool.lock);
+
+        j->fn(j->arg);
+        if (j->reply != NULL)
+            berth_send(j->reply_to, j->reply);
+        berth_free(j);
+
+        pthread_mutex_lock(&pool.lock);
+    }
+    pthread_mutex_unlock(&pool.lock);
+    return NULL;
+}
+
+/* Called with pool.lock held. */
+static int start_locked(unsigned n, berth_err_t *err)
+{
+    if (pool.nthreads > 0) {
+        if (n == pool.nthreads)
+            return 0;
+        return berth_err_make(err, EBUSY, BERTH_GRPC_FAILED_PRECONDITION,
+                              "blocking pool already runs %u threads", pool.nthreads);
+    }
+    pool.threads = berth_calloc(n, sizeof *pool.threads);
+    /* Pool threads take no signals: they go to berth's signalfd, and a job
+     * must never be interrupted by a handler. The threads inherit this mask. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    unsigned started = 0;
+    int r = 0;
+    for (; started < n; started++) {
+        r = pthread_create(&pool.threads[started], NULL, pool_main, NULL);
+        if (r != 0)
+            break;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started == 0) {
+        berth_free(pool.threads);
+        pool.threads = NULL;
+        return berth_err_errno(err, r, "blocking pool: create thread");
+    }
+    pool.nthreads = started;
+    return 0;
+}
+
+int berth_blocking_start(unsigned threads, berth_err_t *err)
+{
+    if (threads == 0)
+        threads = BERTH_BLOCKING_DEFAULT_THREADS;
+    pthread_mutex_lock(&pool.lock);
+    int r = pool.stopping ? berth_err_make(err, ESHUTDOWN, BERTH_GRPC_UNAVAILABLE,
+                                           "blocking pool is shutting down")
+                          : start_locked(threads, err);
+    pthread_mutex_unlock(&pool.lock);
+    return r;
+}
+
+void berth_blocking_run(void (*fn)(void *arg), void *arg, berth_handle_t reply_to,
+                        berth_msg_t *reply_msg)
+{
+    job_t *j = berth_malloc(sizeof *j);
+    *j = (job_t){.fn = fn, .arg = arg, .reply_to = reply_to, .reply = reply_msg};
+    pthread_mutex_lock(&pool.lock);
+    if (pool.stopping) {
+        pthread_mutex_unlock(&pool.lock);
+        berth_log_warn("blocking job dropped: pool is shutting down", NULL);
+        berth_msg_free(reply_msg);
+        berth_free(j);
+        return;
+    }
+    if (pool.nthreads == 0) {
+        BERTH_AUTO_ERR berth_err_t e = NULL;
+        if (start_locked(BERTH_BLOCKING_DEFAULT_THREADS, &e) < 0) {
+            /* No thread at all is like running out of memory: berth's rule is
+             * to stop and let a restart recover from the on-disk state. */
+            berth_log(BERTH_LOG_FATAL, "cannot start the blocking pool", "error=\"%s\"", e->msg);
+            abort();
+        }
+    }
+    if (pool.tail != NULL)
+        pool.tail->next = j;
+    else
+        pool.head = j;
+    pool.tail = j;
+    pthread_cond_signal(&pool.cond);
+    pthread_mutex_unlock(&pool.lock);
+}
+
+void berth_blocking_shutdown(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    unsigned n = pool.nthreads;
+    pthread_t *threads = pool.threads;
+    pool.stopping = true;
+    pthread_cond_broadcast(&pool.cond);
+    pthread_mutex_unlock(&pool.lock);
+
+    /* The threads drain the queue before they see stopping with no work. */
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(threads[i], NULL);
+
+    pthread_mutex_lock(&pool.lock);
+    berth_free(pool.threads);
+    pool.threads = NULL;
+    pool.nthreads = 0;
+    pool.stopping = false;
+    pthread_mutex_unlock(&pool.lock);
+}
+
+unsigned berth_blocking_threads(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    unsigned n = pool.nthreads;
+    pthread_mutex_unlock(&pool.lock);
+    return n;
+}
+
+/* ---- atomic file writes ---------------------------------------------- */
+
+static void unlink_free(char **p)
+{
+    if (*p != NULL) {
+        unlink(*p);
+        berth_free(*p);
+    }
+}
+
+int berth_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                            berth_err_t *err)
+{
+    const char *slash = strrchr(path, '/');
+    BERTH_AUTO_FREE char *dir =
+            slash == NULL ? berth_strdup(".")
+                          : berth_strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    /* Unlinked on every failure; cleared once renamed into place. */
+    __attribute__((cleanup(unlink_free))) char *tmp = berth_asprintf("%s.tmp.XXXXXX", path);
+
+    BERTH_AUTO_CLOSE int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        berth_free(berth_steal_ptr(&tmp)); /* nothing was created */
+        return berth_err_errno(err, e, "write %s: create temp file", path);
+    }
+    if (fchmod(fd, mode) < 0)
+        return berth_err_errno(err, errno, "write %s: chmod temp file", path);
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return berth_err_errno(err, errno, "write %s", tmp);
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    /* Data before rename: otherwise a crash may leave the new name pointing
+     * at an empty file. */
+    if (fsync(fd) < 0)
+        return berth_err_errno(err, errno, "write %s: fsync", tmp);
+    if (rename(tmp, path) < 0)
+        return berth_err_errno(err, errno, "write %s: rename %s", path, tmp);
+    berth_free(berth_steal_ptr(&tmp));
+
+    BERTH_AUTO_CLOSE int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return berth_err_errno(err, errno, "write %s: open directory %s", path, dir);
+    /* The rename is durable only once the directory entry is. */
+    if (fsync(dfd) < 0)
+        return berth_err_errno(err, errno, "write %s: fsync directory %s", path, dir);
+    return 0;
+}
+
+typedef struct write_job {
+    char *path;
+    void *data;
+    size_t len;
+    mode_t mode;
+    berth_file_written_msg_t *reply;
+} write_job_t;
+
+static void write_job_run(void *arg)
+{
+    write_job_t *w = arg;
+    berth_file_write_atomic(w->path, w->data, w->len, w->mode, &w->reply->error);
+    berth_free(w->path);
+    berth_free(w->data);
+    berth_free(w);
+}
+
+static void written_msg_free(berth_msg_t *m)
+{
+    berth_file_written_msg_t *w = (berth_file_written_msg_t *)m;
+    berth_err_free(&w->error);
+    berth_free(w);
+}
+
+void berth_file_write_atomic_async(const char *path, const void *data, size_t len, mode_t mode,
+                                   berth_handle_t reply_to, uint64_t tag)
+{
+    write_job_t *w = berth_malloc(sizeof *w);
+    w->path = berth_strdup(path);
+    w->data = len ? berth_memdup(data, len) : NULL;
+    w->len = len;
+    w->mode = mode;
+    w->reply = berth_msg_new(BERTH_MSG_FILE_WRITTEN, sizeof *w->reply);
+    w->reply->hdr.free = written_msg_free;
+    w->reply->tag = tag;
+    berth_blocking_run(write_job_run, w, reply_to, &w->reply->hdr);
+}

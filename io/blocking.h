@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The blocking pool: a few threads owned by io/ for kernel work io_uring
+ * cannot do asynchronously (mount(2), clone3 of namespace holders, large
+ * fsyncs, atomic file writes). A job runs on a pool thread and answers by
+ * message, so a stuck mount stalls one pool thread and never an engine worker.
+ * Why this is a thread pool and not actors: docs/io.md.
+ *
+ * Jobs may block; they must not touch actor state (they run outside any actor
+ * turn) and must not call ring functions. berth_send() is fine.
+ */
+#ifndef BERTH_IO_BLOCKING_H
+#define BERTH_IO_BLOCKING_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "engine/actor.h"
+#include "engine/err.h"
+
+enum {
+    BERTH_MSG_FILE_WRITTEN = 48, /* berth_file_written_msg_t */
+};
+
+#define BERTH_BLOCKING_DEFAULT_THREADS 4
+
+/* Starts the pool with `threads` threads (0: BERTH_BLOCKING_DEFAULT_THREADS).
+ * Optional: the first berth_blocking_run starts the default pool. Returns
+ * -1 with *err when no thread could be created, or when the pool already runs
+ * with a different size. Any thread. */
+int berth_blocking_start(unsigned threads, berth_err_t *err);
+
+/* Queues fn(arg) for a pool thread; when fn returns, `reply_msg` (taken; may
+ * be NULL for no reply) is sent to `reply_to` (a stale handle just frees it).
+ * fn typically fills reply_msg through arg. Never fails and never blocks the
+ * caller; jobs start in FIFO order. Callable from any thread or actor turn,
+ * but not after berth_blocking_shutdown() began (the job would be dropped
+ * with its reply freed, and a warning logged). */
+void berth_blocking_run(void (*fn)(void *arg), void *arg, berth_handle_t reply_to,
+                        berth_msg_t *reply_msg);
+
+/* Runs every job already queued, then joins the threads. The pool may be
+ * started again afterwards. Main thread only (not from a pool thread). */
+void berth_blocking_shutdown(void);
+
+/* Number of pool threads running (0 when stopped). */
+unsigned berth_blocking_threads(void);
+
+/* Replaces `path` atomically with `len` bytes of `data`: a temp file in the
+ * same directory, write, fsync, rename over path, fsync of the directory. A
+ * reader sees the old or the new content, never a mix; after a crash the
+ * file holds one of them. `mode` is the new file's mode. Blocks: call it on
+ * the pool (berth_file_write_atomic_async) or from main before the engine
+ * starts, never in an actor turn. Returns 0 or -1 with *err. */
+int berth_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                            berth_err_t *err);
+
+typedef struct berth_file_written_msg {
+    berth_msg_t hdr;
+    uint64_t tag;
+    berth_err_t error; /* NULL on success; owned (freed with the message) */
+} berth_file_written_msg_t;
+
+/* berth_file_write_atomic on the pool. path and data are copied. Replies
+ * with a berth_file_written_msg_t carrying `tag`. Any thread. */
+void berth_file_write_atomic_async(const char *path, const void *data, size_t len, mode_t mode,
+                                   berth_handle_t reply_to, uint64_t tag);
+
+#endif

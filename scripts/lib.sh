@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shell helpers shared by scripts/* (sourced, never run). They only print,
+# locate tools and look at processes by PID; they never kill anything that
+# is not a berthd and never touch files outside the paths they are given.
+
+BERTH_SRC=${BERTH_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+
+# The tools setup.sh pins live in /usr/local/bin and must win over any other
+# crictl on PATH (e.g. an unpinned one in ~/go/bin). Go in /usr/local/go/bin
+# may be missing from a non-login root shell's PATH (CI): see berth_find_go.
+PATH=/usr/local/bin:$PATH
+export PATH
+
+berth_note() {
+    printf '%s: %s\n' "$(basename "$0")" "$*"
+}
+
+berth_die() {
+    printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2
+    exit 1
+}
+
+# berth_find_go: makes `go` callable (PATH, then /usr/local/go/bin).
+berth_find_go() {
+    command -v go >/dev/null 2>&1 && return 0
+    if [[ -x /usr/local/go/bin/go ]]; then
+        PATH=$PATH:/usr/local/go/bin
+        export PATH
+        return 0
+    fi
+    return 1
+}
+
+# berth_pid_is_berthd PID: true when PID is a live process named berthd.
+# comm survives a rebuild that replaced the binary, /proc/PID/exe may not.
+berth_pid_is_berthd() {
+    local pid=$1 comm
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+    [[ $comm == berthd ]]
+}
+
+# berth_stop_pid PID [SECONDS]: SIGTERM, wait, then SIGKILL. Only for a PID
+# the caller started or checked with berth_pid_is_berthd. Returns 0 when the
+# process is gone.
+berth_stop_pid() {
+    local pid=$1 secs=${2:-10} i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.2
+    ! kill -0 "$pid" 2>/dev/null
+}

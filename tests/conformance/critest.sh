@@ -1,0 +1,208 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# The CRI conformance suite: runs critest (cri-tools v1.37.0, installed by
+# scripts/setup.sh) to completion against a private berthd (own config, root,
+# runroot, socket, CNI network dir, bridge and subnet under
+# /tmp/berth-test.XXXXXX) and reports as one test:
+#   pass  when critest ran to completion (reports written, every spec
+#         accounted for, nothing interrupted) and every spec listed in
+#         critest-required.txt passed;
+#   fail  otherwise.
+# The counts of the whole run are printed for information only: most specs
+# fail until pods, images and containers exist. It never signals a process
+# it did not start and never touches /run/berth or /etc/berth.
+#
+# Environment: BERTHD (default build/actors/berthd), CRITEST_PARALLEL (2),
+# CRITEST_FOCUS (a ginkgo focus regexp, for a quick partial run; then only the
+# focused specs are checked), CRITEST_REPORT_DIR (keep junit.xml, report.json,
+# critest.log and berthd.log there), CRITEST_TIMEOUT (seconds, default 1500).
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+src=$(cd "$here/../.." && pwd)
+PATH=/usr/local/bin:$PATH
+
+BERTHD=${BERTHD:-$src/build/actors/berthd}
+parallel=${CRITEST_PARALLEL:-2}
+timeout_s=${CRITEST_TIMEOUT:-1200}
+required_file=${CRITEST_REQUIRED:-$here/critest-required.txt}
+bridge=berthct0
+subnet=10.213.79.0/24
+
+say() {
+    printf 'critest.sh: %s\n' "$*"
+}
+
+fail() {
+    say "FAIL: $*"
+    exit 1
+}
+
+for tool in critest crictl jq timeout; do
+    command -v "$tool" >/dev/null 2>&1 || fail "$tool not found (run scripts/setup.sh)"
+done
+if ((parallel > 1)) && ! command -v ginkgo >/dev/null 2>&1; then
+    fail "ginkgo not found, needed by critest -parallel (run scripts/setup.sh)"
+fi
+[[ -x $BERTHD ]] || fail "berthd not built: $BERTHD"
+[[ -r $required_file ]] || fail "cannot read $required_file"
+
+tmp=$(mktemp -d /tmp/berth-test.XXXXXX)
+sock=$tmp/berth.sock
+report_dir=${CRITEST_REPORT_DIR:-$tmp/report}
+mkdir -p "$report_dir" "$tmp/net.d"
+junit=$report_dir/junit.xml
+json=$report_dir/report.json
+log=$report_dir/critest.log
+daemon_log=$report_dir/berthd.log
+rm -f "$junit" "$json"
+berthd_pid=
+
+cleanup() {
+    if [[ -n $berthd_pid ]] && kill -0 "$berthd_pid" 2>/dev/null; then
+        kill -TERM "$berthd_pid" 2>/dev/null
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$berthd_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$berthd_pid" 2>/dev/null
+        wait "$berthd_pid" 2>/dev/null
+    fi
+    # The bridge name is this suite's own; a later berth may create it when
+    # critest runs pods.
+    if ip link show "$bridge" >/dev/null 2>&1; then
+        ip link del "$bridge" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cat >"$tmp/berth.conf" <<EOF
+# critest.sh: a private berthd for the conformance run
+[crio]
+root = "$tmp/root"
+runroot = "$tmp/run"
+
+[crio.api]
+listen = "$sock"
+
+[crio.network]
+network_dir = "$tmp/net.d"
+plugin_dirs = ["/usr/lib/cni"]
+EOF
+# critest's "runtime conditions" spec requires NetworkReady: give berthd a
+# conflist of its own (bridge and subnet no service berthd uses).
+sed -e "s|@NAME@|berth-critest|" -e "s|@BRIDGE@|$bridge|" -e "s|@SUBNET@|$subnet|" \
+    -e "s|@DATADIR@|$tmp/cni-ipam|" \
+    "$src/tests/fixtures/cni/10-berth-test.conflist.in" >"$tmp/net.d/10-berth-critest.conflist"
+
+"$BERTHD" --config "$tmp/berth.conf" --config-dir "$tmp/berth.conf.d" \
+    --root "$tmp/root" --runroot "$tmp/run" --listen "$sock" \
+    </dev/null >"$daemon_log" 2>&1 &
+berthd_pid=$!
+up=0
+for ((i = 0; i < 200; i++)); do
+    if crictl --config /dev/null --runtime-endpoint "unix://$sock" --timeout 2s \
+        version >/dev/null 2>&1; then
+        up=1
+        break
+    fi
+    kill -0 "$berthd_pid" 2>/dev/null || break
+    sleep 0.1
+done
+if ((up == 0)); then
+    tail -n 20 "$daemon_log"
+    fail "berthd did not come up on $sock"
+fi
+say "berthd pid $berthd_pid on $sock; critest with -parallel $parallel, reports in $report_dir"
+
+args=(
+    --config /dev/null
+    --runtime-endpoint "unix://$sock" --image-endpoint "unix://$sock"
+    # Per-call deadlines: an unanswered call fails its spec quickly instead
+    # of after the default 300 s.
+    --runtime-service-timeout 30s --image-service-timeout 30s
+    --ginkgo.junit-report "$junit" --ginkgo.json-report "$json"
+    --ginkgo.no-color
+    # Suite bound below the outer timeout, so ginkgo still writes reports.
+    --ginkgo.timeout "$((timeout_s - 120))s"
+    --ginkgo.poll-progress-after 120s
+)
+((parallel > 1)) && args+=(-parallel "$parallel")
+[[ -n ${CRITEST_FOCUS:-} ]] && args+=(--ginkgo.focus "$CRITEST_FOCUS")
+
+start=$(date +%s)
+# critest sends -parallel runs through the ginkgo CLI in its own temp dir.
+(cd "$tmp" && timeout -k 30 "$timeout_s" critest "${args[@]}") >"$log" 2>&1
+rc=$?
+secs=$(($(date +%s) - start))
+say "critest exited $rc after ${secs}s (log: $log)"
+
+# (a) ran to completion: both reports, every spec reported, none interrupted.
+[[ -s $junit ]] || { tail -n 30 "$log"; fail "no junit report ($junit): critest did not complete"; }
+[[ -s $json ]] || { tail -n 30 "$log"; fail "no JSON report ($json): critest did not complete"; }
+grep -q '<testsuites' "$junit" || fail "junit report $junit is not a junit report"
+jq -e 'length == 1' "$json" >/dev/null || fail "expected one suite in $json"
+
+# One JSON record per It: full name, state.
+specs=$(jq -r '.[0].SpecReports[] | select(.LeafNodeType == "It")
+    | [((.ContainerHierarchyTexts // []) + [.LeafNodeText] | join(" ")), .State] | @tsv' "$json")
+total=$(jq '.[0].PreRunStats.TotalSpecs' "$json")
+reported=$(jq '[.[0].SpecReports[] | select(.LeafNodeType == "It")] | length' "$json")
+passed=$(awk -F'\t' '$2 == "passed"' <<<"$specs" | grep -c . || true)
+skipped=$(awk -F'\t' '$2 == "skipped" || $2 == "pending"' <<<"$specs" | grep -c . || true)
+failed=$((reported - passed - skipped))
+interrupted=$(jq -r '[.[0].SpecReports[] | select(.State == "interrupted" or .State == "aborted")] | length' "$json")
+suite_reasons=$(jq -r '(.[0].SpecialSuiteFailureReasons // []) | join("; ")' "$json")
+# Junit must agree with the JSON report (same run, both complete).
+junit_tests=$(grep -o '<testsuites[^>]*' "$junit" | sed -n 's/.* tests="\([0-9]*\)".*/\1/p')
+
+say "summary: $passed passed, $failed failed, $skipped skipped of $total specs in ${secs}s"
+echo "critest summary: passed=$passed failed=$failed skipped=$skipped total=$total seconds=$secs"
+
+ok=1
+if [[ $reported != "$total" ]]; then
+    say "incomplete: $reported of $total specs reported"
+    ok=0
+fi
+if [[ $interrupted != 0 || $suite_reasons == *nterrupt* || $suite_reasons == *imeout* ]]; then
+    say "incomplete: $interrupted specs interrupted/aborted; suite: $suite_reasons"
+    ok=0
+fi
+if [[ -n $junit_tests && $junit_tests -lt $total ]]; then
+    say "incomplete: junit lists $junit_tests tests, JSON $total specs"
+    ok=0
+fi
+
+# (b) every required spec ran and passed.
+nreq=0
+nreq_ok=0
+while IFS= read -r want || [[ -n $want ]]; do
+    want=${want%%$'\r'}
+    [[ -z ${want// /} || $want == \#* ]] && continue
+    nreq=$((nreq + 1))
+    state=$(awk -F'\t' -v n="$want" '$1 == n { print $2; exit }' <<<"$specs")
+    if [[ $state == passed ]]; then
+        nreq_ok=$((nreq_ok + 1))
+    elif [[ -n ${CRITEST_FOCUS:-} && $state == skipped ]]; then
+        # Filtered out by the focus of a partial run: not judged.
+        nreq_ok=$((nreq_ok + 1))
+    else
+        say "required spec ${state:-missing from the report}: $want"
+        ok=0
+    fi
+done <"$required_file"
+((nreq > 0)) || { say "no required specs in $required_file"; ok=0; }
+say "required specs: $nreq_ok of $nreq passed"
+
+if ((ok == 0)); then
+    echo "--- failed specs (first 40) ---"
+    awk -F'\t' '$2 != "passed" && $2 != "skipped" && $2 != "pending" { print $2 ": " $1 }' <<<"$specs" |
+        head -n 40
+    echo "--- critest log (last 30 lines) ---"
+    tail -n 30 "$log"
+    fail "critest conformance"
+fi
+say "PASS"
+exit 0

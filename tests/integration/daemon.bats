@@ -1,0 +1,70 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
+# berthd as a process: socket mode, one daemon per socket, graceful SIGTERM,
+# log levels. Each test runs its own berthd in a private temporary tree.
+
+load helpers
+
+setup() {
+    berth_setup
+}
+
+teardown() {
+    berth_teardown
+}
+
+@test "the CRI socket has mode 0660" {
+    start_berthd
+    [ -S "$BERTH_SOCK" ]
+    run stat -c %a "$BERTH_SOCK"
+    echo "mode: $output"
+    [ "$output" = 660 ]
+}
+
+@test "a second berthd on the same socket refuses to start and names the socket" {
+    start_berthd
+    # A second daemon that wrongly starts is stopped by timeout (status 124).
+    run timeout 10 "$BERTHD" "${BERTHD_ARGS[@]}"
+    echo "status $status: $output"
+    [ "$status" -ne 0 ]
+    [ "$status" -ne 124 ]
+    [[ $output == *"$BERTH_SOCK"* ]]
+    # The first one is unharmed.
+    pid_alive "$BERTHD_PID"
+    run berth_crictl version
+    [ "$status" -eq 0 ]
+}
+
+@test "SIGTERM: berthd exits 0 and removes its socket" {
+    start_berthd
+    [ -S "$BERTH_SOCK" ]
+    kill -TERM "$BERTHD_PID"
+    wait_berthd_exit 15
+    echo "exit status: $BERTHD_STATUS"
+    [ "$BERTHD_STATUS" -eq 0 ]
+    [ ! -e "$BERTH_SOCK" ]
+}
+
+@test "SIGINT: berthd exits 0 and removes its socket" {
+    start_berthd
+    kill -INT "$BERTHD_PID"
+    wait_berthd_exit 15
+    echo "exit status: $BERTHD_STATUS"
+    [ "$BERTHD_STATUS" -eq 0 ]
+    [ ! -e "$BERTH_SOCK" ]
+}
+
+@test "--log-level debug writes debug lines (logfmt on stderr)" {
+    start_berthd --log-level debug
+    berth_crictl version
+    berth_crictl info >/dev/null
+    cat "$BERTH_LOG"
+    grep -q 'level=debug' "$BERTH_LOG"
+}
+
+@test "berthd version prints a version and exits 0" {
+    run timeout 10 "$BERTHD" version
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output =~ [0-9]+\.[0-9]+\.[0-9]+ ]]
+}

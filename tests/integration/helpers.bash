@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared by tests/integration/*.bats: runs the real berthd ($BERTHD, default
+# build/actors/berthd) in a private temporary tree (/tmp/berth-test.XXXXXX:
+# config, drop-in dir, root, runroot, socket, CNI network dir), so a test
+# never touches /etc/berth, /run/berth or a berthd in service. A daemon a test
+# started is stopped by its PID in teardown; nothing else is ever signalled.
+
+BERTH_SRC=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+FIXTURES=$BERTH_SRC/tests/fixtures
+BERTHD=${BERTHD:-$BERTH_SRC/build/actors/berthd}
+# The pinned crictl (scripts/setup.sh) must win over any other on PATH.
+PATH=/usr/local/bin:$PATH
+
+# berth_setup: creates the private tree and the base config. Call from setup().
+berth_setup() {
+    if [[ ! -x $BERTHD ]]; then
+        echo "berthd not built: $BERTHD (set BERTHD or build with ninja -C build)" >&2
+        return 1
+    fi
+    BERTH_TMP=$(mktemp -d /tmp/berth-test.XXXXXX)
+    BERTH_SOCK=$BERTH_TMP/berth.sock
+    BERTH_ROOT=$BERTH_TMP/root
+    BERTH_RUNROOT=$BERTH_TMP/run
+    BERTH_CONF=$BERTH_TMP/berth.conf
+    BERTH_CONF_DIR=$BERTH_TMP/berth.conf.d
+    BERTH_NET_DIR=$BERTH_TMP/net.d
+    BERTH_LOG=$BERTH_TMP/berthd.log
+    BERTHD_PID=
+    mkdir -p "$BERTH_CONF_DIR" "$BERTH_NET_DIR"
+    cat >"$BERTH_CONF" <<EOF
+# base config of one integration test
+[crio]
+root = "$BERTH_ROOT"
+runroot = "$BERTH_RUNROOT"
+
+[crio.api]
+listen = "$BERTH_SOCK"
+
+[crio.network]
+network_dir = "$BERTH_NET_DIR"
+plugin_dirs = ["/usr/lib/cni"]
+EOF
+    # Every path on the command line too, so the daemon is private even if
+    # the config is not read the way the test expects.
+    BERTHD_ARGS=(--config "$BERTH_CONF" --config-dir "$BERTH_CONF_DIR"
+        --root "$BERTH_ROOT" --runroot "$BERTH_RUNROOT" --listen "$BERTH_SOCK")
+}
+
+# berth_teardown: stops the test's berthd by PID, shows its log when the test
+# failed, removes the private tree. Call from teardown().
+berth_teardown() {
+    if [[ -n ${BERTHD_PID:-} ]]; then
+        stop_berthd || true
+    fi
+    if [[ -z ${BATS_TEST_COMPLETED:-} && -n ${BERTH_TMP:-} && -s ${BERTH_LOG:-} ]]; then
+        echo "--- berthd log ($BERTH_LOG) ---"
+        tail -n 40 "$BERTH_LOG"
+    fi
+    if [[ -n ${BERTH_TMP:-} && $BERTH_TMP == /tmp/berth-test.* ]]; then
+        rm -rf "$BERTH_TMP"
+    fi
+}
+
+# berth_crictl ARGS...: crictl against the test's socket only.
+berth_crictl() {
+    crictl --config /dev/null --runtime-endpoint "unix://$BERTH_SOCK" \
+        --image-endpoint "unix://$BERTH_SOCK" --timeout 10s "$@"
+}
+
+# start_berthd [EXTRA_ARGS...]: starts berthd in the background (log in
+# $BERTH_LOG, PID in $BERTHD_PID) and waits until it answers CRI Version.
+start_berthd() {
+    # fd 3 is bats' own: a daemon holding it would make bats wait forever.
+    "$BERTHD" "${BERTHD_ARGS[@]}" "$@" </dev/null >>"$BERTH_LOG" 2>&1 3>&- &
+    BERTHD_PID=$!
+    wait_for_berthd
+}
+
+wait_for_berthd() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        if berth_crictl version >/dev/null 2>&1; then
+            return 0
+        fi
+        if ! pid_alive "$BERTHD_PID"; then
+            echo "berthd exited before serving $BERTH_SOCK" >&2
+            cat "$BERTH_LOG" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "berthd (pid $BERTHD_PID) does not answer on $BERTH_SOCK after 20 s" >&2
+    return 1
+}
+
+# pid_alive PID: running and not a zombie (a child that exited stays visible
+# to kill -0 until it is waited for).
+pid_alive() {
+    local state
+    state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
+}
+
+# wait_berthd_exit SECONDS: waits for the test's berthd to exit and sets
+# BERTHD_STATUS to its exit status; SIGKILLs it and returns 1 on timeout.
+wait_berthd_exit() {
+    local secs=$1 i
+    for ((i = 0; i < secs * 10; i++)); do
+        pid_alive "$BERTHD_PID" || break
+        sleep 0.1
+    done
+    if pid_alive "$BERTHD_PID"; then
+        kill -KILL "$BERTHD_PID" 2>/dev/null || true
+        wait "$BERTHD_PID" 2>/dev/null || true
+        BERTHD_PID=
+        return 1
+    fi
+    BERTHD_STATUS=0
+    wait "$BERTHD_PID" || BERTHD_STATUS=$?
+    BERTHD_PID=
+}
+
+# stop_berthd: SIGTERM to the test's berthd, SIGKILL after 10 s.
+stop_berthd() {
+    [[ -n ${BERTHD_PID:-} ]] || return 0
+    kill -TERM "$BERTHD_PID" 2>/dev/null || true
+    wait_berthd_exit 10
+}
+
+# write_conflist NAME BRIDGE SUBNET: a CNI conflist in the test's network dir.
+write_conflist() {
+    sed -e "s|@NAME@|$1|" -e "s|@BRIDGE@|$2|" -e "s|@SUBNET@|$3|" \
+        -e "s|@DATADIR@|$BERTH_TMP/cni-ipam|" \
+        "$FIXTURES/cni/10-berth-test.conflist.in" >"$BERTH_NET_DIR/10-$1.conflist"
+}
+
+# grpc_desc TEXT: the status message part of a gRPC error printed by crictl
+# ("... desc = MESSAGE"), so a check cannot match crictl's own wording.
+grpc_desc() {
+    sed -n 's/.*desc = \(.*\)$/\1/p' <<<"$1" | head -n 1
+}

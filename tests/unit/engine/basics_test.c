@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Tests for err.c, log.c and alloc.c: error construction and prefixes, the
+ * errno to gRPC mapping, logfmt output (one line per write, quoting), and the
+ * allocator with its nghttp2 and protobuf-c bridges.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "engine/alloc.h"
+#include "engine/err.h"
+#include "engine/log.h"
+#include "tap.h"
+
+static int fails_with_errno(berth_err_t *err)
+{
+    return berth_err_errno(err, ENOENT, "open %s", "/nope");
+}
+
+int main(void)
+{
+    tap_plan(17);
+
+    berth_err_t err = NULL;
+    int r = berth_err_make(&err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "bad %d", 42);
+    tap_ok(r == -1 && err && err->errnum == EINVAL && strcmp(err->msg, "bad 42") == 0,
+           "berth_err_make fills code and message");
+    berth_err_prefix(&err, "parsing %s", "x.toml");
+    tap_ok(strcmp(err->msg, "parsing x.toml: bad 42") == 0, "berth_err_prefix prepends context");
+    berth_err_t stolen = berth_err_steal(&err);
+    tap_ok(err == NULL && stolen != NULL, "berth_err_steal moves the error out");
+    berth_err_free(&stolen);
+    tap_ok(stolen == NULL, "berth_err_free clears the pointer");
+    berth_err_free(&stolen); /* NULL-safe */
+
+    {
+        BERTH_AUTO_ERR berth_err_t e2 = NULL;
+        fails_with_errno(&e2);
+        tap_ok(e2 && e2->grpc == BERTH_GRPC_NOT_FOUND &&
+                       strcmp(e2->msg, "open /nope: No such file or directory") == 0,
+               "berth_err_errno maps ENOENT and appends strerror (%s)", e2 ? e2->msg : "");
+    }
+    tap_ok(berth_err_make(NULL, 1, 2, "dropped") == -1, "a NULL err drops the error");
+    tap_ok(berth_errno_to_grpc(ETIMEDOUT) == BERTH_GRPC_DEADLINE_EXCEEDED &&
+                   berth_errno_to_grpc(EEXIST) == BERTH_GRPC_ALREADY_EXISTS &&
+                   berth_errno_to_grpc(EINVAL) == BERTH_GRPC_INVALID_ARGUMENT,
+           "errno to gRPC mapping");
+    tap_ok(strcmp(berth_grpc_code_name(BERTH_GRPC_NOT_FOUND), "NOT_FOUND") == 0 &&
+                   strcmp(berth_grpc_code_name(99), "UNKNOWN") == 0,
+           "gRPC code names");
+
+    /* log */
+    int p[2];
+    if (pipe(p) != 0)
+        return 1;
+    berth_log_set_fd(p[1]);
+    berth_log_set_level(BERTH_LOG_INFO);
+    berth_log_debug("hidden", "k=%d", 1);
+    berth_log_info("hello \"world\"\nsecond", "pod=%s n=%d", "p1", 7);
+    berth_log_set_fd(2);
+    close(p[1]);
+    char buf[1024] = {0};
+    ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+    close(p[0]);
+    tap_ok(n > 0 && strncmp(buf, "time=", 5) == 0 && buf[n - 1] == '\n', "log line shape: %s",
+           buf);
+    tap_ok(strstr(buf, " level=info msg=\"hello \\\"world\\\"\\nsecond\" pod=p1 n=7\n") != NULL,
+           "msg is quoted and escaped, kv tail follows");
+    tap_ok(strstr(buf, "hidden") == NULL && strchr(buf, '\n') == buf + n - 1,
+           "below-level lines are dropped; one line per call");
+    tap_ok(buf[15] == '-' && strstr(buf, "Z level=") != NULL, "RFC 3339 UTC timestamp");
+    tap_ok(berth_log_level_parse("warn") == BERTH_LOG_WARN &&
+                   berth_log_level_parse("nope") == -1 &&
+                   strcmp(berth_log_level_name(BERTH_LOG_ERROR), "error") == 0,
+           "level names");
+
+    /* alloc */
+    BERTH_AUTO_FREE char *s = berth_asprintf("%s-%d", "a", 5);
+    BERTH_AUTO_FREE char *d = berth_strndup("abcdef", 3);
+    tap_ok(strcmp(s, "a-5") == 0 && strcmp(d, "abc") == 0, "asprintf and strndup");
+    int *z = berth_calloc(100, sizeof(int));
+    int allzero = 1;
+    for (int i = 0; i < 100; i++)
+        allzero &= z[i] == 0;
+    z = berth_realloc(z, 1000 * sizeof(int));
+    z[999] = 5;
+    tap_ok(allzero && z[999] == 5, "calloc zeroes, realloc grows");
+    berth_free(z);
+
+    const nghttp2_mem *mem = berth_alloc_nghttp2_mem();
+    void *q = mem->malloc(64, mem->mem_user_data);
+    q = mem->realloc(q, 128, mem->mem_user_data);
+    mem->free(q, mem->mem_user_data);
+    nghttp2_session_callbacks *cbs;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session *sess = NULL;
+    int rv = nghttp2_session_server_new3(&sess, cbs, NULL, NULL, (nghttp2_mem *)mem);
+    tap_ok(rv == 0 && sess != NULL, "nghttp2 session runs on the berth allocator");
+    nghttp2_session_del(sess);
+    nghttp2_session_callbacks_del(cbs);
+
+    ProtobufCAllocator *pa = berth_alloc_protobuf_allocator();
+    void *pb = pa->alloc(pa->allocator_data, 32);
+    memset(pb, 1, 32);
+    pa->free(pa->allocator_data, pb);
+    tap_ok(pa != NULL && pb != NULL, "protobuf-c allocator bridge");
+    return tap_done();
+}
