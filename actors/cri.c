@@ -34,6 +34,7 @@ typedef struct cri {
     bool net_ready;
     char *net_reason;
     char *net_message;
+    berth_handle_t pods;
     /* Set by UpdateRuntimeConfig; reported in verbose Status. */
     char *pod_cidr;
     uint64_t requests;
@@ -42,12 +43,51 @@ typedef struct cri {
 typedef void (*cri_handler_fn)(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_t *m,
                                ProtobufCMessage *req);
 
+uint8_t *berth_cri_pack(const ProtobufCMessage *resp, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(resp);
+    uint8_t *buf = berth_malloc(*len ? *len : 1);
+    protobuf_c_message_pack(resp, buf);
+    return buf;
+}
+
+void berth_cri_reply(berth_grpc_call_t *call, const ProtobufCMessage *resp)
+{
+    size_t len;
+    BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(resp, &len);
+    berth_grpc_reply(call, buf, len);
+}
+
 static void reply_msg(berth_grpc_call_t *call, const ProtobufCMessage *resp)
 {
-    size_t len = protobuf_c_message_get_packed_size(resp);
-    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(len ? len : 1);
-    protobuf_c_message_pack(resp, buf);
-    berth_grpc_reply(call, buf, len);
+    berth_cri_reply(call, resp);
+}
+
+static void cri_req_msg_free(berth_msg_t *m)
+{
+    berth_cri_req_msg_t *rm = (berth_cri_req_msg_t *)m;
+    if (rm->call)
+        berth_grpc_call_unref(rm->call);
+    if (rm->req)
+        protobuf_c_message_free_unpacked(rm->req,
+                                         (ProtobufCAllocator *)berth_alloc_protobuf_allocator());
+    berth_free(rm);
+}
+
+/* Which actor owns a method's rule, or NONE when the CRI actor answers it. */
+static berth_handle_t route(const cri_t *c, const berth_cri_method_t *m)
+{
+    if (strcmp(m->service, "RuntimeService") != 0)
+        return BERTH_HANDLE_NONE;
+    static const char *const pod_methods[] = {
+            "RunPodSandbox",  "StopPodSandbox",     "RemovePodSandbox",          "PodSandboxStatus",
+            "ListPodSandbox", "StreamPodSandboxes", "UpdatePodSandboxResources",
+    };
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(pod_methods); i++) {
+        if (strcmp(m->name, pod_methods[i]) == 0)
+            return c->pods;
+    }
+    return BERTH_HANDLE_NONE;
 }
 
 static void on_version(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_t *m,
@@ -207,6 +247,21 @@ static void on_request(cri_t *c, berth_grpc_request_msg_t *rq)
         berth_grpc_finish(call, BERTH_GRPC_INVALID_ARGUMENT, msg);
         return;
     }
+    berth_handle_t owner = route(c, m);
+    if (berth_handle_valid(owner)) {
+        berth_cri_req_msg_t *fw = berth_msg_new(BERTH_MSG_CRI_REQUEST, sizeof(*fw));
+        fw->hdr.free = cri_req_msg_free;
+        berth_grpc_call_ref(call);
+        fw->call = call;
+        fw->method = m;
+        fw->req = req;
+        fw->deadline_ns = rq->deadline_ns;
+        /* Cancellations go to the new owner from now on. */
+        berth_grpc_call_set_owner(call, owner);
+        if (berth_send(owner, &fw->hdr) < 0)
+            berth_grpc_finish(call, BERTH_GRPC_UNAVAILABLE, "berth is shutting down");
+        return;
+    }
     cri_handler_fn fn = find_handler(m);
     if (fn == NULL) {
         BERTH_AUTO_FREE char *msg =
@@ -293,6 +348,7 @@ berth_handle_t berth_cri_spawn(const berth_cri_config_t *cfg)
     c->net_reason = berth_strdup("NetworkPluginNotReady");
     c->net_message = berth_strdup("the CNI configuration has not been scanned yet");
     c->pod_cidr = berth_strdup("");
+    c->pods = cfg->pods;
     berth_handle_t h = berth_actor_spawn(&cri_class, c);
     if (berth_handle_valid(cfg->netstatus))
         berth_netstatus_subscribe(cfg->netstatus, h);

@@ -12,12 +12,30 @@
 #include <stddef.h>
 
 #include "engine/actor.h"
+#include "io/grpc.h"
+#include "proto/cri.h"
+
+/* A decoded CRI request, routed by the CRI actor to the actor owning the
+ * rule. The receiver owns the message, the call reference and the request. */
+typedef struct berth_cri_req_msg {
+    berth_msg_t hdr;         /* BERTH_MSG_CRI_REQUEST */
+    berth_grpc_call_t *call; /* one reference */
+    const berth_cri_method_t *method;
+    ProtobufCMessage *req; /* unpacked with berth's protobuf allocator */
+    uint64_t deadline_ns;  /* 0: none */
+} berth_cri_req_msg_t;
+
+/* Packs resp and answers the call with it (unary success). Any actor turn. */
+void berth_cri_reply(berth_grpc_call_t *call, const ProtobufCMessage *resp);
+/* Packs resp into an owned buffer; returns it and sets *len. */
+uint8_t *berth_cri_pack(const ProtobufCMessage *resp, size_t *len);
 
 typedef struct berth_cri_config {
     const char *runtime_version; /* berth's version */
     const char *const *handlers; /* runtime handler names, NULL-terminated; copied */
     const char *default_handler; /* copied */
     berth_handle_t netstatus;    /* subscribed to at spawn */
+    berth_handle_t pods;         /* receives the *PodSandbox* methods; may be NONE */
 } berth_cri_config_t;
 
 berth_handle_t berth_cri_spawn(const berth_cri_config_t *cfg);

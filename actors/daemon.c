@@ -20,6 +20,7 @@
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
 #include "actors/netstatus.h"
+#include "actors/pods.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "engine/sched.h"
@@ -171,11 +172,13 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     const char **handlers = berth_calloc(cfg->n_runtimes + 1, sizeof(char *));
     for (size_t i = 0; i < cfg->n_runtimes; i++)
         handlers[i] = cfg->runtimes[i].name;
+    berth_handle_t pods = berth_pods_spawn(cfg);
     berth_cri_config_t ccfg = {
             .runtime_version = BERTH_VERSION,
             .handlers = handlers,
             .default_handler = cfg->default_runtime,
             .netstatus = netstatus,
+            .pods = pods,
     };
     berth_handle_t cri = berth_cri_spawn(&ccfg);
     berth_free(handlers);

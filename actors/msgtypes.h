@@ -15,6 +15,14 @@ enum {
     BERTH_MSG_NETSTATUS_SUBSCRIBE,        /* netstatus: send me every change */
     BERTH_MSG_DAEMON_STOPPED,             /* daemon: the gRPC server has closed */
     BERTH_MSG_DAEMON_TIMEOUT,             /* daemon: the shutdown grace has passed */
+    BERTH_MSG_CRI_REQUEST,                /* berth_cri_req_msg_t: a decoded request */
+    BERTH_MSG_POD_SUMMARY,                /* pod -> pods: listing summary changed */
+    BERTH_MSG_POD_GONE,                   /* pod -> pods: the pod released its name and exits */
+    BERTH_MSG_POD_STEP,                   /* pod: a blocking step finished */
+    BERTH_MSG_PODS_RESTORED,              /* pods: the state directory was read */
+    BERTH_MSG_POD_START,                  /* pod: first turn */
+    BERTH_MSG_POD_BUDGET,                 /* pod: the creation budget passed */
+    BERTH_MSG_PODS_BYE,                   /* pods -> pod: no more requests will come */
 };
 
 #endif

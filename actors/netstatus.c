@@ -211,6 +211,8 @@ void berth_netstatus_scan(const char *network_dir, const char *const *plugin_dir
         *ready = true;
         berth_free(*network);
         *network = nm;
+        if (path_out)
+            *path_out = berth_strdup(path);
     }
     for (size_t i = 0; i < n; i++)
         berth_free(names[i]);
@@ -233,6 +235,31 @@ void berth_netstatus_scan(const char *network_dir, const char *const *plugin_dir
                                   "started?",
                                   network_dir);
     }
+}
+
+void berth_netstatus_scan(const char *network_dir, const char *const *plugin_dirs,
+                          const char *default_network, bool *ready, char **reason, char **message,
+                          char **network)
+{
+    scan_impl(network_dir, plugin_dirs, default_network, ready, reason, message, network, NULL);
+}
+
+char *berth_netstatus_pick(const char *network_dir, const char *const *plugin_dirs,
+                           const char *default_network, char **why)
+{
+    bool ready;
+    char *reason, *message, *network, *path;
+    scan_impl(network_dir, plugin_dirs, default_network, &ready, &reason, &message, &network,
+              &path);
+    berth_free(reason);
+    berth_free(network);
+    if (ready) {
+        berth_free(message);
+        *why = NULL;
+        return path;
+    }
+    *why = message;
+    return NULL;
 }
 
 /* Runs on a blocking-pool thread: fills the outputs of the scan message. */

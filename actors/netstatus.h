@@ -39,4 +39,10 @@ void berth_netstatus_scan(const char *network_dir, const char *const *plugin_dir
                           const char *default_network, bool *ready, char **reason, char **message,
                           char **network);
 
+/* The configuration file a new pod's network comes from (owned path), by the
+ * same rule as the readiness scan; NULL with *why (owned) when none is usable.
+ * Blocks: blocking pool only. */
+char *berth_netstatus_pick(const char *network_dir, const char *const *plugin_dirs,
+                           const char *default_network, char **why);
+
 #endif

@@ -69,7 +69,8 @@ void berth_resv_set_stage(berth_resv_t *r, const char *stage)
 
 static void waiter_free(berth_actor_t *self, berth_resv_waiter_t *w)
 {
-    if (w->timer)
+    /* Without an actor (fini) the timers die with it: nothing to cancel. */
+    if (w->timer && self)
         berth_timer_cancel(self, w->timer);
     if (w->call)
         berth_grpc_call_unref(w->call);
@@ -305,7 +306,7 @@ void berth_resv_fini(berth_actor_t *self, berth_resv_t *r)
         berth_grpc_finish(w->call, BERTH_GRPC_UNAVAILABLE, msg);
         waiter_free(self, w);
     }
-    if (r->stash_timer)
+    if (r->stash_timer && self)
         berth_timer_cancel(self, r->stash_timer);
     r->stash_timer = NULL;
     berth_free(r->name);

@@ -1,0 +1,1333 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The pod sandbox actor. Creation is a chain of steps, each started in a turn
+ * and finished by a message from io/:
+ *
+ *   prepare (pool: network config, pod dir and files, /dev/shm, intent record)
+ *   -> namespaces (pool: create and pin net/ipc/uts)
+ *   -> network (CNI ADD chain, its own budget)
+ *   -> commit (pool: CNI cache, final record)
+ *
+ * `made` records what exists so that undo (failure, stash expiry, removal,
+ * or an interrupted creation found after a restart) tears down exactly that,
+ * in reverse order. The record on disk is written before anything else is
+ * made and says `creating` until the commit, so a crash at any point leaves
+ * enough to undo. The actor never blocks; stop and remove requests that
+ * arrive mid-step wait in a queue until the step ends.
+ */
+#include "actors/pod.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <protobuf-c/protobuf-c.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actors/cri.h"
+#include "actors/msgtypes.h"
+#include "actors/netstatus.h"
+#include "actors/pods.h"
+#include "actors/reservation.h"
+#include "engine/alloc.h"
+#include "engine/log.h"
+#include "io/blocking.h"
+#include "io/cni.h"
+#include "io/grpc.h"
+#include "io/netns.h"
+
+#define DEFAULT_SHM_SIZE (64ull << 20)
+
+enum made_bits {
+    MADE_DIR = 1u << 0,    /* pod directory and its files */
+    MADE_SHM = 1u << 1,    /* tmpfs mounted on <pod dir>/shm */
+    MADE_RECORD = 1u << 2, /* record file under <root>/pods */
+    MADE_NS = 1u << 3,     /* namespace pins */
+    MADE_NET = 1u << 4,    /* CNI ADD done */
+    MADE_CACHE = 1u << 5,  /* CNI result cached */
+};
+
+enum phase {
+    PH_CREATING,
+    PH_READY,
+    PH_STOPPING,
+    PH_NOTREADY,
+    PH_UNDOING, /* creation failed or its stash expired: tearing down */
+    PH_REMOVING,
+    PH_RELEASING, /* told the manager; waiting for BYE */
+};
+
+enum step {
+    STEP_PREPARE = 1,
+    STEP_COMMIT,
+    STEP_STOP_RECORD,
+    STEP_CLEANUP,
+};
+
+typedef struct pod {
+    berth_config_t *cfg;
+    berth_handle_t mgr;
+    char *id, *name, *handler;
+    Runtime__V1__PodSandboxConfig *config; /* owned (protobuf allocator) */
+    int64_t created_at;
+    bool host_net, host_ipc, host_pid;
+    int pid_mode, ipc_mode, net_mode;
+    char *pod_dir, *record_path, *cache_dir, *pin_dir;
+    uint64_t shm_size;
+    berth_netns_paths_t ns;
+    berth_cni_net_t *net;
+    char *net_name;
+    char *cni_result;
+    char **ips;
+    unsigned made;
+    enum phase phase;
+    int state; /* Runtime__V1__PodSandboxState */
+    berth_resv_t resv;
+    bool restored_creating; /* a record of an interrupted creation */
+    berth_err_t failure;    /* why an undo runs, handed to the reservation after */
+    bool undo_for_expiry;
+    bool budget_exceeded;
+    berth_timer_t *budget_timer;
+    /* stop/remove requests queued while a step runs */
+    berth_cri_req_msg_t **queued;
+    size_t n_queued, cap_queued;
+    /* requests answered when the stop or remove finishes */
+    berth_cri_req_msg_t **waiting;
+    size_t n_waiting, cap_waiting;
+    bool remove_after_stop;
+} pod_t;
+
+typedef struct step_msg {
+    berth_msg_t hdr; /* BERTH_MSG_POD_STEP */
+    int step;
+    /* inputs (owned copies: the job shares nothing with the actor) */
+    char *pod_dir, *record_path, *cache_dir;
+    char *network_dir, **plugin_dirs, *default_network;
+    char *hostname, *hosts, *resolv;
+    char *record_json;
+    uint64_t shm_size;
+    bool want_shm, want_net, umount_shm;
+    /* outputs */
+    berth_cni_net_t *net;
+    bool shm_mounted;
+    berth_err_t error;
+} step_msg_t;
+
+/* ---- small helpers -------------------------------------------------- */
+
+static void strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        berth_free(v[i]);
+    berth_free(v);
+}
+
+static char **strv_dup(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    char **out = berth_calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        out[i] = berth_strdup(v[i]);
+    return out;
+}
+
+static ProtobufCAllocator *pb_alloc(void)
+{
+    return (ProtobufCAllocator *)berth_alloc_protobuf_allocator();
+}
+
+static void step_msg_free(berth_msg_t *m)
+{
+    step_msg_t *s = (step_msg_t *)m;
+    berth_free(s->pod_dir);
+    berth_free(s->record_path);
+    berth_free(s->cache_dir);
+    berth_free(s->network_dir);
+    strv_free(s->plugin_dirs);
+    berth_free(s->default_network);
+    berth_free(s->hostname);
+    berth_free(s->hosts);
+    berth_free(s->resolv);
+    berth_free(s->record_json);
+    berth_cni_net_unref(s->net);
+    berth_err_free(&s->error);
+    berth_free(s);
+}
+
+static step_msg_t *step_new(pod_t *p, int step)
+{
+    step_msg_t *s = berth_msg_new(BERTH_MSG_POD_STEP, sizeof(*s));
+    s->hdr.free = step_msg_free;
+    s->step = step;
+    s->pod_dir = berth_strdup(p->pod_dir);
+    s->record_path = berth_strdup(p->record_path);
+    s->cache_dir = berth_strdup(p->cache_dir);
+    return s;
+}
+
+static const char *annotation(const Runtime__V1__PodSandboxConfig *c, const char *key)
+{
+    for (size_t i = 0; c && i < c->n_annotations; i++) {
+        if (strcmp(c->annotations[i]->key, key) == 0)
+            return c->annotations[i]->value;
+    }
+    return NULL;
+}
+
+static bool annotation_allowed(const pod_t *p, const char *key)
+{
+    const berth_config_runtime_t *rt = berth_config_runtime(p->cfg, p->handler);
+    for (size_t i = 0; rt && i < rt->allowed_annotations.n; i++) {
+        if (strcmp(rt->allowed_annotations.v[i], key) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Parses a Kubernetes quantity such as "64Mi", "1G" or "1048576". */
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    static const struct {
+        const char *sfx;
+        uint64_t mul;
+    } units[] = {{"", 1},           {"k", 1000},       {"K", 1000},      {"M", 1000000},
+                 {"G", 1000000000}, {"Ki", 1024},      {"Mi", 1u << 20}, {"Gi", 1u << 30},
+                 {"m", 1000000},    {"g", 1000000000}, {"b", 1}};
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(units); i++) {
+        if (strcmp(end, units[i].sfx) == 0) {
+            if (v > UINT64_MAX / units[i].mul)
+                return -1;
+            *out = v * units[i].mul;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* ---- files of the pod --------------------------------------------------- */
+
+static char *hosts_text(const pod_t *p)
+{
+    const char *hn = p->config->hostname && p->config->hostname[0] ? p->config->hostname
+                                                                   : p->config->metadata->name;
+    return berth_asprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                          "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\n"
+                          "fe00::2\tip6-allrouters\n127.0.1.1\t%s\n",
+                          hn);
+}
+
+static char *resolv_text(const pod_t *p)
+{
+    const Runtime__V1__DNSConfig *d = p->config->dns_config;
+    if (d == NULL)
+        return NULL; /* the host's resolv.conf is bind-mounted instead */
+    size_t cap = 64;
+    for (size_t i = 0; i < d->n_servers; i++)
+        cap += strlen(d->servers[i]) + 16;
+    for (size_t i = 0; i < d->n_searches; i++)
+        cap += strlen(d->searches[i]) + 2;
+    for (size_t i = 0; i < d->n_options; i++)
+        cap += strlen(d->options[i]) + 2;
+    char *out = berth_malloc(cap);
+    size_t n = 0;
+    out[0] = '\0';
+    if (d->n_searches) {
+        n += (size_t)snprintf(out + n, cap - n, "search");
+        for (size_t i = 0; i < d->n_searches; i++)
+            n += (size_t)snprintf(out + n, cap - n, " %s", d->searches[i]);
+        n += (size_t)snprintf(out + n, cap - n, "\n");
+    }
+    for (size_t i = 0; i < d->n_servers; i++)
+        n += (size_t)snprintf(out + n, cap - n, "nameserver %s\n", d->servers[i]);
+    if (d->n_options) {
+        n += (size_t)snprintf(out + n, cap - n, "options");
+        for (size_t i = 0; i < d->n_options; i++)
+            n += (size_t)snprintf(out + n, cap - n, " %s", d->options[i]);
+        snprintf(out + n, cap - n, "\n");
+    }
+    return out;
+}
+
+/* ---- the record ----------------------------------------------------------- */
+
+static json_t *strv_json(char *const *v)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; v && v[i]; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static char *record_json(const pod_t *p, bool creating)
+{
+    size_t len = protobuf_c_message_get_packed_size(&p->config->base);
+    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(len + 1);
+    protobuf_c_message_pack(&p->config->base, buf);
+    /* The CRI config is kept as its protobuf bytes (hex) so a restart
+     * rebuilds exactly what the kubelet sent. */
+    BERTH_AUTO_FREE char *hex = berth_malloc(2 * len + 1);
+    for (size_t i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", buf[i]);
+    hex[2 * len] = '\0';
+    json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:b, s:I, s:i, s:s, s:I, s:i}", "version", 1, "id",
+                          p->id, "name", p->name, "handler", p->handler, "creating", creating,
+                          "created_at", (json_int_t)p->created_at, "state", p->state, "config", hex,
+                          "shm_size", (json_int_t)p->shm_size, "made", (int)p->made);
+    json_object_set_new(o, "net_ns", p->ns.net ? json_string(p->ns.net) : json_null());
+    json_object_set_new(o, "ipc_ns", p->ns.ipc ? json_string(p->ns.ipc) : json_null());
+    json_object_set_new(o, "uts_ns", p->ns.uts ? json_string(p->ns.uts) : json_null());
+    json_object_set_new(o, "network", p->net_name ? json_string(p->net_name) : json_null());
+    json_object_set_new(o, "ips", strv_json(p->ips));
+    char *out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return out;
+}
+
+/* ---- blocking jobs ------------------------------------------------------------ */
+
+static int write_file(const char *dir, const char *name, const char *text, berth_err_t *err)
+{
+    BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s", dir, name);
+    return berth_file_write_atomic(path, text, strlen(text), 0644, err);
+}
+
+static void prepare_job(void *arg)
+{
+    step_msg_t *s = arg;
+    if (s->want_net) {
+        char *why = NULL;
+        BERTH_AUTO_FREE char *conf = berth_netstatus_pick(
+                s->network_dir, (const char *const *)s->plugin_dirs, s->default_network, &why);
+        if (conf == NULL) {
+            berth_err_make(&s->error, ENOENT, BERTH_GRPC_FAILED_PRECONDITION,
+                           "pod network is not ready: %s", why);
+            berth_free(why);
+            return;
+        }
+        s->net = berth_cni_net_load(conf, &s->error);
+        if (s->net == NULL)
+            return;
+    }
+    if (mkdir(s->pod_dir, 0755) < 0 && errno != EEXIST) {
+        berth_err_errno(&s->error, errno, "cannot create the pod directory %s", s->pod_dir);
+        return;
+    }
+    if (write_file(s->pod_dir, "hostname", s->hostname, &s->error) < 0 ||
+        write_file(s->pod_dir, "hosts", s->hosts, &s->error) < 0 ||
+        (s->resolv && write_file(s->pod_dir, "resolv.conf", s->resolv, &s->error) < 0))
+        return;
+    if (s->want_shm) {
+        BERTH_AUTO_FREE char *shm = berth_asprintf("%s/shm", s->pod_dir);
+        if (mkdir(shm, 0755) < 0 && errno != EEXIST) {
+            berth_err_errno(&s->error, errno, "cannot create %s", shm);
+            return;
+        }
+        char opts[64];
+        snprintf(opts, sizeof(opts), "mode=1777,size=%llu", (unsigned long long)s->shm_size);
+        if (mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0) {
+            berth_err_errno(&s->error, errno, "cannot mount the pod's /dev/shm at %s", shm);
+            return;
+        }
+        s->shm_mounted = true;
+    }
+}
+
+static void write_record_job(void *arg)
+{
+    step_msg_t *s = arg;
+    BERTH_AUTO_FREE char *dir = berth_strdup(s->record_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = '\0';
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+            berth_err_errno(&s->error, errno, "cannot create the state directory %s", dir);
+            return;
+        }
+    }
+    if (s->umount_shm) {
+        BERTH_AUTO_FREE char *shm = berth_asprintf("%s/shm", s->pod_dir);
+        if (umount2(shm, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+            berth_log_warn("cannot unmount the pod's shm", "path=%s errno=%d", shm, errno);
+    }
+    berth_file_write_atomic(s->record_path, s->record_json, strlen(s->record_json), 0600,
+                            &s->error);
+}
+
+static int rm_rf_at(int parent, const char *name)
+{
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return unlinkat(parent, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return -1;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        rm_rf_at(dirfd(d), de->d_name);
+    }
+    closedir(d);
+    return unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static void cleanup_job(void *arg)
+{
+    step_msg_t *s = arg;
+    BERTH_AUTO_FREE char *shm = berth_asprintf("%s/shm", s->pod_dir);
+    /* Idempotent by design: every step tolerates "already gone", so a
+     * cleanup can be repeated after a crash in the middle of one. */
+    if (umount2(shm, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+        berth_log_warn("cannot unmount the pod's shm", "path=%s errno=%d", shm, errno);
+    if (rm_rf_at(AT_FDCWD, s->pod_dir) < 0)
+        berth_log_warn("cannot remove the pod directory", "path=%s errno=%d", s->pod_dir, errno);
+    berth_err_t e = NULL;
+    if (berth_cni_cache_remove(s->cache_dir, strrchr(s->pod_dir, '/') + 1, NULL, &e) < 0) {
+        berth_log_warn("cannot remove the CNI cache", "error=\"%s\"", e->msg);
+        berth_err_free(&e);
+    }
+    if (unlink(s->record_path) < 0 && errno != ENOENT)
+        berth_err_errno(&s->error, errno, "cannot remove the sandbox record %s", s->record_path);
+}
+
+/* ---- publishing ------------------------------------------------------------ */
+
+static void publish(pod_t *p)
+{
+    berth_pod_summary_t *s = berth_calloc(1, sizeof(*s));
+    const Runtime__V1__PodSandboxConfig *c = p->config;
+    s->id = berth_strdup(p->id);
+    s->name = berth_strdup(p->name);
+    s->pod_name = berth_strdup(c->metadata->name);
+    s->pod_uid = berth_strdup(c->metadata->uid);
+    s->pod_namespace = berth_strdup(c->metadata->namespace_);
+    s->attempt = c->metadata->attempt;
+    s->state = p->state;
+    s->created_at = p->created_at;
+    s->runtime_handler = berth_strdup(p->handler);
+    s->n_labels = c->n_labels;
+    s->label_keys = berth_calloc(c->n_labels + 1, sizeof(char *));
+    s->label_values = berth_calloc(c->n_labels + 1, sizeof(char *));
+    for (size_t i = 0; i < c->n_labels; i++) {
+        s->label_keys[i] = berth_strdup(c->labels[i]->key);
+        s->label_values[i] = berth_strdup(c->labels[i]->value);
+    }
+    s->n_annotations = c->n_annotations;
+    s->annotation_keys = berth_calloc(c->n_annotations + 1, sizeof(char *));
+    s->annotation_values = berth_calloc(c->n_annotations + 1, sizeof(char *));
+    for (size_t i = 0; i < c->n_annotations; i++) {
+        s->annotation_keys[i] = berth_strdup(c->annotations[i]->key);
+        s->annotation_values[i] = berth_strdup(c->annotations[i]->value);
+    }
+    s->listed = berth_resv_listed(&p->resv) && (p->phase == PH_READY || p->phase == PH_STOPPING ||
+                                                p->phase == PH_NOTREADY || p->phase == PH_REMOVING);
+    berth_pod_summary_msg_t *m = berth_msg_new(BERTH_MSG_POD_SUMMARY, sizeof(*m));
+    m->summary = s;
+    berth_send(p->mgr, &m->hdr);
+}
+
+static void release(pod_t *p, berth_actor_t *self)
+{
+    p->phase = PH_RELEASING;
+    berth_pod_gone_msg_t *m = berth_msg_new(BERTH_MSG_POD_GONE, sizeof(*m));
+    m->id = berth_strdup(p->id);
+    m->pod = berth_actor_self(self);
+    berth_send(p->mgr, &m->hdr);
+}
+
+/* ---- creation ---------------------------------------------------------------- */
+
+static void undo(berth_actor_t *self, pod_t *p);
+static int apply_annotations(pod_t *p, berth_err_t *err);
+static void run_queued(berth_actor_t *self, pod_t *p);
+
+static void fail_creation(berth_actor_t *self, pod_t *p, berth_err_t err)
+{
+    berth_log_warn("pod sandbox creation failed", "name=%s id=%s stage=\"%s\" error=\"%s\"",
+                   p->name, p->id, p->resv.stage, err->msg);
+    if (p->budget_timer) {
+        berth_timer_cancel(self, p->budget_timer);
+        p->budget_timer = NULL;
+    }
+    p->failure = err;
+    p->phase = PH_UNDOING;
+    undo(self, p);
+}
+
+static berth_err_t budget_error(const pod_t *p)
+{
+    berth_err_t err = NULL;
+    berth_err_make(&err, ETIMEDOUT, BERTH_GRPC_DEADLINE_EXCEEDED,
+                   "pod sandbox %s: creation exceeded its budget of %.0fs (at stage: %s)", p->name,
+                   (double)(p->cfg->creation_budget_ns + p->cfg->cni_budget_ns) / 1e9,
+                   p->resv.stage);
+    return err;
+}
+
+static void start_prepare(berth_actor_t *self, pod_t *p)
+{
+    berth_resv_set_stage(&p->resv, "preparing the pod directory");
+    step_msg_t *s = step_new(p, STEP_PREPARE);
+    s->want_net = !p->host_net;
+    s->network_dir = berth_strdup(p->cfg->network_dir);
+    s->plugin_dirs = strv_dup(p->cfg->plugin_dirs.v);
+    s->default_network = berth_strdup(p->cfg->cni_default_network);
+    const char *hn = p->config->hostname && p->config->hostname[0] ? p->config->hostname
+                                                                   : p->config->metadata->name;
+    s->hostname = berth_asprintf("%s\n", hn);
+    s->hosts = hosts_text(p);
+    s->resolv = resolv_text(p);
+    s->want_shm = !p->host_ipc;
+    s->shm_size = p->shm_size;
+    berth_blocking_run(prepare_job, s, berth_actor_self(self), &s->hdr);
+}
+
+static void write_record(berth_actor_t *self, pod_t *p, int step, bool creating, bool umount_shm)
+{
+    step_msg_t *s = step_new(p, step);
+    s->record_json = record_json(p, creating);
+    s->umount_shm = umount_shm;
+    berth_blocking_run(write_record_job, s, berth_actor_self(self), &s->hdr);
+}
+
+static void start_namespaces(berth_actor_t *self, pod_t *p)
+{
+    berth_resv_set_stage(&p->resv, "creating the pod namespaces");
+    unsigned kinds = 0;
+    if (!p->host_net)
+        kinds |= BERTH_NETNS_NET | BERTH_NETNS_UTS;
+    if (!p->host_ipc)
+        kinds |= BERTH_NETNS_IPC;
+    const Runtime__V1__LinuxPodSandboxConfig *lx = p->config->linux;
+    size_t nsys = lx ? lx->n_sysctls : 0;
+    BERTH_AUTO_FREE berth_sysctl_t *sys = berth_calloc(nsys + 1, sizeof(*sys));
+    for (size_t i = 0; i < nsys; i++) {
+        sys[i].key = lx->sysctls[i]->key;
+        sys[i].value = lx->sysctls[i]->value;
+    }
+    const char *hn = p->config->hostname && p->config->hostname[0] ? p->config->hostname
+                                                                   : p->config->metadata->name;
+    berth_netns_spec_t spec = {
+            .pin_dir = p->pin_dir,
+            .pod_id = p->id,
+            .kinds = kinds,
+            .hostname = hn,
+            .sysctls = sys,
+            .nsysctls = nsys,
+    };
+    berth_netns_create_async(&spec, berth_actor_self(self), 0);
+}
+
+static char *port_mappings_json(const pod_t *p)
+{
+    if (p->config->n_port_mappings == 0)
+        return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; i < p->config->n_port_mappings; i++) {
+        const Runtime__V1__PortMapping *pm = p->config->port_mappings[i];
+        if (pm->host_port <= 0)
+            continue;
+        const char *proto = pm->protocol == RUNTIME__V1__PROTOCOL__UDP    ? "udp"
+                            : pm->protocol == RUNTIME__V1__PROTOCOL__SCTP ? "sctp"
+                                                                          : "tcp";
+        json_t *o = json_pack("{s:i, s:i, s:s}", "hostPort", pm->host_port, "containerPort",
+                              pm->container_port, "protocol", proto);
+        if (pm->host_ip && pm->host_ip[0])
+            json_object_set_new(o, "hostIP", json_string(pm->host_ip));
+        json_array_append_new(a, o);
+    }
+    char *out = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return out;
+}
+
+static void start_network(berth_actor_t *self, pod_t *p)
+{
+    /* Stage texts are static; the network's name goes to the log. */
+    berth_resv_set_stage(&p->resv, "setting up the pod network (CNI ADD)");
+    berth_log_debug("CNI ADD", "id=%s network=%s", p->id, p->net_name);
+    BERTH_AUTO_FREE char *ports = port_mappings_json(p);
+    berth_cni_run_spec_t spec = {
+            .op = BERTH_CNI_ADD,
+            .net = p->net,
+            .container_id = p->id,
+            .netns = p->ns.net,
+            .pod_namespace = p->config->metadata->namespace_,
+            .pod_name = p->config->metadata->name,
+            .pod_uid = p->config->metadata->uid,
+            .plugin_dirs = (const char *const *)p->cfg->plugin_dirs.v,
+            .port_mappings_json = ports,
+            .timeout_ns = (uint64_t)p->cfg->cni_budget_ns,
+    };
+    berth_err_t err = NULL;
+    if (berth_cni_run(berth_actor_self(self), &spec, BERTH_CNI_ADD, &err) < 0)
+        fail_creation(self, p, err);
+}
+
+static void finish_creation(berth_actor_t *self, pod_t *p)
+{
+    if (p->budget_timer) {
+        berth_timer_cancel(self, p->budget_timer);
+        p->budget_timer = NULL;
+    }
+    p->phase = PH_READY;
+    p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
+    Runtime__V1__RunPodSandboxResponse resp = RUNTIME__V1__RUN_POD_SANDBOX_RESPONSE__INIT;
+    resp.pod_sandbox_id = p->id;
+    size_t len;
+    BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(&resp.base, &len);
+    uint64_t took = berth_now_ns() - p->resv.started_ns;
+    berth_log_info("pod sandbox ready", "name=%s id=%s ip=%s took_ms=%.1f", p->name, p->id,
+                   p->ips && p->ips[0] ? p->ips[0] : "none", (double)took / 1e6);
+    berth_resv_succeed(self, &p->resv, buf, len);
+    publish(p);
+    run_queued(self, p);
+}
+
+/* ---- undo, stop, remove --------------------------------------------------------- */
+
+static void start_cleanup(berth_actor_t *self, pod_t *p)
+{
+    step_msg_t *s = step_new(p, STEP_CLEANUP);
+    berth_blocking_run(cleanup_job, s, berth_actor_self(self), &s->hdr);
+}
+
+static void cni_del(berth_actor_t *self, pod_t *p, uint64_t tag)
+{
+    berth_cni_run_spec_t spec = {
+            .op = BERTH_CNI_DEL,
+            .net = p->net,
+            .container_id = p->id,
+            .netns = p->ns.net,
+            .pod_namespace = p->config->metadata->namespace_,
+            .pod_name = p->config->metadata->name,
+            .pod_uid = p->config->metadata->uid,
+            .plugin_dirs = (const char *const *)p->cfg->plugin_dirs.v,
+            .prev_result_json = p->cni_result,
+            .timeout_ns = (uint64_t)p->cfg->cni_budget_ns,
+    };
+    berth_err_t err = NULL;
+    if (berth_cni_run(berth_actor_self(self), &spec, tag, &err) < 0) {
+        berth_log_error("CNI DEL could not start", "id=%s error=\"%s\"", p->id, err->msg);
+        berth_err_free(&err);
+        /* Treat the network as gone so teardown goes on; host-local's
+         * address stays allocated until its lease directory is cleaned. */
+        berth_cni_done_msg_t *m = berth_msg_new(BERTH_MSG_CNI_DONE, sizeof(*m));
+        m->tag = tag;
+        m->op = BERTH_CNI_DEL;
+        berth_send(berth_actor_self(self), &m->hdr);
+    }
+}
+
+/* Tears down the next thing in `made`, newest first; each completion calls
+ * back here until nothing is left, then the phase's end runs. */
+static void teardown_next(berth_actor_t *self, pod_t *p, bool full)
+{
+    if (p->made & MADE_NET) {
+        if (p->net == NULL) {
+            /* After a restart: the network config comes from the cache. */
+            berth_cni_cache_read_async(p->cache_dir, p->id, p->net_name ? p->net_name : "",
+                                       berth_actor_self(self), 1);
+            return;
+        }
+        cni_del(self, p, BERTH_CNI_DEL);
+        return;
+    }
+    if (p->made & MADE_NS) {
+        berth_netns_remove_async(&p->ns, berth_actor_self(self), 0);
+        return;
+    }
+    if (full && (p->made & (MADE_DIR | MADE_SHM | MADE_RECORD | MADE_CACHE))) {
+        start_cleanup(self, p);
+        return;
+    }
+    if (!full && (p->made & MADE_SHM)) {
+        /* Stop: unmount shm and record NOTREADY in one pool job. */
+        p->made &= ~MADE_SHM;
+        p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
+        write_record(self, p, STEP_STOP_RECORD, false, true);
+        return;
+    }
+    if (!full) {
+        p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
+        write_record(self, p, STEP_STOP_RECORD, false, false);
+        return;
+    }
+    /* Everything is gone. */
+    if (p->phase == PH_UNDOING) {
+        if (p->undo_for_expiry || p->restored_creating) {
+            release(p, self);
+            return;
+        }
+        berth_err_t err = berth_steal_ptr(&p->failure);
+        if (berth_resv_fail(self, &p->resv, err))
+            release(p, self);
+        /* else: the failure is stashed for the next request or expiry */
+        return;
+    }
+    if (p->phase == PH_REMOVING) {
+        Runtime__V1__RemovePodSandboxResponse resp = RUNTIME__V1__REMOVE_POD_SANDBOX_RESPONSE__INIT;
+        for (size_t i = 0; i < p->n_waiting; i++) {
+            berth_cri_reply(p->waiting[i]->call, &resp.base);
+            berth_msg_free(&p->waiting[i]->hdr);
+        }
+        p->n_waiting = 0;
+        berth_log_info("pod sandbox removed", "name=%s id=%s", p->name, p->id);
+        release(p, self);
+    }
+}
+
+static void undo(berth_actor_t *self, pod_t *p)
+{
+    teardown_next(self, p, true);
+}
+
+static void answer_waiting_stop(pod_t *p)
+{
+    Runtime__V1__StopPodSandboxResponse resp = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
+    size_t keep = 0;
+    for (size_t i = 0; i < p->n_waiting; i++) {
+        berth_cri_req_msg_t *rm = p->waiting[i];
+        if (strcmp(rm->method->name, "StopPodSandbox") == 0) {
+            berth_cri_reply(rm->call, &resp.base);
+            berth_msg_free(&rm->hdr);
+        } else {
+            p->waiting[keep++] = rm;
+        }
+    }
+    p->n_waiting = keep;
+}
+
+static void push(berth_cri_req_msg_t ***v, size_t *n, size_t *cap, berth_cri_req_msg_t *rm)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 4;
+        *v = berth_realloc(*v, *cap * sizeof(**v));
+    }
+    (*v)[(*n)++] = rm;
+}
+
+static void begin_stop(berth_actor_t *self, pod_t *p)
+{
+    p->phase = PH_STOPPING;
+    teardown_next(self, p, false);
+}
+
+static void begin_remove(berth_actor_t *self, pod_t *p)
+{
+    p->phase = PH_REMOVING;
+    teardown_next(self, p, true);
+}
+
+/* ---- status -------------------------------------------------------------------- */
+
+static void on_status(pod_t *p, berth_cri_req_msg_t *rm)
+{
+    const Runtime__V1__PodSandboxStatusRequest *r =
+            (const Runtime__V1__PodSandboxStatusRequest *)rm->req;
+    const Runtime__V1__PodSandboxConfig *c = p->config;
+    Runtime__V1__PodSandboxMetadata md = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+    md.name = c->metadata->name;
+    md.uid = c->metadata->uid;
+    md.namespace_ = c->metadata->namespace_;
+    md.attempt = c->metadata->attempt;
+    Runtime__V1__PodSandboxNetworkStatus net = RUNTIME__V1__POD_SANDBOX_NETWORK_STATUS__INIT;
+    size_t nips = 0;
+    while (p->ips && p->ips[nips])
+        nips++;
+    BERTH_AUTO_FREE Runtime__V1__PodIP *extra = berth_calloc(nips + 1, sizeof(*extra));
+    BERTH_AUTO_FREE Runtime__V1__PodIP **extrap = berth_calloc(nips + 1, sizeof(*extrap));
+    bool has_net = p->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY && nips > 0;
+    if (has_net) {
+        net.ip = p->ips[0];
+        for (size_t i = 1; i < nips; i++) {
+            runtime__v1__pod_ip__init(&extra[i - 1]);
+            extra[i - 1].ip = p->ips[i];
+            extrap[i - 1] = &extra[i - 1];
+        }
+        net.n_additional_ips = nips - 1;
+        net.additional_ips = extrap;
+    }
+    Runtime__V1__NamespaceOption nso = RUNTIME__V1__NAMESPACE_OPTION__INIT;
+    nso.network = p->net_mode;
+    nso.pid = p->pid_mode;
+    nso.ipc = p->ipc_mode;
+    Runtime__V1__Namespace ns = RUNTIME__V1__NAMESPACE__INIT;
+    ns.options = &nso;
+    Runtime__V1__LinuxPodSandboxStatus lx = RUNTIME__V1__LINUX_POD_SANDBOX_STATUS__INIT;
+    lx.namespaces = &ns;
+    Runtime__V1__PodSandboxStatus st = RUNTIME__V1__POD_SANDBOX_STATUS__INIT;
+    st.id = p->id;
+    st.metadata = &md;
+    st.state = p->state;
+    st.created_at = p->created_at;
+    st.network = &net;
+    st.linux = &lx;
+    st.runtime_handler = p->handler;
+    /* The map entries of PodSandboxConfig and PodSandboxStatus have the same
+     * layout (key, value); protobuf-c packs them by descriptor, so build the
+     * status entries explicitly. */
+    BERTH_AUTO_FREE Runtime__V1__PodSandboxStatus__LabelsEntry *le =
+            berth_calloc(c->n_labels + 1, sizeof(*le));
+    BERTH_AUTO_FREE Runtime__V1__PodSandboxStatus__LabelsEntry **lp =
+            berth_calloc(c->n_labels + 1, sizeof(*lp));
+    for (size_t i = 0; i < c->n_labels; i++) {
+        runtime__v1__pod_sandbox_status__labels_entry__init(&le[i]);
+        le[i].key = c->labels[i]->key;
+        le[i].value = c->labels[i]->value;
+        lp[i] = &le[i];
+    }
+    BERTH_AUTO_FREE Runtime__V1__PodSandboxStatus__AnnotationsEntry *ae =
+            berth_calloc(c->n_annotations + 1, sizeof(*ae));
+    BERTH_AUTO_FREE Runtime__V1__PodSandboxStatus__AnnotationsEntry **ap =
+            berth_calloc(c->n_annotations + 1, sizeof(*ap));
+    for (size_t i = 0; i < c->n_annotations; i++) {
+        runtime__v1__pod_sandbox_status__annotations_entry__init(&ae[i]);
+        ae[i].key = c->annotations[i]->key;
+        ae[i].value = c->annotations[i]->value;
+        ap[i] = &ae[i];
+    }
+    st.n_labels = c->n_labels;
+    st.labels = lp;
+    st.n_annotations = c->n_annotations;
+    st.annotations = ap;
+    Runtime__V1__PodSandboxStatusResponse resp = RUNTIME__V1__POD_SANDBOX_STATUS_RESPONSE__INIT;
+    resp.status = &st;
+    resp.timestamp = (int64_t)berth_wall_ns();
+    Runtime__V1__PodSandboxStatusResponse__InfoEntry info =
+            RUNTIME__V1__POD_SANDBOX_STATUS_RESPONSE__INFO_ENTRY__INIT;
+    Runtime__V1__PodSandboxStatusResponse__InfoEntry *infop[] = {&info};
+    BERTH_AUTO_FREE char *infojson = NULL;
+    if (r->verbose) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:b}", "name", p->name,
+                              "podDir", p->pod_dir, "stage", p->resv.stage, "netNS", p->ns.net,
+                              "ipcNS", p->ns.ipc, "utsNS", p->ns.uts, "network", p->net_name,
+                              "cniResult", p->cni_result, "infraContainer", false);
+        infojson = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(o);
+        info.key = (char *)"info";
+        info.value = infojson;
+        resp.n_info = 1;
+        resp.info = infop;
+    }
+    berth_cri_reply(rm->call, &resp.base);
+    berth_msg_free(&rm->hdr);
+}
+
+/* ---- request handling --------------------------------------------------------------- */
+
+static bool busy(const pod_t *p)
+{
+    return p->phase == PH_CREATING || p->phase == PH_STOPPING || p->phase == PH_UNDOING ||
+           p->phase == PH_REMOVING;
+}
+
+static void handle_request(berth_actor_t *self, pod_t *p, berth_cri_req_msg_t *rm)
+{
+    const char *m = rm->method->name;
+    if (p->phase == PH_RELEASING) {
+        /* The manager has not seen our release yet: give it back the
+         * request; it will route it to whoever holds the name next. */
+        berth_grpc_call_set_owner(rm->call, p->mgr);
+        berth_send(p->mgr, &rm->hdr);
+        return;
+    }
+    if (strcmp(m, "RunPodSandbox") == 0) {
+        berth_grpc_call_t *call = berth_steal_ptr(&rm->call);
+        uint64_t deadline = rm->deadline_ns;
+        berth_msg_free(&rm->hdr);
+        bool was_listed = berth_resv_listed(&p->resv);
+        if (berth_resv_request(self, &p->resv, call, deadline)) {
+            /* A stashed failure was handed over: the name is free again. */
+            release(p, self);
+            return;
+        }
+        if (!was_listed && berth_resv_listed(&p->resv))
+            publish(p); /* a hand-off makes the pod visible */
+        return;
+    }
+    if (strcmp(m, "PodSandboxStatus") == 0) {
+        on_status(p, rm);
+        return;
+    }
+    if (strcmp(m, "UpdatePodSandboxResources") == 0) {
+        /* Infra-less pods have no pod-level process to resize; containers
+         * get their resources from their own updates. */
+        Runtime__V1__UpdatePodSandboxResourcesResponse resp =
+                RUNTIME__V1__UPDATE_POD_SANDBOX_RESOURCES_RESPONSE__INIT;
+        berth_cri_reply(rm->call, &resp.base);
+        berth_msg_free(&rm->hdr);
+        return;
+    }
+    if (busy(p)) {
+        push(&p->queued, &p->n_queued, &p->cap_queued, rm);
+        return;
+    }
+    if (strcmp(m, "StopPodSandbox") == 0) {
+        if (p->phase == PH_NOTREADY) {
+            Runtime__V1__StopPodSandboxResponse resp = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
+            berth_cri_reply(rm->call, &resp.base);
+            berth_msg_free(&rm->hdr);
+            return;
+        }
+        push(&p->waiting, &p->n_waiting, &p->cap_waiting, rm);
+        begin_stop(self, p);
+        return;
+    }
+    if (strcmp(m, "RemovePodSandbox") == 0) {
+        push(&p->waiting, &p->n_waiting, &p->cap_waiting, rm);
+        /* A stashed (undelivered) pod that is removed is released too. */
+        if (p->resv.stash_timer) {
+            berth_timer_cancel(self, p->resv.stash_timer);
+            p->resv.stash_timer = NULL;
+        }
+        begin_remove(self, p);
+        return;
+    }
+    berth_grpc_finish(rm->call, BERTH_GRPC_UNIMPLEMENTED, "method not handled by the pod actor");
+    berth_msg_free(&rm->hdr);
+}
+
+static void run_queued(berth_actor_t *self, pod_t *p)
+{
+    while (p->n_queued && !busy(p) && p->phase != PH_RELEASING) {
+        berth_cri_req_msg_t *rm = p->queued[0];
+        memmove(p->queued, p->queued + 1, (p->n_queued - 1) * sizeof(*p->queued));
+        p->n_queued--;
+        handle_request(self, p, rm);
+    }
+    if (p->phase == PH_RELEASING) {
+        while (p->n_queued) {
+            berth_cri_req_msg_t *rm = p->queued[--p->n_queued];
+            handle_request(self, p, rm);
+        }
+    }
+}
+
+/* ---- completions ------------------------------------------------------------------------ */
+
+static void on_step(berth_actor_t *self, pod_t *p, step_msg_t *s)
+{
+    switch (s->step) {
+    case STEP_PREPARE:
+        if (s->net) {
+            p->net = berth_steal_ptr(&s->net);
+            p->net_name = berth_strdup(berth_cni_net_name(p->net));
+        }
+        if (!s->error || s->shm_mounted)
+            p->made |= MADE_DIR;
+        if (s->shm_mounted)
+            p->made |= MADE_SHM;
+        if (s->error) {
+            /* the directory may exist partly */
+            p->made |= MADE_DIR;
+            fail_creation(self, p, berth_steal_ptr(&s->error));
+            return;
+        }
+        /* The intent record goes to disk before any namespace or network
+         * exists, so a crash from here on is undone at the next start. */
+        p->made |= MADE_RECORD;
+        berth_resv_set_stage(&p->resv, "writing the sandbox record");
+        write_record(self, p, STEP_COMMIT + 100, true, false);
+        return;
+    case STEP_COMMIT + 100: /* the intent record */
+        if (s->error) {
+            fail_creation(self, p, berth_steal_ptr(&s->error));
+            return;
+        }
+        if (p->budget_exceeded) {
+            fail_creation(self, p, budget_error(p));
+            return;
+        }
+        start_namespaces(self, p);
+        return;
+    case STEP_COMMIT:
+        if (s->error) {
+            fail_creation(self, p, berth_steal_ptr(&s->error));
+            return;
+        }
+        finish_creation(self, p);
+        return;
+    case STEP_STOP_RECORD:
+        if (s->error)
+            berth_log_error("cannot record the stopped sandbox", "id=%s error=\"%s\"", p->id,
+                            s->error->msg);
+        p->phase = PH_NOTREADY;
+        p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
+        berth_log_info("pod sandbox stopped", "name=%s id=%s", p->name, p->id);
+        answer_waiting_stop(p);
+        publish(p);
+        run_queued(self, p);
+        return;
+    case STEP_CLEANUP:
+        if (s->error)
+            berth_log_error("sandbox cleanup incomplete", "id=%s error=\"%s\"", p->id,
+                            s->error->msg);
+        p->made &= ~(MADE_DIR | MADE_SHM | MADE_RECORD | MADE_CACHE);
+        teardown_next(self, p, true);
+        return;
+    default:
+        return;
+    }
+}
+
+static void on_netns(berth_actor_t *self, pod_t *p, berth_netns_done_msg_t *m)
+{
+    if (m->hdr.type == BERTH_MSG_NETNS_CREATED) {
+        if (m->error) {
+            fail_creation(self, p, berth_steal_ptr(&m->error));
+            return;
+        }
+        berth_netns_paths_fini(&p->ns);
+        berth_netns_paths_copy(&p->ns, &m->paths);
+        p->made |= MADE_NS;
+        if (p->budget_exceeded) {
+            fail_creation(self, p, budget_error(p));
+            return;
+        }
+        if (p->host_net) {
+            berth_resv_set_stage(&p->resv, "writing the sandbox record");
+            write_record(self, p, STEP_COMMIT, false, false);
+        } else {
+            start_network(self, p);
+        }
+        return;
+    }
+    /* removed */
+    if (m->error)
+        berth_log_error("cannot remove the pod namespaces", "id=%s error=\"%s\"", p->id,
+                        m->error->msg);
+    p->made &= ~MADE_NS;
+    teardown_next(self, p, p->phase != PH_STOPPING);
+}
+
+static void on_cni(berth_actor_t *self, pod_t *p, berth_cni_done_msg_t *m)
+{
+    if (m->op == BERTH_CNI_ADD) {
+        if (m->error) {
+            /* The runner already rolled back the plugins that had added. */
+            fail_creation(self, p, berth_steal_ptr(&m->error));
+            return;
+        }
+        p->made |= MADE_NET;
+        p->cni_result = berth_steal_ptr(&m->result_json);
+        p->ips = berth_steal_ptr(&m->ips);
+        if (p->budget_exceeded) {
+            fail_creation(self, p, budget_error(p));
+            return;
+        }
+        berth_resv_set_stage(&p->resv, "writing the sandbox record");
+        /* The cache (for DEL after a restart) first, then the final record. */
+        berth_cni_cache_write_async(p->cache_dir, p->id, p->net, p->cni_result,
+                                    berth_actor_self(self), 0);
+        return;
+    }
+    /* DEL */
+    if (m->error)
+        berth_log_error("CNI DEL failed", "id=%s error=\"%s\"", p->id, m->error->msg);
+    p->made &= ~MADE_NET;
+    teardown_next(self, p, p->phase != PH_STOPPING);
+}
+
+static void on_cni_cache(berth_actor_t *self, pod_t *p, berth_cni_cache_msg_t *m)
+{
+    if (m->tag == 1) {
+        /* read after a restart, for DEL */
+        if (m->error || m->net == NULL) {
+            berth_log_warn("no cached CNI result; skipping CNI DEL", "id=%s error=\"%s\"", p->id,
+                           m->error ? m->error->msg : "none");
+            p->made &= ~MADE_NET;
+            teardown_next(self, p, p->phase != PH_STOPPING);
+            return;
+        }
+        p->net = berth_steal_ptr(&m->net);
+        berth_free(p->cni_result);
+        p->cni_result = berth_steal_ptr(&m->result_json);
+        cni_del(self, p, BERTH_CNI_DEL);
+        return;
+    }
+    /* written during creation */
+    if (m->error) {
+        fail_creation(self, p, berth_steal_ptr(&m->error));
+        return;
+    }
+    p->made |= MADE_CACHE;
+    write_record(self, p, STEP_COMMIT, false, false);
+}
+
+static void pod_receive(berth_actor_t *self, berth_msg_t *msg)
+{
+    pod_t *p = berth_actor_state(self);
+    switch (msg->type) {
+    case BERTH_MSG_CRI_REQUEST:
+        handle_request(self, p, (berth_cri_req_msg_t *)msg);
+        return;
+    case BERTH_MSG_POD_STEP:
+        on_step(self, p, (step_msg_t *)msg);
+        break;
+    case BERTH_MSG_NETNS_CREATED:
+    case BERTH_MSG_NETNS_REMOVED:
+        on_netns(self, p, (berth_netns_done_msg_t *)msg);
+        break;
+    case BERTH_MSG_CNI_DONE:
+        on_cni(self, p, (berth_cni_done_msg_t *)msg);
+        break;
+    case BERTH_MSG_CNI_CACHE:
+        on_cni_cache(self, p, (berth_cni_cache_msg_t *)msg);
+        break;
+    case BERTH_MSG_POD_START:
+        if (p->phase == PH_CREATING) {
+            p->budget_timer = berth_timer_after(
+                    self, (uint64_t)(p->cfg->creation_budget_ns + p->cfg->cni_budget_ns),
+                    berth_msg_new(BERTH_MSG_POD_BUDGET, sizeof(berth_msg_t)));
+            berth_err_t err = NULL;
+            if (apply_annotations(p, &err) < 0) {
+                fail_creation(self, p, err);
+                break;
+            }
+            start_prepare(self, p);
+        } else if (p->phase == PH_UNDOING) {
+            berth_log_info("undoing an interrupted pod sandbox creation", "name=%s id=%s", p->name,
+                           p->id);
+            undo(self, p);
+        } else {
+            publish(p);
+        }
+        break;
+    case BERTH_MSG_POD_BUDGET:
+        p->budget_timer = NULL;
+        if (p->phase == PH_CREATING) {
+            /* The step in flight will finish (a stuck mount cannot be
+             * interrupted); its completion turns into the failure. */
+            p->budget_exceeded = true;
+            berth_log_warn("pod sandbox creation over budget", "name=%s stage=\"%s\"", p->name,
+                           p->resv.stage);
+        }
+        break;
+    case BERTH_MSG_PODS_BYE:
+        berth_actor_exit(self);
+        break;
+    default: {
+        int r = berth_resv_on_msg(self, &p->resv, msg);
+        if (r == 1) {
+            /* The stash window passed with nobody collecting: undo. */
+            p->undo_for_expiry = true;
+            p->phase = PH_UNDOING;
+            undo(self, p);
+        }
+        if (r >= 0)
+            return; /* consumed */
+        if (msg->type == BERTH_MSG_GRPC_CANCEL) {
+            /* A stop/remove/status call that is not a waiter: its answer
+             * will simply be dropped by io/. */
+            berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;
+            berth_grpc_call_unref(cm->call);
+            cm->call = NULL;
+        }
+        break;
+    }
+    }
+    berth_msg_free(msg);
+}
+
+static void pod_fini(void *state)
+{
+    pod_t *p = state;
+    berth_resv_fini(NULL, &p->resv);
+    for (size_t i = 0; i < p->n_queued; i++)
+        berth_msg_free(&p->queued[i]->hdr);
+    for (size_t i = 0; i < p->n_waiting; i++)
+        berth_msg_free(&p->waiting[i]->hdr);
+    berth_free(p->queued);
+    berth_free(p->waiting);
+    if (p->config)
+        protobuf_c_message_free_unpacked(&p->config->base, pb_alloc());
+    berth_cni_net_unref(p->net);
+    berth_netns_paths_fini(&p->ns);
+    berth_err_free(&p->failure);
+    strv_free(p->ips);
+    berth_free(p->cni_result);
+    berth_free(p->net_name);
+    berth_free(p->id);
+    berth_free(p->name);
+    berth_free(p->handler);
+    berth_free(p->pod_dir);
+    berth_free(p->record_path);
+    berth_free(p->cache_dir);
+    berth_free(p->pin_dir);
+    berth_config_unref(p->cfg);
+    berth_free(p);
+}
+
+static const berth_actor_class_t pod_class = {
+        .name = "pod",
+        .receive = pod_receive,
+        .fini = pod_fini,
+};
+
+static pod_t *pod_new(berth_config_t *cfg, berth_handle_t mgr, const char *id, const char *name,
+                      const char *handler)
+{
+    pod_t *p = berth_calloc(1, sizeof(*p));
+    p->cfg = berth_config_ref(cfg);
+    p->mgr = mgr;
+    p->id = berth_strdup(id);
+    p->name = berth_strdup(name);
+    p->handler = berth_strdup(handler);
+    p->pod_dir = berth_asprintf("%s/pods/%s", cfg->runroot, id);
+    p->record_path = berth_asprintf("%s/pods/%s.json", cfg->root, id);
+    p->cache_dir = berth_asprintf("%s/cni-cache", cfg->root);
+    p->pin_dir = berth_asprintf("%s/ns", cfg->runroot);
+    p->shm_size = DEFAULT_SHM_SIZE;
+    berth_resv_init(&p->resv, "pod sandbox", "RunPodSandbox", name, (uint64_t)cfg->stall_margin_ns,
+                    (uint64_t)cfg->stash_window_ns);
+    return p;
+}
+
+static void set_modes(pod_t *p)
+{
+    const Runtime__V1__LinuxPodSandboxConfig *lx = p->config->linux;
+    const Runtime__V1__NamespaceOption *o =
+            lx && lx->security_context ? lx->security_context->namespace_options : NULL;
+    p->net_mode = o ? o->network : RUNTIME__V1__NAMESPACE_MODE__POD;
+    p->ipc_mode = o ? o->ipc : RUNTIME__V1__NAMESPACE_MODE__POD;
+    p->pid_mode = o ? o->pid : RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+    p->host_net = p->net_mode == RUNTIME__V1__NAMESPACE_MODE__NODE;
+    p->host_ipc = p->ipc_mode == RUNTIME__V1__NAMESPACE_MODE__NODE;
+    p->host_pid = p->pid_mode == RUNTIME__V1__NAMESPACE_MODE__NODE;
+}
+
+/* Sets the pod directory's pieces that depend on annotations. Returns -1 with
+ * *err for a bad value the kubelet user must fix. */
+static int apply_annotations(pod_t *p, berth_err_t *err)
+{
+    static const char *const shm_keys[] = {"io.kubernetes.cri-o.ShmSize", "shm-size.crio.io"};
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(shm_keys); i++) {
+        const char *v = annotation(p->config, shm_keys[i]);
+        if (v == NULL)
+            continue;
+        if (!annotation_allowed(p, shm_keys[i])) {
+            berth_log_info("annotation ignored: not in the handler's allowed_annotations",
+                           "id=%s annotation=%s handler=%s", p->id, shm_keys[i], p->handler);
+            continue;
+        }
+        uint64_t size;
+        if (parse_size(v, &size) < 0 || size == 0)
+            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                                  "RunPodSandbox: annotation %s=%s is not a valid size (e.g. "
+                                  "64Mi)",
+                                  shm_keys[i], v);
+        p->shm_size = size;
+    }
+    return 0;
+}
+
+berth_handle_t berth_pod_spawn(const berth_pod_init_t *init)
+{
+    pod_t *p = pod_new(init->cfg, init->mgr, init->id, init->name, init->handler);
+    /* Deep copy of the config: pack and unpack keeps no pointer into the
+     * request, which the manager frees after forwarding. */
+    size_t len = protobuf_c_message_get_packed_size(&init->req->config->base);
+    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(len + 1);
+    protobuf_c_message_pack(&init->req->config->base, buf);
+    p->config = runtime__v1__pod_sandbox_config__unpack(pb_alloc(), len, buf);
+    p->created_at = (int64_t)berth_wall_ns();
+    p->phase = PH_CREATING;
+    p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
+    set_modes(p);
+    berth_handle_t h = berth_actor_spawn(&pod_class, p);
+    /* The first turn starts the creation; the RunPodSandbox request the
+     * manager sends next becomes its first waiter. */
+    berth_send(h, berth_msg_new(BERTH_MSG_POD_START, sizeof(berth_msg_t)));
+    return h;
+}
+
+berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, json_t *rec)
+{
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    const char *name = json_string_value(json_object_get(rec, "name"));
+    const char *handler = json_string_value(json_object_get(rec, "handler"));
+    pod_t *p = pod_new(cfg, mgr, id, name, handler ? handler : cfg->default_runtime);
+    const char *hex = json_string_value(json_object_get(rec, "config"));
+    size_t hlen = hex ? strlen(hex) : 0;
+    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(hlen / 2 + 1);
+    for (size_t i = 0; i + 1 < hlen; i += 2) {
+        unsigned v;
+        sscanf(hex + i, "%2x", &v);
+        buf[i / 2] = (uint8_t)v;
+    }
+    p->config = runtime__v1__pod_sandbox_config__unpack(pb_alloc(), hlen / 2, buf);
+    if (p->config == NULL || p->config->metadata == NULL) {
+        /* Unreadable config: keep an empty one so undo can still run. */
+        if (p->config)
+            protobuf_c_message_free_unpacked(&p->config->base, pb_alloc());
+        p->config = berth_calloc(1, sizeof(*p->config));
+        runtime__v1__pod_sandbox_config__init(p->config);
+        p->config->metadata = berth_calloc(1, sizeof(*p->config->metadata));
+        runtime__v1__pod_sandbox_metadata__init(p->config->metadata);
+        /* freed by protobuf_c_message_free_unpacked through the allocator */
+    }
+    p->created_at = (int64_t)json_integer_value(json_object_get(rec, "created_at"));
+    p->state = (int)json_integer_value(json_object_get(rec, "state"));
+    p->made = (unsigned)json_integer_value(json_object_get(rec, "made")) | MADE_RECORD | MADE_DIR;
+    p->shm_size = (uint64_t)json_integer_value(json_object_get(rec, "shm_size"));
+    const char *s;
+    if ((s = json_string_value(json_object_get(rec, "net_ns"))))
+        p->ns.net = berth_strdup(s);
+    if ((s = json_string_value(json_object_get(rec, "ipc_ns"))))
+        p->ns.ipc = berth_strdup(s);
+    if ((s = json_string_value(json_object_get(rec, "uts_ns"))))
+        p->ns.uts = berth_strdup(s);
+    if ((s = json_string_value(json_object_get(rec, "network"))))
+        p->net_name = berth_strdup(s);
+    json_t *ips = json_object_get(rec, "ips");
+    p->ips = berth_calloc(json_array_size(ips) + 1, sizeof(char *));
+    for (size_t i = 0; i < json_array_size(ips); i++)
+        p->ips[i] = berth_strdup(json_string_value(json_array_get(ips, i)));
+    set_modes(p);
+    bool creating = json_is_true(json_object_get(rec, "creating"));
+    json_decref(rec);
+    if (creating) {
+        /* Whatever the crashed creation may have made is assumed made;
+         * every teardown step tolerates "already gone". */
+        p->restored_creating = true;
+        if (!p->host_net)
+            p->made |= MADE_NET | MADE_NS;
+        if (!p->host_ipc)
+            p->made |= MADE_NS | MADE_SHM;
+        p->made |= MADE_CACHE;
+        if (p->ns.net == NULL && !p->host_net)
+            p->ns.net = berth_asprintf("%s/net/%s", p->pin_dir, p->id);
+        if (p->ns.ipc == NULL && !p->host_ipc)
+            p->ns.ipc = berth_asprintf("%s/ipc/%s", p->pin_dir, p->id);
+        if (p->ns.uts == NULL && !p->host_net)
+            p->ns.uts = berth_asprintf("%s/uts/%s", p->pin_dir, p->id);
+        p->phase = PH_UNDOING;
+    } else {
+        p->phase =
+                p->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY ? PH_READY : PH_NOTREADY;
+        /* It was delivered (or stashed) before the restart; treat it as
+         * delivered so a retry gets the same ID. */
+        Runtime__V1__RunPodSandboxResponse resp = RUNTIME__V1__RUN_POD_SANDBOX_RESPONSE__INIT;
+        resp.pod_sandbox_id = p->id;
+        size_t len;
+        p->resv.reply = berth_cri_pack(&resp.base, &len);
+        p->resv.reply_len = len;
+        p->resv.state = BERTH_RESV_DELIVERED;
+        berth_resv_set_stage(&p->resv, "done");
+    }
+    berth_handle_t h = berth_actor_spawn(&pod_class, p);
+    berth_send(h, berth_msg_new(BERTH_MSG_POD_START, sizeof(berth_msg_t)));
+    return h;
+}

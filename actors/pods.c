@@ -1,0 +1,558 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The pod sandbox manager actor. It owns two indexes, reserved name -> pod
+ * actor and sandbox ID -> pod actor, and the listing summaries; nothing else.
+ * All sandbox work happens in the pod actors, so a slow CNI plugin for one
+ * pod never delays a list, a status or another pod's creation. Requests that
+ * arrive before the state directory was read are held and replayed in order.
+ */
+#include "actors/pods.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "actors/cri.h"
+#include "actors/msgtypes.h"
+#include "actors/pod.h"
+#include "engine/alloc.h"
+#include "engine/log.h"
+#include "io/blocking.h"
+#include "io/grpc.h"
+
+typedef struct entry {
+    char *id;
+    char *name;
+    berth_handle_t pod;
+    berth_pod_summary_t *summary; /* NULL until the pod publishes one */
+} entry_t;
+
+typedef struct pending {
+    struct pending *next;
+    berth_cri_req_msg_t *msg;
+} pending_t;
+
+typedef struct pods {
+    berth_config_t *cfg;
+    entry_t *entries;
+    size_t n, cap;
+    bool restored;
+    pending_t *pending, **pending_tail;
+} pods_t;
+
+typedef struct restore_msg {
+    berth_msg_t hdr; /* BERTH_MSG_PODS_RESTORED */
+    char *dir;
+    json_t **records;
+    size_t n;
+} restore_msg_t;
+
+void berth_pod_summary_free(berth_pod_summary_t *s)
+{
+    if (s == NULL)
+        return;
+    berth_free(s->id);
+    berth_free(s->name);
+    berth_free(s->pod_name);
+    berth_free(s->pod_uid);
+    berth_free(s->pod_namespace);
+    for (size_t i = 0; i < s->n_labels; i++) {
+        berth_free(s->label_keys[i]);
+        berth_free(s->label_values[i]);
+    }
+    for (size_t i = 0; i < s->n_annotations; i++) {
+        berth_free(s->annotation_keys[i]);
+        berth_free(s->annotation_values[i]);
+    }
+    berth_free(s->label_keys);
+    berth_free(s->label_values);
+    berth_free(s->annotation_keys);
+    berth_free(s->annotation_values);
+    berth_free(s->runtime_handler);
+    berth_free(s);
+}
+
+static entry_t *find_name(pods_t *p, const char *name)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (strcmp(p->entries[i].name, name) == 0)
+            return &p->entries[i];
+    }
+    return NULL;
+}
+
+/* Exact ID, else a unique prefix (crictl and kubectl users type prefixes).
+ * *ambiguous is set when a prefix matches more than one sandbox. */
+static entry_t *find_id(pods_t *p, const char *id, bool *ambiguous)
+{
+    *ambiguous = false;
+    if (id == NULL || id[0] == '\0')
+        return NULL;
+    entry_t *match = NULL;
+    size_t len = strlen(id);
+    for (size_t i = 0; i < p->n; i++) {
+        if (strcmp(p->entries[i].id, id) == 0)
+            return &p->entries[i];
+        if (strncmp(p->entries[i].id, id, len) == 0) {
+            if (match) {
+                *ambiguous = true;
+                return NULL;
+            }
+            match = &p->entries[i];
+        }
+    }
+    return match;
+}
+
+static entry_t *add_entry(pods_t *p, const char *id, const char *name, berth_handle_t pod)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 64;
+        p->entries = berth_realloc(p->entries, p->cap * sizeof(entry_t));
+    }
+    entry_t *e = &p->entries[p->n++];
+    e->id = berth_strdup(id);
+    e->name = berth_strdup(name);
+    e->pod = pod;
+    e->summary = NULL;
+    return e;
+}
+
+static void remove_entry(pods_t *p, entry_t *e)
+{
+    berth_free(e->id);
+    berth_free(e->name);
+    berth_pod_summary_free(e->summary);
+    size_t i = (size_t)(e - p->entries);
+    p->entries[i] = p->entries[p->n - 1];
+    p->n--;
+}
+
+static char *new_id(void)
+{
+    uint8_t raw[32];
+    size_t got = 0;
+    while (got < sizeof(raw)) {
+        ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (r > 0)
+            got += (size_t)r;
+    }
+    char *hex = berth_malloc(65);
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    return hex;
+}
+
+static void fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    BERTH_AUTO_FREE char *msg = berth_vasprintf(fmt, ap);
+    va_end(ap);
+    berth_grpc_finish(rm->call, code, msg);
+    berth_msg_free(&rm->hdr);
+}
+
+static bool empty(const char *s)
+{
+    return s == NULL || s[0] == '\0';
+}
+
+/* A name part must not smuggle the separator or path characters into the
+ * reserved name or the paths derived from it. */
+static bool bad_part(const char *s)
+{
+    return strpbrk(s, "/\n") != NULL;
+}
+
+static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
+{
+    const Runtime__V1__RunPodSandboxRequest *r = (const Runtime__V1__RunPodSandboxRequest *)rm->req;
+    const Runtime__V1__PodSandboxConfig *c = r->config;
+    if (c == NULL)
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "RunPodSandbox: config is missing");
+    const Runtime__V1__PodSandboxMetadata *md = c->metadata;
+    if (md == NULL)
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "RunPodSandbox: config.metadata is missing");
+    if (empty(md->name))
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                    "RunPodSandbox: config.metadata.name is empty");
+    if (empty(md->uid))
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "RunPodSandbox: config.metadata.uid is empty");
+    if (empty(md->namespace_))
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                    "RunPodSandbox: config.metadata.namespace is empty");
+    if (bad_part(md->name) || bad_part(md->uid) || bad_part(md->namespace_))
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                    "RunPodSandbox: config.metadata name, uid and namespace must not contain "
+                    "'/' or newlines");
+    const char *handler = empty(r->runtime_handler) ? p->cfg->default_runtime : r->runtime_handler;
+    if (berth_config_runtime(p->cfg, handler) == NULL) {
+        BERTH_AUTO_FREE char *known = berth_strdup("");
+        for (size_t i = 0; i < p->cfg->n_runtimes; i++) {
+            char *k = berth_asprintf("%s%s%s", known, i ? ", " : "", p->cfg->runtimes[i].name);
+            berth_free(known);
+            known = k;
+        }
+        return fail(rm, BERTH_GRPC_NOT_FOUND,
+                    "RunPodSandbox: runtime_handler \"%s\" is not configured (configured: %s)",
+                    handler, known);
+    }
+    BERTH_AUTO_FREE char *name =
+            berth_asprintf("k8s_%s_%s_%s_%u", md->name, md->namespace_, md->uid, md->attempt);
+    entry_t *e = find_name(p, name);
+    if (e == NULL) {
+        BERTH_AUTO_FREE char *id = new_id();
+        berth_pod_init_t init = {
+                .cfg = p->cfg,
+                .mgr = berth_actor_self(self),
+                .id = id,
+                .name = name,
+                .handler = handler,
+                .req = r,
+        };
+        berth_handle_t pod = berth_pod_spawn(&init);
+        e = add_entry(p, id, name, pod);
+        berth_log_debug("pod name reserved", "name=%s id=%s", name, id);
+    }
+    berth_grpc_call_set_owner(rm->call, e->pod);
+    berth_send(e->pod, &rm->hdr);
+}
+
+static const char *id_of(const berth_cri_req_msg_t *rm)
+{
+    const char *n = rm->method->name;
+    if (strcmp(n, "StopPodSandbox") == 0)
+        return ((const Runtime__V1__StopPodSandboxRequest *)rm->req)->pod_sandbox_id;
+    if (strcmp(n, "RemovePodSandbox") == 0)
+        return ((const Runtime__V1__RemovePodSandboxRequest *)rm->req)->pod_sandbox_id;
+    if (strcmp(n, "PodSandboxStatus") == 0)
+        return ((const Runtime__V1__PodSandboxStatusRequest *)rm->req)->pod_sandbox_id;
+    if (strcmp(n, "UpdatePodSandboxResources") == 0)
+        return ((const Runtime__V1__UpdatePodSandboxResourcesRequest *)rm->req)->pod_sandbox_id;
+    return NULL;
+}
+
+static void on_by_id(pods_t *p, berth_cri_req_msg_t *rm)
+{
+    const char *method = rm->method->name;
+    const char *id = id_of(rm);
+    if (empty(id))
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "%s: pod_sandbox_id is empty", method);
+    bool ambiguous;
+    entry_t *e = find_id(p, id, &ambiguous);
+    if (ambiguous)
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                    "%s: pod sandbox ID prefix %s matches more than one sandbox", method, id);
+    if (e == NULL) {
+        /* The CRI wants removal to be idempotent: a removed sandbox is gone. */
+        if (strcmp(method, "RemovePodSandbox") == 0) {
+            Runtime__V1__RemovePodSandboxResponse resp =
+                    RUNTIME__V1__REMOVE_POD_SANDBOX_RESPONSE__INIT;
+            berth_cri_reply(rm->call, &resp.base);
+            berth_msg_free(&rm->hdr);
+            return;
+        }
+        return fail(rm, BERTH_GRPC_NOT_FOUND, "%s: pod sandbox %s not found", method, id);
+    }
+    berth_grpc_call_set_owner(rm->call, e->pod);
+    berth_send(e->pod, &rm->hdr);
+}
+
+static bool matches(const berth_pod_summary_t *s, const Runtime__V1__PodSandboxFilter *f)
+{
+    if (!s->listed)
+        return false;
+    if (f == NULL)
+        return true;
+    if (!empty(f->id) && strncmp(s->id, f->id, strlen(f->id)) != 0)
+        return false;
+    if (f->state && (int)f->state->state != s->state)
+        return false;
+    for (size_t i = 0; i < f->n_label_selector; i++) {
+        const char *k = f->label_selector[i]->key, *v = f->label_selector[i]->value;
+        bool found = false;
+        for (size_t j = 0; j < s->n_labels && !found; j++)
+            found = strcmp(s->label_keys[j], k) == 0 && strcmp(s->label_values[j], v) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* Fills `out` (caller-provided storage) from a summary; strings are borrowed. */
+typedef struct pb_pod {
+    Runtime__V1__PodSandbox sb;
+    Runtime__V1__PodSandboxMetadata md;
+    Runtime__V1__PodSandbox__LabelsEntry *labels;
+    Runtime__V1__PodSandbox__LabelsEntry **label_ptrs;
+    Runtime__V1__PodSandbox__AnnotationsEntry *anns;
+    Runtime__V1__PodSandbox__AnnotationsEntry **ann_ptrs;
+} pb_pod_t;
+
+static void fill_pb(pb_pod_t *o, const berth_pod_summary_t *s)
+{
+    runtime__v1__pod_sandbox__init(&o->sb);
+    runtime__v1__pod_sandbox_metadata__init(&o->md);
+    o->md.name = s->pod_name;
+    o->md.uid = s->pod_uid;
+    o->md.namespace_ = s->pod_namespace;
+    o->md.attempt = s->attempt;
+    o->sb.id = s->id;
+    o->sb.metadata = &o->md;
+    o->sb.state = s->state;
+    o->sb.created_at = s->created_at;
+    o->sb.runtime_handler = s->runtime_handler;
+    o->labels = berth_calloc(s->n_labels + 1, sizeof(*o->labels));
+    o->label_ptrs = berth_calloc(s->n_labels + 1, sizeof(*o->label_ptrs));
+    for (size_t i = 0; i < s->n_labels; i++) {
+        runtime__v1__pod_sandbox__labels_entry__init(&o->labels[i]);
+        o->labels[i].key = s->label_keys[i];
+        o->labels[i].value = s->label_values[i];
+        o->label_ptrs[i] = &o->labels[i];
+    }
+    o->anns = berth_calloc(s->n_annotations + 1, sizeof(*o->anns));
+    o->ann_ptrs = berth_calloc(s->n_annotations + 1, sizeof(*o->ann_ptrs));
+    for (size_t i = 0; i < s->n_annotations; i++) {
+        runtime__v1__pod_sandbox__annotations_entry__init(&o->anns[i]);
+        o->anns[i].key = s->annotation_keys[i];
+        o->anns[i].value = s->annotation_values[i];
+        o->ann_ptrs[i] = &o->anns[i];
+    }
+    o->sb.n_labels = s->n_labels;
+    o->sb.labels = o->label_ptrs;
+    o->sb.n_annotations = s->n_annotations;
+    o->sb.annotations = o->ann_ptrs;
+}
+
+static void fini_pb(pb_pod_t *o)
+{
+    berth_free(o->labels);
+    berth_free(o->label_ptrs);
+    berth_free(o->anns);
+    berth_free(o->ann_ptrs);
+}
+
+static void on_list(pods_t *p, berth_cri_req_msg_t *rm, bool stream)
+{
+    const Runtime__V1__PodSandboxFilter *f =
+            stream ? ((const Runtime__V1__StreamPodSandboxesRequest *)rm->req)->filter
+                   : ((const Runtime__V1__ListPodSandboxRequest *)rm->req)->filter;
+    pb_pod_t *pbs = berth_calloc(p->n + 1, sizeof(pb_pod_t));
+    Runtime__V1__PodSandbox **items = berth_calloc(p->n + 1, sizeof(*items));
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const berth_pod_summary_t *s = p->entries[i].summary;
+        if (s == NULL || !matches(s, f))
+            continue;
+        fill_pb(&pbs[n], s);
+        items[n] = &pbs[n].sb;
+        n++;
+    }
+    if (stream) {
+        /* One message per sandbox keeps each under the message-size limit
+         * however many pods the node runs. */
+        for (size_t i = 0; i < n; i++) {
+            Runtime__V1__StreamPodSandboxesResponse resp =
+                    RUNTIME__V1__STREAM_POD_SANDBOXES_RESPONSE__INIT;
+            resp.n_pod_sandboxes = 1;
+            resp.pod_sandboxes = &items[i];
+            size_t len;
+            BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(&resp.base, &len);
+            berth_grpc_send(rm->call, buf, len);
+        }
+        berth_grpc_finish(rm->call, BERTH_GRPC_OK, NULL);
+    } else {
+        Runtime__V1__ListPodSandboxResponse resp = RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT;
+        resp.n_items = n;
+        resp.items = items;
+        berth_cri_reply(rm->call, &resp.base);
+    }
+    for (size_t i = 0; i < n; i++)
+        fini_pb(&pbs[i]);
+    berth_free(pbs);
+    berth_free(items);
+    berth_msg_free(&rm->hdr);
+}
+
+static void dispatch(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
+{
+    const char *n = rm->method->name;
+    if (strcmp(n, "RunPodSandbox") == 0)
+        on_run(self, p, rm);
+    else if (strcmp(n, "ListPodSandbox") == 0)
+        on_list(p, rm, false);
+    else if (strcmp(n, "StreamPodSandboxes") == 0)
+        on_list(p, rm, true);
+    else
+        on_by_id(p, rm);
+}
+
+static void on_request(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
+{
+    if (!p->restored) {
+        pending_t *q = berth_calloc(1, sizeof(*q));
+        q->msg = rm;
+        *p->pending_tail = q;
+        p->pending_tail = &q->next;
+        return;
+    }
+    dispatch(self, p, rm);
+}
+
+static void restore_msg_free(berth_msg_t *m)
+{
+    restore_msg_t *r = (restore_msg_t *)m;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->records[i])
+            json_decref(r->records[i]);
+    }
+    berth_free(r->records);
+    berth_free(r->dir);
+    berth_free(r);
+}
+
+/* On the blocking pool: reads every sandbox record. */
+static void restore_job(void *arg)
+{
+    restore_msg_t *r = arg;
+    DIR *d = opendir(r->dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    size_t cap = 0;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+            continue;
+        BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s", r->dir, de->d_name);
+        json_error_t jerr;
+        json_t *rec = json_load_file(path, 0, &jerr);
+        if (rec == NULL) {
+            /* Records are written with rename, so a torn file is not ours:
+             * keep it for an operator and say so. */
+            berth_log_error("unreadable sandbox record skipped", "path=%s error=\"%s\"", path,
+                            jerr.text);
+            continue;
+        }
+        if (r->n == cap) {
+            cap = cap ? cap * 2 : 32;
+            r->records = berth_realloc(r->records, cap * sizeof(json_t *));
+        }
+        r->records[r->n++] = rec;
+    }
+    closedir(d);
+}
+
+static void on_restored(berth_actor_t *self, pods_t *p, restore_msg_t *r)
+{
+    size_t restored = 0, undone = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        json_t *rec = r->records[i];
+        const char *id = json_string_value(json_object_get(rec, "id"));
+        const char *name = json_string_value(json_object_get(rec, "name"));
+        if (id == NULL || name == NULL || find_id(p, id, &(bool){false}) != NULL)
+            continue;
+        r->records[i] = NULL;
+        bool creating = json_is_true(json_object_get(rec, "creating"));
+        berth_handle_t pod = berth_pod_restore(p->cfg, berth_actor_self(self), rec);
+        add_entry(p, id, name, pod);
+        if (creating)
+            undone++;
+        else
+            restored++;
+    }
+    berth_log_info("pod sandboxes restored", "restored=%zu interrupted=%zu", restored, undone);
+    p->restored = true;
+    while (p->pending) {
+        pending_t *q = p->pending;
+        p->pending = q->next;
+        dispatch(self, p, q->msg);
+        berth_free(q);
+    }
+    p->pending_tail = &p->pending;
+}
+
+static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
+{
+    pods_t *p = berth_actor_state(self);
+    switch (msg->type) {
+    case BERTH_MSG_CRI_REQUEST:
+        on_request(self, p, (berth_cri_req_msg_t *)msg);
+        return; /* handed on or freed */
+    case BERTH_MSG_POD_SUMMARY: {
+        berth_pod_summary_msg_t *sm = (berth_pod_summary_msg_t *)msg;
+        bool amb;
+        entry_t *e = find_id(p, sm->summary->id, &amb);
+        if (e && strcmp(e->id, sm->summary->id) == 0) {
+            berth_pod_summary_free(e->summary);
+            e->summary = berth_steal_ptr(&sm->summary);
+        }
+        break;
+    }
+    case BERTH_MSG_POD_GONE: {
+        berth_pod_gone_msg_t *gm = (berth_pod_gone_msg_t *)msg;
+        bool amb;
+        entry_t *e = find_id(p, gm->id, &amb);
+        if (e && strcmp(e->id, gm->id) == 0 && berth_handle_eq(e->pod, gm->pod))
+            remove_entry(p, e);
+        /* After this message no request for the pod leaves the manager, so
+         * the pod may exit once it has seen it. */
+        berth_send(gm->pod, berth_msg_new(BERTH_MSG_PODS_BYE, sizeof(berth_msg_t)));
+        break;
+    }
+    case BERTH_MSG_PODS_RESTORED:
+        on_restored(self, p, (restore_msg_t *)msg);
+        break;
+    case BERTH_MSG_GRPC_CANCEL: {
+        /* Requests held before the restore have nothing running yet. */
+        berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;
+        berth_grpc_call_unref(cm->call);
+        cm->call = NULL;
+        break;
+    }
+    default:
+        break;
+    }
+    berth_msg_free(msg);
+}
+
+static void pods_fini(void *state)
+{
+    pods_t *p = state;
+    while (p->n)
+        remove_entry(p, &p->entries[p->n - 1]);
+    berth_free(p->entries);
+    while (p->pending) {
+        pending_t *q = p->pending;
+        p->pending = q->next;
+        berth_msg_free(&q->msg->hdr);
+        berth_free(q);
+    }
+    berth_config_unref(p->cfg);
+    berth_free(p);
+}
+
+static const berth_actor_class_t pods_class = {
+        .name = "pods",
+        .receive = pods_receive,
+        .fini = pods_fini,
+};
+
+berth_handle_t berth_pods_spawn(berth_config_t *cfg)
+{
+    pods_t *p = berth_calloc(1, sizeof(*p));
+    p->cfg = berth_config_ref(cfg);
+    p->pending_tail = &p->pending;
+    berth_handle_t h = berth_actor_spawn(&pods_class, p);
+    restore_msg_t *r = berth_msg_new(BERTH_MSG_PODS_RESTORED, sizeof(*r));
+    r->hdr.free = restore_msg_free;
+    r->dir = berth_asprintf("%s/pods", cfg->root);
+    berth_blocking_run(restore_job, r, h, &r->hdr);
+    return h;
+}
