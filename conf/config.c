@@ -592,31 +592,29 @@ static int load_dir(struct loader *L, const char *dir, berth_err_t *err)
 static int resolve_key(const char *key, const struct keydesc **out, char **handler,
                        berth_err_t *err)
 {
-    const char *rest;
+    const char *rest = NULL;
+    *handler = NULL;
+    *out = NULL;
     if (strncmp(key, "crio.", 5) == 0)
         rest = key + 5;
     else if (strncmp(key, "berth.", 6) == 0)
         rest = key + 6;
-    else
-        goto unknown;
-    *handler = NULL;
-    if (strncmp(rest, "runtime.runtimes.", 17) == 0) {
+    if (rest && strncmp(rest, "runtime.runtimes.", 17) == 0) {
         const char *h = rest + 17;
         const char *dot = strrchr(h, '.');
-        if (!dot || dot == h)
-            goto unknown;
-        *out = find_key(runtime_keys, BERTH_ARRAY_LEN(runtime_keys), "runtimes", dot + 1);
-        if (!*out)
-            goto unknown;
-        *handler = berth_strndup(h, (size_t)(dot - h));
-        return 0;
+        if (dot && dot != h)
+            *out = find_key(runtime_keys, BERTH_ARRAY_LEN(runtime_keys), "runtimes", dot + 1);
+        if (*out) {
+            *handler = berth_strndup(h, (size_t)(dot - h));
+            return 0;
+        }
+    } else if (rest) {
+        const char *dot = strrchr(rest, '.');
+        BERTH_AUTO_FREE char *section = berth_strndup(rest, dot ? (size_t)(dot - rest) : 0);
+        *out = find_key(keys, BERTH_ARRAY_LEN(keys), section, dot ? dot + 1 : rest);
+        if (*out)
+            return 0;
     }
-    const char *dot = strrchr(rest, '.');
-    BERTH_AUTO_FREE char *section = berth_strndup(rest, dot ? (size_t)(dot - rest) : 0);
-    *out = find_key(keys, BERTH_ARRAY_LEN(keys), section, dot ? dot + 1 : rest);
-    if (*out)
-        return 0;
-unknown:
     return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
                           "unknown configuration key '%s'", key);
 }

@@ -23,8 +23,9 @@ if command -v toml-test >/dev/null 2>&1; then
     out=$(toml-test -toml 1.0.0 -color never -- "$decoder" 2>&1)
     rc=$?
     printf '%s\n' "$out" | tail -n 40
-    summary=$(printf '%s\n' "$out" | grep -Eo '[0-9]+ passed, *[0-9]+ failed' | tail -n 1)
-    [ -n "$summary" ] && echo "$summary"
+    # It prints one line for valid and one for invalid tests: add them up.
+    printf '%s\n' "$out" | grep -Eo '[0-9]+ passed, *[0-9]+ failed' |
+        awk '{p += $1; f += $3} END {printf "toml-test: %d passed, %d failed\n", p, f}'
     exit $rc
 fi
 

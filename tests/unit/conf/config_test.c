@@ -226,6 +226,11 @@ static void test_warnings_and_errors(void)
     ok(berth_config_set(b, "crio.api.nope", "1", &err) < 0 && err && strstr(err->msg, "unknown"),
        "unknown override key refused");
     berth_err_free(&err);
+    ok(berth_config_set(b, "other.listen", "1", &err) < 0 && err &&
+               berth_config_set(b, "crio.runtime.runtimes.x.bogus", "1", NULL) < 0 &&
+               berth_config_set(b, "crio.runtime.runtimes..runtime_path", "1", NULL) < 0,
+       "override keys outside crio/berth or unknown handler keys refused");
+    berth_err_free(&err);
     ok(berth_config_set(b, "crio.runtime.runtimes.my.rt.runtime_path", "/x", &err) == 0 &&
                berth_config_set(b, "crio.network.plugin_dirs", "/a,/b", &err) == 0,
        "handler and list overrides accepted");
