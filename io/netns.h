@@ -74,8 +74,7 @@ void berth_netns_paths_copy(berth_netns_paths_t *dst, const berth_netns_paths_t 
  * is left behind (pins unmounted and unlinked, the child reaped) and -1 is
  * returned with *err; a pin that already exists for this pod id is EEXIST.
  * Blocks: pool thread or main. Needs CAP_SYS_ADMIN. */
-int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
-                       berth_err_t *err);
+int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out, berth_err_t *err);
 
 /* Unmounts (MNT_DETACH) and unlinks every non-NULL pin of paths. Idempotent:
  * a missing pin, or a file that is no longer a mount, is fine. Returns 0 or

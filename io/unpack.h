@@ -40,12 +40,12 @@ typedef struct berth_unpack_limits {
 #define BERTH_UNPACK_DEFAULT_MAX_FILE (32ull << 30)
 
 typedef struct berth_unpack_stats {
-    uint64_t bytes;            /* regular file bytes written */
-    uint64_t entries;          /* archive entries processed */
-    uint64_t whiteouts;        /* .wh.NAME entries */
-    uint64_t opaque_dirs;      /* .wh..wh..opq entries */
-    uint64_t xattr_whiteouts;  /* whiteouts written in the xattr form (mknod EPERM) */
-    uint64_t xattrs_skipped;   /* xattrs the filesystem refused with ENOTSUP */
+    uint64_t bytes;           /* regular file bytes written */
+    uint64_t entries;         /* archive entries processed */
+    uint64_t whiteouts;       /* .wh.NAME entries */
+    uint64_t opaque_dirs;     /* .wh..wh..opq entries */
+    uint64_t xattr_whiteouts; /* whiteouts written in the xattr form (mknod EPERM) */
+    uint64_t xattrs_skipped;  /* xattrs the filesystem refused with ENOTSUP */
 } berth_unpack_stats_t;
 
 /* Unpacks the layer at blob_path into dest_dir, which is created (mode 0755)

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -344,6 +345,14 @@ int main(int argc, char **argv)
     if (pipe2(fd3_pipe, O_CLOEXEC) < 0)
         return 1;
     leak_fd = dup(0); /* not CLOEXEC: the child must still not see it */
+
+    /* Like berthd: signals blocked before the workers start. Children must
+     * still get an empty mask (the SIGTERM and SIGUSR1 runs check it). */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     int fds_before = count_fds();
     berth_engine_config_t cfg = {.workers = 2, .deterministic = deterministic};

@@ -1,0 +1,604 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Pod namespaces (see netns.h). A pod's namespaces are made by a short-lived
+ * child cloned with CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS: it sets the
+ * hostname and sysctls from inside, reports, and waits on a pipe while the
+ * parent bind-mounts /proc/<child>/ns/X onto the pins; closing the pipe lets
+ * it exit. A child rather than unshare() on a pool thread: a thread that
+ * could not setns() back would poison every later job on it, while a child
+ * simply dies.
+ *
+ * The child is a raw clone (fork semantics, no CLONE_VM) of a threaded
+ * process, so it only makes async-signal-safe system calls on data the
+ * parent prepared; it never allocates, logs or formats.
+ *
+ * Must never run in an actor turn: everything here blocks.
+ */
+#include "io/netns.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine/alloc.h"
+#include "engine/log.h"
+#include "io/blocking.h"
+
+#ifndef NSFS_MAGIC
+#define NSFS_MAGIC 0x6e736673
+#endif
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+
+static const struct {
+    unsigned kind;
+    const char *dir; /* sub-directory of pin_dir, and the /proc/<pid>/ns/ name */
+} kinds[] = {
+        {BERTH_NETNS_NET, "net"},
+        {BERTH_NETNS_IPC, "ipc"},
+        {BERTH_NETNS_UTS, "uts"},
+};
+
+static char **paths_slot(berth_netns_paths_t *p, unsigned kind)
+{
+    return kind == BERTH_NETNS_NET ? &p->net : kind == BERTH_NETNS_IPC ? &p->ipc : &p->uts;
+}
+
+void berth_netns_paths_fini(berth_netns_paths_t *paths)
+{
+    if (paths == NULL)
+        return;
+    berth_free(paths->net);
+    berth_free(paths->ipc);
+    berth_free(paths->uts);
+    paths->net = paths->ipc = paths->uts = NULL;
+}
+
+static char *strdup_or_null(const char *s)
+{
+    return s ? berth_strdup(s) : NULL;
+}
+
+void berth_netns_paths_copy(berth_netns_paths_t *dst, const berth_netns_paths_t *src)
+{
+    dst->net = strdup_or_null(src->net);
+    dst->ipc = strdup_or_null(src->ipc);
+    dst->uts = strdup_or_null(src->uts);
+}
+
+bool berth_netns_exists(const char *path)
+{
+    struct statfs sf;
+    return path != NULL && statfs(path, &sf) == 0 && sf.f_type == (typeof(sf.f_type))NSFS_MAGIC;
+}
+
+/* ---- sysctls ---------------------------------------------------------- */
+
+/* Kubernetes' rule: the first separator decides. "a.b/c.d" uses dots (the
+ * slash is part of a name, e.g. a VLAN interface "eth0.100" written
+ * "eth0/100"); "a/b.c" uses slashes. Returns the /proc/sys-relative path
+ * (owned) and the canonical dotted name in *dotted (owned). */
+static char *sysctl_path(const char *key, char **dotted)
+{
+    bool dots = key[strcspn(key, "./")] == '.';
+    char *path = berth_strdup(key);
+    char *name = berth_strdup(key);
+    for (char *p = path, *q = name; *p; p++, q++) {
+        if (dots && *p == '.')
+            *p = '/';
+        else if (dots && *p == '/')
+            *p = '.';
+        else if (!dots && *q == '/')
+            *q = '.';
+    }
+    *dotted = name;
+    return path;
+}
+
+static bool path_components_ok(const char *path)
+{
+    const char *p = path;
+    for (;;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        if (p[n] == '\0')
+            return true;
+        p += n + 1;
+    }
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int berth_netns_sysctl_kind(const char *key, berth_err_t *err)
+{
+    if (key == NULL || key[0] == '\0')
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "empty sysctl name");
+    BERTH_AUTO_FREE char *dotted = NULL;
+    BERTH_AUTO_FREE char *path = sysctl_path(key, &dotted);
+    if (!path_components_ok(path))
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "sysctl %s: invalid name",
+                              key);
+    /* The same list runc validates against: the sysctls whose /proc/sys
+     * file belongs to the writer's namespace rather than the whole host. */
+    static const char *const ipc_exact[] = {
+            "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+            "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+    };
+    if (has_prefix(dotted, "net."))
+        return BERTH_NETNS_NET;
+    if (has_prefix(dotted, "fs.mqueue."))
+        return BERTH_NETNS_IPC;
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(ipc_exact); i++)
+        if (strcmp(dotted, ipc_exact[i]) == 0)
+            return BERTH_NETNS_IPC;
+    if (strcmp(dotted, "kernel.hostname") == 0 || strcmp(dotted, "kernel.domainname") == 0)
+        return BERTH_NETNS_UTS;
+    return berth_err_make(err, EPERM, BERTH_GRPC_INVALID_ARGUMENT,
+                          "sysctl %s is not namespaced: refusing to set it for a pod "
+                          "(allowed: net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)",
+                          key);
+}
+
+/* ---- the pin directory ------------------------------------------------- */
+
+static int mkdir_p(const char *path, mode_t mode, berth_err_t *err)
+{
+    BERTH_AUTO_FREE char *buf = berth_strdup(path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return berth_err_errno(err, errno, "mkdir %s", buf);
+        *p = '/';
+    }
+    if (mkdir(buf, mode) < 0 && errno != EEXIST)
+        return berth_err_errno(err, errno, "mkdir %s", buf);
+    return 0;
+}
+
+static int is_mount_root(const char *path)
+{
+    struct statx stx;
+    if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, 0, &stx) < 0)
+        return -errno;
+    if (!(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
+        return -ENOTSUP;
+    return (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+}
+
+/* Serialises the one-time preparation of a pin directory: two pool threads
+ * preparing the same directory at once would both see "not a mount root" and
+ * stack two self-binds. Held only for those few mount calls; see
+ * docs/pods-io.md. */
+static pthread_mutex_t prep_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int prepare_pin_dir(const char *pin_dir, berth_err_t *err)
+{
+    if (mkdir_p(pin_dir, 0755, err) < 0)
+        return -1;
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(kinds); i++) {
+        BERTH_AUTO_FREE char *sub = berth_asprintf("%s/%s", pin_dir, kinds[i].dir);
+        if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+            return berth_err_errno(err, errno, "mkdir %s", sub);
+    }
+    int rc = 0;
+    pthread_mutex_lock(&prep_lock);
+    int root = is_mount_root(pin_dir);
+    if (root < 0) {
+        rc = berth_err_errno(err, -root, "statx %s", pin_dir);
+    } else if (root == 0) {
+        /* A self-bind gives the directory its own mount whose propagation we
+         * may change without touching the file system it lives on. Shared,
+         * so a pin made or removed here reaches mount namespaces that copied
+         * this one (containers), as iproute2 does for /run/netns. */
+        if (mount(pin_dir, pin_dir, NULL, MS_BIND | MS_REC, NULL) < 0)
+            rc = berth_err_errno(err, errno, "bind mount %s onto itself", pin_dir);
+        else if (mount(NULL, pin_dir, NULL, MS_SHARED | MS_REC, NULL) < 0)
+            rc = berth_err_errno(err, errno, "make %s a shared mount", pin_dir);
+    }
+    pthread_mutex_unlock(&prep_lock);
+    return rc;
+}
+
+/* ---- create -------------------------------------------------------------- */
+
+/* What the child reports on its status pipe. */
+struct child_report {
+    int index; /* -1: hostname, >= 0: sysctl index, -2: all done */
+    int errnum;
+};
+
+/* Everything the child touches, prepared before the clone. */
+struct child_plan {
+    const char *hostname;
+    size_t hostname_len;
+    char **paths; /* absolute /proc/sys paths */
+    const char *const *values;
+    size_t n;
+    int report_fd;
+    int hold_fd;
+};
+
+static void child_report_write(int fd, int index, int errnum)
+{
+    struct child_report r = {.index = index, .errnum = errnum};
+    ssize_t n;
+    do {
+        n = write(fd, &r, sizeof r);
+    } while (n < 0 && errno == EINTR);
+}
+
+static __attribute__((noreturn)) void child_main(const struct child_plan *plan)
+{
+    if (plan->hostname_len > 0 && sethostname(plan->hostname, plan->hostname_len) < 0) {
+        child_report_write(plan->report_fd, -1, errno);
+        _exit(1);
+    }
+    for (size_t i = 0; i < plan->n; i++) {
+        int fd = open(plan->paths[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0) {
+            child_report_write(plan->report_fd, (int)i, errno);
+            _exit(1);
+        }
+        size_t len = strlen(plan->values[i]);
+        ssize_t w = write(fd, plan->values[i], len);
+        if (w < 0 || (size_t)w != len) {
+            child_report_write(plan->report_fd, (int)i, w < 0 ? errno : EIO);
+            _exit(1);
+        }
+        close(fd);
+    }
+    child_report_write(plan->report_fd, -2, 0);
+    /* Stay alive, holding the namespaces, until the parent has pinned them
+     * (or gave up): it closes its end and read() returns 0. */
+    char c;
+    while (read(plan->hold_fd, &c, 1) < 0 && errno == EINTR)
+        ;
+    _exit(0);
+}
+
+static void reap(pid_t pid)
+{
+    while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+        ;
+}
+
+static int pin_one(const char *pin, pid_t pid, const char *nsname, berth_err_t *err)
+{
+    /* O_EXCL: an existing pin is either a live pod's namespace (refuse) or a
+     * leftover file of a crashed create (remove, then retry once). */
+    int fd = open(pin, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0 && errno == EEXIST) {
+        if (berth_netns_exists(pin))
+            return berth_err_make(err, EEXIST, BERTH_GRPC_ALREADY_EXISTS,
+                                  "namespace pin %s already exists", pin);
+        unlink(pin);
+        fd = open(pin, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    }
+    if (fd < 0)
+        return berth_err_errno(err, errno, "create namespace pin %s", pin);
+    close(fd);
+    char src[64];
+    snprintf(src, sizeof src, "/proc/%d/ns/%s", (int)pid, nsname);
+    if (mount(src, pin, NULL, MS_BIND, NULL) < 0) {
+        int e = errno;
+        unlink(pin);
+        return berth_err_errno(err, e, "bind mount %s onto %s", src, pin);
+    }
+    return 0;
+}
+
+static int valid_pod_id(const char *id)
+{
+    return id != NULL && id[0] != '\0' && strchr(id, '/') == NULL && strcmp(id, ".") != 0 &&
+           strcmp(id, "..") != 0;
+}
+
+int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out, berth_err_t *err)
+{
+    *out = (berth_netns_paths_t){0};
+    if (spec->pin_dir == NULL || spec->pin_dir[0] != '/')
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "namespace pin directory must be an absolute path");
+    if (!valid_pod_id(spec->pod_id))
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "invalid pod id \"%s\" for namespace pins",
+                              spec->pod_id ? spec->pod_id : "");
+    unsigned want = spec->kinds & BERTH_NETNS_ALL;
+    const char *hostname = (want & BERTH_NETNS_UTS) && spec->hostname ? spec->hostname : "";
+    size_t hostname_len = strlen(hostname);
+    if (hostname_len > 64)
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "hostname %s is longer than 64 bytes", hostname);
+
+    /* Validate every sysctl before creating anything. */
+    char **paths = berth_calloc(spec->nsysctls + 1, sizeof *paths);
+    const char **values = berth_calloc(spec->nsysctls + 1, sizeof *values);
+    int rc = -1;
+    pid_t pid = -1;
+    int report[2] = {-1, -1}, hold[2] = {-1, -1};
+    for (size_t i = 0; i < spec->nsysctls; i++) {
+        const berth_sysctl_t *s = &spec->sysctls[i];
+        int kind = berth_netns_sysctl_kind(s->key, err);
+        if (kind < 0)
+            goto out;
+        if (!(want & (unsigned)kind)) {
+            berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                           "sysctl %s needs the pod's own %s namespace, but the pod uses "
+                           "the host's",
+                           s->key,
+                           kind == BERTH_NETNS_NET   ? "network"
+                           : kind == BERTH_NETNS_IPC ? "IPC"
+                                                     : "UTS");
+            goto out;
+        }
+        if (s->value == NULL || strchr(s->value, '\n') != NULL) {
+            berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "sysctl %s: invalid value",
+                           s->key);
+            goto out;
+        }
+        BERTH_AUTO_FREE char *dotted = NULL;
+        BERTH_AUTO_FREE char *rel = sysctl_path(s->key, &dotted);
+        paths[i] = berth_asprintf("/proc/sys/%s", rel);
+        values[i] = s->value;
+    }
+    if (want == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (prepare_pin_dir(spec->pin_dir, err) < 0)
+        goto out;
+
+    if (pipe2(report, O_CLOEXEC) < 0 || pipe2(hold, O_CLOEXEC) < 0) {
+        berth_err_errno(err, errno, "pipe");
+        goto out;
+    }
+    struct child_plan plan = {
+            .hostname = hostname,
+            .hostname_len = hostname_len,
+            .paths = paths,
+            .values = values,
+            .n = spec->nsysctls,
+            .report_fd = report[1],
+            .hold_fd = hold[0],
+    };
+    unsigned long flags = SIGCHLD;
+    if (want & BERTH_NETNS_NET)
+        flags |= CLONE_NEWNET;
+    if (want & BERTH_NETNS_IPC)
+        flags |= CLONE_NEWIPC;
+    if (want & BERTH_NETNS_UTS)
+        flags |= CLONE_NEWUTS;
+    /* Raw clone with a NULL stack: fork semantics (the child runs on a copy
+     * of this stack) plus the new namespaces in one step. */
+    pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0UL);
+    if (pid == 0) {
+        close(report[0]);
+        close(hold[1]);
+        child_main(&plan);
+    }
+    if (pid < 0) {
+        berth_err_errno(err, errno, "clone new namespaces");
+        goto out;
+    }
+    close(report[1]);
+    report[1] = -1;
+    close(hold[0]);
+    hold[0] = -1;
+
+    struct child_report r = {.index = -3};
+    ssize_t n;
+    do {
+        n = read(report[0], &r, sizeof r);
+    } while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof r) {
+        berth_err_make(err, EIO, BERTH_GRPC_INTERNAL,
+                       "namespace child exited before setting up the namespaces");
+        goto out;
+    }
+    if (r.index == -1) {
+        berth_err_errno(err, r.errnum, "set hostname %s in the pod's UTS namespace", hostname);
+        goto out;
+    }
+    if (r.index >= 0) {
+        berth_err_errno(err, r.errnum, "set sysctl %s=%s", spec->sysctls[r.index].key,
+                        spec->sysctls[r.index].value);
+        goto out;
+    }
+
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(kinds); i++) {
+        if (!(want & kinds[i].kind))
+            continue;
+        char *pin = berth_asprintf("%s/%s/%s", spec->pin_dir, kinds[i].dir, spec->pod_id);
+        if (pin_one(pin, pid, kinds[i].dir, err) < 0) {
+            berth_free(pin);
+            berth_netns_remove(out, NULL);
+            berth_netns_paths_fini(out);
+            goto out;
+        }
+        *paths_slot(out, kinds[i].kind) = pin;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < 2; i++) {
+        if (report[i] >= 0)
+            close(report[i]);
+        if (hold[i] >= 0)
+            close(hold[i]);
+    }
+    /* The hold pipe is closed: the child exits on its own (or is dead). */
+    if (pid > 0)
+        reap(pid);
+    for (size_t i = 0; i < spec->nsysctls; i++)
+        berth_free(paths[i]);
+    berth_free(paths);
+    berth_free(values);
+    return rc;
+}
+
+/* ---- remove, cleanup ------------------------------------------------------ */
+
+static int remove_pin(const char *pin, berth_err_t *err)
+{
+    if (umount2(pin, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+        return berth_err_errno(err, errno, "unmount namespace pin %s", pin);
+    if (unlink(pin) < 0 && errno != ENOENT)
+        return berth_err_errno(err, errno, "remove namespace pin %s", pin);
+    return 0;
+}
+
+int berth_netns_remove(const berth_netns_paths_t *paths, berth_err_t *err)
+{
+    const char *pins[] = {paths->net, paths->ipc, paths->uts};
+    int rc = 0;
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(pins); i++) {
+        if (pins[i] == NULL)
+            continue;
+        /* Keep the first error, but try every pin. */
+        BERTH_AUTO_ERR berth_err_t e = NULL;
+        if (remove_pin(pins[i], &e) < 0 && rc == 0) {
+            rc = -1;
+            if (err != NULL)
+                *err = berth_err_steal(&e);
+        }
+    }
+    return rc;
+}
+
+int berth_netns_cleanup(const char *pin_dir, const char *const *keep, size_t nkeep,
+                        berth_err_t *err)
+{
+    int removed = 0;
+    for (size_t k = 0; k < BERTH_ARRAY_LEN(kinds); k++) {
+        BERTH_AUTO_FREE char *sub = berth_asprintf("%s/%s", pin_dir, kinds[k].dir);
+        DIR *d = opendir(sub);
+        if (d == NULL) {
+            if (errno == ENOENT)
+                continue;
+            return berth_err_errno(err, errno, "open namespace pin directory %s", sub);
+        }
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            bool live = false;
+            for (size_t i = 0; i < nkeep && !live; i++)
+                live = strcmp(keep[i], e->d_name) == 0;
+            if (live)
+                continue;
+            BERTH_AUTO_FREE char *pin = berth_asprintf("%s/%s", sub, e->d_name);
+            BERTH_AUTO_ERR berth_err_t perr = NULL;
+            if (remove_pin(pin, &perr) < 0) {
+                berth_log_warn("cannot remove a stale namespace pin", "pin=%s error=\"%s\"", pin,
+                               perr->msg);
+                continue;
+            }
+            removed++;
+        }
+        closedir(d);
+    }
+    return removed;
+}
+
+int berth_netns_dir_release(const char *pin_dir, berth_err_t *err)
+{
+    pthread_mutex_lock(&prep_lock);
+    int root = is_mount_root(pin_dir);
+    int rc = 0;
+    if (root == -ENOENT)
+        rc = 0;
+    else if (root < 0)
+        rc = berth_err_errno(err, -root, "statx %s", pin_dir);
+    else if (root == 1 && umount2(pin_dir, MNT_DETACH) < 0)
+        rc = berth_err_errno(err, errno, "unmount %s", pin_dir);
+    pthread_mutex_unlock(&prep_lock);
+    return rc;
+}
+
+/* ---- async wrappers ------------------------------------------------------ */
+
+static void done_msg_free(berth_msg_t *m)
+{
+    berth_netns_done_msg_t *d = (berth_netns_done_msg_t *)m;
+    berth_netns_paths_fini(&d->paths);
+    berth_err_free(&d->error);
+    berth_free(d);
+}
+
+typedef struct create_job {
+    berth_netns_spec_t spec; /* every string owned */
+    berth_sysctl_t *sysctls;
+    berth_netns_done_msg_t *reply;
+} create_job_t;
+
+static void create_job_run(void *arg)
+{
+    create_job_t *j = arg;
+    berth_netns_create(&j->spec, &j->reply->paths, &j->reply->error);
+    berth_free((char *)j->spec.pin_dir);
+    berth_free((char *)j->spec.pod_id);
+    berth_free((char *)j->spec.hostname);
+    for (size_t i = 0; i < j->spec.nsysctls; i++) {
+        berth_free((char *)j->sysctls[i].key);
+        berth_free((char *)j->sysctls[i].value);
+    }
+    berth_free(j->sysctls);
+    berth_free(j);
+}
+
+void berth_netns_create_async(const berth_netns_spec_t *spec, berth_handle_t reply_to, uint64_t tag)
+{
+    create_job_t *j = berth_calloc(1, sizeof *j);
+    j->spec.pin_dir = strdup_or_null(spec->pin_dir);
+    j->spec.pod_id = strdup_or_null(spec->pod_id);
+    j->spec.hostname = strdup_or_null(spec->hostname);
+    j->spec.kinds = spec->kinds;
+    j->sysctls = berth_calloc(spec->nsysctls + 1, sizeof *j->sysctls);
+    for (size_t i = 0; i < spec->nsysctls; i++) {
+        j->sysctls[i].key = strdup_or_null(spec->sysctls[i].key);
+        j->sysctls[i].value = strdup_or_null(spec->sysctls[i].value);
+    }
+    j->spec.sysctls = j->sysctls;
+    j->spec.nsysctls = spec->nsysctls;
+    j->reply = berth_msg_new(BERTH_MSG_NETNS_CREATED, sizeof *j->reply);
+    j->reply->hdr.free = done_msg_free;
+    j->reply->tag = tag;
+    berth_blocking_run(create_job_run, j, reply_to, &j->reply->hdr);
+}
+
+static void remove_job_run(void *arg)
+{
+    berth_netns_done_msg_t *d = arg;
+    berth_netns_remove(&d->paths, &d->error);
+}
+
+void berth_netns_remove_async(const berth_netns_paths_t *paths, berth_handle_t reply_to,
+                              uint64_t tag)
+{
+    berth_netns_done_msg_t *d = berth_msg_new(BERTH_MSG_NETNS_REMOVED, sizeof *d);
+    d->hdr.free = done_msg_free;
+    d->tag = tag;
+    berth_netns_paths_copy(&d->paths, paths);
+    /* The job only reads the message's own paths and fills its error; the
+     * pool sends it after the job returns, so no one else holds it yet. */
+    berth_blocking_run(remove_job_run, d, reply_to, &d->hdr);
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The OCI runtime spec generator: berth_ocispec_t is a plain C description of
+ * one container (the caller maps the CRI config and the image config into
+ * it); this module turns it into config.json with berth's defaults (CRI-O's
+ * capability set, the RuntimeDefault seccomp profile, masked and read-only
+ * paths, the standard mounts, cgroupfs paths) and the node's limits
+ * (oom_score_adj clamp). Also the user and group resolution from the image's
+ * own /etc/passwd and /etc/group, which are untrusted input.
+ *
+ * Holds no domain rules beyond those defaults and never talks to a runtime.
+ */
+#ifndef BERTH_IO_OCISPEC_H
+#define BERTH_IO_OCISPEC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/err.h"
+
+enum berth_ocispec_seccomp {
+    BERTH_SECCOMP_RUNTIME_DEFAULT = 0, /* berth's profile (seccomp_default.h) */
+    BERTH_SECCOMP_UNCONFINED,
+    BERTH_SECCOMP_LOCALHOST, /* a JSON profile file (OCI/Docker format) */
+};
+
+enum berth_ocispec_propagation {
+    BERTH_PROPAGATION_PRIVATE = 0, /* rprivate */
+    BERTH_PROPAGATION_RSLAVE,
+    BERTH_PROPAGATION_RSHARED,
+};
+
+enum berth_ocispec_ns_mode {
+    BERTH_NS_NEW = 0, /* a namespace of the container's own */
+    BERTH_NS_HOST,    /* the node's namespace (entry left out) */
+    BERTH_NS_PATH,    /* join the namespace pinned at `path` */
+};
+
+typedef struct berth_ocispec_kv {
+    const char *key;
+    const char *value;
+} berth_ocispec_kv_t;
+
+typedef struct berth_ocispec_mount {
+    const char *destination; /* absolute path in the container */
+    const char *source;
+    const char *type;        /* NULL: a bind mount ("bind", options rbind) */
+    const char *const *options; /* extra options for non-bind mounts */
+    size_t noptions;
+    bool readonly;
+    int propagation; /* enum berth_ocispec_propagation (bind mounts) */
+} berth_ocispec_mount_t;
+
+typedef struct berth_ocispec_device {
+    const char *path; /* in the container */
+    char type;        /* 'c', 'b', 'p' */
+    int64_t major, minor;
+    uint32_t file_mode; /* 0: 0666 */
+    const char *permissions; /* cgroup access "rwm" (NULL: "rwm") */
+} berth_ocispec_device_t;
+
+typedef struct berth_ocispec_rlimit {
+    const char *type; /* "RLIMIT_NOFILE" */
+    uint64_t hard, soft;
+} berth_ocispec_rlimit_t;
+
+typedef struct berth_ocispec_hugepage {
+    const char *page_size; /* "2MB" */
+    uint64_t limit;
+} berth_ocispec_hugepage_t;
+
+/* Everything is borrowed. Zero means "not set" for every number below
+ * unless said otherwise. */
+typedef struct berth_ocispec {
+    const char *id; /* container id: hostname default, cgroup leaf "berth-<id>" */
+
+    /* process */
+    const char *const *args;
+    size_t nargs;
+    const char *const *env; /* "K=V" */
+    size_t nenv;
+    const char *cwd; /* NULL: "/" */
+    bool terminal;
+    uint32_t uid, gid;
+    const uint32_t *additional_gids;
+    size_t nadditional_gids;
+    const berth_ocispec_rlimit_t *rlimits;
+    size_t nrlimits;
+    bool no_new_privs;
+    const char *const *cap_add; /* "CAP_SYS_ADMIN", "SYS_ADMIN", "ALL" */
+    size_t ncap_add;
+    const char *const *cap_drop;
+    size_t ncap_drop;
+    bool privileged; /* all caps, no seccomp, no masked/ro paths, all devices */
+    int seccomp;     /* enum berth_ocispec_seccomp */
+    const char *seccomp_profile_path; /* BERTH_SECCOMP_LOCALHOST */
+    bool oom_score_adj_set;
+    int oom_score_adj; /* clamped up to berthd's own value (see below) */
+
+    /* NULL lists mean the defaults; set *_set with an empty list for none */
+    bool masked_paths_set;
+    const char *const *masked_paths;
+    size_t nmasked_paths;
+    bool readonly_paths_set;
+    const char *const *readonly_paths;
+    size_t nreadonly_paths;
+
+    /* root */
+    const char *root_path; /* rootfs, absolute or relative to the bundle */
+    bool readonly_rootfs;
+    const char *hostname; /* NULL: none set */
+
+    /* mounts: the defaults, then the pod's files, then these (a mount here
+     * replaces a default with the same destination) */
+    const char *hosts_path;   /* /etc/hosts source, NULL: none */
+    const char *resolv_path;  /* /etc/resolv.conf */
+    const char *hostname_path; /* /etc/hostname */
+    const char *shm_path;     /* /dev/shm source; NULL: a private 64 MiB tmpfs */
+    const char *termination_source; /* host file for the termination message */
+    const char *termination_path;   /* its path in the container */
+    const berth_ocispec_mount_t *mounts;
+    size_t nmounts;
+
+    const berth_ocispec_device_t *devices;
+    size_t ndevices;
+    const berth_ocispec_kv_t *sysctls;
+    size_t nsysctls;
+    const berth_ocispec_kv_t *annotations;
+    size_t nannotations;
+
+    /* namespaces */
+    int net_mode; /* enum berth_ocispec_ns_mode, *_path for BERTH_NS_PATH */
+    const char *net_path;
+    int ipc_mode;
+    const char *ipc_path;
+    int uts_mode;
+    const char *uts_path;
+    int pid_mode;
+    const char *pid_path;
+
+    /* cgroups (cgroupfs): cgroupsPath = cgroup_parent + "/berth-" + id */
+    const char *cgroup_parent; /* NULL: "/berth" */
+    uint64_t cpu_shares;
+    int64_t cpu_quota;
+    uint64_t cpu_period;
+    const char *cpuset_cpus;
+    const char *cpuset_mems;
+    int64_t memory_limit; /* bytes */
+    int64_t memory_swap;  /* memory+swap bytes; 0: not set */
+    int64_t pids_limit;
+    const berth_ocispec_hugepage_t *hugepages;
+    size_t nhugepages;
+    const berth_ocispec_kv_t *unified; /* cgroup v2 files */
+    size_t nunified;
+} berth_ocispec_t;
+
+/* The default capabilities (CRI-O's), NULL-terminated. */
+extern const char *const berth_ocispec_default_caps[];
+
+/* Builds the whole spec. Returns an owned json_t, or NULL with *err (an
+ * unknown capability name, a Localhost profile that is missing or not a
+ * profile, a relative mount destination...). Blocks only to read a Localhost
+ * seccomp profile and /proc/self/oom_score_adj (once, cached): with
+ * BERTH_SECCOMP_LOCALHOST call it from the blocking pool. Any thread. */
+json_t *berth_ocispec_build(const berth_ocispec_t *spec, berth_err_t *err);
+
+/* berth_ocispec_build serialised (owned string). */
+char *berth_ocispec_to_json(const berth_ocispec_t *spec, berth_err_t *err);
+
+/* The `process` object alone, serialised: exec-sync's --process file. */
+char *berth_ocispec_process_json(const berth_ocispec_t *spec, berth_err_t *err);
+
+/* Builds the spec and writes <bundle>/config.json atomically. Blocks: call
+ * it from the blocking pool (berth_blocking_run) or before the engine runs. */
+int berth_ocispec_write(const char *bundle, const berth_ocispec_t *spec, berth_err_t *err);
+
+/* The resolved capability set (bounding = effective = permitted) for spec:
+ * an owned, NULL-terminated array of owned "CAP_*" names in capability order.
+ * Fails on an unknown name. Free with berth_ocispec_strv_free. */
+char **berth_ocispec_caps(const berth_ocispec_t *spec, berth_err_t *err);
+void berth_ocispec_strv_free(char **v);
+
+/* The value berthd may give a child: its own oom_score_adj (without
+ * CAP_SYS_RESOURCE a process can only raise it). Read once. */
+int berth_ocispec_min_oom_score_adj(void);
+
+/* ---- users and groups from the image ------------------------------------ */
+
+enum berth_groups_policy {
+    BERTH_GROUPS_MERGE = 0, /* /etc/group memberships + the requested groups */
+    BERTH_GROUPS_STRICT,    /* only the primary gid and the requested groups */
+};
+
+/* Looks up `user` (a name or a decimal uid) in <rootfs>/etc/passwd. The file
+ * is opened with openat2(RESOLVE_IN_ROOT), so symlinks resolve inside rootfs
+ * and never reach the node's files. A numeric uid absent from the file gives
+ * gid 0 and home "/" (as runc does); a name absent is an error. *home
+ * (optional, owned) gets the home directory. Blocks (file I/O). */
+int berth_passwd_lookup(const char *rootfs, const char *user, uint32_t *uid, uint32_t *gid,
+                        char **home, berth_err_t *err);
+
+/* Looks up a group name or decimal gid in <rootfs>/etc/group. Blocks. */
+int berth_group_lookup(const char *rootfs, const char *group, uint32_t *gid, berth_err_t *err);
+
+typedef struct berth_user {
+    uint32_t uid, gid;
+    char *home;      /* owned */
+    uint32_t *gids;  /* owned: supplementary groups, sorted, no duplicates */
+    size_t ngids;
+} berth_user_t;
+
+/* Resolves a CRI/image user spec: "name", "uid", "name:group", "uid:gid"
+ * (group by name or gid), with the supplementary groups `extra` (CRI
+ * SupplementalGroups) under `policy`. Blocks (file I/O). */
+int berth_user_resolve(const char *rootfs, const char *user_spec, const uint32_t *extra,
+                       size_t nextra, int policy, berth_user_t *out, berth_err_t *err);
+void berth_user_fini(berth_user_t *u);
+
+#endif
