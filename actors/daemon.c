@@ -137,6 +137,12 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     if (mkdir_p(cfg->root, 0711, err) < 0 || mkdir_p(cfg->runroot, 0711, err) < 0 ||
         dirname_mkdir(cfg->listen, err) < 0)
         return -1;
+    /* The directories the actors write into exist before any actor runs,
+     * so their jobs never race to create them. */
+    BERTH_AUTO_FREE char *pods_state = berth_asprintf("%s/pods", cfg->root);
+    BERTH_AUTO_FREE char *pods_run = berth_asprintf("%s/pods", cfg->runroot);
+    if (mkdir_p(pods_state, 0700, err) < 0 || mkdir_p(pods_run, 0755, err) < 0)
+        return -1;
     BERTH_AUTO_CLOSE int lock_fd = take_run_lock(cfg, err);
     if (lock_fd < 0)
         return -1;

@@ -161,11 +161,13 @@ static int conf_name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void berth_netstatus_scan(const char *network_dir, const char *const *plugin_dirs,
-                          const char *default_network, bool *ready, char **reason, char **message,
-                          char **network)
+static void scan_impl(const char *network_dir, const char *const *plugin_dirs,
+                      const char *default_network, bool *ready, char **reason, char **message,
+                      char **network, char **path_out)
 {
     *ready = false;
+    if (path_out)
+        *path_out = NULL;
     *network = berth_strdup("");
     DIR *d = opendir(network_dir);
     if (d == NULL) {

@@ -318,7 +318,8 @@ static void prepare_job(void *arg)
             return;
     }
     if (mkdir(s->pod_dir, 0755) < 0 && errno != EEXIST) {
-        berth_err_errno(&s->error, errno, "cannot create the pod directory %s", s->pod_dir);
+        berth_err_make(&s->error, errno, BERTH_GRPC_INTERNAL,
+                       "cannot create the pod directory %s: %s", s->pod_dir, strerror(errno));
         return;
     }
     if (write_file(s->pod_dir, "hostname", s->hostname, &s->error) < 0 ||
@@ -583,6 +584,7 @@ static void finish_creation(berth_actor_t *self, pod_t *p)
     }
     p->phase = PH_READY;
     p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
+    berth_resv_set_stage(&p->resv, "done");
     Runtime__V1__RunPodSandboxResponse resp = RUNTIME__V1__RUN_POD_SANDBOX_RESPONSE__INIT;
     resp.pod_sandbox_id = p->id;
     size_t len;
@@ -998,6 +1000,7 @@ static void on_netns(berth_actor_t *self, pod_t *p, berth_netns_done_msg_t *m)
         }
         if (p->host_net) {
             berth_resv_set_stage(&p->resv, "writing the sandbox record");
+            p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
             write_record(self, p, STEP_COMMIT, false, false);
         } else {
             start_network(self, p);
@@ -1063,6 +1066,8 @@ static void on_cni_cache(berth_actor_t *self, pod_t *p, berth_cni_cache_msg_t *m
         return;
     }
     p->made |= MADE_CACHE;
+    /* The record says READY: a restart after this point finds a live pod. */
+    p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
     write_record(self, p, STEP_COMMIT, false, false);
 }
 

@@ -460,8 +460,10 @@ static void on_restored(berth_actor_t *self, pods_t *p, restore_msg_t *r)
             continue;
         r->records[i] = NULL;
         bool creating = json_is_true(json_object_get(rec, "creating"));
-        berth_handle_t pod = berth_pod_restore(p->cfg, berth_actor_self(self), rec);
-        add_entry(p, id, name, pod);
+        /* The entry is added first: berth_pod_restore takes the record
+         * (and the strings in it). */
+        entry_t *e = add_entry(p, id, name, BERTH_HANDLE_NONE);
+        e->pod = berth_pod_restore(p->cfg, berth_actor_self(self), rec);
         if (creating)
             undone++;
         else
