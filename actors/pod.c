@@ -88,6 +88,7 @@ typedef struct pod {
     bool restored_creating; /* a record of an interrupted creation */
     berth_err_t failure;    /* why an undo runs, handed to the reservation after */
     bool undo_for_expiry;
+    bool cache_tried;
     bool budget_exceeded;
     berth_timer_t *budget_timer;
     /* stop/remove requests queued while a step runs */
@@ -286,6 +287,10 @@ static char *record_json(const pod_t *p, bool creating)
     json_object_set_new(o, "ipc_ns", p->ns.ipc ? json_string(p->ns.ipc) : json_null());
     json_object_set_new(o, "uts_ns", p->ns.uts ? json_string(p->ns.uts) : json_null());
     json_object_set_new(o, "network", p->net_name ? json_string(p->net_name) : json_null());
+    /* The network as it is used now: DEL after a crash needs it even when
+     * the ADD never finished (no cached result) or the conflist changed. */
+    json_object_set_new(o, "net_conf",
+                        p->net ? json_string(berth_cni_net_json(p->net)) : json_null());
     json_object_set_new(o, "ips", strv_json(p->ips));
     char *out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
@@ -637,10 +642,19 @@ static void cni_del(berth_actor_t *self, pod_t *p, uint64_t tag)
 static void teardown_next(berth_actor_t *self, pod_t *p, bool full)
 {
     if (p->made & MADE_NET) {
-        if (p->net == NULL) {
-            /* After a restart: the network config comes from the cache. */
+        if (p->cni_result == NULL && (p->made & MADE_CACHE) && !p->cache_tried) {
+            /* After a restart: the ADD result (DEL's prevResult) and the
+             * network as it was at ADD time come from the cache. */
+            p->cache_tried = true;
             berth_cni_cache_read_async(p->cache_dir, p->id, p->net_name ? p->net_name : "",
                                        berth_actor_self(self), 1);
+            return;
+        }
+        if (p->net == NULL) {
+            berth_log_warn("no network configuration left for CNI DEL; skipping it", "id=%s",
+                           p->id);
+            p->made &= ~MADE_NET;
+            teardown_next(self, p, full);
             return;
         }
         cni_del(self, p, BERTH_CNI_DEL);
@@ -1048,16 +1062,15 @@ static void on_cni_cache(berth_actor_t *self, pod_t *p, berth_cni_cache_msg_t *m
     if (m->tag == 1) {
         /* read after a restart, for DEL */
         if (m->error || m->net == NULL) {
-            berth_log_warn("no cached CNI result; skipping CNI DEL", "id=%s error=\"%s\"", p->id,
-                           m->error ? m->error->msg : "none");
-            p->made &= ~MADE_NET;
-            teardown_next(self, p, p->phase != PH_STOPPING);
-            return;
+            berth_log_info("no cached CNI result; CNI DEL runs without prevResult", "id=%s",
+                           p->id);
+        } else {
+            berth_cni_net_unref(p->net);
+            p->net = berth_steal_ptr(&m->net);
+            berth_free(p->cni_result);
+            p->cni_result = berth_steal_ptr(&m->result_json);
         }
-        p->net = berth_steal_ptr(&m->net);
-        berth_free(p->cni_result);
-        p->cni_result = berth_steal_ptr(&m->result_json);
-        cni_del(self, p, BERTH_CNI_DEL);
+        teardown_next(self, p, p->phase != PH_STOPPING);
         return;
     }
     /* written during creation */
@@ -1296,6 +1309,15 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, json_t
         p->ns.uts = berth_strdup(s);
     if ((s = json_string_value(json_object_get(rec, "network"))))
         p->net_name = berth_strdup(s);
+    if ((s = json_string_value(json_object_get(rec, "net_conf")))) {
+        berth_err_t err = NULL;
+        p->net = berth_cni_net_parse(s, strlen(s), p->record_path, &err);
+        if (p->net == NULL) {
+            berth_log_warn("sandbox record has an unusable network config", "id=%s error=\"%s\"",
+                           id, err->msg);
+            berth_err_free(&err);
+        }
+    }
     json_t *ips = json_object_get(rec, "ips");
     p->ips = berth_calloc(json_array_size(ips) + 1, sizeof(char *));
     for (size_t i = 0; i < json_array_size(ips); i++)
