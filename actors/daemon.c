@@ -8,6 +8,7 @@
  */
 #include "actors/daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include "engine/sched.h"
 #include "io/blocking.h"
 #include "io/grpc.h"
+#include "io/netns.h"
 #include "io/signal.h"
 
 /* How long in-flight requests may run on after a stop signal. */
@@ -132,6 +134,35 @@ static int take_run_lock(const berth_config_t *cfg, berth_err_t *err)
     return fd;
 }
 
+/* The namespace pin directory is a shared self-bind mount while pods exist.
+ * With no pin left under it, the mount is released so a stopped berthd
+ * leaves nothing mounted; with pins it must stay (they live under it). */
+static void release_pin_dir(const berth_config_t *cfg)
+{
+    BERTH_AUTO_FREE char *pin_dir = berth_asprintf("%s/ns", cfg->runroot);
+    static const char *const kinds[] = {"net", "ipc", "uts"};
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(kinds); i++) {
+        BERTH_AUTO_FREE char *d = berth_asprintf("%s/%s", pin_dir, kinds[i]);
+        DIR *dir = opendir(d);
+        if (dir == NULL)
+            continue;
+        struct dirent *de;
+        bool empty = true;
+        while ((de = readdir(dir)) != NULL) {
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                empty = false;
+        }
+        closedir(dir);
+        if (!empty)
+            return;
+    }
+    berth_err_t err = NULL;
+    if (berth_netns_dir_release(pin_dir, &err) < 0) {
+        berth_log_warn("cannot release the namespace pin directory", "error=\"%s\"", err->msg);
+        berth_err_free(&err);
+    }
+}
+
 int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
 {
     if (mkdir_p(cfg->root, 0711, err) < 0 || mkdir_p(cfg->runroot, 0711, err) < 0 ||
@@ -221,6 +252,7 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     berth_engine_join();
     berth_blocking_shutdown();
     berth_engine_shutdown();
+    release_pin_dir(cfg);
     berth_log_info("berthd stopped", NULL);
     return 0;
 
