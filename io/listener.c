@@ -7,6 +7,7 @@
  * reports when the last one is gone. It never touches a call itself.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -196,15 +197,42 @@ static int set_addr(struct sockaddr_un *sa, const char *path, berth_err_t *err)
     return 0;
 }
 
+/* Whether the peer on fd speaks: sends the HTTP/2 client preface and an
+ * empty SETTINGS frame, then waits up to a second for any answer (a live
+ * HTTP/2 server sends its SETTINGS at once). Runs before the engine starts,
+ * on the main thread, where a short blocking wait is fine. */
+static bool peer_answers_h2(int fd)
+{
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                                  "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    if (send(fd, preface, sizeof(preface) - 1, MSG_NOSIGNAL) < 0)
+        return false;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (poll(&pfd, 1, 1000) <= 0)
+        return false;
+    char buf[64];
+    return recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0;
+}
+
 /* Refuses a path a live server answers on; removes a stale socket file. */
 static int claim_path(const char *path, const struct sockaddr_un *sa, berth_err_t *err)
 {
     BERTH_AUTO_CLOSE int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return berth_err_errno(err, errno, "socket");
-    if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
-        return berth_err_make(err, EADDRINUSE, BERTH_GRPC_FAILED_PRECONDITION,
-                              "another server is listening on %s", path);
+    if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0) {
+        if (peer_answers_h2(fd))
+            return berth_err_make(err, EADDRINUSE, BERTH_GRPC_FAILED_PRECONDITION,
+                                  "another server is listening on %s", path);
+        /* Accepted but never answered: the socket of a server that died
+         * while the kernel still holds its file (an io_uring accept of a
+         * killed daemon lives until the ring's last request ends). The path
+         * is ours to take. */
+        berth_log_warn("replacing a socket nobody serves", "path=%s", path);
+        if (unlink(path) < 0 && errno != ENOENT)
+            return berth_err_errno(err, errno, "remove stale socket %s", path);
+        return 0;
+    }
     if (errno == ENOENT)
         return 0;
     if (errno != ECONNREFUSED)
