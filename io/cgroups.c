@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/alloc.h"
@@ -45,8 +46,7 @@ int berth_cgroups_probe(berth_cgroups_info_t *out, berth_err_t *err)
         if (sep == NULL)
             continue;
         char mnt[256] = "", fstype[32] = "";
-        if (sscanf(line, "%*s %*s %*s %*s %255s", mnt) != 1 ||
-            sscanf(sep + 3, "%31s", fstype) != 1)
+        if (sscanf(line, "%*s %*s %*s %*s %255s", mnt) != 1 || sscanf(sep + 3, "%31s", fstype) != 1)
             continue;
         if (strcmp(fstype, "cgroup") == 0) {
             v1 = true;

@@ -20,12 +20,12 @@ enum berth_cgroups_mode {
 };
 
 typedef struct berth_cgroups_info {
-    int mode;                  /* enum berth_cgroups_mode */
-    char root[256];            /* "/sys/fs/cgroup" normally */
-    char unified_path[256];    /* the cgroup2 mount point, "" when none */
-    char v2_controllers[256];  /* cgroup.controllers of the cgroup2 root */
-    bool crun_ok;              /* crun 1.8 accepts this layout */
-    char advice[512];          /* what to do when crun_ok is false, "" otherwise */
+    int mode;                 /* enum berth_cgroups_mode */
+    char root[256];           /* "/sys/fs/cgroup" normally */
+    char unified_path[256];   /* the cgroup2 mount point, "" when none */
+    char v2_controllers[256]; /* cgroup.controllers of the cgroup2 root */
+    bool crun_ok;             /* crun 1.8 accepts this layout */
+    char advice[1200];        /* what to do when crun_ok is false, "" otherwise */
 } berth_cgroups_info_t;
 
 /* Fills *out from /proc/self/mountinfo. crun 1.8 refuses a hybrid layout

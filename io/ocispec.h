@@ -46,7 +46,7 @@ typedef struct berth_ocispec_kv {
 typedef struct berth_ocispec_mount {
     const char *destination; /* absolute path in the container */
     const char *source;
-    const char *type;        /* NULL: a bind mount ("bind", options rbind) */
+    const char *type;           /* NULL: a bind mount ("bind", options rbind) */
     const char *const *options; /* extra options for non-bind mounts */
     size_t noptions;
     bool readonly;
@@ -57,7 +57,7 @@ typedef struct berth_ocispec_device {
     const char *path; /* in the container */
     char type;        /* 'c', 'b', 'p' */
     int64_t major, minor;
-    uint32_t file_mode; /* 0: 0666 */
+    uint32_t file_mode;      /* 0: 0666 */
     const char *permissions; /* cgroup access "rwm" (NULL: "rwm") */
 } berth_ocispec_device_t;
 
@@ -93,8 +93,8 @@ typedef struct berth_ocispec {
     size_t ncap_add;
     const char *const *cap_drop;
     size_t ncap_drop;
-    bool privileged; /* all caps, no seccomp, no masked/ro paths, all devices */
-    int seccomp;     /* enum berth_ocispec_seccomp */
+    bool privileged;                  /* all caps, no seccomp, no masked/ro paths, all devices */
+    int seccomp;                      /* enum berth_ocispec_seccomp */
     const char *seccomp_profile_path; /* BERTH_SECCOMP_LOCALHOST */
     bool oom_score_adj_set;
     int oom_score_adj; /* clamped up to berthd's own value (see below) */
@@ -114,10 +114,10 @@ typedef struct berth_ocispec {
 
     /* mounts: the defaults, then the pod's files, then these (a mount here
      * replaces a default with the same destination) */
-    const char *hosts_path;   /* /etc/hosts source, NULL: none */
-    const char *resolv_path;  /* /etc/resolv.conf */
-    const char *hostname_path; /* /etc/hostname */
-    const char *shm_path;     /* /dev/shm source; NULL: a private 64 MiB tmpfs */
+    const char *hosts_path;         /* /etc/hosts source, NULL: none */
+    const char *resolv_path;        /* /etc/resolv.conf */
+    const char *hostname_path;      /* /etc/hostname */
+    const char *shm_path;           /* /dev/shm source; NULL: a private 64 MiB tmpfs */
     const char *termination_source; /* host file for the termination message */
     const char *termination_path;   /* its path in the container */
     const berth_ocispec_mount_t *mounts;
@@ -206,8 +206,8 @@ int berth_group_lookup(const char *rootfs, const char *group, uint32_t *gid, ber
 
 typedef struct berth_user {
     uint32_t uid, gid;
-    char *home;      /* owned */
-    uint32_t *gids;  /* owned: supplementary groups, sorted, no duplicates */
+    char *home;     /* owned */
+    uint32_t *gids; /* owned: supplementary groups, sorted, no duplicates */
     size_t ngids;
 } berth_user_t;
 

@@ -58,7 +58,8 @@ listen_line() {
     cp "$FIXTURES/config/unknown-key.conf" "$odd"
     start_berthd
     cat "$BERTH_LOG"
-    run grep -F "$odd:3" "$BERTH_LOG"
+    # file:line, either as "FILE:3" or as logfmt fields file="FILE" line=3.
+    run grep -F -e "$odd:3" -e "file=\"$odd\" line=3" "$BERTH_LOG"
     [ "$status" -eq 0 ]
     [[ $output == *no_such_option_in_berth* ]]
     shopt -s nocasematch

@@ -50,28 +50,38 @@ teardown() {
 
 @test "unimplemented methods answer Unimplemented naming the method; the daemon keeps serving" {
     start_berthd
-    local cmd method
-    # crictl subcommand -> the CRI method it calls. Only runtime-service
-    # commands: crictl probes the image service with ImageFsInfo first, which
-    # berthd answers (critest needs it).
-    for pair in "runp:RunPodSandbox" "pods:ListPodSandbox" "stopp:StopPodSandbox"; do
+    local cmd method desc unimplemented=0
+    # crictl command -> the CRI method it calls. Methods get implemented
+    # issue by issue: an answer other than Unimplemented is not judged here,
+    # but every Unimplemented answer must name its method, and at least one
+    # method (CheckpointContainer: no CRIU) must still be unimplemented.
+    # crictl probes the image service with ImageFsInfo before some commands,
+    # so that name is accepted too. (No runp: once pods work it would leave
+    # a pod behind.)
+    for pair in "pods:ListPodSandbox" "stopp:StopPodSandbox" \
+        "checkpoint:CheckpointContainer" "stats:ListContainerStats" \
+        "statsp:ListPodSandboxStats" "metricdescs:ListMetricDescriptors"; do
         cmd=${pair%%:*}
         method=${pair#*:}
         case $cmd in
-        runp) run berth_crictl runp "$FIXTURES/cri/pod-sandbox.json" ;;
         stopp) run berth_crictl stopp 0123456789abcdef ;;
+        checkpoint) run berth_crictl checkpoint --export="$BERTH_TMP/ckpt.tar" 0123456789abcdef ;;
         *) run berth_crictl "$cmd" ;;
         esac
-        echo "crictl $cmd: $output"
+        echo "crictl $cmd (status $status): $output"
+        [[ $output == *"code = Unimplemented"* ]] || continue
         [ "$status" -ne 0 ]
-        [[ $output == *"code = Unimplemented"* ]]
         desc=$(grpc_desc "$output")
         echo "message: $desc"
-        [[ $desc == *"$method"* ]]
+        [[ $desc == *"$method"* || $desc == *ImageFsInfo* ]]
         shopt -s nocasematch
         [[ $desc == *unimplemented* || $desc == *"not implemented"* ]]
         shopt -u nocasematch
+        if [[ $method == CheckpointContainer ]]; then
+            unimplemented=1
+        fi
     done
+    [ "$unimplemented" -eq 1 ]
     pid_alive "$BERTHD_PID"
     run berth_crictl version
     [ "$status" -eq 0 ]

@@ -50,6 +50,11 @@ EOF
 # failed, removes the private tree. Call from teardown().
 berth_teardown() {
     if [[ -n ${BERTHD_PID:-} ]]; then
+        # Pods outlive a berthd by design: remove any a test left, through
+        # CRI, while the daemon still runs.
+        if pid_alive "$BERTHD_PID"; then
+            berth_crictl rmp --all --force >/dev/null 2>&1 || true
+        fi
         stop_berthd || true
     fi
     if [[ -z ${BATS_TEST_COMPLETED:-} && -n ${BERTH_TMP:-} && -s ${BERTH_LOG:-} ]]; then
@@ -57,8 +62,20 @@ berth_teardown() {
         tail -n 40 "$BERTH_LOG"
     fi
     if [[ -n ${BERTH_TMP:-} && $BERTH_TMP == /tmp/berth-test.* ]]; then
+        unmount_under "$BERTH_TMP"
         rm -rf "$BERTH_TMP"
     fi
+}
+
+# unmount_under DIR: detaches every mount below DIR, deepest first. berthd
+# keeps its namespace pins (run/ns, shm) mounted across restarts on purpose;
+# in a test's private tree they must go with the tree.
+unmount_under() {
+    local m
+    awk -v d="$1/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
+        while read -r m; do
+            umount -l "$m" 2>/dev/null || true
+        done
 }
 
 # berth_crictl ARGS...: crictl against the test's socket only.

@@ -222,13 +222,13 @@ EOF
     use_test_plugins
     sed -e "s|@NAME@|failing|" -e "s|@BRIDGE@|$BRIDGE|" -e "s|@SUBNET@|$SUBNET|" \
         -e "s|@DATADIR@|$BERTH_TMP/cni-ipam|" -e "s|@COUNTFILE@|$BERTH_TMP/adds|" \
-        -e "s|@SECONDS@|2|" \
+        -e "s|@SECONDS@|2|" -e "s|@MESSAGE@|no room on the bridge|" \
         "$FIXTURES/cni/fail-bridge.conflist.in" >"$BERTH_NET_DIR/10-fail.conflist"
     start_berthd
     run berth_crictl --timeout 20s runp "$POD_JSON"
     [ "$status" -ne 0 ]
     echo "$output"
-    [[ $output == *"plugin fail-bridge (ADD) failed"* ]]
+    [[ $output == *"plugin fail-bridge (ADD) failed: no room on the bridge"* ]]
     run berth_crictl pods -q
     [[ -z $output ]]
     assert_nothing_left

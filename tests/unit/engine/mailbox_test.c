@@ -136,7 +136,6 @@ int main(void)
         run_round(40, 1 + i % 7, &order_bad, &idle_bad);
     tap_ok(order_bad == 0, "2000 rounds x %d producers: per-producer order, no loss (bad=%d)",
            PRODUCERS, order_bad);
-    tap_ok(idle_bad == 0, "idle mark: one schedule per idle period, none lost (bad=%d)",
-           idle_bad);
+    tap_ok(idle_bad == 0, "idle mark: one schedule per idle period, none lost (bad=%d)", idle_bad);
     return tap_done();
 }

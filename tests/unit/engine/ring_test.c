@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <ck_pr.h>
+#include "engine/atomic-internal.h"
 
 #include "engine/actor.h"
 #include "engine/alloc.h"
@@ -180,7 +180,8 @@ int main(void)
     st->fd = p[0];
     berth_send(h, berth_msg_new(M_CANCEL_LOCAL, sizeof(berth_msg_t)));
     berth_engine_run();
-    tap_ok(st->done && st->res == -ECANCELED, "deterministic: cancelled read (res=%d done=%d)", st->res, (int)st->done);
+    tap_ok(st->done && st->res == -ECANCELED, "deterministic: cancelled read (res=%d done=%d)",
+           st->res, (int)st->done);
     berth_engine_shutdown();
     berth_free(st);
     close(p[0]);

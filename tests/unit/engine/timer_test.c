@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <ck_pr.h>
+#include "engine/atomic-internal.h"
 
 #include "engine/actor.h"
 #include "engine/alloc.h"
@@ -172,8 +172,7 @@ int main(void)
     int partial = st->ngot;
     berth_engine_run();
     tap_ok(partial > 0 && partial < NT && st->ngot == NT && mono_ns() - wall0 < 2000000000u,
-           "run_until stops at the deadline (%d of %d fired), run finishes the rest", partial,
-           NT);
+           "run_until stops at the deadline (%d of %d fired), run finishes the rest", partial, NT);
     berth_engine_shutdown();
     berth_free(st);
     return tap_done();

@@ -63,8 +63,7 @@ int main(void)
     berth_send(h, berth_msg_new(M_WAIT, sizeof(berth_msg_t)));
     berth_engine_run();
     tap_ok(st->done && st->res == 0, "waitid completes as a CQE message (res=%d)", st->res);
-    tap_ok(st->info.si_pid == st->pid && st->info.si_code == CLD_EXITED &&
-                   st->info.si_status == 7,
+    tap_ok(st->info.si_pid == st->pid && st->info.si_code == CLD_EXITED && st->info.si_status == 7,
            "siginfo carries the child's pid and exit status 7 (status=%d)", st->info.si_status);
     berth_engine_shutdown();
     berth_free(st);

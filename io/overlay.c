@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Overlay mounts for container root filesystems (see overlay.h). Three ways
+ * to hand overlayfs a layer chain, tried in order of simplicity: mount(2)
+ * with the whole lowerdir string (limited to one page of options), the new
+ * mount API with one `lowerdir+` per layer (no length limit), and mount(2)
+ * in a child whose working directory holds short symlinks to the layers (so
+ * the string stays short on kernels without `lowerdir+`). Everything here
+ * blocks and must run on the blocking pool.
+ */
+#include "io/overlay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine/alloc.h"
+#include "engine/log.h"
+#include "io/blocking.h"
+#include "io/store.h"
+#include "io/unpack.h"
+
+/* The kernel copies mount(2) data into one page, NUL included. */
+#define MOUNT_DATA_MAX 4095
+
+/* Appends s to a growing string (owned) */
+static void append(char **buf, size_t *len, const char *s)
+{
+    size_t l = strlen(s);
+    *buf = berth_realloc(*buf, *len + l + 1);
+    memcpy(*buf + *len, s, l + 1);
+    *len += l;
+}
+
+/* overlayfs splits options at ',' and lowerdir at ':': such paths cannot be
+ * passed through the string forms. Layer paths are berth's own (hex), so
+ * this only guards against a misconfigured root. */
+static bool path_ok(const char *p)
+{
+    return strpbrk(p, ",:\\") == NULL;
+}
+
+static char *options(const char *const *lowers, size_t n, const char *upper, const char *work)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    append(&buf, &len, "lowerdir=");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            append(&buf, &len, ":");
+        append(&buf, &len, lowers[i]);
+    }
+    if (upper) {
+        append(&buf, &len, ",upperdir=");
+        append(&buf, &len, upper);
+        append(&buf, &len, ",workdir=");
+        append(&buf, &len, work);
+    }
+    return buf;
+}
+
+static int mount_new_api(const char *const *lowers, size_t n, const char *upper, const char *work,
+                         const char *target, berth_err_t *err)
+{
+    int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+    if (fsfd < 0)
+        return -errno;
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", lowers[i], 0) < 0)
+            r = -errno;
+    }
+    if (r == 0 && upper &&
+        (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+         fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", work, 0) < 0))
+        r = -errno;
+    if (r == 0 && fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        r = -errno;
+    int mfd = -1;
+    if (r == 0 && (mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0)) < 0)
+        r = -errno;
+    if (r == 0 && move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        r = -errno;
+    if (mfd >= 0)
+        close(mfd);
+    close(fsfd);
+    if (r < 0 && r != -EINVAL && r != -ENOSYS)
+        return berth_err_errno(err, -r, "cannot mount an overlay of %zu layers on %s", n, target);
+    return r;
+}
+
+/* mount(2) from a child whose cwd is links_dir, where layer i is the symlink
+ * "<i>": relative lowerdirs resolve against the child's cwd, and a child is
+ * needed because chdir would move every thread of berthd. */
+static int mount_short_links(const char *const *lowers, size_t n, const char *upper,
+                             const char *work, const char *target, const char *links_dir,
+                             berth_err_t *err)
+{
+    if (berth_store_mkdir_p(links_dir, 0700, err) < 0)
+        return -1;
+    char **names = berth_calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        names[i] = berth_asprintf("%zx", i);
+        BERTH_AUTO_FREE char *lp = berth_asprintf("%s/%s", links_dir, names[i]);
+        unlink(lp);
+        if (symlink(lowers[i], lp) < 0) {
+            int e = errno;
+            for (size_t j = 0; j <= i; j++)
+                berth_free(names[j]);
+            berth_free(names);
+            return berth_err_errno(err, e, "cannot link layer %zu at %s", i, lp);
+        }
+    }
+    BERTH_AUTO_FREE char *opts = options((const char *const *)names, n, upper, work);
+    for (size_t i = 0; i < n; i++)
+        berth_free(names[i]);
+    berth_free(names);
+    if (strlen(opts) > MOUNT_DATA_MAX)
+        return berth_err_make(err, E2BIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
+                              "an overlay of %zu layers does not fit mount(2) options even "
+                              "with short links, and the kernel lacks lowerdir+",
+                              n);
+    /* Only async-signal-safe calls in the child: berthd is multithreaded. */
+    pid_t pid = fork();
+    if (pid < 0)
+        return berth_err_errno(err, errno, "cannot fork to mount %s", target);
+    if (pid == 0) {
+        if (chdir(links_dir) < 0)
+            _exit(errno);
+        if (mount("overlay", target, "overlay", 0, opts) < 0)
+            _exit(errno);
+        _exit(0);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return berth_err_errno(err, errno, "cannot wait for the mount child");
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return berth_err_errno(err, WIFEXITED(status) ? WEXITSTATUS(status) : EINTR,
+                               "cannot mount an overlay of %zu layers on %s (short links)", n,
+                               target);
+    return 0;
+}
+
+int berth_overlay_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
+                        const char *target, const char *links_dir, int *method, berth_err_t *err)
+{
+    if (n == 0)
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "an overlay needs at least one layer");
+    if ((upper == NULL) != (work == NULL))
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "an overlay needs both upperdir and workdir, or neither");
+    for (size_t i = 0; i < n; i++) {
+        if (!path_ok(lowers[i]))
+            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                                  "layer path %s contains ',', ':' or '\\'", lowers[i]);
+    }
+    if ((upper && !path_ok(upper)) || (work && !path_ok(work)))
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "upper or work path contains ',', ':' or '\\'");
+    BERTH_AUTO_FREE char *opts = options(lowers, n, upper, work);
+    if (strlen(opts) <= MOUNT_DATA_MAX) {
+        if (mount("overlay", target, "overlay", 0, opts) < 0)
+            return berth_err_errno(err, errno, "cannot mount an overlay of %zu layers on %s", n,
+                                   target);
+        if (method)
+            *method = BERTH_OVERLAY_MOUNT2;
+        return 0;
+    }
+    int r = mount_new_api(lowers, n, upper, work, target, err);
+    if (r == 0) {
+        if (method)
+            *method = BERTH_OVERLAY_LOWERDIR_PLUS;
+        return 0;
+    }
+    if (r == -1)
+        return -1;
+    /* EINVAL/ENOSYS: no lowerdir+ (kernel < 6.8) or no new mount API. */
+    if (links_dir == NULL)
+        return berth_err_make(err, -r, BERTH_GRPC_FAILED_PRECONDITION,
+                              "an overlay of %zu layers is too long for mount(2) and the "
+                              "kernel refuses lowerdir+",
+                              n);
+    berth_log_debug("overlay: lowerdir+ refused, using short links", "layers=%zu target=%s", n,
+                    target);
+    if (mount_short_links(lowers, n, upper, work, target, links_dir, err) < 0)
+        return -1;
+    if (method)
+        *method = BERTH_OVERLAY_SHORT_LINKS;
+    return 0;
+}
+
+int berth_overlay_unmount(const char *target, berth_err_t *err)
+{
+    if (umount2(target, UMOUNT_NOFOLLOW) == 0)
+        return 0;
+    if (errno == EINVAL || errno == ENOENT)
+        return 0; /* not a mount point, or gone */
+    if (errno == EBUSY && umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+        return 0;
+    return berth_err_errno(err, errno, "cannot unmount %s", target);
+}
+
+static bool is_mountpoint(const char *path)
+{
+    struct stat a, b;
+    BERTH_AUTO_FREE char *parent = berth_asprintf("%s/..", path);
+    if (stat(path, &a) < 0 || stat(parent, &b) < 0)
+        return false;
+    return a.st_dev != b.st_dev;
+}
+
+static bool id_ok(const char *id)
+{
+    if (id == NULL || *id == '\0' || strlen(id) > 128 || strcmp(id, ".") == 0 ||
+        strcmp(id, "..") == 0)
+        return false;
+    return strpbrk(id, "/,:\\") == NULL;
+}
+
+int berth_overlay_container_mount(const char *root, const char *id, const char *const *lowers,
+                                  size_t n, char **rootfs, berth_err_t *err)
+{
+    if (!id_ok(id))
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "invalid container id \"%s\"", id ? id : "");
+    BERTH_AUTO_FREE char *dir = berth_asprintf("%s/overlay-containers/%s", root, id);
+    BERTH_AUTO_FREE char *upper = berth_asprintf("%s/upper", dir);
+    BERTH_AUTO_FREE char *work = berth_asprintf("%s/work", dir);
+    BERTH_AUTO_FREE char *merged = berth_asprintf("%s/merged", dir);
+    BERTH_AUTO_FREE char *links = berth_asprintf("%s/l", dir);
+    if (berth_store_mkdir_p(dir, 0700, err) < 0 || berth_store_mkdir_p(upper, 0755, err) < 0 ||
+        berth_store_mkdir_p(work, 0700, err) < 0 || berth_store_mkdir_p(merged, 0755, err) < 0)
+        return -1;
+    if (!is_mountpoint(merged) &&
+        berth_overlay_mount(lowers, n, upper, work, merged, links, NULL, err) < 0)
+        return berth_err_prefix(err, "container %s", id);
+    *rootfs = berth_steal_ptr(&merged);
+    return 0;
+}
+
+int berth_overlay_container_remove(const char *root, const char *id, berth_err_t *err)
+{
+    if (!id_ok(id))
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "invalid container id \"%s\"", id ? id : "");
+    BERTH_AUTO_FREE char *dir = berth_asprintf("%s/overlay-containers/%s", root, id);
+    BERTH_AUTO_FREE char *merged = berth_asprintf("%s/merged", dir);
+    if (berth_overlay_unmount(merged, err) < 0)
+        return -1;
+    return berth_unpack_remove_tree(dir, err);
+}
+
+/* ---- async helpers ------------------------------------------------------- */
+
+typedef struct overlay_job {
+    char *root, *id;
+    char **lowers;
+    size_t n;
+    bool remove;
+    berth_overlay_done_msg_t *reply; /* owned by the pool until the job ends */
+} overlay_job_t;
+
+static void done_free(berth_msg_t *m)
+{
+    berth_overlay_done_msg_t *d = (berth_overlay_done_msg_t *)m;
+    berth_free(d->rootfs);
+    berth_err_free(&d->error);
+    berth_free(d);
+}
+
+static void overlay_job_run(void *arg)
+{
+    overlay_job_t *j = arg;
+    if (j->remove)
+        berth_overlay_container_remove(j->root, j->id, &j->reply->error);
+    else
+        berth_overlay_container_mount(j->root, j->id, (const char *const *)j->lowers, j->n,
+                                      &j->reply->rootfs, &j->reply->error);
+    for (size_t i = 0; i < j->n; i++)
+        berth_free(j->lowers[i]);
+    berth_free(j->lowers);
+    berth_free(j->root);
+    berth_free(j->id);
+    berth_free(j);
+}
+
+static void submit(const char *root, const char *id, const char *const *lowers, size_t n,
+                   bool remove, berth_handle_t reply_to, uint64_t tag)
+{
+    overlay_job_t *j = berth_calloc(1, sizeof(*j));
+    j->root = berth_strdup(root);
+    j->id = berth_strdup(id);
+    j->n = n;
+    j->lowers = berth_calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        j->lowers[i] = berth_strdup(lowers[i]);
+    j->remove = remove;
+    j->reply = berth_msg_new(BERTH_MSG_OVERLAY_DONE, sizeof(*j->reply));
+    j->reply->hdr.free = done_free;
+    j->reply->tag = tag;
+    berth_blocking_run(overlay_job_run, j, reply_to, &j->reply->hdr);
+}
+
+void berth_overlay_container_mount_async(const char *root, const char *id,
+                                         const char *const *lowers, size_t n,
+                                         berth_handle_t reply_to, uint64_t tag)
+{
+    submit(root, id, lowers, n, false, reply_to, tag);
+}
+
+void berth_overlay_container_remove_async(const char *root, const char *id, berth_handle_t reply_to,
+                                          uint64_t tag)
+{
+    submit(root, id, NULL, 0, true, reply_to, tag);
+}
