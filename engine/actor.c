@@ -130,8 +130,8 @@ void berth_msg_free(berth_msg_t *msg)
 #define MAX_CHUNKS 4096u
 
 static struct berth_slot *chunks[MAX_CHUNKS];
-static uint32_t nslots;      /* atomic: slots ever handed out (high-water) */
-static uint64_t free_head;   /* atomic: tag << 32 | (index + 1) */
+static uint32_t nslots;    /* atomic: slots ever handed out (high-water) */
+static uint64_t free_head; /* atomic: tag << 32 | (index + 1) */
 
 static struct berth_slot *slot_get(uint32_t idx)
 {

@@ -11,11 +11,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <ck_pr.h>
-#include <ck_spinlock.h>
 #include <liburing.h>
 
 #include "engine/actor.h"
+#include "engine/atomic-internal.h"
 #include "engine/ring.h"
 #include "engine/sched.h"
 
@@ -100,7 +99,7 @@ struct berth_deque_arr {
 /* Owner pushes at the bottom; everyone, the owner included, takes from the
  * top: a FIFO run queue whose takers are lock-free. */
 struct berth_deque {
-    uint64_t top;    /* atomic, CAS by takers */
+    uint64_t top; /* atomic, CAS by takers */
     char pad_[64 - sizeof(uint64_t)];
     uint64_t bottom; /* atomic, written by the owner only */
     struct berth_deque_arr *arr;

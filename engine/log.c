@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <ck_pr.h>
+#include "engine/atomic-internal.h"
 
 #include "engine/log.h"
 
@@ -93,9 +93,10 @@ void berth_log(int level, const char *msg, const char *kvfmt, ...)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(buf, cap, "time=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s msg=",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, berth_log_level_name(level));
+    int n = snprintf(buf, cap,
+                     "time=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s msg=", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, berth_log_level_name(level));
     size_t pos = n > 0 ? (size_t)n : 0;
     if (pos > cap)
         pos = cap;

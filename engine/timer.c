@@ -149,8 +149,7 @@ berth_timer_t *berth_timer_after(berth_actor_t *self, uint64_t ns, berth_msg_t *
 void berth_timer_cancel(berth_actor_t *self, berth_timer_t *t)
 {
     struct berth_worker *w = berth_tls_worker;
-    if (self->timer_home >= 0 && &berth_eng.workers[self->timer_home] == w &&
-        t->heap_idx >= 0) {
+    if (self->timer_home >= 0 && &berth_eng.workers[self->timer_home] == w && t->heap_idx >= 0) {
         /* Still in our own heap: nobody else can see it; drop it now. */
         heap_remove(w, (size_t)t->heap_idx);
         berth_msg_free(&t->hdr);
