@@ -35,6 +35,8 @@ typedef struct cri {
     char *net_reason;
     char *net_message;
     berth_handle_t pods;
+    berth_handle_t images;
+    berth_handle_t containers;
     /* Set by UpdateRuntimeConfig; reported in verbose Status. */
     char *pod_cidr;
     uint64_t requests;
@@ -77,6 +79,8 @@ static void cri_req_msg_free(berth_msg_t *m)
 /* Which actor owns a method's rule, or NONE when the CRI actor answers it. */
 static berth_handle_t route(const cri_t *c, const berth_cri_method_t *m)
 {
+    if (strcmp(m->service, "ImageService") == 0)
+        return c->images;
     if (strcmp(m->service, "RuntimeService") != 0)
         return BERTH_HANDLE_NONE;
     static const char *const pod_methods[] = {
@@ -86,6 +90,15 @@ static berth_handle_t route(const cri_t *c, const berth_cri_method_t *m)
     for (size_t i = 0; i < BERTH_ARRAY_LEN(pod_methods); i++) {
         if (strcmp(m->name, pod_methods[i]) == 0)
             return c->pods;
+    }
+    static const char *const ctr_methods[] = {
+            "CreateContainer",    "StartContainer",           "StopContainer",   "RemoveContainer",
+            "ListContainers",     "StreamContainers",         "ContainerStatus", "ExecSync",
+            "ReopenContainerLog", "UpdateContainerResources",
+    };
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(ctr_methods); i++) {
+        if (strcmp(m->name, ctr_methods[i]) == 0)
+            return c->containers;
     }
     return BERTH_HANDLE_NONE;
 }
@@ -349,6 +362,8 @@ berth_handle_t berth_cri_spawn(const berth_cri_config_t *cfg)
     c->net_message = berth_strdup("the CNI configuration has not been scanned yet");
     c->pod_cidr = berth_strdup("");
     c->pods = cfg->pods;
+    c->images = cfg->images;
+    c->containers = cfg->containers;
     berth_handle_t h = berth_actor_spawn(&cri_class, c);
     if (berth_handle_valid(cfg->netstatus))
         berth_netstatus_subscribe(cfg->netstatus, h);

@@ -36,6 +36,8 @@ typedef struct berth_cri_config {
     const char *default_handler; /* copied */
     berth_handle_t netstatus;    /* subscribed to at spawn */
     berth_handle_t pods;         /* receives the *PodSandbox* methods; may be NONE */
+    berth_handle_t images;       /* receives the ImageService methods; may be NONE */
+    berth_handle_t containers;   /* receives the container methods; may be NONE */
 } berth_cri_config_t;
 
 berth_handle_t berth_cri_spawn(const berth_cri_config_t *cfg);

@@ -19,9 +19,11 @@
 #include <unistd.h>
 
 #include "actors/cri.h"
+#include "actors/images.h"
 #include "actors/msgtypes.h"
 #include "actors/netstatus.h"
 #include "actors/pods.h"
+#include "actors/containers.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "engine/sched.h"
@@ -172,7 +174,12 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
      * so their jobs never race to create them. */
     BERTH_AUTO_FREE char *pods_state = berth_asprintf("%s/pods", cfg->root);
     BERTH_AUTO_FREE char *pods_run = berth_asprintf("%s/pods", cfg->runroot);
-    if (mkdir_p(pods_state, 0700, err) < 0 || mkdir_p(pods_run, 0755, err) < 0)
+    BERTH_AUTO_FREE char *ctrs_state = berth_asprintf("%s/containers", cfg->root);
+    BERTH_AUTO_FREE char *ctrs_run = berth_asprintf("%s/containers", cfg->runroot);
+    BERTH_AUTO_FREE char *exits = berth_asprintf("%s/exits", cfg->runroot);
+    if (mkdir_p(pods_state, 0700, err) < 0 || mkdir_p(pods_run, 0755, err) < 0 ||
+        mkdir_p(ctrs_state, 0700, err) < 0 || mkdir_p(ctrs_run, 0700, err) < 0 ||
+        mkdir_p(exits, 0700, err) < 0)
         return -1;
     BERTH_AUTO_CLOSE int lock_fd = take_run_lock(cfg, err);
     if (lock_fd < 0)
@@ -210,12 +217,16 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     for (size_t i = 0; i < cfg->n_runtimes; i++)
         handlers[i] = cfg->runtimes[i].name;
     berth_handle_t pods = berth_pods_spawn(cfg);
+    berth_handle_t images = berth_images_spawn(cfg);
+    berth_handle_t containers = berth_containers_spawn(cfg, pods, images);
     berth_cri_config_t ccfg = {
             .runtime_version = BERTH_VERSION,
             .handlers = handlers,
             .default_handler = cfg->default_runtime,
             .netstatus = netstatus,
             .pods = pods,
+            .images = images,
+            .containers = containers,
     };
     berth_handle_t cri = berth_cri_spawn(&ccfg);
     berth_free(handlers);

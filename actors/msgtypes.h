@@ -22,6 +22,15 @@ enum {
     BERTH_MSG_PODS_RESTORED,              /* pods: the state directory was read */
     BERTH_MSG_POD_START,                  /* pod: first turn */
     BERTH_MSG_POD_BUDGET,                 /* pod: the creation budget passed */
+    BERTH_MSG_POD_INFO_REQ,               /* berth_pod_info_msg_t: -> pods -> pod */
+    BERTH_MSG_POD_INFO,                   /* berth_pod_info_msg_t: the answer */
+    BERTH_MSG_CTR_SUMMARY,                /* container -> containers */
+    BERTH_MSG_CTR_GONE,                   /* container -> containers: released */
+    BERTH_MSG_CTR_BYE,                    /* containers -> container: exit now */
+    BERTH_MSG_CTR_START,                  /* container: first turn */
+    BERTH_MSG_CTR_STEP,                   /* container: a blocking step finished */
+    BERTH_MSG_CTR_STOP_TIMEOUT,           /* container: the stop grace passed */
+    BERTH_MSG_CTRS_RESTORED,              /* containers: records read */
     BERTH_MSG_PODS_BYE,                   /* pods -> pod: no more requests will come */
 };
 

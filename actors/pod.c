@@ -841,6 +841,56 @@ static void on_status(pod_t *p, berth_cri_req_msg_t *rm)
     berth_msg_free(&rm->hdr);
 }
 
+/* ---- info for containers ---------------------------------------------------- */
+
+void berth_pod_info_free(berth_pod_info_t *i)
+{
+    if (i == NULL)
+        return;
+    char **fields[] = {&i->id,         &i->name,          &i->handler,
+                       &i->pod_name,   &i->pod_namespace, &i->pod_uid,
+                       &i->hostname,   &i->log_directory, &i->cgroup_parent,
+                       &i->hosts_path, &i->resolv_path,   &i->hostname_path,
+                       &i->shm_path,   &i->net_ns,        &i->ipc_ns,
+                       &i->uts_ns};
+    for (size_t k = 0; k < BERTH_ARRAY_LEN(fields); k++)
+        berth_free(*fields[k]);
+    berth_free(i);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? berth_strdup(s) : NULL;
+}
+
+static berth_pod_info_t *pod_info(const pod_t *p)
+{
+    berth_pod_info_t *i = berth_calloc(1, sizeof(*i));
+    const Runtime__V1__PodSandboxConfig *c = p->config;
+    i->id = berth_strdup(p->id);
+    i->name = berth_strdup(p->name);
+    i->handler = berth_strdup(p->handler);
+    i->pod_name = berth_strdup(c->metadata->name);
+    i->pod_namespace = berth_strdup(c->metadata->namespace_);
+    i->pod_uid = berth_strdup(c->metadata->uid);
+    i->hostname = berth_strdup(c->hostname && c->hostname[0] ? c->hostname : c->metadata->name);
+    i->log_directory = berth_strdup(c->log_directory ? c->log_directory : "");
+    i->cgroup_parent =
+            berth_strdup(c->linux && c->linux->cgroup_parent ? c->linux->cgroup_parent : "");
+    i->hosts_path = berth_asprintf("%s/hosts", p->pod_dir);
+    i->hostname_path = berth_asprintf("%s/hostname", p->pod_dir);
+    i->resolv_path = c->dns_config ? berth_asprintf("%s/resolv.conf", p->pod_dir)
+                                   : berth_strdup("/etc/resolv.conf");
+    i->shm_path = p->host_ipc ? berth_strdup("/dev/shm") : berth_asprintf("%s/shm", p->pod_dir);
+    i->net_ns = dup_or_null(p->ns.net);
+    i->ipc_ns = dup_or_null(p->ns.ipc);
+    i->uts_ns = dup_or_null(p->ns.uts);
+    i->pid_mode = p->pid_mode;
+    i->state = p->state;
+    i->ready = p->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
+    return i;
+}
+
 /* ---- request handling --------------------------------------------------------------- */
 
 static bool busy(const pod_t *p)
@@ -1062,8 +1112,7 @@ static void on_cni_cache(berth_actor_t *self, pod_t *p, berth_cni_cache_msg_t *m
     if (m->tag == 1) {
         /* read after a restart, for DEL */
         if (m->error || m->net == NULL) {
-            berth_log_info("no cached CNI result; CNI DEL runs without prevResult", "id=%s",
-                           p->id);
+            berth_log_info("no cached CNI result; CNI DEL runs without prevResult", "id=%s", p->id);
         } else {
             berth_cni_net_unref(p->net);
             p->net = berth_steal_ptr(&m->net);
@@ -1133,6 +1182,18 @@ static void pod_receive(berth_actor_t *self, berth_msg_t *msg)
                            p->resv.stage);
         }
         break;
+    case BERTH_MSG_POD_INFO_REQ: {
+        berth_pod_info_msg_t *im = (berth_pod_info_msg_t *)msg;
+        im->hdr.type = BERTH_MSG_POD_INFO;
+        if (p->phase == PH_RELEASING || p->phase == PH_REMOVING || p->phase == PH_UNDOING) {
+            berth_err_make(&im->error, ENOENT, BERTH_GRPC_NOT_FOUND,
+                           "pod sandbox %s is being removed", p->id);
+        } else {
+            im->info = pod_info(p);
+        }
+        berth_send(im->reply_to, msg);
+        return;
+    }
     case BERTH_MSG_PODS_BYE:
         berth_actor_exit(self);
         break;

@@ -50,6 +50,32 @@ typedef struct restore_msg {
     size_t n;
 } restore_msg_t;
 
+static void pod_info_msg_free(berth_msg_t *m)
+{
+    berth_pod_info_msg_t *im = (berth_pod_info_msg_t *)m;
+    berth_free(im->pod_id);
+    berth_pod_info_free(im->info);
+    berth_err_free(&im->error);
+    berth_free(im);
+}
+
+void berth_pod_info_request(berth_handle_t pods, const char *pod_id, berth_handle_t reply_to,
+                            uint64_t tag)
+{
+    berth_pod_info_msg_t *m = berth_msg_new(BERTH_MSG_POD_INFO_REQ, sizeof(*m));
+    m->hdr.free = pod_info_msg_free;
+    m->reply_to = reply_to;
+    m->tag = tag;
+    m->pod_id = berth_strdup(pod_id ? pod_id : "");
+    if (berth_send(pods, &m->hdr) < 0) {
+        m = berth_msg_new(BERTH_MSG_POD_INFO, sizeof(*m));
+        m->hdr.free = pod_info_msg_free;
+        m->tag = tag;
+        berth_err_make(&m->error, ESRCH, BERTH_GRPC_UNAVAILABLE, "berth is shutting down");
+        berth_send(reply_to, &m->hdr);
+    }
+}
+
 void berth_pod_summary_free(berth_pod_summary_t *s)
 {
     if (s == NULL)
@@ -511,6 +537,21 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_PODS_RESTORED:
         on_restored(self, p, (restore_msg_t *)msg);
         break;
+    case BERTH_MSG_POD_INFO_REQ: {
+        berth_pod_info_msg_t *im = (berth_pod_info_msg_t *)msg;
+        bool amb;
+        entry_t *e = p->restored ? find_id(p, im->pod_id, &amb) : NULL;
+        if (e == NULL || (e->summary && !e->summary->listed)) {
+            /* not found, ambiguous, or not delivered to the kubelet yet */
+            berth_err_make(&im->error, ENOENT, BERTH_GRPC_NOT_FOUND, "pod sandbox %s not found",
+                           im->pod_id);
+            im->hdr.type = BERTH_MSG_POD_INFO;
+            berth_send(im->reply_to, msg);
+            return;
+        }
+        berth_send(e->pod, msg);
+        return;
+    }
     case BERTH_MSG_GRPC_CANCEL: {
         /* Requests held before the restore have nothing running yet. */
         berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;

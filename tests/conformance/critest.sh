@@ -60,6 +60,10 @@ berthd_pid=
 
 cleanup() {
     if [[ -n $berthd_pid ]] && kill -0 "$berthd_pid" 2>/dev/null; then
+        # Pods outlive a berthd by design: remove what failed specs left
+        # behind, through CRI, while the daemon still runs.
+        timeout 120 crictl --config /dev/null --runtime-endpoint "unix://$sock" \
+            --image-endpoint "unix://$sock" --timeout 30s rmp --all --force >/dev/null 2>&1
         kill -TERM "$berthd_pid" 2>/dev/null
         for ((i = 0; i < 100; i++)); do
             kill -0 "$berthd_pid" 2>/dev/null || break
@@ -73,6 +77,12 @@ cleanup() {
     if ip link show "$bridge" >/dev/null 2>&1; then
         ip link del "$bridge" 2>/dev/null
     fi
+    # berthd keeps its namespace pins (run/ns, shm) mounted across restarts
+    # on purpose; in this private tree they go with the tree.
+    awk -v d="$tmp/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
+        while read -r m; do
+            umount -l "$m" 2>/dev/null
+        done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -200,6 +210,13 @@ if ((ok == 0)); then
     echo "--- failed specs (first 40) ---"
     awk -F'\t' '$2 != "passed" && $2 != "skipped" && $2 != "pending" { print $2 ": " $1 }' <<<"$specs" |
         head -n 40
+    echo "--- most common failure causes ---"
+    jq -r '.[0].SpecReports[] | select(.LeafNodeType == "It" and .State != "passed"
+        and .State != "skipped" and .State != "pending")
+        | (.Failure.Message // .State) | split("\n") | map(gsub("^\\s+"; ""))
+        | (map(select(test("rpc error"))) + map(select(test("^[A-Za-z]") and
+            (test("^Unexpected error:?$") | not)))) | .[0] // "" | .[0:200]' \
+        "$json" | sort | uniq -c | sort -rn | head -n 5
     echo "--- critest log (last 30 lines) ---"
     tail -n 30 "$log"
     fail "critest conformance"

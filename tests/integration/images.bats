@@ -11,7 +11,7 @@ load helpers
 setup_file() {
     export REG_DIR=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
     command -v docker-registry >/dev/null || skip "docker-registry not installed"
-    "$BATS_TEST_DIRNAME/../fixtures/images/build.sh" "$REG_DIR" >&3 2>&1 ||
+    "$BATS_TEST_DIRNAME/../fixtures/images/build.sh" "$REG_DIR" >"$BATS_FILE_TMPDIR/build.log" 2>&1 ||
         skip "cannot build the test images"
 }
 
@@ -115,10 +115,13 @@ digest_of() {
 }
 
 @test "concurrent pulls of one image are joined" {
+    local pids=()
     for i in 1 2 3 4; do
         berth_crictl pull "$REG/berth/multiarch:oci" >"$BERTH_TMP/pull.$i" 2>&1 &
+        pids+=($!)
     done
-    wait
+    # Only the pulls: a bare `wait` would also wait for berthd.
+    wait "${pids[@]}"
     for i in 1 2 3 4; do
         grep -q sha256: "$BERTH_TMP/pull.$i"
     done

@@ -1,0 +1,558 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The container manager actor: the indexes of reserved names and IDs, the
+ * listing summaries, and routing. Container work happens in the container
+ * actors; this actor answers only from what they publish, so a slow create
+ * never delays a list. It reads the container records at start on the
+ * blocking pool and holds requests until then.
+ */
+#include "actors/containers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "actors/container.h"
+#include "actors/cri.h"
+#include "actors/msgtypes.h"
+#include "engine/alloc.h"
+#include "engine/log.h"
+#include "io/blocking.h"
+#include "io/conmon.h"
+#include "io/grpc.h"
+
+typedef struct entry {
+    char *id, *name;
+    berth_handle_t ctr;
+    berth_ctr_summary_t *summary;
+} entry_t;
+
+typedef struct pending {
+    struct pending *next;
+    berth_cri_req_msg_t *msg;
+} pending_t;
+
+typedef struct ctrs {
+    berth_config_t *cfg;
+    berth_handle_t pods, images, watcher;
+    entry_t *entries;
+    size_t n, cap;
+    bool restored;
+    pending_t *pending, **pending_tail;
+} ctrs_t;
+
+typedef struct restore_msg {
+    berth_msg_t hdr;
+    char *dir;
+    json_t **records;
+    size_t n;
+} restore_msg_t;
+
+void berth_ctr_summary_free(berth_ctr_summary_t *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n_labels; i++) {
+        berth_free(s->label_keys[i]);
+        berth_free(s->label_values[i]);
+    }
+    for (size_t i = 0; i < s->n_annotations; i++) {
+        berth_free(s->annotation_keys[i]);
+        berth_free(s->annotation_values[i]);
+    }
+    berth_free(s->label_keys);
+    berth_free(s->label_values);
+    berth_free(s->annotation_keys);
+    berth_free(s->annotation_values);
+    berth_free(s->id);
+    berth_free(s->name);
+    berth_free(s->pod_id);
+    berth_free(s->ctr_name);
+    berth_free(s->image);
+    berth_free(s->image_ref);
+    berth_free(s->image_id);
+    berth_free(s);
+}
+
+static entry_t *find_name(ctrs_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->entries[i].name, name) == 0)
+            return &c->entries[i];
+    }
+    return NULL;
+}
+
+static entry_t *find_id(ctrs_t *c, const char *id, bool *ambiguous)
+{
+    *ambiguous = false;
+    if (id == NULL || id[0] == '\0')
+        return NULL;
+    entry_t *match = NULL;
+    size_t len = strlen(id);
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->entries[i].id, id) == 0)
+            return &c->entries[i];
+        if (strncmp(c->entries[i].id, id, len) == 0) {
+            if (match) {
+                *ambiguous = true;
+                return NULL;
+            }
+            match = &c->entries[i];
+        }
+    }
+    return match;
+}
+
+static entry_t *add_entry(ctrs_t *c, const char *id, const char *name, berth_handle_t h)
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 64;
+        c->entries = berth_realloc(c->entries, c->cap * sizeof(entry_t));
+    }
+    entry_t *e = &c->entries[c->n++];
+    e->id = berth_strdup(id);
+    e->name = berth_strdup(name);
+    e->ctr = h;
+    e->summary = NULL;
+    return e;
+}
+
+static void remove_entry(ctrs_t *c, entry_t *e)
+{
+    berth_free(e->id);
+    berth_free(e->name);
+    berth_ctr_summary_free(e->summary);
+    size_t i = (size_t)(e - c->entries);
+    c->entries[i] = c->entries[c->n - 1];
+    c->n--;
+}
+
+static char *new_id(void)
+{
+    uint8_t raw[32];
+    size_t got = 0;
+    while (got < sizeof(raw)) {
+        ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (r > 0)
+            got += (size_t)r;
+    }
+    char *hex = berth_malloc(65);
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    return hex;
+}
+
+static void fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    BERTH_AUTO_FREE char *msg = berth_vasprintf(fmt, ap);
+    va_end(ap);
+    berth_grpc_finish(rm->call, code, msg);
+    berth_msg_free(&rm->hdr);
+}
+
+static bool empty(const char *s)
+{
+    return s == NULL || s[0] == '\0';
+}
+
+static void init_base(ctrs_t *c, berth_actor_t *self, berth_ctr_init_t *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->cfg = c->cfg;
+    b->mgr = berth_actor_self(self);
+    b->pods = c->pods;
+    b->images = c->images;
+    b->watcher = c->watcher;
+}
+
+static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
+{
+    const Runtime__V1__CreateContainerRequest *r =
+            (const Runtime__V1__CreateContainerRequest *)rm->req;
+    if (empty(r->pod_sandbox_id))
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "CreateContainer: pod_sandbox_id is empty");
+    const Runtime__V1__ContainerConfig *cc = r->config;
+    if (cc == NULL)
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "CreateContainer: config is missing");
+    if (cc->metadata == NULL || empty(cc->metadata->name))
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                    "CreateContainer: config.metadata.name is empty");
+    if (strpbrk(cc->metadata->name, "/\n"))
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                    "CreateContainer: config.metadata.name must not contain '/' or newlines");
+    if (cc->image == NULL || empty(cc->image->image))
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "CreateContainer: config.image is empty");
+    /* The reserved name follows the kubelet's: pod metadata from the
+     * sandbox config it sends along; the sandbox ID when it did not. */
+    const Runtime__V1__PodSandboxMetadata *pm =
+            r->sandbox_config ? r->sandbox_config->metadata : NULL;
+    BERTH_AUTO_FREE char *name =
+            pm && !empty(pm->name)
+                    ? berth_asprintf("k8s_%s_%s_%s_%s_%u", cc->metadata->name, pm->name,
+                                     pm->namespace_, pm->uid, cc->metadata->attempt)
+                    : berth_asprintf("k8s_%s_%s_%u", cc->metadata->name, r->pod_sandbox_id,
+                                     cc->metadata->attempt);
+    entry_t *e = find_name(c, name);
+    if (e == NULL) {
+        BERTH_AUTO_FREE char *id = new_id();
+        berth_ctr_init_t init;
+        init_base(c, self, &init);
+        init.id = id;
+        init.name = name;
+        init.pod_id = r->pod_sandbox_id;
+        init.config = cc;
+        berth_handle_t h = berth_container_spawn(&init);
+        e = add_entry(c, id, name, h);
+    }
+    berth_grpc_call_set_owner(rm->call, e->ctr);
+    berth_send(e->ctr, &rm->hdr);
+}
+
+static const char *id_of(const berth_cri_req_msg_t *rm)
+{
+    const char *n = rm->method->name;
+    const ProtobufCMessage *req = rm->req;
+    /* Every per-container request has `container_id` as its field 1. */
+    const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(req->descriptor, "container_id");
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING) {
+        berth_log_error("request without container_id", "method=%s", n);
+        return NULL;
+    }
+    return *(const char *const *)((const char *)req + f->offset);
+}
+
+static void reply_empty(berth_cri_req_msg_t *rm)
+{
+    /* The response types of Stop/Remove are empty messages: an empty body
+     * is a valid encoding of both. */
+    berth_grpc_reply(rm->call, "", 0);
+    berth_msg_free(&rm->hdr);
+}
+
+static void on_by_id(ctrs_t *c, berth_cri_req_msg_t *rm)
+{
+    const char *method = rm->method->name;
+    const char *id = id_of(rm);
+    if (empty(id))
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "%s: container_id is empty", method);
+    bool ambiguous;
+    entry_t *e = find_id(c, id, &ambiguous);
+    if (ambiguous)
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                    "%s: container ID prefix %s matches more than one container", method, id);
+    if (e == NULL) {
+        /* The CRI wants stop and removal to be idempotent: a container that
+         * is gone has been stopped and removed. */
+        if (strcmp(method, "RemoveContainer") == 0 || strcmp(method, "StopContainer") == 0)
+            return reply_empty(rm);
+        return fail(rm, BERTH_GRPC_NOT_FOUND, "%s: container %s not found", method, id);
+    }
+    berth_grpc_call_set_owner(rm->call, e->ctr);
+    berth_send(e->ctr, &rm->hdr);
+}
+
+static bool matches(const berth_ctr_summary_t *s, const Runtime__V1__ContainerFilter *f)
+{
+    if (!s->listed)
+        return false;
+    if (f == NULL)
+        return true;
+    if (!empty(f->id) && strncmp(s->id, f->id, strlen(f->id)) != 0)
+        return false;
+    if (!empty(f->pod_sandbox_id) &&
+        strncmp(s->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
+        return false;
+    if (f->state && (int)f->state->state != s->state)
+        return false;
+    for (size_t i = 0; i < f->n_label_selector; i++) {
+        const char *k = f->label_selector[i]->key, *v = f->label_selector[i]->value;
+        bool found = false;
+        for (size_t j = 0; j < s->n_labels && !found; j++)
+            found = strcmp(s->label_keys[j], k) == 0 && strcmp(s->label_values[j], v) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+typedef struct pb_ctr {
+    Runtime__V1__Container c;
+    Runtime__V1__ContainerMetadata md;
+    Runtime__V1__ImageSpec img;
+    Runtime__V1__Container__LabelsEntry *labels, **lp;
+    Runtime__V1__Container__AnnotationsEntry *anns, **ap;
+} pb_ctr_t;
+
+static void fill_pb(pb_ctr_t *o, const berth_ctr_summary_t *s)
+{
+    runtime__v1__container__init(&o->c);
+    runtime__v1__container_metadata__init(&o->md);
+    runtime__v1__image_spec__init(&o->img);
+    o->md.name = s->ctr_name;
+    o->md.attempt = s->attempt;
+    o->img.image = s->image;
+    o->c.id = s->id;
+    o->c.pod_sandbox_id = s->pod_id;
+    o->c.metadata = &o->md;
+    o->c.image = &o->img;
+    o->c.image_ref = s->image_ref;
+    o->c.image_id = s->image_id;
+    o->c.state = s->state;
+    o->c.created_at = s->created_at;
+    o->labels = berth_calloc(s->n_labels + 1, sizeof(*o->labels));
+    o->lp = berth_calloc(s->n_labels + 1, sizeof(*o->lp));
+    for (size_t i = 0; i < s->n_labels; i++) {
+        runtime__v1__container__labels_entry__init(&o->labels[i]);
+        o->labels[i].key = s->label_keys[i];
+        o->labels[i].value = s->label_values[i];
+        o->lp[i] = &o->labels[i];
+    }
+    o->anns = berth_calloc(s->n_annotations + 1, sizeof(*o->anns));
+    o->ap = berth_calloc(s->n_annotations + 1, sizeof(*o->ap));
+    for (size_t i = 0; i < s->n_annotations; i++) {
+        runtime__v1__container__annotations_entry__init(&o->anns[i]);
+        o->anns[i].key = s->annotation_keys[i];
+        o->anns[i].value = s->annotation_values[i];
+        o->ap[i] = &o->anns[i];
+    }
+    o->c.n_labels = s->n_labels;
+    o->c.labels = o->lp;
+    o->c.n_annotations = s->n_annotations;
+    o->c.annotations = o->ap;
+}
+
+static void fini_pb(pb_ctr_t *o)
+{
+    berth_free(o->labels);
+    berth_free(o->lp);
+    berth_free(o->anns);
+    berth_free(o->ap);
+}
+
+static void on_list(ctrs_t *c, berth_cri_req_msg_t *rm, bool stream)
+{
+    const Runtime__V1__ContainerFilter *f =
+            stream ? ((const Runtime__V1__StreamContainersRequest *)rm->req)->filter
+                   : ((const Runtime__V1__ListContainersRequest *)rm->req)->filter;
+    pb_ctr_t *pbs = berth_calloc(c->n + 1, sizeof(pb_ctr_t));
+    Runtime__V1__Container **items = berth_calloc(c->n + 1, sizeof(*items));
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const berth_ctr_summary_t *s = c->entries[i].summary;
+        if (s == NULL || !matches(s, f))
+            continue;
+        fill_pb(&pbs[n], s);
+        items[n] = &pbs[n].c;
+        n++;
+    }
+    if (stream) {
+        for (size_t i = 0; i < n; i++) {
+            Runtime__V1__StreamContainersResponse resp =
+                    RUNTIME__V1__STREAM_CONTAINERS_RESPONSE__INIT;
+            resp.n_containers = 1;
+            resp.containers = &items[i];
+            size_t len;
+            BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(&resp.base, &len);
+            berth_grpc_send(rm->call, buf, len);
+        }
+        berth_grpc_finish(rm->call, BERTH_GRPC_OK, NULL);
+    } else {
+        Runtime__V1__ListContainersResponse resp = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
+        resp.n_containers = n;
+        resp.containers = items;
+        berth_cri_reply(rm->call, &resp.base);
+    }
+    for (size_t i = 0; i < n; i++)
+        fini_pb(&pbs[i]);
+    berth_free(pbs);
+    berth_free(items);
+    berth_msg_free(&rm->hdr);
+}
+
+static void dispatch(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
+{
+    const char *n = rm->method->name;
+    if (strcmp(n, "CreateContainer") == 0)
+        on_create(self, c, rm);
+    else if (strcmp(n, "ListContainers") == 0)
+        on_list(c, rm, false);
+    else if (strcmp(n, "StreamContainers") == 0)
+        on_list(c, rm, true);
+    else
+        on_by_id(c, rm);
+}
+
+static void restore_msg_free(berth_msg_t *m)
+{
+    restore_msg_t *r = (restore_msg_t *)m;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->records[i])
+            json_decref(r->records[i]);
+    }
+    berth_free(r->records);
+    berth_free(r->dir);
+    berth_free(r);
+}
+
+static void restore_job(void *arg)
+{
+    restore_msg_t *r = arg;
+    DIR *d = opendir(r->dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    size_t cap = 0;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+            continue;
+        BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s", r->dir, de->d_name);
+        json_error_t jerr;
+        json_t *rec = json_load_file(path, 0, &jerr);
+        if (rec == NULL) {
+            berth_log_error("unreadable container record skipped", "path=%s error=\"%s\"", path,
+                            jerr.text);
+            continue;
+        }
+        if (r->n == cap) {
+            cap = cap ? cap * 2 : 32;
+            r->records = berth_realloc(r->records, cap * sizeof(json_t *));
+        }
+        r->records[r->n++] = rec;
+    }
+    closedir(d);
+}
+
+static void on_restored(berth_actor_t *self, ctrs_t *c, restore_msg_t *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        json_t *rec = r->records[i];
+        const char *id = json_string_value(json_object_get(rec, "id"));
+        const char *name = json_string_value(json_object_get(rec, "name"));
+        bool amb;
+        if (id == NULL || name == NULL || find_id(c, id, &amb) != NULL)
+            continue;
+        r->records[i] = NULL;
+        entry_t *e = add_entry(c, id, name, BERTH_HANDLE_NONE);
+        berth_ctr_init_t base;
+        init_base(c, self, &base);
+        e->ctr = berth_container_restore(&base, rec);
+        n++;
+    }
+    berth_log_info("containers restored", "count=%zu", n);
+    c->restored = true;
+    while (c->pending) {
+        pending_t *q = c->pending;
+        c->pending = q->next;
+        dispatch(self, c, q->msg);
+        berth_free(q);
+    }
+    c->pending_tail = &c->pending;
+}
+
+static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
+{
+    ctrs_t *c = berth_actor_state(self);
+    switch (msg->type) {
+    case BERTH_MSG_CRI_REQUEST: {
+        berth_cri_req_msg_t *rm = (berth_cri_req_msg_t *)msg;
+        if (!c->restored) {
+            pending_t *q = berth_calloc(1, sizeof(*q));
+            q->msg = rm;
+            *c->pending_tail = q;
+            c->pending_tail = &q->next;
+            return;
+        }
+        dispatch(self, c, rm);
+        return;
+    }
+    case BERTH_MSG_CTR_SUMMARY: {
+        berth_ctr_summary_msg_t *sm = (berth_ctr_summary_msg_t *)msg;
+        bool amb;
+        entry_t *e = find_id(c, sm->summary->id, &amb);
+        if (e && strcmp(e->id, sm->summary->id) == 0) {
+            berth_ctr_summary_free(e->summary);
+            e->summary = berth_steal_ptr(&sm->summary);
+        }
+        break;
+    }
+    case BERTH_MSG_CTR_GONE: {
+        berth_ctr_gone_msg_t *gm = (berth_ctr_gone_msg_t *)msg;
+        bool amb;
+        entry_t *e = find_id(c, gm->id, &amb);
+        if (e && strcmp(e->id, gm->id) == 0 && berth_handle_eq(e->ctr, gm->ctr))
+            remove_entry(c, e);
+        berth_send(gm->ctr, berth_msg_new(BERTH_MSG_CTR_BYE, sizeof(berth_msg_t)));
+        break;
+    }
+    case BERTH_MSG_CTRS_RESTORED:
+        on_restored(self, c, (restore_msg_t *)msg);
+        break;
+    case BERTH_MSG_GRPC_CANCEL: {
+        berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;
+        berth_grpc_call_unref(cm->call);
+        cm->call = NULL;
+        break;
+    }
+    default:
+        break;
+    }
+    berth_msg_free(msg);
+}
+
+static void ctrs_fini(void *state)
+{
+    ctrs_t *c = state;
+    while (c->n)
+        remove_entry(c, &c->entries[c->n - 1]);
+    berth_free(c->entries);
+    while (c->pending) {
+        pending_t *q = c->pending;
+        c->pending = q->next;
+        berth_msg_free(&q->msg->hdr);
+        berth_free(q);
+    }
+    berth_config_unref(c->cfg);
+    berth_free(c);
+}
+
+static const berth_actor_class_t ctrs_class = {
+        .name = "containers",
+        .receive = ctrs_receive,
+        .fini = ctrs_fini,
+};
+
+berth_handle_t berth_containers_spawn(berth_config_t *cfg, berth_handle_t pods,
+                                      berth_handle_t images)
+{
+    ctrs_t *c = berth_calloc(1, sizeof(*c));
+    c->cfg = berth_config_ref(cfg);
+    c->pods = pods;
+    c->images = images;
+    c->pending_tail = &c->pending;
+    BERTH_AUTO_FREE char *exits = berth_asprintf("%s/exits", cfg->runroot);
+    berth_err_t err = NULL;
+    c->watcher = berth_conmon_watcher_new(exits, &err);
+    if (!berth_handle_valid(c->watcher)) {
+        berth_log_error("cannot watch container exits", "dir=%s error=\"%s\"", exits,
+                        err ? err->msg : "?");
+        berth_err_free(&err);
+    }
+    berth_handle_t h = berth_actor_spawn(&ctrs_class, c);
+    restore_msg_t *r = berth_msg_new(BERTH_MSG_CTRS_RESTORED, sizeof(*r));
+    r->hdr.free = restore_msg_free;
+    r->dir = berth_asprintf("%s/containers", cfg->root);
+    berth_blocking_run(restore_job, r, h, &r->hdr);
+    return h;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The container manager: one actor owning reserved container name -> actor
+ * and container ID -> actor, and the listing summaries. It validates
+ * CreateContainer, spawns one container actor per reserved name
+ * `k8s_<ctr>_<pod>_<ns>_<uid>_<attempt>` (actors/container.c), routes every
+ * per-container method to its actor, and answers ListContainers and
+ * StreamContainers from the published summaries. It also owns the conmon
+ * exit watcher that the container actors register with.
+ */
+#ifndef BERTH_ACTORS_CONTAINERS_H
+#define BERTH_ACTORS_CONTAINERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf/config.h"
+#include "engine/actor.h"
+
+typedef struct berth_ctr_summary {
+    char *id, *name, *pod_id, *ctr_name;
+    uint32_t attempt;
+    int state; /* Runtime__V1__ContainerState */
+    int64_t created_at;
+    char *image, *image_ref, *image_id;
+    size_t n_labels, n_annotations;
+    char **label_keys, **label_values, **annotation_keys, **annotation_values;
+    bool listed;
+} berth_ctr_summary_t;
+
+void berth_ctr_summary_free(berth_ctr_summary_t *s);
+
+typedef struct berth_ctr_summary_msg {
+    berth_msg_t hdr;
+    berth_ctr_summary_t *summary; /* owned */
+} berth_ctr_summary_msg_t;
+
+typedef struct berth_ctr_gone_msg {
+    berth_msg_t hdr;
+    char *id;
+    berth_handle_t ctr;
+} berth_ctr_gone_msg_t;
+
+/* Spawns the manager (cfg referenced). pods and images are the handles the
+ * container actors ask for pod information and images. */
+berth_handle_t berth_containers_spawn(berth_config_t *cfg, berth_handle_t pods,
+                                      berth_handle_t images);
+
+#endif
