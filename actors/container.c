@@ -63,6 +63,7 @@ enum step {
     STEP_RECORD,
     STEP_CLEANUP,
     STEP_REOPEN,
+    STEP_INTENT,
 };
 
 enum op_tag {
@@ -584,14 +585,7 @@ static void prepare_job(void *arg)
         mkdir_p(c->exit_dir, 0700, &s->error) < 0 || mkdir_p(c->socket_dir, 0700, &s->error) < 0 ||
         (logdir[0] && mkdir_p(logdir, 0755, &s->error) < 0))
         return;
-    if (write_spec(c, &s->error) < 0)
-        return;
-    BERTH_AUTO_FREE char *dir = berth_strdup(c->record_path);
-    *strrchr(dir, '/') = '\0';
-    if (mkdir_p(dir, 0700, &s->error) < 0)
-        return;
-    berth_file_write_atomic(c->record_path, s->record_json, strlen(s->record_json), 0600,
-                            &s->error);
+    write_spec(c, &s->error);
 }
 
 static void record_job(void *arg)
@@ -766,6 +760,15 @@ static void on_image(berth_actor_t *self, ctr_t *c, berth_image_lookup_msg_t *m)
     c->image_name = berth_strdup(c->config->image->image);
     c->image_id = berth_strdup(c->image->id);
     c->image_ref = berth_strdup(c->image->n_digests ? c->image->digests[0] : c->image->id);
+    /* The intent record goes to disk before anything is made, so a crash
+     * from here on is undone at the next start. */
+    berth_resv_set_stage(&c->resv, "writing the container record");
+    c->made |= MADE_RECORD;
+    write_record(c, STEP_INTENT, true);
+}
+
+static void start_rootfs(ctr_t *c)
+{
     berth_resv_set_stage(&c->resv, "mounting the root filesystem");
     berth_overlay_container_mount_async(c->cfg->root, c->id, (const char *const *)c->layer_dirs,
                                         c->n_layer_dirs, c->self, 0);
@@ -781,9 +784,8 @@ static void on_overlay(berth_actor_t *self, ctr_t *c, berth_overlay_done_msg_t *
         c->made |= MADE_ROOTFS;
         c->rootfs = berth_steal_ptr(&m->rootfs);
         berth_resv_set_stage(&c->resv, "writing the OCI spec");
-        c->made |= MADE_DIRS | MADE_RECORD;
+        c->made |= MADE_DIRS;
         step_msg_t *s = step_new(c, STEP_PREPARE);
-        s->record_json = record_json(c, true);
         berth_blocking_run(prepare_job, s, c->self, &s->hdr);
         return;
     }
@@ -1218,6 +1220,11 @@ static void on_step(berth_actor_t *self, ctr_t *c, step_msg_t *s)
         if (s->error)
             return fail_creation(self, c, berth_steal_ptr(&s->error));
         start_runtime_create(self, c);
+        return;
+    case STEP_INTENT:
+        if (s->error)
+            return fail_creation(self, c, berth_steal_ptr(&s->error));
+        start_rootfs(c);
         return;
     case STEP_COMMIT:
         if (s->error)

@@ -24,6 +24,8 @@
 #include "io/blocking.h"
 #include "io/conmon.h"
 #include "io/grpc.h"
+#include "io/overlay.h"
+#include "io/unpack.h"
 
 typedef struct entry {
     char *id, *name;
@@ -47,7 +49,7 @@ typedef struct ctrs {
 
 typedef struct restore_msg {
     berth_msg_t hdr;
-    char *dir;
+    char *dir, *root, *overlay_dir, *bundle_dir;
     json_t **records;
     size_t n;
 } restore_msg_t;
@@ -191,6 +193,12 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
                     "CreateContainer: config.metadata.name must not contain '/' or newlines");
     if (cc->image == NULL || empty(cc->image->image))
         return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "CreateContainer: config.image is empty");
+    const Runtime__V1__LinuxContainerSecurityContext *sc =
+            cc->linux ? cc->linux->security_context : NULL;
+    if (sc && sc->run_as_group && !sc->run_as_user && empty(sc->run_as_username))
+        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                    "CreateContainer: linux.security_context.run_as_group is set without "
+                    "run_as_user or run_as_username");
     /* The reserved name follows the kubelet's: pod metadata from the
      * sandbox config it sends along; the sandbox ID when it did not. */
     const Runtime__V1__PodSandboxMetadata *pm =
@@ -401,7 +409,51 @@ static void restore_msg_free(berth_msg_t *m)
     }
     berth_free(r->records);
     berth_free(r->dir);
+    berth_free(r->root);
+    berth_free(r->overlay_dir);
+    berth_free(r->bundle_dir);
     berth_free(r);
+}
+
+/* Removes what a crash left without a record: root filesystems under
+ * <root>/overlay-containers and bundles under <runroot>/containers whose
+ * container has no record (a record is written before either is made). */
+static void sweep_orphans(const restore_msg_t *r)
+{
+    const char *dirs[] = {r->overlay_dir, r->bundle_dir};
+    for (size_t k = 0; k < 2; k++) {
+        DIR *d = opendir(dirs[k]);
+        if (d == NULL)
+            continue;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (de->d_name[0] == '.' || strlen(de->d_name) != 64)
+                continue;
+            bool known = false;
+            for (size_t i = 0; i < r->n && !known; i++) {
+                const char *id = json_string_value(json_object_get(r->records[i], "id"));
+                known = id && strcmp(id, de->d_name) == 0;
+            }
+            if (known)
+                continue;
+            berth_err_t err = NULL;
+            if (k == 0) {
+                berth_log_info("removing an orphaned container rootfs", "id=%s", de->d_name);
+                if (berth_overlay_container_remove(r->root, de->d_name, &err) < 0) {
+                    berth_log_warn("cannot remove orphaned rootfs", "error=\"%s\"", err->msg);
+                    berth_err_free(&err);
+                }
+            } else {
+                BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", dirs[k], de->d_name);
+                berth_log_info("removing an orphaned container bundle", "path=%s", p);
+                if (berth_unpack_remove_tree(p, &err) < 0) {
+                    berth_log_warn("cannot remove orphaned bundle", "error=\"%s\"", err->msg);
+                    berth_err_free(&err);
+                }
+            }
+        }
+        closedir(d);
+    }
 }
 
 static void restore_job(void *arg)
@@ -431,6 +483,7 @@ static void restore_job(void *arg)
         r->records[r->n++] = rec;
     }
     closedir(d);
+    sweep_orphans(r);
 }
 
 static void on_restored(berth_actor_t *self, ctrs_t *c, restore_msg_t *r)
@@ -553,6 +606,9 @@ berth_handle_t berth_containers_spawn(berth_config_t *cfg, berth_handle_t pods,
     restore_msg_t *r = berth_msg_new(BERTH_MSG_CTRS_RESTORED, sizeof(*r));
     r->hdr.free = restore_msg_free;
     r->dir = berth_asprintf("%s/containers", cfg->root);
+    r->root = berth_strdup(cfg->root);
+    r->overlay_dir = berth_asprintf("%s/overlay-containers", cfg->root);
+    r->bundle_dir = berth_asprintf("%s/containers", cfg->runroot);
     berth_blocking_run(restore_job, r, h, &r->hdr);
     return h;
 }

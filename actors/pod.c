@@ -75,6 +75,7 @@ typedef struct pod {
     bool host_net, host_ipc, host_pid;
     int pid_mode, ipc_mode, net_mode;
     char *pod_dir, *record_path, *cache_dir, *pin_dir;
+    char *hostname; /* the config's, or the node's when it gives none */
     uint64_t shm_size;
     berth_netns_paths_t ns;
     berth_cni_net_t *net;
@@ -218,8 +219,7 @@ static int parse_size(const char *s, uint64_t *out)
 
 static char *hosts_text(const pod_t *p)
 {
-    const char *hn = p->config->hostname && p->config->hostname[0] ? p->config->hostname
-                                                                   : p->config->metadata->name;
+    const char *hn = p->hostname;
     return berth_asprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                           "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\n"
                           "fe00::2\tip6-allrouters\n127.0.1.1\t%s\n",
@@ -489,8 +489,7 @@ static void start_prepare(berth_actor_t *self, pod_t *p)
     s->network_dir = berth_strdup(p->cfg->network_dir);
     s->plugin_dirs = strv_dup(p->cfg->plugin_dirs.v);
     s->default_network = berth_strdup(p->cfg->cni_default_network);
-    const char *hn = p->config->hostname && p->config->hostname[0] ? p->config->hostname
-                                                                   : p->config->metadata->name;
+    const char *hn = p->hostname;
     s->hostname = berth_asprintf("%s\n", hn);
     s->hosts = hosts_text(p);
     s->resolv = resolv_text(p);
@@ -522,8 +521,7 @@ static void start_namespaces(berth_actor_t *self, pod_t *p)
         sys[i].key = lx->sysctls[i]->key;
         sys[i].value = lx->sysctls[i]->value;
     }
-    const char *hn = p->config->hostname && p->config->hostname[0] ? p->config->hostname
-                                                                   : p->config->metadata->name;
+    const char *hn = p->hostname;
     berth_netns_spec_t spec = {
             .pin_dir = p->pin_dir,
             .pod_id = p->id,
@@ -873,7 +871,7 @@ static berth_pod_info_t *pod_info(const pod_t *p)
     i->pod_name = berth_strdup(c->metadata->name);
     i->pod_namespace = berth_strdup(c->metadata->namespace_);
     i->pod_uid = berth_strdup(c->metadata->uid);
-    i->hostname = berth_strdup(c->hostname && c->hostname[0] ? c->hostname : c->metadata->name);
+    i->hostname = berth_strdup(p->hostname);
     i->log_directory = berth_strdup(c->log_directory ? c->log_directory : "");
     i->cgroup_parent =
             berth_strdup(c->linux && c->linux->cgroup_parent ? c->linux->cgroup_parent : "");
@@ -1245,6 +1243,7 @@ static void pod_fini(void *state)
     berth_free(p->record_path);
     berth_free(p->cache_dir);
     berth_free(p->pin_dir);
+    berth_free(p->hostname);
     berth_config_unref(p->cfg);
     berth_free(p);
 }
@@ -1276,6 +1275,16 @@ static pod_t *pod_new(berth_config_t *cfg, berth_handle_t mgr, const char *id, c
 
 static void set_modes(pod_t *p)
 {
+    /* Like the kubelet's own default, a pod without a hostname gets the
+     * node's (a pod name may be longer than a hostname can be). */
+    berth_free(p->hostname);
+    if (p->config->hostname && p->config->hostname[0]) {
+        p->hostname = berth_strdup(p->config->hostname);
+    } else {
+        char node[256] = "localhost";
+        gethostname(node, sizeof(node) - 1);
+        p->hostname = berth_strdup(node);
+    }
     const Runtime__V1__LinuxPodSandboxConfig *lx = p->config->linux;
     const Runtime__V1__NamespaceOption *o =
             lx && lx->security_context ? lx->security_context->namespace_options : NULL;

@@ -276,7 +276,14 @@ static void on_by_id(pods_t *p, berth_cri_req_msg_t *rm)
         return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
                     "%s: pod sandbox ID prefix %s matches more than one sandbox", method, id);
     if (e == NULL) {
-        /* The CRI wants removal to be idempotent: a removed sandbox is gone. */
+        /* The CRI wants stop and removal to be idempotent: a sandbox that
+         * is gone is stopped and removed. */
+        if (strcmp(method, "StopPodSandbox") == 0) {
+            Runtime__V1__StopPodSandboxResponse resp = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
+            berth_cri_reply(rm->call, &resp.base);
+            berth_msg_free(&rm->hdr);
+            return;
+        }
         if (strcmp(method, "RemovePodSandbox") == 0) {
             Runtime__V1__RemovePodSandboxResponse resp =
                     RUNTIME__V1__REMOVE_POD_SANDBOX_RESPONSE__INIT;
