@@ -629,7 +629,17 @@ static void cleanup_job(void *arg)
 static void reopen_job(void *arg)
 {
     step_msg_t *s = arg;
-    berth_conmon_reopen_log(s->c->bundle, &s->error);
+    if (berth_conmon_reopen_log(s->c->bundle, &s->error) < 0)
+        return;
+    /* conmon reopens when it reads its control fifo; the kubelet expects
+     * the new file once the call returns, so wait for it (briefly). */
+    for (int i = 0; i < 200; i++) {
+        if (access(s->c->log_path, F_OK) == 0)
+            return;
+        usleep(10 * 1000);
+    }
+    berth_err_make(&s->error, ETIMEDOUT, BERTH_GRPC_DEADLINE_EXCEEDED,
+                   "ReopenContainerLog: conmon did not reopen %s within 2 s", s->c->log_path);
 }
 
 /* ---- publishing ---------------------------------------------------------------------------- */

@@ -536,23 +536,27 @@ static bool runtime_failed_exec(const char *err)
     return err != NULL && strstr(err, "level=error msg=\"") != NULL;
 }
 
-static void rtop_on_exit(rtop_t *o, berth_proc_exit_msg_t *p, berth_conmon_result_msg_t *r)
+/* Returns true when the reply was handed to a job that sends it later. */
+static bool rtop_on_exit(rtop_t *o, berth_proc_exit_msg_t *p, berth_conmon_result_msg_t *r)
 {
     const char *stderr_text = p->err ? (const char *)p->err : "";
     if (p->wait_error != 0) {
         berth_err_make(&r->error, -p->wait_error, BERTH_GRPC_INTERNAL,
                        "runtime %s %s: waiting for the runtime failed: %s", op_name(o->op), o->cid,
                        strerror(-p->wait_error));
-        return;
+        return false;
     }
     if (p->timed_out) {
-        if (o->pid_file != NULL)
-            berth_blocking_run(kill_pidfile_job, berth_steal_ptr(&o->pid_file), BERTH_HANDLE_NONE,
-                               NULL);
         berth_err_make(&r->error, ETIMEDOUT, BERTH_GRPC_DEADLINE_EXCEEDED,
                        "runtime %s %s timed out after %llu ms", op_name(o->op), o->cid,
                        (unsigned long long)(o->timeout_ns / 1000000ull));
-        return;
+        if (o->pid_file != NULL) {
+            /* The answer goes out only once the command is killed: a caller
+             * that looks for it right after the timeout must not find it. */
+            berth_blocking_run(kill_pidfile_job, berth_steal_ptr(&o->pid_file), o->owner, &r->hdr);
+            return true;
+        }
+        return false;
     }
     if (o->pid_file != NULL)
         berth_blocking_run(unlink_job, berth_steal_ptr(&o->pid_file), BERTH_HANDLE_NONE, NULL);
@@ -563,20 +567,20 @@ static void rtop_on_exit(rtop_t *o, berth_proc_exit_msg_t *p, berth_conmon_resul
             int e = looks_missing(t) ? ENOENT : EIO;
             berth_err_make(&r->error, e, e == ENOENT ? BERTH_GRPC_NOT_FOUND : BERTH_GRPC_UNKNOWN,
                            "exec in %s failed: %s", o->cid, t);
-            return;
+            return false;
         }
         if (p->out_truncated || p->err_truncated) {
             berth_err_make(&r->error, EFBIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
                            "exec in %s: output exceeded the limit of %zu bytes per stream", o->cid,
                            o->max_output);
-            return;
+            return false;
         }
         r->exit_code = code;
         r->out = berth_memdup(p->out ? (char *)p->out : "", p->out_len + 1);
         r->out_len = p->out_len;
         r->err_out = berth_memdup(p->err ? (char *)p->err : "", p->err_len + 1);
         r->err_len = p->err_len;
-        return;
+        return false;
     }
     if (code != 0) {
         BERTH_AUTO_FREE char *t = runtime_error_text(stderr_text, p->err_len);
@@ -584,7 +588,7 @@ static void rtop_on_exit(rtop_t *o, berth_proc_exit_msg_t *p, berth_conmon_resul
         berth_err_make(&r->error, e, e == ENOENT ? BERTH_GRPC_NOT_FOUND : BERTH_GRPC_UNKNOWN,
                        "runtime %s %s failed (exit %d): %s", op_name(o->op), o->cid, code,
                        t[0] ? t : "no output");
-        return;
+        return false;
     }
     if (o->op == BERTH_CONMON_OP_STATE) {
         json_error_t je;
@@ -600,6 +604,7 @@ static void rtop_on_exit(rtop_t *o, berth_proc_exit_msg_t *p, berth_conmon_resul
         }
         json_decref(j);
     }
+    return false;
 }
 
 static void rtop_receive(berth_actor_t *self, berth_msg_t *msg)
@@ -612,8 +617,8 @@ static void rtop_receive(berth_actor_t *self, berth_msg_t *msg)
         r->tag = o->tag;
         r->op = o->op;
         r->exit_code = -1;
-        rtop_on_exit(o, (berth_proc_exit_msg_t *)msg, r);
-        berth_send(o->owner, &r->hdr);
+        if (!rtop_on_exit(o, (berth_proc_exit_msg_t *)msg, r))
+            berth_send(o->owner, &r->hdr);
     }
     berth_msg_free(msg);
     berth_actor_exit(self);

@@ -100,8 +100,11 @@ char **berth_ocispec_caps(const berth_ocispec_t *s, berth_err_t *err)
         max = MAX_CAPS;
     cap_value_t v;
     if (s->privileged || list_has_all(s->cap_add, s->ncap_add)) {
+        /* "All" means all that berthd itself may hand out: a capability
+         * outside its bounding set (a node without CAP_SYS_RESOURCE, say)
+         * would make the runtime fail with EPERM. */
         for (unsigned i = 0; i < max; i++)
-            set[i] = true;
+            set[i] = cap_get_bound((cap_value_t)i) > 0;
     } else {
         for (size_t i = 0; berth_ocispec_default_caps[i] != NULL; i++) {
             if (cap_parse(berth_ocispec_default_caps[i], &v, err) < 0)

@@ -21,6 +21,15 @@
 #include "engine/alloc.h"
 #include "io/ocispec.h"
 
+/* The capabilities berth may grant: those in its own bounding set. */
+static size_t bound_caps(void)
+{
+    size_t n = 0;
+    for (int i = 0; i < cap_max_bits(); i++)
+        n += cap_get_bound((cap_value_t)i) > 0;
+    return n;
+}
+
 static int ntest, nfail;
 
 static void check(bool cond, const char *fmt, ...)
@@ -190,8 +199,8 @@ int main(void)
     s.ncap_drop = 1;
     j = berth_ocispec_build(&s, &err);
     bnd = path(j, "process", "capabilities", "bounding");
-    check(json_array_size(bnd) == (size_t)cap_max_bits() - 1 && !arr_has(bnd, "CAP_KILL"),
-          "add ALL drop KILL: every capability of the kernel but one (%zu)", json_array_size(bnd));
+    check(json_array_size(bnd) == bound_caps() - 1 && !arr_has(bnd, "CAP_KILL"),
+          "add ALL drop KILL: every capability berthd holds but one (%zu)", json_array_size(bnd));
     json_decref(j);
 
     const char *raw[] = {"net_raw"};
@@ -221,7 +230,7 @@ int main(void)
     j = berth_ocispec_build(&s, &err);
     bnd = path(j, "process", "capabilities", "bounding");
     dev0 = json_array_get(path(j, "linux", "resources", "devices"), 0);
-    check(json_array_size(bnd) == (size_t)cap_max_bits() && !path(j, "linux", "seccomp", NULL) &&
+    check(json_array_size(bnd) == bound_caps() && !path(j, "linux", "seccomp", NULL) &&
                   !path(j, "linux", "maskedPaths", NULL) &&
                   !path(j, "linux", "readonlyPaths", NULL) &&
                   json_is_true(json_object_get(dev0, "allow")) &&
