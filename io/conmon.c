@@ -43,6 +43,9 @@ enum {
     MSG_WATCH_DEL = 105,
     MSG_WATCH_STOP = 106,
     MSG_WATCH_READ = 107,
+    MSG_OP_EXEC_ARM = 108,   /* rtop: arm the exec timeout */
+    MSG_OP_EXEC_DUE = 109,   /* rtop: the exec timeout passed */
+    MSG_OP_EXEC_FORCE = 110, /* rtop: the runtime did not end after the kill */
 };
 
 #define SYNC_MAX 65536 /* conmon's sync message carries at most the runtime's error */
@@ -474,6 +477,12 @@ typedef struct rtop {
     char *pid_file;
     size_t max_output;
     uint64_t timeout_ns;
+    /* exec with a timeout: the command is killed first (through its pid
+     * file) so that the runtime reaps it and ends by itself; killing the
+     * runtime first would orphan the command to a reaper that may never
+     * reap it (and leave it running, as a zombie, to be found). */
+    bool exec_timer, exec_timed_out;
+    berth_handle_t proc;
 } rtop_t;
 
 static void result_free(berth_msg_t *m)
@@ -607,9 +616,43 @@ static bool rtop_on_exit(rtop_t *o, berth_proc_exit_msg_t *p, berth_conmon_resul
     return false;
 }
 
+/* On the pool: SIGKILL to the pid named in an exec's pid file. */
+static void kill_pidfile_keep_job(void *arg)
+{
+    char *path = arg;
+    pid_t pid = 0;
+    read_pid_file(path, &pid);
+    if (pid > 0)
+        kill(pid, SIGKILL);
+    berth_free(path);
+}
+
 static void rtop_receive(berth_actor_t *self, berth_msg_t *msg)
 {
     rtop_t *o = berth_actor_state(self);
+    if (msg->type == MSG_OP_EXEC_ARM) {
+        berth_timer_after(self, o->timeout_ns, berth_msg_new(MSG_OP_EXEC_DUE, sizeof(*msg)));
+        berth_msg_free(msg);
+        return;
+    }
+    if (msg->type == MSG_OP_EXEC_DUE) {
+        o->exec_timed_out = true;
+        berth_blocking_run(kill_pidfile_keep_job, berth_strdup(o->pid_file), BERTH_HANDLE_NONE,
+                           NULL);
+        berth_timer_after(self, 2000ull * 1000 * 1000,
+                          berth_msg_new(MSG_OP_EXEC_FORCE, sizeof(*msg)));
+        berth_msg_free(msg);
+        return;
+    }
+    if (msg->type == MSG_OP_EXEC_FORCE) {
+        berth_proc_kill(o->proc, SIGKILL);
+        berth_msg_free(msg);
+        return;
+    }
+    if (msg->type == BERTH_MSG_PROC_EXIT && o->exec_timed_out) {
+        berth_proc_exit_msg_t *p = (berth_proc_exit_msg_t *)msg;
+        p->timed_out = true;
+    }
     if (msg->type == BERTH_MSG_PROC_EXIT) {
         berth_conmon_result_msg_t *r =
                 berth_msg_new(BERTH_MSG_CONMON_RESULT, sizeof(berth_conmon_result_msg_t));
@@ -649,8 +692,14 @@ static int rtop_run(berth_handle_t owner, int op, const char *cid, argv_buf_t *a
             .max_output = max_output ? max_output : 65536,
             .timeout_ns = timeout_ns,
     };
+    if (op == BERTH_CONMON_OP_EXEC && pid_file && timeout_ns) {
+        o->exec_timer = true;
+        ps.timeout_ns = 0;
+    }
     berth_handle_t h = berth_actor_spawn(&rtop_class, o);
-    int r = berth_proc_run(h, &ps, tag, NULL, NULL, err);
+    int r = berth_proc_run(h, &ps, tag, &o->proc, NULL, err);
+    if (r == 0 && o->exec_timer)
+        berth_send(h, berth_msg_new(MSG_OP_EXEC_ARM, sizeof(berth_msg_t)));
     argv_fini(a);
     if (r < 0) {
         berth_err_prefix(err, "runtime %s %s", op_name(op), cid);
