@@ -111,6 +111,9 @@ typedef struct ctr {
     size_t n_execs, cap_execs;
     uint64_t exec_serial;
     berth_cri_req_msg_t *starting; /* the StartContainer being served */
+    /* a pod going down: answer the manager when stopped / removed */
+    bool down_pending, down_remove;
+    uint64_t down_tag;
 } ctr_t;
 
 typedef struct step_msg {
@@ -684,8 +687,19 @@ static void publish(ctr_t *c)
     berth_send(c->mgr, &m->hdr);
 }
 
+static void down_done(ctr_t *c)
+{
+    if (!c->down_pending)
+        return;
+    c->down_pending = false;
+    berth_ctrs_down_msg_t *d = berth_ctrs_down_new(BERTH_MSG_CTR_DOWN_DONE, c->pod_id,
+                                                   c->down_remove, BERTH_HANDLE_NONE, c->down_tag);
+    berth_send(c->mgr, &d->hdr);
+}
+
 static void release(ctr_t *c)
 {
+    down_done(c);
     c->phase = PH_RELEASING;
     berth_ctr_gone_msg_t *m = berth_msg_new(BERTH_MSG_CTR_GONE, sizeof(*m));
     m->id = berth_strdup(c->id);
@@ -948,10 +962,39 @@ static void on_exit_msg(berth_actor_t *self, ctr_t *c, berth_conmon_exit_msg_t *
         }
     }
     c->n_waiting = keep;
+    if (c->down_pending && c->down_remove)
+        remove = true;
+    else
+        down_done(c);
     if (remove)
         begin_remove(self, c);
     else
         run_queued(self, c);
+}
+
+/* The pod is stopping (kill) or being removed (kill, then remove). */
+static void on_down(berth_actor_t *self, ctr_t *c, berth_ctrs_down_msg_t *d)
+{
+    if (c->down_pending) {
+        /* an earlier one is under way; this one is answered at once */
+        berth_ctrs_down_msg_t *r = berth_ctrs_down_new(BERTH_MSG_CTR_DOWN_DONE, c->pod_id,
+                                                       d->remove, BERTH_HANDLE_NONE, d->tag);
+        berth_send(c->mgr, &r->hdr);
+        return;
+    }
+    c->down_pending = true;
+    c->down_remove = d->remove;
+    c->down_tag = d->tag;
+    if (c->phase == PH_RUNNING) {
+        kill_ctr(c, SIGKILL);
+        return; /* on_exit_msg goes on */
+    }
+    if (d->remove && (c->phase == PH_CREATED || c->phase == PH_EXITED)) {
+        begin_remove(self, c);
+        return; /* release answers */
+    }
+    /* being created, undone or removed already: nothing more to do here */
+    down_done(c);
 }
 
 static void on_start(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)
@@ -1377,6 +1420,9 @@ static void ctr_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     case BERTH_MSG_CTR_BYE:
         berth_actor_exit(self);
+        break;
+    case BERTH_MSG_CTR_DOWN:
+        on_down(self, c, (berth_ctrs_down_msg_t *)msg);
         break;
     default: {
         int r = berth_resv_on_msg(self, &c->resv, msg);

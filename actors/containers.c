@@ -38,6 +38,42 @@ typedef struct pending {
     berth_cri_req_msg_t *msg;
 } pending_t;
 
+typedef struct down_op {
+    struct down_op *next;
+    uint64_t id;
+    size_t left;
+    berth_handle_t reply_to;
+    uint64_t tag;
+    char *pod_id;
+    bool remove;
+} down_op_t;
+
+static void down_msg_free(berth_msg_t *m)
+{
+    berth_ctrs_down_msg_t *d = (berth_ctrs_down_msg_t *)m;
+    berth_free(d->pod_id);
+    berth_free(d);
+}
+
+berth_ctrs_down_msg_t *berth_ctrs_down_new(int type, const char *pod_id, bool remove,
+                                           berth_handle_t reply_to, uint64_t tag)
+{
+    berth_ctrs_down_msg_t *d = berth_msg_new((uint32_t)type, sizeof(*d));
+    d->hdr.free = down_msg_free;
+    d->pod_id = berth_strdup(pod_id ? pod_id : "");
+    d->remove = remove;
+    d->reply_to = reply_to;
+    d->tag = tag;
+    return d;
+}
+
+static void down_reply(const down_op_t *op)
+{
+    berth_ctrs_down_msg_t *r = berth_ctrs_down_new(BERTH_MSG_CTRS_DOWN_DONE, op->pod_id, op->remove,
+                                                   BERTH_HANDLE_NONE, op->tag);
+    berth_send(op->reply_to, &r->hdr);
+}
+
 typedef struct ctrs {
     berth_config_t *cfg;
     berth_handle_t pods, images, watcher;
@@ -45,6 +81,8 @@ typedef struct ctrs {
     size_t n, cap;
     bool restored;
     pending_t *pending, **pending_tail;
+    down_op_t *downs;
+    uint64_t next_down;
 } ctrs_t;
 
 typedef struct restore_msg {
@@ -552,6 +590,50 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_CTRS_RESTORED:
         on_restored(self, c, (restore_msg_t *)msg);
         break;
+    case BERTH_MSG_CTRS_DOWN: {
+        berth_ctrs_down_msg_t *d = (berth_ctrs_down_msg_t *)msg;
+        down_op_t *op = berth_calloc(1, sizeof(*op));
+        op->id = ++c->next_down;
+        op->reply_to = d->reply_to;
+        op->tag = d->tag;
+        op->remove = d->remove;
+        op->pod_id = berth_strdup(d->pod_id);
+        for (size_t i = 0; i < c->n; i++) {
+            const berth_ctr_summary_t *s = c->entries[i].summary;
+            if (s == NULL || strcmp(s->pod_id, d->pod_id) != 0)
+                continue;
+            op->left++;
+            berth_ctrs_down_msg_t *f = berth_ctrs_down_new(BERTH_MSG_CTR_DOWN, d->pod_id, d->remove,
+                                                           berth_actor_self(self), op->id);
+            if (berth_send(c->entries[i].ctr, &f->hdr) < 0)
+                op->left--;
+        }
+        if (op->left == 0) {
+            down_reply(op);
+            berth_free(op->pod_id);
+            berth_free(op);
+        } else {
+            op->next = c->downs;
+            c->downs = op;
+        }
+        break;
+    }
+    case BERTH_MSG_CTR_DOWN_DONE: {
+        berth_ctrs_down_msg_t *d = (berth_ctrs_down_msg_t *)msg;
+        for (down_op_t **pp = &c->downs; *pp; pp = &(*pp)->next) {
+            down_op_t *op = *pp;
+            if (op->id != d->tag)
+                continue;
+            if (--op->left == 0) {
+                *pp = op->next;
+                down_reply(op);
+                berth_free(op->pod_id);
+                berth_free(op);
+            }
+            break;
+        }
+        break;
+    }
     case BERTH_MSG_GRPC_CANCEL: {
         berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;
         berth_grpc_call_unref(cm->call);

@@ -41,6 +41,20 @@ typedef struct berth_ctr_gone_msg {
     berth_handle_t ctr;
 } berth_ctr_gone_msg_t;
 
+/* Stopping (SIGKILL) or removing every container of a pod, as
+ * StopPodSandbox and RemovePodSandbox require; answered with
+ * BERTH_MSG_CTRS_DOWN_DONE (same struct) once all are done. */
+typedef struct berth_ctrs_down_msg {
+    berth_msg_t hdr;
+    char *pod_id; /* owned */
+    bool remove;
+    berth_handle_t reply_to;
+    uint64_t tag;
+} berth_ctrs_down_msg_t;
+
+berth_ctrs_down_msg_t *berth_ctrs_down_new(int type, const char *pod_id, bool remove,
+                                           berth_handle_t reply_to, uint64_t tag);
+
 /* Spawns the manager (cfg referenced). pods and images are the handles the
  * container actors ask for pod information and images. */
 berth_handle_t berth_containers_spawn(berth_config_t *cfg, berth_handle_t pods,

@@ -219,6 +219,7 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     berth_handle_t pods = berth_pods_spawn(cfg);
     berth_handle_t images = berth_images_spawn(cfg);
     berth_handle_t containers = berth_containers_spawn(cfg, pods, images);
+    berth_pods_set_containers(pods, containers);
     berth_cri_config_t ccfg = {
             .runtime_version = BERTH_VERSION,
             .handlers = handlers,

@@ -31,6 +31,11 @@ enum {
     BERTH_MSG_CTR_STEP,                   /* container: a blocking step finished */
     BERTH_MSG_CTR_STOP_TIMEOUT,           /* container: the stop grace passed */
     BERTH_MSG_CTRS_RESTORED,              /* containers: records read */
+    BERTH_MSG_CTRS_DOWN,                  /* berth_ctrs_down_msg_t: pod -> pods -> containers */
+    BERTH_MSG_CTR_DOWN,                   /* containers -> container */
+    BERTH_MSG_CTR_DOWN_DONE,              /* container -> containers */
+    BERTH_MSG_CTRS_DOWN_DONE,             /* containers -> pod: all stopped or removed */
+    BERTH_MSG_PODS_SET_CONTAINERS,        /* daemon -> pods: the containers manager */
     BERTH_MSG_PODS_BYE,                   /* pods -> pod: no more requests will come */
 };
 

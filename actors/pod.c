@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "actors/containers.h"
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
 #include "actors/netstatus.h"
@@ -90,6 +91,7 @@ typedef struct pod {
     berth_err_t failure;    /* why an undo runs, handed to the reservation after */
     bool undo_for_expiry;
     bool cache_tried;
+    bool ctrs_down; /* waiting for the containers to go */
     bool budget_exceeded;
     berth_timer_t *budget_timer;
     /* stop/remove requests queued while a step runs */
@@ -610,6 +612,9 @@ static void start_cleanup(berth_actor_t *self, pod_t *p)
 
 static void cni_del(berth_actor_t *self, pod_t *p, uint64_t tag)
 {
+    /* DEL gets the same capability arguments as ADD (libcni does the
+     * same): portmap finds the rules to remove through them. */
+    BERTH_AUTO_FREE char *ports = port_mappings_json(p);
     berth_cni_run_spec_t spec = {
             .op = BERTH_CNI_DEL,
             .net = p->net,
@@ -620,6 +625,7 @@ static void cni_del(berth_actor_t *self, pod_t *p, uint64_t tag)
             .pod_uid = p->config->metadata->uid,
             .plugin_dirs = (const char *const *)p->cfg->plugin_dirs.v,
             .prev_result_json = p->cni_result,
+            .port_mappings_json = ports,
             .timeout_ns = (uint64_t)p->cfg->cni_budget_ns,
     };
     berth_err_t err = NULL;
@@ -732,16 +738,26 @@ static void push(berth_cri_req_msg_t ***v, size_t *n, size_t *cap, berth_cri_req
     (*v)[(*n)++] = rm;
 }
 
+/* Stop and remove take the pod's containers down first (the CRI: stopping
+ * a sandbox terminates its containers; removing it removes them). */
+static void containers_down(berth_actor_t *self, pod_t *p, bool remove)
+{
+    p->ctrs_down = true;
+    berth_ctrs_down_msg_t *d =
+            berth_ctrs_down_new(BERTH_MSG_CTRS_DOWN, p->id, remove, berth_actor_self(self), 0);
+    berth_send(p->mgr, &d->hdr);
+}
+
 static void begin_stop(berth_actor_t *self, pod_t *p)
 {
     p->phase = PH_STOPPING;
-    teardown_next(self, p, false);
+    containers_down(self, p, false);
 }
 
 static void begin_remove(berth_actor_t *self, pod_t *p)
 {
     p->phase = PH_REMOVING;
-    teardown_next(self, p, true);
+    containers_down(self, p, true);
 }
 
 /* ---- status -------------------------------------------------------------------- */
@@ -1192,6 +1208,12 @@ static void pod_receive(berth_actor_t *self, berth_msg_t *msg)
         berth_send(im->reply_to, msg);
         return;
     }
+    case BERTH_MSG_CTRS_DOWN_DONE:
+        if (p->ctrs_down) {
+            p->ctrs_down = false;
+            teardown_next(self, p, p->phase != PH_STOPPING);
+        }
+        break;
     case BERTH_MSG_PODS_BYE:
         berth_actor_exit(self);
         break;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "actors/containers.h"
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
 #include "actors/pod.h"
@@ -41,6 +42,7 @@ typedef struct pods {
     size_t n, cap;
     bool restored;
     pending_t *pending, **pending_tail;
+    berth_handle_t containers; /* set by the daemon once it exists */
 } pods_t;
 
 typedef struct restore_msg {
@@ -544,6 +546,20 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_PODS_RESTORED:
         on_restored(self, p, (restore_msg_t *)msg);
         break;
+    case BERTH_MSG_PODS_SET_CONTAINERS: {
+        berth_ctrs_down_msg_t *d = (berth_ctrs_down_msg_t *)msg;
+        p->containers = d->reply_to;
+        break;
+    }
+    case BERTH_MSG_CTRS_DOWN:
+        /* a pod going down: its containers go first */
+        if (berth_handle_valid(p->containers)) {
+            berth_send(p->containers, msg);
+            return;
+        }
+        msg->type = BERTH_MSG_CTRS_DOWN_DONE;
+        berth_send(((berth_ctrs_down_msg_t *)msg)->reply_to, msg);
+        return;
     case BERTH_MSG_POD_INFO_REQ: {
         berth_pod_info_msg_t *im = (berth_pod_info_msg_t *)msg;
         bool amb;
@@ -593,6 +609,13 @@ static const berth_actor_class_t pods_class = {
         .receive = pods_receive,
         .fini = pods_fini,
 };
+
+void berth_pods_set_containers(berth_handle_t pods, berth_handle_t containers)
+{
+    berth_ctrs_down_msg_t *d =
+            berth_ctrs_down_new(BERTH_MSG_PODS_SET_CONTAINERS, "", false, containers, 0);
+    berth_send(pods, &d->hdr);
+}
 
 berth_handle_t berth_pods_spawn(berth_config_t *cfg)
 {

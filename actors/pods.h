@@ -47,5 +47,8 @@ typedef struct berth_pod_gone_msg {
 
 /* Spawns the manager; takes a reference on cfg. */
 berth_handle_t berth_pods_spawn(berth_config_t *cfg);
+/* Tells the manager where the container manager is (stopping and removing
+ * a pod stops and removes its containers first). */
+void berth_pods_set_containers(berth_handle_t pods, berth_handle_t containers);
 
 #endif
