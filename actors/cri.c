@@ -243,6 +243,10 @@ static void on_request(cri_t *c, berth_grpc_request_msg_t *rq)
     berth_grpc_call_t *call = rq->call;
     c->requests++;
     const berth_cri_method_t *m = berth_cri_method_lookup(rq->method);
+    if (berth_log_get_level() <= BERTH_LOG_DEBUG)
+        berth_log_debug("request", "method=%s bytes=%zu deadline_ms=%lld", rq->method, rq->len,
+                        rq->deadline_ns ? (long long)((rq->deadline_ns - berth_now_ns()) / 1000000)
+                                        : -1LL);
     if (m == NULL) {
         BERTH_AUTO_FREE char *msg = berth_asprintf("unknown method %s: berth serves CRI v1 "
                                                    "(runtime.v1.RuntimeService, "
