@@ -1,0 +1,232 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
+# Containers through crictl against a private berthd, real conmon and runc,
+# real CNI plugins (bridge berthit3, 10.213.12.0/24) and the offline test
+# registry: the lifecycle (create, start, ps, inspect, logs, exec -s, stop,
+# rm), users and groups from the image, capabilities in /proc/self/status,
+# seccomp RuntimeDefault blocking a syscall, masked paths, a read-only root
+# filesystem, OOM, log reopen, and a berthd restart under a running
+# container. crun is used only where this node's cgroup layout allows it.
+
+load helpers
+
+BRIDGE=berthit3
+SUBNET=10.213.12.0/24
+
+setup_file() {
+    export REG_DIR=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
+    command -v docker-registry >/dev/null || skip "docker-registry not installed"
+    "$BATS_TEST_DIRNAME/../fixtures/images/build.sh" "$REG_DIR" >"$BATS_FILE_TMPDIR/build.log" 2>&1 ||
+        skip "cannot build the test images"
+}
+
+setup() {
+    [[ -s $REG_DIR/images.txt ]] || skip "no test images"
+    berth_setup
+    write_conflist ctrtest "$BRIDGE" "$SUBNET"
+    cat >>"$BERTH_CONF" <<EOF
+
+[crio.runtime]
+default_runtime = "${BERTH_TEST_RUNTIME:-runc}"
+
+[crio.image]
+registries_conf = "$REG_DIR/registries.conf"
+EOF
+    start_berthd
+    BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    POD_JSON=$BERTH_TMP/pod.json
+    cat >"$POD_JSON" <<EOF
+{"metadata":{"name":"ctrpod","namespace":"it","uid":"u-$$-$BATS_TEST_NUMBER","attempt":0},
+ "hostname":"ctrhost","log_directory":"$BERTH_TMP/logs","linux":{}}
+EOF
+    POD=$(berth_crictl runp "$POD_JSON" 2>/dev/null)
+    [[ $POD =~ ^[0-9a-f]{64}$ ]]
+}
+
+teardown() {
+    if [[ -n ${BERTHD_PID:-} ]]; then
+        for p in $(berth_crictl pods -q 2>/dev/null); do
+            berth_crictl stopp "$p" >/dev/null 2>&1 || true
+            berth_crictl rmp "$p" >/dev/null 2>&1 || true
+        done
+    fi
+    berth_teardown
+    ip link del "$BRIDGE" 2>/dev/null || true
+}
+
+# ctr NAME JSON-FRAGMENT: a container config file; prints its path
+ctr() {
+    local f=$BERTH_TMP/$1.json
+    cat >"$f" <<EOF
+{"metadata":{"name":"$1"},"image":{"image":"$BUSYBOX"},"log_path":"$1.log",$2}
+EOF
+    echo "$f"
+}
+
+# run_ctr NAME JSON-FRAGMENT: create and start; prints the ID
+run_ctr() {
+    local f id
+    f=$(ctr "$1" "$2")
+    id=$(berth_crictl create "$POD" "$f" "$POD_JSON" 2>/dev/null) || return 1
+    berth_crictl start "$id" >/dev/null || return 1
+    echo "$id"
+}
+
+# wait_exited ID: until the container has exited (10 s)
+wait_exited() {
+    for i in $(seq 1 100); do
+        [[ $(berth_crictl inspect "$1" | jq -r .status.state) == CONTAINER_EXITED ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+@test "lifecycle: create, start, ps, inspect, logs, exec -s, stop, rm" {
+    id=$(run_ctr life '"command":["sh","-c","echo hello; echo oops >&2; sleep 600"],"labels":{"app":"life"}')
+    [[ $id =~ ^[0-9a-f]{64}$ ]]
+    run berth_crictl ps --label app=life -q
+    [[ $output == "$id" ]]
+    [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_RUNNING ]]
+    sleep 0.5
+    run berth_crictl logs "$id"
+    [[ $output == *hello* && $output == *oops* ]]
+    grep -q ' stdout F hello' "$BERTH_TMP/logs/life.log"
+    grep -q ' stderr F oops' "$BERTH_TMP/logs/life.log"
+    run berth_crictl exec -s "$id" sh -c 'echo out; echo err >&2'
+    [[ $output == *out* && $output == *err* ]]
+    # crictl turns a non-zero exit code into its own error naming the code
+    run berth_crictl exec -s "$id" sh -c 'exit 3'
+    [ "$status" -ne 0 ]
+    [[ $output == *"exited with 3"* ]]
+    run berth_crictl exec -s "$id" hostname
+    [[ $output == ctrhost ]]
+    run berth_crictl stop -t 5 "$id"
+    [ "$status" -eq 0 ]
+    [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_EXITED ]]
+    run berth_crictl stop "$id"
+    [ "$status" -eq 0 ]
+    run berth_crictl rm "$id"
+    [ "$status" -eq 0 ]
+    run berth_crictl ps -a -q
+    [[ -z $output ]]
+    [[ $(ls "$BERTH_ROOT/containers" | wc -l) == 0 ]]
+    [[ $(grep -c " $BERTH_ROOT/overlay-containers/" /proc/self/mounts) == 0 ]]
+}
+
+@test "exit codes and reasons: Completed, Error" {
+    ok=$(run_ctr done '"command":["true"]')
+    bad=$(run_ctr fail '"command":["sh","-c","exit 7"]')
+    wait_exited "$ok"
+    wait_exited "$bad"
+    [[ $(berth_crictl inspect "$ok" | jq -r .status.reason) == Completed ]]
+    [[ $(berth_crictl inspect "$bad" | jq -r .status.exitCode) == 7 ]]
+    [[ $(berth_crictl inspect "$bad" | jq -r .status.reason) == Error ]]
+}
+
+@test "users and groups come from the image's /etc/passwd and /etc/group" {
+    id=$(run_ctr user '"command":["sleep","600"],"linux":{"security_context":{"run_as_username":"www-data"}}')
+    run berth_crictl exec -s "$id" id
+    [[ $output == *"uid=33(www-data)"* ]]
+    id2=$(run_ctr uid '"command":["sleep","600"],"linux":{"security_context":{"run_as_user":{"value":1234},"run_as_group":{"value":5678},"supplemental_groups":[4242]}}')
+    run berth_crictl exec -s "$id2" id
+    [[ $output == *"uid=1234"* && $output == *"gid=5678"* && $output == *4242* ]]
+    run berth_crictl create "$POD" "$(ctr nouser '"command":["true"],"linux":{"security_context":{"run_as_username":"nosuchuser"}}')" "$POD_JSON"
+    [ "$status" -ne 0 ]
+    [[ $output == *nosuchuser* ]]
+}
+
+@test "capabilities: defaults, add and drop are visible in /proc/self/status" {
+    id=$(run_ctr caps '"command":["sleep","600"]')
+    eff=$(berth_crictl exec -s "$id" sh -c 'grep CapEff /proc/self/status' | awk '{print $2}')
+    # CRI-O's default set: CHOWN DAC_OVERRIDE FSETID FOWNER SETGID SETUID
+    # SETPCAP NET_BIND_SERVICE KILL = 0x5fb
+    [[ $eff == 00000000000005fb ]]
+    id2=$(run_ctr caps2 '"command":["sleep","600"],"linux":{"security_context":{"capabilities":{"add_capabilities":["NET_ADMIN"],"drop_capabilities":["CHOWN"]}}}')
+    eff2=$(berth_crictl exec -s "$id2" sh -c 'grep CapEff /proc/self/status' | awk '{print $2}')
+    # + NET_ADMIN (bit 12), - CHOWN (bit 0)
+    [[ $eff2 == 00000000000015fa ]]
+}
+
+@test "seccomp RuntimeDefault blocks unshare of a user namespace; Unconfined allows it" {
+    id=$(run_ctr sec '"command":["sleep","600"],"linux":{"security_context":{"seccomp":{"profile_type":0}}}')
+    run berth_crictl exec -s "$id" unshare -U true
+    [ "$status" -ne 0 ]
+    id2=$(run_ctr unconf '"command":["sleep","600"],"linux":{"security_context":{"seccomp":{"profile_type":1}}}')
+    run berth_crictl exec -s "$id2" unshare -U true
+    [ "$status" -eq 0 ]
+}
+
+@test "masked paths and a read-only root filesystem" {
+    id=$(run_ctr mask '"command":["sleep","600"],"linux":{"security_context":{"readonly_rootfs":true}}')
+    # masked: /proc/timer_list reads empty (a /dev/null bind), /sys/firmware
+    # is an empty read-only tmpfs
+    run berth_crictl exec -s "$id" sh -c 'wc -c < /proc/timer_list; ls /sys/firmware | wc -l'
+    [[ $(echo $output) == "0 0" ]]
+    run berth_crictl exec -s "$id" touch /newfile
+    [ "$status" -ne 0 ]
+    [[ $output == *"Read-only file system"* ]]
+    run berth_crictl exec -s "$id" touch /dev/shm/ok
+    [ "$status" -eq 0 ]
+}
+
+@test "a memory limit: the container is OOM killed and its reason is OOMKilled" {
+    id=$(run_ctr oom '"command":["sh","-c","x=a; while true; do x=$x$x$x$x; done"],"linux":{"resources":{"memory_limit_in_bytes":16777216}}')
+    for i in $(seq 1 100); do
+        [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_EXITED ]] && break
+        sleep 0.2
+    done
+    [[ $(berth_crictl inspect "$id" | jq -r .status.reason) == OOMKilled ]]
+    [[ $(berth_crictl inspect "$id" | jq -r .status.exitCode) == 137 ]]
+}
+
+@test "log reopen: after a rename the container writes to a new file" {
+    id=$(run_ctr logs '"command":["sh","-c","while true; do echo tick; sleep 0.2; done"]')
+    sleep 0.6
+    mv "$BERTH_TMP/logs/logs.log" "$BERTH_TMP/logs/logs.log.1"
+    run berth_crictl logs -r "$id"
+    [ "$status" -eq 0 ]
+    [[ -f $BERTH_TMP/logs/logs.log ]]
+    sleep 0.6
+    grep -q tick "$BERTH_TMP/logs/logs.log"
+}
+
+@test "berthd restart (kill -9) never touches a running container; an exit meanwhile is found" {
+    id=$(run_ctr keep '"command":["sleep","600"]')
+    short=$(run_ctr short '"command":["sh","-c","sleep 2; exit 4"]')
+    pid=$(berth_crictl inspect "$id" | jq -r .info.pid)
+    kill -KILL "$BERTHD_PID"
+    wait "$BERTHD_PID" 2>/dev/null || true
+    BERTHD_PID=
+    sleep 3 # the short one exits while berthd is down
+    start_berthd
+    [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_RUNNING ]]
+    kill -0 "$pid"
+    for i in $(seq 1 50); do
+        [[ $(berth_crictl inspect "$short" | jq -r .status.state) == CONTAINER_EXITED ]] && break
+        sleep 0.1
+    done
+    [[ $(berth_crictl inspect "$short" | jq -r .status.exitCode) == 4 ]]
+    run berth_crictl exec -s "$id" echo alive
+    [[ $output == alive ]]
+}
+
+@test "removing the pod stops and removes its containers" {
+    id=$(run_ctr gone '"command":["sleep","600"]')
+    berth_crictl stopp "$POD"
+    [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_EXITED ]]
+    berth_crictl rmp "$POD"
+    run berth_crictl ps -a -q
+    [[ -z $output ]]
+    [[ $(runc list -q 2>/dev/null | grep -c "$id") == 0 ]]
+}
+
+@test "a runtime failure reaches the client with the runtime's own words; nothing leaks" {
+    run berth_crictl create "$POD" "$(ctr bad '"command":["/no/such/binary"]')" "$POD_JSON"
+    [ "$status" -ne 0 ]
+    [[ $output == *"/no/such/binary"* ]]
+    run berth_crictl ps -a -q
+    [[ -z $output ]]
+    [[ $(ls "$BERTH_ROOT/containers" | wc -l) == 0 ]]
+    [[ $(grep -c " $BERTH_ROOT/overlay-containers/" /proc/self/mounts) == 0 ]]
+}
