@@ -32,6 +32,7 @@
 #include "actors/msgtypes.h"
 #include "actors/pod.h"
 #include "actors/reservation.h"
+#include "actors/runtimes.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
@@ -64,6 +65,7 @@ enum step {
     STEP_CLEANUP,
     STEP_REOPEN,
     STEP_INTENT,
+    STEP_UPDATE,
 };
 
 enum op_tag {
@@ -71,6 +73,7 @@ enum op_tag {
     TAG_START,
     TAG_KILL,
     TAG_DELETE,
+    TAG_UPDATE,
     TAG_EXEC_BASE = 1000, /* + exec serial */
 };
 
@@ -111,6 +114,7 @@ typedef struct ctr {
     size_t n_execs, cap_execs;
     uint64_t exec_serial;
     berth_cri_req_msg_t *starting; /* the StartContainer being served */
+    berth_cri_req_msg_t *updating; /* the UpdateContainerResources being served */
     /* a pod going down: answer the manager when stopped / removed */
     bool down_pending, down_remove;
     uint64_t down_tag;
@@ -757,6 +761,16 @@ static void on_pod_info(berth_actor_t *self, ctr_t *c, berth_pod_info_msg_t *m)
     berth_free(c->runtime_root);
     c->runtime_path = berth_strdup(rt && rt->runtime_path[0] ? rt->runtime_path : c->pod->handler);
     c->runtime_root = berth_strdup(rt && rt->runtime_root[0] ? rt->runtime_root : "");
+    /* The pod may predate the probe's verdict (made before a restart): the
+     * runtime's own error would be obscure, the probe's says what to do. */
+    const berth_runtime_status_t *bad = berth_runtimes_unusable(c->pod->handler);
+    if (bad != NULL) {
+        berth_err_t err = NULL;
+        berth_err_make(&err, EINVAL, BERTH_GRPC_FAILED_PRECONDITION, "CreateContainer: %s",
+                       bad->message);
+        fail_creation(self, c, err);
+        return;
+    }
     const char *lp = c->config->log_path;
     if (c->pod->log_directory[0] && lp && lp[0])
         c->log_path = berth_asprintf("%s/%s", c->pod->log_directory, lp);
@@ -1170,6 +1184,12 @@ static void on_status(ctr_t *c, berth_cri_req_msg_t *rm)
     st.annotations = ap;
     st.n_mounts = cc->n_mounts;
     st.mounts = cc->mounts;
+    /* as created, then as updated (record_resources) */
+    Runtime__V1__ContainerResources cres = RUNTIME__V1__CONTAINER_RESOURCES__INIT;
+    if (cc->linux && cc->linux->resources) {
+        cres.linux = cc->linux->resources;
+        st.resources = &cres;
+    }
     Runtime__V1__ContainerStatusResponse resp = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INIT;
     resp.status = &st;
     Runtime__V1__ContainerStatusResponse__InfoEntry info =
@@ -1192,10 +1212,119 @@ static void on_status(ctr_t *c, berth_cri_req_msg_t *rm)
     berth_msg_free(&rm->hdr);
 }
 
+/* ---- UpdateContainerResources ----------------------------------------------------------- */
+
+static void update_job(void *arg)
+{
+    step_msg_t *s = arg;
+    berth_file_write_atomic(s->path, s->record_json, strlen(s->record_json), 0600, &s->error);
+}
+
+static void on_update(ctr_t *c, berth_cri_req_msg_t *rm)
+{
+    const Runtime__V1__UpdateContainerResourcesRequest *r =
+            (const Runtime__V1__UpdateContainerResourcesRequest *)rm->req;
+    if (c->phase != PH_CREATED && c->phase != PH_RUNNING)
+        return fail_req(rm, BERTH_GRPC_FAILED_PRECONDITION,
+                        "UpdateContainerResources: container %s is not running (it has exited); "
+                        "the resources of a stopped container cannot change",
+                        c->id);
+    if (r->linux == NULL)
+        return fail_req(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                        "UpdateContainerResources: no Linux resources in the request");
+    c->updating = rm;
+    berth_resv_set_stage(&c->resv, "updating the container's resources");
+    step_msg_t *s = step_new(c, STEP_UPDATE);
+    s->record_json = berth_runtimes_update_json(r->linux);
+    /* in the bundle: removed with the container, never shared with another */
+    s->path = berth_asprintf("%s/resources-update.json", c->bundle);
+    berth_blocking_run(update_job, s, c->self, &s->hdr);
+}
+
+static void finish_update_err(berth_actor_t *self, ctr_t *c, berth_err_t err)
+{
+    berth_cri_req_msg_t *rm = berth_steal_ptr(&c->updating);
+    berth_resv_set_stage(&c->resv, "done");
+    berth_log_warn("container resources update failed", "id=%s error=\"%s\"", c->id, err->msg);
+    if (rm) {
+        berth_err_prefix(&err, "UpdateContainerResources");
+        berth_grpc_finish_err(rm->call, err);
+        berth_msg_free(&rm->hdr);
+    }
+    berth_err_free(&err);
+    run_queued(self, c);
+}
+
+/* The container's resources after an update: the runtimes keep what the
+ * update leaves at zero, so the record does the same. The new config goes
+ * through pack/unpack so that fini frees it like any other. */
+static void record_resources(ctr_t *c, const Runtime__V1__LinuxContainerResources *u)
+{
+    Runtime__V1__LinuxContainerConfig lx = RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT;
+    if (c->config->linux)
+        lx = *c->config->linux;
+    Runtime__V1__LinuxContainerResources res = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+    if (lx.resources)
+        res = *lx.resources;
+    if (u->cpu_period)
+        res.cpu_period = u->cpu_period;
+    if (u->cpu_quota)
+        res.cpu_quota = u->cpu_quota;
+    if (u->cpu_shares)
+        res.cpu_shares = u->cpu_shares;
+    if (u->memory_limit_in_bytes)
+        res.memory_limit_in_bytes = u->memory_limit_in_bytes;
+    if (u->memory_swap_limit_in_bytes)
+        res.memory_swap_limit_in_bytes = u->memory_swap_limit_in_bytes;
+    if (u->cpuset_cpus && u->cpuset_cpus[0])
+        res.cpuset_cpus = u->cpuset_cpus;
+    if (u->cpuset_mems && u->cpuset_mems[0])
+        res.cpuset_mems = u->cpuset_mems;
+    if (u->n_hugepage_limits) {
+        res.n_hugepage_limits = u->n_hugepage_limits;
+        res.hugepage_limits = u->hugepage_limits;
+    }
+    if (u->n_unified) {
+        res.n_unified = u->n_unified;
+        res.unified = u->unified;
+    }
+    lx.resources = &res;
+    Runtime__V1__ContainerConfig cc = *c->config;
+    cc.linux = &lx;
+    size_t len = protobuf_c_message_get_packed_size(&cc.base);
+    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(len + 1);
+    protobuf_c_message_pack(&cc.base, buf);
+    Runtime__V1__ContainerConfig *n = runtime__v1__container_config__unpack(pb_alloc(), len, buf);
+    if (n == NULL)
+        return; /* cannot happen for bytes just packed; keep the old record */
+    protobuf_c_message_free_unpacked(&c->config->base, pb_alloc());
+    c->config = n;
+}
+
+static void on_update_done(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *m)
+{
+    if (m->error)
+        return finish_update_err(self, c, berth_steal_ptr(&m->error));
+    berth_cri_req_msg_t *rm = berth_steal_ptr(&c->updating);
+    berth_resv_set_stage(&c->resv, "done");
+    if (rm) {
+        const Runtime__V1__UpdateContainerResourcesRequest *r =
+                (const Runtime__V1__UpdateContainerResourcesRequest *)rm->req;
+        record_resources(c, r->linux);
+        write_record(c, STEP_RECORD, false);
+        berth_log_info("container resources updated", "id=%s", c->id);
+        Runtime__V1__UpdateContainerResourcesResponse resp =
+                RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_RESPONSE__INIT;
+        berth_cri_reply(rm->call, &resp.base);
+        berth_msg_free(&rm->hdr);
+    }
+    run_queued(self, c);
+}
+
 static bool busy(const ctr_t *c)
 {
     return c->phase == PH_CREATING || c->phase == PH_UNDOING || c->phase == PH_REMOVING ||
-           c->starting != NULL;
+           c->starting != NULL || c->updating != NULL;
 }
 
 static void handle_request(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)
@@ -1242,6 +1371,8 @@ static void handle_request(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *r
         berth_blocking_run(reopen_job, s, c->self, &s->hdr);
         return;
     }
+    if (strcmp(m, "UpdateContainerResources") == 0)
+        return on_update(c, rm);
     fail_req(rm, BERTH_GRPC_UNIMPLEMENTED, "%s is not implemented by berth yet", m);
 }
 
@@ -1279,6 +1410,15 @@ static void on_step(berth_actor_t *self, ctr_t *c, step_msg_t *s)
             return fail_creation(self, c, berth_steal_ptr(&s->error));
         start_rootfs(c);
         return;
+    case STEP_UPDATE: {
+        if (s->error)
+            return finish_update_err(self, c, berth_steal_ptr(&s->error));
+        berth_err_t err = NULL;
+        berth_runtime_t rt = runtime_of(c);
+        if (berth_conmon_update(c->self, &rt, c->id, s->path, TAG_UPDATE, &err) < 0)
+            finish_update_err(self, c, err);
+        return;
+    }
     case STEP_COMMIT:
         if (s->error)
             return fail_creation(self, c, berth_steal_ptr(&s->error));
@@ -1356,6 +1496,8 @@ static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *
         run_queued(self, c);
         return;
     }
+    case TAG_UPDATE:
+        return on_update_done(self, c, m);
     case TAG_KILL:
         if (m->error && m->error->grpc != BERTH_GRPC_NOT_FOUND)
             berth_log_warn("kill failed", "id=%s error=\"%s\"", c->id, m->error->msg);
@@ -1456,6 +1598,8 @@ static void ctr_fini(void *state)
         berth_msg_free(&c->execs[i].rm->hdr);
     if (c->starting)
         berth_msg_free(&c->starting->hdr);
+    if (c->updating)
+        berth_msg_free(&c->updating->hdr);
     berth_free(c->queued);
     berth_free(c->waiting);
     berth_free(c->execs);

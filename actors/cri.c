@@ -16,6 +16,7 @@
 
 #include "actors/msgtypes.h"
 #include "actors/netstatus.h"
+#include "actors/runtimes.h"
 #include "engine/alloc.h"
 #include "engine/err.h"
 #include "engine/log.h"
@@ -124,6 +125,9 @@ static char *status_info_json(const cri_t *c)
     json_t *doc = json_pack("{s:o, s:s, s:s, s:b, s:s}", "runtimeHandlers", hs, "defaultRuntime",
                             c->default_handler, "podCIDR", c->pod_cidr, "networkReady",
                             c->net_ready, "networkMessage", c->net_message);
+    const berth_runtimes_t *rts = berth_runtimes_current();
+    if (rts != NULL)
+        json_object_set_new(doc, "runtimes", berth_runtimes_json(rts));
     char *out = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     return out;
@@ -136,14 +140,37 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
     Runtime__V1__RuntimeCondition rt = RUNTIME__V1__RUNTIME_CONDITION__INIT;
     rt.type = (char *)"RuntimeReady";
     rt.status = 1;
+    /* The kubelet needs the default handler; another one that cannot run
+     * here gets its own condition, so pods that do not ask for it still run. */
+    const berth_runtime_status_t *bad_default = berth_runtimes_unusable(c->default_handler);
+    if (bad_default != NULL) {
+        rt.status = 0;
+        rt.reason = bad_default->reason;
+        rt.message = bad_default->message;
+    }
+    BERTH_AUTO_FREE char *bad_msg = NULL;
+    const berth_runtimes_t *rts = berth_runtimes_current();
+    for (size_t i = 0; rts && i < rts->n; i++) {
+        if (rts->v[i].usable)
+            continue;
+        char *m = berth_asprintf("%s%s%s", bad_msg ? bad_msg : "", bad_msg ? "; " : "",
+                                 rts->v[i].message);
+        berth_free(bad_msg);
+        bad_msg = m;
+    }
+    Runtime__V1__RuntimeCondition hcond = RUNTIME__V1__RUNTIME_CONDITION__INIT;
+    hcond.type = (char *)"RuntimeHandlersReady";
+    hcond.status = 0;
+    hcond.reason = (char *)"RuntimeHandlerUnusable";
+    hcond.message = bad_msg;
     Runtime__V1__RuntimeCondition net = RUNTIME__V1__RUNTIME_CONDITION__INIT;
     net.type = (char *)"NetworkReady";
     net.status = c->net_ready;
     net.reason = c->net_reason;
     net.message = c->net_message;
-    Runtime__V1__RuntimeCondition *conds[] = {&rt, &net};
+    Runtime__V1__RuntimeCondition *conds[] = {&rt, &net, &hcond};
     Runtime__V1__RuntimeStatus st = RUNTIME__V1__RUNTIME_STATUS__INIT;
-    st.n_conditions = 2;
+    st.n_conditions = bad_msg ? 3 : 2;
     st.conditions = conds;
 
     size_t nh = 0;

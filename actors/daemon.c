@@ -23,11 +23,13 @@
 #include "actors/msgtypes.h"
 #include "actors/netstatus.h"
 #include "actors/pods.h"
+#include "actors/runtimes.h"
 #include "actors/containers.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "engine/sched.h"
 #include "io/blocking.h"
+#include "io/cgroups.h"
 #include "io/grpc.h"
 #include "io/netns.h"
 #include "io/signal.h"
@@ -165,6 +167,35 @@ static void release_pin_dir(const berth_config_t *cfg)
     }
 }
 
+/* Probes the cgroup layout once (it blocks: the main thread, before the
+ * engine) and installs which handlers can run here. An unusable default is
+ * not swapped for another handler: Status says RuntimeReady false and why. */
+static void probe_runtimes(const berth_config_t *cfg)
+{
+    berth_cgroups_info_t cg;
+    berth_err_t perr = NULL;
+    if (berth_cgroups_probe(&cg, &perr) < 0) {
+        berth_log_warn("cannot probe the cgroup layout", "error=\"%s\"", perr->msg);
+        berth_err_free(&perr);
+        return; /* no table: every handler is tried and fails in its own words */
+    }
+    berth_runtimes_t *rts = berth_runtimes_new(cfg, &cg);
+    berth_log_info("cgroup layout", "mode=%s v2_controllers=\"%s\" crun_ok=%s",
+                   berth_cgroups_mode_name(cg.mode), cg.v2_controllers,
+                   cg.crun_ok ? "true" : "false");
+    for (size_t i = 0; i < rts->n; i++) {
+        const berth_runtime_status_t *s = &rts->v[i];
+        if (s->usable)
+            continue;
+        bool dflt = strcmp(s->name, rts->default_handler) == 0;
+        berth_log_warn(dflt ? "the default runtime handler cannot run containers here: "
+                              "RuntimeReady is false"
+                            : "runtime handler cannot run containers here",
+                       "handler=%s reason=%s message=\"%s\"", s->name, s->reason, s->message);
+    }
+    berth_runtimes_install(rts);
+}
+
 int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
 {
     if (mkdir_p(cfg->root, 0711, err) < 0 || mkdir_p(cfg->runroot, 0711, err) < 0 ||
@@ -184,6 +215,7 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     BERTH_AUTO_CLOSE int lock_fd = take_run_lock(cfg, err);
     if (lock_fd < 0)
         return -1;
+    probe_runtimes(cfg);
 
     /* Block the stop signals in every thread before any worker exists, so
      * only the signal actor's signalfd sees them. */

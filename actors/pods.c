@@ -19,6 +19,7 @@
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
 #include "actors/pod.h"
+#include "actors/runtimes.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
@@ -231,6 +232,11 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
                     "RunPodSandbox: runtime_handler \"%s\" is not configured (configured: %s)",
                     handler, known);
     }
+    /* CRI-O's rule: the handler is checked here, so a pod that could never
+     * run a container fails now, with the cause and the fix. */
+    const berth_runtime_status_t *bad = berth_runtimes_unusable(handler);
+    if (bad != NULL)
+        return fail(rm, BERTH_GRPC_FAILED_PRECONDITION, "RunPodSandbox: %s", bad->message);
     BERTH_AUTO_FREE char *name =
             berth_asprintf("k8s_%s_%s_%s_%u", md->name, md->namespace_, md->uid, md->attempt);
     entry_t *e = find_name(p, name);

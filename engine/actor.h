@@ -23,7 +23,7 @@ typedef struct berth_actor berth_actor_t;
 /* Message types below 256 are reserved for engine/ and io/. */
 enum {
     BERTH_MSG_NONE = 0,
-    BERTH_MSG_CQE = 1,      /* berth_cqe_msg_t, see ring.h */
+    BERTH_MSG_CQE = 1, /* berth_cqe_msg_t, see ring.h */
     BERTH_MSG_USER = 256,
 };
 
@@ -32,7 +32,7 @@ enum {
 struct berth_msg {
     berth_msg_t *volatile next; /* engine-private: intrusive MPSC link */
     uint32_t type;
-    uint32_t flags;             /* engine-private */
+    uint32_t flags; /* engine-private */
     /* Frees the message and all it owns; NULL means berth_free(msg). */
     void (*free)(berth_msg_t *msg);
 };

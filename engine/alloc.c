@@ -21,6 +21,7 @@
 #else
 #include <mimalloc.h>
 #endif
+#include <jansson.h>
 #include <nghttp2/nghttp2.h>
 #include <protobuf-c/protobuf-c.h>
 
@@ -34,6 +35,22 @@ static void __attribute__((noreturn)) oom(size_t n)
     (void)r;
     (void)n;
     abort();
+}
+
+void *berth_malloc(size_t n);
+
+static void *jansson_malloc(size_t n)
+{
+    return berth_malloc(n);
+}
+
+/* jansson is the one library that allocates behind berth's back (json_dumps,
+ * json_load*): it gets berth's allocator before main() runs, in every
+ * program that links the engine, so a string from json_dumps is always freed
+ * with berth_free, in the daemon, the tools and the tests alike. */
+__attribute__((constructor)) static void alloc_bridge_jansson(void)
+{
+    json_set_alloc_funcs(jansson_malloc, berth_free);
 }
 
 void *berth_malloc(size_t n)

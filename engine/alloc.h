@@ -27,8 +27,8 @@ char *berth_vasprintf(const char *fmt, va_list ap);
 
 /* Allocator bridges for the libraries berth feeds (nghttp2_mem, ProtobufCAllocator).
  * Declared as void* so this header does not pull those libraries in. */
-const void *berth_alloc_nghttp2_mem(void);      /* returns const nghttp2_mem * */
-void *berth_alloc_protobuf_allocator(void);     /* returns ProtobufCAllocator * */
+const void *berth_alloc_nghttp2_mem(void);  /* returns const nghttp2_mem * */
+void *berth_alloc_protobuf_allocator(void); /* returns ProtobufCAllocator * */
 
 static inline void berth_cleanup_free(void *p)
 {

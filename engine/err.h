@@ -33,9 +33,9 @@ enum berth_grpc_code {
 };
 
 struct berth_err_s {
-    int errnum;   /* errno-style code, 0 when none applies */
-    int grpc;     /* enum berth_grpc_code */
-    char *msg;    /* owned, never NULL */
+    int errnum; /* errno-style code, 0 when none applies */
+    int grpc;   /* enum berth_grpc_code */
+    char *msg;  /* owned, never NULL */
 };
 typedef struct berth_err_s *berth_err_t;
 

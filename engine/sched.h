@@ -14,11 +14,11 @@
 #include "engine/err.h"
 
 typedef struct berth_engine_config {
-    unsigned workers;        /* 0: online CPUs */
-    unsigned batch;          /* messages per actor turn; 0: default (64) */
-    unsigned ring_entries;   /* SQ size per worker ring; 0: default (256) */
-    bool deterministic;      /* single worker on the calling thread */
-    uint64_t seed;           /* deterministic mode: 0 picks one (printed) */
+    unsigned workers;      /* 0: online CPUs */
+    unsigned batch;        /* messages per actor turn; 0: default (64) */
+    unsigned ring_entries; /* SQ size per worker ring; 0: default (256) */
+    bool deterministic;    /* single worker on the calling thread */
+    uint64_t seed;         /* deterministic mode: 0 picks one (printed) */
 } berth_engine_config_t;
 
 /* Starts the workers (threaded mode) or prepares deterministic mode.

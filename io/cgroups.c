@@ -33,10 +33,18 @@ static void copy_field(char *dst, size_t cap, const char *src)
 
 int berth_cgroups_probe(berth_cgroups_info_t *out, berth_err_t *err)
 {
+    return berth_cgroups_probe_files("/proc/self/mountinfo", NULL, out, err);
+}
+
+int berth_cgroups_probe_files(const char *mountinfo_path, const char *sysroot,
+                              berth_cgroups_info_t *out, berth_err_t *err)
+{
     memset(out, 0, sizeof(*out));
-    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (sysroot == NULL)
+        sysroot = "";
+    FILE *f = fopen(mountinfo_path, "re");
     if (f == NULL)
-        return berth_err_errno(err, errno, "cgroups probe: open /proc/self/mountinfo");
+        return berth_err_errno(err, errno, "cgroups probe: open %s", mountinfo_path);
     bool v1 = false, v2 = false, v2_root = false;
     char *line = NULL;
     size_t cap = 0;
@@ -73,7 +81,8 @@ int berth_cgroups_probe(berth_cgroups_info_t *out, berth_err_t *err)
         out->mode = BERTH_CGROUPS_NONE;
 
     if (v2) {
-        BERTH_AUTO_FREE char *p = berth_asprintf("%s/cgroup.controllers", out->unified_path);
+        BERTH_AUTO_FREE char *p =
+                berth_asprintf("%s%s/cgroup.controllers", sysroot, out->unified_path);
         FILE *c = fopen(p, "re");
         if (c != NULL) {
             if (fgets(out->v2_controllers, sizeof(out->v2_controllers), c) == NULL)
@@ -84,6 +93,11 @@ int berth_cgroups_probe(berth_cgroups_info_t *out, berth_err_t *err)
     }
 
     out->crun_ok = out->mode != BERTH_CGROUPS_NONE;
+    if (out->mode == BERTH_CGROUPS_NONE)
+        snprintf(out->advice, sizeof(out->advice),
+                 "no cgroup filesystem is mounted (see /proc/self/mountinfo); crun and runc need "
+                 "cgroups under %s",
+                 out->root);
     if (out->mode == BERTH_CGROUPS_HYBRID && out->v2_controllers[0] != '\0') {
         /* A controller sits in v2 only while no v1 hierarchy claims it: mounting
          * a v1 hierarchy for each moves it out and leaves cgroup2 empty. */

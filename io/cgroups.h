@@ -36,6 +36,13 @@ typedef struct berth_cgroups_info {
  * 0, or -1 with *err when mountinfo cannot be read. */
 int berth_cgroups_probe(berth_cgroups_info_t *out, berth_err_t *err);
 
+/* berth_cgroups_probe on other files, for tests: reads mountinfo_path instead
+ * of /proc/self/mountinfo, and the cgroup2 root's cgroup.controllers under
+ * sysroot (sysroot + the mount point; NULL or "": the real one). Same
+ * contract otherwise. */
+int berth_cgroups_probe_files(const char *mountinfo_path, const char *sysroot,
+                              berth_cgroups_info_t *out, berth_err_t *err);
+
 const char *berth_cgroups_mode_name(int mode); /* "v1", "v2", "hybrid", "none" */
 
 #endif

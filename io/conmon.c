@@ -514,6 +514,8 @@ static const char *op_name(int op)
         return "delete";
     case BERTH_CONMON_OP_STATE:
         return "state";
+    case BERTH_CONMON_OP_UPDATE:
+        return "update";
     default:
         return "exec";
     }
@@ -767,6 +769,20 @@ int berth_conmon_state(berth_handle_t owner, const berth_runtime_t *rt, const ch
     argv_add(&a, "state");
     argv_add(&a, cid);
     return rtop_run(owner, BERTH_CONMON_OP_STATE, cid, &a, NULL, 0, 0, tag, err);
+}
+
+int berth_conmon_update(berth_handle_t owner, const berth_runtime_t *rt, const char *cid,
+                        const char *resources_path, uint64_t tag, berth_err_t *err)
+{
+    if (check_rt(rt, cid, err) < 0)
+        return -1;
+    argv_buf_t a = {0};
+    runtime_head(&a, rt);
+    argv_add(&a, "update");
+    argv_add(&a, "--resources");
+    argv_add(&a, resources_path);
+    argv_add(&a, cid);
+    return rtop_run(owner, BERTH_CONMON_OP_UPDATE, cid, &a, NULL, 0, 0, tag, err);
 }
 
 int berth_conmon_exec(berth_handle_t owner, const berth_runtime_t *rt,

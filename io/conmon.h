@@ -6,7 +6,7 @@
  *
  *   berth_conmon_create  conmon + `<runtime> create`: the container init pid
  *                        arrives on conmon's sync pipe (read on the ring)
- *   berth_conmon_start/kill/delete/state/exec
+ *   berth_conmon_start/kill/delete/state/exec/update
  *                        `<runtime> <verb>` through io/spawn.h
  *   watcher              an inotify fd on the exit dir, read on the ring;
  *                        mails the exit code, exit time and OOM flag of a
@@ -86,6 +86,7 @@ enum berth_conmon_op {
     BERTH_CONMON_OP_DELETE,
     BERTH_CONMON_OP_STATE,
     BERTH_CONMON_OP_EXEC,
+    BERTH_CONMON_OP_UPDATE,
 };
 
 /* The reply of start/kill/delete/state/exec. berth_msg_free frees all. */
@@ -120,6 +121,13 @@ int berth_conmon_delete(berth_handle_t owner, const berth_runtime_t *rt, const c
 /* `<runtime> state <cid>`, parsed into status and pid. */
 int berth_conmon_state(berth_handle_t owner, const berth_runtime_t *rt, const char *cid,
                        uint64_t tag, berth_err_t *err);
+
+/* `<runtime> update --resources <resources_path> <cid>`: resources_path is an
+ * OCI LinuxResources JSON file (runc and crun read the same format). The
+ * runtime's refusal (a limit below the usage, a missing controller) is the
+ * reply's error in the runtime's words. */
+int berth_conmon_update(berth_handle_t owner, const berth_runtime_t *rt, const char *cid,
+                        const char *resources_path, uint64_t tag, berth_err_t *err);
 
 /* Exec-sync. Borrowed, read only during the call. */
 typedef struct berth_conmon_exec_spec {

@@ -37,7 +37,7 @@ typedef struct berth_grpc_request_msg {
     const char *method;      /* "/runtime.v1.RuntimeService/Version"; owned by call */
     uint8_t *body;           /* the decoded-from-frame protobuf bytes; owned by the msg */
     size_t len;
-    uint64_t deadline_ns;    /* berth_now_ns() clock; 0: no deadline */
+    uint64_t deadline_ns; /* berth_now_ns() clock; 0: no deadline */
 } berth_grpc_request_msg_t;
 
 enum berth_grpc_cancel_reason {

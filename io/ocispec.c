@@ -627,7 +627,7 @@ static char *dump(json_t *j)
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     char *r = berth_strdup(s);
-    free(s); /* jansson allocates with libc unless told otherwise */
+    berth_free(s); /* jansson allocates through berth's allocator (engine/alloc.c) */
     return r;
 }
 

@@ -10,6 +10,11 @@ BERTH_SRC=${BERTH_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 # may be missing from a non-login root shell's PATH (CI): see berth_find_go.
 PATH=/usr/local/bin:$PATH
 export PATH
+# Go needs HOME for its caches; a CI runner may start us without one.
+if [[ -z ${HOME:-} ]]; then
+    HOME=$(getent passwd "$(id -u)" | cut -d: -f6)
+    export HOME=${HOME:-/root}
+fi
 
 berth_note() {
     printf '%s: %s\n' "$(basename "$0")" "$*"

@@ -8,7 +8,7 @@
 
 load helpers
 
-BRIDGE=berthit0
+BRIDGE=berthit4
 SUBNET=10.213.9.0/24
 
 setup() {

@@ -48,8 +48,8 @@ typedef struct answer {
 
 static void answer_free(answer_t *a)
 {
-    free(a->msg);
-    free(a->body);
+    berth_free(a->msg);
+    berth_free(a->body);
     memset(a, 0, sizeof(*a));
 }
 

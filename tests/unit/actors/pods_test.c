@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The pod sandbox manager behind the real gRPC server, with requests that
+ * crictl would refuse to send: a missing config or metadata, empty name, uid
+ * or namespace, an unknown runtime handler, separators in a name part; and
+ * the CRI's idempotence rules for unknown IDs (stop and remove succeed,
+ * status is NOT_FOUND). Each bad request must name the field, and nothing
+ * may be left behind (no record, no listed pod).
+ */
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "actors/cri.h"
+#include "actors/pods.h"
+#include "conf/config.h"
+#include "engine/alloc.h"
+#include "engine/sched.h"
+#include "io/blocking.h"
+#include "io/grpc.h"
+#include "io/grpc_client.h"
+
+static int n, failed;
+
+static void ok(int cond, const char *what)
+{
+    n++;
+    if (!cond)
+        failed++;
+    printf("%sok %d - %s\n", cond ? "" : "not ", n, what);
+    fflush(stdout);
+}
+
+static berth_grpc_client_t *cl;
+
+typedef struct answer {
+    int status;
+    char *msg;
+    uint8_t *body;
+    size_t len;
+} answer_t;
+
+static void call(const char *method, const ProtobufCMessage *req, answer_t *a)
+{
+    static uint8_t buf[8192];
+    size_t len = req ? protobuf_c_message_pack(req, buf) : 0;
+    berth_err_t err = NULL;
+    memset(a, 0, sizeof(*a));
+    if (berth_grpc_client_call(cl, method, buf, len, 5000000000ull, &a->body, &a->len, &a->status,
+                               &a->msg, &err) < 0) {
+        printf("# call %s failed: %s\n", method, err->msg);
+        a->status = -1;
+        berth_err_free(&err);
+    }
+}
+
+static void answer_free(answer_t *a)
+{
+    berth_free(a->msg);
+    berth_free(a->body);
+    memset(a, 0, sizeof(*a));
+}
+
+static bool has(const answer_t *a, int code, const char *text)
+{
+    bool r = a->status == code && a->msg && strstr(a->msg, text) != NULL;
+    if (!r)
+        printf("# got status %d: %s\n", a->status, a->msg ? a->msg : "(none)");
+    return r;
+}
+
+static void run_bad(Runtime__V1__RunPodSandboxRequest *r, int code, const char *text,
+                    const char *what)
+{
+    answer_t a;
+    call("/runtime.v1.RuntimeService/RunPodSandbox", &r->base, &a);
+    ok(has(&a, code, text), what);
+    answer_free(&a);
+}
+
+static size_t count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    size_t k = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        k += de->d_name[0] != '.';
+    closedir(d);
+    return k;
+}
+
+int main(void)
+{
+    printf("1..12\n");
+    char tmpl[] = "/tmp/berth-pods-XXXXXX";
+    char *base = mkdtemp(tmpl);
+    char *root = berth_asprintf("%s/root", base);
+    char *runroot = berth_asprintf("%s/run", base);
+    char *pods_dir = berth_asprintf("%s/pods", root);
+    char *sock = berth_asprintf("%s/berth.sock", base);
+    mkdir(root, 0700);
+    mkdir(runroot, 0700);
+    mkdir(pods_dir, 0700);
+
+    berth_err_t err = NULL;
+    berth_config_builder_t *b = berth_config_builder_new();
+    berth_config_builder_set_file(b, NULL);
+    berth_config_builder_set_dir(b, NULL);
+    berth_config_set(b, "crio.root", root, &err);
+    berth_config_set(b, "crio.runroot", runroot, &err);
+    berth_config_t *cfg = berth_config_build(b, &err);
+    berth_config_builder_free(b);
+    if (cfg == NULL) {
+        printf("Bail out! config: %s\n", err->msg);
+        return 1;
+    }
+    berth_engine_config_t ecfg = {.workers = 2};
+    if (berth_engine_start(&ecfg, &err) < 0) {
+        printf("1..0 # SKIP engine: %s\n", err->msg);
+        return 77;
+    }
+    berth_blocking_start(2, &err);
+    berth_handle_t pods = berth_pods_spawn(cfg);
+    const char *handlers[] = {"crun", "runc", NULL};
+    berth_cri_config_t ccfg = {
+            .runtime_version = "t", .handlers = handlers, .default_handler = "runc", .pods = pods};
+    berth_handle_t cri = berth_cri_spawn(&ccfg);
+    berth_grpc_server_config_t scfg = {.path = sock, .mode = 0660, .dispatch = cri};
+    berth_handle_t listener;
+    if (berth_grpc_server_start(&scfg, &listener, &err) < 0) {
+        printf("Bail out! server: %s\n", err->msg);
+        return 1;
+    }
+    cl = berth_grpc_client_new(sock, &err);
+    if (cl == NULL) {
+        printf("Bail out! client: %s\n", err->msg);
+        return 1;
+    }
+
+    Runtime__V1__RunPodSandboxRequest r = RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT;
+    run_bad(&r, BERTH_GRPC_INVALID_ARGUMENT, "config is missing", "no config: INVALID_ARGUMENT");
+    Runtime__V1__PodSandboxConfig c = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
+    r.config = &c;
+    run_bad(&r, BERTH_GRPC_INVALID_ARGUMENT, "config.metadata is missing", "no metadata");
+    Runtime__V1__PodSandboxMetadata md = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+    c.metadata = &md;
+    md.uid = (char *)"u1";
+    md.namespace_ = (char *)"ns";
+    run_bad(&r, BERTH_GRPC_INVALID_ARGUMENT, "config.metadata.name is empty", "empty name");
+    md.name = (char *)"p";
+    md.uid = (char *)"";
+    run_bad(&r, BERTH_GRPC_INVALID_ARGUMENT, "config.metadata.uid is empty", "empty uid");
+    md.uid = (char *)"u1";
+    md.namespace_ = (char *)"";
+    run_bad(&r, BERTH_GRPC_INVALID_ARGUMENT, "config.metadata.namespace is empty",
+            "empty namespace");
+    md.namespace_ = (char *)"ns";
+    md.name = (char *)"a/b";
+    run_bad(&r, BERTH_GRPC_INVALID_ARGUMENT, "must not contain", "a '/' in a name part");
+    md.name = (char *)"p";
+    r.runtime_handler = (char *)"nosuch";
+    run_bad(&r, BERTH_GRPC_NOT_FOUND, "runtime_handler \"nosuch\" is not configured",
+            "unknown handler: NOT_FOUND naming it");
+
+    answer_t a;
+    Runtime__V1__StopPodSandboxRequest st = RUNTIME__V1__STOP_POD_SANDBOX_REQUEST__INIT;
+    st.pod_sandbox_id = (char *)"0123456789abcdef";
+    call("/runtime.v1.RuntimeService/StopPodSandbox", &st.base, &a);
+    ok(a.status == 0, "StopPodSandbox of an unknown ID: OK (idempotent)");
+    answer_free(&a);
+    Runtime__V1__RemovePodSandboxRequest rm = RUNTIME__V1__REMOVE_POD_SANDBOX_REQUEST__INIT;
+    rm.pod_sandbox_id = (char *)"0123456789abcdef";
+    call("/runtime.v1.RuntimeService/RemovePodSandbox", &rm.base, &a);
+    ok(a.status == 0, "RemovePodSandbox of an unknown ID: OK (idempotent)");
+    answer_free(&a);
+    Runtime__V1__PodSandboxStatusRequest ps = RUNTIME__V1__POD_SANDBOX_STATUS_REQUEST__INIT;
+    ps.pod_sandbox_id = (char *)"0123456789abcdef";
+    call("/runtime.v1.RuntimeService/PodSandboxStatus", &ps.base, &a);
+    ok(has(&a, BERTH_GRPC_NOT_FOUND, "not found"), "PodSandboxStatus of an unknown ID: NOT_FOUND");
+    answer_free(&a);
+
+    Runtime__V1__ListPodSandboxRequest ls = RUNTIME__V1__LIST_POD_SANDBOX_REQUEST__INIT;
+    call("/runtime.v1.RuntimeService/ListPodSandbox", &ls.base, &a);
+    Runtime__V1__ListPodSandboxResponse *lr =
+            a.status == 0 ? runtime__v1__list_pod_sandbox_response__unpack(NULL, a.len, a.body)
+                          : NULL;
+    ok(lr && lr->n_items == 0, "nothing listed after the bad requests");
+    if (lr)
+        runtime__v1__list_pod_sandbox_response__free_unpacked(lr, NULL);
+    answer_free(&a);
+    ok(count_files(pods_dir) == 0, "no sandbox record written");
+
+    berth_grpc_client_free(cl);
+    berth_engine_stop();
+    berth_engine_join();
+    berth_blocking_shutdown();
+    berth_engine_shutdown();
+    berth_config_unref(cfg);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", base, (char *)NULL);
+        _exit(127);
+    }
+    waitpid(pid, NULL, 0);
+    return failed ? 1 : 0;
+}
