@@ -88,6 +88,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The offline image set critest pulls (tests/fixtures/images, docs/fixtures.md):
+# seconds when it is already built.
+reg_dir=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
+"$src/tests/fixtures/images/build.sh" "$reg_dir" >"$report_dir/fixtures.log" 2>&1 ||
+    fail "cannot build the offline critest images (see $report_dir/fixtures.log)"
+
 cat >"$tmp/berth.conf" <<EOF
 # critest.sh: a private berthd for the conformance run
 [crio]
@@ -96,6 +102,15 @@ runroot = "$tmp/run"
 
 [crio.api]
 listen = "$sock"
+
+[crio.runtime]
+# crun needs node preparation on this machine's hybrid cgroup layout
+# (docs/runtimes.md); runc works as is.
+default_runtime = "${CRITEST_RUNTIME:-runc}"
+
+[crio.image]
+# critest pulls fixed upstream names: the offline registry mirrors them.
+registries_conf = "$reg_dir/registries.conf"
 
 [crio.network]
 network_dir = "$tmp/net.d"
