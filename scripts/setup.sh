@@ -24,7 +24,7 @@ packages=(
     libcurl4-openssl-dev libarchive-dev libjansson-dev libssl-dev zlib1g-dev
     conmon crun runc containernetworking-plugins busybox-static umoci skopeo
     docker-registry bats clang clang-format libclang-rt-14-dev
-    iptables iproute2 jq
+    iptables iproute2 jq python3 curl
 )
 
 install_packages() {
@@ -106,8 +106,27 @@ install_ginkgo() {
     (cd "$scratch" && GOBIN=$BIN_DIR go install "github.com/onsi/ginkgo/v2/ginkgo@$want")
 }
 
+# The test images use Debian's dynamic busybox (tests/fixtures/images/build.sh
+# explains why); it conflicts with busybox-static, so its .deb is cached, not
+# installed.
+fetch_busybox_deb() {
+    local cache=/var/cache/berth-fixtures
+    if ls "$cache"/busybox_*.deb >/dev/null 2>&1; then
+        berth_note "busybox .deb for the test images: present"
+        return 0
+    fi
+    mkdir -p "$cache"
+    if ! (cd "$cache" && apt-get download -q -o APT::Sandbox::User=root busybox) >/dev/null 2>&1; then
+        apt-get update -q >/dev/null
+        (cd "$cache" && apt-get download -q -o APT::Sandbox::User=root busybox) >/dev/null ||
+            berth_note "warning: cannot download Debian's busybox .deb (critest MaskedPaths will fail)"
+    fi
+    berth_note "busybox .deb for the test images: $(ls "$cache"/busybox_*.deb 2>/dev/null)"
+}
+
 main() {
     install_packages
+    fetch_busybox_deb
     berth_find_go || berth_die "Go not found in PATH or /usr/local/go/bin (cri-tools $CRI_TOOLS_VERSION needs Go >= 1.26 from go.dev)"
     scratch=$(mktemp -d /tmp/berth-setup.XXXXXX)
     trap 'rm -rf "$scratch"' EXIT
