@@ -65,18 +65,18 @@ berth_runtimes_t *berth_runtimes_new(const berth_config_t *cfg, const berth_cgro
         s->path = path ? path : berth_strdup("");
         if (path == NULL) {
             set_status(s, false, "RuntimeNotFound",
-                       berth_asprintf("runtime handler \"%s\": the OCI runtime %s is not "
+                       berth_asprintf("runtime handler '%s': the OCI runtime %s is not "
                                       "installed or not executable; install it or set "
                                       "runtime_path in [crio.runtime.runtimes.%s]",
                                       rt->name, wanted, rt->name));
         } else if (cg->mode == BERTH_CGROUPS_NONE) {
             set_status(s, false, "NoCgroups",
-                       berth_asprintf("runtime handler \"%s\" (%s) cannot run containers on "
+                       berth_asprintf("runtime handler '%s' (%s) cannot run containers on "
                                       "this node: %s",
                                       rt->name, path, cg->advice));
         } else if (is_crun(path) && !cg->crun_ok) {
             set_status(s, false, "CrunHybridCgroups",
-                       berth_asprintf("runtime handler \"%s\" (%s) cannot run containers on "
+                       berth_asprintf("runtime handler '%s' (%s) cannot run containers on "
                                       "this node's %s cgroup layout: %s (scripts/"
                                       "prepare-node-crun.sh does this; see docs/runtimes.md), "
                                       "then restart berthd, which probes the layout at start",

@@ -9,7 +9,9 @@
 # (recorded in a state file) and leaves the node as it was found.
 #
 #   prepare-node-crun.sh [apply]   mount the missing v1 hierarchies
-#   prepare-node-crun.sh undo      unmount what apply mounted
+#   prepare-node-crun.sh undo      unmount what apply mounted (waits up to
+#                                  BERTH_PREPARE_UNDO_WAIT s, default 30, for
+#                                  containers' cgroups under it to go)
 #   prepare-node-crun.sh status    print the layout; exit 0 when crun can run
 #
 # berthd probes the layout at start: restart it after apply or undo.
@@ -17,6 +19,8 @@ set -euo pipefail
 
 CGROOT=${BERTH_CGROUP_ROOT:-/sys/fs/cgroup}
 STATE=${BERTH_PREPARE_STATE:-/run/berth/prepare-node-crun.state}
+# seconds undo waits for cgroups still in use under a hierarchy it mounted
+UNDO_WAIT=${BERTH_PREPARE_UNDO_WAIT:-30}
 
 # The cgroup2 mount point, "" when none.
 unified_path() {
@@ -102,6 +106,56 @@ rmdir_children() {
     find "$1" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null || true
 }
 
+# wait_back_in_v2 CONTROLLER SECONDS: the kernel destroys an unmounted v1
+# hierarchy asynchronously; the controller returns to cgroup2 only then.
+wait_back_in_v2() {
+    local i
+    [[ -n $(unified_path) ]] || return 0
+    for ((i = 0; i < $2 * 10; i++)); do
+        if [[ " $(v2_controllers) " == *" $1 "* ]]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# drain DIR: removes the child cgroups below DIR, waiting up to UNDO_WAIT s
+# for those of containers being removed; fails when some stay in use.
+drain() {
+    local waited=0
+    while rmdir_children "$1" && find "$1" -mindepth 1 -type d | grep -q . &&
+        ((waited < UNDO_WAIT * 10)); do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    if find "$1" -mindepth 1 -type d | grep -q .; then
+        echo "prepare-node-crun: $1 still has cgroups in use:" \
+            "$(find "$1" -mindepth 1 -type d | head -3 | tr '\n' ' ')" >&2
+        return 1
+    fi
+}
+
+# unmount_hierarchy CONTROLLER DIR: a v1 hierarchy unmounted while a child
+# cgroup still existed (one created between the drain and the umount, or a
+# dying one) outlives its mount and keeps the controller from cgroup2; it is
+# then mounted again (the kernel hands back the same hierarchy), drained and
+# unmounted until the controller is back.
+unmount_hierarchy() {
+    local c=$1 dir=$2 attempt
+    for ((attempt = 0; attempt < 5; attempt++)); do
+        if ! mountpoint -q "$dir"; then
+            mkdir -p "$dir"
+            mount -t cgroup -o "$c" cgroup "$dir"
+        fi
+        drain "$dir" || return 1
+        umount "$dir"
+        wait_back_in_v2 "$c" 3 && return 0
+    done
+    echo "prepare-node-crun: $c did not return to cgroup2" >&2
+    return 1
+}
+
 undo() {
     if [[ ! -s $STATE ]]; then
         echo "prepare-node-crun: nothing to undo ($STATE is empty or missing)"
@@ -111,20 +165,17 @@ undo() {
     # newest first
     while read -r c dir made_dir; do
         [[ -n $c ]] || continue
-        if mountpoint -q "$dir"; then
-            rmdir_children "$dir"
-            if find "$dir" -mindepth 1 -type d | grep -q .; then
-                echo "prepare-node-crun: $dir still has cgroups in use: $(find "$dir" -mindepth 1 -type d | head -3 | tr '\n' ' ')" >&2
+        if mountpoint -q "$dir" || [[ " $(v2_controllers) " != *" $c "* ]]; then
+            if ! unmount_hierarchy "$c" "$dir"; then
                 keep+=("$c $dir $made_dir")
                 rc=1
                 continue
             fi
-            umount "$dir"
         fi
         if [[ $made_dir == 1 && -d $dir ]]; then
             rmdir "$dir" 2>/dev/null || true
         fi
-        echo "prepare-node-crun: removed the v1 $c hierarchy at $dir"
+        echo "prepare-node-crun: removed the v1 $c hierarchy at $dir; $c is back in cgroup2"
     done < <(tac "$STATE")
     if ((${#keep[@]})); then
         printf '%s\n' "${keep[@]}" >"$STATE"

@@ -42,8 +42,11 @@ plugin_dirs = ["/usr/lib/cni"]
 EOF
     # Every path on the command line too, so the daemon is private even if
     # the config is not read the way the test expects.
+    # runc unless a test asks otherwise: crun needs node preparation on
+    # hybrid cgroup layouts (docs/runtimes.md; tests/integration/crun.bats).
     BERTHD_ARGS=(--config "$BERTH_CONF" --config-dir "$BERTH_CONF_DIR"
-        --root "$BERTH_ROOT" --runroot "$BERTH_RUNROOT" --listen "$BERTH_SOCK")
+        --root "$BERTH_ROOT" --runroot "$BERTH_RUNROOT" --listen "$BERTH_SOCK"
+        --set "crio.runtime.default_runtime=${BERTH_TEST_RUNTIME:-runc}")
 }
 
 # berth_teardown: stops the test's berthd by PID, shows its log when the test

@@ -1,0 +1,138 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
+# UpdateContainerResources through crictl against a private berthd with runc
+# (the handler that runs on this node as is; BERTH_TEST_RUNTIME=crun on a
+# prepared node), real CNI (bridge berthit15, 10.213.15.0/24) and the offline
+# registry: the new limits reach the container's cgroups (read inside the
+# container), ContainerStatus reports them, an exited container is refused,
+# and the runtime's own refusal comes back in its words.
+
+load helpers
+
+BRIDGE=berthit15
+SUBNET=10.213.15.0/24
+
+setup_file() {
+    export REG_DIR=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
+    command -v docker-registry >/dev/null || skip "docker-registry not installed"
+    "$BATS_TEST_DIRNAME/../fixtures/images/build.sh" "$REG_DIR" >"$BATS_FILE_TMPDIR/build.log" 2>&1 ||
+        skip "cannot build the test images"
+}
+
+setup() {
+    [[ -s $REG_DIR/images.txt ]] || skip "no test images"
+    [[ -d /sys/fs/cgroup/memory ]] || skip "needs the cgroup v1 memory hierarchy"
+    berth_setup
+    write_conflist updtest "$BRIDGE" "$SUBNET"
+    cat >>"$BERTH_CONF" <<EOF
+
+[crio.runtime]
+default_runtime = "${BERTH_TEST_RUNTIME:-runc}"
+
+[crio.image]
+registries_conf = "$REG_DIR/registries.conf"
+EOF
+    start_berthd
+    BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    POD_JSON=$BERTH_TMP/pod.json
+    cat >"$POD_JSON" <<EOF
+{"metadata":{"name":"updpod","namespace":"it","uid":"u-$$-$BATS_TEST_NUMBER","attempt":0},
+ "log_directory":"$BERTH_TMP/logs","linux":{}}
+EOF
+    POD=$(berth_crictl runp "$POD_JSON" 2>/dev/null)
+    [[ $POD =~ ^[0-9a-f]{64}$ ]]
+}
+
+teardown() {
+    if [[ -n ${BERTHD_PID:-} ]]; then
+        for p in $(berth_crictl pods -q 2>/dev/null); do
+            berth_crictl stopp "$p" >/dev/null 2>&1 || true
+            berth_crictl rmp "$p" >/dev/null 2>&1 || true
+        done
+    fi
+    berth_teardown
+    ip link del "$BRIDGE" 2>/dev/null || true
+}
+
+# run_ctr NAME JSON-FRAGMENT: create and start; prints the ID
+run_ctr() {
+    local f=$BERTH_TMP/$1.json id
+    cat >"$f" <<EOF
+{"metadata":{"name":"$1"},"image":{"image":"$BUSYBOX"},"log_path":"$1.log",$2}
+EOF
+    id=$(berth_crictl create "$POD" "$f" "$POD_JSON" 2>/dev/null) || return 1
+    berth_crictl start "$id" >/dev/null || return 1
+    echo "$id"
+}
+
+cg() {
+    berth_crictl exec -s "$1" cat "/sys/fs/cgroup/$2"
+}
+
+@test "update memory and cpu of a running container: cgroups and ContainerStatus follow" {
+    id=$(run_ctr upd '"command":["sleep","600"],"linux":{"resources":{"memory_limit_in_bytes":134217728,"cpu_shares":512}}')
+    [[ $(cg "$id" memory/memory.limit_in_bytes) == 134217728 ]]
+    [[ $(berth_crictl inspect "$id" | jq -r .status.resources.linux.memoryLimitInBytes) == 134217728 ]]
+
+    run berth_crictl update --memory 67108864 --cpu-quota 20000 --cpu-period 100000 "$id"
+    [ "$status" -eq 0 ]
+    [[ $(cg "$id" memory/memory.limit_in_bytes) == 67108864 ]]
+    [[ $(cg "$id" cpu/cpu.cfs_quota_us) == 20000 ]]
+    [[ $(cg "$id" cpu/cpu.cfs_period_us) == 100000 ]]
+    # what the update left out stays as it was
+    [[ $(cg "$id" cpu/cpu.shares) == 512 ]]
+    st=$(berth_crictl inspect "$id")
+    [[ $(jq -r .status.resources.linux.memoryLimitInBytes <<<"$st") == 67108864 ]]
+    [[ $(jq -r .status.resources.linux.cpuQuota <<<"$st") == 20000 ]]
+    [[ $(jq -r .status.resources.linux.cpuPeriod <<<"$st") == 100000 ]]
+    [[ $(jq -r .status.resources.linux.cpuShares <<<"$st") == 512 ]]
+
+    run berth_crictl update --cpu-share 256 --cpuset-cpus 0 "$id"
+    [ "$status" -eq 0 ]
+    [[ $(cg "$id" cpu/cpu.shares) == 256 ]]
+    [[ $(cg "$id" cpuset/cpuset.cpus) == 0 ]]
+    [[ $(cg "$id" memory/memory.limit_in_bytes) == 67108864 ]]
+    [[ $(berth_crictl inspect "$id" | jq -r .status.resources.linux.cpusetCpus) == 0 ]]
+
+    # the record keeps the update across a berthd restart
+    stop_berthd
+    start_berthd
+    [[ $(berth_crictl inspect "$id" | jq -r .status.resources.linux.memoryLimitInBytes) == 67108864 ]]
+    [[ $(berth_crictl inspect "$id" | jq -r .status.resources.linux.cpuShares) == 256 ]]
+    # and the container still answers updates after the restart
+    run berth_crictl update --memory 100663296 "$id"
+    [ "$status" -eq 0 ]
+    [[ $(cg "$id" memory/memory.limit_in_bytes) == 100663296 ]]
+}
+
+@test "update of an exited container is FAILED_PRECONDITION; unknown ID is NOT_FOUND" {
+    id=$(run_ctr done '"command":["true"]')
+    for i in $(seq 1 100); do
+        [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_EXITED ]] && break
+        sleep 0.1
+    done
+    run berth_crictl update --memory 67108864 "$id"
+    [ "$status" -ne 0 ]
+    [[ $output == *"code = FailedPrecondition"* ]]
+    [[ $(grpc_desc "$output") == *"$id"*"not running"* ]]
+    run berth_crictl update --memory 67108864 0123456789abcdef0123456789abcdef
+    [ "$status" -ne 0 ]
+    [[ $output == *"code = NotFound"* ]]
+}
+
+@test "the runtime's refusal comes back in its words and the container keeps its limits" {
+    id=$(run_ctr refuse '"command":["sleep","600"],"linux":{"resources":{"memory_limit_in_bytes":134217728}}')
+    # a cpuset of a CPU this node does not have
+    run berth_crictl update --cpuset-cpus 4095 "$id"
+    [ "$status" -ne 0 ]
+    desc=$(grpc_desc "$output")
+    echo "$desc"
+    [[ $desc == UpdateContainerResources:*"runtime update"*"$id"* ]]
+    [[ $(cg "$id" memory/memory.limit_in_bytes) == 134217728 ]]
+    [[ $(berth_crictl inspect "$id" | jq -r .status.resources.linux.cpusetCpus) != 4095 ]]
+    # the container still works and can be updated
+    run berth_crictl update --memory 67108864 "$id"
+    [ "$status" -eq 0 ]
+    [[ $(cg "$id" memory/memory.limit_in_bytes) == 67108864 ]]
+}
