@@ -7,10 +7,12 @@
  * is the only writer of records and writes them one at a time in order; a
  * pull is answered only after its record is on disk, and a failed pull
  * leaves nothing listed; garbage collection never runs while a pull is
- * unpacking (pulls arriving meanwhile wait for it). Short names and mirrors
- * follow containers-registries.conf (a minimal reader lives here until
- * conf/registries.h lands). Nothing here blocks: the registry, the disk and
- * registries.conf are all read on io/'s blocking pool.
+ * unpacking (pulls arriving meanwhile wait for it). Short names, aliases,
+ * mirrors and blocked registries follow containers-registries.conf through
+ * conf/registries.h: the snapshot (main file, drop-ins, berth's
+ * insecure_registries) is loaded once at start and shared, immutable and
+ * reference counted, with every pull. Nothing here blocks: the registry, the
+ * disk and registries.conf are all read on io/'s blocking pool.
  */
 #include "actors/images.h"
 #include "actors/imagelookup.h"
@@ -28,7 +30,7 @@
 
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
-#include "conf/toml.h"
+#include "conf/registries.h"
 #include "engine/alloc.h"
 #include "engine/err.h"
 #include "engine/log.h"
@@ -48,8 +50,7 @@ typedef struct images_ctx {
     berth_store_t *store;
     berth_registry_client_t *client;
     char *root;
-    char *registries_conf; /* "" when none */
-    char **insecure;       /* NULL-terminated */
+    char **insecure; /* NULL-terminated */
     char *arch;
 } images_ctx_t;
 
@@ -68,7 +69,6 @@ static void ctx_unref(images_ctx_t *c)
     berth_store_free(c->store);
     berth_registry_client_free(c->client);
     berth_free(c->root);
-    berth_free(c->registries_conf);
     for (size_t i = 0; c->insecure[i]; i++)
         berth_free(c->insecure[i]);
     berth_free(c->insecure);
@@ -76,145 +76,7 @@ static void ctx_unref(images_ctx_t *c)
     berth_free(c);
 }
 
-/* ---- registries.conf (minimal) ---------------------------------------------- */
-
-typedef struct reg_mirror {
-    char *location;
-    bool insecure;
-} reg_mirror_t;
-
-typedef struct reg_entry {
-    char *prefix; /* location when the file gives none */
-    char *location;
-    bool insecure, blocked;
-    reg_mirror_t *mirrors;
-    size_t n_mirrors;
-} reg_entry_t;
-
-typedef struct regconf {
-    char **search;
-    size_t n_search;
-    char **alias_k, **alias_v;
-    size_t n_alias;
-    reg_entry_t *regs;
-    size_t n_regs;
-    bool enforcing;
-} regconf_t;
-
-static void regconf_free(regconf_t *rc)
-{
-    if (rc == NULL)
-        return;
-    for (size_t i = 0; i < rc->n_search; i++)
-        berth_free(rc->search[i]);
-    berth_free(rc->search);
-    for (size_t i = 0; i < rc->n_alias; i++) {
-        berth_free(rc->alias_k[i]);
-        berth_free(rc->alias_v[i]);
-    }
-    berth_free(rc->alias_k);
-    berth_free(rc->alias_v);
-    for (size_t i = 0; i < rc->n_regs; i++) {
-        reg_entry_t *r = &rc->regs[i];
-        berth_free(r->prefix);
-        berth_free(r->location);
-        for (size_t j = 0; j < r->n_mirrors; j++)
-            berth_free(r->mirrors[j].location);
-        berth_free(r->mirrors);
-    }
-    berth_free(rc->regs);
-    berth_free(rc);
-}
-
-static char *tstr(const berth_toml_node_t *t, const char *key)
-{
-    const char *s = berth_toml_string(berth_toml_get(t, key), NULL);
-    return s ? berth_strdup(s) : NULL;
-}
-
-/* Reads registries.conf (v2 format). A missing file (or none configured)
- * means docker.io as the only search registry, like containerd. Blocking. */
-static regconf_t *regconf_load(const char *path, berth_err_t *err)
-{
-    regconf_t *rc = berth_calloc(1, sizeof(*rc));
-    BERTH_AUTO_FREE char *buf = NULL;
-    size_t len = 0;
-    FILE *f = (path && *path) ? fopen(path, "re") : NULL;
-    if (f == NULL) {
-        if (path && *path && errno != ENOENT) {
-            berth_err_errno(err, errno, "cannot read registries configuration %s", path);
-            regconf_free(rc);
-            return NULL;
-        }
-        rc->search = berth_calloc(2, sizeof(char *));
-        rc->search[rc->n_search++] = berth_strdup("docker.io");
-        return rc;
-    }
-    char chunk[4096];
-    size_t r;
-    while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        buf = berth_realloc(buf, len + r + 1);
-        memcpy(buf + len, chunk, r);
-        len += r;
-    }
-    fclose(f);
-    berth_toml_node_t *root = berth_toml_parse(buf ? buf : "", len, path, err);
-    if (root == NULL) {
-        regconf_free(rc);
-        return NULL;
-    }
-    const berth_toml_node_t *n;
-    const berth_toml_node_t *search = berth_toml_get(root, "unqualified-search-registries");
-    rc->search = berth_calloc(berth_toml_count(search) + 1, sizeof(char *));
-    for (n = berth_toml_first(search); n; n = berth_toml_next(n)) {
-        const char *s = berth_toml_string(n, NULL);
-        if (s)
-            rc->search[rc->n_search++] = berth_strdup(s);
-    }
-    const char *mode = berth_toml_string(berth_toml_get(root, "short-name-mode"), NULL);
-    rc->enforcing = mode && strcmp(mode, "enforcing") == 0;
-    const berth_toml_node_t *aliases = berth_toml_get(root, "aliases");
-    size_t na = berth_toml_count(aliases);
-    rc->alias_k = berth_calloc(na + 1, sizeof(char *));
-    rc->alias_v = berth_calloc(na + 1, sizeof(char *));
-    for (n = berth_toml_first(aliases); n; n = berth_toml_next(n)) {
-        const char *v = berth_toml_string(n, NULL);
-        const char *k = berth_toml_key(n, NULL);
-        if (v && k) {
-            rc->alias_k[rc->n_alias] = berth_strdup(k);
-            rc->alias_v[rc->n_alias++] = berth_strdup(v);
-        }
-    }
-    const berth_toml_node_t *regs = berth_toml_get(root, "registry");
-    rc->regs = berth_calloc(berth_toml_count(regs) + 1, sizeof(reg_entry_t));
-    for (n = berth_toml_first(regs); n; n = berth_toml_next(n)) {
-        reg_entry_t *e = &rc->regs[rc->n_regs];
-        e->location = tstr(n, "location");
-        e->prefix = tstr(n, "prefix");
-        if (e->prefix == NULL && e->location)
-            e->prefix = berth_strdup(e->location);
-        if (e->prefix == NULL) {
-            berth_free(e->location);
-            continue;
-        }
-        if (e->location == NULL)
-            e->location = berth_strdup(e->prefix);
-        e->insecure = berth_toml_bool(berth_toml_get(n, "insecure"));
-        e->blocked = berth_toml_bool(berth_toml_get(n, "blocked"));
-        const berth_toml_node_t *ms = berth_toml_get(n, "mirror");
-        e->mirrors = berth_calloc(berth_toml_count(ms) + 1, sizeof(reg_mirror_t));
-        for (const berth_toml_node_t *m = berth_toml_first(ms); m; m = berth_toml_next(m)) {
-            char *loc = tstr(m, "location");
-            if (loc == NULL)
-                continue;
-            e->mirrors[e->n_mirrors].location = loc;
-            e->mirrors[e->n_mirrors++].insecure = berth_toml_bool(berth_toml_get(m, "insecure"));
-        }
-        rc->n_regs++;
-    }
-    berth_toml_free(root);
-    return rc;
-}
+/* ---- names ------------------------------------------------------------------- */
 
 /* "domain/repo:tag" or "domain/repo@digest" (the digest wins). Owned. */
 static char *ref_canonical(const berth_image_ref_t *r)
@@ -224,130 +86,49 @@ static char *ref_canonical(const berth_image_ref_t *r)
     return berth_asprintf("%s/%s:%s", r->domain, r->repository, r->tag ? r->tag : "latest");
 }
 
-/* The fully qualified candidates for a short name, in the order to try.
- * Enforcing mode refuses more than one (INVALID_ARGUMENT listing them). */
-static int short_candidates(const regconf_t *rc, const berth_image_ref_t *ref, bool strict,
-                            char ***out, size_t *n, berth_err_t *err)
+/* Appends to *v the canonical form (tag defaulted to latest) of each name in
+ * names, skipping those that do not parse. */
+static void canon_add(char ***v, size_t *n, char *const *names, size_t nn)
 {
-    *out = berth_calloc(1, sizeof(char *));
-    *n = 0;
-    BERTH_AUTO_FREE char *suffix = ref->digest
-                                           ? berth_asprintf("@%s", ref->digest)
-                                           : berth_asprintf(":%s", ref->tag ? ref->tag : "latest");
-    for (size_t i = 0; i < rc->n_alias; i++) {
-        if (strcmp(rc->alias_k[i], ref->path) == 0) {
-            BERTH_AUTO_FREE char *c = berth_asprintf("%s%s", rc->alias_v[i], suffix);
-            berth_store_strv_add(out, n, c);
-            return 0;
-        }
-    }
-    for (size_t i = 0; i < rc->n_search; i++) {
-        BERTH_AUTO_FREE char *c = berth_asprintf("%s/%s%s", rc->search[i], ref->path, suffix);
+    for (size_t i = 0; i < nn; i++) {
         berth_image_ref_t cr;
-        if (berth_image_ref_parse(c, &cr, NULL) < 0)
+        if (berth_image_ref_parse(names[i], &cr, NULL) < 0)
             continue;
         BERTH_AUTO_FREE char *canon = ref_canonical(&cr);
         berth_image_ref_fini(&cr);
-        berth_store_strv_add(out, n, canon);
+        berth_store_strv_add(v, n, canon);
     }
-    if (*n == 0)
-        return berth_err_make(err, ENOENT, BERTH_GRPC_NOT_FOUND,
-                              "short name \"%s\" has no alias and no unqualified-search "
-                              "registries are configured: use a fully qualified name",
-                              ref->path);
-    if (strict && rc->enforcing && *n > 1) {
-        BERTH_AUTO_FREE char *list = berth_strdup("");
-        for (size_t i = 0; i < *n; i++) {
-            char *l = berth_asprintf("%s%s%s", list, i ? ", " : "", (*out)[i]);
-            berth_free(list);
-            list = l;
-        }
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "short name \"%s\" is ambiguous (short-name-mode is enforcing): "
-                              "candidates are %s; use a fully qualified name or add an alias",
-                              ref->path, list);
-    }
-    return 0;
 }
 
-typedef struct endpoint {
-    char *domain, *repository;
-    bool insecure;
-} endpoint_t;
-
-static bool prefix_matches(const char *name, const char *p)
+/* The canonical names a short name may stand for in the local index: the
+ * registries.conf resolution; where enforcing mode refuses an ambiguous
+ * name, every search registry's candidate anyway (what is already on the
+ * node cannot be a guess, as containers/image's local lookup agrees). */
+static void local_candidates(const berth_registries_t *reg, const char *name, char ***out,
+                             size_t *n)
 {
-    size_t l = strlen(p);
-    return strncmp(name, p, l) == 0 && (name[l] == '\0' || name[l] == '/' || name[l] == ':');
-}
-
-static bool host_insecure(const images_ctx_t *ctx, const regconf_t *rc, const char *domain)
-{
-    for (size_t i = 0; ctx->insecure[i]; i++) {
-        if (strcmp(ctx->insecure[i], domain) == 0)
-            return true;
-    }
-    for (size_t i = 0; i < rc->n_regs; i++) {
-        if (rc->regs[i].insecure && strcmp(rc->regs[i].location, domain) == 0)
-            return true;
-    }
-    return false;
-}
-
-static void endpoint_add(endpoint_t **eps, size_t *n, const char *location, const char *rest,
-                         bool insecure, const images_ctx_t *ctx, const regconf_t *rc)
-{
-    BERTH_AUTO_FREE char *full = berth_asprintf("%s%s", location, rest);
-    char *slash = strchr(full, '/');
-    if (slash == NULL)
+    char **c = NULL;
+    size_t nc = 0;
+    BERTH_AUTO_ERR berth_err_t e = NULL;
+    if (berth_registries_resolve_short(reg, name, &c, &nc, NULL, &e) == 0) {
+        canon_add(out, n, c, nc);
+        berth_registries_strv_free(c);
         return;
-    *slash = '\0';
-    *eps = berth_realloc(*eps, (*n + 1) * sizeof(endpoint_t));
-    endpoint_t *e = &(*eps)[(*n)++];
-    e->domain = berth_strdup(full);
-    e->repository = berth_strdup(slash + 1);
-    e->insecure = insecure || host_insecure(ctx, rc, e->domain);
-}
-
-/* Where to fetch domain/repository from: mirrors first, then the registry
- * itself (unless blocked). */
-static size_t endpoints_for(const images_ctx_t *ctx, const regconf_t *rc,
-                            const berth_image_ref_t *r, endpoint_t **eps)
-{
-    *eps = NULL;
-    size_t n = 0;
-    BERTH_AUTO_FREE char *name = berth_asprintf("%s/%s", r->domain, r->repository);
-    const reg_entry_t *best = NULL;
-    for (size_t i = 0; i < rc->n_regs; i++) {
-        if (prefix_matches(name, rc->regs[i].prefix) &&
-            (best == NULL || strlen(rc->regs[i].prefix) > strlen(best->prefix)))
-            best = &rc->regs[i];
     }
-    if (best == NULL) {
-        endpoint_add(eps, &n, name, "", false, ctx, rc);
-        return n;
+    size_t ns = 0;
+    const char *const *search = berth_registries_search(reg, &ns);
+    for (size_t i = 0; i < ns; i++) {
+        BERTH_AUTO_FREE char *full = berth_asprintf("%s/%s", search[i], name);
+        canon_add(out, n, &full, 1);
     }
-    const char *rest = name + strlen(best->prefix);
-    for (size_t i = 0; i < best->n_mirrors; i++)
-        endpoint_add(eps, &n, best->mirrors[i].location, rest, best->mirrors[i].insecure, ctx, rc);
-    if (!best->blocked)
-        endpoint_add(eps, &n, best->location, rest, best->insecure, ctx, rc);
-    return n;
-}
-
-static void endpoints_free(endpoint_t *eps, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        berth_free(eps[i].domain);
-        berth_free(eps[i].repository);
-    }
-    berth_free(eps);
 }
 
 /* ---- the pull job (blocking pool) ------------------------------------------- */
 
 typedef struct pull_job {
     images_ctx_t *ctx;
+    berth_registries_t *reg; /* the snapshot taken at start; NULL when it did not load */
+    char *reg_err;           /* then why */
     char *image;
     char *username, *password, *auth, *identity_token, *registry_token;
     berth_store_image_t *rec; /* result */
@@ -359,6 +140,8 @@ static void pull_job_free(pull_job_t *j)
     if (j == NULL)
         return;
     ctx_unref(j->ctx);
+    berth_registries_unref(j->reg);
+    berth_free(j->reg_err);
     berth_free(j->image);
     berth_free(j->username);
     berth_free(j->password);
@@ -502,79 +285,112 @@ static void keep_err(berth_err_t *best, berth_err_t *e)
     berth_err_free(e);
 }
 
+/* The fully qualified candidates for j->image, in the order to try, per
+ * the registries.conf snapshot. */
+static int pull_candidates(pull_job_t *j, const berth_image_ref_t *ref, char ***cands, size_t *nc)
+{
+    if (j->reg == NULL)
+        return berth_err_make(&j->err, EINVAL, BERTH_GRPC_FAILED_PRECONDITION,
+                              "the registries configuration did not load at start (%s): fix it "
+                              "and restart berthd",
+                              j->reg_err ? j->reg_err : "unknown error");
+    if (!ref->short_name) {
+        BERTH_AUTO_FREE char *canon = ref_canonical(ref);
+        berth_store_strv_add(cands, nc, canon);
+        return 0;
+    }
+    char **c = NULL;
+    size_t n = 0;
+    BERTH_AUTO_FREE char *note = NULL;
+    if (berth_registries_resolve_short(j->reg, j->image, &c, &n, &note, &j->err) < 0)
+        return -1;
+    berth_log_info("pull: short name", "image=\"%s\" note=\"%s\"", j->image, note ? note : "");
+    canon_add(cands, nc, c, n);
+    berth_registries_strv_free(c);
+    if (*nc == 0)
+        return berth_err_make(&j->err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "short name \"%s\" resolved to no valid reference", j->image);
+    return 0;
+}
+
+/* Tries each endpoint of one fully qualified candidate until one delivers. */
+static void pull_candidate(pull_job_t *j, const char *cand, const berth_registry_auth_t *auth,
+                           berth_err_t *best)
+{
+    berth_image_ref_t cref;
+    BERTH_AUTO_ERR berth_err_t e0 = NULL;
+    if (berth_image_ref_parse(cand, &cref, &e0) < 0) {
+        keep_err(best, &e0);
+        return;
+    }
+    berth_registry_endpoint_t *eps = NULL;
+    size_t ne = 0;
+    if (berth_registries_endpoints(j->reg, cand, cref.digest != NULL, &eps, &ne, &e0) < 0) {
+        berth_log_info("pull: no endpoint", "image=\"%s\" candidate=%s error=\"%s\"", j->image,
+                       cand, e0->msg);
+        keep_err(best, &e0);
+        berth_image_ref_fini(&cref);
+        return;
+    }
+    for (size_t e = 0; e < ne && j->rec == NULL; e++) {
+        berth_registry_target_t t = {
+                .domain = eps[e].domain,
+                .repository = eps[e].repository,
+                .auth = auth,
+                .insecure = eps[e].insecure,
+        };
+        const char *reference = cref.digest ? cref.digest : cref.tag;
+        berth_registry_image_t img = {0};
+        BERTH_AUTO_ERR berth_err_t e1 = NULL;
+        if (berth_registry_resolve(j->ctx->client, &t, reference, "linux", j->ctx->arch, NULL, &img,
+                                   &e1) < 0 ||
+            fetch_image(j, &t, &cref, &img, &e1) < 0) {
+            berth_err_prefix(&e1, "%s/%s", eps[e].domain, eps[e].repository);
+            berth_log_info("pull: endpoint failed", "image=\"%s\" error=\"%s\"", j->image, e1->msg);
+            keep_err(best, &e1);
+        }
+        if (img.top.data)
+            berth_registry_image_fini(&img);
+    }
+    berth_registries_endpoints_free(eps, ne);
+    berth_image_ref_fini(&cref);
+}
+
 static void pull_run(void *arg)
 {
     pull_job_t *j = arg;
-    regconf_t *rc = regconf_load(j->ctx->registries_conf, &j->err);
-    if (rc == NULL)
-        return;
     berth_image_ref_t ref;
     if (berth_image_ref_parse(j->image, &ref, &j->err) < 0) {
-        regconf_free(rc);
+        berth_err_prefix(&j->err, "pulling image \"%s\"", j->image);
         return;
     }
     char **cands = NULL;
     size_t nc = 0;
-    if (ref.short_name) {
-        if (short_candidates(rc, &ref, true, &cands, &nc, &j->err) < 0)
-            goto out;
-    } else {
-        cands = berth_calloc(2, sizeof(char *));
-        cands[nc++] = ref_canonical(&ref);
-    }
-    berth_registry_auth_t auth = {
-            .username = j->username,
-            .password = j->password,
-            .auth = j->auth,
-            .identity_token = j->identity_token,
-            .registry_token = j->registry_token,
-    };
-    bool has_auth = j->username || j->auth || j->identity_token || j->registry_token;
-    berth_err_t best = NULL;
-    for (size_t c = 0; c < nc && j->rec == NULL; c++) {
-        berth_image_ref_t cref;
-        if (berth_image_ref_parse(cands[c], &cref, NULL) < 0)
-            continue;
-        endpoint_t *eps;
-        size_t ne = endpoints_for(j->ctx, rc, &cref, &eps);
-        for (size_t e = 0; e < ne && j->rec == NULL; e++) {
-            berth_registry_target_t t = {
-                    .domain = eps[e].domain,
-                    .repository = eps[e].repository,
-                    .auth = has_auth ? &auth : NULL,
-                    .insecure = eps[e].insecure,
-            };
-            const char *reference = cref.digest ? cref.digest : cref.tag;
-            berth_registry_image_t img = {0};
-            BERTH_AUTO_ERR berth_err_t e1 = NULL;
-            if (berth_registry_resolve(j->ctx->client, &t, reference, "linux", j->ctx->arch, NULL,
-                                       &img, &e1) < 0 ||
-                fetch_image(j, &t, &cref, &img, &e1) < 0) {
-                berth_err_prefix(&e1, "%s/%s", eps[e].domain, eps[e].repository);
-                berth_log_info("pull: endpoint failed", "image=\"%s\" error=\"%s\"", j->image,
-                               e1->msg);
-                keep_err(&best, &e1);
-            }
-            if (img.top.data)
-                berth_registry_image_fini(&img);
+    if (pull_candidates(j, &ref, &cands, &nc) == 0) {
+        berth_registry_auth_t auth = {
+                .username = j->username,
+                .password = j->password,
+                .auth = j->auth,
+                .identity_token = j->identity_token,
+                .registry_token = j->registry_token,
+        };
+        bool has_auth = j->username || j->auth || j->identity_token || j->registry_token;
+        berth_err_t best = NULL;
+        for (size_t c = 0; c < nc && j->rec == NULL; c++)
+            pull_candidate(j, cands[c], has_auth ? &auth : NULL, &best);
+        if (j->rec == NULL) {
+            if (best == NULL)
+                berth_err_make(&best, ENOENT, BERTH_GRPC_NOT_FOUND, "no registry to pull from");
+            j->err = berth_err_steal(&best);
         }
-        endpoints_free(eps, ne);
-        berth_image_ref_fini(&cref);
+        berth_err_free(&best);
     }
-    if (j->rec == NULL) {
-        if (best == NULL)
-            berth_err_make(&best, ENOENT, BERTH_GRPC_NOT_FOUND, "no registry to pull from");
-        j->err = berth_err_steal(&best);
-    }
-    berth_err_free(&best);
-out:
     if (j->err)
         berth_err_prefix(&j->err, "pulling image \"%s\"", j->image);
     for (size_t i = 0; i < nc; i++)
         berth_free(cands[i]);
     berth_free(cands);
     berth_image_ref_fini(&ref);
-    regconf_free(rc);
 }
 
 /* ---- messages between the actors --------------------------------------------- */
@@ -623,6 +439,8 @@ static void send_final(berth_handle_t to, const char *id, berth_err_t err)
 typedef struct pull {
     char *key;
     images_ctx_t *ctx;
+    berth_registries_t *reg; /* the images actor's snapshot, or NULL */
+    char *reg_err;
     berth_handle_t images;
     bool started;
     berth_grpc_call_t **waiters;
@@ -639,6 +457,8 @@ static void pull_fini(void *state)
     berth_free(p->waiters);
     berth_free(p->key);
     ctx_unref(p->ctx);
+    berth_registries_unref(p->reg);
+    berth_free(p->reg_err);
     berth_free(p);
 }
 
@@ -649,6 +469,9 @@ static void pull_on_request(berth_actor_t *self, pull_t *p, berth_cri_req_msg_t 
         const Runtime__V1__PullImageRequest *req = (const Runtime__V1__PullImageRequest *)rm->req;
         pull_job_t *j = berth_calloc(1, sizeof(*j));
         j->ctx = ctx_ref(p->ctx);
+        /* The job holds its own reference: it may outlive this actor. */
+        j->reg = p->reg ? berth_registries_ref(p->reg) : NULL;
+        j->reg_err = p->reg_err ? berth_strdup(p->reg_err) : NULL;
         j->image = berth_strdup(p->key);
         if (req->auth) {
             j->username = nz(req->auth->username);
@@ -749,7 +572,10 @@ typedef struct pull_ent {
 typedef struct images {
     berth_config_t *cfg;
     images_ctx_t *ctx;
-    regconf_t *rc;
+    /* registries.conf and its drop-ins as loaded at start: immutable and
+     * shared by reference with every pull; NULL with reg_err when broken. */
+    berth_registries_t *reg;
+    berth_err_t reg_err;
     berth_handle_t self;
     bool loaded;
     berth_err_t load_err;
@@ -769,7 +595,9 @@ typedef struct loaded_msg {
     images_ctx_t *ctx;
     berth_store_image_t **imgs;
     size_t n;
-    regconf_t *rc;
+    berth_config_t *cfg;
+    berth_registries_t *reg;
+    berth_err_t reg_err;
     berth_err_t err;
 } loaded_msg_t;
 
@@ -777,7 +605,9 @@ static void loaded_free(berth_msg_t *m)
 {
     loaded_msg_t *l = (loaded_msg_t *)m;
     berth_store_images_free(l->imgs, l->n);
-    regconf_free(l->rc);
+    berth_registries_unref(l->reg);
+    berth_err_free(&l->reg_err);
+    berth_config_unref(l->cfg);
     berth_err_free(&l->err);
     ctx_unref(l->ctx);
     berth_free(l);
@@ -791,13 +621,9 @@ static void load_run(void *arg)
         return;
     if (berth_store_load(l->ctx->store, &l->imgs, &l->n, &l->err) < 0)
         return;
-    BERTH_AUTO_ERR berth_err_t e = NULL;
-    l->rc = regconf_load(l->ctx->registries_conf, &e);
-    if (l->rc == NULL) {
-        /* A broken registries.conf must not stop the daemon: pulls report it. */
-        berth_log_error("cannot read the registries configuration", "error=\"%s\"", e->msg);
-        l->rc = berth_calloc(1, sizeof(regconf_t));
-    }
+    /* A broken registries.conf must not stop the daemon: pulls report it,
+     * and lookups match exact names only. */
+    l->reg = berth_registries_load_config(l->cfg, &l->reg_err);
     BERTH_AUTO_FREE char *ov = berth_asprintf("%s/overlay-containers", l->ctx->root);
     berth_store_mkdir_p(ov, 0700, NULL);
 }
@@ -854,11 +680,12 @@ static berth_store_image_t *lookup(const images_t *s, const char *name, char **m
         return NULL;
     char **cands = NULL;
     size_t nc = 0;
-    if (ref.short_name && s->rc) {
-        short_candidates(s->rc, &ref, false, &cands, &nc, NULL);
+    if (ref.short_name) {
+        if (s->reg)
+            local_candidates(s->reg, name, &cands, &nc);
     } else {
-        cands = berth_calloc(2, sizeof(char *));
-        cands[nc++] = ref_canonical(&ref);
+        BERTH_AUTO_FREE char *canon = ref_canonical(&ref);
+        berth_store_strv_add(&cands, &nc, canon);
     }
     berth_image_ref_fini(&ref);
     berth_store_image_t *found = NULL;
@@ -1371,6 +1198,8 @@ static bool on_pull(images_t *s, berth_cri_req_msg_t *rm)
         pull_t *p = berth_calloc(1, sizeof(*p));
         p->key = berth_strdup(image);
         p->ctx = ctx_ref(s->ctx);
+        p->reg = s->reg ? berth_registries_ref(s->reg) : NULL;
+        p->reg_err = s->reg_err ? berth_strdup(s->reg_err->msg) : NULL;
         p->images = s->self;
         h = berth_actor_spawn(&pull_class, p);
         s->pulls = berth_realloc(s->pulls, (s->n_pulls + 1) * sizeof(*s->pulls));
@@ -1519,7 +1348,21 @@ static void images_receive(berth_actor_t *self, berth_msg_t *msg)
             s->imgs = berth_steal_ptr(&l->imgs);
             s->n = l->n;
             l->n = 0;
-            s->rc = berth_steal_ptr(&l->rc);
+            s->reg = berth_steal_ptr(&l->reg);
+            if (s->reg == NULL) {
+                s->reg_err = berth_err_steal(&l->reg_err);
+                berth_log_error("cannot read the registries configuration", "error=\"%s\"",
+                                s->reg_err->msg);
+            } else {
+                size_t ns = 0;
+                berth_registries_search(s->reg, &ns);
+                berth_log_info("registries configuration loaded",
+                               "file=%s dir=%s search_registries=%zu short_name_mode=%s",
+                               s->cfg->registries_conf ? s->cfg->registries_conf : "",
+                               s->cfg->registries_conf_dir ? s->cfg->registries_conf_dir : "", ns,
+                               berth_registries_short_name_mode_name(
+                                       berth_registries_short_name_mode(s->reg)));
+            }
             berth_log_info("image store loaded", "images=%zu dir=%s", s->n,
                            berth_store_dir(s->ctx->store));
             /* Leftovers of pulls interrupted by a crash go now. */
@@ -1573,7 +1416,8 @@ static void images_fini(void *state)
         s->wq_head = op->next;
         write_op_free(op);
     }
-    regconf_free(s->rc);
+    berth_registries_unref(s->reg);
+    berth_err_free(&s->reg_err);
     berth_err_free(&s->load_err);
     ctx_unref(s->ctx);
     berth_config_unref(s->cfg);
@@ -1601,7 +1445,6 @@ berth_handle_t berth_images_spawn(berth_config_t *cfg)
     images_ctx_t *c = berth_calloc(1, sizeof(*c));
     c->refs = 1;
     c->root = berth_strdup(cfg->root);
-    c->registries_conf = berth_strdup(cfg->registries_conf ? cfg->registries_conf : "");
     c->insecure = berth_calloc(cfg->insecure_registries.n + 1, sizeof(char *));
     for (size_t i = 0; i < cfg->insecure_registries.n; i++)
         c->insecure[i] = berth_strdup(cfg->insecure_registries.v[i]);
@@ -1613,6 +1456,7 @@ berth_handle_t berth_images_spawn(berth_config_t *cfg)
     loaded_msg_t *l = berth_msg_new(BERTH_MSG_IMAGES_LOADED, sizeof(*l));
     l->hdr.free = loaded_free;
     l->ctx = ctx_ref(c);
+    l->cfg = berth_config_ref(cfg);
     berth_blocking_run(load_run, l, h, &l->hdr);
     return h;
 }

@@ -140,11 +140,47 @@ static ssize_t read_small(int dirfd, const char *name, char *buf, size_t cap)
     return n;
 }
 
-static bool comm_matches(const char *comm, const char *const *patterns)
+/* The command line with its NULs turned into spaces; "" when unreadable. */
+static void read_cmdline(int pd, char *buf, size_t cap)
 {
-    for (; *patterns; patterns++)
-        if (fnmatch(*patterns, comm, 0) == 0)
+    ssize_t n = read_small(pd, "cmdline", buf, cap);
+    if (n <= 0) {
+        buf[0] = '\0';
+        return;
+    }
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == '\0')
+            buf[i] = ' ';
+}
+
+/* comm against "GLOB" or "GLOB@TEXT" (see berth_bench_usage_sample); the
+ * command line is read only when a pattern with TEXT matched the name. */
+static bool comm_matches(int pd, const char *comm, const char *const *patterns)
+{
+    char cmdline[4096];
+    bool have_cmdline = false;
+    for (; *patterns; patterns++) {
+        const char *at = strchr(*patterns, '@');
+        if (at == NULL) {
+            if (fnmatch(*patterns, comm, 0) == 0)
+                return true;
+            continue;
+        }
+        char glob[64];
+        size_t gl = (size_t)(at - *patterns);
+        if (gl >= sizeof(glob))
+            continue;
+        memcpy(glob, *patterns, gl);
+        glob[gl] = '\0';
+        if (fnmatch(glob, comm, 0) != 0)
+            continue;
+        if (!have_cmdline) {
+            read_cmdline(pd, cmdline, sizeof(cmdline));
+            have_cmdline = true;
+        }
+        if (strstr(cmdline, at + 1))
             return true;
+    }
     return false;
 }
 
@@ -169,7 +205,7 @@ void berth_bench_usage_sample(const char *const *patterns, berth_bench_usage_t *
             continue;
         }
         comm[strcspn(comm, "\n")] = '\0';
-        if (!comm_matches(comm, patterns) || read_small(pd, "stat", stat, sizeof(stat)) <= 0 ||
+        if (!comm_matches(pd, comm, patterns) || read_small(pd, "stat", stat, sizeof(stat)) <= 0 ||
             read_small(pd, "statm", statm, sizeof(statm)) <= 0) {
             close(pd);
             continue;

@@ -46,8 +46,10 @@ typedef struct berth_bench_usage {
     unsigned nprocs;
 } berth_bench_usage_t;
 
-/* Sums over /proc/[pid] now; patterns is NULL-terminated. Never fails: a
- * process that exits while being read is skipped. */
+/* Sums over /proc/[pid] now; patterns is NULL-terminated. A pattern
+ * "GLOB@TEXT" also requires TEXT in the process's command line, which tells
+ * a private daemon (and its monitors) from others of the same name on the
+ * machine. Never fails: a process that exits while being read is skipped. */
 void berth_bench_usage_sample(const char *const *patterns, berth_bench_usage_t *out);
 /* Splits "a,b,c" into an owned NULL-terminated vector (free with _strv_free). */
 char **berth_bench_strv_split(const char *s, char sep);

@@ -225,6 +225,13 @@ typedef struct pod_rec {
     char *pod_id, *ctr_id;
     double t_start, t_end; /* since the phase began */
     double latency, teardown;
+    /* The two halves of latency: RunPodSandbox, and CreateContainer +
+     * StartContainer (the whole of latency for the floor, which has no pod);
+     * NAN when that half did not complete. */
+    double sandbox, ctr;
+    /* ctr's two parts: CreateContainer and StartContainer (the floor: conmon
+     * up to the pid on the sync pipe, then runc start). */
+    double create, start;
     bool ok;
     char *error; /* first failure, owned */
 } pod_rec_t;
@@ -276,12 +283,18 @@ static void pod_up(berth_cri_client_t *c, pod_rec_t *p, double t0)
     int rc = berth_cri_run_pod(c, pc, 240 * SEC, &p->pod_id, &st, &err);
     if (status_ok("RunPodSandbox", rc, &err, &st, &p->error))
         goto out;
+    double tc = mono_s();
+    p->sandbox = tc - t;
     rc = berth_cri_create_ctr(c, p->pod_id, cc, pc, 120 * SEC, &p->ctr_id, &st, &err);
     if (status_ok("CreateContainer", rc, &err, &st, &p->error))
         goto out;
+    double ts = mono_s();
+    p->create = ts - tc;
     rc = berth_cri_start_ctr(c, p->ctr_id, 120 * SEC, &st, &err);
     if (status_ok("StartContainer", rc, &err, &st, &p->error))
         goto out;
+    p->start = mono_s() - ts;
+    p->ctr = mono_s() - tc;
     p->ok = true;
 out:
     p->t_end = mono_s() - t0;
@@ -365,6 +378,10 @@ static pod_rec_t *pods_new(unsigned n, const char *kind)
     for (unsigned i = 0; i < n; i++) {
         snprintf(pods[i].name, sizeof(pods[i].name), "%s-%s-%u", kind, run_tag, i);
         snprintf(pods[i].uid, sizeof(pods[i].uid), "%s-uid-%s-%u", kind, run_tag, i);
+        pods[i].sandbox = NAN;
+        pods[i].ctr = NAN;
+        pods[i].create = NAN;
+        pods[i].start = NAN;
     }
     return pods;
 }
@@ -430,6 +447,43 @@ static void startup_figures(json_t *res, pod_rec_t *pods, unsigned n, double wal
         }
     berth_bench_summary_t s;
     berth_bench_summarize(lat, k, &s);
+    /* The halves, over the pods that started (so both halves exist). */
+    BERTH_AUTO_FREE double *half = berth_calloc(n ? n : 1, sizeof(double));
+    size_t ks = 0, kc = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (pods[i].ok && !isnan(pods[i].sandbox))
+            half[ks++] = pods[i].sandbox;
+    if (ks > 0) {
+        berth_bench_summary_t hs;
+        berth_bench_summarize(half, ks, &hs);
+        json_object_set_new(res, "sandbox_s", berth_bench_summary_json(&hs));
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (pods[i].ok && !isnan(pods[i].ctr))
+            half[kc++] = pods[i].ctr;
+    if (kc > 0) {
+        berth_bench_summary_t hs;
+        berth_bench_summarize(half, kc, &hs);
+        json_object_set_new(res, "ctr_create_start_s", berth_bench_summary_json(&hs));
+        json_object_set_new(res, "ctr_create_start_samples_s", berth_bench_json_doubles(half, kc));
+    }
+    size_t kcr = 0, kst = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (pods[i].ok && !isnan(pods[i].create))
+            half[kcr++] = pods[i].create;
+    if (kcr > 0) {
+        berth_bench_summary_t hs;
+        berth_bench_summarize(half, kcr, &hs);
+        json_object_set_new(res, "ctr_create_s", berth_bench_summary_json(&hs));
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (pods[i].ok && !isnan(pods[i].start))
+            half[kst++] = pods[i].start;
+    if (kst > 0) {
+        berth_bench_summary_t hs;
+        berth_bench_summarize(half, kst, &hs);
+        json_object_set_new(res, "ctr_start_s", berth_bench_summary_json(&hs));
+    }
     unsigned nerr;
     json_object_set_new(res, "pods", json_integer(n));
     json_object_set_new(res, "started", json_integer((json_int_t)k));
@@ -572,6 +626,10 @@ static json_t *run_relist(const endpoint_t *ep)
     berth_cri_client_free(c);
     static const char *const names[3] = {"list_pods_s", "list_containers_s", "list_stats_s"};
     for (int w = 0; w < 3; w++) {
+        /* Absent, not 0, when the runtime answered none (ListContainerStats
+         * unimplemented): the table then shows "-". */
+        if (k[w] == 0)
+            continue;
         berth_bench_summary_t s;
         berth_bench_summarize(lat + (size_t)w * rounds, k[w], &s);
         json_object_set_new(res, names[w], berth_bench_summary_json(&s));
@@ -791,16 +849,51 @@ static void *slow_main(void *arg)
     return NULL;
 }
 
+/* The runtime's CNI directory for ep: from --cni-conf-dir / --cni-bin-dir
+ * (opt), either "DIR" for every endpoint or "LABEL=DIR,LABEL=DIR" (for
+ * --compare); else SOCKDIR/leaf when that directory exists, the layout of
+ * scripts/bench-berth.sh and scripts/peer-containerd.sh. NULL: unknown. */
+static char *cni_dir(const endpoint_t *ep, const char *opt, const char *leaf)
+{
+    if (opt && strchr(opt, '=') == NULL)
+        return berth_strdup(opt);
+    if (opt) {
+        char **v = berth_bench_strv_split(opt, ',');
+        char *dir = NULL;
+        size_t ll = strlen(ep->label);
+        for (char **e = v; *e && dir == NULL; e++)
+            if (strncmp(*e, ep->label, ll) == 0 && (*e)[ll] == '=')
+                dir = berth_strdup(*e + ll + 1);
+        berth_bench_strv_free(v);
+        return dir;
+    }
+    const char *slash = strrchr(ep->sock, '/');
+    if (slash == NULL)
+        return NULL;
+    char *dir = berth_asprintf("%.*s/%s", (int)(slash - ep->sock), ep->sock, leaf);
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return dir;
+    berth_free(dir);
+    return NULL;
+}
+
+static int quiet_spawn_wait(char *const argv[]);
+
 static json_t *run_slow_cni(const endpoint_t *ep)
 {
-    if (o.cni_conf_dir == NULL || o.cni_bin_dir == NULL) {
-        fprintf(stderr, "berth-bench: slow-cni needs --cni-conf-dir and --cni-bin-dir (the "
-                        "runtime's own CNI directories)\n");
+    BERTH_AUTO_FREE char *conf_dir = cni_dir(ep, o.cni_conf_dir, "cni-conf");
+    BERTH_AUTO_FREE char *bin_dir = cni_dir(ep, o.cni_bin_dir, "cni-bin");
+    if (conf_dir == NULL || bin_dir == NULL) {
+        fprintf(stderr,
+                "berth-bench: %s: slow-cni needs --cni-conf-dir and --cni-bin-dir (the "
+                "runtime's own CNI directories)\n",
+                ep->label);
         return NULL;
     }
     unsigned n = o.n < 0 ? 1 : (unsigned)o.n;
-    BERTH_AUTO_FREE char *plugin = berth_asprintf("%s/berth-bench-slow", o.cni_bin_dir);
-    BERTH_AUTO_FREE char *conf = berth_asprintf("%s/00-berth-bench-slow.conflist", o.cni_conf_dir);
+    BERTH_AUTO_FREE char *plugin = berth_asprintf("%s/berth-bench-slow", bin_dir);
+    BERTH_AUTO_FREE char *conf = berth_asprintf("%s/00-berth-bench-slow.conflist", conf_dir);
     BERTH_AUTO_FREE char *count = berth_asprintf("/tmp/berth-bench-slow-%s.log", run_tag);
     BERTH_AUTO_FREE char *ipam = berth_asprintf("/tmp/berth-bench-slow-ipam-%s", run_tag);
     BERTH_AUTO_FREE char *conf_text = berth_asprintf(
@@ -870,6 +963,9 @@ static json_t *run_slow_cni(const endpoint_t *ep)
         pod_rec_fini(&sps[i].rec);
     berth_free(sps);
     unlink(plugin);
+    /* The slow network's bridge outlives its pods; nothing else uses it. */
+    char *ip_argv[] = {"/usr/sbin/ip", "link", "del", "berthslow0", NULL};
+    quiet_spawn_wait(ip_argv);
 
     berth_bench_summary_t s;
     berth_bench_summarize(handoff, kh, &s);
@@ -1085,6 +1181,8 @@ static void floor_up(floor_ctx_t *fc, pod_rec_t *p, double t0)
         goto out;
     }
     json_decref(j);
+    double ts = mono_s();
+    p->create = ts - t;
     char *start_argv[] = {(char *)o.oci_runtime, rarg, "start", p->name, NULL};
     rc = quiet_spawn_wait(start_argv);
     if (rc != 0) {
@@ -1093,6 +1191,8 @@ static void floor_up(floor_ctx_t *fc, pod_rec_t *p, double t0)
     }
     p->pod_id = berth_strdup(p->name);
     p->ok = true;
+    p->start = mono_s() - ts;
+    p->ctr = mono_s() - t;
 out:
     p->t_end = mono_s() - t0;
     p->latency = p->t_end - p->t_start;
@@ -1214,6 +1314,13 @@ static const metric_t density_metrics[] = {
         {"startup_s.p50", "startup p50 (ms)", 1000},
         {"startup_s.p90", "startup p90 (ms)", 1000},
         {"startup_s.p99", "startup p99 (ms)", 1000},
+        {"sandbox_s.p50", "RunPodSandbox p50 (ms)", 1000},
+        {"sandbox_s.p99", "RunPodSandbox p99 (ms)", 1000},
+        {"ctr_create_start_s.p50", "ctr create+start p50 (ms)", 1000},
+        {"ctr_create_start_s.p90", "ctr create+start p90 (ms)", 1000},
+        {"ctr_create_start_s.p99", "ctr create+start p99 (ms)", 1000},
+        {"ctr_create_s.p50", "CreateContainer p50 (ms)", 1000},
+        {"ctr_start_s.p50", "StartContainer p50 (ms)", 1000},
         {"pods_per_s", "pods/s", 1},
         {"teardown_s.p50", "teardown p50 (ms)", 1000},
         {"teardown_s.p99", "teardown p99 (ms)", 1000},
@@ -1495,7 +1602,8 @@ static void usage(FILE *f)
           "  --no-pull              do not PullImage first\n"
           "  --handler NAME         runtime handler\n"
           "  --cni-delay S --deadline S --backoff S --max S   slow-cni (6, 2, 1, 60)\n"
-          "  --cni-conf-dir D --cni-bin-dir D   the runtime's CNI dirs (slow-cni)\n"
+          "  --cni-conf-dir D --cni-bin-dir D   the runtime's CNI dirs (slow-cni): DIR or\n"
+          "                         LABEL=DIR,...; default SOCKDIR/cni-conf, SOCKDIR/cni-bin\n"
           "  --oci-runtime PATH     floor: OCI runtime (/usr/sbin/runc)\n"
           "  --rounds K             rounds, endpoints alternate order (1)\n"
           "  --json FILE            write every result as JSON\n"
@@ -1503,15 +1611,31 @@ static void usage(FILE *f)
           f);
 }
 
+/* "comm" or, for a private runtime whose socket lives in its own directory
+ * under /tmp (scripts/bench-berth.sh, scripts/peer-containerd.sh), "comm@DIR":
+ * its daemon, monitors and shims all carry DIR on their command lines, so
+ * other engineers' berthds and conmons on the same machine are not counted.
+ * pause processes carry nothing to tell them apart and stay unfiltered. */
 static char **default_procs(const char *sock, bool floor)
 {
-    if (floor)
-        return berth_bench_strv_split("conmon,runc,crun", ',');
+    if (floor) {
+        BERTH_AUTO_FREE char *f =
+                berth_asprintf("conmon@%s,runc@%s,crun@%s", o.floor_dir, o.floor_dir, o.floor_dir);
+        return berth_bench_strv_split(f, ',');
+    }
+    BERTH_AUTO_FREE char *dir = NULL;
+    const char *slash = sock ? strrchr(sock, '/') : NULL;
+    if (slash && strncmp(sock, "/tmp/", 5) == 0 && slash > sock + 4)
+        dir = berth_asprintf("@%.*s/", (int)(slash - sock), sock);
+    const char *d = dir ? dir : "";
+    BERTH_AUTO_FREE char *list = NULL;
     if (sock && strstr(sock, "containerd"))
-        return berth_bench_strv_split("containerd,containerd-shim*,pause", ',');
-    if (sock && strstr(sock, "crio"))
-        return berth_bench_strv_split("crio,conmon,pause", ',');
-    return berth_bench_strv_split("berthd,conmon", ',');
+        list = berth_asprintf("containerd%s,containerd-shim*%s,pause", d, d);
+    else if (sock && strstr(sock, "crio"))
+        list = berth_asprintf("crio%s,conmon%s,pause", d, d);
+    else
+        list = berth_asprintf("berthd%s,conmon%s", d, d);
+    return berth_bench_strv_split(list, ',');
 }
 
 static json_t *run_one(const endpoint_t *ep)

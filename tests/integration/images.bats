@@ -3,7 +3,8 @@
 # ImageService end to end: crictl against a private berthd and the offline
 # test registries (tests/fixtures/registry, images built by
 # tests/fixtures/images/build.sh): pulls by tag, by digest, by short name
-# through an alias, through a mirror, with htpasswd auth; listing, inspect,
+# through an alias (in registries.conf or in a registries.conf.d drop-in),
+# through a mirror, with htpasswd auth; listing, inspect,
 # removal, imagefsinfo, and the errors a user must be able to read.
 
 load helpers
@@ -145,6 +146,34 @@ EOF
     [[ $desc == *"ambiguous"* ]]
     [[ $desc == *"$REG/berth/layers:oci"* ]]
     [[ $desc == *"docker.io/berth/layers:oci"* ]]
+}
+
+@test "an alias defined only in a registries.conf.d drop-in resolves" {
+    stop_berthd
+    mkdir -p "$BERTH_TMP/registries.conf.d"
+    cat >"$BERTH_TMP/registries.conf" <<EOF
+unqualified-search-registries = ["docker.io"]
+short-name-mode = "enforcing"
+
+[[registry]]
+location = "$REG"
+insecure = true
+EOF
+    cat >"$BERTH_TMP/registries.conf.d/50-berth-test.conf" <<EOF
+[aliases]
+"berthdropin/layers" = "$REG/berth/layers"
+EOF
+    # Not a *.conf name: ignored, even though it does not parse.
+    echo 'not toml [' >"$BERTH_TMP/registries.conf.d/README"
+    sed -i "s|^registries_conf = .*|registries_conf = \"$BERTH_TMP/registries.conf\"\nregistries_conf_dir = \"$BERTH_TMP/registries.conf.d\"|" "$BERTH_CONF"
+    start_berthd
+    run berth_crictl pull berthdropin/layers:oci
+    [ "$status" -eq 0 ]
+    [[ $output == *"sha256:"* ]]
+    run berth_crictl images
+    [[ $output == *"$REG/berth/layers"*"oci"* ]]
+    run berth_crictl inspecti berthdropin/layers:oci
+    [ "$status" -eq 0 ]
 }
 
 @test "images survive a restart" {
