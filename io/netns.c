@@ -247,8 +247,24 @@ static void child_report_write(int fd, int index, int errnum)
     } while (n < 0 && errno == EINTR);
 }
 
+/* Closes every fd of the child but its two pipe ends. The child is a fork of
+ * a threaded process: without this it would keep copies of pipes that other
+ * pool threads opened for their own children at the same moment, and two
+ * children could then hold each other's pipes open and wait forever. Only
+ * raw system calls: the child must not touch locks of the parent's heap. */
+static void close_others(int a, int b)
+{
+    unsigned lo = (unsigned)(a < b ? a : b), hi = (unsigned)(a < b ? b : a);
+    if (lo > 3)
+        syscall(SYS_close_range, 3u, lo - 1, 0u);
+    if (hi > lo + 1)
+        syscall(SYS_close_range, lo + 1, hi - 1, 0u);
+    syscall(SYS_close_range, hi + 1, ~0u, 0u);
+}
+
 static __attribute__((noreturn)) void child_main(const struct child_plan *plan)
 {
+    close_others(plan->report_fd, plan->hold_fd);
     if (plan->hostname_len > 0 && sethostname(plan->hostname, plan->hostname_len) < 0) {
         child_report_write(plan->report_fd, -1, errno);
         _exit(1);
