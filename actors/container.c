@@ -115,6 +115,10 @@ typedef struct ctr {
     uint64_t exec_serial;
     berth_cri_req_msg_t *starting; /* the StartContainer being served */
     berth_cri_req_msg_t *updating; /* the UpdateContainerResources being served */
+    /* a pod's pause container (never listed; the pod is told its pid) */
+    bool infra, pull_sent;
+    berth_handle_t infra_reply;
+    unsigned relookups;
     /* a pod going down: answer the manager when stopped / removed */
     bool down_pending, down_remove;
     uint64_t down_tag;
@@ -253,6 +257,7 @@ static char *record_json(const ctr_t *c, bool creating)
     json_object_set_new(o, "pod_id", json_string(c->pod_id));
     json_object_set_new(o, "config", json_string(hex));
     json_object_set_new(o, "creating", json_boolean(creating));
+    json_object_set_new(o, "infra", json_boolean(c->infra));
     json_object_set_new(o, "made", json_integer(c->made));
     json_object_set_new(o, "state", json_integer(c->state));
     json_object_set_new(o, "created_at", json_integer(c->created_at));
@@ -488,7 +493,9 @@ static int write_spec(ctr_t *c, berth_err_t *err)
             /* No pod-level PID namespace without an infra process yet: a
              * pod-shared PID namespace gets a namespace per container. */
             .pid_mode = c->pod->pid_mode == RUNTIME__V1__NAMESPACE_MODE__NODE ? BERTH_NS_HOST
+                        : c->pod->pid_ns && !c->infra                         ? BERTH_NS_PATH
                                                                               : BERTH_NS_NEW,
+            .pid_path = c->infra ? NULL : c->pod->pid_ns,
             .cgroup_parent = c->pod->cgroup_parent[0] ? c->pod->cgroup_parent : NULL,
     };
     if (sc && sc->capabilities) {
@@ -653,8 +660,8 @@ static void reopen_job(void *arg)
 
 static bool listed(const ctr_t *c)
 {
-    return berth_resv_listed(&c->resv) && c->phase != PH_CREATING && c->phase != PH_UNDOING &&
-           c->phase != PH_RELEASING;
+    return !c->infra && berth_resv_listed(&c->resv) && c->phase != PH_CREATING &&
+           c->phase != PH_UNDOING && c->phase != PH_RELEASING;
 }
 
 static void publish(ctr_t *c)
@@ -732,8 +739,15 @@ static void fail_creation(berth_actor_t *self, ctr_t *c, berth_err_t err)
     teardown_next(self, c);
 }
 
-static void start_creation(ctr_t *c)
+static void after_pod(berth_actor_t *self, ctr_t *c);
+
+static void start_creation(berth_actor_t *self, ctr_t *c)
 {
+    if (c->pod) {
+        /* a pause container: its pod, still being created, sent its info */
+        after_pod(self, c);
+        return;
+    }
     berth_resv_set_stage(&c->resv, "looking up the pod sandbox");
     berth_pod_info_request(c->pods, c->pod_id, c->self, 0);
 }
@@ -746,7 +760,12 @@ static void on_pod_info(berth_actor_t *self, ctr_t *c, berth_pod_info_msg_t *m)
         return;
     }
     c->pod = berth_steal_ptr(&m->info);
-    if (!c->pod->ready) {
+    after_pod(self, c);
+}
+
+static void after_pod(berth_actor_t *self, ctr_t *c)
+{
+    if (!c->pod->ready && !c->infra) {
         berth_err_t err = NULL;
         berth_err_make(&err, EINVAL, BERTH_GRPC_FAILED_PRECONDITION,
                        "CreateContainer: pod sandbox %s is not ready", c->pod_id);
@@ -780,8 +799,34 @@ static void on_pod_info(berth_actor_t *self, ctr_t *c, berth_pod_info_msg_t *m)
     berth_image_lookup(c->images, c->config->image->image, c->self, 0);
 }
 
+/* The pause image is berth's to fetch (the kubelet never pulls it): an
+ * internal PullImage, then the lookup again every half second for a minute. */
+static bool infra_pull(berth_actor_t *self, ctr_t *c, const berth_image_lookup_msg_t *m)
+{
+    if (!c->infra || (m->error && m->error->grpc != BERTH_GRPC_NOT_FOUND) || c->relookups >= 120)
+        return false;
+    if (!c->pull_sent) {
+        c->pull_sent = true;
+        berth_resv_set_stage(&c->resv, "pulling the pause image");
+        Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
+        spec.image = c->config->image->image;
+        Runtime__V1__PullImageRequest req = RUNTIME__V1__PULL_IMAGE_REQUEST__INIT;
+        req.image = &spec;
+        berth_cri_req_msg_t *rm =
+                berth_cri_req_new("/runtime.v1.ImageService/PullImage", &req.base);
+        if (rm)
+            berth_send(c->images, &rm->hdr);
+    }
+    c->relookups++;
+    berth_timer_after(self, 500ull * 1000 * 1000,
+                      berth_msg_new(BERTH_MSG_CTR_RELOOKUP, sizeof(berth_msg_t)));
+    return true;
+}
+
 static void on_image(berth_actor_t *self, ctr_t *c, berth_image_lookup_msg_t *m)
 {
+    if ((m->error || m->image == NULL) && infra_pull(self, c, m))
+        return;
     if (m->error || m->image == NULL) {
         berth_err_t err = m->error ? berth_steal_ptr(&m->error) : NULL;
         if (err == NULL)
@@ -859,10 +904,40 @@ static void start_runtime_create(berth_actor_t *self, ctr_t *c)
         fail_creation(self, c, err);
 }
 
+static void infra_answer(ctr_t *c, const berth_err_t err)
+{
+    if (!berth_handle_valid(c->infra_reply))
+        return;
+    berth_ctrs_infra_msg_t *im =
+            berth_ctrs_infra_new(BERTH_MSG_POD_INFRA_READY, NULL, BERTH_HANDLE_NONE);
+    im->pid = c->pid;
+    im->ctr_id = berth_strdup(c->id);
+    if (err)
+        berth_err_make(&im->error, err->errnum, err->grpc, "pause container: %s", err->msg);
+    berth_send(c->infra_reply, &im->hdr);
+    c->infra_reply = BERTH_HANDLE_NONE;
+}
+
 static void finish_creation(berth_actor_t *self, ctr_t *c)
 {
     c->phase = PH_CREATED;
     berth_resv_set_stage(&c->resv, "done");
+    if (c->infra) {
+        /* Nobody waits on a reservation for it: it is started now, and the
+         * pod learns its pid from the start's answer. */
+        c->resv.state = BERTH_RESV_DELIVERED;
+        berth_conmon_watch(c->watcher, c->id, c->persist_dir, c->self);
+        c->watching = true;
+        berth_err_t err = NULL;
+        berth_runtime_t rt = runtime_of(c);
+        c->phase = PH_CREATED;
+        if (berth_conmon_start(c->self, &rt, c->id, TAG_START, &err) < 0) {
+            infra_answer(c, err);
+            berth_err_free(&err);
+        }
+        publish(c);
+        return;
+    }
     Runtime__V1__CreateContainerResponse resp = RUNTIME__V1__CREATE_CONTAINER_RESPONSE__INIT;
     resp.container_id = c->id;
     size_t len;
@@ -900,6 +975,11 @@ static void teardown_next(berth_actor_t *self, ctr_t *c)
     if (c->watching) {
         berth_conmon_unwatch(c->watcher, c->id);
         c->watching = false;
+    }
+    if (c->phase == PH_UNDOING && c->infra) {
+        infra_answer(c, c->failure);
+        release(c);
+        return;
     }
     if (c->phase == PH_UNDOING) {
         if (c->undo_for_expiry || c->restored_creating) {
@@ -1478,6 +1558,8 @@ static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *
         berth_cri_req_msg_t *rm = berth_steal_ptr(&c->starting);
         if (m->error) {
             berth_log_warn("container start failed", "id=%s error=\"%s\"", c->id, m->error->msg);
+            if (c->infra)
+                infra_answer(c, m->error);
             if (rm) {
                 berth_grpc_finish_err(rm->call, m->error);
                 berth_msg_free(&rm->hdr);
@@ -1487,6 +1569,8 @@ static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *
                 c->phase = PH_RUNNING;
                 c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
             }
+            if (c->infra)
+                infra_answer(c, NULL);
             c->started_at = (int64_t)berth_wall_ns();
             write_record(c, STEP_RECORD, false);
             publish(c);
@@ -1521,7 +1605,7 @@ static void ctr_receive(berth_actor_t *self, berth_msg_t *msg)
         return;
     case BERTH_MSG_CTR_START:
         if (c->phase == PH_CREATING)
-            start_creation(c);
+            start_creation(self, c);
         else if (c->phase == PH_UNDOING)
             teardown_next(self, c);
         else {
@@ -1552,6 +1636,10 @@ static void ctr_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     case BERTH_MSG_CONMON_EXIT:
         on_exit_msg(self, c, (berth_conmon_exit_msg_t *)msg);
+        break;
+    case BERTH_MSG_CTR_RELOOKUP:
+        if (c->phase == PH_CREATING)
+            berth_image_lookup(c->images, c->config->image->image, c->self, 0);
         break;
     case BERTH_MSG_CTR_STOP_TIMEOUT:
         c->stop_timer = NULL;
@@ -1661,6 +1749,9 @@ berth_handle_t berth_container_spawn(const berth_ctr_init_t *init)
     c->config = runtime__v1__container_config__unpack(pb_alloc(), len, buf);
     c->created_at = (int64_t)berth_wall_ns();
     c->phase = PH_CREATING;
+    c->infra = init->infra;
+    c->infra_reply = init->infra_reply;
+    c->pod = init->pod_info;
     berth_handle_t h = berth_actor_spawn(&ctr_class, c);
     c->self = h;
     berth_send(h, berth_msg_new(BERTH_MSG_CTR_START, sizeof(berth_msg_t)));
@@ -1729,6 +1820,7 @@ berth_handle_t berth_container_restore(const berth_ctr_init_t *base, json_t *rec
     c->image_ref = jdup(rec, "image_ref");
     c->image_id = jdup(rec, "image_id");
     bool creating = json_is_true(json_object_get(rec, "creating"));
+    c->infra = json_is_true(json_object_get(rec, "infra"));
     json_decref(rec);
     /* A restart never touches a running container: conmon keeps it; the
      * watcher reports an exit that happened meanwhile. */

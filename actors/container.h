@@ -21,6 +21,11 @@ typedef struct berth_ctr_init {
     berth_handle_t mgr, pods, images, watcher;
     const char *id, *name, *pod_id;
     const Runtime__V1__ContainerConfig *config; /* copied */
+    /* a pod's pause container: never listed, started at once, the pod
+     * (infra_reply) told its pid; pod_info is taken */
+    bool infra;
+    berth_handle_t infra_reply;
+    struct berth_pod_info *pod_info;
 } berth_ctr_init_t;
 
 berth_handle_t berth_container_spawn(const berth_ctr_init_t *init);

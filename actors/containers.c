@@ -19,6 +19,7 @@
 #include "actors/container.h"
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
+#include "actors/pod.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
@@ -65,6 +66,25 @@ berth_ctrs_down_msg_t *berth_ctrs_down_new(int type, const char *pod_id, bool re
     d->reply_to = reply_to;
     d->tag = tag;
     return d;
+}
+
+static void infra_msg_free(berth_msg_t *m)
+{
+    berth_ctrs_infra_msg_t *im = (berth_ctrs_infra_msg_t *)m;
+    berth_pod_info_free(im->info);
+    berth_free(im->ctr_id);
+    berth_err_free(&im->error);
+    berth_free(im);
+}
+
+berth_ctrs_infra_msg_t *berth_ctrs_infra_new(int type, struct berth_pod_info *info,
+                                             berth_handle_t reply_to)
+{
+    berth_ctrs_infra_msg_t *im = berth_msg_new((uint32_t)type, sizeof(*im));
+    im->hdr.free = infra_msg_free;
+    im->info = info;
+    im->reply_to = reply_to;
+    return im;
 }
 
 static void down_reply(const down_op_t *op)
@@ -425,6 +445,42 @@ static void on_list(ctrs_t *c, berth_cri_req_msg_t *rm, bool stream)
     berth_msg_free(&rm->hdr);
 }
 
+/* The pod's pause container: a container like the others, from the
+ * configured pause image, that no list shows. */
+static void on_infra(berth_actor_t *self, ctrs_t *c, berth_ctrs_infra_msg_t *im)
+{
+    berth_pod_info_t *info = berth_steal_ptr(&im->info);
+    Runtime__V1__ContainerMetadata md = RUNTIME__V1__CONTAINER_METADATA__INIT;
+    md.name = (char *)"POD";
+    Runtime__V1__ImageSpec img = RUNTIME__V1__IMAGE_SPEC__INIT;
+    img.image = c->cfg->pause_image;
+    Runtime__V1__ContainerConfig__LabelsEntry lbl =
+            RUNTIME__V1__CONTAINER_CONFIG__LABELS_ENTRY__INIT;
+    lbl.key = (char *)"io.berth.infra";
+    lbl.value = (char *)"true";
+    Runtime__V1__ContainerConfig__LabelsEntry *lbls[] = {&lbl};
+    Runtime__V1__ContainerConfig cc = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+    cc.metadata = &md;
+    cc.image = &img;
+    cc.n_labels = 1;
+    cc.labels = lbls;
+    /* "k8s_<pod>_<ns>_<uid>_<attempt>" -> "k8s_POD_<pod>_<ns>_<uid>_<attempt>" */
+    BERTH_AUTO_FREE char *name = berth_asprintf(
+            "k8s_POD_%s", strncmp(info->name, "k8s_", 4) == 0 ? info->name + 4 : info->name);
+    BERTH_AUTO_FREE char *id = new_id();
+    berth_ctr_init_t init;
+    init_base(c, self, &init);
+    init.id = id;
+    init.name = name;
+    init.pod_id = info->id;
+    init.config = &cc;
+    init.infra = true;
+    init.infra_reply = im->reply_to;
+    init.pod_info = info;
+    berth_handle_t h = berth_container_spawn(&init);
+    add_entry(c, id, name, h);
+}
+
 static void dispatch(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
 {
     const char *n = rm->method->name;
@@ -616,6 +672,11 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
             op->next = c->downs;
             c->downs = op;
         }
+        break;
+    }
+    case BERTH_MSG_CTRS_INFRA: {
+        berth_ctrs_infra_msg_t *im = (berth_ctrs_infra_msg_t *)msg;
+        on_infra(self, c, im);
         break;
     }
     case BERTH_MSG_CTR_DOWN_DONE: {

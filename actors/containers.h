@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "conf/config.h"
 #include "engine/actor.h"
@@ -54,6 +55,24 @@ typedef struct berth_ctrs_down_msg {
 
 berth_ctrs_down_msg_t *berth_ctrs_down_new(int type, const char *pod_id, bool remove,
                                            berth_handle_t reply_to, uint64_t tag);
+
+/* A pod that needs a pod-level PID namespace asks for its pause container
+ * (the image from [crio.image] pause_image, pulled when missing). The
+ * answer, type BERTH_MSG_POD_INFRA_READY, is the same struct with pid and
+ * ctr_id set, or error. The pause container is never listed; it goes with
+ * the pod's other containers when the pod stops or is removed. */
+struct berth_pod_info;
+typedef struct berth_ctrs_infra_msg {
+    berth_msg_t hdr;
+    struct berth_pod_info *info; /* request: taken */
+    berth_handle_t reply_to;
+    pid_t pid;         /* answer */
+    char *ctr_id;      /* answer, owned */
+    berth_err_t error; /* answer, owned */
+} berth_ctrs_infra_msg_t;
+
+berth_ctrs_infra_msg_t *berth_ctrs_infra_new(int type, struct berth_pod_info *info,
+                                             berth_handle_t reply_to);
 
 /* Spawns the manager (cfg referenced). pods and images are the handles the
  * container actors ask for pod information and images. */

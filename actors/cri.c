@@ -77,6 +77,21 @@ static void cri_req_msg_free(berth_msg_t *m)
     berth_free(rm);
 }
 
+berth_cri_req_msg_t *berth_cri_req_new(const char *path, const ProtobufCMessage *req)
+{
+    const berth_cri_method_t *m = berth_cri_method_lookup(path);
+    if (m == NULL)
+        return NULL;
+    size_t len;
+    BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(req, &len);
+    berth_cri_req_msg_t *rm = berth_msg_new(BERTH_MSG_CRI_REQUEST, sizeof(*rm));
+    rm->hdr.free = cri_req_msg_free;
+    rm->method = m;
+    rm->req = protobuf_c_message_unpack(
+            m->input, (ProtobufCAllocator *)berth_alloc_protobuf_allocator(), len, buf);
+    return rm;
+}
+
 /* Which actor owns a method's rule, or NONE when the CRI actor answers it. */
 static berth_handle_t route(const cri_t *c, const berth_cri_method_t *m)
 {

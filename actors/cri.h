@@ -25,6 +25,11 @@ typedef struct berth_cri_req_msg {
     uint64_t deadline_ns;  /* 0: none */
 } berth_cri_req_msg_t;
 
+/* An internal request with no client (call NULL): a copy of req for the
+ * method at `path`, to send to the actor that owns the method. Its answer is
+ * dropped (io/grpc.h accepts NULL calls). NULL when path names no method. */
+berth_cri_req_msg_t *berth_cri_req_new(const char *path, const ProtobufCMessage *req);
+
 /* Packs resp and answers the call with it (unary success). Any actor turn. */
 void berth_cri_reply(berth_grpc_call_t *call, const ProtobufCMessage *resp);
 /* Packs resp into an owned buffer; returns it and sets *len. */

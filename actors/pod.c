@@ -48,6 +48,7 @@ enum made_bits {
     MADE_NS = 1u << 3,     /* namespace pins */
     MADE_NET = 1u << 4,    /* CNI ADD done */
     MADE_CACHE = 1u << 5,  /* CNI result cached */
+    MADE_INFRA = 1u << 6,  /* the pause container (pod-level PID namespace) */
 };
 
 enum phase {
@@ -91,7 +92,9 @@ typedef struct pod {
     berth_err_t failure;    /* why an undo runs, handed to the reservation after */
     bool undo_for_expiry;
     bool cache_tried;
-    bool ctrs_down; /* waiting for the containers to go */
+    bool ctrs_down;  /* waiting for the containers to go */
+    pid_t infra_pid; /* the pause container's init, 0 without one */
+    char *infra_id;
     bool budget_exceeded;
     berth_timer_t *budget_timer;
     /* stop/remove requests queued while a step runs */
@@ -294,6 +297,8 @@ static char *record_json(const pod_t *p, bool creating)
     json_object_set_new(o, "net_conf",
                         p->net ? json_string(berth_cni_net_json(p->net)) : json_null());
     json_object_set_new(o, "ips", strv_json(p->ips));
+    json_object_set_new(o, "infra_pid", json_integer(p->infra_pid));
+    json_object_set_new(o, "infra_id", p->infra_id ? json_string(p->infra_id) : json_null());
     char *out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return out;
@@ -457,6 +462,8 @@ static void release(pod_t *p, berth_actor_t *self)
 /* ---- creation ---------------------------------------------------------------- */
 
 static void undo(berth_actor_t *self, pod_t *p);
+static berth_pod_info_t *pod_info(const pod_t *p);
+static void containers_down(berth_actor_t *self, pod_t *p, bool remove);
 static int apply_annotations(pod_t *p, berth_err_t *err);
 static void run_queued(berth_actor_t *self, pod_t *p);
 
@@ -581,6 +588,46 @@ static void start_network(berth_actor_t *self, pod_t *p)
         fail_creation(self, p, err);
 }
 
+/* The last creation step: the record, after the pause container when the
+ * pod asks for a pod-level PID namespace (the only case an infra-less pod
+ * needs a process of its own). */
+static void commit(berth_actor_t *self, pod_t *p)
+{
+    if (p->pid_mode == RUNTIME__V1__NAMESPACE_MODE__POD && p->infra_pid == 0 &&
+        !(p->made & MADE_INFRA)) {
+        berth_resv_set_stage(&p->resv, "starting the pause container");
+        p->made |= MADE_INFRA; /* from here on, undo removes the pod's containers */
+        berth_pod_info_t *info = pod_info(p);
+        info->ready = true;
+        berth_ctrs_infra_msg_t *im =
+                berth_ctrs_infra_new(BERTH_MSG_CTRS_INFRA, info, berth_actor_self(self));
+        berth_send(p->mgr, &im->hdr);
+        return;
+    }
+    berth_resv_set_stage(&p->resv, "writing the sandbox record");
+    p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
+    write_record(self, p, STEP_COMMIT, false, false);
+}
+
+static void on_infra_ready(berth_actor_t *self, pod_t *p, berth_ctrs_infra_msg_t *im)
+{
+    if (p->phase != PH_CREATING)
+        return;
+    if (im->error) {
+        fail_creation(self, p, berth_steal_ptr(&im->error));
+        return;
+    }
+    p->infra_pid = im->pid;
+    p->infra_id = berth_steal_ptr(&im->ctr_id);
+    berth_log_info("pause container running", "pod=%s id=%s pid=%d", p->name, p->infra_id,
+                   (int)p->infra_pid);
+    if (p->budget_exceeded) {
+        fail_creation(self, p, budget_error(p));
+        return;
+    }
+    commit(self, p);
+}
+
 static void finish_creation(berth_actor_t *self, pod_t *p)
 {
     if (p->budget_timer) {
@@ -645,6 +692,14 @@ static void cni_del(berth_actor_t *self, pod_t *p, uint64_t tag)
  * back here until nothing is left, then the phase's end runs. */
 static void teardown_next(berth_actor_t *self, pod_t *p, bool full)
 {
+    if (p->made & MADE_INFRA) {
+        /* the pause container (and any other container) goes first */
+        p->made &= ~MADE_INFRA;
+        if (!full)
+            p->infra_pid = 0; /* stopped: its PID namespace is gone */
+        containers_down(self, p, full);
+        return;
+    }
     if (p->made & MADE_NET) {
         if (p->cni_result == NULL && (p->made & MADE_CACHE) && !p->cache_tried) {
             /* After a restart: the ADD result (DEL's prevResult) and the
@@ -866,7 +921,7 @@ void berth_pod_info_free(berth_pod_info_t *i)
                        &i->hostname,   &i->log_directory, &i->cgroup_parent,
                        &i->hosts_path, &i->resolv_path,   &i->hostname_path,
                        &i->shm_path,   &i->net_ns,        &i->ipc_ns,
-                       &i->uts_ns};
+                       &i->uts_ns,     &i->pid_ns};
     for (size_t k = 0; k < BERTH_ARRAY_LEN(fields); k++)
         berth_free(*fields[k]);
     berth_free(i);
@@ -899,6 +954,7 @@ static berth_pod_info_t *pod_info(const pod_t *p)
     i->net_ns = dup_or_null(p->ns.net);
     i->ipc_ns = dup_or_null(p->ns.ipc);
     i->uts_ns = dup_or_null(p->ns.uts);
+    i->pid_ns = p->infra_pid ? berth_asprintf("/proc/%d/ns/pid", (int)p->infra_pid) : NULL;
     i->pid_mode = p->pid_mode;
     i->state = p->state;
     i->ready = p->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
@@ -1077,9 +1133,7 @@ static void on_netns(berth_actor_t *self, pod_t *p, berth_netns_done_msg_t *m)
             return;
         }
         if (p->host_net) {
-            berth_resv_set_stage(&p->resv, "writing the sandbox record");
-            p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
-            write_record(self, p, STEP_COMMIT, false, false);
+            commit(self, p);
         } else {
             start_network(self, p);
         }
@@ -1142,9 +1196,8 @@ static void on_cni_cache(berth_actor_t *self, pod_t *p, berth_cni_cache_msg_t *m
         return;
     }
     p->made |= MADE_CACHE;
-    /* The record says READY: a restart after this point finds a live pod. */
-    p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
-    write_record(self, p, STEP_COMMIT, false, false);
+    /* The record says READY (commit): a restart after it finds a live pod. */
+    commit(self, p);
 }
 
 static void pod_receive(berth_actor_t *self, berth_msg_t *msg)
@@ -1208,6 +1261,9 @@ static void pod_receive(berth_actor_t *self, berth_msg_t *msg)
         berth_send(im->reply_to, msg);
         return;
     }
+    case BERTH_MSG_POD_INFRA_READY:
+        on_infra_ready(self, p, (berth_ctrs_infra_msg_t *)msg);
+        break;
     case BERTH_MSG_CTRS_DOWN_DONE:
         if (p->ctrs_down) {
             p->ctrs_down = false;
@@ -1266,6 +1322,7 @@ static void pod_fini(void *state)
     berth_free(p->cache_dir);
     berth_free(p->pin_dir);
     berth_free(p->hostname);
+    berth_free(p->infra_id);
     berth_config_unref(p->cfg);
     berth_free(p);
 }
@@ -1410,6 +1467,11 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, json_t
             berth_err_free(&err);
         }
     }
+    p->infra_pid = (pid_t)json_integer_value(json_object_get(rec, "infra_pid"));
+    if (p->infra_pid)
+        p->made |= MADE_INFRA;
+    if ((s = json_string_value(json_object_get(rec, "infra_id"))))
+        p->infra_id = berth_strdup(s);
     json_t *ips = json_object_get(rec, "ips");
     p->ips = berth_calloc(json_array_size(ips) + 1, sizeof(char *));
     for (size_t i = 0; i < json_array_size(ips); i++)

@@ -34,6 +34,7 @@ typedef struct berth_pod_info {
     char *hostname, *log_directory, *cgroup_parent;
     char *hosts_path, *resolv_path, *hostname_path, *shm_path;
     char *net_ns, *ipc_ns, *uts_ns;
+    char *pid_ns; /* the pause container's PID namespace (pod-level PID); or NULL */
     int pid_mode; /* Runtime__V1__NamespaceMode */
     int state;    /* Runtime__V1__PodSandboxState */
     bool ready;   /* created, delivered or stashed, and not stopped */

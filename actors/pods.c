@@ -557,6 +557,19 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
         p->containers = d->reply_to;
         break;
     }
+    case BERTH_MSG_CTRS_INFRA: {
+        berth_ctrs_infra_msg_t *im = (berth_ctrs_infra_msg_t *)msg;
+        if (berth_handle_valid(p->containers)) {
+            /* a failed send (shutdown) leaves the pod to its budget */
+            berth_send(p->containers, msg);
+            return;
+        }
+        msg->type = BERTH_MSG_POD_INFRA_READY;
+        berth_err_make(&im->error, ESRCH, BERTH_GRPC_UNAVAILABLE,
+                       "no container manager to run the pause container");
+        berth_send(im->reply_to, msg);
+        return;
+    }
     case BERTH_MSG_CTRS_DOWN:
         /* a pod going down: its containers go first */
         if (berth_handle_valid(p->containers)) {

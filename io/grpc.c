@@ -37,6 +37,8 @@ berth_grpc_call_t *berth_grpc_call_new(berth_handle_t conn, int32_t stream_id, c
 
 void berth_grpc_call_ref(berth_grpc_call_t *call)
 {
+    if (!call)
+        return;
     /* Relaxed: a new reference is made from an existing one, which keeps
      * the call alive; nothing is published through the count. */
     __atomic_fetch_add(&call->refs, 1, __ATOMIC_RELAXED);
@@ -57,16 +59,18 @@ void berth_grpc_call_unref(berth_grpc_call_t *call)
 
 const char *berth_grpc_call_method(const berth_grpc_call_t *call)
 {
-    return call->method;
+    return call ? call->method : "";
 }
 
 uint64_t berth_grpc_call_deadline(const berth_grpc_call_t *call)
 {
-    return call->deadline_ns;
+    return call ? call->deadline_ns : 0;
 }
 
 void berth_grpc_call_set_owner(berth_grpc_call_t *call, berth_handle_t owner)
 {
+    if (!call)
+        return;
     /* Relaxed: the handle is a self-contained value and nothing else is
      * published through it; the connection reads whichever owner is current
      * when it sends a cancel, and a send to a stale handle fails cleanly. */
@@ -97,6 +101,8 @@ static void out_free(berth_msg_t *msg)
 static void post(berth_grpc_call_t *call, unsigned what, const void *pb, size_t len, int code,
                  const char *text)
 {
+    if (!call)
+        return; /* an internal request: nobody to answer */
     grpc_out_msg_t *m = berth_msg_new(BERTH_MSG_GRPC_OUT, sizeof(*m));
     m->hdr.free = out_free;
     berth_grpc_call_ref(call);

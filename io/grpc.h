@@ -73,6 +73,10 @@ void berth_grpc_server_stop(berth_handle_t listener, uint64_t grace_ns, berth_ha
 
 /* ---- calls ----------------------------------------------------------- */
 
+/* Every function below accepts a NULL call: berth's actors send themselves
+ * internal CRI requests (the pause image a pod needs, say) with no client
+ * behind them, and their answers are then dropped. */
+
 void berth_grpc_call_ref(berth_grpc_call_t *call);
 void berth_grpc_call_unref(berth_grpc_call_t *call);
 const char *berth_grpc_call_method(const berth_grpc_call_t *call);

@@ -230,3 +230,29 @@ wait_exited() {
     [[ $(ls "$BERTH_ROOT/containers" | wc -l) == 0 ]]
     [[ $(grep -c " $BERTH_ROOT/overlay-containers/" /proc/self/mounts) == 0 ]]
 }
+
+@test "a pod-level PID namespace: a pause container (pulled by berth, never listed) that the containers share" {
+    cat >"$BERTH_TMP/pidpod.json" <<EOF2
+{"metadata":{"name":"pidpod","namespace":"it","uid":"pid-$$","attempt":0},
+ "log_directory":"$BERTH_TMP/logs",
+ "linux":{"security_context":{"namespace_options":{"pid":0}}}}
+EOF2
+    pod=$(berth_crictl runp "$BERTH_TMP/pidpod.json" 2>/dev/null)
+    [[ $pod =~ ^[0-9a-f]{64}$ ]]
+    grep -q 'pause container running' "$BERTH_LOG"
+    f1=$(ctr one '"command":["sleep","601"]')
+    f2=$(ctr two '"command":["sleep","602"]')
+    a=$(berth_crictl create "$pod" "$f1" "$BERTH_TMP/pidpod.json" 2>/dev/null)
+    b=$(berth_crictl create "$pod" "$f2" "$BERTH_TMP/pidpod.json" 2>/dev/null)
+    berth_crictl start "$a" "$b" >/dev/null
+    # each sees the other and the pause process as PID 1
+    run berth_crictl exec -s "$a" ps
+    [[ $output == *"sleep 602"* ]]
+    [[ $output == *"/pause"* ]]
+    # only the two containers are listed
+    [[ $(berth_crictl ps -q --pod "$pod" | wc -l) == 2 ]]
+    berth_crictl stopp "$pod" >/dev/null
+    berth_crictl rmp "$pod" >/dev/null
+    [[ $(berth_crictl ps -a -q | wc -l) == 0 ]]
+    [[ $(runc list -q 2>/dev/null | wc -l) == $(runc list -q 2>/dev/null | grep -vc "$a\|$b") ]]
+}
