@@ -36,6 +36,7 @@
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
+#include "io/fs.h"
 #include "io/conmon.h"
 #include "io/grpc.h"
 #include "io/ocispec.h"
@@ -281,22 +282,6 @@ static char *record_json(const ctr_t *c, bool creating)
 }
 
 /* ---- blocking jobs (pool) ------------------------------------------------------------------- */
-
-static int mkdir_p(const char *path, mode_t mode, berth_err_t *err)
-{
-    BERTH_AUTO_FREE char *p = berth_strdup(path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-            return berth_err_errno(err, errno, "cannot create directory %s", p);
-        *s = '/';
-    }
-    if (mkdir(p, mode) < 0 && errno != EEXIST)
-        return berth_err_errno(err, errno, "cannot create directory %s", p);
-    return 0;
-}
 
 static char *find_runtime(const char *name)
 {
@@ -595,9 +580,11 @@ static void prepare_job(void *arg)
     char *slash = strrchr(logdir, '/');
     if (slash)
         *slash = '\0';
-    if (mkdir_p(c->bundle, 0700, &s->error) < 0 || mkdir_p(c->persist_dir, 0700, &s->error) < 0 ||
-        mkdir_p(c->exit_dir, 0700, &s->error) < 0 || mkdir_p(c->socket_dir, 0700, &s->error) < 0 ||
-        (logdir[0] && mkdir_p(logdir, 0755, &s->error) < 0))
+    if (berth_fs_mkdir_p(c->bundle, 0700, &s->error) < 0 ||
+        berth_fs_mkdir_p(c->persist_dir, 0700, &s->error) < 0 ||
+        berth_fs_mkdir_p(c->exit_dir, 0700, &s->error) < 0 ||
+        berth_fs_mkdir_p(c->socket_dir, 0700, &s->error) < 0 ||
+        (logdir[0] && berth_fs_mkdir_p(logdir, 0755, &s->error) < 0))
         return;
     write_spec(c, &s->error);
 }
@@ -609,31 +596,11 @@ static void record_job(void *arg)
                             &s->error);
 }
 
-static int rm_rf_at(int parent, const char *name)
-{
-    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return unlinkat(parent, name, 0) < 0 && errno != ENOENT ? -1 : 0;
-    DIR *d = fdopendir(fd);
-    if (d == NULL) {
-        close(fd);
-        return -1;
-    }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        rm_rf_at(dirfd(d), de->d_name);
-    }
-    closedir(d);
-    return unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 static void cleanup_job(void *arg)
 {
     step_msg_t *s = arg;
     ctr_t *c = s->c;
-    rm_rf_at(AT_FDCWD, c->bundle);
+    berth_fs_remove_tree(c->bundle);
     BERTH_AUTO_FREE char *exitf = berth_asprintf("%s/%s", c->exit_dir, c->id);
     unlink(exitf);
     if (unlink(c->record_path) < 0 && errno != ENOENT)
@@ -1238,30 +1205,16 @@ static void on_status(ctr_t *c, berth_cri_req_msg_t *rm)
     st.reason = c->reason ? c->reason : (char *)"";
     st.message = c->message ? c->message : (char *)"";
     st.log_path = c->log_path ? c->log_path : (char *)"";
-    BERTH_AUTO_FREE Runtime__V1__ContainerStatus__LabelsEntry *le =
-            berth_calloc(cc->n_labels + 1, sizeof(*le));
-    BERTH_AUTO_FREE Runtime__V1__ContainerStatus__LabelsEntry **lp =
-            berth_calloc(cc->n_labels + 1, sizeof(*lp));
-    for (size_t i = 0; i < cc->n_labels; i++) {
-        runtime__v1__container_status__labels_entry__init(&le[i]);
-        le[i].key = cc->labels[i]->key;
-        le[i].value = cc->labels[i]->value;
-        lp[i] = &le[i];
-    }
-    BERTH_AUTO_FREE Runtime__V1__ContainerStatus__AnnotationsEntry *ae =
-            berth_calloc(cc->n_annotations + 1, sizeof(*ae));
-    BERTH_AUTO_FREE Runtime__V1__ContainerStatus__AnnotationsEntry **ap =
-            berth_calloc(cc->n_annotations + 1, sizeof(*ap));
-    for (size_t i = 0; i < cc->n_annotations; i++) {
-        runtime__v1__container_status__annotations_entry__init(&ae[i]);
-        ae[i].key = cc->annotations[i]->key;
-        ae[i].value = cc->annotations[i]->value;
-        ap[i] = &ae[i];
-    }
+    BERTH_AUTO_FREE void *labels =
+            berth_cri_map_copy(&runtime__v1__container_status__labels_entry__descriptor,
+                               cc->n_labels, (ProtobufCMessage *const *)cc->labels);
+    BERTH_AUTO_FREE void *annotations =
+            berth_cri_map_copy(&runtime__v1__container_status__annotations_entry__descriptor,
+                               cc->n_annotations, (ProtobufCMessage *const *)cc->annotations);
     st.n_labels = cc->n_labels;
-    st.labels = lp;
+    st.labels = labels;
     st.n_annotations = cc->n_annotations;
-    st.annotations = ap;
+    st.annotations = annotations;
     st.n_mounts = cc->n_mounts;
     st.mounts = cc->mounts;
     /* as created, then as updated (record_resources) */

@@ -18,21 +18,21 @@
 
 #include "actors/container.h"
 #include "actors/cri.h"
+#include "actors/index.h"
 #include "actors/msgtypes.h"
 #include "actors/pod.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
+#include "io/fs.h"
 #include "io/conmon.h"
 #include "io/grpc.h"
 #include "io/overlay.h"
 #include "io/unpack.h"
 
-typedef struct entry {
-    char *id, *name;
-    berth_handle_t ctr;
-    berth_ctr_summary_t *summary;
-} entry_t;
+typedef berth_index_entry_t entry_t; /* handle: the container; summary: berth_ctr_summary_t */
+
+#define SUMMARY(e) ((berth_ctr_summary_t *)(e)->summary)
 
 typedef struct pending {
     struct pending *next;
@@ -97,8 +97,7 @@ static void down_reply(const down_op_t *op)
 typedef struct ctrs {
     berth_config_t *cfg;
     berth_handle_t pods, images, watcher;
-    entry_t *entries;
-    size_t n, cap;
+    berth_index_t ix;
     bool restored;
     pending_t *pending, **pending_tail;
     down_op_t *downs;
@@ -136,75 +135,6 @@ void berth_ctr_summary_free(berth_ctr_summary_t *s)
     berth_free(s->image_ref);
     berth_free(s->image_id);
     berth_free(s);
-}
-
-static entry_t *find_name(ctrs_t *c, const char *name)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        if (strcmp(c->entries[i].name, name) == 0)
-            return &c->entries[i];
-    }
-    return NULL;
-}
-
-static entry_t *find_id(ctrs_t *c, const char *id, bool *ambiguous)
-{
-    *ambiguous = false;
-    if (id == NULL || id[0] == '\0')
-        return NULL;
-    entry_t *match = NULL;
-    size_t len = strlen(id);
-    for (size_t i = 0; i < c->n; i++) {
-        if (strcmp(c->entries[i].id, id) == 0)
-            return &c->entries[i];
-        if (strncmp(c->entries[i].id, id, len) == 0) {
-            if (match) {
-                *ambiguous = true;
-                return NULL;
-            }
-            match = &c->entries[i];
-        }
-    }
-    return match;
-}
-
-static entry_t *add_entry(ctrs_t *c, const char *id, const char *name, berth_handle_t h)
-{
-    if (c->n == c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 64;
-        c->entries = berth_realloc(c->entries, c->cap * sizeof(entry_t));
-    }
-    entry_t *e = &c->entries[c->n++];
-    e->id = berth_strdup(id);
-    e->name = berth_strdup(name);
-    e->ctr = h;
-    e->summary = NULL;
-    return e;
-}
-
-static void remove_entry(ctrs_t *c, entry_t *e)
-{
-    berth_free(e->id);
-    berth_free(e->name);
-    berth_ctr_summary_free(e->summary);
-    size_t i = (size_t)(e - c->entries);
-    c->entries[i] = c->entries[c->n - 1];
-    c->n--;
-}
-
-static char *new_id(void)
-{
-    uint8_t raw[32];
-    size_t got = 0;
-    while (got < sizeof(raw)) {
-        ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
-        if (r > 0)
-            got += (size_t)r;
-    }
-    char *hex = berth_malloc(65);
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-    return hex;
 }
 
 static void fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
@@ -267,9 +197,9 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
                                      pm->namespace_, pm->uid, cc->metadata->attempt)
                     : berth_asprintf("k8s_%s_%s_%u", cc->metadata->name, r->pod_sandbox_id,
                                      cc->metadata->attempt);
-    entry_t *e = find_name(c, name);
+    entry_t *e = berth_index_by_name(&c->ix, name);
     if (e == NULL) {
-        BERTH_AUTO_FREE char *id = new_id();
+        BERTH_AUTO_FREE char *id = berth_index_new_id();
         berth_ctr_init_t init;
         init_base(c, self, &init);
         init.id = id;
@@ -277,10 +207,10 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
         init.pod_id = r->pod_sandbox_id;
         init.config = cc;
         berth_handle_t h = berth_container_spawn(&init);
-        e = add_entry(c, id, name, h);
+        e = berth_index_add(&c->ix, id, name, h);
     }
-    berth_grpc_call_set_owner(rm->call, e->ctr);
-    berth_send(e->ctr, &rm->hdr);
+    berth_grpc_call_set_owner(rm->call, e->handle);
+    berth_send(e->handle, &rm->hdr);
 }
 
 static const char *id_of(const berth_cri_req_msg_t *rm)
@@ -312,7 +242,7 @@ static void on_by_id(ctrs_t *c, berth_cri_req_msg_t *rm)
     if (empty(id))
         return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "%s: container_id is empty", method);
     bool ambiguous;
-    entry_t *e = find_id(c, id, &ambiguous);
+    entry_t *e = berth_index_by_id(&c->ix, id, &ambiguous);
     if (ambiguous)
         return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
                     "%s: container ID prefix %s matches more than one container", method, id);
@@ -323,8 +253,8 @@ static void on_by_id(ctrs_t *c, berth_cri_req_msg_t *rm)
             return reply_empty(rm);
         return fail(rm, BERTH_GRPC_NOT_FOUND, "%s: container %s not found", method, id);
     }
-    berth_grpc_call_set_owner(rm->call, e->ctr);
-    berth_send(e->ctr, &rm->hdr);
+    berth_grpc_call_set_owner(rm->call, e->handle);
+    berth_send(e->handle, &rm->hdr);
 }
 
 static bool matches(const berth_ctr_summary_t *s, const Runtime__V1__ContainerFilter *f)
@@ -355,8 +285,6 @@ typedef struct pb_ctr {
     Runtime__V1__Container c;
     Runtime__V1__ContainerMetadata md;
     Runtime__V1__ImageSpec img;
-    Runtime__V1__Container__LabelsEntry *labels, **lp;
-    Runtime__V1__Container__AnnotationsEntry *anns, **ap;
 } pb_ctr_t;
 
 static void fill_pb(pb_ctr_t *o, const berth_ctr_summary_t *s)
@@ -375,34 +303,18 @@ static void fill_pb(pb_ctr_t *o, const berth_ctr_summary_t *s)
     o->c.image_id = s->image_id;
     o->c.state = s->state;
     o->c.created_at = s->created_at;
-    o->labels = berth_calloc(s->n_labels + 1, sizeof(*o->labels));
-    o->lp = berth_calloc(s->n_labels + 1, sizeof(*o->lp));
-    for (size_t i = 0; i < s->n_labels; i++) {
-        runtime__v1__container__labels_entry__init(&o->labels[i]);
-        o->labels[i].key = s->label_keys[i];
-        o->labels[i].value = s->label_values[i];
-        o->lp[i] = &o->labels[i];
-    }
-    o->anns = berth_calloc(s->n_annotations + 1, sizeof(*o->anns));
-    o->ap = berth_calloc(s->n_annotations + 1, sizeof(*o->ap));
-    for (size_t i = 0; i < s->n_annotations; i++) {
-        runtime__v1__container__annotations_entry__init(&o->anns[i]);
-        o->anns[i].key = s->annotation_keys[i];
-        o->anns[i].value = s->annotation_values[i];
-        o->ap[i] = &o->anns[i];
-    }
     o->c.n_labels = s->n_labels;
-    o->c.labels = o->lp;
+    o->c.labels = berth_cri_map(&runtime__v1__container__labels_entry__descriptor, s->n_labels,
+                                s->label_keys, s->label_values);
     o->c.n_annotations = s->n_annotations;
-    o->c.annotations = o->ap;
+    o->c.annotations = berth_cri_map(&runtime__v1__container__annotations_entry__descriptor,
+                                     s->n_annotations, s->annotation_keys, s->annotation_values);
 }
 
 static void fini_pb(pb_ctr_t *o)
 {
-    berth_free(o->labels);
-    berth_free(o->lp);
-    berth_free(o->anns);
-    berth_free(o->ap);
+    berth_free(o->c.labels);
+    berth_free(o->c.annotations);
 }
 
 static void on_list(ctrs_t *c, berth_cri_req_msg_t *rm, bool stream)
@@ -410,11 +322,11 @@ static void on_list(ctrs_t *c, berth_cri_req_msg_t *rm, bool stream)
     const Runtime__V1__ContainerFilter *f =
             stream ? ((const Runtime__V1__StreamContainersRequest *)rm->req)->filter
                    : ((const Runtime__V1__ListContainersRequest *)rm->req)->filter;
-    pb_ctr_t *pbs = berth_calloc(c->n + 1, sizeof(pb_ctr_t));
-    Runtime__V1__Container **items = berth_calloc(c->n + 1, sizeof(*items));
+    pb_ctr_t *pbs = berth_calloc(c->ix.n + 1, sizeof(pb_ctr_t));
+    Runtime__V1__Container **items = berth_calloc(c->ix.n + 1, sizeof(*items));
     size_t n = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        const berth_ctr_summary_t *s = c->entries[i].summary;
+    for (size_t i = 0; i < c->ix.n; i++) {
+        const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
         if (s == NULL || !matches(s, f))
             continue;
         fill_pb(&pbs[n], s);
@@ -467,7 +379,7 @@ static void on_infra(berth_actor_t *self, ctrs_t *c, berth_ctrs_infra_msg_t *im)
     /* "k8s_<pod>_<ns>_<uid>_<attempt>" -> "k8s_POD_<pod>_<ns>_<uid>_<attempt>" */
     BERTH_AUTO_FREE char *name = berth_asprintf(
             "k8s_POD_%s", strncmp(info->name, "k8s_", 4) == 0 ? info->name + 4 : info->name);
-    BERTH_AUTO_FREE char *id = new_id();
+    BERTH_AUTO_FREE char *id = berth_index_new_id();
     berth_ctr_init_t init;
     init_base(c, self, &init);
     init.id = id;
@@ -478,7 +390,7 @@ static void on_infra(berth_actor_t *self, ctrs_t *c, berth_ctrs_infra_msg_t *im)
     init.infra_reply = im->reply_to;
     init.pod_info = info;
     berth_handle_t h = berth_container_spawn(&init);
-    add_entry(c, id, name, h);
+    berth_index_add(&c->ix, id, name, h);
 }
 
 static void dispatch(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
@@ -553,30 +465,7 @@ static void sweep_orphans(const restore_msg_t *r)
 static void restore_job(void *arg)
 {
     restore_msg_t *r = arg;
-    DIR *d = opendir(r->dir);
-    if (d == NULL)
-        return;
-    struct dirent *de;
-    size_t cap = 0;
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
-            continue;
-        BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s", r->dir, de->d_name);
-        json_error_t jerr;
-        json_t *rec = json_load_file(path, 0, &jerr);
-        if (rec == NULL) {
-            berth_log_error("unreadable container record skipped", "path=%s error=\"%s\"", path,
-                            jerr.text);
-            continue;
-        }
-        if (r->n == cap) {
-            cap = cap ? cap * 2 : 32;
-            r->records = berth_realloc(r->records, cap * sizeof(json_t *));
-        }
-        r->records[r->n++] = rec;
-    }
-    closedir(d);
+    berth_fs_load_records(r->dir, "container", &r->records, &r->n);
     sweep_orphans(r);
 }
 
@@ -588,13 +477,13 @@ static void on_restored(berth_actor_t *self, ctrs_t *c, restore_msg_t *r)
         const char *id = json_string_value(json_object_get(rec, "id"));
         const char *name = json_string_value(json_object_get(rec, "name"));
         bool amb;
-        if (id == NULL || name == NULL || find_id(c, id, &amb) != NULL)
+        if (id == NULL || name == NULL || berth_index_by_id(&c->ix, id, &amb) != NULL)
             continue;
         r->records[i] = NULL;
-        entry_t *e = add_entry(c, id, name, BERTH_HANDLE_NONE);
+        entry_t *e = berth_index_add(&c->ix, id, name, BERTH_HANDLE_NONE);
         berth_ctr_init_t base;
         init_base(c, self, &base);
-        e->ctr = berth_container_restore(&base, rec);
+        e->handle = berth_container_restore(&base, rec);
         n++;
     }
     berth_log_info("containers restored", "count=%zu", n);
@@ -626,20 +515,16 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
     }
     case BERTH_MSG_CTR_SUMMARY: {
         berth_ctr_summary_msg_t *sm = (berth_ctr_summary_msg_t *)msg;
-        bool amb;
-        entry_t *e = find_id(c, sm->summary->id, &amb);
-        if (e && strcmp(e->id, sm->summary->id) == 0) {
-            berth_ctr_summary_free(e->summary);
-            e->summary = berth_steal_ptr(&sm->summary);
-        }
+        entry_t *e = berth_index_by_exact_id(&c->ix, sm->summary->id);
+        if (e)
+            berth_index_set_summary(&c->ix, e, berth_steal_ptr(&sm->summary));
         break;
     }
     case BERTH_MSG_CTR_GONE: {
         berth_ctr_gone_msg_t *gm = (berth_ctr_gone_msg_t *)msg;
-        bool amb;
-        entry_t *e = find_id(c, gm->id, &amb);
-        if (e && strcmp(e->id, gm->id) == 0 && berth_handle_eq(e->ctr, gm->ctr))
-            remove_entry(c, e);
+        entry_t *e = berth_index_by_exact_id(&c->ix, gm->id);
+        if (e && berth_handle_eq(e->handle, gm->ctr))
+            berth_index_remove(&c->ix, e);
         berth_send(gm->ctr, berth_msg_new(BERTH_MSG_CTR_BYE, sizeof(berth_msg_t)));
         break;
     }
@@ -654,14 +539,14 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
         op->tag = d->tag;
         op->remove = d->remove;
         op->pod_id = berth_strdup(d->pod_id);
-        for (size_t i = 0; i < c->n; i++) {
-            const berth_ctr_summary_t *s = c->entries[i].summary;
+        for (size_t i = 0; i < c->ix.n; i++) {
+            const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
             if (s == NULL || strcmp(s->pod_id, d->pod_id) != 0)
                 continue;
             op->left++;
             berth_ctrs_down_msg_t *f = berth_ctrs_down_new(BERTH_MSG_CTR_DOWN, d->pod_id, d->remove,
                                                            berth_actor_self(self), op->id);
-            if (berth_send(c->entries[i].ctr, &f->hdr) < 0)
+            if (berth_send(c->ix.v[i].handle, &f->hdr) < 0)
                 op->left--;
         }
         if (op->left == 0) {
@@ -710,9 +595,7 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
 static void ctrs_fini(void *state)
 {
     ctrs_t *c = state;
-    while (c->n)
-        remove_entry(c, &c->entries[c->n - 1]);
-    berth_free(c->entries);
+    berth_index_fini(&c->ix);
     while (c->pending) {
         pending_t *q = c->pending;
         c->pending = q->next;
@@ -729,6 +612,11 @@ static const berth_actor_class_t ctrs_class = {
         .fini = ctrs_fini,
 };
 
+static void summary_free(void *s)
+{
+    berth_ctr_summary_free(s);
+}
+
 berth_handle_t berth_containers_spawn(berth_config_t *cfg, berth_handle_t pods,
                                       berth_handle_t images)
 {
@@ -737,6 +625,7 @@ berth_handle_t berth_containers_spawn(berth_config_t *cfg, berth_handle_t pods,
     c->pods = pods;
     c->images = images;
     c->pending_tail = &c->pending;
+    berth_index_init(&c->ix, summary_free);
     BERTH_AUTO_FREE char *exits = berth_asprintf("%s/exits", cfg->runroot);
     berth_err_t err = NULL;
     c->watcher = berth_conmon_watcher_new(exits, &err);

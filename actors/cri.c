@@ -77,6 +77,42 @@ static void cri_req_msg_free(berth_msg_t *m)
     berth_free(rm);
 }
 
+static char **field_ptr(ProtobufCMessage *m, const char *name)
+{
+    const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+    return (char **)((char *)m + f->offset);
+}
+
+void *berth_cri_map(const ProtobufCMessageDescriptor *entry, size_t n, char *const *keys,
+                    char *const *values)
+{
+    /* n pointers, then n entries, in one block */
+    size_t ptrs = (n + 1) * sizeof(void *);
+    ptrs = (ptrs + 15) & ~(size_t)15;
+    char *block = berth_calloc(1, ptrs + n * entry->sizeof_message + 1);
+    ProtobufCMessage **v = (ProtobufCMessage **)block;
+    for (size_t i = 0; i < n; i++) {
+        ProtobufCMessage *m = (ProtobufCMessage *)(block + ptrs + i * entry->sizeof_message);
+        protobuf_c_message_init(entry, m);
+        *field_ptr(m, "key") = keys[i];
+        *field_ptr(m, "value") = values[i];
+        v[i] = m;
+    }
+    return block;
+}
+
+void *berth_cri_map_copy(const ProtobufCMessageDescriptor *entry, size_t n,
+                         ProtobufCMessage *const *src)
+{
+    BERTH_AUTO_FREE char **kv = berth_calloc(2 * n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        kv[i] = *field_ptr(src[i], "key");
+        kv[n + i] = *field_ptr(src[i], "value");
+    }
+    return berth_cri_map(entry, n, kv, kv + n);
+}
+
 berth_cri_req_msg_t *berth_cri_req_new(const char *path, const ProtobufCMessage *req)
 {
     const berth_cri_method_t *m = berth_cri_method_lookup(path);

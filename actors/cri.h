@@ -30,6 +30,15 @@ typedef struct berth_cri_req_msg {
  * dropped (io/grpc.h accepts NULL calls). NULL when path names no method. */
 berth_cri_req_msg_t *berth_cri_req_new(const char *path, const ProtobufCMessage *req);
 
+/* Entries for a CRI map field (labels, annotations: protobuf-c generates one
+ * entry message type per map, each with string fields `key` and `value`).
+ * Returns n entry pointers in one owned block (berth_free); the strings are
+ * borrowed from keys/values, or from src, another map's entries. */
+void *berth_cri_map(const ProtobufCMessageDescriptor *entry, size_t n, char *const *keys,
+                    char *const *values);
+void *berth_cri_map_copy(const ProtobufCMessageDescriptor *entry, size_t n,
+                         ProtobufCMessage *const *src);
+
 /* Packs resp and answers the call with it (unary success). Any actor turn. */
 void berth_cri_reply(berth_grpc_call_t *call, const ProtobufCMessage *resp);
 /* Packs resp into an owned buffer; returns it and sets *len. */

@@ -29,6 +29,7 @@
 #include "engine/log.h"
 #include "engine/sched.h"
 #include "io/blocking.h"
+#include "io/fs.h"
 #include "io/cgroups.h"
 #include "io/grpc.h"
 #include "io/netns.h"
@@ -83,23 +84,6 @@ static const berth_actor_class_t daemon_class = {
         .fini = berth_free,
 };
 
-/* mkdir -p with the given mode for the last component. */
-static int mkdir_p(const char *path, mode_t mode, berth_err_t *err)
-{
-    BERTH_AUTO_FREE char *p = berth_strdup(path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-            return berth_err_errno(err, errno, "cannot create directory %s", p);
-        *s = '/';
-    }
-    if (mkdir(p, mode) < 0 && errno != EEXIST)
-        return berth_err_errno(err, errno, "cannot create directory %s", p);
-    return 0;
-}
-
 static int dirname_mkdir(const char *file, berth_err_t *err)
 {
     BERTH_AUTO_FREE char *d = berth_strdup(file);
@@ -107,7 +91,7 @@ static int dirname_mkdir(const char *file, berth_err_t *err)
     if (slash == NULL || slash == d)
         return 0;
     *slash = '\0';
-    return mkdir_p(d, 0755, err);
+    return berth_fs_mkdir_p(d, 0755, err);
 }
 
 /* Takes the run lock; returns the fd (kept open for the daemon's life). */
@@ -198,8 +182,8 @@ static void probe_runtimes(const berth_config_t *cfg)
 
 int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
 {
-    if (mkdir_p(cfg->root, 0711, err) < 0 || mkdir_p(cfg->runroot, 0711, err) < 0 ||
-        dirname_mkdir(cfg->listen, err) < 0)
+    if (berth_fs_mkdir_p(cfg->root, 0711, err) < 0 ||
+        berth_fs_mkdir_p(cfg->runroot, 0711, err) < 0 || dirname_mkdir(cfg->listen, err) < 0)
         return -1;
     /* The directories the actors write into exist before any actor runs,
      * so their jobs never race to create them. */
@@ -208,9 +192,9 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     BERTH_AUTO_FREE char *ctrs_state = berth_asprintf("%s/containers", cfg->root);
     BERTH_AUTO_FREE char *ctrs_run = berth_asprintf("%s/containers", cfg->runroot);
     BERTH_AUTO_FREE char *exits = berth_asprintf("%s/exits", cfg->runroot);
-    if (mkdir_p(pods_state, 0700, err) < 0 || mkdir_p(pods_run, 0755, err) < 0 ||
-        mkdir_p(ctrs_state, 0700, err) < 0 || mkdir_p(ctrs_run, 0700, err) < 0 ||
-        mkdir_p(exits, 0700, err) < 0)
+    if (berth_fs_mkdir_p(pods_state, 0700, err) < 0 || berth_fs_mkdir_p(pods_run, 0755, err) < 0 ||
+        berth_fs_mkdir_p(ctrs_state, 0700, err) < 0 || berth_fs_mkdir_p(ctrs_run, 0700, err) < 0 ||
+        berth_fs_mkdir_p(exits, 0700, err) < 0)
         return -1;
     BERTH_AUTO_CLOSE int lock_fd = take_run_lock(cfg, err);
     if (lock_fd < 0)

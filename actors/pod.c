@@ -35,6 +35,7 @@
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
+#include "io/fs.h"
 #include "io/cni.h"
 #include "io/grpc.h"
 #include "io/netns.h"
@@ -375,26 +376,6 @@ static void write_record_job(void *arg)
                             &s->error);
 }
 
-static int rm_rf_at(int parent, const char *name)
-{
-    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return unlinkat(parent, name, 0) < 0 && errno != ENOENT ? -1 : 0;
-    DIR *d = fdopendir(fd);
-    if (d == NULL) {
-        close(fd);
-        return -1;
-    }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        rm_rf_at(dirfd(d), de->d_name);
-    }
-    closedir(d);
-    return unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 static void cleanup_job(void *arg)
 {
     step_msg_t *s = arg;
@@ -403,7 +384,7 @@ static void cleanup_job(void *arg)
      * cleanup can be repeated after a crash in the middle of one. */
     if (umount2(shm, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
         berth_log_warn("cannot unmount the pod's shm", "path=%s errno=%d", shm, errno);
-    if (rm_rf_at(AT_FDCWD, s->pod_dir) < 0)
+    if (berth_fs_remove_tree(s->pod_dir) < 0)
         berth_log_warn("cannot remove the pod directory", "path=%s errno=%d", s->pod_dir, errno);
     berth_err_t e = NULL;
     if (berth_cni_cache_remove(s->cache_dir, strrchr(s->pod_dir, '/') + 1, NULL, &e) < 0) {
@@ -860,33 +841,18 @@ static void on_status(pod_t *p, berth_cri_req_msg_t *rm)
     st.network = &net;
     st.linux = &lx;
     st.runtime_handler = p->handler;
-    /* The map entries of PodSandboxConfig and PodSandboxStatus have the same
-     * layout (key, value); protobuf-c packs them by descriptor, so build the
-     * status entries explicitly. */
-    BERTH_AUTO_FREE Runtime__V1__PodSandboxStatus__LabelsEntry *le =
-            berth_calloc(c->n_labels + 1, sizeof(*le));
-    BERTH_AUTO_FREE Runtime__V1__PodSandboxStatus__LabelsEntry **lp =
-            berth_calloc(c->n_labels + 1, sizeof(*lp));
-    for (size_t i = 0; i < c->n_labels; i++) {
-        runtime__v1__pod_sandbox_status__labels_entry__init(&le[i]);
-        le[i].key = c->labels[i]->key;
-        le[i].value = c->labels[i]->value;
-        lp[i] = &le[i];
-    }
-    BERTH_AUTO_FREE Runtime__V1__PodSandboxStatus__AnnotationsEntry *ae =
-            berth_calloc(c->n_annotations + 1, sizeof(*ae));
-    BERTH_AUTO_FREE Runtime__V1__PodSandboxStatus__AnnotationsEntry **ap =
-            berth_calloc(c->n_annotations + 1, sizeof(*ap));
-    for (size_t i = 0; i < c->n_annotations; i++) {
-        runtime__v1__pod_sandbox_status__annotations_entry__init(&ae[i]);
-        ae[i].key = c->annotations[i]->key;
-        ae[i].value = c->annotations[i]->value;
-        ap[i] = &ae[i];
-    }
+    /* Status has its own map entry types: the config's entries are copied
+     * into them (strings borrowed). */
+    BERTH_AUTO_FREE void *labels =
+            berth_cri_map_copy(&runtime__v1__pod_sandbox_status__labels_entry__descriptor,
+                               c->n_labels, (ProtobufCMessage *const *)c->labels);
+    BERTH_AUTO_FREE void *annotations =
+            berth_cri_map_copy(&runtime__v1__pod_sandbox_status__annotations_entry__descriptor,
+                               c->n_annotations, (ProtobufCMessage *const *)c->annotations);
     st.n_labels = c->n_labels;
-    st.labels = lp;
+    st.labels = labels;
     st.n_annotations = c->n_annotations;
-    st.annotations = ap;
+    st.annotations = annotations;
     Runtime__V1__PodSandboxStatusResponse resp = RUNTIME__V1__POD_SANDBOX_STATUS_RESPONSE__INIT;
     resp.status = &st;
     resp.timestamp = (int64_t)berth_wall_ns();

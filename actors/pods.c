@@ -17,20 +17,19 @@
 
 #include "actors/containers.h"
 #include "actors/cri.h"
+#include "actors/index.h"
 #include "actors/msgtypes.h"
 #include "actors/pod.h"
 #include "actors/runtimes.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
+#include "io/fs.h"
 #include "io/grpc.h"
 
-typedef struct entry {
-    char *id;
-    char *name;
-    berth_handle_t pod;
-    berth_pod_summary_t *summary; /* NULL until the pod publishes one */
-} entry_t;
+typedef berth_index_entry_t entry_t; /* handle: the pod; summary: berth_pod_summary_t */
+
+#define SUMMARY(e) ((berth_pod_summary_t *)(e)->summary)
 
 typedef struct pending {
     struct pending *next;
@@ -39,8 +38,7 @@ typedef struct pending {
 
 typedef struct pods {
     berth_config_t *cfg;
-    entry_t *entries;
-    size_t n, cap;
+    berth_index_t ix;
     bool restored;
     pending_t *pending, **pending_tail;
     berth_handle_t containers; /* set by the daemon once it exists */
@@ -102,77 +100,6 @@ void berth_pod_summary_free(berth_pod_summary_t *s)
     berth_free(s->annotation_values);
     berth_free(s->runtime_handler);
     berth_free(s);
-}
-
-static entry_t *find_name(pods_t *p, const char *name)
-{
-    for (size_t i = 0; i < p->n; i++) {
-        if (strcmp(p->entries[i].name, name) == 0)
-            return &p->entries[i];
-    }
-    return NULL;
-}
-
-/* Exact ID, else a unique prefix (crictl and kubectl users type prefixes).
- * *ambiguous is set when a prefix matches more than one sandbox. */
-static entry_t *find_id(pods_t *p, const char *id, bool *ambiguous)
-{
-    *ambiguous = false;
-    if (id == NULL || id[0] == '\0')
-        return NULL;
-    entry_t *match = NULL;
-    size_t len = strlen(id);
-    for (size_t i = 0; i < p->n; i++) {
-        if (strcmp(p->entries[i].id, id) == 0)
-            return &p->entries[i];
-        if (strncmp(p->entries[i].id, id, len) == 0) {
-            if (match) {
-                *ambiguous = true;
-                return NULL;
-            }
-            match = &p->entries[i];
-        }
-    }
-    return match;
-}
-
-static entry_t *add_entry(pods_t *p, const char *id, const char *name, berth_handle_t pod)
-{
-    if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 64;
-        p->entries = berth_realloc(p->entries, p->cap * sizeof(entry_t));
-    }
-    entry_t *e = &p->entries[p->n++];
-    e->id = berth_strdup(id);
-    e->name = berth_strdup(name);
-    e->pod = pod;
-    e->summary = NULL;
-    return e;
-}
-
-static void remove_entry(pods_t *p, entry_t *e)
-{
-    berth_free(e->id);
-    berth_free(e->name);
-    berth_pod_summary_free(e->summary);
-    size_t i = (size_t)(e - p->entries);
-    p->entries[i] = p->entries[p->n - 1];
-    p->n--;
-}
-
-static char *new_id(void)
-{
-    uint8_t raw[32];
-    size_t got = 0;
-    while (got < sizeof(raw)) {
-        ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
-        if (r > 0)
-            got += (size_t)r;
-    }
-    char *hex = berth_malloc(65);
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-    return hex;
 }
 
 static void fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
@@ -239,9 +166,9 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
         return fail(rm, BERTH_GRPC_FAILED_PRECONDITION, "RunPodSandbox: %s", bad->message);
     BERTH_AUTO_FREE char *name =
             berth_asprintf("k8s_%s_%s_%s_%u", md->name, md->namespace_, md->uid, md->attempt);
-    entry_t *e = find_name(p, name);
+    entry_t *e = berth_index_by_name(&p->ix, name);
     if (e == NULL) {
-        BERTH_AUTO_FREE char *id = new_id();
+        BERTH_AUTO_FREE char *id = berth_index_new_id();
         berth_pod_init_t init = {
                 .cfg = p->cfg,
                 .mgr = berth_actor_self(self),
@@ -251,11 +178,11 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
                 .req = r,
         };
         berth_handle_t pod = berth_pod_spawn(&init);
-        e = add_entry(p, id, name, pod);
+        e = berth_index_add(&p->ix, id, name, pod);
         berth_log_debug("pod name reserved", "name=%s id=%s", name, id);
     }
-    berth_grpc_call_set_owner(rm->call, e->pod);
-    berth_send(e->pod, &rm->hdr);
+    berth_grpc_call_set_owner(rm->call, e->handle);
+    berth_send(e->handle, &rm->hdr);
 }
 
 static const char *id_of(const berth_cri_req_msg_t *rm)
@@ -279,7 +206,7 @@ static void on_by_id(pods_t *p, berth_cri_req_msg_t *rm)
     if (empty(id))
         return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "%s: pod_sandbox_id is empty", method);
     bool ambiguous;
-    entry_t *e = find_id(p, id, &ambiguous);
+    entry_t *e = berth_index_by_id(&p->ix, id, &ambiguous);
     if (ambiguous)
         return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
                     "%s: pod sandbox ID prefix %s matches more than one sandbox", method, id);
@@ -301,8 +228,8 @@ static void on_by_id(pods_t *p, berth_cri_req_msg_t *rm)
         }
         return fail(rm, BERTH_GRPC_NOT_FOUND, "%s: pod sandbox %s not found", method, id);
     }
-    berth_grpc_call_set_owner(rm->call, e->pod);
-    berth_send(e->pod, &rm->hdr);
+    berth_grpc_call_set_owner(rm->call, e->handle);
+    berth_send(e->handle, &rm->hdr);
 }
 
 static bool matches(const berth_pod_summary_t *s, const Runtime__V1__PodSandboxFilter *f)
@@ -330,10 +257,6 @@ static bool matches(const berth_pod_summary_t *s, const Runtime__V1__PodSandboxF
 typedef struct pb_pod {
     Runtime__V1__PodSandbox sb;
     Runtime__V1__PodSandboxMetadata md;
-    Runtime__V1__PodSandbox__LabelsEntry *labels;
-    Runtime__V1__PodSandbox__LabelsEntry **label_ptrs;
-    Runtime__V1__PodSandbox__AnnotationsEntry *anns;
-    Runtime__V1__PodSandbox__AnnotationsEntry **ann_ptrs;
 } pb_pod_t;
 
 static void fill_pb(pb_pod_t *o, const berth_pod_summary_t *s)
@@ -349,34 +272,18 @@ static void fill_pb(pb_pod_t *o, const berth_pod_summary_t *s)
     o->sb.state = s->state;
     o->sb.created_at = s->created_at;
     o->sb.runtime_handler = s->runtime_handler;
-    o->labels = berth_calloc(s->n_labels + 1, sizeof(*o->labels));
-    o->label_ptrs = berth_calloc(s->n_labels + 1, sizeof(*o->label_ptrs));
-    for (size_t i = 0; i < s->n_labels; i++) {
-        runtime__v1__pod_sandbox__labels_entry__init(&o->labels[i]);
-        o->labels[i].key = s->label_keys[i];
-        o->labels[i].value = s->label_values[i];
-        o->label_ptrs[i] = &o->labels[i];
-    }
-    o->anns = berth_calloc(s->n_annotations + 1, sizeof(*o->anns));
-    o->ann_ptrs = berth_calloc(s->n_annotations + 1, sizeof(*o->ann_ptrs));
-    for (size_t i = 0; i < s->n_annotations; i++) {
-        runtime__v1__pod_sandbox__annotations_entry__init(&o->anns[i]);
-        o->anns[i].key = s->annotation_keys[i];
-        o->anns[i].value = s->annotation_values[i];
-        o->ann_ptrs[i] = &o->anns[i];
-    }
     o->sb.n_labels = s->n_labels;
-    o->sb.labels = o->label_ptrs;
+    o->sb.labels = berth_cri_map(&runtime__v1__pod_sandbox__labels_entry__descriptor, s->n_labels,
+                                 s->label_keys, s->label_values);
     o->sb.n_annotations = s->n_annotations;
-    o->sb.annotations = o->ann_ptrs;
+    o->sb.annotations = berth_cri_map(&runtime__v1__pod_sandbox__annotations_entry__descriptor,
+                                      s->n_annotations, s->annotation_keys, s->annotation_values);
 }
 
 static void fini_pb(pb_pod_t *o)
 {
-    berth_free(o->labels);
-    berth_free(o->label_ptrs);
-    berth_free(o->anns);
-    berth_free(o->ann_ptrs);
+    berth_free(o->sb.labels);
+    berth_free(o->sb.annotations);
 }
 
 static void on_list(pods_t *p, berth_cri_req_msg_t *rm, bool stream)
@@ -384,11 +291,11 @@ static void on_list(pods_t *p, berth_cri_req_msg_t *rm, bool stream)
     const Runtime__V1__PodSandboxFilter *f =
             stream ? ((const Runtime__V1__StreamPodSandboxesRequest *)rm->req)->filter
                    : ((const Runtime__V1__ListPodSandboxRequest *)rm->req)->filter;
-    pb_pod_t *pbs = berth_calloc(p->n + 1, sizeof(pb_pod_t));
-    Runtime__V1__PodSandbox **items = berth_calloc(p->n + 1, sizeof(*items));
+    pb_pod_t *pbs = berth_calloc(p->ix.n + 1, sizeof(pb_pod_t));
+    Runtime__V1__PodSandbox **items = berth_calloc(p->ix.n + 1, sizeof(*items));
     size_t n = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        const berth_pod_summary_t *s = p->entries[i].summary;
+    for (size_t i = 0; i < p->ix.n; i++) {
+        const berth_pod_summary_t *s = SUMMARY(&p->ix.v[i]);
         if (s == NULL || !matches(s, f))
             continue;
         fill_pb(&pbs[n], s);
@@ -462,32 +369,7 @@ static void restore_msg_free(berth_msg_t *m)
 static void restore_job(void *arg)
 {
     restore_msg_t *r = arg;
-    DIR *d = opendir(r->dir);
-    if (d == NULL)
-        return;
-    struct dirent *de;
-    size_t cap = 0;
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
-            continue;
-        BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s", r->dir, de->d_name);
-        json_error_t jerr;
-        json_t *rec = json_load_file(path, 0, &jerr);
-        if (rec == NULL) {
-            /* Records are written with rename, so a torn file is not ours:
-             * keep it for an operator and say so. */
-            berth_log_error("unreadable sandbox record skipped", "path=%s error=\"%s\"", path,
-                            jerr.text);
-            continue;
-        }
-        if (r->n == cap) {
-            cap = cap ? cap * 2 : 32;
-            r->records = berth_realloc(r->records, cap * sizeof(json_t *));
-        }
-        r->records[r->n++] = rec;
-    }
-    closedir(d);
+    berth_fs_load_records(r->dir, "sandbox", &r->records, &r->n);
 }
 
 static void on_restored(berth_actor_t *self, pods_t *p, restore_msg_t *r)
@@ -497,14 +379,14 @@ static void on_restored(berth_actor_t *self, pods_t *p, restore_msg_t *r)
         json_t *rec = r->records[i];
         const char *id = json_string_value(json_object_get(rec, "id"));
         const char *name = json_string_value(json_object_get(rec, "name"));
-        if (id == NULL || name == NULL || find_id(p, id, &(bool){false}) != NULL)
+        if (id == NULL || name == NULL || berth_index_by_id(&p->ix, id, &(bool){false}) != NULL)
             continue;
         r->records[i] = NULL;
         bool creating = json_is_true(json_object_get(rec, "creating"));
         /* The entry is added first: berth_pod_restore takes the record
          * (and the strings in it). */
-        entry_t *e = add_entry(p, id, name, BERTH_HANDLE_NONE);
-        e->pod = berth_pod_restore(p->cfg, berth_actor_self(self), rec);
+        entry_t *e = berth_index_add(&p->ix, id, name, BERTH_HANDLE_NONE);
+        e->handle = berth_pod_restore(p->cfg, berth_actor_self(self), rec);
         if (creating)
             undone++;
         else
@@ -530,20 +412,16 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
         return; /* handed on or freed */
     case BERTH_MSG_POD_SUMMARY: {
         berth_pod_summary_msg_t *sm = (berth_pod_summary_msg_t *)msg;
-        bool amb;
-        entry_t *e = find_id(p, sm->summary->id, &amb);
-        if (e && strcmp(e->id, sm->summary->id) == 0) {
-            berth_pod_summary_free(e->summary);
-            e->summary = berth_steal_ptr(&sm->summary);
-        }
+        entry_t *e = berth_index_by_exact_id(&p->ix, sm->summary->id);
+        if (e)
+            berth_index_set_summary(&p->ix, e, berth_steal_ptr(&sm->summary));
         break;
     }
     case BERTH_MSG_POD_GONE: {
         berth_pod_gone_msg_t *gm = (berth_pod_gone_msg_t *)msg;
-        bool amb;
-        entry_t *e = find_id(p, gm->id, &amb);
-        if (e && strcmp(e->id, gm->id) == 0 && berth_handle_eq(e->pod, gm->pod))
-            remove_entry(p, e);
+        entry_t *e = berth_index_by_exact_id(&p->ix, gm->id);
+        if (e && berth_handle_eq(e->handle, gm->pod))
+            berth_index_remove(&p->ix, e);
         /* After this message no request for the pod leaves the manager, so
          * the pod may exit once it has seen it. */
         berth_send(gm->pod, berth_msg_new(BERTH_MSG_PODS_BYE, sizeof(berth_msg_t)));
@@ -582,8 +460,8 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_POD_INFO_REQ: {
         berth_pod_info_msg_t *im = (berth_pod_info_msg_t *)msg;
         bool amb;
-        entry_t *e = p->restored ? find_id(p, im->pod_id, &amb) : NULL;
-        if (e == NULL || (e->summary && !e->summary->listed)) {
+        entry_t *e = p->restored ? berth_index_by_id(&p->ix, im->pod_id, &amb) : NULL;
+        if (e == NULL || (e->summary && !SUMMARY(e)->listed)) {
             /* not found, ambiguous, or not delivered to the kubelet yet */
             berth_err_make(&im->error, ENOENT, BERTH_GRPC_NOT_FOUND, "pod sandbox %s not found",
                            im->pod_id);
@@ -591,7 +469,7 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
             berth_send(im->reply_to, msg);
             return;
         }
-        berth_send(e->pod, msg);
+        berth_send(e->handle, msg);
         return;
     }
     case BERTH_MSG_GRPC_CANCEL: {
@@ -610,9 +488,7 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
 static void pods_fini(void *state)
 {
     pods_t *p = state;
-    while (p->n)
-        remove_entry(p, &p->entries[p->n - 1]);
-    berth_free(p->entries);
+    berth_index_fini(&p->ix);
     while (p->pending) {
         pending_t *q = p->pending;
         p->pending = q->next;
@@ -636,11 +512,17 @@ void berth_pods_set_containers(berth_handle_t pods, berth_handle_t containers)
     berth_send(pods, &d->hdr);
 }
 
+static void summary_free(void *s)
+{
+    berth_pod_summary_free(s);
+}
+
 berth_handle_t berth_pods_spawn(berth_config_t *cfg)
 {
     pods_t *p = berth_calloc(1, sizeof(*p));
     p->cfg = berth_config_ref(cfg);
     p->pending_tail = &p->pending;
+    berth_index_init(&p->ix, summary_free);
     berth_handle_t h = berth_actor_spawn(&pods_class, p);
     restore_msg_t *r = berth_msg_new(BERTH_MSG_PODS_RESTORED, sizeof(*r));
     r->hdr.free = restore_msg_free;

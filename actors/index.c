@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The name/ID index of a manager actor. A flat array: managers hold at most
+ * a node's pods and containers (hundreds), and a list walks them all
+ * anyway; removal swaps the last entry in.
+ */
+#include "actors/index.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "engine/alloc.h"
+
+void berth_index_init(berth_index_t *ix, void (*free_summary)(void *summary))
+{
+    memset(ix, 0, sizeof(*ix));
+    ix->free_summary = free_summary;
+}
+
+void berth_index_fini(berth_index_t *ix)
+{
+    while (ix->n)
+        berth_index_remove(ix, &ix->v[ix->n - 1]);
+    berth_free(ix->v);
+    ix->v = NULL;
+    ix->cap = 0;
+}
+
+berth_index_entry_t *berth_index_by_name(berth_index_t *ix, const char *name)
+{
+    for (size_t i = 0; i < ix->n; i++) {
+        if (strcmp(ix->v[i].name, name) == 0)
+            return &ix->v[i];
+    }
+    return NULL;
+}
+
+berth_index_entry_t *berth_index_by_id(berth_index_t *ix, const char *id, bool *ambiguous)
+{
+    *ambiguous = false;
+    if (id == NULL || id[0] == '\0')
+        return NULL;
+    berth_index_entry_t *match = NULL;
+    size_t len = strlen(id);
+    for (size_t i = 0; i < ix->n; i++) {
+        if (strcmp(ix->v[i].id, id) == 0)
+            return &ix->v[i];
+        if (strncmp(ix->v[i].id, id, len) == 0) {
+            if (match) {
+                *ambiguous = true;
+                return NULL;
+            }
+            match = &ix->v[i];
+        }
+    }
+    return match;
+}
+
+berth_index_entry_t *berth_index_by_exact_id(berth_index_t *ix, const char *id)
+{
+    bool ambiguous;
+    berth_index_entry_t *e = berth_index_by_id(ix, id, &ambiguous);
+    return e && strcmp(e->id, id) == 0 ? e : NULL;
+}
+
+berth_index_entry_t *berth_index_add(berth_index_t *ix, const char *id, const char *name,
+                                     berth_handle_t handle)
+{
+    if (ix->n == ix->cap) {
+        ix->cap = ix->cap ? ix->cap * 2 : 64;
+        ix->v = berth_realloc(ix->v, ix->cap * sizeof(*ix->v));
+    }
+    berth_index_entry_t *e = &ix->v[ix->n++];
+    e->id = berth_strdup(id);
+    e->name = berth_strdup(name);
+    e->handle = handle;
+    e->summary = NULL;
+    return e;
+}
+
+void berth_index_remove(berth_index_t *ix, berth_index_entry_t *e)
+{
+    berth_free(e->id);
+    berth_free(e->name);
+    if (e->summary && ix->free_summary)
+        ix->free_summary(e->summary);
+    *e = ix->v[ix->n - 1];
+    ix->n--;
+}
+
+void berth_index_set_summary(berth_index_t *ix, berth_index_entry_t *e, void *summary)
+{
+    if (e->summary && ix->free_summary)
+        ix->free_summary(e->summary);
+    e->summary = summary;
+}
+
+char *berth_index_new_id(void)
+{
+    uint8_t raw[32];
+    size_t got = 0;
+    while (got < sizeof(raw)) {
+        ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (r > 0)
+            got += (size_t)r;
+    }
+    char *hex = berth_malloc(65);
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    return hex;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The index a manager actor (pods, containers) keeps of the actors it owns:
+ * reserved name and ID to actor handle, plus the last listing summary each
+ * one published. Owned by one actor and used only in its turns: no locks.
+ * Lookups by ID accept a unique prefix, as crictl users type them.
+ */
+#ifndef BERTH_ACTORS_INDEX_H
+#define BERTH_ACTORS_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/actor.h"
+
+typedef struct berth_index_entry {
+    char *id, *name;       /* owned */
+    berth_handle_t handle; /* the actor holding the name */
+    void *summary;         /* owned, freed with the index's free_summary; may be NULL */
+} berth_index_entry_t;
+
+typedef struct berth_index {
+    berth_index_entry_t *v;
+    size_t n, cap;
+    void (*free_summary)(void *summary);
+} berth_index_t;
+
+void berth_index_init(berth_index_t *ix, void (*free_summary)(void *summary));
+void berth_index_fini(berth_index_t *ix);
+
+berth_index_entry_t *berth_index_by_name(berth_index_t *ix, const char *name);
+/* The exact ID, else the one entry whose ID starts with `id`; NULL (with
+ * *ambiguous set when more than one matched) otherwise. */
+berth_index_entry_t *berth_index_by_id(berth_index_t *ix, const char *id, bool *ambiguous);
+/* Only an exact ID. */
+berth_index_entry_t *berth_index_by_exact_id(berth_index_t *ix, const char *id);
+/* Adds an entry (id and name copied); the pointer is valid until the next
+ * add or remove. */
+berth_index_entry_t *berth_index_add(berth_index_t *ix, const char *id, const char *name,
+                                     berth_handle_t handle);
+void berth_index_remove(berth_index_t *ix, berth_index_entry_t *e);
+/* Replaces an entry's summary (taken). */
+void berth_index_set_summary(berth_index_t *ix, berth_index_entry_t *e, void *summary);
+
+/* A new 64-hex-digit ID from the kernel's random pool (owned). */
+char *berth_index_new_id(void);
+
+#endif

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Blocking filesystem helpers for pool jobs (see io/fs.h). Nothing here
+ * keeps state; every function is safe from any thread that may block.
+ */
+#include "io/fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/alloc.h"
+#include "engine/log.h"
+
+int berth_fs_mkdir_p(const char *path, mode_t mode, berth_err_t *err)
+{
+    BERTH_AUTO_FREE char *p = berth_strdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            return berth_err_errno(err, errno, "cannot create directory %s", p);
+        *s = '/';
+    }
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+        return berth_err_errno(err, errno, "cannot create directory %s", p);
+    return 0;
+}
+
+static int remove_at(int parent, const char *name)
+{
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return unlinkat(parent, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return -1;
+    }
+    int ret = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (remove_at(dirfd(d), de->d_name) < 0)
+            ret = -1;
+    }
+    closedir(d);
+    if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+        ret = -1;
+    return ret;
+}
+
+int berth_fs_remove_tree(const char *path)
+{
+    return remove_at(AT_FDCWD, path);
+}
+
+void berth_fs_load_records(const char *dir, const char *what, json_t ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+            continue;
+        BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s", dir, de->d_name);
+        json_error_t jerr;
+        json_t *rec = json_load_file(path, 0, &jerr);
+        if (rec == NULL) {
+            berth_log_error("unreadable record skipped", "what=%s path=%s error=\"%s\"", what, path,
+                            jerr.text);
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            *out = berth_realloc(*out, cap * sizeof(json_t *));
+        }
+        (*out)[(*n)++] = rec;
+    }
+    closedir(d);
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Small blocking filesystem helpers the actors' pool jobs share: making a
+ * directory path, removing a tree without following symlinks, and reading a
+ * directory of JSON records (sandbox and container records) at start. All
+ * block: call them on io/'s blocking pool or from main, never in a turn.
+ */
+#ifndef BERTH_IO_FS_H
+#define BERTH_IO_FS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "engine/err.h"
+
+/* mkdir -p; the last component gets `mode`, parents 0755. Existing is fine. */
+int berth_fs_mkdir_p(const char *path, mode_t mode, berth_err_t *err);
+
+/* rm -rf that never follows a symlink out of the tree (every level is
+ * opened O_NOFOLLOW under its parent). Missing is fine. Returns 0 or -1
+ * (errno set) when something could not be removed. */
+int berth_fs_remove_tree(const char *path);
+
+/* Every `*.json` file in dir parsed (owned array of owned documents, in
+ * directory order). An unreadable record is logged and skipped: records are
+ * written by rename, so a torn one is not berth's and is kept for an
+ * operator to look at. A missing dir gives none. */
+void berth_fs_load_records(const char *dir, const char *what, json_t ***out, size_t *n);
+
+#endif
