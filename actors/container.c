@@ -645,6 +645,11 @@ static void publish(ctr_t *c)
     s->image = berth_strdup(c->image_name ? c->image_name : "");
     s->image_ref = berth_strdup(c->image_ref ? c->image_ref : "");
     s->image_id = berth_strdup(c->image_id ? c->image_id : "");
+    /* the path io/ocispec.c gives the runtime (cgroupfs) */
+    s->cgroup = c->pod ? berth_asprintf("%s/berth-%s",
+                                        c->pod->cgroup_parent[0] ? c->pod->cgroup_parent : "/berth",
+                                        c->id)
+                       : berth_strdup("");
     s->n_labels = cc->n_labels;
     s->label_keys = berth_calloc(cc->n_labels + 1, sizeof(char *));
     s->label_values = berth_calloc(cc->n_labels + 1, sizeof(char *));

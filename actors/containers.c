@@ -134,6 +134,7 @@ void berth_ctr_summary_free(berth_ctr_summary_t *s)
     berth_free(s->image);
     berth_free(s->image_ref);
     berth_free(s->image_id);
+    berth_free(s->cgroup);
     berth_free(s);
 }
 
@@ -393,6 +394,268 @@ static void on_infra(berth_actor_t *self, ctrs_t *c, berth_ctrs_infra_msg_t *im)
     berth_index_add(&c->ix, id, name, h);
 }
 
+/* ---- stats ---------------------------------------------------------------- */
+
+/* One container's figures, read from its cgroup on the blocking pool. */
+typedef struct stat_row {
+    berth_ctr_summary_t *s; /* a copy of the fields stats need (owned) */
+    uint64_t cpu_ns, mem_usage, mem_working_set;
+    bool have_cpu, have_mem;
+} stat_row_t;
+
+typedef struct stats_msg {
+    berth_msg_t hdr; /* BERTH_MSG_CTRS_STATS */
+    berth_cri_req_msg_t *rm;
+    stat_row_t *rows;
+    size_t n;
+    bool single;
+    int64_t timestamp;
+} stats_msg_t;
+
+static bool read_u64(const char *path, uint64_t *out)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    unsigned long long v;
+    bool ok = fscanf(f, "%llu", &v) == 1;
+    fclose(f);
+    if (ok)
+        *out = v;
+    return ok;
+}
+
+/* The value of `key` in a "key value" file (memory.stat, cpu.stat). */
+static bool read_keyed(const char *path, const char *key, uint64_t *out)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    char k[64];
+    unsigned long long v;
+    bool found = false;
+    while (!found && fscanf(f, "%63s %llu", k, &v) == 2)
+        found = strcmp(k, key) == 0;
+    fclose(f);
+    if (found)
+        *out = v;
+    return found;
+}
+
+/* cgroup v1 (cpuacct, memory hierarchies) first, then the v2 unified tree. */
+static void read_row(stat_row_t *r)
+{
+    const char *cg = r->s->cgroup;
+    if (cg[0] == '\0')
+        return;
+    BERTH_AUTO_FREE char *cpu1 = berth_asprintf("/sys/fs/cgroup/cpuacct%s/cpuacct.usage", cg);
+    BERTH_AUTO_FREE char *cpu2 = berth_asprintf("/sys/fs/cgroup/cpu,cpuacct%s/cpuacct.usage", cg);
+    BERTH_AUTO_FREE char *cpuv2 = berth_asprintf("/sys/fs/cgroup%s/cpu.stat", cg);
+    uint64_t usec;
+    if (read_u64(cpu1, &r->cpu_ns) || read_u64(cpu2, &r->cpu_ns))
+        r->have_cpu = true;
+    else if (read_keyed(cpuv2, "usage_usec", &usec)) {
+        r->cpu_ns = usec * 1000;
+        r->have_cpu = true;
+    }
+    BERTH_AUTO_FREE char *mem1 =
+            berth_asprintf("/sys/fs/cgroup/memory%s/memory.usage_in_bytes", cg);
+    BERTH_AUTO_FREE char *stat1 = berth_asprintf("/sys/fs/cgroup/memory%s/memory.stat", cg);
+    BERTH_AUTO_FREE char *mem2 = berth_asprintf("/sys/fs/cgroup%s/memory.current", cg);
+    BERTH_AUTO_FREE char *stat2 = berth_asprintf("/sys/fs/cgroup%s/memory.stat", cg);
+    uint64_t inactive = 0;
+    if (read_u64(mem1, &r->mem_usage)) {
+        r->have_mem = true;
+        read_keyed(stat1, "total_inactive_file", &inactive);
+    } else if (read_u64(mem2, &r->mem_usage)) {
+        r->have_mem = true;
+        read_keyed(stat2, "inactive_file", &inactive);
+    }
+    /* the kubelet's working set: usage less the inactive file cache */
+    r->mem_working_set = r->mem_usage > inactive ? r->mem_usage - inactive : 0;
+}
+
+static void stats_job(void *arg)
+{
+    stats_msg_t *m = arg;
+    for (size_t i = 0; i < m->n; i++)
+        read_row(&m->rows[i]);
+    m->timestamp = (int64_t)berth_wall_ns();
+}
+
+static void stats_msg_free(berth_msg_t *msg)
+{
+    stats_msg_t *m = (stats_msg_t *)msg;
+    for (size_t i = 0; i < m->n; i++)
+        berth_ctr_summary_free(m->rows[i].s);
+    berth_free(m->rows);
+    if (m->rm)
+        berth_msg_free(&m->rm->hdr);
+    berth_free(m);
+}
+
+static berth_ctr_summary_t *stats_copy(const berth_ctr_summary_t *s)
+{
+    berth_ctr_summary_t *d = berth_calloc(1, sizeof(*d));
+    d->id = berth_strdup(s->id);
+    d->ctr_name = berth_strdup(s->ctr_name);
+    d->attempt = s->attempt;
+    d->cgroup = berth_strdup(s->cgroup ? s->cgroup : "");
+    d->n_labels = s->n_labels;
+    d->label_keys = berth_calloc(s->n_labels + 1, sizeof(char *));
+    d->label_values = berth_calloc(s->n_labels + 1, sizeof(char *));
+    for (size_t i = 0; i < s->n_labels; i++) {
+        d->label_keys[i] = berth_strdup(s->label_keys[i]);
+        d->label_values[i] = berth_strdup(s->label_values[i]);
+    }
+    d->n_annotations = s->n_annotations;
+    d->annotation_keys = berth_calloc(s->n_annotations + 1, sizeof(char *));
+    d->annotation_values = berth_calloc(s->n_annotations + 1, sizeof(char *));
+    for (size_t i = 0; i < s->n_annotations; i++) {
+        d->annotation_keys[i] = berth_strdup(s->annotation_keys[i]);
+        d->annotation_values[i] = berth_strdup(s->annotation_values[i]);
+    }
+    return d;
+}
+
+static bool labels_match(const berth_ctr_summary_t *s, size_t n,
+                         Runtime__V1__ContainerStatsFilter__LabelSelectorEntry **sel)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t j = 0; j < s->n_labels && !found; j++)
+            found = strcmp(s->label_keys[j], sel[i]->key) == 0 &&
+                    strcmp(s->label_values[j], sel[i]->value) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* ContainerStats and ListContainerStats: the matching containers' cgroups
+ * are read in one pool job (one walk per request, whatever the container
+ * count), so a relist never waits on any container actor. */
+static void on_stats(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bool single)
+{
+    const Runtime__V1__ContainerStatsFilter *f = NULL;
+    const char *want_id = NULL;
+    if (single) {
+        want_id = ((const Runtime__V1__ContainerStatsRequest *)rm->req)->container_id;
+        bool amb;
+        berth_index_entry_t *e = berth_index_by_id(&c->ix, want_id, &amb);
+        if (e == NULL || SUMMARY(e) == NULL || !SUMMARY(e)->listed)
+            return fail(rm, BERTH_GRPC_NOT_FOUND, "ContainerStats: container %s not found",
+                        want_id ? want_id : "");
+        want_id = e->id;
+    } else {
+        f = ((const Runtime__V1__ListContainerStatsRequest *)rm->req)->filter;
+    }
+    stats_msg_t *m = berth_msg_new(BERTH_MSG_CTRS_STATS, sizeof(*m));
+    m->hdr.free = stats_msg_free;
+    m->rm = rm;
+    m->single = single;
+    m->rows = berth_calloc(c->ix.n + 1, sizeof(stat_row_t));
+    for (size_t i = 0; i < c->ix.n; i++) {
+        const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
+        if (s == NULL || !s->listed)
+            continue;
+        if (want_id && strcmp(s->id, want_id) != 0)
+            continue;
+        if (f && !empty(f->id) && strncmp(s->id, f->id, strlen(f->id)) != 0)
+            continue;
+        if (f && !empty(f->pod_sandbox_id) &&
+            strncmp(s->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
+            continue;
+        if (f && !labels_match(s, f->n_label_selector, f->label_selector))
+            continue;
+        m->rows[m->n++].s = stats_copy(s);
+    }
+    berth_blocking_run(stats_job, m, berth_actor_self(self), &m->hdr);
+}
+
+static void fill_stats(Runtime__V1__ContainerStats *st, const stat_row_t *r, int64_t ts,
+                       Runtime__V1__ContainerAttributes *attr, Runtime__V1__ContainerMetadata *md,
+                       Runtime__V1__CpuUsage *cpu, Runtime__V1__MemoryUsage *mem,
+                       Runtime__V1__UInt64Value v[3])
+{
+    runtime__v1__container_stats__init(st);
+    runtime__v1__container_attributes__init(attr);
+    runtime__v1__container_metadata__init(md);
+    runtime__v1__cpu_usage__init(cpu);
+    runtime__v1__memory_usage__init(mem);
+    for (int i = 0; i < 3; i++)
+        runtime__v1__uint64_value__init(&v[i]);
+    md->name = r->s->ctr_name;
+    md->attempt = r->s->attempt;
+    attr->id = r->s->id;
+    attr->metadata = md;
+    attr->n_labels = r->s->n_labels;
+    attr->labels = berth_cri_map(&runtime__v1__container_attributes__labels_entry__descriptor,
+                                 r->s->n_labels, r->s->label_keys, r->s->label_values);
+    attr->n_annotations = r->s->n_annotations;
+    attr->annotations =
+            berth_cri_map(&runtime__v1__container_attributes__annotations_entry__descriptor,
+                          r->s->n_annotations, r->s->annotation_keys, r->s->annotation_values);
+    st->attributes = attr;
+    cpu->timestamp = ts;
+    if (r->have_cpu) {
+        v[0].value = r->cpu_ns;
+        cpu->usage_core_nano_seconds = &v[0];
+    }
+    mem->timestamp = ts;
+    if (r->have_mem) {
+        v[1].value = r->mem_working_set;
+        v[2].value = r->mem_usage;
+        mem->working_set_bytes = &v[1];
+        mem->usage_bytes = &v[2];
+    }
+    st->cpu = cpu;
+    st->memory = mem;
+}
+
+static void on_stats_done(stats_msg_t *m)
+{
+    size_t n = m->n;
+    Runtime__V1__ContainerStats *st = berth_calloc(n + 1, sizeof(*st));
+    Runtime__V1__ContainerStats **stp = berth_calloc(n + 1, sizeof(*stp));
+    Runtime__V1__ContainerAttributes *attr = berth_calloc(n + 1, sizeof(*attr));
+    Runtime__V1__ContainerMetadata *md = berth_calloc(n + 1, sizeof(*md));
+    Runtime__V1__CpuUsage *cpu = berth_calloc(n + 1, sizeof(*cpu));
+    Runtime__V1__MemoryUsage *mem = berth_calloc(n + 1, sizeof(*mem));
+    Runtime__V1__UInt64Value *vals = berth_calloc(3 * n + 3, sizeof(*vals));
+    for (size_t i = 0; i < n; i++) {
+        fill_stats(&st[i], &m->rows[i], m->timestamp, &attr[i], &md[i], &cpu[i], &mem[i],
+                   &vals[3 * i]);
+        stp[i] = &st[i];
+    }
+    if (m->single) {
+        Runtime__V1__ContainerStatsResponse resp = RUNTIME__V1__CONTAINER_STATS_RESPONSE__INIT;
+        resp.stats = n ? stp[0] : NULL;
+        if (n)
+            berth_cri_reply(m->rm->call, &resp.base);
+        else
+            berth_grpc_finish(m->rm->call, BERTH_GRPC_NOT_FOUND,
+                              "ContainerStats: the container is gone");
+    } else {
+        Runtime__V1__ListContainerStatsResponse resp =
+                RUNTIME__V1__LIST_CONTAINER_STATS_RESPONSE__INIT;
+        resp.n_stats = n;
+        resp.stats = stp;
+        berth_cri_reply(m->rm->call, &resp.base);
+    }
+    for (size_t i = 0; i < n; i++) {
+        berth_free(attr[i].labels);
+        berth_free(attr[i].annotations);
+    }
+    berth_free(st);
+    berth_free(stp);
+    berth_free(attr);
+    berth_free(md);
+    berth_free(cpu);
+    berth_free(mem);
+    berth_free(vals);
+}
+
 static void dispatch(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
 {
     const char *n = rm->method->name;
@@ -402,6 +665,10 @@ static void dispatch(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
         on_list(c, rm, false);
     else if (strcmp(n, "StreamContainers") == 0)
         on_list(c, rm, true);
+    else if (strcmp(n, "ContainerStats") == 0)
+        on_stats(self, c, rm, true);
+    else if (strcmp(n, "ListContainerStats") == 0)
+        on_stats(self, c, rm, false);
     else
         on_by_id(c, rm);
 }
@@ -530,6 +797,9 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
     }
     case BERTH_MSG_CTRS_RESTORED:
         on_restored(self, c, (restore_msg_t *)msg);
+        break;
+    case BERTH_MSG_CTRS_STATS:
+        on_stats_done((stats_msg_t *)msg);
         break;
     case BERTH_MSG_CTRS_DOWN: {
         berth_ctrs_down_msg_t *d = (berth_ctrs_down_msg_t *)msg;

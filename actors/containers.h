@@ -24,6 +24,7 @@ typedef struct berth_ctr_summary {
     int state; /* Runtime__V1__ContainerState */
     int64_t created_at;
     char *image, *image_ref, *image_id;
+    char *cgroup; /* the container's cgroupsPath (cgroupfs), "" before it exists */
     size_t n_labels, n_annotations;
     char **label_keys, **label_values, **annotation_keys, **annotation_values;
     bool listed;

@@ -144,9 +144,10 @@ static berth_handle_t route(const cri_t *c, const berth_cri_method_t *m)
             return c->pods;
     }
     static const char *const ctr_methods[] = {
-            "CreateContainer",    "StartContainer",           "StopContainer",   "RemoveContainer",
-            "ListContainers",     "StreamContainers",         "ContainerStatus", "ExecSync",
-            "ReopenContainerLog", "UpdateContainerResources",
+            "CreateContainer",          "StartContainer", "StopContainer",
+            "RemoveContainer",          "ListContainers", "StreamContainers",
+            "ContainerStatus",          "ExecSync",       "ReopenContainerLog",
+            "UpdateContainerResources", "ContainerStats", "ListContainerStats",
     };
     for (size_t i = 0; i < BERTH_ARRAY_LEN(ctr_methods); i++) {
         if (strcmp(m->name, ctr_methods[i]) == 0)

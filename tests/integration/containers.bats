@@ -256,3 +256,16 @@ EOF2
     [[ $(berth_crictl ps -a -q | wc -l) == 0 ]]
     [[ $(runc list -q 2>/dev/null | wc -l) == $(runc list -q 2>/dev/null | grep -vc "$a\|$b") ]]
 }
+
+@test "stats: CPU and memory come from the container's cgroup; filters by id and label" {
+    id=$(run_ctr busy '"command":["sh","-c","x=0; while [ $x -lt 200000 ]; do x=$((x+1)); done; sleep 600"],"labels":{"tier":"stats"}')
+    sleep 1
+    run berth_crictl stats -o json "$id"
+    [ "$status" -eq 0 ]
+    cpu=$(jq -r '.stats[0].cpu.usageCoreNanoSeconds.value' <<<"$output")
+    mem=$(jq -r '.stats[0].memory.workingSetBytes.value' <<<"$output")
+    [[ $cpu -gt 1000000 ]]
+    [[ $mem -gt 0 ]]
+    [[ $(berth_crictl stats -o json --label tier=stats | jq '.stats | length') == 1 ]]
+    [[ $(berth_crictl stats -o json --label tier=none | jq '.stats | length') == 0 ]]
+}
