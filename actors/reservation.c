@@ -66,8 +66,8 @@ void berth_resv_set_stage(berth_resv_t *r, const char *stage)
     uint64_t now = berth_now_ns();
     /* The time each stage took, for whoever profiles a slow creation. */
     if (berth_log_get_level() <= BERTH_LOG_DEBUG)
-        berth_log_debug("creation stage", "name=%s done=\"%s\" took_ms=%.2f next=\"%s\"",
-                        r->name, r->stage, (double)(now - r->stage_ns) / 1e6, stage);
+        berth_log_debug("creation stage", "name=%s done=\"%s\" took_ms=%.2f next=\"%s\"", r->name,
+                        r->stage, (double)(now - r->stage_ns) / 1e6, stage);
     r->stage = stage;
     r->stage_ns = now;
 }
