@@ -139,13 +139,6 @@ static ProtobufCAllocator *pb_alloc(void)
     return (ProtobufCAllocator *)berth_alloc_protobuf_allocator();
 }
 
-static void strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        berth_free(v[i]);
-    berth_free(v);
-}
-
 static void step_msg_free(berth_msg_t *m)
 {
     step_msg_t *s = (step_msg_t *)m;
@@ -171,18 +164,6 @@ static void push(berth_cri_req_msg_t ***v, size_t *n, size_t *cap, berth_cri_req
         *v = berth_realloc(*v, *cap * sizeof(**v));
     }
     (*v)[(*n)++] = rm;
-}
-
-static void fail_req(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void fail_req(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    BERTH_AUTO_FREE char *msg = berth_vasprintf(fmt, ap);
-    va_end(ap);
-    berth_grpc_finish(rm->call, code, msg);
-    berth_msg_free(&rm->hdr);
 }
 
 static void reply_empty(berth_cri_req_msg_t *rm)
@@ -234,23 +215,11 @@ static int signal_number(const char *s)
 
 /* ---- the record -------------------------------------------------------------------------- */
 
-static char *hex_of(const ProtobufCMessage *m)
-{
-    size_t len = protobuf_c_message_get_packed_size(m);
-    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(len + 1);
-    protobuf_c_message_pack(m, buf);
-    char *hex = berth_malloc(2 * len + 1);
-    for (size_t i = 0; i < len; i++)
-        snprintf(hex + 2 * i, 3, "%02x", buf[i]);
-    hex[2 * len] = '\0';
-    return hex;
-}
-
 #define JSTR(s) ((s) ? json_string(s) : json_null())
 
 static char *record_json(const ctr_t *c, bool creating)
 {
-    BERTH_AUTO_FREE char *hex = hex_of(&c->config->base);
+    BERTH_AUTO_FREE char *hex = berth_cri_to_hex(&c->config->base);
     json_t *o = json_object();
     json_object_set_new(o, "version", json_integer(1));
     json_object_set_new(o, "id", json_string(c->id));
@@ -551,8 +520,8 @@ static int write_spec(ctr_t *c, berth_err_t *err)
 out:
     if (icfg)
         json_decref(icfg);
-    strv_free(args);
-    strv_free(env);
+    berth_strv_free(args);
+    berth_strv_free(env);
     berth_user_fini(&user);
     berth_free(mounts);
     berth_free(hps);
@@ -902,7 +871,6 @@ static void finish_creation(berth_actor_t *self, ctr_t *c)
         c->watching = true;
         berth_err_t err = NULL;
         berth_runtime_t rt = runtime_of(c);
-        c->phase = PH_CREATED;
         if (berth_conmon_start(c->self, &rt, c->id, TAG_START, &err) < 0) {
             infra_answer(c, err);
             berth_err_free(&err);
@@ -1067,8 +1035,8 @@ static void on_start(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)
 {
     if (c->phase != PH_CREATED) {
         const char *st = c->phase == PH_RUNNING ? "running" : "exited";
-        return fail_req(rm, BERTH_GRPC_FAILED_PRECONDITION,
-                        "StartContainer: container %s is %s, not created", c->id, st);
+        return berth_cri_fail(rm, BERTH_GRPC_FAILED_PRECONDITION,
+                              "StartContainer: container %s is %s, not created", c->id, st);
     }
     if (!c->watching && berth_handle_valid(c->watcher)) {
         berth_conmon_watch(c->watcher, c->id, c->persist_dir, c->self);
@@ -1127,10 +1095,10 @@ static void on_exec(ctr_t *c, berth_cri_req_msg_t *rm)
 {
     const Runtime__V1__ExecSyncRequest *r = (const Runtime__V1__ExecSyncRequest *)rm->req;
     if (c->phase != PH_RUNNING)
-        return fail_req(rm, BERTH_GRPC_FAILED_PRECONDITION, "ExecSync: container %s is not running",
-                        c->id);
+        return berth_cri_fail(rm, BERTH_GRPC_FAILED_PRECONDITION,
+                              "ExecSync: container %s is not running", c->id);
     if (r->n_cmd == 0)
-        return fail_req(rm, BERTH_GRPC_INVALID_ARGUMENT, "ExecSync: cmd is empty");
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "ExecSync: cmd is empty");
     BERTH_AUTO_FREE const char **argv = berth_calloc(r->n_cmd + 1, sizeof(char *));
     for (size_t i = 0; i < r->n_cmd; i++)
         argv[i] = r->cmd[i];
@@ -1263,13 +1231,14 @@ static void on_update(ctr_t *c, berth_cri_req_msg_t *rm)
     const Runtime__V1__UpdateContainerResourcesRequest *r =
             (const Runtime__V1__UpdateContainerResourcesRequest *)rm->req;
     if (c->phase != PH_CREATED && c->phase != PH_RUNNING)
-        return fail_req(rm, BERTH_GRPC_FAILED_PRECONDITION,
-                        "UpdateContainerResources: container %s is not running (it has exited); "
-                        "the resources of a stopped container cannot change",
-                        c->id);
+        return berth_cri_fail(
+                rm, BERTH_GRPC_FAILED_PRECONDITION,
+                "UpdateContainerResources: container %s is not running (it has exited); "
+                "the resources of a stopped container cannot change",
+                c->id);
     if (r->linux == NULL)
-        return fail_req(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                        "UpdateContainerResources: no Linux resources in the request");
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "UpdateContainerResources: no Linux resources in the request");
     c->updating = rm;
     berth_resv_set_stage(&c->resv, "updating the container's resources");
     step_msg_t *s = step_new(c, STEP_UPDATE);
@@ -1329,10 +1298,7 @@ static void record_resources(ctr_t *c, const Runtime__V1__LinuxContainerResource
     lx.resources = &res;
     Runtime__V1__ContainerConfig cc = *c->config;
     cc.linux = &lx;
-    size_t len = protobuf_c_message_get_packed_size(&cc.base);
-    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(len + 1);
-    protobuf_c_message_pack(&cc.base, buf);
-    Runtime__V1__ContainerConfig *n = runtime__v1__container_config__unpack(pb_alloc(), len, buf);
+    Runtime__V1__ContainerConfig *n = (Runtime__V1__ContainerConfig *)berth_cri_copy(&cc.base);
     if (n == NULL)
         return; /* cannot happen for bytes just packed; keep the old record */
     protobuf_c_message_free_unpacked(&c->config->base, pb_alloc());
@@ -1402,8 +1368,8 @@ static void handle_request(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *r
         return on_remove(self, c, rm);
     if (strcmp(m, "ReopenContainerLog") == 0) {
         if (c->phase != PH_RUNNING)
-            return fail_req(rm, BERTH_GRPC_FAILED_PRECONDITION,
-                            "ReopenContainerLog: container %s is not running", c->id);
+            return berth_cri_fail(rm, BERTH_GRPC_FAILED_PRECONDITION,
+                                  "ReopenContainerLog: container %s is not running", c->id);
         push(&c->waiting, &c->n_waiting, &c->cap_waiting, rm);
         step_msg_t *s = step_new(c, STEP_REOPEN);
         berth_blocking_run(reopen_job, s, c->self, &s->hdr);
@@ -1411,7 +1377,7 @@ static void handle_request(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *r
     }
     if (strcmp(m, "UpdateContainerResources") == 0)
         return on_update(c, rm);
-    fail_req(rm, BERTH_GRPC_UNIMPLEMENTED, "%s is not implemented by berth yet", m);
+    berth_cri_fail(rm, BERTH_GRPC_UNIMPLEMENTED, "%s is not implemented by berth yet", m);
 }
 
 static void run_queued(berth_actor_t *self, ctr_t *c)
@@ -1653,7 +1619,7 @@ static void ctr_fini(void *state)
         protobuf_c_message_free_unpacked(&c->config->base, pb_alloc());
     berth_pod_info_free(c->pod);
     berth_store_image_free(c->image);
-    strv_free(c->layer_dirs);
+    berth_strv_free(c->layer_dirs);
     berth_err_free(&c->failure);
     char **fields[] = {&c->id,         &c->name,        &c->pod_id,       &c->rootfs,
                        &c->bundle,     &c->persist_dir, &c->exit_dir,     &c->socket_dir,
@@ -1701,10 +1667,7 @@ static ctr_t *ctr_new(const berth_ctr_init_t *b, const char *id, const char *nam
 berth_handle_t berth_container_spawn(const berth_ctr_init_t *init)
 {
     ctr_t *c = ctr_new(init, init->id, init->name, init->pod_id);
-    size_t len = protobuf_c_message_get_packed_size(&init->config->base);
-    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(len + 1);
-    protobuf_c_message_pack(&init->config->base, buf);
-    c->config = runtime__v1__container_config__unpack(pb_alloc(), len, buf);
+    c->config = (Runtime__V1__ContainerConfig *)berth_cri_copy(&init->config->base);
     c->created_at = (int64_t)berth_wall_ns();
     c->phase = PH_CREATING;
     c->infra = init->infra;
@@ -1728,30 +1691,21 @@ berth_handle_t berth_container_restore(const berth_ctr_init_t *base, json_t *rec
     const char *name = json_string_value(json_object_get(rec, "name"));
     const char *pod_id = json_string_value(json_object_get(rec, "pod_id"));
     ctr_t *c = ctr_new(base, id, name, pod_id ? pod_id : "");
-    const char *hex = json_string_value(json_object_get(rec, "config"));
-    size_t hlen = hex ? strlen(hex) : 0;
-    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(hlen / 2 + 1);
-    for (size_t i = 0; i + 1 < hlen; i += 2) {
-        unsigned v;
-        sscanf(hex + i, "%2x", &v);
-        buf[i / 2] = (uint8_t)v;
-    }
-    c->config = runtime__v1__container_config__unpack(pb_alloc(), hlen / 2, buf);
+    c->config = (Runtime__V1__ContainerConfig *)berth_cri_from_hex(
+            &runtime__v1__container_config__descriptor,
+            json_string_value(json_object_get(rec, "config")));
     if (c->config == NULL || c->config->metadata == NULL || c->config->image == NULL) {
+        /* An unreadable config: a minimal one (on the same allocator) lets
+         * the record still be undone or removed. */
         if (c->config)
             protobuf_c_message_free_unpacked(&c->config->base, pb_alloc());
-        /* Build a minimal config through the unpacker so fini frees it
-         * through the same allocator. */
         Runtime__V1__ContainerMetadata md = RUNTIME__V1__CONTAINER_METADATA__INIT;
         md.name = (char *)"unknown";
         Runtime__V1__ImageSpec img = RUNTIME__V1__IMAGE_SPEC__INIT;
         Runtime__V1__ContainerConfig cc = RUNTIME__V1__CONTAINER_CONFIG__INIT;
         cc.metadata = &md;
         cc.image = &img;
-        size_t l = protobuf_c_message_get_packed_size(&cc.base);
-        BERTH_AUTO_FREE uint8_t *b2 = berth_malloc(l + 1);
-        protobuf_c_message_pack(&cc.base, b2);
-        c->config = runtime__v1__container_config__unpack(pb_alloc(), l, b2);
+        c->config = (Runtime__V1__ContainerConfig *)berth_cri_copy(&cc.base);
     }
     c->made = (unsigned)json_integer_value(json_object_get(rec, "made"));
     c->state = (int)json_integer_value(json_object_get(rec, "state"));

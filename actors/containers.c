@@ -138,18 +138,6 @@ void berth_ctr_summary_free(berth_ctr_summary_t *s)
     berth_free(s);
 }
 
-static void fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    BERTH_AUTO_FREE char *msg = berth_vasprintf(fmt, ap);
-    va_end(ap);
-    berth_grpc_finish(rm->call, code, msg);
-    berth_msg_free(&rm->hdr);
-}
-
 static bool empty(const char *s)
 {
     return s == NULL || s[0] == '\0';
@@ -170,24 +158,28 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
     const Runtime__V1__CreateContainerRequest *r =
             (const Runtime__V1__CreateContainerRequest *)rm->req;
     if (empty(r->pod_sandbox_id))
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "CreateContainer: pod_sandbox_id is empty");
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "CreateContainer: pod_sandbox_id is empty");
     const Runtime__V1__ContainerConfig *cc = r->config;
     if (cc == NULL)
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "CreateContainer: config is missing");
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "CreateContainer: config is missing");
     if (cc->metadata == NULL || empty(cc->metadata->name))
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                    "CreateContainer: config.metadata.name is empty");
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "CreateContainer: config.metadata.name is empty");
     if (strpbrk(cc->metadata->name, "/\n"))
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                    "CreateContainer: config.metadata.name must not contain '/' or newlines");
+        return berth_cri_fail(
+                rm, BERTH_GRPC_INVALID_ARGUMENT,
+                "CreateContainer: config.metadata.name must not contain '/' or newlines");
     if (cc->image == NULL || empty(cc->image->image))
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "CreateContainer: config.image is empty");
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "CreateContainer: config.image is empty");
     const Runtime__V1__LinuxContainerSecurityContext *sc =
             cc->linux ? cc->linux->security_context : NULL;
     if (sc && sc->run_as_group && !sc->run_as_user && empty(sc->run_as_username))
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                    "CreateContainer: linux.security_context.run_as_group is set without "
-                    "run_as_user or run_as_username");
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "CreateContainer: linux.security_context.run_as_group is set without "
+                              "run_as_user or run_as_username");
     /* The reserved name follows the kubelet's: pod metadata from the
      * sandbox config it sends along; the sandbox ID when it did not. */
     const Runtime__V1__PodSandboxMetadata *pm =
@@ -241,18 +233,19 @@ static void on_by_id(ctrs_t *c, berth_cri_req_msg_t *rm)
     const char *method = rm->method->name;
     const char *id = id_of(rm);
     if (empty(id))
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "%s: container_id is empty", method);
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "%s: container_id is empty", method);
     bool ambiguous;
     entry_t *e = berth_index_by_id(&c->ix, id, &ambiguous);
     if (ambiguous)
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                    "%s: container ID prefix %s matches more than one container", method, id);
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "%s: container ID prefix %s matches more than one container", method,
+                              id);
     if (e == NULL) {
         /* The CRI wants stop and removal to be idempotent: a container that
          * is gone has been stopped and removed. */
         if (strcmp(method, "RemoveContainer") == 0 || strcmp(method, "StopContainer") == 0)
             return reply_empty(rm);
-        return fail(rm, BERTH_GRPC_NOT_FOUND, "%s: container %s not found", method, id);
+        return berth_cri_fail(rm, BERTH_GRPC_NOT_FOUND, "%s: container %s not found", method, id);
     }
     berth_grpc_call_set_owner(rm->call, e->handle);
     berth_send(e->handle, &rm->hdr);
@@ -544,8 +537,8 @@ static void on_stats(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bo
         bool amb;
         berth_index_entry_t *e = berth_index_by_id(&c->ix, want_id, &amb);
         if (e == NULL || SUMMARY(e) == NULL || !SUMMARY(e)->listed)
-            return fail(rm, BERTH_GRPC_NOT_FOUND, "ContainerStats: container %s not found",
-                        want_id ? want_id : "");
+            return berth_cri_fail(rm, BERTH_GRPC_NOT_FOUND,
+                                  "ContainerStats: container %s not found", want_id ? want_id : "");
         want_id = e->id;
     } else {
         f = ((const Runtime__V1__ListContainerStatsRequest *)rm->req)->filter;

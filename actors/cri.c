@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "actors/msgtypes.h"
@@ -75,6 +77,62 @@ static void cri_req_msg_free(berth_msg_t *m)
         protobuf_c_message_free_unpacked(rm->req,
                                          (ProtobufCAllocator *)berth_alloc_protobuf_allocator());
     berth_free(rm);
+}
+
+void berth_cri_fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    BERTH_AUTO_FREE char *msg = berth_vasprintf(fmt, ap);
+    va_end(ap);
+    berth_grpc_finish(rm->call, code, msg);
+    berth_msg_free(&rm->hdr);
+}
+
+ProtobufCMessage *berth_cri_copy(const ProtobufCMessage *msg)
+{
+    size_t len;
+    BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(msg, &len);
+    return protobuf_c_message_unpack(
+            msg->descriptor, (ProtobufCAllocator *)berth_alloc_protobuf_allocator(), len, buf);
+}
+
+char *berth_cri_to_hex(const ProtobufCMessage *msg)
+{
+    size_t len;
+    BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(msg, &len);
+    char *hex = berth_malloc(2 * len + 1);
+    for (size_t i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", buf[i]);
+    hex[2 * len] = '\0';
+    return hex;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+ProtobufCMessage *berth_cri_from_hex(const ProtobufCMessageDescriptor *desc, const char *hex)
+{
+    size_t hlen = hex ? strlen(hex) : 0;
+    if (hlen % 2)
+        return NULL;
+    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(hlen / 2 + 1);
+    for (size_t i = 0; i < hlen; i += 2) {
+        int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
+        if (hi < 0 || lo < 0)
+            return NULL;
+        buf[i / 2] = (uint8_t)(hi << 4 | lo);
+    }
+    return protobuf_c_message_unpack(desc, (ProtobufCAllocator *)berth_alloc_protobuf_allocator(),
+                                     hlen / 2, buf);
 }
 
 static char **field_ptr(ProtobufCMessage *m, const char *name)

@@ -39,6 +39,19 @@ void *berth_cri_map(const ProtobufCMessageDescriptor *entry, size_t n, char *con
 void *berth_cri_map_copy(const ProtobufCMessageDescriptor *entry, size_t n,
                          ProtobufCMessage *const *src);
 
+/* Answers rm's call with an error (code, formatted message) and frees rm. */
+void berth_cri_fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* A deep copy of msg on the protobuf allocator (free it with
+ * protobuf_c_message_free_unpacked and berth_alloc_protobuf_allocator()). */
+ProtobufCMessage *berth_cri_copy(const ProtobufCMessage *msg);
+/* msg's protobuf bytes as hex (owned): how records keep the kubelet's config,
+ * so a restart rebuilds exactly what was sent. */
+char *berth_cri_to_hex(const ProtobufCMessage *msg);
+/* The inverse (protobuf allocator); NULL when hex is not a `desc` message. */
+ProtobufCMessage *berth_cri_from_hex(const ProtobufCMessageDescriptor *desc, const char *hex);
+
 /* Packs resp and answers the call with it (unary success). Any actor turn. */
 void berth_cri_reply(berth_grpc_call_t *call, const ProtobufCMessage *resp);
 /* Packs resp into an owned buffer; returns it and sets *len. */

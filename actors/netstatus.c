@@ -52,24 +52,6 @@ typedef struct subscribe_msg {
     berth_handle_t to;
 } subscribe_msg_t;
 
-static char **strv_dup(const char *const *v)
-{
-    size_t n = 0;
-    while (v && v[n])
-        n++;
-    char **out = berth_calloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        out[i] = berth_strdup(v[i]);
-    return out;
-}
-
-static void strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        berth_free(v[i]);
-    berth_free(v);
-}
-
 static void netstatus_msg_free(berth_msg_t *m)
 {
     berth_netstatus_msg_t *ns = (berth_netstatus_msg_t *)m;
@@ -83,7 +65,7 @@ static void scan_msg_free(berth_msg_t *m)
 {
     scan_msg_t *s = (scan_msg_t *)m;
     berth_free(s->network_dir);
-    strv_free(s->plugin_dirs);
+    berth_strv_free(s->plugin_dirs);
     berth_free(s->default_network);
     berth_free(s->reason);
     berth_free(s->message);
@@ -280,7 +262,7 @@ static void start_scan(berth_actor_t *self, netstatus_t *ns)
     scan_msg_t *s = berth_msg_new(BERTH_MSG_NETSTATUS_SCANNED, sizeof(*s));
     s->hdr.free = scan_msg_free;
     s->network_dir = berth_strdup(ns->network_dir);
-    s->plugin_dirs = strv_dup((const char *const *)ns->plugin_dirs);
+    s->plugin_dirs = berth_strv_dup(ns->plugin_dirs, -1);
     s->default_network = berth_strdup(ns->default_network);
     berth_blocking_run(scan_job, s, berth_actor_self(self), &s->hdr);
 }
@@ -350,7 +332,7 @@ static void netstatus_fini(void *state)
 {
     netstatus_t *ns = state;
     berth_free(ns->network_dir);
-    strv_free(ns->plugin_dirs);
+    berth_strv_free(ns->plugin_dirs);
     berth_free(ns->default_network);
     berth_free(ns->reason);
     berth_free(ns->message);
@@ -368,7 +350,7 @@ berth_handle_t berth_netstatus_spawn(const berth_netstatus_config_t *cfg)
 {
     netstatus_t *ns = berth_calloc(1, sizeof(*ns));
     ns->network_dir = berth_strdup(cfg->network_dir);
-    ns->plugin_dirs = strv_dup(cfg->plugin_dirs);
+    ns->plugin_dirs = berth_strv_dup((char *const *)cfg->plugin_dirs, -1);
     ns->default_network = berth_strdup(cfg->default_network ? cfg->default_network : "");
     ns->rescan_ns = cfg->rescan_ns ? cfg->rescan_ns : DEFAULT_RESCAN_NS;
     ns->reason = berth_strdup("");

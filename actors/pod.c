@@ -125,24 +125,6 @@ typedef struct step_msg {
 
 /* ---- small helpers -------------------------------------------------- */
 
-static void strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        berth_free(v[i]);
-    berth_free(v);
-}
-
-static char **strv_dup(char *const *v)
-{
-    size_t n = 0;
-    while (v && v[n])
-        n++;
-    char **out = berth_calloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        out[i] = berth_strdup(v[i]);
-    return out;
-}
-
 static ProtobufCAllocator *pb_alloc(void)
 {
     return (ProtobufCAllocator *)berth_alloc_protobuf_allocator();
@@ -155,7 +137,7 @@ static void step_msg_free(berth_msg_t *m)
     berth_free(s->record_path);
     berth_free(s->cache_dir);
     berth_free(s->network_dir);
-    strv_free(s->plugin_dirs);
+    berth_strv_free(s->plugin_dirs);
     berth_free(s->default_network);
     berth_free(s->hostname);
     berth_free(s->hosts);
@@ -276,15 +258,7 @@ static json_t *strv_json(char *const *v)
 
 static char *record_json(const pod_t *p, bool creating)
 {
-    size_t len = protobuf_c_message_get_packed_size(&p->config->base);
-    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(len + 1);
-    protobuf_c_message_pack(&p->config->base, buf);
-    /* The CRI config is kept as its protobuf bytes (hex) so a restart
-     * rebuilds exactly what the kubelet sent. */
-    BERTH_AUTO_FREE char *hex = berth_malloc(2 * len + 1);
-    for (size_t i = 0; i < len; i++)
-        snprintf(hex + 2 * i, 3, "%02x", buf[i]);
-    hex[2 * len] = '\0';
+    BERTH_AUTO_FREE char *hex = berth_cri_to_hex(&p->config->base);
     json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:b, s:I, s:i, s:s, s:I, s:i}", "version", 1, "id",
                           p->id, "name", p->name, "handler", p->handler, "creating", creating,
                           "created_at", (json_int_t)p->created_at, "state", p->state, "config", hex,
@@ -477,7 +451,7 @@ static void start_prepare(berth_actor_t *self, pod_t *p)
     step_msg_t *s = step_new(p, STEP_PREPARE);
     s->want_net = !p->host_net;
     s->network_dir = berth_strdup(p->cfg->network_dir);
-    s->plugin_dirs = strv_dup(p->cfg->plugin_dirs.v);
+    s->plugin_dirs = berth_strv_dup(p->cfg->plugin_dirs.v, -1);
     s->default_network = berth_strdup(p->cfg->cni_default_network);
     const char *hn = p->hostname;
     s->hostname = berth_asprintf("%s\n", hn);
@@ -1277,7 +1251,7 @@ static void pod_fini(void *state)
     berth_cni_net_unref(p->net);
     berth_netns_paths_fini(&p->ns);
     berth_err_free(&p->failure);
-    strv_free(p->ips);
+    berth_strv_free(p->ips);
     berth_free(p->cni_result);
     berth_free(p->net_name);
     berth_free(p->id);
@@ -1369,12 +1343,8 @@ static int apply_annotations(pod_t *p, berth_err_t *err)
 berth_handle_t berth_pod_spawn(const berth_pod_init_t *init)
 {
     pod_t *p = pod_new(init->cfg, init->mgr, init->id, init->name, init->handler);
-    /* Deep copy of the config: pack and unpack keeps no pointer into the
-     * request, which the manager frees after forwarding. */
-    size_t len = protobuf_c_message_get_packed_size(&init->req->config->base);
-    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(len + 1);
-    protobuf_c_message_pack(&init->req->config->base, buf);
-    p->config = runtime__v1__pod_sandbox_config__unpack(pb_alloc(), len, buf);
+    /* A deep copy: the manager frees the request after forwarding it. */
+    p->config = (Runtime__V1__PodSandboxConfig *)berth_cri_copy(&init->req->config->base);
     p->created_at = (int64_t)berth_wall_ns();
     p->phase = PH_CREATING;
     p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
@@ -1392,24 +1362,18 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, json_t
     const char *name = json_string_value(json_object_get(rec, "name"));
     const char *handler = json_string_value(json_object_get(rec, "handler"));
     pod_t *p = pod_new(cfg, mgr, id, name, handler ? handler : cfg->default_runtime);
-    const char *hex = json_string_value(json_object_get(rec, "config"));
-    size_t hlen = hex ? strlen(hex) : 0;
-    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(hlen / 2 + 1);
-    for (size_t i = 0; i + 1 < hlen; i += 2) {
-        unsigned v;
-        sscanf(hex + i, "%2x", &v);
-        buf[i / 2] = (uint8_t)v;
-    }
-    p->config = runtime__v1__pod_sandbox_config__unpack(pb_alloc(), hlen / 2, buf);
+    p->config = (Runtime__V1__PodSandboxConfig *)berth_cri_from_hex(
+            &runtime__v1__pod_sandbox_config__descriptor,
+            json_string_value(json_object_get(rec, "config")));
     if (p->config == NULL || p->config->metadata == NULL) {
-        /* Unreadable config: keep an empty one so undo can still run. */
+        /* An unreadable config: a minimal one (on the same allocator) lets
+         * the record still be undone. */
         if (p->config)
             protobuf_c_message_free_unpacked(&p->config->base, pb_alloc());
-        p->config = berth_calloc(1, sizeof(*p->config));
-        runtime__v1__pod_sandbox_config__init(p->config);
-        p->config->metadata = berth_calloc(1, sizeof(*p->config->metadata));
-        runtime__v1__pod_sandbox_metadata__init(p->config->metadata);
-        /* freed by protobuf_c_message_free_unpacked through the allocator */
+        Runtime__V1__PodSandboxMetadata md = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+        Runtime__V1__PodSandboxConfig pc = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
+        pc.metadata = &md;
+        p->config = (Runtime__V1__PodSandboxConfig *)berth_cri_copy(&pc.base);
     }
     p->created_at = (int64_t)json_integer_value(json_object_get(rec, "created_at"));
     p->state = (int)json_integer_value(json_object_get(rec, "state"));

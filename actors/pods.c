@@ -102,18 +102,6 @@ void berth_pod_summary_free(berth_pod_summary_t *s)
     berth_free(s);
 }
 
-static void fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    BERTH_AUTO_FREE char *msg = berth_vasprintf(fmt, ap);
-    va_end(ap);
-    berth_grpc_finish(rm->call, code, msg);
-    berth_msg_free(&rm->hdr);
-}
-
 static bool empty(const char *s)
 {
     return s == NULL || s[0] == '\0';
@@ -131,22 +119,25 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
     const Runtime__V1__RunPodSandboxRequest *r = (const Runtime__V1__RunPodSandboxRequest *)rm->req;
     const Runtime__V1__PodSandboxConfig *c = r->config;
     if (c == NULL)
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "RunPodSandbox: config is missing");
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "RunPodSandbox: config is missing");
     const Runtime__V1__PodSandboxMetadata *md = c->metadata;
     if (md == NULL)
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "RunPodSandbox: config.metadata is missing");
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "RunPodSandbox: config.metadata is missing");
     if (empty(md->name))
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                    "RunPodSandbox: config.metadata.name is empty");
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "RunPodSandbox: config.metadata.name is empty");
     if (empty(md->uid))
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "RunPodSandbox: config.metadata.uid is empty");
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "RunPodSandbox: config.metadata.uid is empty");
     if (empty(md->namespace_))
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                    "RunPodSandbox: config.metadata.namespace is empty");
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "RunPodSandbox: config.metadata.namespace is empty");
     if (bad_part(md->name) || bad_part(md->uid) || bad_part(md->namespace_))
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                    "RunPodSandbox: config.metadata name, uid and namespace must not contain "
-                    "'/' or newlines");
+        return berth_cri_fail(
+                rm, BERTH_GRPC_INVALID_ARGUMENT,
+                "RunPodSandbox: config.metadata name, uid and namespace must not contain "
+                "'/' or newlines");
     const char *handler = empty(r->runtime_handler) ? p->cfg->default_runtime : r->runtime_handler;
     if (berth_config_runtime(p->cfg, handler) == NULL) {
         BERTH_AUTO_FREE char *known = berth_strdup("");
@@ -155,15 +146,17 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
             berth_free(known);
             known = k;
         }
-        return fail(rm, BERTH_GRPC_NOT_FOUND,
-                    "RunPodSandbox: runtime_handler \"%s\" is not configured (configured: %s)",
-                    handler, known);
+        return berth_cri_fail(
+                rm, BERTH_GRPC_NOT_FOUND,
+                "RunPodSandbox: runtime_handler \"%s\" is not configured (configured: %s)", handler,
+                known);
     }
     /* CRI-O's rule: the handler is checked here, so a pod that could never
      * run a container fails now, with the cause and the fix. */
     const berth_runtime_status_t *bad = berth_runtimes_unusable(handler);
     if (bad != NULL)
-        return fail(rm, BERTH_GRPC_FAILED_PRECONDITION, "RunPodSandbox: %s", bad->message);
+        return berth_cri_fail(rm, BERTH_GRPC_FAILED_PRECONDITION, "RunPodSandbox: %s",
+                              bad->message);
     BERTH_AUTO_FREE char *name =
             berth_asprintf("k8s_%s_%s_%s_%u", md->name, md->namespace_, md->uid, md->attempt);
     entry_t *e = berth_index_by_name(&p->ix, name);
@@ -204,12 +197,14 @@ static void on_by_id(pods_t *p, berth_cri_req_msg_t *rm)
     const char *method = rm->method->name;
     const char *id = id_of(rm);
     if (empty(id))
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "%s: pod_sandbox_id is empty", method);
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "%s: pod_sandbox_id is empty",
+                              method);
     bool ambiguous;
     entry_t *e = berth_index_by_id(&p->ix, id, &ambiguous);
     if (ambiguous)
-        return fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                    "%s: pod sandbox ID prefix %s matches more than one sandbox", method, id);
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "%s: pod sandbox ID prefix %s matches more than one sandbox", method,
+                              id);
     if (e == NULL) {
         /* The CRI wants stop and removal to be idempotent: a sandbox that
          * is gone is stopped and removed. */
@@ -226,7 +221,7 @@ static void on_by_id(pods_t *p, berth_cri_req_msg_t *rm)
             berth_msg_free(&rm->hdr);
             return;
         }
-        return fail(rm, BERTH_GRPC_NOT_FOUND, "%s: pod sandbox %s not found", method, id);
+        return berth_cri_fail(rm, BERTH_GRPC_NOT_FOUND, "%s: pod sandbox %s not found", method, id);
     }
     berth_grpc_call_set_owner(rm->call, e->handle);
     berth_send(e->handle, &rm->hdr);

@@ -195,3 +195,24 @@ void *berth_alloc_protobuf_allocator(void)
 {
     return &pb_allocator;
 }
+
+char **berth_strv_dup(char *const *v, ssize_t n)
+{
+    size_t len = 0;
+    if (n >= 0)
+        len = (size_t)n;
+    else
+        while (v && v[len])
+            len++;
+    char **out = berth_calloc(len + 1, sizeof(char *));
+    for (size_t i = 0; i < len; i++)
+        out[i] = berth_strdup(v[i]);
+    return out;
+}
+
+void berth_strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        berth_free(v[i]);
+    berth_free(v);
+}

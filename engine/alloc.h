@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* All of these are safe from any thread and never return NULL. */
 void *berth_malloc(size_t n);
@@ -29,6 +30,11 @@ char *berth_vasprintf(const char *fmt, va_list ap);
  * Declared as void* so this header does not pull those libraries in. */
 const void *berth_alloc_nghttp2_mem(void);  /* returns const nghttp2_mem * */
 void *berth_alloc_protobuf_allocator(void); /* returns ProtobufCAllocator * */
+
+/* NULL-terminated vectors of owned strings. dup copies n strings (n = -1:
+ * up to the NULL); free frees the strings and the vector (NULL-safe). */
+char **berth_strv_dup(char *const *v, ssize_t n);
+void berth_strv_free(char **v);
 
 static inline void berth_cleanup_free(void *p)
 {
