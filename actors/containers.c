@@ -180,6 +180,29 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
         return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
                               "CreateContainer: linux.security_context.run_as_group is set without "
                               "run_as_user or run_as_username");
+    /* The log lives under the pod's log directory: a path may not leave it. */
+    if (cc->log_path && (cc->log_path[0] == '/' || strstr(cc->log_path, "..") != NULL))
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "CreateContainer: config.log_path \"%s\" must be relative to the "
+                              "pod's log_directory, without \"..\"",
+                              cc->log_path);
+    for (size_t i = 0; i < cc->n_mounts; i++) {
+        const Runtime__V1__Mount *m = cc->mounts[i];
+        if (empty(m->container_path) || m->container_path[0] != '/' || empty(m->host_path))
+            return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                                  "CreateContainer: config.mounts[%zu]: container_path \"%s\" "
+                                  "must be absolute and host_path \"%s\" set",
+                                  i, m->container_path ? m->container_path : "",
+                                  m->host_path ? m->host_path : "");
+    }
+    for (size_t i = 0; i < cc->n_envs; i++) {
+        const char *k = cc->envs[i]->key;
+        if (empty(k) || strchr(k, '=') != NULL)
+            return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                                  "CreateContainer: config.envs[%zu]: key \"%s\" is empty or "
+                                  "holds '='",
+                                  i, k ? k : "");
+    }
     /* The reserved name follows the kubelet's: pod metadata from the
      * sandbox config it sends along; the sandbox ID when it did not. */
     const Runtime__V1__PodSandboxMetadata *pm =

@@ -26,6 +26,7 @@
 #include "io/blocking.h"
 #include "io/fs.h"
 #include "io/grpc.h"
+#include "io/netns.h"
 
 typedef berth_index_entry_t entry_t; /* handle: the pod; summary: berth_pod_summary_t */
 
@@ -114,6 +115,68 @@ static bool bad_part(const char *s)
     return strpbrk(s, "/\n") != NULL;
 }
 
+/* A value written into a file of the pod (hostname, hosts, resolv.conf)
+ * must not carry a line break or other control character into it. */
+static bool has_ctl(const char *s)
+{
+    for (; s && *s; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    }
+    return false;
+}
+
+/* Everything in a PodSandboxConfig that would otherwise fail deep inside a
+ * creation (or be written into a file as given) is checked here, before
+ * anything is made; the message names the field. */
+static int check_pod_config(const Runtime__V1__PodSandboxConfig *c, berth_err_t *err)
+{
+    if (c->hostname &&
+        (strlen(c->hostname) > 64 || has_ctl(c->hostname) || strpbrk(c->hostname, " /") != NULL))
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "RunPodSandbox: config.hostname \"%.80s\" is not a valid hostname "
+                              "(at most 64 characters, no spaces, slashes or control characters)",
+                              c->hostname);
+    const Runtime__V1__DNSConfig *d = c->dns_config;
+    for (size_t i = 0; d && i < d->n_servers + d->n_searches + d->n_options; i++) {
+        const char *v = i < d->n_servers ? d->servers[i]
+                        : i < d->n_servers + d->n_searches
+                                ? d->searches[i - d->n_servers]
+                                : d->options[i - d->n_servers - d->n_searches];
+        if (v[0] == '\0' || has_ctl(v) || strchr(v, ' ') != NULL)
+            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                                  "RunPodSandbox: config.dns_config entry \"%.80s\" is empty or "
+                                  "holds a space or control character",
+                                  v);
+    }
+    for (size_t i = 0; i < c->n_port_mappings; i++) {
+        const Runtime__V1__PortMapping *pm = c->port_mappings[i];
+        if (pm->container_port <= 0 || pm->container_port > 65535 || pm->host_port < 0 ||
+            pm->host_port > 65535)
+            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                                  "RunPodSandbox: config.port_mappings[%zu]: container_port %d / "
+                                  "host_port %d out of range",
+                                  i, pm->container_port, pm->host_port);
+    }
+    const Runtime__V1__LinuxPodSandboxConfig *lx = c->linux;
+    const Runtime__V1__NamespaceOption *ns =
+            lx && lx->security_context ? lx->security_context->namespace_options : NULL;
+    for (size_t i = 0; lx && i < lx->n_sysctls; i++) {
+        const char *key = lx->sysctls[i]->key;
+        int kind = berth_netns_sysctl_kind(key, err);
+        if (kind < 0)
+            return berth_err_prefix(err, "RunPodSandbox: config.linux.sysctls");
+        bool host = kind == BERTH_NETNS_NET ? ns && ns->network == RUNTIME__V1__NAMESPACE_MODE__NODE
+                                            : ns && ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE;
+        if (host)
+            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                                  "RunPodSandbox: config.linux.sysctls: %s would change the "
+                                  "node's own %s namespace (the pod shares it)",
+                                  key, kind == BERTH_NETNS_NET ? "network" : "IPC");
+    }
+    return 0;
+}
+
 static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
 {
     const Runtime__V1__RunPodSandboxRequest *r = (const Runtime__V1__RunPodSandboxRequest *)rm->req;
@@ -150,6 +213,13 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
                 rm, BERTH_GRPC_NOT_FOUND,
                 "RunPodSandbox: runtime_handler \"%s\" is not configured (configured: %s)", handler,
                 known);
+    }
+    berth_err_t err = NULL;
+    if (check_pod_config(c, &err) < 0) {
+        berth_grpc_finish_err(rm->call, err);
+        berth_err_free(&err);
+        berth_msg_free(&rm->hdr);
+        return;
     }
     /* CRI-O's rule: the handler is checked here, so a pod that could never
      * run a container fails now, with the cause and the fix. */

@@ -269,3 +269,18 @@ EOF2
     [[ $(berth_crictl stats -o json --label tier=stats | jq '.stats | length') == 1 ]]
     [[ $(berth_crictl stats -o json --label tier=none | jq '.stats | length') == 0 ]]
 }
+
+@test "bad container configs are refused naming the field, before anything is made" {
+    cat >"$BERTH_TMP/esc.json" <<EOF2
+{"metadata":{"name":"esc"},"image":{"image":"$BUSYBOX"},"log_path":"../../escape.log","command":["true"]}
+EOF2
+    run berth_crictl create "$POD" "$BERTH_TMP/esc.json" "$POD_JSON"
+    [ "$status" -ne 0 ]
+    [[ $output == *InvalidArgument* && $output == *log_path* ]]
+    run berth_crictl create "$POD" "$(ctr relmnt '"command":["true"],"mounts":[{"container_path":"relative","host_path":"/tmp"}]')" "$POD_JSON"
+    [ "$status" -ne 0 ]
+    [[ $output == *InvalidArgument* && $output == *"mounts[0]"* ]]
+    run berth_crictl ps -a -q
+    [[ -z $output ]]
+    [[ $(ls "$BERTH_ROOT/containers" | wc -l) == 0 ]]
+}

@@ -98,7 +98,7 @@ static size_t count_files(const char *dir)
 
 int main(void)
 {
-    printf("1..12\n");
+    printf("1..16\n");
     char tmpl[] = "/tmp/berth-pods-XXXXXX";
     char *base = mkdtemp(tmpl);
     char *root = berth_asprintf("%s/root", base);
@@ -165,6 +165,37 @@ int main(void)
     md.name = (char *)"a/b";
     run_bad(&r, BERTH_GRPC_INVALID_ARGUMENT, "must not contain", "a '/' in a name part");
     md.name = (char *)"p";
+    c.hostname = (char *)"host\n127.0.0.1 evil";
+    run_bad(&r, BERTH_GRPC_INVALID_ARGUMENT, "config.hostname", "a hostname with a line break");
+    c.hostname = (char *)"";
+    Runtime__V1__DNSConfig dns = RUNTIME__V1__DNSCONFIG__INIT;
+    char *servers[] = {(char *)"10.0.0.10\nnameserver 6.6.6.6"};
+    dns.n_servers = 1;
+    dns.servers = servers;
+    c.dns_config = &dns;
+    run_bad(&r, BERTH_GRPC_INVALID_ARGUMENT, "config.dns_config",
+            "a DNS server that would add a line to resolv.conf");
+    c.dns_config = NULL;
+    Runtime__V1__PortMapping pm = RUNTIME__V1__PORT_MAPPING__INIT;
+    pm.container_port = 80;
+    pm.host_port = 70000;
+    Runtime__V1__PortMapping *pms[] = {&pm};
+    c.n_port_mappings = 1;
+    c.port_mappings = pms;
+    run_bad(&r, BERTH_GRPC_INVALID_ARGUMENT, "port_mappings[0]", "a host port out of range");
+    c.n_port_mappings = 0;
+    Runtime__V1__LinuxPodSandboxConfig__SysctlsEntry sy =
+            RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__SYSCTLS_ENTRY__INIT;
+    sy.key = (char *)"vm.swappiness";
+    sy.value = (char *)"10";
+    Runtime__V1__LinuxPodSandboxConfig__SysctlsEntry *sys[] = {&sy};
+    Runtime__V1__LinuxPodSandboxConfig lx = RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
+    lx.n_sysctls = 1;
+    lx.sysctls = sys;
+    c.linux = &lx;
+    run_bad(&r, BERTH_GRPC_INVALID_ARGUMENT, "vm.swappiness",
+            "a node-wide sysctl, refused before anything is made");
+    c.linux = NULL;
     r.runtime_handler = (char *)"nosuch";
     run_bad(&r, BERTH_GRPC_NOT_FOUND, "runtime_handler \"nosuch\" is not configured",
             "unknown handler: NOT_FOUND naming it");
