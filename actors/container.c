@@ -41,6 +41,7 @@
 #include "io/grpc.h"
 #include "io/ocispec.h"
 #include "io/overlay.h"
+#include "io/procsig.h"
 
 enum made_bits {
     MADE_DIRS = 1u << 0,
@@ -73,6 +74,7 @@ enum op_tag {
     TAG_CREATE = 1,
     TAG_START,
     TAG_KILL,
+    TAG_KILL_STOP, /* the stop signal of a StopContainer */
     TAG_DELETE,
     TAG_UPDATE,
     TAG_EXEC_BASE = 1000, /* + exec serial */
@@ -107,6 +109,12 @@ typedef struct ctr {
     bool restored_creating, undo_for_expiry, watching;
     berth_err_t failure;
     berth_timer_t *stop_timer;
+    /* The stop signal reached the container's init before it had a handler
+     * and the kernel discarded it (io/procsig.h): polled until the program
+     * handles it, then sent again. */
+    int stop_fate_before;
+    berth_timer_t *sig_poll;
+    uint64_t sig_poll_started_ns;
     berth_cri_req_msg_t **queued;
     size_t n_queued, cap_queued;
     berth_cri_req_msg_t **waiting; /* stops and removes waiting for the exit */
@@ -953,13 +961,26 @@ static void begin_remove(berth_actor_t *self, ctr_t *c)
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
-static void kill_ctr(ctr_t *c, int sig)
+static void kill_ctr(ctr_t *c, int sig, uint64_t tag)
 {
     berth_err_t err = NULL;
     berth_runtime_t rt = runtime_of(c);
-    if (berth_conmon_kill(c->self, &rt, c->id, sig, false, TAG_KILL, &err) < 0) {
+    if (berth_conmon_kill(c->self, &rt, c->id, sig, false, tag, &err) < 0) {
         berth_log_warn("kill could not start", "id=%s error=\"%s\"", c->id, err->msg);
         berth_err_free(&err);
+    }
+}
+
+static int stop_sig(const ctr_t *c)
+{
+    return c->stop_signal ? c->stop_signal : SIGTERM;
+}
+
+static void sig_poll_cancel(berth_actor_t *self, ctr_t *c)
+{
+    if (c->sig_poll) {
+        berth_timer_cancel(self, c->sig_poll);
+        c->sig_poll = NULL;
     }
 }
 
@@ -970,6 +991,7 @@ static void on_exit_msg(berth_actor_t *self, ctr_t *c, berth_conmon_exit_msg_t *
         berth_timer_cancel(self, c->stop_timer);
         c->stop_timer = NULL;
     }
+    sig_poll_cancel(self, c);
     c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
     c->exit_code = m->exit_code;
     c->finished_at = m->exit_time_ns ? (int64_t)m->exit_time_ns : (int64_t)berth_wall_ns();
@@ -1020,7 +1042,7 @@ static void on_down(berth_actor_t *self, ctr_t *c, berth_ctrs_down_msg_t *d)
     c->down_remove = d->remove;
     c->down_tag = d->tag;
     if (c->phase == PH_RUNNING) {
-        kill_ctr(c, SIGKILL);
+        kill_ctr(c, SIGKILL, TAG_KILL);
         return; /* on_exit_msg goes on */
     }
     if (d->remove && (c->phase == PH_CREATED || c->phase == PH_EXITED)) {
@@ -1053,6 +1075,54 @@ static void on_start(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)
     }
 }
 
+/* The stop signal went out (runtime kill finished). A program that runs as
+ * its PID namespace's init and had no handler yet lost it: the kernel
+ * discards default-action signals sent to a namespace init from outside
+ * (a `top` stopped a few ms after StartContainer, before it set up its
+ * handlers, ran to the stop timeout; critest "removing stopped container"
+ * failed that way in CI). Only when the signal was discarded both before
+ * and after the kill is it certainly lost; then watch for the handler and
+ * send the signal again once it is there, so the program gets it exactly
+ * once. A program that never handles it is killed at the timeout as
+ * before. */
+static void on_stop_signal_sent(berth_actor_t *self, ctr_t *c)
+{
+    if (c->phase != PH_RUNNING || c->stop_timer == NULL || c->pid <= 0 ||
+        c->stop_fate_before != BERTH_SIG_DISCARDED)
+        return;
+    if (berth_proc_sig_fate(c->pid, stop_sig(c)) != BERTH_SIG_DISCARDED)
+        return;
+    berth_log_info("stop signal discarded: the container's init had no handler for it yet; "
+                   "sending it again once it does",
+                   "id=%s signal=%d", c->id, stop_sig(c));
+    c->sig_poll_started_ns = berth_now_ns();
+    sig_poll_cancel(self, c);
+    c->sig_poll = berth_timer_after(self, 20000000ull,
+                                    berth_msg_new(BERTH_MSG_CTR_SIG_POLL, sizeof(berth_msg_t)));
+}
+
+static void on_sig_poll(berth_actor_t *self, ctr_t *c)
+{
+    c->sig_poll = NULL;
+    if (c->phase != PH_RUNNING || c->stop_timer == NULL)
+        return;
+    int fate = berth_proc_sig_fate(c->pid, stop_sig(c));
+    if (fate == BERTH_SIG_CAUGHT) {
+        berth_log_info("stop signal sent again: the container's init handles it now", "id=%s",
+                       c->id);
+        kill_ctr(c, stop_sig(c), TAG_KILL);
+        return;
+    }
+    if (fate != BERTH_SIG_DISCARDED)
+        return; /* gone, ignored on purpose, or no longer init: nothing to redo */
+    /* Programs set their handlers up within milliseconds of starting: poll
+     * fast for a second, then slowly until the stop timeout. */
+    uint64_t every =
+            berth_now_ns() - c->sig_poll_started_ns < 1000000000ull ? 20000000ull : 250000000ull;
+    c->sig_poll = berth_timer_after(self, every,
+                                    berth_msg_new(BERTH_MSG_CTR_SIG_POLL, sizeof(berth_msg_t)));
+}
+
 static void on_stop(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)
 {
     if (c->phase != PH_RUNNING) {
@@ -1071,10 +1141,12 @@ static void on_stop(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)
     if (c->stop_timer)
         return; /* a stop is already under way */
     if (r->timeout <= 0) {
-        kill_ctr(c, SIGKILL);
+        kill_ctr(c, SIGKILL, TAG_KILL);
         return;
     }
-    kill_ctr(c, c->stop_signal ? c->stop_signal : SIGTERM);
+    int sig = stop_sig(c);
+    c->stop_fate_before = c->pid > 0 ? berth_proc_sig_fate(c->pid, sig) : -1;
+    kill_ctr(c, sig, TAG_KILL_STOP);
     c->stop_timer =
             berth_timer_after(self, (uint64_t)r->timeout * 1000000000ull,
                               berth_msg_new(BERTH_MSG_CTR_STOP_TIMEOUT, sizeof(berth_msg_t)));
@@ -1085,7 +1157,7 @@ static void on_remove(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)
     push(&c->waiting, &c->n_waiting, &c->cap_waiting, rm);
     if (c->phase == PH_RUNNING) {
         /* the CRI removes running containers forcibly */
-        kill_ctr(c, SIGKILL);
+        kill_ctr(c, SIGKILL, TAG_KILL);
         return;
     }
     begin_remove(self, c);
@@ -1507,8 +1579,11 @@ static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *
     case TAG_UPDATE:
         return on_update_done(self, c, m);
     case TAG_KILL:
+    case TAG_KILL_STOP:
         if (m->error && m->error->grpc != BERTH_GRPC_NOT_FOUND)
             berth_log_warn("kill failed", "id=%s error=\"%s\"", c->id, m->error->msg);
+        else if (m->tag == TAG_KILL_STOP)
+            on_stop_signal_sent(self, c);
         return;
     case TAG_DELETE:
         if (m->error && m->error->grpc != BERTH_GRPC_NOT_FOUND)
@@ -1565,11 +1640,15 @@ static void ctr_receive(berth_actor_t *self, berth_msg_t *msg)
         if (c->phase == PH_CREATING)
             berth_image_lookup(c->images, c->config->image->image, c->self, 0);
         break;
+    case BERTH_MSG_CTR_SIG_POLL:
+        on_sig_poll(self, c);
+        break;
     case BERTH_MSG_CTR_STOP_TIMEOUT:
         c->stop_timer = NULL;
+        sig_poll_cancel(self, c);
         if (c->phase == PH_RUNNING) {
             berth_log_info("stop timeout passed: killing", "id=%s", c->id);
-            kill_ctr(c, SIGKILL);
+            kill_ctr(c, SIGKILL, TAG_KILL);
         }
         break;
     case BERTH_MSG_CTR_BYE:

@@ -30,6 +30,7 @@ enum {
     BERTH_MSG_CTR_START,                  /* container: first turn */
     BERTH_MSG_CTR_STEP,                   /* container: a blocking step finished */
     BERTH_MSG_CTR_STOP_TIMEOUT,           /* container: the stop grace passed */
+    BERTH_MSG_CTR_SIG_POLL,               /* container: is the stop signal handled yet? */
     BERTH_MSG_CTRS_RESTORED,              /* containers: records read */
     BERTH_MSG_CTRS_DOWN,                  /* berth_ctrs_down_msg_t: pod -> pods -> containers */
     BERTH_MSG_CTR_DOWN,                   /* containers -> container */

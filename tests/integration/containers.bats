@@ -124,6 +124,19 @@ wait_exited() {
     [[ $(berth_crictl inspect "$bad" | jq -r .status.reason) == Error ]]
 }
 
+@test "a stop signal that the container's init could not handle yet is sent again once it can" {
+    # PID 1 of the container's PID namespace sets its TERM trap only after
+    # 2 s; the stop comes at once. The kernel discards a SIGTERM that finds
+    # a namespace init with no handler, so without the resend the container
+    # runs to the 60 s timeout and dies of SIGKILL (137).
+    id=$(run_ctr late '"command":["sh","-c","sleep 2; trap \"exit 7\" TERM; while :; do sleep 0.1; done"]')
+    run berth_crictl stop -t 60 "$id"
+    [ "$status" -eq 0 ]
+    [[ $(berth_crictl inspect "$id" | jq -r .status.exitCode) == 7 ]]
+    grep -q "stop signal discarded" "$BERTH_LOG"
+    grep -q "stop signal sent again" "$BERTH_LOG"
+}
+
 @test "users and groups come from the image's /etc/passwd and /etc/group" {
     id=$(run_ctr user '"command":["sleep","600"],"linux":{"security_context":{"run_as_username":"www-data"}}')
     run berth_crictl exec -s "$id" id

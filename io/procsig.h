@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What a signal sent to a process from outside its PID namespace will do,
+ * read from /proc/PID/status (SigCgt, SigIgn, NSpid). The kernel discards a
+ * signal whose disposition is the default action when it is sent to the
+ * init of a PID namespace from an ancestor namespace (SIGKILL and SIGSTOP
+ * excepted): a stop signal that reaches a container's init before the
+ * program installed its handler is lost, and the container then runs until
+ * the stop timeout kills it. The container actor uses this to tell that
+ * case from a signal that was delivered.
+ */
+#ifndef BERTH_IO_PROCSIG_H
+#define BERTH_IO_PROCSIG_H
+
+#include <sys/types.h>
+
+enum berth_sig_fate {
+    BERTH_SIG_DELIVERED_DEFAULT = 0, /* default action (terminate...) applies */
+    BERTH_SIG_CAUGHT,                /* a handler is installed */
+    BERTH_SIG_IGNORED,               /* SIG_IGN */
+    BERTH_SIG_DISCARDED,             /* default action, and PID is a namespace init */
+};
+
+/* The fate of signal SIG (1..64) sent to PID now, or -1 with errno (ENOENT:
+ * the process is gone; EINVAL: bad signal or unreadable status). Reads one
+ * procfs file: fast, never waits on a disk. Any thread. */
+int berth_proc_sig_fate(pid_t pid, int sig);
+
+/* The same from the text of a /proc/PID/status file (for tests). */
+int berth_proc_sig_fate_parse(const char *status, int sig);
+
+#endif

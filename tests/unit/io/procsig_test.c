@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * io/procsig: the fate of a signal from the masks and NSpid of a status
+ * text, then live: this process (default, caught, ignored) and the init of
+ * a new PID namespace, where the kernel really discards SIGTERM until the
+ * program installs a handler (root; skipped without CLONE_NEWPID).
+ */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/procsig.h"
+
+static int ntest, nfail;
+
+static void check(bool cond, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    if (!cond)
+        nfail++;
+    fflush(stdout);
+}
+
+/* SIGTERM is 15: bit 14, 0x4000. */
+static const char *const host_init = "Name:\tinit\nNSpid:\t1\nSigIgn:\t0000000000000000\n"
+                                     "SigCgt:\t0000000000000000\n";
+static const char *const ctr_init = "Name:\ttop\nPid:\t4242\nNSpid:\t4242\t1\n"
+                                    "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+                                    "SigCgt:\t0000000000000000\n";
+static const char *const ctr_init_caught = "NSpid:\t4242\t1\nSigIgn:\t0000000000000000\n"
+                                           "SigCgt:\t0000000000004000\n";
+static const char *const ctr_init_ignored = "NSpid:\t4242\t1\nSigIgn:\t0000000000004000\n"
+                                            "SigCgt:\t0000000000000000\n";
+static const char *const ctr_child = "NSpid:\t4243\t7\nSigIgn:\t0000000000000000\n"
+                                     "SigCgt:\t0000000000000000\n";
+static const char *const nested3 = "NSpid:\t4244\t17\t1\nSigIgn:\t0\nSigCgt:\t0\n";
+
+static void parse_tests(void)
+{
+    check(berth_proc_sig_fate_parse(ctr_init, SIGTERM) == BERTH_SIG_DISCARDED,
+          "a container's init without a handler discards SIGTERM");
+    check(berth_proc_sig_fate_parse(ctr_init, SIGKILL) == BERTH_SIG_DELIVERED_DEFAULT,
+          "SIGKILL is never discarded");
+    check(berth_proc_sig_fate_parse(ctr_init_caught, SIGTERM) == BERTH_SIG_CAUGHT,
+          "a handler for SIGTERM: caught");
+    check(berth_proc_sig_fate_parse(ctr_init_caught, SIGINT) == BERTH_SIG_DISCARDED,
+          "a handler for SIGTERM says nothing of SIGINT");
+    check(berth_proc_sig_fate_parse(ctr_init_ignored, SIGTERM) == BERTH_SIG_IGNORED,
+          "SIG_IGN: ignored");
+    check(berth_proc_sig_fate_parse(ctr_child, SIGTERM) == BERTH_SIG_DELIVERED_DEFAULT,
+          "a process that is not its namespace's init gets the default action");
+    check(berth_proc_sig_fate_parse(host_init, SIGTERM) == BERTH_SIG_DELIVERED_DEFAULT,
+          "the outermost namespace's init is not a container's");
+    check(berth_proc_sig_fate_parse(nested3, SIGTERM) == BERTH_SIG_DISCARDED,
+          "init two namespaces down discards too");
+    check(berth_proc_sig_fate_parse("NSpid:\t1\t1\n", SIGTERM) == -1 && errno == EINVAL,
+          "no SigCgt/SigIgn: EINVAL");
+    check(berth_proc_sig_fate_parse(ctr_init, 0) == -1 && errno == EINVAL, "signal 0: EINVAL");
+    check(berth_proc_sig_fate_parse(ctr_init, 65) == -1 && errno == EINVAL, "signal 65: EINVAL");
+}
+
+static volatile sig_atomic_t got;
+static void on_term(int sig)
+{
+    (void)sig;
+    _exit(42);
+}
+static void on_usr(int sig)
+{
+    got = sig;
+}
+
+static void self_tests(void)
+{
+    pid_t me = getpid();
+    signal(SIGUSR2, SIG_DFL);
+    check(berth_proc_sig_fate(me, SIGUSR2) == BERTH_SIG_DELIVERED_DEFAULT,
+          "this process, SIGUSR2 default: delivered");
+    signal(SIGUSR2, on_usr);
+    check(berth_proc_sig_fate(me, SIGUSR2) == BERTH_SIG_CAUGHT, "with a handler: caught");
+    signal(SIGUSR2, SIG_IGN);
+    check(berth_proc_sig_fate(me, SIGUSR2) == BERTH_SIG_IGNORED, "SIG_IGN: ignored");
+    signal(SIGUSR2, SIG_DFL);
+    check(berth_proc_sig_fate(999999999, SIGTERM) == -1 && errno == ENOENT,
+          "a pid that does not exist: ENOENT");
+}
+
+static bool waitpid_for(pid_t pid, int *status, int ms)
+{
+    for (int i = 0; i < ms; i++) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return true;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static void pidns_tests(void)
+{
+    if (unshare(CLONE_NEWPID) < 0) {
+        printf("ok %d # skip unshare(CLONE_NEWPID): %s\n", ++ntest, strerror(errno));
+        return;
+    }
+    int go[2], ack[2];
+    if (pipe(go) < 0 || pipe(ack) < 0) {
+        check(false, "pipe: %s", strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* init of the new namespace: SIGTERM at its default until told */
+        signal(SIGTERM, SIG_DFL);
+        char b;
+        if (read(go[0], &b, 1) != 1)
+            _exit(1);
+        signal(SIGTERM, on_term);
+        if (write(ack[1], "k", 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    check(pid > 0, "fork into a new PID namespace");
+    if (pid < 0)
+        return;
+    /* the child may not have reset its disposition yet: the masks are
+     * inherited (this process has no SIGTERM handler), so it is already
+     * discarded from the fork on */
+    check(berth_proc_sig_fate(pid, SIGTERM) == BERTH_SIG_DISCARDED,
+          "the namespace's init without a handler: discarded");
+    kill(pid, SIGTERM);
+    int status;
+    check(!waitpid_for(pid, &status, 200),
+          "the kernel discarded SIGTERM: still running 200 ms later");
+    if (write(go[1], "g", 1) != 1)
+        check(false, "write: %s", strerror(errno));
+    char b;
+    check(read(ack[0], &b, 1) == 1, "the child installed its handler");
+    check(berth_proc_sig_fate(pid, SIGTERM) == BERTH_SIG_CAUGHT, "now caught");
+    kill(pid, SIGTERM);
+    bool exited = waitpid_for(pid, &status, 5000);
+    check(exited && WIFEXITED(status) && WEXITSTATUS(status) == 42,
+          "a second SIGTERM reaches the handler (exit 42)");
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+}
+
+int main(void)
+{
+    parse_tests();
+    self_tests();
+    pidns_tests();
+    printf("1..%d\n", ntest);
+    return nfail ? 1 : 0;
+}
