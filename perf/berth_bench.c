@@ -7,13 +7,18 @@
  *
  *   density   N pods with one container, P workers: Run/Create/Start
  *             latency per pod, pods/s, then timed teardown
+ *   containers  P pods run first (untimed), then N containers created and
+ *             started in them: the container lifecycle alone, the figure
+ *             to hold against the floor
  *   churn     pods created at a fixed rate for T s, each deleted after L s
  *   relist    N pods running; List{PodSandbox,Containers,ContainerStats}
  *             every second for T s: latency and the runtime's CPU per relist
  *   slow-cni  a CNI plugin that takes D s on ADD is put first in the
  *             runtime's CNI conf dir; pods are run kubelet-style (deadline,
  *             backoff): errors seen, ADD calls, hand-off time
- *   floor     conmon + runc create/start/kill/delete without a CRI daemon
+ *   floor     conmon + runc create/start/kill/delete without a CRI daemon,
+ *             on the OCI spec berthd writes for the same container
+ *             (--floor-spec runtime: the runtime's own `spec` default)
  *
  * For every run it samples the runtime's own RSS and CPU from /proc by
  * process-name patterns. Output: a table (and a progress bar on a terminal),
@@ -33,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -40,6 +46,7 @@
 #include <unistd.h>
 
 #include "engine/alloc.h"
+#include "io/ocispec.h"
 #include "perf/bench_stats.h"
 #include "perf/kubesim.h"
 
@@ -71,6 +78,7 @@ static struct opts {
     const char *handler;
     const char *oci_runtime;
     const char *floor_dir;
+    bool floor_runtime_spec; /* the runtime's `spec` default, not berth's */
     bool no_pull;
     bool progress;
 } o = {
@@ -264,13 +272,99 @@ static bool status_ok(const char *what, int rc, berth_err_t *err, berth_cri_stat
     return true;
 }
 
+/* ---- the kubelet's pod cgroups (cgroupfs driver) ----------------------------
+ * The kubelet makes a pod's cgroup, /kubepods/<qos>/pod<uid>, in every
+ * hierarchy before it calls RunPodSandbox, and removes it once the pod is
+ * gone; the runtime only makes each container's leaf below it. berth-bench
+ * does the same, outside the timed calls, so that the runtime is measured on
+ * the work a node gives it (and the floor on the same). */
+
+static char **cg_roots; /* mount points of the cgroup hierarchies */
+static size_t n_cg_roots;
+static pthread_once_t cg_once = PTHREAD_ONCE_INIT;
+
+static void cg_roots_init(void)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (f == NULL)
+        return;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        /* "id parent maj:min root mountpoint opts ... - fstype source superopts" */
+        char mp[4096], fstype[64];
+        const char *sep = strstr(line, " - ");
+        if (sep == NULL || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+            sscanf(sep + 3, "%63s", fstype) != 1)
+            continue;
+        if (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0)
+            continue;
+        cg_roots = berth_realloc(cg_roots, (n_cg_roots + 1) * sizeof(char *));
+        cg_roots[n_cg_roots++] = berth_strdup(mp);
+    }
+    free(line);
+    fclose(f);
+}
+
+/* A v1 cpuset directory starts with empty cpus and mems, which no task can
+ * join: copy the parent's, as the kubelet and runc do. */
+static void cg_cpuset_inherit(const char *dir)
+{
+    static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(files); i++) {
+        BERTH_AUTO_FREE char *mine = berth_asprintf("%s/%s", dir, files[i]);
+        BERTH_AUTO_FREE char *theirs = berth_asprintf("%s/../%s", dir, files[i]);
+        char buf[256] = "";
+        FILE *f = fopen(theirs, "r");
+        if (f == NULL)
+            continue;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        f = fopen(mine, "w");
+        if (f) {
+            fputs(buf, f);
+            fclose(f);
+        }
+    }
+}
+
+/* Makes (make) or removes the cgroup REL ("/a/b/podX") in every hierarchy;
+ * removal takes the last component only (the levels above are shared). */
+static void pod_cgroup(const char *rel, bool make)
+{
+    pthread_once(&cg_once, cg_roots_init);
+    for (size_t i = 0; i < n_cg_roots; i++) {
+        BERTH_AUTO_FREE char *full = berth_asprintf("%s%s", cg_roots[i], rel);
+        if (!make) {
+            rmdir(full);
+            continue;
+        }
+        bool cpuset = strstr(cg_roots[i], "cpuset") != NULL;
+        for (char *p = full + strlen(cg_roots[i]) + 1;; p++) {
+            if (*p != '/' && *p != '\0')
+                continue;
+            char c = *p;
+            *p = '\0';
+            if (mkdir(full, 0755) == 0 && cpuset)
+                cg_cpuset_inherit(full);
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+}
+
 /* Run + Create + Start for one pod on c; fills p. */
 static void pod_up(berth_cri_client_t *c, pod_rec_t *p, double t0)
 {
+    BERTH_AUTO_FREE char *cgp = berth_asprintf("/kubepods/besteffort/pod%s", p->uid);
+    pod_cgroup(cgp, true);
     berth_cri_pod_spec_t ps = {.name = p->name,
                                .uid = p->uid,
                                .namespace_ = "berth-bench",
                                .log_root = "/tmp/berth-bench-logs",
+                               .cgroup_parent = cgp,
                                .runtime_handler = o.handler};
     berth_cri_ctr_spec_t cs = {
             .name = "main", .image = o.image, .command = (const char *const *)o.command};
@@ -318,6 +412,8 @@ static void pod_down(berth_cri_client_t *c, pod_rec_t *p)
         status_ok("RemovePodSandbox", rc, &err, &st, &p->error);
     }
     p->teardown = mono_s() - t;
+    BERTH_AUTO_FREE char *cgp = berth_asprintf("/kubepods/besteffort/pod%s", p->uid);
+    pod_cgroup(cgp, false);
 }
 
 typedef struct pool {
@@ -579,6 +675,175 @@ static double timed_list(berth_cri_client_t *c, int which, bool *ok)
     *ok = rc == 0 && st.code == BERTH_GRPC_OK;
     berth_cri_status_fini(&st);
     return dt;
+}
+
+/* ---- containers: create+start in pods that already run -------------------
+ * One pod per worker, run before the clock starts, then N containers created
+ * and started in those pods, each worker one at a time in its own pod. This
+ * is the container lifecycle alone, the figure to hold against the floor
+ * (conmon + the runtime, no daemon): in density every CreateContainer comes
+ * right after its pod's RunPodSandbox and also pays for the kernel work that
+ * CNI ADD leaves behind (veth, bridge port, addresses, routes). Teardown is
+ * one StopPodSandbox + RemovePodSandbox per pod. */
+
+typedef struct ctr_pool {
+    const endpoint_t *ep;
+    pod_rec_t *recs;
+    unsigned n;
+    /* Index claims as in pool_t: relaxed suffices, the join orders results. */
+    unsigned next;
+    double t0; /* written before the go barrier, read after it */
+    pthread_barrier_t ready, go;
+    double *teardown; /* one per worker */
+    char **errors;    /* a worker's pod failure, owned */
+} ctr_pool_t;
+
+typedef struct ctr_worker_arg {
+    ctr_pool_t *cp;
+    unsigned w;
+} ctr_worker_arg_t;
+
+static void *ctr_worker(void *arg)
+{
+    ctr_worker_arg_t *a = arg;
+    ctr_pool_t *cp = a->cp;
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    berth_cri_client_t *c = berth_cri_client_new(cp->ep->sock, &err);
+    char name[64], uid[64];
+    snprintf(name, sizeof(name), "ctrs-%s-w%u", run_tag, a->w);
+    snprintf(uid, sizeof(uid), "ctrs-uid-%s-w%u", run_tag, a->w);
+    BERTH_AUTO_FREE char *cgp = berth_asprintf("/kubepods/besteffort/pod%s", uid);
+    pod_cgroup(cgp, true);
+    berth_cri_pod_spec_t ps = {.name = name,
+                               .uid = uid,
+                               .namespace_ = "berth-bench",
+                               .log_root = "/tmp/berth-bench-logs",
+                               .cgroup_parent = cgp,
+                               .runtime_handler = o.handler};
+    berth_cri_pod_config_t *pc = berth_cri_pod_config_new(&ps);
+    berth_cri_status_t st = {0};
+    char *pod_id = NULL, *perr = NULL;
+    if (c == NULL)
+        perr = berth_asprintf("connect: %s", err->msg);
+    else
+        status_ok("RunPodSandbox", berth_cri_run_pod(c, pc, 240 * SEC, &pod_id, &st, &err), &err,
+                  &st, &perr);
+    pthread_barrier_wait(&cp->ready);
+    pthread_barrier_wait(&cp->go);
+    for (;;) {
+        unsigned i = __atomic_fetch_add(&cp->next, 1, __ATOMIC_RELAXED);
+        if (i >= cp->n)
+            break;
+        pod_rec_t *p = &cp->recs[i];
+        double t = mono_s();
+        p->t_start = t - cp->t0;
+        if (perr != NULL) {
+            p->error = berth_strdup(perr);
+        } else {
+            berth_cri_ctr_spec_t cs = {
+                    .name = p->name, .image = o.image, .command = (const char *const *)o.command};
+            berth_cri_ctr_config_t *cc = berth_cri_ctr_config_new(&cs, &ps);
+            int rc = berth_cri_create_ctr(c, pod_id, cc, pc, 120 * SEC, &p->ctr_id, &st, &err);
+            if (!status_ok("CreateContainer", rc, &err, &st, &p->error)) {
+                double ts = mono_s();
+                p->create = ts - t;
+                rc = berth_cri_start_ctr(c, p->ctr_id, 120 * SEC, &st, &err);
+                if (!status_ok("StartContainer", rc, &err, &st, &p->error)) {
+                    p->start = mono_s() - ts;
+                    p->ctr = mono_s() - t;
+                    p->ok = true;
+                }
+            }
+            berth_cri_ctr_config_free(cc);
+        }
+        p->t_end = mono_s() - cp->t0;
+        p->latency = p->t_end - p->t_start;
+        progress_tick();
+    }
+    pthread_barrier_wait(&cp->ready); /* every container started: teardown */
+    cp->teardown[a->w] = NAN;
+    if (pod_id != NULL) {
+        double t = mono_s();
+        int rc = berth_cri_stop_pod(c, pod_id, 120 * SEC, &st, &err);
+        if (!status_ok("StopPodSandbox", rc, &err, &st, &perr)) {
+            rc = berth_cri_remove_pod(c, pod_id, 120 * SEC, &st, &err);
+            status_ok("RemovePodSandbox", rc, &err, &st, &perr);
+        }
+        cp->teardown[a->w] = mono_s() - t;
+    }
+    pod_cgroup(cgp, false);
+    cp->errors[a->w] = perr;
+    berth_free(pod_id);
+    berth_cri_pod_config_free(pc);
+    berth_cri_client_free(c);
+    return NULL;
+}
+
+static json_t *run_containers(const endpoint_t *ep)
+{
+    unsigned n = o.n < 0 ? 110 : (unsigned)o.n;
+    if (pull_image(ep) < 0)
+        return NULL;
+    unsigned nw = (unsigned)o.workers < n ? (unsigned)o.workers : n;
+    if (nw == 0)
+        nw = 1;
+    pthread_t th[256];
+    if (nw > BERTH_ARRAY_LEN(th))
+        nw = BERTH_ARRAY_LEN(th);
+    json_t *res = new_result(ep);
+    ctr_pool_t cp = {.ep = ep, .recs = pods_new(n, "ctr"), .n = n};
+    cp.teardown = berth_calloc(nw, sizeof(double));
+    cp.errors = berth_calloc(nw, sizeof(char *));
+    ctr_worker_arg_t args[256];
+    pthread_barrier_init(&cp.ready, NULL, nw + 1);
+    pthread_barrier_init(&cp.go, NULL, nw + 1);
+    for (unsigned i = 0; i < nw; i++) {
+        args[i] = (ctr_worker_arg_t){.cp = &cp, .w = i};
+        pthread_create(&th[i], NULL, ctr_worker, &args[i]);
+    }
+    pthread_barrier_wait(&cp.ready); /* the pods run */
+    sampler_t smp;
+    berth_bench_usage_t u0, u1, u2;
+    berth_bench_usage_sample((const char *const *)ep->procs, &u0);
+    sampler_start(&smp, ep);
+    progress_begin("containers", n);
+    cp.t0 = mono_s();
+    pthread_barrier_wait(&cp.go);
+    pthread_barrier_wait(&cp.ready); /* every container started */
+    double wall = mono_s() - cp.t0;
+    progress_end();
+    berth_bench_usage_sample((const char *const *)ep->procs, &u1);
+    startup_figures(res, cp.recs, n, wall, &u0, &u1);
+    double t1 = mono_s();
+    for (unsigned i = 0; i < nw; i++)
+        pthread_join(th[i], NULL);
+    double twall = mono_s() - t1;
+    sampler_stop(&smp);
+    berth_bench_usage_sample((const char *const *)ep->procs, &u2);
+    size_t k = 0;
+    for (unsigned i = 0; i < nw; i++)
+        if (!isnan(cp.teardown[i]))
+            cp.teardown[k++] = cp.teardown[i];
+    berth_bench_summary_t ts;
+    berth_bench_summarize(cp.teardown, k, &ts);
+    json_object_set_new(res, "teardown_s", berth_bench_summary_json(&ts));
+    json_object_set_new(res, "teardown_wall_s", json_real(twall));
+    json_object_set_new(res, "pod_sandboxes", json_integer(nw));
+    for (unsigned i = 0; i < nw; i++)
+        if (cp.errors[i]) {
+            fprintf(stderr, "berth-bench: containers: worker %u's pod: %s\n", i, cp.errors[i]);
+            berth_free(cp.errors[i]);
+        }
+    json_t *rt = json_object_get(res, "runtime");
+    json_object_set_new(rt, "after", usage_json(&u2));
+    json_object_set_new(rt, "rss_peak_mb", json_real(smp.peak_rss_mb));
+    json_object_set_new(rt, "series", smp.series);
+    pthread_barrier_destroy(&cp.ready);
+    pthread_barrier_destroy(&cp.go);
+    berth_free(cp.teardown);
+    berth_free(cp.errors);
+    pods_free(cp.recs, n);
+    return res;
 }
 
 static json_t *run_relist(const endpoint_t *ep)
@@ -1037,8 +1302,78 @@ static int copy_file(const char *from, const char *to, mode_t mode)
     return rc;
 }
 
-/* The bundle template: runc's default spec on a read-only busybox rootfs
- * shared by every container, running a sleep. Returns a new reference. */
+/* The floor's spec by default: the one berthd generates (io/ocispec) for
+ * the container berth-bench asks for (perf/cri_client.c: RuntimeDefault
+ * seccomp, the kubelet's masked and read-only paths, berth's default
+ * capabilities and mounts, the pod's /etc files and /dev/shm as bind
+ * mounts, a PID namespace of its own, cpu shares 2, oom_score_adj 1000), so
+ * that floor vs berth is the daemon's cost alone. Where berthd's container
+ * joins the pod's network, IPC and UTS namespaces by path, the floor's
+ * shares the host's: no setns at all, which can only make the floor faster.
+ * The rootfs is the shared busybox directory, writable like berth's
+ * overlay. */
+static json_t *floor_berth_spec(const char *rootfs)
+{
+    static const char *const files[] = {"hosts", "resolv.conf", "hostname"};
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(files); i++) {
+        BERTH_AUTO_FREE char *f = berth_asprintf("%s/%s", o.floor_dir, files[i]);
+        FILE *fp = fopen(f, "w");
+        if (fp == NULL) {
+            fprintf(stderr, "berth-bench: floor: cannot write %s: %s\n", f, strerror(errno));
+            return NULL;
+        }
+        fputs(i == 0 ? "127.0.0.1 localhost\n" : i == 1 ? "nameserver 127.0.0.1\n" : "floor\n", fp);
+        fclose(fp);
+    }
+    BERTH_AUTO_FREE char *hosts = berth_asprintf("%s/hosts", o.floor_dir);
+    BERTH_AUTO_FREE char *resolv = berth_asprintf("%s/resolv.conf", o.floor_dir);
+    BERTH_AUTO_FREE char *hostname = berth_asprintf("%s/hostname", o.floor_dir);
+    BERTH_AUTO_FREE char *shm = berth_asprintf("%s/shm", o.floor_dir);
+    mkdir(shm, 01777);
+    static const char *const args[] = {"/bin/busybox", "sleep", "3600"};
+    static const char *const env[] = {
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+    static const char *const masked[] = {"/proc/acpi", "/proc/kcore", "/proc/keys",
+                                         "/proc/timer_list", "/sys/firmware"};
+    static const char *const ro[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                     "/proc/sysrq-trigger"};
+    berth_ocispec_t spec = {
+            .id = "floor",
+            .args = args,
+            .nargs = BERTH_ARRAY_LEN(args),
+            .env = env,
+            .nenv = BERTH_ARRAY_LEN(env),
+            .seccomp = BERTH_SECCOMP_RUNTIME_DEFAULT,
+            .masked_paths_set = true,
+            .masked_paths = masked,
+            .nmasked_paths = BERTH_ARRAY_LEN(masked),
+            .readonly_paths_set = true,
+            .readonly_paths = ro,
+            .nreadonly_paths = BERTH_ARRAY_LEN(ro),
+            .oom_score_adj_set = true,
+            .oom_score_adj = 1000,
+            .cpu_shares = 2,
+            .root_path = rootfs,
+            .hosts_path = hosts,
+            .resolv_path = resolv,
+            .hostname_path = hostname,
+            .shm_path = shm,
+            .net_mode = BERTH_NS_HOST,
+            .ipc_mode = BERTH_NS_HOST,
+            .uts_mode = BERTH_NS_HOST,
+            .pid_mode = BERTH_NS_NEW,
+            .cgroup_parent = "/berth-bench-floor",
+    };
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    json_t *t = berth_ocispec_build(&spec, &err);
+    if (t == NULL)
+        fprintf(stderr, "berth-bench: floor: berth's OCI spec: %s\n", err->msg);
+    return t;
+}
+
+/* The bundle template: berth's spec (above), or with --floor-spec runtime
+ * the runtime's `spec` default on a read-only busybox rootfs; shared by
+ * every container, running a sleep. Returns a new reference. */
 static json_t *floor_prepare(void)
 {
     BERTH_AUTO_FREE char *rootfs = berth_asprintf("%s/rootfs", o.floor_dir);
@@ -1056,6 +1391,8 @@ static json_t *floor_prepare(void)
         fprintf(stderr, "berth-bench: floor: cannot copy /bin/busybox (busybox-static)\n");
         return NULL;
     }
+    if (!o.floor_runtime_spec)
+        return floor_berth_spec(rootfs);
     BERTH_AUTO_FREE char *cfg = berth_asprintf("%s/config.json", tdir);
     unlink(cfg);
     char *spec_argv[] = {(char *)o.oci_runtime, "spec", "--bundle", tdir, NULL};
@@ -1096,13 +1433,17 @@ static char **env_with(const char *extra)
  * pipe, then runc start. */
 static void floor_up(floor_ctx_t *fc, pod_rec_t *p, double t0)
 {
-    BERTH_AUTO_FREE char *bundle = berth_asprintf("%s/c/%s", o.floor_dir, p->name);
+    BERTH_AUTO_FREE char *bundle = berth_asprintf("%s/run/c/%s", o.floor_dir, p->name);
     BERTH_AUTO_FREE char *cfgp = berth_asprintf("%s/config.json", bundle);
     BERTH_AUTO_FREE char *log = berth_asprintf("k8s-file:%s/ctr.log", bundle);
     BERTH_AUTO_FREE char *pidf = berth_asprintf("%s/pidfile", bundle);
     BERTH_AUTO_FREE char *cpidf = berth_asprintf("%s/conmon.pid", bundle);
     BERTH_AUTO_FREE char *rarg = berth_asprintf("--root=%s", fc->runc_root);
-    BERTH_AUTO_FREE char *cg = berth_asprintf("/berth-bench-floor/%s", p->name);
+    /* The pod cgroup the kubelet would have made (untimed), the leaf as
+     * berthd names it. */
+    BERTH_AUTO_FREE char *cgp = berth_asprintf("/berth-bench-floor/pod%s", p->uid);
+    pod_cgroup(cgp, true);
+    BERTH_AUTO_FREE char *cg = berth_asprintf("%s/berth-%s", cgp, p->name);
     /* Declared before the first goto: cleanup must never see it unset. */
     BERTH_AUTO_FREE char **env = NULL;
     mkdir(bundle, 0755);
@@ -1215,6 +1556,8 @@ static void floor_down(floor_ctx_t *fc, pod_rec_t *p)
         p->error = berth_asprintf("%s delete %s failed", o.oci_runtime, p->name);
     p->teardown = mono_s() - t;
     unlink(exitf);
+    BERTH_AUTO_FREE char *cgp = berth_asprintf("/berth-bench-floor/pod%s", p->uid);
+    pod_cgroup(cgp, false);
 }
 
 typedef struct floor_pool {
@@ -1265,13 +1608,22 @@ static json_t *run_floor(const endpoint_t *ep)
     json_t *tmpl = floor_prepare();
     if (tmpl == NULL)
         return NULL;
+    /* Runtime state and bundles on a tmpfs, as /run is on a node and as
+     * scripts/bench-berth.sh gives berthd's runroot; the shared rootfs stays
+     * on the disk like a CRI runtime's image store. */
+    BERTH_AUTO_FREE char *run = berth_asprintf("%s/run", o.floor_dir);
+    mkdir(run, 0755);
+    bool run_mounted = mount("berth-bench-floor", run, "tmpfs", 0, "mode=0755") == 0;
+    if (!run_mounted)
+        fprintf(stderr, "berth-bench: floor: no tmpfs on %s (%s): runtime state on %s's disk\n",
+                run, strerror(errno), o.floor_dir);
     floor_ctx_t fc = {
             .tmpl = tmpl,
-            .runc_root = berth_asprintf("%s/runtime-root", o.floor_dir),
-            .exits = berth_asprintf("%s/exits", o.floor_dir),
-            .socks = berth_asprintf("%s/socks", o.floor_dir),
+            .runc_root = berth_asprintf("%s/runtime-root", run),
+            .exits = berth_asprintf("%s/exits", run),
+            .socks = berth_asprintf("%s/socks", run),
     };
-    BERTH_AUTO_FREE char *cdir = berth_asprintf("%s/c", o.floor_dir);
+    BERTH_AUTO_FREE char *cdir = berth_asprintf("%s/c", run);
     mkdir(cdir, 0755);
     mkdir(fc.runc_root, 0700);
     mkdir(fc.exits, 0755);
@@ -1294,11 +1646,15 @@ static json_t *run_floor(const endpoint_t *ep)
     json_object_set_new(rt, "rss_peak_mb", json_real(smp.peak_rss_mb));
     json_object_set_new(rt, "series", smp.series);
     json_object_set_new(res, "oci_runtime", json_string(o.oci_runtime));
+    json_object_set_new(res, "floor_spec", json_string(o.floor_runtime_spec ? "runtime" : "berth"));
     pods_free(pods, n);
     json_decref(tmpl);
     berth_free(fc.runc_root);
     berth_free(fc.exits);
     berth_free(fc.socks);
+    /* Lazily: a conmon may still be closing its files. */
+    if (run_mounted)
+        umount2(run, MNT_DETACH);
     return res;
 }
 
@@ -1586,7 +1942,7 @@ static int plot(json_t *runs, endpoint_t *eps, int neps, const char *dir)
 static void usage(FILE *f)
 {
     fputs("usage: berth-bench SCENARIO [options]\n"
-          "scenarios: density churn relist slow-cni floor\n"
+          "scenarios: density containers churn relist slow-cni floor\n"
           "  --socket PATH          CRI socket (or --compare A=SOCK1 B=SOCK2)\n"
           "  --compare LABEL=SOCK   add an endpoint (repeat, or give more LABEL=SOCK args)\n"
           "                         (SOCK \"floor\": conmon + OCI runtime, no daemon)\n"
@@ -1605,6 +1961,9 @@ static void usage(FILE *f)
           "  --cni-conf-dir D --cni-bin-dir D   the runtime's CNI dirs (slow-cni): DIR or\n"
           "                         LABEL=DIR,...; default SOCKDIR/cni-conf, SOCKDIR/cni-bin\n"
           "  --oci-runtime PATH     floor: OCI runtime (/usr/sbin/runc)\n"
+          "  --floor-spec berth|runtime\n"
+          "                         floor: the OCI spec berthd would write for the same\n"
+          "                         container (berth, default) or `RUNTIME spec`'s default\n"
           "  --rounds K             rounds, endpoints alternate order (1)\n"
           "  --json FILE            write every result as JSON\n"
           "  --plot DIR             latency CDF and pods/s PNGs via gnuplot\n",
@@ -1651,6 +2010,8 @@ static json_t *run_one(const endpoint_t *ep)
         return run_churn(ep);
     if (strcmp(s, "slow-cni") == 0)
         return run_slow_cni(ep);
+    if (strcmp(s, "containers") == 0)
+        return run_containers(ep);
     return run_floor(ep);
 }
 
@@ -1713,6 +2074,7 @@ int main(int argc, char **argv)
             {"cni-bin-dir", required_argument, NULL, 'B'},
             {"oci-runtime", required_argument, NULL, 'O'},
             {"floor-dir", required_argument, NULL, 'W'},
+            {"floor-spec", required_argument, NULL, 'S'},
             {"rounds", required_argument, NULL, 'k'},
             {"json", required_argument, NULL, 'j'},
             {"plot", required_argument, NULL, 'p'},
@@ -1785,6 +2147,14 @@ int main(int argc, char **argv)
         case 'W':
             o.floor_dir = optarg;
             break;
+        case 'S':
+            if (strcmp(optarg, "berth") != 0 && strcmp(optarg, "runtime") != 0) {
+                fprintf(stderr, "berth-bench: --floor-spec: \"%s\" is neither berth nor runtime\n",
+                        optarg);
+                return 2;
+            }
+            o.floor_runtime_spec = strcmp(optarg, "runtime") == 0;
+            break;
         case 'k':
             o.rounds = atoi(optarg) > 0 ? atoi(optarg) : 1;
             break;
@@ -1812,7 +2182,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    static const char *const scenarios[] = {"density", "churn", "relist", "slow-cni", "floor"};
+    static const char *const scenarios[] = {"density", "containers", "churn",
+                                            "relist",  "slow-cni",   "floor"};
     bool known = false;
     for (size_t i = 0; o.scenario && i < BERTH_ARRAY_LEN(scenarios); i++)
         known |= strcmp(o.scenario, scenarios[i]) == 0;

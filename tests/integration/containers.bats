@@ -297,3 +297,23 @@ EOF2
     [[ -z $output ]]
     [[ $(ls "$BERTH_ROOT/containers" | wc -l) == 0 ]]
 }
+
+@test "berth-bench prints container create+start through berth against conmon + runc alone, and the ratio" {
+    bench=$BERTH_SRC/build/perf/berth-bench
+    [[ -x $bench ]] || skip "berth-bench not built ($bench)"
+    run timeout 170 "$bench" containers --compare floor=floor berth="$BERTH_SOCK" -n 3 -P 1 \
+        --floor-dir "$BERTH_TMP/floor" --image "$BUSYBOX" --json "$BERTH_TMP/bench.json"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"ctr create+start p50 (ms)"* ]]
+    # both endpoints started every container, and the ratio berth/floor is there
+    [[ $(jq '[.runs[].result.errors] | add' "$BERTH_TMP/bench.json") == 0 ]]
+    [[ $(jq '[.runs[].result.started] | add' "$BERTH_TMP/bench.json") == 6 ]]
+    jq -e '.ratios["ctr_create_start_s.p50"] > 0' "$BERTH_TMP/bench.json"
+    jq -e '[.runs[] | select(.endpoint == "floor") | .result.floor_spec] == ["berth"]' \
+        "$BERTH_TMP/bench.json"
+    # nothing left behind: the floor's tmpfs, pods, the kubelet-style pod cgroups
+    ! grep -q " $BERTH_TMP/floor/" /proc/self/mounts
+    [[ -z $(berth_crictl pods --namespace berth-bench -q) ]]
+    ! ls -d /sys/fs/cgroup/*/kubepods/besteffort/podctrs-uid-* 2>/dev/null
+}
