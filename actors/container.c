@@ -260,19 +260,6 @@ static char *record_json(const ctr_t *c, bool creating)
 
 /* ---- blocking jobs (pool) ------------------------------------------------------------------- */
 
-static char *find_runtime(const char *name)
-{
-    static const char *const dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
-                                       "/usr/bin",        "/sbin",          "/bin"};
-    for (size_t i = 0; i < BERTH_ARRAY_LEN(dirs); i++) {
-        char *p = berth_asprintf("%s/%s", dirs[i], name);
-        if (access(p, X_OK) == 0)
-            return p;
-        berth_free(p);
-    }
-    return NULL;
-}
-
 /* args per the kubelet's rule: command replaces the entrypoint, args
  * replace cmd; with no command, the image's entrypoint runs with args or,
  * without args, the image's cmd. */
@@ -543,7 +530,7 @@ static void prepare_job(void *arg)
     step_msg_t *s = arg;
     ctr_t *c = s->c;
     if (c->runtime_path[0] != '/') {
-        char *p = find_runtime(c->runtime_path);
+        char *p = berth_fs_find_exec(c->runtime_path);
         if (p == NULL) {
             berth_err_make(&s->error, ENOENT, BERTH_GRPC_FAILED_PRECONDITION,
                            "OCI runtime %s not found in the usual directories; set "
@@ -579,25 +566,14 @@ static void cleanup_job(void *arg)
     ctr_t *c = s->c;
     berth_fs_remove_tree(c->bundle);
     BERTH_AUTO_FREE char *exitf = berth_asprintf("%s/%s", c->exit_dir, c->id);
-    unlink(exitf);
-    if (unlink(c->record_path) < 0 && errno != ENOENT)
-        berth_err_errno(&s->error, errno, "cannot remove the container record %s", c->record_path);
+    berth_fs_unlink(exitf, "exit file", NULL);
+    berth_fs_unlink(c->record_path, "container record", &s->error);
 }
 
 static void reopen_job(void *arg)
 {
     step_msg_t *s = arg;
-    if (berth_conmon_reopen_log(s->c->bundle, &s->error) < 0)
-        return;
-    /* conmon reopens when it reads its control fifo; the kubelet expects
-     * the new file once the call returns, so wait for it (briefly). */
-    for (int i = 0; i < 200; i++) {
-        if (access(s->c->log_path, F_OK) == 0)
-            return;
-        usleep(10 * 1000);
-    }
-    berth_err_make(&s->error, ETIMEDOUT, BERTH_GRPC_DEADLINE_EXCEEDED,
-                   "ReopenContainerLog: conmon did not reopen %s within 2 s", s->c->log_path);
+    berth_conmon_reopen_log_wait(s->c->bundle, s->c->log_path, 2000, &s->error);
 }
 
 /* ---- publishing ---------------------------------------------------------------------------- */

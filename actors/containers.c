@@ -24,6 +24,7 @@
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
+#include "io/cgroups.h"
 #include "io/fs.h"
 #include "io/conmon.h"
 #include "io/grpc.h"
@@ -414,9 +415,8 @@ static void on_infra(berth_actor_t *self, ctrs_t *c, berth_ctrs_infra_msg_t *im)
 
 /* One container's figures, read from its cgroup on the blocking pool. */
 typedef struct stat_row {
-    berth_ctr_summary_t *s; /* a copy of the fields stats need (owned) */
-    uint64_t cpu_ns, mem_usage, mem_working_set;
-    bool have_cpu, have_mem;
+    berth_ctr_summary_t *s;   /* a copy of the fields stats need (owned) */
+    berth_cgroups_stats_t st; /* all zero when the cgroup could not be read */
 } stat_row_t;
 
 typedef struct stats_msg {
@@ -428,74 +428,12 @@ typedef struct stats_msg {
     int64_t timestamp;
 } stats_msg_t;
 
-static bool read_u64(const char *path, uint64_t *out)
-{
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return false;
-    unsigned long long v;
-    bool ok = fscanf(f, "%llu", &v) == 1;
-    fclose(f);
-    if (ok)
-        *out = v;
-    return ok;
-}
-
-/* The value of `key` in a "key value" file (memory.stat, cpu.stat). */
-static bool read_keyed(const char *path, const char *key, uint64_t *out)
-{
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return false;
-    char k[64];
-    unsigned long long v;
-    bool found = false;
-    while (!found && fscanf(f, "%63s %llu", k, &v) == 2)
-        found = strcmp(k, key) == 0;
-    fclose(f);
-    if (found)
-        *out = v;
-    return found;
-}
-
-/* cgroup v1 (cpuacct, memory hierarchies) first, then the v2 unified tree. */
-static void read_row(stat_row_t *r)
-{
-    const char *cg = r->s->cgroup;
-    if (cg[0] == '\0')
-        return;
-    BERTH_AUTO_FREE char *cpu1 = berth_asprintf("/sys/fs/cgroup/cpuacct%s/cpuacct.usage", cg);
-    BERTH_AUTO_FREE char *cpu2 = berth_asprintf("/sys/fs/cgroup/cpu,cpuacct%s/cpuacct.usage", cg);
-    BERTH_AUTO_FREE char *cpuv2 = berth_asprintf("/sys/fs/cgroup%s/cpu.stat", cg);
-    uint64_t usec;
-    if (read_u64(cpu1, &r->cpu_ns) || read_u64(cpu2, &r->cpu_ns))
-        r->have_cpu = true;
-    else if (read_keyed(cpuv2, "usage_usec", &usec)) {
-        r->cpu_ns = usec * 1000;
-        r->have_cpu = true;
-    }
-    BERTH_AUTO_FREE char *mem1 =
-            berth_asprintf("/sys/fs/cgroup/memory%s/memory.usage_in_bytes", cg);
-    BERTH_AUTO_FREE char *stat1 = berth_asprintf("/sys/fs/cgroup/memory%s/memory.stat", cg);
-    BERTH_AUTO_FREE char *mem2 = berth_asprintf("/sys/fs/cgroup%s/memory.current", cg);
-    BERTH_AUTO_FREE char *stat2 = berth_asprintf("/sys/fs/cgroup%s/memory.stat", cg);
-    uint64_t inactive = 0;
-    if (read_u64(mem1, &r->mem_usage)) {
-        r->have_mem = true;
-        read_keyed(stat1, "total_inactive_file", &inactive);
-    } else if (read_u64(mem2, &r->mem_usage)) {
-        r->have_mem = true;
-        read_keyed(stat2, "inactive_file", &inactive);
-    }
-    /* the kubelet's working set: usage less the inactive file cache */
-    r->mem_working_set = r->mem_usage > inactive ? r->mem_usage - inactive : 0;
-}
-
 static void stats_job(void *arg)
 {
     stats_msg_t *m = arg;
+    /* A container without a cgroup yet (or any more) reports no figures. */
     for (size_t i = 0; i < m->n; i++)
-        read_row(&m->rows[i]);
+        berth_cgroups_stats_read(m->rows[i].s->cgroup, &m->rows[i].st);
     m->timestamp = (int64_t)berth_wall_ns();
 }
 
@@ -614,14 +552,14 @@ static void fill_stats(Runtime__V1__ContainerStats *st, const stat_row_t *r, int
                           r->s->n_annotations, r->s->annotation_keys, r->s->annotation_values);
     st->attributes = attr;
     cpu->timestamp = ts;
-    if (r->have_cpu) {
-        v[0].value = r->cpu_ns;
+    if (r->st.have_cpu) {
+        v[0].value = r->st.cpu_ns;
         cpu->usage_core_nano_seconds = &v[0];
     }
     mem->timestamp = ts;
-    if (r->have_mem) {
-        v[1].value = r->mem_working_set;
-        v[2].value = r->mem_usage;
+    if (r->st.have_mem) {
+        v[1].value = r->st.mem_working_set;
+        v[2].value = r->st.mem_usage;
         mem->working_set_bytes = &v[1];
         mem->usage_bytes = &v[2];
     }

@@ -36,6 +36,7 @@
 #include "engine/log.h"
 #include "io/blocking.h"
 #include "io/digest.h"
+#include "io/fs.h"
 #include "io/grpc.h"
 #include "io/registry.h"
 #include "io/store.h"
@@ -243,7 +244,7 @@ static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
         berth_unpack_stats_t us = {0};
         int r = berth_store_layer_unpack(st, ld->digest, lpath, &us, err);
         /* The compressed blob is not needed once the layer is unpacked. */
-        unlink(lpath);
+        berth_fs_unlink(lpath, "layer blob", NULL);
         if (r < 0) {
             berth_store_image_free(rec);
             return -1;

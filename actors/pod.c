@@ -17,13 +17,9 @@
  */
 #include "actors/pod.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <protobuf-c/protobuf-c.h>
 #include <string.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "actors/containers.h"
@@ -39,6 +35,7 @@
 #include "io/cni.h"
 #include "io/grpc.h"
 #include "io/netns.h"
+#include "io/podfiles.h"
 
 #define DEFAULT_SHM_SIZE (64ull << 20)
 
@@ -281,12 +278,6 @@ static char *record_json(const pod_t *p, bool creating)
 
 /* ---- blocking jobs ------------------------------------------------------------ */
 
-static int write_file(const char *dir, const char *name, const char *text, berth_err_t *err)
-{
-    BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s", dir, name);
-    return berth_file_write_atomic(path, text, strlen(text), 0644, err);
-}
-
 static void prepare_job(void *arg)
 {
     step_msg_t *s = arg;
@@ -304,48 +295,23 @@ static void prepare_job(void *arg)
         if (s->net == NULL)
             return;
     }
-    if (mkdir(s->pod_dir, 0755) < 0 && errno != EEXIST) {
-        berth_err_make(&s->error, errno, BERTH_GRPC_INTERNAL,
-                       "cannot create the pod directory %s: %s", s->pod_dir, strerror(errno));
-        return;
-    }
-    if (write_file(s->pod_dir, "hostname", s->hostname, &s->error) < 0 ||
-        write_file(s->pod_dir, "hosts", s->hosts, &s->error) < 0 ||
-        (s->resolv && write_file(s->pod_dir, "resolv.conf", s->resolv, &s->error) < 0))
-        return;
-    if (s->want_shm) {
-        BERTH_AUTO_FREE char *shm = berth_asprintf("%s/shm", s->pod_dir);
-        if (mkdir(shm, 0755) < 0 && errno != EEXIST) {
-            berth_err_errno(&s->error, errno, "cannot create %s", shm);
-            return;
-        }
-        char opts[64];
-        snprintf(opts, sizeof(opts), "mode=1777,size=%llu", (unsigned long long)s->shm_size);
-        if (mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0) {
-            berth_err_errno(&s->error, errno, "cannot mount the pod's /dev/shm at %s", shm);
-            return;
-        }
-        s->shm_mounted = true;
-    }
+    berth_podfiles_t f = {
+            .dir = s->pod_dir,
+            .hostname = s->hostname,
+            .hosts = s->hosts,
+            .resolv = s->resolv,
+            .shm_size = s->want_shm ? s->shm_size : 0,
+    };
+    berth_podfiles_make(&f, &s->shm_mounted, &s->error);
 }
 
 static void write_record_job(void *arg)
 {
     step_msg_t *s = arg;
-    BERTH_AUTO_FREE char *dir = berth_strdup(s->record_path);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = '\0';
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-            berth_err_errno(&s->error, errno, "cannot create the state directory %s", dir);
-            return;
-        }
-    }
-    if (s->umount_shm) {
-        BERTH_AUTO_FREE char *shm = berth_asprintf("%s/shm", s->pod_dir);
-        if (umount2(shm, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-            berth_log_warn("cannot unmount the pod's shm", "path=%s errno=%d", shm, errno);
-    }
+    if (berth_fs_mkdir_parent(s->record_path, 0700, &s->error) < 0)
+        return;
+    if (s->umount_shm)
+        berth_podfiles_release_shm(s->pod_dir);
     berth_file_write_atomic(s->record_path, s->record_json, strlen(s->record_json), 0600,
                             &s->error);
 }
@@ -353,20 +319,15 @@ static void write_record_job(void *arg)
 static void cleanup_job(void *arg)
 {
     step_msg_t *s = arg;
-    BERTH_AUTO_FREE char *shm = berth_asprintf("%s/shm", s->pod_dir);
     /* Idempotent by design: every step tolerates "already gone", so a
      * cleanup can be repeated after a crash in the middle of one. */
-    if (umount2(shm, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-        berth_log_warn("cannot unmount the pod's shm", "path=%s errno=%d", shm, errno);
-    if (berth_fs_remove_tree(s->pod_dir) < 0)
-        berth_log_warn("cannot remove the pod directory", "path=%s errno=%d", s->pod_dir, errno);
+    berth_podfiles_remove(s->pod_dir);
     berth_err_t e = NULL;
     if (berth_cni_cache_remove(s->cache_dir, strrchr(s->pod_dir, '/') + 1, NULL, &e) < 0) {
         berth_log_warn("cannot remove the CNI cache", "error=\"%s\"", e->msg);
         berth_err_free(&e);
     }
-    if (unlink(s->record_path) < 0 && errno != ENOENT)
-        berth_err_errno(&s->error, errno, "cannot remove the sandbox record %s", s->record_path);
+    berth_fs_unlink(s->record_path, "sandbox record", &s->error);
 }
 
 /* ---- publishing ------------------------------------------------------------ */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "engine/alloc.h"
+#include "io/fs.h"
 
 static berth_runtimes_t *installed;
 
@@ -19,18 +20,8 @@ static berth_runtimes_t *installed;
  * runtime_path as is, else the name looked up in the usual directories. */
 static char *resolve(const berth_config_runtime_t *rt)
 {
-    const char *p = rt->runtime_path && rt->runtime_path[0] ? rt->runtime_path : rt->name;
-    if (p[0] == '/')
-        return access(p, X_OK) == 0 ? berth_strdup(p) : NULL;
-    static const char *const dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
-                                       "/usr/bin",        "/sbin",          "/bin"};
-    for (size_t i = 0; i < BERTH_ARRAY_LEN(dirs); i++) {
-        char *c = berth_asprintf("%s/%s", dirs[i], p);
-        if (access(c, X_OK) == 0)
-            return c;
-        berth_free(c);
-    }
-    return NULL;
+    return berth_fs_find_exec(rt->runtime_path && rt->runtime_path[0] ? rt->runtime_path
+                                                                      : rt->name);
 }
 
 /* crun is recognised by its binary's name: the handler name is the

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The cgroup layout probe (see cgroups.h). Only reads; the advice it builds
- * is for the operator, berth itself never remounts cgroups.
+ * The cgroup layout probe and the cgroup usage reader (see cgroups.h). Only
+ * reads; the advice it builds is for the operator, berth itself never
+ * remounts cgroups.
  */
 #include "io/cgroups.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,4 +124,207 @@ int berth_cgroups_probe_files(const char *mountinfo_path, const char *sysroot,
                  out->unified_path, out->v2_controllers, mounts);
     }
     return 0;
+}
+
+/* ---- usage of one cgroup -------------------------------------------------- */
+
+/* The mount points the usage figures are read from, "" when absent. */
+typedef struct stats_layout {
+    char cpuacct[PATH_MAX]; /* the v1 hierarchy with cpuacct (alone or co-mounted) */
+    char memory[PATH_MAX];  /* the v1 hierarchy with memory */
+    char unified[PATH_MAX]; /* the cgroup2 mount */
+} stats_layout_t;
+
+/* Decodes mountinfo's octal escapes (\040 for a space, \134 for a backslash)
+ * in place. */
+static void unescape_octal(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r != '\0';) {
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+            r[3] >= '0' && r[3] <= '7') {
+            *w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+            r += 4;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+}
+
+/* Whether the comma-separated list opts holds exactly tok ("cpu" is not
+ * "cpuacct"). */
+static bool has_token(const char *opts, const char *tok)
+{
+    size_t n = strlen(tok);
+    for (const char *p = opts; p != NULL; p = strchr(p, ',')) {
+        if (*p == ',')
+            p++;
+        if (strncmp(p, tok, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+/* Records mnt in slot. A mount of the hierarchy's root beats a mount of a
+ * subtree (a bind mount, root other than "/"), which holds cgroupsPath
+ * somewhere else; among equals the first one wins, as in runc. */
+static void pick(char *slot, bool *slot_at_root, const char *mnt, bool at_root)
+{
+    if (slot[0] != '\0' && (*slot_at_root || !at_root))
+        return;
+    snprintf(slot, PATH_MAX, "%s", mnt);
+    *slot_at_root = at_root;
+}
+
+static void layout_scan(const char *mountinfo_path, stats_layout_t *l)
+{
+    memset(l, 0, sizeof(*l));
+    FILE *f = fopen(mountinfo_path, "re");
+    if (f == NULL)
+        return; /* no hierarchy known: every read finds nothing */
+    bool cpu_at_root = false, mem_at_root = false, v2_at_root = false;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        /* "id parent maj:min root mountpoint opts [optional...] - fstype source superopts";
+         * spaces inside a field are escaped, so " - " only ends the optional fields. */
+        char *sep = strstr(line, " - ");
+        if (sep == NULL)
+            continue;
+        *sep = '\0';
+        char *save = NULL, *field[5];
+        bool ok = true;
+        for (int i = 0; i < 5 && ok; i++)
+            ok = (field[i] = strtok_r(i == 0 ? line : NULL, " ", &save)) != NULL;
+        char *fstype = strtok_r(sep + 3, " \n", &save);
+        char *source = fstype ? strtok_r(NULL, " \n", &save) : NULL;
+        char *opts = source ? strtok_r(NULL, " \n", &save) : NULL;
+        if (!ok || fstype == NULL)
+            continue;
+        char *root = field[3], *mnt = field[4];
+        unescape_octal(root);
+        unescape_octal(mnt);
+        if (strlen(mnt) >= PATH_MAX)
+            continue;
+        bool at_root = strcmp(root, "/") == 0;
+        if (strcmp(fstype, "cgroup") == 0 && opts != NULL) {
+            if (has_token(opts, "cpuacct"))
+                pick(l->cpuacct, &cpu_at_root, mnt, at_root);
+            if (has_token(opts, "memory"))
+                pick(l->memory, &mem_at_root, mnt, at_root);
+        } else if (strcmp(fstype, "cgroup2") == 0) {
+            pick(l->unified, &v2_at_root, mnt, at_root);
+        }
+    }
+    free(line); /* getline's buffer comes from libc malloc */
+    fclose(f);
+}
+
+/* The file `name` of the cgroup in the hierarchy mounted at mnt; NULL when
+ * there is no such hierarchy. Returns owned. */
+static char *cg_file(const char *sysroot, const char *mnt, const char *cg, const char *name)
+{
+    if (mnt[0] == '\0')
+        return NULL;
+    return berth_asprintf("%s%s%s/%s", sysroot, mnt, cg, name);
+}
+
+/* The first number in the file (cpuacct.usage, memory.current). */
+static bool read_u64(const char *path, uint64_t *out)
+{
+    if (path == NULL)
+        return false;
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    unsigned long long v;
+    bool ok = fscanf(f, "%llu", &v) == 1;
+    fclose(f);
+    if (ok)
+        *out = v;
+    return ok;
+}
+
+/* The value of `key` in a "key value" file (memory.stat, cpu.stat). */
+static bool read_keyed(const char *path, const char *key, uint64_t *out)
+{
+    if (path == NULL)
+        return false;
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    char k[64];
+    unsigned long long v;
+    bool found = false;
+    while (!found && fscanf(f, "%63s %llu", k, &v) == 2)
+        found = strcmp(k, key) == 0;
+    fclose(f);
+    if (found)
+        *out = v;
+    return found;
+}
+
+static int stats_read(const stats_layout_t *l, const char *sysroot, const char *cg,
+                      berth_cgroups_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    /* A relative cgroupsPath (or a systemd slice:prefix:name) would name a
+     * cgroup relative to some process's own; berth writes absolute ones. */
+    if (cg == NULL || cg[0] != '/')
+        return -1;
+    if (sysroot == NULL)
+        sysroot = "";
+
+    BERTH_AUTO_FREE char *cpu1 = cg_file(sysroot, l->cpuacct, cg, "cpuacct.usage");
+    BERTH_AUTO_FREE char *cpu2 = cg_file(sysroot, l->unified, cg, "cpu.stat");
+    uint64_t usec;
+    if (read_u64(cpu1, &out->cpu_ns)) {
+        out->have_cpu = true;
+    } else if (read_keyed(cpu2, "usage_usec", &usec)) {
+        out->cpu_ns = usec * 1000;
+        out->have_cpu = true;
+    }
+
+    BERTH_AUTO_FREE char *mem1 = cg_file(sysroot, l->memory, cg, "memory.usage_in_bytes");
+    BERTH_AUTO_FREE char *stat1 = cg_file(sysroot, l->memory, cg, "memory.stat");
+    BERTH_AUTO_FREE char *mem2 = cg_file(sysroot, l->unified, cg, "memory.current");
+    BERTH_AUTO_FREE char *stat2 = cg_file(sysroot, l->unified, cg, "memory.stat");
+    uint64_t inactive = 0;
+    if (read_u64(mem1, &out->mem_usage)) {
+        out->have_mem = true;
+        read_keyed(stat1, "total_inactive_file", &inactive); /* hierarchical, as usage is */
+    } else if (read_u64(mem2, &out->mem_usage)) {
+        out->have_mem = true;
+        read_keyed(stat2, "inactive_file", &inactive);
+    }
+    /* The kubelet's working set: usage less the inactive file cache, which the
+     * kernel reclaims first. The two files are read apart, so the cache can
+     * exceed the usage read a moment before. */
+    out->mem_working_set = out->mem_usage > inactive ? out->mem_usage - inactive : 0;
+    return out->have_cpu || out->have_mem ? 0 : -1;
+}
+
+static stats_layout_t self_layout;
+static pthread_once_t self_layout_once = PTHREAD_ONCE_INIT;
+
+static void self_layout_scan(void)
+{
+    layout_scan("/proc/self/mountinfo", &self_layout);
+}
+
+int berth_cgroups_stats_read(const char *cgroup_path, berth_cgroups_stats_t *out)
+{
+    /* pthread_once orders the scan's writes before every reader's loads;
+     * self_layout never changes after. */
+    pthread_once(&self_layout_once, self_layout_scan);
+    return stats_read(&self_layout, NULL, cgroup_path, out);
+}
+
+int berth_cgroups_stats_read_files(const char *mountinfo_path, const char *sysroot,
+                                   const char *cgroup_path, berth_cgroups_stats_t *out)
+{
+    BERTH_AUTO_FREE stats_layout_t *l = berth_malloc(sizeof(*l));
+    layout_scan(mountinfo_path, l);
+    return stats_read(l, sysroot, cgroup_path, out);
 }

@@ -2,13 +2,15 @@
 /*
  * Probes the node's cgroup layout (v1, v2 or hybrid) so berth can choose an
  * OCI runtime that works on it and tell the operator what to change when it
- * does not. Reads /proc/self/mountinfo and cgroup.controllers; never changes
- * a mount.
+ * does not, and reads a container's CPU and memory usage from wherever its
+ * hierarchies are mounted. Reads /proc/self/mountinfo and cgroup files only;
+ * never changes a mount or a cgroup.
  */
 #ifndef BERTH_IO_CGROUPS_H
 #define BERTH_IO_CGROUPS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "engine/err.h"
 
@@ -44,5 +46,37 @@ int berth_cgroups_probe_files(const char *mountinfo_path, const char *sysroot,
                               berth_cgroups_info_t *out, berth_err_t *err);
 
 const char *berth_cgroups_mode_name(int mode); /* "v1", "v2", "hybrid", "none" */
+
+/* One cgroup's CPU and memory figures, as the kubelet reads them. */
+typedef struct berth_cgroups_stats {
+    bool have_cpu;            /* cpu_ns was read */
+    bool have_mem;            /* mem_usage and mem_working_set were read */
+    uint64_t cpu_ns;          /* CPU time used since the cgroup was made */
+    uint64_t mem_usage;       /* bytes charged, page cache included */
+    uint64_t mem_working_set; /* mem_usage less the inactive file cache, floored at 0 */
+} berth_cgroups_stats_t;
+
+/* Reads the usage of the cgroup at cgroup_path, an absolute cgroupfs path as
+ * in the OCI spec's linux.cgroupsPath ("/kubepods/besteffort/podX/berth-<id>").
+ * The hierarchies come from /proc/self/mountinfo, looked up once per process
+ * (a hierarchy mounted later is not seen): the v1 one whose super options
+ * name cpuacct, the v1 one that names memory, wherever they are mounted and
+ * whatever they are co-mounted with, and the cgroup2 mount. v1 first, then
+ * v2: CPU from cpuacct.usage, else cpu.stat usage_usec; memory from
+ * memory.usage_in_bytes less memory.stat total_inactive_file, else
+ * memory.current less memory.stat inactive_file. Fills *out (zeroed first;
+ * have_* say which figures were found). Returns 0 when anything was read,
+ * -1 when nothing was: no such cgroup (not made yet, or gone), no hierarchy
+ * for it, or a path that is not absolute. A missing cgroup is an ordinary
+ * state, so there is no err. Blocking reads of proc and cgroup files: call
+ * it from the blocking pool; any thread. */
+int berth_cgroups_stats_read(const char *cgroup_path, berth_cgroups_stats_t *out);
+
+/* berth_cgroups_stats_read on other files, for tests: finds the hierarchies
+ * in mountinfo_path (read on every call, never cached) and reads the cgroup
+ * files under sysroot (sysroot + the mount point + cgroup_path; NULL or "":
+ * the real ones). Same contract otherwise. */
+int berth_cgroups_stats_read_files(const char *mountinfo_path, const char *sysroot,
+                                   const char *cgroup_path, berth_cgroups_stats_t *out);
 
 #endif

@@ -1150,6 +1150,21 @@ int berth_conmon_reopen_log(const char *bundle, berth_err_t *err)
     return ctl_write(bundle, "2 0 0\n", err);
 }
 
+int berth_conmon_reopen_log_wait(const char *bundle, const char *log_path, unsigned timeout_ms,
+                                 berth_err_t *err)
+{
+    if (berth_conmon_reopen_log(bundle, err) < 0)
+        return -1;
+    for (unsigned waited = 0; waited < timeout_ms; waited += 10) {
+        if (access(log_path, F_OK) == 0)
+            return 0;
+        usleep(10 * 1000);
+    }
+    return berth_err_make(err, ETIMEDOUT, BERTH_GRPC_DEADLINE_EXCEEDED,
+                          "ReopenContainerLog: conmon did not reopen %s within %u ms", log_path,
+                          timeout_ms);
+}
+
 int berth_conmon_resize(const char *bundle, unsigned height, unsigned width, berth_err_t *err)
 {
     char line[48];

@@ -186,6 +186,12 @@ int berth_conmon_exit_read(const char *exit_dir, const char *persist_dir, const 
  * rotation). Non-blocking (O_NONBLOCK open and write of a few bytes): an
  * actor turn may call it. Fails with ENXIO when conmon is not running. */
 int berth_conmon_reopen_log(const char *bundle, berth_err_t *err);
+/* berth_conmon_reopen_log, then waits up to timeout_ms for log_path to
+ * exist again: the kubelet expects the new file once ReopenContainerLog
+ * returns, and conmon reopens only when it reads its fifo. Blocks: call it
+ * on the pool. DEADLINE_EXCEEDED when the file did not come back. */
+int berth_conmon_reopen_log_wait(const char *bundle, const char *log_path, unsigned timeout_ms,
+                                 berth_err_t *err);
 /* Writes "1 H W" to <bundle>/ctl: resize the container's terminal. */
 int berth_conmon_resize(const char *bundle, unsigned height, unsigned width, berth_err_t *err);
 

@@ -31,6 +31,40 @@ int berth_fs_mkdir_p(const char *path, mode_t mode, berth_err_t *err)
     return 0;
 }
 
+int berth_fs_unlink(const char *path, const char *what, berth_err_t *err)
+{
+    if (unlink(path) < 0 && errno != ENOENT)
+        return berth_err_errno(err, errno, "cannot remove the %s %s", what, path);
+    return 0;
+}
+
+int berth_fs_mkdir_parent(const char *path, mode_t mode, berth_err_t *err)
+{
+    BERTH_AUTO_FREE char *dir = berth_strdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    if (mkdir(dir, mode) < 0 && errno != EEXIST)
+        return berth_err_errno(err, errno, "cannot create the directory %s", dir);
+    return 0;
+}
+
+char *berth_fs_find_exec(const char *name)
+{
+    if (name[0] == '/')
+        return access(name, X_OK) == 0 ? berth_strdup(name) : NULL;
+    static const char *const dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
+                                       "/usr/bin",        "/sbin",          "/bin"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        char *p = berth_asprintf("%s/%s", dirs[i], name);
+        if (access(p, X_OK) == 0)
+            return p;
+        berth_free(p);
+    }
+    return NULL;
+}
+
 static int remove_at(int parent, const char *name)
 {
     int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

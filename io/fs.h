@@ -17,6 +17,17 @@
 /* mkdir -p; the last component gets `mode`, parents 0755. Existing is fine. */
 int berth_fs_mkdir_p(const char *path, mode_t mode, berth_err_t *err);
 
+/* unlink(2) where a missing file is fine; *err names `what` and the path. */
+int berth_fs_unlink(const char *path, const char *what, berth_err_t *err);
+
+/* mkdir of the directory holding `path` (one level, mode; existing is fine). */
+int berth_fs_mkdir_parent(const char *path, mode_t mode, berth_err_t *err);
+
+/* An absolute name if it is executable; otherwise the first executable
+ * DIR/name in the usual system directories (/usr/local/sbin ... /bin). An
+ * owned path, or NULL. */
+char *berth_fs_find_exec(const char *name);
+
 /* rm -rf that never follows a symlink out of the tree (every level is
  * opened O_NOFOLLOW under its parent). Missing is fine. Returns 0 or -1
  * (errno set) when something could not be removed. */

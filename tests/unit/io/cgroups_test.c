@@ -2,8 +2,10 @@
 /*
  * io/cgroups: the layout probe on made-up mountinfo files and cgroup2 roots
  * (v1, v2, hybrid with controllers left in cgroup2, hybrid after the node
- * preparation, nothing mounted, several controllers) and on this node.
- * Touches no real mount.
+ * preparation, nothing mounted, several controllers) and on this node; the
+ * usage reader on made-up cgroup trees (v1 with cpuacct alone or co-mounted
+ * elsewhere, hybrid, v2, missing files, the working-set floor) and on this
+ * process's own cgroup. Touches no real mount and writes no real cgroup.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -76,6 +78,96 @@ static char *scene(const char *name, const char *mountinfo, const char *unified,
     return sys;
 }
 
+/* Writes text to tmp/<rel>, making the directories on the way. */
+static void put(const char *rel, const char *text)
+{
+    char *p = berth_asprintf("%s/%s", tmp, rel);
+    for (char *s = p + strlen(tmp) + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0700);
+            *s = '/';
+        }
+    }
+    write_file(p, text);
+    berth_free(p);
+}
+
+/* berth_cgroups_stats_read_files on the scene tmp/<name>: its mountinfo, its sys. */
+static int stats_in(const char *name, const char *cg, berth_cgroups_stats_t *st)
+{
+    BERTH_AUTO_FREE char *mi = berth_asprintf("%s/%s/mountinfo", tmp, name);
+    BERTH_AUTO_FREE char *sys = berth_asprintf("%s/%s/sys", tmp, name);
+    return berth_cgroups_stats_read_files(mi, sys, cg, st);
+}
+
+static void skip(const char *what, const char *why)
+{
+    printf("ok %d - %s # SKIP %s\n", ++ntest, what, why);
+    fflush(stdout);
+}
+
+/* This process's cgroup as a container's would be read: the path in the
+ * cpuacct hierarchy, else the cgroup2 one ("0::/..."). Returns owned or NULL. */
+static char *own_cgroup(void)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (f == NULL)
+        return NULL;
+    char line[4096];
+    char *v1 = NULL, *v2 = NULL;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        char *ctrls = strchr(line, ':');
+        char *path = ctrls ? strchr(ctrls + 1, ':') : NULL;
+        if (path == NULL)
+            continue;
+        *path++ = '\0';
+        ctrls++;
+        if (strcmp(line, "0") == 0 && ctrls[0] == '\0' && v2 == NULL)
+            v2 = berth_strdup(path);
+        char *save = NULL;
+        for (char *c = strtok_r(ctrls, ",", &save); c != NULL && v1 == NULL;
+             c = strtok_r(NULL, ",", &save))
+            if (strcmp(c, "cpuacct") == 0)
+                v1 = berth_strdup(path);
+    }
+    fclose(f);
+    if (v1 != NULL) {
+        berth_free(v2);
+        return v1;
+    }
+    return v2;
+}
+
+/* The mount point of the first cgroup v1 hierarchy with controller ctrl
+ * (ctrl NULL: the first cgroup2 mount) in this process's mountinfo; "" when
+ * none. A plain reading, independent of the code under test. */
+static void own_mount(const char *ctrl, char *out, size_t cap)
+{
+    out[0] = '\0';
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (f == NULL)
+        return;
+    char line[4096];
+    while (out[0] == '\0' && fgets(line, sizeof(line), f) != NULL) {
+        char mnt[1024], fstype[64], opts[1024] = "";
+        char *sep = strstr(line, " - ");
+        if (sep == NULL || sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1 ||
+            sscanf(sep + 3, "%63s %*s %1023s", fstype, opts) < 1)
+            continue;
+        if (ctrl == NULL && strcmp(fstype, "cgroup2") == 0)
+            snprintf(out, cap, "%s", mnt);
+        if (ctrl == NULL || strcmp(fstype, "cgroup") != 0)
+            continue;
+        char *save = NULL;
+        for (char *c = strtok_r(opts, ",", &save); c != NULL; c = strtok_r(NULL, ",", &save))
+            if (strcmp(c, ctrl) == 0)
+                snprintf(out, cap, "%s", mnt);
+    }
+    fclose(f);
+}
+
 #define V1_LINES                                                                                   \
     "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"                          \
     "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"                         \
@@ -95,7 +187,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    printf("1..26\n");
+    printf("1..47\n");
     berth_cgroups_info_t cg;
     char *mi;
     char *sys;
@@ -235,6 +327,215 @@ int main(void)
         check(cg.crun_ok == (cg.advice[0] == '\0'), "advice present exactly when crun is refused");
         if (!cg.crun_ok)
             printf("# %s\n", cg.advice);
+    }
+
+    /* ---- the usage reader ------------------------------------------------ */
+    berth_cgroups_stats_t st;
+    const char *cpuacct_line = "33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup "
+                               "rw,cpuacct\n";
+
+    /* 10. v1 with cpuacct in its own hierarchy; the cpu one holds a decoy */
+    {
+        BERTH_AUTO_FREE char *mi = berth_asprintf(V1_LINES "%s", cpuacct_line);
+        put("st-v1/mountinfo", mi);
+        const char *d = "st-v1/sys/sys/fs/cgroup";
+        const char *cg = "kubepods/podA/berth-1";
+        BERTH_AUTO_FREE char *p = berth_asprintf("%s/cpuacct/%s/cpuacct.usage", d, cg);
+        put(p, "123456789\n");
+        berth_free(p);
+        p = berth_asprintf("%s/cpu/%s/cpuacct.usage", d, cg);
+        put(p, "999\n");
+        berth_free(p);
+        p = berth_asprintf("%s/memory/%s/memory.usage_in_bytes", d, cg);
+        put(p, "10485760\n");
+        berth_free(p);
+        p = berth_asprintf("%s/memory/%s/memory.stat", d, cg);
+        put(p, "cache 8192\nrss 4096\ninactive_file 1\ntotal_cache 8192\n"
+               "total_inactive_file 1048576\n");
+        r = stats_in("st-v1", "/kubepods/podA/berth-1", &st);
+        check(r == 0 && st.have_cpu && st.cpu_ns == 123456789,
+              "v1, cpuacct mounted alone: cpuacct.usage read, not the cpu hierarchy's (%llu)",
+              (unsigned long long)st.cpu_ns);
+        check(st.have_mem && st.mem_usage == 10485760, "v1 memory.usage_in_bytes read (%llu)",
+              (unsigned long long)st.mem_usage);
+        check(st.mem_working_set == 10485760 - 1048576,
+              "v1 working set is usage less total_inactive_file (%llu)",
+              (unsigned long long)st.mem_working_set);
+    }
+
+    /* 11. v1 co-mounted cpu,cpuacct and memory elsewhere: memory at an escaped
+     * mount point, after a bind mount of a subtree that must not be used */
+    {
+        put("st-comount/mountinfo",
+            "31 23 0:28 / /cg rw,relatime - tmpfs tmpfs rw,mode=755\n"
+            "32 31 0:29 / /cg/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n"
+            "60 31 0:32 /kubepods /mnt/ctr-memory rw,relatime - cgroup cgroup rw,memory\n"
+            "35 31 0:32 / /cg/mem\\040ory rw,relatime - cgroup cgroup rw,memory\n"
+            "39 31 0:36 / /cg/pids rw,relatime - cgroup cgroup rw,pids\n");
+        const char *cg = "kubepods/podB/berth-2";
+        BERTH_AUTO_FREE char *p =
+                berth_asprintf("st-comount/sys/cg/cpu,cpuacct/%s/cpuacct.usage", cg);
+        put(p, "42\n");
+        berth_free(p);
+        p = berth_asprintf("st-comount/sys/cg/mem ory/%s/memory.usage_in_bytes", cg);
+        put(p, "4096\n");
+        berth_free(p);
+        p = berth_asprintf("st-comount/sys/cg/mem ory/%s/memory.stat", cg);
+        put(p, "total_inactive_file 1024\n");
+        berth_free(p);
+        p = berth_asprintf("st-comount/sys/mnt/ctr-memory/%s/memory.usage_in_bytes", cg);
+        put(p, "7\n");
+        r = stats_in("st-comount", "/kubepods/podB/berth-2", &st);
+        check(r == 0 && st.have_cpu && st.cpu_ns == 42,
+              "co-mounted cpu,cpuacct at /cg/cpu,cpuacct read (%llu)",
+              (unsigned long long)st.cpu_ns);
+        check(st.have_mem && st.mem_usage == 4096 && st.mem_working_set == 3072,
+              "memory at '/cg/mem ory' (\\040 decoded), the hierarchy's root mount preferred "
+              "to a subtree's (%llu, %llu)",
+              (unsigned long long)st.mem_usage, (unsigned long long)st.mem_working_set);
+    }
+
+    /* 12. hybrid: v1 first; cgroup2 at .../unified, never the tmpfs above it */
+    {
+        BERTH_AUTO_FREE char *mi = berth_asprintf(V1_LINES "%s" UNIFIED_LINE, cpuacct_line);
+        put("st-hybrid/mountinfo", mi);
+        const char *d = "st-hybrid/sys/sys/fs/cgroup";
+        BERTH_AUTO_FREE char *p =
+                berth_asprintf("%s/cpuacct/kubepods/podC/berth-3/cpuacct.usage", d);
+        put(p, "5000\n");
+        berth_free(p);
+        p = berth_asprintf("%s/unified/kubepods/podC/berth-3/cpu.stat", d);
+        put(p, "usage_usec 77\n");
+        berth_free(p);
+        p = berth_asprintf("%s/memory/kubepods/podC/berth-3/memory.usage_in_bytes", d);
+        put(p, "2048\n");
+        berth_free(p);
+        p = berth_asprintf("%s/unified/kubepods/podC/berth-4/cpu.stat", d);
+        put(p, "usage_usec 7\nuser_usec 5\nsystem_usec 2\n");
+        berth_free(p);
+        p = berth_asprintf("%s/kubepods/podC/berth-4/memory.current", d);
+        put(p, "123\n");
+        r = stats_in("st-hybrid", "/kubepods/podC/berth-3", &st);
+        check(r == 0 && st.have_cpu && st.cpu_ns == 5000,
+              "hybrid: v1 cpuacct.usage taken before cgroup2's cpu.stat (%llu)",
+              (unsigned long long)st.cpu_ns);
+        check(st.have_mem && st.mem_usage == 2048 && st.mem_working_set == 2048,
+              "no memory.stat: nothing subtracted from the usage (%llu)",
+              (unsigned long long)st.mem_working_set);
+        r = stats_in("st-hybrid", "/kubepods/podC/berth-4", &st);
+        check(r == 0 && st.have_cpu && st.cpu_ns == 7000,
+              "hybrid, cgroup only in cgroup2 at /sys/fs/cgroup/unified: usage_usec * 1000 (%llu)",
+              (unsigned long long)st.cpu_ns);
+        check(!st.have_mem && st.mem_usage == 0,
+              "no memory figure: memory.current under the tmpfs at /sys/fs/cgroup is not read");
+    }
+
+    /* 13. pure cgroup v2 */
+    {
+        put("st-v2/mountinfo", "30 23 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - "
+                               "cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n");
+        const char *d = "st-v2/sys/sys/fs/cgroup/kubepods/podD";
+        BERTH_AUTO_FREE char *p = berth_asprintf("%s/berth-5/cpu.stat", d);
+        put(p, "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n");
+        berth_free(p);
+        p = berth_asprintf("%s/berth-5/memory.current", d);
+        put(p, "8192000\n");
+        berth_free(p);
+        p = berth_asprintf("%s/berth-5/memory.stat", d);
+        put(p, "anon 4096\nfile 8000\nactive_file 100000\ninactive_file 192000\n"
+               "workingset_refault_anon 0\n");
+        berth_free(p);
+        p = berth_asprintf("%s/berth-6/memory.current", d);
+        put(p, "1000\n");
+        berth_free(p);
+        p = berth_asprintf("%s/berth-9/memory.current", d);
+        put(p, "100\n");
+        berth_free(p);
+        p = berth_asprintf("%s/berth-9/memory.stat", d);
+        put(p, "inactive_file 100\n");
+        r = stats_in("st-v2", "/kubepods/podD/berth-5", &st);
+        check(r == 0 && st.have_cpu && st.cpu_ns == 2500000, "v2 cpu.stat usage_usec * 1000 (%llu)",
+              (unsigned long long)st.cpu_ns);
+        check(st.have_mem && st.mem_usage == 8192000 && st.mem_working_set == 8000000,
+              "v2 memory.current less inactive_file, not active_file (%llu, %llu)",
+              (unsigned long long)st.mem_usage, (unsigned long long)st.mem_working_set);
+    }
+
+    /* 14. missing files, bad paths, no hierarchy */
+    {
+        r = stats_in("st-v2", "/kubepods/podD/gone", &st);
+        check(r == -1 && !st.have_cpu && !st.have_mem && st.cpu_ns == 0 && st.mem_usage == 0 &&
+                      st.mem_working_set == 0,
+              "a cgroup that does not exist: -1, nothing set");
+        r = stats_in("st-v2", "/kubepods/podD/berth-6", &st);
+        check(r == 0 && !st.have_cpu && st.have_mem && st.mem_working_set == 1000,
+              "only memory.current: memory without CPU, working set = usage");
+        put("st-v1/sys/sys/fs/cgroup/cpuacct/kubepods/podA/berth-7/cpuacct.usage", "11\n");
+        r = stats_in("st-v1", "/kubepods/podA/berth-7", &st);
+        check(r == 0 && st.have_cpu && st.cpu_ns == 11 && !st.have_mem && st.mem_usage == 0,
+              "only cpuacct.usage: CPU without memory");
+        bool bad = stats_in("st-v2", "", &st) == -1 && !st.have_cpu &&
+                   stats_in("st-v2", "kubepods/podD/berth-5", &st) == -1 && !st.have_cpu &&
+                   stats_in("st-v2", "kubepods.slice:berth:5", &st) == -1;
+        check(bad, "an empty, relative or systemd-style path reads nothing");
+        put("st-none/mountinfo", "22 1 0:21 / /proc rw - proc proc rw\n");
+        r = stats_in("st-none", "/kubepods/podD/berth-5", &st);
+        check(r == -1 && !st.have_cpu && !st.have_mem, "no cgroup mounted: -1");
+        BERTH_AUTO_FREE char *missing = berth_asprintf("%s/no-such-mountinfo", tmp);
+        r = berth_cgroups_stats_read_files(missing, NULL, "/", &st);
+        check(r == -1 && !st.have_cpu && !st.have_mem, "unreadable mountinfo: -1");
+    }
+
+    /* 15. the working set never goes below 0 */
+    {
+        const char *d = "st-v1/sys/sys/fs/cgroup/memory/kubepods/podA/berth-8";
+        BERTH_AUTO_FREE char *p = berth_asprintf("%s/memory.usage_in_bytes", d);
+        put(p, "4096\n");
+        berth_free(p);
+        p = berth_asprintf("%s/memory.stat", d);
+        put(p, "total_inactive_file 8192\n");
+        r = stats_in("st-v1", "/kubepods/podA/berth-8", &st);
+        check(r == 0 && st.have_mem && st.mem_usage == 4096 && st.mem_working_set == 0,
+              "v1: inactive file cache above the usage gives a working set of 0 (%llu)",
+              (unsigned long long)st.mem_working_set);
+        r = stats_in("st-v2", "/kubepods/podD/berth-9", &st);
+        check(r == 0 && st.have_mem && st.mem_usage == 100 && st.mem_working_set == 0,
+              "v2: inactive file cache equal to the usage gives 0 (%llu)",
+              (unsigned long long)st.mem_working_set);
+    }
+
+    /* 16. this process's own cgroup, through the cached layout */
+    {
+        BERTH_AUTO_FREE char *own = own_cgroup();
+        char cpuacct[1024], unified[1024];
+        own_mount("cpuacct", cpuacct, sizeof(cpuacct));
+        own_mount(NULL, unified, sizeof(unified));
+        bool have = false;
+        if (own != NULL && own[0] == '/') {
+            BERTH_AUTO_FREE char *v1 = berth_asprintf("%s%s/cpuacct.usage", cpuacct, own);
+            BERTH_AUTO_FREE char *v2 = berth_asprintf("%s%s/cpu.stat", unified, own);
+            have = (cpuacct[0] != '\0' && access(v1, R_OK) == 0) ||
+                   (unified[0] != '\0' && access(v2, R_OK) == 0);
+        }
+        if (!have) {
+            BERTH_AUTO_FREE char *why = berth_asprintf(
+                    "no cpuacct.usage or cpu.stat for this process's cgroup '%s' (cpuacct at "
+                    "'%s', cgroup2 at '%s')",
+                    own ? own : "(unknown)", cpuacct, unified);
+            skip("own cgroup read", why);
+            skip("own cgroup read again", why);
+        } else {
+            berth_cgroups_stats_t again;
+            r = berth_cgroups_stats_read(own, &st);
+            check(r == 0 && st.have_cpu && st.cpu_ns > 0,
+                  "own cgroup %s: cpu %llu ns, memory %s %llu (working set %llu)", own,
+                  (unsigned long long)st.cpu_ns, st.have_mem ? "read" : "not read",
+                  (unsigned long long)st.mem_usage, (unsigned long long)st.mem_working_set);
+            int r2 = berth_cgroups_stats_read(own, &again);
+            check(r2 == 0 && again.have_cpu && again.cpu_ns >= st.cpu_ns,
+                  "a second read (cached hierarchies) does not go back (%llu)",
+                  (unsigned long long)again.cpu_ns);
+        }
     }
 
     nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
