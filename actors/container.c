@@ -16,7 +16,6 @@
  */
 #include "actors/container.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <protobuf-c/protobuf-c.h>

@@ -8,7 +8,6 @@
  */
 #include "actors/containers.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
@@ -649,29 +648,28 @@ static void sweep_orphans(const restore_msg_t *r)
 {
     const char *dirs[] = {r->overlay_dir, r->bundle_dir};
     for (size_t k = 0; k < 2; k++) {
-        DIR *d = opendir(dirs[k]);
-        if (d == NULL)
-            continue;
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (de->d_name[0] == '.' || strlen(de->d_name) != 64)
+        size_t nnames = 0;
+        char **names = berth_fs_list_names(dirs[k], &nnames);
+        for (size_t j = 0; j < nnames; j++) {
+            const char *name = names[j];
+            if (name[0] == '.' || strlen(name) != 64)
                 continue;
             bool known = false;
             for (size_t i = 0; i < r->n && !known; i++) {
                 const char *id = json_string_value(json_object_get(r->records[i], "id"));
-                known = id && strcmp(id, de->d_name) == 0;
+                known = id && strcmp(id, name) == 0;
             }
             if (known)
                 continue;
             berth_err_t err = NULL;
             if (k == 0) {
-                berth_log_info("removing an orphaned container rootfs", "id=%s", de->d_name);
-                if (berth_overlay_container_remove(r->root, de->d_name, &err) < 0) {
+                berth_log_info("removing an orphaned container rootfs", "id=%s", name);
+                if (berth_overlay_container_remove(r->root, name, &err) < 0) {
                     berth_log_warn("cannot remove orphaned rootfs", "error=\"%s\"", err->msg);
                     berth_err_free(&err);
                 }
             } else {
-                BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", dirs[k], de->d_name);
+                BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", dirs[k], name);
                 berth_log_info("removing an orphaned container bundle", "path=%s", p);
                 if (berth_unpack_remove_tree(p, &err) < 0) {
                     berth_log_warn("cannot remove orphaned bundle", "error=\"%s\"", err->msg);
@@ -679,7 +677,7 @@ static void sweep_orphans(const restore_msg_t *r)
                 }
             }
         }
-        closedir(d);
+        berth_strv_free(names);
     }
 }
 

@@ -8,7 +8,6 @@
  */
 #include "actors/daemon.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -128,24 +127,8 @@ static int take_run_lock(const berth_config_t *cfg, berth_err_t *err)
 static void release_pin_dir(const berth_config_t *cfg)
 {
     BERTH_AUTO_FREE char *pin_dir = berth_asprintf("%s/ns", cfg->runroot);
-    static const char *const kinds[] = {"net", "ipc", "uts"};
-    for (size_t i = 0; i < BERTH_ARRAY_LEN(kinds); i++) {
-        BERTH_AUTO_FREE char *d = berth_asprintf("%s/%s", pin_dir, kinds[i]);
-        DIR *dir = opendir(d);
-        if (dir == NULL)
-            continue;
-        struct dirent *de;
-        bool empty = true;
-        while ((de = readdir(dir)) != NULL) {
-            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-                empty = false;
-        }
-        closedir(dir);
-        if (!empty)
-            return;
-    }
     berth_err_t err = NULL;
-    if (berth_netns_dir_release(pin_dir, &err) < 0) {
+    if (berth_netns_dir_release_if_unused(pin_dir, &err) < 0) {
         berth_log_warn("cannot release the namespace pin directory", "error=\"%s\"", err->msg);
         berth_err_free(&err);
     }

@@ -170,27 +170,6 @@ static char *nz(const char *s)
     return s && *s ? berth_strdup(s) : NULL;
 }
 
-static int read_small(const char *path, char **out, berth_err_t *err)
-{
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return berth_err_errno(err, errno, "cannot open %s", path);
-    char *buf = NULL;
-    size_t len = 0, r;
-    char chunk[8192];
-    while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0 && len < (16u << 20)) {
-        buf = berth_realloc(buf, len + r + 1);
-        memcpy(buf + len, chunk, r);
-        len += r;
-    }
-    fclose(f);
-    if (buf == NULL)
-        buf = berth_calloc(1, 1);
-    buf[len] = '\0';
-    *out = buf;
-    return 0;
-}
-
 /* Downloads and unpacks what `img` names from endpoint t, and builds the
  * record (names from cref, the fully qualified reference). */
 static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
@@ -203,7 +182,7 @@ static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
         berth_registry_fetch_blob(j->ctx->client, t, cd->digest, cd->size, cpath, NULL, err) < 0)
         return berth_err_prefix(err, "config %s", cd->digest);
     BERTH_AUTO_FREE char *config = NULL;
-    if (read_small(cpath, &config, err) < 0)
+    if (berth_fs_read_small(cpath, 16u << 20, &config, err) < 0)
         return -1;
     json_error_t jerr;
     json_t *cj = json_loads(config, 0, &jerr);

@@ -33,16 +33,4 @@ berth_handle_t berth_netstatus_spawn(const berth_netstatus_config_t *cfg);
 /* Asks the netstatus actor to mail every change (and the current state) to `to`. */
 void berth_netstatus_subscribe(berth_handle_t netstatus, berth_handle_t to);
 
-/* Synchronous check of a CNI configuration directory, for the blocking pool
- * and for tests. Fills ready/reason/message/network (owned strings). */
-void berth_netstatus_scan(const char *network_dir, const char *const *plugin_dirs,
-                          const char *default_network, bool *ready, char **reason, char **message,
-                          char **network);
-
-/* The configuration file a new pod's network comes from (owned path), by the
- * same rule as the readiness scan; NULL with *why (owned) when none is usable.
- * Blocks: blocking pool only. */
-char *berth_netstatus_pick(const char *network_dir, const char *const *plugin_dirs,
-                           const char *default_network, char **why);
-
 #endif

@@ -33,6 +33,7 @@
 #include "io/blocking.h"
 #include "io/fs.h"
 #include "io/cni.h"
+#include "io/cniconf.h"
 #include "io/grpc.h"
 #include "io/netns.h"
 #include "io/podfiles.h"
@@ -283,7 +284,7 @@ static void prepare_job(void *arg)
     step_msg_t *s = arg;
     if (s->want_net) {
         char *why = NULL;
-        BERTH_AUTO_FREE char *conf = berth_netstatus_pick(
+        BERTH_AUTO_FREE char *conf = berth_cniconf_pick(
                 s->network_dir, (const char *const *)s->plugin_dirs, s->default_network, &why);
         if (conf == NULL) {
             berth_err_make(&s->error, ENOENT, BERTH_GRPC_FAILED_PRECONDITION,

@@ -8,7 +8,6 @@
  */
 #include "actors/pods.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>

@@ -65,6 +65,61 @@ char *berth_fs_find_exec(const char *name)
     return NULL;
 }
 
+char **berth_fs_list_names(const char *dir, size_t *n)
+{
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return NULL;
+    char **v = berth_calloc(1, sizeof(char *));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        v = berth_realloc(v, (*n + 2) * sizeof(char *));
+        v[(*n)++] = berth_strdup(de->d_name);
+        v[*n] = NULL;
+    }
+    closedir(d);
+    return v;
+}
+
+int berth_fs_read_small(const char *path, size_t max, char **out, berth_err_t *err)
+{
+    BERTH_AUTO_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return berth_err_errno(err, errno, "cannot open %s", path);
+    size_t len = 0, cap = max + 1 < 8192 ? max + 1 : 8192;
+    char *buf = berth_malloc(cap + 1);
+    for (;;) {
+        if (len == cap) {
+            /* Room for one byte past max tells a file of exactly max bytes
+             * from a longer one. */
+            if (cap > max) {
+                berth_free(buf);
+                return berth_err_make(err, EFBIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
+                                      "%s is larger than %zu bytes", path, max);
+            }
+            cap = cap * 2 < max + 1 ? cap * 2 : max + 1;
+            buf = berth_realloc(buf, cap + 1);
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            berth_free(buf);
+            return berth_err_errno(err, e, "cannot read %s", path);
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return 0;
+}
+
 static int remove_at(int parent, const char *name)
 {
     int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

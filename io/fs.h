@@ -28,6 +28,15 @@ int berth_fs_mkdir_parent(const char *path, mode_t mode, berth_err_t *err);
  * owned path, or NULL. */
 char *berth_fs_find_exec(const char *name);
 
+/* The names in dir but "." and "..", as an owned NULL-terminated vector
+ * (berth_strv_free), in directory order; *n is their count. A missing or
+ * unreadable dir gives NULL and 0. */
+char **berth_fs_list_names(const char *dir, size_t *n);
+
+/* The whole of a small file as an owned NUL-terminated string; at most max
+ * bytes are read (a longer file is an error naming it). */
+int berth_fs_read_small(const char *path, size_t max, char **out, berth_err_t *err);
+
 /* rm -rf that never follows a symlink out of the tree (every level is
  * opened O_NOFOLLOW under its parent). Missing is fine. Returns 0 or -1
  * (errno set) when something could not be removed. */

@@ -14,6 +14,7 @@
  *
  * Must never run in an actor turn: everything here blocks.
  */
+#include "io/fs.h"
 #include "io/netns.h"
 
 #include <dirent.h>
@@ -548,6 +549,20 @@ int berth_netns_dir_release(const char *pin_dir, berth_err_t *err)
         rc = berth_err_errno(err, errno, "unmount %s", pin_dir);
     pthread_mutex_unlock(&prep_lock);
     return rc;
+}
+
+int berth_netns_dir_release_if_unused(const char *pin_dir, berth_err_t *err)
+{
+    static const char *const kinds[] = {"net", "ipc", "uts"};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        BERTH_AUTO_FREE char *d = berth_asprintf("%s/%s", pin_dir, kinds[i]);
+        size_t n = 0;
+        char **names = berth_fs_list_names(d, &n);
+        berth_strv_free(names);
+        if (n > 0)
+            return 0;
+    }
+    return berth_netns_dir_release(pin_dir, err) < 0 ? -1 : 1;
 }
 
 /* ---- async wrappers ------------------------------------------------------ */

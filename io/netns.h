@@ -96,6 +96,11 @@ int berth_netns_cleanup(const char *pin_dir, const char *const *keep, size_t nke
  * tearing down a whole run directory. Returns 0 or -1 with *err. Blocks. */
 int berth_netns_dir_release(const char *pin_dir, berth_err_t *err);
 
+/* berth_netns_dir_release only when no pin is left under pin_dir's net, ipc
+ * and uts directories: with pins it must stay mounted (they live under it).
+ * Returns 1 when released, 0 when pins remain, -1 with *err. Blocks. */
+int berth_netns_dir_release_if_unused(const char *pin_dir, berth_err_t *err);
+
 /* Reply of the async wrappers. paths: on create, the new pins (empty on
  * failure); on remove, the paths that were asked for. error: NULL on success.
  * berth_msg_free frees everything. */

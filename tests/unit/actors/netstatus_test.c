@@ -1,136 +1,135 @@
-// SPDX-License-Identifier: Apache-2.0
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The CNI readiness scan on real directories: missing and empty directories,
- * broken JSON, missing plugins, a usable conflist, lexical order and the
- * default network. Each not-ready answer must say why.
+ * The netstatus actor on the threaded engine: a subscriber gets the current
+ * answer at once (not ready, with the reason), then a message on every
+ * change as the CNI configuration directory changes under the timer's
+ * rescans (a usable conflist appears: ready with its network name; it goes:
+ * not ready again), and nothing while nothing changes. The scan's own rules
+ * are tested in tests/unit/io/cniconf_test.c.
  */
+#include <semaphore.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "actors/msgtypes.h"
 #include "actors/netstatus.h"
 #include "engine/alloc.h"
+#include "engine/sched.h"
+#include "io/blocking.h"
+#include "io/fs.h"
+#include "tests/unit/check.h"
 
-static int n, failed;
-
-static void ok(int cond, const char *what)
-{
-    n++;
-    if (!cond)
-        failed++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", n, what);
-}
-
-static void write_file(const char *dir, const char *name, const char *text, mode_t mode)
-{
-    char *p = berth_asprintf("%s/%s", dir, name);
-    FILE *f = fopen(p, "w");
-    fputs(text, f);
-    fclose(f);
-    chmod(p, mode);
-    berth_free(p);
-}
-
-typedef struct result {
+/* What the subscriber saw, in order (written by its turn, read by main
+ * after the semaphore: the semaphore orders them). */
+#define MAX_SEEN 16
+static struct {
     bool ready;
-    char *reason, *message, *network;
-} result_t;
+    char reason[64], message[512], network[64];
+} seen[MAX_SEEN];
+static int nseen;
+static sem_t got;
 
-static void scan(const char *netdir, const char *plugdir, const char *def, result_t *r)
+static void sub_receive(berth_actor_t *self, berth_msg_t *msg)
 {
-    const char *dirs[] = {"/nonexistent-plugin-dir", plugdir, NULL};
-    berth_netstatus_scan(netdir, dirs, def, &r->ready, &r->reason, &r->message, &r->network);
+    (void)self;
+    if (msg->type == BERTH_MSG_NETSTATUS && nseen < MAX_SEEN) {
+        berth_netstatus_msg_t *m = (berth_netstatus_msg_t *)msg;
+        seen[nseen].ready = m->ready;
+        snprintf(seen[nseen].reason, sizeof(seen[nseen].reason), "%s", m->reason);
+        snprintf(seen[nseen].message, sizeof(seen[nseen].message), "%s", m->message);
+        snprintf(seen[nseen].network, sizeof(seen[nseen].network), "%s", m->network);
+        nseen++;
+        sem_post(&got);
+    }
+    berth_msg_free(msg);
 }
 
-static void result_free(result_t *r)
+static const berth_actor_class_t sub_class = {.name = "netstatus-test-sub", .receive = sub_receive};
+
+static bool wait_for(int n, int secs)
 {
-    berth_free(r->reason);
-    berth_free(r->message);
-    berth_free(r->network);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += secs;
+    while (nseen < n)
+        if (sem_timedwait(&got, &ts) < 0)
+            return false;
+    return true;
+}
+
+static void put(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+    chmod(path, mode);
 }
 
 int main(void)
 {
-    printf("1..12\n");
-    char tmpl[] = "/tmp/berth-netstatus-XXXXXX";
-    char *base = mkdtemp(tmpl);
-    char *netdir = berth_asprintf("%s/net.d", base);
-    char *plugdir = berth_asprintf("%s/bin", base);
-    mkdir(plugdir, 0755);
-    write_file(plugdir, "bridge", "#!/bin/sh\n", 0755);
-    write_file(plugdir, "host-local", "#!/bin/sh\n", 0755);
-    write_file(plugdir, "loopback", "#!/bin/sh\n", 0755);
-
-    result_t r;
-    scan(netdir, plugdir, NULL, &r);
-    ok(!r.ready && strcmp(r.reason, "NetworkPluginNotReady") == 0, "missing dir: not ready");
-    ok(strstr(r.message, netdir) != NULL, "missing dir: message names the directory");
-    result_free(&r);
-
-    mkdir(netdir, 0755);
-    scan(netdir, plugdir, NULL, &r);
-    ok(!r.ready && strstr(r.message, "no CNI configuration file") != NULL, "empty dir");
-    result_free(&r);
-
-    write_file(netdir, "10-broken.conflist", "{ not json", 0644);
-    scan(netdir, plugdir, NULL, &r);
-    ok(!r.ready && strstr(r.message, "10-broken.conflist") != NULL, "broken JSON named");
-    result_free(&r);
-
-    write_file(netdir, "20-missing.conflist",
-               "{\"cniVersion\":\"1.0.0\",\"name\":\"m\",\"plugins\":[{\"type\":\"nosuch\"}]}",
-               0644);
-    scan(netdir, plugdir, NULL, &r);
-    ok(!r.ready && strstr(r.message, "nosuch") != NULL, "missing plugin named");
-    result_free(&r);
-
-    write_file(
-            netdir, "30-evil.conflist",
-            "{\"cniVersion\":\"1.0.0\",\"name\":\"e\",\"plugins\":[{\"type\":\"../bin/bridge\"}]}",
-            0644);
-    scan(netdir, plugdir, NULL, &r);
-    ok(!r.ready, "a plugin type with a path is refused");
-    result_free(&r);
-
-    write_file(netdir, "50-good.conflist",
-               "{\"cniVersion\":\"1.0.0\",\"name\":\"good\",\"plugins\":[{\"type\":\"bridge\","
-               "\"ipam\":{\"type\":\"host-local\"}}]}",
-               0644);
-    scan(netdir, plugdir, NULL, &r);
-    ok(r.ready && strcmp(r.network, "good") == 0, "usable conflist: ready");
-    ok(strcmp(r.reason, "") == 0 && strcmp(r.message, "") == 0, "ready: no reason");
-    result_free(&r);
-
-    write_file(netdir, "40-first.conf",
-               "{\"cniVersion\":\"1.0.0\",\"name\":\"first\",\"type\":\"loopback\"}", 0644);
-    scan(netdir, plugdir, NULL, &r);
-    ok(r.ready && strcmp(r.network, "first") == 0, "lexical order: first usable wins");
-    result_free(&r);
-
-    scan(netdir, plugdir, "good", &r);
-    ok(r.ready && strcmp(r.network, "good") == 0, "cni_default_network picks its network");
-    result_free(&r);
-
-    scan(netdir, plugdir, "absent", &r);
-    ok(!r.ready && strstr(r.message, "absent") != NULL, "missing default network named");
-    result_free(&r);
-
-    write_file(netdir, "README", "not a config", 0644);
-    scan(netdir, plugdir, NULL, &r);
-    ok(r.ready, "other files are ignored");
-    result_free(&r);
-
-    char *cmd[] = {"rm", "-rf", base, NULL};
-    pid_t pid = fork();
-    if (pid == 0) {
-        execvp("rm", cmd);
-        _exit(127);
+    alarm(60);
+    char base[] = "/tmp/berth-netstatus-test.XXXXXX";
+    if (mkdtemp(base) == NULL) {
+        printf("1..0 # skip mkdtemp failed\n");
+        return 0;
     }
-    waitpid(pid, NULL, 0);
-    berth_free(netdir);
-    berth_free(plugdir);
-    return failed ? 1 : 0;
+    BERTH_AUTO_FREE char *netdir = berth_asprintf("%s/net.d", base);
+    BERTH_AUTO_FREE char *plugdir = berth_asprintf("%s/bin", base);
+    mkdir(netdir, 0755);
+    mkdir(plugdir, 0755);
+    BERTH_AUTO_FREE char *plugin = berth_asprintf("%s/bridge", plugdir);
+    put(plugin, "#!/bin/sh\nexit 0\n", 0755);
+
+    sem_init(&got, 0, 0);
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    berth_engine_config_t cfg = {.workers = 2};
+    if (berth_engine_start(&cfg, &err) < 0) {
+        printf("1..0 # skip engine: %s\n", err->msg);
+        return 0;
+    }
+    berth_blocking_start(2, &err);
+    const char *dirs[] = {plugdir, NULL};
+    berth_netstatus_config_t nc = {
+            .network_dir = netdir, .plugin_dirs = dirs, .rescan_ns = 50 * 1000 * 1000};
+    berth_handle_t ns = berth_netstatus_spawn(&nc);
+    berth_handle_t sub = berth_actor_spawn(&sub_class, NULL);
+    berth_netstatus_subscribe(ns, sub);
+
+    check(wait_for(1, 10), "the subscriber hears the current state");
+    check(nseen >= 1 && !seen[0].ready && strcmp(seen[0].reason, "NetworkPluginNotReady") == 0 &&
+                  strstr(seen[0].message, netdir),
+          "an empty directory: not ready, naming the directory (%s)",
+          nseen >= 1 ? seen[0].message : "-");
+
+    /* a few rescans with nothing new: no message */
+    usleep(300 * 1000);
+    check(nseen == 1, "no message while nothing changes (%d)", nseen);
+
+    BERTH_AUTO_FREE char *conf = berth_asprintf("%s/10-test.conflist", netdir);
+    put(conf, "{\"cniVersion\":\"1.0.0\",\"name\":\"testnet\",\"plugins\":[{\"type\":\"bridge\"}]}",
+        0644);
+    check(wait_for(2, 10), "a new conflist is noticed by a rescan");
+    check(nseen >= 2 && seen[1].ready && strcmp(seen[1].network, "testnet") == 0 &&
+                  seen[1].reason[0] == '\0',
+          "ready, with the network's name");
+
+    unlink(conf);
+    check(wait_for(3, 10), "its removal is noticed too");
+    check(nseen >= 3 && !seen[2].ready, "not ready again");
+
+    berth_engine_stop();
+    berth_engine_join();
+    berth_blocking_shutdown();
+    berth_engine_shutdown();
+    berth_fs_remove_tree(base);
+    printf("1..%d\n", ntest);
+    return nfail ? 1 : 0;
 }

@@ -20,22 +20,9 @@
 #include "engine/alloc.h"
 #include "engine/err.h"
 #include "io/cgroups.h"
+#include "tests/unit/check.h"
 
-static int ntest, nfail;
 static char tmp[] = "/tmp/berth-cgroups-test-XXXXXX";
-
-static void check(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond)
-        nfail++;
-    fflush(stdout);
-}
 
 static void write_file(const char *path, const char *text)
 {

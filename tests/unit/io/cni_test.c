@@ -32,27 +32,13 @@
 #include "engine/sched.h"
 #include "io/cni.h"
 #include "io/netns.h"
+#include "tests/unit/check.h"
 
 #ifndef BERTH_CNI_FIXTURES
 #error "BERTH_CNI_FIXTURES must name tests/fixtures/cni"
 #endif
 
 extern char **environ;
-
-static int ntest, nfail;
-
-static void check(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond)
-        nfail++;
-    fflush(stdout);
-}
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -28,21 +28,7 @@
 #include "io/cgroups.h"
 #include "io/conmon.h"
 #include "io/ocispec.h"
-
-static int ntest, nfail;
-
-static void check(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond)
-        nfail++;
-    fflush(stdout);
-}
+#include "tests/unit/check.h"
 
 static char tmp[] = "/tmp/berth-conmon-XXXXXX";
 static char cgparent[64];

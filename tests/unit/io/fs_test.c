@@ -20,21 +20,7 @@
 #include "engine/alloc.h"
 #include "io/fs.h"
 #include "io/podfiles.h"
-
-static int ntest, nfail;
-
-static void check(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond)
-        nfail++;
-    fflush(stdout);
-}
+#include "tests/unit/check.h"
 
 static char root[64];
 
@@ -139,6 +125,45 @@ static void fs_tests(void)
     check(berth_fs_mkdir_parent(child, 0700, &err) == 0 && exists(parent),
           "mkdir_parent makes the holding directory");
     check(berth_fs_mkdir_parent(child, 0700, &err) == 0, "twice is fine");
+
+    size_t nn = 9;
+    char **names = berth_fs_list_names(rec, &nn);
+    bool has_one = false;
+    for (size_t i = 0; i < nn; i++)
+        has_one |= strcmp(names[i], "one.json") == 0;
+    check(nn == 4 && names[4] == NULL && has_one,
+          "list_names: the four names, NULL-terminated, no . or .. (%zu)", nn);
+    berth_strv_free(names);
+    check(berth_fs_list_names(none, &nn) == NULL && nn == 0, "list_names of a missing dir");
+
+    BERTH_AUTO_FREE char *small = at("records/one.json");
+    char *text = NULL;
+    check(berth_fs_read_small(small, 64, &text, &err) == 0 && text &&
+                  strcmp(text, "{\"id\":\"1\"}") == 0,
+          "read_small reads the whole file");
+    berth_free(text);
+    text = NULL;
+    check(berth_fs_read_small(small, 10, &text, &err) == 0 && text && strlen(text) == 10,
+          "a file of exactly max bytes is fine");
+    berth_free(text);
+    text = NULL;
+    int rs = berth_fs_read_small(small, 9, &text, &err);
+    check(rs < 0 && err && err->grpc == BERTH_GRPC_RESOURCE_EXHAUSTED &&
+                  strstr(err->msg, "one.json"),
+          "one byte more is refused naming the file: %s", err ? err->msg : "");
+    berth_err_free(&err);
+    BERTH_AUTO_FREE char *big = at("big");
+    FILE *bf = fopen(big, "w");
+    for (int i = 0; bf && i < 5000; i++)
+        fputs("0123456789", bf);
+    if (bf)
+        fclose(bf);
+    check(berth_fs_read_small(big, 1 << 20, &text, &err) == 0 && text && strlen(text) == 50000,
+          "a file larger than the first buffer is read whole");
+    berth_free(text);
+    rs = berth_fs_read_small(none, 64, &text, &err);
+    check(rs < 0 && err && err->grpc == BERTH_GRPC_NOT_FOUND, "a missing file: NOT_FOUND");
+    berth_err_free(&err);
 
     BERTH_AUTO_FREE char *sh = berth_fs_find_exec("sh");
     check(sh && sh[0] == '/' && access(sh, X_OK) == 0, "find_exec finds sh (%s)", sh ? sh : "-");

@@ -27,21 +27,7 @@
 #include "engine/alloc.h"
 #include "engine/sched.h"
 #include "io/netns.h"
-
-static int ntest, nfail;
-
-static void check(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond)
-        nfail++;
-    fflush(stdout);
-}
+#include "tests/unit/check.h"
 
 static char *base; /* the test's temporary directory */
 static char *pins; /* the pin directory under it */
@@ -199,7 +185,7 @@ int main(void)
         rmdir(base);
         return 77;
     }
-    printf("1..25\n");
+    printf("1..27\n");
     check(rc == 0, "create net+ipc+uts with hostname and sysctls (%s)", err ? err->msg : "ok");
     check(paths.net && paths.ipc && paths.uts && berth_netns_exists(paths.net) &&
                   berth_netns_exists(paths.ipc) && berth_netns_exists(paths.uts),
@@ -313,6 +299,9 @@ int main(void)
     check(made && removed == 7 && berth_netns_exists(cp[1].net) && berth_netns_exists(cp[1].uts) &&
                   !file_exists(cp[0].net) && !file_exists(cp[2].ipc) && !file_exists(np.net),
           "cleanup removes every pin of pods not kept (%d removed)", removed);
+    int rel = berth_netns_dir_release_if_unused(pins, &err);
+    check(rel == 0 && pin_is_shared_mount_root(pins),
+          "release_if_unused keeps the pin directory while a pin lives under it");
     berth_netns_remove(&cp[1], NULL);
     for (int i = 0; i < 3; i++)
         berth_netns_paths_fini(&cp[i]);
@@ -345,8 +334,11 @@ int main(void)
     berth_msg_free(&async_removed->hdr);
     berth_engine_shutdown();
 
+    int released = berth_netns_dir_release_if_unused(pins, &err);
+    check(released == 1 && !pin_is_shared_mount_root(pins),
+          "with no pin left, release_if_unused releases the pin directory's self-bind");
     check(berth_netns_dir_release(pins, &err) == 0 && !pin_is_shared_mount_root(pins),
-          "the pin directory's self-bind is released");
+          "releasing it again is fine");
     BERTH_AUTO_FREE char *sub = NULL;
     bool empty = true;
     const char *kinds[] = {"net", "ipc", "uts"};

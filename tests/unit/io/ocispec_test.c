@@ -20,6 +20,7 @@
 
 #include "engine/alloc.h"
 #include "io/ocispec.h"
+#include "tests/unit/check.h"
 
 /* The capabilities berth may grant: those in its own bounding set. */
 static size_t bound_caps(void)
@@ -28,21 +29,6 @@ static size_t bound_caps(void)
     for (int i = 0; i < cap_max_bits(); i++)
         n += cap_get_bound((cap_value_t)i) > 0;
     return n;
-}
-
-static int ntest, nfail;
-
-static void check(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond)
-        nfail++;
-    fflush(stdout);
 }
 
 static bool arr_has(json_t *a, const char *s)

@@ -18,21 +18,7 @@
 #include <unistd.h>
 
 #include "io/procsig.h"
-
-static int ntest, nfail;
-
-static void check(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond)
-        nfail++;
-    fflush(stdout);
-}
+#include "tests/unit/check.h"
 
 /* SIGTERM is 15: bit 14, 0x4000. */
 static const char *const host_init = "Name:\tinit\nNSpid:\t1\nSigIgn:\t0000000000000000\n"

@@ -16,21 +16,7 @@
 #include "engine/alloc.h"
 #include "engine/sched.h"
 #include "io/signal.h"
-
-static int ntest, nfail;
-
-static void check(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond)
-        nfail++;
-    fflush(stdout);
-}
+#include "tests/unit/check.h"
 
 enum { MSG_GO = 300, MSG_B_GOT, MSG_POLL };
 
