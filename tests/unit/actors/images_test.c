@@ -36,17 +36,7 @@
 #include "io/grpc.h"
 #include "io/grpc_client.h"
 #include "proto/cri.h"
-
-static int n, failed;
-
-static void ok(int cond, const char *what)
-{
-    n++;
-    if (!cond)
-        failed++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", n, what);
-    fflush(stdout);
-}
+#include "tests/unit/check.h"
 
 static char *base;
 static pid_t registry_pid = -1;
@@ -816,7 +806,7 @@ int main(void)
     berth_free(root);
     berth_free(runroot);
     berth_free(sock);
-    if (failed) {
+    if (nfail) {
         printf("# registry log, tools log and state left in %s\n", base);
         if (registry_pid > 0) {
             kill(registry_pid, SIGTERM);

@@ -24,17 +24,7 @@
 #include "io/blocking.h"
 #include "io/grpc.h"
 #include "io/grpc_client.h"
-
-static int n, failed;
-
-static void ok(int cond, const char *what)
-{
-    n++;
-    if (!cond)
-        failed++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", n, what);
-    fflush(stdout);
-}
+#include "tests/unit/check.h"
 
 static berth_grpc_client_t *cl;
 
@@ -240,5 +230,5 @@ int main(void)
         _exit(127);
     }
     waitpid(pid, NULL, 0);
-    return failed ? 1 : 0;
+    return nfail ? 1 : 0;
 }

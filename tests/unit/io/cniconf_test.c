@@ -13,16 +13,7 @@
 
 #include "io/cniconf.h"
 #include "engine/alloc.h"
-
-static int n, failed;
-
-static void ok(int cond, const char *what)
-{
-    n++;
-    if (!cond)
-        failed++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", n, what);
-}
+#include "tests/unit/check.h"
 
 static void write_file(const char *dir, const char *name, const char *text, mode_t mode)
 {
@@ -132,5 +123,5 @@ int main(void)
     waitpid(pid, NULL, 0);
     berth_free(netdir);
     berth_free(plugdir);
-    return failed ? 1 : 0;
+    return nfail ? 1 : 0;
 }

@@ -37,25 +37,11 @@
 #include "engine/alloc.h"
 #include "io/registry.h"
 #include "io/unpack.h"
+#include "tests/unit/check.h"
 
 extern char **environ;
 
-static int ntest, nfail;
 static char base[] = "/tmp/berth-registry-XXXXXX";
-
-static bool check(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond)
-        nfail++;
-    fflush(stdout);
-    return cond;
-}
 
 static void skip(const char *what, const char *why)
 {

@@ -24,24 +24,10 @@
 
 #include "engine/alloc.h"
 #include "io/unpack.h"
+#include "tests/unit/check.h"
 
-static int ntest, nfail;
 static char base[] = "/tmp/berth-unpack-XXXXXX";
 static char sentinel[256];
-
-static bool check(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%sok %d - ", cond ? "" : "not ", ++ntest);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (!cond)
-        nfail++;
-    fflush(stdout);
-    return cond;
-}
 
 enum { F_NONE, F_GZIP, F_ZSTD };
 
