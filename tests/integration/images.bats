@@ -184,3 +184,34 @@ EOF
     run berth_crictl images
     [[ $output == *"$REG/berth/layers"* ]]
 }
+
+@test "the test registries keep no descriptor of the shell that started them (bats hung on its fd 3 in CI)" {
+    local dir=$BERTH_TMP/reg-fds
+    # fd 3 is bats' own TAP pipe here; fd 7 an extra pipe of ours
+    exec 7> >(cat >/dev/null)
+    run "$BERTH_SRC/tests/fixtures/registry/start.sh" "$dir"
+    exec 7>&-
+    echo "$output"
+    [ "$status" -eq 0 ]
+    local pid leaked=""
+    for pid in $(cat "$dir/pid" "$dir/auth-pid"); do
+        [[ $(cat "/proc/$pid/comm") == docker-registry ]]
+        # every descriptor the registry holds is its own: /dev/null, its log,
+        # sockets, epoll and the Go runtime's pipe pair (both ends, made after
+        # exec); none is inherited above 2
+        local fd target
+        for fd in /proc/"$pid"/fd/*; do
+            target=$(readlink "$fd")
+            case $target in
+            /dev/null | "$dir"/*.log | socket:* | anon_inode:*) ;;
+            pipe:*)
+                # a pipe both of whose ends the registry holds is its own
+                [[ $(ls -l /proc/"$pid"/fd | grep -cF "$target") -ge 2 ]] || leaked+=" $fd->$target"
+                ;;
+            *) leaked+=" $fd->$target" ;;
+            esac
+        done
+    done
+    "$BERTH_SRC/tests/fixtures/registry/stop.sh" "$dir"
+    [[ -z $leaked ]] || { echo "inherited:$leaked"; false; }
+}
