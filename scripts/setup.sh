@@ -106,6 +106,30 @@ install_ginkgo() {
     (cd "$scratch" && GOBIN=$BIN_DIR go install "github.com/onsi/ginkgo/v2/ginkgo@$want")
 }
 
+# toml-test, the TOML conformance runner (tests/conformance/toml-test.sh).
+# `go install ...@v1.6.0` is refused by the module proxy: its go.mod pins a
+# BurntSushi/toml pseudo-version the proxy does not serve. So it is built in a
+# scratch module that takes BurntSushi/toml v1.6.0 (served) in its place.
+install_toml_test() {
+    if [[ $(go_mod_version "$BIN_DIR/toml-test" github.com/toml-lang/toml-test) == "$TOML_TEST_VERSION" ]]; then
+        berth_note "toml-test $TOML_TEST_VERSION: present"
+        return 0
+    fi
+    berth_note "toml-test $TOML_TEST_VERSION: building into $BIN_DIR"
+    local m=$scratch/toml-test
+    mkdir -p "$m"
+    printf 'module berth.local/tomltest\n\ngo 1.21\n\nrequire github.com/toml-lang/toml-test %s\n\nreplace github.com/BurntSushi/toml => github.com/BurntSushi/toml v1.6.0\n' \
+        "$TOML_TEST_VERSION" >"$m/go.mod"
+    printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/toml-lang/toml-test/cmd/toml-test"\n' \
+        >"$m/tools.go"
+    if ! (cd "$m" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 &&
+        GOFLAGS=-mod=mod go build -o "$BIN_DIR/toml-test" github.com/toml-lang/toml-test/cmd/toml-test); then
+        # tests/conformance/toml-test.sh still runs the cases from the
+        # module cache with its own runner.
+        berth_note "warning: cannot build toml-test $TOML_TEST_VERSION"
+    fi
+}
+
 # The test images use Debian's dynamic busybox (tests/fixtures/images/build.sh
 # explains why); it conflicts with busybox-static, so its .deb is cached, not
 # installed.
@@ -134,6 +158,7 @@ main() {
     install_crictl
     install_critest
     install_ginkgo
+    install_toml_test
     # Pre-fetch the CRI schema that meson's configure step reads (proto/).
     local api
     api=$(sh "$BERTH_SRC/proto/cri-api-dir.sh") || berth_die "cannot fetch k8s.io/cri-api"
