@@ -34,6 +34,53 @@ static void copy_field(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src);
 }
 
+/* Decodes mountinfo's octal escapes (\040 for a space, \134 for a backslash)
+ * in place. */
+static void unescape_octal(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r != '\0';) {
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+            r[3] >= '0' && r[3] <= '7') {
+            *w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+            r += 4;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+}
+
+/* One /proc/self/mountinfo line, split in place:
+ * "id parent maj:min root mountpoint opts [optional...] - fstype source superopts".
+ * Spaces inside a field are escaped, so " - " only ends the optional fields;
+ * root and mnt come back unescaped. False for a line that does not parse. */
+typedef struct mount_line {
+    char *root, *mnt, *fstype, *superopts; /* superopts may be NULL */
+} mount_line_t;
+
+static bool mountinfo_split(char *line, mount_line_t *m)
+{
+    char *sep = strstr(line, " - ");
+    if (sep == NULL)
+        return false;
+    *sep = '\0';
+    char *save = NULL, *field[5];
+    for (int i = 0; i < 5; i++)
+        if ((field[i] = strtok_r(i == 0 ? line : NULL, " ", &save)) == NULL)
+            return false;
+    m->fstype = strtok_r(sep + 3, " \n", &save);
+    if (m->fstype == NULL)
+        return false;
+    char *source = strtok_r(NULL, " \n", &save);
+    m->superopts = source ? strtok_r(NULL, " \n", &save) : NULL;
+    m->root = field[3];
+    m->mnt = field[4];
+    unescape_octal(m->root);
+    unescape_octal(m->mnt);
+    return true;
+}
+
 int berth_cgroups_probe(berth_cgroups_info_t *out, berth_err_t *err)
 {
     return berth_cgroups_probe_files("/proc/self/mountinfo", NULL, out, err);
@@ -52,19 +99,15 @@ int berth_cgroups_probe_files(const char *mountinfo_path, const char *sysroot,
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) > 0) {
-        /* "id parent maj:min root mountpoint opts [optional...] - fstype source superopts" */
-        char *sep = strstr(line, " - ");
-        if (sep == NULL)
+        mount_line_t m;
+        if (!mountinfo_split(line, &m))
             continue;
-        char mnt[256] = "", fstype[32] = "";
-        if (sscanf(line, "%*s %*s %*s %*s %255s", mnt) != 1 || sscanf(sep + 3, "%31s", fstype) != 1)
-            continue;
-        if (strcmp(fstype, "cgroup") == 0) {
+        if (strcmp(m.fstype, "cgroup") == 0) {
             v1 = true;
-        } else if (strcmp(fstype, "cgroup2") == 0) {
+        } else if (strcmp(m.fstype, "cgroup2") == 0) {
             v2 = true;
-            copy_field(out->unified_path, sizeof(out->unified_path), mnt);
-            if (strcmp(mnt, "/sys/fs/cgroup") == 0)
+            copy_field(out->unified_path, sizeof(out->unified_path), m.mnt);
+            if (strcmp(m.mnt, "/sys/fs/cgroup") == 0)
                 v2_root = true;
         }
     }
@@ -135,23 +178,6 @@ typedef struct stats_layout {
     char unified[PATH_MAX]; /* the cgroup2 mount */
 } stats_layout_t;
 
-/* Decodes mountinfo's octal escapes (\040 for a space, \134 for a backslash)
- * in place. */
-static void unescape_octal(char *s)
-{
-    char *w = s;
-    for (const char *r = s; *r != '\0';) {
-        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-            r[3] >= '0' && r[3] <= '7') {
-            *w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-            r += 4;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-}
-
 /* Whether the comma-separated list opts holds exactly tok ("cpu" is not
  * "cpuacct"). */
 static bool has_token(const char *opts, const char *tok)
@@ -187,24 +213,10 @@ static void layout_scan(const char *mountinfo_path, stats_layout_t *l)
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) > 0) {
-        /* "id parent maj:min root mountpoint opts [optional...] - fstype source superopts";
-         * spaces inside a field are escaped, so " - " only ends the optional fields. */
-        char *sep = strstr(line, " - ");
-        if (sep == NULL)
+        mount_line_t m;
+        if (!mountinfo_split(line, &m))
             continue;
-        *sep = '\0';
-        char *save = NULL, *field[5];
-        bool ok = true;
-        for (int i = 0; i < 5 && ok; i++)
-            ok = (field[i] = strtok_r(i == 0 ? line : NULL, " ", &save)) != NULL;
-        char *fstype = strtok_r(sep + 3, " \n", &save);
-        char *source = fstype ? strtok_r(NULL, " \n", &save) : NULL;
-        char *opts = source ? strtok_r(NULL, " \n", &save) : NULL;
-        if (!ok || fstype == NULL)
-            continue;
-        char *root = field[3], *mnt = field[4];
-        unescape_octal(root);
-        unescape_octal(mnt);
+        const char *root = m.root, *mnt = m.mnt, *fstype = m.fstype, *opts = m.superopts;
         if (strlen(mnt) >= PATH_MAX)
             continue;
         bool at_root = strcmp(root, "/") == 0;
