@@ -165,6 +165,9 @@ int main(int argc, char **argv)
         berth_config_unref(cfg);
         return 0;
     }
+    /* Before any worker exists: a stalled log reader (journald, a full pipe
+     * to a supervisor) must cost log lines, never a worker. */
+    berth_log_nonblocking();
     rc = berth_daemon_run(cfg, &err);
     berth_config_unref(cfg);
     if (rc < 0) {

@@ -4,12 +4,23 @@
  * buffer and written with one write(2) so lines from different workers never
  * interleave. Never allocates on the common path and never takes a lock: a
  * worker may log while others are logging.
+ *
+ * A worker must not block on a log reader that stalls (journald behind, a
+ * full pipe to a supervisor): after berth_log_nonblocking(), a line that
+ * finds the pipe or socket full is dropped and counted, and the next line
+ * that gets through is preceded by one saying how many were lost.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +30,9 @@
 
 static int log_level = BERTH_LOG_INFO;
 static int log_fd = 2;
+static int log_is_socket;    /* send(MSG_DONTWAIT) instead of write */
+static int log_nonblock;     /* drop instead of wait when the reader lags */
+static uint64_t log_dropped; /* lines dropped since the last notice */
 
 static const char *const level_names[] = {"trace", "debug", "info", "warn", "error", "fatal"};
 
@@ -53,8 +67,73 @@ const char *berth_log_level_name(int level)
 
 void berth_log_set_fd(int fd)
 {
-    /* Relaxed: as for the level, a line racing the switch may go to either. */
+    /* Relaxed: as for the level, a line racing the switch may go to either.
+     * A new fd is written as it is until berth_log_nonblocking says else. */
     ck_pr_store_int(&log_fd, fd);
+    ck_pr_store_int(&log_is_socket, 0);
+    ck_pr_store_int(&log_nonblock, 0);
+}
+
+int berth_log_nonblocking(void)
+{
+    int fd = ck_pr_load_int(&log_fd);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    if (S_ISSOCK(st.st_mode)) {
+        /* Relaxed, as for the fd: set before the workers start. */
+        ck_pr_store_int(&log_is_socket, 1);
+        ck_pr_store_int(&log_nonblock, 1);
+        return 0;
+    }
+    if (!S_ISFIFO(st.st_mode))
+        return -1; /* a file or a terminal: writes do not wait on a reader */
+    /* O_NONBLOCK on fd itself would change the open file description that
+     * the parent and siblings share; opening the pipe again through /proc
+     * gives berth a description of its own. */
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    int nfd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (nfd < 0)
+        return -1;
+    ck_pr_store_int(&log_fd, nfd);
+    ck_pr_store_int(&log_nonblock, 1);
+    return 0;
+}
+
+/* Writes one whole line. Lines are at most 4096 bytes, PIPE_BUF, so a
+ * non-blocking pipe takes all of one or none. A stream socket may take a
+ * part: the rest then waits up to 100 ms, and when that runs out the line
+ * is cut and ended, so that the next one starts on a line of its own.
+ * Returns false when the line was dropped. */
+static bool put_line(int fd, const char *p, size_t len)
+{
+    bool sock = ck_pr_load_int(&log_is_socket), nb = ck_pr_load_int(&log_nonblock);
+    bool started = false;
+    while (len > 0) {
+        ssize_t w = sock ? send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL) : write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && nb) {
+            if (!started)
+                return false;
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            if (poll(&pfd, 1, 100) > 0)
+                continue;
+            /* the line stays cut; a newline lets the next one stand alone */
+            if (sock)
+                (void)!send(fd, "\n", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            else
+                (void)!write(fd, "\n", 1);
+            return true;
+        }
+        if (w <= 0)
+            return true; /* the reader is gone: nothing to count */
+        started = true;
+        p += w;
+        len -= (size_t)w;
+    }
+    return true;
 }
 
 /* Appends msg quoted per logfmt (backslash-escaping quotes, backslashes and
@@ -111,16 +190,24 @@ void berth_log(int level, const char *msg, const char *kvfmt, ...)
             pos += (size_t)n < cap - pos ? (size_t)n : cap - pos - 1;
     }
     buf[pos++] = '\n';
-    const char *p = buf;
     int fd = ck_pr_load_int(&log_fd);
-    while (pos > 0) {
-        ssize_t w = write(fd, p, pos);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        p += w;
-        pos -= (size_t)w;
+    /* Relaxed: the count is only reported, and a notice racing another may
+     * report a line late, never lose it (fas takes what it reports). */
+    uint64_t lost = ck_pr_load_64(&log_dropped) ? ck_pr_fas_64(&log_dropped, 0) : 0;
+    if (lost > 0) {
+        char note[160];
+        int m = snprintf(note, sizeof(note),
+                         "time=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=warn msg=\"log lines "
+                         "dropped: the log reader is not keeping up\" count=%llu\n",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, ts.tv_nsec / 1000000, (unsigned long long)lost);
+        if (m <= 0 || !put_line(fd, note, (size_t)m)) {
+            ck_pr_add_64(&log_dropped, lost + 1);
+            errno = saved_errno;
+            return;
+        }
     }
+    if (!put_line(fd, buf, pos))
+        ck_pr_inc_64(&log_dropped);
     errno = saved_errno;
 }

@@ -2,7 +2,8 @@
 /*
  * logfmt logging to stderr: `time=... level=info msg="..." key=value ...`.
  * One write(2) per line so lines from different workers never interleave.
- * Safe from any thread.
+ * Safe from any thread; never blocks on a stalled reader once
+ * berth_log_nonblocking() ran.
  */
 #ifndef BERTH_ENGINE_LOG_H
 #define BERTH_ENGINE_LOG_H
@@ -23,6 +24,13 @@ int berth_log_level_parse(const char *name);
 const char *berth_log_level_name(int level);
 /* Redirects output (tests); fd 2 by default. */
 void berth_log_set_fd(int fd);
+/* From now on a line that finds the log pipe or socket full is dropped and
+ * counted instead of blocking the thread (the next line that gets through
+ * is preceded by a count of those lost). A pipe is opened again through
+ * /proc so that O_NONBLOCK stays berth's own; a socket is written with
+ * MSG_DONTWAIT. Files and terminals are left as they are (-1). Call it
+ * before the workers start. Returns 0 when it applies. */
+int berth_log_nonblocking(void);
 
 /* kvfmt is a printf format producing the `key=value ...` tail (may be NULL);
  * quote values that may hold spaces yourself: key="%s". msg is quoted here. */

@@ -5,7 +5,10 @@
  * allocator with its nghttp2 and protobuf-c bridges.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <nghttp2/nghttp2.h>
@@ -23,7 +26,7 @@ static int fails_with_errno(berth_err_t *err)
 
 int main(void)
 {
-    tap_plan(17);
+    tap_plan(23);
 
     berth_err_t err = NULL;
     int r = berth_err_make(&err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "bad %d", 42);
@@ -73,6 +76,68 @@ int main(void)
            "below-level lines are dropped; one line per call");
     tap_ok(buf[9] == '-' && buf[15] == 'T' && strstr(buf, "Z level=") != NULL,
            "RFC 3339 UTC timestamp");
+    /* A full pipe: with berth_log_nonblocking the line is dropped, not
+     * waited for (alarm would kill a blocked test), and the next line that
+     * gets through is preceded by the count. */
+    if (pipe(p) != 0)
+        return 1;
+    int fl = fcntl(p[1], F_GETFL);
+    fcntl(p[1], F_SETFL, fl | O_NONBLOCK);
+    char fill[4096];
+    memset(fill, 'x', sizeof(fill));
+    while (write(p[1], fill, sizeof(fill)) > 0)
+        ;
+    fcntl(p[1], F_SETFL, fl); /* berth's own description must do it */
+    berth_log_set_fd(p[1]);
+    tap_ok(berth_log_nonblocking() == 0, "a pipe can be written without blocking");
+    alarm(5);
+    berth_log_info("lost", "n=%d", 1);
+    berth_log_info("lost too", "n=%d", 2);
+    alarm(0);
+    tap_ok(true, "logging into a full pipe returned at once");
+    int dl = fcntl(p[0], F_GETFL);
+    fcntl(p[0], F_SETFL, dl | O_NONBLOCK);
+    char drain[65536];
+    while (read(p[0], drain, sizeof(drain)) > 0)
+        ;
+    berth_log_info("after", "n=%d", 3);
+    memset(buf, 0, sizeof(buf));
+    n = read(p[0], buf, sizeof(buf) - 1);
+    tap_ok(n > 0 &&
+                   strstr(buf, "msg=\"log lines dropped: the log reader is not keeping up\" "
+                               "count=2\n") &&
+                   strstr(buf, "msg=\"after\" n=3\n") && strstr(buf, "lost") == NULL,
+           "the next line says how many were dropped");
+    tap_ok((fcntl(p[1], F_GETFL) & O_NONBLOCK) == 0, "the caller's own descriptor stays blocking");
+    berth_log_set_fd(2);
+    close(p[0]);
+    close(p[1]);
+
+    /* The same on a stream socket (journald's stdout stream is one). */
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0)
+        return 1;
+    fcntl(sp[1], F_SETFL, fcntl(sp[1], F_GETFL) | O_NONBLOCK);
+    while (write(sp[1], fill, sizeof(fill)) > 0)
+        ;
+    fcntl(sp[1], F_SETFL, fcntl(sp[1], F_GETFL) & ~O_NONBLOCK);
+    berth_log_set_fd(sp[1]);
+    tap_ok(berth_log_nonblocking() == 0, "a socket can be written without blocking");
+    alarm(5);
+    berth_log_info("lost", "n=%d", 4);
+    alarm(0);
+    fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) | O_NONBLOCK);
+    while (read(sp[0], drain, sizeof(drain)) > 0)
+        ;
+    berth_log_info("after", "n=%d", 5);
+    memset(buf, 0, sizeof(buf));
+    n = read(sp[0], buf, sizeof(buf) - 1);
+    tap_ok(n > 0 && strstr(buf, "count=1\n") && strstr(buf, "msg=\"after\" n=5\n") &&
+                   strstr(buf, "lost") == NULL,
+           "a full socket drops the line and the next one counts it");
+    berth_log_set_fd(2);
+    close(sp[0]);
+    close(sp[1]);
     tap_ok(berth_log_level_parse("warn") == BERTH_LOG_WARN && berth_log_level_parse("nope") == -1 &&
                    strcmp(berth_log_level_name(BERTH_LOG_ERROR), "error") == 0,
            "level names");
