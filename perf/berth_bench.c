@@ -46,6 +46,8 @@
 #include <unistd.h>
 
 #include "engine/alloc.h"
+#include "io/fs.h"
+#include "io/netns.h"
 #include "io/ocispec.h"
 #include "perf/bench_stats.h"
 #include "perf/kubesim.h"
@@ -1307,12 +1309,12 @@ static int copy_file(const char *from, const char *to, mode_t mode)
  * seccomp, the kubelet's masked and read-only paths, berth's default
  * capabilities and mounts, the pod's /etc files and /dev/shm as bind
  * mounts, a PID namespace of its own, cpu shares 2, oom_score_adj 1000), so
- * that floor vs berth is the daemon's cost alone. Where berthd's container
- * joins the pod's network, IPC and UTS namespaces by path, the floor's
- * shares the host's: no setns at all, which can only make the floor faster.
- * The rootfs is the shared busybox directory, writable like berth's
- * overlay. */
-static json_t *floor_berth_spec(const char *rootfs)
+ * that floor vs berth is the daemon's cost alone. Like berthd's containers
+ * it joins a pod's network, IPC and UTS namespaces, pinned once for the
+ * whole run (ns), and sets the pod's hostname; each container gets an
+ * overlay of its own on the busybox directory (floor_up), mounted before
+ * its clock starts. */
+static json_t *floor_berth_spec(const char *rootfs, const berth_netns_paths_t *ns)
 {
     static const char *const files[] = {"hosts", "resolv.conf", "hostname"};
     for (size_t i = 0; i < BERTH_ARRAY_LEN(files); i++) {
@@ -1358,9 +1360,13 @@ static json_t *floor_berth_spec(const char *rootfs)
             .resolv_path = resolv,
             .hostname_path = hostname,
             .shm_path = shm,
-            .net_mode = BERTH_NS_HOST,
-            .ipc_mode = BERTH_NS_HOST,
-            .uts_mode = BERTH_NS_HOST,
+            .hostname = "floor",
+            .net_mode = BERTH_NS_PATH,
+            .net_path = ns->net,
+            .ipc_mode = BERTH_NS_PATH,
+            .ipc_path = ns->ipc,
+            .uts_mode = BERTH_NS_PATH,
+            .uts_path = ns->uts,
             .pid_mode = BERTH_NS_NEW,
             .cgroup_parent = "/berth-bench-floor",
     };
@@ -1374,7 +1380,7 @@ static json_t *floor_berth_spec(const char *rootfs)
 /* The bundle template: berth's spec (above), or with --floor-spec runtime
  * the runtime's `spec` default on a read-only busybox rootfs; shared by
  * every container, running a sleep. Returns a new reference. */
-static json_t *floor_prepare(void)
+static json_t *floor_prepare(const berth_netns_paths_t *ns)
 {
     BERTH_AUTO_FREE char *rootfs = berth_asprintf("%s/rootfs", o.floor_dir);
     BERTH_AUTO_FREE char *tdir = berth_asprintf("%s/template", o.floor_dir);
@@ -1392,7 +1398,7 @@ static json_t *floor_prepare(void)
         return NULL;
     }
     if (!o.floor_runtime_spec)
-        return floor_berth_spec(rootfs);
+        return floor_berth_spec(rootfs, ns);
     BERTH_AUTO_FREE char *cfg = berth_asprintf("%s/config.json", tdir);
     unlink(cfg);
     char *spec_argv[] = {(char *)o.oci_runtime, "spec", "--bundle", tdir, NULL};
@@ -1449,6 +1455,25 @@ static void floor_up(floor_ctx_t *fc, pod_rec_t *p, double t0)
     mkdir(bundle, 0755);
     json_t *cfg = json_deep_copy(fc->tmpl);
     json_object_set_new(json_object_get(cfg, "linux"), "cgroupsPath", json_string(cg));
+    if (!o.floor_runtime_spec) {
+        /* A writable layer of its own, as berthd gives every container (its
+         * mount is not timed here; berthd's is, in CreateContainer). */
+        BERTH_AUTO_FREE char *ovl = berth_asprintf("%s/ovl/%s", o.floor_dir, p->name);
+        BERTH_AUTO_FREE char *upper = berth_asprintf("%s/upper", ovl);
+        BERTH_AUTO_FREE char *work = berth_asprintf("%s/work", ovl);
+        BERTH_AUTO_FREE char *merged = berth_asprintf("%s/merged", ovl);
+        BERTH_AUTO_FREE char *opts = berth_asprintf("lowerdir=%s/rootfs,upperdir=%s,workdir=%s",
+                                                    o.floor_dir, upper, work);
+        if (berth_fs_mkdir_p(upper, 0755, NULL) < 0 || berth_fs_mkdir_p(work, 0755, NULL) < 0 ||
+            berth_fs_mkdir_p(merged, 0755, NULL) < 0 ||
+            mount("overlay", merged, "overlay", 0, opts) < 0) {
+            p->error = berth_asprintf("overlay rootfs %s: %s", merged, strerror(errno));
+            json_decref(cfg);
+            p->t_end = mono_s() - t0;
+            return;
+        }
+        json_object_set_new(json_object_get(cfg, "root"), "path", json_string(merged));
+    }
     int jr = json_dump_file(cfg, cfgp, 0);
     json_decref(cfg);
     double t = mono_s();
@@ -1554,6 +1579,12 @@ static void floor_down(floor_ctx_t *fc, pod_rec_t *p)
     char *del_argv[] = {(char *)o.oci_runtime, rarg, "delete", "-f", p->name, NULL};
     if (quiet_spawn_wait(del_argv) != 0 && p->error == NULL)
         p->error = berth_asprintf("%s delete %s failed", o.oci_runtime, p->name);
+    if (!o.floor_runtime_spec) {
+        BERTH_AUTO_FREE char *ovl = berth_asprintf("%s/ovl/%s", o.floor_dir, p->name);
+        BERTH_AUTO_FREE char *merged = berth_asprintf("%s/merged", ovl);
+        umount2(merged, MNT_DETACH);
+        berth_fs_remove_tree(ovl);
+    }
     p->teardown = mono_s() - t;
     unlink(exitf);
     BERTH_AUTO_FREE char *cgp = berth_asprintf("/berth-bench-floor/pod%s", p->uid);
@@ -1605,18 +1636,39 @@ static double floor_pool_run(floor_ctx_t *fc, pod_rec_t *pods, unsigned n, bool 
 static json_t *run_floor(const endpoint_t *ep)
 {
     unsigned n = o.n < 0 ? 110 : (unsigned)o.n;
-    json_t *tmpl = floor_prepare();
-    if (tmpl == NULL)
-        return NULL;
     /* Runtime state and bundles on a tmpfs, as /run is on a node and as
-     * scripts/bench-berth.sh gives berthd's runroot; the shared rootfs stays
-     * on the disk like a CRI runtime's image store. */
+     * scripts/bench-berth.sh gives berthd's runroot; the rootfs stays on the
+     * disk like a CRI runtime's image store. */
+    mkdir(o.floor_dir, 0755);
     BERTH_AUTO_FREE char *run = berth_asprintf("%s/run", o.floor_dir);
     mkdir(run, 0755);
     bool run_mounted = mount("berth-bench-floor", run, "tmpfs", 0, "mode=0755") == 0;
     if (!run_mounted)
         fprintf(stderr, "berth-bench: floor: no tmpfs on %s (%s): runtime state on %s's disk\n",
                 run, strerror(errno), o.floor_dir);
+    /* The pod's namespaces, pinned as berthd pins them (io/netns). */
+    BERTH_AUTO_FREE char *pins = berth_asprintf("%s/ns", run);
+    berth_netns_paths_t ns = {0};
+    if (!o.floor_runtime_spec) {
+        berth_netns_spec_t nspec = {
+                .pin_dir = pins, .pod_id = "floor", .kinds = BERTH_NETNS_ALL, .hostname = "floor"};
+        BERTH_AUTO_ERR berth_err_t nerr = NULL;
+        if (berth_netns_create(&nspec, &ns, &nerr) < 0) {
+            fprintf(stderr, "berth-bench: floor: pod namespaces: %s\n", nerr->msg);
+            if (run_mounted)
+                umount2(run, MNT_DETACH);
+            return NULL;
+        }
+    }
+    json_t *tmpl = floor_prepare(&ns);
+    if (tmpl == NULL) {
+        berth_netns_remove(&ns, NULL);
+        berth_netns_paths_fini(&ns);
+        berth_netns_dir_release(pins, NULL);
+        if (run_mounted)
+            umount2(run, MNT_DETACH);
+        return NULL;
+    }
     floor_ctx_t fc = {
             .tmpl = tmpl,
             .runc_root = berth_asprintf("%s/runtime-root", run),
@@ -1652,6 +1704,9 @@ static json_t *run_floor(const endpoint_t *ep)
     berth_free(fc.runc_root);
     berth_free(fc.exits);
     berth_free(fc.socks);
+    berth_netns_remove(&ns, NULL);
+    berth_netns_paths_fini(&ns);
+    berth_netns_dir_release(pins, NULL);
     /* Lazily: a conmon may still be closing its files. */
     if (run_mounted)
         umount2(run, MNT_DETACH);
