@@ -350,23 +350,9 @@ static void on_list(ctrs_t *c, berth_cri_req_msg_t *rm, bool stream)
         items[n] = &pbs[n].c;
         n++;
     }
-    if (stream) {
-        for (size_t i = 0; i < n; i++) {
-            Runtime__V1__StreamContainersResponse resp =
-                    RUNTIME__V1__STREAM_CONTAINERS_RESPONSE__INIT;
-            resp.n_containers = 1;
-            resp.containers = &items[i];
-            size_t len;
-            BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(&resp.base, &len);
-            berth_grpc_send(rm->call, buf, len);
-        }
-        berth_grpc_finish(rm->call, BERTH_GRPC_OK, NULL);
-    } else {
-        Runtime__V1__ListContainersResponse resp = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
-        resp.n_containers = n;
-        resp.containers = items;
-        berth_cri_reply(rm->call, &resp.base);
-    }
+    Runtime__V1__ListContainersResponse list = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
+    Runtime__V1__StreamContainersResponse one = RUNTIME__V1__STREAM_CONTAINERS_RESPONSE__INIT;
+    berth_cri_reply_items(rm->call, stream, &list.base, &one.base, (void **)items, n);
     for (size_t i = 0; i < n; i++)
         fini_pb(&pbs[i]);
     berth_free(pbs);

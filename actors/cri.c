@@ -10,6 +10,7 @@
  */
 #include "actors/cri.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdarg.h>
@@ -61,6 +62,33 @@ void berth_cri_reply(berth_grpc_call_t *call, const ProtobufCMessage *resp)
     size_t len;
     BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(resp, &len);
     berth_grpc_reply(call, buf, len);
+}
+
+void berth_cri_reply_items(berth_grpc_call_t *call, bool stream, ProtobufCMessage *list_resp,
+                           ProtobufCMessage *stream_resp, void **items, size_t n)
+{
+    ProtobufCMessage *resp = stream ? stream_resp : list_resp;
+    const ProtobufCFieldDescriptor *f = &resp->descriptor->fields[0];
+    assert(resp->descriptor->n_fields == 1 && f->label == PROTOBUF_C_LABEL_REPEATED &&
+           f->type == PROTOBUF_C_TYPE_MESSAGE);
+    size_t *count = (size_t *)((char *)resp + f->quantifier_offset);
+    void ***field = (void ***)((char *)resp + f->offset);
+    if (!stream) {
+        *count = n;
+        *field = items;
+        berth_cri_reply(call, resp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        *count = 1;
+        *field = &items[i];
+        size_t len;
+        BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(resp, &len);
+        berth_grpc_send(call, buf, len);
+    }
+    *count = 0;
+    *field = NULL;
+    berth_grpc_finish(call, BERTH_GRPC_OK, NULL);
 }
 
 static void reply_msg(berth_grpc_call_t *call, const ProtobufCMessage *resp)

@@ -9,6 +9,7 @@
 #ifndef BERTH_ACTORS_CRI_H
 #define BERTH_ACTORS_CRI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "engine/actor.h"
@@ -56,6 +57,13 @@ ProtobufCMessage *berth_cri_from_hex(const ProtobufCMessageDescriptor *desc, con
 void berth_cri_reply(berth_grpc_call_t *call, const ProtobufCMessage *resp);
 /* Packs resp into an owned buffer; returns it and sets *len. */
 uint8_t *berth_cri_pack(const ProtobufCMessage *resp, size_t *len);
+/* Answers a List call with all n items in one `list` response, or a Stream
+ * call (`stream`) with one `stream_resp` per item, which keeps each message
+ * under the size limit however many items the node has. Both responses are
+ * initialised by the caller and hold the items in their only field, a
+ * repeated message; items stay the caller's. */
+void berth_cri_reply_items(berth_grpc_call_t *call, bool stream, ProtobufCMessage *list_resp,
+                           ProtobufCMessage *stream_resp, void **items, size_t n);
 
 typedef struct berth_cri_config {
     const char *runtime_version; /* berth's version */

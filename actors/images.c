@@ -924,22 +924,9 @@ static void on_list(images_t *s, berth_cri_req_msg_t *rm, bool stream)
         to_pb(only ? only : s->imgs[i], &pbs[i]);
         ptrs[i] = &pbs[i].img;
     }
-    if (stream) {
-        for (size_t i = 0; i < n; i++) {
-            Runtime__V1__StreamImagesResponse resp = RUNTIME__V1__STREAM_IMAGES_RESPONSE__INIT;
-            resp.n_images = 1;
-            resp.images = &ptrs[i];
-            size_t len;
-            BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(&resp.base, &len);
-            berth_grpc_send(rm->call, buf, len);
-        }
-        berth_grpc_finish(rm->call, BERTH_GRPC_OK, NULL);
-    } else {
-        Runtime__V1__ListImagesResponse resp = RUNTIME__V1__LIST_IMAGES_RESPONSE__INIT;
-        resp.n_images = n;
-        resp.images = ptrs;
-        berth_cri_reply(rm->call, &resp.base);
-    }
+    Runtime__V1__ListImagesResponse list = RUNTIME__V1__LIST_IMAGES_RESPONSE__INIT;
+    Runtime__V1__StreamImagesResponse one = RUNTIME__V1__STREAM_IMAGES_RESPONSE__INIT;
+    berth_cri_reply_items(rm->call, stream, &list.base, &one.base, (void **)ptrs, n);
     for (size_t i = 0; i < n; i++)
         pb_fini(&pbs[i]);
     berth_free(pbs);

@@ -366,25 +366,9 @@ static void on_list(pods_t *p, berth_cri_req_msg_t *rm, bool stream)
         items[n] = &pbs[n].sb;
         n++;
     }
-    if (stream) {
-        /* One message per sandbox keeps each under the message-size limit
-         * however many pods the node runs. */
-        for (size_t i = 0; i < n; i++) {
-            Runtime__V1__StreamPodSandboxesResponse resp =
-                    RUNTIME__V1__STREAM_POD_SANDBOXES_RESPONSE__INIT;
-            resp.n_pod_sandboxes = 1;
-            resp.pod_sandboxes = &items[i];
-            size_t len;
-            BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(&resp.base, &len);
-            berth_grpc_send(rm->call, buf, len);
-        }
-        berth_grpc_finish(rm->call, BERTH_GRPC_OK, NULL);
-    } else {
-        Runtime__V1__ListPodSandboxResponse resp = RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT;
-        resp.n_items = n;
-        resp.items = items;
-        berth_cri_reply(rm->call, &resp.base);
-    }
+    Runtime__V1__ListPodSandboxResponse list = RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT;
+    Runtime__V1__StreamPodSandboxesResponse one = RUNTIME__V1__STREAM_POD_SANDBOXES_RESPONSE__INIT;
+    berth_cri_reply_items(rm->call, stream, &list.base, &one.base, (void **)items, n);
     for (size_t i = 0; i < n; i++)
         fini_pb(&pbs[i]);
     berth_free(pbs);

@@ -409,6 +409,47 @@ static bool present(const char *image)
     return r;
 }
 
+typedef struct stream_count {
+    size_t msgs, items, bad;
+} stream_count_t;
+
+static int count_streamed(void *ctx, const uint8_t *msg, size_t len)
+{
+    stream_count_t *sc = ctx;
+    Runtime__V1__StreamImagesResponse *r =
+            runtime__v1__stream_images_response__unpack(NULL, len, msg);
+    if (r == NULL) {
+        sc->bad++;
+        return 0;
+    }
+    sc->msgs++;
+    sc->items += r->n_images;
+    runtime__v1__stream_images_response__free_unpacked(r, NULL);
+    return 0;
+}
+
+/* StreamImages: messages and images received, or bad = 1 on a failed call. */
+static stream_count_t stream_images(void)
+{
+    stream_count_t sc = {0};
+    Runtime__V1__StreamImagesRequest r = RUNTIME__V1__STREAM_IMAGES_REQUEST__INIT;
+    uint8_t buf[64];
+    size_t len = protobuf_c_message_pack(&r.base, buf);
+    int status = -1;
+    char *msg = NULL;
+    berth_err_t err = NULL;
+    if (berth_grpc_client_call_stream(cl, "/runtime.v1.ImageService/StreamImages", buf, len,
+                                      30000000000ull, count_streamed, &sc, &status, &msg,
+                                      &err) < 0 ||
+        status != 0) {
+        printf("# StreamImages: %s\n", err ? err->msg : msg ? msg : "?");
+        sc.bad = 1;
+    }
+    berth_err_free(&err);
+    berth_free(msg);
+    return sc;
+}
+
 static Runtime__V1__ListImagesResponse *list(void)
 {
     Runtime__V1__ListImagesRequest r = RUNTIME__V1__LIST_IMAGES_REQUEST__INIT;
@@ -603,7 +644,7 @@ int main(void)
         return 1;
     }
 
-    printf("1..26\n");
+    printf("1..27\n");
     answer_t a;
     /* 1-2: pull by tag, then listed. */
     BERTH_AUTO_FREE char *by_tag = berth_asprintf("%s/berth/busybox:1.0", reg);
@@ -673,6 +714,15 @@ int main(void)
         printf("# %d %s\n", a.status, a.msg ? a.msg : "");
     answer_free(&a);
     ok(listed("registry.k8s.io/pause:3.9"), "the upstream name is listed, not the mirror's");
+
+    /* StreamImages gives the listed images, one message each. */
+    Runtime__V1__ListImagesResponse *before = list();
+    stream_count_t sc = stream_images();
+    ok(before && before->n_images > 0 && sc.bad == 0 && sc.msgs == before->n_images &&
+               sc.items == before->n_images,
+       "StreamImages sends every listed image, one message each");
+    if (before)
+        runtime__v1__list_images_response__free_unpacked(before, NULL);
 
     /* 11-14: remove by tag, then by ID; a missing image. */
     ok(remove_image(by_tag) == 0 && !present(by_tag) && id && present(id),
