@@ -14,24 +14,14 @@ BRIDGE=berthit3
 SUBNET=10.213.12.0/24
 
 setup_file() {
-    export REG_DIR=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
-    command -v docker-registry >/dev/null || skip "docker-registry not installed"
-    "$BATS_TEST_DIRNAME/../fixtures/images/build.sh" "$REG_DIR" >"$BATS_FILE_TMPDIR/build.log" 2>&1 ||
-        skip "cannot build the test images"
+    berth_images_setup_file
 }
 
 setup() {
     [[ -s $REG_DIR/images.txt ]] || skip "no test images"
     berth_setup
     write_conflist ctrtest "$BRIDGE" "$SUBNET"
-    cat >>"$BERTH_CONF" <<EOF
-
-[crio.runtime]
-default_runtime = "${BERTH_TEST_RUNTIME:-runc}"
-
-[crio.image]
-registries_conf = "$REG_DIR/registries.conf"
-EOF
+    berth_conf_images
     start_berthd
     BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
     berth_crictl pull "$BUSYBOX" >/dev/null
@@ -45,12 +35,6 @@ EOF
 }
 
 teardown() {
-    if [[ -n ${BERTHD_PID:-} ]]; then
-        for p in $(berth_crictl pods -q 2>/dev/null); do
-            berth_crictl stopp "$p" >/dev/null 2>&1 || true
-            berth_crictl rmp "$p" >/dev/null 2>&1 || true
-        done
-    fi
     berth_teardown
     ip link del "$BRIDGE" 2>/dev/null || true
 }

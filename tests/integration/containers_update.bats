@@ -13,10 +13,7 @@ BRIDGE=berthit15
 SUBNET=10.213.15.0/24
 
 setup_file() {
-    export REG_DIR=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
-    command -v docker-registry >/dev/null || skip "docker-registry not installed"
-    "$BATS_TEST_DIRNAME/../fixtures/images/build.sh" "$REG_DIR" >"$BATS_FILE_TMPDIR/build.log" 2>&1 ||
-        skip "cannot build the test images"
+    berth_images_setup_file
 }
 
 setup() {
@@ -24,14 +21,7 @@ setup() {
     [[ -d /sys/fs/cgroup/memory ]] || skip "needs the cgroup v1 memory hierarchy"
     berth_setup
     write_conflist updtest "$BRIDGE" "$SUBNET"
-    cat >>"$BERTH_CONF" <<EOF
-
-[crio.runtime]
-default_runtime = "${BERTH_TEST_RUNTIME:-runc}"
-
-[crio.image]
-registries_conf = "$REG_DIR/registries.conf"
-EOF
+    berth_conf_images
     start_berthd
     BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
     berth_crictl pull "$BUSYBOX" >/dev/null
@@ -45,12 +35,6 @@ EOF
 }
 
 teardown() {
-    if [[ -n ${BERTHD_PID:-} ]]; then
-        for p in $(berth_crictl pods -q 2>/dev/null); do
-            berth_crictl stopp "$p" >/dev/null 2>&1 || true
-            berth_crictl rmp "$p" >/dev/null 2>&1 || true
-        done
-    fi
     berth_teardown
     ip link del "$BRIDGE" 2>/dev/null || true
 }

@@ -16,11 +16,8 @@ SUBNET=10.213.14.0/24
 PREPARE=$BERTH_SRC/scripts/prepare-node-crun.sh
 
 setup_file() {
-    export REG_DIR=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
-    command -v docker-registry >/dev/null || skip "docker-registry not installed"
     [[ -x /usr/bin/crun && -x /usr/sbin/runc ]] || skip "crun and runc are needed"
-    "$BATS_TEST_DIRNAME/../fixtures/images/build.sh" "$REG_DIR" >"$BATS_FILE_TMPDIR/build.log" 2>&1 ||
-        skip "cannot build the test images"
+    berth_images_setup_file
 }
 
 setup() {
@@ -28,24 +25,11 @@ setup() {
     PREPARED_BY_TEST=
     berth_setup
     write_conflist cruntest "$BRIDGE" "$SUBNET"
-    cat >>"$BERTH_CONF" <<EOF
-
-[crio.runtime]
-default_runtime = "runc"
-
-[crio.image]
-registries_conf = "$REG_DIR/registries.conf"
-EOF
+    berth_conf_images runc
     BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
 }
 
 teardown() {
-    if [[ -n ${BERTHD_PID:-} ]]; then
-        for p in $(berth_crictl pods -q 2>/dev/null); do
-            berth_crictl stopp "$p" >/dev/null 2>&1 || true
-            berth_crictl rmp "$p" >/dev/null 2>&1 || true
-        done
-    fi
     berth_teardown
     ip link del "$BRIDGE" 2>/dev/null || true
     # leave the node as found

@@ -159,3 +159,28 @@ write_conflist() {
 grpc_desc() {
     sed -n 's/.*desc = \(.*\)$/\1/p' <<<"$1" | head -n 1
 }
+
+# berth_images_setup_file: for setup_file(). Builds the offline test images
+# (tests/fixtures/images/build.sh: seconds when built, and it starts the
+# test registry) and exports REG_DIR; skips the whole file when the registry
+# or the images cannot be had.
+berth_images_setup_file() {
+    export REG_DIR=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
+    command -v docker-registry >/dev/null || skip "docker-registry not installed"
+    "$BERTH_SRC/tests/fixtures/images/build.sh" "$REG_DIR" >"$BATS_FILE_TMPDIR/build.log" 2>&1 ||
+        skip "cannot build the test images (see $BATS_FILE_TMPDIR/build.log)"
+}
+
+# berth_conf_images [RUNTIME]: the test's berthd pulls through the offline
+# registry's mirrors and runs containers with RUNTIME (default
+# $BERTH_TEST_RUNTIME, else runc). Call after berth_setup.
+berth_conf_images() {
+    cat >>"$BERTH_CONF" <<EOF
+
+[crio.runtime]
+default_runtime = "${1:-${BERTH_TEST_RUNTIME:-runc}}"
+
+[crio.image]
+registries_conf = "$REG_DIR/registries.conf"
+EOF
+}

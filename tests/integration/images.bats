@@ -10,10 +10,7 @@
 load helpers
 
 setup_file() {
-    export REG_DIR=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
-    command -v docker-registry >/dev/null || skip "docker-registry not installed"
-    "$BATS_TEST_DIRNAME/../fixtures/images/build.sh" "$REG_DIR" >"$BATS_FILE_TMPDIR/build.log" 2>&1 ||
-        skip "cannot build the test images"
+    berth_images_setup_file
 }
 
 setup() {

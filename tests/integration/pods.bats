@@ -22,19 +22,8 @@ EOF
 }
 
 teardown() {
-    berth_teardown_pods
     berth_teardown
     ip link del "$BRIDGE" 2>/dev/null || true
-}
-
-# Stops and removes every pod of the test's berthd, so no veth or pin outlives it.
-berth_teardown_pods() {
-    [[ -n ${BERTHD_PID:-} ]] || return 0
-    local p
-    for p in $(berth_crictl pods -q 2>/dev/null); do
-        berth_crictl stopp "$p" >/dev/null 2>&1 || true
-        berth_crictl rmp "$p" >/dev/null 2>&1 || true
-    done
 }
 
 slow_conflist() { # SECONDS [TYPE]

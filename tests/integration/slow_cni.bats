@@ -20,12 +20,6 @@ setup() {
 }
 
 teardown() {
-    if [[ -n ${BERTHD_PID:-} ]]; then
-        for p in $(berth_crictl pods -q 2>/dev/null); do
-            berth_crictl stopp "$p" >/dev/null 2>&1 || true
-            berth_crictl rmp "$p" >/dev/null 2>&1 || true
-        done
-    fi
     berth_teardown
     ip link del "$BRIDGE" 2>/dev/null || true
 }
