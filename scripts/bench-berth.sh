@@ -66,38 +66,9 @@ running() {
     berth_pid_is_berthd "$pid"
 }
 
-# The plugin directory berthd searches: the real plugins linked in, so
-# berth-bench slow-cni may add its plugin without touching /usr/lib/cni.
+# berthd's CNI dirs: the same network shape as the peer's (lib.sh).
 write_cni() {
-    mkdir -p "$STATE_DIR/cni-bin" "$STATE_DIR/cni-conf" "$STATE_DIR/cni-ipam"
-    local p
-    for p in "$BENCH_CNI_BIN"/*; do
-        ln -sfn "$p" "$STATE_DIR/cni-bin/$(basename "$p")"
-    done
-    # The same network shape as scripts/peer-containerd.sh's, so both
-    # runtimes pay the same CNI cost.
-    cat >"$STATE_DIR/cni-conf/10-berthbench.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "berthbench",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "$BENCH_BRIDGE",
-      "isGateway": true,
-      "ipMasq": false,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "ranges": [[{ "subnet": "$BENCH_SUBNET" }]],
-        "routes": [{ "dst": "0.0.0.0/0" }],
-        "dataDir": "$STATE_DIR/cni-ipam"
-      }
-    },
-    { "type": "portmap", "capabilities": { "portMappings": true } }
-  ]
-}
-EOF
+    berth_bench_cni "$STATE_DIR" "$BENCH_CNI_BIN" berthbench "$BENCH_BRIDGE" "$BENCH_SUBNET"
 }
 
 write_config() {

@@ -59,3 +59,40 @@ berth_stop_pid() {
     sleep 0.2
     ! kill -0 "$pid" 2>/dev/null
 }
+
+# berth_bench_cni DIR PLUGINS NAME BRIDGE SUBNET: the CNI setup both benchmark
+# runtimes get (scripts/bench-berth.sh, scripts/peer-containerd.sh), so that
+# both pay the same CNI cost: DIR/cni-bin links the real plugins in PLUGINS
+# (a benchmark may add its own there, berth-bench slow-cni does, without
+# touching the system's directory), and DIR/cni-conf/10-NAME.conflist is a
+# bridge (BRIDGE, host-local addresses from SUBNET, kept in DIR/cni-ipam, no
+# masquerade: local traffic only) with portmap.
+berth_bench_cni() {
+    local dir=$1 plugins=$2 name=$3 bridge=$4 subnet=$5 p
+    mkdir -p "$dir/cni-bin" "$dir/cni-conf" "$dir/cni-ipam"
+    for p in "$plugins"/*; do
+        ln -sfn "$p" "$dir/cni-bin/$(basename "$p")"
+    done
+    cat >"$dir/cni-conf/10-$name.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "$name",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$bridge",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{ "subnet": "$subnet" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }],
+        "dataDir": "$dir/cni-ipam"
+      }
+    },
+    { "type": "portmap", "capabilities": { "portMappings": true } }
+  ]
+}
+EOF
+}

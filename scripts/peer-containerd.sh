@@ -21,6 +21,9 @@
 #   PEER_CNI_BIN     where the real plugins are (default /usr/lib/cni)
 set -euo pipefail
 
+# shellcheck source=scripts/lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
 cmd=${1:-}
 STATE_DIR=${2:-/tmp/berth-peer-containerd}
 SANDBOX_IMAGE=${SANDBOX_IMAGE:-registry.k8s.io/pause:3.9}
@@ -62,37 +65,9 @@ install_containerd() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y containerd </dev/null >/dev/null
 }
 
-# The plugin directory containerd searches: the real plugins linked in, so a
-# benchmark may add its own plugin (berth-bench slow-cni) without touching
-# /usr/lib/cni.
+# containerd's CNI dirs: the same network shape as berthd's in bench-berth.sh.
 write_cni() {
-    mkdir -p "$STATE_DIR/cni-bin" "$STATE_DIR/cni-conf" "$STATE_DIR/cni-ipam"
-    local p
-    for p in "$PEER_CNI_BIN"/*; do
-        ln -sfn "$p" "$STATE_DIR/cni-bin/$(basename "$p")"
-    done
-    cat >"$STATE_DIR/cni-conf/10-berthpeer.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "berthpeer",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "$PEER_BRIDGE",
-      "isGateway": true,
-      "ipMasq": false,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "ranges": [[{ "subnet": "$PEER_SUBNET" }]],
-        "routes": [{ "dst": "0.0.0.0/0" }],
-        "dataDir": "$STATE_DIR/cni-ipam"
-      }
-    },
-    { "type": "portmap", "capabilities": { "portMappings": true } }
-  ]
-}
-EOF
+    berth_bench_cni "$STATE_DIR" "$PEER_CNI_BIN" berthpeer "$PEER_BRIDGE" "$PEER_SUBNET"
 }
 
 # hosts.toml per mirrored registry, from REGISTRIES_FILE's
