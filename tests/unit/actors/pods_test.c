@@ -24,45 +24,8 @@
 #include "io/blocking.h"
 #include "io/grpc.h"
 #include "io/grpc_client.h"
+#include "tests/unit/actors/cricall.h"
 #include "tests/unit/check.h"
-
-static berth_grpc_client_t *cl;
-
-typedef struct answer {
-    int status;
-    char *msg;
-    uint8_t *body;
-    size_t len;
-} answer_t;
-
-static void call(const char *method, const ProtobufCMessage *req, answer_t *a)
-{
-    static uint8_t buf[8192];
-    size_t len = req ? protobuf_c_message_pack(req, buf) : 0;
-    berth_err_t err = NULL;
-    memset(a, 0, sizeof(*a));
-    if (berth_grpc_client_call(cl, method, buf, len, 5000000000ull, &a->body, &a->len, &a->status,
-                               &a->msg, &err) < 0) {
-        printf("# call %s failed: %s\n", method, err->msg);
-        a->status = -1;
-        berth_err_free(&err);
-    }
-}
-
-static void answer_free(answer_t *a)
-{
-    berth_free(a->msg);
-    berth_free(a->body);
-    memset(a, 0, sizeof(*a));
-}
-
-static bool has(const answer_t *a, int code, const char *text)
-{
-    bool r = a->status == code && a->msg && strstr(a->msg, text) != NULL;
-    if (!r)
-        printf("# got status %d: %s\n", a->status, a->msg ? a->msg : "(none)");
-    return r;
-}
 
 static void run_bad(Runtime__V1__RunPodSandboxRequest *r, int code, const char *text,
                     const char *what)
