@@ -3,10 +3,22 @@
  * The container actor. Creation is a chain of steps, each started in a turn
  * and finished by a message:
  *
- *   pod info (pods actor) -> image (images actor) -> root filesystem
- *   (overlay, pool) -> prepare (pool: directories, user lookup in the
- *   image's own /etc/passwd, OCI spec, intent record) -> conmon + runtime
- *   create -> commit (pool: record)
+ *   pod info (pods actor) -> image (images actor) -> { intent record
+ *   (pool) | root filesystem (overlay, pool) -> prepare (pool: directories,
+ *   user lookup in the image's own /etc/passwd, OCI spec) } -> conmon +
+ *   runtime create -> commit (pool: record)
+ *
+ * The commit is staged: its record (pid aside, which the start's record
+ * adds) is written and fsynced beside the intent while conmon and the
+ * runtime run, and committing is only the rename over the intent and the
+ * directory's fsync, so the client waits for that and no more.
+ *
+ * The intent record and the rootfs/spec branch run at once: only the
+ * runtime must not start before the record is on disk (nothing else names
+ * a runtime container after a crash), while a rootfs or bundle made without
+ * a record is found by the restart's orphan sweep (actors/containers.c).
+ * Both branches are joined before conmon; a failure in one waits for the
+ * other, so undo never races a job still running.
  *
  * `made` records what exists, so undo (failure, stash expiry, removal, an
  * interrupted creation after a restart) removes exactly that, newest first.
@@ -67,6 +79,7 @@ enum step {
     STEP_REOPEN,
     STEP_INTENT,
     STEP_UPDATE,
+    STEP_STAGE,
 };
 
 enum op_tag {
@@ -94,6 +107,7 @@ typedef struct ctr {
     char **layer_dirs;
     size_t n_layer_dirs;
     char *rootfs, *bundle, *persist_dir, *exit_dir, *socket_dir, *log_path, *record_path;
+    char *staged_path; /* the committed record, written ahead (see the top) */
     char *runtime_path, *runtime_root;
     char *image_name, *image_ref, *image_id;
     int stop_signal;
@@ -107,6 +121,13 @@ typedef struct ctr {
     berth_resv_t resv;
     bool restored_creating, undo_for_expiry, watching;
     berth_err_t failure;
+    /* creation branches still running before the runtime may start (the
+     * intent record, the rootfs + spec), and the first failure among them */
+    unsigned prep_pending;
+    berth_err_t prep_failure;
+    /* the staged commit: being written, written, the runtime's answer in and
+     * waiting for it, a failure waiting for it before undo may start */
+    bool stage_pending, staged, commit_waiting, fail_after_stage;
     berth_timer_t *stop_timer;
     /* The stop signal reached the container's init before it had a handler
      * and the kernel discarded it (io/procsig.h): polled until the program
@@ -224,7 +245,7 @@ static int signal_number(const char *s)
 
 #define JSTR(s) ((s) ? json_string(s) : json_null())
 
-static char *record_json(const ctr_t *c, bool creating)
+static char *record_json_as(const ctr_t *c, bool creating, int state)
 {
     BERTH_AUTO_FREE char *hex = berth_cri_to_hex(&c->config->base);
     json_t *o = json_object();
@@ -236,7 +257,7 @@ static char *record_json(const ctr_t *c, bool creating)
     json_object_set_new(o, "creating", json_boolean(creating));
     json_object_set_new(o, "infra", json_boolean(c->infra));
     json_object_set_new(o, "made", json_integer(c->made));
-    json_object_set_new(o, "state", json_integer(c->state));
+    json_object_set_new(o, "state", json_integer(state));
     json_object_set_new(o, "created_at", json_integer(c->created_at));
     json_object_set_new(o, "started_at", json_integer(c->started_at));
     json_object_set_new(o, "finished_at", json_integer(c->finished_at));
@@ -255,6 +276,11 @@ static char *record_json(const ctr_t *c, bool creating)
     char *out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return out;
+}
+
+static char *record_json(const ctr_t *c, bool creating)
+{
+    return record_json_as(c, creating, c->state);
 }
 
 /* ---- blocking jobs (pool) ------------------------------------------------------------------- */
@@ -559,6 +585,18 @@ static void record_job(void *arg)
                             &s->error);
 }
 
+static void stage_job(void *arg)
+{
+    step_msg_t *s = arg;
+    berth_file_stage(s->c->staged_path, s->record_json, strlen(s->record_json), 0600, &s->error);
+}
+
+static void commit_job(void *arg)
+{
+    step_msg_t *s = arg;
+    berth_file_commit_staged(s->c->staged_path, s->c->record_path, &s->error);
+}
+
 static void cleanup_job(void *arg)
 {
     step_msg_t *s = arg;
@@ -566,6 +604,7 @@ static void cleanup_job(void *arg)
     berth_fs_remove_tree(c->bundle);
     BERTH_AUTO_FREE char *exitf = berth_asprintf("%s/%s", c->exit_dir, c->id);
     berth_fs_unlink(exitf, "exit file", NULL);
+    berth_fs_unlink(c->staged_path, "staged container record", NULL);
     berth_fs_unlink(c->record_path, "container record", &s->error);
 }
 
@@ -656,6 +695,15 @@ static void run_queued(berth_actor_t *self, ctr_t *c);
 
 static void fail_creation(berth_actor_t *self, ctr_t *c, berth_err_t err)
 {
+    if (c->stage_pending) {
+        /* undo removes the staged record: not before it is written */
+        if (c->prep_failure == NULL)
+            c->prep_failure = err;
+        else
+            berth_err_free(&err);
+        c->fail_after_stage = true;
+        return;
+    }
     berth_log_warn("container creation failed", "name=%s id=%s stage=\"%s\" error=\"%s\"", c->name,
                    c->id, c->resv.stage, err->msg);
     c->failure = err;
@@ -767,29 +815,68 @@ static void on_image(berth_actor_t *self, ctr_t *c, berth_image_lookup_msg_t *m)
     c->image_name = berth_strdup(c->config->image->image);
     c->image_id = berth_strdup(c->image->id);
     c->image_ref = berth_strdup(c->image->n_digests ? c->image->digests[0] : c->image->id);
-    /* The intent record goes to disk before anything is made, so a crash
-     * from here on is undone at the next start. */
-    berth_resv_set_stage(&c->resv, "writing the container record");
+    /* The intent record goes to disk while the rootfs is mounted and the
+     * spec written; the runtime starts only once both are done (see the
+     * top), so a crash from here on is undone at the next start. */
+    berth_resv_set_stage(&c->resv, "mounting the root filesystem and writing the intent record");
     c->made |= MADE_RECORD;
+    c->prep_pending = 2;
     write_record(c, STEP_INTENT, true);
-}
-
-static void start_rootfs(ctr_t *c)
-{
-    berth_resv_set_stage(&c->resv, "mounting the root filesystem");
     berth_overlay_container_mount_async(c->cfg->root, c->id, (const char *const *)c->layer_dirs,
                                         c->n_layer_dirs, c->self, 0);
+}
+
+static void start_runtime_create(berth_actor_t *self, ctr_t *c);
+
+/* One creation branch finished (err taken, NULL on success): the runtime
+ * starts when the last one is in, or undo once nothing runs any more. */
+static void prep_joined(berth_actor_t *self, ctr_t *c, berth_err_t err)
+{
+    if (err != NULL && c->prep_failure == NULL)
+        c->prep_failure = err;
+    else if (err != NULL)
+        berth_err_free(&err);
+    if (--c->prep_pending > 0)
+        return;
+    if (c->prep_failure != NULL)
+        return fail_creation(self, c, berth_steal_ptr(&c->prep_failure));
+    /* The committed record as it will be (created; the pid comes with the
+     * start's record), written while the runtime works. */
+    step_msg_t *s = step_new(c, STEP_STAGE);
+    s->record_json = record_json_as(c, false, RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED);
+    c->stage_pending = true;
+    berth_blocking_run(stage_job, s, c->self, &s->hdr);
+    start_runtime_create(self, c);
+}
+
+/* The runtime created the container: commit the record (the staged one by
+ * rename, or written whole if staging failed), then answer. */
+static void commit_record(ctr_t *c)
+{
+    berth_resv_set_stage(&c->resv, "writing the container record");
+    if (!c->staged) {
+        write_record(c, STEP_COMMIT, false);
+        return;
+    }
+    step_msg_t *s = step_new(c, STEP_COMMIT);
+    berth_blocking_run(commit_job, s, c->self, &s->hdr);
 }
 
 static void on_overlay(berth_actor_t *self, ctr_t *c, berth_overlay_done_msg_t *m)
 {
     if (c->phase == PH_CREATING) {
         if (m->error) {
-            fail_creation(self, c, berth_steal_ptr(&m->error));
+            prep_joined(self, c, berth_steal_ptr(&m->error));
             return;
         }
         c->made |= MADE_ROOTFS;
         c->rootfs = berth_steal_ptr(&m->rootfs);
+        if (c->prep_failure != NULL) {
+            /* the intent record failed: no spec for a container that will
+             * not be made */
+            prep_joined(self, c, NULL);
+            return;
+        }
         berth_resv_set_stage(&c->resv, "writing the OCI spec");
         c->made |= MADE_DIRS;
         step_msg_t *s = step_new(c, STEP_PREPARE);
@@ -1452,14 +1539,25 @@ static void on_step(berth_actor_t *self, ctr_t *c, step_msg_t *s)
             berth_free(c->runtime_path);
             c->runtime_path = berth_steal_ptr(&s->path);
         }
-        if (s->error)
-            return fail_creation(self, c, berth_steal_ptr(&s->error));
-        start_runtime_create(self, c);
+        prep_joined(self, c, berth_steal_ptr(&s->error));
         return;
     case STEP_INTENT:
+        prep_joined(self, c, berth_steal_ptr(&s->error));
+        return;
+    case STEP_STAGE:
+        c->stage_pending = false;
+        c->staged = s->error == NULL;
         if (s->error)
-            return fail_creation(self, c, berth_steal_ptr(&s->error));
-        start_rootfs(c);
+            berth_log_warn("cannot stage the container record; it is written whole at commit",
+                           "id=%s error=\"%s\"", c->id, s->error->msg);
+        if (c->fail_after_stage) {
+            c->fail_after_stage = false;
+            return fail_creation(self, c, berth_steal_ptr(&c->prep_failure));
+        }
+        if (c->commit_waiting) {
+            c->commit_waiting = false;
+            commit_record(c);
+        }
         return;
     case STEP_UPDATE: {
         if (s->error)
@@ -1516,8 +1614,11 @@ static void on_conmon_created(berth_actor_t *self, ctr_t *c, berth_conmon_create
         return fail_creation(self, c, berth_steal_ptr(&m->error));
     c->pid = m->pid;
     c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
-    berth_resv_set_stage(&c->resv, "writing the container record");
-    write_record(c, STEP_COMMIT, false);
+    if (c->stage_pending) {
+        c->commit_waiting = true;
+        return;
+    }
+    commit_record(c);
 }
 
 static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *m)
@@ -1675,11 +1776,12 @@ static void ctr_fini(void *state)
     berth_store_image_free(c->image);
     berth_strv_free(c->layer_dirs);
     berth_err_free(&c->failure);
+    berth_err_free(&c->prep_failure);
     char **fields[] = {&c->id,         &c->name,        &c->pod_id,       &c->rootfs,
                        &c->bundle,     &c->persist_dir, &c->exit_dir,     &c->socket_dir,
                        &c->log_path,   &c->record_path, &c->runtime_path, &c->runtime_root,
                        &c->image_name, &c->image_ref,   &c->image_id,     &c->reason,
-                       &c->message};
+                       &c->message,    &c->staged_path};
     for (size_t i = 0; i < BERTH_ARRAY_LEN(fields); i++)
         berth_free(*fields[i]);
     berth_config_unref(c->cfg);
@@ -1709,6 +1811,7 @@ static ctr_t *ctr_new(const berth_ctr_init_t *b, const char *id, const char *nam
     c->exit_dir = berth_asprintf("%s/exits", b->cfg->runroot);
     c->socket_dir = berth_asprintf("%s/socks", b->cfg->runroot);
     c->record_path = berth_asprintf("%s/containers/%s.json", b->cfg->root, id);
+    c->staged_path = berth_asprintf("%s.staged", c->record_path);
     c->runtime_path = berth_strdup("");
     c->runtime_root = berth_strdup("");
     c->stop_signal = SIGTERM;

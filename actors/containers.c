@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -667,10 +668,50 @@ static void sweep_orphans(const restore_msg_t *r)
     }
 }
 
+/* Half-written records a crash left: an atomic write's temp file, or a
+ * staged commit whose rename never came (its container's intent record is
+ * still there, and is undone). */
+static void sweep_partial_records(const char *dir)
+{
+    size_t n = 0;
+    char **names = berth_fs_list_names(dir, &n);
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(names[i]);
+        bool staged = l > 12 && strcmp(names[i] + l - 12, ".json.staged") == 0;
+        if (!staged && strstr(names[i], ".json.tmp.") == NULL)
+            continue;
+        BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", dir, names[i]);
+        berth_log_info("removing a partly written container record", "path=%s", p);
+        berth_fs_unlink(p, "partly written container record", NULL);
+    }
+    berth_strv_free(names);
+}
+
+/* A committed record carries no pid until the start's record: a container
+ * created but not started before the restart gets it from the runtime's
+ * pidfile (written before the runtime's create returned). */
+static void restore_pid(const restore_msg_t *r, json_t *rec)
+{
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    if (id == NULL || json_integer_value(json_object_get(rec, "pid")) > 0 ||
+        json_is_true(json_object_get(rec, "creating")))
+        return;
+    BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s/userdata/pidfile", r->bundle_dir, id);
+    BERTH_AUTO_FREE char *text = NULL;
+    if (berth_fs_read_small(p, 64, &text, NULL) < 0)
+        return;
+    long pid = strtol(text, NULL, 10);
+    if (pid > 0)
+        json_object_set_new(rec, "pid", json_integer(pid));
+}
+
 static void restore_job(void *arg)
 {
     restore_msg_t *r = arg;
+    sweep_partial_records(r->dir);
     berth_fs_load_records(r->dir, "container", &r->records, &r->n);
+    for (size_t i = 0; i < r->n; i++)
+        restore_pid(r, r->records[i]);
     sweep_orphans(r);
 }
 

@@ -185,13 +185,47 @@ static void unlink_free(char **p)
     }
 }
 
+/* Writes all of data to fd and makes it durable. */
+static int write_durable(int fd, const char *what, const void *data, size_t len, berth_err_t *err)
+{
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return berth_err_errno(err, errno, "write %s", what);
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) < 0)
+        return berth_err_errno(err, errno, "write %s: fsync", what);
+    return 0;
+}
+
+/* rename(from, to), then the directory's fsync: the rename is durable only
+ * once the directory entry is. Both paths are in the same directory. */
+static int rename_durable(const char *from, const char *to, berth_err_t *err)
+{
+    if (rename(from, to) < 0)
+        return berth_err_errno(err, errno, "write %s: rename %s", to, from);
+    const char *slash = strrchr(to, '/');
+    BERTH_AUTO_FREE char *dir = slash == NULL
+                                        ? berth_strdup(".")
+                                        : berth_strndup(to, slash == to ? 1 : (size_t)(slash - to));
+    BERTH_AUTO_CLOSE int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return berth_err_errno(err, errno, "write %s: open directory %s", to, dir);
+    if (fsync(dfd) < 0)
+        return berth_err_errno(err, errno, "write %s: fsync directory %s", to, dir);
+    return 0;
+}
+
 int berth_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                             berth_err_t *err)
 {
-    const char *slash = strrchr(path, '/');
-    BERTH_AUTO_FREE char *dir =
-            slash == NULL ? berth_strdup(".")
-                          : berth_strndup(path, slash == path ? 1 : (size_t)(slash - path));
     /* Unlinked on every failure; cleared once renamed into place. */
     __attribute__((cleanup(unlink_free))) char *tmp = berth_asprintf("%s.tmp.XXXXXX", path);
 
@@ -203,33 +237,32 @@ int berth_file_write_atomic(const char *path, const void *data, size_t len, mode
     }
     if (fchmod(fd, mode) < 0)
         return berth_err_errno(err, errno, "write %s: chmod temp file", path);
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return berth_err_errno(err, errno, "write %s", tmp);
-        }
-        p += n;
-        left -= (size_t)n;
-    }
     /* Data before rename: otherwise a crash may leave the new name pointing
      * at an empty file. */
-    if (fsync(fd) < 0)
-        return berth_err_errno(err, errno, "write %s: fsync", tmp);
-    if (rename(tmp, path) < 0)
-        return berth_err_errno(err, errno, "write %s: rename %s", path, tmp);
-    berth_free(berth_steal_ptr(&tmp));
+    if (write_durable(fd, tmp, data, len, err) < 0)
+        return -1;
+    int r = rename_durable(tmp, path, err);
+    if (r == 0 || access(tmp, F_OK) < 0)
+        berth_free(berth_steal_ptr(&tmp)); /* renamed: only the dir fsync failed */
+    return r;
+}
 
-    BERTH_AUTO_CLOSE int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return berth_err_errno(err, errno, "write %s: open directory %s", path, dir);
-    /* The rename is durable only once the directory entry is. */
-    if (fsync(dfd) < 0)
-        return berth_err_errno(err, errno, "write %s: fsync directory %s", path, dir);
-    return 0;
+int berth_file_stage(const char *staged, const void *data, size_t len, mode_t mode,
+                     berth_err_t *err)
+{
+    BERTH_AUTO_CLOSE int fd = open(staged, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return berth_err_errno(err, errno, "write %s: create", staged);
+    int r = fchmod(fd, mode) < 0 ? berth_err_errno(err, errno, "write %s: chmod", staged)
+                                 : write_durable(fd, staged, data, len, err);
+    if (r < 0)
+        unlink(staged);
+    return r;
+}
+
+int berth_file_commit_staged(const char *staged, const char *path, berth_err_t *err)
+{
+    return rename_durable(staged, path, err);
 }
 
 typedef struct write_job {

@@ -55,6 +55,17 @@ unsigned berth_blocking_threads(void);
 int berth_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                             berth_err_t *err);
 
+/* berth_file_write_atomic in two halves, so that the slow half can run
+ * before the content is due: berth_file_stage writes `staged` (a sibling of
+ * the final path, replaced if it exists) and fsyncs it, and
+ * berth_file_commit_staged later renames it over `path` and fsyncs the
+ * directory. The staged file is an ordinary file until then: whoever stages
+ * removes it if the commit never comes (and a restart's sweep removes one a
+ * crash left). Both block (pool or main, as above); 0 or -1 with *err. */
+int berth_file_stage(const char *staged, const void *data, size_t len, mode_t mode,
+                     berth_err_t *err);
+int berth_file_commit_staged(const char *staged, const char *path, berth_err_t *err);
+
 typedef struct berth_file_written_msg {
     berth_msg_t hdr;
     uint64_t tag;

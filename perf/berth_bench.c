@@ -1441,7 +1441,11 @@ static void floor_up(floor_ctx_t *fc, pod_rec_t *p, double t0)
 {
     BERTH_AUTO_FREE char *bundle = berth_asprintf("%s/run/c/%s", o.floor_dir, p->name);
     BERTH_AUTO_FREE char *cfgp = berth_asprintf("%s/config.json", bundle);
-    BERTH_AUTO_FREE char *log = berth_asprintf("k8s-file:%s/ctr.log", bundle);
+    /* The container's log on the disk, in a directory of its own made
+     * before the clock starts, as the kubelet's pod log directory is for
+     * berthd's containers (conmon creates the file itself, timed in both). */
+    BERTH_AUTO_FREE char *logdir = berth_asprintf("%s/ovl/%s/log", o.floor_dir, p->name);
+    BERTH_AUTO_FREE char *log = berth_asprintf("k8s-file:%s/0.log", logdir);
     BERTH_AUTO_FREE char *pidf = berth_asprintf("%s/pidfile", bundle);
     BERTH_AUTO_FREE char *cpidf = berth_asprintf("%s/conmon.pid", bundle);
     BERTH_AUTO_FREE char *rarg = berth_asprintf("--root=%s", fc->runc_root);
@@ -1453,6 +1457,7 @@ static void floor_up(floor_ctx_t *fc, pod_rec_t *p, double t0)
     /* Declared before the first goto: cleanup must never see it unset. */
     BERTH_AUTO_FREE char **env = NULL;
     mkdir(bundle, 0755);
+    berth_fs_mkdir_p(logdir, 0755, NULL);
     json_t *cfg = json_deep_copy(fc->tmpl);
     json_object_set_new(json_object_get(cfg, "linux"), "cgroupsPath", json_string(cg));
     if (!o.floor_runtime_spec) {
@@ -1579,12 +1584,12 @@ static void floor_down(floor_ctx_t *fc, pod_rec_t *p)
     char *del_argv[] = {(char *)o.oci_runtime, rarg, "delete", "-f", p->name, NULL};
     if (quiet_spawn_wait(del_argv) != 0 && p->error == NULL)
         p->error = berth_asprintf("%s delete %s failed", o.oci_runtime, p->name);
+    BERTH_AUTO_FREE char *ovl = berth_asprintf("%s/ovl/%s", o.floor_dir, p->name);
     if (!o.floor_runtime_spec) {
-        BERTH_AUTO_FREE char *ovl = berth_asprintf("%s/ovl/%s", o.floor_dir, p->name);
         BERTH_AUTO_FREE char *merged = berth_asprintf("%s/merged", ovl);
         umount2(merged, MNT_DETACH);
-        berth_fs_remove_tree(ovl);
     }
+    berth_fs_remove_tree(ovl);
     p->teardown = mono_s() - t;
     unlink(exitf);
     BERTH_AUTO_FREE char *cgp = berth_asprintf("/berth-bench-floor/pod%s", p->uid);

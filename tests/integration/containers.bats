@@ -208,6 +208,29 @@ wait_exited() {
     [[ $output == alive ]]
 }
 
+@test "berthd restart: a created container keeps its pid and can be started; partly written records are removed" {
+    id=$(berth_crictl create "$POD" "$(ctr made '"command":["sleep","600"]')" "$POD_JSON")
+    pid=$(berth_crictl inspect "$id" | jq -r .info.pid)
+    [[ $pid -gt 0 ]]
+    # what a crash can leave: a staged commit never renamed, an atomic
+    # write's temp file
+    echo '{}' >"$BERTH_ROOT/containers/$(printf '%064d' 7).json.staged"
+    echo '{' >"$BERTH_ROOT/containers/$id.json.tmp.AbC123"
+    kill -KILL "$BERTHD_PID"
+    wait "$BERTHD_PID" 2>/dev/null || true
+    BERTHD_PID=
+    start_berthd
+    [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_CREATED ]]
+    [[ $(berth_crictl inspect "$id" | jq -r .info.pid) == "$pid" ]]
+    [[ $(jq -r .pid "$BERTH_ROOT/containers/$id.json") == 0 ]] # the pid came from the pidfile
+    run ls "$BERTH_ROOT/containers"
+    [[ $output != *.staged* && $output != *.tmp.* && $output == *"$id.json"* ]]
+    berth_crictl start "$id"
+    [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_RUNNING ]]
+    run berth_crictl exec -s "$id" echo alive
+    [[ $output == alive ]]
+}
+
 @test "removing the pod stops and removes its containers" {
     id=$(run_ctr gone '"command":["sleep","600"]')
     berth_crictl stopp "$POD"

@@ -21,6 +21,7 @@
 #include "engine/alloc.h"
 #include "engine/sched.h"
 #include "io/blocking.h"
+#include "io/fs.h"
 #include "tests/unit/check.h"
 
 #define NJOBS 1000
@@ -152,7 +153,7 @@ static void slow_job(void *arg)
 int main(void)
 {
     alarm(120);
-    printf("1..15\n");
+    printf("1..19\n");
     main_thread = pthread_self();
     char tmpl[] = "/tmp/berth-blocking-XXXXXX";
     dir = mkdtemp(tmpl);
@@ -234,6 +235,31 @@ int main(void)
                   sb.st_size == 0,
           "an empty atomic write creates an empty file");
     check(count_dir(dir) == 3, "still no temp files after the failure");
+
+    /* A staged write: durable beside the final file, invisible under its
+     * name until the commit renames it over the old content. */
+    BERTH_AUTO_FREE char *staged = berth_asprintf("%s.staged", path);
+    BERTH_AUTO_FREE char *got = NULL;
+    check(berth_file_stage(staged, "old", 3, 0600, &err) == 0 &&
+                  berth_file_stage(staged, "{\"new\":1}", 9, 0640, &err) == 0 &&
+                  berth_fs_read_small(path, 1 << 20, &got, NULL) == 0 && got[0] == 'a',
+          "staging (twice: the second replaces the first) leaves the final file as it was");
+    berth_free(got);
+    got = NULL;
+    check(berth_file_commit_staged(staged, path, &err) == 0 &&
+                  berth_fs_read_small(path, 64, &got, NULL) == 0 &&
+                  strcmp(got, "{\"new\":1}") == 0 && stat(path, &sb) == 0 &&
+                  (sb.st_mode & 07777) == 0640 && access(staged, F_OK) < 0,
+          "the commit puts the staged content and mode under the final name");
+    BERTH_AUTO_ERR berth_err_t ce = NULL;
+    check(berth_file_commit_staged(staged, path, &ce) < 0 && ce != NULL && ce->errnum == ENOENT &&
+                  strstr(ce->msg, ".staged") != NULL,
+          "committing with nothing staged is an ENOENT error naming the staged file");
+    BERTH_AUTO_FREE char *nodir = berth_asprintf("%s/missing/x.staged", dir);
+    BERTH_AUTO_ERR berth_err_t se = NULL;
+    check(berth_file_stage(nodir, "x", 1, 0600, &se) < 0 && se != NULL && se->errnum == ENOENT &&
+                  count_dir(dir) == 3,
+          "staging into a missing directory fails naming it and leaves nothing");
 
     berth_free(a);
     berth_free(b);
