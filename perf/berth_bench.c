@@ -1368,7 +1368,7 @@ static json_t *floor_berth_spec(const char *rootfs, const berth_netns_paths_t *n
             .uts_mode = BERTH_NS_PATH,
             .uts_path = ns->uts,
             .pid_mode = BERTH_NS_NEW,
-            .cgroup_parent = "/berth-bench-floor",
+            .cgroup_parent = "/kubepods/besteffort",
     };
     BERTH_AUTO_ERR berth_err_t err = NULL;
     json_t *t = berth_ocispec_build(&spec, &err);
@@ -1451,7 +1451,7 @@ static void floor_up(floor_ctx_t *fc, pod_rec_t *p, double t0)
     BERTH_AUTO_FREE char *rarg = berth_asprintf("--root=%s", fc->runc_root);
     /* The pod cgroup the kubelet would have made (untimed), the leaf as
      * berthd names it. */
-    BERTH_AUTO_FREE char *cgp = berth_asprintf("/berth-bench-floor/pod%s", p->uid);
+    BERTH_AUTO_FREE char *cgp = berth_asprintf("/kubepods/besteffort/pod%s", p->uid);
     pod_cgroup(cgp, true);
     BERTH_AUTO_FREE char *cg = berth_asprintf("%s/berth-%s", cgp, p->name);
     /* Declared before the first goto: cleanup must never see it unset. */
@@ -1592,7 +1592,7 @@ static void floor_down(floor_ctx_t *fc, pod_rec_t *p)
     berth_fs_remove_tree(ovl);
     p->teardown = mono_s() - t;
     unlink(exitf);
-    BERTH_AUTO_FREE char *cgp = berth_asprintf("/berth-bench-floor/pod%s", p->uid);
+    BERTH_AUTO_FREE char *cgp = berth_asprintf("/kubepods/besteffort/pod%s", p->uid);
     pod_cgroup(cgp, false);
 }
 

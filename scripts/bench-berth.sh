@@ -63,7 +63,7 @@ ENDPOINT=unix://$SOCK
 running() {
     local pid
     pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
-    berth_pid_is_berthd "$pid"
+    berth_pid_is_berthd "$pid" "$BERTHD"
 }
 
 # berthd's CNI dirs: the same network shape as the peer's (lib.sh).

@@ -36,13 +36,16 @@ berth_find_go() {
     return 1
 }
 
-# berth_pid_is_berthd PID: true when PID is a live process named berthd.
-# comm survives a rebuild that replaced the binary, /proc/PID/exe may not.
+# berth_pid_is_berthd PID [BINARY]: true when PID is a live process named
+# berthd, or named as BINARY is (a copy such as berthd-old: the kernel keeps
+# the first 15 bytes of its basename). comm survives a rebuild that replaced
+# the binary, /proc/PID/exe may not.
 berth_pid_is_berthd() {
-    local pid=$1 comm
+    local pid=$1 want comm
+    want=$(basename "${2:-berthd}")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-    [[ $comm == berthd ]]
+    [[ $comm == "${want:0:15}" ]]
 }
 
 # berth_stop_pid PID [SECONDS]: SIGTERM, wait, then SIGKILL. Only for a PID
