@@ -62,6 +62,25 @@ teardown() {
     grep -q 'level=debug' "$BERTH_LOG"
 }
 
+@test "the scripts tell a berthd by its name, also when it runs from a renamed copy" {
+    start_berthd
+    # shellcheck source=scripts/lib.sh
+    . "$BERTH_SRC/scripts/lib.sh"
+    berth_pid_is_berthd "$BERTHD_PID"
+    cp "$(command -v sleep)" "$BERTH_TMP/berthd-before-the-change"
+    "$BERTH_TMP/berthd-before-the-change" 30 &
+    local copy=$!
+    run berth_pid_is_berthd "$copy"
+    [ "$status" -ne 0 ] # not named berthd
+    berth_pid_is_berthd "$copy" "$BERTH_TMP/berthd-before-the-change"
+    run berth_pid_is_berthd "$BERTHD_PID" "$BERTH_TMP/berthd-before-the-change"
+    [ "$status" -ne 0 ]
+    run berth_pid_is_berthd "$$x"
+    [ "$status" -ne 0 ]
+    kill "$copy"
+    wait "$copy" 2>/dev/null || true
+}
+
 @test "berthd version prints a version and exits 0" {
     run timeout 10 "$BERTHD" version
     echo "$output"
