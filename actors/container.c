@@ -89,6 +89,7 @@ enum op_tag {
     TAG_KILL_STOP, /* the stop signal of a StopContainer */
     TAG_DELETE,
     TAG_UPDATE,
+    TAG_STATE,            /* a restart asks the runtime about a container recorded as created */
     TAG_EXEC_BASE = 1000, /* + exec serial */
 };
 
@@ -128,6 +129,9 @@ typedef struct ctr {
     /* the staged commit: being written, written, the runtime's answer in and
      * waiting for it, a failure waiting for it before undo may start */
     bool stage_pending, staged, commit_waiting, fail_after_stage;
+    /* restored as created: the runtime is asked whether it was started (the
+     * start's record is written after the answer, so a crash can lose it) */
+    bool reconciling;
     berth_timer_t *stop_timer;
     /* The stop signal reached the container's init before it had a handler
      * and the kernel discarded it (io/procsig.h): polled until the program
@@ -1459,10 +1463,54 @@ static void on_update_done(berth_actor_t *self, ctr_t *c, berth_conmon_result_ms
     run_queued(self, c);
 }
 
+/* A record says created: StartContainer answers before the start's record
+ * is on disk, so a crash in between leaves a started container recorded as
+ * created. The runtime knows; until it answers, requests other than status
+ * wait (a StartContainer would fail on a running container). */
+static void reconcile_created(ctr_t *c)
+{
+    berth_err_t err = NULL;
+    berth_runtime_t rt = runtime_of(c);
+    if (berth_conmon_state(c->self, &rt, c->id, TAG_STATE, &err) < 0) {
+        berth_log_warn("cannot ask the runtime about a restored container", "id=%s error=\"%s\"",
+                       c->id, err->msg);
+        berth_err_free(&err);
+        return;
+    }
+    c->reconciling = true;
+}
+
+static void on_reconciled(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *m)
+{
+    c->reconciling = false;
+    if (m->error) {
+        berth_log_warn("the runtime's state of a restored container is unknown; it stays created",
+                       "id=%s error=\"%s\"", c->id, m->error->msg);
+    } else if (c->phase == PH_CREATED && m->status && strcmp(m->status, "created") != 0) {
+        /* started before the crash: running, or exited since (the watcher
+         * then reports its exit file) */
+        berth_log_info("a restored container was started before the restart", "id=%s status=%s",
+                       c->id, m->status);
+        c->phase = PH_RUNNING;
+        c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+        if (m->pid > 0)
+            c->pid = m->pid;
+        /* when the restart found it so: the start's own time was lost */
+        c->started_at = (int64_t)berth_wall_ns();
+        write_record(c, STEP_RECORD, false);
+        if (!c->watching && berth_handle_valid(c->watcher)) {
+            berth_conmon_watch(c->watcher, c->id, c->persist_dir, c->self);
+            c->watching = true;
+        }
+        publish(c);
+    }
+    run_queued(self, c);
+}
+
 static bool busy(const ctr_t *c)
 {
     return c->phase == PH_CREATING || c->phase == PH_UNDOING || c->phase == PH_REMOVING ||
-           c->starting != NULL || c->updating != NULL;
+           c->starting != NULL || c->updating != NULL || c->reconciling;
 }
 
 static void handle_request(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)
@@ -1661,6 +1709,8 @@ static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *
         else if (m->tag == TAG_KILL_STOP)
             on_stop_signal_sent(self, c);
         return;
+    case TAG_STATE:
+        return on_reconciled(self, c, m);
     case TAG_DELETE:
         if (m->error && m->error->grpc != BERTH_GRPC_NOT_FOUND)
             berth_log_warn("runtime delete failed", "id=%s error=\"%s\"", c->id, m->error->msg);
@@ -1688,6 +1738,8 @@ static void ctr_receive(berth_actor_t *self, berth_msg_t *msg)
                 berth_conmon_watch(c->watcher, c->id, c->persist_dir, c->self);
                 c->watching = true;
             }
+            if (c->phase == PH_CREATED)
+                reconcile_created(c);
             publish(c);
         }
         break;

@@ -231,6 +231,34 @@ wait_exited() {
     [[ $output == alive ]]
 }
 
+@test "berthd restart: a container started just before a crash that lost the start's record is found running, or exited" {
+    id=$(run_ctr late '"command":["sleep","600"]')
+    gone=$(run_ctr gone '"command":["sh","-c","sleep 1; exit 3"]')
+    kill -KILL "$BERTHD_PID"
+    wait "$BERTHD_PID" 2>/dev/null || true
+    BERTHD_PID=
+    # the records as a crash between StartContainer's answer and the start's
+    # record leaves them: created, never started
+    for c in "$id" "$gone"; do
+        jq -c '.state = 0 | .started_at = 0' "$BERTH_ROOT/containers/$c.json" >"$BERTH_TMP/rec"
+        mv "$BERTH_TMP/rec" "$BERTH_ROOT/containers/$c.json"
+    done
+    sleep 2 # the short one exits while berthd is down
+    start_berthd
+    for i in $(seq 1 50); do
+        [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_RUNNING ]] && break
+        sleep 0.1
+    done
+    [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_RUNNING ]]
+    [[ $(berth_crictl inspect "$id" | jq -r .status.startedAt) != 1970-* ]]
+    run berth_crictl exec -s "$id" echo alive
+    [[ $output == alive ]]
+    wait_exited "$gone"
+    [[ $(berth_crictl inspect "$gone" | jq -r .status.exitCode) == 3 ]]
+    berth_crictl stop -t 2 "$id"
+    [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_EXITED ]]
+}
+
 @test "removing the pod stops and removes its containers" {
     id=$(run_ctr gone '"command":["sleep","600"]')
     berth_crictl stopp "$POD"
