@@ -357,6 +357,17 @@ static void pod_cgroup(const char *rel, bool make)
     }
 }
 
+/* The pods' log directories (the kubelet's /var/log/pods). Removing a
+ * deleted pod's directory is the kubelet's job, so berth-bench, playing the
+ * kubelet, does it after RemovePodSandbox. */
+#define BENCH_LOG_ROOT "/tmp/berth-bench-logs"
+
+static void pod_logs_remove(const char *name, const char *uid)
+{
+    BERTH_AUTO_FREE char *d = berth_asprintf("%s/berth-bench_%s_%s", BENCH_LOG_ROOT, name, uid);
+    berth_fs_remove_tree(d);
+}
+
 /* Run + Create + Start for one pod on c; fills p. */
 static void pod_up(berth_cri_client_t *c, pod_rec_t *p, double t0)
 {
@@ -365,7 +376,7 @@ static void pod_up(berth_cri_client_t *c, pod_rec_t *p, double t0)
     berth_cri_pod_spec_t ps = {.name = p->name,
                                .uid = p->uid,
                                .namespace_ = "berth-bench",
-                               .log_root = "/tmp/berth-bench-logs",
+                               .log_root = BENCH_LOG_ROOT,
                                .cgroup_parent = cgp,
                                .runtime_handler = o.handler};
     berth_cri_ctr_spec_t cs = {
@@ -414,6 +425,7 @@ static void pod_down(berth_cri_client_t *c, pod_rec_t *p)
         status_ok("RemovePodSandbox", rc, &err, &st, &p->error);
     }
     p->teardown = mono_s() - t;
+    pod_logs_remove(p->name, p->uid);
     BERTH_AUTO_FREE char *cgp = berth_asprintf("/kubepods/besteffort/pod%s", p->uid);
     pod_cgroup(cgp, false);
 }
@@ -719,7 +731,7 @@ static void *ctr_worker(void *arg)
     berth_cri_pod_spec_t ps = {.name = name,
                                .uid = uid,
                                .namespace_ = "berth-bench",
-                               .log_root = "/tmp/berth-bench-logs",
+                               .log_root = BENCH_LOG_ROOT,
                                .cgroup_parent = cgp,
                                .runtime_handler = o.handler};
     berth_cri_pod_config_t *pc = berth_cri_pod_config_new(&ps);
@@ -773,6 +785,7 @@ static void *ctr_worker(void *arg)
         }
         cp->teardown[a->w] = mono_s() - t;
     }
+    pod_logs_remove(name, uid);
     pod_cgroup(cgp, false);
     cp->errors[a->w] = perr;
     berth_free(pod_id);
@@ -1098,7 +1111,7 @@ static void *slow_main(void *arg)
     berth_cri_pod_spec_t ps = {.name = sp->rec.name,
                                .uid = sp->rec.uid,
                                .namespace_ = "berth-bench",
-                               .log_root = "/tmp/berth-bench-logs",
+                               .log_root = BENCH_LOG_ROOT,
                                .runtime_handler = o.handler};
     berth_cri_pod_config_t *pc = berth_cri_pod_config_new(&ps);
     berth_kubesim_params_t p = {

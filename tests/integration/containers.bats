@@ -347,8 +347,10 @@ EOF2
     jq -e '.ratios["ctr_create_start_s.p50"] > 0' "$BERTH_TMP/bench.json"
     jq -e '[.runs[] | select(.endpoint == "floor") | .result.floor_spec] == ["berth"]' \
         "$BERTH_TMP/bench.json"
-    # nothing left behind: the floor's tmpfs, pods, the kubelet-style pod cgroups
+    # nothing left behind: the floor's tmpfs, pods, the kubelet-style pod cgroups,
     ! grep -q " $BERTH_TMP/floor/" /proc/self/mounts
     [[ -z $(berth_crictl pods --namespace berth-bench -q) ]]
     ! ls -d /sys/fs/cgroup/*/kubepods/besteffort/podctrs-uid-* 2>/dev/null
+    # nor the pods' log directories (berth-bench removes them, as the kubelet does)
+    ! ls -d /tmp/berth-bench-logs/berth-bench_ctrs-* 2>/dev/null
 }
