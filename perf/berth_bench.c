@@ -1865,6 +1865,46 @@ static json_t *print_table(json_t *runs, endpoint_t *eps, int neps)
     return ratios;
 }
 
+/* One endpoint's value of m in round r (NAN when it has none). */
+static double round_value(json_t *runs, const char *label, int r, const metric_t *m)
+{
+    size_t i;
+    json_t *run;
+    json_array_foreach(runs, i, run)
+    {
+        if (strcmp(json_string_value(json_object_get(run, "endpoint")), label) == 0 &&
+            json_integer_value(json_object_get(run, "round")) == r)
+            return berth_bench_json_number(json_object_get(run, "result"), m->path) * m->scale;
+    }
+    return NAN;
+}
+
+/* The table's medians hide how much the ratio moves from round to round,
+ * which on a noisy machine is more than a goal's margin: the scenario's
+ * first metric as a ratio to the first endpoint, round by round. */
+static void print_round_spread(json_t *runs, endpoint_t *eps, int neps)
+{
+    const metric_t *m = metrics_for(o.scenario);
+    if (o.rounds < 2 || neps < 2 || m->path == NULL)
+        return;
+    for (int e = 1; e < neps; e++) {
+        double v[64];
+        size_t n = 0;
+        for (int r = 1; r <= o.rounds && n < BERTH_ARRAY_LEN(v); r++) {
+            double a = round_value(runs, eps[0].label, r, m);
+            double b = round_value(runs, eps[e].label, r, m);
+            if (!isnan(a) && !isnan(b) && a > 0)
+                v[n++] = b / a;
+        }
+        if (n == 0)
+            continue;
+        berth_bench_summary_t st;
+        berth_bench_summarize(v, n, &st);
+        printf("%s/%s per round, %s: min %.2f, median %.2f, max %.2f over %zu rounds\n",
+               eps[e].label, eps[0].label, m->label, st.min, st.p50, st.max, n);
+    }
+}
+
 static void print_slow_detail(json_t *res)
 {
     size_t i;
@@ -2317,6 +2357,7 @@ int main(int argc, char **argv)
         }
     }
     json_t *ratios = print_table(runs, eps, neps);
+    print_round_spread(runs, eps, neps);
     if (o.json_path) {
         json_t *doc = json_pack("{s:s,s:o,s:i,s:O,s:o}", "scenario", o.scenario, "machine",
                                 machine_json(), "rounds", o.rounds, "runs", runs, "ratios", ratios);

@@ -337,15 +337,18 @@ EOF2
     bench=$BERTH_SRC/build/perf/berth-bench
     [[ -x $bench ]] || skip "berth-bench not built ($bench)"
     run timeout 170 "$bench" containers --compare floor=floor berth="$BERTH_SOCK" -n 3 -P 1 \
-        --floor-dir "$BERTH_TMP/floor" --image "$BUSYBOX" --json "$BERTH_TMP/bench.json"
+        --rounds 2 --floor-dir "$BERTH_TMP/floor" --image "$BUSYBOX" --json "$BERTH_TMP/bench.json"
     echo "$output"
     [ "$status" -eq 0 ]
     [[ $output == *"ctr create+start p50 (ms)"* ]]
-    # both endpoints started every container, and the ratio berth/floor is there
+    # how the ratio moved from round to round
+    [[ $output =~ berth/floor\ per\ round,\ startup\ p50\ \(ms\):\ min\ [0-9.]+,\ median\ [0-9.]+,\ max\ [0-9.]+\ over\ 2\ rounds ]]
+    # both endpoints started every container in both rounds, and the ratio
+    # berth/floor is there
     [[ $(jq '[.runs[].result.errors] | add' "$BERTH_TMP/bench.json") == 0 ]]
-    [[ $(jq '[.runs[].result.started] | add' "$BERTH_TMP/bench.json") == 6 ]]
+    [[ $(jq '[.runs[].result.started] | add' "$BERTH_TMP/bench.json") == 12 ]]
     jq -e '.ratios["ctr_create_start_s.p50"] > 0' "$BERTH_TMP/bench.json"
-    jq -e '[.runs[] | select(.endpoint == "floor") | .result.floor_spec] == ["berth"]' \
+    jq -e '[.runs[] | select(.endpoint == "floor") | .result.floor_spec] == ["berth", "berth"]' \
         "$BERTH_TMP/bench.json"
     # nothing left behind: the floor's tmpfs, pods, the kubelet-style pod cgroups,
     ! grep -q " $BERTH_TMP/floor/" /proc/self/mounts
