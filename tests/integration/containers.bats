@@ -259,6 +259,28 @@ wait_exited() {
     [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_EXITED ]]
 }
 
+@test "berthd restart: a rootfs mounted and a bundle made before the intent record reached the disk are removed" {
+    # the intent record is written while the rootfs is mounted: a crash can
+    # leave a mounted rootfs and a bundle with no record at all
+    orphan=$(printf '%064d' 42)
+    o=$BERTH_ROOT/overlay-containers/$orphan
+    mkdir -p "$o/upper" "$o/work" "$o/merged" "$BERTH_TMP/lower" "$BERTH_RUNROOT/containers/$orphan/userdata"
+    echo '{}' >"$BERTH_RUNROOT/containers/$orphan/config.json"
+    mount -t overlay overlay -o "lowerdir=$BERTH_TMP/lower,upperdir=$o/upper,workdir=$o/work" "$o/merged"
+    kept=$(berth_crictl create "$POD" "$(ctr kept '"command":["sleep","600"]')" "$POD_JSON")
+    kill -KILL "$BERTHD_PID"
+    wait "$BERTHD_PID" 2>/dev/null || true
+    BERTHD_PID=
+    start_berthd
+    # answered once the restore (and its sweep) is done
+    [[ $(berth_crictl inspect "$kept" | jq -r .status.state) == CONTAINER_CREATED ]]
+    ! grep -q " $o/merged " /proc/self/mounts
+    [[ ! -e $o && ! -e $BERTH_RUNROOT/containers/$orphan ]]
+    # a container with a record keeps its rootfs and bundle
+    grep -q " $BERTH_ROOT/overlay-containers/$kept/merged " /proc/self/mounts
+    [[ -f $BERTH_RUNROOT/containers/$kept/config.json ]]
+}
+
 @test "removing the pod stops and removes its containers" {
     id=$(run_ctr gone '"command":["sleep","600"]')
     berth_crictl stopp "$POD"
