@@ -255,8 +255,10 @@ static void pod_rec_fini(pod_rec_t *p)
     berth_free(p->error);
 }
 
-static bool status_ok(const char *what, int rc, berth_err_t *err, berth_cri_status_t *st,
-                      char **error)
+/* True when a CRI call failed (transport error or a non-OK status); the
+ * first failure is kept in *error. Frees err and st either way. */
+static bool call_failed(const char *what, int rc, berth_err_t *err, berth_cri_status_t *st,
+                        char **error)
 {
     if (rc == 0 && st->code == BERTH_GRPC_OK) {
         berth_cri_status_fini(st);
@@ -388,17 +390,17 @@ static void pod_up(berth_cri_client_t *c, pod_rec_t *p, double t0)
     double t = mono_s();
     p->t_start = t - t0;
     int rc = berth_cri_run_pod(c, pc, 240 * SEC, &p->pod_id, &st, &err);
-    if (status_ok("RunPodSandbox", rc, &err, &st, &p->error))
+    if (call_failed("RunPodSandbox", rc, &err, &st, &p->error))
         goto out;
     double tc = mono_s();
     p->sandbox = tc - t;
     rc = berth_cri_create_ctr(c, p->pod_id, cc, pc, 120 * SEC, &p->ctr_id, &st, &err);
-    if (status_ok("CreateContainer", rc, &err, &st, &p->error))
+    if (call_failed("CreateContainer", rc, &err, &st, &p->error))
         goto out;
     double ts = mono_s();
     p->create = ts - tc;
     rc = berth_cri_start_ctr(c, p->ctr_id, 120 * SEC, &st, &err);
-    if (status_ok("StartContainer", rc, &err, &st, &p->error))
+    if (call_failed("StartContainer", rc, &err, &st, &p->error))
         goto out;
     p->start = mono_s() - ts;
     p->ctr = mono_s() - tc;
@@ -420,9 +422,9 @@ static void pod_down(berth_cri_client_t *c, pod_rec_t *p)
     berth_err_t err = NULL;
     double t = mono_s();
     int rc = berth_cri_stop_pod(c, p->pod_id, 120 * SEC, &st, &err);
-    if (!status_ok("StopPodSandbox", rc, &err, &st, &p->error)) {
+    if (!call_failed("StopPodSandbox", rc, &err, &st, &p->error)) {
         rc = berth_cri_remove_pod(c, p->pod_id, 120 * SEC, &st, &err);
-        status_ok("RemovePodSandbox", rc, &err, &st, &p->error);
+        call_failed("RemovePodSandbox", rc, &err, &st, &p->error);
     }
     p->teardown = mono_s() - t;
     pod_logs_remove(p->name, p->uid);
@@ -740,8 +742,8 @@ static void *ctr_worker(void *arg)
     if (c == NULL)
         perr = berth_asprintf("connect: %s", err->msg);
     else
-        status_ok("RunPodSandbox", berth_cri_run_pod(c, pc, 240 * SEC, &pod_id, &st, &err), &err,
-                  &st, &perr);
+        call_failed("RunPodSandbox", berth_cri_run_pod(c, pc, 240 * SEC, &pod_id, &st, &err), &err,
+                    &st, &perr);
     pthread_barrier_wait(&cp->ready);
     pthread_barrier_wait(&cp->go);
     for (;;) {
@@ -758,11 +760,11 @@ static void *ctr_worker(void *arg)
                     .name = p->name, .image = o.image, .command = (const char *const *)o.command};
             berth_cri_ctr_config_t *cc = berth_cri_ctr_config_new(&cs, &ps);
             int rc = berth_cri_create_ctr(c, pod_id, cc, pc, 120 * SEC, &p->ctr_id, &st, &err);
-            if (!status_ok("CreateContainer", rc, &err, &st, &p->error)) {
+            if (!call_failed("CreateContainer", rc, &err, &st, &p->error)) {
                 double ts = mono_s();
                 p->create = ts - t;
                 rc = berth_cri_start_ctr(c, p->ctr_id, 120 * SEC, &st, &err);
-                if (!status_ok("StartContainer", rc, &err, &st, &p->error)) {
+                if (!call_failed("StartContainer", rc, &err, &st, &p->error)) {
                     p->start = mono_s() - ts;
                     p->ctr = mono_s() - t;
                     p->ok = true;
@@ -779,9 +781,9 @@ static void *ctr_worker(void *arg)
     if (pod_id != NULL) {
         double t = mono_s();
         int rc = berth_cri_stop_pod(c, pod_id, 120 * SEC, &st, &err);
-        if (!status_ok("StopPodSandbox", rc, &err, &st, &perr)) {
+        if (!call_failed("StopPodSandbox", rc, &err, &st, &perr)) {
             rc = berth_cri_remove_pod(c, pod_id, 120 * SEC, &st, &err);
-            status_ok("RemovePodSandbox", rc, &err, &st, &perr);
+            call_failed("RemovePodSandbox", rc, &err, &st, &perr);
         }
         cp->teardown[a->w] = mono_s() - t;
     }
