@@ -29,6 +29,7 @@
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
+#include "io/fs.h"
 #include "io/spawn.h"
 
 #define MAX_CONF_BYTES (1u << 20)
@@ -82,29 +83,7 @@ static int read_small_file(const char *path, char **out, size_t *len, berth_err_
     BERTH_AUTO_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return berth_err_errno(err, errno, "open %s", path);
-    size_t cap = 4096, n = 0;
-    BERTH_AUTO_FREE char *buf = berth_malloc(cap + 1);
-    for (;;) {
-        if (n == cap) {
-            if (cap >= MAX_CONF_BYTES)
-                return berth_err_make(err, EFBIG, BERTH_GRPC_INVALID_ARGUMENT,
-                                      "%s is larger than %u bytes", path, MAX_CONF_BYTES);
-            cap *= 2;
-            buf = berth_realloc(buf, cap + 1);
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return berth_err_errno(err, errno, "read %s", path);
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    buf[n] = '\0';
-    *len = n;
-    *out = berth_steal_ptr(&buf);
-    return 0;
+    return berth_fs_read_fd(fd, path, MAX_CONF_BYTES, BERTH_GRPC_INVALID_ARGUMENT, out, len, err);
 }
 
 /* ---- networks -------------------------------------------------------------- */
@@ -405,13 +384,7 @@ static char *plugin_stdin(runner_t *r, size_t idx)
 
 static char *find_plugin(runner_t *r, const char *type)
 {
-    for (char **d = r->plugin_dirs; *d; d++) {
-        char *p = berth_asprintf("%s/%s", *d, type);
-        if (access(p, X_OK) == 0)
-            return p;
-        berth_free(p);
-    }
-    return NULL;
+    return berth_fs_find_in((const char *const *)r->plugin_dirs, type);
 }
 
 static int current_cmd(runner_t *r)

@@ -5,9 +5,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "engine/alloc.h"
+#include "io/fs.h"
 
 static bool plugin_exists(const char *const *plugin_dirs, const char *type)
 {
@@ -15,12 +15,8 @@ static bool plugin_exists(const char *const *plugin_dirs, const char *type)
      * the plugin directories. */
     if (type[0] == '\0' || strchr(type, '/') != NULL || strcmp(type, "..") == 0)
         return false;
-    for (size_t i = 0; plugin_dirs && plugin_dirs[i]; i++) {
-        BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", plugin_dirs[i], type);
-        if (access(p, X_OK) == 0)
-            return true;
-    }
-    return false;
+    BERTH_AUTO_FREE char *p = berth_fs_find_in(plugin_dirs, type);
+    return p != NULL;
 }
 
 /* Checks one configuration file; on success returns the network name (owned),

@@ -50,19 +50,24 @@ int berth_fs_mkdir_parent(const char *path, mode_t mode, berth_err_t *err)
     return 0;
 }
 
-char *berth_fs_find_exec(const char *name)
+char *berth_fs_find_in(const char *const *dirs, const char *name)
 {
-    if (name[0] == '/')
-        return access(name, X_OK) == 0 ? berth_strdup(name) : NULL;
-    static const char *const dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
-                                       "/usr/bin",        "/sbin",          "/bin"};
-    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+    for (size_t i = 0; dirs && dirs[i]; i++) {
         char *p = berth_asprintf("%s/%s", dirs[i], name);
         if (access(p, X_OK) == 0)
             return p;
         berth_free(p);
     }
     return NULL;
+}
+
+char *berth_fs_find_exec(const char *name)
+{
+    if (name[0] == '/')
+        return access(name, X_OK) == 0 ? berth_strdup(name) : NULL;
+    static const char *const dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
+                                       "/sbin",           "/bin",           NULL};
+    return berth_fs_find_in(dirs, name);
 }
 
 char **berth_fs_list_names(const char *dir, size_t *n)
@@ -84,40 +89,48 @@ char **berth_fs_list_names(const char *dir, size_t *n)
     return v;
 }
 
-int berth_fs_read_small(const char *path, size_t max, char **out, berth_err_t *err)
+int berth_fs_read_fd(int fd, const char *what, size_t max, int too_big, char **out, size_t *len,
+                     berth_err_t *err)
 {
-    BERTH_AUTO_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return berth_err_errno(err, errno, "cannot open %s", path);
-    size_t len = 0, cap = max + 1 < 8192 ? max + 1 : 8192;
+    size_t n = 0, cap = max + 1 < 8192 ? max + 1 : 8192;
     char *buf = berth_malloc(cap + 1);
     for (;;) {
-        if (len == cap) {
+        if (n == cap) {
             /* Room for one byte past max tells a file of exactly max bytes
              * from a longer one. */
             if (cap > max) {
                 berth_free(buf);
-                return berth_err_make(err, EFBIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
-                                      "%s is larger than %zu bytes", path, max);
+                return berth_err_make(err, EFBIG, too_big, "%s is larger than %zu bytes", what,
+                                      max);
             }
             cap = cap * 2 < max + 1 ? cap * 2 : max + 1;
             buf = berth_realloc(buf, cap + 1);
         }
-        ssize_t r = read(fd, buf + len, cap - len);
+        ssize_t r = read(fd, buf + n, cap - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             int e = errno;
             berth_free(buf);
-            return berth_err_errno(err, e, "cannot read %s", path);
+            return berth_err_errno(err, e, "cannot read %s", what);
         }
         if (r == 0)
             break;
-        len += (size_t)r;
+        n += (size_t)r;
     }
-    buf[len] = '\0';
+    buf[n] = '\0';
     *out = buf;
+    if (len)
+        *len = n;
     return 0;
+}
+
+int berth_fs_read_small(const char *path, size_t max, char **out, berth_err_t *err)
+{
+    BERTH_AUTO_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return berth_err_errno(err, errno, "cannot open %s", path);
+    return berth_fs_read_fd(fd, path, max, BERTH_GRPC_RESOURCE_EXHAUSTED, out, NULL, err);
 }
 
 static int remove_at(int parent, const char *name)

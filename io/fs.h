@@ -23,9 +23,13 @@ int berth_fs_unlink(const char *path, const char *what, berth_err_t *err);
 /* mkdir of the directory holding `path` (one level, mode; existing is fine). */
 int berth_fs_mkdir_parent(const char *path, mode_t mode, berth_err_t *err);
 
-/* An absolute name if it is executable; otherwise the first executable
- * DIR/name in the usual system directories (/usr/local/sbin ... /bin). An
- * owned path, or NULL. */
+/* The first executable DIR/name over dirs (NULL-terminated; NULL is
+ * empty), as an owned path, or NULL. name is taken as given: callers that
+ * take it from outside check it is a plain file name. */
+char *berth_fs_find_in(const char *const *dirs, const char *name);
+
+/* An absolute name if it is executable; otherwise berth_fs_find_in over the
+ * usual system directories (/usr/local/sbin ... /bin). Owned, or NULL. */
 char *berth_fs_find_exec(const char *name);
 
 /* The names in dir but "." and "..", as an owned NULL-terminated vector
@@ -36,6 +40,13 @@ char **berth_fs_list_names(const char *dir, size_t *n);
 /* The whole of a small file as an owned NUL-terminated string; at most max
  * bytes are read (a longer file is an error naming it). */
 int berth_fs_read_small(const char *path, size_t max, char **out, berth_err_t *err);
+
+/* The rest of an open fd, the same way: an owned NUL-terminated string of
+ * *len bytes (len may be NULL). More than max bytes is EFBIG with the gRPC
+ * code too_big and "WHAT is larger than MAX bytes"; a read error names
+ * `what` too. */
+int berth_fs_read_fd(int fd, const char *what, size_t max, int too_big, char **out, size_t *len,
+                     berth_err_t *err);
 
 /* rm -rf that never follows a symlink out of the tree (every level is
  * opened O_NOFOLLOW under its parent). Missing is fine. Returns 0 or -1

@@ -24,6 +24,7 @@
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
+#include "io/fs.h"
 #include "io/seccomp_default.h"
 
 const char *const berth_ocispec_default_caps[] = {
@@ -684,33 +685,10 @@ static char *read_in_root(const char *rootfs, const char *rel, bool *missing, be
         berth_err_errno(err, errno, "open %s in the image", rel);
         return NULL;
     }
-    size_t cap = 8192, len = 0;
-    char *buf = berth_malloc(cap + 1);
-    for (;;) {
-        if (len == cap) {
-            if (cap >= MAX_ID_FILE) {
-                berth_free(buf);
-                berth_err_make(err, EFBIG, BERTH_GRPC_INVALID_ARGUMENT,
-                               "%s in the image is larger than %u bytes", rel, MAX_ID_FILE);
-                return NULL;
-            }
-            cap *= 2;
-            buf = berth_realloc(buf, cap + 1);
-        }
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            berth_free(buf);
-            berth_err_errno(err, e, "read %s in the image", rel);
-            return NULL;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
+    BERTH_AUTO_FREE char *what = berth_asprintf("%s in the image", rel);
+    char *buf = NULL;
+    if (berth_fs_read_fd(fd, what, MAX_ID_FILE, BERTH_GRPC_INVALID_ARGUMENT, &buf, NULL, err) < 0)
+        return NULL;
     return buf;
 }
 

@@ -2,14 +2,15 @@
 #include "io/procsig.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "engine/alloc.h"
+#include "io/fs.h"
 
 /* The value of "Key:\t..." in a status text, or NULL. */
 static const char *field(const char *status, const char *key)
@@ -84,24 +85,11 @@ int berth_proc_sig_fate(pid_t pid, int sig)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    BERTH_AUTO_FREE char *status = NULL;
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    if (berth_fs_read_small(path, 64 * 1024, &status, &err) < 0) {
+        errno = err->errnum;
         return -1;
-    char buf[4096];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            close(fd);
-            errno = e;
-            return -1;
-        }
-        len += (size_t)n;
     }
-    close(fd);
-    buf[len] = '\0';
-    return berth_proc_sig_fate_parse(buf, sig);
+    return berth_proc_sig_fate_parse(status, sig);
 }

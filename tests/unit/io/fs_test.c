@@ -171,6 +171,25 @@ static void fs_tests(void)
     check(abs && strcmp(abs, "/bin/sh") == 0, "an absolute executable is taken as is");
     check(berth_fs_find_exec("berth-no-such-binary") == NULL, "a missing name gives NULL");
     check(berth_fs_find_exec(keep) == NULL, "a file that is not executable gives NULL");
+    const char *dirs[] = {"/nonexistent-berth", "/bin", NULL};
+    BERTH_AUTO_FREE char *in = berth_fs_find_in(dirs, "sh");
+    check(in && strcmp(in, "/bin/sh") == 0 && berth_fs_find_in(NULL, "sh") == NULL,
+          "find_in: the first directory that has it, none for no directories (%s)", in ? in : "-");
+
+    int fd = open(big, O_RDONLY | O_CLOEXEC);
+    size_t got = 0;
+    rs = berth_fs_read_fd(fd, "the big file", 4096, BERTH_GRPC_INVALID_ARGUMENT, &text, &got, &err);
+    check(rs < 0 && err && err->errnum == EFBIG && err->grpc == BERTH_GRPC_INVALID_ARGUMENT &&
+                  strcmp(err->msg, "the big file is larger than 4096 bytes") == 0,
+          "read_fd: too large is the caller's code, naming what: %s", err ? err->msg : "");
+    berth_err_free(&err);
+    lseek(fd, 0, SEEK_SET);
+    check(berth_fs_read_fd(fd, "the big file", 50000, BERTH_GRPC_INVALID_ARGUMENT, &text, &got,
+                           &err) == 0 &&
+                  got == 50000 && strlen(text) == 50000,
+          "read_fd: exactly max bytes, and the length");
+    berth_free(text);
+    close(fd);
 }
 
 static void podfiles_tests(void)
