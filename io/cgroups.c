@@ -86,33 +86,53 @@ int berth_cgroups_probe(berth_cgroups_info_t *out, berth_err_t *err)
     return berth_cgroups_probe_files("/proc/self/mountinfo", NULL, out, err);
 }
 
+/* Calls fn on every line of a mountinfo file that parses. -1 with errno
+ * when the file cannot be opened. */
+static int mountinfo_each(const char *path, void (*fn)(const mount_line_t *m, void *ctx), void *ctx)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        mount_line_t m;
+        if (mountinfo_split(line, &m))
+            fn(&m, ctx);
+    }
+    free(line); /* getline's buffer comes from libc malloc */
+    fclose(f);
+    return 0;
+}
+
+typedef struct probe_scan {
+    berth_cgroups_info_t *out;
+    bool v1, v2, v2_root;
+} probe_scan_t;
+
+static void probe_line(const mount_line_t *m, void *ctx)
+{
+    probe_scan_t *p = ctx;
+    if (strcmp(m->fstype, "cgroup") == 0) {
+        p->v1 = true;
+    } else if (strcmp(m->fstype, "cgroup2") == 0) {
+        p->v2 = true;
+        copy_field(p->out->unified_path, sizeof(p->out->unified_path), m->mnt);
+        if (strcmp(m->mnt, "/sys/fs/cgroup") == 0)
+            p->v2_root = true;
+    }
+}
+
 int berth_cgroups_probe_files(const char *mountinfo_path, const char *sysroot,
                               berth_cgroups_info_t *out, berth_err_t *err)
 {
     memset(out, 0, sizeof(*out));
     if (sysroot == NULL)
         sysroot = "";
-    FILE *f = fopen(mountinfo_path, "re");
-    if (f == NULL)
+    probe_scan_t scan = {.out = out};
+    if (mountinfo_each(mountinfo_path, probe_line, &scan) < 0)
         return berth_err_errno(err, errno, "cgroups probe: open %s", mountinfo_path);
-    bool v1 = false, v2 = false, v2_root = false;
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) > 0) {
-        mount_line_t m;
-        if (!mountinfo_split(line, &m))
-            continue;
-        if (strcmp(m.fstype, "cgroup") == 0) {
-            v1 = true;
-        } else if (strcmp(m.fstype, "cgroup2") == 0) {
-            v2 = true;
-            copy_field(out->unified_path, sizeof(out->unified_path), m.mnt);
-            if (strcmp(m.mnt, "/sys/fs/cgroup") == 0)
-                v2_root = true;
-        }
-    }
-    free(line); /* getline's buffer comes from libc malloc */
-    fclose(f);
+    bool v1 = scan.v1, v2 = scan.v2, v2_root = scan.v2_root;
 
     copy_field(out->root, sizeof(out->root), "/sys/fs/cgroup");
     if (v2_root && !v1)
@@ -203,34 +223,33 @@ static void pick(char *slot, bool *slot_at_root, const char *mnt, bool at_root)
     *slot_at_root = at_root;
 }
 
+typedef struct layout_scan_ctx {
+    stats_layout_t *l;
+    bool cpu_at_root, mem_at_root, v2_at_root;
+} layout_scan_ctx_t;
+
+static void layout_line(const mount_line_t *m, void *ctx)
+{
+    layout_scan_ctx_t *c = ctx;
+    if (strlen(m->mnt) >= PATH_MAX)
+        return;
+    bool at_root = strcmp(m->root, "/") == 0;
+    if (strcmp(m->fstype, "cgroup") == 0 && m->superopts != NULL) {
+        if (has_token(m->superopts, "cpuacct"))
+            pick(c->l->cpuacct, &c->cpu_at_root, m->mnt, at_root);
+        if (has_token(m->superopts, "memory"))
+            pick(c->l->memory, &c->mem_at_root, m->mnt, at_root);
+    } else if (strcmp(m->fstype, "cgroup2") == 0) {
+        pick(c->l->unified, &c->v2_at_root, m->mnt, at_root);
+    }
+}
+
+/* A missing mountinfo leaves no hierarchy known: every read finds nothing. */
 static void layout_scan(const char *mountinfo_path, stats_layout_t *l)
 {
     memset(l, 0, sizeof(*l));
-    FILE *f = fopen(mountinfo_path, "re");
-    if (f == NULL)
-        return; /* no hierarchy known: every read finds nothing */
-    bool cpu_at_root = false, mem_at_root = false, v2_at_root = false;
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) > 0) {
-        mount_line_t m;
-        if (!mountinfo_split(line, &m))
-            continue;
-        const char *root = m.root, *mnt = m.mnt, *fstype = m.fstype, *opts = m.superopts;
-        if (strlen(mnt) >= PATH_MAX)
-            continue;
-        bool at_root = strcmp(root, "/") == 0;
-        if (strcmp(fstype, "cgroup") == 0 && opts != NULL) {
-            if (has_token(opts, "cpuacct"))
-                pick(l->cpuacct, &cpu_at_root, mnt, at_root);
-            if (has_token(opts, "memory"))
-                pick(l->memory, &mem_at_root, mnt, at_root);
-        } else if (strcmp(fstype, "cgroup2") == 0) {
-            pick(l->unified, &v2_at_root, mnt, at_root);
-        }
-    }
-    free(line); /* getline's buffer comes from libc malloc */
-    fclose(f);
+    layout_scan_ctx_t c = {.l = l};
+    mountinfo_each(mountinfo_path, layout_line, &c);
 }
 
 /* The file `name` of the cgroup in the hierarchy mounted at mnt; NULL when

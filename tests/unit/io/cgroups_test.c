@@ -80,6 +80,17 @@ static void put(const char *rel, const char *text)
     berth_free(p);
 }
 
+/* put() at a path made from a format. */
+static void putf(const char *text, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(const char *text, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    BERTH_AUTO_FREE char *rel = berth_vasprintf(fmt, ap);
+    va_end(ap);
+    put(rel, text);
+}
+
 /* berth_cgroups_stats_read_files on the scene tmp/<name>: its mountinfo, its sys. */
 static int stats_in(const char *name, const char *cg, berth_cgroups_stats_t *st)
 {
@@ -327,18 +338,12 @@ int main(void)
         put("st-v1/mountinfo", mi);
         const char *d = "st-v1/sys/sys/fs/cgroup";
         const char *cg = "kubepods/podA/berth-1";
-        BERTH_AUTO_FREE char *p = berth_asprintf("%s/cpuacct/%s/cpuacct.usage", d, cg);
-        put(p, "123456789\n");
-        berth_free(p);
-        p = berth_asprintf("%s/cpu/%s/cpuacct.usage", d, cg);
-        put(p, "999\n");
-        berth_free(p);
-        p = berth_asprintf("%s/memory/%s/memory.usage_in_bytes", d, cg);
-        put(p, "10485760\n");
-        berth_free(p);
-        p = berth_asprintf("%s/memory/%s/memory.stat", d, cg);
-        put(p, "cache 8192\nrss 4096\ninactive_file 1\ntotal_cache 8192\n"
-               "total_inactive_file 1048576\n");
+        putf("123456789\n", "%s/cpuacct/%s/cpuacct.usage", d, cg);
+        putf("999\n", "%s/cpu/%s/cpuacct.usage", d, cg);
+        putf("10485760\n", "%s/memory/%s/memory.usage_in_bytes", d, cg);
+        putf("cache 8192\nrss 4096\ninactive_file 1\ntotal_cache 8192\n"
+             "total_inactive_file 1048576\n",
+             "%s/memory/%s/memory.stat", d, cg);
         r = stats_in("st-v1", "/kubepods/podA/berth-1", &st);
         check(r == 0 && st.have_cpu && st.cpu_ns == 123456789,
               "v1, cpuacct mounted alone: cpuacct.usage read, not the cpu hierarchy's (%llu)",
@@ -360,18 +365,10 @@ int main(void)
             "35 31 0:32 / /cg/mem\\040ory rw,relatime - cgroup cgroup rw,memory\n"
             "39 31 0:36 / /cg/pids rw,relatime - cgroup cgroup rw,pids\n");
         const char *cg = "kubepods/podB/berth-2";
-        BERTH_AUTO_FREE char *p =
-                berth_asprintf("st-comount/sys/cg/cpu,cpuacct/%s/cpuacct.usage", cg);
-        put(p, "42\n");
-        berth_free(p);
-        p = berth_asprintf("st-comount/sys/cg/mem ory/%s/memory.usage_in_bytes", cg);
-        put(p, "4096\n");
-        berth_free(p);
-        p = berth_asprintf("st-comount/sys/cg/mem ory/%s/memory.stat", cg);
-        put(p, "total_inactive_file 1024\n");
-        berth_free(p);
-        p = berth_asprintf("st-comount/sys/mnt/ctr-memory/%s/memory.usage_in_bytes", cg);
-        put(p, "7\n");
+        putf("42\n", "st-comount/sys/cg/cpu,cpuacct/%s/cpuacct.usage", cg);
+        putf("4096\n", "st-comount/sys/cg/mem ory/%s/memory.usage_in_bytes", cg);
+        putf("total_inactive_file 1024\n", "st-comount/sys/cg/mem ory/%s/memory.stat", cg);
+        putf("7\n", "st-comount/sys/mnt/ctr-memory/%s/memory.usage_in_bytes", cg);
         r = stats_in("st-comount", "/kubepods/podB/berth-2", &st);
         check(r == 0 && st.have_cpu && st.cpu_ns == 42,
               "co-mounted cpu,cpuacct at /cg/cpu,cpuacct read (%llu)",
@@ -387,21 +384,12 @@ int main(void)
         BERTH_AUTO_FREE char *mi = berth_asprintf(V1_LINES "%s" UNIFIED_LINE, cpuacct_line);
         put("st-hybrid/mountinfo", mi);
         const char *d = "st-hybrid/sys/sys/fs/cgroup";
-        BERTH_AUTO_FREE char *p =
-                berth_asprintf("%s/cpuacct/kubepods/podC/berth-3/cpuacct.usage", d);
-        put(p, "5000\n");
-        berth_free(p);
-        p = berth_asprintf("%s/unified/kubepods/podC/berth-3/cpu.stat", d);
-        put(p, "usage_usec 77\n");
-        berth_free(p);
-        p = berth_asprintf("%s/memory/kubepods/podC/berth-3/memory.usage_in_bytes", d);
-        put(p, "2048\n");
-        berth_free(p);
-        p = berth_asprintf("%s/unified/kubepods/podC/berth-4/cpu.stat", d);
-        put(p, "usage_usec 7\nuser_usec 5\nsystem_usec 2\n");
-        berth_free(p);
-        p = berth_asprintf("%s/kubepods/podC/berth-4/memory.current", d);
-        put(p, "123\n");
+        putf("5000\n", "%s/cpuacct/kubepods/podC/berth-3/cpuacct.usage", d);
+        putf("usage_usec 77\n", "%s/unified/kubepods/podC/berth-3/cpu.stat", d);
+        putf("2048\n", "%s/memory/kubepods/podC/berth-3/memory.usage_in_bytes", d);
+        putf("usage_usec 7\nuser_usec 5\nsystem_usec 2\n",
+             "%s/unified/kubepods/podC/berth-4/cpu.stat", d);
+        putf("123\n", "%s/kubepods/podC/berth-4/memory.current", d);
         r = stats_in("st-hybrid", "/kubepods/podC/berth-3", &st);
         check(r == 0 && st.have_cpu && st.cpu_ns == 5000,
               "hybrid: v1 cpuacct.usage taken before cgroup2's cpu.stat (%llu)",
@@ -422,24 +410,14 @@ int main(void)
         put("st-v2/mountinfo", "30 23 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - "
                                "cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n");
         const char *d = "st-v2/sys/sys/fs/cgroup/kubepods/podD";
-        BERTH_AUTO_FREE char *p = berth_asprintf("%s/berth-5/cpu.stat", d);
-        put(p, "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n");
-        berth_free(p);
-        p = berth_asprintf("%s/berth-5/memory.current", d);
-        put(p, "8192000\n");
-        berth_free(p);
-        p = berth_asprintf("%s/berth-5/memory.stat", d);
-        put(p, "anon 4096\nfile 8000\nactive_file 100000\ninactive_file 192000\n"
-               "workingset_refault_anon 0\n");
-        berth_free(p);
-        p = berth_asprintf("%s/berth-6/memory.current", d);
-        put(p, "1000\n");
-        berth_free(p);
-        p = berth_asprintf("%s/berth-9/memory.current", d);
-        put(p, "100\n");
-        berth_free(p);
-        p = berth_asprintf("%s/berth-9/memory.stat", d);
-        put(p, "inactive_file 100\n");
+        putf("usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n", "%s/berth-5/cpu.stat", d);
+        putf("8192000\n", "%s/berth-5/memory.current", d);
+        putf("anon 4096\nfile 8000\nactive_file 100000\ninactive_file 192000\n"
+             "workingset_refault_anon 0\n",
+             "%s/berth-5/memory.stat", d);
+        putf("1000\n", "%s/berth-6/memory.current", d);
+        putf("100\n", "%s/berth-9/memory.current", d);
+        putf("inactive_file 100\n", "%s/berth-9/memory.stat", d);
         r = stats_in("st-v2", "/kubepods/podD/berth-5", &st);
         check(r == 0 && st.have_cpu && st.cpu_ns == 2500000, "v2 cpu.stat usage_usec * 1000 (%llu)",
               (unsigned long long)st.cpu_ns);
@@ -476,11 +454,8 @@ int main(void)
     /* 15. the working set never goes below 0 */
     {
         const char *d = "st-v1/sys/sys/fs/cgroup/memory/kubepods/podA/berth-8";
-        BERTH_AUTO_FREE char *p = berth_asprintf("%s/memory.usage_in_bytes", d);
-        put(p, "4096\n");
-        berth_free(p);
-        p = berth_asprintf("%s/memory.stat", d);
-        put(p, "total_inactive_file 8192\n");
+        putf("4096\n", "%s/memory.usage_in_bytes", d);
+        putf("total_inactive_file 8192\n", "%s/memory.stat", d);
         r = stats_in("st-v1", "/kubepods/podA/berth-8", &st);
         check(r == 0 && st.have_mem && st.mem_usage == 4096 && st.mem_working_set == 0,
               "v1: inactive file cache above the usage gives a working set of 0 (%llu)",

@@ -36,26 +36,33 @@ static const char *const nested3 = "NSpid:\t4244\t17\t1\nSigIgn:\t0\nSigCgt:\t0\
 
 static void parse_tests(void)
 {
-    check(berth_proc_sig_fate_parse(ctr_init, SIGTERM) == BERTH_SIG_DISCARDED,
-          "a container's init without a handler discards SIGTERM");
-    check(berth_proc_sig_fate_parse(ctr_init, SIGKILL) == BERTH_SIG_DELIVERED_DEFAULT,
-          "SIGKILL is never discarded");
-    check(berth_proc_sig_fate_parse(ctr_init_caught, SIGTERM) == BERTH_SIG_CAUGHT,
-          "a handler for SIGTERM: caught");
-    check(berth_proc_sig_fate_parse(ctr_init_caught, SIGINT) == BERTH_SIG_DISCARDED,
-          "a handler for SIGTERM says nothing of SIGINT");
-    check(berth_proc_sig_fate_parse(ctr_init_ignored, SIGTERM) == BERTH_SIG_IGNORED,
-          "SIG_IGN: ignored");
-    check(berth_proc_sig_fate_parse(ctr_child, SIGTERM) == BERTH_SIG_DELIVERED_DEFAULT,
-          "a process that is not its namespace's init gets the default action");
-    check(berth_proc_sig_fate_parse(host_init, SIGTERM) == BERTH_SIG_DELIVERED_DEFAULT,
-          "the outermost namespace's init is not a container's");
-    check(berth_proc_sig_fate_parse(nested3, SIGTERM) == BERTH_SIG_DISCARDED,
-          "init two namespaces down discards too");
-    check(berth_proc_sig_fate_parse("NSpid:\t1\t1\n", SIGTERM) == -1 && errno == EINVAL,
-          "no SigCgt/SigIgn: EINVAL");
-    check(berth_proc_sig_fate_parse(ctr_init, 0) == -1 && errno == EINVAL, "signal 0: EINVAL");
-    check(berth_proc_sig_fate_parse(ctr_init, 65) == -1 && errno == EINVAL, "signal 65: EINVAL");
+    static const struct {
+        const char *status;
+        int sig, want; /* want -1: refused with EINVAL */
+        const char *what;
+    } cases[] = {
+            {ctr_init, SIGTERM, BERTH_SIG_DISCARDED,
+             "a container's init without a handler discards SIGTERM"},
+            {ctr_init, SIGKILL, BERTH_SIG_DELIVERED_DEFAULT, "SIGKILL is never discarded"},
+            {ctr_init_caught, SIGTERM, BERTH_SIG_CAUGHT, "a handler for SIGTERM: caught"},
+            {ctr_init_caught, SIGINT, BERTH_SIG_DISCARDED,
+             "a handler for SIGTERM says nothing of SIGINT"},
+            {ctr_init_ignored, SIGTERM, BERTH_SIG_IGNORED, "SIG_IGN: ignored"},
+            {ctr_child, SIGTERM, BERTH_SIG_DELIVERED_DEFAULT,
+             "a process that is not its namespace's init gets the default action"},
+            {host_init, SIGTERM, BERTH_SIG_DELIVERED_DEFAULT,
+             "the outermost namespace's init is not a container's"},
+            {nested3, SIGTERM, BERTH_SIG_DISCARDED, "init two namespaces down discards too"},
+            {"NSpid:\t1\t1\n", SIGTERM, -1, "no SigCgt/SigIgn: EINVAL"},
+            {ctr_init, 0, -1, "signal 0: EINVAL"},
+            {ctr_init, 65, -1, "signal 65: EINVAL"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        errno = 0;
+        int got = berth_proc_sig_fate_parse(cases[i].status, cases[i].sig);
+        check(got == cases[i].want && (cases[i].want != -1 || errno == EINVAL), "%s",
+              cases[i].what);
+    }
 }
 
 static volatile sig_atomic_t got;
