@@ -127,8 +127,9 @@ typedef struct ctr {
     unsigned prep_pending;
     berth_err_t prep_failure;
     /* the staged commit: being written, written, the runtime's answer in and
-     * waiting for it, a failure waiting for it before undo may start */
-    bool stage_pending, staged, commit_waiting, fail_after_stage;
+     * waiting for it (a failure meanwhile waits in prep_failure: undo removes
+     * the staged file, not before it is written) */
+    bool stage_pending, staged, commit_waiting;
     /* restored as created: the runtime is asked whether it was started (the
      * start's record is written after the answer, so a crash can lose it) */
     bool reconciling;
@@ -705,7 +706,6 @@ static void fail_creation(berth_actor_t *self, ctr_t *c, berth_err_t err)
             c->prep_failure = err;
         else
             berth_err_free(&err);
-        c->fail_after_stage = true;
         return;
     }
     berth_log_warn("container creation failed", "name=%s id=%s stage=\"%s\" error=\"%s\"", c->name,
@@ -1598,10 +1598,8 @@ static void on_step(berth_actor_t *self, ctr_t *c, step_msg_t *s)
         if (s->error)
             berth_log_warn("cannot stage the container record; it is written whole at commit",
                            "id=%s error=\"%s\"", c->id, s->error->msg);
-        if (c->fail_after_stage) {
-            c->fail_after_stage = false;
+        if (c->prep_failure != NULL)
             return fail_creation(self, c, berth_steal_ptr(&c->prep_failure));
-        }
         if (c->commit_waiting) {
             c->commit_waiting = false;
             commit_record(c);
