@@ -388,6 +388,7 @@ static int write_spec(ctr_t *c, berth_err_t *err)
     berth_ocispec_mount_t *mounts = NULL;
     berth_ocispec_hugepage_t *hps = NULL;
     berth_ocispec_kv_t *unified = NULL;
+    berth_resources_fit_t fit = {0};
     uint32_t *extra = NULL;
     BERTH_AUTO_FREE char *user_spec = NULL;
     if (nargs == 0) {
@@ -510,34 +511,46 @@ static int write_spec(ctr_t *c, berth_err_t *err)
         spec.readonly_paths = (const char *const *)sc->readonly_paths;
         spec.nreadonly_paths = sc->n_readonly_paths;
     }
+    /* Limits the node cannot apply are left out (DESIGN: a kubelet sends
+     * hugepage limits to every node); the request was checked on arrival. */
+    const berth_runtimes_t *rts = berth_runtimes_current();
+    if (berth_runtimes_fit_resources(rts ? &rts->cgroups : NULL, res, &fit, err) < 0) {
+        berth_err_prefix(err, "CreateContainer");
+        goto out;
+    }
+    if (fit.ndropped)
+        berth_log_debug("limits the node cannot apply left out", "id=%s dropped=\"%s\"", c->id,
+                        fit.dropped);
+    spec.no_device_rules = !fit.devices;
     if (res) {
-        spec.cpu_shares = res->cpu_shares > 0 ? (uint64_t)res->cpu_shares : 0;
-        spec.cpu_quota = res->cpu_quota;
-        spec.cpu_period = res->cpu_period > 0 ? (uint64_t)res->cpu_period : 0;
-        spec.cpuset_cpus = res->cpuset_cpus && res->cpuset_cpus[0] ? res->cpuset_cpus : NULL;
-        spec.cpuset_mems = res->cpuset_mems && res->cpuset_mems[0] ? res->cpuset_mems : NULL;
-        spec.memory_limit = res->memory_limit_in_bytes;
-        spec.memory_swap = res->memory_swap_limit_in_bytes;
-        if (res->oom_score_adj) {
+        const Runtime__V1__LinuxContainerResources *fr = &fit.res;
+        spec.cpu_shares = fr->cpu_shares > 0 ? (uint64_t)fr->cpu_shares : 0;
+        spec.cpu_quota = fr->cpu_quota;
+        spec.cpu_period = fr->cpu_period > 0 ? (uint64_t)fr->cpu_period : 0;
+        spec.cpuset_cpus = fr->cpuset_cpus && fr->cpuset_cpus[0] ? fr->cpuset_cpus : NULL;
+        spec.cpuset_mems = fr->cpuset_mems && fr->cpuset_mems[0] ? fr->cpuset_mems : NULL;
+        spec.memory_limit = fr->memory_limit_in_bytes;
+        spec.memory_swap = fr->memory_swap_limit_in_bytes;
+        if (fr->oom_score_adj) {
             spec.oom_score_adj_set = true;
-            spec.oom_score_adj = (int)res->oom_score_adj;
+            spec.oom_score_adj = (int)fr->oom_score_adj;
         }
-        hps = berth_calloc(res->n_hugepage_limits + 1, sizeof(*hps));
-        for (size_t i = 0; i < res->n_hugepage_limits; i++) {
-            hps[i].page_size = res->hugepage_limits[i]->page_size;
-            hps[i].limit = res->hugepage_limits[i]->limit;
+        hps = berth_calloc(fr->n_hugepage_limits + 1, sizeof(*hps));
+        for (size_t i = 0; i < fr->n_hugepage_limits; i++) {
+            hps[i].page_size = fr->hugepage_limits[i]->page_size;
+            hps[i].limit = fr->hugepage_limits[i]->limit;
         }
         spec.hugepages = hps;
-        spec.nhugepages = res->n_hugepage_limits;
-        unified = berth_calloc(res->n_unified + 1, sizeof(*unified));
-        for (size_t i = 0; i < res->n_unified; i++) {
-            unified[i].key = res->unified[i]->key;
-            unified[i].value = res->unified[i]->value;
+        spec.nhugepages = fr->n_hugepage_limits;
+        unified = berth_calloc(fr->n_unified + 1, sizeof(*unified));
+        for (size_t i = 0; i < fr->n_unified; i++) {
+            unified[i].key = fr->unified[i]->key;
+            unified[i].value = fr->unified[i]->value;
         }
         spec.unified = unified;
-        spec.nunified = res->n_unified;
+        spec.nunified = fr->n_unified;
     }
-    if (c->cfg->pids_limit > 0)
+    if (c->cfg->pids_limit > 0 && fit.pids)
         spec.pids_limit = c->cfg->pids_limit;
     ret = berth_ocispec_write(c->bundle, &spec, err);
     if (ret < 0)
@@ -551,6 +564,7 @@ out:
     berth_free(mounts);
     berth_free(hps);
     berth_free(unified);
+    berth_resources_fit_fini(&fit);
     berth_free(extra);
     return ret;
 }
@@ -1377,10 +1391,19 @@ static void on_update(ctr_t *c, berth_cri_req_msg_t *rm)
     if (r->linux == NULL)
         return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
                               "UpdateContainerResources: no Linux resources in the request");
+    const berth_runtimes_t *rts = berth_runtimes_current();
+    berth_resources_fit_t fit;
+    BERTH_AUTO_ERR berth_err_t ferr = NULL;
+    if (berth_runtimes_fit_resources(rts ? &rts->cgroups : NULL, r->linux, &fit, &ferr) < 0)
+        return berth_cri_fail(rm, ferr->grpc, "UpdateContainerResources: %s", ferr->msg);
+    if (fit.ndropped)
+        berth_log_debug("limits the node cannot apply left out", "id=%s dropped=\"%s\"", c->id,
+                        fit.dropped);
     c->updating = rm;
     berth_resv_set_stage(&c->resv, "updating the container's resources");
     step_msg_t *s = step_new(c, STEP_UPDATE);
-    s->record_json = berth_runtimes_update_json(r->linux);
+    s->record_json = berth_runtimes_update_json(&fit.res);
+    berth_resources_fit_fini(&fit);
     /* in the bundle: removed with the container, never shared with another */
     s->path = berth_asprintf("%s/resources-update.json", c->bundle);
     berth_blocking_run(update_job, s, c->self, &s->hdr);

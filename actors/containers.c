@@ -24,6 +24,7 @@
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
+#include "actors/runtimes.h"
 #include "io/cgroups.h"
 #include "io/fs.h"
 #include "io/conmon.h"
@@ -204,6 +205,13 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
                                   "holds '='",
                                   i, k ? k : "");
     }
+    /* Limits are checked here, before a name is reserved, so a bad one
+     * leaves nothing behind; the container actor fits them to the node. */
+    const berth_runtimes_t *rts = berth_runtimes_current();
+    BERTH_AUTO_ERR berth_err_t ferr = NULL;
+    if (berth_runtimes_check_resources(rts ? &rts->cgroups : NULL,
+                                       cc->linux ? cc->linux->resources : NULL, &ferr) < 0)
+        return berth_cri_fail(rm, ferr->grpc, "CreateContainer: %s", ferr->msg);
     /* The reserved name follows the kubelet's: pod metadata from the
      * sandbox config it sends along; the sandbox ID when it did not. */
     const Runtime__V1__PodSandboxMetadata *pm =

@@ -8,6 +8,10 @@
 #include "actors/runtimes.h"
 
 #include <ck_pr.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -145,6 +149,15 @@ json_t *berth_runtimes_json(const berth_runtimes_t *r)
                            r->cgroups.v2_controllers, "crunOk", r->cgroups.crun_ok);
     if (r->cgroups.advice[0])
         json_object_set_new(cg, "advice", json_string(r->cgroups.advice));
+    char ctrls[160];
+    json_object_set_new(cg, "controllers",
+                        json_string(berth_cgroups_controllers_text(r->cgroups.controllers, ctrls,
+                                                                   sizeof(ctrls))));
+    json_object_set_new(cg, "memorySwap", json_boolean(r->cgroups.memory_swap));
+    json_object_set_new(cg, "cpuQuota", json_boolean(r->cgroups.cpu_quota));
+    json_object_set_new(cg, "hugepageSizes", json_string(r->cgroups.hugepage_sizes));
+    json_object_set_new(cg, "droppedLimits",
+                        json_integer((json_int_t)berth_runtimes_dropped_limits()));
     return json_pack("{s:o, s:o}", "cgroups", cg, "handlers", hs);
 }
 
@@ -195,4 +208,227 @@ char *berth_runtimes_update_json(const Runtime__V1__LinuxContainerResources *res
     char *text = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(r);
     return text ? text : berth_strdup("{}");
+}
+
+/* ---- fitting limits to the node's controllers ------------------------------------------- */
+
+static uint64_t dropped_limits;
+
+uint64_t berth_runtimes_dropped_limits(void)
+{
+    /* a counter for Status: no other memory depends on its value */
+    return ck_pr_load_64(&dropped_limits);
+}
+
+/* A cpuset list ("0-3,8,10-11"): numbers and ascending ranges. */
+static bool cpuset_ok(const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return true;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        if (*p < '0' || *p > '9')
+            return false;
+        unsigned long a = strtoul(p, &end, 10), b = a;
+        p = end;
+        if (*p == '-') {
+            if (p[1] < '0' || p[1] > '9')
+                return false;
+            b = strtoul(p + 1, &end, 10);
+            p = end;
+        }
+        if (b < a || b > 1u << 20)
+            return false;
+        if (*p == '\0')
+            return true;
+        if (*p++ != ',')
+            return false;
+    }
+}
+
+/* "<digits>KB|MB|GB", the CRI's page size form. */
+static bool page_size_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0, d = strspn(s ? s : "", "0123456789");
+    return d > 0 && n == d + 2 && s[0] != '0' &&
+           (strcmp(s + d, "KB") == 0 || strcmp(s + d, "MB") == 0 || strcmp(s + d, "GB") == 0);
+}
+
+static int invalid(berth_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int invalid(berth_err_t *err, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "linux.resources.%s", msg);
+}
+
+static int check_limits(const berth_cgroups_info_t *cg,
+                        const Runtime__V1__LinuxContainerResources *r, berth_err_t *err)
+{
+    if (r->cpu_shares < 0)
+        return invalid(err, "cpu_shares %lld is negative", (long long)r->cpu_shares);
+    if (r->cpu_quota < -1 || (r->cpu_quota > 0 && r->cpu_quota < 1000))
+        return invalid(err,
+                       "cpu_quota %lld: give -1 (no limit) or at least 1000 (microseconds per "
+                       "period)",
+                       (long long)r->cpu_quota);
+    if (r->cpu_period < 0 ||
+        (r->cpu_period > 0 && (r->cpu_period < 1000 || r->cpu_period > 1000000)))
+        return invalid(err, "cpu_period %lld is outside 1000..1000000 microseconds",
+                       (long long)r->cpu_period);
+    if (r->memory_limit_in_bytes < 0)
+        return invalid(err, "memory_limit_in_bytes %lld is negative",
+                       (long long)r->memory_limit_in_bytes);
+    if (r->memory_swap_limit_in_bytes < -1)
+        return invalid(err, "memory_swap_limit_in_bytes %lld: give -1 (no limit) or a size",
+                       (long long)r->memory_swap_limit_in_bytes);
+    if (r->memory_swap_limit_in_bytes > 0 && r->memory_limit_in_bytes > 0 &&
+        r->memory_swap_limit_in_bytes < r->memory_limit_in_bytes)
+        return invalid(err,
+                       "memory_swap_limit_in_bytes %lld is below memory_limit_in_bytes %lld (it "
+                       "counts memory plus swap)",
+                       (long long)r->memory_swap_limit_in_bytes,
+                       (long long)r->memory_limit_in_bytes);
+    if (r->oom_score_adj < -1000 || r->oom_score_adj > 1000)
+        return invalid(err, "oom_score_adj %lld is outside -1000..1000",
+                       (long long)r->oom_score_adj);
+    if (!cpuset_ok(r->cpuset_cpus))
+        return invalid(err, "cpuset_cpus \"%s\" is not a CPU list such as \"0-3,6\"",
+                       r->cpuset_cpus);
+    if (!cpuset_ok(r->cpuset_mems))
+        return invalid(err, "cpuset_mems \"%s\" is not a node list such as \"0-1\"",
+                       r->cpuset_mems);
+    for (size_t i = 0; i < r->n_hugepage_limits; i++) {
+        const char *ps = r->hugepage_limits[i]->page_size;
+        if (!page_size_ok(ps))
+            return invalid(err,
+                           "hugepage_limits[%zu].page_size \"%s\" is not of the form 2MB or 1GB", i,
+                           ps ? ps : "");
+        if (cg && (cg->controllers & BERTH_CG_HUGETLB) && !berth_cgroups_has_hugepage_size(cg, ps))
+            return invalid(err,
+                           "hugepage_limits[%zu].page_size %s: this node's kernel has huge pages "
+                           "of %s",
+                           i, ps, cg->hugepage_sizes[0] ? cg->hugepage_sizes : "no size");
+    }
+    for (size_t i = 0; i < r->n_unified; i++) {
+        const char *k = r->unified[i]->key;
+        const char *dot = k ? strchr(k, '.') : NULL;
+        if (dot == NULL || dot == k || dot[1] == '\0' || strchr(k, '/') != NULL)
+            return invalid(err, "unified key \"%s\" is not a cgroup2 file name such as memory.high",
+                           k ? k : "");
+    }
+    return 0;
+}
+
+int berth_runtimes_check_resources(const berth_cgroups_info_t *cg,
+                                   const Runtime__V1__LinuxContainerResources *in, berth_err_t *err)
+{
+    return in ? check_limits(cg, in, err) : 0;
+}
+
+/* Notes one left-out limit in f. */
+static void drop(berth_resources_fit_t *f, const char *what, const char *why)
+{
+    size_t used = strlen(f->dropped);
+    snprintf(f->dropped + used, sizeof(f->dropped) - used, "%s%s (%s)", used ? ", " : "", what,
+             why);
+    f->ndropped++;
+}
+
+int berth_runtimes_fit_resources(const berth_cgroups_info_t *cg,
+                                 const Runtime__V1__LinuxContainerResources *in,
+                                 berth_resources_fit_t *out, berth_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    Runtime__V1__LinuxContainerResources empty = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+    out->res = in ? *in : empty;
+    out->res.hugepage_limits = NULL;
+    out->res.unified = NULL;
+    out->res.n_hugepage_limits = 0;
+    out->res.n_unified = 0;
+    out->devices = out->pids = true;
+    if (in == NULL)
+        return 0;
+    if (check_limits(cg, in, err) < 0)
+        return -1;
+    Runtime__V1__LinuxContainerResources *r = &out->res;
+    unsigned have = cg ? cg->controllers : ~0u;
+    bool v2 = cg == NULL || cg->mode == BERTH_CGROUPS_V2;
+
+    if (!(have & BERTH_CG_CPU)) {
+        if (r->cpu_shares || r->cpu_quota || r->cpu_period)
+            drop(out, "cpu_shares/cpu_quota/cpu_period", "no cpu controller");
+        r->cpu_shares = r->cpu_quota = r->cpu_period = 0;
+    } else if (cg && !cg->cpu_quota) {
+        if (r->cpu_quota || r->cpu_period)
+            drop(out, "cpu_quota/cpu_period", "the kernel has no CFS bandwidth control");
+        r->cpu_quota = r->cpu_period = 0;
+    }
+    if (!(have & BERTH_CG_CPUSET)) {
+        if ((r->cpuset_cpus && r->cpuset_cpus[0]) || (r->cpuset_mems && r->cpuset_mems[0]))
+            drop(out, "cpuset_cpus/cpuset_mems", "no cpuset controller");
+        r->cpuset_cpus = r->cpuset_mems = NULL;
+    }
+    if (!(have & BERTH_CG_MEMORY)) {
+        if (r->memory_limit_in_bytes || r->memory_swap_limit_in_bytes)
+            drop(out, "memory_limit_in_bytes/memory_swap_limit_in_bytes", "no memory controller");
+        r->memory_limit_in_bytes = r->memory_swap_limit_in_bytes = 0;
+    } else if (cg && !cg->memory_swap) {
+        if (r->memory_swap_limit_in_bytes)
+            drop(out, "memory_swap_limit_in_bytes", "no swap accounting in the memory controller");
+        r->memory_swap_limit_in_bytes = 0;
+    }
+    if (in->n_hugepage_limits > 0) {
+        if (!(have & BERTH_CG_HUGETLB)) {
+            char what[64];
+            for (size_t i = 0; i < in->n_hugepage_limits; i++) {
+                snprintf(what, sizeof(what), "hugepage_limits[%s]",
+                         in->hugepage_limits[i]->page_size);
+                drop(out, what,
+                     cg && cg->mode == BERTH_CGROUPS_HYBRID
+                             ? "hugetlb is not in a cgroup v1 hierarchy, which runc and crun "
+                               "use on a hybrid node"
+                             : "no hugetlb controller");
+            }
+        } else {
+            r->hugepage_limits = berth_calloc(in->n_hugepage_limits, sizeof(*r->hugepage_limits));
+            for (size_t i = 0; i < in->n_hugepage_limits; i++)
+                r->hugepage_limits[r->n_hugepage_limits++] = in->hugepage_limits[i];
+        }
+    }
+    if (in->n_unified > 0) {
+        r->unified = berth_calloc(in->n_unified, sizeof(*r->unified));
+        for (size_t i = 0; i < in->n_unified; i++) {
+            const char *k = in->unified[i]->key;
+            char ctrl[32];
+            snprintf(ctrl, sizeof(ctrl), "%.*s", (int)(strchr(k, '.') - k), k);
+            unsigned bit = berth_cgroups_controller_bit(ctrl);
+            char what[96];
+            snprintf(what, sizeof(what), "unified[%s]", k);
+            if (!v2)
+                drop(out, what, "the node's cgroups are not v2");
+            else if (bit != 0 && !(have & bit))
+                drop(out, what, "that controller is not enabled in cgroup2");
+            else
+                r->unified[r->n_unified++] = in->unified[i];
+        }
+    }
+    out->devices = (have & BERTH_CG_DEVICES) != 0;
+    out->pids = (have & BERTH_CG_PIDS) != 0;
+    if (out->ndropped)
+        ck_pr_add_64(&dropped_limits, out->ndropped);
+    return 0;
+}
+
+void berth_resources_fit_fini(berth_resources_fit_t *f)
+{
+    berth_free(f->res.hugepage_limits);
+    berth_free(f->res.unified);
+    f->res.hugepage_limits = NULL;
+    f->res.unified = NULL;
+    f->res.n_hugepage_limits = f->res.n_unified = 0;
 }

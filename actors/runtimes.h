@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf/config.h"
 #include "io/cgroups.h"
@@ -67,5 +68,42 @@ json_t *berth_runtimes_json(const berth_runtimes_t *r);
  * unified from res; CRI zero values mean "leave as is" and are left out.
  * Returned owned (berth_free). Pure: any thread. */
 char *berth_runtimes_update_json(const Runtime__V1__LinuxContainerResources *res);
+
+/* A LinuxContainerResources fitted to the node's controllers. res is a
+ * shallow copy of the request's: its strings and list entries stay borrowed
+ * from the request, only the two lists are owned (fini frees them). */
+typedef struct berth_resources_fit {
+    Runtime__V1__LinuxContainerResources res;
+    bool devices;      /* device rules (linux.resources.devices) can be applied */
+    bool pids;         /* a pids limit can be applied */
+    unsigned ndropped; /* limits left out because the node lacks their controller */
+    char dropped[400]; /* which and why, "" when none: "hugepage_limits[2MB] (no hugetlb ...)" */
+} berth_resources_fit_t;
+
+/* Checks the limits in `in` (borrowed, NULL for none) and fits them to the
+ * node described by cg (borrowed; NULL: nothing is known of the node and
+ * every limit is kept). A limit whose controller the node lacks is left out
+ * (counted in ndropped and berth_runtimes_dropped_limits): runc and crun
+ * fail the whole container on a limit they cannot apply ("cannot set hugetlb
+ * limit"), the kubelet sends hugepage limits to every node, and on v1 or
+ * hybrid nodes the cgroup2-only `unified` map never applies. An invalid
+ * limit (a negative memory limit, a CPU quota under 1 ms, a cpuset that does
+ * not parse, a huge page size the kernel does not have while the node has
+ * hugetlb) fails with -1 and *err (INVALID_ARGUMENT naming the field); *out
+ * is then left empty. Pure: any thread. */
+int berth_runtimes_fit_resources(const berth_cgroups_info_t *cg,
+                                 const Runtime__V1__LinuxContainerResources *in,
+                                 berth_resources_fit_t *out, berth_err_t *err);
+void berth_resources_fit_fini(berth_resources_fit_t *f);
+
+/* Only the checks of berth_runtimes_fit_resources (same errors), for a
+ * request's arrival: counts nothing. Pure: any thread. */
+int berth_runtimes_check_resources(const berth_cgroups_info_t *cg,
+                                   const Runtime__V1__LinuxContainerResources *in,
+                                   berth_err_t *err);
+
+/* How many limits berth_runtimes_fit_resources left out since start (a
+ * counter for Status; relaxed, approximate under concurrency). Any thread. */
+uint64_t berth_runtimes_dropped_limits(void);
 
 #endif

@@ -6,12 +6,14 @@
  */
 #include "io/cgroups.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/alloc.h"
 
@@ -105,9 +107,59 @@ static int mountinfo_each(const char *path, void (*fn)(const mount_line_t *m, vo
     return 0;
 }
 
+static const struct {
+    const char *name;
+    unsigned bit;
+} controller_names[] = {
+        {"cpu", BERTH_CG_CPU},         {"cpuacct", BERTH_CG_CPUACCT}, {"cpuset", BERTH_CG_CPUSET},
+        {"memory", BERTH_CG_MEMORY},   {"hugetlb", BERTH_CG_HUGETLB}, {"pids", BERTH_CG_PIDS},
+        {"blkio", BERTH_CG_BLKIO},     {"io", BERTH_CG_BLKIO},        {"devices", BERTH_CG_DEVICES},
+        {"freezer", BERTH_CG_FREEZER}, {"rdma", BERTH_CG_RDMA},       {"misc", BERTH_CG_MISC},
+};
+
+unsigned berth_cgroups_controller_bit(const char *name)
+{
+    for (size_t i = 0; i < sizeof(controller_names) / sizeof(controller_names[0]); i++)
+        if (strcmp(controller_names[i].name, name) == 0)
+            return controller_names[i].bit;
+    return 0;
+}
+
+char *berth_cgroups_controllers_text(unsigned mask, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(controller_names) / sizeof(controller_names[0]); i++) {
+        unsigned bit = controller_names[i].bit;
+        if (!(mask & bit))
+            continue;
+        mask &= ~bit; /* "blkio" and "io" share a bit: name it once */
+        int n = snprintf(buf + used, cap - used, "%s%s", used ? " " : "", controller_names[i].name);
+        if (n < 0 || (size_t)n >= cap - used)
+            break;
+        used += (size_t)n;
+    }
+    return buf;
+}
+
+/* The bits of the v1 controllers named in a hierarchy's super options
+ * ("rw,cpu,cpuacct"; "name=systemd" names none). */
+static unsigned v1_bits(const char *superopts)
+{
+    unsigned bits = 0;
+    BERTH_AUTO_FREE char *opts = berth_strdup(superopts);
+    char *save = NULL;
+    for (char *t = strtok_r(opts, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save))
+        if (strcmp(t, "io") != 0) /* a v2-only name */
+            bits |= berth_cgroups_controller_bit(t);
+    return bits;
+}
+
 typedef struct probe_scan {
     berth_cgroups_info_t *out;
     bool v1, v2, v2_root;
+    unsigned v1_controllers;
+    char cpu_mnt[PATH_MAX], memory_mnt[PATH_MAX]; /* v1 mount points, "" when none */
 } probe_scan_t;
 
 static void probe_line(const mount_line_t *m, void *ctx)
@@ -115,6 +167,12 @@ static void probe_line(const mount_line_t *m, void *ctx)
     probe_scan_t *p = ctx;
     if (strcmp(m->fstype, "cgroup") == 0) {
         p->v1 = true;
+        unsigned bits = m->superopts ? v1_bits(m->superopts) : 0;
+        p->v1_controllers |= bits;
+        if ((bits & BERTH_CG_CPU) && p->cpu_mnt[0] == '\0')
+            copy_field(p->cpu_mnt, sizeof(p->cpu_mnt), m->mnt);
+        if ((bits & BERTH_CG_MEMORY) && p->memory_mnt[0] == '\0')
+            copy_field(p->memory_mnt, sizeof(p->memory_mnt), m->mnt);
     } else if (strcmp(m->fstype, "cgroup2") == 0) {
         p->v2 = true;
         copy_field(p->out->unified_path, sizeof(p->out->unified_path), m->mnt);
@@ -123,16 +181,91 @@ static void probe_line(const mount_line_t *m, void *ctx)
     }
 }
 
+static bool exists_at(const char *sysroot, const char *dir, const char *name)
+{
+    if (dir[0] == '\0')
+        return false;
+    BERTH_AUTO_FREE char *p = berth_asprintf("%s%s/%s", sysroot, dir, name);
+    return access(p, F_OK) == 0;
+}
+
+/* Swap accounting on cgroup2 shows as memory.swap.max in the cgroups below
+ * the root (the root has no such file). A root with no child cgroup to look
+ * at says nothing either way: then it is taken as there. */
+static bool v2_has_swap(const char *sysroot, const char *unified)
+{
+    BERTH_AUTO_FREE char *root = berth_asprintf("%s%s", sysroot, unified);
+    DIR *d = opendir(root);
+    if (d == NULL)
+        return false;
+    bool seen_child = false, swap = false;
+    struct dirent *e;
+    while (!swap && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+            continue;
+        BERTH_AUTO_FREE char *child = berth_asprintf("%s/%s", unified, e->d_name);
+        if (!exists_at(sysroot, child, "memory.current"))
+            continue; /* memory is not enabled for this child */
+        seen_child = true;
+        swap = exists_at(sysroot, child, "memory.swap.max");
+    }
+    closedir(d);
+    return swap || !seen_child;
+}
+
+/* The huge page sizes the kernel offers (sysfs hugepages-<N>kB), named as
+ * the CRI and the hugetlb files name them: "2MB", "1GB", "64KB". */
+static void hugepage_sizes(const char *sysroot, char *out, size_t cap)
+{
+    out[0] = '\0';
+    BERTH_AUTO_FREE char *dir = berth_asprintf("%s/sys/kernel/mm/hugepages", sysroot);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    size_t used = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        unsigned long kb;
+        char tail;
+        if (sscanf(e->d_name, "hugepages-%lukB%c", &kb, &tail) != 1 || kb == 0)
+            continue;
+        char name[32];
+        if (kb % (1024ul * 1024) == 0)
+            snprintf(name, sizeof(name), "%luGB", kb / (1024ul * 1024));
+        else if (kb % 1024 == 0)
+            snprintf(name, sizeof(name), "%luMB", kb / 1024);
+        else
+            snprintf(name, sizeof(name), "%luKB", kb);
+        int n = snprintf(out + used, cap - used, "%s%s", used ? " " : "", name);
+        if (n < 0 || (size_t)n >= cap - used)
+            break;
+        used += (size_t)n;
+    }
+    closedir(d);
+}
+
+bool berth_cgroups_has_hugepage_size(const berth_cgroups_info_t *info, const char *page_size)
+{
+    size_t n = strlen(page_size);
+    if (n == 0)
+        return false;
+    for (const char *p = info->hugepage_sizes; (p = strstr(p, page_size)) != NULL; p += n)
+        if ((p == info->hugepage_sizes || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
 int berth_cgroups_probe_files(const char *mountinfo_path, const char *sysroot,
                               berth_cgroups_info_t *out, berth_err_t *err)
 {
     memset(out, 0, sizeof(*out));
     if (sysroot == NULL)
         sysroot = "";
-    probe_scan_t scan = {.out = out};
-    if (mountinfo_each(mountinfo_path, probe_line, &scan) < 0)
+    BERTH_AUTO_FREE probe_scan_t *scan = berth_calloc(1, sizeof(*scan));
+    scan->out = out;
+    if (mountinfo_each(mountinfo_path, probe_line, scan) < 0)
         return berth_err_errno(err, errno, "cgroups probe: open %s", mountinfo_path);
-    bool v1 = scan.v1, v2 = scan.v2, v2_root = scan.v2_root;
+    bool v1 = scan->v1, v2 = scan->v2, v2_root = scan->v2_root;
 
     copy_field(out->root, sizeof(out->root), "/sys/fs/cgroup");
     if (v2_root && !v1)
@@ -157,6 +290,27 @@ int berth_cgroups_probe_files(const char *mountinfo_path, const char *sysroot,
             out->v2_controllers[strcspn(out->v2_controllers, "\n")] = '\0';
         }
     }
+
+    if (out->mode == BERTH_CGROUPS_V2) {
+        char ctrls[256];
+        copy_field(ctrls, sizeof(ctrls), out->v2_controllers);
+        char *save = NULL;
+        for (char *c = strtok_r(ctrls, " ", &save); c != NULL; c = strtok_r(NULL, " ", &save))
+            out->controllers |= berth_cgroups_controller_bit(c);
+        /* cgroup2 has device control (eBPF) and freezing built in, and its
+         * cpu controller does cpuacct's accounting */
+        out->controllers |= BERTH_CG_DEVICES | BERTH_CG_FREEZER;
+        if (out->controllers & BERTH_CG_CPU)
+            out->controllers |= BERTH_CG_CPUACCT;
+        out->memory_swap =
+                (out->controllers & BERTH_CG_MEMORY) && v2_has_swap(sysroot, out->unified_path);
+        out->cpu_quota = (out->controllers & BERTH_CG_CPU) != 0;
+    } else if (v1) {
+        out->controllers = scan->v1_controllers;
+        out->memory_swap = exists_at(sysroot, scan->memory_mnt, "memory.memsw.limit_in_bytes");
+        out->cpu_quota = exists_at(sysroot, scan->cpu_mnt, "cpu.cfs_quota_us");
+    }
+    hugepage_sizes(sysroot, out->hugepage_sizes, sizeof(out->hugepage_sizes));
 
     out->crun_ok = out->mode != BERTH_CGROUPS_NONE;
     if (out->mode == BERTH_CGROUPS_NONE)

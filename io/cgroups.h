@@ -10,6 +10,7 @@
 #define BERTH_IO_CGROUPS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine/err.h"
@@ -21,16 +22,40 @@ enum berth_cgroups_mode {
     BERTH_CGROUPS_HYBRID,   /* v1 hierarchies plus a cgroup2 mount (usually .../unified) */
 };
 
+/* The controllers an OCI runtime can apply limits through on this node.
+ * On v1 and hybrid layouts runc and crun use the v1 hierarchies only (a
+ * controller that sits in a hybrid node's cgroup2 mount is out of their
+ * reach); on v2 they use the root's cgroup.controllers, and devices and
+ * freezer are built into cgroup2. */
+enum berth_cgroups_controller {
+    BERTH_CG_CPU = 1u << 0,
+    BERTH_CG_CPUACCT = 1u << 1,
+    BERTH_CG_CPUSET = 1u << 2,
+    BERTH_CG_MEMORY = 1u << 3,
+    BERTH_CG_HUGETLB = 1u << 4,
+    BERTH_CG_PIDS = 1u << 5,
+    BERTH_CG_BLKIO = 1u << 6, /* "io" on cgroup2 */
+    BERTH_CG_DEVICES = 1u << 7,
+    BERTH_CG_FREEZER = 1u << 8,
+    BERTH_CG_RDMA = 1u << 9,
+    BERTH_CG_MISC = 1u << 10,
+};
+
 typedef struct berth_cgroups_info {
     int mode;                 /* enum berth_cgroups_mode */
     char root[256];           /* "/sys/fs/cgroup" normally */
     char unified_path[256];   /* the cgroup2 mount point, "" when none */
     char v2_controllers[256]; /* cgroup.controllers of the cgroup2 root */
     bool crun_ok;             /* crun 1.8 accepts this layout */
+    unsigned controllers;     /* enum berth_cgroups_controller bits the runtime can use */
+    bool memory_swap;         /* memory+swap limits apply (memsw / memory.swap.max files) */
+    bool cpu_quota;           /* CFS bandwidth limits apply (cpu.cfs_quota_us / cpu.max) */
+    char hugepage_sizes[128]; /* the kernel's huge page sizes as the CRI names them, "2MB 1GB" */
     char advice[1200];        /* what to do when crun_ok is false, "" otherwise */
 } berth_cgroups_info_t;
 
-/* Fills *out from /proc/self/mountinfo. crun 1.8 refuses a hybrid layout
+/* Fills *out from /proc/self/mountinfo, the hierarchies' files and
+ * /sys/kernel/mm/hugepages. crun 1.8 refuses a hybrid layout
  * whose cgroup2 hierarchy still holds controllers ("cgroups in hybrid mode
  * not supported, drop all controllers from cgroupv2"); then crun_ok is false
  * and advice names the v1 hierarchies to mount so the v2 one empties. Reads
@@ -40,12 +65,25 @@ int berth_cgroups_probe(berth_cgroups_info_t *out, berth_err_t *err);
 
 /* berth_cgroups_probe on other files, for tests: reads mountinfo_path instead
  * of /proc/self/mountinfo, and the cgroup2 root's cgroup.controllers under
- * sysroot (sysroot + the mount point; NULL or "": the real one). Same
+ * sysroot (sysroot + the mount point; NULL or "": the real one), and the
+ * other files (memsw, cfs quota, huge page sizes) under sysroot too. Same
  * contract otherwise. */
 int berth_cgroups_probe_files(const char *mountinfo_path, const char *sysroot,
                               berth_cgroups_info_t *out, berth_err_t *err);
 
 const char *berth_cgroups_mode_name(int mode); /* "v1", "v2", "hybrid", "none" */
+
+/* The names of the controller bits in mask ("cpu cpuacct memory ..."; v1
+ * names, blkio for io) into buf, "" for none. Returns buf. */
+char *berth_cgroups_controllers_text(unsigned mask, char *buf, size_t cap);
+
+/* The controller bit named `name` (a v1 or v2 name: "io" is BERTH_CG_BLKIO),
+ * 0 for a name berth does not know. */
+unsigned berth_cgroups_controller_bit(const char *name);
+
+/* Whether the kernel has huge pages of size page_size (as the CRI names it:
+ * "2MB", "1GB", "64KB"), per info->hugepage_sizes. */
+bool berth_cgroups_has_hugepage_size(const berth_cgroups_info_t *info, const char *page_size);
 
 /* One cgroup's CPU and memory figures, as the kubelet reads them. */
 typedef struct berth_cgroups_stats {

@@ -472,7 +472,10 @@ static json_t *build_resources(const berth_ocispec_t *s)
         json_object_set_new(e, "access", json_string(dv->permissions ? dv->permissions : "rwm"));
         json_array_append_new(devs, e);
     }
-    json_object_set_new(r, "devices", devs);
+    if (s->no_device_rules)
+        json_decref(devs); /* runc fails a rule it has no hierarchy for */
+    else
+        json_object_set_new(r, "devices", devs);
 
     json_t *cpu = json_object();
     if (s->cpu_shares)

@@ -142,6 +142,7 @@ typedef struct berth_ocispec {
 
     /* cgroups (cgroupfs): cgroupsPath = cgroup_parent + "/berth-" + id */
     const char *cgroup_parent; /* NULL: "/berth" */
+    bool no_device_rules;      /* the node has no devices controller: no resources.devices */
     uint64_t cpu_shares;
     int64_t cpu_quota;
     uint64_t cpu_period;

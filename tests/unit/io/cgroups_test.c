@@ -185,7 +185,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    printf("1..47\n");
+    printf("1..58\n");
     berth_cgroups_info_t cg;
     char *mi;
     char *sys;
@@ -268,6 +268,102 @@ int main(void)
         check(cg.crun_ok && cg.unified_path[0] == '\0', "crun works on v1, no cgroup2 path");
         berth_free(mi);
         berth_free(sys);
+    }
+
+    /* 5b. what a runtime can apply: controllers, swap accounting, CFS
+     * quota, huge page sizes, per layout */
+    {
+        char ctrls[160];
+        /* this node before the preparation: hugetlb only in cgroup2, which
+         * runc does not use on a hybrid node; memsw and quota present */
+        putf("0\n", "hyb2/sys/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
+        putf("-1\n", "hyb2/sys/sys/fs/cgroup/cpu/cpu.cfs_quota_us");
+        putf("0\n", "hyb2/sys/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages");
+        putf("0\n", "hyb2/sys/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages");
+        putf("0\n", "hyb2/sys/sys/kernel/mm/hugepages/hugepages-64kB/nr_hugepages");
+        {
+            BERTH_AUTO_ERR berth_err_t err = NULL;
+            sys = scene("hyb2", V1_LINES UNIFIED_LINE, "/sys/fs/cgroup/unified", "hugetlb\n", &mi);
+            r = berth_cgroups_probe_files(mi, sys, &cg, &err);
+            berth_cgroups_controllers_text(cg.controllers, ctrls, sizeof(ctrls));
+            check(r == 0 && strcmp(ctrls, "cpu memory pids") == 0,
+                  "hybrid: the runtime's controllers are the v1 ones: '%s'", ctrls);
+            check(!(cg.controllers & BERTH_CG_HUGETLB),
+                  "hybrid: hugetlb only in cgroup2 is not usable");
+            check(cg.memory_swap && cg.cpu_quota, "hybrid: memsw and cfs quota files found");
+            check(berth_cgroups_has_hugepage_size(&cg, "2MB") &&
+                          berth_cgroups_has_hugepage_size(&cg, "1GB") &&
+                          berth_cgroups_has_hugepage_size(&cg, "64KB") &&
+                          !berth_cgroups_has_hugepage_size(&cg, "2M") &&
+                          !berth_cgroups_has_hugepage_size(&cg, "4MB") &&
+                          !berth_cgroups_has_hugepage_size(&cg, "GB"),
+                  "huge page sizes named as the CRI names them: '%s'", cg.hugepage_sizes);
+            berth_free(mi);
+            berth_free(sys);
+        }
+        /* the same node prepared for crun: hugetlb in v1 now */
+        {
+            BERTH_AUTO_ERR berth_err_t err = NULL;
+            sys = scene("hyb2",
+                        V1_LINES "50 31 0:50 / /sys/fs/cgroup/hugetlb rw,relatime - cgroup cgroup "
+                                 "rw,hugetlb\n" UNIFIED_LINE,
+                        "/sys/fs/cgroup/unified", "\n", &mi);
+            r = berth_cgroups_probe_files(mi, sys, &cg, &err);
+            check(r == 0 && (cg.controllers & BERTH_CG_HUGETLB),
+                  "hybrid with a v1 hugetlb hierarchy: hugetlb usable");
+            berth_free(mi);
+            berth_free(sys);
+        }
+        /* v1 with co-mounted cpu,cpuacct, no swap accounting, no quota, no huge pages */
+        {
+            BERTH_AUTO_ERR berth_err_t err = NULL;
+            putf("1024\n", "v1b/sys/sys/fs/cgroup/cpu,cpuacct/cpu.shares");
+            sys = scene("v1b",
+                        "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup "
+                        "rw,cpu,cpuacct\n"
+                        "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+                        "36 31 0:33 / /sys/fs/cgroup/devices rw - cgroup cgroup rw,devices\n",
+                        "", NULL, &mi);
+            r = berth_cgroups_probe_files(mi, sys, &cg, &err);
+            berth_cgroups_controllers_text(cg.controllers, ctrls, sizeof(ctrls));
+            check(r == 0 && strcmp(ctrls, "cpu cpuacct memory devices") == 0,
+                  "v1: co-mounted controllers each count: '%s'", ctrls);
+            check(!cg.memory_swap && !cg.cpu_quota && cg.hugepage_sizes[0] == '\0',
+                  "v1 without memsw, cfs quota or huge pages: none reported");
+            berth_free(mi);
+            berth_free(sys);
+        }
+        /* v2: the root's controllers, devices and freezer built in; swap from a child */
+        {
+            BERTH_AUTO_ERR berth_err_t err = NULL;
+            putf("0\n", "v2b/sys/sys/fs/cgroup/init.scope/memory.current");
+            putf("max\n", "v2b/sys/sys/fs/cgroup/init.scope/memory.swap.max");
+            sys = scene("v2b", "30 23 0:27 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n",
+                        "/sys/fs/cgroup", "cpuset cpu io memory pids\n", &mi);
+            r = berth_cgroups_probe_files(mi, sys, &cg, &err);
+            berth_cgroups_controllers_text(cg.controllers, ctrls, sizeof(ctrls));
+            check(r == 0 && strcmp(ctrls, "cpu cpuacct cpuset memory pids blkio devices freezer") ==
+                                    0,
+                  "v2: root controllers plus the built-in ones: '%s'", ctrls);
+            check(!(cg.controllers & BERTH_CG_HUGETLB), "v2 without hugetlb in cgroup.controllers");
+            check(cg.memory_swap && cg.cpu_quota, "v2: swap seen in a child, quota with cpu");
+            berth_free(mi);
+            berth_free(sys);
+        }
+        {
+            BERTH_AUTO_ERR berth_err_t err = NULL;
+            putf("0\n", "v2c/sys/sys/fs/cgroup/init.scope/memory.current");
+            sys = scene("v2c", "30 23 0:27 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n",
+                        "/sys/fs/cgroup", "cpu memory\n", &mi);
+            r = berth_cgroups_probe_files(mi, sys, &cg, &err);
+            check(r == 0 && !cg.memory_swap,
+                  "v2: a memory-enabled child without memory.swap.max means no swap accounting");
+            berth_free(mi);
+            berth_free(sys);
+        }
+        check(berth_cgroups_controller_bit("io") == BERTH_CG_BLKIO &&
+                      berth_cgroups_controller_bit("name=systemd") == 0,
+              "io is blkio; named hierarchies are no controller");
     }
 
     /* 6. nothing mounted */
