@@ -21,15 +21,16 @@
 #include "actors/index.h"
 #include "actors/msgtypes.h"
 #include "actors/pod.h"
+#include "actors/runtimes.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
-#include "actors/runtimes.h"
 #include "io/cgroups.h"
-#include "io/fs.h"
 #include "io/conmon.h"
+#include "io/fs.h"
 #include "io/grpc.h"
 #include "io/overlay.h"
+#include "io/store.h"
 #include "io/unpack.h"
 
 typedef berth_index_entry_t entry_t; /* handle: the container; summary: berth_ctr_summary_t */
@@ -104,6 +105,7 @@ typedef struct ctrs {
     pending_t *pending, **pending_tail;
     down_op_t *downs;
     uint64_t next_down;
+    bool measuring; /* a writable-layer measure is on the pool */
 } ctrs_t;
 
 typedef struct restore_msg {
@@ -405,6 +407,93 @@ static void on_infra(berth_actor_t *self, ctrs_t *c, berth_ctrs_infra_msg_t *im)
     berth_index_add(&c->ix, id, name, h);
 }
 
+/* ---- writable-layer usage ------------------------------------------------- */
+
+/* The kubelet reads a container's rootfs usage from ContainerStats'
+ * writable_layer (its /stats/summary). Walking an upper directory costs one
+ * stat per file, so it never runs on a request's path: a stats request is
+ * answered with the last measure, and the containers whose measure is older
+ * than LAYER_MAX_AGE are measured again by one pool job at a time, each walk
+ * stopped at LAYER_MAX_INODES (the figure is then a floor). */
+#define LAYER_MAX_AGE_NS (10ll * 1000000000ll)
+#define LAYER_MAX_INODES 200000u
+
+typedef struct layer_row {
+    char *id, *upper;
+    uint64_t bytes, inodes;
+    bool ok;
+} layer_row_t;
+
+typedef struct layers_msg {
+    berth_msg_t hdr; /* BERTH_MSG_CTRS_LAYERS */
+    layer_row_t *rows;
+    size_t n;
+    int64_t at;
+} layers_msg_t;
+
+static void layers_job(void *arg)
+{
+    layers_msg_t *m = arg;
+    for (size_t i = 0; i < m->n; i++) {
+        BERTH_AUTO_ERR berth_err_t err = NULL;
+        layer_row_t *r = &m->rows[i];
+        /* a container removed meanwhile has no upper directory: no figure */
+        r->ok = berth_store_usage_max(r->upper, LAYER_MAX_INODES, &r->bytes, &r->inodes, &err) == 0;
+    }
+    m->at = (int64_t)berth_wall_ns();
+}
+
+static void layers_msg_free(berth_msg_t *msg)
+{
+    layers_msg_t *m = (layers_msg_t *)msg;
+    for (size_t i = 0; i < m->n; i++) {
+        berth_free(m->rows[i].id);
+        berth_free(m->rows[i].upper);
+    }
+    berth_free(m->rows);
+    berth_free(m);
+}
+
+/* Measures, in one pool job, every listed container whose last measure is
+ * older than LAYER_MAX_AGE at `now`; nothing while a measure runs (the next
+ * stats request asks again). */
+static void measure_layers(berth_actor_t *self, ctrs_t *c, int64_t now)
+{
+    if (c->measuring)
+        return;
+    layers_msg_t *m = berth_msg_new(BERTH_MSG_CTRS_LAYERS, sizeof(*m));
+    m->hdr.free = layers_msg_free;
+    m->rows = berth_calloc(c->ix.n + 1, sizeof(*m->rows));
+    for (size_t i = 0; i < c->ix.n; i++) {
+        const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
+        if (s == NULL || !s->listed || (s->layer_at && now - s->layer_at < LAYER_MAX_AGE_NS))
+            continue;
+        layer_row_t *r = &m->rows[m->n++];
+        r->id = berth_strdup(s->id);
+        r->upper = berth_asprintf("%s/overlay-containers/%s/upper", c->cfg->root, s->id);
+    }
+    if (m->n == 0) {
+        berth_msg_free(&m->hdr);
+        return;
+    }
+    c->measuring = true;
+    berth_blocking_run(layers_job, m, berth_actor_self(self), &m->hdr);
+}
+
+static void on_layers_done(ctrs_t *c, layers_msg_t *m)
+{
+    c->measuring = false;
+    for (size_t i = 0; i < m->n; i++) {
+        entry_t *e = berth_index_by_exact_id(&c->ix, m->rows[i].id);
+        berth_ctr_summary_t *s = e ? SUMMARY(e) : NULL;
+        if (s == NULL || !m->rows[i].ok)
+            continue;
+        s->layer_bytes = m->rows[i].bytes;
+        s->layer_inodes = m->rows[i].inodes;
+        s->layer_at = m->at;
+    }
+}
+
 /* ---- stats ---------------------------------------------------------------- */
 
 /* One container's figures, read from its cgroup on the blocking pool. */
@@ -420,6 +509,7 @@ typedef struct stats_msg {
     size_t n;
     bool single;
     int64_t timestamp;
+    char *layers_fs; /* the writable layers' filesystem, as ImageFsInfo names it */
 } stats_msg_t;
 
 static void stats_job(void *arg)
@@ -437,6 +527,7 @@ static void stats_msg_free(berth_msg_t *msg)
     for (size_t i = 0; i < m->n; i++)
         berth_ctr_summary_free(m->rows[i].s);
     berth_free(m->rows);
+    berth_free(m->layers_fs);
     if (m->rm)
         berth_msg_free(&m->rm->hdr);
     berth_free(m);
@@ -449,6 +540,9 @@ static berth_ctr_summary_t *stats_copy(const berth_ctr_summary_t *s)
     d->ctr_name = berth_strdup(s->ctr_name);
     d->attempt = s->attempt;
     d->cgroup = berth_strdup(s->cgroup ? s->cgroup : "");
+    d->layer_bytes = s->layer_bytes;
+    d->layer_inodes = s->layer_inodes;
+    d->layer_at = s->layer_at;
     d->n_labels = s->n_labels;
     d->label_keys = berth_calloc(s->n_labels + 1, sizeof(char *));
     d->label_values = berth_calloc(s->n_labels + 1, sizeof(char *));
@@ -502,6 +596,7 @@ static void on_stats(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bo
     m->hdr.free = stats_msg_free;
     m->rm = rm;
     m->single = single;
+    m->layers_fs = berth_asprintf("%s/overlay-containers", c->cfg->root);
     m->rows = berth_calloc(c->ix.n + 1, sizeof(stat_row_t));
     for (size_t i = 0; i < c->ix.n; i++) {
         const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
@@ -519,19 +614,35 @@ static void on_stats(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bo
         m->rows[m->n++].s = stats_copy(s);
     }
     berth_blocking_run(stats_job, m, berth_actor_self(self), &m->hdr);
+    measure_layers(self, c, (int64_t)berth_wall_ns());
 }
 
-static void fill_stats(Runtime__V1__ContainerStats *st, const stat_row_t *r, int64_t ts,
-                       Runtime__V1__ContainerAttributes *attr, Runtime__V1__ContainerMetadata *md,
-                       Runtime__V1__CpuUsage *cpu, Runtime__V1__MemoryUsage *mem,
-                       Runtime__V1__UInt64Value v[3])
+/* The per-row pieces of a ContainerStats answer, owned by on_stats_done. */
+typedef struct stat_parts {
+    Runtime__V1__ContainerStats st;
+    Runtime__V1__ContainerAttributes attr;
+    Runtime__V1__ContainerMetadata md;
+    Runtime__V1__CpuUsage cpu;
+    Runtime__V1__MemoryUsage mem;
+    Runtime__V1__FilesystemUsage fs;
+    Runtime__V1__FilesystemIdentifier fsid;
+    Runtime__V1__UInt64Value v[5];
+} stat_parts_t;
+
+static void fill_stats(stat_parts_t *p, const stat_row_t *r, int64_t ts, char *layers_fs)
 {
+    Runtime__V1__ContainerStats *st = &p->st;
+    Runtime__V1__ContainerAttributes *attr = &p->attr;
+    Runtime__V1__ContainerMetadata *md = &p->md;
+    Runtime__V1__CpuUsage *cpu = &p->cpu;
+    Runtime__V1__MemoryUsage *mem = &p->mem;
+    Runtime__V1__UInt64Value *v = p->v;
     runtime__v1__container_stats__init(st);
     runtime__v1__container_attributes__init(attr);
     runtime__v1__container_metadata__init(md);
     runtime__v1__cpu_usage__init(cpu);
     runtime__v1__memory_usage__init(mem);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 5; i++)
         runtime__v1__uint64_value__init(&v[i]);
     md->name = r->s->ctr_name;
     md->attempt = r->s->attempt;
@@ -559,22 +670,28 @@ static void fill_stats(Runtime__V1__ContainerStats *st, const stat_row_t *r, int
     }
     st->cpu = cpu;
     st->memory = mem;
+    if (r->s->layer_at) {
+        runtime__v1__filesystem_usage__init(&p->fs);
+        runtime__v1__filesystem_identifier__init(&p->fsid);
+        p->fsid.mountpoint = layers_fs;
+        v[3].value = r->s->layer_bytes;
+        v[4].value = r->s->layer_inodes;
+        p->fs.timestamp = r->s->layer_at;
+        p->fs.fs_id = &p->fsid;
+        p->fs.used_bytes = &v[3];
+        p->fs.inodes_used = &v[4];
+        st->writable_layer = &p->fs;
+    }
 }
 
 static void on_stats_done(stats_msg_t *m)
 {
     size_t n = m->n;
-    Runtime__V1__ContainerStats *st = berth_calloc(n + 1, sizeof(*st));
+    stat_parts_t *parts = berth_calloc(n + 1, sizeof(*parts));
     Runtime__V1__ContainerStats **stp = berth_calloc(n + 1, sizeof(*stp));
-    Runtime__V1__ContainerAttributes *attr = berth_calloc(n + 1, sizeof(*attr));
-    Runtime__V1__ContainerMetadata *md = berth_calloc(n + 1, sizeof(*md));
-    Runtime__V1__CpuUsage *cpu = berth_calloc(n + 1, sizeof(*cpu));
-    Runtime__V1__MemoryUsage *mem = berth_calloc(n + 1, sizeof(*mem));
-    Runtime__V1__UInt64Value *vals = berth_calloc(3 * n + 3, sizeof(*vals));
     for (size_t i = 0; i < n; i++) {
-        fill_stats(&st[i], &m->rows[i], m->timestamp, &attr[i], &md[i], &cpu[i], &mem[i],
-                   &vals[3 * i]);
-        stp[i] = &st[i];
+        fill_stats(&parts[i], &m->rows[i], m->timestamp, m->layers_fs);
+        stp[i] = &parts[i].st;
     }
     if (m->single) {
         Runtime__V1__ContainerStatsResponse resp = RUNTIME__V1__CONTAINER_STATS_RESPONSE__INIT;
@@ -592,16 +709,11 @@ static void on_stats_done(stats_msg_t *m)
         berth_cri_reply(m->rm->call, &resp.base);
     }
     for (size_t i = 0; i < n; i++) {
-        berth_free(attr[i].labels);
-        berth_free(attr[i].annotations);
+        berth_free(parts[i].attr.labels);
+        berth_free(parts[i].attr.annotations);
     }
-    berth_free(st);
+    berth_free(parts);
     berth_free(stp);
-    berth_free(attr);
-    berth_free(md);
-    berth_free(cpu);
-    berth_free(mem);
-    berth_free(vals);
 }
 
 static void dispatch(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
@@ -770,8 +882,18 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_CTR_SUMMARY: {
         berth_ctr_summary_msg_t *sm = (berth_ctr_summary_msg_t *)msg;
         entry_t *e = berth_index_by_exact_id(&c->ix, sm->summary->id);
-        if (e)
+        if (e) {
+            const berth_ctr_summary_t *old = SUMMARY(e);
+            if (old) {
+                sm->summary->layer_bytes = old->layer_bytes;
+                sm->summary->layer_inodes = old->layer_inodes;
+                sm->summary->layer_at = old->layer_at;
+            }
+            bool first = sm->summary->listed && sm->summary->layer_at == 0;
             berth_index_set_summary(&c->ix, e, berth_steal_ptr(&sm->summary));
+            if (first)
+                measure_layers(self, c, (int64_t)berth_wall_ns());
+        }
         break;
     }
     case BERTH_MSG_CTR_GONE: {
@@ -787,6 +909,9 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     case BERTH_MSG_CTRS_STATS:
         on_stats_done((stats_msg_t *)msg);
+        break;
+    case BERTH_MSG_CTRS_LAYERS:
+        on_layers_done(c, (layers_msg_t *)msg);
         break;
     case BERTH_MSG_CTRS_DOWN: {
         berth_ctrs_down_msg_t *d = (berth_ctrs_down_msg_t *)msg;

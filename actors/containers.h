@@ -28,6 +28,12 @@ typedef struct berth_ctr_summary {
     size_t n_labels, n_annotations;
     char **label_keys, **label_values, **annotation_keys, **annotation_values;
     bool listed;
+    /* The writable layer's usage, measured by the containers actor off the
+     * request path (not by the container actor, which leaves these zero):
+     * kept across the container's summary updates. layer_at is the wall
+     * time of the measure, 0 before the first. */
+    uint64_t layer_bytes, layer_inodes;
+    int64_t layer_at;
 } berth_ctr_summary_t;
 
 void berth_ctr_summary_free(berth_ctr_summary_t *s);

@@ -41,6 +41,7 @@ enum {
     BERTH_MSG_POD_INFRA_READY,            /* berth_ctrs_infra_msg_t: the answer, to the pod */
     BERTH_MSG_CTR_RELOOKUP,               /* container: look the (pause) image up again */
     BERTH_MSG_CTRS_STATS,                 /* containers: cgroups read for a stats request */
+    BERTH_MSG_CTRS_LAYERS,                /* containers: writable layers measured */
     BERTH_MSG_PODS_BYE,                   /* pods -> pod: no more requests will come */
 };
 

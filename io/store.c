@@ -623,9 +623,9 @@ static bool ino_set_add(ino_set_t *s, uint64_t ino)
 }
 
 static int usage_walk(int dfd, dev_t dev, ino_set_t *seen, uint64_t *bytes, uint64_t *inodes,
-                      int depth)
+                      uint64_t max_inodes, int depth)
 {
-    if (depth > 256) {
+    if (depth > 256 || *inodes >= max_inodes) {
         close(dfd);
         return 0;
     }
@@ -635,7 +635,7 @@ static int usage_walk(int dfd, dev_t dev, ino_set_t *seen, uint64_t *bytes, uint
         return -errno;
     }
     struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
+    while (*inodes < max_inodes && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         struct stat st;
@@ -650,7 +650,7 @@ static int usage_walk(int dfd, dev_t dev, ino_set_t *seen, uint64_t *bytes, uint
         if (S_ISDIR(st.st_mode)) {
             int c = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (c >= 0)
-                usage_walk(c, dev, seen, bytes, inodes, depth + 1);
+                usage_walk(c, dev, seen, bytes, inodes, max_inodes, depth + 1);
         }
     }
     closedir(d);
@@ -658,6 +658,12 @@ static int usage_walk(int dfd, dev_t dev, ino_set_t *seen, uint64_t *bytes, uint
 }
 
 int berth_store_usage(const char *dir, uint64_t *bytes, uint64_t *inodes, berth_err_t *err)
+{
+    return berth_store_usage_max(dir, UINT64_MAX, bytes, inodes, err);
+}
+
+int berth_store_usage_max(const char *dir, uint64_t max_inodes, uint64_t *bytes, uint64_t *inodes,
+                          berth_err_t *err)
 {
     *bytes = 0;
     *inodes = 0;
@@ -673,7 +679,7 @@ int berth_store_usage(const char *dir, uint64_t *bytes, uint64_t *inodes, berth_
     *inodes = 1;
     *bytes = (uint64_t)st.st_blocks * 512;
     ino_set_t seen = {0};
-    int r = usage_walk(fd, st.st_dev, &seen, bytes, inodes, 0);
+    int r = usage_walk(fd, st.st_dev, &seen, bytes, inodes, max_inodes, 0);
     berth_free(seen.v);
     if (r < 0)
         return berth_err_errno(err, -r, "cannot read %s", dir);

@@ -112,6 +112,11 @@ int berth_store_gc(berth_store_t *s, berth_store_gc_stats_t *stats, berth_err_t 
 /* Bytes (allocated blocks) and inodes used under dir, without crossing
  * mount points. Blocking. */
 int berth_store_usage(const char *dir, uint64_t *bytes, uint64_t *inodes, berth_err_t *err);
+/* berth_store_usage that stops once it has counted max_inodes inodes: the
+ * figures are then a floor, and the walk's cost is bounded whatever a
+ * container writes. Blocking. */
+int berth_store_usage_max(const char *dir, uint64_t max_inodes, uint64_t *bytes, uint64_t *inodes,
+                          berth_err_t *err);
 
 /* mkdir -p (last component gets `mode`). Blocking. */
 int berth_store_mkdir_p(const char *path, unsigned mode, berth_err_t *err);

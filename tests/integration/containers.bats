@@ -340,6 +340,29 @@ EOF2
     [[ $(berth_crictl stats -o json --label tier=none | jq '.stats | length') == 0 ]]
 }
 
+@test "stats: the writable layer's usage (the kubelet's container rootfs) follows what the container writes" {
+    id=$(run_ctr writer '"command":["sh","-c","dd if=/dev/zero of=/big bs=1M count=6 2>/dev/null; mkdir /d; for i in 1 2 3 4 5 6 7 8 9 10; do echo $i >/d/$i; done; sleep 600"]')
+    # measured off the request path: a stats call answers with the last
+    # measure and asks for a new one when it is older than 10 s
+    local used=0 inodes=0 i out fs
+    for ((i = 0; i < 30; i++)); do
+        out=$(berth_crictl stats -o json "$id")
+        used=$(jq -r '.stats[0].writableLayer.usedBytes.value // 0' <<<"$out")
+        inodes=$(jq -r '.stats[0].writableLayer.inodesUsed.value // 0' <<<"$out")
+        ((used >= 6 * 1024 * 1024)) && break
+        sleep 1
+    done
+    echo "$out"
+    ((used >= 6 * 1024 * 1024 && used < 8 * 1024 * 1024))
+    # the upper dir itself, /big, /d and its 10 files (and what runc made)
+    ((inodes >= 13 && inodes < 100))
+    fs=$(jq -r '.stats[0].writableLayer.fsId.mountpoint' <<<"$out")
+    [[ $fs == "$BERTH_ROOT/overlay-containers" ]]
+    # the same filesystem ImageFsInfo reports for containers
+    [[ $(berth_crictl imagefsinfo -o json | jq -r '.. | .containerFilesystems? // empty | .[0].fsId.mountpoint') == "$fs" ]]
+    [[ $(jq -r '.stats[0].writableLayer.timestamp' <<<"$out") -gt 0 ]]
+}
+
 @test "bad container configs are refused naming the field, before anything is made" {
     cat >"$BERTH_TMP/esc.json" <<EOF2
 {"metadata":{"name":"esc"},"image":{"image":"$BUSYBOX"},"log_path":"../../escape.log","command":["true"]}
