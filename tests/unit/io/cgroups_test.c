@@ -185,7 +185,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    printf("1..58\n");
+    printf("1..59\n");
     berth_cgroups_info_t cg;
     char *mi;
     char *sys;
