@@ -191,6 +191,31 @@ static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
         return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
                               "image config %s is not a JSON object", cd->digest);
     }
+    size_t nl = img->parsed.n_layers;
+    /* Layers are stored under the diff IDs the config names and checked
+     * against them while unpacking: a config is the image's ID, so what
+     * runs under that ID is what the config says. */
+    json_t *dids = json_object_get(json_object_get(cj, "rootfs"), "diff_ids");
+    if (!json_is_array(dids) || json_array_size(dids) != nl) {
+        size_t have = json_is_array(dids) ? json_array_size(dids) : 0;
+        json_decref(cj);
+        return berth_err_make(err, EBADMSG, BERTH_GRPC_DATA_LOSS,
+                              "image config %s lists %zu rootfs.diff_ids for the manifest's %zu "
+                              "layers",
+                              cd->digest, have, nl);
+    }
+    char **diff_ids = berth_calloc(nl + 1, sizeof(char *));
+    for (size_t i = 0; i < nl; i++) {
+        const char *d = json_string_value(json_array_get(dids, i));
+        if (d == NULL || !berth_digest_valid(d)) {
+            berth_strv_free(diff_ids);
+            json_decref(cj);
+            return berth_err_make(err, EBADMSG, BERTH_GRPC_DATA_LOSS,
+                                  "image config %s: rootfs.diff_ids[%zu] is not a sha256 digest",
+                                  cd->digest, i);
+        }
+        diff_ids[i] = berth_strdup(d);
+    }
     const char *user = json_string_value(json_object_get(json_object_get(cj, "config"), "User"));
     berth_store_image_t *rec = berth_store_image_new();
     berth_free(rec->user);
@@ -200,37 +225,47 @@ static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
     rec->config = berth_steal_ptr(&config);
     rec->id = berth_strdup(cd->digest);
     rec->size = cd->size > 0 ? (uint64_t)cd->size : 0;
+    rec->diff_ids = true;
 
     uint64_t total = 0;
-    size_t nl = img->parsed.n_layers;
+    int ret = -1;
     for (size_t i = 0; i < nl; i++) {
         const berth_registry_descriptor_t *ld = &img->parsed.layers[i];
-        berth_store_strv_add(&rec->layers, &rec->n_layers, ld->digest);
+        berth_store_strv_add(&rec->layers, &rec->n_layers, diff_ids[i]);
         rec->size += ld->size > 0 ? (uint64_t)ld->size : 0;
-        if (berth_store_layer_exists(st, ld->digest)) {
-            berth_log_info("pull: layer already present", "image=\"%s\" layer=%s n=%zu/%zu",
-                           j->image, ld->digest, i + 1, nl);
+        if (berth_store_layer_exists(st, diff_ids[i])) {
+            berth_log_info("pull: layer already present",
+                           "image=\"%s\" layer=%s diff_id=%s n=%zu/%zu", j->image, ld->digest,
+                           diff_ids[i], i + 1, nl);
             continue;
         }
         BERTH_AUTO_FREE char *lpath = berth_store_blob_path(st, ld->digest);
         uint64_t bytes = 0;
         if (berth_registry_fetch_blob(j->ctx->client, t, ld->digest, ld->size, lpath, &bytes, err) <
             0) {
-            berth_store_image_free(rec);
-            return berth_err_prefix(err, "layer %zu/%zu %s", i + 1, nl, ld->digest);
+            berth_err_prefix(err, "layer %zu/%zu %s", i + 1, nl, ld->digest);
+            goto out;
         }
         total += bytes;
         berth_unpack_stats_t us = {0};
-        int r = berth_store_layer_unpack(st, ld->digest, lpath, &us, err);
+        int r = berth_store_layer_unpack(st, diff_ids[i], lpath, &us, err);
         /* The compressed blob is not needed once the layer is unpacked. */
         berth_fs_unlink(lpath, "layer blob", NULL);
         if (r < 0) {
-            berth_store_image_free(rec);
-            return -1;
+            berth_err_prefix(err, "layer %zu/%zu %s", i + 1, nl, ld->digest);
+            goto out;
         }
-        berth_log_info("pull: layer", "image=\"%s\" layer=%s n=%zu/%zu bytes=%llu files=%llu",
-                       j->image, ld->digest, i + 1, nl, (unsigned long long)bytes,
+        berth_log_info("pull: layer",
+                       "image=\"%s\" layer=%s diff_id=%s n=%zu/%zu bytes=%llu files=%llu", j->image,
+                       ld->digest, diff_ids[i], i + 1, nl, (unsigned long long)bytes,
                        (unsigned long long)us.entries);
+    }
+    ret = 0;
+out:
+    berth_strv_free(diff_ids);
+    if (ret < 0) {
+        berth_store_image_free(rec);
+        return -1;
     }
     if (cref->tag && cref->digest == NULL) {
         BERTH_AUTO_FREE char *tag =
@@ -807,11 +842,10 @@ static void on_written(images_t *s, write_op_t *op)
     }
     if (berth_handle_valid(op->pull))
         send_final(op->pull, op->err ? NULL : op->id, op->err ? berth_err_steal(&op->err) : NULL);
-    if (op->n_del > 0 && op->err == NULL) {
+    if (op->n_del > 0 && op->err == NULL)
         s->gc_wanted = true;
-        gc_maybe(s);
-    }
     write_next(s);
+    gc_maybe(s); /* a collection waits for the writes and pulls before it */
 }
 
 /* ---- garbage collection ---- */
@@ -1023,6 +1057,10 @@ static void on_pull_result(images_t *s, pull_result_msg_t *r)
     }
     if (r->err) {
         send_final(h, NULL, berth_err_steal(&r->err));
+        /* What the failed pull unpacked is referenced by no record: collect
+         * it now, or as soon as no other pull (which may share a layer not
+         * yet recorded) is running. */
+        s->gc_wanted = true;
         gc_maybe(s);
         return;
     }
@@ -1046,6 +1084,15 @@ static void on_pull_result(images_t *s, pull_result_msg_t *r)
     ssize_t ex = find_id(s, rec->id);
     if (ex >= 0) {
         berth_store_image_t *m = berth_store_image_dup(s->imgs[ex]);
+        if (!m->diff_ids && rec->diff_ids) {
+            /* a record from before layers were checked against diff IDs:
+             * its layers become the verified ones just pulled */
+            berth_strv_free(m->layers);
+            m->layers = berth_steal_ptr(&rec->layers);
+            m->n_layers = rec->n_layers;
+            rec->n_layers = 0;
+            m->diff_ids = true;
+        }
         for (size_t t = 0; t < rec->n_tags; t++)
             berth_store_strv_add(&m->tags, &m->n_tags, rec->tags[t]);
         for (size_t t = 0; t < rec->n_digests; t++)

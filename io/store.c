@@ -147,6 +147,8 @@ char *berth_store_image_to_json(const berth_store_image_t *img)
     json_object_set_new(o, "config", json_string(img->config ? img->config : "{}"));
     json_object_set_new(o, "user", json_string(img->user ? img->user : ""));
     json_object_set_new(o, "pinned", json_boolean(img->pinned));
+    if (img->diff_ids)
+        json_object_set_new(o, "layersAreDiffIDs", json_true());
     json_object_set_new(o, "pulledAt", json_integer((json_int_t)img->pulled_at));
     char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
@@ -200,6 +202,7 @@ berth_store_image_t *berth_store_image_from_json(const char *text, size_t len, b
     img->user = berth_strdup(user ? user : "");
     img->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
     img->pinned = json_is_true(json_object_get(o, "pinned"));
+    img->diff_ids = json_is_true(json_object_get(o, "layersAreDiffIDs"));
     img->pulled_at = (int64_t)json_integer_value(json_object_get(o, "pulledAt"));
     if (strv_from_json(json_object_get(o, "repoTags"), "repoTags", false, &img->tags, &img->n_tags,
                        err) < 0 ||
@@ -408,41 +411,55 @@ static uint64_t tmp_counter(void)
     return __atomic_add_fetch(&n, 1, __ATOMIC_RELAXED);
 }
 
-int berth_store_layer_unpack(berth_store_t *s, const char *digest, const char *blob_path,
+/* Makes the unpacked tree durable (syncfs covers it in one call) and moves
+ * it into place; 1 when another pull put the same layer there first. */
+static int layer_commit(berth_store_t *s, const char *diff_id, const char *tmp, const char *final,
+                        berth_err_t *err)
+{
+    BERTH_AUTO_CLOSE int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0)
+        syncfs(dfd);
+    if (rename(tmp, final) == 0)
+        return 0;
+    int e = errno;
+    if ((e == ENOTEMPTY || e == EEXIST) && berth_store_layer_exists(s, diff_id))
+        return 1;
+    return berth_err_errno(err, e, "cannot move the layer into place");
+}
+
+int berth_store_layer_unpack(berth_store_t *s, const char *diff_id, const char *blob_path,
                              berth_unpack_stats_t *stats, berth_err_t *err)
 {
-    if (!berth_digest_valid(digest))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "invalid layer digest %s",
-                              digest);
-    if (berth_store_layer_exists(s, digest))
+    if (!berth_digest_valid(diff_id))
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "invalid diff ID %s",
+                              diff_id);
+    if (berth_store_layer_exists(s, diff_id))
         return 0;
-    BERTH_AUTO_FREE char *final = berth_asprintf("%s/%s", s->layers, hex_of(digest));
+    BERTH_AUTO_FREE char *final = berth_asprintf("%s/%s", s->layers, hex_of(diff_id));
     BERTH_AUTO_FREE char *tmp = berth_asprintf("%s/" TMP_PREFIX "%d-%llu", s->layers, (int)getpid(),
                                                (unsigned long long)tmp_counter());
     BERTH_AUTO_FREE char *diff = berth_asprintf("%s/diff", tmp);
     if (mkdir(tmp, 0700) < 0)
         return berth_err_errno(err, errno, "cannot create %s", tmp);
-    if (berth_unpack_layer(blob_path, diff, NULL, stats, err) < 0)
-        goto fail;
-    /* The unpacked files must be on disk before the rename makes the layer
-     * visible: syncfs covers the whole tree in one call. */
-    BERTH_AUTO_CLOSE int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0)
-        syncfs(dfd);
-    if (rename(tmp, final) < 0) {
-        int e = errno;
-        if ((e == ENOTEMPTY || e == EEXIST) && berth_store_layer_exists(s, digest)) {
-            /* Another pull unpacked the same layer first: use theirs. */
-            berth_unpack_remove_tree(tmp, NULL);
-            return 0;
-        }
-        berth_err_errno(err, e, "cannot move layer %s into place", digest);
-        goto fail;
-    }
-    return 0;
-fail:
+    berth_unpack_stats_t st = {0};
+    int r = berth_unpack_layer(blob_path, diff, NULL, &st, err);
+    if (stats != NULL)
+        *stats = st;
+    /* The content must be what the image's config says, or one image's
+     * layers could be served under another's ID (the layer is keyed by it). */
+    if (r == 0 && strcmp(st.diff_id, diff_id) != 0)
+        r = berth_err_make(err, EBADMSG, BERTH_GRPC_DATA_LOSS,
+                           "its uncompressed content is %s, but the image config's "
+                           "rootfs.diff_ids names %s",
+                           st.diff_id, diff_id);
+    if (r == 0)
+        r = layer_commit(s, diff_id, tmp, final, err);
+    if (r == 0)
+        return 0;
     berth_unpack_remove_tree(tmp, NULL);
-    return berth_err_prefix(err, "layer %s", digest);
+    if (r > 0)
+        return 0; /* another pull unpacked the same layer first: use theirs */
+    return -1;    /* the caller names the layer */
 }
 
 int berth_store_image_write(berth_store_t *s, const berth_store_image_t *img, berth_err_t *err)

@@ -2,7 +2,8 @@
 /*
  * The image store: content-addressed storage under <root>/storage. Config
  * blobs live in `blobs/sha256/<hex>`, every layer is unpacked once into
- * `layers/<hex>/diff` (hex of the layer blob digest) and shared by every
+ * `layers/<hex>/diff` (hex of the layer's diff ID, checked while unpacking)
+ * and shared by every
  * image that uses it, and each image is one record `images/<hex>.json`
  * (hex of the config digest, which is the image ID). Records are written
  * temp + fsync + rename, and a pull writes its record last, so a half-pulled
@@ -34,8 +35,10 @@ typedef struct berth_store_image {
     size_t n_tags;
     char **digests; /* "domain/repo@sha256:<manifest hex>", NULL-terminated */
     size_t n_digests;
-    char **layers; /* layer blob digests, bottom to top, NULL-terminated */
+    char **layers; /* layer keys, bottom to top, NULL-terminated: diff IDs (when
+                      diff_ids) or, in records older than that, blob digests */
     size_t n_layers;
+    bool diff_ids; /* layers are verified diff IDs */
     uint64_t size; /* config + compressed layers, bytes */
     char *config;  /* the config JSON exactly as pulled */
     char *user;    /* config.User ("" when unset) */
@@ -87,11 +90,14 @@ bool berth_store_layer_exists(const berth_store_t *s, const char *digest);
 int berth_store_blob_put(berth_store_t *s, const char *digest, const void *data, size_t len,
                          berth_err_t *err);
 
-/* Unpacks the layer blob at blob_path into the layer `digest` unless it is
- * there already: into a temp directory that is renamed into place only when
- * complete, so a layer directory is always whole. Two unpacks of one layer
- * may race: the loser discards its copy. Blocking. */
-int berth_store_layer_unpack(berth_store_t *s, const char *digest, const char *blob_path,
+/* Unpacks the layer blob at blob_path into the layer keyed by its diff ID
+ * (the sha256 of its uncompressed tar, as the image config's rootfs.diff_ids
+ * lists it) unless it is there already: into a temp directory that is
+ * renamed into place only when complete and only when the content's digest
+ * is diff_id (DATA_LOSS otherwise), so a layer directory is always whole and
+ * always what its name says. Two unpacks of one layer may race: the loser
+ * discards its copy. stats may be NULL. Blocking. */
+int berth_store_layer_unpack(berth_store_t *s, const char *diff_id, const char *blob_path,
                              berth_unpack_stats_t *stats, berth_err_t *err);
 
 /* Writes the record (atomic: temp, fsync, rename, fsync dir). Blocking. */

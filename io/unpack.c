@@ -665,6 +665,67 @@ static int open_dest(const char *dest_dir, berth_err_t *err)
     return fd;
 }
 
+/* The decompressed stream: libarchive's raw format over the blob (gzip, zstd
+ * or none) feeds the tar reader through a callback that hashes every byte,
+ * so the layer's uncompressed digest (its diff ID) comes out of the one pass
+ * that unpacks it, and the tar stream's own size is bounded. */
+struct tar_src {
+    struct archive *raw;
+    berth_sha256_t h;
+    uint64_t bytes, max_bytes;
+    bool eof, too_big;
+    char buf[READ_BLOCK];
+};
+
+static la_ssize_t tar_read(struct archive *a, void *arg, const void **out)
+{
+    struct tar_src *t = arg;
+    *out = t->buf;
+    if (t->eof)
+        return 0;
+    la_ssize_t n = archive_read_data(t->raw, t->buf, sizeof(t->buf));
+    if (n < 0) {
+        if (a != NULL)
+            archive_set_error(a, archive_errno(t->raw) > 0 ? archive_errno(t->raw) : EIO, "%s",
+                              archive_error_string(t->raw));
+        return -1;
+    }
+    if (n == 0) {
+        t->eof = true;
+        return 0;
+    }
+    t->bytes += (uint64_t)n;
+    if (t->bytes > t->max_bytes) {
+        t->too_big = true;
+        if (a != NULL)
+            archive_set_error(a, E2BIG, "the uncompressed layer exceeds %llu bytes",
+                              (unsigned long long)t->max_bytes);
+        return -1;
+    }
+    berth_sha256_update(&t->h, t->buf, (size_t)n);
+    return n;
+}
+
+/* Reads what the tar reader left (the end-of-archive blocks, padding) so
+ * the digest covers the whole stream, as the image config's does. */
+static int tar_drain(struct tar_src *t, berth_err_t *err)
+{
+    const void *p;
+    struct archive *none = NULL;
+    for (;;) {
+        la_ssize_t n = tar_read(none, t, &p);
+        if (n == 0)
+            return 0;
+        if (n < 0 && t->too_big)
+            return berth_err_make(err, E2BIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
+                                  "the uncompressed layer exceeds %llu bytes",
+                                  (unsigned long long)t->max_bytes);
+        if (n < 0)
+            return berth_err_make(err, EIO, BERTH_GRPC_DATA_LOSS, "read the layer's end: %s",
+                                  archive_error_string(t->raw));
+    }
+}
+
 int berth_unpack_layer(const char *blob_path, const char *dest_dir,
                        const berth_unpack_limits_t *limits, berth_unpack_stats_t *stats,
                        berth_err_t *err)
@@ -679,25 +740,57 @@ int berth_unpack_layer(const char *blob_path, const char *dest_dir,
     if (c.lim.max_file_bytes == 0)
         c.lim.max_file_bytes = BERTH_UNPACK_DEFAULT_MAX_FILE;
 
+    struct tar_src *t = berth_calloc(1, sizeof(*t));
+    berth_sha256_init(&t->h);
+    /* tar headers and padding on top of the file bytes: at most 1 KiB per
+     * entry plus one block per file */
+    t->max_bytes = c.lim.max_total_bytes + c.lim.max_entries * 1024 + (1u << 20);
     struct archive *a = archive_read_new();
-    if (a == NULL)
-        return berth_err_make(err, ENOMEM, BERTH_GRPC_RESOURCE_EXHAUSTED, "libarchive: no memory");
+    t->raw = archive_read_new();
+    if (a == NULL || t->raw == NULL) {
+        berth_err_make(err, ENOMEM, BERTH_GRPC_RESOURCE_EXHAUSTED, "libarchive: no memory");
+        if (a)
+            archive_read_free(a);
+        if (t->raw)
+            archive_read_free(t->raw);
+        berth_sha256_fini(&t->h);
+        berth_free(t);
+        return -1;
+    }
     /* Only the filters OCI layers use, and only built-in ones: ARCHIVE_WARN
      * means libarchive would fork an external program, which we refuse. */
     int rc = -1;
-    if (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
-        archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
+    if (archive_read_support_filter_gzip(t->raw) != ARCHIVE_OK ||
+        archive_read_support_filter_zstd(t->raw) != ARCHIVE_OK ||
+        archive_read_support_filter_none(t->raw) != ARCHIVE_OK ||
+        archive_read_support_format_raw(t->raw) != ARCHIVE_OK ||
         archive_read_support_filter_none(a) != ARCHIVE_OK ||
         archive_read_support_format_tar(a) != ARCHIVE_OK ||
         archive_read_support_format_empty(a) != ARCHIVE_OK) {
         berth_err_make(err, ENOTSUP, BERTH_GRPC_INTERNAL,
                        "libarchive lacks built-in gzip/zstd/tar support: %s",
-                       archive_error_string(a));
+                       archive_error_string(t->raw));
         goto out;
     }
-    if (archive_read_open_filename(a, blob_path, READ_BLOCK) != ARCHIVE_OK) {
-        berth_err_make(err, archive_errno(a) > 0 ? archive_errno(a) : EIO, BERTH_GRPC_DATA_LOSS,
-                       "open layer %s: %s", blob_path, archive_error_string(a));
+    if (archive_read_open_filename(t->raw, blob_path, READ_BLOCK) != ARCHIVE_OK) {
+        berth_err_make(err, archive_errno(t->raw) > 0 ? archive_errno(t->raw) : EIO,
+                       BERTH_GRPC_DATA_LOSS, "open layer %s: %s", blob_path,
+                       archive_error_string(t->raw));
+        goto out;
+    }
+    struct archive_entry *re;
+    int hr = archive_read_next_header(t->raw, &re);
+    if (hr == ARCHIVE_EOF) {
+        t->eof = true; /* an empty blob: an empty layer */
+    } else if (hr != ARCHIVE_OK && hr != ARCHIVE_WARN) {
+        berth_err_make(err, EIO, BERTH_GRPC_DATA_LOSS, "read layer %s: %s", blob_path,
+                       archive_error_string(t->raw));
+        goto out;
+    }
+    if (archive_read_open(a, t, NULL, tar_read, NULL) != ARCHIVE_OK) {
+        berth_err_make(err, t->too_big ? E2BIG : EIO,
+                       t->too_big ? BERTH_GRPC_RESOURCE_EXHAUSTED : BERTH_GRPC_DATA_LOSS,
+                       "read layer %s: %s", blob_path, archive_error_string(a));
         goto out;
     }
     c.root = open_dest(dest_dir, err);
@@ -712,8 +805,9 @@ int berth_unpack_layer(const char *blob_path, const char *dest_dir,
             berth_log_debug("libarchive warning", "layer=\"%s\" msg=\"%s\"", blob_path,
                             archive_error_string(a));
         else if (r != ARCHIVE_OK) {
-            berth_err_make(err, EIO, BERTH_GRPC_DATA_LOSS, "read layer %s: %s", blob_path,
-                           archive_error_string(a));
+            berth_err_make(err, t->too_big ? E2BIG : EIO,
+                           t->too_big ? BERTH_GRPC_RESOURCE_EXHAUSTED : BERTH_GRPC_DATA_LOSS,
+                           "read layer %s: %s", blob_path, archive_error_string(a));
             goto out;
         }
         if (do_entry(&c, a, e, err) < 0) {
@@ -721,11 +815,22 @@ int berth_unpack_layer(const char *blob_path, const char *dest_dir,
             goto out;
         }
     }
+    if (tar_drain(t, err) < 0) {
+        berth_err_prefix(err, "layer %s", blob_path);
+        goto out;
+    }
     if (apply_dir_times(&c, err) < 0)
         goto out;
+    char hex[BERTH_SHA256_HEX_LEN + 1];
+    berth_sha256_final(&t->h, hex);
+    snprintf(c.st.diff_id, sizeof(c.st.diff_id), "sha256:%s", hex);
+    c.st.tar_bytes = t->bytes;
     rc = 0;
 out:
     archive_read_free(a);
+    archive_read_free(t->raw);
+    berth_sha256_fini(&t->h);
+    berth_free(t);
     if (c.root >= 0)
         close(c.root);
     for (size_t i = 0; i < c.ndirs; i++)

@@ -46,11 +46,18 @@ typedef struct berth_unpack_stats {
     uint64_t opaque_dirs;     /* .wh..wh..opq entries */
     uint64_t xattr_whiteouts; /* whiteouts written in the xattr form (mknod EPERM) */
     uint64_t xattrs_skipped;  /* xattrs the filesystem refused with ENOTSUP */
+    uint64_t tar_bytes;       /* the uncompressed tar stream's size */
+    /* "sha256:<hex>" of the uncompressed tar stream (the layer's diff ID, as
+     * an image config's rootfs.diff_ids names it), set on success */
+    char diff_id[BERTH_SHA256_HEX_LEN + 8];
 } berth_unpack_stats_t;
 
 /* Unpacks the layer at blob_path into dest_dir, which is created (mode 0755)
  * and must not exist or be an empty directory. limits may be NULL (defaults);
- * stats may be NULL. Returns 0, or -1 with *err naming the entry at fault.
+ * stats may be NULL. The uncompressed stream is hashed as it is read
+ * (stats->diff_id) and bounded (max_total_bytes plus headers): a layer that
+ * inflates past it is RESOURCE_EXHAUSTED. Returns 0, or -1 with *err naming
+ * the entry at fault.
  * On failure dest_dir is left partly written: the caller removes it (for
  * example with berth_unpack_remove_tree). Ownership is applied only when
  * running as root. */

@@ -347,6 +347,43 @@ static void test_gzip_bomb(void)
     berth_err_free(&err);
 }
 
+/* The diff ID is the sha256 of the uncompressed tar stream, whatever the
+ * compression: the same entries give one diff ID plain, gzip and zstd, and
+ * it is the digest of the plain blob's bytes. */
+static void test_diff_id(void)
+{
+    const struct ent e[] = {{'d', "d/", NULL, 0755}, {'f', "d/f", "hello\n", 0644}};
+    char dest[300], ids[3][80];
+    const int filters[3] = {F_NONE, F_GZIP, F_ZSTD};
+    for (int i = 0; i < 3; i++) {
+        berth_err_t err = NULL;
+        berth_unpack_stats_t st;
+        int rc = unpack(filters[i], e, 2, NULL, &st, dest, sizeof(dest), &err);
+        snprintf(ids[i], sizeof(ids[i]), "%s", rc == 0 ? st.diff_id : "");
+        berth_err_free(&err);
+    }
+    char blob[300], hex[BERTH_SHA256_HEX_LEN + 1], want[80];
+    snprintf(blob, sizeof(blob), "%s/blob-%d", base, seq - 2); /* the plain one */
+    berth_err_t err = NULL;
+    berth_sha256_file(blob, hex, &err);
+    berth_err_free(&err);
+    snprintf(want, sizeof(want), "sha256:%s", hex);
+    check(strcmp(ids[0], want) == 0, "plain tar: diff ID is the blob's own digest (%s)", ids[0]);
+    check(strcmp(ids[1], want) == 0 && strcmp(ids[2], want) == 0,
+          "gzip and zstd: the same diff ID as the plain tar");
+
+    /* a layer that inflates past the limit (2 GiB from a small blob, the
+     * review's case, scaled down) is RESOURCE_EXHAUSTED, even when no one
+     * file is over it: the tar stream itself is bounded */
+    berth_unpack_limits_t lim = {.max_total_bytes = 1 << 20, .max_entries = 16};
+    const struct ent many[] = {{'f', "a", NULL, 0, 900u << 10}, {'f', "b", NULL, 0, 900u << 10}};
+    berth_unpack_stats_t st;
+    int rc = unpack(F_GZIP, many, 2, &lim, &st, dest, sizeof(dest), &err);
+    check(rc < 0 && err && err->grpc == BERTH_GRPC_RESOURCE_EXHAUSTED,
+          "an inflating layer past the limit is RESOURCE_EXHAUSTED: %s", err ? err->msg : "none");
+    berth_err_free(&err);
+}
+
 static void test_devices(void)
 {
     if (geteuid() != 0) {
@@ -446,6 +483,7 @@ int main(void)
     test_whiteouts();
     test_malicious();
     test_gzip_bomb();
+    test_diff_id();
     test_devices();
     test_dest_rules();
     test_sha256();

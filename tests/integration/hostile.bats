@@ -1,0 +1,109 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
+# Hostile images (issue 11's review findings), pushed by hand to the offline
+# test registry with tests/fixtures/images/push-raw.py, each test failing
+# without its fix:
+#   D1  a layer that fails to unpack closed a descriptor berth never opened
+#       (the second pull of a "../x" layer got "Unavailable ... EOF");
+#   D2  rootfs.diff_ids were never checked: a config's lies were believed,
+#       and image B reusing image A's config made A run B's files.
+
+load helpers
+
+PUSH=$BATS_TEST_DIRNAME/../fixtures/images/push-raw.py
+
+setup_file() {
+    berth_images_setup_file
+}
+
+setup() {
+    [[ -s $REG_DIR/port ]] || skip "no test registry"
+    command -v python3 >/dev/null || skip "python3 not installed"
+    berth_setup
+    REG=127.0.0.1:$(cat "$REG_DIR/port")
+    # a repository of this test's own: names do not collide across runs
+    REPO=hostile/t$$-$BATS_TEST_NUMBER
+    cat >>"$BERTH_CONF" <<EOF
+
+[crio.image]
+registries_conf = "$REG_DIR/registries.conf"
+EOF
+    start_berthd
+}
+
+teardown() {
+    berth_teardown
+}
+
+@test "D1: a layer refused twice is InvalidArgument both times, and no other descriptor is closed" {
+    "$PUSH" "$REG" "$REPO:up" --layer 'gzip:ok=1,../x=evil'
+    for i in 1 2 3; do
+        run berth_crictl pull "$REG/$REPO:up"
+        echo "pull $i: $output"
+        [ "$status" -ne 0 ]
+        [[ $output == *InvalidArgument* && $output == *'../x'* ]]
+        [[ $output != *Unavailable* ]]
+    done
+    # the daemon and its listening socket are intact
+    berth_crictl version >/dev/null
+    [[ -z $(ls "$BERTH_ROOT/storage/layers" | grep -v '^\.' || true) ]]
+}
+
+@test "D2: a config whose diff_ids do not match its layers is DATA_LOSS naming the layer" {
+    out=$("$PUSH" "$REG" "$REPO:lie" --layer 'gzip:a=1' --layer 'b=2' --diff-ids lie)
+    run berth_crictl pull "$REG/$REPO:lie"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *DataLoss* && $output == *"layer 1/2"* && $output == *"rootfs.diff_ids"* ]]
+    [[ -z $(berth_crictl images -q) ]]
+    [[ -z $(ls "$BERTH_ROOT/storage/layers" | grep -v '^\.' || true) ]]
+}
+
+@test "D2: image B reusing image A's config cannot make A run B's files" {
+    "$PUSH" "$REG" "$REPO:a" --layer 'marker=A' --save-config "$BERTH_TMP/a.json" >"$BERTH_TMP/a.out"
+    "$PUSH" "$REG" "$REPO:b" --layer 'marker=B' --config-file "$BERTH_TMP/a.json" >"$BERTH_TMP/b.out"
+    # same image ID, other layers
+    [[ $(awk '$1 == "config" { print $2 }' "$BERTH_TMP/a.out") == $(awk '$1 == "config" { print $2 }' "$BERTH_TMP/b.out") ]]
+    run berth_crictl pull "$REG/$REPO:b"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *DataLoss* ]]
+    run berth_crictl pull "$REG/$REPO:a"
+    [ "$status" -eq 0 ]
+    diff_id=$(jq -r '.rootfs.diff_ids[0]' "$BERTH_TMP/a.json")
+    [[ $(cat "$BERTH_ROOT/storage/layers/${diff_id#sha256:}/diff/marker") == A ]]
+    # and the record lists exactly that layer
+    [[ $(berth_crictl inspecti "$REG/$REPO:a" | jq -r '.info.imageSpec.rootfs.diff_ids[0]') == "$diff_id" ]]
+    # a config that lists fewer diff IDs than the manifest has layers
+    "$PUSH" "$REG" "$REPO:short" --layer 'marker=A' --layer 'x=2' --config-file "$BERTH_TMP/a.json" >/dev/null
+    run berth_crictl pull "$REG/$REPO:short"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *DataLoss* && $output == *"1 rootfs.diff_ids for the manifest's 2 layers"* ]]
+}
+
+@test "D3: failed pulls leave none of their layers or blobs on disk" {
+    "$PUSH" "$REG" "$REPO:one" --pad-mib 8 --layer 'gzip:a=1' --layer '../x=evil' >/dev/null
+    "$PUSH" "$REG" "$REPO:two" --pad-mib 8 --layer 'gzip:b=2' --layer '../y=evil' >/dev/null
+    berth_crictl pull "$REG/$REPO:one" >"$BERTH_TMP/one.out" 2>&1 &
+    p1=$!
+    berth_crictl pull "$REG/$REPO:two" >"$BERTH_TMP/two.out" 2>&1 &
+    p2=$!
+    ! wait "$p1"
+    ! wait "$p2"
+    grep -q InvalidArgument "$BERTH_TMP/one.out"
+    grep -q InvalidArgument "$BERTH_TMP/two.out"
+    [[ -z $(berth_crictl images -q) ]]
+    # the collection runs once no pull is left: give it a moment
+    local i left
+    for ((i = 0; i < 50; i++)); do
+        left=$(find "$BERTH_ROOT/storage/layers" "$BERTH_ROOT/storage/blobs" -mindepth 1 \
+            -not -type d 2>/dev/null | head -n 3)
+        [[ -z $left ]] && break
+        sleep 0.1
+    done
+    echo "left: $left"
+    [[ -z $left ]]
+    du -sk "$BERTH_ROOT/storage"
+    (($(du -sk "$BERTH_ROOT/storage" | cut -f1) < 1024))
+}
