@@ -780,11 +780,20 @@ static void after_pod(berth_actor_t *self, ctr_t *c)
         fail_creation(self, c, err);
         return;
     }
+    /* CRI-O's rule: the kubelet's <log_directory>/<log_path>; a pod without a
+     * log directory logs under log_dir/<pod id> (removed with the pod), a
+     * container without a log path as <container id>.log. The infra
+     * container's log stays in its bundle. */
     const char *lp = c->config->log_path;
-    if (c->pod->log_directory[0] && lp && lp[0])
-        c->log_path = berth_asprintf("%s/%s", c->pod->log_directory, lp);
-    else
+    if (c->infra)
         c->log_path = berth_asprintf("%s/ctr.log", c->bundle);
+    else if (c->pod->log_directory[0])
+        c->log_path = lp && lp[0] ? berth_asprintf("%s/%s", c->pod->log_directory, lp)
+                                  : berth_asprintf("%s/%s.log", c->pod->log_directory, c->id);
+    else
+        c->log_path = lp && lp[0]
+                              ? berth_asprintf("%s/%s/%s", c->cfg->log_dir, c->pod_id, lp)
+                              : berth_asprintf("%s/%s/%s.log", c->cfg->log_dir, c->pod_id, c->id);
     berth_resv_set_stage(&c->resv, "looking up the image");
     berth_image_lookup(c->images, c->config->image->image, c->self, 0);
 }

@@ -113,6 +113,7 @@ typedef struct step_msg {
     char *network_dir, **plugin_dirs, *default_network;
     char *hostname, *hosts, *resolv;
     char *record_json;
+    char *own_log_dir; /* cleanup: berth's log directory for a pod the kubelet gave none */
     uint64_t shm_size;
     bool want_shm, want_net, umount_shm;
     /* outputs */
@@ -141,6 +142,7 @@ static void step_msg_free(berth_msg_t *m)
     berth_free(s->hosts);
     berth_free(s->resolv);
     berth_free(s->record_json);
+    berth_free(s->own_log_dir);
     berth_cni_net_unref(s->net);
     berth_err_free(&s->error);
     berth_free(s);
@@ -328,6 +330,10 @@ static void cleanup_job(void *arg)
         berth_log_warn("cannot remove the CNI cache", "error=\"%s\"", e->msg);
         berth_err_free(&e);
     }
+    /* the logs berth kept for a pod without a kubelet log directory go with
+     * the pod, as the kubelet removes its own */
+    if (s->own_log_dir)
+        berth_fs_remove_tree(s->own_log_dir);
     berth_fs_unlink(s->record_path, "sandbox record", &s->error);
 }
 
@@ -571,6 +577,8 @@ static void finish_creation(berth_actor_t *self, pod_t *p)
 static void start_cleanup(berth_actor_t *self, pod_t *p)
 {
     step_msg_t *s = step_new(p, STEP_CLEANUP);
+    if (p->config && (p->config->log_directory == NULL || p->config->log_directory[0] == '\0'))
+        s->own_log_dir = berth_asprintf("%s/%s", p->cfg->log_dir, p->id);
     berth_blocking_run(cleanup_job, s, berth_actor_self(self), &s->hdr);
 }
 

@@ -157,6 +157,12 @@ static int check_pod_config(const Runtime__V1__PodSandboxConfig *c, berth_err_t 
                                   "host_port %d out of range",
                                   i, pm->container_port, pm->host_port);
     }
+    /* conmon would resolve a relative one against its own working directory */
+    if (c->log_directory && c->log_directory[0] && c->log_directory[0] != '/')
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "RunPodSandbox: config.log_directory \"%.200s\" is not an absolute "
+                              "path",
+                              c->log_directory);
     const Runtime__V1__LinuxPodSandboxConfig *lx = c->linux;
     const Runtime__V1__NamespaceOption *ns =
             lx && lx->security_context ? lx->security_context->namespace_options : NULL;

@@ -79,6 +79,7 @@ write_config() {
 [crio]
 root = "$STATE_DIR/root"
 runroot = "$STATE_DIR/run"
+log_dir = "$STATE_DIR/podlogs"
 
 [crio.api]
 listen = "$SOCK"

@@ -99,6 +99,7 @@ cat >"$tmp/berth.conf" <<EOF
 [crio]
 root = "$tmp/root"
 runroot = "$tmp/run"
+log_dir = "$tmp/podlogs"
 
 [crio.api]
 listen = "$sock"

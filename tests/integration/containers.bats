@@ -363,6 +363,34 @@ EOF2
     [[ $(jq -r '.stats[0].writableLayer.timestamp' <<<"$out") -gt 0 ]]
 }
 
+@test "D4: a relative log_directory is INVALID_ARGUMENT; a pod without one logs under log_dir/<pod id>, removed with it" {
+    cat >"$BERTH_TMP/relpod.json" <<EOF2
+{"metadata":{"name":"relpod","namespace":"it","uid":"rel-$$","attempt":0},"log_directory":"../../etc","linux":{}}
+EOF2
+    run berth_crictl runp "$BERTH_TMP/relpod.json"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *InvalidArgument* && $output == *"config.log_directory"* && $output == *"not an absolute path"* ]]
+    [[ $(berth_crictl pods -q | wc -l) == 1 ]]
+
+    cat >"$BERTH_TMP/nolog.json" <<EOF2
+{"metadata":{"name":"nolog","namespace":"it","uid":"nolog-$$","attempt":0},"linux":{}}
+EOF2
+    pod=$(berth_crictl runp "$BERTH_TMP/nolog.json")
+    f=$BERTH_TMP/nl.json
+    echo '{"metadata":{"name":"nl"},"image":{"image":"'"$BUSYBOX"'"},"command":["sh","-c","echo to-log_dir; sleep 600"]}' >"$f"
+    id=$(berth_crictl create "$pod" "$f" "$BERTH_TMP/nolog.json")
+    berth_crictl start "$id" >/dev/null
+    log=$BERTH_TMP/podlogs/$pod/$id.log
+    [[ $(berth_crictl inspect "$id" | jq -r .status.logPath) == "$log" ]]
+    for i in $(seq 1 50); do grep -q to-log_dir "$log" 2>/dev/null && break; sleep 0.1; done
+    grep -q to-log_dir "$log"
+    [[ $(berth_crictl logs "$id") == to-log_dir ]]
+    berth_crictl stopp "$pod" >/dev/null
+    berth_crictl rmp "$pod" >/dev/null
+    [[ ! -e $BERTH_TMP/podlogs/$pod ]]
+}
+
 @test "bad container configs are refused naming the field, before anything is made" {
     cat >"$BERTH_TMP/esc.json" <<EOF2
 {"metadata":{"name":"esc"},"image":{"image":"$BUSYBOX"},"log_path":"../../escape.log","command":["true"]}

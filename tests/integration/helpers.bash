@@ -32,6 +32,7 @@ berth_setup() {
 [crio]
 root = "$BERTH_ROOT"
 runroot = "$BERTH_RUNROOT"
+log_dir = "$BERTH_TMP/podlogs"
 
 [crio.api]
 listen = "$BERTH_SOCK"
