@@ -178,6 +178,16 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
     if (cc->image == NULL || empty(cc->image->image))
         return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
                               "CreateContainer: config.image is empty");
+    {
+        BERTH_AUTO_ERR berth_err_t merr = NULL;
+        if (berth_cri_check_len("CreateContainer: config.metadata.name", cc->metadata->name,
+                                BERTH_CRI_MAX_NAME, &merr) < 0 ||
+            berth_cri_check_map("CreateContainer: config.labels", cc->n_labels,
+                                (ProtobufCMessage *const *)cc->labels, &merr) < 0 ||
+            berth_cri_check_map("CreateContainer: config.annotations", cc->n_annotations,
+                                (ProtobufCMessage *const *)cc->annotations, &merr) < 0)
+            return berth_cri_fail(rm, merr->grpc, "%s", merr->msg);
+    }
     const Runtime__V1__LinuxContainerSecurityContext *sc =
             cc->linux ? cc->linux->security_context : NULL;
     if (sc && sc->run_as_group && !sc->run_as_user && empty(sc->run_as_username))

@@ -10,6 +10,7 @@
  */
 #include "actors/cri.h"
 
+#include <errno.h>
 #include <assert.h>
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
@@ -197,6 +198,39 @@ void *berth_cri_map_copy(const ProtobufCMessageDescriptor *entry, size_t n,
         kv[n + i] = *field_ptr(src[i], "value");
     }
     return berth_cri_map(entry, n, kv, kv + n);
+}
+
+int berth_cri_check_map(const char *what, size_t n, ProtobufCMessage *const *entries,
+                        berth_err_t *err)
+{
+    if (n > BERTH_CRI_MAX_MAP_ENTRIES)
+        return berth_err_make(err, E2BIG, BERTH_GRPC_INVALID_ARGUMENT,
+                              "%s: %zu entries, more than the %u allowed", what, n,
+                              BERTH_CRI_MAX_MAP_ENTRIES);
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *k = *field_ptr(entries[i], "key");
+        const char *v = *field_ptr(entries[i], "value");
+        if (k == NULL || k[0] == '\0')
+            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                                  "%s: entry %zu has an empty key", what, i);
+        bytes += strlen(k) + (v ? strlen(v) : 0);
+    }
+    if (bytes > BERTH_CRI_MAX_MAP_BYTES)
+        return berth_err_make(err, E2BIG, BERTH_GRPC_INVALID_ARGUMENT,
+                              "%s: %zu bytes of keys and values, more than the %u allowed", what,
+                              bytes, BERTH_CRI_MAX_MAP_BYTES);
+    return 0;
+}
+
+int berth_cri_check_len(const char *what, const char *value, size_t max, berth_err_t *err)
+{
+    size_t n = value ? strlen(value) : 0;
+    if (n > max)
+        return berth_err_make(err, E2BIG, BERTH_GRPC_INVALID_ARGUMENT,
+                              "%s is %zu characters long, more than the %zu allowed (\"%.40s...\")",
+                              what, n, max, value);
+    return 0;
 }
 
 berth_cri_req_msg_t *berth_cri_req_new(const char *path, const ProtobufCMessage *req)

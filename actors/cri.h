@@ -40,6 +40,27 @@ void *berth_cri_map(const ProtobufCMessageDescriptor *entry, size_t n, char *con
 void *berth_cri_map_copy(const ProtobufCMessageDescriptor *entry, size_t n,
                          ProtobufCMessage *const *src);
 
+/* Kubernetes' own bounds on what a client names and attaches (a DNS
+ * subdomain for names, a DNS label for namespaces, 256 KiB of annotations),
+ * so an absurd request fails at once instead of deep in a creation (a 1 MB
+ * pod name failed only when CNI could not be spawned). Container names get
+ * the subdomain length too: CRI clients other than the kubelet use longer
+ * ones than a label allows. */
+#define BERTH_CRI_MAX_NAME 253
+#define BERTH_CRI_MAX_NAMESPACE 63
+#define BERTH_CRI_MAX_MAP_ENTRIES 1024
+#define BERTH_CRI_MAX_MAP_BYTES (256u << 10)
+
+/* Checks a labels or annotations map (n map entries of any *Entry type):
+ * at most BERTH_CRI_MAX_MAP_ENTRIES entries and BERTH_CRI_MAX_MAP_BYTES of
+ * keys and values together, no empty key. -1 with INVALID_ARGUMENT naming
+ * `what` ("RunPodSandbox: config.annotations"). Pure: any thread. */
+int berth_cri_check_map(const char *what, size_t n, ProtobufCMessage *const *entries,
+                        berth_err_t *err);
+/* Checks a name's length against max: -1 with INVALID_ARGUMENT naming
+ * `what` and the limit. */
+int berth_cri_check_len(const char *what, const char *value, size_t max, berth_err_t *err);
+
 /* Answers rm's call with an error (code, formatted message) and frees rm. */
 void berth_cri_fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

@@ -165,6 +165,10 @@ static void pull_job_msg_free(berth_msg_t *m)
     berth_free(m);
 }
 
+/* An image config is a small JSON document; CRI-O and containerd cap it
+ * near this too. */
+#define MAX_CONFIG_BYTES (16u << 20)
+
 static char *nz(const char *s)
 {
     return s && *s ? berth_strdup(s) : NULL;
@@ -178,12 +182,25 @@ static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
     berth_store_t *st = j->ctx->store;
     const berth_registry_descriptor_t *cd = &img->parsed.config;
     BERTH_AUTO_FREE char *cpath = berth_store_blob_path(st, cd->digest);
+    /* The descriptor gives the size: a config too large to be one is refused
+     * before a byte of it is fetched. */
+    if (cd->size > (int64_t)MAX_CONFIG_BYTES)
+        return berth_err_make(err, E2BIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
+                              "image config %s is %lld bytes, more than the %u a config may be",
+                              cd->digest, (long long)cd->size, MAX_CONFIG_BYTES);
     if (!berth_store_blob_exists(st, cd->digest) &&
         berth_registry_fetch_blob(j->ctx->client, t, cd->digest, cd->size, cpath, NULL, err) < 0)
         return berth_err_prefix(err, "config %s", cd->digest);
     BERTH_AUTO_FREE char *config = NULL;
-    if (berth_fs_read_small(cpath, 16u << 20, &config, err) < 0)
-        return -1;
+    BERTH_AUTO_ERR berth_err_t rerr = NULL;
+    if (berth_fs_read_small(cpath, MAX_CONFIG_BYTES, &config, &rerr) < 0)
+        return berth_err_make(
+                err, rerr->errnum,
+                rerr->errnum == EFBIG || rerr->errnum == E2BIG ? BERTH_GRPC_RESOURCE_EXHAUSTED
+                                                               : BERTH_GRPC_INTERNAL,
+                "image config %s: %s", cd->digest,
+                rerr->errnum == EFBIG || rerr->errnum == E2BIG ? "larger than a config may be"
+                                                               : rerr->msg);
     json_error_t jerr;
     json_t *cj = json_loads(config, 0, &jerr);
     if (cj == NULL || !json_is_object(cj)) {

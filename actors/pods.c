@@ -130,6 +130,18 @@ static bool has_ctl(const char *s)
  * anything is made; the message names the field. */
 static int check_pod_config(const Runtime__V1__PodSandboxConfig *c, berth_err_t *err)
 {
+    const Runtime__V1__PodSandboxMetadata *md = c->metadata;
+    if (berth_cri_check_len("RunPodSandbox: config.metadata.name", md->name, BERTH_CRI_MAX_NAME,
+                            err) < 0 ||
+        berth_cri_check_len("RunPodSandbox: config.metadata.namespace", md->namespace_,
+                            BERTH_CRI_MAX_NAMESPACE, err) < 0 ||
+        berth_cri_check_len("RunPodSandbox: config.metadata.uid", md->uid, BERTH_CRI_MAX_NAME,
+                            err) < 0 ||
+        berth_cri_check_map("RunPodSandbox: config.labels", c->n_labels,
+                            (ProtobufCMessage *const *)c->labels, err) < 0 ||
+        berth_cri_check_map("RunPodSandbox: config.annotations", c->n_annotations,
+                            (ProtobufCMessage *const *)c->annotations, err) < 0)
+        return -1;
     if (c->hostname &&
         (strlen(c->hostname) > 64 || has_ctl(c->hostname) || strpbrk(c->hostname, " /") != NULL))
         return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,

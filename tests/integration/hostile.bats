@@ -107,3 +107,49 @@ teardown() {
     du -sk "$BERTH_ROOT/storage"
     (($(du -sk "$BERTH_ROOT/storage" | cut -f1) < 1024))
 }
+
+@test "D5: a config larger than a config may be is refused before it is downloaded" {
+    "$PUSH" "$REG" "$REPO:bigcfg" --layer 'a=1' --config-pad-mib 17 >/dev/null
+    run berth_crictl pull "$REG/$REPO:bigcfg"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *ResourceExhausted* && $output == *"image config sha256:"* && $output == *"more than the 16777216 a config may be"* ]]
+    [[ $output != *"$BERTH_ROOT"* ]]
+    [[ -z $(find "$BERTH_ROOT/storage/blobs" -type f) ]]
+}
+
+@test "D5: absurd names, labels and annotations are INVALID_ARGUMENT naming the field" {
+    long=$(head -c 300 /dev/zero | tr '\0' a)
+    cat >"$BERTH_TMP/p1.json" <<EOF
+{"metadata":{"name":"$long","namespace":"ns","uid":"u1","attempt":0}}
+EOF
+    run berth_crictl runp "$BERTH_TMP/p1.json"
+    [ "$status" -ne 0 ]
+    [[ $output == *InvalidArgument* && $output == *"config.metadata.name is 300 characters long, more than the 253 allowed"* ]]
+    cat >"$BERTH_TMP/p2.json" <<EOF
+{"metadata":{"name":"p","namespace":"${long:0:64}","uid":"u1","attempt":0}}
+EOF
+    run berth_crictl runp "$BERTH_TMP/p2.json"
+    [ "$status" -ne 0 ]
+    [[ $output == *"config.metadata.namespace is 64 characters long, more than the 63 allowed"* ]]
+    # 2000 annotations of 200 bytes (the review had 10,000): over both caps
+    python3 - "$BERTH_TMP/p3.json" <<'PY'
+import json, sys
+ann = {"k%d" % i: "v" * 200 for i in range(2000)}
+json.dump({"metadata": {"name": "p", "namespace": "ns", "uid": "u3", "attempt": 0},
+           "annotations": ann}, open(sys.argv[1], "w"))
+PY
+    run berth_crictl runp "$BERTH_TMP/p3.json"
+    [ "$status" -ne 0 ]
+    [[ $output == *InvalidArgument* && $output == *"config.annotations: 2000 entries, more than the 1024 allowed"* ]]
+    python3 - "$BERTH_TMP/p4.json" <<'PY'
+import json, sys
+json.dump({"metadata": {"name": "p", "namespace": "ns", "uid": "u4", "attempt": 0},
+           "labels": {"big": "x" * (300 << 10)}}, open(sys.argv[1], "w"))
+PY
+    run berth_crictl runp "$BERTH_TMP/p4.json"
+    [ "$status" -ne 0 ]
+    [[ $output == *"config.labels: "*" bytes of keys and values, more than the 262144 allowed"* ]]
+    [[ -z $(berth_crictl pods -q) ]]
+    berth_crictl version >/dev/null
+}
