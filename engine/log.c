@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -101,11 +102,14 @@ int berth_log_nonblocking(void)
     return 0;
 }
 
-/* Writes one whole line. Lines are at most 4096 bytes, PIPE_BUF, so a
- * non-blocking pipe takes all of one or none. A stream socket may take a
- * part: the rest then waits up to 100 ms, and when that runs out the line
- * is cut and ended, so that the next one starts on a line of its own.
- * Returns false when the line was dropped. */
+/* The longest line written whole; longer ones lose the middle of their
+ * fields (see berth_log). */
+#define LONG_LINE_MAX (64u << 10)
+
+/* Writes one whole line. Most lines are at most 4096 bytes, PIPE_BUF, so a
+ * non-blocking pipe takes all of one or none; a longer one may go in parts. A stream socket may
+ * take a part: the rest then waits up to 100 ms, and when that runs out the line is cut and ended,
+ * so that the next one starts on a line of its own. Returns false when the line was dropped. */
 static bool put_line(int fd, const char *p, size_t len)
 {
     bool sock = ck_pr_load_int(&log_is_socket), nb = ck_pr_load_int(&log_nonblock);
@@ -180,16 +184,52 @@ void berth_log(int level, const char *msg, const char *kvfmt, ...)
     if (pos > cap)
         pos = cap;
     pos = put_quoted(buf, pos, cap, msg ? msg : "");
+    /* A line longer than the stack buffer (an error naming long paths, a
+     * refusal quoting a client's input) is built on the heap: the reason at
+     * its end is the part a reader needs. Past LONG_LINE_MAX the middle of
+     * the fields goes, never their end. libc's allocator: the log must not
+     * depend on berth's. */
+    char *line = buf, *heap = NULL;
     if (kvfmt != NULL && *kvfmt != '\0' && pos + 1 < cap) {
         buf[pos++] = ' ';
         va_list ap;
         va_start(ap, kvfmt);
         n = vsnprintf(buf + pos, cap - pos, kvfmt, ap);
         va_end(ap);
-        if (n > 0)
-            pos += (size_t)n < cap - pos ? (size_t)n : cap - pos - 1;
+        if (n > 0 && (size_t)n < cap - pos) {
+            pos += (size_t)n;
+        } else if (n > 0) {
+            char *kv = malloc((size_t)n + 1);
+            if (kv != NULL) {
+                va_start(ap, kvfmt);
+                vsnprintf(kv, (size_t)n + 1, kvfmt, ap);
+                va_end(ap);
+                size_t kn = (size_t)n, keep_head = kn, keep_tail = 0;
+                if (pos + kn + 64 > LONG_LINE_MAX) {
+                    keep_tail = LONG_LINE_MAX / 4;
+                    keep_head = LONG_LINE_MAX - pos - keep_tail - 64;
+                }
+                heap = malloc(pos + keep_head + keep_tail + 64);
+                if (heap != NULL) {
+                    memcpy(heap, buf, pos);
+                    memcpy(heap + pos, kv, keep_head);
+                    size_t hp = pos + keep_head;
+                    if (keep_tail > 0) {
+                        hp += (size_t)snprintf(heap + hp, 48, " ...(%zu bytes left out)... ",
+                                               kn - keep_head - keep_tail);
+                        memcpy(heap + hp, kv + kn - keep_tail, keep_tail);
+                        hp += keep_tail;
+                    }
+                    line = heap;
+                    pos = hp;
+                }
+                free(kv);
+            }
+            if (heap == NULL) /* no memory: the line as it fits */
+                pos = cap - 1;
+        }
     }
-    buf[pos++] = '\n';
+    line[pos++] = '\n';
     int fd = ck_pr_load_int(&log_fd);
     /* Relaxed: the count is only reported, and a notice racing another may
      * report a line late, never lose it (fas takes what it reports). */
@@ -207,7 +247,8 @@ void berth_log(int level, const char *msg, const char *kvfmt, ...)
             return;
         }
     }
-    if (!put_line(fd, buf, pos))
+    if (!put_line(fd, line, pos))
         ck_pr_inc_64(&log_dropped);
+    free(heap);
     errno = saved_errno;
 }

@@ -26,7 +26,7 @@ static int fails_with_errno(berth_err_t *err)
 
 int main(void)
 {
-    tap_plan(23);
+    tap_plan(25);
 
     berth_err_t err = NULL;
     int r = berth_err_make(&err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "bad %d", 42);
@@ -76,6 +76,32 @@ int main(void)
            "below-level lines are dropped; one line per call");
     tap_ok(buf[9] == '-' && buf[15] == 'T' && strstr(buf, "Z level=") != NULL,
            "RFC 3339 UTC timestamp");
+    /* Long lines keep their end (the reason of a refusal comes last): 10 KB
+     * whole, 200 KB with the middle of the fields left out. */
+    {
+        char path[] = "/tmp/berth-log-test-XXXXXX";
+        int fd = mkstemp(path);
+        if (fd < 0)
+            return 1;
+        unlink(path);
+        static char big[200 * 1024];
+        memset(big, 'p', sizeof(big) - 1);
+        berth_log_set_fd(fd);
+        berth_log_info("long", "path=%.*s error=\"REASON-END\"", 10000, big);
+        berth_log_info("huge", "path=%s error=\"REASON-END\"", big);
+        berth_log_set_fd(2);
+        static char rd[300 * 1024];
+        ssize_t m = pread(fd, rd, sizeof(rd) - 1, 0);
+        close(fd);
+        rd[m > 0 ? m : 0] = '\0';
+        char *second = strchr(rd, '\n');
+        tap_ok(second && second - rd > 10000 && strncmp(second - 11, "REASON-END\"", 11) == 0,
+               "a 10 KB line is written whole, its reason at the end");
+        tap_ok(second && strstr(second + 1, "bytes left out") &&
+                       strlen(second + 1) <= 64 * 1024 + 1 &&
+                       strstr(second + 1, "error=\"REASON-END\"\n") != NULL,
+               "a 200 KB line loses the middle of its fields, never its end");
+    }
     /* A full pipe: with berth_log_nonblocking the line is dropped, not
      * waited for (alarm would kill a blocked test), and the next line that
      * gets through is preceded by the count. */
