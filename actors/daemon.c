@@ -240,7 +240,9 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     berth_grpc_server_config_t scfg = {
             .path = cfg->listen,
             .mode = 0660,
-            .max_msg_size = max_msg,
+            .limits = {.max_msg_size = max_msg,
+                       .max_conn_buffered = (size_t)cfg->grpc_max_conn_buffered,
+                       .max_total_buffered = (size_t)cfg->grpc_max_total_buffered},
             .dispatch = cri,
     };
     int ret = 0;

@@ -45,6 +45,8 @@ static const struct keydesc keys[] = {
         K("api", listen, T_STR),
         K("api", grpc_max_send_msg_size, T_INT),
         K("api", grpc_max_recv_msg_size, T_INT),
+        K("api", grpc_max_conn_buffered, T_INT),
+        K("api", grpc_max_total_buffered, T_INT),
         K("runtime", default_runtime, T_STR),
         K("runtime", log_level, T_STR),
         K("runtime", drop_infra_ctr, T_BOOL),
@@ -657,6 +659,8 @@ static void set_defaults(berth_config_t *c)
     c->listen = berth_strdup("/run/berth/berth.sock");
     c->grpc_max_send_msg_size = 16 * 1024 * 1024;
     c->grpc_max_recv_msg_size = 16 * 1024 * 1024;
+    c->grpc_max_conn_buffered = 64 * 1024 * 1024;
+    c->grpc_max_total_buffered = 256 * 1024 * 1024;
     c->default_runtime = berth_strdup("crun");
     c->log_level = berth_strdup("info");
     c->drop_infra_ctr = true;
@@ -726,6 +730,14 @@ static int validate(const berth_config_t *c, berth_err_t *err)
     if (c->grpc_max_send_msg_size <= 0 || c->grpc_max_recv_msg_size <= 0)
         return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
                               "crio.api.grpc_max_*_msg_size must be positive");
+    if (c->grpc_max_conn_buffered < c->grpc_max_recv_msg_size ||
+        c->grpc_max_total_buffered < c->grpc_max_conn_buffered)
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "crio.api.grpc_max_conn_buffered (%" PRId64
+                              ") must be at least grpc_max_recv_msg_size (%" PRId64
+                              ") and grpc_max_total_buffered (%" PRId64 ") at least that",
+                              c->grpc_max_conn_buffered, c->grpc_max_recv_msg_size,
+                              c->grpc_max_total_buffered);
     return 0;
 }
 

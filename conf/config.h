@@ -46,6 +46,8 @@ typedef struct berth_config {
     char *listen;
     int64_t grpc_max_send_msg_size;
     int64_t grpc_max_recv_msg_size;
+    int64_t grpc_max_conn_buffered;  /* partial request bytes per connection */
+    int64_t grpc_max_total_buffered; /* the same over every connection */
     /* [crio.runtime] */
     char *default_runtime;
     char *log_level;

@@ -34,8 +34,10 @@ typedef struct berth_h2_callbacks {
     void (*on_close)(void *ctx, int32_t stream_id, void *user, bool finished, uint32_t error_code);
 } berth_h2_callbacks_t;
 
-/* A server session; cb is copied; max_msg_size 0 means the default. */
-berth_h2_t *berth_h2_new(const berth_h2_callbacks_t *cb, void *ctx, size_t max_msg_size);
+/* A server session; cb and limits are copied; limits NULL or zero fields
+ * mean the defaults. */
+berth_h2_t *berth_h2_new(const berth_h2_callbacks_t *cb, void *ctx,
+                         const berth_grpc_limits_t *limits);
 /* Frees the session without calling on_close. NULL-safe. */
 void berth_h2_free(berth_h2_t *h);
 /* Feeds received bytes. < 0 on a fatal session error (garbage, protocol
@@ -121,7 +123,7 @@ typedef struct grpc_gone_msg {
 
 /* Spawns a connection actor on an accepted fd (taken) and starts it.
  * listener gets BERTH_MSG_GRPC_CONN_GONE when it ends. */
-berth_handle_t berth_grpc_conn_spawn(int fd, size_t max_msg_size, berth_handle_t listener,
-                                     berth_handle_t dispatch);
+berth_handle_t berth_grpc_conn_spawn(int fd, const berth_grpc_limits_t *limits,
+                                     berth_handle_t listener, berth_handle_t dispatch);
 
 #endif

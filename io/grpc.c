@@ -482,8 +482,8 @@ static const berth_actor_class_t conn_class = {
         .fini = conn_fini,
 };
 
-berth_handle_t berth_grpc_conn_spawn(int fd, size_t max_msg_size, berth_handle_t listener,
-                                     berth_handle_t dispatch)
+berth_handle_t berth_grpc_conn_spawn(int fd, const berth_grpc_limits_t *limits,
+                                     berth_handle_t listener, berth_handle_t dispatch)
 {
     conn_t *c = berth_calloc(1, sizeof(*c));
     c->fd = fd;
@@ -491,7 +491,7 @@ berth_handle_t berth_grpc_conn_spawn(int fd, size_t max_msg_size, berth_handle_t
     c->dispatch = dispatch;
     c->rbuf = berth_malloc(RECV_BUF);
     berth_h2_callbacks_t cb = {.on_request = conn_on_request, .on_close = conn_on_close};
-    c->h2 = berth_h2_new(&cb, c, max_msg_size);
+    c->h2 = berth_h2_new(&cb, c, limits);
     berth_handle_t h = berth_actor_spawn(&conn_class, c);
     berth_send(h, berth_msg_new(BERTH_MSG_GRPC_START, sizeof(berth_msg_t)));
     return h;

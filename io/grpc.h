@@ -53,12 +53,29 @@ typedef struct berth_grpc_cancel_msg {
     int reason;              /* enum berth_grpc_cancel_reason */
 } berth_grpc_cancel_msg_t;
 
+/* What one client can make the server hold. Request bytes are counted while
+ * a message is being received (a body grows with what arrives, never to the
+ * size its prefix announces); a stream that would pass a cap is answered
+ * RESOURCE_EXHAUSTED and its bytes are freed. */
+typedef struct berth_grpc_limits {
+    size_t max_msg_size;       /* receive and send limit; 0: 16 MiB */
+    size_t max_conn_buffered;  /* partial request bytes on one connection; 0: 64 MiB */
+    size_t max_total_buffered; /* the same over every connection; 0: 256 MiB */
+} berth_grpc_limits_t;
+
+#define BERTH_GRPC_DEFAULT_CONN_BUFFERED (64u << 20)
+#define BERTH_GRPC_DEFAULT_TOTAL_BUFFERED (256u << 20)
+
 typedef struct berth_grpc_server_config {
-    const char *path;        /* unix socket path */
-    unsigned mode;           /* socket file mode, e.g. 0660 */
-    size_t max_msg_size;     /* receive and send limit; 0: 16 MiB */
-    berth_handle_t dispatch; /* receives BERTH_MSG_GRPC_REQUEST */
+    const char *path;           /* unix socket path */
+    unsigned mode;              /* socket file mode, e.g. 0660 */
+    berth_grpc_limits_t limits; /* zero fields take the defaults */
+    berth_handle_t dispatch;    /* receives BERTH_MSG_GRPC_REQUEST */
 } berth_grpc_server_config_t;
+
+/* Partial request bytes held over every connection now (relaxed: for
+ * reports and tests). Any thread. */
+size_t berth_grpc_buffered_total(void);
 
 /* Binds and listens (refusing when another live server answers on the path;
  * a stale socket file is replaced) and spawns the listener actor. Main thread

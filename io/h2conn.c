@@ -38,9 +38,10 @@ typedef struct h2stream {
     uint8_t prefix[5];
     size_t prefix_got;
     uint8_t *body;
-    size_t body_len, body_got;
-    bool in_body;  /* prefix complete, body being read */
-    bool have_msg; /* one complete message */
+    size_t body_len, body_got, body_cap;
+    size_t counted; /* body bytes counted in the connection's and the process's totals */
+    bool in_body;   /* prefix complete, body being read */
+    bool have_msg;  /* one complete message */
 
     /* state */
     bool rejected;   /* answered by the core; further input is ignored */
@@ -61,7 +62,8 @@ struct berth_h2 {
     nghttp2_session *session;
     berth_h2_callbacks_t cb;
     void *ctx;
-    size_t max_msg;
+    size_t max_msg, max_conn_buffered, max_total_buffered;
+    size_t buffered;     /* partial request bytes held on this connection */
     h2stream_t *streams; /* open streams, for counting and freeing */
     size_t nstreams;
     bool dead; /* a fatal receive error happened */
@@ -125,6 +127,25 @@ int64_t berth_grpc_parse_timeout(const char *v, size_t len)
     if (n > INT64_MAX / mul)
         return INT64_MAX;
     return n * mul;
+}
+
+/* Partial request bytes over every connection. Relaxed atomics: it is a
+ * bound, and a few bytes of slack between two connections racing to the
+ * limit are harmless; no other memory is published through it. */
+static size_t buffered_total;
+
+size_t berth_grpc_buffered_total(void)
+{
+    return __atomic_load_n(&buffered_total, __ATOMIC_RELAXED);
+}
+
+/* Takes st's bytes out of the totals (its message is complete and handed
+ * on, or dropped). */
+static void uncount(berth_h2_t *h, h2stream_t *st)
+{
+    h->buffered -= st->counted;
+    __atomic_sub_fetch(&buffered_total, st->counted, __ATOMIC_RELAXED);
+    st->counted = 0;
 }
 
 static void stream_free(h2stream_t *st)
@@ -218,6 +239,7 @@ static int finish(berth_h2_t *h, h2stream_t *st, int code, const char *msg)
 static void reject(berth_h2_t *h, h2stream_t *st, int code, const char *msg)
 {
     st->rejected = true;
+    uncount(h, st);
     berth_free(st->body);
     st->body = NULL;
     finish(h, st, code, msg);
@@ -435,7 +457,8 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
             st->prefix_got = 0;
             st->body_len = mlen;
             st->body_got = 0;
-            st->body = mlen ? berth_malloc(mlen) : NULL;
+            st->body_cap = 0;
+            st->body = NULL;
             st->in_body = mlen > 0;
             st->have_msg = mlen == 0;
             continue;
@@ -443,13 +466,40 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         size_t n = st->body_len - st->body_got;
         if (n > len)
             n = len;
+        size_t total = __atomic_load_n(&buffered_total, __ATOMIC_RELAXED);
+        if (h->buffered + n > h->max_conn_buffered || total + n > h->max_total_buffered) {
+            char buf[200];
+            bool conn = h->buffered + n > h->max_conn_buffered;
+            snprintf(buf, sizeof(buf),
+                     "grpc: %s holds %zu bytes of requests still being received; this one would "
+                     "pass the limit of %zu",
+                     conn ? "this connection" : "the server", conn ? h->buffered : total,
+                     conn ? h->max_conn_buffered : h->max_total_buffered);
+            reject(h, st, BERTH_GRPC_RESOURCE_EXHAUSTED, buf);
+            return 0;
+        }
+        /* The body grows with what arrives: a prefix announcing 16 MiB costs
+         * nothing until the bytes come. */
+        if (st->body_got + n > st->body_cap) {
+            size_t cap = st->body_cap ? st->body_cap * 2 : 64u << 10;
+            while (cap < st->body_got + n)
+                cap *= 2;
+            if (cap > st->body_len)
+                cap = st->body_len;
+            st->body = berth_realloc(st->body, cap);
+            st->body_cap = cap;
+        }
         memcpy(st->body + st->body_got, data, n);
         st->body_got += n;
+        st->counted += n;
+        h->buffered += n;
+        __atomic_add_fetch(&buffered_total, n, __ATOMIC_RELAXED);
         data += n;
         len -= n;
         if (st->body_got == st->body_len) {
             st->in_body = false;
             st->have_msg = true;
+            uncount(h, st); /* complete: it is the handler's now */
         }
     }
     return 0;
@@ -470,18 +520,25 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     if (st->next)
         st->next->prev = st->prev;
     h->nstreams--;
+    uncount(h, st);
     if (st->dispatched && h->cb.on_close)
         h->cb.on_close(h->ctx, stream_id, st->user, st->finished, error_code);
     stream_free(st);
     return 0;
 }
 
-berth_h2_t *berth_h2_new(const berth_h2_callbacks_t *cb, void *ctx, size_t max_msg_size)
+berth_h2_t *berth_h2_new(const berth_h2_callbacks_t *cb, void *ctx,
+                         const berth_grpc_limits_t *limits)
 {
     berth_h2_t *h = berth_calloc(1, sizeof(*h));
     h->cb = *cb;
     h->ctx = ctx;
-    h->max_msg = max_msg_size ? max_msg_size : BERTH_GRPC_DEFAULT_MAX_MSG;
+    berth_grpc_limits_t lim = limits ? *limits : (berth_grpc_limits_t){0};
+    h->max_msg = lim.max_msg_size ? lim.max_msg_size : BERTH_GRPC_DEFAULT_MAX_MSG;
+    h->max_conn_buffered =
+            lim.max_conn_buffered ? lim.max_conn_buffered : BERTH_GRPC_DEFAULT_CONN_BUFFERED;
+    h->max_total_buffered =
+            lim.max_total_buffered ? lim.max_total_buffered : BERTH_GRPC_DEFAULT_TOTAL_BUFFERED;
 
     nghttp2_session_callbacks *cbs;
     if (nghttp2_session_callbacks_new(&cbs) != 0)
@@ -525,6 +582,7 @@ void berth_h2_free(berth_h2_t *h)
     h2stream_t *st = h->streams;
     while (st) {
         h2stream_t *next = st->next;
+        uncount(h, st);
         stream_free(st);
         st = next;
     }

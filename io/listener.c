@@ -34,7 +34,7 @@ typedef struct listener {
     char *path;
     dev_t dev;
     ino_t ino;
-    size_t max_msg;
+    berth_grpc_limits_t limits;
     berth_handle_t dispatch, me;
     berth_op_t accept_op;
     bool accept_busy, rearm_pending, stopping, exited;
@@ -93,7 +93,7 @@ static void on_accept(berth_actor_t *self, listener_t *l, berth_cqe_msg_t *m)
         if (l->stopping) {
             close(m->res);
         } else {
-            conns_add(l, berth_grpc_conn_spawn(m->res, l->max_msg, l->me, l->dispatch));
+            conns_add(l, berth_grpc_conn_spawn(m->res, &l->limits, l->me, l->dispatch));
         }
     } else if (m->res != -ECANCELED && !l->stopping) {
         /* EMFILE and friends: wait a little rather than spin on the error. */
@@ -295,7 +295,7 @@ int berth_grpc_server_start(const berth_grpc_server_config_t *cfg, berth_handle_
     l->path = berth_strdup(cfg->path);
     l->dev = sb.st_dev;
     l->ino = sb.st_ino;
-    l->max_msg = cfg->max_msg_size ? cfg->max_msg_size : BERTH_GRPC_DEFAULT_MAX_MSG;
+    l->limits = cfg->limits;
     l->dispatch = cfg->dispatch;
     berth_handle_t h = berth_actor_spawn(&listener_class, l);
     berth_send(h, berth_msg_new(BERTH_MSG_GRPC_START, sizeof(berth_msg_t)));

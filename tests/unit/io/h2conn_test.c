@@ -145,6 +145,7 @@ static int cli_on_close(nghttp2_session *s, int32_t sid, uint32_t code, void *ud
 typedef struct body {
     uint8_t bytes[4096];
     size_t len, off, chunk;
+    bool hold; /* at the end of bytes, keep the stream open (a slow client) */
 } body_t;
 
 static ssize_t body_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t length,
@@ -156,9 +157,11 @@ static ssize_t body_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
         n = length;
     if (b->chunk && n > b->chunk)
         n = b->chunk;
+    if (n == 0 && b->hold)
+        return NGHTTP2_ERR_DEFERRED;
     memcpy(buf, b->bytes + b->off, n);
     b->off += n;
-    if (b->off == b->len)
+    if (b->off == b->len && !b->hold)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)n;
 }
@@ -207,6 +210,7 @@ static int32_t submit(nghttp2_session *cli, int slot, const char *method, const 
     b->len = plen + 5;
     b->off = 0;
     b->chunk = chunk;
+    b->hold = false;
     nghttp2_nv nv[8] = {NV(":method", "POST"),
                         NV(":scheme", "http"),
                         NV(":path", method),
@@ -248,7 +252,56 @@ static berth_h2_t *server_new(size_t max)
 {
     berth_h2_callbacks_t cb = {.on_request = srv_on_request, .on_close = srv_on_close};
     reset_server_view();
-    return berth_h2_new(&cb, NULL, max);
+    berth_grpc_limits_t lim = {.max_msg_size = max};
+    return berth_h2_new(&cb, NULL, &lim);
+}
+
+/* Requests that announce more than they send, left open (a slow or hostile
+ * client): what they hold counts against the connection's and the process's
+ * caps, never more than what arrived, and is given back when they go. */
+static void test_buffered_caps(void)
+{
+    static char payload[2001];
+    memset(payload, 'a', 2000);
+    berth_h2_callbacks_t cb = {.on_request = srv_on_request, .on_close = srv_on_close};
+    reset_server_view();
+    berth_grpc_limits_t lim = {.max_msg_size = 1 << 20, .max_conn_buffered = 3000};
+    berth_h2_t *srv = berth_h2_new(&cb, NULL, &lim);
+    nghttp2_session *cli = client_new();
+    int32_t a = submit(cli, 0, "/a/B", payload, 0, 900000, NULL, NULL, 0);
+    bodies[0].hold = true;
+    xfer(cli, srv);
+    ok(berth_grpc_buffered_total() == 2000,
+       "an announced 900000-byte message holds only the 2000 bytes that came");
+    int32_t b = submit(cli, 1, "/a/B", payload, 0, 900000, NULL, NULL, 0);
+    bodies[1].hold = true;
+    xfer(cli, srv);
+    resp_t *r = resp_of(b);
+    ok(r->grpc_status == BERTH_GRPC_RESOURCE_EXHAUSTED &&
+               strstr(r->msg, "this connection holds 2000 bytes") != NULL &&
+               strstr(r->msg, "limit of 3000") != NULL,
+       "past the connection's cap: RESOURCE_EXHAUSTED naming it");
+    ok(resp_of(a)->grpc_status == -1 && berth_grpc_buffered_total() == 2000,
+       "the first request is untouched; the refused one's bytes are freed");
+
+    /* the process-wide cap, over two connections */
+    berth_grpc_limits_t lim2 = {.max_msg_size = 1 << 20, .max_conn_buffered = 1 << 20,
+                                .max_total_buffered = 3000};
+    berth_h2_t *srv2 = berth_h2_new(&cb, NULL, &lim2);
+    nghttp2_session *cli2 = client_new();
+    int32_t c = submit(cli2, 2, "/a/B", payload, 0, 900000, NULL, NULL, 0);
+    bodies[2].hold = true;
+    xfer(cli2, srv2);
+    r = resp_of(c);
+    ok(r->grpc_status == BERTH_GRPC_RESOURCE_EXHAUSTED &&
+               strstr(r->msg, "the server holds 2000 bytes") != NULL,
+       "past the process's cap (another connection holds the rest): RESOURCE_EXHAUSTED");
+    berth_h2_free(srv);
+    berth_h2_free(srv2);
+    nghttp2_session_del(cli);
+    nghttp2_session_del(cli2);
+    ok(berth_grpc_buffered_total() == 0, "freed connections give their bytes back");
+    reset_server_view();
 }
 
 static bool msg_is(resp_t *r, const char *want)
@@ -260,7 +313,7 @@ static bool msg_is(resp_t *r, const char *want)
 
 int main(void)
 {
-    printf("1..27\n");
+    printf("1..32\n");
 
     /* unary round trip, message split over several DATA frames */
     nghttp2_session *cli = client_new();
@@ -442,5 +495,6 @@ int main(void)
     ok(!berth_h2_want_io(srv), "malformed frame: connection ends");
     berth_h2_free(srv);
     reset_server_view();
+    test_buffered_caps();
     return failed;
 }
