@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Prepares a fresh Debian 12 machine (run as root) to build and test berth:
 # the Debian packages, the Go tools pinned to cri-tools v1.37.0 (crictl,
-# critest, ginkgo) in /usr/local/bin, and the pinned CRI schema in the Go
-# module cache. Idempotent: when everything is in place it only runs local
+# critest, ginkgo) in /usr/local/bin, the pinned CRI schema in the Go
+# module cache, and the kubelet of tests/kubelet (scripts/build-kubelet.sh:
+# about 8 minutes once, cached in /var/cache/berth-kubelet/<version>/). Idempotent: when everything is in place it only runs local
 # checks (no apt, no network) and finishes in about a second. It never
 # touches a running berthd and never changes system configuration.
 set -euo pipefail
@@ -24,7 +25,7 @@ packages=(
     libcurl4-openssl-dev libarchive-dev libjansson-dev libssl-dev zlib1g-dev
     conmon crun runc containernetworking-plugins busybox-static umoci skopeo
     docker-registry bats clang clang-format libclang-rt-14-dev
-    iptables iproute2 jq python3 curl
+    iptables iproute2 jq python3 curl gnuplot-nox
 )
 
 install_packages() {
@@ -170,6 +171,11 @@ main() {
     else
         berth_note "warning: cannot fetch github.com/toml-lang/toml-test@$TOML_TEST_VERSION"
     fi
+    # The kubelet of the kubelet end-to-end suite (tests/kubelet); a no-op
+    # when its cache holds the binary.
+    local kubelet
+    kubelet=$("$here/build-kubelet.sh" | tail -n 1) || berth_die "cannot build the kubelet (scripts/build-kubelet.sh)"
+    berth_note "kubelet: $kubelet"
     berth_note "setup done"
 }
 
