@@ -201,43 +201,19 @@ static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
                 "image config %s: %s", cd->digest,
                 rerr->errnum == EFBIG || rerr->errnum == E2BIG ? "larger than a config may be"
                                                                : rerr->msg);
-    json_error_t jerr;
-    json_t *cj = json_loads(config, 0, &jerr);
-    if (cj == NULL || !json_is_object(cj)) {
-        json_decref(cj);
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "image config %s is not a JSON object", cd->digest);
-    }
     size_t nl = img->parsed.n_layers;
     /* Layers are stored under the diff IDs the config names and checked
      * against them while unpacking: a config is the image's ID, so what
      * runs under that ID is what the config says. */
-    json_t *dids = json_object_get(json_object_get(cj, "rootfs"), "diff_ids");
-    if (!json_is_array(dids) || json_array_size(dids) != nl) {
-        size_t have = json_is_array(dids) ? json_array_size(dids) : 0;
-        json_decref(cj);
-        return berth_err_make(err, EBADMSG, BERTH_GRPC_DATA_LOSS,
-                              "image config %s lists %zu rootfs.diff_ids for the manifest's %zu "
-                              "layers",
-                              cd->digest, have, nl);
-    }
-    char **diff_ids = berth_calloc(nl + 1, sizeof(char *));
-    for (size_t i = 0; i < nl; i++) {
-        const char *d = json_string_value(json_array_get(dids, i));
-        if (d == NULL || !berth_digest_valid(d)) {
-            berth_strv_free(diff_ids);
-            json_decref(cj);
-            return berth_err_make(err, EBADMSG, BERTH_GRPC_DATA_LOSS,
-                                  "image config %s: rootfs.diff_ids[%zu] is not a sha256 digest",
-                                  cd->digest, i);
-        }
-        diff_ids[i] = berth_strdup(d);
-    }
-    const char *user = json_string_value(json_object_get(json_object_get(cj, "config"), "User"));
+    berth_registry_config_t ic;
+    if (berth_registry_config_parse(config, strlen(config), nl, &ic, err) < 0)
+        return berth_err_prefix(err, "image config %s", cd->digest);
+    char **diff_ids = berth_steal_ptr(&ic.diff_ids);
+    const char *user = ic.user;
     berth_store_image_t *rec = berth_store_image_new();
     berth_free(rec->user);
     rec->user = berth_strdup(user ? user : "");
-    json_decref(cj);
+    berth_registry_config_fini(&ic);
     berth_free(rec->config);
     rec->config = berth_steal_ptr(&config);
     rec->id = berth_strdup(cd->digest);

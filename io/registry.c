@@ -9,6 +9,7 @@
  * guards it (why a mutex here: docs/images-io.md).
  */
 #include "io/registry.h"
+#include "io/registry-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -380,13 +381,54 @@ static int perform(berth_registry_client_t *c, const char *url, struct curl_slis
     }
 }
 
+/* ---- image configs -------------------------------------------------------- */
+
+int berth_registry_config_parse(const char *data, size_t len, size_t n_layers,
+                                berth_registry_config_t *out, berth_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    json_error_t jerr;
+    json_t *cj = json_loadb(data, len, 0, &jerr);
+    if (cj == NULL || !json_is_object(cj)) {
+        json_decref(cj);
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "not a JSON object");
+    }
+    json_t *dids = json_object_get(json_object_get(cj, "rootfs"), "diff_ids");
+    if (!json_is_array(dids) || json_array_size(dids) != n_layers) {
+        size_t have = json_is_array(dids) ? json_array_size(dids) : 0;
+        json_decref(cj);
+        return berth_err_make(err, EBADMSG, BERTH_GRPC_DATA_LOSS,
+                              "lists %zu rootfs.diff_ids for the manifest's %zu layers", have,
+                              n_layers);
+    }
+    out->diff_ids = berth_calloc(n_layers + 1, sizeof(char *));
+    for (size_t i = 0; i < n_layers; i++) {
+        const char *d = json_string_value(json_array_get(dids, i));
+        if (d == NULL || !berth_digest_valid(d)) {
+            json_decref(cj);
+            berth_registry_config_fini(out);
+            return berth_err_make(err, EBADMSG, BERTH_GRPC_DATA_LOSS,
+                                  "rootfs.diff_ids[%zu] is not a sha256 digest", i);
+        }
+        out->diff_ids[i] = berth_strdup(d);
+    }
+    const char *user = json_string_value(json_object_get(json_object_get(cj, "config"), "User"));
+    out->user = berth_strdup(user ? user : "");
+    json_decref(cj);
+    return 0;
+}
+
+void berth_registry_config_fini(berth_registry_config_t *c)
+{
+    berth_strv_free(c->diff_ids);
+    berth_free(c->user);
+    c->diff_ids = NULL;
+    c->user = NULL;
+}
+
 /* ---- auth ---------------------------------------------------------------- */
 
-struct challenge {
-    char *scheme, *realm, *service, *scope;
-};
-
-static void challenge_fini(struct challenge *ch)
+void berth_registry_challenge_fini(berth_registry_challenge_t *ch)
 {
     berth_free(ch->scheme);
     berth_free(ch->realm);
@@ -395,7 +437,7 @@ static void challenge_fini(struct challenge *ch)
 }
 
 /* `Bearer realm="...",service="...",scope="..."` (RFC 7235 auth-params). */
-static void parse_challenge(const char *s, struct challenge *ch)
+void berth_registry_challenge_parse(const char *s, berth_registry_challenge_t *ch)
 {
     memset(ch, 0, sizeof(*ch));
     while (*s == ' ')
@@ -498,7 +540,7 @@ static char *escape(const char *s)
  * when given) or POST a refresh token; the answer's token/access_token is
  * cached under `key`. Returns an owned "Bearer ..." value. */
 static char *fetch_token(berth_registry_client_t *c, const berth_registry_target_t *t,
-                         const struct challenge *ch, const char *scope, const char *key,
+                         const berth_registry_challenge_t *ch, const char *scope, const char *key,
                          berth_err_t *err)
 {
     if (ch->realm == NULL ||
@@ -615,14 +657,14 @@ static int get_authed(berth_registry_client_t *c, const berth_registry_target_t 
                                   "registry %s refused access to %s (HTTP 401%s%s)", t->domain,
                                   t->repository, detail[0] ? ": " : "", detail);
         }
-        struct challenge ch;
-        parse_challenge(r->www_auth, &ch);
+        berth_registry_challenge_t ch;
+        berth_registry_challenge_parse(r->www_auth, &ch);
         berth_free(authz);
         authz = NULL;
         if (strcasecmp(ch.scheme, "Basic") == 0) {
             authz = basic_value(t->auth);
             if (authz == NULL) {
-                challenge_fini(&ch);
+                berth_registry_challenge_fini(&ch);
                 return berth_err_make(err, EACCES, BERTH_GRPC_UNAUTHENTICATED,
                                       "registry %s requires credentials for %s (basic auth)",
                                       t->domain, t->repository);
@@ -630,16 +672,16 @@ static int get_authed(berth_registry_client_t *c, const berth_registry_target_t 
         } else if (strcasecmp(ch.scheme, "Bearer") == 0) {
             authz = fetch_token(c, t, &ch, ch.scope ? ch.scope : scope, key, err);
             if (authz == NULL) {
-                challenge_fini(&ch);
+                berth_registry_challenge_fini(&ch);
                 return -1;
             }
         } else {
             berth_err_make(err, EPROTO, BERTH_GRPC_UNAUTHENTICATED,
                            "registry %s: unsupported auth scheme \"%s\"", t->domain, ch.scheme);
-            challenge_fini(&ch);
+            berth_registry_challenge_fini(&ch);
             return -1;
         }
-        challenge_fini(&ch);
+        berth_registry_challenge_fini(&ch);
         /* Start the answer afresh; a blob sink has received nothing yet
          * (the 401 body went to errbody). */
         resp_reset_headers(r);

@@ -80,6 +80,22 @@ int berth_registry_manifest_parse(const char *media_type, const void *data, size
                                   berth_registry_manifest_t *out, berth_err_t *err);
 void berth_registry_manifest_fini(berth_registry_manifest_t *m);
 
+/* What berth takes from an image config (application/vnd.oci.image.config
+ * or Docker's): config.User and rootfs.diff_ids, which must list exactly
+ * n_layers sha256 digests (DATA_LOSS otherwise: the layers would not be
+ * what the image ID says). Owned; free with _fini. */
+typedef struct berth_registry_config {
+    char *user;      /* "" when unset */
+    char **diff_ids; /* n_layers entries, NULL-terminated */
+} berth_registry_config_t;
+
+/* Parses the config bytes (any bytes: a document that is not a JSON object
+ * is INVALID_ARGUMENT). Returns 0 with *out filled, or -1 with *err. Pure:
+ * any thread. */
+int berth_registry_config_parse(const char *data, size_t len, size_t n_layers,
+                                berth_registry_config_t *out, berth_err_t *err);
+void berth_registry_config_fini(berth_registry_config_t *c);
+
 /* Picks the entry of an index for os/arch/variant (NULLs mean linux, amd64,
  * any variant; arm64's "v8" equals no variant). Returns a pointer into
  * index, or NULL with *err (NOT_FOUND, listing the platforms present). */
