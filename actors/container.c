@@ -138,6 +138,7 @@ typedef struct ctr {
      * and the kernel discarded it (io/procsig.h): polled until the program
      * handles it, then sent again. */
     int stop_fate_before;
+    bool sig_lost; /* the stop signal is known lost (else: it was pending) */
     berth_timer_t *sig_poll;
     uint64_t sig_poll_started_ns;
     berth_cri_req_msg_t **queued;
@@ -1169,25 +1170,45 @@ static void on_start(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)
  * discards default-action signals sent to a namespace init from outside
  * (a `top` stopped a few ms after StartContainer, before it set up its
  * handlers, ran to the stop timeout; critest "removing stopped container"
- * failed that way in CI). Only when the signal was discarded both before
- * and after the kill is it certainly lost; then watch for the handler and
- * send the signal again once it is there, so the program gets it exactly
- * once. A program that never handles it is killed at the timeout as
- * before. */
+ * failed that way in CI). When the signal is discarded after the kill, it
+ * is lost; then watch for the handler and send the signal again once it is
+ * there, so the program gets it exactly once. A program that never handles
+ * it is killed at the timeout as before. */
+static void sig_poll_after(berth_actor_t *self, ctr_t *c)
+{
+    /* Programs set their handlers up within milliseconds of starting: poll
+     * fast for a second, then slowly until the stop timeout. */
+    uint64_t every =
+            berth_now_ns() - c->sig_poll_started_ns < 1000000000ull ? 20000000ull : 250000000ull;
+    c->sig_poll = berth_timer_after(self, every,
+                                    berth_msg_new(BERTH_MSG_CTR_SIG_POLL, sizeof(berth_msg_t)));
+}
+
 static void on_stop_signal_sent(berth_actor_t *self, ctr_t *c)
 {
-    if (c->phase != PH_RUNNING || c->stop_timer == NULL || c->pid <= 0 ||
-        c->stop_fate_before != BERTH_SIG_DISCARDED)
+    if (c->phase != PH_RUNNING || c->stop_timer == NULL || c->pid <= 0)
         return;
-    if (berth_proc_sig_fate(c->pid, stop_sig(c)) != BERTH_SIG_DISCARDED)
+    /* Discarded after the kill with the process alive means lost, whatever
+     * the fate before: the signal can reach the runtime's init while it
+     * still holds signals blocked (its handlers make the fate "caught"),
+     * stay pending across the exec, and be discarded once the program is
+     * the namespace init without a handler (critest "removing stopped
+     * container" at -parallel 3 ran to its 60 s timeout that way). So a
+     * signal still pending is watched until it is not; a delivered one
+     * leaves no such trace: the program handles it (caught) or is gone. */
+    int sig = stop_sig(c);
+    bool pending = berth_proc_sig_pending(c->pid, sig) == 1;
+    int fate = berth_proc_sig_fate(c->pid, sig);
+    if (!pending && fate != BERTH_SIG_DISCARDED)
         return;
-    berth_log_info("stop signal discarded: the container's init had no handler for it yet; "
-                   "sending it again once it does",
-                   "id=%s signal=%d", c->id, stop_sig(c));
+    c->sig_lost = !pending;
+    if (c->sig_lost)
+        berth_log_info("stop signal discarded: the container's init had no handler for it yet; "
+                       "sending it again once it does",
+                       "id=%s signal=%d fate_before=%d", c->id, sig, c->stop_fate_before);
     c->sig_poll_started_ns = berth_now_ns();
     sig_poll_cancel(self, c);
-    c->sig_poll = berth_timer_after(self, 20000000ull,
-                                    berth_msg_new(BERTH_MSG_CTR_SIG_POLL, sizeof(berth_msg_t)));
+    sig_poll_after(self, c);
 }
 
 static void on_sig_poll(berth_actor_t *self, ctr_t *c)
@@ -1195,21 +1216,30 @@ static void on_sig_poll(berth_actor_t *self, ctr_t *c)
     c->sig_poll = NULL;
     if (c->phase != PH_RUNNING || c->stop_timer == NULL)
         return;
-    int fate = berth_proc_sig_fate(c->pid, stop_sig(c));
+    int sig = stop_sig(c);
+    if (berth_proc_sig_pending(c->pid, sig) == 1)
+        return sig_poll_after(self, c); /* not delivered yet (blocked) */
+    int fate = berth_proc_sig_fate(c->pid, sig);
+    if (!c->sig_lost) {
+        /* it was pending: now it is delivered (caught, or gone) or lost */
+        if (fate != BERTH_SIG_DISCARDED)
+            return;
+        c->sig_lost = true;
+        berth_log_info("stop signal lost across the program's exec: sending it again once "
+                       "the program handles it",
+                       "id=%s signal=%d", c->id, sig);
+        return sig_poll_after(self, c);
+    }
     if (fate == BERTH_SIG_CAUGHT) {
         berth_log_info("stop signal sent again: the container's init handles it now", "id=%s",
                        c->id);
-        kill_ctr(c, stop_sig(c), TAG_KILL);
+        c->sig_lost = false;
+        kill_ctr(c, sig, TAG_KILL);
         return;
     }
     if (fate != BERTH_SIG_DISCARDED)
         return; /* gone, ignored on purpose, or no longer init: nothing to redo */
-    /* Programs set their handlers up within milliseconds of starting: poll
-     * fast for a second, then slowly until the stop timeout. */
-    uint64_t every =
-            berth_now_ns() - c->sig_poll_started_ns < 1000000000ull ? 20000000ull : 250000000ull;
-    c->sig_poll = berth_timer_after(self, every,
-                                    berth_msg_new(BERTH_MSG_CTR_SIG_POLL, sizeof(berth_msg_t)));
+    sig_poll_after(self, c);
 }
 
 static void on_stop(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)

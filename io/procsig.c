@@ -81,6 +81,34 @@ int berth_proc_sig_fate_parse(const char *status, int sig)
     return init && nested ? BERTH_SIG_DISCARDED : BERTH_SIG_DELIVERED_DEFAULT;
 }
 
+int berth_proc_sig_pending_parse(const char *status, int sig)
+{
+    if (sig < 1 || sig > 64) {
+        errno = EINVAL;
+        return -1;
+    }
+    bool ok = true;
+    bool pending = mask_has(status, "SigPnd", sig, &ok) | mask_has(status, "ShdPnd", sig, &ok);
+    if (!ok) {
+        errno = EINVAL;
+        return -1;
+    }
+    return pending ? 1 : 0;
+}
+
+int berth_proc_sig_pending(pid_t pid, int sig)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    BERTH_AUTO_FREE char *status = NULL;
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    if (berth_fs_read_small(path, 64 * 1024, &status, &err) < 0) {
+        errno = err->errnum;
+        return -1;
+    }
+    return berth_proc_sig_pending_parse(status, sig);
+}
+
 int berth_proc_sig_fate(pid_t pid, int sig)
 {
     char path[64];

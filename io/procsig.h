@@ -29,4 +29,11 @@ int berth_proc_sig_fate(pid_t pid, int sig);
 /* The same from the text of a /proc/PID/status file (for tests). */
 int berth_proc_sig_fate_parse(const char *status, int sig);
 
+/* Whether SIG is pending for PID (SigPnd or ShdPnd): sent but not yet
+ * delivered or discarded, as while a runtime's init holds signals blocked
+ * until it execs the container's program. 1, 0, or -1 with errno as for
+ * berth_proc_sig_fate. */
+int berth_proc_sig_pending(pid_t pid, int sig);
+int berth_proc_sig_pending_parse(const char *status, int sig);
+
 #endif

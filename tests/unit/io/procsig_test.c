@@ -154,11 +154,76 @@ static void pidns_tests(void)
     }
 }
 
+/* The window critest hit: a stop signal reaches the runtime's init while
+ * it holds SIGTERM blocked (it has handlers: "caught"), stays pending, and
+ * the program the init becomes has the default action when it unblocks: the
+ * kernel discards it. What the container actor watches: pending, then
+ * discarded with the process alive (lost), then caught (send again). */
+static void pidns_exec_window_tests(void)
+{
+    if (unshare(CLONE_NEWPID) < 0) {
+        printf("ok %d # skip unshare(CLONE_NEWPID): %s\n", ++ntest, strerror(errno));
+        return;
+    }
+    int go[2], ack[2];
+    if (pipe(go) < 0 || pipe(ack) < 0) {
+        check(false, "pipe: %s", strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigset_t term;
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        signal(SIGTERM, on_term); /* the runtime's handlers */
+        sigprocmask(SIG_BLOCK, &term, NULL);
+        char b;
+        if (write(ack[1], "1", 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(1);
+        /* the exec: handlers reset to the default, then the program runs
+         * with the signal unblocked */
+        signal(SIGTERM, SIG_DFL);
+        sigprocmask(SIG_UNBLOCK, &term, NULL);
+        if (write(ack[1], "2", 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(1);
+        signal(SIGTERM, on_term); /* the program's own handler, later */
+        if (write(ack[1], "3", 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    char b;
+    check(pid > 0 && read(ack[0], &b, 1) == 1, "the runtime's init blocks SIGTERM");
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    check(berth_proc_sig_pending(pid, SIGTERM) == 1 &&
+                  berth_proc_sig_fate(pid, SIGTERM) == BERTH_SIG_CAUGHT,
+          "sent while blocked: pending, and the fate says caught");
+    if (write(go[1], "g", 1) != 1 || read(ack[0], &b, 1) != 1)
+        check(false, "pipe to the child");
+    int status;
+    check(!waitpid_for(pid, &status, 100) && berth_proc_sig_pending(pid, SIGTERM) == 0 &&
+                  berth_proc_sig_fate(pid, SIGTERM) == BERTH_SIG_DISCARDED,
+          "after the exec: not pending, discarded, still running: the signal is lost");
+    if (write(go[1], "g", 1) != 1 || read(ack[0], &b, 1) != 1)
+        check(false, "pipe to the child");
+    check(berth_proc_sig_fate(pid, SIGTERM) == BERTH_SIG_CAUGHT, "the program's handler: caught");
+    kill(pid, SIGTERM);
+    bool exited = waitpid_for(pid, &status, 5000);
+    check(exited && WIFEXITED(status) && WEXITSTATUS(status) == 42,
+          "the signal sent again reaches the program (exit 42)");
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+}
+
 /* unshare(CLONE_NEWPID) is for good: once the namespace's init exits, this
  * process can create no more children, and LeakSanitizer needs one at exit.
  * So the namespace test runs in a child of its own, which continues the TAP
  * numbering, reports its counts on a pipe and leaves with _exit. */
-static void pidns_tests_in_child(void)
+static void pidns_tests_in_child(void (*fn)(void))
 {
     int rep[2];
     if (pipe(rep) < 0) {
@@ -169,7 +234,7 @@ static void pidns_tests_in_child(void)
     pid_t pid = fork();
     if (pid == 0) {
         close(rep[0]);
-        pidns_tests();
+        fn();
         int counts[2] = {ntest, nfail};
         fflush(stdout);
         if (write(rep[1], counts, sizeof(counts)) != (ssize_t)sizeof(counts))
@@ -195,7 +260,17 @@ int main(void)
 {
     parse_tests();
     self_tests();
-    pidns_tests_in_child();
+    pidns_tests_in_child(pidns_tests);
+    pidns_tests_in_child(pidns_exec_window_tests);
+    check(berth_proc_sig_pending_parse("SigPnd:\t0000000000000000\nShdPnd:\t0000000000004000\n",
+                                       SIGTERM) == 1 &&
+                  berth_proc_sig_pending_parse("SigPnd:\t0000000000004000\nShdPnd:\t0\n",
+                                               SIGTERM) == 1 &&
+                  berth_proc_sig_pending_parse("SigPnd:\t0\nShdPnd:\t0000000000000100\n",
+                                               SIGTERM) == 0,
+          "pending: the thread's or the process's mask");
+    check(berth_proc_sig_pending_parse("Name:\tx\n", SIGTERM) == -1 && errno == EINVAL,
+          "pending: no masks is EINVAL");
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;
 }
