@@ -478,6 +478,12 @@ kl_log_errors() {
             (substr($0, RSTART + 13, RLENGTH - 14) in removed) { next }
         /DeleteContainer returned error/ && /code = NotFound/ && match($0, /"ID":"[0-9a-f]+"/) &&
             (substr($0, RSTART + 6, RLENGTH - 7) in removed) { next }
+        # The kubelet cancels the context of a pod sync when the pod is
+        # removed; a call made with it fails in the gRPC client of the
+        # kubelet ("context canceled" is the text of Go; CANCELLED answers
+        # of berth say what was cancelled). Seen: a Version call that never
+        # reached berthd.
+        /code = Canceled desc = context canceled"/ { next }
         # A probe that was running when the kubelet killed its container:
         # ExecSync on a container that has exited is FAILED_PRECONDITION
         # (the kubelet logs it, and its prober says "Probe errored").
