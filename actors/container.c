@@ -1345,50 +1345,72 @@ static void on_exec_done(ctr_t *c, berth_conmon_result_msg_t *m)
     berth_msg_free(&rm->hdr);
 }
 
+/* A ContainerStatus and the pieces it points to (borrowed from c, but for
+ * the two maps, owned). */
+typedef struct status_parts {
+    Runtime__V1__ContainerStatus st;
+    Runtime__V1__ContainerMetadata md;
+    Runtime__V1__ImageSpec img;
+    Runtime__V1__ContainerResources cres;
+    void *labels, *annotations;
+} status_parts_t;
+
+static void status_build(const ctr_t *c, status_parts_t *p)
+{
+    const Runtime__V1__ContainerConfig *cc = c->config;
+    runtime__v1__container_metadata__init(&p->md);
+    p->md.name = cc->metadata->name;
+    p->md.attempt = cc->metadata->attempt;
+    runtime__v1__image_spec__init(&p->img);
+    p->img.image = c->image_name ? c->image_name : cc->image->image;
+    Runtime__V1__ContainerStatus *st = &p->st;
+    runtime__v1__container_status__init(st);
+    st->id = c->id;
+    st->metadata = &p->md;
+    st->state = c->state;
+    st->created_at = c->created_at;
+    st->started_at = c->started_at;
+    st->finished_at = c->finished_at;
+    st->exit_code = c->exit_code;
+    st->image = &p->img;
+    st->image_ref = c->image_ref ? c->image_ref : (char *)"";
+    st->image_id = c->image_id ? c->image_id : (char *)"";
+    st->reason = c->reason ? c->reason : (char *)"";
+    st->message = c->message ? c->message : (char *)"";
+    st->log_path = c->log_path ? c->log_path : (char *)"";
+    p->labels = berth_cri_map_copy(&runtime__v1__container_status__labels_entry__descriptor,
+                                   cc->n_labels, (ProtobufCMessage *const *)cc->labels);
+    p->annotations =
+            berth_cri_map_copy(&runtime__v1__container_status__annotations_entry__descriptor,
+                               cc->n_annotations, (ProtobufCMessage *const *)cc->annotations);
+    st->n_labels = cc->n_labels;
+    st->labels = p->labels;
+    st->n_annotations = cc->n_annotations;
+    st->annotations = p->annotations;
+    st->n_mounts = cc->n_mounts;
+    st->mounts = cc->mounts;
+    /* as created, then as updated (record_resources) */
+    runtime__v1__container_resources__init(&p->cres);
+    if (cc->linux && cc->linux->resources) {
+        p->cres.linux = cc->linux->resources;
+        st->resources = &p->cres;
+    }
+}
+
+static void status_parts_fini(status_parts_t *p)
+{
+    berth_free(p->labels);
+    berth_free(p->annotations);
+}
+
 static void on_status(ctr_t *c, berth_cri_req_msg_t *rm)
 {
     const Runtime__V1__ContainerStatusRequest *r =
             (const Runtime__V1__ContainerStatusRequest *)rm->req;
-    const Runtime__V1__ContainerConfig *cc = c->config;
-    Runtime__V1__ContainerMetadata md = RUNTIME__V1__CONTAINER_METADATA__INIT;
-    md.name = cc->metadata->name;
-    md.attempt = cc->metadata->attempt;
-    Runtime__V1__ImageSpec img = RUNTIME__V1__IMAGE_SPEC__INIT;
-    img.image = c->image_name ? c->image_name : cc->image->image;
-    Runtime__V1__ContainerStatus st = RUNTIME__V1__CONTAINER_STATUS__INIT;
-    st.id = c->id;
-    st.metadata = &md;
-    st.state = c->state;
-    st.created_at = c->created_at;
-    st.started_at = c->started_at;
-    st.finished_at = c->finished_at;
-    st.exit_code = c->exit_code;
-    st.image = &img;
-    st.image_ref = c->image_ref ? c->image_ref : (char *)"";
-    st.image_id = c->image_id ? c->image_id : (char *)"";
-    st.reason = c->reason ? c->reason : (char *)"";
-    st.message = c->message ? c->message : (char *)"";
-    st.log_path = c->log_path ? c->log_path : (char *)"";
-    BERTH_AUTO_FREE void *labels =
-            berth_cri_map_copy(&runtime__v1__container_status__labels_entry__descriptor,
-                               cc->n_labels, (ProtobufCMessage *const *)cc->labels);
-    BERTH_AUTO_FREE void *annotations =
-            berth_cri_map_copy(&runtime__v1__container_status__annotations_entry__descriptor,
-                               cc->n_annotations, (ProtobufCMessage *const *)cc->annotations);
-    st.n_labels = cc->n_labels;
-    st.labels = labels;
-    st.n_annotations = cc->n_annotations;
-    st.annotations = annotations;
-    st.n_mounts = cc->n_mounts;
-    st.mounts = cc->mounts;
-    /* as created, then as updated (record_resources) */
-    Runtime__V1__ContainerResources cres = RUNTIME__V1__CONTAINER_RESOURCES__INIT;
-    if (cc->linux && cc->linux->resources) {
-        cres.linux = cc->linux->resources;
-        st.resources = &cres;
-    }
+    status_parts_t parts;
+    status_build(c, &parts);
     Runtime__V1__ContainerStatusResponse resp = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INIT;
-    resp.status = &st;
+    resp.status = &parts.st;
     Runtime__V1__ContainerStatusResponse__InfoEntry info =
             RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INFO_ENTRY__INIT;
     Runtime__V1__ContainerStatusResponse__InfoEntry *infop[] = {&info};
@@ -1406,7 +1428,24 @@ static void on_status(ctr_t *c, berth_cri_req_msg_t *rm)
         resp.info = infop;
     }
     berth_cri_reply(rm->call, &resp.base);
+    status_parts_fini(&parts);
     berth_msg_free(&rm->hdr);
+}
+
+/* The containers manager gathers a pod's container statuses for its
+ * PodSandboxStatus. Answered in every phase: a container still being made
+ * or stashed is not listed, so the manager does not ask it. */
+static void on_status_query(ctr_t *c, berth_ctr_status_msg_t *q)
+{
+    status_parts_t parts;
+    status_build(c, &parts);
+    berth_ctr_status_msg_t *r = berth_ctr_status_query_new(q->reply_to, q->tag, q->slot);
+    r->hdr.type = BERTH_MSG_CTR_STATUS_REPLY;
+    r->answered = true;
+    r->status = berth_cri_pack(&parts.st.base, &r->len);
+    status_parts_fini(&parts);
+    q->answered = true;
+    berth_send(q->reply_to, &r->hdr);
 }
 
 /* ---- UpdateContainerResources ----------------------------------------------------------- */
@@ -1844,6 +1883,9 @@ static void ctr_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     case BERTH_MSG_CTR_DOWN:
         on_down(self, c, (berth_ctrs_down_msg_t *)msg);
+        break;
+    case BERTH_MSG_CTR_STATUS_QUERY:
+        on_status_query(c, (berth_ctr_status_msg_t *)msg);
         break;
     default: {
         int r = berth_resv_on_msg(self, &c->resv, msg);

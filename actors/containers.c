@@ -71,6 +71,55 @@ berth_ctrs_down_msg_t *berth_ctrs_down_new(int type, const char *pod_id, bool re
     return d;
 }
 
+static void pod_status_msg_free(berth_msg_t *m)
+{
+    berth_ctrs_pod_status_msg_t *p = (berth_ctrs_pod_status_msg_t *)m;
+    if (p->call) /* never answered (shutdown): the call ends with it */
+        berth_grpc_finish(p->call, BERTH_GRPC_UNAVAILABLE, "berth is shutting down");
+    berth_grpc_call_unref(p->call);
+    berth_free(p->resp);
+    berth_free(p->pod_id);
+    berth_free(p);
+}
+
+berth_ctrs_pod_status_msg_t *berth_ctrs_pod_status_new(struct berth_grpc_call *call, uint8_t *resp,
+                                                       size_t len, const char *pod_id)
+{
+    berth_ctrs_pod_status_msg_t *p = berth_msg_new(BERTH_MSG_CTRS_POD_STATUS, sizeof(*p));
+    p->hdr.free = pod_status_msg_free;
+    p->call = call;
+    p->resp = resp;
+    p->len = len;
+    p->pod_id = berth_strdup(pod_id);
+    return p;
+}
+
+static void status_msg_free(berth_msg_t *m)
+{
+    berth_ctr_status_msg_t *q = (berth_ctr_status_msg_t *)m;
+    if (!q->answered && m->type == BERTH_MSG_CTR_STATUS_QUERY) {
+        /* freed with its container: answer for it, status none */
+        q->answered = true;
+        berth_ctr_status_msg_t *r = berth_ctr_status_query_new(q->reply_to, q->tag, q->slot);
+        r->hdr.type = BERTH_MSG_CTR_STATUS_REPLY;
+        r->answered = true;
+        berth_send(q->reply_to, &r->hdr);
+    }
+    berth_free(q->status);
+    berth_free(q);
+}
+
+berth_ctr_status_msg_t *berth_ctr_status_query_new(berth_handle_t reply_to, uint64_t tag,
+                                                   size_t slot)
+{
+    berth_ctr_status_msg_t *q = berth_msg_new(BERTH_MSG_CTR_STATUS_QUERY, sizeof(*q));
+    q->hdr.free = status_msg_free;
+    q->reply_to = reply_to;
+    q->tag = tag;
+    q->slot = slot;
+    return q;
+}
+
 static void infra_msg_free(berth_msg_t *m)
 {
     berth_ctrs_infra_msg_t *im = (berth_ctrs_infra_msg_t *)m;
@@ -97,6 +146,15 @@ static void down_reply(const down_op_t *op)
     berth_send(op->reply_to, &r->hdr);
 }
 
+/* A PodSandboxStatus waiting for its containers' statuses. */
+typedef struct status_op {
+    struct status_op *next;
+    uint64_t id;
+    berth_ctrs_pod_status_msg_t *msg; /* the call and the pod's packed answer */
+    uint8_t **statuses;               /* packed ContainerStatus per slot, NULL: none */
+    size_t *lens, n, left;
+} status_op_t;
+
 typedef struct ctrs {
     berth_config_t *cfg;
     berth_handle_t pods, images, watcher;
@@ -106,6 +164,8 @@ typedef struct ctrs {
     down_op_t *downs;
     uint64_t next_down;
     bool measuring; /* a writable-layer measure is on the pool */
+    status_op_t *statuses;
+    uint64_t next_status;
 } ctrs_t;
 
 typedef struct restore_msg {
@@ -873,6 +933,96 @@ static void on_restored(berth_actor_t *self, ctrs_t *c, restore_msg_t *r)
     c->pending_tail = &c->pending;
 }
 
+/* ---- PodSandboxStatus with containers' statuses ---------------------------------------- */
+
+static void status_op_finish(ctrs_t *c, status_op_t *op)
+{
+    ProtobufCAllocator *a = (ProtobufCAllocator *)berth_alloc_protobuf_allocator();
+    berth_ctrs_pod_status_msg_t *m = op->msg;
+    Runtime__V1__PodSandboxStatusResponse *resp =
+            runtime__v1__pod_sandbox_status_response__unpack(a, m->len, m->resp);
+    if (resp == NULL) {
+        berth_grpc_finish(m->call, BERTH_GRPC_INTERNAL, "PodSandboxStatus: bad pod answer");
+    } else {
+        Runtime__V1__ContainerStatus **sts = berth_calloc(op->n + 1, sizeof(*sts));
+        size_t n = 0;
+        for (size_t i = 0; i < op->n; i++) {
+            if (op->statuses[i] == NULL)
+                continue;
+            Runtime__V1__ContainerStatus *st =
+                    runtime__v1__container_status__unpack(a, op->lens[i], op->statuses[i]);
+            if (st)
+                sts[n++] = st;
+        }
+        resp->n_containers_statuses = n;
+        resp->containers_statuses = sts;
+        /* when the statuses were taken, the clock the kubelet compares */
+        resp->timestamp = (int64_t)berth_wall_ns();
+        berth_cri_reply(m->call, &resp->base);
+        for (size_t i = 0; i < n; i++)
+            protobuf_c_message_free_unpacked(&sts[i]->base, a);
+        resp->n_containers_statuses = 0;
+        resp->containers_statuses = NULL;
+        berth_free(sts);
+        protobuf_c_message_free_unpacked(&resp->base, a);
+    }
+    berth_grpc_call_unref(m->call);
+    m->call = NULL;
+    berth_msg_free(&m->hdr);
+    for (status_op_t **pp = &c->statuses; *pp; pp = &(*pp)->next) {
+        if (*pp == op) {
+            *pp = op->next;
+            break;
+        }
+    }
+    for (size_t i = 0; i < op->n; i++)
+        berth_free(op->statuses[i]);
+    berth_free(op->statuses);
+    berth_free(op->lens);
+    berth_free(op);
+}
+
+static void on_pod_status(berth_actor_t *self, ctrs_t *c, berth_ctrs_pod_status_msg_t *m)
+{
+    status_op_t *op = berth_calloc(1, sizeof(*op));
+    op->id = ++c->next_status;
+    op->msg = m;
+    op->statuses = berth_calloc(c->ix.n + 1, sizeof(*op->statuses));
+    op->lens = berth_calloc(c->ix.n + 1, sizeof(*op->lens));
+    op->next = c->statuses;
+    c->statuses = op;
+    /* what the kubelet would list: delivered containers of this pod (not
+     * the pause container, not a creation still in flight) */
+    for (size_t i = 0; i < c->ix.n; i++) {
+        const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
+        if (s == NULL || !s->listed || strcmp(s->pod_id, m->pod_id) != 0)
+            continue;
+        berth_ctr_status_msg_t *q =
+                berth_ctr_status_query_new(berth_actor_self(self), op->id, op->n);
+        op->n++;
+        op->left++;
+        if (berth_send(c->ix.v[i].handle, &q->hdr) < 0)
+            op->left--; /* the query answered itself as it was freed */
+    }
+    if (op->left == 0)
+        status_op_finish(c, op);
+}
+
+static void on_status_reply(ctrs_t *c, berth_ctr_status_msg_t *r)
+{
+    for (status_op_t *op = c->statuses; op; op = op->next) {
+        if (op->id != r->tag)
+            continue;
+        if (r->slot < op->n && op->statuses[r->slot] == NULL) {
+            op->statuses[r->slot] = berth_steal_ptr(&r->status);
+            op->lens[r->slot] = r->len;
+        }
+        if (--op->left == 0)
+            status_op_finish(c, op);
+        return;
+    }
+}
+
 static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
 {
     ctrs_t *c = berth_actor_state(self);
@@ -922,6 +1072,12 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     case BERTH_MSG_CTRS_LAYERS:
         on_layers_done(c, (layers_msg_t *)msg);
+        break;
+    case BERTH_MSG_CTRS_POD_STATUS:
+        on_pod_status(self, c, (berth_ctrs_pod_status_msg_t *)msg);
+        return; /* the op owns it */
+    case BERTH_MSG_CTR_STATUS_REPLY:
+        on_status_reply(c, (berth_ctr_status_msg_t *)msg);
         break;
     case BERTH_MSG_CTRS_DOWN: {
         berth_ctrs_down_msg_t *d = (berth_ctrs_down_msg_t *)msg;
@@ -987,6 +1143,16 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
 static void ctrs_fini(void *state)
 {
     ctrs_t *c = state;
+    while (c->statuses) {
+        status_op_t *op = c->statuses;
+        c->statuses = op->next;
+        berth_msg_free(&op->msg->hdr); /* ends the call: shutting down */
+        for (size_t i = 0; i < op->n; i++)
+            berth_free(op->statuses[i]);
+        berth_free(op->statuses);
+        berth_free(op->lens);
+        berth_free(op);
+    }
     berth_index_fini(&c->ix);
     while (c->pending) {
         pending_t *q = c->pending;

@@ -43,6 +43,40 @@ typedef struct berth_ctr_summary_msg {
     berth_ctr_summary_t *summary; /* owned */
 } berth_ctr_summary_msg_t;
 
+/* PodSandboxStatus with its containers' statuses (the kubelet's Evented
+ * PLEG reads them there instead of asking each container): the pod actor
+ * packs its answer and hands it, with the call, to the containers manager,
+ * which asks each of the pod's containers for its ContainerStatus, adds
+ * them and the time they were taken, and answers the call. */
+typedef struct berth_ctrs_pod_status_msg {
+    berth_msg_t hdr;
+    struct berth_grpc_call *call; /* one reference, taken */
+    uint8_t *resp;                /* packed PodSandboxStatusResponse, owned */
+    size_t len;
+    char *pod_id; /* owned */
+} berth_ctrs_pod_status_msg_t;
+
+/* Builds the message (call and resp taken, pod_id copied). */
+berth_ctrs_pod_status_msg_t *berth_ctrs_pod_status_new(struct berth_grpc_call *call, uint8_t *resp,
+                                                       size_t len, const char *pod_id);
+
+/* One container's ContainerStatus for such an answer. The container always
+ * answers (type BERTH_MSG_CTR_STATUS_REPLY, status set); a query freed
+ * unanswered (its container gone) answers itself with status NULL, so the
+ * manager never waits for a container that is no more. */
+typedef struct berth_ctr_status_msg {
+    berth_msg_t hdr;
+    berth_handle_t reply_to;
+    uint64_t tag;
+    size_t slot;
+    uint8_t *status; /* reply: packed ContainerStatus, owned; NULL: none */
+    size_t len;
+    bool answered;
+} berth_ctr_status_msg_t;
+
+berth_ctr_status_msg_t *berth_ctr_status_query_new(berth_handle_t reply_to, uint64_t tag,
+                                                   size_t slot);
+
 typedef struct berth_ctr_gone_msg {
     berth_msg_t hdr;
     char *id;

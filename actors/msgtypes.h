@@ -42,7 +42,10 @@ enum {
     BERTH_MSG_CTR_RELOOKUP,               /* container: look the (pause) image up again */
     BERTH_MSG_CTRS_STATS,                 /* containers: cgroups read for a stats request */
     BERTH_MSG_CTRS_LAYERS,                /* containers: writable layers measured */
-    BERTH_MSG_PODS_BYE,                   /* pods -> pod: no more requests will come */
+    BERTH_MSG_CTRS_POD_STATUS,  /* berth_ctrs_pod_status_msg_t: pod -> pods -> containers */
+    BERTH_MSG_CTR_STATUS_QUERY, /* berth_ctr_status_msg_t: containers -> container */
+    BERTH_MSG_CTR_STATUS_REPLY, /* the same struct, answered: container -> containers */
+    BERTH_MSG_PODS_BYE,         /* pods -> pod: no more requests will come */
 };
 
 #endif

@@ -816,7 +816,12 @@ static void on_status(pod_t *p, berth_cri_req_msg_t *rm)
         resp.n_info = 1;
         resp.info = infop;
     }
-    berth_cri_reply(rm->call, &resp.base);
+    /* the containers manager adds the containers' statuses and answers */
+    size_t len;
+    uint8_t *packed = berth_cri_pack(&resp.base, &len);
+    berth_ctrs_pod_status_msg_t *sm =
+            berth_ctrs_pod_status_new(berth_steal_ptr(&rm->call), packed, len, p->id);
+    berth_send(p->mgr, &sm->hdr);
     berth_msg_free(&rm->hdr);
 }
 

@@ -514,6 +514,26 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
         berth_send(im->reply_to, msg);
         return;
     }
+    case BERTH_MSG_CTRS_POD_STATUS: {
+        /* a pod's status gets its containers' statuses on the way out */
+        berth_ctrs_pod_status_msg_t *sm = (berth_ctrs_pod_status_msg_t *)msg;
+        if (berth_handle_valid(p->containers)) {
+            berth_send(p->containers, msg); /* a failed send ends the call */
+            return;
+        }
+        /* no containers manager (unit tests): the pod's answer as it is */
+        ProtobufCAllocator *a = (ProtobufCAllocator *)berth_alloc_protobuf_allocator();
+        Runtime__V1__PodSandboxStatusResponse *resp =
+                runtime__v1__pod_sandbox_status_response__unpack(a, sm->len, sm->resp);
+        if (resp) {
+            berth_cri_reply(sm->call, &resp->base);
+            protobuf_c_message_free_unpacked(&resp->base, a);
+            berth_grpc_call_unref(sm->call);
+            sm->call = NULL;
+        }
+        berth_msg_free(msg);
+        return;
+    }
     case BERTH_MSG_CTRS_DOWN:
         /* a pod going down: its containers go first */
         if (berth_handle_valid(p->containers)) {

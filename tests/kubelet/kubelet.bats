@@ -328,12 +328,10 @@ EOF
 @test "feature gate EventedPLEG: one container per pod, no restarts" {
     # Alpha, off by default. With it the kubelet takes a pod's container
     # statuses from PodSandboxStatus (containers_statuses, timestamp) and
-    # streams GetContainerEvents. berth fills neither: the kubelet then sees
-    # no container in the pod and creates another at every sync (about ten
-    # a second, ~1000 in 90 s). Off unless asked for, until berth serves it
-    # (docs/kubelet.md, "Known defects").
-    [[ ${BERTH_KUBELET_EVENTED_PLEG:-0} == 1 ]] ||
-        skip "EventedPLEG: berth leaves PodSandboxStatus.containers_statuses empty (BERTH_KUBELET_EVENTED_PLEG=1 runs it)"
+    # streams GetContainerEvents (UNIMPLEMENTED in berth: the kubelet falls
+    # back to relisting). Before berth filled containers_statuses the kubelet
+    # saw no container in the pod and created another at every sync (about
+    # ten a second, ~1000 in 90 s).
     printf 'featureGates:\n  EventedPLEG: true\n' >>"$KL_DIR/config.yaml"
     kl_start_kubelet
     kl_sleeper evented
