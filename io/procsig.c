@@ -88,7 +88,9 @@ int berth_proc_sig_pending_parse(const char *status, int sig)
         return -1;
     }
     bool ok = true;
-    bool pending = mask_has(status, "SigPnd", sig, &ok) | mask_has(status, "ShdPnd", sig, &ok);
+    bool thread = mask_has(status, "SigPnd", sig, &ok);
+    bool process = mask_has(status, "ShdPnd", sig, &ok); /* both read: ok covers both */
+    bool pending = thread || process;
     if (!ok) {
         errno = EINVAL;
         return -1;
