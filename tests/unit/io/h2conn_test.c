@@ -285,8 +285,8 @@ static void test_buffered_caps(void)
        "the first request is untouched; the refused one's bytes are freed");
 
     /* the process-wide cap, over two connections */
-    berth_grpc_limits_t lim2 = {.max_msg_size = 1 << 20, .max_conn_buffered = 1 << 20,
-                                .max_total_buffered = 3000};
+    berth_grpc_limits_t lim2 = {
+            .max_msg_size = 1 << 20, .max_conn_buffered = 1 << 20, .max_total_buffered = 3000};
     berth_h2_t *srv2 = berth_h2_new(&cb, NULL, &lim2);
     nghttp2_session *cli2 = client_new();
     int32_t c = submit(cli2, 2, "/a/B", payload, 0, 900000, NULL, NULL, 0);
