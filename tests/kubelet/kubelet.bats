@@ -42,11 +42,24 @@ teardown() {
         echo "containerLogs: $output"
         false
     }
-    # the kubelet's stats of the pod come from berth's container stats
-    run kl_curl /stats/summary
-    [[ $status == 0 ]]
+    # the kubelet's stats of the pod come from berth's container stats,
+    # the container's rootfs from its writable layer (measured off the
+    # request path: it appears within a stats call or two)
+    local i used=""
+    for ((i = 0; i < 30; i++)); do
+        run kl_curl /stats/summary
+        [[ $status == 0 ]]
+        used=$(jq -r --arg n "one-$KL_NODE" '.pods[] | select(.podRef.name == $n) | .containers[] | select(.name == "main") | .rootfs.usedBytes // empty' <<<"$output")
+        [[ -n $used ]] && break
+        sleep 1
+    done
     [[ $(jq -r --arg n "one-$KL_NODE" '.pods[] | select(.podRef.name == $n) | .containers[0].name' <<<"$output") == main ]] || {
         echo "stats/summary: $output"
+        false
+    }
+    echo "container rootfs in /stats/summary: usedBytes=$used"
+    [[ $used =~ ^[0-9]+$ ]] || {
+        echo "no rootfs for the container in stats/summary: $output"
         false
     }
     rm "$KL_MANIFESTS/one.yaml"
