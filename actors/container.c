@@ -1193,19 +1193,23 @@ static void on_stop_signal_sent(berth_actor_t *self, ctr_t *c)
      * still holds signals blocked (its handlers make the fate "caught"),
      * stay pending across the exec, and be discarded once the program is
      * the namespace init without a handler (critest "removing stopped
-     * container" at -parallel 3 ran to its 60 s timeout that way). So a
-     * signal still pending is watched until it is not; a delivered one
-     * leaves no such trace: the program handles it (caught) or is gone. */
+     * container" at -parallel 3 ran to its 60 s timeout that way). A signal
+     * still pending is watched until it is not. And a signal that reached
+     * the runtime's own init before it exec'd the program never reached the
+     * program: runc's Go runtime takes it, or the exec discards it. */
     int sig = stop_sig(c);
     bool pending = berth_proc_sig_pending(c->pid, sig) == 1;
+    bool runtime_init = berth_proc_is_runtime_init(c->pid, c->runtime_path) == 1;
     int fate = berth_proc_sig_fate(c->pid, sig);
-    if (!pending && fate != BERTH_SIG_DISCARDED)
+    if (!pending && !runtime_init && fate != BERTH_SIG_DISCARDED)
         return;
-    c->sig_lost = !pending;
+    c->sig_lost = runtime_init || !pending;
     if (c->sig_lost)
-        berth_log_info("stop signal discarded: the container's init had no handler for it yet; "
-                       "sending it again once it does",
-                       "id=%s signal=%d fate_before=%d", c->id, sig, c->stop_fate_before);
+        berth_log_info("stop signal lost: it reached the runtime's init before the exec, or the "
+                       "program's init had no handler for it yet; sending it again once the "
+                       "program handles it",
+                       "id=%s signal=%d fate_before=%d runtime_init=%s", c->id, sig,
+                       c->stop_fate_before, runtime_init ? "true" : "false");
     c->sig_poll_started_ns = berth_now_ns();
     sig_poll_cancel(self, c);
     sig_poll_after(self, c);
@@ -1217,8 +1221,9 @@ static void on_sig_poll(berth_actor_t *self, ctr_t *c)
     if (c->phase != PH_RUNNING || c->stop_timer == NULL)
         return;
     int sig = stop_sig(c);
-    if (berth_proc_sig_pending(c->pid, sig) == 1)
-        return sig_poll_after(self, c); /* not delivered yet (blocked) */
+    if (berth_proc_sig_pending(c->pid, sig) == 1 ||
+        berth_proc_is_runtime_init(c->pid, c->runtime_path) == 1)
+        return sig_poll_after(self, c); /* not delivered yet, or not exec'd yet */
     int fate = berth_proc_sig_fate(c->pid, sig);
     if (!c->sig_lost) {
         /* it was pending: now it is delivered (caught, or gone) or lost */

@@ -111,6 +111,25 @@ int berth_proc_sig_pending(pid_t pid, int sig)
     return berth_proc_sig_pending_parse(status, sig);
 }
 
+int berth_proc_is_runtime_init(pid_t pid, const char *runtime_path)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    BERTH_AUTO_FREE char *comm = NULL;
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    if (berth_fs_read_small(path, 256, &comm, &err) < 0) {
+        errno = err->errnum;
+        return -1;
+    }
+    comm[strcspn(comm, "\n")] = '\0';
+    if (strncmp(comm, "runc:[", 6) == 0)
+        return 1;
+    const char *base = runtime_path ? strrchr(runtime_path, '/') : NULL;
+    base = base ? base + 1 : runtime_path;
+    /* the kernel keeps the first 15 bytes of the name */
+    return base && base[0] && strncmp(comm, base, 15) == 0 ? 1 : 0;
+}
+
 int berth_proc_sig_fate(pid_t pid, int sig)
 {
     char path[64];

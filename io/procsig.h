@@ -36,4 +36,10 @@ int berth_proc_sig_fate_parse(const char *status, int sig);
 int berth_proc_sig_pending(pid_t pid, int sig);
 int berth_proc_sig_pending_parse(const char *status, int sig);
 
+/* Whether PID is still an OCI runtime's init, before the exec of the
+ * container's program: its comm is runc's "runc:[N:...]" or the basename of
+ * runtime_path (crun's init keeps crun's name until it execs). 1, 0, or -1
+ * with errno (ENOENT: gone). Any thread. */
+int berth_proc_is_runtime_init(pid_t pid, const char *runtime_path);
+
 #endif

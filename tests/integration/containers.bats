@@ -117,7 +117,7 @@ wait_exited() {
     run berth_crictl stop -t 60 "$id"
     [ "$status" -eq 0 ]
     [[ $(berth_crictl inspect "$id" | jq -r .status.exitCode) == 7 ]]
-    grep -q "stop signal discarded" "$BERTH_LOG"
+    grep -q "stop signal lost" "$BERTH_LOG"
     grep -q "stop signal sent again" "$BERTH_LOG"
 }
 

@@ -271,6 +271,20 @@ int main(void)
           "pending: the thread's or the process's mask");
     check(berth_proc_sig_pending_parse("Name:\tx\n", SIGTERM) == -1 && errno == EINVAL,
           "pending: no masks is EINVAL");
+    char comm[64] = "";
+    FILE *cf = fopen("/proc/self/comm", "re");
+    if (cf && fgets(comm, sizeof(comm), cf))
+        comm[strcspn(comm, "\n")] = '\0';
+    if (cf)
+        fclose(cf);
+    char rt[128];
+    snprintf(rt, sizeof(rt), "/usr/local/bin/%s", comm);
+    check(berth_proc_is_runtime_init(getpid(), rt) == 1 &&
+                  berth_proc_is_runtime_init(getpid(), "/usr/bin/runc") == 0 &&
+                  berth_proc_is_runtime_init(getpid(), "crun") == 0,
+          "runtime init: a process named as the runtime is one, another is not (%s)", comm);
+    check(berth_proc_is_runtime_init(999999999, "runc") == -1 && errno == ENOENT,
+          "runtime init: a pid that does not exist is ENOENT");
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;
 }
