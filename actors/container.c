@@ -1184,6 +1184,29 @@ static void sig_poll_after(berth_actor_t *self, ctr_t *c)
                                     berth_msg_new(BERTH_MSG_CTR_SIG_POLL, sizeof(berth_msg_t)));
 }
 
+/* The stop signal was sent by berth itself (berth_proc_signal): lost when
+ * it reached the runtime's init before the exec, when an exec happened
+ * across the send, or when it was discarded (default action at a namespace
+ * init) and is not pending; pending (blocked) means not decided yet. */
+static void stop_signal_fate(berth_actor_t *self, ctr_t *c, const berth_sig_sent_t *ss)
+{
+    bool lost = ss->runtime_init || ss->exec_seen ||
+                (!ss->pending && ss->fate_after == BERTH_SIG_DISCARDED);
+    if (!lost && !ss->pending)
+        return; /* delivered: the program handles it or dies of it */
+    c->sig_lost = lost;
+    if (lost)
+        berth_log_info("stop signal lost: it reached the runtime's init before the exec, or the "
+                       "program's init had no handler for it yet; sending it again once the "
+                       "program handles it",
+                       "id=%s signal=%d fate_before=%d fate_after=%d runtime_init=%s exec=%s",
+                       c->id, stop_sig(c), ss->fate_before, ss->fate_after,
+                       ss->runtime_init ? "true" : "false", ss->exec_seen ? "true" : "false");
+    c->sig_poll_started_ns = berth_now_ns();
+    sig_poll_cancel(self, c);
+    sig_poll_after(self, c);
+}
+
 static void on_stop_signal_sent(berth_actor_t *self, ctr_t *c)
 {
     if (c->phase != PH_RUNNING || c->stop_timer == NULL || c->pid <= 0)
@@ -1269,11 +1292,24 @@ static void on_stop(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)
         return;
     }
     int sig = stop_sig(c);
-    c->stop_fate_before = c->pid > 0 ? berth_proc_sig_fate(c->pid, sig) : -1;
-    kill_ctr(c, sig, TAG_KILL_STOP);
     c->stop_timer =
             berth_timer_after(self, (uint64_t)r->timeout * 1000000000ull,
                               berth_msg_new(BERTH_MSG_CTR_STOP_TIMEOUT, sizeof(berth_msg_t)));
+    /* The stop signal goes straight to the container's init (what the
+     * runtime's `kill` does), read around the send: the fate at that moment
+     * says whether it was lost. The runtime's kill, tens of milliseconds
+     * long, hid a signal discarded before the program set its handler up
+     * (critest "removing stopped container" ran to its 60 s timeout). */
+    berth_sig_sent_t ss;
+    if (c->pid > 0 && berth_proc_signal(c->pid, sig, c->runtime_path, &ss) == 0) {
+        c->stop_fate_before = ss.fate_before;
+        stop_signal_fate(self, c, &ss);
+    } else if (c->pid > 0 && errno == ESRCH) {
+        /* gone already: its exit is on the way */
+    } else {
+        c->stop_fate_before = c->pid > 0 ? berth_proc_sig_fate(c->pid, sig) : -1;
+        kill_ctr(c, sig, TAG_KILL_STOP);
+    }
 }
 
 static void on_remove(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)

@@ -130,6 +130,38 @@ int berth_proc_is_runtime_init(pid_t pid, const char *runtime_path)
     return base && base[0] && strncmp(comm, base, 15) == 0 ? 1 : 0;
 }
 
+static bool read_comm(pid_t pid, char *out, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    bool ok = fgets(out, (int)cap, f) != NULL;
+    fclose(f);
+    if (ok)
+        out[strcspn(out, "\n")] = '\0';
+    return ok;
+}
+
+int berth_proc_signal(pid_t pid, int sig, const char *runtime_path, berth_sig_sent_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    char comm0[64] = "", comm1[64] = "";
+    read_comm(pid, comm0, sizeof(comm0));
+    out->fate_before = berth_proc_sig_fate(pid, sig);
+    bool init0 = berth_proc_is_runtime_init(pid, runtime_path) == 1;
+    if (kill(pid, sig) < 0)
+        return -1;
+    out->fate_after = berth_proc_sig_fate(pid, sig);
+    out->pending = berth_proc_sig_pending(pid, sig) == 1;
+    bool init1 = berth_proc_is_runtime_init(pid, runtime_path) == 1;
+    read_comm(pid, comm1, sizeof(comm1));
+    out->runtime_init = init0 || init1;
+    out->exec_seen = comm0[0] && comm1[0] && strcmp(comm0, comm1) != 0;
+    return 0;
+}
+
 int berth_proc_sig_fate(pid_t pid, int sig)
 {
     char path[64];

@@ -12,6 +12,7 @@
 #ifndef BERTH_IO_PROCSIG_H
 #define BERTH_IO_PROCSIG_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 enum berth_sig_fate {
@@ -41,5 +42,21 @@ int berth_proc_sig_pending_parse(const char *status, int sig);
  * runtime_path (crun's init keeps crun's name until it execs). 1, 0, or -1
  * with errno (ENOENT: gone). Any thread. */
 int berth_proc_is_runtime_init(pid_t pid, const char *runtime_path);
+
+/* What berth_proc_signal saw around its kill(2). */
+typedef struct berth_sig_sent {
+    int fate_before, fate_after; /* enum berth_sig_fate, -1 when unreadable */
+    bool pending;                /* still pending right after (blocked) */
+    bool exec_seen;              /* the process's name changed across the send */
+    bool runtime_init;           /* it was the runtime's init, before or after */
+} berth_sig_sent_t;
+
+/* Sends sig to pid with kill(2), bracketed by reads of /proc/PID/status and
+ * comm a few microseconds apart, so the signal's fate at the send is known
+ * (an OCI runtime's `kill` takes tens of milliseconds, in which a container's
+ * program can exec and install its handlers, hiding a signal the kernel
+ * discarded). Returns 0 with *out, or -1 with errno (ESRCH: gone). Reads
+ * procfs only: any thread, an actor turn included. */
+int berth_proc_signal(pid_t pid, int sig, const char *runtime_path, berth_sig_sent_t *out);
 
 #endif
