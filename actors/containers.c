@@ -242,6 +242,12 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
         BERTH_AUTO_ERR berth_err_t merr = NULL;
         if (berth_cri_check_len("CreateContainer: config.metadata.name", cc->metadata->name,
                                 BERTH_CRI_MAX_NAME, &merr) < 0 ||
+            berth_cri_check_len("CreateContainer: config.image.image", cc->image->image,
+                                BERTH_CRI_MAX_PATH, &merr) < 0 ||
+            berth_cri_check_len("CreateContainer: config.log_path", cc->log_path,
+                                BERTH_CRI_MAX_PATH, &merr) < 0 ||
+            berth_cri_check_len("CreateContainer: config.working_dir", cc->working_dir,
+                                BERTH_CRI_MAX_PATH, &merr) < 0 ||
             berth_cri_check_map("CreateContainer: config.labels", cc->n_labels,
                                 (ProtobufCMessage *const *)cc->labels, &merr) < 0 ||
             berth_cri_check_map("CreateContainer: config.annotations", cc->n_annotations,
@@ -262,6 +268,12 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
                               cc->log_path);
     for (size_t i = 0; i < cc->n_mounts; i++) {
         const Runtime__V1__Mount *m = cc->mounts[i];
+        if (strlen(m->container_path ? m->container_path : "") >= BERTH_CRI_MAX_PATH ||
+            strlen(m->host_path ? m->host_path : "") >= BERTH_CRI_MAX_PATH)
+            return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                                  "CreateContainer: config.mounts[%zu]: a path is longer than the "
+                                  "%d bytes a path may have",
+                                  i, BERTH_CRI_MAX_PATH);
         if (empty(m->container_path) || m->container_path[0] != '/' || empty(m->host_path))
             return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
                                   "CreateContainer: config.mounts[%zu]: container_path \"%s\" "

@@ -48,6 +48,7 @@ void *berth_cri_map_copy(const ProtobufCMessageDescriptor *entry, size_t n,
  * ones than a label allows. */
 #define BERTH_CRI_MAX_NAME 253
 #define BERTH_CRI_MAX_NAMESPACE 63
+#define BERTH_CRI_MAX_PATH 4096 /* PATH_MAX: paths and image names */
 #define BERTH_CRI_MAX_MAP_ENTRIES 1024
 #define BERTH_CRI_MAX_MAP_BYTES (256u << 10)
 

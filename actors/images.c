@@ -53,6 +53,7 @@ typedef struct images_ctx {
     char *root;
     char **insecure; /* NULL-terminated */
     char *arch;
+    uint64_t max_layers, max_bytes; /* per image: [crio.image] max_image_* */
 } images_ctx_t;
 
 static images_ctx_t *ctx_ref(images_ctx_t *c)
@@ -202,6 +203,11 @@ static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
                 rerr->errnum == EFBIG || rerr->errnum == E2BIG ? "larger than a config may be"
                                                                : rerr->msg);
     size_t nl = img->parsed.n_layers;
+    if (j->ctx->max_layers && nl > j->ctx->max_layers)
+        return berth_err_make(err, E2BIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
+                              "the image has %zu layers, more than the %llu allowed "
+                              "([crio.image] max_image_layers)",
+                              nl, (unsigned long long)j->ctx->max_layers);
     /* Layers are stored under the diff IDs the config names and checked
      * against them while unpacking: a config is the image's ID, so what
      * runs under that ID is what the config says. */
@@ -220,7 +226,7 @@ static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
     rec->size = cd->size > 0 ? (uint64_t)cd->size : 0;
     rec->diff_ids = true;
 
-    uint64_t total = 0;
+    uint64_t total = 0, unpacked = 0;
     int ret = -1;
     for (size_t i = 0; i < nl; i++) {
         const berth_registry_descriptor_t *ld = &img->parsed.layers[i];
@@ -241,10 +247,22 @@ static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
         }
         total += bytes;
         berth_unpack_stats_t us = {0};
-        int r = berth_store_layer_unpack(st, diff_ids[i], lpath, &us, err);
+        /* the image's budget, less what this pull unpacked so far, bounds
+         * each layer's uncompressed stream too */
+        berth_unpack_limits_t lim = {0};
+        if (j->ctx->max_bytes)
+            lim.max_total_bytes = j->ctx->max_bytes > unpacked ? j->ctx->max_bytes - unpacked : 1;
+        int r = berth_store_layer_unpack_limited(st, diff_ids[i], lpath, &lim, &us, err);
+        unpacked += us.tar_bytes;
         /* The compressed blob is not needed once the layer is unpacked. */
         berth_fs_unlink(lpath, "layer blob", NULL);
         if (r < 0) {
+            if ((*err)->grpc == BERTH_GRPC_RESOURCE_EXHAUSTED && j->ctx->max_bytes)
+                berth_err_prefix(err,
+                                 "an image may unpack at most %llu bytes ([crio.image] "
+                                 "max_image_bytes), %llu before this layer",
+                                 (unsigned long long)j->ctx->max_bytes,
+                                 (unsigned long long)unpacked);
             berth_err_prefix(err, "layer %zu/%zu %s", i + 1, nl, ld->digest);
             goto out;
         }
@@ -1201,6 +1219,14 @@ static bool on_pull(images_t *s, berth_cri_req_msg_t *rm)
         if (strcmp(s->pulls[i].key, image) == 0)
             h = s->pulls[i].h;
     }
+    if (!berth_handle_valid(h) && s->n_pulls >= (size_t)s->cfg->max_concurrent_pulls) {
+        BERTH_AUTO_FREE char *msg =
+                berth_asprintf("PullImage %s: %zu other images are being pulled, the most at once "
+                               "([crio.image] max_concurrent_pulls); try again when one is done",
+                               image, s->n_pulls);
+        berth_grpc_finish(rm->call, BERTH_GRPC_RESOURCE_EXHAUSTED, msg);
+        return false;
+    }
     if (!berth_handle_valid(h)) {
         pull_t *p = berth_calloc(1, sizeof(*p));
         p->key = berth_strdup(image);
@@ -1452,6 +1478,8 @@ berth_handle_t berth_images_spawn(berth_config_t *cfg)
     images_ctx_t *c = berth_calloc(1, sizeof(*c));
     c->refs = 1;
     c->root = berth_strdup(cfg->root);
+    c->max_layers = (uint64_t)cfg->max_image_layers;
+    c->max_bytes = (uint64_t)cfg->max_image_bytes;
     c->insecure = berth_calloc(cfg->insecure_registries.n + 1, sizeof(char *));
     for (size_t i = 0; i < cfg->insecure_registries.n; i++)
         c->insecure[i] = berth_strdup(cfg->insecure_registries.v[i]);

@@ -137,6 +137,11 @@ static int check_pod_config(const Runtime__V1__PodSandboxConfig *c, berth_err_t 
                             BERTH_CRI_MAX_NAMESPACE, err) < 0 ||
         berth_cri_check_len("RunPodSandbox: config.metadata.uid", md->uid, BERTH_CRI_MAX_NAME,
                             err) < 0 ||
+        berth_cri_check_len("RunPodSandbox: config.log_directory", c->log_directory,
+                            BERTH_CRI_MAX_PATH, err) < 0 ||
+        berth_cri_check_len("RunPodSandbox: config.linux.cgroup_parent",
+                            c->linux ? c->linux->cgroup_parent : NULL, BERTH_CRI_MAX_PATH,
+                            err) < 0 ||
         berth_cri_check_map("RunPodSandbox: config.labels", c->n_labels,
                             (ProtobufCMessage *const *)c->labels, err) < 0 ||
         berth_cri_check_map("RunPodSandbox: config.annotations", c->n_annotations,

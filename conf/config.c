@@ -47,6 +47,7 @@ static const struct keydesc keys[] = {
         K("api", grpc_max_recv_msg_size, T_INT),
         K("api", grpc_max_conn_buffered, T_INT),
         K("api", grpc_max_total_buffered, T_INT),
+        K("api", grpc_max_connections, T_INT),
         K("runtime", default_runtime, T_STR),
         K("runtime", log_level, T_STR),
         K("runtime", drop_infra_ctr, T_BOOL),
@@ -70,6 +71,9 @@ static const struct keydesc keys[] = {
         K("image", registries_conf_dir, T_STR),
         K("image", signature_policy, T_STR),
         K("image", insecure_registries, T_STRV),
+        K("image", max_image_layers, T_INT),
+        K("image", max_image_bytes, T_INT),
+        K("image", max_concurrent_pulls, T_INT),
         K("network", network_dir, T_STR),
         K("network", plugin_dirs, T_STRV),
         K("network", cni_default_network, T_STR),
@@ -661,6 +665,7 @@ static void set_defaults(berth_config_t *c)
     c->grpc_max_recv_msg_size = 16 * 1024 * 1024;
     c->grpc_max_conn_buffered = 64 * 1024 * 1024;
     c->grpc_max_total_buffered = 256 * 1024 * 1024;
+    c->grpc_max_connections = 1024;
     c->default_runtime = berth_strdup("crun");
     c->log_level = berth_strdup("info");
     c->drop_infra_ctr = true;
@@ -678,6 +683,9 @@ static void set_defaults(berth_config_t *c)
     c->workers = 0;
     c->default_transport = berth_strdup("docker://");
     c->pause_image = berth_strdup("registry.k8s.io/pause:3.10");
+    c->max_image_layers = 500;
+    c->max_image_bytes = 256ll << 30;
+    c->max_concurrent_pulls = 64;
     c->registries_conf = berth_strdup("/etc/containers/registries.conf");
     c->registries_conf_dir = berth_strdup("/etc/containers/registries.conf.d");
     c->signature_policy = berth_strdup("");
@@ -730,6 +738,13 @@ static int validate(const berth_config_t *c, berth_err_t *err)
     if (c->grpc_max_send_msg_size <= 0 || c->grpc_max_recv_msg_size <= 0)
         return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
                               "crio.api.grpc_max_*_msg_size must be positive");
+    if (c->grpc_max_connections < 1)
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "crio.api.grpc_max_connections must be positive");
+    if (c->max_image_layers < 1 || c->max_image_bytes < 1 || c->max_concurrent_pulls < 1)
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "crio.image.max_image_layers, max_image_bytes and "
+                              "max_concurrent_pulls must be positive");
     if (c->grpc_max_conn_buffered < c->grpc_max_recv_msg_size ||
         c->grpc_max_total_buffered < c->grpc_max_conn_buffered)
         return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,

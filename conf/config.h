@@ -48,6 +48,7 @@ typedef struct berth_config {
     int64_t grpc_max_recv_msg_size;
     int64_t grpc_max_conn_buffered;  /* partial request bytes per connection */
     int64_t grpc_max_total_buffered; /* the same over every connection */
+    int64_t grpc_max_connections;    /* open client connections */
     /* [crio.runtime] */
     char *default_runtime;
     char *log_level;
@@ -72,6 +73,9 @@ typedef struct berth_config {
     char *registries_conf_dir;
     char *signature_policy;
     berth_strv_t insecure_registries;
+    int64_t max_image_layers;     /* berth: layers one image may have */
+    int64_t max_image_bytes;      /* berth: uncompressed bytes a pull may unpack */
+    int64_t max_concurrent_pulls; /* berth: distinct images pulled at once */
     /* [crio.network] */
     char *network_dir;
     berth_strv_t plugin_dirs;

@@ -61,10 +61,12 @@ typedef struct berth_grpc_limits {
     size_t max_msg_size;       /* receive and send limit; 0: 16 MiB */
     size_t max_conn_buffered;  /* partial request bytes on one connection; 0: 64 MiB */
     size_t max_total_buffered; /* the same over every connection; 0: 256 MiB */
+    size_t max_connections;    /* open client connections; 0: 1024 */
 } berth_grpc_limits_t;
 
 #define BERTH_GRPC_DEFAULT_CONN_BUFFERED (64u << 20)
 #define BERTH_GRPC_DEFAULT_TOTAL_BUFFERED (256u << 20)
+#define BERTH_GRPC_DEFAULT_MAX_CONNECTIONS 1024u
 
 typedef struct berth_grpc_server_config {
     const char *path;           /* unix socket path */

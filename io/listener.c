@@ -40,6 +40,7 @@ typedef struct listener {
     bool accept_busy, rearm_pending, stopping, exited;
     berth_handle_t *conns;
     size_t nconns, cap;
+    bool refusing; /* the last connection was refused for the cap */
     berth_handle_t notify;
     berth_msg_t *done;
 } listener_t;
@@ -90,9 +91,21 @@ static void on_accept(berth_actor_t *self, listener_t *l, berth_cqe_msg_t *m)
     if (!(m->flags & IORING_CQE_F_MORE))
         l->accept_busy = false;
     if (m->res >= 0) {
+        size_t max = l->limits.max_connections ? l->limits.max_connections
+                                               : BERTH_GRPC_DEFAULT_MAX_CONNECTIONS;
         if (l->stopping) {
             close(m->res);
+        } else if (l->nconns >= max) {
+            /* Closed at once: the client sees the connection end, and the
+             * log says why (once per burst, not per connection). */
+            close(m->res);
+            if (!l->refusing)
+                berth_log_warn("grpc: connection refused: too many open connections",
+                               "path=\"%s\" open=%zu max=%zu ([crio.api] grpc_max_connections)",
+                               l->path, l->nconns, max);
+            l->refusing = true;
         } else {
+            l->refusing = false;
             conns_add(l, berth_grpc_conn_spawn(m->res, &l->limits, l->me, l->dispatch));
         }
     } else if (m->res != -ECANCELED && !l->stopping) {

@@ -430,6 +430,13 @@ static int layer_commit(berth_store_t *s, const char *diff_id, const char *tmp, 
 int berth_store_layer_unpack(berth_store_t *s, const char *diff_id, const char *blob_path,
                              berth_unpack_stats_t *stats, berth_err_t *err)
 {
+    return berth_store_layer_unpack_limited(s, diff_id, blob_path, NULL, stats, err);
+}
+
+int berth_store_layer_unpack_limited(berth_store_t *s, const char *diff_id, const char *blob_path,
+                                     const berth_unpack_limits_t *limits,
+                                     berth_unpack_stats_t *stats, berth_err_t *err)
+{
     if (!berth_digest_valid(diff_id))
         return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "invalid diff ID %s",
                               diff_id);
@@ -442,7 +449,7 @@ int berth_store_layer_unpack(berth_store_t *s, const char *diff_id, const char *
     if (mkdir(tmp, 0700) < 0)
         return berth_err_errno(err, errno, "cannot create %s", tmp);
     berth_unpack_stats_t st = {0};
-    int r = berth_unpack_layer(blob_path, diff, NULL, &st, err);
+    int r = berth_unpack_layer(blob_path, diff, limits, &st, err);
     if (stats != NULL)
         *stats = st;
     /* The content must be what the image's config says, or one image's

@@ -99,6 +99,10 @@ int berth_store_blob_put(berth_store_t *s, const char *digest, const void *data,
  * discards its copy. stats may be NULL. Blocking. */
 int berth_store_layer_unpack(berth_store_t *s, const char *diff_id, const char *blob_path,
                              berth_unpack_stats_t *stats, berth_err_t *err);
+/* The same with unpack limits (NULL or zero fields: the defaults). */
+int berth_store_layer_unpack_limited(berth_store_t *s, const char *diff_id, const char *blob_path,
+                                     const berth_unpack_limits_t *limits,
+                                     berth_unpack_stats_t *stats, berth_err_t *err);
 
 /* Writes the record (atomic: temp, fsync, rename, fsync dir). Blocking. */
 int berth_store_image_write(berth_store_t *s, const berth_store_image_t *img, berth_err_t *err);

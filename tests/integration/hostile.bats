@@ -153,3 +153,65 @@ PY
     [[ -z $(berth_crictl pods -q) ]]
     berth_crictl version >/dev/null
 }
+
+@test "limits: layers per image and bytes an image may unpack, each named in the error" {
+    berth_teardown
+    berth_setup
+    cat >>"$BERTH_CONF" <<EOF
+
+[crio.image]
+registries_conf = "$REG_DIR/registries.conf"
+max_image_layers = 3
+max_image_bytes = 3145728
+EOF
+    start_berthd
+    "$PUSH" "$REG" "$REPO:four" --layer 'a=1' --layer 'b=2' --layer 'c=3' --layer 'd=4' >/dev/null
+    run berth_crictl pull "$REG/$REPO:four"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *ResourceExhausted* && $output == *"the image has 4 layers, more than the 3 allowed ([crio.image] max_image_layers)"* ]]
+    # 2 MiB of zeros per layer: the second passes the 3 MiB budget
+    "$PUSH" "$REG" "$REPO:both" --pad-all-mib 2 --layer 'gzip:a=1' --layer 'gzip:b=2' >/dev/null
+    run berth_crictl pull "$REG/$REPO:both"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *ResourceExhausted* && $output == *"an image may unpack at most 3145728 bytes ([crio.image] max_image_bytes)"* && $output == *"layer 2/2"* ]]
+}
+
+@test "limits: connections past grpc_max_connections are closed with a log line; the daemon serves again when they go" {
+    berth_teardown
+    berth_setup
+    printf '[crio.api]\ngrpc_max_connections = 2\n' >"$BERTH_CONF_DIR/10-conns.conf"
+    start_berthd
+    # two idle clients hold the two places
+    python3 - "$BERTH_SOCK" "$BERTH_TMP/hold" <<'PY' &
+import os, socket, sys, time
+socks = []
+for _ in range(2):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    socks.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(3)
+PY
+    holder=$!
+    for _ in $(seq 1 50); do [[ -e $BERTH_TMP/hold ]] && break; sleep 0.05; done
+    sleep 0.3
+    run crictl --config /dev/null --runtime-endpoint "unix://$BERTH_SOCK" --timeout 2s version
+    echo "$output"
+    [ "$status" -ne 0 ]
+    grep -q 'connection refused: too many open connections.*max=2' "$BERTH_LOG"
+    wait "$holder"
+    for _ in $(seq 1 30); do berth_crictl version >/dev/null 2>&1 && break; sleep 0.1; done
+    berth_crictl version >/dev/null
+}
+
+@test "limits: paths longer than PATH_MAX are INVALID_ARGUMENT naming the field" {
+    long=/$(head -c 5000 /dev/zero | tr '\0' a)
+    cat >"$BERTH_TMP/lp.json" <<EOF
+{"metadata":{"name":"lp","namespace":"ns","uid":"lp1","attempt":0},"log_directory":"$long"}
+EOF
+    run berth_crictl runp "$BERTH_TMP/lp.json"
+    [ "$status" -ne 0 ]
+    [[ $output == *InvalidArgument* && $output == *"config.log_directory is 5001 characters long, more than the 4096 allowed"* ]]
+}
