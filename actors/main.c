@@ -10,20 +10,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "actors/daemon.h"
 #include "conf/config.h"
 #include "engine/alloc.h"
 #include "engine/err.h"
 #include "engine/log.h"
+#include "io/store.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: berthd [config|version] [options]\n"
+            "usage: berthd [config|check|version] [options]\n"
             "\n"
             "  berthd            serve CRI v1 on the configured socket\n"
             "  berthd config     print the effective configuration as TOML and exit\n"
+            "  berthd check      check the image store under [crio] root; with --repair,\n"
+            "                    remove what is broken (no berthd may serve that root)\n"
             "  berthd version    print the version and exit\n"
             "\n"
             "options (applied after the configuration files):\n"
@@ -44,6 +50,50 @@ static void *jansson_malloc(size_t n)
     return berth_malloc(n);
 }
 
+static void print_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    printf("%s\n", line);
+}
+
+/* Whether a berthd answers on the socket path (connect succeeds). */
+static bool serving(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    bool up = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return up;
+}
+
+/* `berthd check [--repair]`: 0 when the store is sound (or was repaired), 1
+ * when problems remain, 2 when it could not run. */
+static int run_check(const berth_config_t *cfg, bool repair)
+{
+    if (repair && serving(cfg->listen)) {
+        fprintf(stderr,
+                "berthd check: a berthd serves %s with this root (%s): stop it before "
+                "--repair, which removes files it may be using\n",
+                cfg->listen, cfg->root);
+        return 2;
+    }
+    berth_store_check_t c = {.repair = repair, .report = print_line};
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    if (berth_store_check(cfg->root, &c, &err) < 0) {
+        fprintf(stderr, "berthd check: %s\n", err->msg);
+        return 2;
+    }
+    printf("image store %s/storage: %u images, %u layers, %u blobs sound; %u problems%s", cfg->root,
+           c.images, c.layers, c.blobs, c.problems, repair ? "" : "\n");
+    if (repair)
+        printf(", %u repaired (%u unreferenced layers or blobs collected)\n", c.repaired,
+               c.unreferenced);
+    return c.problems == 0 || (repair && c.repaired >= c.problems) ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     /* jansson allocates through berth's allocator too (STYLE.md §4). */
@@ -59,13 +109,14 @@ int main(int argc, char **argv)
         printf("berthd %s (CRI v1)\n", BERTH_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "config") != 0) {
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "config") != 0 && strcmp(cmd, "check") != 0) {
         fprintf(stderr, "berthd: unknown command %s\n", cmd);
         usage(stderr);
         return 2;
     }
 
-    enum { OPT_LISTEN = 256, OPT_ROOT, OPT_RUNROOT, OPT_WORKERS, OPT_SET };
+    enum { OPT_LISTEN = 256, OPT_ROOT, OPT_RUNROOT, OPT_WORKERS, OPT_SET, OPT_REPAIR };
+    bool repair = false;
     static const struct option opts[] = {
             {"config", required_argument, NULL, 'c'},
             {"config-dir", required_argument, NULL, 'd'},
@@ -75,6 +126,7 @@ int main(int argc, char **argv)
             {"log-level", required_argument, NULL, 'l'},
             {"workers", required_argument, NULL, OPT_WORKERS},
             {"set", required_argument, NULL, OPT_SET},
+            {"repair", no_argument, NULL, OPT_REPAIR},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
     };
@@ -111,6 +163,9 @@ int main(int argc, char **argv)
             break;
         case OPT_WORKERS:
             rc = berth_config_set(b, "crio.runtime.workers", optarg, &err);
+            break;
+        case OPT_REPAIR:
+            repair = true;
             break;
         case OPT_SET: {
             BERTH_AUTO_FREE char *kv = berth_strdup(optarg);
@@ -164,6 +219,11 @@ int main(int argc, char **argv)
         berth_config_print(cfg, stdout);
         berth_config_unref(cfg);
         return 0;
+    }
+    if (strcmp(cmd, "check") == 0) {
+        rc = run_check(cfg, repair);
+        berth_config_unref(cfg);
+        return rc;
     }
     /* Before any worker exists: a stalled log reader (journald, a full pipe
      * to a supervisor) must cost log lines, never a worker. */

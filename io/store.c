@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -707,5 +708,170 @@ int berth_store_usage_max(const char *dir, uint64_t max_inodes, uint64_t *bytes,
     berth_free(seen.v);
     if (r < 0)
         return berth_err_errno(err, -r, "cannot read %s", dir);
+    return 0;
+}
+
+/* ---- consistency check ------------------------------------------------------ */
+
+/* One finding: printed by the caller, counted. */
+static void finding(berth_store_check_t *c, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void finding(berth_store_check_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *line = berth_vasprintf(fmt, ap);
+    va_end(ap);
+    if (c->report)
+        c->report(c->ctx, line);
+    berth_free(line);
+    c->problems++;
+}
+
+/* Removes a file or tree; counts a repair. */
+static void repair_remove(berth_store_check_t *c, const char *path, const char *what)
+{
+    BERTH_AUTO_ERR berth_err_t e = NULL;
+    if (berth_unpack_remove_tree(path, &e) < 0 && unlink(path) < 0 && errno != ENOENT) {
+        finding(c, "cannot remove %s %s: %s", what, path, e ? e->msg : strerror(errno));
+        return;
+    }
+    c->repaired++;
+}
+
+/* Temp leftovers of interrupted writes, unpacks and removals in dir. */
+static void check_tmp(berth_store_check_t *c, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
+            continue;
+        BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", dir, de->d_name);
+        finding(c, "leftover of an interrupted write: %s", p);
+        if (c->repair)
+            repair_remove(c, p, "leftover");
+    }
+    closedir(d);
+}
+
+int berth_store_check(const char *root, berth_store_check_t *c, berth_err_t *err)
+{
+    c->problems = c->repaired = c->images = c->layers = c->blobs = 0;
+    BERTH_AUTO_FREE char *dir = berth_asprintf("%s/storage", root);
+    struct stat st;
+    if (stat(dir, &st) < 0) {
+        if (errno == ENOENT)
+            return 0; /* no store yet: nothing to check */
+        return berth_err_errno(err, errno, "cannot read %s", dir);
+    }
+    /* Opened by hand: berth_store_open sweeps temp leftovers, which a check
+     * without --repair only reports. */
+    berth_store_t s = {
+            .dir = dir,
+            .blobs = berth_asprintf("%s/blobs/sha256", dir),
+            .layers = berth_asprintf("%s/layers", dir),
+            .images = berth_asprintf("%s/images", dir),
+    };
+    check_tmp(c, s.blobs);
+    check_tmp(c, s.layers);
+    check_tmp(c, s.images);
+
+    /* Records: each must parse, sit under its own ID, have its config blob
+     * (whose digest is the ID) and every layer it lists. A broken record is
+     * removed by --repair: the image is pulled again when next asked for. */
+    DIR *d = opendir(s.images);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        size_t nl = strlen(de->d_name);
+        if (de->d_name[0] == '.' || nl < 5 || strcmp(de->d_name + nl - 5, ".json") != 0)
+            continue;
+        BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", s.images, de->d_name);
+        BERTH_AUTO_FREE char *text = NULL;
+        size_t len = 0;
+        BERTH_AUTO_ERR berth_err_t e = NULL;
+        berth_store_image_t *img = NULL;
+        if (read_file(p, &text, &len, &e) == 0)
+            img = berth_store_image_from_json(text, len, &e);
+        char why[300] = "";
+        if (img == NULL) {
+            snprintf(why, sizeof(why), "does not parse: %s", e ? e->msg : "?");
+        } else if (strncmp(hex_of(img->id), de->d_name, BERTH_SHA256_HEX_LEN) != 0) {
+            snprintf(why, sizeof(why), "holds image %s", img->id);
+        } else {
+            BERTH_AUTO_FREE char *cfgp = berth_store_blob_path(&s, img->id);
+            char hex[BERTH_SHA256_HEX_LEN + 1];
+            BERTH_AUTO_ERR berth_err_t he = NULL;
+            if (berth_sha256_file(cfgp, hex, &he) < 0)
+                snprintf(why, sizeof(why), "its config blob is missing (%s)", he->msg);
+            else if (strcmp(hex, hex_of(img->id)) != 0)
+                snprintf(why, sizeof(why), "its config blob's content is sha256:%s", hex);
+            for (size_t i = 0; !why[0] && i < img->n_layers; i++) {
+                if (!berth_store_layer_exists(&s, img->layers[i]))
+                    snprintf(why, sizeof(why), "layer %zu (%s) is missing", i + 1, img->layers[i]);
+            }
+        }
+        if (why[0]) {
+            finding(c, "image record %s %s", p, why);
+            if (c->repair)
+                repair_remove(c, p, "image record");
+        } else {
+            c->images++;
+        }
+        berth_store_image_free(img);
+    }
+    if (d)
+        closedir(d);
+
+    /* Layers: a layer directory without its diff/ is half made. Blobs: a
+     * blob's content must have its name's digest. */
+    const char *dirs[] = {s.layers, s.blobs};
+    for (int k = 0; k < 2; k++) {
+        d = opendir(dirs[k]);
+        while (d && (de = readdir(d)) != NULL) {
+            if (strlen(de->d_name) != BERTH_SHA256_HEX_LEN ||
+                !is_hex(de->d_name, BERTH_SHA256_HEX_LEN))
+                continue;
+            BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", dirs[k], de->d_name);
+            if (k == 0) {
+                BERTH_AUTO_FREE char *diff = berth_asprintf("%s/diff", p);
+                struct stat ds;
+                if (stat(diff, &ds) < 0 || !S_ISDIR(ds.st_mode)) {
+                    finding(c, "layer %s has no diff directory", p);
+                    if (c->repair)
+                        repair_remove(c, p, "layer");
+                    continue;
+                }
+                c->layers++;
+            } else {
+                char hex[BERTH_SHA256_HEX_LEN + 1];
+                BERTH_AUTO_ERR berth_err_t he = NULL;
+                if (berth_sha256_file(p, hex, &he) < 0 || strcmp(hex, de->d_name) != 0) {
+                    finding(c, "blob %s does not hold what its name says", p);
+                    if (c->repair)
+                        repair_remove(c, p, "blob");
+                    continue;
+                }
+                c->blobs++;
+            }
+        }
+        if (d)
+            closedir(d);
+    }
+    /* What no record uses: a crash between an unpack and its record, or in
+     * a removal. The collection removes it (and reports what it did). */
+    if (c->repair) {
+        berth_store_gc_stats_t gs = {0};
+        BERTH_AUTO_ERR berth_err_t ge = NULL;
+        if (berth_store_gc(&s, &gs, &ge) == 0) {
+            c->unreferenced = gs.layers_removed + gs.blobs_removed;
+            c->repaired += c->unreferenced;
+        }
+    }
+    berth_free(s.blobs);
+    berth_free(s.layers);
+    berth_free(s.images);
     return 0;
 }

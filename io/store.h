@@ -131,4 +131,25 @@ int berth_store_usage_max(const char *dir, uint64_t max_inodes, uint64_t *bytes,
 /* mkdir -p (last component gets `mode`). Blocking. */
 int berth_store_mkdir_p(const char *path, unsigned mode, berth_err_t *err);
 
+/* `berthd check`: the store's consistency, as `crio check` does for its
+ * storage. Reports (through report, one line each) temp leftovers, image
+ * records that do not parse, sit under another ID, lack their config blob
+ * (or its digest is not the ID) or lack a layer, layer directories without
+ * their diff/, and blobs whose content is not their name's digest. With
+ * repair, removes each of them (a broken record's image is pulled again
+ * when next asked for) and collects what no record references afterwards.
+ * Needs no berthd; run --repair only while none serves this root. */
+typedef struct berth_store_check {
+    bool repair;
+    void (*report)(void *ctx, const char *line);
+    void *ctx;
+    /* results */
+    unsigned problems, repaired, unreferenced;
+    unsigned images, layers, blobs; /* sound ones */
+} berth_store_check_t;
+
+/* Checks <root>/storage (a missing store is sound). Returns 0 (findings in
+ * *c), or -1 with *err when the store cannot be read. Blocking. */
+int berth_store_check(const char *root, berth_store_check_t *c, berth_err_t *err);
+
 #endif

@@ -215,3 +215,52 @@ EOF
     [ "$status" -ne 0 ]
     [[ $output == *InvalidArgument* && $output == *"config.log_directory is 5001 characters long, more than the 4096 allowed"* ]]
 }
+
+@test "berthd check finds a broken store, --repair mends it (refused while a berthd serves), the image pulls again" {
+    "$PUSH" "$REG" "$REPO:c1" --layer 'gzip:one=1' >/dev/null
+    "$PUSH" "$REG" "$REPO:c2" --layer 'gzip:two=2' --layer 'three=3' >/dev/null
+    berth_crictl pull "$REG/$REPO:c1" >/dev/null
+    berth_crictl pull "$REG/$REPO:c2" >/dev/null
+    check() { "$BERTHD" check "${BERTHD_ARGS[@]}" "$@"; }
+    run check
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"2 images, 3 layers, 2 blobs sound; 0 problems"* ]]
+    run check --repair
+    [ "$status" -eq 2 ]
+    [[ $output == *"stop it before --repair"* ]]
+    stop_berthd
+    # what a crash and a bad disk can leave: a half-made layer, a temp
+    # leftover, a config blob that is not what its name says
+    st=$BERTH_ROOT/storage
+    c2=$(python3 -c "
+import json,sys,os
+d='$st/images'
+for f in sorted(os.listdir(d)):
+    r=json.load(open(os.path.join(d,f)))
+    if len(r['layers'])==2: print(r['id'][7:], r['layers'][1][7:])")
+    read -r c2id c2layer <<<"$c2"
+    rm -rf "$st/layers/$c2layer/diff"
+    mkdir "$st/layers/.tmp-4242-1"
+    c1id=$(ls "$st/images" | sed 's/\.json$//' | grep -v "$c2id")
+    echo garbage >"$st/blobs/sha256/$c1id"
+    run check
+    echo "$output"
+    [ "$status" -eq 1 ]
+    [[ $output == *"leftover of an interrupted write"* ]]
+    [[ $output == *"layer 2 (sha256:$c2layer) is missing"* ]]
+    [[ $output == *"its config blob's content is"* ]]
+    [[ $output == *"layer $st/layers/$c2layer has no diff directory"* ]]
+    [[ $output == *"blob $st/blobs/sha256/$c1id does not hold what its name says"* ]]
+    run check --repair
+    echo "$output"
+    [ "$status" -eq 0 ]
+    run check
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"0 images"*"0 problems"* ]]
+    [[ -z $(ls -A "$st/layers") && -z $(ls -A "$st/blobs/sha256") ]]
+    start_berthd
+    berth_crictl pull "$REG/$REPO:c2" >/dev/null
+    [[ $(berth_crictl images -q | wc -l) == 1 ]]
+}
