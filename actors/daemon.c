@@ -243,7 +243,8 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
             .limits = {.max_msg_size = max_msg,
                        .max_conn_buffered = (size_t)cfg->grpc_max_conn_buffered,
                        .max_total_buffered = (size_t)cfg->grpc_max_total_buffered,
-                       .max_connections = (size_t)cfg->grpc_max_connections},
+                       .max_connections = (size_t)cfg->grpc_max_connections,
+                       .max_streams = (unsigned)cfg->grpc_max_streams},
             .dispatch = cri,
     };
     int ret = 0;

@@ -54,6 +54,8 @@ typedef struct images_ctx {
     char **insecure; /* NULL-terminated */
     char *arch;
     uint64_t max_layers, max_bytes; /* per image: [crio.image] max_image_* */
+    size_t max_config;              /* [crio.image] max_config_bytes */
+    uint64_t max_entries;           /* [crio.image] max_layer_entries */
 } images_ctx_t;
 
 static images_ctx_t *ctx_ref(images_ctx_t *c)
@@ -166,10 +168,6 @@ static void pull_job_msg_free(berth_msg_t *m)
     berth_free(m);
 }
 
-/* An image config is a small JSON document; CRI-O and containerd cap it
- * near this too. */
-#define MAX_CONFIG_BYTES (16u << 20)
-
 static char *nz(const char *s)
 {
     return s && *s ? berth_strdup(s) : NULL;
@@ -185,16 +183,17 @@ static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
     BERTH_AUTO_FREE char *cpath = berth_store_blob_path(st, cd->digest);
     /* The descriptor gives the size: a config too large to be one is refused
      * before a byte of it is fetched. */
-    if (cd->size > (int64_t)MAX_CONFIG_BYTES)
+    if (cd->size > (int64_t)j->ctx->max_config)
         return berth_err_make(err, E2BIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
-                              "image config %s is %lld bytes, more than the %u a config may be",
-                              cd->digest, (long long)cd->size, MAX_CONFIG_BYTES);
+                              "image config %s is %lld bytes, more than the %zu a config may be "
+                              "([crio.image] max_config_bytes)",
+                              cd->digest, (long long)cd->size, j->ctx->max_config);
     if (!berth_store_blob_exists(st, cd->digest) &&
         berth_registry_fetch_blob(j->ctx->client, t, cd->digest, cd->size, cpath, NULL, err) < 0)
         return berth_err_prefix(err, "config %s", cd->digest);
     BERTH_AUTO_FREE char *config = NULL;
     BERTH_AUTO_ERR berth_err_t rerr = NULL;
-    if (berth_fs_read_small(cpath, MAX_CONFIG_BYTES, &config, &rerr) < 0)
+    if (berth_fs_read_small(cpath, j->ctx->max_config, &config, &rerr) < 0)
         return berth_err_make(
                 err, rerr->errnum,
                 rerr->errnum == EFBIG || rerr->errnum == E2BIG ? BERTH_GRPC_RESOURCE_EXHAUSTED
@@ -249,7 +248,7 @@ static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
         berth_unpack_stats_t us = {0};
         /* the image's budget, less what this pull unpacked so far, bounds
          * each layer's uncompressed stream too */
-        berth_unpack_limits_t lim = {0};
+        berth_unpack_limits_t lim = {.max_entries = j->ctx->max_entries};
         if (j->ctx->max_bytes)
             lim.max_total_bytes = j->ctx->max_bytes > unpacked ? j->ctx->max_bytes - unpacked : 1;
         int r = berth_store_layer_unpack_limited(st, diff_ids[i], lpath, &lim, &us, err);
@@ -1480,11 +1479,14 @@ berth_handle_t berth_images_spawn(berth_config_t *cfg)
     c->root = berth_strdup(cfg->root);
     c->max_layers = (uint64_t)cfg->max_image_layers;
     c->max_bytes = (uint64_t)cfg->max_image_bytes;
+    c->max_config = (size_t)cfg->max_config_bytes;
+    c->max_entries = (uint64_t)cfg->max_layer_entries;
     c->insecure = berth_calloc(cfg->insecure_registries.n + 1, sizeof(char *));
     for (size_t i = 0; i < cfg->insecure_registries.n; i++)
         c->insecure[i] = berth_strdup(cfg->insecure_registries.v[i]);
     c->arch = berth_strdup(node_arch());
-    berth_registry_opts_t ro = {.insecure_hosts = (const char *const *)c->insecure};
+    berth_registry_opts_t ro = {.insecure_hosts = (const char *const *)c->insecure,
+                                .max_manifest_bytes = (size_t)cfg->max_manifest_bytes};
     c->client = berth_registry_client_new(&ro);
     s->ctx = c;
     berth_handle_t h = berth_actor_spawn(&images_class, s);

@@ -48,6 +48,7 @@ static const struct keydesc keys[] = {
         K("api", grpc_max_conn_buffered, T_INT),
         K("api", grpc_max_total_buffered, T_INT),
         K("api", grpc_max_connections, T_INT),
+        K("api", grpc_max_streams, T_INT),
         K("runtime", default_runtime, T_STR),
         K("runtime", log_level, T_STR),
         K("runtime", drop_infra_ctr, T_BOOL),
@@ -74,6 +75,9 @@ static const struct keydesc keys[] = {
         K("image", max_image_layers, T_INT),
         K("image", max_image_bytes, T_INT),
         K("image", max_concurrent_pulls, T_INT),
+        K("image", max_manifest_bytes, T_INT),
+        K("image", max_config_bytes, T_INT),
+        K("image", max_layer_entries, T_INT),
         K("network", network_dir, T_STR),
         K("network", plugin_dirs, T_STRV),
         K("network", cni_default_network, T_STR),
@@ -666,6 +670,7 @@ static void set_defaults(berth_config_t *c)
     c->grpc_max_conn_buffered = 64 * 1024 * 1024;
     c->grpc_max_total_buffered = 256 * 1024 * 1024;
     c->grpc_max_connections = 1024;
+    c->grpc_max_streams = 1000;
     c->default_runtime = berth_strdup("crun");
     c->log_level = berth_strdup("info");
     c->drop_infra_ctr = true;
@@ -686,6 +691,9 @@ static void set_defaults(berth_config_t *c)
     c->max_image_layers = 500;
     c->max_image_bytes = 256ll << 30;
     c->max_concurrent_pulls = 64;
+    c->max_manifest_bytes = 4 << 20;
+    c->max_config_bytes = 16 << 20;
+    c->max_layer_entries = 4 << 20;
     c->registries_conf = berth_strdup("/etc/containers/registries.conf");
     c->registries_conf_dir = berth_strdup("/etc/containers/registries.conf.d");
     c->signature_policy = berth_strdup("");
@@ -738,6 +746,12 @@ static int validate(const berth_config_t *c, berth_err_t *err)
     if (c->grpc_max_send_msg_size <= 0 || c->grpc_max_recv_msg_size <= 0)
         return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
                               "crio.api.grpc_max_*_msg_size must be positive");
+    if (c->max_manifest_bytes < 1024 || c->max_config_bytes < 1024 || c->max_layer_entries < 1 ||
+        c->grpc_max_streams < 1 || c->grpc_max_streams > 1000000)
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "crio.image.max_manifest_bytes and max_config_bytes must be at "
+                              "least 1024, max_layer_entries positive, crio.api.grpc_max_streams "
+                              "in 1..1000000");
     if (c->grpc_max_connections < 1)
         return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
                               "crio.api.grpc_max_connections must be positive");

@@ -49,6 +49,7 @@ typedef struct berth_config {
     int64_t grpc_max_conn_buffered;  /* partial request bytes per connection */
     int64_t grpc_max_total_buffered; /* the same over every connection */
     int64_t grpc_max_connections;    /* open client connections */
+    int64_t grpc_max_streams;        /* concurrent streams per connection */
     /* [crio.runtime] */
     char *default_runtime;
     char *log_level;
@@ -76,6 +77,9 @@ typedef struct berth_config {
     int64_t max_image_layers;     /* berth: layers one image may have */
     int64_t max_image_bytes;      /* berth: uncompressed bytes a pull may unpack */
     int64_t max_concurrent_pulls; /* berth: distinct images pulled at once */
+    int64_t max_manifest_bytes;   /* berth: a manifest or index */
+    int64_t max_config_bytes;     /* berth: an image config */
+    int64_t max_layer_entries;    /* berth: entries in one layer */
     /* [crio.network] */
     char *network_dir;
     berth_strv_t plugin_dirs;

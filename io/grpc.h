@@ -62,6 +62,7 @@ typedef struct berth_grpc_limits {
     size_t max_conn_buffered;  /* partial request bytes on one connection; 0: 64 MiB */
     size_t max_total_buffered; /* the same over every connection; 0: 256 MiB */
     size_t max_connections;    /* open client connections; 0: 1024 */
+    unsigned max_streams;      /* concurrent streams per connection; 0: 1000 */
 } berth_grpc_limits_t;
 
 #define BERTH_GRPC_DEFAULT_CONN_BUFFERED (64u << 20)

@@ -562,7 +562,7 @@ berth_h2_t *berth_h2_new(const berth_h2_callbacks_t *cb, void *ctx,
         abort(); /* only NGHTTP2_ERR_NOMEM, which berth's allocator never returns */
 
     nghttp2_settings_entry iv[] = {
-            {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
+            {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim.max_streams ? lim.max_streams : 1000},
             {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
             {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 1 << 16},
     };

@@ -113,7 +113,7 @@ teardown() {
     run berth_crictl pull "$REG/$REPO:bigcfg"
     echo "$output"
     [ "$status" -ne 0 ]
-    [[ $output == *ResourceExhausted* && $output == *"image config sha256:"* && $output == *"more than the 16777216 a config may be"* ]]
+    [[ $output == *ResourceExhausted* && $output == *"image config sha256:"* && $output == *"more than the 16777216 a config may be ([crio.image] max_config_bytes)"* ]]
     [[ $output != *"$BERTH_ROOT"* ]]
     [[ -z $(find "$BERTH_ROOT/storage/blobs" -type f) ]]
 }
