@@ -813,6 +813,21 @@ int berth_cni_cache_remove(const char *dir, const char *pod_id, const char *net_
     berth_cni_strv_free(names);
     if (rc == 0) {
         BERTH_AUTO_FREE char *pdir = berth_asprintf("%s/%s", dir, pod_id);
+        /* A crash during a cache write leaves its temp file (NAME.json.tmp.*,
+         * berth_file_write_atomic's): it goes with the pod's entries. */
+        DIR *d = opendir(pdir);
+        struct dirent *de;
+        while (d && (de = readdir(d)) != NULL) {
+            if (strstr(de->d_name, ".json.tmp.") == NULL)
+                continue;
+            if (net_name != NULL && (strncmp(de->d_name, net_name, strlen(net_name)) != 0 ||
+                                     strncmp(de->d_name + strlen(net_name), ".json.tmp.", 10) != 0))
+                continue;
+            BERTH_AUTO_FREE char *t = berth_asprintf("%s/%s", pdir, de->d_name);
+            unlink(t);
+        }
+        if (d)
+            closedir(d);
         /* ENOTEMPTY: other networks of the pod are still cached. */
         if (rmdir(pdir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
             rc = berth_err_errno(err, errno, "CNI cache: remove %s", pdir);

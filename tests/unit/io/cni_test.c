@@ -464,11 +464,16 @@ int main(void)
     lo_del.prev_result_json = clo_res;
     berth_cni_done_msg_t *lod = clo ? cni(&lo_del) : NULL;
     BERTH_AUTO_FREE char *podcache = berth_asprintf("%s/cnipod", cache);
+    /* what a crash during a cache write leaves: removed with the pod */
+    BERTH_AUTO_FREE char *crashtmp = berth_asprintf("%s/berth-unit.json.tmp.Ab12Cd", podcache);
+    FILE *tf = fopen(crashtmp, "w");
+    if (tf)
+        fclose(tf);
     struct stat st;
     check(lod && lod->error == NULL && berth_cni_cache_remove(cache, "cnipod", NULL, &err) == 0 &&
                   stat(podcache, &st) < 0 &&
                   berth_cni_cache_remove(cache, "cnipod", NULL, &err) == 0,
-          "loopback DEL, then the pod's cache is removed (idempotent)");
+          "loopback DEL, then the pod's cache is removed with a crash's temp file (idempotent)");
     done_free(&lod);
     berth_cni_net_unref(clo);
     berth_cni_net_unref(cnet);
