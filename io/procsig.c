@@ -98,7 +98,9 @@ int berth_proc_sig_pending_parse(const char *status, int sig)
     return pending ? 1 : 0;
 }
 
-int berth_proc_sig_pending(pid_t pid, int sig)
+/* Reads /proc/PID/status and applies parse to it; -1 with errno when it
+ * cannot be read (ENOENT: gone). */
+static int with_status(pid_t pid, int sig, int (*parse)(const char *status, int sig))
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -108,7 +110,12 @@ int berth_proc_sig_pending(pid_t pid, int sig)
         errno = err->errnum;
         return -1;
     }
-    return berth_proc_sig_pending_parse(status, sig);
+    return parse(status, sig);
+}
+
+int berth_proc_sig_pending(pid_t pid, int sig)
+{
+    return with_status(pid, sig, berth_proc_sig_pending_parse);
 }
 
 int berth_proc_is_runtime_init(pid_t pid, const char *runtime_path)
@@ -164,13 +171,5 @@ int berth_proc_signal(pid_t pid, int sig, const char *runtime_path, berth_sig_se
 
 int berth_proc_sig_fate(pid_t pid, int sig)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    BERTH_AUTO_FREE char *status = NULL;
-    BERTH_AUTO_ERR berth_err_t err = NULL;
-    if (berth_fs_read_small(path, 64 * 1024, &status, &err) < 0) {
-        errno = err->errnum;
-        return -1;
-    }
-    return berth_proc_sig_fate_parse(status, sig);
+    return with_status(pid, sig, berth_proc_sig_fate_parse);
 }
