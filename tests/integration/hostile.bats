@@ -32,6 +32,9 @@ EOF
 }
 
 teardown() {
+    if [[ -n ${PROXY_PID:-} ]]; then
+        kill "$PROXY_PID" 2>/dev/null || true
+    fi
     berth_teardown
 }
 
@@ -263,4 +266,39 @@ for f in sorted(os.listdir(d)):
     start_berthd
     berth_crictl pull "$REG/$REPO:c2" >/dev/null
     [[ $(berth_crictl images -q | wc -l) == 1 ]]
+}
+
+@test "limits: a pull past max_concurrent_pulls is RESOURCE_EXHAUSTED naming it; the same image joins" {
+    # a proxy that holds blobs 3 s keeps the first pull in flight
+    # fd 3 is bats' own: a server holding it would keep bats waiting
+    python3 "$BATS_TEST_DIRNAME/../fixtures/registry/slow-proxy.py" "${REG#*:}" 3 \
+        "$BERTH_TMP/proxy-port" </dev/null >/dev/null 2>&1 3>&- &
+    PROXY_PID=$!
+    for _ in $(seq 1 50); do [[ -s $BERTH_TMP/proxy-port ]] && break; sleep 0.1; done
+    slow=127.0.0.1:$(cat "$BERTH_TMP/proxy-port")
+    stop_berthd
+    cat >>"$BERTH_CONF" <<EOF
+max_concurrent_pulls = 1
+insecure_registries = ["$slow"]
+EOF
+    start_berthd
+    "$PUSH" "$REG" "$REPO:slow" --layer 'gzip:s=1' >/dev/null
+    "$PUSH" "$REG" "$REPO:other" --layer 'gzip:o=2' >/dev/null
+    berth_crictl pull "$slow/$REPO:slow" >"$BERTH_TMP/slow.out" 2>&1 &
+    p1=$!
+    sleep 1
+    # the same image joins the pull in flight; another is refused
+    berth_crictl pull "$slow/$REPO:slow" >"$BERTH_TMP/join.out" 2>&1 &
+    p2=$!
+    run berth_crictl pull "$REG/$REPO:other"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *ResourceExhausted* && $output == *"([crio.image] max_concurrent_pulls)"* ]]
+    wait "$p1"
+    wait "$p2"
+    kill "$PROXY_PID" 2>/dev/null || true
+    wait "$PROXY_PID" 2>/dev/null || true
+    PROXY_PID=
+    # with the first pull done, the other goes through
+    berth_crictl pull "$REG/$REPO:other" >/dev/null
 }
