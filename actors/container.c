@@ -86,7 +86,6 @@ enum op_tag {
     TAG_CREATE = 1,
     TAG_START,
     TAG_KILL,
-    TAG_KILL_STOP, /* the stop signal of a StopContainer */
     TAG_DELETE,
     TAG_UPDATE,
     TAG_STATE,            /* a restart asks the runtime about a container recorded as created */
@@ -137,7 +136,6 @@ typedef struct ctr {
     /* The stop signal reached the container's init before it had a handler
      * and the kernel discarded it (io/procsig.h): polled until the program
      * handles it, then sent again. */
-    int stop_fate_before;
     bool sig_lost; /* the stop signal is known lost (else: it was pending) */
     berth_timer_t *sig_poll;
     uint64_t sig_poll_started_ns;
@@ -1207,37 +1205,6 @@ static void stop_signal_fate(berth_actor_t *self, ctr_t *c, const berth_sig_sent
     sig_poll_after(self, c);
 }
 
-static void on_stop_signal_sent(berth_actor_t *self, ctr_t *c)
-{
-    if (c->phase != PH_RUNNING || c->stop_timer == NULL || c->pid <= 0)
-        return;
-    /* Discarded after the kill with the process alive means lost, whatever
-     * the fate before: the signal can reach the runtime's init while it
-     * still holds signals blocked (its handlers make the fate "caught"),
-     * stay pending across the exec, and be discarded once the program is
-     * the namespace init without a handler (critest "removing stopped
-     * container" at -parallel 3 ran to its 60 s timeout that way). A signal
-     * still pending is watched until it is not. And a signal that reached
-     * the runtime's own init before it exec'd the program never reached the
-     * program: runc's Go runtime takes it, or the exec discards it. */
-    int sig = stop_sig(c);
-    bool pending = berth_proc_sig_pending(c->pid, sig) == 1;
-    bool runtime_init = berth_proc_is_runtime_init(c->pid, c->runtime_path) == 1;
-    int fate = berth_proc_sig_fate(c->pid, sig);
-    if (!pending && !runtime_init && fate != BERTH_SIG_DISCARDED)
-        return;
-    c->sig_lost = runtime_init || !pending;
-    if (c->sig_lost)
-        berth_log_info("stop signal lost: it reached the runtime's init before the exec, or the "
-                       "program's init had no handler for it yet; sending it again once the "
-                       "program handles it",
-                       "id=%s signal=%d fate_before=%d runtime_init=%s", c->id, sig,
-                       c->stop_fate_before, runtime_init ? "true" : "false");
-    c->sig_poll_started_ns = berth_now_ns();
-    sig_poll_cancel(self, c);
-    sig_poll_after(self, c);
-}
-
 static void on_sig_poll(berth_actor_t *self, ctr_t *c)
 {
     c->sig_poll = NULL;
@@ -1301,15 +1268,11 @@ static void on_stop(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)
      * long, hid a signal discarded before the program set its handler up
      * (critest "removing stopped container" ran to its 60 s timeout). */
     berth_sig_sent_t ss;
-    if (c->pid > 0 && berth_proc_signal(c->pid, sig, c->runtime_path, &ss) == 0) {
-        c->stop_fate_before = ss.fate_before;
+    if (c->pid > 0 && berth_proc_signal(c->pid, sig, c->runtime_path, &ss) == 0)
         stop_signal_fate(self, c, &ss);
-    } else if (c->pid > 0 && errno == ESRCH) {
-        /* gone already: its exit is on the way */
-    } else {
-        c->stop_fate_before = c->pid > 0 ? berth_proc_sig_fate(c->pid, sig) : -1;
-        kill_ctr(c, sig, TAG_KILL_STOP);
-    }
+    else if (c->pid <= 0 || errno != ESRCH)
+        kill_ctr(c, sig, TAG_KILL); /* no pid known: the runtime finds the init */
+    /* ESRCH: gone already, its exit is on the way */
 }
 
 static void on_remove(berth_actor_t *self, ctr_t *c, berth_cri_req_msg_t *rm)
@@ -1843,11 +1806,8 @@ static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *
     case TAG_UPDATE:
         return on_update_done(self, c, m);
     case TAG_KILL:
-    case TAG_KILL_STOP:
         if (m->error && m->error->grpc != BERTH_GRPC_NOT_FOUND)
             berth_log_warn("kill failed", "id=%s error=\"%s\"", c->id, m->error->msg);
-        else if (m->tag == TAG_KILL_STOP)
-            on_stop_signal_sent(self, c);
         return;
     case TAG_STATE:
         return on_reconciled(self, c, m);

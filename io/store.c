@@ -278,7 +278,8 @@ int berth_store_mkdir_p(const char *path, unsigned mode, berth_err_t *err)
 }
 
 /* Removes entries named TMP_PREFIX* in dir: leftovers of interrupted writes. */
-static void sweep_tmp(const char *dir)
+/* Calls fn with the path of every entry named TMP_PREFIX* in dir. */
+static void each_tmp(const char *dir, void (*fn)(const char *path, void *ctx), void *ctx)
 {
     DIR *d = opendir(dir);
     if (d == NULL)
@@ -288,11 +289,22 @@ static void sweep_tmp(const char *dir)
         if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
             continue;
         BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", dir, de->d_name);
-        BERTH_AUTO_ERR berth_err_t e = NULL;
-        if (unlink(p) < 0 && berth_unpack_remove_tree(p, &e) < 0)
-            berth_log_warn("cannot remove a temp leftover", "path=%s error=\"%s\"", p, e->msg);
+        fn(p, ctx);
     }
     closedir(d);
+}
+
+static void remove_tmp(const char *p, void *ctx)
+{
+    (void)ctx;
+    BERTH_AUTO_ERR berth_err_t e = NULL;
+    if (unlink(p) < 0 && berth_unpack_remove_tree(p, &e) < 0)
+        berth_log_warn("cannot remove a temp leftover", "path=%s error=\"%s\"", p, e->msg);
+}
+
+static void sweep_tmp(const char *dir)
+{
+    each_tmp(dir, remove_tmp, NULL);
 }
 
 berth_store_t *berth_store_open(const char *root, berth_err_t *err)
@@ -739,22 +751,18 @@ static void repair_remove(berth_store_check_t *c, const char *path, const char *
     c->repaired++;
 }
 
-/* Temp leftovers of interrupted writes, unpacks and removals in dir. */
+/* A temp leftover of an interrupted write, unpack or removal. */
+static void report_tmp(const char *p, void *ctx)
+{
+    berth_store_check_t *c = ctx;
+    finding(c, "leftover of an interrupted write: %s", p);
+    if (c->repair)
+        repair_remove(c, p, "leftover");
+}
+
 static void check_tmp(berth_store_check_t *c, const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
-            continue;
-        BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", dir, de->d_name);
-        finding(c, "leftover of an interrupted write: %s", p);
-        if (c->repair)
-            repair_remove(c, p, "leftover");
-    }
-    closedir(d);
+    each_tmp(dir, report_tmp, c);
 }
 
 int berth_store_check(const char *root, berth_store_check_t *c, berth_err_t *err)
