@@ -791,7 +791,7 @@ static void config_free(berth_config_t *c)
 berth_config_t *berth_config_build(berth_config_builder_t *b, berth_err_t *err)
 {
     berth_config_t *c = berth_calloc(1, sizeof(*c));
-    c->refs_ = 1;
+    berth_ref_init(&c->refs_);
     set_defaults(c);
     struct loader L = {.cfg = c};
     if (b->file && load_file(&L, b->file, err) < 0)
@@ -864,9 +864,7 @@ void berth_config_builder_set_dir(berth_config_builder_t *b, const char *path)
 
 berth_config_t *berth_config_ref(berth_config_t *cfg)
 {
-    /* Relaxed: a new reference is made from one the caller already holds, so
-     * the snapshot cannot be freed concurrently and nothing is published. */
-    __atomic_fetch_add(&cfg->refs_, 1, __ATOMIC_RELAXED);
+    berth_ref_inc(&cfg->refs_);
     return cfg;
 }
 
@@ -874,10 +872,7 @@ void berth_config_unref(berth_config_t *cfg)
 {
     if (!cfg)
         return;
-    /* Release orders this holder's reads of the snapshot before the drop; the
-     * acquire on the last drop pairs with every other holder's release, so
-     * the free happens after all of their reads. */
-    if (__atomic_fetch_sub(&cfg->refs_, 1, __ATOMIC_ACQ_REL) == 1)
+    if (berth_ref_dec_and_test(&cfg->refs_))
         config_free(cfg);
 }
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "engine/err.h"
+#include "engine/refcount.h"
 
 #define BERTH_CONFIG_DEFAULT_FILE "/etc/berth/berth.conf"
 #define BERTH_CONFIG_DEFAULT_DIR "/etc/berth/berth.conf.d"
@@ -100,7 +101,7 @@ typedef struct berth_config {
     berth_strv_t warnings;
 
     /* private */
-    int refs_;
+    berth_ref_t refs_;
 } berth_config_t;
 
 typedef struct berth_config_builder berth_config_builder_t;

@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "conf/toml.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
+#include "engine/refcount.h"
 
 /* ---- the snapshot ---- */
 
@@ -54,8 +54,7 @@ struct strv {
 };
 
 struct berth_registries {
-    /* Counts holders; see berth_registries_ref/unref for the ordering. */
-    atomic_uint refs;
+    berth_ref_t refs; /* holders */
     berth_short_name_mode_t mode;
     bool mode_set;
     struct strv search;
@@ -132,9 +131,7 @@ static void cleanup_snapshot(berth_registries_t **r)
 
 berth_registries_t *berth_registries_ref(berth_registries_t *r)
 {
-    /* Relaxed suffices: the caller already holds a reference, so the count
-     * cannot reach zero concurrently and nothing is published by this step. */
-    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+    berth_ref_inc(&r->refs);
     return r;
 }
 
@@ -142,13 +139,8 @@ void berth_registries_unref(berth_registries_t *r)
 {
     if (!r)
         return;
-    /* Release orders this holder's reads of the snapshot before the drop;
-     * the acquire fence on the last drop pairs with every other holder's
-     * release, so the free happens after all their reads. */
-    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_release) == 1) {
-        atomic_thread_fence(memory_order_acquire);
+    if (berth_ref_dec_and_test(&r->refs))
         snapshot_free(r);
-    }
 }
 
 void berth_registries_strv_free(char **v)
@@ -1133,7 +1125,7 @@ berth_registries_t *berth_registries_load_opts(const berth_registries_opts_t *o,
     }
     if (!acc->search_origin)
         acc->search_origin = berth_strdup(main_path);
-    atomic_init(&acc->refs, 1);
+    berth_ref_init(&acc->refs);
     return berth_steal_ptr(&acc);
 }
 

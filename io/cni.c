@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,6 +27,7 @@
 
 #include "engine/alloc.h"
 #include "engine/log.h"
+#include "engine/refcount.h"
 #include "io/blocking.h"
 #include "io/fs.h"
 #include "io/spawn.h"
@@ -89,10 +89,7 @@ static int read_small_file(const char *path, char **out, size_t *len, berth_err_
 /* ---- networks -------------------------------------------------------------- */
 
 struct berth_cni_net {
-    /* Reference count: increments are relaxed (the caller already holds a
-     * reference, so the object is alive); the decrement is acq_rel so the
-     * thread that frees sees every other holder's reads finished. */
-    atomic_uint refs;
+    berth_ref_t refs; /* holders */
     char *name;
     char *version;
     char *json;      /* the conflist, compact */
@@ -170,7 +167,7 @@ berth_cni_net_t *berth_cni_net_parse(const char *text, size_t len, const char *o
                    NULL;
     }
     berth_cni_net_t *net = berth_calloc(1, sizeof *net);
-    atomic_init(&net->refs, 1);
+    berth_ref_init(&net->refs);
     net->name = berth_strdup(name);
     net->version = berth_strdup(version);
     net->json = dumps_owned(list);
@@ -195,8 +192,7 @@ berth_cni_net_t *berth_cni_net_load(const char *path, berth_err_t *err)
 
 berth_cni_net_t *berth_cni_net_ref(berth_cni_net_t *net)
 {
-    /* Relaxed: see the refs field. */
-    atomic_fetch_add_explicit(&net->refs, 1, memory_order_relaxed);
+    berth_ref_inc(&net->refs);
     return net;
 }
 
@@ -204,8 +200,7 @@ void berth_cni_net_unref(berth_cni_net_t *net)
 {
     if (net == NULL)
         return;
-    /* acq_rel: see the refs field. */
-    if (atomic_fetch_sub_explicit(&net->refs, 1, memory_order_acq_rel) != 1)
+    if (!berth_ref_dec_and_test(&net->refs))
         return;
     berth_free(net->name);
     berth_free(net->version);

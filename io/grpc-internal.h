@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "engine/actor.h"
+#include "engine/refcount.h"
 #include "io/grpc.h"
 
 #define BERTH_GRPC_DEFAULT_MAX_MSG (16u * 1024 * 1024)
@@ -79,7 +80,7 @@ enum {
 
 struct berth_grpc_call {
     /* Refcount: conn's list, request and cancel messages, reply messages. */
-    uint32_t refs;
+    berth_ref_t refs;
     berth_handle_t conn;
     int32_t stream_id;
     char *method;

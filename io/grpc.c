@@ -26,7 +26,7 @@ berth_grpc_call_t *berth_grpc_call_new(berth_handle_t conn, int32_t stream_id, c
                                        uint64_t deadline_ns, berth_handle_t owner)
 {
     berth_grpc_call_t *call = berth_calloc(1, sizeof(*call));
-    call->refs = 1;
+    berth_ref_init(&call->refs);
     call->conn = conn;
     call->stream_id = stream_id;
     call->method = berth_strdup(method ? method : "");
@@ -39,19 +39,14 @@ void berth_grpc_call_ref(berth_grpc_call_t *call)
 {
     if (!call)
         return;
-    /* Relaxed: a new reference is made from an existing one, which keeps
-     * the call alive; nothing is published through the count. */
-    __atomic_fetch_add(&call->refs, 1, __ATOMIC_RELAXED);
+    berth_ref_inc(&call->refs);
 }
 
 void berth_grpc_call_unref(berth_grpc_call_t *call)
 {
     if (!call)
         return;
-    /* Acq_rel: the release orders this holder's uses of the call before the
-     * decrement; the acquire on the last one makes every other holder's uses
-     * visible before the free. */
-    if (__atomic_fetch_sub(&call->refs, 1, __ATOMIC_ACQ_REL) != 1)
+    if (!berth_ref_dec_and_test(&call->refs))
         return;
     berth_free(call->method);
     berth_free(call);
