@@ -34,6 +34,7 @@
 #include "engine/alloc.h"
 #include "engine/err.h"
 #include "engine/log.h"
+#include "engine/refcount.h"
 #include "io/blocking.h"
 #include "io/digest.h"
 #include "io/fs.h"
@@ -47,7 +48,7 @@
 /* What pull jobs on the pool share with the images actor: immutable after
  * the store is loaded, reference counted because jobs may outlive actors. */
 typedef struct images_ctx {
-    int refs;
+    berth_ref_t refs;
     berth_store_t *store;
     berth_registry_client_t *client;
     char *root;
@@ -60,15 +61,13 @@ typedef struct images_ctx {
 
 static images_ctx_t *ctx_ref(images_ctx_t *c)
 {
-    /* Relaxed: taking a reference needs no ordering, the holder already has one. */
-    __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+    berth_ref_inc(&c->refs);
     return c;
 }
 
 static void ctx_unref(images_ctx_t *c)
 {
-    /* Acq-rel: the last holder must see every other holder's writes before freeing. */
-    if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+    if (c == NULL || !berth_ref_dec_and_test(&c->refs))
         return;
     berth_store_free(c->store);
     berth_registry_client_free(c->client);
@@ -1475,7 +1474,7 @@ berth_handle_t berth_images_spawn(berth_config_t *cfg)
     images_t *s = berth_calloc(1, sizeof(*s));
     s->cfg = berth_config_ref(cfg);
     images_ctx_t *c = berth_calloc(1, sizeof(*c));
-    c->refs = 1;
+    berth_ref_init(&c->refs);
     c->root = berth_strdup(cfg->root);
     c->max_layers = (uint64_t)cfg->max_image_layers;
     c->max_bytes = (uint64_t)cfg->max_image_bytes;
