@@ -145,11 +145,7 @@ void berth_registries_unref(berth_registries_t *r)
 
 void berth_registries_strv_free(char **v)
 {
-    if (!v)
-        return;
-    for (char **p = v; *p; p++)
-        berth_free(*p);
-    berth_free(v);
+    berth_strv_free(v);
 }
 
 void berth_registries_endpoints_free(berth_registry_endpoint_t *eps, size_t n)

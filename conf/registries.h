@@ -108,7 +108,8 @@ int berth_registries_endpoints(const berth_registries_t *r, const char *fq_ref, 
                                berth_registry_endpoint_t **endpoints, size_t *n, berth_err_t *err);
 void berth_registries_endpoints_free(berth_registry_endpoint_t *endpoints, size_t n);
 
-/* Frees a NULL-terminated array of owned strings; NULL-safe. */
+/* Frees a NULL-terminated array of owned strings; NULL-safe. Same as
+ * berth_strv_free (engine/alloc.h), kept for callers. */
 void berth_registries_strv_free(char **v);
 
 /* Accessors for status output and tests; the returned data lives as long as r. */

@@ -60,22 +60,7 @@ static void json_cleanup(json_t **j)
 
 void berth_cni_strv_free(char **v)
 {
-    if (v == NULL)
-        return;
-    for (char **p = v; *p; p++)
-        berth_free(*p);
-    berth_free(v);
-}
-
-static char **strv_dup(const char *const *v)
-{
-    size_t n = 0;
-    while (v != NULL && v[n] != NULL)
-        n++;
-    char **r = berth_calloc(n + 1, sizeof *r);
-    for (size_t i = 0; i < n; i++)
-        r[i] = berth_strdup(v[i]);
-    return r;
+    berth_strv_free(v);
 }
 
 static int read_small_file(const char *path, char **out, size_t *len, berth_err_t *err)
@@ -651,7 +636,7 @@ int berth_cni_run(berth_handle_t owner, const berth_cni_run_spec_t *spec, uint64
                                  spec->pod_namespace ? spec->pod_namespace : "",
                                  spec->pod_name ? spec->pod_name : "", spec->container_id,
                                  spec->pod_uid ? spec->pod_uid : "");
-    r->plugin_dirs = strv_dup(spec->plugin_dirs);
+    r->plugin_dirs = berth_strv_dup((char *const *)spec->plugin_dirs, -1);
     r->cni_path = berth_strdup(r->plugin_dirs[0]);
     for (char **d = r->plugin_dirs + 1; *d; d++) {
         char *joined = berth_asprintf("%s:%s", r->cni_path, *d);
@@ -686,22 +671,6 @@ static int check_cache_names(const char *pod_id, const char *net_name, berth_err
     return 0;
 }
 
-static int mkdir_p(const char *path, berth_err_t *err)
-{
-    BERTH_AUTO_FREE char *buf = berth_strdup(path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-            return berth_err_errno(err, errno, "mkdir %s", buf);
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-        return berth_err_errno(err, errno, "mkdir %s", buf);
-    return 0;
-}
-
 int berth_cni_cache_write(const char *dir, const char *pod_id, const berth_cni_net_t *net,
                           const char *result_json, berth_err_t *err)
 {
@@ -718,7 +687,9 @@ int berth_cni_cache_write(const char *dir, const char *pod_id, const berth_cni_n
                       "networkName", net->name, "network", conf, "result", res);
     BERTH_AUTO_FREE char *text = dumps_owned(entry);
     BERTH_AUTO_FREE char *pdir = berth_asprintf("%s/%s", dir, pod_id);
-    if (mkdir_p(pdir, err) < 0)
+    /* The cache directory itself is 0700 (as libcni makes it), so nothing
+     * under it is reachable by others whatever mode its parents get. */
+    if (berth_fs_mkdir_p(dir, 0700, err) < 0 || berth_fs_mkdir_p(pdir, 0700, err) < 0)
         return berth_err_prefix(err, "CNI cache");
     BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s.json", pdir, net->name);
     if (berth_file_write_atomic(path, text, strlen(text), 0600, err) < 0)

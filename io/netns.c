@@ -160,22 +160,6 @@ int berth_netns_sysctl_kind(const char *key, berth_err_t *err)
 
 /* ---- the pin directory ------------------------------------------------- */
 
-static int mkdir_p(const char *path, mode_t mode, berth_err_t *err)
-{
-    BERTH_AUTO_FREE char *buf = berth_strdup(path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return berth_err_errno(err, errno, "mkdir %s", buf);
-        *p = '/';
-    }
-    if (mkdir(buf, mode) < 0 && errno != EEXIST)
-        return berth_err_errno(err, errno, "mkdir %s", buf);
-    return 0;
-}
-
 static int is_mount_root(const char *path)
 {
     struct statx stx;
@@ -194,7 +178,7 @@ static pthread_mutex_t prep_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int prepare_pin_dir(const char *pin_dir, berth_err_t *err)
 {
-    if (mkdir_p(pin_dir, 0755, err) < 0)
+    if (berth_fs_mkdir_p(pin_dir, 0755, err) < 0)
         return -1;
     for (size_t i = 0; i < BERTH_ARRAY_LEN(kinds); i++) {
         BERTH_AUTO_FREE char *sub = berth_asprintf("%s/%s", pin_dir, kinds[i].dir);

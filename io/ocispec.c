@@ -46,11 +46,7 @@ static const char *const default_readonly[] = {
 
 void berth_ocispec_strv_free(char **v)
 {
-    if (v == NULL)
-        return;
-    for (char **p = v; *p != NULL; p++)
-        berth_free(*p);
-    berth_free(v);
+    berth_strv_free(v);
 }
 
 /* ---- capabilities -------------------------------------------------------- */

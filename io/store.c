@@ -23,6 +23,7 @@
 #include "engine/log.h"
 #include "io/blocking.h"
 #include "io/digest.h"
+#include "io/fs.h"
 
 #define TMP_PREFIX ".tmp-"
 
@@ -34,21 +35,6 @@ struct berth_store {
 };
 
 /* ---- records ------------------------------------------------------------ */
-
-static void strv_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        berth_free(v[i]);
-    berth_free(v);
-}
-
-static char **strv_dup(char *const *v, size_t n)
-{
-    char **out = berth_calloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        out[i] = berth_strdup(v[i]);
-    return out;
-}
 
 bool berth_store_strv_add(char ***v, size_t *n, const char *s)
 {
@@ -91,9 +77,9 @@ berth_store_image_t *berth_store_image_dup(const berth_store_image_t *img)
     berth_store_image_t *c = berth_calloc(1, sizeof(*c));
     *c = *img;
     c->id = img->id ? berth_strdup(img->id) : NULL;
-    c->tags = strv_dup(img->tags, img->n_tags);
-    c->digests = strv_dup(img->digests, img->n_digests);
-    c->layers = strv_dup(img->layers, img->n_layers);
+    c->tags = berth_strv_dup(img->tags, (ssize_t)img->n_tags);
+    c->digests = berth_strv_dup(img->digests, (ssize_t)img->n_digests);
+    c->layers = berth_strv_dup(img->layers, (ssize_t)img->n_layers);
     c->config = berth_strdup(img->config ? img->config : "{}");
     c->user = berth_strdup(img->user ? img->user : "");
     return c;
@@ -104,9 +90,9 @@ void berth_store_image_free(berth_store_image_t *img)
     if (img == NULL)
         return;
     berth_free(img->id);
-    strv_free(img->tags, img->n_tags);
-    strv_free(img->digests, img->n_digests);
-    strv_free(img->layers, img->n_layers);
+    berth_strv_free(img->tags); /* NULL-terminated, see store.h */
+    berth_strv_free(img->digests);
+    berth_strv_free(img->layers);
     berth_free(img->config);
     berth_free(img->user);
     berth_free(img);
@@ -261,20 +247,10 @@ bool berth_store_image_matches(const berth_store_image_t *img, const char *name)
 
 /* ---- the store ---------------------------------------------------------- */
 
+/* Kept for its callers (overlay, images); io/fs.h has the one mkdir -p. */
 int berth_store_mkdir_p(const char *path, unsigned mode, berth_err_t *err)
 {
-    BERTH_AUTO_FREE char *p = berth_strdup(path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-            return berth_err_errno(err, errno, "cannot create directory %s", p);
-        *s = '/';
-    }
-    if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST)
-        return berth_err_errno(err, errno, "cannot create directory %s", p);
-    return 0;
+    return berth_fs_mkdir_p(path, (mode_t)mode, err);
 }
 
 /* Removes entries named TMP_PREFIX* in dir: leftovers of interrupted writes. */
@@ -621,8 +597,8 @@ int berth_store_gc(berth_store_t *s, berth_store_gc_stats_t *stats, berth_err_t 
         }
         closedir(d);
     }
-    strv_free(live_layers, nl);
-    strv_free(live_blobs, nb);
+    berth_strv_free(live_layers);
+    berth_strv_free(live_blobs);
     if (stats)
         *stats = st;
     return ret;
