@@ -4,9 +4,8 @@
  * snapshot, and the two pure questions asked of it: short-name candidates and
  * pull endpoints. The loader reads files and must never run in an actor turn;
  * everything after berth_registries_load* only reads the snapshot, so it may
- * run on any thread without locks. The reference grammar here is the small
- * part of the distribution grammar that resolution needs (conf/ may not use
- * io/imageref.h); it must stay consistent with it.
+ * run on any thread without locks. The reference grammar is engine/refname.c,
+ * the one copy io/imageref.c uses too (conf/ may include only engine/).
  */
 #include "conf/registries.h"
 
@@ -21,6 +20,7 @@
 #include "conf/toml.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
+#include "engine/refname.h"
 #include "engine/refcount.h"
 
 /* ---- the snapshot ---- */
@@ -189,257 +189,10 @@ const char *const *berth_registries_search(const berth_registries_t *r, size_t *
 
 /* ---- references ---- */
 
-struct ref {
-    char *domain; /* NULL for a short name */
-    char *path;
-    char *tag;    /* NULL when absent */
-    char *digest; /* NULL when absent */
-};
-
-static void ref_fini(struct ref *r)
+/* The grammar is engine/refname.c's, shared with io/imageref.c. */
+static char *ref_string(const berth_refname_t *r, const char *domain)
 {
-    berth_free(r->domain);
-    berth_free(r->path);
-    berth_free(r->tag);
-    berth_free(r->digest);
-    memset(r, 0, sizeof(*r));
-}
-
-static bool is_lower_alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static bool is_alnum(char c)
-{
-    return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* host[:port], host a dotted name of [A-Za-z0-9-] labels (no edge dash) or a
- * bracketed IPv6 address; the grammar's domain. */
-static bool valid_domain(const char *s, size_t len)
-{
-    size_t i = 0;
-    if (len == 0)
-        return false;
-    if (s[0] == '[') {
-        size_t j = 1;
-        while (j < len && (is_hex(s[j]) || s[j] == ':'))
-            j++;
-        if (j == 1 || j >= len || s[j] != ']')
-            return false;
-        i = j + 1;
-    } else {
-        for (;;) {
-            size_t start = i;
-            while (i < len && (is_alnum(s[i]) || s[i] == '-'))
-                i++;
-            if (i == start || s[start] == '-' || s[i - 1] == '-')
-                return false;
-            if (i < len && s[i] == '.') {
-                i++;
-                continue;
-            }
-            break;
-        }
-    }
-    if (i == len)
-        return true;
-    if (s[i] != ':' || i + 1 == len)
-        return false;
-    for (i++; i < len; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-/* path-component: [a-z0-9]+ joined by '.', '_', "__" or runs of '-'. */
-static const char *check_path(const char *s, size_t len)
-{
-    size_t i = 0;
-    if (len == 0)
-        return "empty repository name";
-    for (;;) {
-        size_t start = i;
-        while (i < len && is_lower_alnum(s[i]))
-            i++;
-        if (i == start)
-            goto bad;
-        if (i == len)
-            return NULL;
-        if (s[i] == '/') {
-            i++;
-            continue;
-        }
-        if (s[i] == '.' || s[i] == '_') {
-            i += (s[i] == '_' && i + 1 < len && s[i + 1] == '_') ? 2 : 1;
-        } else if (s[i] == '-') {
-            while (i < len && s[i] == '-')
-                i++;
-        } else {
-            goto bad;
-        }
-        if (i == len || !is_lower_alnum(s[i]))
-            goto bad;
-    }
-bad:
-    for (size_t k = 0; k < len; k++)
-        if (s[k] >= 'A' && s[k] <= 'Z')
-            return "repository name must be lowercase";
-    return "invalid repository name";
-}
-
-static bool valid_tag(const char *s)
-{
-    size_t len = strlen(s);
-    if (len == 0 || len > 128 || !(is_alnum(s[0]) || s[0] == '_'))
-        return false;
-    for (size_t i = 1; i < len; i++)
-        if (!(is_alnum(s[i]) || s[i] == '_' || s[i] == '.' || s[i] == '-'))
-            return false;
-    return true;
-}
-
-/* algorithm ":" hex, the algorithm of [A-Za-z][A-Za-z0-9]* parts joined by
- * [-_+.]; sha256 and sha512 must carry their exact lower-case length. */
-static bool valid_digest(const char *s)
-{
-    const char *colon = strchr(s, ':');
-    if (!colon || colon == s)
-        return false;
-    size_t alen = (size_t)(colon - s);
-    bool part_start = true;
-    for (size_t i = 0; i < alen; i++) {
-        char c = s[i];
-        if (part_start) {
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
-                return false;
-            part_start = false;
-        } else if (c == '-' || c == '_' || c == '+' || c == '.') {
-            part_start = true;
-        } else if (!is_alnum(c)) {
-            return false;
-        }
-    }
-    if (part_start)
-        return false;
-    const char *hex = colon + 1;
-    size_t hlen = strlen(hex);
-    for (size_t i = 0; i < hlen; i++)
-        if (!is_hex(hex[i]))
-            return false;
-    size_t want = 0;
-    if (alen == 6 && memcmp(s, "sha256", 6) == 0)
-        want = 64;
-    else if (alen == 6 && memcmp(s, "sha512", 6) == 0)
-        want = 128;
-    if (want) {
-        if (hlen != want)
-            return false;
-        for (size_t i = 0; i < hlen; i++)
-            if (hex[i] >= 'A' && hex[i] <= 'F')
-                return false;
-        return true;
-    }
-    return hlen >= 32;
-}
-
-/* The first component names a registry when it could not be a repository
- * path component: it holds '.' or ':' or is "localhost" (Docker's rule). */
-static bool first_is_domain(const char *s, size_t len)
-{
-    if (len == 9 && memcmp(s, "localhost", 9) == 0)
-        return true;
-    for (size_t i = 0; i < len; i++)
-        if (s[i] == '.' || s[i] == ':')
-            return true;
-    return false;
-}
-
-static int ref_parse(const char *in, struct ref *out, berth_err_t *err)
-{
-    memset(out, 0, sizeof(*out));
-    const char *why = NULL;
-    if (!in || !*in) {
-        why = "empty reference";
-        goto fail;
-    }
-    const char *at = strchr(in, '@');
-    size_t nlen = at ? (size_t)(at - in) : strlen(in);
-    if (at) {
-        if (!valid_digest(at + 1)) {
-            why = "invalid digest";
-            goto fail;
-        }
-        out->digest = berth_strdup(at + 1);
-    }
-    /* A tag is a ':' after the last '/': "localhost:5000/x" has none. */
-    const char *tagc = NULL;
-    for (size_t i = 0; i < nlen; i++) {
-        if (in[i] == '/')
-            tagc = NULL;
-        else if (in[i] == ':')
-            tagc = in + i;
-    }
-    if (tagc) {
-        BERTH_AUTO_FREE char *tag = berth_strndup(tagc + 1, (size_t)(in + nlen - tagc - 1));
-        if (!valid_tag(tag)) {
-            why = "invalid tag";
-            goto fail;
-        }
-        out->tag = berth_steal_ptr(&tag);
-        nlen = (size_t)(tagc - in);
-    }
-    if (nlen > 255) {
-        why = "repository name must not be more than 255 characters";
-        goto fail;
-    }
-    const char *slash = memchr(in, '/', nlen);
-    const char *path = in;
-    size_t plen = nlen;
-    if (slash && first_is_domain(in, (size_t)(slash - in))) {
-        if (!valid_domain(in, (size_t)(slash - in))) {
-            why = "invalid registry domain";
-            goto fail;
-        }
-        out->domain = berth_strndup(in, (size_t)(slash - in));
-        path = slash + 1;
-        plen = nlen - (size_t)(slash - in) - 1;
-    }
-    if ((why = check_path(path, plen)))
-        goto fail;
-    out->path = berth_strndup(path, plen);
-    return 0;
-fail:
-    ref_fini(out);
-    return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                          "invalid image reference \"%s\": %s", in ? in : "", why);
-}
-
-/* domain/path[:tag][@digest] with Docker Hub's two spellings folded:
- * index.docker.io is docker.io, and a one-component path there is an
- * official image under library/. */
-static char *ref_join(const char *domain, const char *path, const char *tag)
-{
-    if (domain && strcmp(domain, "index.docker.io") == 0)
-        domain = "docker.io";
-    const char *lib =
-            (domain && strcmp(domain, "docker.io") == 0 && !strchr(path, '/')) ? "library/" : "";
-    return berth_asprintf("%s%s%s%s%s%s", domain ? domain : "", domain ? "/" : "", lib, path,
-                          tag ? ":" : "", tag ? tag : "");
-}
-
-static char *ref_string(const struct ref *r, const char *domain)
-{
-    BERTH_AUTO_FREE char *base = ref_join(domain, r->path, r->tag);
-    if (!r->digest)
-        return berth_steal_ptr(&base);
-    return berth_asprintf("%s@%s", base, r->digest);
+    return berth_refname_join(domain, r->path, r->tag, r->digest);
 }
 
 bool berth_registries_is_short(const char *ref)
@@ -448,16 +201,16 @@ bool berth_registries_is_short(const char *ref)
     const char *at = strchr(ref, '@');
     if (!slash || (at && at < slash))
         return true;
-    return !first_is_domain(ref, (size_t)(slash - ref));
+    return !berth_refname_is_domain(ref, (size_t)(slash - ref));
 }
 
 char *berth_registries_normalize(const char *in, berth_err_t *err)
 {
-    struct ref r;
-    if (ref_parse(in, &r, err) < 0)
+    berth_refname_t r;
+    if (berth_refname_parse(in, &r, err) < 0)
         return NULL;
     char *s = ref_string(&r, r.domain);
-    ref_fini(&r);
+    berth_refname_fini(&r);
     return s;
 }
 
@@ -685,13 +438,13 @@ static int parse_alias(const struct file_ctx *F, const berth_toml_node_t *c, str
     const char *value;
     if (get_string(F, c, "aliases", &value, err) < 0)
         return -1;
-    struct ref r;
+    berth_refname_t r;
     BERTH_AUTO_ERR berth_err_t perr = NULL;
-    if (strlen(name) != klen || ref_parse(name, &r, &perr) < 0)
+    if (strlen(name) != klen || berth_refname_parse(name, &r, &perr) < 0)
         return bad_value(F, c, err, "invalid short name \"%s\" in [aliases]: %s", name,
                          perr ? perr->msg : "NUL in name");
     bool bad = r.domain || r.tag || r.digest;
-    ref_fini(&r);
+    berth_refname_fini(&r);
     if (bad)
         return bad_value(F, c, err,
                          "invalid short name \"%s\" in [aliases]: must not contain a registry, "
@@ -701,12 +454,12 @@ static int parse_alias(const struct file_ctx *F, const berth_toml_node_t *c, str
     a->origin = berth_strdup(F->path);
     if (value[0] == '\0')
         return 0; /* resets an alias set by an earlier file */
-    if (ref_parse(value, &r, &perr) < 0)
+    if (berth_refname_parse(value, &r, &perr) < 0)
         return bad_value(F, c, err, "invalid alias for \"%s\": %s", name, perr->msg);
     bad = !r.domain || r.tag || r.digest;
     if (!bad)
         a->value = ref_string(&r, r.domain);
-    ref_fini(&r);
+    berth_refname_fini(&r);
     if (bad)
         return bad_value(F, c, err,
                          "invalid alias \"%s\" for \"%s\": must be a fully qualified name "
@@ -865,7 +618,7 @@ static int parse_search(const struct file_ctx *F, const berth_toml_node_t *c, be
     L->search_set = true;
     for (size_t i = 0; i < raw.n; i++) {
         BERTH_AUTO_FREE char *s = parse_location(F, c, raw.v[i], err);
-        if (!s || !valid_domain(s, strlen(s))) {
+        if (!s || !berth_refname_valid_domain(s, strlen(s))) {
             if (s)
                 bad_value(F, c, err,
                           "invalid unqualified-search-registries entry \"%s\" (want host[:port])",
@@ -1163,15 +916,15 @@ static char **single(char *s)
 int berth_registries_resolve_short(const berth_registries_t *R, const char *name,
                                    char ***candidates, size_t *n, char **note, berth_err_t *err)
 {
-    struct ref r;
-    if (ref_parse(name, &r, err) < 0)
+    berth_refname_t r;
+    if (berth_refname_parse(name, &r, err) < 0)
         return -1;
     if (r.domain) {
         *candidates = single(ref_string(&r, r.domain));
         *n = 1;
         if (note)
             *note = berth_asprintf("\"%s\" is fully qualified", name);
-        ref_fini(&r);
+        berth_refname_fini(&r);
         return 0;
     }
     /* The alias file is consulted first: it is what a user recorded last. */
@@ -1179,13 +932,13 @@ int berth_registries_resolve_short(const berth_registries_t *R, const char *name
     if (!a)
         a = find_alias(R->aliases, R->naliases, r.path);
     if (a && a->value) {
-        struct ref v = {.path = a->value, .tag = r.tag, .digest = r.digest};
+        berth_refname_t v = {.path = a->value, .tag = r.tag, .digest = r.digest};
         *candidates = single(ref_string(&v, NULL));
         *n = 1;
         if (note)
             *note = berth_asprintf("short name \"%s\" resolved by alias to \"%s\" (%s)", name,
                                    a->value, a->origin);
-        ref_fini(&r);
+        berth_refname_fini(&r);
         return 0;
     }
     if (R->search.n == 0) {
@@ -1193,13 +946,13 @@ int berth_registries_resolve_short(const berth_registries_t *R, const char *name
                        "short name \"%s\" did not resolve to an alias and no "
                        "unqualified-search-registries are defined in %s",
                        name, R->search_origin);
-        ref_fini(&r);
+        berth_refname_fini(&r);
         return -1;
     }
     char **v = berth_calloc(R->search.n + 1, sizeof(*v));
     for (size_t i = 0; i < R->search.n; i++)
         v[i] = ref_string(&r, R->search.v[i]);
-    ref_fini(&r);
+    berth_refname_fini(&r);
     if (R->mode == BERTH_SHORT_NAME_ENFORCING && R->search.n > 1) {
         size_t cap = 64, len = 0;
         BERTH_AUTO_FREE char *list = berth_calloc(1, cap);
@@ -1304,9 +1057,9 @@ static int add_endpoint(berth_registry_endpoint_t **v, size_t *n, const berth_re
                         char *ref, const char *location, bool insecure, bool mirror,
                         const char *origin, berth_err_t *err)
 {
-    struct ref chk;
+    berth_refname_t chk;
     BERTH_AUTO_ERR berth_err_t perr = NULL;
-    if (ref_parse(ref, &chk, &perr) < 0 || !chk.domain) {
+    if (berth_refname_parse(ref, &chk, &perr) < 0 || !chk.domain) {
         berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
                        "registries.conf entry at %s rewrites the reference to \"%s\", which is "
                        "not a valid fully qualified reference",
@@ -1324,18 +1077,18 @@ static int add_endpoint(berth_registry_endpoint_t **v, size_t *n, const berth_re
             .mirror = mirror,
     };
     (*n)++;
-    ref_fini(&chk);
+    berth_refname_fini(&chk);
     return 0;
 }
 
 int berth_registries_endpoints(const berth_registries_t *R, const char *fq_ref, bool is_digest,
                                berth_registry_endpoint_t **endpoints, size_t *n, berth_err_t *err)
 {
-    struct ref r;
-    if (ref_parse(fq_ref, &r, err) < 0)
+    berth_refname_t r;
+    if (berth_refname_parse(fq_ref, &r, err) < 0)
         return -1;
     if (!r.domain) {
-        ref_fini(&r);
+        berth_refname_fini(&r);
         return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
                               "image reference \"%s\" is not fully qualified; resolve the short "
                               "name first",
@@ -1344,7 +1097,7 @@ int berth_registries_endpoints(const berth_registries_t *R, const char *fq_ref, 
     is_digest = is_digest || r.digest;
     BERTH_AUTO_FREE char *s = ref_string(&r, r.domain);
     BERTH_AUTO_FREE char *domain = berth_strndup(s, strcspn(s, "/"));
-    ref_fini(&r);
+    berth_refname_fini(&r);
 
     const struct registry *g = NULL;
     size_t best = 0;
