@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * berth-bench's shared core (perf/bench_core.h): clocks, the progress bar,
+ * the /proc sampler, and the kubelet's side of a pod on any CRI socket:
+ * records, Run/Create/Start and Stop/Remove, the worker pool, the pod
+ * cgroups and log directories the kubelet makes and removes around a pod,
+ * and the figures every pod scenario reports. It only ever signals or waits
+ * for processes it started itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/alloc.h"
+#include "io/fs.h"
+#include "perf/bench_core.h"
+
+extern char **environ;
+
+double berth_bench_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double berth_bench_real_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void berth_bench_sleep_s(double s)
+{
+    if (s <= 0)
+        return;
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* ---- progress and runtime sampling ----------------------------------------- */
+
+static struct progress {
+    const char *what;
+    unsigned total;
+    /* Bumped by workers, read by the printer: a count for display only, so
+     * relaxed ordering suffices (no data is published through it). */
+    unsigned done;
+    bool stop;
+    bool on; /* a printer thread runs */
+    pthread_t thread;
+} prog;
+
+static void *progress_main(void *arg)
+{
+    for (;;) {
+        /* Pairs with the release store in berth_bench_progress_end: once seen, the
+         * final count below is the one the workers left. */
+        bool stop = __atomic_load_n(&prog.stop, __ATOMIC_ACQUIRE);
+        unsigned d = __atomic_load_n(&prog.done, __ATOMIC_RELAXED);
+        unsigned t = prog.total ? prog.total : 1;
+        int w = (int)(40.0 * d / t);
+        fprintf(stderr, "\r%-10s [%.*s%*s] %u/%u", prog.what, w,
+                "########################################", 40 - w, "", d, prog.total);
+        if (stop)
+            break;
+        berth_bench_sleep_s(0.2);
+    }
+    fputs("\n", stderr);
+    return NULL;
+}
+
+void berth_bench_progress_begin(const berth_bench_opts_t *o, const char *what, unsigned total)
+{
+    prog.what = what;
+    prog.total = total;
+    prog.done = 0;
+    prog.stop = false;
+    prog.on = o->progress;
+    if (prog.on)
+        pthread_create(&prog.thread, NULL, progress_main, NULL);
+}
+
+void berth_bench_progress_tick(void)
+{
+    /* Display-only counter: see struct progress. */
+    __atomic_fetch_add(&prog.done, 1, __ATOMIC_RELAXED);
+}
+
+void berth_bench_progress_end(void)
+{
+    if (!prog.on)
+        return;
+    /* Pairs with the acquire load in progress_main. */
+    __atomic_store_n(&prog.stop, true, __ATOMIC_RELEASE);
+    pthread_join(prog.thread, NULL);
+}
+
+static void *sampler_main(void *arg)
+{
+    berth_bench_sampler_t *s = arg;
+    /* Pairs with the release store in berth_bench_sampler_stop; nothing else is shared
+     * until the join, which orders the rest. */
+    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+        berth_bench_usage_t u;
+        berth_bench_usage_sample((const char *const *)s->ep->procs, &u);
+        double mb = (double)u.rss_bytes / 1048576.0;
+        if (mb > s->peak_rss_mb)
+            s->peak_rss_mb = mb;
+        json_array_append_new(s->series, json_pack("[f,f,f,i]", berth_bench_mono_s() - s->t0, mb,
+                                                   u.cpu_s, (int)u.nprocs));
+        berth_bench_sleep_s(0.5);
+    }
+    return NULL;
+}
+
+void berth_bench_sampler_start(berth_bench_sampler_t *s, const berth_bench_endpoint_t *ep)
+{
+    memset(s, 0, sizeof(*s));
+    s->ep = ep;
+    s->t0 = berth_bench_mono_s();
+    s->series = json_array();
+    pthread_create(&s->thread, NULL, sampler_main, s);
+}
+
+void berth_bench_sampler_stop(berth_bench_sampler_t *s)
+{
+    __atomic_store_n(&s->stop, true, __ATOMIC_RELEASE);
+    pthread_join(s->thread, NULL);
+}
+
+json_t *berth_bench_usage_json(const berth_bench_usage_t *u)
+{
+    return json_pack("{s:f,s:f,s:i}", "cpu_s", u->cpu_s, "rss_mb", (double)u->rss_bytes / 1048576.0,
+                     "nprocs", (int)u->nprocs);
+}
+
+/* ---- pods ------------------------------------------------------------------ */
+
+void berth_bench_pod_fini(berth_bench_pod_t *p)
+{
+    berth_free(p->pod_id);
+    berth_free(p->ctr_id);
+    berth_free(p->error);
+}
+
+bool berth_bench_call_failed(const char *what, int rc, berth_err_t *err, berth_cri_status_t *st,
+                             char **error)
+{
+    if (rc == 0 && st->code == BERTH_GRPC_OK) {
+        berth_cri_status_fini(st);
+        return false;
+    }
+    if (*error == NULL) {
+        if (rc < 0)
+            *error = berth_asprintf("%s: %s", what, (*err)->msg);
+        else
+            *error = berth_asprintf("%s: %s: %s", what, berth_grpc_code_name(st->code),
+                                    st->msg ? st->msg : "");
+    }
+    berth_err_free(err);
+    berth_cri_status_fini(st);
+    return true;
+}
+
+/* ---- the kubelet's pod cgroups (cgroupfs driver) ----------------------------
+ * The kubelet makes a pod's cgroup, /kubepods/<qos>/pod<uid>, in every
+ * hierarchy before it calls RunPodSandbox, and removes it once the pod is
+ * gone; the runtime only makes each container's leaf below it. berth-bench
+ * does the same, outside the timed calls, so that the runtime is measured on
+ * the work a node gives it (and the floor on the same). */
+
+static char **cg_roots; /* mount points of the cgroup hierarchies */
+static size_t n_cg_roots;
+static pthread_once_t cg_once = PTHREAD_ONCE_INIT;
+
+static void cg_roots_init(void)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (f == NULL)
+        return;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        /* "id parent maj:min root mountpoint opts ... - fstype source superopts" */
+        char mp[4096], fstype[64];
+        const char *sep = strstr(line, " - ");
+        if (sep == NULL || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+            sscanf(sep + 3, "%63s", fstype) != 1)
+            continue;
+        if (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0)
+            continue;
+        cg_roots = berth_realloc(cg_roots, (n_cg_roots + 1) * sizeof(char *));
+        cg_roots[n_cg_roots++] = berth_strdup(mp);
+    }
+    free(line);
+    fclose(f);
+}
+
+/* A v1 cpuset directory starts with empty cpus and mems, which no task can
+ * join: copy the parent's, as the kubelet and runc do. */
+static void cg_cpuset_inherit(const char *dir)
+{
+    static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(files); i++) {
+        BERTH_AUTO_FREE char *mine = berth_asprintf("%s/%s", dir, files[i]);
+        BERTH_AUTO_FREE char *theirs = berth_asprintf("%s/../%s", dir, files[i]);
+        char buf[256] = "";
+        FILE *f = fopen(theirs, "r");
+        if (f == NULL)
+            continue;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        f = fopen(mine, "w");
+        if (f) {
+            fputs(buf, f);
+            fclose(f);
+        }
+    }
+}
+
+void berth_bench_pod_cgroup(const char *rel, bool make)
+{
+    pthread_once(&cg_once, cg_roots_init);
+    for (size_t i = 0; i < n_cg_roots; i++) {
+        BERTH_AUTO_FREE char *full = berth_asprintf("%s%s", cg_roots[i], rel);
+        if (!make) {
+            rmdir(full);
+            continue;
+        }
+        bool cpuset = strstr(cg_roots[i], "cpuset") != NULL;
+        for (char *p = full + strlen(cg_roots[i]) + 1;; p++) {
+            if (*p != '/' && *p != '\0')
+                continue;
+            char c = *p;
+            *p = '\0';
+            if (mkdir(full, 0755) == 0 && cpuset)
+                cg_cpuset_inherit(full);
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+}
+
+void berth_bench_pod_logs_remove(const char *name, const char *uid)
+{
+    BERTH_AUTO_FREE char *d =
+            berth_asprintf("%s/berth-bench_%s_%s", BERTH_BENCH_LOG_ROOT, name, uid);
+    berth_fs_remove_tree(d);
+}
+
+void berth_bench_pod_up(const berth_bench_opts_t *o, berth_cri_client_t *c, berth_bench_pod_t *p,
+                        double t0)
+{
+    BERTH_AUTO_FREE char *cgp = berth_asprintf("/kubepods/besteffort/pod%s", p->uid);
+    berth_bench_pod_cgroup(cgp, true);
+    berth_cri_pod_spec_t ps = {.name = p->name,
+                               .uid = p->uid,
+                               .namespace_ = "berth-bench",
+                               .log_root = BERTH_BENCH_LOG_ROOT,
+                               .cgroup_parent = cgp,
+                               .runtime_handler = o->handler};
+    berth_cri_ctr_spec_t cs = {
+            .name = "main", .image = o->image, .command = (const char *const *)o->command};
+    berth_cri_pod_config_t *pc = berth_cri_pod_config_new(&ps);
+    berth_cri_ctr_config_t *cc = berth_cri_ctr_config_new(&cs, &ps);
+    berth_cri_status_t st = {0};
+    berth_err_t err = NULL;
+    double t = berth_bench_mono_s();
+    p->t_start = t - t0;
+    int rc = berth_cri_run_pod(c, pc, 240 * BERTH_BENCH_SEC, &p->pod_id, &st, &err);
+    if (berth_bench_call_failed("RunPodSandbox", rc, &err, &st, &p->error))
+        goto out;
+    double tc = berth_bench_mono_s();
+    p->sandbox = tc - t;
+    rc = berth_cri_create_ctr(c, p->pod_id, cc, pc, 120 * BERTH_BENCH_SEC, &p->ctr_id, &st, &err);
+    if (berth_bench_call_failed("CreateContainer", rc, &err, &st, &p->error))
+        goto out;
+    double ts = berth_bench_mono_s();
+    p->create = ts - tc;
+    rc = berth_cri_start_ctr(c, p->ctr_id, 120 * BERTH_BENCH_SEC, &st, &err);
+    if (berth_bench_call_failed("StartContainer", rc, &err, &st, &p->error))
+        goto out;
+    p->start = berth_bench_mono_s() - ts;
+    p->ctr = berth_bench_mono_s() - tc;
+    p->ok = true;
+out:
+    p->t_end = berth_bench_mono_s() - t0;
+    p->latency = p->t_end - p->t_start;
+    berth_cri_ctr_config_free(cc);
+    berth_cri_pod_config_free(pc);
+}
+
+void berth_bench_pod_down(berth_cri_client_t *c, berth_bench_pod_t *p)
+{
+    if (p->pod_id == NULL)
+        return;
+    berth_cri_status_t st = {0};
+    berth_err_t err = NULL;
+    double t = berth_bench_mono_s();
+    int rc = berth_cri_stop_pod(c, p->pod_id, 120 * BERTH_BENCH_SEC, &st, &err);
+    if (!berth_bench_call_failed("StopPodSandbox", rc, &err, &st, &p->error)) {
+        rc = berth_cri_remove_pod(c, p->pod_id, 120 * BERTH_BENCH_SEC, &st, &err);
+        berth_bench_call_failed("RemovePodSandbox", rc, &err, &st, &p->error);
+    }
+    p->teardown = berth_bench_mono_s() - t;
+    berth_bench_pod_logs_remove(p->name, p->uid);
+    BERTH_AUTO_FREE char *cgp = berth_asprintf("/kubepods/besteffort/pod%s", p->uid);
+    berth_bench_pod_cgroup(cgp, false);
+}
+
+typedef struct pool {
+    const berth_bench_opts_t *o;
+    const berth_bench_endpoint_t *ep;
+    berth_bench_pod_t *pods;
+    unsigned n;
+    /* The next pod index: workers claim indexes with fetch_add; each pod
+     * record is then touched by one worker only and read after the join, so
+     * relaxed ordering suffices. */
+    unsigned next;
+    bool down;
+    double t0;
+} pool_t;
+
+static void *pool_worker(void *arg)
+{
+    pool_t *pl = arg;
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    berth_cri_client_t *c = berth_cri_client_new(pl->ep->sock, &err);
+    for (;;) {
+        unsigned i = __atomic_fetch_add(&pl->next, 1, __ATOMIC_RELAXED);
+        if (i >= pl->n)
+            break;
+        berth_bench_pod_t *p = &pl->pods[i];
+        if (c == NULL) {
+            if (p->error == NULL)
+                p->error = berth_asprintf("connect: %s", err->msg);
+        } else if (pl->down) {
+            berth_bench_pod_down(c, p);
+        } else {
+            berth_bench_pod_up(pl->o, c, p, pl->t0);
+        }
+        berth_bench_progress_tick();
+    }
+    berth_cri_client_free(c);
+    return NULL;
+}
+
+double berth_bench_pool_run(const berth_bench_opts_t *o, const berth_bench_endpoint_t *ep,
+                            berth_bench_pod_t *pods, unsigned n, bool down)
+{
+    pool_t pl = {.o = o, .ep = ep, .pods = pods, .n = n, .down = down, .t0 = berth_bench_mono_s()};
+    unsigned nw = (unsigned)o->workers < n ? (unsigned)o->workers : n;
+    pthread_t th[256];
+    if (nw > BERTH_ARRAY_LEN(th))
+        nw = BERTH_ARRAY_LEN(th);
+    berth_bench_progress_begin(o, down ? "teardown" : "startup", n);
+    for (unsigned i = 0; i < nw; i++)
+        pthread_create(&th[i], NULL, pool_worker, &pl);
+    for (unsigned i = 0; i < nw; i++)
+        pthread_join(th[i], NULL);
+    berth_bench_progress_end();
+    return berth_bench_mono_s() - pl.t0;
+}
+
+berth_bench_pod_t *berth_bench_pods_new(unsigned n, const char *kind, const char *tag)
+{
+    berth_bench_pod_t *pods = berth_calloc(n ? n : 1, sizeof(*pods));
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(pods[i].name, sizeof(pods[i].name), "%s-%s-%u", kind, tag, i);
+        snprintf(pods[i].uid, sizeof(pods[i].uid), "%s-uid-%s-%u", kind, tag, i);
+        pods[i].sandbox = NAN;
+        pods[i].ctr = NAN;
+        pods[i].create = NAN;
+        pods[i].start = NAN;
+    }
+    return pods;
+}
+
+void berth_bench_pods_free(berth_bench_pod_t *pods, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        berth_bench_pod_fini(&pods[i]);
+    berth_free(pods);
+}
+
+/* Errors by message prefix, first few kept verbatim for the report. */
+json_t *berth_bench_pods_errors(const berth_bench_pod_t *pods, unsigned n, unsigned *count)
+{
+    json_t *a = json_array();
+    *count = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (pods[i].error == NULL)
+            continue;
+        if (*count < 5)
+            json_array_append_new(a, json_string(pods[i].error));
+        (*count)++;
+    }
+    return a;
+}
+
+int berth_bench_pull_image(const berth_bench_opts_t *o, const berth_bench_endpoint_t *ep)
+{
+    if (o->no_pull)
+        return 0;
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    berth_cri_client_t *c = berth_cri_client_new(ep->sock, &err);
+    if (c == NULL) {
+        fprintf(stderr, "berth-bench: %s: %s\n", ep->label, err->msg);
+        return -1;
+    }
+    berth_cri_status_t st = {0};
+    int rc = berth_cri_pull(c, o->image, 300 * BERTH_BENCH_SEC, NULL, &st, &err);
+    berth_cri_client_free(c);
+    if (rc < 0 || st.code != BERTH_GRPC_OK) {
+        fprintf(stderr, "berth-bench: %s: PullImage %s: %s\n", ep->label, o->image,
+                rc < 0   ? err->msg
+                : st.msg ? st.msg
+                         : berth_grpc_code_name(st.code));
+        berth_cri_status_fini(&st);
+        return -1;
+    }
+    berth_cri_status_fini(&st);
+    return 0;
+}
+
+/* The startup half shared by every pod scenario. */
+void berth_bench_startup_figures(json_t *res, berth_bench_pod_t *pods, unsigned n, double wall,
+                                 const berth_bench_usage_t *u0, const berth_bench_usage_t *u1)
+{
+    BERTH_AUTO_FREE double *lat = berth_calloc(n ? n : 1, sizeof(double));
+    BERTH_AUTO_FREE double *ends = berth_calloc(n ? n : 1, sizeof(double));
+    size_t k = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (pods[i].ok) {
+            lat[k] = pods[i].latency;
+            ends[k++] = pods[i].t_end;
+        }
+    berth_bench_summary_t s;
+    berth_bench_summarize(lat, k, &s);
+    /* The halves, over the pods that started (so both halves exist). */
+    BERTH_AUTO_FREE double *half = berth_calloc(n ? n : 1, sizeof(double));
+    size_t ks = 0, kc = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (pods[i].ok && !isnan(pods[i].sandbox))
+            half[ks++] = pods[i].sandbox;
+    if (ks > 0) {
+        berth_bench_summary_t hs;
+        berth_bench_summarize(half, ks, &hs);
+        json_object_set_new(res, "sandbox_s", berth_bench_summary_json(&hs));
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (pods[i].ok && !isnan(pods[i].ctr))
+            half[kc++] = pods[i].ctr;
+    if (kc > 0) {
+        berth_bench_summary_t hs;
+        berth_bench_summarize(half, kc, &hs);
+        json_object_set_new(res, "ctr_create_start_s", berth_bench_summary_json(&hs));
+        json_object_set_new(res, "ctr_create_start_samples_s", berth_bench_json_doubles(half, kc));
+    }
+    size_t kcr = 0, kst = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (pods[i].ok && !isnan(pods[i].create))
+            half[kcr++] = pods[i].create;
+    if (kcr > 0) {
+        berth_bench_summary_t hs;
+        berth_bench_summarize(half, kcr, &hs);
+        json_object_set_new(res, "ctr_create_s", berth_bench_summary_json(&hs));
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (pods[i].ok && !isnan(pods[i].start))
+            half[kst++] = pods[i].start;
+    if (kst > 0) {
+        berth_bench_summary_t hs;
+        berth_bench_summarize(half, kst, &hs);
+        json_object_set_new(res, "ctr_start_s", berth_bench_summary_json(&hs));
+    }
+    unsigned nerr;
+    json_object_set_new(res, "pods", json_integer(n));
+    json_object_set_new(res, "started", json_integer((json_int_t)k));
+    json_object_set_new(res, "startup_s", berth_bench_summary_json(&s));
+    json_object_set_new(res, "startup_wall_s", json_real(wall));
+    json_object_set_new(res, "pods_per_s", json_real(wall > 0 ? (double)k / wall : 0));
+    json_object_set_new(res, "startup_samples_s", berth_bench_json_doubles(lat, k));
+    json_object_set_new(res, "ready_at_s", berth_bench_json_doubles(ends, k));
+    json_object_set_new(res, "error_samples", berth_bench_pods_errors(pods, n, &nerr));
+    json_object_set_new(res, "errors", json_integer(nerr));
+    json_t *rt = json_object_get(res, "runtime");
+    double cpu = u1->cpu_s - u0->cpu_s;
+    json_object_set_new(rt, "idle", berth_bench_usage_json(u0));
+    json_object_set_new(rt, "loaded", berth_bench_usage_json(u1));
+    json_object_set_new(rt, "startup_cpu_s", json_real(cpu));
+    json_object_set_new(rt, "cpu_s_per_pod", json_real(k ? cpu / (double)k : 0));
+    json_object_set_new(
+            rt, "rss_mb_per_pod",
+            json_real(k ? ((double)u1->rss_bytes - (double)u0->rss_bytes) / 1048576.0 / (double)k
+                        : 0));
+}
+
+void berth_bench_teardown_figures(json_t *res, berth_bench_pod_t *pods, unsigned n, double wall)
+{
+    BERTH_AUTO_FREE double *td = berth_calloc(n ? n : 1, sizeof(double));
+    size_t k = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (pods[i].pod_id)
+            td[k++] = pods[i].teardown;
+    berth_bench_summary_t s;
+    berth_bench_summarize(td, k, &s);
+    json_object_set_new(res, "teardown_s", berth_bench_summary_json(&s));
+    json_object_set_new(res, "teardown_wall_s", json_real(wall));
+}
+
+json_t *berth_bench_new_result(const berth_bench_endpoint_t *ep)
+{
+    return json_pack("{s:s,s:s?,s:{}}", "endpoint", ep->label, "socket", ep->sock, "runtime");
+}
+
+/* ---- processes ------------------------------------------------------------- */
+
+int berth_bench_spawn_wait(char *const argv[], posix_spawn_file_actions_t *fa, char *const envp[])
+{
+    pid_t pid;
+    int r = posix_spawn(&pid, argv[0], fa, NULL, argv, envp ? envp : environ);
+    if (r != 0) {
+        errno = r;
+        return -1;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int berth_bench_spawn_wait_quiet(char *const argv[])
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    int r = berth_bench_spawn_wait(argv, &fa, NULL);
+    posix_spawn_file_actions_destroy(&fa);
+    return r;
+}
