@@ -3,30 +3,29 @@
  * The ImageService: the images actor (the index and every method but the
  * pull itself) and one pull actor per in-flight reference (see images.h).
  *
- * Rules kept here: a pull's record is committed by the images actor, which
- * is the only writer of records and writes them one at a time in order; a
- * pull is answered only after its record is on disk, and a failed pull
- * leaves nothing listed; garbage collection never runs while a pull is
- * unpacking (pulls arriving meanwhile wait for it). Short names, aliases,
- * mirrors and blocked registries follow containers-registries.conf through
- * conf/registries.h: the snapshot (main file, drop-ins, berth's
- * insecure_registries) is loaded once at start and shared, immutable and
- * reference counted, with every pull. Nothing here blocks: the registry, the
- * disk and registries.conf are all read on io/'s blocking pool.
+ * Rules kept here: the index; a pull's record is committed by the images
+ * actor, which is the only writer of records and writes them one at a time
+ * in order; a pull is answered only after its record is on disk, and a
+ * failed pull leaves nothing listed (a collection follows it); garbage
+ * collection never runs while a pull is unpacking (pulls arriving meanwhile
+ * wait for it); concurrent requests for one image join one pull, and at most
+ * max_concurrent_pulls distinct images are pulled at once. Short names,
+ * aliases, mirrors and blocked registries follow containers-registries.conf
+ * through conf/registries.h: the snapshot (main file, drop-ins, berth's
+ * insecure_registries) is loaded once at start, and the images actor turns
+ * each pulled name into the candidates and endpoints to try. Nothing here
+ * blocks: the pull itself (registry, blobs, registry JSON, unpacking) is
+ * io/pull's, on io/'s blocking pool, and the store and registries.conf are
+ * read and written by the *_job functions on the same pool.
  */
 #include "actors/images.h"
 #include "actors/imagelookup.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/utsname.h>
-#include <unistd.h>
 
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
@@ -34,50 +33,12 @@
 #include "engine/alloc.h"
 #include "engine/err.h"
 #include "engine/log.h"
-#include "engine/refcount.h"
 #include "io/blocking.h"
-#include "io/digest.h"
-#include "io/fs.h"
 #include "io/grpc.h"
+#include "io/pull.h"
 #include "io/registry.h"
 #include "io/store.h"
 #include "proto/cri.h"
-
-/* ---- shared context -------------------------------------------------------- */
-
-/* What pull jobs on the pool share with the images actor: immutable after
- * the store is loaded, reference counted because jobs may outlive actors. */
-typedef struct images_ctx {
-    berth_ref_t refs;
-    berth_store_t *store;
-    berth_registry_client_t *client;
-    char *root;
-    char **insecure; /* NULL-terminated */
-    char *arch;
-    uint64_t max_layers, max_bytes; /* per image: [crio.image] max_image_* */
-    size_t max_config;              /* [crio.image] max_config_bytes */
-    uint64_t max_entries;           /* [crio.image] max_layer_entries */
-} images_ctx_t;
-
-static images_ctx_t *ctx_ref(images_ctx_t *c)
-{
-    berth_ref_inc(&c->refs);
-    return c;
-}
-
-static void ctx_unref(images_ctx_t *c)
-{
-    if (c == NULL || !berth_ref_dec_and_test(&c->refs))
-        return;
-    berth_store_free(c->store);
-    berth_registry_client_free(c->client);
-    berth_free(c->root);
-    for (size_t i = 0; c->insecure[i]; i++)
-        berth_free(c->insecure[i]);
-    berth_free(c->insecure);
-    berth_free(c->arch);
-    berth_free(c);
-}
 
 /* ---- names ------------------------------------------------------------------- */
 
@@ -126,314 +87,7 @@ static void local_candidates(const berth_registries_t *reg, const char *name, ch
     }
 }
 
-/* ---- the pull job (blocking pool) ------------------------------------------- */
-
-typedef struct pull_job {
-    images_ctx_t *ctx;
-    berth_registries_t *reg; /* the snapshot taken at start; NULL when it did not load */
-    char *reg_err;           /* then why */
-    char *image;
-    char *username, *password, *auth, *identity_token, *registry_token;
-    berth_store_image_t *rec; /* result */
-    berth_err_t err;          /* or error */
-} pull_job_t;
-
-static void pull_job_free(pull_job_t *j)
-{
-    if (j == NULL)
-        return;
-    ctx_unref(j->ctx);
-    berth_registries_unref(j->reg);
-    berth_free(j->reg_err);
-    berth_free(j->image);
-    berth_free(j->username);
-    berth_free(j->password);
-    berth_free(j->auth);
-    berth_free(j->identity_token);
-    berth_free(j->registry_token);
-    berth_store_image_free(j->rec);
-    berth_err_free(&j->err);
-    berth_free(j);
-}
-
-typedef struct pull_job_msg {
-    berth_msg_t hdr;
-    pull_job_t *job;
-} pull_job_msg_t;
-
-static void pull_job_msg_free(berth_msg_t *m)
-{
-    pull_job_free(((pull_job_msg_t *)m)->job);
-    berth_free(m);
-}
-
-static char *nz(const char *s)
-{
-    return s && *s ? berth_strdup(s) : NULL;
-}
-
-/* Downloads and unpacks what `img` names from endpoint t, and builds the
- * record (names from cref, the fully qualified reference). */
-static int fetch_image(pull_job_t *j, const berth_registry_target_t *t,
-                       const berth_image_ref_t *cref, berth_registry_image_t *img, berth_err_t *err)
-{
-    berth_store_t *st = j->ctx->store;
-    const berth_registry_descriptor_t *cd = &img->parsed.config;
-    BERTH_AUTO_FREE char *cpath = berth_store_blob_path(st, cd->digest);
-    /* The descriptor gives the size: a config too large to be one is refused
-     * before a byte of it is fetched. */
-    if (cd->size > (int64_t)j->ctx->max_config)
-        return berth_err_make(err, E2BIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
-                              "image config %s is %lld bytes, more than the %zu a config may be "
-                              "([crio.image] max_config_bytes)",
-                              cd->digest, (long long)cd->size, j->ctx->max_config);
-    if (!berth_store_blob_exists(st, cd->digest) &&
-        berth_registry_fetch_blob(j->ctx->client, t, cd->digest, cd->size, cpath, NULL, err) < 0)
-        return berth_err_prefix(err, "config %s", cd->digest);
-    BERTH_AUTO_FREE char *config = NULL;
-    BERTH_AUTO_ERR berth_err_t rerr = NULL;
-    if (berth_fs_read_small(cpath, j->ctx->max_config, &config, &rerr) < 0)
-        return berth_err_make(
-                err, rerr->errnum,
-                rerr->errnum == EFBIG || rerr->errnum == E2BIG ? BERTH_GRPC_RESOURCE_EXHAUSTED
-                                                               : BERTH_GRPC_INTERNAL,
-                "image config %s: %s", cd->digest,
-                rerr->errnum == EFBIG || rerr->errnum == E2BIG ? "larger than a config may be"
-                                                               : rerr->msg);
-    size_t nl = img->parsed.n_layers;
-    if (j->ctx->max_layers && nl > j->ctx->max_layers)
-        return berth_err_make(err, E2BIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
-                              "the image has %zu layers, more than the %llu allowed "
-                              "([crio.image] max_image_layers)",
-                              nl, (unsigned long long)j->ctx->max_layers);
-    /* Layers are stored under the diff IDs the config names and checked
-     * against them while unpacking: a config is the image's ID, so what
-     * runs under that ID is what the config says. */
-    berth_registry_config_t ic;
-    if (berth_registry_config_parse(config, strlen(config), nl, &ic, err) < 0)
-        return berth_err_prefix(err, "image config %s", cd->digest);
-    char **diff_ids = berth_steal_ptr(&ic.diff_ids);
-    const char *user = ic.user;
-    berth_store_image_t *rec = berth_store_image_new();
-    berth_free(rec->user);
-    rec->user = berth_strdup(user ? user : "");
-    berth_registry_config_fini(&ic);
-    berth_free(rec->config);
-    rec->config = berth_steal_ptr(&config);
-    rec->id = berth_strdup(cd->digest);
-    rec->size = cd->size > 0 ? (uint64_t)cd->size : 0;
-    rec->diff_ids = true;
-
-    uint64_t total = 0, unpacked = 0;
-    int ret = -1;
-    for (size_t i = 0; i < nl; i++) {
-        const berth_registry_descriptor_t *ld = &img->parsed.layers[i];
-        berth_store_strv_add(&rec->layers, &rec->n_layers, diff_ids[i]);
-        rec->size += ld->size > 0 ? (uint64_t)ld->size : 0;
-        if (berth_store_layer_exists(st, diff_ids[i])) {
-            berth_log_info("pull: layer already present",
-                           "image=\"%s\" layer=%s diff_id=%s n=%zu/%zu", j->image, ld->digest,
-                           diff_ids[i], i + 1, nl);
-            continue;
-        }
-        BERTH_AUTO_FREE char *lpath = berth_store_blob_path(st, ld->digest);
-        uint64_t bytes = 0;
-        if (berth_registry_fetch_blob(j->ctx->client, t, ld->digest, ld->size, lpath, &bytes, err) <
-            0) {
-            berth_err_prefix(err, "layer %zu/%zu %s", i + 1, nl, ld->digest);
-            goto out;
-        }
-        total += bytes;
-        berth_unpack_stats_t us = {0};
-        /* the image's budget, less what this pull unpacked so far, bounds
-         * each layer's uncompressed stream too */
-        berth_unpack_limits_t lim = {.max_entries = j->ctx->max_entries};
-        if (j->ctx->max_bytes)
-            lim.max_total_bytes = j->ctx->max_bytes > unpacked ? j->ctx->max_bytes - unpacked : 1;
-        int r = berth_store_layer_unpack_limited(st, diff_ids[i], lpath, &lim, &us, err);
-        unpacked += us.tar_bytes;
-        /* The compressed blob is not needed once the layer is unpacked. */
-        berth_fs_unlink(lpath, "layer blob", NULL);
-        if (r < 0) {
-            if ((*err)->grpc == BERTH_GRPC_RESOURCE_EXHAUSTED && j->ctx->max_bytes)
-                berth_err_prefix(err,
-                                 "an image may unpack at most %llu bytes ([crio.image] "
-                                 "max_image_bytes), %llu before this layer",
-                                 (unsigned long long)j->ctx->max_bytes,
-                                 (unsigned long long)unpacked);
-            berth_err_prefix(err, "layer %zu/%zu %s", i + 1, nl, ld->digest);
-            goto out;
-        }
-        berth_log_info("pull: layer",
-                       "image=\"%s\" layer=%s diff_id=%s n=%zu/%zu bytes=%llu files=%llu", j->image,
-                       ld->digest, diff_ids[i], i + 1, nl, (unsigned long long)bytes,
-                       (unsigned long long)us.entries);
-    }
-    ret = 0;
-out:
-    berth_strv_free(diff_ids);
-    if (ret < 0) {
-        berth_store_image_free(rec);
-        return -1;
-    }
-    if (cref->tag && cref->digest == NULL) {
-        BERTH_AUTO_FREE char *tag =
-                berth_asprintf("%s/%s:%s", cref->domain, cref->repository, cref->tag);
-        berth_store_strv_add(&rec->tags, &rec->n_tags, tag);
-    }
-    BERTH_AUTO_FREE char *dg =
-            berth_asprintf("%s/%s@%s", cref->domain, cref->repository, img->top.digest);
-    berth_store_strv_add(&rec->digests, &rec->n_digests, dg);
-    rec->pulled_at = (int64_t)berth_wall_ns();
-    berth_log_info("pull: done", "image=\"%s\" id=%s layers=%zu downloaded_bytes=%llu", j->image,
-                   rec->id, nl, (unsigned long long)total);
-    j->rec = rec;
-    return 0;
-}
-
-/* Folds one endpoint's error into the pull's: the code is the most telling
- * one (anything beats NOT_FOUND from a mirror), the message lists them all. */
-static void keep_err(berth_err_t *best, berth_err_t *e)
-{
-    if (*best == NULL) {
-        *best = berth_err_steal(e);
-        return;
-    }
-    char *msg = berth_asprintf("%s; %s", (*best)->msg, (*e)->msg);
-    if ((*best)->grpc == BERTH_GRPC_NOT_FOUND && (*e)->grpc != BERTH_GRPC_NOT_FOUND) {
-        (*best)->grpc = (*e)->grpc;
-        (*best)->errnum = (*e)->errnum;
-    }
-    berth_free((*best)->msg);
-    (*best)->msg = msg;
-    berth_err_free(e);
-}
-
-/* The fully qualified candidates for j->image, in the order to try, per
- * the registries.conf snapshot. */
-static int pull_candidates(pull_job_t *j, const berth_image_ref_t *ref, char ***cands, size_t *nc)
-{
-    if (j->reg == NULL)
-        return berth_err_make(&j->err, EINVAL, BERTH_GRPC_FAILED_PRECONDITION,
-                              "the registries configuration did not load at start (%s): fix it "
-                              "and restart berthd",
-                              j->reg_err ? j->reg_err : "unknown error");
-    if (!ref->short_name) {
-        BERTH_AUTO_FREE char *canon = ref_canonical(ref);
-        berth_store_strv_add(cands, nc, canon);
-        return 0;
-    }
-    char **c = NULL;
-    size_t n = 0;
-    BERTH_AUTO_FREE char *note = NULL;
-    if (berth_registries_resolve_short(j->reg, j->image, &c, &n, &note, &j->err) < 0)
-        return -1;
-    berth_log_info("pull: short name", "image=\"%s\" note=\"%s\"", j->image, note ? note : "");
-    canon_add(cands, nc, c, n);
-    berth_registries_strv_free(c);
-    if (*nc == 0)
-        return berth_err_make(&j->err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "short name \"%s\" resolved to no valid reference", j->image);
-    return 0;
-}
-
-/* Tries each endpoint of one fully qualified candidate until one delivers. */
-static void pull_candidate(pull_job_t *j, const char *cand, const berth_registry_auth_t *auth,
-                           berth_err_t *best)
-{
-    berth_image_ref_t cref;
-    BERTH_AUTO_ERR berth_err_t e0 = NULL;
-    if (berth_image_ref_parse(cand, &cref, &e0) < 0) {
-        keep_err(best, &e0);
-        return;
-    }
-    berth_registry_endpoint_t *eps = NULL;
-    size_t ne = 0;
-    if (berth_registries_endpoints(j->reg, cand, cref.digest != NULL, &eps, &ne, &e0) < 0) {
-        berth_log_info("pull: no endpoint", "image=\"%s\" candidate=%s error=\"%s\"", j->image,
-                       cand, e0->msg);
-        keep_err(best, &e0);
-        berth_image_ref_fini(&cref);
-        return;
-    }
-    for (size_t e = 0; e < ne && j->rec == NULL; e++) {
-        berth_registry_target_t t = {
-                .domain = eps[e].domain,
-                .repository = eps[e].repository,
-                .auth = auth,
-                .insecure = eps[e].insecure,
-        };
-        const char *reference = cref.digest ? cref.digest : cref.tag;
-        berth_registry_image_t img = {0};
-        BERTH_AUTO_ERR berth_err_t e1 = NULL;
-        if (berth_registry_resolve(j->ctx->client, &t, reference, "linux", j->ctx->arch, NULL, &img,
-                                   &e1) < 0 ||
-            fetch_image(j, &t, &cref, &img, &e1) < 0) {
-            berth_err_prefix(&e1, "%s/%s", eps[e].domain, eps[e].repository);
-            berth_log_info("pull: endpoint failed", "image=\"%s\" error=\"%s\"", j->image, e1->msg);
-            keep_err(best, &e1);
-        }
-        if (img.top.data)
-            berth_registry_image_fini(&img);
-    }
-    berth_registries_endpoints_free(eps, ne);
-    berth_image_ref_fini(&cref);
-}
-
-static void pull_run(void *arg)
-{
-    pull_job_t *j = arg;
-    berth_image_ref_t ref;
-    if (berth_image_ref_parse(j->image, &ref, &j->err) < 0) {
-        berth_err_prefix(&j->err, "pulling image \"%s\"", j->image);
-        return;
-    }
-    char **cands = NULL;
-    size_t nc = 0;
-    if (pull_candidates(j, &ref, &cands, &nc) == 0) {
-        berth_registry_auth_t auth = {
-                .username = j->username,
-                .password = j->password,
-                .auth = j->auth,
-                .identity_token = j->identity_token,
-                .registry_token = j->registry_token,
-        };
-        bool has_auth = j->username || j->auth || j->identity_token || j->registry_token;
-        berth_err_t best = NULL;
-        for (size_t c = 0; c < nc && j->rec == NULL; c++)
-            pull_candidate(j, cands[c], has_auth ? &auth : NULL, &best);
-        if (j->rec == NULL) {
-            if (best == NULL)
-                berth_err_make(&best, ENOENT, BERTH_GRPC_NOT_FOUND, "no registry to pull from");
-            j->err = berth_err_steal(&best);
-        }
-        berth_err_free(&best);
-    }
-    if (j->err)
-        berth_err_prefix(&j->err, "pulling image \"%s\"", j->image);
-    for (size_t i = 0; i < nc; i++)
-        berth_free(cands[i]);
-    berth_free(cands);
-    berth_image_ref_fini(&ref);
-}
-
 /* ---- messages between the actors --------------------------------------------- */
-
-typedef struct pull_result_msg {
-    berth_msg_t hdr;
-    char *key;
-    berth_store_image_t *rec;
-    berth_err_t err;
-} pull_result_msg_t;
-
-static void pull_result_free(berth_msg_t *m)
-{
-    pull_result_msg_t *r = (pull_result_msg_t *)m;
-    berth_free(r->key);
-    berth_store_image_free(r->rec);
-    berth_err_free(&r->err);
-    berth_free(r);
-}
 
 typedef struct pull_final_msg {
     berth_msg_t hdr;
@@ -458,15 +112,9 @@ static void send_final(berth_handle_t to, const char *id, berth_err_t err)
     berth_send(to, &f->hdr);
 }
 
-/* ---- the pull actor ----------------------------------------------------------- */
+/* ---- the pull actor: the requests waiting for one pull ------------------------ */
 
 typedef struct pull {
-    char *key;
-    images_ctx_t *ctx;
-    berth_registries_t *reg; /* the images actor's snapshot, or NULL */
-    char *reg_err;
-    berth_handle_t images;
-    bool started;
     berth_grpc_call_t **waiters;
     size_t n_waiters;
 } pull_t;
@@ -479,48 +127,19 @@ static void pull_fini(void *state)
         berth_grpc_call_unref(p->waiters[i]);
     }
     berth_free(p->waiters);
-    berth_free(p->key);
-    ctx_unref(p->ctx);
-    berth_registries_unref(p->reg);
-    berth_free(p->reg_err);
     berth_free(p);
-}
-
-static void pull_on_request(berth_actor_t *self, pull_t *p, berth_cri_req_msg_t *rm)
-{
-    if (!p->started) {
-        p->started = true;
-        const Runtime__V1__PullImageRequest *req = (const Runtime__V1__PullImageRequest *)rm->req;
-        pull_job_t *j = berth_calloc(1, sizeof(*j));
-        j->ctx = ctx_ref(p->ctx);
-        /* The job holds its own reference: it may outlive this actor. */
-        j->reg = p->reg ? berth_registries_ref(p->reg) : NULL;
-        j->reg_err = p->reg_err ? berth_strdup(p->reg_err) : NULL;
-        j->image = berth_strdup(p->key);
-        if (req->auth) {
-            j->username = nz(req->auth->username);
-            j->password = nz(req->auth->password);
-            j->auth = nz(req->auth->auth);
-            j->identity_token = nz(req->auth->identity_token);
-            j->registry_token = nz(req->auth->registry_token);
-        }
-        pull_job_msg_t *reply = berth_msg_new(BERTH_MSG_IMAGES_PULL_JOB, sizeof(*reply));
-        reply->hdr.free = pull_job_msg_free;
-        reply->job = j;
-        berth_log_info("pull: start", "image=\"%s\"", p->key);
-        berth_blocking_run(pull_run, j, berth_actor_self(self), &reply->hdr);
-    }
-    p->waiters = berth_realloc(p->waiters, (p->n_waiters + 1) * sizeof(*p->waiters));
-    p->waiters[p->n_waiters++] = berth_steal_ptr(&rm->call);
 }
 
 static void pull_receive(berth_actor_t *self, berth_msg_t *msg)
 {
     pull_t *p = berth_actor_state(self);
     switch (msg->type) {
-    case BERTH_MSG_CRI_REQUEST:
-        pull_on_request(self, p, (berth_cri_req_msg_t *)msg);
+    case BERTH_MSG_CRI_REQUEST: {
+        berth_cri_req_msg_t *rm = (berth_cri_req_msg_t *)msg;
+        p->waiters = berth_realloc(p->waiters, (p->n_waiters + 1) * sizeof(*p->waiters));
+        p->waiters[p->n_waiters++] = berth_steal_ptr(&rm->call);
         break;
+    }
     case BERTH_MSG_GRPC_CANCEL: {
         /* The pull goes on for the others (and for the next retry): only
          * this requester stops waiting. io/grpc answered it already. */
@@ -534,16 +153,6 @@ static void pull_receive(berth_actor_t *self, berth_msg_t *msg)
         }
         berth_grpc_call_unref(cm->call);
         cm->call = NULL;
-        break;
-    }
-    case BERTH_MSG_IMAGES_PULL_JOB: {
-        pull_job_t *j = ((pull_job_msg_t *)msg)->job;
-        pull_result_msg_t *r = berth_msg_new(BERTH_MSG_IMAGES_PULL_RESULT, sizeof(*r));
-        r->hdr.free = pull_result_free;
-        r->key = berth_strdup(p->key);
-        r->rec = berth_steal_ptr(&j->rec);
-        r->err = berth_err_steal(&j->err);
-        berth_send(p->images, &r->hdr);
         break;
     }
     case BERTH_MSG_IMAGES_PULL_FINAL: {
@@ -584,20 +193,21 @@ typedef struct write_op {
     berth_handle_t pull;     /* or told the committed id */
     char *id;
     berth_err_t err;
-    images_ctx_t *ctx;
+    berth_pull_ctx_t *ctx;
     struct write_op *next;
 } write_op_t;
 
 typedef struct pull_ent {
-    char *key;
-    berth_handle_t h;
+    char *key;        /* the image as asked: later requests for it join */
+    berth_handle_t h; /* the pull actor holding the waiting requests */
+    uint64_t tag;     /* of the io/pull answer */
 } pull_ent_t;
 
 typedef struct images {
     berth_config_t *cfg;
-    images_ctx_t *ctx;
-    /* registries.conf and its drop-ins as loaded at start: immutable and
-     * shared by reference with every pull; NULL with reg_err when broken. */
+    berth_pull_ctx_t *ctx;
+    /* registries.conf and its drop-ins as loaded at start, immutable: what
+     * each pull tries comes from it; NULL with reg_err when broken. */
     berth_registries_t *reg;
     berth_err_t reg_err;
     berth_handle_t self;
@@ -609,6 +219,7 @@ typedef struct images {
     size_t n;
     pull_ent_t *pulls;
     size_t n_pulls;
+    uint64_t pull_seq;
     write_op_t *wq_head, *wq_tail;
     bool writing;
     bool gc_running, gc_wanted;
@@ -616,7 +227,7 @@ typedef struct images {
 
 typedef struct loaded_msg {
     berth_msg_t hdr;
-    images_ctx_t *ctx;
+    berth_pull_ctx_t *ctx;
     berth_store_image_t **imgs;
     size_t n;
     berth_config_t *cfg;
@@ -633,24 +244,115 @@ static void loaded_free(berth_msg_t *m)
     berth_err_free(&l->reg_err);
     berth_config_unref(l->cfg);
     berth_err_free(&l->err);
-    ctx_unref(l->ctx);
+    berth_pull_ctx_unref(l->ctx);
     berth_free(l);
 }
 
-static void load_run(void *arg)
+static void load_job(void *arg)
 {
     loaded_msg_t *l = arg;
-    l->ctx->store = berth_store_open(l->ctx->root, &l->err);
-    if (l->ctx->store == NULL)
+    if (berth_pull_ctx_open(l->ctx, &l->err) < 0)
         return;
-    if (berth_store_load(l->ctx->store, &l->imgs, &l->n, &l->err) < 0)
+    if (berth_store_load(berth_pull_ctx_store(l->ctx), &l->imgs, &l->n, &l->err) < 0)
         return;
     /* A broken registries.conf must not stop the daemon: pulls report it,
      * and lookups match exact names only. */
     l->reg = berth_registries_load_config(l->cfg, &l->reg_err);
-    BERTH_AUTO_FREE char *ov = berth_asprintf("%s/overlay-containers", l->ctx->root);
+    BERTH_AUTO_FREE char *ov = berth_asprintf("%s/overlay-containers", l->cfg->root);
     berth_store_mkdir_p(ov, 0700, NULL);
 }
+
+/* ---- what a pull tries: short names, mirrors (registries.conf) ---- */
+
+static char *nz(const char *s)
+{
+    return s && *s ? berth_strdup(s) : NULL;
+}
+
+/* The fully qualified candidates for the image, in the order to try, per
+ * the registries.conf snapshot. */
+static int pull_candidates(const images_t *s, const char *image, const berth_image_ref_t *ref,
+                           char ***cands, size_t *nc, berth_err_t *err)
+{
+    if (s->reg == NULL)
+        return berth_err_make(err, EINVAL, BERTH_GRPC_FAILED_PRECONDITION,
+                              "the registries configuration did not load at start (%s): fix it "
+                              "and restart berthd",
+                              s->reg_err ? s->reg_err->msg : "unknown error");
+    if (!ref->short_name) {
+        BERTH_AUTO_FREE char *canon = ref_canonical(ref);
+        berth_store_strv_add(cands, nc, canon);
+        return 0;
+    }
+    char **c = NULL;
+    size_t n = 0;
+    BERTH_AUTO_FREE char *note = NULL;
+    if (berth_registries_resolve_short(s->reg, image, &c, &n, &note, err) < 0)
+        return -1;
+    berth_log_info("pull: short name", "image=\"%s\" note=\"%s\"", image, note ? note : "");
+    canon_add(cands, nc, c, n);
+    berth_registries_strv_free(c);
+    if (*nc == 0)
+        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                              "short name \"%s\" resolved to no valid reference", image);
+    return 0;
+}
+
+/* What the pull tries: each candidate with its endpoints (mirrors first),
+ * or with why it has none (a blocked registry). NULL with *err when there
+ * is nothing to try. The request's limits and credentials go with it. */
+static berth_pull_req_t *pull_plan(const images_t *s, const char *image,
+                                   const Runtime__V1__AuthConfig *auth, berth_err_t *err)
+{
+    berth_image_ref_t ref;
+    if (berth_image_ref_parse(image, &ref, err) < 0)
+        return NULL;
+    char **cands = NULL;
+    size_t nc = 0;
+    int r = pull_candidates(s, image, &ref, &cands, &nc, err);
+    berth_image_ref_fini(&ref);
+    berth_pull_req_t *req = r < 0 ? NULL : berth_pull_req_new(image);
+    for (size_t i = 0; req && i < nc; i++) {
+        berth_image_ref_t cref;
+        berth_err_t e = NULL;
+        berth_registry_endpoint_t *eps = NULL;
+        size_t ne = 0;
+        if (berth_image_ref_parse(cands[i], &cref, &e) < 0) {
+            berth_pull_req_add(req, cands[i], &e);
+            continue;
+        }
+        bool by_digest = cref.digest != NULL;
+        berth_image_ref_fini(&cref);
+        if (berth_registries_endpoints(s->reg, cands[i], by_digest, &eps, &ne, &e) < 0) {
+            berth_pull_req_add(req, cands[i], &e);
+            continue;
+        }
+        berth_pull_candidate_t *pc = berth_pull_req_add(req, cands[i], NULL);
+        for (size_t k = 0; k < ne; k++)
+            berth_pull_candidate_add_endpoint(pc, eps[k].domain, eps[k].repository,
+                                              eps[k].insecure);
+        berth_registries_endpoints_free(eps, ne);
+    }
+    berth_strv_free(cands);
+    if (req == NULL)
+        return NULL;
+    req->limits = (berth_pull_limits_t){
+            .max_config_bytes = (size_t)s->cfg->max_config_bytes,
+            .max_layers = (uint64_t)s->cfg->max_image_layers,
+            .max_image_bytes = (uint64_t)s->cfg->max_image_bytes,
+            .max_layer_entries = (uint64_t)s->cfg->max_layer_entries,
+    };
+    if (auth) {
+        req->username = nz(auth->username);
+        req->password = nz(auth->password);
+        req->auth = nz(auth->auth);
+        req->identity_token = nz(auth->identity_token);
+        req->registry_token = nz(auth->registry_token);
+    }
+    return req;
+}
+
+/* ---- the index ---- */
 
 static ssize_t find_id(const images_t *s, const char *id)
 {
@@ -750,7 +452,7 @@ static void write_op_free(write_op_t *op)
         berth_grpc_call_unref(op->call);
     berth_free(op->id);
     berth_err_free(&op->err);
-    ctx_unref(op->ctx);
+    berth_pull_ctx_unref(op->ctx);
     berth_free(op);
 }
 
@@ -760,13 +462,13 @@ static void written_free(berth_msg_t *m)
     berth_free(m);
 }
 
-static void write_run(void *arg)
+static void write_job(void *arg)
 {
     write_op_t *op = arg;
     for (size_t i = 0; i < op->n_del && op->err == NULL; i++)
-        berth_store_image_delete(op->ctx->store, op->del[i]->id, &op->err);
+        berth_store_image_delete(berth_pull_ctx_store(op->ctx), op->del[i]->id, &op->err);
     for (size_t i = 0; i < op->n_put && op->err == NULL; i++)
-        berth_store_image_write(op->ctx->store, op->put[i], &op->err);
+        berth_store_image_write(berth_pull_ctx_store(op->ctx), op->put[i], &op->err);
 }
 
 static void write_next(images_t *s)
@@ -781,13 +483,13 @@ static void write_next(images_t *s)
     written_msg_t *w = berth_msg_new(BERTH_MSG_IMAGES_WRITTEN, sizeof(*w));
     w->hdr.free = written_free;
     w->op = op;
-    berth_blocking_run(write_run, op, s->self, &w->hdr);
+    berth_blocking_run(write_job, op, s->self, &w->hdr);
 }
 
 static write_op_t *op_new(images_t *s)
 {
     write_op_t *op = berth_calloc(1, sizeof(*op));
-    op->ctx = ctx_ref(s->ctx);
+    op->ctx = berth_pull_ctx_ref(s->ctx);
     return op;
 }
 
@@ -861,7 +563,7 @@ static void on_written(images_t *s, write_op_t *op)
 
 typedef struct gc_msg {
     berth_msg_t hdr;
-    images_ctx_t *ctx;
+    berth_pull_ctx_t *ctx;
     berth_store_gc_stats_t st;
     berth_err_t err;
 } gc_msg_t;
@@ -869,15 +571,15 @@ typedef struct gc_msg {
 static void gc_msg_free(berth_msg_t *m)
 {
     gc_msg_t *g = (gc_msg_t *)m;
-    ctx_unref(g->ctx);
+    berth_pull_ctx_unref(g->ctx);
     berth_err_free(&g->err);
     berth_free(g);
 }
 
-static void gc_run(void *arg)
+static void gc_job(void *arg)
 {
     gc_msg_t *g = arg;
-    berth_store_gc(g->ctx->store, &g->st, &g->err);
+    berth_store_gc(berth_pull_ctx_store(g->ctx), &g->st, &g->err);
 }
 
 /* GC only when no pull may be unpacking and no record write is pending
@@ -890,8 +592,8 @@ static void gc_maybe(images_t *s)
     s->gc_running = true;
     gc_msg_t *g = berth_msg_new(BERTH_MSG_IMAGES_GC_DONE, sizeof(*g));
     g->hdr.free = gc_msg_free;
-    g->ctx = ctx_ref(s->ctx);
-    berth_blocking_run(gc_run, g, s->self, &g->hdr);
+    g->ctx = berth_pull_ctx_ref(s->ctx);
+    berth_blocking_run(gc_job, g, s->self, &g->hdr);
 }
 
 /* ---- conversions ---- */
@@ -1053,19 +755,19 @@ static void on_remove(images_t *s, berth_cri_req_msg_t *rm)
     op_queue(s, op);
 }
 
-static void on_pull_result(images_t *s, pull_result_msg_t *r)
+static void on_pull_done(images_t *s, berth_pull_done_msg_t *r)
 {
     berth_handle_t h = BERTH_HANDLE_NONE;
     for (size_t i = 0; i < s->n_pulls; i++) {
-        if (strcmp(s->pulls[i].key, r->key) != 0)
+        if (s->pulls[i].tag != r->tag)
             continue;
         h = s->pulls[i].h;
         berth_free(s->pulls[i].key);
         s->pulls[i] = s->pulls[--s->n_pulls];
         break;
     }
-    if (r->err) {
-        send_final(h, NULL, berth_err_steal(&r->err));
+    if (r->error) {
+        send_final(h, NULL, berth_err_steal(&r->error));
         /* What the failed pull unpacked is referenced by no record: collect
          * it now, or as soon as no other pull (which may share a layer not
          * yet recorded) is running. */
@@ -1073,7 +775,7 @@ static void on_pull_result(images_t *s, pull_result_msg_t *r)
         gc_maybe(s);
         return;
     }
-    berth_store_image_t *rec = berth_steal_ptr(&r->rec);
+    berth_store_image_t *rec = berth_steal_ptr(&r->image);
     write_op_t *op = op_new(s);
     /* A tag names one image: move it off whichever image had it. */
     for (size_t i = 0; i < s->n; i++) {
@@ -1118,7 +820,7 @@ static void on_pull_result(images_t *s, pull_result_msg_t *r)
 
 typedef struct fsinfo_msg {
     berth_msg_t hdr;
-    images_ctx_t *ctx;
+    berth_pull_ctx_t *ctx;
     berth_grpc_call_t *call;
     char *img_dir, *ctr_dir;
     uint64_t ib, ii, cb, ci;
@@ -1128,7 +830,7 @@ typedef struct fsinfo_msg {
 static void fsinfo_free(berth_msg_t *m)
 {
     fsinfo_msg_t *f = (fsinfo_msg_t *)m;
-    ctx_unref(f->ctx);
+    berth_pull_ctx_unref(f->ctx);
     if (f->call)
         berth_grpc_call_unref(f->call);
     berth_free(f->img_dir);
@@ -1137,7 +839,7 @@ static void fsinfo_free(berth_msg_t *m)
     berth_free(f);
 }
 
-static void fsinfo_run(void *arg)
+static void fsinfo_job(void *arg)
 {
     fsinfo_msg_t *f = arg;
     if (berth_store_usage(f->img_dir, &f->ib, &f->ii, &f->err) < 0)
@@ -1185,11 +887,11 @@ static void on_fsinfo(images_t *s, berth_cri_req_msg_t *rm)
 {
     fsinfo_msg_t *f = berth_msg_new(BERTH_MSG_IMAGES_FSINFO, sizeof(*f));
     f->hdr.free = fsinfo_free;
-    f->ctx = ctx_ref(s->ctx);
+    f->ctx = berth_pull_ctx_ref(s->ctx);
     f->call = berth_steal_ptr(&rm->call);
-    f->img_dir = berth_strdup(berth_store_dir(s->ctx->store));
-    f->ctr_dir = berth_asprintf("%s/overlay-containers", s->ctx->root);
-    berth_blocking_run(fsinfo_run, f, s->self, &f->hdr);
+    f->img_dir = berth_strdup(berth_store_dir(berth_pull_ctx_store(s->ctx)));
+    f->ctr_dir = berth_asprintf("%s/overlay-containers", s->cfg->root);
+    berth_blocking_run(fsinfo_job, f, s->self, &f->hdr);
 }
 
 static void hold(images_t *s, berth_cri_req_msg_t *rm)
@@ -1226,16 +928,18 @@ static bool on_pull(images_t *s, berth_cri_req_msg_t *rm)
         return false;
     }
     if (!berth_handle_valid(h)) {
-        pull_t *p = berth_calloc(1, sizeof(*p));
-        p->key = berth_strdup(image);
-        p->ctx = ctx_ref(s->ctx);
-        p->reg = s->reg ? berth_registries_ref(s->reg) : NULL;
-        p->reg_err = s->reg_err ? berth_strdup(s->reg_err->msg) : NULL;
-        p->images = s->self;
-        h = berth_actor_spawn(&pull_class, p);
+        BERTH_AUTO_ERR berth_err_t err = NULL;
+        berth_pull_req_t *pr = pull_plan(s, image, req->auth, &err);
+        if (pr == NULL) {
+            berth_err_prefix(&err, "pulling image \"%s\"", image);
+            berth_grpc_finish_err(rm->call, err);
+            return false;
+        }
+        h = berth_actor_spawn(&pull_class, berth_calloc(1, sizeof(pull_t)));
         s->pulls = berth_realloc(s->pulls, (s->n_pulls + 1) * sizeof(*s->pulls));
-        s->pulls[s->n_pulls].key = berth_strdup(image);
-        s->pulls[s->n_pulls++].h = h;
+        s->pulls[s->n_pulls] =
+                (pull_ent_t){.key = berth_strdup(image), .h = h, .tag = ++s->pull_seq};
+        berth_pull_start(s->ctx, pr, s->self, s->pulls[s->n_pulls++].tag);
     } else {
         berth_log_info("pull: joined an in-flight pull", "image=\"%s\"", image);
     }
@@ -1341,8 +1045,8 @@ static void on_lookup(berth_actor_t *self, images_t *s, berth_image_lookup_msg_t
         lm->image = berth_store_image_dup(img);
         lm->layer_dirs = berth_calloc(img->n_layers + 1, sizeof(char *));
         for (size_t i = 0; i < img->n_layers; i++)
-            lm->layer_dirs[i] =
-                    berth_store_layer_dir(s->ctx->store, img->layers[img->n_layers - 1 - i]);
+            lm->layer_dirs[i] = berth_store_layer_dir(berth_pull_ctx_store(s->ctx),
+                                                      img->layers[img->n_layers - 1 - i]);
         lm->n_layer_dirs = img->n_layers;
     }
     berth_send(lm->reply_to, &lm->hdr);
@@ -1395,7 +1099,7 @@ static void images_receive(berth_actor_t *self, berth_msg_t *msg)
                                        berth_registries_short_name_mode(s->reg)));
             }
             berth_log_info("image store loaded", "images=%zu dir=%s", s->n,
-                           berth_store_dir(s->ctx->store));
+                           berth_store_dir(berth_pull_ctx_store(s->ctx)));
             /* Leftovers of pulls interrupted by a crash go now. */
             s->gc_wanted = true;
             gc_maybe(s);
@@ -1403,8 +1107,8 @@ static void images_receive(berth_actor_t *self, berth_msg_t *msg)
         held_replay(s);
         break;
     }
-    case BERTH_MSG_IMAGES_PULL_RESULT:
-        on_pull_result(s, (pull_result_msg_t *)msg);
+    case BERTH_MSG_PULL_DONE:
+        on_pull_done(s, (berth_pull_done_msg_t *)msg);
         break;
     case BERTH_MSG_IMAGES_WRITTEN: {
         written_msg_t *w = (written_msg_t *)msg;
@@ -1450,7 +1154,7 @@ static void images_fini(void *state)
     berth_registries_unref(s->reg);
     berth_err_free(&s->reg_err);
     berth_err_free(&s->load_err);
-    ctx_unref(s->ctx);
+    berth_pull_ctx_unref(s->ctx);
     berth_config_unref(s->cfg);
     berth_free(s);
 }
@@ -1461,38 +1165,20 @@ static const berth_actor_class_t images_class = {
         .fini = images_fini,
 };
 
-static const char *node_arch(void)
-{
-    struct utsname u;
-    if (uname(&u) == 0 && strcmp(u.machine, "aarch64") == 0)
-        return "arm64";
-    return "amd64";
-}
-
 berth_handle_t berth_images_spawn(berth_config_t *cfg)
 {
     images_t *s = berth_calloc(1, sizeof(*s));
     s->cfg = berth_config_ref(cfg);
-    images_ctx_t *c = berth_calloc(1, sizeof(*c));
-    berth_ref_init(&c->refs);
-    c->root = berth_strdup(cfg->root);
-    c->max_layers = (uint64_t)cfg->max_image_layers;
-    c->max_bytes = (uint64_t)cfg->max_image_bytes;
-    c->max_config = (size_t)cfg->max_config_bytes;
-    c->max_entries = (uint64_t)cfg->max_layer_entries;
-    c->insecure = berth_calloc(cfg->insecure_registries.n + 1, sizeof(char *));
-    for (size_t i = 0; i < cfg->insecure_registries.n; i++)
-        c->insecure[i] = berth_strdup(cfg->insecure_registries.v[i]);
-    c->arch = berth_strdup(node_arch());
-    berth_registry_opts_t ro = {.insecure_hosts = (const char *const *)c->insecure,
-                                .max_manifest_bytes = (size_t)cfg->max_manifest_bytes};
-    c->client = berth_registry_client_new(&ro);
+    berth_pull_opts_t po = {.root = cfg->root,
+                            .insecure_hosts = (const char *const *)cfg->insecure_registries.v,
+                            .max_manifest_bytes = (size_t)cfg->max_manifest_bytes};
+    berth_pull_ctx_t *c = berth_pull_ctx_new(&po);
     s->ctx = c;
     berth_handle_t h = berth_actor_spawn(&images_class, s);
     loaded_msg_t *l = berth_msg_new(BERTH_MSG_IMAGES_LOADED, sizeof(*l));
     l->hdr.free = loaded_free;
-    l->ctx = ctx_ref(c);
+    l->ctx = berth_pull_ctx_ref(c);
     l->cfg = berth_config_ref(cfg);
-    berth_blocking_run(load_run, l, h, &l->hdr);
+    berth_blocking_run(load_job, l, h, &l->hdr);
     return h;
 }

@@ -4,9 +4,10 @@
  * from the store at start) and answers ListImages, ImageStatus,
  * RemoveImage, ImageFsInfo and StreamImages from it; every PullImage goes to
  * one pull actor per in-flight image reference, so concurrent pulls of one
- * image are joined and a pull never delays a listing. Pull work (registry,
- * blobs, unpacking) and every disk write run on io/'s blocking pool; these
- * actors never block.
+ * image are joined and a pull never delays a listing. The images actor
+ * decides what a pull tries; the pull itself (io/pull: registry, blobs,
+ * unpacking) and every disk write run on io/'s blocking pool; these actors
+ * never block.
  */
 #ifndef BERTH_ACTORS_IMAGES_H
 #define BERTH_ACTORS_IMAGES_H
@@ -19,9 +20,7 @@
 /* Message types of the images and pull actors (0x2000-0x20ff). */
 enum {
     BERTH_MSG_IMAGES_LOADED = 0x2000, /* images: the store's records were read */
-    BERTH_MSG_IMAGES_PULL_RESULT,     /* pull -> images: record to commit, or an error */
     BERTH_MSG_IMAGES_PULL_FINAL,      /* images -> pull: committed (id) or failed */
-    BERTH_MSG_IMAGES_PULL_JOB,        /* pull: the blocking pull job finished */
     BERTH_MSG_IMAGES_WRITTEN,         /* images: a record write/delete finished */
     BERTH_MSG_IMAGES_GC_DONE,         /* images: garbage collection finished */
     BERTH_MSG_IMAGES_FSINFO,          /* images: ImageFsInfo figures were computed */
