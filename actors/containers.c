@@ -17,6 +17,7 @@
 #include <sys/random.h>
 
 #include "actors/container.h"
+#include "actors/creation.h"
 #include "actors/cri.h"
 #include "actors/index.h"
 #include "actors/msgtypes.h"
@@ -179,18 +180,8 @@ void berth_ctr_summary_free(berth_ctr_summary_t *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i < s->n_labels; i++) {
-        berth_free(s->label_keys[i]);
-        berth_free(s->label_values[i]);
-    }
-    for (size_t i = 0; i < s->n_annotations; i++) {
-        berth_free(s->annotation_keys[i]);
-        berth_free(s->annotation_values[i]);
-    }
-    berth_free(s->label_keys);
-    berth_free(s->label_values);
-    berth_free(s->annotation_keys);
-    berth_free(s->annotation_values);
+    berth_kv_fini(&s->labels);
+    berth_kv_fini(&s->annotations);
     berth_free(s->id);
     berth_free(s->name);
     berth_free(s->pod_id);
@@ -367,38 +358,36 @@ static void on_by_id(ctrs_t *c, berth_cri_req_msg_t *rm)
     berth_send(e->handle, &rm->hdr);
 }
 
-static bool matches(const berth_ctr_summary_t *s, const Runtime__V1__ContainerFilter *f)
+static bool keep(const void *summary, const void *filter)
 {
+    const berth_ctr_summary_t *s = summary;
+    const Runtime__V1__ContainerFilter *f = filter;
     if (!s->listed)
         return false;
     if (f == NULL)
         return true;
-    if (!empty(f->id) && strncmp(s->id, f->id, strlen(f->id)) != 0)
+    if (f->state && (int)f->state->state != s->state)
         return false;
     if (!empty(f->pod_sandbox_id) &&
         strncmp(s->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
         return false;
-    if (f->state && (int)f->state->state != s->state)
+    if (!empty(f->id) && strncmp(s->id, f->id, strlen(f->id)) != 0)
         return false;
-    for (size_t i = 0; i < f->n_label_selector; i++) {
-        const char *k = f->label_selector[i]->key, *v = f->label_selector[i]->value;
-        bool found = false;
-        for (size_t j = 0; j < s->n_labels && !found; j++)
-            found = strcmp(s->label_keys[j], k) == 0 && strcmp(s->label_values[j], v) == 0;
-        if (!found)
-            return false;
-    }
-    return true;
+    return berth_kv_selects(&s->labels, f->n_label_selector,
+                            (ProtobufCMessage *const *)f->label_selector);
 }
 
+/* One listed container; strings borrowed from the summary. */
 typedef struct pb_ctr {
     Runtime__V1__Container c;
     Runtime__V1__ContainerMetadata md;
     Runtime__V1__ImageSpec img;
 } pb_ctr_t;
 
-static void fill_pb(pb_ctr_t *o, const berth_ctr_summary_t *s)
+static void fill(void *slot, const void *summary)
 {
+    pb_ctr_t *o = slot;
+    const berth_ctr_summary_t *s = summary;
     runtime__v1__container__init(&o->c);
     runtime__v1__container_metadata__init(&o->md);
     runtime__v1__image_spec__init(&o->img);
@@ -413,43 +402,30 @@ static void fill_pb(pb_ctr_t *o, const berth_ctr_summary_t *s)
     o->c.image_id = s->image_id;
     o->c.state = s->state;
     o->c.created_at = s->created_at;
-    o->c.n_labels = s->n_labels;
-    o->c.labels = berth_cri_map(&runtime__v1__container__labels_entry__descriptor, s->n_labels,
-                                s->label_keys, s->label_values);
-    o->c.n_annotations = s->n_annotations;
-    o->c.annotations = berth_cri_map(&runtime__v1__container__annotations_entry__descriptor,
-                                     s->n_annotations, s->annotation_keys, s->annotation_values);
+    o->c.labels = berth_kv_map(&s->labels, &runtime__v1__container__labels_entry__descriptor);
+    o->c.n_labels = s->labels.n;
+    o->c.annotations =
+            berth_kv_map(&s->annotations, &runtime__v1__container__annotations_entry__descriptor);
+    o->c.n_annotations = s->annotations.n;
 }
 
-static void fini_pb(pb_ctr_t *o)
+static void fini(void *slot)
 {
-    berth_free(o->c.labels);
+    pb_ctr_t *o = slot;
     berth_free(o->c.annotations);
+    berth_free(o->c.labels);
 }
+
+static const berth_index_lister_t lister = {sizeof(pb_ctr_t), keep, fill, fini};
 
 static void on_list(ctrs_t *c, berth_cri_req_msg_t *rm, bool stream)
 {
     const Runtime__V1__ContainerFilter *f =
             stream ? ((const Runtime__V1__StreamContainersRequest *)rm->req)->filter
                    : ((const Runtime__V1__ListContainersRequest *)rm->req)->filter;
-    pb_ctr_t *pbs = berth_calloc(c->ix.n + 1, sizeof(pb_ctr_t));
-    Runtime__V1__Container **items = berth_calloc(c->ix.n + 1, sizeof(*items));
-    size_t n = 0;
-    for (size_t i = 0; i < c->ix.n; i++) {
-        const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
-        if (s == NULL || !matches(s, f))
-            continue;
-        fill_pb(&pbs[n], s);
-        items[n] = &pbs[n].c;
-        n++;
-    }
     Runtime__V1__ListContainersResponse list = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
     Runtime__V1__StreamContainersResponse one = RUNTIME__V1__STREAM_CONTAINERS_RESPONSE__INIT;
-    berth_cri_reply_items(rm->call, stream, &list.base, &one.base, (void **)items, n);
-    for (size_t i = 0; i < n; i++)
-        fini_pb(&pbs[i]);
-    berth_free(pbs);
-    berth_free(items);
+    berth_index_list(&c->ix, &lister, f, rm->call, stream, &list.base, &one.base);
     berth_msg_free(&rm->hdr);
 }
 
@@ -625,35 +601,9 @@ static berth_ctr_summary_t *stats_copy(const berth_ctr_summary_t *s)
     d->layer_bytes = s->layer_bytes;
     d->layer_inodes = s->layer_inodes;
     d->layer_at = s->layer_at;
-    d->n_labels = s->n_labels;
-    d->label_keys = berth_calloc(s->n_labels + 1, sizeof(char *));
-    d->label_values = berth_calloc(s->n_labels + 1, sizeof(char *));
-    for (size_t i = 0; i < s->n_labels; i++) {
-        d->label_keys[i] = berth_strdup(s->label_keys[i]);
-        d->label_values[i] = berth_strdup(s->label_values[i]);
-    }
-    d->n_annotations = s->n_annotations;
-    d->annotation_keys = berth_calloc(s->n_annotations + 1, sizeof(char *));
-    d->annotation_values = berth_calloc(s->n_annotations + 1, sizeof(char *));
-    for (size_t i = 0; i < s->n_annotations; i++) {
-        d->annotation_keys[i] = berth_strdup(s->annotation_keys[i]);
-        d->annotation_values[i] = berth_strdup(s->annotation_values[i]);
-    }
+    berth_kv_dup(&d->labels, &s->labels);
+    berth_kv_dup(&d->annotations, &s->annotations);
     return d;
-}
-
-static bool labels_match(const berth_ctr_summary_t *s, size_t n,
-                         Runtime__V1__ContainerStatsFilter__LabelSelectorEntry **sel)
-{
-    for (size_t i = 0; i < n; i++) {
-        bool found = false;
-        for (size_t j = 0; j < s->n_labels && !found; j++)
-            found = strcmp(s->label_keys[j], sel[i]->key) == 0 &&
-                    strcmp(s->label_values[j], sel[i]->value) == 0;
-        if (!found)
-            return false;
-    }
-    return true;
 }
 
 /* ContainerStats and ListContainerStats: the matching containers' cgroups
@@ -691,7 +641,8 @@ static void on_stats(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bo
         if (f && !empty(f->pod_sandbox_id) &&
             strncmp(s->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
             continue;
-        if (f && !labels_match(s, f->n_label_selector, f->label_selector))
+        if (f && !berth_kv_selects(&s->labels, f->n_label_selector,
+                                   (ProtobufCMessage *const *)f->label_selector))
             continue;
         m->rows[m->n++].s = stats_copy(s);
     }
@@ -730,13 +681,12 @@ static void fill_stats(stat_parts_t *p, const stat_row_t *r, int64_t ts, char *l
     md->attempt = r->s->attempt;
     attr->id = r->s->id;
     attr->metadata = md;
-    attr->n_labels = r->s->n_labels;
-    attr->labels = berth_cri_map(&runtime__v1__container_attributes__labels_entry__descriptor,
-                                 r->s->n_labels, r->s->label_keys, r->s->label_values);
-    attr->n_annotations = r->s->n_annotations;
-    attr->annotations =
-            berth_cri_map(&runtime__v1__container_attributes__annotations_entry__descriptor,
-                          r->s->n_annotations, r->s->annotation_keys, r->s->annotation_values);
+    attr->n_labels = r->s->labels.n;
+    attr->labels = berth_kv_map(&r->s->labels,
+                                &runtime__v1__container_attributes__labels_entry__descriptor);
+    attr->n_annotations = r->s->annotations.n;
+    attr->annotations = berth_kv_map(
+            &r->s->annotations, &runtime__v1__container_attributes__annotations_entry__descriptor);
     st->attributes = attr;
     cpu->timestamp = ts;
     if (r->st.have_cpu) {
@@ -1069,11 +1019,7 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     }
     case BERTH_MSG_CTR_GONE: {
-        berth_ctr_gone_msg_t *gm = (berth_ctr_gone_msg_t *)msg;
-        entry_t *e = berth_index_by_exact_id(&c->ix, gm->id);
-        if (e && berth_handle_eq(e->handle, gm->ctr))
-            berth_index_remove(&c->ix, e);
-        berth_send(gm->ctr, berth_msg_new(BERTH_MSG_CTR_BYE, sizeof(berth_msg_t)));
+        berth_creation_forget(&c->ix, (berth_creation_gone_msg_t *)msg);
         break;
     }
     case BERTH_MSG_CTRS_RESTORED:

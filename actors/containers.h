@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "conf/config.h"
+#include "actors/index.h"
 #include "engine/actor.h"
 
 typedef struct berth_ctr_summary {
@@ -25,8 +26,7 @@ typedef struct berth_ctr_summary {
     int64_t created_at;
     char *image, *image_ref, *image_id;
     char *cgroup; /* the container's cgroupsPath (cgroupfs), "" before it exists */
-    size_t n_labels, n_annotations;
-    char **label_keys, **label_values, **annotation_keys, **annotation_values;
+    berth_kv_t labels, annotations;
     bool listed;
     /* The writable layer's usage, measured by the containers actor off the
      * request path (not by the container actor, which leaves these zero):
@@ -76,12 +76,6 @@ typedef struct berth_ctr_status_msg {
 
 berth_ctr_status_msg_t *berth_ctr_status_query_new(berth_handle_t reply_to, uint64_t tag,
                                                    size_t slot);
-
-typedef struct berth_ctr_gone_msg {
-    berth_msg_t hdr;
-    char *id;
-    berth_handle_t ctr;
-} berth_ctr_gone_msg_t;
 
 /* Stopping (SIGKILL) or removing every container of a pod, as
  * StopPodSandbox and RemovePodSandbox require; answered with

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <assert.h>
+#include <ck_pr.h>
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdarg.h>
@@ -198,6 +199,12 @@ void *berth_cri_map_copy(const ProtobufCMessageDescriptor *entry, size_t n,
         kv[n + i] = *field_ptr(src[i], "value");
     }
     return berth_cri_map(entry, n, kv, kv + n);
+}
+
+void berth_cri_map_entry(const ProtobufCMessage *entry, const char **key, const char **value)
+{
+    *key = *field_ptr((ProtobufCMessage *)entry, "key");
+    *value = *field_ptr((ProtobufCMessage *)entry, "value");
 }
 
 int berth_cri_check_map(const char *what, size_t n, ProtobufCMessage *const *entries,
@@ -571,4 +578,48 @@ berth_handle_t berth_cri_spawn(const berth_cri_config_t *cfg)
     if (berth_handle_valid(cfg->netstatus))
         berth_netstatus_subscribe(cfg->netstatus, h);
     return h;
+}
+
+const void *berth_cri_route(berth_cri_routes_t *r, const berth_cri_method_t *m)
+{
+    unsigned count = berth_cri_method_count();
+    /* The table is built whole before it is published: the fence before the
+     * CAS orders its stores before the pointer, and the one after the load
+     * orders reading the pointer before reading through it. A race builds
+     * it twice; the loser frees its copy. */
+    const void **t = ck_pr_load_ptr(&r->by_index);
+    ck_pr_fence_load();
+    if (t == NULL) {
+        const void **fresh = berth_calloc(count + 1, sizeof(*fresh));
+        for (size_t i = 0; i < r->n; i++) {
+            const char *const *e = (const char *const *)((const char *)r->entries + i * r->size);
+            for (unsigned k = 0; k < count; k++) {
+                if (strcmp(berth_cri_method_at(k)->name, *e) == 0)
+                    fresh[k] = e;
+            }
+        }
+        ck_pr_fence_store();
+        if (!ck_pr_cas_ptr(&r->by_index, NULL, fresh))
+            berth_free(fresh);
+        t = ck_pr_load_ptr(&r->by_index);
+        ck_pr_fence_load();
+    }
+    return m && m->index < count ? t[m->index] : NULL;
+}
+
+void berth_cri_free(ProtobufCMessage *msg)
+{
+    if (msg)
+        protobuf_c_message_free_unpacked(msg,
+                                         (ProtobufCAllocator *)berth_alloc_protobuf_allocator());
+}
+
+uint8_t *berth_cri_pack_string(const ProtobufCMessageDescriptor *desc, const char *value,
+                               size_t *len)
+{
+    BERTH_AUTO_FREE ProtobufCMessage *m = berth_calloc(1, desc->sizeof_message);
+    desc->message_init(m);
+    assert(desc->n_fields >= 1 && desc->fields[0].type == PROTOBUF_C_TYPE_STRING);
+    *(const char **)((char *)m + desc->fields[0].offset) = value;
+    return berth_cri_pack(m, len);
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "engine/actor.h"
+#include "engine/alloc.h"
 #include "io/grpc.h"
 #include "proto/cri.h"
 
@@ -52,6 +53,9 @@ void *berth_cri_map_copy(const ProtobufCMessageDescriptor *entry, size_t n,
 #define BERTH_CRI_MAX_MAP_ENTRIES 1024
 #define BERTH_CRI_MAX_MAP_BYTES (256u << 10)
 
+/* The key and value of one map entry of any *Entry type (borrowed). */
+void berth_cri_map_entry(const ProtobufCMessage *entry, const char **key, const char **value);
+
 /* Checks a labels or annotations map (n map entries of any *Entry type):
  * at most BERTH_CRI_MAX_MAP_ENTRIES entries and BERTH_CRI_MAX_MAP_BYTES of
  * keys and values together, no empty key. -1 with INVALID_ARGUMENT naming
@@ -62,6 +66,22 @@ int berth_cri_check_map(const char *what, size_t n, ProtobufCMessage *const *ent
  * `what` and the limit. */
 int berth_cri_check_len(const char *what, const char *value, size_t max, berth_err_t *err);
 
+/* A dispatch table by method index over an array of entries whose first
+ * member is the CRI method's name (const char *): an actor's handlers,
+ * looked up per request without comparing strings. Built on first use;
+ * any thread. Declare one with BERTH_CRI_ROUTES(array). */
+typedef struct berth_cri_routes {
+    const void *entries;
+    size_t size, n;
+    const void **by_index; /* built on first use, then immutable */
+} berth_cri_routes_t;
+#define BERTH_CRI_ROUTES(arr)                                                                      \
+    {                                                                                              \
+        .entries = (arr), .size = sizeof((arr)[0]), .n = BERTH_ARRAY_LEN(arr)                      \
+    }
+/* The entry for m, or NULL when the table has none. */
+const void *berth_cri_route(berth_cri_routes_t *r, const berth_cri_method_t *m);
+
 /* Answers rm's call with an error (code, formatted message) and frees rm. */
 void berth_cri_fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
@@ -69,6 +89,12 @@ void berth_cri_fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
 /* A deep copy of msg on the protobuf allocator (free it with
  * protobuf_c_message_free_unpacked and berth_alloc_protobuf_allocator()). */
 ProtobufCMessage *berth_cri_copy(const ProtobufCMessage *msg);
+/* Frees a message unpacked or copied on berth's protobuf allocator. NULL-safe. */
+void berth_cri_free(ProtobufCMessage *msg);
+/* A response whose first field is a string (RunPodSandboxResponse's
+ * pod_sandbox_id, CreateContainerResponse's container_id), packed (owned). */
+uint8_t *berth_cri_pack_string(const ProtobufCMessageDescriptor *desc, const char *value,
+                               size_t *len);
 /* msg's protobuf bytes as hex (owned): how records keep the kubelet's config,
  * so a restart rebuilds exactly what was sent. */
 char *berth_cri_to_hex(const ProtobufCMessage *msg);

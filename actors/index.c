@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "actors/cri.h"
 #include "engine/alloc.h"
 
 void berth_index_init(berth_index_t *ix, void (*free_summary)(void *summary))
@@ -109,4 +110,73 @@ char *berth_index_new_id(void)
     for (size_t i = 0; i < sizeof(raw); i++)
         snprintf(hex + 2 * i, 3, "%02x", raw[i]);
     return hex;
+}
+
+void berth_kv_copy(berth_kv_t *kv, size_t n, ProtobufCMessage *const *entries)
+{
+    kv->n = n;
+    kv->keys = berth_calloc(n + 1, sizeof(char *));
+    kv->values = berth_calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        const char *k, *v;
+        berth_cri_map_entry(entries[i], &k, &v);
+        kv->keys[i] = berth_strdup(k ? k : "");
+        kv->values[i] = berth_strdup(v ? v : "");
+    }
+}
+
+void berth_kv_dup(berth_kv_t *dst, const berth_kv_t *src)
+{
+    dst->n = src->n;
+    dst->keys = berth_strv_dup(src->keys, (ssize_t)src->n);
+    dst->values = berth_strv_dup(src->values, (ssize_t)src->n);
+}
+
+void berth_kv_fini(berth_kv_t *kv)
+{
+    berth_strv_free(kv->keys);
+    berth_strv_free(kv->values);
+    kv->keys = kv->values = NULL;
+    kv->n = 0;
+}
+
+bool berth_kv_selects(const berth_kv_t *kv, size_t n, ProtobufCMessage *const *selector)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *k, *v;
+        berth_cri_map_entry(selector[i], &k, &v);
+        bool found = false;
+        for (size_t j = 0; j < kv->n && !found; j++)
+            found = strcmp(kv->keys[j], k ? k : "") == 0 && strcmp(kv->values[j], v ? v : "") == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+void *berth_kv_map(const berth_kv_t *kv, const ProtobufCMessageDescriptor *desc)
+{
+    return berth_cri_map(desc, kv->n, kv->keys, kv->values);
+}
+
+void berth_index_list(const berth_index_t *ix, const berth_index_lister_t *l, const void *filter,
+                      struct berth_grpc_call *call, bool stream, ProtobufCMessage *list_resp,
+                      ProtobufCMessage *stream_resp)
+{
+    char *slots = berth_calloc(ix->n + 1, l->slot_size);
+    void **items = berth_calloc(ix->n + 1, sizeof(*items));
+    size_t n = 0;
+    for (size_t i = 0; i < ix->n; i++) {
+        const void *s = ix->v[i].summary;
+        if (s == NULL || !l->keep(s, filter))
+            continue;
+        items[n] = slots + n * l->slot_size;
+        l->fill(items[n], s);
+        n++;
+    }
+    berth_cri_reply_items(call, stream, list_resp, stream_resp, items, n);
+    for (size_t i = 0; i < n; i++)
+        l->fini(items[i]);
+    berth_free(slots);
+    berth_free(items);
 }

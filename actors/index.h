@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "engine/actor.h"
 
 typedef struct berth_index_entry {
@@ -41,6 +43,37 @@ berth_index_entry_t *berth_index_add(berth_index_t *ix, const char *id, const ch
 void berth_index_remove(berth_index_t *ix, berth_index_entry_t *e);
 /* Replaces an entry's summary (taken). */
 void berth_index_set_summary(berth_index_t *ix, berth_index_entry_t *e, void *summary);
+
+/* Labels or annotations as a listing summary keeps them (all owned). */
+typedef struct berth_kv {
+    size_t n;
+    char **keys, **values;
+} berth_kv_t;
+
+/* Copies n CRI map entries (any *Entry type). */
+void berth_kv_copy(berth_kv_t *kv, size_t n, ProtobufCMessage *const *entries);
+void berth_kv_dup(berth_kv_t *dst, const berth_kv_t *src);
+void berth_kv_fini(berth_kv_t *kv);
+/* Whether kv holds every (key, value) of the n selector entries. */
+bool berth_kv_selects(const berth_kv_t *kv, size_t n, ProtobufCMessage *const *selector);
+/* A CRI map (entry type `desc`) over kv's strings: see berth_cri_map. */
+void *berth_kv_map(const berth_kv_t *kv, const ProtobufCMessageDescriptor *desc);
+
+/* Answers a List or Stream call from the summaries: `keep` picks (filter may
+ * be NULL), `fill` builds one item in `slot` (slot_size bytes, the item
+ * message first) borrowing the summary's strings, `fini` frees what fill
+ * allocated. list_resp and stream_resp as for berth_cri_reply_items. */
+typedef struct berth_index_lister {
+    size_t slot_size;
+    bool (*keep)(const void *summary, const void *filter);
+    void (*fill)(void *slot, const void *summary);
+    void (*fini)(void *slot);
+} berth_index_lister_t;
+
+struct berth_grpc_call;
+void berth_index_list(const berth_index_t *ix, const berth_index_lister_t *l, const void *filter,
+                      struct berth_grpc_call *call, bool stream, ProtobufCMessage *list_resp,
+                      ProtobufCMessage *stream_resp);
 
 /* A new 64-hex-digit ID from the kernel's random pool (owned). */
 char *berth_index_new_id(void);

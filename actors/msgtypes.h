@@ -17,16 +17,14 @@ enum {
     BERTH_MSG_DAEMON_TIMEOUT,             /* daemon: the shutdown grace has passed */
     BERTH_MSG_CRI_REQUEST,                /* berth_cri_req_msg_t: a decoded request */
     BERTH_MSG_POD_SUMMARY,                /* pod -> pods: listing summary changed */
-    BERTH_MSG_POD_GONE,                   /* pod -> pods: the pod released its name and exits */
+    BERTH_MSG_POD_GONE,                   /* berth_creation_gone_msg_t: pod -> pods, released */
     BERTH_MSG_POD_STEP,                   /* pod: a blocking step finished */
     BERTH_MSG_PODS_RESTORED,              /* pods: the state directory was read */
     BERTH_MSG_POD_START,                  /* pod: first turn */
-    BERTH_MSG_POD_BUDGET,                 /* pod: the creation budget passed */
     BERTH_MSG_POD_INFO_REQ,               /* berth_pod_info_msg_t: -> pods -> pod */
     BERTH_MSG_POD_INFO,                   /* berth_pod_info_msg_t: the answer */
     BERTH_MSG_CTR_SUMMARY,                /* container -> containers */
-    BERTH_MSG_CTR_GONE,                   /* container -> containers: released */
-    BERTH_MSG_CTR_BYE,                    /* containers -> container: exit now */
+    BERTH_MSG_CTR_GONE,                   /* berth_creation_gone_msg_t: container -> containers */
     BERTH_MSG_CTR_START,                  /* container: first turn */
     BERTH_MSG_CTR_STEP,                   /* container: a blocking step finished */
     BERTH_MSG_CTR_STOP_TIMEOUT,           /* container: the stop grace passed */
@@ -45,7 +43,8 @@ enum {
     BERTH_MSG_CTRS_POD_STATUS,  /* berth_ctrs_pod_status_msg_t: pod -> pods -> containers */
     BERTH_MSG_CTR_STATUS_QUERY, /* berth_ctr_status_msg_t: containers -> container */
     BERTH_MSG_CTR_STATUS_REPLY, /* the same struct, answered: container -> containers */
-    BERTH_MSG_PODS_BYE,         /* pods -> pod: no more requests will come */
+    BERTH_MSG_CREATION_BYE,     /* manager -> pod or container: no more requests will come */
+    BERTH_MSG_CREATION_BUDGET,  /* pod or container: the creation budget passed */
 };
 
 #endif

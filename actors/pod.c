@@ -23,11 +23,11 @@
 #include <unistd.h>
 
 #include "actors/containers.h"
+#include "actors/creation.h"
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
 #include "actors/netstatus.h"
 #include "actors/pods.h"
-#include "actors/reservation.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
@@ -51,20 +51,29 @@ enum made_bits {
 };
 
 enum phase {
-    PH_CREATING,
-    PH_READY,
+    PH_CREATING = BERTH_CREATION_CREATING,
+    PH_UNDOING = BERTH_CREATION_UNDOING,
+    PH_REMOVING = BERTH_CREATION_REMOVING,
+    PH_RELEASING = BERTH_CREATION_RELEASING,
+    PH_READY = BERTH_CREATION_LIVE,
     PH_STOPPING,
     PH_NOTREADY,
-    PH_UNDOING, /* creation failed or its stash expired: tearing down */
-    PH_REMOVING,
-    PH_RELEASING, /* told the manager; waiting for BYE */
 };
 
 enum step {
     STEP_PREPARE = 1,
+    STEP_INTENT,
     STEP_COMMIT,
     STEP_STOP_RECORD,
     STEP_CLEANUP,
+};
+
+/* What the containers' going down (BERTH_MSG_CTRS_DOWN_DONE) leads to. */
+enum down {
+    DOWN_NONE,
+    DOWN_UNDO_INFRA, /* an undo or stop entry: the containers are gone */
+    DOWN_STOP,       /* StopPodSandbox: then the network and namespaces */
+    DOWN_REMOVE,     /* RemovePodSandbox: then everything */
 };
 
 typedef struct pod {
@@ -83,26 +92,12 @@ typedef struct pod {
     char *net_name;
     char *cni_result;
     char **ips;
-    unsigned made;
-    enum phase phase;
-    int state; /* Runtime__V1__PodSandboxState */
-    berth_resv_t resv;
-    bool restored_creating; /* a record of an interrupted creation */
-    berth_err_t failure;    /* why an undo runs, handed to the reservation after */
-    bool undo_for_expiry;
+    berth_creation_t cr; /* phase, made bits, reservation, request queue */
+    int state;           /* Runtime__V1__PodSandboxState */
     bool cache_tried;
-    bool ctrs_down;  /* waiting for the containers to go */
+    enum down down;  /* waiting for the containers to go, and what follows */
     pid_t infra_pid; /* the pause container's init, 0 without one */
     char *infra_id;
-    bool budget_exceeded;
-    berth_timer_t *budget_timer;
-    /* stop/remove requests queued while a step runs */
-    berth_cri_req_msg_t **queued;
-    size_t n_queued, cap_queued;
-    /* requests answered when the stop or remove finishes */
-    berth_cri_req_msg_t **waiting;
-    size_t n_waiting, cap_waiting;
-    bool remove_after_stop;
 } pod_t;
 
 typedef struct step_msg {
@@ -123,11 +118,6 @@ typedef struct step_msg {
 } step_msg_t;
 
 /* ---- small helpers -------------------------------------------------- */
-
-static ProtobufCAllocator *pb_alloc(void)
-{
-    return (ProtobufCAllocator *)berth_alloc_protobuf_allocator();
-}
 
 static void step_msg_free(berth_msg_t *m)
 {
@@ -203,49 +193,6 @@ static int parse_size(const char *s, uint64_t *out)
     return -1;
 }
 
-/* ---- files of the pod --------------------------------------------------- */
-
-static char *hosts_text(const pod_t *p)
-{
-    const char *hn = p->hostname;
-    return berth_asprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                          "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\n"
-                          "fe00::2\tip6-allrouters\n127.0.1.1\t%s\n",
-                          hn);
-}
-
-static char *resolv_text(const pod_t *p)
-{
-    const Runtime__V1__DNSConfig *d = p->config->dns_config;
-    if (d == NULL)
-        return NULL; /* the host's resolv.conf is bind-mounted instead */
-    size_t cap = 64;
-    for (size_t i = 0; i < d->n_servers; i++)
-        cap += strlen(d->servers[i]) + 16;
-    for (size_t i = 0; i < d->n_searches; i++)
-        cap += strlen(d->searches[i]) + 2;
-    for (size_t i = 0; i < d->n_options; i++)
-        cap += strlen(d->options[i]) + 2;
-    char *out = berth_malloc(cap);
-    size_t n = 0;
-    out[0] = '\0';
-    if (d->n_searches) {
-        n += (size_t)snprintf(out + n, cap - n, "search");
-        for (size_t i = 0; i < d->n_searches; i++)
-            n += (size_t)snprintf(out + n, cap - n, " %s", d->searches[i]);
-        n += (size_t)snprintf(out + n, cap - n, "\n");
-    }
-    for (size_t i = 0; i < d->n_servers; i++)
-        n += (size_t)snprintf(out + n, cap - n, "nameserver %s\n", d->servers[i]);
-    if (d->n_options) {
-        n += (size_t)snprintf(out + n, cap - n, "options");
-        for (size_t i = 0; i < d->n_options; i++)
-            n += (size_t)snprintf(out + n, cap - n, " %s", d->options[i]);
-        snprintf(out + n, cap - n, "\n");
-    }
-    return out;
-}
-
 /* ---- the record ----------------------------------------------------------- */
 
 static json_t *strv_json(char *const *v)
@@ -262,7 +209,7 @@ static char *record_json(const pod_t *p, bool creating)
     json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:b, s:I, s:i, s:s, s:I, s:i}", "version", 1, "id",
                           p->id, "name", p->name, "handler", p->handler, "creating", creating,
                           "created_at", (json_int_t)p->created_at, "state", p->state, "config", hex,
-                          "shm_size", (json_int_t)p->shm_size, "made", (int)p->made);
+                          "shm_size", (json_int_t)p->shm_size, "made", (int)p->cr.made);
     json_object_set_new(o, "net_ns", p->ns.net ? json_string(p->ns.net) : json_null());
     json_object_set_new(o, "ipc_ns", p->ns.ipc ? json_string(p->ns.ipc) : json_null());
     json_object_set_new(o, "uts_ns", p->ns.uts ? json_string(p->ns.uts) : json_null());
@@ -339,8 +286,9 @@ static void cleanup_job(void *arg)
 
 /* ---- publishing ------------------------------------------------------------ */
 
-static void publish(pod_t *p)
+static void publish(void *owner)
 {
+    pod_t *p = owner;
     berth_pod_summary_t *s = berth_calloc(1, sizeof(*s));
     const Runtime__V1__PodSandboxConfig *c = p->config;
     s->id = berth_strdup(p->id);
@@ -352,79 +300,44 @@ static void publish(pod_t *p)
     s->state = p->state;
     s->created_at = p->created_at;
     s->runtime_handler = berth_strdup(p->handler);
-    s->n_labels = c->n_labels;
-    s->label_keys = berth_calloc(c->n_labels + 1, sizeof(char *));
-    s->label_values = berth_calloc(c->n_labels + 1, sizeof(char *));
-    for (size_t i = 0; i < c->n_labels; i++) {
-        s->label_keys[i] = berth_strdup(c->labels[i]->key);
-        s->label_values[i] = berth_strdup(c->labels[i]->value);
-    }
-    s->n_annotations = c->n_annotations;
-    s->annotation_keys = berth_calloc(c->n_annotations + 1, sizeof(char *));
-    s->annotation_values = berth_calloc(c->n_annotations + 1, sizeof(char *));
-    for (size_t i = 0; i < c->n_annotations; i++) {
-        s->annotation_keys[i] = berth_strdup(c->annotations[i]->key);
-        s->annotation_values[i] = berth_strdup(c->annotations[i]->value);
-    }
-    s->listed = berth_resv_listed(&p->resv) && (p->phase == PH_READY || p->phase == PH_STOPPING ||
-                                                p->phase == PH_NOTREADY || p->phase == PH_REMOVING);
+    berth_kv_copy(&s->labels, c->n_labels, (ProtobufCMessage *const *)c->labels);
+    berth_kv_copy(&s->annotations, c->n_annotations, (ProtobufCMessage *const *)c->annotations);
+    s->listed = berth_creation_listed(&p->cr);
     berth_pod_summary_msg_t *m = berth_msg_new(BERTH_MSG_POD_SUMMARY, sizeof(*m));
     m->summary = s;
     berth_send(p->mgr, &m->hdr);
 }
 
-static void release(pod_t *p, berth_actor_t *self)
-{
-    p->phase = PH_RELEASING;
-    berth_pod_gone_msg_t *m = berth_msg_new(BERTH_MSG_POD_GONE, sizeof(*m));
-    m->id = berth_strdup(p->id);
-    m->pod = berth_actor_self(self);
-    berth_send(p->mgr, &m->hdr);
-}
+/* ---- creation steps ------------------------------------------------------------ */
 
-/* ---- creation ---------------------------------------------------------------- */
-
-static void undo(berth_actor_t *self, pod_t *p);
 static berth_pod_info_t *pod_info(const pod_t *p);
-static void containers_down(berth_actor_t *self, pod_t *p, bool remove);
 static int apply_annotations(pod_t *p, berth_err_t *err);
-static void run_queued(berth_actor_t *self, pod_t *p);
 
-static void fail_creation(berth_actor_t *self, pod_t *p, berth_err_t err)
+static void step_annotations(berth_actor_t *self, void *owner)
 {
-    berth_log_warn("pod sandbox creation failed", "name=%s id=%s stage=\"%s\" error=\"%s\"",
-                   p->name, p->id, p->resv.stage, err->msg);
-    if (p->budget_timer) {
-        berth_timer_cancel(self, p->budget_timer);
-        p->budget_timer = NULL;
-    }
-    p->failure = err;
-    p->phase = PH_UNDOING;
-    undo(self, p);
-}
-
-static berth_err_t budget_error(const pod_t *p)
-{
+    pod_t *p = owner;
     berth_err_t err = NULL;
-    berth_err_make(&err, ETIMEDOUT, BERTH_GRPC_DEADLINE_EXCEEDED,
-                   "pod sandbox %s: creation exceeded its budget of %.0fs (at stage: %s)", p->name,
-                   (double)(p->cfg->creation_budget_ns + p->cfg->cni_budget_ns) / 1e9,
-                   p->resv.stage);
-    return err;
+    if (apply_annotations(p, &err) < 0)
+        return berth_creation_fail(self, &p->cr, err);
+    berth_creation_next(self, &p->cr);
 }
 
-static void start_prepare(berth_actor_t *self, pod_t *p)
+static void step_prepare(berth_actor_t *self, void *owner)
 {
-    berth_resv_set_stage(&p->resv, "preparing the pod directory");
+    pod_t *p = owner;
     step_msg_t *s = step_new(p, STEP_PREPARE);
     s->want_net = !p->host_net;
     s->network_dir = berth_strdup(p->cfg->network_dir);
     s->plugin_dirs = berth_strv_dup(p->cfg->plugin_dirs.v, -1);
     s->default_network = berth_strdup(p->cfg->cni_default_network);
-    const char *hn = p->hostname;
-    s->hostname = berth_asprintf("%s\n", hn);
-    s->hosts = hosts_text(p);
-    s->resolv = resolv_text(p);
+    s->hostname = berth_asprintf("%s\n", p->hostname);
+    s->hosts = berth_podfiles_hosts(p->hostname);
+    const Runtime__V1__DNSConfig *d = p->config->dns_config;
+    /* without a DNS config the host's resolv.conf is bind-mounted instead */
+    s->resolv = d ? berth_podfiles_resolv((const char *const *)d->servers, d->n_servers,
+                                          (const char *const *)d->searches, d->n_searches,
+                                          (const char *const *)d->options, d->n_options)
+                  : NULL;
     s->want_shm = !p->host_ipc;
     s->shm_size = p->shm_size;
     berth_blocking_run(prepare_job, s, berth_actor_self(self), &s->hdr);
@@ -438,9 +351,18 @@ static void write_record(berth_actor_t *self, pod_t *p, int step, bool creating,
     berth_blocking_run(write_record_job, s, berth_actor_self(self), &s->hdr);
 }
 
-static void start_namespaces(berth_actor_t *self, pod_t *p)
+/* The intent record goes to disk before any namespace or network exists,
+ * so a crash from here on is undone at the next start. */
+static void step_intent(berth_actor_t *self, void *owner)
 {
-    berth_resv_set_stage(&p->resv, "creating the pod namespaces");
+    pod_t *p = owner;
+    p->cr.made |= MADE_RECORD;
+    write_record(self, p, STEP_INTENT, true, false);
+}
+
+static void step_namespaces(berth_actor_t *self, void *owner)
+{
+    pod_t *p = owner;
     unsigned kinds = 0;
     if (!p->host_net)
         kinds |= BERTH_NETNS_NET | BERTH_NETNS_UTS;
@@ -488,14 +410,13 @@ static char *port_mappings_json(const pod_t *p)
     return out;
 }
 
-static void start_network(berth_actor_t *self, pod_t *p)
+/* ADD and DEL get the same arguments (libcni does the same): portmap finds
+ * the rules to remove through the capability arguments. */
+static int cni_run(berth_actor_t *self, pod_t *p, int op, uint64_t tag, berth_err_t *err)
 {
-    /* Stage texts are static; the network's name goes to the log. */
-    berth_resv_set_stage(&p->resv, "setting up the pod network (CNI ADD)");
-    berth_log_debug("CNI ADD", "id=%s network=%s", p->id, p->net_name);
     BERTH_AUTO_FREE char *ports = port_mappings_json(p);
     berth_cni_run_spec_t spec = {
-            .op = BERTH_CNI_ADD,
+            .op = op,
             .net = p->net,
             .container_id = p->id,
             .netns = p->ns.net,
@@ -503,247 +424,234 @@ static void start_network(berth_actor_t *self, pod_t *p)
             .pod_name = p->config->metadata->name,
             .pod_uid = p->config->metadata->uid,
             .plugin_dirs = (const char *const *)p->cfg->plugin_dirs.v,
+            .prev_result_json = op == BERTH_CNI_DEL ? p->cni_result : NULL,
             .port_mappings_json = ports,
             .timeout_ns = (uint64_t)p->cfg->cni_budget_ns,
     };
-    berth_err_t err = NULL;
-    if (berth_cni_run(berth_actor_self(self), &spec, BERTH_CNI_ADD, &err) < 0)
-        fail_creation(self, p, err);
+    return berth_cni_run(berth_actor_self(self), &spec, tag, err);
 }
 
-/* The last creation step: the record, after the pause container when the
- * pod asks for a pod-level PID namespace (the only case an infra-less pod
- * needs a process of its own). */
-static void commit(berth_actor_t *self, pod_t *p)
+static bool host_net(const void *owner)
 {
-    if (p->pid_mode == RUNTIME__V1__NAMESPACE_MODE__POD && p->infra_pid == 0 &&
-        !(p->made & MADE_INFRA)) {
-        berth_resv_set_stage(&p->resv, "starting the pause container");
-        p->made |= MADE_INFRA; /* from here on, undo removes the pod's containers */
-        berth_pod_info_t *info = pod_info(p);
-        info->ready = true;
-        berth_ctrs_infra_msg_t *im =
-                berth_ctrs_infra_new(BERTH_MSG_CTRS_INFRA, info, berth_actor_self(self));
-        berth_send(p->mgr, &im->hdr);
-        return;
-    }
-    berth_resv_set_stage(&p->resv, "writing the sandbox record");
+    return ((const pod_t *)owner)->host_net;
+}
+
+static void step_network(berth_actor_t *self, void *owner)
+{
+    pod_t *p = owner;
+    /* Stage texts are static; the network's name goes to the log. */
+    berth_log_debug("CNI ADD", "id=%s network=%s", p->id, p->net_name);
+    berth_err_t err = NULL;
+    if (cni_run(self, p, BERTH_CNI_ADD, BERTH_CNI_ADD, &err) < 0)
+        berth_creation_fail(self, &p->cr, err);
+}
+
+/* The ADD's result, for DEL after a restart, before the final record. */
+static void step_cni_cache(berth_actor_t *self, void *owner)
+{
+    pod_t *p = owner;
+    berth_cni_cache_write_async(p->cache_dir, p->id, p->net, p->cni_result, berth_actor_self(self),
+                                0);
+}
+
+/* The pause container, only when the pod asks for a pod-level PID namespace
+ * (the only case an infra-less pod needs a process of its own). */
+static bool no_infra(const void *owner)
+{
+    const pod_t *p = owner;
+    return p->pid_mode != RUNTIME__V1__NAMESPACE_MODE__POD || p->infra_pid != 0;
+}
+
+static void step_infra(berth_actor_t *self, void *owner)
+{
+    pod_t *p = owner;
+    p->cr.made |= MADE_INFRA; /* from here on, undo removes the pod's containers */
+    berth_pod_info_t *info = pod_info(p);
+    info->ready = true;
+    berth_ctrs_infra_msg_t *im =
+            berth_ctrs_infra_new(BERTH_MSG_CTRS_INFRA, info, berth_actor_self(self));
+    berth_send(p->mgr, &im->hdr);
+}
+
+/* The record says READY: a restart after it finds a live pod. */
+static void step_commit(berth_actor_t *self, void *owner)
+{
+    pod_t *p = owner;
     p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
     write_record(self, p, STEP_COMMIT, false, false);
 }
 
-static void on_infra_ready(berth_actor_t *self, pod_t *p, berth_ctrs_infra_msg_t *im)
-{
-    if (p->phase != PH_CREATING)
-        return;
-    if (im->error) {
-        fail_creation(self, p, berth_steal_ptr(&im->error));
-        return;
-    }
-    p->infra_pid = im->pid;
-    p->infra_id = berth_steal_ptr(&im->ctr_id);
-    berth_log_info("pause container running", "pod=%s id=%s pid=%d", p->name, p->infra_id,
-                   (int)p->infra_pid);
-    if (p->budget_exceeded) {
-        fail_creation(self, p, budget_error(p));
-        return;
-    }
-    commit(self, p);
-}
+static const berth_creation_step_t steps[] = {
+        {"checking the annotations", NULL, step_annotations},
+        {"preparing the pod directory", NULL, step_prepare},
+        {"writing the sandbox record", NULL, step_intent},
+        {"creating the pod namespaces", NULL, step_namespaces},
+        {"setting up the pod network (CNI ADD)", host_net, step_network},
+        {"writing the sandbox record", host_net, step_cni_cache},
+        {"starting the pause container", no_infra, step_infra},
+        {"writing the sandbox record", NULL, step_commit},
+};
 
-static void finish_creation(berth_actor_t *self, pod_t *p)
+static void created(berth_actor_t *self, void *owner)
 {
-    if (p->budget_timer) {
-        berth_timer_cancel(self, p->budget_timer);
-        p->budget_timer = NULL;
-    }
-    p->phase = PH_READY;
+    (void)self;
+    pod_t *p = owner;
     p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
-    berth_resv_set_stage(&p->resv, "done");
-    Runtime__V1__RunPodSandboxResponse resp = RUNTIME__V1__RUN_POD_SANDBOX_RESPONSE__INIT;
-    resp.pod_sandbox_id = p->id;
-    size_t len;
-    BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(&resp.base, &len);
-    uint64_t took = berth_now_ns() - p->resv.started_ns;
     berth_log_info("pod sandbox ready", "name=%s id=%s ip=%s took_ms=%.1f", p->name, p->id,
-                   p->ips && p->ips[0] ? p->ips[0] : "none", (double)took / 1e6);
-    berth_resv_succeed(self, &p->resv, buf, len);
-    publish(p);
-    run_queued(self, p);
+                   p->ips && p->ips[0] ? p->ips[0] : "none",
+                   (double)(berth_now_ns() - p->cr.resv.started_ns) / 1e6);
 }
 
 /* ---- undo, stop, remove --------------------------------------------------------- */
 
-static void start_cleanup(berth_actor_t *self, pod_t *p)
+/* Stop and remove take the pod's containers down first (the CRI: stopping
+ * a sandbox terminates its containers; removing it removes them). */
+static void containers_down(berth_actor_t *self, pod_t *p, bool remove, enum down next)
 {
+    p->down = next;
+    berth_ctrs_down_msg_t *d =
+            berth_ctrs_down_new(BERTH_MSG_CTRS_DOWN, p->id, remove, berth_actor_self(self), 0);
+    berth_send(p->mgr, &d->hdr);
+}
+
+/* The pause container (and any other container) goes first. */
+static void undo_infra(berth_actor_t *self, void *owner, bool full)
+{
+    pod_t *p = owner;
+    if (!full)
+        p->infra_pid = 0; /* stopped: its PID namespace is gone */
+    containers_down(self, p, full, DOWN_UNDO_INFRA);
+}
+
+static void undo_network(berth_actor_t *self, void *owner, bool full)
+{
+    (void)full;
+    pod_t *p = owner;
+    if (p->cni_result == NULL && (p->cr.made & MADE_CACHE) && !p->cache_tried) {
+        /* After a restart: the ADD result (DEL's prevResult) and the network
+         * as it was at ADD time come from the cache; then this runs again. */
+        p->cache_tried = true;
+        berth_cni_cache_read_async(p->cache_dir, p->id, p->net_name ? p->net_name : "",
+                                   berth_actor_self(self), 1);
+        return;
+    }
+    if (p->net == NULL) {
+        berth_log_warn("no network configuration left for CNI DEL; skipping it", "id=%s", p->id);
+        return berth_creation_undone(self, &p->cr, MADE_NET);
+    }
+    berth_err_t err = NULL;
+    if (cni_run(self, p, BERTH_CNI_DEL, BERTH_CNI_DEL, &err) < 0) {
+        berth_log_error("CNI DEL could not start", "id=%s error=\"%s\"", p->id, err->msg);
+        berth_err_free(&err);
+        /* The network counts as gone so teardown goes on; host-local's
+         * address stays allocated until its lease directory is cleaned. */
+        berth_creation_undone(self, &p->cr, MADE_NET);
+    }
+}
+
+static void undo_namespaces(berth_actor_t *self, void *owner, bool full)
+{
+    (void)full;
+    pod_t *p = owner;
+    berth_netns_remove_async(&p->ns, berth_actor_self(self), 0);
+}
+
+/* The pod directory, shm, record and CNI cache in one pool job: a removal
+ * or undo only (a stop keeps them). */
+static void undo_files(berth_actor_t *self, void *owner, bool full)
+{
+    (void)full;
+    pod_t *p = owner;
     step_msg_t *s = step_new(p, STEP_CLEANUP);
     if (p->config && (p->config->log_directory == NULL || p->config->log_directory[0] == '\0'))
         s->own_log_dir = berth_asprintf("%s/%s", p->cfg->log_dir, p->id);
     berth_blocking_run(cleanup_job, s, berth_actor_self(self), &s->hdr);
 }
 
-static void cni_del(berth_actor_t *self, pod_t *p, uint64_t tag)
+#define MADE_FILES (MADE_DIR | MADE_SHM | MADE_RECORD | MADE_CACHE)
+
+static const berth_creation_undo_t undo[] = {
+        {MADE_INFRA, undo_infra},
+        {MADE_NET, undo_network},
+        {MADE_NS, undo_namespaces},
+        {MADE_FILES, undo_files},
+};
+
+/* A stop's teardown ended: shm unmounted and NOTREADY recorded in one job. */
+static void stop_torn(berth_actor_t *self, berth_creation_t *cr)
 {
-    /* DEL gets the same capability arguments as ADD (libcni does the
-     * same): portmap finds the rules to remove through them. */
-    BERTH_AUTO_FREE char *ports = port_mappings_json(p);
-    berth_cni_run_spec_t spec = {
-            .op = BERTH_CNI_DEL,
-            .net = p->net,
-            .container_id = p->id,
-            .netns = p->ns.net,
-            .pod_namespace = p->config->metadata->namespace_,
-            .pod_name = p->config->metadata->name,
-            .pod_uid = p->config->metadata->uid,
-            .plugin_dirs = (const char *const *)p->cfg->plugin_dirs.v,
-            .prev_result_json = p->cni_result,
-            .port_mappings_json = ports,
-            .timeout_ns = (uint64_t)p->cfg->cni_budget_ns,
-    };
-    berth_err_t err = NULL;
-    if (berth_cni_run(berth_actor_self(self), &spec, tag, &err) < 0) {
-        berth_log_error("CNI DEL could not start", "id=%s error=\"%s\"", p->id, err->msg);
-        berth_err_free(&err);
-        /* Treat the network as gone so teardown goes on; host-local's
-         * address stays allocated until its lease directory is cleaned. */
-        berth_cni_done_msg_t *m = berth_msg_new(BERTH_MSG_CNI_DONE, sizeof(*m));
-        m->tag = tag;
-        m->op = BERTH_CNI_DEL;
-        berth_send(berth_actor_self(self), &m->hdr);
+    pod_t *p = cr->owner;
+    bool shm = p->cr.made & MADE_SHM;
+    p->cr.made &= ~MADE_SHM;
+    p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
+    write_record(self, p, STEP_STOP_RECORD, false, shm);
+}
+
+static void on_stop(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
+{
+    pod_t *p = owner;
+    if (p->cr.phase == PH_NOTREADY) {
+        Runtime__V1__StopPodSandboxResponse resp = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
+        berth_cri_reply(rm->call, &resp.base);
+        berth_msg_free(&rm->hdr);
+        return;
+    }
+    berth_creation_wait(&p->cr, rm);
+    p->cr.phase = PH_STOPPING;
+    containers_down(self, p, false, DOWN_STOP);
+}
+
+static void on_remove(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
+{
+    pod_t *p = owner;
+    berth_creation_wait(&p->cr, rm);
+    /* A stashed (undelivered) pod that is removed is released too. */
+    if (p->cr.resv.stash_timer) {
+        berth_timer_cancel(self, p->cr.resv.stash_timer);
+        p->cr.resv.stash_timer = NULL;
+    }
+    p->cr.phase = PH_REMOVING;
+    containers_down(self, p, true, DOWN_REMOVE);
+}
+
+static void on_containers_down(berth_actor_t *self, pod_t *p)
+{
+    enum down d = p->down;
+    p->down = DOWN_NONE;
+    switch (d) {
+    case DOWN_UNDO_INFRA:
+        berth_creation_undone(self, &p->cr, MADE_INFRA);
+        return;
+    case DOWN_STOP:
+        berth_creation_teardown(self, &p->cr, MADE_INFRA | MADE_NET | MADE_NS, false, stop_torn);
+        return;
+    case DOWN_REMOVE:
+        berth_creation_remove(self, &p->cr);
+        return;
+    case DOWN_NONE:
+    default:
+        return;
     }
 }
 
-/* Tears down the next thing in `made`, newest first; each completion calls
- * back here until nothing is left, then the phase's end runs. */
-static void teardown_next(berth_actor_t *self, pod_t *p, bool full)
+/* Infra-less pods have no pod-level process to resize; containers get their
+ * resources from their own updates. */
+static void on_update_resources(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
 {
-    if (p->made & MADE_INFRA) {
-        /* the pause container (and any other container) goes first */
-        p->made &= ~MADE_INFRA;
-        if (!full)
-            p->infra_pid = 0; /* stopped: its PID namespace is gone */
-        containers_down(self, p, full);
-        return;
-    }
-    if (p->made & MADE_NET) {
-        if (p->cni_result == NULL && (p->made & MADE_CACHE) && !p->cache_tried) {
-            /* After a restart: the ADD result (DEL's prevResult) and the
-             * network as it was at ADD time come from the cache. */
-            p->cache_tried = true;
-            berth_cni_cache_read_async(p->cache_dir, p->id, p->net_name ? p->net_name : "",
-                                       berth_actor_self(self), 1);
-            return;
-        }
-        if (p->net == NULL) {
-            berth_log_warn("no network configuration left for CNI DEL; skipping it", "id=%s",
-                           p->id);
-            p->made &= ~MADE_NET;
-            teardown_next(self, p, full);
-            return;
-        }
-        cni_del(self, p, BERTH_CNI_DEL);
-        return;
-    }
-    if (p->made & MADE_NS) {
-        berth_netns_remove_async(&p->ns, berth_actor_self(self), 0);
-        return;
-    }
-    if (full && (p->made & (MADE_DIR | MADE_SHM | MADE_RECORD | MADE_CACHE))) {
-        start_cleanup(self, p);
-        return;
-    }
-    if (!full && (p->made & MADE_SHM)) {
-        /* Stop: unmount shm and record NOTREADY in one pool job. */
-        p->made &= ~MADE_SHM;
-        p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
-        write_record(self, p, STEP_STOP_RECORD, false, true);
-        return;
-    }
-    if (!full) {
-        p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
-        write_record(self, p, STEP_STOP_RECORD, false, false);
-        return;
-    }
-    /* Everything is gone. */
-    if (p->phase == PH_UNDOING) {
-        if (p->undo_for_expiry || p->restored_creating) {
-            release(p, self);
-            return;
-        }
-        berth_err_t err = berth_steal_ptr(&p->failure);
-        if (berth_resv_fail(self, &p->resv, err))
-            release(p, self);
-        /* else: the failure is stashed for the next request or expiry */
-        return;
-    }
-    if (p->phase == PH_REMOVING) {
-        Runtime__V1__RemovePodSandboxResponse resp = RUNTIME__V1__REMOVE_POD_SANDBOX_RESPONSE__INIT;
-        for (size_t i = 0; i < p->n_waiting; i++) {
-            berth_cri_reply(p->waiting[i]->call, &resp.base);
-            berth_msg_free(&p->waiting[i]->hdr);
-        }
-        p->n_waiting = 0;
-        berth_log_info("pod sandbox removed", "name=%s id=%s", p->name, p->id);
-        release(p, self);
-    }
-}
-
-static void undo(berth_actor_t *self, pod_t *p)
-{
-    teardown_next(self, p, true);
-}
-
-static void answer_waiting_stop(pod_t *p)
-{
-    Runtime__V1__StopPodSandboxResponse resp = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
-    size_t keep = 0;
-    for (size_t i = 0; i < p->n_waiting; i++) {
-        berth_cri_req_msg_t *rm = p->waiting[i];
-        if (strcmp(rm->method->name, "StopPodSandbox") == 0) {
-            berth_cri_reply(rm->call, &resp.base);
-            berth_msg_free(&rm->hdr);
-        } else {
-            p->waiting[keep++] = rm;
-        }
-    }
-    p->n_waiting = keep;
-}
-
-static void push(berth_cri_req_msg_t ***v, size_t *n, size_t *cap, berth_cri_req_msg_t *rm)
-{
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 4;
-        *v = berth_realloc(*v, *cap * sizeof(**v));
-    }
-    (*v)[(*n)++] = rm;
-}
-
-/* Stop and remove take the pod's containers down first (the CRI: stopping
- * a sandbox terminates its containers; removing it removes them). */
-static void containers_down(berth_actor_t *self, pod_t *p, bool remove)
-{
-    p->ctrs_down = true;
-    berth_ctrs_down_msg_t *d =
-            berth_ctrs_down_new(BERTH_MSG_CTRS_DOWN, p->id, remove, berth_actor_self(self), 0);
-    berth_send(p->mgr, &d->hdr);
-}
-
-static void begin_stop(berth_actor_t *self, pod_t *p)
-{
-    p->phase = PH_STOPPING;
-    containers_down(self, p, false);
-}
-
-static void begin_remove(berth_actor_t *self, pod_t *p)
-{
-    p->phase = PH_REMOVING;
-    containers_down(self, p, true);
+    (void)self;
+    (void)owner;
+    Runtime__V1__UpdatePodSandboxResourcesResponse resp =
+            RUNTIME__V1__UPDATE_POD_SANDBOX_RESOURCES_RESPONSE__INIT;
+    berth_cri_reply(rm->call, &resp.base);
+    berth_msg_free(&rm->hdr);
 }
 
 /* ---- status -------------------------------------------------------------------- */
 
-static void on_status(pod_t *p, berth_cri_req_msg_t *rm)
+static void on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
 {
+    (void)self;
+    pod_t *p = owner;
     const Runtime__V1__PodSandboxStatusRequest *r =
             (const Runtime__V1__PodSandboxStatusRequest *)rm->req;
     const Runtime__V1__PodSandboxConfig *c = p->config;
@@ -806,7 +714,7 @@ static void on_status(pod_t *p, berth_cri_req_msg_t *rm)
     BERTH_AUTO_FREE char *infojson = NULL;
     if (r->verbose) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:b}", "name", p->name,
-                              "podDir", p->pod_dir, "stage", p->resv.stage, "netNS", p->ns.net,
+                              "podDir", p->pod_dir, "stage", p->cr.resv.stage, "netNS", p->ns.net,
                               "ipcNS", p->ns.ipc, "utsNS", p->ns.uts, "network", p->net_name,
                               "cniResult", p->cni_result, "infraContainer", false);
         infojson = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -876,95 +784,31 @@ static berth_pod_info_t *pod_info(const pod_t *p)
     return i;
 }
 
-/* ---- request handling --------------------------------------------------------------- */
+/* ---- requests ----------------------------------------------------------------------- */
 
-static bool busy(const pod_t *p)
+static const berth_creation_route_t route_table[] = {
+        {"PodSandboxStatus", false, on_status},
+        {"UpdatePodSandboxResources", false, on_update_resources},
+        {"StopPodSandbox", true, on_stop},
+        {"RemovePodSandbox", true, on_remove},
+};
+static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);
+
+static bool stopping(const void *owner)
 {
-    return p->phase == PH_CREATING || p->phase == PH_STOPPING || p->phase == PH_UNDOING ||
-           p->phase == PH_REMOVING;
+    return ((const pod_t *)owner)->cr.phase == PH_STOPPING;
 }
 
-static void handle_request(berth_actor_t *self, pod_t *p, berth_cri_req_msg_t *rm)
-{
-    const char *m = rm->method->name;
-    if (p->phase == PH_RELEASING) {
-        /* The manager has not seen our release yet: give it back the
-         * request; it will route it to whoever holds the name next. */
-        berth_grpc_call_set_owner(rm->call, p->mgr);
-        berth_send(p->mgr, &rm->hdr);
-        return;
-    }
-    if (strcmp(m, "RunPodSandbox") == 0) {
-        berth_grpc_call_t *call = berth_steal_ptr(&rm->call);
-        uint64_t deadline = rm->deadline_ns;
-        berth_msg_free(&rm->hdr);
-        bool was_listed = berth_resv_listed(&p->resv);
-        if (berth_resv_request(self, &p->resv, call, deadline)) {
-            /* A stashed failure was handed over: the name is free again. */
-            release(p, self);
-            return;
-        }
-        if (!was_listed && berth_resv_listed(&p->resv))
-            publish(p); /* a hand-off makes the pod visible */
-        return;
-    }
-    if (strcmp(m, "PodSandboxStatus") == 0) {
-        on_status(p, rm);
-        return;
-    }
-    if (strcmp(m, "UpdatePodSandboxResources") == 0) {
-        /* Infra-less pods have no pod-level process to resize; containers
-         * get their resources from their own updates. */
-        Runtime__V1__UpdatePodSandboxResourcesResponse resp =
-                RUNTIME__V1__UPDATE_POD_SANDBOX_RESOURCES_RESPONSE__INIT;
-        berth_cri_reply(rm->call, &resp.base);
-        berth_msg_free(&rm->hdr);
-        return;
-    }
-    if (busy(p)) {
-        push(&p->queued, &p->n_queued, &p->cap_queued, rm);
-        return;
-    }
-    if (strcmp(m, "StopPodSandbox") == 0) {
-        if (p->phase == PH_NOTREADY) {
-            Runtime__V1__StopPodSandboxResponse resp = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
-            berth_cri_reply(rm->call, &resp.base);
-            berth_msg_free(&rm->hdr);
-            return;
-        }
-        push(&p->waiting, &p->n_waiting, &p->cap_waiting, rm);
-        begin_stop(self, p);
-        return;
-    }
-    if (strcmp(m, "RemovePodSandbox") == 0) {
-        push(&p->waiting, &p->n_waiting, &p->cap_waiting, rm);
-        /* A stashed (undelivered) pod that is removed is released too. */
-        if (p->resv.stash_timer) {
-            berth_timer_cancel(self, p->resv.stash_timer);
-            p->resv.stash_timer = NULL;
-        }
-        begin_remove(self, p);
-        return;
-    }
-    berth_grpc_finish(rm->call, BERTH_GRPC_UNIMPLEMENTED, "method not handled by the pod actor");
-    berth_msg_free(&rm->hdr);
-}
-
-static void run_queued(berth_actor_t *self, pod_t *p)
-{
-    while (p->n_queued && !busy(p) && p->phase != PH_RELEASING) {
-        berth_cri_req_msg_t *rm = p->queued[0];
-        memmove(p->queued, p->queued + 1, (p->n_queued - 1) * sizeof(*p->queued));
-        p->n_queued--;
-        handle_request(self, p, rm);
-    }
-    if (p->phase == PH_RELEASING) {
-        while (p->n_queued) {
-            berth_cri_req_msg_t *rm = p->queued[--p->n_queued];
-            handle_request(self, p, rm);
-        }
-    }
-}
+static const berth_creation_class_t pod_creation = {
+        .kind = "pod sandbox",
+        .rpc = "RunPodSandbox",
+        BERTH_CREATION_TABLES(steps, undo, &routes),
+        .gone_type = BERTH_MSG_POD_GONE,
+        .reply = &runtime__v1__run_pod_sandbox_response__descriptor,
+        .publish = publish,
+        .busy = stopping,
+        .created = created,
+};
 
 /* ---- completions ------------------------------------------------------------------------ */
 
@@ -976,58 +820,43 @@ static void on_step(berth_actor_t *self, pod_t *p, step_msg_t *s)
             p->net = berth_steal_ptr(&s->net);
             p->net_name = berth_strdup(berth_cni_net_name(p->net));
         }
-        if (!s->error || s->shm_mounted)
-            p->made |= MADE_DIR;
+        /* on a failure the directory may exist partly */
+        p->cr.made |= MADE_DIR;
         if (s->shm_mounted)
-            p->made |= MADE_SHM;
-        if (s->error) {
-            /* the directory may exist partly */
-            p->made |= MADE_DIR;
-            fail_creation(self, p, berth_steal_ptr(&s->error));
-            return;
-        }
-        /* The intent record goes to disk before any namespace or network
-         * exists, so a crash from here on is undone at the next start. */
-        p->made |= MADE_RECORD;
-        berth_resv_set_stage(&p->resv, "writing the sandbox record");
-        write_record(self, p, STEP_COMMIT + 100, true, false);
-        return;
-    case STEP_COMMIT + 100: /* the intent record */
-        if (s->error) {
-            fail_creation(self, p, berth_steal_ptr(&s->error));
-            return;
-        }
-        if (p->budget_exceeded) {
-            fail_creation(self, p, budget_error(p));
-            return;
-        }
-        start_namespaces(self, p);
-        return;
+            p->cr.made |= MADE_SHM;
+        if (s->error)
+            return berth_creation_fail(self, &p->cr, berth_steal_ptr(&s->error));
+        return berth_creation_next(self, &p->cr);
+    case STEP_INTENT:
     case STEP_COMMIT:
-        if (s->error) {
-            fail_creation(self, p, berth_steal_ptr(&s->error));
-            return;
-        }
-        finish_creation(self, p);
-        return;
-    case STEP_STOP_RECORD:
+        if (s->error)
+            return berth_creation_fail(self, &p->cr, berth_steal_ptr(&s->error));
+        return berth_creation_next(self, &p->cr);
+    case STEP_STOP_RECORD: {
         if (s->error)
             berth_log_error("cannot record the stopped sandbox", "id=%s error=\"%s\"", p->id,
                             s->error->msg);
-        p->phase = PH_NOTREADY;
+        p->cr.phase = PH_NOTREADY;
         p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
         berth_log_info("pod sandbox stopped", "name=%s id=%s", p->name, p->id);
-        answer_waiting_stop(p);
+        Runtime__V1__StopPodSandboxResponse resp = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
+        berth_cri_req_msg_t *stops[64];
+        size_t n;
+        while ((n = berth_creation_take_waiting(&p->cr, "StopPodSandbox", stops, 64)) > 0) {
+            for (size_t i = 0; i < n; i++) {
+                berth_cri_reply(stops[i]->call, &resp.base);
+                berth_msg_free(&stops[i]->hdr);
+            }
+        }
         publish(p);
-        run_queued(self, p);
+        berth_creation_run_queued(self, &p->cr);
         return;
+    }
     case STEP_CLEANUP:
         if (s->error)
             berth_log_error("sandbox cleanup incomplete", "id=%s error=\"%s\"", p->id,
                             s->error->msg);
-        p->made &= ~(MADE_DIR | MADE_SHM | MADE_RECORD | MADE_CACHE);
-        teardown_next(self, p, true);
-        return;
+        return berth_creation_undone(self, &p->cr, MADE_FILES);
     default:
         return;
     }
@@ -1036,58 +865,33 @@ static void on_step(berth_actor_t *self, pod_t *p, step_msg_t *s)
 static void on_netns(berth_actor_t *self, pod_t *p, berth_netns_done_msg_t *m)
 {
     if (m->hdr.type == BERTH_MSG_NETNS_CREATED) {
-        if (m->error) {
-            fail_creation(self, p, berth_steal_ptr(&m->error));
-            return;
-        }
+        if (m->error)
+            return berth_creation_fail(self, &p->cr, berth_steal_ptr(&m->error));
         berth_netns_paths_fini(&p->ns);
         berth_netns_paths_copy(&p->ns, &m->paths);
-        p->made |= MADE_NS;
-        if (p->budget_exceeded) {
-            fail_creation(self, p, budget_error(p));
-            return;
-        }
-        if (p->host_net) {
-            commit(self, p);
-        } else {
-            start_network(self, p);
-        }
-        return;
+        p->cr.made |= MADE_NS;
+        return berth_creation_next(self, &p->cr);
     }
-    /* removed */
     if (m->error)
         berth_log_error("cannot remove the pod namespaces", "id=%s error=\"%s\"", p->id,
                         m->error->msg);
-    p->made &= ~MADE_NS;
-    teardown_next(self, p, p->phase != PH_STOPPING);
+    berth_creation_undone(self, &p->cr, MADE_NS);
 }
 
 static void on_cni(berth_actor_t *self, pod_t *p, berth_cni_done_msg_t *m)
 {
     if (m->op == BERTH_CNI_ADD) {
-        if (m->error) {
-            /* The runner already rolled back the plugins that had added. */
-            fail_creation(self, p, berth_steal_ptr(&m->error));
-            return;
-        }
-        p->made |= MADE_NET;
+        /* on a failure the runner already rolled back the plugins that added */
+        if (m->error)
+            return berth_creation_fail(self, &p->cr, berth_steal_ptr(&m->error));
+        p->cr.made |= MADE_NET;
         p->cni_result = berth_steal_ptr(&m->result_json);
         p->ips = berth_steal_ptr(&m->ips);
-        if (p->budget_exceeded) {
-            fail_creation(self, p, budget_error(p));
-            return;
-        }
-        berth_resv_set_stage(&p->resv, "writing the sandbox record");
-        /* The cache (for DEL after a restart) first, then the final record. */
-        berth_cni_cache_write_async(p->cache_dir, p->id, p->net, p->cni_result,
-                                    berth_actor_self(self), 0);
-        return;
+        return berth_creation_next(self, &p->cr);
     }
-    /* DEL */
     if (m->error)
         berth_log_error("CNI DEL failed", "id=%s error=\"%s\"", p->id, m->error->msg);
-    p->made &= ~MADE_NET;
-    teardown_next(self, p, p->phase != PH_STOPPING);
+    berth_creation_undone(self, &p->cr, MADE_NET);
 }
 
 static void on_cni_cache(berth_actor_t *self, pod_t *p, berth_cni_cache_msg_t *m)
@@ -1102,26 +906,31 @@ static void on_cni_cache(berth_actor_t *self, pod_t *p, berth_cni_cache_msg_t *m
             berth_free(p->cni_result);
             p->cni_result = berth_steal_ptr(&m->result_json);
         }
-        teardown_next(self, p, p->phase != PH_STOPPING);
-        return;
+        return berth_creation_undone(self, &p->cr, 0); /* the DEL now */
     }
-    /* written during creation */
-    if (m->error) {
-        fail_creation(self, p, berth_steal_ptr(&m->error));
+    if (m->error)
+        return berth_creation_fail(self, &p->cr, berth_steal_ptr(&m->error));
+    p->cr.made |= MADE_CACHE;
+    berth_creation_next(self, &p->cr);
+}
+
+static void on_infra_ready(berth_actor_t *self, pod_t *p, berth_ctrs_infra_msg_t *im)
+{
+    if (p->cr.phase != PH_CREATING)
         return;
-    }
-    p->made |= MADE_CACHE;
-    /* The record says READY (commit): a restart after it finds a live pod. */
-    commit(self, p);
+    if (im->error)
+        return berth_creation_fail(self, &p->cr, berth_steal_ptr(&im->error));
+    p->infra_pid = im->pid;
+    p->infra_id = berth_steal_ptr(&im->ctr_id);
+    berth_log_info("pause container running", "pod=%s id=%s pid=%d", p->name, p->infra_id,
+                   (int)p->infra_pid);
+    berth_creation_next(self, &p->cr);
 }
 
 static void pod_receive(berth_actor_t *self, berth_msg_t *msg)
 {
     pod_t *p = berth_actor_state(self);
     switch (msg->type) {
-    case BERTH_MSG_CRI_REQUEST:
-        handle_request(self, p, (berth_cri_req_msg_t *)msg);
-        return;
     case BERTH_MSG_POD_STEP:
         on_step(self, p, (step_msg_t *)msg);
         break;
@@ -1136,38 +945,18 @@ static void pod_receive(berth_actor_t *self, berth_msg_t *msg)
         on_cni_cache(self, p, (berth_cni_cache_msg_t *)msg);
         break;
     case BERTH_MSG_POD_START:
-        if (p->phase == PH_CREATING) {
-            p->budget_timer = berth_timer_after(
-                    self, (uint64_t)(p->cfg->creation_budget_ns + p->cfg->cni_budget_ns),
-                    berth_msg_new(BERTH_MSG_POD_BUDGET, sizeof(berth_msg_t)));
-            berth_err_t err = NULL;
-            if (apply_annotations(p, &err) < 0) {
-                fail_creation(self, p, err);
-                break;
-            }
-            start_prepare(self, p);
-        } else if (p->phase == PH_UNDOING) {
-            berth_log_info("undoing an interrupted pod sandbox creation", "name=%s id=%s", p->name,
-                           p->id);
-            undo(self, p);
-        } else {
+        if (p->cr.phase == PH_CREATING)
+            berth_creation_begin(self, &p->cr);
+        else if (p->cr.phase == PH_UNDOING)
+            berth_creation_undo_restored(self, &p->cr);
+        else
             publish(p);
-        }
-        break;
-    case BERTH_MSG_POD_BUDGET:
-        p->budget_timer = NULL;
-        if (p->phase == PH_CREATING) {
-            /* The step in flight will finish (a stuck mount cannot be
-             * interrupted); its completion turns into the failure. */
-            p->budget_exceeded = true;
-            berth_log_warn("pod sandbox creation over budget", "name=%s stage=\"%s\"", p->name,
-                           p->resv.stage);
-        }
         break;
     case BERTH_MSG_POD_INFO_REQ: {
         berth_pod_info_msg_t *im = (berth_pod_info_msg_t *)msg;
         im->hdr.type = BERTH_MSG_POD_INFO;
-        if (p->phase == PH_RELEASING || p->phase == PH_REMOVING || p->phase == PH_UNDOING) {
+        if (p->cr.phase == PH_RELEASING || p->cr.phase == PH_REMOVING ||
+            p->cr.phase == PH_UNDOING) {
             berth_err_make(&im->error, ENOENT, BERTH_GRPC_NOT_FOUND,
                            "pod sandbox %s is being removed", p->id);
         } else {
@@ -1180,33 +969,12 @@ static void pod_receive(berth_actor_t *self, berth_msg_t *msg)
         on_infra_ready(self, p, (berth_ctrs_infra_msg_t *)msg);
         break;
     case BERTH_MSG_CTRS_DOWN_DONE:
-        if (p->ctrs_down) {
-            p->ctrs_down = false;
-            teardown_next(self, p, p->phase != PH_STOPPING);
-        }
+        on_containers_down(self, p);
         break;
-    case BERTH_MSG_PODS_BYE:
-        berth_actor_exit(self);
-        break;
-    default: {
-        int r = berth_resv_on_msg(self, &p->resv, msg);
-        if (r == 1) {
-            /* The stash window passed with nobody collecting: undo. */
-            p->undo_for_expiry = true;
-            p->phase = PH_UNDOING;
-            undo(self, p);
-        }
-        if (r >= 0)
+    default:
+        if (berth_creation_on_msg(self, &p->cr, msg))
             return; /* consumed */
-        if (msg->type == BERTH_MSG_GRPC_CANCEL) {
-            /* A stop/remove/status call that is not a waiter: its answer
-             * will simply be dropped by io/. */
-            berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;
-            berth_grpc_call_unref(cm->call);
-            cm->call = NULL;
-        }
         break;
-    }
     }
     berth_msg_free(msg);
 }
@@ -1214,18 +982,11 @@ static void pod_receive(berth_actor_t *self, berth_msg_t *msg)
 static void pod_fini(void *state)
 {
     pod_t *p = state;
-    berth_resv_fini(NULL, &p->resv);
-    for (size_t i = 0; i < p->n_queued; i++)
-        berth_msg_free(&p->queued[i]->hdr);
-    for (size_t i = 0; i < p->n_waiting; i++)
-        berth_msg_free(&p->waiting[i]->hdr);
-    berth_free(p->queued);
-    berth_free(p->waiting);
+    berth_creation_fini(&p->cr);
     if (p->config)
-        protobuf_c_message_free_unpacked(&p->config->base, pb_alloc());
+        berth_cri_free(&p->config->base);
     berth_cni_net_unref(p->net);
     berth_netns_paths_fini(&p->ns);
-    berth_err_free(&p->failure);
     berth_strv_free(p->ips);
     berth_free(p->cni_result);
     berth_free(p->net_name);
@@ -1262,8 +1023,9 @@ static pod_t *pod_new(berth_config_t *cfg, berth_handle_t mgr, const char *id, c
     p->cache_dir = berth_asprintf("%s/cni-cache", cfg->root);
     p->pin_dir = berth_asprintf("%s/ns", cfg->runroot);
     p->shm_size = DEFAULT_SHM_SIZE;
-    berth_resv_init(&p->resv, "pod sandbox", "RunPodSandbox", name, (uint64_t)cfg->stall_margin_ns,
-                    (uint64_t)cfg->stash_window_ns);
+    berth_creation_init(&p->cr, &pod_creation, p, mgr, id, name, (uint64_t)cfg->stall_margin_ns,
+                        (uint64_t)cfg->stash_window_ns,
+                        (uint64_t)(cfg->creation_budget_ns + cfg->cni_budget_ns));
     return p;
 }
 
@@ -1321,7 +1083,7 @@ berth_handle_t berth_pod_spawn(const berth_pod_init_t *init)
     /* A deep copy: the manager frees the request after forwarding it. */
     p->config = (Runtime__V1__PodSandboxConfig *)berth_cri_copy(&init->req->config->base);
     p->created_at = (int64_t)berth_wall_ns();
-    p->phase = PH_CREATING;
+    p->cr.phase = PH_CREATING;
     p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
     set_modes(p);
     berth_handle_t h = berth_actor_spawn(&pod_class, p);
@@ -1344,7 +1106,7 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, json_t
         /* An unreadable config: a minimal one (on the same allocator) lets
          * the record still be undone. */
         if (p->config)
-            protobuf_c_message_free_unpacked(&p->config->base, pb_alloc());
+            berth_cri_free(&p->config->base);
         Runtime__V1__PodSandboxMetadata md = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
         Runtime__V1__PodSandboxConfig pc = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
         pc.metadata = &md;
@@ -1352,7 +1114,8 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, json_t
     }
     p->created_at = (int64_t)json_integer_value(json_object_get(rec, "created_at"));
     p->state = (int)json_integer_value(json_object_get(rec, "state"));
-    p->made = (unsigned)json_integer_value(json_object_get(rec, "made")) | MADE_RECORD | MADE_DIR;
+    p->cr.made =
+            (unsigned)json_integer_value(json_object_get(rec, "made")) | MADE_RECORD | MADE_DIR;
     p->shm_size = (uint64_t)json_integer_value(json_object_get(rec, "shm_size"));
     const char *s;
     if ((s = json_string_value(json_object_get(rec, "net_ns"))))
@@ -1374,7 +1137,7 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, json_t
     }
     p->infra_pid = (pid_t)json_integer_value(json_object_get(rec, "infra_pid"));
     if (p->infra_pid)
-        p->made |= MADE_INFRA;
+        p->cr.made |= MADE_INFRA;
     if ((s = json_string_value(json_object_get(rec, "infra_id"))))
         p->infra_id = berth_strdup(s);
     json_t *ips = json_object_get(rec, "ips");
@@ -1387,31 +1150,24 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, json_t
     if (creating) {
         /* Whatever the crashed creation may have made is assumed made;
          * every teardown step tolerates "already gone". */
-        p->restored_creating = true;
         if (!p->host_net)
-            p->made |= MADE_NET | MADE_NS;
+            p->cr.made |= MADE_NET | MADE_NS;
         if (!p->host_ipc)
-            p->made |= MADE_NS | MADE_SHM;
-        p->made |= MADE_CACHE;
+            p->cr.made |= MADE_NS | MADE_SHM;
+        p->cr.made |= MADE_CACHE;
         if (p->ns.net == NULL && !p->host_net)
             p->ns.net = berth_asprintf("%s/net/%s", p->pin_dir, p->id);
         if (p->ns.ipc == NULL && !p->host_ipc)
             p->ns.ipc = berth_asprintf("%s/ipc/%s", p->pin_dir, p->id);
         if (p->ns.uts == NULL && !p->host_net)
             p->ns.uts = berth_asprintf("%s/uts/%s", p->pin_dir, p->id);
-        p->phase = PH_UNDOING;
+        p->cr.phase = PH_UNDOING;
     } else {
-        p->phase =
-                p->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY ? PH_READY : PH_NOTREADY;
         /* It was delivered (or stashed) before the restart; treat it as
          * delivered so a retry gets the same ID. */
-        Runtime__V1__RunPodSandboxResponse resp = RUNTIME__V1__RUN_POD_SANDBOX_RESPONSE__INIT;
-        resp.pod_sandbox_id = p->id;
-        size_t len;
-        p->resv.reply = berth_cri_pack(&resp.base, &len);
-        p->resv.reply_len = len;
-        p->resv.state = BERTH_RESV_DELIVERED;
-        berth_resv_set_stage(&p->resv, "done");
+        berth_creation_restore_delivered(
+                &p->cr,
+                p->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY ? PH_READY : PH_NOTREADY);
     }
     berth_handle_t h = berth_actor_spawn(&pod_class, p);
     berth_send(h, berth_msg_new(BERTH_MSG_POD_START, sizeof(berth_msg_t)));

@@ -15,6 +15,7 @@
 #include <sys/random.h>
 
 #include "actors/containers.h"
+#include "actors/creation.h"
 #include "actors/cri.h"
 #include "actors/index.h"
 #include "actors/msgtypes.h"
@@ -86,18 +87,8 @@ void berth_pod_summary_free(berth_pod_summary_t *s)
     berth_free(s->pod_name);
     berth_free(s->pod_uid);
     berth_free(s->pod_namespace);
-    for (size_t i = 0; i < s->n_labels; i++) {
-        berth_free(s->label_keys[i]);
-        berth_free(s->label_values[i]);
-    }
-    for (size_t i = 0; i < s->n_annotations; i++) {
-        berth_free(s->annotation_keys[i]);
-        berth_free(s->annotation_values[i]);
-    }
-    berth_free(s->label_keys);
-    berth_free(s->label_values);
-    berth_free(s->annotation_keys);
-    berth_free(s->annotation_values);
+    berth_kv_fini(&s->labels);
+    berth_kv_fini(&s->annotations);
     berth_free(s->runtime_handler);
     berth_free(s);
 }
@@ -319,35 +310,32 @@ static void on_by_id(pods_t *p, berth_cri_req_msg_t *rm)
     berth_send(e->handle, &rm->hdr);
 }
 
-static bool matches(const berth_pod_summary_t *s, const Runtime__V1__PodSandboxFilter *f)
+static bool keep(const void *summary, const void *filter)
 {
+    const berth_pod_summary_t *s = summary;
+    const Runtime__V1__PodSandboxFilter *f = filter;
     if (!s->listed)
         return false;
     if (f == NULL)
         return true;
-    if (!empty(f->id) && strncmp(s->id, f->id, strlen(f->id)) != 0)
-        return false;
     if (f->state && (int)f->state->state != s->state)
         return false;
-    for (size_t i = 0; i < f->n_label_selector; i++) {
-        const char *k = f->label_selector[i]->key, *v = f->label_selector[i]->value;
-        bool found = false;
-        for (size_t j = 0; j < s->n_labels && !found; j++)
-            found = strcmp(s->label_keys[j], k) == 0 && strcmp(s->label_values[j], v) == 0;
-        if (!found)
-            return false;
-    }
-    return true;
+    if (!empty(f->id) && strncmp(s->id, f->id, strlen(f->id)) != 0)
+        return false;
+    return berth_kv_selects(&s->labels, f->n_label_selector,
+                            (ProtobufCMessage *const *)f->label_selector);
 }
 
-/* Fills `out` (caller-provided storage) from a summary; strings are borrowed. */
+/* One listed sandbox; strings borrowed from the summary. */
 typedef struct pb_pod {
     Runtime__V1__PodSandbox sb;
     Runtime__V1__PodSandboxMetadata md;
 } pb_pod_t;
 
-static void fill_pb(pb_pod_t *o, const berth_pod_summary_t *s)
+static void fill(void *slot, const void *summary)
 {
+    pb_pod_t *o = slot;
+    const berth_pod_summary_t *s = summary;
     runtime__v1__pod_sandbox__init(&o->sb);
     runtime__v1__pod_sandbox_metadata__init(&o->md);
     o->md.name = s->pod_name;
@@ -359,43 +347,30 @@ static void fill_pb(pb_pod_t *o, const berth_pod_summary_t *s)
     o->sb.state = s->state;
     o->sb.created_at = s->created_at;
     o->sb.runtime_handler = s->runtime_handler;
-    o->sb.n_labels = s->n_labels;
-    o->sb.labels = berth_cri_map(&runtime__v1__pod_sandbox__labels_entry__descriptor, s->n_labels,
-                                 s->label_keys, s->label_values);
-    o->sb.n_annotations = s->n_annotations;
-    o->sb.annotations = berth_cri_map(&runtime__v1__pod_sandbox__annotations_entry__descriptor,
-                                      s->n_annotations, s->annotation_keys, s->annotation_values);
+    o->sb.n_labels = s->labels.n;
+    o->sb.labels = berth_kv_map(&s->labels, &runtime__v1__pod_sandbox__labels_entry__descriptor);
+    o->sb.n_annotations = s->annotations.n;
+    o->sb.annotations =
+            berth_kv_map(&s->annotations, &runtime__v1__pod_sandbox__annotations_entry__descriptor);
 }
 
-static void fini_pb(pb_pod_t *o)
+static void fini(void *slot)
 {
+    pb_pod_t *o = slot;
     berth_free(o->sb.labels);
     berth_free(o->sb.annotations);
 }
+
+static const berth_index_lister_t lister = {sizeof(pb_pod_t), keep, fill, fini};
 
 static void on_list(pods_t *p, berth_cri_req_msg_t *rm, bool stream)
 {
     const Runtime__V1__PodSandboxFilter *f =
             stream ? ((const Runtime__V1__StreamPodSandboxesRequest *)rm->req)->filter
                    : ((const Runtime__V1__ListPodSandboxRequest *)rm->req)->filter;
-    pb_pod_t *pbs = berth_calloc(p->ix.n + 1, sizeof(pb_pod_t));
-    Runtime__V1__PodSandbox **items = berth_calloc(p->ix.n + 1, sizeof(*items));
-    size_t n = 0;
-    for (size_t i = 0; i < p->ix.n; i++) {
-        const berth_pod_summary_t *s = SUMMARY(&p->ix.v[i]);
-        if (s == NULL || !matches(s, f))
-            continue;
-        fill_pb(&pbs[n], s);
-        items[n] = &pbs[n].sb;
-        n++;
-    }
     Runtime__V1__ListPodSandboxResponse list = RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT;
     Runtime__V1__StreamPodSandboxesResponse one = RUNTIME__V1__STREAM_POD_SANDBOXES_RESPONSE__INIT;
-    berth_cri_reply_items(rm->call, stream, &list.base, &one.base, (void **)items, n);
-    for (size_t i = 0; i < n; i++)
-        fini_pb(&pbs[i]);
-    berth_free(pbs);
-    berth_free(items);
+    berth_index_list(&p->ix, &lister, f, rm->call, stream, &list.base, &one.base);
     berth_msg_free(&rm->hdr);
 }
 
@@ -489,13 +464,7 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     }
     case BERTH_MSG_POD_GONE: {
-        berth_pod_gone_msg_t *gm = (berth_pod_gone_msg_t *)msg;
-        entry_t *e = berth_index_by_exact_id(&p->ix, gm->id);
-        if (e && berth_handle_eq(e->handle, gm->pod))
-            berth_index_remove(&p->ix, e);
-        /* After this message no request for the pod leaves the manager, so
-         * the pod may exit once it has seen it. */
-        berth_send(gm->pod, berth_msg_new(BERTH_MSG_PODS_BYE, sizeof(berth_msg_t)));
+        berth_creation_forget(&p->ix, (berth_creation_gone_msg_t *)msg);
         break;
     }
     case BERTH_MSG_PODS_RESTORED:

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "conf/config.h"
+#include "actors/index.h"
 #include "engine/actor.h"
 
 /* What a pod publishes to the manager for listing (all owned). */
@@ -25,9 +26,7 @@ typedef struct berth_pod_summary {
     uint32_t attempt;
     int state;          /* Runtime__V1__PodSandboxState */
     int64_t created_at; /* ns since the epoch */
-    size_t n_labels, n_annotations;
-    char **label_keys, **label_values;
-    char **annotation_keys, **annotation_values;
+    berth_kv_t labels, annotations;
     char *runtime_handler;
     bool listed; /* delivered to the kubelet (DESIGN.md §3 rule 7) */
 } berth_pod_summary_t;
@@ -38,12 +37,6 @@ typedef struct berth_pod_summary_msg {
     berth_msg_t hdr;              /* BERTH_MSG_POD_SUMMARY */
     berth_pod_summary_t *summary; /* owned */
 } berth_pod_summary_msg_t;
-
-typedef struct berth_pod_gone_msg {
-    berth_msg_t hdr; /* BERTH_MSG_POD_GONE */
-    char *id;        /* owned */
-    berth_handle_t pod;
-} berth_pod_gone_msg_t;
 
 /* Spawns the manager; takes a reference on cfg. */
 berth_handle_t berth_pods_spawn(berth_config_t *cfg);

@@ -57,3 +57,42 @@ int berth_podfiles_remove(const char *dir)
     }
     return 0;
 }
+
+char *berth_podfiles_hosts(const char *hn)
+{
+    return berth_asprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                          "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\n"
+                          "fe00::2\tip6-allrouters\n127.0.1.1\t%s\n",
+                          hn);
+}
+
+char *berth_podfiles_resolv(const char *const *servers, size_t nservers,
+                            const char *const *searches, size_t nsearches,
+                            const char *const *options, size_t noptions)
+{
+    size_t cap = 64;
+    for (size_t i = 0; i < nservers; i++)
+        cap += strlen(servers[i]) + 16;
+    for (size_t i = 0; i < nsearches; i++)
+        cap += strlen(searches[i]) + 2;
+    for (size_t i = 0; i < noptions; i++)
+        cap += strlen(options[i]) + 2;
+    char *out = berth_malloc(cap);
+    size_t n = 0;
+    out[0] = '\0';
+    if (nsearches) {
+        n += (size_t)snprintf(out + n, cap - n, "search");
+        for (size_t i = 0; i < nsearches; i++)
+            n += (size_t)snprintf(out + n, cap - n, " %s", searches[i]);
+        n += (size_t)snprintf(out + n, cap - n, "\n");
+    }
+    for (size_t i = 0; i < nservers; i++)
+        n += (size_t)snprintf(out + n, cap - n, "nameserver %s\n", servers[i]);
+    if (noptions) {
+        n += (size_t)snprintf(out + n, cap - n, "options");
+        for (size_t i = 0; i < noptions; i++)
+            n += (size_t)snprintf(out + n, cap - n, " %s", options[i]);
+        snprintf(out + n, cap - n, "\n");
+    }
+    return out;
+}

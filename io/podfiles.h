@@ -10,6 +10,7 @@
 #define BERTH_IO_PODFILES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine/err.h"
@@ -35,5 +36,12 @@ void berth_podfiles_release_shm(const char *dir);
  * Idempotent: anything already gone is fine, so it can be repeated after a
  * crash in the middle of one. Failures are logged; returns -1 then. */
 int berth_podfiles_remove(const char *dir);
+
+/* The pod's /etc/hosts text for its hostname (owned). */
+char *berth_podfiles_hosts(const char *hostname);
+/* resolv.conf text from the pod's DNS config (owned). */
+char *berth_podfiles_resolv(const char *const *servers, size_t nservers,
+                            const char *const *searches, size_t nsearches,
+                            const char *const *options, size_t noptions);
 
 #endif

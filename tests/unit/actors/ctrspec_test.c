@@ -215,6 +215,13 @@ static const struct {
         {"SIGWINCH", SIGWINCH},
         {"SIGSTOP", SIGSTOP},
         {"SIGPWR", SIGPWR},
+        {"0", SIGTERM},    /* signal 0 stops nothing */
+        {"9abc", SIGTERM}, /* not a number */
+        {"999", SIGTERM},  /* out of range */
+        {"sigquit", SIGQUIT},
+        {"Term", SIGTERM},
+        {"SIGABRT", SIGABRT},
+        {"SIGRTMIN+99", SIGTERM},
 };
 
 static void test_signal(void)
@@ -225,6 +232,10 @@ static void test_signal(void)
         check(got == signal_cases[i].want, "signal: %s%s%s -> %d (want %d)", name ? "\"" : "",
               name ? name : "NULL", name ? "\"" : "", got, signal_cases[i].want);
     }
+    /* systemd images stop with SIGRTMIN+3 (SIGRTMIN is not a constant) */
+    check(berth_ctrspec_signal("SIGRTMIN+3") == SIGRTMIN + 3, "signal: SIGRTMIN+3");
+    check(berth_ctrspec_signal("RTMAX-1") == SIGRTMAX - 1, "signal: RTMAX-1");
+    check(berth_ctrspec_signal("SIGRTMIN") == SIGRTMIN, "signal: SIGRTMIN");
 }
 
 /* ---- berth_ctrspec_write ------------------------------------------------------------------ */

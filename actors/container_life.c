@@ -1,0 +1,603 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * A created container's life (see container-internal.h): start, stop with
+ * the image's stop signal and then SIGKILL, the exit, a pod going down,
+ * removal, ExecSync, ContainerStatus, UpdateContainerResources, log
+ * reopening, and the check of a container restored as created.
+ */
+#include "actors/container-internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "engine/alloc.h"
+#include "engine/log.h"
+#include "io/blocking.h"
+#include "io/grpc.h"
+#include "io/ocispec.h"
+#include "io/procsig.h"
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+void ctr_kill(ctr_t *c, int sig, uint64_t tag)
+{
+    berth_err_t err = NULL;
+    berth_runtime_t rt = ctr_runtime_of(c);
+    if (berth_conmon_kill(c->self, &rt, c->id, sig, false, tag, &err) < 0) {
+        berth_log_warn("kill could not start", "id=%s error=\"%s\"", c->id, err->msg);
+        berth_err_free(&err);
+    }
+}
+
+static int stop_sig(const ctr_t *c)
+{
+    return c->stop_signal ? c->stop_signal : SIGTERM;
+}
+
+void ctr_sig_poll_cancel(berth_actor_t *self, ctr_t *c)
+{
+    if (c->sig_poll) {
+        berth_timer_cancel(self, c->sig_poll);
+        c->sig_poll = NULL;
+    }
+}
+
+void ctr_on_exit_msg(berth_actor_t *self, ctr_t *c, berth_conmon_exit_msg_t *m)
+{
+    c->watching = false;
+    if (c->stop_timer) {
+        berth_timer_cancel(self, c->stop_timer);
+        c->stop_timer = NULL;
+    }
+    ctr_sig_poll_cancel(self, c);
+    c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
+    c->exit_code = m->exit_code;
+    c->finished_at = m->exit_time_ns ? (int64_t)m->exit_time_ns : (int64_t)berth_wall_ns();
+    berth_free(c->reason);
+    c->reason = berth_strdup(m->oom_killed       ? "OOMKilled"
+                             : m->exit_code == 0 ? "Completed"
+                                                 : "Error");
+    if (c->cr.phase == PH_RUNNING || c->cr.phase == PH_CREATED)
+        c->cr.phase = PH_EXITED;
+    berth_log_info("container exited", "name=%s id=%s exit_code=%d reason=%s", c->name, c->id,
+                   c->exit_code, c->reason);
+    ctr_write_record(c, STEP_RECORD, false);
+    ctr_publish(c);
+    /* stops waiting for the exit are answered; a remove goes on */
+    berth_cri_req_msg_t *rms[16];
+    size_t n;
+    while ((n = berth_creation_take_waiting(&c->cr, "StopContainer", rms, 16)) > 0) {
+        for (size_t i = 0; i < n; i++)
+            ctr_reply_empty(rms[i]);
+    }
+    /* (only a remove: a log reopen in flight is answered by its job) */
+    bool remove = false;
+    for (size_t i = 0; i < c->cr.n_waiting && !remove; i++)
+        remove = strcmp(c->cr.waiting[i]->method->name, "RemoveContainer") == 0;
+    if (c->down_pending && c->down_remove)
+        remove = true;
+    else
+        ctr_down_done(c);
+    if (remove)
+        ctr_begin_remove(self, c);
+    else
+        berth_creation_run_queued(self, &c->cr);
+}
+
+/* The pod is stopping (kill) or being removed (kill, then remove). */
+void ctr_on_down(berth_actor_t *self, ctr_t *c, berth_ctrs_down_msg_t *d)
+{
+    if (c->down_pending) {
+        /* an earlier one is under way; this one is answered at once */
+        berth_ctrs_down_msg_t *r = berth_ctrs_down_new(BERTH_MSG_CTR_DOWN_DONE, c->pod_id,
+                                                       d->remove, BERTH_HANDLE_NONE, d->tag);
+        berth_send(c->mgr, &r->hdr);
+        return;
+    }
+    c->down_pending = true;
+    c->down_remove = d->remove;
+    c->down_tag = d->tag;
+    if (c->cr.phase == PH_RUNNING) {
+        ctr_kill(c, SIGKILL, TAG_KILL);
+        return; /* ctr_on_exit_msg goes on */
+    }
+    if (d->remove && (c->cr.phase == PH_CREATED || c->cr.phase == PH_EXITED)) {
+        ctr_begin_remove(self, c);
+        return; /* release answers */
+    }
+    /* being created, undone or removed already: nothing more to do here */
+    ctr_down_done(c);
+}
+
+void ctr_on_start(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
+{
+    ctr_t *c = owner;
+    if (c->cr.phase != PH_CREATED) {
+        const char *st = c->cr.phase == PH_RUNNING ? "running" : "exited";
+        return berth_cri_fail(rm, BERTH_GRPC_FAILED_PRECONDITION,
+                              "StartContainer: container %s is %s, not created", c->id, st);
+    }
+    if (!c->watching && berth_handle_valid(c->watcher)) {
+        berth_conmon_watch(c->watcher, c->id, c->persist_dir, c->self);
+        c->watching = true;
+    }
+    c->starting = rm;
+    berth_err_t err = NULL;
+    berth_runtime_t rt = ctr_runtime_of(c);
+    if (berth_conmon_start(c->self, &rt, c->id, TAG_START, &err) < 0) {
+        c->starting = NULL;
+        berth_grpc_finish_err(rm->call, err);
+        berth_err_free(&err);
+        berth_msg_free(&rm->hdr);
+    }
+}
+
+/* The stop signal went out (runtime kill finished). A program that runs as
+ * its PID namespace's init and had no handler yet lost it: the kernel
+ * discards default-action signals sent to a namespace init from outside
+ * (a `top` stopped a few ms after StartContainer, before it set up its
+ * handlers, ran to the stop timeout; critest "removing stopped container"
+ * failed that way in CI). When the signal is discarded after the kill, it
+ * is lost; then watch for the handler and send the signal again once it is
+ * there, so the program gets it exactly once. A program that never handles
+ * it is killed at the timeout as before. */
+static void sig_poll_after(berth_actor_t *self, ctr_t *c)
+{
+    /* Programs set their handlers up within milliseconds of starting: poll
+     * fast for a second, then slowly until the stop timeout. */
+    uint64_t every =
+            berth_now_ns() - c->sig_poll_started_ns < 1000000000ull ? 20000000ull : 250000000ull;
+    c->sig_poll = berth_timer_after(self, every,
+                                    berth_msg_new(BERTH_MSG_CTR_SIG_POLL, sizeof(berth_msg_t)));
+}
+
+/* The stop signal was sent by berth itself (berth_proc_signal): lost when
+ * it reached the runtime's init before the exec, when an exec happened
+ * across the send, or when it was discarded (default action at a namespace
+ * init) and is not pending; pending (blocked) means not decided yet. */
+static void stop_signal_fate(berth_actor_t *self, ctr_t *c, const berth_sig_sent_t *ss)
+{
+    bool lost = ss->runtime_init || ss->exec_seen ||
+                (!ss->pending && ss->fate_after == BERTH_SIG_DISCARDED);
+    if (!lost && !ss->pending)
+        return; /* delivered: the program handles it or dies of it */
+    c->sig_lost = lost;
+    if (lost)
+        berth_log_info("stop signal lost: it reached the runtime's init before the exec, or the "
+                       "program's init had no handler for it yet; sending it again once the "
+                       "program handles it",
+                       "id=%s signal=%d fate_before=%d fate_after=%d runtime_init=%s exec=%s",
+                       c->id, stop_sig(c), ss->fate_before, ss->fate_after,
+                       ss->runtime_init ? "true" : "false", ss->exec_seen ? "true" : "false");
+    c->sig_poll_started_ns = berth_now_ns();
+    ctr_sig_poll_cancel(self, c);
+    sig_poll_after(self, c);
+}
+
+void ctr_on_sig_poll(berth_actor_t *self, ctr_t *c)
+{
+    c->sig_poll = NULL;
+    if (c->cr.phase != PH_RUNNING || c->stop_timer == NULL)
+        return;
+    int sig = stop_sig(c);
+    if (berth_proc_sig_pending(c->pid, sig) == 1 ||
+        berth_proc_is_runtime_init(c->pid, c->runtime_path) == 1)
+        return sig_poll_after(self, c); /* not delivered yet, or not exec'd yet */
+    int fate = berth_proc_sig_fate(c->pid, sig);
+    if (!c->sig_lost) {
+        /* it was pending: now it is delivered (caught, or gone) or lost */
+        if (fate != BERTH_SIG_DISCARDED)
+            return;
+        c->sig_lost = true;
+        berth_log_info("stop signal lost across the program's exec: sending it again once "
+                       "the program handles it",
+                       "id=%s signal=%d", c->id, sig);
+        return sig_poll_after(self, c);
+    }
+    if (fate == BERTH_SIG_CAUGHT) {
+        berth_log_info("stop signal sent again: the container's init handles it now", "id=%s",
+                       c->id);
+        c->sig_lost = false;
+        ctr_kill(c, sig, TAG_KILL);
+        return;
+    }
+    if (fate != BERTH_SIG_DISCARDED)
+        return; /* gone, ignored on purpose, or no longer init: nothing to redo */
+    sig_poll_after(self, c);
+}
+
+void ctr_on_stop(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
+{
+    ctr_t *c = owner;
+    if (c->cr.phase != PH_RUNNING) {
+        if (c->cr.phase == PH_CREATED) {
+            /* never started: nothing runs; it counts as exited */
+            c->cr.phase = PH_EXITED;
+            c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
+            c->finished_at = (int64_t)berth_wall_ns();
+            ctr_publish(c);
+            ctr_write_record(c, STEP_RECORD, false);
+        }
+        return ctr_reply_empty(rm);
+    }
+    const Runtime__V1__StopContainerRequest *r = (const Runtime__V1__StopContainerRequest *)rm->req;
+    berth_creation_wait(&c->cr, rm);
+    if (c->stop_timer)
+        return; /* a stop is already under way */
+    if (r->timeout <= 0) {
+        ctr_kill(c, SIGKILL, TAG_KILL);
+        return;
+    }
+    int sig = stop_sig(c);
+    c->stop_timer =
+            berth_timer_after(self, (uint64_t)r->timeout * 1000000000ull,
+                              berth_msg_new(BERTH_MSG_CTR_STOP_TIMEOUT, sizeof(berth_msg_t)));
+    /* The stop signal goes straight to the container's init (what the
+     * runtime's `kill` does), read around the send: the fate at that moment
+     * says whether it was lost. The runtime's kill, tens of milliseconds
+     * long, hid a signal discarded before the program set its handler up
+     * (critest "removing stopped container" ran to its 60 s timeout). */
+    berth_sig_sent_t ss;
+    if (c->pid > 0 && berth_proc_signal(c->pid, sig, c->runtime_path, &ss) == 0)
+        stop_signal_fate(self, c, &ss);
+    else if (c->pid <= 0 || errno != ESRCH)
+        ctr_kill(c, sig, TAG_KILL); /* no pid known: the runtime finds the init */
+    /* ESRCH: gone already, its exit is on the way */
+}
+
+void ctr_on_remove(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
+{
+    ctr_t *c = owner;
+    berth_creation_wait(&c->cr, rm);
+    if (c->cr.phase == PH_RUNNING) {
+        /* the CRI removes running containers forcibly */
+        ctr_kill(c, SIGKILL, TAG_KILL);
+        return;
+    }
+    ctr_begin_remove(self, c);
+}
+
+void ctr_on_exec(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
+{
+    ctr_t *c = owner;
+    (void)self;
+    const Runtime__V1__ExecSyncRequest *r = (const Runtime__V1__ExecSyncRequest *)rm->req;
+    if (c->cr.phase != PH_RUNNING)
+        return berth_cri_fail(rm, BERTH_GRPC_FAILED_PRECONDITION,
+                              "ExecSync: container %s is not running", c->id);
+    if (r->n_cmd == 0)
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "ExecSync: cmd is empty");
+    BERTH_AUTO_FREE const char **argv = berth_calloc(r->n_cmd + 1, sizeof(char *));
+    for (size_t i = 0; i < r->n_cmd; i++)
+        argv[i] = r->cmd[i];
+    uint64_t serial = ++c->exec_serial;
+    BERTH_AUTO_FREE char *pidf =
+            berth_asprintf("%s/exec-%llu.pid", c->persist_dir, (unsigned long long)serial);
+    berth_conmon_exec_spec_t spec = {
+            .cid = c->id,
+            .argv = argv,
+            .pid_file = pidf,
+            .timeout_ns = r->timeout > 0 ? (uint64_t)r->timeout * 1000000000ull : 0,
+    };
+    berth_err_t err = NULL;
+    berth_runtime_t rt = ctr_runtime_of(c);
+    if (berth_conmon_exec(c->self, &rt, &spec, TAG_EXEC_BASE + serial, &err) < 0) {
+        berth_grpc_finish_err(rm->call, err);
+        berth_err_free(&err);
+        berth_msg_free(&rm->hdr);
+        return;
+    }
+    if (c->n_execs == c->cap_execs) {
+        c->cap_execs = c->cap_execs ? c->cap_execs * 2 : 4;
+        c->execs = berth_realloc(c->execs, c->cap_execs * sizeof(*c->execs));
+    }
+    c->execs[c->n_execs++] = (exec_call_t){serial, rm};
+}
+
+void ctr_on_exec_done(ctr_t *c, berth_conmon_result_msg_t *m)
+{
+    uint64_t serial = m->tag - TAG_EXEC_BASE;
+    berth_cri_req_msg_t *rm = NULL;
+    for (size_t i = 0; i < c->n_execs; i++) {
+        if (c->execs[i].serial == serial) {
+            rm = c->execs[i].rm;
+            c->execs[i] = c->execs[--c->n_execs];
+            break;
+        }
+    }
+    if (rm == NULL)
+        return;
+    if (m->error) {
+        berth_grpc_finish_err(rm->call, m->error);
+        berth_msg_free(&rm->hdr);
+        return;
+    }
+    Runtime__V1__ExecSyncResponse resp = RUNTIME__V1__EXEC_SYNC_RESPONSE__INIT;
+    resp.stdout.data = (uint8_t *)m->out;
+    resp.stdout.len = m->out_len;
+    resp.stderr.data = (uint8_t *)m->err_out;
+    resp.stderr.len = m->err_len;
+    resp.exit_code = m->exit_code;
+    berth_cri_reply(rm->call, &resp.base);
+    berth_msg_free(&rm->hdr);
+}
+
+/* A ContainerStatus and the pieces it points to (borrowed from c, but for
+ * the two maps, owned). */
+typedef struct status_parts {
+    Runtime__V1__ContainerStatus st;
+    Runtime__V1__ContainerMetadata md;
+    Runtime__V1__ImageSpec img;
+    Runtime__V1__ContainerResources cres;
+    void *labels, *annotations;
+} status_parts_t;
+
+static void status_build(const ctr_t *c, status_parts_t *p)
+{
+    const Runtime__V1__ContainerConfig *cc = c->config;
+    runtime__v1__container_metadata__init(&p->md);
+    p->md.name = cc->metadata->name;
+    p->md.attempt = cc->metadata->attempt;
+    runtime__v1__image_spec__init(&p->img);
+    p->img.image = c->image_name ? c->image_name : cc->image->image;
+    Runtime__V1__ContainerStatus *st = &p->st;
+    runtime__v1__container_status__init(st);
+    st->id = c->id;
+    st->metadata = &p->md;
+    st->state = c->state;
+    st->created_at = c->created_at;
+    st->started_at = c->started_at;
+    st->finished_at = c->finished_at;
+    st->exit_code = c->exit_code;
+    st->image = &p->img;
+    st->image_ref = c->image_ref ? c->image_ref : (char *)"";
+    st->image_id = c->image_id ? c->image_id : (char *)"";
+    st->reason = c->reason ? c->reason : (char *)"";
+    st->message = c->message ? c->message : (char *)"";
+    st->log_path = c->log_path ? c->log_path : (char *)"";
+    p->labels = berth_cri_map_copy(&runtime__v1__container_status__labels_entry__descriptor,
+                                   cc->n_labels, (ProtobufCMessage *const *)cc->labels);
+    p->annotations =
+            berth_cri_map_copy(&runtime__v1__container_status__annotations_entry__descriptor,
+                               cc->n_annotations, (ProtobufCMessage *const *)cc->annotations);
+    st->n_labels = cc->n_labels;
+    st->labels = p->labels;
+    st->n_annotations = cc->n_annotations;
+    st->annotations = p->annotations;
+    st->n_mounts = cc->n_mounts;
+    st->mounts = cc->mounts;
+    /* as created, then as updated (record_resources) */
+    runtime__v1__container_resources__init(&p->cres);
+    if (cc->linux && cc->linux->resources) {
+        p->cres.linux = cc->linux->resources;
+        st->resources = &p->cres;
+    }
+}
+
+static void status_parts_fini(status_parts_t *p)
+{
+    berth_free(p->labels);
+    berth_free(p->annotations);
+}
+
+void ctr_on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
+{
+    ctr_t *c = owner;
+    (void)self;
+    const Runtime__V1__ContainerStatusRequest *r =
+            (const Runtime__V1__ContainerStatusRequest *)rm->req;
+    status_parts_t parts;
+    status_build(c, &parts);
+    Runtime__V1__ContainerStatusResponse resp = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INIT;
+    resp.status = &parts.st;
+    Runtime__V1__ContainerStatusResponse__InfoEntry info =
+            RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INFO_ENTRY__INIT;
+    Runtime__V1__ContainerStatusResponse__InfoEntry *infop[] = {&info};
+    BERTH_AUTO_FREE char *infojson = NULL;
+    if (r->verbose) {
+        json_t *o =
+                json_pack("{s:s, s:s, s:i, s:s?, s:s?, s:s?, s:s?}", "name", c->name, "sandboxID",
+                          c->pod_id, "pid", (int)c->pid, "rootfs", c->rootfs, "bundle", c->bundle,
+                          "runtime", c->runtime_path, "stage", c->cr.resv.stage);
+        infojson = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(o);
+        info.key = (char *)"info";
+        info.value = infojson;
+        resp.n_info = 1;
+        resp.info = infop;
+    }
+    berth_cri_reply(rm->call, &resp.base);
+    status_parts_fini(&parts);
+    berth_msg_free(&rm->hdr);
+}
+
+/* The containers manager gathers a pod's container statuses for its
+ * PodSandboxStatus. Answered in every phase: a container still being made
+ * or stashed is not listed, so the manager does not ask it. */
+void ctr_on_status_query(ctr_t *c, berth_ctr_status_msg_t *q)
+{
+    status_parts_t parts;
+    status_build(c, &parts);
+    berth_ctr_status_msg_t *r = berth_ctr_status_query_new(q->reply_to, q->tag, q->slot);
+    r->hdr.type = BERTH_MSG_CTR_STATUS_REPLY;
+    r->answered = true;
+    r->status = berth_cri_pack(&parts.st.base, &r->len);
+    status_parts_fini(&parts);
+    q->answered = true;
+    berth_send(q->reply_to, &r->hdr);
+}
+
+/* ---- UpdateContainerResources ----------------------------------------------------------- */
+
+static void update_job(void *arg)
+{
+    step_msg_t *s = arg;
+    berth_file_write_atomic(s->path, s->record_json, strlen(s->record_json), 0600, &s->error);
+}
+
+void ctr_on_update(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
+{
+    ctr_t *c = owner;
+    (void)self;
+    const Runtime__V1__UpdateContainerResourcesRequest *r =
+            (const Runtime__V1__UpdateContainerResourcesRequest *)rm->req;
+    if (c->cr.phase != PH_CREATED && c->cr.phase != PH_RUNNING)
+        return berth_cri_fail(
+                rm, BERTH_GRPC_FAILED_PRECONDITION,
+                "UpdateContainerResources: container %s is not running (it has exited); "
+                "the resources of a stopped container cannot change",
+                c->id);
+    if (r->linux == NULL)
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "UpdateContainerResources: no Linux resources in the request");
+    const berth_runtimes_t *rts = berth_runtimes_current();
+    berth_resources_fit_t fit;
+    BERTH_AUTO_ERR berth_err_t ferr = NULL;
+    if (berth_runtimes_fit_resources(rts ? &rts->cgroups : NULL, r->linux, &fit, &ferr) < 0)
+        return berth_cri_fail(rm, ferr->grpc, "UpdateContainerResources: %s", ferr->msg);
+    if (fit.ndropped)
+        berth_log_debug("limits the node cannot apply left out", "id=%s dropped=\"%s\"", c->id,
+                        fit.dropped);
+    c->updating = rm;
+    berth_resv_set_stage(&c->cr.resv, "updating the container's resources");
+    step_msg_t *s = ctr_step_new(c, STEP_UPDATE);
+    s->record_json = berth_runtimes_update_json(&fit.res);
+    berth_resources_fit_fini(&fit);
+    /* in the bundle: removed with the container, never shared with another */
+    s->path = berth_asprintf("%s/resources-update.json", c->bundle);
+    berth_blocking_run(update_job, s, c->self, &s->hdr);
+}
+
+void ctr_finish_update_err(berth_actor_t *self, ctr_t *c, berth_err_t err)
+{
+    berth_cri_req_msg_t *rm = berth_steal_ptr(&c->updating);
+    berth_resv_set_stage(&c->cr.resv, "done");
+    berth_log_warn("container resources update failed", "id=%s error=\"%s\"", c->id, err->msg);
+    if (rm) {
+        berth_err_prefix(&err, "UpdateContainerResources");
+        berth_grpc_finish_err(rm->call, err);
+        berth_msg_free(&rm->hdr);
+    }
+    berth_err_free(&err);
+    berth_creation_run_queued(self, &c->cr);
+}
+
+/* The container's resources after an update: the runtimes keep what the
+ * update leaves at zero, so the record does the same. The new config goes
+ * through pack/unpack so that fini frees it like any other. */
+static void record_resources(ctr_t *c, const Runtime__V1__LinuxContainerResources *u)
+{
+    Runtime__V1__LinuxContainerConfig lx = RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT;
+    if (c->config->linux)
+        lx = *c->config->linux;
+    Runtime__V1__LinuxContainerResources res = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+    if (lx.resources)
+        res = *lx.resources;
+    if (u->cpu_period)
+        res.cpu_period = u->cpu_period;
+    if (u->cpu_quota)
+        res.cpu_quota = u->cpu_quota;
+    if (u->cpu_shares)
+        res.cpu_shares = u->cpu_shares;
+    if (u->memory_limit_in_bytes)
+        res.memory_limit_in_bytes = u->memory_limit_in_bytes;
+    if (u->memory_swap_limit_in_bytes)
+        res.memory_swap_limit_in_bytes = u->memory_swap_limit_in_bytes;
+    if (u->cpuset_cpus && u->cpuset_cpus[0])
+        res.cpuset_cpus = u->cpuset_cpus;
+    if (u->cpuset_mems && u->cpuset_mems[0])
+        res.cpuset_mems = u->cpuset_mems;
+    if (u->n_hugepage_limits) {
+        res.n_hugepage_limits = u->n_hugepage_limits;
+        res.hugepage_limits = u->hugepage_limits;
+    }
+    if (u->n_unified) {
+        res.n_unified = u->n_unified;
+        res.unified = u->unified;
+    }
+    lx.resources = &res;
+    Runtime__V1__ContainerConfig cc = *c->config;
+    cc.linux = &lx;
+    Runtime__V1__ContainerConfig *n = (Runtime__V1__ContainerConfig *)berth_cri_copy(&cc.base);
+    if (n == NULL)
+        return; /* cannot happen for bytes just packed; keep the old record */
+    berth_cri_free(&c->config->base);
+    c->config = n;
+}
+
+void ctr_on_update_done(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *m)
+{
+    if (m->error)
+        return ctr_finish_update_err(self, c, berth_steal_ptr(&m->error));
+    berth_cri_req_msg_t *rm = berth_steal_ptr(&c->updating);
+    berth_resv_set_stage(&c->cr.resv, "done");
+    if (rm) {
+        const Runtime__V1__UpdateContainerResourcesRequest *r =
+                (const Runtime__V1__UpdateContainerResourcesRequest *)rm->req;
+        record_resources(c, r->linux);
+        ctr_write_record(c, STEP_RECORD, false);
+        berth_log_info("container resources updated", "id=%s", c->id);
+        Runtime__V1__UpdateContainerResourcesResponse resp =
+                RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_RESPONSE__INIT;
+        berth_cri_reply(rm->call, &resp.base);
+        berth_msg_free(&rm->hdr);
+    }
+    berth_creation_run_queued(self, &c->cr);
+}
+
+/* A record says created: StartContainer answers before the start's record
+ * is on disk, so a crash in between leaves a started container recorded as
+ * created. The runtime knows; until it answers, requests other than status
+ * wait (a StartContainer would fail on a running container). */
+void ctr_reconcile_created(ctr_t *c)
+{
+    berth_err_t err = NULL;
+    berth_runtime_t rt = ctr_runtime_of(c);
+    if (berth_conmon_state(c->self, &rt, c->id, TAG_STATE, &err) < 0) {
+        berth_log_warn("cannot ask the runtime about a restored container", "id=%s error=\"%s\"",
+                       c->id, err->msg);
+        berth_err_free(&err);
+        return;
+    }
+    c->reconciling = true;
+}
+
+void ctr_on_reconciled(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *m)
+{
+    c->reconciling = false;
+    if (m->error) {
+        berth_log_warn("the runtime's state of a restored container is unknown; it stays created",
+                       "id=%s error=\"%s\"", c->id, m->error->msg);
+    } else if (c->cr.phase == PH_CREATED && m->status && strcmp(m->status, "created") != 0) {
+        /* started before the crash: running, or exited since (the watcher
+         * then reports its exit file) */
+        berth_log_info("a restored container was started before the restart", "id=%s status=%s",
+                       c->id, m->status);
+        c->cr.phase = PH_RUNNING;
+        c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+        if (m->pid > 0)
+            c->pid = m->pid;
+        /* when the restart found it so: the start's own time was lost */
+        c->started_at = (int64_t)berth_wall_ns();
+        ctr_write_record(c, STEP_RECORD, false);
+        if (!c->watching && berth_handle_valid(c->watcher)) {
+            berth_conmon_watch(c->watcher, c->id, c->persist_dir, c->self);
+            c->watching = true;
+        }
+        ctr_publish(c);
+    }
+    berth_creation_run_queued(self, &c->cr);
+}
+
+void ctr_on_reopen(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
+{
+    (void)self;
+    ctr_t *c = owner;
+    if (c->cr.phase != PH_RUNNING)
+        return berth_cri_fail(rm, BERTH_GRPC_FAILED_PRECONDITION,
+                              "ReopenContainerLog: container %s is not running", c->id);
+    berth_creation_wait(&c->cr, rm);
+    step_msg_t *s = ctr_step_new(c, STEP_REOPEN);
+    berth_blocking_run(ctr_reopen_job, s, c->self, &s->hdr);
+}

@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The CRI -> OCI translation (see ctrspec.h). The user comes first from the
+ * CRI security context, then from the image's User; limits the node cannot
+ * apply are left out by actors/runtimes.c's fit, so a spec never asks the
+ * runtime for a controller that is not there.
+ */
+#include "actors/ctrspec.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "actors/runtimes.h"
+#include "engine/alloc.h"
+#include "engine/log.h"
+#include "io/ocispec.h"
+
+/* ---- the image's config ------------------------------------------------------------------ */
+
+static json_t *image_config(const berth_ctrspec_in_t *c)
+{
+    if (c->image == NULL || c->image->config == NULL)
+        return NULL;
+    json_t *doc = json_loads(c->image->config, 0, NULL);
+    json_t *cfg = doc ? json_object_get(doc, "config") : NULL;
+    if (cfg)
+        json_incref(cfg);
+    if (doc)
+        json_decref(doc);
+    return cfg;
+}
+
+/* A number in [lo, hi] that is all of s, or -1. */
+static int number_in(const char *s, int lo, int hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return errno == 0 && end != s && *end == '\0' && v >= lo && v <= hi ? (int)v : -1;
+}
+
+int berth_ctrspec_signal(const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return SIGTERM;
+    if (s[0] >= '0' && s[0] <= '9') {
+        /* 0 would stop nothing: the container would wait for the SIGKILL */
+        int v = number_in(s, 1, SIGRTMAX);
+        return v > 0 ? v : SIGTERM;
+    }
+    if (strncasecmp(s, "SIG", 3) == 0)
+        s += 3;
+    /* systemd images stop with SIGRTMIN+3 */
+    if (strncasecmp(s, "RTMIN+", 6) == 0 || strncasecmp(s, "RTMAX-", 6) == 0) {
+        int off = number_in(s + 6, 0, SIGRTMAX - SIGRTMIN);
+        if (off < 0)
+            return SIGTERM;
+        return toupper((unsigned char)s[2]) == 'M' && toupper((unsigned char)s[3]) == 'I'
+                       ? SIGRTMIN + off
+                       : SIGRTMAX - off;
+    }
+    static const struct {
+        const char *n;
+        int v;
+    } sigs[] = {{"TERM", SIGTERM}, {"KILL", SIGKILL}, {"INT", SIGINT},   {"QUIT", SIGQUIT},
+                {"HUP", SIGHUP},   {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"WINCH", SIGWINCH},
+                {"STOP", SIGSTOP}, {"PWR", SIGPWR},   {"ABRT", SIGABRT}, {"ALRM", SIGALRM},
+                {"CONT", SIGCONT}, {"TRAP", SIGTRAP}, {"RTMIN", 0},      {"RTMAX", 0}};
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(sigs); i++) {
+        if (strcasecmp(sigs[i].n, s) == 0)
+            return sigs[i].v ? sigs[i].v : (i + 2 == BERTH_ARRAY_LEN(sigs) ? SIGRTMIN : SIGRTMAX);
+    }
+    return SIGTERM;
+}
+
+/* args per the kubelet's rule: command replaces the entrypoint, args
+ * replace cmd; with no command, the image's entrypoint runs with args or,
+ * without args, the image's cmd. */
+char **berth_ctrspec_args(const Runtime__V1__ContainerConfig *cc, json_t *icfg, size_t *n)
+{
+    json_t *ep = icfg ? json_object_get(icfg, "Entrypoint") : NULL;
+    json_t *cmd = icfg ? json_object_get(icfg, "Cmd") : NULL;
+    size_t cap = cc->n_command + cc->n_args + json_array_size(ep) + json_array_size(cmd) + 1;
+    char **v = berth_calloc(cap, sizeof(char *));
+    size_t k = 0;
+    if (cc->n_command) {
+        for (size_t i = 0; i < cc->n_command; i++)
+            v[k++] = berth_strdup(cc->command[i]);
+        for (size_t i = 0; i < cc->n_args; i++)
+            v[k++] = berth_strdup(cc->args[i]);
+    } else {
+        size_t i;
+        json_t *x;
+        json_array_foreach(ep, i, x) v[k++] =
+                berth_strdup(json_string_value(x) ? json_string_value(x) : "");
+        if (cc->n_args) {
+            for (i = 0; i < cc->n_args; i++)
+                v[k++] = berth_strdup(cc->args[i]);
+        } else {
+            json_array_foreach(cmd, i, x) v[k++] =
+                    berth_strdup(json_string_value(x) ? json_string_value(x) : "");
+        }
+    }
+    *n = k;
+    return v;
+}
+
+char **berth_ctrspec_env(const Runtime__V1__ContainerConfig *cc, json_t *icfg, const char *hostname,
+                         size_t *n)
+{
+    json_t *ienv = icfg ? json_object_get(icfg, "Env") : NULL;
+    size_t cap = json_array_size(ienv) + cc->n_envs + 3;
+    char **v = berth_calloc(cap, sizeof(char *));
+    size_t k = 0;
+    bool has_path = false;
+    size_t i;
+    json_t *x;
+    json_array_foreach(ienv, i, x)
+    {
+        const char *s = json_string_value(x);
+        if (s == NULL)
+            continue;
+        if (strncmp(s, "PATH=", 5) == 0)
+            has_path = true;
+        v[k++] = berth_strdup(s);
+    }
+    if (!has_path)
+        v[k++] = berth_strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    v[k++] = berth_asprintf("HOSTNAME=%s", hostname);
+    for (i = 0; i < cc->n_envs; i++) {
+        const char *key = cc->envs[i]->key;
+        size_t kl = strlen(key);
+        char *kv = berth_asprintf("%s=%.*s", key, (int)cc->envs[i]->value.len,
+                                  (const char *)cc->envs[i]->value.data);
+        size_t j;
+        for (j = 0; j < k; j++) {
+            if (strncmp(v[j], key, kl) == 0 && v[j][kl] == '=')
+                break;
+        }
+        if (j < k) {
+            berth_free(v[j]);
+            v[j] = kv;
+        } else {
+            v[k++] = kv;
+        }
+    }
+    *n = k;
+    return v;
+}
+
+static int ns_mode(const char *path)
+{
+    return path ? BERTH_NS_PATH : BERTH_NS_HOST;
+}
+
+int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err_t *err)
+{
+    const Runtime__V1__ContainerConfig *cc = c->config;
+    const Runtime__V1__LinuxContainerConfig *lx = cc->linux;
+    const Runtime__V1__LinuxContainerSecurityContext *sc = lx ? lx->security_context : NULL;
+    const Runtime__V1__LinuxContainerResources *res = lx ? lx->resources : NULL;
+    json_t *icfg = image_config(c);
+    size_t nargs, nenv;
+    char **args = berth_ctrspec_args(cc, icfg, &nargs);
+    char **env = berth_ctrspec_env(cc, icfg, c->pod->hostname, &nenv);
+    *stop_signal = berth_ctrspec_signal(
+            icfg ? json_string_value(json_object_get(icfg, "StopSignal")) : NULL);
+    int ret = -1;
+    berth_user_t user = {0};
+    berth_ocispec_mount_t *mounts = NULL;
+    berth_ocispec_hugepage_t *hps = NULL;
+    berth_ocispec_kv_t *unified = NULL;
+    berth_resources_fit_t fit = {0};
+    uint32_t *extra = NULL;
+    BERTH_AUTO_FREE char *user_spec = NULL;
+    if (nargs == 0) {
+        berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                       "CreateContainer: no command: neither the request nor the image %s "
+                       "gives one",
+                       c->image_name);
+        goto out;
+    }
+    /* the user: CRI first, then the image's User */
+    if (sc && sc->run_as_user)
+        user_spec = berth_asprintf("%lld", (long long)sc->run_as_user->value);
+    else if (sc && sc->run_as_username && sc->run_as_username[0])
+        user_spec = berth_strdup(sc->run_as_username);
+    else
+        user_spec = berth_strdup(c->image && c->image->user && c->image->user[0] ? c->image->user
+                                                                                 : "0");
+    if (sc && sc->run_as_group && strchr(user_spec, ':') == NULL) {
+        char *u = berth_asprintf("%s:%lld", user_spec, (long long)sc->run_as_group->value);
+        berth_free(user_spec);
+        user_spec = u;
+    }
+    size_t nextra = sc ? sc->n_supplemental_groups : 0;
+    extra = berth_calloc(nextra + 1, sizeof(uint32_t));
+    for (size_t i = 0; i < nextra; i++)
+        extra[i] = (uint32_t)sc->supplemental_groups[i];
+    int policy =
+            sc && sc->supplemental_groups_policy == RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict
+                    ? BERTH_GROUPS_STRICT
+                    : BERTH_GROUPS_MERGE;
+    if (berth_user_resolve(c->rootfs, user_spec, extra, nextra, policy, &user, err) < 0) {
+        berth_err_prefix(err, "CreateContainer: user %s", user_spec);
+        goto out;
+    }
+    mounts = berth_calloc(cc->n_mounts + 1, sizeof(*mounts));
+    for (size_t i = 0; i < cc->n_mounts; i++) {
+        const Runtime__V1__Mount *m = cc->mounts[i];
+        mounts[i].destination = m->container_path;
+        mounts[i].source = m->host_path;
+        mounts[i].readonly = m->readonly;
+        mounts[i].propagation =
+                m->propagation == RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER
+                        ? BERTH_PROPAGATION_RSLAVE
+                : m->propagation == RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_BIDIRECTIONAL
+                        ? BERTH_PROPAGATION_RSHARED
+                        : BERTH_PROPAGATION_PRIVATE;
+    }
+    const char *cwd = cc->working_dir && cc->working_dir[0] ? cc->working_dir : NULL;
+    if (cwd == NULL && icfg) {
+        const char *w = json_string_value(json_object_get(icfg, "WorkingDir"));
+        cwd = w && w[0] ? w : NULL;
+    }
+    berth_ocispec_t spec = {
+            .id = c->id,
+            .args = (const char *const *)args,
+            .nargs = nargs,
+            .env = (const char *const *)env,
+            .nenv = nenv,
+            .cwd = cwd,
+            .terminal = cc->tty,
+            .uid = user.uid,
+            .gid = user.gid,
+            .additional_gids = user.gids,
+            .nadditional_gids = user.ngids,
+            .no_new_privs = sc ? sc->no_new_privs : false,
+            .privileged = sc ? sc->privileged : false,
+            .root_path = c->rootfs,
+            .readonly_rootfs = sc ? sc->readonly_rootfs : false,
+            .hostname = c->pod->uts_ns ? c->pod->hostname : NULL,
+            .hosts_path = c->pod->hosts_path,
+            .resolv_path = c->pod->resolv_path,
+            .hostname_path = c->pod->hostname_path,
+            .shm_path = c->pod->shm_path,
+            .mounts = mounts,
+            .nmounts = cc->n_mounts,
+            .net_mode = ns_mode(c->pod->net_ns),
+            .net_path = c->pod->net_ns,
+            .ipc_mode = ns_mode(c->pod->ipc_ns),
+            .ipc_path = c->pod->ipc_ns,
+            .uts_mode = ns_mode(c->pod->uts_ns),
+            .uts_path = c->pod->uts_ns,
+            /* No pod-level PID namespace without an infra process yet: a
+             * pod-shared PID namespace gets a namespace per container. */
+            .pid_mode = c->pod->pid_mode == RUNTIME__V1__NAMESPACE_MODE__NODE ? BERTH_NS_HOST
+                        : c->pod->pid_ns && !c->infra                         ? BERTH_NS_PATH
+                                                                              : BERTH_NS_NEW,
+            .pid_path = c->infra ? NULL : c->pod->pid_ns,
+            .cgroup_parent = c->pod->cgroup_parent[0] ? c->pod->cgroup_parent : NULL,
+    };
+    if (sc && sc->capabilities) {
+        spec.cap_add = (const char *const *)sc->capabilities->add_capabilities;
+        spec.ncap_add = sc->capabilities->n_add_capabilities;
+        spec.cap_drop = (const char *const *)sc->capabilities->drop_capabilities;
+        spec.ncap_drop = sc->capabilities->n_drop_capabilities;
+    }
+    if (sc && sc->seccomp) {
+        switch (sc->seccomp->profile_type) {
+        case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined:
+            spec.seccomp = BERTH_SECCOMP_UNCONFINED;
+            break;
+        case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost:
+            spec.seccomp = BERTH_SECCOMP_LOCALHOST;
+            spec.seccomp_profile_path = sc->seccomp->localhost_ref;
+            break;
+        default:
+            spec.seccomp = BERTH_SECCOMP_RUNTIME_DEFAULT;
+            break;
+        }
+    } else {
+        /* The kubelet's default is Unconfined unless the pod asks. */
+        spec.seccomp = BERTH_SECCOMP_UNCONFINED;
+    }
+    if (sc && sc->n_masked_paths) {
+        spec.masked_paths_set = true;
+        spec.masked_paths = (const char *const *)sc->masked_paths;
+        spec.nmasked_paths = sc->n_masked_paths;
+    }
+    if (sc && sc->n_readonly_paths) {
+        spec.readonly_paths_set = true;
+        spec.readonly_paths = (const char *const *)sc->readonly_paths;
+        spec.nreadonly_paths = sc->n_readonly_paths;
+    }
+    /* Limits the node cannot apply are left out (DESIGN: a kubelet sends
+     * hugepage limits to every node); the request was checked on arrival. */
+    const berth_runtimes_t *rts = berth_runtimes_current();
+    if (berth_runtimes_fit_resources(rts ? &rts->cgroups : NULL, res, &fit, err) < 0) {
+        berth_err_prefix(err, "CreateContainer");
+        goto out;
+    }
+    if (fit.ndropped)
+        berth_log_debug("limits the node cannot apply left out", "id=%s dropped=\"%s\"", c->id,
+                        fit.dropped);
+    spec.no_device_rules = !fit.devices;
+    if (res) {
+        const Runtime__V1__LinuxContainerResources *fr = &fit.res;
+        spec.cpu_shares = fr->cpu_shares > 0 ? (uint64_t)fr->cpu_shares : 0;
+        spec.cpu_quota = fr->cpu_quota;
+        spec.cpu_period = fr->cpu_period > 0 ? (uint64_t)fr->cpu_period : 0;
+        spec.cpuset_cpus = fr->cpuset_cpus && fr->cpuset_cpus[0] ? fr->cpuset_cpus : NULL;
+        spec.cpuset_mems = fr->cpuset_mems && fr->cpuset_mems[0] ? fr->cpuset_mems : NULL;
+        spec.memory_limit = fr->memory_limit_in_bytes;
+        spec.memory_swap = fr->memory_swap_limit_in_bytes;
+        if (fr->oom_score_adj) {
+            spec.oom_score_adj_set = true;
+            spec.oom_score_adj = (int)fr->oom_score_adj;
+        }
+        hps = berth_calloc(fr->n_hugepage_limits + 1, sizeof(*hps));
+        for (size_t i = 0; i < fr->n_hugepage_limits; i++) {
+            hps[i].page_size = fr->hugepage_limits[i]->page_size;
+            hps[i].limit = fr->hugepage_limits[i]->limit;
+        }
+        spec.hugepages = hps;
+        spec.nhugepages = fr->n_hugepage_limits;
+        unified = berth_calloc(fr->n_unified + 1, sizeof(*unified));
+        for (size_t i = 0; i < fr->n_unified; i++) {
+            unified[i].key = fr->unified[i]->key;
+            unified[i].value = fr->unified[i]->value;
+        }
+        spec.unified = unified;
+        spec.nunified = fr->n_unified;
+    }
+    if (c->pids_limit > 0 && fit.pids)
+        spec.pids_limit = c->pids_limit;
+    ret = berth_ocispec_write(c->bundle, &spec, err);
+    if (ret < 0)
+        berth_err_prefix(err, "CreateContainer: OCI spec");
+out:
+    if (icfg)
+        json_decref(icfg);
+    berth_strv_free(args);
+    berth_strv_free(env);
+    berth_user_fini(&user);
+    berth_free(mounts);
+    berth_free(hps);
+    berth_free(unified);
+    berth_resources_fit_fini(&fit);
+    berth_free(extra);
+    return ret;
+}
