@@ -21,6 +21,7 @@ struct berth_resv_waiter {
     berth_grpc_call_t *call; /* owned reference */
     uint64_t deadline_ns;
     uint64_t arrived_ns;
+    uint64_t margin_ns; /* berth_resv_margin of the time it had on arrival */
     berth_timer_t *timer;
 };
 
@@ -111,12 +112,50 @@ static void answer_stalled(berth_resv_t *r, berth_grpc_call_t *call, uint64_t no
     berth_grpc_finish(call, BERTH_GRPC_DEADLINE_EXCEEDED, msg);
 }
 
+/*
+ * The stall margin: how long before its deadline a stalled request is
+ * answered, and how much time a waiter must have left to be handed the result
+ * rather than the stall message. It only has to cover the answer's way back:
+ * this actor's send to the connection actor, one io_uring send on a unix
+ * socket and the client's decoding, a few ms even on a busy node. Anything
+ * more is taken from the retry: each early answer moves the client's next
+ * attempt earlier, and the attempt whose window would have covered the end of
+ * the creation may now end just before it (with the old fixed 1 s and the
+ * kubelet's 2 s, a creation of 6 s cost three errors instead of two).
+ *
+ * So the margin is a share of the request's own budget, the time it had when
+ * it arrived: 1/MARGIN_SHARE of it (40 ms of a 2 s deadline, 80 ms of 4 s),
+ * at least MARGIN_FLOOR_NS so a very short deadline still gets its answer out
+ * before io/ answers DEADLINE_EXCEEDED on its own, and at most r->margin_ns
+ * (the stall_margin key, 1 s by default: the kubelet's 4 min deadline gets
+ * 1 s, not 4.8 s). A share rather than a constant because the way back is
+ * longer on a node loaded enough to make the client's deadline generous, and
+ * because a fixed figure is either too large for short deadlines or too small
+ * for long ones. A cap below the floor wins: the operator asked for it.
+ */
+#define MARGIN_SHARE 50
+#define MARGIN_FLOOR_NS (5 * 1000000ull)
+
+uint64_t berth_resv_margin(const berth_resv_t *r, uint64_t budget_ns)
+{
+    if (r->fixed_margin)
+        return r->margin_ns;
+    uint64_t m = budget_ns / MARGIN_SHARE;
+    if (m < MARGIN_FLOOR_NS)
+        m = MARGIN_FLOOR_NS;
+    if (m > r->margin_ns)
+        m = r->margin_ns;
+    return m;
+}
+
 /* Arms the timer that answers a stalled request just before its deadline. */
 static bool stall(berth_actor_t *self, berth_resv_t *r, berth_grpc_call_t *call,
                   uint64_t deadline_ns)
 {
     uint64_t now = berth_now_ns();
-    if (deadline_ns && deadline_ns <= now + r->margin_ns) {
+    uint64_t margin =
+            deadline_ns ? berth_resv_margin(r, deadline_ns > now ? deadline_ns - now : 0) : 0;
+    if (deadline_ns && deadline_ns <= now + margin) {
         /* Not even the margin is left: answer now rather than never. */
         count(&r->stats.stall_timeouts, &global.stall_timeouts);
         answer_stalled(r, call, now);
@@ -128,11 +167,12 @@ static bool stall(berth_actor_t *self, berth_resv_t *r, berth_grpc_call_t *call,
     w->call = call;
     w->deadline_ns = deadline_ns;
     w->arrived_ns = now;
+    w->margin_ns = margin;
     berth_grpc_call_set_owner(call, berth_actor_self(self));
     if (deadline_ns) {
         waiter_due_msg_t *m = berth_msg_new(BERTH_MSG_RESV_WAITER_DUE, sizeof(*m));
         m->waiter_id = w->id;
-        w->timer = berth_timer_after(self, deadline_ns - r->margin_ns - now, &m->hdr);
+        w->timer = berth_timer_after(self, deadline_ns - margin - now, &m->hdr);
     }
     w->next = r->waiters;
     r->waiters = w;
@@ -213,7 +253,7 @@ void berth_resv_succeed(berth_actor_t *self, berth_resv_t *r, const void *reply,
     while (r->waiters) {
         berth_resv_waiter_t *w = r->waiters;
         r->waiters = w->next;
-        if (time_left(w, now) >= r->margin_ns) {
+        if (time_left(w, now) >= w->margin_ns) {
             berth_grpc_reply(w->call, r->reply, r->reply_len);
             if (delivered == 0 && w->id > 1)
                 count(&r->stats.handoffs, &global.handoffs);
@@ -244,7 +284,7 @@ bool berth_resv_fail(berth_actor_t *self, berth_resv_t *r, berth_err_t err)
     while (r->waiters) {
         berth_resv_waiter_t *w = r->waiters;
         r->waiters = w->next;
-        if (time_left(w, now) >= r->margin_ns) {
+        if (time_left(w, now) >= w->margin_ns) {
             answer_failure(w->call, r);
             taken = true;
         } else {

@@ -6,7 +6,8 @@
  *
  *  - a request that arrives while the creation runs is stalled, not refused;
  *  - it is answered when the creation ends, or just before its own deadline
- *    (stall margin) with DEADLINE_EXCEEDED naming the stage;
+ *    (its stall margin, a share of its own deadline: berth_resv_margin) with
+ *    DEADLINE_EXCEEDED naming the stage;
  *  - a result no waiting request could take is stashed and handed to the next
  *    request at once; an untaken stash expires after the stash window and the
  *    owner undoes the creation;
@@ -51,7 +52,12 @@ typedef struct berth_resv {
     berth_resv_state_t state;
     const char *stage; /* static string: what the creation is doing now */
     uint64_t started_ns, stage_ns;
-    uint64_t margin_ns, window_ns;
+    uint64_t margin_ns; /* the cap of every request's stall margin (stall_margin) */
+    uint64_t window_ns;
+    /* The rule before issue 12: every request's margin is margin_ns, whatever
+     * its deadline. Off by default; for the before/after comparisons of the
+     * tests and benchmarks. */
+    bool fixed_margin;
     berth_resv_waiter_t *waiters;
     uint64_t next_waiter_id;
     berth_timer_t *stash_timer;
@@ -67,8 +73,16 @@ enum {
     BERTH_MSG_RESV_STASH_EXPIRED,       /* the stash window passed */
 };
 
+/* margin_ns: the cap of the stall margin (config stall_margin); window_ns:
+ * the stash window. */
 void berth_resv_init(berth_resv_t *r, const char *kind, const char *rpc, const char *name,
                      uint64_t margin_ns, uint64_t window_ns);
+/* The stall margin of a request that had budget_ns until its deadline when it
+ * arrived: 2% of it, at least 5 ms, at most r->margin_ns. A stalled request is
+ * answered DEADLINE_EXCEEDED this long before its deadline, and at the end of
+ * the creation only a waiter with at least this long left gets the result.
+ * Pure; any context. */
+uint64_t berth_resv_margin(const berth_resv_t *r, uint64_t budget_ns);
 /* Answers the waiters still there with UNAVAILABLE (the owner is going away)
  * and frees everything. In the owner's turn. */
 void berth_resv_fini(berth_actor_t *self, berth_resv_t *r);
