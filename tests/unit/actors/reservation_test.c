@@ -795,11 +795,12 @@ static void grid(void)
     printf("# errors seen: scaled margin / fewest possible / fixed 1 s margin (\"spin\": the\n"
            "# fixed margin answers a 1 s deadline at once, so B=0 retries without end);\n"
            "# then the time from the end of S to the client's success, scaled / fixed\n");
-    printf("#  S(s)  D(s) | B=0                | B=0.5              | B=1                | "
-           "B=3\n");
+    printf("#  S(s)  D(s) | %-22s | %-22s | %-22s | %s\n", "B=0", "B=0.5", "B=1", "B=3");
     for (size_t s = 0; s < NS_; s++)
         for (size_t d = 0; d < ND_; d++) {
-            printf("# %5.1f %5.0f ", (double)GS[s] / SEC, (double)GD[d] / SEC);
+            char line[256];
+            int n = snprintf(line, sizeof(line), "# %5.1f %5.0f ", (double)GS[s] / SEC,
+                             (double)GD[d] / SEC);
             for (size_t b = 0; b < NB_; b++) {
                 const cell_t *c = &nw[s][d][b], *o = &old[s][d][b];
                 char oe[16], od[16];
@@ -810,10 +811,12 @@ static void grid(void)
                     snprintf(oe, sizeof(oe), "spin");
                     snprintf(od, sizeof(od), "-");
                 }
-                printf("| %2d/%2d/%-4s %4.2f/%-4s ", c->errors, c->min, oe,
-                       (double)c->done_after / SEC, od);
+                n += snprintf(line + n, sizeof(line) - (size_t)n, "| %2d/%2d/%-4s %5.2f/%-5s ",
+                              c->errors, c->min, oe, (double)c->done_after / SEC, od);
             }
-            printf("\n");
+            while (n > 0 && line[n - 1] == ' ')
+                line[--n] = '\0';
+            printf("%s\n", line);
         }
 }
 
