@@ -11,11 +11,11 @@
 
 #include <sys/types.h>
 
-#include "actors/containers.h"
+#include "actors/ctrmsg.h"
+#include "actors/podmsg.h"
 #include "actors/creation.h"
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
-#include "actors/pod.h"
 #include "actors/runtimes.h"
 #include "conf/config.h"
 #include "io/conmon.h"

@@ -38,13 +38,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "actors/containers.h"
 #include "actors/creation.h"
 #include "actors/ctrspec.h"
 #include "actors/cri.h"
 #include "actors/imagelookup.h"
 #include "actors/msgtypes.h"
-#include "actors/pod.h"
 #include "actors/runtimes.h"
 #include "engine/alloc.h"
 #include "engine/log.h"

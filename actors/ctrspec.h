@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "actors/pod.h"
 #include "api.pb-c.h"
+#include "actors/podmsg.h"
 #include "engine/err.h"
 #include "io/store.h"
 

@@ -215,10 +215,12 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     const char **handlers = berth_calloc(cfg->n_runtimes + 1, sizeof(char *));
     for (size_t i = 0; i < cfg->n_runtimes; i++)
         handlers[i] = cfg->runtimes[i].name;
-    berth_handle_t pods = berth_pods_spawn(cfg);
     berth_handle_t images = berth_images_spawn(cfg);
-    berth_handle_t containers = berth_containers_spawn(cfg, pods, images);
-    berth_pods_set_containers(pods, containers);
+    /* the two managers route to each other: each gets the other's handle
+     * before either runs */
+    berth_handle_t pods = berth_actor_reserve(), containers = berth_actor_reserve();
+    berth_pods_start(pods, cfg, containers);
+    berth_containers_start(containers, cfg, pods, images);
     berth_cri_config_t ccfg = {
             .runtime_version = BERTH_VERSION,
             .handlers = handlers,

@@ -34,7 +34,6 @@ enum {
     BERTH_MSG_CTR_DOWN,                   /* containers -> container */
     BERTH_MSG_CTR_DOWN_DONE,              /* container -> containers */
     BERTH_MSG_CTRS_DOWN_DONE,             /* containers -> pod: all stopped or removed */
-    BERTH_MSG_PODS_SET_CONTAINERS,        /* daemon -> pods: the containers manager */
     BERTH_MSG_CTRS_INFRA,                 /* berth_ctrs_infra_msg_t: pod -> pods -> containers */
     BERTH_MSG_POD_INFRA_READY,            /* berth_ctrs_infra_msg_t: the answer, to the pod */
     BERTH_MSG_CTR_RELOOKUP,               /* container: look the (pause) image up again */

@@ -22,12 +22,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "actors/containers.h"
+#include "actors/ctrmsg.h"
+#include "actors/podmsg.h"
 #include "actors/creation.h"
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
 #include "actors/netstatus.h"
-#include "actors/pods.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "io/blocking.h"
@@ -734,21 +734,6 @@ static void on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
 }
 
 /* ---- info for containers ---------------------------------------------------- */
-
-void berth_pod_info_free(berth_pod_info_t *i)
-{
-    if (i == NULL)
-        return;
-    char **fields[] = {&i->id,         &i->name,          &i->handler,
-                       &i->pod_name,   &i->pod_namespace, &i->pod_uid,
-                       &i->hostname,   &i->log_directory, &i->cgroup_parent,
-                       &i->hosts_path, &i->resolv_path,   &i->hostname_path,
-                       &i->shm_path,   &i->net_ns,        &i->ipc_ns,
-                       &i->uts_ns,     &i->pid_ns};
-    for (size_t k = 0; k < BERTH_ARRAY_LEN(fields); k++)
-        berth_free(*fields[k]);
-    berth_free(i);
-}
 
 static char *dup_or_null(const char *s)
 {

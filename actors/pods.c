@@ -14,7 +14,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "actors/containers.h"
+#include "actors/ctrmsg.h"
+#include "actors/podmsg.h"
 #include "actors/creation.h"
 #include "actors/cri.h"
 #include "actors/index.h"
@@ -42,7 +43,7 @@ typedef struct pods {
     berth_index_t ix;
     bool restored;
     pending_t *pending, **pending_tail;
-    berth_handle_t containers; /* set by the daemon once it exists */
+    berth_handle_t containers; /* the container manager, or none (unit tests) */
 } pods_t;
 
 typedef struct restore_msg {
@@ -51,47 +52,6 @@ typedef struct restore_msg {
     json_t **records;
     size_t n;
 } restore_msg_t;
-
-static void pod_info_msg_free(berth_msg_t *m)
-{
-    berth_pod_info_msg_t *im = (berth_pod_info_msg_t *)m;
-    berth_free(im->pod_id);
-    berth_pod_info_free(im->info);
-    berth_err_free(&im->error);
-    berth_free(im);
-}
-
-void berth_pod_info_request(berth_handle_t pods, const char *pod_id, berth_handle_t reply_to,
-                            uint64_t tag)
-{
-    berth_pod_info_msg_t *m = berth_msg_new(BERTH_MSG_POD_INFO_REQ, sizeof(*m));
-    m->hdr.free = pod_info_msg_free;
-    m->reply_to = reply_to;
-    m->tag = tag;
-    m->pod_id = berth_strdup(pod_id ? pod_id : "");
-    if (berth_send(pods, &m->hdr) < 0) {
-        m = berth_msg_new(BERTH_MSG_POD_INFO, sizeof(*m));
-        m->hdr.free = pod_info_msg_free;
-        m->tag = tag;
-        berth_err_make(&m->error, ESRCH, BERTH_GRPC_UNAVAILABLE, "berth is shutting down");
-        berth_send(reply_to, &m->hdr);
-    }
-}
-
-void berth_pod_summary_free(berth_pod_summary_t *s)
-{
-    if (s == NULL)
-        return;
-    berth_free(s->id);
-    berth_free(s->name);
-    berth_free(s->pod_name);
-    berth_free(s->pod_uid);
-    berth_free(s->pod_namespace);
-    berth_kv_fini(&s->labels);
-    berth_kv_fini(&s->annotations);
-    berth_free(s->runtime_handler);
-    berth_free(s);
-}
 
 static bool empty(const char *s)
 {
@@ -470,11 +430,6 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_PODS_RESTORED:
         on_restored(self, p, (restore_msg_t *)msg);
         break;
-    case BERTH_MSG_PODS_SET_CONTAINERS: {
-        berth_ctrs_down_msg_t *d = (berth_ctrs_down_msg_t *)msg;
-        p->containers = d->reply_to;
-        break;
-    }
     case BERTH_MSG_CTRS_INFRA: {
         berth_ctrs_infra_msg_t *im = (berth_ctrs_infra_msg_t *)msg;
         if (berth_handle_valid(p->containers)) {
@@ -565,28 +520,21 @@ static const berth_actor_class_t pods_class = {
         .fini = pods_fini,
 };
 
-void berth_pods_set_containers(berth_handle_t pods, berth_handle_t containers)
-{
-    berth_ctrs_down_msg_t *d =
-            berth_ctrs_down_new(BERTH_MSG_PODS_SET_CONTAINERS, "", false, containers, 0);
-    berth_send(pods, &d->hdr);
-}
-
 static void summary_free(void *s)
 {
     berth_pod_summary_free(s);
 }
 
-berth_handle_t berth_pods_spawn(berth_config_t *cfg)
+void berth_pods_start(berth_handle_t h, berth_config_t *cfg, berth_handle_t containers)
 {
     pods_t *p = berth_calloc(1, sizeof(*p));
     p->cfg = berth_config_ref(cfg);
+    p->containers = containers;
     p->pending_tail = &p->pending;
     berth_index_init(&p->ix, summary_free);
-    berth_handle_t h = berth_actor_spawn(&pods_class, p);
+    berth_actor_start(h, &pods_class, p);
     restore_msg_t *r = berth_msg_new(BERTH_MSG_PODS_RESTORED, sizeof(*r));
     r->hdr.free = restore_msg_free;
     r->dir = berth_asprintf("%s/pods", cfg->root);
     berth_blocking_run(restore_job, r, h, &r->hdr);
-    return h;
 }

@@ -210,10 +210,12 @@ static void slot_unref(struct berth_slot *s)
     ck_pr_dec_64(&s->state);
 }
 
-berth_handle_t berth_actor_spawn(const berth_actor_class_t *cls, void *state)
+/* held: a reserved actor's mailbox starts "running" (not idle), so sends
+ * queue without scheduling it until berth_actor_start. */
+static berth_handle_t install(const berth_actor_class_t *cls, void *state, bool held)
 {
     berth_actor_t *a = berth_calloc(1, sizeof(*a));
-    berth_mpsc_init(&a->mbox, true);
+    berth_mpsc_init(&a->mbox, !held);
     a->cls = cls;
     a->state = state;
     a->timer_home = -1;
@@ -231,6 +233,29 @@ berth_handle_t berth_actor_spawn(const berth_actor_class_t *cls, void *state)
     ck_pr_store_64(&s->state, ((uint64_t)gen << 32) | BERTH_SLOT_LIVE);
     ck_pr_inc_64(&berth_eng.actors_live); /* statistics only */
     return a->self;
+}
+
+berth_handle_t berth_actor_spawn(const berth_actor_class_t *cls, void *state)
+{
+    return install(cls, state, false);
+}
+
+berth_handle_t berth_actor_reserve(void)
+{
+    return install(NULL, NULL, true);
+}
+
+void berth_actor_start(berth_handle_t h, const berth_actor_class_t *cls, void *state)
+{
+    struct berth_slot *s = slot_get((uint32_t)h.v);
+    berth_actor_t *a = ck_pr_load_ptr(&s->actor);
+    a->cls = cls;
+    a->state = state;
+    /* Its first turn runs what was sent meanwhile, or marks it idle. The run
+     * queue's push publishes cls and state to the worker that runs it (a
+     * full barrier on the injection queue, a worker's own deque otherwise). */
+    if (berth_sched_push(a))
+        berth_sched_wake();
 }
 
 int berth_send(berth_handle_t to, berth_msg_t *msg)

@@ -71,6 +71,14 @@ typedef struct berth_actor_class {
  * thread, including before the engine starts (it then waits in a run queue). */
 berth_handle_t berth_actor_spawn(const berth_actor_class_t *cls, void *state);
 
+/* Two actors that must know each other's handle from their first turn (two
+ * managers that route to each other): reserve a handle, give it to the
+ * other's state, then start it. Messages sent to a reserved handle wait in
+ * its mailbox until berth_actor_start; start each reserved handle exactly
+ * once, from the thread that reserved it. */
+berth_handle_t berth_actor_reserve(void);
+void berth_actor_start(berth_handle_t h, const berth_actor_class_t *cls, void *state);
+
 /* Sends msg (taken) to `to`. Returns 0, or -ESRCH when the handle is stale
  * or invalid; the message is then freed. Callable from any thread. Messages
  * from one sender to one receiver arrive in the order they were sent. */

@@ -80,7 +80,8 @@ int main(void)
         return 77;
     }
     berth_blocking_start(2, &err);
-    berth_handle_t pods = berth_pods_spawn(cfg);
+    berth_handle_t pods = berth_actor_reserve();
+    berth_pods_start(pods, cfg, BERTH_HANDLE_NONE);
     const char *handlers[] = {"crun", "runc", NULL};
     berth_cri_config_t ccfg = {
             .runtime_version = "t", .handlers = handlers, .default_handler = "runc", .pods = pods};
