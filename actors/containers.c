@@ -210,51 +210,6 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
     berth_send(e->handle, &rm->hdr);
 }
 
-static const char *id_of(const berth_cri_req_msg_t *rm)
-{
-    const char *n = rm->method->name;
-    const ProtobufCMessage *req = rm->req;
-    /* Every per-container request has `container_id` as its field 1. */
-    const ProtobufCFieldDescriptor *f =
-            protobuf_c_message_descriptor_get_field_by_name(req->descriptor, "container_id");
-    if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING) {
-        berth_log_error("request without container_id", "method=%s", n);
-        return NULL;
-    }
-    return *(const char *const *)((const char *)req + f->offset);
-}
-
-static void reply_empty(berth_cri_req_msg_t *rm)
-{
-    /* The response types of Stop/Remove are empty messages: an empty body
-     * is a valid encoding of both. */
-    berth_grpc_reply(rm->call, "", 0);
-    berth_msg_free(&rm->hdr);
-}
-
-static void on_by_id(ctrs_t *c, berth_cri_req_msg_t *rm)
-{
-    const char *method = rm->method->name;
-    const char *id = id_of(rm);
-    if (empty(id))
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "%s: container_id is empty", method);
-    bool ambiguous;
-    entry_t *e = berth_index_by_id(&c->ix, id, &ambiguous);
-    if (ambiguous)
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                              "%s: container ID prefix %s matches more than one container", method,
-                              id);
-    if (e == NULL) {
-        /* The CRI wants stop and removal to be idempotent: a container that
-         * is gone has been stopped and removed. */
-        if (strcmp(method, "RemoveContainer") == 0 || strcmp(method, "StopContainer") == 0)
-            return reply_empty(rm);
-        return berth_cri_fail(rm, BERTH_GRPC_NOT_FOUND, "%s: container %s not found", method, id);
-    }
-    berth_grpc_call_set_owner(rm->call, e->handle);
-    berth_send(e->handle, &rm->hdr);
-}
-
 static bool keep(const void *summary, const void *filter)
 {
     const berth_ctr_summary_t *s = summary;
@@ -645,21 +600,58 @@ static void on_stats_done(stats_msg_t *m)
     berth_free(stp);
 }
 
+static void on_create_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+{
+    on_create(self, mgr, rm);
+}
+
+static void on_list_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+{
+    (void)self;
+    on_list(mgr, rm, false);
+}
+
+static void on_stream_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+{
+    (void)self;
+    on_list(mgr, rm, true);
+}
+
+static void on_stats_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+{
+    on_stats(self, mgr, rm, true);
+}
+
+static void on_list_stats_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+{
+    on_stats(self, mgr, rm, false);
+}
+
+static const berth_index_route_t route_table[] = {
+        {"CreateContainer", on_create_rpc, false},
+        {"ListContainers", on_list_rpc, false},
+        {"StreamContainers", on_stream_rpc, false},
+        {"ContainerStats", on_stats_rpc, false},
+        {"ListContainerStats", on_list_stats_rpc, false},
+        {"StopContainer", NULL, true},
+        {"RemoveContainer", NULL, true},
+        {"StartContainer", NULL, false},
+        {"ContainerStatus", NULL, false},
+        {"ExecSync", NULL, false},
+        {"ReopenContainerLog", NULL, false},
+        {"UpdateContainerResources", NULL, false},
+};
+static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);
+
 static void dispatch(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
 {
-    const char *n = rm->method->name;
-    if (strcmp(n, "CreateContainer") == 0)
-        on_create(self, c, rm);
-    else if (strcmp(n, "ListContainers") == 0)
-        on_list(c, rm, false);
-    else if (strcmp(n, "StreamContainers") == 0)
-        on_list(c, rm, true);
-    else if (strcmp(n, "ContainerStats") == 0)
-        on_stats(self, c, rm, true);
-    else if (strcmp(n, "ListContainerStats") == 0)
-        on_stats(self, c, rm, false);
-    else
-        on_by_id(c, rm);
+    const berth_index_route_t *r = berth_cri_route(&routes, rm->method);
+    if (r == NULL)
+        return berth_cri_fail(rm, BERTH_GRPC_UNIMPLEMENTED, "%s is not a container method",
+                              rm->method->name);
+    if (r->fn)
+        return r->fn(self, c, rm);
+    berth_index_route_by_id(&c->ix, rm, "container_id", "container", r->gone_ok);
 }
 
 static void restore_msg_free(berth_msg_t *m)

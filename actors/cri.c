@@ -255,34 +255,6 @@ berth_cri_req_msg_t *berth_cri_req_new(const char *path, const ProtobufCMessage 
     return rm;
 }
 
-/* Which actor owns a method's rule, or NONE when the CRI actor answers it. */
-static berth_handle_t route(const cri_t *c, const berth_cri_method_t *m)
-{
-    if (strcmp(m->service, "ImageService") == 0)
-        return c->images;
-    if (strcmp(m->service, "RuntimeService") != 0)
-        return BERTH_HANDLE_NONE;
-    static const char *const pod_methods[] = {
-            "RunPodSandbox",  "StopPodSandbox",     "RemovePodSandbox",          "PodSandboxStatus",
-            "ListPodSandbox", "StreamPodSandboxes", "UpdatePodSandboxResources",
-    };
-    for (size_t i = 0; i < BERTH_ARRAY_LEN(pod_methods); i++) {
-        if (strcmp(m->name, pod_methods[i]) == 0)
-            return c->pods;
-    }
-    static const char *const ctr_methods[] = {
-            "CreateContainer",          "StartContainer", "StopContainer",
-            "RemoveContainer",          "ListContainers", "StreamContainers",
-            "ContainerStatus",          "ExecSync",       "ReopenContainerLog",
-            "UpdateContainerResources", "ContainerStats", "ListContainerStats",
-    };
-    for (size_t i = 0; i < BERTH_ARRAY_LEN(ctr_methods); i++) {
-        if (strcmp(m->name, ctr_methods[i]) == 0)
-            return c->containers;
-    }
-    return BERTH_HANDLE_NONE;
-}
-
 static void on_version(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_t *m,
                        ProtobufCMessage *req)
 {
@@ -423,25 +395,62 @@ static void on_update_runtime_config(cri_t *c, berth_grpc_call_t *call, const be
     reply_msg(call, &resp.base);
 }
 
-static const struct {
-    const char *name;
+/* Who answers each RuntimeService method: this actor (fn), or the manager
+ * that owns its rule. ImageService goes to the images actor whole. */
+enum owner { BY_CRI, BY_PODS, BY_CONTAINERS };
+
+static const struct cri_route {
+    const char *method;
+    enum owner owner;
     cri_handler_fn fn;
-} handlers[] = {
-        {"Version", on_version},
-        {"Status", on_status},
-        {"RuntimeConfig", on_runtime_config},
-        {"UpdateRuntimeConfig", on_update_runtime_config},
+} route_table[] = {
+        {"Version", BY_CRI, on_version},
+        {"Status", BY_CRI, on_status},
+        {"RuntimeConfig", BY_CRI, on_runtime_config},
+        {"UpdateRuntimeConfig", BY_CRI, on_update_runtime_config},
+        {"RunPodSandbox", BY_PODS, NULL},
+        {"StopPodSandbox", BY_PODS, NULL},
+        {"RemovePodSandbox", BY_PODS, NULL},
+        {"PodSandboxStatus", BY_PODS, NULL},
+        {"ListPodSandbox", BY_PODS, NULL},
+        {"StreamPodSandboxes", BY_PODS, NULL},
+        {"UpdatePodSandboxResources", BY_PODS, NULL},
+        {"CreateContainer", BY_CONTAINERS, NULL},
+        {"StartContainer", BY_CONTAINERS, NULL},
+        {"StopContainer", BY_CONTAINERS, NULL},
+        {"RemoveContainer", BY_CONTAINERS, NULL},
+        {"ListContainers", BY_CONTAINERS, NULL},
+        {"StreamContainers", BY_CONTAINERS, NULL},
+        {"ContainerStatus", BY_CONTAINERS, NULL},
+        {"ExecSync", BY_CONTAINERS, NULL},
+        {"ReopenContainerLog", BY_CONTAINERS, NULL},
+        {"UpdateContainerResources", BY_CONTAINERS, NULL},
+        {"ContainerStats", BY_CONTAINERS, NULL},
+        {"ListContainerStats", BY_CONTAINERS, NULL},
 };
+static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);
+
+/* The route of a RuntimeService method (NULL: not implemented). */
+static const struct cri_route *find_route(const berth_cri_method_t *m)
+{
+    return m->service[0] == 'R' ? berth_cri_route(&routes, m) : NULL;
+}
+
+/* Which actor owns a method's rule, or NONE when the CRI actor answers it. */
+static berth_handle_t route(const cri_t *c, const berth_cri_method_t *m)
+{
+    if (m->service[0] == 'I') /* ImageService */
+        return c->images;
+    const struct cri_route *r = find_route(m);
+    if (r == NULL || r->owner == BY_CRI)
+        return BERTH_HANDLE_NONE;
+    return r->owner == BY_PODS ? c->pods : c->containers;
+}
 
 static cri_handler_fn find_handler(const berth_cri_method_t *m)
 {
-    if (strcmp(m->service, "RuntimeService") != 0)
-        return NULL;
-    for (size_t i = 0; i < BERTH_ARRAY_LEN(handlers); i++) {
-        if (strcmp(handlers[i].name, m->name) == 0)
-            return handlers[i].fn;
-    }
-    return NULL;
+    const struct cri_route *r = find_route(m);
+    return r ? r->fn : NULL;
 }
 
 static void on_request(cri_t *c, berth_grpc_request_msg_t *rq)

@@ -12,6 +12,7 @@
 
 #include "actors/cri.h"
 #include "engine/alloc.h"
+#include "io/grpc.h"
 
 void berth_index_init(berth_index_t *ix, void (*free_summary)(void *summary))
 {
@@ -179,4 +180,33 @@ void berth_index_list(const berth_index_t *ix, const berth_index_lister_t *l, co
         l->fini(items[i]);
     berth_free(slots);
     berth_free(items);
+}
+
+void berth_index_route_by_id(const berth_index_t *ix, berth_cri_req_msg_t *rm, const char *field,
+                             const char *what, bool gone_ok)
+{
+    const char *method = rm->method->name;
+    const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(rm->req->descriptor, field);
+    const char *id = f && f->type == PROTOBUF_C_TYPE_STRING
+                             ? *(const char *const *)((const char *)rm->req + f->offset)
+                             : NULL;
+    if (id == NULL || id[0] == '\0')
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "%s: %s is empty", method, field);
+    bool ambiguous;
+    berth_index_entry_t *e = berth_index_by_id((berth_index_t *)ix, id, &ambiguous);
+    if (ambiguous)
+        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+                              "%s: %s ID prefix %s matches more than one", method, what, id);
+    if (e == NULL && gone_ok) {
+        /* the responses of stop and remove are empty messages: an empty body
+         * encodes both */
+        berth_grpc_reply(rm->call, "", 0);
+        berth_msg_free(&rm->hdr);
+        return;
+    }
+    if (e == NULL)
+        return berth_cri_fail(rm, BERTH_GRPC_NOT_FOUND, "%s: %s %s not found", method, what, id);
+    berth_grpc_call_set_owner(rm->call, e->handle);
+    berth_send(e->handle, &rm->hdr);
 }

@@ -75,6 +75,22 @@ void berth_index_list(const berth_index_t *ix, const berth_index_lister_t *l, co
                       struct berth_grpc_call *call, bool stream, ProtobufCMessage *list_resp,
                       ProtobufCMessage *stream_resp);
 
+/* A manager's handler for one CRI method (rm taken); `gone_ok` for the
+ * per-ID methods the CRI wants idempotent (stop, remove). */
+struct berth_cri_req_msg;
+typedef struct berth_index_route {
+    const char *method; /* first member: see berth_cri_routes_t */
+    void (*fn)(berth_actor_t *self, void *mgr, struct berth_cri_req_msg *rm);
+    bool gone_ok;
+} berth_index_route_t;
+
+/* Routes rm to the actor whose ID (a unique prefix is enough) is the
+ * request's string field `field` ("pod_sandbox_id"); `what` ("pod sandbox")
+ * names it in errors. An ID nobody holds is NOT_FOUND, or an empty success
+ * with gone_ok: a sandbox or container that is gone is stopped and removed. */
+void berth_index_route_by_id(const berth_index_t *ix, struct berth_cri_req_msg *rm,
+                             const char *field, const char *what, bool gone_ok);
+
 /* A new 64-hex-digit ID from the kernel's random pool (owned). */
 char *berth_index_new_id(void);
 

@@ -221,55 +221,6 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
     berth_send(e->handle, &rm->hdr);
 }
 
-static const char *id_of(const berth_cri_req_msg_t *rm)
-{
-    const char *n = rm->method->name;
-    if (strcmp(n, "StopPodSandbox") == 0)
-        return ((const Runtime__V1__StopPodSandboxRequest *)rm->req)->pod_sandbox_id;
-    if (strcmp(n, "RemovePodSandbox") == 0)
-        return ((const Runtime__V1__RemovePodSandboxRequest *)rm->req)->pod_sandbox_id;
-    if (strcmp(n, "PodSandboxStatus") == 0)
-        return ((const Runtime__V1__PodSandboxStatusRequest *)rm->req)->pod_sandbox_id;
-    if (strcmp(n, "UpdatePodSandboxResources") == 0)
-        return ((const Runtime__V1__UpdatePodSandboxResourcesRequest *)rm->req)->pod_sandbox_id;
-    return NULL;
-}
-
-static void on_by_id(pods_t *p, berth_cri_req_msg_t *rm)
-{
-    const char *method = rm->method->name;
-    const char *id = id_of(rm);
-    if (empty(id))
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "%s: pod_sandbox_id is empty",
-                              method);
-    bool ambiguous;
-    entry_t *e = berth_index_by_id(&p->ix, id, &ambiguous);
-    if (ambiguous)
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                              "%s: pod sandbox ID prefix %s matches more than one sandbox", method,
-                              id);
-    if (e == NULL) {
-        /* The CRI wants stop and removal to be idempotent: a sandbox that
-         * is gone is stopped and removed. */
-        if (strcmp(method, "StopPodSandbox") == 0) {
-            Runtime__V1__StopPodSandboxResponse resp = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
-            berth_cri_reply(rm->call, &resp.base);
-            berth_msg_free(&rm->hdr);
-            return;
-        }
-        if (strcmp(method, "RemovePodSandbox") == 0) {
-            Runtime__V1__RemovePodSandboxResponse resp =
-                    RUNTIME__V1__REMOVE_POD_SANDBOX_RESPONSE__INIT;
-            berth_cri_reply(rm->call, &resp.base);
-            berth_msg_free(&rm->hdr);
-            return;
-        }
-        return berth_cri_fail(rm, BERTH_GRPC_NOT_FOUND, "%s: pod sandbox %s not found", method, id);
-    }
-    berth_grpc_call_set_owner(rm->call, e->handle);
-    berth_send(e->handle, &rm->hdr);
-}
-
 static bool keep(const void *summary, const void *filter)
 {
     const berth_pod_summary_t *s = summary;
@@ -334,17 +285,43 @@ static void on_list(pods_t *p, berth_cri_req_msg_t *rm, bool stream)
     berth_msg_free(&rm->hdr);
 }
 
+static void on_list_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+{
+    (void)self;
+    on_list(mgr, rm, false);
+}
+
+static void on_stream_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+{
+    (void)self;
+    on_list(mgr, rm, true);
+}
+
+static void on_run_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+{
+    on_run(self, mgr, rm);
+}
+
+static const berth_index_route_t route_table[] = {
+        {"RunPodSandbox", on_run_rpc, false},
+        {"ListPodSandbox", on_list_rpc, false},
+        {"StreamPodSandboxes", on_stream_rpc, false},
+        {"StopPodSandbox", NULL, true},
+        {"RemovePodSandbox", NULL, true},
+        {"PodSandboxStatus", NULL, false},
+        {"UpdatePodSandboxResources", NULL, false},
+};
+static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);
+
 static void dispatch(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
 {
-    const char *n = rm->method->name;
-    if (strcmp(n, "RunPodSandbox") == 0)
-        on_run(self, p, rm);
-    else if (strcmp(n, "ListPodSandbox") == 0)
-        on_list(p, rm, false);
-    else if (strcmp(n, "StreamPodSandboxes") == 0)
-        on_list(p, rm, true);
-    else
-        on_by_id(p, rm);
+    const berth_index_route_t *r = berth_cri_route(&routes, rm->method);
+    if (r == NULL)
+        return berth_cri_fail(rm, BERTH_GRPC_UNIMPLEMENTED, "%s is not a pod sandbox method",
+                              rm->method->name);
+    if (r->fn)
+        return r->fn(self, p, rm);
+    berth_index_route_by_id(&p->ix, rm, "pod_sandbox_id", "pod sandbox", r->gone_ok);
 }
 
 static void on_request(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)

@@ -273,7 +273,7 @@ typedef struct write_job {
     berth_file_written_msg_t *reply;
 } write_job_t;
 
-static void write_job_run(void *arg)
+static void write_job(void *arg)
 {
     write_job_t *w = arg;
     berth_file_write_atomic(w->path, w->data, w->len, w->mode, &w->reply->error);
@@ -300,5 +300,5 @@ void berth_file_write_atomic_async(const char *path, const void *data, size_t le
     w->reply = berth_msg_new(BERTH_MSG_FILE_WRITTEN, sizeof *w->reply);
     w->reply->hdr.free = written_msg_free;
     w->reply->tag = tag;
-    berth_blocking_run(write_job_run, w, reply_to, &w->reply->hdr);
+    berth_blocking_run(write_job, w, reply_to, &w->reply->hdr);
 }

@@ -821,7 +821,7 @@ static void cache_msg_free(berth_msg_t *m)
     berth_free(c);
 }
 
-static void cache_job_run(void *arg)
+static void cache_job(void *arg)
 {
     cache_job_t *j = arg;
     berth_cni_cache_msg_t *m = j->reply;
@@ -853,7 +853,7 @@ static void cache_job_queue(int kind, const char *dir, const char *pod_id, const
     j->reply = berth_msg_new(BERTH_MSG_CNI_CACHE, sizeof *j->reply);
     j->reply->hdr.free = cache_msg_free;
     j->reply->tag = tag;
-    berth_blocking_run(cache_job_run, j, reply_to, &j->reply->hdr);
+    berth_blocking_run(cache_job, j, reply_to, &j->reply->hdr);
 }
 
 void berth_cni_cache_write_async(const char *dir, const char *pod_id, berth_cni_net_t *net,

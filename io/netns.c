@@ -565,7 +565,7 @@ typedef struct create_job {
     berth_netns_done_msg_t *reply;
 } create_job_t;
 
-static void create_job_run(void *arg)
+static void create_job(void *arg)
 {
     create_job_t *j = arg;
     berth_netns_create(&j->spec, &j->reply->paths, &j->reply->error);
@@ -597,10 +597,10 @@ void berth_netns_create_async(const berth_netns_spec_t *spec, berth_handle_t rep
     j->reply = berth_msg_new(BERTH_MSG_NETNS_CREATED, sizeof *j->reply);
     j->reply->hdr.free = done_msg_free;
     j->reply->tag = tag;
-    berth_blocking_run(create_job_run, j, reply_to, &j->reply->hdr);
+    berth_blocking_run(create_job, j, reply_to, &j->reply->hdr);
 }
 
-static void remove_job_run(void *arg)
+static void remove_job(void *arg)
 {
     berth_netns_done_msg_t *d = arg;
     berth_netns_remove(&d->paths, &d->error);
@@ -615,5 +615,5 @@ void berth_netns_remove_async(const berth_netns_paths_t *paths, berth_handle_t r
     berth_netns_paths_copy(&d->paths, paths);
     /* The job only reads the message's own paths and fills its error; the
      * pool sends it after the job returns, so no one else holds it yet. */
-    berth_blocking_run(remove_job_run, d, reply_to, &d->hdr);
+    berth_blocking_run(remove_job, d, reply_to, &d->hdr);
 }

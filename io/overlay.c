@@ -278,7 +278,7 @@ static void done_free(berth_msg_t *m)
     berth_free(d);
 }
 
-static void overlay_job_run(void *arg)
+static void overlay_job(void *arg)
 {
     overlay_job_t *j = arg;
     if (j->remove)
@@ -308,7 +308,7 @@ static void submit(const char *root, const char *id, const char *const *lowers, 
     j->reply = berth_msg_new(BERTH_MSG_OVERLAY_DONE, sizeof(*j->reply));
     j->reply->hdr.free = done_free;
     j->reply->tag = tag;
-    berth_blocking_run(overlay_job_run, j, reply_to, &j->reply->hdr);
+    berth_blocking_run(overlay_job, j, reply_to, &j->reply->hdr);
 }
 
 void berth_overlay_container_mount_async(const char *root, const char *id,
