@@ -975,12 +975,8 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
         }
         break;
     }
-    case BERTH_MSG_GRPC_CANCEL: {
-        berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;
-        berth_grpc_call_unref(cm->call);
-        cm->call = NULL;
+    case BERTH_MSG_GRPC_CANCEL: /* held before the restore: nothing runs yet */
         break;
-    }
     default:
         break;
     }

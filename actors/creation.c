@@ -397,9 +397,6 @@ bool berth_creation_on_msg(berth_actor_t *self, berth_creation_t *cr, berth_msg_
     if (msg->type == BERTH_MSG_GRPC_CANCEL) {
         /* A call that is not a waiter (a stop, a status): its answer will
          * simply be dropped by io/. */
-        berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;
-        berth_grpc_call_unref(cm->call);
-        cm->call = NULL;
         berth_msg_free(msg);
         return true;
     }

@@ -522,18 +522,12 @@ static void cri_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_GRPC_REQUEST: {
         berth_grpc_request_msg_t *rq = (berth_grpc_request_msg_t *)msg;
         on_request(c, rq);
-        berth_grpc_call_unref(rq->call);
-        rq->call = NULL;
         break;
     }
-    case BERTH_MSG_GRPC_CANCEL: {
+    case BERTH_MSG_GRPC_CANCEL:
         /* Every method answered here is answered within the turn that got
          * it, so a cancellation has nothing left to stop. */
-        berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;
-        berth_grpc_call_unref(cm->call);
-        cm->call = NULL;
         break;
-    }
     case BERTH_MSG_NETSTATUS:
         on_netstatus(c, (berth_netstatus_msg_t *)msg);
         break;

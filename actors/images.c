@@ -151,8 +151,6 @@ static void pull_receive(berth_actor_t *self, berth_msg_t *msg)
             p->waiters[i] = p->waiters[--p->n_waiters];
             break;
         }
-        berth_grpc_call_unref(cm->call);
-        cm->call = NULL;
         break;
     }
     case BERTH_MSG_IMAGES_PULL_FINAL: {
@@ -1064,14 +1062,10 @@ static void images_receive(berth_actor_t *self, berth_msg_t *msg)
         if (on_request(s, (berth_cri_req_msg_t *)msg))
             return;
         break;
-    case BERTH_MSG_GRPC_CANCEL: {
+    case BERTH_MSG_GRPC_CANCEL:
         /* Everything answered here is answered in the turn, or by a job
          * whose reply tolerates a finished call. */
-        berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;
-        berth_grpc_call_unref(cm->call);
-        cm->call = NULL;
         break;
-    }
     case BERTH_MSG_IMAGES_LOADED: {
         loaded_msg_t *l = (loaded_msg_t *)msg;
         s->loaded = true;

@@ -464,13 +464,8 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
         berth_send(e->handle, msg);
         return;
     }
-    case BERTH_MSG_GRPC_CANCEL: {
-        /* Requests held before the restore have nothing running yet. */
-        berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;
-        berth_grpc_call_unref(cm->call);
-        cm->call = NULL;
+    case BERTH_MSG_GRPC_CANCEL: /* held before the restore: nothing runs yet */
         break;
-    }
     default:
         break;
     }

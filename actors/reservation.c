@@ -331,8 +331,6 @@ int berth_resv_on_msg(berth_actor_t *self, berth_resv_t *r, berth_msg_t *msg)
         /* The client gave up (or the deadline passed in io/): nothing to
          * answer; the creation goes on for the next retry. */
         waiter_free(self, w);
-        berth_grpc_call_unref(cm->call);
-        cm->call = NULL;
         berth_msg_free(msg);
         return 0;
     }

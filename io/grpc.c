@@ -72,16 +72,26 @@ void berth_grpc_call_set_owner(berth_grpc_call_t *call, berth_handle_t owner)
     __atomic_store_n(&call->owner, owner.v, __ATOMIC_RELAXED);
 }
 
+/* The request and cancel messages own one reference to their call, dropped
+ * when the message is freed: by its receiver, or by the engine when the
+ * receiver is gone or exits with it still queued. A receiver that keeps the
+ * call takes it (berth_steal_ptr) before freeing the message. */
+static void cancel_free(berth_msg_t *msg)
+{
+    berth_grpc_call_unref(((berth_grpc_cancel_msg_t *)msg)->call);
+    berth_free(msg);
+}
+
 void berth_grpc_call_send_cancel(berth_grpc_call_t *call, int reason)
 {
     /* Relaxed: see berth_grpc_call_set_owner. */
     berth_handle_t owner = {__atomic_load_n(&call->owner, __ATOMIC_RELAXED)};
     berth_grpc_cancel_msg_t *m = berth_msg_new(BERTH_MSG_GRPC_CANCEL, sizeof(*m));
+    m->hdr.free = cancel_free;
     berth_grpc_call_ref(call);
     m->call = call;
     m->reason = reason;
-    if (berth_send(owner, &m->hdr) < 0)
-        berth_grpc_call_unref(call); /* the engine freed m; its reference is ours */
+    berth_send(owner, &m->hdr); /* a failed send frees m, and its reference */
 }
 
 static void out_free(berth_msg_t *msg)
@@ -168,6 +178,7 @@ static void timer_free(berth_msg_t *msg)
 static void request_free(berth_msg_t *msg)
 {
     berth_grpc_request_msg_t *m = (berth_grpc_request_msg_t *)msg;
+    berth_grpc_call_unref(m->call);
     berth_free(m->body);
     berth_free(m);
 }
@@ -224,7 +235,7 @@ static void *conn_on_request(void *ctx, int32_t sid, const char *method, uint8_t
     req->len = len;
     req->deadline_ns = deadline;
     if (berth_send(c->dispatch, &req->hdr) < 0) {
-        berth_grpc_call_unref(call);
+        /* (freeing req dropped its reference) */
         call->finished = true;
         call_stop_timer(c, call);
         berth_h2_finish(c->h2, sid, BERTH_GRPC_UNAVAILABLE, "the server is not dispatching calls");

@@ -33,7 +33,7 @@ typedef struct berth_grpc_call berth_grpc_call_t;
 
 typedef struct berth_grpc_request_msg {
     berth_msg_t hdr;
-    berth_grpc_call_t *call; /* one reference, taken by the receiver */
+    berth_grpc_call_t *call; /* one reference, dropped when the message is freed */
     const char *method;      /* "/runtime.v1.RuntimeService/Version"; owned by call */
     uint8_t *body;           /* the decoded-from-frame protobuf bytes; owned by the msg */
     size_t len;
@@ -49,7 +49,7 @@ enum berth_grpc_cancel_reason {
 
 typedef struct berth_grpc_cancel_msg {
     berth_msg_t hdr;
-    berth_grpc_call_t *call; /* one reference, taken by the receiver */
+    berth_grpc_call_t *call; /* one reference, dropped when the message is freed */
     int reason;              /* enum berth_grpc_cancel_reason */
 } berth_grpc_cancel_msg_t;
 

@@ -39,10 +39,8 @@ static void echo_receive(berth_actor_t *self, berth_msg_t *msg)
     if (msg->type == BERTH_MSG_GRPC_REQUEST) {
         berth_grpc_request_msg_t *r = (berth_grpc_request_msg_t *)msg;
         berth_grpc_reply(r->call, r->body, r->len);
-        berth_grpc_call_unref(r->call);
-    } else if (msg->type == BERTH_MSG_GRPC_CANCEL) {
-        berth_grpc_call_unref(((berth_grpc_cancel_msg_t *)msg)->call);
     }
+    /* (freeing a request or cancel drops its call) */
     berth_msg_free(msg);
 }
 

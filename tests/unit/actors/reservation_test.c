@@ -253,12 +253,8 @@ static void owner_receive(berth_actor_t *self, berth_msg_t *msg)
     }
     if (r >= 0)
         return;
-    if (msg->type == BERTH_MSG_GRPC_CANCEL) {
-        /* Not a waiter any more (answered already): nothing to do. */
-        berth_grpc_cancel_msg_t *cm = (berth_grpc_cancel_msg_t *)msg;
-        berth_grpc_call_unref(cm->call);
-        cm->call = NULL;
-    }
+    /* a cancel for a call that is not a waiter any more: nothing to do (its
+     * free hook drops the call) */
     berth_msg_free(msg);
 }
 

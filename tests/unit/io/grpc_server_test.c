@@ -78,20 +78,17 @@ static void echo_receive(berth_actor_t *self, berth_msg_t *msg)
         const char *m = r->method;
         if (strcmp(m, "/test.Echo/Unary") == 0) {
             berth_grpc_reply(call, r->body, r->len);
-            berth_grpc_call_unref(call);
         } else if (strcmp(m, "/test.Echo/Stream") == 0) {
             berth_grpc_send(call, "one", 3);
             berth_grpc_send(call, "two", 3);
             berth_grpc_send(call, "three", 5);
             berth_grpc_finish(call, BERTH_GRPC_OK, NULL);
-            berth_grpc_call_unref(call);
         } else if (strcmp(m, "/test.Echo/Hang") == 0 && e->nheld < 64) {
             berth_grpc_call_set_owner(call, berth_actor_self(self));
-            e->held[e->nheld++] = call;
+            e->held[e->nheld++] = berth_steal_ptr(&r->call); /* kept past the message */
             bump(&hangs_seen);
         } else {
             berth_grpc_finish(call, BERTH_GRPC_UNIMPLEMENTED, "unknown method");
-            berth_grpc_call_unref(call);
         }
     } else if (msg->type == BERTH_MSG_GRPC_CANCEL) {
         berth_grpc_cancel_msg_t *c = (berth_grpc_cancel_msg_t *)msg;
@@ -106,7 +103,6 @@ static void echo_receive(berth_actor_t *self, berth_msg_t *msg)
         }
         if (c->reason > 0 && c->reason < 5)
             bump(&cancels[c->reason]);
-        berth_grpc_call_unref(c->call);
     } else if (msg->type == MSG_STOP_DONE) {
         bump(&stop_done);
     }
