@@ -709,25 +709,6 @@ static void sweep_orphans(const restore_msg_t *r)
     }
 }
 
-/* Half-written records a crash left: an atomic write's temp file, or a
- * staged commit whose rename never came (its container's intent record is
- * still there, and is undone). */
-static void sweep_partial_records(const char *dir)
-{
-    size_t n = 0;
-    char **names = berth_fs_list_names(dir, &n);
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(names[i]);
-        bool staged = l > 12 && strcmp(names[i] + l - 12, ".json.staged") == 0;
-        if (!staged && strstr(names[i], ".json.tmp.") == NULL)
-            continue;
-        BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", dir, names[i]);
-        berth_log_info("removing a partly written container record", "path=%s", p);
-        berth_fs_unlink(p, "partly written container record", NULL);
-    }
-    berth_strv_free(names);
-}
-
 /* A committed record carries no pid until the start's record: a container
  * created but not started before the restart gets it from the runtime's
  * pidfile (written before the runtime's create returned). */
@@ -749,7 +730,7 @@ static void restore_pid(const restore_msg_t *r, json_t *rec)
 static void restore_job(void *arg)
 {
     restore_msg_t *r = arg;
-    sweep_partial_records(r->dir);
+    berth_fs_sweep_partial_records(r->dir, "container");
     berth_fs_load_records(r->dir, "container", &r->records, &r->n);
     for (size_t i = 0; i < r->n; i++)
         restore_pid(r, r->records[i]);

@@ -352,6 +352,7 @@ static void restore_msg_free(berth_msg_t *m)
 static void restore_job(void *arg)
 {
     restore_msg_t *r = arg;
+    berth_fs_sweep_partial_records(r->dir, "sandbox");
     berth_fs_load_records(r->dir, "sandbox", &r->records, &r->n);
 }
 

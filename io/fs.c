@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -190,4 +191,20 @@ void berth_fs_load_records(const char *dir, const char *what, json_t ***out, siz
         (*out)[(*n)++] = rec;
     }
     closedir(d);
+}
+
+void berth_fs_sweep_partial_records(const char *dir, const char *what)
+{
+    size_t n = 0;
+    char **names = berth_fs_list_names(dir, &n);
+    for (size_t i = 0; names && i < n; i++) {
+        size_t l = strlen(names[i]);
+        bool staged = l > 12 && strcmp(names[i] + l - 12, ".json.staged") == 0;
+        if (!staged && strstr(names[i], ".json.tmp.") == NULL)
+            continue;
+        BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", dir, names[i]);
+        berth_log_info("removing a partly written record", "kind=%s path=%s", what, p);
+        berth_fs_unlink(p, "partly written record", NULL);
+    }
+    berth_strv_free(names);
 }

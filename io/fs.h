@@ -58,5 +58,10 @@ int berth_fs_remove_tree(const char *path);
  * written by rename, so a torn one is not berth's and is kept for an
  * operator to look at. A missing dir gives none. */
 void berth_fs_load_records(const char *dir, const char *what, json_t ***out, size_t *n);
+/* Removes the half-written records a crash left in dir: an atomic write's
+ * temp file (NAME.json.tmp.*), or a staged commit whose rename never came
+ * (NAME.json.staged: its intent record is still there and is undone).
+ * `what` ("sandbox") names them in the log. Blocking: the pool only. */
+void berth_fs_sweep_partial_records(const char *dir, const char *what);
 
 #endif

@@ -245,6 +245,28 @@ static void podfiles_tests(void)
     berth_err_free(&err);
 }
 
+/* A crash mid-write leaves NAME.json.tmp.* or NAME.json.staged beside the
+ * records: a restart removes them and nothing else. */
+static void sweep_tests(void)
+{
+    BERTH_AUTO_FREE char *dir = at("records");
+    berth_fs_mkdir_p(dir, 0700, NULL);
+    put("records/a.json", "{}");
+    put("records/a.json.tmp.Xy12Ab", "{\"half");
+    put("records/b.json.staged", "{}");
+    put("records/c.json", "{}");
+    put("records/notes.txt", "x");
+    berth_fs_sweep_partial_records(dir, "test");
+    BERTH_AUTO_FREE char *a = at("records/a.json"), *at_ = at("records/a.json.tmp.Xy12Ab"),
+                         *b = at("records/b.json.staged"), *c = at("records/c.json"),
+                         *t = at("records/notes.txt");
+    ok(exists(a) && exists(c) && exists(t), "sweep: records and other files stay");
+    ok(!exists(at_) && !exists(b), "sweep: temp and staged records go");
+    BERTH_AUTO_FREE char *missing = at("missing");
+    berth_fs_sweep_partial_records(missing, "test");
+    ok(true, "sweep: a missing directory is nothing to do");
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "/tmp/berth-fs-test.XXXXXX");
@@ -254,6 +276,7 @@ int main(void)
     }
     fs_tests();
     podfiles_tests();
+    sweep_tests();
     berth_fs_remove_tree(root);
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;
