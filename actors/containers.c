@@ -39,11 +39,6 @@ typedef berth_index_entry_t entry_t; /* handle: the container; summary: berth_ct
 
 #define SUMMARY(e) ((berth_ctr_summary_t *)(e)->summary)
 
-typedef struct pending {
-    struct pending *next;
-    berth_cri_req_msg_t *msg;
-} pending_t;
-
 typedef struct down_op {
     struct down_op *next;
     uint64_t id;
@@ -74,8 +69,6 @@ typedef struct ctrs {
     berth_config_t *cfg;
     berth_handle_t pods, images, watcher;
     berth_index_t ix;
-    bool restored;
-    pending_t *pending, **pending_tail;
     down_op_t *downs;
     uint64_t next_down;
     bool measuring; /* a writable-layer measure is on the pool */
@@ -600,68 +593,51 @@ static void on_stats_done(stats_msg_t *m)
     berth_free(stp);
 }
 
-static void on_create_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+static void on_create_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int arg)
 {
+    (void)arg;
     on_create(self, mgr, rm);
 }
 
-static void on_list_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+static void on_list_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int stream)
 {
     (void)self;
-    on_list(mgr, rm, false);
+    on_list(mgr, rm, stream);
 }
 
-static void on_stream_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+static void on_stats_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int single)
 {
-    (void)self;
-    on_list(mgr, rm, true);
-}
-
-static void on_stats_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
-{
-    on_stats(self, mgr, rm, true);
-}
-
-static void on_list_stats_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
-{
-    on_stats(self, mgr, rm, false);
+    on_stats(self, mgr, rm, single);
 }
 
 static const berth_index_route_t route_table[] = {
-        {"CreateContainer", on_create_rpc, false},
-        {"ListContainers", on_list_rpc, false},
-        {"StreamContainers", on_stream_rpc, false},
-        {"ContainerStats", on_stats_rpc, false},
-        {"ListContainerStats", on_list_stats_rpc, false},
-        {"StopContainer", NULL, true},
-        {"RemoveContainer", NULL, true},
-        {"StartContainer", NULL, false},
-        {"ContainerStatus", NULL, false},
-        {"ExecSync", NULL, false},
-        {"ReopenContainerLog", NULL, false},
-        {"UpdateContainerResources", NULL, false},
+        {"CreateContainer", on_create_rpc, 0, false},
+        {"ListContainers", on_list_rpc, false, false},
+        {"StreamContainers", on_list_rpc, true, false},
+        {"ContainerStats", on_stats_rpc, true, false},
+        {"ListContainerStats", on_stats_rpc, false, false},
+        {"StopContainer", NULL, 0, true},
+        {"RemoveContainer", NULL, 0, true},
+        {"StartContainer", NULL, 0, false},
+        {"ContainerStatus", NULL, 0, false},
+        {"ExecSync", NULL, 0, false},
+        {"ReopenContainerLog", NULL, 0, false},
+        {"UpdateContainerResources", NULL, 0, false},
 };
 static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);
 
-static void dispatch(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
+/* A request, now or when the records are read (ctx: the actor). */
+static void dispatch(void *ctx, berth_cri_req_msg_t *rm)
 {
-    const berth_index_route_t *r = berth_cri_route(&routes, rm->method);
-    if (r == NULL)
-        return berth_cri_fail(rm, BERTH_GRPC_UNIMPLEMENTED, "%s is not a container method",
-                              rm->method->name);
-    if (r->fn)
-        return r->fn(self, c, rm);
-    berth_index_route_by_id(&c->ix, rm, "container_id", "container", r->gone_ok);
+    berth_actor_t *self = ctx;
+    ctrs_t *c = berth_actor_state(self);
+    berth_index_dispatch(self, c, &c->ix, &routes, rm, "container_id", "container");
 }
 
 static void restore_msg_free(berth_msg_t *m)
 {
     restore_msg_t *r = (restore_msg_t *)m;
-    for (size_t i = 0; i < r->n; i++) {
-        if (r->records[i])
-            json_decref(r->records[i]);
-    }
-    berth_free(r->records);
+    berth_fs_records_free(r->records, r->n);
     berth_free(r->dir);
     berth_free(r->root);
     berth_free(r->overlay_dir);
@@ -755,14 +731,7 @@ static void on_restored(berth_actor_t *self, ctrs_t *c, restore_msg_t *r)
         n++;
     }
     berth_log_info("containers restored", "count=%zu", n);
-    c->restored = true;
-    while (c->pending) {
-        pending_t *q = c->pending;
-        c->pending = q->next;
-        dispatch(self, c, q->msg);
-        berth_free(q);
-    }
-    c->pending_tail = &c->pending;
+    berth_index_ready(&c->ix, dispatch, self);
 }
 
 /* ---- PodSandboxStatus with containers' statuses ---------------------------------------- */
@@ -861,15 +830,9 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
     switch (msg->type) {
     case BERTH_MSG_CRI_REQUEST: {
         berth_cri_req_msg_t *rm = (berth_cri_req_msg_t *)msg;
-        if (!c->restored) {
-            pending_t *q = berth_calloc(1, sizeof(*q));
-            q->msg = rm;
-            *c->pending_tail = q;
-            c->pending_tail = &q->next;
-            return;
-        }
-        dispatch(self, c, rm);
-        return;
+        if (!berth_index_hold(&c->ix, rm))
+            dispatch(self, rm);
+        return; /* held, handed on or freed */
     }
     case BERTH_MSG_CTR_SUMMARY: {
         berth_ctr_summary_msg_t *sm = (berth_ctr_summary_msg_t *)msg;
@@ -978,12 +941,6 @@ static void ctrs_fini(void *state)
         berth_free(op);
     }
     berth_index_fini(&c->ix);
-    while (c->pending) {
-        pending_t *q = c->pending;
-        c->pending = q->next;
-        berth_msg_free(&q->msg->hdr);
-        berth_free(q);
-    }
     berth_config_unref(c->cfg);
     berth_free(c);
 }
@@ -1006,7 +963,6 @@ void berth_containers_start(berth_handle_t h, berth_config_t *cfg, berth_handle_
     c->cfg = berth_config_ref(cfg);
     c->pods = pods;
     c->images = images;
-    c->pending_tail = &c->pending;
     berth_index_init(&c->ix, summary_free);
     BERTH_AUTO_FREE char *exits = berth_asprintf("%s/exits", cfg->runroot);
     berth_err_t err = NULL;

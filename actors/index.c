@@ -18,7 +18,13 @@ void berth_index_init(berth_index_t *ix, void (*free_summary)(void *summary))
 {
     memset(ix, 0, sizeof(*ix));
     ix->free_summary = free_summary;
+    ix->held_tail = &ix->held;
 }
+
+struct berth_index_held {
+    berth_index_held_t *next;
+    berth_cri_req_msg_t *rm;
+};
 
 void berth_index_fini(berth_index_t *ix)
 {
@@ -27,6 +33,13 @@ void berth_index_fini(berth_index_t *ix)
     berth_free(ix->v);
     ix->v = NULL;
     ix->cap = 0;
+    while (ix->held) {
+        berth_index_held_t *h = ix->held;
+        ix->held = h->next;
+        berth_msg_free(&h->rm->hdr);
+        berth_free(h);
+    }
+    ix->held_tail = &ix->held;
 }
 
 berth_index_entry_t *berth_index_by_name(berth_index_t *ix, const char *name)
@@ -209,4 +222,41 @@ void berth_index_route_by_id(const berth_index_t *ix, berth_cri_req_msg_t *rm, c
         return berth_cri_fail(rm, BERTH_GRPC_NOT_FOUND, "%s: %s %s not found", method, what, id);
     berth_grpc_call_set_owner(rm->call, e->handle);
     berth_send(e->handle, &rm->hdr);
+}
+
+bool berth_index_hold(berth_index_t *ix, berth_cri_req_msg_t *rm)
+{
+    if (ix->ready)
+        return false;
+    berth_index_held_t *h = berth_calloc(1, sizeof(*h));
+    h->rm = rm;
+    *ix->held_tail = h;
+    ix->held_tail = &h->next;
+    return true;
+}
+
+void berth_index_ready(berth_index_t *ix, void (*dispatch)(void *ctx, berth_cri_req_msg_t *rm),
+                       void *ctx)
+{
+    ix->ready = true;
+    while (ix->held) {
+        berth_index_held_t *h = ix->held;
+        ix->held = h->next;
+        dispatch(ctx, h->rm);
+        berth_free(h);
+    }
+    ix->held_tail = &ix->held;
+}
+
+void berth_index_dispatch(berth_actor_t *self, void *mgr, const berth_index_t *ix,
+                          berth_cri_routes_t *routes, berth_cri_req_msg_t *rm, const char *id_field,
+                          const char *what)
+{
+    const berth_index_route_t *r = berth_cri_route(routes, rm->method);
+    if (r == NULL)
+        return berth_cri_fail(rm, BERTH_GRPC_UNIMPLEMENTED, "%s is not a %s method",
+                              rm->method->name, what);
+    if (r->fn)
+        return r->fn(self, mgr, rm, r->arg);
+    berth_index_route_by_id(ix, rm, id_field, what, r->gone_ok);
 }

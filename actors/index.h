@@ -21,10 +21,16 @@ typedef struct berth_index_entry {
     void *summary;         /* owned, freed with the index's free_summary; may be NULL */
 } berth_index_entry_t;
 
+struct berth_cri_req_msg;
+typedef struct berth_index_held berth_index_held_t;
+
 typedef struct berth_index {
     berth_index_entry_t *v;
     size_t n, cap;
     void (*free_summary)(void *summary);
+    /* Until the manager has read its records, requests wait here in order. */
+    bool ready;
+    berth_index_held_t *held, **held_tail;
 } berth_index_t;
 
 void berth_index_init(berth_index_t *ix, void (*free_summary)(void *summary));
@@ -75,14 +81,28 @@ void berth_index_list(const berth_index_t *ix, const berth_index_lister_t *l, co
                       struct berth_grpc_call *call, bool stream, ProtobufCMessage *list_resp,
                       ProtobufCMessage *stream_resp);
 
-/* A manager's handler for one CRI method (rm taken); `gone_ok` for the
- * per-ID methods the CRI wants idempotent (stop, remove). */
-struct berth_cri_req_msg;
+/* A manager's handler for one CRI method (rm taken, arg from the table), or
+ * none: the method goes to the actor whose ID the request names, and
+ * `gone_ok` marks those the CRI wants idempotent (stop, remove). */
 typedef struct berth_index_route {
     const char *method; /* first member: see berth_cri_routes_t */
-    void (*fn)(berth_actor_t *self, void *mgr, struct berth_cri_req_msg *rm);
+    void (*fn)(berth_actor_t *self, void *mgr, struct berth_cri_req_msg *rm, int arg);
+    int arg;
     bool gone_ok;
 } berth_index_route_t;
+
+/* Before the records are read (berth_index_ready), keeps rm and returns
+ * true; after, returns false and the caller dispatches it. */
+bool berth_index_hold(berth_index_t *ix, struct berth_cri_req_msg *rm);
+/* The records are read: every held request goes to dispatch, in order. */
+void berth_index_ready(berth_index_t *ix, void (*dispatch)(void *ctx, struct berth_cri_req_msg *rm),
+                       void *ctx);
+/* Routes rm by the manager's table: its own handler, else to the actor named
+ * by the request's `id_field`; a method the table lacks is UNIMPLEMENTED. */
+struct berth_cri_routes;
+void berth_index_dispatch(berth_actor_t *self, void *mgr, const berth_index_t *ix,
+                          struct berth_cri_routes *routes, struct berth_cri_req_msg *rm,
+                          const char *id_field, const char *what);
 
 /* Routes rm to the actor whose ID (a unique prefix is enough) is the
  * request's string field `field` ("pod_sandbox_id"); `what` ("pod sandbox")

@@ -33,16 +33,9 @@ typedef berth_index_entry_t entry_t; /* handle: the pod; summary: berth_pod_summ
 
 #define SUMMARY(e) ((berth_pod_summary_t *)(e)->summary)
 
-typedef struct pending {
-    struct pending *next;
-    berth_cri_req_msg_t *msg;
-} pending_t;
-
 typedef struct pods {
     berth_config_t *cfg;
     berth_index_t ix;
-    bool restored;
-    pending_t *pending, **pending_tail;
     berth_handle_t containers; /* the container manager, or none (unit tests) */
 } pods_t;
 
@@ -285,65 +278,41 @@ static void on_list(pods_t *p, berth_cri_req_msg_t *rm, bool stream)
     berth_msg_free(&rm->hdr);
 }
 
-static void on_list_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+static void on_list_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int stream)
 {
     (void)self;
-    on_list(mgr, rm, false);
+    on_list(mgr, rm, stream);
 }
 
-static void on_stream_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
+static void on_run_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int arg)
 {
-    (void)self;
-    on_list(mgr, rm, true);
-}
-
-static void on_run_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm)
-{
+    (void)arg;
     on_run(self, mgr, rm);
 }
 
 static const berth_index_route_t route_table[] = {
-        {"RunPodSandbox", on_run_rpc, false},
-        {"ListPodSandbox", on_list_rpc, false},
-        {"StreamPodSandboxes", on_stream_rpc, false},
-        {"StopPodSandbox", NULL, true},
-        {"RemovePodSandbox", NULL, true},
-        {"PodSandboxStatus", NULL, false},
-        {"UpdatePodSandboxResources", NULL, false},
+        {"RunPodSandbox", on_run_rpc, 0, false},
+        {"ListPodSandbox", on_list_rpc, false, false},
+        {"StreamPodSandboxes", on_list_rpc, true, false},
+        {"StopPodSandbox", NULL, 0, true},
+        {"RemovePodSandbox", NULL, 0, true},
+        {"PodSandboxStatus", NULL, 0, false},
+        {"UpdatePodSandboxResources", NULL, 0, false},
 };
 static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);
 
-static void dispatch(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
+/* A request, now or when the records are read (ctx: the actor). */
+static void dispatch(void *ctx, berth_cri_req_msg_t *rm)
 {
-    const berth_index_route_t *r = berth_cri_route(&routes, rm->method);
-    if (r == NULL)
-        return berth_cri_fail(rm, BERTH_GRPC_UNIMPLEMENTED, "%s is not a pod sandbox method",
-                              rm->method->name);
-    if (r->fn)
-        return r->fn(self, p, rm);
-    berth_index_route_by_id(&p->ix, rm, "pod_sandbox_id", "pod sandbox", r->gone_ok);
-}
-
-static void on_request(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
-{
-    if (!p->restored) {
-        pending_t *q = berth_calloc(1, sizeof(*q));
-        q->msg = rm;
-        *p->pending_tail = q;
-        p->pending_tail = &q->next;
-        return;
-    }
-    dispatch(self, p, rm);
+    berth_actor_t *self = ctx;
+    pods_t *p = berth_actor_state(self);
+    berth_index_dispatch(self, p, &p->ix, &routes, rm, "pod_sandbox_id", "pod sandbox");
 }
 
 static void restore_msg_free(berth_msg_t *m)
 {
     restore_msg_t *r = (restore_msg_t *)m;
-    for (size_t i = 0; i < r->n; i++) {
-        if (r->records[i])
-            json_decref(r->records[i]);
-    }
-    berth_free(r->records);
+    berth_fs_records_free(r->records, r->n);
     berth_free(r->dir);
     berth_free(r);
 }
@@ -377,14 +346,7 @@ static void on_restored(berth_actor_t *self, pods_t *p, restore_msg_t *r)
             restored++;
     }
     berth_log_info("pod sandboxes restored", "restored=%zu interrupted=%zu", restored, undone);
-    p->restored = true;
-    while (p->pending) {
-        pending_t *q = p->pending;
-        p->pending = q->next;
-        dispatch(self, p, q->msg);
-        berth_free(q);
-    }
-    p->pending_tail = &p->pending;
+    berth_index_ready(&p->ix, dispatch, self);
 }
 
 static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
@@ -392,8 +354,9 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
     pods_t *p = berth_actor_state(self);
     switch (msg->type) {
     case BERTH_MSG_CRI_REQUEST:
-        on_request(self, p, (berth_cri_req_msg_t *)msg);
-        return; /* handed on or freed */
+        if (!berth_index_hold(&p->ix, (berth_cri_req_msg_t *)msg))
+            dispatch(self, (berth_cri_req_msg_t *)msg);
+        return; /* held, handed on or freed */
     case BERTH_MSG_POD_SUMMARY: {
         berth_pod_summary_msg_t *sm = (berth_pod_summary_msg_t *)msg;
         entry_t *e = berth_index_by_exact_id(&p->ix, sm->summary->id);
@@ -453,7 +416,7 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_POD_INFO_REQ: {
         berth_pod_info_msg_t *im = (berth_pod_info_msg_t *)msg;
         bool amb;
-        entry_t *e = p->restored ? berth_index_by_id(&p->ix, im->pod_id, &amb) : NULL;
+        entry_t *e = p->ix.ready ? berth_index_by_id(&p->ix, im->pod_id, &amb) : NULL;
         if (e == NULL || (e->summary && !SUMMARY(e)->listed)) {
             /* not found, ambiguous, or not delivered to the kubelet yet */
             berth_err_make(&im->error, ENOENT, BERTH_GRPC_NOT_FOUND, "pod sandbox %s not found",
@@ -477,12 +440,6 @@ static void pods_fini(void *state)
 {
     pods_t *p = state;
     berth_index_fini(&p->ix);
-    while (p->pending) {
-        pending_t *q = p->pending;
-        p->pending = q->next;
-        berth_msg_free(&q->msg->hdr);
-        berth_free(q);
-    }
     berth_config_unref(p->cfg);
     berth_free(p);
 }
@@ -503,7 +460,6 @@ void berth_pods_start(berth_handle_t h, berth_config_t *cfg, berth_handle_t cont
     pods_t *p = berth_calloc(1, sizeof(*p));
     p->cfg = berth_config_ref(cfg);
     p->containers = containers;
-    p->pending_tail = &p->pending;
     berth_index_init(&p->ix, summary_free);
     berth_actor_start(h, &pods_class, p);
     restore_msg_t *r = berth_msg_new(BERTH_MSG_PODS_RESTORED, sizeof(*r));

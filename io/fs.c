@@ -208,3 +208,12 @@ void berth_fs_sweep_partial_records(const char *dir, const char *what)
     }
     berth_strv_free(names);
 }
+
+void berth_fs_records_free(json_t **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        if (v[i])
+            json_decref(v[i]);
+    }
+    berth_free(v);
+}

@@ -58,6 +58,8 @@ int berth_fs_remove_tree(const char *path);
  * written by rename, so a torn one is not berth's and is kept for an
  * operator to look at. A missing dir gives none. */
 void berth_fs_load_records(const char *dir, const char *what, json_t ***out, size_t *n);
+/* Frees what berth_fs_load_records returned (NULL entries were taken). */
+void berth_fs_records_free(json_t **v, size_t n);
 /* Removes the half-written records a crash left in dir: an atomic write's
  * temp file (NAME.json.tmp.*), or a staged commit whose rename never came
  * (NAME.json.staged: its intent record is still there and is undone).
