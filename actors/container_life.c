@@ -391,21 +391,16 @@ void ctr_on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     status_build(c, &parts);
     Runtime__V1__ContainerStatusResponse resp = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INIT;
     resp.status = &parts.st;
-    Runtime__V1__ContainerStatusResponse__InfoEntry info =
-            RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INFO_ENTRY__INIT;
-    Runtime__V1__ContainerStatusResponse__InfoEntry *infop[] = {&info};
     BERTH_AUTO_FREE char *infojson = NULL;
+    BERTH_AUTO_FREE void *infomap = NULL;
     if (r->verbose) {
         json_t *o =
                 json_pack("{s:s, s:s, s:i, s:s?, s:s?, s:s?, s:s?}", "name", c->name, "sandboxID",
                           c->pod_id, "pid", (int)c->pid, "rootfs", c->rootfs, "bundle", c->bundle,
                           "runtime", c->runtime_path, "stage", c->cr.resv.stage);
-        infojson = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(o);
-        info.key = (char *)"info";
-        info.value = infojson;
-        resp.n_info = 1;
-        resp.info = infop;
+        infomap = berth_cri_info(&runtime__v1__container_status_response__info_entry__descriptor, o,
+                                 &infojson, &resp.n_info);
+        resp.info = infomap;
     }
     berth_cri_reply(rm->call, &resp.base);
     status_parts_fini(&parts);
@@ -462,7 +457,8 @@ void ctr_on_update(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     c->updating = rm;
     berth_resv_set_stage(&c->cr.resv, "updating the container's resources");
     step_msg_t *s = ctr_step_new(c, STEP_UPDATE);
-    s->record_json = berth_runtimes_update_json(&fit.res);
+    /* the limits as config.json has them (io/ocispec's one builder) */
+    s->record_json = berth_ocispec_resources_json(&fit.res);
     berth_resources_fit_fini(&fit);
     /* in the bundle: removed with the container, never shared with another */
     s->path = berth_asprintf("%s/resources-update.json", c->bundle);

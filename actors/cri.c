@@ -626,3 +626,12 @@ uint8_t *berth_cri_pack_string(const ProtobufCMessageDescriptor *desc, const cha
     *(const char **)((char *)m + desc->fields[0].offset) = value;
     return berth_cri_pack(m, len);
 }
+
+void *berth_cri_info(const ProtobufCMessageDescriptor *entry, json_t *o, char **json, size_t *n)
+{
+    *json = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    static char *const key[] = {(char *)"info"};
+    *n = 1;
+    return berth_cri_map(entry, 1, key, json);
+}

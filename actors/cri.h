@@ -10,6 +10,7 @@
 #define BERTH_ACTORS_CRI_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stddef.h>
 
 #include "engine/actor.h"
@@ -55,6 +56,11 @@ void *berth_cri_map_copy(const ProtobufCMessageDescriptor *entry, size_t n,
 
 /* The key and value of one map entry of any *Entry type (borrowed). */
 void berth_cri_map_entry(const ProtobufCMessage *entry, const char **key, const char **value);
+
+/* The verbose `info` map of a status response, {"info": o as JSON} (o
+ * taken): the entries (owned block, as berth_cri_map) with *n set, and the
+ * JSON text in *json (owned), both freed after the reply is sent. */
+void *berth_cri_info(const ProtobufCMessageDescriptor *entry, json_t *o, char **json, size_t *n);
 
 /* Checks a labels or annotations map (n map entries of any *Entry type):
  * at most BERTH_CRI_MAX_MAP_ENTRIES entries and BERTH_CRI_MAX_MAP_BYTES of

@@ -708,21 +708,16 @@ static void on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     Runtime__V1__PodSandboxStatusResponse resp = RUNTIME__V1__POD_SANDBOX_STATUS_RESPONSE__INIT;
     resp.status = &st;
     resp.timestamp = (int64_t)berth_wall_ns();
-    Runtime__V1__PodSandboxStatusResponse__InfoEntry info =
-            RUNTIME__V1__POD_SANDBOX_STATUS_RESPONSE__INFO_ENTRY__INIT;
-    Runtime__V1__PodSandboxStatusResponse__InfoEntry *infop[] = {&info};
     BERTH_AUTO_FREE char *infojson = NULL;
+    BERTH_AUTO_FREE void *infomap = NULL;
     if (r->verbose) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:b}", "name", p->name,
                               "podDir", p->pod_dir, "stage", p->cr.resv.stage, "netNS", p->ns.net,
                               "ipcNS", p->ns.ipc, "utsNS", p->ns.uts, "network", p->net_name,
                               "cniResult", p->cni_result, "infraContainer", false);
-        infojson = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(o);
-        info.key = (char *)"info";
-        info.value = infojson;
-        resp.n_info = 1;
-        resp.info = infop;
+        infomap = berth_cri_info(&runtime__v1__pod_sandbox_status_response__info_entry__descriptor,
+                                 o, &infojson, &resp.n_info);
+        resp.info = infomap;
     }
     /* the containers manager adds the containers' statuses and answers */
     size_t len;
