@@ -172,8 +172,6 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
     int ret = -1;
     berth_user_t user = {0};
     berth_ocispec_mount_t *mounts = NULL;
-    berth_ocispec_hugepage_t *hps = NULL;
-    berth_ocispec_kv_t *unified = NULL;
     berth_resources_fit_t fit = {0};
     uint32_t *extra = NULL;
     BERTH_AUTO_FREE char *user_spec = NULL;
@@ -308,36 +306,16 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
         berth_log_debug("limits the node cannot apply left out", "id=%s dropped=\"%s\"", c->id,
                         fit.dropped);
     spec.no_device_rules = !fit.devices;
-    if (res) {
-        const Runtime__V1__LinuxContainerResources *fr = &fit.res;
-        spec.cpu_shares = fr->cpu_shares > 0 ? (uint64_t)fr->cpu_shares : 0;
-        spec.cpu_quota = fr->cpu_quota;
-        spec.cpu_period = fr->cpu_period > 0 ? (uint64_t)fr->cpu_period : 0;
-        spec.cpuset_cpus = fr->cpuset_cpus && fr->cpuset_cpus[0] ? fr->cpuset_cpus : NULL;
-        spec.cpuset_mems = fr->cpuset_mems && fr->cpuset_mems[0] ? fr->cpuset_mems : NULL;
-        spec.memory_limit = fr->memory_limit_in_bytes;
-        spec.memory_swap = fr->memory_swap_limit_in_bytes;
-        if (fr->oom_score_adj) {
-            spec.oom_score_adj_set = true;
-            spec.oom_score_adj = (int)fr->oom_score_adj;
-        }
-        hps = berth_calloc(fr->n_hugepage_limits + 1, sizeof(*hps));
-        for (size_t i = 0; i < fr->n_hugepage_limits; i++) {
-            hps[i].page_size = fr->hugepage_limits[i]->page_size;
-            hps[i].limit = fr->hugepage_limits[i]->limit;
-        }
-        spec.hugepages = hps;
-        spec.nhugepages = fr->n_hugepage_limits;
-        unified = berth_calloc(fr->n_unified + 1, sizeof(*unified));
-        for (size_t i = 0; i < fr->n_unified; i++) {
-            unified[i].key = fr->unified[i]->key;
-            unified[i].value = fr->unified[i]->value;
-        }
-        spec.unified = unified;
-        spec.nunified = fr->n_unified;
-    }
+    /* the same limits an UpdateContainerResources would write (io/ocispec
+     * maps them to JSON for both) */
+    spec.res = fit.res;
     if (c->pids_limit > 0 && fit.pids)
-        spec.pids_limit = c->pids_limit;
+        spec.res.pids_limit = c->pids_limit;
+    /* a process setting, not a cgroup limit: the node does not decide it */
+    if (res && res->oom_score_adj) {
+        spec.oom_score_adj_set = true;
+        spec.oom_score_adj = (int)res->oom_score_adj;
+    }
     ret = berth_ocispec_write(c->bundle, &spec, err);
     if (ret < 0)
         berth_err_prefix(err, "CreateContainer: OCI spec");
@@ -348,8 +326,6 @@ out:
     berth_strv_free(env);
     berth_user_fini(&user);
     berth_free(mounts);
-    berth_free(hps);
-    berth_free(unified);
     berth_resources_fit_fini(&fit);
     berth_free(extra);
     return ret;

@@ -161,53 +161,9 @@ json_t *berth_runtimes_json(const berth_runtimes_t *r)
     return json_pack("{s:o, s:o}", "cgroups", cg, "handlers", hs);
 }
 
-char *berth_runtimes_update_json(const Runtime__V1__LinuxContainerResources *res)
+char *berth_runtimes_update_json(const berth_ocispec_resources_t *res)
 {
-    json_t *r = json_object();
-    json_t *cpu = json_object();
-    if (res->cpu_shares > 0)
-        json_object_set_new(cpu, "shares", json_integer(res->cpu_shares));
-    if (res->cpu_quota != 0)
-        json_object_set_new(cpu, "quota", json_integer(res->cpu_quota));
-    if (res->cpu_period > 0)
-        json_object_set_new(cpu, "period", json_integer(res->cpu_period));
-    if (res->cpuset_cpus && res->cpuset_cpus[0])
-        json_object_set_new(cpu, "cpus", json_string(res->cpuset_cpus));
-    if (res->cpuset_mems && res->cpuset_mems[0])
-        json_object_set_new(cpu, "mems", json_string(res->cpuset_mems));
-    if (json_object_size(cpu) > 0)
-        json_object_set_new(r, "cpu", cpu);
-    else
-        json_decref(cpu);
-    json_t *mem = json_object();
-    if (res->memory_limit_in_bytes > 0)
-        json_object_set_new(mem, "limit", json_integer(res->memory_limit_in_bytes));
-    if (res->memory_swap_limit_in_bytes != 0)
-        json_object_set_new(mem, "swap", json_integer(res->memory_swap_limit_in_bytes));
-    if (json_object_size(mem) > 0)
-        json_object_set_new(r, "memory", mem);
-    else
-        json_decref(mem);
-    if (res->n_hugepage_limits > 0) {
-        json_t *h = json_array();
-        for (size_t i = 0; i < res->n_hugepage_limits; i++) {
-            const Runtime__V1__HugepageLimit *l = res->hugepage_limits[i];
-            json_array_append_new(h, json_pack("{s:s, s:I}", "pageSize", l->page_size, "limit",
-                                               (json_int_t)l->limit));
-        }
-        json_object_set_new(r, "hugepageLimits", h);
-    }
-    if (res->n_unified > 0) {
-        json_t *u = json_object();
-        for (size_t i = 0; i < res->n_unified; i++)
-            json_object_set_new(u, res->unified[i]->key, json_string(res->unified[i]->value));
-        json_object_set_new(r, "unified", u);
-    }
-    /* json_dumps allocates through jansson's allocator, which main sets to
-     * berth's, so the caller frees the text with berth_free. */
-    char *text = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(r);
-    return text ? text : berth_strdup("{}");
+    return berth_ocispec_resources_json(res);
 }
 
 /* ---- fitting limits to the node's controllers ------------------------------------------- */
@@ -344,43 +300,48 @@ int berth_runtimes_fit_resources(const berth_cgroups_info_t *cg,
                                  berth_resources_fit_t *out, berth_err_t *err)
 {
     memset(out, 0, sizeof(*out));
-    Runtime__V1__LinuxContainerResources empty = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
-    out->res = in ? *in : empty;
-    out->res.hugepage_limits = NULL;
-    out->res.unified = NULL;
-    out->res.n_hugepage_limits = 0;
-    out->res.n_unified = 0;
     out->devices = out->pids = true;
     if (in == NULL)
         return 0;
     if (check_limits(cg, in, err) < 0)
         return -1;
-    Runtime__V1__LinuxContainerResources *r = &out->res;
+    berth_ocispec_resources_t *r = &out->res;
+    /* the CRI's fields as the OCI's: no negative share, period or memory
+     * limit got past the check; "" is "not set" */
+    r->cpu_shares = in->cpu_shares > 0 ? (uint64_t)in->cpu_shares : 0;
+    r->cpu_quota = in->cpu_quota;
+    r->cpu_period = in->cpu_period > 0 ? (uint64_t)in->cpu_period : 0;
+    r->cpuset_cpus = in->cpuset_cpus && in->cpuset_cpus[0] ? in->cpuset_cpus : NULL;
+    r->cpuset_mems = in->cpuset_mems && in->cpuset_mems[0] ? in->cpuset_mems : NULL;
+    r->memory_limit = in->memory_limit_in_bytes;
+    r->memory_swap = in->memory_swap_limit_in_bytes;
     unsigned have = cg ? cg->controllers : ~0u;
     bool v2 = cg == NULL || cg->mode == BERTH_CGROUPS_V2;
 
     if (!(have & BERTH_CG_CPU)) {
         if (r->cpu_shares || r->cpu_quota || r->cpu_period)
             drop(out, "cpu_shares/cpu_quota/cpu_period", "no cpu controller");
-        r->cpu_shares = r->cpu_quota = r->cpu_period = 0;
+        r->cpu_shares = r->cpu_period = 0;
+        r->cpu_quota = 0;
     } else if (cg && !cg->cpu_quota) {
         if (r->cpu_quota || r->cpu_period)
             drop(out, "cpu_quota/cpu_period", "the kernel has no CFS bandwidth control");
-        r->cpu_quota = r->cpu_period = 0;
+        r->cpu_quota = 0;
+        r->cpu_period = 0;
     }
     if (!(have & BERTH_CG_CPUSET)) {
-        if ((r->cpuset_cpus && r->cpuset_cpus[0]) || (r->cpuset_mems && r->cpuset_mems[0]))
+        if (r->cpuset_cpus || r->cpuset_mems)
             drop(out, "cpuset_cpus/cpuset_mems", "no cpuset controller");
         r->cpuset_cpus = r->cpuset_mems = NULL;
     }
     if (!(have & BERTH_CG_MEMORY)) {
-        if (r->memory_limit_in_bytes || r->memory_swap_limit_in_bytes)
+        if (r->memory_limit || r->memory_swap)
             drop(out, "memory_limit_in_bytes/memory_swap_limit_in_bytes", "no memory controller");
-        r->memory_limit_in_bytes = r->memory_swap_limit_in_bytes = 0;
+        r->memory_limit = r->memory_swap = 0;
     } else if (cg && !cg->memory_swap) {
-        if (r->memory_swap_limit_in_bytes)
+        if (r->memory_swap)
             drop(out, "memory_swap_limit_in_bytes", "no swap accounting in the memory controller");
-        r->memory_swap_limit_in_bytes = 0;
+        r->memory_swap = 0;
     }
     if (in->n_hugepage_limits > 0) {
         if (!(have & BERTH_CG_HUGETLB)) {
@@ -395,13 +356,18 @@ int berth_runtimes_fit_resources(const berth_cgroups_info_t *cg,
                              : "no hugetlb controller");
             }
         } else {
-            r->hugepage_limits = berth_calloc(in->n_hugepage_limits, sizeof(*r->hugepage_limits));
-            for (size_t i = 0; i < in->n_hugepage_limits; i++)
-                r->hugepage_limits[r->n_hugepage_limits++] = in->hugepage_limits[i];
+            berth_ocispec_hugepage_t *h = berth_calloc(in->n_hugepage_limits, sizeof(*h));
+            for (size_t i = 0; i < in->n_hugepage_limits; i++) {
+                h[i].page_size = in->hugepage_limits[i]->page_size;
+                h[i].limit = in->hugepage_limits[i]->limit;
+            }
+            r->hugepages = h;
+            r->nhugepages = in->n_hugepage_limits;
         }
     }
     if (in->n_unified > 0) {
-        r->unified = berth_calloc(in->n_unified, sizeof(*r->unified));
+        berth_ocispec_kv_t *u = berth_calloc(in->n_unified, sizeof(*u));
+        size_t n = 0;
         for (size_t i = 0; i < in->n_unified; i++) {
             const char *k = in->unified[i]->key;
             char ctrl[32];
@@ -414,8 +380,10 @@ int berth_runtimes_fit_resources(const berth_cgroups_info_t *cg,
             else if (bit != 0 && !(have & bit))
                 drop(out, what, "that controller is not enabled in cgroup2");
             else
-                r->unified[r->n_unified++] = in->unified[i];
+                u[n++] = (berth_ocispec_kv_t){k, in->unified[i]->value};
         }
+        r->unified = u;
+        r->nunified = n;
     }
     out->devices = (have & BERTH_CG_DEVICES) != 0;
     out->pids = (have & BERTH_CG_PIDS) != 0;
@@ -426,9 +394,10 @@ int berth_runtimes_fit_resources(const berth_cgroups_info_t *cg,
 
 void berth_resources_fit_fini(berth_resources_fit_t *f)
 {
-    berth_free(f->res.hugepage_limits);
-    berth_free(f->res.unified);
-    f->res.hugepage_limits = NULL;
+    /* the two arrays fit allocated (const in the OCI view, which borrows) */
+    berth_free((void *)f->res.hugepages);
+    berth_free((void *)f->res.unified);
+    f->res.hugepages = NULL;
     f->res.unified = NULL;
-    f->res.n_hugepage_limits = f->res.n_unified = 0;
+    f->res.nhugepages = f->res.nunified = 0;
 }

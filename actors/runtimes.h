@@ -8,8 +8,11 @@
  * reports it. berth never switches handlers behind the operator's back: a
  * default handler that cannot work makes RuntimeReady false instead.
  *
- * Also holds the CRI -> OCI mapping of LinuxContainerResources for the
- * runtimes' `update --resources` (UpdateContainerResources).
+ * Also decides which of a container's LinuxContainerResources the node can
+ * apply, and refuses invalid ones: the result is io/ocispec's plain
+ * berth_ocispec_resources_t, which io/ocispec turns into JSON for both
+ * config.json (CreateContainer) and the runtimes' `update --resources`
+ * (UpdateContainerResources).
  */
 #ifndef BERTH_ACTORS_RUNTIMES_H
 #define BERTH_ACTORS_RUNTIMES_H
@@ -21,6 +24,7 @@
 
 #include "conf/config.h"
 #include "io/cgroups.h"
+#include "io/ocispec.h"
 #include "proto/cri.h"
 
 typedef struct berth_runtime_status {
@@ -63,17 +67,19 @@ const berth_runtime_status_t *berth_runtimes_unusable(const char *handler);
  * "reason":..., "message":...}}}, for verbose Status. Returned owned. */
 json_t *berth_runtimes_json(const berth_runtimes_t *r);
 
-/* The OCI LinuxResources document (runtime-spec config-linux.md) for
- * `<runtime> update --resources FILE`: cpu, memory, hugepageLimits and
- * unified from res; CRI zero values mean "leave as is" and are left out.
- * Returned owned (berth_free). Pure: any thread. */
-char *berth_runtimes_update_json(const Runtime__V1__LinuxContainerResources *res);
+/* The same as berth_ocispec_resources_json (the update file's text), kept
+ * for the callers that have it (tests/fuzz). Returned owned (berth_free). */
+char *berth_runtimes_update_json(const berth_ocispec_resources_t *res);
 
-/* A LinuxContainerResources fitted to the node's controllers. res is a
- * shallow copy of the request's: its strings and list entries stay borrowed
- * from the request, only the two lists are owned (fini frees them). */
+/* A LinuxContainerResources fitted to the node's controllers, as the OCI
+ * limits. res's strings stay borrowed from the request; its hugepages and
+ * unified arrays are owned (fini frees them). CRI zero values ("leave as
+ * is" for an update) stay zero, which the JSON leaves out. res.pids_limit
+ * stays 0: the CRI has no pids field (CreateContainer sets berth's own when
+ * `pids`). The request's oom_score_adj is a process setting, not a limit:
+ * the caller reads it from the request. */
 typedef struct berth_resources_fit {
-    Runtime__V1__LinuxContainerResources res;
+    berth_ocispec_resources_t res;
     bool devices;      /* device rules (linux.resources.devices) can be applied */
     bool pids;         /* a pids limit can be applied */
     unsigned ndropped; /* limits left out because the node lacks their controller */

@@ -447,32 +447,34 @@ static void add_ns(json_t *nss, const char *type, int mode, const char *path)
     json_array_append_new(nss, n);
 }
 
-static json_t *build_resources(const berth_ocispec_t *s)
-{
-    json_t *r = json_object();
-    json_t *devs = json_array();
-    json_t *d = json_object();
-    /* privileged: every device node is usable; otherwise deny all and let
-     * the runtime add its standard set (null, zero, tty, ...) plus ours. */
-    json_object_set_new(d, "allow", json_boolean(s->privileged));
-    json_object_set_new(d, "access", json_string("rwm"));
-    json_array_append_new(devs, d);
-    for (size_t i = 0; !s->privileged && i < s->ndevices; i++) {
-        const berth_ocispec_device_t *dv = &s->devices[i];
-        json_t *e = json_object();
-        json_object_set_new(e, "allow", json_true());
-        char t[2] = {dv->type == 'b' ? 'b' : 'c', 0};
-        json_object_set_new(e, "type", json_string(t));
-        json_object_set_new(e, "major", json_integer(dv->major));
-        json_object_set_new(e, "minor", json_integer(dv->minor));
-        json_object_set_new(e, "access", json_string(dv->permissions ? dv->permissions : "rwm"));
-        json_array_append_new(devs, e);
-    }
-    if (s->no_device_rules)
-        json_decref(devs); /* runc fails a rule it has no hierarchy for */
-    else
-        json_object_set_new(r, "devices", devs);
+/* The anonymous member list in berth_ocispec_t must match
+ * berth_ocispec_resources_t field for field (the union's two views). */
+#define SAME_FIELD(f)                                                                              \
+    _Static_assert(offsetof(berth_ocispec_t, f) == offsetof(berth_ocispec_t, res) +                \
+                                                           offsetof(berth_ocispec_resources_t, f), \
+                   "berth_ocispec_t." #f " is not res." #f)
+SAME_FIELD(cpu_shares);
+SAME_FIELD(cpu_quota);
+SAME_FIELD(cpu_period);
+SAME_FIELD(cpuset_cpus);
+SAME_FIELD(cpuset_mems);
+SAME_FIELD(memory_limit);
+SAME_FIELD(memory_swap);
+SAME_FIELD(pids_limit);
+SAME_FIELD(hugepages);
+SAME_FIELD(nhugepages);
+SAME_FIELD(unified);
+SAME_FIELD(nunified);
+_Static_assert(sizeof(((berth_ocispec_t *)0)->res) == sizeof(berth_ocispec_resources_t) &&
+                       offsetof(berth_ocispec_t, nunified) + sizeof(size_t) ==
+                               offsetof(berth_ocispec_t, res) + sizeof(berth_ocispec_resources_t),
+               "berth_ocispec_t's limits are not berth_ocispec_resources_t");
+#undef SAME_FIELD
 
+/* The limits into r (config.json's resources after its device rules, or an
+ * update file's whole object). */
+static void add_limits(json_t *r, const berth_ocispec_resources_t *s)
+{
     json_t *cpu = json_object();
     if (s->cpu_shares)
         json_object_set_new(cpu, "shares", json_integer((json_int_t)s->cpu_shares));
@@ -516,6 +518,52 @@ static json_t *build_resources(const berth_ocispec_t *s)
     }
     if (s->nunified > 0)
         json_object_set_new(r, "unified", kv_object(s->unified, s->nunified));
+}
+
+json_t *berth_ocispec_resources_build(const berth_ocispec_resources_t *res)
+{
+    json_t *r = json_object();
+    add_limits(r, res);
+    return r;
+}
+
+char *berth_ocispec_resources_json(const berth_ocispec_resources_t *res)
+{
+    json_t *r = berth_ocispec_resources_build(res);
+    /* Sorted keys: the file's text depends on the limits alone. json_dumps
+     * allocates through jansson's allocator, which is berth's (engine/alloc.c),
+     * so the caller frees the text with berth_free. */
+    char *text = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(r);
+    return text ? text : berth_strdup("{}");
+}
+
+static json_t *build_resources(const berth_ocispec_t *s)
+{
+    json_t *r = json_object();
+    json_t *devs = json_array();
+    json_t *d = json_object();
+    /* privileged: every device node is usable; otherwise deny all and let
+     * the runtime add its standard set (null, zero, tty, ...) plus ours. */
+    json_object_set_new(d, "allow", json_boolean(s->privileged));
+    json_object_set_new(d, "access", json_string("rwm"));
+    json_array_append_new(devs, d);
+    for (size_t i = 0; !s->privileged && i < s->ndevices; i++) {
+        const berth_ocispec_device_t *dv = &s->devices[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "allow", json_true());
+        char t[2] = {dv->type == 'b' ? 'b' : 'c', 0};
+        json_object_set_new(e, "type", json_string(t));
+        json_object_set_new(e, "major", json_integer(dv->major));
+        json_object_set_new(e, "minor", json_integer(dv->minor));
+        json_object_set_new(e, "access", json_string(dv->permissions ? dv->permissions : "rwm"));
+        json_array_append_new(devs, e);
+    }
+    if (s->no_device_rules)
+        json_decref(devs); /* runc fails a rule it has no hierarchy for */
+    else
+        json_object_set_new(r, "devices", devs);
+    add_limits(r, &s->res);
     return r;
 }
 

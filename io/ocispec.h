@@ -5,8 +5,9 @@
  * it); this module turns it into config.json with berth's defaults (CRI-O's
  * capability set, the RuntimeDefault seccomp profile, masked and read-only
  * paths, the standard mounts, cgroupfs paths) and the node's limits
- * (oom_score_adj clamp). Also the user and group resolution from the image's
- * own /etc/passwd and /etc/group, which are untrusted input.
+ * (oom_score_adj clamp); also the linux.resources limits alone, for a
+ * runtime's `update --resources`. And the user and group resolution from
+ * the image's own /etc/passwd and /etc/group, which are untrusted input.
  *
  * Holds no domain rules beyond those defaults and never talks to a runtime.
  */
@@ -70,6 +71,27 @@ typedef struct berth_ocispec_hugepage {
     const char *page_size; /* "2MB" */
     uint64_t limit;
 } berth_ocispec_hugepage_t;
+
+/* The limits of linux.resources (runtime-spec config-linux.md) in plain C:
+ * what config.json carries and what `<runtime> update --resources FILE`
+ * reads, built by one function (berth_ocispec_resources_build) for both.
+ * The caller decides which limits the node can apply and leaves the others
+ * at zero. Everything is borrowed; zero (NULL, "", no entries) means "not
+ * set" and is left out of the JSON. */
+typedef struct berth_ocispec_resources {
+    uint64_t cpu_shares;
+    int64_t cpu_quota; /* microseconds per period, -1: no limit */
+    uint64_t cpu_period;
+    const char *cpuset_cpus; /* "0-3,6" */
+    const char *cpuset_mems;
+    int64_t memory_limit; /* bytes; <= 0: not set */
+    int64_t memory_swap;  /* memory+swap bytes, -1: no limit */
+    int64_t pids_limit;
+    const berth_ocispec_hugepage_t *hugepages;
+    size_t nhugepages;
+    const berth_ocispec_kv_t *unified; /* cgroup v2 files */
+    size_t nunified;
+} berth_ocispec_resources_t;
 
 /* Everything is borrowed. Zero means "not set" for every number below
  * unless said otherwise. */
@@ -143,18 +165,27 @@ typedef struct berth_ocispec {
     /* cgroups (cgroupfs): cgroupsPath = cgroup_parent + "/berth-" + id */
     const char *cgroup_parent; /* NULL: "/berth" */
     bool no_device_rules;      /* the node has no devices controller: no resources.devices */
-    uint64_t cpu_shares;
-    int64_t cpu_quota;
-    uint64_t cpu_period;
-    const char *cpuset_cpus;
-    const char *cpuset_mems;
-    int64_t memory_limit; /* bytes */
-    int64_t memory_swap;  /* memory+swap bytes; 0: not set */
-    int64_t pids_limit;
-    const berth_ocispec_hugepage_t *hugepages;
-    size_t nhugepages;
-    const berth_ocispec_kv_t *unified; /* cgroup v2 files */
-    size_t nunified;
+    /* The limits: `res` as a whole (spec.res = fit.res). The anonymous
+     * struct is the same storage under the member names some callers set
+     * one by one (spec.memory_limit = ...); both lists must stay identical,
+     * which ocispec.c asserts at compile time. */
+    union {
+        berth_ocispec_resources_t res;
+        struct {
+            uint64_t cpu_shares;
+            int64_t cpu_quota;
+            uint64_t cpu_period;
+            const char *cpuset_cpus;
+            const char *cpuset_mems;
+            int64_t memory_limit;
+            int64_t memory_swap;
+            int64_t pids_limit;
+            const berth_ocispec_hugepage_t *hugepages;
+            size_t nhugepages;
+            const berth_ocispec_kv_t *unified;
+            size_t nunified;
+        };
+    };
 } berth_ocispec_t;
 
 /* The default capabilities (CRI-O's), NULL-terminated. */
@@ -166,6 +197,18 @@ extern const char *const berth_ocispec_default_caps[];
  * seccomp profile and /proc/self/oom_score_adj (once, cached): with
  * BERTH_SECCOMP_LOCALHOST call it from the blocking pool. Any thread. */
 json_t *berth_ocispec_build(const berth_ocispec_t *spec, berth_err_t *err);
+
+/* The linux.resources object for res alone: cpu, memory, pids,
+ * hugepageLimits, unified (device rules are the spec's, not limits). The
+ * one mapping of limits to OCI JSON: berth_ocispec_build puts it in
+ * config.json, berth_ocispec_resources_json in the update file. Returned
+ * owned. Pure: any thread. */
+json_t *berth_ocispec_resources_build(const berth_ocispec_resources_t *res);
+
+/* berth_ocispec_resources_build as compact text with sorted keys: the file
+ * given to `<runtime> update --resources` ("{}" when nothing is set).
+ * Returned owned (berth_free). Pure: any thread. */
+char *berth_ocispec_resources_json(const berth_ocispec_resources_t *res);
 
 /* berth_ocispec_build serialised (owned string). */
 char *berth_ocispec_to_json(const berth_ocispec_t *spec, berth_err_t *err);

@@ -3,7 +3,9 @@
  * actors/ctrspec: the CRI -> OCI translation of a container, table by table:
  * the kubelet's argv rule, the environment, stop signal names, and
  * berth_ctrspec_write end to end into a temp bundle (a rootfs with its own
- * etc/passwd and etc/group), each row probing config.json by JSON pointer.
+ * etc/passwd and etc/group), each row probing config.json by JSON pointer,
+ * and the kubelet's resource sets on several nodes: config.json's
+ * linux.resources and the UpdateContainerResources file, compared as text.
  * Pure apart from the temp dir: no daemon, no runtime, no cgroup.
  */
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "actors/ctrspec.h"
+#include "actors/runtimes.h"
 #include "engine/alloc.h"
 #include "io/fs.h"
 #include "tests/unit/check.h"
@@ -511,6 +514,219 @@ static void test_write(void)
         run_write_case(&write_cases[i], rootfs, bundle, uts);
 }
 
+/* ---- linux.resources: config.json and the update file from one builder ---------------------- */
+
+/* Nodes the rows run on (what io/cgroups probes). */
+enum { NODE_NONE, NODE_HYBRID, NODE_V1_HUGETLB, NODE_V2, NODE_BARE };
+
+static berth_cgroups_info_t node_of(int node)
+{
+    berth_cgroups_info_t cg = {.memory_swap = true, .cpu_quota = true};
+    unsigned v1 = BERTH_CG_CPU | BERTH_CG_CPUACCT | BERTH_CG_CPUSET | BERTH_CG_MEMORY |
+                  BERTH_CG_DEVICES | BERTH_CG_FREEZER | BERTH_CG_BLKIO | BERTH_CG_PIDS;
+    snprintf(cg.hugepage_sizes, sizeof(cg.hugepage_sizes), "2MB 1GB");
+    switch (node) {
+    case NODE_HYBRID: /* this VM before crun's preparation: hugetlb only in cgroup2 */
+        cg.mode = BERTH_CGROUPS_HYBRID;
+        cg.controllers = v1;
+        break;
+    case NODE_V1_HUGETLB:
+        cg.mode = BERTH_CGROUPS_V1;
+        cg.controllers = v1 | BERTH_CG_HUGETLB;
+        break;
+    case NODE_V2:
+        cg.mode = BERTH_CGROUPS_V2;
+        cg.controllers = BERTH_CG_CPU | BERTH_CG_CPUSET | BERTH_CG_MEMORY | BERTH_CG_PIDS |
+                         BERTH_CG_HUGETLB | BERTH_CG_BLKIO | BERTH_CG_DEVICES;
+        break;
+    case NODE_BARE: /* cpu without CFS quota, memory without swap accounting, nothing else */
+        cg.mode = BERTH_CGROUPS_V1;
+        cg.controllers = BERTH_CG_CPU | BERTH_CG_MEMORY;
+        cg.memory_swap = cg.cpu_quota = false;
+        break;
+    }
+    return cg;
+}
+
+typedef struct {
+    const char *what;
+    int node;  /* NODE_NONE: no table installed, every limit kept */
+    bool none; /* the request has no resources at all */
+    int64_t shares, quota, period, mem, swap, oom;
+    const char *cpus, *mems;
+    const char *hp[3];  /* page sizes, limit 0 as the kubelet sends them */
+    const char *uni[4]; /* key, value pairs */
+    int64_t pids_limit; /* [crio.runtime] pids_limit */
+    /* compact, sorted-key JSON; both taken from berth before the three
+     * mappings became one builder (io/ocispec), so a row proves nothing moved */
+    const char *want_spec;   /* config.json's linux.resources without "devices" */
+    bool want_devices;       /* config.json has device rules */
+    const char *want_update; /* the `runtime update --resources` file */
+} res_case_t;
+
+static const res_case_t res_cases[] = {
+        {"Burstable (kubelet: cpu 250m/500m, memory 128Mi, hugepage sizes) on the hybrid VM",
+         .node = NODE_HYBRID, .shares = 256, .quota = 50000, .period = 100000, .mem = 128 << 20,
+         .swap = 128 << 20, .oom = 968, .hp = {"2MB", "1GB"}, .pids_limit = 1024,
+         .want_devices = true,
+         .want_spec = "{\"cpu\":{\"period\":100000,\"quota\":50000,\"shares\":256},\"memory\":{"
+                      "\"limit\":134217728,\"swap\":134217728},\"pids\":{\"limit\":1024}}",
+         .want_update = "{\"cpu\":{\"period\":100000,\"quota\":50000,\"shares\":256},\"memory\":{"
+                        "\"limit\":134217728,\"swap\":134217728}}"},
+        {"Guaranteed (cpu 1, memory 256Mi) on v1 with hugetlb: hugepage limits kept",
+         .node = NODE_V1_HUGETLB, .shares = 1024, .quota = 100000, .period = 100000,
+         .mem = 256 << 20, .swap = 256 << 20, .oom = -997, .hp = {"2MB", "1GB"},
+         .want_devices = true,
+         .want_spec = "{\"cpu\":{\"period\":100000,\"quota\":100000,\"shares\":1024},"
+                      "\"hugepageLimits\":[{\"limit\":0,\"pageSize\":\"2MB\"},{\"limit\":0,"
+                      "\"pageSize\":\"1GB\"}],\"memory\":{\"limit\":268435456,\"swap\":268435456}}",
+         .want_update =
+                 "{\"cpu\":{\"period\":100000,\"quota\":100000,\"shares\":1024},\"hugepageLimits\":"
+                 "[{\"limit\":0,\"pageSize\":\"2MB\"},{\"limit\":0,\"pageSize\":\"1GB\"}],"
+                 "\"memory\":{\"limit\":268435456,\"swap\":268435456}}"},
+        {"BestEffort on v2", .node = NODE_V2, .want_devices = true, .shares = 2, .oom = 1000,
+         .hp = {"2MB", "1GB"}, .pids_limit = 1024,
+         .want_spec = "{\"cpu\":{\"shares\":2},\"hugepageLimits\":[{\"limit\":0,\"pageSize\":"
+                      "\"2MB\"},{\"limit\":0,\"pageSize\":\"1GB\"}],\"pids\":{\"limit\":1024}}",
+         .want_update = "{\"cpu\":{\"shares\":2},\"hugepageLimits\":[{\"limit\":0,\"pageSize\":"
+                        "\"2MB\"},{\"limit\":0,\"pageSize\":\"1GB\"}]}"},
+        {"unified on v2: kept", .node = NODE_V2, .want_devices = true, .shares = 102,
+         .mem = 64 << 20, .swap = -1, .uni = {"memory.high", "50331648", "memory.swap.max", "0"},
+         .want_spec = "{\"cpu\":{\"shares\":102},\"memory\":{\"limit\":67108864,\"swap\":-1},"
+                      "\"unified\":{\"memory.high\":\"50331648\",\"memory.swap.max\":\"0\"}}",
+         .want_update = "{\"cpu\":{\"shares\":102},\"memory\":{\"limit\":67108864,\"swap\":-1},"
+                        "\"unified\":{\"memory.high\":\"50331648\",\"memory.swap.max\":\"0\"}}"},
+        {"unified on hybrid: left out", .node = NODE_HYBRID, .shares = 102, .mem = 64 << 20,
+         .swap = -1, .uni = {"memory.high", "50331648", "memory.swap.max", "0"},
+         .want_devices = true,
+         .want_spec = "{\"cpu\":{\"shares\":102},\"memory\":{\"limit\":67108864,\"swap\":-1}}",
+         .want_update = "{\"cpu\":{\"shares\":102},\"memory\":{\"limit\":67108864,\"swap\":-1}}"},
+        {"cpuset and quota on a node without cpuset, CFS quota or swap accounting",
+         .node = NODE_BARE, .shares = 512, .quota = 20000, .period = 50000, .mem = 32 << 20,
+         .swap = 64 << 20, .cpus = "0-1", .mems = "0", .pids_limit = 64,
+         .want_spec = "{\"cpu\":{\"shares\":512},\"memory\":{\"limit\":33554432}}",
+         .want_update = "{\"cpu\":{\"shares\":512},\"memory\":{\"limit\":33554432}}"},
+        {"cpuset kept where there is a cpuset controller", .node = NODE_V1_HUGETLB, .shares = 512,
+         .cpus = "0-1,3", .mems = "0", .want_devices = true,
+         .want_spec = "{\"cpu\":{\"cpus\":\"0-1,3\",\"mems\":\"0\",\"shares\":512}}",
+         .want_update = "{\"cpu\":{\"cpus\":\"0-1,3\",\"mems\":\"0\",\"shares\":512}}"},
+        {"no node table: every limit kept", .shares = 512, .quota = 50000, .period = 100000,
+         .mem = 64 << 20, .swap = 128 << 20, .cpus = "0", .hp = {"2MB"},
+         .uni = {"memory.high", "1000000"}, .pids_limit = 100, .want_devices = true,
+         .want_spec = "{\"cpu\":{\"cpus\":\"0\",\"period\":100000,\"quota\":50000,\"shares\":512},"
+                      "\"hugepageLimits\":[{\"limit\":0,\"pageSize\":\"2MB\"}],\"memory\":{"
+                      "\"limit\":67108864,\"swap\":134217728},\"pids\":{\"limit\":100},\"unified\":"
+                      "{\"memory.high\":\"1000000\"}}",
+         .want_update =
+                 "{\"cpu\":{\"cpus\":\"0\",\"period\":100000,\"quota\":50000,\"shares\":512},"
+                 "\"hugepageLimits\":[{\"limit\":0,\"pageSize\":\"2MB\"}],\"memory\":{\"limit\":"
+                 "67108864,\"swap\":134217728},\"unified\":{\"memory.high\":\"1000000\"}}"},
+        {"no resources in the request", .node = NODE_HYBRID, .none = true, .pids_limit = 1024,
+         .want_devices = true, .want_spec = "{\"pids\":{\"limit\":1024}}"},
+};
+
+static void run_res_case(const res_case_t *t, const char *rootfs, const char *bundle)
+{
+    Runtime__V1__LinuxContainerResources r = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+    Runtime__V1__HugepageLimit hp[3], *hpp[3];
+    Runtime__V1__LinuxContainerResources__UnifiedEntry ue[2], *uep[2];
+    r.cpu_shares = t->shares;
+    r.cpu_quota = t->quota;
+    r.cpu_period = t->period;
+    r.memory_limit_in_bytes = t->mem;
+    r.memory_swap_limit_in_bytes = t->swap;
+    r.oom_score_adj = t->oom;
+    r.cpuset_cpus = (char *)(t->cpus ? t->cpus : "");
+    r.cpuset_mems = (char *)(t->mems ? t->mems : "");
+    for (size_t i = 0; i < 3 && t->hp[i]; i++) {
+        runtime__v1__hugepage_limit__init(&hp[i]);
+        hp[i].page_size = (char *)t->hp[i];
+        hpp[r.n_hugepage_limits++] = &hp[i];
+    }
+    r.hugepage_limits = hpp;
+    for (size_t i = 0; i < 2 && t->uni[2 * i]; i++) {
+        runtime__v1__linux_container_resources__unified_entry__init(&ue[i]);
+        ue[i].key = (char *)t->uni[2 * i];
+        ue[i].value = (char *)t->uni[2 * i + 1];
+        uep[r.n_unified++] = &ue[i];
+    }
+    r.unified = uep;
+
+    berth_runtimes_t table = {.cgroups = node_of(t->node)};
+    berth_runtimes_install(t->node == NODE_NONE ? NULL : &table);
+    const berth_cgroups_info_t *cg = t->node == NODE_NONE ? NULL : &table.cgroups;
+
+    Runtime__V1__ContainerConfig cc = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+    Runtime__V1__LinuxContainerConfig lx = RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT;
+    cc.n_command = 1;
+    cc.command = (char *[]){(char *)"/bin/true"};
+    cc.linux = &lx;
+    lx.resources = t->none ? NULL : &r;
+    BERTH_AUTO_FREE char *shm = berth_asprintf("%s/shm", base);
+    berth_pod_info_t pod = {
+            .id = (char *)"0123456789abcdef",
+            .hostname = (char *)"web-0",
+            .cgroup_parent = (char *)"",
+            .shm_path = shm,
+            .pid_mode = RUNTIME__V1__NAMESPACE_MODE__CONTAINER,
+    };
+    berth_ctrspec_in_t in = {.config = &cc,
+                             .pod = &pod,
+                             .id = "c0ffee",
+                             .image_name = "test",
+                             .rootfs = rootfs,
+                             .bundle = bundle,
+                             .pids_limit = t->pids_limit};
+    BERTH_AUTO_FREE char *cfg_path = berth_asprintf("%s/config.json", bundle);
+    unlink(cfg_path);
+    int stop;
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    int rc = berth_ctrspec_write(&in, &stop, &err);
+    berth_runtimes_install(NULL);
+    if (!check(rc == 0, "resources: %s: config.json written (%s)", t->what, err ? err->msg : "ok"))
+        return;
+    json_t *spec = json_load_file(cfg_path, 0, NULL);
+    json_t *res = pointer_get(spec, "/linux/resources");
+    bool devices = json_object_get(res, "devices") != NULL;
+    json_object_del(res, "devices");
+    BERTH_AUTO_FREE char *got_spec = res ? json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    /* the CRI has no pids limit: what is left is what an update writes */
+    json_object_del(res, "pids");
+    BERTH_AUTO_FREE char *spec_limits = res ? json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    check(got_spec && strcmp(got_spec, t->want_spec) == 0,
+          "resources: %s: config.json linux.resources %s (want %s)", t->what,
+          got_spec ? got_spec : "(absent)", t->want_spec);
+    check(devices == t->want_devices, "resources: %s: device rules %s", t->what,
+          devices ? "present" : "absent");
+    int oom = (int)json_integer_value(pointer_get(spec, "/process/oomScoreAdj"));
+    check(t->none || t->oom == 0 || oom >= t->oom, "resources: %s: oomScoreAdj %d (asked %lld)",
+          t->what, oom, (long long)t->oom);
+    if (spec)
+        json_decref(spec);
+
+    /* the update path (container_life.c's ctr_on_update): the same fit,
+     * then the update file's text */
+    if (t->none)
+        return;
+    berth_resources_fit_t f;
+    rc = berth_runtimes_fit_resources(cg, &r, &f, &err);
+    BERTH_AUTO_FREE char *got_update = rc == 0 ? berth_ocispec_resources_json(&f.res) : NULL;
+    berth_resources_fit_fini(&f);
+    check(got_update && strcmp(got_update, t->want_update) == 0,
+          "resources: %s: update file %s (want %s)", t->what, got_update ? got_update : "(none)",
+          t->want_update);
+    check(got_update && spec_limits && strcmp(got_update, spec_limits) == 0,
+          "resources: %s: the update file says what config.json says (less pids)", t->what);
+}
+
+static void test_resources(void)
+{
+    BERTH_AUTO_FREE char *rootfs = berth_asprintf("%s/rootfs", base);
+    BERTH_AUTO_FREE char *bundle = berth_asprintf("%s/bundle", base);
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(res_cases); i++)
+        run_res_case(&res_cases[i], rootfs, bundle);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/berth-ctrspec-XXXXXX";
@@ -523,6 +739,7 @@ int main(void)
     test_env();
     test_signal();
     test_write();
+    test_resources();
     berth_fs_remove_tree(base);
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;

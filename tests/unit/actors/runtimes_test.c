@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * actors/runtimes: fitting a container's LinuxContainerResources to the
- * node's controllers (the kubelet's exact limits on this VM's hybrid layout,
- * v1, v2, a node with nothing), the checks that stay INVALID_ARGUMENT, the
- * OCI update document built from the fitted limits, and the handler table's
- * Status JSON. Pure: no daemon, no cgroup is touched.
+ * actors/runtimes: fitting a container's LinuxContainerResources (as io/ocispec's OCI limits) to
+ * the node's controllers (the kubelet's exact limits on this VM's hybrid layout, v1, v2, a node
+ * with nothing), the checks that stay INVALID_ARGUMENT, the OCI update document built from the
+ * fitted limits, and the handler table's Status JSON. Pure: no daemon, no cgroup is touched.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -80,15 +79,14 @@ int main(void)
         BERTH_AUTO_ERR berth_err_t err = NULL;
         int rc = berth_runtimes_fit_resources(&cg, &r, &f, &err);
         check(rc == 0, "kubelet's limits fit the hybrid node: %s", err ? err->msg : "ok");
-        check(f.res.n_hugepage_limits == 0 && f.ndropped == 2,
+        check(f.res.nhugepages == 0 && f.ndropped == 2,
               "both hugepage limits left out (hugetlb is only in cgroup2): %u dropped", f.ndropped);
         check(strstr(f.dropped, "hugepage_limits[2MB]") &&
                       strstr(f.dropped, "hugepage_limits[1GB]") &&
                       strstr(f.dropped, "cgroup v1 hierarchy"),
               "the note says which and why: %s", f.dropped);
         check(f.res.cpu_quota == 50000 && f.res.cpu_period == 100000 && f.res.cpu_shares == 512 &&
-                      f.res.memory_limit_in_bytes == 64 << 20 &&
-                      f.res.memory_swap_limit_in_bytes == 64 << 20 && f.res.oom_score_adj == 983,
+                      f.res.memory_limit == 64 << 20 && f.res.memory_swap == 64 << 20,
               "every other limit kept");
         check(f.devices && f.pids, "device rules and the pids limit apply");
         check(berth_runtimes_dropped_limits() - before == 2, "the counter moved by 2");
@@ -102,8 +100,9 @@ int main(void)
         /* prepared for crun: hugetlb is a v1 hierarchy, the limits stay */
         cg.controllers |= BERTH_CG_HUGETLB;
         rc = berth_runtimes_fit_resources(&cg, &r, &f, &err);
-        check(rc == 0 && f.res.n_hugepage_limits == 2 && f.ndropped == 0 &&
-                      f.res.hugepage_limits[0] == &hp2m,
+        check(rc == 0 && f.res.nhugepages == 2 && f.ndropped == 0 &&
+                      f.res.hugepages[0].page_size == hp2m.page_size &&
+                      f.res.hugepages[1].page_size == hp1g.page_size,
               "with a v1 hugetlb hierarchy both hugepage limits are kept");
         berth_resources_fit_fini(&f);
     }
@@ -123,10 +122,9 @@ int main(void)
               "no cpu controller: CPU limits left out");
         check(f.res.cpuset_cpus == NULL && f.res.cpuset_mems == NULL,
               "no cpuset controller: cpuset left out");
-        check(f.res.memory_limit_in_bytes == 0 && f.res.memory_swap_limit_in_bytes == 0,
+        check(f.res.memory_limit == 0 && f.res.memory_swap == 0,
               "no memory controller: memory limits left out");
         check(!f.devices && !f.pids, "no devices or pids controller: neither applies");
-        check(f.res.oom_score_adj == 983, "oom_score_adj is no cgroup limit: kept");
         check(f.ndropped == 5, "five notes (cpu, cpuset, memory, 2 hugepages): %u: %s", f.ndropped,
               f.dropped);
         berth_resources_fit_fini(&f);
@@ -135,8 +133,7 @@ int main(void)
         cg.memory_swap = false;
         cg.cpu_quota = false;
         rc = berth_runtimes_fit_resources(&cg, &r, &f, &err);
-        check(rc == 0 && f.res.memory_limit_in_bytes == 64 << 20 &&
-                      f.res.memory_swap_limit_in_bytes == 0,
+        check(rc == 0 && f.res.memory_limit == 64 << 20 && f.res.memory_swap == 0,
               "no swap accounting: only the swap limit goes");
         check(f.res.cpu_shares == 512 && f.res.cpu_quota == 0 && f.res.cpu_period == 0,
               "no CFS bandwidth: quota and period go, shares stay");
@@ -154,17 +151,20 @@ int main(void)
         berth_resources_fit_t f;
         BERTH_AUTO_ERR berth_err_t err = NULL;
         int rc = berth_runtimes_fit_resources(&cg, &r, &f, &err);
-        check(rc == 0 && f.res.n_unified == 0 && strstr(f.dropped, "unified[memory.high]"),
+        check(rc == 0 && f.res.nunified == 0 && strstr(f.dropped, "unified[memory.high]"),
               "hybrid: unified left out: %s", f.dropped);
         berth_resources_fit_fini(&f);
         cg.mode = BERTH_CGROUPS_V2;
         cg.controllers = BERTH_CG_MEMORY | BERTH_CG_CPU;
         rc = berth_runtimes_fit_resources(&cg, &r, &f, &err);
-        check(rc == 0 && f.res.n_unified == 1 && f.ndropped == 0, "v2 with memory: kept");
+        check(rc == 0 && f.res.nunified == 1 && f.ndropped == 0 &&
+                      strcmp(f.res.unified[0].key, "memory.high") == 0 &&
+                      strcmp(f.res.unified[0].value, "1000000") == 0,
+              "v2 with memory: kept");
         berth_resources_fit_fini(&f);
         ue.key = (char *)"io.weight";
         rc = berth_runtimes_fit_resources(&cg, &r, &f, &err);
-        check(rc == 0 && f.res.n_unified == 0 && f.ndropped == 1,
+        check(rc == 0 && f.res.nunified == 0 && f.ndropped == 1,
               "v2 without io enabled: io.weight left out");
         berth_resources_fit_fini(&f);
         ue.key = (char *)"../memory.max";
@@ -251,11 +251,11 @@ int main(void)
         berth_resources_fit_t f;
         BERTH_AUTO_ERR berth_err_t err = NULL;
         int rc = berth_runtimes_fit_resources(NULL, &r, &f, &err);
-        check(rc == 0 && f.res.n_hugepage_limits == 2 && f.ndropped == 0 && f.devices,
+        check(rc == 0 && f.res.nhugepages == 2 && f.ndropped == 0 && f.devices,
               "no probe: every limit kept");
         berth_resources_fit_fini(&f);
         rc = berth_runtimes_fit_resources(NULL, NULL, &f, &err);
-        check(rc == 0 && f.res.memory_limit_in_bytes == 0 && f.ndropped == 0,
+        check(rc == 0 && f.res.memory_limit == 0 && f.ndropped == 0,
               "no resources at all: an empty fit");
         berth_resources_fit_fini(&f);
     }

@@ -97,6 +97,88 @@ static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw
     return remove(p);
 }
 
+/* ---- the limits builder: one mapping for config.json and the update file --------------------- */
+
+static const berth_ocispec_hugepage_t hp_kubelet[] = {{"2MB", 0}, {"1GB", 0}};
+static const berth_ocispec_kv_t uni_v2[] = {{"memory.high", "50331648"}, {"memory.swap.max", "0"}};
+
+static const struct {
+    const char *what;
+    berth_ocispec_resources_t res;
+    const char *want; /* compact, sorted keys: the update file's exact text */
+} limit_cases[] = {
+        {"nothing set", {0}, "{}"},
+        {"Burstable: shares, quota, period, memory and swap",
+         {.cpu_shares = 256,
+          .cpu_quota = 50000,
+          .cpu_period = 100000,
+          .memory_limit = 128 << 20,
+          .memory_swap = 128 << 20},
+         "{\"cpu\":{\"period\":100000,\"quota\":50000,\"shares\":256},\"memory\":{\"limit\":"
+         "134217728,\"swap\":134217728}}"},
+        {"Guaranteed with the kubelet's hugepage limits",
+         {.cpu_shares = 1024,
+          .cpu_quota = 100000,
+          .cpu_period = 100000,
+          .memory_limit = 256 << 20,
+          .memory_swap = 256 << 20,
+          .hugepages = hp_kubelet,
+          .nhugepages = 2},
+         "{\"cpu\":{\"period\":100000,\"quota\":100000,\"shares\":1024},\"hugepageLimits\":[{"
+         "\"limit\":0,\"pageSize\":\"2MB\"},{\"limit\":0,\"pageSize\":\"1GB\"}],\"memory\":{"
+         "\"limit\":268435456,\"swap\":268435456}}"},
+        {"no quota (-1), no swap limit (-1), cpusets, unified, pids",
+         {.cpu_shares = 2,
+          .cpu_quota = -1,
+          .cpuset_cpus = "0-1,3",
+          .cpuset_mems = "0",
+          .memory_limit = 64 << 20,
+          .memory_swap = -1,
+          .pids_limit = 1024,
+          .unified = uni_v2,
+          .nunified = 2},
+         "{\"cpu\":{\"cpus\":\"0-1,3\",\"mems\":\"0\",\"quota\":-1,\"shares\":2},\"memory\":{"
+         "\"limit\":67108864,\"swap\":-1},\"pids\":{\"limit\":1024},\"unified\":{\"memory.high\":"
+         "\"50331648\",\"memory.swap.max\":\"0\"}}"},
+        {"empty cpusets and a zero memory limit are not set",
+         {.cpuset_cpus = "", .cpuset_mems = "", .memory_limit = 0, .memory_swap = 0},
+         "{}"},
+};
+
+/* Each row through both: the update file's text, and config.json's
+ * linux.resources (berth_ocispec_build) less its device rules. */
+static void test_limits(void)
+{
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(limit_cases); i++) {
+        const char *what = limit_cases[i].what;
+        char *text = berth_ocispec_resources_json(&limit_cases[i].res);
+        check(strcmp(text, limit_cases[i].want) == 0, "limits: %s: update file %s", what, text);
+        berth_ocispec_t s = base();
+        s.res = limit_cases[i].res;
+        berth_err_t err = NULL;
+        json_t *j = berth_ocispec_build(&s, &err);
+        json_t *res = path(j, "linux", "resources", NULL);
+        check(json_is_array(json_object_get(res, "devices")), "limits: %s: device rules kept",
+              what);
+        json_object_del(res, "devices");
+        char *got = res ? json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        check(got && strcmp(got, text) == 0, "limits: %s: config.json has the same: %s", what,
+              got ? got : "(absent)");
+        berth_free(got);
+        berth_free(text);
+        if (j)
+            json_decref(j);
+        berth_err_free(&err);
+    }
+    /* the member names some callers set are the same storage as res */
+    berth_ocispec_t s = base();
+    s.memory_limit = 1 << 20;
+    s.nhugepages = 2;
+    s.hugepages = hp_kubelet;
+    check(s.res.memory_limit == 1 << 20 && s.res.hugepages == hp_kubelet && s.res.nhugepages == 2,
+          "limits: spec.memory_limit is spec.res.memory_limit");
+}
+
 int main(void)
 {
     /* Raise our own oom_score_adj first: that value is the floor (a process
@@ -505,6 +587,7 @@ int main(void)
           "absolute symlink inside the image resolves against the rootfs");
     berth_err_free(&err);
 
+    test_limits();
     nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;
