@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <liburing.h>
 
@@ -196,5 +197,9 @@ void berth_ring_issue_cancel(struct berth_worker *w, berth_op_t *op);
 /* Sleeps in submit-and-wait until a CQE or until timeout_ns (UINT64_MAX:
  * no timeout) passes. */
 void berth_ring_wait(struct berth_worker *w, uint64_t timeout_ns);
+
+/* A clock reading in ns (timer.c): the real clocks behind berth_now_ns and
+ * berth_wall_ns, for the threaded workers' waits. */
+uint64_t berth_clock_ns(clockid_t id);
 
 #endif

@@ -36,26 +36,7 @@ __thread berth_actor_t *berth_tls_actor;
 #define DET_START_NS UINT64_C(1000000000)
 #define DET_WAIT_NS UINT64_C(10000000)
 
-/* ---- clocks and PRNG ------------------------------------------------------ */
-
-static uint64_t clock_ns(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t berth_now_ns(void)
-{
-    if (berth_eng.deterministic)
-        return ck_pr_load_64(&berth_eng.vnow); /* relaxed: a clock reading */
-    return clock_ns(CLOCK_MONOTONIC);
-}
-
-uint64_t berth_wall_ns(void)
-{
-    return clock_ns(CLOCK_REALTIME);
-}
+/* ---- PRNG ------------------------------------------------------ */
 
 /* splitmix64: tiny, good enough to pick actors and victims, reproducible. */
 static uint64_t rng_next(uint64_t *s)
@@ -327,7 +308,7 @@ static void worker_sleep(struct berth_worker *w)
         uint64_t next = berth_timer_next(w);
         uint64_t timeout = UINT64_MAX;
         if (next != UINT64_MAX) {
-            uint64_t now = clock_ns(CLOCK_MONOTONIC);
+            uint64_t now = berth_clock_ns(CLOCK_MONOTONIC);
             timeout = next > now ? next - now : 0;
         }
         if (timeout != 0)
@@ -346,7 +327,7 @@ static void *worker_main(void *arg)
         berth_ring_reap(w);
         drain_inbox(w);
         if (w->nheap)
-            berth_timer_fire_due(w, clock_ns(CLOCK_MONOTONIC));
+            berth_timer_fire_due(w, berth_clock_ns(CLOCK_MONOTONIC));
         berth_actor_t *a = find_work(w);
         if (a != NULL) {
             run_turn(w, a);
@@ -481,7 +462,7 @@ int berth_engine_start(const berth_engine_config_t *cfg, berth_err_t *err)
     if (env != NULL && *env != '\0')
         seed = strtoull(env, NULL, 0);
     if (seed == 0)
-        seed = (clock_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32)) | 1;
+        seed = (berth_clock_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32)) | 1;
     berth_eng.seed = seed;
     berth_eng.vnow = DET_START_NS;
     ck_pr_store_int(&berth_eng.stop, 0);

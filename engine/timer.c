@@ -8,8 +8,31 @@
  * sets a flag that the home worker and the dispatch both check, so the
  * message is never received after berth_timer_cancel returns.
  */
+#include "engine/timer.h"
+
+#include <time.h>
+
 #include "engine/alloc.h"
 #include "engine/engine-internal.h"
+
+uint64_t berth_clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t berth_now_ns(void)
+{
+    if (berth_eng.deterministic)
+        return ck_pr_load_64(&berth_eng.vnow); /* relaxed: a clock reading */
+    return berth_clock_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t berth_wall_ns(void)
+{
+    return berth_clock_ns(CLOCK_REALTIME);
+}
 
 static bool before(const struct berth_timer *a, const struct berth_timer *b)
 {

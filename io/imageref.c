@@ -7,13 +7,14 @@
  * registry a short name goes to is decided by registries.conf in conf/ and
  * actors/, never here.
  */
-#include "io/registry.h"
+#include "io/imageref.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include "engine/alloc.h"
 #include "engine/refname.h"
+#include "io/digest.h"
 
 int berth_image_ref_parse(const char *s, berth_image_ref_t *out, berth_err_t *err)
 {

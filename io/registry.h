@@ -23,34 +23,12 @@
 
 #include "engine/err.h"
 #include "io/digest.h"
+#include "io/imageref.h"
 
 #define BERTH_MEDIA_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define BERTH_MEDIA_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define BERTH_MEDIA_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define BERTH_MEDIA_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-
-/* ---- image references ---------------------------------------------------- */
-
-typedef struct berth_image_ref {
-    char *domain;       /* "registry.k8s.io", "127.0.0.1:5000"; "docker.io" for short names */
-    char *repository;   /* "pause", "library/busybox" (docker.io's library/ added) */
-    char *tag;          /* NULL when only a digest was given */
-    char *digest;       /* NULL or a valid "sha256:<hex>" */
-    char *path;         /* the repository as written, without domain ("busybox") */
-    bool short_name;    /* the input named no registry: resolve per registries.conf */
-    bool tag_defaulted; /* neither tag nor digest given: tag is "latest" */
-} berth_image_ref_t;
-
-/* Parses "registry.k8s.io/pause:3.10", "busybox", "foo/bar@sha256:...",
- * "host:5000/a/b:t@sha256:...". The first component is a registry domain
- * when it has a '.' or ':' or is "localhost"; otherwise the name is short
- * and domain is "docker.io". docker.io names with one component gain
- * "library/". Returns 0 with *out filled (owned; free with _fini), or -1
- * with *err (INVALID_ARGUMENT) for a malformed reference. Any thread. */
-int berth_image_ref_parse(const char *s, berth_image_ref_t *out, berth_err_t *err);
-void berth_image_ref_fini(berth_image_ref_t *ref);
-/* "domain/repository[:tag][@digest]"; returned owned. */
-char *berth_image_ref_string(const berth_image_ref_t *ref);
 
 /* ---- manifests ----------------------------------------------------------- */
 
