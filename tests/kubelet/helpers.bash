@@ -468,6 +468,13 @@ kl_log_errors() {
         # The first sync loop runs before the first relist (one line per
         # start, with every runtime).
         /Skipping pod synchronization/ && /pleg has yet to be successful/ { next }
+        # The same before the first runtime status check: the kubelet sets
+        # it only after its runtime-dependent modules (cAdvisor among them)
+        # have started, which on a loaded 2-CPU machine can outlast the
+        # first few tries of the sync loop. A handful per start at the most; more
+        # would mean a Status answer that does not come.
+        /Skipping pod synchronization/ && /container runtime status check may not have completed yet/ &&
+            ++status_waits[FILENAME] <= 5 { next }
         # Standalone: the node object is built locally without a
         # resourceVersion, and the node cache wants to compare one.
         /failed to check if node is newer/ && /strconv.ParseInt: parsing / { next }
