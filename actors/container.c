@@ -134,7 +134,7 @@ static void prepare_job(void *arg)
     if (c->runtime_path[0] != '/') {
         char *p = berth_fs_find_exec(c->runtime_path);
         if (p == NULL) {
-            berth_err_make(&s->error, ENOENT, BERTH_GRPC_FAILED_PRECONDITION,
+            berth_err_make(&s->error, ENOENT, BERTH_ERR_PRECONDITION,
                            "OCI runtime %s not found in the usual directories; set "
                            "runtime_path in [crio.runtime.runtimes.%s]",
                            c->runtime_path, c->runtime_path);
@@ -295,7 +295,7 @@ static void step_image(berth_actor_t *self, void *owner)
     ctr_t *c = owner;
     berth_err_t err = NULL;
     if (!c->pod->ready && !c->infra) {
-        berth_err_make(&err, EINVAL, BERTH_GRPC_FAILED_PRECONDITION,
+        berth_err_make(&err, EINVAL, BERTH_ERR_PRECONDITION,
                        "CreateContainer: pod sandbox %s is not ready", c->pod_id);
         return ctr_fail(self, c, err);
     }
@@ -311,8 +311,7 @@ static void step_image(berth_actor_t *self, void *owner)
      * runtime's own error would be obscure, the probe's says what to do. */
     const berth_runtime_status_t *bad = berth_runtimes_unusable(c->pod->handler);
     if (bad != NULL) {
-        berth_err_make(&err, EINVAL, BERTH_GRPC_FAILED_PRECONDITION, "CreateContainer: %s",
-                       bad->message);
+        berth_err_make(&err, EINVAL, BERTH_ERR_PRECONDITION, "CreateContainer: %s", bad->message);
         return ctr_fail(self, c, err);
     }
     /* CRI-O's rule: the kubelet's <log_directory>/<log_path>; a pod without a
@@ -336,7 +335,7 @@ static void step_image(berth_actor_t *self, void *owner)
  * internal PullImage, then the lookup again every half second for a minute. */
 static bool infra_pull(berth_actor_t *self, ctr_t *c, const berth_image_lookup_msg_t *m)
 {
-    if (!c->infra || (m->error && m->error->grpc != BERTH_GRPC_NOT_FOUND) || c->relookups >= 120)
+    if (!c->infra || (m->error && m->error->kind != BERTH_ERR_NOT_FOUND) || c->relookups >= 120)
         return false;
     if (!c->pull_sent) {
         c->pull_sent = true;
@@ -365,7 +364,7 @@ static void on_image(berth_actor_t *self, ctr_t *c, berth_image_lookup_msg_t *m)
     if (m->error || m->image == NULL) {
         berth_err_t err = m->error ? berth_steal_ptr(&m->error) : NULL;
         if (err == NULL)
-            berth_err_make(&err, ENOENT, BERTH_GRPC_NOT_FOUND, "image %s not found",
+            berth_err_make(&err, ENOENT, BERTH_ERR_NOT_FOUND, "image %s not found",
                            c->config->image->image);
         berth_err_prefix(&err, "CreateContainer");
         return ctr_fail(self, c, err);
@@ -495,7 +494,7 @@ void ctr_infra_answer(ctr_t *c, const berth_err_t err)
     im->pid = c->pid;
     im->ctr_id = berth_strdup(c->id);
     if (err)
-        berth_err_make(&im->error, err->errnum, err->grpc, "pause container: %s", err->msg);
+        berth_err_make(&im->error, err->errnum, err->kind, "pause container: %s", err->msg);
     berth_send(c->infra_reply, &im->hdr);
     c->infra_reply = BERTH_HANDLE_NONE;
 }
@@ -674,7 +673,7 @@ static void on_step(berth_actor_t *self, ctr_t *c, step_msg_t *s)
         if (berth_creation_take_waiting(&c->cr, "ReopenContainerLog", &rm, 1) == 0)
             return;
         if (s->error) {
-            berth_grpc_finish_err(rm->call, s->error);
+            berth_cri_finish_err(rm->call, s->error);
             berth_msg_free(&rm->hdr);
         } else {
             ctr_reply_empty(rm);
@@ -707,7 +706,7 @@ static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *
             if (c->infra)
                 ctr_infra_answer(c, m->error);
             if (rm) {
-                berth_grpc_finish_err(rm->call, m->error);
+                berth_cri_finish_err(rm->call, m->error);
                 berth_msg_free(&rm->hdr);
             }
         } else {
@@ -729,13 +728,13 @@ static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *
     case TAG_UPDATE:
         return ctr_on_update_done(self, c, m);
     case TAG_KILL:
-        if (m->error && m->error->grpc != BERTH_GRPC_NOT_FOUND)
+        if (m->error && m->error->kind != BERTH_ERR_NOT_FOUND)
             berth_log_warn("kill failed", "id=%s error=\"%s\"", c->id, m->error->msg);
         return;
     case TAG_STATE:
         return ctr_on_reconciled(self, c, m);
     case TAG_DELETE:
-        if (m->error && m->error->grpc != BERTH_GRPC_NOT_FOUND)
+        if (m->error && m->error->kind != BERTH_ERR_NOT_FOUND)
             berth_log_warn("runtime delete failed", "id=%s error=\"%s\"", c->id, m->error->msg);
         berth_creation_undone(self, &c->cr, MADE_RUNTIME);
         return;

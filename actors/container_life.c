@@ -115,7 +115,7 @@ void ctr_on_start(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     ctr_t *c = owner;
     if (c->cr.phase != PH_CREATED) {
         const char *st = c->cr.phase == PH_RUNNING ? "running" : "exited";
-        return berth_cri_fail(rm, BERTH_GRPC_FAILED_PRECONDITION,
+        return berth_cri_fail(rm, BERTH_ERR_PRECONDITION,
                               "StartContainer: container %s is %s, not created", c->id, st);
     }
     if (!c->watching && berth_handle_valid(c->watcher)) {
@@ -127,7 +127,7 @@ void ctr_on_start(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     berth_runtime_t rt = ctr_runtime_of(c);
     if (berth_conmon_start(c->self, &rt, c->id, TAG_START, &err) < 0) {
         c->starting = NULL;
-        berth_grpc_finish_err(rm->call, err);
+        berth_cri_finish_err(rm->call, err);
         berth_err_free(&err);
         berth_msg_free(&rm->hdr);
     }
@@ -264,10 +264,10 @@ void ctr_on_exec(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     (void)self;
     const Runtime__V1__ExecSyncRequest *r = (const Runtime__V1__ExecSyncRequest *)rm->req;
     if (c->cr.phase != PH_RUNNING)
-        return berth_cri_fail(rm, BERTH_GRPC_FAILED_PRECONDITION,
-                              "ExecSync: container %s is not running", c->id);
+        return berth_cri_fail(rm, BERTH_ERR_PRECONDITION, "ExecSync: container %s is not running",
+                              c->id);
     if (r->n_cmd == 0)
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "ExecSync: cmd is empty");
+        return berth_cri_fail(rm, BERTH_ERR_INVALID, "ExecSync: cmd is empty");
     BERTH_AUTO_FREE const char **argv = berth_calloc(r->n_cmd + 1, sizeof(char *));
     for (size_t i = 0; i < r->n_cmd; i++)
         argv[i] = r->cmd[i];
@@ -283,7 +283,7 @@ void ctr_on_exec(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     berth_err_t err = NULL;
     berth_runtime_t rt = ctr_runtime_of(c);
     if (berth_conmon_exec(c->self, &rt, &spec, TAG_EXEC_BASE + serial, &err) < 0) {
-        berth_grpc_finish_err(rm->call, err);
+        berth_cri_finish_err(rm->call, err);
         berth_err_free(&err);
         berth_msg_free(&rm->hdr);
         return;
@@ -309,7 +309,7 @@ void ctr_on_exec_done(ctr_t *c, berth_conmon_result_msg_t *m)
     if (rm == NULL)
         return;
     if (m->error) {
-        berth_grpc_finish_err(rm->call, m->error);
+        berth_cri_finish_err(rm->call, m->error);
         berth_msg_free(&rm->hdr);
         return;
     }
@@ -439,18 +439,18 @@ void ctr_on_update(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
             (const Runtime__V1__UpdateContainerResourcesRequest *)rm->req;
     if (c->cr.phase != PH_CREATED && c->cr.phase != PH_RUNNING)
         return berth_cri_fail(
-                rm, BERTH_GRPC_FAILED_PRECONDITION,
+                rm, BERTH_ERR_PRECONDITION,
                 "UpdateContainerResources: container %s is not running (it has exited); "
                 "the resources of a stopped container cannot change",
                 c->id);
     if (r->linux == NULL)
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_cri_fail(rm, BERTH_ERR_INVALID,
                               "UpdateContainerResources: no Linux resources in the request");
     const berth_runtimes_t *rts = berth_runtimes_current();
     berth_resources_fit_t fit;
     BERTH_AUTO_ERR berth_err_t ferr = NULL;
     if (berth_runtimes_fit_resources(rts ? &rts->cgroups : NULL, r->linux, &fit, &ferr) < 0)
-        return berth_cri_fail(rm, ferr->grpc, "UpdateContainerResources: %s", ferr->msg);
+        return berth_cri_fail(rm, ferr->kind, "UpdateContainerResources: %s", ferr->msg);
     if (fit.ndropped)
         berth_log_debug("limits the node cannot apply left out", "id=%s dropped=\"%s\"", c->id,
                         fit.dropped);
@@ -472,7 +472,7 @@ void ctr_finish_update_err(berth_actor_t *self, ctr_t *c, berth_err_t err)
     berth_log_warn("container resources update failed", "id=%s error=\"%s\"", c->id, err->msg);
     if (rm) {
         berth_err_prefix(&err, "UpdateContainerResources");
-        berth_grpc_finish_err(rm->call, err);
+        berth_cri_finish_err(rm->call, err);
         berth_msg_free(&rm->hdr);
     }
     berth_err_free(&err);
@@ -591,7 +591,7 @@ void ctr_on_reopen(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     (void)self;
     ctr_t *c = owner;
     if (c->cr.phase != PH_RUNNING)
-        return berth_cri_fail(rm, BERTH_GRPC_FAILED_PRECONDITION,
+        return berth_cri_fail(rm, BERTH_ERR_PRECONDITION,
                               "ReopenContainerLog: container %s is not running", c->id);
     berth_creation_wait(&c->cr, rm);
     step_msg_t *s = ctr_step_new(c, STEP_REOPEN);

@@ -103,22 +103,19 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
     const Runtime__V1__CreateContainerRequest *r =
             (const Runtime__V1__CreateContainerRequest *)rm->req;
     if (empty(r->pod_sandbox_id))
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                              "CreateContainer: pod_sandbox_id is empty");
+        return berth_cri_fail(rm, BERTH_ERR_INVALID, "CreateContainer: pod_sandbox_id is empty");
     const Runtime__V1__ContainerConfig *cc = r->config;
     if (cc == NULL)
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                              "CreateContainer: config is missing");
+        return berth_cri_fail(rm, BERTH_ERR_INVALID, "CreateContainer: config is missing");
     if (cc->metadata == NULL || empty(cc->metadata->name))
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_cri_fail(rm, BERTH_ERR_INVALID,
                               "CreateContainer: config.metadata.name is empty");
     if (strpbrk(cc->metadata->name, "/\n"))
         return berth_cri_fail(
-                rm, BERTH_GRPC_INVALID_ARGUMENT,
+                rm, BERTH_ERR_INVALID,
                 "CreateContainer: config.metadata.name must not contain '/' or newlines");
     if (cc->image == NULL || empty(cc->image->image))
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                              "CreateContainer: config.image is empty");
+        return berth_cri_fail(rm, BERTH_ERR_INVALID, "CreateContainer: config.image is empty");
     {
         BERTH_AUTO_ERR berth_err_t merr = NULL;
         if (berth_cri_check_len("CreateContainer: config.metadata.name", cc->metadata->name,
@@ -133,17 +130,17 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
                                 (ProtobufCMessage *const *)cc->labels, &merr) < 0 ||
             berth_cri_check_map("CreateContainer: config.annotations", cc->n_annotations,
                                 (ProtobufCMessage *const *)cc->annotations, &merr) < 0)
-            return berth_cri_fail(rm, merr->grpc, "%s", merr->msg);
+            return berth_cri_fail(rm, merr->kind, "%s", merr->msg);
     }
     const Runtime__V1__LinuxContainerSecurityContext *sc =
             cc->linux ? cc->linux->security_context : NULL;
     if (sc && sc->run_as_group && !sc->run_as_user && empty(sc->run_as_username))
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_cri_fail(rm, BERTH_ERR_INVALID,
                               "CreateContainer: linux.security_context.run_as_group is set without "
                               "run_as_user or run_as_username");
     /* The log lives under the pod's log directory: a path may not leave it. */
     if (cc->log_path && (cc->log_path[0] == '/' || strstr(cc->log_path, "..") != NULL))
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_cri_fail(rm, BERTH_ERR_INVALID,
                               "CreateContainer: config.log_path \"%s\" must be relative to the "
                               "pod's log_directory, without \"..\"",
                               cc->log_path);
@@ -151,12 +148,12 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
         const Runtime__V1__Mount *m = cc->mounts[i];
         if (strlen(m->container_path ? m->container_path : "") >= BERTH_CRI_MAX_PATH ||
             strlen(m->host_path ? m->host_path : "") >= BERTH_CRI_MAX_PATH)
-            return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_cri_fail(rm, BERTH_ERR_INVALID,
                                   "CreateContainer: config.mounts[%zu]: a path is longer than the "
                                   "%d bytes a path may have",
                                   i, BERTH_CRI_MAX_PATH);
         if (empty(m->container_path) || m->container_path[0] != '/' || empty(m->host_path))
-            return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_cri_fail(rm, BERTH_ERR_INVALID,
                                   "CreateContainer: config.mounts[%zu]: container_path \"%s\" "
                                   "must be absolute and host_path \"%s\" set",
                                   i, m->container_path ? m->container_path : "",
@@ -165,7 +162,7 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
     for (size_t i = 0; i < cc->n_envs; i++) {
         const char *k = cc->envs[i]->key;
         if (empty(k) || strchr(k, '=') != NULL)
-            return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_cri_fail(rm, BERTH_ERR_INVALID,
                                   "CreateContainer: config.envs[%zu]: key \"%s\" is empty or "
                                   "holds '='",
                                   i, k ? k : "");
@@ -176,7 +173,7 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
     BERTH_AUTO_ERR berth_err_t ferr = NULL;
     if (berth_runtimes_check_resources(rts ? &rts->cgroups : NULL,
                                        cc->linux ? cc->linux->resources : NULL, &ferr) < 0)
-        return berth_cri_fail(rm, ferr->grpc, "CreateContainer: %s", ferr->msg);
+        return berth_cri_fail(rm, ferr->kind, "CreateContainer: %s", ferr->msg);
     /* The reserved name follows the kubelet's: pod metadata from the
      * sandbox config it sends along; the sandbox ID when it did not. */
     const Runtime__V1__PodSandboxMetadata *pm =
@@ -463,8 +460,8 @@ static void on_stats(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bo
         bool amb;
         berth_index_entry_t *e = berth_index_by_id(&c->ix, want_id, &amb);
         if (e == NULL || SUMMARY(e) == NULL || !SUMMARY(e)->listed)
-            return berth_cri_fail(rm, BERTH_GRPC_NOT_FOUND,
-                                  "ContainerStats: container %s not found", want_id ? want_id : "");
+            return berth_cri_fail(rm, BERTH_ERR_NOT_FOUND, "ContainerStats: container %s not found",
+                                  want_id ? want_id : "");
         want_id = e->id;
     } else {
         f = ((const Runtime__V1__ListContainerStatsRequest *)rm->req)->filter;
@@ -576,8 +573,8 @@ static void on_stats_done(stats_msg_t *m)
         if (n)
             berth_cri_reply(m->rm->call, &resp.base);
         else
-            berth_grpc_finish(m->rm->call, BERTH_GRPC_NOT_FOUND,
-                              "ContainerStats: the container is gone");
+            berth_cri_finish(m->rm->call, BERTH_ERR_NOT_FOUND,
+                             "ContainerStats: the container is gone");
     } else {
         Runtime__V1__ListContainerStatsResponse resp =
                 RUNTIME__V1__LIST_CONTAINER_STATS_RESPONSE__INIT;
@@ -743,7 +740,7 @@ static void status_op_finish(ctrs_t *c, status_op_t *op)
     Runtime__V1__PodSandboxStatusResponse *resp =
             runtime__v1__pod_sandbox_status_response__unpack(a, m->len, m->resp);
     if (resp == NULL) {
-        berth_grpc_finish(m->call, BERTH_GRPC_INTERNAL, "PodSandboxStatus: bad pod answer");
+        berth_cri_finish(m->call, BERTH_ERR_INTERNAL, "PodSandboxStatus: bad pod answer");
     } else {
         Runtime__V1__ContainerStatus **sts = berth_calloc(op->n + 1, sizeof(*sts));
         size_t n = 0;

@@ -146,7 +146,7 @@ void berth_creation_next(berth_actor_t *self, berth_creation_t *cr)
      * the result, which is kept even late: the work is done. */
     if (cr->over_budget && cr->step + 1 < cr->cls->n_steps) {
         berth_err_t err = NULL;
-        berth_err_make(&err, ETIMEDOUT, BERTH_GRPC_DEADLINE_EXCEEDED,
+        berth_err_make(&err, ETIMEDOUT, BERTH_ERR_TIMEOUT,
                        "%s %s: creation exceeded its budget of %.0fs (at stage: %s)", cr->cls->kind,
                        cr->resv.name, (double)cr->budget_ns / 1e9, cr->resv.stage);
         berth_creation_fail(self, cr, err);
@@ -202,7 +202,7 @@ static void finish_undo(berth_actor_t *self, berth_creation_t *cr)
         return;
     }
     if (err == NULL)
-        berth_err_make(&err, EIO, BERTH_GRPC_INTERNAL, "%s %s: creation undone", cr->cls->kind,
+        berth_err_make(&err, EIO, BERTH_ERR_INTERNAL, "%s %s: creation undone", cr->cls->kind,
                        cr->resv.name);
     if (berth_resv_fail(self, &cr->resv, err))
         release(self, cr); /* a waiter took it: the name is free again */
@@ -335,7 +335,7 @@ void berth_creation_request(berth_actor_t *self, berth_creation_t *cr, berth_cri
     }
     const berth_creation_route_t *r = berth_cri_route(cr->cls->routes, rm->method);
     if (r == NULL) {
-        berth_cri_fail(rm, BERTH_GRPC_UNIMPLEMENTED, "%s is not implemented by berth yet",
+        berth_cri_fail(rm, BERTH_ERR_UNSUPPORTED, "%s is not implemented by berth yet",
                        rm->method->name);
         return;
     }

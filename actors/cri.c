@@ -109,13 +109,13 @@ static void cri_req_msg_free(berth_msg_t *m)
     berth_free(rm);
 }
 
-void berth_cri_fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
+void berth_cri_fail(berth_cri_req_msg_t *rm, int kind, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     BERTH_AUTO_FREE char *msg = berth_vasprintf(fmt, ap);
     va_end(ap);
-    berth_grpc_finish(rm->call, code, msg);
+    berth_cri_finish(rm->call, kind, msg);
     berth_msg_free(&rm->hdr);
 }
 
@@ -211,7 +211,7 @@ int berth_cri_check_map(const char *what, size_t n, ProtobufCMessage *const *ent
                         berth_err_t *err)
 {
     if (n > BERTH_CRI_MAX_MAP_ENTRIES)
-        return berth_err_make(err, E2BIG, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, E2BIG, BERTH_ERR_INVALID,
                               "%s: %zu entries, more than the %u allowed", what, n,
                               BERTH_CRI_MAX_MAP_ENTRIES);
     size_t bytes = 0;
@@ -219,12 +219,12 @@ int berth_cri_check_map(const char *what, size_t n, ProtobufCMessage *const *ent
         const char *k = *field_ptr(entries[i], "key");
         const char *v = *field_ptr(entries[i], "value");
         if (k == NULL || k[0] == '\0')
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                                  "%s: entry %zu has an empty key", what, i);
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s: entry %zu has an empty key",
+                                  what, i);
         bytes += strlen(k) + (v ? strlen(v) : 0);
     }
     if (bytes > BERTH_CRI_MAX_MAP_BYTES)
-        return berth_err_make(err, E2BIG, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, E2BIG, BERTH_ERR_INVALID,
                               "%s: %zu bytes of keys and values, more than the %u allowed", what,
                               bytes, BERTH_CRI_MAX_MAP_BYTES);
     return 0;
@@ -234,7 +234,7 @@ int berth_cri_check_len(const char *what, const char *value, size_t max, berth_e
 {
     size_t n = value ? strlen(value) : 0;
     if (n > max)
-        return berth_err_make(err, E2BIG, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, E2BIG, BERTH_ERR_INVALID,
                               "%s is %zu characters long, more than the %zu allowed (\"%.40s...\")",
                               what, n, max, value);
     return 0;
@@ -467,7 +467,7 @@ static void on_request(cri_t *c, berth_grpc_request_msg_t *rq)
                                                    "(runtime.v1.RuntimeService, "
                                                    "runtime.v1.ImageService)",
                                                    rq->method);
-        berth_grpc_finish(call, BERTH_GRPC_UNIMPLEMENTED, msg);
+        berth_cri_finish(call, BERTH_ERR_UNSUPPORTED, msg);
         return;
     }
     ProtobufCMessage *req = protobuf_c_message_unpack(
@@ -476,7 +476,7 @@ static void on_request(cri_t *c, berth_grpc_request_msg_t *rq)
         BERTH_AUTO_FREE char *msg = berth_asprintf(
                 "%s: cannot decode the request as %s (malformed protobuf, %zu bytes)", m->name,
                 m->input->name, rq->len);
-        berth_grpc_finish(call, BERTH_GRPC_INVALID_ARGUMENT, msg);
+        berth_cri_finish(call, BERTH_ERR_INVALID, msg);
         return;
     }
     berth_handle_t owner = route(c, m);
@@ -491,7 +491,7 @@ static void on_request(cri_t *c, berth_grpc_request_msg_t *rq)
         /* Cancellations go to the new owner from now on. */
         berth_grpc_call_set_owner(call, owner);
         if (berth_send(owner, &fw->hdr) < 0)
-            berth_grpc_finish(call, BERTH_GRPC_UNAVAILABLE, "berth is shutting down");
+            berth_cri_finish(call, BERTH_ERR_UNAVAILABLE, "berth is shutting down");
         return;
     }
     cri_handler_fn fn = find_handler(m);
@@ -499,7 +499,7 @@ static void on_request(cri_t *c, berth_grpc_request_msg_t *rq)
         BERTH_AUTO_FREE char *msg =
                 berth_asprintf("%s is not implemented by berth yet (runtime.v1.%s/%s)", m->name,
                                m->service, m->name);
-        berth_grpc_finish(call, BERTH_GRPC_UNIMPLEMENTED, msg);
+        berth_cri_finish(call, BERTH_ERR_UNSUPPORTED, msg);
     } else {
         fn(c, call, m, req);
     }

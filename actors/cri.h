@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "actors/crierr.h"
 #include "engine/actor.h"
 #include "engine/alloc.h"
 #include "io/grpc.h"
@@ -88,8 +89,8 @@ typedef struct berth_cri_routes {
 /* The entry for m, or NULL when the table has none. */
 const void *berth_cri_route(berth_cri_routes_t *r, const berth_cri_method_t *m);
 
-/* Answers rm's call with an error (code, formatted message) and frees rm. */
-void berth_cri_fail(berth_cri_req_msg_t *rm, int code, const char *fmt, ...)
+/* Answers rm's call with an error (kind, formatted message) and frees rm. */
+void berth_cri_fail(berth_cri_req_msg_t *rm, int kind, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
 /* A deep copy of msg on the protobuf allocator (free it with

@@ -4,6 +4,7 @@
  * freed unanswered answers for itself where a sender waits on it.
  */
 #include "actors/ctrmsg.h"
+#include "actors/crierr.h"
 
 #include "actors/msgtypes.h"
 #include "engine/alloc.h"
@@ -32,7 +33,7 @@ static void pod_status_msg_free(berth_msg_t *m)
 {
     berth_ctrs_pod_status_msg_t *p = (berth_ctrs_pod_status_msg_t *)m;
     if (p->call) /* never answered (shutdown): the call ends with it */
-        berth_grpc_finish(p->call, BERTH_GRPC_UNAVAILABLE, "berth is shutting down");
+        berth_cri_finish(p->call, BERTH_ERR_UNAVAILABLE, "berth is shutting down");
     berth_grpc_call_unref(p->call);
     berth_free(p->resp);
     berth_free(p->pod_id);

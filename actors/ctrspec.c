@@ -176,7 +176,7 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
     uint32_t *extra = NULL;
     BERTH_AUTO_FREE char *user_spec = NULL;
     if (nargs == 0) {
-        berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                        "CreateContainer: no command: neither the request nor the image %s "
                        "gives one",
                        c->image_name);

@@ -106,7 +106,7 @@ static int take_run_lock(const berth_config_t *cfg, berth_err_t *err)
         ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
         close(fd);
         if (e == EWOULDBLOCK)
-            return berth_err_make(err, EBUSY, BERTH_GRPC_FAILED_PRECONDITION,
+            return berth_err_make(err, EBUSY, BERTH_ERR_PRECONDITION,
                                   "another berthd (pid %s) is already running with run "
                                   "directory %s; it serves %s",
                                   n > 0 ? buf : "?", cfg->runroot, cfg->listen);

@@ -35,7 +35,7 @@ void berth_image_lookup(berth_handle_t images, const char *ref, berth_handle_t r
         m = berth_msg_new(BERTH_MSG_IMAGES_LOOKUP_REPLY, sizeof(*m));
         m->hdr.free = lookup_msg_free;
         m->tag = tag;
-        berth_err_make(&m->error, ESRCH, BERTH_GRPC_UNAVAILABLE, "berth is shutting down");
+        berth_err_make(&m->error, ESRCH, BERTH_ERR_UNAVAILABLE, "berth is shutting down");
         berth_send(reply_to, &m->hdr);
     }
 }

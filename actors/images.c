@@ -123,7 +123,7 @@ static void pull_fini(void *state)
 {
     pull_t *p = state;
     for (size_t i = 0; i < p->n_waiters; i++) {
-        berth_grpc_finish(p->waiters[i], BERTH_GRPC_UNAVAILABLE, "berth is shutting down");
+        berth_cri_finish(p->waiters[i], BERTH_ERR_UNAVAILABLE, "berth is shutting down");
         berth_grpc_call_unref(p->waiters[i]);
     }
     berth_free(p->waiters);
@@ -159,7 +159,7 @@ static void pull_receive(berth_actor_t *self, berth_msg_t *msg)
         resp.image_ref = f->id;
         for (size_t i = 0; i < p->n_waiters; i++) {
             if (f->err)
-                berth_grpc_finish_err(p->waiters[i], f->err);
+                berth_cri_finish_err(p->waiters[i], f->err);
             else
                 berth_cri_reply(p->waiters[i], &resp.base);
             berth_grpc_call_unref(p->waiters[i]);
@@ -273,7 +273,7 @@ static int pull_candidates(const images_t *s, const char *image, const berth_ima
                            char ***cands, size_t *nc, berth_err_t *err)
 {
     if (s->reg == NULL)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_FAILED_PRECONDITION,
+        return berth_err_make(err, EINVAL, BERTH_ERR_PRECONDITION,
                               "the registries configuration did not load at start (%s): fix it "
                               "and restart berthd",
                               s->reg_err ? s->reg_err->msg : "unknown error");
@@ -291,7 +291,7 @@ static int pull_candidates(const images_t *s, const char *image, const berth_ima
     canon_add(cands, nc, c, n);
     berth_registries_strv_free(c);
     if (*nc == 0)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "short name \"%s\" resolved to no valid reference", image);
     return 0;
 }
@@ -543,7 +543,7 @@ static void on_written(images_t *s, write_op_t *op)
     }
     if (op->call) {
         if (op->err) {
-            berth_grpc_finish_err(op->call, op->err);
+            berth_cri_finish_err(op->call, op->err);
         } else {
             Runtime__V1__RemoveImageResponse resp = RUNTIME__V1__REMOVE_IMAGE_RESPONSE__INIT;
             berth_cri_reply(op->call, &resp.base);
@@ -849,7 +849,7 @@ static void fsinfo_job(void *arg)
 static void on_fsinfo_done(fsinfo_msg_t *f)
 {
     if (f->err) {
-        berth_grpc_finish_err(f->call, f->err);
+        berth_cri_finish_err(f->call, f->err);
         return;
     }
     int64_t now = (int64_t)berth_wall_ns();
@@ -904,8 +904,8 @@ static bool on_pull(images_t *s, berth_cri_req_msg_t *rm)
     const Runtime__V1__PullImageRequest *req = (const Runtime__V1__PullImageRequest *)rm->req;
     const char *image = spec_image(req->image);
     if (*image == '\0') {
-        berth_grpc_finish(rm->call, BERTH_GRPC_INVALID_ARGUMENT,
-                          "PullImage: image.image is empty: name the image to pull");
+        berth_cri_finish(rm->call, BERTH_ERR_INVALID,
+                         "PullImage: image.image is empty: name the image to pull");
         return false;
     }
     if (s->gc_running) {
@@ -922,7 +922,7 @@ static bool on_pull(images_t *s, berth_cri_req_msg_t *rm)
                 berth_asprintf("PullImage %s: %zu other images are being pulled, the most at once "
                                "([crio.image] max_concurrent_pulls); try again when one is done",
                                image, s->n_pulls);
-        berth_grpc_finish(rm->call, BERTH_GRPC_RESOURCE_EXHAUSTED, msg);
+        berth_cri_finish(rm->call, BERTH_ERR_EXHAUSTED, msg);
         return false;
     }
     if (!berth_handle_valid(h)) {
@@ -930,7 +930,7 @@ static bool on_pull(images_t *s, berth_cri_req_msg_t *rm)
         berth_pull_req_t *pr = pull_plan(s, image, req->auth, &err);
         if (pr == NULL) {
             berth_err_prefix(&err, "pulling image \"%s\"", image);
-            berth_grpc_finish_err(rm->call, err);
+            berth_cri_finish_err(rm->call, err);
             return false;
         }
         h = berth_actor_spawn(&pull_class, berth_calloc(1, sizeof(pull_t)));
@@ -955,7 +955,7 @@ static bool on_request(images_t *s, berth_cri_req_msg_t *rm)
         return true;
     }
     if (s->load_err) {
-        berth_grpc_finish_err(rm->call, s->load_err);
+        berth_cri_finish_err(rm->call, s->load_err);
         return false;
     }
     const char *m = rm->method->name;
@@ -975,7 +975,7 @@ static bool on_request(images_t *s, berth_cri_req_msg_t *rm)
         BERTH_AUTO_FREE char *msg = berth_asprintf("%s is not implemented by berth's image "
                                                    "service",
                                                    m);
-        berth_grpc_finish(rm->call, BERTH_GRPC_UNIMPLEMENTED, msg);
+        berth_cri_finish(rm->call, BERTH_ERR_UNSUPPORTED, msg);
     }
     return false;
 }
@@ -1006,10 +1006,10 @@ static void on_lookup(berth_actor_t *self, images_t *s, berth_image_lookup_msg_t
     berth_store_image_t *img = s->load_err ? NULL : lookup(s, lm->ref, NULL);
     if (s->load_err) {
         lm->error = NULL;
-        berth_err_make(&lm->error, EIO, BERTH_GRPC_UNAVAILABLE, "%s", s->load_err->msg);
+        berth_err_make(&lm->error, EIO, BERTH_ERR_UNAVAILABLE, "%s", s->load_err->msg);
     } else if (img == NULL) {
-        berth_err_make(&lm->error, ENOENT, BERTH_GRPC_NOT_FOUND,
-                       "image %s not found: pull it first", lm->ref);
+        berth_err_make(&lm->error, ENOENT, BERTH_ERR_NOT_FOUND, "image %s not found: pull it first",
+                       lm->ref);
     } else {
         lm->image = berth_store_image_dup(img);
         lm->layer_dirs = berth_calloc(img->n_layers + 1, sizeof(char *));

@@ -205,12 +205,12 @@ void berth_index_route_by_id(const berth_index_t *ix, berth_cri_req_msg_t *rm, c
                              ? *(const char *const *)((const char *)rm->req + f->offset)
                              : NULL;
     if (id == NULL || id[0] == '\0')
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "%s: %s is empty", method, field);
+        return berth_cri_fail(rm, BERTH_ERR_INVALID, "%s: %s is empty", method, field);
     bool ambiguous;
     berth_index_entry_t *e = berth_index_by_id((berth_index_t *)ix, id, &ambiguous);
     if (ambiguous)
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                              "%s: %s ID prefix %s matches more than one", method, what, id);
+        return berth_cri_fail(rm, BERTH_ERR_INVALID, "%s: %s ID prefix %s matches more than one",
+                              method, what, id);
     if (e == NULL && gone_ok) {
         /* the responses of stop and remove are empty messages: an empty body
          * encodes both */
@@ -219,7 +219,7 @@ void berth_index_route_by_id(const berth_index_t *ix, berth_cri_req_msg_t *rm, c
         return;
     }
     if (e == NULL)
-        return berth_cri_fail(rm, BERTH_GRPC_NOT_FOUND, "%s: %s %s not found", method, what, id);
+        return berth_cri_fail(rm, BERTH_ERR_NOT_FOUND, "%s: %s %s not found", method, what, id);
     berth_grpc_call_set_owner(rm->call, e->handle);
     berth_send(e->handle, &rm->hdr);
 }
@@ -254,8 +254,8 @@ void berth_index_dispatch(berth_actor_t *self, void *mgr, const berth_index_t *i
 {
     const berth_index_route_t *r = berth_cri_route(routes, rm->method);
     if (r == NULL)
-        return berth_cri_fail(rm, BERTH_GRPC_UNIMPLEMENTED, "%s is not a %s method",
-                              rm->method->name, what);
+        return berth_cri_fail(rm, BERTH_ERR_UNSUPPORTED, "%s is not a %s method", rm->method->name,
+                              what);
     if (r->fn)
         return r->fn(self, mgr, rm, r->arg);
     berth_index_route_by_id(ix, rm, id_field, what, r->gone_ok);

@@ -153,7 +153,7 @@ int main(int argc, char **argv)
             break;
         case 'l':
             if (berth_log_level_parse(optarg) < 0) {
-                rc = berth_err_make(&err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                rc = berth_err_make(&err, EINVAL, BERTH_ERR_INVALID,
                                     "--log-level %s: expected trace, debug, info, warn, error "
                                     "or fatal",
                                     optarg);
@@ -171,8 +171,8 @@ int main(int argc, char **argv)
             BERTH_AUTO_FREE char *kv = berth_strdup(optarg);
             char *eq = strchr(kv, '=');
             if (eq == NULL) {
-                rc = berth_err_make(&err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                                    "--set %s: expected KEY=VALUE", optarg);
+                rc = berth_err_make(&err, EINVAL, BERTH_ERR_INVALID, "--set %s: expected KEY=VALUE",
+                                    optarg);
                 break;
             }
             *eq = '\0';

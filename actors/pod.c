@@ -236,7 +236,7 @@ static void prepare_job(void *arg)
         BERTH_AUTO_FREE char *conf = berth_cniconf_pick(
                 s->network_dir, (const char *const *)s->plugin_dirs, s->default_network, &why);
         if (conf == NULL) {
-            berth_err_make(&s->error, ENOENT, BERTH_GRPC_FAILED_PRECONDITION,
+            berth_err_make(&s->error, ENOENT, BERTH_ERR_PRECONDITION,
                            "pod network is not ready: %s", why);
             berth_free(why);
             return;
@@ -937,7 +937,7 @@ static void pod_receive(berth_actor_t *self, berth_msg_t *msg)
         im->hdr.type = BERTH_MSG_POD_INFO;
         if (p->cr.phase == PH_RELEASING || p->cr.phase == PH_REMOVING ||
             p->cr.phase == PH_UNDOING) {
-            berth_err_make(&im->error, ENOENT, BERTH_GRPC_NOT_FOUND,
+            berth_err_make(&im->error, ENOENT, BERTH_ERR_NOT_FOUND,
                            "pod sandbox %s is being removed", p->id);
         } else {
             im->info = pod_info(p);
@@ -1048,7 +1048,7 @@ static int apply_annotations(pod_t *p, berth_err_t *err)
         }
         uint64_t size;
         if (parse_size(v, &size) < 0 || size == 0)
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "RunPodSandbox: annotation %s=%s is not a valid size (e.g. "
                                   "64Mi)",
                                   shm_keys[i], v);

@@ -46,7 +46,7 @@ void berth_pod_info_request(berth_handle_t pods, const char *pod_id, berth_handl
         m = berth_msg_new(BERTH_MSG_POD_INFO, sizeof(*m));
         m->hdr.free = pod_info_msg_free;
         m->tag = tag;
-        berth_err_make(&m->error, ESRCH, BERTH_GRPC_UNAVAILABLE, "berth is shutting down");
+        berth_err_make(&m->error, ESRCH, BERTH_ERR_UNAVAILABLE, "berth is shutting down");
         berth_send(reply_to, &m->hdr);
     }
 }

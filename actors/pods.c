@@ -93,7 +93,7 @@ static int check_pod_config(const Runtime__V1__PodSandboxConfig *c, berth_err_t 
         return -1;
     if (c->hostname &&
         (strlen(c->hostname) > 64 || has_ctl(c->hostname) || strpbrk(c->hostname, " /") != NULL))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "RunPodSandbox: config.hostname \"%.80s\" is not a valid hostname "
                               "(at most 64 characters, no spaces, slashes or control characters)",
                               c->hostname);
@@ -104,7 +104,7 @@ static int check_pod_config(const Runtime__V1__PodSandboxConfig *c, berth_err_t 
                                 ? d->searches[i - d->n_servers]
                                 : d->options[i - d->n_servers - d->n_searches];
         if (v[0] == '\0' || has_ctl(v) || strchr(v, ' ') != NULL)
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "RunPodSandbox: config.dns_config entry \"%.80s\" is empty or "
                                   "holds a space or control character",
                                   v);
@@ -113,14 +113,14 @@ static int check_pod_config(const Runtime__V1__PodSandboxConfig *c, berth_err_t 
         const Runtime__V1__PortMapping *pm = c->port_mappings[i];
         if (pm->container_port <= 0 || pm->container_port > 65535 || pm->host_port < 0 ||
             pm->host_port > 65535)
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "RunPodSandbox: config.port_mappings[%zu]: container_port %d / "
                                   "host_port %d out of range",
                                   i, pm->container_port, pm->host_port);
     }
     /* conmon would resolve a relative one against its own working directory */
     if (c->log_directory && c->log_directory[0] && c->log_directory[0] != '/')
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "RunPodSandbox: config.log_directory \"%.200s\" is not an absolute "
                               "path",
                               c->log_directory);
@@ -135,7 +135,7 @@ static int check_pod_config(const Runtime__V1__PodSandboxConfig *c, berth_err_t 
         bool host = kind == BERTH_NETNS_NET ? ns && ns->network == RUNTIME__V1__NAMESPACE_MODE__NODE
                                             : ns && ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE;
         if (host)
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "RunPodSandbox: config.linux.sysctls: %s would change the "
                                   "node's own %s namespace (the pod shares it)",
                                   key, kind == BERTH_NETNS_NET ? "network" : "IPC");
@@ -148,23 +148,21 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
     const Runtime__V1__RunPodSandboxRequest *r = (const Runtime__V1__RunPodSandboxRequest *)rm->req;
     const Runtime__V1__PodSandboxConfig *c = r->config;
     if (c == NULL)
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT, "RunPodSandbox: config is missing");
+        return berth_cri_fail(rm, BERTH_ERR_INVALID, "RunPodSandbox: config is missing");
     const Runtime__V1__PodSandboxMetadata *md = c->metadata;
     if (md == NULL)
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                              "RunPodSandbox: config.metadata is missing");
+        return berth_cri_fail(rm, BERTH_ERR_INVALID, "RunPodSandbox: config.metadata is missing");
     if (empty(md->name))
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_cri_fail(rm, BERTH_ERR_INVALID,
                               "RunPodSandbox: config.metadata.name is empty");
     if (empty(md->uid))
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
-                              "RunPodSandbox: config.metadata.uid is empty");
+        return berth_cri_fail(rm, BERTH_ERR_INVALID, "RunPodSandbox: config.metadata.uid is empty");
     if (empty(md->namespace_))
-        return berth_cri_fail(rm, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_cri_fail(rm, BERTH_ERR_INVALID,
                               "RunPodSandbox: config.metadata.namespace is empty");
     if (bad_part(md->name) || bad_part(md->uid) || bad_part(md->namespace_))
         return berth_cri_fail(
-                rm, BERTH_GRPC_INVALID_ARGUMENT,
+                rm, BERTH_ERR_INVALID,
                 "RunPodSandbox: config.metadata name, uid and namespace must not contain "
                 "'/' or newlines");
     const char *handler = empty(r->runtime_handler) ? p->cfg->default_runtime : r->runtime_handler;
@@ -176,13 +174,13 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
             known = k;
         }
         return berth_cri_fail(
-                rm, BERTH_GRPC_NOT_FOUND,
+                rm, BERTH_ERR_NOT_FOUND,
                 "RunPodSandbox: runtime_handler \"%s\" is not configured (configured: %s)", handler,
                 known);
     }
     berth_err_t err = NULL;
     if (check_pod_config(c, &err) < 0) {
-        berth_grpc_finish_err(rm->call, err);
+        berth_cri_finish_err(rm->call, err);
         berth_err_free(&err);
         berth_msg_free(&rm->hdr);
         return;
@@ -191,8 +189,7 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
      * run a container fails now, with the cause and the fix. */
     const berth_runtime_status_t *bad = berth_runtimes_unusable(handler);
     if (bad != NULL)
-        return berth_cri_fail(rm, BERTH_GRPC_FAILED_PRECONDITION, "RunPodSandbox: %s",
-                              bad->message);
+        return berth_cri_fail(rm, BERTH_ERR_PRECONDITION, "RunPodSandbox: %s", bad->message);
     BERTH_AUTO_FREE char *name =
             berth_asprintf("k8s_%s_%s_%s_%u", md->name, md->namespace_, md->uid, md->attempt);
     entry_t *e = berth_index_by_name(&p->ix, name);
@@ -379,7 +376,7 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
             return;
         }
         msg->type = BERTH_MSG_POD_INFRA_READY;
-        berth_err_make(&im->error, ESRCH, BERTH_GRPC_UNAVAILABLE,
+        berth_err_make(&im->error, ESRCH, BERTH_ERR_UNAVAILABLE,
                        "no container manager to run the pause container");
         berth_send(im->reply_to, msg);
         return;
@@ -419,7 +416,7 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
         entry_t *e = p->ix.ready ? berth_index_by_id(&p->ix, im->pod_id, &amb) : NULL;
         if (e == NULL || (e->summary && !SUMMARY(e)->listed)) {
             /* not found, ambiguous, or not delivered to the kubelet yet */
-            berth_err_make(&im->error, ENOENT, BERTH_GRPC_NOT_FOUND, "pod sandbox %s not found",
+            berth_err_make(&im->error, ENOENT, BERTH_ERR_NOT_FOUND, "pod sandbox %s not found",
                            im->pod_id);
             im->hdr.type = BERTH_MSG_POD_INFO;
             berth_send(im->reply_to, msg);

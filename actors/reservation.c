@@ -6,6 +6,7 @@
  * metrics and order nothing.
  */
 #include "actors/reservation.h"
+#include "actors/crierr.h"
 
 #include <ck_pr.h>
 #include <errno.h>
@@ -98,7 +99,7 @@ static berth_resv_waiter_t *waiter_take(berth_resv_t *r, uint64_t id, berth_grpc
 
 static void answer_failure(berth_grpc_call_t *call, const berth_resv_t *r)
 {
-    berth_grpc_finish_err(call, r->failure);
+    berth_cri_finish_err(call, r->failure);
 }
 
 static void answer_stalled(berth_resv_t *r, berth_grpc_call_t *call, uint64_t now)
@@ -109,7 +110,7 @@ static void answer_stalled(berth_resv_t *r, berth_grpc_call_t *call, uint64_t no
             "%s %s is still being created (stage: %s for %.1fs, %.1fs in all); berth keeps "
             "working on it and hands the result to the next %s for this name",
             r->kind, r->name, r->stage, in_stage, total, r->rpc);
-    berth_grpc_finish(call, BERTH_GRPC_DEADLINE_EXCEEDED, msg);
+    berth_cri_finish(call, BERTH_ERR_TIMEOUT, msg);
 }
 
 /*
@@ -223,7 +224,7 @@ bool berth_resv_request(berth_actor_t *self, berth_resv_t *r, berth_grpc_call_t 
                 "%s %s is being released (its result was not collected within the stash "
                 "window); retry shortly",
                 r->kind, r->name);
-        berth_grpc_finish(call, BERTH_GRPC_UNAVAILABLE, msg);
+        berth_cri_finish(call, BERTH_ERR_UNAVAILABLE, msg);
         berth_grpc_call_unref(call);
         return false;
     }
@@ -346,7 +347,7 @@ void berth_resv_fini(berth_actor_t *self, berth_resv_t *r)
         r->waiters = w->next;
         BERTH_AUTO_FREE char *msg =
                 berth_asprintf("%s %s was released before its creation finished", r->kind, r->name);
-        berth_grpc_finish(w->call, BERTH_GRPC_UNAVAILABLE, msg);
+        berth_cri_finish(w->call, BERTH_ERR_UNAVAILABLE, msg);
         waiter_free(self, w);
     }
     if (r->stash_timer && self)

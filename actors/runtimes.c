@@ -219,7 +219,7 @@ static int invalid(berth_err_t *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "linux.resources.%s", msg);
+    return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "linux.resources.%s", msg);
 }
 
 static int check_limits(const berth_cgroups_info_t *cg,

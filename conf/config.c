@@ -216,7 +216,7 @@ int berth_config_parse_duration(const char *s, int64_t *ns, berth_err_t *err)
 {
     const char *p = s;
     if (*p == '\0')
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "empty duration");
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "empty duration");
     bool plain = true;
     for (const char *q = s; *q; q++)
         plain = plain && *q >= '0' && *q <= '9';
@@ -224,8 +224,8 @@ int berth_config_parse_duration(const char *s, int64_t *ns, berth_err_t *err)
         errno = 0;
         unsigned long long v = strtoull(s, NULL, 10);
         if (errno || v > INT64_MAX / 1000000000ULL)
-            return berth_err_make(err, ERANGE, BERTH_GRPC_INVALID_ARGUMENT,
-                                  "duration \"%s\" is too large", s);
+            return berth_err_make(err, ERANGE, BERTH_ERR_INVALID, "duration \"%s\" is too large",
+                                  s);
         *ns = (int64_t)v * 1000000000;
         return 0;
     }
@@ -266,12 +266,11 @@ int berth_config_parse_duration(const char *s, int64_t *ns, berth_err_t *err)
         total += v * mult;
     }
     if (total > 9.2e18)
-        return berth_err_make(err, ERANGE, BERTH_GRPC_INVALID_ARGUMENT,
-                              "duration \"%s\" is too large", s);
+        return berth_err_make(err, ERANGE, BERTH_ERR_INVALID, "duration \"%s\" is too large", s);
     *ns = (int64_t)(total + 0.5);
     return 0;
 bad:
-    return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+    return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                           "invalid duration \"%s\" (use e.g. \"1m30s\", \"500ms\" or seconds)", s);
 }
 
@@ -320,9 +319,9 @@ static void warn_unknown(struct loader *L, const berth_toml_node_t *n, const cha
 static int type_error(struct loader *L, const berth_toml_node_t *n, const char *key,
                       const struct keydesc *d, berth_err_t *err)
 {
-    return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                          "%s:%u: %s: expected %s, got %s", L->file, berth_toml_line(n), key,
-                          type_name(d->type), berth_toml_type_name(berth_toml_type(n)));
+    return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s:%u: %s: expected %s, got %s", L->file,
+                          berth_toml_line(n), key, type_name(d->type),
+                          berth_toml_type_name(berth_toml_type(n)));
 }
 
 static int apply_node(struct loader *L, void *base, const struct keydesc *d,
@@ -337,7 +336,7 @@ static int apply_node(struct loader *L, void *base, const struct keydesc *d,
         if (!s)
             return type_error(L, n, key, d, err);
         if (strlen(s) != len)
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "%s:%u: %s: string holds a NUL character", L->file,
                                   berth_toml_line(n), key);
         str_set(field, s);
@@ -371,7 +370,7 @@ static int apply_node(struct loader *L, void *base, const struct keydesc *d,
         if (t == BERTH_TOML_INTEGER) {
             int64_t sec = berth_toml_int(n);
             if (sec < 0 || sec > INT64_MAX / 1000000000)
-                return berth_err_make(err, ERANGE, BERTH_GRPC_INVALID_ARGUMENT,
+                return berth_err_make(err, ERANGE, BERTH_ERR_INVALID,
                                       "%s:%u: %s: duration out of range", L->file,
                                       berth_toml_line(n), key);
             *(int64_t *)field = sec * 1000000000;
@@ -401,7 +400,7 @@ static int apply_string(void *base, const struct keydesc *d, const char *value, 
         errno = 0;
         long long v = strtoll(value, &end, 0);
         if (*value == '\0' || *end != '\0' || errno)
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "%s: expected an integer, got \"%s\"", key, value);
         *(int64_t *)field = v;
         return 0;
@@ -412,7 +411,7 @@ static int apply_string(void *base, const struct keydesc *d, const char *value, 
         else if (strcmp(value, "false") == 0)
             *(bool *)field = false;
         else
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "%s: expected a boolean (true or false), got \"%s\"", key, value);
         return 0;
     case T_STRV: {
@@ -458,8 +457,8 @@ static int walk_runtimes(struct loader *L, const berth_toml_node_t *t, const cha
         BERTH_AUTO_FREE char *hkey = berth_asprintf("%s.%s", prefix, name);
         if (berth_toml_type(h) != BERTH_TOML_TABLE)
             return berth_err_make(
-                    err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "%s:%u: %s: expected a table, got %s",
-                    L->file, berth_toml_line(h), hkey, berth_toml_type_name(berth_toml_type(h)));
+                    err, EINVAL, BERTH_ERR_INVALID, "%s:%u: %s: expected a table, got %s", L->file,
+                    berth_toml_line(h), hkey, berth_toml_type_name(berth_toml_type(h)));
         berth_config_runtime_t *r = runtime_get(L->cfg, name, true);
         for (const berth_toml_node_t *c = berth_toml_first(h); c; c = berth_toml_next(c)) {
             const char *k = berth_toml_key(c, NULL);
@@ -490,7 +489,7 @@ static int walk_section(struct loader *L, const berth_toml_node_t *t, const char
         }
         if (strcmp(section, "runtime") == 0 && strcmp(k, "runtimes") == 0) {
             if (berth_toml_type(c) != BERTH_TOML_TABLE)
-                return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                       "%s:%u: %s: expected a table, got %s", L->file,
                                       berth_toml_line(c), full,
                                       berth_toml_type_name(berth_toml_type(c)));
@@ -552,7 +551,7 @@ static int load_file(struct loader *L, const char *path, berth_err_t *err)
     int failed = ferror(f);
     fclose(f);
     if (failed)
-        return berth_err_make(err, EIO, BERTH_GRPC_INTERNAL, "read config file %s failed", path);
+        return berth_err_make(err, EIO, BERTH_ERR_INTERNAL, "read config file %s failed", path);
     if (load_buffer(L, path, buf, len, err) < 0)
         return -1;
     return 1;
@@ -625,8 +624,7 @@ static int resolve_key(const char *key, const struct keydesc **out, char **handl
         if (*out)
             return 0;
     }
-    return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                          "unknown configuration key '%s'", key);
+    return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "unknown configuration key '%s'", key);
 }
 
 int berth_config_set(berth_config_builder_t *b, const char *key, const char *value,
@@ -715,53 +713,53 @@ static void set_defaults(berth_config_t *c)
 static int validate(const berth_config_t *c, berth_err_t *err)
 {
     if (berth_log_level_parse(c->log_level) < 0)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.runtime.log_level: unknown level \"%s\"", c->log_level);
     if (strcmp(c->cgroup_manager, "cgroupfs") != 0 && strcmp(c->cgroup_manager, "systemd") != 0)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.runtime.cgroup_manager: expected \"cgroupfs\" or "
                               "\"systemd\", got \"%s\"",
                               c->cgroup_manager);
     if (!berth_config_runtime(c, c->default_runtime))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.runtime.default_runtime: no runtime handler \"%s\" in "
                               "[crio.runtime.runtimes]",
                               c->default_runtime);
     for (size_t i = 0; i < c->n_runtimes; i++) {
         const char *t = c->runtimes[i].runtime_type;
         if (strcmp(t, "oci") != 0 && strcmp(t, "vm") != 0 && strcmp(t, "pod") != 0)
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "crio.runtime.runtimes.%s.runtime_type: expected \"oci\", "
                                   "\"vm\" or \"pod\", got \"%s\"",
                                   c->runtimes[i].name, t);
     }
     if (c->workers < 0 || c->workers > 4096)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.runtime.workers: %" PRId64 " is out of range (0..4096)",
                               c->workers);
     if (c->metrics_port < 0 || c->metrics_port > 65535)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.metrics.metrics_port: %" PRId64 " is not a port",
                               c->metrics_port);
     if (c->grpc_max_send_msg_size <= 0 || c->grpc_max_recv_msg_size <= 0)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.api.grpc_max_*_msg_size must be positive");
     if (c->max_manifest_bytes < 1024 || c->max_config_bytes < 1024 || c->max_layer_entries < 1 ||
         c->grpc_max_streams < 1 || c->grpc_max_streams > 1000000)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.image.max_manifest_bytes and max_config_bytes must be at "
                               "least 1024, max_layer_entries positive, crio.api.grpc_max_streams "
                               "in 1..1000000");
     if (c->grpc_max_connections < 1)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.api.grpc_max_connections must be positive");
     if (c->max_image_layers < 1 || c->max_image_bytes < 1 || c->max_concurrent_pulls < 1)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.image.max_image_layers, max_image_bytes and "
                               "max_concurrent_pulls must be positive");
     if (c->grpc_max_conn_buffered < c->grpc_max_recv_msg_size ||
         c->grpc_max_total_buffered < c->grpc_max_conn_buffered)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.api.grpc_max_conn_buffered (%" PRId64
                               ") must be at least grpc_max_recv_msg_size (%" PRId64
                               ") and grpc_max_total_buffered (%" PRId64 ") at least that",

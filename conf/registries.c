@@ -224,9 +224,8 @@ struct file_ctx {
 static int bad_type(const struct file_ctx *F, const berth_toml_node_t *n, const char *key,
                     const char *want, berth_err_t *err)
 {
-    return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                          "%s:%u: %s: expected %s, got %s", F->path, berth_toml_line(n), key, want,
-                          berth_toml_type_name(berth_toml_type(n)));
+    return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s:%u: %s: expected %s, got %s", F->path,
+                          berth_toml_line(n), key, want, berth_toml_type_name(berth_toml_type(n)));
 }
 
 static int bad_value(const struct file_ctx *F, const berth_toml_node_t *n, berth_err_t *err,
@@ -238,8 +237,8 @@ static int bad_value(const struct file_ctx *F, const berth_toml_node_t *n, berth
     va_start(ap, fmt);
     BERTH_AUTO_FREE char *what = berth_vasprintf(fmt, ap);
     va_end(ap);
-    return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "%s:%u: %s", F->path,
-                          berth_toml_line(n), what);
+    return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s:%u: %s", F->path, berth_toml_line(n),
+                          what);
 }
 
 static void warn_unknown(const struct file_ctx *F, const berth_toml_node_t *n, const char *key)
@@ -597,7 +596,7 @@ static int check_conflicts(const berth_registries_t *L, berth_err_t *err)
                                : a->blocked != b->blocked ? "blocked"
                                                           : NULL;
             if (what)
-                return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                       "%s: registry \"%s\" is defined again with a conflicting "
                                       "'%s' setting (first at %s)",
                                       a->origin, ka, what, b->origin);
@@ -654,7 +653,7 @@ static int read_all(const char *path, char **buf, size_t *len, berth_err_t *err)
     fclose(f);
     if (failed) {
         berth_free(b);
-        return berth_err_make(err, EIO, BERTH_GRPC_INTERNAL, "read %s failed", path);
+        return berth_err_make(err, EIO, BERTH_ERR_INTERNAL, "read %s failed", path);
     }
     *buf = b;
     *len = n;
@@ -942,7 +941,7 @@ int berth_registries_resolve_short(const berth_registries_t *R, const char *name
         return 0;
     }
     if (R->search.n == 0) {
-        berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                        "short name \"%s\" did not resolve to an alias and no "
                        "unqualified-search-registries are defined in %s",
                        name, R->search_origin);
@@ -965,7 +964,7 @@ int berth_registries_resolve_short(const berth_registries_t *R, const char *name
             len += (size_t)snprintf(list + len, cap - len, "%s%s", i ? ", " : "", v[i]);
         }
         berth_registries_strv_free(v);
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "short name \"%s\" is ambiguous: %s; define an alias in "
                               "registries.conf.d or use a fully qualified name",
                               name, list);
@@ -1060,7 +1059,7 @@ static int add_endpoint(berth_registry_endpoint_t **v, size_t *n, const berth_re
     berth_refname_t chk;
     BERTH_AUTO_ERR berth_err_t perr = NULL;
     if (berth_refname_parse(ref, &chk, &perr) < 0 || !chk.domain) {
-        berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                        "registries.conf entry at %s rewrites the reference to \"%s\", which is "
                        "not a valid fully qualified reference",
                        origin, ref);
@@ -1089,7 +1088,7 @@ int berth_registries_endpoints(const berth_registries_t *R, const char *fq_ref, 
         return -1;
     if (!r.domain) {
         berth_refname_fini(&r);
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "image reference \"%s\" is not fully qualified; resolve the short "
                               "name first",
                               fq_ref);
@@ -1118,7 +1117,7 @@ int berth_registries_endpoints(const berth_registries_t *R, const char *fq_ref, 
         return 0;
     }
     if (g->blocked)
-        return berth_err_make(err, EACCES, BERTH_GRPC_PERMISSION_DENIED,
+        return berth_err_make(err, EACCES, BERTH_ERR_DENIED,
                               "registry \"%s\" is blocked (%s): pulling \"%s\" is not allowed",
                               g->location[0] ? g->location : g->prefix, g->origin, s);
     size_t rest = (size_t)prefix_match(s, g->prefix);

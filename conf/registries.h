@@ -60,7 +60,7 @@ typedef struct berth_registry_endpoint {
 /* Loads main_path (a missing file is an empty configuration), then
  * dropin_dir/\*.conf in lexical order (a missing directory is fine). NULL
  * selects the default path. Returns an owned snapshot (refcount 1), or NULL
- * with *err set (INVALID_ARGUMENT for content errors, named "file:line: ...").
+ * with *err set (INVALID for content errors, named "file:line: ...").
  * Blocks on file reads: never call it from an actor turn. */
 berth_registries_t *berth_registries_load(const char *main_path, const char *dropin_dir,
                                           berth_err_t *err);
@@ -90,7 +90,7 @@ void berth_registries_unref(berth_registries_t *r);
  * On success returns 0, *candidates is an owned NULL-terminated array (free
  * with berth_registries_strv_free), *n its length, and *note (if note is
  * non-NULL) an owned sentence saying how the name was resolved, for logs.
- * On failure returns -1 with *err set (INVALID_ARGUMENT). Pure; any thread. */
+ * On failure returns -1 with *err set (INVALID). Pure; any thread. */
 int berth_registries_resolve_short(const berth_registries_t *r, const char *name,
                                    char ***candidates, size_t *n, char **note, berth_err_t *err);
 
@@ -102,8 +102,8 @@ int berth_registries_resolve_short(const berth_registries_t *r, const char *name
  * the only source. is_digest (or an "@digest" in fq_ref) marks a pull by
  * digest. insecure is the entry's flag or a match in insecure_registries.
  * Returns 0 with an owned array (free with berth_registries_endpoints_free),
- * or -1 with *err set: INVALID_ARGUMENT for a bad or short reference,
- * PERMISSION_DENIED for a blocked registry. Pure; any thread. */
+ * or -1 with *err set: INVALID for a bad or short reference,
+ * DENIED for a blocked registry. Pure; any thread. */
 int berth_registries_endpoints(const berth_registries_t *r, const char *fq_ref, bool is_digest,
                                berth_registry_endpoint_t **endpoints, size_t *n, berth_err_t *err);
 void berth_registries_endpoints_free(berth_registry_endpoint_t *endpoints, size_t n);
@@ -123,7 +123,7 @@ const char *const *berth_registries_search(const berth_registries_t *r, size_t *
  * holds no '.' or ':', is not "localhost" and has no upper case letter).
  * berth_registries_normalize: parses and validates ref; returns an owned
  * normalised string (docker.io/library/ for official images), or NULL with
- * *err set (INVALID_ARGUMENT). A short name is left without a domain. */
+ * *err set (INVALID). A short name is left without a domain. */
 bool berth_registries_is_short(const char *ref);
 char *berth_registries_normalize(const char *ref, berth_err_t *err);
 

@@ -138,7 +138,7 @@ __attribute__((format(printf, 3, 4))) static int perr(struct parser *p, size_t p
     va_start(ap, fmt);
     BERTH_AUTO_FREE char *what = berth_vasprintf(fmt, ap);
     va_end(ap);
-    return berth_err_make(p->err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "%s:%u:%u: %s",
+    return berth_err_make(p->err, EINVAL, BERTH_ERR_INVALID, "%s:%u:%u: %s",
                           p->file ? p->file : "<toml>", line, col, what);
 }
 

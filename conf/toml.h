@@ -40,7 +40,7 @@ typedef struct berth_toml_node berth_toml_node_t;
 
 /* Parses len bytes of TOML (need not be NUL-terminated). filename is used in
  * error messages only ("<file>:<line>:<col>: <what>"); it may be NULL. Returns
- * the owned root table, or NULL with *err set (INVALID_ARGUMENT). */
+ * the owned root table, or NULL with *err set (INVALID). */
 berth_toml_node_t *berth_toml_parse(const char *buf, size_t len, const char *filename,
                                     berth_err_t *err);
 /* Frees a tree returned by berth_toml_parse; NULL-safe. */

@@ -11,13 +11,13 @@
 #include "engine/alloc.h"
 #include "engine/err.h"
 
-int berth_err_makev(berth_err_t *err, int errnum, int grpc, const char *fmt, va_list ap)
+int berth_err_makev(berth_err_t *err, int errnum, int kind, const char *fmt, va_list ap)
 {
     if (err == NULL)
         return -1;
     struct berth_err_s *e = berth_malloc(sizeof(*e));
     e->errnum = errnum;
-    e->grpc = grpc;
+    e->kind = kind;
     e->msg = berth_vasprintf(fmt, ap);
     /* The contract says *err is NULL; do not leak an earlier error if a
      * caller broke it. */
@@ -27,11 +27,11 @@ int berth_err_makev(berth_err_t *err, int errnum, int grpc, const char *fmt, va_
     return -1;
 }
 
-int berth_err_make(berth_err_t *err, int errnum, int grpc, const char *fmt, ...)
+int berth_err_make(berth_err_t *err, int errnum, int kind, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    berth_err_makev(err, errnum, grpc, fmt, ap);
+    berth_err_makev(err, errnum, kind, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -46,7 +46,7 @@ int berth_err_errno(berth_err_t *err, int errnum, const char *fmt, ...)
     va_end(ap);
     char buf[128];
     const char *es = strerror_r(errnum, buf, sizeof(buf));
-    berth_err_make(err, errnum, berth_errno_to_grpc(errnum), "%s: %s", head, es);
+    berth_err_make(err, errnum, berth_errno_to_kind(errnum), "%s: %s", head, es);
     berth_free(head);
     return -1;
 }
@@ -82,77 +82,76 @@ berth_err_t berth_err_steal(berth_err_t *err)
     return e;
 }
 
-int berth_errno_to_grpc(int errnum)
+int berth_errno_to_kind(int errnum)
 {
     switch (errnum) {
     case 0:
-        return BERTH_GRPC_OK;
+        return BERTH_ERR_UNKNOWN;
     case ENOENT:
     case ESRCH:
-        return BERTH_GRPC_NOT_FOUND;
+        return BERTH_ERR_NOT_FOUND;
     case EINVAL:
     case E2BIG:
     case ENAMETOOLONG:
-        return BERTH_GRPC_INVALID_ARGUMENT;
+        return BERTH_ERR_INVALID;
     case ETIMEDOUT:
-        return BERTH_GRPC_DEADLINE_EXCEEDED;
+        return BERTH_ERR_TIMEOUT;
     case EEXIST:
-        return BERTH_GRPC_ALREADY_EXISTS;
+        return BERTH_ERR_EXISTS;
     case EPERM:
     case EACCES:
-        return BERTH_GRPC_PERMISSION_DENIED;
+        return BERTH_ERR_DENIED;
     case ENOMEM:
     case ENOSPC:
     case EMFILE:
     case ENFILE:
     case EDQUOT:
-        return BERTH_GRPC_RESOURCE_EXHAUSTED;
+        return BERTH_ERR_EXHAUSTED;
     case EBUSY:
     case ENOTEMPTY:
-        return BERTH_GRPC_FAILED_PRECONDITION;
+        return BERTH_ERR_PRECONDITION;
     case ECANCELED:
-        return BERTH_GRPC_CANCELLED;
+        return BERTH_ERR_CANCELLED;
     case ERANGE:
     case EOVERFLOW:
-        return BERTH_GRPC_OUT_OF_RANGE;
+        return BERTH_ERR_RANGE;
     case ENOSYS:
     case EOPNOTSUPP:
-        return BERTH_GRPC_UNIMPLEMENTED;
+        return BERTH_ERR_UNSUPPORTED;
     case EAGAIN:
     case ECONNREFUSED:
     case ECONNRESET:
     case EPIPE:
     case ENOTCONN:
-        return BERTH_GRPC_UNAVAILABLE;
+        return BERTH_ERR_UNAVAILABLE;
     case EIO:
-        return BERTH_GRPC_DATA_LOSS;
+        return BERTH_ERR_DATA_LOSS;
     default:
-        return BERTH_GRPC_INTERNAL;
+        return BERTH_ERR_INTERNAL;
     }
 }
 
-const char *berth_grpc_code_name(int code)
+const char *berth_err_kind_name(int kind)
 {
-    static const char *const names[] = {
-            "OK",
-            "CANCELLED",
-            "UNKNOWN",
-            "INVALID_ARGUMENT",
-            "DEADLINE_EXCEEDED",
-            "NOT_FOUND",
-            "ALREADY_EXISTS",
-            "PERMISSION_DENIED",
-            "RESOURCE_EXHAUSTED",
-            "FAILED_PRECONDITION",
-            "ABORTED",
-            "OUT_OF_RANGE",
-            "UNIMPLEMENTED",
-            "INTERNAL",
-            "UNAVAILABLE",
-            "DATA_LOSS",
-            "UNAUTHENTICATED",
+    static const char *const names[BERTH_ERR_KIND_COUNT] = {
+            [BERTH_ERR_UNKNOWN] = "UNKNOWN",
+            [BERTH_ERR_CANCELLED] = "CANCELLED",
+            [BERTH_ERR_INVALID] = "INVALID",
+            [BERTH_ERR_TIMEOUT] = "TIMEOUT",
+            [BERTH_ERR_NOT_FOUND] = "NOT_FOUND",
+            [BERTH_ERR_EXISTS] = "EXISTS",
+            [BERTH_ERR_DENIED] = "DENIED",
+            [BERTH_ERR_EXHAUSTED] = "EXHAUSTED",
+            [BERTH_ERR_PRECONDITION] = "PRECONDITION",
+            [BERTH_ERR_ABORTED] = "ABORTED",
+            [BERTH_ERR_RANGE] = "RANGE",
+            [BERTH_ERR_UNSUPPORTED] = "UNSUPPORTED",
+            [BERTH_ERR_INTERNAL] = "INTERNAL",
+            [BERTH_ERR_UNAVAILABLE] = "UNAVAILABLE",
+            [BERTH_ERR_DATA_LOSS] = "DATA_LOSS",
+            [BERTH_ERR_UNAUTHENTICATED] = "UNAUTHENTICATED",
     };
-    if (code < 0 || (size_t)code >= BERTH_ARRAY_LEN(names))
+    if (kind < 0 || kind >= BERTH_ERR_KIND_COUNT)
         return "UNKNOWN";
-    return names[code];
+    return names[kind];
 }

@@ -184,7 +184,7 @@ int berth_refname_parse(const char *in, berth_refname_t *out, berth_err_t *err)
     }
     if (strlen(in) > MAX_INPUT) {
         berth_refname_fini(out);
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "invalid image reference (%zu bytes): longer than %d bytes",
                               strlen(in), MAX_INPUT);
     }
@@ -236,8 +236,8 @@ int berth_refname_parse(const char *in, berth_refname_t *out, berth_err_t *err)
     return 0;
 fail:
     berth_refname_fini(out);
-    return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                          "invalid image reference \"%s\": %s", in ? in : "", why);
+    return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid image reference \"%s\": %s",
+                          in ? in : "", why);
 }
 
 void berth_refname_fini(berth_refname_t *r)

@@ -32,7 +32,7 @@ typedef struct berth_refname {
  * a digest of algorithm ":" hex (sha256 and sha512 in their exact lower-case
  * length, others at least 32 digits). Nothing is added: a short name keeps
  * domain NULL and no tag is defaulted. Returns 0 with *out filled, or -1 with
- * *err (EINVAL, INVALID_ARGUMENT: "invalid image reference "<s>": <why>") and
+ * *err (EINVAL, INVALID: "invalid image reference "<s>": <why>") and
  * *out zeroed. Any thread. */
 int berth_refname_parse(const char *s, berth_refname_t *out, berth_err_t *err);
 void berth_refname_fini(berth_refname_t *r);

@@ -441,8 +441,7 @@ static void workers_free(void)
 int berth_engine_start(const berth_engine_config_t *cfg, berth_err_t *err)
 {
     if (berth_eng.started)
-        return berth_err_make(err, EBUSY, BERTH_GRPC_FAILED_PRECONDITION,
-                              "engine: already started");
+        return berth_err_make(err, EBUSY, BERTH_ERR_PRECONDITION, "engine: already started");
     berth_engine_config_t def = {0};
     if (cfg == NULL)
         cfg = &def;

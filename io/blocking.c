@@ -77,7 +77,7 @@ static int start_locked(unsigned n, berth_err_t *err)
     if (pool.nthreads > 0) {
         if (n == pool.nthreads)
             return 0;
-        return berth_err_make(err, EBUSY, BERTH_GRPC_FAILED_PRECONDITION,
+        return berth_err_make(err, EBUSY, BERTH_ERR_PRECONDITION,
                               "blocking pool already runs %u threads", pool.nthreads);
     }
     pool.threads = berth_calloc(n, sizeof *pool.threads);
@@ -108,7 +108,7 @@ int berth_blocking_start(unsigned threads, berth_err_t *err)
     if (threads == 0)
         threads = BERTH_BLOCKING_DEFAULT_THREADS;
     pthread_mutex_lock(&pool.lock);
-    int r = pool.stopping ? berth_err_make(err, ESHUTDOWN, BERTH_GRPC_UNAVAILABLE,
+    int r = pool.stopping ? berth_err_make(err, ESHUTDOWN, BERTH_ERR_UNAVAILABLE,
                                            "blocking pool is shutting down")
                           : start_locked(threads, err);
     pthread_mutex_unlock(&pool.lock);

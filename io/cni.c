@@ -68,7 +68,7 @@ static int read_small_file(const char *path, char **out, size_t *len, berth_err_
     BERTH_AUTO_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return berth_err_errno(err, errno, "open %s", path);
-    return berth_fs_read_fd(fd, path, MAX_CONF_BYTES, BERTH_GRPC_INVALID_ARGUMENT, out, len, err);
+    return berth_fs_read_fd(fd, path, MAX_CONF_BYTES, BERTH_ERR_INVALID, out, len, err);
 }
 
 /* ---- networks -------------------------------------------------------------- */
@@ -109,22 +109,21 @@ berth_cni_net_t *berth_cni_net_parse(const char *text, size_t len, const char *o
     json_error_t jerr;
     AUTO_JSON json_t *root = json_loadb(text, len, 0, &jerr);
     if (root == NULL)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "%s: invalid JSON at line %d: %s", origin, jerr.line, jerr.text),
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s: invalid JSON at line %d: %s",
+                              origin, jerr.line, jerr.text),
                NULL;
     if (!json_is_object(root))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "%s: not a JSON object",
-                              origin),
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s: not a JSON object", origin),
                NULL;
     const char *name = json_string_value(json_object_get(root, "name"));
     const char *version = json_string_value(json_object_get(root, "cniVersion"));
     if (!valid_net_name(name))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "%s: missing or invalid network name", origin),
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s: missing or invalid network name",
+                              origin),
                NULL;
     if (version == NULL || version[0] == '\0')
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "%s: network %s has no cniVersion", origin, name),
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s: network %s has no cniVersion",
+                              origin, name),
                NULL;
     AUTO_JSON json_t *list = NULL;
     json_t *plugins = json_object_get(root, "plugins");
@@ -137,15 +136,15 @@ berth_cni_net_t *berth_cni_net_parse(const char *text, size_t len, const char *o
         plugins = json_object_get(list, "plugins");
     }
     if (!json_is_array(plugins) || json_array_size(plugins) == 0)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "%s: network %s has no plugins", origin, name),
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s: network %s has no plugins",
+                              origin, name),
                NULL;
     size_t n = json_array_size(plugins);
     for (size_t i = 0; i < n; i++) {
         json_t *p = json_array_get(plugins, i);
         const char *type = json_string_value(json_object_get(p, "type"));
         if (!json_is_object(p) || !valid_plugin_type(type))
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "%s: network %s: plugin %zu has a missing or invalid type "
                                   "(a plugin name, without '/')",
                                   origin, name, i),
@@ -249,8 +248,7 @@ char **berth_cni_result_ips(const char *result_json, berth_err_t *err)
 {
     AUTO_JSON json_t *res = result_json ? json_loads(result_json, 0, NULL) : NULL;
     if (!json_is_object(res))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "not a CNI result object"),
-               NULL;
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "not a CNI result object"), NULL;
     return result_ips(res);
 }
 
@@ -378,15 +376,15 @@ static int plugin_error(runner_t *r, berth_proc_exit_msg_t *x, json_t *out, bert
     const char *type = r->net->types[r->idx];
     const char *cmd = op_name(current_cmd(r));
     if (x->timed_out)
-        return berth_err_make(e, ETIMEDOUT, BERTH_GRPC_DEADLINE_EXCEEDED,
+        return berth_err_make(e, ETIMEDOUT, BERTH_ERR_TIMEOUT,
                               "plugin %s (%s) timed out after %.1f s (CNI budget) and was "
                               "killed",
                               type, cmd, (double)r->budget_ns / 1e9);
     const char *msg = json_string_value(json_object_get(out, "msg"));
     const char *details = json_string_value(json_object_get(out, "details"));
     if (msg != NULL)
-        return berth_err_make(e, EIO, BERTH_GRPC_UNKNOWN, "plugin %s (%s) failed: %s%s%s", type,
-                              cmd, msg, details && details[0] ? ": " : "", details ? details : "");
+        return berth_err_make(e, EIO, BERTH_ERR_UNKNOWN, "plugin %s (%s) failed: %s%s%s", type, cmd,
+                              msg, details && details[0] ? ": " : "", details ? details : "");
     /* No CNI error object: the exit and stderr are all there is. */
     BERTH_AUTO_FREE char *how = NULL;
     if (x->wait_error != 0)
@@ -400,7 +398,7 @@ static int plugin_error(runner_t *r, berth_proc_exit_msg_t *x, json_t *out, bert
         elen--;
     if (elen > 512)
         elen = 512;
-    return berth_err_make(e, EIO, BERTH_GRPC_UNKNOWN, "plugin %s (%s) failed: %s%s%.*s", type, cmd,
+    return berth_err_make(e, EIO, BERTH_ERR_UNKNOWN, "plugin %s (%s) failed: %s%s%.*s", type, cmd,
                           how, elen ? ": " : "", (int)elen, elen ? (const char *)x->err : "");
 }
 
@@ -416,7 +414,7 @@ static void start_plugin(berth_actor_t *self, runner_t *r)
     if (bin == NULL) {
         berth_err_t e = NULL;
         BERTH_AUTO_FREE char *dirs = berth_strdup(r->cni_path);
-        berth_err_make(&e, ENOENT, BERTH_GRPC_FAILED_PRECONDITION,
+        berth_err_make(&e, ENOENT, BERTH_ERR_PRECONDITION,
                        "plugin %s (%s) failed: no executable %s in the CNI plugin directories "
                        "(%s)",
                        type, op_name(cmd), type, dirs);
@@ -528,7 +526,7 @@ static void on_exit_msg(berth_actor_t *self, runner_t *r, berth_proc_exit_msg_t 
     if (r->phase == PH_RUN && r->op == BERTH_CNI_ADD && x->out_len > 0) {
         if (!json_is_object(out)) {
             berth_err_t e = NULL;
-            berth_err_make(&e, EIO, BERTH_GRPC_UNKNOWN,
+            berth_err_make(&e, EIO, BERTH_ERR_UNKNOWN,
                            "plugin %s (ADD) failed: its output is not a JSON result",
                            r->net->types[r->idx]);
             on_plugin_failed(self, r, e);
@@ -577,30 +575,28 @@ int berth_cni_run(berth_handle_t owner, const berth_cni_run_spec_t *spec, uint64
                   berth_err_t *err)
 {
     if (spec->net == NULL)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "CNI run without a network");
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "CNI run without a network");
     if (spec->op != BERTH_CNI_ADD && spec->op != BERTH_CNI_DEL && spec->op != BERTH_CNI_CHECK)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "unknown CNI command %d",
-                              spec->op);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "unknown CNI command %d", spec->op);
     if (spec->container_id == NULL || spec->container_id[0] == '\0')
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "CNI %s needs a container id", op_name(spec->op));
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "CNI %s needs a container id",
+                              op_name(spec->op));
     if (spec->op != BERTH_CNI_DEL && (spec->netns == NULL || spec->netns[0] == '\0'))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "CNI %s needs a network namespace path", op_name(spec->op));
     if (spec->plugin_dirs == NULL || spec->plugin_dirs[0] == NULL)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "no CNI plugin directories configured");
     if (!cni_arg_ok(spec->pod_namespace) || !cni_arg_ok(spec->pod_name) ||
         !cni_arg_ok(spec->pod_uid) || !cni_arg_ok(spec->container_id))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "pod namespace, name, uid and id must not contain ';' or '=' "
                               "(they are passed in CNI_ARGS)");
     AUTO_JSON json_t *caps = NULL;
     if (spec->capability_args_json != NULL) {
         caps = json_loads(spec->capability_args_json, 0, NULL);
         if (!json_is_object(caps))
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "CNI capability arguments are not a JSON object");
     } else {
         caps = json_object();
@@ -610,7 +606,7 @@ int berth_cni_run(berth_handle_t owner, const berth_cni_run_spec_t *spec, uint64
         if (!json_is_array(pm)) {
             if (pm)
                 json_decref(pm);
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "CNI port mappings are not a JSON array");
         }
         json_object_set_new(caps, "portMappings", pm);
@@ -619,7 +615,7 @@ int berth_cni_run(berth_handle_t owner, const berth_cni_run_spec_t *spec, uint64
     if (spec->op != BERTH_CNI_ADD && spec->prev_result_json != NULL) {
         prev = json_loads(spec->prev_result_json, 0, NULL);
         if (!json_is_object(prev))
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "the cached CNI result is not a JSON object");
     }
 
@@ -663,10 +659,10 @@ int berth_cni_run(berth_handle_t owner, const berth_cni_run_spec_t *spec, uint64
 static int check_cache_names(const char *pod_id, const char *net_name, berth_err_t *err)
 {
     if (pod_id == NULL || pod_id[0] == '\0' || strchr(pod_id, '/') != NULL || pod_id[0] == '.')
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "invalid pod id \"%s\" for the CNI cache", pod_id ? pod_id : "");
     if (net_name != NULL && !valid_net_name(net_name))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "invalid network name \"%s\" for the CNI cache", net_name);
     return 0;
 }
@@ -679,7 +675,7 @@ int berth_cni_cache_write(const char *dir, const char *pod_id, const berth_cni_n
     AUTO_JSON json_t *conf = json_loads(net->json, 0, NULL);
     AUTO_JSON json_t *res = result_json ? json_loads(result_json, 0, NULL) : json_null();
     if (!json_is_object(res) && !json_is_null(res))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "CNI cache: the result of network %s is not a JSON object",
                               net->name);
     AUTO_JSON json_t *entry =
@@ -701,7 +697,7 @@ int berth_cni_cache_read(const char *dir, const char *pod_id, const char *net_na
                          berth_cni_net_t **net_out, char **result_out, berth_err_t *err)
 {
     if (net_name == NULL)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "CNI cache read needs a network name");
     if (check_cache_names(pod_id, net_name, err) < 0)
         return -1;
@@ -714,7 +710,7 @@ int berth_cni_cache_read(const char *dir, const char *pod_id, const char *net_na
     json_t *conf = json_object_get(entry, "network");
     json_t *res = json_object_get(entry, "result");
     if (!json_is_object(conf))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_DATA_LOSS, "CNI cache %s: not a cache entry",
+        return berth_err_make(err, EINVAL, BERTH_ERR_DATA_LOSS, "CNI cache %s: not a cache entry",
                               path);
     BERTH_AUTO_FREE char *conf_text = dumps_owned(conf);
     berth_cni_net_t *net = berth_cni_net_parse(conf_text, strlen(conf_text), path, err);

@@ -241,9 +241,8 @@ static void create_fail(berth_actor_t *self, create_t *c, int errnum, const char
     berth_conmon_created_msg_t *r = created_new(c->tag);
     va_list ap;
     va_start(ap, fmt);
-    berth_err_makev(&r->error, errnum,
-                    errnum == ETIMEDOUT ? BERTH_GRPC_DEADLINE_EXCEEDED : BERTH_GRPC_UNKNOWN, fmt,
-                    ap);
+    berth_err_makev(&r->error, errnum, errnum == ETIMEDOUT ? BERTH_ERR_TIMEOUT : BERTH_ERR_UNKNOWN,
+                    fmt, ap);
     va_end(ap);
     create_finish(self, c, r);
 }
@@ -365,7 +364,7 @@ int berth_conmon_create(berth_handle_t owner, const berth_conmon_spec_t *s, uint
 {
     if (s->cid == NULL || s->bundle == NULL || s->runtime.path == NULL || s->exit_dir == NULL ||
         s->persist_dir == NULL || s->log_path == NULL)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INTERNAL,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INTERNAL,
                               "conmon create: cid, bundle, runtime, exit dir, persist dir and "
                               "log path are required");
     int sync[2], start[2];
@@ -552,13 +551,13 @@ static bool rtop_on_exit(rtop_t *o, berth_proc_exit_msg_t *p, berth_conmon_resul
 {
     const char *stderr_text = p->err ? (const char *)p->err : "";
     if (p->wait_error != 0) {
-        berth_err_make(&r->error, -p->wait_error, BERTH_GRPC_INTERNAL,
+        berth_err_make(&r->error, -p->wait_error, BERTH_ERR_INTERNAL,
                        "runtime %s %s: waiting for the runtime failed: %s", op_name(o->op), o->cid,
                        strerror(-p->wait_error));
         return false;
     }
     if (p->timed_out) {
-        berth_err_make(&r->error, ETIMEDOUT, BERTH_GRPC_DEADLINE_EXCEEDED,
+        berth_err_make(&r->error, ETIMEDOUT, BERTH_ERR_TIMEOUT,
                        "runtime %s %s timed out after %llu ms", op_name(o->op), o->cid,
                        (unsigned long long)(o->timeout_ns / 1000000ull));
         if (o->pid_file != NULL) {
@@ -576,12 +575,12 @@ static bool rtop_on_exit(rtop_t *o, berth_proc_exit_msg_t *p, berth_conmon_resul
         if (code != 0 && runtime_failed_exec(stderr_text)) {
             BERTH_AUTO_FREE char *t = runtime_error_text(stderr_text, p->err_len);
             int e = looks_missing(t) ? ENOENT : EIO;
-            berth_err_make(&r->error, e, e == ENOENT ? BERTH_GRPC_NOT_FOUND : BERTH_GRPC_UNKNOWN,
+            berth_err_make(&r->error, e, e == ENOENT ? BERTH_ERR_NOT_FOUND : BERTH_ERR_UNKNOWN,
                            "exec in %s failed: %s", o->cid, t);
             return false;
         }
         if (p->out_truncated || p->err_truncated) {
-            berth_err_make(&r->error, EFBIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
+            berth_err_make(&r->error, EFBIG, BERTH_ERR_EXHAUSTED,
                            "exec in %s: output exceeded the limit of %zu bytes per stream", o->cid,
                            o->max_output);
             return false;
@@ -596,7 +595,7 @@ static bool rtop_on_exit(rtop_t *o, berth_proc_exit_msg_t *p, berth_conmon_resul
     if (code != 0) {
         BERTH_AUTO_FREE char *t = runtime_error_text(stderr_text, p->err_len);
         int e = looks_missing(t) ? ENOENT : EIO;
-        berth_err_make(&r->error, e, e == ENOENT ? BERTH_GRPC_NOT_FOUND : BERTH_GRPC_UNKNOWN,
+        berth_err_make(&r->error, e, e == ENOENT ? BERTH_ERR_NOT_FOUND : BERTH_ERR_UNKNOWN,
                        "runtime %s %s failed (exit %d): %s", op_name(o->op), o->cid, code,
                        t[0] ? t : "no output");
         return false;
@@ -607,7 +606,7 @@ static bool rtop_on_exit(rtop_t *o, berth_proc_exit_msg_t *p, berth_conmon_resul
         const char *st = json_string_value(json_object_get(j, "status"));
         json_t *pid = json_object_get(j, "pid");
         if (st == NULL) {
-            berth_err_make(&r->error, EPROTO, BERTH_GRPC_INTERNAL,
+            berth_err_make(&r->error, EPROTO, BERTH_ERR_INTERNAL,
                            "runtime state %s: unreadable output: %s", o->cid, je.text);
         } else {
             r->status = berth_strdup(st);
@@ -714,7 +713,7 @@ static int rtop_run(berth_handle_t owner, int op, const char *cid, argv_buf_t *a
 static int check_rt(const berth_runtime_t *rt, const char *cid, berth_err_t *err)
 {
     if (rt == NULL || rt->path == NULL || cid == NULL || cid[0] == '\0')
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INTERNAL,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INTERNAL,
                               "runtime call without a runtime path or container id");
     return 0;
 }
@@ -791,8 +790,7 @@ int berth_conmon_exec(berth_handle_t owner, const berth_runtime_t *rt,
     if (check_rt(rt, s->cid, err) < 0)
         return -1;
     if (s->process_path == NULL && (s->argv == NULL || s->argv[0] == NULL))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "exec in %s: no command",
-                              s->cid);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "exec in %s: no command", s->cid);
     argv_buf_t a = {0};
     runtime_head(&a, rt);
     argv_add(&a, "exec");
@@ -819,8 +817,8 @@ int berth_conmon_exit_read(const char *exit_dir, const char *persist_dir, const 
                            berth_err_t *err)
 {
     if (cid == NULL || cid[0] == '\0' || strchr(cid, '/') != NULL)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "invalid container id \"%s\"", cid ? cid : "");
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid container id \"%s\"",
+                              cid ? cid : "");
     BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s", exit_dir, cid);
     BERTH_AUTO_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
@@ -837,7 +835,7 @@ int berth_conmon_exit_read(const char *exit_dir, const char *persist_dir, const 
     errno = 0;
     long v = strtol(buf, &end, 10);
     if (n == 0 || end == buf || errno != 0 || v < INT_MIN || v > INT_MAX)
-        return berth_err_make(err, EPROTO, BERTH_GRPC_INTERNAL,
+        return berth_err_make(err, EPROTO, BERTH_ERR_INTERNAL,
                               "exit file %s holds no exit code: \"%s\"", path, buf);
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -1160,7 +1158,7 @@ int berth_conmon_reopen_log_wait(const char *bundle, const char *log_path, unsig
             return 0;
         usleep(10 * 1000);
     }
-    return berth_err_make(err, ETIMEDOUT, BERTH_GRPC_DEADLINE_EXCEEDED,
+    return berth_err_make(err, ETIMEDOUT, BERTH_ERR_TIMEOUT,
                           "ReopenContainerLog: conmon did not reopen %s within %u ms", log_path,
                           timeout_ms);
 }

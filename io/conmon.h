@@ -136,8 +136,8 @@ typedef struct berth_conmon_exec_spec {
     const char *const *argv;  /* used when process_path is NULL; NULL-terminated */
     const char *pid_file;     /* where the runtime records the exec'ed pid, so a
                                  timed-out command is killed too; NULL: none */
-    uint64_t timeout_ns;      /* 0: none; then DEADLINE_EXCEEDED */
-    size_t max_output;        /* per stream; 0: 16 MiB. More: RESOURCE_EXHAUSTED */
+    uint64_t timeout_ns;      /* 0: none; then TIMEOUT */
+    size_t max_output;        /* per stream; 0: 16 MiB. More: EXHAUSTED */
 } berth_conmon_exec_spec_t;
 
 /* `<runtime> exec [--process F] <cid> [argv...]` with stdout and stderr
@@ -189,7 +189,7 @@ int berth_conmon_reopen_log(const char *bundle, berth_err_t *err);
 /* berth_conmon_reopen_log, then waits up to timeout_ms for log_path to
  * exist again: the kubelet expects the new file once ReopenContainerLog
  * returns, and conmon reopens only when it reads its fifo. Blocks: call it
- * on the pool. DEADLINE_EXCEEDED when the file did not come back. */
+ * on the pool. TIMEOUT when the file did not come back. */
 int berth_conmon_reopen_log_wait(const char *bundle, const char *log_path, unsigned timeout_ms,
                                  berth_err_t *err);
 /* Writes "1 H W" to <bundle>/ctl: resize the container's terminal. */

@@ -131,7 +131,7 @@ int berth_fs_read_small(const char *path, size_t max, char **out, berth_err_t *e
     BERTH_AUTO_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return berth_err_errno(err, errno, "cannot open %s", path);
-    return berth_fs_read_fd(fd, path, max, BERTH_GRPC_RESOURCE_EXHAUSTED, out, NULL, err);
+    return berth_fs_read_fd(fd, path, max, BERTH_ERR_EXHAUSTED, out, NULL, err);
 }
 
 static int remove_at(int parent, const char *name)

@@ -42,8 +42,8 @@ char **berth_fs_list_names(const char *dir, size_t *n);
 int berth_fs_read_small(const char *path, size_t max, char **out, berth_err_t *err);
 
 /* The rest of an open fd, the same way: an owned NUL-terminated string of
- * *len bytes (len may be NULL). More than max bytes is EFBIG with the gRPC
- * code too_big and "WHAT is larger than MAX bytes"; a read error names
+ * *len bytes (len may be NULL). More than max bytes is EFBIG with the error
+ * kind too_big (enum berth_err_kind) and "WHAT is larger than MAX bytes"; a read error names
  * `what` too. */
 int berth_fs_read_fd(int fd, const char *what, size_t max, int too_big, char **out, size_t *len,
                      berth_err_t *err);

@@ -138,13 +138,30 @@ void berth_grpc_finish(berth_grpc_call_t *call, int code, const char *msg)
     post(call, GRPC_OUT_FINISH, NULL, 0, code, msg);
 }
 
-void berth_grpc_finish_err(berth_grpc_call_t *call, const struct berth_err_s *err)
+const char *berth_grpc_code_name(int code)
 {
-    if (!err) {
-        post(call, GRPC_OUT_FINISH, NULL, 0, BERTH_GRPC_UNKNOWN, "unknown error");
-        return;
-    }
-    post(call, GRPC_OUT_FINISH, NULL, 0, err->grpc ? err->grpc : BERTH_GRPC_UNKNOWN, err->msg);
+    static const char *const names[] = {
+            "OK",
+            "CANCELLED",
+            "UNKNOWN",
+            "INVALID_ARGUMENT",
+            "DEADLINE_EXCEEDED",
+            "NOT_FOUND",
+            "ALREADY_EXISTS",
+            "PERMISSION_DENIED",
+            "RESOURCE_EXHAUSTED",
+            "FAILED_PRECONDITION",
+            "ABORTED",
+            "OUT_OF_RANGE",
+            "UNIMPLEMENTED",
+            "INTERNAL",
+            "UNAVAILABLE",
+            "DATA_LOSS",
+            "UNAUTHENTICATED",
+    };
+    if (code < 0 || (size_t)code >= BERTH_ARRAY_LEN(names))
+        return "UNKNOWN";
+    return names[code];
 }
 
 /* ---- the connection actor ---------------------------------------------- */

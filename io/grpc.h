@@ -22,6 +22,32 @@
 #include "engine/actor.h"
 #include "engine/err.h"
 
+/* gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html):
+ * the wire's vocabulary. Errors inside berth carry an enum berth_err_kind
+ * instead; the table in actors/crierr.c turns one into the other. */
+enum berth_grpc_code {
+    BERTH_GRPC_OK = 0,
+    BERTH_GRPC_CANCELLED = 1,
+    BERTH_GRPC_UNKNOWN = 2,
+    BERTH_GRPC_INVALID_ARGUMENT = 3,
+    BERTH_GRPC_DEADLINE_EXCEEDED = 4,
+    BERTH_GRPC_NOT_FOUND = 5,
+    BERTH_GRPC_ALREADY_EXISTS = 6,
+    BERTH_GRPC_PERMISSION_DENIED = 7,
+    BERTH_GRPC_RESOURCE_EXHAUSTED = 8,
+    BERTH_GRPC_FAILED_PRECONDITION = 9,
+    BERTH_GRPC_ABORTED = 10,
+    BERTH_GRPC_OUT_OF_RANGE = 11,
+    BERTH_GRPC_UNIMPLEMENTED = 12,
+    BERTH_GRPC_INTERNAL = 13,
+    BERTH_GRPC_UNAVAILABLE = 14,
+    BERTH_GRPC_DATA_LOSS = 15,
+    BERTH_GRPC_UNAUTHENTICATED = 16,
+};
+
+/* "NOT_FOUND"; "UNKNOWN" for a value out of range. Pure: any thread. */
+const char *berth_grpc_code_name(int code);
+
 enum {
     BERTH_MSG_GRPC_REQUEST = 16, /* berth_grpc_request_msg_t, to the dispatcher */
     BERTH_MSG_GRPC_CANCEL = 17,  /* berth_grpc_cancel_msg_t, to the call's owner */
@@ -110,8 +136,9 @@ void berth_grpc_reply(berth_grpc_call_t *call, const void *pb, size_t len);
 void berth_grpc_send(berth_grpc_call_t *call, const void *pb, size_t len);
 /* Ends the call with a status and message (copied; may be NULL). */
 void berth_grpc_finish(berth_grpc_call_t *call, int code, const char *msg);
-/* Ends the call with the error's code and message; the error is borrowed. */
-void berth_grpc_finish_err(berth_grpc_call_t *call, const struct berth_err_s *err);
+/* The status an answer carries is the caller's choice: io/ sends the codes
+ * of the wire's own rules (a frame over its limit, a grpc-timeout, shutdown)
+ * and actors/crierr.c maps an error's kind to a code (berth_cri_code). */
 
 /* Parses a grpc-timeout header value ("10S", "250m", ...) into ns; -1 when
  * malformed (exposed for tests). */

@@ -215,7 +215,7 @@ static ssize_t req_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t le
 static int fail_broken(berth_grpc_client_t *c, berth_err_t *err)
 {
     c->broken = true;
-    return berth_err_make(err, ECONNRESET, BERTH_GRPC_UNAVAILABLE,
+    return berth_err_make(err, ECONNRESET, BERTH_ERR_UNAVAILABLE,
                           "grpc client: connection to the server was lost");
 }
 
@@ -225,7 +225,7 @@ static int flush(berth_grpc_client_t *c, berth_err_t *err)
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(c->s, &data);
         if (n < 0)
-            return berth_err_make(err, EPROTO, BERTH_GRPC_INTERNAL, "grpc client: %s",
+            return berth_err_make(err, EPROTO, BERTH_ERR_INTERNAL, "grpc client: %s",
                                   nghttp2_strerror((int)n));
         if (n == 0)
             return 0;
@@ -261,7 +261,7 @@ static int read_some(berth_grpc_client_t *c, int timeout_ms, berth_err_t *err)
     ssize_t k = nghttp2_session_mem_recv(c->s, buf, (size_t)n);
     if (k < 0) {
         c->broken = true;
-        return berth_err_make(err, EPROTO, BERTH_GRPC_INTERNAL, "grpc client: %s",
+        return berth_err_make(err, EPROTO, BERTH_ERR_INTERNAL, "grpc client: %s",
                               nghttp2_strerror((int)k));
     }
     return 0;
@@ -271,8 +271,7 @@ berth_grpc_client_t *berth_grpc_client_new(const char *path, berth_err_t *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
-        berth_err_make(err, ENAMETOOLONG, BERTH_GRPC_INVALID_ARGUMENT, "socket path too long: %s",
-                       path);
+        berth_err_make(err, ENAMETOOLONG, BERTH_ERR_INVALID, "socket path too long: %s", path);
         return NULL;
     }
     memcpy(sa.sun_path, path, strlen(path));
@@ -358,7 +357,7 @@ berth_grpc_client_call_t *berth_grpc_client_start_call(berth_grpc_client_t *c, c
         return NULL;
     }
     if (req_len > 0xffffffffu) {
-        berth_err_make(err, EMSGSIZE, BERTH_GRPC_RESOURCE_EXHAUSTED, "request too large");
+        berth_err_make(err, EMSGSIZE, BERTH_ERR_EXHAUSTED, "request too large");
         return NULL;
     }
     berth_grpc_client_call_t *call = berth_calloc(1, sizeof(*call));
@@ -392,7 +391,7 @@ berth_grpc_client_call_t *berth_grpc_client_start_call(berth_grpc_client_t *c, c
     int32_t sid = nghttp2_submit_request(c->s, NULL, nv, n, &prd, call);
     if (sid < 0) {
         call_free(call);
-        berth_err_make(err, EPROTO, BERTH_GRPC_UNAVAILABLE, "grpc client: submit: %s",
+        berth_err_make(err, EPROTO, BERTH_ERR_UNAVAILABLE, "grpc client: submit: %s",
                        nghttp2_strerror(sid));
         return NULL;
     }

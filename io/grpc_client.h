@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "engine/err.h"
+#include "io/grpc.h" /* enum berth_grpc_code */
 
 typedef struct berth_grpc_client berth_grpc_client_t;
 typedef struct berth_grpc_client_call berth_grpc_client_call_t;

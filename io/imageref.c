@@ -24,7 +24,7 @@ int berth_image_ref_parse(const char *s, berth_image_ref_t *out, berth_err_t *er
         return -1;
     if (n.digest && !berth_digest_valid(n.digest)) {
         berth_refname_fini(&n);
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "invalid image reference \"%s\": the digest is not "
                               "sha256:<64 lowercase hex digits>",
                               s);

@@ -26,7 +26,7 @@ typedef struct berth_image_ref {
  * when it has a '.' or ':' or is "localhost"; otherwise the name is short
  * and domain is "docker.io". docker.io names with one component gain
  * "library/". Returns 0 with *out filled (owned; free with _fini), or -1
- * with *err (INVALID_ARGUMENT) for a malformed reference. Any thread. */
+ * with *err (INVALID) for a malformed reference. Any thread. */
 int berth_image_ref_parse(const char *s, berth_image_ref_t *out, berth_err_t *err);
 void berth_image_ref_fini(berth_image_ref_t *ref);
 /* "domain/repository[:tag][@digest]"; returned owned. */

@@ -203,7 +203,7 @@ static int set_addr(struct sockaddr_un *sa, const char *path, berth_err_t *err)
     sa->sun_family = AF_UNIX;
     size_t n = strlen(path);
     if (n == 0 || n >= sizeof(sa->sun_path))
-        return berth_err_make(err, ENAMETOOLONG, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, ENAMETOOLONG, BERTH_ERR_INVALID,
                               "socket path %s is empty or longer than %zu bytes", path,
                               sizeof(sa->sun_path) - 1);
     memcpy(sa->sun_path, path, n);
@@ -235,7 +235,7 @@ static int claim_path(const char *path, const struct sockaddr_un *sa, berth_err_
         return berth_err_errno(err, errno, "socket");
     if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0) {
         if (peer_answers_h2(fd))
-            return berth_err_make(err, EADDRINUSE, BERTH_GRPC_FAILED_PRECONDITION,
+            return berth_err_make(err, EADDRINUSE, BERTH_ERR_PRECONDITION,
                                   "another server is listening on %s", path);
         /* Accepted but never answered: the socket of a server that died
          * while the kernel still holds its file (an io_uring accept of a
@@ -252,8 +252,8 @@ static int claim_path(const char *path, const struct sockaddr_un *sa, berth_err_
         return berth_err_errno(err, errno, "probe %s", path);
     struct stat sb;
     if (lstat(path, &sb) == 0 && !S_ISSOCK(sb.st_mode))
-        return berth_err_make(err, EEXIST, BERTH_GRPC_FAILED_PRECONDITION,
-                              "%s exists and is not a socket", path);
+        return berth_err_make(err, EEXIST, BERTH_ERR_PRECONDITION, "%s exists and is not a socket",
+                              path);
     if (unlink(path) < 0 && errno != ENOENT)
         return berth_err_errno(err, errno, "remove stale socket %s", path);
     return 0;

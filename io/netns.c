@@ -131,12 +131,11 @@ static bool has_prefix(const char *s, const char *prefix)
 int berth_netns_sysctl_kind(const char *key, berth_err_t *err)
 {
     if (key == NULL || key[0] == '\0')
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "empty sysctl name");
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "empty sysctl name");
     BERTH_AUTO_FREE char *dotted = NULL;
     BERTH_AUTO_FREE char *path = sysctl_path(key, &dotted);
     if (!path_components_ok(path))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "sysctl %s: invalid name",
-                              key);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "sysctl %s: invalid name", key);
     /* The same list runc validates against: the sysctls whose /proc/sys
      * file belongs to the writer's namespace rather than the whole host. */
     static const char *const ipc_exact[] = {
@@ -152,7 +151,7 @@ int berth_netns_sysctl_kind(const char *key, berth_err_t *err)
             return BERTH_NETNS_IPC;
     if (strcmp(dotted, "kernel.hostname") == 0 || strcmp(dotted, "kernel.domainname") == 0)
         return BERTH_NETNS_UTS;
-    return berth_err_make(err, EPERM, BERTH_GRPC_INVALID_ARGUMENT,
+    return berth_err_make(err, EPERM, BERTH_ERR_INVALID,
                           "sysctl %s is not namespaced: refusing to set it for a pod "
                           "(allowed: net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)",
                           key);
@@ -290,8 +289,8 @@ static int pin_one(const char *pin, pid_t pid, const char *nsname, berth_err_t *
     int fd = open(pin, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (fd < 0 && errno == EEXIST) {
         if (berth_netns_exists(pin))
-            return berth_err_make(err, EEXIST, BERTH_GRPC_ALREADY_EXISTS,
-                                  "namespace pin %s already exists", pin);
+            return berth_err_make(err, EEXIST, BERTH_ERR_EXISTS, "namespace pin %s already exists",
+                                  pin);
         unlink(pin);
         fd = open(pin, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     }
@@ -318,18 +317,18 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
 {
     *out = (berth_netns_paths_t){0};
     if (spec->pin_dir == NULL || spec->pin_dir[0] != '/')
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "namespace pin directory must be an absolute path");
     if (!valid_pod_id(spec->pod_id))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "invalid pod id \"%s\" for namespace pins",
                               spec->pod_id ? spec->pod_id : "");
     unsigned want = spec->kinds & BERTH_NETNS_ALL;
     const char *hostname = (want & BERTH_NETNS_UTS) && spec->hostname ? spec->hostname : "";
     size_t hostname_len = strlen(hostname);
     if (hostname_len > 64)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "hostname %s is longer than 64 bytes", hostname);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "hostname %s is longer than 64 bytes",
+                              hostname);
 
     /* Validate every sysctl before creating anything. */
     char **paths = berth_calloc(spec->nsysctls + 1, sizeof *paths);
@@ -343,7 +342,7 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
         if (kind < 0)
             goto out;
         if (!(want & (unsigned)kind)) {
-            berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                            "sysctl %s needs the pod's own %s namespace, but the pod uses "
                            "the host's",
                            s->key,
@@ -353,8 +352,7 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
             goto out;
         }
         if (s->value == NULL || strchr(s->value, '\n') != NULL) {
-            berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "sysctl %s: invalid value",
-                           s->key);
+            berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "sysctl %s: invalid value", s->key);
             goto out;
         }
         BERTH_AUTO_FREE char *dotted = NULL;
@@ -412,7 +410,7 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
         n = read(report[0], &r, sizeof r);
     } while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sizeof r) {
-        berth_err_make(err, EIO, BERTH_GRPC_INTERNAL,
+        berth_err_make(err, EIO, BERTH_ERR_INTERNAL,
                        "namespace child exited before setting up the namespaces");
         goto out;
     }

@@ -59,8 +59,7 @@ static int cap_parse(const char *name, cap_value_t *out, berth_err_t *err)
     char buf[64];
     size_t n = strlen(name);
     if (n == 0 || n + 4 >= sizeof(buf))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "unknown capability \"%s\"",
-                              name);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "unknown capability \"%s\"", name);
     size_t off = 0;
     if (strncasecmp(name, "CAP_", 4) != 0) {
         memcpy(buf, "cap_", 4);
@@ -70,8 +69,7 @@ static int cap_parse(const char *name, cap_value_t *out, berth_err_t *err)
         buf[off + i] = (char)tolower((unsigned char)name[i]);
     cap_value_t v;
     if (cap_from_name(buf, &v) < 0 || v < 0 || v >= MAX_CAPS || v >= (cap_value_t)cap_max_bits())
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "unknown capability \"%s\"",
-                              name);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "unknown capability \"%s\"", name);
     *out = v;
     return 0;
 }
@@ -219,7 +217,7 @@ static void docker_to_oci(json_t *p)
 static json_t *load_localhost(const char *path, berth_err_t *err)
 {
     if (path == NULL || path[0] == '\0') {
-        berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                        "seccomp profile: Localhost needs a profile path");
         return NULL;
     }
@@ -230,14 +228,14 @@ static json_t *load_localhost(const char *path, berth_err_t *err)
         if (e != EINVAL)
             berth_err_errno(err, e, "seccomp profile %s", path);
         else
-            berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                            "seccomp profile %s: invalid JSON at line %d: %s", path, je.line,
                            je.text);
         return NULL;
     }
     if (!json_is_object(p) || !json_is_string(json_object_get(p, "defaultAction"))) {
         json_decref(p);
-        berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                        "seccomp profile %s: not a seccomp profile (no defaultAction)", path);
         return NULL;
     }
@@ -341,14 +339,14 @@ static json_t *build_mounts(const berth_ocispec_t *s, berth_err_t *err)
         const berth_ocispec_mount_t *m = &s->mounts[i];
         if (m->destination == NULL || m->destination[0] != '/') {
             json_decref(ms);
-            berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                            "mount destination \"%s\" is not an absolute path",
                            m->destination ? m->destination : "");
             return NULL;
         }
         if (m->source == NULL) {
             json_decref(ms);
-            berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "mount %s has no source",
+            berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "mount %s has no source",
                            m->destination);
             return NULL;
         }
@@ -370,7 +368,7 @@ static json_t *build_mounts(const berth_ocispec_t *s, berth_err_t *err)
 static json_t *build_process(const berth_ocispec_t *s, char **caps, berth_err_t *err)
 {
     if (s->nargs == 0 || s->args == NULL || s->args[0] == NULL || s->args[0][0] == '\0') {
-        berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                        "container has no command (args and the image's entrypoint are empty)");
         return NULL;
     }
@@ -734,7 +732,7 @@ static char *read_in_root(const char *rootfs, const char *rel, bool *missing, be
     }
     BERTH_AUTO_FREE char *what = berth_asprintf("%s in the image", rel);
     char *buf = NULL;
-    if (berth_fs_read_fd(fd, what, MAX_ID_FILE, BERTH_GRPC_INVALID_ARGUMENT, &buf, NULL, err) < 0)
+    if (berth_fs_read_fd(fd, what, MAX_ID_FILE, BERTH_ERR_INVALID, &buf, NULL, err) < 0)
         return NULL;
     return buf;
 }
@@ -804,7 +802,7 @@ int berth_passwd_lookup(const char *rootfs, const char *user, uint32_t *uid, uin
     uint32_t num;
     bool numeric = parse_id(user, &num);
     if (!numeric && (user == NULL || user[0] == '\0' || strchr(user, ':') != NULL))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "invalid user \"%s\"",
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid user \"%s\"",
                               user ? user : "");
     bool missing;
     BERTH_AUTO_ERR berth_err_t e = NULL;
@@ -829,7 +827,7 @@ int berth_passwd_lookup(const char *rootfs, const char *user, uint32_t *uid, uin
             *home = berth_strdup("/");
         return 0;
     }
-    return berth_err_make(err, ENOENT, BERTH_GRPC_NOT_FOUND,
+    return berth_err_make(err, ENOENT, BERTH_ERR_NOT_FOUND,
                           "user \"%s\" not found in the image's /etc/passwd%s", user,
                           missing ? " (the image has no /etc/passwd)" : "");
 }
@@ -872,7 +870,7 @@ int berth_group_lookup(const char *rootfs, const char *group, uint32_t *gid, ber
     if (parse_id(group, gid))
         return 0;
     if (group == NULL || group[0] == '\0')
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "invalid group \"\"");
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid group \"\"");
     bool missing;
     BERTH_AUTO_ERR berth_err_t e = NULL;
     BERTH_AUTO_FREE char *buf = read_in_root(rootfs, "etc/group", &missing, &e);
@@ -885,7 +883,7 @@ int berth_group_lookup(const char *rootfs, const char *group, uint32_t *gid, ber
         *gid = g.gid;
         return 0;
     }
-    return berth_err_make(err, ENOENT, BERTH_GRPC_NOT_FOUND,
+    return berth_err_make(err, ENOENT, BERTH_ERR_NOT_FOUND,
                           "group \"%s\" not found in the image's /etc/group", group);
 }
 
@@ -940,8 +938,7 @@ int berth_user_resolve(const char *rootfs, const char *user_spec, const uint32_t
     if (group != NULL)
         *group++ = '\0';
     if (user[0] == '\0')
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "invalid user \"%s\"",
-                              spec);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid user \"%s\"", spec);
     if (berth_passwd_lookup(rootfs, user, &out->uid, &out->gid, &out->home, err) < 0)
         return -1;
     if (group != NULL && berth_group_lookup(rootfs, group, &out->gid, err) < 0) {

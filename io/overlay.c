@@ -123,7 +123,7 @@ static int mount_short_links(const char *const *lowers, size_t n, const char *up
         berth_free(names[i]);
     berth_free(names);
     if (strlen(opts) > MOUNT_DATA_MAX)
-        return berth_err_make(err, E2BIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
+        return berth_err_make(err, E2BIG, BERTH_ERR_EXHAUSTED,
                               "an overlay of %zu layers does not fit mount(2) options even "
                               "with short links, and the kernel lacks lowerdir+",
                               n);
@@ -154,18 +154,18 @@ int berth_overlay_mount(const char *const *lowers, size_t n, const char *upper, 
                         const char *target, const char *links_dir, int *method, berth_err_t *err)
 {
     if (n == 0)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "an overlay needs at least one layer");
     if ((upper == NULL) != (work == NULL))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "an overlay needs both upperdir and workdir, or neither");
     for (size_t i = 0; i < n; i++) {
         if (!path_ok(lowers[i]))
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "layer path %s contains ',', ':' or '\\'", lowers[i]);
     }
     if ((upper && !path_ok(upper)) || (work && !path_ok(work)))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "upper or work path contains ',', ':' or '\\'");
     BERTH_AUTO_FREE char *opts = options(lowers, n, upper, work);
     if (strlen(opts) <= MOUNT_DATA_MAX) {
@@ -186,7 +186,7 @@ int berth_overlay_mount(const char *const *lowers, size_t n, const char *upper, 
         return -1;
     /* EINVAL/ENOSYS: no lowerdir+ (kernel < 6.8) or no new mount API. */
     if (links_dir == NULL)
-        return berth_err_make(err, -r, BERTH_GRPC_FAILED_PRECONDITION,
+        return berth_err_make(err, -r, BERTH_ERR_PRECONDITION,
                               "an overlay of %zu layers is too long for mount(2) and the "
                               "kernel refuses lowerdir+",
                               n);
@@ -231,8 +231,8 @@ int berth_overlay_container_mount(const char *root, const char *id, const char *
                                   size_t n, char **rootfs, berth_err_t *err)
 {
     if (!id_ok(id))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "invalid container id \"%s\"", id ? id : "");
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid container id \"%s\"",
+                              id ? id : "");
     BERTH_AUTO_FREE char *dir = berth_asprintf("%s/overlay-containers/%s", root, id);
     BERTH_AUTO_FREE char *upper = berth_asprintf("%s/upper", dir);
     BERTH_AUTO_FREE char *work = berth_asprintf("%s/work", dir);
@@ -251,8 +251,8 @@ int berth_overlay_container_mount(const char *root, const char *id, const char *
 int berth_overlay_container_remove(const char *root, const char *id, berth_err_t *err)
 {
     if (!id_ok(id))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "invalid container id \"%s\"", id ? id : "");
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid container id \"%s\"",
+                              id ? id : "");
     BERTH_AUTO_FREE char *dir = berth_asprintf("%s/overlay-containers/%s", root, id);
     BERTH_AUTO_FREE char *merged = berth_asprintf("%s/merged", dir);
     if (berth_overlay_unmount(merged, err) < 0)

@@ -22,7 +22,7 @@ int berth_podfiles_make(const berth_podfiles_t *f, bool *shm_mounted, berth_err_
 {
     *shm_mounted = false;
     if (mkdir(f->dir, 0755) < 0 && errno != EEXIST)
-        return berth_err_make(err, errno, BERTH_GRPC_INTERNAL,
+        return berth_err_make(err, errno, BERTH_ERR_INTERNAL,
                               "cannot create the pod directory %s: %s", f->dir, strerror(errno));
     if (write_file(f->dir, "hostname", f->hostname, err) < 0 ||
         write_file(f->dir, "hosts", f->hosts, err) < 0 ||

@@ -159,7 +159,7 @@ static int fetch_config(berth_pull_ctx_t *c, const berth_pull_req_t *req,
     /* The descriptor gives the size: a config too large to be one is refused
      * before a byte of it is fetched. */
     if (cd->size > (int64_t)max)
-        return berth_err_make(err, E2BIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
+        return berth_err_make(err, E2BIG, BERTH_ERR_EXHAUSTED,
                               "image config %s is %lld bytes, more than the %zu a config may be "
                               "([crio.image] max_config_bytes)",
                               cd->digest, (long long)cd->size, max);
@@ -169,9 +169,9 @@ static int fetch_config(berth_pull_ctx_t *c, const berth_pull_req_t *req,
     BERTH_AUTO_ERR berth_err_t rerr = NULL;
     if (berth_fs_read_small(cpath, max, config, &rerr) < 0) {
         bool big = rerr->errnum == EFBIG || rerr->errnum == E2BIG;
-        return berth_err_make(
-                err, rerr->errnum, big ? BERTH_GRPC_RESOURCE_EXHAUSTED : BERTH_GRPC_INTERNAL,
-                "image config %s: %s", cd->digest, big ? "larger than a config may be" : rerr->msg);
+        return berth_err_make(err, rerr->errnum, big ? BERTH_ERR_EXHAUSTED : BERTH_ERR_INTERNAL,
+                              "image config %s: %s", cd->digest,
+                              big ? "larger than a config may be" : rerr->msg);
     }
     return 0;
 }
@@ -186,7 +186,7 @@ static berth_store_image_t *record_new(const berth_pull_req_t *req,
     size_t nl = img->parsed.n_layers;
     uint64_t max_layers = req->limits.max_layers;
     if (max_layers && nl > max_layers) {
-        berth_err_make(err, E2BIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
+        berth_err_make(err, E2BIG, BERTH_ERR_EXHAUSTED,
                        "the image has %zu layers, more than the %llu allowed "
                        "([crio.image] max_image_layers)",
                        nl, (unsigned long long)max_layers);
@@ -241,7 +241,7 @@ static int fetch_layer(berth_pull_ctx_t *c, const berth_pull_req_t *req,
     /* The compressed blob is not needed once the layer is unpacked. */
     berth_fs_unlink(lpath, "layer blob", NULL);
     if (r < 0) {
-        if ((*err)->grpc == BERTH_GRPC_RESOURCE_EXHAUSTED && max_bytes)
+        if ((*err)->kind == BERTH_ERR_EXHAUSTED && max_bytes)
             berth_err_prefix(err,
                              "an image may unpack at most %llu bytes ([crio.image] "
                              "max_image_bytes), %llu before this layer",
@@ -303,8 +303,8 @@ void berth_pull_fold_err(berth_err_t *best, berth_err_t *e)
         return;
     }
     char *msg = berth_asprintf("%s; %s", (*best)->msg, (*e)->msg);
-    if ((*best)->grpc == BERTH_GRPC_NOT_FOUND && (*e)->grpc != BERTH_GRPC_NOT_FOUND) {
-        (*best)->grpc = (*e)->grpc;
+    if ((*best)->kind == BERTH_ERR_NOT_FOUND && (*e)->kind != BERTH_ERR_NOT_FOUND) {
+        (*best)->kind = (*e)->kind;
         (*best)->errnum = (*e)->errnum;
     }
     berth_free((*best)->msg);
@@ -372,7 +372,7 @@ berth_store_image_t *berth_pull_run(berth_pull_ctx_t *c, berth_pull_req_t *req, 
         pull_candidate(c, req, &req->cands[i], has_auth ? &auth : NULL, &rec, &best);
     if (rec == NULL) {
         if (best == NULL)
-            berth_err_make(&best, ENOENT, BERTH_GRPC_NOT_FOUND, "no registry to pull from");
+            berth_err_make(&best, ENOENT, BERTH_ERR_NOT_FOUND, "no registry to pull from");
         berth_err_prefix(&best, "pulling image \"%s\"", req->image);
         *err = berth_err_steal(&best);
     }

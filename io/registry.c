@@ -187,7 +187,7 @@ struct resp {
     uint64_t written, limit;
     /* why the write callback stopped the transfer */
     char *abort_reason;
-    int abort_grpc;
+    int abort_kind;
     /* error bodies, for messages */
     char errbody[MAX_ERROR_BODY + 1];
     size_t errlen;
@@ -247,11 +247,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-static size_t stop(struct resp *r, int grpc, char *reason)
+static size_t stop(struct resp *r, int kind, char *reason)
 {
     if (r->abort_reason == NULL) {
         r->abort_reason = reason;
-        r->abort_grpc = grpc;
+        r->abort_kind = kind;
     } else {
         berth_free(reason);
     }
@@ -272,7 +272,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     }
     if (r->fd >= 0) {
         if (r->written + n > r->limit)
-            return stop(r, BERTH_GRPC_DATA_LOSS,
+            return stop(r, BERTH_ERR_DATA_LOSS,
                         berth_asprintf("the registry sent more than the expected %llu bytes",
                                        (unsigned long long)r->limit));
         berth_sha256_update(r->sha, data, n);
@@ -281,7 +281,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0)
-                return stop(r, berth_errno_to_grpc(errno),
+                return stop(r, berth_errno_to_kind(errno),
                             berth_asprintf("write blob: %s", strerror(errno)));
             off += (size_t)w;
         }
@@ -290,7 +290,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     }
     /* Check the limit before growing: the size comes from the peer. */
     if (r->len + n > r->max)
-        return stop(r, BERTH_GRPC_RESOURCE_EXHAUSTED,
+        return stop(r, BERTH_ERR_EXHAUSTED,
                     berth_asprintf("response larger than %zu bytes", r->max));
     r->buf = berth_realloc(r->buf, r->len + n + 1);
     memcpy(r->buf + r->len, data, n);
@@ -323,7 +323,7 @@ static int perform(berth_registry_client_t *c, const char *url, struct curl_slis
 {
     CURL *h = curl_easy_init();
     if (h == NULL)
-        return berth_err_make(err, ENOMEM, BERTH_GRPC_RESOURCE_EXHAUSTED, "curl: no handle");
+        return berth_err_make(err, ENOMEM, BERTH_ERR_EXHAUSTED, "curl: no handle");
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -359,25 +359,25 @@ static int perform(berth_registry_client_t *c, const char *url, struct curl_slis
     switch (rc) {
     case CURLE_WRITE_ERROR:
         if (r->abort_reason)
-            return berth_err_make(err, EIO, r->abort_grpc, "GET %s: %s", url, r->abort_reason);
-        return berth_err_make(err, EIO, BERTH_GRPC_INTERNAL, "GET %s: %s", url, detail);
+            return berth_err_make(err, EIO, r->abort_kind, "GET %s: %s", url, r->abort_reason);
+        return berth_err_make(err, EIO, BERTH_ERR_INTERNAL, "GET %s: %s", url, detail);
     case CURLE_OPERATION_TIMEDOUT:
         if (strstr(detail, "too slow"))
-            return berth_err_make(err, ETIMEDOUT, BERTH_GRPC_UNAVAILABLE,
+            return berth_err_make(err, ETIMEDOUT, BERTH_ERR_UNAVAILABLE,
                                   "GET %s: transfer stalled: less than %ld bytes/s for %ld s (%s)",
                                   url, c->opts.low_speed_limit, c->opts.low_speed_time, detail);
-        return berth_err_make(err, ETIMEDOUT, BERTH_GRPC_DEADLINE_EXCEEDED, "GET %s: timed out: %s",
-                              url, detail);
+        return berth_err_make(err, ETIMEDOUT, BERTH_ERR_TIMEOUT, "GET %s: timed out: %s", url,
+                              detail);
     case CURLE_PARTIAL_FILE:
-        return berth_err_make(err, EIO, BERTH_GRPC_DATA_LOSS, "GET %s: truncated transfer: %s", url,
+        return berth_err_make(err, EIO, BERTH_ERR_DATA_LOSS, "GET %s: truncated transfer: %s", url,
                               detail);
     case CURLE_UNSUPPORTED_PROTOCOL:
-        return berth_err_make(err, EPROTO, BERTH_GRPC_FAILED_PRECONDITION,
+        return berth_err_make(err, EPROTO, BERTH_ERR_PRECONDITION,
                               "GET %s: protocol refused (plain HTTP needs the host marked "
                               "insecure): %s",
                               url, detail);
     default:
-        return berth_err_make(err, ECONNREFUSED, BERTH_GRPC_UNAVAILABLE, "GET %s: %s", url, detail);
+        return berth_err_make(err, ECONNREFUSED, BERTH_ERR_UNAVAILABLE, "GET %s: %s", url, detail);
     }
 }
 
@@ -391,13 +391,13 @@ int berth_registry_config_parse(const char *data, size_t len, size_t n_layers,
     json_t *cj = json_loadb(data, len, 0, &jerr);
     if (cj == NULL || !json_is_object(cj)) {
         json_decref(cj);
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "not a JSON object");
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "not a JSON object");
     }
     json_t *dids = json_object_get(json_object_get(cj, "rootfs"), "diff_ids");
     if (!json_is_array(dids) || json_array_size(dids) != n_layers) {
         size_t have = json_is_array(dids) ? json_array_size(dids) : 0;
         json_decref(cj);
-        return berth_err_make(err, EBADMSG, BERTH_GRPC_DATA_LOSS,
+        return berth_err_make(err, EBADMSG, BERTH_ERR_DATA_LOSS,
                               "lists %zu rootfs.diff_ids for the manifest's %zu layers", have,
                               n_layers);
     }
@@ -407,7 +407,7 @@ int berth_registry_config_parse(const char *data, size_t len, size_t n_layers,
         if (d == NULL || !berth_digest_valid(d)) {
             json_decref(cj);
             berth_registry_config_fini(out);
-            return berth_err_make(err, EBADMSG, BERTH_GRPC_DATA_LOSS,
+            return berth_err_make(err, EBADMSG, BERTH_ERR_DATA_LOSS,
                                   "rootfs.diff_ids[%zu] is not a sha256 digest", i);
         }
         out->diff_ids[i] = berth_strdup(d);
@@ -545,13 +545,13 @@ static char *fetch_token(berth_registry_client_t *c, const berth_registry_target
 {
     if (ch->realm == NULL ||
         (strncmp(ch->realm, "https://", 8) != 0 && strncmp(ch->realm, "http://", 7) != 0)) {
-        berth_err_make(err, EPROTO, BERTH_GRPC_UNAUTHENTICATED,
+        berth_err_make(err, EPROTO, BERTH_ERR_UNAUTHENTICATED,
                        "registry %s: bearer challenge without a usable realm", t->domain);
         return NULL;
     }
     bool insecure = host_insecure(c, t);
     if (!insecure && strncmp(ch->realm, "https://", 8) != 0) {
-        berth_err_make(err, EPROTO, BERTH_GRPC_UNAUTHENTICATED,
+        berth_err_make(err, EPROTO, BERTH_ERR_UNAUTHENTICATED,
                        "registry %s: token realm %s is plain HTTP (refused for a secure registry)",
                        t->domain, ch->realm);
         return NULL;
@@ -587,7 +587,7 @@ static char *fetch_token(berth_registry_client_t *c, const berth_registry_target
         goto done;
     }
     if (r.status != 200) {
-        berth_err_make(err, EACCES, BERTH_GRPC_UNAUTHENTICATED,
+        berth_err_make(err, EACCES, BERTH_ERR_UNAUTHENTICATED,
                        "registry %s: token endpoint %s answered HTTP %ld%s", t->domain, ch->realm,
                        r.status, has_creds ? "" : " (no credentials were given)");
         goto done;
@@ -598,7 +598,7 @@ static char *fetch_token(berth_registry_client_t *c, const berth_registry_target
     if (tok == NULL || tok[0] == '\0')
         tok = j ? json_string_value(json_object_get(j, "access_token")) : NULL;
     if (tok == NULL || tok[0] == '\0') {
-        berth_err_make(err, EPROTO, BERTH_GRPC_UNAUTHENTICATED,
+        berth_err_make(err, EPROTO, BERTH_ERR_UNAUTHENTICATED,
                        "registry %s: token endpoint answer has no token", t->domain);
     } else {
         json_int_t life = j ? json_integer_value(json_object_get(j, "expires_in")) : 0;
@@ -653,7 +653,7 @@ static int get_authed(berth_registry_client_t *c, const berth_registry_target_t 
             return 0;
         if (attempt > 0 || r->www_auth == NULL) {
             BERTH_AUTO_FREE char *detail = status_error_detail(r);
-            return berth_err_make(err, EACCES, BERTH_GRPC_UNAUTHENTICATED,
+            return berth_err_make(err, EACCES, BERTH_ERR_UNAUTHENTICATED,
                                   "registry %s refused access to %s (HTTP 401%s%s)", t->domain,
                                   t->repository, detail[0] ? ": " : "", detail);
         }
@@ -665,7 +665,7 @@ static int get_authed(berth_registry_client_t *c, const berth_registry_target_t 
             authz = basic_value(t->auth);
             if (authz == NULL) {
                 berth_registry_challenge_fini(&ch);
-                return berth_err_make(err, EACCES, BERTH_GRPC_UNAUTHENTICATED,
+                return berth_err_make(err, EACCES, BERTH_ERR_UNAUTHENTICATED,
                                       "registry %s requires credentials for %s (basic auth)",
                                       t->domain, t->repository);
             }
@@ -676,7 +676,7 @@ static int get_authed(berth_registry_client_t *c, const berth_registry_target_t 
                 return -1;
             }
         } else {
-            berth_err_make(err, EPROTO, BERTH_GRPC_UNAUTHENTICATED,
+            berth_err_make(err, EPROTO, BERTH_ERR_UNAUTHENTICATED,
                            "registry %s: unsupported auth scheme \"%s\"", t->domain, ch.scheme);
             berth_registry_challenge_fini(&ch);
             return -1;
@@ -722,8 +722,8 @@ static int check_target(const berth_registry_target_t *t, berth_err_t *err)
 {
     if (t == NULL || t->domain == NULL || t->domain[0] == '\0' || strpbrk(t->domain, "/?#@ ") ||
         !valid_repo_chars(t->repository))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "invalid registry target %s/%s", t && t->domain ? t->domain : "",
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid registry target %s/%s",
+                              t && t->domain ? t->domain : "",
                               t && t->repository ? t->repository : "");
     return 0;
 }
@@ -741,12 +741,12 @@ static int status_error(const berth_registry_target_t *t, const char *what, cons
                         const struct resp *r, berth_err_t *err)
 {
     BERTH_AUTO_FREE char *detail = status_error_detail(r);
-    int grpc = r->status == 404   ? BERTH_GRPC_NOT_FOUND
-               : r->status == 403 ? BERTH_GRPC_PERMISSION_DENIED
-               : r->status == 429 ? BERTH_GRPC_RESOURCE_EXHAUSTED
-                                  : BERTH_GRPC_UNAVAILABLE;
+    int kind = r->status == 404   ? BERTH_ERR_NOT_FOUND
+               : r->status == 403 ? BERTH_ERR_DENIED
+               : r->status == 429 ? BERTH_ERR_EXHAUSTED
+                                  : BERTH_ERR_UNAVAILABLE;
     int e = r->status == 404 ? ENOENT : r->status == 403 ? EACCES : EIO;
-    return berth_err_make(err, e, grpc, "%s %s/%s%s%s: registry answered HTTP %ld%s%s", what,
+    return berth_err_make(err, e, kind, "%s %s/%s%s%s: registry answered HTTP %ld%s%s", what,
                           t->domain, t->repository, berth_digest_valid(ref) ? "@" : ":", ref,
                           r->status, detail[0] ? ": " : "", detail);
 }
@@ -768,8 +768,8 @@ int berth_registry_fetch_manifest(berth_registry_client_t *c, const berth_regist
     if (check_target(t, err) < 0)
         return -1;
     if (!valid_reference(reference))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "invalid manifest reference \"%s\"", reference ? reference : "");
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid manifest reference \"%s\"",
+                              reference ? reference : "");
     BERTH_AUTO_FREE char *url =
             berth_asprintf("%s://%s/v2/%s/manifests/%s", host_insecure(c, t) ? "http" : "https",
                            api_host(t->domain), t->repository, reference);
@@ -786,12 +786,12 @@ int berth_registry_fetch_manifest(berth_registry_client_t *c, const berth_regist
     berth_sha256_buf(r.buf ? r.buf : "", r.len, hex);
     snprintf(out->digest, sizeof(out->digest), "sha256:%s", hex);
     if (berth_digest_valid(reference) && strcmp(reference, out->digest) != 0) {
-        berth_err_make(err, EIO, BERTH_GRPC_DATA_LOSS, "manifest %s/%s@%s: content has digest %s",
+        berth_err_make(err, EIO, BERTH_ERR_DATA_LOSS, "manifest %s/%s@%s: content has digest %s",
                        t->domain, t->repository, reference, out->digest);
         goto out;
     }
     if (r.dcd && strncmp(r.dcd, "sha256:", 7) == 0 && strcmp(r.dcd, out->digest) != 0) {
-        berth_err_make(err, EIO, BERTH_GRPC_DATA_LOSS,
+        berth_err_make(err, EIO, BERTH_ERR_DATA_LOSS,
                        "manifest %s/%s:%s: Docker-Content-Digest %s but content has digest %s",
                        t->domain, t->repository, reference, r.dcd, out->digest);
         goto out;
@@ -855,7 +855,7 @@ static int parse_descriptor(json_t *j, const char *where, bool platform,
     json_t *sz = json_object_get(j, "size");
     if (!json_is_object(j) || mt == NULL || !berth_digest_valid(dg) || !json_is_integer(sz) ||
         json_integer_value(sz) < 0)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "manifest: %s is not a valid descriptor (mediaType, sha256 digest, "
                               "size)",
                               where);
@@ -879,8 +879,8 @@ int berth_registry_manifest_parse(const char *media_type, const void *data, size
     json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL || !json_is_object(j)) {
         json_decref(j);
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "manifest is not a JSON object: %s", jerr.text);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "manifest is not a JSON object: %s",
+                              jerr.text);
     }
     int rc = -1;
     const char *mt = json_string_value(json_object_get(j, "mediaType"));
@@ -890,13 +890,12 @@ int berth_registry_manifest_parse(const char *media_type, const void *data, size
     if (schema == 1 ||
         (media_type &&
          strncmp(media_type, "application/vnd.docker.distribution.manifest.v1", 47) == 0)) {
-        berth_err_make(err, ENOTSUP, BERTH_GRPC_UNIMPLEMENTED,
+        berth_err_make(err, ENOTSUP, BERTH_ERR_UNSUPPORTED,
                        "Docker schema 1 manifests are not supported");
         goto out;
     }
     if (schema != 2) {
-        berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                       "manifest: schemaVersion must be 2");
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "manifest: schemaVersion must be 2");
         goto out;
     }
     json_t *manifests = json_object_get(j, "manifests");
@@ -905,7 +904,7 @@ int berth_registry_manifest_parse(const char *media_type, const void *data, size
                                : json_is_array(manifests);
     if (media_type && !is_index && strcmp(media_type, BERTH_MEDIA_OCI_MANIFEST) != 0 &&
         strcmp(media_type, BERTH_MEDIA_DOCKER_MANIFEST) != 0) {
-        berth_err_make(err, ENOTSUP, BERTH_GRPC_UNIMPLEMENTED, "unsupported manifest media type %s",
+        berth_err_make(err, ENOTSUP, BERTH_ERR_UNSUPPORTED, "unsupported manifest media type %s",
                        media_type);
         goto out;
     }
@@ -915,7 +914,7 @@ int berth_registry_manifest_parse(const char *media_type, const void *data, size
                                               : BERTH_MEDIA_OCI_MANIFEST);
     if (is_index) {
         if (!json_is_array(manifests) || json_array_size(manifests) > MAX_LAYERS) {
-            berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                            "index: manifests must be an array of at most %d entries", MAX_LAYERS);
             goto out;
         }
@@ -933,7 +932,7 @@ int berth_registry_manifest_parse(const char *media_type, const void *data, size
             goto out;
         json_t *layers = json_object_get(j, "layers");
         if (!json_is_array(layers) || json_array_size(layers) > MAX_LAYERS) {
-            berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                            "manifest: layers must be an array of at most %d entries", MAX_LAYERS);
             goto out;
         }
@@ -989,7 +988,7 @@ berth_registry_index_select(const berth_registry_manifest_t *index, const char *
                          d->variant ? d->variant : "");
         o += n > 0 ? (size_t)n : 0;
     }
-    berth_err_make(err, ENOENT, BERTH_GRPC_NOT_FOUND,
+    berth_err_make(err, ENOENT, BERTH_ERR_NOT_FOUND,
                    "no image for platform %s/%s%s%s in the index (it has: %s)", os, arch,
                    variant ? "/" : "", variant ? variant : "", o ? have : "nothing");
     return NULL;
@@ -1030,7 +1029,7 @@ int berth_registry_resolve(berth_registry_client_t *c, const berth_registry_targ
                                       out->manifest.len, &out->parsed, err) < 0)
         goto fail;
     if (out->parsed.is_index) {
-        berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                        "index entry %s is itself an index (nested indexes are not supported)",
                        out->manifest.digest);
         goto fail;
@@ -1052,8 +1051,8 @@ int berth_registry_fetch_blob(berth_registry_client_t *c, const berth_registry_t
     if (check_target(t, err) < 0)
         return -1;
     if (!berth_digest_valid(digest))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "invalid blob digest \"%s\"", digest ? digest : "");
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid blob digest \"%s\"",
+                              digest ? digest : "");
     BERTH_AUTO_FREE char *url =
             berth_asprintf("%s://%s/v2/%s/blobs/%s", host_insecure(c, t) ? "http" : "https",
                            api_host(t->domain), t->repository, digest);
@@ -1076,7 +1075,7 @@ int berth_registry_fetch_blob(berth_registry_client_t *c, const berth_registry_t
         goto out;
     }
     if (expected_size >= 0 && r.written != (uint64_t)expected_size) {
-        berth_err_make(err, EIO, BERTH_GRPC_DATA_LOSS,
+        berth_err_make(err, EIO, BERTH_ERR_DATA_LOSS,
                        "blob %s/%s@%s truncated: got %llu of %lld bytes", t->domain, t->repository,
                        digest, (unsigned long long)r.written, (long long)expected_size);
         goto out;
@@ -1084,7 +1083,7 @@ int berth_registry_fetch_blob(berth_registry_client_t *c, const berth_registry_t
     char hex[BERTH_SHA256_HEX_LEN + 1];
     berth_sha256_final(&sha, hex);
     if (strcmp(digest + 7, hex) != 0) {
-        berth_err_make(err, EIO, BERTH_GRPC_DATA_LOSS,
+        berth_err_make(err, EIO, BERTH_ERR_DATA_LOSS,
                        "blob %s/%s: digest mismatch: expected %s, content is sha256:%s", t->domain,
                        t->repository, digest, hex);
         goto out;

@@ -52,8 +52,8 @@ typedef struct berth_registry_manifest {
 /* Parses an OCI image manifest or index, or a Docker schema 2 manifest or
  * manifest list. media_type may be NULL (then the document's mediaType
  * field, or its shape, decides). Every digest is validated. Returns 0 with
- * *out owned (free with _fini), -1 with *err (INVALID_ARGUMENT for a bad
- * document, UNIMPLEMENTED for Docker schema 1). Any thread. */
+ * *out owned (free with _fini), -1 with *err (INVALID for a bad
+ * document, UNSUPPORTED for Docker schema 1). Any thread. */
 int berth_registry_manifest_parse(const char *media_type, const void *data, size_t len,
                                   berth_registry_manifest_t *out, berth_err_t *err);
 void berth_registry_manifest_fini(berth_registry_manifest_t *m);
@@ -68,7 +68,7 @@ typedef struct berth_registry_config {
 } berth_registry_config_t;
 
 /* Parses the config bytes (any bytes: a document that is not a JSON object
- * is INVALID_ARGUMENT). Returns 0 with *out filled, or -1 with *err. Pure:
+ * is INVALID). Returns 0 with *out filled, or -1 with *err. Pure:
  * any thread. */
 int berth_registry_config_parse(const char *data, size_t len, size_t n_layers,
                                 berth_registry_config_t *out, berth_err_t *err);
@@ -132,7 +132,7 @@ void berth_registry_raw_fini(berth_registry_raw_t *r);
  * Docker schema 2 manifest and index types in Accept. The digest is computed
  * from the bytes; a reference digest or Docker-Content-Digest that differs
  * fails (DATA_LOSS). Errors: NOT_FOUND, UNAUTHENTICATED, UNAVAILABLE,
- * DEADLINE_EXCEEDED. Blocking. */
+ * TIMEOUT. Blocking. */
 int berth_registry_fetch_manifest(berth_registry_client_t *c, const berth_registry_target_t *t,
                                   const char *reference, berth_registry_raw_t *out,
                                   berth_err_t *err);

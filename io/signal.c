@@ -138,11 +138,11 @@ int berth_signal_start(const berth_signal_route_t *routes, size_t n, berth_handl
     for (size_t i = 0; i < n; i++) {
         int signo = routes[i].signo;
         if (signo <= 0 || signo >= NSIGS || signo == SIGKILL || signo == SIGSTOP)
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                                  "signals: cannot watch signal %d", signo);
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "signals: cannot watch signal %d",
+                                  signo);
         if (sigismember(&blocked, signo) != 1)
             return berth_err_make(
-                    err, EINVAL, BERTH_GRPC_INTERNAL,
+                    err, EINVAL, BERTH_ERR_INTERNAL,
                     "signals: signal %d is not blocked (call berth_signal_block first)", signo);
         sigaddset(&set, signo);
     }

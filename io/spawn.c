@@ -479,8 +479,7 @@ static int check_mode(int mode, bool is_stdin, const char *what, berth_err_t *er
         return 0;
     if (is_stdin ? mode == BERTH_PROC_DATA : mode == BERTH_PROC_CAPTURE)
         return 0;
-    return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "spawn: invalid %s mode %d",
-                          what, mode);
+    return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "spawn: invalid %s mode %d", what, mode);
 }
 
 /* Starts the child with posix_spawn. `maps` lists every fd the child gets;
@@ -560,20 +559,19 @@ int berth_proc_run(berth_handle_t reply_to, const berth_proc_spec_t *spec, uint6
                    berth_handle_t *proc_out, pid_t *pid_out, berth_err_t *err)
 {
     if (spec == NULL || spec->argv == NULL || spec->argv[0] == NULL)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "spawn: argv[0] is required");
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "spawn: argv[0] is required");
     if (check_mode(spec->stdin_mode, true, "stdin", err) < 0 ||
         check_mode(spec->stdout_mode, false, "stdout", err) < 0 ||
         check_mode(spec->stderr_mode, false, "stderr", err) < 0)
         return -1;
     for (size_t i = 0; i < spec->nfds; i++) {
         if (spec->fds[i].child_fd < 3 || spec->fds[i].child_fd > 1023 || spec->fds[i].fd < 0)
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                   "spawn %s: extra fd %d -> %d out of range", spec->argv[0],
                                   spec->fds[i].fd, spec->fds[i].child_fd);
         for (size_t j = 0; j < i; j++)
             if (spec->fds[j].child_fd == spec->fds[i].child_fd)
-                return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+                return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                                       "spawn %s: child fd %d given twice", spec->argv[0],
                                       spec->fds[i].child_fd);
     }

@@ -152,15 +152,15 @@ static int strv_from_json(json_t *a, const char *what, bool digests, char ***v, 
     if (a == NULL)
         return 0;
     if (!json_is_array(a))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "%s is not an array", what);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s is not an array", what);
     size_t i;
     json_t *e;
     json_array_foreach(a, i, e)
     {
         const char *s = json_string_value(e);
         if (s == NULL || (digests && !berth_digest_valid(s)))
-            return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                                  "%s[%zu] is not a valid entry", what, i);
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s[%zu] is not a valid entry",
+                                  what, i);
         berth_store_strv_add(v, n, s);
     }
     return 0;
@@ -172,8 +172,7 @@ berth_store_image_t *berth_store_image_from_json(const char *text, size_t len, b
     json_t *o = json_loadb(text, len, 0, &jerr);
     if (o == NULL || !json_is_object(o)) {
         json_decref(o);
-        berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "image record is not JSON: %s",
-                       jerr.text);
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "image record is not JSON: %s", jerr.text);
         return NULL;
     }
     berth_store_image_t *img = berth_calloc(1, sizeof(*img));
@@ -181,7 +180,7 @@ berth_store_image_t *berth_store_image_from_json(const char *text, size_t len, b
     const char *config = json_string_value(json_object_get(o, "config"));
     const char *user = json_string_value(json_object_get(o, "user"));
     if (id == NULL || !berth_digest_valid(id)) {
-        berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "image record has no valid id");
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "image record has no valid id");
         goto fail;
     }
     img->id = berth_strdup(id);
@@ -356,8 +355,8 @@ static int read_file(const char *path, char **out, size_t *len, berth_err_t *err
     if (fstat(fd, &st) < 0)
         return berth_err_errno(err, errno, "cannot stat %s", path);
     if (st.st_size > (64 << 20))
-        return berth_err_make(err, EFBIG, BERTH_GRPC_DATA_LOSS, "%s is too large (%lld bytes)",
-                              path, (long long)st.st_size);
+        return berth_err_make(err, EFBIG, BERTH_ERR_DATA_LOSS, "%s is too large (%lld bytes)", path,
+                              (long long)st.st_size);
     char *buf = berth_malloc((size_t)st.st_size + 1);
     size_t got = 0;
     while (got < (size_t)st.st_size) {
@@ -381,12 +380,11 @@ int berth_store_blob_put(berth_store_t *s, const char *digest, const void *data,
                          berth_err_t *err)
 {
     if (!berth_digest_valid(digest))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "invalid digest %s",
-                              digest);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid digest %s", digest);
     char hex[BERTH_SHA256_HEX_LEN + 1];
     berth_sha256_buf(data, len, hex);
     if (strcmp(hex, hex_of(digest)) != 0)
-        return berth_err_make(err, EILSEQ, BERTH_GRPC_DATA_LOSS,
+        return berth_err_make(err, EILSEQ, BERTH_ERR_DATA_LOSS,
                               "blob content has digest sha256:%s, expected %s", hex, digest);
     BERTH_AUTO_FREE char *p = berth_store_blob_path(s, digest);
     return berth_file_write_atomic(p, data, len, 0600, err);
@@ -427,8 +425,7 @@ int berth_store_layer_unpack_limited(berth_store_t *s, const char *diff_id, cons
                                      berth_unpack_stats_t *stats, berth_err_t *err)
 {
     if (!berth_digest_valid(diff_id))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "invalid diff ID %s",
-                              diff_id);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid diff ID %s", diff_id);
     if (berth_store_layer_exists(s, diff_id))
         return 0;
     BERTH_AUTO_FREE char *final = berth_asprintf("%s/%s", s->layers, hex_of(diff_id));
@@ -444,7 +441,7 @@ int berth_store_layer_unpack_limited(berth_store_t *s, const char *diff_id, cons
     /* The content must be what the image's config says, or one image's
      * layers could be served under another's ID (the layer is keyed by it). */
     if (r == 0 && strcmp(st.diff_id, diff_id) != 0)
-        r = berth_err_make(err, EBADMSG, BERTH_GRPC_DATA_LOSS,
+        r = berth_err_make(err, EBADMSG, BERTH_ERR_DATA_LOSS,
                            "its uncompressed content is %s, but the image config's "
                            "rootfs.diff_ids names %s",
                            st.diff_id, diff_id);
@@ -461,7 +458,7 @@ int berth_store_layer_unpack_limited(berth_store_t *s, const char *diff_id, cons
 int berth_store_image_write(berth_store_t *s, const berth_store_image_t *img, berth_err_t *err)
 {
     if (!berth_digest_valid(img->id))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "invalid image id %s",
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid image id %s",
                               img->id ? img->id : "(none)");
     BERTH_AUTO_FREE char *text = berth_store_image_to_json(img);
     BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s.json", s->images, hex_of(img->id));
@@ -473,7 +470,7 @@ int berth_store_image_write(berth_store_t *s, const berth_store_image_t *img, be
 int berth_store_image_delete(berth_store_t *s, const char *id, berth_err_t *err)
 {
     if (!berth_digest_valid(id))
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "invalid image id %s", id);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid image id %s", id);
     BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s.json", s->images, hex_of(id));
     if (unlink(p) < 0 && errno != ENOENT)
         return berth_err_errno(err, errno, "cannot remove the record of image %s", id);

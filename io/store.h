@@ -55,7 +55,7 @@ bool berth_store_strv_add(char ***v, size_t *n, const char *s);
 bool berth_store_strv_del(char ***v, size_t *n, const char *s);
 
 /* The record as JSON text (owned, berth allocator), and back. from_json
- * validates every digest (they become paths) and fails INVALID_ARGUMENT. */
+ * validates every digest (they become paths) and fails INVALID. */
 char *berth_store_image_to_json(const berth_store_image_t *img);
 berth_store_image_t *berth_store_image_from_json(const char *text, size_t len, berth_err_t *err);
 

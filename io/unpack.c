@@ -56,16 +56,16 @@ struct ctx {
     size_t ndirs, capdirs;
 };
 
-static int refuse(berth_err_t *err, int grpc, const char *entry, const char *fmt, ...)
+static int refuse(berth_err_t *err, int kind, const char *entry, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 
-static int refuse(berth_err_t *err, int grpc, const char *entry, const char *fmt, ...)
+static int refuse(berth_err_t *err, int kind, const char *entry, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     char *why = berth_vasprintf(fmt, ap);
     va_end(ap);
-    berth_err_make(err, grpc == BERTH_GRPC_RESOURCE_EXHAUSTED ? E2BIG : EPERM, grpc,
+    berth_err_make(err, kind == BERTH_ERR_EXHAUSTED ? E2BIG : EPERM, kind,
                    "layer entry \"%s\" refused: %s", entry, why);
     berth_free(why);
     return -1;
@@ -83,18 +83,17 @@ static int entry_errno(berth_err_t *err, int e, const char *entry, const char *w
 static char *clean_path(const char *raw, const char *what, berth_err_t *err)
 {
     if (raw == NULL || raw[0] == '\0') {
-        berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "layer entry with an empty %s",
-                       what);
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "layer entry with an empty %s", what);
         return NULL;
     }
     if (raw[0] == '/') {
-        refuse(err, BERTH_GRPC_INVALID_ARGUMENT, raw,
+        refuse(err, BERTH_ERR_INVALID, raw,
                "%s is absolute (entries must be relative to the layer root)", what);
         return NULL;
     }
     size_t len = strlen(raw);
     if (len >= PATH_MAX) {
-        refuse(err, BERTH_GRPC_INVALID_ARGUMENT, raw, "%s is longer than PATH_MAX", what);
+        refuse(err, BERTH_ERR_INVALID, raw, "%s is longer than PATH_MAX", what);
         return NULL;
     }
     char *out = berth_malloc(len + 1);
@@ -105,13 +104,13 @@ static char *clean_path(const char *raw, const char *what, berth_err_t *err)
         size_t n = s ? (size_t)(s - p) : strlen(p);
         if (n == 2 && p[0] == '.' && p[1] == '.') {
             berth_free(out);
-            refuse(err, BERTH_GRPC_INVALID_ARGUMENT, raw,
+            refuse(err, BERTH_ERR_INVALID, raw,
                    "%s has a \"..\" component (entries must stay inside the layer)", what);
             return NULL;
         }
         if (n > NAME_MAX) {
             berth_free(out);
-            refuse(err, BERTH_GRPC_INVALID_ARGUMENT, raw, "a component is longer than NAME_MAX");
+            refuse(err, BERTH_ERR_INVALID, raw, "a component is longer than NAME_MAX");
             return NULL;
         }
         if (n > 0 && !(n == 1 && p[0] == '.')) {
@@ -149,11 +148,11 @@ static int walk_error(int dirfd, const char *comp, int e, const char *entry, ber
     struct stat st;
     if ((e == ELOOP || e == ENOTDIR) && fstatat(dirfd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISLNK(st.st_mode))
-            return refuse(err, BERTH_GRPC_INVALID_ARGUMENT, entry,
+            return refuse(err, BERTH_ERR_INVALID, entry,
                           "its parent path passes through the symlink \"%s\" "
                           "(symlinks are never followed while unpacking)",
                           comp);
-        return refuse(err, BERTH_GRPC_INVALID_ARGUMENT, entry,
+        return refuse(err, BERTH_ERR_INVALID, entry,
                       "its parent path component \"%s\" is not a directory", comp);
     }
     return entry_errno(err, e, entry, "open parent directory");
@@ -313,7 +312,7 @@ static int entry_owner(struct archive_entry *e, uid_t *uid, gid_t *gid, const ch
 {
     la_int64_t u = archive_entry_uid(e), g = archive_entry_gid(e);
     if (u < 0 || g < 0 || u > (la_int64_t)UINT32_MAX - 1 || g > (la_int64_t)UINT32_MAX - 1)
-        return refuse(err, BERTH_GRPC_INVALID_ARGUMENT, entry, "uid/gid out of range");
+        return refuse(err, BERTH_ERR_INVALID, entry, "uid/gid out of range");
     *uid = (uid_t)u;
     *gid = (gid_t)g;
     return 0;
@@ -368,7 +367,7 @@ static int write_whiteout(struct ctx *c, int parentfd, const char *wname, const 
                           berth_err_t *err)
 {
     if (wname[0] == '\0' || strcmp(wname, ".") == 0 || strcmp(wname, "..") == 0)
-        return refuse(err, BERTH_GRPC_INVALID_ARGUMENT, entry, "whiteout of an invalid name");
+        return refuse(err, BERTH_ERR_INVALID, entry, "whiteout of an invalid name");
     if (clear_name(parentfd, wname, false, entry, err) < 0)
         return -1;
     c->st.whiteouts++;
@@ -400,13 +399,13 @@ static int write_file(struct ctx *c, struct archive *a, struct archive_entry *e,
 {
     la_int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
     if (size < 0)
-        return refuse(err, BERTH_GRPC_INVALID_ARGUMENT, entry, "negative size");
+        return refuse(err, BERTH_ERR_INVALID, entry, "negative size");
     if ((uint64_t)size > c->lim.max_file_bytes)
-        return refuse(err, BERTH_GRPC_RESOURCE_EXHAUSTED, entry,
+        return refuse(err, BERTH_ERR_EXHAUSTED, entry,
                       "file of %lld bytes is over the limit of %llu bytes", (long long)size,
                       (unsigned long long)c->lim.max_file_bytes);
     if (c->st.bytes + (uint64_t)size > c->lim.max_total_bytes)
-        return refuse(err, BERTH_GRPC_RESOURCE_EXHAUSTED, entry,
+        return refuse(err, BERTH_ERR_EXHAUSTED, entry,
                       "layer content would exceed the limit of %llu bytes",
                       (unsigned long long)c->lim.max_total_bytes);
     if (clear_name(parentfd, name, false, entry, err) < 0)
@@ -424,14 +423,13 @@ static int write_file(struct ctx *c, struct archive *a, struct archive_entry *e,
         if (r == ARCHIVE_EOF)
             break;
         if (r < ARCHIVE_WARN)
-            return berth_err_make(err, EIO, BERTH_GRPC_DATA_LOSS, "layer entry \"%s\": read: %s",
+            return berth_err_make(err, EIO, BERTH_ERR_DATA_LOSS, "layer entry \"%s\": read: %s",
                                   entry, archive_error_string(a));
         /* The header size was checked; this re-checks what the stream
          * really yields (sparse maps can claim more). */
         if (off < 0 || (uint64_t)off + len > c->lim.max_file_bytes ||
             c->st.bytes + len > c->lim.max_total_bytes)
-            return refuse(err, BERTH_GRPC_RESOURCE_EXHAUSTED, entry,
-                          "file data exceeds the unpack limits");
+            return refuse(err, BERTH_ERR_EXHAUSTED, entry, "file data exceeds the unpack limits");
         const char *p = buf;
         size_t left = len;
         off_t at = off;
@@ -462,9 +460,9 @@ static int write_hardlink(struct ctx *c, const char *target_raw, int parentfd, c
     if (target == NULL)
         return berth_err_prefix(err, "hard link \"%s\"", entry);
     if (target[0] == '\0')
-        return refuse(err, BERTH_GRPC_INVALID_ARGUMENT, entry, "hard link to the layer root");
+        return refuse(err, BERTH_ERR_INVALID, entry, "hard link to the layer root");
     if (strcmp(target, path) == 0)
-        return refuse(err, BERTH_GRPC_INVALID_ARGUMENT, entry, "hard link to itself");
+        return refuse(err, BERTH_ERR_INVALID, entry, "hard link to itself");
     const char *tparent, *tname;
     split_path(target, &tparent, &tname);
     BERTH_AUTO_CLOSE int tfd = open_parent(c, tparent, false, entry, err);
@@ -472,11 +470,11 @@ static int write_hardlink(struct ctx *c, const char *target_raw, int parentfd, c
         return berth_err_prefix(err, "hard link target \"%s\"", target_raw);
     struct stat st;
     if (fstatat(tfd, tname, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return refuse(err, BERTH_GRPC_INVALID_ARGUMENT, entry,
-                      "hard link target \"%s\" is not in this layer", target_raw);
+        return refuse(err, BERTH_ERR_INVALID, entry, "hard link target \"%s\" is not in this layer",
+                      target_raw);
     if (S_ISDIR(st.st_mode))
-        return refuse(err, BERTH_GRPC_INVALID_ARGUMENT, entry,
-                      "hard link target \"%s\" is a directory", target_raw);
+        return refuse(err, BERTH_ERR_INVALID, entry, "hard link target \"%s\" is a directory",
+                      target_raw);
     if (clear_name(parentfd, name, false, entry, err) < 0)
         return -1;
     /* flags 0: linkat never follows a symlink named as the target. */
@@ -491,12 +489,11 @@ static int do_entry(struct ctx *c, struct archive *a, struct archive_entry *e, b
     if (raw == NULL)
         raw = archive_entry_pathname_utf8(e);
     if (raw == NULL)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "layer entry %llu has no readable path",
                               (unsigned long long)c->st.entries + 1);
     if (++c->st.entries > c->lim.max_entries)
-        return refuse(err, BERTH_GRPC_RESOURCE_EXHAUSTED, raw,
-                      "the layer has more than %llu entries",
+        return refuse(err, BERTH_ERR_EXHAUSTED, raw, "the layer has more than %llu entries",
                       (unsigned long long)c->lim.max_entries);
     BERTH_AUTO_FREE char *path = clean_path(raw, "path", err);
     if (path == NULL)
@@ -508,8 +505,7 @@ static int do_entry(struct ctx *c, struct archive *a, struct archive_entry *e, b
     if (path[0] == '\0') {
         /* "./": metadata of the layer root itself. */
         if (type != AE_IFDIR || hardlink != NULL)
-            return refuse(err, BERTH_GRPC_INVALID_ARGUMENT, raw,
-                          "the layer root must be a directory");
+            return refuse(err, BERTH_ERR_INVALID, raw, "the layer root must be a directory");
         if (apply_meta(c, e, c->root, c->root, ".", false, false, raw, err) < 0)
             return -1;
         defer_dir_time(c, "", e);
@@ -564,7 +560,7 @@ static int do_entry(struct ctx *c, struct archive *a, struct archive_entry *e, b
         if (target == NULL)
             target = archive_entry_symlink_utf8(e);
         if (target == NULL || target[0] == '\0')
-            return refuse(err, BERTH_GRPC_INVALID_ARGUMENT, raw, "symlink without a target");
+            return refuse(err, BERTH_ERR_INVALID, raw, "symlink without a target");
         if (clear_name(pfd, name, false, raw, err) < 0)
             return -1;
         /* The target is stored, never resolved: rule 2 refuses to walk
@@ -579,10 +575,10 @@ static int do_entry(struct ctx *c, struct archive *a, struct archive_entry *e, b
         dev_t dev = 0;
         if (type != AE_IFIFO) {
             if (c->lim.deny_devices)
-                return refuse(err, BERTH_GRPC_PERMISSION_DENIED, raw,
+                return refuse(err, BERTH_ERR_DENIED, raw,
                               "device nodes are not allowed in this unpack");
             if (!c->as_root)
-                return refuse(err, BERTH_GRPC_PERMISSION_DENIED, raw,
+                return refuse(err, BERTH_ERR_DENIED, raw,
                               "device nodes need root and berth is not running as root");
             dev = makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
         }
@@ -597,8 +593,7 @@ static int do_entry(struct ctx *c, struct archive *a, struct archive_entry *e, b
         berth_log_debug("socket entry skipped", "entry=\"%s\"", raw);
         return 0;
     default:
-        return refuse(err, BERTH_GRPC_INVALID_ARGUMENT, raw, "unknown entry type 0%o",
-                      (unsigned)type);
+        return refuse(err, BERTH_ERR_INVALID, raw, "unknown entry type 0%o", (unsigned)type);
     }
 }
 
@@ -659,7 +654,7 @@ static int open_dest(const char *dest_dir, berth_err_t *err)
     closedir(d);
     if (!empty) {
         close(fd);
-        return berth_err_make(err, ENOTEMPTY, BERTH_GRPC_FAILED_PRECONDITION,
+        return berth_err_make(err, ENOTEMPTY, BERTH_ERR_PRECONDITION,
                               "layer directory %s is not empty", dest_dir);
     }
     return fd;
@@ -717,11 +712,11 @@ static int tar_drain(struct tar_src *t, berth_err_t *err)
         if (n == 0)
             return 0;
         if (n < 0 && t->too_big)
-            return berth_err_make(err, E2BIG, BERTH_GRPC_RESOURCE_EXHAUSTED,
+            return berth_err_make(err, E2BIG, BERTH_ERR_EXHAUSTED,
                                   "the uncompressed layer exceeds %llu bytes",
                                   (unsigned long long)t->max_bytes);
         if (n < 0)
-            return berth_err_make(err, EIO, BERTH_GRPC_DATA_LOSS, "read the layer's end: %s",
+            return berth_err_make(err, EIO, BERTH_ERR_DATA_LOSS, "read the layer's end: %s",
                                   archive_error_string(t->raw));
     }
 }
@@ -748,7 +743,7 @@ int berth_unpack_layer(const char *blob_path, const char *dest_dir,
     struct archive *a = archive_read_new();
     t->raw = archive_read_new();
     if (a == NULL || t->raw == NULL) {
-        berth_err_make(err, ENOMEM, BERTH_GRPC_RESOURCE_EXHAUSTED, "libarchive: no memory");
+        berth_err_make(err, ENOMEM, BERTH_ERR_EXHAUSTED, "libarchive: no memory");
         if (a)
             archive_read_free(a);
         if (t->raw)
@@ -767,14 +762,14 @@ int berth_unpack_layer(const char *blob_path, const char *dest_dir,
         archive_read_support_filter_none(a) != ARCHIVE_OK ||
         archive_read_support_format_tar(a) != ARCHIVE_OK ||
         archive_read_support_format_empty(a) != ARCHIVE_OK) {
-        berth_err_make(err, ENOTSUP, BERTH_GRPC_INTERNAL,
+        berth_err_make(err, ENOTSUP, BERTH_ERR_INTERNAL,
                        "libarchive lacks built-in gzip/zstd/tar support: %s",
                        archive_error_string(t->raw));
         goto out;
     }
     if (archive_read_open_filename(t->raw, blob_path, READ_BLOCK) != ARCHIVE_OK) {
         berth_err_make(err, archive_errno(t->raw) > 0 ? archive_errno(t->raw) : EIO,
-                       BERTH_GRPC_DATA_LOSS, "open layer %s: %s", blob_path,
+                       BERTH_ERR_DATA_LOSS, "open layer %s: %s", blob_path,
                        archive_error_string(t->raw));
         goto out;
     }
@@ -783,14 +778,14 @@ int berth_unpack_layer(const char *blob_path, const char *dest_dir,
     if (hr == ARCHIVE_EOF) {
         t->eof = true; /* an empty blob: an empty layer */
     } else if (hr != ARCHIVE_OK && hr != ARCHIVE_WARN) {
-        berth_err_make(err, EIO, BERTH_GRPC_DATA_LOSS, "read layer %s: %s", blob_path,
+        berth_err_make(err, EIO, BERTH_ERR_DATA_LOSS, "read layer %s: %s", blob_path,
                        archive_error_string(t->raw));
         goto out;
     }
     if (archive_read_open(a, t, NULL, tar_read, NULL) != ARCHIVE_OK) {
         berth_err_make(err, t->too_big ? E2BIG : EIO,
-                       t->too_big ? BERTH_GRPC_RESOURCE_EXHAUSTED : BERTH_GRPC_DATA_LOSS,
-                       "read layer %s: %s", blob_path, archive_error_string(a));
+                       t->too_big ? BERTH_ERR_EXHAUSTED : BERTH_ERR_DATA_LOSS, "read layer %s: %s",
+                       blob_path, archive_error_string(a));
         goto out;
     }
     c.root = open_dest(dest_dir, err);
@@ -806,7 +801,7 @@ int berth_unpack_layer(const char *blob_path, const char *dest_dir,
                             archive_error_string(a));
         else if (r != ARCHIVE_OK) {
             berth_err_make(err, t->too_big ? E2BIG : EIO,
-                           t->too_big ? BERTH_GRPC_RESOURCE_EXHAUSTED : BERTH_GRPC_DATA_LOSS,
+                           t->too_big ? BERTH_ERR_EXHAUSTED : BERTH_ERR_DATA_LOSS,
                            "read layer %s: %s", blob_path, archive_error_string(a));
             goto out;
         }

@@ -56,7 +56,7 @@ typedef struct berth_unpack_stats {
  * and must not exist or be an empty directory. limits may be NULL (defaults);
  * stats may be NULL. The uncompressed stream is hashed as it is read
  * (stats->diff_id) and bounded (max_total_bytes plus headers): a layer that
- * inflates past it is RESOURCE_EXHAUSTED. Returns 0, or -1 with *err naming
+ * inflates past it is EXHAUSTED. Returns 0, or -1 with *err naming
  * the entry at fault.
  * On failure dest_dir is left partly written: the caller removes it (for
  * example with berth_unpack_remove_tree). Ownership is applied only when

@@ -71,10 +71,10 @@ int berth_cri_client_invoke(berth_cri_client_t *c, const char *path, const Proto
     st->msg = NULL;
     const berth_cri_method_t *m = berth_cri_method_lookup(path);
     if (m == NULL || m->server_streaming)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT,
-                              "%s is not a unary CRI v1 method", path);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s is not a unary CRI v1 method",
+                              path);
     if (req->descriptor != m->input)
-        return berth_err_make(err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "%s takes %s, not %s", path,
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s takes %s, not %s", path,
                               m->input->name, req->descriptor->name);
 
     size_t len = protobuf_c_message_get_packed_size(req);
@@ -97,7 +97,7 @@ int berth_cri_client_invoke(berth_cri_client_t *c, const char *path, const Proto
     ProtobufCMessage *r = protobuf_c_message_unpack(m->output, berth_alloc_protobuf_allocator(),
                                                     out_len, out ? out : (const uint8_t *)"");
     if (r == NULL)
-        return berth_err_make(err, EPROTO, BERTH_GRPC_INTERNAL,
+        return berth_err_make(err, EPROTO, BERTH_ERR_INTERNAL,
                               "%s on %s: reply of %zu bytes does not decode as %s", m->name,
                               c->path, out_len, m->output->name);
     *resp = r;

@@ -25,6 +25,7 @@
 
 #include "api.pb-c.h"
 #include "engine/err.h"
+#include "io/grpc.h" /* enum berth_grpc_code: a call's status */
 
 typedef struct berth_cri_client berth_cri_client_t;
 

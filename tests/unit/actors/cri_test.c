@@ -69,7 +69,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 int main(void)
 {
-    printf("1..17\n");
+    printf("1..18\n");
     char tmpl[] = "/tmp/berth-cri-XXXXXX";
     char *base = mkdtemp(tmpl);
     char *netdir = berth_asprintf("%s/net.d", base);
@@ -215,6 +215,24 @@ int main(void)
 
     struct stat st;
     ok(stat(sock, &st) == 0 && (st.st_mode & 0777) == 0660, "socket mode 0660");
+
+    /* The one table from kinds to what a client sees: the codes every
+     * answer carried before errors had kinds. */
+    static const int want[BERTH_ERR_KIND_COUNT] = {
+            [BERTH_ERR_UNKNOWN] = 2,      [BERTH_ERR_CANCELLED] = 1,
+            [BERTH_ERR_INVALID] = 3,      [BERTH_ERR_TIMEOUT] = 4,
+            [BERTH_ERR_NOT_FOUND] = 5,    [BERTH_ERR_EXISTS] = 6,
+            [BERTH_ERR_DENIED] = 7,       [BERTH_ERR_EXHAUSTED] = 8,
+            [BERTH_ERR_PRECONDITION] = 9, [BERTH_ERR_ABORTED] = 10,
+            [BERTH_ERR_RANGE] = 11,       [BERTH_ERR_UNSUPPORTED] = 12,
+            [BERTH_ERR_INTERNAL] = 13,    [BERTH_ERR_UNAVAILABLE] = 14,
+            [BERTH_ERR_DATA_LOSS] = 15,   [BERTH_ERR_UNAUTHENTICATED] = 16,
+    };
+    bool same = berth_cri_code(-1) == BERTH_GRPC_UNKNOWN &&
+                berth_cri_code(BERTH_ERR_KIND_COUNT) == BERTH_GRPC_UNKNOWN;
+    for (int k = 0; k < BERTH_ERR_KIND_COUNT; k++)
+        same = same && berth_cri_code(k) == want[k];
+    ok(same, "each error kind answers its gRPC code; a value that is no kind answers UNKNOWN");
 
     berth_grpc_client_free(cl);
     berth_engine_stop();

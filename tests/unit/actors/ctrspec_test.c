@@ -269,7 +269,7 @@ typedef struct {
     bool strict;
     bool readonly;
     bool uts;      /* the pod has a UTS namespace path */
-    int want_grpc; /* 0: success */
+    int want_kind; /* enum berth_err_kind; 0 (UNKNOWN, never wanted): success */
     int want_stop;
     probe_t probes[6];
 } write_case_t;
@@ -324,7 +324,7 @@ static const write_case_t write_cases[] = {
          .icfg = "{\"User\":\"app\"}", .image_user = "app", .run_as_user = I64(0),
          .want_stop = SIGTERM, .probes = {{"/process/user/uid", "0"}, {"/process/user/gid", "0"}}},
         {"an image User not in etc/passwd", .command = STRV("/bin/true"),
-         .icfg = "{\"User\":\"nosuch\"}", .image_user = "nosuch", .want_grpc = BERTH_GRPC_NOT_FOUND,
+         .icfg = "{\"User\":\"nosuch\"}", .image_user = "nosuch", .want_kind = BERTH_ERR_NOT_FOUND,
          .want_stop = SIGTERM},
         {"supplemental groups merge with etc/group", .command = STRV("/bin/true"),
          .run_as_user = I64(1000), .supp = (const int64_t[]){500, 10}, .nsupp = 2,
@@ -341,10 +341,10 @@ static const write_case_t write_cases[] = {
         {"the image's numeric StopSignal", .command = STRV("/bin/true"),
          .icfg = "{\"StopSignal\":\"9\"}", .want_stop = SIGKILL},
         {"no command and no image entrypoint/cmd", .icfg = "{\"Env\":[\"A=1\"]}",
-         .want_grpc = BERTH_GRPC_INVALID_ARGUMENT, .want_stop = SIGTERM},
-        {"no command and an image without config", .want_grpc = BERTH_GRPC_INVALID_ARGUMENT,
+         .want_kind = BERTH_ERR_INVALID, .want_stop = SIGTERM},
+        {"no command and an image without config", .want_kind = BERTH_ERR_INVALID,
          .want_stop = SIGTERM},
-        {"an empty command", .command = STRV(""), .want_grpc = BERTH_GRPC_INVALID_ARGUMENT,
+        {"an empty command", .command = STRV(""), .want_kind = BERTH_ERR_INVALID,
          .want_stop = SIGTERM},
         {"no UTS namespace: no hostname", .command = STRV("/bin/true"), .want_stop = SIGTERM,
          .probes = {{"/hostname", NULL}, {"/process/env/1", "\"HOSTNAME=web-0\""}}},
@@ -460,9 +460,9 @@ static void run_write_case(const write_case_t *t, const char *rootfs, const char
     int stop = -1;
     BERTH_AUTO_ERR berth_err_t err = NULL;
     int rc = berth_ctrspec_write(&in, &stop, &err);
-    if (t->want_grpc) {
-        check(rc < 0 && err && err->grpc == t->want_grpc, "write: %s -> %s (%s)", t->what,
-              rc < 0 && err ? berth_grpc_code_name(err->grpc) : "success",
+    if (t->want_kind) {
+        check(rc < 0 && err && err->kind == t->want_kind, "write: %s -> %s (%s)", t->what,
+              rc < 0 && err ? berth_err_kind_name(err->kind) : "success",
               err ? err->msg : "no error");
         check(access(cfg_path, F_OK) < 0 && errno == ENOENT, "write: %s: no config.json", t->what);
     } else {
@@ -470,7 +470,7 @@ static void run_write_case(const write_case_t *t, const char *rootfs, const char
               err ? err->msg : "no error");
     }
     check(stop == t->want_stop, "write: %s: stop signal %d (want %d)", t->what, stop, t->want_stop);
-    if (t->want_grpc)
+    if (t->want_kind)
         return;
 
     json_error_t je;

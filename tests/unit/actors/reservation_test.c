@@ -195,7 +195,7 @@ static void creation_step(berth_actor_t *self, owner_t *o)
     berth_resv_set_stage(&o->resv, "done");
     if (sc.fail) {
         berth_err_t err = NULL;
-        berth_err_make(&err, EIO, BERTH_GRPC_UNKNOWN, "%s", CAUSE);
+        berth_err_make(&err, EIO, BERTH_ERR_UNKNOWN, "%s", CAUSE);
         if (berth_resv_fail(self, &o->resv, err))
             res.fail_taken++;
     } else {

@@ -54,7 +54,7 @@ static Runtime__V1__LinuxContainerResources kubelet_resources(void)
     return r;
 }
 
-/* Runs the fit and returns the error's gRPC code (0 on success). */
+/* Runs the fit and returns the error's kind (-1 on success). */
 static int fit_code(const berth_cgroups_info_t *cg, const Runtime__V1__LinuxContainerResources *r,
                     char *msg, size_t cap)
 {
@@ -63,7 +63,7 @@ static int fit_code(const berth_cgroups_info_t *cg, const Runtime__V1__LinuxCont
     int rc = berth_runtimes_fit_resources(cg, r, &f, &err);
     snprintf(msg, cap, "%s", err ? err->msg : "");
     berth_resources_fit_fini(&f);
-    return rc < 0 ? err->grpc : 0;
+    return rc < 0 ? err->kind : -1;
 }
 
 int main(void)
@@ -168,7 +168,7 @@ int main(void)
               "v2 without io enabled: io.weight left out");
         berth_resources_fit_fini(&f);
         ue.key = (char *)"../memory.max";
-        check(fit_code(&cg, &r, msg, sizeof(msg)) == BERTH_GRPC_INVALID_ARGUMENT &&
+        check(fit_code(&cg, &r, msg, sizeof(msg)) == BERTH_ERR_INVALID &&
                       strstr(msg, "unified key"),
               "a unified key with a path is INVALID_ARGUMENT: %s", msg);
     }
@@ -230,14 +230,14 @@ int main(void)
                 break;
             }
             int code = fit_code(&cg, &r, msg, sizeof(msg));
-            check(code == BERTH_GRPC_INVALID_ARGUMENT && strstr(msg, cases[i].field) != NULL,
+            check(code == BERTH_ERR_INVALID && strstr(msg, cases[i].field) != NULL,
                   "%s: INVALID_ARGUMENT naming %s: %s", cases[i].what, cases[i].field, msg);
         }
         /* the same bad page size on a node without hugetlb is simply left out */
         Runtime__V1__LinuxContainerResources r = kubelet_resources();
         hp2m.page_size = (char *)"4MB";
         cg = hybrid_node();
-        check(fit_code(&cg, &r, msg, sizeof(msg)) == 0,
+        check(fit_code(&cg, &r, msg, sizeof(msg)) == -1,
               "an unknown page size on a node without hugetlb: left out, not refused");
         BERTH_AUTO_ERR berth_err_t err = NULL;
         check(berth_runtimes_check_resources(&cg, &r, &err) == 0 &&

@@ -90,14 +90,14 @@ static char *norm(const char *in)
 }
 
 /* Endpoints as "ref[!i][m]" joined by ' ': !i insecure, m mirror. */
-static char *eps(const berth_registries_t *r, const char *ref, bool digest, int *grpc)
+static char *eps(const berth_registries_t *r, const char *ref, bool digest, int *kind)
 {
     berth_registry_endpoint_t *e = NULL;
     size_t n = 0;
     berth_err_t err = NULL;
     if (berth_registries_endpoints(r, ref, digest, &e, &n, &err) < 0) {
-        if (grpc)
-            *grpc = err->grpc;
+        if (kind)
+            *kind = err->kind;
         char *m = berth_asprintf("ERR: %s", err->msg);
         berth_err_free(&err);
         return m;
@@ -199,7 +199,7 @@ static void test_basic_resolve(void)
     size_t nc = 0;
     berth_err_t err = NULL;
     ok(berth_registries_resolve_short(r, "busybox", &c, &nc, NULL, &err) < 0 && err &&
-               err->grpc == BERTH_GRPC_INVALID_ARGUMENT && c == NULL,
+               err->kind == BERTH_ERR_INVALID && c == NULL,
        "ambiguity is INVALID_ARGUMENT and returns nothing");
     berth_err_free(&err);
     CHECK_STR(resolve(r, "Bad"),
@@ -323,14 +323,14 @@ static void test_endpoints(void)
               "wildcard needs a subdomain");
     CHECK_STR(eps(r, "other.test/a.rewrite.test/x", false, NULL), "other.test/a.rewrite.test/x",
               "wildcard matches the host only");
-    int grpc = 0;
-    char *s = eps(r, "blocked.io/x/y:1", false, &grpc);
+    int kind = 0;
+    char *s = eps(r, "blocked.io/x/y:1", false, &kind);
     ok(has(s, "registry \"blocked.io\" is blocked") && has(s, "basic/registries.conf:") &&
-               grpc == BERTH_GRPC_PERMISSION_DENIED,
+               kind == BERTH_ERR_DENIED,
        "blocked registry: PERMISSION_DENIED naming it and its file");
     berth_free(s);
-    s = eps(r, "busybox", false, &grpc);
-    ok(has(s, "not fully qualified") && grpc == BERTH_GRPC_INVALID_ARGUMENT,
+    s = eps(r, "busybox", false, &kind);
+    ok(has(s, "not fully qualified") && kind == BERTH_ERR_INVALID,
        "short name refused by endpoints");
     berth_free(s);
     CHECK_STR(eps(r, "10.1.2.3:5000/x:1", false, NULL), "10.1.2.3:5000/x:1!i",

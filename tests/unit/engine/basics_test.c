@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Tests for err.c, log.c and alloc.c: error construction and prefixes, the
- * errno to gRPC mapping, logfmt output (one line per write, quoting), and the
+ * errno to kind mapping, logfmt output (one line per write, quoting), and the
  * allocator with its nghttp2 and protobuf-c bridges.
  */
 #include <errno.h>
@@ -26,10 +26,10 @@ static int fails_with_errno(berth_err_t *err)
 
 int main(void)
 {
-    tap_plan(25);
+    tap_plan(26);
 
     berth_err_t err = NULL;
-    int r = berth_err_make(&err, EINVAL, BERTH_GRPC_INVALID_ARGUMENT, "bad %d", 42);
+    int r = berth_err_make(&err, EINVAL, BERTH_ERR_INVALID, "bad %d", 42);
     tap_ok(r == -1 && err && err->errnum == EINVAL && strcmp(err->msg, "bad 42") == 0,
            "berth_err_make fills code and message");
     berth_err_prefix(&err, "parsing %s", "x.toml");
@@ -43,18 +43,27 @@ int main(void)
     {
         BERTH_AUTO_ERR berth_err_t e2 = NULL;
         fails_with_errno(&e2);
-        tap_ok(e2 && e2->grpc == BERTH_GRPC_NOT_FOUND &&
+        tap_ok(e2 && e2->kind == BERTH_ERR_NOT_FOUND &&
                        strcmp(e2->msg, "open /nope: No such file or directory") == 0,
                "berth_err_errno maps ENOENT and appends strerror (%s)", e2 ? e2->msg : "");
     }
-    tap_ok(berth_err_make(NULL, 1, 2, "dropped") == -1, "a NULL err drops the error");
-    tap_ok(berth_errno_to_grpc(ETIMEDOUT) == BERTH_GRPC_DEADLINE_EXCEEDED &&
-                   berth_errno_to_grpc(EEXIST) == BERTH_GRPC_ALREADY_EXISTS &&
-                   berth_errno_to_grpc(EINVAL) == BERTH_GRPC_INVALID_ARGUMENT,
-           "errno to gRPC mapping");
-    tap_ok(strcmp(berth_grpc_code_name(BERTH_GRPC_NOT_FOUND), "NOT_FOUND") == 0 &&
-                   strcmp(berth_grpc_code_name(99), "UNKNOWN") == 0,
-           "gRPC code names");
+    tap_ok(berth_err_make(NULL, 1, BERTH_ERR_INVALID, "dropped") == -1,
+           "a NULL err drops the error");
+    tap_ok(berth_errno_to_kind(ETIMEDOUT) == BERTH_ERR_TIMEOUT &&
+                   berth_errno_to_kind(EEXIST) == BERTH_ERR_EXISTS &&
+                   berth_errno_to_kind(EINVAL) == BERTH_ERR_INVALID,
+           "errno to kind mapping");
+    tap_ok(berth_errno_to_kind(0) == BERTH_ERR_UNKNOWN &&
+                   berth_errno_to_kind(ENOSPC) == BERTH_ERR_EXHAUSTED &&
+                   berth_errno_to_kind(ENOTSUP) == BERTH_ERR_UNSUPPORTED &&
+                   berth_errno_to_kind(EIO) == BERTH_ERR_DATA_LOSS &&
+                   berth_errno_to_kind(ENOEXEC) == BERTH_ERR_INTERNAL,
+           "errno to kind: none, a limit, unsupported, I/O, the rest");
+    tap_ok(strcmp(berth_err_kind_name(BERTH_ERR_NOT_FOUND), "NOT_FOUND") == 0 &&
+                   strcmp(berth_err_kind_name(BERTH_ERR_INVALID), "INVALID") == 0 &&
+                   strcmp(berth_err_kind_name(99), "UNKNOWN") == 0 &&
+                   strcmp(berth_err_kind_name(-1), "UNKNOWN") == 0,
+           "kind names");
 
     /* log */
     int p[2];

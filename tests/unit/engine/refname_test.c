@@ -39,7 +39,7 @@ static bool refused(const char *in, const char *why)
     berth_refname_t r;
     berth_err_t err = NULL;
     int rc = berth_refname_parse(in, &r, &err);
-    bool ok = rc < 0 && err && err->grpc == BERTH_GRPC_INVALID_ARGUMENT &&
+    bool ok = rc < 0 && err && err->kind == BERTH_ERR_INVALID &&
               strstr(err->msg, "invalid image reference") && strstr(err->msg, why) &&
               r.path == NULL;
     if (rc == 0)

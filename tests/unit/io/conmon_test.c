@@ -478,7 +478,7 @@ int main(void)
     check(r && !r->error && r->exit_code == 0 && strcmp(r->out, "from-process-file\n0\n") == 0,
           "exec with a --process file from berth_ocispec_process_json");
     r = results[8];
-    check(r && r->error && r->error->grpc == BERTH_GRPC_DEADLINE_EXCEEDED,
+    check(r && r->error && r->error->kind == BERTH_ERR_TIMEOUT,
           "exec past its timeout: DEADLINE_EXCEEDED");
     check(reopen_rc == 0, "log reopen through the ctl fifo %s", reopen_msg);
     r = results[9];
@@ -490,7 +490,7 @@ int main(void)
           x ? x->exit_code : -1);
     check(results[11] && !results[11]->error, "delete c2");
     r = results[12];
-    check(r && r->error && r->error->grpc == BERTH_GRPC_NOT_FOUND,
+    check(r && r->error && r->error->kind == BERTH_ERR_NOT_FOUND,
           "exec in a deleted container: NOT_FOUND (%s)", r && r->error ? r->error->msg : "");
 
     /* c3 */

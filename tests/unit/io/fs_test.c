@@ -148,8 +148,7 @@ static void fs_tests(void)
     berth_free(text);
     text = NULL;
     int rs = berth_fs_read_small(small, 9, &text, &err);
-    check(rs < 0 && err && err->grpc == BERTH_GRPC_RESOURCE_EXHAUSTED &&
-                  strstr(err->msg, "one.json"),
+    check(rs < 0 && err && err->kind == BERTH_ERR_EXHAUSTED && strstr(err->msg, "one.json"),
           "one byte more is refused naming the file: %s", err ? err->msg : "");
     berth_err_free(&err);
     BERTH_AUTO_FREE char *big = at("big");
@@ -162,7 +161,7 @@ static void fs_tests(void)
           "a file larger than the first buffer is read whole");
     berth_free(text);
     rs = berth_fs_read_small(none, 64, &text, &err);
-    check(rs < 0 && err && err->grpc == BERTH_GRPC_NOT_FOUND, "a missing file: NOT_FOUND");
+    check(rs < 0 && err && err->kind == BERTH_ERR_NOT_FOUND, "a missing file: NOT_FOUND");
     berth_err_free(&err);
 
     BERTH_AUTO_FREE char *sh = berth_fs_find_exec("sh");
@@ -178,14 +177,13 @@ static void fs_tests(void)
 
     int fd = open(big, O_RDONLY | O_CLOEXEC);
     size_t got = 0;
-    rs = berth_fs_read_fd(fd, "the big file", 4096, BERTH_GRPC_INVALID_ARGUMENT, &text, &got, &err);
-    check(rs < 0 && err && err->errnum == EFBIG && err->grpc == BERTH_GRPC_INVALID_ARGUMENT &&
+    rs = berth_fs_read_fd(fd, "the big file", 4096, BERTH_ERR_INVALID, &text, &got, &err);
+    check(rs < 0 && err && err->errnum == EFBIG && err->kind == BERTH_ERR_INVALID &&
                   strcmp(err->msg, "the big file is larger than 4096 bytes") == 0,
           "read_fd: too large is the caller's code, naming what: %s", err ? err->msg : "");
     berth_err_free(&err);
     lseek(fd, 0, SEEK_SET);
-    check(berth_fs_read_fd(fd, "the big file", 50000, BERTH_GRPC_INVALID_ARGUMENT, &text, &got,
-                           &err) == 0 &&
+    check(berth_fs_read_fd(fd, "the big file", 50000, BERTH_ERR_INVALID, &text, &got, &err) == 0 &&
                   got == 50000 && strlen(text) == 50000,
           "read_fd: exactly max bytes, and the length");
     berth_free(text);

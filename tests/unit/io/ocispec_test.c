@@ -522,7 +522,7 @@ int main(void)
                   gid == 0,
           "unknown numeric uid runs with gid 0");
     check(berth_passwd_lookup(rootfs, "broken", &uid, &gid, NULL, &err) < 0 &&
-                  err->grpc == BERTH_GRPC_NOT_FOUND,
+                  err->kind == BERTH_ERR_NOT_FOUND,
           "malformed line is skipped, not trusted");
     berth_err_free(&err);
     check(berth_passwd_lookup(rootfs, "toomany", &uid, &gid, NULL, &err) < 0 &&
@@ -575,7 +575,7 @@ int main(void)
     unlink(p);
     check(symlink("../../../../../../../../../../../../etc/shadow", p) == 0 &&
                   berth_passwd_lookup(rootfs, "root", &uid, &gid, NULL, &err) < 0 &&
-                  err->grpc == BERTH_GRPC_NOT_FOUND,
+                  err->kind == BERTH_ERR_NOT_FOUND,
           "../ symlink to /etc/shadow resolves inside the rootfs (not found)");
     berth_err_free(&err);
     unlink(p);

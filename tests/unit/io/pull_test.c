@@ -113,9 +113,9 @@ static berth_store_image_t *fetch(berth_pull_req_t *r, const char *cref_s,
     return rec;
 }
 
-static bool has(const berth_err_t e, int grpc, const char *needle)
+static bool has(const berth_err_t e, int kind, const char *needle)
 {
-    return e && e->grpc == grpc && strstr(e->msg, needle) != NULL;
+    return e && e->kind == kind && strstr(e->msg, needle) != NULL;
 }
 
 static void put_layer(int i)
@@ -137,7 +137,7 @@ static void test_config_limits(void)
     make_image(&img, unseen, 1 << 20, 0);
     BERTH_AUTO_ERR berth_err_t e1 = NULL;
     berth_store_image_t *rec = fetch(r, "127.0.0.1:5000/test/img:v1", &img, &e1);
-    check(rec == NULL && has(e1, BERTH_GRPC_RESOURCE_EXHAUSTED, "max_config_bytes") &&
+    check(rec == NULL && has(e1, BERTH_ERR_EXHAUSTED, "max_config_bytes") &&
                   strstr(e1->msg, unseen) && strstr(e1->msg, "1048576 bytes"),
           "a config descriptor over max_config_bytes is refused before any fetch: %s",
           e1 ? e1->msg : "(none)");
@@ -155,7 +155,7 @@ static void test_config_limits(void)
     make_image(&img, bd, 100, 0);
     BERTH_AUTO_ERR berth_err_t e2 = NULL;
     rec = fetch(r, "127.0.0.1:5000/test/img:v1", &img, &e2);
-    check(rec == NULL && has(e2, BERTH_GRPC_RESOURCE_EXHAUSTED, "larger than a config may be"),
+    check(rec == NULL && has(e2, BERTH_ERR_EXHAUSTED, "larger than a config may be"),
           "a stored config over the limit is refused however small its descriptor: %s",
           e2 ? e2->msg : "(none)");
     berth_registry_manifest_fini(&img.parsed);
@@ -167,7 +167,7 @@ static void test_config_limits(void)
     BERTH_AUTO_ERR berth_err_t e3 = NULL;
     rec = fetch(r, "127.0.0.1:5000/test/img:v1", &img, &e3);
     BERTH_AUTO_FREE char *want = berth_asprintf("config %s", cd);
-    check(rec == NULL && has(e3, BERTH_GRPC_UNAVAILABLE, want),
+    check(rec == NULL && has(e3, BERTH_ERR_UNAVAILABLE, want),
           "a config the store lacks is fetched from the endpoint (refused here): %s",
           e3 ? e3->msg : "(none)");
     berth_registry_manifest_fini(&img.parsed);
@@ -187,7 +187,7 @@ static void test_config_checks(void)
     make_image(&img, d4, (long long)strlen(c4), 4);
     BERTH_AUTO_ERR berth_err_t e1 = NULL;
     berth_store_image_t *rec = fetch(r, "127.0.0.1:5000/test/img:v1", &img, &e1);
-    check(rec == NULL && has(e1, BERTH_GRPC_RESOURCE_EXHAUSTED, "max_image_layers") &&
+    check(rec == NULL && has(e1, BERTH_ERR_EXHAUSTED, "max_image_layers") &&
                   strstr(e1->msg, "4 layers"),
           "an image with more layers than max_image_layers is refused: %s",
           e1 ? e1->msg : "(none)");
@@ -201,7 +201,7 @@ static void test_config_checks(void)
     BERTH_AUTO_ERR berth_err_t e2 = NULL;
     rec = fetch(r, "127.0.0.1:5000/test/img:v1", &img, &e2);
     BERTH_AUTO_FREE char *want = berth_asprintf("image config %s", d1);
-    check(rec == NULL && has(e2, BERTH_GRPC_DATA_LOSS, want),
+    check(rec == NULL && has(e2, BERTH_ERR_DATA_LOSS, want),
           "a config whose diff_ids do not pair with the layers is DATA_LOSS: %s",
           e2 ? e2->msg : "(none)");
     berth_registry_manifest_fini(&img.parsed);
@@ -213,7 +213,7 @@ static void test_config_checks(void)
     make_image(&img, dj, (long long)strlen(junk), 0);
     BERTH_AUTO_ERR berth_err_t e3 = NULL;
     rec = fetch(r, "127.0.0.1:5000/test/img:v1", &img, &e3);
-    check(rec == NULL && has(e3, BERTH_GRPC_INVALID_ARGUMENT, "image config"),
+    check(rec == NULL && has(e3, BERTH_ERR_INVALID, "image config"),
           "a config that is not JSON is INVALID_ARGUMENT: %s", e3 ? e3->msg : "(none)");
     berth_registry_manifest_fini(&img.parsed);
     berth_pull_req_free(r);
@@ -269,7 +269,7 @@ static void test_record(void)
     make_image(&img, d3, (long long)strlen(c3), 3);
     BERTH_AUTO_ERR berth_err_t e3 = NULL;
     rec = fetch(r, "127.0.0.1:5000/test/img:v1", &img, &e3);
-    check(rec == NULL && has(e3, BERTH_GRPC_UNAVAILABLE, "layer 3/3 sha256:"),
+    check(rec == NULL && has(e3, BERTH_ERR_UNAVAILABLE, "layer 3/3 sha256:"),
           "a missing layer is fetched (refused here) and named n/total: %s",
           e3 ? e3->msg : "(none)");
     berth_registry_manifest_fini(&img.parsed);
@@ -279,13 +279,13 @@ static void test_record(void)
 static void test_fold(void)
 {
     berth_err_t best = NULL, a = NULL, b = NULL, c = NULL;
-    berth_err_make(&a, ENOENT, BERTH_GRPC_NOT_FOUND, "mirror: not found");
-    berth_err_make(&b, EIO, BERTH_GRPC_UNAVAILABLE, "registry: unreachable");
-    berth_err_make(&c, ENOENT, BERTH_GRPC_NOT_FOUND, "other: not found");
+    berth_err_make(&a, ENOENT, BERTH_ERR_NOT_FOUND, "mirror: not found");
+    berth_err_make(&b, EIO, BERTH_ERR_UNAVAILABLE, "registry: unreachable");
+    berth_err_make(&c, ENOENT, BERTH_ERR_NOT_FOUND, "other: not found");
     berth_pull_fold_err(&best, &a);
     berth_pull_fold_err(&best, &b);
     berth_pull_fold_err(&best, &c);
-    check(a == NULL && b == NULL && c == NULL && best && best->grpc == BERTH_GRPC_UNAVAILABLE &&
+    check(a == NULL && b == NULL && c == NULL && best && best->kind == BERTH_ERR_UNAVAILABLE &&
                   strcmp(best->msg, "mirror: not found; registry: unreachable; other: not "
                                     "found") == 0,
           "folded errors: anything beats NOT_FOUND, later NOT_FOUND does not; every message in "
@@ -299,13 +299,13 @@ static void test_run(void)
     /* Candidates without endpoints: their errors, the most telling code. */
     berth_pull_req_t *r = req_new();
     berth_err_t e = NULL;
-    berth_err_make(&e, ENOENT, BERTH_GRPC_NOT_FOUND, "a: not found");
+    berth_err_make(&e, ENOENT, BERTH_ERR_NOT_FOUND, "a: not found");
     berth_pull_req_add(r, "a.io/test/img:v1", &e);
-    berth_err_make(&e, EPERM, BERTH_GRPC_PERMISSION_DENIED, "registry b.io is blocked");
+    berth_err_make(&e, EPERM, BERTH_ERR_DENIED, "registry b.io is blocked");
     berth_pull_req_add(r, "b.io/test/img:v1", &e);
     BERTH_AUTO_ERR berth_err_t e1 = NULL;
     berth_store_image_t *rec = berth_pull_run(ctx, r, &e1);
-    check(rec == NULL && e1 && e1->grpc == BERTH_GRPC_PERMISSION_DENIED &&
+    check(rec == NULL && e1 && e1->kind == BERTH_ERR_DENIED &&
                   strcmp(e1->msg, "pulling image \"test/img:v1\": a: not found; registry b.io "
                                   "is blocked") == 0,
           "candidates without endpoints fold their errors in order: %s", e1 ? e1->msg : "");
@@ -314,7 +314,7 @@ static void test_run(void)
     r = req_new();
     BERTH_AUTO_ERR berth_err_t e2 = NULL;
     rec = berth_pull_run(ctx, r, &e2);
-    check(rec == NULL && has(e2, BERTH_GRPC_NOT_FOUND, "no registry to pull from"),
+    check(rec == NULL && has(e2, BERTH_ERR_NOT_FOUND, "no registry to pull from"),
           "no candidate: NOT_FOUND");
     berth_pull_req_free(r);
 
@@ -325,7 +325,7 @@ static void test_run(void)
     berth_pull_candidate_add_endpoint(c, "127.0.0.1:1", "test/img", true);
     BERTH_AUTO_ERR berth_err_t e3 = NULL;
     rec = berth_pull_run(ctx, r, &e3);
-    check(rec == NULL && has(e3, BERTH_GRPC_UNAVAILABLE, "127.0.0.1:1/mirror/test/img: ") &&
+    check(rec == NULL && has(e3, BERTH_ERR_UNAVAILABLE, "127.0.0.1:1/mirror/test/img: ") &&
                   strstr(e3->msg, "; 127.0.0.1:1/test/img: "),
           "each endpoint is tried in order and named in the error: %s", e3 ? e3->msg : "");
     berth_pull_req_free(r);
@@ -337,7 +337,7 @@ enum { MSG_GO = 300 };
 static struct {
     uint64_t tag;
     bool image;
-    int grpc;
+    int kind;
 } done;
 
 static void asker_receive(berth_actor_t *self, berth_msg_t *msg)
@@ -351,7 +351,7 @@ static void asker_receive(berth_actor_t *self, berth_msg_t *msg)
         berth_pull_done_msg_t *d = (berth_pull_done_msg_t *)msg;
         done.tag = d->tag;
         done.image = d->image != NULL;
-        done.grpc = d->error ? d->error->grpc : 0;
+        done.kind = d->error ? d->error->kind : 0;
         berth_actor_exit(self);
         berth_engine_stop();
     }
@@ -373,7 +373,7 @@ static int test_start(void)
     berth_send(h, berth_msg_new(MSG_GO, sizeof(berth_msg_t)));
     berth_engine_join();
     berth_blocking_shutdown();
-    check(done.tag == 42 && !done.image && done.grpc == BERTH_GRPC_UNAVAILABLE,
+    check(done.tag == 42 && !done.image && done.kind == BERTH_ERR_UNAVAILABLE,
           "berth_pull_start answers by message with its tag and the error");
     return 0;
 }

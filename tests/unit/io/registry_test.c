@@ -367,8 +367,8 @@ static void test_refs(void)
         berth_image_ref_t r;
         berth_err_t err = NULL;
         int rc = berth_image_ref_parse(bad[i], &r, &err);
-        check(rc < 0 && err && err->grpc == BERTH_GRPC_INVALID_ARGUMENT,
-              "image ref \"%s\" refused (%s)", bad[i], err ? err->msg : "accepted");
+        check(rc < 0 && err && err->kind == BERTH_ERR_INVALID, "image ref \"%s\" refused (%s)",
+              bad[i], err ? err->msg : "accepted");
         if (rc == 0)
             berth_image_ref_fini(&r);
         berth_err_free(&err);
@@ -397,7 +397,7 @@ static void test_manifest_parse(void)
     berth_err_free(&err);
     const char *v1 = "{\"schemaVersion\":1,\"name\":\"x\"}";
     check(berth_registry_manifest_parse(NULL, v1, strlen(v1), &m, &err) < 0 && err &&
-                  err->grpc == BERTH_GRPC_UNIMPLEMENTED,
+                  err->kind == BERTH_ERR_UNSUPPORTED,
           "schema 1 refused as unimplemented");
     berth_err_free(&err);
     check(berth_registry_manifest_parse(NULL, "{not json", 9, &m, &err) < 0 && err,
@@ -471,7 +471,7 @@ int main(void)
         berth_registry_target_t t = {.domain = fhost, .repository = "trunc", .insecure = true};
         berth_err_t err = NULL;
         int rc = berth_registry_fetch_blob(fc, &t, want, 1000, dest, NULL, &err);
-        check(rc < 0 && err && err->grpc == BERTH_GRPC_DATA_LOSS && strstr(err->msg, "truncated") &&
+        check(rc < 0 && err && err->kind == BERTH_ERR_DATA_LOSS && strstr(err->msg, "truncated") &&
                       access(dest, F_OK) < 0,
               "truncated blob body is an error (%s)", err ? err->msg : "accepted");
         berth_err_free(&err);
@@ -515,7 +515,7 @@ int main(void)
         berth_err_free(&err);
         berth_registry_target_t anon = {.domain = fhost, .repository = "tok", .insecure = true};
         rc = berth_registry_fetch_manifest(fc, &anon, "v1", &raw, &err);
-        check(rc < 0 && err && err->grpc == BERTH_GRPC_UNAUTHENTICATED,
+        check(rc < 0 && err && err->kind == BERTH_ERR_UNAUTHENTICATED,
               "bearer challenge without credentials: unauthenticated (%s)",
               err ? err->msg : "accepted");
         berth_err_free(&err);
@@ -603,7 +603,7 @@ int main(void)
         berth_registry_raw_fini(&raw);
     berth_err_free(&err);
     rc = berth_registry_fetch_manifest(c, &t, "nope", &raw, &err);
-    check(rc < 0 && err && err->grpc == BERTH_GRPC_NOT_FOUND, "unknown tag is NOT_FOUND (%s)",
+    check(rc < 0 && err && err->kind == BERTH_ERR_NOT_FOUND, "unknown tag is NOT_FOUND (%s)",
           err ? err->msg : "accepted");
     berth_err_free(&err);
 
@@ -635,7 +635,7 @@ int main(void)
         berth_registry_image_fini(&img);
     berth_err_free(&err);
     rc = berth_registry_resolve(c, &t, "multi", "linux", "s390x", NULL, &img, &err);
-    check(rc < 0 && err && err->grpc == BERTH_GRPC_NOT_FOUND && strstr(err->msg, "linux/arm64/v8"),
+    check(rc < 0 && err && err->kind == BERTH_ERR_NOT_FOUND && strstr(err->msg, "linux/arm64/v8"),
           "index: a missing platform lists those present (%s)", err ? err->msg : "accepted");
     berth_err_free(&err);
 
@@ -661,11 +661,11 @@ int main(void)
     rc = berth_registry_fetch_blob(
             c, &t, "sha256:1111111111111111111111111111111111111111111111111111111111111111", -1,
             blob2, NULL, &err);
-    check(rc < 0 && err && err->grpc == BERTH_GRPC_NOT_FOUND && access(blob2, F_OK) < 0,
+    check(rc < 0 && err && err->kind == BERTH_ERR_NOT_FOUND && access(blob2, F_OK) < 0,
           "unknown blob is NOT_FOUND, nothing written (%s)", err ? err->msg : "accepted");
     berth_err_free(&err);
     rc = berth_registry_fetch_blob(c, &t, "sha256:../../etc/passwd", -1, blob2, NULL, &err);
-    check(rc < 0 && err && err->grpc == BERTH_GRPC_INVALID_ARGUMENT,
+    check(rc < 0 && err && err->kind == BERTH_ERR_INVALID,
           "an invalid digest never reaches a URL or path");
     berth_err_free(&err);
     berth_registry_client_free(c);
@@ -693,26 +693,26 @@ int main(void)
             berth_registry_client_t *ac = berth_registry_client_new(&ao);
             berth_registry_target_t at = {.domain = ahost, .repository = "test/app"};
             rc = berth_registry_fetch_manifest(ac, &at, "v1", &raw, &err);
-            check(rc < 0 && err && err->grpc == BERTH_GRPC_UNAUTHENTICATED,
+            check(rc < 0 && err && err->kind == BERTH_ERR_UNAUTHENTICATED,
                   "basic auth registry: anonymous refused (%s)", err ? err->msg : "accepted");
             berth_err_free(&err);
             berth_registry_auth_t good = {.username = "bob", .password = "s3cret"};
             at.auth = &good;
             rc = berth_registry_fetch_manifest(ac, &at, "v1", &raw, &err);
             /* The registry is empty: getting past auth means NOT_FOUND. */
-            check(rc < 0 && err && err->grpc == BERTH_GRPC_NOT_FOUND,
+            check(rc < 0 && err && err->kind == BERTH_ERR_NOT_FOUND,
                   "basic auth with username/password passes (%s)", err ? err->msg : "?");
             berth_err_free(&err);
             berth_registry_auth_t b64 = {.auth = "Ym9iOnMzY3JldA=="}; /* bob:s3cret */
             at.auth = &b64;
             rc = berth_registry_fetch_manifest(ac, &at, "v1", &raw, &err);
-            check(rc < 0 && err && err->grpc == BERTH_GRPC_NOT_FOUND,
+            check(rc < 0 && err && err->kind == BERTH_ERR_NOT_FOUND,
                   "basic auth with a base64 auth string passes (%s)", err ? err->msg : "?");
             berth_err_free(&err);
             berth_registry_auth_t wrong = {.username = "bob", .password = "nope"};
             at.auth = &wrong;
             rc = berth_registry_fetch_manifest(ac, &at, "v1", &raw, &err);
-            check(rc < 0 && err && err->grpc == BERTH_GRPC_UNAUTHENTICATED,
+            check(rc < 0 && err && err->kind == BERTH_ERR_UNAUTHENTICATED,
                   "basic auth with a wrong password refused (%s)", err ? err->msg : "?");
             berth_err_free(&err);
             berth_registry_client_free(ac);

@@ -150,7 +150,7 @@ int main(void)
     BERTH_AUTO_FREE char *id1 = digest_of("{\"img\":1}");
     ok(berth_store_blob_exists(s, id1), "the config blob is stored");
     BERTH_AUTO_FREE char *bad = digest_of("other");
-    ok(berth_store_blob_put(s, bad, "x", 1, &err) < 0 && err && err->grpc == 15,
+    ok(berth_store_blob_put(s, bad, "x", 1, &err) < 0 && err && err->kind == BERTH_ERR_DATA_LOSS,
        "a blob whose content does not match its digest is refused (DATA_LOSS)");
     berth_err_free(&err);
 

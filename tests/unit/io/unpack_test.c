@@ -379,7 +379,7 @@ static void test_diff_id(void)
     const struct ent many[] = {{'f', "a", NULL, 0, 900u << 10}, {'f', "b", NULL, 0, 900u << 10}};
     berth_unpack_stats_t st;
     int rc = unpack(F_GZIP, many, 2, &lim, &st, dest, sizeof(dest), &err);
-    check(rc < 0 && err && err->grpc == BERTH_GRPC_RESOURCE_EXHAUSTED,
+    check(rc < 0 && err && err->kind == BERTH_ERR_EXHAUSTED,
           "an inflating layer past the limit is RESOURCE_EXHAUSTED: %s", err ? err->msg : "none");
     berth_err_free(&err);
 }

@@ -72,7 +72,7 @@ static int failing_transport(void *ctx, uint64_t timeout_ns, berth_cri_status_t 
 {
     fk.calls++;
     fk.now += SEC / 10;
-    return berth_err_make(err, 111, BERTH_GRPC_UNAVAILABLE, "connection refused");
+    return berth_err_make(err, 111, BERTH_ERR_UNAVAILABLE, "connection refused");
 }
 
 int main(void)
