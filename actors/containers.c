@@ -200,23 +200,18 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
     berth_send(e->handle, &rm->hdr);
 }
 
-static bool keep(const void *summary, const void *filter)
+static berth_summary_view_t view(const void *summary)
 {
     const berth_ctr_summary_t *s = summary;
-    const Runtime__V1__ContainerFilter *f = filter;
-    if (!s->listed)
-        return false;
-    if (f == NULL)
-        return true;
-    if (f->state && (int)f->state->state != s->state)
-        return false;
-    if (!empty(f->pod_sandbox_id) &&
-        strncmp(s->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
-        return false;
-    if (!empty(f->id) && strncmp(s->id, f->id, strlen(f->id)) != 0)
-        return false;
-    return berth_kv_selects(&s->labels, f->n_label_selector,
-                            (ProtobufCMessage *const *)f->label_selector);
+    return (berth_summary_view_t){s->id, s->state, s->listed, &s->labels};
+}
+
+/* A container filter also names a pod (an ID prefix). */
+static bool in_pod(const void *summary, const void *filter)
+{
+    const char *pod = ((const Runtime__V1__ContainerFilter *)filter)->pod_sandbox_id;
+    return empty(pod) ||
+           strncmp(((const berth_ctr_summary_t *)summary)->pod_id, pod, strlen(pod)) == 0;
 }
 
 /* One listed container; strings borrowed from the summary. */
@@ -258,7 +253,7 @@ static void fini(void *slot)
     berth_free(o->c.labels);
 }
 
-static const berth_index_lister_t lister = {sizeof(pb_ctr_t), keep, fill, fini};
+static const berth_index_lister_t lister = {sizeof(pb_ctr_t), view, in_pod, fill, fini};
 
 static void on_list(ctrs_t *c, berth_cri_req_msg_t *rm, bool stream)
 {

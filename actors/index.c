@@ -173,6 +173,34 @@ void *berth_kv_map(const berth_kv_t *kv, const ProtobufCMessageDescriptor *desc)
     return berth_cri_map(desc, kv->n, kv->keys, kv->values);
 }
 
+/* The id prefix, state and label selector every CRI list filter has,
+ * found by name in the filter's descriptor. */
+static const void *field_at(const ProtobufCMessage *m, const char *name, int type)
+{
+    const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+    return fd && (int)fd->type == type ? (const char *)m + fd->offset : NULL;
+}
+
+bool berth_index_filter_keeps(const ProtobufCMessage *f, const berth_summary_view_t *v)
+{
+    const char *const *id = field_at(f, "id", PROTOBUF_C_TYPE_STRING);
+    if (id && *id && (*id)[0] && strncmp(v->id, *id, strlen(*id)) != 0)
+        return false;
+    const ProtobufCMessage *const *sv = field_at(f, "state", PROTOBUF_C_TYPE_MESSAGE);
+    const int *state = sv && *sv ? field_at(*sv, "state", PROTOBUF_C_TYPE_ENUM) : NULL;
+    if (state && *state != v->state)
+        return false;
+    const ProtobufCFieldDescriptor *ls =
+            protobuf_c_message_descriptor_get_field_by_name(f->descriptor, "label_selector");
+    if (ls == NULL || ls->label != PROTOBUF_C_LABEL_REPEATED)
+        return true;
+    size_t n = *(const size_t *)((const char *)f + ls->quantifier_offset);
+    ProtobufCMessage *const *entries =
+            *(ProtobufCMessage *const *const *)((const char *)f + ls->offset);
+    return berth_kv_selects(v->labels, n, entries);
+}
+
 void berth_index_list(const berth_index_t *ix, const berth_index_lister_t *l, const void *filter,
                       struct berth_grpc_call *call, bool stream, ProtobufCMessage *list_resp,
                       ProtobufCMessage *stream_resp)
@@ -182,7 +210,11 @@ void berth_index_list(const berth_index_t *ix, const berth_index_lister_t *l, co
     size_t n = 0;
     for (size_t i = 0; i < ix->n; i++) {
         const void *s = ix->v[i].summary;
-        if (s == NULL || !l->keep(s, filter))
+        if (s == NULL)
+            continue;
+        berth_summary_view_t v = l->view(s);
+        if (!v.listed || (filter && !berth_index_filter_keeps(filter, &v)) ||
+            (filter && l->keep && !l->keep(s, filter)))
             continue;
         items[n] = slots + n * l->slot_size;
         l->fill(items[n], s);

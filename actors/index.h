@@ -69,12 +69,27 @@ void *berth_kv_map(const berth_kv_t *kv, const ProtobufCMessageDescriptor *desc)
  * be NULL), `fill` builds one item in `slot` (slot_size bytes, the item
  * message first) borrowing the summary's strings, `fini` frees what fill
  * allocated. list_resp and stream_resp as for berth_cri_reply_items. */
+typedef struct berth_summary_view {
+    const char *id;
+    int state;
+    bool listed; /* delivered (DESIGN.md §3 rule 7) */
+    const berth_kv_t *labels;
+} berth_summary_view_t;
+
 typedef struct berth_index_lister {
     size_t slot_size;
+    /* What every list filter looks at: the CRI filters' id (a prefix),
+     * state and label_selector are read from the filter by name. */
+    berth_summary_view_t (*view)(const void *summary);
+    /* Optional: what else this filter asks (a container's pod ID). */
     bool (*keep)(const void *summary, const void *filter);
     void (*fill)(void *slot, const void *summary);
     void (*fini)(void *slot);
 } berth_index_lister_t;
+
+/* Whether a summary passes a CRI list filter's id prefix, state and label
+ * selector (any of the *Filter messages; fields found by name). */
+bool berth_index_filter_keeps(const ProtobufCMessage *filter, const berth_summary_view_t *v);
 
 struct berth_grpc_call;
 void berth_index_list(const berth_index_t *ix, const berth_index_lister_t *l, const void *filter,

@@ -211,20 +211,10 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
     berth_send(e->handle, &rm->hdr);
 }
 
-static bool keep(const void *summary, const void *filter)
+static berth_summary_view_t view(const void *summary)
 {
     const berth_pod_summary_t *s = summary;
-    const Runtime__V1__PodSandboxFilter *f = filter;
-    if (!s->listed)
-        return false;
-    if (f == NULL)
-        return true;
-    if (f->state && (int)f->state->state != s->state)
-        return false;
-    if (!empty(f->id) && strncmp(s->id, f->id, strlen(f->id)) != 0)
-        return false;
-    return berth_kv_selects(&s->labels, f->n_label_selector,
-                            (ProtobufCMessage *const *)f->label_selector);
+    return (berth_summary_view_t){s->id, s->state, s->listed, &s->labels};
 }
 
 /* One listed sandbox; strings borrowed from the summary. */
@@ -262,7 +252,7 @@ static void fini(void *slot)
     berth_free(o->sb.annotations);
 }
 
-static const berth_index_lister_t lister = {sizeof(pb_pod_t), keep, fill, fini};
+static const berth_index_lister_t lister = {sizeof(pb_pod_t), view, NULL, fill, fini};
 
 static void on_list(pods_t *p, berth_cri_req_msg_t *rm, bool stream)
 {

@@ -364,17 +364,23 @@ double berth_bench_pool_run(const berth_bench_opts_t *o, const berth_bench_endpo
                             berth_bench_pod_t *pods, unsigned n, bool down)
 {
     pool_t pl = {.o = o, .ep = ep, .pods = pods, .n = n, .down = down, .t0 = berth_bench_mono_s()};
+    return berth_bench_threads(o, n, down, pool_worker, &pl, pl.t0);
+}
+
+double berth_bench_threads(const berth_bench_opts_t *o, unsigned n, bool down,
+                           void *(*worker)(void *), void *arg, double t0)
+{
     unsigned nw = (unsigned)o->workers < n ? (unsigned)o->workers : n;
     pthread_t th[256];
     if (nw > BERTH_ARRAY_LEN(th))
         nw = BERTH_ARRAY_LEN(th);
     berth_bench_progress_begin(o, down ? "teardown" : "startup", n);
     for (unsigned i = 0; i < nw; i++)
-        pthread_create(&th[i], NULL, pool_worker, &pl);
+        pthread_create(&th[i], NULL, worker, arg);
     for (unsigned i = 0; i < nw; i++)
         pthread_join(th[i], NULL);
     berth_bench_progress_end();
-    return berth_bench_mono_s() - pl.t0;
+    return berth_bench_mono_s() - t0;
 }
 
 berth_bench_pod_t *berth_bench_pods_new(unsigned n, const char *kind, const char *tag)

@@ -188,6 +188,10 @@ void berth_bench_pod_down(berth_cri_client_t *c, berth_bench_pod_t *p);
 
 /* Brings n pods up (or down) on ep with o->workers threads, a client each;
  * returns the wall time. */
+/* Runs worker(arg) on min(--workers, n) threads under the progress bar
+ * ("startup" or "teardown"); the wall time since t0 when all are done. */
+double berth_bench_threads(const berth_bench_opts_t *o, unsigned n, bool down,
+                           void *(*worker)(void *), void *arg, double t0);
 double berth_bench_pool_run(const berth_bench_opts_t *o, const berth_bench_endpoint_t *ep,
                             berth_bench_pod_t *pods, unsigned n, bool down);
 

@@ -382,18 +382,7 @@ static void *floor_worker(void *arg)
 static double floor_pool_run(floor_ctx_t *fc, berth_bench_pod_t *pods, unsigned n, bool down)
 {
     floor_pool_t fp = {.fc = fc, .pods = pods, .n = n, .down = down, .t0 = berth_bench_mono_s()};
-    const berth_bench_opts_t *o = fc->o;
-    unsigned nw = (unsigned)o->workers < n ? (unsigned)o->workers : n;
-    pthread_t th[256];
-    if (nw > BERTH_ARRAY_LEN(th))
-        nw = BERTH_ARRAY_LEN(th);
-    berth_bench_progress_begin(o, down ? "teardown" : "startup", n);
-    for (unsigned i = 0; i < nw; i++)
-        pthread_create(&th[i], NULL, floor_worker, &fp);
-    for (unsigned i = 0; i < nw; i++)
-        pthread_join(th[i], NULL);
-    berth_bench_progress_end();
-    return berth_bench_mono_s() - fp.t0;
+    return berth_bench_threads(fc->o, n, down, floor_worker, &fp, fp.t0);
 }
 
 json_t *berth_bench_floor_run(const berth_bench_opts_t *o, const berth_bench_endpoint_t *ep,
