@@ -14,17 +14,7 @@
 
 #include "engine/alloc.h"
 #include "perf/bench_core.h"
-
-static int n_test;
-static int failed;
-
-static void ok(bool cond, const char *desc)
-{
-    n_test++;
-    if (!cond)
-        failed++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", n_test, desc);
-}
+#include "tests/unit/check.h"
 
 /* Parses a NULL-terminated command line (after the program name). */
 static bool parse(berth_bench_opts_t *o, int *exit_code, const char *const *args)
@@ -136,5 +126,5 @@ int main(void)
     ok(go && berth_bench_opts_endpoints(&o, false) < 0, "density without a socket is refused");
     berth_bench_opts_fini(&o);
 
-    return failed ? 1 : 0;
+    return nfail ? 1 : 0;
 }

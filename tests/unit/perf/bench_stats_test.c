@@ -11,17 +11,7 @@
 
 #include "engine/alloc.h"
 #include "perf/bench_stats.h"
-
-static int n_test;
-static int failed;
-
-static void ok(bool cond, const char *desc)
-{
-    n_test++;
-    if (!cond)
-        failed++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", n_test, desc);
-}
+#include "tests/unit/check.h"
 
 static bool near(double a, double b)
 {
@@ -96,5 +86,5 @@ int main(void)
     const char *none[] = {"no-such-process-name", NULL};
     berth_bench_usage_sample(none, &u);
     ok(u.nprocs == 0 && u.rss_bytes == 0 && u.cpu_s == 0, "no match, zero usage");
-    return failed ? 1 : 0;
+    return nfail ? 1 : 0;
 }

@@ -12,19 +12,9 @@
 
 #include "engine/alloc.h"
 #include "perf/kubesim.h"
+#include "tests/unit/check.h"
 
 #define SEC 1000000000ull
-
-static int n_test;
-static int failed;
-
-static void ok(bool cond, const char *desc)
-{
-    n_test++;
-    if (!cond)
-        failed++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", n_test, desc);
-}
 
 typedef struct fake {
     uint64_t now;
@@ -188,5 +178,5 @@ int main(void)
     berth_kubesim_params_t c = berth_kubesim_params_container();
     ok(d.deadline_ns == 240 * SEC && c.deadline_ns == 120 * SEC,
        "kubelet defaults: 4 min sandbox, 2 min container");
-    return failed ? 1 : 0;
+    return nfail ? 1 : 0;
 }
