@@ -2,7 +2,8 @@
 /*
  * berth-bench churn: one pod every 1/R s for T s, each deleted after L s, a
  * thread per pod: startup and teardown latency, latency over time, the
- * runtime's CPU per pod and peak RSS.
+ * runtime's CPU per pod and peak RSS. Pods start and stop as the kubelet's
+ * do (berth_bench_pod_up/_down) under its PLEG's relist every second.
  */
 #include <math.h>
 #include <pthread.h>
@@ -53,6 +54,8 @@ static json_t *run_churn(const berth_bench_opts_t *o, const berth_bench_endpoint
     berth_bench_usage_t u0, u1;
     berth_bench_usage_sample((const char *const *)ep->procs, &u0);
     berth_bench_sampler_start(&smp, ep);
+    berth_bench_pleg_t pleg;
+    berth_bench_pleg_start(&pleg, ep->sock, 1.0);
     double t0 = berth_bench_mono_s();
     berth_bench_progress_begin(o, "churn", n);
     for (unsigned i = 0; i < n; i++) {
@@ -68,7 +71,9 @@ static json_t *run_churn(const berth_bench_opts_t *o, const berth_bench_endpoint
         pthread_join(cps[i].th, NULL);
     berth_bench_progress_end();
     double wall = berth_bench_mono_s() - t0;
+    berth_bench_pleg_stop(&pleg);
     berth_bench_sampler_stop(&smp);
+    json_object_set_new(res, "pleg", berth_bench_pleg_json(&pleg));
     berth_bench_usage_sample((const char *const *)ep->procs, &u1);
 
     BERTH_AUTO_FREE double *up = berth_calloc(n, sizeof(double));
@@ -127,5 +132,6 @@ const berth_bench_scenario_t berth_bench_churn = {
         .name = "churn",
         .run = run_churn,
         .metrics = churn_metrics,
+        .print_detail = berth_bench_pleg_print,
         .plots = true,
 };

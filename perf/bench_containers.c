@@ -20,7 +20,12 @@
  * (conmon + the runtime, no daemon): in density every CreateContainer comes
  * right after its pod's RunPodSandbox and also pays for the kernel work that
  * CNI ADD leaves behind (veth, bridge port, addresses, routes). Teardown is
- * one StopPodSandbox + RemovePodSandbox per pod. */
+ * the kubelet's: StopContainer for each of a pod's containers, then one
+ * StopPodSandbox + RemovePodSandbox per pod. Each pod has its log directory
+ * and each container the one below it, made before the runtime's calls as
+ * the kubelet makes them; the kubelet's status calls (PodSandboxStatus,
+ * ImageStatus, ContainerStatus) go around them and its PLEG relists every
+ * second from a thread of its own. */
 
 typedef struct ctr_pool {
     const berth_bench_opts_t *o;
@@ -63,11 +68,20 @@ static void *ctr_worker(void *arg)
     berth_cri_pod_config_t *pc = berth_cri_pod_config_new(&ps);
     berth_cri_status_t st = {0};
     char *pod_id = NULL, *perr = NULL;
+    /* The containers this worker made, stopped one by one at teardown. */
+    BERTH_AUTO_FREE unsigned *mine = berth_calloc(cp->n ? cp->n : 1, sizeof(unsigned));
+    unsigned nmine = 0;
+    int mk = berth_bench_log_dir_make(BERTH_BENCH_LOG_ROOT, name, uid, NULL);
     if (c == NULL)
         perr = berth_asprintf("connect: %s", err->msg);
-    else
-        berth_bench_call_failed("RunPodSandbox",
-                                berth_cri_run_pod(c, pc, 240 * BERTH_BENCH_SEC, &pod_id, &st, &err),
+    else if (mk < 0)
+        perr = berth_asprintf("pod log directory: %s", strerror(-mk));
+    else if (!berth_bench_call_failed(
+                     "RunPodSandbox",
+                     berth_cri_run_pod(c, pc, 240 * BERTH_BENCH_SEC, &pod_id, &st, &err), &err, &st,
+                     &perr))
+        berth_bench_call_failed("PodSandboxStatus",
+                                berth_cri_pod_status_id(c, pod_id, 30 * BERTH_BENCH_SEC, &st, &err),
                                 &err, &st, &perr);
     pthread_barrier_wait(&cp->ready);
     pthread_barrier_wait(&cp->go);
@@ -80,20 +94,31 @@ static void *ctr_worker(void *arg)
         p->t_start = t - cp->t0;
         if (perr != NULL) {
             p->error = berth_strdup(perr);
-        } else {
+        } else if (berth_bench_ensure_image(o, c, &p->error) == 0 &&
+                   (mk = berth_bench_log_dir_make(BERTH_BENCH_LOG_ROOT, name, uid, p->name)) < 0) {
+            p->error = berth_asprintf("container log directory: %s", strerror(-mk));
+        } else if (p->error == NULL) {
+            /* As the kubelet: ImageStatus and the log directory above, then
+             * Create + Start (the ctr figures), then ContainerStatus. */
             berth_cri_ctr_spec_t cs = {
-                    .name = p->name, .image = o->image, .command = (const char *const *)o->command};
+                    .name = p->name, .image = o->image, .command = berth_bench_ctr_command(o)};
             berth_cri_ctr_config_t *cc = berth_cri_ctr_config_new(&cs, &ps);
+            double tc = berth_bench_mono_s();
             int rc = berth_cri_create_ctr(c, pod_id, cc, pc, 120 * BERTH_BENCH_SEC, &p->ctr_id, &st,
                                           &err);
+            if (p->ctr_id != NULL)
+                mine[nmine++] = i;
             if (!berth_bench_call_failed("CreateContainer", rc, &err, &st, &p->error)) {
                 double ts = berth_bench_mono_s();
-                p->create = ts - t;
+                p->create = ts - tc;
                 rc = berth_cri_start_ctr(c, p->ctr_id, 120 * BERTH_BENCH_SEC, &st, &err);
                 if (!berth_bench_call_failed("StartContainer", rc, &err, &st, &p->error)) {
-                    p->start = berth_bench_mono_s() - ts;
-                    p->ctr = berth_bench_mono_s() - t;
-                    p->ok = true;
+                    double te = berth_bench_mono_s();
+                    p->start = te - ts;
+                    p->ctr = te - tc;
+                    rc = berth_cri_ctr_status_id(c, p->ctr_id, 30 * BERTH_BENCH_SEC, &st, &err);
+                    if (!berth_bench_call_failed("ContainerStatus", rc, &err, &st, &p->error))
+                        p->ok = true;
                 }
             }
             berth_cri_ctr_config_free(cc);
@@ -106,6 +131,15 @@ static void *ctr_worker(void *arg)
     cp->teardown[a->w] = NAN;
     if (pod_id != NULL) {
         double t = berth_bench_mono_s();
+        /* The kubelet's order: each container stopped with its grace, then
+         * the sandbox stopped and removed (which removes the containers). */
+        int64_t g = berth_bench_stop_grace(getenv("BERTH_BENCH_STOP_GRACE"));
+        for (unsigned j = 0; j < nmine; j++) {
+            berth_bench_pod_t *p = &cp->recs[mine[j]];
+            int rc = berth_cri_stop_ctr(c, p->ctr_id, g, ((uint64_t)g + 120) * BERTH_BENCH_SEC, &st,
+                                        &err);
+            berth_bench_call_failed("StopContainer", rc, &err, &st, &perr);
+        }
         int rc = berth_cri_stop_pod(c, pod_id, 120 * BERTH_BENCH_SEC, &st, &err);
         if (!berth_bench_call_failed("StopPodSandbox", rc, &err, &st, &perr)) {
             rc = berth_cri_remove_pod(c, pod_id, 120 * BERTH_BENCH_SEC, &st, &err);
@@ -151,6 +185,8 @@ static json_t *run_containers(const berth_bench_opts_t *o, const berth_bench_end
     berth_bench_usage_t u0, u1, u2;
     berth_bench_usage_sample((const char *const *)ep->procs, &u0);
     berth_bench_sampler_start(&smp, ep);
+    berth_bench_pleg_t pleg;
+    berth_bench_pleg_start(&pleg, ep->sock, 1.0);
     berth_bench_progress_begin(o, "containers", n);
     cp.t0 = berth_bench_mono_s();
     pthread_barrier_wait(&cp.go);
@@ -163,7 +199,9 @@ static json_t *run_containers(const berth_bench_opts_t *o, const berth_bench_end
     for (unsigned i = 0; i < nw; i++)
         pthread_join(th[i], NULL);
     double twall = berth_bench_mono_s() - t1;
+    berth_bench_pleg_stop(&pleg);
     berth_bench_sampler_stop(&smp);
+    json_object_set_new(res, "pleg", berth_bench_pleg_json(&pleg));
     berth_bench_usage_sample((const char *const *)ep->procs, &u2);
     size_t k = 0;
     for (unsigned i = 0; i < nw; i++)
@@ -195,5 +233,6 @@ const berth_bench_scenario_t berth_bench_containers = {
         .name = "containers",
         .run = run_containers,
         .metrics = berth_bench_density_metrics,
+        .print_detail = berth_bench_pleg_print,
         .plots = true,
 };

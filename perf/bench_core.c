@@ -263,6 +263,75 @@ void berth_bench_pod_logs_remove(const char *name, const char *uid)
     berth_fs_remove_tree(d);
 }
 
+int berth_bench_log_dir_make(const char *root, const char *name, const char *uid, const char *ctr)
+{
+    BERTH_AUTO_FREE char *d = ctr ? berth_asprintf("%s/berth-bench_%s_%s/%s", root, name, uid, ctr)
+                                  : berth_asprintf("%s/berth-bench_%s_%s", root, name, uid);
+    berth_err_t err = NULL;
+    if (berth_fs_mkdir_p(d, 0755, &err) < 0) {
+        int e = err->errnum;
+        berth_err_free(&err);
+        return e > 0 ? -e : -EIO;
+    }
+    return 0;
+}
+
+int64_t berth_bench_stop_grace(const char *env)
+{
+    if (env == NULL || *env == '\0')
+        return BERTH_BENCH_STOP_GRACE_DEFAULT;
+    char *end;
+    errno = 0;
+    long long v = strtoll(env, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 0 || v > 3600)
+        return BERTH_BENCH_STOP_GRACE_DEFAULT;
+    return (int64_t)v;
+}
+
+static int64_t stop_grace(void)
+{
+    static int64_t grace = -1;
+    /* Benign race: every thread computes the same value. */
+    int64_t g = __atomic_load_n(&grace, __ATOMIC_RELAXED);
+    if (g < 0) {
+        g = berth_bench_stop_grace(getenv("BERTH_BENCH_STOP_GRACE"));
+        __atomic_store_n(&grace, g, __ATOMIC_RELAXED);
+    }
+    return g;
+}
+
+const char *const *berth_bench_ctr_command(const berth_bench_opts_t *o)
+{
+    /* `wait` returns on the signal, the trap exits; the orphaned sleep dies
+     * with the container's PID namespace. */
+    static const char *const on_term[] = {"sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait",
+                                          NULL};
+    char **c = o->command;
+    if (c && c[0] && c[1] && !c[2] && strcmp(c[0], "sleep") == 0 && strcmp(c[1], "3600") == 0)
+        return on_term;
+    return (const char *const *)c;
+}
+
+int berth_bench_ensure_image(const berth_bench_opts_t *o, berth_cri_client_t *c, char **error)
+{
+    berth_cri_status_t st = {0};
+    berth_err_t err = NULL;
+    bool present = false;
+    int rc = berth_cri_image_present(c, o->image, 30 * BERTH_BENCH_SEC, &present, &st, &err);
+    if (berth_bench_call_failed("ImageStatus", rc, &err, &st, error))
+        return -1;
+    if (present)
+        return 0;
+    if (o->no_pull) {
+        if (*error == NULL)
+            *error =
+                    berth_asprintf("ImageStatus: %s is not present and --no-pull is set", o->image);
+        return -1;
+    }
+    rc = berth_cri_pull(c, o->image, 300 * BERTH_BENCH_SEC, NULL, &st, &err);
+    return berth_bench_call_failed("PullImage", rc, &err, &st, error) ? -1 : 0;
+}
+
 void berth_bench_pod_up(const berth_bench_opts_t *o, berth_cri_client_t *c, berth_bench_pod_t *p,
                         double t0)
 {
@@ -275,18 +344,37 @@ void berth_bench_pod_up(const berth_bench_opts_t *o, berth_cri_client_t *c, bert
                                .cgroup_parent = cgp,
                                .runtime_handler = o->handler};
     berth_cri_ctr_spec_t cs = {
-            .name = "main", .image = o->image, .command = (const char *const *)o->command};
+            .name = "main", .image = o->image, .command = berth_bench_ctr_command(o)};
     berth_cri_pod_config_t *pc = berth_cri_pod_config_new(&ps);
     berth_cri_ctr_config_t *cc = berth_cri_ctr_config_new(&cs, &ps);
     berth_cri_status_t st = {0};
     berth_err_t err = NULL;
     double t = berth_bench_mono_s();
     p->t_start = t - t0;
+    /* The kubelet makes the pod's log directory before RunPodSandbox and
+     * the container's below it before CreateContainer (CRI-O fails
+     * CreateContainer without it); both are part of its startup. */
+    int mk = berth_bench_log_dir_make(BERTH_BENCH_LOG_ROOT, p->name, p->uid, NULL);
+    if (mk < 0) {
+        p->error = berth_asprintf("pod log directory: %s", strerror(-mk));
+        goto out;
+    }
+    t = berth_bench_mono_s();
     int rc = berth_cri_run_pod(c, pc, 240 * BERTH_BENCH_SEC, &p->pod_id, &st, &err);
     if (berth_bench_call_failed("RunPodSandbox", rc, &err, &st, &p->error))
         goto out;
+    p->sandbox = berth_bench_mono_s() - t;
+    rc = berth_cri_pod_status_id(c, p->pod_id, 30 * BERTH_BENCH_SEC, &st, &err);
+    if (berth_bench_call_failed("PodSandboxStatus", rc, &err, &st, &p->error))
+        goto out;
+    if (berth_bench_ensure_image(o, c, &p->error) < 0)
+        goto out;
+    mk = berth_bench_log_dir_make(BERTH_BENCH_LOG_ROOT, p->name, p->uid, "main");
+    if (mk < 0) {
+        p->error = berth_asprintf("container log directory: %s", strerror(-mk));
+        goto out;
+    }
     double tc = berth_bench_mono_s();
-    p->sandbox = tc - t;
     rc = berth_cri_create_ctr(c, p->pod_id, cc, pc, 120 * BERTH_BENCH_SEC, &p->ctr_id, &st, &err);
     if (berth_bench_call_failed("CreateContainer", rc, &err, &st, &p->error))
         goto out;
@@ -295,8 +383,12 @@ void berth_bench_pod_up(const berth_bench_opts_t *o, berth_cri_client_t *c, bert
     rc = berth_cri_start_ctr(c, p->ctr_id, 120 * BERTH_BENCH_SEC, &st, &err);
     if (berth_bench_call_failed("StartContainer", rc, &err, &st, &p->error))
         goto out;
-    p->start = berth_bench_mono_s() - ts;
-    p->ctr = berth_bench_mono_s() - tc;
+    double te = berth_bench_mono_s();
+    p->start = te - ts;
+    p->ctr = te - tc;
+    rc = berth_cri_ctr_status_id(c, p->ctr_id, 30 * BERTH_BENCH_SEC, &st, &err);
+    if (berth_bench_call_failed("ContainerStatus", rc, &err, &st, &p->error))
+        goto out;
     p->ok = true;
 out:
     p->t_end = berth_bench_mono_s() - t0;
@@ -312,6 +404,15 @@ void berth_bench_pod_down(berth_cri_client_t *c, berth_bench_pod_t *p)
     berth_cri_status_t st = {0};
     berth_err_t err = NULL;
     double t = berth_bench_mono_s();
+    /* The kubelet stops each container with its grace period before it
+     * stops the sandbox, and leaves their removal to RemovePodSandbox. A
+     * failed StopContainer is recorded; the sandbox stop still runs. */
+    if (p->ctr_id != NULL) {
+        int64_t g = stop_grace();
+        int rc = berth_cri_stop_ctr(c, p->ctr_id, g, ((uint64_t)g + 120) * BERTH_BENCH_SEC, &st,
+                                    &err);
+        berth_bench_call_failed("StopContainer", rc, &err, &st, &p->error);
+    }
     int rc = berth_cri_stop_pod(c, p->pod_id, 120 * BERTH_BENCH_SEC, &st, &err);
     if (!berth_bench_call_failed("StopPodSandbox", rc, &err, &st, &p->error)) {
         rc = berth_cri_remove_pod(c, p->pod_id, 120 * BERTH_BENCH_SEC, &st, &err);
@@ -321,6 +422,139 @@ void berth_bench_pod_down(berth_cri_client_t *c, berth_bench_pod_t *p)
     berth_bench_pod_logs_remove(p->name, p->uid);
     BERTH_AUTO_FREE char *cgp = berth_asprintf("/kubepods/besteffort/pod%s", p->uid);
     berth_bench_pod_cgroup(cgp, false);
+}
+
+/* ---- the kubelet's PLEG ------------------------------------------------------ */
+
+double berth_bench_pleg_next(double last_end, double period, double now)
+{
+    double next = last_end + period;
+    return next > now ? next : now;
+}
+
+static void pleg_count(berth_bench_pleg_t *pl, const char *what, int rc, berth_err_t *err,
+                       berth_cri_status_t *st)
+{
+    pl->calls++;
+    if (berth_bench_call_failed(what, rc, err, st, &pl->error))
+        pl->errors++;
+}
+
+static void *pleg_main(void *arg)
+{
+    berth_bench_pleg_t *pl = arg;
+    berth_cri_client_t *c = NULL;
+    double next = berth_bench_mono_s();
+    for (;;) {
+        /* Sleep until the next relist or a stop, whichever comes first. */
+        pthread_mutex_lock(&pl->lock);
+        while (!pl->stop) {
+            double now = berth_bench_mono_s();
+            if (now >= next)
+                break;
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            double left = next - now;
+            ts.tv_sec += (time_t)left;
+            ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&pl->cond, &pl->lock, &ts);
+        }
+        bool stop = pl->stop;
+        pthread_mutex_unlock(&pl->lock);
+        if (stop)
+            break;
+        berth_err_t err = NULL;
+        berth_cri_status_t st = {0};
+        if (c == NULL)
+            c = berth_cri_client_new(pl->sock, &err);
+        if (c == NULL) {
+            /* Both lists of this relist fail with the connection. */
+            pl->calls += 2;
+            pl->errors += 2;
+            if (pl->error == NULL)
+                pl->error = berth_asprintf("connect: %s", err->msg);
+            berth_err_free(&err);
+        } else {
+            Runtime__V1__ListPodSandboxRequest pr = RUNTIME__V1__LIST_POD_SANDBOX_REQUEST__INIT;
+            Runtime__V1__ListPodSandboxResponse *prs = NULL;
+            int rc = berth_cri_list_pod_sandbox(c, &pr, 10 * BERTH_BENCH_SEC, &prs, &st, &err);
+            berth_cri_msg_free(prs);
+            bool lost = rc < 0;
+            pleg_count(pl, "ListPodSandbox", rc, &err, &st);
+            Runtime__V1__ListContainersRequest cr = RUNTIME__V1__LIST_CONTAINERS_REQUEST__INIT;
+            Runtime__V1__ListContainersResponse *crs = NULL;
+            rc = berth_cri_list_containers(c, &cr, 10 * BERTH_BENCH_SEC, &crs, &st, &err);
+            berth_cri_msg_free(crs);
+            lost = lost || rc < 0;
+            pleg_count(pl, "ListContainers", rc, &err, &st);
+            if (lost) { /* reconnect at the next relist */
+                berth_cri_client_free(c);
+                c = NULL;
+            }
+        }
+        pl->relists++;
+        double now = berth_bench_mono_s();
+        next = berth_bench_pleg_next(now, pl->period, now);
+    }
+    berth_cri_client_free(c);
+    return NULL;
+}
+
+void berth_bench_pleg_start(berth_bench_pleg_t *pl, const char *sock, double period)
+{
+    memset(pl, 0, sizeof(*pl));
+    pl->sock = sock;
+    pl->period = period;
+    pthread_mutex_init(&pl->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&pl->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_create(&pl->thread, NULL, pleg_main, pl);
+}
+
+void berth_bench_pleg_stop(berth_bench_pleg_t *pl)
+{
+    pthread_mutex_lock(&pl->lock);
+    pl->stop = true;
+    pthread_cond_signal(&pl->cond);
+    pthread_mutex_unlock(&pl->lock);
+    pthread_join(pl->thread, NULL);
+    pthread_cond_destroy(&pl->cond);
+    pthread_mutex_destroy(&pl->lock);
+}
+
+json_t *berth_bench_pleg_json(berth_bench_pleg_t *pl)
+{
+    json_t *j = json_pack("{s:f,s:i,s:i,s:i}", "period_s", pl->period, "relists",
+                          (json_int_t)pl->relists, "calls", (json_int_t)pl->calls, "errors",
+                          (json_int_t)pl->errors);
+    if (pl->error != NULL)
+        json_object_set_new(j, "error", json_string(pl->error));
+    berth_free(pl->error);
+    pl->error = NULL;
+    return j;
+}
+
+void berth_bench_pleg_print(json_t *res)
+{
+    json_t *j = json_object_get(res, "pleg");
+    if (j == NULL)
+        return;
+    const char *e = json_string_value(json_object_get(j, "error"));
+    printf("%s: pleg relist: %lld relists, %lld calls, %lld errors%s%s\n",
+           json_string_value(json_object_get(res, "endpoint")),
+           (long long)json_integer_value(json_object_get(j, "relists")),
+           (long long)json_integer_value(json_object_get(j, "calls")),
+           (long long)json_integer_value(json_object_get(j, "errors")), e ? " (first: " : "",
+           e ? e : "");
+    if (e)
+        printf(")\n");
 }
 
 typedef struct pool {
@@ -421,27 +655,20 @@ json_t *berth_bench_pods_errors(const berth_bench_pod_t *pods, unsigned n, unsig
 
 int berth_bench_pull_image(const berth_bench_opts_t *o, const berth_bench_endpoint_t *ep)
 {
-    if (o->no_pull)
-        return 0;
     BERTH_AUTO_ERR berth_err_t err = NULL;
     berth_cri_client_t *c = berth_cri_client_new(ep->sock, &err);
     if (c == NULL) {
         fprintf(stderr, "berth-bench: %s: %s\n", ep->label, err->msg);
         return -1;
     }
-    berth_cri_status_t st = {0};
-    int rc = berth_cri_pull(c, o->image, 300 * BERTH_BENCH_SEC, NULL, &st, &err);
+    /* As the kubelet: ImageStatus, and a pull only when the image is
+     * missing. With --no-pull the image must be there. */
+    BERTH_AUTO_FREE char *error = NULL;
+    int rc = berth_bench_ensure_image(o, c, &error);
     berth_cri_client_free(c);
-    if (rc < 0 || st.code != BERTH_GRPC_OK) {
-        fprintf(stderr, "berth-bench: %s: PullImage %s: %s\n", ep->label, o->image,
-                rc < 0   ? err->msg
-                : st.msg ? st.msg
-                         : berth_grpc_code_name(st.code));
-        berth_cri_status_fini(&st);
-        return -1;
-    }
-    berth_cri_status_fini(&st);
-    return 0;
+    if (rc < 0)
+        fprintf(stderr, "berth-bench: %s: %s: %s\n", ep->label, o->image, error);
+    return rc;
 }
 
 /* The startup half shared by every pod scenario. */

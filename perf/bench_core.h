@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <spawn.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -177,13 +178,60 @@ bool berth_bench_call_failed(const char *what, int rc, berth_err_t *err, berth_c
 void berth_bench_pod_cgroup(const char *rel, bool make);
 /* Removes a pod's log directory under BERTH_BENCH_LOG_ROOT. Any thread. */
 void berth_bench_pod_logs_remove(const char *name, const char *uid);
+/* Makes ROOT/berth-bench_NAME_UID (the pod's log_directory, as the kubelet
+ * does before RunPodSandbox) and, with ctr, its CTR subdirectory (the log
+ * path's parent, before CreateContainer). 0, or -errno. Any thread. */
+int berth_bench_log_dir_make(const char *root, const char *name, const char *uid,
+                             const char *ctr);
 
-/* Run + Create + Start for one pod on c, timed from t0; fills p. Any
- * thread, with a client of its own. */
+/* The grace period of StopContainer at teardown, in seconds: the
+ * environment's BERTH_BENCH_STOP_GRACE (a whole number >= 0), else
+ * BERTH_BENCH_STOP_GRACE_DEFAULT. env may be NULL. Any thread. */
+#define BERTH_BENCH_STOP_GRACE_DEFAULT 2
+int64_t berth_bench_stop_grace(const char *env);
+/* The container command to send: o->command, except that the default
+ * `sleep 3600` runs under a shell that exits on SIGTERM (a PID 1 without a
+ * handler ignores it and StopContainer would wait out the grace). Borrowed;
+ * NULL-terminated. */
+const char *const *berth_bench_ctr_command(const berth_bench_opts_t *o);
+
+/* The kubelet's PLEG: one thread per endpoint relisting (ListPodSandbox +
+ * ListContainers) every period seconds, counted, while a scenario runs. */
+typedef struct berth_bench_pleg {
+    const char *sock; /* borrowed */
+    double period;
+    bool stop; /* under lock */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t thread;
+    /* Written by the thread, read after the join. */
+    unsigned relists, calls, errors;
+    char *error; /* the first failure, owned */
+} berth_bench_pleg_t;
+
+/* The next relist's time: period after the last one ended (the kubelet's
+ * wait.Until), never before now. */
+double berth_bench_pleg_next(double last_end, double period, double now);
+void berth_bench_pleg_start(berth_bench_pleg_t *pl, const char *sock, double period);
+/* Stops the thread (at once, not at the next tick) and joins it. */
+void berth_bench_pleg_stop(berth_bench_pleg_t *pl);
+/* {"period_s", "relists", "calls", "errors"[, "error"]}: new. Frees
+ * pl->error. */
+json_t *berth_bench_pleg_json(berth_bench_pleg_t *pl);
+/* print_detail for the pod scenarios: the "pleg relist:" line from a
+ * result's "pleg" (nothing when absent). */
+void berth_bench_pleg_print(json_t *res);
+
+/* One pod as the kubelet starts it, timed from t0; fills p: the log
+ * directory, RunPodSandbox, PodSandboxStatus, ImageStatus (PullImage when
+ * missing, unless --no-pull), the container's log directory,
+ * CreateContainer, StartContainer, ContainerStatus. Any thread, with a
+ * client of its own. */
 void berth_bench_pod_up(const berth_bench_opts_t *o, berth_cri_client_t *c, berth_bench_pod_t *p,
                         double t0);
-/* StopPodSandbox + RemovePodSandbox, as the kubelet tears a pod down (the
- * sandbox stop kills its containers); then its log directory and cgroup. */
+/* StopContainer (grace berth_bench_stop_grace), StopPodSandbox,
+ * RemovePodSandbox, as the kubelet tears a pod down; then its log directory
+ * and cgroup. */
 void berth_bench_pod_down(berth_cri_client_t *c, berth_bench_pod_t *p);
 
 /* Brings n pods up (or down) on ep with o->workers threads, a client each;
@@ -201,7 +249,11 @@ void berth_bench_pods_free(berth_bench_pod_t *pods, unsigned n);
 /* The first few errors verbatim; *count: how many pods failed. */
 json_t *berth_bench_pods_errors(const berth_bench_pod_t *pods, unsigned n, unsigned *count);
 
-/* PullImage of o->image on ep unless --no-pull; < 0 said on stderr. */
+/* The kubelet's image check on c: ImageStatus of o->image, then PullImage
+ * when it is missing (an error with --no-pull). < 0 with the first failure
+ * in *error (owned) unless one is there already. Any thread. */
+int berth_bench_ensure_image(const berth_bench_opts_t *o, berth_cri_client_t *c, char **error);
+/* The same once on ep before a scenario; < 0 said on stderr. */
 int berth_bench_pull_image(const berth_bench_opts_t *o, const berth_bench_endpoint_t *ep);
 
 /* The startup figures of pods (and the runtime usage before, u0, and after,

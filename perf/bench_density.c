@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * berth-bench density: N pods (default 110) with one container each, P
- * workers: RunPodSandbox -> CreateContainer -> StartContainer per pod, then
- * StopPodSandbox + RemovePodSandbox, both timed. Its table rows are shared
+ * workers, each pod started and torn down as the kubelet does
+ * (berth_bench_pod_up/_down), both timed, with the kubelet's PLEG relisting
+ * every second meanwhile. Its table rows are shared
  * by containers and floor. Only the pods it named are touched.
  */
 #include <math.h>
@@ -27,11 +28,15 @@ static json_t *run_density(const berth_bench_opts_t *o, const berth_bench_endpoi
     berth_bench_usage_t u0, u1, u2;
     berth_bench_usage_sample((const char *const *)ep->procs, &u0);
     berth_bench_sampler_start(&smp, ep);
+    berth_bench_pleg_t pleg;
+    berth_bench_pleg_start(&pleg, ep->sock, 1.0);
     double wall = berth_bench_pool_run(o, ep, pods, n, false);
     berth_bench_usage_sample((const char *const *)ep->procs, &u1);
     berth_bench_startup_figures(res, pods, n, wall, &u0, &u1);
     double twall = berth_bench_pool_run(o, ep, pods, n, true);
+    berth_bench_pleg_stop(&pleg);
     berth_bench_sampler_stop(&smp);
+    json_object_set_new(res, "pleg", berth_bench_pleg_json(&pleg));
     berth_bench_usage_sample((const char *const *)ep->procs, &u2);
     berth_bench_teardown_figures(res, pods, n, twall);
     json_t *rt = json_object_get(res, "runtime");
@@ -68,5 +73,6 @@ const berth_bench_scenario_t berth_bench_density = {
         .name = "density",
         .run = run_density,
         .metrics = berth_bench_density_metrics,
+        .print_detail = berth_bench_pleg_print,
         .plots = true,
 };

@@ -192,6 +192,45 @@ int berth_cri_remove_ctr(berth_cri_client_t *c, const char *ctr_id, uint64_t tim
     return r;
 }
 
+int berth_cri_image_present(berth_cri_client_t *c, const char *image, uint64_t timeout_ns,
+                            bool *present, berth_cri_status_t *st, berth_err_t *err)
+{
+    Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
+    Runtime__V1__ImageStatusRequest req = RUNTIME__V1__IMAGE_STATUS_REQUEST__INIT;
+    Runtime__V1__ImageStatusResponse *resp = NULL;
+    spec.image = (char *)image;
+    req.image = &spec;
+    *present = false;
+    int r = berth_cri_image_status(c, &req, timeout_ns, &resp, st, err);
+    /* A missing image is status OK with no image in the reply (CRI). */
+    if (r == 0 && resp != NULL)
+        *present = resp->image != NULL;
+    berth_cri_msg_free(resp);
+    return r;
+}
+
+int berth_cri_pod_status_id(berth_cri_client_t *c, const char *pod_id, uint64_t timeout_ns,
+                            berth_cri_status_t *st, berth_err_t *err)
+{
+    Runtime__V1__PodSandboxStatusRequest req = RUNTIME__V1__POD_SANDBOX_STATUS_REQUEST__INIT;
+    Runtime__V1__PodSandboxStatusResponse *resp = NULL;
+    req.pod_sandbox_id = (char *)pod_id;
+    int r = berth_cri_pod_sandbox_status(c, &req, timeout_ns, &resp, st, err);
+    berth_cri_msg_free(resp);
+    return r;
+}
+
+int berth_cri_ctr_status_id(berth_cri_client_t *c, const char *ctr_id, uint64_t timeout_ns,
+                            berth_cri_status_t *st, berth_err_t *err)
+{
+    Runtime__V1__ContainerStatusRequest req = RUNTIME__V1__CONTAINER_STATUS_REQUEST__INIT;
+    Runtime__V1__ContainerStatusResponse *resp = NULL;
+    req.container_id = (char *)ctr_id;
+    int r = berth_cri_container_status(c, &req, timeout_ns, &resp, st, err);
+    berth_cri_msg_free(resp);
+    return r;
+}
+
 int berth_cri_pull(berth_cri_client_t *c, const char *image, uint64_t timeout_ns, char **image_ref,
                    berth_cri_status_t *st, berth_err_t *err)
 {

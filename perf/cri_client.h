@@ -21,6 +21,7 @@
 #ifndef BERTH_PERF_CRI_CLIENT_H
 #define BERTH_PERF_CRI_CLIENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "api.pb-c.h"
@@ -123,6 +124,16 @@ int berth_cri_stop_ctr(berth_cri_client_t *c, const char *ctr_id, int64_t grace_
                        uint64_t timeout_ns, berth_cri_status_t *st, berth_err_t *err);
 int berth_cri_remove_ctr(berth_cri_client_t *c, const char *ctr_id, uint64_t timeout_ns,
                          berth_cri_status_t *st, berth_err_t *err);
+/* ImageStatus of image: *present says whether the runtime has it (status OK
+ * and an image in the reply), as the kubelet asks before it pulls. */
+int berth_cri_image_present(berth_cri_client_t *c, const char *image, uint64_t timeout_ns,
+                            bool *present, berth_cri_status_t *st, berth_err_t *err);
+/* PodSandboxStatus / ContainerStatus of one id, the reply dropped: the
+ * kubelet's status reads after RunPodSandbox and StartContainer. */
+int berth_cri_pod_status_id(berth_cri_client_t *c, const char *pod_id, uint64_t timeout_ns,
+                            berth_cri_status_t *st, berth_err_t *err);
+int berth_cri_ctr_status_id(berth_cri_client_t *c, const char *ctr_id, uint64_t timeout_ns,
+                            berth_cri_status_t *st, berth_err_t *err);
 /* PullImage of image (no auth); *image_ref (owned) gets the runtime's ref. */
 int berth_cri_pull(berth_cri_client_t *c, const char *image, uint64_t timeout_ns, char **image_ref,
                    berth_cri_status_t *st, berth_err_t *err);
