@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "perf/bench_load.h"
 #include "perf/bench_stats.h"
 #include "perf/cri_client.h"
 
@@ -64,6 +65,9 @@ typedef struct berth_bench_opts {
     bool floor_runtime_spec; /* the runtime's `spec` default, not berth's */
     bool no_pull;
     bool progress;
+    /* --load and --load-dir (perf/bench_load.h): the same background load
+     * for every endpoint and round; all zero: none. */
+    berth_bench_load_spec_t load;
     /* --socket, --compare and --procs as given, then the endpoints (owned). */
     const char *sock;
     bool compare;

@@ -43,7 +43,14 @@ void berth_bench_usage(FILE *f)
           "                         container (berth, default) or `RUNTIME spec`'s default\n"
           "  --rounds K             rounds, endpoints alternate order (1)\n"
           "  --json FILE            write every result as JSON\n"
-          "  --plot DIR             latency CDF and pods/s PNGs via gnuplot\n",
+          "  --plot DIR             latency CDF and pods/s PNGs via gnuplot\n"
+          "  --load LIST            background load (stress-ng) from before the first round\n"
+          "                         to after the last: cpu[=N] (N cores at 100 %), disk[=N]\n"
+          "                         (N writers, fsync per 4 KiB write), mem[=SIZE|P%]\n"
+          "                         (25% of RAM, written once and held), busy (all three),\n"
+          "                         none (default)\n"
+          "  --load-dir DIR         where the disk writers write (/tmp; put it on the disk\n"
+          "                         of the runtimes' state)\n",
           f);
 }
 
@@ -137,6 +144,8 @@ static const opt_def_t defs[] = {
         {"rounds", 0, true, OPT_INT_POS, FIELD(rounds)},
         {"json", 0, true, OPT_STRING, FIELD(json_path)},
         {"plot", 0, true, OPT_STRING, FIELD(plot_dir)},
+        {"load", 0, true, OPT_SPECIAL, 0},
+        {"load-dir", 0, true, OPT_STRING, FIELD(load.dir)},
         {"help", 'h', false, OPT_SPECIAL, 0},
 };
 
@@ -154,6 +163,7 @@ static const berth_bench_opts_t defaults = {
         .max = 60,
         .oci_runtime = "/usr/sbin/runc",
         .floor_dir = "/tmp/berth-bench-floor",
+        .load = {.dir = "/tmp"},
 };
 
 /* getopt's value for defs[i]: its short name, else 256 + i. */
@@ -186,6 +196,11 @@ static bool parse_special(berth_bench_opts_t *o, const opt_def_t *d, const char 
             return false;
         }
         o->floor_runtime_spec = strcmp(arg, "runtime") == 0;
+    } else if (strcmp(d->name, "load") == 0) {
+        if (berth_bench_load_parse(&o->load, arg) < 0) {
+            *exit_code = 2;
+            return false;
+        }
     } else { /* help */
         berth_bench_usage(stdout);
         *exit_code = 0;

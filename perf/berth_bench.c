@@ -24,8 +24,9 @@
  * process-name patterns. Output: a table (and a progress bar on a terminal),
  * --json FILE, --plot DIR (gnuplot). --compare A=SOCK1 B=SOCK2 runs the
  * scenario against both, alternating the order per round, and prints B/A.
- * It only ever signals processes it started itself (the floor's conmon and
- * runc children, by PID).
+ * --load runs stress-ng (perf/bench_load.c) from before the first round to
+ * after the last. It only ever signals processes it started itself (the
+ * floor's conmon and runc children, by PID; stress-ng's process group).
  *
  * This file is main and the scenario table; perf/bench_core.h is the shared
  * core (options, pods, figures, report), perf/bench_<scenario>.c each
@@ -112,6 +113,7 @@ static void report(const berth_bench_opts_t *o, const berth_bench_scenario_t *sc
 {
     json_t *ratios = berth_bench_print_table(o, sc, runs);
     berth_bench_print_round_spread(o, sc, runs);
+    berth_bench_load_print(stdout);
     if (o->json_path) {
         json_t *doc =
                 json_pack("{s:s,s:o,s:i,s:O,s:o}", "scenario", o->scenario, "machine",
@@ -120,6 +122,7 @@ static void report(const berth_bench_opts_t *o, const berth_bench_scenario_t *sc
                                    "seconds", o->seconds, "rate", o->rate, "lifetime", o->lifetime,
                                    "image", o->image);
         json_object_set_new(doc, "params", params);
+        json_object_set_new(doc, "load", berth_bench_load_json());
         if (json_dump_file(doc, o->json_path, JSON_INDENT(1)) < 0)
             fprintf(stderr, "berth-bench: cannot write %s\n", o->json_path);
         json_decref(doc);
@@ -146,7 +149,13 @@ int main(int argc, char **argv)
     if (berth_bench_opts_endpoints(&o, sc == &berth_bench_floor) < 0)
         goto out;
     signal(SIGPIPE, SIG_IGN);
+    /* The same load for every endpoint and every round. */
+    if (berth_bench_load_start(&o.load) < 0) {
+        rc = 1;
+        goto out;
+    }
     runs = run_rounds(&o, sc, &failures);
+    berth_bench_load_stop();
     report(&o, sc, runs);
     json_decref(runs);
     rc = failures ? 1 : 0;

@@ -25,7 +25,7 @@ packages=(
     libcurl4-openssl-dev libarchive-dev libjansson-dev libssl-dev zlib1g-dev
     conmon crun runc containernetworking-plugins busybox-static umoci skopeo
     docker-registry bats clang clang-format libclang-rt-14-dev
-    iptables iproute2 jq python3 curl gnuplot-nox
+    iptables iproute2 jq python3 curl gnuplot-nox stress-ng
 )
 
 install_packages() {

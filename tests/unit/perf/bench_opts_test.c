@@ -4,12 +4,14 @@
  * lines of docs/perf.md, scripts/ and tests/integration give it: defaults,
  * each kind of option (integers and reals clamped to 1, strings, flags, the
  * command split), --floor-spec's check, --compare endpoints and the floor,
- * --procs per label, and the errors that exit 2. Messages on stderr are
- * expected for the error cases.
+ * --procs per label, --load's lists (and stress-ng missing from PATH), and
+ * the errors that exit 2. Messages on stderr are expected for the error
+ * cases.
  */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/alloc.h"
@@ -42,7 +44,7 @@ static bool strv_is(char **v, const char *const *want)
 
 int main(void)
 {
-    printf("1..14\n");
+    printf("1..23\n");
     berth_bench_opts_t o;
     int rc;
 
@@ -125,6 +127,67 @@ int main(void)
     go = PARSE(&o, &rc, "density");
     ok(go && berth_bench_opts_endpoints(&o, false) < 0, "density without a socket is refused");
     berth_bench_opts_fini(&o);
+
+    /* --load */
+    go = PARSE(&o, &rc, "density", "--socket", "/s");
+    ok(go && !berth_bench_load_any(&o.load) && strcmp(o.load.dir, "/tmp") == 0,
+       "no load by default; the writers' directory is /tmp");
+    berth_bench_opts_fini(&o);
+
+    go = PARSE(&o, &rc, "density", "--socket", "/s", "--load", "busy");
+    ok(go && o.load.cpu == 1 && o.load.disk == 1 && o.load.mem_pct == 25 && o.load.mem_bytes == 0,
+       "--load busy: one core, one fsync writer, 25 % of RAM");
+    berth_bench_opts_fini(&o);
+
+    go = PARSE(&o, &rc, "density", "--socket", "/s", "--load", "cpu=2,mem=4g", "--load-dir",
+               "/var/lib/x");
+    ok(go && o.load.cpu == 2 && o.load.disk == 0 && o.load.mem_pct == 0 &&
+               o.load.mem_bytes == 4ull << 30 && strcmp(o.load.dir, "/var/lib/x") == 0,
+       "--load cpu=N,mem=SIZE and --load-dir");
+    berth_bench_opts_fini(&o);
+
+    go = PARSE(&o, &rc, "density", "--socket", "/s", "--load", "disk=3,mem=10%,mem=512M");
+    ok(go && o.load.cpu == 0 && o.load.disk == 3 && o.load.mem_pct == 0 &&
+               o.load.mem_bytes == 512ull << 20,
+       "--load disk=N; a later mem overrides an earlier one");
+    berth_bench_opts_fini(&o);
+
+    go = PARSE(&o, &rc, "density", "--socket", "/s", "--load", "mem=10%", "--load", "busy,none");
+    ok(go && !berth_bench_load_any(&o.load), "none clears what came before");
+    berth_bench_opts_fini(&o);
+
+    static const char *const bad[] = {"gpu",   "cpu=0",  "cpu=x", "disk=-1", "mem=95%",   "mem=4x",
+                                      "mem=0", "busy=2", "",      ",",       "cpu,,bogus"};
+    bool all_refused = true;
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(bad); i++) {
+        go = PARSE(&o, &rc, "density", "--socket", "/s", "--load", bad[i]);
+        if (go || rc != 2) {
+            printf("# --load \"%s\" was accepted\n", bad[i]);
+            all_refused = false;
+        }
+        berth_bench_opts_fini(&o);
+    }
+    ok(all_refused, "bad --load lists exit 2");
+
+    /* Starting: no stress-ng in PATH is an error before anything runs; no
+     * load runs nothing and still records the load average. */
+    berth_bench_load_spec_t busy = {.cpu = 1, .dir = "/tmp"};
+    const char *path = getenv("PATH");
+    BERTH_AUTO_FREE char *saved = berth_strdup(path ? path : "/usr/bin:/bin");
+    setenv("PATH", "/nonexistent", 1);
+    ok(berth_bench_load_start(&busy) < 0, "--load without stress-ng in PATH is refused");
+    berth_bench_load_stop();
+    setenv("PATH", saved, 1);
+    berth_bench_load_spec_t none = {.dir = "/tmp"};
+    ok(berth_bench_load_start(&none) == 0, "no load starts nothing");
+    berth_bench_load_stop();
+    json_t *j = berth_bench_load_json();
+    ok(strcmp(json_string_value(json_object_get(j, "summary")), "none") == 0 &&
+               json_array_size(json_object_get(j, "loadavg_start")) == 3 &&
+               json_array_size(json_object_get(j, "loadavg_end")) == 3 &&
+               json_object_get(j, "tool") == NULL,
+       "no load in JSON: summary none and the load average at start and end");
+    json_decref(j);
 
     return nfail ? 1 : 0;
 }
