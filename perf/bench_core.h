@@ -185,8 +185,7 @@ void berth_bench_pod_logs_remove(const char *name, const char *uid);
 /* Makes ROOT/berth-bench_NAME_UID (the pod's log_directory, as the kubelet
  * does before RunPodSandbox) and, with ctr, its CTR subdirectory (the log
  * path's parent, before CreateContainer). 0, or -errno. Any thread. */
-int berth_bench_log_dir_make(const char *root, const char *name, const char *uid,
-                             const char *ctr);
+int berth_bench_log_dir_make(const char *root, const char *name, const char *uid, const char *ctr);
 
 /* The grace period of StopContainer at teardown, in seconds: the
  * environment's BERTH_BENCH_STOP_GRACE (a whole number >= 0), else
