@@ -181,28 +181,20 @@ static json_t *run_containers(const berth_bench_opts_t *o, const berth_bench_end
         pthread_create(&th[i], NULL, ctr_worker, &args[i]);
     }
     pthread_barrier_wait(&cp.ready); /* the pods run */
-    berth_bench_sampler_t smp;
-    berth_bench_usage_t u0, u1, u2;
-    berth_bench_usage_sample((const char *const *)ep->procs, &u0);
-    berth_bench_sampler_start(&smp, ep);
-    berth_bench_pleg_t pleg;
-    berth_bench_pleg_start(&pleg, ep->sock, 1.0);
+    berth_bench_watch_t w;
+    berth_bench_watch_start(&w, ep, true);
     berth_bench_progress_begin(o, "containers", n);
     cp.t0 = berth_bench_mono_s();
     pthread_barrier_wait(&cp.go);
     pthread_barrier_wait(&cp.ready); /* every container started */
     double wall = berth_bench_mono_s() - cp.t0;
     berth_bench_progress_end();
-    berth_bench_usage_sample((const char *const *)ep->procs, &u1);
-    berth_bench_startup_figures(res, cp.recs, n, wall, &u0, &u1);
+    berth_bench_watch_started(&w, res, cp.recs, n, wall);
     double t1 = berth_bench_mono_s();
     for (unsigned i = 0; i < nw; i++)
         pthread_join(th[i], NULL);
     double twall = berth_bench_mono_s() - t1;
-    berth_bench_pleg_stop(&pleg);
-    berth_bench_sampler_stop(&smp);
-    json_object_set_new(res, "pleg", berth_bench_pleg_json(&pleg));
-    berth_bench_usage_sample((const char *const *)ep->procs, &u2);
+    berth_bench_watch_stop(&w, res);
     size_t k = 0;
     for (unsigned i = 0; i < nw; i++)
         if (!isnan(cp.teardown[i]))
@@ -217,10 +209,6 @@ static json_t *run_containers(const berth_bench_opts_t *o, const berth_bench_end
             fprintf(stderr, "berth-bench: containers: worker %u's pod: %s\n", i, cp.errors[i]);
             berth_free(cp.errors[i]);
         }
-    json_t *rt = json_object_get(res, "runtime");
-    json_object_set_new(rt, "after", berth_bench_usage_json(&u2));
-    json_object_set_new(rt, "rss_peak_mb", json_real(smp.peak_rss_mb));
-    json_object_set_new(rt, "series", smp.series);
     pthread_barrier_destroy(&cp.ready);
     pthread_barrier_destroy(&cp.go);
     berth_free(cp.teardown);

@@ -789,3 +789,34 @@ int berth_bench_spawn_wait_quiet(char *const argv[])
     posix_spawn_file_actions_destroy(&fa);
     return r;
 }
+
+void berth_bench_watch_start(berth_bench_watch_t *w, const berth_bench_endpoint_t *ep, bool relist)
+{
+    w->ep = ep;
+    w->relist = relist;
+    berth_bench_usage_sample((const char *const *)ep->procs, &w->u0);
+    berth_bench_sampler_start(&w->smp, ep);
+    if (relist)
+        berth_bench_pleg_start(&w->pleg, ep->sock, 1.0);
+}
+
+void berth_bench_watch_started(berth_bench_watch_t *w, json_t *res, berth_bench_pod_t *pods,
+                               unsigned n, double wall)
+{
+    berth_bench_usage_sample((const char *const *)w->ep->procs, &w->u1);
+    berth_bench_startup_figures(res, pods, n, wall, &w->u0, &w->u1);
+}
+
+void berth_bench_watch_stop(berth_bench_watch_t *w, json_t *res)
+{
+    if (w->relist)
+        berth_bench_pleg_stop(&w->pleg);
+    berth_bench_sampler_stop(&w->smp);
+    if (w->relist)
+        json_object_set_new(res, "pleg", berth_bench_pleg_json(&w->pleg));
+    berth_bench_usage_sample((const char *const *)w->ep->procs, &w->u2);
+    json_t *rt = json_object_get(res, "runtime");
+    json_object_set_new(rt, "after", berth_bench_usage_json(&w->u2));
+    json_object_set_new(rt, "rss_peak_mb", json_real(w->smp.peak_rss_mb));
+    json_object_set_new(rt, "series", w->smp.series);
+}

@@ -225,6 +225,25 @@ json_t *berth_bench_pleg_json(berth_bench_pleg_t *pl);
  * result's "pleg" (nothing when absent). */
 void berth_bench_pleg_print(json_t *res);
 
+/* What a pod scenario watches around its run: the runtime's processes
+ * (usage before, after startup, after teardown; the RSS sampler) and,
+ * when asked, the PLEG-like relist. */
+typedef struct berth_bench_watch {
+    const berth_bench_endpoint_t *ep;
+    berth_bench_sampler_t smp;
+    berth_bench_usage_t u0, u1, u2;
+    berth_bench_pleg_t pleg;
+    bool relist;
+} berth_bench_watch_t;
+
+void berth_bench_watch_start(berth_bench_watch_t *w, const berth_bench_endpoint_t *ep, bool relist);
+/* Startup is done: the usage at that point, then the startup figures. */
+void berth_bench_watch_started(berth_bench_watch_t *w, json_t *res, berth_bench_pod_t *pods,
+                               unsigned n, double wall);
+/* Teardown is done: stops the relist and the sampler, and adds "pleg" and
+ * the runtime's "after", "rss_peak_mb" and "series" to res. */
+void berth_bench_watch_stop(berth_bench_watch_t *w, json_t *res);
+
 /* One pod as the kubelet starts it, timed from t0; fills p: the log
  * directory, RunPodSandbox, PodSandboxStatus, ImageStatus (PullImage when
  * missing, unless --no-pull), the container's log directory,

@@ -436,21 +436,13 @@ json_t *berth_bench_floor_run(const berth_bench_opts_t *o, const berth_bench_end
     mkdir(fc.socks, 0755);
     json_t *res = berth_bench_new_result(ep);
     berth_bench_pod_t *pods = berth_bench_pods_new(n, "floor", tag);
-    berth_bench_sampler_t smp;
-    berth_bench_usage_t u0, u1, u2;
-    berth_bench_usage_sample((const char *const *)ep->procs, &u0);
-    berth_bench_sampler_start(&smp, ep);
+    berth_bench_watch_t w;
+    berth_bench_watch_start(&w, ep, false); /* no CRI socket to relist */
     double wall = floor_pool_run(&fc, pods, n, false);
-    berth_bench_usage_sample((const char *const *)ep->procs, &u1);
-    berth_bench_startup_figures(res, pods, n, wall, &u0, &u1);
+    berth_bench_watch_started(&w, res, pods, n, wall);
     double twall = floor_pool_run(&fc, pods, n, true);
-    berth_bench_sampler_stop(&smp);
-    berth_bench_usage_sample((const char *const *)ep->procs, &u2);
+    berth_bench_watch_stop(&w, res);
     berth_bench_teardown_figures(res, pods, n, twall);
-    json_t *rt = json_object_get(res, "runtime");
-    json_object_set_new(rt, "after", berth_bench_usage_json(&u2));
-    json_object_set_new(rt, "rss_peak_mb", json_real(smp.peak_rss_mb));
-    json_object_set_new(rt, "series", smp.series);
     json_object_set_new(res, "oci_runtime", json_string(o->oci_runtime));
     json_object_set_new(res, "floor_spec",
                         json_string(o->floor_runtime_spec ? "runtime" : "berth"));

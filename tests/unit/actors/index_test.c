@@ -93,46 +93,40 @@ static const row_t rows[] = {
         {"all three", "f00", 0, "app", "web", true},
 };
 
+/* The two CRI filters have the same fields under different types: one
+ * body fills either. */
+#define RUN_FILTER(Filter, FILTER_INIT, State, STATE_INIT, Entry, ENTRY_INIT)                      \
+    Filter f = FILTER_INIT;                                                                        \
+    State st = STATE_INIT;                                                                         \
+    Entry e = ENTRY_INIT;                                                                          \
+    Entry *ep[] = {&e};                                                                            \
+    f.id = (char *)r->id;                                                                          \
+    if (r->state >= 0) {                                                                           \
+        st.state = r->state;                                                                       \
+        f.state = &st;                                                                             \
+    }                                                                                              \
+    if (r->sel_key) {                                                                              \
+        e.key = (char *)r->sel_key;                                                                \
+        e.value = (char *)r->sel_val;                                                              \
+        f.n_label_selector = 1;                                                                    \
+        f.label_selector = ep;                                                                     \
+    }                                                                                              \
+    return berth_index_filter_keeps(&f.base, v)
+
 static bool run_pod(const row_t *r, const berth_summary_view_t *v)
 {
-    Runtime__V1__PodSandboxFilter f = RUNTIME__V1__POD_SANDBOX_FILTER__INIT;
-    Runtime__V1__PodSandboxStateValue st = RUNTIME__V1__POD_SANDBOX_STATE_VALUE__INIT;
-    Runtime__V1__PodSandboxFilter__LabelSelectorEntry e =
-            RUNTIME__V1__POD_SANDBOX_FILTER__LABEL_SELECTOR_ENTRY__INIT;
-    Runtime__V1__PodSandboxFilter__LabelSelectorEntry *ep[] = {&e};
-    f.id = (char *)r->id;
-    if (r->state >= 0) {
-        st.state = r->state;
-        f.state = &st;
-    }
-    if (r->sel_key) {
-        e.key = (char *)r->sel_key;
-        e.value = (char *)r->sel_val;
-        f.n_label_selector = 1;
-        f.label_selector = ep;
-    }
-    return berth_index_filter_keeps(&f.base, v);
+    RUN_FILTER(Runtime__V1__PodSandboxFilter, RUNTIME__V1__POD_SANDBOX_FILTER__INIT,
+               Runtime__V1__PodSandboxStateValue, RUNTIME__V1__POD_SANDBOX_STATE_VALUE__INIT,
+               Runtime__V1__PodSandboxFilter__LabelSelectorEntry,
+               RUNTIME__V1__POD_SANDBOX_FILTER__LABEL_SELECTOR_ENTRY__INIT);
 }
 
 static bool run_ctr(const row_t *r, const berth_summary_view_t *v)
 {
-    Runtime__V1__ContainerFilter f = RUNTIME__V1__CONTAINER_FILTER__INIT;
-    Runtime__V1__ContainerStateValue st = RUNTIME__V1__CONTAINER_STATE_VALUE__INIT;
-    Runtime__V1__ContainerFilter__LabelSelectorEntry e =
-            RUNTIME__V1__CONTAINER_FILTER__LABEL_SELECTOR_ENTRY__INIT;
-    Runtime__V1__ContainerFilter__LabelSelectorEntry *ep[] = {&e};
-    f.id = (char *)r->id;
-    if (r->state >= 0) {
-        st.state = r->state;
-        f.state = &st;
-    }
-    if (r->sel_key) {
-        e.key = (char *)r->sel_key;
-        e.value = (char *)r->sel_val;
-        f.n_label_selector = 1;
-        f.label_selector = ep;
-    }
-    return berth_index_filter_keeps(&f.base, v);
+    RUN_FILTER(Runtime__V1__ContainerFilter, RUNTIME__V1__CONTAINER_FILTER__INIT,
+               Runtime__V1__ContainerStateValue, RUNTIME__V1__CONTAINER_STATE_VALUE__INIT,
+               Runtime__V1__ContainerFilter__LabelSelectorEntry,
+               RUNTIME__V1__CONTAINER_FILTER__LABEL_SELECTOR_ENTRY__INIT);
 }
 
 static void filters(void)

@@ -60,8 +60,10 @@ int main(void)
     berth_grpc_call_send_cancel(call, BERTH_GRPC_CANCEL_CLOSED);
     ok(berth_ref_count(&call->refs) == 1, "to a stale owner: dropped at once");
 
+    /* ours is the only reference left: dropping it frees the call (the ASan
+     * build reports a leak or a double free if the count was wrong) */
+    ok(berth_ref_count(&call->refs) == 1, "no message holds the call any more");
     berth_grpc_call_unref(call);
-    ok(true, "the last reference frees the call (ASan checks it is the last)");
     berth_engine_shutdown();
     printf("1..%d\n", ntest);
     return nfail != 0;
