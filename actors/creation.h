@@ -138,6 +138,11 @@ typedef struct berth_creation {
     size_t n_queued, cap_queued;
     berth_cri_req_msg_t **waiting; /* answered when a stop or remove ends */
     size_t n_waiting, cap_waiting;
+    /* Timing for the stage histograms (engine/hist.h): when the creation
+     * and the current stage began (0: not timing). */
+    uint64_t begin_ns, stage_ns;
+    const char *timed_stage;
+    size_t timed_step;
 } berth_creation_t;
 
 /* Sets up cr inside owner (id and name copied; margin and window from the

@@ -23,6 +23,7 @@
 #include "actors/netstatus.h"
 #include "actors/runtimes.h"
 #include "engine/alloc.h"
+#include "engine/hist.h"
 #include "engine/err.h"
 #include "engine/log.h"
 #include "io/grpc.h"
@@ -349,14 +350,22 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
     resp.features = &rfeats;
 
     /* json_dumps allocates through jansson's allocator, which main sets to berth's. */
-    BERTH_AUTO_FREE char *info = NULL;
+    BERTH_AUTO_FREE char *info = NULL, *stages = NULL;
     Runtime__V1__StatusResponse__InfoEntry entry = RUNTIME__V1__STATUS_RESPONSE__INFO_ENTRY__INIT;
-    Runtime__V1__StatusResponse__InfoEntry *entries[] = {&entry};
+    Runtime__V1__StatusResponse__InfoEntry sentry = RUNTIME__V1__STATUS_RESPONSE__INFO_ENTRY__INIT;
+    Runtime__V1__StatusResponse__InfoEntry *entries[] = {&entry, &sentry};
     if (sreq->verbose) {
         info = status_info_json(c);
         entry.key = (char *)"config";
         entry.value = info;
-        resp.n_info = 1;
+        /* The stage histograms since start (engine/hist.h): a client takes
+         * one before and one after a run and subtracts (docs/perf.md). */
+        json_t *h = berth_hist_json();
+        stages = json_dumps(h, JSON_COMPACT);
+        json_decref(h);
+        sentry.key = (char *)"stages";
+        sentry.value = stages;
+        resp.n_info = 2;
         resp.info = entries;
     }
     reply_msg(call, &resp.base);

@@ -69,6 +69,10 @@ struct berth_actor {
     bool exiting;
     uint64_t pushed; /* atomic, producers: messages pushed (for depth) */
     uint64_t popped; /* written by the consumer only, read racily */
+    /* When it was last put on a run queue (engine/hist.h's clock): written
+     * by whoever queues it, before the push that publishes it; read by the
+     * worker that takes it. */
+    uint64_t queued_ns;
 };
 
 #define BERTH_SLOT_LIVE (UINT64_C(1) << 31)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "engine/alloc.h"
+#include "engine/hist.h"
 #include "engine/engine-internal.h"
 #include "engine/log.h"
 
@@ -156,6 +157,9 @@ static void efd_poke(struct berth_worker *w)
 bool berth_sched_push(berth_actor_t *a)
 {
     struct berth_worker *w = berth_tls_worker;
+    /* Plain: the actor is queued in one place only, and the push below
+     * publishes this to the worker that takes it. */
+    a->queued_ns = berth_hist_now();
     if (w != NULL && berth_eng.deterministic) {
         if (w->nrun == w->caprun) {
             w->caprun = w->caprun ? w->caprun * 2 : 64;
@@ -227,9 +231,26 @@ static void drain_inbox(struct berth_worker *w)
 
 /* ---- turns ------------------------------------------------------------------ */
 
+/* The run-queue wait of every turn: how long a runnable actor waited for
+ * a worker (CPU contention shows here first). */
+static berth_hist_t *runq_hist(void)
+{
+    static berth_hist_t *h;
+    /* Acquire/release: the histogram comes from the registry, which
+     * published it already; any thread may cache the same pointer. */
+    berth_hist_t *p = __atomic_load_n(&h, __ATOMIC_ACQUIRE);
+    if (p == NULL) {
+        p = berth_hist_get("engine run-queue wait");
+        __atomic_store_n(&h, p, __ATOMIC_RELEASE);
+    }
+    return p;
+}
+
 static void run_turn(struct berth_worker *w, berth_actor_t *a)
 {
     unsigned n = 0;
+    uint64_t now = berth_hist_now();
+    berth_hist_record(runq_hist(), now > a->queued_ns ? now - a->queued_ns : 0);
     berth_tls_actor = a;
     while (n < berth_eng.batch) {
         berth_msg_t *m = berth_mpsc_pop_sc(&a->mbox);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "engine/alloc.h"
+#include "engine/hist.h"
 #include "engine/log.h"
 
 typedef struct job {
@@ -30,12 +31,15 @@ typedef struct job {
     void *arg;
     berth_handle_t reply_to;
     berth_msg_t *reply;
+    const char *kind; /* static: "file.c:fn" (see blocking.h) */
+    uint64_t queued_ns;
 } job_t;
 
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     job_t *head, *tail;
+    unsigned queued; /* jobs in the queue */
     pthread_t *threads;
     unsigned nthreads;
     bool stopping;
@@ -43,6 +47,22 @@ static struct {
         .lock = PTHREAD_MUTEX_INITIALIZER,
         .cond = PTHREAD_COND_INITIALIZER,
 };
+
+/* The job's histograms: "pool wait KIND", "pool run KIND" and "pool wait
+ * (all)", KIND without the file's directories. */
+static void record_job(const job_t *j, uint64_t started, uint64_t ended)
+{
+    const char *kind = j->kind, *slash = strrchr(kind, '/');
+    if (slash != NULL)
+        kind = slash + 1;
+    char name[128];
+    uint64_t wait = started > j->queued_ns ? started - j->queued_ns : 0;
+    snprintf(name, sizeof(name), "pool wait %s", kind);
+    berth_hist_add(name, wait);
+    snprintf(name, sizeof(name), "pool run %s", kind);
+    berth_hist_add(name, ended - started);
+    berth_hist_add("pool wait (all)", wait);
+}
 
 static void *pool_main(void *unused)
 {
@@ -58,11 +78,15 @@ static void *pool_main(void *unused)
         pool.head = j->next;
         if (pool.head == NULL)
             pool.tail = NULL;
+        pool.queued--;
         pthread_mutex_unlock(&pool.lock);
 
+        uint64_t t0 = berth_hist_now();
         j->fn(j->arg);
+        uint64_t t1 = berth_hist_now();
         if (j->reply != NULL)
             berth_send(j->reply_to, j->reply);
+        record_job(j, t0, t1);
         berth_free(j);
 
         pthread_mutex_lock(&pool.lock);
@@ -115,11 +139,16 @@ int berth_blocking_start(unsigned threads, berth_err_t *err)
     return r;
 }
 
-void berth_blocking_run(void (*fn)(void *arg), void *arg, berth_handle_t reply_to,
-                        berth_msg_t *reply_msg)
+void berth_blocking_run_kind(const char *kind, void (*fn)(void *arg), void *arg,
+                             berth_handle_t reply_to, berth_msg_t *reply_msg)
 {
     job_t *j = berth_malloc(sizeof *j);
-    *j = (job_t){.fn = fn, .arg = arg, .reply_to = reply_to, .reply = reply_msg};
+    *j = (job_t){.fn = fn,
+                 .arg = arg,
+                 .reply_to = reply_to,
+                 .reply = reply_msg,
+                 .kind = kind,
+                 .queued_ns = berth_hist_now()};
     pthread_mutex_lock(&pool.lock);
     if (pool.stopping) {
         pthread_mutex_unlock(&pool.lock);
@@ -142,8 +171,11 @@ void berth_blocking_run(void (*fn)(void *arg), void *arg, berth_handle_t reply_t
     else
         pool.head = j;
     pool.tail = j;
+    unsigned ahead = pool.queued++;
     pthread_cond_signal(&pool.cond);
     pthread_mutex_unlock(&pool.lock);
+    /* How many were waiting before this one (a count, not ns). */
+    berth_hist_add("pool jobs queued ahead (count)", ahead);
 }
 
 void berth_blocking_shutdown(void)
@@ -200,8 +232,11 @@ static int write_durable(int fd, const char *what, const void *data, size_t len,
         p += n;
         left -= (size_t)n;
     }
-    if (fsync(fd) < 0)
-        return berth_err_errno(err, errno, "write %s: fsync", what);
+    uint64_t t0 = berth_hist_now();
+    int r = fsync(fd), e = errno;
+    berth_hist_since("fsync file", t0);
+    if (r < 0)
+        return berth_err_errno(err, e, "write %s: fsync", what);
     return 0;
 }
 
@@ -218,8 +253,11 @@ static int rename_durable(const char *from, const char *to, berth_err_t *err)
     BERTH_AUTO_CLOSE int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return berth_err_errno(err, errno, "write %s: open directory %s", to, dir);
-    if (fsync(dfd) < 0)
-        return berth_err_errno(err, errno, "write %s: fsync directory %s", to, dir);
+    uint64_t t0 = berth_hist_now();
+    int r = fsync(dfd), e = errno;
+    berth_hist_since("fsync directory", t0);
+    if (r < 0)
+        return berth_err_errno(err, e, "write %s: fsync directory %s", to, dir);
     return 0;
 }
 

@@ -36,8 +36,14 @@ int berth_blocking_start(unsigned threads, berth_err_t *err);
  * caller; jobs start in FIFO order. Callable from any thread or actor turn,
  * but not after berth_blocking_shutdown() began (the job would be dropped
  * with its reply freed, and a warning logged). */
-void berth_blocking_run(void (*fn)(void *arg), void *arg, berth_handle_t reply_to,
-                        berth_msg_t *reply_msg);
+void berth_blocking_run_kind(const char *kind, void (*fn)(void *arg), void *arg,
+                             berth_handle_t reply_to, berth_msg_t *reply_msg);
+/* The same, the job's kind for the histograms (docs/perf.md) being the
+ * caller's file and the job function's name: "pod.c:prepare_job". Each
+ * job's wait in the queue and its run time are recorded under "pool wait
+ * KIND" and "pool run KIND", and every job's wait under "pool wait (all)". */
+#define berth_blocking_run(fn, arg, reply_to, reply_msg)                                           \
+    berth_blocking_run_kind(__FILE__ ":" #fn, (fn), (arg), (reply_to), (reply_msg))
 
 /* Runs every job already queued, then joins the threads. The pool may be
  * started again afterwards. Main thread only (not from a pool thread). */

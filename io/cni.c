@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "engine/alloc.h"
+#include "engine/hist.h"
 #include "engine/log.h"
 #include "engine/refcount.h"
 #include "io/blocking.h"
@@ -273,7 +274,8 @@ typedef struct runner {
     size_t idx;       /* the plugin running now */
     int phase;
     uint64_t start_ns, budget_ns, deadline_ns;
-    berth_err_t error; /* the failure being reported (kept through a rollback) */
+    uint64_t plugin_ns; /* the running plugin's start, for its histogram */
+    berth_err_t error;  /* the failure being reported (kept through a rollback) */
     bool done;
 } runner_t;
 
@@ -323,6 +325,11 @@ static void runner_finish(berth_actor_t *self, runner_t *r)
             d->result_json = berth_asprintf("{\"cniVersion\":\"%s\"}", r->net->version);
             d->ips = berth_calloc(1, sizeof *d->ips);
         }
+    }
+    if (d->error == NULL) {
+        char hname[64];
+        snprintf(hname, sizeof(hname), "cni %s (whole chain)", op_name(r->op));
+        berth_hist_add(hname, d->elapsed_ns);
     }
     r->done = true;
     berth_send(r->owner, &d->hdr);
@@ -453,7 +460,11 @@ static void start_plugin(berth_actor_t *self, runner_t *r)
             .new_pgroup = true,
     };
     berth_err_t e = NULL;
-    if (berth_proc_run(berth_actor_self(self), &ps, r->idx, NULL, NULL, &e) < 0) {
+    r->plugin_ns = berth_hist_now();
+    int rc = berth_proc_run(berth_actor_self(self), &ps, r->idx, NULL, NULL, &e);
+    /* posix_spawn runs in this worker's turn: how long the worker waited */
+    berth_hist_since("cni plugin spawn (in a worker turn)", r->plugin_ns);
+    if (rc < 0) {
         berth_err_prefix(&e, "plugin %s (%s) failed to start", type, op_name(cmd));
         on_plugin_failed(self, r, e);
     }
@@ -510,6 +521,9 @@ static void on_plugin_failed(berth_actor_t *self, runner_t *r, berth_err_t e)
 
 static void on_exit_msg(berth_actor_t *self, runner_t *r, berth_proc_exit_msg_t *x)
 {
+    char hname[96];
+    snprintf(hname, sizeof(hname), "cni %s %s", op_name(current_cmd(r)), r->net->types[r->idx]);
+    berth_hist_since(hname, r->plugin_ns);
     /* Stdout is either a result or a CNI error object (or empty). */
     AUTO_JSON json_t *out = NULL;
     if (x->out_len > 0)

@@ -8,11 +8,13 @@
  * never runs domain rules; a connection that sends garbage is closed alone.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "engine/alloc.h"
+#include "engine/hist.h"
 #include "engine/log.h"
 #include "engine/ring.h"
 #include "io/grpc-internal.h"
@@ -32,6 +34,7 @@ berth_grpc_call_t *berth_grpc_call_new(berth_handle_t conn, int32_t stream_id, c
     call->method = berth_strdup(method ? method : "");
     call->deadline_ns = deadline_ns;
     call->owner = owner.v;
+    call->started_ns = berth_hist_now();
     return call;
 }
 
@@ -108,6 +111,13 @@ static void post(berth_grpc_call_t *call, unsigned what, const void *pb, size_t 
 {
     if (!call)
         return; /* an internal request: nobody to answer */
+    if (what & GRPC_OUT_FINISH) {
+        /* Arrival to the final answer's post, by method: "rpc StartContainer" */
+        const char *slash = strrchr(call->method, '/');
+        char name[96];
+        snprintf(name, sizeof(name), "rpc %s", slash ? slash + 1 : call->method);
+        berth_hist_since(name, call->started_ns);
+    }
     grpc_out_msg_t *m = berth_msg_new(BERTH_MSG_GRPC_OUT, sizeof(*m));
     m->hdr.free = out_free;
     berth_grpc_call_ref(call);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "engine/alloc.h"
+#include "engine/hist.h"
 #include "engine/log.h"
 #include "io/blocking.h"
 #include "io/store.h"
@@ -238,12 +239,18 @@ int berth_overlay_container_mount(const char *root, const char *id, const char *
     BERTH_AUTO_FREE char *work = berth_asprintf("%s/work", dir);
     BERTH_AUTO_FREE char *merged = berth_asprintf("%s/merged", dir);
     BERTH_AUTO_FREE char *links = berth_asprintf("%s/l", dir);
+    uint64_t d0 = berth_hist_now();
     if (berth_store_mkdir_p(dir, 0700, err) < 0 || berth_store_mkdir_p(upper, 0755, err) < 0 ||
         berth_store_mkdir_p(work, 0700, err) < 0 || berth_store_mkdir_p(merged, 0755, err) < 0)
         return -1;
-    if (!is_mountpoint(merged) &&
-        berth_overlay_mount(lowers, n, upper, work, merged, links, NULL, err) < 0)
-        return berth_err_prefix(err, "container %s", id);
+    berth_hist_since("overlay directories", d0);
+    uint64_t t0 = berth_hist_now();
+    if (!is_mountpoint(merged)) {
+        int r = berth_overlay_mount(lowers, n, upper, work, merged, links, NULL, err);
+        berth_hist_since("overlay mount", t0);
+        if (r < 0)
+            return berth_err_prefix(err, "container %s", id);
+    }
     *rootfs = berth_steal_ptr(&merged);
     return 0;
 }
