@@ -794,6 +794,7 @@ void berth_bench_watch_start(berth_bench_watch_t *w, const berth_bench_endpoint_
 {
     w->ep = ep;
     w->relist = relist;
+    w->stages0 = berth_bench_stages_fetch(ep->sock);
     berth_bench_usage_sample((const char *const *)ep->procs, &w->u0);
     berth_bench_sampler_start(&w->smp, ep);
     if (relist)
@@ -805,6 +806,19 @@ void berth_bench_watch_started(berth_bench_watch_t *w, json_t *res, berth_bench_
 {
     berth_bench_usage_sample((const char *const *)w->ep->procs, &w->u1);
     berth_bench_startup_figures(res, pods, n, wall, &w->u0, &w->u1);
+    json_t *tail = berth_bench_tail_split(pods, n);
+    if (tail != NULL)
+        json_object_set_new(res, "tail", tail);
+    if (w->stages0 != NULL) {
+        json_t *s1 = berth_bench_stages_fetch(w->ep->sock);
+        json_t *d = s1 ? berth_bench_stages_diff(w->stages0, s1) : NULL;
+        if (d != NULL)
+            json_object_set_new(res, "stages", d);
+        if (s1)
+            json_decref(s1);
+        json_decref(w->stages0);
+        w->stages0 = NULL;
+    }
 }
 
 void berth_bench_watch_stop(berth_bench_watch_t *w, json_t *res)

@@ -68,6 +68,8 @@ typedef struct berth_bench_opts {
     /* --load and --load-dir (perf/bench_load.h): the same background load
      * for every endpoint and round; all zero: none. */
     berth_bench_load_spec_t load;
+    /* --stages: print each run's stage table (perf/bench_stages.c). */
+    bool stages;
     /* --socket, --compare and --procs as given, then the endpoints (owned). */
     const char *sock;
     bool compare;
@@ -234,6 +236,7 @@ typedef struct berth_bench_watch {
     berth_bench_usage_t u0, u1, u2;
     berth_bench_pleg_t pleg;
     bool relist;
+    json_t *stages0; /* the runtime's stage histograms at the start, or NULL */
 } berth_bench_watch_t;
 
 void berth_bench_watch_start(berth_bench_watch_t *w, const berth_bench_endpoint_t *ep, bool relist);
@@ -285,6 +288,22 @@ void berth_bench_startup_figures(json_t *res, berth_bench_pod_t *pods, unsigned 
 void berth_bench_teardown_figures(json_t *res, berth_bench_pod_t *pods, unsigned n, double wall);
 /* {"endpoint", "socket", "runtime": {}}: a run's result to fill. */
 json_t *berth_bench_new_result(const berth_bench_endpoint_t *ep);
+
+/* ---- stages (perf/bench_stages.c) ---------------------------------------------- */
+
+/* The runtime's stage histograms (berthd: verbose Status, info "stages"), or
+ * NULL when it serves none or cannot be reached. New reference. */
+json_t *berth_bench_stages_fetch(const char *sock);
+/* after - before per histogram: {NAME: {count, sum, p50, p90, p99, max}}
+ * (ns, or counts for a name with "(count)"), only those that changed; NULL
+ * when after has none. New reference. */
+json_t *berth_bench_stages_diff(json_t *before, json_t *after);
+/* {"median_pods", "slowest_10pct"}: the mean startup and its client-side
+ * parts (RunPodSandbox, CreateContainer, StartContainer, the rest) of the
+ * pods from p40 to p60 and of the slowest tenth; NULL under 10 pods. */
+json_t *berth_bench_tail_split(const berth_bench_pod_t *pods, unsigned n);
+/* The split and the stage table of a run's result ("tail", "stages"). */
+void berth_bench_stages_print(json_t *res);
 
 /* ---- processes ---------------------------------------------------------------- */
 

@@ -50,7 +50,10 @@ void berth_bench_usage(FILE *f)
           "                         (25% of RAM, written once and held), busy (all three),\n"
           "                         none (default)\n"
           "  --load-dir DIR         where the disk writers write (/tmp; put it on the disk\n"
-          "                         of the runtimes' state)\n",
+          "                         of the runtimes' state)\n"
+          "  --stages               after each pod run: the slowest 10 % of pods split by\n"
+          "                         call, and the runtime's stage histograms for the startup\n"
+          "                         (berthd serves them in verbose Status)\n",
           f);
 }
 
@@ -146,6 +149,7 @@ static const opt_def_t defs[] = {
         {"plot", 0, true, OPT_STRING, FIELD(plot_dir)},
         {"load", 0, true, OPT_SPECIAL, 0},
         {"load-dir", 0, true, OPT_STRING, FIELD(load.dir)},
+        {"stages", 0, false, OPT_FLAG, FIELD(stages)},
         {"help", 'h', false, OPT_SPECIAL, 0},
 };
 

@@ -101,6 +101,8 @@ static json_t *run_rounds(const berth_bench_opts_t *o, const berth_bench_scenari
             }
             if (sc->print_detail)
                 sc->print_detail(res);
+            if (o->stages)
+                berth_bench_stages_print(res);
             json_array_append_new(runs, json_pack("{s:s,s:i,s:o}", "endpoint", ep->label, "round",
                                                   r + 1, "result", res));
         }
