@@ -67,6 +67,7 @@ typedef struct exec_call {
 typedef struct ctr {
     berth_config_t *cfg;
     berth_handle_t self, mgr, pods, images, watcher;
+    berth_handle_t monitor; /* berth-monitor's link; NONE: conmon */
     char *id, *name, *pod_id;
     Runtime__V1__ContainerConfig *config;
     berth_pod_info_t *pod;

@@ -49,6 +49,7 @@
 #include "io/blocking.h"
 #include "io/fs.h"
 #include "io/conmon.h"
+#include "io/monitor.h"
 #include "io/grpc.h"
 #include "io/ocispec.h"
 #include "io/overlay.h"
@@ -455,7 +456,10 @@ static void step_runtime(berth_actor_t *self, void *owner)
     };
     berth_err_t err = NULL;
     c->cr.made |= MADE_RUNTIME; /* a failed create may leave a runtime container */
-    if (berth_conmon_create(c->self, &spec, TAG_CREATE, &err) < 0)
+    int r = berth_handle_valid(c->monitor)
+                    ? berth_monitor_create(c->monitor, c->self, &spec, TAG_CREATE, &err)
+                    : berth_conmon_create(c->self, &spec, TAG_CREATE, &err);
+    if (r < 0)
         ctr_fail(self, c, err);
 }
 
@@ -481,7 +485,7 @@ static const berth_creation_step_t steps[] = {
         {"looking up the pod sandbox", NULL, step_pod},
         {"looking up the image", NULL, step_image},
         {"mounting the root filesystem and writing the intent record", NULL, step_rootfs},
-        {"creating the container (conmon and the OCI runtime)", NULL, step_runtime},
+        {"creating the container (its monitor and the OCI runtime)", NULL, step_runtime},
         {"writing the container record", NULL, step_commit},
 };
 
@@ -571,6 +575,8 @@ static void undone(berth_actor_t *self, void *owner, berth_err_t err)
     (void)self;
     ctr_t *c = owner;
     unwatch(c);
+    if (berth_handle_valid(c->monitor))
+        berth_monitor_forget(c->monitor, c->id);
     if (c->infra)
         ctr_infra_answer(c, err);
 }
@@ -855,6 +861,7 @@ static ctr_t *ctr_new(const berth_ctr_init_t *b, const char *id, const char *nam
     c->pods = b->pods;
     c->images = b->images;
     c->watcher = b->watcher;
+    c->monitor = b->monitor;
     c->id = berth_strdup(id);
     c->name = berth_strdup(name);
     c->pod_id = berth_strdup(pod_id);

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/random.h>
 
 #include "actors/ctrmsg.h"
@@ -29,6 +30,7 @@
 #include "io/blocking.h"
 #include "io/cgroups.h"
 #include "io/conmon.h"
+#include "io/monitor.h"
 #include "io/fs.h"
 #include "io/grpc.h"
 #include "io/overlay.h"
@@ -68,6 +70,7 @@ typedef struct status_op {
 typedef struct ctrs {
     berth_config_t *cfg;
     berth_handle_t pods, images, watcher;
+    berth_handle_t monitor; /* berth-monitor's link; NONE: conmon */
     berth_index_t ix;
     down_op_t *downs;
     uint64_t next_down;
@@ -96,6 +99,7 @@ static void init_base(ctrs_t *c, berth_actor_t *self, berth_ctr_init_t *b)
     b->pods = c->pods;
     b->images = c->images;
     b->watcher = c->watcher;
+    b->monitor = c->monitor;
 }
 
 static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
@@ -948,6 +952,34 @@ static void summary_free(void *s)
     berth_ctr_summary_free(s);
 }
 
+/* berth-monitor: the configured program, else the one next to berthd. A
+ * monitor that cannot be run leaves containers to conmon, loudly. */
+static berth_handle_t monitor_start(const berth_config_t *cfg)
+{
+    BERTH_AUTO_FREE char *bin = NULL;
+    if (!empty(cfg->berth_monitor)) {
+        bin = berth_strdup(cfg->berth_monitor);
+    } else {
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        self[n > 0 ? n : 0] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        bin = berth_asprintf("%s/berth-monitor", slash ? self : ".");
+    }
+    BERTH_AUTO_FREE char *dir = berth_asprintf("%s/monitor", cfg->runroot);
+    berth_monitor_conf_t mc = {.binary = bin, .dir = dir};
+    berth_err_t err = NULL;
+    berth_handle_t h = berth_monitor_link_new(&mc, &err);
+    if (!berth_handle_valid(h)) {
+        berth_log_error("container monitor unavailable: containers run under conmon",
+                        "monitor=%s error=\"%s\"", bin, err ? err->msg : "?");
+        berth_err_free(&err);
+    }
+    return h;
+}
+
 void berth_containers_start(berth_handle_t h, berth_config_t *cfg, berth_handle_t pods,
                             berth_handle_t images)
 {
@@ -964,6 +996,8 @@ void berth_containers_start(berth_handle_t h, berth_config_t *cfg, berth_handle_
                         err ? err->msg : "?");
         berth_err_free(&err);
     }
+    if (strcmp(cfg->container_monitor, "berth") == 0)
+        c->monitor = monitor_start(cfg);
     berth_actor_start(h, &ctrs_class, c);
     restore_msg_t *r = berth_msg_new(BERTH_MSG_CTRS_RESTORED, sizeof(*r));
     r->hdr.free = restore_msg_free;

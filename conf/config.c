@@ -54,6 +54,8 @@ static const struct keydesc keys[] = {
         K("runtime", drop_infra_ctr, T_BOOL),
         K("runtime", conmon, T_STR),
         K("runtime", conmon_cgroup, T_STR),
+        K("runtime", container_monitor, T_STR),
+        K("runtime", berth_monitor, T_STR),
         K("runtime", cgroup_manager, T_STR),
         K("runtime", pids_limit, T_INT),
         K("runtime", log_size_max, T_INT),
@@ -674,6 +676,8 @@ static void set_defaults(berth_config_t *c)
     c->drop_infra_ctr = true;
     c->conmon = berth_strdup("");
     c->conmon_cgroup = berth_strdup("pod");
+    c->container_monitor = berth_strdup("berth");
+    c->berth_monitor = berth_strdup("");
     c->cgroup_manager = berth_strdup("cgroupfs");
     c->pids_limit = -1;
     c->log_size_max = -1;
@@ -715,6 +719,11 @@ static int validate(const berth_config_t *c, berth_err_t *err)
     if (berth_log_level_parse(c->log_level) < 0)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.runtime.log_level: unknown level \"%s\"", c->log_level);
+    if (strcmp(c->container_monitor, "berth") != 0 && strcmp(c->container_monitor, "conmon") != 0)
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "crio.runtime.container_monitor: expected \"berth\" or "
+                              "\"conmon\", got \"%s\"",
+                              c->container_monitor);
     if (strcmp(c->cgroup_manager, "cgroupfs") != 0 && strcmp(c->cgroup_manager, "systemd") != 0)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.runtime.cgroup_manager: expected \"cgroupfs\" or "

@@ -57,6 +57,8 @@ typedef struct berth_config {
     bool drop_infra_ctr;
     char *conmon;
     char *conmon_cgroup;
+    char *container_monitor; /* "berth" (berth-monitor, docs/monitor.md) | "conmon" */
+    char *berth_monitor;     /* the berth-monitor program; "" = next to berthd */
     char *cgroup_manager;
     int64_t pids_limit;
     int64_t log_size_max;

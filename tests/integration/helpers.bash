@@ -47,7 +47,20 @@ EOF
     # hybrid cgroup layouts (docs/runtimes.md; tests/integration/crun.bats).
     BERTHD_ARGS=(--config "$BERTH_CONF" --config-dir "$BERTH_CONF_DIR"
         --root "$BERTH_ROOT" --runroot "$BERTH_RUNROOT" --listen "$BERTH_SOCK"
-        --set "crio.runtime.default_runtime=${BERTH_TEST_RUNTIME:-runc}")
+        --set "crio.runtime.default_runtime=${BERTH_TEST_RUNTIME:-runc}"
+        --set "crio.runtime.container_monitor=${BERTH_TEST_MONITOR:-berth}")
+}
+
+# stop_monitor: berth-monitor outlives berthd by design (the containers keep
+# logging); a test's own is stopped by the PID in its pidfile, once berthd
+# is down.
+stop_monitor() {
+    local pid
+    pid=$(cat "$BERTH_RUNROOT/monitor/monitor.pid" 2>/dev/null) || return 0
+    [[ $pid =~ ^[0-9]+$ ]] || return 0
+    # only if it is the monitor of this test's tree
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q berth-monitor || return 0
+    kill -KILL "$pid" 2>/dev/null || true
 }
 
 # berth_teardown: stops the test's berthd by PID, shows its log when the test
@@ -61,6 +74,7 @@ berth_teardown() {
         fi
         stop_berthd || true
     fi
+    [[ -n ${BERTH_RUNROOT:-} ]] && stop_monitor
     if [[ -z ${BATS_TEST_COMPLETED:-} && -n ${BERTH_TMP:-} && -s ${BERTH_LOG:-} ]]; then
         echo "--- berthd log ($BERTH_LOG) ---"
         tail -n 40 "$BERTH_LOG"

@@ -1,0 +1,971 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * berth-monitor: conmon's job for every container of a node, in one
+ * process. docs/monitor.md says why one per node and what it survives.
+ *
+ * It is the subreaper and so the parent of each container's init (the
+ * runtime's `create` forks it and exits), holds the container's stdio
+ * pipes (or its terminal), writes them to the CRI log (crilog.h), reaps the
+ * container and writes its exit code to <exit_dir>/<cid> (and
+ * <persist_dir>/oom after an OOM kill) in the format berthd's exit watcher
+ * reads for conmon too, and serves the control fifo <bundle>/ctl ("1 H W"
+ * resizes the terminal, "2 0 0" reopens the log).
+ *
+ * berthd talks to it over a unix socket (proto.h). Every pipe end the
+ * monitor holds is also passed to berthd, so that neither death closes a
+ * pipe: after a monitor dies, berthd gives them to the next one (adopt).
+ *
+ * One thread, one io_uring: multishot polls on every descriptor (the
+ * socket, the clients, a signalfd for SIGCHLD, the pipes, the fifos), then
+ * non-blocking reads. Log writes are plain appends, as conmon's are.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <liburing.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/monitor/crilog.h"
+#include "io/monitor/exitfile.h"
+#include "io/monitor/proto.h"
+
+extern char **environ;
+
+enum kind { W_LISTEN, W_CLIENT, W_SIGNAL, W_OUT, W_ERR, W_CTL, W_CONSOLE };
+
+struct ctr;
+
+/* One multishot poll. Freed only on its last completion (the kernel may
+ * still hold it after a poll_remove was submitted). */
+typedef struct watch {
+    int kind;
+    int fd;
+    struct ctr *c;
+    bool dead;
+} watch_t;
+
+typedef struct ctr {
+    struct ctr *next;
+    char *cid, *bundle, *exit_dir, *persist_dir, *pidfile, *cgroup, *console_path;
+    pid_t pid;        /* the container's init; 0 until created */
+    pid_t create_pid; /* `<runtime> create` while it runs */
+    int reply_fd;     /* the client waiting for the create, or -1 */
+    bool terminal, ours, exited;
+    int out_fd, err_fd, in_fd, ctl_fd, console_fd;
+    watch_t *w_out, *w_err, *w_ctl, *w_console;
+    berth_crilog_t log;
+    json_t *spec; /* the create request, for a restarted berthd (fds) */
+} ctr_t;
+
+static struct io_uring ring;
+static ctr_t *ctrs;
+static char rbuf[65536];
+static char *scratch;
+static size_t scratch_cap;
+static char msgbuf[BERTH_MON_MSG_MAX];
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char stamp[40];
+    berth_crilog_stamp(&now, stamp);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s berth-monitor[%d]: ", stamp, (int)getpid());
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static struct io_uring_sqe *sqe_get(void)
+{
+    struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+    while (s == NULL) {
+        io_uring_submit(&ring);
+        s = io_uring_get_sqe(&ring);
+    }
+    return s;
+}
+
+static void arm(watch_t *w)
+{
+    struct io_uring_sqe *s = sqe_get();
+    io_uring_prep_poll_multishot(s, w->fd, POLLIN);
+    io_uring_sqe_set_data(s, w);
+}
+
+static watch_t *watch(int kind, int fd, ctr_t *c)
+{
+    watch_t *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        abort();
+    w->kind = kind;
+    w->fd = fd;
+    w->c = c;
+    arm(w);
+    return w;
+}
+
+/* Stops a watch and closes its descriptor; the struct goes with the
+ * poll's last completion. */
+static void unwatch(watch_t **wp)
+{
+    watch_t *w = *wp;
+    if (w == NULL)
+        return;
+    *wp = NULL;
+    w->dead = true;
+    struct io_uring_sqe *s = sqe_get();
+    io_uring_prep_poll_remove(s, (__u64)(uintptr_t)w);
+    io_uring_sqe_set_data(s, NULL);
+    close(w->fd);
+    w->fd = -1;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static char *dupstr(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    char *d = strdup(s);
+    if (d == NULL)
+        abort();
+    return d;
+}
+
+static ctr_t *find(const char *cid)
+{
+    for (ctr_t *c = ctrs; c != NULL; c = c->next)
+        if (strcmp(c->cid, cid) == 0)
+            return c;
+    return NULL;
+}
+
+static void destroy(ctr_t *c)
+{
+    for (ctr_t **p = &ctrs; *p != NULL; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    /* A watched fd is closed by unwatch, the others here. */
+    if (c->w_out)
+        c->out_fd = -1;
+    if (c->w_err)
+        c->err_fd = -1;
+    if (c->w_ctl)
+        c->ctl_fd = -1;
+    if (c->w_console)
+        c->console_fd = -1;
+    unwatch(&c->w_out);
+    unwatch(&c->w_err);
+    unwatch(&c->w_ctl);
+    unwatch(&c->w_console);
+    close_fd(&c->out_fd);
+    close_fd(&c->err_fd);
+    close_fd(&c->in_fd);
+    close_fd(&c->ctl_fd);
+    close_fd(&c->console_fd);
+    close_fd(&c->reply_fd);
+    if (c->console_path)
+        unlink(c->console_path);
+    berth_crilog_close(&c->log);
+    json_decref(c->spec);
+    free(c->cid);
+    free(c->bundle);
+    free(c->exit_dir);
+    free(c->persist_dir);
+    free(c->pidfile);
+    free(c->cgroup);
+    free(c->console_path);
+    free(c);
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static void reply_json(int fd, json_t *j, const int *fds, size_t nfds)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    if (s == NULL || berth_mon_send(fd, s, strlen(s), fds, nfds, 0) < 0)
+        say("cannot answer a request: %s", s ? strerror(errno) : "out of memory");
+    free(s);
+    json_decref(j);
+}
+
+static void reply_error(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply_error(int fd, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    reply_json(fd, json_pack("{sbss}", "ok", 0, "error", text), NULL, 0);
+}
+
+/* The container's descriptors as the "fds" list and an array. */
+static size_t ctr_fds(const ctr_t *c, json_t *names, int *fds)
+{
+    size_t n = 0;
+    if (c->terminal) {
+        if (c->out_fd >= 0) {
+            json_array_append_new(names, json_string("pty"));
+            fds[n++] = c->out_fd;
+        }
+    } else {
+        if (c->out_fd >= 0) {
+            json_array_append_new(names, json_string("out"));
+            fds[n++] = c->out_fd;
+        }
+        if (c->err_fd >= 0) {
+            json_array_append_new(names, json_string("err"));
+            fds[n++] = c->err_fd;
+        }
+    }
+    if (c->in_fd >= 0) {
+        json_array_append_new(names, json_string("in"));
+        fds[n++] = c->in_fd;
+    }
+    return n;
+}
+
+/* ---- logs, control fifo ---------------------------------------------------- */
+
+/* Reads what is there now (at most a few buffers: one busy container must
+ * not starve the others; the multishot poll fires again). Returns false at
+ * EOF or on an error that ends the stream. */
+static bool pump(ctr_t *c, int fd, const char *stream, int rounds)
+{
+    for (int i = 0; rounds == 0 || i < rounds; i++) {
+        ssize_t n = read(fd, rbuf, sizeof(rbuf));
+        if (n > 0) {
+            if (berth_crilog_write(&c->log, stream, rbuf, (size_t)n, scratch, scratch_cap) < 0)
+                say("%s: log write to %s failed: %s", c->cid, c->log.path ? c->log.path : "(none)",
+                    strerror(errno));
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return true;
+        return false; /* 0: EOF; EIO: the terminal's other side is gone */
+    }
+    return true;
+}
+
+static void on_stream(watch_t *w)
+{
+    ctr_t *c = w->c;
+    bool err = w->kind == W_ERR;
+    if (pump(c, w->fd, err ? "stderr" : "stdout", 4))
+        return;
+    if (err) {
+        c->err_fd = -1;
+        unwatch(&c->w_err);
+    } else {
+        c->out_fd = -1;
+        unwatch(&c->w_out);
+    }
+}
+
+static void on_ctl(watch_t *w)
+{
+    ctr_t *c = w->c;
+    char line[256];
+    ssize_t n = read(w->fd, line, sizeof(line) - 1);
+    if (n <= 0)
+        return;
+    line[n] = '\0';
+    for (char *p = line, *nl; p && *p; p = nl ? nl + 1 : NULL) {
+        nl = strchr(p, '\n');
+        unsigned op = 0, a = 0, b = 0;
+        if (sscanf(p, "%u %u %u", &op, &a, &b) != 3)
+            continue;
+        if (op == 1 && c->terminal && c->out_fd >= 0) {
+            struct winsize ws = {.ws_row = (unsigned short)a, .ws_col = (unsigned short)b};
+            if (ioctl(c->out_fd, TIOCSWINSZ, &ws) < 0)
+                say("%s: resize: %s", c->cid, strerror(errno));
+        } else if (op == 2) {
+            if (berth_crilog_reopen(&c->log) < 0)
+                say("%s: reopen %s: %s", c->cid, c->log.path, strerror(errno));
+        }
+    }
+}
+
+static int open_ctl(ctr_t *c)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/ctl", c->bundle);
+    if (mkfifo(path, 0600) < 0 && errno != EEXIST)
+        return -1;
+    /* O_RDWR: the fifo never reads EOF when a writer goes away. */
+    int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    c->ctl_fd = fd;
+    c->w_ctl = watch(W_CTL, fd, c);
+    return 0;
+}
+
+/* ---- exits --------------------------------------------------------------- */
+
+static void on_exit_status(ctr_t *c, int st)
+{
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    c->exited = true;
+    /* What the container wrote before it died is in the pipes now: log it
+     * before the exit shows, so a reader after the exit sees all of it. */
+    if (c->out_fd >= 0)
+        pump(c, c->out_fd, "stdout", 0);
+    if (c->err_fd >= 0)
+        pump(c, c->err_fd, "stderr", 0);
+    const char *what = NULL;
+    if (berth_mon_record_exit(c->exit_dir, c->persist_dir, c->cid, code, c->cgroup, &what) < 0)
+        say("%s: cannot record the exit (%s): %s", c->cid, what, strerror(errno));
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+static char *runtime_error(const char *log_path)
+{
+    FILE *f = fopen(log_path, "re");
+    if (f == NULL)
+        return NULL;
+    char line[8192];
+    char *last = NULL, *any = NULL;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0] == '\0')
+            continue;
+        free(any);
+        any = dupstr(line);
+        json_t *j = json_loads(line, 0, NULL);
+        const char *lvl = json_string_value(json_object_get(j, "level"));
+        const char *msg = json_string_value(json_object_get(j, "msg"));
+        if (msg && lvl && (strcmp(lvl, "error") == 0 || strcmp(lvl, "fatal") == 0)) {
+            free(last);
+            last = dupstr(msg);
+        }
+        json_decref(j);
+    }
+    fclose(f);
+    if (last != NULL) {
+        free(any);
+        return last;
+    }
+    return any;
+}
+
+static void create_done(ctr_t *c, int st)
+{
+    c->create_pid = 0;
+    char logp[4200];
+    snprintf(logp, sizeof(logp), "%s/create.log", c->persist_dir);
+    int fd = c->reply_fd;
+    c->reply_fd = -1;
+    if (c->console_path) {
+        unlink(c->console_path);
+        free(c->console_path);
+        c->console_path = NULL;
+    }
+    if (c->w_console) {
+        c->console_fd = -1;
+        unwatch(&c->w_console);
+    }
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+        char *msg = runtime_error(logp);
+        if (fd >= 0)
+            reply_error(fd, "container create failed: %s",
+                        msg ? msg
+                            : (WIFEXITED(st) ? "the runtime failed without a message"
+                                             : "the runtime was killed"));
+        free(msg);
+        unlink(logp);
+        close_fd(&fd);
+        destroy(c);
+        return;
+    }
+    unlink(logp);
+    FILE *f = fopen(c->pidfile, "re");
+    int pid = 0;
+    if (f == NULL || fscanf(f, "%d", &pid) != 1 || pid <= 0) {
+        if (f)
+            fclose(f);
+        if (fd >= 0)
+            reply_error(fd, "container create failed: the runtime wrote no pid to %s", c->pidfile);
+        close_fd(&fd);
+        destroy(c);
+        return;
+    }
+    fclose(f);
+    c->pid = pid;
+    if (c->terminal && c->out_fd < 0) {
+        if (fd >= 0)
+            reply_error(fd, "container create failed: the runtime sent no terminal");
+        close_fd(&fd);
+        kill(c->pid, SIGKILL);
+        return; /* reaped as a container; berthd deletes it */
+    }
+    c->cgroup = berth_mon_memory_cgroup(pid);
+    if (c->terminal && c->out_fd >= 0)
+        c->w_out = watch(W_OUT, c->out_fd, c);
+    if (fd >= 0) {
+        json_t *names = json_array();
+        int fds[BERTH_MON_FDS_MAX];
+        size_t n = ctr_fds(c, names, fds);
+        reply_json(fd,
+                   json_pack("{sbsisssO}", "ok", 1, "pid", pid, "cgroup",
+                             c->cgroup ? c->cgroup : "", "fds", names),
+                   fds, n);
+        json_decref(names);
+        close(fd);
+    }
+}
+
+static void on_console(watch_t *w)
+{
+    ctr_t *c = w->c;
+    int conn = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC);
+    if (conn < 0)
+        return;
+    /* The runtime sends the terminal right after it connects. */
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char b[256];
+    int fds[BERTH_MON_FDS_MAX];
+    size_t nfds = 0;
+    long n = berth_mon_recv(conn, b, sizeof(b), fds, &nfds, 0);
+    close(conn);
+    if (n < 0 || nfds == 0) {
+        say("%s: no terminal from the runtime: %s", c->cid, n < 0 ? strerror(errno) : "none");
+        return;
+    }
+    for (size_t i = 1; i < nfds; i++)
+        close(fds[i]);
+    close_fd(&c->out_fd);
+    c->out_fd = fds[0];
+    fcntl(c->out_fd, F_SETFL, fcntl(c->out_fd, F_GETFL) | O_NONBLOCK);
+}
+
+static const char *jstr(json_t *j, const char *k)
+{
+    return json_string_value(json_object_get(j, k));
+}
+
+static ctr_t *ctr_from(json_t *req)
+{
+    ctr_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        abort();
+    c->out_fd = c->err_fd = c->in_fd = c->ctl_fd = c->console_fd = c->reply_fd = -1;
+    c->log.fd = -1;
+    c->cid = dupstr(jstr(req, "cid"));
+    c->bundle = dupstr(jstr(req, "bundle"));
+    c->exit_dir = dupstr(jstr(req, "exit_dir"));
+    c->persist_dir = dupstr(jstr(req, "persist_dir"));
+    c->pidfile = dupstr(jstr(req, "pidfile"));
+    c->terminal = json_is_true(json_object_get(req, "terminal"));
+    c->spec = json_deep_copy(req);
+    const char *drop[] = {"op", "pid", "cgroup", "exited", "fds"};
+    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+        json_object_del(c->spec, drop[i]);
+    const char *log_path = jstr(req, "log_path");
+    json_int_t max = json_integer_value(json_object_get(req, "log_size_max"));
+    if (berth_crilog_open(&c->log, log_path, max > 0 ? (uint64_t)max : 0) < 0)
+        say("%s: cannot open the log %s: %s", c->cid, log_path, strerror(errno));
+    return c;
+}
+
+static bool valid_create(json_t *req, int fd)
+{
+    const char *need[] = {"cid", "bundle", "log_path", "exit_dir", "persist_dir", "pidfile"};
+    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+        const char *v = jstr(req, need[i]);
+        if (v == NULL || v[0] == '\0') {
+            reply_error(fd, "request without %s", need[i]);
+            return false;
+        }
+    }
+    const char *cid = jstr(req, "cid");
+    if (strchr(cid, '/') != NULL || cid[0] == '.') {
+        reply_error(fd, "invalid container id \"%s\"", cid);
+        return false;
+    }
+    if (find(cid) != NULL) {
+        reply_error(fd, "container %s is already monitored", cid);
+        return false;
+    }
+    return true;
+}
+
+static int pipe_pair(int p[2])
+{
+    return pipe2(p, O_CLOEXEC);
+}
+
+static void op_create(int fd, json_t *req)
+{
+    if (!valid_create(req, fd))
+        return;
+    const char *runtime = jstr(req, "runtime");
+    if (runtime == NULL || runtime[0] != '/') {
+        reply_error(fd, "request without an absolute runtime path");
+        return;
+    }
+    bool want_in = json_is_true(json_object_get(req, "stdin"));
+    ctr_t *c = ctr_from(req);
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1}, lsn = -1;
+    if (want_in && pipe_pair(in) < 0)
+        goto fail_errno;
+    if (!c->terminal && (pipe_pair(out) < 0 || pipe_pair(err) < 0))
+        goto fail_errno;
+    if (c->terminal) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/console.sock", c->persist_dir);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+            errno = ENAMETOOLONG;
+            goto fail_errno;
+        }
+        strcpy(sa.sun_path, path);
+        unlink(path);
+        lsn = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (lsn < 0 || bind(lsn, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lsn, 1) < 0)
+            goto fail_errno;
+        c->console_path = dupstr(path);
+    }
+
+    char logp[4200];
+    snprintf(logp, sizeof(logp), "%s/create.log", c->persist_dir);
+    unlink(logp);
+    const char *argv[24];
+    size_t a = 0;
+    argv[a++] = runtime;
+    const char *root = jstr(req, "runtime_root");
+    char rootarg[4200];
+    if (root && root[0]) {
+        snprintf(rootarg, sizeof(rootarg), "--root=%s", root);
+        argv[a++] = rootarg;
+    }
+    argv[a++] = "--log";
+    argv[a++] = logp;
+    argv[a++] = "--log-format=json";
+    argv[a++] = "create";
+    argv[a++] = "--bundle";
+    argv[a++] = c->bundle;
+    argv[a++] = "--pid-file";
+    argv[a++] = c->pidfile;
+    if (c->terminal) {
+        argv[a++] = "--console-socket";
+        argv[a++] = c->console_path;
+    }
+    argv[a++] = c->cid;
+    argv[a] = NULL;
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (in[0] >= 0)
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    else
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (out[1] >= 0) {
+        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    } else {
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    }
+    posix_spawn_file_actions_addchdir_np(&fa, c->bundle);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    pid_t pid;
+    int r = posix_spawn(&pid, runtime, &fa, &at, (char *const *)argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (r != 0) {
+        errno = r;
+        goto fail_errno;
+    }
+    /* The runtime and the container hold the write ends now. */
+    close_fd(&out[1]);
+    close_fd(&err[1]);
+    close_fd(&in[0]);
+    c->create_pid = pid;
+    c->ours = true;
+    c->reply_fd = dup(fd);
+    if (out[0] >= 0) {
+        fcntl(out[0], F_SETFL, O_NONBLOCK);
+        fcntl(err[0], F_SETFL, O_NONBLOCK);
+        c->out_fd = out[0];
+        c->err_fd = err[0];
+        c->w_out = watch(W_OUT, out[0], c);
+        c->w_err = watch(W_ERR, err[0], c);
+    }
+    c->in_fd = in[1];
+    if (lsn >= 0) {
+        c->console_fd = lsn;
+        c->w_console = watch(W_CONSOLE, lsn, c);
+    }
+    if (open_ctl(c) < 0)
+        say("%s: no control fifo in %s: %s", c->cid, c->bundle, strerror(errno));
+    c->next = ctrs;
+    ctrs = c;
+    return;
+
+fail_errno:;
+    int e = errno;
+    for (int *p = (int[]){out[0], out[1], err[0], err[1], in[0], in[1], lsn}, i = 0; i < 7; i++)
+        if (p[i] >= 0)
+            close(p[i]);
+    reply_error(fd, "container create failed: cannot start %s: %s", runtime, strerror(e));
+    if (c->console_path)
+        unlink(c->console_path);
+    destroy(c);
+}
+
+/* ---- adopt, fds, list, forget ------------------------------------------------ */
+
+static void op_adopt(int fd, json_t *req, int *fds, size_t nfds)
+{
+    if (!valid_create(req, fd))
+        return;
+    ctr_t *c = ctr_from(req);
+    c->pid = (pid_t)json_integer_value(json_object_get(req, "pid"));
+    const char *cg = jstr(req, "cgroup");
+    c->cgroup = cg && cg[0] ? dupstr(cg) : NULL;
+    c->exited = json_is_true(json_object_get(req, "exited"));
+    json_t *names = json_object_get(req, "fds");
+    for (size_t i = 0; i < nfds; i++) {
+        const char *n = json_string_value(json_array_get(names, i));
+        int *slot = n == NULL               ? NULL
+                    : strcmp(n, "pty") == 0 ? &c->out_fd
+                    : strcmp(n, "out") == 0 ? &c->out_fd
+                    : strcmp(n, "err") == 0 ? &c->err_fd
+                    : strcmp(n, "in") == 0  ? &c->in_fd
+                                            : NULL;
+        if (slot == NULL || *slot >= 0) {
+            close(fds[i]);
+            continue;
+        }
+        *slot = fds[i];
+        fds[i] = -1;
+    }
+    if (c->out_fd >= 0) {
+        fcntl(c->out_fd, F_SETFL, fcntl(c->out_fd, F_GETFL) | O_NONBLOCK);
+        c->w_out = watch(W_OUT, c->out_fd, c);
+    }
+    if (c->err_fd >= 0) {
+        fcntl(c->err_fd, F_SETFL, fcntl(c->err_fd, F_GETFL) | O_NONBLOCK);
+        c->w_err = watch(W_ERR, c->err_fd, c);
+    }
+    if (open_ctl(c) < 0)
+        say("%s: no control fifo in %s: %s", c->cid, c->bundle, strerror(errno));
+    c->next = ctrs;
+    ctrs = c;
+    say("%s: adopted (pid %d)", c->cid, (int)c->pid);
+    reply_json(fd, json_pack("{sb}", "ok", 1), NULL, 0);
+}
+
+static void op_fds(int fd, json_t *req)
+{
+    const char *cid = jstr(req, "cid");
+    ctr_t *c = cid ? find(cid) : NULL;
+    if (c == NULL || c->create_pid) {
+        reply_error(fd, "container %s is not monitored", cid ? cid : "");
+        return;
+    }
+    json_t *names = json_array();
+    int fds[BERTH_MON_FDS_MAX];
+    size_t n = ctr_fds(c, names, fds);
+    reply_json(fd,
+               json_pack("{sbsisssbsOsO}", "ok", 1, "pid", (int)c->pid, "cgroup",
+                         c->cgroup ? c->cgroup : "", "exited", c->exited, "fds", names, "spec",
+                         c->spec),
+               fds, n);
+    json_decref(names);
+}
+
+static void op_list(int fd)
+{
+    json_t *a = json_array();
+    for (ctr_t *c = ctrs; c != NULL; c = c->next)
+        if (c->create_pid == 0)
+            json_array_append_new(a, json_pack("{sssisssb}", "cid", c->cid, "pid", (int)c->pid,
+                                               "cgroup", c->cgroup ? c->cgroup : "", "exited",
+                                               c->exited));
+    reply_json(fd, json_pack("{sbsisO}", "ok", 1, "monitor_pid", (int)getpid(), "containers", a),
+               NULL, 0);
+    json_decref(a);
+}
+
+static void op_forget(int fd, json_t *req)
+{
+    const char *cid = jstr(req, "cid");
+    ctr_t *c = cid ? find(cid) : NULL;
+    if (c != NULL && c->create_pid == 0)
+        destroy(c);
+    reply_json(fd, json_pack("{sb}", "ok", 1), NULL, 0);
+}
+
+static void on_request(int fd, const char *buf, size_t len, int *fds, size_t nfds)
+{
+    json_error_t je;
+    json_t *req = json_loadb(buf, len, 0, &je);
+    const char *op = jstr(req, "op");
+    if (op == NULL)
+        reply_error(fd, "unreadable request: %s", req ? "no op" : je.text);
+    else if (strcmp(op, "create") == 0)
+        op_create(fd, req);
+    else if (strcmp(op, "adopt") == 0)
+        op_adopt(fd, req, fds, nfds);
+    else if (strcmp(op, "fds") == 0)
+        op_fds(fd, req);
+    else if (strcmp(op, "list") == 0)
+        op_list(fd);
+    else if (strcmp(op, "forget") == 0)
+        op_forget(fd, req);
+    else
+        reply_error(fd, "unknown op \"%s\"", op);
+    for (size_t i = 0; i < nfds; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    json_decref(req);
+}
+
+static void on_client(watch_t *w)
+{
+    for (;;) {
+        int fds[BERTH_MON_FDS_MAX];
+        size_t nfds = 0;
+        long n = berth_mon_recv(w->fd, msgbuf, sizeof(msgbuf), fds, &nfds, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n < 0 && errno == EMSGSIZE) {
+            reply_error(w->fd, "request larger than %d bytes", BERTH_MON_MSG_MAX);
+            continue;
+        }
+        if (n <= 0) {
+            watch_t *ww = w;
+            unwatch(&ww);
+            return;
+        }
+        on_request(w->fd, msgbuf, (size_t)n, fds, nfds);
+    }
+}
+
+static void on_listen(watch_t *w)
+{
+    for (;;) {
+        int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            return;
+        watch(W_CLIENT, fd, NULL);
+    }
+}
+
+static void on_sigchld(watch_t *w)
+{
+    struct signalfd_siginfo si;
+    while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+        ;
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG | __WALL);
+        if (p <= 0)
+            return;
+        ctr_t *c = ctrs;
+        while (c != NULL && c->create_pid != p && !(c->pid == p && c->create_pid == 0))
+            c = c->next;
+        /* Anything else is an orphan the monitor adopted as subreaper (a
+         * daemon a container left behind): reaped and forgotten. */
+        if (c != NULL && c->create_pid == p)
+            create_done(c, st);
+        else if (c != NULL)
+            on_exit_status(c, st);
+    }
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+static int listen_on(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: berth-monitor (--listen-fd N | --socket PATH) [--pidfile PATH]\n"
+                    "  the container monitor of berthd; see docs/monitor.md\n");
+}
+
+int main(int argc, char **argv)
+{
+    int lfd = -1;
+    const char *sock = NULL, *pidfile = NULL;
+    static const struct option opts[] = {{"listen-fd", required_argument, NULL, 'l'},
+                                         {"socket", required_argument, NULL, 's'},
+                                         {"pidfile", required_argument, NULL, 'p'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    for (int o; (o = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        if (o == 'l')
+            lfd = atoi(optarg);
+        else if (o == 's')
+            sock = optarg;
+        else if (o == 'p')
+            pidfile = optarg;
+        else {
+            usage();
+            return o == 'h' ? 0 : 2;
+        }
+    }
+    if ((lfd < 0) == (sock == NULL)) {
+        usage();
+        return 2;
+    }
+    if (sock != NULL && (lfd = listen_on(sock)) < 0) {
+        say("cannot listen on %s: %s", sock, strerror(errno));
+        return 1;
+    }
+    fcntl(lfd, F_SETFD, FD_CLOEXEC);
+    fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+    /* Its own session: a signal to berthd's process group or terminal
+     * leaves the monitor, and so the containers' logs, alone. */
+    setsid();
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        say("cannot become a subreaper: %s", strerror(errno));
+        return 1;
+    }
+    /* Five descriptors a container (two pipes, stdin, fifo, log): as many
+     * as the hard limit allows. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0) {
+        say("signalfd: %s", strerror(errno));
+        return 1;
+    }
+    scratch_cap = berth_crilog_need(sizeof(rbuf));
+    scratch = malloc(scratch_cap);
+    if (scratch == NULL)
+        return 1;
+    int r = io_uring_queue_init(256, &ring, 0);
+    if (r < 0) {
+        say("io_uring_queue_init: %s", strerror(-r));
+        return 1;
+    }
+    if (pidfile) {
+        char text[32];
+        snprintf(text, sizeof(text), "%d\n", (int)getpid());
+        char *dir = dupstr(pidfile), *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        if (berth_mon_write_atomic(slash ? dir : ".", slash ? slash + 1 : pidfile, text) < 0)
+            say("cannot write %s: %s", pidfile, strerror(errno));
+        free(dir);
+    }
+    watch(W_LISTEN, lfd, NULL);
+    watch(W_SIGNAL, sfd, NULL);
+    say("serving");
+    for (;;) {
+        io_uring_submit_and_wait(&ring, 1);
+        struct io_uring_cqe *cqe;
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&ring, head, cqe)
+        {
+            seen++;
+            watch_t *w = io_uring_cqe_get_data(cqe);
+            if (w == NULL)
+                continue;
+            bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+            if (!w->dead && cqe->res > 0) {
+                switch (w->kind) {
+                case W_LISTEN:
+                    on_listen(w);
+                    break;
+                case W_CLIENT:
+                    on_client(w);
+                    break;
+                case W_SIGNAL:
+                    on_sigchld(w);
+                    break;
+                case W_OUT:
+                case W_ERR:
+                    on_stream(w);
+                    break;
+                case W_CTL:
+                    on_ctl(w);
+                    break;
+                case W_CONSOLE:
+                    on_console(w);
+                    break;
+                }
+            }
+            if (!more) {
+                if (w->dead)
+                    free(w);
+                else
+                    arm(w); /* the kernel ended the multishot (overflow): again */
+            }
+        }
+        io_uring_cq_advance(&ring, seen);
+    }
+}

@@ -1,0 +1,174 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
+# berth-monitor (docs/monitor.md) against a private berthd, real runc, CNI
+# (bridge berthit17, 10.213.17.0/24) and the offline test registry: the
+# monitor killed (the containers keep running and logging, the next monitor
+# takes them over, berthd reaps what exits meanwhile), berthd killed (the
+# monitor keeps logging and reaping, the restarted berthd reaches it),
+# containers that end in their first millisecond, and output in a burst.
+# Skipped when the suite runs under conmon.
+
+load helpers
+
+BRIDGE=berthit17
+SUBNET=10.213.17.0/24
+
+setup_file() {
+    berth_images_setup_file
+}
+
+setup() {
+    [[ ${BERTH_TEST_MONITOR:-berth} == berth ]] || skip "containers run under ${BERTH_TEST_MONITOR}"
+    [[ -s $REG_DIR/images.txt ]] || skip "no test images"
+    berth_setup
+    write_conflist montest "$BRIDGE" "$SUBNET"
+    berth_conf_images
+    start_berthd
+    BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    POD_JSON=$BERTH_TMP/pod.json
+    cat >"$POD_JSON" <<EOF
+{"metadata":{"name":"monpod","namespace":"it","uid":"u-$$-$BATS_TEST_NUMBER","attempt":0},
+ "hostname":"monhost","log_directory":"$BERTH_TMP/logs","linux":{}}
+EOF
+    POD=$(berth_crictl runp "$POD_JSON" 2>/dev/null)
+    [[ $POD =~ ^[0-9a-f]{64}$ ]]
+}
+
+teardown() {
+    berth_teardown
+    ip link del "$BRIDGE" 2>/dev/null || true
+}
+
+# run_ctr NAME COMMAND-JSON: create and start; prints the ID
+run_ctr() {
+    local f=$BERTH_TMP/$1.json id
+    cat >"$f" <<EOF
+{"metadata":{"name":"$1"},"image":{"image":"$BUSYBOX"},"log_path":"$1.log","command":$2}
+EOF
+    id=$(berth_crictl create "$POD" "$f" "$POD_JSON" 2>/dev/null) || return 1
+    berth_crictl start "$id" >/dev/null || return 1
+    echo "$id"
+}
+
+# wait_state ID STATE SECONDS
+wait_state() {
+    local i
+    for ((i = 0; i < $3 * 10; i++)); do
+        [[ $(berth_crictl inspect "$1" | jq -r .status.state) == "$2" ]] && return 0
+        sleep 0.1
+    done
+    echo "container $1 is $(berth_crictl inspect "$1" | jq -r .status.state), not $2" >&2
+    return 1
+}
+
+monitor_pid() {
+    cat "$BERTH_RUNROOT/monitor/monitor.pid" 2>/dev/null
+}
+
+# log_lines NAME: complete stdout lines in the container's CRI log
+log_lines() {
+    grep -c ' stdout F line ' "$BERTH_TMP/logs/$1.log" 2>/dev/null || true
+}
+
+# wait_more_lines NAME N SECONDS: until the log has more than N lines
+wait_more_lines() {
+    local i
+    for ((i = 0; i < $3 * 10; i++)); do
+        (($(log_lines "$1") > $2)) && return 0
+        sleep 0.1
+    done
+    echo "log of $1 stuck at $(log_lines "$1") lines" >&2
+    return 1
+}
+
+TICKER='["sh","-c","i=0; while :; do echo line $i; i=$((i+1)); sleep 0.1; done"]'
+
+@test "the monitor is killed: containers keep running and logging; the next one takes them over; no exit code is lost" {
+    local old new ticker late n
+    old=$(monitor_pid)
+    [[ $old =~ ^[0-9]+$ ]]
+    # berthd started it: its parent is berthd
+    [[ $(awk '{ print $4 }' "/proc/$old/stat") == "$BERTHD_PID" ]]
+    ticker=$(run_ctr ticker "$TICKER")
+    late=$(run_ctr late '["sh","-c","sleep 3; echo bye; exit 3"]')
+    wait_more_lines ticker 5 10
+    kill -KILL "$old"
+    # the next monitor, started by berthd, with the same socket
+    for ((i = 0; i < 50; i++)); do
+        new=$(monitor_pid)
+        [[ -n $new && $new != "$old" ]] && pid_alive "$new" && break
+        sleep 0.1
+    done
+    [[ -n $new && $new != "$old" ]]
+    grep -q 'msg="container monitor gone"' "$BERTH_LOG"
+    # the ticker never stopped, and its log goes on under the new monitor
+    [[ $(berth_crictl inspect "$ticker" | jq -r .status.state) == CONTAINER_RUNNING ]]
+    n=$(log_lines ticker)
+    wait_more_lines ticker "$((n + 5))" 10
+    # "late" exited while orphaned: berthd (its subreaper) reaped it
+    wait_state "$late" CONTAINER_EXITED 15
+    [[ $(berth_crictl inspect "$late" | jq -r .status.exitCode) == 3 ]]
+    grep -q 'stdout F bye' "$BERTH_TMP/logs/late.log"
+    # the ticker is stopped under the new monitor: SIGTERM is discarded by
+    # a sh as PID 1, so the kill after the timeout ends it (137)
+    berth_crictl stop --timeout 1 "$ticker" >/dev/null
+    wait_state "$ticker" CONTAINER_EXITED 15
+    [[ $(berth_crictl inspect "$ticker" | jq -r .status.exitCode) == 137 ]]
+    # a new container runs under the new monitor, which is its parent
+    local fresh
+    fresh=$(run_ctr fresh '["sh","-c","echo fresh; exit 4"]')
+    wait_state "$fresh" CONTAINER_EXITED 10
+    [[ $(berth_crictl inspect "$fresh" | jq -r .status.exitCode) == 4 ]]
+    grep -q 'stdout F fresh' "$BERTH_TMP/logs/fresh.log"
+}
+
+@test "berthd is killed: the monitor keeps logging and reaping; the restarted berthd reaches the same monitor" {
+    local mon ticker late n
+    mon=$(monitor_pid)
+    ticker=$(run_ctr ticker "$TICKER")
+    late=$(run_ctr late '["sh","-c","sleep 2; echo bye; exit 5"]')
+    wait_more_lines ticker 3 10
+    kill -KILL "$BERTHD_PID"
+    wait "$BERTHD_PID" 2>/dev/null || true
+    BERTHD_PID=
+    n=$(log_lines ticker)
+    # no berthd: the monitor still writes the log, and reaps "late"
+    wait_more_lines ticker "$((n + 10))" 10
+    for ((i = 0; i < 50; i++)); do
+        [[ -s $BERTH_RUNROOT/exits/$late ]] && break
+        sleep 0.1
+    done
+    [[ $(cat "$BERTH_RUNROOT/exits/$late") == 5 ]]
+    pid_alive "$mon"
+    start_berthd
+    grep -q "msg=\"container monitor reached\" pid=$mon containers=" "$BERTH_LOG"
+    [[ $(monitor_pid) == "$mon" ]]
+    [[ $(berth_crictl inspect "$late" | jq -r .status.exitCode) == 5 ]]
+    [[ $(berth_crictl inspect "$ticker" | jq -r .status.state) == CONTAINER_RUNNING ]]
+    berth_crictl stop --timeout 1 "$ticker" >/dev/null
+    wait_state "$ticker" CONTAINER_EXITED 15
+    berth_crictl rm "$ticker" "$late" >/dev/null
+}
+
+@test "containers that end in their first millisecond, and a burst of output, lose nothing" {
+    local quick fail burst
+    quick=$(run_ctr quick '["true"]')
+    fail=$(run_ctr fail '["sh","-c","exit 9"]')
+    # 20000 numbered lines as fast as the shell writes them, then exit
+    burst=$(run_ctr burst '["sh","-c","seq 1 20000 | sed s/^/line\\ /; exit 2"]')
+    wait_state "$quick" CONTAINER_EXITED 10
+    wait_state "$fail" CONTAINER_EXITED 10
+    wait_state "$burst" CONTAINER_EXITED 20
+    [[ $(berth_crictl inspect "$quick" | jq -r .status.exitCode) == 0 ]]
+    [[ $(berth_crictl inspect "$fail" | jq -r .status.exitCode) == 9 ]]
+    [[ $(berth_crictl inspect "$burst" | jq -r .status.exitCode) == 2 ]]
+    # every line once the exit is visible: 20000 records close a line (a
+    # line cut by a pipe read is a P record and its F rest)
+    [[ $(grep -c ' stdout F ' "$BERTH_TMP/logs/burst.log") == 20000 ]]
+    # and joined by the reader, in order
+    run berth_crictl logs "$burst"
+    [[ $(grep -c '^line [0-9]*$' <<<"$output") == 20000 ]]
+    [[ $(tail -n 1 <<<"$output") == "line 20000" ]]
+    [[ $(awk '$2 != NR { print; exit }' <<<"$output") == "" ]]
+}
