@@ -80,7 +80,7 @@ static char **default_procs(const berth_bench_opts_t *o, const char *sock, bool 
     else if (sock && strstr(sock, "crio"))
         list = berth_asprintf("crio%s,conmon%s,pause", d, d);
     else
-        list = berth_asprintf("berthd%s,conmon%s", d, d);
+        list = berth_asprintf("berthd%s,berth-monitor%s,conmon%s", d, d, d);
     return berth_bench_strv_split(list, ',');
 }
 

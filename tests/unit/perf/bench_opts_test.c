@@ -62,8 +62,9 @@ int main(void)
     ok(berth_bench_opts_endpoints(&o, false) == 0 && o.neps == 1 &&
                strcmp(o.eps[0].label, "runtime") == 0 &&
                strcmp(o.eps[0].sock, "/run/berth/berth.sock") == 0 &&
-               strv_is(o.eps[0].procs, (const char *const[]){"berthd", "conmon", NULL}),
-       "one --socket endpoint, labelled runtime, berthd and conmon unfiltered outside /tmp");
+               strv_is(o.eps[0].procs,
+                       (const char *const[]){"berthd", "berth-monitor", "conmon", NULL}),
+       "one --socket endpoint, labelled runtime, berthd and its monitors unfiltered outside /tmp");
     berth_bench_opts_fini(&o);
 
     go = PARSE(&o, &rc, "-n", "7", "-P", "0", "--rate", "-3", "--seconds", "2.5", "--rounds", "0",
@@ -100,6 +101,7 @@ int main(void)
                strv_is(o.eps[0].procs, (const char *const[]){"conmon@/tmp/f", "runc@/tmp/f",
                                                              "crun@/tmp/f", NULL}) &&
                strv_is(o.eps[1].procs, (const char *const[]){"berthd@/tmp/berth-bench.d/",
+                                                             "berth-monitor@/tmp/berth-bench.d/",
                                                              "conmon@/tmp/berth-bench.d/", NULL}),
        "a socket under /tmp filters its processes by its directory");
     berth_bench_opts_fini(&o);
