@@ -22,6 +22,8 @@
 #   BENCH_LOG_LEVEL  berthd log level (default warn: a benchmark should not
 #                    measure its own logging)
 #   BENCH_WORKERS    engine workers (default 0 = one per CPU)
+#   BENCH_MONITOR    container monitor, berth or conmon (default berth;
+#                    docs/monitor.md)
 #   BENCH_RUN_TMPFS  1 (default): STATE_DIR/run, berthd's runroot and the
 #                    runtimes' state roots, is a tmpfs, as /run is on a node
 #                    (on this VM /run is on the disk, an ext4 without a
@@ -43,6 +45,7 @@ BENCH_CNI_BIN=${BENCH_CNI_BIN:-/usr/lib/cni}
 BENCH_RUNTIME=${BENCH_RUNTIME:-runc}
 BENCH_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
 BENCH_WORKERS=${BENCH_WORKERS:-0}
+BENCH_MONITOR=${BENCH_MONITOR:-berth}
 BENCH_RUN_TMPFS=${BENCH_RUN_TMPFS:-1}
 
 usage() {
@@ -88,6 +91,7 @@ listen = "$SOCK"
 log_level = "$BENCH_LOG_LEVEL"
 default_runtime = "$BENCH_RUNTIME"
 workers = $BENCH_WORKERS
+container_monitor = "$BENCH_MONITOR"
 
 [crio.runtime.runtimes.runc]
 runtime_path = "$(command -v runc)"
@@ -158,6 +162,14 @@ stop() {
         berth_note "stopped berthd pid $pid"
     fi
     rm -f "$PIDFILE"
+    # berth-monitor outlives berthd by design; this state dir's goes with it.
+    local mpid
+    mpid=$(cat "$STATE_DIR/run/monitor/monitor.pid" 2>/dev/null || true)
+    if [[ $mpid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$mpid/cmdline" 2>/dev/null |
+        grep -q "berth-monitor.*$STATE_DIR/"; then
+        berth_stop_pid "$mpid" 5 || true
+        berth_note "stopped berth-monitor pid $mpid"
+    fi
     # Mounts left under our state dir (a berthd killed mid-teardown), deepest first.
     awk -v p="$STATE_DIR/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo |
         sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done

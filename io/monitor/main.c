@@ -71,7 +71,7 @@ typedef struct ctr {
     pid_t create_pid; /* `<runtime> create` while it runs */
     int reply_fd;     /* the client waiting for the create, or -1 */
     bool terminal, ours, exited;
-    int out_fd, err_fd, in_fd, ctl_fd, console_fd;
+    int out_fd, err_fd, in_fd, ctl_fd, console_fd, persist_fd;
     watch_t *w_out, *w_err, *w_ctl, *w_console;
     berth_crilog_t log;
     json_t *spec; /* the create request, for a restarted berthd (fds) */
@@ -198,6 +198,7 @@ static void destroy(ctr_t *c)
     close_fd(&c->reply_fd);
     if (c->console_path)
         unlink(c->console_path);
+    close_fd(&c->persist_fd);
     berth_crilog_close(&c->log);
     json_decref(c->spec);
     free(c->cid);
@@ -395,6 +396,7 @@ static void create_done(ctr_t *c, int st)
         free(c->console_path);
         c->console_path = NULL;
     }
+    close_fd(&c->persist_fd);
     if (c->w_console) {
         c->console_fd = -1;
         unwatch(&c->w_console);
@@ -484,7 +486,7 @@ static ctr_t *ctr_from(json_t *req)
     ctr_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         abort();
-    c->out_fd = c->err_fd = c->in_fd = c->ctl_fd = c->console_fd = c->reply_fd = -1;
+    c->out_fd = c->err_fd = c->in_fd = c->ctl_fd = c->console_fd = c->reply_fd = c->persist_fd = -1;
     c->log.fd = -1;
     c->cid = dupstr(jstr(req, "cid"));
     c->bundle = dupstr(jstr(req, "bundle"));
@@ -547,13 +549,15 @@ static void op_create(int fd, json_t *req)
     if (!c->terminal && (pipe_pair(out) < 0 || pipe_pair(err) < 0))
         goto fail_errno;
     if (c->terminal) {
-        char path[4200];
-        snprintf(path, sizeof(path), "%s/console.sock", c->persist_dir);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        if (strlen(path) >= sizeof(sa.sun_path)) {
-            errno = ENAMETOOLONG;
+        /* The socket lives in the persist dir, named through this
+         * process's descriptor of it: a sun_path holds 108 bytes, far
+         * less than a node's paths may take. */
+        c->persist_fd = open(c->persist_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (c->persist_fd < 0)
             goto fail_errno;
-        }
+        char path[108];
+        snprintf(path, sizeof(path), "/proc/%d/fd/%d/console.sock", (int)getpid(), c->persist_fd);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         strcpy(sa.sun_path, path);
         unlink(path);
         lsn = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -652,8 +656,6 @@ fail_errno:;
         if (p[i] >= 0)
             close(p[i]);
     reply_error(fd, "container create failed: cannot start %s: %s", runtime, strerror(e));
-    if (c->console_path)
-        unlink(c->console_path);
     destroy(c);
 }
 

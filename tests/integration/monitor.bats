@@ -172,3 +172,18 @@ TICKER='["sh","-c","i=0; while :; do echo line $i; i=$((i+1)); sleep 0.1; done"]
     [[ $(tail -n 1 <<<"$output") == "line 20000" ]]
     [[ $(awk '$2 != NR { print; exit }' <<<"$output") == "" ]]
 }
+
+@test "a terminal container: its output reaches the log through the terminal, and its exit code" {
+    local f=$BERTH_TMP/tty.json id
+    cat >"$f" <<EOF2
+{"metadata":{"name":"tty"},"image":{"image":"$BUSYBOX"},"log_path":"tty.log","tty":true,
+ "command":["sh","-c","tty; stty size; echo from-a-terminal; exit 6"]}
+EOF2
+    id=$(berth_crictl create "$POD" "$f" "$POD_JSON")
+    berth_crictl start "$id" >/dev/null
+    wait_state "$id" CONTAINER_EXITED 10
+    [[ $(berth_crictl inspect "$id" | jq -r .status.exitCode) == 6 ]]
+    cat "$BERTH_TMP/logs/tty.log"
+    grep -q 'stdout F /dev/pts/0' "$BERTH_TMP/logs/tty.log"
+    grep -q 'stdout F from-a-terminal' "$BERTH_TMP/logs/tty.log"
+}
