@@ -199,7 +199,7 @@ static void link_request(link_t *l, json_t *req, int kind, const char *cid, cons
     char *s = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     if (l->conn < 0 || s == NULL) {
-        free(s);
+        berth_free(s);
         return;
     }
     if (berth_mon_send(l->conn, s, strlen(s), fds, nfds, MSG_DONTWAIT) < 0)
@@ -207,7 +207,7 @@ static void link_request(link_t *l, json_t *req, int kind, const char *cid, cons
                        cid ? cid : "", strerror(errno));
     else
         expect_push(l, kind, cid);
-    free(s);
+    berth_free(s);
 }
 
 static void link_arm(berth_actor_t *self, link_t *l)
@@ -830,7 +830,7 @@ static void mcreate_fini(void *p)
     if (c->fd >= 0)
         close(c->fd);
     berth_free(c->cid);
-    free(c->req);
+    berth_free(c->req); /* json_dumps: jansson allocates with berth_malloc */
     json_decref(c->spec);
     berth_free(c);
 }
