@@ -26,7 +26,6 @@
 #include <liburing.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -48,8 +47,6 @@
 #include "io/monitor/crilog.h"
 #include "io/monitor/exitfile.h"
 #include "io/monitor/proto.h"
-
-extern char **environ;
 
 enum kind { W_LISTEN, W_CLIENT, W_SIGNAL, W_OUT, W_ERR, W_CTL, W_CONSOLE };
 
@@ -532,6 +529,60 @@ static int pipe_pair(int p[2])
     return pipe2(p, O_CLOEXEC);
 }
 
+/* The descriptor limit berth-monitor was started with: the runtime, and so
+ * the container, get it back (the monitor raises its own for its five
+ * descriptors a container). */
+static struct rlimit nofile_inherited;
+static bool nofile_raised;
+
+/* fork + exec rather than posix_spawn: the child restores the inherited
+ * descriptor limit, which posix_spawn cannot. The monitor is one small
+ * thread, so the fork copies little. stdio: in/out/err or /dev/null. */
+static pid_t spawn_runtime(const char *path, const char *const *argv, char *const *envp,
+                           const char *cwd, int in, int out, int err)
+{
+    /* The exec's failure comes back on a close-on-exec pipe: nothing to
+     * read means the runtime runs. */
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid != 0) {
+        close(report[1]);
+        int e = 0;
+        ssize_t n = pid > 0 ? read(report[0], &e, sizeof(e)) : 0;
+        int fork_errno = errno;
+        close(report[0]);
+        if (pid < 0) {
+            errno = fork_errno;
+            return -1;
+        }
+        if (n == (ssize_t)sizeof(e)) {
+            waitpid(pid, NULL, 0);
+            errno = e;
+            return -1;
+        }
+        return pid;
+    }
+    int null = open("/dev/null", O_RDWR);
+    if (dup2(in >= 0 ? in : null, 0) < 0 || dup2(out >= 0 ? out : null, 1) < 0 ||
+        dup2(err >= 0 ? err : null, 2) < 0 || chdir(cwd) < 0)
+        goto fail;
+    if (nofile_raised)
+        setrlimit(RLIMIT_NOFILE, &nofile_inherited);
+    sigset_t none;
+    sigemptyset(&none);
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(path, (char *const *)argv, envp);
+fail:;
+    int e = errno;
+    if (write(report[1], &e, sizeof(e)) < 0)
+        _exit(126);
+    _exit(127);
+}
+
 static void op_create(int fd, json_t *req)
 {
     if (!valid_create(req, fd))
@@ -593,37 +644,10 @@ static void op_create(int fd, json_t *req)
     argv[a++] = c->cid;
     argv[a] = NULL;
 
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    if (in[0] >= 0)
-        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    else
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (out[1] >= 0) {
-        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-        posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-    } else {
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    }
-    posix_spawn_file_actions_addchdir_np(&fa, c->bundle);
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-    pid_t pid;
-    int r = posix_spawn(&pid, runtime, &fa, &at, (char *const *)argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (r != 0) {
-        errno = r;
+    pid_t pid = spawn_runtime(runtime, argv, envp, c->bundle, in[0], out[1], err[1]);
+    if (pid < 0)
         goto fail_errno;
-    }
     /* The runtime and the container hold the write ends now. */
     close_fd(&out[1]);
     close_fd(&err[1]);
@@ -892,8 +916,9 @@ int main(int argc, char **argv)
      * as the hard limit allows. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        nofile_inherited = rl;
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        nofile_raised = setrlimit(RLIMIT_NOFILE, &rl) == 0;
     }
     signal(SIGPIPE, SIG_IGN);
     sigset_t chld;

@@ -187,3 +187,23 @@ EOF2
     grep -q 'stdout F /dev/pts/0' "$BERTH_TMP/logs/tty.log"
     grep -q 'stdout F from-a-terminal' "$BERTH_TMP/logs/tty.log"
 }
+
+@test "the monitor raises its own descriptor limit for its five a container" {
+    # a berthd started with a soft limit below the hard one. (The runtime
+    # gets the limit back; runc built with Go >= 1.19 raises its own again,
+    # so the container's is the runtime's business.)
+    stop_berthd
+    stop_monitor
+    (
+        ulimit -Sn 4096
+        start_berthd
+    )
+    BERTHD_PID=$(pgrep -f -n "^$BERTHD .*$BERTH_SOCK") || true
+    [[ -n $BERTHD_PID ]]
+    [[ $(awk '/Max open files/ { print $4 }' "/proc/$BERTHD_PID/limits") == 4096 ]]
+    local id mon
+    id=$(run_ctr limits '["sh","-c","sleep 600"]')
+    mon=$(monitor_pid)
+    [[ $(awk '/Max open files/ { print $4 }' "/proc/$mon/limits") == "$(ulimit -Hn)" ]]
+    berth_crictl stop --timeout 0 "$id" >/dev/null
+}
