@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/alloc.h"
@@ -35,17 +36,29 @@ typedef struct job {
     uint64_t queued_ns;
 } job_t;
 
+/* The pool keeps `base` threads. When a job is queued and no idle thread
+ * is left to take it (every thread is in a job: a storm of slow fsyncs, a
+ * stuck mount), a spare thread starts, up to BERTH_BLOCKING_MAX_THREADS, so
+ * a quick job never waits behind slow ones; a spare leaves after
+ * spare_idle_ns without work. Threads are detached: shutdown waits until
+ * the count of running ones is 0. */
 static struct {
     pthread_mutex_t lock;
-    pthread_cond_t cond;
+    pthread_cond_t cond; /* a job was queued, or stopping */
+    pthread_cond_t gone; /* the last thread left */
     job_t *head, *tail;
-    unsigned queued; /* jobs in the queue */
-    pthread_t *threads;
-    unsigned nthreads;
+    unsigned queued;   /* jobs in the queue */
+    unsigned base;     /* threads kept while idle (0: not started) */
+    unsigned nthreads; /* threads running */
+    unsigned idle;     /* threads waiting for a job */
+    unsigned peak;     /* most threads at once since start */
+    uint64_t spare_idle_ns;
     bool stopping;
 } pool = {
         .lock = PTHREAD_MUTEX_INITIALIZER,
         .cond = PTHREAD_COND_INITIALIZER,
+        .gone = PTHREAD_COND_INITIALIZER,
+        .spare_idle_ns = BERTH_BLOCKING_SPARE_IDLE_NS,
 };
 
 /* The job's histograms: "pool wait KIND", "pool run KIND" and "pool wait
@@ -64,17 +77,37 @@ static void record_job(const job_t *j, uint64_t started, uint64_t ended)
     berth_hist_add("pool wait (all)", wait);
 }
 
+/* Waits for a job with pool.lock held; false when this thread should leave
+ * (a spare idle for spare_idle_ns, or the pool stopping with no work). */
+static bool wait_for_job(void)
+{
+    while (pool.head == NULL) {
+        if (pool.stopping)
+            return false;
+        pool.idle++;
+        int r = 0;
+        if (pool.nthreads > pool.base) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            uint64_t ns = (uint64_t)ts.tv_nsec + pool.spare_idle_ns;
+            ts.tv_sec += (time_t)(ns / 1000000000u);
+            ts.tv_nsec = (long)(ns % 1000000000u);
+            r = pthread_cond_timedwait(&pool.cond, &pool.lock, &ts);
+        } else {
+            pthread_cond_wait(&pool.cond, &pool.lock);
+        }
+        pool.idle--;
+        if (r == ETIMEDOUT && pool.head == NULL && pool.nthreads > pool.base)
+            return false;
+    }
+    return true;
+}
+
 static void *pool_main(void *unused)
 {
     pthread_mutex_lock(&pool.lock);
-    for (;;) {
+    while (wait_for_job()) {
         job_t *j = pool.head;
-        if (j == NULL) {
-            if (pool.stopping)
-                break;
-            pthread_cond_wait(&pool.cond, &pool.lock);
-            continue;
-        }
         pool.head = j->next;
         if (pool.head == NULL)
             pool.tail = NULL;
@@ -91,39 +124,55 @@ static void *pool_main(void *unused)
 
         pthread_mutex_lock(&pool.lock);
     }
+    if (--pool.nthreads == 0)
+        pthread_cond_broadcast(&pool.gone);
     pthread_mutex_unlock(&pool.lock);
     return NULL;
 }
 
-/* Called with pool.lock held. */
-static int start_locked(unsigned n, berth_err_t *err)
+/* Starts up to n more threads, with pool.lock held; returns how many
+ * started (r: the last pthread_create error). */
+static unsigned spawn_locked(unsigned n, int *r)
 {
-    if (pool.nthreads > 0) {
-        if (n == pool.nthreads)
-            return 0;
-        return berth_err_make(err, EBUSY, BERTH_ERR_PRECONDITION,
-                              "blocking pool already runs %u threads", pool.nthreads);
-    }
-    pool.threads = berth_calloc(n, sizeof *pool.threads);
     /* Pool threads take no signals: they go to berth's signalfd, and a job
      * must never be interrupted by a handler. The threads inherit this mask. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     unsigned started = 0;
-    int r = 0;
+    *r = 0;
     for (; started < n; started++) {
-        r = pthread_create(&pool.threads[started], NULL, pool_main, NULL);
-        if (r != 0)
+        pthread_t t;
+        *r = pthread_create(&t, &attr, pool_main, NULL);
+        if (*r != 0)
             break;
     }
+    pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (started == 0) {
-        berth_free(pool.threads);
-        pool.threads = NULL;
-        return berth_err_errno(err, r, "blocking pool: create thread");
+    pool.nthreads += started;
+    if (pool.nthreads > pool.peak)
+        pool.peak = pool.nthreads;
+    return started;
+}
+
+/* Called with pool.lock held. */
+static int start_locked(unsigned n, berth_err_t *err)
+{
+    if (pool.base > 0) {
+        if (n == pool.base)
+            return 0;
+        return berth_err_make(err, EBUSY, BERTH_ERR_PRECONDITION,
+                              "blocking pool already runs %u threads", pool.base);
     }
-    pool.nthreads = started;
+    if (n > BERTH_BLOCKING_MAX_THREADS)
+        n = BERTH_BLOCKING_MAX_THREADS;
+    int r;
+    if (spawn_locked(n, &r) == 0)
+        return berth_err_errno(err, r, "blocking pool: create thread");
+    pool.base = n;
     return 0;
 }
 
@@ -157,7 +206,7 @@ void berth_blocking_run_kind(const char *kind, void (*fn)(void *arg), void *arg,
         berth_free(j);
         return;
     }
-    if (pool.nthreads == 0) {
+    if (pool.base == 0) {
         BERTH_AUTO_ERR berth_err_t e = NULL;
         if (start_locked(BERTH_BLOCKING_DEFAULT_THREADS, &e) < 0) {
             /* No thread at all is like running out of memory: berth's rule is
@@ -172,29 +221,34 @@ void berth_blocking_run_kind(const char *kind, void (*fn)(void *arg), void *arg,
         pool.head = j;
     pool.tail = j;
     unsigned ahead = pool.queued++;
+    /* More jobs waiting than idle threads to take them: every thread is in
+     * a job, so this one would wait behind them; a spare takes it. (A
+     * failed pthread_create only means it waits as it did without.) */
+    int r;
+    unsigned spared = 0;
+    if (pool.queued > pool.idle && pool.nthreads < BERTH_BLOCKING_MAX_THREADS &&
+        spawn_locked(1, &r) == 1)
+        spared = pool.nthreads;
     pthread_cond_signal(&pool.cond);
     pthread_mutex_unlock(&pool.lock);
-    /* How many were waiting before this one (a count, not ns). */
+    /* How many were waiting before this one, and the threads once a spare
+     * started (counts, not ns). */
     berth_hist_add("pool jobs queued ahead (count)", ahead);
+    if (spared)
+        berth_hist_add("pool threads after a spare started (count)", spared);
 }
 
 void berth_blocking_shutdown(void)
 {
     pthread_mutex_lock(&pool.lock);
-    unsigned n = pool.nthreads;
-    pthread_t *threads = pool.threads;
     pool.stopping = true;
     pthread_cond_broadcast(&pool.cond);
-    pthread_mutex_unlock(&pool.lock);
-
-    /* The threads drain the queue before they see stopping with no work. */
-    for (unsigned i = 0; i < n; i++)
-        pthread_join(threads[i], NULL);
-
-    pthread_mutex_lock(&pool.lock);
-    berth_free(pool.threads);
-    pool.threads = NULL;
-    pool.nthreads = 0;
+    /* The threads drain the queue before they see stopping with no work;
+     * the last one out wakes us. */
+    while (pool.nthreads > 0)
+        pthread_cond_wait(&pool.gone, &pool.lock);
+    pool.base = 0;
+    pool.peak = 0;
     pool.stopping = false;
     pthread_mutex_unlock(&pool.lock);
 }
@@ -205,6 +259,21 @@ unsigned berth_blocking_threads(void)
     unsigned n = pool.nthreads;
     pthread_mutex_unlock(&pool.lock);
     return n;
+}
+
+unsigned berth_blocking_peak_threads(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    unsigned n = pool.peak;
+    pthread_mutex_unlock(&pool.lock);
+    return n;
+}
+
+void berth_blocking_set_spare_idle(uint64_t ns)
+{
+    pthread_mutex_lock(&pool.lock);
+    pool.spare_idle_ns = ns;
+    pthread_mutex_unlock(&pool.lock);
 }
 
 /* ---- atomic file writes ---------------------------------------------- */

@@ -13,6 +13,7 @@
 #define BERTH_IO_BLOCKING_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "engine/actor.h"
@@ -23,6 +24,11 @@ enum {
 };
 
 #define BERTH_BLOCKING_DEFAULT_THREADS 4
+/* Spares beyond the started count run while every thread is in a job
+ * (berth_blocking_run), up to this many threads in all; each leaves after
+ * BERTH_BLOCKING_SPARE_IDLE_NS without work. */
+#define BERTH_BLOCKING_MAX_THREADS 32
+#define BERTH_BLOCKING_SPARE_IDLE_NS (10ull * 1000 * 1000 * 1000)
 
 /* Starts the pool with `threads` threads (0: BERTH_BLOCKING_DEFAULT_THREADS).
  * Optional: the first berth_blocking_run starts the default pool. Returns
@@ -33,9 +39,11 @@ int berth_blocking_start(unsigned threads, berth_err_t *err);
 /* Queues fn(arg) for a pool thread; when fn returns, `reply_msg` (taken; may
  * be NULL for no reply) is sent to `reply_to` (a stale handle just frees it).
  * fn typically fills reply_msg through arg. Never fails and never blocks the
- * caller; jobs start in FIFO order. Callable from any thread or actor turn,
- * but not after berth_blocking_shutdown() began (the job would be dropped
- * with its reply freed, and a warning logged). */
+ * caller; jobs start in FIFO order, and a job never waits behind running
+ * ones while there are fewer than BERTH_BLOCKING_MAX_THREADS threads (a
+ * spare thread starts for it, pthread_create in the caller). Callable from any thread or actor
+ * turn, but not after berth_blocking_shutdown() began (the job would be dropped with its reply
+ * freed, and a warning logged). */
 void berth_blocking_run_kind(const char *kind, void (*fn)(void *arg), void *arg,
                              berth_handle_t reply_to, berth_msg_t *reply_msg);
 /* The same, the job's kind for the histograms (docs/perf.md) being the
@@ -45,12 +53,17 @@ void berth_blocking_run_kind(const char *kind, void (*fn)(void *arg), void *arg,
 #define berth_blocking_run(fn, arg, reply_to, reply_msg)                                           \
     berth_blocking_run_kind(__FILE__ ":" #fn, (fn), (arg), (reply_to), (reply_msg))
 
-/* Runs every job already queued, then joins the threads. The pool may be
- * started again afterwards. Main thread only (not from a pool thread). */
+/* Runs every job already queued, then waits until every thread has ended.
+ * The pool may be started again afterwards. Main thread only (not from a
+ * pool thread). */
 void berth_blocking_shutdown(void);
 
-/* Number of pool threads running (0 when stopped). */
+/* Number of pool threads running (0 when stopped), and the most that ran
+ * at once since the pool started. */
 unsigned berth_blocking_threads(void);
+unsigned berth_blocking_peak_threads(void);
+/* How long a spare thread waits for work before it leaves (tests). */
+void berth_blocking_set_spare_idle(uint64_t ns);
 
 /* Replaces `path` atomically with `len` bytes of `data`: a temp file in the
  * same directory, write, fsync, rename over path, fsync of the directory. A

@@ -150,10 +150,72 @@ static void slow_job(void *arg)
     atomic_fetch_add_explicit((atomic_int *)arg, 1, memory_order_relaxed);
 }
 
+/* ---- spare threads ---------------------------------------------------- */
+
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static atomic_int stuck_in, quick_done;
+
+/* A job stuck until the gate opens (a mount that hangs, a slow fsync). */
+static void stuck_job(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&stuck_in, 1);
+    pthread_mutex_lock(&gate_lock);
+    while (!gate_open)
+        pthread_cond_wait(&gate_cond, &gate_lock);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+static void quick_job(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&quick_done, 1);
+}
+
+static bool wait_until(atomic_int *v, int want, int ms)
+{
+    for (int i = 0; i < ms && atomic_load(v) < want; i++)
+        usleep(1000);
+    return atomic_load(v) >= want;
+}
+
+static void test_spares(void)
+{
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    berth_blocking_start(2, &err);
+    berth_blocking_set_spare_idle(50 * 1000 * 1000);
+    for (int i = 0; i < 3; i++)
+        berth_blocking_run(stuck_job, NULL, BERTH_HANDLE_NONE, NULL);
+    check(wait_until(&stuck_in, 3, 5000),
+          "three stuck jobs on a pool of two all run: a spare started for the third");
+    for (int i = 0; i < 5; i++)
+        berth_blocking_run(quick_job, NULL, BERTH_HANDLE_NONE, NULL);
+    bool quick = wait_until(&quick_done, 5, 5000);
+    check(quick && atomic_load(&stuck_in) == 3,
+          "quick jobs queued behind stuck ones run at once (%d done)", atomic_load(&quick_done));
+    unsigned peak = berth_blocking_peak_threads();
+    check(peak >= 4 && peak <= BERTH_BLOCKING_MAX_THREADS, "the pool grew to %u threads", peak);
+    pthread_mutex_lock(&gate_lock);
+    gate_open = true;
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+    unsigned n = berth_blocking_threads();
+    for (int i = 0; i < 5000 && n > 2; i++) {
+        usleep(1000);
+        n = berth_blocking_threads();
+    }
+    check(n == 2, "idle spares leave; the two started threads stay (%u)", n);
+    berth_blocking_shutdown();
+    berth_blocking_set_spare_idle(BERTH_BLOCKING_SPARE_IDLE_NS);
+    check(berth_blocking_threads() == 0, "shutdown waits for every thread");
+}
+
 int main(void)
 {
     alarm(120);
-    printf("1..19\n");
+    printf("1..24\n");
     main_thread = pthread_self();
     char tmpl[] = "/tmp/berth-blocking-XXXXXX";
     dir = mkdtemp(tmpl);
@@ -194,6 +256,7 @@ int main(void)
     berth_blocking_run(slow_job, &slow, BERTH_HANDLE_NONE, NULL);
     berth_blocking_shutdown();
     check(atomic_load(&slow) == 13, "the pool starts lazily again after a shutdown");
+    test_spares();
 
     /* Atomic writes under a concurrent reader. */
     BERTH_AUTO_FREE char *path = berth_asprintf("%s/state.json", dir);
