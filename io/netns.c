@@ -2,15 +2,18 @@
 /*
  * Pod namespaces (see netns.h). A pod's namespaces are made by a short-lived
  * child cloned with CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS: it sets the
- * hostname and sysctls from inside, reports, and waits on a pipe while the
- * parent bind-mounts /proc/<child>/ns/X onto the pins; closing the pipe lets
- * it exit. A child rather than unshare() on a pool thread: a thread that
- * could not setns() back would poison every later job on it, while a child
- * simply dies.
+ * hostname and sysctls from inside and bind-mounts its own /proc/self/ns/X
+ * onto the pins, then exits. A child rather than unshare() on a pool
+ * thread: a thread that could not setns() back would poison every later job
+ * on it, while a child simply dies.
  *
- * The child is a raw clone (fork semantics, no CLONE_VM) of a threaded
- * process, so it only makes async-signal-safe system calls on data the
- * parent prepared; it never allocates, logs or formats.
+ * The child is vfork-style, as glibc's posix_spawn makes its children:
+ * CLONE_VM (no copy of berthd's page tables, which a fork paid for on every
+ * pod: several ms, tens under load, docs/perf.md) and CLONE_VFORK (this
+ * thread waits until the child has exited), on a stack of its own. It
+ * shares the suspended thread's memory and TLS, so it only makes system
+ * calls on data the parent prepared and reports in plain fields; it never
+ * allocates, logs or formats.
  *
  * Must never run in an actor turn: everything here blocks.
  */
@@ -35,6 +38,7 @@
 #include <unistd.h>
 
 #include "engine/alloc.h"
+#include "engine/hist.h"
 #include "engine/log.h"
 #include "io/blocking.h"
 
@@ -205,106 +209,107 @@ static int prepare_pin_dir(const char *pin_dir, berth_err_t *err)
 
 /* ---- create -------------------------------------------------------------- */
 
-/* What the child reports on its status pipe. */
-struct child_report {
-    int index; /* -1: hostname, >= 0: sysctl index, -2: all done */
-    int errnum;
+/* What went wrong in the child, for the parent's message. */
+enum child_stage {
+    CHILD_OK = 0,
+    CHILD_HOSTNAME,
+    CHILD_SYSCTL,     /* index: the sysctl */
+    CHILD_PIN_EXISTS, /* index: the pin; a live namespace is pinned there */
+    CHILD_PIN_CREATE,
+    CHILD_PIN_MOUNT,
 };
 
-/* Everything the child touches, prepared before the clone. */
+/* Everything the child touches, prepared before the clone, and what it
+ * reports back. The child shares the parent's memory (CLONE_VM) while the
+ * parent thread is suspended (CLONE_VFORK), so the report is plain fields. */
 struct child_plan {
     const char *hostname;
     size_t hostname_len;
     char **paths; /* absolute /proc/sys paths */
     const char *const *values;
     size_t n;
-    int report_fd;
-    int hold_fd;
+    const char *pins[3];   /* the pin files to make */
+    const char *ns_src[3]; /* "/proc/self/ns/net": the child's own */
+    size_t npins;
+    /* out */
+    enum child_stage stage;
+    size_t index;
+    int errnum;
+    size_t pinned; /* pins[0..pinned) are made */
 };
 
-static void child_report_write(int fd, int index, int errnum)
+#define CHILD_STACK_SIZE (64u * 1024)
+
+/* The child's side of a failure: recorded, then the child ends. */
+__attribute__((no_sanitize_address)) static int
+child_fail(struct child_plan *p, enum child_stage stage, size_t index, int errnum)
 {
-    struct child_report r = {.index = index, .errnum = errnum};
-    ssize_t n;
-    do {
-        n = write(fd, &r, sizeof r);
-    } while (n < 0 && errno == EINTR);
+    p->stage = stage;
+    p->index = index;
+    p->errnum = errnum;
+    return 1;
 }
 
-/* Closes every fd of the child but its two pipe ends. The child is a fork of
- * a threaded process: without this it would keep copies of pipes that other
- * pool threads opened for their own children at the same moment, and two
- * children could then hold each other's pipes open and wait forever. Only
- * raw system calls: the child must not touch locks of the parent's heap. */
-static void close_others(int a, int b)
+/* An empty file at pin with the child's namespace bind-mounted on it. O_EXCL:
+ * an existing pin is either a live pod's namespace (refuse) or a leftover
+ * file of a crashed create (remove, then retry once). */
+__attribute__((no_sanitize_address)) static int child_pin(struct child_plan *p, size_t i)
 {
-    unsigned lo = (unsigned)(a < b ? a : b), hi = (unsigned)(a < b ? b : a);
-    if (lo > 3)
-        syscall(SYS_close_range, 3u, lo - 1, 0u);
-    if (hi > lo + 1)
-        syscall(SYS_close_range, lo + 1, hi - 1, 0u);
-    syscall(SYS_close_range, hi + 1, ~0u, 0u);
-}
-
-static __attribute__((noreturn)) void child_main(const struct child_plan *plan)
-{
-    close_others(plan->report_fd, plan->hold_fd);
-    if (plan->hostname_len > 0 && sethostname(plan->hostname, plan->hostname_len) < 0) {
-        child_report_write(plan->report_fd, -1, errno);
-        _exit(1);
+    int fd = open(p->pins[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0 && errno == EEXIST) {
+        struct statfs sf;
+        if (statfs(p->pins[i], &sf) == 0 && sf.f_type == (typeof(sf.f_type))NSFS_MAGIC)
+            return child_fail(p, CHILD_PIN_EXISTS, i, EEXIST);
+        unlink(p->pins[i]);
+        fd = open(p->pins[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     }
-    for (size_t i = 0; i < plan->n; i++) {
-        int fd = open(plan->paths[i], O_WRONLY | O_CLOEXEC);
-        if (fd < 0) {
-            child_report_write(plan->report_fd, (int)i, errno);
-            _exit(1);
-        }
-        size_t len = strlen(plan->values[i]);
-        ssize_t w = write(fd, plan->values[i], len);
-        if (w < 0 || (size_t)w != len) {
-            child_report_write(plan->report_fd, (int)i, w < 0 ? errno : EIO);
-            _exit(1);
-        }
+    if (fd < 0)
+        return child_fail(p, CHILD_PIN_CREATE, i, errno);
+    close(fd);
+    if (mount(p->ns_src[i], p->pins[i], NULL, MS_BIND, NULL) < 0) {
+        int e = errno;
+        unlink(p->pins[i]);
+        return child_fail(p, CHILD_PIN_MOUNT, i, e);
+    }
+    return 0;
+}
+
+/* The child: already in its new namespaces. It shares the parent's memory
+ * and (suspended) thread's TLS, as posix_spawn's child does, so it only
+ * makes system calls on data the parent prepared; it never allocates, logs
+ * or takes a lock. Every signal is blocked (pool threads block them all),
+ * so no handler can run on its stack. */
+__attribute__((no_sanitize_address)) static int child_main(void *arg)
+{
+    struct child_plan *p = arg;
+    if (p->hostname_len > 0 && sethostname(p->hostname, p->hostname_len) < 0)
+        return child_fail(p, CHILD_HOSTNAME, 0, errno);
+    for (size_t i = 0; i < p->n; i++) {
+        int fd = open(p->paths[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return child_fail(p, CHILD_SYSCTL, i, errno);
+        size_t len = strlen(p->values[i]);
+        ssize_t w = write(fd, p->values[i], len);
+        int e = errno;
         close(fd);
+        if (w < 0 || (size_t)w != len)
+            return child_fail(p, CHILD_SYSCTL, i, w < 0 ? e : EIO);
     }
-    child_report_write(plan->report_fd, -2, 0);
-    /* Stay alive, holding the namespaces, until the parent has pinned them
-     * (or gave up): it closes its end and read() returns 0. */
-    char c;
-    while (read(plan->hold_fd, &c, 1) < 0 && errno == EINTR)
-        ;
-    _exit(0);
+    /* The pins: /proc/self is this child, whose namespaces are the pod's;
+     * the mount namespace is the parent's, so the pins are everyone's. */
+    for (size_t i = 0; i < p->npins; i++) {
+        if (child_pin(p, i) != 0)
+            return 1;
+        p->pinned = i + 1;
+    }
+    p->stage = CHILD_OK;
+    return 0;
 }
 
 static void reap(pid_t pid)
 {
     while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
         ;
-}
-
-static int pin_one(const char *pin, pid_t pid, const char *nsname, berth_err_t *err)
-{
-    /* O_EXCL: an existing pin is either a live pod's namespace (refuse) or a
-     * leftover file of a crashed create (remove, then retry once). */
-    int fd = open(pin, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-    if (fd < 0 && errno == EEXIST) {
-        if (berth_netns_exists(pin))
-            return berth_err_make(err, EEXIST, BERTH_ERR_EXISTS, "namespace pin %s already exists",
-                                  pin);
-        unlink(pin);
-        fd = open(pin, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-    }
-    if (fd < 0)
-        return berth_err_errno(err, errno, "create namespace pin %s", pin);
-    close(fd);
-    char src[64];
-    snprintf(src, sizeof src, "/proc/%d/ns/%s", (int)pid, nsname);
-    if (mount(src, pin, NULL, MS_BIND, NULL) < 0) {
-        int e = errno;
-        unlink(pin);
-        return berth_err_errno(err, e, "bind mount %s onto %s", src, pin);
-    }
-    return 0;
 }
 
 static int valid_pod_id(const char *id)
@@ -334,8 +339,6 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
     char **paths = berth_calloc(spec->nsysctls + 1, sizeof *paths);
     const char **values = berth_calloc(spec->nsysctls + 1, sizeof *values);
     int rc = -1;
-    pid_t pid = -1;
-    int report[2] = {-1, -1}, hold[2] = {-1, -1};
     for (size_t i = 0; i < spec->nsysctls; i++) {
         const berth_sysctl_t *s = &spec->sysctls[i];
         int kind = berth_netns_sysctl_kind(s->key, err);
@@ -367,86 +370,74 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
     if (prepare_pin_dir(spec->pin_dir, err) < 0)
         goto out;
 
-    if (pipe2(report, O_CLOEXEC) < 0 || pipe2(hold, O_CLOEXEC) < 0) {
-        berth_err_errno(err, errno, "pipe");
-        goto out;
-    }
     struct child_plan plan = {
             .hostname = hostname,
             .hostname_len = hostname_len,
             .paths = paths,
             .values = values,
             .n = spec->nsysctls,
-            .report_fd = report[1],
-            .hold_fd = hold[0],
+            .stage = CHILD_PIN_CREATE, /* a child that never ran */
+            .errnum = EIO,
     };
-    unsigned long flags = SIGCHLD;
+    char *pins[3] = {NULL, NULL, NULL};
+    unsigned pin_kind[3];
+    char srcs[3][32];
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(kinds); i++) {
+        if (!(want & kinds[i].kind))
+            continue;
+        size_t k = plan.npins++;
+        pins[k] = berth_asprintf("%s/%s/%s", spec->pin_dir, kinds[i].dir, spec->pod_id);
+        pin_kind[k] = kinds[i].kind;
+        snprintf(srcs[k], sizeof srcs[k], "/proc/self/ns/%s", kinds[i].dir);
+        plan.pins[k] = pins[k];
+        plan.ns_src[k] = srcs[k];
+    }
+    unsigned long flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
     if (want & BERTH_NETNS_NET)
         flags |= CLONE_NEWNET;
     if (want & BERTH_NETNS_IPC)
         flags |= CLONE_NEWIPC;
     if (want & BERTH_NETNS_UTS)
         flags |= CLONE_NEWUTS;
-    /* Raw clone with a NULL stack: fork semantics (the child runs on a copy
-     * of this stack) plus the new namespaces in one step. */
-    pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0UL);
-    if (pid == 0) {
-        close(report[0]);
-        close(hold[1]);
-        child_main(&plan);
-    }
-    if (pid < 0) {
-        berth_err_errno(err, errno, "clone new namespaces");
-        goto out;
-    }
-    close(report[1]);
-    report[1] = -1;
-    close(hold[0]);
-    hold[0] = -1;
-
-    struct child_report r = {.index = -3};
-    ssize_t n;
-    do {
-        n = read(report[0], &r, sizeof r);
-    } while (n < 0 && errno == EINTR);
-    if (n != (ssize_t)sizeof r) {
-        berth_err_make(err, EIO, BERTH_ERR_INTERNAL,
-                       "namespace child exited before setting up the namespaces");
-        goto out;
-    }
-    if (r.index == -1) {
-        berth_err_errno(err, r.errnum, "set hostname %s in the pod's UTS namespace", hostname);
-        goto out;
-    }
-    if (r.index >= 0) {
-        berth_err_errno(err, r.errnum, "set sysctl %s=%s", spec->sysctls[r.index].key,
-                        spec->sysctls[r.index].value);
-        goto out;
-    }
-
-    for (size_t i = 0; i < BERTH_ARRAY_LEN(kinds); i++) {
-        if (!(want & kinds[i].kind))
-            continue;
-        char *pin = berth_asprintf("%s/%s/%s", spec->pin_dir, kinds[i].dir, spec->pod_id);
-        if (pin_one(pin, pid, kinds[i].dir, err) < 0) {
-            berth_free(pin);
-            berth_netns_remove(out, NULL);
-            berth_netns_paths_fini(out);
-            goto out;
-        }
-        *paths_slot(out, kinds[i].kind) = pin;
-    }
-    rc = 0;
-out:
-    for (size_t i = 0; i < 2; i++) {
-        if (report[i] >= 0)
-            close(report[i]);
-        if (hold[i] >= 0)
-            close(hold[i]);
-    }
-    /* The hold pipe is closed: the child exits on its own (or is dead). */
+    /* A vfork-style child (posix_spawn's way): it shares this process's
+     * memory, so the clone copies no page tables, and this thread waits
+     * until it exits, by which time the namespaces are set up and pinned.
+     * Its stack is its own. */
+    void *stack = berth_malloc(CHILD_STACK_SIZE);
+    uint64_t t0 = berth_hist_now();
+    pid_t pid = (pid_t)clone(child_main, (char *)stack + CHILD_STACK_SIZE, (int)flags, &plan);
+    int clone_errno = errno;
     if (pid > 0)
-        reap(pid);
+        reap(pid); /* at once: the child has exited when clone returns */
+    berth_hist_since("netns child (clone to exit)", t0);
+    berth_free(stack);
+    if (pid < 0)
+        berth_err_errno(err, clone_errno, "clone new namespaces");
+    else if (plan.stage == CHILD_OK)
+        rc = 0;
+    else if (plan.stage == CHILD_HOSTNAME)
+        berth_err_errno(err, plan.errnum, "set hostname %s in the pod's UTS namespace", hostname);
+    else if (plan.stage == CHILD_SYSCTL)
+        berth_err_errno(err, plan.errnum, "set sysctl %s=%s", spec->sysctls[plan.index].key,
+                        spec->sysctls[plan.index].value);
+    else if (plan.stage == CHILD_PIN_EXISTS)
+        berth_err_make(err, EEXIST, BERTH_ERR_EXISTS, "namespace pin %s already exists",
+                       plan.pins[plan.index]);
+    else if (plan.stage == CHILD_PIN_MOUNT)
+        berth_err_errno(err, plan.errnum, "bind mount %s onto %s", plan.ns_src[plan.index],
+                        plan.pins[plan.index]);
+    else
+        berth_err_errno(err, plan.errnum, "create namespace pin %s", plan.pins[plan.index]);
+    /* What the child pinned is the caller's, or removed on a failure. */
+    for (size_t i = 0; i < plan.pinned; i++)
+        *paths_slot(out, pin_kind[i]) = berth_steal_ptr(&pins[i]);
+    for (size_t i = 0; i < plan.npins; i++)
+        berth_free(pins[i]);
+    if (rc < 0) {
+        berth_netns_remove(out, NULL);
+        berth_netns_paths_fini(out);
+    }
+out:
     for (size_t i = 0; i < spec->nsysctls; i++)
         berth_free(paths[i]);
     berth_free(paths);
