@@ -25,7 +25,7 @@ void berth_bench_usage(FILE *f)
           "                         (SOCK \"floor\": conmon + OCI runtime, no daemon)\n"
           "  --procs [LABEL=]P,P    comm patterns of the runtime's processes\n"
           "                         (default by socket: containerd,containerd-shim*,pause\n"
-          "                         or berthd,conmon; floor: conmon,runc)\n"
+          "                         or berthd,berth-monitor,conmon; floor: conmon,runc)\n"
           "  -n N                   pods (density/floor 110, relist 20, slow-cni 1)\n"
           "  -P N                   parallel workers (4)\n"
           "  --seconds S            relist/churn duration (30)\n"
