@@ -8,6 +8,11 @@
  * runc's own error text, an OOM kill, and RuntimeDefault seccomp blocking a
  * user namespace. Everything lives under one temp dir with runc's own --root
  * and is removed at the end, cgroups included.
+ *
+ * With --monitor PATH the same steps run under berth-monitor (io/monitor.h:
+ * the link starts PATH and the creates go through it; the reply, the exit
+ * files and the control fifo are conmon's; test io/monitor). Its deaths are
+ * tests/integration/monitor.bats's.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +33,7 @@
 #include "engine/sched.h"
 #include "io/cgroups.h"
 #include "io/conmon.h"
+#include "io/monitor.h"
 #include "io/ocispec.h"
 #include "tests/unit/check.h"
 
@@ -34,6 +41,8 @@ static char tmp[] = "/tmp/berth-conmon-XXXXXX";
 static char cgparent[64];
 static berth_runtime_t rt;
 static berth_handle_t watcher;
+static const char *monitor_bin; /* --monitor: under berth-monitor */
+static berth_handle_t mon_link;
 
 enum { C1, C2, C3, C4, C5, C6, NCTR };
 static const char *cids[NCTR];
@@ -70,7 +79,9 @@ static void spawn_create(berth_handle_t self, int c, uint64_t tag)
             .timeout_ns = 60ull * 1000000000ull,
     };
     BERTH_AUTO_ERR berth_err_t err = NULL;
-    if (berth_conmon_create(self, &s, tag, &err) < 0)
+    int r = monitor_bin ? berth_monitor_create(mon_link, self, &s, tag, &err)
+                        : berth_conmon_create(self, &s, tag, &err);
+    if (r < 0)
         printf("# create %s: %s\n", cids[c], err->msg);
 }
 
@@ -201,6 +212,8 @@ static void next(berth_actor_t *self, driver_t *d)
         return expect(d, 1);
     default:
         berth_conmon_watcher_stop(watcher);
+        if (monitor_bin)
+            berth_monitor_link_stop(mon_link);
         berth_engine_stop();
         berth_actor_exit(self);
         return;
@@ -340,6 +353,13 @@ static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw
 
 static void cleanup(void)
 {
+    if (monitor_bin) {
+        BERTH_AUTO_FREE char *pf = berth_asprintf("%s/monitor/monitor.pid", tmp);
+        BERTH_AUTO_FREE char *text = read_file(pf);
+        int mpid = text ? atoi(text) : 0;
+        if (mpid > 1)
+            kill(mpid, SIGKILL);
+    }
     /* the runtime's leftovers first (a failed step may leave containers) */
     for (int c = 0; c < NCTR; c++) {
         BERTH_AUTO_FREE char *cmd = berth_asprintf("%s", cids[c]);
@@ -371,8 +391,10 @@ static void cleanup(void)
     nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--monitor") == 0)
+        monitor_bin = argv[2];
     if (geteuid() != 0 || access("/usr/bin/conmon", X_OK) < 0 ||
         access("/usr/sbin/runc", X_OK) < 0 || access("/bin/busybox", X_OK) < 0) {
         printf("1..0 # SKIP needs root, conmon, runc and busybox-static\n");
@@ -430,6 +452,12 @@ int main(void)
         cleanup();
         return 77;
     }
+    if (monitor_bin) {
+        BERTH_AUTO_FREE char *mdir = berth_asprintf("%s/monitor", tmp);
+        berth_monitor_conf_t mc = {.binary = monitor_bin, .dir = mdir};
+        mon_link = berth_monitor_link_new(&mc, &err);
+        check(berth_handle_valid(mon_link), "berth-monitor link: %s", err ? err->msg : "started");
+    }
     watcher = berth_conmon_watcher_new(exits_dir, &err);
     check(berth_handle_valid(watcher), "exit watcher started");
     driver_t *d = berth_calloc(1, sizeof(*d));
@@ -439,8 +467,8 @@ int main(void)
 
     /* c1 */
     berth_conmon_created_msg_t *cr = created[0];
-    check(cr && !cr->error && cr->pid > 0 && cr->conmon_pid > 0,
-          "create: init pid %d and conmon pid %d from the sync pipe", cr ? cr->pid : 0,
+    check(cr && !cr->error && cr->pid > 0 && (monitor_bin || cr->conmon_pid > 0),
+          "create: init pid %d (and conmon's, %d, under conmon)", cr ? cr->pid : 0,
           cr ? cr->conmon_pid : 0);
     if (cr && cr->error)
         printf("# %s\n", cr->error->msg);
