@@ -19,6 +19,10 @@
 #include "engine/alloc.h"
 
 static berth_hist_t *registry_head;
+static unsigned registry_count;
+/* Where names beyond BERTH_HIST_MAX_NAMES go (a client inventing method
+ * names must not grow berthd's memory without bound). */
+static berth_hist_t overflow = {.name = "(names beyond the limit)"};
 
 unsigned berth_hist_bucket(uint64_t v)
 {
@@ -78,6 +82,11 @@ berth_hist_t *berth_hist_get(const char *name)
     berth_hist_t *h = find(head, NULL, name);
     if (h != NULL)
         return h;
+    /* Relaxed: only a bound; a few racing makers may pass it by one each. */
+    if (__atomic_fetch_add(&registry_count, 1, __ATOMIC_RELAXED) >= BERTH_HIST_MAX_NAMES) {
+        __atomic_fetch_sub(&registry_count, 1, __ATOMIC_RELAXED);
+        return &overflow;
+    }
     berth_hist_t *n = berth_calloc(1, sizeof(*n));
     n->name = berth_strdup(name);
     for (;;) {
@@ -92,6 +101,8 @@ berth_hist_t *berth_hist_get(const char *name)
         /* Someone else published first: maybe this very name. */
         h = find(head, seen, name);
         if (h != NULL) {
+            /* Relaxed: the bound, as above. */
+            __atomic_fetch_sub(&registry_count, 1, __ATOMIC_RELAXED);
             berth_free((char *)n->name);
             berth_free(n);
             return h;
@@ -184,7 +195,13 @@ json_t *berth_hist_json(void)
 {
     json_t *hists = json_object();
     berth_hist_snap_t *s = berth_malloc(sizeof(*s));
-    for (berth_hist_t *h = berth_hist_first(); h != NULL; h = h->next) {
+    for (berth_hist_t *h = berth_hist_first();; h = h->next) {
+        if (h == NULL) {
+            /* the overflow last, and only once it was used */
+            if (__atomic_load_n(&overflow.count, __ATOMIC_RELAXED) == 0)
+                break;
+            h = &overflow;
+        }
         berth_hist_snapshot(h, s);
         json_t *bk = json_array();
         for (unsigned b = 0; b < BERTH_HIST_BUCKETS; b++)
@@ -194,6 +211,8 @@ json_t *berth_hist_json(void)
                             json_pack("{s:I, s:I, s:I, s:o}", "count", (json_int_t)s->count, "sum",
                                       (json_int_t)s->sum, "max", (json_int_t)s->max, "buckets",
                                       bk));
+        if (h == &overflow)
+            break;
     }
     berth_free(s);
     return json_pack("{s:s, s:i, s:o}", "unit", "ns", "sub_bits", BERTH_HIST_SUB_BITS, "hists",

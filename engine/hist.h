@@ -31,6 +31,9 @@
 #define BERTH_HIST_SUB (1u << BERTH_HIST_SUB_BITS)
 /* v < SUB: one bucket each; then SUB buckets per exponent SUB_BITS..63 */
 #define BERTH_HIST_BUCKETS ((64u - BERTH_HIST_SUB_BITS + 1u) * BERTH_HIST_SUB)
+/* At most this many names (4 KiB each); later names share one histogram,
+ * "(names beyond the limit)". */
+#define BERTH_HIST_MAX_NAMES 512u
 
 typedef struct berth_hist {
     /* Set before the histogram is published in the registry, never after. */
@@ -49,7 +52,8 @@ uint64_t berth_hist_bucket_high(unsigned b);
 /* Records v. Any thread, lock-free, never fails. */
 void berth_hist_record(berth_hist_t *h, uint64_t v);
 
-/* The histogram called name, made (empty) when it does not exist yet.
+/* The histogram called name, made (empty) when it does not exist yet (past
+ * BERTH_HIST_MAX_NAMES names: the shared overflow histogram).
  * Returned pointers stay valid for the process's life. name is copied.
  * Any thread, lock-free; a lookup walks the registry (a few dozen
  * entries): callers on a hot path keep the pointer. */

@@ -187,12 +187,40 @@ static void test_threads(void)
     tap_ok(n == RACE_NAMES, "the registry lists each raced name once (%u)", n);
 }
 
+/* Last: fills the registry to its limit. */
+static void test_limit(void)
+{
+    unsigned n = 0;
+    for (berth_hist_t *h = berth_hist_first(); h; h = h->next)
+        n++;
+    berth_hist_t *last = NULL;
+    for (unsigned i = n; i < BERTH_HIST_MAX_NAMES; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "fill/%u", i);
+        last = berth_hist_get(name);
+    }
+    berth_hist_t *over = berth_hist_get("one too many");
+    berth_hist_record(over, 5);
+    tap_ok(last != NULL && over != last && berth_hist_get("another one") == over,
+           "names beyond the limit share one histogram");
+    berth_hist_t *old = berth_hist_get("race/3");
+    tap_ok(old != over && strcmp(old->name, "race/3") == 0,
+           "names made before the limit are still found");
+    json_t *doc = berth_hist_json();
+    json_t *o = json_object_get(json_object_get(doc, "hists"), "(names beyond the limit)");
+    tap_ok(json_integer_value(json_object_get(o, "count")) == 1 &&
+                   json_object_size(json_object_get(doc, "hists")) == BERTH_HIST_MAX_NAMES + 1,
+           "the export lists every name once and the overflow last");
+    json_decref(doc);
+}
+
 int main(void)
 {
-    tap_plan(24);
+    tap_plan(27);
     test_buckets();
     test_quantiles();
     test_sub_and_json();
     test_threads();
+    test_limit();
     return tap_done();
 }
