@@ -392,6 +392,26 @@ static void link_monitor_gone(berth_actor_t *self, link_t *l, const char *why)
 {
     if (l->conn < 0 && l->restart_scheduled)
         return;
+    if (l->conn >= 0) {
+        link_close(self, l);
+        expect_clear(l);
+    }
+    /* The worker died, its keeper holds the socket and starts the next one,
+     * which takes the containers over: reconnect (the connect waits in the
+     * backlog) and take stock. Only when nobody holds the socket any more
+     * is the monitor gone. */
+    if (!l->stopping) {
+        int fd = connect_socket(l->sock, true);
+        if (fd >= 0) {
+            l->conn = fd;
+            l->gen++;
+            berth_log_info("container monitor worker restarted by its keeper: reconnected",
+                           "old_pid=%d reason=\"%s\"", (int)l->monitor_pid, why);
+            link_request(l, json_pack("{ss}", "op", "list"), 'L', NULL, NULL, 0);
+            link_arm(self, l);
+            return;
+        }
+    }
     size_t n = 0;
     for (entry_t *e = l->entries; e != NULL; e = e->next)
         n++;
@@ -695,13 +715,15 @@ static void link_receive(berth_actor_t *self, berth_msg_t *msg)
     case MSG_EXIT_RECORDED:
         break;
     case BERTH_MSG_PROC_EXIT: {
+        /* The keeper berthd started. Its worker (berthd's child now, as
+         * berthd is a subreaper) goes on; the worker's own death, seen on
+         * the connection, is what needs action. */
         berth_proc_exit_msg_t *p = (berth_proc_exit_msg_t *)msg;
-        if (p->tag == l->gen && !l->stopping) {
-            char why[64];
-            snprintf(why, sizeof(why), "%s %d", p->code == CLD_EXITED ? "exited" : "killed by",
-                     p->status);
-            link_monitor_gone(self, l, why);
-        }
+        if (!l->stopping)
+            berth_log_warn("container monitor keeper gone",
+                           "reason=\"%s %d\" note=\"the worker goes on; if it dies too, berthd "
+                           "starts a new monitor and reaps its containers\"",
+                           p->code == CLD_EXITED ? "exited" : "killed by", p->status);
         break;
     }
     case BERTH_MSG_CQE: {

@@ -162,14 +162,17 @@ stop() {
         berth_note "stopped berthd pid $pid"
     fi
     rm -f "$PIDFILE"
-    # berth-monitor outlives berthd by design; this state dir's goes with it.
-    local mpid
-    mpid=$(cat "$STATE_DIR/run/monitor/monitor.pid" 2>/dev/null || true)
-    if [[ $mpid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$mpid/cmdline" 2>/dev/null |
-        grep -q "berth-monitor.*$STATE_DIR/"; then
-        berth_stop_pid "$mpid" 5 || true
-        berth_note "stopped berth-monitor pid $mpid"
-    fi
+    # berth-monitor (keeper, then worker) outlives berthd by design; this
+    # state dir's goes with it.
+    local mpid f
+    for f in keeper.pid monitor.pid; do
+        mpid=$(cat "$STATE_DIR/run/monitor/$f" 2>/dev/null || true)
+        if [[ $mpid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$mpid/cmdline" 2>/dev/null |
+            grep -q "berth-monitor.*$STATE_DIR/"; then
+            berth_stop_pid "$mpid" 5 || true
+            berth_note "stopped berth-monitor pid $mpid ($f)"
+        fi
+    done
     # Mounts left under our state dir (a berthd killed mid-teardown), deepest first.
     awk -v p="$STATE_DIR/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo |
         sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done

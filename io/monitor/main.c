@@ -46,9 +46,10 @@
 
 #include "io/monitor/crilog.h"
 #include "io/monitor/exitfile.h"
+#include "io/monitor/keeper.h"
 #include "io/monitor/proto.h"
 
-enum kind { W_LISTEN, W_CLIENT, W_SIGNAL, W_OUT, W_ERR, W_CTL, W_CONSOLE };
+enum kind { W_LISTEN, W_CLIENT, W_KEEPER, W_SIGNAL, W_OUT, W_ERR, W_CTL, W_CONSOLE };
 
 struct ctr;
 
@@ -80,6 +81,9 @@ static char rbuf[65536];
 static char *scratch;
 static size_t scratch_cap;
 static char msgbuf[BERTH_MON_MSG_MAX];
+/* The channel to the keeper (keeper.c), -1 without one (it died, or the
+ * worker runs alone). */
+static int keeper_fd = -1;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -230,6 +234,35 @@ static void reply_error(int fd, const char *fmt, ...)
     reply_json(fd, json_pack("{sbss}", "ok", 0, "error", text), NULL, 0);
 }
 
+static size_t ctr_fds(const ctr_t *c, json_t *names, int *fds);
+
+/* Tells the keeper about a container: track (with its pipes and request,
+ * so the keeper can reap it and hand it to the next worker), untrack,
+ * exited. Best effort: a keeper that is gone changes nothing here. */
+static void keeper_tell(const char *op, const ctr_t *c)
+{
+    if (keeper_fd < 0)
+        return;
+    json_t *j;
+    int fds[BERTH_MON_FDS_MAX];
+    size_t n = 0;
+    if (strcmp(op, "track") == 0) {
+        json_t *names = json_array();
+        n = ctr_fds(c, names, fds);
+        j = json_pack("{sssssisssOsO}", "op", op, "cid", c->cid, "pid", (int)c->pid, "cgroup",
+                      c->cgroup ? c->cgroup : "", "spec", c->spec, "fds", names);
+        json_decref(names);
+    } else {
+        j = json_pack("{ssss}", "op", op, "cid", c->cid);
+    }
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (text == NULL || berth_mon_send(keeper_fd, text, strlen(text), fds, n, MSG_DONTWAIT) < 0)
+        say("%s: cannot tell the keeper (%s): %s", c->cid, op,
+            text ? strerror(errno) : "no memory");
+    free(text);
+}
+
 /* The container's descriptors as the "fds" list and an array. */
 static size_t ctr_fds(const ctr_t *c, json_t *names, int *fds)
 {
@@ -347,6 +380,7 @@ static void on_exit_status(ctr_t *c, int st)
     const char *what = NULL;
     if (berth_mon_record_exit(c->exit_dir, c->persist_dir, c->cid, code, c->cgroup, &what) < 0)
         say("%s: cannot record the exit (%s): %s", c->cid, what, strerror(errno));
+    keeper_tell("exited", c);
 }
 
 /* ---- create ------------------------------------------------------------- */
@@ -446,6 +480,7 @@ static void create_done(ctr_t *c, int st)
         json_decref(names);
         close(fd);
     }
+    keeper_tell("track", c);
 }
 
 static void on_console(watch_t *w)
@@ -723,6 +758,8 @@ static void op_adopt(int fd, json_t *req, int *fds, size_t nfds)
     c->next = ctrs;
     ctrs = c;
     say("%s: adopted (pid %d)", c->cid, (int)c->pid);
+    if (!c->exited)
+        keeper_tell("track", c);
     reply_json(fd, json_pack("{sb}", "ok", 1), NULL, 0);
 }
 
@@ -753,7 +790,9 @@ static void op_list(int fd)
             json_array_append_new(a, json_pack("{sssisssb}", "cid", c->cid, "pid", (int)c->pid,
                                                "cgroup", c->cgroup ? c->cgroup : "", "exited",
                                                c->exited));
-    reply_json(fd, json_pack("{sbsisO}", "ok", 1, "monitor_pid", (int)getpid(), "containers", a),
+    reply_json(fd,
+               json_pack("{sbsisisO}", "ok", 1, "monitor_pid", (int)getpid(), "keeper_pid",
+                         keeper_fd >= 0 ? (int)getppid() : 0, "containers", a),
                NULL, 0);
     json_decref(a);
 }
@@ -762,8 +801,10 @@ static void op_forget(int fd, json_t *req)
 {
     const char *cid = jstr(req, "cid");
     ctr_t *c = cid ? find(cid) : NULL;
-    if (c != NULL && c->create_pid == 0)
+    if (c != NULL && c->create_pid == 0) {
+        keeper_tell("untrack", c);
         destroy(c);
+    }
     reply_json(fd, json_pack("{sb}", "ok", 1), NULL, 0);
 }
 
@@ -805,6 +846,10 @@ static void on_client(watch_t *w)
             continue;
         }
         if (n <= 0) {
+            if (w->kind == W_KEEPER) {
+                say("the keeper is gone: containers this worker leaves will be berthd's");
+                keeper_fd = -1;
+            }
             watch_t *ww = w;
             unwatch(&ww);
             return;
@@ -870,17 +915,21 @@ static int listen_on(const char *path)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: berth-monitor (--listen-fd N | --socket PATH) [--pidfile PATH]\n"
-                    "  the container monitor of berthd; see docs/monitor.md\n");
+    fprintf(stderr, "usage: berth-monitor (--listen-fd N | --socket PATH) --pidfile PATH\n"
+                    "  the container monitor of berthd (its keeper, which runs the worker:\n"
+                    "  --worker --keeper-fd N); see docs/monitor.md\n");
 }
 
 int main(int argc, char **argv)
 {
     int lfd = -1;
+    bool worker = false;
     const char *sock = NULL, *pidfile = NULL;
     static const struct option opts[] = {{"listen-fd", required_argument, NULL, 'l'},
                                          {"socket", required_argument, NULL, 's'},
                                          {"pidfile", required_argument, NULL, 'p'},
+                                         {"worker", no_argument, NULL, 'w'},
+                                         {"keeper-fd", required_argument, NULL, 'k'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     for (int o; (o = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
@@ -890,6 +939,10 @@ int main(int argc, char **argv)
             sock = optarg;
         else if (o == 'p')
             pidfile = optarg;
+        else if (o == 'w')
+            worker = true;
+        else if (o == 'k')
+            keeper_fd = atoi(optarg);
         else {
             usage();
             return o == 'h' ? 0 : 2;
@@ -905,9 +958,21 @@ int main(int argc, char **argv)
     }
     fcntl(lfd, F_SETFD, FD_CLOEXEC);
     fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
-    /* Its own session: a signal to berthd's process group or terminal
-     * leaves the monitor, and so the containers' logs, alone. */
-    setsid();
+    if (!worker) {
+        /* Its own session: a signal to berthd's process group or terminal
+         * leaves the monitor, and so the containers' logs, alone. */
+        setsid();
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n <= 0 || pidfile == NULL) {
+            say("the keeper needs /proc/self/exe and --pidfile");
+            return 1;
+        }
+        self[n] = '\0';
+        return berth_mon_keeper_run(self, lfd, pidfile);
+    }
+    if (keeper_fd >= 0)
+        fcntl(keeper_fd, F_SETFD, FD_CLOEXEC);
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
         say("cannot become a subreaper: %s", strerror(errno));
         return 1;
@@ -951,6 +1016,8 @@ int main(int argc, char **argv)
     }
     watch(W_LISTEN, lfd, NULL);
     watch(W_SIGNAL, sfd, NULL);
+    if (keeper_fd >= 0)
+        watch(W_KEEPER, keeper_fd, NULL);
     say("serving");
     for (;;) {
         io_uring_submit_and_wait(&ring, 1);
@@ -969,6 +1036,7 @@ int main(int argc, char **argv)
                     on_listen(w);
                     break;
                 case W_CLIENT:
+                case W_KEEPER:
                     on_client(w);
                     break;
                 case W_SIGNAL:

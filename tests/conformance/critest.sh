@@ -72,13 +72,15 @@ cleanup() {
         kill -KILL "$berthd_pid" 2>/dev/null
         wait "$berthd_pid" 2>/dev/null
     fi
-    # berth-monitor outlives berthd by design; this run's is stopped by the
-    # PID in its pidfile.
-    local mpid
-    mpid=$(cat "$tmp/run/monitor/monitor.pid" 2>/dev/null)
-    if [[ $mpid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$mpid/cmdline" 2>/dev/null | grep -q berth-monitor; then
-        kill -KILL "$mpid" 2>/dev/null
-    fi
+    # berth-monitor (keeper, then worker) outlives berthd by design; this
+    # run's is stopped by the PIDs in its pidfiles.
+    local mpid f
+    for f in keeper.pid monitor.pid; do
+        mpid=$(cat "$tmp/run/monitor/$f" 2>/dev/null)
+        if [[ $mpid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$mpid/cmdline" 2>/dev/null | grep -q "berth-monitor.*$tmp/"; then
+            kill -KILL "$mpid" 2>/dev/null
+        fi
+    done
     # The bridge name is this suite's own; a later berth may create it when
     # critest runs pods.
     if ip link show "$bridge" >/dev/null 2>&1; then

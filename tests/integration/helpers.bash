@@ -51,16 +51,19 @@ EOF
         --set "crio.runtime.container_monitor=${BERTH_TEST_MONITOR:-berth}")
 }
 
-# stop_monitor: berth-monitor outlives berthd by design (the containers keep
-# logging); a test's own is stopped by the PID in its pidfile, once berthd
-# is down.
+# stop_monitor: berth-monitor (its keeper and its worker) outlives berthd by
+# design (the containers keep logging); a test's own is stopped by the PIDs
+# in its pidfiles, once berthd is down: the keeper first, so that it does
+# not start another worker.
 stop_monitor() {
-    local pid
-    pid=$(cat "$BERTH_RUNROOT/monitor/monitor.pid" 2>/dev/null) || return 0
-    [[ $pid =~ ^[0-9]+$ ]] || return 0
-    # only if it is the monitor of this test's tree
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q berth-monitor || return 0
-    kill -KILL "$pid" 2>/dev/null || true
+    local f pid
+    for f in keeper.pid monitor.pid; do
+        pid=$(cat "$BERTH_RUNROOT/monitor/$f" 2>/dev/null) || continue
+        [[ $pid =~ ^[0-9]+$ ]] || continue
+        # only if it is a berth-monitor of this test's tree
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "berth-monitor.*$BERTH_RUNROOT/" || continue
+        kill -KILL "$pid" 2>/dev/null || true
+    done
 }
 
 # berth_teardown: stops the test's berthd by PID, shows its log when the test

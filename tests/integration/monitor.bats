@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # berth-monitor (docs/monitor.md) against a private berthd, real runc, CNI
 # (bridge berthit17, 10.213.17.0/24) and the offline test registry: the
-# monitor killed (the containers keep running and logging, the next monitor
-# takes them over, berthd reaps what exits meanwhile), berthd killed (the
-# monitor keeps logging and reaping, the restarted berthd reaches it),
-# containers that end in their first millisecond, and output in a burst.
+# monitor's worker killed (the containers keep running and logging, the
+# keeper starts the next worker and reaps what exits meanwhile), also after
+# a berthd restart; the keeper and then the worker killed (berthd starts a
+# new monitor and reaps); berthd killed (the monitor keeps logging and
+# reaping, the restarted berthd reaches it); containers that end in their
+# first millisecond, output in a burst, a terminal.
 # Skipped when the suite runs under conmon.
 
 load helpers
@@ -84,43 +86,116 @@ wait_more_lines() {
 
 TICKER='["sh","-c","i=0; while :; do echo line $i; i=$((i+1)); sleep 0.1; done"]'
 
+keeper_pid() {
+    cat "$BERTH_RUNROOT/monitor/keeper.pid" 2>/dev/null
+}
+
+# wait_new_monitor OLD: until a worker other than OLD serves; prints it
+wait_new_monitor() {
+    local new i
+    for ((i = 0; i < 50; i++)); do
+        new=$(monitor_pid)
+        if [[ -n $new && $new != "$1" ]] && pid_alive "$new"; then
+            echo "$new"
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "no new monitor worker after $1" >&2
+    return 1
+}
+
 @test "the monitor is killed: containers keep running and logging; the next one takes them over; no exit code is lost" {
-    local old new ticker late n
+    local old new ticker late n keeper
     old=$(monitor_pid)
-    [[ $old =~ ^[0-9]+$ ]]
-    # berthd started it: its parent is berthd
-    [[ $(awk '{ print $4 }' "/proc/$old/stat") == "$BERTHD_PID" ]]
+    keeper=$(keeper_pid)
+    [[ $old =~ ^[0-9]+$ && $keeper =~ ^[0-9]+$ ]]
+    # berthd started the keeper, the keeper the worker
+    [[ $(awk '{ print $4 }' "/proc/$keeper/stat") == "$BERTHD_PID" ]]
+    [[ $(awk '{ print $4 }' "/proc/$old/stat") == "$keeper" ]]
     ticker=$(run_ctr ticker "$TICKER")
     late=$(run_ctr late '["sh","-c","sleep 3; echo bye; exit 3"]')
     wait_more_lines ticker 5 10
     kill -KILL "$old"
-    # the next monitor, started by berthd, with the same socket
+    # the keeper starts the next worker on the same socket; berthd reconnects
+    new=$(wait_new_monitor "$old")
+    [[ $(awk '{ print $4 }' "/proc/$new/stat") == "$keeper" ]]
     for ((i = 0; i < 50; i++)); do
-        new=$(monitor_pid)
-        [[ -n $new && $new != "$old" ]] && pid_alive "$new" && break
+        grep -q 'container monitor worker restarted by its keeper: reconnected' "$BERTH_LOG" && break
         sleep 0.1
     done
-    [[ -n $new && $new != "$old" ]]
-    grep -q 'msg="container monitor gone"' "$BERTH_LOG"
-    # the ticker never stopped, and its log goes on under the new monitor
+    grep -q 'container monitor worker restarted by its keeper: reconnected' "$BERTH_LOG"
+    # the ticker never stopped, and its log goes on under the new worker
     [[ $(berth_crictl inspect "$ticker" | jq -r .status.state) == CONTAINER_RUNNING ]]
     n=$(log_lines ticker)
     wait_more_lines ticker "$((n + 5))" 10
-    # "late" exited while orphaned: berthd (its subreaper) reaped it
+    # "late" exited while orphaned: the keeper (its subreaper) reaped it
     wait_state "$late" CONTAINER_EXITED 15
     [[ $(berth_crictl inspect "$late" | jq -r .status.exitCode) == 3 ]]
     grep -q 'stdout F bye' "$BERTH_TMP/logs/late.log"
-    # the ticker is stopped under the new monitor: SIGTERM is discarded by
-    # a sh as PID 1, so the kill after the timeout ends it (137)
+    # the ticker is stopped under the new worker: SIGTERM is discarded by a
+    # sh as PID 1, so the kill after the timeout ends it (137)
     berth_crictl stop --timeout 1 "$ticker" >/dev/null
     wait_state "$ticker" CONTAINER_EXITED 15
     [[ $(berth_crictl inspect "$ticker" | jq -r .status.exitCode) == 137 ]]
-    # a new container runs under the new monitor, which is its parent
+    # a new container runs under the new worker
     local fresh
     fresh=$(run_ctr fresh '["sh","-c","echo fresh; exit 4"]')
     wait_state "$fresh" CONTAINER_EXITED 10
     [[ $(berth_crictl inspect "$fresh" | jq -r .status.exitCode) == 4 ]]
     grep -q 'stdout F fresh' "$BERTH_TMP/logs/fresh.log"
+}
+
+@test "berthd killed and restarted, then the monitor killed: the keeper still reaps; nothing is lost" {
+    local ticker late old new n
+    ticker=$(run_ctr ticker "$TICKER")
+    late=$(run_ctr late '["sh","-c","sleep 4; echo bye; exit 8"]')
+    wait_more_lines ticker 3 10
+    kill -KILL "$BERTHD_PID"
+    wait "$BERTHD_PID" 2>/dev/null || true
+    BERTHD_PID=
+    start_berthd
+    old=$(monitor_pid)
+    kill -KILL "$old"
+    new=$(wait_new_monitor "$old")
+    n=$(log_lines ticker)
+    wait_more_lines ticker "$((n + 5))" 10
+    wait_state "$late" CONTAINER_EXITED 15
+    [[ $(berth_crictl inspect "$late" | jq -r .status.exitCode) == 8 ]]
+    grep -q 'stdout F bye' "$BERTH_TMP/logs/late.log"
+    berth_crictl stop --timeout 1 "$ticker" >/dev/null
+    wait_state "$ticker" CONTAINER_EXITED 15
+    [[ $(berth_crictl inspect "$ticker" | jq -r .status.exitCode) == 137 ]]
+}
+
+@test "the keeper killed, then the monitor: berthd starts a new monitor, hands it the pipes and reaps the orphans" {
+    local ticker late old n
+    ticker=$(run_ctr ticker "$TICKER")
+    late=$(run_ctr late '["sh","-c","sleep 3; echo bye; exit 7"]')
+    wait_more_lines ticker 3 10
+    kill -KILL "$(keeper_pid)"
+    for ((i = 0; i < 50; i++)); do
+        grep -q 'container monitor keeper gone' "$BERTH_LOG" && break
+        sleep 0.1
+    done
+    grep -q 'container monitor keeper gone' "$BERTH_LOG"
+    # the worker goes on alone, now berthd's child (berthd is a subreaper)
+    old=$(monitor_pid)
+    pid_alive "$old"
+    [[ $(awk '{ print $4 }' "/proc/$old/stat") == "$BERTHD_PID" ]]
+    n=$(log_lines ticker)
+    wait_more_lines ticker "$((n + 3))" 10
+    kill -KILL "$old"
+    wait_new_monitor "$old" >/dev/null
+    grep -q 'msg="container monitor gone"' "$BERTH_LOG"
+    n=$(log_lines ticker)
+    wait_more_lines ticker "$((n + 5))" 10
+    [[ $(berth_crictl inspect "$ticker" | jq -r .status.state) == CONTAINER_RUNNING ]]
+    wait_state "$late" CONTAINER_EXITED 15
+    [[ $(berth_crictl inspect "$late" | jq -r .status.exitCode) == 7 ]]
+    berth_crictl stop --timeout 1 "$ticker" >/dev/null
+    wait_state "$ticker" CONTAINER_EXITED 15
+    [[ $(berth_crictl inspect "$ticker" | jq -r .status.exitCode) == 137 ]]
 }
 
 @test "berthd is killed: the monitor keeps logging and reaping; the restarted berthd reaches the same monitor" {

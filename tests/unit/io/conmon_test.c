@@ -353,8 +353,11 @@ static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw
 
 static void cleanup(void)
 {
-    if (monitor_bin) {
-        BERTH_AUTO_FREE char *pf = berth_asprintf("%s/monitor/monitor.pid", tmp);
+    /* berth-monitor's keeper first (it would start another worker), then
+     * its worker */
+    const char *pidfiles[] = {"keeper.pid", "monitor.pid"};
+    for (size_t i = 0; monitor_bin && i < 2; i++) {
+        BERTH_AUTO_FREE char *pf = berth_asprintf("%s/monitor/%s", tmp, pidfiles[i]);
         BERTH_AUTO_FREE char *text = read_file(pf);
         int mpid = text ? atoi(text) : 0;
         if (mpid > 1)
