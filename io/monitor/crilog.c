@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* The prefix of a record: stamp (at most 35 bytes) + " stdout F ". */
@@ -104,6 +105,24 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* Appends n bytes, truncating first when the node's cap would be passed. */
+static int append(berth_crilog_t *l, const struct iovec *iov, int cnt)
+{
+    size_t n = 0;
+    for (int i = 0; i < cnt; i++)
+        n += iov[i].iov_len;
+    if (l->max_size > 0 && l->size + n > l->max_size) {
+        if (ftruncate(l->fd, 0) < 0)
+            return -1;
+        l->size = 0;
+    }
+    for (int i = 0; i < cnt; i++)
+        if (write_all(l->fd, iov[i].iov_base, iov[i].iov_len) < 0)
+            return -1;
+    l->size += n;
+    return 0;
+}
+
 int berth_crilog_write(berth_crilog_t *l, const char *stream, const char *buf, size_t len,
                        char *scratch, size_t scratch_cap)
 {
@@ -113,14 +132,43 @@ int berth_crilog_write(berth_crilog_t *l, const char *stream, const char *buf, s
         return -1;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    size_t n = berth_crilog_format(stream, buf, len, &now, scratch, scratch_cap);
-    if (l->max_size > 0 && l->size + n > l->max_size) {
-        if (ftruncate(l->fd, 0) < 0)
+    char stamp[40];
+    size_t slen = berth_crilog_stamp(&now, stamp);
+    /* Records gather in scratch and go out when it is full; a record larger
+     * than scratch goes out on its own (prefix, text, newline). */
+    size_t used = 0, pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - buf) : len;
+        size_t text = end - pos;
+        char prefix[PREFIX_MAX];
+        int pn = snprintf(prefix, sizeof(prefix), "%.*s %s %c ", (int)slen, stamp, stream,
+                          nl ? 'F' : 'P');
+        if (pn < 0)
             return -1;
-        l->size = 0;
+        size_t rec = (size_t)pn + text + 1;
+        if (used + rec > scratch_cap && used > 0) {
+            struct iovec v = {scratch, used};
+            if (append(l, &v, 1) < 0)
+                return -1;
+            used = 0;
+        }
+        if (rec > scratch_cap) {
+            struct iovec v[3] = {{prefix, (size_t)pn}, {(void *)(buf + pos), text}, {"\n", 1}};
+            if (append(l, v, 3) < 0)
+                return -1;
+        } else {
+            memcpy(scratch + used, prefix, (size_t)pn);
+            memcpy(scratch + used + pn, buf + pos, text);
+            scratch[used + rec - 1] = '\n';
+            used += rec;
+        }
+        pos = nl ? end + 1 : len;
     }
-    if (write_all(l->fd, scratch, n) < 0)
-        return -1;
-    l->size += n;
+    if (used > 0) {
+        struct iovec v = {scratch, used};
+        if (append(l, &v, 1) < 0)
+            return -1;
+    }
     return 0;
 }

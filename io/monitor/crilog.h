@@ -53,7 +53,9 @@ size_t berth_crilog_need(size_t len);
 
 /* Formats and appends; truncates first when max_size would be passed.
  * Returns 0, or -1 with errno (the data is dropped then: a full disk must
- * not stall the container). scratch holds berth_crilog_need(len) bytes. */
+ * not stall the container). scratch (any size; BERTH_CRILOG_SCRATCH is
+ * plenty) gathers records into few writes. */
+#define BERTH_CRILOG_SCRATCH 65536
 int berth_crilog_write(berth_crilog_t *l, const char *stream, const char *buf, size_t len,
                        char *scratch, size_t scratch_cap);
 

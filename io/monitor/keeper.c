@@ -145,7 +145,7 @@ static void orphan_exited(kent_t *e, int st)
     const char *log_path = json_string_value(json_object_get(e->spec, "log_path"));
     berth_crilog_t l = {.fd = -1};
     if (log_path != NULL && berth_crilog_open(&l, log_path, 0) == 0) {
-        size_t cap = berth_crilog_need(sizeof(kbuf));
+        size_t cap = BERTH_CRILOG_SCRATCH;
         char *scratch = malloc(cap);
         for (size_t i = 0; scratch != NULL && i < e->nfds; i++) {
             const char *n = json_string_value(json_array_get(e->names, i));

@@ -995,7 +995,7 @@ int main(int argc, char **argv)
         say("signalfd: %s", strerror(errno));
         return 1;
     }
-    scratch_cap = berth_crilog_need(sizeof(rbuf));
+    scratch_cap = BERTH_CRILOG_SCRATCH;
     scratch = malloc(scratch_cap);
     if (scratch == NULL)
         return 1;

@@ -118,6 +118,24 @@ static void test_file(void)
           (long long)st.st_size);
     berth_crilog_close(&l);
 
+    /* a small scratch: records flush as it fills, a longer one goes alone */
+    BERTH_AUTO_FREE char *small = berth_asprintf("%s/small.log", root);
+    check(berth_crilog_open(&l, small, 0) == 0, "a log with a 64-byte scratch opens");
+    char longline[301];
+    memset(longline, 'x', 300);
+    longline[300] = '\n';
+    char tiny[64];
+    berth_crilog_write(&l, "stdout", "a\nb\nc\nd\ne\nf\n", 12, tiny, sizeof(tiny));
+    berth_crilog_write(&l, "stdout", longline, sizeof(longline), tiny, sizeof(tiny));
+    BERTH_AUTO_FREE char *stext = slurp(small);
+    int records = 0;
+    for (char *q = stext; (q = strstr(q, " stdout F ")) != NULL; q++)
+        records++;
+    char *xs = strstr(stext, " stdout F xxx");
+    check(records == 7 && xs && strspn(xs + 10, "x") == 300 && xs[310] == '\n',
+          "six short records and a 300-byte one through 64 bytes of scratch (%d records)", records);
+    berth_crilog_close(&l);
+
     /* no file yet (its directory is missing): writes fail, nothing breaks */
     BERTH_AUTO_FREE char *nodir = berth_asprintf("%s/missing/x.log", root);
     check(berth_crilog_open(&l, nodir, 0) < 0 && l.fd < 0, "a log in a missing directory fails");
