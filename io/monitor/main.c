@@ -70,6 +70,7 @@ typedef struct ctr {
     int reply_fd;     /* the client waiting for the create, or -1 */
     bool terminal, ours, exited;
     int out_fd, err_fd, in_fd, ctl_fd, console_fd, persist_fd;
+    int report_fd; /* the runtime's exec failure, while it is created */
     watch_t *w_out, *w_err, *w_ctl, *w_console;
     berth_crilog_t log;
     json_t *spec; /* the create request, for a restarted berthd (fds) */
@@ -197,6 +198,7 @@ static void destroy(ctr_t *c)
     close_fd(&c->ctl_fd);
     close_fd(&c->console_fd);
     close_fd(&c->reply_fd);
+    close_fd(&c->report_fd);
     if (c->console_path)
         unlink(c->console_path);
     close_fd(&c->persist_fd);
@@ -432,6 +434,20 @@ static void create_done(ctr_t *c, int st)
         c->console_fd = -1;
         unwatch(&c->w_console);
     }
+    int exec_errno = 0;
+    if (c->report_fd >= 0 &&
+        read(c->report_fd, &exec_errno, sizeof(exec_errno)) != (ssize_t)sizeof(exec_errno))
+        exec_errno = 0;
+    close_fd(&c->report_fd);
+    if (exec_errno != 0) {
+        if (fd >= 0)
+            reply_error(fd, "container create failed: cannot run the runtime: %s",
+                        strerror(exec_errno));
+        unlink(logp);
+        close_fd(&fd);
+        destroy(c);
+        return;
+    }
     if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
         char *msg = runtime_error(logp);
         if (fd >= 0)
@@ -518,7 +534,8 @@ static ctr_t *ctr_from(json_t *req)
     ctr_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         abort();
-    c->out_fd = c->err_fd = c->in_fd = c->ctl_fd = c->console_fd = c->reply_fd = c->persist_fd = -1;
+    c->out_fd = c->err_fd = c->in_fd = c->ctl_fd = c->console_fd = c->reply_fd = c->persist_fd =
+            c->report_fd = -1;
     c->log.fd = -1;
     c->cid = dupstr(jstr(req, "cid"));
     c->bundle = dupstr(jstr(req, "bundle"));
@@ -572,31 +589,26 @@ static bool nofile_raised;
 
 /* fork + exec rather than posix_spawn: the child restores the inherited
  * descriptor limit, which posix_spawn cannot. The monitor is one small
- * thread, so the fork copies little. stdio: in/out/err or /dev/null. */
+ * thread, so the fork copies little. stdio: in/out/err or /dev/null.
+ * Nothing waits for the exec: a failure to exec comes back as the errno
+ * on *report_fd (close-on-exec, so empty when the runtime runs), read when
+ * the child's exit is reaped. */
 static pid_t spawn_runtime(const char *path, const char *const *argv, char *const *envp,
-                           const char *cwd, int in, int out, int err)
+                           const char *cwd, int in, int out, int err, int *report_fd)
 {
-    /* The exec's failure comes back on a close-on-exec pipe: nothing to
-     * read means the runtime runs. */
     int report[2];
-    if (pipe2(report, O_CLOEXEC) < 0)
+    if (pipe2(report, O_CLOEXEC | O_NONBLOCK) < 0)
         return -1;
     pid_t pid = fork();
     if (pid != 0) {
+        int e = errno;
         close(report[1]);
-        int e = 0;
-        ssize_t n = pid > 0 ? read(report[0], &e, sizeof(e)) : 0;
-        int fork_errno = errno;
-        close(report[0]);
         if (pid < 0) {
-            errno = fork_errno;
-            return -1;
-        }
-        if (n == (ssize_t)sizeof(e)) {
-            waitpid(pid, NULL, 0);
+            close(report[0]);
             errno = e;
             return -1;
         }
+        *report_fd = report[0];
         return pid;
     }
     int null = open("/dev/null", O_RDWR);
@@ -680,7 +692,9 @@ static void op_create(int fd, json_t *req)
     argv[a] = NULL;
 
     char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-    pid_t pid = spawn_runtime(runtime, argv, envp, c->bundle, in[0], out[1], err[1]);
+    if (access(runtime, X_OK) < 0)
+        goto fail_errno;
+    pid_t pid = spawn_runtime(runtime, argv, envp, c->bundle, in[0], out[1], err[1], &c->report_fd);
     if (pid < 0)
         goto fail_errno;
     /* The runtime and the container hold the write ends now. */
