@@ -5,7 +5,7 @@
  * override, the container command that exits on SIGTERM, the pod and
  * container log directories made as the kubelet makes them, and the PLEG
  * relist thread (its timer rule, and its counts and prompt stop against a
- * socket nobody serves).
+ * socket nobody serves), and --stages' arithmetic (perf/bench_stages.c).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine/alloc.h"
+#include "engine/hist.h"
 #include "io/fs.h"
 #include "perf/bench_core.h"
 #include "tests/unit/check.h"
@@ -106,12 +107,63 @@ static void test_pleg(void)
     json_decref(berth_bench_pleg_json(&pl));
 }
 
+/* perf/bench_stages.c: a run's stage figures are after - before, and the
+ * slowest tenth's split is the mean of its pods' parts. */
+static void test_stages(void)
+{
+    berth_hist_t *h = berth_hist_get("stage/x");
+    berth_hist_t *g = berth_hist_get("stage/untouched");
+    berth_hist_record(g, 7);
+    for (int i = 0; i < 50; i++)
+        berth_hist_record(h, 1000000); /* 1 ms, before the run */
+    json_t *before = berth_hist_json();
+    for (int i = 0; i < 10; i++)
+        berth_hist_record(h, 20000000); /* 20 ms, the run */
+    json_t *after = berth_hist_json();
+    json_t *d = berth_bench_stages_diff(before, after);
+    json_t *x = json_object_get(d, "stage/x");
+    json_int_t p50 = json_integer_value(json_object_get(x, "p50"));
+    check(json_integer_value(json_object_get(x, "count")) == 10 && p50 > 19000000 &&
+                  p50 < 21000000 && json_integer_value(json_object_get(x, "sum")) == 200000000,
+          "stages: the difference holds the run's records only (p50 %lld ns)", (long long)p50);
+    check(json_object_get(d, "stage/untouched") == NULL,
+          "stages: a histogram the run did not touch is left out");
+    json_t *none = json_object();
+    check(berth_bench_stages_diff(before, none) == NULL,
+          "stages: none when the runtime serves none");
+    json_decref(none);
+    json_decref(d);
+    json_decref(before);
+    json_decref(after);
+
+    berth_bench_pod_t *pods = berth_bench_pods_new(20, "t", "t");
+    for (unsigned i = 0; i < 20; i++) {
+        pods[i].ok = true;
+        pods[i].sandbox = 0.1;
+        pods[i].create = i >= 18 ? 1.0 : 0.2; /* the slowest two: a slow create */
+        pods[i].start = 0.05;
+        pods[i].latency = pods[i].sandbox + pods[i].create + pods[i].start + 0.01;
+    }
+    json_t *t = berth_bench_tail_split(pods, 20);
+    json_t *slow = json_object_get(t, "slowest_10pct"), *mid = json_object_get(t, "median_pods");
+    check(json_integer_value(json_object_get(slow, "pods")) == 2 &&
+                  json_real_value(json_object_get(slow, "create_s")) > 0.99 &&
+                  json_real_value(json_object_get(mid, "create_s")) < 0.21 &&
+                  json_real_value(json_object_get(slow, "other_s")) > 0.009 &&
+                  json_real_value(json_object_get(slow, "other_s")) < 0.011,
+          "tail: the slowest tenth's create and the rest, against the median pods'");
+    check(berth_bench_tail_split(pods, 9) == NULL, "tail: none under 10 pods");
+    json_decref(t);
+    berth_bench_pods_free(pods, 20);
+}
+
 int main(void)
 {
     test_grace();
     test_command();
     test_log_dirs();
     test_pleg();
+    test_stages();
     printf("1..%d\n", ntest);
     return nfail != 0;
 }
