@@ -5,11 +5,15 @@
  * Ordering: every counter is a statistic that nothing else is published
  * through, and no reader decides anything from one counter about another,
  * so the counters use relaxed atomics (atomicity only: no torn 64-bit
- * values, no lost increments). The registry is a lock-free list whose head
- * is the only shared link: a new histogram is filled in, then published by
- * a release CAS of the head; readers load the head with acquire and then
- * read name and next plainly, both written before that release and never
- * again. Histograms are never freed.
+ * values, no lost increments). The registry is an open-addressing table
+ * of names (lookups: a hash and a strcmp or two) plus a list for export.
+ * A new histogram is filled in, then claims an empty slot by a release
+ * CAS; readers load slots with acquire and then read the name plainly,
+ * written before that release and never again. A name is in the table at
+ * most once: slots only ever go from empty to full, so two makers of one
+ * name meet at the same first empty slot and the loser takes the winner's.
+ * The winner then pushes it on the export list the same way (release CAS
+ * of the head, acquire loads of it). Histograms are never freed.
  */
 #include "engine/hist.h"
 
@@ -18,7 +22,11 @@
 
 #include "engine/alloc.h"
 
-static berth_hist_t *registry_head;
+/* A power of two above twice BERTH_HIST_MAX_NAMES: probes stay short and
+ * always end at an empty slot. */
+#define TABLE_SIZE 2048u
+static berth_hist_t *table[TABLE_SIZE];
+static berth_hist_t *registry_head; /* the export list */
 static unsigned registry_count;
 /* Where names beyond BERTH_HIST_MAX_NAMES go (a client inventing method
  * names must not grow berthd's memory without bound). */
@@ -64,48 +72,60 @@ void berth_hist_record(berth_hist_t *h, uint64_t v)
         ;
 }
 
-/* Walks from head down to (not including) stop. name and next are plain:
- * the caller's acquire load of the head made them visible. */
-static berth_hist_t *find(berth_hist_t *head, berth_hist_t *stop, const char *name)
+static uint32_t hash_name(const char *s)
 {
-    for (berth_hist_t *h = head; h != stop; h = h->next)
-        if (strcmp(h->name, name) == 0)
-            return h;
-    return NULL;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+static void list_push(berth_hist_t *n)
+{
+    /* Release: n (its name, its counters' zeroes, next) is written before
+     * an exporter can reach it; pairs with berth_hist_first's acquire. */
+    berth_hist_t *head = __atomic_load_n(&registry_head, __ATOMIC_RELAXED);
+    do
+        n->next = head;
+    while (!__atomic_compare_exchange_n(&registry_head, &head, n, true, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED));
 }
 
 berth_hist_t *berth_hist_get(const char *name)
 {
-    /* Acquire: pairs with the release CAS below, so a histogram found here
-     * has its name and next visible. */
-    berth_hist_t *head = __atomic_load_n(&registry_head, __ATOMIC_ACQUIRE);
-    berth_hist_t *h = find(head, NULL, name);
-    if (h != NULL)
-        return h;
-    /* Relaxed: only a bound; a few racing makers may pass it by one each. */
-    if (__atomic_fetch_add(&registry_count, 1, __ATOMIC_RELAXED) >= BERTH_HIST_MAX_NAMES) {
-        __atomic_fetch_sub(&registry_count, 1, __ATOMIC_RELAXED);
-        return &overflow;
-    }
-    berth_hist_t *n = berth_calloc(1, sizeof(*n));
-    n->name = berth_strdup(name);
-    for (;;) {
-        n->next = head;
-        /* Release on success: name and next are written before anyone can
-         * reach n. Acquire on failure: the newer entries between the new
-         * head and our old one are visible to the re-check. */
-        berth_hist_t *seen = head;
-        if (__atomic_compare_exchange_n(&registry_head, &head, n, false, __ATOMIC_RELEASE,
-                                        __ATOMIC_ACQUIRE))
-            return n;
-        /* Someone else published first: maybe this very name. */
-        h = find(head, seen, name);
-        if (h != NULL) {
-            /* Relaxed: the bound, as above. */
-            __atomic_fetch_sub(&registry_count, 1, __ATOMIC_RELAXED);
-            berth_free((char *)n->name);
-            berth_free(n);
-            return h;
+    berth_hist_t *n = NULL;
+    for (uint32_t i = hash_name(name) & (TABLE_SIZE - 1);; i = (i + 1) & (TABLE_SIZE - 1)) {
+        /* Acquire: pairs with the release CAS that filled the slot, so the
+         * histogram's name is visible. */
+        berth_hist_t *p = __atomic_load_n(&table[i], __ATOMIC_ACQUIRE);
+        if (p == NULL) {
+            if (n == NULL) {
+                /* Relaxed: only a bound; racing makers may pass it by one
+                 * each, and the table has room for twice the bound. */
+                if (__atomic_fetch_add(&registry_count, 1, __ATOMIC_RELAXED) >=
+                    BERTH_HIST_MAX_NAMES) {
+                    __atomic_fetch_sub(&registry_count, 1, __ATOMIC_RELAXED);
+                    return &overflow;
+                }
+                n = berth_calloc(1, sizeof(*n));
+                n->name = berth_strdup(name);
+            }
+            /* Release on success: n is filled in before anyone can find it.
+             * Acquire on failure: the slot's new histogram is readable. */
+            if (__atomic_compare_exchange_n(&table[i], &p, n, false, __ATOMIC_RELEASE,
+                                            __ATOMIC_ACQUIRE)) {
+                list_push(n);
+                return n;
+            }
+        }
+        if (strcmp(p->name, name) == 0) {
+            if (n != NULL) {
+                /* Relaxed: the bound, as above. */
+                __atomic_fetch_sub(&registry_count, 1, __ATOMIC_RELAXED);
+                berth_free((char *)n->name);
+                berth_free(n);
+            }
+            return p;
         }
     }
 }
@@ -117,7 +137,7 @@ void berth_hist_add(const char *name, uint64_t v)
 
 berth_hist_t *berth_hist_first(void)
 {
-    /* Acquire: as in berth_hist_get. */
+    /* Acquire: pairs with list_push's release. */
     return __atomic_load_n(&registry_head, __ATOMIC_ACQUIRE);
 }
 

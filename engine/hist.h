@@ -5,7 +5,7 @@
  * job kind, fsyncs, mounts, CNI plugins, RPCs, the run queue). Recording is
  * one relaxed atomic add per bucket plus the count's and sum's adds, from
  * any thread, with no lock; histograms live for the whole process in one
- * append-only registry that any thread may extend.
+ * append-only registry (a lock-free hash table) that any thread may extend.
  *
  * Buckets are log2 with 2^BERTH_HIST_SUB_BITS linear sub-buckets per power
  * of two (HDR-like): values below 8 are exact; above, a bucket is 1/8 of its
@@ -55,8 +55,9 @@ void berth_hist_record(berth_hist_t *h, uint64_t v);
 /* The histogram called name, made (empty) when it does not exist yet (past
  * BERTH_HIST_MAX_NAMES names: the shared overflow histogram).
  * Returned pointers stay valid for the process's life. name is copied.
- * Any thread, lock-free; a lookup walks the registry (a few dozen
- * entries): callers on a hot path keep the pointer. */
+ * Any thread, lock-free; a lookup is a hash of the name and a strcmp or
+ * two, so recording by name is cheap enough for every RPC; a caller on a
+ * hotter path keeps the pointer. */
 berth_hist_t *berth_hist_get(const char *name);
 /* berth_hist_get(name) then berth_hist_record. */
 void berth_hist_add(const char *name, uint64_t v);
