@@ -82,8 +82,11 @@ static uint32_t hash_name(const char *s)
 
 static void list_push(berth_hist_t *n)
 {
-    /* Release: n (its name, its counters' zeroes, next) is written before
-     * an exporter can reach it; pairs with berth_hist_first's acquire. */
+    /* Release (the CAS): n (its name, its counters' zeroes, next) is
+     * written before an exporter can reach it; pairs with
+     * berth_hist_first's acquire. Relaxed (this load and the CAS's failure):
+     * the head read is only n's next, which the CAS checks, and nobody here
+     * reads through it. */
     berth_hist_t *head = __atomic_load_n(&registry_head, __ATOMIC_RELAXED);
     do
         n->next = head;
@@ -217,7 +220,8 @@ json_t *berth_hist_json(void)
     berth_hist_snap_t *s = berth_malloc(sizeof(*s));
     for (berth_hist_t *h = berth_hist_first();; h = h->next) {
         if (h == NULL) {
-            /* the overflow last, and only once it was used */
+            /* the overflow last, and only once it was used (relaxed: a
+             * statistic, and the overflow itself is static) */
             if (__atomic_load_n(&overflow.count, __ATOMIC_RELAXED) == 0)
                 break;
             h = &overflow;
