@@ -39,13 +39,23 @@ static void put(const char *rel, const char *text)
     }
 }
 
+/* The whole file, however long: /proc/self/mounts on a node with a
+ * thousand pods' namespace pins runs to megabytes. */
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return NULL;
-    char *buf = berth_calloc(1, 65536);
-    size_t n = fread(buf, 1, 65535, f);
+    size_t cap = 65536, n = 0;
+    char *buf = berth_malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0) {
+            cap *= 2;
+            buf = berth_realloc(buf, cap);
+        }
+    }
     buf[n] = '\0';
     fclose(f);
     return buf;
