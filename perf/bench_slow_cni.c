@@ -116,8 +116,17 @@ static void *slow_main(void *arg)
             .max_ns = (uint64_t)(o->max * 1e9),
     };
     berth_cri_client_t *c = NULL;
+    /* As the kubelet does around RunPodSandbox: the pod's log directory
+     * first, PodSandboxStatus once it runs. */
+    berth_bench_log_dir_make(BERTH_BENCH_LOG_ROOT, sp->rec.name, sp->rec.uid, NULL);
     sp->real_t0 = berth_bench_real_s();
     berth_kubesim_run_pod(&c, sp->ep->sock, pc, &p, &sp->retry, &sp->rec.pod_id);
+    if (sp->rec.pod_id != NULL && c != NULL) {
+        berth_cri_status_t st = {0};
+        BERTH_AUTO_ERR berth_err_t err = NULL;
+        berth_cri_pod_status_id(c, sp->rec.pod_id, 10ull * 1000000000ull, &st, &err);
+        berth_cri_status_fini(&st);
+    }
     berth_cri_client_free(c);
     berth_cri_pod_config_free(pc);
     berth_bench_progress_tick();
