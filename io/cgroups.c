@@ -8,14 +8,17 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include "engine/alloc.h"
+#include "engine/refcount.h"
 
 const char *berth_cgroups_mode_name(int mode)
 {
@@ -406,82 +409,194 @@ static void layout_scan(const char *mountinfo_path, stats_layout_t *l)
     mountinfo_each(mountinfo_path, layout_line, &c);
 }
 
-/* The file `name` of the cgroup in the hierarchy mounted at mnt; NULL when
- * there is no such hierarchy. Returns owned. */
-static char *cg_file(const char *sysroot, const char *mnt, const char *cg, const char *name)
+/* ---- a reader of one cgroup's usage files ---- */
+
+/* One usage file: its path, joined once, and while kept its descriptor. */
+typedef struct cg_slot {
+    char *path; /* NULL: no hierarchy for it */
+    int fd;     /* -1 when not open */
+} cg_slot_t;
+
+enum { CPU_V1, CPU_V2, MEM_V1, STAT_V1, MEM_V2, STAT_V2, N_SLOTS };
+
+struct berth_cgroups_reader {
+    berth_ref_t ref;
+    cg_slot_t slot[N_SLOTS];
+};
+
+/* Descriptors kept open by all readers together. A reader keeps a file open
+ * (so a read is one pread, no path walk and no kernfs open) only while this
+ * stays under half the process's RLIMIT_NOFILE; past it, files are opened
+ * and closed per read. Relaxed: a budget, not a lock; an overshoot by the
+ * pool's few threads is harmless. */
+static uint64_t kept_fds;
+static uint64_t kept_fds_max;
+static pthread_once_t kept_fds_once = PTHREAD_ONCE_INIT;
+
+static void kept_fds_limit(void)
 {
-    if (mnt[0] == '\0')
-        return NULL;
-    return berth_asprintf("%s%s%s/%s", sysroot, mnt, cg, name);
+    struct rlimit rl;
+    kept_fds_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                           ? (uint64_t)rl.rlim_cur / 2
+                           : 512;
 }
 
-/* The first number in the file (cpuacct.usage, memory.current). */
-static bool read_u64(const char *path, uint64_t *out)
+static void slot_set(cg_slot_t *sl, const char *sysroot, const char *mnt, const char *cg,
+                     const char *name)
 {
-    if (path == NULL)
-        return false;
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return false;
-    unsigned long long v;
-    bool ok = fscanf(f, "%llu", &v) == 1;
-    fclose(f);
-    if (ok)
-        *out = v;
-    return ok;
+    sl->fd = -1;
+    sl->path = mnt[0] != '\0' ? berth_asprintf("%s%s%s/%s", sysroot, mnt, cg, name) : NULL;
 }
 
-/* The value of `key` in a "key value" file (memory.stat, cpu.stat). */
-static bool read_keyed(const char *path, const char *key, uint64_t *out)
+static berth_cgroups_reader_t *reader_new(const stats_layout_t *l, const char *sysroot,
+                                          const char *cg)
 {
-    if (path == NULL)
-        return false;
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return false;
-    char k[64];
-    unsigned long long v;
-    bool found = false;
-    while (!found && fscanf(f, "%63s %llu", k, &v) == 2)
-        found = strcmp(k, key) == 0;
-    fclose(f);
-    if (found)
-        *out = v;
-    return found;
-}
-
-static int stats_read(const stats_layout_t *l, const char *sysroot, const char *cg,
-                      berth_cgroups_stats_t *out)
-{
-    memset(out, 0, sizeof(*out));
     /* A relative cgroupsPath (or a systemd slice:prefix:name) would name a
      * cgroup relative to some process's own; berth writes absolute ones. */
     if (cg == NULL || cg[0] != '/')
-        return -1;
+        return NULL;
+    if (l->cpuacct[0] == '\0' && l->memory[0] == '\0' && l->unified[0] == '\0')
+        return NULL;
     if (sysroot == NULL)
         sysroot = "";
+    berth_cgroups_reader_t *r = berth_calloc(1, sizeof(*r));
+    berth_ref_init(&r->ref);
+    slot_set(&r->slot[CPU_V1], sysroot, l->cpuacct, cg, "cpuacct.usage");
+    slot_set(&r->slot[CPU_V2], sysroot, l->unified, cg, "cpu.stat");
+    slot_set(&r->slot[MEM_V1], sysroot, l->memory, cg, "memory.usage_in_bytes");
+    slot_set(&r->slot[STAT_V1], sysroot, l->memory, cg, "memory.stat");
+    slot_set(&r->slot[MEM_V2], sysroot, l->unified, cg, "memory.current");
+    slot_set(&r->slot[STAT_V2], sysroot, l->unified, cg, "memory.stat");
+    return r;
+}
 
-    BERTH_AUTO_FREE char *cpu1 = cg_file(sysroot, l->cpuacct, cg, "cpuacct.usage");
-    BERTH_AUTO_FREE char *cpu2 = cg_file(sysroot, l->unified, cg, "cpu.stat");
+void berth_cgroups_reader_ref(berth_cgroups_reader_t *r)
+{
+    berth_ref_inc(&r->ref);
+}
+
+void berth_cgroups_reader_unref(berth_cgroups_reader_t *r)
+{
+    if (r == NULL || !berth_ref_dec_and_test(&r->ref))
+        return;
+    for (int i = 0; i < N_SLOTS; i++) {
+        if (r->slot[i].fd >= 0) {
+            close(r->slot[i].fd);
+            __atomic_fetch_sub(&kept_fds, 1, __ATOMIC_RELAXED);
+        }
+        berth_free(r->slot[i].path);
+    }
+    berth_free(r);
+}
+
+/* The whole file into buf (NUL-terminated, cut at cap - 1 bytes): a kept
+ * descriptor is read again from offset 0, which makes a cgroup file
+ * (seq_file) render afresh; else the file is opened, kept when the budget
+ * allows, or closed. The length, or -1 when the file cannot be read (no such
+ * cgroup, or it was removed: ENODEV on a kept descriptor, which is then
+ * dropped so a later read opens the path again). */
+static ssize_t slot_read(cg_slot_t *sl, char *buf, size_t cap)
+{
+    if (sl->path == NULL)
+        return -1;
+    bool kept = sl->fd >= 0;
+    int fd = sl->fd;
+    if (!kept) {
+        fd = open(sl->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+    }
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap - 1 && (n = pread(fd, buf + len, cap - 1 - len, (off_t)len)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (kept) {
+                sl->fd = -1;
+                __atomic_fetch_sub(&kept_fds, 1, __ATOMIC_RELAXED);
+            }
+            close(fd);
+            return -1;
+        }
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    if (!kept) {
+        pthread_once(&kept_fds_once, kept_fds_limit);
+        if (__atomic_load_n(&kept_fds, __ATOMIC_RELAXED) < kept_fds_max) {
+            __atomic_fetch_add(&kept_fds, 1, __ATOMIC_RELAXED);
+            sl->fd = fd;
+        } else {
+            close(fd);
+        }
+    }
+    return (ssize_t)len;
+}
+
+/* The decimal number at p (leading blanks skipped); false when there is
+ * none. */
+static bool parse_u64(const char *p, uint64_t *out)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p < '0' || *p > '9')
+        return false;
+    uint64_t v = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        v = v * 10 + (uint64_t)(*p - '0');
+    *out = v;
+    return true;
+}
+
+/* The value of `key` in "key value" lines (memory.stat, cpu.stat): the one
+ * line that starts with key and a blank. */
+static bool parse_keyed(const char *text, const char *key, uint64_t *out)
+{
+    size_t n = strlen(key);
+    for (const char *line = text; *line != '\0';) {
+        if (strncmp(line, key, n) == 0 && (line[n] == ' ' || line[n] == '\t'))
+            return parse_u64(line + n, out);
+        const char *nl = strchr(line, '\n');
+        if (nl == NULL)
+            break;
+        line = nl + 1;
+    }
+    return false;
+}
+
+static bool slot_u64(cg_slot_t *sl, char *buf, size_t cap, uint64_t *out)
+{
+    return slot_read(sl, buf, cap) >= 0 && parse_u64(buf, out);
+}
+
+static bool slot_keyed(cg_slot_t *sl, const char *key, char *buf, size_t cap, uint64_t *out)
+{
+    return slot_read(sl, buf, cap) >= 0 && parse_keyed(buf, key, out);
+}
+
+int berth_cgroups_reader_read(berth_cgroups_reader_t *r, berth_cgroups_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    /* memory.stat is under 2 KiB on v1 and v2 alike: the buffer holds it
+     * whole, so no allocation and no line carried across reads. */
+    char buf[8192];
     uint64_t usec;
-    if (read_u64(cpu1, &out->cpu_ns)) {
+    if (slot_u64(&r->slot[CPU_V1], buf, sizeof(buf), &out->cpu_ns)) {
         out->have_cpu = true;
-    } else if (read_keyed(cpu2, "usage_usec", &usec)) {
+    } else if (slot_keyed(&r->slot[CPU_V2], "usage_usec", buf, sizeof(buf), &usec)) {
         out->cpu_ns = usec * 1000;
         out->have_cpu = true;
     }
 
-    BERTH_AUTO_FREE char *mem1 = cg_file(sysroot, l->memory, cg, "memory.usage_in_bytes");
-    BERTH_AUTO_FREE char *stat1 = cg_file(sysroot, l->memory, cg, "memory.stat");
-    BERTH_AUTO_FREE char *mem2 = cg_file(sysroot, l->unified, cg, "memory.current");
-    BERTH_AUTO_FREE char *stat2 = cg_file(sysroot, l->unified, cg, "memory.stat");
     uint64_t inactive = 0;
-    if (read_u64(mem1, &out->mem_usage)) {
+    if (slot_u64(&r->slot[MEM_V1], buf, sizeof(buf), &out->mem_usage)) {
         out->have_mem = true;
-        read_keyed(stat1, "total_inactive_file", &inactive); /* hierarchical, as usage is */
-    } else if (read_u64(mem2, &out->mem_usage)) {
+        /* hierarchical, as usage is */
+        slot_keyed(&r->slot[STAT_V1], "total_inactive_file", buf, sizeof(buf), &inactive);
+    } else if (slot_u64(&r->slot[MEM_V2], buf, sizeof(buf), &out->mem_usage)) {
         out->have_mem = true;
-        read_keyed(stat2, "inactive_file", &inactive);
+        slot_keyed(&r->slot[STAT_V2], "inactive_file", buf, sizeof(buf), &inactive);
     }
     /* The kubelet's working set: usage less the inactive file cache, which the
      * kernel reclaims first. The two files are read apart, so the cache can
@@ -498,18 +613,42 @@ static void self_layout_scan(void)
     layout_scan("/proc/self/mountinfo", &self_layout);
 }
 
-int berth_cgroups_stats_read(const char *cgroup_path, berth_cgroups_stats_t *out)
+berth_cgroups_reader_t *berth_cgroups_reader_new(const char *cgroup_path)
 {
     /* pthread_once orders the scan's writes before every reader's loads;
      * self_layout never changes after. */
     pthread_once(&self_layout_once, self_layout_scan);
-    return stats_read(&self_layout, NULL, cgroup_path, out);
+    return reader_new(&self_layout, NULL, cgroup_path);
+}
+
+berth_cgroups_reader_t *berth_cgroups_reader_new_files(const char *mountinfo_path,
+                                                       const char *sysroot, const char *cgroup_path)
+{
+    BERTH_AUTO_FREE stats_layout_t *l = berth_malloc(sizeof(*l));
+    layout_scan(mountinfo_path, l);
+    return reader_new(l, sysroot, cgroup_path);
+}
+
+/* One read through a reader of its own: its files are opened, read and
+ * closed (a reader that goes at once gives its kept descriptors back). */
+static int read_once(berth_cgroups_reader_t *r, berth_cgroups_stats_t *out)
+{
+    if (r == NULL) {
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    int rc = berth_cgroups_reader_read(r, out);
+    berth_cgroups_reader_unref(r);
+    return rc;
+}
+
+int berth_cgroups_stats_read(const char *cgroup_path, berth_cgroups_stats_t *out)
+{
+    return read_once(berth_cgroups_reader_new(cgroup_path), out);
 }
 
 int berth_cgroups_stats_read_files(const char *mountinfo_path, const char *sysroot,
                                    const char *cgroup_path, berth_cgroups_stats_t *out)
 {
-    BERTH_AUTO_FREE stats_layout_t *l = berth_malloc(sizeof(*l));
-    layout_scan(mountinfo_path, l);
-    return stats_read(l, sysroot, cgroup_path, out);
+    return read_once(berth_cgroups_reader_new_files(mountinfo_path, sysroot, cgroup_path), out);
 }

@@ -94,26 +94,54 @@ typedef struct berth_cgroups_stats {
     uint64_t mem_working_set; /* mem_usage less the inactive file cache, floored at 0 */
 } berth_cgroups_stats_t;
 
-/* Reads the usage of the cgroup at cgroup_path, an absolute cgroupfs path as
- * in the OCI spec's linux.cgroupsPath ("/kubepods/besteffort/podX/berth-<id>").
- * The hierarchies come from /proc/self/mountinfo, looked up once per process
- * (a hierarchy mounted later is not seen): the v1 one whose super options
- * name cpuacct, the v1 one that names memory, wherever they are mounted and
- * whatever they are co-mounted with, and the cgroup2 mount. v1 first, then
- * v2: CPU from cpuacct.usage, else cpu.stat usage_usec; memory from
- * memory.usage_in_bytes less memory.stat total_inactive_file, else
- * memory.current less memory.stat inactive_file. Fills *out (zeroed first;
- * have_* say which figures were found). Returns 0 when anything was read,
- * -1 when nothing was: no such cgroup (not made yet, or gone), no hierarchy
- * for it, or a path that is not absolute. A missing cgroup is an ordinary
- * state, so there is no err. Blocking reads of proc and cgroup files: call
- * it from the blocking pool; any thread. */
+/* The usage files of one cgroup, resolved once: the hierarchies come from
+ * /proc/self/mountinfo, looked up once per process (a hierarchy mounted later
+ * is not seen): the v1 one whose super options name cpuacct, the v1 one that
+ * names memory, wherever they are mounted and whatever they are co-mounted
+ * with, and the cgroup2 mount. A read then joins no path and allocates
+ * nothing, and a file it opened stays open (three descriptors per cgroup,
+ * while all readers together keep fewer than half of RLIMIT_NOFILE; past
+ * that, files are opened and closed per read), so reading again is one
+ * pread per file. Reference counted: the last unref closes the files. */
+typedef struct berth_cgroups_reader berth_cgroups_reader_t;
+
+/* A reader for the cgroup at cgroup_path, an absolute cgroupfs path as in
+ * the OCI spec's linux.cgroupsPath ("/kubepods/besteffort/podX/berth-<id>").
+ * Opens nothing yet. Returns owned (one reference), or NULL for a path that
+ * is not absolute or a node with no hierarchy to read. The first call of the
+ * process reads mountinfo: call it from the blocking pool; any thread. */
+berth_cgroups_reader_t *berth_cgroups_reader_new(const char *cgroup_path);
+
+/* berth_cgroups_reader_new on other files, for tests: finds the hierarchies
+ * in mountinfo_path (read on every call, never cached) and the cgroup files
+ * under sysroot (sysroot + the mount point + cgroup_path; NULL or "": the
+ * real ones). Same contract otherwise. */
+berth_cgroups_reader_t *berth_cgroups_reader_new_files(const char *mountinfo_path,
+                                                       const char *sysroot,
+                                                       const char *cgroup_path);
+
+/* Takes one more reference (the caller holds one) / drops one. Any thread. */
+void berth_cgroups_reader_ref(berth_cgroups_reader_t *r);
+void berth_cgroups_reader_unref(berth_cgroups_reader_t *r); /* NULL: nothing */
+
+/* Reads the cgroup's usage, v1 first, then v2: CPU from cpuacct.usage, else
+ * cpu.stat usage_usec; memory from memory.usage_in_bytes less memory.stat
+ * total_inactive_file, else memory.current less memory.stat inactive_file.
+ * Fills *out (zeroed first; have_* say which figures were found). Returns 0
+ * when anything was read, -1 when nothing was: no such cgroup (not made yet,
+ * or gone). A missing cgroup is an ordinary state, so there is no err; a
+ * later read tries its files again. Blocking reads of cgroup files: call it
+ * from the blocking pool. One reader at a time per reader object (it
+ * updates the descriptors it keeps); any thread. */
+int berth_cgroups_reader_read(berth_cgroups_reader_t *r, berth_cgroups_stats_t *out);
+
+/* One read of the cgroup at cgroup_path through a reader made for it and
+ * dropped at once (so each call opens and closes its files): -1 also for a
+ * path berth_cgroups_reader_new refuses. Same context as the two calls. */
 int berth_cgroups_stats_read(const char *cgroup_path, berth_cgroups_stats_t *out);
 
-/* berth_cgroups_stats_read on other files, for tests: finds the hierarchies
- * in mountinfo_path (read on every call, never cached) and reads the cgroup
- * files under sysroot (sysroot + the mount point + cgroup_path; NULL or "":
- * the real ones). Same contract otherwise. */
+/* berth_cgroups_stats_read through berth_cgroups_reader_new_files, for
+ * tests. */
 int berth_cgroups_stats_read_files(const char *mountinfo_path, const char *sysroot,
                                    const char *cgroup_path, berth_cgroups_stats_t *out);
 

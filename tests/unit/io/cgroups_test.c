@@ -185,7 +185,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    printf("1..59\n");
+    printf("1..64\n");
     berth_cgroups_info_t cg;
     char *mi;
     char *sys;
@@ -594,6 +594,42 @@ int main(void)
                   "a second read (cached hierarchies) does not go back (%llu)",
                   (unsigned long long)again.cpu_ns);
         }
+    }
+
+    /* 17. a reader kept across reads: its files, once open, are read again
+     * from the start (new figures, no reopen); a cgroup made after the
+     * reader is found by a later read */
+    {
+        BERTH_AUTO_FREE char *mi = berth_asprintf("%s/st-v1/mountinfo", tmp);
+        BERTH_AUTO_FREE char *sys = berth_asprintf("%s/st-v1/sys", tmp);
+        const char *d = "st-v1/sys/sys/fs/cgroup";
+        berth_cgroups_reader_t *rd =
+                berth_cgroups_reader_new_files(mi, sys, "/kubepods/podE/berth-10");
+        r = rd ? berth_cgroups_reader_read(rd, &st) : -2;
+        check(r == -1 && !st.have_cpu && !st.have_mem, "a reader before its cgroup exists: -1");
+        putf("1000\n", "%s/cpuacct/kubepods/podE/berth-10/cpuacct.usage", d);
+        putf("5000\n", "%s/memory/kubepods/podE/berth-10/memory.usage_in_bytes", d);
+        putf("cache 1\ntotal_inactive_file 1000\n", "%s/memory/kubepods/podE/berth-10/memory.stat",
+             d);
+        r = rd ? berth_cgroups_reader_read(rd, &st) : -2;
+        check(r == 0 && st.cpu_ns == 1000 && st.mem_working_set == 4000,
+              "the same reader once the cgroup exists (%llu, %llu)", (unsigned long long)st.cpu_ns,
+              (unsigned long long)st.mem_working_set);
+        putf("123456789012\n", "%s/cpuacct/kubepods/podE/berth-10/cpuacct.usage", d);
+        putf("9000\n", "%s/memory/kubepods/podE/berth-10/memory.usage_in_bytes", d);
+        putf("total_inactive_file 500\n", "%s/memory/kubepods/podE/berth-10/memory.stat", d);
+        r = rd ? berth_cgroups_reader_read(rd, &st) : -2;
+        check(r == 0 && st.cpu_ns == 123456789012ull && st.mem_usage == 9000 &&
+                      st.mem_working_set == 8500,
+              "read again: the new contents, a longer number too (%llu, %llu)",
+              (unsigned long long)st.cpu_ns, (unsigned long long)st.mem_working_set);
+        berth_cgroups_reader_ref(rd);
+        berth_cgroups_reader_unref(rd);
+        r = rd ? berth_cgroups_reader_read(rd, &st) : -2;
+        check(r == 0 && st.cpu_ns == 123456789012ull, "a reference dropped leaves the reader");
+        berth_cgroups_reader_unref(rd);
+        check(berth_cgroups_reader_new_files(mi, sys, "kubepods/rel") == NULL,
+              "no reader for a relative path");
     }
 
     nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
