@@ -68,6 +68,7 @@ static const struct keydesc keys[] = {
         KD("runtime", "cni_budget", cni_budget_ns),
         KD("runtime", "stall_margin", stall_margin_ns),
         KD("runtime", "stash_window", stash_window_ns),
+        KD("runtime", "stats_refresh_interval", stats_refresh_interval_ns),
         K("image", default_transport, T_STR),
         K("image", pause_image, T_STR),
         K("image", registries_conf, T_STR),
@@ -711,6 +712,7 @@ static void set_defaults(berth_config_t *c)
     c->cni_budget_ns = 5 * 60 * 1000000000LL;
     c->stall_margin_ns = 1000000000LL;
     c->stash_window_ns = 10 * 60 * 1000000000LL;
+    c->stats_refresh_interval_ns = 10 * 1000000000LL;
     strv_set(&c->warnings, (const char *const[]){NULL});
 }
 
@@ -954,6 +956,15 @@ static bool bare_key(const char *s)
     return true;
 }
 
+/* Whether [crio.names] has a key for the same field as k. */
+static bool in_names(const struct keydesc *k)
+{
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(keys); i++)
+        if (keys[i].off == k->off && strcmp(keys[i].section, "names") == 0)
+            return true;
+    return false;
+}
+
 void berth_config_print(const berth_config_t *cfg, FILE *out)
 {
     fputs("# berth effective configuration\n", out);
@@ -961,8 +972,8 @@ void berth_config_print(const berth_config_t *cfg, FILE *out)
         const char *sec = s == 0 ? "" : sections[s - 1];
         fprintf(out, "\n[crio%s%s]\n", s ? "." : "", sec);
         for (size_t i = 0; i < BERTH_ARRAY_LEN(keys); i++) {
-            /* Durations are printed once, under [crio.names]. */
-            if (keys[i].type == T_DUR && strcmp(sec, "names") != 0)
+            /* A duration [crio.names] also has is printed there only. */
+            if (keys[i].type == T_DUR && strcmp(sec, "names") != 0 && in_names(&keys[i]))
                 continue;
             if (strcmp(keys[i].section, sec) == 0)
                 print_value(out, cfg, &keys[i]);

@@ -67,6 +67,10 @@ typedef struct berth_config {
     berth_strv_t allowed_devices;
     char *seccomp_profile;
     int64_t workers; /* 0 = online CPUs */
+    /* berth: the oldest container stats figures a stats call is answered
+     * with, ns; older ones are read again in the background from half of
+     * it (actors/containers.c). 0: read on every call. */
+    int64_t stats_refresh_interval_ns;
     /* [crio.runtime.runtimes.*], in the order they were first named */
     berth_config_runtime_t *runtimes;
     size_t n_runtimes;

@@ -80,6 +80,7 @@ static void test_defaults(void)
     ok(c->creation_budget_ns == 240000000000LL && c->cni_budget_ns == 300000000000LL &&
                c->stall_margin_ns == 1000000000LL && c->stash_window_ns == 600000000000LL,
        "default name-actor timings");
+    ok(c->stats_refresh_interval_ns == 10000000000LL, "default stats refresh interval: 10s");
     ok(c->warnings.n == 0, "no warnings");
     ok(berth_config_ref(c) == c, "ref returns the snapshot");
     berth_config_unref(c);
@@ -95,7 +96,8 @@ static void test_order_and_aliases(void)
                                                           "listen = \"/main.sock\"\n"
                                                           "[crio.runtime]\n"
                                                           "log_level = \"debug\"\n"
-                                                          "stall_margin = \"500ms\"\n");
+                                                          "stall_margin = \"500ms\"\n"
+                                                          "stats_refresh_interval = \"2500ms\"\n");
     BERTH_AUTO_FREE char *dir = berth_asprintf("%s/conf.d", tmpdir);
     mkdir(dir, 0755);
     BERTH_AUTO_FREE char *f2 = write_file("conf.d/20-b.conf", "[berth]\n"
@@ -125,6 +127,9 @@ static void test_order_and_aliases(void)
         ok(strcmp(c->log_level, "warn") == 0 && c->workers == 8,
            "command-line overrides win over files");
         ok(c->stall_margin_ns == 500000000LL, "duration in [crio.runtime]");
+        ok(c->stats_refresh_interval_ns == 2500000000LL,
+           "stats_refresh_interval in [crio.runtime] (%lld)",
+           (long long)c->stats_refresh_interval_ns);
         ok(c->stash_window_ns == 3723500000000LL && c->cni_budget_ns == 90000000000LL,
            "durations in [berth.names]: Go string and integer seconds");
         ok(strcmp(c->root, "/ignored") != 0, "only *.conf drop-ins are read");
@@ -257,6 +262,7 @@ static void test_roundtrip(void)
                                   "default_sysctls = [\"net.ipv4.ip_forward=1\"]\n"
                                   "pids_limit = 1024\n"
                                   "drop_infra_ctr = false\n"
+                                  "stats_refresh_interval = 0\n"
                                   "[crio.runtime.runtimes.\"odd name\"]\n"
                                   "runtime_path = \"/usr/bin/crun\"\n"
                                   "allowed_annotations = [\"a\", \"b\"]\n"
@@ -297,7 +303,7 @@ static void test_roundtrip(void)
         free(text2);
         ok(strcmp(c2->root, "/with \"quotes\" and \\") == 0 && c2->pids_limit == 1024 &&
                    !c2->drop_infra_ctr && c2->enable_metrics &&
-                   c2->creation_budget_ns == 90250000000LL &&
+                   c2->creation_budget_ns == 90250000000LL && c2->stats_refresh_interval_ns == 0 &&
                    strv_eq(&c2->default_sysctls,
                            (const char *const[]){"net.ipv4.ip_forward=1", NULL}) &&
                    strv_eq(&berth_config_runtime(c2, "odd name")->allowed_annotations,
