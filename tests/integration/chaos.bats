@@ -86,7 +86,13 @@ leaks() {
     awk -v d="$BERTH_TMP/" 'index($2, d) == 1 && $2 !~ /\/root\/storage/ { print "mount " $2 }' /proc/self/mounts
     ip -o link show master "$BRIDGE" 2>/dev/null | awk '{ print "veth " $2 }'
     find "$BERTH_TMP/cni-ipam" -type f ! -name 'last_reserved_ip*' ! -name lock 2>/dev/null | sed 's/^/ipam /'
-    pgrep -a -f "$BERTH_TMP" 2>/dev/null | grep -v -e bats -e "$$" | sed 's/^/process /'
+    # berth-monitor stays after berthd by design (docs/monitor.md), but
+    # with no container left under it
+    local m
+    for m in $(cat "$BERTH_RUNROOT/monitor/keeper.pid" "$BERTH_RUNROOT/monitor/monitor.pid" 2>/dev/null); do
+        pgrep -a -P "$m" 2>/dev/null | grep -v berth-monitor | sed 's/^/monitor child /'
+    done
+    pgrep -a -f "$BERTH_TMP" 2>/dev/null | grep -v -e bats -e "$$" -e berth-monitor | sed 's/^/process /'
     # the containers' own cgroups (berth-<id>); the pod-level parents are
     # the client's, as the kubelet's are
     local h

@@ -80,7 +80,7 @@ berth_teardown() {
     [[ -n ${BERTH_RUNROOT:-} ]] && stop_monitor
     if [[ -z ${BATS_TEST_COMPLETED:-} && -n ${BERTH_TMP:-} && -s ${BERTH_LOG:-} ]]; then
         echo "--- berthd log ($BERTH_LOG) ---"
-        tail -n 40 "$BERTH_LOG"
+        tail -n "${BERTH_LOG_LINES:-40}" "$BERTH_LOG"
     fi
     if [[ -n ${BERTH_TMP:-} && $BERTH_TMP == /tmp/berth-test.* ]]; then
         unmount_under "$BERTH_TMP"

@@ -82,7 +82,8 @@ assert_nothing_left() {
     [[ -f $netns ]]
     run nsenter --net="$netns" ip -4 -o addr show eth0
     [[ $output == *"$ip"* ]]
-    run bash -c "pgrep -P $BERTHD_PID | wc -l"
+    # (berth-monitor, berthd's one child of its own, serves containers)
+    run bash -c "pgrep -l -P $BERTHD_PID | grep -v -c ' berth-monitor$'"
     [[ $output == 0 ]]
     run nsenter --uts="$(jq -r .info.utsNS <<<"$(berth_crictl inspectp "$id")")" hostname
     [[ $output == webhost ]]
