@@ -1,24 +1,46 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# Runs Debian's containerd (1.6) as a CRI peer for berth's perf tools and
-# tests: its own root, state, socket (STATE_DIR/containerd.sock), CNI conf
-# and bin dirs, bridge (berthpeer0) and subnet (10.214.0.0/24, local traffic
-# only), runc v2 shims on cgroupfs, overlayfs, and registry mirrors taken
-# from a containers-registries.conf (REGISTRIES_FILE, e.g. the one
+# Runs containerd as a CRI peer for berth's perf tools and tests: by default
+# containerd CONTAINERD_VERSION (v2.4.2) built once from the Go module proxy
+# (github.com/containerd/containerd/v2, containerd and its runc v2 shim) into
+# a cache outside the repository, with Debian's containerd 1.6 as the
+# fallback (PEER_CONTAINERD). Either gets its own root, state, socket
+# (STATE_DIR/containerd.sock), CNI conf and bin dirs, bridge (berthpeer0) and
+# subnet (10.214.0.0/24, local traffic only), runc v2 shims on cgroupfs,
+# overlayfs, restrict_oom_score_adj, and registry mirrors taken from a
+# containers-registries.conf (REGISTRIES_FILE, e.g. the one
 # tests/fixtures/images/build.sh writes). It never touches /etc/containerd,
 # /run/containerd's default socket or anything it did not start: stop kills
 # the recorded containerd PID and the shims serving this socket, by PID.
 #
-# Usage: peer-containerd.sh start|stop|status [STATE_DIR]
+# Usage: peer-containerd.sh start|stop|status|build [STATE_DIR]
 #   STATE_DIR        default /tmp/berth-peer-containerd
+#   build            only build (or find) containerd CONTAINERD_VERSION;
+#                    prints the binary's path
 # Environment:
+#   PEER_CONTAINERD  auto (default): the built CONTAINERD_VERSION, or Debian's
+#                    when it cannot be built (no Go, no proxy; said on
+#                    stderr); built: the built one or fail; debian: the
+#                    containerd in PATH, Debian's 1.6 (apt-get install
+#                    containerd when there is none; the package brings
+#                    /etc/containerd/config.toml, which is never read here)
+#   CONTAINERD_VERSION  module version (default v2.4.2)
+#   BERTH_PEER_CACHE build cache (default /var/cache/berth-peers): the
+#                    binaries go to BERTH_PEER_CACHE/containerd-VERSION/
 #   REGISTRIES_FILE  containers-registries.conf whose [[registry.mirror]]s
 #                    become containerd hosts.toml mirrors (default: the
 #                    fixture's /tmp/berth-registry/registries.conf if present)
-#   SANDBOX_IMAGE    pause image (default registry.k8s.io/pause:3.9)
+#   SANDBOX_IMAGE    pause image (default registry.k8s.io/pause:3.10 for the
+#                    built containerd, registry.k8s.io/pause:3.9 for 1.6)
 #   PEER_BRIDGE      bridge name (default berthpeer0)
 #   PEER_SUBNET      pod subnet (default 10.214.0.0/24)
 #   PEER_CNI_BIN     where the real plugins are (default /usr/lib/cni)
+#   PEER_LOG_LEVEL   containerd's log level (default warn: a benchmark should
+#                    not measure its own logging; bench-berth.sh does the same)
+#   PEER_RUN_TMPFS   1 (default): STATE_DIR/state (containerd's state, the
+#                    shims' sockets, runc's root, the pods' netns with the
+#                    built containerd) is a tmpfs, as /run/containerd is on a
+#                    node and as bench-berth.sh gives berthd; 0: the disk
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -26,10 +48,15 @@ set -euo pipefail
 
 cmd=${1:-}
 STATE_DIR=${2:-/tmp/berth-peer-containerd}
-SANDBOX_IMAGE=${SANDBOX_IMAGE:-registry.k8s.io/pause:3.9}
+PEER_CONTAINERD=${PEER_CONTAINERD:-auto}
+CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
+BERTH_PEER_CACHE=${BERTH_PEER_CACHE:-/var/cache/berth-peers}
 PEER_BRIDGE=${PEER_BRIDGE:-berthpeer0}
 PEER_SUBNET=${PEER_SUBNET:-10.214.0.0/24}
 PEER_CNI_BIN=${PEER_CNI_BIN:-/usr/lib/cni}
+PEER_LOG_LEVEL=${PEER_LOG_LEVEL:-warn}
+PEER_RUN_TMPFS=${PEER_RUN_TMPFS:-1}
+CACHE=$BERTH_PEER_CACHE/containerd-$CONTAINERD_VERSION
 if [[ -z ${REGISTRIES_FILE:-} && -f /tmp/berth-registry/registries.conf ]]; then
     REGISTRIES_FILE=/tmp/berth-registry/registries.conf
 fi
@@ -41,14 +68,84 @@ die() {
 }
 
 usage() {
-    echo "usage: $0 start|stop|status [STATE_DIR]" >&2
+    echo "usage: $0 start|stop|status|build [STATE_DIR]" >&2
     exit 2
 }
+
+case $PEER_CONTAINERD in
+auto | built | debian) ;;
+*) die "PEER_CONTAINERD must be auto, built or debian, not $PEER_CONTAINERD" ;;
+esac
+
+# built_ok: true when the cache holds containerd CONTAINERD_VERSION and its shim.
+built_ok() {
+    [[ -x $CACHE/containerd && -x $CACHE/containerd-shim-runc-v2 ]] &&
+        "$CACHE/containerd" --version 2>/dev/null | grep -qF " $CONTAINERD_VERSION"
+}
+
+# build: containerd and containerd-shim-runc-v2 into $CACHE, once (under 2
+# minutes on 2 cores). Returns non-zero (with the reason on stderr) when it
+# cannot build, so that auto can fall back to Debian's.
+build() {
+    built_ok && return 0
+    berth_find_go || {
+        note "Go not found in PATH or /usr/local/go/bin"
+        return 1
+    }
+    local scratch mod rc=0
+    scratch=$(mktemp -d /tmp/berth-peer-containerd-build.XXXXXX)
+    note "containerd $CONTAINERD_VERSION: downloading github.com/containerd/containerd/v2"
+    mod=$(cd "$scratch" && go mod download -json "github.com/containerd/containerd/v2@$CONTAINERD_VERSION" |
+        sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || true
+    if [[ -z $mod || ! -d $mod ]]; then
+        rm -rf "$scratch"
+        note "cannot download github.com/containerd/containerd/v2@$CONTAINERD_VERSION"
+        return 1
+    fi
+    note "containerd $CONTAINERD_VERSION: building containerd and containerd-shim-runc-v2"
+    mkdir -p "$CACHE"
+    # A writable copy: the module cache is read-only, and -mod=mod may
+    # have to complete go.sum.
+    cp -r "$mod" "$scratch/containerd"
+    chmod -R u+w "$scratch/containerd"
+    (
+        cd "$scratch/containerd"
+        ld="-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION"
+        GOFLAGS=-mod=mod go build -trimpath -tags urfave_cli_no_docs -ldflags "$ld" \
+            -o "$CACHE/containerd.new" ./cmd/containerd &&
+            CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -tags "urfave_cli_no_docs no_grpc" \
+                -ldflags "$ld" -o "$CACHE/containerd-shim-runc-v2.new" ./cmd/containerd-shim-runc-v2
+    ) || rc=$?
+    chmod -R u+w "$scratch" 2>/dev/null || true
+    rm -rf "$scratch"
+    if ((rc != 0)); then
+        rm -f "$CACHE/containerd.new" "$CACHE/containerd-shim-runc-v2.new"
+        note "containerd $CONTAINERD_VERSION: build failed"
+        return 1
+    fi
+    mv -f "$CACHE/containerd-shim-runc-v2.new" "$CACHE/containerd-shim-runc-v2"
+    mv -f "$CACHE/containerd.new" "$CACHE/containerd"
+    built_ok || {
+        note "$CACHE/containerd does not report $CONTAINERD_VERSION"
+        return 1
+    }
+    note "containerd $CONTAINERD_VERSION: built in $CACHE"
+}
+
+if [[ $cmd == build ]]; then
+    build || die "cannot build containerd $CONTAINERD_VERSION"
+    echo "$CACHE/containerd"
+    exit 0
+fi
+[[ $cmd == start || $cmd == stop || $cmd == status ]] || usage
 
 mkdir -p "$STATE_DIR"
 STATE_DIR=$(cd "$STATE_DIR" && pwd)
 SOCK=$STATE_DIR/containerd.sock
 PIDFILE=$STATE_DIR/containerd.pid
+# Which containerd start ran ("built VERSION BINARY" or "debian BINARY"):
+# stop and status read it back.
+FLAVOUR_FILE=$STATE_DIR/flavour
 
 # running: true when the recorded PID is a live containerd.
 running() {
@@ -63,6 +160,33 @@ install_containerd() {
     command -v containerd >/dev/null && return 0
     note "installing Debian's containerd"
     DEBIAN_FRONTEND=noninteractive apt-get install -y containerd </dev/null >/dev/null
+}
+
+# pick_flavour: sets FLAVOUR (built|debian) and BIN from PEER_CONTAINERD.
+pick_flavour() {
+    case $PEER_CONTAINERD in
+    debian) FLAVOUR=debian ;;
+    built)
+        build || die "cannot build containerd $CONTAINERD_VERSION (PEER_CONTAINERD=debian for Debian's)"
+        FLAVOUR=built
+        ;;
+    auto)
+        if build; then
+            FLAVOUR=built
+        else
+            note "falling back to Debian's containerd 1.6"
+            FLAVOUR=debian
+        fi
+        ;;
+    esac
+    if [[ $FLAVOUR == built ]]; then
+        BIN=$CACHE/containerd
+        SANDBOX_IMAGE=${SANDBOX_IMAGE:-registry.k8s.io/pause:3.10}
+    else
+        install_containerd
+        BIN=$(command -v containerd)
+        SANDBOX_IMAGE=${SANDBOX_IMAGE:-registry.k8s.io/pause:3.9}
+    fi
 }
 
 # containerd's CNI dirs: the same network shape as berthd's in bench-berth.sh.
@@ -103,9 +227,10 @@ write_mirrors() {
     ' "$REGISTRIES_FILE"
 }
 
-write_config() {
+# Debian's containerd 1.6: config version 2.
+write_config_debian() {
     cat >"$STATE_DIR/config.toml" <<EOF
-# Generated by scripts/peer-containerd.sh: a private containerd for tests.
+# Generated by scripts/peer-containerd.sh: a private containerd 1.6 for tests.
 version = 2
 root = "$STATE_DIR/root"
 state = "$STATE_DIR/state"
@@ -121,7 +246,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 [debug]
   address = ""
-  level = "info"
+  level = "$PEER_LOG_LEVEL"
 
 [metrics]
   address = ""
@@ -159,28 +284,139 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 EOF
 }
 
+# shim_socket_dir: where the built containerd's shims listen. containerd
+# 2.x refuses a socket_dir longer than 42 bytes (the socket path is the dir,
+# "/" and a 64-character hash), so a long STATE_DIR gets a short directory
+# of its own under /tmp instead; stop removes it.
+shim_socket_dir() {
+    local d=$STATE_DIR/state/s
+    if ((${#d} > 42)); then
+        d=/tmp/berth-ctd-s.$(printf '%s' "$STATE_DIR" | cksum | cut -d' ' -f1)
+    fi
+    echo "$d"
+}
+
+# The built containerd (2.x): config version 4, where the servers' addresses
+# are plugin settings and the CRI plugin is split in runtime, images and the
+# gRPC service. imports = [] says what already holds: containerd follows only
+# the imports of the file it is given (/etc/containerd/conf.d/*.toml is just
+# the default's own import list, which `config dump` shows), so nothing under
+# /etc/containerd is read.
+write_config_built() {
+    cat >"$STATE_DIR/config.toml" <<EOF
+# Generated by scripts/peer-containerd.sh: a private containerd $CONTAINERD_VERSION for tests.
+version = 4
+root = "$STATE_DIR/root"
+state = "$STATE_DIR/state"
+temp = "$STATE_DIR/tmp"
+imports = []
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+                    "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.blockfile",
+                    "io.containerd.snapshotter.v1.erofs", "io.containerd.nri.v1.nri",
+                    "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+
+[debug]
+  level = "$PEER_LOG_LEVEL"
+
+[plugins.'io.containerd.server.v1.grpc']
+  address = "$SOCK"
+
+[plugins.'io.containerd.server.v1.ttrpc']
+  address = "$SOCK.ttrpc"
+
+[plugins.'io.containerd.internal.v1.opt']
+  path = "$STATE_DIR/opt"
+
+[plugins.'io.containerd.image-verifier.v1.bindir']
+  bin_dir = "$STATE_DIR/image-verifier"
+
+[plugins.'io.containerd.transfer.v1.local']
+  config_path = "$STATE_DIR/certs.d"
+
+[plugins.'io.containerd.shim.v1.manager']
+  # Default /run/containerd/s.
+  socket_dir = "$(shim_socket_dir)"
+
+[plugins.'io.containerd.grpc.v1.cri']
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "$SANDBOX_IMAGE"
+
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = "$STATE_DIR/certs.d"
+
+[plugins.'io.containerd.cri.v1.runtime']
+  # No CAP_SYS_RESOURCE here: never lower a score below our own.
+  restrict_oom_score_adj = true
+  enable_selinux = false
+  max_container_log_line_size = 16384
+  # The pods' netns under state/netns instead of /var/run/netns.
+  netns_mounts_under_state_dir = true
+  cdi_spec_dirs = ["$STATE_DIR/cdi"]
+
+  [plugins.'io.containerd.cri.v1.runtime'.containerd]
+    default_runtime_name = "runc"
+
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      runtime_path = "$CACHE/containerd-shim-runc-v2"
+
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+        # No systemd on this machine: cgroupfs only.
+        SystemdCgroup = false
+        BinaryName = "$(command -v runc)"
+        # Default /run/containerd/runc.
+        Root = "$STATE_DIR/state/runc"
+
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["$STATE_DIR/cni-bin"]
+    conf_dir = "$STATE_DIR/cni-conf"
+    max_conf_num = 1
+EOF
+}
+
 start() {
     if running; then
         note "already running (pid $(cat "$PIDFILE")), socket $SOCK"
         return 0
     fi
-    install_containerd
     command -v runc >/dev/null || die "runc not installed"
+    local FLAVOUR BIN
+    pick_flavour
     mkdir -p "$STATE_DIR/root" "$STATE_DIR/state" "$STATE_DIR/opt"
+    if [[ $PEER_RUN_TMPFS == 1 ]] && ! mountpoint -q "$STATE_DIR/state"; then
+        # stop unmounts it with everything else under STATE_DIR.
+        mount -t tmpfs -o mode=0711 berth-peer-state "$STATE_DIR/state" ||
+            die "cannot mount a tmpfs on $STATE_DIR/state (PEER_RUN_TMPFS=0 to skip)"
+    fi
     write_cni
     write_mirrors
-    write_config
+    if [[ $FLAVOUR == built ]]; then
+        mkdir -p "$STATE_DIR/tmp" "$STATE_DIR/cdi" "$STATE_DIR/image-verifier"
+        write_config_built
+        echo "built $CONTAINERD_VERSION $BIN" >"$FLAVOUR_FILE"
+    else
+        write_config_debian
+        echo "debian $BIN" >"$FLAVOUR_FILE"
+    fi
     rm -f "$SOCK" "$SOCK.ttrpc"
-    setsid containerd --config "$STATE_DIR/config.toml" \
+    # PATH: the built shim first, for anything that looks it up by name.
+    PATH=$(dirname "$BIN"):$PATH setsid "$BIN" --config "$STATE_DIR/config.toml" \
         >>"$STATE_DIR/containerd.log" 2>&1 </dev/null &
     echo $! >"$PIDFILE"
     local i
     for ((i = 0; i < 300; i++)); do
         if [[ -S $SOCK ]]; then
-            note "started pid $(cat "$PIDFILE"), socket $SOCK"
+            note "started $("$BIN" --version | awk '{ print $1, $3 }') pid $(cat "$PIDFILE"), socket $SOCK"
             return 0
         fi
-        running || break
+        # Not running(): until setsid has exec'd, comm is still "setsid".
+        kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break
         sleep 0.1
     done
     tail -n 20 "$STATE_DIR/containerd.log" >&2 || true
@@ -195,7 +431,7 @@ our_shims() {
     for d in /proc/[0-9]*; do
         pid=${d#/proc/}
         [[ $(cat "$d/comm" 2>/dev/null) == containerd-shim* ]] || continue
-        tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "-address $SOCK " && echo "$pid"
+        tr '\0' ' ' 2>/dev/null <"$d/cmdline" | grep -qF -- "-address $SOCK " && echo "$pid"
     done
     return 0
 }
@@ -223,18 +459,28 @@ stop() {
     done
     # Container processes whose shim died are orphans in our cgroups: the
     # shims above were their only managers, so kill runc's view of them.
+    # The built containerd has a runc root of its own; 1.6 shares the
+    # default one, where our containers are those with our state dir.
+    local id root
+    if [[ -d $STATE_DIR/state/runc/k8s.io ]]; then
+        root=$STATE_DIR/state/runc/k8s.io
+        for id in $(runc --root "$root" list -q 2>/dev/null); do
+            runc --root "$root" delete -f "$id" >/dev/null 2>&1 || true
+        done
+    fi
     if [[ -d /run/containerd/runc/k8s.io ]]; then
-        local id
-        for id in $(runc --root /run/containerd/runc/k8s.io list -q 2>/dev/null); do
-            if grep -qs "$STATE_DIR" "/run/containerd/runc/k8s.io/$id/state.json"; then
-                runc --root /run/containerd/runc/k8s.io delete -f "$id" >/dev/null 2>&1 || true
+        root=/run/containerd/runc/k8s.io
+        for id in $(runc --root "$root" list -q 2>/dev/null); do
+            if grep -qs "$STATE_DIR" "$root/$id/state.json"; then
+                runc --root "$root" delete -f "$id" >/dev/null 2>&1 || true
             fi
         done
     fi
-    # Mounts under our state dir, deepest first.
+    # Mounts under our state dir (with the built containerd the pods' netns
+    # too; the tmpfs last), deepest first.
     awk -v p="$STATE_DIR/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo |
         sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-    # The pods' netns were released by the rmp above (containerd cannot tell
+    # 1.6's pod netns were released by the rmp above (containerd cannot tell
     # us later which /var/run/netns/cni-* were its own); drop host-local's
     # leases and our bridge.
     rm -rf "$STATE_DIR/cni-ipam"
@@ -242,11 +488,14 @@ stop() {
         ip link del "$PEER_BRIDGE" 2>/dev/null || true
     fi
     rm -f "$SOCK" "$SOCK.ttrpc"
+    local sd
+    sd=$(shim_socket_dir)
+    [[ $sd == "$STATE_DIR"/* ]] || rm -rf "$sd"
 }
 
 status() {
     if running; then
-        note "running pid $(cat "$PIDFILE"), socket $SOCK"
+        note "running $(cut -d' ' -f1,2 "$FLAVOUR_FILE" 2>/dev/null) pid $(cat "$PIDFILE"), socket $SOCK"
         return 0
     fi
     note "not running (state $STATE_DIR)"
@@ -257,5 +506,4 @@ case $cmd in
 start) start ;;
 stop) stop ;;
 status) status ;;
-*) usage ;;
 esac
