@@ -74,7 +74,10 @@ typedef struct ctrs {
     berth_index_t ix;
     down_op_t *downs;
     uint64_t next_down;
-    bool measuring; /* a writable-layer measure is on the pool */
+    bool measuring;                   /* a writable-layer measure is on the pool */
+    bool reading;                     /* a cgroup read for the stats is on the pool */
+    struct stats_wait *stats_waiting; /* stats calls waiting for the next read */
+    char *layers_fs;                  /* the writable layers' filesystem, as ImageFsInfo names it */
     status_op_t *statuses;
     uint64_t next_status;
 } ctrs_t;
@@ -395,103 +398,146 @@ static void on_layers_done(ctrs_t *c, layers_msg_t *m)
 
 /* ---- stats ---------------------------------------------------------------- */
 
-/* One container's figures, read from its cgroup on the blocking pool. */
-typedef struct stat_row {
-    berth_ctr_summary_t *s;   /* a copy of the fields stats need (owned) */
-    berth_cgroups_stats_t st; /* all zero when the cgroup could not be read */
-} stat_row_t;
+/* A container's CPU and memory figures are kept in its summary (cg_stats,
+ * read at cg_at) and a stats call is answered from them at once, each figure
+ * with its own timestamp, so the kubelet's rates stay right whatever their
+ * age. Reading a cgroup costs a few system calls per file, so figures are
+ * read by one pool job at a time (cgroups_read), for every listed container
+ * whose figures are older than half of stats_refresh_interval, when a call
+ * finds one such. A call that needs a figure the cache cannot give (a
+ * container never read, such as one created just before, or a figure older
+ * than the whole interval: nobody asked for a while) waits for the next
+ * job. A removed container's figures go with its summary. */
 
-typedef struct stats_msg {
+typedef struct cg_row {
+    char *id, *cgroup;              /* owned */
+    berth_cgroups_reader_t *reader; /* a reference; NULL: the job makes it */
+    berth_cgroups_stats_t st;       /* all zero when the cgroup could not be read */
+    int64_t at;                     /* wall time of the read */
+} cg_row_t;
+
+typedef struct cg_msg {
     berth_msg_t hdr; /* BERTH_MSG_CTRS_STATS */
-    berth_cri_req_msg_t *rm;
-    stat_row_t *rows;
+    cg_row_t *rows;
     size_t n;
-    bool single;
-    int64_t timestamp;
-    char *layers_fs; /* the writable layers' filesystem, as ImageFsInfo names it */
-} stats_msg_t;
+} cg_msg_t;
 
-static void stats_job(void *arg)
+/* A stats call waiting for a cgroup read. */
+typedef struct stats_wait {
+    struct stats_wait *next;
+    berth_cri_req_msg_t *rm; /* owned */
+    bool single;
+    int64_t arrived; /* wall time the call came in: figures read after it are fresh */
+    int waits;       /* cgroup reads waited for so far */
+} stats_wait_t;
+
+/* A call waits for at most this many reads: a container made while one read
+ * ran is read by the next; one made during that one again is shown as it
+ * is (no figures yet), so a steady stream of creations cannot hold a call. */
+#define STATS_MAX_WAITS 2
+
+static const char *cgroup_of(const berth_ctr_summary_t *s)
 {
-    stats_msg_t *m = arg;
-    /* A container without a cgroup yet (or any more) reports no figures. */
-    for (size_t i = 0; i < m->n; i++)
-        berth_cgroups_stats_read(m->rows[i].s->cgroup, &m->rows[i].st);
-    m->timestamp = (int64_t)berth_wall_ns();
+    return s->cgroup ? s->cgroup : "";
 }
 
-static void stats_msg_free(berth_msg_t *msg)
+static void cg_job(void *arg)
 {
-    stats_msg_t *m = (stats_msg_t *)msg;
-    for (size_t i = 0; i < m->n; i++)
-        berth_ctr_summary_free(m->rows[i].s);
+    cg_msg_t *m = arg;
+    for (size_t i = 0; i < m->n; i++) {
+        cg_row_t *r = &m->rows[i];
+        if (r->reader == NULL)
+            r->reader = berth_cgroups_reader_new(r->cgroup);
+        /* A container without a cgroup yet (or any more) reports no figures. */
+        if (r->reader)
+            berth_cgroups_reader_read(r->reader, &r->st);
+        r->at = (int64_t)berth_wall_ns();
+    }
+}
+
+static void cg_msg_free(berth_msg_t *msg)
+{
+    cg_msg_t *m = (cg_msg_t *)msg;
+    for (size_t i = 0; i < m->n; i++) {
+        berth_free(m->rows[i].id);
+        berth_free(m->rows[i].cgroup);
+        berth_cgroups_reader_unref(m->rows[i].reader);
+    }
     berth_free(m->rows);
-    berth_free(m->layers_fs);
-    if (m->rm)
-        berth_msg_free(&m->rm->hdr);
     berth_free(m);
 }
 
-static berth_ctr_summary_t *stats_copy(const berth_ctr_summary_t *s)
+/* Whether s's figures are due a read at `now`: never read, or read at least
+ * half the refresh interval ago. A container with no cgroup has nothing to
+ * read. */
+static bool cg_due(const ctrs_t *c, const berth_ctr_summary_t *s, int64_t now)
 {
-    berth_ctr_summary_t *d = berth_calloc(1, sizeof(*d));
-    d->id = berth_strdup(s->id);
-    d->ctr_name = berth_strdup(s->ctr_name);
-    d->attempt = s->attempt;
-    d->cgroup = berth_strdup(s->cgroup ? s->cgroup : "");
-    d->layer_bytes = s->layer_bytes;
-    d->layer_inodes = s->layer_inodes;
-    d->layer_at = s->layer_at;
-    berth_kv_dup(&d->labels, &s->labels);
-    berth_kv_dup(&d->annotations, &s->annotations);
-    return d;
+    return s->listed && cgroup_of(s)[0] != '\0' &&
+           (s->cg_at == 0 || now - s->cg_at >= c->cfg->stats_refresh_interval_ns / 2);
 }
 
-/* ContainerStats and ListContainerStats: the matching containers' cgroups
- * are read in one pool job (one walk per request, whatever the container
- * count), so a relist never waits on any container actor. */
-static void on_stats(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bool single)
+/* Starts one pool job reading every listed container due a read at `now`;
+ * nothing while a read runs (its end starts the next one a waiting call
+ * needs) or when nothing is due. */
+static void cgroups_read(berth_actor_t *self, ctrs_t *c, int64_t now)
 {
-    const Runtime__V1__ContainerStatsFilter *f = NULL;
-    const char *want_id = NULL;
-    if (single) {
-        want_id = ((const Runtime__V1__ContainerStatsRequest *)rm->req)->container_id;
-        bool amb;
-        berth_index_entry_t *e = berth_index_by_id(&c->ix, want_id, &amb);
-        if (e == NULL || SUMMARY(e) == NULL || !SUMMARY(e)->listed)
-            return berth_cri_fail(rm, BERTH_ERR_NOT_FOUND, "ContainerStats: container %s not found",
-                                  want_id ? want_id : "");
-        want_id = e->id;
-    } else {
-        f = ((const Runtime__V1__ListContainerStatsRequest *)rm->req)->filter;
-    }
-    stats_msg_t *m = berth_msg_new(BERTH_MSG_CTRS_STATS, sizeof(*m));
-    m->hdr.free = stats_msg_free;
-    m->rm = rm;
-    m->single = single;
-    m->layers_fs = berth_asprintf("%s/overlay-containers", c->cfg->root);
-    m->rows = berth_calloc(c->ix.n + 1, sizeof(stat_row_t));
+    if (c->reading)
+        return;
+    size_t due = 0;
     for (size_t i = 0; i < c->ix.n; i++) {
         const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
-        if (s == NULL || !s->listed)
-            continue;
-        if (want_id && strcmp(s->id, want_id) != 0)
-            continue;
-        if (f && !empty(f->id) && strncmp(s->id, f->id, strlen(f->id)) != 0)
-            continue;
-        if (f && !empty(f->pod_sandbox_id) &&
-            strncmp(s->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
-            continue;
-        if (f && !berth_kv_selects(&s->labels, f->n_label_selector,
-                                   (ProtobufCMessage *const *)f->label_selector))
-            continue;
-        m->rows[m->n++].s = stats_copy(s);
+        due += s != NULL && cg_due(c, s, now);
     }
-    berth_blocking_run(stats_job, m, berth_actor_self(self), &m->hdr);
-    measure_layers(self, c, (int64_t)berth_wall_ns());
+    if (due == 0)
+        return;
+    cg_msg_t *m = berth_msg_new(BERTH_MSG_CTRS_STATS, sizeof(*m));
+    m->hdr.free = cg_msg_free;
+    m->rows = berth_calloc(due, sizeof(*m->rows));
+    for (size_t i = 0; i < c->ix.n && m->n < due; i++) {
+        const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
+        if (s == NULL || !cg_due(c, s, now))
+            continue;
+        cg_row_t *r = &m->rows[m->n++];
+        r->id = berth_strdup(s->id);
+        r->cgroup = berth_strdup(cgroup_of(s));
+        if (s->cg_reader) {
+            berth_cgroups_reader_ref(s->cg_reader);
+            r->reader = s->cg_reader;
+        }
+    }
+    c->reading = true;
+    berth_blocking_run(cg_job, m, berth_actor_self(self), &m->hdr);
 }
 
-/* The per-row pieces of a ContainerStats answer, owned by on_stats_done. */
+static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bool single,
+                        int64_t arrived, int waits);
+
+static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
+{
+    c->reading = false;
+    for (size_t i = 0; i < m->n; i++) {
+        cg_row_t *r = &m->rows[i];
+        entry_t *e = berth_index_by_exact_id(&c->ix, r->id);
+        berth_ctr_summary_t *s = e ? SUMMARY(e) : NULL;
+        /* gone, or its cgroup changed while the job ran: the figures are not its */
+        if (s == NULL || strcmp(cgroup_of(s), r->cgroup) != 0)
+            continue;
+        if (s->cg_reader == NULL)
+            s->cg_reader = berth_steal_ptr(&r->reader);
+        s->cg_stats = r->st;
+        s->cg_at = r->at;
+    }
+    stats_wait_t *w = c->stats_waiting;
+    c->stats_waiting = NULL;
+    while (w) {
+        stats_wait_t *next = w->next;
+        on_stats_at(self, c, berth_steal_ptr(&w->rm), w->single, w->arrived, w->waits);
+        berth_free(w);
+        w = next;
+    }
+}
+
+/* The per-row pieces of a ContainerStats answer, owned by stats_answer. */
 typedef struct stat_parts {
     Runtime__V1__ContainerStats st;
     Runtime__V1__ContainerAttributes attr;
@@ -503,7 +549,9 @@ typedef struct stat_parts {
     Runtime__V1__UInt64Value v[5];
 } stat_parts_t;
 
-static void fill_stats(stat_parts_t *p, const stat_row_t *r, int64_t ts, char *layers_fs)
+/* One container's answer, borrowing s's strings. A container not read yet,
+ * or whose cgroup could not be read, carries timestamps and no figures. */
+static void fill_stats(stat_parts_t *p, const berth_ctr_summary_t *s, int64_t now, char *layers_fs)
 {
     Runtime__V1__ContainerStats *st = &p->st;
     Runtime__V1__ContainerAttributes *attr = &p->attr;
@@ -518,38 +566,40 @@ static void fill_stats(stat_parts_t *p, const stat_row_t *r, int64_t ts, char *l
     runtime__v1__memory_usage__init(mem);
     for (int i = 0; i < 5; i++)
         runtime__v1__uint64_value__init(&v[i]);
-    md->name = r->s->ctr_name;
-    md->attempt = r->s->attempt;
-    attr->id = r->s->id;
+    md->name = s->ctr_name;
+    md->attempt = s->attempt;
+    attr->id = s->id;
     attr->metadata = md;
-    attr->n_labels = r->s->labels.n;
-    attr->labels = berth_kv_map(&r->s->labels,
-                                &runtime__v1__container_attributes__labels_entry__descriptor);
-    attr->n_annotations = r->s->annotations.n;
+    attr->n_labels = s->labels.n;
+    attr->labels =
+            berth_kv_map(&s->labels, &runtime__v1__container_attributes__labels_entry__descriptor);
+    attr->n_annotations = s->annotations.n;
     attr->annotations = berth_kv_map(
-            &r->s->annotations, &runtime__v1__container_attributes__annotations_entry__descriptor);
+            &s->annotations, &runtime__v1__container_attributes__annotations_entry__descriptor);
     st->attributes = attr;
+    /* each figure's own time: the kubelet divides CPU deltas by these */
+    int64_t ts = s->cg_at ? s->cg_at : now;
     cpu->timestamp = ts;
-    if (r->st.have_cpu) {
-        v[0].value = r->st.cpu_ns;
+    if (s->cg_stats.have_cpu) {
+        v[0].value = s->cg_stats.cpu_ns;
         cpu->usage_core_nano_seconds = &v[0];
     }
     mem->timestamp = ts;
-    if (r->st.have_mem) {
-        v[1].value = r->st.mem_working_set;
-        v[2].value = r->st.mem_usage;
+    if (s->cg_stats.have_mem) {
+        v[1].value = s->cg_stats.mem_working_set;
+        v[2].value = s->cg_stats.mem_usage;
         mem->working_set_bytes = &v[1];
         mem->usage_bytes = &v[2];
     }
     st->cpu = cpu;
     st->memory = mem;
-    if (r->s->layer_at) {
+    if (s->layer_at) {
         runtime__v1__filesystem_usage__init(&p->fs);
         runtime__v1__filesystem_identifier__init(&p->fsid);
         p->fsid.mountpoint = layers_fs;
-        v[3].value = r->s->layer_bytes;
-        v[4].value = r->s->layer_inodes;
-        p->fs.timestamp = r->s->layer_at;
+        v[3].value = s->layer_bytes;
+        v[4].value = s->layer_inodes;
+        p->fs.timestamp = s->layer_at;
         p->fs.fs_id = &p->fsid;
         p->fs.used_bytes = &v[3];
         p->fs.inodes_used = &v[4];
@@ -557,29 +607,27 @@ static void fill_stats(stat_parts_t *p, const stat_row_t *r, int64_t ts, char *l
     }
 }
 
-static void on_stats_done(stats_msg_t *m)
+/* Answers the call from the summaries in rows (borrowed). */
+static void stats_answer(ctrs_t *c, berth_cri_req_msg_t *rm, bool single,
+                         const berth_ctr_summary_t **rows, size_t n)
 {
-    size_t n = m->n;
+    int64_t now = (int64_t)berth_wall_ns();
     stat_parts_t *parts = berth_calloc(n + 1, sizeof(*parts));
     Runtime__V1__ContainerStats **stp = berth_calloc(n + 1, sizeof(*stp));
     for (size_t i = 0; i < n; i++) {
-        fill_stats(&parts[i], &m->rows[i], m->timestamp, m->layers_fs);
+        fill_stats(&parts[i], rows[i], now, c->layers_fs);
         stp[i] = &parts[i].st;
     }
-    if (m->single) {
+    if (single) {
         Runtime__V1__ContainerStatsResponse resp = RUNTIME__V1__CONTAINER_STATS_RESPONSE__INIT;
-        resp.stats = n ? stp[0] : NULL;
-        if (n)
-            berth_cri_reply(m->rm->call, &resp.base);
-        else
-            berth_cri_finish(m->rm->call, BERTH_ERR_NOT_FOUND,
-                             "ContainerStats: the container is gone");
+        resp.stats = stp[0];
+        berth_cri_reply(rm->call, &resp.base);
     } else {
         Runtime__V1__ListContainerStatsResponse resp =
                 RUNTIME__V1__LIST_CONTAINER_STATS_RESPONSE__INIT;
         resp.n_stats = n;
         resp.stats = stp;
-        berth_cri_reply(m->rm->call, &resp.base);
+        berth_cri_reply(rm->call, &resp.base);
     }
     for (size_t i = 0; i < n; i++) {
         berth_free(parts[i].attr.labels);
@@ -587,6 +635,73 @@ static void on_stats_done(stats_msg_t *m)
     }
     berth_free(parts);
     berth_free(stp);
+    berth_msg_free(&rm->hdr);
+}
+
+/* ContainerStats and ListContainerStats, from the cached figures (see the
+ * section's comment). `arrived` is when the call came in, `waits` how many
+ * reads it waited for already. */
+static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bool single,
+                        int64_t arrived, int waits)
+{
+    const Runtime__V1__ContainerStatsFilter *f = NULL;
+    const char *want_id = NULL;
+    if (single) {
+        want_id = ((const Runtime__V1__ContainerStatsRequest *)rm->req)->container_id;
+        bool amb;
+        berth_index_entry_t *e = berth_index_by_id(&c->ix, want_id, &amb);
+        if (e == NULL || SUMMARY(e) == NULL || !SUMMARY(e)->listed)
+            return berth_cri_fail(rm, BERTH_ERR_NOT_FOUND, "ContainerStats: container %s not found",
+                                  want_id ? want_id : "");
+        want_id = e->id;
+    } else {
+        f = ((const Runtime__V1__ListContainerStatsRequest *)rm->req)->filter;
+    }
+    const berth_ctr_summary_t **rows = berth_calloc(c->ix.n + 1, sizeof(*rows));
+    size_t n = 0;
+    bool wait = false;
+    int64_t max_age = c->cfg->stats_refresh_interval_ns;
+    for (size_t i = 0; i < c->ix.n; i++) {
+        const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
+        if (s == NULL || !s->listed)
+            continue;
+        if (want_id && strcmp(s->id, want_id) != 0)
+            continue;
+        if (f && !empty(f->id) && strncmp(s->id, f->id, strlen(f->id)) != 0)
+            continue;
+        if (f && !empty(f->pod_sandbox_id) &&
+            strncmp(s->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
+            continue;
+        if (f && !berth_kv_selects(&s->labels, f->n_label_selector,
+                                   (ProtobufCMessage *const *)f->label_selector))
+            continue;
+        rows[n++] = s;
+        if (cgroup_of(s)[0] != '\0' && (s->cg_at == 0 || arrived - s->cg_at > max_age))
+            wait = true;
+    }
+    int64_t now = (int64_t)berth_wall_ns();
+    if (wait && waits < STATS_MAX_WAITS) {
+        stats_wait_t *w = berth_calloc(1, sizeof(*w));
+        w->rm = rm;
+        w->single = single;
+        w->arrived = arrived;
+        w->waits = waits + 1;
+        w->next = c->stats_waiting;
+        c->stats_waiting = w;
+        berth_free(rows);
+        cgroups_read(self, c, now);
+        return;
+    }
+    stats_answer(c, rm, single, rows, n);
+    berth_free(rows);
+    /* figures past half their age are read again now, off this call's path */
+    cgroups_read(self, c, now);
+    measure_layers(self, c, now);
+}
+
+static void on_stats(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bool single)
+{
+    on_stats_at(self, c, rm, single, (int64_t)berth_wall_ns(), 0);
 }
 
 static void on_create_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int arg)
@@ -834,11 +949,17 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
         berth_ctr_summary_msg_t *sm = (berth_ctr_summary_msg_t *)msg;
         entry_t *e = berth_index_by_exact_id(&c->ix, sm->summary->id);
         if (e) {
-            const berth_ctr_summary_t *old = SUMMARY(e);
+            berth_ctr_summary_t *old = SUMMARY(e);
             if (old) {
                 sm->summary->layer_bytes = old->layer_bytes;
                 sm->summary->layer_inodes = old->layer_inodes;
                 sm->summary->layer_at = old->layer_at;
+                /* the figures belong to the cgroup they were read from */
+                if (strcmp(cgroup_of(old), cgroup_of(sm->summary)) == 0) {
+                    sm->summary->cg_reader = berth_steal_ptr(&old->cg_reader);
+                    sm->summary->cg_stats = old->cg_stats;
+                    sm->summary->cg_at = old->cg_at;
+                }
             }
             bool first = sm->summary->listed && sm->summary->layer_at == 0;
             berth_index_set_summary(&c->ix, e, berth_steal_ptr(&sm->summary));
@@ -855,7 +976,7 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
         on_restored(self, c, (restore_msg_t *)msg);
         break;
     case BERTH_MSG_CTRS_STATS:
-        on_stats_done((stats_msg_t *)msg);
+        on_cgroups_read(self, c, (cg_msg_t *)msg);
         break;
     case BERTH_MSG_CTRS_LAYERS:
         on_layers_done(c, (layers_msg_t *)msg);
@@ -936,8 +1057,15 @@ static void ctrs_fini(void *state)
         berth_free(op->lens);
         berth_free(op);
     }
+    while (c->stats_waiting) {
+        stats_wait_t *w = c->stats_waiting;
+        c->stats_waiting = w->next;
+        berth_msg_free(&w->rm->hdr); /* ends the call: shutting down */
+        berth_free(w);
+    }
     berth_index_fini(&c->ix);
     berth_config_unref(c->cfg);
+    berth_free(c->layers_fs);
     berth_free(c);
 }
 
@@ -987,6 +1115,7 @@ void berth_containers_start(berth_handle_t h, berth_config_t *cfg, berth_handle_
     c->cfg = berth_config_ref(cfg);
     c->pods = pods;
     c->images = images;
+    c->layers_fs = berth_asprintf("%s/overlay-containers", cfg->root);
     berth_index_init(&c->ix, summary_free);
     BERTH_AUTO_FREE char *exits = berth_asprintf("%s/exits", cfg->runroot);
     berth_err_t err = NULL;

@@ -17,6 +17,7 @@
 #include "actors/podmsg.h"
 #include "engine/actor.h"
 #include "engine/err.h"
+#include "io/cgroups.h"
 
 typedef struct berth_ctr_summary {
     char *id, *name, *pod_id, *ctr_name;
@@ -33,6 +34,13 @@ typedef struct berth_ctr_summary {
      * time of the measure, 0 before the first. */
     uint64_t layer_bytes, layer_inodes;
     int64_t layer_at;
+    /* The cgroup's CPU and memory figures, likewise read and kept by the
+     * containers actor (the container actor leaves them zero and NULL) while
+     * the summary's cgroup stays the same. cg_at is the wall time of the
+     * read, 0 before the first. */
+    berth_cgroups_reader_t *cg_reader; /* one reference, owned; NULL before the first read */
+    berth_cgroups_stats_t cg_stats;
+    int64_t cg_at;
 } berth_ctr_summary_t;
 
 void berth_ctr_summary_free(berth_ctr_summary_t *s);

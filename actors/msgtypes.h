@@ -37,7 +37,7 @@ enum {
     BERTH_MSG_CTRS_INFRA,                 /* berth_ctrs_infra_msg_t: pod -> pods -> containers */
     BERTH_MSG_POD_INFRA_READY,            /* berth_ctrs_infra_msg_t: the answer, to the pod */
     BERTH_MSG_CTR_RELOOKUP,               /* container: look the (pause) image up again */
-    BERTH_MSG_CTRS_STATS,                 /* containers: cgroups read for a stats request */
+    BERTH_MSG_CTRS_STATS,                 /* containers: cgroups read for the stats figures */
     BERTH_MSG_CTRS_LAYERS,                /* containers: writable layers measured */
     BERTH_MSG_CTRS_POD_STATUS,  /* berth_ctrs_pod_status_msg_t: pod -> pods -> containers */
     BERTH_MSG_CTR_STATUS_QUERY, /* berth_ctr_status_msg_t: containers -> container */

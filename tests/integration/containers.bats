@@ -340,6 +340,34 @@ EOF2
     [[ $(berth_crictl stats -o json --label tier=none | jq '.stats | length') == 0 ]]
 }
 
+@test "stats: a just-created container has figures on the first call; CPU grows once the refresh interval has passed" {
+    # figures are served from the containers manager's cache: one never read
+    # is read for the call that needs it; a figure older than
+    # stats_refresh_interval (2 s here) is read again before an answer
+    stop_berthd
+    start_berthd --set "crio.runtime.stats_refresh_interval=2s"
+    id=$(run_ctr burst '"command":["sh","-c","while :; do x=0; while [ $x -lt 3000 ]; do x=$((x+1)); done; sleep 0.1; done"]')
+    run berth_crictl stats -o json "$id"
+    [ "$status" -eq 0 ]
+    cpu1=$(jq -r '.stats[0].cpu.usageCoreNanoSeconds.value // 0' <<<"$output")
+    mem1=$(jq -r '.stats[0].memory.workingSetBytes.value // 0' <<<"$output")
+    ts1=$(jq -r '.stats[0].cpu.timestamp' <<<"$output")
+    [[ $cpu1 -gt 0 ]]
+    [[ $mem1 -gt 0 ]]
+    # the list has it with figures too
+    run berth_crictl stats -o json
+    [ "$status" -eq 0 ]
+    [[ $(jq -r --arg id "$id" '.stats[] | select(.attributes.id == $id) | .cpu.usageCoreNanoSeconds.value // 0' <<<"$output") -gt 0 ]]
+    sleep 3
+    run berth_crictl stats -o json "$id"
+    [ "$status" -eq 0 ]
+    cpu2=$(jq -r '.stats[0].cpu.usageCoreNanoSeconds.value // 0' <<<"$output")
+    ts2=$(jq -r '.stats[0].cpu.timestamp' <<<"$output")
+    [[ $cpu2 -gt $cpu1 ]]
+    [[ $ts2 -gt $ts1 ]]
+    (( ts2 - ts1 >= 2000000000 ))
+}
+
 @test "stats: the writable layer's usage (the kubelet's container rootfs) follows what the container writes" {
     id=$(run_ctr writer '"command":["sh","-c","dd if=/dev/zero of=/big bs=1M count=6 2>/dev/null; mkdir /d; for i in 1 2 3 4 5 6 7 8 9 10; do echo $i >/d/$i; done; sleep 600"]')
     # measured off the request path: a stats call answers with the last
