@@ -470,23 +470,24 @@ static void cg_msg_free(berth_msg_t *msg)
 /* Whether s's figures are due a read at `now`: never read, or read at least
  * half the refresh interval ago. A container with no cgroup has nothing to
  * read. */
-static bool cg_due(const ctrs_t *c, const berth_ctr_summary_t *s, int64_t now)
+static bool cg_due(const ctrs_t *c, const berth_ctr_summary_t *s, int64_t now, bool new_only)
 {
     return s->listed && cgroup_of(s)[0] != '\0' &&
-           (s->cg_at == 0 || now - s->cg_at >= c->cfg->stats_refresh_interval_ns / 2);
+           (s->cg_at == 0 ||
+            (!new_only && now - s->cg_at >= c->cfg->stats_refresh_interval_ns / 2));
 }
 
-/* Starts one pool job reading every listed container due a read at `now`;
- * nothing while a read runs (its end starts the next one a waiting call
- * needs) or when nothing is due. */
-static void cgroups_read(berth_actor_t *self, ctrs_t *c, int64_t now)
+/* Starts one pool job reading every listed container due a read at `now`
+ * (new_only: only those never read); nothing while a read runs (its end
+ * starts the next one a waiting call needs) or when nothing is due. */
+static void cgroups_read(berth_actor_t *self, ctrs_t *c, int64_t now, bool new_only)
 {
     if (c->reading)
         return;
     size_t due = 0;
     for (size_t i = 0; i < c->ix.n; i++) {
         const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
-        due += s != NULL && cg_due(c, s, now);
+        due += s != NULL && cg_due(c, s, now, new_only);
     }
     if (due == 0)
         return;
@@ -495,7 +496,7 @@ static void cgroups_read(berth_actor_t *self, ctrs_t *c, int64_t now)
     m->rows = berth_calloc(due, sizeof(*m->rows));
     for (size_t i = 0; i < c->ix.n && m->n < due; i++) {
         const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
-        if (s == NULL || !cg_due(c, s, now))
+        if (s == NULL || !cg_due(c, s, now, new_only))
             continue;
         cg_row_t *r = &m->rows[m->n++];
         r->id = berth_strdup(s->id);
@@ -535,6 +536,8 @@ static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
         berth_free(w);
         w = next;
     }
+    /* containers listed while this read ran */
+    cgroups_read(self, c, (int64_t)berth_wall_ns(), true);
 }
 
 /* The per-row pieces of a ContainerStats answer, owned by stats_answer. */
@@ -689,13 +692,13 @@ static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm,
         w->next = c->stats_waiting;
         c->stats_waiting = w;
         berth_free(rows);
-        cgroups_read(self, c, now);
+        cgroups_read(self, c, now, false);
         return;
     }
     stats_answer(c, rm, single, rows, n);
     berth_free(rows);
     /* figures past half their age are read again now, off this call's path */
-    cgroups_read(self, c, now);
+    cgroups_read(self, c, now, false);
     measure_layers(self, c, now);
 }
 
@@ -962,9 +965,15 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
                 }
             }
             bool first = sm->summary->listed && sm->summary->layer_at == 0;
+            bool unread = sm->summary->listed && sm->summary->cg_at == 0;
             berth_index_set_summary(&c->ix, e, berth_steal_ptr(&sm->summary));
             if (first)
                 measure_layers(self, c, (int64_t)berth_wall_ns());
+            /* a container listed (or given its cgroup) is read at once, off
+             * any call's path, so the first stats call need not wait for it;
+             * those listed while a read runs are read by the next one */
+            if (unread)
+                cgroups_read(self, c, (int64_t)berth_wall_ns(), true);
         }
         break;
     }
