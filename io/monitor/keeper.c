@@ -30,8 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -40,6 +38,7 @@
 
 #include "io/monitor/crilog.h"
 #include "io/monitor/exitfile.h"
+#include "io/monitor/procsetup.h"
 #include "io/monitor/proto.h"
 
 typedef struct kent {
@@ -175,8 +174,7 @@ static int chan = -1;
 static pid_t worker = 0;
 /* The limit berthd gave: the worker gets it back (it raises its own and
  * hands the original on to the runtime). */
-static struct rlimit nofile_inherited;
-static bool nofile_raised;
+static berth_mon_limits_t limits;
 
 static pid_t start_worker(const char *self, int lfd, const char *pidfile)
 {
@@ -197,11 +195,7 @@ static pid_t start_worker(const char *self, int lfd, const char *pidfile)
         int a = fcntl(lfd, F_DUPFD_CLOEXEC, 10), b = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
         if (a < 0 || b < 0 || dup2(a, 3) < 0 || dup2(b, 4) < 0)
             _exit(127);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (nofile_raised)
-            setrlimit(RLIMIT_NOFILE, &nofile_inherited);
+        berth_mon_child_reset(&limits);
         char *argv[] = {(char *)self, "--worker",  "--listen-fd",   "3", "--keeper-fd",
                         "4",          "--pidfile", (char *)pidfile, NULL};
         execv(self, argv);
@@ -243,24 +237,10 @@ static uint64_t mono_ms(void)
 
 int berth_mon_keeper_run(const char *self, int lfd, const char *worker_pidfile)
 {
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
-        ksay("cannot become a subreaper: %s", strerror(errno));
-        return 1;
-    }
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        nofile_inherited = rl;
-        rl.rlim_cur = rl.rlim_max;
-        nofile_raised = setrlimit(RLIMIT_NOFILE, &rl) == 0;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &chld, NULL);
-    int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+    const char *what = NULL;
+    int sfd = berth_mon_proc_setup(&limits, &what);
     if (sfd < 0) {
-        ksay("signalfd: %s", strerror(errno));
+        ksay("%s: %s", what, strerror(errno));
         return 1;
     }
     char *kpid = strdup(worker_pidfile), *slash = kpid ? strrchr(kpid, '/') : NULL;

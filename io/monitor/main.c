@@ -33,8 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -47,6 +45,7 @@
 #include "io/monitor/crilog.h"
 #include "io/monitor/exitfile.h"
 #include "io/monitor/keeper.h"
+#include "io/monitor/procsetup.h"
 #include "io/monitor/proto.h"
 
 enum kind { W_LISTEN, W_CLIENT, W_KEEPER, W_SIGNAL, W_OUT, W_ERR, W_CTL, W_CONSOLE };
@@ -584,8 +583,7 @@ static int pipe_pair(int p[2])
 /* The descriptor limit berth-monitor was started with: the runtime, and so
  * the container, get it back (the monitor raises its own for its five
  * descriptors a container). */
-static struct rlimit nofile_inherited;
-static bool nofile_raised;
+static berth_mon_limits_t limits;
 
 /* fork + exec rather than posix_spawn: the child restores the inherited
  * descriptor limit, which posix_spawn cannot. The monitor is one small
@@ -615,13 +613,7 @@ static pid_t spawn_runtime(const char *path, const char *const *argv, char *cons
     if (dup2(in >= 0 ? in : null, 0) < 0 || dup2(out >= 0 ? out : null, 1) < 0 ||
         dup2(err >= 0 ? err : null, 2) < 0 || chdir(cwd) < 0)
         goto fail;
-    if (nofile_raised)
-        setrlimit(RLIMIT_NOFILE, &nofile_inherited);
-    sigset_t none;
-    sigemptyset(&none);
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    berth_mon_child_reset(&limits);
     execve(path, (char *const *)argv, envp);
 fail:;
     int e = errno;
@@ -987,26 +979,11 @@ int main(int argc, char **argv)
     }
     if (keeper_fd >= 0)
         fcntl(keeper_fd, F_SETFD, FD_CLOEXEC);
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
-        say("cannot become a subreaper: %s", strerror(errno));
-        return 1;
-    }
-    /* Five descriptors a container (two pipes, stdin, fifo, log): as many
-     * as the hard limit allows. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        nofile_inherited = rl;
-        rl.rlim_cur = rl.rlim_max;
-        nofile_raised = setrlimit(RLIMIT_NOFILE, &rl) == 0;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &chld, NULL);
-    int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+    /* Five descriptors a container (two pipes, stdin, fifo, log). */
+    const char *what = NULL;
+    int sfd = berth_mon_proc_setup(&limits, &what);
     if (sfd < 0) {
-        say("signalfd: %s", strerror(errno));
+        say("%s: %s", what, strerror(errno));
         return 1;
     }
     scratch_cap = BERTH_CRILOG_SCRATCH;
