@@ -5,14 +5,18 @@
  * `container_monitor = "berth"`.
  *
  *   link    one actor per berthd. It finds the monitor of the run directory
- *           or starts one (berthd binds the socket and hands it over as fd
- *           3, so nothing waits for the monitor to listen), keeps a
- *           connection to it, and holds a copy of every container's pipe
- *           ends. When the monitor dies it starts the next one and hands it
- *           the pipes (adopt); the containers, orphaned, are now berthd's
- *           children (berthd is a subreaper): it reaps them through pidfds
- *           and writes their exit files itself. After a berthd restart it
- *           takes its copies back from the running monitor.
+ *           or starts one (its keeper; berthd binds the socket and hands it
+ *           over as fd 3, so nothing waits for the monitor to listen), keeps
+ *           a connection to the worker, and holds a copy of every
+ *           container's pipe ends. When the worker dies, its keeper starts
+ *           the next one on the same socket and the link reconnects. When
+ *           nobody holds the socket any more (the keeper and then the
+ *           worker died), the link starts a new monitor and hands it the
+ *           pipes (adopt); the orphaned containers are then berthd's
+ *           children if berthd started that keeper (berthd is a
+ *           subreaper): it reaps them through pidfds and writes their exit
+ *           files itself. After a berthd restart it takes its copies back
+ *           from the running worker.
  *   create  one small actor per container create: a request on its own
  *           connection; the answer is the same berth_conmon_created_msg_t
  *           as berth_conmon_create's, so the container actor does not care
