@@ -186,7 +186,21 @@ void ctr_on_sig_poll(berth_actor_t *self, ctr_t *c)
         return sig_poll_after(self, c); /* not delivered yet, or not exec'd yet */
     int fate = berth_proc_sig_fate(c->pid, sig);
     if (!c->sig_lost) {
-        /* it was pending: now it is delivered (caught, or gone) or lost */
+        /* It was pending: now it is delivered or lost. A signal pending
+         * across the program's exec is discarded as soon as the program
+         * runs with the default action, and a handler the program installs
+         * right after hides that: caught now does not say it was caught
+         * then. So the program that handles it now gets it once more (a
+         * second SIGTERM to a program already stopping is harmless; a lost
+         * one costs the whole stop timeout, as critest's "removing stopped
+         * container" with busybox top showed). */
+        if (fate == BERTH_SIG_CAUGHT) {
+            berth_log_info("stop signal sent again: it was pending across the program's start, "
+                           "and the program handles it now",
+                           "id=%s signal=%d", c->id, sig);
+            ctr_kill(c, sig, TAG_KILL);
+            return;
+        }
         if (fate != BERTH_SIG_DISCARDED)
             return;
         c->sig_lost = true;
