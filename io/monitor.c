@@ -236,7 +236,9 @@ static void link_close(berth_actor_t *self, link_t *l)
     l->conn = -1;
 }
 
-static int connect_socket(const char *path, bool nonblock)
+/* A non-blocking connect: a unix socket's connect completes at once or
+ * fails (EAGAIN when the backlog is full), so no actor turn waits on it. */
+static int connect_socket(const char *path)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -244,7 +246,7 @@ static int connect_socket(const char *path, bool nonblock)
         return -1;
     }
     strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -290,10 +292,9 @@ static int monitor_spawn(link_t *l, berth_handle_t self_h, berth_err_t *err)
         return berth_err_prefix(err, "starting %s", l->binary);
     l->monitor_pid = pid;
     l->started_ns = berth_now_ns();
-    l->conn = connect_socket(l->sock, false);
+    l->conn = connect_socket(l->sock);
     if (l->conn < 0)
         return berth_err_errno(err, errno, "connecting to the new monitor at %s", l->sock);
-    fcntl(l->conn, F_SETFL, fcntl(l->conn, F_GETFL) | O_NONBLOCK);
     berth_log_info("container monitor started", "pid=%d socket=%s", (int)pid, l->sock);
     return 0;
 }
@@ -401,7 +402,7 @@ static void link_monitor_gone(berth_actor_t *self, link_t *l, const char *why)
      * backlog) and take stock. Only when nobody holds the socket any more
      * is the monitor gone. */
     if (!l->stopping) {
-        int fd = connect_socket(l->sock, true);
+        int fd = connect_socket(l->sock);
         if (fd >= 0) {
             l->conn = fd;
             l->gen++;
@@ -809,7 +810,7 @@ berth_handle_t berth_monitor_link_new(const berth_monitor_conf_t *conf, berth_er
     l->pidfile = berth_asprintf("%s/monitor.pid", conf->dir);
     l->logfile = berth_asprintf("%s/monitor.log", conf->dir);
     l->expect_tail = &l->expect;
-    l->conn = connect_socket(l->sock, true);
+    l->conn = connect_socket(l->sock);
     berth_free(g_socket);
     g_socket = berth_strdup(l->sock);
     berth_handle_t h = berth_actor_spawn(&link_class, l);
@@ -901,7 +902,7 @@ static void mcreate_fail(berth_actor_t *self, mcreate_t *c, int errnum, const ch
 
 static void mcreate_go(berth_actor_t *self, mcreate_t *c)
 {
-    c->fd = connect_socket(g_socket, true);
+    c->fd = connect_socket(g_socket);
     if (c->fd < 0) {
         int e = errno;
         /* The link is starting the next monitor: the socket comes back. */

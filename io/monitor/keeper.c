@@ -58,15 +58,9 @@ static char kbuf[BERTH_MON_MSG_MAX];
 static void ksay(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void ksay(const char *fmt, ...)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    char stamp[40];
-    berth_crilog_stamp(&now, stamp);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s berth-monitor keeper[%d]: ", stamp, (int)getpid());
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    berth_mon_vsay("keeper", fmt, ap);
     va_end(ap);
 }
 

@@ -88,15 +88,9 @@ static int keeper_fd = -1;
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    char stamp[40];
-    berth_crilog_stamp(&now, stamp);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s berth-monitor[%d]: ", stamp, (int)getpid());
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    berth_mon_vsay("worker", fmt, ap);
     va_end(ap);
 }
 

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The process set-up both berth-monitor processes share. See procsetup.h. */
 #include "io/monitor/procsetup.h"
+#include "io/monitor/crilog.h"
 
 #include <signal.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 
@@ -40,4 +44,15 @@ void berth_mon_child_reset(const berth_mon_limits_t *limits)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+void berth_mon_vsay(const char *who, const char *fmt, va_list ap)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char stamp[40];
+    berth_crilog_stamp(&now, stamp);
+    fprintf(stderr, "%s berth-monitor %s[%d]: ", stamp, who, (int)getpid());
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
 }

@@ -8,6 +8,7 @@
 #ifndef BERTH_IO_MONITOR_PROCSETUP_H
 #define BERTH_IO_MONITOR_PROCSETUP_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <sys/resource.h>
 
@@ -25,5 +26,10 @@ int berth_mon_proc_setup(berth_mon_limits_t *limits, const char **what);
 /* In a forked child before exec: the inherited limit back, every signal's
  * default action, an empty mask. */
 void berth_mon_child_reset(const berth_mon_limits_t *limits);
+
+/* One line of the monitor's own log on stderr: time, who ("keeper",
+ * "worker") and pid, then the message. */
+void berth_mon_vsay(const char *who, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
 
 #endif
