@@ -25,7 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "engine/alloc.h"
@@ -1168,4 +1170,34 @@ int berth_conmon_resize(const char *bundle, unsigned height, unsigned width, ber
     char line[48];
     snprintf(line, sizeof(line), "1 %u %u\n", height, width);
     return ctl_write(bundle, line, err);
+}
+
+/* ---- attach ---------------------------------------------------------------- */
+
+int berth_conmon_attach_open(const char *bundle, berth_err_t *err)
+{
+    /* conmon's own trick for its bind: the socket named through a
+     * descriptor of its directory, as a sun_path holds 108 bytes. */
+    BERTH_AUTO_CLOSE int dir = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return berth_err_errno(err, errno, "attach: container bundle %s", bundle);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach", dir);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return berth_err_errno(err, errno, "attach: socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        return fd;
+    int e = errno;
+    close(fd);
+    if (e == ENOENT || e == ECONNREFUSED)
+        return berth_err_make(err, e, BERTH_ERR_PRECONDITION,
+                              "attach: conmon serves no attach socket in %s (the container is "
+                              "not running): %s",
+                              bundle, strerror(e));
+    if (e == EAGAIN)
+        return berth_err_make(err, e, BERTH_ERR_UNAVAILABLE,
+                              "attach: conmon's attach socket in %s is busy (backlog full)",
+                              bundle);
+    return berth_err_errno(err, e, "attach: connecting to %s/attach", bundle);
 }

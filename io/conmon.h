@@ -11,6 +11,7 @@
  *   watcher              an inotify fd on the exit dir, read on the ring;
  *                        mails the exit code, exit time and OOM flag of a
  *                        container to its registered owner
+ *   attach_open          a connection to conmon's attach socket
  *
  * Runtime and conmon errors reach the reply with the runtime's own text.
  * Message types 96..127 are this module's.
@@ -25,6 +26,7 @@
 
 #include "engine/actor.h"
 #include "engine/err.h"
+#include "io/attach.h"
 
 enum {
     BERTH_MSG_CONMON_CREATED = 96, /* berth_conmon_created_msg_t */
@@ -194,5 +196,18 @@ int berth_conmon_reopen_log_wait(const char *bundle, const char *log_path, unsig
                                  berth_err_t *err);
 /* Writes "1 H W" to <bundle>/ctl: resize the container's terminal. */
 int berth_conmon_resize(const char *bundle, unsigned height, unsigned width, berth_err_t *err);
+
+/* ---- attach ---------------------------------------------------------------- */
+
+/* Connects to the attach socket of the conmon that runs the container of
+ * bundle and returns the channel (io/attach.h: conmon's own format): a
+ * SOCK_SEQPACKET socket, non-blocking and close-on-exec, owned by the
+ * caller. conmon binds it as <bundle>/attach (<socket_dir>/<cuuid> is a
+ * symlink to the bundle); it is reached through a descriptor of the bundle,
+ * so no path length limit applies. A unix connect completes at once: an
+ * actor turn may call this. Fails with PRECONDITION when conmon no longer
+ * serves it (the container exited and conmon with it), UNAVAILABLE when
+ * conmon's backlog is full (retry). */
+int berth_conmon_attach_open(const char *bundle, berth_err_t *err);
 
 #endif

@@ -8,17 +8,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "engine/alloc.h"
@@ -40,6 +43,8 @@ enum {
     MSG_SURVEY_DONE,    /* survey_job: which orphans are still alive */
     MSG_EXIT_RECORDED,  /* record_job */
     MSG_START_MONITOR,  /* the link's first turn: start or reach the monitor */
+    MSG_ATTACH,         /* attach_msg_t */
+    MSG_RESIZE,         /* resize_msg_t */
 };
 
 #define CREATE_TIMEOUT_NS (240ull * 1000000000ull)
@@ -77,8 +82,10 @@ typedef struct entry {
 /* A request on the link's connection waiting for its answer, in order. */
 typedef struct expect {
     struct expect *next;
-    int kind; /* 'L' list, 'F' fds, 'A' adopt, 'G' forget */
+    int kind; /* 'L' list, 'F' fds, 'A' adopt, 'G' forget, 'T' attach */
     char *cid;
+    berth_handle_t reply_to; /* attach */
+    uint64_t tag;
 } expect_t;
 
 typedef struct link {
@@ -105,6 +112,19 @@ typedef struct name_msg {
     berth_msg_t hdr;
     char *cid;
 } name_msg_t;
+
+typedef struct attach_msg {
+    berth_msg_t hdr;
+    char *cid;
+    berth_handle_t reply_to;
+    uint64_t tag;
+} attach_msg_t;
+
+typedef struct resize_msg {
+    berth_msg_t hdr;
+    char *cid;
+    unsigned height, width;
+} resize_msg_t;
 
 typedef struct survey_msg {
     berth_msg_t hdr;
@@ -164,20 +184,54 @@ static void link_unlink(link_t *l, entry_t *e)
         }
 }
 
-static void expect_push(link_t *l, int kind, const char *cid)
+static expect_t *expect_push(link_t *l, int kind, const char *cid)
 {
     expect_t *x = berth_calloc(1, sizeof(*x));
     x->kind = kind;
     x->cid = cid ? berth_strdup(cid) : NULL;
     *l->expect_tail = x;
     l->expect_tail = &x->next;
+    return x;
 }
 
+static void attached_free(berth_msg_t *m)
+{
+    berth_monitor_attached_msg_t *a = (berth_monitor_attached_msg_t *)m;
+    if (a->fd >= 0)
+        close(a->fd);
+    berth_err_free(&a->error);
+    berth_free(a);
+}
+
+/* The answer to berth_monitor_attach: fd (taken) or error (taken). */
+static void attached_reply(berth_handle_t to, uint64_t tag, int fd, berth_err_t error)
+{
+    berth_monitor_attached_msg_t *a =
+            berth_msg_new(BERTH_MSG_MONITOR_ATTACHED, sizeof(berth_monitor_attached_msg_t));
+    a->hdr.free = attached_free;
+    a->tag = tag;
+    a->fd = fd;
+    a->error = error;
+    berth_send(to, &a->hdr);
+}
+
+static void attach_unavailable(berth_handle_t to, uint64_t tag, const char *cid, const char *why)
+{
+    berth_err_t e = NULL;
+    berth_err_make(&e, EAGAIN, BERTH_ERR_UNAVAILABLE, "attach to container %s: %s", cid, why);
+    attached_reply(to, tag, -1, e);
+}
+
+/* Forgets the requests in flight; an attach among them is answered (the
+ * monitor went away before it could). */
 static void expect_clear(link_t *l)
 {
     while (l->expect != NULL) {
         expect_t *x = l->expect;
         l->expect = x->next;
+        if (x->kind == 'T')
+            attach_unavailable(x->reply_to, x->tag, x->cid,
+                               "the container monitor went away before it answered");
         berth_free(x->cid);
         berth_free(x);
     }
@@ -191,23 +245,25 @@ static const char *spec_str(json_t *spec, const char *k)
 }
 
 /* Sends one request on the link's connection; its answer is expected in
- * order. A failure means the monitor is gone: the connection's EOF handles
- * that. */
-static void link_request(link_t *l, json_t *req, int kind, const char *cid, const int *fds,
-                         size_t nfds)
+ * order (the returned record; NULL when nothing was sent). A failure means
+ * the monitor is gone: the connection's EOF handles that. */
+static expect_t *link_request(link_t *l, json_t *req, int kind, const char *cid, const int *fds,
+                              size_t nfds)
 {
     char *s = json_dumps(req, JSON_COMPACT);
     json_decref(req);
+    expect_t *x = NULL;
     if (l->conn < 0 || s == NULL) {
         berth_free(s);
-        return;
+        return NULL;
     }
     if (berth_mon_send(l->conn, s, strlen(s), fds, nfds, MSG_DONTWAIT) < 0)
         berth_log_warn("monitor request failed", "kind=%c cid=%s error=\"%s\"", kind,
                        cid ? cid : "", strerror(errno));
     else
-        expect_push(l, kind, cid);
+        x = expect_push(l, kind, cid);
     berth_free(s);
+    return x;
 }
 
 static void link_arm(berth_actor_t *self, link_t *l)
@@ -563,6 +619,67 @@ static void take_fds(entry_t *e, json_t *names, int *fds, size_t nfds)
     e->names = json_incref(names);
 }
 
+/* The entry's descriptor named name ("pty", "in"...), or -1. */
+static int entry_fd(const entry_t *e, const char *name)
+{
+    for (size_t i = 0; i < e->nfds; i++) {
+        const char *n = json_string_value(json_array_get(e->names, i));
+        if (n != NULL && strcmp(n, name) == 0)
+            return e->fds[i];
+    }
+    return -1;
+}
+
+/* Closes the entry's descriptor named name, if it has one. */
+static void entry_drop_fd(entry_t *e, const char *name)
+{
+    json_t *names = json_array();
+    size_t k = 0;
+    for (size_t i = 0; i < e->nfds; i++) {
+        json_t *n = json_array_get(e->names, i);
+        if (n != NULL && strcmp(json_string_value(n) ? json_string_value(n) : "", name) == 0) {
+            close(e->fds[i]);
+            continue;
+        }
+        json_array_append(names, n ? n : json_null());
+        e->fds[k++] = e->fds[i];
+    }
+    e->nfds = k;
+    json_decref(e->names);
+    e->names = names;
+}
+
+/* The monitor's answer to an attach: the channel, or why not. */
+static void on_attach_answer(link_t *l, expect_t *x, json_t *j, int *fds, size_t nfds)
+{
+    if (json_is_true(json_object_get(j, "ok")) && nfds >= 1) {
+        /* With stdin_once the end of this channel closes the container's
+         * stdin; the pipe reads EOF only once every write end is closed,
+         * berthd's copy too. The channel is handed over after this, so the
+         * monitor cannot close its own first. */
+        entry_t *e = link_find(l, x->cid);
+        if (e != NULL && json_is_true(json_object_get(e->spec, "stdin_once")))
+            entry_drop_fd(e, "in");
+        attached_reply(x->reply_to, x->tag, fds[0], NULL);
+        fds[0] = -1;
+        return;
+    }
+    const char *error = json_string_value(json_object_get(j, "error"));
+    const char *reason = json_string_value(json_object_get(j, "reason"));
+    int kind = BERTH_ERR_UNKNOWN, errnum = EIO;
+    if (reason != NULL && strcmp(reason, "not_found") == 0) {
+        kind = BERTH_ERR_NOT_FOUND;
+        errnum = ENOENT;
+    } else if (reason != NULL && strcmp(reason, "not_running") == 0) {
+        kind = BERTH_ERR_PRECONDITION;
+        errnum = ESRCH;
+    }
+    berth_err_t e = NULL;
+    berth_err_make(&e, errnum, kind, "attach to container %s: %s", x->cid,
+                   error ? error : "the container monitor sent no channel");
+    attached_reply(x->reply_to, x->tag, -1, e);
+}
+
 static void on_answer(berth_actor_t *self, link_t *l, json_t *j, int *fds, size_t nfds)
 {
     expect_t *x = l->expect;
@@ -575,7 +692,9 @@ static void on_answer(berth_actor_t *self, link_t *l, json_t *j, int *fds, size_
         l->expect_tail = &l->expect;
     bool ok = json_is_true(json_object_get(j, "ok"));
     const char *error = json_string_value(json_object_get(j, "error"));
-    if (!ok)
+    if (x->kind == 'T')
+        on_attach_answer(l, x, j, fds, nfds);
+    else if (!ok)
         berth_log_warn("the container monitor refused a request", "kind=%c id=%s error=\"%s\"",
                        x->kind, x->cid ? x->cid : "", error ? error : "?");
     if (ok && x->kind == 'L') {
@@ -607,7 +726,8 @@ static void on_answer(berth_actor_t *self, link_t *l, json_t *j, int *fds, size_
         l->entries = e;
     }
     for (size_t i = 0; i < nfds; i++)
-        close(fds[i]);
+        if (fds[i] >= 0)
+            close(fds[i]);
     berth_free(x->cid);
     berth_free(x);
     (void)self;
@@ -655,6 +775,51 @@ static void name_free(berth_msg_t *m)
     berth_free(n);
 }
 
+static void attach_msg_free(berth_msg_t *m)
+{
+    attach_msg_t *a = (attach_msg_t *)m;
+    berth_free(a->cid);
+    berth_free(a);
+}
+
+static void resize_msg_free(berth_msg_t *m)
+{
+    resize_msg_t *r = (resize_msg_t *)m;
+    berth_free(r->cid);
+    berth_free(r);
+}
+
+static void link_on_attach(link_t *l, attach_msg_t *a)
+{
+    if (l->stopping || l->conn < 0) {
+        attach_unavailable(a->reply_to, a->tag, a->cid,
+                           l->stopping ? "berthd is stopping"
+                                       : "the container monitor is being restarted");
+        return;
+    }
+    expect_t *x = link_request(l, json_pack("{ssss}", "op", "attach", "cid", a->cid), 'T', a->cid,
+                               NULL, 0);
+    if (x == NULL) {
+        attach_unavailable(a->reply_to, a->tag, a->cid,
+                           "the request could not be sent to the container monitor");
+        return;
+    }
+    x->reply_to = a->reply_to;
+    x->tag = a->tag;
+}
+
+static void link_on_resize(link_t *l, resize_msg_t *r)
+{
+    entry_t *e = link_find(l, r->cid);
+    int pty = e != NULL ? entry_fd(e, "pty") : -1;
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    if (pty < 0)
+        berth_log_warn("terminal resize refused", "id=%s reason=\"%s\"", r->cid,
+                       e == NULL ? "no such container" : "the container has no terminal");
+    else if (berth_monitor_tty_resize(pty, r->height, r->width, &err) < 0)
+        berth_log_warn("terminal resize failed", "id=%s error=\"%s\"", r->cid, err->msg);
+}
+
 static void link_receive(berth_actor_t *self, berth_msg_t *msg)
 {
     link_t *l = berth_actor_state(self);
@@ -697,6 +862,12 @@ static void link_receive(berth_actor_t *self, berth_msg_t *msg)
         link_request(l, json_pack("{ssss}", "op", "forget", "cid", n->cid), 'G', n->cid, NULL, 0);
         break;
     }
+    case MSG_ATTACH:
+        link_on_attach(l, (attach_msg_t *)msg);
+        break;
+    case MSG_RESIZE:
+        link_on_resize(l, (resize_msg_t *)msg);
+        break;
     case MSG_STOP:
         l->stopping = true;
         for (entry_t *e = l->entries; e != NULL; e = e->next)
@@ -829,6 +1000,42 @@ void berth_monitor_forget(berth_handle_t link, const char *cid)
 void berth_monitor_link_stop(berth_handle_t link)
 {
     berth_send(link, berth_msg_new(MSG_STOP, sizeof(berth_msg_t)));
+}
+
+int berth_monitor_attach(berth_handle_t link, const char *cid, berth_handle_t reply_to,
+                         uint64_t tag, berth_err_t *err)
+{
+    attach_msg_t *a = berth_msg_new(MSG_ATTACH, sizeof(*a));
+    a->hdr.free = attach_msg_free;
+    a->cid = berth_strdup(cid);
+    a->reply_to = reply_to;
+    a->tag = tag;
+    if (berth_send(link, &a->hdr) < 0)
+        return berth_err_make(err, ENOTCONN, BERTH_ERR_UNAVAILABLE,
+                              "attach to container %s: no container monitor link", cid);
+    return 0;
+}
+
+void berth_monitor_resize(berth_handle_t link, const char *cid, unsigned height, unsigned width)
+{
+    resize_msg_t *r = berth_msg_new(MSG_RESIZE, sizeof(*r));
+    r->hdr.free = resize_msg_free;
+    r->cid = berth_strdup(cid);
+    r->height = height;
+    r->width = width;
+    berth_send(link, &r->hdr);
+}
+
+int berth_monitor_tty_resize(int pty, unsigned height, unsigned width, berth_err_t *err)
+{
+    if (height > USHRT_MAX || width > USHRT_MAX)
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "terminal size %ux%u is larger than a terminal can be", height,
+                              width);
+    struct winsize ws = {.ws_row = (unsigned short)height, .ws_col = (unsigned short)width};
+    if (ioctl(pty, TIOCSWINSZ, &ws) < 0)
+        return berth_err_errno(err, errno, "resizing the terminal to %ux%u", height, width);
+    return 0;
 }
 
 /* ---- create ---------------------------------------------------------------------- */

@@ -11,6 +11,14 @@
  * reads for conmon too, and serves the control fifo <bundle>/ctl ("1 H W"
  * resizes the terminal, "2 0 0" reopens the log).
  *
+ * Attach (io/attach.h): berthd asks for a channel to a container's stdio;
+ * the worker keeps one end of a socketpair as an attacher of that container
+ * and passes the other back. Every chunk read from the container goes to
+ * the log and to each attacher; what an attacher sends goes to the
+ * container's stdin. An attacher never holds the worker up: a packet the
+ * socket cannot take waits in a bounded queue, and an attacher whose queue
+ * would pass ATTACH_QUEUE_MAX is closed.
+ *
  * berthd talks to it over a unix socket (proto.h). Every pipe end the
  * monitor holds is also passed to berthd, so that neither death closes a
  * pipe: after a monitor dies, berthd gives them to the next one (adopt).
@@ -42,24 +50,68 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io/attach.h"
 #include "io/monitor/crilog.h"
 #include "io/monitor/exitfile.h"
 #include "io/monitor/keeper.h"
 #include "io/monitor/procsetup.h"
 #include "io/monitor/proto.h"
 
-enum kind { W_LISTEN, W_CLIENT, W_KEEPER, W_SIGNAL, W_OUT, W_ERR, W_CTL, W_CONSOLE };
+enum kind {
+    W_LISTEN,
+    W_CLIENT,
+    W_KEEPER,
+    W_SIGNAL,
+    W_OUT,
+    W_ERR,
+    W_CTL,
+    W_CONSOLE,
+    W_ATTACH,     /* an attacher's input and close */
+    W_ATTACH_OUT, /* one-shot: an attacher's socket has room again */
+    W_STDIN,      /* one-shot: the container's stdin has room again */
+};
 
 struct ctr;
+struct attacher;
 
-/* One multishot poll. Freed only on its last completion (the kernel may
- * still hold it after a poll_remove was submitted). */
+/* One poll: multishot (POLLIN, its fd its own: closed by unwatch), or
+ * one-shot (`once`: POLLOUT on a descriptor someone else owns). Freed only
+ * on its last completion (the kernel may still hold it after a poll_remove
+ * was submitted). */
 typedef struct watch {
     int kind;
     int fd;
     struct ctr *c;
+    struct attacher *a;
     bool dead;
+    bool once;
 } watch_t;
+
+/* How far an attacher may fall behind the container's output before its
+ * channel is closed: what the socket's own buffer cannot take waits here,
+ * and beyond this the attacher is not reading (a stuck client) or reading
+ * far slower than the container writes. */
+#define ATTACH_QUEUE_MAX (1u << 20)
+
+/* A packet waiting for an attacher's socket: the stream byte, then the
+ * output. */
+typedef struct outpkt {
+    struct outpkt *next;
+    size_t len;
+    char data[];
+} outpkt_t;
+
+typedef struct attacher {
+    struct attacher *next;
+    struct ctr *c;
+    int fd;         /* the worker's end of the channel, owned by w_in */
+    watch_t *w_in;  /* input, the peer's shutdown and close */
+    watch_t *w_out; /* while packets wait in the queue */
+    outpkt_t *q_head, **q_tail;
+    size_t queued;
+    bool input_done; /* the peer shut its side down: no more input */
+    bool closing;    /* the container exited: close once the queue is sent */
+} attacher_t;
 
 typedef struct ctr {
     struct ctr *next;
@@ -68,16 +120,26 @@ typedef struct ctr {
     pid_t create_pid; /* `<runtime> create` while it runs */
     int reply_fd;     /* the client waiting for the create, or -1 */
     bool terminal, ours, exited;
+    /* stdin as created; stdin_closed once a detach closed it (stdin_once) */
+    bool stdin_open, stdin_once, stdin_closed, stdin_close_wanted;
     int out_fd, err_fd, in_fd, ctl_fd, console_fd, persist_fd;
     int report_fd; /* the runtime's exec failure, while it is created */
     watch_t *w_out, *w_err, *w_ctl, *w_console;
     berth_crilog_t log;
     json_t *spec; /* the create request, for a restarted berthd (fds) */
+    attacher_t *attachers;
+    /* Input the container's stdin could not take yet. While it waits no
+     * attacher's input is read (the sockets hold it back), so it is at most
+     * one packet. */
+    char *in_pend;
+    size_t in_len, in_off;
+    watch_t *w_stdin;
 } ctr_t;
 
 static struct io_uring ring;
 static ctr_t *ctrs;
 static char rbuf[65536];
+static char ibuf[BERTH_ATTACH_IN_MAX];
 static char *scratch;
 static size_t scratch_cap;
 static char msgbuf[BERTH_MON_MSG_MAX];
@@ -123,8 +185,25 @@ static watch_t *watch(int kind, int fd, ctr_t *c)
     return w;
 }
 
-/* Stops a watch and closes its descriptor; the struct goes with the
- * poll's last completion. */
+/* A one-shot POLLOUT on fd, which the caller keeps owning. */
+static watch_t *watch_out(int kind, int fd, ctr_t *c, attacher_t *a)
+{
+    watch_t *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        abort();
+    w->kind = kind;
+    w->fd = fd;
+    w->c = c;
+    w->a = a;
+    w->once = true;
+    struct io_uring_sqe *s = sqe_get();
+    io_uring_prep_poll_add(s, fd, POLLOUT);
+    io_uring_sqe_set_data(s, w);
+    return w;
+}
+
+/* Stops a watch and closes its descriptor (a one-shot's is not its own);
+ * the struct goes with the poll's last completion. */
 static void unwatch(watch_t **wp)
 {
     watch_t *w = *wp;
@@ -135,7 +214,8 @@ static void unwatch(watch_t **wp)
     struct io_uring_sqe *s = sqe_get();
     io_uring_prep_poll_remove(s, (__u64)(uintptr_t)w);
     io_uring_sqe_set_data(s, NULL);
-    close(w->fd);
+    if (!w->once)
+        close(w->fd);
     w->fd = -1;
 }
 
@@ -164,8 +244,15 @@ static ctr_t *find(const char *cid)
     return NULL;
 }
 
+static void attach_drop(attacher_t *a, const char *why);
+static void stdin_discard(ctr_t *c);
+
 static void destroy(ctr_t *c)
 {
+    c->stdin_once = false; /* the channels close with the container, not as a detach */
+    while (c->attachers != NULL)
+        attach_drop(c->attachers, NULL);
+    stdin_discard(c);
     for (ctr_t **p = &ctrs; *p != NULL; p = &(*p)->next) {
         if (*p == c) {
             *p = c->next;
@@ -284,6 +371,265 @@ static size_t ctr_fds(const ctr_t *c, json_t *names, int *fds)
     return n;
 }
 
+/* ---- attach ------------------------------------------------------------------ */
+
+/* Where an attacher's input goes: the terminal, or the stdin pipe. -1 when
+ * the container takes no input (created without stdin, or closed). */
+static int stdin_fd(const ctr_t *c)
+{
+    if (!c->stdin_open || c->stdin_closed || c->exited)
+        return -1;
+    return c->terminal ? c->out_fd : c->in_fd;
+}
+
+static void stdin_discard(ctr_t *c)
+{
+    unwatch(&c->w_stdin);
+    free(c->in_pend);
+    c->in_pend = NULL;
+    c->in_len = c->in_off = 0;
+}
+
+/* stdin_once after a detach: the container reads EOF, as under conmon. A
+ * pipe reads EOF only when every write end is closed: the keeper is told
+ * to drop its copy (a track without "in"); berthd dropped its own when it
+ * got the channel (io/monitor.c). A terminal stays open: only its input
+ * ends, as conmon's does. Input still waiting goes first. */
+static void stdin_close(ctr_t *c)
+{
+    if (c->stdin_closed)
+        return;
+    if (c->in_len > 0) {
+        c->stdin_close_wanted = true;
+        return;
+    }
+    c->stdin_closed = true;
+    json_object_set_new(c->spec, "stdin_closed", json_true());
+    if (!c->terminal && c->in_fd >= 0) {
+        close_fd(&c->in_fd);
+        if (!c->exited)
+            keeper_tell("track", c);
+    }
+    say("%s: stdin closed: an attacher detached and the container has stdin_once", c->cid);
+}
+
+/* Writes an attacher's input to the container. What the descriptor cannot
+ * take now waits in in_pend (the attachers' reads stop meanwhile); input
+ * for a container without stdin, or one that closed it, is dropped. */
+static void stdin_put(ctr_t *c, const char *data, size_t len)
+{
+    int fd = stdin_fd(c);
+    if (fd < 0)
+        return;
+    ssize_t n = write(fd, data, len);
+    if (n == (ssize_t)len)
+        return;
+    if (n < 0 && errno != EAGAIN) {
+        if (errno != EPIPE && errno != EIO)
+            say("%s: stdin write: %s", c->cid, strerror(errno));
+        return; /* the container closed its stdin: nobody reads this */
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    c->in_pend = malloc(len - done);
+    if (c->in_pend == NULL)
+        abort();
+    memcpy(c->in_pend, data + done, len - done);
+    c->in_len = len - done;
+    c->in_off = 0;
+    c->w_stdin = watch_out(W_STDIN, fd, c, NULL);
+}
+
+static void attach_read(attacher_t *a);
+
+static void on_stdin_ready(ctr_t *c)
+{
+    int fd = stdin_fd(c);
+    while (fd >= 0 && c->in_off < c->in_len) {
+        ssize_t n = write(fd, c->in_pend + c->in_off, c->in_len - c->in_off);
+        if (n < 0 && errno == EAGAIN) {
+            c->w_stdin = watch_out(W_STDIN, fd, c, NULL);
+            return;
+        }
+        if (n < 0)
+            break; /* the container closed its stdin */
+        c->in_off += (size_t)n;
+    }
+    stdin_discard(c);
+    if (c->stdin_close_wanted)
+        stdin_close(c);
+    /* Input the sockets held back meanwhile. */
+    for (attacher_t *a = c->attachers, *next; a != NULL && c->in_len == 0; a = next) {
+        next = a->next;
+        attach_read(a);
+    }
+}
+
+/* Closes an attacher's channel; why (NULL: the container's end, quietly)
+ * goes to monitor.log. An attacher that goes while the container runs is a
+ * detach: with stdin_once the container's stdin closes. */
+static void attach_drop(attacher_t *a, const char *why)
+{
+    ctr_t *c = a->c;
+    for (attacher_t **p = &c->attachers; *p != NULL; p = &(*p)->next) {
+        if (*p == a) {
+            *p = a->next;
+            break;
+        }
+    }
+    while (a->q_head != NULL) {
+        outpkt_t *q = a->q_head;
+        a->q_head = q->next;
+        free(q);
+    }
+    unwatch(&a->w_out);
+    unwatch(&a->w_in); /* closes the socket */
+    if (why != NULL)
+        say("%s: attacher %s", c->cid, why);
+    if (c->stdin_once && !c->exited)
+        stdin_close(c);
+    free(a);
+}
+
+/* Sends one packet (stream byte + up to BERTH_ATTACH_OUT_MAX bytes) or
+ * queues it. Returns false when the attacher was dropped. */
+static bool attach_put(attacher_t *a, char stream, const char *data, size_t len)
+{
+    if (a->q_head == NULL) {
+        struct iovec iov[2] = {{.iov_base = &stream, .iov_len = 1},
+                               {.iov_base = (void *)data, .iov_len = len}};
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+        ssize_t n;
+        do
+            n = sendmsg(a->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n >= 0)
+            return true;
+        if (errno != EAGAIN) {
+            attach_drop(a, "gone (its channel is closed)");
+            return false;
+        }
+    }
+    if (a->queued + len + 1 > ATTACH_QUEUE_MAX) {
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "dropped: it fell more than %u bytes behind the output (the log goes on)",
+                 ATTACH_QUEUE_MAX);
+        attach_drop(a, why);
+        return false;
+    }
+    outpkt_t *q = malloc(sizeof(*q) + len + 1);
+    if (q == NULL)
+        abort();
+    q->next = NULL;
+    q->len = len + 1;
+    q->data[0] = stream;
+    memcpy(q->data + 1, data, len);
+    *a->q_tail = q;
+    a->q_tail = &q->next;
+    a->queued += q->len;
+    if (a->w_out == NULL)
+        a->w_out = watch_out(W_ATTACH_OUT, a->fd, a->c, a);
+    return true;
+}
+
+/* The container's output to every attacher, in packets of at most
+ * BERTH_ATTACH_OUT_MAX bytes. */
+static void fanout(ctr_t *c, char stream, const char *data, size_t len)
+{
+    for (attacher_t *a = c->attachers, *next; a != NULL; a = next) {
+        next = a->next;
+        if (a->closing)
+            continue;
+        for (size_t off = 0; off < len;) {
+            size_t k = len - off < BERTH_ATTACH_OUT_MAX ? len - off : BERTH_ATTACH_OUT_MAX;
+            if (!attach_put(a, stream, data + off, k))
+                break;
+            off += k;
+        }
+    }
+}
+
+static void on_attach_out(attacher_t *a)
+{
+    while (a->q_head != NULL) {
+        outpkt_t *q = a->q_head;
+        ssize_t n;
+        do
+            n = send(a->fd, q->data, q->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno == EAGAIN) {
+            a->w_out = watch_out(W_ATTACH_OUT, a->fd, a->c, a);
+            return;
+        }
+        if (n < 0) {
+            attach_drop(a, "gone (its channel is closed)");
+            return;
+        }
+        a->q_head = q->next;
+        a->queued -= q->len;
+        free(q);
+    }
+    a->q_tail = &a->q_head;
+    if (a->closing)
+        attach_drop(a, NULL);
+}
+
+/* The peer closed its end altogether (not only its sending side)? */
+static bool peer_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = 0};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+/* Reads an attacher's input into the container's stdin until the socket
+ * is empty or stdin is full. A read of 0 is the peer's shutdown or close:
+ * a detach (for stdin_once); the channel stays for output until the peer
+ * has closed it altogether. */
+static void attach_read(attacher_t *a)
+{
+    ctr_t *c = a->c;
+    while (!a->input_done && c->in_len == 0) {
+        ssize_t n;
+        do
+            n = recv(a->fd, ibuf, sizeof(ibuf), MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0) {
+            attach_drop(a, "gone (its channel failed)");
+            return;
+        }
+        if (n == 0) {
+            a->input_done = true;
+            if (c->stdin_once && !c->exited)
+                stdin_close(c);
+            break;
+        }
+        stdin_put(c, ibuf, (size_t)n);
+    }
+    if (a->input_done && peer_gone(a->fd))
+        attach_drop(a, "detached");
+}
+
+static void on_attach_in(watch_t *w)
+{
+    attach_read(w->a);
+}
+
+/* The container ended and its last output went out: each channel closes
+ * once its queue is sent, so the attacher reads EOF after the final
+ * bytes. */
+static void attach_end_all(ctr_t *c)
+{
+    stdin_discard(c);
+    for (attacher_t *a = c->attachers, *next; a != NULL; a = next) {
+        next = a->next;
+        a->closing = true;
+        if (a->q_head == NULL)
+            attach_drop(a, NULL);
+    }
+}
+
 /* ---- logs, control fifo ---------------------------------------------------- */
 
 /* Reads what is there now (at most a few buffers: one busy container must
@@ -297,6 +643,8 @@ static bool pump(ctr_t *c, int fd, const char *stream, int rounds)
             if (berth_crilog_write(&c->log, stream, rbuf, (size_t)n, scratch, scratch_cap) < 0)
                 say("%s: log write to %s failed: %s", c->cid, c->log.path ? c->log.path : "(none)",
                     strerror(errno));
+            fanout(c, strcmp(stream, "stderr") == 0 ? BERTH_ATTACH_STDERR : BERTH_ATTACH_STDOUT,
+                   rbuf, (size_t)n);
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -372,6 +720,7 @@ static void on_exit_status(ctr_t *c, int st)
         pump(c, c->out_fd, "stdout", 0);
     if (c->err_fd >= 0)
         pump(c, c->err_fd, "stderr", 0);
+    attach_end_all(c);
     const char *what = NULL;
     if (berth_mon_record_exit(c->exit_dir, c->persist_dir, c->cid, code, c->cgroup, &what) < 0)
         say("%s: cannot record the exit (%s): %s", c->cid, what, strerror(errno));
@@ -536,6 +885,9 @@ static ctr_t *ctr_from(json_t *req)
     c->persist_dir = dupstr(jstr(req, "persist_dir"));
     c->pidfile = dupstr(jstr(req, "pidfile"));
     c->terminal = json_is_true(json_object_get(req, "terminal"));
+    c->stdin_open = json_is_true(json_object_get(req, "stdin"));
+    c->stdin_once = json_is_true(json_object_get(req, "stdin_once"));
+    c->stdin_closed = json_is_true(json_object_get(req, "stdin_closed"));
     c->spec = json_deep_copy(req);
     const char *drop[] = {"op", "pid", "cgroup", "exited", "fds"};
     for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
@@ -699,6 +1051,10 @@ static void op_create(int fd, json_t *req)
         c->w_err = watch(W_ERR, err[0], c);
     }
     c->in_fd = in[1];
+    /* Attach input never blocks the worker (the flag is the pipe's, but
+     * nobody else writes to it). */
+    if (c->in_fd >= 0)
+        fcntl(c->in_fd, F_SETFL, O_NONBLOCK);
     if (lsn >= 0) {
         c->console_fd = lsn;
         c->w_console = watch(W_CONSOLE, lsn, c);
@@ -753,6 +1109,8 @@ static void op_adopt(int fd, json_t *req, int *fds, size_t nfds)
         fcntl(c->err_fd, F_SETFL, fcntl(c->err_fd, F_GETFL) | O_NONBLOCK);
         c->w_err = watch(W_ERR, c->err_fd, c);
     }
+    if (c->in_fd >= 0)
+        fcntl(c->in_fd, F_SETFL, fcntl(c->in_fd, F_GETFL) | O_NONBLOCK);
     if (open_ctl(c) < 0)
         say("%s: no control fifo in %s: %s", c->cid, c->bundle, strerror(errno));
     c->next = ctrs;
@@ -780,6 +1138,48 @@ static void op_fds(int fd, json_t *req)
                          c->spec),
                fds, n);
     json_decref(names);
+}
+
+/* A channel to the container's stdio (io/attach.h): the worker keeps one
+ * end as an attacher, the other goes back with the answer. A container
+ * being created may be attached (its output has not begun); an exited one
+ * may not. */
+static void op_attach(int fd, json_t *req)
+{
+    const char *cid = jstr(req, "cid");
+    ctr_t *c = cid ? find(cid) : NULL;
+    char text[512];
+    if (c == NULL || c->create_pid != 0 || c->pid <= 0 || c->exited) {
+        snprintf(text, sizeof(text), "container %s %s", cid ? cid : "",
+                 c == NULL   ? "is not monitored"
+                 : c->exited ? "has exited"
+                             : "is still being created");
+        reply_json(fd,
+                   json_pack("{sbssss}", "ok", 0, "error", text, "reason",
+                             c == NULL ? "not_found" : "not_running"),
+                   NULL, 0);
+        return;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        reply_error(fd, "attach to %s: socketpair: %s", cid, strerror(errno));
+        return;
+    }
+    attacher_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        abort();
+    a->c = c;
+    a->fd = sv[0];
+    a->q_tail = &a->q_head;
+    a->w_in = watch(W_ATTACH, sv[0], c);
+    a->w_in->a = a;
+    a->next = c->attachers;
+    c->attachers = a;
+    /* A failed answer leaves sv[0] alone with its peer closed: the next
+     * poll sees that and drops the attacher. */
+    reply_json(fd, json_pack("{sb}", "ok", 1), &sv[1], 1);
+    close(sv[1]);
+    say("%s: attached (%s)", cid, stdin_fd(c) >= 0 ? "output and input" : "output");
 }
 
 static void op_list(int fd)
@@ -825,6 +1225,8 @@ static void on_request(int fd, const char *buf, size_t len, int *fds, size_t nfd
         op_list(fd);
     else if (strcmp(op, "forget") == 0)
         op_forget(fd, req);
+    else if (strcmp(op, "attach") == 0)
+        op_attach(fd, req);
     else
         reply_error(fd, "unknown op \"%s\"", op);
     for (size_t i = 0; i < nfds; i++)
@@ -1014,6 +1416,24 @@ int main(int argc, char **argv)
             watch_t *w = io_uring_cqe_get_data(cqe);
             if (w == NULL)
                 continue;
+            if (w->once) {
+                /* A one-shot's only completion: the owner forgets it
+                 * first, as its handler may arm the next. */
+                bool live = !w->dead;
+                if (live && w->kind == W_ATTACH_OUT)
+                    w->a->w_out = NULL;
+                else if (live && w->kind == W_STDIN)
+                    w->c->w_stdin = NULL;
+                attacher_t *a = w->a;
+                ctr_t *c = w->c;
+                int kind = w->kind;
+                free(w);
+                if (live && kind == W_ATTACH_OUT)
+                    on_attach_out(a);
+                else if (live && kind == W_STDIN)
+                    on_stdin_ready(c);
+                continue;
+            }
             bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
             if (!w->dead && cqe->res > 0) {
                 switch (w->kind) {
@@ -1036,6 +1456,9 @@ int main(int argc, char **argv)
                     break;
                 case W_CONSOLE:
                     on_console(w);
+                    break;
+                case W_ATTACH:
+                    on_attach_in(w);
                     break;
                 }
             }

@@ -23,6 +23,10 @@
  *           restarted berthd takes its copies back.
  *   list    -> {monitor_pid, containers: [{cid, pid, cgroup, exited}]}
  *   forget  {cid}: the container was deleted; its descriptors are closed.
+ *   attach  {cid} -> {} with one descriptor: a SOCK_SEQPACKET channel to the
+ *           container's stdio (io/attach.h). A refusal carries "reason":
+ *           "not_found" (no such container) or "not_running" (exited, or
+ *           still being created).
  *
  * Used by io/monitor/main.c (the program) and io/monitor.c (berthd's side).
  */
