@@ -145,6 +145,8 @@ void ctr_on_sig_poll(berth_actor_t *self, ctr_t *c);
 void ctr_on_stop(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
 void ctr_on_remove(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
 void ctr_on_exec(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
+void ctr_on_exec_stream(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
+void ctr_on_attach(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
 void ctr_on_exec_done(ctr_t *c, berth_conmon_result_msg_t *m);
 void ctr_on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
 void ctr_on_status_query(ctr_t *c, berth_ctr_status_msg_t *q);

@@ -595,6 +595,8 @@ void ctr_begin_remove(berth_actor_t *self, ctr_t *c)
 static const berth_creation_route_t route_table[] = {
         {"ContainerStatus", false, ctr_on_status},
         {"ExecSync", false, ctr_on_exec},
+        {"Exec", false, ctr_on_exec_stream},
+        {"Attach", false, ctr_on_attach},
         {"StartContainer", true, ctr_on_start},
         {"StopContainer", true, ctr_on_stop},
         {"RemoveContainer", true, ctr_on_remove},

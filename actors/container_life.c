@@ -17,6 +17,7 @@
 #include "io/grpc.h"
 #include "io/ocispec.h"
 #include "io/procsig.h"
+#include "io/stream.h"
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
@@ -307,6 +308,97 @@ void ctr_on_exec(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
         c->execs = berth_realloc(c->execs, c->cap_execs * sizeof(*c->execs));
     }
     c->execs[c->n_execs++] = (exec_call_t){serial, rm};
+}
+
+/* Exec and Attach answer a URL of the streaming server (io/stream.h); the
+ * command runs, or the attach begins, when the client comes to it. What is
+ * checked here is what can be checked now, so a bad request fails at once
+ * with its reason rather than at the URL. */
+void ctr_on_exec_stream(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
+{
+    (void)self;
+    ctr_t *c = owner;
+    const Runtime__V1__ExecRequest *r = (const Runtime__V1__ExecRequest *)rm->req;
+    if (c->cr.phase != PH_RUNNING)
+        return berth_cri_fail(rm, BERTH_ERR_PRECONDITION, "Exec: container %s is not running",
+                              c->id);
+    if (r->n_cmd == 0)
+        return berth_cri_fail(rm, BERTH_ERR_INVALID, "Exec: cmd is empty");
+    if (!r->stdin && !r->stdout && !r->stderr)
+        return berth_cri_fail(rm, BERTH_ERR_INVALID,
+                              "Exec: one of stdin, stdout and stderr must be set");
+    if (r->tty && r->stderr && r->stdout == false)
+        return berth_cri_fail(rm, BERTH_ERR_INVALID,
+                              "Exec: with tty, stderr is stdout: ask for stdout");
+    berth_stream_req_t *q = berth_calloc(1, sizeof(*q));
+    q->kind = BERTH_STREAM_EXEC;
+    q->id = berth_strdup(c->id);
+    q->runtime_path = berth_strdup(c->runtime_path);
+    q->runtime_root = c->runtime_root ? berth_strdup(c->runtime_root) : NULL;
+    q->argv = berth_strv_dup(r->cmd, (ssize_t)r->n_cmd);
+    q->pid_dir = berth_strdup(c->persist_dir);
+    q->bundle = berth_strdup(c->bundle);
+    q->tty = r->tty;
+    q->in = r->stdin;
+    q->out = r->stdout;
+    q->err = r->stderr && !r->tty;
+    berth_err_t err = NULL;
+    BERTH_AUTO_FREE char *url = berth_stream_register(q, &err);
+    if (url == NULL) {
+        berth_cri_finish_err(rm->call, err);
+        berth_err_free(&err);
+        berth_msg_free(&rm->hdr);
+        return;
+    }
+    Runtime__V1__ExecResponse resp = RUNTIME__V1__EXEC_RESPONSE__INIT;
+    resp.url = url;
+    berth_cri_reply(rm->call, &resp.base);
+    berth_msg_free(&rm->hdr);
+}
+
+void ctr_on_attach(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
+{
+    (void)self;
+    ctr_t *c = owner;
+    const Runtime__V1__AttachRequest *r = (const Runtime__V1__AttachRequest *)rm->req;
+    if (c->cr.phase != PH_RUNNING)
+        return berth_cri_fail(rm, BERTH_ERR_PRECONDITION, "Attach: container %s is not running",
+                              c->id);
+    if (!r->stdin && !r->stdout && !r->stderr)
+        return berth_cri_fail(rm, BERTH_ERR_INVALID,
+                              "Attach: one of stdin, stdout and stderr must be set");
+    if (r->stdin && !c->config->stdin)
+        return berth_cri_fail(rm, BERTH_ERR_INVALID,
+                              "Attach: container %s was not created with stdin: it has no input "
+                              "to attach to",
+                              c->id);
+    if (r->tty != c->config->tty)
+        return berth_cri_fail(rm, BERTH_ERR_INVALID,
+                              "Attach: tty is %s but container %s was created with tty %s",
+                              r->tty ? "true" : "false", c->id,
+                              c->config->tty ? "true" : "false");
+    berth_stream_req_t *q = berth_calloc(1, sizeof(*q));
+    q->kind = BERTH_STREAM_ATTACH;
+    q->id = berth_strdup(c->id);
+    q->tty = r->tty;
+    q->in = r->stdin;
+    q->out = r->stdout;
+    q->err = r->stderr && !r->tty;
+    q->monitor = c->monitor;
+    q->bundle = berth_strdup(c->bundle);
+    q->socket_dir = c->socket_dir ? berth_strdup(c->socket_dir) : NULL;
+    berth_err_t err = NULL;
+    BERTH_AUTO_FREE char *url = berth_stream_register(q, &err);
+    if (url == NULL) {
+        berth_cri_finish_err(rm->call, err);
+        berth_err_free(&err);
+        berth_msg_free(&rm->hdr);
+        return;
+    }
+    Runtime__V1__AttachResponse resp = RUNTIME__V1__ATTACH_RESPONSE__INIT;
+    resp.url = url;
+    berth_cri_reply(rm->call, &resp.base);
+    berth_msg_free(&rm->hdr);
 }
 
 void ctr_on_exec_done(ctr_t *c, berth_conmon_result_msg_t *m)

@@ -735,6 +735,8 @@ static const berth_index_route_t route_table[] = {
         {"StartContainer", NULL, 0, false},
         {"ContainerStatus", NULL, 0, false},
         {"ExecSync", NULL, 0, false},
+        {"Exec", NULL, 0, false},
+        {"Attach", NULL, 0, false},
         {"ReopenContainerLog", NULL, 0, false},
         {"UpdateContainerResources", NULL, 0, false},
 };

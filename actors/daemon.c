@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -31,6 +32,7 @@
 #include "io/fs.h"
 #include "io/cgroups.h"
 #include "io/grpc.h"
+#include "io/stream.h"
 #include "io/netns.h"
 #include "io/signal.h"
 
@@ -39,6 +41,7 @@
 
 typedef struct daemon {
     berth_handle_t listener;
+    berth_handle_t streams;
     berth_handle_t signals;
     bool stopping;
 } daemon_t;
@@ -62,6 +65,7 @@ static void daemon_receive(berth_actor_t *self, berth_msg_t *msg)
         d->stopping = true;
         berth_log_info("stopping", "signal=%s sender_pid=%d", strsignal(sm->signo),
                        (int)sm->sender_pid);
+        berth_stream_server_stop(d->streams);
         berth_grpc_server_stop(d->listener, SHUTDOWN_GRACE_NS, berth_actor_self(self),
                                berth_msg_new(BERTH_MSG_DAEMON_STOPPED, sizeof(berth_msg_t)));
         break;
@@ -250,6 +254,22 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
             .dispatch = cri,
     };
     int ret = 0;
+    /* before the CRI socket: an Exec answered needs a server for its URL */
+    BERTH_AUTO_FREE char *exec_dir = berth_asprintf("%s/exec", cfg->runroot);
+    berth_stream_config_t stcfg = {
+            .address = cfg->stream_address,
+            .port = atoi(cfg->stream_port), /* checked by conf/config.c */
+            .token_ttl_ns = (uint64_t)cfg->stream_token_ttl_ns,
+            .idle_timeout_ns = (uint64_t)cfg->stream_idle_timeout_ns,
+            .max_sessions = (unsigned)cfg->stream_max_sessions,
+            .max_streams = (unsigned)cfg->stream_max_streams,
+            .max_buffered = (size_t)cfg->stream_max_buffered,
+            .exec_dir = exec_dir,
+    };
+    if (berth_stream_server_start(&stcfg, &d->streams, err) < 0) {
+        ret = -1;
+        goto stop;
+    }
     if (berth_grpc_server_start(&scfg, &d->listener, err) < 0) {
         berth_err_prefix(err, "cannot serve on %s", cfg->listen);
         ret = -1;
@@ -264,8 +284,10 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
         ret = -1;
         goto stop;
     }
-    berth_log_info("berthd serving", "socket=%s root=%s runroot=%s workers=%u version=%s",
-                   cfg->listen, cfg->root, cfg->runroot, berth_engine_workers(), BERTH_VERSION);
+    berth_log_info("berthd serving",
+                   "socket=%s streaming=%s root=%s runroot=%s workers=%u version=%s", cfg->listen,
+                   berth_stream_base_url(), cfg->root, cfg->runroot, berth_engine_workers(),
+                   BERTH_VERSION);
     berth_engine_join();
     berth_blocking_shutdown();
     berth_engine_shutdown();

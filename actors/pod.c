@@ -36,6 +36,7 @@
 #include "io/cniconf.h"
 #include "io/grpc.h"
 #include "io/netns.h"
+#include "io/stream.h"
 #include "io/podfiles.h"
 
 #define DEFAULT_SHM_SIZE (64ull << 20)
@@ -766,8 +767,47 @@ static berth_pod_info_t *pod_info(const pod_t *p)
 
 /* ---- requests ----------------------------------------------------------------------- */
 
+/* PortForward answers a URL of the streaming server (io/stream.h): the
+ * connections into the pod's network namespace are made when the client
+ * comes to it. */
+static void on_port_forward(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
+{
+    (void)self;
+    pod_t *p = owner;
+    const Runtime__V1__PortForwardRequest *r = (const Runtime__V1__PortForwardRequest *)rm->req;
+    if (p->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
+        return berth_cri_fail(rm, BERTH_ERR_PRECONDITION,
+                              "PortForward: pod sandbox %s is not ready", p->id);
+    for (size_t i = 0; i < r->n_port; i++)
+        if (r->port[i] < 1 || r->port[i] > 65535)
+            return berth_cri_fail(rm, BERTH_ERR_INVALID,
+                                  "PortForward: port %d is not a TCP port (1-65535)",
+                                  (int)r->port[i]);
+    berth_stream_req_t *q = berth_calloc(1, sizeof(*q));
+    q->kind = BERTH_STREAM_PORTFORWARD;
+    q->id = berth_strdup(p->id);
+    q->netns = p->ns.net && p->ns.net[0] ? berth_strdup(p->ns.net) : NULL;
+    if (r->n_port > 0) {
+        q->ports = berth_memdup(r->port, r->n_port * sizeof(int32_t));
+        q->nports = r->n_port;
+    }
+    berth_err_t err = NULL;
+    BERTH_AUTO_FREE char *url = berth_stream_register(q, &err);
+    if (url == NULL) {
+        berth_cri_finish_err(rm->call, err);
+        berth_err_free(&err);
+        berth_msg_free(&rm->hdr);
+        return;
+    }
+    Runtime__V1__PortForwardResponse resp = RUNTIME__V1__PORT_FORWARD_RESPONSE__INIT;
+    resp.url = url;
+    berth_cri_reply(rm->call, &resp.base);
+    berth_msg_free(&rm->hdr);
+}
+
 static const berth_creation_route_t route_table[] = {
         {"PodSandboxStatus", false, on_status},
+        {"PortForward", false, on_port_forward},
         {"UpdatePodSandboxResources", false, on_update_resources},
         {"StopPodSandbox", true, on_stop},
         {"RemovePodSandbox", true, on_remove},

@@ -284,6 +284,7 @@ static const berth_index_route_t route_table[] = {
         {"StopPodSandbox", NULL, 0, true},
         {"RemovePodSandbox", NULL, 0, true},
         {"PodSandboxStatus", NULL, 0, false},
+        {"PortForward", NULL, 0, false},
         {"UpdatePodSandboxResources", NULL, 0, false},
 };
 static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);

@@ -49,6 +49,17 @@ static const struct keydesc keys[] = {
         K("api", grpc_max_total_buffered, T_INT),
         K("api", grpc_max_connections, T_INT),
         K("api", grpc_max_streams, T_INT),
+        K("api", stream_address, T_STR),
+        K("api", stream_port, T_STR),
+        K("api", stream_enable_tls, T_BOOL),
+        K("api", stream_tls_cert, T_STR),
+        K("api", stream_tls_key, T_STR),
+        K("api", stream_tls_ca, T_STR),
+        KD("api", "stream_idle_timeout", stream_idle_timeout_ns),
+        KD("api", "stream_token_ttl", stream_token_ttl_ns),
+        K("api", stream_max_sessions, T_INT),
+        K("api", stream_max_streams, T_INT),
+        K("api", stream_max_buffered, T_INT),
         K("runtime", default_runtime, T_STR),
         K("runtime", log_level, T_STR),
         K("runtime", drop_infra_ctr, T_BOOL),
@@ -380,6 +391,12 @@ static int apply_node(struct loader *L, void *base, const struct keydesc *d,
             return 0;
         }
         if (t == BERTH_TOML_STRING) {
+            /* CRI-O's own default for it is "": no timeout */
+            if (d->off == offsetof(berth_config_t, stream_idle_timeout_ns) &&
+                berth_toml_string(n, NULL)[0] == '\0') {
+                *(int64_t *)field = 0;
+                return 0;
+            }
             if (berth_config_parse_duration(berth_toml_string(n, NULL), field, err) < 0)
                 return berth_err_prefix(err, "%s:%u: %s", L->file, berth_toml_line(n), key);
             return 0;
@@ -672,6 +689,15 @@ static void set_defaults(berth_config_t *c)
     c->grpc_max_total_buffered = 256 * 1024 * 1024;
     c->grpc_max_connections = 1024;
     c->grpc_max_streams = 1000;
+    c->stream_address = berth_strdup("127.0.0.1");
+    c->stream_port = berth_strdup("0");
+    c->stream_tls_cert = berth_strdup("");
+    c->stream_tls_key = berth_strdup("");
+    c->stream_tls_ca = berth_strdup("");
+    c->stream_token_ttl_ns = 60 * 1000000000LL;
+    c->stream_max_sessions = 1000;
+    c->stream_max_streams = 64;
+    c->stream_max_buffered = 1024 * 1024;
     c->default_runtime = berth_strdup("crun");
     c->log_level = berth_strdup("info");
     c->drop_infra_ctr = true;
@@ -764,6 +790,27 @@ static int validate(const berth_config_t *c, berth_err_t *err)
     if (c->grpc_max_connections < 1)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.api.grpc_max_connections must be positive");
+    {
+        char *end = NULL;
+        errno = 0;
+        long port = strtol(c->stream_port, &end, 10);
+        if (c->stream_port[0] == '\0' || *end != '\0' || errno || port < 0 || port > 65535)
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                  "crio.api.stream_port: \"%s\" is not a TCP port (0-65535, 0: "
+                                  "any free one)",
+                                  c->stream_port);
+    }
+    if (c->stream_max_sessions < 1 || c->stream_max_streams < 2 || c->stream_max_buffered < 4096 ||
+        c->stream_token_ttl_ns < 1000000000LL)
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "crio.api.stream_max_sessions must be positive, stream_max_streams "
+                              "at least 2, stream_max_buffered at least 4096 and "
+                              "stream_token_ttl at least 1s");
+    if (c->stream_enable_tls)
+        return berth_err_make(err, ENOTSUP, BERTH_ERR_INVALID,
+                              "crio.api.stream_enable_tls: TLS on the streaming server is not "
+                              "supported yet; serve it on 127.0.0.1 (the default), where the "
+                              "kubelet proxies it");
     if (c->max_image_layers < 1 || c->max_image_bytes < 1 || c->max_concurrent_pulls < 1)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.image.max_image_layers, max_image_bytes and "

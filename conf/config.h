@@ -51,6 +51,18 @@ typedef struct berth_config {
     int64_t grpc_max_total_buffered; /* the same over every connection */
     int64_t grpc_max_connections;    /* open client connections */
     int64_t grpc_max_streams;        /* concurrent streams per connection */
+    /* the streaming server (io/stream.h, docs/streaming.md) */
+    char *stream_address;
+    char *stream_port; /* a string, as CRI-O has it: "0" = ephemeral */
+    bool stream_enable_tls;
+    char *stream_tls_cert;
+    char *stream_tls_key;
+    char *stream_tls_ca;
+    int64_t stream_idle_timeout_ns;  /* "" or 0: none */
+    int64_t stream_token_ttl_ns;     /* berth: a URL unused this long is gone */
+    int64_t stream_max_sessions;     /* berth: streaming connections at once */
+    int64_t stream_max_streams;      /* berth: streams (ports) per connection */
+    int64_t stream_max_buffered;     /* berth: bytes queued per direction */
     /* [crio.runtime] */
     char *default_runtime;
     char *log_level;

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The inside of one streaming connection actor, split over three files that
+ * all run in the same actor's turns:
+ *   io/streamconn.c  the actor, the socket, the session's fds (endpoints);
+ *   io/streamwire.c  HTTP/1.1, the upgrade, SPDY/3.1 and WebSocket framing,
+ *                    mapping the client's streams or channels to `schan_t`;
+ *   io/streamsess.c  the session: exec (a runtime exec with pipes or a pty),
+ *                    attach (the monitor's attach channel) and port-forward
+ *                    (sockets in the pod's network namespace).
+ */
+#ifndef BERTH_IO_STREAMCONN_H
+#define BERTH_IO_STREAMCONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/ring.h"
+#include "engine/timer.h"
+#include "io/bytebuf.h"
+#include "io/stream-internal.h"
+
+enum sconn_phase { PH_HEAD, PH_TAKING, PH_UPGRADED };
+enum sconn_wire { W_NONE, W_SPDY, W_WS };
+
+/* What a channel carries. Remote command channels have the numbers of the
+ * WebSocket channel protocol (stdin 0 ... resize 4). */
+enum schan_kind {
+    CH_STDIN = 0,
+    CH_STDOUT = 1,
+    CH_STDERR = 2,
+    CH_ERROR = 3,
+    CH_RESIZE = 4,
+    CH_PF_DATA = 16,
+    CH_PF_ERROR = 17,
+};
+
+/* An fd of the session, read and/or written by the connection. */
+typedef struct sep {
+    struct sep *next;
+    int fd;
+    int role;       /* the session's own meaning */
+    bool readable;  /* read it and hand the bytes to the session */
+    bool is_socket; /* send/recv instead of write/read */
+    bool rpaused;   /* the session holds reads back */
+    bool rbusy, wbusy, xbusy, reof, closed, wshut, wshut_wanted;
+    berth_op_t rop, wop, xop; /* xop: one extra op of the session's own */
+    uint8_t *rbuf;
+    size_t rcap;
+    berth_bytebuf_t wq, wsend; /* queued, and in flight */
+    void *owner;               /* the session's own pointer (a forward) */
+} sep_t;
+
+/* One logical stream: a SPDY stream, or a WebSocket channel. */
+typedef struct schan {
+    int kind;
+    uint32_t sid; /* SPDY stream id; 0 over WebSocket */
+    int wsch;     /* WebSocket channel number; -1 over SPDY */
+    bool local_fin, remote_fin, reset;
+    bool ws_port_sent; /* v4 port-forward: the port prefix went out */
+    int port;
+    char reqid[40];
+    void *owner; /* the session's own pointer (a forward) */
+} schan_t;
+
+typedef struct sconn {
+    int fd;
+    berth_stream_config_t cfg;
+    berth_handle_t server, me;
+    uint64_t serial;
+    uint64_t born_ns, last_io_ns;
+    berth_timer_t *timer;
+    berth_op_t recv_op, send_op;
+    bool recv_busy, send_busy, peer_eof, peer_gone, closing, shut_done, exited;
+    berth_bytebuf_t in, out, oq; /* received; in flight; queued */
+    int phase;
+    /* the request */
+    char kindpath[16];
+    char token[STREAM_TOKEN_LEN + 1];
+    char *upgrade_protos; /* the offered subprotocols, comma-separated */
+    int wire;
+    int version;       /* remote command 1..5; port-forward 1 or 4 (WebSocket v4) */
+    bool ws_base64;    /* WebSocket base64.channel.k8s.io */
+    int32_t *ws_ports; /* WebSocket port-forward: ?port= values */
+    size_t nws_ports;
+    void *wire_state;    /* berth_spdy_t * over SPDY */
+    berth_bytebuf_t msg; /* WebSocket: a message being reassembled */
+    int msg_opcode;
+    berth_stream_req_t *req;
+    bool session_started;
+    sep_t *eps;
+    schan_t **chans;
+    size_t nchans, cap_chans;
+    void *sess; /* the session's state */
+} sconn_t;
+
+/* streamconn.c */
+size_t sconn_out_pending(const sconn_t *c);
+sep_t *sconn_ep_add(sconn_t *c, int fd, int role);
+void sconn_ep_close(berth_actor_t *self, sconn_t *c, sep_t *e);
+void sconn_ep_write(sconn_t *c, sep_t *e, const void *p, size_t n);
+void sconn_ep_shut_write(sconn_t *c, sep_t *e);
+void sconn_close(berth_actor_t *self, sconn_t *c);
+
+/* streamwire.c */
+void sconn_on_head_bytes(berth_actor_t *self, sconn_t *c);
+void sconn_on_taken(berth_actor_t *self, sconn_t *c, stream_taken_msg_t *m);
+void sconn_wire_input(berth_actor_t *self, sconn_t *c);
+void sconn_on_peer_eof(berth_actor_t *self, sconn_t *c);
+void sconn_wire_fini(sconn_t *c);
+/* The session's last frame (GOAWAY, or a WebSocket close), once. */
+void sconn_wire_goodbye(sconn_t *c);
+/* Sends bytes on a channel (framed for the transport). */
+void sconn_chan_send(sconn_t *c, schan_t *ch, const void *p, size_t n);
+/* No more bytes on the channel from this side. */
+void sconn_chan_fin(sconn_t *c, schan_t *ch);
+/* The channel of a kind (the first one), or NULL. */
+schan_t *sconn_chan_find(sconn_t *c, int kind);
+/* Over WebSocket: the remote command channels the session needs exist from
+ * the upgrade on. Adds one (used by the session at its start). */
+schan_t *sconn_chan_add(sconn_t *c, int kind, uint32_t sid, int wsch);
+/* A plain HTTP answer before any upgrade, then the connection closes. */
+void sconn_http_error(berth_actor_t *self, sconn_t *c, int status, const char *reason,
+                      const char *body);
+
+/* streamsess.c */
+const char *sess_kind_name(int kind);
+/* The upgrade is done: a WebSocket session starts now, a SPDY one when its
+ * streams are there (sess_on_chan_open decides). */
+void sess_on_upgraded(berth_actor_t *self, sconn_t *c);
+/* A client stream opened (SPDY); false: refuse it (reset). */
+bool sess_on_chan_open(berth_actor_t *self, sconn_t *c, schan_t *ch);
+void sess_on_chan_data(berth_actor_t *self, sconn_t *c, schan_t *ch, const uint8_t *p, size_t n);
+void sess_on_chan_fin(berth_actor_t *self, sconn_t *c, schan_t *ch);
+void sess_on_peer_gone(berth_actor_t *self, sconn_t *c);
+void sess_on_ep_data(berth_actor_t *self, sconn_t *c, sep_t *e, const uint8_t *p, size_t n);
+void sess_on_ep_eof(berth_actor_t *self, sconn_t *c, sep_t *e, int res);
+void sess_on_ep_write_shut(berth_actor_t *self, sconn_t *c, sep_t *e);
+void sess_on_ep_write_error(berth_actor_t *self, sconn_t *c, sep_t *e, int res);
+void sess_on_ep_extra(berth_actor_t *self, sconn_t *c, sep_t *e, berth_cqe_msg_t *m);
+void sess_on_cqe(berth_actor_t *self, sconn_t *c, berth_cqe_msg_t *m);
+void sess_on_msg(berth_actor_t *self, sconn_t *c, berth_msg_t *msg);
+void sess_on_tick(berth_actor_t *self, sconn_t *c);
+/* Ends the session with an error the client is told (error channel). */
+void sess_fail(berth_actor_t *self, sconn_t *c, const char *msg);
+void sess_on_close(berth_actor_t *self, sconn_t *c);
+bool sess_quiet(const sconn_t *c);
+void sess_fini(sconn_t *c);
+
+#endif
