@@ -24,12 +24,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -213,6 +215,7 @@ static int prepare_pin_dir(const char *pin_dir, berth_err_t *err)
 enum child_stage {
     CHILD_OK = 0,
     CHILD_HOSTNAME,
+    CHILD_LOOPBACK,
     CHILD_SYSCTL,     /* index: the sysctl */
     CHILD_PIN_EXISTS, /* index: the pin; a live namespace is pinned there */
     CHILD_PIN_CREATE,
@@ -223,6 +226,7 @@ enum child_stage {
  * reports back. The child shares the parent's memory (CLONE_VM) while the
  * parent thread is suspended (CLONE_VFORK), so the report is plain fields. */
 struct child_plan {
+    bool net; /* a new network namespace: its loopback is brought up */
     const char *hostname;
     size_t hostname_len;
     char **paths; /* absolute /proc/sys paths */
@@ -284,6 +288,25 @@ __attribute__((no_sanitize_address)) static int child_main(void *arg)
     struct child_plan *p = arg;
     if (p->hostname_len > 0 && sethostname(p->hostname, p->hostname_len) < 0)
         return child_fail(p, CHILD_HOSTNAME, 0, errno);
+    /* A new network namespace starts with lo down: programs that talk to
+     * themselves on localhost, and port-forward (which connects to
+     * localhost inside the pod), need it up, as every runtime gives it. */
+    if (p->net) {
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof(ifr));
+        memcpy(ifr.ifr_name, "lo", 3);
+        int rc = s < 0 ? -1 : ioctl(s, SIOCGIFFLAGS, &ifr);
+        if (rc == 0) {
+            ifr.ifr_flags |= IFF_UP;
+            rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+        }
+        int e = errno;
+        if (s >= 0)
+            close(s);
+        if (rc < 0)
+            return child_fail(p, CHILD_LOOPBACK, 0, e);
+    }
     for (size_t i = 0; i < p->n; i++) {
         int fd = open(p->paths[i], O_WRONLY | O_CLOEXEC);
         if (fd < 0)
@@ -393,8 +416,10 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
         plan.ns_src[k] = srcs[k];
     }
     unsigned long flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
-    if (want & BERTH_NETNS_NET)
+    if (want & BERTH_NETNS_NET) {
         flags |= CLONE_NEWNET;
+        plan.net = true;
+    }
     if (want & BERTH_NETNS_IPC)
         flags |= CLONE_NEWIPC;
     if (want & BERTH_NETNS_UTS)
@@ -417,6 +442,8 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
         rc = 0;
     else if (plan.stage == CHILD_HOSTNAME)
         berth_err_errno(err, plan.errnum, "set hostname %s in the pod's UTS namespace", hostname);
+    else if (plan.stage == CHILD_LOOPBACK)
+        berth_err_errno(err, plan.errnum, "bring up lo in the pod's network namespace");
     else if (plan.stage == CHILD_SYSCTL)
         berth_err_errno(err, plan.errnum, "set sysctl %s=%s", spec->sysctls[plan.index].key,
                         spec->sysctls[plan.index].value);

@@ -62,6 +62,7 @@ typedef struct fwd {
     schan_t *data, *error;
     sep_t *sock;
     bool connecting, connected, done, sock_eof, client_fin;
+    berth_bytebuf_t early; /* what the client sent before the connection was up */
 } fwd_t;
 
 typedef struct netsock_msg {
@@ -618,7 +619,9 @@ static void on_netsock(berth_actor_t *self, sconn_t *c, netsock_msg_t *m)
     f->sock->is_socket = true;
     f->sock->readable = true;
     f->sock->owner = f;
-    /* what the client sent before the connection was up */
+    if (berth_bytebuf_pending(&f->early) > 0)
+        sconn_ep_write(c, f->sock, f->early.data + f->early.off, berth_bytebuf_pending(&f->early));
+    berth_bytebuf_free(&f->early);
     if (f->client_fin)
         sconn_ep_shut_write(c, f->sock);
 }
@@ -882,15 +885,15 @@ void sess_on_chan_data(berth_actor_t *self, sconn_t *c, schan_t *ch, const uint8
         fwd_t *f = ch->owner;
         if (f && f->sock && !f->done)
             sconn_ep_write(c, f->sock, p, n);
-        else if (f && f->connecting) {
-            /* held until the socket is there: kept on the channel's
-             * forward as a pending write */
-            if (f->sock == NULL) {
-                /* rare: the client writes before the connect answered;
-                 * a small delay loses nothing but needs a buffer */
-                fwd_error(c, f, "data arrived before the connection was made");
+        else if (f && !f->done) {
+            /* the client writes at once; the connection is still being
+             * made: held until it is, within the same bound */
+            if (berth_bytebuf_pending(&f->early) + n > c->cfg.max_buffered) {
+                fwd_error(c, f, "the client sent too much before the connection was made");
                 fwd_done(self, c, f);
+                return;
             }
+            berth_bytebuf_put(&f->early, p, n);
         }
         return;
     }
@@ -1116,6 +1119,7 @@ void sess_fini(sconn_t *c)
     berth_bytebuf_free(&s->resize);
     for (fwd_t *f = s->fwds; f;) {
         fwd_t *n = f->next;
+        berth_bytebuf_free(&f->early);
         berth_free(f);
         f = n;
     }

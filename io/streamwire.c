@@ -346,7 +346,14 @@ void sconn_on_taken(berth_actor_t *self, sconn_t *c, stream_taken_msg_t *m)
         return;
     }
     c->req = berth_steal_ptr(&m->req);
-    bool ok = berth_ws_is_upgrade(&w->req) ? upgrade_ws(self, c) : upgrade_spdy(self, c);
+    bool ws = berth_ws_is_upgrade(&w->req);
+    if (!ws && !berth_http_req_has_token(&w->req, "Upgrade", "SPDY/3.1")) {
+        /* the token is spent all the same: a URL is good for one try */
+        sconn_http_error(self, c, 400, NULL,
+                         "this URL needs an upgrade to SPDY/3.1 or WebSocket (Upgrade header)\n");
+        return;
+    }
+    bool ok = ws ? upgrade_ws(self, c) : upgrade_spdy(self, c);
     if (!ok)
         return;
     c->phase = PH_UPGRADED;
