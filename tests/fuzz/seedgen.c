@@ -6,7 +6,9 @@
  * interesting request) and corpus/h2/ (a piece-size byte, then the bytes an
  * nghttp2 client sends after the preface for the same requests) and
  * corpus/spdy/ (a piece-size byte, then what a remotecommand or portforward
- * client sends over SPDY/3.1, encoded by io/spdy).
+ * client sends over SPDY/3.1, encoded by io/spdy; the seeds spdystream-client*
+ * (bytes a spdystream v0.5.1 client sent) and stored-blocks (the unit test's
+ * hand-assembled frames) are not written here).
  *
  *   fuzz_seedgen tests/fuzz/corpus
  */

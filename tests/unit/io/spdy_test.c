@@ -763,14 +763,15 @@ static void test_data_split(void)
 {
     berth_spdy_t *s = berth_spdy_new();
     berth_bytebuf_t buf = {0};
-    berth_spdy_put_data_split(&buf, 7, "0123456789", 10, 4, true);
+    static const char digits[] = "0123456789";
+    berth_spdy_put_data_split(&buf, 7, digits, 10, 4, true);
     static const size_t lens[] = {4, 4, 2};
     bool good = true;
     size_t off = 0;
     for (int i = 0; i < 3; i++) {
         berth_spdy_frame_t f = {0};
         good = good && parse_buf(s, &buf, &f) && f.stream_id == 7 && f.len == lens[i] &&
-               memcmp(f.data, "0123456789" + off, lens[i]) == 0 &&
+               memcmp(f.data, &digits[off], lens[i]) == 0 &&
                f.flags == (i == 2 ? BERTH_SPDY_FLAG_FIN : 0);
         off += lens[i];
         berth_spdy_frame_clear(&f);
