@@ -50,8 +50,9 @@
  *   back unchanged; client-go's connection may ping every PingPeriod (odd
  *   ids): the server answers each with the same frame.
  * - Opening: in the kubelet protocols the client opens every stream (odd
- *   ids from 1, each 2 above the last; a lower one is refused with
- *   RST_STREAM PROTOCOL_ERROR). SYN_STREAM carries priority 0, associated
+ *   ids from 1, each 2 above the last; spdystream itself, receiving, refuses
+ *   an id not above the last with RST_STREAM PROTOCOL_ERROR, which berth
+ *   may copy). SYN_STREAM carries priority 0, associated
  *   id 0, flags 0, and headers "streamtype" (remotecommand: error, stdin,
  *   stdout, stderr, resize; portforward: error, data, plus "port" and
  *   "requestid"). The client then waits (client-go: 30 s) for a SYN_REPLY.
