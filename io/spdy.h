@@ -12,9 +12,14 @@
  * flow-control window: that is the connection's job. Not thread-safe; any
  * thread, one at a time (an actor turn).
  *
- * What the peers do (github.com/moby/spdystream, read at f0be51f, under
- * k8s.io/apimachinery/pkg/util/httpstream/spdy: client-go's executor and
- * port-forwarder, so kubectl, crictl, critest and the kubelet's proxy):
+ * What the peers do (github.com/moby/spdystream, read at v0.5.0-10-gf0be51f
+ * and v0.5.1, under k8s.io/apimachinery/pkg/util/httpstream/spdy: client-go's
+ * executor and port-forwarder, so kubectl, crictl, critest and the kubelet's
+ * proxy). Checked against a v0.5.1 client talking to a throwaway server on
+ * this codec: streams opened and answered, 300 KB echoed each way on each
+ * stream with no WINDOW_UPDATE, PINGs both ways, SETTINGS and WINDOW_UPDATE
+ * from the server ignored, an unknown control type ending the session, the
+ * client's GOAWAY; its bytes are the fuzz seed corpus/spdy/spdystream-client.
  *
  * - Flow control: none. spdystream never sends SETTINGS (nothing at all
  *   when the session starts: its first frame is the client's first
@@ -36,16 +41,18 @@
  *   RST_STREAM status 0, a PING with id 0 or flags set, a GOAWAY or
  *   WINDOW_UPDATE whose flags are not 0 or length not 8, a header name with
  *   an upper-case letter or one repeated in a block, and a header block
- *   whose compressed bytes are not all consumed by its name/value pairs.
- *   It does not check the version field. It reads header names without
- *   regard to case (Go canonicalises them).
+ *   whose compressed bytes are not all consumed by its name/value pairs;
+ *   v0.5.1 also refuses a block of more than 1000 pairs or a name or value
+ *   above 1 MiB. It does not check the version field. Its users look
+ *   headers up in Go's canonical case, so only the lower-case rule matters.
  * - PING: it echoes a PING whose id parity differs from its own (clients
  *   use odd ids, servers even), so a server ping (even, non-zero) comes
  *   back unchanged; client-go's connection may ping every PingPeriod (odd
  *   ids): the server answers each with the same frame.
  * - Opening: in the kubelet protocols the client opens every stream (odd
- *   ids from 1, each 2 above the last; a lower one is refused with
- *   RST_STREAM PROTOCOL_ERROR). SYN_STREAM carries priority 0, associated
+ *   ids from 1, each 2 above the last; spdystream itself, receiving, refuses
+ *   an id not above the last with RST_STREAM PROTOCOL_ERROR, which berth
+ *   may copy). SYN_STREAM carries priority 0, associated
  *   id 0, flags 0, and headers "streamtype" (remotecommand: error, stdin,
  *   stdout, stderr, resize; portforward: error, data, plus "port" and
  *   "requestid"). The client then waits (client-go: 30 s) for a SYN_REPLY.

@@ -4,7 +4,11 @@
  * hand when a request type or the framing changes; the output is checked
  * in): corpus/cri/ (a method byte, then a packed request, one file per
  * interesting request) and corpus/h2/ (a piece-size byte, then the bytes an
- * nghttp2 client sends after the preface for the same requests).
+ * nghttp2 client sends after the preface for the same requests) and
+ * corpus/spdy/ (a piece-size byte, then what a remotecommand or portforward
+ * client sends over SPDY/3.1, encoded by io/spdy; the seeds spdystream-client*
+ * (bytes a spdystream v0.5.1 client sent) and stored-blocks (the unit test's
+ * hand-assembled frames) are not written here).
  *
  *   fuzz_seedgen tests/fuzz/corpus
  */
@@ -16,6 +20,7 @@
 
 #include "actors/cri.h"
 #include "engine/alloc.h"
+#include "io/spdy.h"
 #include "proto/cri.h"
 
 static const char *out_dir;
@@ -130,6 +135,80 @@ static void seed(const char *name, const char *mname, const ProtobufCMessage *ms
     write_seed("h2", name, 63, frames, n); /* pieces of 64 bytes */
     write_seed("h2", mname, 0, frames, n); /* and byte by byte */
     berth_free(bytes);
+}
+
+/* A client's streams, as client-go opens them: one SYN_STREAM per stream
+ * type, odd ids from 1, each answered by the server; then traffic. */
+static void spdy_open(berth_spdy_t *s, berth_bytebuf_t *b, const char *const *types, size_t n,
+                      const char *port)
+{
+    berth_err_t err = NULL;
+    for (size_t i = 0; i < n; i++) {
+        berth_spdy_header_t h[3] = {
+                {.name = "streamtype",
+                 .name_len = 10,
+                 .value = types[i],
+                 .value_len = strlen(types[i])},
+                BERTH_SPDY_NV("requestid", "0"),
+        };
+        size_t nh = 1;
+        if (port) {
+            h[1] = (berth_spdy_header_t){
+                    .name = "port", .name_len = 4, .value = port, .value_len = strlen(port)};
+            h[2] = (berth_spdy_header_t)BERTH_SPDY_NV("requestid", "0");
+            nh = 3;
+        }
+        if (berth_spdy_put_syn_stream(s, b, (uint32_t)(2 * i + 1), 0, 0, 0, h, nh, &err) < 0)
+            exit(1);
+    }
+}
+
+static void spdy_seed(const char *name, const berth_bytebuf_t *b)
+{
+    char n[64];
+    write_seed("spdy", name, 63, b->data, b->len); /* pieces of 64 bytes */
+    snprintf(n, sizeof(n), "%s-bytewise", name);
+    write_seed("spdy", n, 0, b->data, b->len);
+}
+
+static void spdy_seeds(void)
+{
+    static const char *const exec[] = {"error", "stdin", "stdout", "stderr", "resize"};
+    berth_spdy_t *s = berth_spdy_new();
+    berth_bytebuf_t b = {0};
+    spdy_open(s, &b, exec, 5, NULL);
+    berth_spdy_put_data(&b, 9, 0, "{\"Width\":80,\"Height\":24}", 25);
+    berth_spdy_put_data(&b, 3, 0, "ls -l\n", 6);
+    berth_spdy_put_ping(&b, 1);
+    berth_spdy_put_data(&b, 3, BERTH_SPDY_FLAG_FIN, NULL, 0);
+    berth_spdy_put_rst_stream(&b, 9, BERTH_SPDY_CANCEL);
+    berth_spdy_put_goaway(&b, 0, BERTH_SPDY_GOAWAY_OK);
+    spdy_seed("exec", &b);
+    berth_bytebuf_free(&b);
+    berth_spdy_free(s);
+
+    static const char *const pf[] = {"error", "data"};
+    s = berth_spdy_new();
+    berth_spdy_setting_t set[] = {
+            {.id = BERTH_SPDY_SETTINGS_INITIAL_WINDOW_SIZE, .value = 1 << 20}};
+    berth_spdy_put_settings(&b, 0, set, 1);
+    spdy_open(s, &b, pf, 2, "8080");
+    berth_err_t err = NULL;
+    berth_spdy_header_t more[] = {BERTH_SPDY_NV("x-more", "a\0b")};
+    if (berth_spdy_put_headers(s, &b, 3, 0, more, 1, &err) < 0)
+        exit(1);
+    berth_spdy_put_data_split(&b, 3, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 29, 8, true);
+    berth_spdy_put_window_update(&b, 0, 65536);
+    berth_spdy_put_window_update(&b, 3, 65536);
+    /* an unknown control type, to be skipped */
+    berth_bytebuf_put_be16(&b, 0x8000 | BERTH_SPDY_VERSION);
+    berth_bytebuf_put_be16(&b, 10);
+    berth_bytebuf_put_be32(&b, 2);
+    berth_bytebuf_put(&b, "xy", 2);
+    berth_spdy_put_goaway(&b, 0, BERTH_SPDY_GOAWAY_OK);
+    spdy_seed("portforward", &b);
+    berth_bytebuf_free(&b);
+    berth_spdy_free(s);
 }
 
 int main(int argc, char **argv)
@@ -248,5 +327,7 @@ int main(int argc, char **argv)
     pull.image = &img;
     pull.auth = &auth;
     seed("pullimage", "PullImage", &pull.base);
+
+    spdy_seeds();
     return 0;
 }
