@@ -789,9 +789,10 @@ int main(int argc, char **argv)
     const char *a3[] = {"/bin/does-not-exist"};
     const char *a4[] = {"sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo $x"};
     const char *a5[] = {"unshare", "-U", "true"};
-    const char *a7[] = {"sh", "-c",
-                        "echo ready; while read l; do [ \"$l\" = exit ] && { echo bye; exit 4; }; "
-                        "echo \"got:$l\"; echo \"err:$l\" >&2; done"};
+    static const char echo_loop[] =
+            "echo ready; while read l; do [ \"$l\" = exit ] && { echo bye; exit 4; }; "
+            "echo \"got:$l\"; echo \"err:$l\" >&2; done";
+    const char *a7[] = {"sh", "-c", echo_loop};
     const char *a8[] = {"sh", "-c", "cat; echo eof-seen"};
     const char *a9[] = {"sh", "-c",
                         "head -c 4000000 /dev/zero | tr '\\0' a; echo; echo flood-done; sleep 30"};
