@@ -685,6 +685,8 @@ static void on_answer(berth_actor_t *self, link_t *l, json_t *j, int *fds, size_
     expect_t *x = l->expect;
     if (x == NULL) {
         berth_log_warn("unexpected answer from the container monitor", "fds=%zu", nfds);
+        for (size_t i = 0; i < nfds; i++)
+            close(fds[i]);
         return;
     }
     l->expect = x->next;

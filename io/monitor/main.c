@@ -1148,12 +1148,10 @@ static void op_attach(int fd, json_t *req)
 {
     const char *cid = jstr(req, "cid");
     ctr_t *c = cid ? find(cid) : NULL;
-    char text[512];
     if (c == NULL || c->create_pid != 0 || c->pid <= 0 || c->exited) {
-        snprintf(text, sizeof(text), "container %s %s", cid ? cid : "",
-                 c == NULL   ? "is not monitored"
-                 : c->exited ? "has exited"
-                             : "is still being created");
+        const char *text = c == NULL   ? "the container monitor does not know it"
+                           : c->exited ? "the container has exited"
+                                       : "the container is still being created";
         reply_json(fd,
                    json_pack("{sbssss}", "ok", 0, "error", text, "reason",
                              c == NULL ? "not_found" : "not_running"),
@@ -1162,7 +1160,7 @@ static void op_attach(int fd, json_t *req)
     }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
-        reply_error(fd, "attach to %s: socketpair: %s", cid, strerror(errno));
+        reply_error(fd, "socketpair: %s", strerror(errno));
         return;
     }
     attacher_t *a = calloc(1, sizeof(*a));

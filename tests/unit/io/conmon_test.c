@@ -13,23 +13,39 @@
  * the link starts PATH and the creates go through it; the reply, the exit
  * files and the control fifo are conmon's; test io/monitor). Its deaths are
  * tests/integration/monitor.bats's.
+ *
+ * Attach (io/attach.h) runs the same checks through both monitors:
+ * berth_conmon_attach_open on conmon's socket, berth_monitor_attach through
+ * the link. Channels are made before the start, so nothing is missed; the
+ * blocking reads and writes on them run on the pool (attach_*_job): two
+ * attachers get the output with the right stream bytes, input from either
+ * reaches the process, a detach leaves it running, EOF follows the last
+ * bytes after its exit; stdin_once closes stdin on a detach (cat ends); an
+ * attacher that never reads is dropped while the log goes on (4 MB
+ * written); a terminal container gets input through the pty and is resized
+ * (berth_conmon_resize, berth_monitor_resize); an exited container cannot
+ * be attached.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/actor.h"
 #include "engine/alloc.h"
+#include "io/blocking.h"
 #include "engine/sched.h"
 #include "io/cgroups.h"
 #include "io/conmon.h"
@@ -44,9 +60,11 @@ static berth_handle_t watcher;
 static const char *monitor_bin; /* --monitor: under berth-monitor */
 static berth_handle_t mon_link;
 
-enum { C1, C2, C3, C4, C5, C6, NCTR };
+enum { C1, C2, C3, C4, C5, C6, C7, C8, C9, C10, NCTR };
 static const char *cids[NCTR];
 static char *cid_buf[NCTR];
+/* created with stdin, stdin_once, a terminal */
+static bool ctr_stdin[NCTR], ctr_once[NCTR], ctr_tty[NCTR];
 
 /* results, by step tag */
 #define MAXT 64
@@ -55,6 +73,25 @@ static berth_conmon_result_msg_t *results[MAXT];
 static berth_conmon_exit_msg_t *exits[NCTR];
 static int reopen_rc = -1;
 static char reopen_msg[256];
+
+/* attach channels by slot: C7's two, C8's, C9's stuck one, C10's, and the
+ * refused one (an exited C7) */
+enum { A_ECHO1, A_ECHO2, A_ONCE, A_STUCK, A_TTY, A_EXITED, NSLOT };
+#define ATTACH_TAG 100 /* + slot */
+#define MSG_JOB_DONE (BERTH_MSG_USER + 1)
+static int afd[NSLOT] = {-1, -1, -1, -1, -1, -1};
+static berth_err_t aerr[NSLOT];
+static int resize_rc = -1;
+
+/* what the attach jobs saw (pool threads write, main reads after join) */
+static struct {
+    bool ready1, ready2, hello_out1, hello_err1, hello_out2, hello_err2, two1, two2, after_detach,
+            bye, eof, stream_bytes;
+    bool once_echo;
+    bool flood_logged, stuck_eof, stuck_short;
+    size_t stuck_bytes;
+    bool tty_size, tty_bytes;
+} seen;
 
 static char *dir_of(const char *what, int c)
 {
@@ -76,6 +113,9 @@ static void spawn_create(berth_handle_t self, int c, uint64_t tag)
             .exit_dir = exitd,
             .persist_dir = persist,
             .socket_dir = sock,
+            .terminal = ctr_tty[c],
+            .stdin_open = ctr_stdin[c],
+            .stdin_once = ctr_once[c],
             .timeout_ns = 60ull * 1000000000ull,
     };
     BERTH_AUTO_ERR berth_err_t err = NULL;
@@ -109,6 +149,232 @@ static void run_exec(berth_handle_t self, int c, const char *const *argv, const 
     BERTH_AUTO_ERR berth_err_t err = NULL;
     if (berth_conmon_exec(self, &rt, &e, tag, &err) < 0)
         printf("# exec: %s\n", err->msg);
+}
+
+/* ---- attach ---------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* What one channel delivered: stdout and stderr apart (the first 64 KiB of
+ * each), all output bytes, packets with a wrong stream byte, EOF. */
+typedef struct acc {
+    char out[65536], err[65536];
+    size_t nout, nerr, total;
+    int bad;
+    bool eof;
+} acc_t;
+
+/* Reads one packet, waiting up to ms. */
+static void acc_read(int fd, acc_t *a, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, ms) <= 0)
+        return;
+    char buf[BERTH_ATTACH_PACKET_MAX + 64];
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0)
+        return;
+    if (n == 0) {
+        a->eof = true;
+        return;
+    }
+    if (n > BERTH_ATTACH_PACKET_MAX ||
+        (buf[0] != BERTH_ATTACH_STDOUT && buf[0] != BERTH_ATTACH_STDERR)) {
+        a->bad++;
+        return;
+    }
+    bool out = buf[0] == BERTH_ATTACH_STDOUT;
+    char *dst = out ? a->out : a->err;
+    size_t *len = out ? &a->nout : &a->nerr;
+    size_t k = (size_t)n - 1;
+    a->total += k;
+    if (*len + k < sizeof(a->out)) {
+        memcpy(dst + *len, buf + 1, k);
+        *len += k;
+        dst[*len] = '\0';
+    }
+}
+
+/* Reads until want shows in stream (BERTH_ATTACH_STDOUT/STDERR), EOF, or
+ * ms have passed. */
+static bool acc_wait(int fd, acc_t *a, int stream, const char *want, int ms)
+{
+    uint64_t end = now_ms() + (uint64_t)ms;
+    for (;;) {
+        if (strstr(stream == BERTH_ATTACH_STDOUT ? a->out : a->err, want) != NULL)
+            return true;
+        uint64_t now = now_ms();
+        if (a->eof || fd < 0 || now >= end)
+            return false;
+        acc_read(fd, a, (int)(end - now));
+    }
+}
+
+static bool acc_wait_eof(int fd, acc_t *a, int ms)
+{
+    uint64_t end = now_ms() + (uint64_t)ms;
+    while (!a->eof && fd >= 0 && now_ms() < end)
+        acc_read(fd, a, (int)(end - now_ms()));
+    return a->eof;
+}
+
+static void put(int fd, const char *text)
+{
+    if (fd < 0 || send(fd, text, strlen(text), MSG_NOSIGNAL) < 0)
+        printf("# attach write: %s\n", strerror(errno));
+}
+
+static void close_slot(int slot)
+{
+    if (afd[slot] >= 0)
+        close(afd[slot]);
+    afd[slot] = -1;
+}
+
+/* C7: `echo ready`, then "got:L" on stdout and "err:L" on stderr for each
+ * line L of stdin, "bye" and exit 4 on "exit". */
+static void attach_echo_job(void *arg)
+{
+    (void)arg;
+    static acc_t a1, a2;
+    int f1 = afd[A_ECHO1], f2 = afd[A_ECHO2];
+    seen.ready1 = acc_wait(f1, &a1, BERTH_ATTACH_STDOUT, "ready\n", 10000);
+    seen.ready2 = acc_wait(f2, &a2, BERTH_ATTACH_STDOUT, "ready\n", 10000);
+    put(f1, "hello\n");
+    seen.hello_out1 = acc_wait(f1, &a1, BERTH_ATTACH_STDOUT, "got:hello\n", 10000);
+    seen.hello_err1 = acc_wait(f1, &a1, BERTH_ATTACH_STDERR, "err:hello\n", 10000);
+    seen.hello_out2 = acc_wait(f2, &a2, BERTH_ATTACH_STDOUT, "got:hello\n", 10000);
+    seen.hello_err2 = acc_wait(f2, &a2, BERTH_ATTACH_STDERR, "err:hello\n", 10000);
+    put(f2, "two\n");
+    seen.two1 = acc_wait(f1, &a1, BERTH_ATTACH_STDOUT, "got:two\n", 10000);
+    seen.two2 = acc_wait(f2, &a2, BERTH_ATTACH_STDOUT, "got:two\n", 10000);
+    close_slot(A_ECHO2); /* a detach: the container goes on */
+    usleep(100 * 1000);
+    put(f1, "after\n");
+    seen.after_detach = acc_wait(f1, &a1, BERTH_ATTACH_STDOUT, "got:after\n", 10000);
+    put(f1, "exit\n");
+    seen.bye = acc_wait(f1, &a1, BERTH_ATTACH_STDOUT, "bye\n", 10000);
+    seen.eof = acc_wait_eof(f1, &a1, 10000);
+    seen.stream_bytes = a1.bad == 0 && a2.bad == 0 && strstr(a1.out, "err:") == NULL &&
+                        strstr(a1.err, "got:") == NULL;
+    close_slot(A_ECHO1);
+}
+
+/* C8: `cat; echo eof-seen` with stdin_once: the detach closes its stdin. */
+static void attach_once_job(void *arg)
+{
+    (void)arg;
+    static acc_t a;
+    int f = afd[A_ONCE];
+    put(f, "abc\n");
+    seen.once_echo = acc_wait(f, &a, BERTH_ATTACH_STDOUT, "abc\n", 10000);
+    close_slot(A_ONCE);
+    BERTH_AUTO_FREE char *exitf = berth_asprintf("%s/exits/%s", tmp, cids[C8]);
+    for (int i = 0; i < 100 && access(exitf, F_OK) < 0; i++)
+        usleep(100 * 1000);
+}
+
+static bool file_ends_with(const char *path, const char *want)
+{
+    BERTH_AUTO_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return false;
+    char tail[4097];
+    off_t from = st.st_size > 4096 ? st.st_size - 4096 : 0;
+    ssize_t n = pread(fd, tail, 4096, from);
+    if (n < 0)
+        return false;
+    tail[n] = '\0';
+    return strstr(tail, want) != NULL;
+}
+
+/* C9: 4 MB at once while its only attacher reads nothing. conmon writes to
+ * its attachers with blocking writes, so there the log stalls until the
+ * channel is read or closed: the job looks for 3 s, then closes it. */
+static void attach_stuck_job(void *arg)
+{
+    (void)arg;
+    static acc_t a;
+    BERTH_AUTO_FREE char *log = berth_asprintf("%s/logs/%s.log", tmp, cids[C9]);
+    for (int i = 0; i < (monitor_bin ? 300 : 30) && !seen.flood_logged; i++) {
+        seen.flood_logged = file_ends_with(log, "flood-done\n");
+        if (!seen.flood_logged)
+            usleep(100 * 1000);
+    }
+    if (!monitor_bin) {
+        close_slot(A_STUCK);
+        return;
+    }
+    seen.stuck_eof = acc_wait_eof(afd[A_STUCK], &a, 10000);
+    seen.stuck_bytes = a.total;
+    seen.stuck_short = a.total < 4000000 && a.bad == 0;
+    close_slot(A_STUCK);
+}
+
+/* C10: a terminal running `while read l; do stty size; done`, resized to
+ * 40x100 before its start. */
+static void attach_tty_job(void *arg)
+{
+    (void)arg;
+    static acc_t a;
+    int f = afd[A_TTY];
+    for (int i = 0; i < 10 && !seen.tty_size; i++) {
+        put(f, "\n");
+        seen.tty_size = acc_wait(f, &a, BERTH_ATTACH_STDOUT, "40 100", 1000);
+    }
+    seen.tty_bytes = a.bad == 0 && a.nerr == 0;
+    close_slot(A_TTY);
+}
+
+/* Opens the channel of slot to container c: at once under conmon (then
+ * returns 0), by message under berth-monitor (returns 1). */
+static int attach_slot(berth_handle_t me, int c, int slot)
+{
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    if (monitor_bin) {
+        if (berth_monitor_attach(mon_link, cids[c], me, ATTACH_TAG + slot, &err) < 0) {
+            aerr[slot] = berth_steal_ptr(&err);
+            return 0;
+        }
+        return 1;
+    }
+    BERTH_AUTO_FREE char *bundle = dir_of("bundle", c);
+    afd[slot] = berth_conmon_attach_open(bundle, &err);
+    if (afd[slot] < 0)
+        aerr[slot] = berth_steal_ptr(&err);
+    return 0;
+}
+
+/* Waits for n messages; none: the driver goes on at once. */
+static void expect_or_go(berth_handle_t me, driver_t *d, int n)
+{
+    if (n == 0) {
+        berth_send(me, berth_msg_new(BERTH_MSG_USER, sizeof(berth_msg_t)));
+        n = 1;
+    }
+    expect(d, n);
+}
+
+static void run_job(berth_handle_t me, driver_t *d, void (*fn)(void *))
+{
+    berth_blocking_run(fn, NULL, me, berth_msg_new(MSG_JOB_DONE, sizeof(berth_msg_t)));
+    expect(d, 1);
+}
+
+/* The container may have ended by itself: the kill then fails, and the
+ * exit watcher answers at once with the code it ended with. */
+static void kill_and_watch(berth_handle_t me, driver_t *d, int c, uint64_t t)
+{
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    berth_conmon_watch(watcher, cids[c], NULL, me);
+    berth_conmon_kill(me, &rt, cids[c], 9, false, t, &err);
+    expect(d, 2);
 }
 
 static void next(berth_actor_t *self, driver_t *d)
@@ -210,6 +476,76 @@ static void next(berth_actor_t *self, driver_t *d)
     case 23:
         berth_conmon_delete(me, &rt, cids[C6], t, &err);
         return expect(d, 1);
+    case 24: /* c7: two attachers, stdin */
+        spawn_create(me, C7, t);
+        return expect(d, 1);
+    case 25:
+        return expect_or_go(me, d, attach_slot(me, C7, A_ECHO1) + attach_slot(me, C7, A_ECHO2));
+    case 26:
+        berth_conmon_start(me, &rt, cids[C7], t, &err);
+        return expect(d, 1);
+    case 27:
+        return run_job(me, d, attach_echo_job);
+    case 28:
+        return kill_and_watch(me, d, C7, t);
+    case 29:
+        return expect_or_go(me, d, attach_slot(me, C7, A_EXITED));
+    case 30:
+        berth_conmon_delete(me, &rt, cids[C7], t, &err);
+        return expect(d, 1);
+    case 31: /* c8: stdin_once */
+        spawn_create(me, C8, t);
+        return expect(d, 1);
+    case 32:
+        return expect_or_go(me, d, attach_slot(me, C8, A_ONCE));
+    case 33:
+        berth_conmon_start(me, &rt, cids[C8], t, &err);
+        return expect(d, 1);
+    case 34:
+        return run_job(me, d, attach_once_job);
+    case 35:
+        return kill_and_watch(me, d, C8, t);
+    case 36:
+        berth_conmon_delete(me, &rt, cids[C8], t, &err);
+        return expect(d, 1);
+    case 37: /* c9: a stuck attacher */
+        spawn_create(me, C9, t);
+        return expect(d, 1);
+    case 38:
+        return expect_or_go(me, d, attach_slot(me, C9, A_STUCK));
+    case 39:
+        berth_conmon_start(me, &rt, cids[C9], t, &err);
+        return expect(d, 1);
+    case 40:
+        return run_job(me, d, attach_stuck_job);
+    case 41:
+        return kill_and_watch(me, d, C9, t);
+    case 42:
+        berth_conmon_delete(me, &rt, cids[C9], t, &err);
+        return expect(d, 1);
+    case 43: /* c10: a terminal */
+        spawn_create(me, C10, t);
+        return expect(d, 1);
+    case 44: {
+        BERTH_AUTO_FREE char *bundle = dir_of("bundle", C10);
+        if (monitor_bin) {
+            berth_monitor_resize(mon_link, cids[C10], 40, 100);
+            resize_rc = 0;
+        } else {
+            resize_rc = berth_conmon_resize(bundle, 40, 100, &err);
+        }
+        return expect_or_go(me, d, attach_slot(me, C10, A_TTY));
+    }
+    case 45:
+        berth_conmon_start(me, &rt, cids[C10], t, &err);
+        return expect(d, 1);
+    case 46:
+        return run_job(me, d, attach_tty_job);
+    case 47:
+        return kill_and_watch(me, d, C10, t);
+    case 48:
+        berth_conmon_delete(me, &rt, cids[C10], t, &err);
+        return expect(d, 1);
     default:
         berth_conmon_watcher_stop(watcher);
         if (monitor_bin)
@@ -241,6 +577,17 @@ static void driver_receive(berth_actor_t *self, berth_msg_t *msg)
                 msg = NULL;
                 d->pending--;
             }
+    } else if (msg->type == BERTH_MSG_MONITOR_ATTACHED) {
+        berth_monitor_attached_msg_t *m = (berth_monitor_attached_msg_t *)msg;
+        int slot = (int)(m->tag - ATTACH_TAG);
+        if (slot >= 0 && slot < NSLOT) {
+            afd[slot] = m->fd;
+            m->fd = -1;
+            aerr[slot] = berth_steal_ptr(&m->error);
+        }
+        d->pending--;
+    } else if (msg->type == MSG_JOB_DONE) {
+        d->pending--;
     } else if (msg->type == BERTH_MSG_USER) {
         d->pending = 0;
     }
@@ -273,8 +620,8 @@ static char *read_file(const char *p)
     return buf;
 }
 
-static const char *applets[] = {"sh", "echo",    "sleep", "cat", "head",
-                                "tr", "unshare", "true",  "id"};
+static const char *applets[] = {"sh",      "echo", "sleep", "cat",  "head", "tr",
+                                "unshare", "true", "id",    "stty", "["};
 
 static int make_rootfs(const char *rootfs)
 {
@@ -329,6 +676,7 @@ static int write_bundle(int c, const char *rootfs, const char *const *args, size
             .memory_limit = mem,
             .memory_swap = mem,
             .pids_limit = 64,
+            .terminal = ctr_tty[c],
     };
     BERTH_AUTO_ERR berth_err_t err = NULL;
     if (berth_ocispec_write(bundle, &s, &err) < 0) {
@@ -441,12 +789,27 @@ int main(int argc, char **argv)
     const char *a3[] = {"/bin/does-not-exist"};
     const char *a4[] = {"sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo $x"};
     const char *a5[] = {"unshare", "-U", "true"};
+    static const char echo_loop[] =
+            "echo ready; while read l; do [ \"$l\" = exit ] && { echo bye; exit 4; }; "
+            "echo \"got:$l\"; echo \"err:$l\" >&2; done";
+    const char *a7[] = {"sh", "-c", echo_loop};
+    const char *a8[] = {"sh", "-c", "cat; echo eof-seen"};
+    const char *a9[] = {"sh", "-c",
+                        "head -c 4000000 /dev/zero | tr '\\0' a; echo; echo flood-done; sleep 30"};
+    const char *a10[] = {"sh", "-c", "while read l; do stty size; done"};
+    ctr_stdin[C7] = ctr_stdin[C8] = ctr_stdin[C10] = true;
+    ctr_once[C8] = true;
+    ctr_tty[C10] = true;
     bool ok = write_bundle(C1, rootfs, a1, 3, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0 &&
               write_bundle(C2, rootfs, a2, 2, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0 &&
               write_bundle(C3, rootfs, a3, 1, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0 &&
               write_bundle(C4, rootfs, a4, 3, BERTH_SECCOMP_RUNTIME_DEFAULT, 16 << 20) == 0 &&
               write_bundle(C5, rootfs, a5, 3, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0 &&
-              write_bundle(C6, rootfs, a5, 3, BERTH_SECCOMP_UNCONFINED, 0) == 0;
+              write_bundle(C6, rootfs, a5, 3, BERTH_SECCOMP_UNCONFINED, 0) == 0 &&
+              write_bundle(C7, rootfs, a7, 3, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0 &&
+              write_bundle(C8, rootfs, a8, 3, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0 &&
+              write_bundle(C9, rootfs, a9, 3, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0 &&
+              write_bundle(C10, rootfs, a10, 3, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0;
     check(ok, "bundles written from io/ocispec specs");
 
     berth_engine_config_t cfg = {.workers = 2};
@@ -547,6 +910,60 @@ int main(int argc, char **argv)
     else
         printf("ok %d - # SKIP user namespaces unavailable in containers here\n", ++ntest);
 
+    /* attach: c7 */
+    const char *via = monitor_bin ? "berth_monitor_attach" : "berth_conmon_attach_open";
+    check(aerr[A_ECHO1] == NULL && aerr[A_ECHO2] == NULL, "two channels to c7 through %s (%s)", via,
+          aerr[A_ECHO1]   ? aerr[A_ECHO1]->msg
+          : aerr[A_ECHO2] ? aerr[A_ECHO2]->msg
+                          : "ok");
+    check(seen.ready1 && seen.ready2,
+          "both attachers get the first output (made before the start)");
+    check(seen.hello_out1 && seen.hello_err1 && seen.hello_out2 && seen.hello_err2,
+          "input from the first reaches stdin; both get stdout and stderr");
+    check(seen.two1 && seen.two2, "input from the second attacher reaches stdin too");
+    check(seen.stream_bytes,
+          "packets carry stream byte 2 (stdout) or 3 (stderr), each in its place");
+    check(seen.after_detach, "the second detaches: the container goes on and still reads stdin");
+    check(seen.bye && seen.eof, "EOF on the channel after the last bytes of the exit");
+    x = exits[C7];
+    check(x && x->exit_code == 4, "c7 ended by itself, exit code 4 (%d)", x ? x->exit_code : -1);
+    check(aerr[A_EXITED] && aerr[A_EXITED]->kind == BERTH_ERR_PRECONDITION,
+          "an exited container cannot be attached: PRECONDITION (%s)",
+          aerr[A_EXITED] ? aerr[A_EXITED]->msg : "a channel");
+    /* c8 */
+    check(aerr[A_ONCE] == NULL && seen.once_echo, "c8 (stdin_once): input reaches cat");
+    x = exits[C8];
+    BERTH_AUTO_FREE char *l8p = berth_asprintf("%s/%s.log", logs, cids[C8]);
+    BERTH_AUTO_FREE char *log8 = read_file(l8p);
+    check(x && x->exit_code == 0 && strstr(log8, " stdout F eof-seen\n"),
+          "the detach closed stdin: cat saw EOF and the container ended by itself (%d)",
+          x ? x->exit_code : -1);
+    /* c9 */
+    if (!monitor_bin) {
+        printf("ok %d - # SKIP conmon writes to attachers blocking: one that reads nothing "
+               "stalls its log (4 MB logged within 3 s: %s)\n",
+               ++ntest, seen.flood_logged ? "yes" : "no");
+    } else {
+        check(aerr[A_STUCK] == NULL && seen.flood_logged,
+              "an attacher that reads nothing does not hold up the log (4 MB logged)");
+        check(seen.stuck_short && seen.stuck_eof, "it is dropped: EOF after %zu of 4000000 bytes",
+              seen.stuck_bytes);
+        BERTH_AUTO_FREE char *mlogp = berth_asprintf("%s/monitor/monitor.log", tmp);
+        BERTH_AUTO_FREE char *mlog = read_file(mlogp);
+        check(strstr(mlog, "attacher dropped: it fell more than") != NULL,
+              "monitor.log says the attacher was dropped");
+    }
+    /* c10 */
+    check(resize_rc == 0 && aerr[A_TTY] == NULL && seen.tty_size,
+          "terminal: input through the pty, the size set by %s is 40x100",
+          monitor_bin ? "berth_monitor_resize" : "berth_conmon_resize");
+    check(seen.tty_bytes, "a terminal's output is all stream 2");
+
+    for (int i = 0; i < NSLOT; i++) {
+        berth_err_free(&aerr[i]);
+        if (afd[i] >= 0)
+            close(afd[i]);
+    }
     for (int i = 0; i < MAXT; i++) {
         berth_msg_free(created[i] ? &created[i]->hdr : NULL);
         berth_msg_free(results[i] ? &results[i]->hdr : NULL);

@@ -4,7 +4,9 @@
  * proto.c, exitfile.c) on a scratch directory: CRI log records (F, P, a
  * line per record, the time stamp's shape), the maximum size, a reopen
  * after a rename; packets with descriptors over a socketpair and a packet
- * too large; exit and OOM files as berthd's reader (io/conmon.h) sees them.
+ * too large; exit and OOM files as berthd's reader (io/conmon.h) sees them;
+ * berth_conmon_attach_open on a stand-in for conmon's attach socket under a
+ * bundle path longer than a sun_path; berth_monitor_tty_resize on a pty.
  * The program itself and berthd's link run in tests/integration/monitor.bats
  * with real runc.
  */
@@ -14,12 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "engine/alloc.h"
 #include "io/conmon.h"
+#include "io/monitor.h"
 #include "io/monitor/crilog.h"
 #include "io/monitor/exitfile.h"
 #include "io/monitor/proto.h"
@@ -234,6 +240,86 @@ static void test_exitfile(void)
     free(self);
 }
 
+/* conmon binds <bundle>/attach through a descriptor of the bundle; the
+ * stand-in here does the same, under a path a sun_path could not hold. */
+static void test_attach_open(void)
+{
+    char bundle[512];
+    snprintf(bundle, sizeof(bundle), "%s/%s", root,
+             "a-bundle-directory-whose-path-is-longer-than-the-one-hundred-and-eight-bytes-"
+             "of-a-sun-path");
+    mkdir(bundle, 0700);
+    check(strlen(bundle) + strlen("/attach") >= sizeof(((struct sockaddr_un *)0)->sun_path),
+          "the bundle path (%zu bytes) is longer than a sun_path", strlen(bundle));
+    berth_err_t err = NULL;
+    int r = berth_conmon_attach_open(bundle, &err);
+    check(r < 0 && err->kind == BERTH_ERR_PRECONDITION,
+          "no socket (conmon gone): PRECONDITION (%s)", err ? err->msg : "");
+    berth_err_free(&err);
+    BERTH_AUTO_FREE char *nope = berth_asprintf("%s/nope", root);
+    r = berth_conmon_attach_open(nope, &err);
+    check(r < 0 && err->kind == BERTH_ERR_NOT_FOUND, "no bundle: NOT_FOUND (%s)",
+          err ? err->msg : "");
+    berth_err_free(&err);
+
+    int dir = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int lsn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach", dir);
+    check(bind(lsn, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lsn, 10) == 0,
+          "a stand-in attach socket is listening");
+    int fd = berth_conmon_attach_open(bundle, &err);
+    check(fd >= 0, "berth_conmon_attach_open connects: %s", err ? err->msg : "ok");
+    berth_err_free(&err);
+    int type = 0;
+    socklen_t tl = sizeof(type);
+    check(fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+                  type == SOCK_SEQPACKET && (fcntl(fd, F_GETFL) & O_NONBLOCK) &&
+                  (fcntl(fd, F_GETFD) & FD_CLOEXEC),
+          "the channel is SOCK_SEQPACKET, non-blocking, close-on-exec");
+    int peer = accept(lsn, NULL, NULL);
+    char pkt[] = {BERTH_ATTACH_STDERR, 'o', 'o', 'p', 's'};
+    char got[BERTH_ATTACH_PACKET_MAX];
+    check(peer >= 0 && send(peer, pkt, sizeof(pkt), 0) == (ssize_t)sizeof(pkt) &&
+                  recv(fd, got, sizeof(got), 0) == (ssize_t)sizeof(pkt) &&
+                  memcmp(got, pkt, sizeof(pkt)) == 0,
+          "a packet keeps its boundary and its stream byte");
+    check(send(fd, "in\n", 3, 0) == 3 && recv(peer, got, sizeof(got), 0) == 3,
+          "input goes the other way as raw bytes");
+    close(peer);
+    check(recv(fd, got, sizeof(got), 0) == 0, "the monitor's close is EOF");
+    close(fd);
+    close(lsn);
+    close(dir);
+}
+
+static void test_tty_resize(void)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0) {
+        printf("ok %d - # SKIP no pty here\n", ++ntest);
+        return;
+    }
+    berth_err_t err = NULL;
+    struct winsize ws = {0};
+    int r = berth_monitor_tty_resize(m, 40, 100, &err);
+    int g = ioctl(m, TIOCGWINSZ, &ws);
+    check(r == 0 && g == 0 && ws.ws_row == 40 && ws.ws_col == 100,
+          "berth_monitor_tty_resize: 40 rows, 100 columns (%u, %u)", ws.ws_row, ws.ws_col);
+    check(berth_monitor_tty_resize(m, 70000, 10, &err) < 0 && err->kind == BERTH_ERR_INVALID,
+          "a size no terminal holds: INVALID");
+    berth_err_free(&err);
+    int p[2];
+    if (pipe(p) == 0) {
+        r = berth_monitor_tty_resize(p[0], 40, 100, &err);
+        check(r < 0 && err != NULL, "not a terminal: an error (%s)", err ? err->msg : "");
+        berth_err_free(&err);
+        close(p[0]);
+        close(p[1]);
+    }
+    close(m);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "/tmp/berth-monparts.XXXXXX");
@@ -245,6 +331,8 @@ int main(void)
     test_file();
     test_proto();
     test_exitfile();
+    test_attach_open();
+    test_tty_resize();
     printf("1..%d\n", ntest);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
