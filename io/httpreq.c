@@ -147,7 +147,7 @@ static ssize_t parse_head(berth_http_parser_t *p, berth_http_req_t *req, char *m
     req->method = mem;
     char *target = mem + i + 1;
     char *t = target;
-    while (t < eol && *t > 0x20 && *t < 0x7f && *t != '#')
+    while (t<eol && * t> 0x20 && *t < 0x7f && *t != '#')
         t++;
     size_t tlen = (size_t)(t - target);
     if (tlen > limit_or(p->max_target, BERTH_HTTP_MAX_TARGET_DEFAULT))
@@ -175,8 +175,8 @@ static ssize_t parse_head(berth_http_parser_t *p, berth_http_req_t *req, char *m
             return fail(p, 400, err, "HTTP request target: not a path or absolute URI");
         for (char *c = target; c < sep; c++)
             if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (c > target && ((*c >= '0' && *c <= '9') || *c == '+' || *c == '-' ||
-                                  *c == '.'))))
+                  (c > target &&
+                   ((*c >= '0' && *c <= '9') || *c == '+' || *c == '-' || *c == '.'))))
                 return fail(p, 400, err, "HTTP request target: bad URI scheme");
         path = sep + 3 + strcspn(sep + 3, "/?");
     }

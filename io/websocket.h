@@ -239,8 +239,8 @@ void berth_ws_put_close(berth_bytebuf_t *b, uint16_t code, const char *reason);
 /* ---- The k8s channel protocols (see the top of this file) ---- */
 
 typedef struct berth_ws_chan_proto {
-    const char *name; /* "" for the unversioned protocol (no subprotocol) */
-    bool base64;      /* ASCII digit + base64, text frames from the server */
+    const char *name;  /* "" for the unversioned protocol (no subprotocol) */
+    bool base64;       /* ASCII digit + base64, text frames from the server */
     bool close_signal; /* v5: {255, N} half-closes channel N */
     bool status_json;  /* v4+: the error channel carries a metav1.Status JSON */
 } berth_ws_chan_proto_t;
