@@ -342,6 +342,14 @@ static void test_limits(void)
     r = parse_bytewise(s, strlen(s), &lim, &req, &st, &at);
     check(r == -1 && st == 414 && at == 4 + 17,
           "target of max_target + 1: 414 as soon as it is too long (byte %zu)", at);
+    /* the first error in byte order wins, however the bytes arrive (found
+     * by the fuzzer: whole, this was the bare LF's 400) */
+    const char *both = "GET /aaaaaaaaaaaaaaaaaaaa\nHost: a\r\n\r\n";
+    r = parse_lim(both, strlen(both), &lim, &req, &st);
+    int st_whole = st;
+    ssize_t r2 = parse_bytewise(both, strlen(both), &lim, &req, &st, &at);
+    check(r == -1 && r2 == -1 && st_whole == 414 && st == 414,
+          "a target too long, then a bare LF: 414 whole and a byte at a time");
     size_t n = (size_t)snprintf(s, 64 * 1024, "GET /");
     memset(s + n, 'a', BERTH_HTTP_MAX_TARGET_DEFAULT);
     n += BERTH_HTTP_MAX_TARGET_DEFAULT;
