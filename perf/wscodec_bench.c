@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/alloc.h"
 #include "io/httpreq.h"
 #include "io/websocket.h"
 
@@ -73,12 +74,12 @@ static void bench_parse(double secs, size_t payload, const char *what)
 {
     static const uint8_t key[4] = {1, 2, 3, 4};
     berth_bytebuf_t src = {0};
-    uint8_t *data = malloc(payload + 1);
+    uint8_t *data = berth_malloc(payload + 1);
     memset(data, 'a', payload + 1);
     size_t frames = payload >= 4096 ? 32 : 4096;
     for (size_t i = 0; i < frames; i++)
         berth_ws_put_frame(&src, BERTH_WS_OP_BINARY, true, data, payload, key);
-    uint8_t *buf = malloc(src.len);
+    uint8_t *buf = berth_malloc(src.len);
     size_t ops = 0;
     double t0 = now(), t;
     do {
@@ -100,15 +101,15 @@ static void bench_parse(double secs, size_t payload, const char *what)
     /* the memcpy is in the figure: it is what a receive costs anyway */
     report(what, t - t0, ops, ops * payload);
     berth_bytebuf_free(&src);
-    free(buf);
-    free(data);
+    berth_free(buf);
+    berth_free(data);
 }
 
 static void bench_chan_put(double secs, const char *proto_name, const char *what)
 {
     const berth_ws_chan_proto_t *proto = berth_ws_chan_proto(proto_name);
     size_t payload = 32 * 1024;
-    uint8_t *data = malloc(payload);
+    uint8_t *data = berth_malloc(payload);
     memset(data, 'b', payload);
     berth_bytebuf_t b = {0};
     size_t ops = 0;
@@ -122,14 +123,14 @@ static void bench_chan_put(double secs, const char *proto_name, const char *what
     } while ((t = now()) - t0 < secs);
     report(what, t - t0, ops, ops * payload);
     berth_bytebuf_free(&b);
-    free(data);
+    berth_free(data);
 }
 
 static void bench_utf8(double secs)
 {
     static const uint8_t key[4] = {9, 8, 7, 6};
     size_t payload = 32 * 1024;
-    char *text = malloc(payload);
+    char *text = berth_malloc(payload);
     /* mostly ASCII with a two-byte and a three-byte character per line */
     for (size_t i = 0; i < payload;) {
         static const char line[] = "total 12 drwxr-xr-x é 2 root root 4096 € Dec 6 13:27 .\n";
@@ -144,7 +145,7 @@ static void bench_utf8(double secs)
     memset(text + e, '.', payload - e);
     berth_bytebuf_t src = {0};
     berth_ws_put_frame(&src, BERTH_WS_OP_TEXT, true, text, payload, key);
-    uint8_t *buf = malloc(src.len);
+    uint8_t *buf = berth_malloc(src.len);
     size_t ops = 0;
     double t0 = now(), t;
     do {
@@ -159,8 +160,8 @@ static void bench_utf8(double secs)
     } while ((t = now()) - t0 < secs);
     report("client text 32 KiB: parse + unmask + UTF-8", t - t0, ops, ops * payload);
     berth_bytebuf_free(&src);
-    free(buf);
-    free(text);
+    berth_free(buf);
+    berth_free(text);
 }
 
 int main(int argc, char **argv)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/alloc.h"
 #include "io/httpreq.h"
 #include "io/websocket.h"
 #include "tests/unit/check.h"
@@ -256,7 +257,7 @@ static bool bytewise(bool server, const uint8_t *in, size_t n, size_t hdr, const
 {
     berth_ws_parser_t p;
     berth_ws_parser_init(&p, server, 0);
-    uint8_t *buf = malloc(n);
+    uint8_t *buf = berth_malloc(n);
     berth_ws_frame_t f;
     bool good = true;
     for (size_t k = 0; k < n; k++) {
@@ -273,7 +274,7 @@ static bool bytewise(bool server, const uint8_t *in, size_t n, size_t hdr, const
             good = r == (ssize_t)n && f.len == wn && memcmp(f.payload, want, wn) == 0;
         }
     }
-    free(buf);
+    berth_free(buf);
     return good;
 }
 
@@ -347,10 +348,10 @@ static void test_rfc_frames(void)
     berth_bytebuf_consume(&b, berth_bytebuf_pending(&b));
 
     /* 256 bytes and 64 KiB of binary in one unmasked frame */
-    uint8_t *data = malloc(65536 + 16);
+    uint8_t *data = berth_malloc(65536 + 16);
     for (size_t i = 0; i < 65536; i++)
         data[i] = (uint8_t)(i * 7 + 3);
-    uint8_t *big = malloc(65536 + 16);
+    uint8_t *big = berth_malloc(65536 + 16);
     static const uint8_t h256[] = {0x82, 0x7e, 0x01, 0x00};
     static const uint8_t h64k[] = {0x82, 0x7f, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00};
     berth_ws_put_binary(&b, data, 256);
@@ -392,8 +393,8 @@ static void test_rfc_frames(void)
         all &= good;
     }
     check(all, "masked round trips of lengths 0..65536, header sizes 2/4/10");
-    free(big);
-    free(data);
+    berth_free(big);
+    berth_free(data);
     berth_bytebuf_free(&b);
 }
 
@@ -722,7 +723,7 @@ static void test_channels(void)
           "v5: CLOSE with 2 bytes after it: -1");
 
     /* a client's masked channel messages through the server's parser */
-    uint8_t *data = malloc(70000);
+    uint8_t *data = berth_malloc(70000);
     for (size_t i = 0; i < 70000; i++)
         data[i] = (uint8_t)(i * 31 + 1);
     const berth_ws_chan_proto_t *ps[] = {v5, v4b};
@@ -744,7 +745,7 @@ static void test_channels(void)
         check(good, "%s: a client's 70000-byte and 3-byte messages round trip", ps[j]->name);
         berth_bytebuf_free(&b);
     }
-    free(data);
+    berth_free(data);
 }
 
 int main(void)
