@@ -55,15 +55,6 @@ static size_t limit_or(size_t v, size_t dflt)
     return v ? v : dflt;
 }
 
-/* The request line's target, so far, against max_target. */
-static bool target_too_long(const berth_http_parser_t *p, size_t scan_end)
-{
-    if (p->sp1 == 0)
-        return false;
-    size_t end = p->sp2 ? p->sp2 - 1 : scan_end;
-    return end - p->sp1 > limit_or(p->max_target, BERTH_HTTP_MAX_TARGET_DEFAULT);
-}
-
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -147,7 +138,7 @@ static ssize_t parse_head(berth_http_parser_t *p, berth_http_req_t *req, char *m
     req->method = mem;
     char *target = mem + i + 1;
     char *t = target;
-    while (t < eol && *t > 0x20 && *t < 0x7f && *t != '#')
+    while (t<eol && * t> 0x20 && *t < 0x7f && *t != '#')
         t++;
     size_t tlen = (size_t)(t - target);
     if (tlen > limit_or(p->max_target, BERTH_HTTP_MAX_TARGET_DEFAULT))
@@ -175,8 +166,8 @@ static ssize_t parse_head(berth_http_parser_t *p, berth_http_req_t *req, char *m
             return fail(p, 400, err, "HTTP request target: not a path or absolute URI");
         for (char *c = target; c < sep; c++)
             if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (c > target && ((*c >= '0' && *c <= '9') || *c == '+' || *c == '-' ||
-                                  *c == '.'))))
+                  (c > target &&
+                   ((*c >= '0' && *c <= '9') || *c == '+' || *c == '-' || *c == '.'))))
                 return fail(p, 400, err, "HTTP request target: bad URI scheme");
         path = sep + 3 + strcspn(sep + 3, "/?");
     }
@@ -244,14 +235,12 @@ ssize_t berth_http_parse(berth_http_parser_t *p, const void *buf, size_t len, be
     const char *s = buf;
     size_t max_head = limit_or(p->max_head, BERTH_HTTP_MAX_HEAD_DEFAULT);
     size_t max_headers = limit_or(p->max_headers, BERTH_HTTP_MAX_HEADERS_DEFAULT);
+    size_t max_target = limit_or(p->max_target, BERTH_HTTP_MAX_TARGET_DEFAULT);
     size_t i;
     for (i = p->scanned; i < len; i++) {
         char c = s[i];
-        if (i >= max_head) {
-            if (!p->reqline_done && target_too_long(p, i))
-                break;
+        if (i >= max_head)
             return fail(p, 431, err, "HTTP request head larger than %zu bytes", max_head);
-        }
         if (c == '\r') {
             if (i + 1 == len)
                 break; /* its LF is not here yet: look again next time */
@@ -269,8 +258,6 @@ ssize_t berth_http_parse(berth_http_parser_t *p, const void *buf, size_t len, be
                     p->line_start = p->head_start = i + 1;
                     continue;
                 }
-                if (target_too_long(p, i))
-                    break;
                 p->reqline_done = true;
             } else if (empty) {
                 break;
@@ -280,16 +267,19 @@ ssize_t berth_http_parse(berth_http_parser_t *p, const void *buf, size_t len, be
             p->line_start = i + 1;
             continue;
         }
-        if (!p->reqline_done && c == ' ') {
-            if (p->sp1 == 0)
-                p->sp1 = i + 1;
-            else if (p->sp2 == 0)
-                p->sp2 = i + 1;
+        if (!p->reqline_done) {
+            if (c == ' ') {
+                if (p->sp1 == 0)
+                    p->sp1 = i + 1;
+                else if (p->sp2 == 0)
+                    p->sp2 = i + 1;
+            } else if (p->sp1 != 0 && p->sp2 == 0 && i + 1 - p->sp1 > max_target) {
+                /* at the byte that makes it too long, so the answer does
+                 * not depend on how the bytes arrived */
+                return fail(p, 414, err, "HTTP request target longer than %zu bytes", max_target);
+            }
         }
     }
-    if (!p->reqline_done && target_too_long(p, i))
-        return fail(p, 414, err, "HTTP request target longer than %zu bytes",
-                    limit_or(p->max_target, BERTH_HTTP_MAX_TARGET_DEFAULT));
     if (i >= len) {
         p->scanned = i;
         return 0;

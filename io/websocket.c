@@ -284,8 +284,8 @@ void berth_ws_parser_init(berth_ws_parser_t *p, bool server, size_t max_message)
     };
 }
 
-static ssize_t ws_fail(berth_ws_parser_t *p, uint16_t code, berth_err_t *err, const char *fmt,
-                       ...) __attribute__((format(printf, 4, 5)));
+static ssize_t ws_fail(berth_ws_parser_t *p, uint16_t code, berth_err_t *err, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 static ssize_t ws_fail(berth_ws_parser_t *p, uint16_t code, berth_err_t *err, const char *fmt, ...)
 {
     va_list ap;
@@ -341,10 +341,10 @@ ssize_t berth_ws_parse(berth_ws_parser_t *p, uint8_t *buf, size_t len, berth_ws_
                        "WebSocket frame: RSV bits set, no extension was negotiated");
     if (op != BERTH_WS_OP_CONT && op != BERTH_WS_OP_TEXT && op != BERTH_WS_OP_BINARY &&
         op != BERTH_WS_OP_CLOSE && op != BERTH_WS_OP_PING && op != BERTH_WS_OP_PONG)
-        return ws_fail(p, BERTH_WS_CLOSE_PROTOCOL, err, "WebSocket frame: reserved opcode %u",
-                       op);
+        return ws_fail(p, BERTH_WS_CLOSE_PROTOCOL, err, "WebSocket frame: reserved opcode %u", op);
     if (control && !fin)
-        return ws_fail(p, BERTH_WS_CLOSE_PROTOCOL, err, "WebSocket frame: fragmented control frame");
+        return ws_fail(p, BERTH_WS_CLOSE_PROTOCOL, err,
+                       "WebSocket frame: fragmented control frame");
     if (control && plen > 125)
         return ws_fail(p, BERTH_WS_CLOSE_PROTOCOL, err,
                        "WebSocket frame: control frame longer than 125 bytes");
@@ -384,8 +384,8 @@ ssize_t berth_ws_parse(berth_ws_parser_t *p, uint8_t *buf, size_t len, berth_ws_
     if (masked)
         hdr += 4;
     if (!control && (plen > p->max_message || p->msg_len + plen > p->max_message))
-        return ws_fail(p, BERTH_WS_CLOSE_TOO_BIG, err,
-                       "WebSocket message longer than %zu bytes", p->max_message);
+        return ws_fail(p, BERTH_WS_CLOSE_TOO_BIG, err, "WebSocket message longer than %zu bytes",
+                       p->max_message);
     /* plen <= max_message (or 125) here, so this cannot overflow */
     p->need = hdr + (size_t)plen;
     if (len < p->need)

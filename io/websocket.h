@@ -41,7 +41,7 @@
  *       success.
  *     v2.channel.k8s.io and v3.channel.k8s.io are SPDY-only names
  *       (X-Stream-Protocol-Version); kubelet never takes them over
- *       WebSocket, and neither does BERTH_WS_REMOTECOMMAND_PROTOCOLS.
+ *       WebSocket, and neither does berth_ws_remotecommand_protocols.
  *   apimachinery's wsstream (the server side) closes the channel on CLOSE
  *   since v5; kubelet's CRI server (as read) still lists only "", channel,
  *   base64.channel and the two v4 names. Offering v5 as well costs nothing:
@@ -53,12 +53,18 @@
  *   (server to client, the error's text). The first message the server sends
  *   on each of the two is the port as 2 bytes little-endian.
  *   "portforward.k8s.io" is the SPDY protocol; "SPDY/3.1+portforward.k8s.io"
- *   tunnels SPDY between kubectl and the API server, which unwraps it; no
- *   "v4.portforward.k8s.io" exists.
+ *   tunnels SPDY in binary messages between kubectl and the API server,
+ *   which unwraps it; no "v4.portforward.k8s.io" exists.
+ * - Clients on client-go's WebSocket executor (kubectl since 1.30, toward
+ *   the API server) offer v5.channel.k8s.io alone, and its WebSocket
+ *   port-forward offers "SPDY/3.1+portforward.k8s.io" alone: a client that
+ *   dials the runtime the same way needs v5, and for port-forward the
+ *   tunnel (message payloads fed to the SPDY codec), which is not in
+ *   berth_ws_portforward_protocols.
  * - Choice: kubelet takes the first protocol in the client's list that it
  *   supports (clients list newest first) and answers 403 when none matches;
  *   with no Sec-WebSocket-Protocol at all it serves the unversioned binary
- *   protocol and sends no Sec-WebSocket-Protocol back.
+ *   protocol (berth then names none in its 101, as RFC 6455 asks).
  * - client-go pings every 5 s and gives up after 61 s without a pong, so
  *   the server must answer pings promptly, even while its sends queue up.
  */
@@ -239,8 +245,8 @@ void berth_ws_put_close(berth_bytebuf_t *b, uint16_t code, const char *reason);
 /* ---- The k8s channel protocols (see the top of this file) ---- */
 
 typedef struct berth_ws_chan_proto {
-    const char *name; /* "" for the unversioned protocol (no subprotocol) */
-    bool base64;      /* ASCII digit + base64, text frames from the server */
+    const char *name;  /* "" for the unversioned protocol (no subprotocol) */
+    bool base64;       /* ASCII digit + base64, text frames from the server */
     bool close_signal; /* v5: {255, N} half-closes channel N */
     bool status_json;  /* v4+: the error channel carries a metav1.Status JSON */
 } berth_ws_chan_proto_t;
