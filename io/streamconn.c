@@ -89,7 +89,7 @@ static void recv_more(berth_actor_t *self, sconn_t *c)
 {
     if (c->recv_busy || c->fd < 0 || c->peer_eof || c->peer_gone || c->closing)
         return;
-    if (c->phase >= PH_UPGRADED && inputs_full(c))
+    if (c->phase >= PH_UPGRADED && (inputs_full(c) || sess_input_full(c)))
         return;
     uint8_t *p = berth_bytebuf_reserve(&c->in, RECV_CHUNK);
     struct io_uring_sqe *sqe = berth_ring_sqe(self);
@@ -229,7 +229,7 @@ static void ep_read_more(berth_actor_t *self, sconn_t *c, sep_t *e)
 {
     if (e->rbusy || e->closed || e->reof || !e->readable || e->rpaused)
         return;
-    if (sconn_out_pending(c) > c->cfg.max_buffered || c->peer_gone)
+    if ((sconn_out_pending(c) > c->cfg.max_buffered && !e->never_pause) || c->peer_gone)
         return;
     if (e->rbuf == NULL) {
         e->rcap = RECV_CHUNK;

@@ -39,10 +39,13 @@ enum schan_kind {
 typedef struct sep {
     struct sep *next;
     int fd;
-    int role;       /* the session's own meaning */
-    bool readable;  /* read it and hand the bytes to the session */
-    bool is_socket; /* send/recv instead of write/read */
-    bool rpaused;   /* the session holds reads back */
+    int role;         /* the session's own meaning */
+    bool readable;    /* read it and hand the bytes to the session */
+    bool is_socket;   /* send/recv instead of write/read */
+    bool rpaused;     /* the session holds reads back */
+    bool never_pause; /* read even when the socket's queue is full (the
+                         session bounds it itself: an attach channel, whose
+                         monitor must never block on us) */
     bool rbusy, wbusy, xbusy, reof, closed, wshut, wshut_wanted;
     berth_op_t rop, wop, xop; /* xop: one extra op of the session's own */
     uint8_t *rbuf;
@@ -145,6 +148,8 @@ void sess_on_tick(berth_actor_t *self, sconn_t *c);
 void sess_fail(berth_actor_t *self, sconn_t *c, const char *msg);
 void sess_on_close(berth_actor_t *self, sconn_t *c);
 bool sess_quiet(const sconn_t *c);
+/* The session holds as much of the client's input as it may: stop reading. */
+bool sess_input_full(const sconn_t *c);
 void sess_fini(sconn_t *c);
 
 #endif

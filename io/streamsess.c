@@ -90,7 +90,9 @@ typedef struct sess {
     bool have_size;
     bool size_wait; /* a terminal's exec waits briefly for its first size */
     bool process_pending;
-    berth_bytebuf_t resize; /* the resize channel's bytes not yet parsed */
+    bool stdin_fin;           /* the client's stdin ended */
+    berth_bytebuf_t resize;   /* the resize channel's bytes not yet parsed */
+    berth_bytebuf_t early_in; /* stdin that came before its pipe, pty or channel */
     /* port-forward */
     fwd_t *fwds;
     uint64_t next_fwd;
@@ -234,6 +236,22 @@ void sess_fail(berth_actor_t *self, sconn_t *c, const char *msg)
 
 /* ---- exec ---------------------------------------------------------------- */
 
+/* Hands what the client typed before there was anywhere to put it to the
+ * endpoint that now takes stdin. */
+static void flush_early_in(sconn_t *c, sep_t *e, size_t packet_max)
+{
+    sess_t *s = S(c);
+    const uint8_t *p = s->early_in.data + s->early_in.off;
+    size_t n = berth_bytebuf_pending(&s->early_in);
+    for (size_t off = 0; off < n; off += packet_max) {
+        size_t k = n - off < packet_max ? n - off : packet_max;
+        sconn_ep_write(c, e, p + off, k);
+    }
+    berth_bytebuf_free(&s->early_in);
+    if (s->stdin_fin && e->role == EP_STDIN)
+        sconn_ep_shut_write(c, e);
+}
+
 static int make_pipe(int fds[2], berth_err_t *err)
 {
     if (pipe2(fds, O_CLOEXEC) < 0)
@@ -363,6 +381,7 @@ static int exec_start(berth_actor_t *self, sconn_t *c, berth_err_t *err)
                     (unsigned long long)c->serial, r->id, tty, r->in, (int)pid);
     if (in_w >= 0) {
         s->in = sconn_ep_add(c, berth_steal_fd(&in_w), EP_STDIN);
+        flush_early_in(c, s->in, SIZE_MAX);
     }
     if (out_r >= 0) {
         s->out = sconn_ep_add(c, berth_steal_fd(&out_r), EP_STDOUT);
@@ -377,6 +396,7 @@ static int exec_start(berth_actor_t *self, sconn_t *c, berth_err_t *err)
         /* read even when nobody wants the output, so the command never
          * blocks on a full terminal */
         s->pty->readable = true;
+        flush_early_in(c, s->pty, SIZE_MAX);
     }
     (void)self;
     return 0;
@@ -450,6 +470,11 @@ static void attach_got_fd(berth_actor_t *self, sconn_t *c, int fd, const char *e
     s->att = sconn_ep_add(c, fd, EP_ATTACH);
     s->att->is_socket = true;
     s->att->readable = true;
+    /* conmon writes to its attachers blocking: a channel we stopped reading
+     * would stall the container's log. So it is read always, and a client
+     * that falls too far behind is detached instead (sess_on_ep_data). */
+    s->att->never_pause = true;
+    flush_early_in(c, s->att, ATTACH_PACKET_MAX);
     apply_size(c);
 }
 
@@ -573,6 +598,9 @@ static void fwd_done(berth_actor_t *self, sconn_t *c, fwd_t *f)
     if (f->done)
         return;
     f->done = true;
+    berth_log_debug("streaming: forward done",
+                    "conn=%llu port=%d request=%s sock_eof=%d client_fin=%d",
+                    (unsigned long long)c->serial, f->port, f->reqid, f->sock_eof, f->client_fin);
     if (f->sock)
         sconn_ep_close(self, c, f->sock);
     f->sock = NULL;
@@ -751,6 +779,10 @@ static void start_session(berth_actor_t *self, sconn_t *c)
 void sess_on_upgraded(berth_actor_t *self, sconn_t *c)
 {
     berth_stream_req_t *r = c->req;
+    /* a port-forward session runs from the upgrade on: its client opens
+     * streams whenever a connection comes, for as long as it likes */
+    if (r->kind == BERTH_STREAM_PORTFORWARD)
+        c->session_started = true;
     if (c->wire != W_WS)
         return;
     if (r->kind == BERTH_STREAM_PORTFORWARD) {
@@ -866,8 +898,13 @@ void sess_on_chan_data(berth_actor_t *self, sconn_t *c, schan_t *ch, const uint8
     switch (ch->kind) {
     case CH_STDIN: {
         sep_t *e = s->in ? s->in : s->pty ? s->pty : s->att;
-        if (e == NULL)
-            return; /* before the pty arrived: a terminal's input is dropped */
+        if (e == NULL) {
+            /* the client writes at once; the command or the attach channel
+             * is not there yet: held (bounded by sess_input_full) */
+            if (!s->finished)
+                berth_bytebuf_put(&s->early_in, p, n);
+            return;
+        }
         if (e == s->att) {
             for (size_t off = 0; off < n; off += ATTACH_PACKET_MAX) {
                 size_t k = n - off < ATTACH_PACKET_MAX ? n - off : ATTACH_PACKET_MAX;
@@ -887,12 +924,8 @@ void sess_on_chan_data(berth_actor_t *self, sconn_t *c, schan_t *ch, const uint8
             sconn_ep_write(c, f->sock, p, n);
         else if (f && !f->done) {
             /* the client writes at once; the connection is still being
-             * made: held until it is, within the same bound */
-            if (berth_bytebuf_pending(&f->early) + n > c->cfg.max_buffered) {
-                fwd_error(c, f, "the client sent too much before the connection was made");
-                fwd_done(self, c, f);
-                return;
-            }
+             * made: held until it is (the socket is not read meanwhile
+             * once this is full: sess_input_full) */
             berth_bytebuf_put(&f->early, p, n);
         }
         return;
@@ -907,6 +940,7 @@ void sess_on_chan_fin(berth_actor_t *self, sconn_t *c, schan_t *ch)
     (void)self;
     sess_t *s = S(c);
     if (ch->kind == CH_STDIN) {
+        s->stdin_fin = true;
         if (s->in)
             sconn_ep_shut_write(c, s->in);
         /* over a pty or attach, the end of input is the client's business
@@ -937,7 +971,6 @@ void sess_on_peer_gone(berth_actor_t *self, sconn_t *c)
 
 void sess_on_ep_data(berth_actor_t *self, sconn_t *c, sep_t *e, const uint8_t *p, size_t n)
 {
-    (void)self;
     sess_t *s = S(c);
     schan_t *ch = NULL;
     switch (e->role) {
@@ -963,9 +996,14 @@ void sess_on_ep_data(berth_actor_t *self, sconn_t *c, sep_t *e, const uint8_t *p
     default:
         break;
     }
-    (void)s;
     if (ch && !ch->local_fin && n > 0)
         sconn_chan_send(c, ch, p, n);
+    if (e == s->att && sconn_out_pending(c) > 4 * c->cfg.max_buffered) {
+        berth_log_info("streaming: attach client too slow: detached",
+                       "conn=%llu id=%.12s queued=%zu", (unsigned long long)c->serial, c->req->id,
+                       sconn_out_pending(c));
+        sess_fail(self, c, "the client fell too far behind the container's output: detached");
+    }
 }
 
 void sess_on_ep_eof(berth_actor_t *self, sconn_t *c, sep_t *e, int res)
@@ -1094,6 +1132,17 @@ void sess_on_close(berth_actor_t *self, sconn_t *c)
         f->sock = NULL; /* the connection closes every endpoint */
 }
 
+bool sess_input_full(const sconn_t *c)
+{
+    const sess_t *s = c->sess;
+    if (s == NULL)
+        return false;
+    for (const fwd_t *f = s->fwds; f; f = f->next)
+        if (berth_bytebuf_pending(&f->early) >= c->cfg.max_buffered)
+            return true;
+    return berth_bytebuf_pending(&s->early_in) >= c->cfg.max_buffered;
+}
+
 bool sess_quiet(const sconn_t *c)
 {
     const sess_t *s = c->sess;
@@ -1117,6 +1166,7 @@ void sess_fini(sconn_t *c)
     berth_free(s->process_path);
     berth_free(s->runtime_err);
     berth_bytebuf_free(&s->resize);
+    berth_bytebuf_free(&s->early_in);
     for (fwd_t *f = s->fwds; f;) {
         fwd_t *n = f->next;
         berth_bytebuf_free(&f->early);

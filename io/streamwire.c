@@ -361,7 +361,9 @@ void sconn_on_taken(berth_actor_t *self, sconn_t *c, stream_taken_msg_t *m)
     berth_log_debug("streaming: session upgraded", "conn=%llu kind=%s id=%.12s wire=%s version=%d",
                     (unsigned long long)c->serial, c->kindpath, c->req->id,
                     c->wire == W_WS ? "websocket" : "spdy", c->version);
-    if (c->wire == W_WS && c->req->kind != BERTH_STREAM_PORTFORWARD) {
+    if (c->wire == W_SPDY) {
+        sess_on_upgraded(self, c);
+    } else if (c->req->kind != BERTH_STREAM_PORTFORWARD) {
         sess_on_upgraded(self, c);
         /* the first message tells the client its streams are up */
         schan_t *first = sconn_chan_find(c, CH_STDOUT);
@@ -371,7 +373,7 @@ void sconn_on_taken(berth_actor_t *self, sconn_t *c, stream_taken_msg_t *m)
             first = sconn_chan_find(c, CH_ERROR);
         if (first && !c->closing)
             berth_ws_chan_put(&c->oq, w->wsproto, (uint8_t)first->wsch, NULL, 0, NULL);
-    } else if (c->wire == W_WS) {
+    } else {
         sess_on_upgraded(self, c);
         for (size_t i = 0; i < c->nchans; i++) {
             uint8_t port[2] = {(uint8_t)(c->chans[i]->port & 0xff),
@@ -480,6 +482,9 @@ static void spdy_frame(berth_actor_t *self, sconn_t *c, berth_spdy_frame_t *f)
         if (ch == NULL)
             break;
         bool had_fin = ch->remote_fin;
+        berth_log_debug("streaming: stream reset by the client", "conn=%llu stream=%u status=%s",
+                        (unsigned long long)c->serial, f->stream_id,
+                        berth_spdy_rst_status_name(f->status));
         ch->reset = true;
         ch->remote_fin = true;
         ch->local_fin = true;

@@ -95,3 +95,80 @@ sleeper() {
         [[ $out == *"40 120"*tty-yes*"50 100"* ]]
     done
 }
+
+@test "attach: output and stderr, input to stdin, and a detach that leaves the container running" {
+    local id t out
+    id=$(run_ctr att1 '"stdin":true,"command":["sh","-c","while read l; do echo got:$l; echo err:$l >&2; done"]')
+    for t in spdy websocket; do
+        out=$( (
+            echo "hello-$t"
+            sleep 1.5
+        ) | timeout -k 2 5 crictl --config /dev/null --runtime-endpoint "unix://$BERTH_SOCK" \
+            --timeout 10s attach --transport "$t" -i "$id" 2>&1 || true)
+        echo "$t: $out"
+        [[ $out == *"got:hello-$t"* && $out == *"err:hello-$t"* ]]
+        # crictl was killed by timeout: the container goes on
+        [[ $(berth_crictl inspect -o go-template --template '{{.status.state}}' "$id") == CONTAINER_RUNNING ]]
+    done
+}
+
+@test "port-forward: HTTP both ways, and 100 MiB each way with the checksum equal" {
+    local id port pid sum_in sum_out
+    id=$(run_ctr web1 '"command":["sh","-c","mkdir -p /www && echo hello-pf > /www/index.html && head -c 104857600 /dev/urandom > /www/big.tmp && mv /www/big.tmp /www/big && exec httpd -f -p 8080 -h /www"]')
+    # nc's stdin never ends (busybox nc half-closes the socket at its
+    # stdin's EOF, and kubectl's port-forward ends a connection whose pod
+    # side half-closed)
+    run_ctr sink1 '"command":["sh","-c","sleep 100000 | nc -l -p 9000 | { sha256sum > /tmp/sum.tmp; mv /tmp/sum.tmp /tmp/sum; }"]' >"$BERTH_TMP/sink.id"
+    for _ in $(seq 100); do
+        berth_crictl exec "$id" test -f /www/big 2>/dev/null && break
+        sleep 0.2
+    done
+    port=$((20000 + RANDOM % 20000))
+    crictl --config /dev/null --runtime-endpoint "unix://$BERTH_SOCK" --timeout 10s \
+        port-forward "$POD" "$port:8080" "$((port + 1)):9000" >"$BERTH_TMP/pf.log" 2>&1 3>&- &
+    pid=$!
+    for _ in $(seq 50); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+        sleep 0.1
+    done
+    run curl -s --max-time 10 "http://127.0.0.1:$port/"
+    [[ $output == hello-pf ]] || { cat "$BERTH_TMP/pf.log"; false; }
+    # download
+    sum_out=$(curl -s --max-time 120 "http://127.0.0.1:$port/big" | sha256sum | cut -d' ' -f1)
+    [[ $sum_out == $(berth_crictl exec "$id" sha256sum /www/big | cut -d' ' -f1) ]]
+    # upload
+    head -c 104857600 /dev/urandom >"$BERTH_TMP/up.bin"
+    sum_in=$(sha256sum <"$BERTH_TMP/up.bin" | cut -d' ' -f1)
+    # bash's /dev/tcp: the whole file, then close
+    timeout 120 bash -c "cat '$BERTH_TMP/up.bin' >/dev/tcp/127.0.0.1/$((port + 1))" || {
+        cat "$BERTH_TMP/pf.log"
+        false
+    }
+    local got=""
+    for _ in $(seq 100); do
+        got=$(berth_crictl exec "$(cat "$BERTH_TMP/sink.id")" cat /tmp/sum 2>/dev/null | cut -d' ' -f1) && [[ -n $got ]] && break
+        sleep 0.2
+    done
+    kill "$pid"
+    echo "upload: want $sum_in got $got"
+    [[ $got == "$sum_in" ]]
+}
+
+@test "a client that goes away mid-exec leaves no process behind" {
+    local id pid
+    id=$(sleeper gone1)
+    crictl --config /dev/null --runtime-endpoint "unix://$BERTH_SOCK" --timeout 10s \
+        exec "$id" sleep 4242 >/dev/null 2>&1 3>&- &
+    pid=$!
+    for _ in $(seq 50); do
+        pgrep -f "^sleep 4242" >/dev/null && break
+        sleep 0.1
+    done
+    pgrep -f "^sleep 4242" >/dev/null
+    kill -9 "$pid"
+    for _ in $(seq 50); do
+        pgrep -f "^sleep 4242" >/dev/null || break
+        sleep 0.1
+    done
+    ! pgrep -f "^sleep 4242"
+}
