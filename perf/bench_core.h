@@ -320,7 +320,9 @@ int berth_bench_spawn_wait_quiet(char *const argv[]);
 /* ---- report (perf/bench_report.c) ---------------------------------------------- */
 
 /* The table of sc's metrics over runs ([{endpoint, round, result}]), medians
- * over rounds, and B/A with two endpoints; returns the ratios (new). */
+ * over rounds, and B/A with two endpoints (each one's ratio to the first
+ * with more); returns the ratios (new): {path: B/A}, or with more than two
+ * endpoints {"<label>/<first>": {path: ratio}}. */
 json_t *berth_bench_print_table(const berth_bench_opts_t *o, const berth_bench_scenario_t *sc,
                                 json_t *runs);
 /* With rounds and endpoints to compare: the first metric's ratio to the
