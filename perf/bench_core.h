@@ -70,6 +70,10 @@ typedef struct berth_bench_opts {
     berth_bench_load_spec_t load;
     /* --stages: print each run's stage table (perf/bench_stages.c). */
     bool stages;
+    /* stream (perf/bench_stream.c): MiB each way through port-forward, and
+     * the transport ("spdy", "websocket"). */
+    int pf_mib;
+    const char *transport;
     /* --socket, --compare and --procs as given, then the endpoints (owned). */
     const char *sock;
     bool compare;
@@ -106,7 +110,7 @@ typedef struct berth_bench_scenario {
 } berth_bench_scenario_t;
 
 extern const berth_bench_scenario_t berth_bench_density, berth_bench_containers, berth_bench_churn,
-        berth_bench_relist, berth_bench_slow_cni, berth_bench_floor;
+        berth_bench_relist, berth_bench_slow_cni, berth_bench_floor, berth_bench_stream;
 /* density's rows, shared by containers and floor. */
 extern const berth_bench_metric_t berth_bench_density_metrics[];
 /* The floor's run: every scenario's, for an endpoint without a socket. */
@@ -316,7 +320,9 @@ int berth_bench_spawn_wait_quiet(char *const argv[]);
 /* ---- report (perf/bench_report.c) ---------------------------------------------- */
 
 /* The table of sc's metrics over runs ([{endpoint, round, result}]), medians
- * over rounds, and B/A with two endpoints; returns the ratios (new). */
+ * over rounds, and B/A with two endpoints (each one's ratio to the first
+ * with more); returns the ratios (new): {path: B/A}, or with more than two
+ * endpoints {"<label>/<first>": {path: ratio}}. */
 json_t *berth_bench_print_table(const berth_bench_opts_t *o, const berth_bench_scenario_t *sc,
                                 json_t *runs);
 /* With rounds and endpoints to compare: the first metric's ratio to the

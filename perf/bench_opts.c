@@ -19,14 +19,15 @@
 void berth_bench_usage(FILE *f)
 {
     fputs("usage: berth-bench SCENARIO [options]\n"
-          "scenarios: density containers churn relist slow-cni floor\n"
+          "scenarios: density containers churn relist slow-cni floor stream\n"
           "  --socket PATH          CRI socket (or --compare A=SOCK1 B=SOCK2)\n"
           "  --compare LABEL=SOCK   add an endpoint (repeat, or give more LABEL=SOCK args)\n"
           "                         (SOCK \"floor\": conmon + OCI runtime, no daemon)\n"
           "  --procs [LABEL=]P,P    comm patterns of the runtime's processes\n"
           "                         (default by socket: containerd,containerd-shim*,pause\n"
           "                         or berthd,berth-monitor,conmon; floor: conmon,runc)\n"
-          "  -n N                   pods (density/floor 110, relist 20, slow-cni 1)\n"
+          "  -n N                   pods (density/floor 110, relist 20, slow-cni 1);\n"
+          "                         stream: exec round trips (200)\n"
           "  -P N                   parallel workers (4)\n"
           "  --seconds S            relist/churn duration (30)\n"
           "  --rate R --lifetime L  churn: pods/s (2) and pod lifetime s (5)\n"
@@ -51,6 +52,8 @@ void berth_bench_usage(FILE *f)
           "                         none (default)\n"
           "  --load-dir DIR         where the disk writers write (/tmp; put it on the disk\n"
           "                         of the runtimes' state)\n"
+          "  --pf-mib N             stream: MiB each way through port-forward (256)\n"
+          "  --transport T          stream: spdy (default) or websocket\n"
           "  --stages               after each pod run: the slowest 10 % of pods split by\n"
           "                         call, and the runtime's stage histograms for the startup\n"
           "                         (berthd serves them in verbose Status)\n",
@@ -150,6 +153,8 @@ static const opt_def_t defs[] = {
         {"load", 0, true, OPT_SPECIAL, 0},
         {"load-dir", 0, true, OPT_STRING, FIELD(load.dir)},
         {"stages", 0, false, OPT_FLAG, FIELD(stages)},
+        {"pf-mib", 0, true, OPT_INT_POS, FIELD(pf_mib)},
+        {"transport", 0, true, OPT_STRING, FIELD(transport)},
         {"help", 'h', false, OPT_SPECIAL, 0},
 };
 
@@ -168,6 +173,8 @@ static const berth_bench_opts_t defaults = {
         .oci_runtime = "/usr/sbin/runc",
         .floor_dir = "/tmp/berth-bench-floor",
         .load = {.dir = "/tmp"},
+        .pf_mib = 256,
+        .transport = "spdy",
 };
 
 /* getopt's value for defs[i]: its short name, else 256 + i. */

@@ -48,6 +48,12 @@ json_t *berth_bench_print_table(const berth_bench_opts_t *o, const berth_bench_s
         printf(" %14s", o->eps[e].label);
     if (o->neps == 2)
         printf(" %10s", "B/A");
+    /* more endpoints: each one's ratio to the first */
+    for (int e = 1; o->neps > 2 && e < o->neps; e++) {
+        char h[32];
+        snprintf(h, sizeof(h), "%.4s/%.4s", o->eps[e].label, o->eps[0].label);
+        printf(" %10s", h);
+    }
     printf("\n");
     for (const berth_bench_metric_t *m = ms; m->path; m++) {
         printf("%-36s", m->label);
@@ -59,13 +65,25 @@ json_t *berth_bench_print_table(const berth_bench_opts_t *o, const berth_bench_s
             else
                 printf(" %14.3f", v[e]);
         }
-        if (o->neps == 2) {
-            double r = v[1] / v[0];
+        for (int e = 1; o->neps >= 2 && e < o->neps; e++) {
+            double r = v[e] / v[0];
             if (isnan(r) || isinf(r)) {
                 printf(" %10s", "-");
-            } else {
-                printf(" %10.2f", r);
+                continue;
+            }
+            printf(" %10.2f", r);
+            if (o->neps == 2) {
                 json_object_set_new(ratios, m->path, json_real(r));
+            } else {
+                /* {"<label>/<first>": {path: ratio}} */
+                char key[128];
+                snprintf(key, sizeof(key), "%s/%s", o->eps[e].label, o->eps[0].label);
+                json_t *per = json_object_get(ratios, key);
+                if (per == NULL) {
+                    per = json_object();
+                    json_object_set_new(ratios, key, per);
+                }
+                json_object_set_new(per, m->path, json_real(r));
             }
         }
         printf("\n");

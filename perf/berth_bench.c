@@ -16,6 +16,8 @@
  *   slow-cni  a CNI plugin that takes D s on ADD is put first in the
  *             runtime's CNI conf dir; pods are run kubelet-style (deadline,
  *             backoff): errors seen, ADD calls, hand-off time
+ *   stream    one pod: Exec round trips, a stdin->stdout echo through cat,
+ *             port-forward setup latency and throughput both ways
  *   floor     conmon + runc create/start/kill/delete without a CRI daemon,
  *             on the OCI spec berthd writes for the same container
  *             (--floor-spec runtime: the runtime's own `spec` default)
@@ -45,8 +47,8 @@
 
 /* Every scenario, in the order the usage text lists them. */
 static const berth_bench_scenario_t *const scenarios[] = {
-        &berth_bench_density, &berth_bench_containers, &berth_bench_churn,
-        &berth_bench_relist,  &berth_bench_slow_cni,   &berth_bench_floor,
+        &berth_bench_density,  &berth_bench_containers, &berth_bench_churn,  &berth_bench_relist,
+        &berth_bench_slow_cni, &berth_bench_floor,      &berth_bench_stream,
 };
 
 static const berth_bench_scenario_t *scenario_find(const char *name)

@@ -134,6 +134,80 @@ CRI_TYPED(berth_cri_list_container_stats, CRI_RUNTIME, "ListContainerStats", Lis
 CRI_TYPED(berth_cri_pull_image, CRI_IMAGE, "PullImage", PullImage)
 CRI_TYPED(berth_cri_image_status, CRI_IMAGE, "ImageStatus", ImageStatus)
 
+CRI_TYPED(berth_cri_exec_call, CRI_RUNTIME, "Exec", Exec)
+CRI_TYPED(berth_cri_attach_call, CRI_RUNTIME, "Attach", Attach)
+CRI_TYPED(berth_cri_port_forward_call, CRI_RUNTIME, "PortForward", PortForward)
+
+/* The URL of a streaming reply; an OK reply without one is an error of the
+ * server's, reported as a status so the caller handles both alike. */
+static void take_url(char **src, char **url, berth_cri_status_t *st, const char *what)
+{
+    if (*src != NULL && (*src)[0] != '\0') {
+        *url = *src;
+        *src = NULL;
+        return;
+    }
+    st->code = BERTH_GRPC_INTERNAL;
+    st->msg = berth_asprintf("%s answered OK without a URL", what);
+}
+
+int berth_cri_exec_url(berth_cri_client_t *c, const char *ctr_id, const char *const *argv,
+                       const berth_cri_stdio_t *io, uint64_t timeout_ns, char **url,
+                       berth_cri_status_t *st, berth_err_t *err)
+{
+    Runtime__V1__ExecRequest req = RUNTIME__V1__EXEC_REQUEST__INIT;
+    Runtime__V1__ExecResponse *resp = NULL;
+    *url = NULL;
+    req.container_id = (char *)ctr_id;
+    while (argv[req.n_cmd] != NULL)
+        req.n_cmd++;
+    req.cmd = (char **)argv;
+    req.stdin = io->in;
+    req.stdout = io->out;
+    req.stderr = io->err;
+    req.tty = io->tty;
+    int r = berth_cri_exec_call(c, &req, timeout_ns, &resp, st, err);
+    if (r == 0 && resp)
+        take_url(&resp->url, url, st, "Exec");
+    berth_cri_msg_free(resp);
+    return r;
+}
+
+int berth_cri_attach_url(berth_cri_client_t *c, const char *ctr_id, const berth_cri_stdio_t *io,
+                         uint64_t timeout_ns, char **url, berth_cri_status_t *st, berth_err_t *err)
+{
+    Runtime__V1__AttachRequest req = RUNTIME__V1__ATTACH_REQUEST__INIT;
+    Runtime__V1__AttachResponse *resp = NULL;
+    *url = NULL;
+    req.container_id = (char *)ctr_id;
+    req.stdin = io->in;
+    req.stdout = io->out;
+    req.stderr = io->err;
+    req.tty = io->tty;
+    int r = berth_cri_attach_call(c, &req, timeout_ns, &resp, st, err);
+    if (r == 0 && resp)
+        take_url(&resp->url, url, st, "Attach");
+    berth_cri_msg_free(resp);
+    return r;
+}
+
+int berth_cri_port_forward_url(berth_cri_client_t *c, const char *pod_id, const int32_t *ports,
+                               size_t nports, uint64_t timeout_ns, char **url,
+                               berth_cri_status_t *st, berth_err_t *err)
+{
+    Runtime__V1__PortForwardRequest req = RUNTIME__V1__PORT_FORWARD_REQUEST__INIT;
+    Runtime__V1__PortForwardResponse *resp = NULL;
+    *url = NULL;
+    req.pod_sandbox_id = (char *)pod_id;
+    req.n_port = nports;
+    req.port = (int32_t *)ports;
+    int r = berth_cri_port_forward_call(c, &req, timeout_ns, &resp, st, err);
+    if (r == 0 && resp)
+        take_url(&resp->url, url, st, "PortForward");
+    berth_cri_msg_free(resp);
+    return r;
+}
+
 /* The id-only shortcuts: the strings are only borrowed for the call, so the
  * const casts never let protobuf-c write or free them. */
 int berth_cri_stop_pod(berth_cri_client_t *c, const char *pod_id, uint64_t timeout_ns,

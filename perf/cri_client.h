@@ -113,6 +113,31 @@ int berth_cri_image_status(berth_cri_client_t *c, const Runtime__V1__ImageStatus
                            uint64_t timeout_ns, Runtime__V1__ImageStatusResponse **resp,
                            berth_cri_status_t *st, berth_err_t *err);
 
+int berth_cri_exec_call(berth_cri_client_t *c, const Runtime__V1__ExecRequest *req,
+                        uint64_t timeout_ns, Runtime__V1__ExecResponse **resp,
+                        berth_cri_status_t *st, berth_err_t *err);
+int berth_cri_attach_call(berth_cri_client_t *c, const Runtime__V1__AttachRequest *req,
+                          uint64_t timeout_ns, Runtime__V1__AttachResponse **resp,
+                          berth_cri_status_t *st, berth_err_t *err);
+int berth_cri_port_forward_call(berth_cri_client_t *c, const Runtime__V1__PortForwardRequest *req,
+                                uint64_t timeout_ns, Runtime__V1__PortForwardResponse **resp,
+                                berth_cri_status_t *st, berth_err_t *err);
+
+/* The streaming calls' URLs (perf/stream_client.h opens them): Exec of
+ * argv (NULL-terminated) in ctr_id, Attach to ctr_id, PortForward to ports
+ * of pod_id; *url (owned) on status OK. */
+typedef struct berth_cri_stdio {
+    bool in, out, err, tty;
+} berth_cri_stdio_t;
+int berth_cri_exec_url(berth_cri_client_t *c, const char *ctr_id, const char *const *argv,
+                       const berth_cri_stdio_t *io, uint64_t timeout_ns, char **url,
+                       berth_cri_status_t *st, berth_err_t *err);
+int berth_cri_attach_url(berth_cri_client_t *c, const char *ctr_id, const berth_cri_stdio_t *io,
+                         uint64_t timeout_ns, char **url, berth_cri_status_t *st, berth_err_t *err);
+int berth_cri_port_forward_url(berth_cri_client_t *c, const char *pod_id, const int32_t *ports,
+                               size_t nports, uint64_t timeout_ns, char **url,
+                               berth_cri_status_t *st, berth_err_t *err);
+
 /* Shortcuts for the id-in, nothing-out calls tools make in bulk. */
 int berth_cri_stop_pod(berth_cri_client_t *c, const char *pod_id, uint64_t timeout_ns,
                        berth_cri_status_t *st, berth_err_t *err);
