@@ -380,6 +380,7 @@ void ctr_on_attach(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     berth_stream_req_t *q = berth_calloc(1, sizeof(*q));
     q->kind = BERTH_STREAM_ATTACH;
     q->id = berth_strdup(c->id);
+    q->stdin_once = c->config->stdin_once;
     q->tty = r->tty;
     q->in = r->stdin;
     q->out = r->stdout;

@@ -54,6 +54,7 @@ typedef struct berth_stream_req {
     char **argv;
     char *pid_dir; /* where the exec's pid file goes (the container's state) */
     bool tty, in, out, err;
+    bool stdin_once; /* attach: the container's own setting */
     /* attach: the container's monitor. A valid handle: berth-monitor's link
      * actor; none: conmon, reached through bundle's attach socket and ctl
      * fifo. stdin_once: the container's own setting. */

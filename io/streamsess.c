@@ -248,7 +248,7 @@ static void flush_early_in(sconn_t *c, sep_t *e, size_t packet_max)
         sconn_ep_write(c, e, p + off, k);
     }
     berth_bytebuf_free(&s->early_in);
-    if (s->stdin_fin && e->role == EP_STDIN)
+    if (s->stdin_fin && (e->role == EP_STDIN || (e->role == EP_ATTACH && !c->req->tty)))
         sconn_ep_shut_write(c, e);
 }
 
@@ -937,13 +937,24 @@ void sess_on_chan_data(berth_actor_t *self, sconn_t *c, schan_t *ch, const uint8
 
 void sess_on_chan_fin(berth_actor_t *self, sconn_t *c, schan_t *ch)
 {
-    (void)self;
     sess_t *s = S(c);
     if (ch->kind == CH_STDIN) {
         s->stdin_fin = true;
         if (s->in)
             sconn_ep_shut_write(c, s->in);
-        /* over a pty or attach, the end of input is the client's business
+        if (c->req->kind == BERTH_STREAM_ATTACH && !c->req->tty) {
+            /* our input ends once what is queued is written: a detach of
+             * our input. With stdin_once the monitor closes the container's
+             * stdin then and its output goes on until it exits; without,
+             * the container keeps its stdin for the next attacher and this
+             * attach is over (sess_on_ep_write_shut), as the kubelet's
+             * runtimes do it */
+            if (s->att)
+                sconn_ep_shut_write(c, s->att);
+            else if (!c->req->stdin_once && !s->attach_waiting)
+                finish(self, c, NULL, 0);
+        }
+        /* over a terminal, the end of input is the client's business
          * (Ctrl-D); the terminal stays */
     } else if (ch->kind == CH_PF_DATA) {
         fwd_t *f = ch->owner;
@@ -1044,6 +1055,10 @@ void sess_on_ep_write_shut(berth_actor_t *self, sconn_t *c, sep_t *e)
         sess_t *s = S(c);
         sconn_ep_close(self, c, e);
         s->in = NULL;
+    } else if (e->role == EP_ATTACH) {
+        shutdown(e->fd, SHUT_WR); /* a detach of our input (io/attach.h) */
+        if (!c->req->stdin_once)
+            finish(self, c, NULL, 0);
     } else if (e->role == EP_FWD) {
         shutdown(e->fd, SHUT_WR);
         fwd_t *f = e->owner;

@@ -31,6 +31,11 @@ typedef struct wire {
     berth_ws_parser_t wsp;
     const berth_ws_chan_proto_t *wsproto;
     bool goodbye; /* GOAWAY or a close frame went out: nothing after it */
+    /* SPDY/3.1+portforward.k8s.io: SPDY carried in WebSocket binary
+     * messages (client-go's WebSocket port-forward): the SPDY bytes in
+     * and out, before and after their WebSocket framing */
+    bool tunnel;
+    berth_bytebuf_t tin, tout;
 } wire_t;
 
 static wire_t *W(sconn_t *c)
@@ -38,6 +43,28 @@ static wire_t *W(sconn_t *c)
     if (c->wire_state == NULL)
         c->wire_state = berth_calloc(1, sizeof(wire_t));
     return c->wire_state;
+}
+
+/* Where SPDY frames go: the socket's queue, or the tunnel's. */
+static berth_bytebuf_t *SO(sconn_t *c)
+{
+    wire_t *w = W(c);
+    return w->tunnel ? &w->tout : &c->oq;
+}
+
+/* The tunnel's SPDY bytes, framed as WebSocket binary messages. */
+static void tunnel_flush(sconn_t *c)
+{
+    wire_t *w = W(c);
+    if (!w->tunnel)
+        return;
+    size_t n = berth_bytebuf_pending(&w->tout);
+    const uint8_t *p = w->tout.data + w->tout.off;
+    for (size_t off = 0; off < n; off += 65536) {
+        size_t k = n - off < 65536 ? n - off : 65536;
+        berth_ws_put_binary(&c->oq, p + off, k);
+    }
+    w->tout.off = w->tout.len = 0;
 }
 
 void sconn_wire_fini(sconn_t *c)
@@ -49,6 +76,8 @@ void sconn_wire_fini(sconn_t *c)
         berth_http_req_fini(&w->req);
     berth_spdy_free(w->spdy);
     berth_bytebuf_free(&c->msg);
+    berth_bytebuf_free(&w->tin);
+    berth_bytebuf_free(&w->tout);
     for (size_t i = 0; i < c->nchans; i++)
         berth_free(c->chans[i]);
     berth_free(c->chans);
@@ -105,7 +134,8 @@ void sconn_chan_send(sconn_t *c, schan_t *ch, const void *p, size_t n)
         return;
     const uint8_t *b = p;
     if (c->wire == W_SPDY) {
-        berth_spdy_put_data_split(&c->oq, ch->sid, p, n, CHUNK, false);
+        berth_spdy_put_data_split(SO(c), ch->sid, p, n, CHUNK, false);
+        tunnel_flush(c);
         return;
     }
     if (c->wire != W_WS)
@@ -128,8 +158,10 @@ void sconn_chan_fin(sconn_t *c, schan_t *ch)
     ch->local_fin = true;
     if (ch->reset || w->goodbye || c->peer_gone)
         return;
-    if (c->wire == W_SPDY)
-        berth_spdy_put_data(&c->oq, ch->sid, BERTH_SPDY_FLAG_FIN, NULL, 0);
+    if (c->wire == W_SPDY) {
+        berth_spdy_put_data(SO(c), ch->sid, BERTH_SPDY_FLAG_FIN, NULL, 0);
+        tunnel_flush(c);
+    }
     /* WebSocket: a server's channel ends with the connection (v5's CLOSE
      * signal is the client's, for stdin) */
 }
@@ -270,6 +302,17 @@ static bool upgrade_ws(berth_actor_t *self, sconn_t *c)
         return false;
     }
     bool pf = c->req->kind == BERTH_STREAM_PORTFORWARD;
+    if (pf && berth_http_req_has_token(&w->req, "Sec-WebSocket-Protocol",
+                                       "SPDY/3.1+portforward.k8s.io")) {
+        /* client-go's WebSocket port-forward: SPDY inside */
+        berth_ws_put_accept(&c->oq, accept, "SPDY/3.1+portforward.k8s.io");
+        berth_ws_parser_init(&w->wsp, true, c->cfg.max_buffered);
+        w->spdy = berth_spdy_new();
+        w->tunnel = true;
+        c->wire = W_SPDY;
+        c->version = 1;
+        return true;
+    }
     const char *const *list =
             pf ? berth_ws_portforward_protocols : berth_ws_remotecommand_protocols;
     size_t nlist = pf ? berth_ws_portforward_nprotocols : berth_ws_remotecommand_nprotocols;
@@ -409,7 +452,7 @@ static void spdy_syn_stream(berth_actor_t *self, sconn_t *c, berth_spdy_frame_t 
     wire_t *w = W(c);
     uint32_t sid = f->stream_id;
     if (sid <= w->last_sid || (sid & 1) == 0 || chan_by_sid(c, sid)) {
-        berth_spdy_put_rst_stream(&c->oq, sid, BERTH_SPDY_PROTOCOL_ERROR);
+        berth_spdy_put_rst_stream(SO(c), sid, BERTH_SPDY_PROTOCOL_ERROR);
         return;
     }
     w->last_sid = sid;
@@ -422,7 +465,7 @@ static void spdy_syn_stream(berth_actor_t *self, sconn_t *c, berth_spdy_frame_t 
             berth_log_info("streaming: too many streams on one connection",
                            "conn=%llu max=%u ([crio.api] stream_max_streams)",
                            (unsigned long long)c->serial, c->cfg.max_streams);
-        berth_spdy_put_rst_stream(&c->oq, sid, BERTH_SPDY_REFUSED_STREAM);
+        berth_spdy_put_rst_stream(SO(c), sid, BERTH_SPDY_REFUSED_STREAM);
         return;
     }
     schan_t *ch = sconn_chan_add(c, kind, sid, -1);
@@ -435,21 +478,21 @@ static void spdy_syn_stream(berth_actor_t *self, sconn_t *c, berth_spdy_frame_t 
         snprintf(ch->reqid, sizeof(ch->reqid), "%s", rid ? rid : "");
     }
     berth_err_t err = NULL;
-    if (berth_spdy_put_syn_reply(w->spdy, &c->oq, sid, 0, NULL, 0, &err) < 0) {
+    if (berth_spdy_put_syn_reply(w->spdy, SO(c), sid, 0, NULL, 0, &err) < 0) {
         berth_log_warn("streaming: cannot encode a SYN_REPLY", "error=\"%s\"", err->msg);
         berth_err_free(&err);
     }
     if (pf && ch->port < 0) {
         const char *msg = "invalid or missing port header";
         ch->kind = CH_PF_ERROR;
-        berth_spdy_put_data(&c->oq, sid, 0, msg, strlen(msg));
+        berth_spdy_put_data(SO(c), sid, 0, msg, strlen(msg));
         sconn_chan_fin(c, ch);
         return;
     }
     if (!sess_on_chan_open(self, c, ch)) {
         ch->reset = true;
         ch->local_fin = ch->remote_fin = true;
-        berth_spdy_put_rst_stream(&c->oq, sid, BERTH_SPDY_REFUSED_STREAM);
+        berth_spdy_put_rst_stream(SO(c), sid, BERTH_SPDY_REFUSED_STREAM);
         return;
     }
     if (f->flags & BERTH_SPDY_FLAG_FIN) {
@@ -493,7 +536,7 @@ static void spdy_frame(berth_actor_t *self, sconn_t *c, berth_spdy_frame_t *f)
         break;
     }
     case BERTH_SPDY_PING:
-        berth_spdy_put_ping(&c->oq, f->ping_id);
+        berth_spdy_put_ping(SO(c), f->ping_id);
         break;
     case BERTH_SPDY_GOAWAY:
         /* the client is done: it reads nothing more */
@@ -505,35 +548,37 @@ static void spdy_frame(berth_actor_t *self, sconn_t *c, berth_spdy_frame_t *f)
     }
 }
 
-static void spdy_input(berth_actor_t *self, sconn_t *c)
+/* SPDY frames from `in` (the socket's bytes, or the tunnel's). */
+static void spdy_input(berth_actor_t *self, sconn_t *c, berth_bytebuf_t *in)
 {
     wire_t *w = W(c);
     while (!c->closing) {
         berth_spdy_frame_t f = {0};
         berth_err_t err = NULL;
-        ssize_t n = berth_spdy_parse(w->spdy, c->in.data + c->in.off, berth_bytebuf_pending(&c->in),
-                                     &f, &err);
+        ssize_t n =
+                berth_spdy_parse(w->spdy, in->data + in->off, berth_bytebuf_pending(in), &f, &err);
         if (n == 0) {
             /* a frame larger than what one recv brings: make room for it */
-            size_t need =
-                    berth_spdy_frame_size(c->in.data + c->in.off, berth_bytebuf_pending(&c->in));
-            if (need > berth_bytebuf_pending(&c->in))
-                berth_bytebuf_reserve(&c->in, need - berth_bytebuf_pending(&c->in));
-            return;
+            size_t need = berth_spdy_frame_size(in->data + in->off, berth_bytebuf_pending(in));
+            if (need > berth_bytebuf_pending(in))
+                berth_bytebuf_reserve(in, need - berth_bytebuf_pending(in));
+            break;
         }
         if (n < 0) {
             berth_log_info("streaming: SPDY protocol error", "conn=%llu error=\"%s\"",
                            (unsigned long long)c->serial, err->msg);
             berth_err_free(&err);
-            berth_spdy_put_goaway(&c->oq, w->last_sid, BERTH_SPDY_GOAWAY_PROTOCOL_ERROR);
+            berth_spdy_put_goaway(SO(c), w->last_sid, BERTH_SPDY_GOAWAY_PROTOCOL_ERROR);
             w->goodbye = true;
+            tunnel_flush(c);
             sess_on_peer_gone(self, c);
             return;
         }
         spdy_frame(self, c, &f);
         berth_spdy_frame_clear(&f);
-        berth_bytebuf_consume(&c->in, (size_t)n);
+        berth_bytebuf_consume(in, (size_t)n);
     }
+    tunnel_flush(c);
 }
 
 /* ---- WebSocket -------------------------------------------------------------- */
@@ -619,10 +664,54 @@ static void ws_input(berth_actor_t *self, sconn_t *c)
     }
 }
 
+/* SPDY in WebSocket: each binary message's payload is the next bytes of
+ * the SPDY session. */
+static void tunnel_input(berth_actor_t *self, sconn_t *c)
+{
+    wire_t *w = W(c);
+    while (!c->closing) {
+        berth_ws_frame_t f;
+        berth_err_t err = NULL;
+        ssize_t n = berth_ws_parse(&w->wsp, c->in.data + c->in.off, berth_bytebuf_pending(&c->in),
+                                   &f, &err);
+        if (n == 0) {
+            size_t need = berth_ws_parser_need(&w->wsp);
+            if (need > berth_bytebuf_pending(&c->in))
+                berth_bytebuf_reserve(&c->in, need - berth_bytebuf_pending(&c->in));
+            break;
+        }
+        if (n < 0) {
+            berth_log_info("streaming: WebSocket protocol error", "conn=%llu error=\"%s\"",
+                           (unsigned long long)c->serial, err->msg);
+            berth_ws_put_close(&c->oq, berth_ws_parser_close_code(&w->wsp), err->msg);
+            berth_err_free(&err);
+            w->goodbye = true;
+            sess_on_peer_gone(self, c);
+            return;
+        }
+        if (f.opcode == BERTH_WS_OP_PING) {
+            berth_ws_put_pong(&c->oq, f.payload, f.len);
+        } else if (f.opcode == BERTH_WS_OP_CLOSE) {
+            if (!w->goodbye)
+                berth_ws_put_close(&c->oq, BERTH_WS_CLOSE_NORMAL, NULL);
+            w->goodbye = true;
+            berth_bytebuf_consume(&c->in, (size_t)n);
+            sess_on_peer_gone(self, c);
+            return;
+        } else if (f.opcode != BERTH_WS_OP_PONG) {
+            berth_bytebuf_put(&w->tin, f.payload, f.len);
+        }
+        berth_bytebuf_consume(&c->in, (size_t)n);
+    }
+    spdy_input(self, c, &w->tin);
+}
+
 void sconn_wire_input(berth_actor_t *self, sconn_t *c)
 {
-    if (c->wire == W_SPDY)
-        spdy_input(self, c);
+    if (c->wire == W_SPDY && W(c)->tunnel)
+        tunnel_input(self, c);
+    else if (c->wire == W_SPDY)
+        spdy_input(self, c, &c->in);
     else if (c->wire == W_WS)
         ws_input(self, c);
 }
@@ -634,9 +723,12 @@ void sconn_wire_goodbye(sconn_t *c)
     if (w->goodbye || c->peer_gone || c->phase < PH_UPGRADED)
         return;
     w->goodbye = true;
-    if (c->wire == W_SPDY)
-        berth_spdy_put_goaway(&c->oq, w->last_sid, BERTH_SPDY_GOAWAY_OK);
-    else if (c->wire == W_WS)
+    if (c->wire == W_SPDY) {
+        berth_spdy_put_goaway(SO(c), w->last_sid, BERTH_SPDY_GOAWAY_OK);
+        tunnel_flush(c);
+        if (w->tunnel)
+            berth_ws_put_close(&c->oq, BERTH_WS_CLOSE_NORMAL, NULL);
+    } else if (c->wire == W_WS)
         berth_ws_put_close(&c->oq, BERTH_WS_CLOSE_NORMAL, NULL);
 }
 

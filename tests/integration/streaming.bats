@@ -172,3 +172,61 @@ sleeper() {
     done
     ! pgrep -f "^sleep 4242"
 }
+
+# bstream ARGS...: berth's own streaming client (perf/berth-stream)
+bstream() {
+    "$BERTH_SRC/build/perf/berth-stream" "$@"
+}
+
+@test "URLs are single-use, expire, and an unknown one runs nothing" {
+    [[ -x $BERTH_SRC/build/perf/berth-stream ]] || skip "build/perf/berth-stream not built"
+    local id url
+    stop_berthd
+    BERTHD_ARGS+=(--set crio.api.stream_token_ttl=2s)
+    start_berthd
+    id=$(sleeper tok1)
+    url=$(bstream url exec --socket "$BERTH_SOCK" "$id" sh -c 'echo ran >>/tmp/ran')
+    [[ $url == http://127.0.0.1:*/exec/* ]]
+    run bstream open "$url"
+    [[ $status == 0 ]] || { echo "$output"; false; }
+    # reused: 404, and nothing ran a second time
+    run bstream open "$url"
+    echo "reuse: $status $output"
+    [[ $status == 255 && $output == *404* ]]
+    [[ $(berth_crictl exec "$id" cat /tmp/ran) == ran ]]
+    # expired: 404 naming the expiry
+    url=$(bstream url exec --socket "$BERTH_SOCK" "$id" sh -c 'echo late >>/tmp/ran')
+    sleep 3
+    run bstream open "$url"
+    echo "expired: $status $output"
+    [[ $status == 255 && $output == *404* && $output == *xpired* ]]
+    [[ $(berth_crictl exec "$id" cat /tmp/ran) == ran ]]
+    # unknown, and a wrong kind for a real token
+    run bstream open "${url%/*}/AAAAAAAAAAAAAAAAAAAAAAAA"
+    [[ $status == 255 && $output == *404* ]]
+    url=$(bstream url exec --socket "$BERTH_SOCK" "$id" true)
+    run bstream open "${url/\/exec\//\/attach\/}"
+    [[ $status == 255 && $output == *404* ]]
+    # a stopped container gets no URL at all
+    berth_crictl stop -t 0 "$id" >/dev/null
+    run bstream url exec --socket "$BERTH_SOCK" "$id" true
+    [[ $status != 0 && $output == *"not running"* ]]
+}
+
+@test "port-forward over WebSocket, and a port nobody listens on is reported on the error stream" {
+    [[ -x $BERTH_SRC/build/perf/berth-stream ]] || skip "build/perf/berth-stream not built"
+    local id out
+    id=$(run_ctr echo1 '"command":["sh","-c","mkdir -p /www && echo hello-ws > /www/index.html && exec httpd -f -p 8080 -h /www"]')
+    for _ in $(seq 50); do
+        berth_crictl exec "$id" sh -c 'netstat -ltn | grep -q :8080' 2>/dev/null && break
+        sleep 0.1
+    done
+    for t in spdy websocket; do
+        out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 "$BERTH_SRC/build/perf/berth-stream" portforward --socket "$BERTH_SOCK" --transport "$t" "$POD" 8080)
+        echo "$t: $out"
+        [[ $out == *hello-ws* ]]
+        run timeout 20 "$BERTH_SRC/build/perf/berth-stream" portforward --socket "$BERTH_SOCK" --transport "$t" "$POD" 8089 </dev/null
+        echo "$t closed port: $status $output"
+        [[ $output == *"8089"* && $output == *refused* ]]
+    done
+}
