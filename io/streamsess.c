@@ -608,6 +608,15 @@ static void fwd_done(berth_actor_t *self, sconn_t *c, fwd_t *f)
         sconn_chan_fin(c, f->data);
     if (f->error && !f->error->local_fin)
         sconn_chan_fin(c, f->error);
+    /* Over WebSocket's channels a session carries one connection per port
+     * and has no way to end one alone: it ends with the last of them. */
+    if (c->wire == W_WS) {
+        bool all = true;
+        for (fwd_t *x = S(c)->fwds; x && all; x = x->next)
+            all = x->done;
+        if (all)
+            sconn_close(self, c);
+    }
 }
 
 static void fwd_connect(sconn_t *c, fwd_t *f)
@@ -1038,7 +1047,9 @@ void sess_on_ep_eof(berth_actor_t *self, sconn_t *c, sep_t *e, int res)
         f->sock_eof = true;
         if (f->data && !f->data->local_fin)
             sconn_chan_fin(c, f->data);
-        if (f->client_fin || f->data == NULL || f->data->remote_fin)
+        /* over WebSocket the client cannot half-close a channel: the pod's
+         * end is the forward's end */
+        if (f->client_fin || f->data == NULL || f->data->remote_fin || c->wire == W_WS)
             fwd_done(self, c, f);
         return;
     }
