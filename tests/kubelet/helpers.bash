@@ -187,6 +187,22 @@ kl_teardown() {
     for h in $(kl_hierarchies); do
         find "$h$KL_CGROOT" -mindepth 1 -depth -type d -path '*/pod*' -exec rmdir {} \; 2>/dev/null || true
     done
+    # Last in a failed test's output (a CI excerpt shows the tail): the
+    # kubelet's error lines that are not on the allow-list, with berthd's
+    # log lines about the containers they name.
+    if [[ -z ${BATS_TEST_COMPLETED:-} && -f $KL_LOGS/$BATS_TEST_NUMBER.kubelet.log ]]; then
+        local flagged ids id
+        flagged=$(kl_log_errors "$KL_LOGS/$BATS_TEST_NUMBER.kubelet.log" | tail -n 12)
+        if [[ -n $flagged ]]; then
+            echo "--- kubelet errors not on the allow-list (last 12) ---"
+            echo "$flagged"
+            ids=$(grep -o '[0-9a-f]\{64\}' <<<"$flagged" | sort -u | head -n 3)
+            for id in $ids; do
+                echo "--- berthd on ${id:0:12} ---"
+                grep -F "${id:0:12}" "$KL_LOGS/$BATS_TEST_NUMBER.berthd.log" 2>/dev/null | grep -v 'msg="request"' | tail -n 8
+            done
+        fi
+    fi
 }
 
 # kl_free_port: a TCP port nothing listens on, for the kubelet's HTTPS server.
