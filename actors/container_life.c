@@ -375,8 +375,7 @@ void ctr_on_attach(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     if (r->tty != c->config->tty)
         return berth_cri_fail(rm, BERTH_ERR_INVALID,
                               "Attach: tty is %s but container %s was created with tty %s",
-                              r->tty ? "true" : "false", c->id,
-                              c->config->tty ? "true" : "false");
+                              r->tty ? "true" : "false", c->id, c->config->tty ? "true" : "false");
     berth_stream_req_t *q = berth_calloc(1, sizeof(*q));
     q->kind = BERTH_STREAM_ATTACH;
     q->id = berth_strdup(c->id);

@@ -58,11 +58,11 @@ typedef struct berth_config {
     char *stream_tls_cert;
     char *stream_tls_key;
     char *stream_tls_ca;
-    int64_t stream_idle_timeout_ns;  /* "" or 0: none */
-    int64_t stream_token_ttl_ns;     /* berth: a URL unused this long is gone */
-    int64_t stream_max_sessions;     /* berth: streaming connections at once */
-    int64_t stream_max_streams;      /* berth: streams (ports) per connection */
-    int64_t stream_max_buffered;     /* berth: bytes queued per direction */
+    int64_t stream_idle_timeout_ns; /* "" or 0: none */
+    int64_t stream_token_ttl_ns;    /* berth: a URL unused this long is gone */
+    int64_t stream_max_sessions;    /* berth: streaming connections at once */
+    int64_t stream_max_streams;     /* berth: streams (ports) per connection */
+    int64_t stream_max_buffered;    /* berth: bytes queued per direction */
     /* [crio.runtime] */
     char *default_runtime;
     char *log_level;
