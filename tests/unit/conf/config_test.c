@@ -327,11 +327,46 @@ static void test_durations(void)
        "bad durations refused");
 }
 
+/* [crio.api] stream_*: CRI-O's own forms (a string port, an empty idle
+ * timeout), and clear errors for what cannot serve. */
+static void test_streaming_keys(void)
+{
+    berth_config_t *c = build(NULL, NULL, NULL);
+    ok(c && strcmp(c->stream_address, "127.0.0.1") == 0 && strcmp(c->stream_port, "0") == 0 &&
+               c->stream_idle_timeout_ns == 0 && c->stream_token_ttl_ns == 60000000000LL &&
+               c->stream_max_sessions == 1000 && c->stream_max_streams == 64 &&
+               c->stream_max_buffered == 1 << 20 && !c->stream_enable_tls,
+       "streaming defaults: 127.0.0.1, any port, no idle timeout, URLs for a minute");
+    berth_config_unref(c);
+    char *f = write_file("stream.conf", "[crio.api]\nstream_port = \"10010\"\n"
+                                        "stream_idle_timeout = \"\"\nstream_token_ttl = \"30s\"\n");
+    c = build(f, NULL, NULL);
+    ok(c && strcmp(c->stream_port, "10010") == 0 && c->stream_idle_timeout_ns == 0 &&
+               c->stream_token_ttl_ns == 30000000000LL,
+       "stream_port as a string and an empty stream_idle_timeout, as CRI-O writes them");
+    berth_config_unref(c);
+    berth_free(f);
+    char *msg = NULL;
+    f = write_file("stream.conf", "[crio.api]\nstream_port = \"70000\"\n");
+    c = build(f, NULL, &msg);
+    ok(c == NULL && msg && strstr(msg, "stream_port") && strstr(msg, "70000"),
+       "a stream_port that is not a port is refused, naming it: %s", msg ? msg : "");
+    berth_free(msg);
+    berth_free(f);
+    f = write_file("stream.conf", "[crio.api]\nstream_enable_tls = true\n");
+    c = build(f, NULL, &msg);
+    ok(c == NULL && msg && strstr(msg, "stream_enable_tls"),
+       "stream_enable_tls is refused with a clear error (not supported yet): %s", msg ? msg : "");
+    berth_free(msg);
+    berth_free(f);
+}
+
 static void cleanup(void)
 {
     /* Only files this test wrote, one level of subdirectory. */
-    const char *names[] = {"berth.conf",  "warn.conf",    "type.conf", "type2.conf",  "syntax.conf",
-                           "bad-rt.conf", "bad-dur.conf", "rt.conf",   "printed.conf"};
+    const char *names[] = {"berth.conf",   "warn.conf",   "type.conf",    "type2.conf",
+                           "syntax.conf",  "bad-rt.conf", "bad-dur.conf", "rt.conf",
+                           "printed.conf", "stream.conf"};
     for (size_t i = 0; i < BERTH_ARRAY_LEN(names); i++) {
         BERTH_AUTO_FREE char *p = berth_asprintf("%s/%s", tmpdir, names[i]);
         unlink(p);
@@ -350,6 +385,7 @@ int main(void)
     test_warnings_and_errors();
     test_roundtrip();
     test_durations();
+    test_streaming_keys();
     cleanup();
     return tap_done();
 }
