@@ -41,6 +41,11 @@ typedef struct berth_ctr_summary {
     berth_cgroups_reader_t *cg_reader; /* one reference, owned; NULL before the first read */
     berth_cgroups_stats_t cg_stats;
     int64_t cg_at;
+    /* The ContainerStats of these figures, packed (owned; NULL: not packed
+     * since they last changed). Set the figures with the setters of
+     * actors/ctrstats.h, which drop it. */
+    uint8_t *stats;
+    size_t stats_len;
 } berth_ctr_summary_t;
 
 void berth_ctr_summary_free(berth_ctr_summary_t *s);
