@@ -323,6 +323,7 @@ static void on_infra(berth_actor_t *self, ctrs_t *c, berth_ctrs_infra_msg_t *im)
 
 typedef struct layer_row {
     char *id, *upper;
+    size_t slot; /* the entry's index slot when the job was made (see summary_at) */
     uint64_t bytes, inodes;
     bool ok;
 } layer_row_t;
@@ -373,6 +374,7 @@ static void measure_layers(berth_actor_t *self, ctrs_t *c, int64_t now)
             continue;
         layer_row_t *r = &m->rows[m->n++];
         r->id = berth_strdup(s->id);
+        r->slot = i;
         r->upper = berth_asprintf("%s/overlay-containers/%s/upper", c->cfg->root, s->id);
     }
     if (m->n == 0) {
@@ -383,12 +385,23 @@ static void measure_layers(berth_actor_t *self, ctrs_t *c, int64_t now)
     berth_blocking_run(layers_job, m, berth_actor_self(self), &m->hdr);
 }
 
+/* The summary of container `id`, looked for at `slot` first: a pool job's
+ * rows are made in index order and entries move only when one is removed,
+ * so a job's answer for a thousand containers does not scan the index for
+ * each. NULL: gone. */
+static berth_ctr_summary_t *summary_at(ctrs_t *c, size_t slot, const char *id)
+{
+    entry_t *e = slot < c->ix.n && strcmp(c->ix.v[slot].id, id) == 0
+                         ? &c->ix.v[slot]
+                         : berth_index_by_exact_id(&c->ix, id);
+    return e ? SUMMARY(e) : NULL;
+}
+
 static void on_layers_done(ctrs_t *c, layers_msg_t *m)
 {
     c->measuring = false;
     for (size_t i = 0; i < m->n; i++) {
-        entry_t *e = berth_index_by_exact_id(&c->ix, m->rows[i].id);
-        berth_ctr_summary_t *s = e ? SUMMARY(e) : NULL;
+        berth_ctr_summary_t *s = summary_at(c, m->rows[i].slot, m->rows[i].id);
         if (s == NULL || !m->rows[i].ok)
             continue;
         berth_ctr_stats_set_layer(s, m->rows[i].bytes, m->rows[i].inodes, m->at);
@@ -410,6 +423,7 @@ static void on_layers_done(ctrs_t *c, layers_msg_t *m)
 
 typedef struct cg_row {
     char *id, *cgroup;              /* owned */
+    size_t slot;                    /* the entry's index slot at the job's start */
     berth_cgroups_reader_t *reader; /* a reference; NULL: the job makes it */
     berth_cgroups_stats_t st;       /* all zero when the cgroup could not be read */
     int64_t at;                     /* wall time of the read */
@@ -499,6 +513,7 @@ static void cgroups_read(berth_actor_t *self, ctrs_t *c, int64_t now, bool new_o
             continue;
         cg_row_t *r = &m->rows[m->n++];
         r->id = berth_strdup(s->id);
+        r->slot = i;
         r->cgroup = berth_strdup(cgroup_of(s));
         if (s->cg_reader) {
             berth_cgroups_reader_ref(s->cg_reader);
@@ -517,8 +532,7 @@ static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
     c->reading = false;
     for (size_t i = 0; i < m->n; i++) {
         cg_row_t *r = &m->rows[i];
-        entry_t *e = berth_index_by_exact_id(&c->ix, r->id);
-        berth_ctr_summary_t *s = e ? SUMMARY(e) : NULL;
+        berth_ctr_summary_t *s = summary_at(c, r->slot, r->id);
         /* gone, or its cgroup changed while the job ran: the figures are not its */
         if (s == NULL || strcmp(cgroup_of(s), r->cgroup) != 0)
             continue;
