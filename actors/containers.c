@@ -317,8 +317,12 @@ static void on_infra(berth_actor_t *self, ctrs_t *c, berth_ctrs_infra_msg_t *im)
  * stat per file, so it never runs on a request's path: a stats request is
  * answered with the last measure, and the containers whose measure is older
  * than LAYER_MAX_AGE are measured again by one pool job at a time, each walk
- * stopped at LAYER_MAX_INODES (the figure is then a floor). */
-#define LAYER_MAX_AGE_NS (10ll * 1000000000ll)
+ * stopped at LAYER_MAX_INODES (the figure is then a floor). A minute, as
+ * cAdvisor's du of a container's layer (its fsHandler's default period):
+ * even a layer of a few files costs about 50 us of system calls on the test
+ * VM, so walking a thousand every 10 s took 5 ms of CPU a second, half of
+ * what a relist of a thousand pods may cost (docs/perf.md, "1000 pods"). */
+#define LAYER_MAX_AGE_NS (60ll * 1000000000ll)
 #define LAYER_MAX_INODES 200000u
 
 typedef struct layer_row {
