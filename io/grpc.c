@@ -426,7 +426,7 @@ static void on_out(conn_t *c, grpc_out_msg_t *m)
     if (call->closed || call->finished || c->closing)
         return; /* finished, reset or closed: dropped silently */
     if (m->what & GRPC_OUT_MSG) {
-        int r = berth_h2_send_msg(c->h2, call->stream_id, m->data, m->len);
+        int r = berth_h2_send_msg_take(c->h2, call->stream_id, berth_steal_ptr(&m->data), m->len);
         if (r > 0 || r < 0) {
             /* r > 0: too large, answered RESOURCE_EXHAUSTED instead. */
             call->finished = true;
