@@ -315,14 +315,10 @@ static void on_infra(berth_actor_t *self, ctrs_t *c, berth_ctrs_infra_msg_t *im)
 /* The kubelet reads a container's rootfs usage from ContainerStats'
  * writable_layer (its /stats/summary). Walking an upper directory costs one
  * stat per file, so it never runs on a request's path: a stats request is
- * answered with the last measure, and the containers whose measure is older
- * than LAYER_MAX_AGE are measured again by one pool job at a time, each walk
- * stopped at LAYER_MAX_INODES (the figure is then a floor). A minute, as
- * cAdvisor's du of a container's layer (its fsHandler's default period):
- * even a layer of a few files costs about 50 us of system calls on the test
- * VM, so walking a thousand every 10 s took 5 ms of CPU a second, half of
- * what a relist of a thousand pods may cost (docs/perf.md, "1000 pods"). */
-#define LAYER_MAX_AGE_NS (60ll * 1000000000ll)
+ * answered with the last measure, and the containers due a new one (10 s
+ * after a measure that saw the layer change, up to 60 s while it stays the
+ * same: berth_ctr_stats_set_layer) are measured by one pool job at a time,
+ * each walk stopped at LAYER_MAX_INODES (the figure is then a floor). */
 #define LAYER_MAX_INODES 200000u
 
 typedef struct layer_row {
@@ -374,7 +370,7 @@ static void measure_layers(berth_actor_t *self, ctrs_t *c, int64_t now)
     m->rows = berth_calloc(c->ix.n + 1, sizeof(*m->rows));
     for (size_t i = 0; i < c->ix.n; i++) {
         const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
-        if (s == NULL || !s->listed || (s->layer_at && now - s->layer_at < LAYER_MAX_AGE_NS))
+        if (s == NULL || !s->listed || !berth_ctr_stats_layer_due(s, now))
             continue;
         layer_row_t *r = &m->rows[m->n++];
         r->id = berth_strdup(s->id);
@@ -891,15 +887,10 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
         entry_t *e = berth_index_by_exact_id(&c->ix, sm->summary->id);
         if (e) {
             berth_ctr_summary_t *old = SUMMARY(e);
-            if (old) {
-                berth_ctr_stats_set_layer(sm->summary, old->layer_bytes, old->layer_inodes,
-                                          old->layer_at);
-                /* the figures belong to the cgroup they were read from */
-                if (strcmp(cgroup_of(old), cgroup_of(sm->summary)) == 0) {
-                    sm->summary->cg_reader = berth_steal_ptr(&old->cg_reader);
-                    berth_ctr_stats_set_cg(sm->summary, &old->cg_stats, old->cg_at);
-                }
-            }
+            /* the cgroup's figures belong to the cgroup they were read from */
+            if (old)
+                berth_ctr_stats_carry(sm->summary, old,
+                                      strcmp(cgroup_of(old), cgroup_of(sm->summary)) == 0);
             bool first = sm->summary->listed && sm->summary->layer_at == 0;
             bool unread = sm->summary->listed && sm->summary->cg_at == 0;
             berth_index_set_summary(&c->ix, e, berth_steal_ptr(&sm->summary));

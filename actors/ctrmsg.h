@@ -34,6 +34,7 @@ typedef struct berth_ctr_summary {
      * time of the measure, 0 before the first. */
     uint64_t layer_bytes, layer_inodes;
     int64_t layer_at;
+    int64_t layer_every; /* measured again this long after layer_at (ctrstats.h) */
     /* The cgroup's CPU and memory figures, likewise read and kept by the
      * containers actor (the container actor leaves them zero and NULL) while
      * the summary's cgroup stays the same. cg_at is the wall time of the

@@ -28,10 +28,37 @@ void berth_ctr_stats_set_cg(berth_ctr_summary_t *s, const berth_cgroups_stats_t 
 
 void berth_ctr_stats_set_layer(berth_ctr_summary_t *s, uint64_t bytes, uint64_t inodes, int64_t at)
 {
+    bool same = s->layer_at != 0 && bytes == s->layer_bytes && inodes == s->layer_inodes;
+    int64_t twice = s->layer_every ? 2 * s->layer_every : BERTH_CTR_LAYER_EVERY_MIN;
+    if (!same)
+        s->layer_every = BERTH_CTR_LAYER_EVERY_MIN;
+    else
+        s->layer_every = twice < BERTH_CTR_LAYER_EVERY_MAX ? twice : BERTH_CTR_LAYER_EVERY_MAX;
     s->layer_bytes = bytes;
     s->layer_inodes = inodes;
     s->layer_at = at;
     drop(s);
+}
+
+bool berth_ctr_stats_layer_due(const berth_ctr_summary_t *s, int64_t now)
+{
+    int64_t every = s->layer_every ? s->layer_every : BERTH_CTR_LAYER_EVERY_MIN;
+    return s->layer_at == 0 || now - s->layer_at >= every;
+}
+
+void berth_ctr_stats_carry(berth_ctr_summary_t *to, berth_ctr_summary_t *from, bool same_cgroup)
+{
+    to->layer_bytes = from->layer_bytes;
+    to->layer_inodes = from->layer_inodes;
+    to->layer_at = from->layer_at;
+    to->layer_every = from->layer_every;
+    if (same_cgroup) {
+        berth_cgroups_reader_unref(to->cg_reader);
+        to->cg_reader = berth_steal_ptr(&from->cg_reader);
+        to->cg_stats = from->cg_stats;
+        to->cg_at = from->cg_at;
+    }
+    drop(to);
 }
 
 /* The pieces of one ContainerStats, borrowing the summary's strings. */

@@ -2,7 +2,8 @@
 /*
  * actors/ctrstats: a container's packed ContainerStats is kept while its
  * figures stay, and every setter drops it, so the next answer shows the
- * new figures; a container never read is packed afresh, at the call's time.
+ * new figures; a container never read is packed afresh, at the call's time;
+ * the writable layer's next measure, and figures carried to a new summary.
  */
 #include <stdio.h>
 #include <string.h>
@@ -102,6 +103,46 @@ int main(void)
                st->memory->working_set_bytes == NULL && st->cpu->timestamp == 7000,
        "an unreadable cgroup shows no figures");
     runtime__v1__container_stats__free_unpacked(st, NULL);
+
+    /* the layer's next measure: 10 s after a change, doubling to 60 s while
+     * it stays the same */
+    const int64_t S = 1000000000ll;
+    berth_ctr_summary_t *l = summary();
+    ok(berth_ctr_stats_layer_due(l, 1), "a layer never measured is due");
+    berth_ctr_stats_set_layer(l, 4096, 3, 100 * S);
+    ok(l->layer_every == 10 * S && !berth_ctr_stats_layer_due(l, 109 * S) &&
+               berth_ctr_stats_layer_due(l, 110 * S),
+       "after the first measure: due 10 s later");
+    berth_ctr_stats_set_layer(l, 4096, 3, 110 * S);
+    berth_ctr_stats_set_layer(l, 4096, 3, 130 * S);
+    ok(l->layer_every == 40 * S, "the same figures: 20 s, then 40 s");
+    berth_ctr_stats_set_layer(l, 4096, 3, 170 * S);
+    berth_ctr_stats_set_layer(l, 4096, 3, 230 * S);
+    ok(l->layer_every == 60 * S && !berth_ctr_stats_layer_due(l, 289 * S) &&
+               berth_ctr_stats_layer_due(l, 290 * S),
+       "and never more than 60 s");
+    berth_ctr_stats_set_layer(l, 8192, 4, 290 * S);
+    ok(l->layer_every == 10 * S, "a change brings it back to 10 s");
+
+    /* a newer summary of the container keeps its figures */
+    berth_ctr_summary_t *n = summary();
+    berth_ctr_stats_carry(n, l, true);
+    ok(n->layer_bytes == 8192 && n->layer_inodes == 4 && n->layer_at == 290 * S &&
+               n->layer_every == 10 * S,
+       "a new summary carries the layer's figures and their schedule");
+    cg.cpu_ns = 1234;
+    berth_ctr_stats_set_cg(l, &cg, 300 * S);
+    berth_ctr_summary_t *m = summary();
+    berth_ctr_stats_carry(m, l, false);
+    ok(m->cg_at == 0 && m->layer_at == 290 * S, "the cgroup's only when the cgroup is the same");
+    berth_ctr_stats_carry(m, l, true);
+    st = unpack(berth_ctr_stats_packed(m, 400 * S, LAYERS, &scratch));
+    ok(cpu_of(st) == 1234 && st->writable_layer && st->writable_layer->used_bytes->value == 8192,
+       "and the new summary answers with them");
+    runtime__v1__container_stats__free_unpacked(st, NULL);
+    berth_ctr_summary_free(l);
+    berth_ctr_summary_free(n);
+    berth_ctr_summary_free(m);
 
     berth_ctr_summary_free(s); /* frees the packed answer with it */
     printf("1..%d\n", ntest);
