@@ -22,6 +22,7 @@
 #include "actors/container.h"
 #include "actors/creation.h"
 #include "actors/cri.h"
+#include "actors/ctrstats.h"
 #include "actors/index.h"
 #include "actors/msgtypes.h"
 #include "actors/runtimes.h"
@@ -267,9 +268,9 @@ static void on_list(ctrs_t *c, berth_cri_req_msg_t *rm, bool stream)
     const Runtime__V1__ContainerFilter *f =
             stream ? ((const Runtime__V1__StreamContainersRequest *)rm->req)->filter
                    : ((const Runtime__V1__ListContainersRequest *)rm->req)->filter;
-    Runtime__V1__ListContainersResponse list = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
-    Runtime__V1__StreamContainersResponse one = RUNTIME__V1__STREAM_CONTAINERS_RESPONSE__INIT;
-    berth_index_list(&c->ix, &lister, f, rm->call, stream, &list.base, &one.base);
+    berth_index_list(&c->ix, &lister, f, rm->call, stream,
+                     &runtime__v1__list_containers_response__descriptor,
+                     &runtime__v1__stream_containers_response__descriptor);
     berth_msg_free(&rm->hdr);
 }
 
@@ -314,14 +315,15 @@ static void on_infra(berth_actor_t *self, ctrs_t *c, berth_ctrs_infra_msg_t *im)
 /* The kubelet reads a container's rootfs usage from ContainerStats'
  * writable_layer (its /stats/summary). Walking an upper directory costs one
  * stat per file, so it never runs on a request's path: a stats request is
- * answered with the last measure, and the containers whose measure is older
- * than LAYER_MAX_AGE are measured again by one pool job at a time, each walk
- * stopped at LAYER_MAX_INODES (the figure is then a floor). */
-#define LAYER_MAX_AGE_NS (10ll * 1000000000ll)
+ * answered with the last measure, and the containers due a new one (10 s
+ * after a measure that saw the layer change, up to 60 s while it stays the
+ * same: berth_ctr_stats_set_layer) are measured by one pool job at a time,
+ * each walk stopped at LAYER_MAX_INODES (the figure is then a floor). */
 #define LAYER_MAX_INODES 200000u
 
 typedef struct layer_row {
     char *id, *upper;
+    size_t slot; /* the entry's index slot when the job was made (see summary_at) */
     uint64_t bytes, inodes;
     bool ok;
 } layer_row_t;
@@ -368,10 +370,11 @@ static void measure_layers(berth_actor_t *self, ctrs_t *c, int64_t now)
     m->rows = berth_calloc(c->ix.n + 1, sizeof(*m->rows));
     for (size_t i = 0; i < c->ix.n; i++) {
         const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
-        if (s == NULL || !s->listed || (s->layer_at && now - s->layer_at < LAYER_MAX_AGE_NS))
+        if (s == NULL || !s->listed || !berth_ctr_stats_layer_due(s, now))
             continue;
         layer_row_t *r = &m->rows[m->n++];
         r->id = berth_strdup(s->id);
+        r->slot = i;
         r->upper = berth_asprintf("%s/overlay-containers/%s/upper", c->cfg->root, s->id);
     }
     if (m->n == 0) {
@@ -382,17 +385,26 @@ static void measure_layers(berth_actor_t *self, ctrs_t *c, int64_t now)
     berth_blocking_run(layers_job, m, berth_actor_self(self), &m->hdr);
 }
 
+/* The summary of container `id`, looked for at `slot` first: a pool job's
+ * rows are made in index order and entries move only when one is removed,
+ * so a job's answer for a thousand containers does not scan the index for
+ * each. NULL: gone. */
+static berth_ctr_summary_t *summary_at(ctrs_t *c, size_t slot, const char *id)
+{
+    entry_t *e = slot < c->ix.n && strcmp(c->ix.v[slot].id, id) == 0
+                         ? &c->ix.v[slot]
+                         : berth_index_by_exact_id(&c->ix, id);
+    return e ? SUMMARY(e) : NULL;
+}
+
 static void on_layers_done(ctrs_t *c, layers_msg_t *m)
 {
     c->measuring = false;
     for (size_t i = 0; i < m->n; i++) {
-        entry_t *e = berth_index_by_exact_id(&c->ix, m->rows[i].id);
-        berth_ctr_summary_t *s = e ? SUMMARY(e) : NULL;
+        berth_ctr_summary_t *s = summary_at(c, m->rows[i].slot, m->rows[i].id);
         if (s == NULL || !m->rows[i].ok)
             continue;
-        s->layer_bytes = m->rows[i].bytes;
-        s->layer_inodes = m->rows[i].inodes;
-        s->layer_at = m->at;
+        berth_ctr_stats_set_layer(s, m->rows[i].bytes, m->rows[i].inodes, m->at);
     }
 }
 
@@ -411,6 +423,7 @@ static void on_layers_done(ctrs_t *c, layers_msg_t *m)
 
 typedef struct cg_row {
     char *id, *cgroup;              /* owned */
+    size_t slot;                    /* the entry's index slot at the job's start */
     berth_cgroups_reader_t *reader; /* a reference; NULL: the job makes it */
     berth_cgroups_stats_t st;       /* all zero when the cgroup could not be read */
     int64_t at;                     /* wall time of the read */
@@ -500,6 +513,7 @@ static void cgroups_read(berth_actor_t *self, ctrs_t *c, int64_t now, bool new_o
             continue;
         cg_row_t *r = &m->rows[m->n++];
         r->id = berth_strdup(s->id);
+        r->slot = i;
         r->cgroup = berth_strdup(cgroup_of(s));
         if (s->cg_reader) {
             berth_cgroups_reader_ref(s->cg_reader);
@@ -518,15 +532,13 @@ static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
     c->reading = false;
     for (size_t i = 0; i < m->n; i++) {
         cg_row_t *r = &m->rows[i];
-        entry_t *e = berth_index_by_exact_id(&c->ix, r->id);
-        berth_ctr_summary_t *s = e ? SUMMARY(e) : NULL;
+        berth_ctr_summary_t *s = summary_at(c, r->slot, r->id);
         /* gone, or its cgroup changed while the job ran: the figures are not its */
         if (s == NULL || strcmp(cgroup_of(s), r->cgroup) != 0)
             continue;
         if (s->cg_reader == NULL)
             s->cg_reader = berth_steal_ptr(&r->reader);
-        s->cg_stats = r->st;
-        s->cg_at = r->at;
+        berth_ctr_stats_set_cg(s, &r->st, r->at);
     }
     stats_wait_t *w = c->stats_waiting;
     c->stats_waiting = NULL;
@@ -540,104 +552,26 @@ static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
     cgroups_read(self, c, (int64_t)berth_wall_ns(), true);
 }
 
-/* The per-row pieces of a ContainerStats answer, owned by stats_answer. */
-typedef struct stat_parts {
-    Runtime__V1__ContainerStats st;
-    Runtime__V1__ContainerAttributes attr;
-    Runtime__V1__ContainerMetadata md;
-    Runtime__V1__CpuUsage cpu;
-    Runtime__V1__MemoryUsage mem;
-    Runtime__V1__FilesystemUsage fs;
-    Runtime__V1__FilesystemIdentifier fsid;
-    Runtime__V1__UInt64Value v[5];
-} stat_parts_t;
-
-/* One container's answer, borrowing s's strings. A container not read yet,
- * or whose cgroup could not be read, carries timestamps and no figures. */
-static void fill_stats(stat_parts_t *p, const berth_ctr_summary_t *s, int64_t now, char *layers_fs)
-{
-    Runtime__V1__ContainerStats *st = &p->st;
-    Runtime__V1__ContainerAttributes *attr = &p->attr;
-    Runtime__V1__ContainerMetadata *md = &p->md;
-    Runtime__V1__CpuUsage *cpu = &p->cpu;
-    Runtime__V1__MemoryUsage *mem = &p->mem;
-    Runtime__V1__UInt64Value *v = p->v;
-    runtime__v1__container_stats__init(st);
-    runtime__v1__container_attributes__init(attr);
-    runtime__v1__container_metadata__init(md);
-    runtime__v1__cpu_usage__init(cpu);
-    runtime__v1__memory_usage__init(mem);
-    for (int i = 0; i < 5; i++)
-        runtime__v1__uint64_value__init(&v[i]);
-    md->name = s->ctr_name;
-    md->attempt = s->attempt;
-    attr->id = s->id;
-    attr->metadata = md;
-    attr->n_labels = s->labels.n;
-    attr->labels =
-            berth_kv_map(&s->labels, &runtime__v1__container_attributes__labels_entry__descriptor);
-    attr->n_annotations = s->annotations.n;
-    attr->annotations = berth_kv_map(
-            &s->annotations, &runtime__v1__container_attributes__annotations_entry__descriptor);
-    st->attributes = attr;
-    /* each figure's own time: the kubelet divides CPU deltas by these */
-    int64_t ts = s->cg_at ? s->cg_at : now;
-    cpu->timestamp = ts;
-    if (s->cg_stats.have_cpu) {
-        v[0].value = s->cg_stats.cpu_ns;
-        cpu->usage_core_nano_seconds = &v[0];
-    }
-    mem->timestamp = ts;
-    if (s->cg_stats.have_mem) {
-        v[1].value = s->cg_stats.mem_working_set;
-        v[2].value = s->cg_stats.mem_usage;
-        mem->working_set_bytes = &v[1];
-        mem->usage_bytes = &v[2];
-    }
-    st->cpu = cpu;
-    st->memory = mem;
-    if (s->layer_at) {
-        runtime__v1__filesystem_usage__init(&p->fs);
-        runtime__v1__filesystem_identifier__init(&p->fsid);
-        p->fsid.mountpoint = layers_fs;
-        v[3].value = s->layer_bytes;
-        v[4].value = s->layer_inodes;
-        p->fs.timestamp = s->layer_at;
-        p->fs.fs_id = &p->fsid;
-        p->fs.used_bytes = &v[3];
-        p->fs.inodes_used = &v[4];
-        st->writable_layer = &p->fs;
-    }
-}
-
-/* Answers the call from the summaries in rows (borrowed). */
+/* Answers the call from the summaries in rows (borrowed), each row's
+ * ContainerStats packed once per change of its figures (ctrstats.h). */
 static void stats_answer(ctrs_t *c, berth_cri_req_msg_t *rm, bool single,
-                         const berth_ctr_summary_t **rows, size_t n)
+                         berth_ctr_summary_t **rows, size_t n)
 {
     int64_t now = (int64_t)berth_wall_ns();
-    stat_parts_t *parts = berth_calloc(n + 1, sizeof(*parts));
-    Runtime__V1__ContainerStats **stp = berth_calloc(n + 1, sizeof(*stp));
-    for (size_t i = 0; i < n; i++) {
-        fill_stats(&parts[i], rows[i], now, c->layers_fs);
-        stp[i] = &parts[i].st;
-    }
-    if (single) {
-        Runtime__V1__ContainerStatsResponse resp = RUNTIME__V1__CONTAINER_STATS_RESPONSE__INIT;
-        resp.stats = stp[0];
-        berth_cri_reply(rm->call, &resp.base);
-    } else {
-        Runtime__V1__ListContainerStatsResponse resp =
-                RUNTIME__V1__LIST_CONTAINER_STATS_RESPONSE__INIT;
-        resp.n_stats = n;
-        resp.stats = stp;
-        berth_cri_reply(rm->call, &resp.base);
-    }
-    for (size_t i = 0; i < n; i++) {
-        berth_free(parts[i].attr.labels);
-        berth_free(parts[i].attr.annotations);
-    }
-    berth_free(parts);
-    berth_free(stp);
+    BERTH_AUTO_FREE berth_cri_packed_t *items = berth_calloc(n + 1, sizeof(*items));
+    BERTH_AUTO_FREE uint8_t **scratch = berth_calloc(n + 1, sizeof(*scratch));
+    for (size_t i = 0; i < n; i++)
+        items[i] = berth_ctr_stats_packed(rows[i], now, c->layers_fs, &scratch[i]);
+    /* ContainerStatsResponse's one field is the ContainerStats, as
+     * ListContainerStatsResponse's is the repeated one */
+    size_t len;
+    uint8_t *buf =
+            berth_cri_pack_items(single ? &runtime__v1__container_stats_response__descriptor
+                                        : &runtime__v1__list_container_stats_response__descriptor,
+                                 items, single && n > 1 ? 1 : n, &len);
+    berth_grpc_reply_take(rm->call, buf, len);
+    for (size_t i = 0; i < n; i++)
+        berth_free(scratch[i]);
     berth_msg_free(&rm->hdr);
 }
 
@@ -660,12 +594,12 @@ static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm,
     } else {
         f = ((const Runtime__V1__ListContainerStatsRequest *)rm->req)->filter;
     }
-    const berth_ctr_summary_t **rows = berth_calloc(c->ix.n + 1, sizeof(*rows));
+    berth_ctr_summary_t **rows = berth_calloc(c->ix.n + 1, sizeof(*rows));
     size_t n = 0;
     bool wait = false;
     int64_t max_age = c->cfg->stats_refresh_interval_ns;
     for (size_t i = 0; i < c->ix.n; i++) {
-        const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
+        berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
         if (s == NULL || !s->listed)
             continue;
         if (want_id && strcmp(s->id, want_id) != 0)
@@ -955,17 +889,10 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
         entry_t *e = berth_index_by_exact_id(&c->ix, sm->summary->id);
         if (e) {
             berth_ctr_summary_t *old = SUMMARY(e);
-            if (old) {
-                sm->summary->layer_bytes = old->layer_bytes;
-                sm->summary->layer_inodes = old->layer_inodes;
-                sm->summary->layer_at = old->layer_at;
-                /* the figures belong to the cgroup they were read from */
-                if (strcmp(cgroup_of(old), cgroup_of(sm->summary)) == 0) {
-                    sm->summary->cg_reader = berth_steal_ptr(&old->cg_reader);
-                    sm->summary->cg_stats = old->cg_stats;
-                    sm->summary->cg_at = old->cg_at;
-                }
-            }
+            /* the cgroup's figures belong to the cgroup they were read from */
+            if (old)
+                berth_ctr_stats_carry(sm->summary, old,
+                                      strcmp(cgroup_of(old), cgroup_of(sm->summary)) == 0);
             bool first = sm->summary->listed && sm->summary->layer_at == 0;
             bool unread = sm->summary->listed && sm->summary->cg_at == 0;
             berth_index_set_summary(&c->ix, e, berth_steal_ptr(&sm->summary));

@@ -94,6 +94,73 @@ void berth_cri_reply_items(berth_grpc_call_t *call, bool stream, ProtobufCMessag
     berth_grpc_finish(call, BERTH_GRPC_OK, NULL);
 }
 
+/* The key of resp's only field, a message field: its number, wire type 2
+ * (length-delimited). */
+static uint32_t item_key(const ProtobufCMessageDescriptor *resp)
+{
+    const ProtobufCFieldDescriptor *f = &resp->fields[0];
+    assert(resp->n_fields == 1 && f->type == PROTOBUF_C_TYPE_MESSAGE);
+    return f->id << 3 | 2;
+}
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+uint8_t *berth_cri_pack_items(const ProtobufCMessageDescriptor *resp,
+                              const berth_cri_packed_t *items, size_t n, size_t *len)
+{
+    uint32_t key = item_key(resp);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += varint_len(key) + varint_len(items[i].len) + items[i].len;
+    uint8_t *buf = berth_malloc(total ? total : 1);
+    uint8_t *p = buf;
+    for (size_t i = 0; i < n; i++) {
+        p = put_varint(p, key);
+        p = put_varint(p, items[i].len);
+        if (items[i].len)
+            memcpy(p, items[i].data, items[i].len);
+        p += items[i].len;
+    }
+    *len = total;
+    return buf;
+}
+
+void berth_cri_reply_packed(berth_grpc_call_t *call, bool stream,
+                            const ProtobufCMessageDescriptor *list_resp,
+                            const ProtobufCMessageDescriptor *stream_resp,
+                            const berth_cri_packed_t *items, size_t n)
+{
+    size_t len;
+    if (!stream) {
+        uint8_t *buf = berth_cri_pack_items(list_resp, items, n, &len);
+        berth_grpc_reply_take(call, buf, len);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack_items(stream_resp, &items[i], 1, &len);
+        berth_grpc_send(call, buf, len);
+    }
+    berth_grpc_finish(call, BERTH_GRPC_OK, NULL);
+}
+
 static void reply_msg(berth_grpc_call_t *call, const ProtobufCMessage *resp)
 {
     berth_cri_reply(call, resp);

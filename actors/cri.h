@@ -120,6 +120,27 @@ uint8_t *berth_cri_pack(const ProtobufCMessage *resp, size_t *len);
 void berth_cri_reply_items(berth_grpc_call_t *call, bool stream, ProtobufCMessage *list_resp,
                            ProtobufCMessage *stream_resp, void **items, size_t n);
 
+/* A message already packed: its bytes (borrowed) and their count. */
+typedef struct berth_cri_packed {
+    const uint8_t *data;
+    size_t len;
+} berth_cri_packed_t;
+
+/* Packs a response whose only field (a message field, repeated or not) holds
+ * these items, without unpacking them: each is written as the field's key,
+ * its length and its bytes, which is how protobuf encodes a message field,
+ * so the bytes are those berth_cri_pack gives the response with the items
+ * in it. Returns them (owned) and sets *len. */
+uint8_t *berth_cri_pack_items(const ProtobufCMessageDescriptor *resp,
+                              const berth_cri_packed_t *items, size_t n, size_t *len);
+/* berth_cri_reply_items for items already packed: one `list_resp` answer,
+ * or (stream) one `stream_resp` message per item and then OK. Items stay
+ * the caller's. */
+void berth_cri_reply_packed(berth_grpc_call_t *call, bool stream,
+                            const ProtobufCMessageDescriptor *list_resp,
+                            const ProtobufCMessageDescriptor *stream_resp,
+                            const berth_cri_packed_t *items, size_t n);
+
 typedef struct berth_cri_config {
     const char *runtime_version; /* berth's version */
     const char *const *handlers; /* runtime handler names, NULL-terminated; copied */

@@ -34,6 +34,7 @@ typedef struct berth_ctr_summary {
      * time of the measure, 0 before the first. */
     uint64_t layer_bytes, layer_inodes;
     int64_t layer_at;
+    int64_t layer_every; /* measured again this long after layer_at (ctrstats.h) */
     /* The cgroup's CPU and memory figures, likewise read and kept by the
      * containers actor (the container actor leaves them zero and NULL) while
      * the summary's cgroup stays the same. cg_at is the wall time of the
@@ -41,6 +42,11 @@ typedef struct berth_ctr_summary {
     berth_cgroups_reader_t *cg_reader; /* one reference, owned; NULL before the first read */
     berth_cgroups_stats_t cg_stats;
     int64_t cg_at;
+    /* The ContainerStats of these figures, packed (owned; NULL: not packed
+     * since they last changed). Set the figures with the setters of
+     * actors/ctrstats.h, which drop it. */
+    uint8_t *stats;
+    size_t stats_len;
 } berth_ctr_summary_t;
 
 void berth_ctr_summary_free(berth_ctr_summary_t *s);

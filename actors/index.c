@@ -91,6 +91,8 @@ berth_index_entry_t *berth_index_add(berth_index_t *ix, const char *id, const ch
     e->name = berth_strdup(name);
     e->handle = handle;
     e->summary = NULL;
+    e->item = NULL;
+    e->item_len = 0;
     return e;
 }
 
@@ -100,6 +102,7 @@ void berth_index_remove(berth_index_t *ix, berth_index_entry_t *e)
     berth_free(e->name);
     if (e->summary && ix->free_summary)
         ix->free_summary(e->summary);
+    berth_free(e->item);
     *e = ix->v[ix->n - 1];
     ix->n--;
 }
@@ -109,6 +112,9 @@ void berth_index_set_summary(berth_index_t *ix, berth_index_entry_t *e, void *su
     if (e->summary && ix->free_summary)
         ix->free_summary(e->summary);
     e->summary = summary;
+    berth_free(e->item);
+    e->item = NULL;
+    e->item_len = 0;
 }
 
 char *berth_index_new_id(void)
@@ -182,49 +188,104 @@ static const void *field_at(const ProtobufCMessage *m, const char *name, int typ
     return fd && (int)fd->type == type ? (const char *)m + fd->offset : NULL;
 }
 
-bool berth_index_filter_keeps(const ProtobufCMessage *f, const berth_summary_view_t *v)
+/* A filter's conditions, found once per list rather than per summary. */
+typedef struct conds {
+    const char *id; /* NULL: any */
+    size_t id_len;
+    const int *state; /* NULL: any */
+    size_t n_sel;
+    ProtobufCMessage *const *sel;
+} conds_t;
+
+static void conds_of(const ProtobufCMessage *f, conds_t *c)
 {
+    memset(c, 0, sizeof(*c));
     const char *const *id = field_at(f, "id", PROTOBUF_C_TYPE_STRING);
-    if (id && *id && (*id)[0] && strncmp(v->id, *id, strlen(*id)) != 0)
-        return false;
+    if (id && *id && (*id)[0]) {
+        c->id = *id;
+        c->id_len = strlen(*id);
+    }
     const ProtobufCMessage *const *sv = field_at(f, "state", PROTOBUF_C_TYPE_MESSAGE);
-    const int *state = sv && *sv ? field_at(*sv, "state", PROTOBUF_C_TYPE_ENUM) : NULL;
-    if (state && *state != v->state)
-        return false;
+    c->state = sv && *sv ? field_at(*sv, "state", PROTOBUF_C_TYPE_ENUM) : NULL;
     const ProtobufCFieldDescriptor *ls =
             protobuf_c_message_descriptor_get_field_by_name(f->descriptor, "label_selector");
-    if (ls == NULL || ls->label != PROTOBUF_C_LABEL_REPEATED)
-        return true;
-    size_t n = *(const size_t *)((const char *)f + ls->quantifier_offset);
-    ProtobufCMessage *const *entries =
-            *(ProtobufCMessage *const *const *)((const char *)f + ls->offset);
-    return berth_kv_selects(v->labels, n, entries);
+    if (ls != NULL && ls->label == PROTOBUF_C_LABEL_REPEATED) {
+        c->n_sel = *(const size_t *)((const char *)f + ls->quantifier_offset);
+        c->sel = *(ProtobufCMessage *const *const *)((const char *)f + ls->offset);
+    }
 }
 
-void berth_index_list(const berth_index_t *ix, const berth_index_lister_t *l, const void *filter,
-                      struct berth_grpc_call *call, bool stream, ProtobufCMessage *list_resp,
-                      ProtobufCMessage *stream_resp)
+static bool conds_keep(const conds_t *c, const berth_summary_view_t *v)
 {
-    char *slots = berth_calloc(ix->n + 1, l->slot_size);
-    void **items = berth_calloc(ix->n + 1, sizeof(*items));
-    size_t n = 0;
-    for (size_t i = 0; i < ix->n; i++) {
-        const void *s = ix->v[i].summary;
-        if (s == NULL)
-            continue;
-        berth_summary_view_t v = l->view(s);
-        if (!v.listed || (filter && !berth_index_filter_keeps(filter, &v)) ||
-            (filter && l->keep && !l->keep(s, filter)))
-            continue;
-        items[n] = slots + n * l->slot_size;
-        l->fill(items[n], s);
-        n++;
+    if (c->id && strncmp(v->id, c->id, c->id_len) != 0)
+        return false;
+    if (c->state && *c->state != v->state)
+        return false;
+    return berth_kv_selects(v->labels, c->n_sel, c->sel);
+}
+
+bool berth_index_filter_keeps(const ProtobufCMessage *f, const berth_summary_view_t *v)
+{
+    conds_t c;
+    conds_of(f, &c);
+    return conds_keep(&c, v);
+}
+
+/* e's packed list item, packed into e now if it has none yet; `slot` is
+ * scratch of l->slot_size bytes. */
+static berth_cri_packed_t entry_item(berth_index_entry_t *e, const berth_index_lister_t *l,
+                                     void *slot)
+{
+    if (e->item == NULL) {
+        memset(slot, 0, l->slot_size);
+        l->fill(slot, e->summary);
+        e->item = berth_cri_pack(slot, &e->item_len);
+        l->fini(slot);
     }
-    berth_cri_reply_items(call, stream, list_resp, stream_resp, items, n);
-    for (size_t i = 0; i < n; i++)
-        l->fini(items[i]);
-    berth_free(slots);
-    berth_free(items);
+    return (berth_cri_packed_t){e->item, e->item_len};
+}
+
+/* The packed items of the listed summaries filter keeps, in index order, in
+ * a new array (owned; borrowing the entries' items); *n their count. */
+static berth_cri_packed_t *kept_items(berth_index_t *ix, const berth_index_lister_t *l,
+                                      const void *filter, size_t *n)
+{
+    conds_t c;
+    if (filter)
+        conds_of(filter, &c);
+    BERTH_AUTO_FREE void *slot = berth_malloc(l->slot_size);
+    berth_cri_packed_t *items = berth_calloc(ix->n + 1, sizeof(*items));
+    size_t k = 0;
+    for (size_t i = 0; i < ix->n; i++) {
+        berth_index_entry_t *e = &ix->v[i];
+        if (e->summary == NULL)
+            continue;
+        berth_summary_view_t v = l->view(e->summary);
+        if (!v.listed || (filter && !conds_keep(&c, &v)) ||
+            (filter && l->keep && !l->keep(e->summary, filter)))
+            continue;
+        items[k++] = entry_item(e, l, slot);
+    }
+    *n = k;
+    return items;
+}
+
+uint8_t *berth_index_pack_list(berth_index_t *ix, const berth_index_lister_t *l, const void *filter,
+                               const ProtobufCMessageDescriptor *resp, size_t *len)
+{
+    size_t n;
+    BERTH_AUTO_FREE berth_cri_packed_t *items = kept_items(ix, l, filter, &n);
+    return berth_cri_pack_items(resp, items, n, len);
+}
+
+void berth_index_list(berth_index_t *ix, const berth_index_lister_t *l, const void *filter,
+                      struct berth_grpc_call *call, bool stream,
+                      const ProtobufCMessageDescriptor *list_resp,
+                      const ProtobufCMessageDescriptor *stream_resp)
+{
+    size_t n;
+    BERTH_AUTO_FREE berth_cri_packed_t *items = kept_items(ix, l, filter, &n);
+    berth_cri_reply_packed(call, stream, list_resp, stream_resp, items, n);
 }
 
 void berth_index_route_by_id(const berth_index_t *ix, berth_cri_req_msg_t *rm, const char *field,

@@ -19,6 +19,13 @@ typedef struct berth_index_entry {
     char *id, *name;       /* owned */
     berth_handle_t handle; /* the actor holding the name */
     void *summary;         /* owned, freed with the index's free_summary; may be NULL */
+    /* The summary's list item, packed by the first list that showed it and
+     * reused by the next ones (owned; NULL: not packed yet). It goes with
+     * the summary it was packed from (berth_index_set_summary, remove), so
+     * a list never shows an item older than the summary: whatever a list
+     * item shows must come from the summary and change only with it. */
+    uint8_t *item;
+    size_t item_len;
 } berth_index_entry_t;
 
 struct berth_cri_req_msg;
@@ -47,7 +54,8 @@ berth_index_entry_t *berth_index_by_exact_id(berth_index_t *ix, const char *id);
 berth_index_entry_t *berth_index_add(berth_index_t *ix, const char *id, const char *name,
                                      berth_handle_t handle);
 void berth_index_remove(berth_index_t *ix, berth_index_entry_t *e);
-/* Replaces an entry's summary (taken). */
+/* Replaces an entry's summary (taken), dropping the item packed from the
+ * old one. */
 void berth_index_set_summary(berth_index_t *ix, berth_index_entry_t *e, void *summary);
 
 /* Labels or annotations as a listing summary keeps them (all owned). */
@@ -68,7 +76,8 @@ void *berth_kv_map(const berth_kv_t *kv, const ProtobufCMessageDescriptor *desc)
 /* Answers a List or Stream call from the summaries: `keep` picks (filter may
  * be NULL), `fill` builds one item in `slot` (slot_size bytes, the item
  * message first) borrowing the summary's strings, `fini` frees what fill
- * allocated. list_resp and stream_resp as for berth_cri_reply_items. */
+ * allocated. An index is listed with one lister only: the items it packs
+ * are kept in its entries (berth_index_entry_t.item) for the next lists. */
 typedef struct berth_summary_view {
     const char *id;
     int state;
@@ -91,10 +100,20 @@ typedef struct berth_index_lister {
  * selector (any of the *Filter messages; fields found by name). */
 bool berth_index_filter_keeps(const ProtobufCMessage *filter, const berth_summary_view_t *v);
 
+/* The List answer (a `resp` message, whose only field is the repeated
+ * item) for the summaries `filter` keeps (NULL or empty: all listed ones),
+ * packed: returned owned, *len its size. Items come from the entries' packed
+ * ones, packed now where missing. */
+uint8_t *berth_index_pack_list(berth_index_t *ix, const berth_index_lister_t *l, const void *filter,
+                               const ProtobufCMessageDescriptor *resp, size_t *len);
+
+/* Answers the call with that list: one `list_resp`, or (stream) one
+ * `stream_resp` per item, as berth_cri_reply_packed. */
 struct berth_grpc_call;
-void berth_index_list(const berth_index_t *ix, const berth_index_lister_t *l, const void *filter,
-                      struct berth_grpc_call *call, bool stream, ProtobufCMessage *list_resp,
-                      ProtobufCMessage *stream_resp);
+void berth_index_list(berth_index_t *ix, const berth_index_lister_t *l, const void *filter,
+                      struct berth_grpc_call *call, bool stream,
+                      const ProtobufCMessageDescriptor *list_resp,
+                      const ProtobufCMessageDescriptor *stream_resp);
 
 /* A manager's handler for one CRI method (rm taken, arg from the table), or
  * none: the method goes to the actor whose ID the request names, and

@@ -259,9 +259,9 @@ static void on_list(pods_t *p, berth_cri_req_msg_t *rm, bool stream)
     const Runtime__V1__PodSandboxFilter *f =
             stream ? ((const Runtime__V1__StreamPodSandboxesRequest *)rm->req)->filter
                    : ((const Runtime__V1__ListPodSandboxRequest *)rm->req)->filter;
-    Runtime__V1__ListPodSandboxResponse list = RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT;
-    Runtime__V1__StreamPodSandboxesResponse one = RUNTIME__V1__STREAM_POD_SANDBOXES_RESPONSE__INIT;
-    berth_index_list(&p->ix, &lister, f, rm->call, stream, &list.base, &one.base);
+    berth_index_list(&p->ix, &lister, f, rm->call, stream,
+                     &runtime__v1__list_pod_sandbox_response__descriptor,
+                     &runtime__v1__stream_pod_sandboxes_response__descriptor);
     berth_msg_free(&rm->hdr);
 }
 

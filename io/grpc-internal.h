@@ -54,6 +54,10 @@ bool berth_h2_want_io(berth_h2_t *h);
  * the limit finishes the stream with RESOURCE_EXHAUSTED instead and returns 1.
  * Returns 0 when queued, -1 when the stream is gone or already finished. */
 int berth_h2_send_msg(berth_h2_t *h, int32_t stream_id, const void *pb, size_t len);
+/* The same with pb taken (berth_malloc'd; freed here in every case): sent
+ * from pb itself when nothing is queued before it on the stream, so a large
+ * answer is not copied into the stream's buffer. */
+int berth_h2_send_msg_take(berth_h2_t *h, int32_t stream_id, uint8_t *pb, size_t len);
 /* Queues the final status (trailers, or a trailers-only response when no
  * message was sent). msg may be NULL. Returns -1 when the stream is gone or
  * already finished. */

@@ -106,11 +106,15 @@ static void out_free(berth_msg_t *msg)
     berth_free(m);
 }
 
-static void post(berth_grpc_call_t *call, unsigned what, const void *pb, size_t len, int code,
-                 const char *text)
+/* `taken`: pb is the message's own (freed with it), not copied. */
+static void post(berth_grpc_call_t *call, unsigned what, const void *pb, size_t len, bool taken,
+                 int code, const char *text)
 {
-    if (!call)
+    if (!call) {
+        if (taken)
+            berth_free((void *)pb);
         return; /* an internal request: nobody to answer */
+    }
     if (what & GRPC_OUT_FINISH) {
         /* Arrival to the final answer's post, by method: "rpc StartContainer" */
         const char *slash = strrchr(call->method, '/');
@@ -124,7 +128,7 @@ static void post(berth_grpc_call_t *call, unsigned what, const void *pb, size_t 
     m->call = call;
     m->what = what;
     if (what & GRPC_OUT_MSG) {
-        m->data = len ? berth_memdup(pb, len) : NULL;
+        m->data = taken ? (void *)pb : len ? berth_memdup(pb, len) : NULL;
         m->len = len;
     }
     m->code = code;
@@ -135,17 +139,22 @@ static void post(berth_grpc_call_t *call, unsigned what, const void *pb, size_t 
 
 void berth_grpc_reply(berth_grpc_call_t *call, const void *pb, size_t len)
 {
-    post(call, GRPC_OUT_MSG | GRPC_OUT_FINISH, pb, len, BERTH_GRPC_OK, NULL);
+    post(call, GRPC_OUT_MSG | GRPC_OUT_FINISH, pb, len, false, BERTH_GRPC_OK, NULL);
+}
+
+void berth_grpc_reply_take(berth_grpc_call_t *call, void *pb, size_t len)
+{
+    post(call, GRPC_OUT_MSG | GRPC_OUT_FINISH, pb, len, true, BERTH_GRPC_OK, NULL);
 }
 
 void berth_grpc_send(berth_grpc_call_t *call, const void *pb, size_t len)
 {
-    post(call, GRPC_OUT_MSG, pb, len, 0, NULL);
+    post(call, GRPC_OUT_MSG, pb, len, false, 0, NULL);
 }
 
 void berth_grpc_finish(berth_grpc_call_t *call, int code, const char *msg)
 {
-    post(call, GRPC_OUT_FINISH, NULL, 0, code, msg);
+    post(call, GRPC_OUT_FINISH, NULL, 0, false, code, msg);
 }
 
 const char *berth_grpc_code_name(int code)
@@ -417,7 +426,7 @@ static void on_out(conn_t *c, grpc_out_msg_t *m)
     if (call->closed || call->finished || c->closing)
         return; /* finished, reset or closed: dropped silently */
     if (m->what & GRPC_OUT_MSG) {
-        int r = berth_h2_send_msg(c->h2, call->stream_id, m->data, m->len);
+        int r = berth_h2_send_msg_take(c->h2, call->stream_id, berth_steal_ptr(&m->data), m->len);
         if (r > 0 || r < 0) {
             /* r > 0: too large, answered RESOURCE_EXHAUSTED instead. */
             call->finished = true;

@@ -132,6 +132,9 @@ void berth_grpc_call_set_owner(berth_grpc_call_t *call, berth_handle_t owner);
 
 /* Unary success: one message (copied) then status OK. */
 void berth_grpc_reply(berth_grpc_call_t *call, const void *pb, size_t len);
+/* The same with pb taken (a berth_malloc'd buffer, freed here even when the
+ * call is NULL or gone): a large answer is not copied once more. */
+void berth_grpc_reply_take(berth_grpc_call_t *call, void *pb, size_t len);
 /* Server streaming: one message (copied); status later with berth_grpc_finish. */
 void berth_grpc_send(berth_grpc_call_t *call, const void *pb, size_t len);
 /* Ends the call with a status and message (copied; may be NULL). */

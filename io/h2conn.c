@@ -52,6 +52,12 @@ typedef struct h2stream {
     bool started;  /* response HEADERS submitted with a data provider */
     bool finished; /* final status decided */
     bool deferred; /* data provider returned DEFERRED */
+    /* A message taken whole (berth_h2_send_msg_take) goes out from its own
+     * buffer, its length prefix from `head`, ahead of the copied ones in
+     * `out`; held_off counts the prefix's 5 bytes too. */
+    uint8_t head[5];
+    uint8_t *held;
+    size_t held_len, held_off;
     uint8_t *out;
     size_t out_len, out_off, out_cap;
     int code;
@@ -153,6 +159,7 @@ static void stream_free(h2stream_t *st)
     berth_free(st->path);
     berth_free(st->encoding);
     berth_free(st->body);
+    berth_free(st->held);
     berth_free(st->out);
     berth_free(st->text);
     berth_free(st);
@@ -196,17 +203,40 @@ static ssize_t data_read(nghttp2_session *session, int32_t stream_id, uint8_t *b
 {
     berth_h2_t *h = user_data;
     h2stream_t *st = source->ptr;
-    size_t avail = st->out_len - st->out_off;
+    size_t held = st->held ? 5 + st->held_len - st->held_off : 0;
+    size_t avail = held + st->out_len - st->out_off;
     if (avail == 0 && !st->finished) {
         st->deferred = true;
         return NGHTTP2_ERR_DEFERRED;
     }
-    size_t n = avail < length ? avail : length;
-    memcpy(buf, st->out + st->out_off, n);
-    st->out_off += n;
-    if (st->out_off == st->out_len)
-        st->out_off = st->out_len = 0;
-    if (st->out_len == 0 && st->finished) {
+    size_t n = 0;
+    while (st->held && n < length) {
+        size_t k;
+        if (st->held_off < 5) {
+            k = 5 - st->held_off < length - n ? 5 - st->held_off : length - n;
+            memcpy(buf + n, st->head + st->held_off, k);
+        } else {
+            size_t left = st->held_len - (st->held_off - 5);
+            k = left < length - n ? left : length - n;
+            memcpy(buf + n, st->held + (st->held_off - 5), k);
+        }
+        n += k;
+        st->held_off += k;
+        if (st->held_off == 5 + st->held_len) {
+            berth_free(st->held);
+            st->held = NULL;
+            st->held_len = st->held_off = 0;
+        }
+    }
+    if (st->held == NULL && n < length) {
+        size_t k = st->out_len - st->out_off < length - n ? st->out_len - st->out_off : length - n;
+        memcpy(buf + n, st->out + st->out_off, k);
+        n += k;
+        st->out_off += k;
+        if (st->out_off == st->out_len)
+            st->out_off = st->out_len = 0;
+    }
+    if (st->held == NULL && st->out_len == 0 && st->finished) {
         /* The status goes in trailers, so the DATA must not end the stream. */
         *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
         if (submit_status(h, st, false) != 0)
@@ -254,7 +284,18 @@ static void reject_http(berth_h2_t *h, h2stream_t *st, const char *status)
     nghttp2_submit_response(h->session, st->id, nv, 1, NULL);
 }
 
-int berth_h2_send_msg(berth_h2_t *h, int32_t stream_id, const void *pb, size_t len)
+static void put_prefix(uint8_t *p, size_t len)
+{
+    p[0] = 0; /* not compressed */
+    p[1] = (uint8_t)(len >> 24);
+    p[2] = (uint8_t)(len >> 16);
+    p[3] = (uint8_t)(len >> 8);
+    p[4] = (uint8_t)len;
+}
+
+/* Queues one message, taken when `take` and nothing is queued before it
+ * (else copied behind what is), and starts the response or resumes it. */
+static int send_msg(berth_h2_t *h, int32_t stream_id, uint8_t *pb, size_t len, bool take)
 {
     h2stream_t *st = stream_get(h, stream_id);
     if (!st || st->finished)
@@ -265,20 +306,23 @@ int berth_h2_send_msg(berth_h2_t *h, int32_t stream_id, const void *pb, size_t l
                  len, h->max_msg);
         return finish(h, st, BERTH_GRPC_RESOURCE_EXHAUSTED, buf) == 0 ? 1 : -1;
     }
-    size_t need = st->out_len + 5 + len;
-    if (need > st->out_cap) {
-        st->out_cap = need > st->out_cap * 2 ? need : st->out_cap * 2;
-        st->out = berth_realloc(st->out, st->out_cap);
+    if (take && pb != NULL && st->held == NULL && st->out_len == 0) {
+        put_prefix(st->head, len);
+        st->held = berth_steal_ptr(&pb);
+        st->held_len = len;
+        st->held_off = 0;
+    } else {
+        size_t need = st->out_len + 5 + len;
+        if (need > st->out_cap) {
+            st->out_cap = need > st->out_cap * 2 ? need : st->out_cap * 2;
+            st->out = berth_realloc(st->out, st->out_cap);
+        }
+        uint8_t *p = st->out + st->out_len;
+        put_prefix(p, len);
+        if (len)
+            memcpy(p + 5, pb, len);
+        st->out_len = need;
     }
-    uint8_t *p = st->out + st->out_len;
-    p[0] = 0;
-    p[1] = (uint8_t)(len >> 24);
-    p[2] = (uint8_t)(len >> 16);
-    p[3] = (uint8_t)(len >> 8);
-    p[4] = (uint8_t)len;
-    if (len)
-        memcpy(p + 5, pb, len);
-    st->out_len = need;
     if (!st->started) {
         st->started = true;
         nghttp2_nv nv[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
@@ -289,6 +333,21 @@ int berth_h2_send_msg(berth_h2_t *h, int32_t stream_id, const void *pb, size_t l
     }
     kick(h, st);
     return 0;
+}
+
+int berth_h2_send_msg(berth_h2_t *h, int32_t stream_id, const void *pb, size_t len)
+{
+    return send_msg(h, stream_id, (uint8_t *)pb, len, false);
+}
+
+int berth_h2_send_msg_take(berth_h2_t *h, int32_t stream_id, uint8_t *pb, size_t len)
+{
+    int r = send_msg(h, stream_id, pb, len, true);
+    /* not taken (copied, refused or dropped): it is ours to free */
+    h2stream_t *st = stream_get(h, stream_id);
+    if (st == NULL || st->held != pb)
+        berth_free(pb);
+    return r;
 }
 
 int berth_h2_finish(berth_h2_t *h, int32_t stream_id, int code, const char *msg)

@@ -83,7 +83,7 @@ typedef struct resp {
     char msg[256];
     char accept_enc[256];
     int header_frames;
-    uint8_t data[4096];
+    uint8_t data[40000];
     size_t dlen;
     bool closed;
     uint32_t close_code;
@@ -313,7 +313,7 @@ static bool msg_is(resp_t *r, const char *want)
 
 int main(void)
 {
-    printf("1..32\n");
+    printf("1..35\n");
 
     /* unary round trip, message split over several DATA frames */
     nghttp2_session *cli = client_new();
@@ -365,6 +365,29 @@ int main(void)
     ok(r->dlen == 18 && r->data[5] == 'a' && r->data[11] == 'b' && r->data[17] == 'c' &&
                r->grpc_status == 0,
        "streaming: three messages then OK");
+
+    /* a taken message goes out from its own buffer, over several DATA
+     * frames, and one queued behind it is copied after it */
+    sid = submit(cli, 3, "/a/Taken", "", 0, 0, NULL, NULL, 0);
+    xfer(cli, srv);
+    enum { BIG = 20000 };
+    uint8_t *big = berth_malloc(BIG);
+    for (size_t i = 0; i < BIG; i++)
+        big[i] = (uint8_t)(i * 7);
+    ok(berth_h2_send_msg_take(srv, sid, big, BIG) == 0 &&
+               berth_h2_send_msg_take(srv, sid, berth_memdup("tail", 4), 4) == 0 &&
+               berth_h2_finish(srv, sid, BERTH_GRPC_OK, NULL) == 0,
+       "taken messages queued");
+    xfer(cli, srv);
+    r = resp_of(sid);
+    bool same = r->dlen == 5 + BIG + 5 + 4 && r->data[0] == 0 && r->data[3] == (BIG >> 8) &&
+                r->data[4] == (BIG & 0xff);
+    for (size_t i = 0; same && i < BIG; i++)
+        same = r->data[5 + i] == (uint8_t)(i * 7);
+    ok(same, "the taken message arrives whole, prefixed with its length");
+    ok(r->dlen == 5 + BIG + 5 + 4 && r->data[5 + BIG + 4] == 4 &&
+               memcmp(r->data + 5 + BIG + 5, "tail", 4) == 0 && r->grpc_status == 0,
+       "then the one queued behind it, then OK");
 
     /* reply over the send limit */
     berth_h2_free(srv);

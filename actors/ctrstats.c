@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * A container's ContainerStats, packed from its summary's figures and kept
+ * there (ctrstats.h). At a thousand containers a ListContainerStats a second
+ * built its answer from protobuf structs every time; figures change every
+ * few seconds, so most calls now copy bytes packed before.
+ */
+#include "actors/ctrstats.h"
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "engine/alloc.h"
+#include "proto/cri.h"
+
+static void drop(berth_ctr_summary_t *s)
+{
+    berth_free(s->stats);
+    s->stats = NULL;
+    s->stats_len = 0;
+}
+
+void berth_ctr_stats_set_cg(berth_ctr_summary_t *s, const berth_cgroups_stats_t *st, int64_t at)
+{
+    s->cg_stats = *st;
+    s->cg_at = at;
+    drop(s);
+}
+
+void berth_ctr_stats_set_layer(berth_ctr_summary_t *s, uint64_t bytes, uint64_t inodes, int64_t at)
+{
+    bool same = s->layer_at != 0 && bytes == s->layer_bytes && inodes == s->layer_inodes;
+    int64_t twice = s->layer_every ? 2 * s->layer_every : BERTH_CTR_LAYER_EVERY_MIN;
+    if (!same)
+        s->layer_every = BERTH_CTR_LAYER_EVERY_MIN;
+    else
+        s->layer_every = twice < BERTH_CTR_LAYER_EVERY_MAX ? twice : BERTH_CTR_LAYER_EVERY_MAX;
+    s->layer_bytes = bytes;
+    s->layer_inodes = inodes;
+    s->layer_at = at;
+    drop(s);
+}
+
+bool berth_ctr_stats_layer_due(const berth_ctr_summary_t *s, int64_t now)
+{
+    int64_t every = s->layer_every ? s->layer_every : BERTH_CTR_LAYER_EVERY_MIN;
+    return s->layer_at == 0 || now - s->layer_at >= every;
+}
+
+void berth_ctr_stats_carry(berth_ctr_summary_t *to, berth_ctr_summary_t *from, bool same_cgroup)
+{
+    to->layer_bytes = from->layer_bytes;
+    to->layer_inodes = from->layer_inodes;
+    to->layer_at = from->layer_at;
+    to->layer_every = from->layer_every;
+    if (same_cgroup) {
+        berth_cgroups_reader_unref(to->cg_reader);
+        to->cg_reader = berth_steal_ptr(&from->cg_reader);
+        to->cg_stats = from->cg_stats;
+        to->cg_at = from->cg_at;
+    }
+    drop(to);
+}
+
+/* The pieces of one ContainerStats, borrowing the summary's strings. */
+typedef struct stat_parts {
+    Runtime__V1__ContainerStats st;
+    Runtime__V1__ContainerAttributes attr;
+    Runtime__V1__ContainerMetadata md;
+    Runtime__V1__CpuUsage cpu;
+    Runtime__V1__MemoryUsage mem;
+    Runtime__V1__FilesystemUsage fs;
+    Runtime__V1__FilesystemIdentifier fsid;
+    Runtime__V1__UInt64Value v[5];
+} stat_parts_t;
+
+/* A container not read yet, or whose cgroup could not be read, carries
+ * timestamps and no figures. */
+static void fill(stat_parts_t *p, const berth_ctr_summary_t *s, int64_t now, const char *layers_fs)
+{
+    Runtime__V1__UInt64Value *v = p->v;
+    runtime__v1__container_stats__init(&p->st);
+    runtime__v1__container_attributes__init(&p->attr);
+    runtime__v1__container_metadata__init(&p->md);
+    runtime__v1__cpu_usage__init(&p->cpu);
+    runtime__v1__memory_usage__init(&p->mem);
+    for (int i = 0; i < 5; i++)
+        runtime__v1__uint64_value__init(&v[i]);
+    p->md.name = s->ctr_name;
+    p->md.attempt = s->attempt;
+    p->attr.id = s->id;
+    p->attr.metadata = &p->md;
+    p->attr.n_labels = s->labels.n;
+    p->attr.labels =
+            berth_kv_map(&s->labels, &runtime__v1__container_attributes__labels_entry__descriptor);
+    p->attr.n_annotations = s->annotations.n;
+    p->attr.annotations = berth_kv_map(
+            &s->annotations, &runtime__v1__container_attributes__annotations_entry__descriptor);
+    p->st.attributes = &p->attr;
+    /* each figure's own time: the kubelet divides CPU deltas by these */
+    int64_t ts = s->cg_at ? s->cg_at : now;
+    p->cpu.timestamp = ts;
+    if (s->cg_stats.have_cpu) {
+        v[0].value = s->cg_stats.cpu_ns;
+        p->cpu.usage_core_nano_seconds = &v[0];
+    }
+    p->mem.timestamp = ts;
+    if (s->cg_stats.have_mem) {
+        v[1].value = s->cg_stats.mem_working_set;
+        v[2].value = s->cg_stats.mem_usage;
+        p->mem.working_set_bytes = &v[1];
+        p->mem.usage_bytes = &v[2];
+    }
+    p->st.cpu = &p->cpu;
+    p->st.memory = &p->mem;
+    if (s->layer_at) {
+        runtime__v1__filesystem_usage__init(&p->fs);
+        runtime__v1__filesystem_identifier__init(&p->fsid);
+        p->fsid.mountpoint = (char *)layers_fs;
+        v[3].value = s->layer_bytes;
+        v[4].value = s->layer_inodes;
+        p->fs.timestamp = s->layer_at;
+        p->fs.fs_id = &p->fsid;
+        p->fs.used_bytes = &v[3];
+        p->fs.inodes_used = &v[4];
+        p->st.writable_layer = &p->fs;
+    }
+}
+
+static uint8_t *pack(const berth_ctr_summary_t *s, int64_t now, const char *layers_fs, size_t *len)
+{
+    stat_parts_t p;
+    fill(&p, s, now, layers_fs);
+    uint8_t *buf = berth_cri_pack(&p.st.base, len);
+    berth_free(p.attr.labels);
+    berth_free(p.attr.annotations);
+    return buf;
+}
+
+berth_cri_packed_t berth_ctr_stats_packed(berth_ctr_summary_t *s, int64_t now,
+                                          const char *layers_fs, uint8_t **scratch)
+{
+    *scratch = NULL;
+    if (s->cg_at == 0) {
+        size_t len;
+        *scratch = pack(s, now, layers_fs, &len);
+        return (berth_cri_packed_t){*scratch, len};
+    }
+    if (s->stats == NULL)
+        s->stats = pack(s, now, layers_fs, &s->stats_len);
+    return (berth_cri_packed_t){s->stats, s->stats_len};
+}
