@@ -8,6 +8,7 @@
  * streaming server in CRI-O and containerd serves it like crictl. It must
  * never be linked into berthd: every call blocks.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,6 +24,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "engine/alloc.h"
 #include "io/spdy.h"
@@ -72,6 +76,8 @@ struct berth_stream_client {
     berth_bytebuf_t wsmsg; /* a fragmented WebSocket message so far */
     bool close_sent;       /* WebSocket: our close frame is queued */
     berth_bytebuf_t rx, tx;
+    SSL_CTX *tls_ctx; /* https: this connection's TLS context and session */
+    SSL *tls;
     uint64_t rng;
     int npairs;
     bool done;
@@ -148,13 +154,15 @@ static const char *stream_type_name(int ch)
 
 /* ---- URL, connect, upgrade ---------------------------------------------- */
 
-int berth_stream_url_parse(const char *url, char **host, char **port, char **path, berth_err_t *err)
+int berth_stream_url_parse(const char *url, bool *tls, char **host, char **port, char **path,
+                           berth_err_t *err)
 {
     *host = *port = *path = NULL;
-    if (strncasecmp(url, "http://", 7) != 0)
+    *tls = strncasecmp(url, "https://", 8) == 0;
+    if (!*tls && strncasecmp(url, "http://", 7) != 0)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                              "streaming URL %s: only http:// is supported", url);
-    const char *h = url + 7;
+                              "streaming URL %s: only http:// and https:// are supported", url);
+    const char *h = url + (*tls ? 8 : 7);
     const char *slash = strchr(h, '/');
     const char *hend = slash ? slash : h + strlen(h);
     const char *colon = NULL;
@@ -181,7 +189,8 @@ int berth_stream_url_parse(const char *url, char **host, char **port, char **pat
         (colon + 1 == hend || strspn(colon + 1, "0123456789") != (size_t)(hend - colon - 1)))
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "streaming URL %s: bad port", url);
     *host = berth_strndup(hs, (size_t)(he - hs));
-    *port = colon ? berth_strndup(colon + 1, (size_t)(hend - colon - 1)) : berth_strdup("80");
+    *port = colon ? berth_strndup(colon + 1, (size_t)(hend - colon - 1))
+                  : berth_strdup(*tls ? "443" : "80");
     *path = berth_strdup(slash ? slash : "/");
     return 0;
 }
@@ -230,18 +239,194 @@ static int tcp_connect(const char *host, const char *port, uint64_t deadline, be
     return fd;
 }
 
+/* ---- TLS (https URLs) ------------------------------------------------------ */
+
+/* OpenSSL's queued errors as one message (and the queue emptied). */
+static void tls_reason(char *buf, size_t len)
+{
+    unsigned long e = ERR_get_error();
+    if (e == 0)
+        snprintf(buf, len, "no reason given");
+    else
+        ERR_error_string_n(e, buf, len);
+    ERR_clear_error();
+}
+
+static bool ip_literal(const char *s)
+{
+    uint8_t a[16];
+    return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+/* The client side of a TLS handshake on the connected socket, within the
+ * deadline. */
+static int tls_start(berth_stream_client_t *c, const char *host,
+                     const berth_stream_client_opts_t *o, uint64_t deadline, berth_err_t *err)
+{
+    char why[256];
+    c->tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (c->tls_ctx == NULL) {
+        tls_reason(why, sizeof(why));
+        return berth_err_make(err, ENOMEM, BERTH_ERR_INTERNAL, "TLS: no context: %s", why);
+    }
+    SSL_CTX_set_min_proto_version(c->tls_ctx, TLS1_2_VERSION);
+    /* A peer that closes TCP without close_notify ends the session like
+     * plain HTTP's EOF; moving and partial writes: c->tx may grow (and
+     * move) between the tries of one write, keeping its pending bytes. */
+    SSL_CTX_set_options(c->tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(c->tls_ctx,
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* The upgrade is HTTP/1.1's: a Go server would pick h2 if we offered
+     * it, and HTTP/2 has no Upgrade. (0 is success here.) */
+    static const unsigned char alpn[] = "\x08http/1.1";
+    SSL_CTX_set_alpn_protos(c->tls_ctx, alpn, sizeof(alpn) - 1);
+    const char *name = o->tls_server_name ? o->tls_server_name : host;
+    if (!o->tls_insecure) {
+        SSL_CTX_set_verify(c->tls_ctx, SSL_VERIFY_PEER, NULL);
+        int ok = o->tls_ca_file ? SSL_CTX_load_verify_locations(c->tls_ctx, o->tls_ca_file, NULL)
+                                : SSL_CTX_set_default_verify_paths(c->tls_ctx);
+        if (ok != 1) {
+            tls_reason(why, sizeof(why));
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                  "TLS: cannot load CAs from %s: %s",
+                                  o->tls_ca_file ? o->tls_ca_file : "the system's paths", why);
+        }
+    }
+    c->tls = SSL_new(c->tls_ctx);
+    if (c->tls == NULL || SSL_set_fd(c->tls, c->fd) != 1) {
+        tls_reason(why, sizeof(why));
+        return berth_err_make(err, ENOMEM, BERTH_ERR_INTERNAL, "TLS: no session: %s", why);
+    }
+    bool ip = ip_literal(name);
+    /* SNI carries names only (RFC 6066 §3) */
+    if (!ip)
+        SSL_set_tlsext_host_name(c->tls, name);
+    if (!o->tls_insecure) {
+        int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->tls), name)
+                    : SSL_set1_host(c->tls, name);
+        if (ok != 1) {
+            tls_reason(why, sizeof(why));
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                  "TLS: cannot check the certificate against %s: %s", name, why);
+        }
+    }
+    for (;;) {
+        int r = SSL_connect(c->tls);
+        if (r == 1)
+            return 0;
+        int e = SSL_get_error(c->tls, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            int ev = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+            if (ev < 0)
+                return berth_err_errno(err, errno, "TLS handshake: poll");
+            if (ev == 0)
+                return berth_err_make(err, ETIMEDOUT, BERTH_ERR_TIMEOUT,
+                                      "TLS handshake with %s: no answer in time", host);
+            continue;
+        }
+        long v = SSL_get_verify_result(c->tls);
+        if (v != X509_V_OK) {
+            ERR_clear_error();
+            return berth_err_make(err, EACCES, BERTH_ERR_UNAUTHENTICATED,
+                                  "TLS handshake with %s: the certificate does not verify as %s: "
+                                  "%s",
+                                  host, name, X509_verify_cert_error_string(v));
+        }
+        if (e == SSL_ERROR_SYSCALL && errno != 0)
+            return berth_err_errno(err, errno, "TLS handshake with %s", host);
+        tls_reason(why, sizeof(why));
+        return berth_err_make(err, EPROTO, BERTH_ERR_UNAVAILABLE, "TLS handshake with %s: %s", host,
+                              why);
+    }
+}
+
+/* TLS errors of a read or write: -2 when the call only has to wait (also
+ * for the other direction: a TLS 1.2 renegotiation, which the kubelet's Go
+ * server never starts), 0 at the end of the stream, -1 with *err. */
+static ssize_t tls_io_error(berth_stream_client_t *c, int r, const char *what, berth_err_t *err)
+{
+    int e = SSL_get_error(c->tls, r);
+    char why[256];
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return -2;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno != 0)
+            return berth_err_errno(err, errno, "streaming connection (TLS): %s", what);
+        return 0;
+    default:
+        tls_reason(why, sizeof(why));
+        return berth_err_make(err, EPROTO, BERTH_ERR_UNAVAILABLE,
+                              "streaming connection (TLS): %s: %s", what, why);
+    }
+}
+
+/* One read from the connection: > 0 bytes, 0 at EOF, -2 when nothing is
+ * there now, -1 with *err. */
+static ssize_t conn_recv(berth_stream_client_t *c, void *p, size_t n, berth_err_t *err)
+{
+    if (c->tls) {
+        errno = 0;
+        int r = SSL_read(c->tls, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        return r > 0 ? r : tls_io_error(c, r, "read", err);
+    }
+    for (;;) {
+        ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -2;
+        return berth_err_errno(err, errno, "streaming connection: recv");
+    }
+}
+
+/* One write: > 0 bytes taken, -2 when the socket is full, -1 with *err. */
+static ssize_t conn_send(berth_stream_client_t *c, const void *p, size_t n, berth_err_t *err)
+{
+    if (c->tls) {
+        errno = 0;
+        int r = SSL_write(c->tls, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r > 0)
+            return r;
+        r = (int)tls_io_error(c, r, "write", err);
+        return r == 0 ? berth_err_make(err, EPIPE, BERTH_ERR_UNAVAILABLE,
+                                       "streaming connection closed by the server")
+                      : r;
+    }
+    for (;;) {
+        ssize_t r = send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -2;
+        return berth_err_errno(err, errno, "streaming connection: send");
+    }
+}
+
+/* ---- reading the answer -------------------------------------------------- */
+
 /* Sends all of c->tx, reading (and sorting) input while the socket is full. */
 static int flush(berth_stream_client_t *c, berth_err_t *err);
 static int demux(berth_stream_client_t *c, berth_err_t *err);
 
-/* Reads what the socket has (up to RX_BURST) into c->rx. 1: got bytes, 0:
- * nothing now, -2: EOF, -1: error. */
+/* Reads what the connection has (up to RX_BURST) into c->rx. 1: got bytes,
+ * 0: nothing now, -2: EOF, -1: error. Over TLS it goes on past RX_BURST
+ * until the TLS layer holds no decrypted byte (a record at most), so that
+ * poll(2) on the socket never misses input (libssl's read-ahead is off: it
+ * takes from the socket one record at a time). */
 static int read_some(berth_stream_client_t *c, berth_err_t *err)
 {
     size_t got = 0;
-    while (got < RX_BURST) {
+    while (got < RX_BURST || (c->tls && SSL_pending(c->tls) > 0)) {
         uint8_t *p = berth_bytebuf_reserve(&c->rx, 65536);
-        ssize_t n = recv(c->fd, p, c->rx.cap - c->rx.len, MSG_DONTWAIT);
+        ssize_t n = conn_recv(c, p, c->rx.cap - c->rx.len, err);
         if (n > 0) {
             c->rx.len += (size_t)n;
             got += (size_t)n;
@@ -249,11 +434,9 @@ static int read_some(berth_stream_client_t *c, berth_err_t *err)
         }
         if (n == 0)
             return got ? 1 : -2;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (n == -2)
             return got ? 1 : 0;
-        return berth_err_errno(err, errno, "streaming connection: recv");
+        return -1;
     }
     return 1;
 }
@@ -391,8 +574,11 @@ static void put_request(berth_stream_client_t *c, const char *host, const char *
     if (ws) {
         put_str(b, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ");
         put_str(b, ws_key);
-        put_str(b, c->pf ? "\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n"
-                         : "\r\nSec-WebSocket-Protocol: v5.channel.k8s.io, v4.channel.k8s.io\r\n");
+        put_str(b, "\r\nSec-WebSocket-Protocol: ");
+        put_str(b, o->ws_protocols ? o->ws_protocols
+                   : c->pf         ? "v4.channel.k8s.io"
+                                   : "v5.channel.k8s.io, v4.channel.k8s.io");
+        put_str(b, "\r\n");
     } else {
         put_str(b, "Upgrade: SPDY/3.1\r\n");
         if (c->pf) {
@@ -518,10 +704,12 @@ berth_stream_client_t *berth_stream_client_open(const char *url,
     BERTH_AUTO_FREE char *host = NULL;
     BERTH_AUTO_FREE char *port = NULL;
     BERTH_AUTO_FREE char *path = NULL;
-    if (berth_stream_url_parse(url, &host, &port, &path, err) < 0)
+    bool tls;
+    if (berth_stream_url_parse(url, &tls, &host, &port, &path, err) < 0)
         return NULL;
-    bool pf = strncmp(path, "/portforward/", 13) == 0;
-    if (!pf && strncmp(path, "/exec/", 6) != 0 && strncmp(path, "/attach/", 8) != 0) {
+    /* a runtime's /portforward/TOKEN, the kubelet's /portForward/NS/POD */
+    bool pf = strncasecmp(path, "/portforward/", 13) == 0;
+    if (!pf && strncasecmp(path, "/exec/", 6) != 0 && strncasecmp(path, "/attach/", 8) != 0) {
         berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                        "streaming URL %s names no exec, attach or portforward", url);
         return NULL;
@@ -539,6 +727,10 @@ berth_stream_client_t *berth_stream_client_open(const char *url,
     c->next_sid = 1;
     if (getrandom(&c->rng, sizeof(c->rng), 0) != sizeof(c->rng) || c->rng == 0)
         c->rng = now_ns() | 1;
+    if (tls && tls_start(c, host, o, deadline, err) < 0) {
+        berth_stream_client_free(c);
+        return NULL;
+    }
 
     char key[32] = "";
     if (c->transport == BERTH_STREAM_WEBSOCKET) {
@@ -639,13 +831,21 @@ void berth_stream_client_free(berth_stream_client_t *c)
             berth_ws_put_frame(&c->tx, BERTH_WS_OP_CLOSE, true, pl, n, m);
         }
         while (berth_bytebuf_pending(&c->tx) > 0) {
-            ssize_t n = send(c->fd, c->tx.data + c->tx.off, berth_bytebuf_pending(&c->tx),
-                             MSG_DONTWAIT | MSG_NOSIGNAL);
+            ssize_t n = conn_send(c, c->tx.data + c->tx.off, berth_bytebuf_pending(&c->tx), NULL);
             if (n <= 0)
                 break;
             berth_bytebuf_consume(&c->tx, (size_t)n);
         }
     }
+    if (c->tls) {
+        /* close_notify, if the socket takes it now; nothing waits for the
+         * server's */
+        if (!c->done && SSL_is_init_finished(c->tls))
+            SSL_shutdown(c->tls);
+        SSL_free(c->tls);
+        ERR_clear_error();
+    }
+    SSL_CTX_free(c->tls_ctx);
     if (c->fd >= 0)
         close(c->fd);
     berth_spdy_free(c->spdy);
@@ -856,16 +1056,13 @@ int berth_stream_client_pump(berth_stream_client_t *c, uint64_t timeout_ns, bert
 static int flush(berth_stream_client_t *c, berth_err_t *err)
 {
     while (berth_bytebuf_pending(&c->tx) > 0) {
-        ssize_t n = send(c->fd, c->tx.data + c->tx.off, berth_bytebuf_pending(&c->tx),
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t n = conn_send(c, c->tx.data + c->tx.off, berth_bytebuf_pending(&c->tx), err);
         if (n > 0) {
             berth_bytebuf_consume(&c->tx, (size_t)n);
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            return berth_err_errno(err, errno, "streaming connection: send");
+        if (n == -1)
+            return -1;
         /* full: keep reading while we wait, so a server that writes before
          * it reads more never waits on us */
         int ev = wait_fd(c->fd, c->done ? POLLOUT : POLLOUT | POLLIN, now_ns() + c->timeout_ns);

@@ -5,15 +5,25 @@
  * from berth's own codecs: over SPDY an exec that prints and exits 7 (the
  * streams opened in client-go's order, answered the way the kubelet's server
  * ends a session: data, status, RST_STREAM, GOAWAY), over WebSocket stdin
- * echoed back and a v5 close of stdin, and a refused URL (404).
+ * echoed back and a v5 close of stdin, and a refused URL (404); the same
+ * through a TLS front (https) with a certificate made here: unchecked,
+ * checked by IP and by name, and refused when it does not verify.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "engine/alloc.h"
 #include "io/httpreq.h"
@@ -29,6 +39,7 @@ typedef struct fake {
     int mode;       /* 0 SPDY exec, 1 WebSocket echo, 2 refuse */
     char types[64]; /* SPDY: the stream types in the order they came */
     bool stdin_closed;
+    bool tls_refused; /* the TLS front's handshake failed */
 } fake_t;
 
 static void send_all(int fd, berth_bytebuf_t *b)
@@ -175,12 +186,9 @@ static void ws_echo(fake_t *f, int fd, berth_bytebuf_t *in, berth_http_req_t *re
     berth_bytebuf_free(&out);
 }
 
-static void *server(void *arg)
+/* One connection of the fake server on fd (closed here). */
+static void serve(fake_t *f, int fd)
 {
-    fake_t *f = arg;
-    int fd = accept(f->lfd, NULL, NULL);
-    if (fd < 0)
-        return NULL;
     berth_bytebuf_t in = {0};
     berth_http_req_t req = {0};
     read_req(fd, &in, &req);
@@ -202,10 +210,19 @@ static void *server(void *arg)
     while (recv(fd, b, sizeof(b), 0) > 0)
         ;
     close(fd);
+}
+
+static void *server(void *arg)
+{
+    fake_t *f = arg;
+    int fd = accept(f->lfd, NULL, NULL);
+    if (fd >= 0)
+        serve(f, fd);
     return NULL;
 }
 
-static char *start(fake_t *f, pthread_t *th, const char *kind)
+static char *start_on(fake_t *f, pthread_t *th, const char *scheme, const char *kind,
+                      void *(*fn)(void *))
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof(a);
@@ -213,8 +230,13 @@ static char *start(fake_t *f, pthread_t *th, const char *kind)
     bind(f->lfd, (struct sockaddr *)&a, sizeof(a));
     listen(f->lfd, 4);
     getsockname(f->lfd, (struct sockaddr *)&a, &al);
-    pthread_create(th, NULL, server, f);
-    return berth_asprintf("http://127.0.0.1:%d/%s/tok", ntohs(a.sin_port), kind);
+    pthread_create(th, NULL, fn, f);
+    return berth_asprintf("%s://127.0.0.1:%d/%s/tok", scheme, ntohs(a.sin_port), kind);
+}
+
+static char *start(fake_t *f, pthread_t *th, const char *kind)
+{
+    return start_on(f, th, "http", kind, server);
 }
 
 static void stop(fake_t *f, pthread_t th)
@@ -223,25 +245,141 @@ static void stop(fake_t *f, pthread_t th)
     close(f->lfd);
 }
 
+/* ---- TLS: a front that ends TLS and relays to the fake over a socketpair,
+ * as the kubelet's HTTPS server stands in front of the runtime's ---- */
+
+static SSL_CTX *srv_ctx;
+static char ca_file[] = "/tmp/berth-stream-client-test.XXXXXX";
+
+/* A P-256 key and a certificate signed by itself for DNS berth-test and IP
+ * 127.0.0.1, also written to ca_file (the client's trust anchor). */
+static bool tls_init(void)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    bool ok = key && x;
+    if (ok) {
+        X509_set_version(x, 2);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+        X509_gmtime_adj(X509_getm_notBefore(x), -60);
+        X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+        X509_set_pubkey(x, key);
+        X509_NAME *n = X509_get_subject_name(x);
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"berth-test", -1,
+                                   -1, 0);
+        X509_set_issuer_name(x, n);
+        X509V3_CTX v3;
+        X509V3_set_ctx_nodb(&v3);
+        X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+        X509_EXTENSION *e =
+                X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "DNS:berth-test,IP:127.0.0.1");
+        ok = e && X509_add_ext(x, e, -1) == 1 && X509_sign(x, key, EVP_sha256()) > 0;
+        X509_EXTENSION_free(e);
+    }
+    int fd = ok ? mkstemp(ca_file) : -1;
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    ok = f && PEM_write_X509(f, x) == 1;
+    if (f)
+        fclose(f);
+    srv_ctx = ok ? SSL_CTX_new(TLS_server_method()) : NULL;
+    ok = srv_ctx && SSL_CTX_use_certificate(srv_ctx, x) == 1 &&
+         SSL_CTX_use_PrivateKey(srv_ctx, key) == 1;
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return ok;
+}
+
+typedef struct conn_arg {
+    fake_t *f;
+    int fd;
+} conn_arg_t;
+
+static void *serve_thread(void *arg)
+{
+    conn_arg_t *a = arg;
+    serve(a->f, a->fd);
+    return NULL;
+}
+
+/* Accepts one TLS connection and relays its plaintext to serve() (blocking
+ * TLS: a read waits for the rest of a record the poll saw begin). */
+static void *tls_server(void *arg)
+{
+    fake_t *f = arg;
+    int fd = accept(f->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    SSL *s = SSL_new(srv_ctx);
+    SSL_set_fd(s, fd);
+    if (SSL_accept(s) != 1) {
+        /* the client refused our certificate */
+        f->tls_refused = true;
+        SSL_free(s);
+        close(fd);
+        return NULL;
+    }
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+    conn_arg_t a = {f, sv[1]};
+    pthread_t th;
+    pthread_create(&th, NULL, serve_thread, &a);
+    bool tls_in = true;
+    char buf[16384];
+    for (;;) {
+        struct pollfd p[2] = {{.fd = fd, .events = tls_in ? POLLIN : 0},
+                              {.fd = sv[0], .events = POLLIN}};
+        if (!(tls_in && SSL_pending(s) > 0) && poll(p, 2, -1) < 0)
+            break;
+        if (tls_in && (SSL_pending(s) > 0 || p[0].revents)) {
+            int n = SSL_read(s, buf, sizeof(buf));
+            if (n > 0) {
+                send(sv[0], buf, (size_t)n, MSG_NOSIGNAL);
+            } else {
+                tls_in = false;
+                shutdown(sv[0], SHUT_WR);
+            }
+        }
+        if (p[1].revents) {
+            ssize_t n = recv(sv[0], buf, sizeof(buf), 0);
+            if (n <= 0 || SSL_write(s, buf, (int)n) <= 0)
+                break;
+        }
+    }
+    pthread_join(th, NULL);
+    SSL_shutdown(s);
+    SSL_free(s);
+    close(sv[0]);
+    close(fd);
+    return NULL;
+}
+
 static void test_url(void)
 {
     char *h, *p, *path;
+    bool tls = true;
     berth_err_t err = NULL;
-    check(berth_stream_url_parse("http://127.0.0.1:4321/exec/abc", &h, &p, &path, &err) == 0 &&
-                  strcmp(h, "127.0.0.1") == 0 && strcmp(p, "4321") == 0 &&
+    check(berth_stream_url_parse("http://127.0.0.1:4321/exec/abc", &tls, &h, &p, &path, &err) ==
+                          0 &&
+                  !tls && strcmp(h, "127.0.0.1") == 0 && strcmp(p, "4321") == 0 &&
                   strcmp(path, "/exec/abc") == 0,
           "url: host, port, path");
     berth_free(h), berth_free(p), berth_free(path);
-    check(berth_stream_url_parse("http://[::1]:80/portforward/x?port=1", &h, &p, &path, &err) ==
-                          0 &&
+    check(berth_stream_url_parse("http://[::1]:80/portforward/x?port=1", &tls, &h, &p, &path,
+                                 &err) == 0 &&
                   strcmp(h, "::1") == 0 && strcmp(p, "80") == 0 &&
                   strcmp(path, "/portforward/x?port=1") == 0,
           "url: IPv6 literal, query kept");
     berth_free(h), berth_free(p), berth_free(path);
-    check(berth_stream_url_parse("https://h/exec/a", &h, &p, &path, &err) < 0 && err != NULL,
-          "url: https refused");
+    check(berth_stream_url_parse("https://h/exec/ns/pod/c?command=ls&output=1", &tls, &h, &p, &path,
+                                 &err) == 0 &&
+                  tls && strcmp(h, "h") == 0 && strcmp(p, "443") == 0 &&
+                  strcmp(path, "/exec/ns/pod/c?command=ls&output=1") == 0,
+          "url: https, port 443 by default");
+    berth_free(h), berth_free(p), berth_free(path);
+    check(berth_stream_url_parse("ftp://h/exec/a", &tls, &h, &p, &path, &err) < 0 && err != NULL,
+          "url: another scheme refused");
     berth_err_free(&err);
-    check(berth_stream_url_parse("http://h:x1/a", &h, &p, &path, &err) < 0, "url: bad port");
+    check(berth_stream_url_parse("http://h:x1/a", &tls, &h, &p, &path, &err) < 0, "url: bad port");
     berth_err_free(&err);
 }
 
@@ -341,13 +479,115 @@ static void test_refused(void)
     stop(&f, th);
 }
 
+/* https, no checks: the SPDY exec through the TLS front. */
+static void test_tls_insecure(void)
+{
+    fake_t f = {.mode = 0};
+    pthread_t th;
+    BERTH_AUTO_FREE char *url = start_on(&f, &th, "https", "exec", tls_server);
+    berth_stream_client_opts_t o = {
+            .out = true, .err = true, .tls_insecure = true, .timeout_ns = 5 * SEC};
+    berth_err_t err = NULL;
+    berth_stream_client_t *c = berth_stream_client_open(url, &o, NULL, &err);
+    check(c != NULL, "tls insecure: open %s", err ? err->msg : "");
+    if (c) {
+        int code = -2;
+        char *msg = NULL;
+        int r = berth_stream_client_exit_status(c, 5 * SEC, &code, &msg, &err);
+        check(r == 0 && code == 7, "tls insecure: exit code 7 over SPDY in TLS (%d)", code);
+        berth_bytebuf_t *out = berth_stream_client_in(c, BERTH_STREAM_STDOUT);
+        check(berth_bytebuf_pending(out) == 3 && memcmp(out->data + out->off, "hi\n", 3) == 0,
+              "tls insecure: stdout");
+        berth_free(msg);
+    }
+    berth_err_free(&err);
+    berth_stream_client_free(c);
+    stop(&f, th);
+}
+
+/* https with the certificate checked against ca_file, by the URL's IP or a
+ * given name: the WebSocket echo through the TLS front, 100 KiB each way
+ * (many TLS records, more than one write). */
+static void test_tls_verified(const char *name)
+{
+    fake_t f = {.mode = 1};
+    pthread_t th;
+    BERTH_AUTO_FREE char *url = start_on(&f, &th, "https", "exec", tls_server);
+    berth_stream_client_opts_t o = {.transport = BERTH_STREAM_WEBSOCKET,
+                                    .in = true,
+                                    .out = true,
+                                    .tls_ca_file = ca_file,
+                                    .tls_server_name = name,
+                                    .timeout_ns = 5 * SEC};
+    berth_err_t err = NULL;
+    const char *as = name ? name : "127.0.0.1";
+    berth_stream_client_t *c = berth_stream_client_open(url, &o, NULL, &err);
+    check(c != NULL, "tls verified as %s: open %s", as, err ? err->msg : "");
+    if (c) {
+        size_t n = 100 * 1024;
+        BERTH_AUTO_FREE char *big = berth_malloc(n);
+        for (size_t i = 0; i < n; i++)
+            big[i] = (char)('a' + i % 26);
+        ssize_t got = -1;
+        if (berth_stream_client_write(c, BERTH_STREAM_STDIN, big, n, &err) == 0)
+            got = berth_stream_client_wait(c, BERTH_STREAM_STDOUT, n, 5 * SEC, &err);
+        berth_bytebuf_t *out = berth_stream_client_in(c, BERTH_STREAM_STDOUT);
+        check(got == (ssize_t)n && memcmp(out->data + out->off, big, n) == 0,
+              "tls verified as %s: 100 KiB of stdin back on stdout (%zd) %s", as, got,
+              err ? err->msg : "");
+        int code = -2;
+        char *msg = NULL;
+        berth_err_free(&err);
+        check(berth_stream_client_close_write(c, BERTH_STREAM_STDIN, &err) == 0 &&
+                      berth_stream_client_exit_status(c, 5 * SEC, &code, &msg, &err) == 0 &&
+                      code == 0,
+              "tls verified as %s: stdin closed, Success", as);
+        berth_free(msg);
+    }
+    berth_err_free(&err);
+    berth_stream_client_free(c);
+    stop(&f, th);
+}
+
+/* A certificate that does not verify: no trust anchor for it (the system's
+ * CAs), or the wrong name. */
+static void test_tls_untrusted(const char *ca, const char *name, const char *want)
+{
+    fake_t f = {.mode = 0};
+    pthread_t th;
+    BERTH_AUTO_FREE char *url = start_on(&f, &th, "https", "exec", tls_server);
+    berth_stream_client_opts_t o = {
+            .out = true, .tls_ca_file = ca, .tls_server_name = name, .timeout_ns = 5 * SEC};
+    berth_err_t err = NULL;
+    berth_stream_client_t *c = berth_stream_client_open(url, &o, NULL, &err);
+    check(c == NULL && err && err->kind == BERTH_ERR_UNAUTHENTICATED && strstr(err->msg, want),
+          "tls untrusted (%s): refused: %s", want, err ? err->msg : "opened");
+    berth_err_free(&err);
+    berth_stream_client_free(c);
+    stop(&f, th);
+    check(f.tls_refused, "tls untrusted (%s): the server saw the handshake fail", want);
+}
+
 int main(void)
 {
+    /* a server that goes first must not kill us over TLS (write(2)) */
+    signal(SIGPIPE, SIG_IGN);
     test_url();
     test_status();
     test_spdy();
     test_ws();
     test_refused();
+    if (tls_init()) {
+        test_tls_insecure();
+        test_tls_verified(NULL);
+        test_tls_verified("berth-test");
+        test_tls_untrusted(NULL, NULL, "certificate");
+        test_tls_untrusted(ca_file, "other-name", "mismatch");
+        unlink(ca_file);
+    } else {
+        check(false, "tls: cannot make a test certificate");
+    }
+    SSL_CTX_free(srv_ctx);
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;
 }
