@@ -46,6 +46,8 @@
 #define HEAD_MAX (16 * 1024)
 #define BODY_MAX (4 * 1024)
 #define DEFAULT_TIMEOUT_NS (30ull * 1000000000ull)
+/* client-go's WebSocket port-forward: SPDY tunnelled in binary messages */
+#define TUNNEL_PF "SPDY/3.1+portforward.k8s.io"
 
 typedef struct chan {
     bool open;      /* we opened it (SPDY), or the protocol has it (WebSocket) */
@@ -74,7 +76,12 @@ struct berth_stream_client {
     berth_ws_parser_t wsp;
     const berth_ws_chan_proto_t *wsproto;
     berth_bytebuf_t wsmsg; /* a fragmented WebSocket message so far */
-    bool close_sent;       /* WebSocket: our close frame is queued */
+    /* WebSocket port-forward tunnelling SPDY (SPDY/3.1+portforward.k8s.io,
+     * client-go's): SPDY frames go to stx and leave as one binary message
+     * per flush; message payloads gather in srx for the SPDY parser. */
+    bool tunnel;
+    berth_bytebuf_t stx, srx;
+    bool close_sent; /* WebSocket: our close frame is queued */
     berth_bytebuf_t rx, tx;
     SSL_CTX *tls_ctx; /* https: this connection's TLS context and session */
     SSL *tls;
@@ -632,16 +639,41 @@ static int check_ws_answer(berth_stream_client_t *c, const char *head, const cha
                               "streaming server: wrong or missing Sec-WebSocket-Accept");
     BERTH_AUTO_FREE char *proto = head_value(head, strlen(head), "Sec-WebSocket-Protocol");
     c->protocol = berth_strdup(proto ? proto : "");
+    berth_ws_parser_init(&c->wsp, false, 16 * 1024 * 1024);
+    if (c->pf && strcmp(c->protocol, TUNNEL_PF) == 0) {
+        c->tunnel = true;
+        c->version = 1;
+        c->spdy = berth_spdy_new();
+        return 0;
+    }
     c->wsproto = berth_ws_chan_proto(c->protocol);
     if (c->wsproto == NULL)
         return berth_err_make(err, EPROTO, BERTH_ERR_INVALID,
                               "streaming server chose WebSocket subprotocol %s", c->protocol);
     c->version = c->wsproto->close_signal ? 5 : c->wsproto->status_json ? 4 : 1;
-    berth_ws_parser_init(&c->wsp, false, 16 * 1024 * 1024);
     return 0;
 }
 
 /* ---- SPDY streams ---------------------------------------------------------- */
+
+/* Where SPDY frames are written: straight to the socket's queue, or to the
+ * tunnel's (wrapped at the next flush). */
+static berth_bytebuf_t *spdy_out(berth_stream_client_t *c)
+{
+    return c->tunnel ? &c->stx : &c->tx;
+}
+
+/* The tunnel's SPDY bytes into one masked binary message on c->tx. */
+static void tunnel_wrap(berth_stream_client_t *c)
+{
+    if (!c->tunnel || berth_bytebuf_pending(&c->stx) == 0)
+        return;
+    uint8_t m[4];
+    mask_key(c, m);
+    berth_ws_put_frame(&c->tx, BERTH_WS_OP_BINARY, true, c->stx.data + c->stx.off,
+                       berth_bytebuf_pending(&c->stx), m);
+    c->stx.off = c->stx.len = 0;
+}
 
 static int open_spdy_stream(berth_stream_client_t *c, chan_t *ch, const char *type, int port,
                             uint32_t reqid, berth_err_t *err)
@@ -660,7 +692,7 @@ static int open_spdy_stream(berth_stream_client_t *c, chan_t *ch, const char *ty
     c->next_sid += 2;
     ch->open = true;
     ch->port = port;
-    return berth_spdy_put_syn_stream(c->spdy, &c->tx, ch->sid, 0, 0, 0, h, c->pf ? 3 : 1, err);
+    return berth_spdy_put_syn_stream(c->spdy, spdy_out(c), ch->sid, 0, 0, 0, h, c->pf ? 3 : 1, err);
 }
 
 /* Pumps until every open SPDY stream in mask has its reply. */
@@ -772,7 +804,7 @@ berth_stream_client_t *berth_stream_client_open(const char *url,
         goto fail;
     }
 
-    if (pf && c->transport == BERTH_STREAM_WEBSOCKET) {
+    if (pf && c->transport == BERTH_STREAM_WEBSOCKET && !c->tunnel) {
         if (o->nports == 0 || o->nports > MAX_CHANS / 2) {
             berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                            "port-forward over WebSocket needs 1 to %d ports", MAX_CHANS / 2);
@@ -823,8 +855,9 @@ void berth_stream_client_free(berth_stream_client_t *c)
     if (!c->done && c->fd >= 0) {
         /* our last frame; the server needs no wait from us */
         if (c->spdy)
-            berth_spdy_put_goaway(&c->tx, 0, BERTH_SPDY_GOAWAY_OK);
-        else if (c->wsproto && !c->close_sent) {
+            berth_spdy_put_goaway(spdy_out(c), 0, BERTH_SPDY_GOAWAY_OK);
+        tunnel_wrap(c);
+        if ((c->wsproto || c->tunnel) && !c->close_sent) {
             uint8_t m[4], pl[125];
             mask_key(c, m);
             size_t n = berth_ws_close_payload(BERTH_WS_CLOSE_NORMAL, NULL, pl);
@@ -854,6 +887,8 @@ void berth_stream_client_free(berth_stream_client_t *c)
     berth_bytebuf_free(&c->rx);
     berth_bytebuf_free(&c->tx);
     berth_bytebuf_free(&c->wsmsg);
+    berth_bytebuf_free(&c->stx);
+    berth_bytebuf_free(&c->srx);
     berth_free(c->protocol);
     berth_free(c);
 }
@@ -875,19 +910,19 @@ int berth_stream_client_fd(const berth_stream_client_t *c)
 
 /* ---- receiving ---------------------------------------------------------------- */
 
-static int spdy_demux(berth_stream_client_t *c, berth_err_t *err)
+/* Sorts the SPDY frames in `in` (the socket's bytes, or the tunnel's). */
+static int spdy_demux(berth_stream_client_t *c, berth_bytebuf_t *in, berth_err_t *err)
 {
     while (!c->done) {
         berth_spdy_frame_t f = {0};
-        ssize_t n = berth_spdy_parse(c->spdy, c->rx.data + c->rx.off, berth_bytebuf_pending(&c->rx),
-                                     &f, err);
+        ssize_t n =
+                berth_spdy_parse(c->spdy, in->data + in->off, berth_bytebuf_pending(in), &f, err);
         if (n < 0)
             return berth_err_prefix(err, "streaming server broke SPDY");
         if (n == 0) {
-            size_t need =
-                    berth_spdy_frame_size(c->rx.data + c->rx.off, berth_bytebuf_pending(&c->rx));
-            if (need > berth_bytebuf_pending(&c->rx))
-                berth_bytebuf_reserve(&c->rx, need - berth_bytebuf_pending(&c->rx));
+            size_t need = berth_spdy_frame_size(in->data + in->off, berth_bytebuf_pending(in));
+            if (need > berth_bytebuf_pending(in))
+                berth_bytebuf_reserve(in, need - berth_bytebuf_pending(in));
             return 0;
         }
         chan_t *ch = f.stream_id ? chan_by_sid(c, f.stream_id) : NULL;
@@ -915,10 +950,10 @@ static int spdy_demux(berth_stream_client_t *c, berth_err_t *err)
             break;
         case BERTH_SPDY_SYN_STREAM:
             /* servers of these protocols never open streams */
-            berth_spdy_put_rst_stream(&c->tx, f.stream_id, BERTH_SPDY_REFUSED_STREAM);
+            berth_spdy_put_rst_stream(spdy_out(c), f.stream_id, BERTH_SPDY_REFUSED_STREAM);
             break;
         case BERTH_SPDY_PING:
-            berth_spdy_put_ping(&c->tx, f.ping_id);
+            berth_spdy_put_ping(spdy_out(c), f.ping_id);
             break;
         case BERTH_SPDY_GOAWAY:
             end_all(c);
@@ -927,13 +962,18 @@ static int spdy_demux(berth_stream_client_t *c, berth_err_t *err)
             break; /* SETTINGS, WINDOW_UPDATE, HEADERS, unknown: nothing to do */
         }
         berth_spdy_frame_clear(&f);
-        berth_bytebuf_consume(&c->rx, (size_t)n);
+        berth_bytebuf_consume(in, (size_t)n);
     }
     return 0;
 }
 
 static int ws_message(berth_stream_client_t *c, uint8_t *p, size_t n, berth_err_t *err)
 {
+    if (c->tunnel) {
+        /* message boundaries mean nothing in the tunnel: a byte stream */
+        berth_bytebuf_put(&c->srx, p, n);
+        return spdy_demux(c, &c->srx, err);
+    }
     berth_ws_chan_msg_t m;
     int r = berth_ws_chan_decode(c->wsproto, p, n, &m, err);
     if (r < 0)
@@ -1015,7 +1055,7 @@ static int ws_demux(berth_stream_client_t *c, berth_err_t *err)
 
 static int demux(berth_stream_client_t *c, berth_err_t *err)
 {
-    return c->spdy ? spdy_demux(c, err) : ws_demux(c, err);
+    return c->spdy && !c->tunnel ? spdy_demux(c, &c->rx, err) : ws_demux(c, err);
 }
 
 /* Reads what is there and sorts it; the end of the connection ends the
@@ -1036,7 +1076,7 @@ int berth_stream_client_pump(berth_stream_client_t *c, uint64_t timeout_ns, bert
 {
     if (c->done)
         return 1;
-    if (berth_bytebuf_pending(&c->tx) > 0 && flush(c, err) < 0)
+    if (berth_bytebuf_pending(&c->tx) + berth_bytebuf_pending(&c->stx) > 0 && flush(c, err) < 0)
         return -1;
     int ev = wait_fd(c->fd, POLLIN, timeout_ns ? now_ns() + timeout_ns : 0);
     if (ev < 0)
@@ -1046,7 +1086,8 @@ int berth_stream_client_pump(berth_stream_client_t *c, uint64_t timeout_ns, bert
     if (take_input(c, err) < 0)
         return -1;
     /* pings answered while sorting */
-    if (berth_bytebuf_pending(&c->tx) > 0 && !c->done && flush(c, err) < 0)
+    if (berth_bytebuf_pending(&c->tx) + berth_bytebuf_pending(&c->stx) > 0 && !c->done &&
+        flush(c, err) < 0)
         return -1;
     return 1;
 }
@@ -1055,6 +1096,7 @@ int berth_stream_client_pump(berth_stream_client_t *c, uint64_t timeout_ns, bert
 
 static int flush(berth_stream_client_t *c, berth_err_t *err)
 {
+    tunnel_wrap(c);
     while (berth_bytebuf_pending(&c->tx) > 0) {
         ssize_t n = conn_send(c, c->tx.data + c->tx.off, berth_bytebuf_pending(&c->tx), err);
         if (n > 0) {
@@ -1105,14 +1147,15 @@ int berth_stream_client_write(berth_stream_client_t *c, int ch, const void *p, s
     for (size_t off = 0; off < n;) {
         size_t k = n - off < CHUNK ? n - off : CHUNK;
         if (c->spdy) {
-            berth_spdy_put_data(&c->tx, c->chans[ch].sid, 0, b + off, k);
+            berth_spdy_put_data(spdy_out(c), c->chans[ch].sid, 0, b + off, k);
         } else {
             uint8_t m[4];
             mask_key(c, m);
             berth_ws_chan_put(&c->tx, c->wsproto, (uint8_t)ch, b + off, k, m);
         }
         off += k;
-        if (berth_bytebuf_pending(&c->tx) >= TX_HIGH && flush(c, err) < 0)
+        if (berth_bytebuf_pending(&c->tx) + berth_bytebuf_pending(&c->stx) >= TX_HIGH &&
+            flush(c, err) < 0)
             return -1;
     }
     return flush(c, err);
@@ -1123,7 +1166,7 @@ int berth_stream_client_close_write(berth_stream_client_t *c, int ch, berth_err_
     if (writable(c, ch, err) < 0)
         return -1;
     if (c->spdy) {
-        berth_spdy_put_data(&c->tx, c->chans[ch].sid, BERTH_SPDY_FLAG_FIN, NULL, 0);
+        berth_spdy_put_data(spdy_out(c), c->chans[ch].sid, BERTH_SPDY_FLAG_FIN, NULL, 0);
     } else if (c->wsproto->close_signal) {
         uint8_t m[4];
         mask_key(c, m);
@@ -1277,7 +1320,7 @@ int berth_stream_client_pf_open(berth_stream_client_t *c, int port, berth_err_t 
 {
     if (!c->pf)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "not a port-forward session");
-    if (c->transport == BERTH_STREAM_WEBSOCKET) {
+    if (c->transport == BERTH_STREAM_WEBSOCKET && !c->tunnel) {
         for (int k = 0; k < c->npairs; k++) {
             chan_t *d = &c->chans[BERTH_STREAM_PF_DATA(k)];
             if (d->port == port && !d->pf_taken) {
@@ -1301,7 +1344,7 @@ int berth_stream_client_pf_open(berth_stream_client_t *c, int port, berth_err_t 
      * then the data stream */
     if (open_spdy_stream(c, e, "error", port, reqid, err) < 0)
         return -1;
-    berth_spdy_put_data(&c->tx, e->sid, BERTH_SPDY_FLAG_FIN, NULL, 0);
+    berth_spdy_put_data(spdy_out(c), e->sid, BERTH_SPDY_FLAG_FIN, NULL, 0);
     e->local_fin = true;
     if (open_spdy_stream(c, d, "data", port, reqid, err) < 0)
         return -1;

@@ -63,13 +63,16 @@ typedef struct berth_stream_client_opts {
     bool in, out, err, tty;
     /* Port-forward over WebSocket: the ports, one pair each (sent as ?port=
      * and ?ports=); over SPDY pairs are opened with
-     * berth_stream_client_pf_open instead. */
+     * berth_stream_client_pf_open instead (and in the SPDY tunnel). */
     const int32_t *ports;
     size_t nports;
     /* WebSocket: the subprotocols to offer, as the Sec-WebSocket-Protocol
      * value ("v4.channel.k8s.io"); NULL: v5 and v4 (port-forward: v4). The
      * kubelet proxies v4 to the runtime's WebSocket as it is, and turns v5
-     * into SPDY towards the runtime. */
+     * into SPDY towards the runtime. For port-forward,
+     * "SPDY/3.1+portforward.k8s.io" is client-go's tunnel: SPDY frames in
+     * binary messages, the pairs opened with berth_stream_client_pf_open as
+     * over SPDY (the kubelet unwraps it and speaks SPDY to the runtime). */
     const char *ws_protocols;
     /* https URLs (TLS 1.2 or later). By default the server's certificate
      * must chain to tls_ca_file (NULL: the system's CAs) and name
@@ -168,7 +171,8 @@ int berth_stream_client_exit_status(berth_stream_client_t *c, uint64_t timeout_n
                                     char **msg, berth_err_t *err);
 
 /* Port-forward: opens a pair for `port` and returns its index k (channels
- * BERTH_STREAM_PF_DATA(k) and _ERROR(k)). SPDY: a new request id, the error
+ * BERTH_STREAM_PF_DATA(k) and _ERROR(k)). SPDY (and its WebSocket tunnel):
+ * a new request id, the error
  * stream (half-closed at once, as client-go does) and the data stream, then
  * waits for both replies. WebSocket: the pair of `port` among o->ports (the
  * server opened them all at the upgrade; each once). -1 with *err. */

@@ -423,7 +423,7 @@ kl_wait_listen() {
     [[ -z $output ]]
 }
 
-@test "port-forward through the kubelet's /portForward to a pod's httpd, over SPDY and WebSocket" {
+@test "port-forward through the kubelet's /portForward to a pod's httpd, over SPDY, WebSocket and its SPDY tunnel" {
     kl_need_stream
     kl_start_kubelet
     kl_manifest web <<EOF
@@ -442,14 +442,19 @@ spec:
 EOF
     kl_wait_running 1 90
     kl_wait_listen web 8080
-    local t out url="/portForward/kltest/web-$KL_NODE"
-    for t in spdy websocket; do
+    # SPDY and WebSocket v4 are proxied to berth as they are; client-go's
+    # WebSocket tunnel (SPDY in binary messages, what kubectl sends) the
+    # kubelet unwraps into SPDY towards berth
+    local t ws out url="/portForward/kltest/web-$KL_NODE"
+    for t in spdy websocket websocket-tunnel; do
+        ws=()
+        [[ $t == websocket-tunnel ]] && ws=(--ws-protocol SPDY/3.1+portforward.k8s.io)
         # HTTP/1.0: httpd answers and closes, which ends the forward
-        out=$(printf 'GET / HTTP/1.0\r\n\r\n' | kl_stream --transport "$t" --port 8080 "$url")
+        out=$(printf 'GET / HTTP/1.0\r\n\r\n' | kl_stream --transport "${t%-tunnel}" "${ws[@]}" --port 8080 "$url")
         echo "$t: $out"
         [[ $out == *"200 OK"* && $out == *"hello through the kubelet"* ]]
         # nothing listens on 8081: berth says so on the pair's error stream
-        run kl_stream --transport "$t" --port 8081 "$url" </dev/null
+        run kl_stream --transport "${t%-tunnel}" "${ws[@]}" --port 8081 "$url" </dev/null
         echo "$t closed port: $status $output"
         [[ $status == 255 && $output == *8081* && $output == *refused* ]]
     done

@@ -5,7 +5,8 @@
  * from berth's own codecs: over SPDY an exec that prints and exits 7 (the
  * streams opened in client-go's order, answered the way the kubelet's server
  * ends a session: data, status, RST_STREAM, GOAWAY), over WebSocket stdin
- * echoed back and a v5 close of stdin, and a refused URL (404); the same
+ * echoed back and a v5 close of stdin, a port-forward tunnelled as SPDY in
+ * WebSocket messages, and a refused URL (404); the same
  * through a TLS front (https) with a certificate made here: unchecked,
  * checked by IP and by name, and refused when it does not verify.
  */
@@ -36,8 +37,8 @@
 
 typedef struct fake {
     int lfd;
-    int mode;       /* 0 SPDY exec, 1 WebSocket echo, 2 refuse */
-    char types[64]; /* SPDY: the stream types in the order they came */
+    int mode;       /* 0 SPDY exec, 1 WebSocket echo, 2 refuse, 3 WebSocket tunnel */
+    char types[64]; /* SPDY: the stream types in the order they came (tunnel: of port 8080) */
     bool stdin_closed;
     bool tls_refused; /* the TLS front's handshake failed */
 } fake_t;
@@ -186,6 +187,85 @@ static void ws_echo(fake_t *f, int fd, berth_bytebuf_t *in, berth_http_req_t *re
     berth_bytebuf_free(&out);
 }
 
+/* Port-forward tunnelled in WebSocket (SPDY/3.1+portforward.k8s.io): the
+ * SPDY streams a client opens in binary messages (one SPDY frame split
+ * over two messages, on purpose), replied to, and the data stream's bytes
+ * echoed until its FIN, which is echoed too. */
+static void ws_tunnel(fake_t *f, int fd, berth_bytebuf_t *in, berth_http_req_t *req)
+{
+    berth_bytebuf_t out = {0}, spdy_in = {0}, spdy_out = {0};
+    char accept[BERTH_WS_ACCEPT_LEN + 1];
+    int status = 0;
+    berth_err_t err = NULL;
+    static const char *const protos[] = {"SPDY/3.1+portforward.k8s.io"};
+    if (berth_ws_handshake_check(req, accept, &status, &err) < 0 ||
+        berth_ws_select_protocol(req, protos, 1, true) != 0) {
+        berth_err_free(&err);
+        return;
+    }
+    berth_ws_put_accept(&out, accept, protos[0]);
+    send_all(fd, &out);
+    berth_ws_parser_t p;
+    berth_ws_parser_init(&p, true, 0);
+    berth_spdy_t *s = berth_spdy_new();
+    uint32_t sid_data = 0;
+    bool done = false;
+    while (!done) {
+        berth_ws_frame_t fr;
+        ssize_t n = berth_ws_parse(&p, in->data + in->off, berth_bytebuf_pending(in), &fr, &err);
+        if (n < 0)
+            break;
+        if (n == 0) {
+            if (!recv_more(fd, in))
+                break;
+            continue;
+        }
+        if (fr.opcode == BERTH_WS_OP_BINARY)
+            berth_bytebuf_put(&spdy_in, fr.payload, fr.len);
+        berth_bytebuf_consume(in, (size_t)n);
+        for (;;) {
+            berth_spdy_frame_t sf = {0};
+            ssize_t k = berth_spdy_parse(s, spdy_in.data + spdy_in.off,
+                                         berth_bytebuf_pending(&spdy_in), &sf, &err);
+            if (k <= 0)
+                break;
+            if (sf.type == BERTH_SPDY_SYN_STREAM) {
+                const char *t = berth_spdy_header_get(&sf, "streamtype", NULL);
+                const char *port = berth_spdy_header_get(&sf, "port", NULL);
+                if (t && port && strcmp(port, "8080") == 0) {
+                    strncat(f->types, t, sizeof(f->types) - strlen(f->types) - 2);
+                    strcat(f->types, " ");
+                }
+                if (t && strcmp(t, "data") == 0)
+                    sid_data = sf.stream_id;
+                berth_spdy_put_syn_reply(s, &spdy_out, sf.stream_id, 0, NULL, 0, NULL);
+            } else if (sf.type == BERTH_SPDY_DATA && sf.stream_id == sid_data) {
+                berth_spdy_put_data(&spdy_out, sid_data, sf.flags & BERTH_SPDY_FLAG_FIN, sf.data,
+                                    sf.len);
+                done = (sf.flags & BERTH_SPDY_FLAG_FIN) != 0;
+            }
+            berth_spdy_frame_clear(&sf);
+            berth_bytebuf_consume(&spdy_in, (size_t)k);
+        }
+        size_t half = berth_bytebuf_pending(&spdy_out) / 2;
+        if (half > 0) {
+            berth_ws_put_frame(&out, BERTH_WS_OP_BINARY, true, spdy_out.data + spdy_out.off, half,
+                               NULL);
+            berth_ws_put_frame(&out, BERTH_WS_OP_BINARY, true, spdy_out.data + spdy_out.off + half,
+                               berth_bytebuf_pending(&spdy_out) - half, NULL);
+            spdy_out.off = spdy_out.len = 0;
+        }
+        send_all(fd, &out);
+    }
+    berth_err_free(&err);
+    berth_ws_put_close(&out, BERTH_WS_CLOSE_NORMAL, NULL);
+    send_all(fd, &out);
+    berth_spdy_free(s);
+    berth_bytebuf_free(&out);
+    berth_bytebuf_free(&spdy_in);
+    berth_bytebuf_free(&spdy_out);
+}
+
 /* One connection of the fake server on fd (closed here). */
 static void serve(fake_t *f, int fd)
 {
@@ -196,6 +276,8 @@ static void serve(fake_t *f, int fd)
         spdy_exec(f, fd, &in);
     } else if (f->mode == 1) {
         ws_echo(f, fd, &in, &req);
+    } else if (f->mode == 3) {
+        ws_tunnel(f, fd, &in, &req);
     } else {
         berth_bytebuf_t out = {0};
         const char *body = "streaming URL not found: unknown or already used\n";
@@ -463,6 +545,39 @@ static void test_ws(void)
     check(f.stdin_closed, "ws: the server saw stdin's close");
 }
 
+/* WebSocket port-forward as client-go speaks it: SPDY in the tunnel. */
+static void test_ws_tunnel(void)
+{
+    fake_t f = {.mode = 3};
+    pthread_t th;
+    BERTH_AUTO_FREE char *url = start(&f, &th, "portForward");
+    int32_t port = 8080;
+    berth_stream_client_opts_t o = {.transport = BERTH_STREAM_WEBSOCKET,
+                                    .ports = &port,
+                                    .nports = 1,
+                                    .ws_protocols = "SPDY/3.1+portforward.k8s.io",
+                                    .timeout_ns = 5 * SEC};
+    berth_err_t err = NULL;
+    berth_stream_client_t *c = berth_stream_client_open(url, &o, NULL, &err);
+    check(c != NULL, "tunnel: open %s", err ? err->msg : "");
+    if (c) {
+        int k = berth_stream_client_pf_open(c, 8080, &err);
+        check(k == 0, "tunnel: a pair opened through SPDY in WebSocket %s", err ? err->msg : "");
+        ssize_t got = -1;
+        if (k == 0 && berth_stream_client_write(c, BERTH_STREAM_PF_DATA(k), "ping", 4, &err) == 0 &&
+            berth_stream_client_close_write(c, BERTH_STREAM_PF_DATA(k), &err) == 0)
+            got = berth_stream_client_wait(c, BERTH_STREAM_PF_DATA(k), 5, 5 * SEC, &err);
+        berth_bytebuf_t *in = berth_stream_client_in(c, BERTH_STREAM_PF_DATA(0));
+        check(got == 4 && memcmp(in->data + in->off, "ping", 4) == 0 &&
+                      berth_stream_client_ended(c, BERTH_STREAM_PF_DATA(0)),
+              "tunnel: data echoed and ended by its FIN (%zd) %s", got, err ? err->msg : "");
+    }
+    berth_err_free(&err);
+    berth_stream_client_free(c);
+    stop(&f, th);
+    check(strcmp(f.types, "error data ") == 0, "tunnel: error stream, then data (%s)", f.types);
+}
+
 static void test_refused(void)
 {
     fake_t f = {.mode = 2};
@@ -576,6 +691,7 @@ int main(void)
     test_status();
     test_spdy();
     test_ws();
+    test_ws_tunnel();
     test_refused();
     if (tls_init()) {
         test_tls_insecure();
