@@ -13,12 +13,16 @@
  *   berth-stream exec --socket S [--transport spdy|websocket] [-i] [-t] CID CMD...
  *   berth-stream attach --socket S [--transport T] [-i] [-t] CID
  *   berth-stream portforward --socket S [--transport T] POD PORT
- *   berth-stream open [--transport T] [-i] [-t] [--port P] URL
+ *   berth-stream open [--transport T] [-i] [-t] [--port P] [-k] URL
  *
  * exec, attach and open (of an exec or attach URL) copy stdin (with -i) to
  * the command and its stdout and stderr here, and exit with the command's
  * exit code. portforward (and open of a portforward URL with --port) copies
- * stdin to the pod's port and what comes back to stdout, like nc. Exit 255
+ * stdin to the pod's port and what comes back to stdout, like nc. open also
+ * takes a kubelet's https endpoints (/exec/NS/POD/CONTAINER?command=...,
+ * /attach/..., /portForward/NS/POD), whose query must ask for the streams
+ * the flags open (input=1 with -i, output=1, error=1 unless -t or
+ * --no-stderr); -k accepts the kubelet's self-signed certificate. Exit 255
  * when the call or the stream failed (said on stderr, with the HTTP status
  * when the upgrade was refused: "HTTP 404"), 2 for a usage error.
  */
@@ -47,6 +51,10 @@ typedef struct cli {
     bool in, tty, no_stderr;
     int port; /* open of a portforward URL */
     double timeout_s;
+    const char *ws_protocols;
+    /* open of an https URL (a kubelet's endpoints) */
+    bool insecure;
+    const char *cacert, *server_name;
 } cli_t;
 
 static void usage(FILE *f)
@@ -57,11 +65,17 @@ static void usage(FILE *f)
           "       berth-stream exec --socket S [--transport spdy|websocket] [-i] [-t] CID CMD...\n"
           "       berth-stream attach --socket S [--transport T] [-i] [-t] CID\n"
           "       berth-stream portforward --socket S [--transport T] POD PORT\n"
-          "       berth-stream open [--transport T] [-i] [-t] [--port P] URL\n"
+          "       berth-stream open [--transport T] [-i] [-t] [--port P] [TLS] URL\n"
           "  -i, --stdin        pass stdin to the command (exec, attach, open)\n"
           "  -t, --tty          a terminal (no separate stderr)\n"
           "  --no-stderr        do not ask for stderr\n"
           "  --transport T      spdy (default) or websocket\n"
+          "  --ws-protocol L    WebSocket subprotocols to offer (default: v5 and v4\n"
+          "                     channel.k8s.io; SPDY/3.1+portforward.k8s.io: port-forward\n"
+          "                     as client-go tunnels it)\n"
+          "  -k, --insecure     https: do not check the server's certificate (a kubelet's own)\n"
+          "  --cacert FILE      https: trust the CAs in FILE (default: the system's)\n"
+          "  --tls-server-name N  https: the name the certificate must have (default: URL's host)\n"
           "  --timeout S        CRI calls and each stream wait (30)\n"
           "exit: the command's exit code; 255 when the call or stream failed; 2 usage\n",
           f);
@@ -87,6 +101,10 @@ static int parse(cli_t *o, int argc, char **argv)
             {"no-stderr", no_argument, NULL, 'E'},
             {"port", required_argument, NULL, 'p'},
             {"timeout", required_argument, NULL, 'w'},
+            {"ws-protocol", required_argument, NULL, 'W'},
+            {"insecure", no_argument, NULL, 'k'},
+            {"cacert", required_argument, NULL, 'C'},
+            {"tls-server-name", required_argument, NULL, 'N'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
     };
@@ -94,7 +112,7 @@ static int parse(cli_t *o, int argc, char **argv)
     int opt;
     optind = 1;
     /* "+": stop at the first operand, so CMD's own options stay its own */
-    while ((opt = getopt_long(argc, argv, "+s:T:itEp:w:h", lo, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+s:T:itEp:w:kh", lo, NULL)) != -1) {
         switch (opt) {
         case 's':
             o->sock = optarg;
@@ -123,6 +141,18 @@ static int parse(cli_t *o, int argc, char **argv)
             break;
         case 'w':
             o->timeout_s = atof(optarg) > 0 ? atof(optarg) : 30;
+            break;
+        case 'W':
+            o->ws_protocols = optarg;
+            break;
+        case 'k':
+            o->insecure = true;
+            break;
+        case 'C':
+            o->cacert = optarg;
+            break;
+        case 'N':
+            o->server_name = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -256,6 +286,10 @@ static int run_remote(const cli_t *o, const char *url, bool out, bool errs)
                                      .out = out,
                                      .err = errs,
                                      .tty = o->tty,
+                                     .ws_protocols = o->ws_protocols,
+                                     .tls_insecure = o->insecure,
+                                     .tls_ca_file = o->cacert,
+                                     .tls_server_name = o->server_name,
                                      .timeout_ns = timeout_ns(o)};
     berth_stream_client_t *c = berth_stream_client_open(url, &so, NULL, &err);
     if (c == NULL)
@@ -292,8 +326,14 @@ static int run_portforward(const cli_t *o, const char *url, int port)
 {
     BERTH_AUTO_ERR berth_err_t err = NULL;
     int32_t p32 = port;
-    berth_stream_client_opts_t so = {
-            .transport = o->transport, .ports = &p32, .nports = 1, .timeout_ns = timeout_ns(o)};
+    berth_stream_client_opts_t so = {.transport = o->transport,
+                                     .ports = &p32,
+                                     .nports = 1,
+                                     .ws_protocols = o->ws_protocols,
+                                     .tls_insecure = o->insecure,
+                                     .tls_ca_file = o->cacert,
+                                     .tls_server_name = o->server_name,
+                                     .timeout_ns = timeout_ns(o)};
     berth_stream_client_t *c = berth_stream_client_open(url, &so, NULL, &err);
     if (c == NULL)
         return fail("open", &err, NULL);
@@ -404,7 +444,8 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        if (strstr(args[0], "/portforward/") != NULL) {
+        /* a runtime's /portforward/TOKEN, a kubelet's /portForward/NS/POD */
+        if (strcasestr(args[0], "/portforward/") != NULL) {
             if (o.port <= 0) {
                 fprintf(stderr, "berth-stream: open of a portforward URL needs --port\n");
                 return 2;

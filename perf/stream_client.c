@@ -8,6 +8,7 @@
  * streaming server in CRI-O and containerd serves it like crictl. It must
  * never be linked into berthd: every call blocks.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,6 +24,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "engine/alloc.h"
 #include "io/spdy.h"
@@ -42,6 +46,8 @@
 #define HEAD_MAX (16 * 1024)
 #define BODY_MAX (4 * 1024)
 #define DEFAULT_TIMEOUT_NS (30ull * 1000000000ull)
+/* client-go's WebSocket port-forward: SPDY tunnelled in binary messages */
+#define TUNNEL_PF "SPDY/3.1+portforward.k8s.io"
 
 typedef struct chan {
     bool open;      /* we opened it (SPDY), or the protocol has it (WebSocket) */
@@ -70,8 +76,15 @@ struct berth_stream_client {
     berth_ws_parser_t wsp;
     const berth_ws_chan_proto_t *wsproto;
     berth_bytebuf_t wsmsg; /* a fragmented WebSocket message so far */
-    bool close_sent;       /* WebSocket: our close frame is queued */
+    /* WebSocket port-forward tunnelling SPDY (SPDY/3.1+portforward.k8s.io,
+     * client-go's): SPDY frames go to stx and leave as one binary message
+     * per flush; message payloads gather in srx for the SPDY parser. */
+    bool tunnel;
+    berth_bytebuf_t stx, srx;
+    bool close_sent; /* WebSocket: our close frame is queued */
     berth_bytebuf_t rx, tx;
+    SSL_CTX *tls_ctx; /* https: this connection's TLS context and session */
+    SSL *tls;
     uint64_t rng;
     int npairs;
     bool done;
@@ -148,13 +161,15 @@ static const char *stream_type_name(int ch)
 
 /* ---- URL, connect, upgrade ---------------------------------------------- */
 
-int berth_stream_url_parse(const char *url, char **host, char **port, char **path, berth_err_t *err)
+int berth_stream_url_parse(const char *url, bool *tls, char **host, char **port, char **path,
+                           berth_err_t *err)
 {
     *host = *port = *path = NULL;
-    if (strncasecmp(url, "http://", 7) != 0)
+    *tls = strncasecmp(url, "https://", 8) == 0;
+    if (!*tls && strncasecmp(url, "http://", 7) != 0)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                              "streaming URL %s: only http:// is supported", url);
-    const char *h = url + 7;
+                              "streaming URL %s: only http:// and https:// are supported", url);
+    const char *h = url + (*tls ? 8 : 7);
     const char *slash = strchr(h, '/');
     const char *hend = slash ? slash : h + strlen(h);
     const char *colon = NULL;
@@ -181,7 +196,8 @@ int berth_stream_url_parse(const char *url, char **host, char **port, char **pat
         (colon + 1 == hend || strspn(colon + 1, "0123456789") != (size_t)(hend - colon - 1)))
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "streaming URL %s: bad port", url);
     *host = berth_strndup(hs, (size_t)(he - hs));
-    *port = colon ? berth_strndup(colon + 1, (size_t)(hend - colon - 1)) : berth_strdup("80");
+    *port = colon ? berth_strndup(colon + 1, (size_t)(hend - colon - 1))
+                  : berth_strdup(*tls ? "443" : "80");
     *path = berth_strdup(slash ? slash : "/");
     return 0;
 }
@@ -230,18 +246,194 @@ static int tcp_connect(const char *host, const char *port, uint64_t deadline, be
     return fd;
 }
 
+/* ---- TLS (https URLs) ------------------------------------------------------ */
+
+/* OpenSSL's queued errors as one message (and the queue emptied). */
+static void tls_reason(char *buf, size_t len)
+{
+    unsigned long e = ERR_get_error();
+    if (e == 0)
+        snprintf(buf, len, "no reason given");
+    else
+        ERR_error_string_n(e, buf, len);
+    ERR_clear_error();
+}
+
+static bool ip_literal(const char *s)
+{
+    uint8_t a[16];
+    return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+/* The client side of a TLS handshake on the connected socket, within the
+ * deadline. */
+static int tls_start(berth_stream_client_t *c, const char *host,
+                     const berth_stream_client_opts_t *o, uint64_t deadline, berth_err_t *err)
+{
+    char why[256];
+    c->tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (c->tls_ctx == NULL) {
+        tls_reason(why, sizeof(why));
+        return berth_err_make(err, ENOMEM, BERTH_ERR_INTERNAL, "TLS: no context: %s", why);
+    }
+    SSL_CTX_set_min_proto_version(c->tls_ctx, TLS1_2_VERSION);
+    /* A peer that closes TCP without close_notify ends the session like
+     * plain HTTP's EOF; moving and partial writes: c->tx may grow (and
+     * move) between the tries of one write, keeping its pending bytes. */
+    SSL_CTX_set_options(c->tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(c->tls_ctx,
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* The upgrade is HTTP/1.1's: a Go server would pick h2 if we offered
+     * it, and HTTP/2 has no Upgrade. (0 is success here.) */
+    static const unsigned char alpn[] = "\x08http/1.1";
+    SSL_CTX_set_alpn_protos(c->tls_ctx, alpn, sizeof(alpn) - 1);
+    const char *name = o->tls_server_name ? o->tls_server_name : host;
+    if (!o->tls_insecure) {
+        SSL_CTX_set_verify(c->tls_ctx, SSL_VERIFY_PEER, NULL);
+        int ok = o->tls_ca_file ? SSL_CTX_load_verify_locations(c->tls_ctx, o->tls_ca_file, NULL)
+                                : SSL_CTX_set_default_verify_paths(c->tls_ctx);
+        if (ok != 1) {
+            tls_reason(why, sizeof(why));
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                  "TLS: cannot load CAs from %s: %s",
+                                  o->tls_ca_file ? o->tls_ca_file : "the system's paths", why);
+        }
+    }
+    c->tls = SSL_new(c->tls_ctx);
+    if (c->tls == NULL || SSL_set_fd(c->tls, c->fd) != 1) {
+        tls_reason(why, sizeof(why));
+        return berth_err_make(err, ENOMEM, BERTH_ERR_INTERNAL, "TLS: no session: %s", why);
+    }
+    bool ip = ip_literal(name);
+    /* SNI carries names only (RFC 6066 §3) */
+    if (!ip)
+        SSL_set_tlsext_host_name(c->tls, name);
+    if (!o->tls_insecure) {
+        int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->tls), name)
+                    : SSL_set1_host(c->tls, name);
+        if (ok != 1) {
+            tls_reason(why, sizeof(why));
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                  "TLS: cannot check the certificate against %s: %s", name, why);
+        }
+    }
+    for (;;) {
+        int r = SSL_connect(c->tls);
+        if (r == 1)
+            return 0;
+        int e = SSL_get_error(c->tls, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            int ev = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+            if (ev < 0)
+                return berth_err_errno(err, errno, "TLS handshake: poll");
+            if (ev == 0)
+                return berth_err_make(err, ETIMEDOUT, BERTH_ERR_TIMEOUT,
+                                      "TLS handshake with %s: no answer in time", host);
+            continue;
+        }
+        long v = SSL_get_verify_result(c->tls);
+        if (v != X509_V_OK) {
+            ERR_clear_error();
+            return berth_err_make(err, EACCES, BERTH_ERR_UNAUTHENTICATED,
+                                  "TLS handshake with %s: the certificate does not verify as %s: "
+                                  "%s",
+                                  host, name, X509_verify_cert_error_string(v));
+        }
+        if (e == SSL_ERROR_SYSCALL && errno != 0)
+            return berth_err_errno(err, errno, "TLS handshake with %s", host);
+        tls_reason(why, sizeof(why));
+        return berth_err_make(err, EPROTO, BERTH_ERR_UNAVAILABLE, "TLS handshake with %s: %s", host,
+                              why);
+    }
+}
+
+/* TLS errors of a read or write: -2 when the call only has to wait (also
+ * for the other direction: a TLS 1.2 renegotiation, which the kubelet's Go
+ * server never starts), 0 at the end of the stream, -1 with *err. */
+static ssize_t tls_io_error(berth_stream_client_t *c, int r, const char *what, berth_err_t *err)
+{
+    int e = SSL_get_error(c->tls, r);
+    char why[256];
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return -2;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno != 0)
+            return berth_err_errno(err, errno, "streaming connection (TLS): %s", what);
+        return 0;
+    default:
+        tls_reason(why, sizeof(why));
+        return berth_err_make(err, EPROTO, BERTH_ERR_UNAVAILABLE,
+                              "streaming connection (TLS): %s: %s", what, why);
+    }
+}
+
+/* One read from the connection: > 0 bytes, 0 at EOF, -2 when nothing is
+ * there now, -1 with *err. */
+static ssize_t conn_recv(berth_stream_client_t *c, void *p, size_t n, berth_err_t *err)
+{
+    if (c->tls) {
+        errno = 0;
+        int r = SSL_read(c->tls, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        return r > 0 ? r : tls_io_error(c, r, "read", err);
+    }
+    for (;;) {
+        ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -2;
+        return berth_err_errno(err, errno, "streaming connection: recv");
+    }
+}
+
+/* One write: > 0 bytes taken, -2 when the socket is full, -1 with *err. */
+static ssize_t conn_send(berth_stream_client_t *c, const void *p, size_t n, berth_err_t *err)
+{
+    if (c->tls) {
+        errno = 0;
+        int r = SSL_write(c->tls, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r > 0)
+            return r;
+        r = (int)tls_io_error(c, r, "write", err);
+        return r == 0 ? berth_err_make(err, EPIPE, BERTH_ERR_UNAVAILABLE,
+                                       "streaming connection closed by the server")
+                      : r;
+    }
+    for (;;) {
+        ssize_t r = send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -2;
+        return berth_err_errno(err, errno, "streaming connection: send");
+    }
+}
+
+/* ---- reading the answer -------------------------------------------------- */
+
 /* Sends all of c->tx, reading (and sorting) input while the socket is full. */
 static int flush(berth_stream_client_t *c, berth_err_t *err);
 static int demux(berth_stream_client_t *c, berth_err_t *err);
 
-/* Reads what the socket has (up to RX_BURST) into c->rx. 1: got bytes, 0:
- * nothing now, -2: EOF, -1: error. */
+/* Reads what the connection has (up to RX_BURST) into c->rx. 1: got bytes,
+ * 0: nothing now, -2: EOF, -1: error. Over TLS it goes on past RX_BURST
+ * until the TLS layer holds no decrypted byte (a record at most), so that
+ * poll(2) on the socket never misses input (libssl's read-ahead is off: it
+ * takes from the socket one record at a time). */
 static int read_some(berth_stream_client_t *c, berth_err_t *err)
 {
     size_t got = 0;
-    while (got < RX_BURST) {
+    while (got < RX_BURST || (c->tls && SSL_pending(c->tls) > 0)) {
         uint8_t *p = berth_bytebuf_reserve(&c->rx, 65536);
-        ssize_t n = recv(c->fd, p, c->rx.cap - c->rx.len, MSG_DONTWAIT);
+        ssize_t n = conn_recv(c, p, c->rx.cap - c->rx.len, err);
         if (n > 0) {
             c->rx.len += (size_t)n;
             got += (size_t)n;
@@ -249,11 +441,9 @@ static int read_some(berth_stream_client_t *c, berth_err_t *err)
         }
         if (n == 0)
             return got ? 1 : -2;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (n == -2)
             return got ? 1 : 0;
-        return berth_err_errno(err, errno, "streaming connection: recv");
+        return -1;
     }
     return 1;
 }
@@ -391,8 +581,11 @@ static void put_request(berth_stream_client_t *c, const char *host, const char *
     if (ws) {
         put_str(b, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ");
         put_str(b, ws_key);
-        put_str(b, c->pf ? "\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n"
-                         : "\r\nSec-WebSocket-Protocol: v5.channel.k8s.io, v4.channel.k8s.io\r\n");
+        put_str(b, "\r\nSec-WebSocket-Protocol: ");
+        put_str(b, o->ws_protocols ? o->ws_protocols
+                   : c->pf         ? "v4.channel.k8s.io"
+                                   : "v5.channel.k8s.io, v4.channel.k8s.io");
+        put_str(b, "\r\n");
     } else {
         put_str(b, "Upgrade: SPDY/3.1\r\n");
         if (c->pf) {
@@ -446,16 +639,41 @@ static int check_ws_answer(berth_stream_client_t *c, const char *head, const cha
                               "streaming server: wrong or missing Sec-WebSocket-Accept");
     BERTH_AUTO_FREE char *proto = head_value(head, strlen(head), "Sec-WebSocket-Protocol");
     c->protocol = berth_strdup(proto ? proto : "");
+    berth_ws_parser_init(&c->wsp, false, 16 * 1024 * 1024);
+    if (c->pf && strcmp(c->protocol, TUNNEL_PF) == 0) {
+        c->tunnel = true;
+        c->version = 1;
+        c->spdy = berth_spdy_new();
+        return 0;
+    }
     c->wsproto = berth_ws_chan_proto(c->protocol);
     if (c->wsproto == NULL)
         return berth_err_make(err, EPROTO, BERTH_ERR_INVALID,
                               "streaming server chose WebSocket subprotocol %s", c->protocol);
     c->version = c->wsproto->close_signal ? 5 : c->wsproto->status_json ? 4 : 1;
-    berth_ws_parser_init(&c->wsp, false, 16 * 1024 * 1024);
     return 0;
 }
 
 /* ---- SPDY streams ---------------------------------------------------------- */
+
+/* Where SPDY frames are written: straight to the socket's queue, or to the
+ * tunnel's (wrapped at the next flush). */
+static berth_bytebuf_t *spdy_out(berth_stream_client_t *c)
+{
+    return c->tunnel ? &c->stx : &c->tx;
+}
+
+/* The tunnel's SPDY bytes into one masked binary message on c->tx. */
+static void tunnel_wrap(berth_stream_client_t *c)
+{
+    if (!c->tunnel || berth_bytebuf_pending(&c->stx) == 0)
+        return;
+    uint8_t m[4];
+    mask_key(c, m);
+    berth_ws_put_frame(&c->tx, BERTH_WS_OP_BINARY, true, c->stx.data + c->stx.off,
+                       berth_bytebuf_pending(&c->stx), m);
+    c->stx.off = c->stx.len = 0;
+}
 
 static int open_spdy_stream(berth_stream_client_t *c, chan_t *ch, const char *type, int port,
                             uint32_t reqid, berth_err_t *err)
@@ -474,7 +692,7 @@ static int open_spdy_stream(berth_stream_client_t *c, chan_t *ch, const char *ty
     c->next_sid += 2;
     ch->open = true;
     ch->port = port;
-    return berth_spdy_put_syn_stream(c->spdy, &c->tx, ch->sid, 0, 0, 0, h, c->pf ? 3 : 1, err);
+    return berth_spdy_put_syn_stream(c->spdy, spdy_out(c), ch->sid, 0, 0, 0, h, c->pf ? 3 : 1, err);
 }
 
 /* Pumps until every open SPDY stream in mask has its reply. */
@@ -518,10 +736,12 @@ berth_stream_client_t *berth_stream_client_open(const char *url,
     BERTH_AUTO_FREE char *host = NULL;
     BERTH_AUTO_FREE char *port = NULL;
     BERTH_AUTO_FREE char *path = NULL;
-    if (berth_stream_url_parse(url, &host, &port, &path, err) < 0)
+    bool tls;
+    if (berth_stream_url_parse(url, &tls, &host, &port, &path, err) < 0)
         return NULL;
-    bool pf = strncmp(path, "/portforward/", 13) == 0;
-    if (!pf && strncmp(path, "/exec/", 6) != 0 && strncmp(path, "/attach/", 8) != 0) {
+    /* a runtime's /portforward/TOKEN, the kubelet's /portForward/NS/POD */
+    bool pf = strncasecmp(path, "/portforward/", 13) == 0;
+    if (!pf && strncasecmp(path, "/exec/", 6) != 0 && strncasecmp(path, "/attach/", 8) != 0) {
         berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                        "streaming URL %s names no exec, attach or portforward", url);
         return NULL;
@@ -539,6 +759,10 @@ berth_stream_client_t *berth_stream_client_open(const char *url,
     c->next_sid = 1;
     if (getrandom(&c->rng, sizeof(c->rng), 0) != sizeof(c->rng) || c->rng == 0)
         c->rng = now_ns() | 1;
+    if (tls && tls_start(c, host, o, deadline, err) < 0) {
+        berth_stream_client_free(c);
+        return NULL;
+    }
 
     char key[32] = "";
     if (c->transport == BERTH_STREAM_WEBSOCKET) {
@@ -580,7 +804,7 @@ berth_stream_client_t *berth_stream_client_open(const char *url,
         goto fail;
     }
 
-    if (pf && c->transport == BERTH_STREAM_WEBSOCKET) {
+    if (pf && c->transport == BERTH_STREAM_WEBSOCKET && !c->tunnel) {
         if (o->nports == 0 || o->nports > MAX_CHANS / 2) {
             berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                            "port-forward over WebSocket needs 1 to %d ports", MAX_CHANS / 2);
@@ -631,21 +855,30 @@ void berth_stream_client_free(berth_stream_client_t *c)
     if (!c->done && c->fd >= 0) {
         /* our last frame; the server needs no wait from us */
         if (c->spdy)
-            berth_spdy_put_goaway(&c->tx, 0, BERTH_SPDY_GOAWAY_OK);
-        else if (c->wsproto && !c->close_sent) {
+            berth_spdy_put_goaway(spdy_out(c), 0, BERTH_SPDY_GOAWAY_OK);
+        tunnel_wrap(c);
+        if ((c->wsproto || c->tunnel) && !c->close_sent) {
             uint8_t m[4], pl[125];
             mask_key(c, m);
             size_t n = berth_ws_close_payload(BERTH_WS_CLOSE_NORMAL, NULL, pl);
             berth_ws_put_frame(&c->tx, BERTH_WS_OP_CLOSE, true, pl, n, m);
         }
         while (berth_bytebuf_pending(&c->tx) > 0) {
-            ssize_t n = send(c->fd, c->tx.data + c->tx.off, berth_bytebuf_pending(&c->tx),
-                             MSG_DONTWAIT | MSG_NOSIGNAL);
+            ssize_t n = conn_send(c, c->tx.data + c->tx.off, berth_bytebuf_pending(&c->tx), NULL);
             if (n <= 0)
                 break;
             berth_bytebuf_consume(&c->tx, (size_t)n);
         }
     }
+    if (c->tls) {
+        /* close_notify, if the socket takes it now; nothing waits for the
+         * server's */
+        if (!c->done && SSL_is_init_finished(c->tls))
+            SSL_shutdown(c->tls);
+        SSL_free(c->tls);
+        ERR_clear_error();
+    }
+    SSL_CTX_free(c->tls_ctx);
     if (c->fd >= 0)
         close(c->fd);
     berth_spdy_free(c->spdy);
@@ -654,6 +887,8 @@ void berth_stream_client_free(berth_stream_client_t *c)
     berth_bytebuf_free(&c->rx);
     berth_bytebuf_free(&c->tx);
     berth_bytebuf_free(&c->wsmsg);
+    berth_bytebuf_free(&c->stx);
+    berth_bytebuf_free(&c->srx);
     berth_free(c->protocol);
     berth_free(c);
 }
@@ -675,19 +910,19 @@ int berth_stream_client_fd(const berth_stream_client_t *c)
 
 /* ---- receiving ---------------------------------------------------------------- */
 
-static int spdy_demux(berth_stream_client_t *c, berth_err_t *err)
+/* Sorts the SPDY frames in `in` (the socket's bytes, or the tunnel's). */
+static int spdy_demux(berth_stream_client_t *c, berth_bytebuf_t *in, berth_err_t *err)
 {
     while (!c->done) {
         berth_spdy_frame_t f = {0};
-        ssize_t n = berth_spdy_parse(c->spdy, c->rx.data + c->rx.off, berth_bytebuf_pending(&c->rx),
-                                     &f, err);
+        ssize_t n =
+                berth_spdy_parse(c->spdy, in->data + in->off, berth_bytebuf_pending(in), &f, err);
         if (n < 0)
             return berth_err_prefix(err, "streaming server broke SPDY");
         if (n == 0) {
-            size_t need =
-                    berth_spdy_frame_size(c->rx.data + c->rx.off, berth_bytebuf_pending(&c->rx));
-            if (need > berth_bytebuf_pending(&c->rx))
-                berth_bytebuf_reserve(&c->rx, need - berth_bytebuf_pending(&c->rx));
+            size_t need = berth_spdy_frame_size(in->data + in->off, berth_bytebuf_pending(in));
+            if (need > berth_bytebuf_pending(in))
+                berth_bytebuf_reserve(in, need - berth_bytebuf_pending(in));
             return 0;
         }
         chan_t *ch = f.stream_id ? chan_by_sid(c, f.stream_id) : NULL;
@@ -715,10 +950,10 @@ static int spdy_demux(berth_stream_client_t *c, berth_err_t *err)
             break;
         case BERTH_SPDY_SYN_STREAM:
             /* servers of these protocols never open streams */
-            berth_spdy_put_rst_stream(&c->tx, f.stream_id, BERTH_SPDY_REFUSED_STREAM);
+            berth_spdy_put_rst_stream(spdy_out(c), f.stream_id, BERTH_SPDY_REFUSED_STREAM);
             break;
         case BERTH_SPDY_PING:
-            berth_spdy_put_ping(&c->tx, f.ping_id);
+            berth_spdy_put_ping(spdy_out(c), f.ping_id);
             break;
         case BERTH_SPDY_GOAWAY:
             end_all(c);
@@ -727,13 +962,18 @@ static int spdy_demux(berth_stream_client_t *c, berth_err_t *err)
             break; /* SETTINGS, WINDOW_UPDATE, HEADERS, unknown: nothing to do */
         }
         berth_spdy_frame_clear(&f);
-        berth_bytebuf_consume(&c->rx, (size_t)n);
+        berth_bytebuf_consume(in, (size_t)n);
     }
     return 0;
 }
 
 static int ws_message(berth_stream_client_t *c, uint8_t *p, size_t n, berth_err_t *err)
 {
+    if (c->tunnel) {
+        /* message boundaries mean nothing in the tunnel: a byte stream */
+        berth_bytebuf_put(&c->srx, p, n);
+        return spdy_demux(c, &c->srx, err);
+    }
     berth_ws_chan_msg_t m;
     int r = berth_ws_chan_decode(c->wsproto, p, n, &m, err);
     if (r < 0)
@@ -815,7 +1055,7 @@ static int ws_demux(berth_stream_client_t *c, berth_err_t *err)
 
 static int demux(berth_stream_client_t *c, berth_err_t *err)
 {
-    return c->spdy ? spdy_demux(c, err) : ws_demux(c, err);
+    return c->spdy && !c->tunnel ? spdy_demux(c, &c->rx, err) : ws_demux(c, err);
 }
 
 /* Reads what is there and sorts it; the end of the connection ends the
@@ -836,7 +1076,7 @@ int berth_stream_client_pump(berth_stream_client_t *c, uint64_t timeout_ns, bert
 {
     if (c->done)
         return 1;
-    if (berth_bytebuf_pending(&c->tx) > 0 && flush(c, err) < 0)
+    if (berth_bytebuf_pending(&c->tx) + berth_bytebuf_pending(&c->stx) > 0 && flush(c, err) < 0)
         return -1;
     int ev = wait_fd(c->fd, POLLIN, timeout_ns ? now_ns() + timeout_ns : 0);
     if (ev < 0)
@@ -846,7 +1086,8 @@ int berth_stream_client_pump(berth_stream_client_t *c, uint64_t timeout_ns, bert
     if (take_input(c, err) < 0)
         return -1;
     /* pings answered while sorting */
-    if (berth_bytebuf_pending(&c->tx) > 0 && !c->done && flush(c, err) < 0)
+    if (berth_bytebuf_pending(&c->tx) + berth_bytebuf_pending(&c->stx) > 0 && !c->done &&
+        flush(c, err) < 0)
         return -1;
     return 1;
 }
@@ -855,17 +1096,15 @@ int berth_stream_client_pump(berth_stream_client_t *c, uint64_t timeout_ns, bert
 
 static int flush(berth_stream_client_t *c, berth_err_t *err)
 {
+    tunnel_wrap(c);
     while (berth_bytebuf_pending(&c->tx) > 0) {
-        ssize_t n = send(c->fd, c->tx.data + c->tx.off, berth_bytebuf_pending(&c->tx),
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t n = conn_send(c, c->tx.data + c->tx.off, berth_bytebuf_pending(&c->tx), err);
         if (n > 0) {
             berth_bytebuf_consume(&c->tx, (size_t)n);
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            return berth_err_errno(err, errno, "streaming connection: send");
+        if (n == -1)
+            return -1;
         /* full: keep reading while we wait, so a server that writes before
          * it reads more never waits on us */
         int ev = wait_fd(c->fd, c->done ? POLLOUT : POLLOUT | POLLIN, now_ns() + c->timeout_ns);
@@ -908,14 +1147,15 @@ int berth_stream_client_write(berth_stream_client_t *c, int ch, const void *p, s
     for (size_t off = 0; off < n;) {
         size_t k = n - off < CHUNK ? n - off : CHUNK;
         if (c->spdy) {
-            berth_spdy_put_data(&c->tx, c->chans[ch].sid, 0, b + off, k);
+            berth_spdy_put_data(spdy_out(c), c->chans[ch].sid, 0, b + off, k);
         } else {
             uint8_t m[4];
             mask_key(c, m);
             berth_ws_chan_put(&c->tx, c->wsproto, (uint8_t)ch, b + off, k, m);
         }
         off += k;
-        if (berth_bytebuf_pending(&c->tx) >= TX_HIGH && flush(c, err) < 0)
+        if (berth_bytebuf_pending(&c->tx) + berth_bytebuf_pending(&c->stx) >= TX_HIGH &&
+            flush(c, err) < 0)
             return -1;
     }
     return flush(c, err);
@@ -926,7 +1166,7 @@ int berth_stream_client_close_write(berth_stream_client_t *c, int ch, berth_err_
     if (writable(c, ch, err) < 0)
         return -1;
     if (c->spdy) {
-        berth_spdy_put_data(&c->tx, c->chans[ch].sid, BERTH_SPDY_FLAG_FIN, NULL, 0);
+        berth_spdy_put_data(spdy_out(c), c->chans[ch].sid, BERTH_SPDY_FLAG_FIN, NULL, 0);
     } else if (c->wsproto->close_signal) {
         uint8_t m[4];
         mask_key(c, m);
@@ -1080,7 +1320,7 @@ int berth_stream_client_pf_open(berth_stream_client_t *c, int port, berth_err_t 
 {
     if (!c->pf)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "not a port-forward session");
-    if (c->transport == BERTH_STREAM_WEBSOCKET) {
+    if (c->transport == BERTH_STREAM_WEBSOCKET && !c->tunnel) {
         for (int k = 0; k < c->npairs; k++) {
             chan_t *d = &c->chans[BERTH_STREAM_PF_DATA(k)];
             if (d->port == port && !d->pf_taken) {
@@ -1104,7 +1344,7 @@ int berth_stream_client_pf_open(berth_stream_client_t *c, int port, berth_err_t 
      * then the data stream */
     if (open_spdy_stream(c, e, "error", port, reqid, err) < 0)
         return -1;
-    berth_spdy_put_data(&c->tx, e->sid, BERTH_SPDY_FLAG_FIN, NULL, 0);
+    berth_spdy_put_data(spdy_out(c), e->sid, BERTH_SPDY_FLAG_FIN, NULL, 0);
     e->local_fin = true;
     if (open_spdy_stream(c, d, "data", port, reqid, err) < 0)
         return -1;

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A blocking client for CRI streaming URLs (what Exec, Attach and
- * PortForward answer), for perf/ tools and tests: it connects over TCP,
- * upgrades the HTTP/1.1 connection to SPDY/3.1 or WebSocket, opens the
+ * PortForward answer, and the kubelet's /exec, /attach and /portForward
+ * endpoints that proxy to them), for perf/ tools and tests: it connects over
+ * TCP (and TLS for https URLs, with OpenSSL's libssl, which only perf/
+ * links), upgrades the HTTP/1.1 connection to SPDY/3.1 or WebSocket, opens the
  * Kubernetes remotecommand streams (error, stdin, stdout, stderr, resize)
  * or port-forward pairs (data + error per request id), moves bytes, and
  * reads the exit status from the v4 status JSON. It speaks to berth's
@@ -61,24 +63,47 @@ typedef struct berth_stream_client_opts {
     bool in, out, err, tty;
     /* Port-forward over WebSocket: the ports, one pair each (sent as ?port=
      * and ?ports=); over SPDY pairs are opened with
-     * berth_stream_client_pf_open instead. */
+     * berth_stream_client_pf_open instead (and in the SPDY tunnel). */
     const int32_t *ports;
     size_t nports;
-    /* Each wait (connect, upgrade answer, stream replies); 0: 30 s. */
+    /* WebSocket: the subprotocols to offer, as the Sec-WebSocket-Protocol
+     * value ("v4.channel.k8s.io"); NULL: v5 and v4 (port-forward: v4). The
+     * kubelet proxies v4 to the runtime's WebSocket as it is, and turns v5
+     * into SPDY towards the runtime. For port-forward,
+     * "SPDY/3.1+portforward.k8s.io" is client-go's tunnel: SPDY frames in
+     * binary messages, the pairs opened with berth_stream_client_pf_open as
+     * over SPDY (the kubelet unwraps it and speaks SPDY to the runtime). */
+    const char *ws_protocols;
+    /* https URLs (TLS 1.2 or later). By default the server's certificate
+     * must chain to tls_ca_file (NULL: the system's CAs) and name
+     * tls_server_name (NULL: the URL's host; an IP literal is checked as an
+     * address); tls_insecure skips both checks (a kubelet's self-signed
+     * certificate). */
+    bool tls_insecure;
+    const char *tls_ca_file;
+    const char *tls_server_name;
+    /* Each wait (connect, TLS handshake, upgrade answer, stream replies);
+     * 0: 30 s. */
     uint64_t timeout_ns;
 } berth_stream_client_opts_t;
 
 typedef struct berth_stream_client berth_stream_client_t;
 
-/* Connects to url ("http://HOST:PORT/{exec,attach,portforward}/TOKEN",
- * HOST an IPv4 address, a name, or [IPv6]), sends the upgrade request and
- * reads the answer; for a remote command it then opens the streams o asks
- * for (SPDY: one SYN_STREAM each, error first, and waits for every
- * SYN_REPLY). Returns the client (owned), or NULL with *err: the URL is not
- * http:// or names no streaming kind (INVALID), the connection failed, the
- * server answered something other than 101 (the message has "HTTP <status>"
- * and the body's first line, and *http_status the status, if not NULL), or
- * did not choose a protocol we offered. */
+/* Connects to url ("http://HOST:PORT/{exec,attach,portforward}/TOKEN" from a
+ * runtime, "https://HOST:PORT/{exec,attach,portForward}/NS/POD[/CONTAINER]
+ * ?QUERY" from a kubelet; HOST an IPv4 address, a name, or [IPv6]; the kind
+ * is matched without case), sends the upgrade request and reads the answer;
+ * for a remote command it then opens the streams o asks for (SPDY: one
+ * SYN_STREAM each, error first, and waits for every SYN_REPLY). Returns the
+ * client (owned), or NULL with *err: the URL is not http:// or https:// or
+ * names no streaming kind (INVALID), the connection or the TLS handshake
+ * failed (an untrusted certificate: UNAUTHENTICATED, with OpenSSL's reason),
+ * the server answered something other than 101 (the message has "HTTP
+ * <status>" and the body's first line, and *http_status the status, if not
+ * NULL), or did not choose a protocol we offered.
+ *
+ * Over TLS the socket is written with write(2): a caller that may outlive
+ * its peer ignores SIGPIPE. */
 berth_stream_client_t *berth_stream_client_open(const char *url,
                                                 const berth_stream_client_opts_t *o,
                                                 int *http_status, berth_err_t *err);
@@ -92,7 +117,9 @@ void berth_stream_client_free(berth_stream_client_t *c);
 const char *berth_stream_client_protocol(const berth_stream_client_t *c);
 int berth_stream_client_version(const berth_stream_client_t *c);
 /* The socket, to poll for input beside other fds (then call
- * berth_stream_client_pump with a timeout of 0). */
+ * berth_stream_client_pump with a timeout of 0). Over TLS too: a pump
+ * leaves no decrypted input behind in the TLS layer, so poll(2) on the
+ * socket never misses any. */
 int berth_stream_client_fd(const berth_stream_client_t *c);
 
 /* Sends p[0..n) on channel ch (stdin, or a port-forward pair's data), in
@@ -144,7 +171,8 @@ int berth_stream_client_exit_status(berth_stream_client_t *c, uint64_t timeout_n
                                     char **msg, berth_err_t *err);
 
 /* Port-forward: opens a pair for `port` and returns its index k (channels
- * BERTH_STREAM_PF_DATA(k) and _ERROR(k)). SPDY: a new request id, the error
+ * BERTH_STREAM_PF_DATA(k) and _ERROR(k)). SPDY (and its WebSocket tunnel):
+ * a new request id, the error
  * stream (half-closed at once, as client-go does) and the data stream, then
  * waits for both replies. WebSocket: the pair of `port` among o->ports (the
  * server opened them all at the upgrade; each once). -1 with *err. */
@@ -152,9 +180,10 @@ int berth_stream_client_pf_open(berth_stream_client_t *c, int port, berth_err_t 
 
 /* ---- pieces, exposed for the unit test ---- */
 
-/* Splits an http URL into host (without brackets), port (80 when absent)
- * and path (with the query; "/" when absent), all owned. -1 with *err. */
-int berth_stream_url_parse(const char *url, char **host, char **port, char **path,
+/* Splits an http or https URL into *tls (https), host (without brackets),
+ * port (80 or 443 when absent) and path (with the query; "/" when absent),
+ * all owned. -1 with *err. */
+int berth_stream_url_parse(const char *url, bool *tls, char **host, char **port, char **path,
                            berth_err_t *err);
 /* Reads a metav1.Status JSON (the v4 error channel) into an exit code
  * (see berth_stream_client_exit_status). -1 with *err when it is not JSON

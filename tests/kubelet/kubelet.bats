@@ -10,6 +10,7 @@
 # links, IPAM files). docs/kubelet.md says what is covered and why.
 
 load helpers
+bats_require_minimum_version 1.5.0 # run --separate-stderr
 
 setup_file() {
     kl_setup_file
@@ -356,6 +357,151 @@ EOF
     sleep 10
     [[ $(berth_crictl ps -a -q | grep -c .) == 1 ]]
     [[ $(kl_restarts) == 0 ]]
+}
+
+# kl_need_stream: skips without berth's streaming client
+kl_need_stream() {
+    [[ -x $BERTH_SRC/build/perf/berth-stream ]] || skip "build/perf/berth-stream not built"
+}
+
+# kl_wait_listen POD PORT: until a process in the pod's container listens
+# on the TCP port (the kubelet calls the pod Running before that).
+kl_wait_listen() {
+    local i id
+    id=$(kl_ctr_id "$1" main)
+    for ((i = 0; i < 100; i++)); do
+        berth_crictl exec "$id" sh -c "netstat -ltn | grep -q :$2" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $2 in $1" >&2
+    return 1
+}
+
+@test "exec through the kubelet's /exec: output, exit codes, stdin, over SPDY and WebSocket" {
+    # The kubelet takes the request on its HTTPS port, calls CRI Exec with
+    # the query's command and streams, and proxies the upgraded connection
+    # to berth's URL: SPDY as it is, WebSocket v4 as it is, WebSocket v5
+    # turned into SPDY towards berth (ExtendWebSocketsToKubelet, beta, on).
+    kl_need_stream
+    kl_start_kubelet
+    kl_sleeper ex
+    kl_wait_running 1 90
+    local base="/exec/kltest/ex-$KL_NODE/main" t ws out
+    # 'echo to-stderr >&2; exit 3'
+    local fail='command=sh&command=-c&command=echo%20to-stderr%20%3E%262%3B%20exit%203'
+    for t in spdy websocket websocket-v4; do
+        ws=()
+        [[ $t == websocket-v4 ]] && ws=(--ws-protocol v4.channel.k8s.io)
+        run kl_stream --transport "${t%-v4}" "${ws[@]}" "$base?command=echo&command=hi&output=1&error=1"
+        echo "$t echo: $status $output"
+        [[ $status == 0 && $output == hi ]]
+        # stdout and stderr apart, the exit code as the kubelet's status
+        run --separate-stderr kl_stream --transport "${t%-v4}" "${ws[@]}" "$base?$fail&output=1&error=1"
+        echo "$t exit 3: $status [$output] [$stderr]"
+        [[ $status == 3 && -z $output && $stderr == to-stderr ]]
+        # stdin to cat and back; its end ends cat (WebSocket v4 has no
+        # half-close: cat never sees the end, so it is left out there)
+        [[ $t == websocket-v4 ]] && continue
+        out=$(printf 'one\ntwo\n' | kl_stream -i --transport "$t" "$base?command=cat&input=1&output=1&error=1")
+        echo "$t cat: $out"
+        [[ $out == $'one\ntwo' ]]
+    done
+    # a 1 MiB round trip through the kubelet's proxy (SPDY)
+    head -c 1048576 /dev/urandom >"$KL_DIR/big"
+    kl_stream -i "$base?command=cat&input=1&output=1&error=1" <"$KL_DIR/big" >"$KL_DIR/big.back"
+    cmp "$KL_DIR/big" "$KL_DIR/big.back"
+    # each session was one CRI Exec call on berth (8 above)
+    (($(grep -c 'method=/runtime.v1.RuntimeService/Exec ' "$BERTH_LOG") >= 8))
+    # the kubelet's self-signed certificate: refused without its CA, taken
+    # with -k
+    run timeout 30 "$BERTH_SRC/build/perf/berth-stream" open "https://127.0.0.1:$KL_PORT$base?command=true&output=1"
+    echo "no CA: $status $output"
+    [[ $status == 255 && $output == *certificate* ]]
+    run timeout 30 "$BERTH_SRC/build/perf/berth-stream" open -k "https://127.0.0.1:$KL_PORT$base?command=echo&command=k&output=1"
+    [[ $status == 0 && $output == k ]]
+    run kl_log_errors "$KL_LOG"
+    [[ -z $output ]]
+}
+
+@test "port-forward through the kubelet's /portForward to a pod's httpd, over SPDY, WebSocket and its SPDY tunnel" {
+    kl_need_stream
+    kl_start_kubelet
+    kl_manifest web <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: kltest
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: main
+    image: $BUSYBOX
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "mkdir -p /www && echo hello through the kubelet >/www/index.html && exec httpd -f -p 8080 -h /www"]
+EOF
+    kl_wait_running 1 90
+    kl_wait_listen web 8080
+    # SPDY and WebSocket v4 are proxied to berth as they are; client-go's
+    # WebSocket tunnel (SPDY in binary messages, what kubectl sends) the
+    # kubelet unwraps into SPDY towards berth
+    local t ws out url="/portForward/kltest/web-$KL_NODE"
+    for t in spdy websocket websocket-tunnel; do
+        ws=()
+        [[ $t == websocket-tunnel ]] && ws=(--ws-protocol SPDY/3.1+portforward.k8s.io)
+        # HTTP/1.0: httpd answers and closes, which ends the forward
+        out=$(printf 'GET / HTTP/1.0\r\n\r\n' | kl_stream --transport "${t%-tunnel}" "${ws[@]}" --port 8080 "$url")
+        echo "$t: $out"
+        [[ $out == *"200 OK"* && $out == *"hello through the kubelet"* ]]
+        # nothing listens on 8081: berth says so on the pair's error stream
+        run kl_stream --transport "${t%-tunnel}" "${ws[@]}" --port 8081 "$url" </dev/null
+        echo "$t closed port: $status $output"
+        [[ $status == 255 && $output == *8081* && $output == *refused* ]]
+    done
+    run kl_log_errors "$KL_LOG"
+    [[ -z $output ]]
+}
+
+@test "attach through the kubelet's /attach: a container's stdin and output, over SPDY and WebSocket" {
+    kl_need_stream
+    kl_start_kubelet
+    # one container per transport: stdinOnce, so the first attach's end
+    # closes its stdin; each reads a line, answers on stdout and stderr and
+    # exits (restartPolicy Never: no restart)
+    kl_manifest att <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: att
+  namespace: kltest
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: spdy
+    image: $BUSYBOX
+    imagePullPolicy: IfNotPresent
+    stdin: true
+    stdinOnce: true
+    command: ["sh", "-c", "read l; echo got \$l; echo err \$l >&2"]
+  - name: websocket
+    image: $BUSYBOX
+    imagePullPolicy: IfNotPresent
+    stdin: true
+    stdinOnce: true
+    command: ["sh", "-c", "read l; echo got \$l; echo err \$l >&2"]
+EOF
+    kl_wait_running 1 90
+    local t
+    for t in spdy websocket; do
+        run --separate-stderr kl_stream -i --transport "$t" \
+            "/attach/kltest/att-$KL_NODE/$t?input=1&output=1&error=1" <<<"hello-$t"
+        echo "$t: $status [$output] [$stderr]"
+        [[ $status == 0 && $output == "got hello-$t" && $stderr == "err hello-$t" ]]
+    done
+    [[ $(grep -c 'method=/runtime.v1.RuntimeService/Attach ' "$BERTH_LOG") == 2 ]]
+    run kl_log_errors "$KL_LOG"
+    [[ -z $output ]]
 }
 
 @test "the kubelet's log has no error caused by berth" {

@@ -5,15 +5,26 @@
  * from berth's own codecs: over SPDY an exec that prints and exits 7 (the
  * streams opened in client-go's order, answered the way the kubelet's server
  * ends a session: data, status, RST_STREAM, GOAWAY), over WebSocket stdin
- * echoed back and a v5 close of stdin, and a refused URL (404).
+ * echoed back and a v5 close of stdin, a port-forward tunnelled as SPDY in
+ * WebSocket messages, and a refused URL (404); the same
+ * through a TLS front (https) with a certificate made here: unchecked,
+ * checked by IP and by name, and refused when it does not verify.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "engine/alloc.h"
 #include "io/httpreq.h"
@@ -26,9 +37,10 @@
 
 typedef struct fake {
     int lfd;
-    int mode;       /* 0 SPDY exec, 1 WebSocket echo, 2 refuse */
-    char types[64]; /* SPDY: the stream types in the order they came */
+    int mode;       /* 0 SPDY exec, 1 WebSocket echo, 2 refuse, 3 WebSocket tunnel */
+    char types[64]; /* SPDY: the stream types in the order they came (tunnel: of port 8080) */
     bool stdin_closed;
+    bool tls_refused; /* the TLS front's handshake failed */
 } fake_t;
 
 static void send_all(int fd, berth_bytebuf_t *b)
@@ -175,12 +187,88 @@ static void ws_echo(fake_t *f, int fd, berth_bytebuf_t *in, berth_http_req_t *re
     berth_bytebuf_free(&out);
 }
 
-static void *server(void *arg)
+/* Port-forward tunnelled in WebSocket (SPDY/3.1+portforward.k8s.io): the
+ * SPDY streams a client opens in binary messages (one SPDY frame split
+ * over two messages, on purpose), replied to, and the data stream's bytes
+ * echoed until its FIN, which is echoed too. */
+static void ws_tunnel(fake_t *f, int fd, berth_bytebuf_t *in, berth_http_req_t *req)
 {
-    fake_t *f = arg;
-    int fd = accept(f->lfd, NULL, NULL);
-    if (fd < 0)
-        return NULL;
+    berth_bytebuf_t out = {0}, spdy_in = {0}, spdy_out = {0};
+    char accept[BERTH_WS_ACCEPT_LEN + 1];
+    int status = 0;
+    berth_err_t err = NULL;
+    static const char *const protos[] = {"SPDY/3.1+portforward.k8s.io"};
+    if (berth_ws_handshake_check(req, accept, &status, &err) < 0 ||
+        berth_ws_select_protocol(req, protos, 1, true) != 0) {
+        berth_err_free(&err);
+        return;
+    }
+    berth_ws_put_accept(&out, accept, protos[0]);
+    send_all(fd, &out);
+    berth_ws_parser_t p;
+    berth_ws_parser_init(&p, true, 0);
+    berth_spdy_t *s = berth_spdy_new();
+    uint32_t sid_data = 0;
+    bool done = false;
+    while (!done) {
+        berth_ws_frame_t fr;
+        ssize_t n = berth_ws_parse(&p, in->data + in->off, berth_bytebuf_pending(in), &fr, &err);
+        if (n < 0)
+            break;
+        if (n == 0) {
+            if (!recv_more(fd, in))
+                break;
+            continue;
+        }
+        if (fr.opcode == BERTH_WS_OP_BINARY)
+            berth_bytebuf_put(&spdy_in, fr.payload, fr.len);
+        berth_bytebuf_consume(in, (size_t)n);
+        for (;;) {
+            berth_spdy_frame_t sf = {0};
+            ssize_t k = berth_spdy_parse(s, spdy_in.data + spdy_in.off,
+                                         berth_bytebuf_pending(&spdy_in), &sf, &err);
+            if (k <= 0)
+                break;
+            if (sf.type == BERTH_SPDY_SYN_STREAM) {
+                const char *t = berth_spdy_header_get(&sf, "streamtype", NULL);
+                const char *port = berth_spdy_header_get(&sf, "port", NULL);
+                if (t && port && strcmp(port, "8080") == 0) {
+                    strncat(f->types, t, sizeof(f->types) - strlen(f->types) - 2);
+                    strcat(f->types, " ");
+                }
+                if (t && strcmp(t, "data") == 0)
+                    sid_data = sf.stream_id;
+                berth_spdy_put_syn_reply(s, &spdy_out, sf.stream_id, 0, NULL, 0, NULL);
+            } else if (sf.type == BERTH_SPDY_DATA && sf.stream_id == sid_data) {
+                berth_spdy_put_data(&spdy_out, sid_data, sf.flags & BERTH_SPDY_FLAG_FIN, sf.data,
+                                    sf.len);
+                done = (sf.flags & BERTH_SPDY_FLAG_FIN) != 0;
+            }
+            berth_spdy_frame_clear(&sf);
+            berth_bytebuf_consume(&spdy_in, (size_t)k);
+        }
+        size_t half = berth_bytebuf_pending(&spdy_out) / 2;
+        if (half > 0) {
+            berth_ws_put_frame(&out, BERTH_WS_OP_BINARY, true, spdy_out.data + spdy_out.off, half,
+                               NULL);
+            berth_ws_put_frame(&out, BERTH_WS_OP_BINARY, true, spdy_out.data + spdy_out.off + half,
+                               berth_bytebuf_pending(&spdy_out) - half, NULL);
+            spdy_out.off = spdy_out.len = 0;
+        }
+        send_all(fd, &out);
+    }
+    berth_err_free(&err);
+    berth_ws_put_close(&out, BERTH_WS_CLOSE_NORMAL, NULL);
+    send_all(fd, &out);
+    berth_spdy_free(s);
+    berth_bytebuf_free(&out);
+    berth_bytebuf_free(&spdy_in);
+    berth_bytebuf_free(&spdy_out);
+}
+
+/* One connection of the fake server on fd (closed here). */
+static void serve(fake_t *f, int fd)
+{
     berth_bytebuf_t in = {0};
     berth_http_req_t req = {0};
     read_req(fd, &in, &req);
@@ -188,6 +276,8 @@ static void *server(void *arg)
         spdy_exec(f, fd, &in);
     } else if (f->mode == 1) {
         ws_echo(f, fd, &in, &req);
+    } else if (f->mode == 3) {
+        ws_tunnel(f, fd, &in, &req);
     } else {
         berth_bytebuf_t out = {0};
         const char *body = "streaming URL not found: unknown or already used\n";
@@ -202,10 +292,19 @@ static void *server(void *arg)
     while (recv(fd, b, sizeof(b), 0) > 0)
         ;
     close(fd);
+}
+
+static void *server(void *arg)
+{
+    fake_t *f = arg;
+    int fd = accept(f->lfd, NULL, NULL);
+    if (fd >= 0)
+        serve(f, fd);
     return NULL;
 }
 
-static char *start(fake_t *f, pthread_t *th, const char *kind)
+static char *start_on(fake_t *f, pthread_t *th, const char *scheme, const char *kind,
+                      void *(*fn)(void *))
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof(a);
@@ -213,8 +312,13 @@ static char *start(fake_t *f, pthread_t *th, const char *kind)
     bind(f->lfd, (struct sockaddr *)&a, sizeof(a));
     listen(f->lfd, 4);
     getsockname(f->lfd, (struct sockaddr *)&a, &al);
-    pthread_create(th, NULL, server, f);
-    return berth_asprintf("http://127.0.0.1:%d/%s/tok", ntohs(a.sin_port), kind);
+    pthread_create(th, NULL, fn, f);
+    return berth_asprintf("%s://127.0.0.1:%d/%s/tok", scheme, ntohs(a.sin_port), kind);
+}
+
+static char *start(fake_t *f, pthread_t *th, const char *kind)
+{
+    return start_on(f, th, "http", kind, server);
 }
 
 static void stop(fake_t *f, pthread_t th)
@@ -223,25 +327,141 @@ static void stop(fake_t *f, pthread_t th)
     close(f->lfd);
 }
 
+/* ---- TLS: a front that ends TLS and relays to the fake over a socketpair,
+ * as the kubelet's HTTPS server stands in front of the runtime's ---- */
+
+static SSL_CTX *srv_ctx;
+static char ca_file[] = "/tmp/berth-stream-client-test.XXXXXX";
+
+/* A P-256 key and a certificate signed by itself for DNS berth-test and IP
+ * 127.0.0.1, also written to ca_file (the client's trust anchor). */
+static bool tls_init(void)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    bool ok = key && x;
+    if (ok) {
+        X509_set_version(x, 2);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+        X509_gmtime_adj(X509_getm_notBefore(x), -60);
+        X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+        X509_set_pubkey(x, key);
+        X509_NAME *n = X509_get_subject_name(x);
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"berth-test", -1,
+                                   -1, 0);
+        X509_set_issuer_name(x, n);
+        X509V3_CTX v3;
+        X509V3_set_ctx_nodb(&v3);
+        X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+        X509_EXTENSION *e =
+                X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "DNS:berth-test,IP:127.0.0.1");
+        ok = e && X509_add_ext(x, e, -1) == 1 && X509_sign(x, key, EVP_sha256()) > 0;
+        X509_EXTENSION_free(e);
+    }
+    int fd = ok ? mkstemp(ca_file) : -1;
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    ok = f && PEM_write_X509(f, x) == 1;
+    if (f)
+        fclose(f);
+    srv_ctx = ok ? SSL_CTX_new(TLS_server_method()) : NULL;
+    ok = srv_ctx && SSL_CTX_use_certificate(srv_ctx, x) == 1 &&
+         SSL_CTX_use_PrivateKey(srv_ctx, key) == 1;
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return ok;
+}
+
+typedef struct conn_arg {
+    fake_t *f;
+    int fd;
+} conn_arg_t;
+
+static void *serve_thread(void *arg)
+{
+    conn_arg_t *a = arg;
+    serve(a->f, a->fd);
+    return NULL;
+}
+
+/* Accepts one TLS connection and relays its plaintext to serve() (blocking
+ * TLS: a read waits for the rest of a record the poll saw begin). */
+static void *tls_server(void *arg)
+{
+    fake_t *f = arg;
+    int fd = accept(f->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    SSL *s = SSL_new(srv_ctx);
+    SSL_set_fd(s, fd);
+    if (SSL_accept(s) != 1) {
+        /* the client refused our certificate */
+        f->tls_refused = true;
+        SSL_free(s);
+        close(fd);
+        return NULL;
+    }
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+    conn_arg_t a = {f, sv[1]};
+    pthread_t th;
+    pthread_create(&th, NULL, serve_thread, &a);
+    bool tls_in = true;
+    char buf[16384];
+    for (;;) {
+        struct pollfd p[2] = {{.fd = fd, .events = tls_in ? POLLIN : 0},
+                              {.fd = sv[0], .events = POLLIN}};
+        if (!(tls_in && SSL_pending(s) > 0) && poll(p, 2, -1) < 0)
+            break;
+        if (tls_in && (SSL_pending(s) > 0 || p[0].revents)) {
+            int n = SSL_read(s, buf, sizeof(buf));
+            if (n > 0) {
+                send(sv[0], buf, (size_t)n, MSG_NOSIGNAL);
+            } else {
+                tls_in = false;
+                shutdown(sv[0], SHUT_WR);
+            }
+        }
+        if (p[1].revents) {
+            ssize_t n = recv(sv[0], buf, sizeof(buf), 0);
+            if (n <= 0 || SSL_write(s, buf, (int)n) <= 0)
+                break;
+        }
+    }
+    pthread_join(th, NULL);
+    SSL_shutdown(s);
+    SSL_free(s);
+    close(sv[0]);
+    close(fd);
+    return NULL;
+}
+
 static void test_url(void)
 {
     char *h, *p, *path;
+    bool tls = true;
     berth_err_t err = NULL;
-    check(berth_stream_url_parse("http://127.0.0.1:4321/exec/abc", &h, &p, &path, &err) == 0 &&
-                  strcmp(h, "127.0.0.1") == 0 && strcmp(p, "4321") == 0 &&
+    check(berth_stream_url_parse("http://127.0.0.1:4321/exec/abc", &tls, &h, &p, &path, &err) ==
+                          0 &&
+                  !tls && strcmp(h, "127.0.0.1") == 0 && strcmp(p, "4321") == 0 &&
                   strcmp(path, "/exec/abc") == 0,
           "url: host, port, path");
     berth_free(h), berth_free(p), berth_free(path);
-    check(berth_stream_url_parse("http://[::1]:80/portforward/x?port=1", &h, &p, &path, &err) ==
-                          0 &&
+    check(berth_stream_url_parse("http://[::1]:80/portforward/x?port=1", &tls, &h, &p, &path,
+                                 &err) == 0 &&
                   strcmp(h, "::1") == 0 && strcmp(p, "80") == 0 &&
                   strcmp(path, "/portforward/x?port=1") == 0,
           "url: IPv6 literal, query kept");
     berth_free(h), berth_free(p), berth_free(path);
-    check(berth_stream_url_parse("https://h/exec/a", &h, &p, &path, &err) < 0 && err != NULL,
-          "url: https refused");
+    check(berth_stream_url_parse("https://h/exec/ns/pod/c?command=ls&output=1", &tls, &h, &p, &path,
+                                 &err) == 0 &&
+                  tls && strcmp(h, "h") == 0 && strcmp(p, "443") == 0 &&
+                  strcmp(path, "/exec/ns/pod/c?command=ls&output=1") == 0,
+          "url: https, port 443 by default");
+    berth_free(h), berth_free(p), berth_free(path);
+    check(berth_stream_url_parse("ftp://h/exec/a", &tls, &h, &p, &path, &err) < 0 && err != NULL,
+          "url: another scheme refused");
     berth_err_free(&err);
-    check(berth_stream_url_parse("http://h:x1/a", &h, &p, &path, &err) < 0, "url: bad port");
+    check(berth_stream_url_parse("http://h:x1/a", &tls, &h, &p, &path, &err) < 0, "url: bad port");
     berth_err_free(&err);
 }
 
@@ -325,6 +545,39 @@ static void test_ws(void)
     check(f.stdin_closed, "ws: the server saw stdin's close");
 }
 
+/* WebSocket port-forward as client-go speaks it: SPDY in the tunnel. */
+static void test_ws_tunnel(void)
+{
+    fake_t f = {.mode = 3};
+    pthread_t th;
+    BERTH_AUTO_FREE char *url = start(&f, &th, "portForward");
+    int32_t port = 8080;
+    berth_stream_client_opts_t o = {.transport = BERTH_STREAM_WEBSOCKET,
+                                    .ports = &port,
+                                    .nports = 1,
+                                    .ws_protocols = "SPDY/3.1+portforward.k8s.io",
+                                    .timeout_ns = 5 * SEC};
+    berth_err_t err = NULL;
+    berth_stream_client_t *c = berth_stream_client_open(url, &o, NULL, &err);
+    check(c != NULL, "tunnel: open %s", err ? err->msg : "");
+    if (c) {
+        int k = berth_stream_client_pf_open(c, 8080, &err);
+        check(k == 0, "tunnel: a pair opened through SPDY in WebSocket %s", err ? err->msg : "");
+        ssize_t got = -1;
+        if (k == 0 && berth_stream_client_write(c, BERTH_STREAM_PF_DATA(k), "ping", 4, &err) == 0 &&
+            berth_stream_client_close_write(c, BERTH_STREAM_PF_DATA(k), &err) == 0)
+            got = berth_stream_client_wait(c, BERTH_STREAM_PF_DATA(k), 5, 5 * SEC, &err);
+        berth_bytebuf_t *in = berth_stream_client_in(c, BERTH_STREAM_PF_DATA(0));
+        check(got == 4 && memcmp(in->data + in->off, "ping", 4) == 0 &&
+                      berth_stream_client_ended(c, BERTH_STREAM_PF_DATA(0)),
+              "tunnel: data echoed and ended by its FIN (%zd) %s", got, err ? err->msg : "");
+    }
+    berth_err_free(&err);
+    berth_stream_client_free(c);
+    stop(&f, th);
+    check(strcmp(f.types, "error data ") == 0, "tunnel: error stream, then data (%s)", f.types);
+}
+
 static void test_refused(void)
 {
     fake_t f = {.mode = 2};
@@ -341,13 +594,116 @@ static void test_refused(void)
     stop(&f, th);
 }
 
+/* https, no checks: the SPDY exec through the TLS front. */
+static void test_tls_insecure(void)
+{
+    fake_t f = {.mode = 0};
+    pthread_t th;
+    BERTH_AUTO_FREE char *url = start_on(&f, &th, "https", "exec", tls_server);
+    berth_stream_client_opts_t o = {
+            .out = true, .err = true, .tls_insecure = true, .timeout_ns = 5 * SEC};
+    berth_err_t err = NULL;
+    berth_stream_client_t *c = berth_stream_client_open(url, &o, NULL, &err);
+    check(c != NULL, "tls insecure: open %s", err ? err->msg : "");
+    if (c) {
+        int code = -2;
+        char *msg = NULL;
+        int r = berth_stream_client_exit_status(c, 5 * SEC, &code, &msg, &err);
+        check(r == 0 && code == 7, "tls insecure: exit code 7 over SPDY in TLS (%d)", code);
+        berth_bytebuf_t *out = berth_stream_client_in(c, BERTH_STREAM_STDOUT);
+        check(berth_bytebuf_pending(out) == 3 && memcmp(out->data + out->off, "hi\n", 3) == 0,
+              "tls insecure: stdout");
+        berth_free(msg);
+    }
+    berth_err_free(&err);
+    berth_stream_client_free(c);
+    stop(&f, th);
+}
+
+/* https with the certificate checked against ca_file, by the URL's IP or a
+ * given name: the WebSocket echo through the TLS front, 100 KiB each way
+ * (many TLS records, more than one write). */
+static void test_tls_verified(const char *name)
+{
+    fake_t f = {.mode = 1};
+    pthread_t th;
+    BERTH_AUTO_FREE char *url = start_on(&f, &th, "https", "exec", tls_server);
+    berth_stream_client_opts_t o = {.transport = BERTH_STREAM_WEBSOCKET,
+                                    .in = true,
+                                    .out = true,
+                                    .tls_ca_file = ca_file,
+                                    .tls_server_name = name,
+                                    .timeout_ns = 5 * SEC};
+    berth_err_t err = NULL;
+    const char *as = name ? name : "127.0.0.1";
+    berth_stream_client_t *c = berth_stream_client_open(url, &o, NULL, &err);
+    check(c != NULL, "tls verified as %s: open %s", as, err ? err->msg : "");
+    if (c) {
+        size_t n = 100 * 1024;
+        BERTH_AUTO_FREE char *big = berth_malloc(n);
+        for (size_t i = 0; i < n; i++)
+            big[i] = (char)('a' + i % 26);
+        ssize_t got = -1;
+        if (berth_stream_client_write(c, BERTH_STREAM_STDIN, big, n, &err) == 0)
+            got = berth_stream_client_wait(c, BERTH_STREAM_STDOUT, n, 5 * SEC, &err);
+        berth_bytebuf_t *out = berth_stream_client_in(c, BERTH_STREAM_STDOUT);
+        check(got == (ssize_t)n && memcmp(out->data + out->off, big, n) == 0,
+              "tls verified as %s: 100 KiB of stdin back on stdout (%zd) %s", as, got,
+              err ? err->msg : "");
+        int code = -2;
+        char *msg = NULL;
+        berth_err_free(&err);
+        check(berth_stream_client_close_write(c, BERTH_STREAM_STDIN, &err) == 0 &&
+                      berth_stream_client_exit_status(c, 5 * SEC, &code, &msg, &err) == 0 &&
+                      code == 0,
+              "tls verified as %s: stdin closed, Success", as);
+        berth_free(msg);
+    }
+    berth_err_free(&err);
+    berth_stream_client_free(c);
+    stop(&f, th);
+}
+
+/* A certificate that does not verify: no trust anchor for it (the system's
+ * CAs), or the wrong name. */
+static void test_tls_untrusted(const char *ca, const char *name, const char *want)
+{
+    fake_t f = {.mode = 0};
+    pthread_t th;
+    BERTH_AUTO_FREE char *url = start_on(&f, &th, "https", "exec", tls_server);
+    berth_stream_client_opts_t o = {
+            .out = true, .tls_ca_file = ca, .tls_server_name = name, .timeout_ns = 5 * SEC};
+    berth_err_t err = NULL;
+    berth_stream_client_t *c = berth_stream_client_open(url, &o, NULL, &err);
+    check(c == NULL && err && err->kind == BERTH_ERR_UNAUTHENTICATED && strstr(err->msg, want),
+          "tls untrusted (%s): refused: %s", want, err ? err->msg : "opened");
+    berth_err_free(&err);
+    berth_stream_client_free(c);
+    stop(&f, th);
+    check(f.tls_refused, "tls untrusted (%s): the server saw the handshake fail", want);
+}
+
 int main(void)
 {
+    /* a server that goes first must not kill us over TLS (write(2)) */
+    signal(SIGPIPE, SIG_IGN);
     test_url();
     test_status();
     test_spdy();
     test_ws();
+    test_ws_tunnel();
     test_refused();
+    if (tls_init()) {
+        test_tls_insecure();
+        test_tls_verified(NULL);
+        test_tls_verified("berth-test");
+        test_tls_untrusted(NULL, NULL, "certificate");
+        test_tls_untrusted(ca_file, "other-name", "mismatch");
+        unlink(ca_file);
+    } else {
+        check(false, "tls: cannot make a test certificate");
+    }
+    SSL_CTX_free(srv_ctx);
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;
 }
