@@ -342,18 +342,7 @@ void ctr_on_exec_stream(berth_actor_t *self, void *owner, berth_cri_req_msg_t *r
     q->in = r->stdin;
     q->out = r->stdout;
     q->err = r->stderr && !r->tty;
-    berth_err_t err = NULL;
-    BERTH_AUTO_FREE char *url = berth_stream_register(q, &err);
-    if (url == NULL) {
-        berth_cri_finish_err(rm->call, err);
-        berth_err_free(&err);
-        berth_msg_free(&rm->hdr);
-        return;
-    }
-    Runtime__V1__ExecResponse resp = RUNTIME__V1__EXEC_RESPONSE__INIT;
-    resp.url = url;
-    berth_cri_reply(rm->call, &resp.base);
-    berth_msg_free(&rm->hdr);
+    berth_cri_answer_stream(rm, q, &runtime__v1__exec_response__descriptor);
 }
 
 void ctr_on_attach(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
@@ -387,18 +376,7 @@ void ctr_on_attach(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     q->monitor = c->monitor;
     q->bundle = berth_strdup(c->bundle);
     q->socket_dir = c->socket_dir ? berth_strdup(c->socket_dir) : NULL;
-    berth_err_t err = NULL;
-    BERTH_AUTO_FREE char *url = berth_stream_register(q, &err);
-    if (url == NULL) {
-        berth_cri_finish_err(rm->call, err);
-        berth_err_free(&err);
-        berth_msg_free(&rm->hdr);
-        return;
-    }
-    Runtime__V1__AttachResponse resp = RUNTIME__V1__ATTACH_RESPONSE__INIT;
-    resp.url = url;
-    berth_cri_reply(rm->call, &resp.base);
-    berth_msg_free(&rm->hdr);
+    berth_cri_answer_stream(rm, q, &runtime__v1__attach_response__descriptor);
 }
 
 void ctr_on_exec_done(ctr_t *c, berth_conmon_result_msg_t *m)

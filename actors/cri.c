@@ -27,6 +27,7 @@
 #include "engine/err.h"
 #include "engine/log.h"
 #include "io/grpc.h"
+#include "io/stream.h"
 #include "proto/cri.h"
 
 /* The CRI version berth speaks, as the kubelet expects it in VersionResponse. */
@@ -65,6 +66,22 @@ void berth_cri_reply(berth_grpc_call_t *call, const ProtobufCMessage *resp)
     size_t len;
     BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack(resp, &len);
     berth_grpc_reply(call, buf, len);
+}
+
+void berth_cri_answer_stream(berth_cri_req_msg_t *rm, berth_stream_req_t *q,
+                             const ProtobufCMessageDescriptor *resp_desc)
+{
+    berth_err_t err = NULL;
+    BERTH_AUTO_FREE char *url = berth_stream_register(q, &err);
+    if (url == NULL) {
+        berth_cri_finish_err(rm->call, err);
+        berth_err_free(&err);
+    } else {
+        size_t len;
+        BERTH_AUTO_FREE uint8_t *buf = berth_cri_pack_string(resp_desc, url, &len);
+        berth_grpc_reply(rm->call, buf, len);
+    }
+    berth_msg_free(&rm->hdr);
 }
 
 void berth_cri_reply_items(berth_grpc_call_t *call, bool stream, ProtobufCMessage *list_resp,

@@ -108,6 +108,14 @@ char *berth_cri_to_hex(const ProtobufCMessage *msg);
 /* The inverse (protobuf allocator); NULL when hex is not a `desc` message. */
 ProtobufCMessage *berth_cri_from_hex(const ProtobufCMessageDescriptor *desc, const char *hex);
 
+typedef struct berth_stream_req berth_stream_req_t;
+/* Exec, Attach and PortForward: registers q (taken) with the streaming
+ * server (io/stream.h) and answers rm with the URL in a `resp_desc`
+ * response (each of the three holds only it), or with the server's error.
+ * Consumes rm. Any actor turn. */
+void berth_cri_answer_stream(berth_cri_req_msg_t *rm, berth_stream_req_t *q,
+                             const ProtobufCMessageDescriptor *resp_desc);
+
 /* Packs resp and answers the call with it (unary success). Any actor turn. */
 void berth_cri_reply(berth_grpc_call_t *call, const ProtobufCMessage *resp);
 /* Packs resp into an owned buffer; returns it and sets *len. */

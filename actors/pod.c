@@ -791,18 +791,7 @@ static void on_port_forward(berth_actor_t *self, void *owner, berth_cri_req_msg_
         q->ports = berth_memdup(r->port, r->n_port * sizeof(int32_t));
         q->nports = r->n_port;
     }
-    berth_err_t err = NULL;
-    BERTH_AUTO_FREE char *url = berth_stream_register(q, &err);
-    if (url == NULL) {
-        berth_cri_finish_err(rm->call, err);
-        berth_err_free(&err);
-        berth_msg_free(&rm->hdr);
-        return;
-    }
-    Runtime__V1__PortForwardResponse resp = RUNTIME__V1__PORT_FORWARD_RESPONSE__INIT;
-    resp.url = url;
-    berth_cri_reply(rm->call, &resp.base);
-    berth_msg_free(&rm->hdr);
+    berth_cri_answer_stream(rm, q, &runtime__v1__port_forward_response__descriptor);
 }
 
 static const berth_creation_route_t route_table[] = {

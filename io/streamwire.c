@@ -583,6 +583,30 @@ static void spdy_input(berth_actor_t *self, sconn_t *c, berth_bytebuf_t *in)
 
 /* ---- WebSocket -------------------------------------------------------------- */
 
+/* The next WebSocket frame of the socket's bytes: > 0 its size, 0 when it is
+ * not all there (room is made for it), -1 after a protocol error (answered
+ * with a close; the session is over). */
+static ssize_t next_ws_frame(berth_actor_t *self, sconn_t *c, berth_ws_frame_t *f)
+{
+    wire_t *w = W(c);
+    berth_err_t err = NULL;
+    ssize_t n =
+            berth_ws_parse(&w->wsp, c->in.data + c->in.off, berth_bytebuf_pending(&c->in), f, &err);
+    if (n == 0) {
+        size_t need = berth_ws_parser_need(&w->wsp);
+        if (need > berth_bytebuf_pending(&c->in))
+            berth_bytebuf_reserve(&c->in, need - berth_bytebuf_pending(&c->in));
+    } else if (n < 0) {
+        berth_log_info("streaming: WebSocket protocol error", "conn=%llu error=\"%s\"",
+                       (unsigned long long)c->serial, err->msg);
+        berth_ws_put_close(&c->oq, berth_ws_parser_close_code(&w->wsp), err->msg);
+        berth_err_free(&err);
+        w->goodbye = true;
+        sess_on_peer_gone(self, c);
+    }
+    return n;
+}
+
 static void ws_message(berth_actor_t *self, sconn_t *c, uint8_t *p, size_t n)
 {
     wire_t *w = W(c);
@@ -616,24 +640,9 @@ static void ws_input(berth_actor_t *self, sconn_t *c)
     wire_t *w = W(c);
     while (!c->closing) {
         berth_ws_frame_t f;
-        berth_err_t err = NULL;
-        ssize_t n = berth_ws_parse(&w->wsp, c->in.data + c->in.off, berth_bytebuf_pending(&c->in),
-                                   &f, &err);
-        if (n == 0) {
-            size_t need = berth_ws_parser_need(&w->wsp);
-            if (need > berth_bytebuf_pending(&c->in))
-                berth_bytebuf_reserve(&c->in, need - berth_bytebuf_pending(&c->in));
+        ssize_t n = next_ws_frame(self, c, &f);
+        if (n <= 0)
             return;
-        }
-        if (n < 0) {
-            berth_log_info("streaming: WebSocket protocol error", "conn=%llu error=\"%s\"",
-                           (unsigned long long)c->serial, err->msg);
-            berth_ws_put_close(&c->oq, berth_ws_parser_close_code(&w->wsp), err->msg);
-            berth_err_free(&err);
-            w->goodbye = true;
-            sess_on_peer_gone(self, c);
-            return;
-        }
         switch (f.opcode) {
         case BERTH_WS_OP_PING:
             berth_ws_put_pong(&c->oq, f.payload, f.len);
@@ -671,24 +680,11 @@ static void tunnel_input(berth_actor_t *self, sconn_t *c)
     wire_t *w = W(c);
     while (!c->closing) {
         berth_ws_frame_t f;
-        berth_err_t err = NULL;
-        ssize_t n = berth_ws_parse(&w->wsp, c->in.data + c->in.off, berth_bytebuf_pending(&c->in),
-                                   &f, &err);
-        if (n == 0) {
-            size_t need = berth_ws_parser_need(&w->wsp);
-            if (need > berth_bytebuf_pending(&c->in))
-                berth_bytebuf_reserve(&c->in, need - berth_bytebuf_pending(&c->in));
-            break;
-        }
-        if (n < 0) {
-            berth_log_info("streaming: WebSocket protocol error", "conn=%llu error=\"%s\"",
-                           (unsigned long long)c->serial, err->msg);
-            berth_ws_put_close(&c->oq, berth_ws_parser_close_code(&w->wsp), err->msg);
-            berth_err_free(&err);
-            w->goodbye = true;
-            sess_on_peer_gone(self, c);
+        ssize_t n = next_ws_frame(self, c, &f);
+        if (n < 0)
             return;
-        }
+        if (n == 0)
+            break;
         if (f.opcode == BERTH_WS_OP_PING) {
             berth_ws_put_pong(&c->oq, f.payload, f.len);
         } else if (f.opcode == BERTH_WS_OP_CLOSE) {
