@@ -28,6 +28,7 @@
 #include "io/fs.h"
 #include "io/grpc.h"
 #include "io/netns.h"
+#include "io/podfiles.h"
 
 typedef berth_index_entry_t entry_t; /* handle: the pod; summary: berth_pod_summary_t */
 
@@ -42,6 +43,7 @@ typedef struct pods {
 typedef struct restore_msg {
     berth_msg_t hdr; /* BERTH_MSG_PODS_RESTORED */
     char *dir;
+    char *run_dir; /* <runroot>/pods: the pod directories */
     json_t **records;
     size_t n;
 } restore_msg_t;
@@ -302,15 +304,43 @@ static void restore_msg_free(berth_msg_t *m)
     restore_msg_t *r = (restore_msg_t *)m;
     berth_fs_records_free(r->records, r->n);
     berth_free(r->dir);
+    berth_free(r->run_dir);
     berth_free(r);
 }
 
-/* On the blocking pool: reads every sandbox record. */
+/* Removes the pod directories (and their /dev/shm mount) that no record
+ * names: a berthd killed after making them and before its intent record
+ * was written leaves them, and nothing else would ever unmount them. */
+static void sweep_orphans(const restore_msg_t *r)
+{
+    size_t nnames = 0;
+    char **names = berth_fs_list_names(r->run_dir, &nnames);
+    for (size_t j = 0; j < nnames; j++) {
+        const char *name = names[j];
+        if (name[0] == '.' || strlen(name) != 64)
+            continue;
+        bool known = false;
+        for (size_t i = 0; i < r->n && !known; i++) {
+            const char *id = json_string_value(json_object_get(r->records[i], "id"));
+            known = id && strcmp(id, name) == 0;
+        }
+        if (known)
+            continue;
+        BERTH_AUTO_FREE char *dir = berth_asprintf("%s/%s", r->run_dir, name);
+        berth_log_info("removing an orphaned pod directory", "path=%s", dir);
+        berth_podfiles_remove(dir);
+    }
+    berth_strv_free(names);
+}
+
+/* On the blocking pool: reads every sandbox record, then sweeps what a
+ * crash left without one. */
 static void restore_job(void *arg)
 {
     restore_msg_t *r = arg;
     berth_fs_sweep_partial_records(r->dir, "sandbox");
     berth_fs_load_records(r->dir, "sandbox", &r->records, &r->n);
+    sweep_orphans(r);
 }
 
 static void on_restored(berth_actor_t *self, pods_t *p, restore_msg_t *r)
@@ -453,5 +483,6 @@ void berth_pods_start(berth_handle_t h, berth_config_t *cfg, berth_handle_t cont
     restore_msg_t *r = berth_msg_new(BERTH_MSG_PODS_RESTORED, sizeof(*r));
     r->hdr.free = restore_msg_free;
     r->dir = berth_asprintf("%s/pods", cfg->root);
+    r->run_dir = berth_asprintf("%s/pods", cfg->runroot);
     berth_blocking_run(restore_job, r, h, &r->hdr);
 }
