@@ -618,6 +618,12 @@ berth_stream_client_t *berth_stream_client_open(const char *url,
             (flush(c, err) < 0 || wait_replies(c, mask, err) < 0))
             goto fail;
     }
+    /* What came in the same reads as the answer's head (a WebSocket
+     * server's first messages) is sorted now that the channels are open: a
+     * pump waits for new input first, so bytes left in rx would wait for
+     * the next ones, forever if the server has nothing more to say. */
+    if (berth_bytebuf_pending(&c->rx) > 0 && demux(c, err) < 0)
+        goto fail;
     return c;
 fail:
     berth_stream_client_free(c);

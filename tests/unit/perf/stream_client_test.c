@@ -4,8 +4,9 @@
  * framing against fake servers on a loopback listener (a thread each), built
  * from berth's own codecs: over SPDY an exec that prints and exits 7 (the
  * streams opened in client-go's order, answered the way the kubelet's server
- * ends a session: data, status, RST_STREAM, GOAWAY), over WebSocket stdin
- * echoed back and a v5 close of stdin, and a refused URL (404).
+ * ends a session: data, status, RST_STREAM, GOAWAY), over WebSocket output
+ * sent with the upgrade answer, stdin echoed back and a v5 close of stdin,
+ * and a refused URL (404).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -141,6 +142,9 @@ static void ws_echo(fake_t *f, int fd, berth_bytebuf_t *in, berth_http_req_t *re
     const berth_ws_chan_proto_t *proto = berth_ws_chan_proto(name);
     berth_ws_put_accept(&out, accept, name);
     berth_ws_chan_put(&out, proto, 1, NULL, 0, NULL); /* "the streams are up" */
+    /* output in the same segment as the answer, then nothing until the
+     * client writes: the client must see it without more input */
+    berth_ws_chan_put(&out, proto, 1, "ready\n", 6, NULL);
     send_all(fd, &out);
     berth_ws_parser_t p;
     berth_ws_parser_init(&p, true, 0);
@@ -308,6 +312,11 @@ static void test_ws(void)
     check(c != NULL, "ws: open %s", err ? err->msg : "");
     if (c) {
         check(berth_stream_client_version(c) == 5, "ws: v5 chosen");
+        ssize_t got = berth_stream_client_wait(c, BERTH_STREAM_STDOUT, 6, 5 * SEC, &err);
+        check(got == 6, "ws: output that came with the upgrade answer is read at once (%zd %s)",
+              got, got < 0 ? err->msg : "");
+        berth_bytebuf_t *o1 = berth_stream_client_in(c, BERTH_STREAM_STDOUT);
+        o1->off = o1->len = 0;
         check(berth_stream_client_write(c, BERTH_STREAM_STDIN, "abc", 3, &err) == 0 &&
                       berth_stream_client_wait(c, BERTH_STREAM_STDOUT, 3, 5 * SEC, &err) == 3,
               "ws: stdin comes back on stdout");
