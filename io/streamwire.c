@@ -103,6 +103,18 @@ schan_t *sconn_chan_add(sconn_t *c, int kind, uint32_t sid, int wsch)
     return ch;
 }
 
+void sconn_chan_del(sconn_t *c, schan_t *ch)
+{
+    for (size_t i = 0; i < c->nchans; i++) {
+        if (c->chans[i] == ch) {
+            memmove(&c->chans[i], &c->chans[i + 1], (c->nchans - i - 1) * sizeof(*c->chans));
+            c->nchans--;
+            berth_free(ch);
+            return;
+        }
+    }
+}
+
 schan_t *sconn_chan_find(sconn_t *c, int kind)
 {
     for (size_t i = 0; i < c->nchans; i++)
