@@ -157,7 +157,7 @@ static void send_status(sconn_t *c, const char *failure, int exit_code)
         char *s = json_dumps(st, JSON_COMPACT);
         json_decref(st);
         sconn_chan_send(c, ech, s, strlen(s));
-        free(s);
+        berth_free(s); /* jansson allocates with berth_malloc (engine/alloc.c) */
     } else if (failure != NULL || exit_code != 0) {
         BERTH_AUTO_FREE char *msg =
                 failure ? berth_strdup(failure)
