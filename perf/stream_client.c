@@ -290,8 +290,10 @@ static char *head_value(const char *head, size_t len, const char *name)
 static int read_head(berth_stream_client_t *c, uint64_t deadline, char **head, berth_err_t *err)
 {
     const uint8_t *crlf2 = NULL;
-    while ((crlf2 = memmem(c->rx.data + c->rx.off, berth_bytebuf_pending(&c->rx), "\r\n\r\n", 4)) ==
-           NULL) {
+    /* memmem must not see rx's NULL data before the first read */
+    while (berth_bytebuf_pending(&c->rx) < 4 ||
+           (crlf2 = memmem(c->rx.data + c->rx.off, berth_bytebuf_pending(&c->rx), "\r\n\r\n", 4)) ==
+                   NULL) {
         if (berth_bytebuf_pending(&c->rx) > HEAD_MAX)
             return berth_err_make(err, EPROTO, BERTH_ERR_INVALID,
                                   "streaming server: answer head over %d bytes", HEAD_MAX);
