@@ -416,8 +416,10 @@ static void conn_receive(berth_actor_t *self, berth_msg_t *msg)
     berth_msg_free(msg);
     if (c->peer_eof && !c->closing)
         sconn_on_peer_eof(self, c);
-    if (!c->closing)
+    if (!c->closing) {
+        sess_reap(c);
         conn_pump(self, c);
+    }
     ep_reap(c);
     maybe_exit(self, c);
 }

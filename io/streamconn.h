@@ -117,6 +117,9 @@ void sconn_wire_goodbye(sconn_t *c);
 void sconn_chan_send(sconn_t *c, schan_t *ch, const void *p, size_t n);
 /* No more bytes on the channel from this side. */
 void sconn_chan_fin(sconn_t *c, schan_t *ch);
+/* Forgets a channel (removed and freed): the session holds no pointer to it
+ * any more. */
+void sconn_chan_del(sconn_t *c, schan_t *ch);
 /* The channel of a kind (the first one), or NULL. */
 schan_t *sconn_chan_find(sconn_t *c, int kind);
 /* Over WebSocket: the remote command channels the session needs exist from
@@ -148,6 +151,10 @@ void sess_on_tick(berth_actor_t *self, sconn_t *c);
 void sess_fail(berth_actor_t *self, sconn_t *c, const char *msg);
 void sess_on_close(berth_actor_t *self, sconn_t *c);
 bool sess_quiet(const sconn_t *c);
+/* End of a turn: forwards that are over, with their streams ended both
+ * ways, are forgotten (a SPDY port-forward session opens a pair per
+ * connection for as long as it lasts: this keeps it bounded). */
+void sess_reap(sconn_t *c);
 /* The session holds as much of the client's input as it may: stop reading. */
 bool sess_input_full(const sconn_t *c);
 void sess_fini(sconn_t *c);

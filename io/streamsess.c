@@ -157,7 +157,7 @@ static void send_status(sconn_t *c, const char *failure, int exit_code)
         char *s = json_dumps(st, JSON_COMPACT);
         json_decref(st);
         sconn_chan_send(c, ech, s, strlen(s));
-        berth_free(s); /* json_dumps allocates through berth's allocator (main) */
+        berth_free(s); /* jansson allocates with berth_malloc (engine/alloc.c) */
     } else if (failure != NULL || exit_code != 0) {
         BERTH_AUTO_FREE char *msg =
                 failure ? berth_strdup(failure)
@@ -601,8 +601,11 @@ static void fwd_done(berth_actor_t *self, sconn_t *c, fwd_t *f)
     berth_log_debug("streaming: forward done",
                     "conn=%llu port=%d request=%s sock_eof=%d client_fin=%d",
                     (unsigned long long)c->serial, f->port, f->reqid, f->sock_eof, f->client_fin);
-    if (f->sock)
+    if (f->sock) {
+        /* the endpoint may outlive the forward (sess_reap) */
+        f->sock->owner = NULL;
         sconn_ep_close(self, c, f->sock);
+    }
     f->sock = NULL;
     if (f->data && !f->data->local_fin)
         sconn_chan_fin(c, f->data);
@@ -1156,6 +1159,34 @@ void sess_on_close(berth_actor_t *self, sconn_t *c)
     sess_t *s = S(c);
     for (fwd_t *f = s->fwds; f; f = f->next)
         f->sock = NULL; /* the connection closes every endpoint */
+}
+
+static bool chan_over(const schan_t *ch)
+{
+    return ch == NULL || ch->reset || (ch->local_fin && ch->remote_fin);
+}
+
+void sess_reap(sconn_t *c)
+{
+    sess_t *s = c->sess;
+    /* over WebSocket the channels are the session's fixed table, and the
+     * session ends with its last forward */
+    if (s == NULL || c->wire != W_SPDY)
+        return;
+    for (fwd_t **pp = &s->fwds; *pp;) {
+        fwd_t *f = *pp;
+        if (!f->done || !chan_over(f->data) || !chan_over(f->error)) {
+            pp = &f->next;
+            continue;
+        }
+        *pp = f->next;
+        if (f->data)
+            sconn_chan_del(c, f->data);
+        if (f->error)
+            sconn_chan_del(c, f->error);
+        berth_bytebuf_free(&f->early);
+        berth_free(f);
+    }
 }
 
 bool sess_input_full(const sconn_t *c)

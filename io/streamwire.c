@@ -103,6 +103,18 @@ schan_t *sconn_chan_add(sconn_t *c, int kind, uint32_t sid, int wsch)
     return ch;
 }
 
+void sconn_chan_del(sconn_t *c, schan_t *ch)
+{
+    for (size_t i = 0; i < c->nchans; i++) {
+        if (c->chans[i] == ch) {
+            memmove(&c->chans[i], &c->chans[i + 1], (c->nchans - i - 1) * sizeof(*c->chans));
+            c->nchans--;
+            berth_free(ch);
+            return;
+        }
+    }
+}
+
 schan_t *sconn_chan_find(sconn_t *c, int kind)
 {
     for (size_t i = 0; i < c->nchans; i++)
@@ -447,6 +459,20 @@ static int stream_kind(const berth_spdy_frame_t *f)
     return -1;
 }
 
+/* Streams still open in either direction. A port-forward client opens a
+ * pair per connection for as long as the session lasts, so the ones that
+ * ended (both FINs, or a reset) must not count against max_streams. */
+static size_t live_streams(const sconn_t *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->nchans; i++) {
+        const schan_t *ch = c->chans[i];
+        if (!ch->reset && !(ch->local_fin && ch->remote_fin))
+            n++;
+    }
+    return n;
+}
+
 static void spdy_syn_stream(berth_actor_t *self, sconn_t *c, berth_spdy_frame_t *f)
 {
     wire_t *w = W(c);
@@ -460,8 +486,9 @@ static void spdy_syn_stream(berth_actor_t *self, sconn_t *c, berth_spdy_frame_t 
     bool pf = c->req->kind == BERTH_STREAM_PORTFORWARD;
     if (pf && kind == CH_ERROR)
         kind = CH_PF_ERROR;
-    if (kind < 0 || c->nchans >= c->cfg.max_streams) {
-        if (c->nchans >= c->cfg.max_streams)
+    bool full = live_streams(c) >= c->cfg.max_streams;
+    if (kind < 0 || full) {
+        if (full)
             berth_log_info("streaming: too many streams on one connection",
                            "conn=%llu max=%u ([crio.api] stream_max_streams)",
                            (unsigned long long)c->serial, c->cfg.max_streams);

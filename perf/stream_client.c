@@ -480,8 +480,10 @@ static char *head_value(const char *head, size_t len, const char *name)
 static int read_head(berth_stream_client_t *c, uint64_t deadline, char **head, berth_err_t *err)
 {
     const uint8_t *crlf2 = NULL;
-    while ((crlf2 = memmem(c->rx.data + c->rx.off, berth_bytebuf_pending(&c->rx), "\r\n\r\n", 4)) ==
-           NULL) {
+    /* memmem must not see rx's NULL data before the first read */
+    while (berth_bytebuf_pending(&c->rx) < 4 ||
+           (crlf2 = memmem(c->rx.data + c->rx.off, berth_bytebuf_pending(&c->rx), "\r\n\r\n", 4)) ==
+                   NULL) {
         if (berth_bytebuf_pending(&c->rx) > HEAD_MAX)
             return berth_err_make(err, EPROTO, BERTH_ERR_INVALID,
                                   "streaming server: answer head over %d bytes", HEAD_MAX);
@@ -842,6 +844,12 @@ berth_stream_client_t *berth_stream_client_open(const char *url,
             (flush(c, err) < 0 || wait_replies(c, mask, err) < 0))
             goto fail;
     }
+    /* What came in the same reads as the answer's head (a WebSocket
+     * server's first messages) is sorted now that the channels are open: a
+     * pump waits for new input first, so bytes left in rx would wait for
+     * the next ones, forever if the server has nothing more to say. */
+    if (berth_bytebuf_pending(&c->rx) > 0 && demux(c, err) < 0)
+        goto fail;
     return c;
 fail:
     berth_stream_client_free(c);

@@ -4,11 +4,11 @@
  * framing against fake servers on a loopback listener (a thread each), built
  * from berth's own codecs: over SPDY an exec that prints and exits 7 (the
  * streams opened in client-go's order, answered the way the kubelet's server
- * ends a session: data, status, RST_STREAM, GOAWAY), over WebSocket stdin
- * echoed back and a v5 close of stdin, a port-forward tunnelled as SPDY in
- * WebSocket messages, and a refused URL (404); the same
- * through a TLS front (https) with a certificate made here: unchecked,
- * checked by IP and by name, and refused when it does not verify.
+ * ends a session: data, status, RST_STREAM, GOAWAY), over WebSocket output
+ * sent with the upgrade answer, stdin echoed back and a v5 close of stdin, a
+ * port-forward tunnelled as SPDY in WebSocket messages, and a refused URL
+ * (404); the same through a TLS front (https) with a certificate made here:
+ * unchecked, checked by IP and by name, and refused when it does not verify.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -153,6 +153,9 @@ static void ws_echo(fake_t *f, int fd, berth_bytebuf_t *in, berth_http_req_t *re
     const berth_ws_chan_proto_t *proto = berth_ws_chan_proto(name);
     berth_ws_put_accept(&out, accept, name);
     berth_ws_chan_put(&out, proto, 1, NULL, 0, NULL); /* "the streams are up" */
+    /* output in the same segment as the answer, then nothing until the
+     * client writes: the client must see it without more input */
+    berth_ws_chan_put(&out, proto, 1, "ready\n", 6, NULL);
     send_all(fd, &out);
     berth_ws_parser_t p;
     berth_ws_parser_init(&p, true, 0);
@@ -528,6 +531,11 @@ static void test_ws(void)
     check(c != NULL, "ws: open %s", err ? err->msg : "");
     if (c) {
         check(berth_stream_client_version(c) == 5, "ws: v5 chosen");
+        ssize_t got = berth_stream_client_wait(c, BERTH_STREAM_STDOUT, 6, 5 * SEC, &err);
+        check(got == 6, "ws: output that came with the upgrade answer is read at once (%zd %s)",
+              got, got < 0 ? err->msg : "");
+        berth_bytebuf_t *o1 = berth_stream_client_in(c, BERTH_STREAM_STDOUT);
+        o1->off = o1->len = 0;
         check(berth_stream_client_write(c, BERTH_STREAM_STDIN, "abc", 3, &err) == 0 &&
                       berth_stream_client_wait(c, BERTH_STREAM_STDOUT, 3, 5 * SEC, &err) == 3,
               "ws: stdin comes back on stdout");
@@ -643,11 +651,13 @@ static void test_tls_verified(const char *name)
         BERTH_AUTO_FREE char *big = berth_malloc(n);
         for (size_t i = 0; i < n; i++)
             big[i] = (char)('a' + i % 26);
+        /* the fake server says "ready\n" first (with its answer) */
         ssize_t got = -1;
         if (berth_stream_client_write(c, BERTH_STREAM_STDIN, big, n, &err) == 0)
-            got = berth_stream_client_wait(c, BERTH_STREAM_STDOUT, n, 5 * SEC, &err);
+            got = berth_stream_client_wait(c, BERTH_STREAM_STDOUT, 6 + n, 5 * SEC, &err);
         berth_bytebuf_t *out = berth_stream_client_in(c, BERTH_STREAM_STDOUT);
-        check(got == (ssize_t)n && memcmp(out->data + out->off, big, n) == 0,
+        check(got == (ssize_t)(6 + n) && memcmp(out->data + out->off, "ready\n", 6) == 0 &&
+                      memcmp(out->data + out->off + 6, big, n) == 0,
               "tls verified as %s: 100 KiB of stdin back on stdout (%zd) %s", as, got,
               err ? err->msg : "");
         int code = -2;
