@@ -462,6 +462,8 @@ kl_log_errors() {
         paste -sd ' ' -)
     awk -v documented=" $documented " '
         FNR == 1 { restart = 0; delete removed; delete killed }
+        # each kubelet start (a test may restart it) has its own allowance
+        /"Kubelet version" kubeletVersion=/ { status_waits[FILENAME] = 0 }
         /berth-test-mark: berthd restart begins/ { restart = 1; next }
         /berth-test-mark: berthd restart ends/ { restart = 0; next }
         /"RemoveContainer" containerID="/ {
@@ -513,8 +515,9 @@ kl_log_errors() {
         # The same before the first runtime status check: the kubelet sets
         # it only after its runtime-dependent modules (cAdvisor among them)
         # have started, which on a loaded 2-CPU machine can outlast the
-        # first few tries of the sync loop. A handful per start at the most; more
-        # would mean a Status answer that does not come.
+        # first few tries of the sync loop. A handful per start at the most
+        # (counted from each "Kubelet version" line: test 3 restarts the
+        # kubelet); more would mean a Status answer that does not come.
         /Skipping pod synchronization/ && /container runtime status check may not have completed yet/ &&
             ++status_waits[FILENAME] <= 5 { next }
         # The manifest source of the kubelet re-reads its directory every 20 s
