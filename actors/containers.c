@@ -70,7 +70,7 @@ typedef struct status_op {
 
 typedef struct ctrs {
     berth_config_t *cfg;
-    berth_handle_t pods, images, watcher;
+    berth_handle_t pods, images, watcher, events;
     berth_handle_t monitor; /* berth-monitor's link; NONE: conmon */
     berth_index_t ix;
     down_op_t *downs;
@@ -103,6 +103,7 @@ static void init_base(ctrs_t *c, berth_actor_t *self, berth_ctr_init_t *b)
     b->pods = c->pods;
     b->images = c->images;
     b->watcher = c->watcher;
+    b->events = c->events;
     b->monitor = c->monitor;
 }
 
@@ -1047,12 +1048,13 @@ static berth_handle_t monitor_start(const berth_config_t *cfg)
 }
 
 void berth_containers_start(berth_handle_t h, berth_config_t *cfg, berth_handle_t pods,
-                            berth_handle_t images)
+                            berth_handle_t images, berth_handle_t events)
 {
     ctrs_t *c = berth_calloc(1, sizeof(*c));
     c->cfg = berth_config_ref(cfg);
     c->pods = pods;
     c->images = images;
+    c->events = events;
     c->layers_fs = berth_asprintf("%s/overlay-containers", cfg->root);
     berth_index_init(&c->ix, summary_free);
     BERTH_AUTO_FREE char *exits = berth_asprintf("%s/exits", cfg->runroot);
