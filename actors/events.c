@@ -93,7 +93,7 @@ static void on_subscribe(events_t *e, berth_cri_req_msg_t *rm)
     }
     push(&e->subs, &e->n, &e->cap, call);
     __atomic_add_fetch(&n_subscribers, 1, __ATOMIC_RELAXED);
-    berth_log_debug("events: subscriber added", "subscribers=%zu", e->n);
+    berth_log_info("events: subscriber added", "subscribers=%zu", e->n);
 }
 
 static void on_cancel(events_t *e, berth_grpc_cancel_msg_t *cm)
