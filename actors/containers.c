@@ -787,6 +787,16 @@ static void on_restored(berth_actor_t *self, ctrs_t *c, restore_msg_t *r)
 
 /* ---- PodSandboxStatus with containers' statuses ---------------------------------------- */
 
+/* Newest first: the kubelet (EventedPLEG) takes this list as it comes, and
+ * its first status of a name is the one it restarts from (its attempt + 1),
+ * where ListContainers + ContainerStatus would be sorted by creation. */
+static int newest_first(const void *a, const void *b)
+{
+    int64_t x = (*(Runtime__V1__ContainerStatus *const *)a)->created_at;
+    int64_t y = (*(Runtime__V1__ContainerStatus *const *)b)->created_at;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
 static void status_op_finish(ctrs_t *c, status_op_t *op)
 {
     ProtobufCAllocator *a = (ProtobufCAllocator *)berth_alloc_protobuf_allocator();
@@ -806,6 +816,7 @@ static void status_op_finish(ctrs_t *c, status_op_t *op)
             if (st)
                 sts[n++] = st;
         }
+        qsort(sts, n, sizeof(*sts), newest_first);
         resp->n_containers_statuses = n;
         resp->containers_statuses = sts;
         /* when the statuses were taken, the clock the kubelet compares */
