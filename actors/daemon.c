@@ -224,8 +224,8 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     /* the two managers route to each other: each gets the other's handle
      * before either runs */
     berth_handle_t pods = berth_actor_reserve(), containers = berth_actor_reserve();
-    berth_pods_start(pods, cfg, containers);
     berth_handle_t events = berth_events_spawn();
+    berth_pods_start(pods, cfg, containers, events);
     berth_containers_start(containers, cfg, pods, images, events);
     berth_cri_config_t ccfg = {
             .runtime_version = BERTH_VERSION,

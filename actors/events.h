@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The events actor: GetContainerEvents. Containers (and later pods) publish
+ * The events actor: GetContainerEvents. Containers and pods publish
  * their lifecycle events here; every open GetContainerEvents call is a
  * subscriber and gets each event, in the order the events actor received
  * them, so one publisher's events (one container's) arrive in order.

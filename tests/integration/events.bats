@@ -4,7 +4,8 @@
 # conmon and runc, CNI bridge berthit27, 10.213.27.0/24, the offline test
 # registry): a container's created, started, stopped and deleted events in
 # that order, each with its status and its pod's metadata, to two
-# subscribers at once; and a subscriber that goes away is forgotten.
+# subscribers at once; a subscriber that goes away is forgotten; a
+# sandbox's created, started, stopped and deleted, its ID as container_id.
 
 load helpers
 
@@ -117,4 +118,23 @@ CONTAINER_DELETED_EVENT" ]]
     berth_crictl stop -t 2 "$id"
     berth_crictl rm "$id"
     wait_events "$BERTH_TMP/ev2.json" "$id" 4
+}
+
+@test "events: a sandbox's life in order, its ID as the container ID" {
+    watch "$BERTH_TMP/ev1.json"
+    sed -e 's/"evpod"/"evpod2"/' -e "s/$POD_UID/$POD_UID-2/" "$POD_JSON" >"$BERTH_TMP/pod2.json"
+    pod2=$(berth_crictl runp "$BERTH_TMP/pod2.json")
+    berth_crictl stopp "$pod2"
+    berth_crictl rmp "$pod2"
+    wait_events "$BERTH_TMP/ev1.json" "$pod2" 4
+    run events_of "$BERTH_TMP/ev1.json" "$pod2"
+    [[ $output == "CONTAINER_CREATED_EVENT
+CONTAINER_STARTED_EVENT
+CONTAINER_STOPPED_EVENT
+CONTAINER_DELETED_EVENT" ]]
+    run jq -r --arg id "$pod2" 'select(.containerId == $id) |
+        [.podSandboxStatus.metadata.uid, .podSandboxStatus.state] | join(" ")' \
+        "$BERTH_TMP/ev1.json"
+    [[ ${lines[0]} == "$POD_UID-2 SANDBOX_READY" ]]
+    [[ ${lines[2]} == "$POD_UID-2 SANDBOX_NOTREADY" ]]
 }
