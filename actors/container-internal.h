@@ -67,6 +67,7 @@ typedef struct exec_call {
 typedef struct ctr {
     berth_config_t *cfg;
     berth_handle_t self, mgr, pods, images, watcher;
+    berth_handle_t events;  /* GetContainerEvents' fan-out; NONE: none */
     berth_handle_t monitor; /* berth-monitor's link; NONE: conmon */
     char *id, *name, *pod_id;
     Runtime__V1__ContainerConfig *config;
@@ -116,6 +117,9 @@ typedef struct ctr {
     /* a pod going down: answer the manager when stopped / removed */
     bool down_pending, down_remove;
     uint64_t down_tag;
+    /* the last state announced to the events actor (+1; 0: none yet), so a
+     * summary sent for another reason announces nothing */
+    int announced;
 } ctr_t;
 
 typedef struct step_msg {
@@ -132,6 +136,10 @@ void ctr_reply_empty(berth_cri_req_msg_t *rm);
 berth_runtime_t ctr_runtime_of(const ctr_t *c);
 char *ctr_record_json(const ctr_t *c, bool creating);
 void ctr_publish(void *owner);
+/* Sends the events actor one ContainerEventResponse (a
+ * Runtime__V1__ContainerEventType) with the container's status and its
+ * pod's. */
+void ctr_announce(ctr_t *c, int type);
 void ctr_down_done(ctr_t *c);
 void ctr_write_record(ctr_t *c, int step, bool creating);
 void ctr_infra_answer(ctr_t *c, const berth_err_t err);

@@ -236,6 +236,24 @@ void ctr_publish(void *owner)
     berth_ctr_summary_msg_t *m = berth_msg_new(BERTH_MSG_CTR_SUMMARY, sizeof(*m));
     m->summary = s;
     berth_send(c->mgr, &m->hdr);
+    /* Every state change goes through here: one event per new state, from
+     * this actor only, so one container's events stay in order. */
+    if (listed(c) && c->announced != c->state + 1) {
+        c->announced = c->state + 1;
+        switch (c->state) {
+        case RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED:
+            ctr_announce(c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
+            break;
+        case RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING:
+            ctr_announce(c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
+            break;
+        case RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED:
+            ctr_announce(c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
+            break;
+        default:
+            break;
+        }
+    }
 }
 
 void ctr_down_done(ctr_t *c)
@@ -584,7 +602,10 @@ static void undone(berth_actor_t *self, void *owner, berth_err_t err)
 static void removed(berth_actor_t *self, void *owner)
 {
     (void)self;
+    ctr_t *c = owner;
     unwatch(owner);
+    if (c->announced)
+        ctr_announce(c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
 }
 
 void ctr_begin_remove(berth_actor_t *self, ctr_t *c)
@@ -863,6 +884,7 @@ static ctr_t *ctr_new(const berth_ctr_init_t *b, const char *id, const char *nam
     c->pods = b->pods;
     c->images = b->images;
     c->watcher = b->watcher;
+    c->events = b->events;
     c->monitor = b->monitor;
     c->id = berth_strdup(id);
     c->name = berth_strdup(name);

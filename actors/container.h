@@ -19,6 +19,7 @@
 typedef struct berth_ctr_init {
     berth_config_t *cfg; /* referenced */
     berth_handle_t mgr, pods, images, watcher;
+    berth_handle_t events;  /* GetContainerEvents' fan-out; NONE: none */
     berth_handle_t monitor; /* berth-monitor's link; NONE: conmon */
     const char *id, *name, *pod_id;
     const Runtime__V1__ContainerConfig *config; /* copied */

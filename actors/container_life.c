@@ -6,6 +6,7 @@
  * reopening, and the check of a container restored as created.
  */
 #include "actors/container-internal.h"
+#include "actors/events.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -463,6 +464,37 @@ static void status_parts_fini(status_parts_t *p)
 {
     berth_free(p->labels);
     berth_free(p->annotations);
+}
+
+void ctr_announce(ctr_t *c, int type)
+{
+    if (!berth_handle_valid(c->events))
+        return;
+    status_parts_t parts;
+    status_build(c, &parts);
+    Runtime__V1__ContainerStatus *sts[] = {&parts.st};
+    /* The pod as this container knows it: the kubelet keys the event by
+     * the pod's UID (metadata) and reads the containers' statuses. */
+    Runtime__V1__PodSandboxMetadata md = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+    Runtime__V1__PodSandboxStatus pod = RUNTIME__V1__POD_SANDBOX_STATUS__INIT;
+    pod.id = c->pod_id;
+    if (c->pod) {
+        md.name = c->pod->pod_name ? c->pod->pod_name : (char *)"";
+        md.namespace_ = c->pod->pod_namespace ? c->pod->pod_namespace : (char *)"";
+        md.uid = c->pod->pod_uid ? c->pod->pod_uid : (char *)"";
+        pod.metadata = &md;
+        pod.state = c->pod->state;
+        pod.runtime_handler = c->pod->handler ? c->pod->handler : (char *)"";
+    }
+    Runtime__V1__ContainerEventResponse ev = RUNTIME__V1__CONTAINER_EVENT_RESPONSE__INIT;
+    ev.container_id = c->id;
+    ev.container_event_type = type;
+    ev.created_at = (int64_t)berth_wall_ns();
+    ev.pod_sandbox_status = &pod;
+    ev.n_containers_statuses = 1;
+    ev.containers_statuses = sts;
+    berth_events_publish(c->events, &ev);
+    status_parts_fini(&parts);
 }
 
 void ctr_on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)

@@ -70,7 +70,7 @@ typedef struct status_op {
 
 typedef struct ctrs {
     berth_config_t *cfg;
-    berth_handle_t pods, images, watcher;
+    berth_handle_t pods, images, watcher, events;
     berth_handle_t monitor; /* berth-monitor's link; NONE: conmon */
     berth_index_t ix;
     down_op_t *downs;
@@ -103,6 +103,7 @@ static void init_base(ctrs_t *c, berth_actor_t *self, berth_ctr_init_t *b)
     b->pods = c->pods;
     b->images = c->images;
     b->watcher = c->watcher;
+    b->events = c->events;
     b->monitor = c->monitor;
 }
 
@@ -786,6 +787,16 @@ static void on_restored(berth_actor_t *self, ctrs_t *c, restore_msg_t *r)
 
 /* ---- PodSandboxStatus with containers' statuses ---------------------------------------- */
 
+/* Newest first: the kubelet (EventedPLEG) takes this list as it comes, and
+ * its first status of a name is the one it restarts from (its attempt + 1),
+ * where ListContainers + ContainerStatus would be sorted by creation. */
+static int newest_first(const void *a, const void *b)
+{
+    int64_t x = (*(Runtime__V1__ContainerStatus *const *)a)->created_at;
+    int64_t y = (*(Runtime__V1__ContainerStatus *const *)b)->created_at;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
 static void status_op_finish(ctrs_t *c, status_op_t *op)
 {
     ProtobufCAllocator *a = (ProtobufCAllocator *)berth_alloc_protobuf_allocator();
@@ -805,6 +816,7 @@ static void status_op_finish(ctrs_t *c, status_op_t *op)
             if (st)
                 sts[n++] = st;
         }
+        qsort(sts, n, sizeof(*sts), newest_first);
         resp->n_containers_statuses = n;
         resp->containers_statuses = sts;
         /* when the statuses were taken, the clock the kubelet compares */
@@ -1047,12 +1059,13 @@ static berth_handle_t monitor_start(const berth_config_t *cfg)
 }
 
 void berth_containers_start(berth_handle_t h, berth_config_t *cfg, berth_handle_t pods,
-                            berth_handle_t images)
+                            berth_handle_t images, berth_handle_t events)
 {
     ctrs_t *c = berth_calloc(1, sizeof(*c));
     c->cfg = berth_config_ref(cfg);
     c->pods = pods;
     c->images = images;
+    c->events = events;
     c->layers_fs = berth_asprintf("%s/overlay-containers", cfg->root);
     berth_index_init(&c->ix, summary_free);
     BERTH_AUTO_FREE char *exits = berth_asprintf("%s/exits", cfg->runroot);

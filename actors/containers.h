@@ -22,8 +22,9 @@
 /* Starts the manager on a handle reserved with berth_actor_reserve (cfg
  * referenced): the pods manager and this one route to each other, so each
  * is given the other's handle before either runs. pods and images are the
- * handles its container actors ask for pod information and images. */
+ * handles its container actors ask for pod information and images; events
+ * the one they announce their lifecycle to (NONE: none). */
 void berth_containers_start(berth_handle_t self, berth_config_t *cfg, berth_handle_t pods,
-                            berth_handle_t images);
+                            berth_handle_t images, berth_handle_t events);
 
 #endif

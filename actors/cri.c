@@ -45,6 +45,7 @@ typedef struct cri {
     berth_handle_t pods;
     berth_handle_t images;
     berth_handle_t containers;
+    berth_handle_t events;
     /* Set by UpdateRuntimeConfig; reported in verbose Status. */
     char *pod_cidr;
     uint64_t requests;
@@ -490,7 +491,7 @@ static void on_update_runtime_config(cri_t *c, berth_grpc_call_t *call, const be
 
 /* Who answers each RuntimeService method: this actor (fn), or the manager
  * that owns its rule. ImageService goes to the images actor whole. */
-enum owner { BY_CRI, BY_PODS, BY_CONTAINERS };
+enum owner { BY_CRI, BY_PODS, BY_CONTAINERS, BY_EVENTS };
 
 static const struct cri_route {
     const char *method;
@@ -523,6 +524,7 @@ static const struct cri_route {
         {"UpdateContainerResources", BY_CONTAINERS, NULL},
         {"ContainerStats", BY_CONTAINERS, NULL},
         {"ListContainerStats", BY_CONTAINERS, NULL},
+        {"GetContainerEvents", BY_EVENTS, NULL},
 };
 static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);
 
@@ -540,7 +542,14 @@ static berth_handle_t route(const cri_t *c, const berth_cri_method_t *m)
     const struct cri_route *r = find_route(m);
     if (r == NULL || r->owner == BY_CRI)
         return BERTH_HANDLE_NONE;
-    return r->owner == BY_PODS ? c->pods : c->containers;
+    switch (r->owner) {
+    case BY_PODS:
+        return c->pods;
+    case BY_EVENTS:
+        return c->events;
+    default:
+        return c->containers;
+    }
 }
 
 static cri_handler_fn find_handler(const berth_cri_method_t *m)
@@ -673,6 +682,7 @@ berth_handle_t berth_cri_spawn(const berth_cri_config_t *cfg)
     c->pods = cfg->pods;
     c->images = cfg->images;
     c->containers = cfg->containers;
+    c->events = cfg->events;
     berth_handle_t h = berth_actor_spawn(&cri_class, c);
     if (berth_handle_valid(cfg->netstatus))
         berth_netstatus_subscribe(cfg->netstatus, h);

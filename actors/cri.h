@@ -157,6 +157,7 @@ typedef struct berth_cri_config {
     berth_handle_t pods;         /* receives the *PodSandbox* methods; may be NONE */
     berth_handle_t images;       /* receives the ImageService methods; may be NONE */
     berth_handle_t containers;   /* receives the container methods; may be NONE */
+    berth_handle_t events;       /* receives GetContainerEvents; may be NONE */
 } berth_cri_config_t;
 
 berth_handle_t berth_cri_spawn(const berth_cri_config_t *cfg);

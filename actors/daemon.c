@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "actors/cri.h"
+#include "actors/events.h"
 #include "actors/images.h"
 #include "actors/msgtypes.h"
 #include "actors/netstatus.h"
@@ -223,8 +224,9 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     /* the two managers route to each other: each gets the other's handle
      * before either runs */
     berth_handle_t pods = berth_actor_reserve(), containers = berth_actor_reserve();
-    berth_pods_start(pods, cfg, containers);
-    berth_containers_start(containers, cfg, pods, images);
+    berth_handle_t events = berth_events_spawn();
+    berth_pods_start(pods, cfg, containers, events);
+    berth_containers_start(containers, cfg, pods, images, events);
     berth_cri_config_t ccfg = {
             .runtime_version = BERTH_VERSION,
             .handlers = handlers,
@@ -233,6 +235,7 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
             .pods = pods,
             .images = images,
             .containers = containers,
+            .events = events,
     };
     berth_handle_t cri = berth_cri_spawn(&ccfg);
     berth_free(handlers);

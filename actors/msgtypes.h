@@ -44,6 +44,7 @@ enum {
     BERTH_MSG_CTR_STATUS_REPLY, /* the same struct, answered: container -> containers */
     BERTH_MSG_CREATION_BYE,     /* manager -> pod or container: no more requests will come */
     BERTH_MSG_CREATION_BUDGET,  /* pod or container: the creation budget passed */
+    BERTH_MSG_EVENTS_PUBLISH,   /* events: one packed ContainerEventResponse to fan out */
 };
 
 #endif

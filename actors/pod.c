@@ -26,6 +26,7 @@
 #include "actors/podmsg.h"
 #include "actors/creation.h"
 #include "actors/cri.h"
+#include "actors/events.h"
 #include "actors/msgtypes.h"
 #include "actors/netstatus.h"
 #include "engine/alloc.h"
@@ -80,6 +81,9 @@ enum down {
 typedef struct pod {
     berth_config_t *cfg;
     berth_handle_t mgr;
+    berth_handle_t events; /* GetContainerEvents' fan-out; NONE: none */
+    /* the last state announced (+1; 0: none yet): see publish */
+    int announced;
     char *id, *name, *handler;
     Runtime__V1__PodSandboxConfig *config; /* owned (protobuf allocator) */
     int64_t created_at;
@@ -287,6 +291,31 @@ static void cleanup_job(void *arg)
 
 /* ---- publishing ------------------------------------------------------------ */
 
+/* A sandbox event: CRI-O's convention, the sandbox's ID as container_id. */
+static void announce(pod_t *p, int type)
+{
+    if (!berth_handle_valid(p->events))
+        return;
+    const Runtime__V1__PodSandboxConfig *c = p->config;
+    Runtime__V1__PodSandboxMetadata md = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+    md.name = c->metadata->name;
+    md.uid = c->metadata->uid;
+    md.namespace_ = c->metadata->namespace_;
+    md.attempt = c->metadata->attempt;
+    Runtime__V1__PodSandboxStatus st = RUNTIME__V1__POD_SANDBOX_STATUS__INIT;
+    st.id = p->id;
+    st.metadata = &md;
+    st.state = p->state;
+    st.created_at = p->created_at;
+    st.runtime_handler = p->handler;
+    Runtime__V1__ContainerEventResponse ev = RUNTIME__V1__CONTAINER_EVENT_RESPONSE__INIT;
+    ev.container_id = p->id;
+    ev.container_event_type = type;
+    ev.created_at = (int64_t)berth_wall_ns();
+    ev.pod_sandbox_status = &st;
+    berth_events_publish(p->events, &ev);
+}
+
 static void publish(void *owner)
 {
     pod_t *p = owner;
@@ -307,6 +336,28 @@ static void publish(void *owner)
     berth_pod_summary_msg_t *m = berth_msg_new(BERTH_MSG_POD_SUMMARY, sizeof(*m));
     m->summary = s;
     berth_send(p->mgr, &m->hdr);
+    /* Every state change goes through here; from this actor only, so one
+     * sandbox's events stay in order. Ready: created and started (a
+     * sandbox runs once made); not ready after that: stopped. */
+    if (s->listed && p->announced != p->state + 1) {
+        bool ready = p->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
+        if (ready && p->announced == 0) {
+            announce(p, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
+            announce(p, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
+        } else if (!ready && p->announced != 0) {
+            announce(p, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
+        }
+        if (ready || p->announced != 0)
+            p->announced = p->state + 1;
+    }
+}
+
+static void removed(berth_actor_t *self, void *owner)
+{
+    (void)self;
+    pod_t *p = owner;
+    if (p->announced)
+        announce(p, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
 }
 
 /* ---- creation steps ------------------------------------------------------------ */
@@ -817,6 +868,7 @@ static const berth_creation_class_t pod_creation = {
         .publish = publish,
         .busy = stopping,
         .created = created,
+        .removed = removed,
 };
 
 /* ---- completions ------------------------------------------------------------------------ */
@@ -1018,12 +1070,13 @@ static const berth_actor_class_t pod_class = {
         .fini = pod_fini,
 };
 
-static pod_t *pod_new(berth_config_t *cfg, berth_handle_t mgr, const char *id, const char *name,
-                      const char *handler)
+static pod_t *pod_new(berth_config_t *cfg, berth_handle_t mgr, berth_handle_t events,
+                      const char *id, const char *name, const char *handler)
 {
     pod_t *p = berth_calloc(1, sizeof(*p));
     p->cfg = berth_config_ref(cfg);
     p->mgr = mgr;
+    p->events = events;
     p->id = berth_strdup(id);
     p->name = berth_strdup(name);
     p->handler = berth_strdup(handler);
@@ -1088,7 +1141,7 @@ static int apply_annotations(pod_t *p, berth_err_t *err)
 
 berth_handle_t berth_pod_spawn(const berth_pod_init_t *init)
 {
-    pod_t *p = pod_new(init->cfg, init->mgr, init->id, init->name, init->handler);
+    pod_t *p = pod_new(init->cfg, init->mgr, init->events, init->id, init->name, init->handler);
     /* A deep copy: the manager frees the request after forwarding it. */
     p->config = (Runtime__V1__PodSandboxConfig *)berth_cri_copy(&init->req->config->base);
     p->created_at = (int64_t)berth_wall_ns();
@@ -1102,12 +1155,13 @@ berth_handle_t berth_pod_spawn(const berth_pod_init_t *init)
     return h;
 }
 
-berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, json_t *rec)
+berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, berth_handle_t events,
+                                 json_t *rec)
 {
     const char *id = json_string_value(json_object_get(rec, "id"));
     const char *name = json_string_value(json_object_get(rec, "name"));
     const char *handler = json_string_value(json_object_get(rec, "handler"));
-    pod_t *p = pod_new(cfg, mgr, id, name, handler ? handler : cfg->default_runtime);
+    pod_t *p = pod_new(cfg, mgr, events, id, name, handler ? handler : cfg->default_runtime);
     p->config = (Runtime__V1__PodSandboxConfig *)berth_cri_from_hex(
             &runtime__v1__pod_sandbox_config__descriptor,
             json_string_value(json_object_get(rec, "config")));

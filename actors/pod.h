@@ -24,6 +24,7 @@ typedef struct berth_pod_init {
     const char *name;    /* the reserved name; copied */
     const char *handler; /* runtime handler (validated); copied */
     const Runtime__V1__RunPodSandboxRequest *req; /* copied */
+    berth_handle_t events;                        /* GetContainerEvents' fan-out; NONE: none */
 } berth_pod_init_t;
 
 /* A new pod actor that starts creating at once. */
@@ -31,6 +32,7 @@ berth_handle_t berth_pod_spawn(const berth_pod_init_t *init);
 /* A pod actor rebuilt from its record after a restart (record: taken). A
  * record of an interrupted creation makes an actor that undoes it and
  * releases the name. */
-berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, json_t *record);
+berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, berth_handle_t events,
+                                 json_t *record);
 
 #endif

@@ -38,6 +38,7 @@ typedef struct pods {
     berth_config_t *cfg;
     berth_index_t ix;
     berth_handle_t containers; /* the container manager, or none (unit tests) */
+    berth_handle_t events;     /* GetContainerEvents' fan-out, or none */
 } pods_t;
 
 typedef struct restore_msg {
@@ -204,6 +205,7 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
                 .name = name,
                 .handler = handler,
                 .req = r,
+                .events = p->events,
         };
         berth_handle_t pod = berth_pod_spawn(&init);
         e = berth_index_add(&p->ix, id, name, pod);
@@ -357,7 +359,7 @@ static void on_restored(berth_actor_t *self, pods_t *p, restore_msg_t *r)
         /* The entry is added first: berth_pod_restore takes the record
          * (and the strings in it). */
         entry_t *e = berth_index_add(&p->ix, id, name, BERTH_HANDLE_NONE);
-        e->handle = berth_pod_restore(p->cfg, berth_actor_self(self), rec);
+        e->handle = berth_pod_restore(p->cfg, berth_actor_self(self), p->events, rec);
         if (creating)
             undone++;
         else
@@ -473,11 +475,13 @@ static void summary_free(void *s)
     berth_pod_summary_free(s);
 }
 
-void berth_pods_start(berth_handle_t h, berth_config_t *cfg, berth_handle_t containers)
+void berth_pods_start(berth_handle_t h, berth_config_t *cfg, berth_handle_t containers,
+                      berth_handle_t events)
 {
     pods_t *p = berth_calloc(1, sizeof(*p));
     p->cfg = berth_config_ref(cfg);
     p->containers = containers;
+    p->events = events;
     berth_index_init(&p->ix, summary_free);
     berth_actor_start(h, &pods_class, p);
     restore_msg_t *r = berth_msg_new(BERTH_MSG_PODS_RESTORED, sizeof(*r));

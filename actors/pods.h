@@ -22,6 +22,7 @@
  * reference on cfg). containers: the container manager (a stopped or removed
  * pod's containers go first; a pod's pause container), reserved likewise;
  * BERTH_HANDLE_NONE without one (unit tests). */
-void berth_pods_start(berth_handle_t self, berth_config_t *cfg, berth_handle_t containers);
+void berth_pods_start(berth_handle_t self, berth_config_t *cfg, berth_handle_t containers,
+                      berth_handle_t events);
 
 #endif

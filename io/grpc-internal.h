@@ -52,7 +52,9 @@ ssize_t berth_h2_pull(berth_h2_t *h, const uint8_t **data);
 bool berth_h2_want_io(berth_h2_t *h);
 /* Queues one length-prefixed message on stream_id (copied). A message over
  * the limit finishes the stream with RESOURCE_EXHAUSTED instead and returns 1.
- * Returns 0 when queued, -1 when the stream is gone or already finished. */
+ * One that would leave more than max_stream_queued bytes unsent resets the
+ * stream (ENHANCE_YOUR_CALM) and returns 2. Returns 0 when queued, -1 when
+ * the stream is gone or already finished. */
 int berth_h2_send_msg(berth_h2_t *h, int32_t stream_id, const void *pb, size_t len);
 /* The same with pb taken (berth_malloc'd; freed here in every case): sent
  * from pb itself when nothing is queued before it on the stream, so a large

@@ -427,10 +427,16 @@ static void on_out(conn_t *c, grpc_out_msg_t *m)
         return; /* finished, reset or closed: dropped silently */
     if (m->what & GRPC_OUT_MSG) {
         int r = berth_h2_send_msg_take(c->h2, call->stream_id, berth_steal_ptr(&m->data), m->len);
-        if (r > 0 || r < 0) {
-            /* r > 0: too large, answered RESOURCE_EXHAUSTED instead. */
+        if (r != 0) {
+            /* 1: too large, answered RESOURCE_EXHAUSTED instead; 2: the
+             * client left too much unread, the stream is reset and the owner
+             * told, so it stops sending. */
             call->finished = true;
             call_stop_timer(c, call);
+            if (r == 2 && !call->cancelled) {
+                call->cancelled = true;
+                berth_grpc_call_send_cancel(call, BERTH_GRPC_CANCEL_OVERFLOW);
+            }
             return;
         }
     }

@@ -71,6 +71,10 @@ enum berth_grpc_cancel_reason {
     BERTH_GRPC_CANCEL_DEADLINE = 2, /* grpc-timeout passed */
     BERTH_GRPC_CANCEL_CLOSED = 3,   /* connection closed */
     BERTH_GRPC_CANCEL_SHUTDOWN = 4, /* daemon shutting down */
+    /* A streaming reply's unsent output passed max_stream_queued (the client
+     * does not read): the server reset the stream (RST_STREAM
+     * ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED). */
+    BERTH_GRPC_CANCEL_OVERFLOW = 5,
 };
 
 typedef struct berth_grpc_cancel_msg {
@@ -89,11 +93,13 @@ typedef struct berth_grpc_limits {
     size_t max_total_buffered; /* the same over every connection; 0: 256 MiB */
     size_t max_connections;    /* open client connections; 0: 1024 */
     unsigned max_streams;      /* concurrent streams per connection; 0: 1000 */
+    size_t max_stream_queued;  /* unsent reply bytes on one stream; 0: 4 MiB */
 } berth_grpc_limits_t;
 
 #define BERTH_GRPC_DEFAULT_CONN_BUFFERED (64u << 20)
 #define BERTH_GRPC_DEFAULT_TOTAL_BUFFERED (256u << 20)
 #define BERTH_GRPC_DEFAULT_MAX_CONNECTIONS 1024u
+#define BERTH_GRPC_DEFAULT_STREAM_QUEUED (4u << 20)
 
 typedef struct berth_grpc_server_config {
     const char *path;           /* unix socket path */
@@ -135,7 +141,11 @@ void berth_grpc_reply(berth_grpc_call_t *call, const void *pb, size_t len);
 /* The same with pb taken (a berth_malloc'd buffer, freed here even when the
  * call is NULL or gone): a large answer is not copied once more. */
 void berth_grpc_reply_take(berth_grpc_call_t *call, void *pb, size_t len);
-/* Server streaming: one message (copied); status later with berth_grpc_finish. */
+/* Server streaming: one message (copied); status later with berth_grpc_finish.
+ * The call may stay open indefinitely (an event stream): a message that
+ * would leave more than max_stream_queued bytes unsent on the stream resets
+ * it instead and the owner gets BERTH_GRPC_CANCEL_OVERFLOW, so a client that
+ * stops reading costs a bounded amount of memory. */
 void berth_grpc_send(berth_grpc_call_t *call, const void *pb, size_t len);
 /* Ends the call with a status and message (copied; may be NULL). */
 void berth_grpc_finish(berth_grpc_call_t *call, int code, const char *msg);

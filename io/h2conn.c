@@ -68,7 +68,7 @@ struct berth_h2 {
     nghttp2_session *session;
     berth_h2_callbacks_t cb;
     void *ctx;
-    size_t max_msg, max_conn_buffered, max_total_buffered;
+    size_t max_msg, max_conn_buffered, max_total_buffered, max_stream_queued;
     size_t buffered;     /* partial request bytes held on this connection */
     h2stream_t *streams; /* open streams, for counting and freeing */
     size_t nstreams;
@@ -305,6 +305,24 @@ static int send_msg(berth_h2_t *h, int32_t stream_id, uint8_t *pb, size_t len, b
         snprintf(buf, sizeof(buf), "grpc: trying to send message larger than max (%zu vs. %zu)",
                  len, h->max_msg);
         return finish(h, st, BERTH_GRPC_RESOURCE_EXHAUSTED, buf) == 0 ? 1 : -1;
+    }
+    /* A client that stops reading (its window stays shut) must not make us
+     * hold every message of an open-ended stream: past the cap the stream is
+     * reset, which frees its output; a first message alone is never refused
+     * here (max_msg bounds it). */
+    size_t queued = (st->held ? 5 + st->held_len - st->held_off : 0) + st->out_len - st->out_off;
+    if (queued > 0 && queued + 5 + len > h->max_stream_queued) {
+        st->finished = true;
+        nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_ENHANCE_YOUR_CALM);
+        return 2;
+    }
+    /* Sent bytes at the front are dropped once they are half the buffer, so
+     * a stream read slowly but steadily holds what is unsent, not all it
+     * ever queued. */
+    if (st->out_off > 0 && st->out_off >= st->out_len / 2) {
+        memmove(st->out, st->out + st->out_off, st->out_len - st->out_off);
+        st->out_len -= st->out_off;
+        st->out_off = 0;
     }
     if (take && pb != NULL && st->held == NULL && st->out_len == 0) {
         put_prefix(st->head, len);
@@ -594,6 +612,8 @@ berth_h2_t *berth_h2_new(const berth_h2_callbacks_t *cb, void *ctx,
     h->ctx = ctx;
     berth_grpc_limits_t lim = limits ? *limits : (berth_grpc_limits_t){0};
     h->max_msg = lim.max_msg_size ? lim.max_msg_size : BERTH_GRPC_DEFAULT_MAX_MSG;
+    h->max_stream_queued =
+            lim.max_stream_queued ? lim.max_stream_queued : BERTH_GRPC_DEFAULT_STREAM_QUEUED;
     h->max_conn_buffered =
             lim.max_conn_buffered ? lim.max_conn_buffered : BERTH_GRPC_DEFAULT_CONN_BUFFERED;
     h->max_total_buffered =

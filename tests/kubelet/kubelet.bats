@@ -343,20 +343,62 @@ EOF
     [[ $(berth_crictl ps -a -q | grep -c .) == 1 ]]
 }
 
-@test "feature gate EventedPLEG: one container per pod, no restarts" {
+@test "feature gate EventedPLEG: events instead of fallback; pods start, stop and restart" {
     # Alpha, off by default. With it the kubelet takes a pod's container
     # statuses from PodSandboxStatus (containers_statuses, timestamp) and
-    # streams GetContainerEvents (UNIMPLEMENTED in berth: the kubelet falls
-    # back to relisting). Before berth filled containers_statuses the kubelet
-    # saw no container in the pod and created another at every sync (about
-    # ten a second, ~1000 in 90 s).
+    # keeps one GetContainerEvents stream open: a STOPPED event makes it
+    # relist the pod at once. Before berth filled containers_statuses the
+    # kubelet saw no container in the pod and created another at every sync
+    # (about ten a second, ~1000 in 90 s); before berth served the stream the
+    # kubelet retried it 5 times and gave up.
     printf 'featureGates:\n  EventedPLEG: true\n' >>"$KL_DIR/config.yaml"
     kl_start_kubelet
     kl_sleeper evented
-    kl_wait_running 1 60
-    sleep 10
-    [[ $(berth_crictl ps -a -q | grep -c .) == 1 ]]
-    [[ $(kl_restarts) == 0 ]]
+    # a container that exits every 2 s: restarted (restartPolicy Always),
+    # twice: the kubelet restarts from the first status of the name in
+    # PodSandboxStatus' containers_statuses, which must be the newest (it
+    # was the oldest, and the kubelet asked for attempt 1 again)
+    kl_manifest crasher <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: crasher
+  namespace: kltest
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: $BUSYBOX
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "sleep 2; exit 1"]
+EOF
+    local i r=0 n
+    for ((i = 0; i < 90; i++)); do
+        r=$(kl_pod_field crasher '.status.containerStatuses[0].restartCount // 0' 2>/dev/null) || r=0
+        ((${r:-0} >= 2)) && break
+        sleep 1
+    done
+    echo "crasher restarts: $r"
+    ((${r:-0} >= 2))
+    ! grep -E 'is exited, not created|StartContainer from runtime service failed' "$KL_LOG" || false
+    [[ $(kl_pod_field evented '.status.containerStatuses[0].state | keys[0]') == running ]]
+    [[ $(kl_pod_field evented '.status.containerStatuses[0].restartCount') == 0 ]]
+    # one stream, kept: berth took exactly one subscription and the kubelet
+    # never gave up on it
+    n=$(grep -c 'events: subscriber added' "$BERTH_LOG" || true)
+    echo "GetContainerEvents subscriptions: $n"
+    [[ $n == 1 ]]
+    ! grep -q 'Evented PLEG: disabling' "$KL_LOG" || false
+    ! grep -q 'GetContainerEvents is not implemented' "$KL_LOG" || false
+    # stop: the sleeper's manifest goes, its container stops
+    rm -f "$KL_MANIFESTS/evented.yaml"
+    for ((i = 0; i < 60; i++)); do
+        n=$(berth_crictl ps -q --label io.kubernetes.pod.name="evented-$KL_NODE" | grep -c . || true)
+        ((n == 0)) && break
+        sleep 0.5
+    done
+    echo "evented containers running after its manifest went: $n"
+    ((n == 0))
 }
 
 # kl_need_stream: skips without berth's streaming client

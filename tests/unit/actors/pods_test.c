@@ -81,7 +81,7 @@ int main(void)
     }
     berth_blocking_start(2, &err);
     berth_handle_t pods = berth_actor_reserve();
-    berth_pods_start(pods, cfg, BERTH_HANDLE_NONE);
+    berth_pods_start(pods, cfg, BERTH_HANDLE_NONE, BERTH_HANDLE_NONE);
     const char *handlers[] = {"crun", "runc", NULL};
     berth_cri_config_t ccfg = {
             .runtime_version = "t", .handlers = handlers, .default_handler = "runc", .pods = pods};

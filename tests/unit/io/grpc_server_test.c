@@ -34,7 +34,7 @@ static void ok(int cond, const char *desc)
 }
 
 /* Counters the dispatcher bumps and the test thread reads. */
-static unsigned cancels[5]; /* by reason */
+static unsigned cancels[6]; /* by reason */
 static unsigned hangs_seen;
 static unsigned stop_done;
 
@@ -83,6 +83,15 @@ static void echo_receive(berth_actor_t *self, berth_msg_t *msg)
             berth_grpc_send(call, "two", 3);
             berth_grpc_send(call, "three", 5);
             berth_grpc_finish(call, BERTH_GRPC_OK, NULL);
+        } else if (strcmp(m, "/test.Echo/Flood") == 0 && e->nheld < 64) {
+            /* an open-ended stream: 8 MiB at once, to a client that does
+             * not read; kept open (held) until io/ cancels it */
+            static uint8_t chunk[4096];
+            berth_grpc_call_set_owner(call, berth_actor_self(self));
+            for (int i = 0; i < 2048; i++)
+                berth_grpc_send(call, chunk, sizeof(chunk));
+            e->held[e->nheld++] = berth_steal_ptr(&r->call);
+            bump(&hangs_seen);
         } else if (strcmp(m, "/test.Echo/Hang") == 0 && e->nheld < 64) {
             berth_grpc_call_set_owner(call, berth_actor_self(self));
             e->held[e->nheld++] = berth_steal_ptr(&r->call); /* kept past the message */
@@ -101,7 +110,7 @@ static void echo_receive(berth_actor_t *self, berth_msg_t *msg)
                 break;
             }
         }
-        if (c->reason > 0 && c->reason < 5)
+        if (c->reason > 0 && c->reason < 6)
             bump(&cancels[c->reason]);
     } else if (msg->type == MSG_STOP_DONE) {
         bump(&stop_done);
@@ -155,7 +164,7 @@ int main(void)
         printf("1..0 # SKIP engine: %s\n", err->msg);
         return 77;
     }
-    printf("1..21\n");
+    printf("1..24\n");
 
     char dir[] = "/tmp/berth-grpc-test.XXXXXX";
     if (!mkdtemp(dir))
@@ -173,7 +182,10 @@ int main(void)
     }
 
     berth_handle_t echo = berth_actor_spawn(&echo_class, berth_calloc(1, sizeof(echo_t)));
-    berth_grpc_server_config_t cfg = {.path = path, .mode = 0660, .dispatch = echo};
+    berth_grpc_server_config_t cfg = {.path = path,
+                                      .mode = 0660,
+                                      .limits = {.max_stream_queued = 256 << 10},
+                                      .dispatch = echo};
     berth_handle_t listener;
     int rc = berth_grpc_server_start(&cfg, &listener, &err);
     ok(rc == 0, "server starts over a stale socket file");
@@ -271,6 +283,20 @@ int main(void)
     rc = berth_grpc_client_call(c, "/test.Echo/Unary", "again", 5, 0, &resp, &rlen, &status, NULL,
                                 &err);
     ok(rc == 0 && status == 0 && rlen == 5, "connection still serves after a reset");
+    berth_free(resp);
+
+    /* a client that does not read an open-ended stream: reset past the cap */
+    seen = get(&hangs_seen);
+    h = berth_grpc_client_start_call(c, "/test.Echo/Flood", "", 0, 0, &err);
+    ok(wait_for(&hangs_seen, seen + 1) && wait_for(&cancels[BERTH_GRPC_CANCEL_OVERFLOW], 1),
+       "flood unread: the owner gets an OVERFLOW cancel (256 KiB cap, 8 MiB sent)");
+    rc = berth_grpc_client_wait(c, h, NULL, NULL, &status, NULL, &err);
+    ok(rc == 0 && status != 0, "flood: the client sees its stream end in an error");
+    if (rc < 0)
+        berth_err_free(&err);
+    rc = berth_grpc_client_call(c, "/test.Echo/Unary", "after", 5, 0, &resp, &rlen, &status, NULL,
+                                &err);
+    ok(rc == 0 && status == 0 && rlen == 5, "the connection still serves after the reset");
     berth_free(resp);
 
     /* connection close with a call open */

@@ -304,6 +304,48 @@ static void test_buffered_caps(void)
     reset_server_view();
 }
 
+/* An open-ended server stream: a client that reads keeps it going however
+ * much passes; one that stops reading gets the stream reset once the unsent
+ * bytes would pass max_stream_queued. */
+static void test_stream_queue_cap(void)
+{
+    static char big[1000];
+    memset(big, 'e', sizeof(big));
+    berth_h2_callbacks_t cb = {.on_request = srv_on_request, .on_close = srv_on_close};
+    reset_server_view();
+    berth_grpc_limits_t lim = {.max_stream_queued = 10000};
+    berth_h2_t *srv = berth_h2_new(&cb, NULL, &lim);
+    nghttp2_session *cli = client_new();
+    int32_t a = submit(cli, 0, "/a/Events", "", 0, 0, NULL, NULL, 0);
+    xfer(cli, srv);
+    int rc = 0;
+    for (int i = 0; i < 500 && rc == 0; i++) {
+        rc = berth_h2_send_msg(srv, a, big, sizeof(big));
+        xfer(cli, srv);
+    }
+    ok(rc == 0 && !resp_of(a)->closed,
+       "a reading client takes 500 KB through a stream capped at 10000 queued bytes");
+    int results[20];
+    for (int i = 0; i < 20; i++)
+        results[i] = berth_h2_send_msg(srv, a, big, sizeof(big));
+    /* the client's 64 KiB window is about to shut: keep sending, read nothing */
+    int first_reset = -1;
+    for (int i = 0; i < 20; i++)
+        if (results[i] == 2 && first_reset < 0)
+            first_reset = i;
+    ok(first_reset > 0 && first_reset <= 10 && results[first_reset - 1] == 0,
+       "unread messages queue until the cap, then the send resets the stream (2)");
+    ok(berth_h2_send_msg(srv, a, big, sizeof(big)) == -1, "later sends on it are refused");
+    xfer(cli, srv);
+    ok(resp_of(a)->closed && resp_of(a)->close_code == NGHTTP2_ENHANCE_YOUR_CALM,
+       "the client sees RST_STREAM ENHANCE_YOUR_CALM");
+    ok(ncloses == 1 && closes[0].sid == a, "the server's on_close reports the stream gone");
+    ok(berth_h2_open_streams(srv) == 0, "its output is freed with it");
+    berth_h2_free(srv);
+    nghttp2_session_del(cli);
+    reset_server_view();
+}
+
 static bool msg_is(resp_t *r, const char *want)
 {
     size_t n = strlen(want);
@@ -313,7 +355,7 @@ static bool msg_is(resp_t *r, const char *want)
 
 int main(void)
 {
-    printf("1..35\n");
+    printf("1..41\n");
 
     /* unary round trip, message split over several DATA frames */
     nghttp2_session *cli = client_new();
@@ -519,5 +561,6 @@ int main(void)
     berth_h2_free(srv);
     reset_server_view();
     test_buffered_caps();
+    test_stream_queue_cap();
     return failed;
 }
