@@ -185,7 +185,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    printf("1..64\n");
+    printf("1..71\n");
     berth_cgroups_info_t cg;
     char *mi;
     char *sys;
