@@ -293,7 +293,9 @@ static void on_run_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, 
  * /proc/net/dev inside its network namespace. A call that finds a pod never
  * sampled, or sampled longer than the whole interval ago, waits for the
  * next job (at most STATS_MAX_WAITS of them), so the first call after a
- * quiet spell shows current figures; the others cost no system call. */
+ * quiet spell shows current figures; so does one that finds a pod sampled
+ * once, half an interval ago, so its CPU rate comes from two samples at
+ * least that far apart. The other calls cost no system call. */
 
 typedef struct sample_row {
     char *id, *cgroup, *netns;      /* owned; cgroup "" or netns NULL: none */
@@ -394,7 +396,10 @@ static void pods_sample(berth_actor_t *self, pods_t *p, int64_t now, bool new_on
         sample_row_t *r = &m->rows[m->n++];
         r->id = berth_strdup(s->id);
         r->cgroup = berth_strdup(s->cgroup_parent ? s->cgroup_parent : "");
-        r->netns = s->net_ns ? berth_strdup(s->net_ns) : NULL;
+        /* a stopped pod's interfaces are gone (CNI DEL), even while its pin stays */
+        r->netns = s->net_ns && s->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
+                           ? berth_strdup(s->net_ns)
+                           : NULL;
         if (s->stats && s->stats->reader) {
             berth_cgroups_reader_ref(s->stats->reader);
             r->reader = s->stats->reader;
@@ -421,7 +426,7 @@ static void on_sampled(berth_actor_t *self, pods_t *p, sample_msg_t *m)
         berth_pod_summary_t *s = e ? SUMMARY(e) : NULL;
         /* gone, or its sources changed while the job ran: not its figures */
         if (s == NULL || !same_str(s->cgroup_parent ? s->cgroup_parent : "", r->cgroup) ||
-            !same_str(s->net_ns, r->netns))
+            (r->netns && !same_str(s->net_ns, r->netns)))
             continue;
         if (s->stats == NULL)
             s->stats = berth_pod_stats_new();
@@ -497,8 +502,12 @@ static void on_stats_at(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm,
                          f, &(berth_summary_view_t){s->id, s->state, s->listed, &s->labels}))
             continue;
         rows[n++] = s;
+        /* never sampled, sampled too long ago, or sampled once (no CPU rate
+         * yet) half an interval ago: the next sample gives what is missing */
+        const berth_pod_stats_t *ps = s->stats;
         if (has_source(s) &&
-            (s->stats == NULL || s->stats->cg_at == 0 || arrived - s->stats->cg_at > max_age))
+            (ps == NULL || ps->cg_at == 0 || arrived - ps->cg_at > max_age ||
+             (ps->cg.have_cpu && !ps->have_nano && arrived - ps->cg_at >= max_age / 2)))
             wait = true;
     }
     int64_t now = (int64_t)berth_wall_ns();
@@ -601,8 +610,9 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
         entry_t *e = berth_index_by_exact_id(&p->ix, sm->summary->id);
         if (e) {
             berth_pod_summary_t *old = SUMMARY(e), *s = sm->summary;
-            /* the figures belong to the cgroup and namespace they were read from */
-            if (old && same_str(old->cgroup_parent, s->cgroup_parent) &&
+            /* the figures belong to the cgroup and namespace they were read
+             * from, and a stopped pod's network is gone */
+            if (old && old->state == s->state && same_str(old->cgroup_parent, s->cgroup_parent) &&
                 same_str(old->net_ns, s->net_ns))
                 s->stats = berth_steal_ptr(&old->stats);
             berth_index_set_summary(&p->ix, e, berth_steal_ptr(&sm->summary));
