@@ -49,9 +49,17 @@ static size_t count_files(const char *dir)
     return k;
 }
 
+static int count_msg(void *ctx, const uint8_t *msg, size_t len)
+{
+    (void)msg;
+    (void)len;
+    (*(int *)ctx)++;
+    return 0;
+}
+
 int main(void)
 {
-    printf("1..19\n");
+    printf("1..20\n");
     char tmpl[] = "/tmp/berth-pods-XXXXXX";
     char *base = mkdtemp(tmpl);
     char *root = berth_asprintf("%s/root", base);
@@ -207,6 +215,19 @@ int main(void)
     call("/runtime.v1.RuntimeService/ListPodSandboxStats", &lst.base, &a);
     ok(a.status == 0, "ListPodSandboxStats without a filter: OK");
     answer_free(&a);
+    Runtime__V1__StreamPodSandboxStatsRequest sst =
+            RUNTIME__V1__STREAM_POD_SANDBOX_STATS_REQUEST__INIT;
+    uint8_t sbuf[64];
+    size_t slen = runtime__v1__stream_pod_sandbox_stats_request__pack(&sst, sbuf);
+    int smsgs = 0, sstatus = -1;
+    char *smsg = NULL;
+    berth_grpc_client_call_stream(cl, "/runtime.v1.RuntimeService/StreamPodSandboxStats", sbuf,
+                                  slen, 30000000000ull, count_msg, &smsgs, &sstatus, &smsg, &err);
+    check(sstatus == 0 && smsgs == 0,
+          "StreamPodSandboxStats: no pods, no message, then OK (%d: %s)", sstatus,
+          smsg ? smsg : "");
+    berth_free(smsg);
+    berth_err_free(&err);
 
     berth_grpc_client_free(cl);
     berth_engine_stop();
