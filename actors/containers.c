@@ -23,6 +23,7 @@
 #include "actors/creation.h"
 #include "actors/cri.h"
 #include "actors/ctrstats.h"
+#include "actors/podstats.h"
 #include "actors/index.h"
 #include "actors/msgtypes.h"
 #include "actors/runtimes.h"
@@ -886,6 +887,42 @@ static void on_status_reply(ctrs_t *c, berth_ctr_status_msg_t *r)
     }
 }
 
+/* ---- PodSandboxStats with the containers' stats -------------------------- */
+
+/* Adds to each pod's packed stats the ContainerStats of its listed
+ * containers, from the same cache ContainerStats answers from (not waiting
+ * for a read: a container never read shows its attributes only), answers,
+ * and reads the figures past half their age for the next call. */
+static void on_pod_stats(berth_actor_t *self, ctrs_t *c, berth_ctrs_pod_stats_msg_t *m)
+{
+    int64_t now = (int64_t)berth_wall_ns();
+    BERTH_AUTO_FREE const uint8_t **data = berth_calloc(c->ix.n + 1, sizeof(*data));
+    BERTH_AUTO_FREE size_t *lens = berth_calloc(c->ix.n + 1, sizeof(*lens));
+    BERTH_AUTO_FREE uint8_t **scratch = berth_calloc(c->ix.n + 1, sizeof(*scratch));
+    for (size_t p = 0; p < m->n; p++) {
+        size_t k = 0;
+        for (size_t i = 0; i < c->ix.n; i++) {
+            berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
+            if (s == NULL || !s->listed || strcmp(s->pod_id, m->pod_ids[p]) != 0)
+                continue;
+            berth_cri_packed_t it = berth_ctr_stats_packed(s, now, c->layers_fs, &scratch[k]);
+            data[k] = it.data;
+            lens[k++] = it.len;
+        }
+        berth_pod_stats_add_containers(&m->items[p], &m->lens[p], data, lens, k);
+        for (size_t i = 0; i < k; i++) {
+            berth_free(scratch[i]);
+            scratch[i] = NULL;
+        }
+    }
+    berth_pod_stats_reply(m->call, m->kind, m->items, m->lens, m->n);
+    berth_grpc_call_unref(m->call);
+    m->call = NULL;
+    berth_msg_free(&m->hdr);
+    cgroups_read(self, c, now, false);
+    measure_layers(self, c, now);
+}
+
 static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
 {
     ctrs_t *c = berth_actor_state(self);
@@ -931,6 +968,9 @@ static void ctrs_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_CTRS_LAYERS:
         on_layers_done(c, (layers_msg_t *)msg);
         break;
+    case BERTH_MSG_CTRS_POD_STATS:
+        on_pod_stats(self, c, (berth_ctrs_pod_stats_msg_t *)msg);
+        return;
     case BERTH_MSG_CTRS_POD_STATUS:
         on_pod_status(self, c, (berth_ctrs_pod_status_msg_t *)msg);
         return; /* the op owns it */

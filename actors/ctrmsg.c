@@ -52,6 +52,36 @@ berth_ctrs_pod_status_msg_t *berth_ctrs_pod_status_new(struct berth_grpc_call *c
     return p;
 }
 
+static void pod_stats_msg_free(berth_msg_t *m)
+{
+    berth_ctrs_pod_stats_msg_t *p = (berth_ctrs_pod_stats_msg_t *)m;
+    if (p->call) /* never answered (shutdown): the call ends with it */
+        berth_cri_finish(p->call, BERTH_ERR_UNAVAILABLE, "berth is shutting down");
+    berth_grpc_call_unref(p->call);
+    for (size_t i = 0; i < p->n; i++) {
+        berth_free(p->pod_ids[i]);
+        berth_free(p->items[i]);
+    }
+    berth_free(p->pod_ids);
+    berth_free(p->items);
+    berth_free(p->lens);
+    berth_free(p);
+}
+
+berth_ctrs_pod_stats_msg_t *berth_ctrs_pod_stats_new(struct berth_grpc_call *call, int kind,
+                                                     size_t n)
+{
+    berth_ctrs_pod_stats_msg_t *p = berth_msg_new(BERTH_MSG_CTRS_POD_STATS, sizeof(*p));
+    p->hdr.free = pod_stats_msg_free;
+    p->call = call;
+    p->kind = kind;
+    p->n = n;
+    p->pod_ids = berth_calloc(n + 1, sizeof(*p->pod_ids));
+    p->items = berth_calloc(n + 1, sizeof(*p->items));
+    p->lens = berth_calloc(n + 1, sizeof(*p->lens));
+    return p;
+}
+
 static void status_msg_free(berth_msg_t *m)
 {
     berth_ctr_status_msg_t *q = (berth_ctr_status_msg_t *)m;

@@ -73,6 +73,26 @@ typedef struct berth_ctrs_pod_status_msg {
 berth_ctrs_pod_status_msg_t *berth_ctrs_pod_status_new(struct berth_grpc_call *call, uint8_t *resp,
                                                        size_t len, const char *pod_id);
 
+/* PodSandboxStats, ListPodSandboxStats and StreamPodSandboxStats with the
+ * pods' containers: the pods manager packs each pod's PodSandboxStats
+ * (podstats.h, containers left out) and hands them, with the call, to the
+ * containers manager, which adds each pod's listed containers'
+ * ContainerStats from its own cache (berth_pod_stats_add_containers) and
+ * answers (berth_pod_stats_reply). */
+typedef struct berth_ctrs_pod_stats_msg {
+    berth_msg_t hdr;              /* BERTH_MSG_CTRS_POD_STATS */
+    struct berth_grpc_call *call; /* one reference, taken */
+    int kind;                     /* enum berth_pod_stats_kind (podstats.h) */
+    size_t n;
+    char **pod_ids;  /* n, owned */
+    uint8_t **items; /* n packed PodSandboxStats, owned */
+    size_t *lens;
+} berth_ctrs_pod_stats_msg_t;
+
+/* An empty message for n pods (call taken); the caller fills the arrays. */
+berth_ctrs_pod_stats_msg_t *berth_ctrs_pod_stats_new(struct berth_grpc_call *call, int kind,
+                                                     size_t n);
+
 /* One container's ContainerStatus for such an answer. The container always
  * answers (type BERTH_MSG_CTR_STATUS_REPLY, status set); a query freed
  * unanswered (its container gone) answers itself with status NULL, so the

@@ -45,6 +45,8 @@ enum {
     BERTH_MSG_CREATION_BYE,     /* manager -> pod or container: no more requests will come */
     BERTH_MSG_CREATION_BUDGET,  /* pod or container: the creation budget passed */
     BERTH_MSG_EVENTS_PUBLISH,   /* events: one packed ContainerEventResponse to fan out */
+    BERTH_MSG_PODS_STATS,       /* pods: pod cgroups and namespaces sampled */
+    BERTH_MSG_CTRS_POD_STATS,   /* berth_ctrs_pod_stats_msg_t: pods -> containers */
 };
 
 #endif

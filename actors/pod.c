@@ -333,6 +333,9 @@ static void publish(void *owner)
     berth_kv_copy(&s->labels, c->n_labels, (ProtobufCMessage *const *)c->labels);
     berth_kv_copy(&s->annotations, c->n_annotations, (ProtobufCMessage *const *)c->annotations);
     s->listed = berth_creation_listed(&p->cr);
+    s->cgroup_parent =
+            berth_strdup(c->linux && c->linux->cgroup_parent ? c->linux->cgroup_parent : "");
+    s->net_ns = p->ns.net ? berth_strdup(p->ns.net) : NULL;
     berth_pod_summary_msg_t *m = berth_msg_new(BERTH_MSG_POD_SUMMARY, sizeof(*m));
     m->summary = s;
     berth_send(p->mgr, &m->hdr);

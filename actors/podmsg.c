@@ -7,6 +7,7 @@
 #include <errno.h>
 
 #include "actors/msgtypes.h"
+#include "actors/podstats.h"
 #include "engine/alloc.h"
 #include "io/grpc.h"
 
@@ -63,5 +64,8 @@ void berth_pod_summary_free(berth_pod_summary_t *s)
     berth_kv_fini(&s->labels);
     berth_kv_fini(&s->annotations);
     berth_free(s->runtime_handler);
+    berth_free(s->cgroup_parent);
+    berth_free(s->net_ns);
+    berth_pod_stats_free(s->stats);
     berth_free(s);
 }

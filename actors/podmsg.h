@@ -56,6 +56,13 @@ typedef struct berth_pod_summary {
     berth_kv_t labels, annotations;
     char *runtime_handler;
     bool listed; /* delivered to the kubelet (DESIGN.md §3 rule 7) */
+    /* Where the pod's stats are read (podstats.h): its cgroup_parent ("":
+     * none given) and its network namespace's pin (NULL: the node's). */
+    char *cgroup_parent, *net_ns;
+    /* The pod's stats, kept by the pods manager alone (NULL as a pod sends
+     * it): carried from summary to summary while cgroup_parent and net_ns
+     * stay the same. */
+    struct berth_pod_stats *stats;
 } berth_pod_summary_t;
 
 void berth_pod_summary_free(berth_pod_summary_t *s);

@@ -21,12 +21,15 @@
 #include "actors/index.h"
 #include "actors/msgtypes.h"
 #include "actors/pod.h"
+#include "actors/podstats.h"
 #include "actors/runtimes.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
+#include "engine/timer.h"
 #include "io/blocking.h"
 #include "io/fs.h"
 #include "io/grpc.h"
+#include "io/netdev.h"
 #include "io/netns.h"
 #include "io/podfiles.h"
 
@@ -34,11 +37,15 @@ typedef berth_index_entry_t entry_t; /* handle: the pod; summary: berth_pod_summ
 
 #define SUMMARY(e) ((berth_pod_summary_t *)(e)->summary)
 
+struct stats_wait;
+
 typedef struct pods {
     berth_config_t *cfg;
     berth_index_t ix;
-    berth_handle_t containers; /* the container manager, or none (unit tests) */
-    berth_handle_t events;     /* GetContainerEvents' fan-out, or none */
+    berth_handle_t containers;        /* the container manager, or none (unit tests) */
+    berth_handle_t events;            /* GetContainerEvents' fan-out, or none */
+    bool sampling;                    /* a stats sample is on the pool */
+    struct stats_wait *stats_waiting; /* stats calls waiting for the next sample */
 } pods_t;
 
 typedef struct restore_msg {
@@ -281,7 +288,260 @@ static void on_run_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, 
     on_run(self, mgr, rm);
 }
 
+/* ---- stats ---------------------------------------------------------------- */
+
+/* A pod's figures (podstats.h) are kept with its summary and a stats call is
+ * answered from them at once. One pool job at a time samples every listed
+ * pod whose figures are older than half of stats_refresh_interval, when a
+ * call finds one such: the pod cgroup's files (kept open by its reader) and
+ * /proc/net/dev inside its network namespace. A call that finds a pod never
+ * sampled, or sampled longer than the whole interval ago, waits for the
+ * next job (at most STATS_MAX_WAITS of them), so the first call after a
+ * quiet spell shows current figures; so does one that finds a pod sampled
+ * once, half an interval ago, so its CPU rate comes from two samples at
+ * least that far apart. The other calls cost no system call. */
+
+typedef struct sample_row {
+    char *id, *cgroup, *netns;      /* owned; cgroup "" or netns NULL: none */
+    berth_cgroups_reader_t *reader; /* a reference; NULL: the job makes it */
+    berth_cgroups_stats_t st;       /* all zero when the cgroup could not be read */
+    berth_netdev_iface_t ifaces[BERTH_POD_STATS_MAX_IFACES];
+    int n_ifaces; /* -1: no namespace of its own, or it could not be read */
+    int64_t at;   /* wall time of the sample */
+} sample_row_t;
+
+typedef struct sample_msg {
+    berth_msg_t hdr; /* BERTH_MSG_PODS_STATS */
+    sample_row_t *rows;
+    size_t n;
+} sample_msg_t;
+
+typedef struct stats_wait {
+    struct stats_wait *next;
+    berth_cri_req_msg_t *rm; /* owned */
+    int kind;                /* enum berth_pod_stats_kind */
+    int64_t arrived;         /* wall time the call came in */
+    int waits;               /* samples waited for so far */
+} stats_wait_t;
+
+#define STATS_MAX_WAITS 2
+
+static void sample_job(void *arg)
+{
+    sample_msg_t *m = arg;
+    for (size_t i = 0; i < m->n; i++) {
+        sample_row_t *r = &m->rows[i];
+        if (r->reader == NULL && r->cgroup[0] != '\0') {
+            r->reader = berth_cgroups_reader_new(r->cgroup);
+            if (r->reader)
+                berth_cgroups_reader_want_more(r->reader);
+        }
+        if (r->reader)
+            berth_cgroups_reader_read(r->reader, &r->st);
+        r->n_ifaces = -1;
+        if (r->netns) {
+            BERTH_AUTO_ERR berth_err_t err = NULL;
+            /* a pod stopped meanwhile has no pin any more: no figures */
+            r->n_ifaces =
+                    berth_netdev_read_netns(r->netns, r->ifaces, BERTH_POD_STATS_MAX_IFACES, &err);
+        }
+        r->at = (int64_t)berth_wall_ns();
+    }
+}
+
+static void sample_msg_free(berth_msg_t *msg)
+{
+    sample_msg_t *m = (sample_msg_t *)msg;
+    for (size_t i = 0; i < m->n; i++) {
+        berth_free(m->rows[i].id);
+        berth_free(m->rows[i].cgroup);
+        berth_free(m->rows[i].netns);
+        berth_cgroups_reader_unref(m->rows[i].reader);
+    }
+    berth_free(m->rows);
+    berth_free(m);
+}
+
+static bool has_source(const berth_pod_summary_t *s)
+{
+    return (s->cgroup_parent && s->cgroup_parent[0] != '\0') || s->net_ns != NULL;
+}
+
+static bool sample_due(const pods_t *p, const berth_pod_summary_t *s, int64_t now, bool new_only)
+{
+    if (!s->listed || !has_source(s))
+        return false;
+    if (new_only)
+        return s->stats == NULL || s->stats->cg_at == 0;
+    return berth_pod_stats_due(s->stats, now, p->cfg->stats_refresh_interval_ns);
+}
+
+/* Starts one pool job sampling every listed pod due a sample at `now`
+ * (new_only: only those never sampled); nothing while one runs (its end
+ * starts the next a waiting call needs) or when nothing is due. */
+static void pods_sample(berth_actor_t *self, pods_t *p, int64_t now, bool new_only)
+{
+    if (p->sampling)
+        return;
+    size_t due = 0;
+    for (size_t i = 0; i < p->ix.n; i++) {
+        const berth_pod_summary_t *s = SUMMARY(&p->ix.v[i]);
+        due += s != NULL && sample_due(p, s, now, new_only);
+    }
+    if (due == 0)
+        return;
+    sample_msg_t *m = berth_msg_new(BERTH_MSG_PODS_STATS, sizeof(*m));
+    m->hdr.free = sample_msg_free;
+    m->rows = berth_calloc(due, sizeof(*m->rows));
+    for (size_t i = 0; i < p->ix.n && m->n < due; i++) {
+        const berth_pod_summary_t *s = SUMMARY(&p->ix.v[i]);
+        if (s == NULL || !sample_due(p, s, now, new_only))
+            continue;
+        sample_row_t *r = &m->rows[m->n++];
+        r->id = berth_strdup(s->id);
+        r->cgroup = berth_strdup(s->cgroup_parent ? s->cgroup_parent : "");
+        /* a stopped pod's interfaces are gone (CNI DEL), even while its pin stays */
+        r->netns = s->net_ns && s->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
+                           ? berth_strdup(s->net_ns)
+                           : NULL;
+        if (s->stats && s->stats->reader) {
+            berth_cgroups_reader_ref(s->stats->reader);
+            r->reader = s->stats->reader;
+        }
+    }
+    p->sampling = true;
+    berth_blocking_run(sample_job, m, berth_actor_self(self), &m->hdr);
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+static void on_stats_at(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm, int kind,
+                        int64_t arrived, int waits);
+
+static void on_sampled(berth_actor_t *self, pods_t *p, sample_msg_t *m)
+{
+    p->sampling = false;
+    for (size_t i = 0; i < m->n; i++) {
+        sample_row_t *r = &m->rows[i];
+        entry_t *e = berth_index_by_exact_id(&p->ix, r->id);
+        berth_pod_summary_t *s = e ? SUMMARY(e) : NULL;
+        /* gone, or its sources changed while the job ran: not its figures */
+        if (s == NULL || !same_str(s->cgroup_parent ? s->cgroup_parent : "", r->cgroup) ||
+            (r->netns && !same_str(s->net_ns, r->netns)))
+            continue;
+        if (s->stats == NULL)
+            s->stats = berth_pod_stats_new();
+        if (s->stats->reader == NULL)
+            s->stats->reader = berth_steal_ptr(&r->reader);
+        berth_pod_stats_set(s->stats, &r->st, r->at, r->ifaces, r->n_ifaces);
+    }
+    stats_wait_t *w = p->stats_waiting;
+    p->stats_waiting = NULL;
+    while (w) {
+        stats_wait_t *next = w->next;
+        on_stats_at(self, p, berth_steal_ptr(&w->rm), w->kind, w->arrived, w->waits);
+        berth_free(w);
+        w = next;
+    }
+    /* pods listed while this sample ran */
+    pods_sample(self, p, (int64_t)berth_wall_ns(), true);
+}
+
+/* Packs the rows' PodSandboxStats and hands them to the containers manager
+ * to add the containers and answer; without one (unit tests), answers. */
+static void stats_answer(pods_t *p, berth_cri_req_msg_t *rm, int kind, berth_pod_summary_t **rows,
+                         size_t n)
+{
+    berth_ctrs_pod_stats_msg_t *m = berth_ctrs_pod_stats_new(rm->call, kind, n);
+    rm->call = NULL; /* the message holds the call's reference now */
+    for (size_t i = 0; i < n; i++) {
+        m->pod_ids[i] = berth_strdup(rows[i]->id);
+        m->items[i] = berth_pod_stats_pack(rows[i], rows[i]->stats, &m->lens[i]);
+    }
+    berth_msg_free(&rm->hdr);
+    if (berth_handle_valid(p->containers)) {
+        berth_send(p->containers, &m->hdr); /* a failed send ends the call */
+        return;
+    }
+    berth_pod_stats_reply(m->call, kind, m->items, m->lens, m->n);
+    berth_grpc_call_unref(m->call);
+    m->call = NULL;
+    berth_msg_free(&m->hdr);
+}
+
+/* PodSandboxStats, ListPodSandboxStats and StreamPodSandboxStats, from the
+ * kept figures (see the section's comment). */
+static void on_stats_at(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm, int kind,
+                        int64_t arrived, int waits)
+{
+    const ProtobufCMessage *f = NULL;
+    const char *want_id = NULL;
+    if (kind == BERTH_POD_STATS_ONE) {
+        const char *id = ((const Runtime__V1__PodSandboxStatsRequest *)rm->req)->pod_sandbox_id;
+        bool amb;
+        entry_t *e = empty(id) ? NULL : berth_index_by_id(&p->ix, id, &amb);
+        if (e == NULL || SUMMARY(e) == NULL || !SUMMARY(e)->listed)
+            return berth_cri_fail(rm, BERTH_ERR_NOT_FOUND,
+                                  "PodSandboxStats: pod sandbox %s not found", id ? id : "");
+        want_id = e->id;
+    } else if (kind == BERTH_POD_STATS_LIST) {
+        f = (const ProtobufCMessage *)((const Runtime__V1__ListPodSandboxStatsRequest *)rm->req)
+                    ->filter;
+    } else {
+        f = (const ProtobufCMessage *)((const Runtime__V1__StreamPodSandboxStatsRequest *)rm->req)
+                    ->filter;
+    }
+    berth_pod_summary_t **rows = berth_calloc(p->ix.n + 1, sizeof(*rows));
+    size_t n = 0;
+    bool wait = false;
+    int64_t max_age = p->cfg->stats_refresh_interval_ns;
+    for (size_t i = 0; i < p->ix.n; i++) {
+        berth_pod_summary_t *s = SUMMARY(&p->ix.v[i]);
+        if (s == NULL || !s->listed || (want_id && strcmp(s->id, want_id) != 0))
+            continue;
+        if (f && !berth_index_filter_keeps(
+                         f, &(berth_summary_view_t){s->id, s->state, s->listed, &s->labels}))
+            continue;
+        rows[n++] = s;
+        /* never sampled, sampled too long ago, or sampled once (no CPU rate
+         * yet) half an interval ago: the next sample gives what is missing */
+        const berth_pod_stats_t *ps = s->stats;
+        if (has_source(s) &&
+            (ps == NULL || ps->cg_at == 0 || arrived - ps->cg_at > max_age ||
+             (ps->cg.have_cpu && !ps->have_nano && arrived - ps->cg_at >= max_age / 2)))
+            wait = true;
+    }
+    int64_t now = (int64_t)berth_wall_ns();
+    if (wait && waits < STATS_MAX_WAITS) {
+        stats_wait_t *w = berth_calloc(1, sizeof(*w));
+        w->rm = rm;
+        w->kind = kind;
+        w->arrived = arrived;
+        w->waits = waits + 1;
+        w->next = p->stats_waiting;
+        p->stats_waiting = w;
+        berth_free(rows);
+        pods_sample(self, p, now, false);
+        return;
+    }
+    stats_answer(p, rm, kind, rows, n);
+    berth_free(rows);
+    /* figures past half their age are sampled again now, off this call's path */
+    pods_sample(self, p, now, false);
+}
+
+static void on_stats_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int kind)
+{
+    on_stats_at(self, mgr, rm, kind, (int64_t)berth_wall_ns(), 0);
+}
+
 static const berth_index_route_t route_table[] = {
+        {"PodSandboxStats", on_stats_rpc, BERTH_POD_STATS_ONE, false},
+        {"ListPodSandboxStats", on_stats_rpc, BERTH_POD_STATS_LIST, false},
+        {"StreamPodSandboxStats", on_stats_rpc, BERTH_POD_STATS_STREAM, false},
         {"RunPodSandbox", on_run_rpc, 0, false},
         {"ListPodSandbox", on_list_rpc, false, false},
         {"StreamPodSandboxes", on_list_rpc, true, false},
@@ -380,14 +640,24 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_POD_SUMMARY: {
         berth_pod_summary_msg_t *sm = (berth_pod_summary_msg_t *)msg;
         entry_t *e = berth_index_by_exact_id(&p->ix, sm->summary->id);
-        if (e)
+        if (e) {
+            berth_pod_summary_t *old = SUMMARY(e), *s = sm->summary;
+            /* the figures belong to the cgroup and namespace they were read
+             * from, and a stopped pod's network is gone */
+            if (old && old->state == s->state && same_str(old->cgroup_parent, s->cgroup_parent) &&
+                same_str(old->net_ns, s->net_ns))
+                s->stats = berth_steal_ptr(&old->stats);
             berth_index_set_summary(&p->ix, e, berth_steal_ptr(&sm->summary));
+        }
         break;
     }
     case BERTH_MSG_POD_GONE: {
         berth_creation_forget(&p->ix, (berth_creation_gone_msg_t *)msg);
         break;
     }
+    case BERTH_MSG_PODS_STATS:
+        on_sampled(self, p, (sample_msg_t *)msg);
+        break;
     case BERTH_MSG_PODS_RESTORED:
         on_restored(self, p, (restore_msg_t *)msg);
         break;
@@ -459,6 +729,12 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
 static void pods_fini(void *state)
 {
     pods_t *p = state;
+    while (p->stats_waiting) {
+        stats_wait_t *w = p->stats_waiting;
+        p->stats_waiting = w->next;
+        berth_msg_free(&w->rm->hdr);
+        berth_free(w);
+    }
     berth_index_fini(&p->ix);
     berth_config_unref(p->cfg);
     berth_free(p);

@@ -353,6 +353,7 @@ typedef struct stats_layout {
     char cpuacct[PATH_MAX]; /* the v1 hierarchy with cpuacct (alone or co-mounted) */
     char memory[PATH_MAX];  /* the v1 hierarchy with memory */
     char unified[PATH_MAX]; /* the cgroup2 mount */
+    char pids[PATH_MAX];    /* the v1 hierarchy with pids */
 } stats_layout_t;
 
 /* Whether the comma-separated list opts holds exactly tok ("cpu" is not
@@ -382,7 +383,7 @@ static void pick(char *slot, bool *slot_at_root, const char *mnt, bool at_root)
 
 typedef struct layout_scan_ctx {
     stats_layout_t *l;
-    bool cpu_at_root, mem_at_root, v2_at_root;
+    bool cpu_at_root, mem_at_root, v2_at_root, pids_at_root;
 } layout_scan_ctx_t;
 
 static void layout_line(const mount_line_t *m, void *ctx)
@@ -396,6 +397,8 @@ static void layout_line(const mount_line_t *m, void *ctx)
             pick(c->l->cpuacct, &c->cpu_at_root, m->mnt, at_root);
         if (has_token(m->superopts, "memory"))
             pick(c->l->memory, &c->mem_at_root, m->mnt, at_root);
+        if (has_token(m->superopts, "pids"))
+            pick(c->l->pids, &c->pids_at_root, m->mnt, at_root);
     } else if (strcmp(m->fstype, "cgroup2") == 0) {
         pick(c->l->unified, &c->v2_at_root, m->mnt, at_root);
     }
@@ -417,10 +420,23 @@ typedef struct cg_slot {
     int fd;     /* -1 when not open */
 } cg_slot_t;
 
-enum { CPU_V1, CPU_V2, MEM_V1, STAT_V1, MEM_V2, STAT_V2, N_SLOTS };
+enum {
+    CPU_V1,
+    CPU_V2,
+    MEM_V1,
+    STAT_V1,
+    MEM_V2,
+    STAT_V2,
+    LIMIT_V1, /* the slots from here on are read only when `more` */
+    LIMIT_V2,
+    PIDS_V1,
+    PIDS_V2,
+    N_SLOTS
+};
 
 struct berth_cgroups_reader {
     berth_ref_t ref;
+    bool more; /* read the limit and pids slots too */
     cg_slot_t slot[N_SLOTS];
 };
 
@@ -467,7 +483,16 @@ static berth_cgroups_reader_t *reader_new(const stats_layout_t *l, const char *s
     slot_set(&r->slot[STAT_V1], sysroot, l->memory, cg, "memory.stat");
     slot_set(&r->slot[MEM_V2], sysroot, l->unified, cg, "memory.current");
     slot_set(&r->slot[STAT_V2], sysroot, l->unified, cg, "memory.stat");
+    slot_set(&r->slot[LIMIT_V1], sysroot, l->memory, cg, "memory.limit_in_bytes");
+    slot_set(&r->slot[LIMIT_V2], sysroot, l->unified, cg, "memory.max");
+    slot_set(&r->slot[PIDS_V1], sysroot, l->pids, cg, "pids.current");
+    slot_set(&r->slot[PIDS_V2], sysroot, l->unified, cg, "pids.current");
     return r;
+}
+
+void berth_cgroups_reader_want_more(berth_cgroups_reader_t *r)
+{
+    r->more = true;
 }
 
 void berth_cgroups_reader_ref(berth_cgroups_reader_t *r)
@@ -593,11 +618,30 @@ int berth_cgroups_reader_read(berth_cgroups_reader_t *r, berth_cgroups_stats_t *
     if (slot_u64(&r->slot[MEM_V1], buf, sizeof(buf), &out->mem_usage)) {
         out->have_mem = true;
         /* hierarchical, as usage is */
-        slot_keyed(&r->slot[STAT_V1], "total_inactive_file", buf, sizeof(buf), &inactive);
+        if (slot_read(&r->slot[STAT_V1], buf, sizeof(buf)) >= 0) {
+            parse_keyed(buf, "total_inactive_file", &inactive);
+            out->have_rss = parse_keyed(buf, "total_rss", &out->mem_rss);
+            out->have_faults = parse_keyed(buf, "total_pgfault", &out->pgfault) &&
+                               parse_keyed(buf, "total_pgmajfault", &out->pgmajfault);
+        }
+        /* v1 shows no limit as LLONG_MAX rounded down to a page */
+        if (r->more && slot_u64(&r->slot[LIMIT_V1], buf, sizeof(buf), &out->mem_limit))
+            out->have_limit = out->mem_limit < (1ull << 62);
     } else if (slot_u64(&r->slot[MEM_V2], buf, sizeof(buf), &out->mem_usage)) {
         out->have_mem = true;
-        slot_keyed(&r->slot[STAT_V2], "inactive_file", buf, sizeof(buf), &inactive);
+        if (slot_read(&r->slot[STAT_V2], buf, sizeof(buf)) >= 0) {
+            parse_keyed(buf, "inactive_file", &inactive);
+            out->have_rss = parse_keyed(buf, "anon", &out->mem_rss);
+            out->have_faults = parse_keyed(buf, "pgfault", &out->pgfault) &&
+                               parse_keyed(buf, "pgmajfault", &out->pgmajfault);
+        }
+        /* "max" for none: no number, so have_limit stays false */
+        if (r->more)
+            out->have_limit = slot_u64(&r->slot[LIMIT_V2], buf, sizeof(buf), &out->mem_limit);
     }
+    if (r->more)
+        out->have_pids = slot_u64(&r->slot[PIDS_V1], buf, sizeof(buf), &out->pids) ||
+                         slot_u64(&r->slot[PIDS_V2], buf, sizeof(buf), &out->pids);
     /* The kubelet's working set: usage less the inactive file cache, which the
      * kernel reclaims first. The two files are read apart, so the cache can
      * exceed the usage read a moment before. */

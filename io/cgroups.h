@@ -92,6 +92,16 @@ typedef struct berth_cgroups_stats {
     uint64_t cpu_ns;          /* CPU time used since the cgroup was made */
     uint64_t mem_usage;       /* bytes charged, page cache included */
     uint64_t mem_working_set; /* mem_usage less the inactive file cache, floored at 0 */
+    /* From the same memory.stat read (no extra file): v1 total_rss,
+     * total_pgfault, total_pgmajfault; v2 anon, pgfault, pgmajfault. */
+    bool have_rss, have_faults;
+    uint64_t mem_rss, pgfault, pgmajfault;
+    /* Read only by a reader asked for them (berth_cgroups_reader_want_more):
+     * the memory limit (v1 memory.limit_in_bytes, v2 memory.max; have_limit
+     * false for none: "max", or v1's page-rounded LLONG_MAX) and the number
+     * of tasks (pids.current of the v1 pids hierarchy or of cgroup2). */
+    bool have_limit, have_pids;
+    uint64_t mem_limit, pids;
 } berth_cgroups_stats_t;
 
 /* The usage files of one cgroup, resolved once: the hierarchies come from
@@ -119,6 +129,11 @@ berth_cgroups_reader_t *berth_cgroups_reader_new(const char *cgroup_path);
 berth_cgroups_reader_t *berth_cgroups_reader_new_files(const char *mountinfo_path,
                                                        const char *sysroot,
                                                        const char *cgroup_path);
+
+/* Makes r's reads also take the memory limit and the task count (two more
+ * files, kept open as the others): a pod's figures want them, a
+ * container's do not. Call it before r is shared. */
+void berth_cgroups_reader_want_more(berth_cgroups_reader_t *r);
 
 /* Takes one more reference (the caller holds one) / drops one. Any thread. */
 void berth_cgroups_reader_ref(berth_cgroups_reader_t *r);

@@ -327,17 +327,53 @@ EOF
 }
 
 @test "feature gate PodAndContainerStatsFromCRI: pod and container stats from CRI" {
-    # Beta in 1.37, off by default: /stats/summary and /metrics/cadvisor
-    # come from ListPodSandboxStats, ListMetricDescriptors and
-    # ListPodSandboxMetrics. The last test lists what berth answered
-    # UNIMPLEMENTED.
+    # Beta in 1.37, off by default: /stats/summary comes from
+    # ListPodSandboxStats (the pod's network from its namespace, its
+    # containers' CPU, memory and rootfs inside), /metrics/cadvisor from
+    # ListMetricDescriptors and ListPodSandboxMetrics. The last test lists
+    # what berth answered UNIMPLEMENTED.
     printf 'featureGates:\n  PodAndContainerStatsFromCRI: true\n' >>"$KL_DIR/config.yaml"
     kl_start_kubelet
-    kl_sleeper gated
+    # a busy pod: CPU, then pings to the bridge (busybox ping needs NET_RAW)
+    kl_manifest gated <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: gated
+  namespace: kltest
+  labels: {suite: kubelet}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: main
+    image: $BUSYBOX
+    imagePullPolicy: IfNotPresent
+    securityContext: {capabilities: {add: [NET_RAW]}}
+    command: ["sh", "-c", "head -c 300000000 /dev/zero | md5sum; ping -c 20 -i 0.2 -s 1000 ${KL_SUBNET%0/24}1; exec sleep 3600"]
+EOF
     kl_wait_running 1 90
-    kl_curl /stats/summary >"$KL_DIR/summary.json" || true
+    # until the summary shows the pod's traffic and its container's figures
+    local i pod=""
+    for ((i = 0; i < 60; i++)); do
+        kl_curl /stats/summary >"$KL_DIR/summary.json" || true
+        pod=$(jq -c --arg n "gated-$KL_NODE" '.pods[]? | select(.podRef.name == $n)' \
+            "$KL_DIR/summary.json" 2>/dev/null)
+        [[ -n $pod ]] && jq -e '.network.rxBytes > 10000 and .network.txBytes > 10000 and
+            (.containers[0].cpu.usageCoreNanoSeconds // 0) > 0' <<<"$pod" >/dev/null && break
+        sleep 2
+    done
+    echo "$pod" | jq . >&2
     kl_curl /metrics/cadvisor >"$KL_DIR/cadvisor.txt" || true
-    sleep 3
+    # the pod's network, from its own namespace: eth0 with the pings
+    jq -e '.network.name == "eth0" and .network.rxBytes > 10000 and .network.txBytes > 10000' \
+        <<<"$pod"
+    # its container: CPU, memory, the writable layer
+    jq -e '(.containers | length) == 1 and .containers[0].name == "main" and
+        .containers[0].cpu.usageCoreNanoSeconds > 0 and
+        .containers[0].memory.workingSetBytes > 0 and
+        .containers[0].rootfs.usedBytes != null' <<<"$pod"
+    # the pod's own CPU and memory, from its cgroup
+    jq -e '.cpu.usageCoreNanoSeconds > 0 and .memory.workingSetBytes > 0' <<<"$pod"
     [[ $(kl_count_running) == 1 ]]
     [[ $(kl_restarts) == 0 ]]
     [[ $(berth_crictl ps -a -q | grep -c .) == 1 ]]

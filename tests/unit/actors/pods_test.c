@@ -49,9 +49,17 @@ static size_t count_files(const char *dir)
     return k;
 }
 
+static int count_msg(void *ctx, const uint8_t *msg, size_t len)
+{
+    (void)msg;
+    (void)len;
+    (*(int *)ctx)++;
+    return 0;
+}
+
 int main(void)
 {
-    printf("1..16\n");
+    printf("1..20\n");
     char tmpl[] = "/tmp/berth-pods-XXXXXX";
     char *base = mkdtemp(tmpl);
     char *root = berth_asprintf("%s/root", base);
@@ -181,6 +189,45 @@ int main(void)
         runtime__v1__list_pod_sandbox_response__free_unpacked(lr, NULL);
     answer_free(&a);
     ok(count_files(pods_dir) == 0, "no sandbox record written");
+
+    /* the stats RPCs are served (no containers manager here: the pods
+     * manager answers itself) */
+    Runtime__V1__PodSandboxStatsRequest pst = RUNTIME__V1__POD_SANDBOX_STATS_REQUEST__INIT;
+    pst.pod_sandbox_id = (char *)"0123456789abcdef";
+    call("/runtime.v1.RuntimeService/PodSandboxStats", &pst.base, &a);
+    ok(has(&a, BERTH_GRPC_NOT_FOUND, "pod sandbox 0123456789abcdef not found"),
+       "PodSandboxStats of an unknown ID: NOT_FOUND naming it");
+    answer_free(&a);
+    Runtime__V1__ListPodSandboxStatsRequest lst = RUNTIME__V1__LIST_POD_SANDBOX_STATS_REQUEST__INIT;
+    Runtime__V1__PodSandboxStatsFilter sf = RUNTIME__V1__POD_SANDBOX_STATS_FILTER__INIT;
+    sf.id = (char *)"01";
+    lst.filter = &sf;
+    call("/runtime.v1.RuntimeService/ListPodSandboxStats", &lst.base, &a);
+    Runtime__V1__ListPodSandboxStatsResponse *lsr =
+            a.status == 0
+                    ? runtime__v1__list_pod_sandbox_stats_response__unpack(NULL, a.len, a.body)
+                    : NULL;
+    ok(lsr && lsr->n_stats == 0, "ListPodSandboxStats with a filter: OK, empty");
+    if (lsr)
+        runtime__v1__list_pod_sandbox_stats_response__free_unpacked(lsr, NULL);
+    answer_free(&a);
+    lst.filter = NULL;
+    call("/runtime.v1.RuntimeService/ListPodSandboxStats", &lst.base, &a);
+    ok(a.status == 0, "ListPodSandboxStats without a filter: OK");
+    answer_free(&a);
+    Runtime__V1__StreamPodSandboxStatsRequest sst =
+            RUNTIME__V1__STREAM_POD_SANDBOX_STATS_REQUEST__INIT;
+    uint8_t sbuf[64];
+    size_t slen = runtime__v1__stream_pod_sandbox_stats_request__pack(&sst, sbuf);
+    int smsgs = 0, sstatus = -1;
+    char *smsg = NULL;
+    berth_grpc_client_call_stream(cl, "/runtime.v1.RuntimeService/StreamPodSandboxStats", sbuf,
+                                  slen, 30000000000ull, count_msg, &smsgs, &sstatus, &smsg, &err);
+    check(sstatus == 0 && smsgs == 0,
+          "StreamPodSandboxStats: no pods, no message, then OK (%d: %s)", sstatus,
+          smsg ? smsg : "");
+    berth_free(smsg);
+    berth_err_free(&err);
 
     berth_grpc_client_free(cl);
     berth_engine_stop();

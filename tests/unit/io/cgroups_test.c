@@ -185,7 +185,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    printf("1..64\n");
+    printf("1..71\n");
     berth_cgroups_info_t cg;
     char *mi;
     char *sys;
@@ -449,6 +449,40 @@ int main(void)
         check(st.mem_working_set == 10485760 - 1048576,
               "v1 working set is usage less total_inactive_file (%llu)",
               (unsigned long long)st.mem_working_set);
+        check(!st.have_rss && !st.have_faults && !st.have_limit && !st.have_pids,
+              "v1 without total_rss or faults in memory.stat: none shown, nor limit or pids");
+    }
+
+    /* 10b. v1 asked for more: rss and faults from memory.stat, the limit
+     * (none when page-rounded LLONG_MAX) and pids.current */
+    {
+        BERTH_AUTO_FREE char *mi = berth_asprintf(V1_LINES "%s", cpuacct_line);
+        put("st-v1m/mountinfo", mi);
+        const char *d = "st-v1m/sys/sys/fs/cgroup";
+        const char *cg = "kubepods/podP";
+        putf("5\n", "%s/cpuacct/%s/cpuacct.usage", d, cg);
+        putf("4096\n", "%s/memory/%s/memory.usage_in_bytes", d, cg);
+        putf("rss 1\ntotal_rss 2048\ntotal_pgfault 77\ntotal_pgmajfault 3\n",
+             "%s/memory/%s/memory.stat", d, cg);
+        putf("1048576\n", "%s/memory/%s/memory.limit_in_bytes", d, cg);
+        putf("4\n", "%s/pids/%s/pids.current", d, cg);
+        BERTH_AUTO_FREE char *mip = berth_asprintf("%s/st-v1m/mountinfo", tmp);
+        BERTH_AUTO_FREE char *sys = berth_asprintf("%s/st-v1m/sys", tmp);
+        berth_cgroups_reader_t *rd = berth_cgroups_reader_new_files(mip, sys, "/kubepods/podP");
+        berth_cgroups_reader_want_more(rd);
+        r = berth_cgroups_reader_read(rd, &st);
+        check(r == 0 && st.have_rss && st.mem_rss == 2048 && st.have_faults && st.pgfault == 77 &&
+                      st.pgmajfault == 3,
+              "v1 total_rss and total_pgfault/total_pgmajfault, not rss (%llu %llu %llu)",
+              (unsigned long long)st.mem_rss, (unsigned long long)st.pgfault,
+              (unsigned long long)st.pgmajfault);
+        check(st.have_limit && st.mem_limit == 1048576 && st.have_pids && st.pids == 4,
+              "v1 memory.limit_in_bytes and pids.current (%llu, %llu)",
+              (unsigned long long)st.mem_limit, (unsigned long long)st.pids);
+        putf("9223372036854771712\n", "%s/memory/%s/memory.limit_in_bytes", d, cg);
+        r = berth_cgroups_reader_read(rd, &st);
+        ok(r == 0 && !st.have_limit, "v1 unlimited (page-rounded LLONG_MAX): no limit shown");
+        berth_cgroups_reader_unref(rd);
     }
 
     /* 11. v1 co-mounted cpu,cpuacct and memory elsewhere: memory at an escaped
@@ -520,6 +554,29 @@ int main(void)
         check(st.have_mem && st.mem_usage == 8192000 && st.mem_working_set == 8000000,
               "v2 memory.current less inactive_file, not active_file (%llu, %llu)",
               (unsigned long long)st.mem_usage, (unsigned long long)st.mem_working_set);
+        check(st.have_rss && st.mem_rss == 4096 && !st.have_faults,
+              "v2 rss is anon; no pgfault line, no faults");
+        putf("max\n", "%s/berth-5/memory.max", d);
+        putf("2\n", "%s/berth-5/pids.current", d);
+        putf("anon 1\npgfault 10\npgmajfault 1\n", "%s/berth-6/memory.stat", d);
+        putf("65536\n", "%s/berth-6/memory.max", d);
+        BERTH_AUTO_FREE char *mip = berth_asprintf("%s/st-v2/mountinfo", tmp);
+        BERTH_AUTO_FREE char *sys = berth_asprintf("%s/st-v2/sys", tmp);
+        berth_cgroups_reader_t *rd =
+                berth_cgroups_reader_new_files(mip, sys, "/kubepods/podD/berth-5");
+        berth_cgroups_reader_want_more(rd);
+        r = berth_cgroups_reader_read(rd, &st);
+        check(r == 0 && !st.have_limit && st.have_pids && st.pids == 2,
+              "v2 memory.max \"max\": no limit; pids.current read (%llu)",
+              (unsigned long long)st.pids);
+        berth_cgroups_reader_unref(rd);
+        rd = berth_cgroups_reader_new_files(mip, sys, "/kubepods/podD/berth-6");
+        berth_cgroups_reader_want_more(rd);
+        r = berth_cgroups_reader_read(rd, &st);
+        check(r == 0 && st.have_limit && st.mem_limit == 65536 && st.have_faults &&
+                      st.pgfault == 10 && st.pgmajfault == 1 && !st.have_pids,
+              "v2 memory.max, pgfault and pgmajfault; no pids.current, no pids");
+        berth_cgroups_reader_unref(rd);
     }
 
     /* 14. missing files, bad paths, no hierarchy */
