@@ -108,6 +108,7 @@ static int readable(int which, const char *path, berth_err_t *err)
 static SSL_CTX *load_ctx(char *const path[NFILES], berth_err_t *err)
 {
     char why[256];
+    ERR_clear_error();
     for (int i = 0; i < NFILES; i++)
         if (path[i] && readable(i, path[i], err) < 0)
             return NULL;
@@ -263,6 +264,10 @@ int berth_stls_input(berth_stls_t *t, const void *p, size_t n, berth_bytebuf_t *
 {
     if (t->failed)
         return -1;
+    /* SSL_get_error reads the thread's error queue, which other code on
+     * this worker (another connection, libcrypto elsewhere) may have left
+     * something in */
+    ERR_clear_error();
     /* a memory BIO takes everything */
     if (n > 0 && BIO_write(t->rbio, p, (int)n) != (int)n)
         oom();
@@ -294,6 +299,7 @@ int berth_stls_output(berth_stls_t *t, berth_bytebuf_t *plain, berth_bytebuf_t *
         return -1;
     if (!SSL_is_init_finished(t->ssl))
         return 0;
+    ERR_clear_error();
     while (berth_bytebuf_pending(plain) > 0) {
         size_t n = berth_bytebuf_pending(plain);
         if (n > (1u << 30))
