@@ -245,7 +245,7 @@ served_cn() {
         openssl x509 -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= *//p'
 }
 
-@test "TLS: exec and 1 MiB of stdin over https (crictl and berth-stream), a bad certificate at start, a replaced one used by new connections, client certificates" {
+@test "TLS: exec, 1 MiB of stdin and port-forward over https (crictl and berth-stream), a bad certificate at start, a replaced one used by new connections, client certificates" {
     [[ -x $BERTH_SRC/build/perf/berth-stream ]] || skip "build/perf/berth-stream not built"
     local id url port t want got
     TLS=$BERTH_TMP/tls
@@ -316,6 +316,20 @@ served_cn() {
     run berth_crictl exec --tls-ca "$TLS/two.crt" --tls-cert "$TLS/client.crt" \
         --tls-key "$TLS/client.key" "$id" echo crictl-after
     [[ $status == 0 && $output == *crictl-after* ]]
+    # port-forward over TLS, both transports
+    local web out
+    web=$(run_ctr tlsweb '"command":["sh","-c","mkdir -p /www && echo hello-tls > /www/index.html && exec httpd -f -p 8080 -h /www"]')
+    for _ in $(seq 50); do
+        berth_crictl exec --tls-ca "$TLS/two.crt" --tls-cert "$TLS/client.crt" --tls-key "$TLS/client.key" \
+            "$web" sh -c 'netstat -ltn | grep -q :8080' 2>/dev/null && break
+        sleep 0.1
+    done
+    for t in spdy websocket; do
+        out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 "$BERTH_SRC/build/perf/berth-stream" portforward \
+            --socket "$BERTH_SOCK" --cacert "$TLS/two.crt" --transport "$t" "$POD" 8080)
+        echo "port-forward $t: $out"
+        [[ $out == *hello-tls* ]]
+    done
 
     # stream_tls_ca: a client certificate it signed is required
     stop_berthd
