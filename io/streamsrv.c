@@ -260,14 +260,6 @@ static void on_accept(berth_actor_t *self, server_t *s, berth_cqe_msg_t *m)
     if (m->res >= 0) {
         if (s->stopping) {
             close(m->res);
-        } else if (s->nconns >= s->cfg.max_sessions && s->tls) {
-            /* no plaintext answer on a TLS port; the log says why */
-            close(m->res);
-            if (!s->refusing)
-                berth_log_warn("streaming: connection refused: too many sessions",
-                               "open=%zu max=%u ([crio.api] stream_max_sessions)", s->nconns,
-                               s->cfg.max_sessions);
-            s->refusing = true;
         } else if (s->nconns >= s->cfg.max_sessions) {
             /* Told why and closed at once (a fresh socket's send buffer
              * takes the short answer without blocking); the log says it
@@ -276,7 +268,9 @@ static void on_accept(berth_actor_t *self, server_t *s, berth_cqe_msg_t *m)
                     "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
                     "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 69\r\n\r\n"
                     "too many streaming sessions at once ([crio.api] stream_max_sessions)\n";
-            (void)send(m->res, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            /* (not on a TLS port: its client could not read it) */
+            if (s->tls == NULL)
+                (void)send(m->res, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
             close(m->res);
             if (!s->refusing)
                 berth_log_warn("streaming: connection refused: too many sessions",
