@@ -268,6 +268,10 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
             .max_streams = (unsigned)cfg->stream_max_streams,
             .max_buffered = (size_t)cfg->stream_max_buffered,
             .exec_dir = exec_dir,
+            .tls = cfg->stream_enable_tls,
+            .tls_cert = cfg->stream_tls_cert,
+            .tls_key = cfg->stream_tls_key,
+            .tls_ca = cfg->stream_tls_ca,
     };
     if (berth_stream_server_start(&stcfg, &d->streams, err) < 0) {
         ret = -1;

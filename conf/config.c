@@ -806,11 +806,14 @@ static int validate(const berth_config_t *c, berth_err_t *err)
                               "crio.api.stream_max_sessions must be positive, stream_max_streams "
                               "at least 2, stream_max_buffered at least 4096 and "
                               "stream_token_ttl at least 1s");
-    if (c->stream_enable_tls)
-        return berth_err_make(err, ENOTSUP, BERTH_ERR_INVALID,
-                              "crio.api.stream_enable_tls: TLS on the streaming server is not "
-                              "supported yet; serve it on 127.0.0.1 (the default), where the "
-                              "kubelet proxies it");
+    /* the files themselves are read when the server starts, which names
+     * one that is missing, unreadable or does not match */
+    if (c->stream_enable_tls && (c->stream_tls_cert[0] == '\0' || c->stream_tls_key[0] == '\0'))
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "crio.api.stream_enable_tls needs crio.api.%s (the streaming "
+                              "server's PEM %s)",
+                              c->stream_tls_cert[0] == '\0' ? "stream_tls_cert" : "stream_tls_key",
+                              c->stream_tls_cert[0] == '\0' ? "certificate" : "private key");
     if (c->max_image_layers < 1 || c->max_image_bytes < 1 || c->max_concurrent_pulls < 1)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.image.max_image_layers, max_image_bytes and "

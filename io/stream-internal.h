@@ -34,8 +34,11 @@ typedef struct stream_gone_msg {
     berth_handle_t conn;
 } stream_gone_msg_t;
 
-/* A connection actor for accepted socket fd (taken); cfg is copied. */
+struct berth_stls;
+
+/* A connection actor for accepted socket fd (taken); cfg is copied; tls
+ * (taken) is the connection's TLS, or NULL for plain HTTP. */
 berth_handle_t stream_conn_spawn(int fd, const berth_stream_config_t *cfg, berth_handle_t server,
-                                 uint64_t serial);
+                                 uint64_t serial, struct berth_stls *tls);
 
 #endif

@@ -79,6 +79,10 @@ typedef struct berth_stream_config {
     unsigned max_streams;                /* streams per connection; 0: 64 */
     size_t max_buffered;                 /* bytes queued per direction of a stream; 0: 1 MiB */
     const char *exec_dir;                /* console sockets of `exec -t`; created */
+    /* TLS (io/streamtls.h): the files are loaded at the start, which fails
+     * naming a bad one, and again whenever they change */
+    bool tls;
+    const char *tls_cert, *tls_key, *tls_ca; /* tls_ca NULL or "": no client certificates */
 } berth_stream_config_t;
 
 /* Binds the TCP socket (synchronously, so a bad address or a taken port fails
@@ -87,7 +91,7 @@ typedef struct berth_stream_config {
 int berth_stream_server_start(const berth_stream_config_t *cfg, berth_handle_t *out,
                               berth_err_t *err);
 
-/* The base URL ("http://127.0.0.1:40123"), set by a successful start; NULL
+/* The base URL ("http://127.0.0.1:40123", https with TLS), set by a successful start; NULL
  * before. Any thread after the start returned. */
 const char *berth_stream_base_url(void);
 

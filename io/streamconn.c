@@ -23,6 +23,7 @@
 #include "engine/log.h"
 #include "engine/ring.h"
 #include "io/streamconn.h"
+#include "io/streamtls.h"
 
 #define RECV_CHUNK 65536
 #define HEAD_TIMEOUT_NS (10ull * 1000000000ull)
@@ -35,20 +36,39 @@ static void conn_pump(berth_actor_t *self, sconn_t *c);
 
 size_t sconn_out_pending(const sconn_t *c)
 {
-    return berth_bytebuf_pending(&c->out) + berth_bytebuf_pending(&c->oq);
+    return berth_bytebuf_pending(&c->out) + berth_bytebuf_pending(&c->oq) +
+           berth_bytebuf_pending(&c->tq);
+}
+
+/* With TLS: the wire's plaintext becomes ciphertext queued in tq (oq is
+ * left alone until the handshake is done, and nothing is ever added to out,
+ * which a send may be reading). */
+static void tls_seal(sconn_t *c)
+{
+    if (berth_bytebuf_pending(&c->oq) == 0)
+        return;
+    if (berth_stls_output(c->tls, &c->oq, &c->tq) < 0) {
+        if (!c->peer_gone)
+            berth_log_debug("streaming: TLS failed", "conn=%llu error=%s",
+                            (unsigned long long)c->serial, berth_stls_error(c->tls));
+        c->oq.off = c->oq.len = 0;
+    }
 }
 
 static void send_more(berth_actor_t *self, sconn_t *c)
 {
     if (c->send_busy || c->fd < 0)
         return;
+    if (c->tls)
+        tls_seal(c);
     if (berth_bytebuf_pending(&c->out) == 0) {
-        if (berth_bytebuf_pending(&c->oq) == 0)
+        berth_bytebuf_t *q = c->tls ? &c->tq : &c->oq;
+        if (berth_bytebuf_pending(q) == 0)
             return;
         berth_bytebuf_t t = c->out;
-        c->out = c->oq;
-        c->oq = t;
-        c->oq.off = c->oq.len = 0;
+        c->out = *q;
+        *q = t;
+        q->off = q->len = 0;
     }
     struct io_uring_sqe *sqe = berth_ring_sqe(self);
     io_uring_prep_send(sqe, c->fd, c->out.data + c->out.off, berth_bytebuf_pending(&c->out),
@@ -68,6 +88,7 @@ static void on_send(berth_actor_t *self, sconn_t *c, berth_cqe_msg_t *m)
         c->peer_gone = true;
         c->out.off = c->out.len = 0;
         c->oq.off = c->oq.len = 0;
+        c->tq.off = c->tq.len = 0;
         return;
     }
     c->last_io_ns = berth_now_ns();
@@ -91,7 +112,7 @@ static void recv_more(berth_actor_t *self, sconn_t *c)
         return;
     if (c->phase >= PH_UPGRADED && (inputs_full(c) || sess_input_full(c)))
         return;
-    uint8_t *p = berth_bytebuf_reserve(&c->in, RECV_CHUNK);
+    uint8_t *p = berth_bytebuf_reserve(c->tls ? &c->tin : &c->in, RECV_CHUNK);
     struct io_uring_sqe *sqe = berth_ring_sqe(self);
     io_uring_prep_recv(sqe, c->fd, p, RECV_CHUNK, 0);
     c->recv_op.tag = TAG_RECV;
@@ -112,7 +133,26 @@ static void on_recv(berth_actor_t *self, sconn_t *c, berth_cqe_msg_t *m)
         return;
     }
     c->last_io_ns = berth_now_ns();
-    c->in.len += (size_t)m->res;
+    if (c->tls) {
+        size_t had = berth_bytebuf_pending(&c->in);
+        int r = berth_stls_input(c->tls, c->tin.data + c->tin.off, (size_t)m->res, &c->in, &c->tq);
+        c->tin.off = c->tin.len = 0;
+        if (r < 0) {
+            /* a failed handshake is a client's business (a wrong CA, no
+             * client certificate, plain HTTP): debug, as a bad request is;
+             * the alert in tq still goes out */
+            berth_log_debug("streaming: TLS failed", "conn=%llu error=%s",
+                            (unsigned long long)c->serial, berth_stls_error(c->tls));
+            c->peer_eof = true;
+            return;
+        }
+        if (r == 1)
+            c->peer_eof = true;
+        if (berth_bytebuf_pending(&c->in) == had)
+            return;
+    } else {
+        c->in.len += (size_t)m->res;
+    }
     if (c->phase == PH_HEAD)
         sconn_on_head_bytes(self, c);
     else if (c->phase >= PH_UPGRADED)
@@ -323,6 +363,10 @@ static void maybe_exit(berth_actor_t *self, sconn_t *c)
         if (!e->closed)
             sconn_ep_close(self, c, e);
     ep_reap(c);
+    if (c->tls && !c->peer_gone) {
+        tls_seal(c);
+        berth_stls_close_notify(c->tls, &c->tq);
+    }
     if (c->send_busy || (sconn_out_pending(c) > 0 && !c->peer_gone)) {
         send_more(self, c);
         return;
@@ -443,6 +487,9 @@ static void conn_fini(void *state)
     berth_bytebuf_free(&c->in);
     berth_bytebuf_free(&c->out);
     berth_bytebuf_free(&c->oq);
+    berth_bytebuf_free(&c->tin);
+    berth_bytebuf_free(&c->tq);
+    berth_stls_free(c->tls);
     sconn_wire_fini(c);
     berth_stream_req_free(c->req);
     berth_free(c);
@@ -455,10 +502,11 @@ static const berth_actor_class_t conn_class = {
 };
 
 berth_handle_t stream_conn_spawn(int fd, const berth_stream_config_t *cfg, berth_handle_t server,
-                                 uint64_t serial)
+                                 uint64_t serial, struct berth_stls *tls)
 {
     sconn_t *c = berth_calloc(1, sizeof(*c));
     c->fd = fd;
+    c->tls = tls;
     c->cfg = *cfg;
     c->server = server;
     c->serial = serial;

@@ -75,7 +75,12 @@ typedef struct sconn {
     berth_timer_t *timer;
     berth_op_t recv_op, send_op;
     bool recv_busy, send_busy, peer_eof, peer_gone, closing, shut_done, exited;
-    berth_bytebuf_t in, out, oq; /* received; in flight; queued */
+    berth_bytebuf_t in, out, oq; /* received; in flight; queued (plaintext with TLS) */
+    /* With TLS: the wire above sees only plaintext (in, oq); tin holds
+     * ciphertext received and tq ciphertext queued, which send_more swaps
+     * into out as oq is without TLS. */
+    struct berth_stls *tls;
+    berth_bytebuf_t tin, tq;
     int phase;
     /* the request */
     char kindpath[16];

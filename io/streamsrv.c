@@ -20,6 +20,7 @@
 #include "engine/log.h"
 #include "engine/ring.h"
 #include "io/stream-internal.h"
+#include "io/streamtls.h"
 
 #define SWEEP_NS (5ull * 1000000000ull)
 #define REARM_DELAY_NS (50ull * 1000000ull)
@@ -38,6 +39,7 @@ typedef struct server {
     int fd;
     berth_stream_config_t cfg;
     char *exec_dir;
+    char *tls_cert; /* for the log */
     berth_handle_t me;
     berth_op_t accept_op;
     bool accept_busy, rearm_pending, stopping, refusing;
@@ -46,6 +48,7 @@ typedef struct server {
     berth_handle_t *conns;
     size_t nconns, cap_conns;
     uint64_t next_conn;
+    berth_stls_server_t *tls; /* NULL: plain HTTP */
 } server_t;
 
 /* Set once by berth_stream_server_start before it returns, read-only after:
@@ -235,6 +238,21 @@ static void arm_accept(berth_actor_t *self, server_t *s)
     berth_ring_submit(self, sqe, &s->accept_op);
 }
 
+/* The new connection's TLS, on a context reloaded first if the files
+ * changed: a stat of three files at most every few seconds, at an accept,
+ * and a load of a few kilobytes only when one did change. */
+static struct berth_stls *tls_for_conn(server_t *s)
+{
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    int r = berth_stls_server_check(s->tls, berth_now_ns(), &err);
+    if (r > 0)
+        berth_log_info("streaming: TLS certificate reloaded", "cert=%s", s->cfg.tls_cert);
+    else if (r < 0)
+        berth_log_warn("streaming: TLS reload failed, the previous certificate stays",
+                       "error=\"%s\"", err->msg);
+    return berth_stls_new(s->tls);
+}
+
 static void on_accept(berth_actor_t *self, server_t *s, berth_cqe_msg_t *m)
 {
     if (!(m->flags & IORING_CQE_F_MORE))
@@ -250,7 +268,9 @@ static void on_accept(berth_actor_t *self, server_t *s, berth_cqe_msg_t *m)
                     "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
                     "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 69\r\n\r\n"
                     "too many streaming sessions at once ([crio.api] stream_max_sessions)\n";
-            (void)send(m->res, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            /* (not on a TLS port: its client could not read it) */
+            if (s->tls == NULL)
+                (void)send(m->res, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
             close(m->res);
             if (!s->refusing)
                 berth_log_warn("streaming: connection refused: too many sessions",
@@ -263,7 +283,8 @@ static void on_accept(berth_actor_t *self, server_t *s, berth_cqe_msg_t *m)
                 s->cap_conns = s->cap_conns ? s->cap_conns * 2 : 16;
                 s->conns = berth_realloc(s->conns, s->cap_conns * sizeof(berth_handle_t));
             }
-            s->conns[s->nconns++] = stream_conn_spawn(m->res, &s->cfg, s->me, ++s->next_conn);
+            s->conns[s->nconns++] = stream_conn_spawn(m->res, &s->cfg, s->me, ++s->next_conn,
+                                                      s->tls ? tls_for_conn(s) : NULL);
         }
     } else if (m->res != -ECANCELED && !s->stopping) {
         berth_log_warn("streaming: accept failed", "errno=%d", -m->res);
@@ -349,6 +370,8 @@ static void server_fini(void *state)
     berth_free(s->tokens);
     berth_free(s->conns);
     berth_free(s->exec_dir);
+    berth_free(s->tls_cert);
+    berth_stls_server_free(s->tls);
     berth_free(s);
 }
 
@@ -357,6 +380,12 @@ static const berth_actor_class_t server_class = {
         .receive = server_receive,
         .fini = server_fini,
 };
+
+static int tls_fail(berth_stls_server_t *tls, int rc)
+{
+    berth_stls_server_free(tls);
+    return rc;
+}
 
 int berth_stream_server_start(const berth_stream_config_t *cfg, berth_handle_t *out,
                               berth_err_t *err)
@@ -381,17 +410,24 @@ int berth_stream_server_start(const berth_stream_config_t *cfg, berth_handle_t *
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "[crio.api] stream_address \"%s\" is not an IP address", addr);
     }
+    berth_stls_server_t *tls = NULL;
+    if (cfg->tls) {
+        tls = berth_stls_server_new(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err);
+        if (tls == NULL)
+            return berth_err_prefix(err, "streaming server");
+    }
     BERTH_AUTO_CLOSE int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return berth_err_errno(err, errno, "streaming server: socket");
+        return tls_fail(tls, berth_err_errno(err, errno, "streaming server: socket"));
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
-        return berth_err_errno(err, errno, "streaming server: bind %s port %d", addr, cfg->port);
+        return tls_fail(tls, berth_err_errno(err, errno, "streaming server: bind %s port %d", addr,
+                                             cfg->port));
     if (listen(fd, 512) < 0)
-        return berth_err_errno(err, errno, "streaming server: listen");
+        return tls_fail(tls, berth_err_errno(err, errno, "streaming server: listen"));
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-        return berth_err_errno(err, errno, "streaming server: getsockname");
+        return tls_fail(tls, berth_err_errno(err, errno, "streaming server: getsockname"));
     int port = ntohs(ss.ss_family == AF_INET ? s4->sin_port : s6->sin6_port);
 
     server_t *s = berth_calloc(1, sizeof(*s));
@@ -409,13 +445,18 @@ int berth_stream_server_start(const berth_stream_config_t *cfg, berth_handle_t *
         s->cfg.max_buffered = 1u << 20;
     s->exec_dir = berth_strdup(cfg->exec_dir ? cfg->exec_dir : "/run/berth/exec");
     s->cfg.exec_dir = s->exec_dir;
+    s->tls = tls;
+    s->tls_cert = tls ? berth_strdup(cfg->tls_cert) : NULL;
+    s->cfg.tls_cert = s->tls_cert;
+    s->cfg.tls_key = s->cfg.tls_ca = NULL; /* the caller's strings; not needed past here */
     s->fd = berth_steal_fd(&fd);
     berth_handle_t h = berth_actor_spawn(&server_class, s);
     berth_send(h, berth_msg_new(BERTH_MSG_STREAM_SWEEP, sizeof(berth_msg_t)));
     the_server = h;
     berth_free(base_url);
-    base_url = ss.ss_family == AF_INET ? berth_asprintf("http://%s:%d", addr, port)
-                                       : berth_asprintf("http://[%s]:%d", addr, port);
+    const char *scheme = tls ? "https" : "http";
+    base_url = ss.ss_family == AF_INET ? berth_asprintf("%s://%s:%d", scheme, addr, port)
+                                       : berth_asprintf("%s://[%s]:%d", scheme, addr, port);
     if (out)
         *out = h;
     return 0;

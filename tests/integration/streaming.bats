@@ -230,3 +230,120 @@ bstream() {
         [[ $output == *"8089"* && $output == *refused* ]]
     done
 }
+
+# tls_cert NAME CN: a self-signed certificate for localhost and 127.0.0.1
+# (crictl checks the name "localhost" by default) in $TLS/NAME.{crt,key}
+tls_cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj "/CN=$2" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$TLS/$1.key" -out "$TLS/$1.crt" 2>/dev/null
+}
+
+# served_cn PORT: the subject CN of the certificate a new connection is shown
+served_cn() {
+    openssl s_client -connect "127.0.0.1:$1" </dev/null 2>/dev/null |
+        openssl x509 -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= *//p'
+}
+
+@test "TLS: exec, 1 MiB of stdin and port-forward over https (crictl and berth-stream), a bad certificate at start, a replaced one used by new connections, client certificates" {
+    [[ -x $BERTH_SRC/build/perf/berth-stream ]] || skip "build/perf/berth-stream not built"
+    local id url port t want got
+    TLS=$BERTH_TMP/tls
+    mkdir -p "$TLS"
+    tls_cert one berth-one
+    tls_cert two berth-two
+    # crictl presents a client certificate whenever it speaks TLS, as the kubelet can
+    tls_cert client kubelet-client
+    stop_berthd
+    # a key that is not the certificate's: berthd does not start, and says which file
+    run timeout 20 "$BERTHD" "${BERTHD_ARGS[@]}" --set crio.api.stream_enable_tls=true \
+        --set "crio.api.stream_tls_cert=$TLS/one.crt" --set "crio.api.stream_tls_key=$TLS/two.key" 3>&-
+    echo "mismatch: $status $output"
+    [[ $status != 0 && $status != 124 && $output == *stream_tls_key* && $output == *two.key* ]]
+    run timeout 20 "$BERTHD" "${BERTHD_ARGS[@]}" --set crio.api.stream_enable_tls=true \
+        --set "crio.api.stream_tls_cert=$TLS/none.crt" --set "crio.api.stream_tls_key=$TLS/one.key" 3>&-
+    echo "missing: $status $output"
+    [[ $status != 0 && $status != 124 && $output == *none.crt* ]]
+
+    cp "$TLS/one.crt" "$TLS/serve.crt"
+    cp "$TLS/one.key" "$TLS/serve.key"
+    BERTHD_ARGS+=(--set crio.api.stream_enable_tls=true
+        --set "crio.api.stream_tls_cert=$TLS/serve.crt" --set "crio.api.stream_tls_key=$TLS/serve.key")
+    start_berthd
+    id=$(sleeper tls1)
+    url=$(bstream url exec --socket "$BERTH_SOCK" "$id" true)
+    echo "url: $url"
+    [[ $url == https://127.0.0.1:*/exec/* ]]
+    port=${url#https://127.0.0.1:}
+    port=${port%%/*}
+    run bstream exec --socket "$BERTH_SOCK" --cacert "$TLS/one.crt" "$id" sh -c 'echo over-tls; exit 3'
+    echo "berth-stream: $status $output"
+    [[ $status == 3 && $output == *over-tls* ]]
+    for t in spdy websocket; do
+        run berth_crictl exec --transport "$t" --tls-ca "$TLS/one.crt" \
+            --tls-cert "$TLS/client.crt" --tls-key "$TLS/client.key" "$id" sh -c 'echo crictl-tls; echo e >&2'
+        echo "crictl $t: $status $output"
+        [[ $status == 0 && $output == *crictl-tls* ]]
+    done
+    # 1 MiB each way through TLS (records, flow control)
+    head -c 1048576 /dev/urandom >"$TLS/in.bin"
+    want=$(sha256sum <"$TLS/in.bin" | cut -d' ' -f1)
+    got=$(bstream exec --socket "$BERTH_SOCK" --cacert "$TLS/one.crt" -i "$id" cat <"$TLS/in.bin" | sha256sum | cut -d' ' -f1)
+    echo "berth-stream -i: want $want got $got"
+    [[ $got == "$want" ]]
+    for t in spdy websocket; do
+        got=$(berth_crictl exec --transport "$t" --tls-ca "$TLS/one.crt" --tls-cert "$TLS/client.crt" \
+            --tls-key "$TLS/client.key" -i "$id" cat <"$TLS/in.bin" | sha256sum | cut -d' ' -f1)
+        echo "crictl $t -i: want $want got $got"
+        [[ $got == "$want" ]]
+    done
+    # a client that trusts another CA is refused
+    run bstream exec --socket "$BERTH_SOCK" --cacert "$TLS/two.crt" "$id" echo no
+    echo "wrong CA: $status $output"
+    [[ $status == 255 ]]
+    [[ $(served_cn "$port") == berth-one ]]
+
+    # replaced (each file renamed into place, as a certificate manager does)
+    cp "$TLS/two.crt" "$TLS/serve.crt.tmp" && mv "$TLS/serve.crt.tmp" "$TLS/serve.crt"
+    cp "$TLS/two.key" "$TLS/serve.key.tmp" && mv "$TLS/serve.key.tmp" "$TLS/serve.key"
+    # the first connection after the check interval (2 s) looks at the files
+    sleep 2.5
+    [[ $(served_cn "$port") == berth-two ]]
+    grep -q "TLS certificate reloaded" "$BERTH_LOG"
+    run bstream exec --socket "$BERTH_SOCK" --cacert "$TLS/two.crt" "$id" echo after-reload
+    echo "after reload: $status $output"
+    [[ $status == 0 && $output == *after-reload* ]]
+    run berth_crictl exec --tls-ca "$TLS/two.crt" --tls-cert "$TLS/client.crt" \
+        --tls-key "$TLS/client.key" "$id" echo crictl-after
+    [[ $status == 0 && $output == *crictl-after* ]]
+    # port-forward over TLS, both transports
+    local web out
+    web=$(run_ctr tlsweb '"command":["sh","-c","mkdir -p /www && echo hello-tls > /www/index.html && exec httpd -f -p 8080 -h /www"]')
+    for _ in $(seq 50); do
+        berth_crictl exec --tls-ca "$TLS/two.crt" --tls-cert "$TLS/client.crt" --tls-key "$TLS/client.key" \
+            "$web" sh -c 'netstat -ltn | grep -q :8080' 2>/dev/null && break
+        sleep 0.1
+    done
+    for t in spdy websocket; do
+        out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 "$BERTH_SRC/build/perf/berth-stream" portforward \
+            --socket "$BERTH_SOCK" --cacert "$TLS/two.crt" --transport "$t" "$POD" 8080)
+        echo "port-forward $t: $out"
+        [[ $out == *hello-tls* ]]
+    done
+
+    # stream_tls_ca: a client certificate it signed is required
+    stop_berthd
+    BERTHD_ARGS+=(--set "crio.api.stream_tls_ca=$TLS/client.crt")
+    start_berthd
+    run berth_crictl exec --tls-ca "$TLS/two.crt" --tls-cert "$TLS/client.crt" \
+        --tls-key "$TLS/client.key" "$id" echo with-client-cert
+    echo "client cert: $status $output"
+    [[ $status == 0 && $output == *with-client-cert* ]]
+    run berth_crictl exec --tls-ca "$TLS/two.crt" --tls-cert "$TLS/one.crt" \
+        --tls-key "$TLS/one.key" "$id" echo other-client-cert
+    echo "another client cert: $status $output"
+    [[ $status != 0 && $output == *"unknown certificate authority"* ]]
+    run bstream exec --socket "$BERTH_SOCK" --cacert "$TLS/two.crt" "$id" echo no-client-cert
+    echo "no client cert: $status $output"
+    [[ $status == 255 ]]
+}

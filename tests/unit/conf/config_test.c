@@ -355,8 +355,32 @@ static void test_streaming_keys(void)
     berth_free(f);
     f = write_file("stream.conf", "[crio.api]\nstream_enable_tls = true\n");
     c = build(f, NULL, &msg);
-    ok(c == NULL && msg && strstr(msg, "stream_enable_tls"),
-       "stream_enable_tls is refused with a clear error (not supported yet): %s", msg ? msg : "");
+    ok(c == NULL && msg && strstr(msg, "stream_enable_tls") && strstr(msg, "stream_tls_cert"),
+       "stream_enable_tls without a certificate is refused, naming stream_tls_cert: %s",
+       msg ? msg : "");
+    berth_free(msg);
+    msg = NULL;
+    berth_free(f);
+    f = write_file("stream.conf", "[crio.api]\nstream_enable_tls = true\n"
+                                  "stream_tls_cert = \"/etc/berth/stream.crt\"\n");
+    c = build(f, NULL, &msg);
+    ok(c == NULL && msg && strstr(msg, "stream_tls_key"),
+       "stream_enable_tls with a certificate and no key is refused, naming stream_tls_key: %s",
+       msg ? msg : "");
+    berth_free(msg);
+    msg = NULL;
+    berth_free(f);
+    f = write_file("stream.conf", "[crio.api]\nstream_enable_tls = true\n"
+                                  "stream_tls_cert = \"/etc/berth/stream.crt\"\n"
+                                  "stream_tls_key = \"/etc/berth/stream.key\"\n"
+                                  "stream_tls_ca = \"/etc/berth/kubelet-ca.crt\"\n");
+    c = build(f, NULL, &msg);
+    ok(c && c->stream_enable_tls && strcmp(c->stream_tls_cert, "/etc/berth/stream.crt") == 0 &&
+               strcmp(c->stream_tls_key, "/etc/berth/stream.key") == 0 &&
+               strcmp(c->stream_tls_ca, "/etc/berth/kubelet-ca.crt") == 0,
+       "stream_enable_tls with a certificate, a key and a CA is accepted (the files are read "
+       "when the server starts)");
+    berth_config_unref(c);
     berth_free(msg);
     berth_free(f);
 }
