@@ -230,7 +230,8 @@ static ssize_t data_read(nghttp2_session *session, int32_t stream_id, uint8_t *b
     }
     if (st->held == NULL && n < length) {
         size_t k = st->out_len - st->out_off < length - n ? st->out_len - st->out_off : length - n;
-        memcpy(buf + n, st->out + st->out_off, k);
+        if (k > 0) /* out is NULL for an empty answer: memcpy's arguments must be valid */
+            memcpy(buf + n, st->out + st->out_off, k);
         n += k;
         st->out_off += k;
         if (st->out_off == st->out_len)
