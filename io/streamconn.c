@@ -27,6 +27,10 @@
 
 #define RECV_CHUNK 65536
 #define HEAD_TIMEOUT_NS (10ull * 1000000000ull)
+/* A closing connection whose client takes none of its last bytes for this
+ * long is cut: a client that stopped reading must not hold a session slot
+ * (and its buffers) for ever. */
+#define CLOSE_LINGER_NS (30ull * 1000000000ull)
 
 enum { TAG_RECV = 1, TAG_SEND, TAG_EP_READ, TAG_EP_WRITE, TAG_EP_EXTRA };
 
@@ -346,8 +350,34 @@ void sconn_close(berth_actor_t *self, sconn_t *c)
     if (c->closing)
         return;
     c->closing = true;
+    c->close_ns = berth_now_ns();
     sess_on_close(self, c);
     sconn_wire_goodbye(c);
+    if (c->timer == NULL)
+        c->timer = berth_timer_after(self, 1000000000ull,
+                                     berth_msg_new(BERTH_MSG_STREAM_TIMER, sizeof(berth_msg_t)));
+}
+
+/* While closing: the last bytes get CLOSE_LINGER_NS to leave, then the
+ * socket is shut down under them (which also ends a send stuck in flight). */
+static void on_linger(berth_actor_t *self, sconn_t *c)
+{
+    if (c->exited)
+        return;
+    if (!c->peer_gone && berth_now_ns() - c->close_ns >= CLOSE_LINGER_NS) {
+        berth_log_info("streaming: the client takes no more of its last bytes; cut",
+                       "conn=%llu queued=%zu", (unsigned long long)c->serial, sconn_out_pending(c));
+        c->peer_gone = true;
+        if (c->send_busy)
+            berth_ring_cancel(self, &c->send_op);
+        if (c->fd >= 0 && !c->shut_done) {
+            c->shut_done = true;
+            shutdown(c->fd, SHUT_RDWR);
+        }
+        return;
+    }
+    c->timer = berth_timer_after(self, 1000000000ull,
+                                 berth_msg_new(BERTH_MSG_STREAM_TIMER, sizeof(berth_msg_t)));
 }
 
 static bool all_quiet(const sconn_t *c)
@@ -415,8 +445,9 @@ static void on_timer(berth_actor_t *self, sconn_t *c)
         return;
     }
     sess_on_tick(self, c);
-    c->timer = berth_timer_after(self, 1000000000ull,
-                                 berth_msg_new(BERTH_MSG_STREAM_TIMER, sizeof(berth_msg_t)));
+    if (c->timer == NULL) /* the tick may have closed (and re-armed for the linger) */
+        c->timer = berth_timer_after(self, 1000000000ull,
+                                     berth_msg_new(BERTH_MSG_STREAM_TIMER, sizeof(berth_msg_t)));
 }
 
 static void conn_receive(berth_actor_t *self, berth_msg_t *msg)
@@ -445,10 +476,11 @@ static void conn_receive(berth_actor_t *self, berth_msg_t *msg)
         sconn_on_taken(self, c, (stream_taken_msg_t *)msg);
         break;
     case BERTH_MSG_STREAM_TIMER:
+        c->timer = NULL;
         if (!c->closing)
             on_timer(self, c);
         else
-            c->timer = NULL;
+            on_linger(self, c);
         break;
     case BERTH_MSG_STREAM_STOP:
         sess_fail(self, c, "berthd is shutting down");

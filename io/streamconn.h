@@ -72,6 +72,7 @@ typedef struct sconn {
     berth_handle_t server, me;
     uint64_t serial;
     uint64_t born_ns, last_io_ns;
+    uint64_t close_ns; /* when closing began */
     berth_timer_t *timer;
     berth_op_t recv_op, send_op;
     bool recv_busy, send_busy, peer_eof, peer_gone, closing, shut_done, exited;
