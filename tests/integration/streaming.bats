@@ -88,9 +88,17 @@ sleeper() {
     id=$(sleeper tty1)
     crictl="crictl --config /dev/null --runtime-endpoint unix://$BERTH_SOCK --timeout 10s"
     for t in spdy websocket; do
-        # script(1) gives crictl a terminal of 40x120; 1.5 s in, it becomes
-        # 50x100 (crictl sends the new size; the command's terminal follows)
-        out=$(timeout 60 script -qec "stty rows 40 cols 120; (sleep 1.5; stty rows 50 cols 100 </dev/tty) & $crictl exec --transport $t -it $id sh -c 'stty size; test -t 0 && echo tty-yes; sleep 3; stty size'" /dev/null </dev/null | tr -d '\r')
+        # script(1) gives crictl a terminal of 40x120. Once the command has
+        # printed its first size (it marks that with a file), the terminal
+        # becomes 50x100: crictl sends the new size and the command waits,
+        # up to 20 s, for its own terminal to follow. No fixed sleeps, so a
+        # slow exec start on a loaded machine cannot reorder the two sizes.
+        local mark=/tmp/sized-$t
+        local resize="for i in \$(seq 200); do $crictl exec $id test -f $mark && break; sleep 0.1; done; stty rows 50 cols 100 </dev/tty"
+        # The command goes in single quotes: script(1)'s shell must pass it
+        # to the container untouched.
+        local cmd='stty size; test -t 0 && echo tty-yes; touch '$mark'; i=0; while [ "$(stty size)" = "40 120" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; stty size'
+        out=$(timeout 60 script -qec "stty rows 40 cols 120; ($resize) & $crictl exec --transport $t -it $id sh -c '$cmd'" /dev/null </dev/null | tr -d '\r')
         echo "$t: $out"
         [[ $out == *"40 120"*tty-yes*"50 100"* ]]
     done
