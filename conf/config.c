@@ -19,7 +19,9 @@
 #include "engine/alloc.h"
 #include "engine/log.h"
 
-enum ktype { T_STR, T_INT, T_BOOL, T_STRV, T_DUR };
+/* T_DUR0 is a duration whose empty string means none (0), as CRI-O spells
+ * "no timeout" for some keys; a plain T_DUR refuses "". */
+enum ktype { T_STR, T_INT, T_BOOL, T_STRV, T_DUR, T_DUR0 };
 
 struct keydesc {
     const char *section; /* under [crio]: "" for [crio] itself */
@@ -35,6 +37,10 @@ struct keydesc {
 #define KD(sec, name, field)                                                                       \
     {                                                                                              \
         sec, name, T_DUR, offsetof(berth_config_t, field)                                          \
+    }
+#define KD0(sec, name, field)                                                                      \
+    {                                                                                              \
+        sec, name, T_DUR0, offsetof(berth_config_t, field)                                         \
     }
 
 /* Every key berth implements. Add one line (and a field) per new key. */
@@ -55,7 +61,7 @@ static const struct keydesc keys[] = {
         K("api", stream_tls_cert, T_STR),
         K("api", stream_tls_key, T_STR),
         K("api", stream_tls_ca, T_STR),
-        KD("api", "stream_idle_timeout", stream_idle_timeout_ns),
+        KD0("api", "stream_idle_timeout", stream_idle_timeout_ns),
         KD("api", "stream_token_ttl", stream_token_ttl_ns),
         K("api", stream_max_sessions, T_INT),
         K("api", stream_max_streams, T_INT),
@@ -180,6 +186,8 @@ static const char *type_name(enum ktype t)
         return "an array of strings";
     case T_DUR:
         return "a duration (string like \"1m30s\" or integer seconds)";
+    case T_DUR0:
+        return "a duration (string like \"1m30s\", integer seconds, or \"\" for none)";
     }
     return "?";
 }
@@ -381,6 +389,7 @@ static int apply_node(struct loader *L, void *base, const struct keydesc *d,
         return 0;
     }
     case T_DUR:
+    case T_DUR0:
         if (t == BERTH_TOML_INTEGER) {
             int64_t sec = berth_toml_int(n);
             if (sec < 0 || sec > INT64_MAX / 1000000000)
@@ -391,9 +400,7 @@ static int apply_node(struct loader *L, void *base, const struct keydesc *d,
             return 0;
         }
         if (t == BERTH_TOML_STRING) {
-            /* CRI-O's own default for it is "": no timeout */
-            if (d->off == offsetof(berth_config_t, stream_idle_timeout_ns) &&
-                berth_toml_string(n, NULL)[0] == '\0') {
+            if (d->type == T_DUR0 && berth_toml_string(n, NULL)[0] == '\0') {
                 *(int64_t *)field = 0;
                 return 0;
             }
@@ -449,6 +456,12 @@ static int apply_string(void *base, const struct keydesc *d, const char *value, 
         }
         return 0;
     }
+    case T_DUR0:
+        if (value[0] == '\0') {
+            *(int64_t *)field = 0;
+            return 0;
+        }
+        /* fall through */
     case T_DUR:
         if (berth_config_parse_duration(value, field, err) < 0)
             return berth_err_prefix(err, "%s", key);
@@ -984,9 +997,11 @@ static void print_value(FILE *out, const void *base, const struct keydesc *d)
         fputc(']', out);
         break;
     }
-    case T_DUR: {
-        char buf[64];
-        format_duration(*(const int64_t *)f, buf, sizeof(buf));
+    case T_DUR:
+    case T_DUR0: {
+        char buf[64] = "";
+        if (d->type == T_DUR || *(const int64_t *)f != 0)
+            format_duration(*(const int64_t *)f, buf, sizeof(buf));
         print_string(out, buf);
         break;
     }
@@ -1023,7 +1038,8 @@ void berth_config_print(const berth_config_t *cfg, FILE *out)
         fprintf(out, "\n[crio%s%s]\n", s ? "." : "", sec);
         for (size_t i = 0; i < BERTH_ARRAY_LEN(keys); i++) {
             /* A duration [crio.names] also has is printed there only. */
-            if (keys[i].type == T_DUR && strcmp(sec, "names") != 0 && in_names(&keys[i]))
+            if ((keys[i].type == T_DUR || keys[i].type == T_DUR0) && strcmp(sec, "names") != 0 &&
+                in_names(&keys[i]))
                 continue;
             if (strcmp(keys[i].section, sec) == 0)
                 print_value(out, cfg, &keys[i]);
