@@ -35,6 +35,8 @@ enum {
     BERTH_MSG_STREAM_ATTACH_FD = 200,
     BERTH_MSG_STREAM_SIZE_WAIT = 201,
     BERTH_MSG_STREAM_PROCESS = 202,
+    BERTH_MSG_STREAM_KILLED = 203,      /* private: the command-kill job's answer */
+    BERTH_MSG_STREAM_TLS_CHECKED = 204, /* private: the TLS reload check's answer */
 };
 
 typedef enum berth_stream_kind {

@@ -77,7 +77,8 @@ typedef struct netsock_msg {
 
 typedef struct sess {
     /* exec */
-    bool spawned, exited, finished, killed;
+    bool spawned, exited, finished;
+    bool kill_sent; /* the command is being killed: the client went away */
     berth_handle_t proc;
     int exit_code; /* the runtime's exit code: the command's */
     int exit_signal;
@@ -187,17 +188,26 @@ static void finish(berth_actor_t *self, sconn_t *c, const char *failure, int exi
     sconn_close(self, c);
 }
 
-/* Kills the exec'd command (not only the runtime, whose death would leave
- * the command running in the container): by the pid the runtime wrote,
- * through a pidfd so a recycled pid is never hit. */
-static void kill_command(sess_t *s)
+typedef struct kill_msg {
+    berth_msg_t hdr;
+    char *pid_file;
+    bool killed; /* the command had a pid and was sent SIGKILL */
+} kill_msg_t;
+
+static void kill_free(berth_msg_t *m)
 {
-    if (s->killed || !s->spawned || s->exited || s->pid_file == NULL)
-        return;
+    berth_free(((kill_msg_t *)m)->pid_file);
+}
+
+/* On the pool: reads the pid the runtime wrote and kills the command
+ * through a pidfd, so a recycled pid is never hit. */
+static void kill_job(void *arg)
+{
+    kill_msg_t *m = arg;
     char buf[32] = "";
-    int fd = open(s->pid_file, O_RDONLY | O_CLOEXEC);
+    int fd = open(m->pid_file, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return; /* not started yet: the runtime's kill below ends it */
+        return; /* not started yet: the answer has the runtime killed */
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (n <= 0)
@@ -209,14 +219,41 @@ static void kill_command(sess_t *s)
     int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pfd < 0)
         return;
-    if (syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0)
-        s->killed = true;
+    m->killed = syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0;
     close(pfd);
+}
+
+/* Kills the exec'd command (not only the runtime, whose death would leave
+ * the command running in the container). Reading the pid file is file I/O,
+ * so it runs on the pool; the answer kills the runtime when the command had
+ * no pid yet. The connection stays until the answer comes (pending_jobs). */
+static void kill_command(sconn_t *c)
+{
+    sess_t *s = S(c);
+    if (s->kill_sent || !s->spawned || s->exited)
+        return;
+    s->kill_sent = true;
+    if (s->pid_file == NULL) {
+        berth_proc_kill(s->proc, SIGKILL);
+        return;
+    }
+    kill_msg_t *m = berth_msg_new(BERTH_MSG_STREAM_KILLED, sizeof(*m));
+    m->hdr.free = kill_free;
+    m->pid_file = berth_strdup(s->pid_file);
+    s->pending_jobs++;
+    berth_blocking_run(kill_job, m, c->me, &m->hdr);
+}
+
+static void on_killed(sconn_t *c, kill_msg_t *m)
+{
+    sess_t *s = S(c);
+    s->pending_jobs--;
+    if (!m->killed && !s->exited)
+        berth_proc_kill(s->proc, SIGKILL);
 }
 
 void sess_fail(berth_actor_t *self, sconn_t *c, const char *msg)
 {
-    sess_t *s = S(c);
     if (c->phase < PH_UPGRADED || c->closing) {
         sconn_close(self, c);
         return;
@@ -225,7 +262,7 @@ void sess_fail(berth_actor_t *self, sconn_t *c, const char *msg)
                    "conn=%llu kind=%s id=%.12s error=\"%s\"", (unsigned long long)c->serial,
                    c->req ? sess_kind_name(c->req->kind) : "?",
                    c->req && c->req->id ? c->req->id : "", msg);
-    kill_command(s);
+    kill_command(c);
     if (c->req && c->req->kind == BERTH_STREAM_PORTFORWARD) {
         fin_all(c);
         sconn_close(self, c);
@@ -414,7 +451,7 @@ static void maybe_finish_exec(berth_actor_t *self, sconn_t *c)
     if (s->exit_signal) {
         BERTH_AUTO_FREE char *msg =
                 berth_asprintf("the command was killed by signal %d", s->exit_signal);
-        finish(self, c, s->killed ? "the command was killed: the client went away" : msg, 0);
+        finish(self, c, s->kill_sent ? "the command was killed: the client went away" : msg, 0);
         return;
     }
     if (s->runtime_err && s->exit_code != 0 && s->exit_code >= 125) {
@@ -984,9 +1021,7 @@ void sess_on_peer_gone(berth_actor_t *self, sconn_t *c)
     if (s->spawned && !s->exited) {
         berth_log_info("streaming: the client went away; killing its command", "conn=%llu id=%.12s",
                        (unsigned long long)c->serial, c->req ? c->req->id : "");
-        kill_command(s);
-        if (!s->killed)
-            berth_proc_kill(s->proc, SIGKILL);
+        kill_command(c);
     }
     s->finished = true;
     sconn_close(self, c);
@@ -1112,6 +1147,9 @@ void sess_on_msg(berth_actor_t *self, sconn_t *c, berth_msg_t *msg)
         break;
     case BERTH_MSG_STREAM_NETSOCK:
         on_netsock(self, c, (netsock_msg_t *)msg);
+        break;
+    case BERTH_MSG_STREAM_KILLED:
+        on_killed(c, (kill_msg_t *)msg);
         break;
     case BERTH_MSG_STREAM_PROCESS: {
         process_msg_t *m = (process_msg_t *)msg;

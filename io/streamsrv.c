@@ -20,6 +20,7 @@
 #include "engine/log.h"
 #include "engine/ring.h"
 #include "io/stream-internal.h"
+#include "io/blocking.h"
 #include "io/streamtls.h"
 
 #define SWEEP_NS (5ull * 1000000000ull)
@@ -238,19 +239,47 @@ static void arm_accept(berth_actor_t *self, server_t *s)
     berth_ring_submit(self, sqe, &s->accept_op);
 }
 
-/* The new connection's TLS, on a context reloaded first if the files
- * changed: a stat of three files at most every few seconds, at an accept,
- * and a load of a few kilobytes only when one did change. */
+typedef struct tls_check_msg {
+    berth_msg_t hdr;
+    berth_stls_reload_t *reload;
+} tls_check_msg_t;
+
+static void tls_check_free(berth_msg_t *m)
+{
+    berth_stls_reload_free(((tls_check_msg_t *)m)->reload);
+}
+
+static void tls_check_job(void *arg)
+{
+    berth_stls_reload_run(((tls_check_msg_t *)arg)->reload);
+}
+
+/* The new connection's TLS, on the current context. At most every few
+ * seconds an accept also sends a check of the files to the pool (three
+ * stats, and a load of a few kilobytes only when one changed); the
+ * connections after its answer get the new context. */
 static struct berth_stls *tls_for_conn(server_t *s)
 {
+    berth_stls_reload_t *r = berth_stls_reload_begin(s->tls, berth_now_ns());
+    if (r) {
+        tls_check_msg_t *m = berth_msg_new(BERTH_MSG_STREAM_TLS_CHECKED, sizeof(*m));
+        m->hdr.free = tls_check_free;
+        m->reload = r;
+        berth_blocking_run(tls_check_job, m, s->me, &m->hdr);
+    }
+    return berth_stls_new(s->tls);
+}
+
+static void on_tls_checked(server_t *s, tls_check_msg_t *m)
+{
     BERTH_AUTO_ERR berth_err_t err = NULL;
-    int r = berth_stls_server_check(s->tls, berth_now_ns(), &err);
-    if (r > 0)
-        berth_log_info("streaming: TLS certificate reloaded", "cert=%s", s->cfg.tls_cert);
-    else if (r < 0)
+    berth_stls_reload_t *r = berth_steal_ptr(&m->reload);
+    int rc = berth_stls_reload_finish(s->tls, r, &err);
+    if (rc > 0)
+        berth_log_info("streaming: TLS certificate reloaded", "cert=%s", s->tls_cert);
+    else if (rc < 0)
         berth_log_warn("streaming: TLS reload failed, the previous certificate stays",
                        "error=\"%s\"", err->msg);
-    return berth_stls_new(s->tls);
 }
 
 static void on_accept(berth_actor_t *self, server_t *s, berth_cqe_msg_t *m)
@@ -316,6 +345,9 @@ static void server_receive(berth_actor_t *self, berth_msg_t *msg)
 {
     server_t *s = berth_actor_state(self);
     switch (msg->type) {
+    case BERTH_MSG_STREAM_TLS_CHECKED:
+        on_tls_checked(s, (tls_check_msg_t *)msg);
+        break;
     case BERTH_MSG_STREAM_REGISTER:
         on_register(s, (stream_register_msg_t *)msg);
         break;

@@ -41,6 +41,7 @@ struct berth_stls_server {
     fstamp_t stamp[NFILES];
     SSL_CTX *ctx;
     uint64_t checked_ns;
+    bool reloading; /* a reload check is out on the pool */
 };
 
 /* OpenSSL fails these only when memory is exhausted; berth aborts then, as
@@ -193,27 +194,84 @@ void berth_stls_server_free(berth_stls_server_t *s)
     berth_free(s);
 }
 
+struct berth_stls_reload {
+    char *path[NFILES];
+    fstamp_t stamp[NFILES]; /* in: the server's; out: what the check saw */
+    bool changed;
+    SSL_CTX *ctx; /* the new context, when changed and loaded */
+    berth_err_t err;
+};
+
+berth_stls_reload_t *berth_stls_reload_begin(berth_stls_server_t *s, uint64_t now_ns)
+{
+    if (s->reloading || (s->checked_ns != 0 && now_ns - s->checked_ns < BERTH_STLS_CHECK_NS))
+        return NULL;
+    s->checked_ns = now_ns ? now_ns : 1;
+    s->reloading = true;
+    berth_stls_reload_t *r = berth_calloc(1, sizeof(*r));
+    for (int i = 0; i < NFILES; i++)
+        r->path[i] = s->path[i] ? berth_strdup(s->path[i]) : NULL;
+    memcpy(r->stamp, s->stamp, sizeof(r->stamp));
+    return r;
+}
+
+void berth_stls_reload_run(berth_stls_reload_t *r)
+{
+    fstamp_t now[NFILES];
+    for (int i = 0; i < NFILES; i++) {
+        stamp_of(r->path[i], &now[i]);
+        if (!stamp_eq(&now[i], &r->stamp[i]))
+            r->changed = true;
+    }
+    if (!r->changed)
+        return;
+    memcpy(r->stamp, now, sizeof(now));
+    r->ctx = load_ctx(r->path, &r->err);
+}
+
+void berth_stls_reload_free(berth_stls_reload_t *r)
+{
+    if (r == NULL)
+        return;
+    SSL_CTX_free(r->ctx);
+    berth_err_free(&r->err);
+    for (int i = 0; i < NFILES; i++)
+        berth_free(r->path[i]);
+    berth_free(r);
+}
+
+int berth_stls_reload_finish(berth_stls_server_t *s, berth_stls_reload_t *r, berth_err_t *err)
+{
+    s->reloading = false;
+    int rc = 0;
+    if (r->changed) {
+        /* a failed load is tried again only once a file changes again */
+        memcpy(s->stamp, r->stamp, sizeof(s->stamp));
+        if (r->ctx) {
+            /* connections made on the old context hold their own reference */
+            SSL_CTX_free(s->ctx);
+            s->ctx = r->ctx;
+            r->ctx = NULL;
+            rc = 1;
+        } else {
+            if (err) {
+                *err = r->err;
+                r->err = NULL;
+            }
+            rc = -1;
+        }
+    }
+    berth_stls_reload_free(r);
+    return rc;
+}
+
 int berth_stls_server_check(berth_stls_server_t *s, uint64_t now_ns, berth_err_t *err)
 {
-    if (s->checked_ns != 0 && now_ns - s->checked_ns < BERTH_STLS_CHECK_NS)
+    berth_stls_reload_t *r = berth_stls_reload_begin(s, now_ns);
+    if (r == NULL)
         return 0;
-    s->checked_ns = now_ns ? now_ns : 1;
-    fstamp_t now[NFILES];
-    bool changed = false;
-    for (int i = 0; i < NFILES; i++) {
-        stamp_of(s->path[i], &now[i]);
-        if (!stamp_eq(&now[i], &s->stamp[i]))
-            changed = true;
-    }
-    if (!changed)
-        return 0;
-    memcpy(s->stamp, now, sizeof(now));
-    SSL_CTX *ctx = load_ctx(s->path, err);
-    if (ctx == NULL)
-        return -1;
-    SSL_CTX_free(s->ctx);
-    s->ctx = ctx;
-    return 1;
+    berth_stls_reload_run(r);
+    return berth_stls_reload_finish(s, r, err);
 }
 
 berth_stls_t *berth_stls_new(berth_stls_server_t *s)

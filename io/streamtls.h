@@ -43,6 +43,19 @@ void berth_stls_server_free(berth_stls_server_t *s);
  * to load is tried again only once it changes again. */
 int berth_stls_server_check(berth_stls_server_t *s, uint64_t now_ns, berth_err_t *err);
 
+/* The same check in three parts, so the file I/O runs off the actor's turn:
+ * _begin (in the turn, no I/O) returns NULL when it is too soon or a check
+ * is already out, else a reload the caller owns; _run (on the pool) stats
+ * the files and loads them if any changed; _finish (in the turn again)
+ * answers as berth_stls_server_check does, puts a new context in use and
+ * frees the reload. _free drops a reload that never finishes (the server
+ * is going away). */
+typedef struct berth_stls_reload berth_stls_reload_t;
+berth_stls_reload_t *berth_stls_reload_begin(berth_stls_server_t *s, uint64_t now_ns);
+void berth_stls_reload_run(berth_stls_reload_t *r);
+int berth_stls_reload_finish(berth_stls_server_t *s, berth_stls_reload_t *r, berth_err_t *err);
+void berth_stls_reload_free(berth_stls_reload_t *r);
+
 /* A connection's TLS in accept state, on the server's current context (it
  * keeps that context for its life). */
 berth_stls_t *berth_stls_new(berth_stls_server_t *s);
