@@ -17,21 +17,8 @@ setup_file() {
 }
 
 setup() {
-    [[ -s $REG_DIR/images.txt ]] || skip "no test images"
-    berth_setup
-    write_conflist evtest "$BRIDGE" "$SUBNET"
-    berth_conf_images
-    start_berthd
-    BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
-    berth_crictl pull "$BUSYBOX" >/dev/null
     POD_UID=u-ev-$$-$BATS_TEST_NUMBER
-    POD_JSON=$BERTH_TMP/pod.json
-    cat >"$POD_JSON" <<EOF
-{"metadata":{"name":"evpod","namespace":"it","uid":"$POD_UID","attempt":0},
- "hostname":"evhost","log_directory":"$BERTH_TMP/logs","linux":{}}
-EOF
-    POD=$(berth_crictl runp "$POD_JSON" 2>/dev/null)
-    [[ $POD =~ ^[0-9a-f]{64}$ ]]
+    berth_pod_setup evtest evpod
     CTR_JSON=$BERTH_TMP/ctr.json
     cat >"$CTR_JSON" <<EOF
 {"metadata":{"name":"ev"},"image":{"image":"$BUSYBOX"},"log_path":"ev.log",

@@ -189,6 +189,30 @@ berth_images_setup_file() {
         skip "cannot build the test images (see $BATS_FILE_TMPDIR/build.log)"
 }
 
+# berth_pod_setup NET NAME [FIELDS]: the common setup() of a test that wants
+# a running berthd, the busybox image and one pod sandbox of its own: a
+# network NET, a pod NAME (hostname NAME less "pod", plus "host"). Sets
+# BUSYBOX, POD_JSON and POD. The pod's uid is $POD_UID when set, else one per
+# test; FIELDS are more pod config fields (e.g. "labels":{"a":"b"}), and
+# $POD_LINUX replaces the empty "linux" object.
+berth_pod_setup() {
+    local net=$1 name=$2 fields=${3:-} linux=${POD_LINUX:-'{}'}
+    [[ -s $REG_DIR/images.txt ]] || skip "no test images"
+    berth_setup
+    write_conflist "$net" "$BRIDGE" "$SUBNET"
+    berth_conf_images
+    start_berthd
+    BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    POD_JSON=$BERTH_TMP/pod.json
+    cat >"$POD_JSON" <<EOF
+{"metadata":{"name":"$name","namespace":"it","uid":"${POD_UID:-u-$$-$BATS_TEST_NUMBER}","attempt":0},
+ "hostname":"${name%pod}host","log_directory":"$BERTH_TMP/logs",${fields:+$fields,}"linux":$linux}
+EOF
+    POD=$(berth_crictl runp "$POD_JSON" 2>/dev/null)
+    [[ $POD =~ ^[0-9a-f]{64}$ ]]
+}
+
 # berth_conf_images [RUNTIME]: the test's berthd pulls through the offline
 # registry's mirrors and runs containers with RUNTIME (default
 # $BERTH_TEST_RUNTIME, else runc). Call after berth_setup.

@@ -18,23 +18,11 @@ setup_file() {
 }
 
 setup() {
-    [[ -s $REG_DIR/images.txt ]] || skip "no test images"
-    berth_setup
-    write_conflist statstest "$BRIDGE" "$SUBNET"
-    berth_conf_images
-    start_berthd
-    BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
-    berth_crictl pull "$BUSYBOX" >/dev/null
     UID_=stats-$$-$BATS_TEST_NUMBER
+    POD_UID=$UID_
     CGPARENT=/kubepods/besteffort/pod$UID_
-    POD_JSON=$BERTH_TMP/pod.json
-    cat >"$POD_JSON" <<EOF
-{"metadata":{"name":"statspod","namespace":"it","uid":"$UID_","attempt":0},
- "hostname":"statshost","log_directory":"$BERTH_TMP/logs","labels":{"tier":"statsp"},
- "linux":{"cgroup_parent":"$CGPARENT"}}
-EOF
-    POD=$(berth_crictl runp "$POD_JSON" 2>/dev/null)
-    [[ $POD =~ ^[0-9a-f]{64}$ ]]
+    POD_LINUX='{"cgroup_parent":"'$CGPARENT'"}'
+    berth_pod_setup statstest statspod '"labels":{"tier":"statsp"}'
 }
 
 teardown() {

@@ -17,20 +17,7 @@ setup_file() {
 }
 
 setup() {
-    [[ -s $REG_DIR/images.txt ]] || skip "no test images"
-    berth_setup
-    write_conflist streamtest "$BRIDGE" "$SUBNET"
-    berth_conf_images
-    start_berthd
-    BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
-    berth_crictl pull "$BUSYBOX" >/dev/null
-    POD_JSON=$BERTH_TMP/pod.json
-    cat >"$POD_JSON" <<EOF
-{"metadata":{"name":"streampod","namespace":"it","uid":"u-$$-$BATS_TEST_NUMBER","attempt":0},
- "hostname":"streamhost","log_directory":"$BERTH_TMP/logs","linux":{}}
-EOF
-    POD=$(berth_crictl runp "$POD_JSON" 2>/dev/null)
-    [[ $POD =~ ^[0-9a-f]{64}$ ]]
+    berth_pod_setup streamtest streampod
 }
 
 teardown() {
