@@ -727,10 +727,31 @@ static void on_step(berth_actor_t *self, ctr_t *c, step_msg_t *s)
     }
 }
 
+/* The runtime's create bound the recursive read-only clones into the
+ * container's mount namespace, which keeps its own copies: the node's go
+ * now. Left mounted they would pin the host path's submounts (an rmdir of a
+ * mount point fails with EBUSY while a mount in the caller's namespace sits
+ * on it, so a kubelet could not clean a volume up). Takes the bundle path;
+ * no reply (cleanup_job releases whatever is left, and both ignore what
+ * the other removed). */
+static void rro_release_job(void *arg)
+{
+    char *bundle = arg;
+    berth_err_t err = NULL;
+    if (berth_ctrsec_rro_release(bundle, &err) < 0) {
+        berth_log_warn("recursive read-only clones not released", "bundle=%s error=\"%s\"", bundle,
+                       err->msg);
+        berth_err_free(&err);
+    }
+    berth_free(bundle);
+}
+
 static void on_conmon_created(berth_actor_t *self, ctr_t *c, berth_conmon_created_msg_t *m)
 {
     if (m->error)
         return ctr_fail(self, c, berth_steal_ptr(&m->error));
+    if (berth_ctrsec_wants_rro(c->config))
+        berth_blocking_run(rro_release_job, berth_strdup(c->bundle), BERTH_HANDLE_NONE, NULL);
     c->pid = m->pid;
     c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
     berth_creation_next(self, &c->cr);

@@ -155,6 +155,14 @@ void berth_ctrsec_rro_free(char **v, size_t n)
     berth_free(v);
 }
 
+bool berth_ctrsec_wants_rro(const Runtime__V1__ContainerConfig *cc)
+{
+    for (size_t i = 0; i < cc->n_mounts; i++)
+        if (cc->mounts[i]->recursive_read_only)
+            return true;
+    return false;
+}
+
 int berth_ctrsec_rro_release(const char *bundle, berth_err_t *err)
 {
     BERTH_AUTO_FREE char *dir = berth_asprintf("%s/rro", bundle);
@@ -165,10 +173,7 @@ int berth_ctrsec_rro_make(const Runtime__V1__ContainerConfig *cc, const char *bu
                           berth_err_t *err)
 {
     *out = NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < cc->n_mounts; i++)
-        n += cc->mounts[i]->recursive_read_only;
-    if (n == 0)
+    if (!berth_ctrsec_wants_rro(cc))
         return 0;
     BERTH_AUTO_FREE char *dir = berth_asprintf("%s/rro", bundle);
     /* a retried creation finds the clones of the failed attempt: start clean */

@@ -10,6 +10,8 @@
 #ifndef BERTH_ACTORS_CTRSEC_H
 #define BERTH_ACTORS_CTRSEC_H
 
+#include <stdbool.h>
+
 #include "api.pb-c.h"
 #include "engine/err.h"
 
@@ -44,6 +46,9 @@ int berth_ctrsec_cri_signal(int signo);
 int berth_ctrsec_rro_make(const Runtime__V1__ContainerConfig *cc, const char *bundle, char ***out,
                           berth_err_t *err);
 void berth_ctrsec_rro_free(char **v, size_t n);
+
+/* Whether any of cc's mounts is recursive read-only. Pure. */
+bool berth_ctrsec_wants_rro(const Runtime__V1__ContainerConfig *cc);
 
 /* Detaches and removes every clone under <bundle>/rro (before the bundle
  * is removed: a mounted clone would stop the removal). Missing is fine.
