@@ -70,7 +70,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 int main(void)
 {
-    printf("1..19\n");
+    printf("1..21\n");
     char tmpl[] = "/tmp/berth-cri-XXXXXX";
     char *base = mkdtemp(tmpl);
     char *netdir = berth_asprintf("%s/net.d", base);
