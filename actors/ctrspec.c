@@ -170,7 +170,7 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
     char **env = berth_ctrspec_env(cc, icfg, c->pod->hostname, &nenv);
     *stop_signal = berth_ctrspec_signal(
             icfg ? json_string_value(json_object_get(icfg, "StopSignal")) : NULL);
-    /* KEP-4960: the pod's own stop signal wins over the image's */
+    /* KEP-4960: the container config's stop signal wins over the image's */
     if (berth_ctrsec_signal(cc->stop_signal) > 0)
         *stop_signal = berth_ctrsec_signal(cc->stop_signal);
     int ret = -1;
