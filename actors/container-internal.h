@@ -19,6 +19,7 @@
 #include "actors/runtimes.h"
 #include "conf/config.h"
 #include "io/conmon.h"
+#include "io/ocispec.h"
 #include "io/store.h"
 
 enum made_bits {
@@ -80,6 +81,10 @@ typedef struct ctr {
     char *runtime_path, *runtime_root;
     char *image_name, *image_ref, *image_id;
     int stop_signal;
+    /* ContainerStatus.user: the spec's user, then the ids the init really
+     * got (/proc/PID/status, read when it started); uid only when set */
+    berth_user_t user;
+    bool user_set, user_read;
     pid_t pid;
     int state; /* Runtime__V1__ContainerState */
     int64_t created_at, started_at, finished_at;
@@ -157,6 +162,11 @@ void ctr_on_exec_stream(berth_actor_t *self, void *owner, berth_cri_req_msg_t *r
 void ctr_on_attach(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
 void ctr_on_exec_done(ctr_t *c, berth_conmon_result_msg_t *m);
 void ctr_on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
+/* Replaces the spec's user with the ids the started init really has
+ * (/proc/PID/status), once: the runtime sets them before it execs the
+ * program, so while the init is still the runtime's the spec's stay and a
+ * later status asks again. Keeps the spec's when the init is gone. */
+void ctr_read_user(ctr_t *c);
 void ctr_on_status_query(ctr_t *c, berth_ctr_status_msg_t *q);
 void ctr_on_update(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
 void ctr_finish_update_err(berth_actor_t *self, ctr_t *c, berth_err_t err);

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "actors/creation.h"
+#include "actors/ctrsec.h"
 #include "actors/ctrspec.h"
 #include "actors/cri.h"
 #include "actors/imagelookup.h"
@@ -107,6 +108,14 @@ static char *record_json_as(const ctr_t *c, bool creating, int state)
     json_object_set_new(o, "exit_code", json_integer(c->exit_code));
     json_object_set_new(o, "pid", json_integer(c->pid));
     json_object_set_new(o, "stop_signal", json_integer(c->stop_signal));
+    if (c->user_set) {
+        json_t *g = json_array();
+        for (size_t i = 0; i < c->user.ngids; i++)
+            json_array_append_new(g, json_integer(c->user.gids[i]));
+        json_object_set_new(o, "user",
+                            json_pack("{s:I, s:I, s:o, s:b}", "uid", (json_int_t)c->user.uid, "gid",
+                                      (json_int_t)c->user.gid, "groups", g, "read", c->user_read));
+    }
     json_object_set_new(o, "reason", JSTR(c->reason));
     json_object_set_new(o, "message", JSTR(c->message));
     json_object_set_new(o, "rootfs", JSTR(c->rootfs));
@@ -163,6 +172,7 @@ static void prepare_job(void *arg)
             .bundle = c->bundle,
             .infra = c->infra,
             .pids_limit = c->cfg->pids_limit,
+            .user = &c->user,
     };
     berth_ctrspec_write(&in, &c->stop_signal, &s->error);
 }
@@ -190,6 +200,8 @@ static void cleanup_job(void *arg)
 {
     step_msg_t *s = arg;
     ctr_t *c = s->c;
+    /* the recursive read-only clones first: the removal cannot pass them */
+    berth_ctrsec_rro_release(c->bundle, NULL);
     berth_fs_remove_tree(c->bundle);
     BERTH_AUTO_FREE char *exitf = berth_asprintf("%s/%s", c->exit_dir, c->id);
     berth_fs_unlink(exitf, "exit file", NULL);
@@ -656,6 +668,7 @@ static void on_step(berth_actor_t *self, ctr_t *c, step_msg_t *s)
             berth_free(c->runtime_path);
             c->runtime_path = berth_steal_ptr(&s->path);
         }
+        c->user_set = s->error == NULL;
         prep_joined(self, c, berth_steal_ptr(&s->error));
         return;
     case STEP_INTENT:
@@ -714,10 +727,31 @@ static void on_step(berth_actor_t *self, ctr_t *c, step_msg_t *s)
     }
 }
 
+/* The runtime's create bound the recursive read-only clones into the
+ * container's mount namespace, which keeps its own copies: the node's go
+ * now. Left mounted they would pin the host path's submounts (an rmdir of a
+ * mount point fails with EBUSY while a mount in the caller's namespace sits
+ * on it, so a kubelet could not clean a volume up). Takes the bundle path;
+ * no reply (cleanup_job releases whatever is left, and both ignore what
+ * the other removed). */
+static void rro_release_job(void *arg)
+{
+    char *bundle = arg;
+    berth_err_t err = NULL;
+    if (berth_ctrsec_rro_release(bundle, &err) < 0) {
+        berth_log_warn("recursive read-only clones not released", "bundle=%s error=\"%s\"", bundle,
+                       err->msg);
+        berth_err_free(&err);
+    }
+    berth_free(bundle);
+}
+
 static void on_conmon_created(berth_actor_t *self, ctr_t *c, berth_conmon_created_msg_t *m)
 {
     if (m->error)
         return ctr_fail(self, c, berth_steal_ptr(&m->error));
+    if (berth_ctrsec_wants_rro(c->config))
+        berth_blocking_run(rro_release_job, berth_strdup(c->bundle), BERTH_HANDLE_NONE, NULL);
     c->pid = m->pid;
     c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
     berth_creation_next(self, &c->cr);
@@ -746,6 +780,7 @@ static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *
             if (c->infra)
                 ctr_infra_answer(c, NULL);
             c->started_at = (int64_t)berth_wall_ns();
+            ctr_read_user(c);
             ctr_write_record(c, STEP_RECORD, false);
             ctr_publish(c);
             if (rm)
@@ -858,6 +893,7 @@ static void ctr_fini(void *state)
     berth_store_image_free(c->image);
     berth_strv_free(c->layer_dirs);
     berth_err_free(&c->prep_failure);
+    berth_user_fini(&c->user);
     char **fields[] = {&c->id,         &c->name,        &c->pod_id,       &c->rootfs,
                        &c->bundle,     &c->persist_dir, &c->exit_dir,     &c->socket_dir,
                        &c->log_path,   &c->record_path, &c->runtime_path, &c->runtime_root,
@@ -956,6 +992,18 @@ berth_handle_t berth_container_restore(const berth_ctr_init_t *base, json_t *rec
     c->exit_code = (int)json_integer_value(json_object_get(rec, "exit_code"));
     c->pid = (pid_t)json_integer_value(json_object_get(rec, "pid"));
     c->stop_signal = (int)json_integer_value(json_object_get(rec, "stop_signal"));
+    json_t *user = json_object_get(rec, "user");
+    if (json_is_object(user)) {
+        json_t *g = json_object_get(user, "groups");
+        c->user_set = true;
+        c->user_read = json_is_true(json_object_get(user, "read"));
+        c->user.uid = (uint32_t)json_integer_value(json_object_get(user, "uid"));
+        c->user.gid = (uint32_t)json_integer_value(json_object_get(user, "gid"));
+        c->user.ngids = json_array_size(g);
+        c->user.gids = berth_calloc(c->user.ngids + 1, sizeof(uint32_t));
+        for (size_t i = 0; i < c->user.ngids; i++)
+            c->user.gids[i] = (uint32_t)json_integer_value(json_array_get(g, i));
+    }
     c->reason = jdup(rec, "reason");
     c->message = jdup(rec, "message");
     c->rootfs = jdup(rec, "rootfs");

@@ -6,6 +6,7 @@
  * reopening, and the check of a container restored as created.
  */
 #include "actors/container-internal.h"
+#include "actors/ctrsec.h"
 #include "actors/events.h"
 
 #include <errno.h>
@@ -412,6 +413,9 @@ void ctr_on_exec_done(ctr_t *c, berth_conmon_result_msg_t *m)
  * the two maps, owned). */
 typedef struct status_parts {
     Runtime__V1__ContainerStatus st;
+    Runtime__V1__ContainerUser user;
+    Runtime__V1__LinuxContainerUser luser;
+    int64_t *groups;
     Runtime__V1__ContainerMetadata md;
     Runtime__V1__ImageSpec img;
     Runtime__V1__ContainerResources cres;
@@ -452,6 +456,21 @@ static void status_build(const ctr_t *c, status_parts_t *p)
     st->annotations = p->annotations;
     st->n_mounts = cc->n_mounts;
     st->mounts = cc->mounts;
+    st->stop_signal = berth_ctrsec_cri_signal(stop_sig(c));
+    runtime__v1__container_user__init(&p->user);
+    runtime__v1__linux_container_user__init(&p->luser);
+    p->groups = NULL;
+    if (c->user_set) {
+        p->luser.uid = c->user.uid;
+        p->luser.gid = c->user.gid;
+        p->groups = berth_calloc(c->user.ngids + 1, sizeof(int64_t));
+        for (size_t i = 0; i < c->user.ngids; i++)
+            p->groups[i] = c->user.gids[i];
+        p->luser.n_supplemental_groups = c->user.ngids;
+        p->luser.supplemental_groups = p->groups;
+        p->user.linux = &p->luser;
+        st->user = &p->user;
+    }
     /* as created, then as updated (record_resources) */
     runtime__v1__container_resources__init(&p->cres);
     if (cc->linux && cc->linux->resources) {
@@ -460,8 +479,27 @@ static void status_build(const ctr_t *c, status_parts_t *p)
     }
 }
 
+void ctr_read_user(ctr_t *c)
+{
+    berth_proc_ids_t ids;
+    /* procfs: no disk behind it (io/procsig.h), fine in a turn */
+    if (c->user_read || c->pid <= 0 ||
+        c->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING ||
+        berth_proc_is_runtime_init(c->pid, c->runtime_path) != 0 ||
+        berth_proc_ids(c->pid, &ids) < 0)
+        return;
+    c->user_read = true;
+    berth_free(c->user.gids);
+    c->user.uid = ids.uid;
+    c->user.gid = ids.gid;
+    c->user.gids = berth_steal_ptr(&ids.groups);
+    c->user.ngids = ids.ngroups;
+    c->user_set = true;
+}
+
 static void status_parts_fini(status_parts_t *p)
 {
+    berth_free(p->groups);
     berth_free(p->labels);
     berth_free(p->annotations);
 }
@@ -503,6 +541,7 @@ void ctr_on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     (void)self;
     const Runtime__V1__ContainerStatusRequest *r =
             (const Runtime__V1__ContainerStatusRequest *)rm->req;
+    ctr_read_user(c);
     status_parts_t parts;
     status_build(c, &parts);
     Runtime__V1__ContainerStatusResponse resp = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INIT;
@@ -528,6 +567,7 @@ void ctr_on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
  * or stashed is not listed, so the manager does not ask it. */
 void ctr_on_status_query(ctr_t *c, berth_ctr_status_msg_t *q)
 {
+    ctr_read_user(c);
     status_parts_t parts;
     status_build(c, &parts);
     berth_ctr_status_msg_t *r = berth_ctr_status_query_new(q->reply_to, q->tag, q->slot);

@@ -18,6 +18,7 @@
 #include <sys/random.h>
 
 #include "actors/ctrmsg.h"
+#include "actors/ctrsec.h"
 #include "actors/podmsg.h"
 #include "actors/container.h"
 #include "actors/creation.h"
@@ -168,6 +169,11 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
                                   "must be absolute and host_path \"%s\" set",
                                   i, m->container_path ? m->container_path : "",
                                   m->host_path ? m->host_path : "");
+    }
+    {
+        BERTH_AUTO_ERR berth_err_t serr = NULL;
+        if (berth_ctrsec_check(cc, &serr) < 0)
+            return berth_cri_fail(rm, serr->kind, "%s", serr->msg);
     }
     for (size_t i = 0; i < cc->n_envs; i++) {
         const char *k = cc->envs[i]->key;

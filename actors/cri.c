@@ -27,6 +27,8 @@
 #include "engine/err.h"
 #include "engine/log.h"
 #include "io/grpc.h"
+#include "io/lsm.h"
+#include "io/rromount.h"
 #include "io/stream.h"
 #include "proto/cri.h"
 
@@ -365,6 +367,17 @@ static char *status_info_json(const cri_t *c)
     const berth_runtimes_t *rts = berth_runtimes_current();
     if (rts != NULL)
         json_object_set_new(doc, "runtimes", berth_runtimes_json(rts));
+    /* what a pod's AppArmor fields do here (docs/security-contexts.md) */
+    bool aa = berth_lsm_apparmor_enabled();
+    json_object_set_new(
+            doc, "apparmor",
+            json_pack("{s:b, s:s}", "enabled", aa, "message",
+                      aa ? "AppArmor runs on this node, but berth applies no profiles: "
+                           "RuntimeDefault and Unconfined are accepted, a Localhost profile "
+                           "is refused"
+                         : "this node's kernel has no AppArmor: RuntimeDefault and Unconfined "
+                           "are accepted (containers run unconfined), a Localhost profile is "
+                           "refused"));
     char *out = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     return out;
@@ -417,20 +430,30 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
             berth_calloc(nh + 1, sizeof(Runtime__V1__RuntimeHandler));
     BERTH_AUTO_FREE Runtime__V1__RuntimeHandler **hp =
             berth_calloc(nh + 1, sizeof(Runtime__V1__RuntimeHandler *));
-    /* Neither recursive read-only mounts nor user namespaces are offered yet:
-     * say so rather than let the kubelet assume them. */
+    /* Recursive read-only mounts are berth's own (io/rromount.h), so every
+     * handler has them where the kernel does; user namespaces are not
+     * offered yet: say so rather than let the kubelet assume them. */
     Runtime__V1__RuntimeHandlerFeatures feats = RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT;
+    feats.recursive_read_only_mounts = berth_rro_supported();
     for (size_t i = 0; i < nh; i++) {
         runtime__v1__runtime_handler__init(&hs[i]);
         hs[i].name = c->handlers[i];
         hs[i].features = &feats;
         hp[i] = &hs[i];
     }
+    /* The CRI's name for the default handler is "" (critest asks for the
+     * features of handler "" unless told a name): listed under both. */
+    runtime__v1__runtime_handler__init(&hs[nh]);
+    hs[nh].name = (char *)"";
+    hs[nh].features = &feats;
+    hp[nh] = &hs[nh];
     Runtime__V1__RuntimeFeatures rfeats = RUNTIME__V1__RUNTIME_FEATURES__INIT;
+    /* Merge and Strict (io/ocispec.h), and ContainerStatus.user */
+    rfeats.supplemental_groups_policy = true;
 
     Runtime__V1__StatusResponse resp = RUNTIME__V1__STATUS_RESPONSE__INIT;
     resp.status = &st;
-    resp.n_runtime_handlers = nh;
+    resp.n_runtime_handlers = nh + 1;
     resp.runtime_handlers = hp;
     resp.features = &rfeats;
 

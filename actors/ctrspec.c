@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "actors/ctrsec.h"
 #include "actors/runtimes.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
@@ -169,11 +170,15 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
     char **env = berth_ctrspec_env(cc, icfg, c->pod->hostname, &nenv);
     *stop_signal = berth_ctrspec_signal(
             icfg ? json_string_value(json_object_get(icfg, "StopSignal")) : NULL);
+    /* KEP-4960: the container config's stop signal wins over the image's */
+    if (berth_ctrsec_signal(cc->stop_signal) > 0)
+        *stop_signal = berth_ctrsec_signal(cc->stop_signal);
     int ret = -1;
     berth_user_t user = {0};
     berth_ocispec_mount_t *mounts = NULL;
     berth_resources_fit_t fit = {0};
     uint32_t *extra = NULL;
+    char **rro = NULL; /* the recursive read-only clones, by mount index */
     BERTH_AUTO_FREE char *user_spec = NULL;
     if (nargs == 0) {
         berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
@@ -207,11 +212,13 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
         berth_err_prefix(err, "CreateContainer: user %s", user_spec);
         goto out;
     }
+    if (berth_ctrsec_rro_make(cc, c->bundle, &rro, err) < 0)
+        goto out;
     mounts = berth_calloc(cc->n_mounts + 1, sizeof(*mounts));
     for (size_t i = 0; i < cc->n_mounts; i++) {
         const Runtime__V1__Mount *m = cc->mounts[i];
         mounts[i].destination = m->container_path;
-        mounts[i].source = m->host_path;
+        mounts[i].source = rro && rro[i] ? rro[i] : m->host_path;
         mounts[i].readonly = m->readonly;
         mounts[i].propagation =
                 m->propagation == RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER
@@ -320,6 +327,13 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
     if (ret < 0)
         berth_err_prefix(err, "CreateContainer: OCI spec");
 out:
+    if (ret < 0 && rro != NULL)
+        berth_ctrsec_rro_release(c->bundle, NULL);
+    berth_ctrsec_rro_free(rro, cc->n_mounts);
+    if (ret == 0 && c->user != NULL) {
+        *c->user = user;
+        memset(&user, 0, sizeof(user));
+    }
     if (icfg)
         json_decref(icfg);
     berth_strv_free(args);

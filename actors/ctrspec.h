@@ -17,6 +17,7 @@
 #include "api.pb-c.h"
 #include "actors/podmsg.h"
 #include "engine/err.h"
+#include "io/ocispec.h"
 #include "io/store.h"
 
 typedef struct berth_ctrspec_in {
@@ -28,10 +29,13 @@ typedef struct berth_ctrspec_in {
     const char *bundle; /* config.json is written here */
     bool infra;         /* a pod's pause container: it makes the pod's PID namespace */
     int64_t pids_limit; /* [crio.runtime] pids_limit; <= 0: none */
+    berth_user_t *user; /* optional: gets the user the spec runs as (owned) */
 } berth_ctrspec_in_t;
 
 /* Builds the spec and writes <bundle>/config.json; *stop_signal is the
- * image's StopSignal (SIGTERM without one). -1 with *err (INVALID_ARGUMENT
+ * config's stop_signal, else the image's StopSignal (SIGTERM without
+ * either). Recursive read-only mounts are cloned under <bundle>/rro
+ * (actors/ctrsec.h; removed again on failure). -1 with *err (INVALID_ARGUMENT
  * for what the kubelet user must fix) otherwise. Blocking: the pool only. */
 int berth_ctrspec_write(const berth_ctrspec_in_t *in, int *stop_signal, berth_err_t *err);
 

@@ -15,6 +15,7 @@
 #include <sys/random.h>
 
 #include "actors/ctrmsg.h"
+#include "actors/ctrsec.h"
 #include "actors/podmsg.h"
 #include "actors/creation.h"
 #include "actors/cri.h"
@@ -150,7 +151,7 @@ static int check_pod_config(const Runtime__V1__PodSandboxConfig *c, berth_err_t 
                                   "node's own %s namespace (the pod shares it)",
                                   key, kind == BERTH_NETNS_NET ? "network" : "IPC");
     }
-    return 0;
+    return berth_ctrsec_check_pod(c, err);
 }
 
 static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)

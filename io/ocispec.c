@@ -969,6 +969,10 @@ int berth_user_resolve(const char *rootfs, const char *user_spec, const uint32_t
             cap = m.cap;
         }
     }
+    /* The primary group is a supplementary one too (as containerd and
+     * CRI-O make it): a process that changes its gid keeps the group, and
+     * the kubelet expects it in ContainerStatus.user under both policies. */
+    gid_push(&out->gids, &out->ngids, &cap, out->gid);
     for (size_t i = 0; i < nextra; i++)
         gid_push(&out->gids, &out->ngids, &cap, extra[i]);
     if (out->ngids > 1)

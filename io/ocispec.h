@@ -232,6 +232,8 @@ int berth_ocispec_min_oom_score_adj(void);
 
 /* ---- users and groups from the image ------------------------------------ */
 
+/* The supplementary groups: the primary gid always, the requested ones,
+ * and under Merge the user's memberships in the image's /etc/group. */
 enum berth_groups_policy {
     BERTH_GROUPS_MERGE = 0, /* /etc/group memberships + the requested groups */
     BERTH_GROUPS_STRICT,    /* only the primary gid and the requested groups */

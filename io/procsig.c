@@ -173,3 +173,68 @@ int berth_proc_sig_fate(pid_t pid, int sig)
 {
     return with_status(pid, sig, berth_proc_sig_fate_parse);
 }
+
+/* The first decimal number of a "Key:\t..." line. */
+static bool first_id(const char *status, const char *key, uint32_t *out)
+{
+    const char *v = field(status, key);
+    if (v == NULL)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (errno || end == v || n > UINT32_MAX)
+        return false;
+    *out = (uint32_t)n;
+    return true;
+}
+
+int berth_proc_ids_parse(const char *status, berth_proc_ids_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!first_id(status, "Uid", &out->uid) || !first_id(status, "Gid", &out->gid)) {
+        errno = EINVAL;
+        return -1;
+    }
+    const char *g = field(status, "Groups");
+    size_t cap = 0;
+    /* the kernel prints at most NGROUPS_MAX (65536) of them */
+    for (const char *p = g; p && *p && *p != '\n' && out->ngroups < 65536;) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(p, &end, 10);
+        if (end == p) {
+            p++;
+            continue;
+        }
+        p = end;
+        if (errno || n > UINT32_MAX)
+            continue;
+        if (out->ngroups == cap) {
+            cap = cap ? cap * 2 : 8;
+            out->groups = berth_realloc(out->groups, cap * sizeof(uint32_t));
+        }
+        out->groups[out->ngroups++] = (uint32_t)n;
+    }
+    return 0;
+}
+
+void berth_proc_ids_fini(berth_proc_ids_t *ids)
+{
+    berth_free(ids->groups);
+    memset(ids, 0, sizeof(*ids));
+}
+
+int berth_proc_ids(pid_t pid, berth_proc_ids_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    BERTH_AUTO_FREE char *status = NULL;
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    if (berth_fs_read_small(path, 64 * 1024, &status, &err) < 0) {
+        errno = err->errnum;
+        return -1;
+    }
+    return berth_proc_ids_parse(status, out);
+}

@@ -13,6 +13,8 @@
 #define BERTH_IO_PROCSIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 enum berth_sig_fate {
@@ -58,5 +60,22 @@ typedef struct berth_sig_sent {
  * discarded). Returns 0 with *out, or -1 with errno (ESRCH: gone). Reads
  * procfs only: any thread, an actor turn included. */
 int berth_proc_signal(pid_t pid, int sig, const char *runtime_path, berth_sig_sent_t *out);
+
+/* The identities a process runs with (ContainerStatus.user): the real uid
+ * and gid and the supplementary groups, as /proc/PID/status's Uid, Gid and
+ * Groups lines give them. groups is owned (berth_proc_ids_fini). */
+typedef struct berth_proc_ids {
+    uint32_t uid, gid;
+    uint32_t *groups;
+    size_t ngroups;
+} berth_proc_ids_t;
+
+/* Reads them for PID: 0, or -1 with errno (ENOENT: gone; EINVAL: a status
+ * without the lines). Reads one procfs file: any thread, an actor turn
+ * included. */
+int berth_proc_ids(pid_t pid, berth_proc_ids_t *out);
+/* The same from the text of a /proc/PID/status file (for tests). */
+int berth_proc_ids_parse(const char *status, berth_proc_ids_t *out);
+void berth_proc_ids_fini(berth_proc_ids_t *ids);
 
 #endif

@@ -23,6 +23,7 @@
 #include "io/blocking.h"
 #include "io/grpc.h"
 #include "io/grpc_client.h"
+#include "io/rromount.h"
 #include "proto/cri.h"
 #include "tests/unit/actors/cricall.h"
 #include "tests/unit/check.h"
@@ -69,7 +70,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 int main(void)
 {
-    printf("1..19\n");
+    printf("1..21\n");
     char tmpl[] = "/tmp/berth-cri-XXXXXX";
     char *base = mkdtemp(tmpl);
     char *netdir = berth_asprintf("%s/net.d", base);
@@ -137,8 +138,18 @@ int main(void)
     ok(rt && rt->status, "Status: RuntimeReady true");
     ok(net && !net->status && strcmp(net->reason, "NetworkPluginNotReady") == 0,
        "Status: NetworkReady false with a reason while no conflist exists");
-    ok(s && s->n_runtime_handlers == 2 && strcmp(s->runtime_handlers[0]->name, "crun") == 0,
-       "Status: runtime handlers listed");
+    ok(s && s->n_runtime_handlers == 3 && strcmp(s->runtime_handlers[0]->name, "crun") == 0 &&
+               strcmp(s->runtime_handlers[2]->name, "") == 0,
+       "Status: runtime handlers listed, the default also as \"\"");
+    ok(s && s->runtime_handlers[0]->features &&
+               s->runtime_handlers[0]->features->recursive_read_only_mounts ==
+                       berth_rro_supported() &&
+               s->runtime_handlers[2]->features &&
+               s->runtime_handlers[2]->features->recursive_read_only_mounts ==
+                       berth_rro_supported(),
+       "Status: recursive read-only mounts advertised per handler where the kernel has them");
+    ok(s && s->features && s->features->supplemental_groups_policy,
+       "Status: supplemental_groups_policy advertised");
     ok(s && s->n_info == 2 && strstr(s->info[0]->value, "\"defaultRuntime\":\"crun\""),
        "Status verbose: info carries the config");
     ok(s && s->n_info == 2 && strcmp(s->info[1]->key, "stages") == 0 &&

@@ -267,6 +267,7 @@ typedef struct {
     const int64_t *supp;
     size_t nsupp;
     bool strict;
+    int stop; /* ContainerConfig.stop_signal (a CRI Signal value) */
     bool readonly;
     bool uts;      /* the pod has a UTS namespace path */
     int want_kind; /* enum berth_err_kind; 0 (UNKNOWN, never wanted): success */
@@ -283,7 +284,7 @@ static const write_case_t write_cases[] = {
                     {"/process/env/1", "\"HOSTNAME=web-0\""},
                     {"/process/user/uid", "0"},
                     {"/process/user/gid", "0"},
-                    {"/process/user/additionalGids", "[10]"},
+                    {"/process/user/additionalGids", "[0,10]"},
                     {"/root/readonly", "false"}}},
         {"image entrypoint, cmd and env",
          .icfg = "{\"Entrypoint\":[\"/ep\",\"-x\"],\"Cmd\":[\"serve\"],"
@@ -298,7 +299,7 @@ static const write_case_t write_cases[] = {
          .run_as_user = I64(1000), .want_stop = SIGTERM,
          .probes = {{"/process/user/uid", "1000"},
                     {"/process/user/gid", "1001"},
-                    {"/process/user/additionalGids", "[10,29]"}}},
+                    {"/process/user/additionalGids", "[10,29,1001]"}}},
         {"run_as_user and run_as_group", .command = STRV("/bin/true"), .run_as_user = I64(1000),
          .run_as_group = I64(10), .want_stop = SIGTERM,
          .probes = {{"/process/user/uid", "1000"}, {"/process/user/gid", "10"}}},
@@ -306,17 +307,17 @@ static const write_case_t write_cases[] = {
          .run_as_user = I64(4242), .want_stop = SIGTERM,
          .probes = {{"/process/user/uid", "4242"},
                     {"/process/user/gid", "0"},
-                    {"/process/user/additionalGids", NULL}}},
+                    {"/process/user/additionalGids", "[0]"}}},
         {"run_as_username", .command = STRV("/bin/true"), .run_as_username = "daemon",
          .want_stop = SIGTERM,
          .probes = {{"/process/user/uid", "1"},
                     {"/process/user/gid", "1"},
-                    {"/process/user/additionalGids", NULL}}},
+                    {"/process/user/additionalGids", "[1]"}}},
         {"the image's User name via etc/passwd", .command = STRV("/bin/true"),
          .icfg = "{\"User\":\"app\"}", .image_user = "app", .want_stop = SIGTERM,
          .probes = {{"/process/user/uid", "1000"},
                     {"/process/user/gid", "1001"},
-                    {"/process/user/additionalGids", "[10,29]"}}},
+                    {"/process/user/additionalGids", "[10,29,1001]"}}},
         {"the image's User name:group", .command = STRV("/bin/true"),
          .icfg = "{\"User\":\"app:audio\"}", .image_user = "app:audio", .want_stop = SIGTERM,
          .probes = {{"/process/user/uid", "1000"}, {"/process/user/gid", "29"}}},
@@ -328,16 +329,21 @@ static const write_case_t write_cases[] = {
          .want_stop = SIGTERM},
         {"supplemental groups merge with etc/group", .command = STRV("/bin/true"),
          .run_as_user = I64(1000), .supp = (const int64_t[]){500, 10}, .nsupp = 2,
-         .want_stop = SIGTERM, .probes = {{"/process/user/additionalGids", "[10,29,500]"}}},
+         .want_stop = SIGTERM, .probes = {{"/process/user/additionalGids", "[10,29,500,1001]"}}},
         {"supplemental groups, Strict policy", .command = STRV("/bin/true"),
          .run_as_user = I64(1000), .supp = (const int64_t[]){500}, .nsupp = 1, .strict = true,
          .want_stop = SIGTERM,
-         .probes = {{"/process/user/gid", "1001"}, {"/process/user/additionalGids", "[500]"}}},
+         .probes = {{"/process/user/gid", "1001"}, {"/process/user/additionalGids", "[500,1001]"}}},
         {"readonly root", .command = STRV("/bin/true"), .readonly = true, .want_stop = SIGTERM,
          .probes = {{"/root/readonly", "true"}}},
         {"the image's StopSignal", .command = STRV("/bin/true"),
          .icfg = "{\"StopSignal\":\"SIGQUIT\"}", .want_stop = SIGQUIT,
          .probes = {{"/process/args", "[\"/bin/true\"]"}}},
+        {"the config's stop_signal wins over the image's", .command = STRV("/bin/true"),
+         .icfg = "{\"StopSignal\":\"SIGQUIT\"}", .stop = RUNTIME__V1__SIGNAL__SIGNAL_SIGUSR1,
+         .want_stop = SIGUSR1},
+        {"the config's stop_signal without an image one", .command = STRV("/bin/true"),
+         .stop = RUNTIME__V1__SIGNAL__SIGNAL_SIGHUP, .want_stop = SIGHUP},
         {"the image's numeric StopSignal", .command = STRV("/bin/true"),
          .icfg = "{\"StopSignal\":\"9\"}", .want_stop = SIGKILL},
         {"no command and no image entrypoint/cmd", .icfg = "{\"Env\":[\"A=1\"]}",
@@ -414,6 +420,7 @@ static void run_write_case(const write_case_t *t, const char *rootfs, const char
     if (t->strict)
         sc.supplemental_groups_policy = RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict;
     sc.readonly_rootfs = t->readonly;
+    cc.stop_signal = t->stop;
 
     BERTH_AUTO_FREE char *hosts = berth_asprintf("%s/hosts", base);
     BERTH_AUTO_FREE char *resolv = berth_asprintf("%s/resolv.conf", base);

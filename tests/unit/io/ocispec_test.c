@@ -536,18 +536,18 @@ int main(void)
     berth_user_t u;
     uint32_t extra[] = {1234};
     check(berth_user_resolve(rootfs, "default-user", extra, 1, BERTH_GROUPS_MERGE, &u, &err) == 0 &&
-                  u.uid == 1000 && u.gid == 1000 && u.ngids == 3 && u.gids[0] == 1234 &&
-                  u.gids[1] == 50000 && u.gids[2] == 60000,
-          "Merge: /etc/group memberships + requested groups");
+                  u.uid == 1000 && u.gid == 1000 && u.ngids == 4 && u.gids[0] == 1000 &&
+                  u.gids[1] == 1234 && u.gids[2] == 50000 && u.gids[3] == 60000,
+          "Merge: the primary gid, /etc/group memberships + requested groups");
     berth_user_fini(&u);
     check(berth_user_resolve(rootfs, "1000", NULL, 0, BERTH_GROUPS_MERGE, &u, &err) == 0 &&
-                  u.ngids == 2 && u.gids[0] == 50000,
+                  u.ngids == 3 && u.gids[0] == 1000 && u.gids[1] == 50000,
           "Merge by uid finds the name's memberships");
     berth_user_fini(&u);
     check(berth_user_resolve(rootfs, "default-user", extra, 1, BERTH_GROUPS_STRICT, &u, &err) ==
                           0 &&
-                  u.ngids == 1 && u.gids[0] == 1234,
-          "Strict: only the requested groups");
+                  u.ngids == 2 && u.gids[0] == 1000 && u.gids[1] == 1234,
+          "Strict: only the primary gid and the requested groups");
     berth_user_fini(&u);
     check(berth_user_resolve(rootfs, "www-data:1004", NULL, 0, BERTH_GROUPS_MERGE, &u, &err) == 0 &&
                   u.uid == 33 && u.gid == 1004,

@@ -256,9 +256,31 @@ static void pidns_tests_in_child(void (*fn)(void))
     nfail = counts[1];
 }
 
+static void ids_tests(void)
+{
+    berth_proc_ids_t ids;
+    const char *st = "Name:\tsh\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n"
+                     "FDSize:\t64\nGroups:\t1000 1234 50000 \nNSpid:\t7\n";
+    check(berth_proc_ids_parse(st, &ids) == 0 && ids.uid == 1000 && ids.gid == 1000 &&
+                  ids.ngroups == 3 && ids.groups[0] == 1000 && ids.groups[1] == 1234 &&
+                  ids.groups[2] == 50000,
+          "ids: uid, gid and the three groups");
+    berth_proc_ids_fini(&ids);
+    check(berth_proc_ids_parse("Uid:\t0\t0\t0\t0\nGid:\t5\t5\t5\t5\nGroups:\t\n", &ids) == 0 &&
+                  ids.gid == 5 && ids.ngroups == 0 && ids.groups == NULL,
+          "ids: no supplementary groups");
+    berth_proc_ids_fini(&ids);
+    check(berth_proc_ids_parse("Name:\tx\nGroups:\t1\n", &ids) < 0 && errno == EINVAL,
+          "ids: a status without Uid is EINVAL");
+    check(berth_proc_ids(getpid(), &ids) == 0 && ids.uid == getuid() && ids.gid == getgid(),
+          "ids of this process match getuid/getgid");
+    berth_proc_ids_fini(&ids);
+}
+
 int main(void)
 {
     parse_tests();
+    ids_tests();
     self_tests();
     pidns_tests_in_child(pidns_tests);
     pidns_tests_in_child(pidns_exec_window_tests);
