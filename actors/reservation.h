@@ -52,7 +52,8 @@ typedef struct berth_resv {
     berth_resv_state_t state;
     const char *stage; /* static string: what the creation is doing now */
     uint64_t started_ns, stage_ns;
-    uint64_t margin_ns; /* the cap of every request's stall margin (stall_margin) */
+    uint64_t stashed_ns; /* when the result was stashed (the hand-off delay) */
+    uint64_t margin_ns;  /* the cap of every request's stall margin (stall_margin) */
     uint64_t window_ns;
     /* The rule before issue 12: every request's margin is margin_ns, whatever
      * its deadline. Off by default; for the before/after comparisons of the

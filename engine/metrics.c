@@ -28,7 +28,9 @@
  * pointers with acquire, whatever the old owner did last.
  *
  * Gauges are one int64 each in the series, set or added with relaxed
- * atomics (independent values again).
+ * atomics (independent values again). A counter series has the same field
+ * for a total kept elsewhere (a module's own atomic) that a scrape hook
+ * copies in; it is added to the cells.
  *
  * Families and series live under reg_lock, taken to make them and by the
  * writer; never on an increment.
@@ -256,8 +258,8 @@ berth_metric_family_t *berth_metrics_family(const berth_metric_desc_t *d)
         f->bounds = berth_calloc(d->nbounds ? d->nbounds : 1, sizeof(uint64_t));
         if (d->nbounds)
             memcpy(f->bounds, d->bounds, d->nbounds * sizeof(uint64_t));
-        f->scale = d->scale > 0 ? d->scale : 1.0;
     }
+    f->scale = d->scale > 0 ? d->scale : 1.0;
     f->max_series = d->max_series ? d->max_series : BERTH_METRICS_DEFAULT_MAX_SERIES;
     if (nfamilies == cap_families) {
         cap_families = cap_families ? cap_families * 2 : 64;
@@ -390,13 +392,24 @@ int64_t berth_metric_value(const berth_metric_t *m, uint64_t *sum)
     if (m->cell == UINT32_MAX)
         return 0;
     if (f->type == BERTH_METRIC_COUNTER)
-        return (int64_t)cell_sum(m->cell);
+        return (int64_t)(cell_sum(m->cell) +
+                         (uint64_t)__atomic_load_n(&m->gauge, __ATOMIC_RELAXED));
     uint64_t count = 0;
     for (size_t b = 0; b <= f->nbounds; b++)
         count += cell_sum(m->cell + (uint32_t)b);
     if (sum)
         *sum = cell_sum(m->cell + (uint32_t)f->nbounds + 1);
     return (int64_t)count;
+}
+
+void berth_metrics_family_reset(berth_metric_family_t *f)
+{
+    if (f->type != BERTH_METRIC_GAUGE)
+        return;
+    pthread_mutex_lock(&reg_lock);
+    for (size_t i = 0; i < f->nseries; i++)
+        __atomic_store_n(&f->series[i]->gauge, 0, __ATOMIC_RELAXED); /* independent values */
+    pthread_mutex_unlock(&reg_lock);
 }
 
 /* ---- the text --------------------------------------------------------------- */
@@ -509,12 +522,16 @@ void berth_metrics_write(struct berth_bytebuf *b)
             }
             put_series_name(b, f, "", m->labels, NULL);
             if (f->type == BERTH_METRIC_GAUGE) {
-                char t[24];
-                int n = snprintf(t, sizeof(t), "%" PRId64,
-                                 __atomic_load_n(&m->gauge, __ATOMIC_RELAXED));
+                char t[40];
+                int64_t v = __atomic_load_n(&m->gauge, __ATOMIC_RELAXED);
+                int n = f->scale == 1.0 ? snprintf(t, sizeof(t), "%" PRId64, v)
+                                        : snprintf(t, sizeof(t), "%.12g", (double)v * f->scale);
                 berth_bytebuf_put(b, t, (size_t)n);
             } else {
-                put_u64(b, cell_sum(m->cell));
+                /* cells, plus a value kept elsewhere and set by a hook */
+                uint64_t v =
+                        cell_sum(m->cell) + (uint64_t)__atomic_load_n(&m->gauge, __ATOMIC_RELAXED);
+                put_scaled(b, v, f->scale);
             }
             berth_bytebuf_put_u8(b, '\n');
         }
