@@ -35,6 +35,7 @@
 #include "io/cgroups.h"
 #include "io/grpc.h"
 #include "io/httpsrv.h"
+#include "io/streamtls.h"
 #include "io/stream.h"
 #include "io/netns.h"
 #include "io/signal.h"
@@ -181,6 +182,14 @@ static int start_metrics(const berth_config_t *cfg, berth_httpsrv_t *out, berth_
             {"/metrics", berth_metrics_http, NULL},
     };
     bool unx = cfg->metrics_socket[0] != '\0';
+    berth_stls_server_t *tls = NULL;
+    if (cfg->metrics_cert[0] != '\0') {
+        static const berth_stls_names_t names = {
+                .section = "[crio.metrics]", .cert = "metrics_cert", .key = "metrics_key"};
+        tls = berth_stls_server_new_named(cfg->metrics_cert, cfg->metrics_key, NULL, &names, err);
+        if (tls == NULL)
+            return -1;
+    }
     berth_httpsrv_config_t hc = {
             .name = "metrics",
             .host = unx ? NULL : cfg->metrics_host,
@@ -189,14 +198,17 @@ static int start_metrics(const berth_config_t *cfg, berth_httpsrv_t *out, berth_
             .socket_mode = 0660,
             .routes = routes,
             .nroutes = BERTH_ARRAY_LEN(routes),
+            .tls = tls,
     };
     if (berth_httpsrv_start(&hc, out, err) < 0)
         return berth_err_prefix(err, "[crio.metrics] endpoint");
+    const char *scheme = tls ? "https" : "http";
     if (unx)
-        berth_log_info("metrics served", "socket=%s path=/metrics", cfg->metrics_socket);
+        berth_log_info("metrics served", "socket=%s scheme=%s path=/metrics", cfg->metrics_socket,
+                       scheme);
     else
-        berth_log_info("metrics served", "address=%s port=%d path=/metrics", cfg->metrics_host,
-                       out->port);
+        berth_log_info("metrics served", "address=%s port=%d scheme=%s path=/metrics",
+                       cfg->metrics_host, out->port, scheme);
     return 0;
 }
 

@@ -182,3 +182,36 @@ open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(120)' "$portfi
     [[ $output == *"[crio.metrics] endpoint"* && $output == *"port $port"* ]]
     ! berth_crictl version >/dev/null 2>&1
 }
+
+@test "metrics: TLS with metrics_cert and metrics_key; a key that is not the certificate's fails the start" {
+    command -v openssl >/dev/null || skip "openssl not installed"
+    local tls=$BERTH_TMP/tls n
+    mkdir -p "$tls"
+    for n in one two; do
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+            -subj "/CN=berth-$n" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+            -keyout "$tls/$n.key" -out "$tls/$n.crt" 2>/dev/null
+    done
+    run timeout 20 "$BERTHD" "${BERTHD_ARGS[@]}" --set crio.metrics.enable_metrics=true \
+        --set crio.metrics.metrics_port=0 \
+        --set "crio.metrics.metrics_cert=$tls/one.crt" --set "crio.metrics.metrics_key=$tls/two.key" 3>&-
+    echo "mismatch: $status $output"
+    [[ $status != 0 && $status != 124 && $output == *"[crio.metrics] metrics_key"* && $output == *two.key* ]]
+
+    start_berthd --set crio.metrics.enable_metrics=true --set crio.metrics.metrics_port=0 \
+        --set "crio.metrics.metrics_cert=$tls/one.crt" --set "crio.metrics.metrics_key=$tls/one.key"
+    PORT=$(metrics_port)
+    grep -q 'msg="metrics served".*scheme=https' "$BERTH_LOG"
+    local a=$BERTH_TMP/a.txt
+    scrape "$a" --cacert "$tls/one.crt" "https://127.0.0.1:$PORT/metrics"
+    parses "$a"
+    grep -q '^container_runtime_crio_operations_total{operation="Version"} ' "$a"
+    # keep-alive over TLS: two scrapes on one connection
+    run curl -sf --max-time 10 --cacert "$tls/one.crt" -o /dev/null -o /dev/null -w '%{num_connects}\n' \
+        "https://127.0.0.1:$PORT/metrics" "https://127.0.0.1:$PORT/metrics"
+    [ "$status" -eq 0 ]
+    [[ $(tail -n 1 <<<"$output") == 0 ]]
+    # plain HTTP on the TLS port gets no answer
+    run curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics"
+    [[ $output != *container_runtime_crio* ]]
+}
