@@ -76,6 +76,7 @@ struct berth_metric_family {
     size_t nlabels;
     uint64_t *bounds;
     size_t nbounds;
+    char **le; /* the bounds as exposed ("0.005", ..., "+Inf"): formatted once */
     double scale;
     size_t max_series;
     berth_metric_t **series;
@@ -260,6 +261,12 @@ berth_metric_family_t *berth_metrics_family(const berth_metric_desc_t *d)
             memcpy(f->bounds, d->bounds, d->nbounds * sizeof(uint64_t));
     }
     f->scale = d->scale > 0 ? d->scale : 1.0;
+    if (d->type == BERTH_METRIC_HISTOGRAM) {
+        f->le = berth_calloc(f->nbounds + 1, sizeof(char *));
+        for (size_t i = 0; i < f->nbounds; i++)
+            f->le[i] = berth_asprintf("%.12g", (double)f->bounds[i] * f->scale);
+        f->le[f->nbounds] = berth_strdup("+Inf");
+    }
     f->max_series = d->max_series ? d->max_series : BERTH_METRICS_DEFAULT_MAX_SERIES;
     if (nfamilies == cap_families) {
         cap_families = cap_families ? cap_families * 2 : 64;
@@ -430,11 +437,16 @@ static void put_str(berth_bytebuf_t *b, const char *s)
     berth_bytebuf_put(b, s, strlen(s));
 }
 
+/* Decimal digits by hand: most of a scrape is integers. */
 static void put_u64(berth_bytebuf_t *b, uint64_t v)
 {
     char t[24];
-    int n = snprintf(t, sizeof(t), "%" PRIu64, v);
-    berth_bytebuf_put(b, t, (size_t)n);
+    size_t i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    berth_bytebuf_put(b, t + i, sizeof(t) - i);
 }
 
 /* A value in exposed units: recorded * scale. Integers stay integers. */
@@ -475,15 +487,10 @@ static void write_histogram(berth_bytebuf_t *b, const berth_metric_family_t *f,
                             const berth_metric_t *m)
 {
     uint64_t cum = 0;
-    char le[40];
     for (size_t i = 0; i <= f->nbounds; i++) {
         if (m->cell != UINT32_MAX)
             cum += cell_sum(m->cell + (uint32_t)i);
-        if (i < f->nbounds)
-            snprintf(le, sizeof(le), "%.12g", (double)f->bounds[i] * f->scale);
-        else
-            snprintf(le, sizeof(le), "+Inf");
-        put_series_name(b, f, "_bucket", m->labels, le);
+        put_series_name(b, f, "_bucket", m->labels, f->le[i]);
         put_u64(b, cum);
         berth_bytebuf_put_u8(b, '\n');
     }
