@@ -259,10 +259,10 @@ static void finish_remove(berth_actor_t *self, berth_creation_t *cr)
 /* Undo runs by kind and why (docs/observability.md). An undo is rare
  * (a failure, an expired stash, a restart mid-creation): the series lookup
  * under the registry's mutex is fine here. */
-static void count_undo(const berth_creation_t *cr, const char *why)
+berth_metric_family_t *berth_creation_undo_family(void)
 {
     static const char *const labels[] = {"kind", "reason", NULL};
-    berth_metric_family_t *f = berth_metrics_family(&(berth_metric_desc_t){
+    return berth_metrics_family(&(berth_metric_desc_t){
             .type = BERTH_METRIC_COUNTER,
             .name = "berth_undo_runs_total",
             .help = "Creations undone (their steps torn down in reverse), by kind and reason: "
@@ -270,7 +270,11 @@ static void count_undo(const berth_creation_t *cr, const char *why)
                     "(interrupted by a restart).",
             .labels = labels,
     });
-    berth_metric_inc(berth_metrics_series2(f, cr->cls->kind, why));
+}
+
+static void count_undo(const berth_creation_t *cr, const char *why)
+{
+    berth_metric_inc(berth_metrics_series2(berth_creation_undo_family(), cr->cls->kind, why));
 }
 
 static void start_undo(berth_actor_t *self, berth_creation_t *cr, const char *why)

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "actors/creation.h"
 #include "actors/events.h"
 #include "actors/reservation.h"
 #include "engine/alloc.h"
@@ -227,6 +228,10 @@ void berth_daemon_metrics_init(void)
             family(BERTH_METRIC_GAUGE, "berth_metrics_scrape_seconds",
                    "How long the previous scrape of this endpoint took to write.", NULL, 1e-9),
             NULL);
+    /* counted in their modules; registered now so a scrape lists them from
+     * the start */
+    berth_resv_metrics_init();
+    (void)berth_creation_undo_family();
     n_rpc_stats = berth_cri_method_count();
     rpc_stats = berth_calloc(n_rpc_stats, sizeof(*rpc_stats));
     berth_metrics_on_scrape(hook_actors, NULL);

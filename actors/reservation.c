@@ -39,6 +39,12 @@ static berth_resv_stats_t global;
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 static berth_metric_family_t *f_stalled_at;
 static berth_metric_t *m_handoff_delay;
+static void metrics_init(void);
+
+void berth_resv_metrics_init(void)
+{
+    pthread_once(&metrics_once, metrics_init);
+}
 
 static void metrics_init(void)
 {

@@ -115,5 +115,8 @@ static inline bool berth_resv_listed(const berth_resv_t *r)
 
 /* Process-wide counters for metrics (relaxed atomics; approximate reads). */
 void berth_resv_global_stats(berth_resv_stats_t *out);
+/* Registers the metric families counted here (docs/observability.md), so
+ * they are listed before the first stall. Any thread; idempotent. */
+void berth_resv_metrics_init(void);
 
 #endif
