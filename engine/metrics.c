@@ -281,6 +281,7 @@ berth_metric_t *berth_metrics_series(berth_metric_family_t *f, const char *const
 {
     pthread_mutex_lock(&reg_lock);
     berth_metric_t *m = NULL;
+    assert(values != NULL || f->nlabels == 0); /* a caller's mistake, not input */
     /* compare rendered label text: values are escaped the same way */
     berth_bytebuf_t want = {0};
     for (size_t i = 0; i < f->nlabels; i++) {

@@ -20,10 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "../check.h"
 #include "engine/alloc.h"
 #include "engine/sched.h"
 #include "io/httpsrv.h"
+#include "io/streamtls.h"
 
 #define BIG (3u << 20)
 
@@ -67,10 +73,10 @@ static void h_big(const berth_http_req_t *req, berth_httpsrv_reply_t *reply, voi
     berth_httpsrv_reply_take(reply, 200, "application/octet-stream", &b);
 }
 
-static int tcp_connect(void)
+static int tcp_connect_port(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         close(fd);
@@ -79,6 +85,11 @@ static int tcp_connect(void)
     struct timeval tv = {5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     return fd;
+}
+
+static int tcp_connect(void)
+{
+    return tcp_connect_port(srv.port);
 }
 
 static int unix_connect(const char *path)
@@ -333,6 +344,130 @@ static void test_limits(void)
     close(fd);
 }
 
+/* ---- TLS ------------------------------------------------------------------ */
+
+/* A self-signed P-256 certificate for 127.0.0.1 in dir/tls.{crt,key}. */
+static void make_cert(const char *dir)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"127.0.0.1", -1, -1,
+                               0);
+    X509_set_issuer_name(x, n);
+    X509_sign(x, key, EVP_sha256());
+    char *cp = berth_asprintf("%s/tls.crt", dir), *kp = berth_asprintf("%s/tls.key", dir);
+    FILE *f = fopen(cp, "w");
+    PEM_write_X509(f, x);
+    fclose(f);
+    f = fopen(kp, "w");
+    PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+    fclose(f);
+    berth_free(cp);
+    berth_free(kp);
+    X509_free(x);
+    EVP_PKEY_free(key);
+}
+
+/* One response read through ssl: head, then Content-Length bytes. */
+static int ssl_read_resp(SSL *ssl, resp_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    size_t hl = 0;
+    while (hl < sizeof(r->head) - 1) {
+        if (SSL_read(ssl, r->head + hl, 1) != 1)
+            return -1;
+        hl++;
+        if (hl >= 4 && memcmp(r->head + hl - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    r->head[hl] = '\0';
+    if (sscanf(r->head, "HTTP/1.1 %d", &r->status) != 1)
+        return -1;
+    const char *cl = strstr(r->head, "Content-Length: ");
+    r->content_length = cl ? atol(cl + 16) : -1;
+    if (r->content_length <= 0)
+        return 0;
+    r->body = berth_malloc((size_t)r->content_length + 1);
+    while (r->body_len < (size_t)r->content_length) {
+        int n = SSL_read(ssl, r->body + r->body_len,
+                         (int)((size_t)r->content_length - r->body_len));
+        if (n <= 0)
+            return -1;
+        r->body_len += (size_t)n;
+    }
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
+static void test_tls(const char *dir, const berth_httpsrv_route_t *routes, size_t nroutes)
+{
+    make_cert(dir);
+    char *cp = berth_asprintf("%s/tls.crt", dir), *kp = berth_asprintf("%s/tls.key", dir);
+    static const berth_stls_names_t names = {
+            .section = "[test]", .cert = "cert", .key = "key", .ca = "ca"};
+    berth_err_t err = NULL;
+    berth_stls_server_t *tls = berth_stls_server_new_named(cp, kp, NULL, &names, &err);
+    berth_httpsrv_config_t cfg = {.name = "tls",
+                                  .host = "127.0.0.1",
+                                  .port = 0,
+                                  .routes = routes,
+                                  .nroutes = nroutes,
+                                  .tls = tls};
+    berth_httpsrv_t ts;
+    int rc = berth_httpsrv_start(&cfg, &ts, &err);
+    if (!check(tls && rc == 0, "a TLS server starts (%s)", err ? err->msg : "ok")) {
+        berth_err_free(&err);
+        return;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(ctx, cp, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    int fd = tcp_connect_port(ts.port);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    ok(SSL_connect(ssl) == 1, "the handshake verifies against the certificate");
+    const char *req = "GET /hello?who=tls HTTP/1.1\r\nHost: x\r\n\r\n";
+    resp_t r;
+    bool both = true;
+    for (int i = 0; i < 2; i++) {
+        SSL_write(ssl, req, (int)strlen(req));
+        rc = ssl_read_resp(ssl, &r);
+        both &= rc == 0 && r.status == 200 && r.body && strcmp(r.body, "hi tls\n") == 0;
+        berth_free(r.body);
+    }
+    ok(both, "two requests on one TLS connection (keep-alive)");
+    req = "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    SSL_write(ssl, req, (int)strlen(req));
+    rc = ssl_read_resp(ssl, &r);
+    bool same = rc == 0 && r.body_len == BIG;
+    for (size_t i = 0; same && i < BIG; i++)
+        same = r.body[i] == (char)('a' + (i + 7) % 26);
+    check(same, "3 MiB over TLS arrive whole (%zu)", r.body_len);
+    berth_free(r.body);
+    char c;
+    int n = SSL_read(ssl, &c, 1);
+    ok(n == 0 && SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN,
+       "Connection: close ends with a close_notify");
+    SSL_free(ssl);
+    close(fd);
+    fd = tcp_connect_port(ts.port);
+    send_all(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    rc = read_resp(fd, false, &r);
+    ok(rc < 0 || r.status == 0, "plain HTTP on the TLS port gets no HTTP answer");
+    berth_free(r.body);
+    close(fd);
+    SSL_CTX_free(ctx);
+    berth_httpsrv_stop(&ts);
+    berth_free(cp);
+    berth_free(kp);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -394,6 +529,7 @@ int main(void)
     test_later_and_big();
     test_limits();
     test_slow_clients();
+    test_tls(dir, routes, 3);
 
     berth_httpsrv_stop(&srv);
     bool gone = false;
