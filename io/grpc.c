@@ -121,6 +121,11 @@ static void count_call(berth_grpc_call_t *call, int code, uint64_t took_ns)
     berth_grpc_stats_t *st = __atomic_load_n(&call->stats, __ATOMIC_ACQUIRE);
     if (st == NULL)
         return;
+    /* Once per call: the client saw the first status (a deadline io/ answered
+     * itself), not the owner's later one, which the stream drops. Relaxed:
+     * only the exchange's atomicity matters, nothing is published by it. */
+    if (__atomic_exchange_n(&call->counted, true, __ATOMIC_RELAXED))
+        return;
     berth_metric_inc(st->total);
     berth_metric_set(st->latency_last, (int64_t)took_ns);
     berth_metric_observe(st->latency, took_ns);
@@ -491,6 +496,9 @@ static void on_timer(conn_t *c, grpc_timer_msg_t *m)
         return;
     berth_h2_finish(c->h2, call->stream_id, BERTH_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
     call->finished = true;
+    uint64_t now = berth_hist_now();
+    count_call(call, BERTH_GRPC_DEADLINE_EXCEEDED,
+               now > call->started_ns ? now - call->started_ns : 0);
     if (!call->cancelled) {
         call->cancelled = true;
         berth_grpc_call_send_cancel(call, BERTH_GRPC_CANCEL_DEADLINE);
