@@ -95,17 +95,21 @@ static void test_unix(void)
     berth_err_free(&err);
     pthread_join(t, NULL);
 
-    /* someone else's socket at the path now: ours is not removed */
+    /* someone else's socket at the path now: ours is not removed (ours
+     * moved aside, so its inode cannot be the new one's) */
     dev_t odev = dev;
     ino_t oino = ino;
     close(fd);
-    unlink(path);
+    char *aside = berth_asprintf("%s.old", path);
+    rename(path, aside);
     fd = berth_listen_unix(path, 0, 16, &dev, &ino, &err);
     berth_unlink_own(path, odev, oino);
     ok(access(path, F_OK) == 0, "berth_unlink_own leaves a file that is not its own");
     berth_unlink_own(path, dev, ino);
     ok(access(path, F_OK) != 0, "and removes its own");
     close(fd);
+    unlink(aside);
+    berth_free(aside);
 
     FILE *f = fopen(path, "w");
     fputs("not a socket\n", f);
