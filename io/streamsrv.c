@@ -19,8 +19,8 @@
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "engine/ring.h"
+#include "io/netlisten.h"
 #include "io/stream-internal.h"
-#include "io/blocking.h"
 #include "io/streamtls.h"
 
 #define SWEEP_NS (5ull * 1000000000ull)
@@ -239,42 +239,20 @@ static void arm_accept(berth_actor_t *self, server_t *s)
     berth_ring_submit(self, sqe, &s->accept_op);
 }
 
-typedef struct tls_check_msg {
-    berth_msg_t hdr;
-    berth_stls_reload_t *reload;
-} tls_check_msg_t;
-
-static void tls_check_free(berth_msg_t *m)
-{
-    berth_stls_reload_free(((tls_check_msg_t *)m)->reload);
-}
-
-static void tls_check_job(void *arg)
-{
-    berth_stls_reload_run(((tls_check_msg_t *)arg)->reload);
-}
-
 /* The new connection's TLS, on the current context. At most every few
  * seconds an accept also sends a check of the files to the pool (three
  * stats, and a load of a few kilobytes only when one changed); the
  * connections after its answer get the new context. */
 static struct berth_stls *tls_for_conn(server_t *s)
 {
-    berth_stls_reload_t *r = berth_stls_reload_begin(s->tls, berth_now_ns());
-    if (r) {
-        tls_check_msg_t *m = berth_msg_new(BERTH_MSG_STREAM_TLS_CHECKED, sizeof(*m));
-        m->hdr.free = tls_check_free;
-        m->reload = r;
-        berth_blocking_run(tls_check_job, m, s->me, &m->hdr);
-    }
+    berth_stls_reload_check(s->tls, berth_now_ns(), s->me, BERTH_MSG_STREAM_TLS_CHECKED);
     return berth_stls_new(s->tls);
 }
 
-static void on_tls_checked(server_t *s, tls_check_msg_t *m)
+static void on_tls_checked(server_t *s, berth_msg_t *m)
 {
     BERTH_AUTO_ERR berth_err_t err = NULL;
-    berth_stls_reload_t *r = berth_steal_ptr(&m->reload);
-    int rc = berth_stls_reload_finish(s->tls, r, &err);
+    int rc = berth_stls_reload_answer(s->tls, m, &err);
     if (rc > 0)
         berth_log_info("streaming: TLS certificate reloaded", "cert=%s", s->tls_cert);
     else if (rc < 0)
@@ -346,7 +324,7 @@ static void server_receive(berth_actor_t *self, berth_msg_t *msg)
     server_t *s = berth_actor_state(self);
     switch (msg->type) {
     case BERTH_MSG_STREAM_TLS_CHECKED:
-        on_tls_checked(s, (tls_check_msg_t *)msg);
+        on_tls_checked(s, msg);
         break;
     case BERTH_MSG_STREAM_REGISTER:
         on_register(s, (stream_register_msg_t *)msg);
@@ -426,21 +404,11 @@ int berth_stream_server_start(const berth_stream_config_t *cfg, berth_handle_t *
     if (cfg->port < 0 || cfg->port > 65535)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "[crio.api] stream_port %d is not a TCP port (0-65535)", cfg->port);
-    struct sockaddr_storage ss = {0};
-    socklen_t sl;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)cfg->port);
-        sl = sizeof(*s4);
-    } else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)cfg->port);
-        sl = sizeof(*s6);
-    } else {
-        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                              "[crio.api] stream_address \"%s\" is not an IP address", addr);
+    if (berth_addr_is_ipv6(addr) == 0) {
+        struct in_addr a4;
+        if (inet_pton(AF_INET, addr, &a4) != 1)
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                  "[crio.api] stream_address \"%s\" is not an IP address", addr);
     }
     berth_stls_server_t *tls = NULL;
     if (cfg->tls) {
@@ -448,19 +416,10 @@ int berth_stream_server_start(const berth_stream_config_t *cfg, berth_handle_t *
         if (tls == NULL)
             return berth_err_prefix(err, "streaming server");
     }
-    BERTH_AUTO_CLOSE int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int port = 0;
+    BERTH_AUTO_CLOSE int fd = berth_listen_tcp(addr, cfg->port, 512, &port, err);
     if (fd < 0)
-        return tls_fail(tls, berth_err_errno(err, errno, "streaming server: socket"));
-    int one = 1;
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
-        return tls_fail(tls, berth_err_errno(err, errno, "streaming server: bind %s port %d", addr,
-                                             cfg->port));
-    if (listen(fd, 512) < 0)
-        return tls_fail(tls, berth_err_errno(err, errno, "streaming server: listen"));
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-        return tls_fail(tls, berth_err_errno(err, errno, "streaming server: getsockname"));
-    int port = ntohs(ss.ss_family == AF_INET ? s4->sin_port : s6->sin6_port);
+        return tls_fail(tls, berth_err_prefix(err, "streaming server"));
 
     server_t *s = berth_calloc(1, sizeof(*s));
     s->cfg = *cfg;
@@ -487,8 +446,8 @@ int berth_stream_server_start(const berth_stream_config_t *cfg, berth_handle_t *
     the_server = h;
     berth_free(base_url);
     const char *scheme = tls ? "https" : "http";
-    base_url = ss.ss_family == AF_INET ? berth_asprintf("%s://%s:%d", scheme, addr, port)
-                                       : berth_asprintf("%s://[%s]:%d", scheme, addr, port);
+    base_url = !berth_addr_is_ipv6(addr) ? berth_asprintf("%s://%s:%d", scheme, addr, port)
+                                         : berth_asprintf("%s://[%s]:%d", scheme, addr, port);
     if (out)
         *out = h;
     return 0;

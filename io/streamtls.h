@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/actor.h"
 #include "engine/err.h"
 #include "io/bytebuf.h"
 
@@ -31,9 +32,19 @@ typedef struct berth_stls berth_stls_t;
 
 /* Loads the context; ca may be NULL or "". Fails naming the file (and its
  * config key) that is missing, unreadable, not PEM, or a key that does not
- * match the certificate. */
+ * match the certificate. The keys named are the streaming server's
+ * ([crio.api] stream_tls_cert ...). */
 berth_stls_server_t *berth_stls_server_new(const char *cert, const char *key, const char *ca,
                                            berth_err_t *err);
+
+/* The config keys a server's errors name: another server (the metrics
+ * endpoint) reuses this TLS with its own. Static strings. */
+typedef struct berth_stls_names {
+    const char *section; /* "[crio.metrics]" */
+    const char *cert, *key, *ca;
+} berth_stls_names_t;
+berth_stls_server_t *berth_stls_server_new_named(const char *cert, const char *key, const char *ca,
+                                                 const berth_stls_names_t *names, berth_err_t *err);
 void berth_stls_server_free(berth_stls_server_t *s);
 
 /* Stats the files if the last check is older than BERTH_STLS_CHECK_NS and
@@ -55,6 +66,15 @@ berth_stls_reload_t *berth_stls_reload_begin(berth_stls_server_t *s, uint64_t no
 void berth_stls_reload_run(berth_stls_reload_t *r);
 int berth_stls_reload_finish(berth_stls_server_t *s, berth_stls_reload_t *r, berth_err_t *err);
 void berth_stls_reload_free(berth_stls_reload_t *r);
+
+/* The three parts for a server actor: when a check is due, sends it to the
+ * blocking pool; its answer comes to reply_to as a message of type msg_type
+ * (the actor's own number), which the actor hands to _answer (same return
+ * as berth_stls_server_check). A message that never reaches its actor frees
+ * the reload with it. */
+void berth_stls_reload_check(berth_stls_server_t *s, uint64_t now_ns, berth_handle_t reply_to,
+                             uint32_t msg_type);
+int berth_stls_reload_answer(berth_stls_server_t *s, berth_msg_t *msg, berth_err_t *err);
 
 /* A connection's TLS in accept state, on the server's current context (it
  * keeps that context for its life). */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "engine/alloc.h"
+#include "engine/metrics.h"
 #include "engine/sched.h"
 #include "io/grpc.h"
 #include "io/grpc_client.h"
@@ -64,6 +65,38 @@ static int wait_for(unsigned *p, unsigned want)
 
 #define MSG_STOP_DONE (BERTH_MSG_USER + 1)
 
+/* What calls count into (berth_grpc_call_set_stats): Unary and Hang. */
+static berth_grpc_stats_t unary_stats, hang_stats;
+
+static void stats_init(berth_grpc_stats_t *st, const char *op)
+{
+    static const char *const l_op[] = {"operation", NULL};
+    static const char *const l_code[] = {"operation", "code", NULL};
+    static const uint64_t bounds[] = {1000000, 1000000000};
+    st->operation = op;
+    st->total = berth_metrics_series1(
+            berth_metrics_family(&(berth_metric_desc_t){
+                    .type = BERTH_METRIC_COUNTER, .name = "test_calls_total", .labels = l_op}),
+            op);
+    st->errors = berth_metrics_series1(
+            berth_metrics_family(&(berth_metric_desc_t){
+                    .type = BERTH_METRIC_COUNTER, .name = "test_errors_total", .labels = l_op}),
+            op);
+    st->latency_last = berth_metrics_series1(
+            berth_metrics_family(&(berth_metric_desc_t){
+                    .type = BERTH_METRIC_GAUGE, .name = "test_latency_last", .labels = l_op}),
+            op);
+    st->latency = berth_metrics_series1(
+            berth_metrics_family(&(berth_metric_desc_t){.type = BERTH_METRIC_HISTOGRAM,
+                                                        .name = "test_latency",
+                                                        .labels = l_op,
+                                                        .bounds = bounds,
+                                                        .nbounds = 2}),
+            op);
+    st->by_code = berth_metrics_family(&(berth_metric_desc_t){
+            .type = BERTH_METRIC_COUNTER, .name = "test_codes_total", .labels = l_code});
+}
+
 typedef struct echo {
     berth_grpc_call_t *held[64];
     int nheld;
@@ -76,6 +109,10 @@ static void echo_receive(berth_actor_t *self, berth_msg_t *msg)
         berth_grpc_request_msg_t *r = (berth_grpc_request_msg_t *)msg;
         berth_grpc_call_t *call = r->call;
         const char *m = r->method;
+        if (strcmp(m, "/test.Echo/Unary") == 0)
+            berth_grpc_call_set_stats(call, &unary_stats);
+        else if (strcmp(m, "/test.Echo/Hang") == 0)
+            berth_grpc_call_set_stats(call, &hang_stats);
         if (strcmp(m, "/test.Echo/Unary") == 0) {
             berth_grpc_reply(call, r->body, r->len);
         } else if (strcmp(m, "/test.Echo/Stream") == 0) {
@@ -159,12 +196,14 @@ static int on_stream_msg(void *ctx, const uint8_t *msg, size_t len)
 int main(void)
 {
     berth_err_t err = NULL;
+    stats_init(&unary_stats, "Unary");
+    stats_init(&hang_stats, "Hang");
     berth_engine_config_t ec = {.workers = 2};
     if (berth_engine_start(&ec, &err) < 0) {
         printf("1..0 # SKIP engine: %s\n", err->msg);
         return 77;
     }
-    printf("1..24\n");
+    printf("1..26\n");
 
     char dir[] = "/tmp/berth-grpc-test.XXXXXX";
     if (!mkdtemp(dir))
@@ -265,6 +304,27 @@ int main(void)
     berth_free(smsg);
     smsg = NULL;
     ok(wait_for(&cancels[BERTH_GRPC_CANCEL_DEADLINE], 1), "deadline: owner got a cancel message");
+    {
+        /* the owner's late OK (in the cancel's turn, before the bump) is
+         * not counted again: the client saw DEADLINE_EXCEEDED */
+        uint64_t sum = 0;
+        int64_t n = berth_metric_value(hang_stats.latency, &sum);
+        char desc[160];
+        snprintf(desc, sizeof(desc),
+                 "stats: the deadline counted once, as DEADLINE_EXCEEDED, with its latency "
+                 "(%lld calls, %llu ns)",
+                 (long long)berth_metric_value(hang_stats.total, NULL), (unsigned long long)sum);
+        ok(berth_metric_value(hang_stats.total, NULL) == 1 &&
+                   berth_metric_value(hang_stats.errors, NULL) == 1 &&
+                   berth_metric_value(hang_stats.code[BERTH_GRPC_DEADLINE_EXCEEDED], NULL) == 1 &&
+                   n == 1 && sum >= 150000000ull,
+           desc);
+        snprintf(desc, sizeof(desc), "stats: every unary call counted, none an error (%lld)",
+                 (long long)berth_metric_value(unary_stats.total, NULL));
+        ok(berth_metric_value(unary_stats.total, NULL) >= 100 &&
+                   berth_metric_value(unary_stats.errors, NULL) == 0,
+           desc);
+    }
 
     /* client reset */
     unsigned seen = get(&hangs_seen);
