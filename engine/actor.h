@@ -88,6 +88,11 @@ int berth_send(berth_handle_t to, berth_msg_t *msg);
 berth_handle_t berth_actor_self(berth_actor_t *self);
 void *berth_actor_state(berth_actor_t *self);
 const char *berth_actor_name(berth_actor_t *self);
+/* Inside a turn: names this actor in dumps ("pod 3f2a..."), next to its
+ * class's name. Copied. The first label sticks and later calls are ignored:
+ * a dump reads it from another thread without a lock, so it must never be
+ * freed while the actor lives. Costs one allocation; NULL-safe. */
+void berth_actor_set_label(berth_actor_t *self, const char *label);
 /* Inside a turn: the actor exits at the end of this turn. Its handle goes
  * stale at once (later sends fail); remaining mail is freed; fini runs. */
 void berth_actor_exit(berth_actor_t *self);
