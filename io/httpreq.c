@@ -484,9 +484,8 @@ static void put_headers(berth_bytebuf_t *b, const berth_http_header_t *hdrs, siz
     }
 }
 
-void berth_http_put_response(berth_bytebuf_t *b, int status, const char *reason,
-                             const berth_http_header_t *hdrs, size_t n, const void *body,
-                             size_t body_len)
+void berth_http_put_head(berth_bytebuf_t *b, int status, const char *reason,
+                         const berth_http_header_t *hdrs, size_t n, size_t body_len)
 {
     put_status_line(b, status, reason);
     put_headers(b, hdrs, n);
@@ -498,6 +497,13 @@ void berth_http_put_response(berth_bytebuf_t *b, int status, const char *reason,
     char cl[48];
     snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n\r\n", body_len);
     put_str(b, cl);
+}
+
+void berth_http_put_response(berth_bytebuf_t *b, int status, const char *reason,
+                             const berth_http_header_t *hdrs, size_t n, const void *body,
+                             size_t body_len)
+{
+    berth_http_put_head(b, status, reason, hdrs, n, body_len);
     berth_bytebuf_put(b, body, body_len);
 }
 

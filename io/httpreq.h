@@ -147,6 +147,11 @@ const char *berth_http_reason(int status);
 void berth_http_put_response(berth_bytebuf_t *b, int status, const char *reason,
                              const berth_http_header_t *hdrs, size_t n, const void *body,
                              size_t body_len);
+/* berth_http_put_response without the body: the head of a response whose
+ * body of body_len bytes the caller sends itself (from its own buffer, with
+ * no copy), or not at all (the answer to a HEAD). */
+void berth_http_put_head(berth_bytebuf_t *b, int status, const char *reason,
+                         const berth_http_header_t *hdrs, size_t n, size_t body_len);
 /* Appends "HTTP/1.1 101 Switching Protocols", the given headers (Upgrade,
  * Connection and the protocol's own) and the empty line. */
 void berth_http_put_switching(berth_bytebuf_t *b, const berth_http_header_t *hdrs, size_t n);

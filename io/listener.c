@@ -19,6 +19,7 @@
 #include "engine/log.h"
 #include "engine/ring.h"
 #include "io/grpc-internal.h"
+#include "io/netlisten.h"
 
 #define REARM_DELAY_NS (50ull * 1000 * 1000)
 
@@ -141,10 +142,8 @@ static void on_stop(berth_actor_t *self, listener_t *l, grpc_stop_msg_t *m)
     l->done = berth_steal_ptr(&m->done);
     if (l->accept_busy)
         berth_ring_cancel(self, &l->accept_op);
-    struct stat sb;
     /* Only our own socket: a new server may already own the path. */
-    if (lstat(l->path, &sb) == 0 && sb.st_dev == l->dev && sb.st_ino == l->ino)
-        unlink(l->path);
+    berth_unlink_own(l->path, l->dev, l->ino);
     for (size_t i = 0; i < l->nconns;) {
         grpc_shutdown_msg_t *s = berth_msg_new(BERTH_MSG_GRPC_SHUTDOWN, sizeof(*s));
         s->grace_ns = m->grace_ns;
@@ -197,117 +196,21 @@ static const berth_actor_class_t listener_class = {
         .fini = listener_fini,
 };
 
-static int set_addr(struct sockaddr_un *sa, const char *path, berth_err_t *err)
-{
-    memset(sa, 0, sizeof(*sa));
-    sa->sun_family = AF_UNIX;
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(sa->sun_path))
-        return berth_err_make(err, ENAMETOOLONG, BERTH_ERR_INVALID,
-                              "socket path %s is empty or longer than %zu bytes", path,
-                              sizeof(sa->sun_path) - 1);
-    memcpy(sa->sun_path, path, n);
-    return 0;
-}
-
-/* Whether the peer on fd speaks: sends the HTTP/2 client preface and an
- * empty SETTINGS frame, then waits up to a second for any answer (a live
- * HTTP/2 server sends its SETTINGS at once). Runs before the engine starts,
- * on the main thread, where a short blocking wait is fine. */
-static bool peer_answers_h2(int fd)
-{
-    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-                                  "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
-    if (send(fd, preface, sizeof(preface) - 1, MSG_NOSIGNAL) < 0)
-        return false;
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    if (poll(&pfd, 1, 1000) <= 0)
-        return false;
-    char buf[64];
-    return recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0;
-}
-
-/* Refuses a path a live server answers on; removes a stale socket file. */
-static int claim_path(const char *path, const struct sockaddr_un *sa, berth_err_t *err)
-{
-    BERTH_AUTO_CLOSE int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return berth_err_errno(err, errno, "socket");
-    if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0) {
-        if (peer_answers_h2(fd))
-            return berth_err_make(err, EADDRINUSE, BERTH_ERR_PRECONDITION,
-                                  "another server is listening on %s", path);
-        /* Accepted but never answered: the socket of a server that died
-         * while the kernel still holds its file (an io_uring accept of a
-         * killed daemon lives until the ring's last request ends). The path
-         * is ours to take. */
-        berth_log_warn("replacing a socket nobody serves", "path=%s", path);
-        if (unlink(path) < 0 && errno != ENOENT)
-            return berth_err_errno(err, errno, "remove stale socket %s", path);
-        return 0;
-    }
-    if (errno == ENOENT)
-        return 0;
-    if (errno != ECONNREFUSED)
-        return berth_err_errno(err, errno, "probe %s", path);
-    struct stat sb;
-    if (lstat(path, &sb) == 0 && !S_ISSOCK(sb.st_mode))
-        return berth_err_make(err, EEXIST, BERTH_ERR_PRECONDITION, "%s exists and is not a socket",
-                              path);
-    if (unlink(path) < 0 && errno != ENOENT)
-        return berth_err_errno(err, errno, "remove stale socket %s", path);
-    return 0;
-}
-
 int berth_grpc_server_start(const berth_grpc_server_config_t *cfg, berth_handle_t *listener,
                             berth_err_t *err)
 {
-    struct sockaddr_un sa, tmp;
-    if (set_addr(&sa, cfg->path, err) < 0)
-        return -1;
-    if (claim_path(cfg->path, &sa, err) < 0)
-        return -1;
-
-    /* Bind under a temporary name, set the mode, then rename into place, so
-     * the socket is never reachable with the umask's looser mode. */
-    BERTH_AUTO_FREE char *tmppath = berth_asprintf("%s.%d.tmp", cfg->path, (int)getpid());
-    bool use_tmp = set_addr(&tmp, tmppath, NULL) == 0;
-    const char *bindpath = use_tmp ? tmppath : cfg->path;
-
-    BERTH_AUTO_CLOSE int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    dev_t dev;
+    ino_t ino;
+    BERTH_AUTO_CLOSE int fd =
+            berth_listen_unix(cfg->path, cfg->mode ? cfg->mode : 0660, 1024, &dev, &ino, err);
     if (fd < 0)
-        return berth_err_errno(err, errno, "socket");
-    if (use_tmp)
-        unlink(tmppath);
-    if (bind(fd, (const struct sockaddr *)(use_tmp ? &tmp : &sa), sizeof(sa)) < 0)
-        return berth_err_errno(err, errno, "bind %s", bindpath);
-    unsigned mode = cfg->mode ? cfg->mode : 0660;
-    if (chmod(bindpath, mode) < 0) {
-        int e = errno;
-        unlink(bindpath);
-        return berth_err_errno(err, e, "chmod %s", bindpath);
-    }
-    if (listen(fd, 1024) < 0) {
-        int e = errno;
-        unlink(bindpath);
-        return berth_err_errno(err, e, "listen %s", cfg->path);
-    }
-    if (use_tmp && rename(tmppath, cfg->path) < 0) {
-        int e = errno;
-        unlink(tmppath);
-        return berth_err_errno(err, e, "rename %s to %s", tmppath, cfg->path);
-    }
-    struct stat sb;
-    if (stat(cfg->path, &sb) < 0) {
-        int e = errno;
-        return berth_err_errno(err, e, "stat %s", cfg->path);
-    }
+        return -1;
 
     listener_t *l = berth_calloc(1, sizeof(*l));
     l->fd = berth_steal_fd(&fd);
     l->path = berth_strdup(cfg->path);
-    l->dev = sb.st_dev;
-    l->ino = sb.st_ino;
+    l->dev = dev;
+    l->ino = ino;
     l->limits = cfg->limits;
     l->dispatch = cfg->dispatch;
     berth_handle_t h = berth_actor_spawn(&listener_class, l);

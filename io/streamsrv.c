@@ -19,6 +19,7 @@
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "engine/ring.h"
+#include "io/netlisten.h"
 #include "io/stream-internal.h"
 #include "io/streamtls.h"
 
@@ -394,21 +395,11 @@ int berth_stream_server_start(const berth_stream_config_t *cfg, berth_handle_t *
     if (cfg->port < 0 || cfg->port > 65535)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "[crio.api] stream_port %d is not a TCP port (0-65535)", cfg->port);
-    struct sockaddr_storage ss = {0};
-    socklen_t sl;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)cfg->port);
-        sl = sizeof(*s4);
-    } else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)cfg->port);
-        sl = sizeof(*s6);
-    } else {
-        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                              "[crio.api] stream_address \"%s\" is not an IP address", addr);
+    if (berth_addr_is_ipv6(addr) == 0) {
+        struct in_addr a4;
+        if (inet_pton(AF_INET, addr, &a4) != 1)
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                  "[crio.api] stream_address \"%s\" is not an IP address", addr);
     }
     berth_stls_server_t *tls = NULL;
     if (cfg->tls) {
@@ -416,19 +407,10 @@ int berth_stream_server_start(const berth_stream_config_t *cfg, berth_handle_t *
         if (tls == NULL)
             return berth_err_prefix(err, "streaming server");
     }
-    BERTH_AUTO_CLOSE int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int port = 0;
+    BERTH_AUTO_CLOSE int fd = berth_listen_tcp(addr, cfg->port, 512, &port, err);
     if (fd < 0)
-        return tls_fail(tls, berth_err_errno(err, errno, "streaming server: socket"));
-    int one = 1;
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
-        return tls_fail(tls, berth_err_errno(err, errno, "streaming server: bind %s port %d", addr,
-                                             cfg->port));
-    if (listen(fd, 512) < 0)
-        return tls_fail(tls, berth_err_errno(err, errno, "streaming server: listen"));
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-        return tls_fail(tls, berth_err_errno(err, errno, "streaming server: getsockname"));
-    int port = ntohs(ss.ss_family == AF_INET ? s4->sin_port : s6->sin6_port);
+        return tls_fail(tls, berth_err_prefix(err, "streaming server"));
 
     server_t *s = berth_calloc(1, sizeof(*s));
     s->cfg = *cfg;
@@ -455,8 +437,8 @@ int berth_stream_server_start(const berth_stream_config_t *cfg, berth_handle_t *
     the_server = h;
     berth_free(base_url);
     const char *scheme = tls ? "https" : "http";
-    base_url = ss.ss_family == AF_INET ? berth_asprintf("%s://%s:%d", scheme, addr, port)
-                                       : berth_asprintf("%s://[%s]:%d", scheme, addr, port);
+    base_url = !berth_addr_is_ipv6(addr) ? berth_asprintf("%s://%s:%d", scheme, addr, port)
+                                         : berth_asprintf("%s://[%s]:%d", scheme, addr, port);
     if (out)
         *out = h;
     return 0;
