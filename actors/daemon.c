@@ -26,6 +26,7 @@
 #include "actors/pods.h"
 #include "actors/runtimes.h"
 #include "actors/containers.h"
+#include "actors/debug.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "engine/sched.h"
@@ -35,6 +36,7 @@
 #include "io/grpc.h"
 #include "io/stream.h"
 #include "io/netns.h"
+#include "io/pprof.h"
 #include "io/signal.h"
 
 /* How long in-flight requests may run on after a stop signal. */
@@ -44,6 +46,8 @@ typedef struct daemon {
     berth_handle_t listener;
     berth_handle_t streams;
     berth_handle_t signals;
+    berth_httpsrv_t debug; /* the debug endpoint, when debug_on */
+    bool debug_on;
     bool stopping;
 } daemon_t;
 
@@ -67,6 +71,10 @@ static void daemon_receive(berth_actor_t *self, berth_msg_t *msg)
         berth_log_info("stopping", "signal=%s sender_pid=%d", strsignal(sm->signo),
                        (int)sm->sender_pid);
         berth_stream_server_stop(d->streams);
+        if (d->debug_on) {
+            berth_httpsrv_stop(&d->debug);
+            berth_pprof_abort(); /* a profile being taken must not hold the pool */
+        }
         berth_grpc_server_stop(d->listener, SHUTDOWN_GRACE_NS, berth_actor_self(self),
                                berth_msg_new(BERTH_MSG_DAEMON_STOPPED, sizeof(berth_msg_t)));
         break;
@@ -281,6 +289,14 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
         berth_err_prefix(err, "cannot serve on %s", cfg->listen);
         ret = -1;
         goto stop;
+    }
+    if (cfg->debug_socket[0] != '\0') {
+        if (berth_debug_start(cfg, &d->debug, err) < 0) {
+            ret = -1;
+            goto stop;
+        }
+        d->debug_on = true;
+        berth_log_info("debug endpoint serving", "socket=%s", cfg->debug_socket);
     }
     berth_signal_route_t routes[] = {
             {SIGTERM, self},

@@ -213,9 +213,12 @@ static void slot_unref(struct berth_slot *s)
 
 /* held: a reserved actor's mailbox starts "running" (not idle), so sends
  * queue without scheduling it until berth_actor_start. */
-static berth_handle_t install(const berth_actor_class_t *cls, void *state, bool held)
+static berth_handle_t install(const berth_actor_class_t *cls, void *state, bool held,
+                              const char *label)
 {
     berth_actor_t *a = berth_calloc(1, sizeof(*a));
+    /* Published with the actor by the LIVE store below. */
+    a->label = label ? berth_strdup(label) : NULL;
     berth_mpsc_init(&a->mbox, !held);
     a->cls = cls;
     a->state = state;
@@ -239,12 +242,18 @@ static berth_handle_t install(const berth_actor_class_t *cls, void *state, bool 
 
 berth_handle_t berth_actor_spawn(const berth_actor_class_t *cls, void *state)
 {
-    return install(cls, state, false);
+    return install(cls, state, false, NULL);
+}
+
+berth_handle_t berth_actor_spawn_labeled(const berth_actor_class_t *cls, void *state,
+                                         const char *label)
+{
+    return install(cls, state, false, label);
 }
 
 berth_handle_t berth_actor_reserve(void)
 {
-    return install(NULL, NULL, true);
+    return install(NULL, NULL, true, NULL);
 }
 
 void berth_actor_start(berth_handle_t h, const berth_actor_class_t *cls, void *state)

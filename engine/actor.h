@@ -70,6 +70,10 @@ typedef struct berth_actor_class {
 /* Creates an actor and returns its handle. Takes `state`. Callable from any
  * thread, including before the engine starts (it then waits in a run queue). */
 berth_handle_t berth_actor_spawn(const berth_actor_class_t *cls, void *state);
+/* The same, with a label (copied; NULL: none) that actor dumps show next to
+ * the class's name: a pod's or container's ID, an image name. */
+berth_handle_t berth_actor_spawn_labeled(const berth_actor_class_t *cls, void *state,
+                                         const char *label);
 
 /* Two actors that must know each other's handle from their first turn (two
  * managers that route to each other): reserve a handle, give it to the

@@ -70,7 +70,7 @@ typedef struct berth_actor_info {
     const char *label; /* berth_actor_set_label's text, "" when none */
     const char *state; /* "running", "queued", "idle" or "reserved" */
     int worker;        /* running: the worker's index; -1 otherwise */
-    uint64_t depth;    /* messages waiting (approximate) */
+    uint64_t depth;    /* messages not handled yet, the turn's own included (approximate) */
     uint64_t handled;  /* messages handled since it started */
 } berth_actor_info_t;
 

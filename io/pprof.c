@@ -585,6 +585,15 @@ static uint64_t clock_ns(clockid_t id)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static int aborted; /* atomic: set once at shutdown */
+
+void berth_pprof_abort(void)
+{
+    /* Relaxed is enough: a session looks every 50 ms and a late look only
+     * costs that much more of the shutdown. */
+    __atomic_store_n(&aborted, 1, __ATOMIC_RELAXED);
+}
+
 int berth_pprof_collect(unsigned seconds, unsigned hz, berth_bytebuf_t *out, berth_err_t *err)
 {
     if (seconds == 0 || seconds > BERTH_PPROF_MAX_SECONDS)
@@ -597,7 +606,8 @@ int berth_pprof_collect(unsigned seconds, unsigned hz, berth_bytebuf_t *out, ber
     uint64_t wall = clock_ns(CLOCK_REALTIME);
     uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
     uint64_t end = t0 + (uint64_t)seconds * 1000000000ull;
-    for (uint64_t now = t0; now < end; now = clock_ns(CLOCK_MONOTONIC)) {
+    for (uint64_t now = t0; now < end && !__atomic_load_n(&aborted, __ATOMIC_RELAXED);
+         now = clock_ns(CLOCK_MONOTONIC)) {
         uint64_t left = end - now;
         uint64_t nap = left < 50000000ull ? left : 50000000ull;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)nap};

@@ -53,4 +53,9 @@ int berth_pprof_encode(berth_pprof_t *p, uint64_t start_wall_ns, uint64_t durati
  * INVALID for bad arguments. */
 int berth_pprof_collect(unsigned seconds, unsigned hz, berth_bytebuf_t *out, berth_err_t *err);
 
+/* Ends a session being collected at its next drain (within 50 ms), with the
+ * samples taken so far, and every later one at once: for shutdown, so a
+ * long profile never holds the blocking pool. Any thread. */
+void berth_pprof_abort(void);
+
 #endif

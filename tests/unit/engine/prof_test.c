@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/alloc.h"
 #include "engine/prof.h"
@@ -18,6 +19,9 @@
 #include "engine/atomic-internal.h"
 
 static int spin_stop;
+/* glibc starts a thread with every signal blocked and unblocks them in the
+ * thread itself: sample only once the spinner runs its own code. */
+static int spin_started;
 
 static uint64_t now_ns(void)
 {
@@ -29,6 +33,7 @@ static uint64_t now_ns(void)
 __attribute__((noinline)) static uint64_t busy_loop(void)
 {
     volatile uint64_t x = 0;
+    ck_pr_store_int(&spin_started, 1);
     while (!ck_pr_load_int(&spin_stop))
         for (int i = 0; i < 100000; i++)
             x = x * 31 + (uint64_t)i;
@@ -81,6 +86,8 @@ int main(void)
      * only the spinner, started with it unblocked, gets a timer. */
     pthread_t t;
     pthread_create(&t, NULL, spinner, NULL);
+    while (!ck_pr_load_int(&spin_started))
+        usleep(1000);
     sigset_t prof;
     sigemptyset(&prof);
     sigaddset(&prof, SIGPROF);

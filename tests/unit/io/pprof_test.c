@@ -21,10 +21,14 @@
 #include "tests/unit/check.h"
 
 static int spin_stop;
+/* glibc starts a thread with every signal blocked and unblocks them in the
+ * thread itself: sample only once the spinner runs its own code. */
+static int spin_started;
 
 __attribute__((noinline)) static uint64_t pprof_test_spin(void)
 {
     volatile uint64_t x = 0;
+    ck_pr_store_int(&spin_started, 1);
     while (!ck_pr_load_int(&spin_stop))
         for (int i = 0; i < 100000; i++)
             x = x * 31 + (uint64_t)i;
@@ -96,6 +100,8 @@ static void test_session(void)
 {
     pthread_t t;
     pthread_create(&t, NULL, spinner, NULL);
+    while (!ck_pr_load_int(&spin_started))
+        usleep(1000);
     berth_bytebuf_t out = {0};
     berth_err_t err = NULL;
     int rc = berth_pprof_collect(1, 200, &out, &err);
