@@ -453,8 +453,9 @@ int berth_pprof_encode(berth_pprof_t *p, uint64_t start_wall_ns, uint64_t durati
                     struct idslot *fs = idmap_find(&funcmap, h, name);
                     if (fs->id == 0) {
                         func_names = berth_realloc(func_names, (nfuncs + 1) * sizeof(int64_t));
-                        func_names[nfuncs] = intern(&st, name);
-                        *fs = (struct idslot){h, st.v[func_names[nfuncs]], ++nfuncs};
+                        int64_t sid = intern(&st, name);
+                        func_names[nfuncs++] = sid;
+                        *fs = (struct idslot){h, st.v[sid], nfuncs};
                         funcmap.n++;
                     }
                     l->function_id = fs->id;
