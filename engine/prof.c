@@ -28,6 +28,7 @@
 struct slot {
     uint64_t ready; /* atomic: position + 1 once the slot is written */
     uint32_t n;
+    uint32_t weight;
     uintptr_t pc[BERTH_PROF_MAX_DEPTH];
 };
 
@@ -62,7 +63,7 @@ static uintptr_t context_pc(void *ucv)
 #endif
 }
 
-static void record(void *ucv)
+static void record(void *ucv, uint32_t weight)
 {
     void *frames[BERTH_PROF_MAX_DEPTH + 4];
     int n = backtrace(frames, (int)BERTH_ARRAY_LEN(frames));
@@ -100,6 +101,7 @@ static void record(void *ucv)
     for (int i = from; i < n && k < BERTH_PROF_MAX_DEPTH; i++)
         s->pc[k++] = (uintptr_t)frames[i];
     s->n = k;
+    s->weight = weight;
     /* Release: the frames are written before the consumer sees `ready`. */
     ck_pr_fence_store();
     ck_pr_store_64(&s->ready, h + 1);
@@ -115,8 +117,9 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
      * here or we see `active` cleared and leave the ring alone. */
     ck_pr_inc_int(&P.inflight);
     ck_pr_fence_memory();
+    /* si_overrun: expiries the kernel folded into this one signal. */
     if (ck_pr_load_int(&P.active) && si->si_code == SI_TIMER)
-        record(ucv);
+        record(ucv, 1u + (si->si_overrun > 0 ? (uint32_t)si->si_overrun : 0u));
     ck_pr_fence_release();
     ck_pr_dec_int(&P.inflight);
     errno = saved;
@@ -229,7 +232,7 @@ int berth_prof_start(unsigned hz, berth_err_t *err)
     return 0;
 }
 
-size_t berth_prof_drain(void (*fn)(void *ctx, const uintptr_t *pcs, size_t n), void *ctx)
+size_t berth_prof_drain(berth_prof_fn fn, void *ctx)
 {
     if (P.ring == NULL)
         return 0;
@@ -242,7 +245,7 @@ size_t berth_prof_drain(void (*fn)(void *ctx, const uintptr_t *pcs, size_t n), v
         /* Acquire: pairs with the producer's release of `ready`. */
         ck_pr_fence_load();
         if (fn != NULL)
-            fn(ctx, s->pc, s->n);
+            fn(ctx, s->pc, s->n, s->weight);
         t++;
         done++;
         /* Release: our reads of the slot are done before a producer can
@@ -253,8 +256,7 @@ size_t berth_prof_drain(void (*fn)(void *ctx, const uintptr_t *pcs, size_t n), v
     return done;
 }
 
-void berth_prof_stop(void (*fn)(void *ctx, const uintptr_t *pcs, size_t n), void *ctx,
-                     berth_prof_stats_t *stats)
+void berth_prof_stop(berth_prof_fn fn, void *ctx, berth_prof_stats_t *stats)
 {
     if (P.ring == NULL)
         return;

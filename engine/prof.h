@@ -37,15 +37,19 @@ typedef struct berth_prof_stats {
  * INVALID for a bad hz. */
 int berth_prof_start(unsigned hz, berth_err_t *err);
 
-/* Hands each recorded stack to fn, leaf first (pcs[0] is the interrupted
- * instruction, the rest return addresses), and frees its ring slot. One
- * consumer at a time: the thread that started the session. */
-size_t berth_prof_drain(void (*fn)(void *ctx, const uintptr_t *pcs, size_t n), void *ctx);
+/* Receives one recorded stack, leaf first (pcs[0] is the interrupted
+ * instruction, the rest return addresses), and its weight: the periods of
+ * CPU it stands for (more than 1 when the kernel, which checks CPU timers
+ * at its tick, delivered several expiries as one signal). */
+typedef void (*berth_prof_fn)(void *ctx, const uintptr_t *pcs, size_t n, uint32_t weight);
+
+/* Hands each recorded stack to fn and frees its ring slot. One consumer at
+ * a time: the thread that started the session. */
+size_t berth_prof_drain(berth_prof_fn fn, void *ctx);
 
 /* Stops the timers, waits for handlers still running, drains what is left
  * into fn (may be NULL) and frees the ring. The session's figures go to
  * *stats (may be NULL). No-op when nothing runs. Same thread as start. */
-void berth_prof_stop(void (*fn)(void *ctx, const uintptr_t *pcs, size_t n), void *ctx,
-                     berth_prof_stats_t *stats);
+void berth_prof_stop(berth_prof_fn fn, void *ctx, berth_prof_stats_t *stats);
 
 #endif

@@ -80,21 +80,21 @@ static struct stack *stack_slot(struct stack *tab, size_t cap, uint64_t h, const
     }
 }
 
-void berth_pprof_add(void *pv, const uintptr_t *pcs, size_t n)
+void berth_pprof_add(void *pv, const uintptr_t *pcs, size_t n, uint32_t weight)
 {
     berth_pprof_t *p = pv;
-    if (n == 0)
+    if (n == 0 || weight == 0)
         return;
-    p->samples++;
+    p->samples += weight;
     uint64_t h = hash_pcs(pcs, n);
     struct stack *s = stack_slot(p->tab, p->cap, h, pcs, n);
     if (s->pcs != NULL) {
-        s->count++;
+        s->count += weight;
         return;
     }
     s->hash = h;
     s->n = (uint32_t)n;
-    s->count = 1;
+    s->count = weight;
     s->pcs = berth_memdup(pcs, n * sizeof(*pcs));
     if (++p->used * 2 > p->cap) {
         size_t cap = p->cap * 2;

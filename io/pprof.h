@@ -30,11 +30,11 @@ typedef struct berth_pprof berth_pprof_t;
 berth_pprof_t *berth_pprof_new(uint64_t period_ns);
 void berth_pprof_free(berth_pprof_t *p); /* NULL-safe */
 
-/* Counts one stack, leaf first (pcs[0] the interrupted instruction, the
- * others return addresses). The signature of engine/prof.h's drain
- * callback, ctx being the profile. */
-void berth_pprof_add(void *p, const uintptr_t *pcs, size_t n);
-/* Samples counted so far, and distinct stacks among them. */
+/* Counts one stack `weight` times, leaf first (pcs[0] the interrupted
+ * instruction, the others return addresses). engine/prof.h's drain
+ * callback (berth_prof_fn), ctx being the profile. */
+void berth_pprof_add(void *p, const uintptr_t *pcs, size_t n, uint32_t weight);
+/* Samples (weights) counted so far, and distinct stacks among them. */
 uint64_t berth_pprof_samples(const berth_pprof_t *p);
 size_t berth_pprof_stacks(const berth_pprof_t *p);
 

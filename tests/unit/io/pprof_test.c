@@ -76,15 +76,17 @@ static void test_counting(void)
     berth_pprof_t *p = berth_pprof_new(10000000);
     uintptr_t a[] = {0x1000, 0x2000, 0x3000};
     uintptr_t b[] = {0x1000, 0x2000};
-    berth_pprof_add(p, a, 3);
-    berth_pprof_add(p, a, 3);
-    berth_pprof_add(p, b, 2);
-    berth_pprof_add(p, b, 0); /* an empty stack is no sample */
+    berth_pprof_add(p, a, 3, 1);
+    berth_pprof_add(p, a, 3, 1);
+    berth_pprof_add(p, b, 2, 1);
+    berth_pprof_add(p, b, 0, 1); /* an empty stack is no sample */
+    berth_pprof_add(p, b, 2, 0); /* nor a weightless one */
     for (uintptr_t i = 0; i < 5000; i++) {
         uintptr_t c[] = {0x5000 + i, 0x2000};
-        berth_pprof_add(p, c, 2);
+        berth_pprof_add(p, c, 2, 1);
     }
-    check(berth_pprof_samples(p) == 5003 && berth_pprof_stacks(p) == 5002,
+    berth_pprof_add(p, a, 3, 4); /* one signal for 4 periods */
+    check(berth_pprof_samples(p) == 5007 && berth_pprof_stacks(p) == 5002,
           "equal stacks share one entry (%" PRIu64 " samples, %zu stacks), growth keeps them",
           berth_pprof_samples(p), berth_pprof_stacks(p));
     berth_bytebuf_t out = {0};
