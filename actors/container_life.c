@@ -7,6 +7,7 @@
  */
 #include "actors/container-internal.h"
 #include "actors/events.h"
+#include "actors/metrics.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -57,6 +58,8 @@ void ctr_on_exit_msg(berth_actor_t *self, ctr_t *c, berth_conmon_exit_msg_t *m)
     c->exit_code = m->exit_code;
     c->finished_at = m->exit_time_ns ? (int64_t)m->exit_time_ns : (int64_t)berth_wall_ns();
     berth_free(c->reason);
+    if (m->oom_killed)
+        berth_metrics_container_oom(c->name);
     c->reason = berth_strdup(m->oom_killed       ? "OOMKilled"
                              : m->exit_code == 0 ? "Completed"
                                                  : "Error");

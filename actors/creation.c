@@ -15,6 +15,7 @@
 #include "engine/alloc.h"
 #include "engine/hist.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
 #include "io/grpc.h"
 
 void berth_creation_init(berth_creation_t *cr, const berth_creation_class_t *cls, void *owner,
@@ -255,8 +256,30 @@ static void finish_remove(berth_actor_t *self, berth_creation_t *cr)
     release(self, cr);
 }
 
-static void start_undo(berth_actor_t *self, berth_creation_t *cr)
+/* Undo runs by kind and why (docs/observability.md). An undo is rare
+ * (a failure, an expired stash, a restart mid-creation): the series lookup
+ * under the registry's mutex is fine here. */
+berth_metric_family_t *berth_creation_undo_family(void)
 {
+    static const char *const labels[] = {"kind", "reason", NULL};
+    return berth_metrics_family(&(berth_metric_desc_t){
+            .type = BERTH_METRIC_COUNTER,
+            .name = "berth_undo_runs_total",
+            .help = "Creations undone (their steps torn down in reverse), by kind and reason: "
+                    "failed, expired (nobody collected the stashed result), restored "
+                    "(interrupted by a restart).",
+            .labels = labels,
+    });
+}
+
+static void count_undo(const berth_creation_t *cr, const char *why)
+{
+    berth_metric_inc(berth_metrics_series2(berth_creation_undo_family(), cr->cls->kind, why));
+}
+
+static void start_undo(berth_actor_t *self, berth_creation_t *cr, const char *why)
+{
+    count_undo(cr, why);
     cr->phase = BERTH_CREATION_UNDOING;
     berth_creation_teardown(self, cr, ~0u, true, finish_undo);
 }
@@ -270,7 +293,7 @@ void berth_creation_fail(berth_actor_t *self, berth_creation_t *cr, berth_err_t 
     cr->begin_ns = cr->stage_ns = 0; /* a failed creation is not timed */
     berth_err_free(&cr->failure);
     cr->failure = err;
-    start_undo(self, cr);
+    start_undo(self, cr, "failed");
 }
 
 void berth_creation_undo_restored(berth_actor_t *self, berth_creation_t *cr)
@@ -278,7 +301,7 @@ void berth_creation_undo_restored(berth_actor_t *self, berth_creation_t *cr)
     BERTH_AUTO_FREE char *msg = berth_asprintf("undoing an interrupted %s creation", cr->cls->kind);
     berth_log_info(msg, "name=%s id=%s", cr->resv.name, cr->id);
     cr->restored = true;
-    start_undo(self, cr);
+    start_undo(self, cr, "restored");
 }
 
 void berth_creation_remove(berth_actor_t *self, berth_creation_t *cr)
@@ -422,7 +445,7 @@ bool berth_creation_on_msg(berth_actor_t *self, berth_creation_t *cr, berth_msg_
     if (r == 1) {
         /* The stash window passed with nobody collecting: undo. */
         cr->expired = true;
-        start_undo(self, cr);
+        start_undo(self, cr, "expired");
     }
     if (r >= 0)
         return true;

@@ -153,6 +153,10 @@ void berth_creation_init(berth_creation_t *cr, const berth_creation_class_t *cls
 /* Frees what cr holds (queued and waiting requests, the reservation). fini. */
 void berth_creation_fini(berth_creation_t *cr);
 
+/* The berth_undo_runs_total family {kind, reason} (docs/observability.md),
+ * registered on the first call. Any thread. */
+struct berth_metric_family *berth_creation_undo_family(void);
+
 /* The creation starts (first turn): budget timer, then the first step. */
 void berth_creation_begin(berth_actor_t *self, berth_creation_t *cr);
 /* The running step is done: the next one (or the budget's failure, or the

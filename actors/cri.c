@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "actors/metrics.h"
 #include "actors/msgtypes.h"
 #include "actors/netstatus.h"
 #include "actors/runtimes.h"
@@ -566,6 +567,9 @@ static void on_request(cri_t *c, berth_grpc_request_msg_t *rq)
     berth_grpc_call_t *call = rq->call;
     c->requests++;
     const berth_cri_method_t *m = berth_cri_method_lookup(rq->method);
+    /* every method's answer is counted (docs/observability.md), wherever
+     * it comes from: the stats travel with the call */
+    berth_grpc_call_set_stats(call, berth_rpc_stats(m));
     if (berth_log_get_level() <= BERTH_LOG_DEBUG)
         berth_log_debug("request", "method=%s bytes=%zu deadline_ms=%lld", rq->method, rq->len,
                         rq->deadline_ns ? (long long)((rq->deadline_ns - berth_now_ns()) / 1000000)

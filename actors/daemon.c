@@ -20,6 +20,7 @@
 
 #include "actors/cri.h"
 #include "actors/events.h"
+#include "actors/metrics.h"
 #include "actors/images.h"
 #include "actors/msgtypes.h"
 #include "actors/netstatus.h"
@@ -34,6 +35,8 @@
 #include "io/fs.h"
 #include "io/cgroups.h"
 #include "io/grpc.h"
+#include "io/httpsrv.h"
+#include "io/streamtls.h"
 #include "io/stream.h"
 #include "io/netns.h"
 #include "io/pprof.h"
@@ -45,6 +48,7 @@
 typedef struct daemon {
     berth_handle_t listener;
     berth_handle_t streams;
+    berth_httpsrv_t metrics; /* actor invalid: no metrics endpoint */
     berth_handle_t signals;
     berth_httpsrv_t debug; /* the debug endpoint, when debug_on */
     bool debug_on;
@@ -75,6 +79,8 @@ static void daemon_receive(berth_actor_t *self, berth_msg_t *msg)
             berth_httpsrv_stop(&d->debug);
             berth_pprof_abort(); /* a profile being taken must not hold the pool */
         }
+        if (berth_handle_valid(d->metrics.actor))
+            berth_httpsrv_stop(&d->metrics);
         berth_grpc_server_stop(d->listener, SHUTDOWN_GRACE_NS, berth_actor_self(self),
                                berth_msg_new(BERTH_MSG_DAEMON_STOPPED, sizeof(berth_msg_t)));
         break;
@@ -176,6 +182,44 @@ static void probe_runtimes(const berth_config_t *cfg)
     berth_runtimes_install(rts);
 }
 
+/* The Prometheus endpoint ([crio.metrics]; docs/observability.md): on the
+ * unix socket when metrics_socket is set, else on metrics_host:metrics_port. */
+static int start_metrics(const berth_config_t *cfg, berth_httpsrv_t *out, berth_err_t *err)
+{
+    static const berth_httpsrv_route_t routes[] = {
+            {"/metrics", berth_metrics_http, NULL},
+    };
+    bool unx = cfg->metrics_socket[0] != '\0';
+    berth_stls_server_t *tls = NULL;
+    if (cfg->metrics_cert[0] != '\0') {
+        static const berth_stls_names_t names = {
+                .section = "[crio.metrics]", .cert = "metrics_cert", .key = "metrics_key"};
+        tls = berth_stls_server_new_named(cfg->metrics_cert, cfg->metrics_key, NULL, &names, err);
+        if (tls == NULL)
+            return -1;
+    }
+    berth_httpsrv_config_t hc = {
+            .name = "metrics",
+            .host = unx ? NULL : cfg->metrics_host,
+            .port = unx ? -1 : (int)cfg->metrics_port,
+            .socket_path = unx ? cfg->metrics_socket : NULL,
+            .socket_mode = 0660,
+            .routes = routes,
+            .nroutes = BERTH_ARRAY_LEN(routes),
+            .tls = tls,
+    };
+    if (berth_httpsrv_start(&hc, out, err) < 0)
+        return berth_err_prefix(err, "[crio.metrics] endpoint");
+    const char *scheme = tls ? "https" : "http";
+    if (unx)
+        berth_log_info("metrics served", "socket=%s scheme=%s path=/metrics", cfg->metrics_socket,
+                       scheme);
+    else
+        berth_log_info("metrics served", "address=%s port=%d scheme=%s path=/metrics",
+                       cfg->metrics_host, out->port, scheme);
+    return 0;
+}
+
 int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
 {
     if (berth_fs_mkdir_p(cfg->root, 0711, err) < 0 ||
@@ -210,6 +254,8 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     signal(SIGPIPE, SIG_IGN);
 
     berth_engine_config_t ecfg = {.workers = (unsigned)cfg->workers};
+    /* before any actor: every RPC, pull and exit counts from the start */
+    berth_daemon_metrics_init();
     if (berth_engine_start(&ecfg, err) < 0)
         return berth_err_prefix(err, "cannot start the engine");
     if (berth_blocking_start(0, err) < 0) {
@@ -282,6 +328,10 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
             .tls_ca = cfg->stream_tls_ca,
     };
     if (berth_stream_server_start(&stcfg, &d->streams, err) < 0) {
+        ret = -1;
+        goto stop;
+    }
+    if (cfg->enable_metrics && start_metrics(cfg, &d->metrics, err) < 0) {
         ret = -1;
         goto stop;
     }

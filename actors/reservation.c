@@ -11,10 +11,12 @@
 #include <ck_pr.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "engine/alloc.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
 
 struct berth_resv_waiter {
     berth_resv_waiter_t *next;
@@ -32,6 +34,44 @@ typedef struct waiter_due_msg {
 } waiter_due_msg_t;
 
 static berth_resv_stats_t global;
+
+/* docs/observability.md; the counts above are exported by actors/metrics.c */
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static berth_metric_family_t *f_stalled_at;
+static berth_metric_t *m_handoff_delay;
+static void metrics_init(void);
+
+void berth_resv_metrics_init(void)
+{
+    pthread_once(&metrics_once, metrics_init);
+}
+
+static void metrics_init(void)
+{
+    static const char *const l_stage[] = {"stage", NULL};
+    /* hand-off delay bounds, ns: 10 ms .. 10 min (stash windows are minutes) */
+    static const uint64_t bounds[] = {10000000ull,     100000000ull,    500000000ull,
+                                      1000000000ull,   2000000000ull,   5000000000ull,
+                                      10000000000ull,  30000000000ull,  60000000000ull,
+                                      120000000000ull, 300000000000ull, 600000000000ull};
+    f_stalled_at = berth_metrics_family(&(berth_metric_desc_t){
+            .type = BERTH_METRIC_COUNTER,
+            .name = "container_runtime_crio_resources_stalled_at_stage",
+            .help = "Resource creation stage pod or container is stalled at.",
+            .labels = l_stage,
+    });
+    m_handoff_delay = berth_metrics_series(
+            berth_metrics_family(&(berth_metric_desc_t){
+                    .type = BERTH_METRIC_HISTOGRAM,
+                    .name = "berth_handoff_delay_seconds",
+                    .help = "How long a stashed creation result waited for the retry that took "
+                            "it.",
+                    .bounds = bounds,
+                    .nbounds = BERTH_ARRAY_LEN(bounds),
+                    .scale = 1e-9,
+            }),
+            NULL);
+}
 
 static void count(uint64_t *field, uint64_t *global_field)
 {
@@ -189,6 +229,10 @@ bool berth_resv_request(berth_actor_t *self, berth_resv_t *r, berth_grpc_call_t 
          * depends on it. Only retries count as stalls. */
         if (r->next_waiter_id > 0 || r->waiters) {
             count(&r->stats.stalls, &global.stalls);
+            /* a stall is rare (a creation slower than the kubelet's
+             * deadline): the series lookup's mutex is fine here */
+            pthread_once(&metrics_once, metrics_init);
+            berth_metric_inc(berth_metrics_series1(f_stalled_at, r->stage));
             berth_log_info("request stalled", "kind=\"%s\" name=%s stage=\"%s\"", r->kind, r->name,
                            r->stage);
         }
@@ -196,6 +240,8 @@ bool berth_resv_request(berth_actor_t *self, berth_resv_t *r, berth_grpc_call_t 
         return false;
     case BERTH_RESV_STASHED:
         count(&r->stats.handoffs, &global.handoffs);
+        pthread_once(&metrics_once, metrics_init);
+        berth_metric_observe(m_handoff_delay, berth_now_ns() - r->stashed_ns);
         berth_log_info("stashed result handed over", "kind=\"%s\" name=%s", r->kind, r->name);
         if (r->stash_timer) {
             berth_timer_cancel(self, r->stash_timer);
@@ -241,6 +287,7 @@ static uint64_t time_left(const berth_resv_waiter_t *w, uint64_t now)
 
 static void arm_stash(berth_actor_t *self, berth_resv_t *r)
 {
+    r->stashed_ns = berth_now_ns();
     r->stash_timer = berth_timer_after(
             self, r->window_ns, berth_msg_new(BERTH_MSG_RESV_STASH_EXPIRED, sizeof(berth_msg_t)));
 }

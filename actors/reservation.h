@@ -52,7 +52,8 @@ typedef struct berth_resv {
     berth_resv_state_t state;
     const char *stage; /* static string: what the creation is doing now */
     uint64_t started_ns, stage_ns;
-    uint64_t margin_ns; /* the cap of every request's stall margin (stall_margin) */
+    uint64_t stashed_ns; /* when the result was stashed (the hand-off delay) */
+    uint64_t margin_ns;  /* the cap of every request's stall margin (stall_margin) */
     uint64_t window_ns;
     /* The rule before issue 12: every request's margin is margin_ns, whatever
      * its deadline. Off by default; for the before/after comparisons of the
@@ -114,5 +115,8 @@ static inline bool berth_resv_listed(const berth_resv_t *r)
 
 /* Process-wide counters for metrics (relaxed atomics; approximate reads). */
 void berth_resv_global_stats(berth_resv_stats_t *out);
+/* Registers the metric families counted here (docs/observability.md), so
+ * they are listed before the first stall. Any thread; idempotent. */
+void berth_resv_metrics_init(void);
 
 #endif

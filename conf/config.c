@@ -100,6 +100,8 @@ static const struct keydesc keys[] = {
         K("metrics", metrics_port, T_INT),
         K("metrics", metrics_host, T_STR),
         K("metrics", metrics_socket, T_STR),
+        K("metrics", metrics_cert, T_STR),
+        K("metrics", metrics_key, T_STR),
         KD("names", "creation_budget", creation_budget_ns),
         KD("names", "cni_budget", cni_budget_ns),
         KD("names", "stall_margin", stall_margin_ns),
@@ -736,6 +738,8 @@ static void set_defaults(berth_config_t *c)
     c->metrics_port = 9090;
     c->metrics_host = berth_strdup("127.0.0.1");
     c->metrics_socket = berth_strdup("");
+    c->metrics_cert = berth_strdup("");
+    c->metrics_key = berth_strdup("");
     c->creation_budget_ns = 4 * 60 * 1000000000LL;
     c->cni_budget_ns = 5 * 60 * 1000000000LL;
     c->stall_margin_ns = 1000000000LL;
@@ -780,6 +784,13 @@ static int validate(const berth_config_t *c, berth_err_t *err)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.metrics.metrics_port: %" PRId64 " is not a port",
                               c->metrics_port);
+    /* the files are read when the endpoint starts, which names a bad one */
+    if ((c->metrics_cert[0] == '\0') != (c->metrics_key[0] == '\0'))
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "crio.metrics.%s is set but crio.metrics.%s is not: TLS for the "
+                              "metrics endpoint needs both (a PEM certificate and its key)",
+                              c->metrics_cert[0] ? "metrics_cert" : "metrics_key",
+                              c->metrics_cert[0] ? "metrics_key" : "metrics_cert");
     if (c->grpc_max_send_msg_size <= 0 || c->grpc_max_recv_msg_size <= 0)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.api.grpc_max_*_msg_size must be positive");

@@ -110,6 +110,8 @@ typedef struct berth_config {
     int64_t metrics_port;
     char *metrics_host;
     char *metrics_socket;
+    char *metrics_cert; /* PEM; with metrics_key: the TCP endpoint speaks TLS */
+    char *metrics_key;
     /* [crio.names] ([berth.names]) or [crio.runtime]: name-actor timings, ns */
     int64_t creation_budget_ns;
     int64_t cni_budget_ns;

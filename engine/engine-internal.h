@@ -157,6 +157,8 @@ struct berth_worker {
     /* statistics: written by this worker only (ck_pr stores), read relaxed */
     uint64_t st_turns, st_messages, st_steals, st_cqes;
     uint64_t stats_merged_ns; /* last allocator statistics merge */
+    /* engine/metrics.h series of this worker (made at the start) */
+    struct berth_metric *m_busy, *m_submits, *m_sqes;
 };
 
 struct berth_engine {

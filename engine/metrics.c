@@ -28,7 +28,9 @@
  * pointers with acquire, whatever the old owner did last.
  *
  * Gauges are one int64 each in the series, set or added with relaxed
- * atomics (independent values again).
+ * atomics (independent values again). A counter series has the same field
+ * for a total kept elsewhere (a module's own atomic) that a scrape hook
+ * copies in; it is added to the cells.
  *
  * Families and series live under reg_lock, taken to make them and by the
  * writer; never on an increment.
@@ -74,6 +76,7 @@ struct berth_metric_family {
     size_t nlabels;
     uint64_t *bounds;
     size_t nbounds;
+    char **le; /* the bounds as exposed ("0.005", ..., "+Inf"): formatted once */
     double scale;
     size_t max_series;
     berth_metric_t **series;
@@ -256,7 +259,13 @@ berth_metric_family_t *berth_metrics_family(const berth_metric_desc_t *d)
         f->bounds = berth_calloc(d->nbounds ? d->nbounds : 1, sizeof(uint64_t));
         if (d->nbounds)
             memcpy(f->bounds, d->bounds, d->nbounds * sizeof(uint64_t));
-        f->scale = d->scale > 0 ? d->scale : 1.0;
+    }
+    f->scale = d->scale > 0 ? d->scale : 1.0;
+    if (d->type == BERTH_METRIC_HISTOGRAM) {
+        f->le = berth_calloc(f->nbounds + 1, sizeof(char *));
+        for (size_t i = 0; i < f->nbounds; i++)
+            f->le[i] = berth_asprintf("%.12g", (double)f->bounds[i] * f->scale);
+        f->le[f->nbounds] = berth_strdup("+Inf");
     }
     f->max_series = d->max_series ? d->max_series : BERTH_METRICS_DEFAULT_MAX_SERIES;
     if (nfamilies == cap_families) {
@@ -390,13 +399,24 @@ int64_t berth_metric_value(const berth_metric_t *m, uint64_t *sum)
     if (m->cell == UINT32_MAX)
         return 0;
     if (f->type == BERTH_METRIC_COUNTER)
-        return (int64_t)cell_sum(m->cell);
+        return (int64_t)(cell_sum(m->cell) +
+                         (uint64_t)__atomic_load_n(&m->gauge, __ATOMIC_RELAXED));
     uint64_t count = 0;
     for (size_t b = 0; b <= f->nbounds; b++)
         count += cell_sum(m->cell + (uint32_t)b);
     if (sum)
         *sum = cell_sum(m->cell + (uint32_t)f->nbounds + 1);
     return (int64_t)count;
+}
+
+void berth_metrics_family_reset(berth_metric_family_t *f)
+{
+    if (f->type != BERTH_METRIC_GAUGE)
+        return;
+    pthread_mutex_lock(&reg_lock);
+    for (size_t i = 0; i < f->nseries; i++)
+        __atomic_store_n(&f->series[i]->gauge, 0, __ATOMIC_RELAXED); /* independent values */
+    pthread_mutex_unlock(&reg_lock);
 }
 
 /* ---- the text --------------------------------------------------------------- */
@@ -417,11 +437,16 @@ static void put_str(berth_bytebuf_t *b, const char *s)
     berth_bytebuf_put(b, s, strlen(s));
 }
 
+/* Decimal digits by hand: most of a scrape is integers. */
 static void put_u64(berth_bytebuf_t *b, uint64_t v)
 {
     char t[24];
-    int n = snprintf(t, sizeof(t), "%" PRIu64, v);
-    berth_bytebuf_put(b, t, (size_t)n);
+    size_t i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    berth_bytebuf_put(b, t + i, sizeof(t) - i);
 }
 
 /* A value in exposed units: recorded * scale. Integers stay integers. */
@@ -462,15 +487,10 @@ static void write_histogram(berth_bytebuf_t *b, const berth_metric_family_t *f,
                             const berth_metric_t *m)
 {
     uint64_t cum = 0;
-    char le[40];
     for (size_t i = 0; i <= f->nbounds; i++) {
         if (m->cell != UINT32_MAX)
             cum += cell_sum(m->cell + (uint32_t)i);
-        if (i < f->nbounds)
-            snprintf(le, sizeof(le), "%.12g", (double)f->bounds[i] * f->scale);
-        else
-            snprintf(le, sizeof(le), "+Inf");
-        put_series_name(b, f, "_bucket", m->labels, le);
+        put_series_name(b, f, "_bucket", m->labels, f->le[i]);
         put_u64(b, cum);
         berth_bytebuf_put_u8(b, '\n');
     }
@@ -509,12 +529,16 @@ void berth_metrics_write(struct berth_bytebuf *b)
             }
             put_series_name(b, f, "", m->labels, NULL);
             if (f->type == BERTH_METRIC_GAUGE) {
-                char t[24];
-                int n = snprintf(t, sizeof(t), "%" PRId64,
-                                 __atomic_load_n(&m->gauge, __ATOMIC_RELAXED));
+                char t[40];
+                int64_t v = __atomic_load_n(&m->gauge, __ATOMIC_RELAXED);
+                int n = f->scale == 1.0 ? snprintf(t, sizeof(t), "%" PRId64, v)
+                                        : snprintf(t, sizeof(t), "%.12g", (double)v * f->scale);
                 berth_bytebuf_put(b, t, (size_t)n);
             } else {
-                put_u64(b, cell_sum(m->cell));
+                /* cells, plus a value kept elsewhere and set by a hook */
+                uint64_t v =
+                        cell_sum(m->cell) + (uint64_t)__atomic_load_n(&m->gauge, __ATOMIC_RELAXED);
+                put_scaled(b, v, f->scale);
             }
             berth_bytebuf_put_u8(b, '\n');
         }

@@ -49,10 +49,11 @@ typedef struct berth_metric_desc {
     const char *help;          /* one line */
     const char *const *labels; /* NULL-terminated label names, or NULL: none */
     /* histograms: upper bounds (ascending, in recorded units; +Inf is
-     * implied) and the factor from recorded units to exposed ones (1e-9:
-     * ns recorded, seconds exposed; 0 means 1) */
+     * implied) */
     const uint64_t *bounds;
     size_t nbounds;
+    /* the factor from recorded units to exposed ones (1e-9: ns recorded,
+     * seconds exposed); 0 means 1 */
     double scale;
     size_t max_series; /* 0: BERTH_METRICS_DEFAULT_MAX_SERIES */
 } berth_metric_desc_t;
@@ -82,12 +83,19 @@ static inline void berth_metric_inc(berth_metric_t *m)
 {
     berth_metric_add(m, 1);
 }
-/* Gauges: sets, or adds a signed delta. Any thread, lock-free. */
+/* Gauges: sets, or adds a signed delta. Any thread, lock-free. On a
+ * counter, set gives a total kept elsewhere (a module's own atomic, copied
+ * in by a scrape hook), exposed added to the counter's own adds. */
 void berth_metric_set(berth_metric_t *m, int64_t v);
 void berth_metric_gauge_add(berth_metric_t *m, int64_t delta);
 /* Histograms: records one value (in the family's recorded units). Any
  * thread, lock-free: two cell adds after a scan of the bounds. */
 void berth_metric_observe(berth_metric_t *m, uint64_t v);
+
+/* Sets every series of a gauge family to 0: a scrape hook that sets the
+ * series it finds now (one per actor class, say) starts with it, so a
+ * label value that is gone reads 0. Takes the registry's mutex. */
+void berth_metrics_family_reset(berth_metric_family_t *f);
 
 /* A counter's total, a gauge's value, a histogram's count (sum in *sum
  * when not NULL, in recorded units). For tests and reports; any thread. */

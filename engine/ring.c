@@ -13,6 +13,7 @@
 
 #include "engine/alloc.h"
 #include "engine/engine-internal.h"
+#include "engine/metrics.h"
 
 /* user_data values that are not ops (ops are heap pointers, never this low). */
 #define UD_WAKE UINT64_C(1)
@@ -47,7 +48,9 @@ static struct io_uring_sqe *get_sqe(struct berth_worker *w)
     struct io_uring_sqe *sqe;
     while ((sqe = io_uring_get_sqe(&w->ring)) == NULL) {
         /* SQ full: hand what we have to the kernel to make room. */
-        io_uring_submit(&w->ring);
+        int n = io_uring_submit(&w->ring);
+        berth_metric_inc(w->m_submits);
+        berth_metric_add(w->m_sqes, n > 0 ? (uint64_t)n : 0);
         w->sqe_pending = 0;
     }
     return sqe;
@@ -67,7 +70,9 @@ void berth_ring_flush(struct berth_worker *w)
     if (!w->wake_armed)
         arm_wake(w);
     if (w->sqe_pending) {
-        io_uring_submit(&w->ring);
+        int n = io_uring_submit(&w->ring);
+        berth_metric_inc(w->m_submits);
+        berth_metric_add(w->m_sqes, n > 0 ? (uint64_t)n : 0);
         w->sqe_pending = 0;
     }
 }
@@ -85,7 +90,10 @@ void berth_ring_wait(struct berth_worker *w, uint64_t timeout_ns)
     }
     /* Returns on a CQE (the eventfd read is one), the timeout, or a signal;
      * all three just send the worker round its loop again. */
+    unsigned pending = w->sqe_pending;
     io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, tsp, NULL);
+    berth_metric_inc(w->m_submits);
+    berth_metric_add(w->m_sqes, pending);
     w->sqe_pending = 0;
 }
 

@@ -18,6 +18,7 @@
 
 #include "engine/alloc.h"
 #include "engine/hist.h"
+#include "engine/metrics.h"
 #include "engine/engine-internal.h"
 #include "engine/log.h"
 
@@ -246,6 +247,37 @@ static berth_hist_t *runq_hist(void)
     return p;
 }
 
+/* The worker's series (docs/observability.md), made before it runs. */
+static void worker_metrics(struct berth_worker *w)
+{
+    static const char *const lw[] = {"worker", NULL};
+    char idx[16];
+    snprintf(idx, sizeof(idx), "%u", w->index);
+    w->m_busy = berth_metrics_series1(
+            berth_metrics_family(&(berth_metric_desc_t){
+                    .type = BERTH_METRIC_COUNTER,
+                    .name = "berth_worker_busy_seconds_total",
+                    .help = "Time each engine worker spent running actor turns.",
+                    .labels = lw,
+                    .scale = 1e-9}),
+            idx);
+    w->m_submits = berth_metrics_series1(
+            berth_metrics_family(&(berth_metric_desc_t){
+                    .type = BERTH_METRIC_COUNTER,
+                    .name = "berth_uring_submit_calls_total",
+                    .help = "io_uring_submit calls (system calls that hand SQEs to the kernel) "
+                            "by worker.",
+                    .labels = lw}),
+            idx);
+    w->m_sqes = berth_metrics_series1(
+            berth_metrics_family(&(berth_metric_desc_t){
+                    .type = BERTH_METRIC_COUNTER,
+                    .name = "berth_uring_sqes_submitted_total",
+                    .help = "io_uring submission queue entries handed to the kernel, by worker.",
+                    .labels = lw}),
+            idx);
+}
+
 static void run_turn(struct berth_worker *w, berth_actor_t *a)
 {
     unsigned n = 0;
@@ -268,6 +300,8 @@ static void run_turn(struct berth_worker *w, berth_actor_t *a)
     }
     berth_tls_actor = NULL;
     ck_pr_store_int(&a->running_on, -1);
+    uint64_t end = berth_hist_now();
+    berth_metric_add(w->m_busy, end > now ? end - now : 0);
     /* Relaxed stores: statistics and depth estimates, read racily. */
     ck_pr_store_64(&a->popped, a->popped + n);
     ck_pr_store_64(&w->st_turns, w->st_turns + 1);
@@ -512,6 +546,7 @@ int berth_engine_start(const berth_engine_config_t *cfg, berth_err_t *err)
         w->rng = seed + i * UINT64_C(0x632be59bd9b4e019);
         deque_init(&w->rq);
         berth_mpsc_init(&w->inbox, false);
+        worker_metrics(w);
     }
     berth_eng.workers = ws;
     for (unsigned i = 0; i < n; i++) {

@@ -25,6 +25,7 @@
 #include "engine/alloc.h"
 #include "engine/hist.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
 
 typedef struct job {
     struct job *next;
@@ -63,6 +64,27 @@ static struct {
 
 /* The job's histograms: "pool wait KIND", "pool run KIND" and "pool wait
  * (all)", KIND without the file's directories. */
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static berth_metric_t *m_wait;
+
+static void metrics_init(void)
+{
+    /* queue wait bounds, ns: 10 us .. 10 s */
+    static const uint64_t bounds[] = {10000ull,     50000ull,     100000ull,     500000ull,
+                                      1000000ull,   5000000ull,   10000000ull,   50000000ull,
+                                      100000000ull, 500000000ull, 1000000000ull, 10000000000ull};
+    m_wait =
+            berth_metrics_series(berth_metrics_family(&(berth_metric_desc_t){
+                                         .type = BERTH_METRIC_HISTOGRAM,
+                                         .name = "berth_blocking_queue_wait_seconds",
+                                         .help = "How long blocking-pool jobs waited for a thread.",
+                                         .bounds = bounds,
+                                         .nbounds = BERTH_ARRAY_LEN(bounds),
+                                         .scale = 1e-9,
+                                 }),
+                                 NULL);
+}
+
 static void record_job(const job_t *j, uint64_t started, uint64_t ended)
 {
     const char *kind = j->kind, *slash = strrchr(kind, '/');
@@ -75,6 +97,8 @@ static void record_job(const job_t *j, uint64_t started, uint64_t ended)
     snprintf(name, sizeof(name), "pool run %s", kind);
     berth_hist_add(name, ended - started);
     berth_hist_add("pool wait (all)", wait);
+    pthread_once(&metrics_once, metrics_init);
+    berth_metric_observe(m_wait, wait);
 }
 
 /* Waits for a job with pool.lock held; false when this thread should leave

@@ -91,8 +91,9 @@ struct berth_grpc_call {
     int32_t stream_id;
     char *method;
     uint64_t deadline_ns;
-    uint64_t owner;      /* handle value, atomic (see berth_grpc_call_set_owner) */
-    uint64_t started_ns; /* when the request arrived, for the "rpc" histograms */
+    uint64_t owner;            /* handle value, atomic (see berth_grpc_call_set_owner) */
+    uint64_t started_ns;       /* when the request arrived, for the "rpc" histograms */
+    berth_grpc_stats_t *stats; /* atomic: set by the dispatcher, read at the finish */
 
     /* Touched only in the connection actor's turns. */
     struct berth_grpc_call *prev, *next;

@@ -16,6 +16,7 @@
 #include "engine/alloc.h"
 #include "engine/hist.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
 #include "engine/ring.h"
 #include "io/grpc-internal.h"
 
@@ -106,6 +107,39 @@ static void out_free(berth_msg_t *msg)
     berth_free(m);
 }
 
+void berth_grpc_call_set_stats(berth_grpc_call_t *call, berth_grpc_stats_t *stats)
+{
+    if (call)
+        /* Release: pairs with the acquire in count_call, so whoever posts
+         * the final status sees the stats' fields (made before). */
+        __atomic_store_n(&call->stats, stats, __ATOMIC_RELEASE);
+}
+
+/* The call's final status, into its method's counters. */
+static void count_call(berth_grpc_call_t *call, int code, uint64_t took_ns)
+{
+    berth_grpc_stats_t *st = __atomic_load_n(&call->stats, __ATOMIC_ACQUIRE);
+    if (st == NULL)
+        return;
+    berth_metric_inc(st->total);
+    berth_metric_set(st->latency_last, (int64_t)took_ns);
+    berth_metric_observe(st->latency, took_ns);
+    if (code == BERTH_GRPC_OK)
+        return;
+    berth_metric_inc(st->errors);
+    if (code < 0 || code >= (int)BERTH_ARRAY_LEN(st->code))
+        code = BERTH_GRPC_UNKNOWN;
+    /* Acquire/release: the series comes from the registry, which made it
+     * under its mutex; two first errors may both look it up and get the
+     * same series. Only the first error of each code takes the mutex. */
+    berth_metric_t *m = __atomic_load_n(&st->code[code], __ATOMIC_ACQUIRE);
+    if (m == NULL) {
+        m = berth_metrics_series2(st->by_code, st->operation, berth_grpc_code_name(code));
+        __atomic_store_n(&st->code[code], m, __ATOMIC_RELEASE);
+    }
+    berth_metric_inc(m);
+}
+
 /* `taken`: pb is the message's own (freed with it), not copied. */
 static void post(berth_grpc_call_t *call, unsigned what, const void *pb, size_t len, bool taken,
                  int code, const char *text)
@@ -120,7 +154,9 @@ static void post(berth_grpc_call_t *call, unsigned what, const void *pb, size_t 
         const char *slash = strrchr(call->method, '/');
         char name[96];
         snprintf(name, sizeof(name), "rpc %s", slash ? slash + 1 : call->method);
-        berth_hist_since(name, call->started_ns);
+        uint64_t now = berth_hist_now();
+        berth_hist_add(name, now > call->started_ns ? now - call->started_ns : 0);
+        count_call(call, code, now > call->started_ns ? now - call->started_ns : 0);
     }
     grpc_out_msg_t *m = berth_msg_new(BERTH_MSG_GRPC_OUT, sizeof(*m));
     m->hdr.free = out_free;

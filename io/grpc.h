@@ -136,6 +136,23 @@ uint64_t berth_grpc_call_deadline(const berth_grpc_call_t *call);
 /* Cancellation and deadline messages go to `owner` from now on. */
 void berth_grpc_call_set_owner(berth_grpc_call_t *call, berth_handle_t owner);
 
+/* What a call counts into when its final status is posted (engine/metrics.h
+ * series; docs/observability.md). The dispatcher, which knows the method,
+ * attaches one per method; a call without stats counts nothing. */
+typedef struct berth_grpc_stats {
+    const char *operation;               /* the label value ("RunPodSandbox"), kept */
+    struct berth_metric *total;          /* calls answered */
+    struct berth_metric *errors;         /* answered with a status other than OK */
+    struct berth_metric *latency_last;   /* gauge: the last call's latency (ns) */
+    struct berth_metric *latency;        /* histogram (ns) */
+    struct berth_metric_family *by_code; /* counter {operation, code} */
+    struct berth_metric *code[17];       /* by_code's series, made at a code's first error */
+} berth_grpc_stats_t;
+
+/* Attaches stats (kept: they live for the process) to the call. Any
+ * thread; the call's final status counts into them from then on. */
+void berth_grpc_call_set_stats(berth_grpc_call_t *call, berth_grpc_stats_t *stats);
+
 /* Unary success: one message (copied) then status OK. */
 void berth_grpc_reply(berth_grpc_call_t *call, const void *pb, size_t len);
 /* The same with pb taken (a berth_malloc'd buffer, freed here even when the

@@ -26,6 +26,7 @@
 #include "engine/ring.h"
 #include "io/httpsrv.h"
 #include "io/netlisten.h"
+#include "io/streamtls.h"
 
 #define RECV_CHUNK 16384
 #define TICK_NS (1000000000ull)
@@ -132,8 +133,12 @@ typedef struct hconn {
     bool head_only;   /* a HEAD: the body is not sent */
     berth_bytebuf_t in;
     berth_http_parser_t parser;
-    /* the answer in flight: head then body */
+    /* the answer: head then body (plaintext) */
     berth_bytebuf_t head, body;
+    /* with TLS: ciphertext received (tin), queued (tq) and in flight (wire) */
+    struct berth_stls *tls;
+    berth_bytebuf_t tin, tq, wire;
+    bool notified; /* close_notify queued */
     struct iovec iov[2];
     struct msghdr mh;
     uint64_t head_ns; /* first byte of the head being read; 0: none yet */
@@ -144,18 +149,55 @@ typedef struct hconn {
 
 static void conn_close(berth_actor_t *self, hconn_t *c);
 
+static size_t out_pending(const hconn_t *c)
+{
+    return berth_bytebuf_pending(&c->head) + berth_bytebuf_pending(&c->body) +
+           berth_bytebuf_pending(&c->tq) + berth_bytebuf_pending(&c->wire);
+}
+
+/* With TLS: the answer's plaintext becomes ciphertext in tq (left as it is
+ * until the handshake is done); nothing is added to wire, which a send may
+ * be reading. */
+static void tls_seal(hconn_t *c)
+{
+    if (berth_bytebuf_pending(&c->head) && berth_stls_output(c->tls, &c->head, &c->tq) < 0)
+        goto fail;
+    if (berth_bytebuf_pending(&c->head) == 0 && berth_bytebuf_pending(&c->body) &&
+        berth_stls_output(c->tls, &c->body, &c->tq) < 0)
+        goto fail;
+    return;
+fail:
+    berth_log_debug("http: TLS failed", "server=%s error=%s", c->sh->name,
+                    berth_stls_error(c->tls));
+    c->peer_gone = true;
+}
+
 static void send_more(berth_actor_t *self, hconn_t *c)
 {
     if (c->send_busy || c->fd < 0 || c->peer_gone)
         return;
-    size_t hn = berth_bytebuf_pending(&c->head), bn = berth_bytebuf_pending(&c->body);
-    if (hn + bn == 0)
-        return;
     int n = 0;
-    if (hn)
-        c->iov[n++] = (struct iovec){c->head.data + c->head.off, hn};
-    if (bn)
-        c->iov[n++] = (struct iovec){c->body.data + c->body.off, bn};
+    if (c->tls) {
+        tls_seal(c);
+        if (berth_bytebuf_pending(&c->wire) == 0) {
+            berth_bytebuf_t t = c->wire;
+            c->wire = c->tq;
+            c->tq = t;
+            c->tq.off = c->tq.len = 0;
+        }
+        size_t wn = berth_bytebuf_pending(&c->wire);
+        if (wn == 0)
+            return;
+        c->iov[n++] = (struct iovec){c->wire.data + c->wire.off, wn};
+    } else {
+        size_t hn = berth_bytebuf_pending(&c->head), bn = berth_bytebuf_pending(&c->body);
+        if (hn)
+            c->iov[n++] = (struct iovec){c->head.data + c->head.off, hn};
+        if (bn)
+            c->iov[n++] = (struct iovec){c->body.data + c->body.off, bn};
+        if (n == 0)
+            return;
+    }
     c->mh = (struct msghdr){.msg_iov = c->iov, .msg_iovlen = (size_t)n};
     struct io_uring_sqe *sqe = berth_ring_sqe(self);
     io_uring_prep_sendmsg(sqe, c->fd, &c->mh, MSG_NOSIGNAL);
@@ -170,7 +212,7 @@ static void recv_more(berth_actor_t *self, hconn_t *c)
     /* pipelined requests beyond one head's worth wait for the answers */
     if (berth_bytebuf_pending(&c->in) >= c->sh->max_head)
         return;
-    uint8_t *p = berth_bytebuf_reserve(&c->in, RECV_CHUNK);
+    uint8_t *p = berth_bytebuf_reserve(c->tls ? &c->tin : &c->in, RECV_CHUNK);
     struct io_uring_sqe *sqe = berth_ring_sqe(self);
     io_uring_prep_recv(sqe, c->fd, p, RECV_CHUNK, 0);
     c->recv_busy = true;
@@ -308,15 +350,21 @@ static void on_send(hconn_t *c, berth_cqe_msg_t *m)
         c->close_after = true;
         berth_bytebuf_free(&c->head);
         berth_bytebuf_free(&c->body);
+        berth_bytebuf_free(&c->tq);
+        berth_bytebuf_free(&c->wire);
         return;
     }
     size_t done = (size_t)m->res;
-    size_t hn = berth_bytebuf_pending(&c->head);
-    size_t fromhead = done < hn ? done : hn;
-    berth_bytebuf_consume(&c->head, fromhead);
-    berth_bytebuf_consume(&c->body, done - fromhead);
+    if (c->tls) {
+        berth_bytebuf_consume(&c->wire, done);
+    } else {
+        size_t hn = berth_bytebuf_pending(&c->head);
+        size_t fromhead = done < hn ? done : hn;
+        berth_bytebuf_consume(&c->head, fromhead);
+        berth_bytebuf_consume(&c->body, done - fromhead);
+    }
     c->send_ns = berth_now_ns();
-    if (berth_bytebuf_pending(&c->head) + berth_bytebuf_pending(&c->body) > 0)
+    if (out_pending(c) > 0 || c->state != ST_SEND)
         return;
     /* answered: a big body's storage goes now, not at the next answer */
     berth_bytebuf_free(&c->body);
@@ -335,7 +383,23 @@ static void on_recv(hconn_t *c, berth_cqe_msg_t *m)
             c->peer_gone = true;
         return;
     }
-    c->in.len += (size_t)m->res;
+    if (c->tls == NULL) {
+        c->in.len += (size_t)m->res;
+        return;
+    }
+    int r = berth_stls_input(c->tls, c->tin.data + c->tin.off, (size_t)m->res, &c->in, &c->tq);
+    c->tin.off = c->tin.len = 0;
+    if (r < 0) {
+        /* a client's business (plain HTTP on the TLS port, a bad record):
+         * debug; the alert in tq still goes out */
+        berth_log_debug("http: TLS failed", "server=%s error=%s", c->sh->name,
+                        berth_stls_error(c->tls));
+        c->peer_eof = true;
+        c->close_after = true;
+        c->in.off = c->in.len = 0;
+    } else if (r == 1) {
+        c->peer_eof = true;
+    }
 }
 
 static void on_tick(berth_actor_t *self, hconn_t *c)
@@ -415,12 +479,19 @@ static void conn_receive(berth_actor_t *self, berth_msg_t *msg)
     berth_msg_free(msg);
     if (!c->closing) {
         next_request(c);
-        if (c->state == ST_SEND)
+        send_more(self, c);
+        bool done = out_pending(c) == 0 && !c->send_busy;
+        bool ending = (c->state == ST_SEND && c->close_after) ||
+                      (c->state == ST_READ && c->peer_eof &&
+                       (berth_bytebuf_pending(&c->in) == 0 || c->close_after));
+        if (ending && done && c->tls && !c->notified && !c->peer_gone) {
+            /* the last answer is out: say goodbye the TLS way first */
+            c->notified = true;
+            berth_stls_close_notify(c->tls, &c->tq);
             send_more(self, c);
-        bool sent = berth_bytebuf_pending(&c->head) + berth_bytebuf_pending(&c->body) == 0;
-        if (c->peer_gone || (c->state == ST_SEND && sent && !c->send_busy && c->close_after) ||
-            (c->state == ST_READ && c->peer_eof && berth_bytebuf_pending(&c->in) == 0) ||
-            (c->state == ST_READ && c->peer_eof && c->close_after))
+            done = false;
+        }
+        if (c->peer_gone || (ending && done))
             conn_close(self, c);
         else
             recv_more(self, c);
@@ -442,6 +513,10 @@ static void conn_fini(void *state)
     berth_bytebuf_free(&c->in);
     berth_bytebuf_free(&c->head);
     berth_bytebuf_free(&c->body);
+    berth_bytebuf_free(&c->tin);
+    berth_bytebuf_free(&c->tq);
+    berth_bytebuf_free(&c->wire);
+    berth_stls_free(c->tls);
     shared_unref(c->sh);
     berth_free(c);
 }
@@ -472,6 +547,7 @@ typedef struct server {
     bool rearm_pending, stopping, refusing, exited;
     berth_handle_t *conns; /* live connection actors (each says when it is gone) */
     size_t nconns, cap;
+    berth_stls_server_t *tls; /* NULL: plain HTTP */
 } server_t;
 
 static void arm_accepts(berth_actor_t *self, server_t *s)
@@ -498,6 +574,18 @@ static void spawn_conn(server_t *s, int fd)
     c->server = s->me;
     c->parser.max_head = s->sh->max_head;
     c->idle_ns = berth_now_ns();
+    if (s->tls) {
+        /* a changed certificate is loaded for the new connection: a stat of
+         * the files at most every few seconds, a load only on a change */
+        BERTH_AUTO_ERR berth_err_t err = NULL;
+        int r = berth_stls_server_check(s->tls, berth_now_ns(), &err);
+        if (r > 0)
+            berth_log_info("http: TLS certificate reloaded", "server=%s", s->sh->name);
+        else if (r < 0)
+            berth_log_warn("http: TLS reload failed, the previous certificate stays",
+                           "server=%s error=\"%s\"", s->sh->name, err->msg);
+        c->tls = berth_stls_new(s->tls);
+    }
     berth_handle_t h = berth_actor_spawn(&conn_class, c);
     berth_send(h, berth_msg_new(BERTH_MSG_HTTPSRV_START, sizeof(berth_msg_t)));
     if (s->nconns == s->cap) {
@@ -519,7 +607,8 @@ static void on_accept(berth_actor_t *self, server_t *s, lsock_t *l, berth_cqe_ms
                                        "Content-Type: text/plain; charset=utf-8\r\n"
                                        "Content-Length: 29\r\n\r\n"
                                        "too many connections at once\n";
-            (void)send(m->res, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (s->tls == NULL) /* a TLS client could not read it */
+                (void)send(m->res, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
             close(m->res);
             if (!s->refusing)
                 berth_log_warn("http: connection refused: too many connections",
@@ -609,6 +698,7 @@ static void server_fini(void *state)
             close(s->socks[i].fd);
     berth_free(s->path);
     berth_free(s->conns);
+    berth_stls_server_free(s->tls);
     shared_unref(s->sh);
     berth_free(s);
 }
@@ -619,9 +709,23 @@ static const berth_actor_class_t server_class = {
         .fini = server_fini,
 };
 
+static int start(const berth_httpsrv_config_t *cfg, const char *name, berth_stls_server_t *tls,
+                 berth_httpsrv_t *out, berth_err_t *err);
+
 int berth_httpsrv_start(const berth_httpsrv_config_t *cfg, berth_httpsrv_t *out, berth_err_t *err)
 {
     const char *name = cfg->name ? cfg->name : "http";
+    /* taken: freed on every failure below, owned by the server after */
+    berth_stls_server_t *tls = cfg->tls;
+    int rc = start(cfg, name, tls, out, err);
+    if (rc < 0)
+        berth_stls_server_free(tls);
+    return rc;
+}
+
+static int start(const berth_httpsrv_config_t *cfg, const char *name, berth_stls_server_t *tls,
+                 berth_httpsrv_t *out, berth_err_t *err)
+{
     bool tcp = cfg->host && cfg->host[0] && cfg->port >= 0;
     bool unx = cfg->socket_path && cfg->socket_path[0];
     if (!tcp && !unx)
@@ -660,6 +764,7 @@ int berth_httpsrv_start(const berth_httpsrv_config_t *cfg, berth_httpsrv_t *out,
     server_t *s = berth_calloc(1, sizeof(*s));
     s->sh = sh;
     s->max_conns = cfg->max_connections ? cfg->max_connections : 64;
+    s->tls = tls;
     if (tfd >= 0)
         s->socks[s->nsocks++] = (lsock_t){.fd = berth_steal_fd(&tfd)};
     if (ufd >= 0) {

@@ -16,7 +16,11 @@
  *
  * Not served: methods other than GET and HEAD (405 with Allow, then close),
  * request bodies (a request announcing one is answered, then the connection
- * closes rather than skip it), paths not in the table (404), TLS.
+ * closes rather than skip it), paths not in the table (404).
+ *
+ * TLS (optional): the streaming server's io/streamtls.h on memory BIOs, so
+ * the socket stays on io_uring; the certificate is reloaded when its files
+ * change (new connections get the new one).
  */
 #ifndef BERTH_IO_HTTPSRV_H
 #define BERTH_IO_HTTPSRV_H
@@ -74,6 +78,9 @@ typedef struct berth_httpsrv_config {
     unsigned max_connections; /* 0: 64 */
     size_t max_head;          /* request head bytes; 0: 8 KiB */
     uint64_t idle_timeout_ns; /* keep-alive connection with no request; 0: 60 s */
+    /* taken, even when the start fails: TLS on every connection (TCP and
+     * unix), from berth_stls_server_new_named; NULL: plain HTTP */
+    struct berth_stls_server *tls;
 } berth_httpsrv_config_t;
 
 typedef struct berth_httpsrv {

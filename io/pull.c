@@ -12,15 +12,62 @@
 #include "io/pull-internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/utsname.h>
 
 #include "engine/alloc.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
 #include "engine/refcount.h"
 #include "io/blocking.h"
 #include "io/fs.h"
 #include "io/unpack.h"
+
+/* ---- metrics (docs/observability.md) --------------------------------------------- */
+
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static berth_metric_t *m_success, *m_reuse, *m_skipped, *m_layer_size;
+static berth_metric_family_t *f_failure, *f_bytes;
+
+static void metrics_init(void)
+{
+    /* per-layer bytes: 1 kB .. 10 GB, as CRI-O's */
+    static const uint64_t bounds[] = {1000ull,      1000000ull,    10000000ull,   50000000ull,
+                                      100000000ull, 200000000ull,  300000000ull,  400000000ull,
+                                      500000000ull, 1000000000ull, 10000000000ull};
+    static const char *const l_err[] = {"error", NULL};
+    static const char *const l_media[] = {"mediatype", NULL};
+    f_bytes = berth_metrics_family(&(berth_metric_desc_t){
+            .type = BERTH_METRIC_COUNTER,
+            .name = "container_runtime_crio_image_pulls_bytes_total",
+            .help = "Bytes transferred by image pulls (layer blobs), by media type.",
+            .labels = l_media,
+            .max_series = 32, /* the value comes from a registry */
+    });
+    m_skipped = berth_metrics_counter("container_runtime_crio_image_pulls_skipped_bytes_total",
+                                      "Bytes of layers image pulls skipped because they were "
+                                      "present already.");
+    f_failure = berth_metrics_family(&(berth_metric_desc_t){
+            .type = BERTH_METRIC_COUNTER,
+            .name = "container_runtime_crio_image_pulls_failure_total",
+            .help = "Cumulative number of image pull failures by error kind.",
+            .labels = l_err,
+    });
+    m_success = berth_metrics_counter("container_runtime_crio_image_pulls_success_total",
+                                      "Cumulative number of image pull successes.");
+    m_reuse = berth_metrics_counter("container_runtime_crio_image_layer_reuse_total",
+                                    "Reused (not pulled) local image layers.");
+    m_layer_size =
+            berth_metrics_series(berth_metrics_family(&(berth_metric_desc_t){
+                                         .type = BERTH_METRIC_HISTOGRAM,
+                                         .name = "container_runtime_crio_image_pulls_layer_size",
+                                         .help = "Bytes transferred by image pulls per layer.",
+                                         .bounds = bounds,
+                                         .nbounds = BERTH_ARRAY_LEN(bounds),
+                                 }),
+                                 NULL);
+}
 
 /* ---- the shared context ------------------------------------------------------ */
 
@@ -43,6 +90,7 @@ static const char *node_arch(void)
 
 berth_pull_ctx_t *berth_pull_ctx_new(const berth_pull_opts_t *o)
 {
+    pthread_once(&metrics_once, metrics_init);
     berth_pull_ctx_t *c = berth_calloc(1, sizeof(*c));
     berth_ref_init(&c->refs);
     c->root = berth_strdup(o->root);
@@ -225,11 +273,16 @@ static int fetch_layer(berth_pull_ctx_t *c, const berth_pull_req_t *req,
     if (berth_store_layer_exists(c->store, diff_id)) {
         berth_log_info("pull: layer already present", "image=\"%s\" layer=%s diff_id=%s n=%zu/%zu",
                        req->image, ld->digest, diff_id, i + 1, nl);
+        berth_metric_inc(m_reuse);
+        berth_metric_add(m_skipped, ld->size > 0 ? (uint64_t)ld->size : 0);
         return 0;
     }
     BERTH_AUTO_FREE char *lpath = berth_store_blob_path(c->store, ld->digest);
     if (berth_registry_fetch_blob(c->client, t, ld->digest, ld->size, lpath, bytes, err) < 0)
         return berth_err_prefix(err, "layer %zu/%zu %s", i + 1, nl, ld->digest);
+    /* a rare event per layer (seconds of download): the lookup's mutex is fine */
+    berth_metric_add(berth_metrics_series1(f_bytes, ld->media_type ? ld->media_type : ""), *bytes);
+    berth_metric_observe(m_layer_size, *bytes);
     berth_unpack_stats_t us = {0};
     /* the image's budget, less what this pull unpacked so far, bounds each
      * layer's uncompressed stream too */
@@ -404,6 +457,11 @@ static void pull_job(void *arg)
 {
     pull_done_t *d = arg;
     d->msg.image = berth_pull_run(d->ctx, d->req, &d->msg.error);
+    if (d->msg.image)
+        berth_metric_inc(m_success);
+    else
+        berth_metric_inc(berth_metrics_series1(
+                f_failure, berth_err_kind_name(d->msg.error ? d->msg.error->kind : 0)));
 }
 
 void berth_pull_start(berth_pull_ctx_t *c, berth_pull_req_t *req, berth_handle_t reply_to,

@@ -26,7 +26,13 @@
 
 enum { F_CERT, F_KEY, F_CA, NFILES };
 
-static const char *const file_key[NFILES] = {"stream_tls_cert", "stream_tls_key", "stream_tls_ca"};
+/* The streaming server's keys; other servers name theirs (berth_stls_names_t). */
+static const berth_stls_names_t stream_names = {
+        .section = "[crio.api]",
+        .cert = "stream_tls_cert",
+        .key = "stream_tls_key",
+        .ca = "stream_tls_ca",
+};
 
 typedef struct fstamp {
     bool present;
@@ -37,7 +43,8 @@ typedef struct fstamp {
 } fstamp_t;
 
 struct berth_stls_server {
-    char *path[NFILES]; /* NULL: not configured (the CA only) */
+    berth_stls_names_t names; /* static strings */
+    char *path[NFILES];       /* NULL: not configured (the CA only) */
     fstamp_t stamp[NFILES];
     SSL_CTX *ctx;
     uint64_t checked_ns;
@@ -96,21 +103,22 @@ static bool stamp_eq(const fstamp_t *a, const fstamp_t *b)
 
 /* A file that cannot be opened is named with its errno's text, which says
  * more than OpenSSL's "system lib". */
-static int readable(int which, const char *path, berth_err_t *err)
+static int readable(const berth_stls_names_t *nm, int which, const char *path, berth_err_t *err)
 {
+    const char *key = which == F_CERT ? nm->cert : which == F_KEY ? nm->key : nm->ca;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return berth_err_errno(err, errno, "[crio.api] %s %s", file_key[which], path);
+        return berth_err_errno(err, errno, "%s %s %s", nm->section, key, path);
     close(fd);
     return 0;
 }
 
-static SSL_CTX *load_ctx(char *const path[NFILES], berth_err_t *err)
+static SSL_CTX *load_ctx(const berth_stls_names_t *nm, char *const path[NFILES], berth_err_t *err)
 {
     char why[256];
     ERR_clear_error();
     for (int i = 0; i < NFILES; i++)
-        if (path[i] && readable(i, path[i], err) < 0)
+        if (path[i] && readable(nm, i, path[i], err) < 0)
             return NULL;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
@@ -121,22 +129,22 @@ static SSL_CTX *load_ctx(char *const path[NFILES], berth_err_t *err)
     (void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_use_certificate_chain_file(ctx, path[F_CERT]) != 1) {
-        berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                       "[crio.api] stream_tls_cert %s: not a PEM certificate: %s", path[F_CERT],
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s %s %s: not a PEM certificate: %s",
+                       nm->section, nm->cert, path[F_CERT],
                        ssl_reason(why, sizeof(why), "unreadable"));
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, path[F_KEY], SSL_FILETYPE_PEM) != 1) {
         /* OpenSSL checks the key against the certificate here already */
         berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                       "[crio.api] stream_tls_key %s: not a PEM private key for the "
-                       "certificate in %s: %s",
-                       path[F_KEY], path[F_CERT], ssl_reason(why, sizeof(why), "unreadable"));
+                       "%s %s %s: not a PEM private key for the certificate in %s: %s", nm->section,
+                       nm->key, path[F_KEY], path[F_CERT],
+                       ssl_reason(why, sizeof(why), "unreadable"));
         goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                       "[crio.api] stream_tls_key %s does not match the certificate in %s: %s",
+                       "%s %s %s does not match the certificate in %s: %s", nm->section, nm->key,
                        path[F_KEY], path[F_CERT], ssl_reason(why, sizeof(why), "mismatch"));
         goto fail;
     }
@@ -145,8 +153,8 @@ static SSL_CTX *load_ctx(char *const path[NFILES], berth_err_t *err)
         if (names == NULL || SSL_CTX_load_verify_locations(ctx, path[F_CA], NULL) != 1) {
             if (names)
                 sk_X509_NAME_pop_free(names, X509_NAME_free);
-            berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                           "[crio.api] stream_tls_ca %s: no PEM CA certificate: %s", path[F_CA],
+            berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s %s %s: no PEM CA certificate: %s",
+                           nm->section, nm->ca, path[F_CA],
                            ssl_reason(why, sizeof(why), "none found"));
             goto fail;
         }
@@ -162,12 +170,19 @@ fail:
 berth_stls_server_t *berth_stls_server_new(const char *cert, const char *key, const char *ca,
                                            berth_err_t *err)
 {
+    return berth_stls_server_new_named(cert, key, ca, &stream_names, err);
+}
+
+berth_stls_server_t *berth_stls_server_new_named(const char *cert, const char *key, const char *ca,
+                                                 const berth_stls_names_t *names, berth_err_t *err)
+{
     if (cert == NULL || cert[0] == '\0' || key == NULL || key[0] == '\0') {
-        berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                       "[crio.api] stream_enable_tls needs stream_tls_cert and stream_tls_key");
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "%s TLS needs %s and %s", names->section,
+                       names->cert, names->key);
         return NULL;
     }
     berth_stls_server_t *s = berth_calloc(1, sizeof(*s));
+    s->names = *names;
     s->path[F_CERT] = berth_strdup(cert);
     s->path[F_KEY] = berth_strdup(key);
     s->path[F_CA] = ca && ca[0] ? berth_strdup(ca) : NULL;
@@ -175,7 +190,7 @@ berth_stls_server_t *berth_stls_server_new(const char *cert, const char *key, co
      * at the next check and loaded again, never missed */
     for (int i = 0; i < NFILES; i++)
         stamp_of(s->path[i], &s->stamp[i]);
-    s->ctx = load_ctx(s->path, err);
+    s->ctx = load_ctx(&s->names, s->path, err);
     if (s->ctx == NULL) {
         berth_stls_server_free(s);
         return NULL;
@@ -208,7 +223,7 @@ int berth_stls_server_check(berth_stls_server_t *s, uint64_t now_ns, berth_err_t
     if (!changed)
         return 0;
     memcpy(s->stamp, now, sizeof(now));
-    SSL_CTX *ctx = load_ctx(s->path, err);
+    SSL_CTX *ctx = load_ctx(&s->names, s->path, err);
     if (ctx == NULL)
         return -1;
     SSL_CTX_free(s->ctx);

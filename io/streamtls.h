@@ -31,9 +31,19 @@ typedef struct berth_stls berth_stls_t;
 
 /* Loads the context; ca may be NULL or "". Fails naming the file (and its
  * config key) that is missing, unreadable, not PEM, or a key that does not
- * match the certificate. */
+ * match the certificate. The keys named are the streaming server's
+ * ([crio.api] stream_tls_cert ...). */
 berth_stls_server_t *berth_stls_server_new(const char *cert, const char *key, const char *ca,
                                            berth_err_t *err);
+
+/* The config keys a server's errors name: another server (the metrics
+ * endpoint) reuses this TLS with its own. Static strings. */
+typedef struct berth_stls_names {
+    const char *section; /* "[crio.metrics]" */
+    const char *cert, *key, *ca;
+} berth_stls_names_t;
+berth_stls_server_t *berth_stls_server_new_named(const char *cert, const char *key, const char *ca,
+                                                 const berth_stls_names_t *names, berth_err_t *err);
 void berth_stls_server_free(berth_stls_server_t *s);
 
 /* Stats the files if the last check is older than BERTH_STLS_CHECK_NS and

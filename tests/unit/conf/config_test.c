@@ -353,6 +353,27 @@ static void test_streaming_keys(void)
        "a stream_port that is not a port is refused, naming it: %s", msg ? msg : "");
     berth_free(msg);
     berth_free(f);
+    f = write_file("metrics.conf", "[crio.metrics]\nmetrics_cert = \"/etc/berth/m.crt\"\n");
+    c = build(f, NULL, &msg);
+    ok(c == NULL && msg && strstr(msg, "metrics_cert") && strstr(msg, "metrics_key"),
+       "metrics_cert without metrics_key is refused, naming both: %s", msg ? msg : "");
+    berth_free(msg);
+    msg = NULL;
+    berth_free(f);
+    f = write_file("metrics.conf", "[crio.metrics]\nenable_metrics = true\nmetrics_port = 0\n"
+                                   "metrics_socket = \"/run/m.sock\"\n"
+                                   "metrics_cert = \"/etc/berth/m.crt\"\n"
+                                   "metrics_key = \"/etc/berth/m.key\"\n");
+    c = build(f, NULL, &msg);
+    ok(c && c->enable_metrics && c->metrics_port == 0 &&
+               strcmp(c->metrics_socket, "/run/m.sock") == 0 &&
+               strcmp(c->metrics_cert, "/etc/berth/m.crt") == 0 &&
+               strcmp(c->metrics_key, "/etc/berth/m.key") == 0,
+       "[crio.metrics] keys load (%s)", msg ? msg : "ok");
+    berth_config_unref(c);
+    berth_free(msg);
+    msg = NULL;
+    berth_free(f);
     f = write_file("stream.conf", "[crio.api]\nstream_enable_tls = true\n");
     c = build(f, NULL, &msg);
     ok(c == NULL && msg && strstr(msg, "stream_enable_tls") && strstr(msg, "stream_tls_cert"),
