@@ -43,13 +43,13 @@ static void print_actors(json_t *doc, FILE *out)
             json_integer_value(json_object_get(eng, "turns")),
             json_integer_value(json_object_get(eng, "messages")),
             json_integer_value(json_object_get(eng, "steals")));
-    fprintf(out, "%-14s %-12s %-9s %7s %10s  %s\n", "KIND", "HANDLE", "STATE", "MAILBOX", "HANDLED",
+    fprintf(out, "%-20s %-10s %-9s %7s %10s  %s\n", "KIND", "HANDLE", "STATE", "MAILBOX", "HANDLED",
             "LABEL");
     size_t i;
     json_t *a;
     json_array_foreach(json_object_get(doc, "actors"), i, a)
     {
-        fprintf(out, "%-14s %-12s %-9s %7" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT "  %s\n",
+        fprintf(out, "%-20s %-10s %-9s %7" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT "  %s\n",
                 str(a, "kind"), str(a, "handle"), str(a, "state"),
                 json_integer_value(json_object_get(a, "depth")),
                 json_integer_value(json_object_get(a, "handled")), str(a, "label"));

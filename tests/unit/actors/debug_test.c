@@ -29,10 +29,10 @@ static int holding;
 
 static void held_receive(berth_actor_t *self, berth_msg_t *msg)
 {
-    __atomic_store_n(&holding, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&holding, 1, __ATOMIC_SEQ_CST);
     while (__atomic_load_n(&hold, __ATOMIC_SEQ_CST))
         usleep(1000);
-    __atomic_store_n(&holding, 0, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&holding, 1, __ATOMIC_SEQ_CST);
     berth_msg_free(msg);
 }
 
@@ -137,6 +137,12 @@ int main(void)
     berth_send(idle, berth_msg_new(BERTH_MSG_USER, sizeof(berth_msg_t)));
     ok(wait_flag(&holding, 1), "the held actor is in its turn");
     usleep(50000); /* the idle one's turn ends, the exiting one is destroyed */
+    /* a second held actor takes the other worker: mail to a third waits */
+    berth_handle_t held2 = berth_actor_spawn_labeled(&held_class, NULL, "held-two");
+    berth_send(held2, berth_msg_new(BERTH_MSG_USER, sizeof(berth_msg_t)));
+    ok(wait_flag(&holding, 2), "both workers are held");
+    berth_handle_t waiting = berth_actor_spawn_labeled(&idle_class, NULL, "waiting-one");
+    berth_send(waiting, berth_msg_new(BERTH_MSG_USER, sizeof(berth_msg_t)));
     json_t *doc = dump();
     ok(doc != NULL, "the dump is JSON");
     json_t *h = find_actor(doc, "test-held", "held-one");
@@ -148,6 +154,9 @@ int main(void)
           state_of(h));
     check(strcmp(state_of(find_actor(doc, "test-idle", "idle-one")), "idle") == 0,
           "an actor with no mail is idle (%s)", state_of(find_actor(doc, "test-idle", "idle-one")));
+    check(strcmp(state_of(find_actor(doc, "test-idle", "waiting-one")), "queued") == 0,
+          "an actor with mail and no free worker is queued (%s)",
+          state_of(find_actor(doc, "test-idle", "waiting-one")));
     ok(find_actor(doc, "test-idle", "gone-one") == NULL, "an exited actor is not listed");
     ok(find_actor(doc, "test-idle", "odd \"label\"\\\n\t") != NULL,
        "a label with quotes, a backslash and control characters is escaped");
