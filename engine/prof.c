@@ -46,6 +46,7 @@ static struct {
     uint64_t samples, dropped;
     struct tmr *timers;
     unsigned ntimers;
+    unsigned skipped;
     uint64_t period_ns;
     bool installed;
 } P;
@@ -191,6 +192,7 @@ int berth_prof_start(unsigned hz, berth_err_t *err)
     P.ring = berth_calloc(RING_SLOTS, sizeof(struct slot));
     P.head = P.tail = 0;
     P.samples = P.dropped = 0;
+    P.skipped = 0;
     P.period_ns = 1000000000ull / hz;
     ck_pr_fence_store(); /* the ring before `active`: pairs with the handler's fence */
     ck_pr_store_int(&P.active, 1);
@@ -205,8 +207,12 @@ int berth_prof_start(unsigned hz, berth_err_t *err)
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         pid_t tid = (pid_t)atoi(de->d_name);
-        if (tid <= 0 || blocks_sigprof(tid))
+        if (tid <= 0)
             continue;
+        if (blocks_sigprof(tid)) {
+            P.skipped++;
+            continue;
+        }
         struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGPROF};
         sev._sigev_un._tid = tid;
         timer_t id;
@@ -273,6 +279,7 @@ void berth_prof_stop(berth_prof_fn fn, void *ctx, berth_prof_stats_t *stats)
         stats->samples = ck_pr_load_64(&P.samples);
         stats->dropped = ck_pr_load_64(&P.dropped);
         stats->threads = threads;
+        stats->skipped = P.skipped;
         stats->period_ns = P.period_ns;
     }
     berth_free(P.ring);

@@ -28,6 +28,7 @@ typedef struct berth_prof_stats {
     uint64_t samples;   /* recorded */
     uint64_t dropped;   /* lost to a full ring (the consumer fell behind) */
     unsigned threads;   /* threads with a timer */
+    unsigned skipped;   /* threads that block SIGPROF (the blocking pool): not sampled */
     uint64_t period_ns; /* CPU time between two samples of one thread */
 } berth_prof_stats_t;
 

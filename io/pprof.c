@@ -38,6 +38,8 @@ struct berth_pprof {
     uint64_t samples;
     struct stack *tab;
     size_t cap, used;
+    char **comments; /* owned */
+    size_t ncomments;
 };
 
 static uint64_t hash_pcs(const uintptr_t *pcs, size_t n)
@@ -66,6 +68,9 @@ void berth_pprof_free(berth_pprof_t *p)
     for (size_t i = 0; i < p->cap; i++)
         berth_free(p->tab[i].pcs);
     berth_free(p->tab);
+    for (size_t i = 0; i < p->ncomments; i++)
+        berth_free(p->comments[i]);
+    berth_free(p->comments);
     berth_free(p);
 }
 
@@ -106,6 +111,12 @@ void berth_pprof_add(void *pv, const uintptr_t *pcs, size_t n, uint32_t weight)
         p->tab = tab;
         p->cap = cap;
     }
+}
+
+void berth_pprof_comment(berth_pprof_t *p, const char *text)
+{
+    p->comments = berth_realloc(p->comments, (p->ncomments + 1) * sizeof(*p->comments));
+    p->comments[p->ncomments++] = berth_strdup(text);
 }
 
 uint64_t berth_pprof_samples(const berth_pprof_t *p)
@@ -542,6 +553,11 @@ int berth_pprof_encode(berth_pprof_t *p, uint64_t start_wall_ns, uint64_t durati
     }
     prof.function = fpp;
     prof.n_function = nfuncs;
+    int64_t *comments = berth_calloc(p->ncomments ? p->ncomments : 1, sizeof(*comments));
+    for (size_t i = 0; i < p->ncomments; i++)
+        comments[i] = intern(&st, p->comments[i]);
+    prof.comment = comments;
+    prof.n_comment = p->ncomments;
     prof.string_table = st.v;
     prof.n_string_table = st.n;
 
@@ -551,6 +567,7 @@ int berth_pprof_encode(berth_pprof_t *p, uint64_t start_wall_ns, uint64_t durati
     int rc = gzip_into(pb, len, out, err);
 
     berth_free(pb);
+    berth_free(comments);
     for (size_t i = 0; i < ns; i++)
         berth_free(samples[i].location_id);
     berth_free(samples);
@@ -615,8 +632,19 @@ int berth_pprof_collect(unsigned seconds, unsigned hz, berth_bytebuf_t *out, ber
         nanosleep(&ts, NULL);
         berth_prof_drain(berth_pprof_add, p);
     }
-    berth_prof_stop(berth_pprof_add, p, NULL);
+    berth_prof_stats_t st;
+    berth_prof_stop(berth_pprof_add, p, &st);
     uint64_t duration = clock_ns(CLOCK_MONOTONIC) - t0;
+    char line[160];
+    snprintf(line, sizeof(line), "berth: %u threads sampled at %u Hz, %llu signals, %llu lost",
+             st.threads, hz, (unsigned long long)st.samples, (unsigned long long)st.dropped);
+    berth_pprof_comment(p, line);
+    if (st.skipped > 0) {
+        snprintf(line, sizeof(line),
+                 "berth: %u threads not sampled: they block SIGPROF (the blocking pool's)",
+                 st.skipped);
+        berth_pprof_comment(p, line);
+    }
     int rc = berth_pprof_encode(p, wall, duration, out, err);
     berth_pprof_free(p);
     return rc;

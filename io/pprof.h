@@ -34,6 +34,8 @@ void berth_pprof_free(berth_pprof_t *p); /* NULL-safe */
  * instruction, the others return addresses). engine/prof.h's drain
  * callback (berth_prof_fn), ctx being the profile. */
 void berth_pprof_add(void *p, const uintptr_t *pcs, size_t n, uint32_t weight);
+/* Adds a comment line to the profile (`go tool pprof -comments`). Copied. */
+void berth_pprof_comment(berth_pprof_t *p, const char *text);
 /* Samples (weights) counted so far, and distinct stacks among them. */
 uint64_t berth_pprof_samples(const berth_pprof_t *p);
 size_t berth_pprof_stacks(const berth_pprof_t *p);

@@ -145,6 +145,11 @@ EOF
     [ "$status" -eq 0 ]
     grep -q '^Type: cpu' <<<"$output"
     ! grep -q 'Total samples = 0$' <<<"$output"
+    run env HOME="${HOME:-/root}" "$GO" tool pprof -comments "$BERTH_TMP/cpu.pb.gz"
+    echo "$output"
+    grep -Eq '^berth: [0-9]+ threads sampled at 500 Hz' <<<"$output"
+    grep -q 'not sampled: they block SIGPROF' <<<"$output"
+    run env HOME="${HOME:-/root}" "$GO" tool pprof -top "$BERTH_TMP/cpu.pb.gz"
     # berthd's own (static) functions are named in the profile itself
     grep -Eq 'worker_main|run_turn|berth_[a-z_]+' <<<"$output"
 }

@@ -75,7 +75,7 @@ static void count(void *ctx, const uintptr_t *pcs, size_t n, uint32_t weight)
 
 int main(void)
 {
-    tap_plan(10);
+    tap_plan(11);
     berth_err_t err = NULL;
     tap_ok(berth_prof_start(0, &err) < 0 && err->kind == BERTH_ERR_INVALID, "0 Hz is refused");
     berth_err_free(&err);
@@ -112,6 +112,7 @@ int main(void)
            ", %u threads, %" PRIu64 " dropped\n",
            tl.stacks, tl.in_busy, tl.max_depth, st.threads, st.dropped);
     tap_ok(st.threads == 1, "one thread sampled (the main thread blocks SIGPROF): %u", st.threads);
+    tap_ok(st.skipped == 1, "the main thread is counted as not sampled: %u", st.skipped);
     /* 400 ms of one spinning thread at 1 kHz: ~400 samples, fewer on a
      * loaded machine; 5 say the timer and handler work. */
     tap_ok(tl.stacks >= 5 && tl.stacks == st.samples,

@@ -147,6 +147,9 @@ static void test_session(void)
         exe_mapped |= strstr(pr->string_table[pr->mapping[i]->filename], "pprof_test") != NULL;
     ok(named, "the spinning function (a static one) is named from the ELF symbol table");
     ok(exe_mapped, "the test executable is among the mappings");
+    ok(pr->n_comment >= 1 &&
+               strstr(pr->string_table[pr->comment[0]], "threads sampled at 200 Hz") != NULL,
+       "a comment says what was sampled");
     perftools__profiles__profile__free_unpacked(pr, NULL);
     berth_free(raw);
 
