@@ -950,7 +950,7 @@ berth_handle_t berth_container_spawn(const berth_ctr_init_t *init)
     c->cr.unreserved = init->infra;
     c->infra_reply = init->infra_reply;
     c->pod = init->pod_info;
-    berth_handle_t h = berth_actor_spawn(&ctr_class, c);
+    berth_handle_t h = berth_actor_spawn_labeled(&ctr_class, c, c->id);
     c->self = h;
     berth_send(h, berth_msg_new(BERTH_MSG_CTR_START, sizeof(berth_msg_t)));
     return h;
@@ -1035,7 +1035,7 @@ berth_handle_t berth_container_restore(const berth_ctr_init_t *base, json_t *rec
         c->cr.made |= MADE_RUNTIME | MADE_ROOTFS | MADE_DIRS | MADE_RECORD;
         berth_creation_restore_delivered(&c->cr, phase);
     }
-    berth_handle_t h = berth_actor_spawn(&ctr_class, c);
+    berth_handle_t h = berth_actor_spawn_labeled(&ctr_class, c, c->id);
     c->self = h;
     berth_send(h, berth_msg_new(BERTH_MSG_CTR_START, sizeof(berth_msg_t)));
     return h;

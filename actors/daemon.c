@@ -27,6 +27,7 @@
 #include "actors/pods.h"
 #include "actors/runtimes.h"
 #include "actors/containers.h"
+#include "actors/debug.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "engine/sched.h"
@@ -38,6 +39,7 @@
 #include "io/streamtls.h"
 #include "io/stream.h"
 #include "io/netns.h"
+#include "io/pprof.h"
 #include "io/signal.h"
 
 /* How long in-flight requests may run on after a stop signal. */
@@ -48,6 +50,8 @@ typedef struct daemon {
     berth_handle_t streams;
     berth_httpsrv_t metrics; /* actor invalid: no metrics endpoint */
     berth_handle_t signals;
+    berth_httpsrv_t debug; /* the debug endpoint, when debug_on */
+    bool debug_on;
     bool stopping;
 } daemon_t;
 
@@ -71,6 +75,10 @@ static void daemon_receive(berth_actor_t *self, berth_msg_t *msg)
         berth_log_info("stopping", "signal=%s sender_pid=%d", strsignal(sm->signo),
                        (int)sm->sender_pid);
         berth_stream_server_stop(d->streams);
+        if (d->debug_on) {
+            berth_httpsrv_stop(&d->debug);
+            berth_pprof_abort(); /* a profile being taken must not hold the pool */
+        }
         if (berth_handle_valid(d->metrics.actor))
             berth_httpsrv_stop(&d->metrics);
         berth_grpc_server_stop(d->listener, SHUTDOWN_GRACE_NS, berth_actor_self(self),
@@ -331,6 +339,14 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
         berth_err_prefix(err, "cannot serve on %s", cfg->listen);
         ret = -1;
         goto stop;
+    }
+    if (cfg->debug_socket[0] != '\0') {
+        if (berth_debug_start(cfg, &d->debug, err) < 0) {
+            ret = -1;
+            goto stop;
+        }
+        d->debug_on = true;
+        berth_log_info("debug endpoint serving", "socket=%s", cfg->debug_socket);
     }
     berth_signal_route_t routes[] = {
             {SIGTERM, self},

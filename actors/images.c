@@ -933,7 +933,7 @@ static bool on_pull(images_t *s, berth_cri_req_msg_t *rm)
             berth_cri_finish_err(rm->call, err);
             return false;
         }
-        h = berth_actor_spawn(&pull_class, berth_calloc(1, sizeof(pull_t)));
+        h = berth_actor_spawn_labeled(&pull_class, berth_calloc(1, sizeof(pull_t)), image);
         s->pulls = berth_realloc(s->pulls, (s->n_pulls + 1) * sizeof(*s->pulls));
         s->pulls[s->n_pulls] =
                 (pull_ent_t){.key = berth_strdup(image), .h = h, .tag = ++s->pull_seq};

@@ -2,7 +2,8 @@
 /*
  * berthd's entry point: the command line, the configuration snapshot, and
  * the hand-over to the daemon. Subcommands: `berthd` (serve), `berthd config`
- * (print the effective configuration as TOML), `berthd version`.
+ * (print the effective configuration as TOML), `berthd check`, `berthd
+ * status VIEW` (ask a running berthd's debug endpoint), `berthd version`.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "actors/daemon.h"
+#include "actors/status.h"
 #include "conf/config.h"
 #include "engine/alloc.h"
 #include "engine/err.h"
@@ -24,12 +26,17 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: berthd [config|check|version] [options]\n"
+            "usage: berthd [config|check|status|version] [options]\n"
             "\n"
             "  berthd            serve CRI v1 on the configured socket\n"
             "  berthd config     print the effective configuration as TOML and exit\n"
             "  berthd check      check the image store under [crio] root; with --repair,\n"
             "                    remove what is broken (no berthd may serve that root)\n"
+            "  berthd status VIEW  ask the running berthd's debug endpoint ([crio.api]\n"
+            "                    debug_socket, or --socket) for VIEW: config (its effective\n"
+            "                    configuration), info (runtime status), containers, actors\n"
+            "                    (every actor and its mailbox), heap (allocator statistics);\n"
+            "                    --json prints containers and actors as JSON\n"
             "  berthd version    print the version and exit\n"
             "\n"
             "options (applied after the configuration files):\n"
@@ -41,6 +48,7 @@ static void usage(FILE *out)
             "  -l, --log-level LEVEL   trace, debug, info, warn, error, fatal\n"
             "      --workers N         engine workers (0: one per online CPU)\n"
             "      --set KEY=VALUE     any configuration key, e.g. crio.network.network_dir=/x\n"
+            "      --socket PATH       status: the debug socket ([crio.api] debug_socket)\n"
             "  -h, --help              this text\n",
             BERTH_CONFIG_DEFAULT_FILE, BERTH_CONFIG_DEFAULT_DIR);
 }
@@ -109,14 +117,25 @@ int main(int argc, char **argv)
         printf("berthd %s (CRI v1)\n", BERTH_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "config") != 0 && strcmp(cmd, "check") != 0) {
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "config") != 0 && strcmp(cmd, "check") != 0 &&
+        strcmp(cmd, "status") != 0) {
         fprintf(stderr, "berthd: unknown command %s\n", cmd);
         usage(stderr);
         return 2;
     }
 
-    enum { OPT_LISTEN = 256, OPT_ROOT, OPT_RUNROOT, OPT_WORKERS, OPT_SET, OPT_REPAIR };
-    bool repair = false;
+    enum {
+        OPT_LISTEN = 256,
+        OPT_ROOT,
+        OPT_RUNROOT,
+        OPT_WORKERS,
+        OPT_SET,
+        OPT_REPAIR,
+        OPT_SOCKET,
+        OPT_JSON
+    };
+    bool repair = false, json = false;
+    const char *socket_opt = NULL;
     static const struct option opts[] = {
             {"config", required_argument, NULL, 'c'},
             {"config-dir", required_argument, NULL, 'd'},
@@ -127,6 +146,8 @@ int main(int argc, char **argv)
             {"workers", required_argument, NULL, OPT_WORKERS},
             {"set", required_argument, NULL, OPT_SET},
             {"repair", no_argument, NULL, OPT_REPAIR},
+            {"socket", required_argument, NULL, OPT_SOCKET},
+            {"json", no_argument, NULL, OPT_JSON},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
     };
@@ -167,6 +188,12 @@ int main(int argc, char **argv)
         case OPT_REPAIR:
             repair = true;
             break;
+        case OPT_SOCKET:
+            socket_opt = optarg;
+            break;
+        case OPT_JSON:
+            json = true;
+            break;
         case OPT_SET: {
             BERTH_AUTO_FREE char *kv = berth_strdup(optarg);
             char *eq = strchr(kv, '=');
@@ -194,6 +221,14 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    const char *view = NULL;
+    if (strcmp(cmd, "status") == 0 && optind < argc)
+        view = argv[optind++];
+    if (strcmp(cmd, "status") == 0 && view == NULL) {
+        fprintf(stderr, "berthd status: which view? config, info, containers, actors or heap\n");
+        berth_config_builder_free(b);
+        return 2;
+    }
     if (optind < argc) {
         fprintf(stderr, "berthd: unexpected argument %s\n", argv[optind]);
         berth_config_builder_free(b);
@@ -219,6 +254,18 @@ int main(int argc, char **argv)
         berth_config_print(cfg, stdout);
         berth_config_unref(cfg);
         return 0;
+    }
+    if (strcmp(cmd, "status") == 0) {
+        const char *sock = socket_opt ? socket_opt : cfg->debug_socket;
+        if (sock[0] == '\0') {
+            fprintf(stderr, "berthd status: the debug endpoint is off in this configuration: "
+                            "set [crio.api] debug_socket (and restart berthd), or pass --socket\n");
+            rc = 2;
+        } else {
+            rc = berth_status_run(sock, view, json, stdout);
+        }
+        berth_config_unref(cfg);
+        return rc;
     }
     if (strcmp(cmd, "check") == 0) {
         rc = run_check(cfg, repair);

@@ -1151,7 +1151,7 @@ berth_handle_t berth_pod_spawn(const berth_pod_init_t *init)
     p->cr.phase = PH_CREATING;
     p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
     set_modes(p);
-    berth_handle_t h = berth_actor_spawn(&pod_class, p);
+    berth_handle_t h = berth_actor_spawn_labeled(&pod_class, p, p->id);
     /* The first turn starts the creation; the RunPodSandbox request the
      * manager sends next becomes its first waiter. */
     berth_send(h, berth_msg_new(BERTH_MSG_POD_START, sizeof(berth_msg_t)));
@@ -1235,7 +1235,7 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, berth_
                 &p->cr,
                 p->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY ? PH_READY : PH_NOTREADY);
     }
-    berth_handle_t h = berth_actor_spawn(&pod_class, p);
+    berth_handle_t h = berth_actor_spawn_labeled(&pod_class, p, p->id);
     berth_send(h, berth_msg_new(BERTH_MSG_POD_START, sizeof(berth_msg_t)));
     return h;
 }

@@ -66,6 +66,7 @@ static const struct keydesc keys[] = {
         K("api", stream_max_sessions, T_INT),
         K("api", stream_max_streams, T_INT),
         K("api", stream_max_buffered, T_INT),
+        K("api", debug_socket, T_STR),
         K("runtime", default_runtime, T_STR),
         K("runtime", log_level, T_STR),
         K("runtime", drop_infra_ctr, T_BOOL),
@@ -713,6 +714,7 @@ static void set_defaults(berth_config_t *c)
     c->stream_max_sessions = 1000;
     c->stream_max_streams = 64;
     c->stream_max_buffered = 1024 * 1024;
+    c->debug_socket = berth_strdup("");
     c->default_runtime = berth_strdup("crun");
     c->log_level = berth_strdup("info");
     c->drop_infra_ctr = true;

@@ -63,6 +63,8 @@ typedef struct berth_config {
     int64_t stream_max_sessions;    /* berth: streaming connections at once */
     int64_t stream_max_streams;     /* berth: streams (ports) per connection */
     int64_t stream_max_buffered;    /* berth: bytes queued per direction */
+    /* berth: the debug endpoint's unix socket (actors/debug.h); "": off */
+    char *debug_socket;
     /* [crio.runtime] */
     char *default_runtime;
     char *log_level;

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,13 +213,17 @@ static void slot_unref(struct berth_slot *s)
 
 /* held: a reserved actor's mailbox starts "running" (not idle), so sends
  * queue without scheduling it until berth_actor_start. */
-static berth_handle_t install(const berth_actor_class_t *cls, void *state, bool held)
+static berth_handle_t install(const berth_actor_class_t *cls, void *state, bool held,
+                              const char *label)
 {
     berth_actor_t *a = berth_calloc(1, sizeof(*a));
+    /* Published with the actor by the LIVE store below. */
+    a->label = label ? berth_strdup(label) : NULL;
     berth_mpsc_init(&a->mbox, !held);
     a->cls = cls;
     a->state = state;
     a->timer_home = -1;
+    a->running_on = -1;
     uint32_t idx = slot_alloc();
     struct berth_slot *s = slot_get(idx);
     uint32_t gen = (uint32_t)(ck_pr_load_64(&s->state) >> 32);
@@ -237,19 +242,25 @@ static berth_handle_t install(const berth_actor_class_t *cls, void *state, bool 
 
 berth_handle_t berth_actor_spawn(const berth_actor_class_t *cls, void *state)
 {
-    return install(cls, state, false);
+    return install(cls, state, false, NULL);
+}
+
+berth_handle_t berth_actor_spawn_labeled(const berth_actor_class_t *cls, void *state,
+                                         const char *label)
+{
+    return install(cls, state, false, label);
 }
 
 berth_handle_t berth_actor_reserve(void)
 {
-    return install(NULL, NULL, true);
+    return install(NULL, NULL, true, NULL);
 }
 
 void berth_actor_start(berth_handle_t h, const berth_actor_class_t *cls, void *state)
 {
     struct berth_slot *s = slot_get((uint32_t)h.v);
     berth_actor_t *a = ck_pr_load_ptr(&s->actor);
-    a->cls = cls;
+    ck_pr_store_ptr(&a->cls, cls); /* a dump may read it meanwhile */
     a->state = state;
     /* Its first turn runs what was sent meanwhile, or marks it idle. The run
      * queue's push publishes cls and state to the worker that runs it (a
@@ -295,6 +306,18 @@ void *berth_actor_state(berth_actor_t *self)
 const char *berth_actor_name(berth_actor_t *self)
 {
     return self->cls && self->cls->name ? self->cls->name : "actor";
+}
+
+void berth_actor_set_label(berth_actor_t *self, const char *label)
+{
+    if (label == NULL || ck_pr_load_ptr(&self->label) != NULL)
+        return;
+    /* Only the actor itself writes its label (in a turn), so no CAS: the
+     * store's release fence publishes the copied bytes to a dump that loads
+     * the pointer (pairs with the acquire in berth_registry_foreach_info). */
+    char *copy = berth_strdup(label);
+    ck_pr_fence_store();
+    ck_pr_store_ptr(&self->label, copy);
 }
 
 void berth_actor_exit(berth_actor_t *self)
@@ -347,6 +370,7 @@ void berth_actor_destroy(berth_actor_t *a)
     ck_pr_dec_64(&berth_eng.actors_live); /* statistics only */
     ck_pr_store_ptr(&s->actor, NULL);
     slot_release(idx);
+    berth_free(a->label);
     berth_free(a);
 }
 
@@ -384,5 +408,44 @@ void berth_registry_foreach(void (*fn)(void *, const char *, uint64_t, uint64_t)
         uint64_t popped = ck_pr_load_64(&a->popped);
         slot_unref(s);
         fn(ctx, name, h, pushed > popped ? pushed - popped : 0);
+    }
+}
+
+void berth_registry_foreach_info(void (*fn)(void *ctx, const berth_actor_info_t *info), void *ctx)
+{
+    uint32_t n = ck_pr_load_32(&nslots);
+    char label[128];
+    for (uint32_t i = 0; i < n; i++) {
+        struct berth_slot *s = slot_get(i);
+        if (s == NULL || !slot_ref(s, 0))
+            continue;
+        /* The reference keeps the actor (and its label) from being freed
+         * while we copy what we report; the callback runs without it so a
+         * slow one never delays an exiting actor. Every read is a relaxed
+         * snapshot: the dump is approximate by design. */
+        berth_actor_t *a = ck_pr_load_ptr(&s->actor);
+        berth_actor_info_t info = {.handle = a->self.v};
+        const berth_actor_class_t *cls = ck_pr_load_ptr(&a->cls);
+        info.kind = cls && cls->name ? cls->name : "actor";
+        /* Acquire: pairs with the release in berth_actor_set_label. */
+        const char *l = ck_pr_load_ptr(&a->label);
+        ck_pr_fence_load();
+        snprintf(label, sizeof(label), "%s", l ? l : "");
+        info.label = label;
+        info.worker = ck_pr_load_int(&a->running_on);
+        uint64_t pushed = ck_pr_load_64(&a->pushed);
+        info.handled = ck_pr_load_64(&a->popped);
+        info.depth = pushed > info.handled ? pushed - info.handled : 0;
+        uintptr_t head = (uintptr_t)ck_pr_load_ptr(&a->mbox.head);
+        if (cls == NULL)
+            info.state = "reserved";
+        else if (info.worker >= 0)
+            info.state = "running";
+        else if (head & IDLE_BIT)
+            info.state = "idle";
+        else
+            info.state = "queued";
+        slot_unref(s);
+        fn(ctx, &info);
     }
 }

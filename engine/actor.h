@@ -70,6 +70,10 @@ typedef struct berth_actor_class {
 /* Creates an actor and returns its handle. Takes `state`. Callable from any
  * thread, including before the engine starts (it then waits in a run queue). */
 berth_handle_t berth_actor_spawn(const berth_actor_class_t *cls, void *state);
+/* The same, with a label (copied; NULL: none) that actor dumps show next to
+ * the class's name: a pod's or container's ID, an image name. */
+berth_handle_t berth_actor_spawn_labeled(const berth_actor_class_t *cls, void *state,
+                                         const char *label);
 
 /* Two actors that must know each other's handle from their first turn (two
  * managers that route to each other): reserve a handle, give it to the
@@ -88,6 +92,11 @@ int berth_send(berth_handle_t to, berth_msg_t *msg);
 berth_handle_t berth_actor_self(berth_actor_t *self);
 void *berth_actor_state(berth_actor_t *self);
 const char *berth_actor_name(berth_actor_t *self);
+/* Inside a turn: names this actor in dumps ("pod 3f2a..."), next to its
+ * class's name. Copied. The first label sticks and later calls are ignored:
+ * a dump reads it from another thread without a lock, so it must never be
+ * freed while the actor lives. Costs one allocation; NULL-safe. */
+void berth_actor_set_label(berth_actor_t *self, const char *label);
 /* Inside a turn: the actor exits at the end of this turn. Its handle goes
  * stale at once (later sends fail); remaining mail is freed; fini runs. */
 void berth_actor_exit(berth_actor_t *self);

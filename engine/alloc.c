@@ -210,6 +210,26 @@ char **berth_strv_dup(char *const *v, ssize_t n)
     return out;
 }
 
+void berth_alloc_stats_print(void (*out)(const char *text, void *arg), void *arg)
+{
+#ifdef BERTH_ALLOC_LIBC
+    out("allocator: libc malloc (sanitizer build): no statistics\n", arg);
+#else
+    char head[96];
+    snprintf(head, sizeof(head), "allocator: mimalloc %d.%d.%d\n", MI_MALLOC_VERSION / 100,
+             MI_MALLOC_VERSION / 10 % 10, MI_MALLOC_VERSION % 10);
+    out(head, arg);
+    mi_stats_print_out(out, arg);
+#endif
+}
+
+void berth_alloc_stats_merge(void)
+{
+#ifndef BERTH_ALLOC_LIBC
+    mi_stats_merge();
+#endif
+}
+
 void berth_strv_free(char **v)
 {
     for (size_t i = 0; v && v[i]; i++)

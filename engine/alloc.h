@@ -31,6 +31,17 @@ char *berth_vasprintf(const char *fmt, va_list ap);
 const void *berth_alloc_nghttp2_mem(void);  /* returns const nghttp2_mem * */
 void *berth_alloc_protobuf_allocator(void); /* returns ProtobufCAllocator * */
 
+/* The allocator's statistics as text (mimalloc's own report: heap and OS
+ * memory, pages, segments, threads, process RSS and page faults), handed to
+ * out() in pieces. Counters of worker threads are merged into the report
+ * when each worker merges its own (berth_alloc_stats_merge). Sanitizer
+ * builds (libc malloc) print one line saying there are none. Any thread. */
+void berth_alloc_stats_print(void (*out)(const char *text, void *arg), void *arg);
+/* Merges the calling thread's allocator counters into the process's, so a
+ * report from another thread includes them. A few hundred ns; workers call
+ * it at most once a second. Any thread. */
+void berth_alloc_stats_merge(void);
+
 /* NULL-terminated vectors of owned strings. dup copies n strings (n = -1:
  * up to the NULL); free frees the strings and the vector (NULL-safe). */
 char **berth_strv_dup(char *const *v, ssize_t n);

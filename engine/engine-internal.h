@@ -73,6 +73,13 @@ struct berth_actor {
      * by whoever queues it, before the push that publishes it; read by the
      * worker that takes it. */
     uint64_t queued_ns;
+    /* The worker running its turn now, -1 between turns: written (relaxed)
+     * by that worker at the start and end of each turn, read racily by
+     * actor dumps, which only report it. */
+    int running_on;
+    /* Owned, set once in a turn (berth_actor_set_label), freed with the
+     * actor; atomic pointer, read by dumps under a slot reference. */
+    char *label;
 };
 
 #define BERTH_SLOT_LIVE (UINT64_C(1) << 31)
@@ -92,6 +99,7 @@ void berth_actor_destroy(berth_actor_t *a);
 /* Registry teardown at shutdown: destroys every live actor. */
 void berth_registry_shutdown(void);
 void berth_registry_foreach(void (*fn)(void *, const char *, uint64_t, uint64_t), void *ctx);
+void berth_registry_foreach_info(void (*fn)(void *ctx, const berth_actor_info_t *info), void *ctx);
 
 /* ---- workers ------------------------------------------------------------- */
 
@@ -148,6 +156,7 @@ struct berth_worker {
     size_t nrun, caprun;
     /* statistics: written by this worker only (ck_pr stores), read relaxed */
     uint64_t st_turns, st_messages, st_steals, st_cqes;
+    uint64_t stats_merged_ns; /* last allocator statistics merge */
     /* engine/metrics.h series of this worker (made at the start) */
     struct berth_metric *m_busy, *m_submits, *m_sqes;
 };

@@ -284,6 +284,8 @@ static void run_turn(struct berth_worker *w, berth_actor_t *a)
     uint64_t now = berth_hist_now();
     berth_hist_record(runq_hist(), now > a->queued_ns ? now - a->queued_ns : 0);
     berth_tls_actor = a;
+    /* Relaxed: only actor dumps read it, and they report a snapshot. */
+    ck_pr_store_int(&a->running_on, (int)w->index);
     while (n < berth_eng.batch) {
         berth_msg_t *m = berth_mpsc_pop_sc(&a->mbox);
         if (m == NULL)
@@ -297,6 +299,7 @@ static void run_turn(struct berth_worker *w, berth_actor_t *a)
             break;
     }
     berth_tls_actor = NULL;
+    ck_pr_store_int(&a->running_on, -1);
     uint64_t end = berth_hist_now();
     berth_metric_add(w->m_busy, end > now ? end - now : 0);
     /* Relaxed stores: statistics and depth estimates, read racily. */
@@ -353,8 +356,20 @@ static bool have_work(struct berth_worker *w)
     return false;
 }
 
+/* Workers' allocator counters reach heap reports through this merge; once a
+ * second at most, before sleeping or every few thousand turns. */
+static void stats_merge_maybe(struct berth_worker *w)
+{
+    uint64_t now = berth_clock_ns(CLOCK_MONOTONIC);
+    if (now - w->stats_merged_ns >= 1000000000ull) {
+        w->stats_merged_ns = now;
+        berth_alloc_stats_merge();
+    }
+}
+
 static void worker_sleep(struct berth_worker *w)
 {
+    stats_merge_maybe(w);
     ck_pr_store_int(&w->sleeping, 1);
     ck_pr_inc_int(&berth_eng.nsleeping);
     /* Full fence: pairs with the one in berth_sched_wake (see there). */
@@ -387,6 +402,8 @@ static void *worker_main(void *arg)
         if (a != NULL) {
             run_turn(w, a);
             berth_ring_flush(w);
+            if ((w->tick & 4095) == 0)
+                stats_merge_maybe(w);
             continue;
         }
         berth_ring_flush(w);
@@ -636,4 +653,10 @@ void berth_engine_foreach_actor(void (*fn)(void *ctx, const char *name, uint64_t
                                 void *ctx)
 {
     berth_registry_foreach(fn, ctx);
+}
+
+void berth_engine_foreach_actor_info(void (*fn)(void *ctx, const berth_actor_info_t *info),
+                                     void *ctx)
+{
+    berth_registry_foreach_info(fn, ctx);
 }

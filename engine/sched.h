@@ -63,4 +63,24 @@ void berth_engine_foreach_actor(void (*fn)(void *ctx, const char *name, uint64_t
                                            uint64_t depth),
                                 void *ctx);
 
+/* One live actor as a dump shows it. Strings are borrowed for the callback. */
+typedef struct berth_actor_info {
+    uint64_t handle;
+    const char *kind;  /* its class's name ("pod", "container", ...) */
+    const char *label; /* berth_actor_set_label's text, "" when none */
+    const char *state; /* "running", "queued", "idle" or "reserved" */
+    int worker;        /* running: the worker's index; -1 otherwise */
+    uint64_t depth;    /* messages not handled yet, the turn's own included (approximate) */
+    uint64_t handled;  /* messages handled since it started */
+} berth_actor_info_t;
+
+/* Calls fn for each live actor (the debug endpoint's actor dump). Any
+ * thread, including an actor turn; actors may come and go meanwhile: each
+ * one is read under a sender reference, so none is freed while it is read,
+ * and one that exits during the walk is either reported or not. Costs one
+ * atomic increment and decrement per live actor; nothing on the send or
+ * spawn paths. */
+void berth_engine_foreach_actor_info(void (*fn)(void *ctx, const berth_actor_info_t *info),
+                                     void *ctx);
+
 #endif

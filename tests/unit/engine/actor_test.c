@@ -246,9 +246,57 @@ static void count_named(void *ctx, const char *name, uint64_t h, uint64_t depth)
         (*(uint64_t *)ctx)++;
 }
 
+/* ---- the actor dump while actors come and go ---- */
+
+static uint64_t churn_fini;
+static int churn_stop;
+
+static void churn_receive(berth_actor_t *self, berth_msg_t *msg)
+{
+    if (msg->type == M_EXIT)
+        berth_actor_exit(self);
+    berth_msg_free(msg);
+}
+static void churn_fini_fn(void *state)
+{
+    ck_pr_inc_64(&churn_fini);
+}
+static const berth_actor_class_t churn_cls = {"churn", churn_receive, churn_fini_fn};
+
+static void *churner(void *p)
+{
+    uint64_t *spawned = p;
+    char label[32];
+    while (!ck_pr_load_int(&churn_stop) && *spawned < 50000) {
+        snprintf(label, sizeof(label), "churn-%llu", (unsigned long long)*spawned);
+        berth_handle_t h = berth_actor_spawn_labeled(&churn_cls, NULL, label);
+        berth_send(h, berth_msg_new(M_X, sizeof(berth_msg_t)));
+        berth_send(h, berth_msg_new(M_EXIT, sizeof(berth_msg_t)));
+        (*spawned)++;
+    }
+    return NULL;
+}
+
+struct churn_seen {
+    uint64_t churn, bad;
+};
+
+static void check_info(void *ctx, const berth_actor_info_t *info)
+{
+    struct churn_seen *c = ctx;
+    if (strcmp(info->kind, "churn") != 0)
+        return;
+    c->churn++;
+    bool state_ok = strcmp(info->state, "running") == 0 || strcmp(info->state, "queued") == 0 ||
+                    strcmp(info->state, "idle") == 0;
+    if (strncmp(info->label, "churn-", 6) != 0 || !state_ok ||
+        (strcmp(info->state, "running") == 0) != (info->worker >= 0) || info->depth > 2)
+        c->bad++;
+}
+
 int main(void)
 {
-    tap_plan(15);
+    tap_plan(16);
     berth_engine_config_t cfg = {.workers = 4};
     berth_err_t err = NULL;
     if (berth_engine_start(&cfg, &err) < 0) {
@@ -373,6 +421,24 @@ int main(void)
            "every raced message was received or freed: %llu + %llu == %llu",
            (unsigned long long)race_received, (unsigned long long)race_freed,
            (unsigned long long)race_sent);
+
+    /* dumps race spawns and exits: every actor read is whole (its label
+     * and state consistent), none is freed under the reader */
+    uint64_t spawned[2] = {0, 0};
+    pthread_t ct[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&ct[i], NULL, churner, &spawned[i]);
+    struct churn_seen cs = {0};
+    for (int i = 0; i < 200; i++)
+        berth_engine_foreach_actor_info(check_info, &cs);
+    ck_pr_store_int(&churn_stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(ct[i], NULL);
+    bool gone = wait_for(&churn_fini, spawned[0] + spawned[1], 10000);
+    tap_ok(cs.bad == 0 && gone,
+           "200 dumps while %llu actors came and went: %llu seen, all whole, %llu inconsistent",
+           (unsigned long long)(spawned[0] + spawned[1]), (unsigned long long)cs.churn,
+           (unsigned long long)cs.bad);
 
     berth_engine_get_stats(&stats);
     tap_ok(stats.messages >= (uint64_t)MANY_ACTORS * MANY_MSGS && stats.turns > 0 &&

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The CPU sampler behind the debug endpoint's profile: while it runs, each
+ * thread that takes signals (the engine's workers and the main thread; the
+ * blocking pool's threads block every signal and are not sampled) gets a
+ * timer on its own CPU-time clock, and every `1/hz` of CPU that thread uses
+ * a SIGPROF handler records its stack into a lock-free ring. A consumer
+ * drains the ring while sampling goes on. The daemon never stops: a sample
+ * costs one unwind of the interrupted stack (a few microseconds).
+ *
+ * One session at a time per process. The handler is async-signal-safe: it
+ * touches only the ring and atomics, and unwinds with backtrace(), warmed up
+ * at start so it never loads anything in a handler (glibc 2.35+ and libgcc
+ * 12+ find unwind tables without a lock).
+ */
+#ifndef BERTH_ENGINE_PROF_H
+#define BERTH_ENGINE_PROF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/err.h"
+
+#define BERTH_PROF_MAX_DEPTH 64
+#define BERTH_PROF_MAX_HZ 1000
+
+typedef struct berth_prof_stats {
+    uint64_t samples;   /* recorded */
+    uint64_t dropped;   /* lost to a full ring (the consumer fell behind) */
+    unsigned threads;   /* threads with a timer */
+    unsigned skipped;   /* threads that block SIGPROF (the blocking pool): not sampled */
+    uint64_t period_ns; /* CPU time between two samples of one thread */
+} berth_prof_stats_t;
+
+/* Starts sampling the process's threads at hz (1..BERTH_PROF_MAX_HZ) samples
+ * per CPU-second each. Reads /proc/self/task: call it off the workers (a
+ * blocking-pool job or main). Fails with PRECONDITION while a session runs,
+ * INVALID for a bad hz. */
+int berth_prof_start(unsigned hz, berth_err_t *err);
+
+/* Receives one recorded stack, leaf first (pcs[0] is the interrupted
+ * instruction, the rest return addresses), and its weight: the periods of
+ * CPU it stands for (more than 1 when the kernel, which checks CPU timers
+ * at its tick, delivered several expiries as one signal). */
+typedef void (*berth_prof_fn)(void *ctx, const uintptr_t *pcs, size_t n, uint32_t weight);
+
+/* Hands each recorded stack to fn and frees its ring slot. One consumer at
+ * a time: the thread that started the session. */
+size_t berth_prof_drain(berth_prof_fn fn, void *ctx);
+
+/* Stops the timers, waits for handlers still running, drains what is left
+ * into fn (may be NULL) and frees the ring. The session's figures go to
+ * *stats (may be NULL). No-op when nothing runs. Same thread as start. */
+void berth_prof_stop(berth_prof_fn fn, void *ctx, berth_prof_stats_t *stats);
+
+#endif
