@@ -109,7 +109,8 @@ static void scan_impl(const char *network_dir, const char *const *plugin_dirs,
     closedir(d);
     /* CNI's rule, as libcni and CRI-O apply it: files in lexical order, the
      * first usable one wins unless a default network is named. */
-    qsort(names, n, sizeof(char *), conf_name_cmp);
+    if (n > 1) /* names is NULL for an empty directory */
+        qsort(names, n, sizeof(char *), conf_name_cmp);
     BERTH_AUTO_FREE char *last_why = NULL;
     for (size_t i = 0; i < n && !*ready; i++) {
         BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s", network_dir, names[i]);
