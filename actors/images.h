@@ -24,6 +24,8 @@ enum {
     BERTH_MSG_IMAGES_WRITTEN,         /* images: a record write/delete finished */
     BERTH_MSG_IMAGES_GC_DONE,         /* images: garbage collection finished */
     BERTH_MSG_IMAGES_FSINFO,          /* images: ImageFsInfo figures were computed */
+    BERTH_MSG_IMAGES_VOL_DONE,        /* images: an image volume was (un)mounted */
+    BERTH_MSG_IMAGES_VOL_RESTORED,    /* images: the restart's volume sweep finished */
 };
 
 /* Spawns the images actor for the store under cfg->root (cfg is referenced
