@@ -145,7 +145,6 @@ int main(void)
     BERTH_AUTO_FREE char *vols = mkd(tmp, "vols");
     BERTH_AUTO_FREE char *bottom = mkd(tmp, "l0");
     BERTH_AUTO_FREE char *top = mkd(tmp, "l1");
-    BERTH_AUTO_FREE char *etc0 = mkd(tmp, "l0/etc");
     BERTH_AUTO_FREE char *dev0 = mkd(tmp, "l0/dev");
     BERTH_AUTO_FREE char *etc1 = mkd(tmp, "l1/etc");
     BERTH_AUTO_FREE char *f0 = berth_asprintf("%s/which", bottom);
