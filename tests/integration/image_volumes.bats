@@ -63,6 +63,41 @@ run_ctr() {
     echo "$id"
 }
 
+# push_artifact REPO:TAG: an OCI artifact (empty config, two plain-file
+# layers with titles: model.bin and data.csv) pushed to the fixture registry
+# with curl (blob uploads and a manifest PUT); prints the manifest digest.
+push_artifact() {
+    local host=${LAYERS%%/*} repo=${1%%:*} tag=${1##*:} d f dg loc
+    local dg_config dg_model_bin dg_data_csv
+    d=$BERTH_TMP/artifact
+    mkdir -p "$d"
+    printf '{}' >"$d/config"
+    printf 'weights-%s\n' "$$" >"$d/model.bin"
+    printf 'a,b\n1,2\n' >"$d/data.csv"
+    for f in config model.bin data.csv; do
+        dg=sha256:$(sha256sum "$d/$f" | cut -d' ' -f1)
+        printf -v "dg_${f//./_}" '%s' "$dg"
+        loc=$(curl -sf -D - -o /dev/null -X POST "http://$host/v2/$repo/blobs/uploads/" |
+            awk 'tolower($1) == "location:" { print $2 }' | tr -d '\r')
+        [[ $loc == http* ]] || loc=http://$host$loc
+        curl -sf -X PUT -H 'Content-Type: application/octet-stream' \
+            --data-binary @"$d/$f" "$loc&digest=$dg" >/dev/null || return 1
+    done
+    cat >"$d/manifest" <<EOF
+{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+ "artifactType":"application/vnd.berth.test.model.v1",
+ "config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"$dg_config","size":2},
+ "layers":[
+  {"mediaType":"application/vnd.berth.test.weights","digest":"$dg_model_bin","size":$(stat -c %s "$d/model.bin"),
+   "annotations":{"org.opencontainers.image.title":"model.bin"}},
+  {"mediaType":"text/csv","digest":"$dg_data_csv","size":$(stat -c %s "$d/data.csv"),
+   "annotations":{"org.opencontainers.image.title":"data.csv"}}]}
+EOF
+    curl -sf -D - -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+        --data-binary @"$d/manifest" "http://$host/v2/$repo/manifests/$tag" |
+        awk 'tolower($1) == "docker-content-digest:" { print $2 }' | tr -d '\r'
+}
+
 # volume mounts under the test's run directory
 vol_mounts() {
     grep -c " $BERTH_RUNROOT/image-volumes/" /proc/self/mounts || true
@@ -208,4 +243,38 @@ image_id() {
         sleep 0.1
     done
     [[ $(vol_mounts) == 0 ]]
+}
+
+@test "an OCI artifact of plain files mounts as a directory of those files" {
+    [[ -n $LAYERS ]] || skip "no fixture registry address"
+    digest=$(push_artifact "berth/artifact-files-$$:v1")
+    [[ $digest == sha256:* ]]
+    art=${LAYERS%%/*}/berth/artifact-files-$$:v1
+    run berth_crictl pull "$art"
+    [ "$status" -eq 0 ]
+    # the ID is the manifest's digest: every empty config is alike
+    [[ $(image_id "$art") == "$digest" ]]
+    id=$(run_ctr art '[{"container_path":"/models","readonly":true,"image":{"image":"'"$art"'"}},
+        {"container_path":"/weights","readonly":true,"image":{"image":"'"$art"'"},"image_sub_path":"model.bin"}]')
+    run berth_crictl exec -s "$id" ls /models
+    [[ $output == *model.bin* && $output == *data.csv* ]]
+    run berth_crictl exec -s "$id" cat /models/data.csv
+    [[ $output == *"1,2"* ]]
+    run berth_crictl exec -s "$id" cat /weights
+    [[ $output == "weights-$$" ]]
+    run berth_crictl exec -s "$id" touch /models/new
+    [ "$status" -ne 0 ]
+    run berth_crictl rmi "$art"
+    [ "$status" -ne 0 ]
+    [[ $output == *"in use as an image volume"* ]]
+    berth_crictl rm -f "$id" >/dev/null
+    run berth_crictl rmi "$art"
+    [ "$status" -eq 0 ]
+    # a container cannot run an artifact itself: it has no command
+    berth_crictl pull "$art" >/dev/null
+    f=$BERTH_TMP/artctr.json
+    echo '{"metadata":{"name":"artctr"},"image":{"image":"'"$art"'"},"log_path":"artctr.log"}' >"$f"
+    run berth_crictl create "$POD" "$f" "$POD_JSON"
+    [ "$status" -ne 0 ]
+    [[ $output == *"no command"* ]]
 }
