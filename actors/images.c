@@ -17,6 +17,12 @@
  * blocks: the pull itself (registry, blobs, registry JSON, unpacking) is
  * io/pull's, on io/'s blocking pool, and the store and registries.conf are
  * read and written by the *_job functions on the same pool.
+ *
+ * Image volumes (docs/image-volumes.md) are counted here too, because the
+ * rule they need ("an image mounted as a volume is not removed") is about
+ * the index: each volume lists the containers claiming it, is mounted by
+ * one job however many claims wait, and unmounted when the last goes; the
+ * mounts themselves are io/imagevol's, on the pool.
  */
 #include "actors/images.h"
 #include "actors/imagelookup.h"

@@ -7,7 +7,8 @@
  * image are joined and a pull never delays a listing. The images actor
  * decides what a pull tries; the pull itself (io/pull: registry, blobs,
  * unpacking) and every disk write run on io/'s blocking pool; these actors
- * never block.
+ * never block. The images actor also mounts the images used as image
+ * volumes and counts their users (actors/imagelookup.h).
  */
 #ifndef BERTH_ACTORS_IMAGES_H
 #define BERTH_ACTORS_IMAGES_H
