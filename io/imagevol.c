@@ -168,8 +168,8 @@ int berth_imagevol_subpath(const char *root, const char *sub, char **out, berth_
         return -1;
     /* The prefix check below compares real paths: the run directory may
      * itself sit behind a symlink. */
-    BERTH_AUTO_FREE char *real_root = realpath(root, NULL);
-    if (real_root == NULL)
+    char real_root[PATH_MAX];
+    if (realpath(root, real_root) == NULL)
         return berth_err_errno(err, errno, "image volume %s", root);
     if (sub == NULL || sub[0] == '\0') {
         *out = berth_strdup(real_root);

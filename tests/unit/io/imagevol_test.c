@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,9 @@ static char *mkd(const char *tmp, const char *rel)
 
 static void subpath_tests(const char *root)
 {
-    BERTH_AUTO_FREE char *real = realpath(root, NULL);
+    char real[PATH_MAX];
+    if (realpath(root, real) == NULL)
+        real[0] = '\0';
     char *out = NULL;
     berth_err_t err = NULL;
 
