@@ -1201,6 +1201,11 @@ static void on_remove(images_t *s, berth_cri_req_msg_t *rm)
         berth_cri_finish(rm->call, BERTH_ERR_PRECONDITION, msg);
         return;
     }
+    /* A volume nobody claims is still mounted only when its unmount failed:
+     * it must not outlive its layers (a pull of the same ID again would get
+     * the stale mount), so it is tried once more. */
+    if (v && v->state == VOL_MOUNTED)
+        vol_start(s, v, true);
     write_op_t *op = op_new(s);
     if (untag) {
         berth_log_info("image untagged", "id=%s tag=%s", copy->id, matched);
