@@ -27,6 +27,7 @@ enum made_bits {
     MADE_ROOTFS = 1u << 1,
     MADE_RECORD = 1u << 2,
     MADE_RUNTIME = 1u << 3,
+    MADE_IMGVOL = 1u << 4, /* image volumes claimed from the images actor */
 };
 
 enum phase {
@@ -76,6 +77,13 @@ typedef struct ctr {
     berth_store_image_t *image;
     char **layer_dirs;
     size_t n_layer_dirs;
+    /* image volumes (Mount.image): the mount point of each config mount's
+     * image (NULL for a host path), the claims not answered yet, and the
+     * first failure among them */
+    char **vol_paths;
+    size_t n_vol_paths;
+    unsigned vol_pending;
+    berth_err_t vol_failure;
     char *rootfs, *bundle, *persist_dir, *exit_dir, *socket_dir, *log_path, *record_path;
     char *staged_path; /* the committed record, written ahead (see the top) */
     char *runtime_path, *runtime_root;

@@ -3,7 +3,8 @@
  * The container actor. Creation is a chain of steps, each started in a turn
  * and finished by a message:
  *
- *   pod info (pods actor) -> image (images actor) -> { intent record
+ *   pod info (pods actor) -> image (images actor) -> image volumes
+ *   (images actor, only for Mount.image) -> { intent record
  *   (pool) | root filesystem (overlay, pool) -> prepare (pool: directories,
  *   user lookup in the image's own /etc/passwd, OCI spec) } -> conmon +
  *   runtime create -> commit (pool: record)
@@ -52,6 +53,7 @@
 #include "io/conmon.h"
 #include "io/monitor.h"
 #include "io/grpc.h"
+#include "io/imagevol.h"
 #include "io/ocispec.h"
 #include "io/overlay.h"
 #include "io/procsig.h"
@@ -125,6 +127,15 @@ static char *record_json_as(const ctr_t *c, bool creating, int state)
     json_object_set_new(o, "image_name", JSTR(c->image_name));
     json_object_set_new(o, "image_ref", JSTR(c->image_ref));
     json_object_set_new(o, "image_id", JSTR(c->image_id));
+    /* the images of the image volumes this container claims, which a
+     * restart claims again (actors/containers.c) */
+    json_t *vols = json_array();
+    for (size_t i = 0; i < c->config->n_mounts; i++) {
+        const Runtime__V1__ImageSpec *im = c->config->mounts[i]->image;
+        if (im && im->image_ref && im->image_ref[0])
+            json_array_append_new(vols, json_string(im->image_ref));
+    }
+    json_object_set_new(o, "image_volumes", vols);
     char *out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return out;
@@ -162,8 +173,27 @@ static void prepare_job(void *arg)
         berth_fs_mkdir_p(c->socket_dir, 0700, &s->error) < 0 ||
         (logdir[0] && berth_fs_mkdir_p(logdir, 0755, &s->error) < 0))
         return;
+    /* Image volumes: the mount, or the sub path inside it, resolved here
+     * because the lookup walks the image (symlinks stay inside it). */
+    size_t nm = c->config->n_mounts;
+    char **sources = berth_calloc(nm + 1, sizeof(char *));
+    for (size_t i = 0; c->vol_paths && i < nm && s->error == NULL; i++) {
+        const Runtime__V1__Mount *m = c->config->mounts[i];
+        if (c->vol_paths[i] == NULL)
+            continue;
+        if (berth_imagevol_subpath(c->vol_paths[i], m->image_sub_path, &sources[i], &s->error) < 0)
+            berth_err_prefix(&s->error, "CreateContainer: config.mounts[%zu] (image %s)", i,
+                             m->image->image);
+    }
+    if (s->error) {
+        for (size_t i = 0; i < nm; i++)
+            berth_free(sources[i]);
+        berth_free(sources);
+        return;
+    }
     berth_ctrspec_in_t in = {
             .config = c->config,
+            .image_sources = (const char *const *)sources,
             .pod = c->pod,
             .image = c->image,
             .id = c->id,
@@ -175,6 +205,9 @@ static void prepare_job(void *arg)
             .user = &c->user,
     };
     berth_ctrspec_write(&in, &c->stop_signal, &s->error);
+    for (size_t i = 0; i < nm; i++)
+        berth_free(sources[i]);
+    berth_free(sources);
 }
 
 static void record_job(void *arg)
@@ -410,6 +443,65 @@ static void on_image(berth_actor_t *self, ctr_t *c, berth_image_lookup_msg_t *m)
     berth_creation_next(self, &c->cr);
 }
 
+/* ---- image volumes ---- */
+
+static bool no_volumes(const void *owner)
+{
+    const ctr_t *c = owner;
+    for (size_t i = 0; i < c->config->n_mounts; i++) {
+        if (c->config->mounts[i]->image)
+            return false;
+    }
+    return true;
+}
+
+/* Claims each Mount.image from the images actor, which mounts the image
+ * once for every container using it. MADE_IMGVOL is set first: an undo
+ * releases whatever was claimed, and the images actor sees the release
+ * after the claims. */
+static void step_volumes(berth_actor_t *self, void *owner)
+{
+    (void)self;
+    ctr_t *c = owner;
+    c->cr.made |= MADE_IMGVOL;
+    c->n_vol_paths = c->config->n_mounts;
+    c->vol_paths = berth_calloc(c->n_vol_paths + 1, sizeof(char *));
+    for (size_t i = 0; i < c->config->n_mounts; i++) {
+        const Runtime__V1__Mount *m = c->config->mounts[i];
+        if (m->image == NULL)
+            continue;
+        c->vol_pending++;
+        berth_image_vol_acquire(c->images, c->id, m->image->image, c->self, i);
+    }
+}
+
+static void on_vol_acquired(berth_actor_t *self, ctr_t *c, berth_image_vol_msg_t *m)
+{
+    if (c->cr.phase != PH_CREATING || c->vol_pending == 0 || m->tag >= c->config->n_mounts)
+        return;
+    c->vol_pending--;
+    if (m->error) {
+        if (c->vol_failure == NULL) {
+            c->vol_failure = berth_steal_ptr(&m->error);
+            berth_err_prefix(&c->vol_failure, "CreateContainer: config.mounts[%llu]",
+                             (unsigned long long)m->tag);
+        }
+    } else {
+        c->vol_paths[m->tag] = berth_steal_ptr(&m->path);
+        /* ContainerStatus reports it (Mount.image.image_ref), and the
+         * record keeps it for a restart's claims. */
+        Runtime__V1__ImageSpec *im = c->config->mounts[m->tag]->image;
+        if (im->image_ref != (char *)protobuf_c_empty_string)
+            berth_free(im->image_ref);
+        im->image_ref = berth_strdup(m->image_id);
+    }
+    if (c->vol_pending > 0)
+        return;
+    if (c->vol_failure)
+        return ctr_fail(self, c, berth_steal_ptr(&c->vol_failure));
+    berth_creation_next(self, &c->cr);
+}
+
 /* The intent record goes to disk while the rootfs is mounted and the spec
  * written; the runtime starts only once both are done (see the top), so a
  * crash from here on is undone at the next start. */
@@ -514,6 +606,7 @@ static void step_commit(berth_actor_t *self, void *owner)
 static const berth_creation_step_t steps[] = {
         {"looking up the pod sandbox", NULL, step_pod},
         {"looking up the image", NULL, step_image},
+        {"mounting the image volumes", no_volumes, step_volumes},
         {"mounting the root filesystem and writing the intent record", NULL, step_rootfs},
         {"creating the container (its monitor and the OCI runtime)", NULL, step_runtime},
         {"writing the container record", NULL, step_commit},
@@ -576,6 +669,14 @@ static void undo_rootfs(berth_actor_t *self, void *owner, bool full)
     berth_overlay_container_remove_async(c->cfg->root, c->id, berth_actor_self(self), 0);
 }
 
+static void undo_volumes(berth_actor_t *self, void *owner, bool full)
+{
+    (void)full;
+    ctr_t *c = owner;
+    berth_image_vol_release(c->images, c->id);
+    berth_creation_undone(self, &c->cr, MADE_IMGVOL);
+}
+
 static void undo_files(berth_actor_t *self, void *owner, bool full)
 {
     (void)self;
@@ -588,6 +689,7 @@ static void undo_files(berth_actor_t *self, void *owner, bool full)
 static const berth_creation_undo_t undo[] = {
         {MADE_RUNTIME, undo_runtime},
         {MADE_ROOTFS, undo_rootfs},
+        {MADE_IMGVOL, undo_volumes},
         {MADE_DIRS | MADE_RECORD, undo_files},
 };
 
@@ -835,6 +937,9 @@ static void ctr_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_OVERLAY_DONE:
         on_overlay(self, c, (berth_overlay_done_msg_t *)msg);
         break;
+    case BERTH_MSG_IMAGES_VOL_ACQUIRED:
+        on_vol_acquired(self, c, (berth_image_vol_msg_t *)msg);
+        break;
     case BERTH_MSG_CTR_STEP:
         on_step(self, c, (step_msg_t *)msg);
         break;
@@ -892,6 +997,10 @@ static void ctr_fini(void *state)
     berth_pod_info_free(c->pod);
     berth_store_image_free(c->image);
     berth_strv_free(c->layer_dirs);
+    for (size_t i = 0; i < c->n_vol_paths; i++)
+        berth_free(c->vol_paths[i]);
+    berth_free(c->vol_paths);
+    berth_err_free(&c->vol_failure);
     berth_err_free(&c->prep_failure);
     berth_user_fini(&c->user);
     char **fields[] = {&c->id,         &c->name,        &c->pod_id,       &c->rootfs,

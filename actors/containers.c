@@ -22,6 +22,7 @@
 #include "actors/podmsg.h"
 #include "actors/container.h"
 #include "actors/creation.h"
+#include "actors/imagelookup.h"
 #include "actors/cri.h"
 #include "actors/ctrstats.h"
 #include "actors/podstats.h"
@@ -36,6 +37,7 @@
 #include "io/monitor.h"
 #include "io/fs.h"
 #include "io/grpc.h"
+#include "io/imagevol.h"
 #include "io/overlay.h"
 #include "io/store.h"
 #include "io/unpack.h"
@@ -109,6 +111,43 @@ static void init_base(ctrs_t *c, berth_actor_t *self, berth_ctr_init_t *b)
     b->monitor = c->monitor;
 }
 
+/* A Mount.image (KEP-4639): an image, no host path, read-only (every image
+ * volume is, and the CRI asks runtimes to refuse a writable one), an
+ * absolute container path and a sub path that stays inside the image. */
+static int check_image_mount(size_t i, const Runtime__V1__Mount *m, berth_err_t *err)
+{
+    if (empty(m->image->image))
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "CreateContainer: config.mounts[%zu]: image.image is empty: name "
+                              "the image to mount",
+                              i);
+    if (strlen(m->image->image) >= BERTH_CRI_MAX_PATH ||
+        strlen(m->image_sub_path ? m->image_sub_path : "") >= BERTH_CRI_MAX_PATH)
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "CreateContainer: config.mounts[%zu]: the image name or sub path "
+                              "is longer than %d bytes",
+                              i, BERTH_CRI_MAX_PATH);
+    if (!empty(m->host_path))
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "CreateContainer: config.mounts[%zu]: host_path \"%s\" and image "
+                              "%s are both set: a mount is one or the other",
+                              i, m->host_path, m->image->image);
+    if (empty(m->container_path) || m->container_path[0] != '/')
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "CreateContainer: config.mounts[%zu]: container_path \"%s\" must "
+                              "be absolute",
+                              i, m->container_path ? m->container_path : "");
+    if (!m->readonly)
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "CreateContainer: config.mounts[%zu]: image volume %s must be "
+                              "read-only (readonly: true)",
+                              i, m->image->image);
+    if (berth_imagevol_check_subpath(m->image_sub_path, err) < 0)
+        return berth_err_prefix(err, "CreateContainer: config.mounts[%zu] (image %s)", i,
+                                m->image->image);
+    return 0;
+}
+
 static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
 {
     const Runtime__V1__CreateContainerRequest *r =
@@ -163,6 +202,17 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
                                   "CreateContainer: config.mounts[%zu]: a path is longer than the "
                                   "%d bytes a path may have",
                                   i, BERTH_CRI_MAX_PATH);
+        if (m->image != NULL) {
+            BERTH_AUTO_ERR berth_err_t verr = NULL;
+            if (check_image_mount(i, m, &verr) < 0)
+                return berth_cri_fail(rm, verr->kind, "%s", verr->msg);
+            continue;
+        }
+        if (!empty(m->image_sub_path))
+            return berth_cri_fail(rm, BERTH_ERR_INVALID,
+                                  "CreateContainer: config.mounts[%zu]: image_sub_path \"%s\" "
+                                  "is set without an image",
+                                  i, m->image_sub_path);
         if (empty(m->container_path) || m->container_path[0] != '/' || empty(m->host_path))
             return berth_cri_fail(rm, BERTH_ERR_INVALID,
                                   "CreateContainer: config.mounts[%zu]: container_path \"%s\" "
@@ -773,6 +823,20 @@ static void restore_job(void *arg)
 
 static void on_restored(berth_actor_t *self, ctrs_t *c, restore_msg_t *r)
 {
+    /* The image volumes the records claim go to the images actor before
+     * any container actor exists, so its orphan sweep sees every claim
+     * before a new one can arrive. */
+    berth_image_vol_restore_msg_t *vr = berth_image_vol_restore_new();
+    for (size_t i = 0; i < r->n; i++) {
+        const char *id = json_string_value(json_object_get(r->records[i], "id"));
+        json_t *vols = json_object_get(r->records[i], "image_volumes");
+        for (size_t k = 0; id && k < json_array_size(vols); k++) {
+            const char *img = json_string_value(json_array_get(vols, k));
+            if (img)
+                berth_image_vol_restore_add(vr, id, img);
+        }
+    }
+    berth_send(c->images, &vr->hdr);
     size_t n = 0;
     for (size_t i = 0; i < r->n; i++) {
         json_t *rec = r->records[i];

@@ -71,7 +71,9 @@ int berth_ctrsec_check(const Runtime__V1__ContainerConfig *cc, berth_err_t *err)
 {
     for (size_t i = 0; i < cc->n_mounts; i++) {
         const Runtime__V1__Mount *m = cc->mounts[i];
-        if (!m->recursive_read_only)
+        /* an image volume is one read-only mount with nothing under it:
+         * recursively read-only already, nothing to clone */
+        if (!m->recursive_read_only || (m->image && m->image->image && m->image->image[0]))
             continue;
         const char *cp = m->container_path ? m->container_path : "";
         if (!m->readonly)
@@ -184,7 +186,9 @@ int berth_ctrsec_rro_make(const Runtime__V1__ContainerConfig *cc, const char *bu
     char **v = berth_calloc(cc->n_mounts, sizeof(char *));
     for (size_t i = 0; i < cc->n_mounts; i++) {
         const Runtime__V1__Mount *m = cc->mounts[i];
-        if (!m->recursive_read_only)
+        /* an image volume is one read-only mount with nothing under it:
+         * recursively read-only already, nothing to clone */
+        if (!m->recursive_read_only || (m->image && m->image->image && m->image->image[0]))
             continue;
         v[i] = berth_asprintf("%s/%zu", dir, i);
         if (berth_rro_make(m->host_path, v[i], err) < 0) {

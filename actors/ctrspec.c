@@ -218,8 +218,9 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
     for (size_t i = 0; i < cc->n_mounts; i++) {
         const Runtime__V1__Mount *m = cc->mounts[i];
         mounts[i].destination = m->container_path;
-        mounts[i].source = rro && rro[i] ? rro[i] : m->host_path;
-        mounts[i].readonly = m->readonly;
+        const char *img = c->image_sources ? c->image_sources[i] : NULL;
+        mounts[i].source = img ? img : rro && rro[i] ? rro[i] : m->host_path;
+        mounts[i].readonly = m->readonly || img != NULL; /* image volumes are read-only */
         mounts[i].propagation =
                 m->propagation == RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER
                         ? BERTH_PROPAGATION_RSLAVE

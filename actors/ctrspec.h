@@ -30,6 +30,10 @@ typedef struct berth_ctrspec_in {
     bool infra;         /* a pod's pause container: it makes the pod's PID namespace */
     int64_t pids_limit; /* [crio.runtime] pids_limit; <= 0: none */
     berth_user_t *user; /* optional: gets the user the spec runs as (owned) */
+    /* Image volumes: per config mount, the host path to bind read-only for
+     * a Mount.image (its sub path resolved), NULL for a host_path mount.
+     * The array itself may be NULL (no image volumes). */
+    const char *const *image_sources;
 } berth_ctrspec_in_t;
 
 /* Builds the spec and writes <bundle>/config.json; *stop_signal is the

@@ -17,6 +17,12 @@
  * blocks: the pull itself (registry, blobs, registry JSON, unpacking) is
  * io/pull's, on io/'s blocking pool, and the store and registries.conf are
  * read and written by the *_job functions on the same pool.
+ *
+ * Image volumes (docs/image-volumes.md) are counted here too, because the
+ * rule they need ("an image mounted as a volume is not removed") is about
+ * the index: each volume lists the containers claiming it, is mounted by
+ * one job however many claims wait, and unmounted when the last goes; the
+ * mounts themselves are io/imagevol's, on the pool.
  */
 #include "actors/images.h"
 #include "actors/imagelookup.h"
@@ -35,6 +41,7 @@
 #include "engine/log.h"
 #include "io/blocking.h"
 #include "io/grpc.h"
+#include "io/imagevol.h"
 #include "io/pull.h"
 #include "io/registry.h"
 #include "io/store.h"
@@ -201,6 +208,24 @@ typedef struct pull_ent {
     uint64_t tag;     /* of the io/pull answer */
 } pull_ent_t;
 
+/* An image used as a volume (docs/image-volumes.md). */
+enum vol_state {
+    VOL_IDLE,       /* not mounted: the next claim mounts it */
+    VOL_MOUNTING,   /* a mount job runs; claims wait in `waiting` */
+    VOL_MOUNTED,    /* at `path` */
+    VOL_UNMOUNTING, /* the last claim went; a claim meanwhile waits, then remounts */
+};
+
+typedef struct vol {
+    char *id;   /* the image ID */
+    char *path; /* the mount point while mounted */
+    int state;
+    char **users; /* container IDs, one per claim (a container may claim twice) */
+    size_t n_users;
+    berth_image_vol_msg_t **waiting; /* acquires answered when the mount is done */
+    size_t n_waiting;
+} vol_t;
+
 typedef struct images {
     berth_config_t *cfg;
     berth_pull_ctx_t *ctx;
@@ -221,6 +246,14 @@ typedef struct images {
     write_op_t *wq_head, *wq_tail;
     bool writing;
     bool gc_running, gc_wanted;
+    /* image volumes: <runroot>/image-volumes; the volumes; volume messages
+     * waiting for the load or for the restart's sweep, in arrival order */
+    char *vol_dir;
+    vol_t **vols;
+    size_t n_vols;
+    bool vol_restoring;
+    berth_msg_t **vol_held;
+    size_t n_vol_held;
 } images_t;
 
 typedef struct loaded_msg {
@@ -426,6 +459,419 @@ static berth_store_image_t *lookup(const images_t *s, const char *name, char **m
         berth_free(cands[c]);
     berth_free(cands);
     return found;
+}
+
+/* ---- image volumes ---- */
+
+/* The layer directories of img, top layer first (owned, NULL-terminated):
+ * pure path arithmetic, so callers never need the store. */
+static char **layer_dirs(const images_t *s, const berth_store_image_t *img)
+{
+    char **v = berth_calloc(img->n_layers + 1, sizeof(char *));
+    for (size_t i = 0; i < img->n_layers; i++)
+        v[i] = berth_store_layer_dir(berth_pull_ctx_store(s->ctx),
+                                     img->layers[img->n_layers - 1 - i]);
+    return v;
+}
+
+/* The volume key of an image ID: its hex. */
+static const char *vol_key(const char *id)
+{
+    return strncmp(id, "sha256:", 7) == 0 ? id + 7 : id;
+}
+
+static vol_t *vol_find(const images_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->n_vols; i++) {
+        if (strcmp(s->vols[i]->id, id) == 0)
+            return s->vols[i];
+    }
+    return NULL;
+}
+
+static vol_t *vol_get(images_t *s, const char *id)
+{
+    vol_t *v = vol_find(s, id);
+    if (v)
+        return v;
+    v = berth_calloc(1, sizeof(*v));
+    v->id = berth_strdup(id);
+    s->vols = berth_realloc(s->vols, (s->n_vols + 1) * sizeof(*s->vols));
+    s->vols[s->n_vols++] = v;
+    return v;
+}
+
+static void vol_add_user(vol_t *v, const char *ctr_id)
+{
+    v->users = berth_realloc(v->users, (v->n_users + 1) * sizeof(*v->users));
+    v->users[v->n_users++] = berth_strdup(ctr_id);
+}
+
+/* Drops claims of ctr_id: one, or all of them. */
+static void vol_del_user(vol_t *v, const char *ctr_id, bool all)
+{
+    size_t keep = 0;
+    bool dropped = false;
+    for (size_t i = 0; i < v->n_users; i++) {
+        if ((all || !dropped) && strcmp(v->users[i], ctr_id) == 0) {
+            berth_free(v->users[i]);
+            dropped = true;
+        } else {
+            v->users[keep++] = v->users[i];
+        }
+    }
+    v->n_users = keep;
+}
+
+static void vol_forget(images_t *s, vol_t *v)
+{
+    for (size_t i = 0; i < s->n_vols; i++) {
+        if (s->vols[i] != v)
+            continue;
+        s->vols[i] = s->vols[--s->n_vols];
+        break;
+    }
+    for (size_t i = 0; i < v->n_users; i++)
+        berth_free(v->users[i]);
+    for (size_t i = 0; i < v->n_waiting; i++)
+        berth_msg_free(&v->waiting[i]->hdr);
+    berth_free(v->users);
+    berth_free(v->waiting);
+    berth_free(v->path);
+    berth_free(v->id);
+    berth_free(v);
+}
+
+/* "a, b, c" of the distinct containers claiming v (owned). */
+static char *vol_users_text(const vol_t *v)
+{
+    char *out = berth_strdup("");
+    for (size_t i = 0; i < v->n_users; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(v->users[j], v->users[i]) == 0;
+        if (seen)
+            continue;
+        char *t = berth_asprintf("%s%s%s", out, out[0] ? ", " : "", v->users[i]);
+        berth_free(out);
+        out = t;
+    }
+    return out;
+}
+
+/* Answers an acquire (taken): the path, or err (taken). */
+static void vol_reply(berth_image_vol_msg_t *m, const char *path, berth_err_t err)
+{
+    m->hdr.type = BERTH_MSG_IMAGES_VOL_ACQUIRED;
+    if (err)
+        m->error = err;
+    else
+        m->path = berth_strdup(path);
+    berth_send(m->reply_to, &m->hdr);
+}
+
+typedef struct vol_job {
+    berth_msg_t hdr; /* BERTH_MSG_IMAGES_VOL_DONE */
+    char *dir, *id;
+    char **lowers; /* mount: top first, NULL-terminated */
+    bool unmount;
+    char *path; /* mount: the mount point */
+    berth_err_t err;
+} vol_job_t;
+
+static void vol_job_free(berth_msg_t *m)
+{
+    vol_job_t *j = (vol_job_t *)m;
+    berth_free(j->dir);
+    berth_free(j->id);
+    berth_strv_free(j->lowers);
+    berth_free(j->path);
+    berth_err_free(&j->err);
+    berth_free(j);
+}
+
+static void vol_job(void *arg)
+{
+    vol_job_t *j = arg;
+    if (j->unmount) {
+        berth_imagevol_unmount(j->dir, vol_key(j->id), &j->err);
+        return;
+    }
+    size_t n = 0;
+    while (j->lowers[n])
+        n++;
+    berth_imagevol_mount(j->dir, vol_key(j->id), (const char *const *)j->lowers, n, &j->path,
+                         &j->err);
+}
+
+/* Starts mounting (v's image must be in the index) or unmounting v. */
+static void vol_start(images_t *s, vol_t *v, bool unmount)
+{
+    vol_job_t *j = berth_msg_new(BERTH_MSG_IMAGES_VOL_DONE, sizeof(*j));
+    j->hdr.free = vol_job_free;
+    j->dir = berth_strdup(s->vol_dir);
+    j->id = berth_strdup(v->id);
+    j->unmount = unmount;
+    if (!unmount) {
+        ssize_t i = find_id(s, v->id);
+        j->lowers = i >= 0 ? layer_dirs(s, s->imgs[i]) : berth_calloc(1, sizeof(char *));
+    }
+    v->state = unmount ? VOL_UNMOUNTING : VOL_MOUNTING;
+    berth_log_info(unmount ? "unmounting an image volume" : "mounting an image volume", "image=%s",
+                   v->id);
+    berth_blocking_run(vol_job, j, s->self, &j->hdr);
+}
+
+/* Nobody claims v any more: unmount it, or forget it when it is not mounted. */
+static void vol_maybe_unmount(images_t *s, vol_t *v)
+{
+    if (v->n_users > 0)
+        return;
+    if (v->state == VOL_MOUNTED)
+        vol_start(s, v, true);
+    else if (v->state == VOL_IDLE && v->n_waiting == 0)
+        vol_forget(s, v);
+}
+
+static void vol_on_done(images_t *s, vol_job_t *j)
+{
+    vol_t *v = vol_find(s, j->id);
+    if (v == NULL)
+        return;
+    berth_image_vol_msg_t **w = v->waiting;
+    size_t nw = v->n_waiting;
+    v->waiting = NULL;
+    v->n_waiting = 0;
+    if (j->unmount) {
+        if (j->err) {
+            /* Still mounted: kept for the next claim, swept at a restart. */
+            berth_log_warn("cannot unmount an image volume", "image=%s error=\"%s\"", v->id,
+                           j->err->msg);
+            v->state = VOL_MOUNTED;
+            for (size_t i = 0; i < nw; i++)
+                vol_reply(w[i], v->path, NULL);
+        } else {
+            berth_free(v->path);
+            v->path = NULL;
+            v->state = VOL_IDLE;
+            /* Claims that came while it went down mount it again. */
+            v->waiting = w;
+            v->n_waiting = nw;
+            w = NULL;
+            if (v->n_users > 0 && find_id(s, v->id) >= 0) {
+                vol_start(s, v, false);
+            } else {
+                for (size_t i = 0; i < v->n_waiting; i++) {
+                    berth_err_t err = NULL;
+                    berth_err_make(&err, ENOENT, BERTH_ERR_NOT_FOUND,
+                                   "image %s was removed: pull it again", v->id);
+                    vol_reply(v->waiting[i], NULL, err);
+                }
+                v->n_waiting = 0;
+                vol_forget(s, v);
+            }
+        }
+        berth_free(w);
+        return;
+    }
+    if (j->err) {
+        berth_log_warn("cannot mount an image volume", "image=%s error=\"%s\"", v->id, j->err->msg);
+        v->state = VOL_IDLE;
+        for (size_t i = 0; i < nw; i++) {
+            vol_del_user(v, w[i]->ctr_id, false);
+            berth_err_t err = NULL;
+            berth_err_make(&err, j->err->errnum, j->err->kind, "%s", j->err->msg);
+            vol_reply(w[i], NULL, err);
+        }
+        berth_free(w);
+        vol_maybe_unmount(s, v);
+        return;
+    }
+    v->state = VOL_MOUNTED;
+    berth_free(v->path);
+    v->path = berth_steal_ptr(&j->path);
+    for (size_t i = 0; i < nw; i++)
+        vol_reply(w[i], v->path, NULL);
+    berth_free(w);
+    vol_maybe_unmount(s, v); /* every claim was released while it mounted */
+}
+
+static void vol_on_acquire(images_t *s, berth_image_vol_msg_t *m)
+{
+    if (s->load_err) {
+        berth_err_t err = NULL;
+        berth_err_make(&err, EIO, BERTH_ERR_UNAVAILABLE, "%s", s->load_err->msg);
+        return vol_reply(m, NULL, err);
+    }
+    berth_store_image_t *img = lookup(s, m->ref, NULL);
+    if (img == NULL) {
+        berth_err_t err = NULL;
+        berth_err_make(&err, ENOENT, BERTH_ERR_NOT_FOUND,
+                       "image %s of the image volume not found: pull it first", m->ref);
+        return vol_reply(m, NULL, err);
+    }
+    m->image_id = berth_strdup(img->id);
+    vol_t *v = vol_get(s, img->id);
+    vol_add_user(v, m->ctr_id);
+    if (v->state == VOL_MOUNTED)
+        return vol_reply(m, v->path, NULL);
+    v->waiting = berth_realloc(v->waiting, (v->n_waiting + 1) * sizeof(*v->waiting));
+    v->waiting[v->n_waiting++] = m;
+    if (v->state == VOL_IDLE)
+        vol_start(s, v, false);
+}
+
+static void vol_on_release(images_t *s, const berth_image_vol_msg_t *m)
+{
+    /* backwards: vol_maybe_unmount may forget the volume at i */
+    for (size_t i = s->n_vols; i-- > 0;) {
+        vol_t *v = s->vols[i];
+        size_t before = v->n_users;
+        vol_del_user(v, m->ctr_id, true);
+        if (v->n_users != before)
+            vol_maybe_unmount(s, v);
+    }
+}
+
+typedef struct vol_restore_job {
+    berth_msg_t hdr; /* BERTH_MSG_IMAGES_VOL_RESTORED */
+    char *dir;
+    char **ids; /* the claimed volumes (their images are in the index) */
+    char ***lowers;
+    char **paths; /* out: the mount point, NULL when it failed */
+    berth_err_t *errs;
+    size_t n;
+    unsigned swept;
+} vol_restore_job_t;
+
+static void vol_restore_job_free(berth_msg_t *m)
+{
+    vol_restore_job_t *j = (vol_restore_job_t *)m;
+    for (size_t i = 0; i < j->n; i++) {
+        berth_free(j->ids[i]);
+        berth_strv_free(j->lowers[i]);
+        berth_free(j->paths[i]);
+        berth_err_free(&j->errs[i]);
+    }
+    berth_free(j->ids);
+    berth_free(j->lowers);
+    berth_free(j->paths);
+    berth_free(j->errs);
+    berth_free(j->dir);
+    berth_free(j);
+}
+
+/* Removes the volumes nobody claims (a crash between a mount and the
+ * container's record, or the last removal before a crash), then makes sure
+ * the claimed ones are mounted (after a reboot nothing is). */
+static void vol_restore_job(void *arg)
+{
+    vol_restore_job_t *j = arg;
+    const char **keys = berth_calloc(j->n + 1, sizeof(char *));
+    for (size_t i = 0; i < j->n; i++)
+        keys[i] = vol_key(j->ids[i]);
+    berth_imagevol_sweep(j->dir, keys, j->n, &j->swept);
+    berth_free(keys);
+    for (size_t i = 0; i < j->n; i++) {
+        size_t n = 0;
+        while (j->lowers[i][n])
+            n++;
+        berth_imagevol_mount(j->dir, vol_key(j->ids[i]), (const char *const *)j->lowers[i], n,
+                             &j->paths[i], &j->errs[i]);
+    }
+}
+
+static void vol_on_restore(images_t *s, const berth_image_vol_restore_msg_t *r)
+{
+    if (s->load_err) {
+        berth_log_warn("image volumes not restored", "error=\"%s\"", s->load_err->msg);
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        if (find_id(s, r->image_ids[i]) < 0) {
+            berth_log_warn("image volume of a restored container: image gone",
+                           "container=%s image=%s", r->ctr_ids[i], r->image_ids[i]);
+            continue;
+        }
+        vol_add_user(vol_get(s, r->image_ids[i]), r->ctr_ids[i]);
+    }
+    vol_restore_job_t *j = berth_msg_new(BERTH_MSG_IMAGES_VOL_RESTORED, sizeof(*j));
+    j->hdr.free = vol_restore_job_free;
+    j->dir = berth_strdup(s->vol_dir);
+    j->ids = berth_calloc(s->n_vols + 1, sizeof(char *));
+    j->lowers = berth_calloc(s->n_vols + 1, sizeof(char **));
+    j->paths = berth_calloc(s->n_vols + 1, sizeof(char *));
+    j->errs = berth_calloc(s->n_vols + 1, sizeof(berth_err_t));
+    for (size_t i = 0; i < s->n_vols; i++) {
+        vol_t *v = s->vols[i];
+        ssize_t k = find_id(s, v->id);
+        if (v->state != VOL_IDLE || k < 0)
+            continue;
+        v->state = VOL_MOUNTING;
+        j->ids[j->n] = berth_strdup(v->id);
+        j->lowers[j->n] = layer_dirs(s, s->imgs[k]);
+        j->n++;
+    }
+    s->vol_restoring = true;
+    berth_blocking_run(vol_restore_job, j, s->self, &j->hdr);
+}
+
+static void vol_replay(images_t *s);
+
+static void vol_on_restored(images_t *s, vol_restore_job_t *j)
+{
+    s->vol_restoring = false;
+    for (size_t i = 0; i < j->n; i++) {
+        vol_t *v = vol_find(s, j->ids[i]);
+        if (v == NULL)
+            continue;
+        if (j->paths[i]) {
+            v->state = VOL_MOUNTED;
+            v->path = berth_steal_ptr(&j->paths[i]);
+        } else {
+            berth_log_warn("cannot mount a restored image volume", "image=%s error=\"%s\"", v->id,
+                           j->errs[i] ? j->errs[i]->msg : "?");
+            v->state = VOL_IDLE;
+        }
+    }
+    berth_log_info("image volumes restored", "volumes=%zu orphans_removed=%u", s->n_vols, j->swept);
+    vol_replay(s);
+}
+
+/* Takes m (a volume message) unless it is held; false when the caller frees it. */
+static bool vol_dispatch(images_t *s, berth_msg_t *m)
+{
+    if (!s->loaded || s->vol_restoring) {
+        s->vol_held = berth_realloc(s->vol_held, (s->n_vol_held + 1) * sizeof(*s->vol_held));
+        s->vol_held[s->n_vol_held++] = m;
+        return true;
+    }
+    switch (m->type) {
+    case BERTH_MSG_IMAGES_VOL_ACQUIRE:
+        vol_on_acquire(s, (berth_image_vol_msg_t *)m);
+        return true;
+    case BERTH_MSG_IMAGES_VOL_RELEASE:
+        vol_on_release(s, (berth_image_vol_msg_t *)m);
+        return false;
+    case BERTH_MSG_IMAGES_VOL_RESTORE:
+        vol_on_restore(s, (berth_image_vol_restore_msg_t *)m);
+        return false;
+    default:
+        return false;
+    }
+}
+
+static void vol_replay(images_t *s)
+{
+    berth_msg_t **v = s->vol_held;
+    size_t n = s->n_vol_held;
+    s->vol_held = NULL;
+    s->n_vol_held = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!vol_dispatch(s, v[i]))
+            berth_msg_free(v[i]);
+    }
+    berth_free(v);
 }
 
 /* ---- record writes, one at a time ---- */
@@ -737,11 +1183,31 @@ static void on_remove(images_t *s, berth_cri_req_msg_t *rm)
         berth_cri_reply(rm->call, &resp.base);
         return;
     }
-    write_op_t *op = op_new(s);
     berth_store_image_t *copy = berth_store_image_dup(img);
     /* By tag: untag, and remove the image with its last tag. By ID or by
      * digest: remove the image. */
-    if (matched && berth_store_strv_del(&copy->tags, &copy->n_tags, matched) && copy->n_tags > 0) {
+    bool untag = matched && berth_store_strv_del(&copy->tags, &copy->n_tags, matched) &&
+                 copy->n_tags > 0;
+    /* A mounted image volume reads the image's layers: the image stays
+     * until its last container is removed (untagging is fine). */
+    vol_t *v = untag ? NULL : vol_find(s, img->id);
+    if (v && v->n_users > 0) {
+        BERTH_AUTO_FREE char *users = vol_users_text(v);
+        BERTH_AUTO_FREE char *msg = berth_asprintf(
+                "RemoveImage %s: image %s is in use as an image volume by container(s) %s: "
+                "remove them first",
+                name, img->id, users);
+        berth_store_image_free(copy);
+        berth_cri_finish(rm->call, BERTH_ERR_PRECONDITION, msg);
+        return;
+    }
+    /* A volume nobody claims is still mounted only when its unmount failed:
+     * it must not outlive its layers (a pull of the same ID again would get
+     * the stale mount), so it is tried once more. */
+    if (v && v->state == VOL_MOUNTED)
+        vol_start(s, v, true);
+    write_op_t *op = op_new(s);
+    if (untag) {
         berth_log_info("image untagged", "id=%s tag=%s", copy->id, matched);
         op_put(s, op, copy);
     } else {
@@ -1012,10 +1478,7 @@ static void on_lookup(berth_actor_t *self, images_t *s, berth_image_lookup_msg_t
                        lm->ref);
     } else {
         lm->image = berth_store_image_dup(img);
-        lm->layer_dirs = berth_calloc(img->n_layers + 1, sizeof(char *));
-        for (size_t i = 0; i < img->n_layers; i++)
-            lm->layer_dirs[i] = berth_store_layer_dir(berth_pull_ctx_store(s->ctx),
-                                                      img->layers[img->n_layers - 1 - i]);
+        lm->layer_dirs = layer_dirs(s, img);
         lm->n_layer_dirs = img->n_layers;
     }
     berth_send(lm->reply_to, &lm->hdr);
@@ -1029,6 +1492,18 @@ static void images_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_IMAGES_LOOKUP:
         on_lookup(self, s, (berth_image_lookup_msg_t *)msg);
         return;
+    case BERTH_MSG_IMAGES_VOL_ACQUIRE:
+    case BERTH_MSG_IMAGES_VOL_RELEASE:
+    case BERTH_MSG_IMAGES_VOL_RESTORE:
+        if (vol_dispatch(s, msg))
+            return;
+        break;
+    case BERTH_MSG_IMAGES_VOL_DONE:
+        vol_on_done(s, (vol_job_t *)msg);
+        break;
+    case BERTH_MSG_IMAGES_VOL_RESTORED:
+        vol_on_restored(s, (vol_restore_job_t *)msg);
+        break;
     case BERTH_MSG_CRI_REQUEST:
         if (on_request(s, (berth_cri_req_msg_t *)msg))
             return;
@@ -1070,6 +1545,7 @@ static void images_receive(berth_actor_t *self, berth_msg_t *msg)
             gc_maybe(s);
         }
         held_replay(s);
+        vol_replay(s);
         break;
     }
     case BERTH_MSG_PULL_DONE:
@@ -1104,6 +1580,13 @@ static void images_receive(berth_actor_t *self, berth_msg_t *msg)
 static void images_fini(void *state)
 {
     images_t *s = state;
+    while (s->n_vols)
+        vol_forget(s, s->vols[s->n_vols - 1]);
+    berth_free(s->vols);
+    for (size_t i = 0; i < s->n_vol_held; i++)
+        berth_msg_free(s->vol_held[i]);
+    berth_free(s->vol_held);
+    berth_free(s->vol_dir);
     for (size_t i = 0; i < s->n_held; i++)
         berth_msg_free(&s->held[i]->hdr);
     berth_free(s->held);
@@ -1134,6 +1617,7 @@ berth_handle_t berth_images_spawn(berth_config_t *cfg)
 {
     images_t *s = berth_calloc(1, sizeof(*s));
     s->cfg = berth_config_ref(cfg);
+    s->vol_dir = berth_asprintf("%s/image-volumes", cfg->runroot);
     berth_pull_opts_t po = {.root = cfg->root,
                             .insecure_hosts = (const char *const *)cfg->insecure_registries.v,
                             .max_manifest_bytes = (size_t)cfg->max_manifest_bytes};

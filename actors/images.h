@@ -7,7 +7,8 @@
  * image are joined and a pull never delays a listing. The images actor
  * decides what a pull tries; the pull itself (io/pull: registry, blobs,
  * unpacking) and every disk write run on io/'s blocking pool; these actors
- * never block.
+ * never block. The images actor also mounts the images used as image
+ * volumes and counts their users (actors/imagelookup.h).
  */
 #ifndef BERTH_ACTORS_IMAGES_H
 #define BERTH_ACTORS_IMAGES_H
@@ -24,6 +25,8 @@ enum {
     BERTH_MSG_IMAGES_WRITTEN,         /* images: a record write/delete finished */
     BERTH_MSG_IMAGES_GC_DONE,         /* images: garbage collection finished */
     BERTH_MSG_IMAGES_FSINFO,          /* images: ImageFsInfo figures were computed */
+    BERTH_MSG_IMAGES_VOL_DONE,        /* images: an image volume was (un)mounted */
+    BERTH_MSG_IMAGES_VOL_RESTORED,    /* images: the restart's volume sweep finished */
 };
 
 /* Spawns the images actor for the store under cfg->root (cfg is referenced

@@ -21,6 +21,7 @@
 #include "engine/metrics.h"
 #include "engine/refcount.h"
 #include "io/blocking.h"
+#include "io/digest.h"
 #include "io/fs.h"
 #include "io/unpack.h"
 
@@ -308,19 +309,136 @@ static int fetch_layer(berth_pull_ctx_t *c, const berth_pull_req_t *req,
     return 0;
 }
 
-int berth_pull_fetch(berth_pull_ctx_t *c, const berth_pull_req_t *req,
-                     const berth_registry_target_t *t, const berth_image_ref_t *cref,
-                     const berth_registry_image_t *img, berth_store_image_t **out, berth_err_t *err)
+/* ---- OCI artifacts ----------------------------------------------------------- */
+
+/* An image's config is one of the two image config types; anything else
+ * (the empty descriptor, a model's own config type) makes an artifact. */
+static bool is_artifact(const berth_registry_manifest_t *m)
+{
+    const char *mt = m->config.media_type ? m->config.media_type : "";
+    return strcmp(mt, "application/vnd.oci.image.config.v1+json") != 0 &&
+           strcmp(mt, "application/vnd.docker.container.image.v1+json") != 0;
+}
+
+/* A file layer is named by its title when that is one safe path component,
+ * else by its digest's hex. Owned. */
+static char *file_layer_name(const berth_registry_descriptor_t *ld)
+{
+    const char *t = ld->title;
+    if (t && t[0] && strlen(t) < 256 && strchr(t, '/') == NULL && strcmp(t, ".") != 0 &&
+        strcmp(t, "..") != 0)
+        return berth_strdup(t);
+    return berth_strdup(ld->digest + 7);
+}
+
+/* The store key of a file layer: the same blob under another name is
+ * another layer directory. */
+static char *file_layer_key(const char *digest, const char *name)
+{
+    berth_sha256_t h;
+    berth_sha256_init(&h);
+    berth_sha256_update(&h, "berth-file-layer", 17); /* with its NUL: a separator */
+    berth_sha256_update(&h, digest, strlen(digest) + 1);
+    berth_sha256_update(&h, name, strlen(name));
+    char hex[BERTH_SHA256_HEX_LEN + 1];
+    berth_sha256_final(&h, hex);
+    berth_sha256_fini(&h);
+    return berth_asprintf("sha256:%s", hex);
+}
+
+/* An artifact whose layers are plain files (a model, a data set): each blob
+ * becomes a layer holding one file named by its
+ * org.opencontainers.image.title, so the image mounts (as an image volume)
+ * as a directory of those files. There are no diff IDs to check: the
+ * registry client verified every blob's digest, and the record's ID is the
+ * manifest's digest (empty configs are all alike), which names the blobs.
+ * The manifest is kept as the record's config and as the blob of its ID. */
+static berth_store_image_t *artifact_fetch(berth_pull_ctx_t *c, const berth_pull_req_t *req,
+                                           const berth_registry_target_t *t,
+                                           const berth_registry_image_t *img, uint64_t *total,
+                                           berth_err_t *err)
+{
+    size_t nl = img->parsed.n_layers;
+    uint64_t max_layers = req->limits.max_layers, max_bytes = req->limits.max_image_bytes;
+    if (max_layers && nl > max_layers) {
+        berth_err_make(err, E2BIG, BERTH_ERR_EXHAUSTED,
+                       "the artifact has %zu layers, more than the %llu allowed "
+                       "([crio.image] max_image_layers)",
+                       nl, (unsigned long long)max_layers);
+        return NULL;
+    }
+    uint64_t sum = 0;
+    for (size_t i = 0; i < nl; i++) {
+        const berth_registry_descriptor_t *ld = &img->parsed.layers[i];
+        if (strstr(ld->media_type, "tar") != NULL) {
+            berth_err_make(err, EINVAL, BERTH_ERR_UNSUPPORTED,
+                           "artifact layer %zu/%zu %s is a tar archive (%s) but the artifact has "
+                           "no image config to name its diff ID; berth takes artifacts whose "
+                           "layers are plain files",
+                           i + 1, nl, ld->digest, ld->media_type);
+            return NULL;
+        }
+        sum += ld->size > 0 ? (uint64_t)ld->size : 0;
+    }
+    if (max_bytes && sum > max_bytes) {
+        berth_err_make(err, E2BIG, BERTH_ERR_EXHAUSTED,
+                       "the artifact's files are %llu bytes, more than the %llu an image may "
+                       "unpack ([crio.image] max_image_bytes)",
+                       (unsigned long long)sum, (unsigned long long)max_bytes);
+        return NULL;
+    }
+    const berth_registry_raw_t *man = &img->manifest;
+    if (berth_store_blob_put(c->store, man->digest, man->data, man->len, err) < 0) {
+        berth_err_prefix(err, "artifact manifest %s", man->digest);
+        return NULL;
+    }
+    berth_store_image_t *rec = berth_store_image_new();
+    rec->id = berth_strdup(man->digest);
+    berth_free(rec->config);
+    rec->config = berth_strndup(man->data, man->len);
+    rec->diff_ids = true;
+    rec->artifact = true;
+    rec->size = (uint64_t)man->len;
+    for (size_t i = 0; i < nl; i++) {
+        const berth_registry_descriptor_t *ld = &img->parsed.layers[i];
+        BERTH_AUTO_FREE char *name = file_layer_name(ld);
+        BERTH_AUTO_FREE char *key = file_layer_key(ld->digest, name);
+        berth_store_strv_add(&rec->layers, &rec->n_layers, key);
+        rec->size += ld->size > 0 ? (uint64_t)ld->size : 0;
+        if (berth_store_layer_exists(c->store, key))
+            continue;
+        BERTH_AUTO_FREE char *lpath = berth_store_blob_path(c->store, ld->digest);
+        uint64_t bytes = 0;
+        if (berth_registry_fetch_blob(c->client, t, ld->digest, ld->size, lpath, &bytes, err) < 0 ||
+            berth_store_file_layer_put(c->store, key, lpath, name, err) < 0) {
+            berth_fs_unlink(lpath, "artifact blob", NULL);
+            berth_store_image_free(rec);
+            berth_err_prefix(err, "artifact layer %zu/%zu %s", i + 1, nl, ld->digest);
+            return NULL;
+        }
+        *total += bytes;
+        berth_log_info("pull: artifact file",
+                       "image=\"%s\" layer=%s name=\"%s\" n=%zu/%zu bytes=%llu", req->image,
+                       ld->digest, name, i + 1, nl, (unsigned long long)bytes);
+    }
+    return rec;
+}
+
+/* An image: its config, then each layer unpacked under its diff ID. */
+static berth_store_image_t *image_fetch(berth_pull_ctx_t *c, const berth_pull_req_t *req,
+                                        const berth_registry_target_t *t,
+                                        const berth_registry_image_t *img, uint64_t *total,
+                                        berth_err_t *err)
 {
     BERTH_AUTO_FREE char *config = NULL;
     if (fetch_config(c, req, t, &img->parsed.config, &config, err) < 0)
-        return -1;
+        return NULL;
     char **diff_ids = NULL;
     berth_store_image_t *rec = record_new(req, img, &config, &diff_ids, err);
     if (rec == NULL)
-        return -1;
+        return NULL;
     size_t nl = img->parsed.n_layers;
-    uint64_t total = 0, unpacked = 0;
+    uint64_t unpacked = 0;
     for (size_t i = 0; i < nl; i++) {
         const berth_registry_descriptor_t *ld = &img->parsed.layers[i];
         berth_store_strv_add(&rec->layers, &rec->n_layers, diff_ids[i]);
@@ -329,11 +447,24 @@ int berth_pull_fetch(berth_pull_ctx_t *c, const berth_pull_req_t *req,
         if (fetch_layer(c, req, t, img, i, diff_ids[i], &unpacked, &bytes, err) < 0) {
             berth_strv_free(diff_ids);
             berth_store_image_free(rec);
-            return -1;
+            return NULL;
         }
-        total += bytes;
+        *total += bytes;
     }
     berth_strv_free(diff_ids);
+    return rec;
+}
+
+int berth_pull_fetch(berth_pull_ctx_t *c, const berth_pull_req_t *req,
+                     const berth_registry_target_t *t, const berth_image_ref_t *cref,
+                     const berth_registry_image_t *img, berth_store_image_t **out, berth_err_t *err)
+{
+    uint64_t total = 0;
+    berth_store_image_t *rec = is_artifact(&img->parsed)
+                                       ? artifact_fetch(c, req, t, img, &total, err)
+                                       : image_fetch(c, req, t, img, &total, err);
+    if (rec == NULL)
+        return -1;
     if (cref->tag && cref->digest == NULL) {
         BERTH_AUTO_FREE char *tag =
                 berth_asprintf("%s/%s:%s", cref->domain, cref->repository, cref->tag);
@@ -343,8 +474,9 @@ int berth_pull_fetch(berth_pull_ctx_t *c, const berth_pull_req_t *req,
             berth_asprintf("%s/%s@%s", cref->domain, cref->repository, img->top.digest);
     berth_store_strv_add(&rec->digests, &rec->n_digests, dg);
     rec->pulled_at = (int64_t)berth_wall_ns();
-    berth_log_info("pull: done", "image=\"%s\" id=%s layers=%zu downloaded_bytes=%llu", req->image,
-                   rec->id, nl, (unsigned long long)total);
+    berth_log_info("pull: done", "image=\"%s\" id=%s layers=%zu downloaded_bytes=%llu%s",
+                   req->image, rec->id, rec->n_layers, (unsigned long long)total,
+                   rec->artifact ? " artifact=true" : "");
     *out = rec;
     return 0;
 }

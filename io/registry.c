@@ -831,6 +831,7 @@ static void descriptor_fini(berth_registry_descriptor_t *d)
     berth_free(d->os);
     berth_free(d->arch);
     berth_free(d->variant);
+    berth_free(d->title);
     memset(d, 0, sizeof(*d));
 }
 
@@ -862,6 +863,9 @@ static int parse_descriptor(json_t *j, const char *where, bool platform,
     d->media_type = berth_strdup(mt);
     d->digest = berth_strdup(dg);
     d->size = json_integer_value(sz);
+    /* An artifact's file layers are named by it (io/pull.c). */
+    d->title = dup_or_null(json_string_value(
+            json_object_get(json_object_get(j, "annotations"), "org.opencontainers.image.title")));
     json_t *p = json_object_get(j, "platform");
     if (platform && json_is_object(p)) {
         d->os = dup_or_null(json_string_value(json_object_get(p, "os")));

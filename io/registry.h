@@ -37,6 +37,7 @@ typedef struct berth_registry_descriptor {
     char *digest; /* validated sha256 */
     int64_t size;
     char *os, *arch, *variant; /* index entries only; NULL when absent */
+    char *title;               /* annotation org.opencontainers.image.title; NULL when absent */
 } berth_registry_descriptor_t;
 
 typedef struct berth_registry_manifest {

@@ -136,6 +136,8 @@ char *berth_store_image_to_json(const berth_store_image_t *img)
     json_object_set_new(o, "pinned", json_boolean(img->pinned));
     if (img->diff_ids)
         json_object_set_new(o, "layersAreDiffIDs", json_true());
+    if (img->artifact)
+        json_object_set_new(o, "artifact", json_true());
     json_object_set_new(o, "pulledAt", json_integer((json_int_t)img->pulled_at));
     char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
@@ -189,6 +191,7 @@ berth_store_image_t *berth_store_image_from_json(const char *text, size_t len, b
     img->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
     img->pinned = json_is_true(json_object_get(o, "pinned"));
     img->diff_ids = json_is_true(json_object_get(o, "layersAreDiffIDs"));
+    img->artifact = json_is_true(json_object_get(o, "artifact"));
     img->pulled_at = (int64_t)json_integer_value(json_object_get(o, "pulledAt"));
     if (strv_from_json(json_object_get(o, "repoTags"), "repoTags", false, &img->tags, &img->n_tags,
                        err) < 0 ||
@@ -453,6 +456,40 @@ int berth_store_layer_unpack_limited(berth_store_t *s, const char *diff_id, cons
     if (r > 0)
         return 0; /* another pull unpacked the same layer first: use theirs */
     return -1;    /* the caller names the layer */
+}
+
+int berth_store_file_layer_put(berth_store_t *s, const char *key, const char *blob_path,
+                               const char *name, berth_err_t *err)
+{
+    if (!berth_digest_valid(key))
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid layer key %s", key);
+    if (name == NULL || name[0] == '\0' || strchr(name, '/') != NULL || strcmp(name, ".") == 0 ||
+        strcmp(name, "..") == 0)
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid file layer name \"%s\"",
+                              name ? name : "");
+    if (berth_store_layer_exists(s, key))
+        return 0;
+    BERTH_AUTO_FREE char *final = berth_asprintf("%s/%s", s->layers, hex_of(key));
+    BERTH_AUTO_FREE char *tmp = berth_asprintf("%s/" TMP_PREFIX "%d-%llu", s->layers, (int)getpid(),
+                                               (unsigned long long)tmp_counter());
+    BERTH_AUTO_FREE char *diff = berth_asprintf("%s/diff", tmp);
+    BERTH_AUTO_FREE char *file = berth_asprintf("%s/%s", diff, name);
+    if (mkdir(tmp, 0700) < 0)
+        return berth_err_errno(err, errno, "cannot create %s", tmp);
+    int r = 0;
+    if (mkdir(diff, 0755) < 0)
+        r = berth_err_errno(err, errno, "cannot create %s", diff);
+    /* The blob sits in the same store: a rename, never a copy of a model. */
+    if (r == 0 && rename(blob_path, file) < 0)
+        r = berth_err_errno(err, errno, "cannot move the blob %s into the layer", blob_path);
+    if (r == 0 && chmod(file, 0644) < 0)
+        r = berth_err_errno(err, errno, "cannot make %s readable", file);
+    if (r == 0)
+        r = layer_commit(s, key, tmp, final, err);
+    if (r == 0)
+        return 0;
+    berth_unpack_remove_tree(tmp, NULL);
+    return r > 0 ? 0 : -1;
 }
 
 int berth_store_image_write(berth_store_t *s, const berth_store_image_t *img, berth_err_t *err)

@@ -39,6 +39,10 @@ typedef struct berth_store_image {
                       diff_ids) or, in records older than that, blob digests */
     size_t n_layers;
     bool diff_ids; /* layers are verified diff IDs */
+    /* an OCI artifact (a config that is not an image config): the ID is its
+     * manifest's digest, `config` holds that manifest, and its layers are
+     * file layers (berth_store_file_layer_put) */
+    bool artifact;
     uint64_t size; /* config + compressed layers, bytes */
     char *config;  /* the config JSON exactly as pulled */
     char *user;    /* config.User ("" when unset) */
@@ -103,6 +107,14 @@ int berth_store_layer_unpack(berth_store_t *s, const char *diff_id, const char *
 int berth_store_layer_unpack_limited(berth_store_t *s, const char *diff_id, const char *blob_path,
                                      const berth_unpack_limits_t *limits,
                                      berth_unpack_stats_t *stats, berth_err_t *err);
+
+/* Stores the verified blob at blob_path as the layer `key` (a sha256
+ * digest the caller derives) holding one file, diff/<name>, mode 0644: an
+ * OCI artifact's plain-file layer. The blob is moved (same file system) or
+ * copied; an existing layer `key` is kept. name must be one path component
+ * (not "." or ".."). Blocking. */
+int berth_store_file_layer_put(berth_store_t *s, const char *key, const char *blob_path,
+                               const char *name, berth_err_t *err);
 
 /* Writes the record (atomic: temp, fsync, rename, fsync dir). Blocking. */
 int berth_store_image_write(berth_store_t *s, const berth_store_image_t *img, berth_err_t *err);

@@ -326,6 +326,53 @@ EOF
     [[ $x_stub == 137 ]]
 }
 
+@test "an image volume (KEP-4639): the kubelet pulls the image, berth mounts it read-only, a subPath too" {
+    local volimg=quay.io/libpod/busybox:latest id imgid
+    kl_start_kubelet
+    kl_manifest imgvol <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: imgvol
+  namespace: kltest
+spec:
+  terminationGracePeriodSeconds: 2
+  volumes:
+  - name: tools
+    image: {reference: $volimg, pullPolicy: IfNotPresent}
+  containers:
+  - name: main
+    image: $BUSYBOX
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "ls /tools/bin/busybox; head -n 1 /etc-image/passwd; if touch /tools/x 2>/dev/null; then echo writable; else echo read-only; fi; exec sleep 3600"]
+    volumeMounts:
+    - {name: tools, mountPath: /tools}
+    - {name: tools, mountPath: /etc-image, subPath: etc}
+EOF
+    kl_wait_running 1 120
+    local i
+    for ((i = 0; i < 20; i++)); do
+        run kl_curl "/containerLogs/kltest/imgvol-$KL_NODE/main"
+        [[ $output == *read-only* ]] && break
+        sleep 0.5
+    done
+    [[ $output == */tools/bin/busybox* && $output == *root:* && $output == *read-only* ]] || {
+        echo "containerLogs: $output"
+        false
+    }
+    # one read-only mount for both volumeMounts, reported with its image
+    [[ $(grep -c " $BERTH_RUNROOT/image-volumes/" /proc/self/mounts) == 1 ]]
+    id=$(berth_crictl ps -q --name main)
+    imgid=$(berth_crictl inspecti "$volimg" | jq -r .status.id)
+    [[ $(berth_crictl inspect "$id" | jq -r '.status.mounts[] | select(.containerPath == "/tools") | .image.imageRef') == "$imgid" ]]
+    # the image stays while the pod uses it
+    run berth_crictl rmi "$imgid"
+    [[ $status != 0 && $output == *"in use as an image volume"* ]]
+    rm "$KL_MANIFESTS/imgvol.yaml"
+    kl_wait_gone 90
+    [[ $(grep -c " $BERTH_RUNROOT/image-volumes/" /proc/self/mounts || true) == 0 ]]
+}
+
 @test "feature gate PodAndContainerStatsFromCRI: pod and container stats from CRI" {
     # Beta in 1.37, off by default: /stats/summary comes from
     # ListPodSandboxStats (the pod's network from its namespace, its

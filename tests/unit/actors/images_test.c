@@ -8,7 +8,9 @@
  * registries.conf.d drop-in are private to the test: two search registries in
  * enforcing mode, an alias only in the drop-in, a mirror with a path, a
  * blocked registry; and a second images actor whose registries.conf does
- * not parse. Skips (77) when a tool is missing; every process it
+ * not parse. Image volumes: claims answered with one mount, RemoveImage
+ * refused naming the claimers, the claims released (one during an
+ * unmount). Skips (77) when a tool is missing; every process it
  * starts is stopped by its PID.
  */
 #include <arpa/inet.h>
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "actors/cri.h"
+#include "actors/imagelookup.h"
 #include "actors/images.h"
 #include "conf/config.h"
 #include "engine/alloc.h"
@@ -456,6 +459,73 @@ static int remove_image(const char *image)
     return st;
 }
 
+/* ---- image volume replies -------------------------------------------------------- */
+
+/* A probe actor: every message it gets is a volume reply, queued for the
+ * test thread (which frees it). */
+static pthread_mutex_t probe_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t probe_cv = PTHREAD_COND_INITIALIZER;
+static berth_msg_t *probe_q[8];
+static size_t probe_n;
+
+static void probe_receive(berth_actor_t *self, berth_msg_t *msg)
+{
+    (void)self;
+    pthread_mutex_lock(&probe_mu);
+    if (probe_n < BERTH_ARRAY_LEN(probe_q))
+        probe_q[probe_n++] = msg;
+    else
+        berth_msg_free(msg);
+    pthread_cond_signal(&probe_cv);
+    pthread_mutex_unlock(&probe_mu);
+}
+
+static const berth_actor_class_t probe_class = {.name = "probe", .receive = probe_receive};
+
+/* The next reply (owned), or NULL after 10 s. */
+static berth_image_vol_msg_t *probe_wait(void)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&probe_mu);
+    while (probe_n == 0 && pthread_cond_timedwait(&probe_cv, &probe_mu, &until) == 0)
+        ;
+    berth_msg_t *m = NULL;
+    if (probe_n > 0) {
+        m = probe_q[0];
+        memmove(probe_q, probe_q + 1, --probe_n * sizeof(*probe_q));
+    }
+    pthread_mutex_unlock(&probe_mu);
+    return (berth_image_vol_msg_t *)m;
+}
+
+/* True when no reply is queued (after a short wait for a stray one). */
+static bool probe_wait_empty(void)
+{
+    sleep_ms(100);
+    pthread_mutex_lock(&probe_mu);
+    bool empty = probe_n == 0;
+    pthread_mutex_unlock(&probe_mu);
+    return empty;
+}
+
+static void vol_free(berth_image_vol_msg_t *m)
+{
+    if (m)
+        berth_msg_free(&m->hdr);
+}
+
+/* RemoveImage's full answer. */
+static void remove_answer(const char *image, answer_t *a)
+{
+    Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
+    spec.image = (char *)image;
+    Runtime__V1__RemoveImageRequest r = RUNTIME__V1__REMOVE_IMAGE_REQUEST__INIT;
+    r.image = &spec;
+    call("/runtime.v1.ImageService/RemoveImage", &r.base, a);
+}
+
 static const char build_script[] =
         "set -e\n"
         "cd \"$1\"\n"
@@ -607,7 +677,7 @@ int main(void)
         return 1;
     }
 
-    printf("1..27\n");
+    printf("1..35\n");
     answer_t a;
     /* 1-2: pull by tag, then listed. */
     BERTH_AUTO_FREE char *by_tag = berth_asprintf("%s/berth/busybox:1.0", reg);
@@ -686,6 +756,64 @@ int main(void)
        "StreamImages sends every listed image, one message each");
     if (before)
         runtime__v1__list_images_response__free_unpacked(before, NULL);
+
+    /* image volumes: two claims share one mount; RemoveImage refuses while
+     * any claim holds and names the claimers; a claim made while the last
+     * one's unmount runs waits and remounts; a missing image is NOT_FOUND. */
+    berth_handle_t probe_h = berth_actor_spawn(&probe_class, NULL);
+    berth_image_vol_acquire(ccfg.images, "ctr-a", by_tag, probe_h, 1);
+    berth_image_vol_msg_t *va = probe_wait();
+    BERTH_AUTO_FREE char *bb_in_vol =
+            va && va->path ? berth_asprintf("%s/bin/busybox", va->path) : NULL;
+    check(va && va->hdr.type == BERTH_MSG_IMAGES_VOL_ACQUIRED && va->tag == 1 && !va->error &&
+                  va->image_id && id && strcmp(va->image_id, id) == 0 && bb_in_vol &&
+                  access(bb_in_vol, F_OK) == 0,
+          "an image volume claim answers the mount, which shows the image (%s)",
+          va && va->error ? va->error->msg : "ok");
+    berth_image_vol_acquire(ccfg.images, "ctr-b", id, probe_h, 2);
+    berth_image_vol_msg_t *vb = probe_wait();
+    check(vb && !vb->error && va && va->path && vb->path && strcmp(va->path, vb->path) == 0,
+          "a second claim of the image (by ID) shares the mount");
+    remove_answer(id, &a);
+    check(a.status == BERTH_GRPC_FAILED_PRECONDITION && a.msg && strstr(a.msg, "ctr-a") &&
+                  strstr(a.msg, "ctr-b") && strstr(a.msg, "image volume"),
+          "RemoveImage of an image in use as a volume: FAILED_PRECONDITION naming both (%s)",
+          a.msg ? a.msg : "");
+    answer_free(&a);
+    berth_image_vol_release(ccfg.images, "ctr-a");
+    remove_answer(id, &a);
+    check(a.status == BERTH_GRPC_FAILED_PRECONDITION && a.msg && !strstr(a.msg, "ctr-a") &&
+                  strstr(a.msg, "ctr-b"),
+          "... still refused once one is released, naming the other");
+    answer_free(&a);
+    /* the last release starts the unmount; the claim right after it waits
+     * for the unmount and mounts the volume again */
+    berth_image_vol_release(ccfg.images, "ctr-b");
+    berth_image_vol_acquire(ccfg.images, "ctr-c", by_tag, probe_h, 3);
+    berth_image_vol_msg_t *vc = probe_wait();
+    BERTH_AUTO_FREE char *bb_c = vc && vc->path ? berth_asprintf("%s/bin/busybox", vc->path) : NULL;
+    check(vc && !vc->error && bb_c && access(bb_c, F_OK) == 0,
+          "a claim right after the last release is answered with a mounted volume");
+    berth_image_vol_acquire(ccfg.images, "ctr-d", "127.0.0.1:1/none/such:1", probe_h, 4);
+    berth_image_vol_msg_t *vd = probe_wait();
+    check(vd && vd->error && vd->error->kind == BERTH_ERR_NOT_FOUND &&
+                  strstr(vd->error->msg, "none/such:1") && !vd->path,
+          "a claim of a missing image: NOT_FOUND naming it");
+    berth_image_vol_release(ccfg.images, "ctr-c");
+    berth_image_vol_release(ccfg.images, "ctr-d");
+    BERTH_AUTO_FREE char *vdir = berth_asprintf("%s/image-volumes/%s", runroot, id ? id + 7 : "");
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; i++) {
+        gone = access(vdir, F_OK) != 0;
+        if (!gone)
+            sleep_ms(50);
+    }
+    ok(gone, "the last release unmounts the volume and removes its directory");
+    vol_free(va);
+    vol_free(vb);
+    vol_free(vc);
+    vol_free(vd);
+    ok(probe_wait_empty(), "no reply more than one per claim");
 
     /* 11-14: remove by tag, then by ID; a missing image. */
     ok(remove_image(by_tag) == 0 && !present(by_tag) && id && present(id),

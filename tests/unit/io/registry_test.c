@@ -403,6 +403,24 @@ static void test_manifest_parse(void)
     check(berth_registry_manifest_parse(NULL, "{not json", 9, &m, &err) < 0 && err,
           "malformed JSON refused");
     berth_err_free(&err);
+    /* an artifact: its layers' titles are kept (io/pull names file layers by them) */
+    const char *art =
+            "{\"schemaVersion\":2,\"mediaType\":\"" BERTH_MEDIA_OCI_MANIFEST "\","
+            "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":"
+            "\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\","
+            "\"size\":2},\"layers\":[{\"mediaType\":\"application/x-model\",\"digest\":"
+            "\"sha256:3100795e42b2eb175e3a53bf0787528bf2c1fef29b867b771abbd580ca4f7341\","
+            "\"size\":14,\"annotations\":{\"org.opencontainers.image.title\":\"model.bin\"}},"
+            "{\"mediaType\":\"text/csv\",\"digest\":"
+            "\"sha256:5be08c9684a1d25efcee09318204824278b08bbfb4aef973ffefd0b9d7478313\","
+            "\"size\":4}]}";
+    int r = berth_registry_manifest_parse(NULL, art, strlen(art), &m, &err);
+    check(r == 0 && m.n_layers == 2 && m.layers[0].title &&
+                  strcmp(m.layers[0].title, "model.bin") == 0 && m.layers[1].title == NULL,
+          "an artifact's layer titles are parsed (%s)", err ? err->msg : "ok");
+    berth_err_free(&err);
+    if (r == 0)
+        berth_registry_manifest_fini(&m);
 }
 
 /* ---- content ------------------------------------------------------------- */

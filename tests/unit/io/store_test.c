@@ -250,6 +250,41 @@ int main(void)
     ok(s != NULL && count_images(s) >= 1, "the store reopens after the kills");
     berth_store_free(s);
 
+    /* an artifact's file layer: the blob moves into diff/<name>, once */
+    s = berth_store_open(tmp, NULL);
+    const char *key = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    BERTH_AUTO_FREE char *blob = berth_asprintf("%s/model.blob", tmp);
+    FILE *bf = fopen(blob, "w");
+    if (bf) {
+        fputs("weights", bf);
+        fclose(bf);
+    }
+    ok(s && berth_store_file_layer_put(s, key, blob, "model.bin", NULL) == 0 &&
+               berth_store_layer_exists(s, key),
+       "a file layer is stored");
+    BERTH_AUTO_FREE char *ldir = s ? berth_store_layer_dir(s, key) : NULL;
+    BERTH_AUTO_FREE char *lfile = berth_asprintf("%s/model.bin", ldir ? ldir : "");
+    struct stat lst;
+    ok(stat(lfile, &lst) == 0 && S_ISREG(lst.st_mode) && (lst.st_mode & 0777) == 0644 &&
+               lst.st_size == 7 && access(blob, F_OK) != 0,
+       "its file is diff/<name>, 0644, moved from the blob");
+    ok(s && berth_store_file_layer_put(s, key, "/nonexistent", "model.bin", NULL) == 0,
+       "an existing file layer is kept");
+    berth_err_t ferr = NULL;
+    ok(s && berth_store_file_layer_put(s, key, blob, "../x", &ferr) < 0 && ferr &&
+               ferr->kind == BERTH_ERR_INVALID,
+       "a name that is not one path component is refused");
+    berth_err_free(&ferr);
+    berth_store_image_t *art = berth_store_image_new();
+    art->id = berth_strdup(key);
+    art->artifact = true;
+    BERTH_AUTO_FREE char *aj = berth_store_image_to_json(art);
+    berth_store_image_t *aback = berth_store_image_from_json(aj, strlen(aj), NULL);
+    ok(aback && aback->artifact, "the artifact flag survives the record");
+    berth_store_image_free(aback);
+    berth_store_image_free(art);
+    berth_store_free(s);
+
     berth_unpack_remove_tree(tmp, NULL);
     printf("1..%d\n", n_test);
     return failed ? 1 : 0;
