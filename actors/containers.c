@@ -441,9 +441,9 @@ typedef struct cg_msg {
 typedef struct stats_wait {
     struct stats_wait *next;
     berth_cri_req_msg_t *rm; /* owned */
-    bool single;
-    int64_t arrived; /* wall time the call came in: figures read after it are fresh */
-    int waits;       /* cgroup reads waited for so far */
+    int kind;                /* enum ctr_stats_kind */
+    int64_t arrived;         /* wall time the call came in: figures read after it are fresh */
+    int waits;               /* cgroup reads waited for so far */
 } stats_wait_t;
 
 /* A call waits for at most this many reads: a container made while one read
@@ -461,8 +461,13 @@ static void cg_job(void *arg)
     cg_msg_t *m = arg;
     for (size_t i = 0; i < m->n; i++) {
         cg_row_t *r = &m->rows[i];
-        if (r->reader == NULL)
+        if (r->reader == NULL) {
             r->reader = berth_cgroups_reader_new(r->cgroup);
+            /* the limit (available bytes), swap, pressure, I/O and the
+             * metrics' figures */
+            if (r->reader)
+                berth_cgroups_reader_want_more(r->reader);
+        }
         /* A container without a cgroup yet (or any more) reports no figures. */
         if (r->reader)
             berth_cgroups_reader_read(r->reader, &r->st);
@@ -526,7 +531,14 @@ static void cgroups_read(berth_actor_t *self, ctrs_t *c, int64_t now, bool new_o
     berth_blocking_run(cg_job, m, berth_actor_self(self), &m->hdr);
 }
 
-static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bool single,
+/* Which call a container stats answer is for. */
+enum ctr_stats_kind {
+    STATS_ONE,    /* ContainerStats */
+    STATS_LIST,   /* ListContainerStats */
+    STATS_STREAM, /* StreamContainerStats */
+};
+
+static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, int kind,
                         int64_t arrived, int waits);
 
 static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
@@ -546,7 +558,7 @@ static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
     c->stats_waiting = NULL;
     while (w) {
         stats_wait_t *next = w->next;
-        on_stats_at(self, c, berth_steal_ptr(&w->rm), w->single, w->arrived, w->waits);
+        on_stats_at(self, c, berth_steal_ptr(&w->rm), w->kind, w->arrived, w->waits);
         berth_free(w);
         w = next;
     }
@@ -556,33 +568,43 @@ static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
 
 /* Answers the call from the summaries in rows (borrowed), each row's
  * ContainerStats packed once per change of its figures (ctrstats.h). */
-static void stats_answer(ctrs_t *c, berth_cri_req_msg_t *rm, bool single,
-                         berth_ctr_summary_t **rows, size_t n)
+static void stats_answer(ctrs_t *c, berth_cri_req_msg_t *rm, int kind, berth_ctr_summary_t **rows,
+                         size_t n)
 {
     int64_t now = (int64_t)berth_wall_ns();
     BERTH_AUTO_FREE berth_cri_packed_t *items = berth_calloc(n + 1, sizeof(*items));
     BERTH_AUTO_FREE uint8_t **scratch = berth_calloc(n + 1, sizeof(*scratch));
     for (size_t i = 0; i < n; i++)
         items[i] = berth_ctr_stats_packed(rows[i], now, c->layers_fs, &scratch[i]);
-    /* ContainerStatsResponse's one field is the ContainerStats, as
-     * ListContainerStatsResponse's is the repeated one */
-    size_t len;
-    uint8_t *buf =
-            berth_cri_pack_items(single ? &runtime__v1__container_stats_response__descriptor
-                                        : &runtime__v1__list_container_stats_response__descriptor,
-                                 items, single && n > 1 ? 1 : n, &len);
-    berth_grpc_reply_take(rm->call, buf, len);
+    if (kind == STATS_STREAM) {
+        /* one item per message, then OK: each in exactly one batch */
+        berth_cri_reply_packed(rm->call, true,
+                               &runtime__v1__list_container_stats_response__descriptor,
+                               &runtime__v1__stream_container_stats_response__descriptor, items, n);
+    } else {
+        /* ContainerStatsResponse's one field is the ContainerStats, as
+         * ListContainerStatsResponse's is the repeated one */
+        bool single = kind == STATS_ONE;
+        size_t len;
+        uint8_t *buf = berth_cri_pack_items(
+                single ? &runtime__v1__container_stats_response__descriptor
+                       : &runtime__v1__list_container_stats_response__descriptor,
+                items, single && n > 1 ? 1 : n, &len);
+        berth_grpc_reply_take(rm->call, buf, len);
+    }
     for (size_t i = 0; i < n; i++)
         berth_free(scratch[i]);
     berth_msg_free(&rm->hdr);
 }
 
-/* ContainerStats and ListContainerStats, from the cached figures (see the
+/* ContainerStats, ListContainerStats and StreamContainerStats, from the
+ * cached figures (see the
  * section's comment). `arrived` is when the call came in, `waits` how many
  * reads it waited for already. */
-static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bool single,
+static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, int kind,
                         int64_t arrived, int waits)
 {
+    bool single = kind == STATS_ONE;
     const Runtime__V1__ContainerStatsFilter *f = NULL;
     const char *want_id = NULL;
     if (single) {
@@ -593,8 +615,10 @@ static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm,
             return berth_cri_fail(rm, BERTH_ERR_NOT_FOUND, "ContainerStats: container %s not found",
                                   want_id ? want_id : "");
         want_id = e->id;
-    } else {
+    } else if (kind == STATS_LIST) {
         f = ((const Runtime__V1__ListContainerStatsRequest *)rm->req)->filter;
+    } else {
+        f = ((const Runtime__V1__StreamContainerStatsRequest *)rm->req)->filter;
     }
     berth_ctr_summary_t **rows = berth_calloc(c->ix.n + 1, sizeof(*rows));
     size_t n = 0;
@@ -622,7 +646,7 @@ static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm,
     if (wait && waits < STATS_MAX_WAITS) {
         stats_wait_t *w = berth_calloc(1, sizeof(*w));
         w->rm = rm;
-        w->single = single;
+        w->kind = kind;
         w->arrived = arrived;
         w->waits = waits + 1;
         w->next = c->stats_waiting;
@@ -631,16 +655,16 @@ static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm,
         cgroups_read(self, c, now, false);
         return;
     }
-    stats_answer(c, rm, single, rows, n);
+    stats_answer(c, rm, kind, rows, n);
     berth_free(rows);
     /* figures past half their age are read again now, off this call's path */
     cgroups_read(self, c, now, false);
     measure_layers(self, c, now);
 }
 
-static void on_stats(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bool single)
+static void on_stats(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, int kind)
 {
-    on_stats_at(self, c, rm, single, (int64_t)berth_wall_ns(), 0);
+    on_stats_at(self, c, rm, kind, (int64_t)berth_wall_ns(), 0);
 }
 
 static void on_create_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int arg)
@@ -655,17 +679,18 @@ static void on_list_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm,
     on_list(mgr, rm, stream);
 }
 
-static void on_stats_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int single)
+static void on_stats_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int kind)
 {
-    on_stats(self, mgr, rm, single);
+    on_stats(self, mgr, rm, kind);
 }
 
 static const berth_index_route_t route_table[] = {
         {"CreateContainer", on_create_rpc, 0, false},
         {"ListContainers", on_list_rpc, false, false},
         {"StreamContainers", on_list_rpc, true, false},
-        {"ContainerStats", on_stats_rpc, true, false},
-        {"ListContainerStats", on_stats_rpc, false, false},
+        {"ContainerStats", on_stats_rpc, STATS_ONE, false},
+        {"ListContainerStats", on_stats_rpc, STATS_LIST, false},
+        {"StreamContainerStats", on_stats_rpc, STATS_STREAM, false},
         {"StopContainer", NULL, 0, true},
         {"RemoveContainer", NULL, 0, true},
         {"StartContainer", NULL, 0, false},

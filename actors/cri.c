@@ -527,6 +527,7 @@ static const struct cri_route {
         {"UpdateContainerResources", BY_CONTAINERS, NULL},
         {"ContainerStats", BY_CONTAINERS, NULL},
         {"ListContainerStats", BY_CONTAINERS, NULL},
+        {"StreamContainerStats", BY_CONTAINERS, NULL},
         {"GetContainerEvents", BY_EVENTS, NULL},
 };
 static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);

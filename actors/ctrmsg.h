@@ -42,6 +42,10 @@ typedef struct berth_ctr_summary {
     berth_cgroups_reader_t *cg_reader; /* one reference, owned; NULL before the first read */
     berth_cgroups_stats_t cg_stats;
     int64_t cg_at;
+    /* The CPU rate between the last two reads that both had a CPU figure
+     * (what UsageNanoCores reports), kept with the figures. */
+    bool have_nano;
+    uint64_t nano_cores;
     /* The ContainerStats of these figures, packed (owned; NULL: not packed
      * since they last changed). Set the figures with the setters of
      * actors/ctrstats.h, which drop it. */
