@@ -22,6 +22,7 @@
 #include "actors/container.h"
 #include "actors/creation.h"
 #include "actors/cri.h"
+#include "actors/cadvisor.h"
 #include "actors/ctrstats.h"
 #include "actors/podstats.h"
 #include "actors/index.h"
@@ -921,6 +922,7 @@ static void on_status_reply(ctrs_t *c, berth_ctr_status_msg_t *r)
 static void on_pod_stats(berth_actor_t *self, ctrs_t *c, berth_ctrs_pod_stats_msg_t *m)
 {
     int64_t now = (int64_t)berth_wall_ns();
+    bool metrics = berth_pod_stats_kind_metrics(m->kind);
     BERTH_AUTO_FREE const uint8_t **data = berth_calloc(c->ix.n + 1, sizeof(*data));
     BERTH_AUTO_FREE size_t *lens = berth_calloc(c->ix.n + 1, sizeof(*lens));
     BERTH_AUTO_FREE uint8_t **scratch = berth_calloc(c->ix.n + 1, sizeof(*scratch));
@@ -930,11 +932,18 @@ static void on_pod_stats(berth_actor_t *self, ctrs_t *c, berth_ctrs_pod_stats_ms
             berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
             if (s == NULL || !s->listed || strcmp(s->pod_id, m->pod_ids[p]) != 0)
                 continue;
-            berth_cri_packed_t it = berth_ctr_stats_packed(s, now, c->layers_fs, &scratch[k]);
+            berth_cri_packed_t it =
+                    metrics ? berth_ctr_metrics_packed(s, c->layers_fs)
+                            : berth_ctr_stats_packed(s, now, c->layers_fs, &scratch[k]);
+            if (it.data == NULL)
+                continue; /* no cgroup figures: no metrics */
             data[k] = it.data;
             lens[k++] = it.len;
         }
-        berth_pod_stats_add_containers(&m->items[p], &m->lens[p], data, lens, k);
+        if (metrics)
+            berth_cadvisor_add_containers(&m->items[p], &m->lens[p], data, lens, k);
+        else
+            berth_pod_stats_add_containers(&m->items[p], &m->lens[p], data, lens, k);
         for (size_t i = 0; i < k; i++) {
             berth_free(scratch[i]);
             scratch[i] = NULL;

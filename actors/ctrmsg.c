@@ -143,5 +143,6 @@ void berth_ctr_summary_free(berth_ctr_summary_t *s)
     berth_free(s->cgroup);
     berth_cgroups_reader_unref(s->cg_reader);
     berth_free(s->stats);
+    berth_free(s->metrics);
     berth_free(s);
 }

@@ -51,6 +51,9 @@ typedef struct berth_ctr_summary {
      * actors/ctrstats.h, which drop it. */
     uint8_t *stats;
     size_t stats_len;
+    /* Its ContainerMetrics likewise (cadvisor.h), dropped with it. */
+    uint8_t *metrics;
+    size_t metrics_len;
 } berth_ctr_summary_t;
 
 void berth_ctr_summary_free(berth_ctr_summary_t *s);

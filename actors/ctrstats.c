@@ -7,8 +7,11 @@
  */
 #include "actors/ctrstats.h"
 
+#include <string.h>
+
 #include <protobuf-c/protobuf-c.h>
 
+#include "actors/cadvisor.h"
 #include "actors/statsfill.h"
 #include "engine/alloc.h"
 #include "proto/cri.h"
@@ -18,6 +21,9 @@ static void drop(berth_ctr_summary_t *s)
     berth_free(s->stats);
     s->stats = NULL;
     s->stats_len = 0;
+    berth_free(s->metrics);
+    s->metrics = NULL;
+    s->metrics_len = 0;
 }
 
 void berth_ctr_stats_set_cg(berth_ctr_summary_t *s, const berth_cgroups_stats_t *st, int64_t at)
@@ -143,4 +149,36 @@ berth_cri_packed_t berth_ctr_stats_packed(berth_ctr_summary_t *s, int64_t now,
     if (s->stats == NULL)
         s->stats = pack(s, now, layers_fs, &s->stats_len);
     return (berth_cri_packed_t){s->stats, s->stats_len};
+}
+
+/* The value of label `key` in kv, NULL when absent. */
+static const char *label(const berth_kv_t *kv, const char *key)
+{
+    for (size_t i = 0; i < kv->n; i++)
+        if (strcmp(kv->keys[i], key) == 0)
+            return kv->values[i];
+    return NULL;
+}
+
+berth_cri_packed_t berth_ctr_metrics_packed(berth_ctr_summary_t *s, const char *layers_fs)
+{
+    if (s->cg_at == 0 || (!s->cg_stats.have_cpu && !s->cg_stats.have_mem))
+        return (berth_cri_packed_t){NULL, 0};
+    if (s->metrics == NULL) {
+        /* the kubelet's labels on its containers name the pod */
+        berth_cadvisor_entry_t e = {
+                .labels = {s->ctr_name, s->cgroup, s->image, s->id,
+                           label(&s->labels, "io.kubernetes.pod.namespace"),
+                           label(&s->labels, "io.kubernetes.pod.name")},
+                .cg = &s->cg_stats,
+                .cg_at = s->cg_at,
+                .start_ns = s->created_at,
+                .have_layer = s->layer_at != 0,
+                .layer_bytes = s->layer_bytes,
+                .layer_at = s->layer_at,
+                .layer_device = layers_fs,
+        };
+        s->metrics = berth_cadvisor_pack_ctr(s->id, &e, &s->metrics_len);
+    }
+    return (berth_cri_packed_t){s->metrics, s->metrics_len};
 }

@@ -46,4 +46,10 @@ void berth_ctr_stats_carry(berth_ctr_summary_t *to, berth_ctr_summary_t *from, b
 berth_cri_packed_t berth_ctr_stats_packed(berth_ctr_summary_t *s, int64_t now,
                                           const char *layers_fs, uint8_t **scratch);
 
+/* s's ContainerMetrics (cadvisor.h), packed, kept in s like its stats
+ * (valid until the next setter call on s or s's free); {NULL, 0} for a
+ * container whose cgroup was never read or is gone (no figures: cAdvisor
+ * shows no such container). `layers_fs` as above. */
+berth_cri_packed_t berth_ctr_metrics_packed(berth_ctr_summary_t *s, const char *layers_fs);
+
 #endif

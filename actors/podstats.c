@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "actors/cadvisor.h"
 #include "actors/cri.h"
 #include "actors/podmsg.h"
 #include "actors/statsfill.h"
@@ -169,9 +170,30 @@ void berth_pod_stats_add_containers(uint8_t **item, size_t *len, const uint8_t *
     *len = out.len;
 }
 
+uint8_t *berth_pod_metrics_pack(const berth_pod_summary_t *s, const berth_pod_stats_t *ps,
+                                size_t *len)
+{
+    berth_cadvisor_entry_t e = {
+            .labels = {"", s->cgroup_parent, "", s->id, s->pod_namespace, s->pod_name},
+            .start_ns = s->created_at,
+    };
+    if (ps && ps->cg_at != 0) {
+        e.cg = &ps->cg;
+        e.cg_at = ps->cg_at;
+        e.have_net = ps->have_net;
+        e.ifaces = ps->ifaces;
+        e.n_ifaces = ps->n_ifaces;
+    }
+    return berth_cadvisor_pack_pod(s->id, &e, len);
+}
+
 void berth_pod_stats_reply(berth_grpc_call_t *call, int kind, uint8_t *const *items,
                            const size_t *lens, size_t n)
 {
+    if (berth_pod_stats_kind_metrics(kind)) {
+        berth_cadvisor_reply(call, kind == BERTH_POD_METRICS_STREAM, items, lens, n);
+        return;
+    }
     BERTH_AUTO_FREE berth_cri_packed_t *v = berth_calloc(n + 1, sizeof(*v));
     for (size_t i = 0; i < n; i++)
         v[i] = (berth_cri_packed_t){items[i], lens[i]};
