@@ -15,7 +15,10 @@
 #include "proto/cri.h"
 
 /* The labels a metric adds to the base ones. */
-enum extra { X_NONE, X_CPU, X_IFACE, X_DEVICE, X_FAILURE };
+enum extra { X_NONE, X_CPU, X_IFACE, X_DEVICE, X_FAILURE, X_BLKIO };
+
+/* The most labels a metric adds (X_BLKIO: device, major, minor, operation). */
+#define MAX_EXTRA 4
 
 enum { COUNTER = RUNTIME__V1__METRIC_TYPE__COUNTER, GAUGE = RUNTIME__V1__METRIC_TYPE__GAUGE };
 
@@ -49,6 +52,16 @@ enum metric {
     M_NET_TX_PACKETS,
     M_NET_TX_ERRORS,
     M_NET_TX_DROPPED,
+    M_BLKIO_DEVICE_USAGE,
+    M_FS_INODES_FREE,
+    M_FS_INODES_TOTAL,
+    M_FS_LIMIT,
+    M_MEM_KERNEL,
+    M_MEM_MAX_USAGE,
+    M_FILE_DESCRIPTORS,
+    M_SOCKETS,
+    M_THREADS,
+    M_THREADS_MAX,
     M_LAST_SEEN,
     M_START_TIME,
     M_SPEC_MEM_LIMIT,
@@ -128,6 +141,26 @@ static const struct desc {
                              X_IFACE},
         [M_NET_TX_DROPPED] = {"container_network_transmit_packets_dropped_total",
                               "Packets dropped on transmit", COUNTER, X_IFACE},
+        [M_BLKIO_DEVICE_USAGE] = {"container_blkio_device_usage_total",
+                                  "Bytes read (operation Read) or written (Write) on the device",
+                                  COUNTER, X_BLKIO},
+        [M_FS_INODES_FREE] = {"container_fs_inodes_free",
+                              "Free inodes of the writable layers' filesystem", GAUGE, X_DEVICE},
+        [M_FS_INODES_TOTAL] = {"container_fs_inodes_total",
+                               "Inodes of the writable layers' filesystem", GAUGE, X_DEVICE},
+        [M_FS_LIMIT] = {"container_fs_limit_bytes",
+                        "Size of the writable layers' filesystem, bytes", GAUGE, X_DEVICE},
+        [M_MEM_KERNEL] = {"container_memory_kernel_usage",
+                          "Kernel memory charged to the cgroup, bytes", GAUGE, X_NONE},
+        [M_MEM_MAX_USAGE] = {"container_memory_max_usage_bytes", "Highest memory usage seen, bytes",
+                             GAUGE, X_NONE},
+        [M_FILE_DESCRIPTORS] = {"container_file_descriptors",
+                                "Open file descriptors of the cgroup's processes", GAUGE, X_NONE},
+        [M_SOCKETS] = {"container_sockets", "Open sockets of the cgroup's processes", GAUGE,
+                       X_NONE},
+        [M_THREADS] = {"container_threads", "Threads in the cgroup", GAUGE, X_NONE},
+        [M_THREADS_MAX] = {"container_threads_max", "The cgroup's pids limit (0: none)", GAUGE,
+                           X_NONE},
         [M_LAST_SEEN] = {"container_last_seen",
                          "When berth last read the figures, seconds since the epoch", GAUGE,
                          X_NONE},
@@ -178,8 +211,8 @@ const char *berth_cadvisor_descriptor_name(size_t i)
     return i < N_METRICS ? descs[i].name : NULL;
 }
 
-/* The keys a metric adds (at most two). */
-static int extra_keys(int extra, const char *out[2])
+/* The keys a metric adds (at most MAX_EXTRA). */
+static int extra_keys(int extra, const char *out[MAX_EXTRA])
 {
     switch (extra) {
     case X_CPU:
@@ -195,6 +228,12 @@ static int extra_keys(int extra, const char *out[2])
         out[0] = "failure_type";
         out[1] = "scope";
         return 2;
+    case X_BLKIO:
+        out[0] = "device";
+        out[1] = "major";
+        out[2] = "minor";
+        out[3] = "operation";
+        return 4;
     default:
         return 0;
     }
@@ -203,14 +242,14 @@ static int extra_keys(int extra, const char *out[2])
 void berth_cadvisor_reply_descriptors(berth_grpc_call_t *call)
 {
     Runtime__V1__MetricDescriptor d[N_METRICS], *dp[N_METRICS];
-    char *keys[N_METRICS][BERTH_CADVISOR_N_BASE_LABELS + 2];
+    char *keys[N_METRICS][BERTH_CADVISOR_N_BASE_LABELS + MAX_EXTRA];
     for (int i = 0; i < N_METRICS; i++) {
         runtime__v1__metric_descriptor__init(&d[i]);
         d[i].name = (char *)descs[i].name;
         d[i].help = (char *)descs[i].help;
         for (int k = 0; k < BERTH_CADVISOR_N_BASE_LABELS; k++)
             keys[i][k] = (char *)base_keys[k];
-        const char *x[2];
+        const char *x[MAX_EXTRA];
         int nx = extra_keys(descs[i].extra, x);
         for (int k = 0; k < nx; k++)
             keys[i][BERTH_CADVISOR_N_BASE_LABELS + k] = (char *)x[k];
@@ -234,11 +273,12 @@ typedef struct mset {
     Runtime__V1__Metric *m;
     Runtime__V1__Metric **mp;
     Runtime__V1__UInt64Value *v;
-    char **labels; /* (BASE + 2) per metric */
+    char **labels;       /* (BASE + MAX_EXTRA) per metric */
+    char (*nums)[2][12]; /* per metric: the major and minor numbers as text */
     size_t n, cap;
 } mset_t;
 
-static void add(mset_t *s, int which, uint64_t value, int64_t at, const char *x0, const char *x1)
+static void add_x(mset_t *s, int which, uint64_t value, int64_t at, const char *const *x)
 {
     if (s->n == s->cap)
         return; /* sized for the most an entry can give: never reached */
@@ -251,18 +291,35 @@ static void add(mset_t *s, int which, uint64_t value, int64_t at, const char *x0
     m->timestamp = at;
     m->metric_type = (Runtime__V1__MetricType)descs[which].type;
     m->value = &s->v[i];
-    char **l = &s->labels[i * (BERTH_CADVISOR_N_BASE_LABELS + 2)];
+    char **l = &s->labels[i * (BERTH_CADVISOR_N_BASE_LABELS + MAX_EXTRA)];
     for (int k = 0; k < BERTH_CADVISOR_N_BASE_LABELS; k++)
         l[k] = (char *)(s->e->labels[k] ? s->e->labels[k] : "");
-    const char *dummy[2];
+    const char *dummy[MAX_EXTRA];
     int nx = extra_keys(descs[which].extra, dummy);
-    if (nx > 0)
-        l[BERTH_CADVISOR_N_BASE_LABELS] = (char *)(x0 ? x0 : "");
-    if (nx > 1)
-        l[BERTH_CADVISOR_N_BASE_LABELS + 1] = (char *)(x1 ? x1 : "");
+    for (int k = 0; k < nx; k++)
+        l[BERTH_CADVISOR_N_BASE_LABELS + k] = (char *)(x && x[k] ? x[k] : "");
     m->n_label_values = (size_t)(BERTH_CADVISOR_N_BASE_LABELS + nx);
     m->label_values = l;
     s->mp[i] = m;
+}
+
+static void add(mset_t *s, int which, uint64_t value, int64_t at, const char *x0, const char *x1)
+{
+    const char *x[MAX_EXTRA] = {x0, x1};
+    add_x(s, which, value, at, x);
+}
+
+/* container_blkio_device_usage_total of one device and operation. */
+static void add_blkio(mset_t *s, const berth_cgroups_blkdev_t *d, const char *op, uint64_t v,
+                      int64_t at)
+{
+    if (s->n == s->cap)
+        return;
+    char(*num)[12] = s->nums[s->n];
+    snprintf(num[0], sizeof(num[0]), "%u", d->major);
+    snprintf(num[1], sizeof(num[1]), "%u", d->minor);
+    const char *x[MAX_EXTRA] = {d->name, num[0], num[1], op};
+    add_x(s, M_BLKIO_DEVICE_USAGE, v, at, x);
 }
 
 #define NS_PER_S 1000000000ull
@@ -292,12 +349,27 @@ static void add_cgroup(mset_t *s, const berth_cgroups_stats_t *cg, int64_t at)
         add(s, M_MEM_CACHE, cg->mem_cache, at, NULL, NULL);
         add(s, M_MEM_MAPPED_FILE, cg->mem_mapped_file, at, NULL, NULL);
     }
-    if (cg->have_swap) {
-        add(s, M_MEM_SWAP, cg->swap_usage, at, NULL, NULL);
+    if (cg->have_mem) {
+        /* as cAdvisor: 0 where the kernel does not account swap or does
+         * not count OOM kills */
+        add(s, M_MEM_SWAP, cg->have_swap ? cg->swap_usage : 0, at, NULL, NULL);
         add(s, M_SPEC_SWAP_LIMIT, cg->have_swap_limit ? cg->swap_limit : 0, at, NULL, NULL);
+        add(s, M_OOM_EVENTS, cg->have_oom ? cg->oom_kills : 0, at, NULL, NULL);
     }
     if (cg->have_failcnt)
         add(s, M_MEM_FAILCNT, cg->failcnt, at, NULL, NULL);
+    if (cg->have_kmem)
+        add(s, M_MEM_KERNEL, cg->kmem, at, NULL, NULL);
+    if (cg->have_max_usage)
+        add(s, M_MEM_MAX_USAGE, cg->max_usage, at, NULL, NULL);
+    if (cg->have_threads) {
+        add(s, M_THREADS, cg->threads, at, NULL, NULL);
+        add(s, M_THREADS_MAX, cg->threads_max, at, NULL, NULL);
+    }
+    if (cg->have_fds) {
+        add(s, M_FILE_DESCRIPTORS, cg->fds, at, NULL, NULL);
+        add(s, M_SOCKETS, cg->sockets, at, NULL, NULL);
+    }
     if (cg->have_faults) {
         /* berth reads the hierarchical counters only: both scopes show them */
         static const char *const scopes[] = {"container", "hierarchy"};
@@ -306,8 +378,6 @@ static void add_cgroup(mset_t *s, const berth_cgroups_stats_t *cg, int64_t at)
             add(s, M_MEM_FAILURES, cg->pgmajfault, at, "pgmajfault", scopes[k]);
         }
     }
-    if (cg->have_oom)
-        add(s, M_OOM_EVENTS, cg->oom_kills, at, NULL, NULL);
     if (cg->have_pids)
         add(s, M_PROCESSES, cg->pids, at, NULL, NULL);
     for (size_t i = 0; i < cg->n_blkdevs; i++) {
@@ -316,6 +386,8 @@ static void add_cgroup(mset_t *s, const berth_cgroups_stats_t *cg, int64_t at)
         add(s, M_FS_WRITES_BYTES, d->wbytes, at, d->name, NULL);
         add(s, M_FS_READS, d->rios, at, d->name, NULL);
         add(s, M_FS_WRITES, d->wios, at, d->name, NULL);
+        add_blkio(s, d, "Read", d->rbytes, at);
+        add_blkio(s, d, "Write", d->wbytes, at);
     }
     if (cg->have_cpu_spec) {
         add(s, M_SPEC_CPU_SHARES, cg->cpu_shares, at, NULL, NULL);
@@ -358,7 +430,9 @@ static void mset_build(mset_t *s, const berth_cadvisor_entry_t *e)
     s->m = berth_calloc(s->cap, sizeof(*s->m));
     s->mp = berth_calloc(s->cap, sizeof(*s->mp));
     s->v = berth_calloc(s->cap, sizeof(*s->v));
-    s->labels = berth_calloc(s->cap * (BERTH_CADVISOR_N_BASE_LABELS + 2), sizeof(*s->labels));
+    s->labels =
+            berth_calloc(s->cap * (BERTH_CADVISOR_N_BASE_LABELS + MAX_EXTRA), sizeof(*s->labels));
+    s->nums = berth_calloc(s->cap, sizeof(*s->nums));
     int64_t at = e->cg_at;
     if (e->cg && (e->cg->have_cpu || e->cg->have_mem)) {
         add_cgroup(s, e->cg, at);
@@ -370,6 +444,11 @@ static void mset_build(mset_t *s, const berth_cadvisor_entry_t *e)
         add_net(s, &e->ifaces[i], at);
     if (e->have_layer)
         add(s, M_FS_USAGE, e->layer_bytes, e->layer_at, e->layer_device, NULL);
+    if (e->have_fs) {
+        add(s, M_FS_LIMIT, e->fs_bytes, e->layer_at, e->layer_device, NULL);
+        add(s, M_FS_INODES_TOTAL, e->fs_inodes, e->layer_at, e->layer_device, NULL);
+        add(s, M_FS_INODES_FREE, e->fs_inodes_free, e->layer_at, e->layer_device, NULL);
+    }
 }
 
 static void mset_fini(mset_t *s)
@@ -378,6 +457,7 @@ static void mset_fini(mset_t *s)
     berth_free(s->mp);
     berth_free(s->v);
     berth_free(s->labels);
+    berth_free(s->nums);
 }
 
 uint8_t *berth_cadvisor_pack_pod(const char *pod_id, const berth_cadvisor_entry_t *e, size_t *len)

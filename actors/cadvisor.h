@@ -25,8 +25,8 @@ struct berth_grpc_call;
 /* The label keys every metric starts with, in this order (cAdvisor's under
  * the kubelet): container (the CRI container name, "" for a pod), id (the
  * cgroup path), image, name (the container or pod sandbox ID), namespace
- * and pod. Some metrics add one or two of their own (cpu, interface,
- * device, failure_type and scope). */
+ * and pod. Some metrics add their own (cpu, interface, device,
+ * failure_type and scope, or device, major, minor and operation). */
 #define BERTH_CADVISOR_N_BASE_LABELS 6
 
 /* The figures of one entry: a pod (its cgroup and its network namespace's
@@ -43,7 +43,10 @@ typedef struct berth_cadvisor_entry {
     bool have_layer; /* the writable layer's usage */
     uint64_t layer_bytes;
     int64_t layer_at;
-    const char *layer_device; /* the device label of container_fs_usage_bytes */
+    const char *layer_device; /* the device label of the container_fs_* metrics */
+    /* The writable layers' filesystem (statvfs), measured with the layer. */
+    bool have_fs;
+    uint64_t fs_bytes, fs_inodes, fs_inodes_free;
 } berth_cadvisor_entry_t;
 
 /* A pod's PodSandboxMetrics (pod_sandbox_id and the pod's own metrics,

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <sys/random.h>
 
@@ -80,7 +81,9 @@ typedef struct ctrs {
     bool measuring;                   /* a writable-layer measure is on the pool */
     bool reading;                     /* a cgroup read for the stats is on the pool */
     struct stats_wait *stats_waiting; /* stats calls waiting for the next read */
-    char *layers_fs;                  /* the writable layers' filesystem, as ImageFsInfo names it */
+    /* pod stats and metrics waiting for a first read of their containers */
+    berth_ctrs_pod_stats_msg_t *pods_waiting;
+    char *layers_fs; /* the writable layers' filesystem, as ImageFsInfo names it */
     status_op_t *statuses;
     uint64_t next_status;
 } ctrs_t;
@@ -336,6 +339,9 @@ typedef struct layers_msg {
     layer_row_t *rows;
     size_t n;
     int64_t at;
+    char *fs_dir; /* the layers' filesystem, measured once per job (statvfs) */
+    bool fs_ok;
+    uint64_t fs_bytes, fs_inodes, fs_inodes_free;
 } layers_msg_t;
 
 static void layers_job(void *arg)
@@ -347,12 +353,20 @@ static void layers_job(void *arg)
         /* a container removed meanwhile has no upper directory: no figure */
         r->ok = berth_store_usage_max(r->upper, LAYER_MAX_INODES, &r->bytes, &r->inodes, &err) == 0;
     }
+    struct statvfs vfs;
+    if (statvfs(m->fs_dir, &vfs) == 0) {
+        m->fs_ok = true;
+        m->fs_bytes = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+        m->fs_inodes = vfs.f_files;
+        m->fs_inodes_free = vfs.f_ffree;
+    }
     m->at = (int64_t)berth_wall_ns();
 }
 
 static void layers_msg_free(berth_msg_t *msg)
 {
     layers_msg_t *m = (layers_msg_t *)msg;
+    berth_free(m->fs_dir);
     for (size_t i = 0; i < m->n; i++) {
         berth_free(m->rows[i].id);
         berth_free(m->rows[i].upper);
@@ -384,6 +398,7 @@ static void measure_layers(berth_actor_t *self, ctrs_t *c, int64_t now)
         berth_msg_free(&m->hdr);
         return;
     }
+    m->fs_dir = berth_strdup(c->layers_fs);
     c->measuring = true;
     berth_blocking_run(layers_job, m, berth_actor_self(self), &m->hdr);
 }
@@ -408,6 +423,8 @@ static void on_layers_done(ctrs_t *c, layers_msg_t *m)
         if (s == NULL || !m->rows[i].ok)
             continue;
         berth_ctr_stats_set_layer(s, m->rows[i].bytes, m->rows[i].inodes, m->at);
+        if (m->fs_ok)
+            berth_ctr_stats_set_fs(s, m->fs_bytes, m->fs_inodes, m->fs_inodes_free);
     }
 }
 
@@ -541,6 +558,7 @@ enum ctr_stats_kind {
 
 static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, int kind,
                         int64_t arrived, int waits);
+static void on_pod_stats(berth_actor_t *self, ctrs_t *c, berth_ctrs_pod_stats_msg_t *m);
 
 static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
 {
@@ -562,6 +580,14 @@ static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
         on_stats_at(self, c, berth_steal_ptr(&w->rm), w->kind, w->arrived, w->waits);
         berth_free(w);
         w = next;
+    }
+    berth_ctrs_pod_stats_msg_t *pm = c->pods_waiting;
+    c->pods_waiting = NULL;
+    while (pm) {
+        berth_ctrs_pod_stats_msg_t *next = pm->next;
+        pm->next = NULL;
+        on_pod_stats(self, c, pm);
+        pm = next;
     }
     /* containers listed while this read ran */
     cgroups_read(self, c, (int64_t)berth_wall_ns(), true);
@@ -919,10 +945,35 @@ static void on_status_reply(ctrs_t *c, berth_ctr_status_msg_t *r)
  * containers, from the same cache ContainerStats answers from (not waiting
  * for a read: a container never read shows its attributes only), answers,
  * and reads the figures past half their age for the next call. */
+/* Whether a listed container of the n pods has a cgroup never read (made
+ * just before the call: the pods manager waited for its own sample, not
+ * for the containers'). */
+static bool pods_unread(const ctrs_t *c, char *const *pod_ids, size_t n)
+{
+    for (size_t i = 0; i < c->ix.n; i++) {
+        const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
+        if (s == NULL || !s->listed || s->cg_at != 0 || cgroup_of(s)[0] == '\0')
+            continue;
+        for (size_t p = 0; p < n; p++)
+            if (strcmp(s->pod_id, pod_ids[p]) == 0)
+                return true;
+    }
+    return false;
+}
+
 static void on_pod_stats(berth_actor_t *self, ctrs_t *c, berth_ctrs_pod_stats_msg_t *m)
 {
     int64_t now = (int64_t)berth_wall_ns();
     bool metrics = berth_pod_stats_kind_metrics(m->kind);
+    if (!m->waited && pods_unread(c, m->pod_ids, m->n)) {
+        /* the read that started when the container was listed, or the
+         * next one, answers it */
+        m->waited = true;
+        m->next = c->pods_waiting;
+        c->pods_waiting = m;
+        cgroups_read(self, c, now, true);
+        return;
+    }
     BERTH_AUTO_FREE const uint8_t **data = berth_calloc(c->ix.n + 1, sizeof(*data));
     BERTH_AUTO_FREE size_t *lens = berth_calloc(c->ix.n + 1, sizeof(*lens));
     BERTH_AUTO_FREE uint8_t **scratch = berth_calloc(c->ix.n + 1, sizeof(*scratch));
@@ -1086,6 +1137,11 @@ static void ctrs_fini(void *state)
         c->stats_waiting = w->next;
         berth_msg_free(&w->rm->hdr); /* ends the call: shutting down */
         berth_free(w);
+    }
+    while (c->pods_waiting) {
+        berth_ctrs_pod_stats_msg_t *pm = c->pods_waiting;
+        c->pods_waiting = pm->next;
+        berth_msg_free(&pm->hdr); /* ends the call: shutting down */
     }
     berth_index_fini(&c->ix);
     berth_config_unref(c->cfg);

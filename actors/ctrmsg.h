@@ -35,6 +35,10 @@ typedef struct berth_ctr_summary {
     uint64_t layer_bytes, layer_inodes;
     int64_t layer_at;
     int64_t layer_every; /* measured again this long after layer_at (ctrstats.h) */
+    /* The writable layers' filesystem as the last measure found it
+     * (statvfs: size, inodes, free inodes), for the metrics. */
+    bool have_fs;
+    uint64_t fs_bytes, fs_inodes, fs_inodes_free;
     /* The cgroup's CPU and memory figures, likewise read and kept by the
      * containers actor (the container actor leaves them zero and NULL) while
      * the summary's cgroup stays the same. cg_at is the wall time of the
@@ -94,6 +98,10 @@ typedef struct berth_ctrs_pod_stats_msg {
     char **pod_ids;  /* n, owned */
     uint8_t **items; /* n packed PodSandboxStats, owned */
     size_t *lens;
+    /* Kept by the containers manager while it waits for its first read of
+     * a container in these pods (once at most). */
+    struct berth_ctrs_pod_stats_msg *next;
+    bool waited;
 } berth_ctrs_pod_stats_msg_t;
 
 /* An empty message for n pods (call taken); the caller fills the arrays. */

@@ -52,6 +52,22 @@ void berth_ctr_stats_set_layer(berth_ctr_summary_t *s, uint64_t bytes, uint64_t 
     drop(s);
 }
 
+void berth_ctr_stats_set_fs(berth_ctr_summary_t *s, uint64_t bytes, uint64_t inodes,
+                            uint64_t inodes_free)
+{
+    if (s->have_fs && s->fs_bytes == bytes && s->fs_inodes == inodes &&
+        s->fs_inodes_free == inodes_free)
+        return;
+    s->have_fs = true;
+    s->fs_bytes = bytes;
+    s->fs_inodes = inodes;
+    s->fs_inodes_free = inodes_free;
+    /* only the metrics show them */
+    berth_free(s->metrics);
+    s->metrics = NULL;
+    s->metrics_len = 0;
+}
+
 bool berth_ctr_stats_layer_due(const berth_ctr_summary_t *s, int64_t now)
 {
     int64_t every = s->layer_every ? s->layer_every : BERTH_CTR_LAYER_EVERY_MIN;
@@ -64,6 +80,10 @@ void berth_ctr_stats_carry(berth_ctr_summary_t *to, berth_ctr_summary_t *from, b
     to->layer_inodes = from->layer_inodes;
     to->layer_at = from->layer_at;
     to->layer_every = from->layer_every;
+    to->have_fs = from->have_fs;
+    to->fs_bytes = from->fs_bytes;
+    to->fs_inodes = from->fs_inodes;
+    to->fs_inodes_free = from->fs_inodes_free;
     if (same_cgroup) {
         berth_cgroups_reader_unref(to->cg_reader);
         to->cg_reader = berth_steal_ptr(&from->cg_reader);
@@ -177,6 +197,10 @@ berth_cri_packed_t berth_ctr_metrics_packed(berth_ctr_summary_t *s, const char *
                 .layer_bytes = s->layer_bytes,
                 .layer_at = s->layer_at,
                 .layer_device = layers_fs,
+                .have_fs = s->have_fs,
+                .fs_bytes = s->fs_bytes,
+                .fs_inodes = s->fs_inodes,
+                .fs_inodes_free = s->fs_inodes_free,
         };
         s->metrics = berth_cadvisor_pack_ctr(s->id, &e, &s->metrics_len);
     }

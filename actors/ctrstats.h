@@ -30,6 +30,9 @@ void berth_ctr_stats_set_cg(berth_ctr_summary_t *s, const berth_cgroups_stats_t 
 #define BERTH_CTR_LAYER_EVERY_MIN (10ll * 1000000000ll)
 #define BERTH_CTR_LAYER_EVERY_MAX (60ll * 1000000000ll)
 void berth_ctr_stats_set_layer(berth_ctr_summary_t *s, uint64_t bytes, uint64_t inodes, int64_t at);
+/* The writable layers' filesystem figures (statvfs) found by a measure. */
+void berth_ctr_stats_set_fs(berth_ctr_summary_t *s, uint64_t bytes, uint64_t inodes,
+                            uint64_t inodes_free);
 /* Whether s's writable layer is due a measure at wall time `now`. */
 bool berth_ctr_stats_layer_due(const berth_ctr_summary_t *s, int64_t now);
 /* Moves from's figures to `to`, a newer summary of the same container: the

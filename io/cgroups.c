@@ -458,6 +458,15 @@ enum {
     PSI_CPU_V2,
     PSI_MEM_V2,
     PSI_IO_V2,
+    KMEM_V1,
+    MAXUSE_V1,
+    PEAK_V2,
+    PROCS_V1,
+    TASKS_V1,
+    PIDSMAX_V1,
+    PROCS_V2,
+    THREADS_V2,
+    PIDSMAX_V2,
     N_SLOTS
 };
 
@@ -544,6 +553,15 @@ static berth_cgroups_reader_t *reader_new(const stats_layout_t *l, const char *s
     slot_set(&r->slot[PSI_CPU_V2], sysroot, l->unified, cg, "cpu.pressure");
     slot_set(&r->slot[PSI_MEM_V2], sysroot, l->unified, cg, "memory.pressure");
     slot_set(&r->slot[PSI_IO_V2], sysroot, l->unified, cg, "io.pressure");
+    slot_set(&r->slot[KMEM_V1], sysroot, l->memory, cg, "memory.kmem.usage_in_bytes");
+    slot_set(&r->slot[MAXUSE_V1], sysroot, l->memory, cg, "memory.max_usage_in_bytes");
+    slot_set(&r->slot[PEAK_V2], sysroot, l->unified, cg, "memory.peak");
+    slot_set(&r->slot[PROCS_V1], sysroot, l->pids, cg, "cgroup.procs");
+    slot_set(&r->slot[TASKS_V1], sysroot, l->pids, cg, "tasks");
+    slot_set(&r->slot[PIDSMAX_V1], sysroot, l->pids, cg, "pids.max");
+    slot_set(&r->slot[PROCS_V2], sysroot, l->unified, cg, "cgroup.procs");
+    slot_set(&r->slot[THREADS_V2], sysroot, l->unified, cg, "cgroup.threads");
+    slot_set(&r->slot[PIDSMAX_V2], sysroot, l->unified, cg, "pids.max");
     r->sysroot = berth_strdup(sysroot);
     return r;
 }
@@ -834,6 +852,65 @@ static uint64_t weight_to_shares(uint64_t w)
     return 2 + ((w - 1) * 262142 + 9998) / 9999;
 }
 
+/* The number of lines in text (a PID list). */
+static uint64_t count_lines(const char *text)
+{
+    uint64_t n = 0;
+    for (const char *p = text; *p; p++)
+        n += *p == '\n';
+    return n;
+}
+
+/* The open descriptors and sockets of the processes listed in procs (a
+ * cgroup.procs text), from /proc/PID/fd under sysroot. A process gone
+ * meanwhile counts nothing. */
+static void count_fds(const char *sysroot, const char *procs, uint64_t *fds, uint64_t *sockets)
+{
+    *fds = *sockets = 0;
+    int seen = 0;
+    for (const char *p = procs; *p && seen < BERTH_CGROUPS_MAX_PROCS; seen++) {
+        uint64_t pid;
+        if (!parse_u64(p, &pid))
+            break;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s/proc/%llu/fd", sysroot, (unsigned long long)pid);
+        DIR *d = opendir(dir);
+        if (d != NULL) {
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (e->d_name[0] == '.')
+                    continue;
+                (*fds)++;
+                char link[64];
+                ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+                if (n > 7 && strncmp(link, "socket:", 7) == 0)
+                    (*sockets)++;
+            }
+            closedir(d);
+        }
+        const char *nl = strchr(p, '\n');
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+}
+
+/* Threads, the pids limit and the descriptors (both versions). */
+static void read_tasks(berth_cgroups_reader_t *r, berth_cgroups_stats_t *out, bool there, int procs,
+                       int tasks, int pids_max, char *buf, size_t cap)
+{
+    if (opt_read(&r->slot[tasks], there, buf, cap) >= 0) {
+        out->have_threads = true;
+        out->threads = count_lines(buf);
+        /* "max" for none: no number, 0 */
+        opt_u64(&r->slot[pids_max], there, buf, cap, &out->threads_max);
+    }
+    if (opt_read(&r->slot[procs], there, buf, cap) >= 0) {
+        out->have_fds = true;
+        count_fds(r->sysroot, buf, &out->fds, &out->sockets);
+    }
+}
+
 /* The v1 figures beyond usage (cg_there: the cgroup's usage files were
  * read). */
 static void read_more_v1(berth_cgroups_reader_t *r, berth_cgroups_stats_t *out, char *buf,
@@ -873,9 +950,12 @@ static void read_more_v1(berth_cgroups_reader_t *r, berth_cgroups_stats_t *out, 
             }
         }
         out->have_failcnt = opt_u64(&r->slot[FAILCNT_V1], there, buf, cap, &out->failcnt);
+        out->have_kmem = opt_u64(&r->slot[KMEM_V1], there, buf, cap, &out->kmem);
+        out->have_max_usage = opt_u64(&r->slot[MAXUSE_V1], there, buf, cap, &out->max_usage);
         out->have_oom = opt_read(&r->slot[OOM_V1], there, buf, cap) >= 0 &&
                         parse_keyed(buf, "oom_kill", &out->oom_kills);
     }
+    read_tasks(r, out, there, PROCS_V1, TASKS_V1, PIDSMAX_V1, buf, cap);
     ssize_t nb = opt_read(&r->slot[BLKIO_BYTES_V1], there, buf, cap);
     if (nb >= 0) {
         /* the two files side by side in buf: bytes, then operations */
@@ -929,7 +1009,9 @@ static void read_more_v2(berth_cgroups_reader_t *r, berth_cgroups_stats_t *out,
             out->have_failcnt = parse_keyed(buf, "max", &out->failcnt);
             out->have_oom = parse_keyed(buf, "oom_kill", &out->oom_kills);
         }
+        out->have_max_usage = opt_u64(&r->slot[PEAK_V2], there, buf, cap, &out->max_usage);
     }
+    read_tasks(r, out, there, PROCS_V2, THREADS_V2, PIDSMAX_V2, buf, cap);
     if (opt_read(&r->slot[IO_STAT_V2], there, buf, cap) >= 0) {
         out->have_io = true;
         out->n_blkdevs = berth_cgroups_parse_io_stat(buf, out->blkdevs, BERTH_CGROUPS_MAX_BLKDEVS);
@@ -986,6 +1068,14 @@ int berth_cgroups_reader_read(berth_cgroups_reader_t *r, berth_cgroups_stats_t *
                                parse_keyed(buf, "pgmajfault", &out->pgmajfault);
             out->have_cache = parse_keyed(buf, "file", &out->mem_cache);
             parse_keyed(buf, "file_mapped", &out->mem_mapped_file);
+            uint64_t stack = 0, tables = 0, slab = 0;
+            out->have_kmem = parse_keyed(buf, "kernel", &out->kmem);
+            if (!out->have_kmem && parse_keyed(buf, "kernel_stack", &stack)) {
+                parse_keyed(buf, "pagetables", &tables);
+                parse_keyed(buf, "slab", &slab);
+                out->kmem = stack + tables + slab;
+                out->have_kmem = true;
+            }
         }
         /* "max" for none: no number, so have_limit stays false */
         if (r->more)

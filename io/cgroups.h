@@ -109,6 +109,8 @@ typedef struct berth_cgroups_blkdev {
     uint64_t rbytes, wbytes, rios, wios;
 } berth_cgroups_blkdev_t;
 
+#define BERTH_CGROUPS_MAX_PROCS 256
+
 /* The devices kept per cgroup; a cgroup that used more shows the first. */
 #define BERTH_CGROUPS_MAX_BLKDEVS 8
 
@@ -155,6 +157,18 @@ typedef struct berth_cgroups_stats {
      * memory.oom_control oom_kill, Linux 4.13+; v2 memory.events oom_kill). */
     bool have_failcnt, have_oom;
     uint64_t failcnt, oom_kills;
+    /* Kernel memory charged (v1 memory.kmem.usage_in_bytes, v2 memory.stat
+     * kernel, or kernel_stack + pagetables + slab before Linux 6.1) and
+     * the highest usage seen (v1 memory.max_usage_in_bytes, v2 memory.peak,
+     * Linux 5.19+). */
+    bool have_kmem, have_max_usage;
+    uint64_t kmem, max_usage;
+    /* Threads in the cgroup itself (v1 tasks, v2 cgroup.threads) and the
+     * pids limit (pids.max; 0: none); open file descriptors and sockets of
+     * the processes in the cgroup itself (cgroup.procs, then /proc/PID/fd;
+     * at most BERTH_CGROUPS_MAX_PROCS processes are looked at). */
+    bool have_threads, have_fds;
+    uint64_t threads, threads_max, fds, sockets;
     /* Pressure stall information: cgroup v2 with PSI in the kernel only. */
     bool have_psi[BERTH_CGROUPS_N_PSI];
     berth_cgroups_psi_t psi[BERTH_CGROUPS_N_PSI];

@@ -737,6 +737,16 @@ int main(void)
                           d1->rbytes == 4096 && d1->rios == 1 && strcmp(d1->name, "7:0") == 0,
                   "%s fixture: I/O per device, named from /sys/dev/block (%s, %s)", ver, d0->name,
                   d1->name);
+            check(st.have_kmem && st.kmem == 1048576 && st.have_max_usage &&
+                          st.max_usage == 200000000,
+                  "%s fixture: kernel memory (v2: memory.stat kernel) and peak usage (%llu)", ver,
+                  (unsigned long long)st.kmem);
+            check(st.have_threads && st.threads == 3 && st.threads_max == 1024 && st.have_fds &&
+                          st.fds == 4 && st.sockets == 2,
+                  "%s fixture: threads, pids.max, descriptors and sockets of cgroup.procs "
+                  "(%llu %llu %llu)",
+                  ver, (unsigned long long)st.threads, (unsigned long long)st.fds,
+                  (unsigned long long)st.sockets);
             if (v == 0) {
                 check(!st.have_psi[0] && !st.have_psi[1] && !st.have_psi[2],
                       "v1 fixture: no pressure figures");
