@@ -59,7 +59,7 @@ static int count_msg(void *ctx, const uint8_t *msg, size_t len)
 
 int main(void)
 {
-    printf("1..20\n");
+    printf("1..22\n");
     char tmpl[] = "/tmp/berth-pods-XXXXXX";
     char *base = mkdtemp(tmpl);
     char *root = berth_asprintf("%s/root", base);
