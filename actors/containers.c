@@ -666,7 +666,11 @@ static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm,
                                    (ProtobufCMessage *const *)f->label_selector))
             continue;
         rows[n++] = s;
-        if (cgroup_of(s)[0] != '\0' && (s->cg_at == 0 || arrived - s->cg_at > max_age))
+        /* never read, read too long ago, or read once (no CPU rate yet)
+         * half an interval ago: the next read gives what is missing */
+        if (cgroup_of(s)[0] != '\0' &&
+            (s->cg_at == 0 || arrived - s->cg_at > max_age ||
+             (s->cg_stats.have_cpu && !s->have_nano && arrived - s->cg_at >= max_age / 2)))
             wait = true;
     }
     int64_t now = (int64_t)berth_wall_ns();
