@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A container's ContainerStats as the containers manager answers it: built
- * from the figures its listing summary keeps (the cgroup's CPU and memory,
- * the writable layer's usage), packed once and kept in the summary until
- * one of them changes. The figures are set only through the setters below,
+ * A container's ContainerStats and ContainerMetrics as the containers
+ * manager answers them: built from the figures its listing summary keeps
+ * (the cgroup's, the CPU rate between its last two reads, the writable
+ * layer's usage), packed once and kept in the summary until one of them
+ * changes. The figures are set only through the setters below,
  * which drop the packed answer, so a stats call never shows figures older
  * than the summary's. Used in the containers manager's turns only.
  */

@@ -2,9 +2,11 @@
 /*
  * Probes the node's cgroup layout (v1, v2 or hybrid) so berth can choose an
  * OCI runtime that works on it and tell the operator what to change when it
- * does not, and reads a container's CPU and memory usage from wherever its
- * hierarchies are mounted. Reads /proc/self/mountinfo and cgroup files only;
- * never changes a mount or a cgroup.
+ * does not, and reads a container's or a pod's figures (CPU, memory, swap,
+ * pressure, block I/O, tasks and their descriptors) from wherever its
+ * hierarchies are mounted, v1 or v2. Reads /proc/self/mountinfo, cgroup
+ * files, /sys/dev/block and /proc/PID/fd only; never changes a mount or a
+ * cgroup.
  */
 #ifndef BERTH_IO_CGROUPS_H
 #define BERTH_IO_CGROUPS_H
