@@ -22,6 +22,7 @@ void berth_pod_stats_free(berth_pod_stats_t *ps)
     if (ps == NULL)
         return;
     berth_cgroups_reader_unref(ps->reader);
+    berth_free(ps->metrics);
     berth_free(ps);
 }
 
@@ -36,6 +37,9 @@ void berth_pod_stats_set(berth_pod_stats_t *ps, const berth_cgroups_stats_t *st,
     }
     ps->cg = *st;
     ps->cg_at = at;
+    berth_free(ps->metrics);
+    ps->metrics = NULL;
+    ps->metrics_len = 0;
     ps->have_net = n >= 0;
     ps->n_ifaces = 0;
     for (int i = 0; i < n && i < BERTH_POD_STATS_MAX_IFACES; i++)
@@ -170,9 +174,12 @@ void berth_pod_stats_add_containers(uint8_t **item, size_t *len, const uint8_t *
     *len = out.len;
 }
 
-uint8_t *berth_pod_metrics_pack(const berth_pod_summary_t *s, const berth_pod_stats_t *ps,
-                                size_t *len)
+uint8_t *berth_pod_metrics_pack(const berth_pod_summary_t *s, berth_pod_stats_t *ps, size_t *len)
 {
+    if (ps && ps->metrics) {
+        *len = ps->metrics_len;
+        return berth_memdup(ps->metrics, ps->metrics_len ? ps->metrics_len : 1);
+    }
     berth_cadvisor_entry_t e = {
             .labels = {"", s->cgroup_parent, "", s->id, s->pod_namespace, s->pod_name},
             .start_ns = s->created_at,
@@ -184,7 +191,12 @@ uint8_t *berth_pod_metrics_pack(const berth_pod_summary_t *s, const berth_pod_st
         e.ifaces = ps->ifaces;
         e.n_ifaces = ps->n_ifaces;
     }
-    return berth_cadvisor_pack_pod(s->id, &e, len);
+    uint8_t *buf = berth_cadvisor_pack_pod(s->id, &e, len);
+    if (ps && ps->cg_at != 0) {
+        ps->metrics = berth_memdup(buf, *len ? *len : 1);
+        ps->metrics_len = *len;
+    }
+    return buf;
 }
 
 void berth_pod_stats_reply(berth_grpc_call_t *call, int kind, uint8_t *const *items,

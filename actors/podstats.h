@@ -34,6 +34,10 @@ typedef struct berth_pod_stats {
     bool have_net; /* the namespace was read at cg_at */
     size_t n_ifaces;
     berth_netdev_iface_t ifaces[BERTH_POD_STATS_MAX_IFACES];
+    /* The pod's PodSandboxMetrics of this sample, packed once (owned;
+     * NULL: not packed since the last sample). */
+    uint8_t *metrics;
+    size_t metrics_len;
 } berth_pod_stats_t;
 
 berth_pod_stats_t *berth_pod_stats_new(void);
@@ -75,8 +79,11 @@ static inline bool berth_pod_stats_kind_metrics(int kind)
 /* s's PodSandboxMetrics (cadvisor.h: the pod cgroup's figures and the
  * network interfaces', labelled container "", the pod's cgroup as id, the
  * sandbox ID as name), no container yet, packed: returned owned, *len its
- * size. ps NULL or never sampled: no metrics, only the ID. */
-uint8_t *berth_pod_metrics_pack(const struct berth_pod_summary *s, const berth_pod_stats_t *ps,
+ * size. ps NULL or never sampled: no metrics, only the ID. Packed once per
+ * sample and kept in ps (the labels come from s, which a pod's stats
+ * follow only while its cgroup and namespace stay the same): later calls
+ * copy it. */
+uint8_t *berth_pod_metrics_pack(const struct berth_pod_summary *s, berth_pod_stats_t *ps,
                                 size_t *len);
 
 /* Appends the pod's containers' stats (n packed ContainerStats) to a packed
