@@ -25,6 +25,9 @@ typedef struct berth_ctr_summary {
     int state; /* Runtime__V1__ContainerState */
     int64_t created_at;
     char *image, *image_ref, *image_id;
+    /* The image as the pod spec names it (ImageSpec.user_specified_image,
+     * else image): cAdvisor's image label. */
+    char *image_user;
     char *cgroup; /* the container's cgroupsPath (cgroupfs), "" before it exists */
     berth_kv_t labels, annotations;
     bool listed;

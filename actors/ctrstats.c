@@ -187,7 +187,7 @@ berth_cri_packed_t berth_ctr_metrics_packed(berth_ctr_summary_t *s, const char *
     if (s->metrics == NULL) {
         /* the kubelet's labels on its containers name the pod */
         berth_cadvisor_entry_t e = {
-                .labels = {s->ctr_name, s->cgroup, s->image, s->id,
+                .labels = {s->ctr_name, s->cgroup, s->image_user ? s->image_user : s->image, s->id,
                            label(&s->labels, "io.kubernetes.pod.namespace"),
                            label(&s->labels, "io.kubernetes.pod.name")},
                 .cg = &s->cg_stats,
