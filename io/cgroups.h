@@ -191,13 +191,15 @@ size_t berth_cgroups_parse_blkio(const char *bytes, const char *serviced,
 
 /* The usage files of one cgroup, resolved once: the hierarchies come from
  * /proc/self/mountinfo, looked up once per process (a hierarchy mounted later
- * is not seen): the v1 one whose super options name cpuacct, the v1 one that
- * names memory, wherever they are mounted and whatever they are co-mounted
- * with, and the cgroup2 mount. A read then joins no path and allocates
- * nothing, and a file it opened stays open (three descriptors per cgroup,
- * while all readers together keep fewer than half of RLIMIT_NOFILE; past
- * that, files are opened and closed per read), so reading again is one
- * pread per file. Reference counted: the last unref closes the files. */
+ * is not seen): the v1 ones whose super options name cpuacct, cpu, memory,
+ * pids and blkio, wherever they are mounted and whatever they are
+ * co-mounted with, and the cgroup2 mount. A read then joins no path and
+ * allocates nothing (but for a device's name, once), and a file it opened
+ * stays open (three descriptors per cgroup, about twenty for a reader
+ * asked for more, while all readers together keep fewer than half of
+ * RLIMIT_NOFILE; past that, files are opened and closed per read), so
+ * reading again is one pread per file. Reference counted: the last unref
+ * closes the files. */
 typedef struct berth_cgroups_reader berth_cgroups_reader_t;
 
 /* A reader for the cgroup at cgroup_path, an absolute cgroupfs path as in
