@@ -66,6 +66,7 @@ enum metric {
     M_START_TIME,
     M_SPEC_MEM_LIMIT,
     M_SPEC_SWAP_LIMIT,
+    M_SPEC_MEM_RESERVATION,
     M_SPEC_CPU_SHARES,
     M_SPEC_CPU_QUOTA,
     M_SPEC_CPU_PERIOD,
@@ -171,6 +172,9 @@ static const struct desc {
                               "Memory limit of the cgroup, bytes (0: none)", GAUGE, X_NONE},
         [M_SPEC_SWAP_LIMIT] = {"container_spec_memory_swap_limit_bytes",
                                "Swap limit of the cgroup, bytes (0: none)", GAUGE, X_NONE},
+        [M_SPEC_MEM_RESERVATION] = {"container_spec_memory_reservation_limit_bytes",
+                                    "Memory reservation of the cgroup, bytes (0: none)", GAUGE,
+                                    X_NONE},
         [M_SPEC_CPU_SHARES] = {"container_spec_cpu_shares", "CPU shares of the cgroup", GAUGE,
                                X_NONE},
         [M_SPEC_CPU_QUOTA] = {"container_spec_cpu_quota",
@@ -362,6 +366,8 @@ static void add_cgroup(mset_t *s, const berth_cgroups_stats_t *cg, int64_t at)
         add(s, M_MEM_KERNEL, cg->kmem, at, NULL, NULL);
     if (cg->have_max_usage)
         add(s, M_MEM_MAX_USAGE, cg->max_usage, at, NULL, NULL);
+    if (cg->have_reservation)
+        add(s, M_SPEC_MEM_RESERVATION, cg->mem_reservation, at, NULL, NULL);
     if (cg->have_threads) {
         add(s, M_THREADS, cg->threads, at, NULL, NULL);
         add(s, M_THREADS_MAX, cg->threads_max, at, NULL, NULL);

@@ -467,6 +467,8 @@ enum {
     PROCS_V2,
     THREADS_V2,
     PIDSMAX_V2,
+    SOFT_V1,
+    LOW_V2,
     N_SLOTS
 };
 
@@ -562,6 +564,8 @@ static berth_cgroups_reader_t *reader_new(const stats_layout_t *l, const char *s
     slot_set(&r->slot[PROCS_V2], sysroot, l->unified, cg, "cgroup.procs");
     slot_set(&r->slot[THREADS_V2], sysroot, l->unified, cg, "cgroup.threads");
     slot_set(&r->slot[PIDSMAX_V2], sysroot, l->unified, cg, "pids.max");
+    slot_set(&r->slot[SOFT_V1], sysroot, l->memory, cg, "memory.soft_limit_in_bytes");
+    slot_set(&r->slot[LOW_V2], sysroot, l->unified, cg, "memory.low");
     r->sysroot = berth_strdup(sysroot);
     return r;
 }
@@ -952,6 +956,9 @@ static void read_more_v1(berth_cgroups_reader_t *r, berth_cgroups_stats_t *out, 
         out->have_failcnt = opt_u64(&r->slot[FAILCNT_V1], there, buf, cap, &out->failcnt);
         out->have_kmem = opt_u64(&r->slot[KMEM_V1], there, buf, cap, &out->kmem);
         out->have_max_usage = opt_u64(&r->slot[MAXUSE_V1], there, buf, cap, &out->max_usage);
+        out->have_reservation = opt_u64(&r->slot[SOFT_V1], there, buf, cap, &out->mem_reservation);
+        if (out->mem_reservation >= (1ull << 62))
+            out->mem_reservation = 0;
         out->have_oom = opt_read(&r->slot[OOM_V1], there, buf, cap) >= 0 &&
                         parse_keyed(buf, "oom_kill", &out->oom_kills);
     }
@@ -1010,6 +1017,10 @@ static void read_more_v2(berth_cgroups_reader_t *r, berth_cgroups_stats_t *out,
             out->have_oom = parse_keyed(buf, "oom_kill", &out->oom_kills);
         }
         out->have_max_usage = opt_u64(&r->slot[PEAK_V2], there, buf, cap, &out->max_usage);
+        /* "max": no number, 0 */
+        out->have_reservation = opt_read(&r->slot[LOW_V2], there, buf, cap) >= 0;
+        if (out->have_reservation)
+            parse_u64(buf, &out->mem_reservation);
     }
     read_tasks(r, out, there, PROCS_V2, THREADS_V2, PIDSMAX_V2, buf, cap);
     if (opt_read(&r->slot[IO_STAT_V2], there, buf, cap) >= 0) {

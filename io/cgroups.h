@@ -165,6 +165,10 @@ typedef struct berth_cgroups_stats {
      * Linux 5.19+). */
     bool have_kmem, have_max_usage;
     uint64_t kmem, max_usage;
+    /* The memory reservation: v1 memory.soft_limit_in_bytes, v2 memory.low
+     * (have_reservation; 0 for none: v1's page-rounded LLONG_MAX, v2 "max"). */
+    bool have_reservation;
+    uint64_t mem_reservation;
     /* Threads in the cgroup itself (v1 tasks, v2 cgroup.threads) and the
      * pids limit (pids.max; 0: none); open file descriptors and sockets of
      * the processes in the cgroup itself (cgroup.procs, then /proc/PID/fd;

@@ -741,6 +741,8 @@ int main(void)
                           st.max_usage == 200000000,
                   "%s fixture: kernel memory (v2: memory.stat kernel) and peak usage (%llu)", ver,
                   (unsigned long long)st.kmem);
+            check(st.have_reservation && st.mem_reservation == (v == 0 ? 0 : 67108864),
+                  "%s fixture: reservation (v1 soft limit unset: 0; v2 memory.low)", ver);
             check(st.have_threads && st.threads == 3 && st.threads_max == 1024 && st.have_fds &&
                           st.fds == 4 && st.sockets == 2,
                   "%s fixture: threads, pids.max, descriptors and sockets of cgroup.procs "
