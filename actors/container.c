@@ -270,6 +270,9 @@ void ctr_publish(void *owner)
     s->image = berth_strdup(c->image_name ? c->image_name : "");
     s->image_ref = berth_strdup(c->image_ref ? c->image_ref : "");
     s->image_id = berth_strdup(c->image_id ? c->image_id : "");
+    /* the kubelet sends the image ID as `image` and the pod spec's name here */
+    const char *user = cc->image ? cc->image->user_specified_image : NULL;
+    s->image_user = berth_strdup(user && user[0] ? user : s->image);
     /* the path io/ocispec.c gives the runtime (cgroupfs) */
     s->cgroup = c->pod ? berth_asprintf("%s/berth-%s",
                                         c->pod->cgroup_parent[0] ? c->pod->cgroup_parent : "/berth",

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <sys/random.h>
 
@@ -24,6 +25,7 @@
 #include "actors/creation.h"
 #include "actors/imagelookup.h"
 #include "actors/cri.h"
+#include "actors/cadvisor.h"
 #include "actors/ctrstats.h"
 #include "actors/podstats.h"
 #include "actors/index.h"
@@ -82,7 +84,9 @@ typedef struct ctrs {
     bool measuring;                   /* a writable-layer measure is on the pool */
     bool reading;                     /* a cgroup read for the stats is on the pool */
     struct stats_wait *stats_waiting; /* stats calls waiting for the next read */
-    char *layers_fs;                  /* the writable layers' filesystem, as ImageFsInfo names it */
+    /* pod stats and metrics waiting for a first read of their containers */
+    berth_ctrs_pod_stats_msg_t *pods_waiting;
+    char *layers_fs; /* the writable layers' filesystem, as ImageFsInfo names it */
     status_op_t *statuses;
     uint64_t next_status;
 } ctrs_t;
@@ -391,6 +395,9 @@ typedef struct layers_msg {
     layer_row_t *rows;
     size_t n;
     int64_t at;
+    char *fs_dir; /* the layers' filesystem, measured once per job (statvfs) */
+    bool fs_ok;
+    uint64_t fs_bytes, fs_inodes, fs_inodes_free;
 } layers_msg_t;
 
 static void layers_job(void *arg)
@@ -402,12 +409,20 @@ static void layers_job(void *arg)
         /* a container removed meanwhile has no upper directory: no figure */
         r->ok = berth_store_usage_max(r->upper, LAYER_MAX_INODES, &r->bytes, &r->inodes, &err) == 0;
     }
+    struct statvfs vfs;
+    if (statvfs(m->fs_dir, &vfs) == 0) {
+        m->fs_ok = true;
+        m->fs_bytes = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+        m->fs_inodes = vfs.f_files;
+        m->fs_inodes_free = vfs.f_ffree;
+    }
     m->at = (int64_t)berth_wall_ns();
 }
 
 static void layers_msg_free(berth_msg_t *msg)
 {
     layers_msg_t *m = (layers_msg_t *)msg;
+    berth_free(m->fs_dir);
     for (size_t i = 0; i < m->n; i++) {
         berth_free(m->rows[i].id);
         berth_free(m->rows[i].upper);
@@ -439,6 +454,7 @@ static void measure_layers(berth_actor_t *self, ctrs_t *c, int64_t now)
         berth_msg_free(&m->hdr);
         return;
     }
+    m->fs_dir = berth_strdup(c->layers_fs);
     c->measuring = true;
     berth_blocking_run(layers_job, m, berth_actor_self(self), &m->hdr);
 }
@@ -463,6 +479,8 @@ static void on_layers_done(ctrs_t *c, layers_msg_t *m)
         if (s == NULL || !m->rows[i].ok)
             continue;
         berth_ctr_stats_set_layer(s, m->rows[i].bytes, m->rows[i].inodes, m->at);
+        if (m->fs_ok)
+            berth_ctr_stats_set_fs(s, m->fs_bytes, m->fs_inodes, m->fs_inodes_free);
     }
 }
 
@@ -497,9 +515,9 @@ typedef struct cg_msg {
 typedef struct stats_wait {
     struct stats_wait *next;
     berth_cri_req_msg_t *rm; /* owned */
-    bool single;
-    int64_t arrived; /* wall time the call came in: figures read after it are fresh */
-    int waits;       /* cgroup reads waited for so far */
+    int kind;                /* enum ctr_stats_kind */
+    int64_t arrived;         /* wall time the call came in: figures read after it are fresh */
+    int waits;               /* cgroup reads waited for so far */
 } stats_wait_t;
 
 /* A call waits for at most this many reads: a container made while one read
@@ -517,8 +535,13 @@ static void cg_job(void *arg)
     cg_msg_t *m = arg;
     for (size_t i = 0; i < m->n; i++) {
         cg_row_t *r = &m->rows[i];
-        if (r->reader == NULL)
+        if (r->reader == NULL) {
             r->reader = berth_cgroups_reader_new(r->cgroup);
+            /* the limit (available bytes), swap, pressure, I/O and the
+             * metrics' figures */
+            if (r->reader)
+                berth_cgroups_reader_want_more(r->reader);
+        }
         /* A container without a cgroup yet (or any more) reports no figures. */
         if (r->reader)
             berth_cgroups_reader_read(r->reader, &r->st);
@@ -582,8 +605,16 @@ static void cgroups_read(berth_actor_t *self, ctrs_t *c, int64_t now, bool new_o
     berth_blocking_run(cg_job, m, berth_actor_self(self), &m->hdr);
 }
 
-static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bool single,
+/* Which call a container stats answer is for. */
+enum ctr_stats_kind {
+    STATS_ONE,    /* ContainerStats */
+    STATS_LIST,   /* ListContainerStats */
+    STATS_STREAM, /* StreamContainerStats */
+};
+
+static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, int kind,
                         int64_t arrived, int waits);
+static void on_pod_stats(berth_actor_t *self, ctrs_t *c, berth_ctrs_pod_stats_msg_t *m);
 
 static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
 {
@@ -602,9 +633,17 @@ static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
     c->stats_waiting = NULL;
     while (w) {
         stats_wait_t *next = w->next;
-        on_stats_at(self, c, berth_steal_ptr(&w->rm), w->single, w->arrived, w->waits);
+        on_stats_at(self, c, berth_steal_ptr(&w->rm), w->kind, w->arrived, w->waits);
         berth_free(w);
         w = next;
+    }
+    berth_ctrs_pod_stats_msg_t *pm = c->pods_waiting;
+    c->pods_waiting = NULL;
+    while (pm) {
+        berth_ctrs_pod_stats_msg_t *next = pm->next;
+        pm->next = NULL;
+        on_pod_stats(self, c, pm);
+        pm = next;
     }
     /* containers listed while this read ran */
     cgroups_read(self, c, (int64_t)berth_wall_ns(), true);
@@ -612,33 +651,43 @@ static void on_cgroups_read(berth_actor_t *self, ctrs_t *c, cg_msg_t *m)
 
 /* Answers the call from the summaries in rows (borrowed), each row's
  * ContainerStats packed once per change of its figures (ctrstats.h). */
-static void stats_answer(ctrs_t *c, berth_cri_req_msg_t *rm, bool single,
-                         berth_ctr_summary_t **rows, size_t n)
+static void stats_answer(ctrs_t *c, berth_cri_req_msg_t *rm, int kind, berth_ctr_summary_t **rows,
+                         size_t n)
 {
     int64_t now = (int64_t)berth_wall_ns();
     BERTH_AUTO_FREE berth_cri_packed_t *items = berth_calloc(n + 1, sizeof(*items));
     BERTH_AUTO_FREE uint8_t **scratch = berth_calloc(n + 1, sizeof(*scratch));
     for (size_t i = 0; i < n; i++)
         items[i] = berth_ctr_stats_packed(rows[i], now, c->layers_fs, &scratch[i]);
-    /* ContainerStatsResponse's one field is the ContainerStats, as
-     * ListContainerStatsResponse's is the repeated one */
-    size_t len;
-    uint8_t *buf =
-            berth_cri_pack_items(single ? &runtime__v1__container_stats_response__descriptor
-                                        : &runtime__v1__list_container_stats_response__descriptor,
-                                 items, single && n > 1 ? 1 : n, &len);
-    berth_grpc_reply_take(rm->call, buf, len);
+    if (kind == STATS_STREAM) {
+        /* one item per message, then OK: each in exactly one batch */
+        berth_cri_reply_packed(rm->call, true,
+                               &runtime__v1__list_container_stats_response__descriptor,
+                               &runtime__v1__stream_container_stats_response__descriptor, items, n);
+    } else {
+        /* ContainerStatsResponse's one field is the ContainerStats, as
+         * ListContainerStatsResponse's is the repeated one */
+        bool single = kind == STATS_ONE;
+        size_t len;
+        uint8_t *buf = berth_cri_pack_items(
+                single ? &runtime__v1__container_stats_response__descriptor
+                       : &runtime__v1__list_container_stats_response__descriptor,
+                items, single && n > 1 ? 1 : n, &len);
+        berth_grpc_reply_take(rm->call, buf, len);
+    }
     for (size_t i = 0; i < n; i++)
         berth_free(scratch[i]);
     berth_msg_free(&rm->hdr);
 }
 
-/* ContainerStats and ListContainerStats, from the cached figures (see the
+/* ContainerStats, ListContainerStats and StreamContainerStats, from the
+ * cached figures (see the
  * section's comment). `arrived` is when the call came in, `waits` how many
  * reads it waited for already. */
-static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bool single,
+static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, int kind,
                         int64_t arrived, int waits)
 {
+    bool single = kind == STATS_ONE;
     const Runtime__V1__ContainerStatsFilter *f = NULL;
     const char *want_id = NULL;
     if (single) {
@@ -649,8 +698,10 @@ static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm,
             return berth_cri_fail(rm, BERTH_ERR_NOT_FOUND, "ContainerStats: container %s not found",
                                   want_id ? want_id : "");
         want_id = e->id;
-    } else {
+    } else if (kind == STATS_LIST) {
         f = ((const Runtime__V1__ListContainerStatsRequest *)rm->req)->filter;
+    } else {
+        f = ((const Runtime__V1__StreamContainerStatsRequest *)rm->req)->filter;
     }
     berth_ctr_summary_t **rows = berth_calloc(c->ix.n + 1, sizeof(*rows));
     size_t n = 0;
@@ -671,14 +722,18 @@ static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm,
                                    (ProtobufCMessage *const *)f->label_selector))
             continue;
         rows[n++] = s;
-        if (cgroup_of(s)[0] != '\0' && (s->cg_at == 0 || arrived - s->cg_at > max_age))
+        /* never read, read too long ago, or read once (no CPU rate yet)
+         * half an interval ago: the next read gives what is missing */
+        if (cgroup_of(s)[0] != '\0' &&
+            (s->cg_at == 0 || arrived - s->cg_at > max_age ||
+             (s->cg_stats.have_cpu && !s->have_nano && arrived - s->cg_at >= max_age / 2)))
             wait = true;
     }
     int64_t now = (int64_t)berth_wall_ns();
     if (wait && waits < STATS_MAX_WAITS) {
         stats_wait_t *w = berth_calloc(1, sizeof(*w));
         w->rm = rm;
-        w->single = single;
+        w->kind = kind;
         w->arrived = arrived;
         w->waits = waits + 1;
         w->next = c->stats_waiting;
@@ -687,16 +742,16 @@ static void on_stats_at(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm,
         cgroups_read(self, c, now, false);
         return;
     }
-    stats_answer(c, rm, single, rows, n);
+    stats_answer(c, rm, kind, rows, n);
     berth_free(rows);
     /* figures past half their age are read again now, off this call's path */
     cgroups_read(self, c, now, false);
     measure_layers(self, c, now);
 }
 
-static void on_stats(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, bool single)
+static void on_stats(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm, int kind)
 {
-    on_stats_at(self, c, rm, single, (int64_t)berth_wall_ns(), 0);
+    on_stats_at(self, c, rm, kind, (int64_t)berth_wall_ns(), 0);
 }
 
 static void on_create_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int arg)
@@ -711,17 +766,18 @@ static void on_list_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm,
     on_list(mgr, rm, stream);
 }
 
-static void on_stats_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int single)
+static void on_stats_rpc(berth_actor_t *self, void *mgr, berth_cri_req_msg_t *rm, int kind)
 {
-    on_stats(self, mgr, rm, single);
+    on_stats(self, mgr, rm, kind);
 }
 
 static const berth_index_route_t route_table[] = {
         {"CreateContainer", on_create_rpc, 0, false},
         {"ListContainers", on_list_rpc, false, false},
         {"StreamContainers", on_list_rpc, true, false},
-        {"ContainerStats", on_stats_rpc, true, false},
-        {"ListContainerStats", on_stats_rpc, false, false},
+        {"ContainerStats", on_stats_rpc, STATS_ONE, false},
+        {"ListContainerStats", on_stats_rpc, STATS_LIST, false},
+        {"StreamContainerStats", on_stats_rpc, STATS_STREAM, false},
         {"StopContainer", NULL, 0, true},
         {"RemoveContainer", NULL, 0, true},
         {"StartContainer", NULL, 0, false},
@@ -963,9 +1019,35 @@ static void on_status_reply(ctrs_t *c, berth_ctr_status_msg_t *r)
  * containers, from the same cache ContainerStats answers from (not waiting
  * for a read: a container never read shows its attributes only), answers,
  * and reads the figures past half their age for the next call. */
+/* Whether a listed container of the n pods has a cgroup never read (made
+ * just before the call: the pods manager waited for its own sample, not
+ * for the containers'). */
+static bool pods_unread(const ctrs_t *c, char *const *pod_ids, size_t n)
+{
+    for (size_t i = 0; i < c->ix.n; i++) {
+        const berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
+        if (s == NULL || !s->listed || s->cg_at != 0 || cgroup_of(s)[0] == '\0')
+            continue;
+        for (size_t p = 0; p < n; p++)
+            if (strcmp(s->pod_id, pod_ids[p]) == 0)
+                return true;
+    }
+    return false;
+}
+
 static void on_pod_stats(berth_actor_t *self, ctrs_t *c, berth_ctrs_pod_stats_msg_t *m)
 {
     int64_t now = (int64_t)berth_wall_ns();
+    bool metrics = berth_pod_stats_kind_metrics(m->kind);
+    if (!m->waited && pods_unread(c, m->pod_ids, m->n)) {
+        /* the read that started when the container was listed, or the
+         * next one, answers it */
+        m->waited = true;
+        m->next = c->pods_waiting;
+        c->pods_waiting = m;
+        cgroups_read(self, c, now, true);
+        return;
+    }
     BERTH_AUTO_FREE const uint8_t **data = berth_calloc(c->ix.n + 1, sizeof(*data));
     BERTH_AUTO_FREE size_t *lens = berth_calloc(c->ix.n + 1, sizeof(*lens));
     BERTH_AUTO_FREE uint8_t **scratch = berth_calloc(c->ix.n + 1, sizeof(*scratch));
@@ -975,11 +1057,18 @@ static void on_pod_stats(berth_actor_t *self, ctrs_t *c, berth_ctrs_pod_stats_ms
             berth_ctr_summary_t *s = SUMMARY(&c->ix.v[i]);
             if (s == NULL || !s->listed || strcmp(s->pod_id, m->pod_ids[p]) != 0)
                 continue;
-            berth_cri_packed_t it = berth_ctr_stats_packed(s, now, c->layers_fs, &scratch[k]);
+            berth_cri_packed_t it =
+                    metrics ? berth_ctr_metrics_packed(s, c->layers_fs)
+                            : berth_ctr_stats_packed(s, now, c->layers_fs, &scratch[k]);
+            if (it.data == NULL)
+                continue; /* no cgroup figures: no metrics */
             data[k] = it.data;
             lens[k++] = it.len;
         }
-        berth_pod_stats_add_containers(&m->items[p], &m->lens[p], data, lens, k);
+        if (metrics)
+            berth_cadvisor_add_containers(&m->items[p], &m->lens[p], data, lens, k);
+        else
+            berth_pod_stats_add_containers(&m->items[p], &m->lens[p], data, lens, k);
         for (size_t i = 0; i < k; i++) {
             berth_free(scratch[i]);
             scratch[i] = NULL;
@@ -1122,6 +1211,11 @@ static void ctrs_fini(void *state)
         c->stats_waiting = w->next;
         berth_msg_free(&w->rm->hdr); /* ends the call: shutting down */
         berth_free(w);
+    }
+    while (c->pods_waiting) {
+        berth_ctrs_pod_stats_msg_t *pm = c->pods_waiting;
+        c->pods_waiting = pm->next;
+        berth_msg_free(&pm->hdr); /* ends the call: shutting down */
     }
     berth_index_fini(&c->ix);
     berth_config_unref(c->cfg);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "actors/cadvisor.h"
 #include "actors/metrics.h"
 #include "actors/msgtypes.h"
 #include "actors/netstatus.h"
@@ -513,6 +514,12 @@ static void on_update_runtime_config(cri_t *c, berth_grpc_call_t *call, const be
     reply_msg(call, &resp.base);
 }
 
+static void on_metric_descriptors(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_t *m,
+                                  ProtobufCMessage *req)
+{
+    berth_cadvisor_reply_descriptors(call);
+}
+
 /* Who answers each RuntimeService method: this actor (fn), or the manager
  * that owns its rule. ImageService goes to the images actor whole. */
 enum owner { BY_CRI, BY_PODS, BY_CONTAINERS, BY_EVENTS };
@@ -536,6 +543,9 @@ static const struct cri_route {
         {"PodSandboxStats", BY_PODS, NULL},
         {"ListPodSandboxStats", BY_PODS, NULL},
         {"StreamPodSandboxStats", BY_PODS, NULL},
+        {"ListPodSandboxMetrics", BY_PODS, NULL},
+        {"StreamPodSandboxMetrics", BY_PODS, NULL},
+        {"ListMetricDescriptors", BY_CRI, on_metric_descriptors},
         {"CreateContainer", BY_CONTAINERS, NULL},
         {"StartContainer", BY_CONTAINERS, NULL},
         {"StopContainer", BY_CONTAINERS, NULL},
@@ -551,6 +561,7 @@ static const struct cri_route {
         {"UpdateContainerResources", BY_CONTAINERS, NULL},
         {"ContainerStats", BY_CONTAINERS, NULL},
         {"ListContainerStats", BY_CONTAINERS, NULL},
+        {"StreamContainerStats", BY_CONTAINERS, NULL},
         {"GetContainerEvents", BY_EVENTS, NULL},
 };
 static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);

@@ -140,8 +140,10 @@ void berth_ctr_summary_free(berth_ctr_summary_t *s)
     berth_free(s->image);
     berth_free(s->image_ref);
     berth_free(s->image_id);
+    berth_free(s->image_user);
     berth_free(s->cgroup);
     berth_cgroups_reader_unref(s->cg_reader);
     berth_free(s->stats);
+    berth_free(s->metrics);
     berth_free(s);
 }

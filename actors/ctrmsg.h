@@ -25,6 +25,9 @@ typedef struct berth_ctr_summary {
     int state; /* Runtime__V1__ContainerState */
     int64_t created_at;
     char *image, *image_ref, *image_id;
+    /* The image as the pod spec names it (ImageSpec.user_specified_image,
+     * else image): cAdvisor's image label. */
+    char *image_user;
     char *cgroup; /* the container's cgroupsPath (cgroupfs), "" before it exists */
     berth_kv_t labels, annotations;
     bool listed;
@@ -35,6 +38,10 @@ typedef struct berth_ctr_summary {
     uint64_t layer_bytes, layer_inodes;
     int64_t layer_at;
     int64_t layer_every; /* measured again this long after layer_at (ctrstats.h) */
+    /* The writable layers' filesystem as the last measure found it
+     * (statvfs: size, inodes, free inodes), for the metrics. */
+    bool have_fs;
+    uint64_t fs_bytes, fs_inodes, fs_inodes_free;
     /* The cgroup's CPU and memory figures, likewise read and kept by the
      * containers actor (the container actor leaves them zero and NULL) while
      * the summary's cgroup stays the same. cg_at is the wall time of the
@@ -42,11 +49,18 @@ typedef struct berth_ctr_summary {
     berth_cgroups_reader_t *cg_reader; /* one reference, owned; NULL before the first read */
     berth_cgroups_stats_t cg_stats;
     int64_t cg_at;
+    /* The CPU rate between the last two reads that both had a CPU figure
+     * (what UsageNanoCores reports), kept with the figures. */
+    bool have_nano;
+    uint64_t nano_cores;
     /* The ContainerStats of these figures, packed (owned; NULL: not packed
      * since they last changed). Set the figures with the setters of
      * actors/ctrstats.h, which drop it. */
     uint8_t *stats;
     size_t stats_len;
+    /* Its ContainerMetrics likewise (cadvisor.h), dropped with it. */
+    uint8_t *metrics;
+    size_t metrics_len;
 } berth_ctr_summary_t;
 
 void berth_ctr_summary_free(berth_ctr_summary_t *s);
@@ -87,6 +101,10 @@ typedef struct berth_ctrs_pod_stats_msg {
     char **pod_ids;  /* n, owned */
     uint8_t **items; /* n packed PodSandboxStats, owned */
     size_t *lens;
+    /* Kept by the containers manager while it waits for its first read of
+     * a container in these pods (once at most). */
+    struct berth_ctrs_pod_stats_msg *next;
+    bool waited;
 } berth_ctrs_pod_stats_msg_t;
 
 /* An empty message for n pods (call taken); the caller fills the arrays. */

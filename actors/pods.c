@@ -460,7 +460,9 @@ static void stats_answer(pods_t *p, berth_cri_req_msg_t *rm, int kind, berth_pod
     rm->call = NULL; /* the message holds the call's reference now */
     for (size_t i = 0; i < n; i++) {
         m->pod_ids[i] = berth_strdup(rows[i]->id);
-        m->items[i] = berth_pod_stats_pack(rows[i], rows[i]->stats, &m->lens[i]);
+        m->items[i] = berth_pod_stats_kind_metrics(kind)
+                              ? berth_pod_metrics_pack(rows[i], rows[i]->stats, &m->lens[i])
+                              : berth_pod_stats_pack(rows[i], rows[i]->stats, &m->lens[i]);
     }
     berth_msg_free(&rm->hdr);
     if (berth_handle_valid(p->containers)) {
@@ -491,6 +493,8 @@ static void on_stats_at(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm,
     } else if (kind == BERTH_POD_STATS_LIST) {
         f = (const ProtobufCMessage *)((const Runtime__V1__ListPodSandboxStatsRequest *)rm->req)
                     ->filter;
+    } else if (berth_pod_stats_kind_metrics(kind)) {
+        /* every pod: the metrics calls have no filter */
     } else {
         f = (const ProtobufCMessage *)((const Runtime__V1__StreamPodSandboxStatsRequest *)rm->req)
                     ->filter;
@@ -543,6 +547,8 @@ static const berth_index_route_t route_table[] = {
         {"PodSandboxStats", on_stats_rpc, BERTH_POD_STATS_ONE, false},
         {"ListPodSandboxStats", on_stats_rpc, BERTH_POD_STATS_LIST, false},
         {"StreamPodSandboxStats", on_stats_rpc, BERTH_POD_STATS_STREAM, false},
+        {"ListPodSandboxMetrics", on_stats_rpc, BERTH_POD_METRICS_LIST, false},
+        {"StreamPodSandboxMetrics", on_stats_rpc, BERTH_POD_METRICS_STREAM, false},
         {"RunPodSandbox", on_run_rpc, 0, false},
         {"ListPodSandbox", on_list_rpc, false, false},
         {"StreamPodSandboxes", on_list_rpc, true, false},

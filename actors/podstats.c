@@ -3,8 +3,10 @@
 
 #include <string.h>
 
+#include "actors/cadvisor.h"
 #include "actors/cri.h"
 #include "actors/podmsg.h"
+#include "actors/statsfill.h"
 #include "engine/alloc.h"
 #include "io/bytebuf.h"
 #include "io/grpc.h"
@@ -20,23 +22,24 @@ void berth_pod_stats_free(berth_pod_stats_t *ps)
     if (ps == NULL)
         return;
     berth_cgroups_reader_unref(ps->reader);
+    berth_free(ps->metrics);
     berth_free(ps);
 }
 
 void berth_pod_stats_set(berth_pod_stats_t *ps, const berth_cgroups_stats_t *st, int64_t at,
                          const berth_netdev_iface_t *ifaces, int n)
 {
-    if (ps->cg_at != 0 && ps->cg.have_cpu && st->have_cpu && at > ps->cg_at &&
-        st->cpu_ns >= ps->cg.cpu_ns) {
-        /* 128 bits: a day of 1000 cores is 8.6e16 ns of CPU, times 1e9 */
-        unsigned __int128 d = (unsigned __int128)(st->cpu_ns - ps->cg.cpu_ns) * 1000000000u;
-        ps->nano_cores = (uint64_t)(d / (uint64_t)(at - ps->cg_at));
+    if (ps->cg_at != 0 && ps->cg.have_cpu && st->have_cpu &&
+        berth_stats_nano_cores(ps->cg.cpu_ns, ps->cg_at, st->cpu_ns, at, &ps->nano_cores)) {
         ps->have_nano = true;
     } else if (!st->have_cpu) {
         ps->have_nano = false;
     }
     ps->cg = *st;
     ps->cg_at = at;
+    berth_free(ps->metrics);
+    ps->metrics = NULL;
+    ps->metrics_len = 0;
     ps->have_net = n >= 0;
     ps->n_ifaces = 0;
     for (int i = 0; i < n && i < BERTH_POD_STATS_MAX_IFACES; i++)
@@ -54,11 +57,8 @@ typedef struct pb_stats {
     Runtime__V1__PodSandboxAttributes attr;
     Runtime__V1__PodSandboxMetadata md;
     Runtime__V1__LinuxPodSandboxStats lx;
-    Runtime__V1__CpuUsage cpu;
-    Runtime__V1__MemoryUsage mem;
+    berth_stats_pb_t u;
     Runtime__V1__NetworkUsage net;
-    Runtime__V1__ProcessUsage proc;
-    Runtime__V1__UInt64Value cpu_total, cpu_nano, ws, usage, rss, avail, faults, majfaults, procs;
     Runtime__V1__NetworkInterfaceUsage ifu[BERTH_POD_STATS_MAX_IFACES];
     Runtime__V1__NetworkInterfaceUsage *ifp[BERTH_POD_STATS_MAX_IFACES];
     Runtime__V1__UInt64Value ifv[BERTH_POD_STATS_MAX_IFACES][4];
@@ -71,41 +71,15 @@ static Runtime__V1__UInt64Value *u64(Runtime__V1__UInt64Value *v, uint64_t x)
     return v;
 }
 
+/* The pod cgroup's figures: CPU, memory, tasks and I/O pressure (a pod
+ * has no swap figure in the CRI). */
 static void fill_cpu_mem(pb_stats_t *o, const berth_pod_stats_t *ps)
 {
-    const berth_cgroups_stats_t *cg = &ps->cg;
-    if (cg->have_cpu) {
-        runtime__v1__cpu_usage__init(&o->cpu);
-        o->cpu.timestamp = ps->cg_at;
-        o->cpu.usage_core_nano_seconds = u64(&o->cpu_total, cg->cpu_ns);
-        if (ps->have_nano)
-            o->cpu.usage_nano_cores = u64(&o->cpu_nano, ps->nano_cores);
-        o->lx.cpu = &o->cpu;
-    }
-    if (cg->have_mem) {
-        runtime__v1__memory_usage__init(&o->mem);
-        o->mem.timestamp = ps->cg_at;
-        o->mem.working_set_bytes = u64(&o->ws, cg->mem_working_set);
-        o->mem.usage_bytes = u64(&o->usage, cg->mem_usage);
-        if (cg->have_rss)
-            o->mem.rss_bytes = u64(&o->rss, cg->mem_rss);
-        if (cg->have_faults) {
-            o->mem.page_faults = u64(&o->faults, cg->pgfault);
-            o->mem.major_page_faults = u64(&o->majfaults, cg->pgmajfault);
-        }
-        /* as the kubelet computes it: the limit less the working set */
-        if (cg->have_limit)
-            o->mem.available_bytes = u64(&o->avail, cg->mem_limit > cg->mem_working_set
-                                                            ? cg->mem_limit - cg->mem_working_set
-                                                            : 0);
-        o->lx.memory = &o->mem;
-    }
-    if (cg->have_pids) {
-        runtime__v1__process_usage__init(&o->proc);
-        o->proc.timestamp = ps->cg_at;
-        o->proc.process_count = u64(&o->procs, cg->pids);
-        o->lx.process = &o->proc;
-    }
+    berth_stats_pb_fill(&o->u, &ps->cg, ps->cg_at, ps->have_nano ? &ps->nano_cores : NULL);
+    o->lx.cpu = o->u.cpu;
+    o->lx.memory = o->u.memory;
+    o->lx.process = o->u.process;
+    o->lx.io = o->u.io;
 }
 
 static void fill_net(pb_stats_t *o, const berth_pod_stats_t *ps)
@@ -200,9 +174,38 @@ void berth_pod_stats_add_containers(uint8_t **item, size_t *len, const uint8_t *
     *len = out.len;
 }
 
+uint8_t *berth_pod_metrics_pack(const berth_pod_summary_t *s, berth_pod_stats_t *ps, size_t *len)
+{
+    if (ps && ps->metrics) {
+        *len = ps->metrics_len;
+        return berth_memdup(ps->metrics, ps->metrics_len ? ps->metrics_len : 1);
+    }
+    berth_cadvisor_entry_t e = {
+            .labels = {"", s->cgroup_parent, "", s->id, s->pod_namespace, s->pod_name},
+            .start_ns = s->created_at,
+    };
+    if (ps && ps->cg_at != 0) {
+        e.cg = &ps->cg;
+        e.cg_at = ps->cg_at;
+        e.have_net = ps->have_net;
+        e.ifaces = ps->ifaces;
+        e.n_ifaces = ps->n_ifaces;
+    }
+    uint8_t *buf = berth_cadvisor_pack_pod(s->id, &e, len);
+    if (ps && ps->cg_at != 0) {
+        ps->metrics = berth_memdup(buf, *len ? *len : 1);
+        ps->metrics_len = *len;
+    }
+    return buf;
+}
+
 void berth_pod_stats_reply(berth_grpc_call_t *call, int kind, uint8_t *const *items,
                            const size_t *lens, size_t n)
 {
+    if (berth_pod_stats_kind_metrics(kind)) {
+        berth_cadvisor_reply(call, kind == BERTH_POD_METRICS_STREAM, items, lens, n);
+        return;
+    }
     BERTH_AUTO_FREE berth_cri_packed_t *v = berth_calloc(n + 1, sizeof(*v));
     for (size_t i = 0; i < n; i++)
         v[i] = (berth_cri_packed_t){items[i], lens[i]};

@@ -34,6 +34,10 @@ typedef struct berth_pod_stats {
     bool have_net; /* the namespace was read at cg_at */
     size_t n_ifaces;
     berth_netdev_iface_t ifaces[BERTH_POD_STATS_MAX_IFACES];
+    /* The pod's PodSandboxMetrics of this sample, packed once (owned;
+     * NULL: not packed since the last sample). */
+    uint8_t *metrics;
+    size_t metrics_len;
 } berth_pod_stats_t;
 
 berth_pod_stats_t *berth_pod_stats_new(void);
@@ -59,10 +63,28 @@ uint8_t *berth_pod_stats_pack(const struct berth_pod_summary *s, const berth_pod
 
 /* Which call a pod stats answer is for. */
 enum berth_pod_stats_kind {
-    BERTH_POD_STATS_ONE,    /* PodSandboxStats */
-    BERTH_POD_STATS_LIST,   /* ListPodSandboxStats */
-    BERTH_POD_STATS_STREAM, /* StreamPodSandboxStats */
+    BERTH_POD_STATS_ONE,      /* PodSandboxStats */
+    BERTH_POD_STATS_LIST,     /* ListPodSandboxStats */
+    BERTH_POD_STATS_STREAM,   /* StreamPodSandboxStats */
+    BERTH_POD_METRICS_LIST,   /* ListPodSandboxMetrics (cadvisor.h) */
+    BERTH_POD_METRICS_STREAM, /* StreamPodSandboxMetrics */
 };
+
+/* Whether kind is one of the metrics calls. */
+static inline bool berth_pod_stats_kind_metrics(int kind)
+{
+    return kind == BERTH_POD_METRICS_LIST || kind == BERTH_POD_METRICS_STREAM;
+}
+
+/* s's PodSandboxMetrics (cadvisor.h: the pod cgroup's figures and the
+ * network interfaces', labelled container "", the pod's cgroup as id, the
+ * sandbox ID as name), no container yet, packed: returned owned, *len its
+ * size. ps NULL or never sampled: no metrics, only the ID. Packed once per
+ * sample and kept in ps (the labels come from s, which a pod's stats
+ * follow only while its cgroup and namespace stay the same): later calls
+ * copy it. */
+uint8_t *berth_pod_metrics_pack(const struct berth_pod_summary *s, berth_pod_stats_t *ps,
+                                size_t *len);
 
 /* Appends the pod's containers' stats (n packed ContainerStats) to a packed
  * PodSandboxStats (*item, *len; replaced by a new owned buffer) without
@@ -74,7 +96,8 @@ void berth_pod_stats_add_containers(uint8_t **item, size_t *len, const uint8_t *
 /* Answers the call with the n packed PodSandboxStats: one
  * PodSandboxStatsResponse (the first item; n is 1), one
  * ListPodSandboxStatsResponse, or one StreamPodSandboxStatsResponse per item
- * and then OK. Items stay the caller's. */
+ * and then OK; for the metrics kinds, the n packed PodSandboxMetrics
+ * likewise (berth_cadvisor_reply). Items stay the caller's. */
 struct berth_grpc_call;
 void berth_pod_stats_reply(struct berth_grpc_call *call, int kind, uint8_t *const *items,
                            const size_t *lens, size_t n);

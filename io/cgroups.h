@@ -2,9 +2,11 @@
 /*
  * Probes the node's cgroup layout (v1, v2 or hybrid) so berth can choose an
  * OCI runtime that works on it and tell the operator what to change when it
- * does not, and reads a container's CPU and memory usage from wherever its
- * hierarchies are mounted. Reads /proc/self/mountinfo and cgroup files only;
- * never changes a mount or a cgroup.
+ * does not, and reads a container's or a pod's figures (CPU, memory, swap,
+ * pressure, block I/O, tasks and their descriptors) from wherever its
+ * hierarchies are mounted, v1 or v2. Reads /proc/self/mountinfo, cgroup
+ * files, /sys/dev/block and /proc/PID/fd only; never changes a mount or a
+ * cgroup.
  */
 #ifndef BERTH_IO_CGROUPS_H
 #define BERTH_IO_CGROUPS_H
@@ -85,34 +87,123 @@ unsigned berth_cgroups_controller_bit(const char *name);
  * "2MB", "1GB", "64KB"), per info->hugepage_sizes. */
 bool berth_cgroups_has_hugepage_size(const berth_cgroups_info_t *info, const char *page_size);
 
-/* One cgroup's CPU and memory figures, as the kubelet reads them. */
+/* A cgroup's pressure stall information for one resource (cgroup v2
+ * cpu.pressure, memory.pressure, io.pressure): the share of wall time some
+ * (or all, "full") of its tasks were stalled, averaged over 10, 60 and 300
+ * seconds (percent), and the total stall time in microseconds. */
+typedef struct berth_cgroups_psi_line {
+    uint64_t total_us;
+    double avg10, avg60, avg300;
+} berth_cgroups_psi_line_t;
+
+typedef struct berth_cgroups_psi {
+    bool have_full; /* cpu.pressure has no "full" line before Linux 5.13 */
+    berth_cgroups_psi_line_t some, full;
+} berth_cgroups_psi_t;
+
+enum { BERTH_CGROUPS_PSI_CPU, BERTH_CGROUPS_PSI_MEMORY, BERTH_CGROUPS_PSI_IO, BERTH_CGROUPS_N_PSI };
+
+/* One block device's I/O as the cgroup was charged for it (v2 io.stat, v1
+ * blkio.throttle.io_service_bytes_recursive and io_serviced_recursive). */
+typedef struct berth_cgroups_blkdev {
+    uint32_t major, minor;
+    char name[32]; /* "/dev/sda" (from /sys/dev/block/M:m/uevent), "M:m" when unknown */
+    uint64_t rbytes, wbytes, rios, wios;
+} berth_cgroups_blkdev_t;
+
+#define BERTH_CGROUPS_MAX_PROCS 256
+
+/* The devices kept per cgroup; a cgroup that used more shows the first. */
+#define BERTH_CGROUPS_MAX_BLKDEVS 8
+
+/* One cgroup's figures, as the kubelet and cAdvisor's metrics read them. */
 typedef struct berth_cgroups_stats {
     bool have_cpu;            /* cpu_ns was read */
     bool have_mem;            /* mem_usage and mem_working_set were read */
     uint64_t cpu_ns;          /* CPU time used since the cgroup was made */
     uint64_t mem_usage;       /* bytes charged, page cache included */
     uint64_t mem_working_set; /* mem_usage less the inactive file cache, floored at 0 */
+    bool v2;                  /* the memory (else the CPU) figures came from cgroup2 */
     /* From the same memory.stat read (no extra file): v1 total_rss,
-     * total_pgfault, total_pgmajfault; v2 anon, pgfault, pgmajfault. */
-    bool have_rss, have_faults;
-    uint64_t mem_rss, pgfault, pgmajfault;
-    /* Read only by a reader asked for them (berth_cgroups_reader_want_more):
-     * the memory limit (v1 memory.limit_in_bytes, v2 memory.max; have_limit
+     * total_pgfault, total_pgmajfault, total_cache, total_mapped_file; v2
+     * anon, pgfault, pgmajfault, file, file_mapped. */
+    bool have_rss, have_faults, have_cache;
+    uint64_t mem_rss, pgfault, pgmajfault, mem_cache, mem_mapped_file;
+    /* Read only by a reader asked for them (berth_cgroups_reader_want_more). */
+    /* The memory limit (v1 memory.limit_in_bytes, v2 memory.max; have_limit
      * false for none: "max", or v1's page-rounded LLONG_MAX) and the number
      * of tasks (pids.current of the v1 pids hierarchy or of cgroup2). */
     bool have_limit, have_pids;
     uint64_t mem_limit, pids;
+    /* CPU time in user and kernel mode: v1 cpuacct.stat (clock ticks), v2
+     * cpu.stat user_usec and system_usec. */
+    bool have_cpu_split;
+    uint64_t cpu_user_ns, cpu_sys_ns;
+    /* CFS bandwidth control: periods elapsed, periods throttled, time
+     * throttled (v1 cpu.stat of the cpu hierarchy, v2 cpu.stat). */
+    bool have_throttle;
+    uint64_t cfs_periods, cfs_throttled, cfs_throttled_ns;
+    /* The CPU settings: shares (v1 cpu.shares; v2 cpu.weight turned back
+     * into shares as runc turns shares into a weight), quota and period
+     * (v1 cpu.cfs_quota_us and cpu.cfs_period_us, v2 cpu.max; quota 0: none). */
+    bool have_cpu_spec;
+    uint64_t cpu_shares, cpu_quota_us, cpu_period_us;
+    /* Swap used (v1 memory.memsw.usage_in_bytes less memory.usage_in_bytes,
+     * v2 memory.swap.current) and its limit (v1 memory.memsw.limit_in_bytes
+     * less memory.limit_in_bytes, v2 memory.swap.max; none: "max", or no
+     * memory limit on v1). Absent when the kernel does not account swap. */
+    bool have_swap, have_swap_limit;
+    uint64_t swap_usage, swap_limit;
+    /* Times usage hit the limit (v1 memory.failcnt, v2 memory.events max)
+     * and processes the OOM killer killed in the cgroup (v1
+     * memory.oom_control oom_kill, Linux 4.13+; v2 memory.events oom_kill). */
+    bool have_failcnt, have_oom;
+    uint64_t failcnt, oom_kills;
+    /* Kernel memory charged (v1 memory.kmem.usage_in_bytes, v2 memory.stat
+     * kernel, or kernel_stack + pagetables + slab before Linux 6.1) and
+     * the highest usage seen (v1 memory.max_usage_in_bytes, v2 memory.peak,
+     * Linux 5.19+). */
+    bool have_kmem, have_max_usage;
+    uint64_t kmem, max_usage;
+    /* The memory reservation: v1 memory.soft_limit_in_bytes, v2 memory.low
+     * (have_reservation; 0 for none: v1's page-rounded LLONG_MAX, v2 "max"). */
+    bool have_reservation;
+    uint64_t mem_reservation;
+    /* Threads in the cgroup itself (v1 tasks, v2 cgroup.threads) and the
+     * pids limit (pids.max; 0: none); open file descriptors and sockets of
+     * the processes in the cgroup itself (cgroup.procs, then /proc/PID/fd;
+     * at most BERTH_CGROUPS_MAX_PROCS processes are looked at). */
+    bool have_threads, have_fds;
+    uint64_t threads, threads_max, fds, sockets;
+    /* Pressure stall information: cgroup v2 with PSI in the kernel only. */
+    bool have_psi[BERTH_CGROUPS_N_PSI];
+    berth_cgroups_psi_t psi[BERTH_CGROUPS_N_PSI];
+    /* Block I/O per device (have_io: the file was read, even with no device). */
+    bool have_io;
+    size_t n_blkdevs;
+    berth_cgroups_blkdev_t blkdevs[BERTH_CGROUPS_MAX_BLKDEVS];
 } berth_cgroups_stats_t;
+
+/* Parsers of the cgroup files above, pure, for the reader and for tests:
+ * a *.pressure text; an io.stat text (v2); a blkio bytes and a blkio
+ * serviced text (v1; either may be NULL). They fill out and return false
+ * when the text holds nothing of the kind. */
+bool berth_cgroups_parse_psi(const char *text, berth_cgroups_psi_t *out);
+size_t berth_cgroups_parse_io_stat(const char *text, berth_cgroups_blkdev_t *out, size_t cap);
+size_t berth_cgroups_parse_blkio(const char *bytes, const char *serviced,
+                                 berth_cgroups_blkdev_t *out, size_t cap);
 
 /* The usage files of one cgroup, resolved once: the hierarchies come from
  * /proc/self/mountinfo, looked up once per process (a hierarchy mounted later
- * is not seen): the v1 one whose super options name cpuacct, the v1 one that
- * names memory, wherever they are mounted and whatever they are co-mounted
- * with, and the cgroup2 mount. A read then joins no path and allocates
- * nothing, and a file it opened stays open (three descriptors per cgroup,
- * while all readers together keep fewer than half of RLIMIT_NOFILE; past
- * that, files are opened and closed per read), so reading again is one
- * pread per file. Reference counted: the last unref closes the files. */
+ * is not seen): the v1 ones whose super options name cpuacct, cpu, memory,
+ * pids and blkio, wherever they are mounted and whatever they are
+ * co-mounted with, and the cgroup2 mount. A read then joins no path and
+ * allocates nothing (but for a device's name, once), and a file it opened
+ * stays open (three descriptors per cgroup, about twenty for a reader
+ * asked for more, while all readers together keep fewer than half of
+ * RLIMIT_NOFILE; past that, files are opened and closed per read), so
+ * reading again is one pread per file. Reference counted: the last unref
+ * closes the files. */
 typedef struct berth_cgroups_reader berth_cgroups_reader_t;
 
 /* A reader for the cgroup at cgroup_path, an absolute cgroupfs path as in
@@ -130,9 +221,12 @@ berth_cgroups_reader_t *berth_cgroups_reader_new_files(const char *mountinfo_pat
                                                        const char *sysroot,
                                                        const char *cgroup_path);
 
-/* Makes r's reads also take the memory limit and the task count (two more
- * files, kept open as the others): a pod's figures want them, a
- * container's do not. Call it before r is shared. */
+/* Makes r's reads also take the figures marked "read only by a reader
+ * asked for them" in berth_cgroups_stats_t (a dozen more small files, kept
+ * open as the others; a file the cgroup does not have, such as
+ * memory.swap.current without swap accounting or cpu.pressure without PSI,
+ * is not tried again once the cgroup's own files were read). Call it
+ * before r is shared. */
 void berth_cgroups_reader_want_more(berth_cgroups_reader_t *r);
 
 /* Takes one more reference (the caller holds one) / drops one. Any thread. */

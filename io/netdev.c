@@ -39,11 +39,16 @@ static bool parse_line(const char *p, const char *end, berth_netdev_iface_t *o)
             x = x * 10 + (uint64_t)(*q - '0'); /* the kernel prints u64: no overflow */
         v[i] = x;
     }
-    /* receive: bytes packets errs ...; transmit from the ninth: bytes packets errs */
+    /* receive: bytes packets errs drop ...; transmit from the ninth: bytes
+     * packets errs drop */
     o->rx_bytes = v[0];
+    o->rx_packets = v[1];
     o->rx_errors = v[2];
+    o->rx_dropped = v[3];
     o->tx_bytes = v[8];
+    o->tx_packets = v[9];
     o->tx_errors = v[10];
+    o->tx_dropped = v[11];
     return true;
 }
 

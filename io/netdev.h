@@ -16,6 +16,7 @@
 typedef struct berth_netdev_iface {
     char name[32]; /* IFNAMSIZ is 16; longer names are cut */
     uint64_t rx_bytes, rx_errors, tx_bytes, tx_errors;
+    uint64_t rx_packets, rx_dropped, tx_packets, tx_dropped; /* for cAdvisor's metrics */
 } berth_netdev_iface_t;
 
 /* Parses /proc/net/dev text (len bytes, no NUL needed): the two header

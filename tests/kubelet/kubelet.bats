@@ -421,6 +421,26 @@ EOF
         .containers[0].rootfs.usedBytes != null' <<<"$pod"
     # the pod's own CPU and memory, from its cgroup
     jq -e '.cpu.usageCoreNanoSeconds > 0 and .memory.workingSetBytes > 0' <<<"$pod"
+    # /metrics/cadvisor from ListMetricDescriptors and ListPodSandboxMetrics:
+    # cAdvisor's names and labels, the container's figures and the pod's
+    # network (value: the last field of the sample line)
+    grep -E '^container_(cpu_usage_seconds_total|network_receive_bytes_total|memory_working_set_bytes)' \
+        "$KL_DIR/cadvisor.txt" | grep "gated-$KL_NODE" >&2 || true
+    local m
+    m=$(grep -E '^container_memory_working_set_bytes\{' "$KL_DIR/cadvisor.txt" |
+        grep 'container="main"' | grep "pod=\"gated-$KL_NODE\"" | grep 'namespace="kltest"')
+    [[ -n $m ]]
+    awk '{ exit !($2 > 0) }' <<<"$m"
+    m=$(grep -E '^container_cpu_usage_seconds_total\{' "$KL_DIR/cadvisor.txt" |
+        grep 'container="main"' | grep 'cpu="total"' | grep "pod=\"gated-$KL_NODE\"")
+    [[ -n $m ]]
+    # the image as the pod spec names it, not the ID the kubelet sends
+    grep -qF "image=\"$BUSYBOX\"" <<<"$m"
+    m=$(grep -E '^container_network_receive_bytes_total\{' "$KL_DIR/cadvisor.txt" |
+        grep 'interface="eth0"' | grep "pod=\"gated-$KL_NODE\"")
+    [[ -n $m ]]
+    awk '{ exit !($2 > 10000) }' <<<"$m"
+    grep -q '^# TYPE container_cpu_usage_seconds_total counter' "$KL_DIR/cadvisor.txt"
     [[ $(kl_count_running) == 1 ]]
     [[ $(kl_restarts) == 0 ]]
     [[ $(berth_crictl ps -a -q | grep -c .) == 1 ]]

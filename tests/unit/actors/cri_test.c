@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "actors/cadvisor.h"
 #include "actors/cri.h"
 #include "actors/netstatus.h"
 #include "engine/alloc.h"
@@ -70,7 +71,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 int main(void)
 {
-    printf("1..21\n");
+    printf("1..22\n");
     char tmpl[] = "/tmp/berth-cri-XXXXXX";
     char *base = mkdtemp(tmpl);
     char *netdir = berth_asprintf("%s/net.d", base);
@@ -213,6 +214,21 @@ int main(void)
     answer_free(&a);
     call_raw("/runtime.v1.ImageService/PullImage", NULL, 0, &a);
     ok(a.status == 12 && a.msg && strstr(a.msg, "PullImage"), "image method: UNIMPLEMENTED");
+    answer_free(&a);
+    Runtime__V1__ListMetricDescriptorsRequest md =
+            RUNTIME__V1__LIST_METRIC_DESCRIPTORS_REQUEST__INIT;
+    call("/runtime.v1.RuntimeService/ListMetricDescriptors", &md.base, &a);
+    Runtime__V1__ListMetricDescriptorsResponse *mr =
+            a.status == 0
+                    ? runtime__v1__list_metric_descriptors_response__unpack(NULL, a.len, a.body)
+                    : NULL;
+    check(mr && mr->n_descriptors == berth_cadvisor_n_descriptors() &&
+                  strcmp(mr->descriptors[0]->name, "container_cpu_usage_seconds_total") == 0 &&
+                  mr->descriptors[0]->n_label_keys == 7 && mr->descriptors[0]->help[0] != '\0',
+          "ListMetricDescriptors: answered by the CRI actor, every descriptor (%zu)",
+          mr ? mr->n_descriptors : 0);
+    if (mr)
+        runtime__v1__list_metric_descriptors_response__free_unpacked(mr, NULL);
     answer_free(&a);
     call_raw("/runtime.v1.RuntimeService/NoSuchThing", NULL, 0, &a);
     ok(a.status == 12 && a.msg && strstr(a.msg, "NoSuchThing"), "unknown method: UNIMPLEMENTED");

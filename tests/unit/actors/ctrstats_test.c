@@ -144,6 +144,43 @@ int main(void)
     berth_ctr_summary_free(n);
     berth_ctr_summary_free(m);
 
+    /* the CPU rate from two reads, kept with the figures and carried */
+    const int64_t T = 1000000000ll;
+    berth_ctr_summary_t *r = summary();
+    r->cgroup = berth_strdup("/kubepods/pod1/c0ffee");
+    berth_cgroups_stats_t c1 = {.have_cpu = true, .cpu_ns = 1 * T, .have_mem = true};
+    berth_ctr_stats_set_cg(r, &c1, 10 * T);
+    ok(!r->have_nano, "one read: no rate");
+    ok(berth_ctr_metrics_packed(r, LAYERS).data != NULL && r->metrics != NULL,
+       "metrics packed for a container read, and kept");
+    c1.cpu_ns = 3 * T;
+    berth_ctr_stats_set_cg(r, &c1, 14 * T);
+    ok(r->have_nano && r->nano_cores == 500000000 && r->metrics == NULL,
+       "two reads 4 s apart, 2 s of CPU: half a core; the metrics dropped");
+    st = unpack(berth_ctr_stats_packed(r, 15 * T, LAYERS, &scratch));
+    ok(st && st->cpu->usage_nano_cores && st->cpu->usage_nano_cores->value == 500000000,
+       "UsageNanoCores answered from the reads");
+    runtime__v1__container_stats__free_unpacked(st, NULL);
+    berth_ctr_summary_t *r2 = summary();
+    berth_ctr_stats_carry(r2, r, true);
+    ok(r2->have_nano && r2->nano_cores == 500000000, "the rate is carried with the cgroup");
+    c1.cpu_ns = 1 * T; /* a new cgroup: the counter went back */
+    berth_ctr_stats_set_cg(r2, &c1, 20 * T);
+    ok(!r2->have_nano, "a counter that went back: no rate");
+    berth_cri_packed_t mp = berth_ctr_metrics_packed(r2, LAYERS);
+    const uint8_t *kept = mp.data;
+    berth_ctr_stats_set_fs(r2, 1 << 30, 1000, 900);
+    ok(r2->metrics == NULL && r2->have_fs, "new filesystem figures drop the metrics");
+    mp = berth_ctr_metrics_packed(r2, LAYERS);
+    berth_ctr_stats_set_fs(r2, 1 << 30, 1000, 900);
+    ok(r2->metrics == mp.data && kept != NULL, "the same figures keep them");
+    berth_cgroups_stats_t gone = {0};
+    berth_ctr_stats_set_cg(r2, &gone, 21 * T);
+    ok(berth_ctr_metrics_packed(r2, LAYERS).data == NULL,
+       "a cgroup gone (the container exited): no metrics, as cAdvisor shows none");
+    berth_ctr_summary_free(r);
+    berth_ctr_summary_free(r2);
+
     berth_ctr_summary_free(s); /* frees the packed answer with it */
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;

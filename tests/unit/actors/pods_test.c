@@ -59,7 +59,7 @@ static int count_msg(void *ctx, const uint8_t *msg, size_t len)
 
 int main(void)
 {
-    printf("1..20\n");
+    printf("1..22\n");
     char tmpl[] = "/tmp/berth-pods-XXXXXX";
     char *base = mkdtemp(tmpl);
     char *root = berth_asprintf("%s/root", base);
@@ -225,6 +225,29 @@ int main(void)
                                   slen, 30000000000ull, count_msg, &smsgs, &sstatus, &smsg, &err);
     check(sstatus == 0 && smsgs == 0,
           "StreamPodSandboxStats: no pods, no message, then OK (%d: %s)", sstatus,
+          smsg ? smsg : "");
+    berth_free(smsg);
+    berth_err_free(&err);
+
+    /* the metrics calls take the same path: no pods, nothing */
+    Runtime__V1__ListPodSandboxMetricsRequest lpm =
+            RUNTIME__V1__LIST_POD_SANDBOX_METRICS_REQUEST__INIT;
+    call("/runtime.v1.RuntimeService/ListPodSandboxMetrics", &lpm.base, &a);
+    Runtime__V1__ListPodSandboxMetricsResponse *lpr =
+            a.status == 0
+                    ? runtime__v1__list_pod_sandbox_metrics_response__unpack(NULL, a.len, a.body)
+                    : NULL;
+    ok(lpr && lpr->n_pod_metrics == 0, "ListPodSandboxMetrics: OK, empty");
+    if (lpr)
+        runtime__v1__list_pod_sandbox_metrics_response__free_unpacked(lpr, NULL);
+    answer_free(&a);
+    smsgs = 0;
+    sstatus = -1;
+    smsg = NULL;
+    berth_grpc_client_call_stream(cl, "/runtime.v1.RuntimeService/StreamPodSandboxMetrics", "", 0,
+                                  30000000000ull, count_msg, &smsgs, &sstatus, &smsg, &err);
+    check(sstatus == 0 && smsgs == 0,
+          "StreamPodSandboxMetrics: no pods, no message, then OK (%d: %s)", sstatus,
           smsg ? smsg : "");
     berth_free(smsg);
     berth_err_free(&err);

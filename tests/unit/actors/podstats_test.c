@@ -162,6 +162,22 @@ static void test_pack(void)
     ok(st && st->linux && st->linux->network == NULL, "namespace not read: no network figures");
     runtime__v1__pod_sandbox_stats__free_unpacked(st, NULL);
 
+    /* the pod's metrics: packed once per sample, copied after */
+    size_t ml1, ml2;
+    uint8_t *m1 = berth_pod_metrics_pack(s, ps, &ml1);
+    const uint8_t *kept = ps->metrics;
+    uint8_t *m2 = berth_pod_metrics_pack(s, ps, &ml2);
+    Runtime__V1__PodSandboxMetrics *pm = runtime__v1__pod_sandbox_metrics__unpack(NULL, ml2, m2);
+    ok(kept && ps->metrics == kept && ml1 == ml2 && memcmp(m1, m2, ml1) == 0 && m2 != kept && pm &&
+               strcmp(pm->pod_sandbox_id, s->id) == 0 && pm->n_metrics > 0,
+       "pod metrics: packed once per sample, each call gets its own copy");
+    if (pm)
+        runtime__v1__pod_sandbox_metrics__free_unpacked(pm, NULL);
+    berth_pod_stats_set(ps, &cg, 10, NULL, -1);
+    ok(ps->metrics == NULL, "a new sample drops them");
+    berth_free(m1);
+    berth_free(m2);
+
     berth_free(buf);
     berth_free(b1);
     berth_free(b2);

@@ -185,7 +185,6 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    printf("1..71\n");
     berth_cgroups_info_t cg;
     char *mi;
     char *sys;
@@ -689,6 +688,143 @@ int main(void)
               "no reader for a relative path");
     }
 
+    /* 18. the full figures from the fixtures of a v1 node and of a v2 node
+     * (tests/fixtures/cgroups): the same container on both */
+    {
+        static const char *const vers[] = {"v1", "v2"};
+        for (int v = 0; v < 2; v++) {
+            const char *ver = vers[v];
+            BERTH_AUTO_FREE char *mi =
+                    berth_asprintf("%s/%s/mountinfo", BERTH_CGROUPS_FIXTURES, ver);
+            BERTH_AUTO_FREE char *sys = berth_asprintf("%s/%s", BERTH_CGROUPS_FIXTURES, ver);
+            berth_cgroups_reader_t *rd =
+                    berth_cgroups_reader_new_files(mi, sys, "/kubepods/burstable/pod11/ctr1");
+            berth_cgroups_reader_want_more(rd);
+            r = rd ? berth_cgroups_reader_read(rd, &st) : -2;
+            check(r == 0 && st.v2 == (v == 1) && st.have_cpu && st.cpu_ns == 3000000000ull &&
+                          st.have_mem && st.mem_usage == 155267072 &&
+                          st.mem_working_set == 155267072 - 97157120,
+                  "%s fixture: usage and working set (%llu, %llu)", ver,
+                  (unsigned long long)st.cpu_ns, (unsigned long long)st.mem_working_set);
+            check(st.have_cpu_split && st.cpu_user_ns == 2000000000ull &&
+                          st.cpu_sys_ns == 1000000000ull,
+                  "%s fixture: user and system CPU (%llu, %llu)", ver,
+                  (unsigned long long)st.cpu_user_ns, (unsigned long long)st.cpu_sys_ns);
+            check(st.have_throttle && st.cfs_periods == 500 && st.cfs_throttled == 20 &&
+                          st.cfs_throttled_ns == 1500000000ull,
+                  "%s fixture: CFS periods, throttled periods and time", ver);
+            check(st.have_cpu_spec && st.cpu_quota_us == 50000 && st.cpu_period_us == 100000 &&
+                          (v == 0 ? st.cpu_shares == 512
+                                  : st.cpu_shares >= 500 && st.cpu_shares <= 530),
+                  "%s fixture: shares %llu (v2 from cpu.weight 20), quota and period", ver,
+                  (unsigned long long)st.cpu_shares);
+            check(st.have_rss && st.mem_rss == 15851520 && st.have_faults &&
+                          st.pgfault == 1775724 && st.pgmajfault == 16 && st.have_cache &&
+                          st.mem_cache == 132435968 && st.mem_mapped_file == 4096,
+                  "%s fixture: rss, faults, cache and mapped files", ver);
+            check(st.have_limit && st.mem_limit == 268435456 && st.have_pids && st.pids == 3,
+                  "%s fixture: memory limit and pids", ver);
+            check(st.have_swap && st.swap_usage == 2097152 && st.have_swap_limit &&
+                          st.swap_limit == 268435456,
+                  "%s fixture: swap used and its limit (%llu, %llu)", ver,
+                  (unsigned long long)st.swap_usage, (unsigned long long)st.swap_limit);
+            check(st.have_failcnt && st.failcnt == 7 && st.have_oom && st.oom_kills == 2,
+                  "%s fixture: failcnt and OOM kills", ver);
+            const berth_cgroups_blkdev_t *d0 = &st.blkdevs[0], *d1 = &st.blkdevs[1];
+            check(st.have_io && st.n_blkdevs == 2 && d0->rbytes == 1048576 &&
+                          d0->wbytes == 2097152 && d0->rios == 256 && d0->wios == 512 &&
+                          strcmp(d0->name, v == 0 ? "/dev/vda" : "/dev/sda") == 0 &&
+                          d1->rbytes == 4096 && d1->rios == 1 && strcmp(d1->name, "7:0") == 0,
+                  "%s fixture: I/O per device, named from /sys/dev/block (%s, %s)", ver, d0->name,
+                  d1->name);
+            check(st.have_kmem && st.kmem == 1048576 && st.have_max_usage &&
+                          st.max_usage == 200000000,
+                  "%s fixture: kernel memory (v2: memory.stat kernel) and peak usage (%llu)", ver,
+                  (unsigned long long)st.kmem);
+            check(st.have_reservation && st.mem_reservation == (v == 0 ? 0 : 67108864),
+                  "%s fixture: reservation (v1 soft limit unset: 0; v2 memory.low)", ver);
+            check(st.have_threads && st.threads == 3 && st.threads_max == 1024 && st.have_fds &&
+                          st.fds == 4 && st.sockets == 2,
+                  "%s fixture: threads, pids.max, descriptors and sockets of cgroup.procs "
+                  "(%llu %llu %llu)",
+                  ver, (unsigned long long)st.threads, (unsigned long long)st.fds,
+                  (unsigned long long)st.sockets);
+            if (v == 0) {
+                check(!st.have_psi[0] && !st.have_psi[1] && !st.have_psi[2],
+                      "v1 fixture: no pressure figures");
+            } else {
+                const berth_cgroups_psi_t *c = &st.psi[BERTH_CGROUPS_PSI_CPU];
+                const berth_cgroups_psi_t *io = &st.psi[BERTH_CGROUPS_PSI_IO];
+                check(st.have_psi[0] && st.have_psi[1] && st.have_psi[2] &&
+                              c->some.total_us == 123456 && c->some.avg10 == 1.5 &&
+                              c->some.avg60 == 0.75 && c->some.avg300 == 0.25 && c->have_full &&
+                              c->full.total_us == 23456 && io->full.avg10 == 1.0 &&
+                              st.psi[BERTH_CGROUPS_PSI_MEMORY].full.total_us == 500,
+                      "v2 fixture: cpu, memory and io pressure, some and full");
+            }
+            berth_cgroups_reader_unref(rd);
+        }
+    }
+
+    /* 19. v2 without PSI, swap accounting or the io controller: those
+     * figures are absent, and the files are not tried again once the
+     * cgroup was read (a file that shows up later is not seen) */
+    {
+        const char *d = "st-v2/sys/sys/fs/cgroup/kubepods/podF/berth-11";
+        putf("usage_usec 10\n", "%s/cpu.stat", d);
+        putf("4096\n", "%s/memory.current", d);
+        putf("max\n", "%s/memory.max", d);
+        putf("39\n", "%s/cpu.weight", d);
+        putf("max 100000\n", "%s/cpu.max", d);
+        BERTH_AUTO_FREE char *mip = berth_asprintf("%s/st-v2/mountinfo", tmp);
+        BERTH_AUTO_FREE char *sys = berth_asprintf("%s/st-v2/sys", tmp);
+        berth_cgroups_reader_t *rd =
+                berth_cgroups_reader_new_files(mip, sys, "/kubepods/podF/berth-11");
+        berth_cgroups_reader_want_more(rd);
+        r = berth_cgroups_reader_read(rd, &st);
+        check(r == 0 && !st.have_psi[0] && !st.have_psi[1] && !st.have_psi[2] && !st.have_swap &&
+                      !st.have_io && !st.have_limit && !st.have_cpu_split && !st.have_throttle,
+              "v2 without pressure, swap, io or limit files: none shown");
+        /* runc writes 1024 shares as weight 39; the way back rounds */
+        check(st.have_cpu_spec && st.cpu_shares >= 999 && st.cpu_shares <= 1024 &&
+                      st.cpu_quota_us == 0 && st.cpu_period_us == 100000,
+              "cpu.weight 39 is about 1024 shares; cpu.max \"max\" is no quota (%llu)",
+              (unsigned long long)st.cpu_shares);
+        putf("some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n", "%s/cpu.pressure", d);
+        r = berth_cgroups_reader_read(rd, &st);
+        check(r == 0 && !st.have_psi[0], "a file found missing once is not tried again");
+        berth_cgroups_reader_unref(rd);
+        /* a reader made before its cgroup: the optional files are tried
+         * once the cgroup is there */
+        rd = berth_cgroups_reader_new_files(mip, sys, "/kubepods/podF/berth-12");
+        berth_cgroups_reader_want_more(rd);
+        r = berth_cgroups_reader_read(rd, &st);
+        check(r == -1, "no cgroup yet: -1");
+        const char *d2 = "st-v2/sys/sys/fs/cgroup/kubepods/podF/berth-12";
+        putf("usage_usec 10\n", "%s/cpu.stat", d2);
+        putf("some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n", "%s/cpu.pressure", d2);
+        r = berth_cgroups_reader_read(rd, &st);
+        check(r == 0 && st.have_psi[0] && !st.psi[0].have_full && st.psi[0].some.total_us == 5,
+              "files missing before the cgroup was made are read once it is; no full line, "
+              "no full figures");
+        berth_cgroups_reader_unref(rd);
+    }
+
+    /* 20. the parsers on odd input */
+    {
+        berth_cgroups_psi_t psi;
+        check(!berth_cgroups_parse_psi("", &psi) && !berth_cgroups_parse_psi("full avg10=1", &psi),
+              "psi: empty or no some line: nothing");
+        berth_cgroups_blkdev_t devs[2];
+        size_t n =
+                berth_cgroups_parse_io_stat("8:0 rbytes=1\n8:16 wbytes=2\n9:0 rbytes=3\n", devs, 2);
+        check(n == 2 && devs[0].rbytes == 1 && devs[1].wbytes == 2,
+              "io.stat: devices past the cap are dropped");
+        n = berth_cgroups_parse_blkio("Total 0\n", NULL, devs, 2);
+        check(n == 0, "blkio with no device: none");
+    }
+
     nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    printf("1..%d\n", ntest);
     return nfail ? 1 : 0;
 }

@@ -50,6 +50,9 @@ static void test_fixture(void)
     check(strcmp(v[1].name, "net1") == 0 && v[1].rx_bytes == UINT64_MAX && v[1].rx_errors == 3 &&
                   v[1].tx_bytes == 9 && v[1].tx_errors == 4,
           "net1: counters touching the colon, a full u64");
+    check(v[0].rx_packets == 3736 && v[0].tx_packets == 312 && v[1].rx_packets == 7 &&
+                  v[1].tx_packets == 1 && v[0].rx_dropped == 0 && v[1].tx_dropped == 0,
+          "packets and drops for the metrics");
     check(strcmp(v[2].name, "verylonginterfa") == 0 && v[2].tx_bytes == 744,
           "a fifteen-character name touching its colon");
 
