@@ -675,6 +675,7 @@ static const berth_index_route_t route_table[] = {
         {"Attach", NULL, 0, false},
         {"ReopenContainerLog", NULL, 0, false},
         {"UpdateContainerResources", NULL, 0, false},
+        {"CheckpointContainer", NULL, 0, false},
 };
 static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -248,6 +249,24 @@ const berth_criu_status_t *berth_criu_probe(void)
         return cur;
     }
     return s;
+}
+
+char *berth_criu_status_json(void)
+{
+    const berth_criu_status_t *s = berth_criu_status();
+    json_t *o = json_object();
+    json_object_set_new(o, "probed", json_boolean(s != NULL));
+    json_object_set_new(o, "usable", json_boolean(s && s->usable));
+    if (s && s->path)
+        json_object_set_new(o, "criu", json_string(s->path));
+    if (s && s->version)
+        json_object_set_new(o, "version", json_string(s->version));
+    if (s == NULL || s->reason)
+        json_object_set_new(o, "reason",
+                            json_string(s ? s->reason : "CRIU's probe has not finished yet"));
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
 }
 
 static void probe_job(void *arg)

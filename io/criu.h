@@ -51,6 +51,10 @@ const berth_criu_status_t *berth_criu_probe(void);
 /* The published probe, or NULL while none finished. Never blocks: any
  * thread, actor turns included. */
 const berth_criu_status_t *berth_criu_status(void);
+/* The published probe as a JSON object's text, for Status' verbose info:
+ * {"usable":..,"probed":..,"criu":..,"version":..,"reason":..}. Allocated
+ * by jansson (berth's allocator in berthd). Never blocks: any thread. */
+char *berth_criu_status_json(void);
 /* berth_criu_probe on the pool, answering nobody (berthd's start). */
 void berth_criu_probe_async(void);
 
