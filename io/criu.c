@@ -14,10 +14,12 @@
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include "engine/alloc.h"
@@ -205,9 +207,13 @@ void berth_criu_probe_at(const char *path, berth_criu_status_t *out)
         out->usable = true;
         return;
     }
-    out->reason =
-            berth_asprintf("criu check failed (criu %s, %s): %s",
-                           out->version ? out->version : "of unknown version", out->path, why);
+    /* CRIU follows the kernel: its version and the kernel's say most */
+    struct utsname u;
+    if (uname(&u) < 0)
+        snprintf(u.release, sizeof(u.release), "?");
+    out->reason = berth_asprintf("criu check failed (criu %s at %s, kernel %s): %s",
+                                 out->version ? out->version : "of unknown version", out->path,
+                                 u.release, why);
 }
 
 void berth_criu_status_fini(berth_criu_status_t *s)
