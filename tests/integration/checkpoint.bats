@@ -161,7 +161,7 @@ last_count() {
     [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_EXITED ]]
 }
 
-@test "with a working criu: a counter's checkpoint archive holds CRI-O's members and restores counting on" {
+@test "with a working criu: a counter's checkpoint archive holds CRI-O's members, the counter runs on" {
     reason=$(criu_reason)
     [[ -z $reason ]] || skip "criu check fails on this node: $reason"
     id=$(run_counter counter)
@@ -171,24 +171,35 @@ last_count() {
     echo "$output"
     [ "$status" -eq 0 ]
     members=$(tar tf "$tar")
+    echo "$members"
     for m in checkpoint/ config.dump spec.dump rootfs-diff.tar io.kubernetes.cri-o.LogPath; do
         grep -qx "$m" <<<"$members"
     done
     grep -q '^checkpoint/.*\.img$' <<<"$members"
     [[ $(tar xOf "$tar" config.dump | jq -r .id) == "$id" ]]
-    # forensic: the container runs on
+    [[ $(tar xOf "$tar" spec.dump | jq -r '.annotations["io.kubernetes.cri-o.Metadata"]' | jq -r .name) == counter ]]
+    [[ $(stat -c %a "$tar") == 600 ]]
+    [[ ! -e $BERTH_ROOT/overlay-containers/$id/checkpoint-work ]]
+    # forensic: the container runs on and keeps counting
     [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_RUNNING ]]
-    at=$(last_count counter)
-    berth_crictl stop -t 2 "$id" >/dev/null
-    # restore: a new container whose image is the archive
+    a=$(last_count counter)
+    sleep 0.5
+    b=$(last_count counter)
+    ((b > a))
+}
+
+@test "CreateContainer from a checkpoint archive is refused as not implemented, naming the archive" {
+    # restore (CRI-O's CreateContainer with image = archive path) is not
+    # implemented yet (docs/checkpoint.md): the answer says so, nothing is made
+    tar=$BERTH_TMP/ckpt/some.tar
+    tar cf "$tar" -T /dev/null
     f=$BERTH_TMP/restored.json
     cat >"$f" <<EOF
 {"metadata":{"name":"restored"},"image":{"image":"$tar"},"log_path":"restored.log"}
 EOF
-    rid=$(berth_crictl create "$POD" "$f" "$POD_JSON")
-    berth_crictl start "$rid" >/dev/null
-    sleep 1
-    first=$(head -n1 "$BERTH_TMP/logs/restored.log" | awk '{print $4}')
-    # it continues from the checkpoint rather than starting at 0
-    ((first >= at - 20 && first > 0))
+    run berth_crictl create "$POD" "$f" "$POD_JSON"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *Unimplemented* && $output == *"$tar"* && $output == *checkpoint* ]]
+    [[ -z $(berth_crictl ps -a -q) ]]
 }
