@@ -3,11 +3,11 @@
  * CheckpointContainer for the container actor (docs/checkpoint.md): the
  * request's rules in the turn, the work on the blocking pool. One job does
  * it all in order: CRIU's probe (once per daemon, io/criu.h), the OCI
- * runtime's `checkpoint --leave-running` into a work directory under the
- * container's storage, and the CRI-O-layout archive (io/checkpoint.h); the
- * work directory is removed whatever happened, and the archive appears
- * whole or not at all. The container keeps running: the kubelet's
- * checkpoint is forensic.
+ * runtime's `pause`, its `checkpoint --leave-running` into a work directory
+ * under the container's storage, the CRI-O-layout archive
+ * (io/checkpoint.h), and `resume`; the work directory is removed whatever
+ * happened, and the archive appears whole or not at all. The container
+ * keeps running: the kubelet's checkpoint is forensic.
  *
  * While the job runs the actor is busy, so a StopContainer or
  * RemoveContainer waits for it rather than pulling the container from under
@@ -32,6 +32,8 @@
 /* The kubelet's own default for the checkpoint API (its runtime request
  * timeout) when the request names none. */
 #define DEFAULT_TIMEOUT_S 120
+/* pause and resume: a cgroup freezer write and a state file */
+#define PAUSE_TIMEOUT_MS 30000u
 
 typedef struct ckpt_job {
     step_msg_t s; /* STEP_CHECKPOINT; s.error is the answer */
@@ -238,6 +240,48 @@ static int run_checkpoint(ckpt_job_t *j, const berth_criu_status_t *criu, const 
                           why ? why : "(no message)");
 }
 
+/* `RUNTIME [--root R] VERB ID` (pause, resume); -1 with *err naming the
+ * runtime's first complaint. */
+static int runtime_verb(const ckpt_job_t *j, const char *verb, berth_err_t *err)
+{
+    const char *argv[] = {j->runtime_path, "--root", j->runtime_root, verb, j->id, NULL};
+    if (j->runtime_root == NULL) {
+        argv[1] = verb;
+        argv[2] = j->id;
+        argv[3] = NULL;
+    }
+    BERTH_AUTO_FREE char *out = NULL;
+    int status;
+    if (berth_criu_run(argv, PAUSE_TIMEOUT_MS, &out, &status, err) < 0)
+        return berth_err_prefix(err, "%s %s", j->runtime_path, verb);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    BERTH_AUTO_FREE char *why = berth_criu_check_reason(out, status);
+    return berth_err_make(err, EIO, BERTH_ERR_INTERNAL, "%s %s failed: %s", j->runtime_path, verb,
+                          why ? why : "(no message)");
+}
+
+/* The dump, and the archive of it while the container is still frozen. */
+static void dump_and_archive(ckpt_job_t *j, const berth_criu_status_t *criu, const char *spec,
+                             char **skip, size_t n_skip, berth_err_t *err)
+{
+    BERTH_AUTO_FREE char *images = berth_asprintf("%s/%s", j->work, BERTH_CKPT_IMAGES_DIR);
+    if (berth_fs_mkdir_p(images, 0700, err) < 0 || run_checkpoint(j, criu, images, err) < 0)
+        return;
+    BERTH_AUTO_FREE char *spec_path = berth_asprintf("%s/spec.dump", j->work);
+    berth_ckpt_parts_t parts = {
+            .work_dir = j->work,
+            .config_dump = j->config_dump,
+            .spec_path = spec_path,
+            .upper_dir = j->upper,
+            .skip = (const char *const *)skip,
+            .n_skip = n_skip,
+            .log_path = j->log_path,
+    };
+    if (berth_file_write_atomic(spec_path, spec, strlen(spec), 0600, err) == 0)
+        berth_checkpoint_write(&parts, j->location, err);
+}
+
 static void ckpt_job(void *arg)
 {
     ckpt_job_t *j = arg;
@@ -253,21 +297,19 @@ static void ckpt_job(void *arg)
     BERTH_AUTO_FREE char *spec = spec_dump(j, &skip, &n_skip, err);
     if (spec == NULL)
         return;
-    BERTH_AUTO_FREE char *images = berth_asprintf("%s/%s", j->work, BERTH_CKPT_IMAGES_DIR);
     berth_fs_remove_tree(j->work); /* a crash's leftovers */
-    if (berth_fs_mkdir_p(images, 0700, err) == 0 && run_checkpoint(j, criu, images, err) == 0) {
-        BERTH_AUTO_FREE char *spec_path = berth_asprintf("%s/spec.dump", j->work);
-        berth_ckpt_parts_t parts = {
-                .work_dir = j->work,
-                .config_dump = j->config_dump,
-                .spec_path = spec_path,
-                .upper_dir = j->upper,
-                .skip = (const char *const *)skip,
-                .n_skip = n_skip,
-                .log_path = j->log_path,
-        };
-        if (berth_file_write_atomic(spec_path, spec, strlen(spec), 0600, err) == 0)
-            berth_checkpoint_write(&parts, j->location, err);
+    /* Frozen from before the dump until the root filesystem diff is
+     * written, as CRI-O does: the files then match the memory image. CRIU
+     * leaves an already frozen cgroup frozen, so the resume is ours. */
+    if (runtime_verb(j, "pause", err) == 0) {
+        dump_and_archive(j, criu, spec, skip, n_skip, err);
+        BERTH_AUTO_ERR berth_err_t rerr = NULL;
+        if (runtime_verb(j, "resume", &rerr) < 0) {
+            berth_log_error("the checkpointed container stays frozen", "id=%s error=\"%s\"", j->id,
+                            rerr->msg);
+            if (*err == NULL)
+                *err = berth_steal_ptr(&rerr);
+        }
     }
     if (berth_fs_remove_tree(j->work) < 0)
         berth_log_warn("cannot remove a checkpoint's work directory", "path=%s errno=%d", j->work,
