@@ -49,6 +49,7 @@ enum step {
     STEP_INTENT,
     STEP_UPDATE,
     STEP_STAGE,
+    STEP_CHECKPOINT, /* container_ckpt.c's pool job */
 };
 
 enum op_tag {
@@ -121,8 +122,9 @@ typedef struct ctr {
     exec_call_t *execs;
     size_t n_execs, cap_execs;
     uint64_t exec_serial;
-    berth_cri_req_msg_t *starting; /* the StartContainer being served */
-    berth_cri_req_msg_t *updating; /* the UpdateContainerResources being served */
+    berth_cri_req_msg_t *starting;      /* the StartContainer being served */
+    berth_cri_req_msg_t *updating;      /* the UpdateContainerResources being served */
+    berth_cri_req_msg_t *checkpointing; /* the CheckpointContainer being served */
     /* a pod's pause container (never listed; the pod is told its pid) */
     bool infra, pull_sent;
     berth_handle_t infra_reply;
@@ -183,5 +185,8 @@ void ctr_reconcile_created(ctr_t *c);
 void ctr_on_reconciled(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *m);
 void ctr_on_reopen(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
 void ctr_reopen_job(void *arg);
+/* CheckpointContainer (container_ckpt.c) and its pool job's answer. */
+void ctr_on_checkpoint(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
+void ctr_on_checkpoint_done(berth_actor_t *self, ctr_t *c, step_msg_t *s);
 
 #endif

@@ -740,13 +740,14 @@ static const berth_creation_route_t route_table[] = {
         {"RemoveContainer", true, ctr_on_remove},
         {"ReopenContainerLog", true, ctr_on_reopen},
         {"UpdateContainerResources", true, ctr_on_update},
+        {"CheckpointContainer", true, ctr_on_checkpoint},
 };
 static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);
 
 static bool busy(const void *owner)
 {
     const ctr_t *c = owner;
-    return c->starting != NULL || c->updating != NULL || c->reconciling;
+    return c->starting != NULL || c->updating != NULL || c->checkpointing != NULL || c->reconciling;
 }
 
 static const berth_creation_class_t ctr_creation = {
@@ -801,6 +802,8 @@ static void on_step(berth_actor_t *self, ctr_t *c, step_msg_t *s)
             ctr_finish_update_err(self, c, err);
         return;
     }
+    case STEP_CHECKPOINT:
+        return ctr_on_checkpoint_done(self, c, s);
     case STEP_COMMIT:
         if (s->error)
             return ctr_fail(self, c, berth_steal_ptr(&s->error));
@@ -992,6 +995,8 @@ static void ctr_fini(void *state)
         berth_msg_free(&c->execs[i].rm->hdr);
     if (c->starting)
         berth_msg_free(&c->starting->hdr);
+    if (c->checkpointing)
+        berth_msg_free(&c->checkpointing->hdr);
     if (c->updating)
         berth_msg_free(&c->updating->hdr);
     berth_free(c->execs);

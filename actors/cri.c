@@ -28,6 +28,7 @@
 #include "engine/hist.h"
 #include "engine/err.h"
 #include "engine/log.h"
+#include "io/criu.h"
 #include "io/grpc.h"
 #include "io/lsm.h"
 #include "io/rromount.h"
@@ -460,10 +461,11 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
     resp.features = &rfeats;
 
     /* json_dumps allocates through jansson's allocator, which main sets to berth's. */
-    BERTH_AUTO_FREE char *info = NULL, *stages = NULL;
+    BERTH_AUTO_FREE char *info = NULL, *stages = NULL, *ckpt = NULL;
     Runtime__V1__StatusResponse__InfoEntry entry = RUNTIME__V1__STATUS_RESPONSE__INFO_ENTRY__INIT;
     Runtime__V1__StatusResponse__InfoEntry sentry = RUNTIME__V1__STATUS_RESPONSE__INFO_ENTRY__INIT;
-    Runtime__V1__StatusResponse__InfoEntry *entries[] = {&entry, &sentry};
+    Runtime__V1__StatusResponse__InfoEntry centry = RUNTIME__V1__STATUS_RESPONSE__INFO_ENTRY__INIT;
+    Runtime__V1__StatusResponse__InfoEntry *entries[] = {&entry, &sentry, &centry};
     if (sreq->verbose) {
         info = status_info_json(c);
         entry.key = (char *)"config";
@@ -475,7 +477,10 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
         json_decref(h);
         sentry.key = (char *)"stages";
         sentry.value = stages;
-        resp.n_info = 2;
+        ckpt = berth_criu_status_json();
+        centry.key = (char *)"checkpoint";
+        centry.value = ckpt;
+        resp.n_info = 3;
         resp.info = entries;
     }
     reply_msg(call, &resp.base);
@@ -562,6 +567,7 @@ static const struct cri_route {
         {"ContainerStats", BY_CONTAINERS, NULL},
         {"ListContainerStats", BY_CONTAINERS, NULL},
         {"StreamContainerStats", BY_CONTAINERS, NULL},
+        {"CheckpointContainer", BY_CONTAINERS, NULL},
         {"GetContainerEvents", BY_EVENTS, NULL},
 };
 static berth_cri_routes_t routes = BERTH_CRI_ROUTES(route_table);

@@ -34,6 +34,7 @@
 #include "io/blocking.h"
 #include "io/fs.h"
 #include "io/cgroups.h"
+#include "io/criu.h"
 #include "io/grpc.h"
 #include "io/httpsrv.h"
 #include "io/streamtls.h"
@@ -263,6 +264,9 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
         berth_engine_join();
         return berth_err_prefix(err, "cannot start the blocking pool");
     }
+    /* whether checkpoints can work here, for Status and the first
+     * CheckpointContainer (docs/checkpoint.md) */
+    berth_criu_probe_async();
 
     berth_netstatus_config_t ncfg = {
             .network_dir = cfg->network_dir,

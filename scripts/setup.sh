@@ -23,7 +23,7 @@ packages=(
     liburing-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
     libnghttp2-dev libseccomp-dev libcap-dev libck-dev libmimalloc-dev
     libcurl4-openssl-dev libarchive-dev libjansson-dev libssl-dev zlib1g-dev
-    conmon crun runc containernetworking-plugins busybox-static umoci skopeo
+    conmon crun runc criu containernetworking-plugins busybox-static umoci skopeo
     docker-registry bats clang clang-format libclang-rt-14-dev
     iptables iproute2 jq python3 curl gnuplot-nox stress-ng
 )

@@ -71,7 +71,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 int main(void)
 {
-    printf("1..22\n");
+    printf("1..23\n");
     char tmpl[] = "/tmp/berth-cri-XXXXXX";
     char *base = mkdtemp(tmpl);
     char *netdir = berth_asprintf("%s/net.d", base);
@@ -151,11 +151,16 @@ int main(void)
        "Status: recursive read-only mounts advertised per handler where the kernel has them");
     ok(s && s->features && s->features->supplemental_groups_policy,
        "Status: supplemental_groups_policy advertised");
-    ok(s && s->n_info == 2 && strstr(s->info[0]->value, "\"defaultRuntime\":\"crun\""),
+    ok(s && s->n_info == 3 && strstr(s->info[0]->value, "\"defaultRuntime\":\"crun\""),
        "Status verbose: info carries the config");
-    ok(s && s->n_info == 2 && strcmp(s->info[1]->key, "stages") == 0 &&
+    ok(s && s->n_info == 3 && strcmp(s->info[1]->key, "stages") == 0 &&
                strstr(s->info[1]->value, "\"hists\":{") && strstr(s->info[1]->value, "\"rpc "),
        "Status verbose: info carries the stage histograms (with the RPCs answered so far)");
+    /* no daemon start here: nothing probed CRIU, and the entry says so */
+    ok(s && s->n_info == 3 && strcmp(s->info[2]->key, "checkpoint") == 0 &&
+               strstr(s->info[2]->value, "\"probed\":false") &&
+               strstr(s->info[2]->value, "\"usable\":false"),
+       "Status verbose: info says whether checkpoints work (not probed yet)");
     if (s)
         runtime__v1__status_response__free_unpacked(s, NULL);
     answer_free(&a);
@@ -201,7 +206,7 @@ int main(void)
     ok(a.status == 0, "UpdateRuntimeConfig: OK");
     answer_free(&a);
     s = status(&a);
-    ok(s && s->n_info == 2 && strstr(s->info[0]->value, "10.88.0.0/16"),
+    ok(s && s->n_info == 3 && strstr(s->info[0]->value, "10.88.0.0/16"),
        "UpdateRuntimeConfig: pod CIDR shown in verbose status");
     if (s)
         runtime__v1__status_response__free_unpacked(s, NULL);
