@@ -163,6 +163,7 @@ static void prepare_job(void *arg)
             .bundle = c->bundle,
             .infra = c->infra,
             .pids_limit = c->cfg->pids_limit,
+            .cfg = c->cfg,
     };
     berth_ctrspec_write(&in, &c->stop_signal, &s->error);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "actors/ctrsec.h"
 #include "actors/runtimes.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
@@ -316,7 +317,14 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
         spec.oom_score_adj_set = true;
         spec.oom_score_adj = (int)res->oom_score_adj;
     }
+    berth_ctrsec_t sec = {0};
+    if (berth_ctrsec_apply(c, &spec, &sec, err) < 0) {
+        berth_err_prefix(err, "CreateContainer");
+        berth_ctrsec_fini(&sec);
+        goto out;
+    }
     ret = berth_ocispec_write(c->bundle, &spec, err);
+    berth_ctrsec_fini(&sec);
     if (ret < 0)
         berth_err_prefix(err, "CreateContainer: OCI spec");
 out:

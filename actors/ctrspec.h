@@ -28,6 +28,12 @@ typedef struct berth_ctrspec_in {
     const char *bundle; /* config.json is written here */
     bool infra;         /* a pod's pause container: it makes the pod's PID namespace */
     int64_t pids_limit; /* [crio.runtime] pids_limit; <= 0: none */
+    /* the node's configuration (hooks, CDI, seccomp keys, the handler's
+     * allowed_annotations: actors/ctrsec.h); NULL: none of those */
+    const struct berth_config *cfg;
+    /* the seccomp notifier's socket for this container (listenerPath);
+     * NULL: no notifier */
+    const char *seccomp_listener;
 } berth_ctrspec_in_t;
 
 /* Builds the spec and writes <bundle>/config.json; *stop_signal is the

@@ -719,7 +719,9 @@ static void set_defaults(berth_config_t *c)
     strv_set(&c->default_sysctls, (const char *const[]){NULL});
     strv_set(&c->allowed_devices, (const char *const[]){"/dev/fuse", NULL});
     c->seccomp_profile = berth_strdup("");
-    c->seccomp_use_default_when_empty = true;
+    /* false: the CRI meaning of an absent profile (Unconfined), which berth
+     * had before the key; CRI-O defaults it to true */
+    c->seccomp_use_default_when_empty = false;
     c->seccomp_localhost_root = berth_strdup("/var/lib/kubelet/seccomp");
     strv_set(&c->hooks_dir, (const char *const[]){"/usr/share/containers/oci/hooks.d", NULL});
     strv_set(&c->cdi_spec_dirs, (const char *const[]){"/etc/cdi", "/var/run/cdi", NULL});

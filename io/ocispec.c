@@ -243,6 +243,38 @@ static json_t *load_localhost(const char *path, berth_err_t *err)
     return p;
 }
 
+/* The notifier's form of a profile: every action that refuses a call
+ * (errno, kill, trap) becomes SCMP_ACT_NOTIFY, so the listener sees each
+ * refusal and answers it with the errno the profile meant (CRI-O's rule).
+ * The errno stays in the rule ("errnoRet") for the listener to read. */
+static void seccomp_notify(json_t *p, const char *listener)
+{
+    static const char *const refusing[] = {"SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
+                                           "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS",
+                                           "SCMP_ACT_TRAP"};
+    json_object_set_new(p, "listenerPath", json_string(listener));
+    const char *d = json_string_value(json_object_get(p, "defaultAction"));
+    for (size_t k = 0; d && k < BERTH_ARRAY_LEN(refusing); k++) {
+        if (strcmp(d, refusing[k]) == 0) {
+            json_object_set_new(p, "defaultAction", json_string("SCMP_ACT_NOTIFY"));
+            break;
+        }
+    }
+    json_t *sys = json_object_get(p, "syscalls");
+    size_t i;
+    json_t *r;
+    json_array_foreach(sys, i, r)
+    {
+        const char *a = json_string_value(json_object_get(r, "action"));
+        for (size_t k = 0; a && k < BERTH_ARRAY_LEN(refusing); k++) {
+            if (strcmp(a, refusing[k]) == 0) {
+                json_object_set_new(r, "action", json_string("SCMP_ACT_NOTIFY"));
+                break;
+            }
+        }
+    }
+}
+
 /* ---- mounts -------------------------------------------------------------- */
 
 static json_t *mount_obj(const char *dest, const char *type, const char *src,
@@ -647,7 +679,12 @@ json_t *berth_ocispec_build(const berth_ocispec_t *s, berth_err_t *err)
             json_object_set_new(lx, "readonlyPaths",
                                 str_array(default_readonly, BERTH_ARRAY_LEN(default_readonly)));
         json_t *sc = NULL;
-        if (s->seccomp == BERTH_SECCOMP_RUNTIME_DEFAULT) {
+        if (s->seccomp == BERTH_SECCOMP_RUNTIME_DEFAULT && s->seccomp_default_path &&
+            s->seccomp_default_path[0]) {
+            sc = load_localhost(s->seccomp_default_path, err);
+            if (sc == NULL)
+                goto fail;
+        } else if (s->seccomp == BERTH_SECCOMP_RUNTIME_DEFAULT) {
             size_t n = 0;
             while (caps[n] != NULL)
                 n++;
@@ -657,9 +694,13 @@ json_t *berth_ocispec_build(const berth_ocispec_t *s, berth_err_t *err)
             if (sc == NULL)
                 goto fail;
         }
+        if (sc != NULL && s->seccomp_listener_path != NULL)
+            seccomp_notify(sc, s->seccomp_listener_path);
         if (sc != NULL)
             json_object_set_new(lx, "seccomp", sc);
     }
+    if (s->hooks != NULL && json_object_size(s->hooks) > 0)
+        json_object_set(spec, "hooks", s->hooks);
     berth_ocispec_strv_free(caps);
     return spec;
 fail:
