@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -393,4 +394,60 @@ int berth_ctrsec_apply(const berth_ctrspec_in_t *in, berth_ocispec_t *spec, bert
     }
     spec->hooks = k->hooks;
     return 0;
+}
+
+/* ---- the seccomp notifier ------------------------------------------------------------------ */
+
+int berth_ctrsec_notify_config(const berth_config_t *cfg, const char *handler,
+                               const Runtime__V1__ContainerConfig *cc, berth_ctrsec_notify_t *sn,
+                               berth_err_t *err)
+{
+    const char *v = annotation(cc, BERTH_SECCOMP_NOTIFIER_ANNOTATION);
+    if (v == NULL ||
+        !berth_ctrsec_annotation_allowed(cfg, handler, BERTH_SECCOMP_NOTIFIER_ANNOTATION))
+        return 0;
+    if (v[0] != '\0' && strcmp(v, "stop") != 0)
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "annotation %s=%s: the action must be \"\" (record) or \"stop\"",
+                              BERTH_SECCOMP_NOTIFIER_ANNOTATION, v);
+    sn->enabled = true;
+    sn->stop = v[0] != '\0';
+    return 0;
+}
+
+void berth_ctrsec_notify_record(berth_ctrsec_notify_t *sn, const char *syscall)
+{
+    sn->total++;
+    for (size_t i = 0; i < sn->ncalls; i++) {
+        if (strcmp(sn->calls[i].name, syscall) == 0) {
+            sn->calls[i].count++;
+            return;
+        }
+    }
+    /* a bounded list: a program trying every syscall cannot grow it */
+    if (sn->ncalls >= 64)
+        return;
+    sn->calls = berth_realloc(sn->calls, (sn->ncalls + 1) * sizeof(*sn->calls));
+    berth_ctrsec_call_t *c = &sn->calls[sn->ncalls++];
+    snprintf(c->name, sizeof(c->name), "%s", syscall);
+    c->count = 1;
+}
+
+char *berth_ctrsec_notify_text(const berth_ctrsec_notify_t *sn)
+{
+    char *s = berth_strdup("");
+    for (size_t i = 0; i < sn->ncalls; i++) {
+        char *n = berth_asprintf("%s%s%s (%llux)", s, i ? ", " : "", sn->calls[i].name,
+                                 (unsigned long long)sn->calls[i].count);
+        berth_free(s);
+        s = n;
+    }
+    return s;
+}
+
+void berth_ctrsec_notify_fini(berth_ctrsec_notify_t *sn)
+{
+    berth_seccomp_notifier_stop(sn->notifier);
+    berth_free(sn->calls);
+    memset(sn, 0, sizeof(*sn));
 }

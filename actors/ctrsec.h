@@ -19,6 +19,7 @@
 #include "engine/err.h"
 #include "io/cdi.h"
 #include "io/ocispec.h"
+#include "io/seccompnotify.h"
 
 /* CRI-O's annotation for the seccomp notifier ("" records, "stop" stops). */
 #define BERTH_SECCOMP_NOTIFIER_ANNOTATION "io.kubernetes.cri-o.seccompNotifierAction"
@@ -52,5 +53,41 @@ void berth_ctrsec_fini(berth_ctrsec_t *keep);
  * allowed. */
 bool berth_ctrsec_annotation_allowed(const berth_config_t *cfg, const char *handler,
                                      const char *key);
+
+/* ---- the seccomp notifier, per container ---------------------------------------------------- */
+
+/* The timer that stops a container after a refused syscall ("stop"). */
+#define BERTH_MSG_CTR_SECCOMP_STOP 225
+
+typedef struct berth_ctrsec_call {
+    char name[40];
+    uint64_t count;
+} berth_ctrsec_call_t;
+
+/* A container's notifier and what it recorded; embedded in the container
+ * actor's state (zero: no notifier). */
+typedef struct berth_ctrsec_notify {
+    berth_seccomp_notifier_t *notifier; /* set by the prepare job */
+    bool enabled;                       /* the annotation asked for one */
+    bool stop;                          /* its action is "stop" */
+    bool stopping;                      /* the container was killed for a refusal */
+    void *timer;                        /* berth_timer_t: the stop wait */
+    berth_ctrsec_call_t *calls;
+    size_t ncalls;
+    uint64_t total;
+} berth_ctrsec_notify_t;
+
+/* Reads the notifier annotation of cc for handler into *sn (enabled, stop).
+ * Not allowed by allowed_annotations: ignored (a debug line). -1 with *err
+ * (INVALID_ARGUMENT) for a value other than "" and "stop". Pure. */
+int berth_ctrsec_notify_config(const berth_config_t *cfg, const char *handler,
+                               const Runtime__V1__ContainerConfig *cc, berth_ctrsec_notify_t *sn,
+                               berth_err_t *err);
+/* Counts one refused syscall. */
+void berth_ctrsec_notify_record(berth_ctrsec_notify_t *sn, const char *syscall);
+/* "mkdir (2x), chmod (1x)": the refused syscalls so far (owned). */
+char *berth_ctrsec_notify_text(const berth_ctrsec_notify_t *sn);
+/* Stops the notifier and frees the records. */
+void berth_ctrsec_notify_fini(berth_ctrsec_notify_t *sn);
 
 #endif

@@ -77,6 +77,7 @@ static const struct keydesc keys[] = {
         K("runtime", seccomp_profile, T_STR),
         K("runtime", seccomp_use_default_when_empty, T_BOOL),
         K("runtime", seccomp_localhost_root, T_STR),
+        KD("runtime", "seccomp_notifier_wait", seccomp_notifier_wait_ns),
         K("runtime", hooks_dir, T_STRV),
         K("runtime", cdi_spec_dirs, T_STRV),
         K("runtime", workers, T_INT),
@@ -723,6 +724,7 @@ static void set_defaults(berth_config_t *c)
      * had before the key; CRI-O defaults it to true */
     c->seccomp_use_default_when_empty = false;
     c->seccomp_localhost_root = berth_strdup("/var/lib/kubelet/seccomp");
+    c->seccomp_notifier_wait_ns = 5 * 1000000000LL;
     strv_set(&c->hooks_dir, (const char *const[]){"/usr/share/containers/oci/hooks.d", NULL});
     strv_set(&c->cdi_spec_dirs, (const char *const[]){"/etc/cdi", "/var/run/cdi", NULL});
     c->workers = 0;

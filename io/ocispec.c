@@ -243,34 +243,44 @@ static json_t *load_localhost(const char *path, berth_err_t *err)
     return p;
 }
 
-/* The notifier's form of a profile: every action that refuses a call
- * (errno, kill, trap) becomes SCMP_ACT_NOTIFY, so the listener sees each
- * refusal and answers it with the errno the profile meant (CRI-O's rule).
- * The errno stays in the rule ("errnoRet") for the listener to read. */
+/* Whether a profile action refuses the call with EPERM or kills: the
+ * actions the notifier takes over, answering EPERM. An errno other than
+ * EPERM (ENOSYS for clone3, say) stays in the profile: programs rely on that
+ * exact answer to fall back to an older call. */
+static bool notify_takes(const char *action, json_t *errno_ret)
+{
+    static const char *const refusing[] = {"SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD",
+                                           "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"};
+    if (action == NULL)
+        return false;
+    if (strcmp(action, "SCMP_ACT_ERRNO") == 0)
+        return errno_ret == NULL || json_integer_value(errno_ret) == EPERM;
+    for (size_t k = 0; k < BERTH_ARRAY_LEN(refusing); k++)
+        if (strcmp(action, refusing[k]) == 0)
+            return true;
+    return false;
+}
+
+/* The notifier's form of a profile (CRI-O's rule): the refusing actions
+ * become SCMP_ACT_NOTIFY, so each refusal reaches the listener, which
+ * records it and answers EPERM. */
 static void seccomp_notify(json_t *p, const char *listener)
 {
-    static const char *const refusing[] = {"SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
-                                           "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS",
-                                           "SCMP_ACT_TRAP"};
     json_object_set_new(p, "listenerPath", json_string(listener));
-    const char *d = json_string_value(json_object_get(p, "defaultAction"));
-    for (size_t k = 0; d && k < BERTH_ARRAY_LEN(refusing); k++) {
-        if (strcmp(d, refusing[k]) == 0) {
-            json_object_set_new(p, "defaultAction", json_string("SCMP_ACT_NOTIFY"));
-            break;
-        }
+    if (notify_takes(json_string_value(json_object_get(p, "defaultAction")),
+                     json_object_get(p, "defaultErrnoRet"))) {
+        json_object_set_new(p, "defaultAction", json_string("SCMP_ACT_NOTIFY"));
+        json_object_del(p, "defaultErrnoRet");
     }
     json_t *sys = json_object_get(p, "syscalls");
     size_t i;
     json_t *r;
     json_array_foreach(sys, i, r)
     {
-        const char *a = json_string_value(json_object_get(r, "action"));
-        for (size_t k = 0; a && k < BERTH_ARRAY_LEN(refusing); k++) {
-            if (strcmp(a, refusing[k]) == 0) {
-                json_object_set_new(r, "action", json_string("SCMP_ACT_NOTIFY"));
-                break;
-            }
+        if (notify_takes(json_string_value(json_object_get(r, "action")),
+                         json_object_get(r, "errnoRet"))) {
+            json_object_set_new(r, "action", json_string("SCMP_ACT_NOTIFY"));
+            json_object_del(r, "errnoRet");
         }
     }
 }
