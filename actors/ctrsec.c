@@ -73,7 +73,9 @@ static int seccomp(const berth_ctrspec_in_t *in, berth_ocispec_t *spec, berth_ct
         spec->seccomp = BERTH_SECCOMP_RUNTIME_DEFAULT;
     if (spec->seccomp == BERTH_SECCOMP_RUNTIME_DEFAULT && cfg->seccomp_profile[0])
         spec->seccomp_default_path = cfg->seccomp_profile;
-    if (spec->seccomp == BERTH_SECCOMP_LOCALHOST && cfg->seccomp_localhost_root[0]) {
+    /* a privileged container runs without seccomp: its profile is not read */
+    if (spec->seccomp == BERTH_SECCOMP_LOCALHOST && cfg->seccomp_localhost_root[0] &&
+        !spec->privileged) {
         const char *p = spec->seccomp_profile_path ? spec->seccomp_profile_path : "";
         if (p[0] != '/')
             return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,

@@ -723,7 +723,9 @@ static void set_defaults(berth_config_t *c)
     /* false: the CRI meaning of an absent profile (Unconfined), which berth
      * had before the key; CRI-O defaults it to true */
     c->seccomp_use_default_when_empty = false;
-    c->seccomp_localhost_root = berth_strdup("/var/lib/kubelet/seccomp");
+    /* "": any absolute path, as CRI-O (and critest, whose profiles live
+     * in /tmp) has it; a node sets the kubelet's directory */
+    c->seccomp_localhost_root = berth_strdup("");
     c->seccomp_notifier_wait_ns = 5 * 1000000000LL;
     strv_set(&c->hooks_dir, (const char *const[]){"/usr/share/containers/oci/hooks.d", NULL});
     strv_set(&c->cdi_spec_dirs, (const char *const[]){"/etc/cdi", "/var/run/cdi", NULL});

@@ -143,6 +143,14 @@ static void test_seccomp(void)
         berth_ctrsec_fini(&k);
     }
 
+    fixture(&f, cfg);
+    set_profile(&f, RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost, outside);
+    f.spec.privileged = true;
+    m = apply(&f, &k, &kind);
+    ok(m == NULL, "a privileged container's profile is not checked (it is not used)");
+    berth_free(m);
+    berth_ctrsec_fini(&k);
+
     /* no profile: Unconfined unless use_default_when_empty */
     fixture(&f, cfg);
     f.spec.seccomp = BERTH_SECCOMP_UNCONFINED;
