@@ -126,6 +126,7 @@ bundle_config() {
     run berth_crictl create "$pod" "$cj" "$pj"
     echo "$output"
     [ "$status" -ne 0 ]
+    echo "# CreateContainer answered after $((SECONDS - start)) s: $(grpc_desc "$output")" >&3
     (( SECONDS - start < 10 ))
     [[ $output == *hook* ]]
     # the hook process is gone
