@@ -180,3 +180,33 @@ EOF
     # an invalid action is an error where it is allowed
     sed -i "s/^allowed_annotations.*/allowed_annotations = [\"$NOTIFIER\"]/" "$BERTH_CONF_DIR/50-seccomp.conf"
 }
+
+@test "allowed_annotations: the pod's ShmSize annotation applies only where the handler allows it (a prefix allows)" {
+    start
+    pj=$BERTH_TMP/pod-shm.json
+    cat >"$pj" <<EOF2
+{"metadata":{"name":"shm","namespace":"sec","uid":"u-$$-shm","attempt":0},
+ "log_directory":"$BERTH_TMP/logs-shm","annotations":{"io.kubernetes.cri-o.ShmSize":"16Mi"},
+ "linux":{"security_context":{"namespace_options":{"network":2}}}}
+EOF2
+    pod=$(berth_crictl runp "$pj")
+    cj=$(ctr_json shm "")
+    id=$(berth_crictl create "$pod" "$cj" "$pj")
+    berth_crictl start "$id"
+    out=$(berth_crictl exec -s "$id" df -k /dev/shm)
+    echo "$out"
+    [[ $out != *16384* ]]
+    berth_crictl rmp -f "$pod"
+    # allowed through a prefix of the key
+    sed -i 's/^allowed_annotations.*/allowed_annotations = ["io.kubernetes.cri-o."]/' \
+        "$BERTH_CONF_DIR/50-seccomp.conf"
+    stop_berthd
+    start_berthd
+    sed -i "s/u-$$-shm/u-$$-shm2/" "$pj"
+    pod=$(berth_crictl runp "$pj")
+    id=$(berth_crictl create "$pod" "$cj" "$pj")
+    berth_crictl start "$id"
+    out=$(berth_crictl exec -s "$id" df -k /dev/shm)
+    echo "$out"
+    [[ $out == *16384* ]]
+}
