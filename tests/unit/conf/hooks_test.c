@@ -96,6 +96,17 @@ int main(void)
     ok(rejected("{" V "," HOOK ",\"when\":{\"commands\":[\"(\"]},\"stages\":[\"prestart\"]}",
                 "command pattern"),
        "a bad regular expression is rejected");
+    static const char *const costly[] = {"sh+++$", "a**", "((a{99}){99}){99}",
+                                         "(((((((((((a+)+)+)+)+)+)+)+)+)+)+)+"};
+    for (size_t i = 0; i < sizeof(costly) / sizeof(costly[0]); i++) {
+        BERTH_AUTO_FREE char *t = berth_asprintf(
+                "{" V "," HOOK ",\"when\":{\"commands\":[\"%s\"]},\"stages\":[\"prestart\"]}",
+                costly[i]);
+        ok(rejected(t, "repetition"), "a pattern costly to compile is refused: %s", costly[i]);
+    }
+    ok(matched("{\"commands\":[\"^/usr/bin/s[h+]{1,3}$\",\"a+b*c?\"]}",
+               &(berth_hooks_ctx_t){.command = "/usr/bin/sh"}),
+       "ordinary repetitions and brackets still compile and match");
     ok(rejected("{" V ",\"hook\":{\"path\":\"/x\",\"args\":[1]},\"when\":{\"always\":true},"
                 "\"stages\":[\"prestart\"]}",
                 "hook.args"),
