@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <pthread.h>
+#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,18 +262,38 @@ static bool notify_takes(const char *action, json_t *errno_ret)
     return false;
 }
 
+/* Whether the profile names syscall `name` in any rule. */
+static bool profile_names(json_t *sys, const char *name)
+{
+    size_t i, j;
+    json_t *r, *n;
+    json_array_foreach(sys, i, r)
+    {
+        json_array_foreach(json_object_get(r, "names"), j, n)
+        {
+            if (json_is_string(n) && strcmp(json_string_value(n), name) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
 /* The notifier's form of a profile (CRI-O's rule): the refusing actions
  * become SCMP_ACT_NOTIFY, so each refusal reaches the listener, which
- * records it and answers EPERM. */
+ * records it and answers EPERM. The runtimes refuse NOTIFY as the default
+ * action, so a refusing default stays and every syscall the profile does
+ * not name (of the node's architecture, as libseccomp knows them) gets a
+ * NOTIFY rule instead; a syscall named only by rules with argument
+ * conditions still falls to the default for the other arguments,
+ * unrecorded. */
 static void seccomp_notify(json_t *p, const char *listener)
 {
     json_object_set_new(p, "listenerPath", json_string(listener));
-    if (notify_takes(json_string_value(json_object_get(p, "defaultAction")),
-                     json_object_get(p, "defaultErrnoRet"))) {
-        json_object_set_new(p, "defaultAction", json_string("SCMP_ACT_NOTIFY"));
-        json_object_del(p, "defaultErrnoRet");
-    }
     json_t *sys = json_object_get(p, "syscalls");
+    if (!json_is_array(sys)) {
+        sys = json_array();
+        json_object_set_new(p, "syscalls", sys);
+    }
     size_t i;
     json_t *r;
     json_array_foreach(sys, i, r)
@@ -283,6 +304,26 @@ static void seccomp_notify(json_t *p, const char *listener)
             json_object_del(r, "errnoRet");
         }
     }
+    if (!notify_takes(json_string_value(json_object_get(p, "defaultAction")),
+                      json_object_get(p, "defaultErrnoRet")))
+        return;
+    json_t *names = json_array();
+    uint32_t arch = seccomp_arch_native();
+    /* syscall numbers stay below 1024 on every architecture berth runs on */
+    for (int nr = 0; nr < 1024; nr++) {
+        char *name = seccomp_syscall_resolve_num_arch(arch, nr);
+        if (name != NULL && !profile_names(sys, name))
+            json_array_append_new(names, json_string(name));
+        free(name); /* libseccomp allocates with malloc */
+    }
+    if (json_array_size(names) == 0) {
+        json_decref(names);
+        return;
+    }
+    json_t *rule = json_object();
+    json_object_set_new(rule, "names", names);
+    json_object_set_new(rule, "action", json_string("SCMP_ACT_NOTIFY"));
+    json_array_append_new(sys, rule);
 }
 
 /* ---- mounts -------------------------------------------------------------- */

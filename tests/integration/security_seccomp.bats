@@ -210,3 +210,27 @@ EOF2
     echo "$out"
     [[ $out == *16384* ]]
 }
+
+@test "seccomp notifier: with RuntimeDefault the container runs, and what the profile refuses is recorded" {
+    start
+    pj=$(pod_json rdn)
+    pod=$(berth_crictl runp "$pj")
+    cj=$(ctr_json rdn '{"profile_type":0}' '{"'$NOTIFIER'":""}')
+    id=$(berth_crictl create "$pod" "$cj" "$pj")
+    cfg=$(find "$BERTH_RUNROOT" "$BERTH_ROOT" -path "*$id*" -name config.json | head -1)
+    # runc refuses NOTIFY as the default action: the unnamed syscalls get a rule
+    jq -e '.linux.seccomp.defaultAction == "SCMP_ACT_ERRNO"' "$cfg"
+    jq -e '.linux.seccomp.syscalls[-1].action == "SCMP_ACT_NOTIFY" and (.linux.seccomp.syscalls[-1].names | index("reboot"))' "$cfg"
+    # the ENOSYS rule (clone3) is kept: glibc falls back to clone on it
+    jq -e '[.linux.seccomp.syscalls[] | select(.action == "SCMP_ACT_ERRNO" and .errnoRet == 38)] | length == 1' "$cfg"
+    berth_crictl start "$id"
+    [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_RUNNING ]]
+    # the default profile refuses syslog (no rule names it)
+    out=$(berth_crictl exec -s "$id" sh -c 'dmesg 2>&1; echo rc=$?')
+    echo "$out"
+    [[ $out == *"not permitted"* && $out != *rc=0* ]]
+    info=$(berth_crictl inspect "$id")
+    jq -e '.info.seccompNotifier.syscalls | test("syslog")' <<<"$info"
+    # ordinary work is unaffected
+    [[ $(berth_crictl exec -s "$id" sh -c 'echo ok; ls / >/dev/null') == ok ]]
+}
