@@ -371,6 +371,35 @@ static int cdi_apply(const berth_ctrspec_in_t *in, berth_ocispec_t *spec, berth_
     return 0;
 }
 
+/* berth's own bound on a creation: the hooks that run inside the runtime's
+ * create (prestart, createRuntime, createContainer) run one after the other,
+ * each up to its timeout, so their timeouts together are kept within the
+ * creation budget; a hook file's larger timeout is cut to its share. */
+static void bound_hooks(const berth_ctrspec_in_t *in, json_t *hooks)
+{
+    static const char *const create_stages[] = {"prestart", "createRuntime", "createContainer"};
+    int64_t budget_s = in->cfg->creation_budget_ns / 1000000000LL;
+    size_t n = 0;
+    for (size_t s = 0; s < BERTH_ARRAY_LEN(create_stages); s++)
+        n += json_array_size(json_object_get(hooks, create_stages[s]));
+    if (n == 0 || budget_s <= 0)
+        return;
+    int64_t share = budget_s / (int64_t)n > 0 ? budget_s / (int64_t)n : 1;
+    for (size_t s = 0; s < BERTH_ARRAY_LEN(create_stages); s++) {
+        size_t i;
+        json_t *h;
+        json_array_foreach(json_object_get(hooks, create_stages[s]), i, h)
+        {
+            if (json_integer_value(json_object_get(h, "timeout")) > share) {
+                berth_log_debug("hook timeout cut to its share of the creation budget",
+                                "id=%s path=%s timeout=%lld", in->id,
+                                json_string_value(json_object_get(h, "path")), (long long)share);
+                json_object_set_new(h, "timeout", json_integer(share));
+            }
+        }
+    }
+}
+
 int berth_ctrsec_apply(const berth_ctrspec_in_t *in, berth_ocispec_t *spec, berth_ctrsec_t *k,
                        berth_err_t *err)
 {
@@ -394,6 +423,7 @@ int berth_ctrsec_apply(const berth_ctrspec_in_t *in, berth_ocispec_t *spec, bert
         spec->devices = k->devices;
         spec->ndevices += ndev;
     }
+    bound_hooks(in, k->hooks);
     spec->hooks = k->hooks;
     return 0;
 }

@@ -16,6 +16,7 @@
 
 #include "actors/ctrsec.h"
 #include "conf/config.h"
+#include "conf/hooks.h"
 #include "engine/alloc.h"
 #include "io/fs.h"
 #include "tests/unit/check.h"
@@ -201,8 +202,13 @@ static void test_hooks_devices_cdi(void)
                   "\"path\":\"/dev/xnull\",\"hostPath\":\"/dev/null\",\"permissions\":\"rw\"}],"
                   "\"mounts\":[{\"hostPath\":\"/tmp\",\"containerPath\":\"/x\",\"options\":["
                   "\"ro\"]}],\"hooks\":[{\"hookName\":\"prestart\",\"path\":\"/bin/true\"}]}}]}");
-    berth_config_t *cfg = config((const char *const[]){"crio.runtime.hooks_dir", hooks,
-                                                       "crio.runtime.cdi_spec_dirs", cdi, NULL});
+    /* a 60 s budget: the two create-time hooks get 30 s each at most */
+    BERTH_AUTO_FREE char *h2 = berth_asprintf("%s/b.json", hooks);
+    write_file(h2, "{\"version\":\"1.0.0\",\"hook\":{\"path\":\"/bin/true\",\"timeout\":3600},"
+                   "\"when\":{\"always\":true},\"stages\":[\"createRuntime\"]}");
+    berth_config_t *cfg = config(
+            (const char *const[]){"crio.runtime.hooks_dir", hooks, "crio.runtime.cdi_spec_dirs",
+                                  cdi, "crio.runtime.creation_budget", "60s", NULL});
     fixture_t f;
     berth_ctrsec_t k;
     int kind;
@@ -228,6 +234,14 @@ static void test_hooks_devices_cdi(void)
     ok(json_integer_value(json_object_get(
                json_array_get(json_object_get(f.spec.hooks, "prestart"), 0), "timeout")) > 0,
        "the CDI hook got a timeout");
+    json_int_t cut = json_integer_value(json_object_get(
+            json_array_get(json_object_get(f.spec.hooks, "createRuntime"), 0), "timeout"));
+    check(cut == 30, "create-time hook timeouts are cut to their share of the budget (%lld)",
+          (long long)cut);
+    ok(json_integer_value(json_object_get(
+               json_array_get(json_object_get(f.spec.hooks, "poststop"), 0), "timeout")) ==
+               BERTH_HOOK_DEFAULT_TIMEOUT,
+       "a poststop hook is not cut");
     check(f.spec.ndevices == 2 && strcmp(f.spec.devices[0].path, "/dev/mynull") == 0 &&
                   f.spec.devices[0].type == 'c' && f.spec.devices[0].major == 1 &&
                   f.spec.devices[0].minor == 3 && strcmp(f.spec.devices[0].permissions, "r") == 0 &&
