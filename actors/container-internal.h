@@ -14,6 +14,7 @@
 #include "actors/ctrmsg.h"
 #include "actors/podmsg.h"
 #include "actors/creation.h"
+#include "actors/ctrsec.h"
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
 #include "actors/runtimes.h"
@@ -135,6 +136,8 @@ typedef struct ctr {
     /* the last state announced to the events actor (+1; 0: none yet), so a
      * summary sent for another reason announces nothing */
     int announced;
+    /* the seccomp notifier (actors/ctrsec.h); zero: none */
+    berth_ctrsec_notify_t sn;
 } ctr_t;
 
 typedef struct step_msg {
@@ -178,6 +181,8 @@ void ctr_on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
  * later status asks again. Keeps the spec's when the init is gone. */
 void ctr_read_user(ctr_t *c);
 void ctr_on_status_query(ctr_t *c, berth_ctr_status_msg_t *q);
+void ctr_on_seccomp_denial(berth_actor_t *self, ctr_t *c, berth_seccomp_denial_msg_t *m);
+void ctr_on_seccomp_stop(berth_actor_t *self, ctr_t *c);
 void ctr_on_update(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm);
 void ctr_finish_update_err(berth_actor_t *self, ctr_t *c, berth_err_t err);
 void ctr_on_update_done(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *m);

@@ -185,6 +185,15 @@ static void prepare_job(void *arg)
             berth_err_prefix(&s->error, "CreateContainer: config.mounts[%zu] (image %s)", i,
                              m->image->image);
     }
+    /* the seccomp notifier listens before the runtime is asked to create;
+     * the actor reads c->sn only after this job's step message */
+    BERTH_AUTO_FREE char *listener = NULL;
+    if (s->error == NULL &&
+        berth_ctrsec_notify_config(c->cfg, c->pod->handler, c->config, &c->sn, &s->error) == 0 &&
+        c->sn.enabled && !c->infra) {
+        listener = berth_asprintf("%s/seccomp-%.12s.sock", c->socket_dir, c->id);
+        c->sn.notifier = berth_seccomp_notifier_start(listener, c->self, &s->error);
+    }
     if (s->error) {
         for (size_t i = 0; i < nm; i++)
             berth_free(sources[i]);
@@ -203,6 +212,8 @@ static void prepare_job(void *arg)
             .infra = c->infra,
             .pids_limit = c->cfg->pids_limit,
             .user = &c->user,
+            .cfg = c->cfg,
+            .seccomp_listener = listener,
     };
     berth_ctrspec_write(&in, &c->stop_signal, &s->error);
     for (size_t i = 0; i < nm; i++)
@@ -979,6 +990,12 @@ static void ctr_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_CTR_STATUS_QUERY:
         ctr_on_status_query(c, (berth_ctr_status_msg_t *)msg);
         break;
+    case BERTH_MSG_SECCOMP_DENIAL:
+        ctr_on_seccomp_denial(self, c, (berth_seccomp_denial_msg_t *)msg);
+        break;
+    case BERTH_MSG_CTR_SECCOMP_STOP:
+        ctr_on_seccomp_stop(self, c);
+        break;
     default:
         if (berth_creation_on_msg(self, &c->cr, msg))
             return; /* consumed */
@@ -991,6 +1008,7 @@ static void ctr_fini(void *state)
 {
     ctr_t *c = state;
     berth_creation_fini(&c->cr);
+    berth_ctrsec_notify_fini(&c->sn);
     for (size_t i = 0; i < c->n_execs; i++)
         berth_msg_free(&c->execs[i].rm->hdr);
     if (c->starting)

@@ -64,6 +64,14 @@ void ctr_on_exit_msg(berth_actor_t *self, ctr_t *c, berth_conmon_exit_msg_t *m)
     c->reason = berth_strdup(m->oom_killed       ? "OOMKilled"
                              : m->exit_code == 0 ? "Completed"
                                                  : "Error");
+    if (c->sn.stopping) {
+        /* CRI-O's words, so tools reading them find the same */
+        berth_free(c->reason);
+        berth_free(c->message);
+        BERTH_AUTO_FREE char *calls = berth_ctrsec_notify_text(&c->sn);
+        c->reason = berth_strdup("seccomp killed");
+        c->message = berth_asprintf("Used forbidden syscalls: %s", calls);
+    }
     if (c->cr.phase == PH_RUNNING || c->cr.phase == PH_CREATED)
         c->cr.phase = PH_EXITED;
     berth_log_info("container exited", "name=%s id=%s exit_code=%d reason=%s", c->name, c->id,
@@ -556,6 +564,13 @@ void ctr_on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
                 json_pack("{s:s, s:s, s:i, s:s?, s:s?, s:s?, s:s?}", "name", c->name, "sandboxID",
                           c->pod_id, "pid", (int)c->pid, "rootfs", c->rootfs, "bundle", c->bundle,
                           "runtime", c->runtime_path, "stage", c->cr.resv.stage);
+        if (c->sn.enabled) {
+            /* what the notifier refused so far */
+            BERTH_AUTO_FREE char *calls = berth_ctrsec_notify_text(&c->sn);
+            json_object_set_new(o, "seccompNotifier",
+                                json_pack("{s:s, s:I, s:s}", "action", c->sn.stop ? "stop" : "",
+                                          "refused", (json_int_t)c->sn.total, "syscalls", calls));
+        }
         infomap = berth_cri_info(&runtime__v1__container_status_response__info_entry__descriptor, o,
                                  &infojson, &resp.n_info);
         resp.info = infomap;
@@ -755,4 +770,37 @@ void ctr_on_reopen(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     berth_creation_wait(&c->cr, rm);
     step_msg_t *s = ctr_step_new(c, STEP_REOPEN);
     berth_blocking_run(ctr_reopen_job, s, c->self, &s->hdr);
+}
+
+/* ---- the seccomp notifier ---------------------------------------------------------------------
+ */
+
+void ctr_on_seccomp_denial(berth_actor_t *self, ctr_t *c, berth_seccomp_denial_msg_t *m)
+{
+    berth_ctrsec_notify_record(&c->sn, m->syscall);
+    berth_log_info("seccomp notifier: syscall refused", "id=%s name=%s syscall=%s count=%llu",
+                   c->id, c->name, m->syscall, (unsigned long long)c->sn.total);
+    if (!c->sn.stop || c->sn.stopping)
+        return;
+    /* each refusal restarts the wait, so the message lists the refusals
+     * of a burst rather than its first */
+    if (c->sn.timer)
+        berth_timer_cancel(self, c->sn.timer);
+    uint64_t wait =
+            c->cfg->seccomp_notifier_wait_ns > 0 ? (uint64_t)c->cfg->seccomp_notifier_wait_ns : 0;
+    c->sn.timer = berth_timer_after(self, wait,
+                                    berth_msg_new(BERTH_MSG_CTR_SECCOMP_STOP, sizeof(berth_msg_t)));
+}
+
+void ctr_on_seccomp_stop(berth_actor_t *self, ctr_t *c)
+{
+    (void)self;
+    c->sn.timer = NULL;
+    if (c->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING || c->sn.stopping)
+        return;
+    c->sn.stopping = true;
+    BERTH_AUTO_FREE char *calls = berth_ctrsec_notify_text(&c->sn);
+    berth_log_info("seccomp notifier: stopping the container", "id=%s name=%s syscalls=\"%s\"",
+                   c->id, c->name, calls);
+    ctr_kill(c, SIGKILL, TAG_KILL);
 }

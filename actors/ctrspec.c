@@ -324,7 +324,14 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
         spec.oom_score_adj_set = true;
         spec.oom_score_adj = (int)res->oom_score_adj;
     }
+    berth_ctrsec_t sec = {0};
+    if (berth_ctrsec_apply(c, &spec, &sec, err) < 0) {
+        berth_err_prefix(err, "CreateContainer");
+        berth_ctrsec_fini(&sec);
+        goto out;
+    }
     ret = berth_ocispec_write(c->bundle, &spec, err);
+    berth_ctrsec_fini(&sec);
     if (ret < 0)
         berth_err_prefix(err, "CreateContainer: OCI spec");
 out:

@@ -34,6 +34,12 @@ typedef struct berth_ctrspec_in {
      * a Mount.image (its sub path resolved), NULL for a host_path mount.
      * The array itself may be NULL (no image volumes). */
     const char *const *image_sources;
+    /* the node's configuration (hooks, CDI, seccomp keys, the handler's
+     * allowed_annotations: actors/ctrsec.h); NULL: none of those */
+    const struct berth_config *cfg;
+    /* the seccomp notifier's socket for this container (listenerPath);
+     * NULL: no notifier */
+    const char *seccomp_listener;
 } berth_ctrspec_in_t;
 
 /* Builds the spec and writes <bundle>/config.json; *stop_signal is the

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "actors/ctrmsg.h"
+#include "actors/ctrsec.h"
 #include "actors/podmsg.h"
 #include "actors/creation.h"
 #include "actors/cri.h"
@@ -163,14 +164,11 @@ static const char *annotation(const Runtime__V1__PodSandboxConfig *c, const char
     return NULL;
 }
 
+/* One rule for every annotation berth honours (actors/ctrsec.h): a prefix
+ * in the handler's allowed_annotations, a debug line when not allowed. */
 static bool annotation_allowed(const pod_t *p, const char *key)
 {
-    const berth_config_runtime_t *rt = berth_config_runtime(p->cfg, p->handler);
-    for (size_t i = 0; rt && i < rt->allowed_annotations.n; i++) {
-        if (strcmp(rt->allowed_annotations.v[i], key) == 0)
-            return true;
-    }
-    return false;
+    return berth_ctrsec_annotation_allowed(p->cfg, p->handler, key);
 }
 
 /* Parses a Kubernetes quantity such as "64Mi", "1G" or "1048576". */
@@ -1126,11 +1124,8 @@ static int apply_annotations(pod_t *p, berth_err_t *err)
         const char *v = annotation(p->config, shm_keys[i]);
         if (v == NULL)
             continue;
-        if (!annotation_allowed(p, shm_keys[i])) {
-            berth_log_info("annotation ignored: not in the handler's allowed_annotations",
-                           "id=%s annotation=%s handler=%s", p->id, shm_keys[i], p->handler);
+        if (!annotation_allowed(p, shm_keys[i]))
             continue;
-        }
         uint64_t size;
         if (parse_size(v, &size) < 0 || size == 0)
             return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,

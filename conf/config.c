@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "conf/hooks.h"
 #include "conf/toml.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
@@ -81,6 +82,11 @@ static const struct keydesc keys[] = {
         K("runtime", default_sysctls, T_STRV),
         K("runtime", allowed_devices, T_STRV),
         K("runtime", seccomp_profile, T_STR),
+        K("runtime", seccomp_use_default_when_empty, T_BOOL),
+        K("runtime", seccomp_localhost_root, T_STR),
+        KD("runtime", "seccomp_notifier_wait", seccomp_notifier_wait_ns),
+        K("runtime", hooks_dir, T_STRV),
+        K("runtime", cdi_spec_dirs, T_STRV),
         K("runtime", workers, T_INT),
         KD("runtime", "creation_budget", creation_budget_ns),
         KD("runtime", "cni_budget", cni_budget_ns),
@@ -731,6 +737,15 @@ static void set_defaults(berth_config_t *c)
     strv_set(&c->default_sysctls, (const char *const[]){NULL});
     strv_set(&c->allowed_devices, (const char *const[]){"/dev/fuse", NULL});
     c->seccomp_profile = berth_strdup("");
+    /* false: the CRI meaning of an absent profile (Unconfined), which berth
+     * had before the key; CRI-O defaults it to true */
+    c->seccomp_use_default_when_empty = false;
+    /* "": any absolute path, as CRI-O (and critest, whose profiles live
+     * in /tmp) has it; a node sets the kubelet's directory */
+    c->seccomp_localhost_root = berth_strdup("");
+    c->seccomp_notifier_wait_ns = 5 * 1000000000LL;
+    strv_set(&c->hooks_dir, (const char *const[]){"/usr/share/containers/oci/hooks.d", NULL});
+    strv_set(&c->cdi_spec_dirs, (const char *const[]){"/etc/cdi", "/var/run/cdi", NULL});
     c->workers = 0;
     c->default_transport = berth_strdup("docker://");
     c->pause_image = berth_strdup("registry.k8s.io/pause:3.10");
@@ -870,6 +885,7 @@ static void config_free(berth_config_t *c)
         runtime_fini(&c->runtimes[i]);
     berth_free(c->runtimes);
     strv_free(&c->warnings);
+    berth_hooks_free(c->hooks);
     berth_free(c);
 }
 
@@ -907,6 +923,7 @@ berth_config_t *berth_config_build(berth_config_builder_t *b, berth_err_t *err)
     }
     if (validate(c, err) < 0)
         goto fail;
+    c->hooks = berth_hooks_load((const char *const *)c->hooks_dir.v, c->hooks_dir.n);
     return c;
 fail:
     config_free(c);

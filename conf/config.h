@@ -19,6 +19,8 @@
 #include "engine/err.h"
 #include "engine/refcount.h"
 
+struct berth_hooks;
+
 #define BERTH_CONFIG_DEFAULT_FILE "/etc/berth/berth.conf"
 #define BERTH_CONFIG_DEFAULT_DIR "/etc/berth/berth.conf.d"
 
@@ -79,8 +81,13 @@ typedef struct berth_config {
     berth_strv_t default_capabilities;
     berth_strv_t default_sysctls;
     berth_strv_t allowed_devices;
-    char *seccomp_profile;
-    int64_t workers; /* 0 = online CPUs */
+    char *seccomp_profile;               /* "" = berth's built-in RuntimeDefault profile */
+    bool seccomp_use_default_when_empty; /* no seccomp field: RuntimeDefault */
+    char *seccomp_localhost_root;        /* berth: Localhost profiles only under it */
+    int64_t seccomp_notifier_wait_ns;    /* berth: "stop" waits this long after a refusal */
+    berth_strv_t hooks_dir;              /* oci-hooks(5) directories, later wins */
+    berth_strv_t cdi_spec_dirs;          /* CDI spec directories, later wins */
+    int64_t workers;                     /* 0 = online CPUs */
     /* berth: the oldest container stats figures a stats call is answered
      * with, ns; older ones are read again in the background from half of
      * it (actors/containers.c). 0: read on every call. */
@@ -117,6 +124,9 @@ typedef struct berth_config {
     int64_t cni_budget_ns;
     int64_t stall_margin_ns;
     int64_t stash_window_ns;
+
+    /* the hooks of hooks_dir, loaded with the snapshot (conf/hooks.h) */
+    struct berth_hooks *hooks;
 
     /* "file:line: unknown key 'crio.api.x'" for each key berth ignored; the
      * caller may log them again (berth_log_warn already did once). */

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <pthread.h>
+#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,88 @@ static json_t *load_localhost(const char *path, berth_err_t *err)
     }
     docker_to_oci(p);
     return p;
+}
+
+/* Whether a profile action refuses the call with EPERM or kills: the
+ * actions the notifier takes over, answering EPERM. An errno other than
+ * EPERM (ENOSYS for clone3, say) stays in the profile: programs rely on that
+ * exact answer to fall back to an older call. */
+static bool notify_takes(const char *action, json_t *errno_ret)
+{
+    static const char *const refusing[] = {"SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD",
+                                           "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"};
+    if (action == NULL)
+        return false;
+    if (strcmp(action, "SCMP_ACT_ERRNO") == 0)
+        return errno_ret == NULL || json_integer_value(errno_ret) == EPERM;
+    for (size_t k = 0; k < BERTH_ARRAY_LEN(refusing); k++)
+        if (strcmp(action, refusing[k]) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the profile names syscall `name` in any rule. */
+static bool profile_names(json_t *sys, const char *name)
+{
+    size_t i, j;
+    json_t *r, *n;
+    json_array_foreach(sys, i, r)
+    {
+        json_array_foreach(json_object_get(r, "names"), j, n)
+        {
+            if (json_is_string(n) && strcmp(json_string_value(n), name) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The notifier's form of a profile (CRI-O's rule): the refusing actions
+ * become SCMP_ACT_NOTIFY, so each refusal reaches the listener, which
+ * records it and answers EPERM. The runtimes refuse NOTIFY as the default
+ * action, so a refusing default stays and every syscall the profile does
+ * not name (of the node's architecture, as libseccomp knows them) gets a
+ * NOTIFY rule instead; a syscall named only by rules with argument
+ * conditions still falls to the default for the other arguments,
+ * unrecorded. */
+static void seccomp_notify(json_t *p, const char *listener)
+{
+    json_object_set_new(p, "listenerPath", json_string(listener));
+    json_t *sys = json_object_get(p, "syscalls");
+    if (!json_is_array(sys)) {
+        sys = json_array();
+        json_object_set_new(p, "syscalls", sys);
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(sys, i, r)
+    {
+        if (notify_takes(json_string_value(json_object_get(r, "action")),
+                         json_object_get(r, "errnoRet"))) {
+            json_object_set_new(r, "action", json_string("SCMP_ACT_NOTIFY"));
+            json_object_del(r, "errnoRet");
+        }
+    }
+    if (!notify_takes(json_string_value(json_object_get(p, "defaultAction")),
+                      json_object_get(p, "defaultErrnoRet")))
+        return;
+    json_t *names = json_array();
+    uint32_t arch = seccomp_arch_native();
+    /* syscall numbers stay below 1024 on every architecture berth runs on */
+    for (int nr = 0; nr < 1024; nr++) {
+        char *name = seccomp_syscall_resolve_num_arch(arch, nr);
+        if (name != NULL && !profile_names(sys, name))
+            json_array_append_new(names, json_string(name));
+        free(name); /* libseccomp allocates with malloc */
+    }
+    if (json_array_size(names) == 0) {
+        json_decref(names);
+        return;
+    }
+    json_t *rule = json_object();
+    json_object_set_new(rule, "names", names);
+    json_object_set_new(rule, "action", json_string("SCMP_ACT_NOTIFY"));
+    json_array_append_new(sys, rule);
 }
 
 /* ---- mounts -------------------------------------------------------------- */
@@ -647,7 +730,12 @@ json_t *berth_ocispec_build(const berth_ocispec_t *s, berth_err_t *err)
             json_object_set_new(lx, "readonlyPaths",
                                 str_array(default_readonly, BERTH_ARRAY_LEN(default_readonly)));
         json_t *sc = NULL;
-        if (s->seccomp == BERTH_SECCOMP_RUNTIME_DEFAULT) {
+        if (s->seccomp == BERTH_SECCOMP_RUNTIME_DEFAULT && s->seccomp_default_path &&
+            s->seccomp_default_path[0]) {
+            sc = load_localhost(s->seccomp_default_path, err);
+            if (sc == NULL)
+                goto fail;
+        } else if (s->seccomp == BERTH_SECCOMP_RUNTIME_DEFAULT) {
             size_t n = 0;
             while (caps[n] != NULL)
                 n++;
@@ -657,9 +745,13 @@ json_t *berth_ocispec_build(const berth_ocispec_t *s, berth_err_t *err)
             if (sc == NULL)
                 goto fail;
         }
+        if (sc != NULL && s->seccomp_listener_path != NULL)
+            seccomp_notify(sc, s->seccomp_listener_path);
         if (sc != NULL)
             json_object_set_new(lx, "seccomp", sc);
     }
+    if (s->hooks != NULL && json_object_size(s->hooks) > 0)
+        json_object_set(spec, "hooks", s->hooks);
     berth_ocispec_strv_free(caps);
     return spec;
 fail:

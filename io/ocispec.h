@@ -118,6 +118,14 @@ typedef struct berth_ocispec {
     bool privileged;                  /* all caps, no seccomp, no masked/ro paths, all devices */
     int seccomp;                      /* enum berth_ocispec_seccomp */
     const char *seccomp_profile_path; /* BERTH_SECCOMP_LOCALHOST */
+    /* a JSON profile replacing berth's built-in RuntimeDefault one
+     * ([crio.runtime] seccomp_profile); NULL or "": the built-in */
+    const char *seccomp_default_path;
+    /* linux.seccomp.listenerPath: the runtime hands the seccomp notify fd
+     * to this unix socket, and the profile's denying rules become
+     * SCMP_ACT_NOTIFY so each denial reaches the listener (the notifier) */
+    const char *seccomp_listener_path;
+    json_t *hooks; /* borrowed: the spec's "hooks" object; NULL: none */
     bool oom_score_adj_set;
     int oom_score_adj; /* clamped up to berthd's own value (see below) */
 
