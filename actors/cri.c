@@ -27,6 +27,7 @@
 #include "engine/err.h"
 #include "engine/log.h"
 #include "io/grpc.h"
+#include "io/userns.h"
 #include "io/stream.h"
 #include "proto/cri.h"
 
@@ -420,6 +421,9 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
     /* Neither recursive read-only mounts nor user namespaces are offered yet:
      * say so rather than let the kubelet assume them. */
     Runtime__V1__RuntimeHandlerFeatures feats = RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT;
+    /* berth makes the idmapped mounts itself, so every handler has user
+     * namespaces when the kernel passed the probe (io/userns.h). */
+    feats.user_namespaces = berth_userns_supported(NULL);
     for (size_t i = 0; i < nh; i++) {
         runtime__v1__runtime_handler__init(&hs[i]);
         hs[i].name = c->handlers[i];

@@ -28,6 +28,10 @@ typedef struct berth_ctrspec_in {
     const char *bundle; /* config.json is written here */
     bool infra;         /* a pod's pause container: it makes the pod's PID namespace */
     int64_t pids_limit; /* [crio.runtime] pids_limit; <= 0: none */
+    /* A pod with its own user namespace: where the idmapped copies of the
+     * bind mounts' sources go (io/userns.h berth_idmap_sources); released
+     * with the container's root filesystem. */
+    const char *idmap_dir;
 } berth_ctrspec_in_t;
 
 /* Builds the spec and writes <bundle>/config.json; *stop_signal is the

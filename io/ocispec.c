@@ -565,6 +565,12 @@ static json_t *build_resources(const berth_ocispec_t *s)
     return r;
 }
 
+static json_t *idmap_json(const berth_idmap_t *m)
+{
+    return json_pack("[{s:I, s:I, s:I}]", "containerID", (json_int_t)m->container_id, "hostID",
+                     (json_int_t)m->host_id, "size", (json_int_t)m->length);
+}
+
 json_t *berth_ocispec_build(const berth_ocispec_t *s, berth_err_t *err)
 {
     char **caps = berth_ocispec_caps(s, err);
@@ -594,6 +600,14 @@ json_t *berth_ocispec_build(const berth_ocispec_t *s, berth_err_t *err)
     json_t *lx = json_object();
     json_object_set_new(spec, "linux", lx);
     json_t *nss = json_array();
+    if (s->user_path != NULL) {
+        /* First: the others are owned by it and joined from inside it. */
+        add_ns(nss, "user", BERTH_NS_PATH, s->user_path);
+        if (s->uid_map && s->gid_map) {
+            json_object_set_new(lx, "uidMappings", idmap_json(s->uid_map));
+            json_object_set_new(lx, "gidMappings", idmap_json(s->gid_map));
+        }
+    }
     add_ns(nss, "pid", s->pid_mode, s->pid_path);
     add_ns(nss, "network", s->net_mode, s->net_path);
     add_ns(nss, "ipc", s->ipc_mode, s->ipc_path);
