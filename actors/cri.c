@@ -418,8 +418,8 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
             berth_calloc(nh + 1, sizeof(Runtime__V1__RuntimeHandler));
     BERTH_AUTO_FREE Runtime__V1__RuntimeHandler **hp =
             berth_calloc(nh + 1, sizeof(Runtime__V1__RuntimeHandler *));
-    /* Neither recursive read-only mounts nor user namespaces are offered yet:
-     * say so rather than let the kubelet assume them. */
+    /* Recursive read-only mounts are not offered yet: say so rather than
+     * let the kubelet assume them. */
     Runtime__V1__RuntimeHandlerFeatures feats = RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT;
     /* berth makes the idmapped mounts itself, so every handler has user
      * namespaces when the kernel passed the probe (io/userns.h). */
@@ -430,11 +430,17 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
         hs[i].features = &feats;
         hp[i] = &hs[i];
     }
+    /* The CRI's name for the default handler, "", as well: the kubelet and
+     * critest look a pod without runtime_handler up under it. */
+    runtime__v1__runtime_handler__init(&hs[nh]);
+    hs[nh].name = "";
+    hs[nh].features = &feats;
+    hp[nh] = &hs[nh];
     Runtime__V1__RuntimeFeatures rfeats = RUNTIME__V1__RUNTIME_FEATURES__INIT;
 
     Runtime__V1__StatusResponse resp = RUNTIME__V1__STATUS_RESPONSE__INIT;
     resp.status = &st;
-    resp.n_runtime_handlers = nh;
+    resp.n_runtime_handlers = nh + 1;
     resp.runtime_handlers = hp;
     resp.features = &rfeats;
 

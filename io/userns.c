@@ -304,8 +304,38 @@ static void probe_fail(const char *why, const char *detail)
     berth_log_info("user namespaces unavailable", "reason=\"%s\" detail=\"%s\"", why, detail);
 }
 
+/* The first directory from / to path that others may not search, or NULL
+ * (owned). */
+static char *unsearchable(const char *path)
+{
+    char *p = berth_strdup(path);
+    for (char *s = p;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        struct stat st;
+        if (stat(p[0] ? p : "/", &st) == 0 && !(st.st_mode & S_IXOTH))
+            return p;
+        if (c == '\0')
+            break;
+        *s = c;
+    }
+    berth_free(p);
+    return NULL;
+}
+
 void berth_userns_probe(const char *path)
 {
+    static char closed[512];
+    BERTH_AUTO_FREE char *bad = unsearchable(path);
+    if (bad != NULL) {
+        snprintf(closed, sizeof closed,
+                 "%s is not searchable by others (chmod o+x %s): the OCI runtime reaches the "
+                 "container root file systems under %s from inside the user namespace",
+                 bad, bad, path);
+        return probe_fail(closed, "");
+    }
     char tmpl[] = "/tmp/berth-userns-probe.XXXXXX";
     if (mkdtemp(tmpl) == NULL)
         return probe_fail("cannot make a probe directory under /tmp", strerror(errno));

@@ -77,7 +77,10 @@ char **berth_idmap_sources(const char *dir, const char *userns_path, const char 
 int berth_idmap_release_dir(const char *dir, berth_err_t *err);
 
 /* Probes once whether this kernel can create a user namespace and idmap a
- * mount of `path`'s file system and of a tmpfs; the result stays for
+ * mount of `path`'s file system and of a tmpfs, and whether every directory
+ * from / down to path is searchable by others (the runtime reaches the
+ * container root file systems under it from inside the user namespace, as
+ * an unprivileged user of the node); the result stays for
  * berth_userns_supported. Call on main before the actors run (thread
  * creation orders the write before every reader). Blocks. */
 void berth_userns_probe(const char *path);

@@ -63,7 +63,9 @@ pod_mapping() {
     run berth_crictl info
     [ "$status" -eq 0 ]
     grep -q "user namespaces available" "$BERTH_LOG" || skip "this kernel lacks idmapped mounts"
-    [[ $(jq -r '.runtimeHandlers[] | select(.name=="runc") | .features.userNamespaces' <<<"$output") == true ]]
+    [[ $(jq -r '.runtimeHandlers[] | select(.name=="runc") | .features.user_namespaces' <<<"$output") == true ]]
+    # not offered: a pod with its own user namespace on the node's network
+    [[ $(jq -r '.features.user_namespaces_host_network // false' <<<"$output") == false ]]
 }
 
 @test "a pod with its own user namespace: uid map, file ownership, volume, no leaks" {
