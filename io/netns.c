@@ -192,9 +192,6 @@ static int prepare_pin_dir(const char *pin_dir, berth_err_t *err)
         if (mkdir(sub, 0755) < 0 && errno != EEXIST)
             return berth_err_errno(err, errno, "mkdir %s", sub);
     }
-    BERTH_AUTO_FREE char *user_sub = berth_asprintf("%s/user", pin_dir);
-    if (mkdir(user_sub, 0755) < 0 && errno != EEXIST)
-        return berth_err_errno(err, errno, "mkdir %s", user_sub);
     int rc = 0;
     pthread_mutex_lock(&prep_lock);
     int root = is_mount_root(pin_dir);
@@ -418,6 +415,11 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
         goto out;
     int userns_fd = -1;
     if (user) {
+        BERTH_AUTO_FREE char *user_dir = berth_asprintf("%s/user", spec->pin_dir);
+        if (mkdir(user_dir, 0755) < 0 && errno != EEXIST) {
+            berth_err_errno(err, errno, "mkdir %s", user_dir);
+            goto out;
+        }
         char *pin = berth_asprintf("%s/user/%s", spec->pin_dir, spec->pod_id);
         if (berth_userns_create(pin, spec->uid_map, spec->gid_map, err) < 0) {
             berth_free(pin);

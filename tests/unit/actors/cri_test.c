@@ -137,8 +137,9 @@ int main(void)
     ok(rt && rt->status, "Status: RuntimeReady true");
     ok(net && !net->status && strcmp(net->reason, "NetworkPluginNotReady") == 0,
        "Status: NetworkReady false with a reason while no conflist exists");
-    ok(s && s->n_runtime_handlers == 2 && strcmp(s->runtime_handlers[0]->name, "crun") == 0,
-       "Status: runtime handlers listed");
+    ok(s && s->n_runtime_handlers == 3 && strcmp(s->runtime_handlers[0]->name, "crun") == 0 &&
+               strcmp(s->runtime_handlers[2]->name, "") == 0,
+       "Status: runtime handlers listed, the default under \"\" too");
     ok(s && s->n_info == 2 && strstr(s->info[0]->value, "\"defaultRuntime\":\"crun\""),
        "Status verbose: info carries the config");
     ok(s && s->n_info == 2 && strcmp(s->info[1]->key, "stages") == 0 &&
