@@ -25,6 +25,7 @@
 #include "engine/alloc.h"
 #include "io/fs.h"
 #include "io/netns.h"
+#include "io/ocispec.h"
 #include "io/overlay.h"
 #include "io/userns.h"
 #include "tests/unit/check.h"
@@ -61,6 +62,43 @@ static void test_check(void)
     berth_err_free(&err);
     BERTH_AUTO_FREE char *line = berth_idmap_line(&good);
     ok(strcmp(line, "0 100000 65536\n") == 0, "the uid_map line");
+}
+
+/* config.json joins the pod's user namespace first, with its mappings. */
+static void test_ocispec(void)
+{
+    berth_idmap_t uid = {0, 100000, 65536}, gid = {0, 200000, 65536};
+    const char *args[] = {"sh"};
+    berth_ocispec_t s = {
+            .id = "c",
+            .args = args,
+            .nargs = 1,
+            .net_mode = BERTH_NS_PATH,
+            .net_path = "/run/ns/net/p",
+            .user_path = "/run/ns/user/p",
+            .uid_map = &uid,
+            .gid_map = &gid,
+    };
+    berth_err_t err = NULL;
+    json_t *j = berth_ocispec_build(&s, &err);
+    json_t *lx = j ? json_object_get(j, "linux") : NULL;
+    json_t *first = json_array_get(json_object_get(lx, "namespaces"), 0);
+    ok(first && strcmp(json_string_value(json_object_get(first, "type")), "user") == 0 &&
+               strcmp(json_string_value(json_object_get(first, "path")), "/run/ns/user/p") == 0,
+       "the user namespace is joined by path, first");
+    json_t *um = json_array_get(json_object_get(lx, "uidMappings"), 0);
+    json_t *gm = json_array_get(json_object_get(lx, "gidMappings"), 0);
+    ok(um && json_integer_value(json_object_get(um, "containerID")) == 0 &&
+               json_integer_value(json_object_get(um, "hostID")) == 100000 &&
+               json_integer_value(json_object_get(um, "size")) == 65536 && gm &&
+               json_integer_value(json_object_get(gm, "hostID")) == 200000,
+       "uidMappings and gidMappings carry the pod's ranges");
+    json_decref(j);
+    s.user_path = NULL;
+    j = berth_ocispec_build(&s, &err);
+    lx = j ? json_object_get(j, "linux") : NULL;
+    ok(lx && json_object_get(lx, "uidMappings") == NULL, "without one: no mappings");
+    json_decref(j);
 }
 
 /* The first line of /proc/<pid>/<file> of a child that joined the user
@@ -292,6 +330,7 @@ int main(void)
 {
     alarm(120);
     test_check();
+    test_ocispec();
     const char *why = NULL;
     ok(!berth_userns_supported(&why) && why != NULL, "before a probe: unsupported, with a reason");
     if (geteuid() != 0) {
