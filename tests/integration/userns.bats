@@ -21,10 +21,6 @@ setup_file() {
 setup() {
     [[ -s $REG_DIR/images.txt ]] || skip "no test images"
     berth_setup
-    # the runtime reaches the rootfs from inside the user namespace, as an
-    # unprivileged user of the node: the private tree must be searchable
-    # (berth makes its own root and runroot 0711)
-    chmod 0711 "$BERTH_TMP"
     write_conflist usernstest "$BRIDGE" "$SUBNET"
     berth_conf_images runc
     BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
@@ -163,4 +159,33 @@ pod_mapping() {
     [[ $output == *"container uid 0 must be mapped"* ]]
     [[ -z $(berth_crictl pods -q) ]]
     [[ -z $(ls "$BERTH_RUNROOT/ns/user" 2>/dev/null) ]]
+}
+
+@test "a pod with a user namespace survives a berthd restart and is removed cleanly" {
+    start_berthd
+    grep -q "user namespaces available" "$BERTH_LOG" || skip "this kernel lacks idmapped mounts"
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pj=$(pod_json re "$(pod_mapping)")
+    pod=$(berth_crictl runp "$pj")
+    cj=$(ctr_json r1 '"command":["sleep","600"]')
+    id=$(berth_crictl create "$pod" "$cj" "$pj")
+    berth_crictl start "$id"
+    stop_berthd
+    start_berthd
+    [[ $(echo $(berth_crictl exec -s "$id" cat /proc/self/uid_map)) == "0 $HOSTID 65536" ]]
+    # a second container joins the same user namespace after the restart
+    cj2=$(ctr_json r2 '"command":["sleep","600"]')
+    id2=$(berth_crictl create "$pod" "$cj2" "$pj")
+    berth_crictl start "$id2"
+    p1=$(berth_crictl inspect "$id" | jq -r .info.pid)
+    p2=$(berth_crictl inspect "$id2" | jq -r .info.pid)
+    [[ $(stat -L -c %i "/proc/$p1/ns/user") == $(stat -L -c %i "/proc/$p2/ns/user") ]]
+    [[ $(stat -L -c %i "/proc/$p1/ns/net") == $(stat -L -c %i "/proc/$p2/ns/net") ]]
+    # the pinned one
+    [[ $(stat -L -c %i "/proc/$p1/ns/user") == $(stat -c %i "$BERTH_RUNROOT/ns/user/$pod") ]]
+    berth_crictl rmp -f "$pod"
+    run awk -v d="$BERTH_TMP/" 'index($2, d) == 1 && $2 !~ /\/run\/ns$/ { print $2 }' /proc/self/mounts
+    echo "$output"
+    [[ -z $output ]]
+    [[ ! -e $BERTH_RUNROOT/ns/user/$pod ]]
 }

@@ -84,7 +84,10 @@ int main(void)
     berth_err_free(&err);
 
     /* the mappings a pod gets */
-    Runtime__V1__LinuxSandboxSecurityContext sc = RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT;
+    /* The init function, not the INIT macro: the macro names a deprecated
+     * field, which -Werror builds refuse. */
+    Runtime__V1__LinuxSandboxSecurityContext sc;
+    runtime__v1__linux_sandbox_security_context__init(&sc);
     sc.namespace_options = &ns;
     Runtime__V1__LinuxPodSandboxConfig lx = RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
     lx.security_context = &sc;
