@@ -366,6 +366,12 @@ static char *status_info_json(const cri_t *c)
     const berth_runtimes_t *rts = berth_runtimes_current();
     if (rts != NULL)
         json_object_set_new(doc, "runtimes", berth_runtimes_json(rts));
+    /* Why a pod with hostUsers: false would be refused, before one is. */
+    const char *why = NULL;
+    bool userns = berth_userns_supported(&why);
+    json_object_set_new(doc, "userNamespaces",
+                        userns ? json_pack("{s:b}", "supported", 1)
+                               : json_pack("{s:b, s:s}", "supported", 0, "reason", why));
     char *out = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     return out;

@@ -742,6 +742,10 @@ static void on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     nso.network = p->net_mode;
     nso.pid = p->pid_mode;
     nso.ipc = p->ipc_mode;
+    /* The user namespace as asked (mode and mappings), borrowed. */
+    const Runtime__V1__LinuxPodSandboxConfig *clx = c->linux;
+    if (clx && clx->security_context && clx->security_context->namespace_options)
+        nso.userns_options = clx->security_context->namespace_options->userns_options;
     Runtime__V1__Namespace ns = RUNTIME__V1__NAMESPACE__INIT;
     ns.options = &nso;
     Runtime__V1__LinuxPodSandboxStatus lx = RUNTIME__V1__LINUX_POD_SANDBOX_STATUS__INIT;

@@ -60,6 +60,8 @@ pod_mapping() {
     [ "$status" -eq 0 ]
     grep -q "user namespaces available" "$BERTH_LOG" || skip "this kernel lacks idmapped mounts"
     [[ $(jq -r '.runtimeHandlers[] | select(.name=="runc") | .features.user_namespaces' <<<"$output") == true ]]
+    # the verbose info says so too (and would say why not)
+    [[ $(jq -r '.config.userNamespaces.supported' <<<"$output") == true ]]
     # not offered: a pod with its own user namespace on the node's network
     [[ $(jq -r '.features.user_namespaces_host_network // false' <<<"$output") == false ]]
 }
@@ -75,6 +77,9 @@ pod_mapping() {
     [[ $pod =~ ^[0-9a-f]{64}$ ]]
     # the pod's namespaces are pinned, the user namespace among them
     [[ -e $BERTH_RUNROOT/ns/user/$pod ]]
+    # and its status reports the mappings
+    berth_crictl inspectp "$pod" | jq -c '.status.linux.namespaces.options'
+    [[ $(berth_crictl inspectp "$pod" | jq -r '.status.linux.namespaces.options.usernsOptions.uids[0].hostId') == "$HOSTID" ]]
     cj=$(ctr_json c1 '"command":["sleep","600"],"mounts":[{"container_path":"/vol","host_path":"'"$vol"'"}]')
     id=$(berth_crictl create "$pod" "$cj" "$pj")
     berth_crictl start "$id"
