@@ -276,6 +276,18 @@ static void test_kernel(const char *base)
                access(paths.user, F_OK) < 0,
        "remove takes the user pin too");
     berth_netns_paths_fini(&paths);
+
+    /* a failure inside the user namespace leaves no pin, the user one too */
+    berth_sysctl_t bad = {"net.ipv4.ip_unprivileged_port_start", "not-a-number"};
+    spec.pod_id = "pod-bad";
+    spec.sysctls = &bad;
+    spec.nsysctls = 1;
+    int rc = berth_netns_create(&spec, &paths, &err);
+    BERTH_AUTO_FREE char *bad_user = berth_asprintf("%s/user/pod-bad", pins);
+    BERTH_AUTO_FREE char *bad_net = berth_asprintf("%s/net/pod-bad", pins);
+    check(rc < 0 && paths.user == NULL && access(bad_user, F_OK) < 0 && access(bad_net, F_OK) < 0,
+          "a sysctl that fails inside: an error (%s) and no pin left", err ? err->msg : "none");
+    berth_err_free(&err);
     berth_netns_dir_release(pins, NULL);
 
     /* an overlay on idmapped layers */
