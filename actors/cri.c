@@ -443,6 +443,9 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
     hs[nh].features = &feats;
     hp[nh] = &hs[nh];
     Runtime__V1__RuntimeFeatures rfeats = RUNTIME__V1__RUNTIME_FEATURES__INIT;
+    /* A pod's user namespace on the node's network: the pod's IPC
+     * namespace is still made inside it, and /sys is bound (io/ocispec). */
+    rfeats.user_namespaces_host_network = feats.user_namespaces;
 
     Runtime__V1__StatusResponse resp = RUNTIME__V1__STATUS_RESPONSE__INIT;
     resp.status = &st;

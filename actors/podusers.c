@@ -64,8 +64,10 @@ int berth_podusers_check(const Runtime__V1__NamespaceOption *ns, berth_err_t *er
     if (check_list("uid", u->uids, u->n_uids, err) < 0 ||
         check_list("gid", u->gids, u->n_gids, err) < 0)
         return -1;
-    static const char *const what[] = {"network", "PID", "IPC"};
-    int modes[] = {ns->network, ns->pid, ns->ipc};
+    /* The node's network is fine (user_namespaces_host_network): the
+     * container gets the node's /sys bound instead of a sysfs mount. */
+    static const char *const what[] = {"PID", "IPC"};
+    int modes[] = {ns->pid, ns->ipc};
     for (size_t i = 0; i < BERTH_ARRAY_LEN(modes); i++)
         if (modes[i] == RUNTIME__V1__NAMESPACE_MODE__NODE)
             return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,

@@ -314,7 +314,14 @@ static json_t *build_mounts(const berth_ocispec_t *s, berth_err_t *err)
     {
         /* A privileged container may write /sys and its cgroups (CRI-O). */
         const char *o[] = {"nosuid", "noexec", "nodev", s->privileged ? "rw" : "ro"};
-        add_default(ms, s, mount_obj("/sys", "sysfs", "sysfs", o, 4));
+        /* A user namespace on the node's network may not mount sysfs (the
+         * kernel wants the network namespace owned by the user namespace):
+         * the node's /sys, bound read-only, instead. */
+        const char *b[] = {"rbind", "nosuid", "noexec", "nodev", "ro"};
+        if (s->user_path != NULL && s->net_mode == BERTH_NS_HOST)
+            add_default(ms, s, mount_obj("/sys", "bind", "/sys", b, 5));
+        else
+            add_default(ms, s, mount_obj("/sys", "sysfs", "sysfs", o, 4));
         const char *c[] = {"nosuid", "noexec", "nodev", "relatime", s->privileged ? "rw" : "ro"};
         add_default(ms, s, mount_obj("/sys/fs/cgroup", "cgroup", "cgroup", c, 5));
     }

@@ -62,8 +62,8 @@ pod_mapping() {
     [[ $(jq -r '.runtimeHandlers[] | select(.name=="runc") | .features.user_namespaces' <<<"$output") == true ]]
     # the verbose info says so too (and would say why not)
     [[ $(jq -r '.config.userNamespaces.supported' <<<"$output") == true ]]
-    # not offered: a pod with its own user namespace on the node's network
-    [[ $(jq -r '.features.user_namespaces_host_network // false' <<<"$output") == false ]]
+    # and a pod with its own user namespace on the node's network
+    [[ $(jq -r '.features.user_namespaces_host_network' <<<"$output") == true ]]
 }
 
 @test "a pod with its own user namespace: uid map, file ownership, volume, no leaks" {
@@ -192,5 +192,31 @@ pod_mapping() {
     run awk -v d="$BERTH_TMP/" 'index($2, d) == 1 && $2 !~ /\/run\/ns$/ { print $2 }' /proc/self/mounts
     echo "$output"
     [[ -z $output ]]
+    [[ ! -e $BERTH_RUNROOT/ns/user/$pod ]]
+}
+
+@test "a user namespace on the node's network: the node's interfaces, the node's /sys bound" {
+    start_berthd
+    grep -q "user namespaces available" "$BERTH_LOG" || skip "this kernel lacks idmapped mounts"
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    f=$BERTH_TMP/pod-hn.json
+    cat >"$f" <<EOF
+{"metadata":{"name":"hn","namespace":"userns","uid":"u-$$-hn","attempt":0},
+ "log_directory":"$BERTH_TMP/logs-hn",
+ "linux":{"security_context":{"namespace_options":{"network":2,"userns_options":$(pod_mapping)}}}}
+EOF
+    pod=$(berth_crictl runp "$f")
+    [[ -e $BERTH_RUNROOT/ns/user/$pod && ! -e $BERTH_RUNROOT/ns/net/$pod ]]
+    cj=$(ctr_json h1 '"command":["sleep","600"]')
+    id=$(berth_crictl create "$pod" "$cj" "$f")
+    berth_crictl start "$id"
+    pid=$(berth_crictl inspect "$id" | jq -r .info.pid)
+    [[ $(stat -L -c %i "/proc/$pid/ns/net") == $(stat -L -c %i /proc/self/ns/net) ]]
+    [[ $(echo $(berth_crictl exec -s "$id" cat /proc/self/uid_map)) == "0 $HOSTID 65536" ]]
+    # /sys is the node's, read-only: its interfaces are listed
+    berth_crictl exec -s "$id" ls /sys/class/net | grep -qx lo
+    run berth_crictl exec -s "$id" touch /sys/x
+    [ "$status" -ne 0 ]
+    berth_crictl rmp -f "$pod"
     [[ ! -e $BERTH_RUNROOT/ns/user/$pod ]]
 }

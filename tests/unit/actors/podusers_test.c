@@ -71,10 +71,16 @@ int main(void)
        "POD without gid mappings: INVALID_ARGUMENT");
     berth_err_free(&err);
     u.n_gids = 1;
+    ns.ipc = RUNTIME__V1__NAMESPACE_MODE__NODE;
+    rc = berth_podusers_check(&ns, &err);
+    check(rc < 0 && err->kind == BERTH_ERR_INVALID && strstr(err->msg, "IPC"),
+          "POD with the node's IPC: INVALID_ARGUMENT (%s)", err ? err->msg : "");
+    berth_err_free(&err);
+    ns.ipc = RUNTIME__V1__NAMESPACE_MODE__POD;
     ns.network = RUNTIME__V1__NAMESPACE_MODE__NODE;
     rc = berth_podusers_check(&ns, &err);
-    check(rc < 0 && err->kind == BERTH_ERR_INVALID && strstr(err->msg, "network"),
-          "POD with the node's network: INVALID_ARGUMENT (%s)", err ? err->msg : "");
+    check(rc < 0 && err->kind == BERTH_ERR_PRECONDITION,
+          "POD with the node's network passes the rules (user_namespaces_host_network)");
     berth_err_free(&err);
     ns.network = RUNTIME__V1__NAMESPACE_MODE__POD;
     rc = berth_podusers_check(&ns, &err);

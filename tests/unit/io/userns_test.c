@@ -93,7 +93,28 @@ static void test_ocispec(void)
                json_integer_value(json_object_get(um, "size")) == 65536 && gm &&
                json_integer_value(json_object_get(gm, "hostID")) == 200000,
        "uidMappings and gidMappings carry the pod's ranges");
+    json_t *m;
+    size_t i;
+    const char *sys_type = NULL;
+    json_array_foreach(json_object_get(j, "mounts"), i, m)
+    {
+        if (strcmp(json_string_value(json_object_get(m, "destination")), "/sys") == 0)
+            sys_type = json_string_value(json_object_get(m, "type"));
+    }
+    ok(sys_type && strcmp(sys_type, "sysfs") == 0, "its own network: sysfs");
     json_decref(j);
+    s.net_mode = BERTH_NS_HOST;
+    j = berth_ocispec_build(&s, &err);
+    sys_type = NULL;
+    json_array_foreach(json_object_get(j, "mounts"), i, m)
+    {
+        if (strcmp(json_string_value(json_object_get(m, "destination")), "/sys") == 0)
+            sys_type = json_string_value(json_object_get(m, "type"));
+    }
+    ok(sys_type && strcmp(sys_type, "bind") == 0,
+       "the node's network: the node's /sys bound (sysfs cannot be mounted)");
+    json_decref(j);
+    s.net_mode = BERTH_NS_PATH;
     s.user_path = NULL;
     j = berth_ocispec_build(&s, &err);
     lx = j ? json_object_get(j, "linux") : NULL;
