@@ -200,7 +200,12 @@ static void prepare_job(void *arg)
         berth_free(sources);
         return;
     }
+    BERTH_AUTO_FREE char *idmap_dir =
+            c->pod && c->pod->user_ns
+                    ? berth_asprintf("%s/overlay-containers/%s/idmap", c->cfg->root, c->id)
+                    : NULL;
     berth_ctrspec_in_t in = {
+            .idmap_dir = idmap_dir,
             .config = c->config,
             .image_sources = (const char *const *)sources,
             .pod = c->pod,
@@ -526,8 +531,11 @@ static void step_rootfs(berth_actor_t *self, void *owner)
     c->cr.made |= MADE_RECORD;
     c->prep_pending = 2;
     ctr_write_record(c, STEP_INTENT, true);
-    berth_overlay_container_mount_async(c->cfg->root, c->id, (const char *const *)c->layer_dirs,
-                                        c->n_layer_dirs, c->self, 0);
+    const berth_pod_info_t *pi = c->pod;
+    berth_overlay_container_mount_idmapped_async(
+            c->cfg->root, c->id, (const char *const *)c->layer_dirs, c->n_layer_dirs,
+            pi ? pi->user_ns : NULL, pi ? &pi->uid_map : NULL, pi ? &pi->gid_map : NULL, c->self,
+            0);
 }
 
 /* One creation branch finished (err taken, NULL on success): the runtime

@@ -32,6 +32,7 @@
 #include "io/grpc.h"
 #include "io/lsm.h"
 #include "io/rromount.h"
+#include "io/userns.h"
 #include "io/stream.h"
 #include "proto/cri.h"
 
@@ -381,6 +382,12 @@ static char *status_info_json(const cri_t *c)
                          : "this node's kernel has no AppArmor: RuntimeDefault and Unconfined "
                            "are accepted (containers run unconfined), a Localhost profile is "
                            "refused"));
+    /* Why a pod with hostUsers: false would be refused, before one is. */
+    const char *why = NULL;
+    bool userns = berth_userns_supported(&why);
+    json_object_set_new(doc, "userNamespaces",
+                        userns ? json_pack("{s:b}", "supported", 1)
+                               : json_pack("{s:b, s:s}", "supported", 0, "reason", why));
     char *out = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     return out;
@@ -433,11 +440,12 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
             berth_calloc(nh + 1, sizeof(Runtime__V1__RuntimeHandler));
     BERTH_AUTO_FREE Runtime__V1__RuntimeHandler **hp =
             berth_calloc(nh + 1, sizeof(Runtime__V1__RuntimeHandler *));
-    /* Recursive read-only mounts are berth's own (io/rromount.h), so every
-     * handler has them where the kernel does; user namespaces are not
-     * offered yet: say so rather than let the kubelet assume them. */
+    /* Recursive read-only mounts (io/rromount.h) and user namespaces'
+     * idmapped mounts (io/userns.h) are berth's own, so every handler has
+     * them where the kernel passed the probes. */
     Runtime__V1__RuntimeHandlerFeatures feats = RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT;
     feats.recursive_read_only_mounts = berth_rro_supported();
+    feats.user_namespaces = berth_userns_supported(NULL);
     for (size_t i = 0; i < nh; i++) {
         runtime__v1__runtime_handler__init(&hs[i]);
         hs[i].name = c->handlers[i];
@@ -453,6 +461,9 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
     Runtime__V1__RuntimeFeatures rfeats = RUNTIME__V1__RUNTIME_FEATURES__INIT;
     /* Merge and Strict (io/ocispec.h), and ContainerStatus.user */
     rfeats.supplemental_groups_policy = true;
+    /* A pod's user namespace on the node's network: the pod's IPC
+     * namespace is still made inside it, and /sys is bound (io/ocispec). */
+    rfeats.user_namespaces_host_network = feats.user_namespaces;
 
     Runtime__V1__StatusResponse resp = RUNTIME__V1__STATUS_RESPONSE__INIT;
     resp.status = &st;

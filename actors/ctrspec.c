@@ -158,6 +158,43 @@ static int ns_mode(const char *path)
     return path ? BERTH_NS_PATH : BERTH_NS_HOST;
 }
 
+/* The pod files and /dev/shm, then the CRI mounts. */
+#define IDMAP_FIXED 4
+
+/* A pod with its own user namespace: every bind mount's source is replaced
+ * by an idmapped copy (io/userns.h), so the files appear inside owned by the
+ * mapped IDs whatever the runtime can do. Returns the owned paths (see
+ * berth_idmap_sources), or NULL with *err. */
+static char **idmap_sources(const berth_ctrspec_in_t *c, berth_ocispec_t *spec,
+                            berth_ocispec_mount_t *mounts, berth_err_t *err)
+{
+    size_t n = IDMAP_FIXED + spec->nmounts;
+    BERTH_AUTO_FREE const char **srcs = berth_calloc(n + 1, sizeof(*srcs));
+    srcs[0] = spec->hosts_path;
+    srcs[1] = spec->resolv_path;
+    srcs[2] = spec->hostname_path;
+    srcs[3] = spec->shm_path;
+    for (size_t i = 0; i < spec->nmounts; i++)
+        srcs[IDMAP_FIXED + i] = mounts[i].type == NULL ? mounts[i].source : NULL;
+    if (c->idmap_dir == NULL) {
+        berth_err_make(err, EINVAL, BERTH_ERR_INTERNAL, "no directory for idmapped mounts");
+        return NULL;
+    }
+    char **out = berth_idmap_sources(c->idmap_dir, spec->user_path, srcs, n, err);
+    if (out == NULL) {
+        berth_err_prefix(err, "CreateContainer: user namespace");
+        return NULL;
+    }
+    spec->hosts_path = out[0];
+    spec->resolv_path = out[1];
+    spec->hostname_path = out[2];
+    spec->shm_path = out[3];
+    for (size_t i = 0; i < spec->nmounts; i++)
+        if (out[IDMAP_FIXED + i])
+            mounts[i].source = out[IDMAP_FIXED + i];
+    return out;
+}
+
 int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err_t *err)
 {
     const Runtime__V1__ContainerConfig *cc = c->config;
@@ -178,7 +215,9 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
     berth_ocispec_mount_t *mounts = NULL;
     berth_resources_fit_t fit = {0};
     uint32_t *extra = NULL;
-    char **rro = NULL; /* the recursive read-only clones, by mount index */
+    char **rro = NULL;      /* the recursive read-only clones, by mount index */
+    char **idmapped = NULL; /* owned paths, nidmapped of them, NULL holes */
+    size_t nidmapped = 0;
     BERTH_AUTO_FREE char *user_spec = NULL;
     if (nargs == 0) {
         berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
@@ -324,6 +363,15 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
         spec.oom_score_adj_set = true;
         spec.oom_score_adj = (int)res->oom_score_adj;
     }
+    if (c->pod->user_ns) {
+        spec.user_path = c->pod->user_ns;
+        spec.uid_map = &c->pod->uid_map;
+        spec.gid_map = &c->pod->gid_map;
+        nidmapped = IDMAP_FIXED + cc->n_mounts;
+        idmapped = idmap_sources(c, &spec, mounts, err);
+        if (idmapped == NULL)
+            goto out;
+    }
     berth_ctrsec_t sec = {0};
     if (berth_ctrsec_apply(c, &spec, &sec, err) < 0) {
         berth_err_prefix(err, "CreateContainer");
@@ -348,6 +396,9 @@ out:
     berth_strv_free(env);
     berth_user_fini(&user);
     berth_free(mounts);
+    for (size_t i = 0; idmapped && i < nidmapped; i++)
+        berth_free(idmapped[i]);
+    berth_free(idmapped);
     berth_resources_fit_fini(&fit);
     berth_free(extra);
     return ret;

@@ -40,6 +40,10 @@ typedef struct berth_ctrspec_in {
     /* the seccomp notifier's socket for this container (listenerPath);
      * NULL: no notifier */
     const char *seccomp_listener;
+    /* A pod with its own user namespace: where the idmapped copies of the
+     * bind mounts' sources go (io/userns.h berth_idmap_sources); released
+     * with the container's root filesystem. */
+    const char *idmap_dir;
 } berth_ctrspec_in_t;
 
 /* Builds the spec and writes <bundle>/config.json; *stop_signal is the

@@ -41,6 +41,7 @@
 #include "io/stream.h"
 #include "io/netns.h"
 #include "io/pprof.h"
+#include "io/userns.h"
 #include "io/signal.h"
 
 /* How long in-flight requests may run on after a stop signal. */
@@ -241,6 +242,10 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     if (lock_fd < 0)
         return -1;
     probe_runtimes(cfg);
+    /* Before the actors exist: they read the answer without a lock. */
+    berth_userns_probe(cfg->root);
+    if (berth_userns_supported(NULL))
+        berth_log_info("user namespaces available (idmapped mounts)", "root=%s", cfg->root);
 
     /* Block the stop signals in every thread before any worker exists, so
      * only the signal actor's signalfd sees them. */

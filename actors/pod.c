@@ -38,6 +38,7 @@
 #include "io/cniconf.h"
 #include "io/grpc.h"
 #include "io/netns.h"
+#include "actors/podusers.h"
 #include "io/stream.h"
 #include "io/podfiles.h"
 
@@ -216,6 +217,7 @@ static char *record_json(const pod_t *p, bool creating)
     json_object_set_new(o, "net_ns", p->ns.net ? json_string(p->ns.net) : json_null());
     json_object_set_new(o, "ipc_ns", p->ns.ipc ? json_string(p->ns.ipc) : json_null());
     json_object_set_new(o, "uts_ns", p->ns.uts ? json_string(p->ns.uts) : json_null());
+    json_object_set_new(o, "user_ns", p->ns.user ? json_string(p->ns.user) : json_null());
     json_object_set_new(o, "network", p->net_name ? json_string(p->net_name) : json_null());
     /* The network as it is used now: DEL after a crash needs it even when
      * the ADD never finished (no cached result) or the conflist changed. */
@@ -429,7 +431,11 @@ static void step_namespaces(berth_actor_t *self, void *owner)
         sys[i].value = lx->sysctls[i]->value;
     }
     const char *hn = p->hostname;
+    berth_idmap_t um, gm;
+    bool user = berth_podusers_maps(p->config, &um, &gm);
     berth_netns_spec_t spec = {
+            .uid_map = user ? &um : NULL,
+            .gid_map = user ? &gm : NULL,
             .pin_dir = p->pin_dir,
             .pod_id = p->id,
             .kinds = kinds,
@@ -734,6 +740,10 @@ static void on_status(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     nso.network = p->net_mode;
     nso.pid = p->pid_mode;
     nso.ipc = p->ipc_mode;
+    /* The user namespace as asked (mode and mappings), borrowed. */
+    const Runtime__V1__LinuxPodSandboxConfig *clx = c->linux;
+    if (clx && clx->security_context && clx->security_context->namespace_options)
+        nso.userns_options = clx->security_context->namespace_options->userns_options;
     Runtime__V1__Namespace ns = RUNTIME__V1__NAMESPACE__INIT;
     ns.options = &nso;
     Runtime__V1__LinuxPodSandboxStatus lx = RUNTIME__V1__LINUX_POD_SANDBOX_STATUS__INIT;
@@ -810,6 +820,8 @@ static berth_pod_info_t *pod_info(const pod_t *p)
     i->net_ns = dup_or_null(p->ns.net);
     i->ipc_ns = dup_or_null(p->ns.ipc);
     i->uts_ns = dup_or_null(p->ns.uts);
+    if (berth_podusers_maps(c, &i->uid_map, &i->gid_map))
+        i->user_ns = dup_or_null(p->ns.user);
     i->pid_ns = p->infra_pid ? berth_asprintf("/proc/%d/ns/pid", (int)p->infra_pid) : NULL;
     i->pid_mode = p->pid_mode;
     i->state = p->state;
@@ -1185,6 +1197,8 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, berth_
         p->ns.ipc = berth_strdup(s);
     if ((s = json_string_value(json_object_get(rec, "uts_ns"))))
         p->ns.uts = berth_strdup(s);
+    if ((s = json_string_value(json_object_get(rec, "user_ns"))))
+        p->ns.user = berth_strdup(s);
     if ((s = json_string_value(json_object_get(rec, "network"))))
         p->net_name = berth_strdup(s);
     if ((s = json_string_value(json_object_get(rec, "net_conf")))) {
@@ -1222,6 +1236,11 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, berth_
             p->ns.ipc = berth_asprintf("%s/ipc/%s", p->pin_dir, p->id);
         if (p->ns.uts == NULL && !p->host_net)
             p->ns.uts = berth_asprintf("%s/uts/%s", p->pin_dir, p->id);
+        berth_idmap_t um, gm;
+        if (p->ns.user == NULL && berth_podusers_maps(p->config, &um, &gm)) {
+            p->cr.made |= MADE_NS;
+            p->ns.user = berth_asprintf("%s/user/%s", p->pin_dir, p->id);
+        }
         p->cr.phase = PH_UNDOING;
     } else {
         /* It was delivered (or stashed) before the restart; treat it as

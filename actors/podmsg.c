@@ -20,7 +20,7 @@ void berth_pod_info_free(berth_pod_info_t *i)
                        &i->hostname,   &i->log_directory, &i->cgroup_parent,
                        &i->hosts_path, &i->resolv_path,   &i->hostname_path,
                        &i->shm_path,   &i->net_ns,        &i->ipc_ns,
-                       &i->uts_ns,     &i->pid_ns};
+                       &i->uts_ns,     &i->pid_ns,        &i->user_ns};
     for (size_t k = 0; k < BERTH_ARRAY_LEN(fields); k++)
         berth_free(*fields[k]);
     berth_free(i);

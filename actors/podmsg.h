@@ -13,6 +13,7 @@
 #include "actors/index.h"
 #include "engine/actor.h"
 #include "engine/err.h"
+#include "io/userns.h"
 
 /* What a container needs of its pod (all owned; NULL namespace paths mean
  * the host's namespace). */
@@ -23,6 +24,10 @@ typedef struct berth_pod_info {
     char *hosts_path, *resolv_path, *hostname_path, *shm_path;
     char *net_ns, *ipc_ns, *uts_ns;
     char *pid_ns; /* the pause container's PID namespace (pod-level PID); or NULL */
+    /* The pod's own user namespace (hostUsers: false), or NULL: the node's.
+     * Its mappings are uid_map and gid_map. */
+    char *user_ns;
+    berth_idmap_t uid_map, gid_map;
     int pid_mode; /* Runtime__V1__NamespaceMode */
     int state;    /* Runtime__V1__PodSandboxState */
     bool ready;   /* created, delivered or stashed, and not stopped */

@@ -32,6 +32,7 @@
 #include "io/grpc.h"
 #include "io/netdev.h"
 #include "io/netns.h"
+#include "actors/podusers.h"
 #include "io/podfiles.h"
 
 typedef berth_index_entry_t entry_t; /* handle: the pod; summary: berth_pod_summary_t */
@@ -138,6 +139,8 @@ static int check_pod_config(const Runtime__V1__PodSandboxConfig *c, berth_err_t 
     const Runtime__V1__LinuxPodSandboxConfig *lx = c->linux;
     const Runtime__V1__NamespaceOption *ns =
             lx && lx->security_context ? lx->security_context->namespace_options : NULL;
+    if (berth_podusers_check(ns, err) < 0)
+        return -1;
     for (size_t i = 0; lx && i < lx->n_sysctls; i++) {
         const char *key = lx->sysctls[i]->key;
         int kind = berth_netns_sysctl_kind(key, err);

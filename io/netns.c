@@ -72,7 +72,8 @@ void berth_netns_paths_fini(berth_netns_paths_t *paths)
     berth_free(paths->net);
     berth_free(paths->ipc);
     berth_free(paths->uts);
-    paths->net = paths->ipc = paths->uts = NULL;
+    berth_free(paths->user);
+    paths->net = paths->ipc = paths->uts = paths->user = NULL;
 }
 
 static char *strdup_or_null(const char *s)
@@ -85,6 +86,7 @@ void berth_netns_paths_copy(berth_netns_paths_t *dst, const berth_netns_paths_t 
     dst->net = strdup_or_null(src->net);
     dst->ipc = strdup_or_null(src->ipc);
     dst->uts = strdup_or_null(src->uts);
+    dst->user = strdup_or_null(src->user);
 }
 
 bool berth_netns_exists(const char *path)
@@ -214,6 +216,7 @@ static int prepare_pin_dir(const char *pin_dir, berth_err_t *err)
 /* What went wrong in the child, for the parent's message. */
 enum child_stage {
     CHILD_OK = 0,
+    CHILD_USERNS, /* joining the pod's user namespace, or unsharing in it */
     CHILD_HOSTNAME,
     CHILD_LOOPBACK,
     CHILD_SYSCTL,     /* index: the sysctl */
@@ -235,6 +238,13 @@ struct child_plan {
     const char *pins[3];   /* the pin files to make */
     const char *ns_src[3]; /* "/proc/self/ns/net": the child's own */
     size_t npins;
+    /* A pod user namespace (-1: none): the child joins it, then unshares
+     * `unshare_flags` there, and opens its namespaces into ns_fds (the fd
+     * table is shared, CLONE_FILES) for the parent to pin: a process in the
+     * pod's user namespace may not mount in the node's mount namespace. */
+    int userns_fd;
+    int unshare_flags;
+    int ns_fds[3];
     /* out */
     enum child_stage stage;
     size_t index;
@@ -286,6 +296,10 @@ __attribute__((no_sanitize_address)) static int child_pin(struct child_plan *p, 
 __attribute__((no_sanitize_address)) static int child_main(void *arg)
 {
     struct child_plan *p = arg;
+    if (p->userns_fd >= 0) {
+        if (setns(p->userns_fd, CLONE_NEWUSER) < 0 || unshare(p->unshare_flags) < 0)
+            return child_fail(p, CHILD_USERNS, 0, errno);
+    }
     if (p->hostname_len > 0 && sethostname(p->hostname, p->hostname_len) < 0)
         return child_fail(p, CHILD_HOSTNAME, 0, errno);
     /* A new network namespace starts with lo down: programs that talk to
@@ -321,6 +335,12 @@ __attribute__((no_sanitize_address)) static int child_main(void *arg)
     /* The pins: /proc/self is this child, whose namespaces are the pod's;
      * the mount namespace is the parent's, so the pins are everyone's. */
     for (size_t i = 0; i < p->npins; i++) {
+        if (p->userns_fd >= 0) {
+            p->ns_fds[i] = open(p->ns_src[i], O_RDONLY | O_CLOEXEC);
+            if (p->ns_fds[i] < 0)
+                return child_fail(p, CHILD_PIN_CREATE, i, errno);
+            continue;
+        }
         if (child_pin(p, i) != 0)
             return 1;
         p->pinned = i + 1;
@@ -386,12 +406,39 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
         paths[i] = berth_asprintf("/proc/sys/%s", rel);
         values[i] = s->value;
     }
-    if (want == 0) {
+    bool user = spec->uid_map != NULL && spec->gid_map != NULL;
+    if (want == 0 && !user) {
         rc = 0;
         goto out;
     }
     if (prepare_pin_dir(spec->pin_dir, err) < 0)
         goto out;
+    int userns_fd = -1;
+    if (user) {
+        BERTH_AUTO_FREE char *user_dir = berth_asprintf("%s/user", spec->pin_dir);
+        if (mkdir(user_dir, 0755) < 0 && errno != EEXIST) {
+            berth_err_errno(err, errno, "mkdir %s", user_dir);
+            goto out;
+        }
+        char *pin = berth_asprintf("%s/user/%s", spec->pin_dir, spec->pod_id);
+        if (berth_userns_create(pin, spec->uid_map, spec->gid_map, err) < 0) {
+            berth_free(pin);
+            goto out;
+        }
+        out->user = pin;
+        userns_fd = open(pin, O_RDONLY | O_CLOEXEC);
+        if (userns_fd < 0) {
+            berth_err_errno(err, errno, "open the pod's user namespace %s", pin);
+            berth_netns_remove(out, NULL);
+            berth_netns_paths_fini(out);
+            goto out;
+        }
+        if (want == 0) {
+            close(userns_fd);
+            rc = 0;
+            goto out;
+        }
+    }
 
     struct child_plan plan = {
             .hostname = hostname,
@@ -401,6 +448,8 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
             .n = spec->nsysctls,
             .stage = CHILD_PIN_CREATE, /* a child that never ran */
             .errnum = EIO,
+            .userns_fd = userns_fd,
+            .ns_fds = {-1, -1, -1},
     };
     char *pins[3] = {NULL, NULL, NULL};
     unsigned pin_kind[3];
@@ -424,6 +473,12 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
         flags |= CLONE_NEWIPC;
     if (want & BERTH_NETNS_UTS)
         flags |= CLONE_NEWUTS;
+    if (userns_fd >= 0) {
+        /* Made inside the user namespace by the child instead (see
+         * child_plan), with the fd table shared for the pins' fds. */
+        plan.unshare_flags = (int)(flags & (CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS));
+        flags = (flags & ~(unsigned long)plan.unshare_flags) | CLONE_FILES;
+    }
     /* A vfork-style child (posix_spawn's way): it shares this process's
      * memory, so the clone copies no page tables, and this thread waits
      * until it exits, by which time the namespaces are set up and pinned.
@@ -436,10 +491,29 @@ int berth_netns_create(const berth_netns_spec_t *spec, berth_netns_paths_t *out,
         reap(pid); /* at once: the child has exited when clone returns */
     berth_hist_since("netns child (clone to exit)", t0);
     berth_free(stack);
+    if (userns_fd >= 0) {
+        /* The child opened its namespaces; this thread, still in the
+         * node's user namespace, pins them. */
+        if (pid > 0 && plan.stage == CHILD_OK) {
+            for (size_t i = 0; i < plan.npins; i++) {
+                snprintf(srcs[i], sizeof srcs[i], "/proc/self/fd/%d", plan.ns_fds[i]);
+                plan.ns_src[i] = srcs[i];
+                if (child_pin(&plan, i) != 0)
+                    break;
+                plan.pinned = i + 1;
+            }
+        }
+        for (size_t i = 0; i < plan.npins; i++)
+            if (plan.ns_fds[i] >= 0)
+                close(plan.ns_fds[i]);
+        close(userns_fd);
+    }
     if (pid < 0)
         berth_err_errno(err, clone_errno, "clone new namespaces");
     else if (plan.stage == CHILD_OK)
         rc = 0;
+    else if (plan.stage == CHILD_USERNS)
+        berth_err_errno(err, plan.errnum, "create the pod's namespaces in its user namespace");
     else if (plan.stage == CHILD_HOSTNAME)
         berth_err_errno(err, plan.errnum, "set hostname %s in the pod's UTS namespace", hostname);
     else if (plan.stage == CHILD_LOOPBACK)
@@ -485,7 +559,7 @@ static int remove_pin(const char *pin, berth_err_t *err)
 
 int berth_netns_remove(const berth_netns_paths_t *paths, berth_err_t *err)
 {
-    const char *pins[] = {paths->net, paths->ipc, paths->uts};
+    const char *pins[] = {paths->net, paths->ipc, paths->uts, paths->user};
     int rc = 0;
     for (size_t i = 0; i < BERTH_ARRAY_LEN(pins); i++) {
         if (pins[i] == NULL)
@@ -504,9 +578,10 @@ int berth_netns_remove(const berth_netns_paths_t *paths, berth_err_t *err)
 int berth_netns_cleanup(const char *pin_dir, const char *const *keep, size_t nkeep,
                         berth_err_t *err)
 {
+    static const char *const dirs[] = {"net", "ipc", "uts", "user"};
     int removed = 0;
-    for (size_t k = 0; k < BERTH_ARRAY_LEN(kinds); k++) {
-        BERTH_AUTO_FREE char *sub = berth_asprintf("%s/%s", pin_dir, kinds[k].dir);
+    for (size_t k = 0; k < BERTH_ARRAY_LEN(dirs); k++) {
+        BERTH_AUTO_FREE char *sub = berth_asprintf("%s/%s", pin_dir, dirs[k]);
         DIR *d = opendir(sub);
         if (d == NULL) {
             if (errno == ENOENT)
@@ -553,7 +628,7 @@ int berth_netns_dir_release(const char *pin_dir, berth_err_t *err)
 
 int berth_netns_dir_release_if_unused(const char *pin_dir, berth_err_t *err)
 {
-    static const char *const kinds[] = {"net", "ipc", "uts"};
+    static const char *const kinds[] = {"net", "ipc", "uts", "user"};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         BERTH_AUTO_FREE char *d = berth_asprintf("%s/%s", pin_dir, kinds[i]);
         size_t n = 0;
@@ -578,6 +653,7 @@ static void done_msg_free(berth_msg_t *m)
 typedef struct create_job {
     berth_netns_spec_t spec; /* every string owned */
     berth_sysctl_t *sysctls;
+    berth_idmap_t uid_map, gid_map;
     berth_netns_done_msg_t *reply;
 } create_job_t;
 
@@ -609,6 +685,12 @@ void berth_netns_create_async(const berth_netns_spec_t *spec, berth_handle_t rep
         j->sysctls[i].value = strdup_or_null(spec->sysctls[i].value);
     }
     j->spec.sysctls = j->sysctls;
+    if (spec->uid_map && spec->gid_map) {
+        j->uid_map = *spec->uid_map;
+        j->gid_map = *spec->gid_map;
+        j->spec.uid_map = &j->uid_map;
+        j->spec.gid_map = &j->gid_map;
+    }
     j->spec.nsysctls = spec->nsysctls;
     j->reply = berth_msg_new(BERTH_MSG_NETNS_CREATED, sizeof *j->reply);
     j->reply->hdr.free = done_msg_free;

@@ -20,6 +20,7 @@
 
 #include "engine/actor.h"
 #include "engine/err.h"
+#include "io/userns.h"
 
 enum {
     BERTH_MSG_NETNS_CREATED = 64, /* berth_netns_done_msg_t, reply of create_async */
@@ -51,6 +52,11 @@ typedef struct berth_netns_spec {
      * Anything else is refused with an error naming the sysctl. */
     const berth_sysctl_t *sysctls;
     size_t nsysctls;
+    /* Both set: the pod gets a user namespace of its own with these
+     * mappings (io/userns.h), pinned at <pin_dir>/user/<pod-id>, and the
+     * namespaces of `kinds` are created inside it (owned by it), so a
+     * container that joins the user namespace may join them too. */
+    const berth_idmap_t *uid_map, *gid_map;
 } berth_netns_spec_t;
 
 /* The pins of one pod. Each path is owned and NULL when that namespace is the
@@ -59,6 +65,7 @@ typedef struct berth_netns_paths {
     char *net;
     char *ipc;
     char *uts;
+    char *user;
 } berth_netns_paths_t;
 
 /* Frees the paths and clears them. NULL-safe. */

@@ -397,7 +397,14 @@ static json_t *build_mounts(const berth_ocispec_t *s, berth_err_t *err)
     {
         /* A privileged container may write /sys and its cgroups (CRI-O). */
         const char *o[] = {"nosuid", "noexec", "nodev", s->privileged ? "rw" : "ro"};
-        add_default(ms, s, mount_obj("/sys", "sysfs", "sysfs", o, 4));
+        /* A user namespace on the node's network may not mount sysfs (the
+         * kernel wants the network namespace owned by the user namespace):
+         * the node's /sys, bound read-only, instead. */
+        const char *b[] = {"rbind", "nosuid", "noexec", "nodev", "ro"};
+        if (s->user_path != NULL && s->net_mode == BERTH_NS_HOST)
+            add_default(ms, s, mount_obj("/sys", "bind", "/sys", b, 5));
+        else
+            add_default(ms, s, mount_obj("/sys", "sysfs", "sysfs", o, 4));
         const char *c[] = {"nosuid", "noexec", "nodev", "relatime", s->privileged ? "rw" : "ro"};
         add_default(ms, s, mount_obj("/sys/fs/cgroup", "cgroup", "cgroup", c, 5));
     }
@@ -648,6 +655,12 @@ static json_t *build_resources(const berth_ocispec_t *s)
     return r;
 }
 
+static json_t *idmap_json(const berth_idmap_t *m)
+{
+    return json_pack("[{s:I, s:I, s:I}]", "containerID", (json_int_t)m->container_id, "hostID",
+                     (json_int_t)m->host_id, "size", (json_int_t)m->length);
+}
+
 json_t *berth_ocispec_build(const berth_ocispec_t *s, berth_err_t *err)
 {
     char **caps = berth_ocispec_caps(s, err);
@@ -677,6 +690,14 @@ json_t *berth_ocispec_build(const berth_ocispec_t *s, berth_err_t *err)
     json_t *lx = json_object();
     json_object_set_new(spec, "linux", lx);
     json_t *nss = json_array();
+    if (s->user_path != NULL) {
+        /* First: the others are owned by it and joined from inside it. */
+        add_ns(nss, "user", BERTH_NS_PATH, s->user_path);
+        if (s->uid_map && s->gid_map) {
+            json_object_set_new(lx, "uidMappings", idmap_json(s->uid_map));
+            json_object_set_new(lx, "gidMappings", idmap_json(s->gid_map));
+        }
+    }
     add_ns(nss, "pid", s->pid_mode, s->pid_path);
     add_ns(nss, "network", s->net_mode, s->net_path);
     add_ns(nss, "ipc", s->ipc_mode, s->ipc_path);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "engine/err.h"
+#include "io/userns.h"
 
 enum berth_ocispec_seccomp {
     BERTH_SECCOMP_RUNTIME_DEFAULT = 0, /* berth's profile (seccomp_default.h) */
@@ -169,6 +170,11 @@ typedef struct berth_ocispec {
     const char *uts_path;
     int pid_mode;
     const char *pid_path;
+    /* A pod's own user namespace (NULL: the node's): joined by path, with
+     * its mappings in linux.uidMappings/gidMappings as runtimes expect
+     * alongside (runc checks its file ownership against them). */
+    const char *user_path;
+    const berth_idmap_t *uid_map, *gid_map;
 
     /* cgroups (cgroupfs): cgroupsPath = cgroup_parent + "/berth-" + id */
     const char *cgroup_parent; /* NULL: "/berth" */

@@ -12,12 +12,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -255,6 +258,113 @@ int berth_overlay_container_mount(const char *root, const char *id, const char *
     return 0;
 }
 
+/* The effective capabilities of this thread, saved and restored around a
+ * change of fsuid (which clears the file-system ones). Raw syscalls: the
+ * change is this thread's alone, as setfsuid's is. */
+struct thread_caps {
+    struct __user_cap_header_struct hdr;
+    struct __user_cap_data_struct data[2];
+};
+
+static int caps_get(struct thread_caps *c)
+{
+    c->hdr = (struct __user_cap_header_struct){.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    return (int)syscall(SYS_capget, &c->hdr, c->data);
+}
+
+static int caps_set(struct thread_caps *c)
+{
+    return (int)syscall(SYS_capset, &c->hdr, c->data);
+}
+
+/* overlayfs does everything on the upper layer with the credentials of
+ * whoever mounted it. Through an idmapped layer only the mapped host IDs
+ * exist, so the mount is made with the fsuid/fsgid of the container's root
+ * (host_uid/host_gid) and every capability kept effective; this thread's
+ * own IDs come back afterwards. */
+static int mount_as(uid_t host_uid, gid_t host_gid, const char *const *lowers, size_t n,
+                    const char *upper, const char *work, const char *target, const char *links_dir,
+                    berth_err_t *err)
+{
+    struct thread_caps saved, raised;
+    if (caps_get(&saved) < 0)
+        return berth_err_errno(err, errno, "capget");
+    raised = saved;
+    raised.data[0].effective = raised.data[0].permitted;
+    raised.data[1].effective = raised.data[1].permitted;
+    uid_t old_uid = (uid_t)setfsuid(host_uid);
+    gid_t old_gid = (gid_t)setfsgid(host_gid);
+    int rc;
+    if (caps_set(&raised) < 0)
+        rc = berth_err_errno(err, errno, "capset for the idmapped overlay mount");
+    else
+        rc = berth_overlay_mount(lowers, n, upper, work, target, links_dir, NULL, err);
+    setfsgid(old_gid);
+    setfsuid(old_uid);
+    if (caps_set(&saved) < 0)
+        berth_log_error("cannot restore a pool thread's capabilities", "errno=%d", errno);
+    return rc;
+}
+
+int berth_overlay_container_mount_idmapped(const char *root, const char *id,
+                                           const char *const *lowers, size_t n,
+                                           const char *userns_path, const berth_idmap_t *uid,
+                                           const berth_idmap_t *gid, char **rootfs,
+                                           berth_err_t *err)
+{
+    if (userns_path == NULL)
+        return berth_overlay_container_mount(root, id, lowers, n, rootfs, err);
+    if (!id_ok(id))
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid container id \"%s\"",
+                              id ? id : "");
+    BERTH_AUTO_FREE char *dir = berth_asprintf("%s/overlay-containers/%s", root, id);
+    BERTH_AUTO_FREE char *merged = berth_asprintf("%s/merged", dir);
+    BERTH_AUTO_FREE char *links = berth_asprintf("%s/l", dir);
+    BERTH_AUTO_FREE char *layers_dir = berth_asprintf("%s/idmap-layers", dir);
+    if (berth_store_mkdir_p(dir, 0700, err) < 0 || berth_store_mkdir_p(merged, 0755, err) < 0)
+        return -1;
+    /* The runtime reaches the rootfs (and the volumes' idmapped copies
+     * under dir) from inside the user namespace, as an unprivileged user
+     * of the node: every directory on the way must be searchable (0711,
+     * nothing listable), as berth makes its root. */
+    BERTH_AUTO_FREE char *parent = berth_asprintf("%s/overlay-containers", root);
+    if (chmod(parent, 0711) < 0 || chmod(dir, 0711) < 0)
+        return berth_err_errno(err, errno, "make %s searchable", dir);
+    BERTH_AUTO_FREE char *upper0 = berth_asprintf("%s/upper", dir);
+    BERTH_AUTO_FREE char *work0 = berth_asprintf("%s/work", dir);
+    if (berth_store_mkdir_p(upper0, 0755, err) < 0 || berth_store_mkdir_p(work0, 0700, err) < 0)
+        return -1;
+    if (!is_mountpoint(merged)) {
+        uint64_t t0 = berth_hist_now();
+        /* The container directory (upper and work) first: its recursive
+         * copy must not take in the layers' copies attached under it, which
+         * are idmapped already. */
+        const char **srcs = berth_calloc(n + 2, sizeof(*srcs));
+        srcs[0] = dir;
+        for (size_t i = 0; i < n; i++)
+            srcs[i + 1] = lowers[i];
+        char **mapped = berth_idmap_sources(layers_dir, userns_path, srcs, n + 1, err);
+        berth_free(srcs);
+        if (mapped == NULL)
+            return berth_err_prefix(err, "container %s", id);
+        BERTH_AUTO_FREE char *upper = berth_asprintf("%s/upper", mapped[0]);
+        BERTH_AUTO_FREE char *work = berth_asprintf("%s/work", mapped[0]);
+        int r = mount_as(uid->host_id, gid->host_id, (const char *const *)mapped + 1, n, upper,
+                         work, merged, links, err);
+        /* overlayfs holds private clones of its layers: the idmapped copies
+         * are not needed once it is mounted. */
+        berth_idmap_release_dir(layers_dir, NULL);
+        for (size_t i = 0; i <= n; i++)
+            berth_free(mapped[i]);
+        berth_free(mapped);
+        berth_hist_since("overlay mount (idmapped)", t0);
+        if (r < 0)
+            return berth_err_prefix(err, "container %s", id);
+    }
+    *rootfs = berth_steal_ptr(&merged);
+    return 0;
+}
+
 int berth_overlay_container_remove(const char *root, const char *id, berth_err_t *err)
 {
     if (!id_ok(id))
@@ -262,6 +372,14 @@ int berth_overlay_container_remove(const char *root, const char *id, berth_err_t
                               id ? id : "");
     BERTH_AUTO_FREE char *dir = berth_asprintf("%s/overlay-containers/%s", root, id);
     BERTH_AUTO_FREE char *merged = berth_asprintf("%s/merged", dir);
+    /* Idmapped copies of the pod's volumes: detached before anything under
+     * dir is removed, or the removal would reach into the volumes. */
+    static const char *const idmap_dirs[] = {"idmap", "idmap-layers"};
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(idmap_dirs); i++) {
+        BERTH_AUTO_FREE char *d = berth_asprintf("%s/%s", dir, idmap_dirs[i]);
+        if (berth_idmap_release_dir(d, err) < 0)
+            return -1;
+    }
     if (berth_overlay_unmount(merged, err) < 0)
         return -1;
     return berth_unpack_remove_tree(dir, err);
@@ -271,6 +389,8 @@ int berth_overlay_container_remove(const char *root, const char *id, berth_err_t
 
 typedef struct overlay_job {
     char *root, *id;
+    char *userns_path; /* NULL: the plain mount */
+    berth_idmap_t uid, gid;
     char **lowers;
     size_t n;
     bool remove;
@@ -291,8 +411,10 @@ static void overlay_job(void *arg)
     if (j->remove)
         berth_overlay_container_remove(j->root, j->id, &j->reply->error);
     else
-        berth_overlay_container_mount(j->root, j->id, (const char *const *)j->lowers, j->n,
-                                      &j->reply->rootfs, &j->reply->error);
+        berth_overlay_container_mount_idmapped(j->root, j->id, (const char *const *)j->lowers, j->n,
+                                               j->userns_path, &j->uid, &j->gid, &j->reply->rootfs,
+                                               &j->reply->error);
+    berth_free(j->userns_path);
     for (size_t i = 0; i < j->n; i++)
         berth_free(j->lowers[i]);
     berth_free(j->lowers);
@@ -302,9 +424,15 @@ static void overlay_job(void *arg)
 }
 
 static void submit(const char *root, const char *id, const char *const *lowers, size_t n,
-                   bool remove, berth_handle_t reply_to, uint64_t tag)
+                   bool remove, berth_handle_t reply_to, uint64_t tag, const char *userns_path,
+                   const berth_idmap_t *uid, const berth_idmap_t *gid)
 {
     overlay_job_t *j = berth_calloc(1, sizeof(*j));
+    if (userns_path && uid && gid) {
+        j->userns_path = berth_strdup(userns_path);
+        j->uid = *uid;
+        j->gid = *gid;
+    }
     j->root = berth_strdup(root);
     j->id = berth_strdup(id);
     j->n = n;
@@ -322,11 +450,20 @@ void berth_overlay_container_mount_async(const char *root, const char *id,
                                          const char *const *lowers, size_t n,
                                          berth_handle_t reply_to, uint64_t tag)
 {
-    submit(root, id, lowers, n, false, reply_to, tag);
+    submit(root, id, lowers, n, false, reply_to, tag, NULL, NULL, NULL);
+}
+
+void berth_overlay_container_mount_idmapped_async(const char *root, const char *id,
+                                                  const char *const *lowers, size_t n,
+                                                  const char *userns_path, const berth_idmap_t *uid,
+                                                  const berth_idmap_t *gid, berth_handle_t reply_to,
+                                                  uint64_t tag)
+{
+    submit(root, id, lowers, n, false, reply_to, tag, userns_path, uid, gid);
 }
 
 void berth_overlay_container_remove_async(const char *root, const char *id, berth_handle_t reply_to,
                                           uint64_t tag)
 {
-    submit(root, id, NULL, 0, true, reply_to, tag);
+    submit(root, id, NULL, 0, true, reply_to, tag, NULL, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 
 #include "engine/actor.h"
 #include "engine/err.h"
+#include "io/userns.h"
 
 enum {
     BERTH_MSG_OVERLAY_DONE = 128, /* berth_overlay_done_msg_t */
@@ -51,7 +52,21 @@ int berth_overlay_unmount(const char *target, berth_err_t *err);
  * restart). On failure nothing is left mounted. Blocking. */
 int berth_overlay_container_mount(const char *root, const char *id, const char *const *lowers,
                                   size_t n, char **rootfs, berth_err_t *err);
-/* Unmounts and removes <root>/overlay-containers/<id>; missing is success. */
+/* berth_overlay_container_mount for a container in a pod with its own user
+ * namespace (pinned at userns_path, container ID 0 at host uid->host_id and
+ * gid->host_id): the layers and the container directory are idmapped
+ * (io/userns.h) for the mount, so the image's files appear inside owned by
+ * the mapped IDs and what the container writes lands in upper/ with the
+ * image's own IDs. Needs a kernel whose overlayfs takes idmapped layers
+ * (>= 5.19). With userns_path NULL, the plain mount. Blocking. */
+int berth_overlay_container_mount_idmapped(const char *root, const char *id,
+                                           const char *const *lowers, size_t n,
+                                           const char *userns_path, const berth_idmap_t *uid,
+                                           const berth_idmap_t *gid, char **rootfs,
+                                           berth_err_t *err);
+
+/* Unmounts and removes <root>/overlay-containers/<id>, after detaching the
+ * idmapped mounts berth made under it; missing is success. */
 int berth_overlay_container_remove(const char *root, const char *id, berth_err_t *err);
 
 /* The reply of the async helpers. */
@@ -67,6 +82,12 @@ typedef struct berth_overlay_done_msg {
 void berth_overlay_container_mount_async(const char *root, const char *id,
                                          const char *const *lowers, size_t n,
                                          berth_handle_t reply_to, uint64_t tag);
+/* The _idmapped mount on the pool (userns_path NULL: the plain one). */
+void berth_overlay_container_mount_idmapped_async(const char *root, const char *id,
+                                                  const char *const *lowers, size_t n,
+                                                  const char *userns_path, const berth_idmap_t *uid,
+                                                  const berth_idmap_t *gid, berth_handle_t reply_to,
+                                                  uint64_t tag);
 void berth_overlay_container_remove_async(const char *root, const char *id, berth_handle_t reply_to,
                                           uint64_t tag);
 

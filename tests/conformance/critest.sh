@@ -50,6 +50,9 @@ fi
 [[ -r $required_file ]] || fail "cannot read $required_file"
 
 tmp=$(mktemp -d /tmp/berth-test.XXXXXX)
+# Searchable (not listable) like berth's own root: the OCI runtime reaches
+# the root file systems of pods with a user namespace from inside it.
+chmod 0711 "$tmp"
 sock=$tmp/berth.sock
 report_dir=${CRITEST_REPORT_DIR:-$tmp/report}
 mkdir -p "$report_dir" "$tmp/net.d"

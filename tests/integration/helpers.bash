@@ -18,6 +18,10 @@ berth_setup() {
         return 1
     fi
     BERTH_TMP=$(mktemp -d /tmp/berth-test.XXXXXX)
+    # Searchable, not listable, like berth's own root: the OCI runtime
+    # reaches the root file systems of pods with a user namespace from
+    # inside it (docs/security-contexts.md).
+    chmod 0711 "$BERTH_TMP"
     BERTH_SOCK=$BERTH_TMP/berth.sock
     BERTH_ROOT=$BERTH_TMP/root
     BERTH_RUNROOT=$BERTH_TMP/run

@@ -522,6 +522,47 @@ kl_wait_listen() {
     return 1
 }
 
+@test "hostUsers: false: the pod runs in a user namespace of its own" {
+    # UserNamespacesSupport is on by default in 1.37: the kubelet picks a
+    # 65536-ID range per pod and sends it as userns_options (mode POD);
+    # berth advertises user_namespaces for the default handler ("").
+    kl_start_kubelet
+    kl_manifest userns <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: userns
+  namespace: kltest
+  labels: {suite: kubelet}
+spec:
+  hostUsers: false
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: main
+    image: $BUSYBOX
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "touch /written && echo wrote; exec sleep 3600"]
+EOF
+    kl_wait_running 1 90
+    [[ $(kl_pod_field userns .status.phase) == Running ]]
+    id=$(berth_crictl ps -q --name main | head -1)
+    [[ -n $id ]]
+    map=$(berth_crictl exec -s "$id" cat /proc/self/uid_map)
+    echo "uid_map: $map"
+    read -r cid hid len <<<"$map"
+    [[ $cid == 0 && $hid != 0 && $len == 65536 ]]
+    pid=$(berth_crictl inspect "$id" | jq -r .info.pid)
+    [[ $(awk '/^Uid:/ { print $2 }' "/proc/$pid/status") == "$hid" ]]
+    [[ $(berth_crictl exec -s "$id" stat -c %u /bin/busybox) == 0 ]]
+    [[ $(berth_crictl logs "$id") == *wrote* ]]
+    rm "$KL_MANIFESTS/userns.yaml"
+    for ((i = 0; i < 60; i++)); do
+        [[ -z $(berth_crictl pods -q) ]] && break
+        sleep 1
+    done
+    [[ -z $(berth_crictl pods -q) ]]
+}
+
 @test "exec through the kubelet's /exec: output, exit codes, stdin, over SPDY and WebSocket" {
     # The kubelet takes the request on its HTTPS port, calls CRI Exec with
     # the query's command and streams, and proxies the upgraded connection

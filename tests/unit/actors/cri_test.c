@@ -25,6 +25,7 @@
 #include "io/grpc.h"
 #include "io/grpc_client.h"
 #include "io/rromount.h"
+#include "io/userns.h"
 #include "proto/cri.h"
 #include "tests/unit/actors/cricall.h"
 #include "tests/unit/check.h"
@@ -71,7 +72,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 int main(void)
 {
-    printf("1..23\n");
+    printf("1..24\n");
     char tmpl[] = "/tmp/berth-cri-XXXXXX";
     char *base = mkdtemp(tmpl);
     char *netdir = berth_asprintf("%s/net.d", base);
@@ -149,6 +150,10 @@ int main(void)
                s->runtime_handlers[2]->features->recursive_read_only_mounts ==
                        berth_rro_supported(),
        "Status: recursive read-only mounts advertised per handler where the kernel has them");
+    ok(s && s->runtime_handlers[0]->features->user_namespaces == berth_userns_supported(NULL) &&
+               s->runtime_handlers[2]->features->user_namespaces == berth_userns_supported(NULL) &&
+               s->features->user_namespaces_host_network == berth_userns_supported(NULL),
+       "Status: user namespaces advertised per handler where the probe passed");
     ok(s && s->features && s->features->supplemental_groups_policy,
        "Status: supplemental_groups_policy advertised");
     ok(s && s->n_info == 3 && strstr(s->info[0]->value, "\"defaultRuntime\":\"crun\""),
