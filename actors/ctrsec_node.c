@@ -7,6 +7,7 @@
  */
 #include "actors/ctrsec.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -289,6 +290,54 @@ static int stat_device(const char *host, const char *what, berth_ocispec_device_
     return 0;
 }
 
+/* Bounds on a device directory's walk: a device tree is shallow and small,
+ * and a mistaken host path (a large tree) must not make a huge spec. */
+#define DEVICE_DIR_DEPTH 8
+#define DEVICE_DIR_MAX 1024
+
+/* Adds every character or block device under host (recursively; symbolic
+ * links are not followed, so a node reached twice is not added twice) at
+ * the same relative path under dst. */
+static int device_dir(berth_ctrsec_t *k, size_t *n, size_t *cap, const char *host, const char *dst,
+                      const char *perms, int depth, berth_err_t *err)
+{
+    if (depth > DEVICE_DIR_DEPTH)
+        return 0;
+    DIR *d = opendir(host);
+    if (d == NULL)
+        return berth_err_errno(err, errno, "device directory %s", host);
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        BERTH_AUTO_FREE char *hp = berth_asprintf("%s/%s", host, e->d_name);
+        BERTH_AUTO_FREE char *cp = berth_asprintf("%s/%s", dst, e->d_name);
+        struct stat st;
+        if (lstat(hp, &st) < 0)
+            continue; /* gone meanwhile */
+        if (S_ISDIR(st.st_mode)) {
+            rc = device_dir(k, n, cap, hp, cp, perms, depth + 1, err);
+        } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+            if (*n >= DEVICE_DIR_MAX) {
+                rc = berth_err_make(err, E2BIG, BERTH_ERR_INVALID,
+                                    "device directory %s holds more than %d device nodes", host,
+                                    DEVICE_DIR_MAX);
+                break;
+            }
+            berth_ocispec_device_t dv = {
+                    .type = S_ISBLK(st.st_mode) ? 'b' : 'c',
+                    .major = major(st.st_rdev),
+                    .minor = minor(st.st_rdev),
+                    .file_mode = st.st_mode & 07777,
+            };
+            device_push(k, n, cap, &dv, cp, perms);
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
 static bool valid_perms(const char *p)
 {
     return p[0] && strspn(p, "rwm") == strlen(p);
@@ -309,6 +358,19 @@ static int plain_devices(const berth_ctrspec_in_t *in, berth_ctrsec_t *k, size_t
                                   "devices[%zu]: needs absolute host and container paths and "
                                   "permissions of r, w, m (got \"%s\")",
                                   i, perms);
+        struct stat st;
+        if (stat(dv->host_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            /* a directory (/dev/dri, /dev/snd): every device node under it,
+             * at the same place under the container path, as CRI-O does */
+            size_t before = *n;
+            if (device_dir(k, n, cap, dv->host_path, dst, perms, 0, err) < 0)
+                return berth_err_prefix(err, "devices[%zu]", i);
+            if (*n == before)
+                return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                      "devices[%zu]: directory %s holds no device node", i,
+                                      dv->host_path);
+            continue;
+        }
         berth_ocispec_device_t d = {0};
         if (stat_device(dv->host_path, "devices", &d, err) < 0)
             return -1;

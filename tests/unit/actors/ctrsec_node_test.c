@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -372,6 +373,71 @@ static void test_notifier(void)
     berth_err_free(&err);
 }
 
+/* A device directory: every node under it, at the same relative path. */
+static void test_device_dir(void)
+{
+    char dir[512], sub[512], node[1100];
+    snprintf(dir, sizeof(dir), "%s/devdir", root);
+    snprintf(sub, sizeof(sub), "%s/devdir/sub", root);
+    mkdir(dir, 0755);
+    mkdir(sub, 0755);
+    snprintf(node, sizeof(node), "%s/card0", dir);
+    if (mknod(node, S_IFCHR | 0660, makedev(1, 3)) < 0) {
+        printf("ok %d # skip mknod needs CAP_MKNOD\n", ++ntest);
+        return;
+    }
+    snprintf(node, sizeof(node), "%s/render1", sub);
+    mknod(node, S_IFBLK | 0600, makedev(7, 0));
+    snprintf(node, sizeof(node), "%s/notadev", dir);
+    FILE *fp = fopen(node, "w");
+    fclose(fp);
+    snprintf(node, sizeof(node), "%s/link", dir);
+    ok(symlink("/dev/zero", node) == 0, "a symlink to a device (not followed)");
+
+    berth_config_t *cfg = config((const char *const[]){NULL});
+    fixture_t f;
+    fixture(&f, cfg);
+    Runtime__V1__Device dv = RUNTIME__V1__DEVICE__INIT;
+    dv.host_path = dir;
+    dv.container_path = (char *)"/dev/dri";
+    dv.permissions = (char *)"rw";
+    Runtime__V1__Device *dvs[] = {&dv};
+    f.cc.devices = dvs;
+    f.cc.n_devices = 1;
+    berth_ctrsec_t k = {0};
+    int kind;
+    char *m = apply(&f, &k, &kind);
+    check(m == NULL, "a device directory applies (%s)", m ? m : "ok");
+    berth_free(m);
+    bool card = false, render = false;
+    for (size_t i = 0; i < f.spec.ndevices; i++) {
+        const berth_ocispec_device_t *d = &f.spec.devices[i];
+        card = card || (strcmp(d->path, "/dev/dri/card0") == 0 && d->type == 'c' && d->major == 1 &&
+                        d->minor == 3 && strcmp(d->permissions, "rw") == 0);
+        render = render || (strcmp(d->path, "/dev/dri/sub/render1") == 0 && d->type == 'b' &&
+                            d->major == 7 && d->file_mode == 0600);
+    }
+    check(f.spec.ndevices == 2 && card && render,
+          "both nodes, recursively, at their relative paths; no file, no symlink (%zu)",
+          f.spec.ndevices);
+    berth_ctrsec_fini(&k);
+
+    /* a directory without a device node */
+    fixture(&f, cfg);
+    char empty[512];
+    snprintf(empty, sizeof(empty), "%s/nodevs", root);
+    mkdir(empty, 0755);
+    dv.host_path = empty;
+    f.cc.devices = dvs;
+    f.cc.n_devices = 1;
+    m = apply(&f, &k, &kind);
+    check(m && kind == BERTH_ERR_INVALID && strstr(m, "no device node"),
+          "a directory without devices is INVALID_ARGUMENT (%s)", m ? m : "none");
+    berth_free(m);
+    berth_ctrsec_fini(&k);
+    berth_config_unref(cfg);
+}
+
 static void test_umask_unified(void)
 {
     berth_config_t *allow = config((const char *const[]){
@@ -493,6 +559,7 @@ int main(void)
     test_hooks_devices_cdi();
     test_notifier();
     test_umask_unified();
+    test_device_dir();
     berth_fs_remove_tree(root);
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;
