@@ -127,7 +127,7 @@ EOF
 }
 
 @test "seccomp notifier: a refused syscall is recorded and answered EPERM" {
-    start
+    start --set crio.metrics.enable_metrics=true --set crio.metrics.metrics_port=0
     pj=$(pod_json rec)
     pod=$(berth_crictl runp "$pj")
     cj=$(ctr_json rec "$(localhost "$PROFILES/nomkdir.json")" '{"'$NOTIFIER'":""}')
@@ -143,6 +143,19 @@ EOF
     jq -e '.info.seccompNotifier.refused >= 1' <<<"$info"
     jq -e '.info.seccompNotifier.syscalls | test("mkdir")' <<<"$info"
     grep -q 'seccomp notifier: syscall refused.*syscall=mkdir' "$BERTH_LOG"
+    # CRI-O's counter, by container name and syscall, moves with each refusal
+    port=$(sed -n 's/.*msg="metrics served".* port=\([0-9]*\).*/\1/p' "$BERTH_LOG" | tail -n 1)
+    series() {
+        curl -sf --max-time 10 "http://127.0.0.1:$port/metrics" |
+            awk '$1 ~ /^container_runtime_crio_containers_seccomp_notifier_count_total\{name="k8s_rec_rec_sec_[^"]*",syscall="mkdir"\}$/ { print $2 }'
+    }
+    before=$(series)
+    echo "before: $before"
+    [[ $before -ge 1 ]]
+    mkdir_result "$id" >/dev/null
+    after=$(series)
+    echo "after: $after"
+    [[ $after -gt $before ]]
     # record only: still running
     sleep 1.5
     [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_RUNNING ]]
