@@ -9,9 +9,11 @@
  * - ctrsec_node.c: the parts that come from the node's configuration rather
  *   than from the request alone: OCI hooks (hooks_dir), CDI devices
  *   (cdi_spec_dirs, ContainerConfig.cdi_devices and the cdi.k8s.io/
- *   annotations), plain devices, the seccomp rules (seccomp_profile,
+ *   annotations), plain devices (a directory stands for the device nodes
+ *   under it), the seccomp rules (seccomp_profile,
  *   seccomp_use_default_when_empty, the Localhost root, the notifier
- *   annotation) and allowed_annotations.
+ *   annotation), the umask and unified-cgroup annotations and
+ *   allowed_annotations.
  * Kept apart from ctrspec.c so the CRI -> OCI mapping there stays one
  * readable function. docs/security-contexts.md says what each does.
  */
