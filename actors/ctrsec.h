@@ -9,9 +9,11 @@
  * - ctrsec_node.c: the parts that come from the node's configuration rather
  *   than from the request alone: OCI hooks (hooks_dir), CDI devices
  *   (cdi_spec_dirs, ContainerConfig.cdi_devices and the cdi.k8s.io/
- *   annotations), plain devices, the seccomp rules (seccomp_profile,
+ *   annotations), plain devices (a directory stands for the device nodes
+ *   under it), the seccomp rules (seccomp_profile,
  *   seccomp_use_default_when_empty, the Localhost root, the notifier
- *   annotation) and allowed_annotations.
+ *   annotation), the umask and unified-cgroup annotations and
+ *   allowed_annotations.
  * Kept apart from ctrspec.c so the CRI -> OCI mapping there stays one
  * readable function. docs/security-contexts.md says what each does.
  */
@@ -99,6 +101,37 @@ typedef struct berth_ctrsec {
 int berth_ctrsec_apply(const berth_ctrspec_in_t *in, berth_ocispec_t *spec, berth_ctrsec_t *keep,
                        berth_err_t *err);
 void berth_ctrsec_fini(berth_ctrsec_t *keep);
+
+/* CRI-O's annotations for a container's umask ("0022") and its cgroup v2
+ * files (".<container name>": "memory.high=1G;pids.max=20"). Read from the
+ * container's annotations, where CreateContainer copies them from the pod's
+ * (berth_ctrsec_pod_annotations). */
+#define BERTH_UMASK_ANNOTATION "io.kubernetes.cri-o.umask"
+#define BERTH_UNIFIED_ANNOTATION "io.kubernetes.cri-o.UnifiedCgroup"
+
+/* Sets spec's umask from the umask annotation where the handler allows it:
+ * an octal number of one to four digits up to 0777, else INVALID_ARGUMENT
+ * naming the annotation. Pure. */
+int berth_ctrsec_umask(const berth_ctrspec_in_t *in, berth_ocispec_t *spec, berth_err_t *err);
+
+/* The container's resources with the unified-cgroup annotation's entries
+ * added (an entry replaces the request's same key), where the handler
+ * allows it: 1 with *out (its unified array owned by *keep, freed with
+ * berth_ctrsec_unified_fini), 0 without the annotation (*out untouched),
+ * -1 with *err (INVALID_ARGUMENT) for an entry that is not key=value with a
+ * cgroup2 file name as key. Whether the node can apply them is decided
+ * like the request's own unified map (io/ocispec, actors/runtimes.c). Pure. */
+int berth_ctrsec_unified(const berth_ctrspec_in_t *in,
+                         const Runtime__V1__LinuxContainerResources *res,
+                         Runtime__V1__LinuxContainerResources *out, void **keep, berth_err_t *err);
+void berth_ctrsec_unified_fini(void *keep);
+
+/* Copies into cc (owned by the protobuf allocator) the pod annotations a
+ * container reads (umask, and the unified-cgroup one for cc's name) that
+ * cc does not carry itself: the kubelet puts them on the pod only.
+ * pod may be NULL. Any context. */
+void berth_ctrsec_pod_annotations(Runtime__V1__ContainerConfig *cc,
+                                  const Runtime__V1__PodSandboxConfig *pod);
 
 /* Whether the handler allows annotation key (allowed_annotations; a key
  * ending in "*" allows a prefix). Logs a debug line when present but not

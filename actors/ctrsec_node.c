@@ -7,6 +7,7 @@
  */
 #include "actors/ctrsec.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -59,6 +60,132 @@ void berth_ctrsec_fini(berth_ctrsec_t *k)
         berth_cdi_edits_fini(&k->cdi);
     berth_free(k->seccomp_path);
     memset(k, 0, sizeof(*k));
+}
+
+/* ---- umask, unified cgroup ---------------------------------------------------------------- */
+
+int berth_ctrsec_umask(const berth_ctrspec_in_t *in, berth_ocispec_t *spec, berth_err_t *err)
+{
+    const char *v = annotation(in->config, BERTH_UMASK_ANNOTATION);
+    if (v == NULL ||
+        !berth_ctrsec_annotation_allowed(in->cfg, in->pod->handler, BERTH_UMASK_ANNOTATION))
+        return 0;
+    size_t n = strlen(v);
+    uint32_t m = 0;
+    bool okv = n >= 1 && n <= 4 && strspn(v, "01234567") == n;
+    for (size_t i = 0; okv && i < n; i++)
+        m = m * 8 + (uint32_t)(v[i] - '0');
+    if (!okv || m > 0777)
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "annotation %s \"%.40s\" is not an octal umask such as 0022",
+                              BERTH_UMASK_ANNOTATION, v);
+    spec->umask_set = true;
+    spec->umask = m;
+    return 0;
+}
+
+typedef struct unified_keep {
+    Runtime__V1__LinuxContainerResources__UnifiedEntry **v;
+    Runtime__V1__LinuxContainerResources__UnifiedEntry *entries;
+    char *text;
+} unified_keep_t;
+
+void berth_ctrsec_unified_fini(void *keep)
+{
+    unified_keep_t *k = keep;
+    if (k == NULL)
+        return;
+    berth_free(k->v);
+    berth_free(k->entries);
+    berth_free(k->text);
+    berth_free(k);
+}
+
+int berth_ctrsec_unified(const berth_ctrspec_in_t *in,
+                         const Runtime__V1__LinuxContainerResources *res,
+                         Runtime__V1__LinuxContainerResources *out, void **keep, berth_err_t *err)
+{
+    const char *name = in->config->metadata ? in->config->metadata->name : NULL;
+    if (name == NULL || in->cfg == NULL)
+        return 0;
+    BERTH_AUTO_FREE char *key = berth_asprintf("%s.%s", BERTH_UNIFIED_ANNOTATION, name);
+    const char *v = annotation(in->config, key);
+    if (v == NULL || !berth_ctrsec_annotation_allowed(in->cfg, in->pod->handler, key))
+        return 0;
+    unified_keep_t *k = berth_calloc(1, sizeof(*k));
+    k->text = berth_strdup(v);
+    size_t cap = (res ? res->n_unified : 0) + strlen(v) / 2 + 1;
+    k->v = berth_calloc(cap, sizeof(*k->v));
+    k->entries = berth_calloc(cap, sizeof(*k->entries));
+    size_t n = 0;
+    char *save = NULL;
+    for (char *e = strtok_r(k->text, ";", &save); e; e = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(e, '=');
+        const char *dot = strchr(e, '.');
+        if (eq == NULL || dot == NULL || dot == e || dot > eq || dot + 1 == eq ||
+            memchr(e, '/', (size_t)(eq - e)) != NULL || eq[1] == '\0') {
+            berth_ctrsec_unified_fini(k);
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                  "annotation %s: \"%.80s\" is not a cgroup2 file=value entry "
+                                  "such as memory.high=1073741824 (entries are separated by ';')",
+                                  key, e);
+        }
+        *eq = '\0';
+        runtime__v1__linux_container_resources__unified_entry__init(&k->entries[n]);
+        k->entries[n].key = e;
+        k->entries[n].value = eq + 1;
+        k->v[n] = &k->entries[n];
+        n++;
+    }
+    /* the request's own entries, unless the annotation names the same file */
+    for (size_t i = 0; res && i < res->n_unified; i++) {
+        bool replaced = false;
+        for (size_t j = 0; j < n && !replaced; j++)
+            replaced = strcmp(k->v[j]->key, res->unified[i]->key) == 0;
+        if (!replaced)
+            k->v[n++] = res->unified[i];
+    }
+    if (res)
+        *out = *res;
+    else
+        runtime__v1__linux_container_resources__init(out);
+    out->n_unified = n;
+    out->unified = k->v;
+    *keep = k;
+    return 1;
+}
+
+static void copy_annotation(Runtime__V1__ContainerConfig *cc,
+                            const Runtime__V1__PodSandboxConfig *pod, const char *key)
+{
+    for (size_t i = 0; i < cc->n_annotations; i++)
+        if (strcmp(cc->annotations[i]->key, key) == 0)
+            return;
+    for (size_t i = 0; i < pod->n_annotations; i++) {
+        if (strcmp(pod->annotations[i]->key, key) != 0)
+            continue;
+        Runtime__V1__ContainerConfig__AnnotationsEntry *e = berth_calloc(1, sizeof(*e));
+        runtime__v1__container_config__annotations_entry__init(e);
+        e->key = berth_strdup(key);
+        e->value = berth_strdup(pod->annotations[i]->value);
+        cc->annotations =
+                berth_realloc(cc->annotations, (cc->n_annotations + 1) * sizeof(*cc->annotations));
+        cc->annotations[cc->n_annotations++] = e;
+        return;
+    }
+}
+
+void berth_ctrsec_pod_annotations(Runtime__V1__ContainerConfig *cc,
+                                  const Runtime__V1__PodSandboxConfig *pod)
+{
+    if (pod == NULL)
+        return;
+    copy_annotation(cc, pod, BERTH_UMASK_ANNOTATION);
+    if (cc->metadata && cc->metadata->name) {
+        BERTH_AUTO_FREE char *key =
+                berth_asprintf("%s.%s", BERTH_UNIFIED_ANNOTATION, cc->metadata->name);
+        copy_annotation(cc, pod, key);
+    }
 }
 
 /* ---- seccomp ------------------------------------------------------------------------------- */
@@ -163,6 +290,54 @@ static int stat_device(const char *host, const char *what, berth_ocispec_device_
     return 0;
 }
 
+/* Bounds on a device directory's walk: a device tree is shallow and small,
+ * and a mistaken host path (a large tree) must not make a huge spec. */
+#define DEVICE_DIR_DEPTH 8
+#define DEVICE_DIR_MAX 1024
+
+/* Adds every character or block device under host (recursively; symbolic
+ * links are not followed, so a node reached twice is not added twice) at
+ * the same relative path under dst. */
+static int device_dir(berth_ctrsec_t *k, size_t *n, size_t *cap, const char *host, const char *dst,
+                      const char *perms, int depth, berth_err_t *err)
+{
+    if (depth > DEVICE_DIR_DEPTH)
+        return 0;
+    DIR *d = opendir(host);
+    if (d == NULL)
+        return berth_err_errno(err, errno, "device directory %s", host);
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        BERTH_AUTO_FREE char *hp = berth_asprintf("%s/%s", host, e->d_name);
+        BERTH_AUTO_FREE char *cp = berth_asprintf("%s/%s", dst, e->d_name);
+        struct stat st;
+        if (lstat(hp, &st) < 0)
+            continue; /* gone meanwhile */
+        if (S_ISDIR(st.st_mode)) {
+            rc = device_dir(k, n, cap, hp, cp, perms, depth + 1, err);
+        } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+            if (*n >= DEVICE_DIR_MAX) {
+                rc = berth_err_make(err, E2BIG, BERTH_ERR_INVALID,
+                                    "device directory %s holds more than %d device nodes", host,
+                                    DEVICE_DIR_MAX);
+                break;
+            }
+            berth_ocispec_device_t dv = {
+                    .type = S_ISBLK(st.st_mode) ? 'b' : 'c',
+                    .major = major(st.st_rdev),
+                    .minor = minor(st.st_rdev),
+                    .file_mode = st.st_mode & 07777,
+            };
+            device_push(k, n, cap, &dv, cp, perms);
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
 static bool valid_perms(const char *p)
 {
     return p[0] && strspn(p, "rwm") == strlen(p);
@@ -183,6 +358,19 @@ static int plain_devices(const berth_ctrspec_in_t *in, berth_ctrsec_t *k, size_t
                                   "devices[%zu]: needs absolute host and container paths and "
                                   "permissions of r, w, m (got \"%s\")",
                                   i, perms);
+        struct stat st;
+        if (stat(dv->host_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            /* a directory (/dev/dri, /dev/snd): every device node under it,
+             * at the same place under the container path, as CRI-O does */
+            size_t before = *n;
+            if (device_dir(k, n, cap, dv->host_path, dst, perms, 0, err) < 0)
+                return berth_err_prefix(err, "devices[%zu]", i);
+            if (*n == before)
+                return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                      "devices[%zu]: directory %s holds no device node", i,
+                                      dv->host_path);
+            continue;
+        }
         berth_ocispec_device_t d = {0};
         if (stat_device(dv->host_path, "devices", &d, err) < 0)
             return -1;

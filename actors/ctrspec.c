@@ -214,6 +214,7 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
     berth_user_t user = {0};
     berth_ocispec_mount_t *mounts = NULL;
     berth_resources_fit_t fit = {0};
+    void *unified_keep = NULL;
     uint32_t *extra = NULL;
     char **rro = NULL;      /* the recursive read-only clones, by mount index */
     char **idmapped = NULL; /* owned paths, nidmapped of them, NULL holes */
@@ -345,11 +346,22 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
     /* Limits the node cannot apply are left out (DESIGN: a kubelet sends
      * hugepage limits to every node); the request was checked on arrival. */
     const berth_runtimes_t *rts = berth_runtimes_current();
-    if (berth_runtimes_fit_resources(rts ? &rts->cgroups : NULL, res, &fit, err) < 0) {
+    Runtime__V1__LinuxContainerResources with_annotation;
+    int annotated = berth_ctrsec_unified(c, res, &with_annotation, &unified_keep, err);
+    if (annotated < 0) {
         berth_err_prefix(err, "CreateContainer");
         goto out;
     }
-    if (fit.ndropped)
+    if (berth_runtimes_fit_resources(rts ? &rts->cgroups : NULL, annotated ? &with_annotation : res,
+                                     &fit, err) < 0) {
+        berth_err_prefix(err, "CreateContainer");
+        goto out;
+    }
+    /* an annotation the node cannot apply is worth a line an operator sees */
+    if (fit.ndropped && annotated)
+        berth_log_info("unified-cgroup annotation left out", "id=%s dropped=\"%s\"", c->id,
+                       fit.dropped);
+    else if (fit.ndropped)
         berth_log_debug("limits the node cannot apply left out", "id=%s dropped=\"%s\"", c->id,
                         fit.dropped);
     spec.no_device_rules = !fit.devices;
@@ -371,6 +383,10 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
         idmapped = idmap_sources(c, &spec, mounts, err);
         if (idmapped == NULL)
             goto out;
+    }
+    if (c->cfg && berth_ctrsec_umask(c, &spec, err) < 0) {
+        berth_err_prefix(err, "CreateContainer");
+        goto out;
     }
     berth_ctrsec_t sec = {0};
     if (berth_ctrsec_apply(c, &spec, &sec, err) < 0) {
@@ -400,6 +416,7 @@ out:
         berth_free(idmapped[i]);
     berth_free(idmapped);
     berth_resources_fit_fini(&fit);
+    berth_ctrsec_unified_fini(unified_keep);
     berth_free(extra);
     return ret;
 }

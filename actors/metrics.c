@@ -32,9 +32,15 @@ static const char *const l_op[] = {"operation", NULL};
 static const char *const l_op_code[] = {"operation", "code", NULL};
 static const char *const l_name[] = {"name", NULL};
 static const char *const l_class[] = {"class", NULL};
+static const char *const l_name_syscall[] = {"name", "syscall", NULL};
+
+/* Series of the notifier's family: containers that hit refusals times the
+ * syscalls they tried is small on a sane node; the bound keeps a pod that
+ * cycles names or syscalls from growing the registry without end. */
+#define SECCOMP_MAX_SERIES 1000u
 
 static berth_metric_family_t *f_ops, *f_lat_last, *f_errs, *f_lat, *f_errs_code;
-static berth_metric_family_t *f_oom_name;
+static berth_metric_family_t *f_oom_name, *f_seccomp;
 static berth_metric_t *m_oom;
 static berth_metric_family_t *f_actors, *f_depth, *f_depth_max;
 static berth_metric_t *m_depth_total, *m_depth_max, *m_actors_total;
@@ -174,6 +180,13 @@ void berth_daemon_metrics_init(void)
                         "Amount of containers killed because they ran out of memory (OOM) by "
                         "their name.",
                         l_name, 0);
+    f_seccomp = berth_metrics_family(&(berth_metric_desc_t){
+            .type = BERTH_METRIC_COUNTER,
+            .name = "container_runtime_crio_containers_seccomp_notifier_count_total",
+            .help = "Number of forbidden syscalls by syscall and container name.",
+            .labels = l_name_syscall,
+            .max_series = SECCOMP_MAX_SERIES,
+    });
     /* berth's own */
     f_lat = berth_metrics_family(&(berth_metric_desc_t){
             .type = BERTH_METRIC_HISTOGRAM,
@@ -274,6 +287,13 @@ void berth_metrics_container_oom(const char *name)
     berth_metric_inc(m_oom);
     if (f_oom_name)
         berth_metric_inc(berth_metrics_series1(f_oom_name, name ? name : ""));
+}
+
+void berth_metrics_seccomp_refused(const char *name, const char *syscall)
+{
+    if (f_seccomp)
+        berth_metric_inc(
+                berth_metrics_series2(f_seccomp, name ? name : "", syscall ? syscall : ""));
 }
 
 void berth_metrics_http(const berth_http_req_t *req, berth_httpsrv_reply_t *reply, void *arg)

@@ -27,6 +27,12 @@ berth_grpc_stats_t *berth_rpc_stats(const berth_cri_method_t *m);
  * the registry's mutex: a rare event). */
 void berth_metrics_container_oom(const char *name);
 
+/* The seccomp notifier refused syscall in container name (CRI-O's
+ * container_runtime_crio_containers_seccomp_notifier_count_total). Any actor
+ * turn (takes the registry's mutex for a label pair seen first; the family's
+ * series are bounded: past the bound the pair counts under "_other"). */
+void berth_metrics_seccomp_refused(const char *name, const char *syscall);
+
 /* The /metrics route: the text exposition of every family. */
 void berth_metrics_http(const berth_http_req_t *req, berth_httpsrv_reply_t *reply, void *arg);
 

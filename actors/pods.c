@@ -32,6 +32,7 @@
 #include "io/grpc.h"
 #include "io/netdev.h"
 #include "io/netns.h"
+#include "actors/idalloc.h"
 #include "actors/podusers.h"
 #include "io/podfiles.h"
 
@@ -48,6 +49,11 @@ typedef struct pods {
     berth_handle_t events;            /* GetContainerEvents' fan-out, or none */
     bool sampling;                    /* a stats sample is on the pool */
     struct stats_wait *stats_waiting; /* stats calls waiting for the next sample */
+    /* The userns-mode annotation's ranges: every live pod's mappings are
+     * held here by pod ID, whoever chose them; subid_error says why "auto"
+     * cannot be served (a file unreadable, no "containers" entry). */
+    berth_idalloc_t uids, gids;
+    char *subid_error;
 } pods_t;
 
 typedef struct restore_msg {
@@ -56,6 +62,9 @@ typedef struct restore_msg {
     char *run_dir; /* <runroot>/pods: the pod directories */
     json_t **records;
     size_t n;
+    char *subid_path[2]; /* subuid_file, subgid_file */
+    char *subid_text[2]; /* their contents; NULL: unreadable (subid_error) */
+    char *subid_error;
 } restore_msg_t;
 
 static bool empty(const char *s)
@@ -157,6 +166,65 @@ static int check_pod_config(const Runtime__V1__PodSandboxConfig *c, berth_err_t 
     return berth_ctrsec_check_pod(c, err);
 }
 
+static const char *pod_annotation(const Runtime__V1__PodSandboxConfig *c, const char *key)
+{
+    for (size_t i = 0; i < c->n_annotations; i++)
+        if (strcmp(c->annotations[i]->key, key) == 0)
+            return c->annotations[i]->value;
+    return NULL;
+}
+
+/* Holds a new pod's ID ranges: the kubelet's mappings as they are, or,
+ * for a pod without them whose handler allows CRI-O's userns-mode
+ * annotation, a range of the "containers" entries of subuid_file and
+ * subgid_file written into c as POD-mode userns_options (the pod's record
+ * keeps them, so a restart finds them again). -1 with *err, nothing held. */
+static int pod_ids(pods_t *p, const char *handler, Runtime__V1__PodSandboxConfig *c, const char *id,
+                   berth_err_t *err)
+{
+    berth_idmap_t um, gm;
+    if (berth_podusers_maps(c, &um, &gm)) {
+        if (pod_annotation(c, BERTH_USERNS_MODE_ANNOTATION))
+            berth_log_info("annotation ignored: the pod has the kubelet's user namespace",
+                           "annotation=%s", BERTH_USERNS_MODE_ANNOTATION);
+        berth_idalloc_reserve(&p->uids, id, um.host_id, um.length);
+        berth_idalloc_reserve(&p->gids, id, gm.host_id, gm.length);
+        return 0;
+    }
+    const char *mode = pod_annotation(c, BERTH_USERNS_MODE_ANNOTATION);
+    if (mode == NULL ||
+        !berth_ctrsec_annotation_allowed(p->cfg, handler, BERTH_USERNS_MODE_ANNOTATION))
+        return 0;
+    uint32_t size = 0;
+    int want = berth_podusers_auto(mode, &size, err);
+    if (want <= 0)
+        return want;
+    if (p->subid_error)
+        return berth_err_make(err, ENOENT, BERTH_ERR_PRECONDITION,
+                              "RunPodSandbox: annotation %s: %s", BERTH_USERNS_MODE_ANNOTATION,
+                              p->subid_error);
+    uint64_t us, gs;
+    if (berth_idalloc_take(&p->uids, id, size, &us) < 0 ||
+        berth_idalloc_take(&p->gids, id, size, &gs) < 0) {
+        berth_idalloc_release(&p->uids, id);
+        return berth_err_make(err, ENOSPC, BERTH_ERR_EXHAUSTED,
+                              "RunPodSandbox: annotation %s: no free range of %u IDs left in the "
+                              "\"containers\" entries of %s and %s (live pods hold the rest)",
+                              BERTH_USERNS_MODE_ANNOTATION, size, p->cfg->subuid_file,
+                              p->cfg->subgid_file);
+    }
+    berth_podusers_set(c, (uint32_t)us, (uint32_t)gs, size);
+    const Runtime__V1__NamespaceOption *ns = c->linux->security_context->namespace_options;
+    if (berth_podusers_check(ns, err) < 0) {
+        berth_idalloc_release(&p->uids, id);
+        berth_idalloc_release(&p->gids, id);
+        return berth_err_prefix(err, "annotation %s", BERTH_USERNS_MODE_ANNOTATION);
+    }
+    berth_log_info("pod user namespace picked", "id=%s uid=%llu gid=%llu size=%u", id,
+                   (unsigned long long)us, (unsigned long long)gs, size);
+    return 0;
+}
+
 static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
 {
     const Runtime__V1__RunPodSandboxRequest *r = (const Runtime__V1__RunPodSandboxRequest *)rm->req;
@@ -209,6 +277,12 @@ static void on_run(berth_actor_t *self, pods_t *p, berth_cri_req_msg_t *rm)
     entry_t *e = berth_index_by_name(&p->ix, name);
     if (e == NULL) {
         BERTH_AUTO_FREE char *id = berth_index_new_id();
+        if (pod_ids(p, handler, (Runtime__V1__PodSandboxConfig *)c, id, &err) < 0) {
+            berth_cri_finish_err(rm->call, err);
+            berth_err_free(&err);
+            berth_msg_free(&rm->hdr);
+            return;
+        }
         berth_pod_init_t init = {
                 .cfg = p->cfg,
                 .mgr = berth_actor_self(self),
@@ -575,6 +649,11 @@ static void restore_msg_free(berth_msg_t *m)
 {
     restore_msg_t *r = (restore_msg_t *)m;
     berth_fs_records_free(r->records, r->n);
+    for (int i = 0; i < 2; i++) {
+        berth_free(r->subid_path[i]);
+        berth_free(r->subid_text[i]);
+    }
+    berth_free(r->subid_error);
     berth_free(r->dir);
     berth_free(r->run_dir);
     berth_free(r);
@@ -613,11 +692,51 @@ static void restore_job(void *arg)
     berth_fs_sweep_partial_records(r->dir, "sandbox");
     berth_fs_load_records(r->dir, "sandbox", &r->records, &r->n);
     sweep_orphans(r);
+    for (int i = 0; i < 2 && r->subid_error == NULL; i++) {
+        berth_err_t err = NULL;
+        if (berth_fs_read_small(r->subid_path[i], 1 << 20, &r->subid_text[i], &err) < 0) {
+            r->subid_error = berth_asprintf("cannot read %s (it needs a \"containers\" entry, "
+                                            "see subuid(5)): %s",
+                                            r->subid_path[i], err->msg);
+            berth_err_free(&err);
+        }
+    }
+}
+
+/* The "containers" ranges of the subordinate-ID files, and the ranges the
+ * restored pods hold (from their configs: nothing else is stored). */
+static void restore_ids(pods_t *p, restore_msg_t *r)
+{
+    berth_idalloc_t *a[2] = {&p->uids, &p->gids};
+    for (int i = 0; i < 2; i++) {
+        if (r->subid_error == NULL &&
+            berth_idalloc_parse(a[i], r->subid_text[i], "containers") == 0)
+            r->subid_error = berth_asprintf("%s has no \"containers\" entry "
+                                            "(\"containers:START:COUNT\", see subuid(5))",
+                                            r->subid_path[i]);
+    }
+    p->subid_error = berth_steal_ptr(&r->subid_error);
+    for (size_t i = 0; i < r->n; i++) {
+        const char *id = json_string_value(json_object_get(r->records[i], "id"));
+        const char *hex = json_string_value(json_object_get(r->records[i], "config"));
+        if (id == NULL || hex == NULL)
+            continue;
+        Runtime__V1__PodSandboxConfig *c = (Runtime__V1__PodSandboxConfig *)berth_cri_from_hex(
+                &runtime__v1__pod_sandbox_config__descriptor, hex);
+        berth_idmap_t um, gm;
+        if (c && berth_podusers_maps(c, &um, &gm)) {
+            berth_idalloc_reserve(&p->uids, id, um.host_id, um.length);
+            berth_idalloc_reserve(&p->gids, id, gm.host_id, gm.length);
+        }
+        if (c)
+            berth_cri_free(&c->base);
+    }
 }
 
 static void on_restored(berth_actor_t *self, pods_t *p, restore_msg_t *r)
 {
     size_t restored = 0, undone = 0;
+    restore_ids(p, r);
     for (size_t i = 0; i < r->n; i++) {
         json_t *rec = r->records[i];
         const char *id = json_string_value(json_object_get(rec, "id"));
@@ -662,6 +781,9 @@ static void pods_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     }
     case BERTH_MSG_POD_GONE: {
+        /* the pod's ID ranges are free once its namespaces are gone */
+        berth_idalloc_release(&p->uids, ((berth_creation_gone_msg_t *)msg)->id);
+        berth_idalloc_release(&p->gids, ((berth_creation_gone_msg_t *)msg)->id);
         berth_creation_forget(&p->ix, (berth_creation_gone_msg_t *)msg);
         break;
     }
@@ -746,6 +868,9 @@ static void pods_fini(void *state)
         berth_free(w);
     }
     berth_index_fini(&p->ix);
+    berth_idalloc_fini(&p->uids);
+    berth_idalloc_fini(&p->gids);
+    berth_free(p->subid_error);
     berth_config_unref(p->cfg);
     berth_free(p);
 }
@@ -774,5 +899,7 @@ void berth_pods_start(berth_handle_t h, berth_config_t *cfg, berth_handle_t cont
     r->hdr.free = restore_msg_free;
     r->dir = berth_asprintf("%s/pods", cfg->root);
     r->run_dir = berth_asprintf("%s/pods", cfg->runroot);
+    r->subid_path[0] = berth_strdup(cfg->subuid_file);
+    r->subid_path[1] = berth_strdup(cfg->subgid_file);
     berth_blocking_run(restore_job, r, h, &r->hdr);
 }

@@ -84,6 +84,8 @@ static const struct keydesc keys[] = {
         K("runtime", seccomp_profile, T_STR),
         K("runtime", seccomp_use_default_when_empty, T_BOOL),
         K("runtime", seccomp_localhost_root, T_STR),
+        K("runtime", subuid_file, T_STR),
+        K("runtime", subgid_file, T_STR),
         KD("runtime", "seccomp_notifier_wait", seccomp_notifier_wait_ns),
         K("runtime", hooks_dir, T_STRV),
         K("runtime", cdi_spec_dirs, T_STRV),
@@ -743,6 +745,8 @@ static void set_defaults(berth_config_t *c)
     /* "": any absolute path, as CRI-O (and critest, whose profiles live
      * in /tmp) has it; a node sets the kubelet's directory */
     c->seccomp_localhost_root = berth_strdup("");
+    c->subuid_file = berth_strdup("/etc/subuid");
+    c->subgid_file = berth_strdup("/etc/subgid");
     c->seccomp_notifier_wait_ns = 5 * 1000000000LL;
     strv_set(&c->hooks_dir, (const char *const[]){"/usr/share/containers/oci/hooks.d", NULL});
     strv_set(&c->cdi_spec_dirs, (const char *const[]){"/etc/cdi", "/var/run/cdi", NULL});

@@ -84,6 +84,8 @@ typedef struct berth_config {
     char *seccomp_profile;               /* "" = berth's built-in RuntimeDefault profile */
     bool seccomp_use_default_when_empty; /* no seccomp field: RuntimeDefault */
     char *seccomp_localhost_root;        /* berth: Localhost profiles only under it */
+    char *subuid_file;                   /* berth: userns-mode's "containers" uid ranges */
+    char *subgid_file;                   /* berth: the same for gids */
     int64_t seccomp_notifier_wait_ns;    /* berth: "stop" waits this long after a refusal */
     berth_strv_t hooks_dir;              /* oci-hooks(5) directories, later wins */
     berth_strv_t cdi_spec_dirs;          /* CDI spec directories, later wins */

@@ -473,6 +473,8 @@ static json_t *build_process(const berth_ocispec_t *s, char **caps, berth_err_t 
             json_array_append_new(g, json_integer(s->additional_gids[i]));
         json_object_set_new(user, "additionalGids", g);
     }
+    if (s->umask_set)
+        json_object_set_new(user, "umask", json_integer(s->umask));
     json_object_set_new(p, "user", user);
     json_object_set_new(p, "args", str_array(s->args, s->nargs));
     json_object_set_new(p, "env", str_array(s->env, s->nenv));

@@ -109,6 +109,8 @@ typedef struct berth_ocispec {
     uint32_t uid, gid;
     const uint32_t *additional_gids;
     size_t nadditional_gids;
+    bool umask_set; /* process.user.umask; unset: the runtime's (0022) */
+    uint32_t umask;
     const berth_ocispec_rlimit_t *rlimits;
     size_t nrlimits;
     bool no_new_privs;

@@ -194,8 +194,13 @@ int berth_userns_remove(const char *pin, berth_err_t *err)
 
 /* ---- idmapped mounts ------------------------------------------------------- */
 
-int berth_idmap_clone(const char *src, const char *dst, int userns_fd, berth_err_t *err)
+/* recursive: the mounts under src come along (volumes); the probe takes the
+ * file system of src alone, since a tree holding containers' overlays (a
+ * restart with pods running) cannot be idmapped as a whole. */
+static int idmap_clone(const char *src, const char *dst, int userns_fd, bool recursive,
+                       berth_err_t *err)
 {
+    unsigned rec = recursive ? AT_RECURSIVE : 0;
     struct stat st;
     if (stat(src, &st) < 0)
         return berth_err_errno(err, errno, "idmapped mount: stat %s", src);
@@ -208,14 +213,13 @@ int berth_idmap_clone(const char *src, const char *dst, int userns_fd, berth_err
             return berth_err_errno(err, errno, "idmapped mount: create %s", dst);
         close(fd);
     }
-    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src,
-                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    int tree =
+            (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
     if (tree < 0)
         return berth_err_errno(err, errno, "idmapped mount: open_tree %s", src);
     struct idmap_mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns_fd};
     int rc = 0;
-    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) <
-        0) {
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &attr, sizeof attr) < 0) {
         int e = errno;
         if (e == EINVAL || e == EPERM || e == ENOSYS)
             rc = berth_err_make(err, e, BERTH_ERR_PRECONDITION,
@@ -229,6 +233,11 @@ int berth_idmap_clone(const char *src, const char *dst, int userns_fd, berth_err
     }
     close(tree);
     return rc;
+}
+
+int berth_idmap_clone(const char *src, const char *dst, int userns_fd, berth_err_t *err)
+{
+    return idmap_clone(src, dst, userns_fd, true, err);
 }
 
 int berth_idmap_release_dir(const char *dir, berth_err_t *err)
@@ -355,7 +364,7 @@ void berth_userns_probe(const char *path)
                    err->msg);
     } else if ((fd = open(pin, O_RDONLY | O_CLOEXEC)) < 0) {
         probe_fail("cannot open the probe's user namespace", strerror(errno));
-    } else if (berth_idmap_clone(path, m1, fd, &err) < 0) {
+    } else if (idmap_clone(path, m1, fd, false, &err) < 0) {
         probe_fail("the file system of berth's root directory does not support idmapped mounts "
                    "(kernel >= 5.12; ext4, xfs, btrfs, tmpfs >= 6.3)",
                    err->msg);

@@ -198,3 +198,32 @@ EOF
     echo "$output"
     [[ $output == *InvalidArgument* && $output == *"not a device node"* ]]
 }
+
+@test "devices: a directory host_path gives every device node under it, with cgroup rules" {
+    # a private device directory: loop-control and a second node one level down
+    dd=$BERTH_TMP/devdir
+    mkdir -p "$dd/sub"
+    mknod "$dd/ctl" c 10 237
+    mknod "$dd/sub/mynull" c 1 3
+    touch "$dd/plainfile"
+    start
+    pj=$(pod_json devdir)
+    pod=$(berth_crictl runp "$pj")
+    cj=$(ctr_json devdir '"command":["sleep","600"],"devices":[{"container_path":"/dev/mine","host_path":"'"$dd"'","permissions":"rw"}]')
+    id=$(berth_crictl create "$pod" "$cj" "$pj")
+    berth_crictl start "$id"
+    out=$(berth_crictl exec -s "$id" sh -c 'ls -lR /dev/mine; (exec 3</dev/mine/ctl) && echo readok; echo x >/dev/mine/sub/mynull && echo wrote; ls /dev/mine/plainfile 2>&1 || echo nofile')
+    echo "$out"
+    [[ $out == *"10,"*"237"*"ctl"* ]]
+    [[ $out == *"1,"*"3"*"mynull"* ]]
+    [[ $out == *readok* && $out == *wrote* && $out == *nofile* ]]
+    cfg=$(bundle_config "$id")
+    jq -e '.linux.resources.devices[] | select(.major == 10 and .minor == 237 and .access == "rw" and .allow)' "$cfg"
+    jq -e '.linux.devices[] | select(.path == "/dev/mine/sub/mynull")' "$cfg"
+    # a directory without a device node is refused
+    mkdir -p "$BERTH_TMP/nodevs"
+    cj=$(ctr_json devempty '"command":["sleep","600"],"devices":[{"container_path":"/dev/x","host_path":"'"$BERTH_TMP/nodevs"'","permissions":"rw"}]')
+    run berth_crictl create "$pod" "$cj" "$pj"
+    echo "$output"
+    [[ $output == *InvalidArgument* && $output == *"holds no device node"* ]]
+}

@@ -220,3 +220,94 @@ EOF
     berth_crictl rmp -f "$pod"
     [[ ! -e $BERTH_RUNROOT/ns/user/$pod ]]
 }
+
+# userns_conf: the handler allows CRI-O's userns-mode annotation, and the
+# "containers" ranges come from the test's own subuid/subgid files
+userns_conf() {
+    rt=${BERTH_TEST_RUNTIME:-runc}
+    printf 'alice:100000:65536\ncontainers:300000:196608\n' >"$BERTH_TMP/subuid"
+    printf 'containers:500000:196608\n' >"$BERTH_TMP/subgid"
+    cat >"$BERTH_CONF_DIR/50-userns.conf" <<EOF2
+[crio.runtime]
+subuid_file = "$BERTH_TMP/subuid"
+subgid_file = "$BERTH_TMP/subgid"
+
+[crio.runtime.runtimes.$rt]
+runtime_path = "/usr/bin/$rt"
+runtime_root = "/run/$rt"
+allowed_annotations = ["io.kubernetes.cri-o.userns-mode"]
+EOF2
+}
+
+# auto_pod NAME MODE: a pod without userns_options, with the annotation
+auto_pod() {
+    local f=$BERTH_TMP/pod-$1.json
+    cat >"$f" <<EOF2
+{"metadata":{"name":"$1","namespace":"userns","uid":"u-$$-$BATS_TEST_NUMBER-$1","attempt":0},
+ "log_directory":"$BERTH_TMP/logs-$1","annotations":{"io.kubernetes.cri-o.userns-mode":"$2"}}
+EOF2
+    echo "$f"
+}
+
+@test "userns-mode auto: ranges from the containers entries, no overlap, kept over a restart, released" {
+    userns_conf
+    start_berthd
+    grep -q "user namespaces available" "$BERTH_LOG" || skip "this kernel lacks idmapped mounts"
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    # 65536: the pause image's user (65535) must be mapped too
+    p1=$(berth_crictl runp "$(auto_pod a1 auto)")
+    [[ $(berth_crictl inspectp "$p1" | jq -r '.status.linux.namespaces.options.usernsOptions.uids[0].hostId') == 300000 ]]
+    [[ $(berth_crictl inspectp "$p1" | jq -r '.status.linux.namespaces.options.usernsOptions.gids[0].hostId') == 500000 ]]
+    cj=$(ctr_json a1 '"command":["sleep","600"]')
+    id=$(berth_crictl create "$p1" "$cj" "$BERTH_TMP/pod-a1.json")
+    berth_crictl start "$id"
+    [[ $(echo $(berth_crictl exec -s "$id" cat /proc/self/uid_map)) == "0 300000 65536" ]]
+    [[ $(echo $(berth_crictl exec -s "$id" cat /proc/self/gid_map)) == "0 500000 65536" ]]
+    [[ $(berth_crictl exec -s "$id" stat -c %u /bin/busybox) == 0 ]]
+    # a kubelet pod holding the range right after it is not overlapped
+    pk=$(berth_crictl runp "$(pod_json kube '{"mode":0,"uids":[{"container_id":0,"host_id":365536,"length":65536}],"gids":[{"container_id":0,"host_id":565536,"length":65536}]}')")
+    # the next one after a restart: recomputed from the restored pods
+    stop_berthd
+    start_berthd
+    [[ $(echo $(berth_crictl exec -s "$id" cat /proc/self/uid_map)) == "0 300000 65536" ]]
+    p2=$(berth_crictl runp "$(auto_pod a2 auto)")
+    [[ $(berth_crictl inspectp "$p2" | jq -r '.status.linux.namespaces.options.usernsOptions.uids[0].hostId') == 431072 ]]
+    [[ $(berth_crictl inspectp "$p2" | jq -r '.status.linux.namespaces.options.usernsOptions.uids[0].length') == 65536 ]]
+    # no gap of 65536 is left in the containers entry: RESOURCE_EXHAUSTED
+    run berth_crictl runp "$(auto_pod a3 auto)"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"code = ResourceExhausted"* && $output == *"no free range"* ]]
+    # removal frees the range for the next pod
+    berth_crictl rmp -f "$p1"
+    p3=$(berth_crictl runp "$(auto_pod a4 auto:size=65536)")
+    [[ $(berth_crictl inspectp "$p3" | jq -r '.status.linux.namespaces.options.usernsOptions.uids[0].hostId') == 300000 ]]
+    berth_crictl rmp -f "$p2" "$p3" "$pk"
+    [[ -z $(ls "$BERTH_RUNROOT/ns/user" 2>/dev/null) ]]
+}
+
+@test "userns-mode: bad values, keep-id, a missing subuid file, and not allowed" {
+    userns_conf
+    start_berthd
+    grep -q "user namespaces available" "$BERTH_LOG" || skip "this kernel lacks idmapped mounts"
+    run berth_crictl runp "$(auto_pod b1 auto:size=x)"
+    [[ $output == *"code = InvalidArgument"* && $output == *"size"* ]]
+    run berth_crictl runp "$(auto_pod b2 auto:keep-id=true)"
+    [[ $output == *"code = Unimplemented"* && $output == *"keep-id"* ]]
+    run berth_crictl runp "$(auto_pod b3 private)"
+    [[ $output == *"code = InvalidArgument"* ]]
+    [[ -z $(berth_crictl pods -q) ]]
+    stop_berthd
+    rm "$BERTH_TMP/subuid"
+    start_berthd
+    run berth_crictl runp "$(auto_pod b4 auto)"
+    echo "$output"
+    [[ $output == *"code = FailedPrecondition"* && $output == *"$BERTH_TMP/subuid"* ]]
+    # where the handler does not allow it, the annotation is ignored
+    stop_berthd
+    sed -i 's/^allowed_annotations.*/allowed_annotations = []/' "$BERTH_CONF_DIR/50-userns.conf"
+    start_berthd
+    p=$(berth_crictl runp "$(auto_pod b5 auto)")
+    [[ ! -e $BERTH_RUNROOT/ns/user/$p ]]
+    berth_crictl rmp -f "$p"
+}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -372,6 +373,184 @@ static void test_notifier(void)
     berth_err_free(&err);
 }
 
+/* A device directory: every node under it, at the same relative path. */
+static void test_device_dir(void)
+{
+    char dir[512], sub[512], node[1100];
+    snprintf(dir, sizeof(dir), "%s/devdir", root);
+    snprintf(sub, sizeof(sub), "%s/devdir/sub", root);
+    mkdir(dir, 0755);
+    mkdir(sub, 0755);
+    snprintf(node, sizeof(node), "%s/card0", dir);
+    if (mknod(node, S_IFCHR | 0660, makedev(1, 3)) < 0) {
+        printf("ok %d # skip mknod needs CAP_MKNOD\n", ++ntest);
+        return;
+    }
+    snprintf(node, sizeof(node), "%s/render1", sub);
+    mknod(node, S_IFBLK | 0600, makedev(7, 0));
+    snprintf(node, sizeof(node), "%s/notadev", dir);
+    FILE *fp = fopen(node, "w");
+    fclose(fp);
+    snprintf(node, sizeof(node), "%s/link", dir);
+    ok(symlink("/dev/zero", node) == 0, "a symlink to a device (not followed)");
+
+    berth_config_t *cfg = config((const char *const[]){NULL});
+    fixture_t f;
+    fixture(&f, cfg);
+    Runtime__V1__Device dv = RUNTIME__V1__DEVICE__INIT;
+    dv.host_path = dir;
+    dv.container_path = (char *)"/dev/dri";
+    dv.permissions = (char *)"rw";
+    Runtime__V1__Device *dvs[] = {&dv};
+    f.cc.devices = dvs;
+    f.cc.n_devices = 1;
+    berth_ctrsec_t k = {0};
+    int kind;
+    char *m = apply(&f, &k, &kind);
+    check(m == NULL, "a device directory applies (%s)", m ? m : "ok");
+    berth_free(m);
+    bool card = false, render = false;
+    for (size_t i = 0; i < f.spec.ndevices; i++) {
+        const berth_ocispec_device_t *d = &f.spec.devices[i];
+        card = card || (strcmp(d->path, "/dev/dri/card0") == 0 && d->type == 'c' && d->major == 1 &&
+                        d->minor == 3 && strcmp(d->permissions, "rw") == 0);
+        render = render || (strcmp(d->path, "/dev/dri/sub/render1") == 0 && d->type == 'b' &&
+                            d->major == 7 && d->file_mode == 0600);
+    }
+    check(f.spec.ndevices == 2 && card && render,
+          "both nodes, recursively, at their relative paths; no file, no symlink (%zu)",
+          f.spec.ndevices);
+    berth_ctrsec_fini(&k);
+
+    /* a directory without a device node */
+    fixture(&f, cfg);
+    char empty[512];
+    snprintf(empty, sizeof(empty), "%s/nodevs", root);
+    mkdir(empty, 0755);
+    dv.host_path = empty;
+    f.cc.devices = dvs;
+    f.cc.n_devices = 1;
+    m = apply(&f, &k, &kind);
+    check(m && kind == BERTH_ERR_INVALID && strstr(m, "no device node"),
+          "a directory without devices is INVALID_ARGUMENT (%s)", m ? m : "none");
+    berth_free(m);
+    berth_ctrsec_fini(&k);
+    berth_config_unref(cfg);
+}
+
+static void test_umask_unified(void)
+{
+    berth_config_t *allow = config((const char *const[]){
+            "crio.runtime.runtimes.runc.allowed_annotations", "io.kubernetes.cri-o.",
+            "crio.runtime.default_runtime", "runc", NULL});
+    berth_config_t *none = config((const char *const[]){NULL});
+    fixture_t f;
+    fixture(&f, allow);
+    Runtime__V1__ContainerMetadata md = RUNTIME__V1__CONTAINER_METADATA__INIT;
+    md.name = (char *)"app";
+    f.cc.metadata = &md;
+    Runtime__V1__ContainerConfig__AnnotationsEntry *a[2] = {ann(BERTH_UMASK_ANNOTATION, "077"),
+                                                            NULL};
+    f.cc.annotations = a;
+    f.cc.n_annotations = 1;
+    berth_err_t err = NULL;
+    ok(berth_ctrsec_umask(&f.in, &f.spec, &err) == 0 && f.spec.umask_set && f.spec.umask == 077,
+       "umask 077");
+    static const char *const bad[] = {"", "8", "0778", "01000", "-1", "22a", "00000"};
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(bad); i++) {
+        a[0]->value = (char *)bad[i];
+        check(berth_ctrsec_umask(&f.in, &f.spec, &err) < 0 && err->kind == BERTH_ERR_INVALID,
+              "umask \"%s\" is INVALID_ARGUMENT", bad[i]);
+        berth_err_free(&err);
+    }
+    f.in.cfg = none;
+    f.spec.umask_set = false;
+    ok(berth_ctrsec_umask(&f.in, &f.spec, &err) == 0 && !f.spec.umask_set,
+       "umask not allowed: ignored, not checked");
+    f.in.cfg = allow;
+    berth_free(a[0]);
+
+    /* unified: merged over the request's own map */
+    a[0] = ann(BERTH_UNIFIED_ANNOTATION ".app", "memory.high=100;pids.max=5");
+    a[1] = ann(BERTH_UNIFIED_ANNOTATION ".other", "memory.high=1");
+    f.cc.n_annotations = 2;
+    Runtime__V1__LinuxContainerResources res = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+    Runtime__V1__LinuxContainerResources__UnifiedEntry e1 =
+            RUNTIME__V1__LINUX_CONTAINER_RESOURCES__UNIFIED_ENTRY__INIT;
+    Runtime__V1__LinuxContainerResources__UnifiedEntry e2 = e1;
+    e1.key = (char *)"memory.high";
+    e1.value = (char *)"7";
+    e2.key = (char *)"cpu.weight";
+    e2.value = (char *)"9";
+    Runtime__V1__LinuxContainerResources__UnifiedEntry *ev[] = {&e1, &e2};
+    res.unified = ev;
+    res.n_unified = 2;
+    res.memory_limit_in_bytes = 1 << 20;
+    Runtime__V1__LinuxContainerResources out;
+    void *keep = NULL;
+    ok(berth_ctrsec_unified(&f.in, &res, &out, &keep, &err) == 1, "unified: merged");
+    ok(out.n_unified == 3 && out.memory_limit_in_bytes == 1 << 20, "three files, the rest kept");
+    bool high = false, weight = false;
+    for (size_t i = 0; i < out.n_unified; i++) {
+        high = high || (strcmp(out.unified[i]->key, "memory.high") == 0 &&
+                        strcmp(out.unified[i]->value, "100") == 0);
+        weight = weight || strcmp(out.unified[i]->key, "cpu.weight") == 0;
+    }
+    ok(high && weight, "the annotation's memory.high replaces the request's; cpu.weight kept");
+    berth_ctrsec_unified_fini(keep);
+    keep = NULL;
+    ok(berth_ctrsec_unified(&f.in, NULL, &out, &keep, &err) == 1 && out.n_unified == 2,
+       "unified without resources in the request");
+    berth_ctrsec_unified_fini(keep);
+    keep = NULL;
+    static const char *const badu[] = {"nonsense", "memory.high", "memory.high=", "=1",
+                                       "../x.y=1", ".x=1",        "memory.=1"};
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(badu); i++) {
+        a[0]->value = (char *)badu[i];
+        check(berth_ctrsec_unified(&f.in, &res, &out, &keep, &err) < 0 &&
+                      err->kind == BERTH_ERR_INVALID && keep == NULL,
+              "unified \"%s\" is INVALID_ARGUMENT", badu[i]);
+        berth_err_free(&err);
+    }
+    md.name = (char *)"third";
+    ok(berth_ctrsec_unified(&f.in, &res, &out, &keep, &err) == 0, "another container's: none");
+    berth_free(a[0]);
+    berth_free(a[1]);
+
+    /* the pod's annotations copied to a container without its own */
+    ProtobufCAllocator *pa = (ProtobufCAllocator *)berth_alloc_protobuf_allocator();
+    Runtime__V1__PodSandboxConfig pod = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
+    Runtime__V1__PodSandboxConfig__AnnotationsEntry pe[3], *pv[3];
+    const char *pk[][2] = {{BERTH_UMASK_ANNOTATION, "0027"},
+                           {BERTH_UNIFIED_ANNOTATION ".web", "pids.max=5"},
+                           {BERTH_UNIFIED_ANNOTATION ".db", "pids.max=6"}};
+    for (int i = 0; i < 3; i++) {
+        runtime__v1__pod_sandbox_config__annotations_entry__init(&pe[i]);
+        pe[i].key = (char *)pk[i][0];
+        pe[i].value = (char *)pk[i][1];
+        pv[i] = &pe[i];
+    }
+    pod.annotations = pv;
+    pod.n_annotations = 3;
+    Runtime__V1__ContainerConfig *cc = berth_calloc(1, sizeof(*cc));
+    runtime__v1__container_config__init(cc);
+    cc->metadata = berth_calloc(1, sizeof(*cc->metadata));
+    runtime__v1__container_metadata__init(cc->metadata);
+    cc->metadata->name = berth_strdup("web");
+    berth_ctrsec_pod_annotations(cc, &pod);
+    berth_ctrsec_pod_annotations(cc, NULL);
+    ok(cc->n_annotations == 2 && strcmp(cc->annotations[0]->value, "0027") == 0 &&
+               strcmp(cc->annotations[1]->key, BERTH_UNIFIED_ANNOTATION ".web") == 0,
+       "the pod's umask and this container's unified annotation copied");
+    pe[0].value = (char *)"0000";
+    berth_ctrsec_pod_annotations(cc, &pod);
+    ok(cc->n_annotations == 2 && strcmp(cc->annotations[0]->value, "0027") == 0,
+       "a container's own annotation wins");
+    protobuf_c_message_free_unpacked(&cc->base, pa);
+    berth_config_unref(allow);
+    berth_config_unref(none);
+}
+
 int main(void)
 {
     if (mkdtemp(root) == NULL)
@@ -379,6 +558,8 @@ int main(void)
     test_seccomp();
     test_hooks_devices_cdi();
     test_notifier();
+    test_umask_unified();
+    test_device_dir();
     berth_fs_remove_tree(root);
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;

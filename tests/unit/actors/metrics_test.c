@@ -68,6 +68,15 @@ int main(void)
     berth_metrics_container_oom("k8s_app_pod");
     berth_metrics_container_oom("k8s_app_pod");
     berth_metrics_container_oom("k8s_other_pod");
+    berth_metrics_seccomp_refused("k8s_app_pod", "mkdir");
+    berth_metrics_seccomp_refused("k8s_app_pod", "mkdir");
+    berth_metrics_seccomp_refused("k8s_app_pod", "chmod");
+    /* past the family's bound, pairs share the _other series */
+    for (int i = 0; i < 1100; i++) {
+        char n[32];
+        snprintf(n, sizeof(n), "k8s_many_%d", i);
+        berth_metrics_seccomp_refused(n, "syslog");
+    }
 
     berth_err_t err = NULL;
     berth_engine_config_t ec = {.workers = 2};
@@ -99,6 +108,15 @@ int main(void)
                strstr(a, "\ncontainer_runtime_crio_containers_oom_count_total{name="
                          "\"k8s_app_pod\"} 2\n"),
        "OOM kills in total and by container name");
+    ok(a &&
+               strstr(a, "\ncontainer_runtime_crio_containers_seccomp_notifier_count_total{name="
+                         "\"k8s_app_pod\",syscall=\"mkdir\"} 2\n") &&
+               strstr(a, "\ncontainer_runtime_crio_containers_seccomp_notifier_count_total{name="
+                         "\"k8s_app_pod\",syscall=\"chmod\"} 1\n"),
+       "seccomp notifier refusals by container name and syscall");
+    ok(a && strstr(a, "\ncontainer_runtime_crio_containers_seccomp_notifier_count_total{name="
+                      "\"_other\",syscall=\"_other\"} 102\n"),
+       "seccomp notifier series bounded: the rest under _other");
     ok(a && strstr(a, "\n# TYPE container_runtime_crio_operations_errors_total counter\n") &&
                strstr(a, "\n# TYPE berth_actor_mailbox_depth gauge\n"),
        "families without samples yet are declared");

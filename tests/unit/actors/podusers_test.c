@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "actors/podusers.h"
+#include "engine/alloc.h"
 #include "tests/unit/check.h"
 
 static Runtime__V1__IDMapping mk(uint32_t c, uint32_t h, uint32_t l)
@@ -106,6 +107,44 @@ int main(void)
     u.mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
     ok(!berth_podusers_maps(&pc, &um, &gm), "NODE: none");
     ok(!berth_podusers_maps(NULL, &um, &gm), "no config: none");
+
+    /* CRI-O's userns-mode annotation */
+    uint32_t size = 0;
+    ok(berth_podusers_auto("", &size, &err) == 0, "userns-mode \"\": the node's");
+    ok(berth_podusers_auto("auto", &size, &err) == 1 && size == 65536, "auto: 65536 IDs");
+    ok(berth_podusers_auto("auto:size=1024", &size, &err) == 1 && size == 1024, "auto:size=1024");
+    const char *bad_modes[] = {"host",        "auto:size=0",          "auto:size=x", "auto:size=",
+                               "auto:what=1", "auto:size=4294967296", "autox"};
+    for (size_t i = 0; i < sizeof(bad_modes) / sizeof(bad_modes[0]); i++) {
+        ok(berth_podusers_auto(bad_modes[i], &size, &err) < 0 && err->kind == BERTH_ERR_INVALID,
+           bad_modes[i]);
+        berth_err_free(&err);
+    }
+    ok(berth_podusers_auto("auto:keep-id=true", &size, &err) < 0 &&
+               err->kind == BERTH_ERR_UNSUPPORTED && strstr(err->msg, "keep-id"),
+       "keep-id: UNSUPPORTED, named");
+    berth_err_free(&err);
+    ok(berth_podusers_auto("auto:size=10,map-to-root=true", &size, &err) < 0 &&
+               err->kind == BERTH_ERR_UNSUPPORTED,
+       "map-to-root: UNSUPPORTED");
+    berth_err_free(&err);
+
+    /* the ranges picked, written into a config that had no linux part */
+    ProtobufCAllocator *a = (ProtobufCAllocator *)berth_alloc_protobuf_allocator();
+    Runtime__V1__PodSandboxConfig *cfg = berth_calloc(1, sizeof(*cfg));
+    runtime__v1__pod_sandbox_config__init(cfg);
+    berth_podusers_set(cfg, 200000, 300000, 1024);
+    ok(berth_podusers_maps(cfg, &um, &gm) && um.host_id == 200000 && gm.host_id == 300000 &&
+               um.container_id == 0 && um.length == 1024 && gm.length == 1024,
+       "set: POD mode with the picked ranges");
+    ok(berth_podusers_check(cfg->linux->security_context->namespace_options, &err) < 0 &&
+               err->kind == BERTH_ERR_PRECONDITION,
+       "set: the mappings pass the CRI rules (the probe did not run: FAILED_PRECONDITION)");
+    berth_err_free(&err);
+    berth_podusers_set(cfg, 400000, 400000, 10);
+    ok(berth_podusers_maps(cfg, &um, &gm) && um.host_id == 400000, "set again replaces");
+    protobuf_c_message_free_unpacked(&cfg->base, a);
+
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;
 }
