@@ -851,6 +851,41 @@ static bool pf_echo(berth_stream_client_t *c, int k, const char *s)
     return n == (ssize_t)strlen(s) && strcmp(got, s) == 0;
 }
 
+/* Bulk bytes through one pair and back: the forwarded socket's bytes go to
+ * the client straight from the endpoint's buffer, framed by an iovec
+ * (sconn_chan_direct); they must come back whole and in order, over many
+ * reads and frames of uneven sizes. */
+static void t_pf_spdy_bulk(void)
+{
+    BERTH_AUTO_FREE char *url = reg(pf_req());
+    berth_stream_client_t *c = url ? open_client(url, 0, false, false, false, false) : NULL;
+    if (!check(c != NULL, "SPDY port-forward bulk: the session opens"))
+        return;
+    berth_err_t err = NULL;
+    int k = berth_stream_client_pf_open(c, echo_port, &err);
+    size_t total = 4u << 20, step = 100000, back = 0;
+    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(total);
+    for (size_t i = 0; i < total; i++)
+        buf[i] = (uint8_t)(i * 131 + i / 7);
+    bool same = k >= 0;
+    berth_bytebuf_t *in = k >= 0 ? berth_stream_client_in(c, BERTH_STREAM_PF_DATA(k)) : NULL;
+    for (size_t off = 0; same && off < total; off += step) {
+        size_t n = total - off < step ? total - off : step;
+        if (berth_stream_client_write(c, BERTH_STREAM_PF_DATA(k), buf + off, n, &err) < 0 ||
+            berth_stream_client_wait(c, BERTH_STREAM_PF_DATA(k), n, WAIT, &err) < (ssize_t)n) {
+            same = false;
+            break;
+        }
+        same = memcmp(in->data + in->off, buf + off, n) == 0;
+        berth_bytebuf_consume(in, n);
+        back += n;
+    }
+    check(same && back == total, "SPDY port-forward bulk: %zu of %zu bytes back in order (%s)",
+          back, total, err ? err->msg : "ok");
+    berth_err_free(&err);
+    berth_stream_client_free(c);
+}
+
 static void t_pf_spdy(void)
 {
     BERTH_AUTO_FREE char *url = reg(pf_req());
@@ -1547,6 +1582,7 @@ int main(void)
     t_attach_none();
     t_tokens();
     t_pf_spdy();
+    t_pf_spdy_bulk();
     t_pf_ws();
     t_pf_tunnel();
     t_spdy_ping_garbage();
