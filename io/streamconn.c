@@ -26,6 +26,13 @@
 #include "io/streamtls.h"
 
 #define RECV_CHUNK 65536
+/* Reads start at RECV_CHUNK and double, up to this (and to max_buffered,
+ * by which one read may overshoot the bound), while each one fills its
+ * buffer: a bulk transfer (port-forward) then takes fewer, larger reads and
+ * completions, and an interactive session keeps small buffers. */
+#define READ_MAX (1024 * 1024)
+/* a direct send frames one whole rbuf (32 KiB DATA frames, streamwire.c) */
+_Static_assert(READ_MAX <= SCONN_DIRECT_FRAMES * 32768, "READ_MAX exceeds a direct send");
 #define HEAD_TIMEOUT_NS (10ull * 1000000000ull)
 /* A closing connection whose client takes none of its last bytes for this
  * long is cut: a client that stopped reading must not hold a session slot
@@ -35,6 +42,11 @@
 enum { TAG_RECV = 1, TAG_SEND, TAG_EP_READ, TAG_EP_WRITE, TAG_EP_EXTRA };
 
 static void conn_pump(berth_actor_t *self, sconn_t *c);
+
+static size_t read_max(const sconn_t *c)
+{
+    return c->cfg.max_buffered < READ_MAX ? c->cfg.max_buffered : READ_MAX;
+}
 
 /* ---- socket output --------------------------------------------------- */
 
@@ -174,9 +186,11 @@ static void recv_more(berth_actor_t *self, sconn_t *c)
         return;
     if (c->phase >= PH_UPGRADED && (inputs_full(c) || sess_input_full(c)))
         return;
-    uint8_t *p = berth_bytebuf_reserve(c->tls ? &c->tin : &c->in, RECV_CHUNK);
+    if (c->rchunk == 0)
+        c->rchunk = RECV_CHUNK;
+    uint8_t *p = berth_bytebuf_reserve(c->tls ? &c->tin : &c->in, c->rchunk);
     struct io_uring_sqe *sqe = berth_ring_sqe(self);
-    io_uring_prep_recv(sqe, c->fd, p, RECV_CHUNK, 0);
+    io_uring_prep_recv(sqe, c->fd, p, c->rchunk, 0);
     c->recv_op.tag = TAG_RECV;
     c->recv_busy = true;
     berth_ring_submit(self, sqe, &c->recv_op);
@@ -195,6 +209,8 @@ static void on_recv(berth_actor_t *self, sconn_t *c, berth_cqe_msg_t *m)
         return;
     }
     c->last_io_ns = berth_now_ns();
+    if ((size_t)m->res == c->rchunk && 2 * c->rchunk <= read_max(c))
+        c->rchunk *= 2;
     if (c->tls) {
         size_t had = berth_bytebuf_pending(&c->in);
         int r = berth_stls_input(c->tls, c->tin.data + c->tin.off, (size_t)m->res, &c->in, &c->tq);
@@ -335,8 +351,10 @@ static void ep_read_more(berth_actor_t *self, sconn_t *c, sep_t *e)
         return;
     if ((sconn_out_pending(c) > c->cfg.max_buffered && !e->never_pause) || c->peer_gone)
         return;
-    if (e->rbuf == NULL) {
-        e->rcap = RECV_CHUNK;
+    if (e->rbuf == NULL || (e->rfull && 2 * e->rcap <= read_max(c))) {
+        /* no read and no direct send uses rbuf now */
+        e->rcap = e->rbuf ? 2 * e->rcap : RECV_CHUNK;
+        berth_free(e->rbuf);
         e->rbuf = berth_malloc(e->rcap);
     }
     struct io_uring_sqe *sqe = berth_ring_sqe(self);
@@ -357,6 +375,7 @@ static void on_ep_cqe(berth_actor_t *self, sconn_t *c, sep_t *e, berth_cqe_msg_t
             return;
         if (m->res > 0) {
             c->last_io_ns = berth_now_ns();
+            e->rfull = (size_t)m->res == e->rcap;
             if (sess_ep_direct_chan(c, e))
                 e->zlen = (size_t)m->res; /* conn_pump's send_more sends it */
             else

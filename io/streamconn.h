@@ -55,6 +55,7 @@ typedef struct sep {
     berth_op_t rop, wop, xop; /* xop: one extra op of the session's own */
     uint8_t *rbuf;
     size_t rcap;
+    bool rfull;                /* the last read filled rbuf: the next gets a larger one */
     size_t zlen;               /* bytes of rbuf that go to the client straight from it
                                   (sconn_chan_direct): waiting for the socket, or in the
                                   send in flight (sconn.zep); no read until they are out */
@@ -83,6 +84,7 @@ typedef struct sconn {
     uint64_t close_ns; /* when closing began */
     berth_timer_t *timer;
     berth_op_t recv_op, send_op;
+    size_t rchunk; /* the next recv's size: grows while recvs fill it */
     bool recv_busy, send_busy, peer_eof, peer_gone, closing, shut_done, exited;
     berth_bytebuf_t in, out, oq; /* received; in flight; queued (plaintext with TLS) */
     /* With TLS: the wire above sees only plaintext (in, oq); tin holds
