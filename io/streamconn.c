@@ -26,6 +26,13 @@
 #include "io/streamtls.h"
 
 #define RECV_CHUNK 65536
+/* Reads start at RECV_CHUNK and double, up to this (and to max_buffered,
+ * by which one read may overshoot the bound), while each one fills its
+ * buffer: a bulk transfer (port-forward) then takes fewer, larger reads and
+ * completions, and an interactive session keeps small buffers. */
+#define READ_MAX (1024 * 1024)
+/* a direct send frames one whole rbuf (32 KiB DATA frames, streamwire.c) */
+_Static_assert(READ_MAX <= SCONN_DIRECT_FRAMES * 32768, "READ_MAX exceeds a direct send");
 #define HEAD_TIMEOUT_NS (10ull * 1000000000ull)
 /* A closing connection whose client takes none of its last bytes for this
  * long is cut: a client that stopped reading must not hold a session slot
@@ -35,6 +42,11 @@
 enum { TAG_RECV = 1, TAG_SEND, TAG_EP_READ, TAG_EP_WRITE, TAG_EP_EXTRA };
 
 static void conn_pump(berth_actor_t *self, sconn_t *c);
+
+static size_t read_max(const sconn_t *c)
+{
+    return c->cfg.max_buffered < READ_MAX ? c->cfg.max_buffered : READ_MAX;
+}
 
 /* ---- socket output --------------------------------------------------- */
 
@@ -59,6 +71,58 @@ static void tls_seal(sconn_t *c)
     }
 }
 
+/* With nothing queued: an endpoint's bytes that wait in its rbuf go out
+ * from there, framed by headers of their own (sendmsg with an iovec), so a
+ * forwarded socket's bytes are copied by the kernel only, not once more
+ * into oq. The endpoint reads nothing more until they are out, which
+ * bounds them to its rbuf. */
+static void send_direct(berth_actor_t *self, sconn_t *c)
+{
+    for (sep_t *e = c->eps; e; e = e->next) {
+        if (e->zlen == 0)
+            continue;
+        schan_t *ch = sess_ep_direct_chan(c, e);
+        if (ch == NULL) {
+            /* the stream ended meanwhile: dropped, as sconn_chan_send
+             * drops bytes for an ended stream */
+            e->zlen = 0;
+            continue;
+        }
+        size_t niov = sconn_chan_direct_iov(c, ch, e->rbuf, e->zlen, c->zhdr, c->ziov);
+        c->zmsg = (struct msghdr){.msg_iov = c->ziov, .msg_iovlen = niov};
+        c->ztotal = e->zlen + 8 * (niov / 2);
+        c->zep = e;
+        struct io_uring_sqe *sqe = berth_ring_sqe(self);
+        io_uring_prep_sendmsg(sqe, c->fd, &c->zmsg, MSG_NOSIGNAL);
+        c->send_op.tag = TAG_SEND;
+        c->send_busy = true;
+        berth_ring_submit(self, sqe, &c->send_op);
+        return;
+    }
+}
+
+/* A direct send is done: what the kernel did not take (a short send) goes
+ * to out, which is empty (direct sends start only then), and the endpoint
+ * may read again. */
+static void direct_done(sconn_t *c, int res)
+{
+    sep_t *e = c->zep;
+    c->zep = NULL;
+    e->zlen = 0;
+    if (res < 0 || (size_t)res >= c->ztotal)
+        return;
+    size_t skip = (size_t)res;
+    for (size_t i = 0; i < c->zmsg.msg_iovlen; i++) {
+        const struct iovec *v = &c->ziov[i];
+        if (skip >= v->iov_len) {
+            skip -= v->iov_len;
+            continue;
+        }
+        berth_bytebuf_put(&c->out, (const uint8_t *)v->iov_base + skip, v->iov_len - skip);
+        skip = 0;
+    }
+}
+
 static void send_more(berth_actor_t *self, sconn_t *c)
 {
     if (c->send_busy || c->fd < 0)
@@ -67,8 +131,10 @@ static void send_more(berth_actor_t *self, sconn_t *c)
         tls_seal(c);
     if (berth_bytebuf_pending(&c->out) == 0) {
         berth_bytebuf_t *q = c->tls ? &c->tq : &c->oq;
-        if (berth_bytebuf_pending(q) == 0)
+        if (berth_bytebuf_pending(q) == 0) {
+            send_direct(self, c);
             return;
+        }
         berth_bytebuf_t t = c->out;
         c->out = *q;
         *q = t;
@@ -85,6 +151,9 @@ static void send_more(berth_actor_t *self, sconn_t *c)
 static void on_send(berth_actor_t *self, sconn_t *c, berth_cqe_msg_t *m)
 {
     c->send_busy = false;
+    bool direct = c->zep != NULL;
+    if (direct)
+        direct_done(c, m->res);
     if (m->res < 0) {
         if (!c->peer_gone)
             berth_log_debug("streaming: send failed", "conn=%llu errno=%d",
@@ -96,7 +165,8 @@ static void on_send(berth_actor_t *self, sconn_t *c, berth_cqe_msg_t *m)
         return;
     }
     c->last_io_ns = berth_now_ns();
-    berth_bytebuf_consume(&c->out, (size_t)m->res);
+    if (!direct)
+        berth_bytebuf_consume(&c->out, (size_t)m->res);
     send_more(self, c);
 }
 
@@ -116,9 +186,11 @@ static void recv_more(berth_actor_t *self, sconn_t *c)
         return;
     if (c->phase >= PH_UPGRADED && (inputs_full(c) || sess_input_full(c)))
         return;
-    uint8_t *p = berth_bytebuf_reserve(c->tls ? &c->tin : &c->in, RECV_CHUNK);
+    if (c->rchunk == 0)
+        c->rchunk = RECV_CHUNK;
+    uint8_t *p = berth_bytebuf_reserve(c->tls ? &c->tin : &c->in, c->rchunk);
     struct io_uring_sqe *sqe = berth_ring_sqe(self);
-    io_uring_prep_recv(sqe, c->fd, p, RECV_CHUNK, 0);
+    io_uring_prep_recv(sqe, c->fd, p, c->rchunk, 0);
     c->recv_op.tag = TAG_RECV;
     c->recv_busy = true;
     berth_ring_submit(self, sqe, &c->recv_op);
@@ -137,6 +209,8 @@ static void on_recv(berth_actor_t *self, sconn_t *c, berth_cqe_msg_t *m)
         return;
     }
     c->last_io_ns = berth_now_ns();
+    if ((size_t)m->res == c->rchunk && 2 * c->rchunk <= read_max(c))
+        c->rchunk *= 2;
     if (c->tls) {
         size_t had = berth_bytebuf_pending(&c->in);
         int r = berth_stls_input(c->tls, c->tin.data + c->tin.off, (size_t)m->res, &c->in, &c->tq);
@@ -186,18 +260,20 @@ sep_t *sconn_ep_add(sconn_t *c, int fd, int role)
     return e;
 }
 
-static bool ep_busy(const sep_t *e)
+static bool ep_busy(const sconn_t *c, const sep_t *e)
 {
-    return e->rbusy || e->wbusy || e->xbusy;
+    /* a direct send in flight reads the endpoint's rbuf */
+    return e->rbusy || e->wbusy || e->xbusy || c->zep == e;
 }
 
 /* Closes the fd once no op uses it; the endpoint is freed by ep_reap. */
 void sconn_ep_close(berth_actor_t *self, sconn_t *c, sep_t *e)
 {
-    (void)c;
     if (e->closed)
         return;
     e->closed = true;
+    if (c->zep != e)
+        e->zlen = 0; /* waiting bytes of a closed endpoint are dropped */
     if (e->rbusy)
         berth_ring_cancel(self, &e->rop);
     if (e->wbusy)
@@ -210,7 +286,7 @@ static void ep_reap(sconn_t *c)
 {
     for (sep_t **pp = &c->eps; *pp;) {
         sep_t *e = *pp;
-        if (e->closed && !ep_busy(e)) {
+        if (e->closed && !ep_busy(c, e)) {
             *pp = e->next;
             if (e->fd >= 0)
                 close(e->fd);
@@ -271,12 +347,14 @@ static void ep_write_more(berth_actor_t *self, sconn_t *c, sep_t *e)
 
 static void ep_read_more(berth_actor_t *self, sconn_t *c, sep_t *e)
 {
-    if (e->rbusy || e->closed || e->reof || !e->readable || e->rpaused)
+    if (e->rbusy || e->closed || e->reof || !e->readable || e->rpaused || e->zlen > 0)
         return;
     if ((sconn_out_pending(c) > c->cfg.max_buffered && !e->never_pause) || c->peer_gone)
         return;
-    if (e->rbuf == NULL) {
-        e->rcap = RECV_CHUNK;
+    if (e->rbuf == NULL || (e->rfull && 2 * e->rcap <= read_max(c))) {
+        /* no read and no direct send uses rbuf now */
+        e->rcap = e->rbuf ? 2 * e->rcap : RECV_CHUNK;
+        berth_free(e->rbuf);
         e->rbuf = berth_malloc(e->rcap);
     }
     struct io_uring_sqe *sqe = berth_ring_sqe(self);
@@ -297,7 +375,11 @@ static void on_ep_cqe(berth_actor_t *self, sconn_t *c, sep_t *e, berth_cqe_msg_t
             return;
         if (m->res > 0) {
             c->last_io_ns = berth_now_ns();
-            sess_on_ep_data(self, c, e, e->rbuf, (size_t)m->res);
+            e->rfull = (size_t)m->res == e->rcap;
+            if (sess_ep_direct_chan(c, e))
+                e->zlen = (size_t)m->res; /* conn_pump's send_more sends it */
+            else
+                sess_on_ep_data(self, c, e, e->rbuf, (size_t)m->res);
         } else if (m->res == -EAGAIN || m->res == -EINTR) {
             /* retried by the pump */
         } else {

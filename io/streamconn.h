@@ -14,6 +14,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "engine/ring.h"
 #include "engine/timer.h"
@@ -35,6 +37,9 @@ enum schan_kind {
     CH_PF_ERROR = 17,
 };
 
+/* DATA frames one direct send carries at most (sconn_chan_direct_iov). */
+#define SCONN_DIRECT_FRAMES 32
+
 /* An fd of the session, read and/or written by the connection. */
 typedef struct sep {
     struct sep *next;
@@ -50,6 +55,10 @@ typedef struct sep {
     berth_op_t rop, wop, xop; /* xop: one extra op of the session's own */
     uint8_t *rbuf;
     size_t rcap;
+    bool rfull;                /* the last read filled rbuf: the next gets a larger one */
+    size_t zlen;               /* bytes of rbuf that go to the client straight from it
+                                  (sconn_chan_direct): waiting for the socket, or in the
+                                  send in flight (sconn.zep); no read until they are out */
     berth_bytebuf_t wq, wsend; /* queued, and in flight */
     void *owner;               /* the session's own pointer (a forward) */
 } sep_t;
@@ -75,6 +84,7 @@ typedef struct sconn {
     uint64_t close_ns; /* when closing began */
     berth_timer_t *timer;
     berth_op_t recv_op, send_op;
+    size_t rchunk; /* the next recv's size: grows while recvs fill it */
     bool recv_busy, send_busy, peer_eof, peer_gone, closing, shut_done, exited;
     berth_bytebuf_t in, out, oq; /* received; in flight; queued (plaintext with TLS) */
     /* With TLS: the wire above sees only plaintext (in, oq); tin holds
@@ -82,6 +92,13 @@ typedef struct sconn {
      * into out as oq is without TLS. */
     struct berth_stls *tls;
     berth_bytebuf_t tin, tq;
+    /* A send straight from an endpoint's rbuf (no copy into oq): the
+     * endpoint, the frame headers and the iovec the kernel reads. */
+    sep_t *zep;
+    size_t ztotal;
+    struct msghdr zmsg;
+    uint8_t zhdr[8 * SCONN_DIRECT_FRAMES];
+    struct iovec ziov[2 * SCONN_DIRECT_FRAMES];
     int phase;
     /* the request */
     char kindpath[16];
@@ -121,6 +138,15 @@ void sconn_wire_fini(sconn_t *c);
 void sconn_wire_goodbye(sconn_t *c);
 /* Sends bytes on a channel (framed for the transport). */
 void sconn_chan_send(sconn_t *c, schan_t *ch, const void *p, size_t n);
+/* Whether bytes on the channel may go out straight from the caller's
+ * buffer (plain SPDY: no TLS, no WebSocket tunnel) rather than be copied
+ * into the socket's queue by sconn_chan_send. */
+bool sconn_chan_direct(sconn_t *c, const schan_t *ch);
+/* p[0..n) as DATA frames of ch: their headers written into hdr (8 bytes a
+ * frame), header and payload iovecs into iov (2 a frame, at most
+ * SCONN_DIRECT_FRAMES frames: n must fit). Returns the iovecs used. */
+size_t sconn_chan_direct_iov(sconn_t *c, const schan_t *ch, const uint8_t *p, size_t n,
+                             uint8_t *hdr, struct iovec *iov);
 /* No more bytes on the channel from this side. */
 void sconn_chan_fin(sconn_t *c, schan_t *ch);
 /* Forgets a channel (removed and freed): the session holds no pointer to it
@@ -146,6 +172,10 @@ void sess_on_chan_data(berth_actor_t *self, sconn_t *c, schan_t *ch, const uint8
 void sess_on_chan_fin(berth_actor_t *self, sconn_t *c, schan_t *ch);
 void sess_on_peer_gone(berth_actor_t *self, sconn_t *c);
 void sess_on_ep_data(berth_actor_t *self, sconn_t *c, sep_t *e, const uint8_t *p, size_t n);
+/* The channel an endpoint's bytes may be sent on directly from its rbuf
+ * (a forwarded socket's data stream over plain SPDY), or NULL: through
+ * sess_on_ep_data. */
+schan_t *sess_ep_direct_chan(sconn_t *c, sep_t *e);
 void sess_on_ep_eof(berth_actor_t *self, sconn_t *c, sep_t *e, int res);
 void sess_on_ep_write_shut(berth_actor_t *self, sconn_t *c, sep_t *e);
 void sess_on_ep_write_error(berth_actor_t *self, sconn_t *c, sep_t *e, int res);

@@ -1027,6 +1027,16 @@ void sess_on_peer_gone(berth_actor_t *self, sconn_t *c)
     sconn_close(self, c);
 }
 
+schan_t *sess_ep_direct_chan(sconn_t *c, sep_t *e)
+{
+    if (e->role != EP_FWD)
+        return NULL;
+    fwd_t *f = e->owner;
+    if (f == NULL || f->data == NULL || !sconn_chan_direct(c, f->data))
+        return NULL;
+    return f->data;
+}
+
 void sess_on_ep_data(berth_actor_t *self, sconn_t *c, sep_t *e, const uint8_t *p, size_t n)
 {
     sess_t *s = S(c);

@@ -6,6 +6,7 @@
  * only as channels (io/streamconn.h). What the clients expect of each is
  * written at the top of io/spdy.h and io/websocket.h.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,31 @@ void sconn_chan_send(sconn_t *c, schan_t *ch, const void *p, size_t n)
         size_t k = n - off < CHUNK ? n - off : CHUNK;
         berth_ws_chan_put(&c->oq, w->wsproto, (uint8_t)ch->wsch, b + off, k, NULL);
     }
+}
+
+bool sconn_chan_direct(sconn_t *c, const schan_t *ch)
+{
+    wire_t *w = W(c);
+    return c->wire == W_SPDY && c->tls == NULL && !w->tunnel && !ch->local_fin && !ch->reset &&
+           !w->goodbye && !c->peer_gone;
+}
+
+size_t sconn_chan_direct_iov(sconn_t *c, const schan_t *ch, const uint8_t *p, size_t n,
+                             uint8_t *hdr, struct iovec *iov)
+{
+    (void)c;
+    assert(n <= (size_t)SCONN_DIRECT_FRAMES * CHUNK);
+    size_t k = 0;
+    for (size_t off = 0; off < n; off += CHUNK, k++) {
+        size_t len = n - off < CHUNK ? n - off : CHUNK;
+        /* a bytebuf over the frame's own 8 bytes: the header fills it
+         * exactly, so it never grows (nor frees) */
+        berth_bytebuf_t b = {.data = hdr + 8 * k, .cap = 8};
+        berth_spdy_put_data_header(&b, ch->sid, 0, len);
+        iov[2 * k] = (struct iovec){.iov_base = hdr + 8 * k, .iov_len = 8};
+        iov[2 * k + 1] = (struct iovec){.iov_base = (void *)(p + off), .iov_len = len};
+    }
+    return 2 * k;
 }
 
 void sconn_chan_fin(sconn_t *c, schan_t *ch)

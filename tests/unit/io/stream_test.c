@@ -376,6 +376,58 @@ static void *echo_accept(void *arg)
     }
 }
 
+/* The source server: each connection gets SRC_TOTAL pattern bytes as fast
+ * as it takes them, then EOF (a download through a forward). */
+#define SRC_TOTAL (128u << 20)
+static int src_lfd = -1, src_port;
+static pthread_t src_thread;
+/* Bytes the source's send calls took. Relaxed: a counter the main thread
+ * only compares against a bound; nothing else is published through it. */
+static atomic_size_t src_sent;
+
+static uint8_t src_byte(size_t i)
+{
+    return (uint8_t)(i * 131 + i / 4099);
+}
+
+static void *src_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    uint8_t buf[65536];
+    for (size_t off = 0; off < SRC_TOTAL;) {
+        size_t n = SRC_TOTAL - off < sizeof(buf) ? SRC_TOTAL - off : sizeof(buf);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = src_byte(off + i);
+        ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+        atomic_fetch_add_explicit(&src_sent, (size_t)w, memory_order_relaxed);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *src_accept(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = accept4(src_lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            return NULL;
+        }
+        pthread_t t;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &a, src_conn, (void *)(intptr_t)fd) != 0)
+            close(fd);
+        pthread_attr_destroy(&a);
+    }
+}
+
 /* A loopback TCP listener on an ephemeral port; returns the fd and *port. */
 static int tcp_listen(int *port)
 {
@@ -849,6 +901,84 @@ static bool pf_echo(berth_stream_client_t *c, int k, const char *s)
     berth_err_free(&err);
     BERTH_AUTO_FREE char *got = take(c, BERTH_STREAM_PF_DATA(k));
     return n == (ssize_t)strlen(s) && strcmp(got, s) == 0;
+}
+
+/* Bulk bytes through one pair and back: the forwarded socket's bytes go to
+ * the client straight from the endpoint's buffer, framed by an iovec
+ * (sconn_chan_direct); they must come back whole and in order, over many
+ * reads and frames of uneven sizes. */
+static void t_pf_spdy_bulk(void)
+{
+    BERTH_AUTO_FREE char *url = reg(pf_req());
+    berth_stream_client_t *c = url ? open_client(url, 0, false, false, false, false) : NULL;
+    if (!check(c != NULL, "SPDY port-forward bulk: the session opens"))
+        return;
+    berth_err_t err = NULL;
+    int k = berth_stream_client_pf_open(c, echo_port, &err);
+    size_t total = 4u << 20, step = 100000, back = 0;
+    BERTH_AUTO_FREE uint8_t *buf = berth_malloc(total);
+    for (size_t i = 0; i < total; i++)
+        buf[i] = (uint8_t)(i * 131 + i / 7);
+    bool same = k >= 0;
+    berth_bytebuf_t *in = k >= 0 ? berth_stream_client_in(c, BERTH_STREAM_PF_DATA(k)) : NULL;
+    for (size_t off = 0; same && off < total; off += step) {
+        size_t n = total - off < step ? total - off : step;
+        if (berth_stream_client_write(c, BERTH_STREAM_PF_DATA(k), buf + off, n, &err) < 0 ||
+            berth_stream_client_wait(c, BERTH_STREAM_PF_DATA(k), n, WAIT, &err) < (ssize_t)n) {
+            same = false;
+            break;
+        }
+        same = memcmp(in->data + in->off, buf + off, n) == 0;
+        berth_bytebuf_consume(in, n);
+        back += n;
+    }
+    check(same && back == total, "SPDY port-forward bulk: %zu of %zu bytes back in order (%s)",
+          back, total, err ? err->msg : "ok");
+    berth_err_free(&err);
+    berth_stream_client_free(c);
+}
+
+/* A client that reads nothing holds the forward back: berth reads no more
+ * of the pod's side than it can send (one read's buffer), so the source
+ * stalls within the sockets' buffers; read later, every byte arrives in
+ * order. */
+static void t_pf_spdy_slow_reader(void)
+{
+    BERTH_AUTO_FREE char *url = reg(pf_req());
+    berth_stream_client_t *c = url ? open_client(url, 0, false, false, false, false) : NULL;
+    if (!check(c != NULL, "SPDY port-forward slow reader: the session opens"))
+        return;
+    berth_err_t err = NULL;
+    size_t sent0 = atomic_load_explicit(&src_sent, memory_order_relaxed);
+    int k = berth_stream_client_pf_open(c, src_port, &err);
+    /* the client does not touch its socket meanwhile */
+    size_t prev = 0, now = 0;
+    for (int i = 0; i < 40; i++) {
+        usleep(50000);
+        now = atomic_load_explicit(&src_sent, memory_order_relaxed) - sent0;
+        if (i >= 10 && now == prev)
+            break;
+        prev = now;
+    }
+    check(k >= 0 && now < SRC_TOTAL / 2,
+          "SPDY port-forward slow reader: the source stalls (%zu of %u MiB sent) (%s)", now >> 20,
+          SRC_TOTAL >> 20, err ? err->msg : "ok");
+    size_t got = 0;
+    bool same = k >= 0;
+    berth_bytebuf_t *in = k >= 0 ? berth_stream_client_in(c, BERTH_STREAM_PF_DATA(k)) : NULL;
+    while (same && got < SRC_TOTAL) {
+        ssize_t n = berth_stream_client_wait(c, BERTH_STREAM_PF_DATA(k), 1, WAIT, &err);
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; same && i < n; i++)
+            same = in->data[in->off + (size_t)i] == src_byte(got + (size_t)i);
+        got += (size_t)n;
+        berth_bytebuf_consume(in, (size_t)n);
+    }
+    check(same && got == SRC_TOTAL, "SPDY port-forward slow reader: then all %zu MiB in order (%s)",
+          got >> 20, err ? err->msg : "ok");
+    berth_err_free(&err);
+    berth_stream_client_free(c);
 }
 
 static void t_pf_spdy(void)
@@ -1510,6 +1640,8 @@ int main(void)
     fake_conmon();
     echo_lfd = tcp_listen(&echo_port);
     pthread_create(&echo_thread, NULL, echo_accept, NULL);
+    src_lfd = tcp_listen(&src_port);
+    pthread_create(&src_thread, NULL, src_accept, NULL);
 
     /* no server yet */
     const char *argv0[] = {"true", NULL};
@@ -1547,6 +1679,8 @@ int main(void)
     t_attach_none();
     t_tokens();
     t_pf_spdy();
+    t_pf_spdy_bulk();
+    t_pf_spdy_slow_reader();
     t_pf_ws();
     t_pf_tunnel();
     t_spdy_ping_garbage();
@@ -1573,6 +1707,9 @@ int main(void)
     shutdown(echo_lfd, SHUT_RDWR);
     pthread_join(echo_thread, NULL);
     close(echo_lfd);
+    shutdown(src_lfd, SHUT_RDWR);
+    pthread_join(src_thread, NULL);
+    close(src_lfd);
     close(att_lfd);
     if (ctl_fd >= 0)
         close(ctl_fd);
