@@ -54,23 +54,10 @@ prepare_node() {
 }
 
 # pod_json NAME: a pod config file; prints its path
-pod_json() {
-    local f=$BERTH_TMP/pod-$1.json
-    cat >"$f" <<EOF
-{"metadata":{"name":"$1","namespace":"crun","uid":"u-$$-$BATS_TEST_NUMBER-$1","attempt":0},
- "hostname":"$1host","log_directory":"$BERTH_TMP/logs-$1","linux":{}}
-EOF
-    echo "$f"
-}
+pod_json() { berth_pod_json "$1" crun "" "$1host"; }
 
 # ctr_json NAME JSON-FRAGMENT: a container config file; prints its path
-ctr_json() {
-    local f=$BERTH_TMP/ctr-$1.json
-    cat >"$f" <<EOF
-{"metadata":{"name":"$1"},"image":{"image":"$BUSYBOX"},"log_path":"$1.log",$2}
-EOF
-    echo "$f"
-}
+ctr_json() { berth_ctr_json "$@"; }
 
 # lifecycle HANDLER: pod + container under HANDLER: create, start, logs,
 # exec, stop, rm; the runtime named in the container's verbose status.

@@ -217,6 +217,28 @@ EOF
     [[ $POD =~ ^[0-9a-f]{64}$ ]]
 }
 
+# berth_pod_json NAME NS [LINUX] [HOSTNAME]: a pod config file for pod NAME in
+# namespace NS (uid unique per test), logging under its own directory, with
+# LINUX as its "linux" object (default {}); prints its path.
+berth_pod_json() {
+    local f=$BERTH_TMP/pod-$1.json host=${4:+\"hostname\":\"$4\",}
+    cat >"$f" <<EOF
+{"metadata":{"name":"$1","namespace":"$2","uid":"u-$$-$BATS_TEST_NUMBER-$1","attempt":0},
+ $host"log_directory":"$BERTH_TMP/logs-$1","linux":${3:-{\}}}
+EOF
+    echo "$f"
+}
+
+# berth_ctr_json NAME FIELDS: a busybox container config file named NAME
+# with FIELDS (JSON members) added; prints its path.
+berth_ctr_json() {
+    local f=$BERTH_TMP/ctr-$1.json
+    cat >"$f" <<EOF
+{"metadata":{"name":"$1"},"image":{"image":"$BUSYBOX"},"log_path":"$1.log",$2}
+EOF
+    echo "$f"
+}
+
 # berth_conf_images [RUNTIME]: the test's berthd pulls through the offline
 # registry's mirrors and runs containers with RUNTIME (default
 # $BERTH_TEST_RUNTIME, else runc). Call after berth_setup.

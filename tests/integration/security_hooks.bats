@@ -41,24 +41,10 @@ start() {
     berth_crictl pull "$BUSYBOX" >/dev/null
 }
 
-pod_json() {
-    local f=$BERTH_TMP/pod-$1.json
-    cat >"$f" <<EOF
-{"metadata":{"name":"$1","namespace":"sec","uid":"u-$$-$BATS_TEST_NUMBER-$1","attempt":0},
- "log_directory":"$BERTH_TMP/logs-$1",
- "linux":{"security_context":{"namespace_options":{"network":2}}}}
-EOF
-    echo "$f"
-}
+pod_json() { berth_pod_json "$1" sec '{"security_context":{"namespace_options":{"network":2}}}'; }
 
 # ctr_json NAME JSON-FRAGMENT
-ctr_json() {
-    local f=$BERTH_TMP/ctr-$1.json
-    cat >"$f" <<EOF
-{"metadata":{"name":"$1"},"image":{"image":"$BUSYBOX"},"log_path":"$1.log",$2}
-EOF
-    echo "$f"
-}
+ctr_json() { berth_ctr_json "$@"; }
 
 # hook_file NAME STAGE WHEN [TIMEOUT] [PATH ARG]
 hook_file() {

@@ -48,15 +48,7 @@ start() {
     berth_crictl pull "$BUSYBOX" >/dev/null
 }
 
-pod_json() {
-    local f=$BERTH_TMP/pod-$1.json
-    cat >"$f" <<EOF
-{"metadata":{"name":"$1","namespace":"sec","uid":"u-$$-$BATS_TEST_NUMBER-$1","attempt":0},
- "log_directory":"$BERTH_TMP/logs-$1",
- "linux":{"security_context":{"namespace_options":{"network":2}}}}
-EOF
-    echo "$f"
-}
+pod_json() { berth_pod_json "$1" sec '{"security_context":{"namespace_options":{"network":2}}}'; }
 
 # ctr_json NAME SECCOMP-JSON [ANNOTATIONS-JSON] [COMMAND]
 ctr_json() {

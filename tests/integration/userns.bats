@@ -33,22 +33,10 @@ teardown() {
 
 # pod_json NAME USERNS-JSON: a pod config file with the given userns_options
 pod_json() {
-    local f=$BERTH_TMP/pod-$1.json
-    cat >"$f" <<EOF
-{"metadata":{"name":"$1","namespace":"userns","uid":"u-$$-$BATS_TEST_NUMBER-$1","attempt":0},
- "hostname":"$1host","log_directory":"$BERTH_TMP/logs-$1",
- "linux":{"security_context":{"namespace_options":{"userns_options":$2}}}}
-EOF
-    echo "$f"
+    berth_pod_json "$1" userns '{"security_context":{"namespace_options":{"userns_options":'"$2"'}}}' "$1host"
 }
 
-ctr_json() {
-    local f=$BERTH_TMP/ctr-$1.json
-    cat >"$f" <<EOF
-{"metadata":{"name":"$1"},"image":{"image":"$BUSYBOX"},"log_path":"$1.log",$2}
-EOF
-    echo "$f"
-}
+ctr_json() { berth_ctr_json "$@"; }
 
 pod_mapping() {
     echo '{"mode":0,"uids":[{"container_id":0,"host_id":'"$HOSTID"',"length":65536}],"gids":[{"container_id":0,"host_id":'"$HOSTID"',"length":65536}]}'
