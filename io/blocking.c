@@ -26,6 +26,7 @@
 #include "engine/hist.h"
 #include "engine/log.h"
 #include "engine/metrics.h"
+#include "engine/prof.h"
 
 typedef struct job {
     struct job *next;
@@ -139,7 +140,12 @@ static void *pool_main(void *unused)
         pthread_mutex_unlock(&pool.lock);
 
         uint64_t t0 = berth_hist_now();
+        /* Sampled only while a profile runs: SIGPROF stays blocked
+         * otherwise, so no job ever meets a handler outside one. */
+        bool sampled = berth_prof_thread_begin();
         j->fn(j->arg);
+        if (sampled)
+            berth_prof_thread_end();
         uint64_t t1 = berth_hist_now();
         if (j->reply != NULL)
             berth_send(j->reply_to, j->reply);
@@ -159,7 +165,9 @@ static void *pool_main(void *unused)
 static unsigned spawn_locked(unsigned n, int *r)
 {
     /* Pool threads take no signals: they go to berth's signalfd, and a job
-     * must never be interrupted by a handler. The threads inherit this mask. */
+     * must never be interrupted by a handler. The threads inherit this mask;
+     * the one exception is SIGPROF around a job while a CPU profile is
+     * taken (pool_main, engine/prof.h). */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
