@@ -778,6 +778,7 @@ void ctr_on_reopen(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
 void ctr_on_seccomp_denial(berth_actor_t *self, ctr_t *c, berth_seccomp_denial_msg_t *m)
 {
     berth_ctrsec_notify_record(&c->sn, m->syscall);
+    berth_metrics_seccomp_denial(c->name, m->syscall);
     berth_log_info("seccomp notifier: syscall refused", "id=%s name=%s syscall=%s count=%llu",
                    c->id, c->name, m->syscall, (unsigned long long)c->sn.total);
     if (!c->sn.stop || c->sn.stopping)

@@ -18,6 +18,10 @@
  * stable order) and the scrape hooks. Main thread, once, before serving. */
 void berth_daemon_metrics_init(void);
 
+/* The configured default runtime handler, for CRI-O's default_runtime gauge
+ * (one series, value 1). Main thread, after berth_daemon_metrics_init. */
+void berth_metrics_default_runtime(const char *name);
+
 /* The RPC statistics of method m (NULL: a path that names no CRI method,
  * counted as operation "_unknown"), made on the first call. Any actor turn;
  * lock-free after the first call of each method. */
@@ -26,6 +30,11 @@ berth_grpc_stats_t *berth_rpc_stats(const berth_cri_method_t *m);
 /* A container was killed for running out of memory. Any actor turn (takes
  * the registry's mutex: a rare event). */
 void berth_metrics_container_oom(const char *name);
+
+/* The seccomp notifier refused a syscall of container name (CRI-O counts
+ * every refusal, whether or not the container is stopped for it). Any actor
+ * turn (takes the registry's mutex: refusals are logged one by one too). */
+void berth_metrics_seccomp_denial(const char *name, const char *syscall);
 
 /* The /metrics route: the text exposition of every family. */
 void berth_metrics_http(const berth_http_req_t *req, berth_httpsrv_reply_t *reply, void *arg);

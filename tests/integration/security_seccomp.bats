@@ -127,7 +127,8 @@ EOF
 }
 
 @test "seccomp notifier: a refused syscall is recorded and answered EPERM" {
-    start
+    local msock=$BERTH_TMP/metrics.sock
+    start --set crio.metrics.enable_metrics=true --set "crio.metrics.metrics_socket=$msock"
     pj=$(pod_json rec)
     pod=$(berth_crictl runp "$pj")
     cj=$(ctr_json rec "$(localhost "$PROFILES/nomkdir.json")" '{"'$NOTIFIER'":""}')
@@ -143,6 +144,9 @@ EOF
     jq -e '.info.seccompNotifier.refused >= 1' <<<"$info"
     jq -e '.info.seccompNotifier.syscalls | test("mkdir")' <<<"$info"
     grep -q 'seccomp notifier: syscall refused.*syscall=mkdir' "$BERTH_LOG"
+    # CRI-O's counter, by the container's name and the syscall
+    curl -sf --max-time 10 --unix-socket "$msock" http://localhost/metrics |
+        grep -E '^container_runtime_crio_containers_seccomp_notifier_count_total\{name="[^"]*rec[^"]*",syscall="mkdir"\} [1-9]'
     # record only: still running
     sleep 1.5
     [[ $(berth_crictl inspect "$id" | jq -r .status.state) == CONTAINER_RUNNING ]]
