@@ -67,11 +67,8 @@ static size_t window(const berth_bench_opts_t *o, const berth_bench_endpoint_t *
         if (which >= 0 && c != NULL) {
             bool ok;
             double dt = timed_call(c, which, &ok);
-            if (!ok && k == 0) {
-                /* unanswered: the runtime does not serve it; skip the rest */
-                berth_bench_progress_end();
-                break;
-            }
+            if (!ok && k == 0)
+                break; /* unanswered: the runtime does not serve it; skip the rest */
             if (ok)
                 lat[k++] = dt;
         }
