@@ -62,6 +62,8 @@ static struct {
  * a timer in it. */
 static __thread uint64_t t_session;
 static __thread bool t_armed;
+/* Whether begin unblocked SIGPROF and end has not blocked it again. */
+static __thread bool t_unblocked;
 
 static uintptr_t context_pc(void *ucv)
 {
@@ -352,15 +354,21 @@ bool berth_prof_thread_begin(void)
     }
     if (!t_armed)
         return false;
+    if (t_unblocked)
+        return true; /* joined already: a checkpoint within the same job */
     sigset_t prof;
     sigemptyset(&prof);
     sigaddset(&prof, SIGPROF);
     pthread_sigmask(SIG_UNBLOCK, &prof, NULL);
+    t_unblocked = true;
     return true;
 }
 
 void berth_prof_thread_end(void)
 {
+    if (!t_unblocked)
+        return;
+    t_unblocked = false;
     sigset_t prof;
     sigemptyset(&prof);
     sigaddset(&prof, SIGPROF);

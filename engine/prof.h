@@ -57,8 +57,9 @@ size_t berth_prof_drain(berth_prof_fn fn, void *ctx);
 void berth_prof_stop(berth_prof_fn fn, void *ctx, berth_prof_stats_t *stats);
 
 /* For a thread that blocks every signal (a blocking-pool thread), before a
- * unit of work: while a session runs, gives this thread a timer in it (once
- * per session) and unblocks SIGPROF, returning true; then the caller calls
+ * unit of work or at a point within one: while a session runs, gives this
+ * thread a timer in it (once per session) and unblocks SIGPROF, returning
+ * true (again at once when it is unblocked already); the thread calls
  * berth_prof_thread_end after the work. Outside a session it is one atomic
  * load and returns false. The work then runs with SIGPROF deliverable: the
  * handler is SA_RESTART, so read, write, waitpid, connect and the like
@@ -67,8 +68,9 @@ void berth_prof_stop(berth_prof_fn fn, void *ctx, berth_prof_stats_t *stats);
  * used CPU in the call), so such work must retry on EINTR. */
 bool berth_prof_thread_begin(void);
 
-/* Blocks SIGPROF again (a signal still pending waits for the next begin,
- * or is ignored once the session is over). */
+/* Blocks SIGPROF again if begin unblocked it (else nothing: a thread-local
+ * test). A signal still pending waits for the next begin, or is ignored
+ * once the session is over. */
 void berth_prof_thread_end(void);
 
 #endif

@@ -128,8 +128,18 @@ static bool wait_for_job(void)
     return true;
 }
 
+/* Set on the pool's threads: berth_blocking_checkpoint acts there only. */
+static __thread bool t_pool_thread;
+
+void berth_blocking_checkpoint(void)
+{
+    if (t_pool_thread)
+        (void)berth_prof_thread_begin();
+}
+
 static void *pool_main(void *unused)
 {
+    t_pool_thread = true;
     pthread_mutex_lock(&pool.lock);
     while (wait_for_job()) {
         job_t *j = pool.head;
@@ -141,11 +151,11 @@ static void *pool_main(void *unused)
 
         uint64_t t0 = berth_hist_now();
         /* Sampled only while a profile runs: SIGPROF stays blocked
-         * otherwise, so no job ever meets a handler outside one. */
-        bool sampled = berth_prof_thread_begin();
+         * otherwise, so no job ever meets a handler outside one. A job may
+         * join a profile that started after it (berth_blocking_checkpoint). */
+        (void)berth_prof_thread_begin();
         j->fn(j->arg);
-        if (sampled)
-            berth_prof_thread_end();
+        berth_prof_thread_end();
         uint64_t t1 = berth_hist_now();
         if (j->reply != NULL)
             berth_send(j->reply_to, j->reply);

@@ -344,10 +344,61 @@ static void test_profiled(void)
     close(prof_pipe[1]);
 }
 
+/* A job that began before the profile joins it at a checkpoint. */
+static atomic_int late_started, late_go, late_unblocked;
+
+static void late_job(void *arg)
+{
+    (void)arg;
+    atomic_store(&late_started, 1);
+    while (!atomic_load(&late_go))
+        usleep(1000);
+    bool before = !sigprof_blocked();
+    berth_blocking_checkpoint();
+    berth_blocking_checkpoint(); /* twice: the second is a no-op */
+    if (!before && !sigprof_blocked())
+        atomic_store(&late_unblocked, 1);
+    pool_busy();
+    atomic_fetch_add(&prof_done, 1);
+}
+
+static void test_checkpoint(void)
+{
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    berth_blocking_start(2, &err);
+    atomic_store(&prof_done, 0);
+    atomic_store(&prof_blocked_after, 0);
+    berth_blocking_run(late_job, NULL, BERTH_HANDLE_NONE, NULL);
+    for (int i = 0; i < 5000 && !atomic_load(&late_started); i++)
+        usleep(1000);
+    check(berth_prof_start(1000, &err) == 0, "profile starts while a job runs");
+    /* off the pool a checkpoint does nothing (the main thread has its own
+     * timer from start, or none if it blocks SIGPROF) */
+    berth_blocking_checkpoint();
+    atomic_store(&late_go, 1);
+    struct prof_tally t = {0};
+    for (int i = 0; i < 100 && atomic_load(&prof_done) < 1; i++) {
+        usleep(50 * 1000);
+        berth_prof_drain(prof_count, &t);
+    }
+    berth_prof_stats_t st;
+    berth_prof_stop(prof_count, &t, &st);
+    check(atomic_load(&late_unblocked) == 1,
+          "a job that began before the profile takes SIGPROF after its checkpoint");
+    check(st.joined == 1, "only the pool thread joined (%u)", st.joined);
+    check(t.in_busy >= 5, "its frames after the checkpoint are sampled (%llu of %llu)",
+          (unsigned long long)t.in_busy, (unsigned long long)t.stacks);
+    berth_blocking_run(mask_job, NULL, BERTH_HANDLE_NONE, NULL);
+    berth_blocking_run(mask_job, NULL, BERTH_HANDLE_NONE, NULL);
+    wait_until(&prof_done, 3, 5000);
+    check(atomic_load(&prof_blocked_after) == 2, "and blocks it again after the job");
+    berth_blocking_shutdown();
+}
+
 int main(void)
 {
     alarm(120);
-    printf("1..33\n");
+    printf("1..38\n");
     main_thread = pthread_self();
     char tmpl[] = "/tmp/berth-blocking-XXXXXX";
     dir = mkdtemp(tmpl);
@@ -390,6 +441,7 @@ int main(void)
     check(atomic_load(&slow) == 13, "the pool starts lazily again after a shutdown");
     test_spares();
     test_profiled();
+    test_checkpoint();
 
     /* Atomic writes under a concurrent reader. */
     BERTH_AUTO_FREE char *path = berth_asprintf("%s/state.json", dir);
