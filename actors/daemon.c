@@ -262,6 +262,7 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     berth_engine_config_t ecfg = {.workers = (unsigned)cfg->workers};
     /* before any actor: every RPC, pull and exit counts from the start */
     berth_daemon_metrics_init();
+    berth_metrics_default_runtime(cfg->default_runtime);
     if (berth_engine_start(&ecfg, err) < 0)
         return berth_err_prefix(err, "cannot start the engine");
     if (berth_blocking_start(0, err) < 0) {

@@ -18,7 +18,10 @@
 #include "engine/hist.h"
 #include "engine/metrics.h"
 #include "engine/sched.h"
+#include "engine/atomic-internal.h"
 #include "io/blocking.h"
+#include "io/defunct.h"
+#include "io/monitor.h"
 
 /* RPC latency bounds, ns: 100 us .. 4 min (the kubelet's longest deadline). */
 static const uint64_t rpc_bounds[] = {
@@ -31,13 +34,14 @@ static const uint64_t rpc_bounds[] = {
 static const char *const l_op[] = {"operation", NULL};
 static const char *const l_op_code[] = {"operation", "code", NULL};
 static const char *const l_name[] = {"name", NULL};
-static const char *const l_class[] = {"class", NULL};
 static const char *const l_name_syscall[] = {"name", "syscall", NULL};
+static const char *const l_class[] = {"class", NULL};
 
 /* Series of the notifier's family: containers that hit refusals times the
  * syscalls they tried is small on a sane node; the bound keeps a pod that
  * cycles names or syscalls from growing the registry without end. */
 #define SECCOMP_MAX_SERIES 1000u
+static const char *const l_runtime[] = {"runtime", NULL};
 
 static berth_metric_family_t *f_ops, *f_lat_last, *f_errs, *f_lat, *f_errs_code;
 static berth_metric_family_t *f_oom_name, *f_seccomp;
@@ -48,6 +52,8 @@ static berth_metric_t *m_turns, *m_messages, *m_steals, *m_cqes;
 static berth_metric_t *m_stalls, *m_stall_timeouts, *m_handoffs, *m_stashes, *m_expiries;
 static berth_metric_t *m_ev_published, *m_ev_sent, *m_ev_subs, *m_ev_dropped;
 static berth_metric_t *m_pool_threads, *m_scrape;
+static berth_metric_t *m_defunct;
+static berth_metric_family_t *f_default_runtime;
 
 /* One per CRI method (by dense index), and one for unknown paths; made
  * at a method's first call, published with release (see berth_rpc_stats). */
@@ -162,6 +168,41 @@ static void hook_counts(void *ctx)
     berth_metric_set(m_pool_threads, (int64_t)berth_blocking_threads());
 }
 
+/* processes_defunct: a walk of /proc opens a file per process (about 10 us
+ * each, 30 ms at 3000 processes), too much for a scrape a second and never
+ * for a worker. A scrape starts a walk on the blocking pool when the last
+ * one is DEFUNCT_PERIOD_NS old and none runs; it shows the last walk's
+ * count. No scrapes, no walks. */
+#define DEFUNCT_PERIOD_NS (10ull * 1000000000ull)
+
+static uint64_t defunct_walked_at; /* atomic: berth_hist_now() of the last walk's start */
+static int defunct_running;        /* atomic: a walk is queued or runs */
+
+static void defunct_job(void *arg)
+{
+    (void)arg;
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    long n = berth_defunct_count("/proc", NULL, &err);
+    if (n >= 0)
+        berth_metric_set(m_defunct, n);
+    /* Release: the gauge is set before another walk may start. */
+    ck_pr_fence_store();
+    ck_pr_store_int(&defunct_running, 0);
+}
+
+static void hook_defunct(void *ctx)
+{
+    (void)ctx;
+    uint64_t now = berth_hist_now(), last = ck_pr_load_64(&defunct_walked_at);
+    if (last != 0 && now - last < DEFUNCT_PERIOD_NS)
+        return;
+    /* The CAS (a full barrier) lets one scrape of those at once start it. */
+    if (!ck_pr_cas_int(&defunct_running, 0, 1))
+        return;
+    ck_pr_store_64(&defunct_walked_at, now);
+    berth_blocking_run(defunct_job, NULL, BERTH_HANDLE_NONE, NULL);
+}
+
 /* ---- set-up ------------------------------------------------------------------- */
 
 void berth_daemon_metrics_init(void)
@@ -174,6 +215,12 @@ void berth_daemon_metrics_init(void)
                    "Latency in seconds of the last CRI call of each operation type.", l_op, 1e-9);
     f_errs = family(BERTH_METRIC_COUNTER, "container_runtime_crio_operations_errors_total",
                     "Cumulative number of CRI operation errors by operation type.", l_op, 0);
+    m_defunct = gauge("container_runtime_crio_processes_defunct",
+                      "Total number of defunct processes in the node (as of the last walk of "
+                      "/proc, at most 10 s before the previous scrape).");
+    f_default_runtime =
+            family(BERTH_METRIC_GAUGE, "container_runtime_crio_default_runtime",
+                   "Default container runtime configured. Value is always 1.", l_runtime, 0);
     m_oom = counter("container_runtime_crio_containers_oom_total",
                     "Amount of containers killed because they ran out of memory (OOM).");
     f_oom_name = family(BERTH_METRIC_COUNTER, "container_runtime_crio_containers_oom_count_total",
@@ -245,10 +292,18 @@ void berth_daemon_metrics_init(void)
      * the start */
     berth_resv_metrics_init();
     (void)berth_creation_undo_family();
+    berth_monitor_metrics_init();
     n_rpc_stats = berth_cri_method_count();
     rpc_stats = berth_calloc(n_rpc_stats, sizeof(*rpc_stats));
     berth_metrics_on_scrape(hook_actors, NULL);
     berth_metrics_on_scrape(hook_counts, NULL);
+    berth_metrics_on_scrape(hook_defunct, NULL);
+}
+
+void berth_metrics_default_runtime(const char *name)
+{
+    berth_metrics_family_reset(f_default_runtime);
+    berth_metric_set(berth_metrics_series1(f_default_runtime, name ? name : ""), 1);
 }
 
 static berth_grpc_stats_t *stats_new(const char *op)

@@ -18,6 +18,10 @@
  * stable order) and the scrape hooks. Main thread, once, before serving. */
 void berth_daemon_metrics_init(void);
 
+/* The configured default runtime handler, for CRI-O's default_runtime gauge
+ * (one series, value 1). Main thread, after berth_daemon_metrics_init. */
+void berth_metrics_default_runtime(const char *name);
+
 /* The RPC statistics of method m (NULL: a path that names no CRI method,
  * counted as operation "_unknown"), made on the first call. Any actor turn;
  * lock-free after the first call of each method. */

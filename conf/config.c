@@ -29,6 +29,9 @@ struct keydesc {
     const char *name;
     enum ktype type;
     size_t off;
+    /* Another name for a field a key elsewhere owns: read, never printed
+     * (the owner prints the value once). */
+    bool alias;
 };
 
 #define K(sec, field, type)                                                                        \
@@ -38,6 +41,10 @@ struct keydesc {
 #define KD(sec, name, field)                                                                       \
     {                                                                                              \
         sec, name, T_DUR, offsetof(berth_config_t, field)                                          \
+    }
+#define KA(sec, name, field)                                                                       \
+    {                                                                                              \
+        sec, name, T_DUR, offsetof(berth_config_t, field), true                                    \
     }
 #define KD0(sec, name, field)                                                                      \
     {                                                                                              \
@@ -120,6 +127,13 @@ static const struct keydesc keys[] = {
         KD("names", "cni_budget", cni_budget_ns),
         KD("names", "stall_margin", stall_margin_ns),
         KD("names", "stash_window", stash_window_ns),
+        /* CRI-O's stats period (integer seconds, 0: on demand) means what
+         * stats_refresh_interval means: how old a served figure may be, 0
+         * reading at each call. collection_period is CRI-O 1.37's name, the
+         * other its deprecated one; the last one a file sets wins, as for
+         * any key set twice. */
+        KA("stats", "collection_period", stats_refresh_interval_ns),
+        KA("stats", "stats_collection_period", stats_refresh_interval_ns),
 };
 
 #define R(field, type)                                                                             \
@@ -131,7 +145,8 @@ static const struct keydesc runtime_keys[] = {
         R(monitor_path, T_STR), R(allowed_annotations, T_STRV),
 };
 
-static const char *const sections[] = {"api", "runtime", "image", "network", "metrics", "names"};
+static const char *const sections[] = {"api",     "runtime", "image", "network",
+                                       "metrics", "names",   "stats"};
 
 struct override {
     char *key;
@@ -1064,18 +1079,29 @@ static bool in_names(const struct keydesc *k)
     return false;
 }
 
+/* Whether section sec has a key that is printed. */
+static bool section_printed(const char *sec)
+{
+    for (size_t i = 0; i < BERTH_ARRAY_LEN(keys); i++)
+        if (!keys[i].alias && strcmp(keys[i].section, sec) == 0)
+            return true;
+    return false;
+}
+
 void berth_config_print(const berth_config_t *cfg, FILE *out)
 {
     fputs("# berth effective configuration\n", out);
     for (size_t s = 0; s <= BERTH_ARRAY_LEN(sections); s++) {
         const char *sec = s == 0 ? "" : sections[s - 1];
+        if (!section_printed(sec))
+            continue;
         fprintf(out, "\n[crio%s%s]\n", s ? "." : "", sec);
         for (size_t i = 0; i < BERTH_ARRAY_LEN(keys); i++) {
             /* A duration [crio.names] also has is printed there only. */
             if ((keys[i].type == T_DUR || keys[i].type == T_DUR0) && strcmp(sec, "names") != 0 &&
                 in_names(&keys[i]))
                 continue;
-            if (strcmp(keys[i].section, sec) == 0)
+            if (!keys[i].alias && strcmp(keys[i].section, sec) == 0)
                 print_value(out, cfg, &keys[i]);
         }
         if (strcmp(sec, "runtime") != 0)

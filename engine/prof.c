@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,12 +45,25 @@ static struct {
     int inflight;      /* atomic: handlers between entry and exit */
     int busy;          /* atomic: a session runs (set by start's CAS, cleared by stop) */
     uint64_t samples, dropped;
+    uint64_t session; /* atomic: the current session's number, from 1 */
+    /* Guards timers/ntimers/open: start's enumeration and the threads that
+     * join later (berth_prof_thread_begin) both add timers, stop deletes. */
+    pthread_mutex_t lock;
+    bool open; /* threads may still join: cleared by stop before the timers go */
     struct tmr *timers;
-    unsigned ntimers;
+    unsigned ntimers, cap;
     unsigned skipped;
+    unsigned joined; /* threads that joined the session later, by begin */
     uint64_t period_ns;
     bool installed;
-} P;
+} P = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The session this thread tried to join (0: none yet), and whether it has
+ * a timer in it. */
+static __thread uint64_t t_session;
+static __thread bool t_armed;
+/* Whether begin unblocked SIGPROF and end has not blocked it again. */
+static __thread bool t_unblocked;
 
 static uintptr_t context_pc(void *ucv)
 {
@@ -154,13 +168,43 @@ static clockid_t thread_cpu_clock(pid_t tid)
     return (clockid_t)((~(unsigned)tid << 3) | 6u);
 }
 
+static void timer_add_locked(timer_t id)
+{
+    if (P.ntimers == P.cap) {
+        P.cap = P.cap ? P.cap * 2 : 16;
+        P.timers = berth_realloc(P.timers, P.cap * sizeof(*P.timers));
+    }
+    P.timers[P.ntimers++].id = id;
+}
+
+/* A timer sending SIGPROF to thread tid each period of clock's CPU time;
+ * false when the thread is gone (or the kernel refuses). */
+static bool timer_arm(clockid_t clock, pid_t tid, timer_t *id)
+{
+    struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGPROF};
+    sev._sigev_un._tid = tid;
+    if (timer_create(clock, &sev, id) < 0)
+        return false;
+    struct itimerspec its = {
+            .it_interval = {.tv_sec = 0, .tv_nsec = (long)P.period_ns},
+            .it_value = {.tv_sec = 0, .tv_nsec = (long)P.period_ns},
+    };
+    if (P.period_ns >= 1000000000ull)
+        its.it_interval = its.it_value = (struct timespec){.tv_sec = 1};
+    if (timer_settime(*id, 0, &its, NULL) < 0) {
+        timer_delete(*id);
+        return false;
+    }
+    return true;
+}
+
 static void timers_delete(void)
 {
     for (unsigned i = 0; i < P.ntimers; i++)
         timer_delete(P.timers[i].id);
     berth_free(P.timers);
     P.timers = NULL;
-    P.ntimers = 0;
+    P.ntimers = P.cap = 0;
 }
 
 int berth_prof_start(unsigned hz, berth_err_t *err)
@@ -193,7 +237,15 @@ int berth_prof_start(unsigned hz, berth_err_t *err)
     P.head = P.tail = 0;
     P.samples = P.dropped = 0;
     P.skipped = 0;
+    P.joined = 0;
     P.period_ns = 1000000000ull / hz;
+    pthread_mutex_lock(&P.lock);
+    P.open = true;
+    pthread_mutex_unlock(&P.lock);
+    /* Release: a thread that reads the new number (acquire) in begin sees
+     * the ring and period above. */
+    ck_pr_fence_store();
+    ck_pr_store_64(&P.session, P.session + 1);
     ck_pr_fence_store(); /* the ring before `active`: pairs with the handler's fence */
     ck_pr_store_int(&P.active, 1);
 
@@ -203,7 +255,6 @@ int berth_prof_start(unsigned hz, berth_err_t *err)
         berth_prof_stop(NULL, NULL, NULL);
         return berth_err_errno(err, e, "list this process's threads in /proc/self/task");
     }
-    size_t cap = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         pid_t tid = (pid_t)atoi(de->d_name);
@@ -213,26 +264,12 @@ int berth_prof_start(unsigned hz, berth_err_t *err)
             P.skipped++;
             continue;
         }
-        struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGPROF};
-        sev._sigev_un._tid = tid;
         timer_t id;
-        if (timer_create(thread_cpu_clock(tid), &sev, &id) < 0)
+        if (!timer_arm(thread_cpu_clock(tid), tid, &id))
             continue; /* the thread ended meanwhile */
-        struct itimerspec its = {
-                .it_interval = {.tv_sec = 0, .tv_nsec = (long)P.period_ns},
-                .it_value = {.tv_sec = 0, .tv_nsec = (long)P.period_ns},
-        };
-        if (P.period_ns >= 1000000000ull)
-            its.it_interval = its.it_value = (struct timespec){.tv_sec = 1};
-        if (timer_settime(id, 0, &its, NULL) < 0) {
-            timer_delete(id);
-            continue;
-        }
-        if (P.ntimers == cap) {
-            cap = cap ? cap * 2 : 16;
-            P.timers = berth_realloc(P.timers, cap * sizeof(*P.timers));
-        }
-        P.timers[P.ntimers++].id = id;
+        pthread_mutex_lock(&P.lock);
+        timer_add_locked(id);
+        pthread_mutex_unlock(&P.lock);
     }
     closedir(d);
     return 0;
@@ -268,8 +305,11 @@ void berth_prof_stop(berth_prof_fn fn, void *ctx, berth_prof_stats_t *stats)
         return;
     ck_pr_store_int(&P.active, 0);
     ck_pr_fence_memory();
+    pthread_mutex_lock(&P.lock);
+    P.open = false;
     unsigned threads = P.ntimers;
     timers_delete();
+    pthread_mutex_unlock(&P.lock);
     /* Handlers that saw `active` set finish their few microseconds. */
     while (ck_pr_load_int(&P.inflight) != 0)
         sched_yield();
@@ -280,6 +320,7 @@ void berth_prof_stop(berth_prof_fn fn, void *ctx, berth_prof_stats_t *stats)
         stats->dropped = ck_pr_load_64(&P.dropped);
         stats->threads = threads;
         stats->skipped = P.skipped;
+        stats->joined = P.joined;
         stats->period_ns = P.period_ns;
     }
     berth_free(P.ring);
@@ -287,4 +328,49 @@ void berth_prof_stop(berth_prof_fn fn, void *ctx, berth_prof_stats_t *stats)
     /* Release: the next session's start (a CAS) sees P reset. */
     ck_pr_fence_release();
     ck_pr_store_int(&P.busy, 0);
+}
+
+bool berth_prof_thread_begin(void)
+{
+    /* Acquire: pairs with start's release of `session`; outside a session
+     * this load is all a job pays. */
+    if (!ck_pr_load_int(&P.active))
+        return false;
+    uint64_t session = ck_pr_load_64(&P.session);
+    ck_pr_fence_load();
+    if (t_session != session) {
+        t_session = session;
+        /* Under the lock: stop either has not closed the session (and will
+         * delete this timer with the others) or has (and we make none). */
+        pthread_mutex_lock(&P.lock);
+        timer_t id;
+        t_armed = P.open && ck_pr_load_64(&P.session) == session &&
+                  timer_arm(CLOCK_THREAD_CPUTIME_ID, gettid(), &id);
+        if (t_armed) {
+            timer_add_locked(id);
+            P.joined++;
+        }
+        pthread_mutex_unlock(&P.lock);
+    }
+    if (!t_armed)
+        return false;
+    if (t_unblocked)
+        return true; /* joined already: a checkpoint within the same job */
+    sigset_t prof;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_UNBLOCK, &prof, NULL);
+    t_unblocked = true;
+    return true;
+}
+
+void berth_prof_thread_end(void)
+{
+    if (!t_unblocked)
+        return;
+    t_unblocked = false;
+    sigset_t prof;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, NULL);
 }

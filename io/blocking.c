@@ -26,6 +26,7 @@
 #include "engine/hist.h"
 #include "engine/log.h"
 #include "engine/metrics.h"
+#include "engine/prof.h"
 
 typedef struct job {
     struct job *next;
@@ -127,8 +128,18 @@ static bool wait_for_job(void)
     return true;
 }
 
+/* Set on the pool's threads: berth_blocking_checkpoint acts there only. */
+static __thread bool t_pool_thread;
+
+void berth_blocking_checkpoint(void)
+{
+    if (t_pool_thread)
+        (void)berth_prof_thread_begin();
+}
+
 static void *pool_main(void *unused)
 {
+    t_pool_thread = true;
     pthread_mutex_lock(&pool.lock);
     while (wait_for_job()) {
         job_t *j = pool.head;
@@ -139,7 +150,12 @@ static void *pool_main(void *unused)
         pthread_mutex_unlock(&pool.lock);
 
         uint64_t t0 = berth_hist_now();
+        /* Sampled only while a profile runs: SIGPROF stays blocked
+         * otherwise, so no job ever meets a handler outside one. A job may
+         * join a profile that started after it (berth_blocking_checkpoint). */
+        (void)berth_prof_thread_begin();
         j->fn(j->arg);
+        berth_prof_thread_end();
         uint64_t t1 = berth_hist_now();
         if (j->reply != NULL)
             berth_send(j->reply_to, j->reply);
@@ -159,7 +175,9 @@ static void *pool_main(void *unused)
 static unsigned spawn_locked(unsigned n, int *r)
 {
     /* Pool threads take no signals: they go to berth's signalfd, and a job
-     * must never be interrupted by a handler. The threads inherit this mask. */
+     * must never be interrupted by a handler. The threads inherit this mask;
+     * the one exception is SIGPROF around a job while a CPU profile is
+     * taken (pool_main, engine/prof.h). */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -58,6 +58,12 @@ void berth_blocking_run_kind(const char *kind, void (*fn)(void *arg), void *arg,
  * pool thread). */
 void berth_blocking_shutdown(void);
 
+/* For a long job, at natural points (a layer of a pull, every few hundred
+ * entries of an unpack): joins a CPU profile that started after the job did,
+ * so the rest of the job is sampled (engine/prof.h). One atomic load when no
+ * profile runs; nothing off the pool's threads. */
+void berth_blocking_checkpoint(void);
+
 /* Number of pool threads running (0 when stopped), and the most that ran
  * at once since the pool started. */
 unsigned berth_blocking_threads(void);

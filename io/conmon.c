@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/alloc.h"
@@ -1155,9 +1156,17 @@ int berth_conmon_reopen_log_wait(const char *bundle, const char *log_path, unsig
 {
     if (berth_conmon_reopen_log(bundle, err) < 0)
         return -1;
-    for (unsigned waited = 0; waited < timeout_ms; waited += 10) {
+    /* Naps of 10 ms until the deadline; a nap cut short (EINTR from a
+     * profile's SIGPROF: engine/prof.h) only checks sooner. */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t end = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u + timeout_ms;
+    for (;;) {
         if (access(log_path, F_OK) == 0)
             return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u >= end)
+            break;
         usleep(10 * 1000);
     }
     return berth_err_make(err, ETIMEDOUT, BERTH_ERR_TIMEOUT,

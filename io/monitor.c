@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 
 #include "engine/alloc.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
 #include "engine/ring.h"
 #include "engine/timer.h"
 #include "io/blocking.h"
@@ -558,6 +560,26 @@ static void entry_wait(berth_actor_t *self, entry_t *e)
     e->op_pending = true;
 }
 
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static berth_metric_family_t *f_stopped_monitor;
+
+static void metrics_init(void)
+{
+    static const char *const labels[] = {"name", NULL};
+    f_stopped_monitor = berth_metrics_family(&(berth_metric_desc_t){
+            .type = BERTH_METRIC_COUNTER,
+            .name = "container_runtime_crio_containers_stopped_monitor_count",
+            .help = "Amount of containers whose monitor process has exited by their name (the "
+                    "container ID).",
+            .labels = labels,
+    });
+}
+
+void berth_monitor_metrics_init(void)
+{
+    pthread_once(&metrics_once, metrics_init);
+}
+
 static void on_survey(berth_actor_t *self, link_t *l, survey_msg_t *s)
 {
     for (size_t i = 0; i < s->n; i++) {
@@ -577,6 +599,10 @@ static void on_survey(berth_actor_t *self, link_t *l, survey_msg_t *s)
         e->pidfd = s->pidfds[i];
         s->pidfds[i] = -1;
         e->ours = s->ours[i];
+        /* Its monitor is gone and it runs: CRI-O's stopped-monitor count
+         * (a rare event: the series lookup may take the registry's mutex). */
+        berth_monitor_metrics_init();
+        berth_metric_inc(berth_metrics_series1(f_stopped_monitor, e->cid));
         if (!e->ours)
             berth_log_warn("orphaned container is not berthd's child",
                            "id=%s pid=%d note=\"its exit code will be unknown (%d): the monitor "

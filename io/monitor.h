@@ -52,6 +52,12 @@ typedef struct berth_monitor_conf {
  * starts one, and returns the link. Blocks briefly (connect, spawn): call
  * it at start-up, before or after the engine starts. Fails when the
  * monitor can be neither reached nor started. */
+/* Registers CRI-O's containers_stopped_monitor_count family (by container:
+ * the label `name` holds its ID, which is all io/ knows), counted when the
+ * monitor is gone and a container it watched still runs (berthd adopts
+ * it). Idempotent; the daemon calls it at start so a scrape lists it. */
+void berth_monitor_metrics_init(void);
+
 berth_handle_t berth_monitor_link_new(const berth_monitor_conf_t *conf, berth_err_t *err);
 
 /* Creates the container of spec (the same fields as conmon's; conmon_path,

@@ -87,7 +87,11 @@ static bool peer_answers(int fd)
     if (send(fd, preface, sizeof(preface) - 1, MSG_NOSIGNAL) < 0)
         return false;
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    if (poll(&pfd, 1, 1000) <= 0)
+    int n;
+    do /* EINTR (a profile's SIGPROF in a pool job) is not an answer */
+        n = poll(&pfd, 1, 1000);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
         return false;
     char buf[64];
     return recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0;

@@ -639,12 +639,13 @@ int berth_pprof_collect(unsigned seconds, unsigned hz, berth_bytebuf_t *out, ber
     snprintf(line, sizeof(line), "berth: %u threads sampled at %u Hz, %llu signals, %llu lost",
              st.threads, hz, (unsigned long long)st.samples, (unsigned long long)st.dropped);
     berth_pprof_comment(p, line);
-    if (st.skipped > 0) {
-        snprintf(line, sizeof(line),
-                 "berth: %u threads not sampled: they block SIGPROF (the blocking pool's)",
-                 st.skipped);
-        berth_pprof_comment(p, line);
-    }
+    /* The blocking pool's threads block SIGPROF between jobs and join the
+     * session at their first job in it (engine/prof.h). */
+    snprintf(line, sizeof(line),
+             "berth: %u blocking-pool threads sampled while running jobs; %u threads blocked "
+             "SIGPROF at the start (the pool's among them)",
+             st.joined, st.skipped);
+    berth_pprof_comment(p, line);
     int rc = berth_pprof_encode(p, wall, duration, out, err);
     berth_pprof_free(p);
     return rc;

@@ -271,6 +271,7 @@ static int fetch_layer(berth_pull_ctx_t *c, const berth_pull_req_t *req,
     size_t nl = img->parsed.n_layers;
     uint64_t max_bytes = req->limits.max_image_bytes;
     *bytes = 0;
+    berth_blocking_checkpoint(); /* a profile begun mid-pull samples the rest */
     if (berth_store_layer_exists(c->store, diff_id)) {
         berth_log_info("pull: layer already present", "image=\"%s\" layer=%s diff_id=%s n=%zu/%zu",
                        req->image, ld->digest, diff_id, i + 1, nl);

@@ -110,7 +110,8 @@ typedef struct berth_bench_scenario {
 } berth_bench_scenario_t;
 
 extern const berth_bench_scenario_t berth_bench_density, berth_bench_containers, berth_bench_churn,
-        berth_bench_relist, berth_bench_slow_cni, berth_bench_floor, berth_bench_stream;
+        berth_bench_relist, berth_bench_slow_cni, berth_bench_floor, berth_bench_stream,
+        berth_bench_podstats;
 /* density's rows, shared by containers and floor. */
 extern const berth_bench_metric_t berth_bench_density_metrics[];
 /* The floor's run: every scenario's, for an endpoint without a socket. */

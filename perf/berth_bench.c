@@ -13,6 +13,9 @@
  *   churn     pods created at a fixed rate for T s, each deleted after L s
  *   relist    N pods running; List{PodSandbox,Containers,ContainerStats}
  *             every second for T s: latency and the runtime's CPU per relist
+ *   podstats  N pods with one container; ListPodSandboxStats, then
+ *             ListPodSandboxMetrics, once a second for T s each (after an
+ *             idle window of T s): latency and the runtime's CPU per call
  *   slow-cni  a CNI plugin that takes D s on ADD is put first in the
  *             runtime's CNI conf dir; pods are run kubelet-style (deadline,
  *             backoff): errors seen, ADD calls, hand-off time
@@ -47,8 +50,8 @@
 
 /* Every scenario, in the order the usage text lists them. */
 static const berth_bench_scenario_t *const scenarios[] = {
-        &berth_bench_density,  &berth_bench_containers, &berth_bench_churn,  &berth_bench_relist,
-        &berth_bench_slow_cni, &berth_bench_floor,      &berth_bench_stream,
+        &berth_bench_density,  &berth_bench_containers, &berth_bench_churn, &berth_bench_relist,
+        &berth_bench_podstats, &berth_bench_slow_cni,   &berth_bench_floor, &berth_bench_stream,
 };
 
 static const berth_bench_scenario_t *scenario_find(const char *name)

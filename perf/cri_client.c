@@ -131,6 +131,9 @@ CRI_TYPED(berth_cri_remove_container, CRI_RUNTIME, "RemoveContainer", RemoveCont
 CRI_TYPED(berth_cri_list_containers, CRI_RUNTIME, "ListContainers", ListContainers)
 CRI_TYPED(berth_cri_container_status, CRI_RUNTIME, "ContainerStatus", ContainerStatus)
 CRI_TYPED(berth_cri_list_container_stats, CRI_RUNTIME, "ListContainerStats", ListContainerStats)
+CRI_TYPED(berth_cri_list_pod_sandbox_stats, CRI_RUNTIME, "ListPodSandboxStats", ListPodSandboxStats)
+CRI_TYPED(berth_cri_list_pod_sandbox_metrics, CRI_RUNTIME, "ListPodSandboxMetrics",
+          ListPodSandboxMetrics)
 CRI_TYPED(berth_cri_pull_image, CRI_IMAGE, "PullImage", PullImage)
 CRI_TYPED(berth_cri_image_status, CRI_IMAGE, "ImageStatus", ImageStatus)
 

@@ -106,6 +106,16 @@ int berth_cri_list_container_stats(berth_cri_client_t *c,
                                    uint64_t timeout_ns,
                                    Runtime__V1__ListContainerStatsResponse **resp,
                                    berth_cri_status_t *st, berth_err_t *err);
+int berth_cri_list_pod_sandbox_stats(berth_cri_client_t *c,
+                                     const Runtime__V1__ListPodSandboxStatsRequest *req,
+                                     uint64_t timeout_ns,
+                                     Runtime__V1__ListPodSandboxStatsResponse **resp,
+                                     berth_cri_status_t *st, berth_err_t *err);
+int berth_cri_list_pod_sandbox_metrics(berth_cri_client_t *c,
+                                       const Runtime__V1__ListPodSandboxMetricsRequest *req,
+                                       uint64_t timeout_ns,
+                                       Runtime__V1__ListPodSandboxMetricsResponse **resp,
+                                       berth_cri_status_t *st, berth_err_t *err);
 int berth_cri_pull_image(berth_cri_client_t *c, const Runtime__V1__PullImageRequest *req,
                          uint64_t timeout_ns, Runtime__V1__PullImageResponse **resp,
                          berth_cri_status_t *st, berth_err_t *err);

@@ -5,7 +5,8 @@
 # berthit47, 10.213.47.0/24) and the offline test registry: after a pod and
 # a container run, status config, info, containers and actors show them; a
 # 2 s CPU profile taken while crictl keeps berthd busy is read by
-# `go tool pprof -top` with berthd's own function names; the endpoint is off
+# `go tool pprof -top` with berthd's own function names; one taken during an
+# image pull shows the blocking pool's unpack and digest frames; the endpoint is off
 # without the key, a bad profile duration is a 400 and a second profile at
 # once a 503.
 
@@ -148,10 +149,38 @@ EOF
     run env HOME="${HOME:-/root}" "$GO" tool pprof -comments "$BERTH_TMP/cpu.pb.gz"
     echo "$output"
     grep -Eq '^berth: [0-9]+ threads sampled at 500 Hz' <<<"$output"
-    grep -q 'not sampled: they block SIGPROF' <<<"$output"
+    grep -Eq '^berth: [0-9]+ blocking-pool threads sampled while running jobs' <<<"$output"
     run env HOME="${HOME:-/root}" "$GO" tool pprof -top "$BERTH_TMP/cpu.pb.gz"
     # berthd's own (static) functions are named in the profile itself
     grep -Eq 'worker_main|run_turn|berth_[a-z_]+' <<<"$output"
+}
+
+@test "profile: an image pull shows the blocking pool's unpack and digest frames" {
+    start_berthd
+    [[ -x $GO ]] || skip "go is not installed at $GO: no pprof to read the profile"
+    # two images of a few MB each: about 100 ms of unpacking, inflating and
+    # hashing, all of it in pool jobs
+    NGINX=registry.k8s.io/e2e-test-images/nginx:1.14-2
+    HTTPD=registry.k8s.io/e2e-test-images/httpd:2.4.39-4
+    curl -sS -o "$BERTH_TMP/pull.pb.gz" --unix-socket "$DEBUG_SOCK" \
+        'http://localhost/debug/pprof/profile?seconds=6&hz=1000' 3>&- &
+    prof=$!
+    sleep 0.5
+    berth_crictl pull "$NGINX" >/dev/null
+    berth_crictl pull "$HTTPD" >/dev/null
+    wait "$prof"
+    gzip -t "$BERTH_TMP/pull.pb.gz"
+    run env HOME="${HOME:-/root}" "$GO" tool pprof -comments "$BERTH_TMP/pull.pb.gz"
+    echo "$output"
+    # the pull's jobs ran on pool threads, which joined the session
+    grep -Eq '^berth: [1-9][0-9]* blocking-pool threads sampled while running jobs' <<<"$output"
+    run env HOME="${HOME:-/root}" "$GO" tool pprof -top -cum -nodecount=400 "$BERTH_TMP/pull.pb.gz"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    grep -q 'pool_main' <<<"$output"
+    grep -q 'berth_unpack_layer' <<<"$output"
+    # hashing is a few ms of the pull: whether a sample lands in it is luck
+    grep -q 'berth_sha256' <<<"$output" || echo "# no sample in berth_sha256 this time" >&3
 }
 
 @test "debug endpoint: off without the key; a bad duration is a 400; a second profile a 503" {

@@ -145,6 +145,65 @@ EOF
     [ "$output" = 405 ]
 }
 
+@test "metrics: processes_defunct counts a zombie; default_runtime; a container whose monitor is gone counts" {
+    # a zombie on the node: sh forks `sleep 0`, then becomes `sleep 60`,
+    # which never waits for it
+    sh -c 'sleep 0 & exec sleep 60' 3>&- &
+    HOLDER_PID=$!
+    for ((i = 0; i < 50; i++)); do
+        grep -q ') Z ' /proc/[0-9]*/stat 2>/dev/null && break
+        sleep 0.1
+    done
+    start_berthd --set crio.metrics.enable_metrics=true --set crio.metrics.metrics_port=0
+    PORT=$(metrics_port)
+    local a=$BERTH_TMP/a.txt b=$BERTH_TMP/b.txt n=0
+    # the first scrape starts the walk of /proc on the pool, a later one shows it
+    scrape "$a"
+    grep -q '^# TYPE container_runtime_crio_processes_defunct gauge$' "$a"
+    grep -q '^# TYPE container_runtime_crio_containers_stopped_monitor_count counter$' "$a"
+    for ((i = 0; i < 50; i++)); do
+        scrape "$b"
+        n=$(value "$b" container_runtime_crio_processes_defunct)
+        ((n >= 1)) && break
+        sleep 0.1
+    done
+    echo "processes_defunct: $n"
+    ((n >= 1))
+    [[ $(value "$b" "container_runtime_crio_default_runtime{runtime=\"${BERTH_TEST_RUNTIME:-runc}\"}") == 1 ]]
+
+    [[ ${BERTH_TEST_MONITOR:-berth} == berth ]] || skip "containers run under ${BERTH_TEST_MONITOR}"
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    cat >"$BERTH_TMP/pod.json" <<EOF
+{"metadata":{"name":"mpod","namespace":"it","uid":"u-md-$$","attempt":0},
+ "hostname":"mhost","log_directory":"$BERTH_TMP/logs","linux":{}}
+EOF
+    cat >"$BERTH_TMP/ctr.json" <<EOF
+{"metadata":{"name":"m"},"image":{"image":"$BUSYBOX"},"log_path":"m.log",
+ "command":["sleep","300"]}
+EOF
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    berth_crictl start "$CTR" >/dev/null
+    # the keeper, then the worker: nobody holds the monitor's socket, so
+    # berthd adopts the running container (as in monitor.bats)
+    kill -KILL "$(cat "$BERTH_RUNROOT/monitor/keeper.pid")"
+    for ((i = 0; i < 50; i++)); do
+        grep -q 'container monitor keeper gone' "$BERTH_LOG" && break
+        sleep 0.1
+    done
+    kill -KILL "$(cat "$BERTH_RUNROOT/monitor/monitor.pid")"
+    local series="container_runtime_crio_containers_stopped_monitor_count{name=\"$CTR\"}"
+    for ((i = 0; i < 50; i++)); do
+        scrape "$b"
+        [[ $(value "$b" "$series") == 1 ]] && break
+        sleep 0.1
+    done
+    grep stopped_monitor "$b"
+    [[ $(value "$b" "$series") == 1 ]]
+    [[ $(berth_crictl inspect "$CTR" | jq -r .status.state) == CONTAINER_RUNNING ]]
+    berth_crictl stop --timeout 1 "$CTR" >/dev/null
+}
+
 @test "metrics: unix socket endpoint, removed at the stop" {
     local sock=$BERTH_TMP/metrics.sock
     start_berthd --set crio.metrics.enable_metrics=true --set "crio.metrics.metrics_socket=$sock"

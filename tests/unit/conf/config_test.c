@@ -146,8 +146,8 @@ static void test_warnings_and_errors(void)
     BERTH_AUTO_FREE char *p = write_file("warn.conf", "[crio]\n"
                                                       "root = \"/r\"\n"
                                                       "bogus = 1\n"
-                                                      "[crio.stats]\n"
-                                                      "stats_collection_period = 0\n"
+                                                      "[crio.tracing]\n"
+                                                      "enable_tracing = false\n"
                                                       "[crio.runtime.runtimes.kata]\n"
                                                       "runtime_path = \"/usr/bin/kata\"\n"
                                                       "runtime_type = \"vm\"\n"
@@ -161,7 +161,7 @@ static void test_warnings_and_errors(void)
     ok(c != NULL, "file with unknown keys still loads (%s)", msg ? msg : "ok");
     if (c) {
         BERTH_AUTO_FREE char *w0 = berth_asprintf("%s:3: unknown key 'crio.bogus'", p);
-        BERTH_AUTO_FREE char *w1 = berth_asprintf("%s:4: unknown key 'crio.stats'", p);
+        BERTH_AUTO_FREE char *w1 = berth_asprintf("%s:4: unknown key 'crio.tracing'", p);
         BERTH_AUTO_FREE char *w2 = berth_asprintf(
                 "%s:9: unknown key 'crio.runtime.runtimes.kata.privileged_without_host_devices'",
                 p);
@@ -327,6 +327,61 @@ static void test_durations(void)
        "bad durations refused");
 }
 
+/* CRI-O's [crio.stats] periods set stats_refresh_interval: the deprecated
+ * stats_collection_period and 1.37's collection_period, integer seconds with
+ * 0 for on demand; neither is printed (the owner key prints the value). */
+static void test_stats_period(void)
+{
+    BERTH_AUTO_FREE char *p1 = write_file("stats1.conf", "[crio.stats]\n"
+                                                         "stats_collection_period = 3\n");
+    char *msg = NULL;
+    berth_config_t *c = build(p1, NULL, &msg);
+    ok(c != NULL && c->warnings.n == 0 && c->stats_refresh_interval_ns == 3000000000LL,
+       "[crio.stats] stats_collection_period = 3: 3 s, no warning (%s)", msg ? msg : "ok");
+    berth_free(msg);
+    if (c) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        berth_config_print(c, f);
+        fclose(f);
+        ok(strstr(text, "collection_period") == NULL && strstr(text, "[crio.stats]") == NULL &&
+                   strstr(text, "stats_refresh_interval = \"3s\"") != NULL,
+           "printed as stats_refresh_interval only");
+        free(text);
+    }
+    berth_config_unref(c);
+
+    BERTH_AUTO_FREE char *p2 = write_file("stats2.conf", "[crio.runtime]\n"
+                                                         "stats_refresh_interval = \"20s\"\n"
+                                                         "[crio.stats]\n"
+                                                         "collection_period = 0\n");
+    c = build(p2, NULL, &msg);
+    ok(c != NULL && c->warnings.n == 0 && c->stats_refresh_interval_ns == 0,
+       "[crio.stats] collection_period = 0 (on demand): every call reads (%s)", msg ? msg : "ok");
+    berth_free(msg);
+    berth_config_unref(c);
+
+    BERTH_AUTO_FREE char *p3 = write_file("stats3.conf", "[crio.stats]\n"
+                                                         "collection_period = -1\n");
+    c = build(p3, NULL, &msg);
+    ok(c == NULL && msg != NULL && strstr(msg, "collection_period") != NULL,
+       "a negative period is refused, naming the key (%s)", msg ? msg : "none");
+    berth_free(msg);
+    berth_config_unref(c);
+
+    berth_config_builder_t *b = berth_config_builder_new();
+    berth_config_builder_set_file(b, NULL);
+    berth_err_t err = NULL;
+    ok(berth_config_set(b, "crio.stats.collection_period", "7", &err) == 0,
+       "--set crio.stats.collection_period accepted");
+    c = berth_config_build(b, &err);
+    ok(c != NULL && c->stats_refresh_interval_ns == 7000000000LL, "--set gives 7 s");
+    berth_config_unref(c);
+    berth_err_free(&err);
+    berth_config_builder_free(b);
+}
+
 /* [crio.api] stream_*: CRI-O's own forms (a string port, an empty idle
  * timeout), and clear errors for what cannot serve. */
 static void test_streaming_keys(void)
@@ -431,6 +486,7 @@ int main(void)
     test_roundtrip();
     test_durations();
     test_streaming_keys();
+    test_stats_period();
     cleanup();
     return tap_done();
 }

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -15,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/actor.h"
 #include "engine/alloc.h"
+#include "engine/prof.h"
 #include "engine/sched.h"
 #include "io/blocking.h"
 #include "io/fs.h"
@@ -212,10 +215,190 @@ static void test_spares(void)
     check(berth_blocking_threads() == 0, "shutdown waits for every thread");
 }
 
+/* Profiled jobs: while a CPU profile runs, a pool thread takes SIGPROF
+ * around each job (and only then), so a job's own frames show; a job
+ * blocked in a read meanwhile still reads everything (SA_RESTART). */
+static atomic_int prof_done, prof_unblocked, prof_blocked_after;
+static int prof_pipe[2];
+static ssize_t prof_read;
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+__attribute__((noinline)) static uint64_t pool_busy(void)
+{
+    volatile uint64_t x = 0;
+    for (uint64_t end = thread_cpu_ns() + 300 * 1000000ull; thread_cpu_ns() < end;)
+        for (int i = 0; i < 1000000; i++)
+            x = x * 31 + (uint64_t)i;
+    return x;
+}
+
+static bool sigprof_blocked(void)
+{
+    sigset_t cur;
+    pthread_sigmask(SIG_SETMASK, NULL, &cur);
+    return sigismember(&cur, SIGPROF) == 1;
+}
+
+static void spin_job(void *arg)
+{
+    (void)arg;
+    if (!sigprof_blocked())
+        atomic_fetch_add(&prof_unblocked, 1);
+    pool_busy();
+    atomic_fetch_add(&prof_done, 1);
+}
+
+static void read_job(void *arg)
+{
+    (void)arg;
+    char buf[64];
+    size_t got = 0;
+    /* Spins a little first so its timer runs, then blocks in read. */
+    for (uint64_t end = thread_cpu_ns() + 50 * 1000000ull; thread_cpu_ns() < end;)
+        ;
+    while (got < sizeof(buf)) {
+        ssize_t n = read(prof_pipe[0], buf + got, sizeof(buf) - got);
+        if (n <= 0) {
+            prof_read = n < 0 ? -errno : (ssize_t)got;
+            atomic_fetch_add(&prof_done, 1);
+            return;
+        }
+        got += (size_t)n;
+    }
+    prof_read = (ssize_t)got;
+    atomic_fetch_add(&prof_done, 1);
+}
+
+static void mask_job(void *arg)
+{
+    (void)arg;
+    if (sigprof_blocked())
+        atomic_fetch_add(&prof_blocked_after, 1);
+    atomic_fetch_add(&prof_done, 1);
+}
+
+struct prof_tally {
+    uint64_t stacks, in_busy;
+};
+
+static void prof_count(void *ctx, const uintptr_t *pcs, size_t n, uint32_t weight)
+{
+    (void)weight;
+    struct prof_tally *t = ctx;
+    t->stacks++;
+    /* Any frame: the leaf may be in clock_gettime, called from pool_busy. */
+    for (size_t i = 0; i < n; i++) {
+        /* the function is a few dozen instructions; the compiler may place
+         * any other function before or after it, so a window, not a pair */
+        if (pcs[i] >= (uintptr_t)pool_busy && pcs[i] < (uintptr_t)pool_busy + 256) {
+            t->in_busy++;
+            break;
+        }
+    }
+}
+
+static void test_profiled(void)
+{
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    berth_blocking_start(2, &err);
+    check(pipe(prof_pipe) == 0, "pipe");
+    berth_blocking_run(mask_job, NULL, BERTH_HANDLE_NONE, NULL);
+    wait_until(&prof_done, 1, 5000);
+    int before = atomic_load(&prof_blocked_after);
+    check(before == 1, "outside a profile a job runs with SIGPROF blocked");
+
+    check(berth_prof_start(1000, &err) == 0, "profile starts (%s)", err ? err->msg : "ok");
+    struct prof_tally t = {0};
+    berth_blocking_run(read_job, NULL, BERTH_HANDLE_NONE, NULL);
+    berth_blocking_run(spin_job, NULL, BERTH_HANDLE_NONE, NULL);
+    usleep(200 * 1000);
+    char data[64];
+    memset(data, 'p', sizeof(data));
+    check(write(prof_pipe[1], data, sizeof(data)) == (ssize_t)sizeof(data), "pipe write");
+    for (int i = 0; i < 100 && atomic_load(&prof_done) < 3; i++) {
+        usleep(50 * 1000);
+        berth_prof_drain(prof_count, &t);
+    }
+    berth_prof_stats_t st;
+    berth_prof_stop(prof_count, &t, &st);
+    check(atomic_load(&prof_done) == 3 && atomic_load(&prof_unblocked) == 1,
+          "during a profile a job runs with SIGPROF deliverable");
+    check(st.joined >= 1, "pool threads joined the session (%u joined, %u skipped at start)",
+          st.joined, st.skipped);
+    check(t.in_busy >= 5, "a job's own frames are sampled (%llu of %llu stacks in pool_busy)",
+          (unsigned long long)t.in_busy, (unsigned long long)t.stacks);
+    check(prof_read == 64, "a job blocked in read while sampled reads all (%zd)", prof_read);
+
+    berth_blocking_run(mask_job, NULL, BERTH_HANDLE_NONE, NULL);
+    berth_blocking_run(mask_job, NULL, BERTH_HANDLE_NONE, NULL);
+    wait_until(&prof_done, 5, 5000);
+    check(atomic_load(&prof_blocked_after) == 3, "after the profile SIGPROF is blocked again");
+    berth_blocking_shutdown();
+    close(prof_pipe[0]);
+    close(prof_pipe[1]);
+}
+
+/* A job that began before the profile joins it at a checkpoint. */
+static atomic_int late_started, late_go, late_unblocked;
+
+static void late_job(void *arg)
+{
+    (void)arg;
+    atomic_store(&late_started, 1);
+    while (!atomic_load(&late_go))
+        usleep(1000);
+    bool before = !sigprof_blocked();
+    berth_blocking_checkpoint();
+    berth_blocking_checkpoint(); /* twice: the second is a no-op */
+    if (!before && !sigprof_blocked())
+        atomic_store(&late_unblocked, 1);
+    pool_busy();
+    atomic_fetch_add(&prof_done, 1);
+}
+
+static void test_checkpoint(void)
+{
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    berth_blocking_start(2, &err);
+    atomic_store(&prof_done, 0);
+    atomic_store(&prof_blocked_after, 0);
+    berth_blocking_run(late_job, NULL, BERTH_HANDLE_NONE, NULL);
+    for (int i = 0; i < 5000 && !atomic_load(&late_started); i++)
+        usleep(1000);
+    check(berth_prof_start(1000, &err) == 0, "profile starts while a job runs");
+    /* off the pool a checkpoint does nothing (the main thread has its own
+     * timer from start, or none if it blocks SIGPROF) */
+    berth_blocking_checkpoint();
+    atomic_store(&late_go, 1);
+    struct prof_tally t = {0};
+    for (int i = 0; i < 100 && atomic_load(&prof_done) < 1; i++) {
+        usleep(50 * 1000);
+        berth_prof_drain(prof_count, &t);
+    }
+    berth_prof_stats_t st;
+    berth_prof_stop(prof_count, &t, &st);
+    check(atomic_load(&late_unblocked) == 1,
+          "a job that began before the profile takes SIGPROF after its checkpoint");
+    check(st.joined == 1, "only the pool thread joined (%u)", st.joined);
+    check(t.in_busy >= 5, "its frames after the checkpoint are sampled (%llu of %llu)",
+          (unsigned long long)t.in_busy, (unsigned long long)t.stacks);
+    berth_blocking_run(mask_job, NULL, BERTH_HANDLE_NONE, NULL);
+    berth_blocking_run(mask_job, NULL, BERTH_HANDLE_NONE, NULL);
+    wait_until(&prof_done, 3, 5000);
+    check(atomic_load(&prof_blocked_after) == 2, "and blocks it again after the job");
+    berth_blocking_shutdown();
+}
+
 int main(void)
 {
     alarm(120);
-    printf("1..24\n");
+    printf("1..38\n");
     main_thread = pthread_self();
     char tmpl[] = "/tmp/berth-blocking-XXXXXX";
     dir = mkdtemp(tmpl);
@@ -257,6 +440,8 @@ int main(void)
     berth_blocking_shutdown();
     check(atomic_load(&slow) == 13, "the pool starts lazily again after a shutdown");
     test_spares();
+    test_profiled();
+    test_checkpoint();
 
     /* Atomic writes under a concurrent reader. */
     BERTH_AUTO_FREE char *path = berth_asprintf("%s/state.json", dir);
