@@ -57,6 +57,8 @@
 #include "io/ocispec.h"
 #include "io/overlay.h"
 #include "io/procsig.h"
+#include "io/criu.h"
+#include "io/restore.h"
 
 static void step_msg_free(berth_msg_t *m)
 {
@@ -411,7 +413,8 @@ static void step_image(berth_actor_t *self, void *owner)
         c->log_path = lp && lp[0]
                               ? berth_asprintf("%s/%s/%s", c->cfg->log_dir, c->pod_id, lp)
                               : berth_asprintf("%s/%s/%s.log", c->cfg->log_dir, c->pod_id, c->id);
-    berth_image_lookup(c->images, c->config->image->image, c->self, 0);
+    berth_image_lookup(c->images, c->restoring ? c->ckpt_image : c->config->image->image, c->self,
+                       0);
 }
 
 /* The pause image is berth's to fetch (the kubelet never pulls it): an
@@ -448,7 +451,10 @@ static void on_image(berth_actor_t *self, ctr_t *c, berth_image_lookup_msg_t *m)
         berth_err_t err = m->error ? berth_steal_ptr(&m->error) : NULL;
         if (err == NULL)
             berth_err_make(&err, ENOENT, BERTH_ERR_NOT_FOUND, "image %s not found",
-                           c->config->image->image);
+                           c->restoring ? c->ckpt_image : c->config->image->image);
+        if (c->restoring)
+            berth_err_prefix(&err, "the checkpoint's image (config.dump's rootfsImageName; pull "
+                                   "it first)");
         berth_err_prefix(&err, "CreateContainer");
         return ctr_fail(self, c, err);
     }
@@ -456,7 +462,7 @@ static void on_image(berth_actor_t *self, ctr_t *c, berth_image_lookup_msg_t *m)
     c->layer_dirs = berth_steal_ptr(&m->layer_dirs);
     c->n_layer_dirs = m->n_layer_dirs;
     m->n_layer_dirs = 0;
-    c->image_name = berth_strdup(c->config->image->image);
+    c->image_name = berth_strdup(c->restoring ? c->ckpt_image : c->config->image->image);
     c->image_id = berth_strdup(c->image->id);
     c->image_ref = berth_strdup(c->image->n_digests ? c->image->digests[0] : c->image->id);
     berth_creation_next(self, &c->cr);
@@ -625,9 +631,98 @@ static void step_commit(berth_actor_t *self, void *owner)
     berth_blocking_run(commit_job, s, c->self, &s->hdr);
 }
 
+/* ---- restore from a checkpoint archive (docs/checkpoint.md) ---- */
+
+static bool not_restoring(const void *owner)
+{
+    return !((const ctr_t *)owner)->restoring;
+}
+
+/* The archive is the kubelet user's file: io/restore checks every member
+ * as it unpacks, and removes what it wrote when one is refused. */
+static void unpack_job(void *arg)
+{
+    step_msg_t *s = arg;
+    const ctr_t *c = s->c;
+    BERTH_AUTO_FREE char *parent = berth_strdup(c->ckpt_dir);
+    *strrchr(parent, '/') = '\0';
+    if (berth_fs_mkdir_p(parent, 0700, &s->error) < 0 ||
+        berth_restore_unpack(c->config->image->image, c->ckpt_dir, &s->error) < 0)
+        return;
+    berth_restore_config_t rc;
+    if (berth_restore_read_config(c->ckpt_dir, &rc, &s->error) < 0) {
+        berth_err_prefix(&s->error, "checkpoint archive %s", c->config->image->image);
+        return;
+    }
+    s->path = berth_steal_ptr(&rc.image);
+    berth_restore_config_fini(&rc);
+    /* Probed here, on the pool, so step_restore reads the kept result
+     * without blocking its turn. */
+    (void)berth_criu_probe();
+}
+
+static void unpack_undo_job(void *arg)
+{
+    step_msg_t *s = arg;
+    if (berth_fs_remove_tree(s->c->ckpt_dir) < 0)
+        berth_err_errno(&s->error, errno, "cannot remove %s", s->c->ckpt_dir);
+    /* The container's storage directory, when nothing else is in it (the
+     * root filesystem's undo removed its own before this one). */
+    BERTH_AUTO_FREE char *parent = berth_strdup(s->c->ckpt_dir);
+    *strrchr(parent, '/') = '\0';
+    rmdir(parent);
+}
+
+static void step_unpack(berth_actor_t *self, void *owner)
+{
+    (void)self;
+    ctr_t *c = owner;
+    c->cr.made |= MADE_CKPT;
+    step_msg_t *s = ctr_step_new(c, STEP_UNPACK);
+    berth_blocking_run(unpack_job, s, c->self, &s->hdr);
+}
+
+static void on_unpacked(berth_actor_t *self, ctr_t *c, step_msg_t *s)
+{
+    if (c->cr.phase != PH_CREATING)
+        return;
+    if (s->error) {
+        berth_err_prefix(&s->error, "CreateContainer");
+        return ctr_fail(self, c, berth_steal_ptr(&s->error));
+    }
+    c->ckpt_image = berth_steal_ptr(&s->path);
+    berth_creation_next(self, &c->cr);
+}
+
+/* What is missing: the root filesystem from the image with the archive's
+ * diff as its upper directory (berth_restore_fill_upper), the bundle from
+ * spec.dump (berth_restore_adapt_spec) and `runtime restore` at
+ * StartContainer under the monitor, in place of create + start. Until
+ * then the archive is checked and refused here, and undo removes it. */
+static void step_restore(berth_actor_t *self, void *owner)
+{
+    ctr_t *c = owner;
+    berth_err_t err = NULL;
+    const berth_criu_status_t *cs = berth_criu_status();
+    if (cs && !cs->usable) {
+        berth_err_make(&err, EOPNOTSUPP, BERTH_ERR_PRECONDITION,
+                       "CreateContainer: checkpoint archive %s cannot be restored on this node: "
+                       "%s",
+                       c->config->image->image, cs->reason ? cs->reason : "criu cannot work");
+        return ctr_fail(self, c, err);
+    }
+    berth_err_make(&err, ENOSYS, BERTH_ERR_UNSUPPORTED,
+                   "CreateContainer: checkpoint archive %s (a container of image %s) is valid, "
+                   "but starting a container from a checkpoint is not implemented by berth yet",
+                   c->config->image->image, c->ckpt_image);
+    ctr_fail(self, c, err);
+}
+
 static const berth_creation_step_t steps[] = {
         {"looking up the pod sandbox", NULL, step_pod},
+        {"unpacking the checkpoint archive", not_restoring, step_unpack},
         {"looking up the image", NULL, step_image},
+        {"restoring from the checkpoint", not_restoring, step_restore},
         {"mounting the image volumes", no_volumes, step_volumes},
         {"mounting the root filesystem and writing the intent record", NULL, step_rootfs},
         {"creating the container (its monitor and the OCI runtime)", NULL, step_runtime},
@@ -708,10 +803,18 @@ static void undo_files(berth_actor_t *self, void *owner, bool full)
     berth_blocking_run(cleanup_job, s, c->self, &s->hdr);
 }
 
+static void undo_ckpt(berth_actor_t *self, void *owner, bool full)
+{
+    (void)self;
+    (void)full;
+    ctr_t *c = owner;
+    step_msg_t *s = ctr_step_new(c, STEP_UNPACK_UNDO);
+    berth_blocking_run(unpack_undo_job, s, c->self, &s->hdr);
+}
+
 static const berth_creation_undo_t undo[] = {
-        {MADE_RUNTIME, undo_runtime},
-        {MADE_ROOTFS, undo_rootfs},
-        {MADE_IMGVOL, undo_volumes},
+        {MADE_RUNTIME, undo_runtime},          {MADE_ROOTFS, undo_rootfs},
+        {MADE_IMGVOL, undo_volumes},           {MADE_CKPT, undo_ckpt},
         {MADE_DIRS | MADE_RECORD, undo_files},
 };
 
@@ -823,6 +926,13 @@ static void on_step(berth_actor_t *self, ctr_t *c, step_msg_t *s)
     }
     case STEP_CHECKPOINT:
         return ctr_on_checkpoint_done(self, c, s);
+    case STEP_UNPACK:
+        return on_unpacked(self, c, s);
+    case STEP_UNPACK_UNDO:
+        if (s->error)
+            berth_log_error("cannot remove the unpacked checkpoint", "id=%s error=\"%s\"", c->id,
+                            s->error->msg);
+        return berth_creation_undone(self, &c->cr, MADE_CKPT);
     case STEP_COMMIT:
         if (s->error)
             return ctr_fail(self, c, berth_steal_ptr(&s->error));
@@ -1041,7 +1151,7 @@ static void ctr_fini(void *state)
                        &c->bundle,     &c->persist_dir, &c->exit_dir,     &c->socket_dir,
                        &c->log_path,   &c->record_path, &c->runtime_path, &c->runtime_root,
                        &c->image_name, &c->image_ref,   &c->image_id,     &c->reason,
-                       &c->message,    &c->staged_path};
+                       &c->message,    &c->staged_path, &c->ckpt_dir,     &c->ckpt_image};
     for (size_t i = 0; i < BERTH_ARRAY_LEN(fields); i++)
         berth_free(*fields[i]);
     berth_config_unref(c->cfg);
@@ -1087,6 +1197,11 @@ berth_handle_t berth_container_spawn(const berth_ctr_init_t *init)
 {
     ctr_t *c = ctr_new(init, init->id, init->name, init->pod_id);
     c->config = (Runtime__V1__ContainerConfig *)berth_cri_copy(&init->config->base);
+    /* No image reference starts with '/': this one names a checkpoint
+     * archive to restore from (CRI-O's convention; docs/checkpoint.md). */
+    c->restoring = !init->infra && c->config->image->image[0] == '/';
+    if (c->restoring)
+        c->ckpt_dir = berth_asprintf("%s/overlay-containers/%s/restore", init->cfg->root, init->id);
     c->created_at = (int64_t)berth_wall_ns();
     c->cr.phase = PH_CREATING;
     c->infra = init->infra;
