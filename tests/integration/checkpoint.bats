@@ -277,11 +277,12 @@ nothing_left() {
 }
 
 @test "restore: bad checkpoint archives are INVALID_ARGUMENT naming the member, nothing left" {
+    # what the message says (crictl shows the member's quotes escaped)
     declare -A want=(
-        [symlink]='"checkpoint/evil" is a symlink'
-        [dotdot]='"checkpoint/../../escaped"'
-        [hardlink]='"checkpoint/h" is a hard link'
-        [device]='"checkpoint/null" is a character device'
+        [symlink]='checkpoint/evil?" is a symlink'
+        [dotdot]='checkpoint/../../escaped'
+        [hardlink]='checkpoint/h?" is a hard link'
+        [device]='checkpoint/null?" is a character device'
         [nocheckpoint]='no checkpoint/'
         [noconfig]='no config.dump'
         [noimage]='config.dump names no image'
@@ -292,7 +293,7 @@ nothing_left() {
         run berth_crictl create "$POD" "$(restore_request restored "$tar")" "$POD_JSON"
         echo "$kind: $output"
         [ "$status" -ne 0 ]
-        [[ $output == *InvalidArgument* && $output == *"$tar"* && $output == *"${want[$kind]}"* ]]
+        [[ $output == *InvalidArgument* && $output == *"$tar"* && $output == *${want[$kind]}* ]]
         nothing_left
     done
     [[ ! -e $BERTH_TMP/escaped && ! -e $BERTH_ROOT/escaped ]]
