@@ -158,6 +158,10 @@ typedef struct step_msg {
 } step_msg_t;
 
 step_msg_t *ctr_step_new(ctr_t *c, int step);
+/* The container's monitor and `runtime create`, or for a restore `runtime
+ * restore` (running once the pid is in); the answer is
+ * BERTH_MSG_CONMON_CREATED tagged TAG_CREATE. Sets MADE_RUNTIME. */
+int ctr_runtime_create(ctr_t *c, berth_err_t *err);
 void ctr_reply_empty(berth_cri_req_msg_t *rm);
 berth_runtime_t ctr_runtime_of(const ctr_t *c);
 char *ctr_record_json(const ctr_t *c, bool creating);

@@ -57,6 +57,7 @@
 #include "io/ocispec.h"
 #include "io/overlay.h"
 #include "io/procsig.h"
+#include "io/checkpoint.h"
 #include "io/criu.h"
 #include "io/restore.h"
 
@@ -222,7 +223,11 @@ static void prepare_job(void *arg)
             .cfg = c->cfg,
             .seccomp_listener = listener,
     };
-    berth_ctrspec_write(&in, &c->stop_signal, &s->error);
+    if (berth_ctrspec_write(&in, &c->stop_signal, &s->error) == 0 && c->restoring) {
+        BERTH_AUTO_FREE char *config = berth_asprintf("%s/config.json", c->bundle);
+        if (berth_restore_write_spec(c->ckpt_dir, config, &s->error) < 0)
+            berth_err_prefix(&s->error, "CreateContainer: %s", c->config->image->image);
+    }
     for (size_t i = 0; i < nm; i++)
         berth_free(sources[i]);
     berth_free(sources);
@@ -589,6 +594,20 @@ static void step_runtime(berth_actor_t *self, void *owner)
     s->record_json = record_json_as(c, false, RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED);
     c->stage_pending = true;
     berth_blocking_run(stage_job, s, c->self, &s->hdr);
+    berth_err_t err = NULL;
+    if (ctr_runtime_create(c, &err) < 0)
+        ctr_fail(self, c, err);
+}
+
+int ctr_runtime_create(ctr_t *c, berth_err_t *err)
+{
+    BERTH_AUTO_FREE char *images =
+            c->restoring ? berth_asprintf("%s/" BERTH_CKPT_IMAGES_DIR, c->ckpt_dir) : NULL;
+    BERTH_AUTO_FREE char *work = c->restoring ? berth_asprintf("%s/work", c->ckpt_dir) : NULL;
+    /* runc runs "criu" from its own PATH unless told (crun links libcriu) */
+    const berth_criu_status_t *cs = c->restoring ? berth_criu_status() : NULL;
+    const char *base = strrchr(c->runtime_path, '/');
+    bool runc = strcmp(base ? base + 1 : c->runtime_path, "runc") == 0;
     berth_conmon_spec_t spec = {
             .conmon_path = c->cfg->conmon && c->cfg->conmon[0] ? c->cfg->conmon : NULL,
             .runtime = ctr_runtime_of(c),
@@ -603,14 +622,14 @@ static void step_runtime(berth_actor_t *self, void *owner)
             .stdin_open = c->config->stdin,
             .stdin_once = c->config->stdin_once,
             .log_size_max = c->cfg->log_size_max > 0 ? (uint64_t)c->cfg->log_size_max : 0,
+            .restore_image_path = images,
+            .restore_work_path = work,
+            .criu = cs && runc ? cs->path : NULL,
     };
-    berth_err_t err = NULL;
     c->cr.made |= MADE_RUNTIME; /* a failed create may leave a runtime container */
-    int r = berth_handle_valid(c->monitor)
-                    ? berth_monitor_create(c->monitor, c->self, &spec, TAG_CREATE, &err)
-                    : berth_conmon_create(c->self, &spec, TAG_CREATE, &err);
-    if (r < 0)
-        ctr_fail(self, c, err);
+    return berth_handle_valid(c->monitor)
+                   ? berth_monitor_create(c->monitor, c->self, &spec, TAG_CREATE, err)
+                   : berth_conmon_create(c->self, &spec, TAG_CREATE, err);
 }
 
 /* The runtime created the container: commit the record (the staged one by
@@ -619,6 +638,8 @@ static void step_commit(berth_actor_t *self, void *owner)
 {
     (void)self;
     ctr_t *c = owner;
+    if (c->restoring) /* no runtime container until StartContainer restores it */
+        c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
     if (c->stage_pending) {
         c->commit_waiting = true;
         return;
@@ -636,6 +657,11 @@ static void step_commit(berth_actor_t *self, void *owner)
 static bool not_restoring(const void *owner)
 {
     return !((const ctr_t *)owner)->restoring;
+}
+
+static bool is_restoring(const void *owner)
+{
+    return ((const ctr_t *)owner)->restoring;
 }
 
 /* The archive is the kubelet user's file: io/restore checks every member
@@ -656,6 +682,15 @@ static void unpack_job(void *arg)
     }
     s->path = berth_steal_ptr(&rc.image);
     berth_restore_config_fini(&rc);
+    /* The root filesystem's upper directory, filled before the overlay is
+     * mounted on it (io/overlay makes it only when missing). */
+    BERTH_AUTO_FREE char *upper = berth_asprintf("%s/upper", parent);
+    BERTH_AUTO_FREE char *work = berth_asprintf("%s/work", c->ckpt_dir);
+    if (berth_restore_fill_upper(c->ckpt_dir, upper, &s->error) < 0 ||
+        berth_fs_mkdir_p(work, 0700, &s->error) < 0) {
+        berth_err_prefix(&s->error, "checkpoint archive %s", c->config->image->image);
+        return;
+    }
     /* Probed here, on the pool, so step_restore reads the kept result
      * without blocking its turn. */
     (void)berth_criu_probe();
@@ -675,8 +710,15 @@ static void unpack_undo_job(void *arg)
 
 static void step_unpack(berth_actor_t *self, void *owner)
 {
-    (void)self;
     ctr_t *c = owner;
+    if (c->pod->user_ns) {
+        berth_err_t err = NULL;
+        berth_err_make(&err, ENOTSUP, BERTH_ERR_UNSUPPORTED,
+                       "CreateContainer: restoring checkpoint archive %s into a pod with its own "
+                       "user namespace (hostUsers: false) is not supported by berth",
+                       c->config->image->image);
+        return ctr_fail(self, c, err);
+    }
     c->cr.made |= MADE_CKPT;
     step_msg_t *s = ctr_step_new(c, STEP_UNPACK);
     berth_blocking_run(unpack_job, s, c->self, &s->hdr);
@@ -694,38 +736,32 @@ static void on_unpacked(berth_actor_t *self, ctr_t *c, step_msg_t *s)
     berth_creation_next(self, &c->cr);
 }
 
-/* What is missing: the root filesystem from the image with the archive's
- * diff as its upper directory (berth_restore_fill_upper), the bundle from
- * spec.dump (berth_restore_adapt_spec) and `runtime restore` at
- * StartContainer under the monitor, in place of create + start. Until
- * then the archive is checked and refused here, and undo removes it. */
-static void step_restore(berth_actor_t *self, void *owner)
+/* CRIU must work here before anything is mounted for the restore (its
+ * probe ran in the unpack job, so this turn only reads it). */
+static void step_criu(berth_actor_t *self, void *owner)
 {
     ctr_t *c = owner;
-    berth_err_t err = NULL;
     const berth_criu_status_t *cs = berth_criu_status();
     if (cs && !cs->usable) {
+        berth_err_t err = NULL;
         berth_err_make(&err, EOPNOTSUPP, BERTH_ERR_PRECONDITION,
                        "CreateContainer: checkpoint archive %s cannot be restored on this node: "
                        "%s",
                        c->config->image->image, cs->reason ? cs->reason : "criu cannot work");
         return ctr_fail(self, c, err);
     }
-    berth_err_make(&err, ENOSYS, BERTH_ERR_UNSUPPORTED,
-                   "CreateContainer: checkpoint archive %s (a container of image %s) is valid, "
-                   "but starting a container from a checkpoint is not implemented by berth yet",
-                   c->config->image->image, c->ckpt_image);
-    ctr_fail(self, c, err);
+    berth_creation_next(self, &c->cr);
 }
 
 static const berth_creation_step_t steps[] = {
         {"looking up the pod sandbox", NULL, step_pod},
         {"unpacking the checkpoint archive", not_restoring, step_unpack},
         {"looking up the image", NULL, step_image},
-        {"restoring from the checkpoint", not_restoring, step_restore},
+        {"checking CRIU", not_restoring, step_criu},
         {"mounting the image volumes", no_volumes, step_volumes},
         {"mounting the root filesystem and writing the intent record", NULL, step_rootfs},
-        {"creating the container (its monitor and the OCI runtime)", NULL, step_runtime},
+        /* a restore's runtime starts at StartContainer, with `runtime restore` */
+        {"creating the container (its monitor and the OCI runtime)", is_restoring, step_runtime},
         {"writing the container record", NULL, step_commit},
 };
 
@@ -983,8 +1019,16 @@ static void rro_release_job(void *arg)
     berth_free(bundle);
 }
 
+static void start_done(berth_actor_t *self, ctr_t *c, berth_err_t error);
+
 static void on_conmon_created(berth_actor_t *self, ctr_t *c, berth_conmon_created_msg_t *m)
 {
+    if (c->restoring && c->cr.phase == PH_CREATED) {
+        /* StartContainer's `runtime restore`: running once the pid is in */
+        if (m->error == NULL)
+            c->pid = m->pid;
+        return start_done(self, c, m->error);
+    }
     if (m->error)
         return ctr_fail(self, c, berth_steal_ptr(&m->error));
     if (berth_ctrsec_wants_rro(c->config))
@@ -994,38 +1038,43 @@ static void on_conmon_created(berth_actor_t *self, ctr_t *c, berth_conmon_create
     berth_creation_next(self, &c->cr);
 }
 
+/* The runtime's start, or a restore's `runtime restore`, answered (error
+ * borrowed). */
+static void start_done(berth_actor_t *self, ctr_t *c, berth_err_t error)
+{
+    berth_cri_req_msg_t *rm = berth_steal_ptr(&c->starting);
+    if (error) {
+        berth_log_warn("container start failed", "id=%s error=\"%s\"", c->id, error->msg);
+        if (c->infra)
+            ctr_infra_answer(c, error);
+        if (rm) {
+            berth_cri_finish_err(rm->call, error);
+            berth_msg_free(&rm->hdr);
+        }
+    } else {
+        if (c->cr.phase == PH_CREATED) {
+            c->cr.phase = PH_RUNNING;
+            c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+        }
+        if (c->infra)
+            ctr_infra_answer(c, NULL);
+        c->started_at = (int64_t)berth_wall_ns();
+        ctr_read_user(c);
+        ctr_write_record(c, STEP_RECORD, false);
+        ctr_publish(c);
+        if (rm)
+            ctr_reply_empty(rm);
+    }
+    berth_creation_run_queued(self, &c->cr);
+}
+
 static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *m)
 {
     if (m->tag >= TAG_EXEC_BASE)
         return ctr_on_exec_done(c, m);
     switch (m->tag) {
-    case TAG_START: {
-        berth_cri_req_msg_t *rm = berth_steal_ptr(&c->starting);
-        if (m->error) {
-            berth_log_warn("container start failed", "id=%s error=\"%s\"", c->id, m->error->msg);
-            if (c->infra)
-                ctr_infra_answer(c, m->error);
-            if (rm) {
-                berth_cri_finish_err(rm->call, m->error);
-                berth_msg_free(&rm->hdr);
-            }
-        } else {
-            if (c->cr.phase == PH_CREATED) {
-                c->cr.phase = PH_RUNNING;
-                c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
-            }
-            if (c->infra)
-                ctr_infra_answer(c, NULL);
-            c->started_at = (int64_t)berth_wall_ns();
-            ctr_read_user(c);
-            ctr_write_record(c, STEP_RECORD, false);
-            ctr_publish(c);
-            if (rm)
-                ctr_reply_empty(rm);
-        }
-        berth_creation_run_queued(self, &c->cr);
-        return;
-    }
+    case TAG_START:
+        return start_done(self, c, m->error);
     case TAG_UPDATE:
         return ctr_on_update_done(self, c, m);
     case TAG_KILL:
@@ -1164,6 +1213,16 @@ static const berth_actor_class_t ctr_class = {
         .fini = ctr_fini,
 };
 
+/* No image reference starts with '/': this one names a checkpoint archive
+ * to restore from (CRI-O's convention; docs/checkpoint.md). */
+static void set_restoring(ctr_t *c)
+{
+    const char *im = c->config->image ? c->config->image->image : NULL;
+    c->restoring = !c->infra && im && im[0] == '/';
+    if (c->restoring)
+        c->ckpt_dir = berth_asprintf("%s/overlay-containers/%s/restore", c->cfg->root, c->id);
+}
+
 static ctr_t *ctr_new(const berth_ctr_init_t *b, const char *id, const char *name,
                       const char *pod_id)
 {
@@ -1197,14 +1256,10 @@ berth_handle_t berth_container_spawn(const berth_ctr_init_t *init)
 {
     ctr_t *c = ctr_new(init, init->id, init->name, init->pod_id);
     c->config = (Runtime__V1__ContainerConfig *)berth_cri_copy(&init->config->base);
-    /* No image reference starts with '/': this one names a checkpoint
-     * archive to restore from (CRI-O's convention; docs/checkpoint.md). */
-    c->restoring = !init->infra && c->config->image->image[0] == '/';
-    if (c->restoring)
-        c->ckpt_dir = berth_asprintf("%s/overlay-containers/%s/restore", init->cfg->root, init->id);
     c->created_at = (int64_t)berth_wall_ns();
     c->cr.phase = PH_CREATING;
     c->infra = init->infra;
+    set_restoring(c);
     c->cr.unreserved = init->infra;
     c->infra_reply = init->infra_reply;
     c->pod = init->pod_info;
@@ -1280,6 +1335,7 @@ berth_handle_t berth_container_restore(const berth_ctr_init_t *base, json_t *rec
     c->image_id = jdup(rec, "image_id");
     bool creating = json_is_true(json_object_get(rec, "creating"));
     c->infra = json_is_true(json_object_get(rec, "infra"));
+    set_restoring(c);
     json_decref(rec);
     /* A restart never touches a running container: conmon keeps it; the
      * watcher reports an exit that happened meanwhile. */

@@ -22,6 +22,7 @@
 #include <sys/sysmacros.h>
 
 #include "engine/alloc.h"
+#include "io/blocking.h"
 #include "io/checkpoint.h"
 #include "io/fs.h"
 #include "io/unpack.h"
@@ -506,4 +507,72 @@ char *berth_restore_adapt_spec(const char *spec_text, const berth_restore_target
     json_get_alloc_funcs(NULL, &fr);
     fr(text);
     return out;
+}
+
+int berth_restore_write_spec(const char *dir, const char *config_path, berth_err_t *err)
+{
+    BERTH_AUTO_FREE char *dump_path = berth_asprintf("%s/" BERTH_CKPT_SPEC_DUMP, dir);
+    BERTH_AUTO_FREE char *dump = NULL;
+    BERTH_AUTO_FREE char *made = NULL;
+    if (berth_fs_read_small(dump_path, 16 << 20, &dump, err) < 0 ||
+        berth_fs_read_small(config_path, 16 << 20, &made, err) < 0)
+        return -1;
+    json_t *m = json_loads(made, 0, NULL);
+    if (!json_is_object(m)) {
+        json_decref(m);
+        return berth_err_make(err, EINVAL, BERTH_ERR_INTERNAL, "%s is not a JSON object",
+                              config_path);
+    }
+    json_t *lin = json_object_get(m, "linux");
+    json_t *nss = json_object_get(lin, "namespaces");
+    json_t *mounts = json_object_get(m, "mounts");
+    json_t *ann = json_object_get(m, "annotations");
+    size_t n_ns = json_array_size(nss), n_m = json_array_size(mounts), n_a = json_object_size(ann);
+    const char **types = berth_calloc(n_ns + 1, sizeof(char *));
+    const char **paths = berth_calloc(n_ns + 1, sizeof(char *));
+    berth_restore_bind_t *binds = berth_calloc(n_m + 1, sizeof(*binds));
+    const char **pairs = berth_calloc(2 * n_a + 1, sizeof(char *));
+    berth_restore_target_t t = {
+            .rootfs = json_string_value(json_object_get(json_object_get(m, "root"), "path")),
+            .hostname = json_string_value(json_object_get(m, "hostname")),
+            .cgroups_path = json_string_value(json_object_get(lin, "cgroupsPath")),
+            .ns_types = types,
+            .ns_paths = paths,
+            .pod_files = binds,
+            .annotations = pairs,
+    };
+    size_t i;
+    json_t *v;
+    json_array_foreach(nss, i, v)
+    {
+        const char *path = json_string_value(json_object_get(v, "path"));
+        if (path == NULL)
+            continue;
+        types[t.n_ns] = json_string_value(json_object_get(v, "type"));
+        paths[t.n_ns++] = path;
+    }
+    json_array_foreach(mounts, i, v)
+    {
+        if (!is_bind(v))
+            continue;
+        binds[t.n_pod_files].destination = json_string_value(json_object_get(v, "destination"));
+        binds[t.n_pod_files++].source = json_string_value(json_object_get(v, "source"));
+    }
+    const char *k;
+    json_object_foreach(ann, k, v)
+    {
+        if (!json_is_string(v))
+            continue;
+        pairs[2 * t.n_annotations] = k;
+        pairs[2 * t.n_annotations++ + 1] = json_string_value(v);
+    }
+    BERTH_AUTO_FREE char *out = berth_restore_adapt_spec(dump, &t, err);
+    berth_free(types);
+    berth_free(paths);
+    berth_free(binds);
+    berth_free(pairs);
+    json_decref(m);
+    if (out == NULL)
+        return berth_err_prefix(err, "checkpoint archive");
+    return berth_file_write_atomic(config_path, out, strlen(out), 0600, err);
 }

@@ -110,4 +110,13 @@ typedef struct berth_restore_target {
 char *berth_restore_adapt_spec(const char *spec_text, const berth_restore_target_t *t,
                                berth_err_t *err);
 
+/* The bundle of the restored container: `config_path` holds the spec berth
+ * made for the new container from the request and the new pod (root
+ * filesystem, hostname, cgroup, namespaces, bind mounts, annotations);
+ * it is replaced (atomically) by `dir`/spec.dump adapted to it with
+ * berth_restore_adapt_spec, the new spec's bind mounts standing for both
+ * the request's and the pod's files. Returns 0 or -1 with *err (INVALID for
+ * a spec.dump that does not fit). Blocks: pool only. */
+int berth_restore_write_spec(const char *dir, const char *config_path, berth_err_t *err);
+
 #endif

@@ -350,14 +350,41 @@ EOF
     nothing_left
 }
 
-@test "restore: a whole archive where criu works is refused as not implemented yet, nothing left" {
+@test "with a working criu: a counter restored into a new container in a new pod counts on" {
     reason=$(criu_reason)
     [[ -z $reason ]] || skip "criu check fails on this node: $reason"
-    tar=$BERTH_TMP/ckpt/good.tar
-    make_archive "$tar"
-    run berth_crictl create "$POD" "$(restore_request restored "$tar")" "$POD_JSON"
-    echo "$output"
-    [ "$status" -ne 0 ]
-    [[ $output == *Unimplemented* && $output == *"$tar"* && $output == *"$BUSYBOX"* ]]
-    nothing_left
+    id=$(run_counter counter)
+    sleep 1
+    tar=$BERTH_TMP/ckpt/counter.tar
+    berth_crictl checkpoint --export="$tar" "$id"
+    at=$(last_count counter)
+    berth_crictl stop -t 2 "$id" >/dev/null
+    # a new pod, as the kubelet would make it on the node it moves to
+    pod2_json=$BERTH_TMP/pod2.json
+    jq '.metadata.name = "ckptpod2" | .metadata.uid = "u2-'$$'" | .hostname = "ckpthost2"' \
+        "$POD_JSON" >"$pod2_json"
+    pod2=$(berth_crictl runp "$pod2_json")
+    rid=$(berth_crictl create "$pod2" "$(restore_request restored "$tar")" "$pod2_json")
+    [[ $(berth_crictl inspect "$rid" | jq -r .status.state) == CONTAINER_CREATED ]]
+    berth_crictl start "$rid"
+    st=$(berth_crictl inspect "$rid")
+    echo "$st" | jq '.status | {state, image, imageRef, logPath}'
+    [[ $(jq -r .status.state <<<"$st") == CONTAINER_RUNNING ]]
+    [[ $(jq -r .status.image.image <<<"$st") == *e2e-test-images/busybox* ]]
+    log=$BERTH_TMP/logs/restored.log
+    for _ in $(seq 50); do
+        [[ $(wc -l <"$log" 2>/dev/null || echo 0) -ge 5 ]] && break
+        sleep 0.2
+    done
+    cat "$log"
+    first=$(head -n1 "$log" | awk '{print $4}')
+    last=$(tail -n1 "$log" | awk '{print $4}')
+    echo "checkpointed near $at; restored logged $first .. $last"
+    # it goes on from where the checkpoint caught it, not from 0
+    ((first > 0 && first <= at + 1 && last > first))
+    # and stops and goes away as any container
+    berth_crictl stop -t 2 "$rid" >/dev/null
+    [[ $(berth_crictl inspect "$rid" | jq -r .status.state) == CONTAINER_EXITED ]]
+    berth_crictl rm "$rid" >/dev/null
+    [[ ! -e $BERTH_ROOT/overlay-containers/$rid ]]
 }
