@@ -424,6 +424,73 @@ static void test_spec(void)
     berth_err_free(&err);
 }
 
+/* The new bundle's spec: berth's own for the new pod, spec.dump fitted to it. */
+static void test_write_spec(void)
+{
+    BERTH_AUTO_FREE char *d = at("ws");
+    mkdir(d, 0755);
+    put("ws/spec.dump", SPEC);
+    put("ws/config.json",
+        "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"]},"
+        "\"root\":{\"path\":\"/new/rootfs\"},\"hostname\":\"newpod\","
+        "\"mounts\":[{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":"
+        "\"/new/hosts\",\"options\":[\"rbind\"]},{\"destination\":\"/data\",\"type\":"
+        "\"bind\",\"source\":\"/new/data\",\"options\":[\"rbind\",\"rw\"]}],"
+        "\"annotations\":{\"io.kubernetes.cri-o.SandboxID\":\"newpod\"},"
+        "\"linux\":{\"cgroupsPath\":\"new.slice:y\",\"namespaces\":[{\"type\":\"network\","
+        "\"path\":\"/run/netns/new\"},{\"type\":\"pid\"},{\"type\":\"mount\"}]}}");
+    BERTH_AUTO_FREE char *cfg = at("ws/config.json");
+    berth_err_t err = NULL;
+    int rc = berth_restore_write_spec(d, cfg, &err);
+    check(rc == 0, "the restored spec is written: %s", err ? err->msg : "ok");
+    berth_err_free(&err);
+    BERTH_AUTO_FREE char *text = slurp("ws/config.json");
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *lin = json_object_get(j, "linux");
+    json_t *ns = json_object_get(lin, "namespaces");
+    json_t *mounts = json_object_get(j, "mounts");
+    ok(j && json_array_size(json_object_get(json_object_get(j, "process"), "args")) == 3,
+       "the checkpointed process");
+    ok(j && json_array_size(mounts) == 3 &&
+               strcmp(json_string_value(json_object_get(json_array_get(mounts, 0), "type")),
+                      "proc") == 0,
+       "the checkpointed mounts");
+    ok(j &&
+               strcmp(json_string_value(json_object_get(json_array_get(mounts, 1), "source")),
+                      "/new/hosts") == 0 &&
+               strcmp(json_string_value(json_object_get(json_array_get(mounts, 2), "source")),
+                      "/new/data") == 0,
+       "the new spec's bind sources");
+    ok(j &&
+               strcmp(json_string_value(json_object_get(json_object_get(j, "root"), "path")),
+                      "/new/rootfs") == 0 &&
+               strcmp(json_string_value(json_object_get(lin, "cgroupsPath")), "new.slice:y") == 0 &&
+               strcmp(json_string_value(json_object_get(j, "hostname")), "newpod") == 0,
+       "the new root filesystem, cgroup and hostname");
+    ok(j &&
+               strcmp(json_string_value(json_object_get(json_array_get(ns, 0), "path")),
+                      "/run/netns/new") == 0 &&
+               json_object_get(json_array_get(ns, 1), "path") == NULL,
+       "the new pod's network; the old pod's IPC namespace path dropped");
+    ok(j &&
+               json_string_value(json_object_get(json_object_get(j, "annotations"),
+                                                 "io.kubernetes.cri-o.SandboxID")) &&
+               strcmp(json_string_value(json_object_get(json_object_get(j, "annotations"),
+                                                        "io.kubernetes.pod.name")),
+                      "old") == 0,
+       "the new spec's annotations over spec.dump's");
+    json_decref(j);
+    /* the new container lends none of them: refused, config.json kept */
+    put("ws/config.json", "{\"process\":{},\"mounts\":[]}");
+    rc = berth_restore_write_spec(d, cfg, &err);
+    check(rc < 0 && err && err->kind == BERTH_ERR_INVALID && strstr(err->msg, "/etc/hosts"),
+          "a checkpointed bind mount the new spec lacks is refused: %s",
+          err ? err->msg : "accepted");
+    berth_err_free(&err);
+    BERTH_AUTO_FREE char *kept = slurp("ws/config.json");
+    ok(kept && strcmp(kept, "{\"process\":{},\"mounts\":[]}") == 0, "config.json unchanged");
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "/tmp/restore_test.XXXXXX");
@@ -436,6 +503,7 @@ int main(void)
     test_config();
     test_upper_hostile();
     test_spec();
+    test_write_spec();
     berth_fs_remove_tree(root);
     printf("1..%d\n", ntest);
     return nfail != 0;
