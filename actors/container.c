@@ -699,12 +699,17 @@ static void unpack_job(void *arg)
 static void unpack_undo_job(void *arg)
 {
     step_msg_t *s = arg;
-    if (berth_fs_remove_tree(s->c->ckpt_dir) < 0)
-        berth_err_errno(&s->error, errno, "cannot remove %s", s->c->ckpt_dir);
-    /* The container's storage directory, when nothing else is in it (the
-     * root filesystem's undo removed its own before this one). */
     BERTH_AUTO_FREE char *parent = berth_strdup(s->c->ckpt_dir);
     *strrchr(parent, '/') = '\0';
+    BERTH_AUTO_FREE char *upper = berth_asprintf("%s/upper", parent);
+    if (berth_fs_remove_tree(s->c->ckpt_dir) < 0)
+        berth_err_errno(&s->error, errno, "cannot remove %s", s->c->ckpt_dir);
+    /* The upper directory this job's unpack filled, when the root
+     * filesystem was never mounted on it (its undo ran before this one and
+     * removed the whole storage directory otherwise), then that directory
+     * when nothing else is in it. Never through a mount: a plain rmdir. */
+    else if (berth_fs_remove_tree(upper) < 0)
+        berth_err_errno(&s->error, errno, "cannot remove %s", upper);
     rmdir(parent);
 }
 
