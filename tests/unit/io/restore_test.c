@@ -283,7 +283,7 @@ static void test_upper_hostile(void)
     BERTH_AUTO_FREE char *d = at("up1");
     mkdir(d, 0755);
     m_t esc[] = {{"../outside", 'f', "x"}};
-    BERTH_AUTO_FREE char *t = make_tar("up1/rootfs-diff.tar", esc, 1);
+    berth_free(make_tar("up1/rootfs-diff.tar", esc, 1));
     BERTH_AUTO_FREE char *u = at("up1-upper");
     berth_err_t err = NULL;
     int rc = berth_restore_fill_upper(d, u, &err);
@@ -306,7 +306,7 @@ static void test_upper_hostile(void)
     BERTH_AUTO_FREE char *d3 = at("up3");
     mkdir(d3, 0755);
     m_t lnk[] = {{"etc", 'l', "/tmp"}};
-    BERTH_AUTO_FREE char *t3 = make_tar("up3/rootfs-diff.tar", lnk, 1);
+    berth_free(make_tar("up3/rootfs-diff.tar", lnk, 1));
     put("up3/deleted.files", "[\"/etc/x\"]");
     BERTH_AUTO_FREE char *u3 = at("up3-upper");
     rc = berth_restore_fill_upper(d3, u3, &err);
