@@ -415,14 +415,14 @@ int berth_conmon_create(berth_handle_t owner, const berth_conmon_spec_t *s, uint
     if (s->runtime.root)
         argv_addf(&a, "--runtime-arg=--root=%s", s->runtime.root);
     if (s->restore_image_path) {
-        /* conmon runs `runtime restore --detach ... --image-path I`; the
-         * runtime's work files go beside the images unless told. */
+        /* conmon runs `runtime restore --detach --image-path I --work-path
+         * BUNDLE`: it names the work path itself (the bundle), so
+         * restore_work_path is not given (a second --work-path would rely
+         * on the runtime's flag parser keeping the last). */
         if (s->criu)
             argv_addf(&a, "--runtime-arg=--criu=%s", s->criu);
         argv_add(&a, "--restore");
         argv_add(&a, s->restore_image_path);
-        if (s->restore_work_path)
-            argv_addf(&a, "--runtime-opt=--work-path=%s", s->restore_work_path);
     }
     if (s->log_size_max)
         argv_addf(&a, "--log-size-max=%llu", (unsigned long long)s->log_size_max);
