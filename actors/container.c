@@ -9,6 +9,14 @@
  *   user lookup in the image's own /etc/passwd, OCI spec) } -> conmon +
  *   runtime create -> commit (pool: record)
  *
+ * A restore (config.image.image names a checkpoint archive,
+ * docs/checkpoint.md) adds two steps: after the pod, the archive unpacked
+ * and checked and the upper directory filled from it (pool); after the
+ * image, CRIU's verdict. Its spec is spec.dump fitted to the one berth
+ * writes (the prepare job), and it has no runtime container until
+ * StartContainer runs `runtime restore` under the monitor (on_conmon_created
+ * then answers the start).
+ *
  * The commit is staged: its record (pid aside, which the start's record
  * adds) is written and fsynced beside the intent while conmon and the
  * runtime run, and committing is only the rename over the intent and the
@@ -458,8 +466,7 @@ static void on_image(berth_actor_t *self, ctr_t *c, berth_image_lookup_msg_t *m)
             berth_err_make(&err, ENOENT, BERTH_ERR_NOT_FOUND, "image %s not found",
                            c->restoring ? c->ckpt_image : c->config->image->image);
         if (c->restoring)
-            berth_err_prefix(&err, "the checkpoint's image (config.dump's rootfsImageName; pull "
-                                   "it first)");
+            berth_err_prefix(&err, "the checkpoint's image (config.dump's rootfsImageName)");
         berth_err_prefix(&err, "CreateContainer");
         return ctr_fail(self, c, err);
     }
@@ -691,7 +698,7 @@ static void unpack_job(void *arg)
         berth_err_prefix(&s->error, "checkpoint archive %s", c->config->image->image);
         return;
     }
-    /* Probed here, on the pool, so step_restore reads the kept result
+    /* Probed here, on the pool, so step_criu reads the kept result
      * without blocking its turn. */
     (void)berth_criu_probe();
 }
@@ -854,8 +861,11 @@ static void undo_ckpt(berth_actor_t *self, void *owner, bool full)
 }
 
 static const berth_creation_undo_t undo[] = {
-        {MADE_RUNTIME, undo_runtime},          {MADE_ROOTFS, undo_rootfs},
-        {MADE_IMGVOL, undo_volumes},           {MADE_CKPT, undo_ckpt},
+        {MADE_RUNTIME, undo_runtime},
+        {MADE_ROOTFS, undo_rootfs},
+        {MADE_IMGVOL, undo_volumes},
+        /* after the root filesystem's: the upper directory it filled */
+        {MADE_CKPT, undo_ckpt},
         {MADE_DIRS | MADE_RECORD, undo_files},
 };
 
