@@ -1053,6 +1053,15 @@ static void on_conmon_created(berth_actor_t *self, ctr_t *c, berth_conmon_create
     berth_creation_next(self, &c->cr);
 }
 
+static void remove_tree_job(void *arg)
+{
+    char *path = arg;
+    if (berth_fs_remove_tree(path) < 0)
+        berth_log_warn("cannot remove the restored checkpoint", "path=%s error=\"%s\"", path,
+                       strerror(errno));
+    berth_free(path);
+}
+
 /* The runtime's start, or a restore's `runtime restore`, answered (error
  * borrowed). */
 static void start_done(berth_actor_t *self, ctr_t *c, berth_err_t error)
@@ -1079,6 +1088,10 @@ static void start_done(berth_actor_t *self, ctr_t *c, berth_err_t error)
         ctr_publish(c);
         if (rm)
             ctr_reply_empty(rm);
+        /* CRIU's images hold every memory page the processes had: once they
+         * run again nothing reads them (a container is started once). */
+        if (c->restoring)
+            berth_blocking_run(remove_tree_job, berth_strdup(c->ckpt_dir), BERTH_HANDLE_NONE, NULL);
     }
     berth_creation_run_queued(self, &c->cr);
 }
