@@ -29,6 +29,7 @@ enum made_bits {
     MADE_RECORD = 1u << 2,
     MADE_RUNTIME = 1u << 3,
     MADE_IMGVOL = 1u << 4, /* image volumes claimed from the images actor */
+    MADE_CKPT = 1u << 5,   /* a checkpoint archive unpacked for a restore */
 };
 
 enum phase {
@@ -51,6 +52,8 @@ enum step {
     STEP_UPDATE,
     STEP_STAGE,
     STEP_CHECKPOINT, /* container_ckpt.c's pool job */
+    STEP_UNPACK,     /* a restore's archive unpacked and its config.dump read */
+    STEP_UNPACK_UNDO,
 };
 
 enum op_tag {
@@ -90,6 +93,11 @@ typedef struct ctr {
     char *staged_path; /* the committed record, written ahead (see the top) */
     char *runtime_path, *runtime_root;
     char *image_name, *image_ref, *image_id;
+    /* A restore (config.image.image names a checkpoint archive,
+     * docs/checkpoint.md): the archive unpacked here, and the image
+     * config.dump names, the root filesystem's. */
+    bool restoring;
+    char *ckpt_dir, *ckpt_image;
     int stop_signal;
     /* ContainerStatus.user: the spec's user, then the ids the init really
      * got (/proc/PID/status, read when it started); uid only when set */
@@ -150,6 +158,10 @@ typedef struct step_msg {
 } step_msg_t;
 
 step_msg_t *ctr_step_new(ctr_t *c, int step);
+/* The container's monitor and `runtime create`, or for a restore `runtime
+ * restore` (running once the pid is in); the answer is
+ * BERTH_MSG_CONMON_CREATED tagged TAG_CREATE. Sets MADE_RUNTIME. */
+int ctr_runtime_create(ctr_t *c, berth_err_t *err);
 void ctr_reply_empty(berth_cri_req_msg_t *rm);
 berth_runtime_t ctr_runtime_of(const ctr_t *c);
 char *ctr_record_json(const ctr_t *c, bool creating);

@@ -9,6 +9,14 @@
  *   user lookup in the image's own /etc/passwd, OCI spec) } -> conmon +
  *   runtime create -> commit (pool: record)
  *
+ * A restore (config.image.image names a checkpoint archive,
+ * docs/checkpoint.md) adds two steps: after the pod, the archive unpacked
+ * and checked and the upper directory filled from it (pool); after the
+ * image, CRIU's verdict. Its spec is spec.dump fitted to the one berth
+ * writes (the prepare job), and it has no runtime container until
+ * StartContainer runs `runtime restore` under the monitor (on_conmon_created
+ * then answers the start).
+ *
  * The commit is staged: its record (pid aside, which the start's record
  * adds) is written and fsynced beside the intent while conmon and the
  * runtime run, and committing is only the rename over the intent and the
@@ -57,6 +65,9 @@
 #include "io/ocispec.h"
 #include "io/overlay.h"
 #include "io/procsig.h"
+#include "io/checkpoint.h"
+#include "io/criu.h"
+#include "io/restore.h"
 
 static void step_msg_free(berth_msg_t *m)
 {
@@ -220,7 +231,11 @@ static void prepare_job(void *arg)
             .cfg = c->cfg,
             .seccomp_listener = listener,
     };
-    berth_ctrspec_write(&in, &c->stop_signal, &s->error);
+    if (berth_ctrspec_write(&in, &c->stop_signal, &s->error) == 0 && c->restoring) {
+        BERTH_AUTO_FREE char *config = berth_asprintf("%s/config.json", c->bundle);
+        if (berth_restore_write_spec(c->ckpt_dir, config, &s->error) < 0)
+            berth_err_prefix(&s->error, "CreateContainer: %s", c->config->image->image);
+    }
     for (size_t i = 0; i < nm; i++)
         berth_free(sources[i]);
     berth_free(sources);
@@ -411,7 +426,8 @@ static void step_image(berth_actor_t *self, void *owner)
         c->log_path = lp && lp[0]
                               ? berth_asprintf("%s/%s/%s", c->cfg->log_dir, c->pod_id, lp)
                               : berth_asprintf("%s/%s/%s.log", c->cfg->log_dir, c->pod_id, c->id);
-    berth_image_lookup(c->images, c->config->image->image, c->self, 0);
+    berth_image_lookup(c->images, c->restoring ? c->ckpt_image : c->config->image->image, c->self,
+                       0);
 }
 
 /* The pause image is berth's to fetch (the kubelet never pulls it): an
@@ -448,7 +464,9 @@ static void on_image(berth_actor_t *self, ctr_t *c, berth_image_lookup_msg_t *m)
         berth_err_t err = m->error ? berth_steal_ptr(&m->error) : NULL;
         if (err == NULL)
             berth_err_make(&err, ENOENT, BERTH_ERR_NOT_FOUND, "image %s not found",
-                           c->config->image->image);
+                           c->restoring ? c->ckpt_image : c->config->image->image);
+        if (c->restoring)
+            berth_err_prefix(&err, "the checkpoint's image (config.dump's rootfsImageName)");
         berth_err_prefix(&err, "CreateContainer");
         return ctr_fail(self, c, err);
     }
@@ -456,7 +474,7 @@ static void on_image(berth_actor_t *self, ctr_t *c, berth_image_lookup_msg_t *m)
     c->layer_dirs = berth_steal_ptr(&m->layer_dirs);
     c->n_layer_dirs = m->n_layer_dirs;
     m->n_layer_dirs = 0;
-    c->image_name = berth_strdup(c->config->image->image);
+    c->image_name = berth_strdup(c->restoring ? c->ckpt_image : c->config->image->image);
     c->image_id = berth_strdup(c->image->id);
     c->image_ref = berth_strdup(c->image->n_digests ? c->image->digests[0] : c->image->id);
     berth_creation_next(self, &c->cr);
@@ -583,6 +601,20 @@ static void step_runtime(berth_actor_t *self, void *owner)
     s->record_json = record_json_as(c, false, RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED);
     c->stage_pending = true;
     berth_blocking_run(stage_job, s, c->self, &s->hdr);
+    berth_err_t err = NULL;
+    if (ctr_runtime_create(c, &err) < 0)
+        ctr_fail(self, c, err);
+}
+
+int ctr_runtime_create(ctr_t *c, berth_err_t *err)
+{
+    BERTH_AUTO_FREE char *images =
+            c->restoring ? berth_asprintf("%s/" BERTH_CKPT_IMAGES_DIR, c->ckpt_dir) : NULL;
+    BERTH_AUTO_FREE char *work = c->restoring ? berth_asprintf("%s/work", c->ckpt_dir) : NULL;
+    /* runc runs "criu" from its own PATH unless told (crun links libcriu) */
+    const berth_criu_status_t *cs = c->restoring ? berth_criu_status() : NULL;
+    const char *base = strrchr(c->runtime_path, '/');
+    bool runc = strcmp(base ? base + 1 : c->runtime_path, "runc") == 0;
     berth_conmon_spec_t spec = {
             .conmon_path = c->cfg->conmon && c->cfg->conmon[0] ? c->cfg->conmon : NULL,
             .runtime = ctr_runtime_of(c),
@@ -597,14 +629,14 @@ static void step_runtime(berth_actor_t *self, void *owner)
             .stdin_open = c->config->stdin,
             .stdin_once = c->config->stdin_once,
             .log_size_max = c->cfg->log_size_max > 0 ? (uint64_t)c->cfg->log_size_max : 0,
+            .restore_image_path = images,
+            .restore_work_path = work,
+            .criu = cs && runc ? cs->path : NULL,
     };
-    berth_err_t err = NULL;
     c->cr.made |= MADE_RUNTIME; /* a failed create may leave a runtime container */
-    int r = berth_handle_valid(c->monitor)
-                    ? berth_monitor_create(c->monitor, c->self, &spec, TAG_CREATE, &err)
-                    : berth_conmon_create(c->self, &spec, TAG_CREATE, &err);
-    if (r < 0)
-        ctr_fail(self, c, err);
+    return berth_handle_valid(c->monitor)
+                   ? berth_monitor_create(c->monitor, c->self, &spec, TAG_CREATE, err)
+                   : berth_conmon_create(c->self, &spec, TAG_CREATE, err);
 }
 
 /* The runtime created the container: commit the record (the staged one by
@@ -613,6 +645,8 @@ static void step_commit(berth_actor_t *self, void *owner)
 {
     (void)self;
     ctr_t *c = owner;
+    if (c->restoring) /* no runtime container until StartContainer restores it */
+        c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
     if (c->stage_pending) {
         c->commit_waiting = true;
         return;
@@ -625,12 +659,121 @@ static void step_commit(berth_actor_t *self, void *owner)
     berth_blocking_run(commit_job, s, c->self, &s->hdr);
 }
 
+/* ---- restore from a checkpoint archive (docs/checkpoint.md) ---- */
+
+static bool not_restoring(const void *owner)
+{
+    return !((const ctr_t *)owner)->restoring;
+}
+
+static bool is_restoring(const void *owner)
+{
+    return ((const ctr_t *)owner)->restoring;
+}
+
+/* The archive is the kubelet user's file: io/restore checks every member
+ * as it unpacks, and removes what it wrote when one is refused. */
+static void unpack_job(void *arg)
+{
+    step_msg_t *s = arg;
+    const ctr_t *c = s->c;
+    BERTH_AUTO_FREE char *parent = berth_strdup(c->ckpt_dir);
+    *strrchr(parent, '/') = '\0';
+    if (berth_fs_mkdir_p(parent, 0700, &s->error) < 0 ||
+        berth_restore_unpack(c->config->image->image, c->ckpt_dir, &s->error) < 0)
+        return;
+    berth_restore_config_t rc;
+    if (berth_restore_read_config(c->ckpt_dir, &rc, &s->error) < 0) {
+        berth_err_prefix(&s->error, "checkpoint archive %s", c->config->image->image);
+        return;
+    }
+    s->path = berth_steal_ptr(&rc.image);
+    berth_restore_config_fini(&rc);
+    /* The root filesystem's upper directory, filled before the overlay is
+     * mounted on it (io/overlay makes it only when missing). */
+    BERTH_AUTO_FREE char *upper = berth_asprintf("%s/upper", parent);
+    BERTH_AUTO_FREE char *work = berth_asprintf("%s/work", c->ckpt_dir);
+    if (berth_restore_fill_upper(c->ckpt_dir, upper, &s->error) < 0 ||
+        berth_fs_mkdir_p(work, 0700, &s->error) < 0) {
+        berth_err_prefix(&s->error, "checkpoint archive %s", c->config->image->image);
+        return;
+    }
+    /* Probed here, on the pool, so step_criu reads the kept result
+     * without blocking its turn. */
+    (void)berth_criu_probe();
+}
+
+static void unpack_undo_job(void *arg)
+{
+    step_msg_t *s = arg;
+    BERTH_AUTO_FREE char *parent = berth_strdup(s->c->ckpt_dir);
+    *strrchr(parent, '/') = '\0';
+    BERTH_AUTO_FREE char *upper = berth_asprintf("%s/upper", parent);
+    if (berth_fs_remove_tree(s->c->ckpt_dir) < 0)
+        berth_err_errno(&s->error, errno, "cannot remove %s", s->c->ckpt_dir);
+    /* The upper directory this job's unpack filled, when the root
+     * filesystem was never mounted on it (its undo ran before this one and
+     * removed the whole storage directory otherwise), then that directory
+     * when nothing else is in it. Never through a mount: a plain rmdir. */
+    else if (berth_fs_remove_tree(upper) < 0)
+        berth_err_errno(&s->error, errno, "cannot remove %s", upper);
+    rmdir(parent);
+}
+
+static void step_unpack(berth_actor_t *self, void *owner)
+{
+    ctr_t *c = owner;
+    if (c->pod->user_ns) {
+        berth_err_t err = NULL;
+        berth_err_make(&err, ENOTSUP, BERTH_ERR_UNSUPPORTED,
+                       "CreateContainer: restoring checkpoint archive %s into a pod with its own "
+                       "user namespace (hostUsers: false) is not supported by berth",
+                       c->config->image->image);
+        return ctr_fail(self, c, err);
+    }
+    c->cr.made |= MADE_CKPT;
+    step_msg_t *s = ctr_step_new(c, STEP_UNPACK);
+    berth_blocking_run(unpack_job, s, c->self, &s->hdr);
+}
+
+static void on_unpacked(berth_actor_t *self, ctr_t *c, step_msg_t *s)
+{
+    if (c->cr.phase != PH_CREATING)
+        return;
+    if (s->error) {
+        berth_err_prefix(&s->error, "CreateContainer");
+        return ctr_fail(self, c, berth_steal_ptr(&s->error));
+    }
+    c->ckpt_image = berth_steal_ptr(&s->path);
+    berth_creation_next(self, &c->cr);
+}
+
+/* CRIU must work here before anything is mounted for the restore (its
+ * probe ran in the unpack job, so this turn only reads it). */
+static void step_criu(berth_actor_t *self, void *owner)
+{
+    ctr_t *c = owner;
+    const berth_criu_status_t *cs = berth_criu_status();
+    if (cs && !cs->usable) {
+        berth_err_t err = NULL;
+        berth_err_make(&err, EOPNOTSUPP, BERTH_ERR_PRECONDITION,
+                       "CreateContainer: checkpoint archive %s cannot be restored on this node: "
+                       "%s",
+                       c->config->image->image, cs->reason ? cs->reason : "criu cannot work");
+        return ctr_fail(self, c, err);
+    }
+    berth_creation_next(self, &c->cr);
+}
+
 static const berth_creation_step_t steps[] = {
         {"looking up the pod sandbox", NULL, step_pod},
+        {"unpacking the checkpoint archive", not_restoring, step_unpack},
         {"looking up the image", NULL, step_image},
+        {"checking CRIU", not_restoring, step_criu},
         {"mounting the image volumes", no_volumes, step_volumes},
         {"mounting the root filesystem and writing the intent record", NULL, step_rootfs},
-        {"creating the container (its monitor and the OCI runtime)", NULL, step_runtime},
+        /* a restore's runtime starts at StartContainer, with `runtime restore` */
+        {"creating the container (its monitor and the OCI runtime)", is_restoring, step_runtime},
         {"writing the container record", NULL, step_commit},
 };
 
@@ -708,10 +851,21 @@ static void undo_files(berth_actor_t *self, void *owner, bool full)
     berth_blocking_run(cleanup_job, s, c->self, &s->hdr);
 }
 
+static void undo_ckpt(berth_actor_t *self, void *owner, bool full)
+{
+    (void)self;
+    (void)full;
+    ctr_t *c = owner;
+    step_msg_t *s = ctr_step_new(c, STEP_UNPACK_UNDO);
+    berth_blocking_run(unpack_undo_job, s, c->self, &s->hdr);
+}
+
 static const berth_creation_undo_t undo[] = {
         {MADE_RUNTIME, undo_runtime},
         {MADE_ROOTFS, undo_rootfs},
         {MADE_IMGVOL, undo_volumes},
+        /* after the root filesystem's: the upper directory it filled */
+        {MADE_CKPT, undo_ckpt},
         {MADE_DIRS | MADE_RECORD, undo_files},
 };
 
@@ -823,6 +977,13 @@ static void on_step(berth_actor_t *self, ctr_t *c, step_msg_t *s)
     }
     case STEP_CHECKPOINT:
         return ctr_on_checkpoint_done(self, c, s);
+    case STEP_UNPACK:
+        return on_unpacked(self, c, s);
+    case STEP_UNPACK_UNDO:
+        if (s->error)
+            berth_log_error("cannot remove the unpacked checkpoint", "id=%s error=\"%s\"", c->id,
+                            s->error->msg);
+        return berth_creation_undone(self, &c->cr, MADE_CKPT);
     case STEP_COMMIT:
         if (s->error)
             return ctr_fail(self, c, berth_steal_ptr(&s->error));
@@ -873,8 +1034,16 @@ static void rro_release_job(void *arg)
     berth_free(bundle);
 }
 
+static void start_done(berth_actor_t *self, ctr_t *c, berth_err_t error);
+
 static void on_conmon_created(berth_actor_t *self, ctr_t *c, berth_conmon_created_msg_t *m)
 {
+    if (c->restoring && c->cr.phase == PH_CREATED) {
+        /* StartContainer's `runtime restore`: running once the pid is in */
+        if (m->error == NULL)
+            c->pid = m->pid;
+        return start_done(self, c, m->error);
+    }
     if (m->error)
         return ctr_fail(self, c, berth_steal_ptr(&m->error));
     if (berth_ctrsec_wants_rro(c->config))
@@ -884,38 +1053,56 @@ static void on_conmon_created(berth_actor_t *self, ctr_t *c, berth_conmon_create
     berth_creation_next(self, &c->cr);
 }
 
+static void remove_tree_job(void *arg)
+{
+    char *path = arg;
+    if (berth_fs_remove_tree(path) < 0)
+        berth_log_warn("cannot remove the restored checkpoint", "path=%s error=\"%s\"", path,
+                       strerror(errno));
+    berth_free(path);
+}
+
+/* The runtime's start, or a restore's `runtime restore`, answered (error
+ * borrowed). */
+static void start_done(berth_actor_t *self, ctr_t *c, berth_err_t error)
+{
+    berth_cri_req_msg_t *rm = berth_steal_ptr(&c->starting);
+    if (error) {
+        berth_log_warn("container start failed", "id=%s error=\"%s\"", c->id, error->msg);
+        if (c->infra)
+            ctr_infra_answer(c, error);
+        if (rm) {
+            berth_cri_finish_err(rm->call, error);
+            berth_msg_free(&rm->hdr);
+        }
+    } else {
+        if (c->cr.phase == PH_CREATED) {
+            c->cr.phase = PH_RUNNING;
+            c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+        }
+        if (c->infra)
+            ctr_infra_answer(c, NULL);
+        c->started_at = (int64_t)berth_wall_ns();
+        ctr_read_user(c);
+        ctr_write_record(c, STEP_RECORD, false);
+        ctr_publish(c);
+        if (rm)
+            ctr_reply_empty(rm);
+        /* CRIU's images hold every memory page the processes had: once they
+         * run again nothing reads them (a container is started once). */
+        if (c->restoring)
+            berth_blocking_run(remove_tree_job, berth_strdup(c->ckpt_dir), BERTH_HANDLE_NONE, NULL);
+    }
+    berth_creation_run_queued(self, &c->cr);
+}
+
 static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *m)
 {
     if (m->tag >= TAG_EXEC_BASE)
         return ctr_on_exec_done(c, m);
     switch (m->tag) {
-    case TAG_START: {
-        berth_cri_req_msg_t *rm = berth_steal_ptr(&c->starting);
-        if (m->error) {
-            berth_log_warn("container start failed", "id=%s error=\"%s\"", c->id, m->error->msg);
-            if (c->infra)
-                ctr_infra_answer(c, m->error);
-            if (rm) {
-                berth_cri_finish_err(rm->call, m->error);
-                berth_msg_free(&rm->hdr);
-            }
-        } else {
-            if (c->cr.phase == PH_CREATED) {
-                c->cr.phase = PH_RUNNING;
-                c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
-            }
-            if (c->infra)
-                ctr_infra_answer(c, NULL);
-            c->started_at = (int64_t)berth_wall_ns();
-            ctr_read_user(c);
-            ctr_write_record(c, STEP_RECORD, false);
-            ctr_publish(c);
-            if (rm)
-                ctr_reply_empty(rm);
-        }
-        berth_creation_run_queued(self, &c->cr);
-        return;
-    }
+    case TAG_START:
+        return start_done(self, c, m->error);
     case TAG_UPDATE:
         return ctr_on_update_done(self, c, m);
     case TAG_KILL:
@@ -1041,7 +1228,7 @@ static void ctr_fini(void *state)
                        &c->bundle,     &c->persist_dir, &c->exit_dir,     &c->socket_dir,
                        &c->log_path,   &c->record_path, &c->runtime_path, &c->runtime_root,
                        &c->image_name, &c->image_ref,   &c->image_id,     &c->reason,
-                       &c->message,    &c->staged_path};
+                       &c->message,    &c->staged_path, &c->ckpt_dir,     &c->ckpt_image};
     for (size_t i = 0; i < BERTH_ARRAY_LEN(fields); i++)
         berth_free(*fields[i]);
     berth_config_unref(c->cfg);
@@ -1053,6 +1240,16 @@ static const berth_actor_class_t ctr_class = {
         .receive = ctr_receive,
         .fini = ctr_fini,
 };
+
+/* No image reference starts with '/': this one names a checkpoint archive
+ * to restore from (CRI-O's convention; docs/checkpoint.md). */
+static void set_restoring(ctr_t *c)
+{
+    const char *im = c->config->image ? c->config->image->image : NULL;
+    c->restoring = !c->infra && im && im[0] == '/';
+    if (c->restoring)
+        c->ckpt_dir = berth_asprintf("%s/overlay-containers/%s/restore", c->cfg->root, c->id);
+}
 
 static ctr_t *ctr_new(const berth_ctr_init_t *b, const char *id, const char *name,
                       const char *pod_id)
@@ -1090,6 +1287,7 @@ berth_handle_t berth_container_spawn(const berth_ctr_init_t *init)
     c->created_at = (int64_t)berth_wall_ns();
     c->cr.phase = PH_CREATING;
     c->infra = init->infra;
+    set_restoring(c);
     c->cr.unreserved = init->infra;
     c->infra_reply = init->infra_reply;
     c->pod = init->pod_info;
@@ -1165,6 +1363,7 @@ berth_handle_t berth_container_restore(const berth_ctr_init_t *base, json_t *rec
     c->image_id = jdup(rec, "image_id");
     bool creating = json_is_true(json_object_get(rec, "creating"));
     c->infra = json_is_true(json_object_get(rec, "infra"));
+    set_restoring(c);
     json_decref(rec);
     /* A restart never touches a running container: conmon keeps it; the
      * watcher reports an exit that happened meanwhile. */

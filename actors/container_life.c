@@ -139,7 +139,10 @@ void ctr_on_start(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     c->starting = rm;
     berth_err_t err = NULL;
     berth_runtime_t rt = ctr_runtime_of(c);
-    if (berth_conmon_start(c->self, &rt, c->id, TAG_START, &err) < 0) {
+    /* A restore's runtime container is made now, running: `runtime
+     * restore` under the monitor (docs/checkpoint.md). */
+    if (c->restoring ? ctr_runtime_create(c, &err) < 0
+                     : berth_conmon_start(c->self, &rt, c->id, TAG_START, &err) < 0) {
         c->starting = NULL;
         berth_cri_finish_err(rm->call, err);
         berth_err_free(&err);

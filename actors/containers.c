@@ -170,14 +170,6 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
                 "CreateContainer: config.metadata.name must not contain '/' or newlines");
     if (cc->image == NULL || empty(cc->image->image))
         return berth_cri_fail(rm, BERTH_ERR_INVALID, "CreateContainer: config.image is empty");
-    /* No image reference starts with '/': this one names a checkpoint
-     * archive, which CRI-O restores from (docs/checkpoint.md). */
-    if (cc->image->image[0] == '/')
-        return berth_cri_fail(rm, BERTH_ERR_UNSUPPORTED,
-                              "CreateContainer: config.image.image \"%.*s\" names a checkpoint "
-                              "archive; restoring a container from a checkpoint is not "
-                              "implemented by berth yet",
-                              BERTH_CRI_MAX_PATH, cc->image->image);
     {
         BERTH_AUTO_ERR berth_err_t merr = NULL;
         if (berth_cri_check_len("CreateContainer: config.metadata.name", cc->metadata->name,

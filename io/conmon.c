@@ -415,6 +415,16 @@ int berth_conmon_create(berth_handle_t owner, const berth_conmon_spec_t *s, uint
     }
     if (s->runtime.root)
         argv_addf(&a, "--runtime-arg=--root=%s", s->runtime.root);
+    if (s->restore_image_path) {
+        /* conmon runs `runtime restore --detach --image-path I --work-path
+         * BUNDLE`: it names the work path itself (the bundle), so
+         * restore_work_path is not given (a second --work-path would rely
+         * on the runtime's flag parser keeping the last). */
+        if (s->criu)
+            argv_addf(&a, "--runtime-arg=--criu=%s", s->criu);
+        argv_add(&a, "--restore");
+        argv_add(&a, s->restore_image_path);
+    }
     if (s->log_size_max)
         argv_addf(&a, "--log-size-max=%llu", (unsigned long long)s->log_size_max);
     argv_addf(&a, "--log-level=%s", s->log_level ? s->log_level : "error");

@@ -61,6 +61,14 @@ typedef struct berth_conmon_spec {
     uint64_t log_size_max; /* 0: unlimited */
     const char *log_level; /* conmon's --log-level; NULL: "error" */
     uint64_t timeout_ns;   /* budget for the pid to arrive; 0: 240 s */
+    /* A restore from a checkpoint (docs/checkpoint.md): `runtime restore
+     * --detach --image-path I --work-path W` instead of `runtime create`,
+     * the container running when the pid arrives. NULL: a create. Under
+     * conmon the work path is conmon's own choice, the bundle. criu is
+     * given to runc (--criu); NULL: runc's own PATH. */
+    const char *restore_image_path;
+    const char *restore_work_path;
+    const char *criu;
 } berth_conmon_spec_t;
 
 /* The reply of berth_conmon_create. */

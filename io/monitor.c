@@ -1269,6 +1269,13 @@ int berth_monitor_create(berth_handle_t link, berth_handle_t owner, const berth_
                               "container create: a path is not valid UTF-8");
     json_t *req = json_deep_copy(spec);
     json_object_set_new(req, "op", json_string("create"));
+    if (s->restore_image_path) {
+        json_object_set_new(req, "restore_image_path", json_string(s->restore_image_path));
+        if (s->restore_work_path)
+            json_object_set_new(req, "restore_work_path", json_string(s->restore_work_path));
+        if (s->criu)
+            json_object_set_new(req, "criu", json_string(s->criu));
+    }
     mcreate_t *c = berth_calloc(1, sizeof(*c));
     c->owner = owner;
     c->link = link;

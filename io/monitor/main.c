@@ -1005,7 +1005,7 @@ static void op_create(int fd, json_t *req)
     char logp[4200];
     snprintf(logp, sizeof(logp), "%s/create.log", c->persist_dir);
     unlink(logp);
-    const char *argv[24];
+    const char *argv[32];
     size_t a = 0;
     argv[a++] = runtime;
     const char *root = jstr(req, "runtime_root");
@@ -1014,10 +1014,32 @@ static void op_create(int fd, json_t *req)
         snprintf(rootarg, sizeof(rootarg), "--root=%s", root);
         argv[a++] = rootarg;
     }
+    /* A restore (docs/checkpoint.md): `runtime restore --detach` puts the
+     * checkpointed processes back, running, instead of `create`; CRIU gives
+     * them this runtime's stdio in place of the old monitor's pipes, so the
+     * log goes on here. runc runs "criu" from its own PATH unless told. */
+    const char *images = jstr(req, "restore_image_path");
+    const char *work = jstr(req, "restore_work_path");
+    const char *criu = jstr(req, "criu");
+    if (images && criu && criu[0]) {
+        argv[a++] = "--criu";
+        argv[a++] = criu;
+    }
     argv[a++] = "--log";
     argv[a++] = logp;
     argv[a++] = "--log-format=json";
-    argv[a++] = "create";
+    if (images) {
+        argv[a++] = "restore";
+        argv[a++] = "--detach";
+        argv[a++] = "--image-path";
+        argv[a++] = images;
+        if (work) {
+            argv[a++] = "--work-path";
+            argv[a++] = work;
+        }
+    } else {
+        argv[a++] = "create";
+    }
     argv[a++] = "--bundle";
     argv[a++] = c->bundle;
     argv[a++] = "--pid-file";

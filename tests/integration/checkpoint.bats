@@ -8,6 +8,10 @@
 # archive and the container keeps counting; `crictl info` says the same.
 # Where criu works, a counter container is checkpointed and the archive's
 # members checked; that test skips here, naming criu's reason.
+# Restore (CreateContainer whose image is the archive's path): hostile and
+# incomplete archives, a missing image, an unknown pod and a failing criu
+# are refused everywhere, leaving nothing; where criu works, a counter
+# restored into a new pod goes on counting in its new log.
 
 load helpers
 
@@ -34,6 +38,20 @@ esac
 EOF
         chmod +x "$BATS_TEST_TMPDIR/fakebin/criu"
         export PATH=$BATS_TEST_TMPDIR/fakebin:$PATH
+    fi
+    # A stand-in criu whose `criu check` fails: a node where CRIU cannot
+    # work, wherever the test runs.
+    if [[ $BATS_TEST_DESCRIPTION == *"failing criu"* ]]; then
+        mkdir -p "$BATS_TEST_TMPDIR/failbin"
+        cat >"$BATS_TEST_TMPDIR/failbin/criu" <<'EOF'
+#!/bin/sh
+case $1 in
+--version) echo "Version: 1.0" ;;
+*) echo "Error (stand-in): this kernel is not supported" >&2; exit 1 ;;
+esac
+EOF
+        chmod +x "$BATS_TEST_TMPDIR/failbin/criu"
+        export PATH=$BATS_TEST_TMPDIR/failbin:$PATH
     fi
     berth_pod_setup ckpttest ckptpod
     mkdir -p "$BERTH_TMP/ckpt"
@@ -225,18 +243,169 @@ last_count() {
     ((first > 0 && first <= at + 1 && last > first))
 }
 
-@test "CreateContainer from a checkpoint archive is refused as not implemented, naming the archive" {
-    # restore (CRI-O's CreateContainer with image = archive path) is not
-    # implemented yet (docs/checkpoint.md): the answer says so, nothing is made
-    tar=$BERTH_TMP/ckpt/some.tar
-    tar cf "$tar" -T /dev/null
-    f=$BERTH_TMP/restored.json
-    cat >"$f" <<EOF
-{"metadata":{"name":"restored"},"image":{"image":"$tar"},"log_path":"restored.log"}
+# make_archive TAR [KIND]: a small archive in CRI-O's layout, whole (no KIND)
+# or broken in one way; its config.dump names $BUSYBOX unless KIND=noimage.
+make_archive() {
+    python3 - "$1" "${2:-}" "$BUSYBOX" <<'EOF'
+import io, sys, tarfile
+path, kind, image = sys.argv[1], sys.argv[2], sys.argv[3]
+def add(t, name, data=b"", type=tarfile.REGTYPE, link=""):
+    ti = tarfile.TarInfo(name)
+    ti.type = type
+    ti.linkname = link
+    ti.size = len(data) if type == tarfile.REGTYPE else 0
+    ti.mode = 0o755 if type == tarfile.DIRTYPE else 0o644
+    t.addfile(ti, io.BytesIO(data) if type == tarfile.REGTYPE else None)
+cfg = b'{"id":"0123","name":"counter","rootfsImageName":"%s"}' % image.encode()
+if kind == "noimage":
+    cfg = b'{"id":"0123"}'
+with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as t:
+    if kind != "nocheckpoint":
+        add(t, "checkpoint", type=tarfile.DIRTYPE)
+        add(t, "checkpoint/inventory.img", b"not really")
+    if kind != "noconfig":
+        add(t, "config.dump", cfg)
+    add(t, "spec.dump", b'{"ociVersion":"1.0.2","process":{"args":["sh"]}}')
+    if kind == "symlink":
+        add(t, "checkpoint/evil", type=tarfile.SYMTYPE, link="/etc/shadow")
+    if kind == "dotdot":
+        add(t, "checkpoint/../../escaped", b"x")
+    if kind == "hardlink":
+        add(t, "checkpoint/h", type=tarfile.LNKTYPE, link="config.dump")
+    if kind == "device":
+        add(t, "checkpoint/null", type=tarfile.CHRTYPE)
 EOF
-    run berth_crictl create "$POD" "$f" "$POD_JSON"
+}
+
+# restore_request NAME TAR: a CreateContainer config restoring TAR
+restore_request() {
+    cat >"$BERTH_TMP/$1.json" <<EOF
+{"metadata":{"name":"$1"},"image":{"image":"$2"},"log_path":"$1.log"}
+EOF
+    echo "$BERTH_TMP/$1.json"
+}
+
+# nothing_left: no container listed, nothing in the containers' storage
+nothing_left() {
+    [[ -z $(berth_crictl ps -a -q) ]] || return 1
+    [[ -z $(ls -A "$BERTH_ROOT/overlay-containers" 2>/dev/null) ]] || {
+        ls -la "$BERTH_ROOT/overlay-containers"
+        return 1
+    }
+}
+
+@test "restore: bad checkpoint archives are INVALID_ARGUMENT naming the member, nothing left" {
+    # what the message says (crictl shows the member's quotes escaped)
+    declare -A want=(
+        [symlink]='checkpoint/evil?" is a symlink'
+        [dotdot]='checkpoint/../../escaped'
+        [hardlink]='checkpoint/h?" is a hard link'
+        [device]='checkpoint/null?" is a character device'
+        [nocheckpoint]='no checkpoint/'
+        [noconfig]='no config.dump'
+        [noimage]='config.dump names no image'
+    )
+    for kind in "${!want[@]}"; do
+        tar=$BERTH_TMP/ckpt/$kind.tar
+        make_archive "$tar" "$kind"
+        run berth_crictl create "$POD" "$(restore_request restored "$tar")" "$POD_JSON"
+        echo "$kind: $output"
+        [ "$status" -ne 0 ]
+        [[ $output == *InvalidArgument* && $output == *"$tar"* && $output == *${want[$kind]}* ]]
+        nothing_left
+    done
+    [[ ! -e $BERTH_TMP/escaped && ! -e $BERTH_ROOT/escaped ]]
+    # not a tar at all, a directory, a missing file
+    echo "not a tar archive at all, just some words, long enough to look" >"$BERTH_TMP/ckpt/words.tar"
+    run berth_crictl create "$POD" "$(restore_request restored "$BERTH_TMP/ckpt/words.tar")" "$POD_JSON"
+    echo "$output"
+    [[ $output == *InvalidArgument* && $output == *words.tar* ]]
+    run berth_crictl create "$POD" "$(restore_request restored "$BERTH_TMP/ckpt")" "$POD_JSON"
+    echo "$output"
+    [[ $output == *InvalidArgument* && $output == *"not a regular file"* ]]
+    run berth_crictl create "$POD" "$(restore_request restored "$BERTH_TMP/ckpt/none.tar")" "$POD_JSON"
+    echo "$output"
+    [[ $output == *NotFound* && $output == *none.tar* ]]
+    nothing_left
+    # the name was released each time: an ordinary container takes it
+    f=$BERTH_TMP/plain.json
+    cat >"$f" <<EOF
+{"metadata":{"name":"restored"},"image":{"image":"$BUSYBOX"},"command":["sleep","1"]}
+EOF
+    berth_crictl create "$POD" "$f" "$POD_JSON" >/dev/null
+}
+
+@test "restore: an archive whose image is not on the node is NOT_FOUND naming the image" {
+    tar=$BERTH_TMP/ckpt/other.tar
+    BUSYBOX=registry.example/none/such:1 make_archive "$tar"
+    run berth_crictl create "$POD" "$(restore_request restored "$tar")" "$POD_JSON"
     echo "$output"
     [ "$status" -ne 0 ]
-    [[ $output == *Unimplemented* && $output == *"$tar"* && $output == *checkpoint* ]]
-    [[ -z $(berth_crictl ps -a -q) ]]
+    [[ $output == *NotFound* && $output == *"registry.example/none/such:1"* ]]
+    nothing_left
+}
+
+@test "restore: into a pod that does not exist is NOT_FOUND, nothing unpacked" {
+    tar=$BERTH_TMP/ckpt/good.tar
+    make_archive "$tar"
+    run berth_crictl create 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
+        "$(restore_request restored "$tar")" "$POD_JSON"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *NotFound* ]]
+    nothing_left
+}
+
+@test "restore: a whole archive where criu cannot work (a failing criu) is FAILED_PRECONDITION naming criu's reason" {
+    reason=$(criu_reason)
+    [[ $reason == *"this kernel is not supported"* ]]
+    tar=$BERTH_TMP/ckpt/good.tar
+    make_archive "$tar"
+    run berth_crictl create "$POD" "$(restore_request restored "$tar")" "$POD_JSON"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *FailedPrecondition* && $output == *"$tar"* && $output == *"$reason"* ]]
+    nothing_left
+}
+
+@test "with a working criu: a counter restored into a new container in a new pod counts on" {
+    reason=$(criu_reason)
+    [[ -z $reason ]] || skip "criu check fails on this node: $reason"
+    id=$(run_counter counter)
+    sleep 1
+    tar=$BERTH_TMP/ckpt/counter.tar
+    berth_crictl checkpoint --export="$tar" "$id"
+    at=$(last_count counter)
+    berth_crictl stop -t 2 "$id" >/dev/null
+    # a new pod, as the kubelet would make it on the node it moves to
+    pod2_json=$BERTH_TMP/pod2.json
+    jq '.metadata.name = "ckptpod2" | .metadata.uid = "u2-'$$'" | .hostname = "ckpthost2"' \
+        "$POD_JSON" >"$pod2_json"
+    pod2=$(berth_crictl runp "$pod2_json")
+    rid=$(berth_crictl create "$pod2" "$(restore_request restored "$tar")" "$pod2_json")
+    [[ $(berth_crictl inspect "$rid" | jq -r .status.state) == CONTAINER_CREATED ]]
+    berth_crictl start "$rid"
+    st=$(berth_crictl inspect "$rid")
+    echo "$st" | jq '.status | {state, image, imageRef, logPath}'
+    [[ $(jq -r .status.state <<<"$st") == CONTAINER_RUNNING ]]
+    [[ $(jq -r .status.image.image <<<"$st") == *e2e-test-images/busybox* ]]
+    # CRIU's images are not kept once the processes run again
+    sleep 0.5
+    [[ ! -e $BERTH_ROOT/overlay-containers/$rid/restore ]]
+    log=$BERTH_TMP/logs/restored.log
+    for _ in $(seq 50); do
+        [[ $(wc -l <"$log" 2>/dev/null || echo 0) -ge 5 ]] && break
+        sleep 0.2
+    done
+    cat "$log"
+    first=$(head -n1 "$log" | awk '{print $4}')
+    last=$(tail -n1 "$log" | awk '{print $4}')
+    echo "checkpointed near $at; restored logged $first .. $last"
+    # it goes on from where the checkpoint caught it, not from 0
+    ((first > 0 && first <= at + 1 && last > first))
+    # and stops and goes away as any container
+    berth_crictl stop -t 2 "$rid" >/dev/null
+    [[ $(berth_crictl inspect "$rid" | jq -r .status.state) == CONTAINER_EXITED ]]
+    berth_crictl rm "$rid" >/dev/null
+    [[ ! -e $BERTH_ROOT/overlay-containers/$rid ]]
 }

@@ -60,7 +60,7 @@ static berth_handle_t watcher;
 static const char *monitor_bin; /* --monitor: under berth-monitor */
 static berth_handle_t mon_link;
 
-enum { C1, C2, C3, C4, C5, C6, C7, C8, C9, C10, NCTR };
+enum { C1, C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, NCTR };
 static const char *cids[NCTR];
 static char *cid_buf[NCTR];
 /* created with stdin, stdin_once, a terminal */
@@ -123,6 +123,37 @@ static void spawn_create(berth_handle_t self, int c, uint64_t tag)
                         : berth_conmon_create(self, &s, tag, &err);
     if (r < 0)
         printf("# create %s: %s\n", cids[c], err->msg);
+}
+
+/* c11: a restore (docs/checkpoint.md) through a stand-in runtime that
+ * records its arguments and puts a sleep in the pid file, as `runc restore
+ * --detach` leaves the restored processes running */
+static void spawn_restore(berth_handle_t self, int c, uint64_t tag)
+{
+    BERTH_AUTO_FREE char *bundle = dir_of("bundle", c);
+    BERTH_AUTO_FREE char *persist = dir_of("persist", c);
+    BERTH_AUTO_FREE char *log = berth_asprintf("%s/logs/%s.log", tmp, cids[c]);
+    BERTH_AUTO_FREE char *exitd = berth_asprintf("%s/exits", tmp);
+    BERTH_AUTO_FREE char *sock = berth_asprintf("%s/sock", tmp);
+    BERTH_AUTO_FREE char *fake = berth_asprintf("%s/fake-runtime", tmp);
+    berth_conmon_spec_t s = {
+            .runtime = {.path = fake},
+            .cid = cids[c],
+            .bundle = bundle,
+            .log_path = log,
+            .exit_dir = exitd,
+            .persist_dir = persist,
+            .socket_dir = sock,
+            .timeout_ns = 60ull * 1000000000ull,
+            .restore_image_path = "/ckpt/checkpoint",
+            .restore_work_path = "/ckpt/work",
+            .criu = "/opt/criu/bin/criu",
+    };
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    int r = monitor_bin ? berth_monitor_create(mon_link, self, &s, tag, &err)
+                        : berth_conmon_create(self, &s, tag, &err);
+    if (r < 0)
+        printf("# restore %s: %s\n", cids[c], err->msg);
 }
 
 typedef struct driver {
@@ -546,6 +577,14 @@ static void next(berth_actor_t *self, driver_t *d)
     case 48:
         berth_conmon_delete(me, &rt, cids[C10], t, &err);
         return expect(d, 1);
+    case 49: /* c11: a restore */
+        spawn_restore(me, C11, t);
+        return expect(d, 1);
+    case 50:
+        if (created[49] && created[49]->pid > 0)
+            kill(created[49]->pid, SIGKILL);
+        d->step++;
+        return next(self, d);
     default:
         berth_conmon_watcher_stop(watcher);
         if (monitor_bin)
@@ -809,8 +848,30 @@ int main(int argc, char **argv)
               write_bundle(C7, rootfs, a7, 3, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0 &&
               write_bundle(C8, rootfs, a8, 3, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0 &&
               write_bundle(C9, rootfs, a9, 3, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0 &&
-              write_bundle(C10, rootfs, a10, 3, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0;
+              write_bundle(C10, rootfs, a10, 3, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0 &&
+              write_bundle(C11, rootfs, a2, 2, BERTH_SECCOMP_RUNTIME_DEFAULT, 0) == 0;
     check(ok, "bundles written from io/ocispec specs");
+    {
+        BERTH_AUTO_FREE char *fake = berth_asprintf("%s/fake-runtime", tmp);
+        FILE *f = fopen(fake, "w");
+        if (f) {
+            fprintf(f,
+                    "#!/bin/sh\n"
+                    "echo \"$*\" >>%s/fake-runtime.args\n"
+                    "pf=; prev=\n"
+                    "for a in \"$@\"; do\n"
+                    "  [ \"$prev\" = --pid-file ] && pf=$a\n"
+                    "  case $a in --pid-file=*) pf=${a#--pid-file=} ;; esac\n"
+                    "  prev=$a\n"
+                    "done\n"
+                    "case \" $* \" in *\" restore \"*) ;; *) exit 0 ;; esac\n"
+                    "sleep 30 </dev/null >/dev/null 2>&1 &\n"
+                    "echo $! >\"$pf\"\n",
+                    tmp);
+            fclose(f);
+        }
+        chmod(fake, 0755);
+    }
 
     berth_engine_config_t cfg = {.workers = 2};
     if (berth_engine_start(&cfg, &err) < 0) {
@@ -966,6 +1027,21 @@ int main(int argc, char **argv)
           "terminal: input through the pty, the size set by %s is 40x100",
           monitor_bin ? "berth_monitor_resize" : "berth_conmon_resize");
     check(seen.tty_bytes, "a terminal's output is all stream 2");
+
+    /* c11 */
+    cr = created[49];
+    check(cr && !cr->error && cr->pid > 0, "restore: the restored init's pid %d (%s)",
+          cr ? cr->pid : 0, cr && cr->error ? cr->error->msg : "ok");
+    BERTH_AUTO_FREE char *argsp = berth_asprintf("%s/fake-runtime.args", tmp);
+    BERTH_AUTO_FREE char *rargs = read_file(argsp);
+    const char *rl = rargs ? strstr(rargs, "restore") : NULL;
+    check(rl && strstr(rargs, "--criu") && strstr(rargs, "/opt/criu/bin/criu") &&
+                  strstr(rl, "--detach") && strstr(rl, "--image-path /ckpt/checkpoint") &&
+                  strstr(rl, monitor_bin ? "--work-path /ckpt/work" : "--work-path ") &&
+                  strstr(rl, cids[C11]) && !strstr(rargs, " create "),
+          "restore: `runtime --criu C restore --detach --image-path I --work-path W ID`, no "
+          "create: %s",
+          rargs ? rargs : "(not run)");
 
     for (int i = 0; i < NSLOT; i++) {
         berth_err_free(&aerr[i]);
