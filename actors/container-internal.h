@@ -15,6 +15,7 @@
 #include "actors/podmsg.h"
 #include "actors/creation.h"
 #include "actors/ctrsec.h"
+#include "actors/nri.h"
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
 #include "actors/runtimes.h"
@@ -138,6 +139,8 @@ typedef struct ctr {
     int announced;
     /* the seccomp notifier (actors/ctrsec.h); zero: none */
     berth_ctrsec_notify_t sn;
+    /* what the NRI plugins asked of the container at CreateContainer */
+    berth_nri_adjust_t nri;
 } ctr_t;
 
 typedef struct step_msg {

@@ -219,6 +219,7 @@ static void prepare_job(void *arg)
             .user = &c->user,
             .cfg = c->cfg,
             .seccomp_listener = listener,
+            .nri = &c->nri,
     };
     berth_ctrspec_write(&in, &c->stop_signal, &s->error);
     for (size_t i = 0; i < nm; i++)
@@ -474,6 +475,51 @@ static bool no_volumes(const void *owner)
     return true;
 }
 
+/* ---- NRI ---- */
+
+/* The pod's pause container is berth's own: NRI plugins see the pod, not it. */
+static bool no_nri(const void *owner)
+{
+    const ctr_t *c = owner;
+    return c->infra || !berth_nrisrv_enabled();
+}
+
+/* Asks every NRI plugin subscribed to CreateContainer, in index order; the
+ * answer (on_nri) carries their adjustments, applied when the spec is
+ * written. Nothing is made here, so a refusal has nothing to undo. */
+static void step_nri(berth_actor_t *self, void *owner)
+{
+    (void)self;
+    ctr_t *c = owner;
+    berth_nrisrv_hook_send(
+            berth_nri_create_hook(c->pod, c->id, c->config, c->self, BERTH_MSG_CTR_NRI));
+}
+
+static void on_nri(berth_actor_t *self, ctr_t *c, berth_nrisrv_hook_t *h)
+{
+    if (c->cr.phase != PH_CREATING)
+        return;
+    berth_err_t err = NULL;
+    if (h->error) {
+        err = berth_steal_ptr(&h->error);
+        berth_err_prefix(&err, "CreateContainer");
+        return ctr_fail(self, c, err);
+    }
+    for (size_t i = 0; i < h->nresults; i++) {
+        const berth_nrisrv_result_t *r = &h->results[i];
+        if (berth_nri_adjust_add(&c->nri, r->plugin, r->payload, r->len, &err) < 0) {
+            berth_err_prefix(&err, "CreateContainer");
+            return ctr_fail(self, c, err);
+        }
+    }
+    if (h->nresults)
+        berth_log_info("NRI plugins adjusted the container",
+                       "id=%s plugins=%zu env=%zu "
+                       "annotations=%zu mounts=%zu",
+                       c->id, h->nresults, c->nri.nenv, c->nri.nannotations, c->nri.nmounts);
+    berth_creation_next(self, &c->cr);
+}
+
 /* Claims each Mount.image from the images actor, which mounts the image
  * once for every container using it. MADE_IMGVOL is set first: an undo
  * releases whatever was claimed, and the images actor sees the release
@@ -629,6 +675,7 @@ static const berth_creation_step_t steps[] = {
         {"looking up the pod sandbox", NULL, step_pod},
         {"looking up the image", NULL, step_image},
         {"mounting the image volumes", no_volumes, step_volumes},
+        {"calling the NRI plugins (CreateContainer)", no_nri, step_nri},
         {"mounting the root filesystem and writing the intent record", NULL, step_rootfs},
         {"creating the container (its monitor and the OCI runtime)", NULL, step_runtime},
         {"writing the container record", NULL, step_commit},
@@ -965,6 +1012,9 @@ static void ctr_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_IMAGES_VOL_ACQUIRED:
         on_vol_acquired(self, c, (berth_image_vol_msg_t *)msg);
         break;
+    case BERTH_MSG_CTR_NRI:
+        on_nri(self, c, (berth_nrisrv_hook_t *)msg);
+        break;
     case BERTH_MSG_CTR_STEP:
         on_step(self, c, (step_msg_t *)msg);
         break;
@@ -1035,6 +1085,7 @@ static void ctr_fini(void *state)
         berth_free(c->vol_paths[i]);
     berth_free(c->vol_paths);
     berth_err_free(&c->vol_failure);
+    berth_nri_adjust_fini(&c->nri);
     berth_err_free(&c->prep_failure);
     berth_user_fini(&c->user);
     char **fields[] = {&c->id,         &c->name,        &c->pod_id,       &c->rootfs,

@@ -45,6 +45,94 @@ typedef struct settings {
     char *runtime_name, *runtime_version;
 } settings_t;
 
+/* ---- hooks ------------------------------------------------------------- */
+
+/* The running server, for callers anywhere: stored once at the start on the
+ * main thread, before the gRPC server that brings the first caller exists;
+ * release/acquire so a reader that sees it sees a started server. */
+static uint64_t current_server;
+
+static void hook_forward(berth_nrisrv_hook_t *h);
+
+static void hook_fields_free(berth_nrisrv_hook_t *h)
+{
+    berth_free(h->payload);
+    for (size_t i = 0; i < h->nresults; i++) {
+        berth_free(h->results[i].plugin);
+        berth_free(h->results[i].payload);
+    }
+    berth_free(h->results);
+    berth_err_free(&h->error);
+    berth_free(h->route);
+}
+
+/* A hook freed before it was answered was sent to a plugin connection that
+ * is gone or going: the walk goes on without that plugin, in a new message
+ * that takes over the contents. Runs wherever the message is freed (any
+ * thread), which berth_send allows. */
+static void hook_free(berth_msg_t *msg)
+{
+    berth_nrisrv_hook_t *h = (berth_nrisrv_hook_t *)msg;
+    if (!h->answered) {
+        berth_nrisrv_hook_t *n = berth_msg_new(BERTH_MSG_NRISRV_HOOK_CALL, sizeof(*n));
+        berth_msg_t hdr = n->hdr;
+        *n = *h;
+        n->hdr = hdr;
+        n->hdr.free = hook_free;
+        n->qnext = NULL;
+        n->next++;
+        *h = (berth_nrisrv_hook_t){0};
+        hook_forward(n);
+    }
+    hook_fields_free(h);
+    berth_free(h);
+}
+
+static void hook_forward(berth_nrisrv_hook_t *h)
+{
+    if (h->error != NULL || h->next >= h->nroute) {
+        h->answered = true;
+        h->hdr.type = h->reply_type;
+        berth_send(h->reply_to, &h->hdr);
+        return;
+    }
+    h->hdr.type = BERTH_MSG_NRISRV_HOOK_CALL;
+    berth_send(h->route[h->next], &h->hdr);
+}
+
+berth_nrisrv_hook_t *berth_nrisrv_hook_new(const char *method, int event,
+                                           const ProtobufCMessage *req, berth_handle_t reply_to,
+                                           uint32_t reply_type, uint64_t tag)
+{
+    berth_nrisrv_hook_t *h = berth_msg_new(BERTH_MSG_NRISRV_HOOK, sizeof(*h));
+    h->hdr.free = hook_free;
+    h->method = method;
+    h->event = event;
+    h->len = protobuf_c_message_get_packed_size(req);
+    h->payload = berth_malloc(h->len ? h->len : 1);
+    protobuf_c_message_pack(req, h->payload);
+    h->reply_to = reply_to;
+    h->reply_type = reply_type;
+    h->tag = tag;
+    return h;
+}
+
+void berth_nrisrv_hook_send(berth_nrisrv_hook_t *h)
+{
+    berth_handle_t srv = {__atomic_load_n(&current_server, __ATOMIC_ACQUIRE)};
+    if (!berth_handle_valid(srv)) {
+        hook_forward(h); /* no route: answered with no results */
+        return;
+    }
+    h->hdr.type = BERTH_MSG_NRISRV_HOOK;
+    berth_send(srv, &h->hdr); /* a stopped server: hook_free answers it */
+}
+
+bool berth_nrisrv_enabled(void)
+{
+    return __atomic_load_n(&current_server, __ATOMIC_ACQUIRE) != 0;
+}
+
 /* ---- a plugin connection ----------------------------------------------- */
 
 enum phase { PH_REGISTER, PH_CONFIGURE, PH_SYNC, PH_READY };
@@ -85,6 +173,8 @@ typedef struct pconn {
     uint32_t call_stream; /* the call in flight; 0: none */
     const char *call_method;
     berth_timer_t *reg_timer, *call_timer;
+    /* hooks waiting for this plugin, oldest first, and the one it is on */
+    berth_nrisrv_hook_t *hq, **hq_tail, *cur_hook;
 } pconn_t;
 
 static void conn_close(berth_actor_t *self, pconn_t *c, const char *why);
@@ -180,12 +270,21 @@ static void conn_fail(berth_actor_t *self, pconn_t *c, uint32_t stream, int32_t 
     send_more(self, c);
 }
 
+static void call_raw(berth_actor_t *self, pconn_t *c, const char *method, const uint8_t *payload,
+                     size_t plen);
+
 /* Calls method on the plugin with req; its answer comes to on_response. */
 static void call(berth_actor_t *self, pconn_t *c, const char *method, const ProtobufCMessage *req)
 {
     size_t plen = protobuf_c_message_get_packed_size(req);
     BERTH_AUTO_FREE uint8_t *payload = berth_malloc(plen ? plen : 1);
     protobuf_c_message_pack(req, payload);
+    call_raw(self, c, method, payload, plen);
+}
+
+static void call_raw(berth_actor_t *self, pconn_t *c, const char *method, const uint8_t *payload,
+                     size_t plen)
+{
     uint32_t stream = c->next_stream;
     c->next_stream += 2;
     berth_bytebuf_t m = {0};
@@ -303,6 +402,53 @@ static void registered(pconn_t *c)
     berth_send(c->server, &rm->hdr);
 }
 
+/* Starts the next queued hook when the plugin is registered and idle. */
+static void pump(berth_actor_t *self, pconn_t *c)
+{
+    if (c->phase != PH_READY || c->closing || c->linger || c->call_stream != 0 || c->hq == NULL)
+        return;
+    berth_nrisrv_hook_t *h = c->hq;
+    c->hq = h->qnext;
+    if (c->hq == NULL)
+        c->hq_tail = &c->hq;
+    h->qnext = NULL;
+    c->cur_hook = h;
+    call_raw(self, c, h->method, h->payload, h->len);
+}
+
+static void on_hook_call(berth_actor_t *self, pconn_t *c, berth_nrisrv_hook_t *h)
+{
+    if (c->closing || c->linger) {
+        berth_msg_free(&h->hdr); /* skipped: hook_free goes on */
+        return;
+    }
+    *c->hq_tail = h;
+    c->hq_tail = &h->qnext;
+    pump(self, c);
+}
+
+/* The plugin answered the hook it was on: record it and pass it on. */
+static void hook_answered(berth_actor_t *self, pconn_t *c, const berth_ttrpc_response_t *r)
+{
+    berth_nrisrv_hook_t *h = c->cur_hook;
+    c->cur_hook = NULL;
+    if (r->code != 0) {
+        berth_err_make(&h->error, EPERM, BERTH_ERR_UNKNOWN, "NRI plugin %s-%s failed %s: %.*s",
+                       c->idx, c->name, h->method, (int)r->message.len, (const char *)r->message.p);
+    } else {
+        h->results = berth_realloc(h->results, (h->nresults + 1) * sizeof(*h->results));
+        berth_nrisrv_result_t *res = &h->results[h->nresults++];
+        res->plugin = berth_asprintf("%s-%s", c->idx, c->name);
+        res->len = r->payload.len;
+        res->payload = berth_malloc(res->len ? res->len : 1);
+        if (res->len)
+            memcpy(res->payload, r->payload.p, res->len);
+    }
+    h->next++;
+    hook_forward(h);
+    pump(self, c);
+}
+
 /* The answer to berth's call in flight. */
 static void on_response(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t *m)
 {
@@ -317,6 +463,10 @@ static void on_response(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t
     BERTH_AUTO_ERR berth_err_t err = NULL;
     if (berth_ttrpc_response_decode(m->body, m->hdr.length, &r, &err) < 0) {
         conn_close(self, c, err->msg);
+        return;
+    }
+    if (c->phase == PH_READY && c->cur_hook) {
+        hook_answered(self, c, &r);
         return;
     }
     if (r.code != 0) {
@@ -359,6 +509,7 @@ static void on_response(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t
         berth_log_info("NRI plugin registered", "plugin=%s index=%s events=0x%x", c->name, c->idx,
                        (unsigned)c->events);
         registered(c);
+        pump(self, c);
     }
 }
 
@@ -436,6 +587,20 @@ static void conn_close(berth_actor_t *self, pconn_t *c, const char *why)
     if (c->call_timer)
         berth_timer_cancel(self, c->call_timer);
     c->reg_timer = c->call_timer = NULL;
+    /* the hooks waiting for this plugin go on without it */
+    if (c->cur_hook) {
+        berth_log_warn("NRI plugin skipped", "plugin=%s method=%s", plugin_label(c),
+                       c->cur_hook->method);
+        berth_msg_free(&c->cur_hook->hdr);
+        c->cur_hook = NULL;
+    }
+    while (c->hq) {
+        berth_nrisrv_hook_t *h = c->hq;
+        c->hq = h->qnext;
+        h->qnext = NULL;
+        berth_msg_free(&h->hdr);
+    }
+    c->hq_tail = &c->hq;
     /* the ops complete (cancelled) before the fd may be closed */
     (void)shutdown(c->fd, SHUT_RDWR);
     if (c->recv_busy)
@@ -476,6 +641,10 @@ static void conn_receive(berth_actor_t *self, berth_msg_t *msg)
     }
     case BERTH_MSG_NRISRV_STOP:
         conn_close(self, c, "berthd is stopping");
+        break;
+    case BERTH_MSG_NRISRV_HOOK_CALL:
+        on_hook_call(self, c, (berth_nrisrv_hook_t *)msg);
+        msg = NULL; /* kept (or freed) by on_hook_call */
         break;
     default:
         break;
@@ -578,6 +747,7 @@ static void on_accept(berth_actor_t *self, server_t *s, berth_cqe_msg_t *m)
             c->fd = m->res;
             c->server = s->me;
             c->next_stream = 1;
+            c->hq_tail = &c->hq;
             settings_copy(&c->set, &s->set);
             berth_handle_t h = berth_actor_spawn(&conn_class, c);
             berth_send(h, berth_msg_new(BERTH_MSG_NRISRV_START, sizeof(berth_msg_t)));
@@ -624,6 +794,22 @@ static void on_registered(server_t *s, registered_msg_t *rm)
     berth_log_info("NRI plugins in call order", "plugins=%s", order);
 }
 
+/* Routes a hook through the registered plugins subscribed to its event,
+ * in index order (the list is kept sorted). */
+static void on_hook(server_t *s, berth_nrisrv_hook_t *h)
+{
+    uint32_t bit = 1u << (h->event - 1);
+    h->route = berth_calloc(s->n + 1, sizeof(*h->route));
+    h->nroute = 0;
+    for (size_t i = 0; i < s->n && !s->stopping; i++) {
+        const plugin_ent_t *e = &s->plugins[i];
+        if (e->ready && (e->events == 0 || (e->events & bit)))
+            h->route[h->nroute++] = e->conn;
+    }
+    h->next = 0;
+    hook_forward(h);
+}
+
 static void server_receive(berth_actor_t *self, berth_msg_t *msg)
 {
     server_t *s = berth_actor_state(self);
@@ -638,6 +824,10 @@ static void server_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     case BERTH_MSG_NRISRV_REGISTERED:
         on_registered(s, (registered_msg_t *)msg);
+        break;
+    case BERTH_MSG_NRISRV_HOOK:
+        on_hook(s, (berth_nrisrv_hook_t *)msg);
+        msg = NULL;
         break;
     case BERTH_MSG_NRISRV_GONE: {
         plugin_ent_t *e = find_ent(s, ((gone_msg_t *)msg)->conn);
@@ -708,10 +898,15 @@ int berth_nrisrv_start(const berth_nrisrv_config_t *cfg, berth_handle_t *out, be
                           .runtime_version = berth_strdup(cfg->runtime_version)};
     *out = berth_actor_spawn(&server_class, s);
     berth_send(*out, berth_msg_new(BERTH_MSG_NRISRV_START, sizeof(berth_msg_t)));
+    __atomic_store_n(&current_server, out->v, __ATOMIC_RELEASE);
     return 0;
 }
 
 void berth_nrisrv_stop(berth_handle_t srv)
 {
+    /* new hooks answer at once from now on (the release pairs with the
+     * hook senders' acquire loads, as at the start) */
+    uint64_t v = srv.v;
+    __atomic_compare_exchange_n(&current_server, &v, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
     berth_send(srv, berth_msg_new(BERTH_MSG_NRISRV_STOP, sizeof(berth_msg_t)));
 }

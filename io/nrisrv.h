@@ -20,7 +20,11 @@
 #ifndef BERTH_IO_NRISRV_H
 #define BERTH_IO_NRISRV_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
 
 #include "engine/actor.h"
 #include "engine/err.h"
@@ -32,7 +36,69 @@ enum {
     BERTH_MSG_NRISRV_GONE = 233,         /* private: connection -> server */
     BERTH_MSG_NRISRV_REG_TIMEOUT = 234,  /* private: the registration timeout */
     BERTH_MSG_NRISRV_CALL_TIMEOUT = 235, /* private: a call's request timeout */
+    BERTH_MSG_NRISRV_HOOK = 236,         /* berth_nrisrv_hook_t: caller -> server */
+    BERTH_MSG_NRISRV_HOOK_CALL = 237,    /* private: the hook on its way through the plugins */
 };
+
+/* NRI's event numbers (api.proto's Event); a plugin subscribes to event e
+ * with bit 1 << (e - 1) of its Configure answer (0: all of them). */
+enum berth_nri_event {
+    BERTH_NRI_RUN_POD_SANDBOX = 1,
+    BERTH_NRI_STOP_POD_SANDBOX = 2,
+    BERTH_NRI_REMOVE_POD_SANDBOX = 3,
+    BERTH_NRI_CREATE_CONTAINER = 4,
+    BERTH_NRI_POST_CREATE_CONTAINER = 5,
+    BERTH_NRI_START_CONTAINER = 6,
+    BERTH_NRI_POST_START_CONTAINER = 7,
+    BERTH_NRI_UPDATE_CONTAINER = 8,
+    BERTH_NRI_POST_UPDATE_CONTAINER = 9,
+    BERTH_NRI_STOP_CONTAINER = 10,
+    BERTH_NRI_REMOVE_CONTAINER = 11,
+};
+
+/* One plugin's answer to a hook. */
+typedef struct berth_nrisrv_result {
+    char *plugin;     /* "<index>-<name>", owned */
+    uint8_t *payload; /* the plugin's packed response (CreateContainerResponse...), owned */
+    size_t len;
+} berth_nrisrv_result_t;
+
+/* A hook: one plugin method called on every registered plugin subscribed
+ * to `event`, one after the other in index order, then answered to
+ * reply_to as a message of type reply_type (the same struct, taken by the
+ * receiver: free it with berth_msg_free). A plugin that fails the call
+ * stops the walk (error names it); one that times out or disconnects is
+ * skipped (and disconnected). With NRI off the answer comes at once with
+ * no results. */
+typedef struct berth_nrisrv_hook {
+    berth_msg_t hdr;
+    const char *method; /* static: "CreateContainer" */
+    int event;          /* enum berth_nri_event */
+    uint8_t *payload;   /* the packed request, owned */
+    size_t len;
+    berth_handle_t reply_to;
+    uint32_t reply_type;
+    uint64_t tag; /* the caller's */
+    /* the answer */
+    berth_nrisrv_result_t *results;
+    size_t nresults;
+    berth_err_t error;
+    /* private */
+    berth_handle_t *route;
+    size_t nroute, next;
+    bool answered;
+    struct berth_nrisrv_hook *qnext;
+} berth_nrisrv_hook_t;
+
+/* A hook for req (packed now), to send with berth_nrisrv_hook_send. */
+berth_nrisrv_hook_t *berth_nrisrv_hook_new(const char *method, int event,
+                                           const ProtobufCMessage *req, berth_handle_t reply_to,
+                                           uint32_t reply_type, uint64_t tag);
+/* Sends h (taken) to the running NRI server, or answers it at once when
+ * there is none. Any thread. */
+void berth_nrisrv_hook_send(berth_nrisrv_hook_t *h);
+/* Whether an NRI server runs (enable_nri with connections). Any thread. */
+bool berth_nrisrv_enabled(void);
 
 typedef struct berth_nrisrv_config {
     const char *socket_path;          /* created with mode 0600; refused when live */

@@ -1,16 +1,30 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: Apache-2.0
 # NRI ([crio.nri]; docs/nri.md) on a private berthd with berth's test plugin
-# (tests/nri/plugin, built on NRI's own pkg/stub by tests/nri/build.sh):
+# (tests/nri/plugin, built on NRI's own pkg/stub by tests/nri/build.sh;
+# real runc, CNI bridge berthit47, 10.213.47.0/24, the offline registry):
 # off by default (no socket); a plugin registers and sees Configure and
 # Synchronize; plugins are kept in index order; a bad index and a plugin
-# that never registers are dropped while berthd keeps serving.
+# that never registers are dropped while berthd keeps serving; at
+# CreateContainer a plugin adds an environment variable, an OCI annotation
+# and a bind mount, seen inside the container; a plugin that fails
+# CreateContainer fails the creation with nothing left, and the retry
+# succeeds once the plugin is gone.
 
 load helpers
+
+BRIDGE=berthit47
+SUBNET=10.213.47.0/24
+BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
 
 setup_file() {
     NRI_PLUGIN=$("$BATS_TEST_DIRNAME/../nri/build.sh" 2>/dev/null) || NRI_PLUGIN=
     export NRI_PLUGIN
+    export REG_DIR=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
+    if command -v docker-registry >/dev/null; then
+        "$BERTH_SRC/tests/fixtures/images/build.sh" "$REG_DIR" >"$BATS_FILE_TMPDIR/build.log" 2>&1 ||
+            true
+    fi
 }
 
 setup() {
@@ -26,6 +40,32 @@ teardown() {
         kill "$p" 2>/dev/null || true
     done
     berth_teardown
+    ip link del "$BRIDGE" 2>/dev/null || true
+}
+
+# with_images: the offline registry, a CNI network and the runtime (call
+# before start_nri); skips without test images
+with_images() {
+    [[ -s $REG_DIR/images.txt ]] || skip "no test images"
+    write_conflist nritest "$BRIDGE" "$SUBNET"
+    berth_conf_images
+}
+
+# pod_and_ctr_json: $BERTH_TMP/pod.json and ctr.json (a busybox sleeping)
+pod_and_ctr_json() {
+    cat >"$BERTH_TMP/pod.json" <<EOF
+{"metadata":{"name":"nripod","namespace":"it","uid":"u-nri-$$-$BATS_TEST_NUMBER","attempt":0},
+ "hostname":"nrihost","log_directory":"$BERTH_TMP/logs","linux":{}}
+EOF
+    cat >"$BERTH_TMP/ctr.json" <<EOF
+{"metadata":{"name":"nrictr"},"image":{"image":"$BUSYBOX"},"log_path":"c.log",
+ "command":["sleep","300"],"envs":[{"key":"FROM_KUBELET","value":"yes"}]}
+EOF
+}
+
+# merged_mounts: how many container root filesystems of this test are mounted
+merged_mounts() {
+    awk -v d="$BERTH_ROOT/" 'index($2, d) == 1 && $2 ~ /merged$/' /proc/self/mounts | wc -l
 }
 
 start_nri() {
@@ -97,4 +137,53 @@ wait_log() {
     stop_berthd
     BERTHD_PID=
     [ ! -e "$NRI_SOCK" ]
+}
+
+@test "nri: CreateContainer adjustments: an env var, an annotation and a mount, seen inside" {
+    with_images
+    mkdir -p "$BERTH_TMP/shared"
+    echo from-nri >"$BERTH_TMP/shared/file"
+    start_nri
+    plugin adjuster 10 -mount-src "$BERTH_TMP/shared"
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=adjuster'
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    berth_crictl start "$CTR" >/dev/null
+    grep -q '^create-container name=nrictr pod=nripod$' "$BERTH_TMP/adjuster.log"
+    run berth_crictl exec "$CTR" env
+    [[ $output == *BERTH_NRI_TEST=injected* ]]
+    [[ $output == *FROM_KUBELET=yes* ]]
+    run berth_crictl exec "$CTR" cat /nri-mount/file
+    [ "$output" = from-nri ]
+    # read-only, as the plugin asked
+    run berth_crictl exec "$CTR" touch /nri-mount/x
+    [ "$status" -ne 0 ]
+    grep -q '"berth.test/nri": *"seen"' "$BERTH_RUNROOT/containers/$CTR/config.json"
+}
+
+@test "nri: a plugin failing CreateContainer fails it with nothing left; the retry succeeds" {
+    with_images
+    start_nri
+    plugin refuser 10 -fail-create
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=refuser'
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    local dirs mounts
+    dirs=$(ls "$BERTH_RUNROOT/containers" | wc -l)
+    mounts=$(merged_mounts)
+    run berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json"
+    [ "$status" -ne 0 ]
+    [[ $output == *"10-refuser"*"refuses container nrictr"* ]]
+    [ -z "$(berth_crictl ps -a -q)" ]
+    # nothing of the attempt is left: no bundle, no root filesystem mounted
+    [ "$(ls "$BERTH_RUNROOT/containers" | wc -l)" -eq "$dirs" ]
+    [ "$(merged_mounts)" -eq "$mounts" ]
+    # the plugin goes; the kubelet's retry of the same name succeeds
+    kill "${PLUGIN_PIDS[0]}"
+    wait_log "$BERTH_LOG" 'NRI plugin disconnected.*plugin=refuser'
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    [[ $CTR =~ ^[0-9a-f]{64}$ ]]
 }
