@@ -165,6 +165,9 @@ void ctr_down_done(ctr_t *c);
 void ctr_write_record(ctr_t *c, int step, bool creating);
 void ctr_infra_answer(ctr_t *c, const berth_err_t err);
 void ctr_begin_remove(berth_actor_t *self, ctr_t *c);
+/* Tells the NRI plugins of a container event nobody waits for (not for a
+ * pause container, nor with NRI off). */
+void ctr_nri_notify(const ctr_t *c, const char *method, int event);
 void ctr_kill(ctr_t *c, int sig, uint64_t tag);
 void ctr_sig_poll_cancel(berth_actor_t *self, ctr_t *c);
 void ctr_on_exit_msg(berth_actor_t *self, ctr_t *c, berth_conmon_exit_msg_t *m);

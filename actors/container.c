@@ -791,8 +791,18 @@ static void removed(berth_actor_t *self, void *owner)
         ctr_announce(c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
 }
 
+void ctr_nri_notify(const ctr_t *c, const char *method, int event)
+{
+    if (c->infra || c->pod == NULL || !berth_nrisrv_enabled())
+        return;
+    berth_nrisrv_hook_send(
+            berth_nri_ctr_hook(method, event, c->pod, c->id, c->config, BERTH_HANDLE_NONE, 0));
+}
+
 void ctr_begin_remove(berth_actor_t *self, ctr_t *c)
 {
+    if (c->cr.phase != PH_CREATING)
+        ctr_nri_notify(c, "RemoveContainer", BERTH_NRI_REMOVE_CONTAINER);
     berth_creation_remove(self, &c->cr);
 }
 
@@ -954,6 +964,7 @@ static void on_result(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t *
             if (c->infra)
                 ctr_infra_answer(c, NULL);
             c->started_at = (int64_t)berth_wall_ns();
+            ctr_nri_notify(c, "StartContainer", BERTH_NRI_START_CONTAINER);
             ctr_read_user(c);
             ctr_write_record(c, STEP_RECORD, false);
             ctr_publish(c);

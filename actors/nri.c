@@ -20,6 +20,14 @@ berth_nrisrv_hook_t *berth_nri_create_hook(const berth_pod_info_t *pod, const ch
                                            const Runtime__V1__ContainerConfig *cc,
                                            berth_handle_t reply_to, uint32_t reply_type)
 {
+    return berth_nri_ctr_hook("CreateContainer", BERTH_NRI_CREATE_CONTAINER, pod, id, cc, reply_to,
+                              reply_type);
+}
+
+berth_nrisrv_hook_t *berth_nri_ctr_hook(const char *method, int event, const berth_pod_info_t *pod,
+                                        const char *id, const Runtime__V1__ContainerConfig *cc,
+                                        berth_handle_t reply_to, uint32_t reply_type)
+{
     Nri__Pkg__Api__V1alpha1__PodSandbox p = NRI__PKG__API__V1ALPHA1__POD_SANDBOX__INIT;
     p.id = pod->id;
     p.name = pod->pod_name ? pod->pod_name : (char *)"";
@@ -68,8 +76,9 @@ berth_nrisrv_hook_t *berth_nri_create_hook(const berth_pod_info_t *pod, const ch
             NRI__PKG__API__V1ALPHA1__CREATE_CONTAINER_REQUEST__INIT;
     req.pod = &p;
     req.container = &c;
-    berth_nrisrv_hook_t *h = berth_nrisrv_hook_new("CreateContainer", BERTH_NRI_CREATE_CONTAINER,
-                                                   &req.base, reply_to, reply_type, 0);
+    /* Start, Stop and RemoveContainerRequest are the same two fields */
+    berth_nrisrv_hook_t *h =
+            berth_nrisrv_hook_new(method, event, &req.base, reply_to, reply_type, 0);
     berth_free(c.labels);
     berth_free(c.annotations);
     berth_free(c.args);
@@ -78,6 +87,36 @@ berth_nrisrv_hook_t *berth_nri_create_hook(const berth_pod_info_t *pod, const ch
     berth_free(c.env);
     berth_free(mounts);
     berth_free(c.mounts);
+    return h;
+}
+
+berth_nrisrv_hook_t *berth_nri_pod_hook(const char *method, int event, const char *id,
+                                        const Runtime__V1__PodSandboxConfig *cfg,
+                                        const char *handler, berth_handle_t reply_to,
+                                        uint32_t reply_type)
+{
+    Nri__Pkg__Api__V1alpha1__PodSandbox p = NRI__PKG__API__V1ALPHA1__POD_SANDBOX__INIT;
+    const Runtime__V1__PodSandboxMetadata *md = cfg->metadata;
+    p.id = (char *)id;
+    p.name = md && md->name ? md->name : (char *)"";
+    p.uid = md && md->uid ? md->uid : (char *)"";
+    p.namespace_ = md && md->namespace_ ? md->namespace_ : (char *)"";
+    p.runtime_handler = handler ? (char *)handler : (char *)"";
+    p.n_labels = cfg->n_labels;
+    p.labels = berth_cri_map_copy(&nri__pkg__api__v1alpha1__pod_sandbox__labels_entry__descriptor,
+                                  cfg->n_labels, (ProtobufCMessage *const *)cfg->labels);
+    p.n_annotations = cfg->n_annotations;
+    p.annotations =
+            berth_cri_map_copy(&nri__pkg__api__v1alpha1__pod_sandbox__annotations_entry__descriptor,
+                               cfg->n_annotations, (ProtobufCMessage *const *)cfg->annotations);
+    /* the three requests are the same message on the wire: the pod, field 1 */
+    Nri__Pkg__Api__V1alpha1__RunPodSandboxRequest req =
+            NRI__PKG__API__V1ALPHA1__RUN_POD_SANDBOX_REQUEST__INIT;
+    req.pod = &p;
+    berth_nrisrv_hook_t *h =
+            berth_nrisrv_hook_new(method, event, &req.base, reply_to, reply_type, 0);
+    berth_free(p.labels);
+    berth_free(p.annotations);
     return h;
 }
 

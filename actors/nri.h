@@ -51,6 +51,20 @@ typedef struct berth_nri_adjust {
 berth_nrisrv_hook_t *berth_nri_create_hook(const berth_pod_info_t *pod, const char *id,
                                            const Runtime__V1__ContainerConfig *cc,
                                            berth_handle_t reply_to, uint32_t reply_type);
+/* Any container hook (StartContainer, StopContainer, RemoveContainer: the
+ * same pod and container fields on the wire); reply_to NONE: a
+ * notification nobody waits for. */
+berth_nrisrv_hook_t *berth_nri_ctr_hook(const char *method, int event, const berth_pod_info_t *pod,
+                                        const char *id, const Runtime__V1__ContainerConfig *cc,
+                                        berth_handle_t reply_to, uint32_t reply_type);
+
+/* A pod hook (RunPodSandbox, StopPodSandbox, RemovePodSandbox: each
+ * request holds only the pod) for pod `id` with the kubelet's config and
+ * runtime handler. reply_to NONE: a notification, nobody waits. */
+berth_nrisrv_hook_t *berth_nri_pod_hook(const char *method, int event, const char *id,
+                                        const Runtime__V1__PodSandboxConfig *cfg,
+                                        const char *handler, berth_handle_t reply_to,
+                                        uint32_t reply_type);
 
 /* Merges one plugin's packed CreateContainerResponse into a. -1 with *err
  * (INVALID) for a malformed answer, an adjustment berth does not apply,

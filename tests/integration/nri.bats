@@ -187,3 +187,52 @@ wait_log() {
     CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
     [[ $CTR =~ ^[0-9a-f]{64}$ ]]
 }
+
+@test "nri: pod and container events reach the plugin in order; a refused RunPodSandbox leaves nothing" {
+    with_images
+    start_nri
+    plugin watcher 10
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=watcher'
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    berth_crictl start "$CTR" >/dev/null
+    berth_crictl stop "$CTR" >/dev/null
+    berth_crictl rm "$CTR" >/dev/null
+    berth_crictl stopp "$POD" >/dev/null
+    berth_crictl rmp "$POD" >/dev/null
+    wait_log "$BERTH_TMP/watcher.log" '^remove-pod name=nripod$'
+    run grep -E '^(run-pod|stop-pod|remove-pod|create-container|start-container|stop-container|remove-container) ' "$BERTH_TMP/watcher.log"
+    [ "${lines[0]}" = "run-pod name=nripod" ]
+    [ "${lines[1]}" = "create-container name=nrictr pod=nripod" ]
+    [ "${lines[2]}" = "start-container name=nrictr" ]
+    [ "${lines[3]}" = "stop-container name=nrictr" ]
+    [ "${lines[4]}" = "remove-container name=nrictr" ]
+    [ "${lines[5]}" = "stop-pod name=nripod" ]
+    [ "${lines[6]}" = "remove-pod name=nripod" ]
+    [ "${#lines[@]}" -eq 7 ]
+}
+
+@test "nri: a plugin failing RunPodSandbox fails it with nothing left; the retry succeeds" {
+    with_images
+    start_nri
+    plugin podrefuser 10 -fail-run-pod
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=podrefuser'
+    pod_and_ctr_json
+    awk -v d="$BERTH_TMP/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort >"$BERTH_TMP/m0"
+    run berth_crictl runp "$BERTH_TMP/pod.json"
+    [ "$status" -ne 0 ]
+    [[ $output == *"10-podrefuser"*"refuses pod nripod"* ]]
+    [ -z "$(berth_crictl pods -q)" ]
+    # nothing of the pod is left mounted or on disk (run/ns is the node's
+    # namespace pin directory, mounted once for every pod)
+    awk -v d="$BERTH_TMP/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts |
+        grep -vx "$BERTH_RUNROOT/ns" | sort >"$BERTH_TMP/m1"
+    diff "$BERTH_TMP/m0" "$BERTH_TMP/m1"
+    [ -z "$(ls -A "$BERTH_ROOT/pods" "$BERTH_RUNROOT/pods" 2>/dev/null | grep -v ':$' | grep -v '^$')" ]
+    kill "${PLUGIN_PIDS[0]}"
+    wait_log "$BERTH_LOG" 'NRI plugin disconnected.*plugin=podrefuser'
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    [[ $POD =~ ^[0-9a-f]{64}$ ]]
+}

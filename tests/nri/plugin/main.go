@@ -22,6 +22,7 @@ type plugin struct {
 	mu         sync.Mutex
 	log        *os.File
 	failCreate bool
+	failRunPod bool
 	mountSrc   string
 }
 
@@ -50,6 +51,9 @@ func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 
 func (p *plugin) RunPodSandbox(_ context.Context, pod *api.PodSandbox) error {
 	p.note("run-pod name=%s", pod.Name)
+	if p.failRunPod {
+		return fmt.Errorf("berth-nri-test refuses pod %s", pod.Name)
+	}
 	return nil
 }
 
@@ -104,6 +108,7 @@ func main() {
 		socket     = flag.String("socket", "", "NRI socket (default: NRI's)")
 		logPath    = flag.String("log", "/dev/stderr", "event log")
 		failCreate = flag.Bool("fail-create", false, "fail every CreateContainer")
+		failRunPod = flag.Bool("fail-run-pod", false, "fail every RunPodSandbox")
 		mountSrc   = flag.String("mount-src", "", "host directory to bind at /nri-mount")
 	)
 	flag.Parse()
@@ -112,7 +117,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	p := &plugin{log: f, failCreate: *failCreate, mountSrc: *mountSrc}
+	p := &plugin{log: f, failCreate: *failCreate, failRunPod: *failRunPod, mountSrc: *mountSrc}
 	opts := []stub.Option{stub.WithOnClose(func() { p.note("closed"); os.Exit(0) })}
 	// a pre-installed plugin is started with its name and index in argv[0]
 	// and a connected socket in NRI_PLUGIN_SOCKET: the stub reads both itself
