@@ -37,7 +37,6 @@
 typedef Nri__Pkg__Api__V1alpha1__RegisterPluginRequest register_req_t;
 typedef Nri__Pkg__Api__V1alpha1__ConfigureRequest configure_req_t;
 typedef Nri__Pkg__Api__V1alpha1__ConfigureResponse configure_resp_t;
-typedef Nri__Pkg__Api__V1alpha1__SynchronizeRequest sync_req_t;
 typedef Nri__Pkg__Api__V1alpha1__SynchronizeResponse sync_resp_t;
 
 typedef struct settings {
@@ -88,9 +87,36 @@ static void hook_free(berth_msg_t *msg)
     berth_free(h);
 }
 
+typedef struct track_msg {
+    berth_msg_t hdr;
+    int event;
+    uint8_t *payload; /* the hook's request, owned */
+    size_t len;
+} track_msg_t;
+
+static void track_free(berth_msg_t *msg)
+{
+    berth_free(((track_msg_t *)msg)->payload);
+    berth_free(msg);
+}
+
 static void hook_forward(berth_nrisrv_hook_t *h)
 {
     if (h->error != NULL || h->next >= h->nroute) {
+        /* the pod or container now exists: the server keeps it for the
+         * Synchronize of plugins to come (sent before the answer, so its
+         * Remove, which follows the answer, comes after it) */
+        uint64_t srv = __atomic_load_n(&current_server, __ATOMIC_ACQUIRE);
+        if (h->error == NULL && srv != 0 &&
+            (h->event == BERTH_NRI_RUN_POD_SANDBOX || h->event == BERTH_NRI_CREATE_CONTAINER)) {
+            track_msg_t *t = berth_msg_new(BERTH_MSG_NRISRV_TRACK, sizeof(*t));
+            t->hdr.free = track_free;
+            t->event = h->event;
+            t->len = h->len;
+            t->payload = berth_malloc(h->len ? h->len : 1);
+            memcpy(t->payload, h->payload, h->len);
+            berth_send((berth_handle_t){srv}, &t->hdr);
+        }
         h->answered = true;
         h->hdr.type = h->reply_type;
         berth_send(h->reply_to, &h->hdr);
@@ -316,12 +342,31 @@ static void start_configure(berth_actor_t *self, pconn_t *c)
     call(self, c, "Configure", &req.base);
 }
 
+/* The server makes the Synchronize request (the pods and containers it
+ * knows) and routes hooks to the plugin from then on; they wait in its
+ * queue until Synchronize is answered. */
 static void start_sync(berth_actor_t *self, pconn_t *c)
 {
-    /* the pods and containers are not gathered yet: an empty snapshot */
-    sync_req_t req = NRI__PKG__API__V1ALPHA1__SYNCHRONIZE_REQUEST__INIT;
+    (void)self;
     c->phase = PH_SYNC;
-    call(self, c, "Synchronize", &req.base);
+    registered_msg_t *rm = berth_msg_new(BERTH_MSG_NRISRV_SYNC_REQ, sizeof(*rm));
+    rm->conn = c->me;
+    snprintf(rm->name, sizeof(rm->name), "%s", c->name);
+    snprintf(rm->idx, sizeof(rm->idx), "%s", c->idx);
+    rm->events = c->events;
+    berth_send(c->server, &rm->hdr);
+}
+
+typedef struct sync_data_msg {
+    berth_msg_t hdr;
+    uint8_t *payload;
+    size_t len;
+} sync_data_msg_t;
+
+static void sync_data_free(berth_msg_t *msg)
+{
+    berth_free(((sync_data_msg_t *)msg)->payload);
+    berth_free(msg);
 }
 
 /* A valid index is two decimal digits, as NRI requires. */
@@ -390,16 +435,6 @@ static void on_request(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t 
     } else {
         respond(self, c, m->hdr.stream_id, CODE_UNIMPLEMENTED, "unknown method", NULL);
     }
-}
-
-static void registered(pconn_t *c)
-{
-    registered_msg_t *rm = berth_msg_new(BERTH_MSG_NRISRV_REGISTERED, sizeof(*rm));
-    rm->conn = c->me;
-    snprintf(rm->name, sizeof(rm->name), "%s", c->name);
-    snprintf(rm->idx, sizeof(rm->idx), "%s", c->idx);
-    rm->events = c->events;
-    berth_send(c->server, &rm->hdr);
 }
 
 /* Starts the next queued hook when the plugin is registered and idle. */
@@ -508,7 +543,6 @@ static void on_response(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t
         }
         berth_log_info("NRI plugin registered", "plugin=%s index=%s events=0x%x", c->name, c->idx,
                        (unsigned)c->events);
-        registered(c);
         pump(self, c);
     }
 }
@@ -646,6 +680,12 @@ static void conn_receive(berth_actor_t *self, berth_msg_t *msg)
         on_hook_call(self, c, (berth_nrisrv_hook_t *)msg);
         msg = NULL; /* kept (or freed) by on_hook_call */
         break;
+    case BERTH_MSG_NRISRV_SYNC_DATA: {
+        sync_data_msg_t *sd = (sync_data_msg_t *)msg;
+        if (c->phase == PH_SYNC && !c->closing && !c->linger)
+            call_raw(self, c, "Synchronize", sd->payload, sd->len);
+        break;
+    }
     default:
         break;
     }
@@ -714,7 +754,17 @@ typedef struct server {
     bool accept_busy, stopping, exited;
     plugin_ent_t *plugins; /* every connection; the registered ones sorted first by index */
     size_t n, cap;
+    /* the pods and containers hooks have shown, packed (PodSandbox,
+     * Container) for Synchronize */
+    struct tracked *pods, *ctrs;
+    size_t npods, nctrs;
 } server_t;
+
+typedef struct tracked {
+    char *id, *pod_id;
+    uint8_t *bytes;
+    size_t len;
+} tracked_t;
 
 static int ent_cmp(const void *a, const void *b)
 {
@@ -794,10 +844,108 @@ static void on_registered(server_t *s, registered_msg_t *rm)
     berth_log_info("NRI plugins in call order", "plugins=%s", order);
 }
 
+static void untrack(tracked_t *v, size_t *n, const char *id, const char *pod_id)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if ((id && strcmp(v[i].id, id) == 0) || (pod_id && strcmp(v[i].pod_id, pod_id) == 0)) {
+            berth_free(v[i].id);
+            berth_free(v[i].pod_id);
+            berth_free(v[i].bytes);
+        } else {
+            v[w++] = v[i];
+        }
+    }
+    *n = w;
+}
+
+static void track(tracked_t **v, size_t *n, const char *id, const char *pod_id,
+                  const ProtobufCMessage *m)
+{
+    untrack(*v, n, id, NULL);
+    *v = berth_realloc(*v, (*n + 1) * sizeof(**v));
+    tracked_t *t = &(*v)[(*n)++];
+    t->id = berth_strdup(id);
+    t->pod_id = berth_strdup(pod_id);
+    t->len = protobuf_c_message_get_packed_size(m);
+    t->bytes = berth_malloc(t->len ? t->len : 1);
+    protobuf_c_message_pack(m, t->bytes);
+}
+
+/* Keeps or forgets what a hook shows: created pods and containers (after
+ * their hooks succeeded: track messages), removed ones (their Remove). */
+static void on_track(server_t *s, int event, const uint8_t *p, size_t len)
+{
+    ProtobufCAllocator *a = berth_alloc_protobuf_allocator();
+    if (event == BERTH_NRI_RUN_POD_SANDBOX || event == BERTH_NRI_REMOVE_POD_SANDBOX) {
+        Nri__Pkg__Api__V1alpha1__RunPodSandboxRequest *r =
+                nri__pkg__api__v1alpha1__run_pod_sandbox_request__unpack(a, len, p);
+        if (r == NULL || r->pod == NULL) {
+            if (r)
+                nri__pkg__api__v1alpha1__run_pod_sandbox_request__free_unpacked(r, a);
+            return;
+        }
+        if (event == BERTH_NRI_RUN_POD_SANDBOX) {
+            track(&s->pods, &s->npods, r->pod->id, r->pod->id, &r->pod->base);
+        } else {
+            untrack(s->pods, &s->npods, r->pod->id, NULL);
+            untrack(s->ctrs, &s->nctrs, NULL, r->pod->id);
+        }
+        nri__pkg__api__v1alpha1__run_pod_sandbox_request__free_unpacked(r, a);
+    } else if (event == BERTH_NRI_CREATE_CONTAINER || event == BERTH_NRI_REMOVE_CONTAINER) {
+        Nri__Pkg__Api__V1alpha1__CreateContainerRequest *r =
+                nri__pkg__api__v1alpha1__create_container_request__unpack(a, len, p);
+        if (r == NULL || r->container == NULL) {
+            if (r)
+                nri__pkg__api__v1alpha1__create_container_request__free_unpacked(r, a);
+            return;
+        }
+        if (event == BERTH_NRI_CREATE_CONTAINER)
+            track(&s->ctrs, &s->nctrs, r->container->id, r->container->pod_sandbox_id,
+                  &r->container->base);
+        else
+            untrack(s->ctrs, &s->nctrs, r->container->id, NULL);
+        nri__pkg__api__v1alpha1__create_container_request__free_unpacked(r, a);
+    }
+}
+
+static void put_varint(berth_bytebuf_t *b, uint64_t v)
+{
+    while (v >= 0x80) {
+        berth_bytebuf_put_u8(b, (uint8_t)(v | 0x80));
+        v >>= 7;
+    }
+    berth_bytebuf_put_u8(b, (uint8_t)v);
+}
+
+/* A SynchronizeRequest of everything tracked, written field by field from
+ * the packed pods (field 1) and containers (field 2). */
+static void send_sync(server_t *s, berth_handle_t conn)
+{
+    berth_bytebuf_t b = {0};
+    for (size_t i = 0; i < s->npods; i++) {
+        berth_bytebuf_put_u8(&b, 1 << 3 | 2);
+        put_varint(&b, s->pods[i].len);
+        berth_bytebuf_put(&b, s->pods[i].bytes, s->pods[i].len);
+    }
+    for (size_t i = 0; i < s->nctrs; i++) {
+        berth_bytebuf_put_u8(&b, 2 << 3 | 2);
+        put_varint(&b, s->ctrs[i].len);
+        berth_bytebuf_put(&b, s->ctrs[i].bytes, s->ctrs[i].len);
+    }
+    sync_data_msg_t *sd = berth_msg_new(BERTH_MSG_NRISRV_SYNC_DATA, sizeof(*sd));
+    sd->hdr.free = sync_data_free;
+    sd->len = b.len;
+    sd->payload = b.data ? b.data : berth_malloc(1);
+    berth_send(conn, &sd->hdr);
+}
+
 /* Routes a hook through the registered plugins subscribed to its event,
  * in index order (the list is kept sorted). */
 static void on_hook(server_t *s, berth_nrisrv_hook_t *h)
 {
+    if (h->event == BERTH_NRI_REMOVE_POD_SANDBOX || h->event == BERTH_NRI_REMOVE_CONTAINER)
+        on_track(s, h->event, h->payload, h->len);
     uint32_t bit = 1u << (h->event - 1);
     h->route = berth_calloc(s->n + 1, sizeof(*h->route));
     h->nroute = 0;
@@ -822,9 +970,15 @@ static void server_receive(berth_actor_t *self, berth_msg_t *msg)
         if (((berth_cqe_msg_t *)msg)->op == &s->accept_op)
             on_accept(self, s, (berth_cqe_msg_t *)msg);
         break;
-    case BERTH_MSG_NRISRV_REGISTERED:
+    case BERTH_MSG_NRISRV_SYNC_REQ:
         on_registered(s, (registered_msg_t *)msg);
+        send_sync(s, ((registered_msg_t *)msg)->conn);
         break;
+    case BERTH_MSG_NRISRV_TRACK: {
+        track_msg_t *t = (track_msg_t *)msg;
+        on_track(s, t->event, t->payload, t->len);
+        break;
+    }
     case BERTH_MSG_NRISRV_HOOK:
         on_hook(s, (berth_nrisrv_hook_t *)msg);
         msg = NULL;
@@ -867,6 +1021,18 @@ static void server_fini(void *state)
     settings_fini(&s->set);
     berth_free(s->path);
     berth_free(s->plugins);
+    for (size_t i = 0; i < s->npods; i++) {
+        berth_free(s->pods[i].id);
+        berth_free(s->pods[i].pod_id);
+        berth_free(s->pods[i].bytes);
+    }
+    for (size_t i = 0; i < s->nctrs; i++) {
+        berth_free(s->ctrs[i].id);
+        berth_free(s->ctrs[i].pod_id);
+        berth_free(s->ctrs[i].bytes);
+    }
+    berth_free(s->pods);
+    berth_free(s->ctrs);
     berth_free(s);
 }
 

@@ -13,9 +13,11 @@
  * it), send a frame or message over NRI's own 4 MiB limits, or make berth
  * block: every socket operation is an io_uring op.
  *
- * Not done yet: the pod and container hooks, adjustments, pre-installed
- * plugins, UpdateContainers (answered UNIMPLEMENTED). Synchronize sends
- * no pods or containers yet.
+ * The server keeps the pods and containers its hooks have seen (created
+ * through RunPodSandbox and CreateContainer, gone at their Remove) to tell
+ * a new plugin at Synchronize; what existed before berthd started is not
+ * in it. Not done: pre-installed plugins, UpdateContainers (answered
+ * UNIMPLEMENTED).
  */
 #ifndef BERTH_IO_NRISRV_H
 #define BERTH_IO_NRISRV_H
@@ -32,12 +34,14 @@
 enum {
     BERTH_MSG_NRISRV_START = 230, /* private */
     BERTH_MSG_NRISRV_STOP = 231,
-    BERTH_MSG_NRISRV_REGISTERED = 232,   /* private: connection -> server */
     BERTH_MSG_NRISRV_GONE = 233,         /* private: connection -> server */
     BERTH_MSG_NRISRV_REG_TIMEOUT = 234,  /* private: the registration timeout */
     BERTH_MSG_NRISRV_CALL_TIMEOUT = 235, /* private: a call's request timeout */
     BERTH_MSG_NRISRV_HOOK = 236,         /* berth_nrisrv_hook_t: caller -> server */
     BERTH_MSG_NRISRV_HOOK_CALL = 237,    /* private: the hook on its way through the plugins */
+    BERTH_MSG_NRISRV_SYNC_REQ = 238,     /* private: configured plugin -> server */
+    BERTH_MSG_NRISRV_SYNC_DATA = 239,    /* private: the Synchronize request, server -> plugin */
+    BERTH_MSG_NRISRV_TRACK = 240,        /* private: a pod or container now exists */
 };
 
 /* NRI's event numbers (api.proto's Event); a plugin subscribes to event e

@@ -236,3 +236,21 @@ wait_log() {
     POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
     [[ $POD =~ ^[0-9a-f]{64}$ ]]
 }
+
+@test "nri: a plugin connecting later is synchronized with the pods and containers there are" {
+    with_images
+    start_nri
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    plugin late 10
+    wait_log "$BERTH_TMP/late.log" '^synchronize pods=1 containers=1$'
+    grep -q "^synchronize pod id=$POD name=nripod namespace=it$" "$BERTH_TMP/late.log"
+    grep -q "^synchronize container id=$CTR name=nrictr pod=$POD$" "$BERTH_TMP/late.log"
+    # removed ones are forgotten
+    berth_crictl rm "$CTR" >/dev/null
+    berth_crictl rmp -f "$POD" >/dev/null
+    plugin later 20
+    wait_log "$BERTH_TMP/later.log" '^synchronize pods=0 containers=0$'
+}
