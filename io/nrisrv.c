@@ -103,15 +103,15 @@ static void track_free(berth_msg_t *msg)
 static void hook_forward(berth_nrisrv_hook_t *h)
 {
     if (h->error != NULL || h->next >= h->nroute) {
-        /* the pod or container now exists: the server keeps it for the
-         * Synchronize of plugins to come (sent before the answer, so its
-         * Remove, which follows the answer, comes after it) */
+        /* a refused pod or container does not exist: the server, which
+         * kept it when it routed the hook, forgets it */
         uint64_t srv = __atomic_load_n(&current_server, __ATOMIC_ACQUIRE);
-        if (h->error == NULL && srv != 0 &&
+        if (h->error != NULL && srv != 0 &&
             (h->event == BERTH_NRI_RUN_POD_SANDBOX || h->event == BERTH_NRI_CREATE_CONTAINER)) {
             track_msg_t *t = berth_msg_new(BERTH_MSG_NRISRV_TRACK, sizeof(*t));
             t->hdr.free = track_free;
-            t->event = h->event;
+            t->event = h->event == BERTH_NRI_RUN_POD_SANDBOX ? BERTH_NRI_REMOVE_POD_SANDBOX
+                                                             : BERTH_NRI_REMOVE_CONTAINER;
             t->len = h->len;
             t->payload = berth_malloc(h->len ? h->len : 1);
             memcpy(t->payload, h->payload, h->len);
@@ -872,8 +872,9 @@ static void track(tracked_t **v, size_t *n, const char *id, const char *pod_id,
     protobuf_c_message_pack(m, t->bytes);
 }
 
-/* Keeps or forgets what a hook shows: created pods and containers (after
- * their hooks succeeded: track messages), removed ones (their Remove). */
+/* Keeps or forgets what a hook shows: pods and containers being created
+ * (forgotten again when a plugin refuses them: track messages), removed
+ * ones (their Remove). Other events change nothing. */
 static void on_track(server_t *s, int event, const uint8_t *p, size_t len)
 {
     ProtobufCAllocator *a = berth_alloc_protobuf_allocator();
@@ -944,8 +945,10 @@ static void send_sync(server_t *s, berth_handle_t conn)
  * in index order (the list is kept sorted). */
 static void on_hook(server_t *s, berth_nrisrv_hook_t *h)
 {
-    if (h->event == BERTH_NRI_REMOVE_POD_SANDBOX || h->event == BERTH_NRI_REMOVE_CONTAINER)
-        on_track(s, h->event, h->payload, h->len);
+    /* Kept as the hook is routed: a plugin registering from now on gets
+     * this pod or container either in its Synchronize (taken before) or
+     * through the hook (routed after), never neither. */
+    on_track(s, h->event, h->payload, h->len);
     uint32_t bit = 1u << (h->event - 1);
     h->route = berth_calloc(s->n + 1, sizeof(*h->route));
     h->nroute = 0;
