@@ -135,6 +135,8 @@ plugin_dirs = ["/usr/lib/cni"]
 # critest's NRI specs connect their own plugins here (-nri-socket below)
 enable_nri = true
 nri_listen = "$tmp/nri.sock"
+# critest's late-plugin spec blocks in Synchronize for over 2 s (the default)
+nri_plugin_request_timeout = "10s"
 EOF
 # critest's "runtime conditions" spec requires NetworkReady: give berthd a
 # conflist of its own (bridge and subnet no service berthd uses).
