@@ -348,9 +348,11 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
         ret = -1;
         goto stop;
     }
-    if (cfg->enable_nri && !cfg->nri_disable_connections) {
+    if (cfg->enable_nri) {
         berth_nrisrv_config_t ncfg = {
-                .socket_path = cfg->nri_listen,
+                .socket_path = cfg->nri_disable_connections ? NULL : cfg->nri_listen,
+                .plugin_dir = cfg->nri_plugin_dir,
+                .plugin_config_dir = cfg->nri_plugin_config_dir,
                 .registration_timeout_ns = (uint64_t)cfg->nri_plugin_registration_timeout_ns,
                 .request_timeout_ns = (uint64_t)cfg->nri_plugin_request_timeout_ns,
                 .runtime_name = "berth",
@@ -360,7 +362,9 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
             ret = -1;
             goto stop;
         }
-        berth_log_info("NRI serving", "socket=%s", cfg->nri_listen);
+        berth_log_info("NRI serving", "socket=%s plugin_dir=%s",
+                       cfg->nri_disable_connections ? "(none)" : cfg->nri_listen,
+                       cfg->nri_plugin_dir);
     }
     if (berth_grpc_server_start(&scfg, &d->listener, err) < 0) {
         berth_err_prefix(err, "cannot serve on %s", cfg->listen);

@@ -10,6 +10,7 @@
  */
 #include "io/nrisrv.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "io/fs.h"
 #include "io/netlisten.h"
 #include "io/nrimux.h"
+#include "io/spawn.h"
 #include "io/ttrpc.h"
 #include "nri.pb-c.h"
 
@@ -194,6 +196,7 @@ typedef struct pconn {
     berth_bytebuf_t wire; /* framed bytes in flight (the kernel reads them) */
     int phase;
     char *name, *idx; /* from RegisterPlugin */
+    char *config;     /* a pre-installed plugin's configuration; NULL: none */
     int32_t events;
     uint32_t next_stream; /* berth's calls on the plugin connection: odd ids */
     uint32_t call_stream; /* the call in flight; 0: none */
@@ -332,7 +335,8 @@ static void call_raw(berth_actor_t *self, pconn_t *c, const char *method, const 
 static void start_configure(berth_actor_t *self, pconn_t *c)
 {
     configure_req_t req = NRI__PKG__API__V1ALPHA1__CONFIGURE_REQUEST__INIT;
-    req.config = (char *)""; /* external plugins bring their own configuration */
+    /* external plugins bring their own configuration */
+    req.config = c->config ? c->config : (char *)"";
     req.runtime_name = c->set.runtime_name;
     req.runtime_version = c->set.runtime_version;
     req.registration_timeout = (int64_t)(c->set.reg_ns / 1000000);
@@ -367,6 +371,12 @@ static void sync_data_free(berth_msg_t *msg)
 {
     berth_free(((sync_data_msg_t *)msg)->payload);
     berth_free(msg);
+}
+
+/* A pre-installed plugin's file name: "<two digits>-<name>". */
+static bool valid_idx_prefix(const char *s)
+{
+    return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' && s[2] == '-' && s[3] != '\0';
 }
 
 /* A valid index is two decimal digits, as NRI requires. */
@@ -726,6 +736,7 @@ static void conn_fini(void *state)
     berth_free(c->name);
     berth_free(c->idx);
     berth_free(c->linger);
+    berth_free(c->config);
     settings_fini(&c->set);
     berth_free(c);
 }
@@ -758,7 +769,25 @@ typedef struct server {
      * Container) for Synchronize */
     struct tracked *pods, *ctrs;
     size_t npods, nctrs;
+    /* the pre-installed plugins' processes, signalled at the stop */
+    berth_handle_t *procs;
+    size_t nprocs;
 } server_t;
+
+typedef struct adopt_msg {
+    berth_msg_t hdr;
+    int fd;       /* owned */
+    char *config; /* owned */
+} adopt_msg_t;
+
+static void adopt_free(berth_msg_t *msg)
+{
+    adopt_msg_t *a = (adopt_msg_t *)msg;
+    if (a->fd >= 0)
+        close(a->fd);
+    berth_free(a->config);
+    berth_free(a);
+}
 
 typedef struct tracked {
     char *id, *pod_id;
@@ -777,12 +806,30 @@ static int ent_cmp(const void *a, const void *b)
 
 static void arm_accept(berth_actor_t *self, server_t *s)
 {
-    if (s->stopping || s->accept_busy)
+    if (s->stopping || s->accept_busy || s->fd < 0)
         return;
     struct io_uring_sqe *sqe = berth_ring_sqe(self);
     io_uring_prep_multishot_accept(sqe, s->fd, NULL, NULL, SOCK_CLOEXEC);
     s->accept_busy = true;
     berth_ring_submit(self, sqe, &s->accept_op);
+}
+
+static void spawn_conn(server_t *s, int fd, char *config)
+{
+    pconn_t *c = berth_calloc(1, sizeof(*c));
+    c->fd = fd;
+    c->config = config;
+    c->server = s->me;
+    c->next_stream = 1;
+    c->hq_tail = &c->hq;
+    settings_copy(&c->set, &s->set);
+    berth_handle_t h = berth_actor_spawn(&conn_class, c);
+    berth_send(h, berth_msg_new(BERTH_MSG_NRISRV_START, sizeof(berth_msg_t)));
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 8;
+        s->plugins = berth_realloc(s->plugins, s->cap * sizeof(*s->plugins));
+    }
+    s->plugins[s->n++] = (plugin_ent_t){.conn = h};
 }
 
 static void on_accept(berth_actor_t *self, server_t *s, berth_cqe_msg_t *m)
@@ -793,19 +840,7 @@ static void on_accept(berth_actor_t *self, server_t *s, berth_cqe_msg_t *m)
         if (s->stopping) {
             close(m->res);
         } else {
-            pconn_t *c = berth_calloc(1, sizeof(*c));
-            c->fd = m->res;
-            c->server = s->me;
-            c->next_stream = 1;
-            c->hq_tail = &c->hq;
-            settings_copy(&c->set, &s->set);
-            berth_handle_t h = berth_actor_spawn(&conn_class, c);
-            berth_send(h, berth_msg_new(BERTH_MSG_NRISRV_START, sizeof(berth_msg_t)));
-            if (s->n == s->cap) {
-                s->cap = s->cap ? s->cap * 2 : 8;
-                s->plugins = berth_realloc(s->plugins, s->cap * sizeof(*s->plugins));
-            }
-            s->plugins[s->n++] = (plugin_ent_t){.conn = h};
+            spawn_conn(s, m->res, NULL);
         }
     } else if (m->res != -ECANCELED && !s->stopping) {
         berth_log_warn("NRI: accept failed", "socket=%s errno=%d", s->path, -m->res);
@@ -977,6 +1012,21 @@ static void server_receive(berth_actor_t *self, berth_msg_t *msg)
         on_registered(s, (registered_msg_t *)msg);
         send_sync(s, ((registered_msg_t *)msg)->conn);
         break;
+    case BERTH_MSG_NRISRV_ADOPT: {
+        adopt_msg_t *a = (adopt_msg_t *)msg;
+        if (!s->stopping) {
+            spawn_conn(s, a->fd, berth_steal_ptr(&a->config));
+            a->fd = -1;
+        }
+        break;
+    }
+    case BERTH_MSG_PROC_EXIT: {
+        berth_proc_exit_msg_t *x = (berth_proc_exit_msg_t *)msg;
+        if (!s->stopping)
+            berth_log_warn("NRI pre-installed plugin exited", "pid=%d status=%d", (int)x->pid,
+                           x->status);
+        break;
+    }
     case BERTH_MSG_NRISRV_TRACK: {
         track_msg_t *t = (track_msg_t *)msg;
         on_track(s, t->event, t->payload, t->len);
@@ -1000,7 +1050,10 @@ static void server_receive(berth_actor_t *self, berth_msg_t *msg)
             s->stopping = true;
             if (s->accept_busy)
                 berth_ring_cancel(self, &s->accept_op);
-            berth_unlink_own(s->path, s->dev, s->ino);
+            if (s->fd >= 0)
+                berth_unlink_own(s->path, s->dev, s->ino);
+            for (size_t i = 0; i < s->nprocs; i++)
+                berth_proc_kill(s->procs[i], SIGTERM);
             for (size_t i = 0; i < s->n; i++)
                 berth_send(s->plugins[i].conn,
                            berth_msg_new(BERTH_MSG_NRISRV_STOP, sizeof(berth_msg_t)));
@@ -1036,36 +1089,128 @@ static void server_fini(void *state)
     }
     berth_free(s->pods);
     berth_free(s->ctrs);
+    berth_free(s->procs);
     berth_free(s);
 }
 
 static const berth_actor_class_t server_class = {
         .name = "nri-server", .receive = server_receive, .fini = server_fini};
 
+/* A pre-installed plugin's configuration: <index>-<name>.conf, else
+ * <name>.conf, else none (""). Main thread. */
+static char *plugin_config(const char *dir, const char *base, const char *name)
+{
+    const char *cands[] = {base, name};
+    for (int i = 0; dir && dir[0] && i < 2; i++) {
+        BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s.conf", dir, cands[i]);
+        FILE *f = fopen(path, "re");
+        if (f == NULL)
+            continue;
+        berth_bytebuf_t b = {0};
+        size_t n;
+        do {
+            uint8_t *p = berth_bytebuf_reserve(&b, 4096);
+            n = fread(p, 1, 4096, f);
+            b.len += n;
+        } while (n > 0 && b.len < (1u << 20));
+        fclose(f);
+        berth_bytebuf_put_u8(&b, 0);
+        return (char *)b.data;
+    }
+    return berth_strdup("");
+}
+
+/* Starts every <index>-<name> executable in dir with one end of a socket
+ * pair as fd 3 (NRI's own way), and hands the other end to the server. */
+static void launch_plugins(server_t *s, berth_handle_t srv, const berth_nrisrv_config_t *cfg)
+{
+    DIR *d = opendir(cfg->plugin_dir);
+    if (d == NULL) {
+        if (errno != ENOENT)
+            berth_log_warn("NRI: cannot read the plugin directory", "dir=%s errno=%d",
+                           cfg->plugin_dir, errno);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *base = de->d_name;
+        if (!valid_idx_prefix(base))
+            continue;
+        BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s", cfg->plugin_dir, base);
+        if (access(path, X_OK) != 0)
+            continue;
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+            berth_log_warn("NRI: socketpair failed", "plugin=%s errno=%d", base, errno);
+            continue;
+        }
+        char idx[3] = {base[0], base[1], '\0'};
+        BERTH_AUTO_FREE char *env_name = berth_asprintf("NRI_PLUGIN_NAME=%s", base + 3);
+        BERTH_AUTO_FREE char *env_idx = berth_asprintf("NRI_PLUGIN_IDX=%s", idx);
+        char *envp[] = {env_name, env_idx, (char *)"NRI_PLUGIN_SOCKET=3", NULL};
+        char *argv[] = {path, NULL};
+        berth_proc_fd_t fds[] = {{sv[1], 3}};
+        berth_proc_spec_t spec = {.path = path,
+                                  .argv = argv,
+                                  .envp = envp,
+                                  .fds = fds,
+                                  .nfds = 1,
+                                  .new_session = true};
+        berth_handle_t proc;
+        BERTH_AUTO_ERR berth_err_t err = NULL;
+        int r = berth_proc_run(srv, &spec, 0, &proc, NULL, &err);
+        close(sv[1]);
+        if (r < 0) {
+            berth_log_warn("NRI: cannot start a pre-installed plugin", "plugin=%s error=\"%s\"",
+                           base, err->msg);
+            close(sv[0]);
+            continue;
+        }
+        s->procs = berth_realloc(s->procs, (s->nprocs + 1) * sizeof(*s->procs));
+        s->procs[s->nprocs++] = proc;
+        adopt_msg_t *a = berth_msg_new(BERTH_MSG_NRISRV_ADOPT, sizeof(*a));
+        a->hdr.free = adopt_free;
+        a->fd = sv[0];
+        a->config = plugin_config(cfg->plugin_config_dir, base, base + 3);
+        berth_send(srv, &a->hdr);
+        berth_log_info("NRI pre-installed plugin started", "plugin=%s", base);
+    }
+    closedir(d);
+}
+
 int berth_nrisrv_start(const berth_nrisrv_config_t *cfg, berth_handle_t *out, berth_err_t *err)
 {
-    BERTH_AUTO_FREE char *dir = berth_strdup(cfg->socket_path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        if (berth_fs_mkdir_p(dir, 0755, err) < 0)
-            return berth_err_prefix(err, "NRI socket %s", cfg->socket_path);
+    int fd = -1;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    if (cfg->socket_path) {
+        BERTH_AUTO_FREE char *dir = berth_strdup(cfg->socket_path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if (berth_fs_mkdir_p(dir, 0755, err) < 0)
+                return berth_err_prefix(err, "NRI socket %s", cfg->socket_path);
+        }
+        fd = berth_listen_unix(cfg->socket_path, 0600, 64, &dev, &ino, err);
+        if (fd < 0)
+            return berth_err_prefix(err, "crio.nri.nri_listen");
     }
-    dev_t dev;
-    ino_t ino;
-    int fd = berth_listen_unix(cfg->socket_path, 0600, 64, &dev, &ino, err);
-    if (fd < 0)
-        return berth_err_prefix(err, "crio.nri.nri_listen");
     server_t *s = berth_calloc(1, sizeof(*s));
     s->fd = fd;
-    s->path = berth_strdup(cfg->socket_path);
+    s->path = berth_strdup(cfg->socket_path ? cfg->socket_path : "");
     s->dev = dev;
     s->ino = ino;
     s->set = (settings_t){.reg_ns = cfg->registration_timeout_ns,
                           .req_ns = cfg->request_timeout_ns,
                           .runtime_name = berth_strdup(cfg->runtime_name),
                           .runtime_version = berth_strdup(cfg->runtime_version)};
-    *out = berth_actor_spawn(&server_class, s);
+    /* reserved first: the plugins' exits and sockets are addressed to it
+     * before it runs, and procs is filled before it can read it */
+    *out = berth_actor_reserve();
+    s->me = *out;
+    if (cfg->plugin_dir && cfg->plugin_dir[0])
+        launch_plugins(s, *out, cfg);
+    berth_actor_start(*out, &server_class, s);
     berth_send(*out, berth_msg_new(BERTH_MSG_NRISRV_START, sizeof(berth_msg_t)));
     __atomic_store_n(&current_server, out->v, __ATOMIC_RELEASE);
     return 0;

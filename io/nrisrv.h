@@ -16,8 +16,7 @@
  * The server keeps the pods and containers its hooks have seen (created
  * through RunPodSandbox and CreateContainer, gone at their Remove) to tell
  * a new plugin at Synchronize; what existed before berthd started is not
- * in it. Not done: pre-installed plugins, UpdateContainers (answered
- * UNIMPLEMENTED).
+ * in it. Not done: UpdateContainers (answered UNIMPLEMENTED).
  */
 #ifndef BERTH_IO_NRISRV_H
 #define BERTH_IO_NRISRV_H
@@ -42,6 +41,7 @@ enum {
     BERTH_MSG_NRISRV_SYNC_REQ = 238,     /* private: configured plugin -> server */
     BERTH_MSG_NRISRV_SYNC_DATA = 239,    /* private: the Synchronize request, server -> plugin */
     BERTH_MSG_NRISRV_TRACK = 240,        /* private: a pod or container now exists */
+    BERTH_MSG_NRISRV_ADOPT = 241,        /* private: a pre-installed plugin's socket */
 };
 
 /* NRI's event numbers (api.proto's Event); a plugin subscribes to event e
@@ -105,17 +105,24 @@ void berth_nrisrv_hook_send(berth_nrisrv_hook_t *h);
 bool berth_nrisrv_enabled(void);
 
 typedef struct berth_nrisrv_config {
-    const char *socket_path;          /* created with mode 0600; refused when live */
+    const char *socket_path; /* created with mode 0600; refused when live; NULL: no socket */
+    /* pre-installed plugins: every executable <index>-<name> in plugin_dir
+     * is started with a connected socket (NRI_PLUGIN_SOCKET=3) and told its
+     * configuration, <index>-<name>.conf or <name>.conf in
+     * plugin_config_dir, at Configure. NULL: none. */
+    const char *plugin_dir;
+    const char *plugin_config_dir;
     uint64_t registration_timeout_ns; /* connect to registered */
     uint64_t request_timeout_ns;      /* one call to its answer */
     const char *runtime_name;         /* told to plugins at Configure ("berth") */
     const char *runtime_version;
 } berth_nrisrv_config_t;
 
-/* Listens on cfg->socket_path (its directory is created) and spawns the
- * server actor; *out is its handle. cfg is copied. Main thread, before or
- * after the engine starts. -1 with *err naming the socket when it cannot
- * listen. */
+/* Listens on cfg->socket_path (its directory is created), spawns the
+ * server actor and starts the pre-installed plugins; *out is the server's
+ * handle. cfg is copied. Main thread, after the engine started. -1 with
+ * *err naming the socket when it cannot listen; a plugin that cannot be
+ * started is logged and left out. */
 int berth_nrisrv_start(const berth_nrisrv_config_t *cfg, berth_handle_t *out, berth_err_t *err);
 
 /* Stops accepting, removes the socket and disconnects every plugin; the

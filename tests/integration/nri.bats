@@ -254,3 +254,17 @@ wait_log() {
     plugin later 20
     wait_log "$BERTH_TMP/later.log" '^synchronize pods=0 containers=0$'
 }
+
+@test "nri: a pre-installed plugin is started with a connected socket and its configuration" {
+    mkdir -p "$BERTH_TMP/plugins" "$BERTH_TMP/plugin-conf"
+    cp "$NRI_PLUGIN" "$BERTH_TMP/plugins/05-preinst"
+    echo "log=$BERTH_TMP/preinst.log" >"$BERTH_TMP/plugin-conf/preinst.conf"
+    start_nri --set "crio.nri.nri_plugin_dir=$BERTH_TMP/plugins" \
+        --set "crio.nri.nri_plugin_config_dir=$BERTH_TMP/plugin-conf" \
+        --set crio.nri.nri_disable_connections=true
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=preinst index=05'
+    grep -q "^configure runtime=berth .*config=\"log=$BERTH_TMP/preinst.log" "$BERTH_TMP/preinst.log"
+    grep -q '^synchronize pods=0 containers=0$' "$BERTH_TMP/preinst.log"
+    # no socket with nri_disable_connections
+    [ ! -e "$NRI_SOCK" ]
+}

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/containerd/nri/pkg/api"
@@ -34,6 +35,16 @@ func (p *plugin) note(format string, args ...interface{}) {
 }
 
 func (p *plugin) Configure(_ context.Context, config, runtime, version string) (api.EventMask, error) {
+	// a pre-installed plugin gets no arguments: its configuration may name
+	// the event log ("log=/path")
+	if strings.HasPrefix(config, "log=") {
+		path := strings.TrimSpace(strings.TrimPrefix(config, "log="))
+		if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			p.mu.Lock()
+			p.log = f
+			p.mu.Unlock()
+		}
+	}
 	p.note("configure runtime=%s version=%s config=%q", runtime, version, config)
 	return 0, nil
 }
