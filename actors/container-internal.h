@@ -15,6 +15,7 @@
 #include "actors/podmsg.h"
 #include "actors/creation.h"
 #include "actors/ctrsec.h"
+#include "actors/nri.h"
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
 #include "actors/runtimes.h"
@@ -146,6 +147,8 @@ typedef struct ctr {
     int announced;
     /* the seccomp notifier (actors/ctrsec.h); zero: none */
     berth_ctrsec_notify_t sn;
+    /* what the NRI plugins asked of the container at CreateContainer */
+    berth_nri_adjust_t nri;
 } ctr_t;
 
 typedef struct step_msg {
@@ -174,6 +177,9 @@ void ctr_down_done(ctr_t *c);
 void ctr_write_record(ctr_t *c, int step, bool creating);
 void ctr_infra_answer(ctr_t *c, const berth_err_t err);
 void ctr_begin_remove(berth_actor_t *self, ctr_t *c);
+/* Tells the NRI plugins of a container event nobody waits for (not for a
+ * pause container, nor with NRI off). */
+void ctr_nri_notify(const ctr_t *c, const char *method, int event);
 void ctr_kill(ctr_t *c, int sig, uint64_t tag);
 void ctr_sig_poll_cancel(berth_actor_t *self, ctr_t *c);
 void ctr_on_exit_msg(berth_actor_t *self, ctr_t *c, berth_conmon_exit_msg_t *m);

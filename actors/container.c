@@ -230,6 +230,7 @@ static void prepare_job(void *arg)
             .user = &c->user,
             .cfg = c->cfg,
             .seccomp_listener = listener,
+            .nri = &c->nri,
     };
     if (berth_ctrspec_write(&in, &c->stop_signal, &s->error) == 0 && c->restoring) {
         BERTH_AUTO_FREE char *config = berth_asprintf("%s/config.json", c->bundle);
@@ -490,6 +491,51 @@ static bool no_volumes(const void *owner)
             return false;
     }
     return true;
+}
+
+/* ---- NRI ---- */
+
+/* The pod's pause container is berth's own: NRI plugins see the pod, not it. */
+static bool no_nri(const void *owner)
+{
+    const ctr_t *c = owner;
+    return c->infra || !berth_nrisrv_enabled();
+}
+
+/* Asks every NRI plugin subscribed to CreateContainer, in index order; the
+ * answer (on_nri) carries their adjustments, applied when the spec is
+ * written. Nothing is made here, so a refusal has nothing to undo. */
+static void step_nri(berth_actor_t *self, void *owner)
+{
+    (void)self;
+    ctr_t *c = owner;
+    berth_nrisrv_hook_send(
+            berth_nri_create_hook(c->pod, c->id, c->config, c->self, BERTH_MSG_CTR_NRI));
+}
+
+static void on_nri(berth_actor_t *self, ctr_t *c, berth_nrisrv_hook_t *h)
+{
+    if (c->cr.phase != PH_CREATING)
+        return;
+    berth_err_t err = NULL;
+    if (h->error) {
+        err = berth_steal_ptr(&h->error);
+        berth_err_prefix(&err, "CreateContainer");
+        return ctr_fail(self, c, err);
+    }
+    for (size_t i = 0; i < h->nresults; i++) {
+        const berth_nrisrv_result_t *r = &h->results[i];
+        if (berth_nri_adjust_add(&c->nri, r->plugin, r->payload, r->len, &err) < 0) {
+            berth_err_prefix(&err, "CreateContainer");
+            return ctr_fail(self, c, err);
+        }
+    }
+    if (h->nresults)
+        berth_log_info("NRI plugins adjusted the container",
+                       "id=%s plugins=%zu env=%zu "
+                       "annotations=%zu mounts=%zu",
+                       c->id, h->nresults, c->nri.nenv, c->nri.nannotations, c->nri.nmounts);
+    berth_creation_next(self, &c->cr);
 }
 
 /* Claims each Mount.image from the images actor, which mounts the image
@@ -771,6 +817,7 @@ static const berth_creation_step_t steps[] = {
         {"looking up the image", NULL, step_image},
         {"checking CRIU", not_restoring, step_criu},
         {"mounting the image volumes", no_volumes, step_volumes},
+        {"calling the NRI plugins (CreateContainer)", no_nri, step_nri},
         {"mounting the root filesystem and writing the intent record", NULL, step_rootfs},
         /* a restore's runtime starts at StartContainer, with `runtime restore` */
         {"creating the container (its monitor and the OCI runtime)", is_restoring, step_runtime},
@@ -898,8 +945,18 @@ static void removed(berth_actor_t *self, void *owner)
         ctr_announce(c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
 }
 
+void ctr_nri_notify(const ctr_t *c, const char *method, int event)
+{
+    if (c->infra || c->pod == NULL || !berth_nrisrv_enabled())
+        return;
+    berth_nrisrv_hook_send(
+            berth_nri_ctr_hook(method, event, c->pod, c->id, c->config, BERTH_HANDLE_NONE, 0));
+}
+
 void ctr_begin_remove(berth_actor_t *self, ctr_t *c)
 {
+    if (c->cr.phase != PH_CREATING)
+        ctr_nri_notify(c, "RemoveContainer", BERTH_NRI_REMOVE_CONTAINER);
     berth_creation_remove(self, &c->cr);
 }
 
@@ -1083,6 +1140,7 @@ static void start_done(berth_actor_t *self, ctr_t *c, berth_err_t error)
         if (c->infra)
             ctr_infra_answer(c, NULL);
         c->started_at = (int64_t)berth_wall_ns();
+        ctr_nri_notify(c, "StartContainer", BERTH_NRI_START_CONTAINER);
         ctr_read_user(c);
         ctr_write_record(c, STEP_RECORD, false);
         ctr_publish(c);
@@ -1151,6 +1209,9 @@ static void ctr_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     case BERTH_MSG_IMAGES_VOL_ACQUIRED:
         on_vol_acquired(self, c, (berth_image_vol_msg_t *)msg);
+        break;
+    case BERTH_MSG_CTR_NRI:
+        on_nri(self, c, (berth_nrisrv_hook_t *)msg);
         break;
     case BERTH_MSG_CTR_STEP:
         on_step(self, c, (step_msg_t *)msg);
@@ -1222,6 +1283,7 @@ static void ctr_fini(void *state)
         berth_free(c->vol_paths[i]);
     berth_free(c->vol_paths);
     berth_err_free(&c->vol_failure);
+    berth_nri_adjust_fini(&c->nri);
     berth_err_free(&c->prep_failure);
     berth_user_fini(&c->user);
     char **fields[] = {&c->id,         &c->name,        &c->pod_id,       &c->rootfs,

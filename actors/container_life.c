@@ -76,6 +76,7 @@ void ctr_on_exit_msg(berth_actor_t *self, ctr_t *c, berth_conmon_exit_msg_t *m)
         c->cr.phase = PH_EXITED;
     berth_log_info("container exited", "name=%s id=%s exit_code=%d reason=%s", c->name, c->id,
                    c->exit_code, c->reason);
+    ctr_nri_notify(c, "StopContainer", BERTH_NRI_STOP_CONTAINER);
     ctr_write_record(c, STEP_RECORD, false);
     ctr_publish(c);
     /* stops waiting for the exit are answered; a remove goes on */

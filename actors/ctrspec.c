@@ -6,6 +6,7 @@
  * runtime for a controller that is not there.
  */
 #include "actors/ctrspec.h"
+#include "actors/nri.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -205,6 +206,10 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
     size_t nargs, nenv;
     char **args = berth_ctrspec_args(cc, icfg, &nargs);
     char **env = berth_ctrspec_env(cc, icfg, c->pod->hostname, &nenv);
+    if (c->nri)
+        berth_nri_apply_env(c->nri, &env, &nenv);
+    size_t nri_mounts = c->nri ? c->nri->nmounts : 0;
+    BERTH_AUTO_FREE berth_ocispec_kv_t *nri_annotations = NULL;
     *stop_signal = berth_ctrspec_signal(
             icfg ? json_string_value(json_object_get(icfg, "StopSignal")) : NULL);
     /* KEP-4960: the container config's stop signal wins over the image's */
@@ -254,7 +259,14 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
     }
     if (berth_ctrsec_rro_make(cc, c->bundle, &rro, err) < 0)
         goto out;
-    mounts = berth_calloc(cc->n_mounts + 1, sizeof(*mounts));
+    if (nri_mounts && c->pod->user_ns) {
+        berth_err_make(err, ENOTSUP, BERTH_ERR_UNSUPPORTED,
+                       "CreateContainer: NRI plugin %s adds a mount, which berth does not do "
+                       "yet in a pod with its own user namespace",
+                       c->nri->mounts[0].owner);
+        goto out;
+    }
+    mounts = berth_calloc(cc->n_mounts + nri_mounts + 1, sizeof(*mounts));
     for (size_t i = 0; i < cc->n_mounts; i++) {
         const Runtime__V1__Mount *m = cc->mounts[i];
         mounts[i].destination = m->container_path;
@@ -267,6 +279,23 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
                 : m->propagation == RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_BIDIRECTIONAL
                         ? BERTH_PROPAGATION_RSHARED
                         : BERTH_PROPAGATION_PRIVATE;
+    }
+    /* NRI mounts come after the kubelet's, in plugin order */
+    for (size_t i = 0; i < nri_mounts; i++) {
+        const berth_nri_mount_t *nm = &c->nri->mounts[i];
+        berth_ocispec_mount_t *om = &mounts[cc->n_mounts + i];
+        om->destination = nm->destination;
+        om->source = nm->source;
+        bool bind = strcmp(nm->type, "bind") == 0;
+        om->type = bind ? NULL : nm->type;
+        for (size_t j = 0; j < nm->noptions; j++)
+            if (strcmp(nm->options[j], "ro") == 0)
+                om->readonly = true;
+        if (!bind) {
+            om->options = (const char *const *)nm->options;
+            om->noptions = nm->noptions;
+        }
+        om->propagation = BERTH_PROPAGATION_PRIVATE;
     }
     const char *cwd = cc->working_dir && cc->working_dir[0] ? cc->working_dir : NULL;
     if (cwd == NULL && icfg) {
@@ -295,7 +324,7 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
             .hostname_path = c->pod->hostname_path,
             .shm_path = c->pod->shm_path,
             .mounts = mounts,
-            .nmounts = cc->n_mounts,
+            .nmounts = cc->n_mounts + nri_mounts,
             .net_mode = ns_mode(c->pod->net_ns),
             .net_path = c->pod->net_ns,
             .ipc_mode = ns_mode(c->pod->ipc_ns),
@@ -387,6 +416,16 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
     if (c->cfg && berth_ctrsec_umask(c, &spec, err) < 0) {
         berth_err_prefix(err, "CreateContainer");
         goto out;
+    }
+    if (c->nri && c->nri->nannotations) {
+        nri_annotations = berth_calloc(c->nri->nannotations, sizeof(*nri_annotations));
+        for (size_t i = 0; i < c->nri->nannotations; i++) {
+            const berth_nri_kv_t *kv = &c->nri->annotations[i];
+            if (kv->key[0] == '-') /* nothing else sets OCI annotations to remove */
+                continue;
+            nri_annotations[spec.nannotations++] = (berth_ocispec_kv_t){kv->key, kv->value};
+        }
+        spec.annotations = nri_annotations;
     }
     berth_ctrsec_t sec = {0};
     if (berth_ctrsec_apply(c, &spec, &sec, err) < 0) {

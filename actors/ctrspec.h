@@ -44,6 +44,9 @@ typedef struct berth_ctrspec_in {
      * bind mounts' sources go (io/userns.h berth_idmap_sources); released
      * with the container's root filesystem. */
     const char *idmap_dir;
+    /* the NRI plugins' adjustments (actors/nri.h): environment, OCI
+     * annotations, mounts; NULL: none */
+    const struct berth_nri_adjust *nri;
 } berth_ctrspec_in_t;
 
 /* Builds the spec and writes <bundle>/config.json; *stop_signal is the

@@ -40,6 +40,7 @@
 #include "io/streamtls.h"
 #include "io/stream.h"
 #include "io/netns.h"
+#include "io/nrisrv.h"
 #include "io/pprof.h"
 #include "io/userns.h"
 #include "io/signal.h"
@@ -54,6 +55,7 @@ typedef struct daemon {
     berth_handle_t signals;
     berth_httpsrv_t debug; /* the debug endpoint, when debug_on */
     bool debug_on;
+    berth_handle_t nri; /* the NRI server; invalid when NRI is off */
     bool stopping;
 } daemon_t;
 
@@ -83,6 +85,8 @@ static void daemon_receive(berth_actor_t *self, berth_msg_t *msg)
         }
         if (berth_handle_valid(d->metrics.actor))
             berth_httpsrv_stop(&d->metrics);
+        if (berth_handle_valid(d->nri))
+            berth_nrisrv_stop(d->nri);
         berth_grpc_server_stop(d->listener, SHUTDOWN_GRACE_NS, berth_actor_self(self),
                                berth_msg_new(BERTH_MSG_DAEMON_STOPPED, sizeof(berth_msg_t)));
         break;
@@ -344,6 +348,24 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
     if (cfg->enable_metrics && start_metrics(cfg, &d->metrics, err) < 0) {
         ret = -1;
         goto stop;
+    }
+    if (cfg->enable_nri) {
+        berth_nrisrv_config_t ncfg = {
+                .socket_path = cfg->nri_disable_connections ? NULL : cfg->nri_listen,
+                .plugin_dir = cfg->nri_plugin_dir,
+                .plugin_config_dir = cfg->nri_plugin_config_dir,
+                .registration_timeout_ns = (uint64_t)cfg->nri_plugin_registration_timeout_ns,
+                .request_timeout_ns = (uint64_t)cfg->nri_plugin_request_timeout_ns,
+                .runtime_name = "berth",
+                .runtime_version = BERTH_VERSION,
+        };
+        if (berth_nrisrv_start(&ncfg, &d->nri, err) < 0) {
+            ret = -1;
+            goto stop;
+        }
+        berth_log_info("NRI serving", "socket=%s plugin_dir=%s",
+                       cfg->nri_disable_connections ? "(none)" : cfg->nri_listen,
+                       cfg->nri_plugin_dir);
     }
     if (berth_grpc_server_start(&scfg, &d->listener, err) < 0) {
         berth_err_prefix(err, "cannot serve on %s", cfg->listen);

@@ -47,6 +47,8 @@ enum {
     BERTH_MSG_EVENTS_PUBLISH,   /* events: one packed ContainerEventResponse to fan out */
     BERTH_MSG_PODS_STATS,       /* pods: pod cgroups and namespaces sampled */
     BERTH_MSG_CTRS_POD_STATS,   /* berth_ctrs_pod_stats_msg_t: pods -> containers */
+    BERTH_MSG_CTR_NRI,          /* berth_nrisrv_hook_t: the NRI plugins answered a hook */
+    BERTH_MSG_POD_NRI,          /* berth_nrisrv_hook_t: the same, for a pod */
 };
 
 #endif

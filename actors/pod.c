@@ -41,6 +41,7 @@
 #include "actors/podusers.h"
 #include "io/stream.h"
 #include "io/podfiles.h"
+#include "actors/nri.h"
 
 #define DEFAULT_SHM_SIZE (64ull << 20)
 
@@ -532,6 +533,42 @@ static void step_infra(berth_actor_t *self, void *owner)
     berth_send(p->mgr, &im->hdr);
 }
 
+/* NRI's RunPodSandbox, once the pod is whole and before it is delivered:
+ * a plugin's refusal fails the creation and undo removes all of it. */
+static bool no_nri(const void *owner)
+{
+    (void)owner;
+    return !berth_nrisrv_enabled();
+}
+
+static void step_nri(berth_actor_t *self, void *owner)
+{
+    pod_t *p = owner;
+    berth_nrisrv_hook_send(berth_nri_pod_hook("RunPodSandbox", BERTH_NRI_RUN_POD_SANDBOX, p->id,
+                                              p->config, p->handler, berth_actor_self(self),
+                                              BERTH_MSG_POD_NRI));
+}
+
+static void on_nri(berth_actor_t *self, pod_t *p, berth_nrisrv_hook_t *h)
+{
+    if (p->cr.phase != PH_CREATING)
+        return;
+    if (h->error) {
+        berth_err_t err = berth_steal_ptr(&h->error);
+        berth_err_prefix(&err, "RunPodSandbox");
+        return berth_creation_fail(self, &p->cr, err);
+    }
+    berth_creation_next(self, &p->cr);
+}
+
+/* A notification to the NRI plugins that nobody waits for. */
+static void nri_notify(const pod_t *p, const char *method, int event)
+{
+    if (berth_nrisrv_enabled())
+        berth_nrisrv_hook_send(berth_nri_pod_hook(method, event, p->id, p->config, p->handler,
+                                                  BERTH_HANDLE_NONE, 0));
+}
+
 /* The record says READY: a restart after it finds a live pod. */
 static void step_commit(berth_actor_t *self, void *owner)
 {
@@ -548,6 +585,7 @@ static const berth_creation_step_t steps[] = {
         {"setting up the pod network (CNI ADD)", host_net, step_network},
         {"writing the sandbox record", host_net, step_cni_cache},
         {"starting the pause container", no_infra, step_infra},
+        {"calling the NRI plugins (RunPodSandbox)", no_nri, step_nri},
         {"writing the sandbox record", NULL, step_commit},
 };
 
@@ -664,6 +702,10 @@ static void on_remove(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
 {
     pod_t *p = owner;
     berth_creation_wait(&p->cr, rm);
+    if (p->cr.phase == PH_READY)
+        nri_notify(p, "StopPodSandbox", BERTH_NRI_STOP_POD_SANDBOX);
+    if (p->cr.phase == PH_READY || p->cr.phase == PH_NOTREADY)
+        nri_notify(p, "RemovePodSandbox", BERTH_NRI_REMOVE_POD_SANDBOX);
     /* A stashed (undelivered) pod that is removed is released too. */
     if (p->cr.resv.stash_timer) {
         berth_timer_cancel(self, p->cr.resv.stash_timer);
@@ -913,6 +955,7 @@ static void on_step(berth_actor_t *self, pod_t *p, step_msg_t *s)
         p->cr.phase = PH_NOTREADY;
         p->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
         berth_log_info("pod sandbox stopped", "name=%s id=%s", p->name, p->id);
+        nri_notify(p, "StopPodSandbox", BERTH_NRI_STOP_POD_SANDBOX);
         Runtime__V1__StopPodSandboxResponse resp = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
         berth_cri_req_msg_t *stops[64];
         size_t n;
@@ -1039,6 +1082,9 @@ static void pod_receive(berth_actor_t *self, berth_msg_t *msg)
         berth_send(im->reply_to, msg);
         return;
     }
+    case BERTH_MSG_POD_NRI:
+        on_nri(self, p, (berth_nrisrv_hook_t *)msg);
+        break;
     case BERTH_MSG_POD_INFRA_READY:
         on_infra_ready(self, p, (berth_ctrs_infra_msg_t *)msg);
         break;

@@ -123,6 +123,13 @@ static const struct keydesc keys[] = {
         K("metrics", metrics_socket, T_STR),
         K("metrics", metrics_cert, T_STR),
         K("metrics", metrics_key, T_STR),
+        K("nri", enable_nri, T_BOOL),
+        K("nri", nri_listen, T_STR),
+        K("nri", nri_plugin_dir, T_STR),
+        K("nri", nri_plugin_config_dir, T_STR),
+        KD("nri", "nri_plugin_registration_timeout", nri_plugin_registration_timeout_ns),
+        KD("nri", "nri_plugin_request_timeout", nri_plugin_request_timeout_ns),
+        K("nri", nri_disable_connections, T_BOOL),
         KD("names", "creation_budget", creation_budget_ns),
         KD("names", "cni_budget", cni_budget_ns),
         KD("names", "stall_margin", stall_margin_ns),
@@ -146,7 +153,7 @@ static const struct keydesc runtime_keys[] = {
 };
 
 static const char *const sections[] = {"api",     "runtime", "image", "network",
-                                       "metrics", "names",   "stats"};
+                                       "metrics", "names",   "nri",   "stats"};
 
 struct override {
     char *key;
@@ -787,6 +794,14 @@ static void set_defaults(berth_config_t *c)
     c->metrics_socket = berth_strdup("");
     c->metrics_cert = berth_strdup("");
     c->metrics_key = berth_strdup("");
+    /* CRI-O's defaults (and NRI's own for the socket and the directories) */
+    c->enable_nri = false;
+    c->nri_listen = berth_strdup("/var/run/nri/nri.sock");
+    c->nri_plugin_dir = berth_strdup("/opt/nri/plugins");
+    c->nri_plugin_config_dir = berth_strdup("/etc/nri/conf.d");
+    c->nri_plugin_registration_timeout_ns = 5 * 1000000000LL;
+    c->nri_plugin_request_timeout_ns = 2 * 1000000000LL;
+    c->nri_disable_connections = false;
     c->creation_budget_ns = 4 * 60 * 1000000000LL;
     c->cni_budget_ns = 5 * 60 * 1000000000LL;
     c->stall_margin_ns = 1000000000LL;
@@ -838,6 +853,14 @@ static int validate(const berth_config_t *c, berth_err_t *err)
                               "metrics endpoint needs both (a PEM certificate and its key)",
                               c->metrics_cert[0] ? "metrics_cert" : "metrics_key",
                               c->metrics_cert[0] ? "metrics_key" : "metrics_cert");
+    if (c->enable_nri && c->nri_listen[0] != '/' && !c->nri_disable_connections)
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "crio.nri.nri_listen: \"%s\" is not an absolute socket path",
+                              c->nri_listen);
+    if (c->nri_plugin_registration_timeout_ns <= 0 || c->nri_plugin_request_timeout_ns <= 0)
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "crio.nri.nri_plugin_registration_timeout and "
+                              "nri_plugin_request_timeout must be positive durations");
     if (c->grpc_max_send_msg_size <= 0 || c->grpc_max_recv_msg_size <= 0)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "crio.api.grpc_max_*_msg_size must be positive");

@@ -121,6 +121,14 @@ typedef struct berth_config {
     char *metrics_socket;
     char *metrics_cert; /* PEM; with metrics_key: the TCP endpoint speaks TLS */
     char *metrics_key;
+    /* [crio.nri]: the Node Resource Interface (docs/nri.md) */
+    bool enable_nri;
+    char *nri_listen;            /* the socket external plugins connect to */
+    char *nri_plugin_dir;        /* pre-installed plugins, started by berth */
+    char *nri_plugin_config_dir; /* their configuration, <index>-<name>.conf or <name>.conf */
+    int64_t nri_plugin_registration_timeout_ns;
+    int64_t nri_plugin_request_timeout_ns;
+    bool nri_disable_connections; /* true: no socket, pre-installed plugins only */
     /* [crio.names] ([berth.names]) or [crio.runtime]: name-actor timings, ns */
     int64_t creation_budget_ns;
     int64_t cni_budget_ns;

@@ -130,6 +130,13 @@ registries_conf = "$reg_dir/registries.conf"
 [crio.network]
 network_dir = "$tmp/net.d"
 plugin_dirs = ["/usr/lib/cni"]
+
+[crio.nri]
+# critest's NRI specs connect their own plugins here (-nri-socket below)
+enable_nri = true
+nri_listen = "$tmp/nri.sock"
+# critest's late-plugin spec blocks in Synchronize for over 2 s (the default)
+nri_plugin_request_timeout = "10s"
 EOF
 # critest's "runtime conditions" spec requires NetworkReady: give berthd a
 # conflist of its own (bridge and subnet no service berthd uses).
@@ -168,6 +175,7 @@ args=(
     # Suite bound below the outer timeout, so ginkgo still writes reports.
     --ginkgo.timeout "$((timeout_s - 120))s"
     --ginkgo.poll-progress-after 120s
+    -nri-socket "$tmp/nri.sock"
 )
 ((parallel > 1)) && args+=(-parallel "$parallel")
 [[ -n ${CRITEST_FOCUS:-} ]] && args+=(--ginkgo.focus "$CRITEST_FOCUS")

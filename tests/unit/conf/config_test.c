@@ -474,6 +474,44 @@ static void cleanup(void)
     rmdir(tmpdir);
 }
 
+/* [crio.nri]: off by default with CRI-O's socket and timeouts; the keys
+ * load, and a relative socket path is refused naming the key. */
+static void test_nri_keys(void)
+{
+    berth_config_t *c = build(NULL, NULL, NULL);
+    ok(c && !c->enable_nri && strcmp(c->nri_listen, "/var/run/nri/nri.sock") == 0 &&
+               strcmp(c->nri_plugin_dir, "/opt/nri/plugins") == 0 &&
+               strcmp(c->nri_plugin_config_dir, "/etc/nri/conf.d") == 0 &&
+               c->nri_plugin_registration_timeout_ns == 5000000000LL &&
+               c->nri_plugin_request_timeout_ns == 2000000000LL && !c->nri_disable_connections,
+       "nri defaults: disabled, /var/run/nri/nri.sock, 5s to register, 2s a request");
+    berth_config_unref(c);
+    char *msg = NULL;
+    char *f = write_file("nri.conf", "[crio.nri]\nenable_nri = true\n"
+                                     "nri_listen = \"/run/t/nri.sock\"\n"
+                                     "nri_plugin_dir = \"/p\"\nnri_plugin_config_dir = \"/pc\"\n"
+                                     "nri_plugin_registration_timeout = \"1s\"\n"
+                                     "nri_plugin_request_timeout = \"500ms\"\n"
+                                     "nri_disable_connections = true\n");
+    c = build(f, NULL, &msg);
+    ok(c && c->enable_nri && strcmp(c->nri_listen, "/run/t/nri.sock") == 0 &&
+               strcmp(c->nri_plugin_dir, "/p") == 0 &&
+               strcmp(c->nri_plugin_config_dir, "/pc") == 0 &&
+               c->nri_plugin_registration_timeout_ns == 1000000000LL &&
+               c->nri_plugin_request_timeout_ns == 500000000LL && c->nri_disable_connections,
+       "[crio.nri] keys load (%s)", msg ? msg : "ok");
+    berth_config_unref(c);
+    berth_free(msg);
+    msg = NULL;
+    berth_free(f);
+    f = write_file("nri.conf", "[crio.nri]\nenable_nri = true\nnri_listen = \"nri.sock\"\n");
+    c = build(f, NULL, &msg);
+    ok(c == NULL && msg && strstr(msg, "nri_listen"),
+       "a relative nri_listen is refused, naming it: %s", msg ? msg : "");
+    berth_free(msg);
+    berth_free(f);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -487,6 +525,7 @@ int main(void)
     test_durations();
     test_streaming_keys();
     test_stats_period();
+    test_nri_keys();
     cleanup();
     return tap_done();
 }

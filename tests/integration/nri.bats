@@ -1,0 +1,270 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
+# NRI ([crio.nri]; docs/nri.md) on a private berthd with berth's test plugin
+# (tests/nri/plugin, built on NRI's own pkg/stub by tests/nri/build.sh;
+# real runc, CNI bridge berthit47, 10.213.47.0/24, the offline registry):
+# off by default (no socket); a plugin registers and sees Configure and
+# Synchronize; plugins are kept in index order; a bad index and a plugin
+# that never registers are dropped while berthd keeps serving; at
+# CreateContainer a plugin adds an environment variable, an OCI annotation
+# and a bind mount, seen inside the container; a plugin that fails
+# CreateContainer fails the creation with nothing left, and the retry
+# succeeds once the plugin is gone.
+
+load helpers
+
+BRIDGE=berthit47
+SUBNET=10.213.47.0/24
+BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
+
+setup_file() {
+    NRI_PLUGIN=$("$BATS_TEST_DIRNAME/../nri/build.sh" 2>/dev/null) || NRI_PLUGIN=
+    export NRI_PLUGIN
+    export REG_DIR=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
+    if command -v docker-registry >/dev/null; then
+        "$BERTH_SRC/tests/fixtures/images/build.sh" "$REG_DIR" >"$BATS_FILE_TMPDIR/build.log" 2>&1 ||
+            true
+    fi
+}
+
+setup() {
+    [[ -x ${NRI_PLUGIN:-} ]] || skip "NRI test plugin not built (tests/nri/build.sh needs Go)"
+    berth_setup
+    NRI_SOCK=$BERTH_TMP/nri/nri.sock
+    PLUGIN_PIDS=()
+}
+
+teardown() {
+    local p
+    for p in "${PLUGIN_PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    berth_teardown
+    ip link del "$BRIDGE" 2>/dev/null || true
+}
+
+# with_images: the offline registry, a CNI network and the runtime (call
+# before start_nri); skips without test images
+with_images() {
+    [[ -s $REG_DIR/images.txt ]] || skip "no test images"
+    write_conflist nritest "$BRIDGE" "$SUBNET"
+    berth_conf_images
+}
+
+# pod_and_ctr_json: $BERTH_TMP/pod.json and ctr.json (a busybox sleeping)
+pod_and_ctr_json() {
+    cat >"$BERTH_TMP/pod.json" <<EOF
+{"metadata":{"name":"nripod","namespace":"it","uid":"u-nri-$$-$BATS_TEST_NUMBER","attempt":0},
+ "hostname":"nrihost","log_directory":"$BERTH_TMP/logs","linux":{}}
+EOF
+    cat >"$BERTH_TMP/ctr.json" <<EOF
+{"metadata":{"name":"nrictr"},"image":{"image":"$BUSYBOX"},"log_path":"c.log",
+ "command":["sleep","300"],"envs":[{"key":"FROM_KUBELET","value":"yes"}]}
+EOF
+}
+
+# merged_mounts: how many container root filesystems of this test are mounted
+merged_mounts() {
+    awk -v d="$BERTH_ROOT/" 'index($2, d) == 1 && $2 ~ /merged$/' /proc/self/mounts | wc -l
+}
+
+start_nri() {
+    start_berthd --set crio.nri.enable_nri=true --set "crio.nri.nri_listen=$NRI_SOCK" "$@"
+}
+
+# plugin NAME IDX [ARGS...]: starts the test plugin on the test's socket,
+# its event log in $BERTH_TMP/NAME.log
+plugin() {
+    local name=$1 idx=$2
+    shift 2
+    "$NRI_PLUGIN" -name "$name" -idx "$idx" -socket "$NRI_SOCK" -log "$BERTH_TMP/$name.log" \
+        "$@" </dev/null >>"$BERTH_TMP/$name.out" 2>&1 3>&- &
+    PLUGIN_PIDS+=($!)
+}
+
+# wait_log FILE PATTERN: up to 10 s for an extended regex in FILE
+wait_log() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        grep -Eq "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "# no /$2/ in $1:"
+    cat "$1" 2>/dev/null || true
+    return 1
+}
+
+@test "nri: off by default, no socket" {
+    start_berthd --set "crio.nri.nri_listen=$NRI_SOCK"
+    [ ! -e "$NRI_SOCK" ]
+    ! grep -q 'NRI serving' "$BERTH_LOG"
+}
+
+@test "nri: a plugin registers and sees Configure and Synchronize" {
+    start_nri
+    [ -S "$NRI_SOCK" ]
+    plugin alpha 10
+    wait_log "$BERTH_TMP/alpha.log" '^synchronize pods=0 containers=0$'
+    grep -q '^configure runtime=berth version=' "$BERTH_TMP/alpha.log"
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=alpha index=10'
+    berth_crictl version >/dev/null
+}
+
+@test "nri: plugins are kept in index order" {
+    start_nri
+    plugin late 30
+    wait_log "$BERTH_LOG" 'plugin=late index=30'
+    plugin early 05
+    wait_log "$BERTH_LOG" 'NRI plugins in call order.*plugins=05-early,30-late'
+}
+
+@test "nri: a plugin with a bad index is refused; one that never registers is dropped" {
+    start_nri --set crio.nri.nri_plugin_registration_timeout=1s
+    plugin bad 7x
+    wait_log "$BERTH_LOG" 'NRI plugin dropped before it registered.*invalid index'
+    # a client that connects and says nothing
+    python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(30)' "$NRI_SOCK" &
+    PLUGIN_PIDS+=($!)
+    wait_log "$BERTH_LOG" 'registration timed out'
+    plugin good 20
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=good'
+    berth_crictl version >/dev/null
+}
+
+@test "nri: the socket goes away at the stop" {
+    start_nri
+    [ -S "$NRI_SOCK" ]
+    stop_berthd
+    BERTHD_PID=
+    [ ! -e "$NRI_SOCK" ]
+}
+
+@test "nri: CreateContainer adjustments: an env var, an annotation and a mount, seen inside" {
+    with_images
+    mkdir -p "$BERTH_TMP/shared"
+    echo from-nri >"$BERTH_TMP/shared/file"
+    start_nri
+    plugin adjuster 10 -mount-src "$BERTH_TMP/shared"
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=adjuster'
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    berth_crictl start "$CTR" >/dev/null
+    grep -q '^create-container name=nrictr pod=nripod$' "$BERTH_TMP/adjuster.log"
+    run berth_crictl exec "$CTR" env
+    [[ $output == *BERTH_NRI_TEST=injected* ]]
+    [[ $output == *FROM_KUBELET=yes* ]]
+    run berth_crictl exec "$CTR" cat /nri-mount/file
+    [ "$output" = from-nri ]
+    # read-only, as the plugin asked
+    run berth_crictl exec "$CTR" touch /nri-mount/x
+    [ "$status" -ne 0 ]
+    grep -q '"berth.test/nri": *"seen"' "$BERTH_RUNROOT/containers/$CTR/config.json"
+}
+
+@test "nri: a plugin failing CreateContainer fails it with nothing left; the retry succeeds" {
+    with_images
+    start_nri
+    plugin refuser 10 -fail-create
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=refuser'
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    local dirs mounts
+    dirs=$(ls "$BERTH_RUNROOT/containers" | wc -l)
+    mounts=$(merged_mounts)
+    run berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json"
+    [ "$status" -ne 0 ]
+    [[ $output == *"10-refuser"*"refuses container nrictr"* ]]
+    [ -z "$(berth_crictl ps -a -q)" ]
+    # nothing of the attempt is left: no bundle, no root filesystem mounted
+    [ "$(ls "$BERTH_RUNROOT/containers" | wc -l)" -eq "$dirs" ]
+    [ "$(merged_mounts)" -eq "$mounts" ]
+    # the plugin goes; the kubelet's retry of the same name succeeds
+    kill "${PLUGIN_PIDS[0]}"
+    wait_log "$BERTH_LOG" 'NRI plugin disconnected.*plugin=refuser'
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    [[ $CTR =~ ^[0-9a-f]{64}$ ]]
+}
+
+@test "nri: pod and container events reach the plugin in order; a refused RunPodSandbox leaves nothing" {
+    with_images
+    start_nri
+    plugin watcher 10
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=watcher'
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    berth_crictl start "$CTR" >/dev/null
+    berth_crictl stop "$CTR" >/dev/null
+    berth_crictl rm "$CTR" >/dev/null
+    berth_crictl stopp "$POD" >/dev/null
+    berth_crictl rmp "$POD" >/dev/null
+    wait_log "$BERTH_TMP/watcher.log" '^remove-pod name=nripod$'
+    run grep -E '^(run-pod|stop-pod|remove-pod|create-container|start-container|stop-container|remove-container) ' "$BERTH_TMP/watcher.log"
+    [ "${lines[0]}" = "run-pod name=nripod" ]
+    [ "${lines[1]}" = "create-container name=nrictr pod=nripod" ]
+    [ "${lines[2]}" = "start-container name=nrictr" ]
+    [ "${lines[3]}" = "stop-container name=nrictr" ]
+    [ "${lines[4]}" = "remove-container name=nrictr" ]
+    [ "${lines[5]}" = "stop-pod name=nripod" ]
+    [ "${lines[6]}" = "remove-pod name=nripod" ]
+    [ "${#lines[@]}" -eq 7 ]
+}
+
+@test "nri: a plugin failing RunPodSandbox fails it with nothing left; the retry succeeds" {
+    with_images
+    start_nri
+    plugin podrefuser 10 -fail-run-pod
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=podrefuser'
+    pod_and_ctr_json
+    awk -v d="$BERTH_TMP/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort >"$BERTH_TMP/m0"
+    run berth_crictl runp "$BERTH_TMP/pod.json"
+    [ "$status" -ne 0 ]
+    [[ $output == *"10-podrefuser"*"refuses pod nripod"* ]]
+    [ -z "$(berth_crictl pods -q)" ]
+    # nothing of the pod is left mounted or on disk (run/ns is the node's
+    # namespace pin directory, mounted once for every pod)
+    awk -v d="$BERTH_TMP/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts |
+        grep -vx "$BERTH_RUNROOT/ns" | sort >"$BERTH_TMP/m1"
+    diff "$BERTH_TMP/m0" "$BERTH_TMP/m1"
+    [ -z "$(ls -A "$BERTH_ROOT/pods" "$BERTH_RUNROOT/pods" 2>/dev/null | grep -v ':$' | grep -v '^$')" ]
+    kill "${PLUGIN_PIDS[0]}"
+    wait_log "$BERTH_LOG" 'NRI plugin disconnected.*plugin=podrefuser'
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    [[ $POD =~ ^[0-9a-f]{64}$ ]]
+}
+
+@test "nri: a plugin connecting later is synchronized with the pods and containers there are" {
+    with_images
+    start_nri
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    plugin late 10
+    wait_log "$BERTH_TMP/late.log" '^synchronize pods=1 containers=1$'
+    grep -q "^synchronize pod id=$POD name=nripod namespace=it$" "$BERTH_TMP/late.log"
+    grep -q "^synchronize container id=$CTR name=nrictr pod=$POD$" "$BERTH_TMP/late.log"
+    # removed ones are forgotten
+    berth_crictl rm "$CTR" >/dev/null
+    berth_crictl rmp -f "$POD" >/dev/null
+    plugin later 20
+    wait_log "$BERTH_TMP/later.log" '^synchronize pods=0 containers=0$'
+}
+
+@test "nri: a pre-installed plugin is started with a connected socket and its configuration" {
+    mkdir -p "$BERTH_TMP/plugins" "$BERTH_TMP/plugin-conf"
+    cp "$NRI_PLUGIN" "$BERTH_TMP/plugins/05-preinst"
+    echo "log=$BERTH_TMP/preinst.log" >"$BERTH_TMP/plugin-conf/preinst.conf"
+    start_nri --set "crio.nri.nri_plugin_dir=$BERTH_TMP/plugins" \
+        --set "crio.nri.nri_plugin_config_dir=$BERTH_TMP/plugin-conf" \
+        --set crio.nri.nri_disable_connections=true
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=preinst index=05'
+    grep -q "^configure runtime=berth .*config=\"log=$BERTH_TMP/preinst.log" "$BERTH_TMP/preinst.log"
+    grep -q '^synchronize pods=0 containers=0$' "$BERTH_TMP/preinst.log"
+    # no socket with nri_disable_connections
+    [ ! -e "$NRI_SOCK" ]
+}

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// berth-nri-test: an NRI plugin for berth's tests (tests/integration/nri.bats),
+// built on NRI's own pkg/stub so it speaks the protocol exactly as real
+// plugins do. It appends one line per event it sees to -log; at
+// CreateContainer it adds an environment variable, an annotation and a
+// read-only bind mount (-mount-src), or fails the creation (-fail-create).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/stub"
+)
+
+type plugin struct {
+	mu         sync.Mutex
+	log        *os.File
+	failCreate bool
+	failRunPod bool
+	mountSrc   string
+}
+
+func (p *plugin) note(format string, args ...interface{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.log, format+"\n", args...)
+	p.log.Sync()
+}
+
+func (p *plugin) Configure(_ context.Context, config, runtime, version string) (api.EventMask, error) {
+	// a pre-installed plugin gets no arguments: its configuration may name
+	// the event log ("log=/path")
+	if strings.HasPrefix(config, "log=") {
+		path := strings.TrimSpace(strings.TrimPrefix(config, "log="))
+		if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			p.mu.Lock()
+			p.log = f
+			p.mu.Unlock()
+		}
+	}
+	p.note("configure runtime=%s version=%s config=%q", runtime, version, config)
+	return 0, nil
+}
+
+func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
+	p.note("synchronize pods=%d containers=%d", len(pods), len(ctrs))
+	for _, pod := range pods {
+		p.note("synchronize pod id=%s name=%s namespace=%s", pod.Id, pod.Name, pod.Namespace)
+	}
+	for _, c := range ctrs {
+		p.note("synchronize container id=%s name=%s pod=%s", c.Id, c.Name, c.PodSandboxId)
+	}
+	return nil, nil
+}
+
+func (p *plugin) RunPodSandbox(_ context.Context, pod *api.PodSandbox) error {
+	p.note("run-pod name=%s", pod.Name)
+	if p.failRunPod {
+		return fmt.Errorf("berth-nri-test refuses pod %s", pod.Name)
+	}
+	return nil
+}
+
+func (p *plugin) StopPodSandbox(_ context.Context, pod *api.PodSandbox) error {
+	p.note("stop-pod name=%s", pod.Name)
+	return nil
+}
+
+func (p *plugin) RemovePodSandbox(_ context.Context, pod *api.PodSandbox) error {
+	p.note("remove-pod name=%s", pod.Name)
+	return nil
+}
+
+func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
+	p.note("create-container name=%s pod=%s", c.Name, pod.Name)
+	if p.failCreate {
+		return nil, nil, fmt.Errorf("berth-nri-test refuses container %s", c.Name)
+	}
+	adj := &api.ContainerAdjustment{}
+	adj.AddEnv("BERTH_NRI_TEST", "injected")
+	adj.AddAnnotation("berth.test/nri", "seen")
+	if p.mountSrc != "" {
+		adj.AddMount(&api.Mount{
+			Source:      p.mountSrc,
+			Destination: "/nri-mount",
+			Type:        "bind",
+			Options:     []string{"bind", "ro"},
+		})
+	}
+	return adj, nil, nil
+}
+
+func (p *plugin) StartContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
+	p.note("start-container name=%s", c.Name)
+	return nil
+}
+
+func (p *plugin) StopContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) ([]*api.ContainerUpdate, error) {
+	p.note("stop-container name=%s", c.Name)
+	return nil, nil
+}
+
+func (p *plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
+	p.note("remove-container name=%s", c.Name)
+	return nil
+}
+
+func main() {
+	var (
+		name       = flag.String("name", "berth-test", "plugin name")
+		idx        = flag.String("idx", "10", "plugin index (two digits)")
+		socket     = flag.String("socket", "", "NRI socket (default: NRI's)")
+		logPath    = flag.String("log", "/dev/stderr", "event log")
+		failCreate = flag.Bool("fail-create", false, "fail every CreateContainer")
+		failRunPod = flag.Bool("fail-run-pod", false, "fail every RunPodSandbox")
+		mountSrc   = flag.String("mount-src", "", "host directory to bind at /nri-mount")
+	)
+	flag.Parse()
+	f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	p := &plugin{log: f, failCreate: *failCreate, failRunPod: *failRunPod, mountSrc: *mountSrc}
+	opts := []stub.Option{stub.WithOnClose(func() { p.note("closed"); os.Exit(0) })}
+	// a pre-installed plugin is started with its name and index in argv[0]
+	// and a connected socket in NRI_PLUGIN_SOCKET: the stub reads both itself
+	if os.Getenv("NRI_PLUGIN_SOCKET") == "" {
+		opts = append(opts, stub.WithPluginName(*name), stub.WithPluginIdx(*idx))
+		if *socket != "" {
+			opts = append(opts, stub.WithSocketPath(*socket))
+		}
+	}
+	s, err := stub.New(p, opts...)
+	if err != nil {
+		p.note("stub: %v", err)
+		os.Exit(1)
+	}
+	if err := s.Run(context.Background()); err != nil {
+		p.note("run: %v", err)
+		os.Exit(1)
+	}
+}
