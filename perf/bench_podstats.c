@@ -24,6 +24,10 @@
 
 enum { CALL_STATS, CALL_METRICS };
 
+/* The first failed call's reason, per call: reported, not only counted (a
+ * call every pod makes bigger can outgrow the gRPC message limit). */
+static char first_error[2][256];
+
 static double timed_call(berth_cri_client_t *c, int which, bool *ok)
 {
     berth_cri_status_t st = {0};
@@ -45,6 +49,11 @@ static double timed_call(berth_cri_client_t *c, int which, bool *ok)
     }
     double dt = berth_bench_mono_s() - t;
     *ok = rc == 0 && st.code == BERTH_GRPC_OK;
+    if (!*ok && first_error[which][0] == '\0')
+        snprintf(first_error[which], sizeof(first_error[which]), "%s",
+                 rc < 0 && err ? err->msg
+                 : st.msg      ? st.msg
+                               : "no message");
     berth_cri_status_fini(&st);
     return dt;
 }
@@ -54,7 +63,7 @@ static double timed_call(berth_cri_client_t *c, int which, bool *ok)
  * were answered; *cpu_s and *span_s get the runtime's CPU and the window. */
 static size_t window(const berth_bench_opts_t *o, const berth_bench_endpoint_t *ep,
                      berth_cri_client_t *c, int which, unsigned rounds, double *lat, double *cpu_s,
-                     double *span_s)
+                     double *span_s, unsigned *failed)
 {
     static const char *const names[] = {"ListPodSandboxStats", "ListPodSandboxMetrics"};
     berth_bench_usage_t u0, u1;
@@ -67,6 +76,8 @@ static size_t window(const berth_bench_opts_t *o, const berth_bench_endpoint_t *
         if (which >= 0 && c != NULL) {
             bool ok;
             double dt = timed_call(c, which, &ok);
+            if (!ok)
+                (*failed)++;
             if (!ok && k == 0)
                 break; /* unanswered: the runtime does not serve it; skip the rest */
             if (ok)
@@ -110,12 +121,25 @@ static json_t *run_podstats(const berth_bench_opts_t *o, const berth_bench_endpo
     berth_bench_sleep_s(1);
     json_t *rt = json_object_get(res, "runtime");
     double cpu, span;
-    window(o, ep, NULL, -1, rounds, lat, &cpu, &span);
+    unsigned failed = 0;
+    memset(first_error, 0, sizeof(first_error));
+    window(o, ep, NULL, -1, rounds, lat, &cpu, &span, &failed);
     json_object_set_new(rt, "idle_cpu_percent", json_real(span > 0 ? 100.0 * cpu / span : 0));
     double idle_per_s = span > 0 ? cpu / span : 0;
     static const char *const keys[] = {"stats", "metrics"};
     for (int w = CALL_STATS; w <= CALL_METRICS; w++) {
-        size_t k = window(o, ep, c, w, rounds, lat, &cpu, &span);
+        unsigned wfailed = 0;
+        size_t k = window(o, ep, c, w, rounds, lat, &cpu, &span, &wfailed);
+        if (wfailed) {
+            /* a failed call is an error of the run, with its reason */
+            failed += wfailed;
+            char key[64];
+            snprintf(key, sizeof(key), "%s_error", keys[w]);
+            json_object_set_new(res, key, json_string(first_error[w]));
+            fprintf(stderr, "berth-bench: podstats: %u %s call(s) failed on %s, first: %s\n",
+                    wfailed, w == CALL_STATS ? "ListPodSandboxStats" : "ListPodSandboxMetrics",
+                    ep->label, first_error[w]);
+        }
         if (k == 0)
             continue; /* the table shows "-" */
         berth_bench_summary_t s;
@@ -133,6 +157,9 @@ static json_t *run_podstats(const berth_bench_opts_t *o, const berth_bench_endpo
         json_object_set_new(res, key, json_integer((json_int_t)k));
     }
     berth_cri_client_free(c);
+    json_t *je = json_object_get(res, "errors");
+    json_object_set_new(res, "errors",
+                        json_integer((je ? json_integer_value(je) : 0) + (json_int_t)failed));
 
     double twall = berth_bench_pool_run(o, ep, pods, n, true);
     berth_bench_teardown_figures(res, pods, n, twall);
