@@ -395,9 +395,9 @@ static void test_spec(void)
     json_t *data = json_array_get(mounts, 2);
     BERTH_AUTO_FREE char *opts = NULL;
     if (data) {
+        /* json_dumps allocates with berth's allocator (engine/alloc.c) */
         char *s = json_dumps(json_object_get(data, "options"), JSON_COMPACT);
-        opts = berth_strdup(s ? s : "");
-        free(s);
+        opts = s ? s : berth_strdup("");
     }
     check(j && strcmp(json_string_value(json_object_get(data, "source")), "/new/data") == 0 &&
                   opts && strcmp(opts, "[\"rbind\",\"ro\"]") == 0,
