@@ -28,8 +28,10 @@ BERTHD=${BERTHD:-$src/build/actors/berthd}
 parallel=${CRITEST_PARALLEL:-2}
 timeout_s=${CRITEST_TIMEOUT:-1200}
 required_file=${CRITEST_REQUIRED:-$here/critest-required.txt}
-bridge=berthct0
-subnet=10.213.79.0/24
+# A focused run beside another (a helper's, or a second checkout's) needs its
+# own bridge and subnet: CNI's host-local would hand both the same addresses.
+bridge=${CRITEST_BRIDGE:-berthct0}
+subnet=${CRITEST_SUBNET:-10.213.79.0/24}
 
 say() {
     printf 'critest.sh: %s\n' "$*"
