@@ -127,8 +127,10 @@ int berth_ctrsec_unified(const berth_ctrspec_in_t *in,
 void berth_ctrsec_unified_fini(void *keep);
 
 /* Copies into cc (owned by the protobuf allocator) the pod annotations a
- * container reads (umask, and the unified-cgroup one for cc's name) that
- * cc does not carry itself: the kubelet puts them on the pod only.
+ * container reads (umask, the seccomp notifier, devices, and the
+ * unified-cgroup one for cc's name) that cc does not carry itself: the
+ * kubelet puts a pod's annotations on RunPodSandbox only, so under a
+ * kubelet the pod is where they are (CRI-O reads them there too).
  * pod may be NULL. Any context. */
 void berth_ctrsec_pod_annotations(Runtime__V1__ContainerConfig *cc,
                                   const Runtime__V1__PodSandboxConfig *pod);

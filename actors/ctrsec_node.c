@@ -181,6 +181,8 @@ void berth_ctrsec_pod_annotations(Runtime__V1__ContainerConfig *cc,
     if (pod == NULL)
         return;
     copy_annotation(cc, pod, BERTH_UMASK_ANNOTATION);
+    copy_annotation(cc, pod, BERTH_SECCOMP_NOTIFIER_ANNOTATION);
+    copy_annotation(cc, pod, DEVICES_ANNOTATION);
     if (cc->metadata && cc->metadata->name) {
         BERTH_AUTO_FREE char *key =
                 berth_asprintf("%s.%s", BERTH_UNIFIED_ANNOTATION, cc->metadata->name);

@@ -520,18 +520,20 @@ static void test_umask_unified(void)
     /* the pod's annotations copied to a container without its own */
     ProtobufCAllocator *pa = (ProtobufCAllocator *)berth_alloc_protobuf_allocator();
     Runtime__V1__PodSandboxConfig pod = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
-    Runtime__V1__PodSandboxConfig__AnnotationsEntry pe[3], *pv[3];
+    Runtime__V1__PodSandboxConfig__AnnotationsEntry pe[5], *pv[5];
     const char *pk[][2] = {{BERTH_UMASK_ANNOTATION, "0027"},
                            {BERTH_UNIFIED_ANNOTATION ".web", "pids.max=5"},
-                           {BERTH_UNIFIED_ANNOTATION ".db", "pids.max=6"}};
-    for (int i = 0; i < 3; i++) {
+                           {BERTH_UNIFIED_ANNOTATION ".db", "pids.max=6"},
+                           {BERTH_SECCOMP_NOTIFIER_ANNOTATION, "stop"},
+                           {"io.kubernetes.cri-o.Devices", "/dev/null:/dev/n:rw"}};
+    for (int i = 0; i < 5; i++) {
         runtime__v1__pod_sandbox_config__annotations_entry__init(&pe[i]);
         pe[i].key = (char *)pk[i][0];
         pe[i].value = (char *)pk[i][1];
         pv[i] = &pe[i];
     }
     pod.annotations = pv;
-    pod.n_annotations = 3;
+    pod.n_annotations = 5;
     Runtime__V1__ContainerConfig *cc = berth_calloc(1, sizeof(*cc));
     runtime__v1__container_config__init(cc);
     cc->metadata = berth_calloc(1, sizeof(*cc->metadata));
@@ -539,12 +541,15 @@ static void test_umask_unified(void)
     cc->metadata->name = berth_strdup("web");
     berth_ctrsec_pod_annotations(cc, &pod);
     berth_ctrsec_pod_annotations(cc, NULL);
-    ok(cc->n_annotations == 2 && strcmp(cc->annotations[0]->value, "0027") == 0 &&
-               strcmp(cc->annotations[1]->key, BERTH_UNIFIED_ANNOTATION ".web") == 0,
-       "the pod's umask and this container's unified annotation copied");
+    ok(cc->n_annotations == 4 && strcmp(cc->annotations[0]->value, "0027") == 0 &&
+               strcmp(cc->annotations[1]->key, BERTH_SECCOMP_NOTIFIER_ANNOTATION) == 0 &&
+               strcmp(cc->annotations[1]->value, "stop") == 0 &&
+               strcmp(cc->annotations[2]->value, "/dev/null:/dev/n:rw") == 0 &&
+               strcmp(cc->annotations[3]->key, BERTH_UNIFIED_ANNOTATION ".web") == 0,
+       "the pod's umask, notifier, devices and this container's unified annotation copied");
     pe[0].value = (char *)"0000";
     berth_ctrsec_pod_annotations(cc, &pod);
-    ok(cc->n_annotations == 2 && strcmp(cc->annotations[0]->value, "0027") == 0,
+    ok(cc->n_annotations == 4 && strcmp(cc->annotations[0]->value, "0027") == 0,
        "a container's own annotation wins");
     protobuf_c_message_free_unpacked(&cc->base, pa);
     berth_config_unref(allow);
