@@ -734,3 +734,143 @@ EOF
         false
     }
 }
+
+# Last in the file: its checkpoint call is an error in the kubelet's log
+# where CRIU cannot work, which the log test above must not read.
+@test "a pod's security and extension features under the kubelet: Localhost seccomp, the notifier, Strict groups, an OCI hook, an NRI plugin, userns-mode, metrics, the debug endpoint, checkpoint" {
+    local plugin
+    plugin=$("$BERTH_SRC/tests/nri/build.sh" 2>/dev/null) || skip "NRI test plugin not built (tests/nri/build.sh needs Go)"
+    # berthd again, with what this test turns on
+    stop_berthd
+    mkdir -p "$BERTH_TMP/hooks.d" "$BERTH_TMP/plugins" "$BERTH_TMP/plugin-conf"
+    cp "$plugin" "$BERTH_TMP/plugins/10-kltest"
+    echo "log=$BERTH_TMP/nri.log" >"$BERTH_TMP/plugin-conf/kltest.conf"
+    cat >"$BERTH_TMP/hooks.d/record.json" <<EOF
+{"version": "1.0.0",
+ "hook": {"path": "/bin/sh", "args": ["sh", "-c", "cat >>$BERTH_TMP/hook.log; echo >>$BERTH_TMP/hook.log"]},
+ "when": {"always": true}, "stages": ["createRuntime"]}
+EOF
+    echo "containers:400000:131072" >"$BERTH_TMP/subid"
+    cat >"$BERTH_CONF_DIR/60-kubelet-ext.conf" <<EOF
+[crio.api]
+debug_socket = "$BERTH_TMP/debug.sock"
+
+[crio.runtime]
+hooks_dir = ["$BERTH_TMP/hooks.d"]
+subuid_file = "$BERTH_TMP/subid"
+subgid_file = "$BERTH_TMP/subid"
+
+[crio.runtime.runtimes.runc]
+runtime_path = "/usr/sbin/runc"
+runtime_root = "/run/runc"
+allowed_annotations = ["io.kubernetes.cri-o.seccompNotifierAction", "io.kubernetes.cri-o.userns-mode"]
+
+[crio.metrics]
+enable_metrics = true
+metrics_socket = "$BERTH_TMP/metrics.sock"
+
+[crio.nri]
+enable_nri = true
+nri_listen = "$BERTH_TMP/nri.sock"
+nri_plugin_dir = "$BERTH_TMP/plugins"
+nri_plugin_config_dir = "$BERTH_TMP/plugin-conf"
+EOF
+    start_berthd --log-level debug
+    # the kubelet's Localhost profiles live under <root-dir>/seccomp
+    mkdir -p "$KL_DIR/root/seccomp/profiles"
+    cat >"$KL_DIR/root/seccomp/profiles/nomkdir.json" <<'EOF'
+{"defaultAction": "SCMP_ACT_ALLOW",
+ "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+EOF
+    kl_start_kubelet
+    kl_manifest secext <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: secext
+  namespace: kltest
+  labels: {suite: kubelet}
+  annotations:
+    io.kubernetes.cri-o.seccompNotifierAction: ""
+spec:
+  terminationGracePeriodSeconds: 2
+  securityContext:
+    runAsUser: 1000
+    runAsGroup: 1000
+    supplementalGroups: [1234]
+    supplementalGroupsPolicy: Strict
+  containers:
+  - name: sec
+    image: $BUSYBOX
+    imagePullPolicy: IfNotPresent
+    securityContext:
+      seccompProfile: {type: Localhost, localhostProfile: profiles/nomkdir.json}
+    command: ["sh", "-c", "mkdir /tmp/denied; echo env=\$BERTH_NRI_TEST; id; exec sleep 3600"]
+EOF
+    kl_manifest usermode <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: usermode
+  namespace: kltest
+  labels: {suite: kubelet}
+  annotations:
+    io.kubernetes.cri-o.userns-mode: "auto:size=65536"
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: um
+    image: $BUSYBOX
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "cat /proc/self/uid_map; exec sleep 3600"]
+EOF
+    kl_wait_running 2 90
+    id=$(berth_crictl ps -q --name '^sec$' | head -1)
+    [[ -n $id ]]
+    for ((i = 0; i < 50; i++)); do
+        [[ $(berth_crictl logs "$id" 2>&1) == *groups=* ]] && break
+        sleep 0.2
+    done
+    log=$(berth_crictl logs "$id" 2>&1)
+    echo "$log"
+    # the Localhost profile under the kubelet's root refused mkdir ...
+    [[ $log == *"Operation not permitted"* ]]
+    # ... and the pod's notifier annotation recorded it
+    berth_crictl inspect "$id" | jq -r '.info.seccompNotifier' | grep -q mkdir
+    # Strict: the primary group and the pod's own only, not the image's
+    [[ $log == *"uid=1000 gid=1000 groups=1000,1234"* ]]
+    # the pre-installed NRI plugin saw the kubelet's pod and set the env
+    [[ $log == *"env=injected"* ]]
+    grep -q "secext" "$BERTH_TMP/nri.log"
+    # the hook ran at createRuntime with the container's state on stdin
+    grep -q "\"id\": *\"$id\"" "$BERTH_TMP/hook.log"
+    # userns-mode: a 65536-ID map from the subid file's containers range
+    uid=$(berth_crictl ps -q --name '^um$' | head -1)
+    read -r cid hid len <<<"$(berth_crictl exec -s "$uid" cat /proc/self/uid_map)"
+    [[ $cid == 0 && $len == 65536 ]]
+    ((hid >= 400000 && hid + len <= 400000 + 131072))
+    # the kubelet's calls as berth's metrics count them, and the refusal
+    m=$(curl -sS --unix-socket "$BERTH_TMP/metrics.sock" http://localhost/metrics)
+    grep -q '^container_runtime_crio_operations_total{operation="RunPodSandbox"} [1-9]' <<<"$m"
+    grep -q '^container_runtime_crio_containers_seccomp_notifier_count_total{.*syscall="mkdir".*} [1-9]' <<<"$m"
+    # the debug endpoint lists the kubelet's pods
+    curl -sS --unix-socket "$BERTH_TMP/debug.sock" http://localhost/containers |
+        jq -e '[.pods[].name] | index("secext-'"$KL_NODE"'") != null'
+    # checkpoint through the kubelet's API (ContainerCheckpoint, beta, on):
+    # an archive where CRIU works here, else berth's reason in the answer
+    out=$(curl -sSk --max-time 60 -X POST -w '\n%{http_code}' \
+        "https://127.0.0.1:$KL_PORT/checkpoint/kltest/secext-$KL_NODE/sec")
+    code=${out##*$'\n'}
+    echo "checkpoint: $out"
+    if [[ $code == 200 ]]; then
+        jq -e '.items[0] | endswith(".tar")' <<<"${out%$'\n'*}"
+    else
+        [[ $out == *"criu"* || $out == *"CRIU"* ]]
+    fi
+    rm "$KL_MANIFESTS/secext.yaml" "$KL_MANIFESTS/usermode.yaml"
+    for ((i = 0; i < 60; i++)); do
+        [[ -z $(berth_crictl pods -q) ]] && break
+        sleep 1
+    done
+    [[ -z $(berth_crictl pods -q) ]]
+}
