@@ -15,9 +15,9 @@
 #include "io/userns.h"
 
 /* Checks a pod's namespace options (NULL: none) for RunPodSandbox: NODE
- * (or no userns_options) is the node's user namespace; POD needs exactly
- * one uid and one gid mapping that map container ID 0 and leave out host
- * ID 0, the pod's own IPC and PID namespaces (the node's network is
+ * (or no userns_options) is the node's user namespace; POD needs uid and
+ * gid mappings that pass berth_idmap_check (disjoint extents mapping
+ * container ID 0, host ID 0 left out), the pod's own IPC and PID namespaces (the node's network is
  * allowed: user_namespaces_host_network), and a kernel that
  * passed the idmap probe (FAILED_PRECONDITION otherwise); CONTAINER and
  * TARGET are refused, as the CRI says. -1 with *err (INVALID_ARGUMENT)
