@@ -87,6 +87,14 @@ int berth_idalloc_take(berth_idalloc_t *a, const char *id, uint64_t size, uint64
     return -1;
 }
 
+bool berth_idalloc_in_pools(const berth_idalloc_t *a, uint64_t start, uint64_t len)
+{
+    for (size_t p = 0; p < a->npools; p++)
+        if (start < a->pools[p].start + a->pools[p].len && a->pools[p].start < start + len)
+            return true;
+    return false;
+}
+
 void berth_idalloc_release(berth_idalloc_t *a, const char *id)
 {
     size_t k = 0;

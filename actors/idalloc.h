@@ -32,13 +32,19 @@ typedef struct berth_idalloc {
  * comments and malformed lines are skipped. Returns how many were found. */
 size_t berth_idalloc_parse(berth_idalloc_t *a, const char *text, const char *user);
 
-/* Marks [start, start+len) held by pod id (a range the pod came with, or one
- * restored after a restart). It may lie outside every pool. */
+/* Marks [start, start+len) held by pod id (a range the pod came with, one
+ * of the extents of a pod's multi-extent map, or one restored after a
+ * restart); a pod may hold several. It may lie outside every pool. */
 void berth_idalloc_reserve(berth_idalloc_t *a, const char *id, uint64_t start, uint64_t len);
 
 /* The lowest free range of size IDs inside one pool, held by id from now on:
  * 0 with *start, or -1 when no pool has such a gap (nothing changes). */
 int berth_idalloc_take(berth_idalloc_t *a, const char *id, uint64_t size, uint64_t *start);
+
+/* Whether [start, start+len) shares an ID with a pool. The node's own IDs
+ * a pod maps as they are (keep-id, map-to-root: a user several pods may
+ * share) must not: a pool's IDs belong to one pod at a time. */
+bool berth_idalloc_in_pools(const berth_idalloc_t *a, uint64_t start, uint64_t len);
 
 /* Frees every range held by id (none is fine). */
 void berth_idalloc_release(berth_idalloc_t *a, const char *id);

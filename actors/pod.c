@@ -432,11 +432,12 @@ static void step_namespaces(berth_actor_t *self, void *owner)
         sys[i].value = lx->sysctls[i]->value;
     }
     const char *hn = p->hostname;
-    berth_idmap_t um, gm;
-    bool user = berth_podusers_maps(p->config, &um, &gm);
+    BERTH_AUTO_FREE berth_idmaps_t *um = berth_malloc(sizeof(*um));
+    BERTH_AUTO_FREE berth_idmaps_t *gm = berth_malloc(sizeof(*gm));
+    bool user = berth_podusers_maps(p->config, um, gm);
     berth_netns_spec_t spec = {
-            .uid_map = user ? &um : NULL,
-            .gid_map = user ? &gm : NULL,
+            .uid_map = user ? um : NULL,
+            .gid_map = user ? gm : NULL,
             .pin_dir = p->pin_dir,
             .pod_id = p->id,
             .kinds = kinds,
@@ -1282,8 +1283,9 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, berth_
             p->ns.ipc = berth_asprintf("%s/ipc/%s", p->pin_dir, p->id);
         if (p->ns.uts == NULL && !p->host_net)
             p->ns.uts = berth_asprintf("%s/uts/%s", p->pin_dir, p->id);
-        berth_idmap_t um, gm;
-        if (p->ns.user == NULL && berth_podusers_maps(p->config, &um, &gm)) {
+        BERTH_AUTO_FREE berth_idmaps_t *um = berth_malloc(sizeof(*um));
+        BERTH_AUTO_FREE berth_idmaps_t *gm = berth_malloc(sizeof(*gm));
+        if (p->ns.user == NULL && berth_podusers_maps(p->config, um, gm)) {
             p->cr.made |= MADE_NS;
             p->ns.user = berth_asprintf("%s/user/%s", p->pin_dir, p->id);
         }

@@ -25,9 +25,9 @@ typedef struct berth_pod_info {
     char *net_ns, *ipc_ns, *uts_ns;
     char *pid_ns; /* the pause container's PID namespace (pod-level PID); or NULL */
     /* The pod's own user namespace (hostUsers: false), or NULL: the node's.
-     * Its mappings are uid_map and gid_map. */
+     * Its mappings are uid_map and gid_map (every extent). */
     char *user_ns;
-    berth_idmap_t uid_map, gid_map;
+    berth_idmaps_t uid_map, gid_map;
     int pid_mode; /* Runtime__V1__NamespaceMode */
     int state;    /* Runtime__V1__PodSandboxState */
     bool ready;   /* created, delivered or stashed, and not stopped */

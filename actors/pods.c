@@ -174,54 +174,94 @@ static const char *pod_annotation(const Runtime__V1__PodSandboxConfig *c, const 
     return NULL;
 }
 
+static void reserve_maps(pods_t *p, const char *id, const berth_idmaps_t *um,
+                         const berth_idmaps_t *gm)
+{
+    for (size_t i = 0; i < um->n; i++)
+        berth_idalloc_reserve(&p->uids, id, um->v[i].host_id, um->v[i].length);
+    for (size_t i = 0; i < gm->n; i++)
+        berth_idalloc_reserve(&p->gids, id, gm->v[i].host_id, gm->v[i].length);
+}
+
+/* The node's IDs a keep-id or map-to-root pod maps must lie outside the
+ * "containers" ranges (see berth_idalloc_in_pools). */
+static int extra_outside(pods_t *p, const berth_userns_auto_t *o, const berth_idmaps_t *m,
+                         const char *what, berth_err_t *err)
+{
+    berth_idalloc_t *a = what[0] == 'u' ? &p->uids : &p->gids;
+    for (size_t i = 0; i < m->n; i++)
+        if (berth_idalloc_in_pools(a, m->v[i].host_id, m->v[i].length))
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                  "RunPodSandbox: annotation %s: option %s: %s %u lies in the "
+                                  "\"containers\" entries of %s, which berth hands to pods",
+                                  BERTH_USERNS_MODE_ANNOTATION,
+                                  o->keep_id ? "keep-id" : "map-to-root", what, m->v[i].host_id,
+                                  what[0] == 'u' ? p->cfg->subuid_file : p->cfg->subgid_file);
+    return 0;
+}
+
 /* Holds a new pod's ID ranges: the kubelet's mappings as they are, or,
  * for a pod without them whose handler allows CRI-O's userns-mode
  * annotation, a range of the "containers" entries of subuid_file and
- * subgid_file written into c as POD-mode userns_options (the pod's record
- * keeps them, so a restart finds them again). -1 with *err, nothing held. */
+ * subgid_file (plus, for keep-id and map-to-root, the node's IDs of the
+ * pod's runAsUser and groups) written into c as POD-mode userns_options
+ * (the pod's record keeps them, so a restart finds them again). -1 with
+ * *err, nothing held. */
 static int pod_ids(pods_t *p, const char *handler, Runtime__V1__PodSandboxConfig *c, const char *id,
                    berth_err_t *err)
 {
-    berth_idmap_t um, gm;
-    if (berth_podusers_maps(c, &um, &gm)) {
+    BERTH_AUTO_FREE berth_idmaps_t *um = berth_malloc(sizeof(*um));
+    BERTH_AUTO_FREE berth_idmaps_t *gm = berth_malloc(sizeof(*gm));
+    if (berth_podusers_maps(c, um, gm)) {
         if (pod_annotation(c, BERTH_USERNS_MODE_ANNOTATION))
             berth_log_info("annotation ignored: the pod has the kubelet's user namespace",
                            "annotation=%s", BERTH_USERNS_MODE_ANNOTATION);
-        berth_idalloc_reserve(&p->uids, id, um.host_id, um.length);
-        berth_idalloc_reserve(&p->gids, id, gm.host_id, gm.length);
+        reserve_maps(p, id, um, gm);
         return 0;
     }
     const char *mode = pod_annotation(c, BERTH_USERNS_MODE_ANNOTATION);
     if (mode == NULL ||
         !berth_ctrsec_annotation_allowed(p->cfg, handler, BERTH_USERNS_MODE_ANNOTATION))
         return 0;
-    uint32_t size = 0;
-    int want = berth_podusers_auto(mode, &size, err);
+    berth_userns_auto_t o;
+    int want = berth_podusers_auto(mode, &o, err);
     if (want <= 0)
         return want;
+    const Runtime__V1__LinuxSandboxSecurityContext *sc =
+            c->linux ? c->linux->security_context : NULL;
+    if (berth_podusers_extra(&o, sc, um, gm, err) < 0)
+        return -1;
     if (p->subid_error)
         return berth_err_make(err, ENOENT, BERTH_ERR_PRECONDITION,
                               "RunPodSandbox: annotation %s: %s", BERTH_USERNS_MODE_ANNOTATION,
                               p->subid_error);
-    uint64_t us, gs;
-    if (berth_idalloc_take(&p->uids, id, size, &us) < 0 ||
-        berth_idalloc_take(&p->gids, id, size, &gs) < 0) {
+    if (extra_outside(p, &o, um, "uid", err) < 0 || extra_outside(p, &o, gm, "gid", err) < 0)
+        return -1;
+    uint32_t nu = berth_podusers_pool_need(um, o.size), ng = berth_podusers_pool_need(gm, o.size);
+    uint64_t us = 0, gs = 0;
+    bool uid_short = nu > 0 && berth_idalloc_take(&p->uids, id, nu, &us) < 0;
+    if (uid_short || (ng > 0 && berth_idalloc_take(&p->gids, id, ng, &gs) < 0)) {
         berth_idalloc_release(&p->uids, id);
         return berth_err_make(err, ENOSPC, BERTH_ERR_EXHAUSTED,
                               "RunPodSandbox: annotation %s: no free range of %u IDs left in the "
-                              "\"containers\" entries of %s and %s (live pods hold the rest)",
-                              BERTH_USERNS_MODE_ANNOTATION, size, p->cfg->subuid_file,
-                              p->cfg->subgid_file);
+                              "\"containers\" entries of %s (live pods hold the rest)",
+                              BERTH_USERNS_MODE_ANNOTATION, uid_short ? nu : ng,
+                              uid_short ? p->cfg->subuid_file : p->cfg->subgid_file);
     }
-    berth_podusers_set(c, (uint32_t)us, (uint32_t)gs, size);
+    /* take held the pools' part; the rest is held below, with the extra
+     * extents, once the maps are whole. */
+    berth_idalloc_release(&p->uids, id);
+    berth_idalloc_release(&p->gids, id);
+    berth_podusers_fill(um, o.size, (uint32_t)us);
+    berth_podusers_fill(gm, o.size, (uint32_t)gs);
+    berth_podusers_set(c, um, gm);
     const Runtime__V1__NamespaceOption *ns = c->linux->security_context->namespace_options;
-    if (berth_podusers_check(ns, err) < 0) {
-        berth_idalloc_release(&p->uids, id);
-        berth_idalloc_release(&p->gids, id);
+    if (berth_podusers_check(ns, err) < 0)
         return berth_err_prefix(err, "annotation %s", BERTH_USERNS_MODE_ANNOTATION);
-    }
-    berth_log_info("pod user namespace picked", "id=%s uid=%llu gid=%llu size=%u", id,
-                   (unsigned long long)us, (unsigned long long)gs, size);
+    reserve_maps(p, id, um, gm);
+    berth_log_info("pod user namespace picked",
+                   "id=%s uid=%llu gid=%llu size=%u uid_extents=%zu gid_extents=%zu", id,
+                   (unsigned long long)us, (unsigned long long)gs, o.size, um->n, gm->n);
     return 0;
 }
 
@@ -716,6 +756,8 @@ static void restore_ids(pods_t *p, restore_msg_t *r)
                                             r->subid_path[i]);
     }
     p->subid_error = berth_steal_ptr(&r->subid_error);
+    BERTH_AUTO_FREE berth_idmaps_t *um = berth_malloc(sizeof(*um));
+    BERTH_AUTO_FREE berth_idmaps_t *gm = berth_malloc(sizeof(*gm));
     for (size_t i = 0; i < r->n; i++) {
         const char *id = json_string_value(json_object_get(r->records[i], "id"));
         const char *hex = json_string_value(json_object_get(r->records[i], "config"));
@@ -723,11 +765,8 @@ static void restore_ids(pods_t *p, restore_msg_t *r)
             continue;
         Runtime__V1__PodSandboxConfig *c = (Runtime__V1__PodSandboxConfig *)berth_cri_from_hex(
                 &runtime__v1__pod_sandbox_config__descriptor, hex);
-        berth_idmap_t um, gm;
-        if (c && berth_podusers_maps(c, &um, &gm)) {
-            berth_idalloc_reserve(&p->uids, id, um.host_id, um.length);
-            berth_idalloc_reserve(&p->gids, id, gm.host_id, gm.length);
-        }
+        if (c && berth_podusers_maps(c, um, gm))
+            reserve_maps(p, id, um, gm);
         if (c)
             berth_cri_free(&c->base);
     }

@@ -653,7 +653,7 @@ static void done_msg_free(berth_msg_t *m)
 typedef struct create_job {
     berth_netns_spec_t spec; /* every string owned */
     berth_sysctl_t *sysctls;
-    berth_idmap_t uid_map, gid_map;
+    berth_idmaps_t uid_map, gid_map;
     berth_netns_done_msg_t *reply;
 } create_job_t;
 

@@ -56,7 +56,7 @@ typedef struct berth_netns_spec {
      * mappings (io/userns.h), pinned at <pin_dir>/user/<pod-id>, and the
      * namespaces of `kinds` are created inside it (owned by it), so a
      * container that joins the user namespace may join them too. */
-    const berth_idmap_t *uid_map, *gid_map;
+    const berth_idmaps_t *uid_map, *gid_map;
 } berth_netns_spec_t;
 
 /* The pins of one pod. Each path is owned and NULL when that namespace is the

@@ -657,10 +657,15 @@ static json_t *build_resources(const berth_ocispec_t *s)
     return r;
 }
 
-static json_t *idmap_json(const berth_idmap_t *m)
+static json_t *idmap_json(const berth_idmaps_t *m)
 {
-    return json_pack("[{s:I, s:I, s:I}]", "containerID", (json_int_t)m->container_id, "hostID",
-                     (json_int_t)m->host_id, "size", (json_int_t)m->length);
+    json_t *a = json_array();
+    for (size_t i = 0; i < m->n; i++)
+        json_array_append_new(a, json_pack("{s:I, s:I, s:I}", "containerID",
+                                           (json_int_t)m->v[i].container_id, "hostID",
+                                           (json_int_t)m->v[i].host_id, "size",
+                                           (json_int_t)m->v[i].length));
+    return a;
 }
 
 json_t *berth_ocispec_build(const berth_ocispec_t *s, berth_err_t *err)

@@ -176,7 +176,7 @@ typedef struct berth_ocispec {
      * its mappings in linux.uidMappings/gidMappings as runtimes expect
      * alongside (runc checks its file ownership against them). */
     const char *user_path;
-    const berth_idmap_t *uid_map, *gid_map;
+    const berth_idmaps_t *uid_map, *gid_map;
 
     /* cgroups (cgroupfs): cgroupsPath = cgroup_parent + "/berth-" + id */
     const char *cgroup_parent; /* NULL: "/berth" */

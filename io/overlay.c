@@ -308,12 +308,16 @@ static int mount_as(uid_t host_uid, gid_t host_gid, const char *const *lowers, s
 
 int berth_overlay_container_mount_idmapped(const char *root, const char *id,
                                            const char *const *lowers, size_t n,
-                                           const char *userns_path, const berth_idmap_t *uid,
-                                           const berth_idmap_t *gid, char **rootfs,
+                                           const char *userns_path, const berth_idmaps_t *uid,
+                                           const berth_idmaps_t *gid, char **rootfs,
                                            berth_err_t *err)
 {
     if (userns_path == NULL)
         return berth_overlay_container_mount(root, id, lowers, n, rootfs, err);
+    uint32_t root_uid, root_gid;
+    if (!berth_idmap_to_host(uid, 0, &root_uid) || !berth_idmap_to_host(gid, 0, &root_gid))
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                              "container %s: the user namespace does not map container ID 0", id);
     if (!id_ok(id))
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "invalid container id \"%s\"",
                               id ? id : "");
@@ -349,8 +353,8 @@ int berth_overlay_container_mount_idmapped(const char *root, const char *id,
             return berth_err_prefix(err, "container %s", id);
         BERTH_AUTO_FREE char *upper = berth_asprintf("%s/upper", mapped[0]);
         BERTH_AUTO_FREE char *work = berth_asprintf("%s/work", mapped[0]);
-        int r = mount_as(uid->host_id, gid->host_id, (const char *const *)mapped + 1, n, upper,
-                         work, merged, links, err);
+        int r = mount_as(root_uid, root_gid, (const char *const *)mapped + 1, n, upper, work,
+                         merged, links, err);
         /* overlayfs holds private clones of its layers: the idmapped copies
          * are not needed once it is mounted. */
         berth_idmap_release_dir(layers_dir, NULL);
@@ -390,7 +394,7 @@ int berth_overlay_container_remove(const char *root, const char *id, berth_err_t
 typedef struct overlay_job {
     char *root, *id;
     char *userns_path; /* NULL: the plain mount */
-    berth_idmap_t uid, gid;
+    berth_idmaps_t uid, gid;
     char **lowers;
     size_t n;
     bool remove;
@@ -425,7 +429,7 @@ static void overlay_job(void *arg)
 
 static void submit(const char *root, const char *id, const char *const *lowers, size_t n,
                    bool remove, berth_handle_t reply_to, uint64_t tag, const char *userns_path,
-                   const berth_idmap_t *uid, const berth_idmap_t *gid)
+                   const berth_idmaps_t *uid, const berth_idmaps_t *gid)
 {
     overlay_job_t *j = berth_calloc(1, sizeof(*j));
     if (userns_path && uid && gid) {
@@ -455,9 +459,10 @@ void berth_overlay_container_mount_async(const char *root, const char *id,
 
 void berth_overlay_container_mount_idmapped_async(const char *root, const char *id,
                                                   const char *const *lowers, size_t n,
-                                                  const char *userns_path, const berth_idmap_t *uid,
-                                                  const berth_idmap_t *gid, berth_handle_t reply_to,
-                                                  uint64_t tag)
+                                                  const char *userns_path,
+                                                  const berth_idmaps_t *uid,
+                                                  const berth_idmaps_t *gid,
+                                                  berth_handle_t reply_to, uint64_t tag)
 {
     submit(root, id, lowers, n, false, reply_to, tag, userns_path, uid, gid);
 }

@@ -53,16 +53,16 @@ int berth_overlay_unmount(const char *target, berth_err_t *err);
 int berth_overlay_container_mount(const char *root, const char *id, const char *const *lowers,
                                   size_t n, char **rootfs, berth_err_t *err);
 /* berth_overlay_container_mount for a container in a pod with its own user
- * namespace (pinned at userns_path, container ID 0 at host uid->host_id and
- * gid->host_id): the layers and the container directory are idmapped
- * (io/userns.h) for the mount, so the image's files appear inside owned by
- * the mapped IDs and what the container writes lands in upper/ with the
- * image's own IDs. Needs a kernel whose overlayfs takes idmapped layers
+ * namespace (pinned at userns_path, with the mappings uid and gid, which
+ * must map container ID 0: the mount is made as that host uid and gid): the layers and the
+ * container directory are idmapped (io/userns.h) for the mount, so the image's files appear inside
+ * owned by the mapped IDs and what the container writes lands in upper/ with the image's own IDs.
+ * Needs a kernel whose overlayfs takes idmapped layers
  * (>= 5.19). With userns_path NULL, the plain mount. Blocking. */
 int berth_overlay_container_mount_idmapped(const char *root, const char *id,
                                            const char *const *lowers, size_t n,
-                                           const char *userns_path, const berth_idmap_t *uid,
-                                           const berth_idmap_t *gid, char **rootfs,
+                                           const char *userns_path, const berth_idmaps_t *uid,
+                                           const berth_idmaps_t *gid, char **rootfs,
                                            berth_err_t *err);
 
 /* Unmounts and removes <root>/overlay-containers/<id>, after detaching the
@@ -85,9 +85,10 @@ void berth_overlay_container_mount_async(const char *root, const char *id,
 /* The _idmapped mount on the pool (userns_path NULL: the plain one). */
 void berth_overlay_container_mount_idmapped_async(const char *root, const char *id,
                                                   const char *const *lowers, size_t n,
-                                                  const char *userns_path, const berth_idmap_t *uid,
-                                                  const berth_idmap_t *gid, berth_handle_t reply_to,
-                                                  uint64_t tag);
+                                                  const char *userns_path,
+                                                  const berth_idmaps_t *uid,
+                                                  const berth_idmaps_t *gid,
+                                                  berth_handle_t reply_to, uint64_t tag);
 void berth_overlay_container_remove_async(const char *root, const char *id, berth_handle_t reply_to,
                                           uint64_t tag);
 

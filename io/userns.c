@@ -67,35 +67,81 @@ struct idmap_mount_attr {
 
 int berth_idmap_check(const char *what, const berth_idmap_t *maps, size_t n, berth_err_t *err)
 {
-    if (n != 1)
+    if (n == 0 || n > BERTH_IDMAP_MAX)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                              "user namespace: exactly one %s mapping is supported, got %zu", what,
-                              n);
-    const berth_idmap_t *m = &maps[0];
-    if (m->length == 0)
-        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                              "user namespace: the %s mapping has length 0", what);
-    if (m->container_id != 0)
+                              "user namespace: %zu %s mappings (1 to %d are possible)", n, what,
+                              BERTH_IDMAP_MAX);
+    bool root = false;
+    for (size_t i = 0; i < n; i++) {
+        const berth_idmap_t *m = &maps[i];
+        if (m->length == 0)
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                  "user namespace: the %s mapping %u:%u:%u has length 0", what,
+                                  m->container_id, m->host_id, m->length);
+        if ((uint64_t)m->host_id + m->length > (uint64_t)UINT32_MAX ||
+            (uint64_t)m->container_id + m->length > (uint64_t)UINT32_MAX)
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                  "user namespace: the %s mapping %u:%u:%u goes past the largest "
+                                  "ID",
+                                  what, m->container_id, m->host_id, m->length);
+        if (m->host_id == 0)
+            return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                  "user namespace: the %s mapping must not include host %s 0 (the "
+                                  "node's root)",
+                                  what, what);
+        root |= m->container_id == 0;
+        /* n is at most 340: the pairwise scan is cheap. */
+        for (size_t j = 0; j < i; j++) {
+            const berth_idmap_t *o = &maps[j];
+            bool c = m->container_id < (uint64_t)o->container_id + o->length &&
+                     o->container_id < (uint64_t)m->container_id + m->length;
+            bool h = m->host_id < (uint64_t)o->host_id + o->length &&
+                     o->host_id < (uint64_t)m->host_id + m->length;
+            if (c || h)
+                return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
+                                      "user namespace: the %s mappings %u:%u:%u and %u:%u:%u "
+                                      "overlap (%s IDs)",
+                                      what, o->container_id, o->host_id, o->length, m->container_id,
+                                      m->host_id, m->length, c ? "container" : "host");
+        }
+    }
+    if (!root)
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "user namespace: container %s 0 must be mapped (the mapping starts "
                               "at container %s %u)",
-                              what, what, m->container_id);
-    if ((uint64_t)m->host_id + m->length > (uint64_t)UINT32_MAX ||
-        (uint64_t)m->container_id + m->length > (uint64_t)UINT32_MAX)
-        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                              "user namespace: the %s mapping %u:%u:%u goes past the largest ID",
-                              what, m->container_id, m->host_id, m->length);
-    if (m->host_id == 0)
-        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                              "user namespace: the %s mapping must not include host %s 0 (the "
-                              "node's root)",
-                              what, what);
+                              what, what, maps[0].container_id);
     return 0;
 }
 
 char *berth_idmap_line(const berth_idmap_t *m)
 {
     return berth_asprintf("%u %u %u\n", m->container_id, m->host_id, m->length);
+}
+
+char *berth_idmap_text(const berth_idmaps_t *m)
+{
+    /* 33 bytes at most a line: three 10-digit numbers, two blanks, \n. */
+    size_t cap = m->n * 33 + 1, len = 0;
+    char *out = berth_malloc(cap);
+    out[0] = '\0';
+    for (size_t i = 0; i < m->n; i++) {
+        const berth_idmap_t *e = &m->v[i];
+        len += (size_t)snprintf(out + len, cap - len, "%u %u %u\n", e->container_id, e->host_id,
+                                e->length);
+    }
+    return out;
+}
+
+bool berth_idmap_to_host(const berth_idmaps_t *m, uint32_t id, uint32_t *host)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        const berth_idmap_t *e = &m->v[i];
+        if (id >= e->container_id && (uint64_t)id < (uint64_t)e->container_id + e->length) {
+            *host = e->host_id + (id - e->container_id);
+            return true;
+        }
+    }
+    return false;
 }
 
 /* ---- the namespace ------------------------------------------------------- */
@@ -114,10 +160,10 @@ __attribute__((no_sanitize_address)) static int waiter_main(void *arg)
     return 0;
 }
 
-static int write_map(pid_t pid, const char *file, const berth_idmap_t *m, berth_err_t *err)
+static int write_map(pid_t pid, const char *file, const berth_idmaps_t *m, berth_err_t *err)
 {
     BERTH_AUTO_FREE char *path = berth_asprintf("/proc/%d/%s", (int)pid, file);
-    BERTH_AUTO_FREE char *line = berth_idmap_line(m);
+    BERTH_AUTO_FREE char *line = berth_idmap_text(m);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return berth_err_errno(err, errno, "open %s", path);
@@ -151,10 +197,11 @@ static int make_pin(const char *src, const char *pin, berth_err_t *err)
     return 0;
 }
 
-int berth_userns_create(const char *pin, const berth_idmap_t *uid, const berth_idmap_t *gid,
+int berth_userns_create(const char *pin, const berth_idmaps_t *uid, const berth_idmaps_t *gid,
                         berth_err_t *err)
 {
-    if (berth_idmap_check("uid", uid, 1, err) < 0 || berth_idmap_check("gid", gid, 1, err) < 0)
+    if (berth_idmap_check("uid", uid->v, uid->n, err) < 0 ||
+        berth_idmap_check("gid", gid->v, gid->n, err) < 0)
         return -1;
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -353,7 +400,8 @@ void berth_userns_probe(const char *path)
     BERTH_AUTO_FREE char *mdir = berth_asprintf("%s/idmap", tmpl);
     BERTH_AUTO_FREE char *m1 = berth_asprintf("%s/idmap/fs", tmpl);
     BERTH_AUTO_FREE char *m2 = berth_asprintf("%s/idmap/tmpfs", tmpl);
-    berth_idmap_t map = {.container_id = 0, .host_id = 1u << 30, .length = 65536};
+    static berth_idmaps_t map = {.n = 1,
+                                 .v = {{.container_id = 0, .host_id = 1u << 30, .length = 65536}}};
     BERTH_AUTO_ERR berth_err_t err = NULL;
     int fd = -1;
     if (mkdir(tmpfs, 0755) < 0 || mkdir(mdir, 0755) < 0) {

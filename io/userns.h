@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * User namespaces for pods (Kubernetes `hostUsers: false`): the one ID
- * mapping a pod gets, a pinned user namespace with that mapping, and
+ * User namespaces for pods (Kubernetes `hostUsers: false`): the ID
+ * mappings a pod gets (one range, or several extents for CRI-O's keep-id
+ * and map-to-root), a pinned user namespace with that mapping, and
  * idmapped mounts (mount_setattr MOUNT_ATTR_IDMAP) that make host files
  * appear inside owned by the mapped IDs: the layers and upper directory of
  * a container's overlay, and the sources of its bind mounts (volumes,
@@ -33,23 +34,43 @@ typedef struct berth_idmap {
     uint32_t length;
 } berth_idmap_t;
 
+/* The most extents a uid_map or gid_map takes (the kernel's limit, 4.15+). */
+#define BERTH_IDMAP_MAX 340
+
+/* A whole mapping: n extents, in the order they are written. Inline so it
+ * travels by value (4 KiB); live ones sit in heap objects. */
+typedef struct berth_idmaps {
+    size_t n;
+    berth_idmap_t v[BERTH_IDMAP_MAX];
+} berth_idmaps_t;
+
 /* The checks the CRI asks of a POD-mode mapping list, with a message a
- * kubelet user can act on: exactly one range (`what`: "uid" or "gid"),
- * container ID 0 mapped, a non-empty range that does not wrap, and host ID 0
- * left out (a container root that is the node's root defeats the point).
- * Returns 0, or -1 with *err (INVALID_ARGUMENT). Pure; any context. */
+ * kubelet user can act on (`what`: "uid" or "gid"): 1 to BERTH_IDMAP_MAX
+ * non-empty extents that do not wrap, container ID 0 mapped, no two
+ * extents overlapping on either side (the kernel refuses that), and host
+ * ID 0 left out (a container root that is the node's root defeats the
+ * point). Returns 0, or -1 with *err (INVALID_ARGUMENT). Pure; any context. */
 int berth_idmap_check(const char *what, const berth_idmap_t *maps, size_t n, berth_err_t *err);
 
 /* "0 100000 65536\n": the /proc/<pid>/uid_map line for m. Owned. Pure. */
 char *berth_idmap_line(const berth_idmap_t *m);
 
-/* Creates a user namespace with the mappings uid and gid (written from
+/* Every extent's line, in order: what one write(2) of uid_map takes (the
+ * kernel accepts a map in a single write only). Owned. Pure. */
+char *berth_idmap_text(const berth_idmaps_t *m);
+
+/* The host ID container ID id maps to: true with *host, false when no
+ * extent holds it. Pure. */
+bool berth_idmap_to_host(const berth_idmaps_t *m, uint32_t id, uint32_t *host);
+
+/* Creates a user namespace with the mappings uid and gid, every extent
+ * (written from
  * outside by this process, which needs CAP_SETUID/CAP_SETGID) and pins it
  * with a bind mount of its nsfs file at `pin` (an empty file is created;
  * an existing pin of a live namespace is EEXIST). The namespace's one
  * process is a short-lived child that is gone when this returns. Returns 0
  * or -1 with *err, leaving nothing behind. Blocks: pool or main. */
-int berth_userns_create(const char *pin, const berth_idmap_t *uid, const berth_idmap_t *gid,
+int berth_userns_create(const char *pin, const berth_idmaps_t *uid, const berth_idmaps_t *gid,
                         berth_err_t *err);
 
 /* Unmounts (MNT_DETACH) and unlinks a pin; a missing pin is fine. Blocks. */

@@ -147,11 +147,16 @@ pod_mapping() {
         [[ $output == *"code = InvalidArgument"* ]]
     done
     run berth_crictl runp "$(pod_json badtwo '{"mode":0,"uids":['"$m,$m"'],"gids":['"$m"']}')"
-    [[ $output == *"exactly one uid mapping"* ]]
+    [[ $output == *"overlap"* ]]
     run berth_crictl runp "$(pod_json badun '{"mode":0,"uids":[{"container_id":1,"host_id":5,"length":9}],"gids":['"$m"']}')"
     [[ $output == *"container uid 0 must be mapped"* ]]
     [[ -z $(berth_crictl pods -q) ]]
     [[ -z $(ls "$BERTH_RUNROOT/ns/user" 2>/dev/null) ]]
+    # two disjoint extents are a valid map: the pod runs with both
+    grep -q "user namespaces available" "$BERTH_LOG" || return 0
+    p=$(berth_crictl runp "$(pod_json split '{"mode":0,"uids":[{"container_id":0,"host_id":'"$HOSTID"',"length":1000},{"container_id":1000,"host_id":'$((HOSTID + 5000))',"length":64536}],"gids":['"$m"']}')")
+    [[ $(berth_crictl inspectp "$p" | jq -r '.status.linux.namespaces.options.usernsOptions.uids | length') == 2 ]]
+    berth_crictl rmp -f "$p"
 }
 
 @test "a pod with a user namespace survives a berthd restart and is removed cleanly" {
@@ -274,6 +279,138 @@ EOF2
     [[ -z $(ls "$BERTH_RUNROOT/ns/user" 2>/dev/null) ]]
 }
 
+# auto_pod_sc NAME MODE SECURITY-CONTEXT-JSON: auto_pod with the pod's
+# linux.security_context (its runAsUser and groups)
+auto_pod_sc() {
+    local f=$BERTH_TMP/pod-$1.json
+    cat >"$f" <<EOF2
+{"metadata":{"name":"$1","namespace":"userns","uid":"u-$$-$BATS_TEST_NUMBER-$1","attempt":0},
+ "log_directory":"$BERTH_TMP/logs-$1","annotations":{"io.kubernetes.cri-o.userns-mode":"$2"},
+ "linux":{"security_context":$3}}
+EOF2
+    echo "$f"
+}
+
+# maps POD uids|gids: the pod's extents as "C:H:L" words
+maps() {
+    berth_crictl inspectp "$1" | jq -r '.status.linux.namespaces.options.usernsOptions.'"$2"'[] | "\(.containerId // 0):\(.hostId):\(.length)"' | tr '\n' ' ' | sed 's/ $//'
+}
+
+@test "userns-mode keep-id and map-to-root: extents, the process's IDs, file owners, a restart" {
+    userns_conf
+    start_berthd
+    grep -q "user namespaces available" "$BERTH_LOG" || skip "this kernel lacks idmapped mounts"
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    vol=$BERTH_TMP/vol
+    mkdir -p "$vol"
+    chmod 1777 "$vol"
+
+    # keep-id: runAsUser 1000 and runAsGroup 3000 are themselves inside and
+    # on the node; the rest of [0, 65536) comes from the containers range
+    pk=$(berth_crictl runp "$(auto_pod_sc k auto:keep-id=true '{"run_as_user":{"value":1000},"run_as_group":{"value":3000}}')")
+    [[ $(maps "$pk" uids) == "0:300000:1000 1001:301000:64535 1000:1000:1" ]]
+    [[ $(maps "$pk" gids) == "0:500000:3000 3001:503000:62535 3000:3000:1" ]]
+    cj=$(ctr_json k1 '"command":["sleep","600"],"linux":{"security_context":{"run_as_user":{"value":1000},"run_as_group":{"value":3000}}},"mounts":[{"container_path":"/vol","host_path":"'"$vol"'"}]')
+    ik=$(berth_crictl create "$pk" "$cj" "$BERTH_TMP/pod-k.json")
+    berth_crictl start "$ik"
+    out=$(berth_crictl exec -s "$ik" cat /proc/self/uid_map)
+    echo "uid_map: $out"
+    [[ $(echo $out) == "0 300000 1000 1001 301000 64535 1000 1000 1" ]]
+    [[ $(echo $(berth_crictl exec -s "$ik" cat /proc/self/gid_map)) == "0 500000 3000 3001 503000 62535 3000 3000 1" ]]
+    [[ $(berth_crictl exec -s "$ik" id -u) == 1000 ]]
+    # the node sees uid 1000 and gid 3000 themselves
+    pid=$(berth_crictl inspect "$ik" | jq -r .info.pid)
+    [[ $(awk '/^Uid:/ { print $2 }' "/proc/$pid/status") == 1000 ]]
+    [[ $(awk '/^Gid:/ { print $2 }' "/proc/$pid/status") == 3000 ]]
+    # the image's root is the pool's first ID outside
+    [[ $(stat -c %u "/proc/$pid/root/bin/busybox") == 300000 ]]
+    # what it writes is 1000:3000 in the upper layer and in the volume
+    berth_crictl exec -s "$ik" sh -c 'echo k > /tmp/k && echo k > /vol/k'
+    [[ $(stat -c %u:%g "$BERTH_ROOT/overlay-containers/$ik/upper/tmp/k") == 1000:3000 ]]
+    [[ $(stat -c %u:%g "$vol/k") == 1000:3000 ]]
+
+    # map-to-root: container root is the node's runAsUser 2000 (gid 4000);
+    # the pool gives container IDs 1-65535, after the keep-id pod's 65535
+    pm=$(berth_crictl runp "$(auto_pod_sc m 'auto:map-to-root=true;size=65536' '{"run_as_user":{"value":2000},"run_as_group":{"value":4000}}')")
+    [[ $(maps "$pm" uids) == "1:365535:65535 0:2000:1" ]]
+    [[ $(maps "$pm" gids) == "1:565535:65535 0:4000:1" ]]
+    cj=$(ctr_json m1 '"command":["sleep","600"],"mounts":[{"container_path":"/vol","host_path":"'"$vol"'"}]')
+    im=$(berth_crictl create "$pm" "$cj" "$BERTH_TMP/pod-m.json")
+    berth_crictl start "$im"
+    [[ $(echo $(berth_crictl exec -s "$im" cat /proc/self/uid_map)) == "1 365535 65535 0 2000 1" ]]
+    [[ $(berth_crictl exec -s "$im" id -u) == 0 ]]
+    pid=$(berth_crictl inspect "$im" | jq -r .info.pid)
+    [[ $(awk '/^Uid:/ { print $2 }' "/proc/$pid/status") == 2000 ]]
+    [[ $(awk '/^Gid:/ { print $2 }' "/proc/$pid/status") == 4000 ]]
+    [[ $(stat -c %u "/proc/$pid/root/bin/busybox") == 2000 ]]
+    # the idmapped rootfs and volume store the container's IDs: root's 0
+    berth_crictl exec -s "$im" sh -c 'echo m > /m && echo m > /vol/m'
+    [[ $(stat -c %u:%g "$BERTH_ROOT/overlay-containers/$im/upper/m") == 0:0 ]]
+    [[ $(stat -c %u:%g "$vol/m") == 0:0 ]]
+
+    # 65538 IDs are left: size=70000 is RESOURCE_EXHAUSTED naming subuid
+    run berth_crictl runp "$(auto_pod_sc x auto:size=70000 '{}')"
+    echo "$output"
+    [[ $output == *"code = ResourceExhausted"* && $output == *"$BERTH_TMP/subuid"* ]]
+
+    # a restart: the running containers keep their maps, the allocator
+    # recomputes every extent from the restored pods
+    stop_berthd
+    start_berthd
+    [[ $(echo $(berth_crictl exec -s "$ik" cat /proc/self/uid_map)) == "0 300000 1000 1001 301000 64535 1000 1000 1" ]]
+    [[ $(echo $(berth_crictl exec -s "$im" cat /proc/self/uid_map)) == "1 365535 65535 0 2000 1" ]]
+    pa=$(berth_crictl runp "$(auto_pod a auto)")
+    [[ $(maps "$pa" uids) == "0:431070:65536" ]]
+    # removal frees the keep-id pod's extents: a new keep-id pod gets them
+    berth_crictl rmp -f "$pk"
+    pk2=$(berth_crictl runp "$(auto_pod_sc k2 auto:keep-id '{"run_as_user":{"value":1000},"run_as_group":{"value":3000}}')")
+    [[ $(maps "$pk2" uids) == "0:300000:1000 1001:301000:64535 1000:1000:1" ]]
+    [[ $(maps "$pk2" gids) == "0:500000:3000 3001:503000:62535 3000:3000:1" ]]
+    berth_crictl rmp -f "$pk2"
+    # no runAsGroup: the gid map would take a whole 65536 of the pool, and
+    # 65535 are free (the uids fit): RESOURCE_EXHAUSTED naming subgid
+    run berth_crictl runp "$(auto_pod_sc k3 auto:keep-id '{"run_as_user":{"value":1001}}')"
+    echo "$output"
+    [[ $output == *"code = ResourceExhausted"* && $output == *"$BERTH_TMP/subgid"* ]]
+    berth_crictl rmp -f "$pm" "$pa"
+    [[ -z $(ls "$BERTH_RUNROOT/ns/user" 2>/dev/null) ]]
+    run awk -v d="$BERTH_TMP/" 'index($2, d) == 1 && $2 !~ /\/run\/ns$/ { print $2 }' /proc/self/mounts
+    [[ -z $output ]]
+}
+
+@test "userns-mode keep-id and map-to-root: refused with INVALID_ARGUMENT naming the option" {
+    userns_conf
+    start_berthd
+    grep -q "user namespaces available" "$BERTH_LOG" || skip "this kernel lacks idmapped mounts"
+    # no runAsUser: no uid to keep
+    run berth_crictl runp "$(auto_pod_sc n1 auto:keep-id=true '{}')"
+    echo "$output"
+    [[ $output == *"code = InvalidArgument"* && $output == *"io.kubernetes.cri-o.userns-mode"* && $output == *"keep-id"* && $output == *"runAsUser"* ]]
+    run berth_crictl runp "$(auto_pod_sc n2 auto:map-to-root=true '{}')"
+    [[ $output == *"code = InvalidArgument"* && $output == *"map-to-root"* ]]
+    # the node's root is never mapped
+    run berth_crictl runp "$(auto_pod_sc n3 auto:keep-id=true '{"run_as_user":{"value":0}}')"
+    echo "$output"
+    [[ $output == *"code = InvalidArgument"* && $output == *"root"* ]]
+    # a uid inside the containers range belongs to the pods berth gives it to
+    run berth_crictl runp "$(auto_pod_sc n4 auto:keep-id=true '{"run_as_user":{"value":300500}}')"
+    echo "$output"
+    [[ $output == *"code = InvalidArgument"* && $output == *"$BERTH_TMP/subuid"* ]]
+    run berth_crictl runp "$(auto_pod_sc n5 'auto:keep-id=true;map-to-root=true' '{"run_as_user":{"value":1000}}')"
+    [[ $output == *"code = InvalidArgument"* && $output == *"exclude"* ]]
+    run berth_crictl runp "$(auto_pod_sc n6 'auto:keep-id=maybe' '{"run_as_user":{"value":1000}}')"
+    [[ $output == *"code = InvalidArgument"* && $output == *"keep-id"* ]]
+    run berth_crictl runp "$(auto_pod_sc n7 'auto:uidmapping=0:1000:1' '{"run_as_user":{"value":1000}}')"
+    [[ $output == *"code = Unimplemented"* && $output == *"uidmapping"* ]]
+    run berth_crictl runp "$(auto_pod_sc n8 'auto:size=0' '{}')"
+    [[ $output == *"code = InvalidArgument"* && $output == *"size"* ]]
+    # nothing was created, nothing is held: a full-size pod still fits at the start
+    [[ -z $(berth_crictl pods -q) ]]
+    p=$(berth_crictl runp "$(auto_pod_sc ok auto '{}')")
+    [[ $(maps "$p" uids) == "0:300000:65536" ]]
+    berth_crictl rmp -f "$p"
+}
+
 @test "userns-mode: bad values, keep-id, a missing subuid file, and not allowed" {
     userns_conf
     start_berthd
@@ -281,7 +418,7 @@ EOF2
     run berth_crictl runp "$(auto_pod b1 auto:size=x)"
     [[ $output == *"code = InvalidArgument"* && $output == *"size"* ]]
     run berth_crictl runp "$(auto_pod b2 auto:keep-id=true)"
-    [[ $output == *"code = Unimplemented"* && $output == *"keep-id"* ]]
+    [[ $output == *"code = InvalidArgument"* && $output == *"keep-id"* ]]
     run berth_crictl runp "$(auto_pod b3 private)"
     [[ $output == *"code = InvalidArgument"* ]]
     [[ -z $(berth_crictl pods -q) ]]

@@ -51,6 +51,38 @@ int main(void)
     ok(berth_idalloc_take(&b, "big", 100000, &s) < 0, "no gap that large");
     berth_idalloc_fini(&b);
 
+    /* keep-id: a pod holds a pool range and a node's uid outside the pools */
+    berth_idalloc_t k = {0};
+    berth_idalloc_parse(&k, "containers:100000:131072\n", "containers");
+    ok(!berth_idalloc_in_pools(&k, 1000, 1) && berth_idalloc_in_pools(&k, 100500, 1) &&
+               berth_idalloc_in_pools(&k, 99999, 2) && !berth_idalloc_in_pools(&k, 231072, 5),
+       "in_pools: the node's uid 1000 is outside, 100500 and a range reaching 100000 inside");
+    ok(berth_idalloc_take(&k, "keep", 65535, &s) == 0 && s == 100000, "keep-id: 65535 of the pool");
+    berth_idalloc_reserve(&k, "keep", 1000, 1);
+    berth_idalloc_reserve(&k, "keep2", 1000, 1);
+    ok(berth_idalloc_take(&k, "next", 65536, &s) == 0 && s == 165535,
+       "the next pod after it; uid 1000 held twice (two keep-id pods) does not matter");
+    ok(k.nused == 4, "four held ranges");
+    berth_idalloc_release(&k, "keep");
+    ok(k.nused == 2 && k.used[0].start == 1000 && strcmp(k.used[0].id, "keep2") == 0,
+       "release frees both of the pod's ranges; the other pod keeps its uid 1000");
+    ok(berth_idalloc_take(&k, "again", 65535, &s) == 0 && s == 100000, "the pool range is free");
+    berth_idalloc_fini(&k);
+
+    /* a restart of a keep-id pod: its extents from its record, split by the
+     * uid it keeps (0-999 and 1001-65535 from the pool) */
+    berth_idalloc_t r = {0};
+    berth_idalloc_parse(&r, "containers:100000:200000\n", "containers");
+    berth_idalloc_reserve(&r, "old", 100000, 1000);
+    berth_idalloc_reserve(&r, "old", 101000, 64535);
+    berth_idalloc_reserve(&r, "old", 1000, 1);
+    ok(berth_idalloc_take(&r, "new", 65536, &s) == 0 && s == 165535,
+       "a new pod after the restored extents");
+    berth_idalloc_release(&r, "old");
+    ok(berth_idalloc_take(&r, "new2", 65535, &s) == 0 && s == 100000,
+       "removing the restored pod frees all its extents");
+    berth_idalloc_fini(&r);
+
     berth_idalloc_t c = {0};
     ok(berth_idalloc_parse(&c, "", "containers") == 0, "empty file: no pool");
     ok(berth_idalloc_take(&c, "x", 1, &s) < 0, "no pool: nothing to take");

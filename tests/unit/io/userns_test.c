@@ -41,10 +41,36 @@ static void test_check(void)
     berth_err_t err = NULL;
     ok(berth_idmap_check("uid", &good, 1, &err) == 0 && err == NULL, "one range from 0 is fine");
     int rc = berth_idmap_check("uid", two, 2, &err);
-    check(rc < 0 && err->kind == BERTH_ERR_INVALID &&
-                  strstr(err->msg, "exactly one uid mapping") != NULL,
-          "two ranges: INVALID_ARGUMENT (%s)", err ? err->msg : "");
+    check(rc < 0 && err->kind == BERTH_ERR_INVALID && strstr(err->msg, "overlap") != NULL,
+          "two ranges that both map container 0: INVALID_ARGUMENT (%s)", err ? err->msg : "");
     berth_err_free(&err);
+    berth_idmap_t keep[] = {{0, 100000, 1000}, {1001, 101000, 64535}, {1000, 1000, 1}};
+    ok(berth_idmap_check("uid", keep, 3, &err) == 0, "three disjoint extents (keep-id) are fine");
+    berth_idmap_t hostclash[] = {{0, 100000, 1000}, {1000, 100999, 1}};
+    rc = berth_idmap_check("uid", hostclash, 2, &err);
+    check(rc < 0 && strstr(err->msg, "host IDs"), "extents sharing a host ID: refused (%s)",
+          err ? err->msg : "");
+    berth_err_free(&err);
+    berth_idmap_t root_later[] = {{1, 100000, 10}, {0, 1000, 1}};
+    ok(berth_idmap_check("uid", root_later, 2, &err) == 0,
+       "container 0 mapped by a later extent (map-to-root) is fine");
+    static berth_idmap_t many[BERTH_IDMAP_MAX + 1];
+    for (uint32_t i = 0; i <= BERTH_IDMAP_MAX; i++)
+        many[i] = (berth_idmap_t){i, 100000 + i, 1};
+    ok(berth_idmap_check("gid", many, BERTH_IDMAP_MAX, &err) == 0,
+       "340 extents: the kernel's most");
+    ok(berth_idmap_check("gid", many, BERTH_IDMAP_MAX + 1, &err) < 0, "341 extents: refused");
+    berth_err_free(&err);
+    static berth_idmaps_t km = {.n = 3,
+                                .v = {{0, 100000, 1000}, {1001, 101000, 64535}, {1000, 1000, 1}}};
+    BERTH_AUTO_FREE char *text = berth_idmap_text(&km);
+    ok(strcmp(text, "0 100000 1000\n1001 101000 64535\n1000 1000 1\n") == 0,
+       "the map's text: every extent, one line each");
+    uint32_t h = 0;
+    ok(berth_idmap_to_host(&km, 1000, &h) && h == 1000 && berth_idmap_to_host(&km, 1001, &h) &&
+               h == 101000 && berth_idmap_to_host(&km, 999, &h) && h == 100999 &&
+               !berth_idmap_to_host(&km, 65536, &h),
+       "to_host finds the extent of an ID");
     ok(berth_idmap_check("gid", NULL, 0, &err) < 0 && err->kind == BERTH_ERR_INVALID,
        "no range: INVALID_ARGUMENT");
     berth_err_free(&err);
@@ -67,7 +93,8 @@ static void test_check(void)
 /* config.json joins the pod's user namespace first, with its mappings. */
 static void test_ocispec(void)
 {
-    berth_idmap_t uid = {0, 100000, 65536}, gid = {0, 200000, 65536};
+    static berth_idmaps_t uid = {.n = 1, .v = {{0, 100000, 65536}}},
+                          gid = {.n = 2, .v = {{1, 200000, 65535}, {0, 3000, 1}}};
     const char *args[] = {"sh"};
     berth_ocispec_t s = {
             .id = "c",
@@ -93,6 +120,11 @@ static void test_ocispec(void)
                json_integer_value(json_object_get(um, "size")) == 65536 && gm &&
                json_integer_value(json_object_get(gm, "hostID")) == 200000,
        "uidMappings and gidMappings carry the pod's ranges");
+    json_t *gm1 = json_array_get(json_object_get(lx, "gidMappings"), 1);
+    ok(json_array_size(json_object_get(lx, "gidMappings")) == 2 &&
+               json_integer_value(json_object_get(gm1, "hostID")) == 3000 &&
+               json_integer_value(json_object_get(gm1, "containerID")) == 0,
+       "every extent, in order");
     json_t *m;
     size_t i;
     const char *sys_type = NULL;
@@ -122,8 +154,8 @@ static void test_ocispec(void)
     json_decref(j);
 }
 
-/* The first line of /proc/<pid>/<file> of a child that joined the user
- * namespace pinned at pin, squeezed to single spaces. */
+/* /proc/<pid>/<file> of a child that joined the user namespace pinned at
+ * pin, squeezed to single spaces, its lines joined by ','. */
 static bool map_inside(const char *pin, const char *file, char *out, size_t len)
 {
     int p[2];
@@ -155,11 +187,14 @@ static bool map_inside(const char *pin, const char *file, char *out, size_t len)
         return false;
     buf[n] = '\0';
     size_t o = 0;
-    for (char *s = buf; *s && *s != '\n' && o + 1 < len; s++) {
-        if (*s == ' ' && (o == 0 || out[o - 1] == ' '))
+    for (char *s = buf; *s && o + 1 < len; s++) {
+        char c = *s == '\n' ? ',' : *s;
+        if (c == ' ' && (o == 0 || out[o - 1] == ' ' || out[o - 1] == ','))
             continue;
-        out[o++] = *s;
+        out[o++] = c;
     }
+    while (o > 0 && out[o - 1] == ',')
+        o--;
     out[o] = '\0';
     return true;
 }
@@ -227,7 +262,8 @@ static void write_file(const char *path, const char *text)
 
 static void test_kernel(const char *base)
 {
-    berth_idmap_t uid = {0, 100000, 65536}, gid = {0, 200000, 65536};
+    static berth_idmaps_t uid = {.n = 1, .v = {{0, 100000, 65536}}},
+                          gid = {.n = 1, .v = {{0, 200000, 65536}}};
     berth_err_t err = NULL;
 
     /* a pinned user namespace with the requested mappings */
@@ -270,6 +306,40 @@ static void test_kernel(const char *base)
     berth_err_free(&err);
     ok(access(srcfile, F_OK) == 0, "and the source is untouched");
     ok(berth_idmap_release_dir(dir, &err) == 0, "releasing a missing directory is fine");
+
+    /* keep-id's map: three extents, one of them a node's own uid; the
+     * idmapped copy goes by the whole map */
+    static berth_idmaps_t kuid = {.n = 3,
+                                  .v = {{0, 100000, 1000}, {1001, 101000, 64535}, {1000, 1000, 1}}};
+    BERTH_AUTO_FREE char *kpin = berth_asprintf("%s/keeppin", base);
+    check(berth_userns_create(kpin, &kuid, &gid, &err) == 0, "a keep-id user namespace (%s)",
+          err ? err->msg : "ok");
+    berth_err_free(&err);
+    check(map_inside(kpin, "uid_map", m, sizeof m) &&
+                  strcmp(m, "0 100000 1000,1001 101000 64535,1000 1000 1") == 0,
+          "its uid_map has the three extents (%s)", m);
+    BERTH_AUTO_FREE char *kf1 = berth_asprintf("%s/src/k1000", base);
+    BERTH_AUTO_FREE char *kf2 = berth_asprintf("%s/src/k1001", base);
+    write_file(kf1, "x");
+    write_file(kf2, "x");
+    ok(chown(kf1, 1000, 1000) == 0 && chown(kf2, 1001, 1001) == 0, "files of IDs 1000 and 1001");
+    char **kout = berth_idmap_sources(dir, kpin, srcs, 1, &err);
+    check(kout != NULL, "an idmapped copy with the keep-id map (%s)", err ? err->msg : "ok");
+    berth_err_free(&err);
+    if (kout) {
+        BERTH_AUTO_FREE char *k1 = berth_asprintf("%s/k1000", kout[0]);
+        BERTH_AUTO_FREE char *k2 = berth_asprintf("%s/k1001", kout[0]);
+        BERTH_AUTO_FREE char *k0 = berth_asprintf("%s/f", kout[0]);
+        check(owner(k1) == 1000 && owner(k2) == 101000 && owner(k0) == 100000,
+              "1000 stays 1000, 1001 is 101000, 0 is 100000 (%u %u %u)", (unsigned)owner(k1),
+              (unsigned)owner(k2), (unsigned)owner(k0));
+        berth_free(kout[0]);
+        berth_free(kout);
+    }
+    berth_idmap_release_dir(dir, NULL);
+    unlink(kf1);
+    unlink(kf2);
+    ok(berth_userns_remove(kpin, &err) == 0, "the keep-id pin is removed");
 
     /* the pod's namespaces are owned by its user namespace */
     BERTH_AUTO_FREE char *pins = berth_asprintf("%s/ns", base);
