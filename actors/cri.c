@@ -434,12 +434,11 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
     st.conditions = conds;
 
     size_t nh = 0;
-    while (c->handlers[nh])
-        nh++;
+    BERTH_AUTO_FREE const char **names = berth_runtimes_status_names(c->handlers, &nh);
     BERTH_AUTO_FREE Runtime__V1__RuntimeHandler *hs =
-            berth_calloc(nh + 1, sizeof(Runtime__V1__RuntimeHandler));
+            berth_calloc(nh, sizeof(Runtime__V1__RuntimeHandler));
     BERTH_AUTO_FREE Runtime__V1__RuntimeHandler **hp =
-            berth_calloc(nh + 1, sizeof(Runtime__V1__RuntimeHandler *));
+            berth_calloc(nh, sizeof(Runtime__V1__RuntimeHandler *));
     /* Recursive read-only mounts (io/rromount.h) and user namespaces'
      * idmapped mounts (io/userns.h) are berth's own, so every handler has
      * them where the kernel passed the probes. */
@@ -448,16 +447,10 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
     feats.user_namespaces = berth_userns_supported(NULL);
     for (size_t i = 0; i < nh; i++) {
         runtime__v1__runtime_handler__init(&hs[i]);
-        hs[i].name = c->handlers[i];
+        hs[i].name = (char *)names[i];
         hs[i].features = &feats;
         hp[i] = &hs[i];
     }
-    /* The CRI's name for the default handler is "" (critest asks for the
-     * features of handler "" unless told a name): listed under both. */
-    runtime__v1__runtime_handler__init(&hs[nh]);
-    hs[nh].name = (char *)"";
-    hs[nh].features = &feats;
-    hp[nh] = &hs[nh];
     Runtime__V1__RuntimeFeatures rfeats = RUNTIME__V1__RUNTIME_FEATURES__INIT;
     /* Merge and Strict (io/ocispec.h), and ContainerStatus.user */
     rfeats.supplemental_groups_policy = true;
@@ -467,7 +460,7 @@ static void on_status(cri_t *c, berth_grpc_call_t *call, const berth_cri_method_
 
     Runtime__V1__StatusResponse resp = RUNTIME__V1__STATUS_RESPONSE__INIT;
     resp.status = &st;
-    resp.n_runtime_handlers = nh + 1;
+    resp.n_runtime_handlers = nh;
     resp.runtime_handlers = hp;
     resp.features = &rfeats;
 

@@ -108,6 +108,21 @@ const berth_runtime_status_t *berth_runtimes_find(const berth_runtimes_t *r, con
     return NULL;
 }
 
+const char **berth_runtimes_status_names(char *const *handlers, size_t *n)
+{
+    size_t nh = 0;
+    while (handlers && handlers[nh])
+        nh++;
+    const char **v = berth_calloc(nh + 2, sizeof(char *));
+    for (size_t i = 0; i < nh; i++)
+        v[i] = handlers[i];
+    /* The default handler's alias: the CRI leaves runtime_handler empty
+     * for "the default", and clients look the features up by that name. */
+    v[nh] = "";
+    *n = nh + 1;
+    return v;
+}
+
 void berth_runtimes_install(berth_runtimes_t *r)
 {
     /* Pairs with the acquire load in berth_runtimes_current: a reader that

@@ -52,6 +52,14 @@ void berth_runtimes_free(berth_runtimes_t *r);
 /* The status of handler `name`, NULL when it is not configured. */
 const berth_runtime_status_t *berth_runtimes_find(const berth_runtimes_t *r, const char *name);
 
+/* The handler names Status reports in runtime_handlers: each configured
+ * handler (handlers: NULL-terminated, borrowed; NULL for none), then "",
+ * the CRI's name for the default handler, so the default is listed under
+ * both (critest asks for the features of handler "" unless told a name).
+ * Returns an owned NULL-terminated array (berth_free) of pointers borrowed
+ * from handlers or static; *n is their count. Pure: any thread. */
+const char **berth_runtimes_status_names(char *const *handlers, size_t *n);
+
 /* Installs r (taken) as the node's table. Call once on the main thread before
  * the actors that read it are spawned; it is never changed or freed after
  * (a restart of berthd re-probes). */

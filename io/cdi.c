@@ -2,19 +2,24 @@
 /*
  * CDI specs (see cdi.h). A spec is untrusted only as far as a root-owned
  * directory is: it is checked so that a malformed one fails with a message
- * naming it rather than with a half-edited container, and sizes are bounded.
+ * naming it rather than with a half-edited container, and sizes are bounded
+ * (4 MiB a file; a YAML one also by io/yamljson's depth and node limits).
  * Never applies anything itself.
  */
 #include "io/cdi.h"
 
-#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/alloc.h"
 #include "engine/log.h"
+#include "io/fs.h"
+#include "io/yamljson.h"
 
 #define CDI_FILE_MAX (4 << 20)
 
@@ -172,15 +177,9 @@ static int check_edits(const char *name, const char *where, json_t *ed, berth_er
     return 0;
 }
 
-json_t *berth_cdi_spec_parse(const char *name, const char *text, size_t len, berth_err_t *err)
+/* Checks doc (taken): the spec, or NULL with *err. */
+static json_t *check_spec(const char *name, json_t *doc, berth_err_t *err)
 {
-    json_error_t je;
-    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (doc == NULL) {
-        berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "CDI spec %s: invalid JSON at line %d: %s",
-                       name, je.line, je.text);
-        return NULL;
-    }
     const char *kind = json_string_value(json_object_get(doc, "kind"));
     json_t *devs = json_object_get(doc, "devices");
     if (!json_is_object(doc) || !json_is_string(json_object_get(doc, "cdiVersion"))) {
@@ -224,6 +223,28 @@ fail:
     return NULL;
 }
 
+json_t *berth_cdi_spec_parse(const char *name, const char *text, size_t len, berth_err_t *err)
+{
+    json_error_t je;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (doc == NULL) {
+        berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "CDI spec %s: invalid JSON at line %d: %s",
+                       name, je.line, je.text);
+        return NULL;
+    }
+    return check_spec(name, doc, err);
+}
+
+json_t *berth_cdi_spec_parse_yaml(const char *name, const char *text, size_t len, berth_err_t *err)
+{
+    json_t *doc = berth_yamljson_parse(name, text, len, NULL, err);
+    if (doc == NULL) {
+        berth_err_prefix(err, "invalid CDI spec");
+        return NULL;
+    }
+    return check_spec(name, doc, err);
+}
+
 /* ---- resolving ----------------------------------------------------------------------------- */
 
 static void append_edits(berth_cdi_edits_t *out, json_t *ed)
@@ -255,29 +276,90 @@ static json_t *find_device(json_t *spec, const char *dev)
     return NULL;
 }
 
-static json_t *load_spec(const char *path, const char *fname)
+static bool has_suffix(const char *s, const char *suffix)
 {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Reads and checks the spec at path (fname its name, for messages); NULL
+ * with a warning naming it when it cannot be used. */
+static json_t *load_spec(const char *path, const char *fname, bool yaml)
+{
+    BERTH_AUTO_ERR berth_err_t e = NULL;
+    BERTH_AUTO_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
-    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CDI_FILE_MAX) {
-        berth_log_warn("CDI spec unreadable or too big: skipped", "file=%s", path);
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        berth_log_warn("CDI spec unreadable or not a file: skipped", "file=%s", path);
         return NULL;
     }
-    json_error_t je;
-    json_t *raw = json_load_file(path, 0, &je);
-    char *text = raw ? json_dumps(raw, JSON_COMPACT) : NULL;
-    if (raw)
-        json_decref(raw);
-    BERTH_AUTO_ERR berth_err_t e = NULL;
+    BERTH_AUTO_FREE char *text = NULL;
+    size_t len = 0;
     json_t *spec = NULL;
-    if (text == NULL)
-        berth_err_make(&e, EINVAL, BERTH_ERR_INVALID, "CDI spec %s: invalid JSON at line %d: %s",
-                       fname, je.line, je.text);
-    else
-        spec = berth_cdi_spec_parse(fname, text, strlen(text), &e);
-    berth_free(text);
+    if (berth_fs_read_fd(fd, fname, CDI_FILE_MAX, BERTH_ERR_INVALID, &text, &len, &e) == 0)
+        spec = yaml ? berth_cdi_spec_parse_yaml(fname, text, len, &e)
+                    : berth_cdi_spec_parse(fname, text, len, &e);
     if (spec == NULL)
         berth_log_warn("CDI spec invalid: skipped", "file=%s error=\"%s\"", path, e->msg);
     return spec;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* What is known of one requested device while the directories are read. */
+typedef struct want {
+    char *kind, *dev;
+    json_t *spec;   /* the spec defining it in the latest directory so far */
+    size_t dir;     /* that directory */
+    char *file;     /* that spec's file (owned) */
+    char *conflict; /* a second file of that directory defining it (owned) */
+} want_t;
+
+/* One directory's specs, in name order: each requested device a spec
+ * defines replaces an earlier directory's definition; two specs of one
+ * directory defining it are a conflict (the CDI spec's rule: the same
+ * priority), unless a later directory defines it again. */
+static void scan_dir(const char *dir, size_t d, want_t *w, size_t nw)
+{
+    size_t nnames = 0;
+    char **names = berth_fs_list_names(dir, &nnames);
+    if (names == NULL)
+        return;
+    qsort(names, nnames, sizeof(char *), by_name);
+    for (size_t i = 0; i < nnames; i++) {
+        const char *fname = names[i];
+        bool yaml = has_suffix(fname, ".yaml") || has_suffix(fname, ".yml");
+        if (fname[0] == '.' || (!yaml && !has_suffix(fname, ".json")))
+            continue;
+        BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s", dir, fname);
+        json_t *spec = load_spec(path, fname, yaml);
+        if (spec == NULL)
+            continue;
+        const char *kind = json_string_value(json_object_get(spec, "kind"));
+        for (size_t n = 0; n < nw; n++) {
+            if (strcmp(kind, w[n].kind) != 0 || find_device(spec, w[n].dev) == NULL)
+                continue;
+            if (w[n].spec && w[n].dir == d) {
+                if (w[n].conflict == NULL)
+                    w[n].conflict = berth_strdup(path);
+                continue;
+            }
+            if (w[n].spec)
+                json_decref(w[n].spec);
+            berth_free(w[n].file);
+            berth_free(w[n].conflict);
+            w[n] = (want_t){.kind = w[n].kind,
+                            .dev = w[n].dev,
+                            .spec = json_incref(spec),
+                            .dir = d,
+                            .file = berth_strdup(path)};
+        }
+        json_decref(spec);
+    }
+    berth_strv_free(names);
 }
 
 int berth_cdi_resolve(const char *const *dirs, size_t ndirs, const char *const *names,
@@ -285,53 +367,26 @@ int berth_cdi_resolve(const char *const *dirs, size_t ndirs, const char *const *
 {
     if (nnames == 0)
         return 0;
-    char **kinds = berth_calloc(nnames + 1, sizeof(char *));
-    char **devs = berth_calloc(nnames + 1, sizeof(char *));
-    json_t **found = berth_calloc(nnames + 1, sizeof(json_t *)); /* the spec holding each */
+    want_t *w = berth_calloc(nnames, sizeof(want_t));
     int ret = -1;
     for (size_t n = 0; n < nnames; n++)
-        if (berth_cdi_parse_name(names[n], &kinds[n], &devs[n], err) < 0)
+        if (berth_cdi_parse_name(names[n], &w[n].kind, &w[n].dev, err) < 0)
             goto out;
-    for (size_t d = 0; d < ndirs; d++) {
-        DIR *dir = opendir(dirs[d]);
-        if (dir == NULL)
-            continue;
-        struct dirent *e;
-        while ((e = readdir(dir)) != NULL) {
-            size_t nl = strlen(e->d_name);
-            if (e->d_name[0] == '.')
-                continue;
-            if (nl > 5 && (strcmp(e->d_name + nl - 5, ".yaml") == 0 ||
-                           strcmp(e->d_name + nl - 4, ".yml") == 0)) {
-                berth_log_debug("CDI spec in YAML: skipped (berth reads JSON specs)",
-                                "dir=%s file=%s", dirs[d], e->d_name);
-                continue;
-            }
-            if (nl < 6 || strcmp(e->d_name + nl - 5, ".json") != 0)
-                continue;
-            BERTH_AUTO_FREE char *path = berth_asprintf("%s/%s", dirs[d], e->d_name);
-            json_t *spec = load_spec(path, e->d_name);
-            if (spec == NULL)
-                continue;
-            const char *kind = json_string_value(json_object_get(spec, "kind"));
-            for (size_t n = 0; n < nnames; n++) {
-                if (strcmp(kind, kinds[n]) == 0 && find_device(spec, devs[n])) {
-                    /* a later directory's definition replaces the earlier */
-                    if (found[n])
-                        json_decref(found[n]);
-                    found[n] = json_incref(spec);
-                }
-            }
-            json_decref(spec);
-        }
-        closedir(dir);
-    }
+    for (size_t d = 0; d < ndirs; d++)
+        scan_dir(dirs[d], d, w, nnames);
     for (size_t n = 0; n < nnames; n++) {
-        if (found[n] == NULL) {
+        if (w[n].spec == NULL) {
             berth_err_make(err, ENOENT, BERTH_ERR_NOT_FOUND,
                            "CDI device %s not found: no spec in the CDI spec directories "
                            "(cdi_spec_dirs) defines it",
                            names[n]);
+            goto out;
+        }
+        if (w[n].conflict) {
+            berth_err_make(err, EEXIST, BERTH_ERR_PRECONDITION,
+                           "CDI device %s is defined by two specs of one directory, %s and %s: "
+                           "remove one of them",
+                           names[n], w[n].file, w[n].conflict);
             goto out;
         }
     }
@@ -339,18 +394,21 @@ int berth_cdi_resolve(const char *const *dirs, size_t ndirs, const char *const *
         /* the spec-wide edits once per spec, whatever number of its devices */
         bool seen = false;
         for (size_t m = 0; m < n; m++)
-            seen = seen || found[m] == found[n];
+            seen = seen || w[m].spec == w[n].spec;
         if (!seen)
-            append_edits(out, json_object_get(found[n], "containerEdits"));
-        append_edits(out, json_object_get(find_device(found[n], devs[n]), "containerEdits"));
+            append_edits(out, json_object_get(w[n].spec, "containerEdits"));
+        append_edits(out, json_object_get(find_device(w[n].spec, w[n].dev), "containerEdits"));
     }
     ret = 0;
 out:
-    for (size_t n = 0; n < nnames; n++)
-        if (found[n])
-            json_decref(found[n]);
-    berth_free(found);
-    berth_strv_free(kinds);
-    berth_strv_free(devs);
+    for (size_t n = 0; n < nnames; n++) {
+        if (w[n].spec)
+            json_decref(w[n].spec);
+        berth_free(w[n].kind);
+        berth_free(w[n].dev);
+        berth_free(w[n].file);
+        berth_free(w[n].conflict);
+    }
+    berth_free(w);
     return ret;
 }

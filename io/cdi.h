@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Container Device Interface (CDI) specs: the JSON files vendors drop in
- * /etc/cdi and /var/run/cdi that name devices ("vendor.com/class=name") and
- * say what a container using one gets (containerEdits: env, deviceNodes,
- * mounts, hooks). This module parses and checks a spec, finds the specs of
- * the requested devices in the spec directories and gathers their edits;
- * applying them to a container's OCI spec is the caller's.
+ * Container Device Interface (CDI) specs: the JSON or YAML files vendors
+ * drop in /etc/cdi and /var/run/cdi that name devices ("vendor.com/class=
+ * name") and say what a container using one gets (containerEdits: env,
+ * deviceNodes, mounts, hooks). This module parses and checks a spec, finds
+ * the specs of the requested devices in the spec directories and gathers
+ * their edits; applying them to a container's OCI spec is the caller's.
  *
- * YAML specs are not read (berth has no YAML parser): a *.yaml file is
- * skipped with a debug line.
+ * A YAML spec (*.yaml, *.yml) becomes the same JSON as its JSON twin
+ * (io/yamljson.h: plain numbers are numbers, `fileMode: 0644` is octal) and
+ * goes through the same checks.
  */
 #ifndef BERTH_IO_CDI_H
 #define BERTH_IO_CDI_H
@@ -36,16 +37,23 @@ void berth_cdi_edits_fini(berth_cdi_edits_t *e);
  * Pure: any thread. */
 json_t *berth_cdi_spec_parse(const char *name, const char *text, size_t len, berth_err_t *err);
 
+/* The same for a YAML spec: one document, converted by io/yamljson.h (its
+ * limits; a duplicate key is refused, as in JSON). Messages carry
+ * name:line:column. */
+json_t *berth_cdi_spec_parse_yaml(const char *name, const char *text, size_t len, berth_err_t *err);
+
 /* Splits a fully qualified name "vendor.com/class=device" into *kind
  * ("vendor.com/class") and *dev, both owned. -1 with *err otherwise. */
 int berth_cdi_parse_name(const char *qualified, char **kind, char **dev, berth_err_t *err);
 
-/* Finds each of names (fully qualified) in the specs of dirs (a later
- * directory's spec of a device wins over an earlier one's) and appends the
- * spec-wide and the device's edits to *out, in the order of names. A name
- * found nowhere fails with NOT_FOUND naming it; a malformed name with
- * INVALID_ARGUMENT. Invalid spec files are skipped with a warning. Reads
- * files: the blocking pool only. */
+/* Finds each of names (fully qualified) in the specs of dirs (*.json,
+ * *.yaml, *.yml) and appends the spec-wide and the device's edits to *out,
+ * in the order of names. The CDI spec's precedence: a later directory's
+ * spec of a device wins over an earlier one's; two specs of the directory
+ * that wins both defining it are a conflict, FAILED_PRECONDITION naming both
+ * files. A name found nowhere fails with NOT_FOUND naming it; a malformed
+ * name with INVALID_ARGUMENT. Invalid spec files are skipped with a warning
+ * naming them. Reads files: the blocking pool only. */
 int berth_cdi_resolve(const char *const *dirs, size_t ndirs, const char *const *names,
                       size_t nnames, berth_cdi_edits_t *out, berth_err_t *err);
 

@@ -22,7 +22,7 @@ packages=(
     build-essential meson ninja-build pkg-config cmake
     liburing-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
     libnghttp2-dev libseccomp-dev libcap-dev libck-dev libmimalloc-dev
-    libcurl4-openssl-dev libarchive-dev libjansson-dev libssl-dev zlib1g-dev
+    libcurl4-openssl-dev libarchive-dev libjansson-dev libyaml-dev libssl-dev zlib1g-dev
     conmon crun runc criu containernetworking-plugins busybox-static umoci skopeo
     docker-registry bats clang clang-format libclang-rt-14-dev
     iptables iproute2 jq python3 curl gnuplot-nox stress-ng

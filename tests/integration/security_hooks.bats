@@ -133,7 +133,8 @@ bundle_config() {
    "deviceNodes":[{"path":"/dev/cdi-null","hostPath":"/dev/null"}],
    "mounts":[{"hostPath":"$BERTH_TMP/cdimnt","containerPath":"/cdimnt","options":["ro","bind"]}]}}]}
 EOF
-    echo "kind: example.com/yaml" >"$CDI/ignored.yaml"
+    # an invalid spec (YAML, no cdiVersion nor devices) is skipped with a warning
+    echo "kind: example.com/other" >"$CDI/invalid.yaml"
     start
     pj=$(pod_json cdi)
     pod=$(berth_crictl runp "$pj")
@@ -162,6 +163,60 @@ EOF
     run berth_crictl create "$pod" "$cj" "$pj"
     echo "$output"
     [[ $output == *InvalidArgument* && $output == *not-qualified* ]]
+}
+
+@test "CDI: a YAML spec (as nvidia-ctk writes them) adds its device node and env; a conflict is refused" {
+    cat >"$CDI/vendor.yaml" <<EOF
+---
+cdiVersion: 0.6.0
+kind: example.com/yaml
+containerEdits:
+  env:
+  - CDI_YAML_WIDE=yes
+devices:
+- name: "0"
+  containerEdits:
+    env:
+    - CDI_YAML_DEV=zero
+    deviceNodes:
+    - path: /dev/cdi-zero
+      hostPath: /dev/zero
+      type: c
+      major: 1
+      minor: 5
+      fileMode: 0640
+      permissions: rw
+- name: "1"
+  containerEdits:
+    env: [CDI_YAML_DEV=one]
+EOF
+    # a *.yml spec of another kind with a syntax error: skipped, naming file:line:column
+    printf 'cdiVersion: 0.6.0\nkind: [example.com/broken\n' >"$CDI/broken.yml"
+    start
+    pj=$(pod_json cdiyaml)
+    pod=$(berth_crictl runp "$pj")
+    cj=$(ctr_json cdiyaml '"command":["sleep","600"],"CDI_devices":[{"name":"example.com/yaml=0"}]')
+    id=$(berth_crictl create "$pod" "$cj" "$pj")
+    berth_crictl start "$id"
+    out=$(berth_crictl exec -s "$id" sh -c 'echo $CDI_YAML_DEV $CDI_YAML_WIDE; ls -l /dev/cdi-zero; head -c 4 /dev/cdi-zero | od -An -tx1')
+    echo "$out"
+    [[ $out == *"zero yes"* ]]
+    # fileMode 0640 is octal, as YAML 1.1 and the CDI reference read it
+    [[ $out == *"crw-r-----"*"1,"*"5"*"/dev/cdi-zero"* ]]
+    [[ $out == *"00 00 00 00"* ]]
+    grep -q 'broken.yml:3:1' "$BERTH_LOG"
+    # the same device in a JSON spec of the same directory: a conflict naming both files
+    echo '{"cdiVersion":"0.6.0","kind":"example.com/yaml","devices":[{"name":"0","containerEdits":{"env":["X=1"]}}]}' >"$CDI/dup.json"
+    cj=$(ctr_json cdiconflict '"command":["sleep","600"],"CDI_devices":[{"name":"example.com/yaml=0"}]')
+    run berth_crictl create "$pod" "$cj" "$pj"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *FailedPrecondition* && $output == *dup.json* && $output == *vendor.yaml* ]]
+    # another device of that spec is in no conflict
+    cj=$(ctr_json cdione '"command":["sleep","600"],"CDI_devices":[{"name":"example.com/yaml=1"}]')
+    id2=$(berth_crictl create "$pod" "$cj" "$pj")
+    berth_crictl start "$id2"
+    [[ $(berth_crictl exec -s "$id2" sh -c 'echo $CDI_YAML_DEV') == one ]]
 }
 
 @test "devices: a host device appears under its container path with the cgroup access given" {

@@ -282,6 +282,24 @@ int main(void)
         berth_runtimes_free(rts);
     }
 
+    /* 7. The names Status lists: each handler, then "" for the default */
+    {
+        char *hs[] = {(char *)"crun", (char *)"runc", NULL};
+        size_t n = 0;
+        const char **v = berth_runtimes_status_names(hs, &n);
+        check(n == 3 && strcmp(v[0], "crun") == 0 && strcmp(v[1], "runc") == 0 &&
+                      strcmp(v[2], "") == 0 && v[3] == NULL,
+              "Status lists crun, runc and \"\" (the default handler's CRI name)");
+        berth_free(v);
+        char *none[] = {NULL};
+        v = berth_runtimes_status_names(none, &n);
+        check(n == 1 && strcmp(v[0], "") == 0 && v[1] == NULL, "no handler configured: only \"\"");
+        berth_free(v);
+        v = berth_runtimes_status_names(NULL, &n);
+        check(n == 1 && strcmp(v[0], "") == 0, "a NULL list is none");
+        berth_free(v);
+    }
+
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;
 }
