@@ -530,6 +530,13 @@ static void on_nri(berth_actor_t *self, ctr_t *c, berth_nrisrv_hook_t *h)
             return ctr_fail(self, c, err);
         }
     }
+    BERTH_AUTO_FREE const char **plugins = berth_calloc(h->nresults + 1, sizeof(char *));
+    for (size_t i = 0; i < h->nresults; i++)
+        plugins[i] = h->results[i].plugin;
+    if (berth_nri_validate(&c->nri, c->cfg, c->config, c->pod, plugins, h->nresults, &err) < 0) {
+        berth_err_prefix(&err, "CreateContainer");
+        return ctr_fail(self, c, err);
+    }
     if (h->nresults)
         berth_log_info("NRI plugins adjusted the container",
                        "id=%s plugins=%zu env=%zu "

@@ -5,6 +5,7 @@
  * so nothing of it outlives this call but the map blocks freed here.
  */
 #include "actors/nri.h"
+#include "actors/nri-internal.h"
 
 #include <errno.h>
 #include <string.h>
@@ -174,25 +175,6 @@ static int add_mount(berth_nri_adjust_t *a, const char *plugin,
     return 0;
 }
 
-/* What berth does not apply yet, by name; NULL when the adjustment asks
- * for none of it. */
-static const char *unsupported(const adjustment_t *adj)
-{
-    if (adj->hooks &&
-        (adj->hooks->n_prestart || adj->hooks->n_create_runtime || adj->hooks->n_create_container ||
-         adj->hooks->n_start_container || adj->hooks->n_poststart || adj->hooks->n_poststop))
-        return "OCI hooks";
-    if (adj->linux)
-        return "Linux settings (devices, resources, namespaces, seccomp...)";
-    if (adj->n_rlimits)
-        return "rlimits";
-    if (adj->n_cdi_devices)
-        return "CDI devices";
-    if (adj->n_args)
-        return "args";
-    return NULL;
-}
-
 int berth_nri_adjust_add(berth_nri_adjust_t *a, const char *plugin, const uint8_t *resp, size_t len,
                          berth_err_t *err)
 {
@@ -204,16 +186,11 @@ int berth_nri_adjust_add(berth_nri_adjust_t *a, const char *plugin, const uint8_
                               "NRI plugin %s: malformed CreateContainerResponse", plugin);
     int ret = 0;
     const adjustment_t *adj = r->adjust;
-    const char *no = adj ? unsupported(adj) : NULL;
     if (r->n_update || r->n_evict) {
         ret = berth_err_make(err, ENOTSUP, BERTH_ERR_UNSUPPORTED,
                              "NRI plugin %s asks to update or evict other containers, which "
                              "berth does not do yet",
                              plugin);
-    } else if (no) {
-        ret = berth_err_make(err, ENOTSUP, BERTH_ERR_UNSUPPORTED,
-                             "NRI plugin %s adjusts %s, which berth does not apply yet", plugin,
-                             no);
     } else if (adj) {
         for (size_t i = 0; ret == 0 && i < adj->n_env; i++)
             ret = add_kv(&a->env, &a->nenv, "environment variable", plugin, adj->env[i]->key,
@@ -223,6 +200,8 @@ int berth_nri_adjust_add(berth_nri_adjust_t *a, const char *plugin, const uint8_
                          adj->annotations[i]->key, adj->annotations[i]->value, err);
         for (size_t i = 0; ret == 0 && i < adj->n_mounts; i++)
             ret = add_mount(a, plugin, adj->mounts[i], err);
+        if (ret == 0)
+            ret = berth_nri_adjust_more(a, plugin, adj, err);
     }
     protobuf_c_message_free_unpacked(&r->base, al);
     return ret;
@@ -253,6 +232,10 @@ void berth_nri_adjust_fini(berth_nri_adjust_t *a)
         berth_free(m->options);
     }
     berth_free(a->mounts);
+    if (a->edits)
+        json_decref(a->edits);
+    if (a->owners)
+        json_decref(a->owners);
     *a = (berth_nri_adjust_t){0};
 }
 
