@@ -8,7 +8,8 @@
 // with the adjustment flags it also replaces the args (-args), sets
 // RLIMIT_NOFILE (-nofile), adds a device node (-device PATH:MAJOR:MINOR),
 // a createRuntime OCI hook (-hook), a memory limit (-memory) or removes a
-// namespace (-remove-ns).
+// namespace (-remove-ns), and -no-env leaves out the variable and the
+// annotation (two such plugins conflict on nothing else).
 package main
 
 import (
@@ -35,6 +36,7 @@ type plugin struct {
 	hook       string
 	memory     int64
 	removeNs   string
+	noEnv      bool
 }
 
 func (p *plugin) note(format string, args ...interface{}) {
@@ -94,8 +96,10 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 		return nil, nil, fmt.Errorf("berth-nri-test refuses container %s", c.Name)
 	}
 	adj := &api.ContainerAdjustment{}
-	adj.AddEnv("BERTH_NRI_TEST", "injected")
-	adj.AddAnnotation("berth.test/nri", "seen")
+	if !p.noEnv {
+		adj.AddEnv("BERTH_NRI_TEST", "injected")
+		adj.AddAnnotation("berth.test/nri", "seen")
+	}
 	if p.mountSrc != "" {
 		adj.AddMount(&api.Mount{
 			Source:      p.mountSrc,
@@ -166,6 +170,7 @@ func main() {
 		hook       = flag.String("hook", "", "add a createRuntime hook (an absolute path)")
 		memory     = flag.Int64("memory", 0, "set the memory limit (bytes)")
 		removeNs   = flag.String("remove-ns", "", "remove this namespace (network, ipc...)")
+		noEnv      = flag.Bool("no-env", false, "no environment variable nor annotation")
 	)
 	flag.Parse()
 	f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -175,7 +180,7 @@ func main() {
 	}
 	p := &plugin{log: f, failCreate: *failCreate, failRunPod: *failRunPod, mountSrc: *mountSrc,
 		args: *args, nofile: *nofile, device: *device, hook: *hook, memory: *memory,
-		removeNs: *removeNs}
+		removeNs: *removeNs, noEnv: *noEnv}
 	opts := []stub.Option{stub.WithOnClose(func() { p.note("closed"); os.Exit(0) })}
 	// a pre-installed plugin is started with its name and index in argv[0]
 	// and a connected socket in NRI_PLUGIN_SOCKET: the stub reads both itself
