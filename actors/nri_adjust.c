@@ -121,6 +121,16 @@ static int add_rlimits(berth_nri_adjust_t *a, const char *plugin, const adjustme
     return 0;
 }
 
+/* Whether name is one of the comma-separated list's entries. */
+static bool listed(const char *list, const char *name)
+{
+    size_t l = strlen(name);
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, name, l) == 0 && (p[l] == ',' || p[l] == '\0'))
+            return true;
+    return false;
+}
+
 static int add_hook_list(berth_nri_adjust_t *a, const char *plugin, const char *stage,
                          Nri__Pkg__Api__V1alpha1__Hook *const *v, size_t n, berth_err_t *err)
 {
@@ -151,7 +161,7 @@ static int add_hook_list(berth_nri_adjust_t *a, const char *plugin, const char *
     const char *o = json_string_value(json_object_get(a->owners, "hooks"));
     if (o == NULL)
         json_object_set_new(a->owners, "hooks", json_string(plugin));
-    else if (strcmp(o, plugin) != 0 && strstr(o, plugin) == NULL)
+    else if (!listed(o, plugin))
         json_object_set_new(a->owners, "hooks", json_sprintf("%s,%s", o, plugin));
     return 0;
 }

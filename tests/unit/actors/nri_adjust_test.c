@@ -325,9 +325,40 @@ static void test_refused(void)
     berth_nri_adjust_fini(&a);
 }
 
+/* Hooks never conflict; the validator names every plugin that added one
+ * (10-a is not taken for part of 10-ab). */
+static void test_hooks_owners(void)
+{
+    berth_nri_adjust_t a = {0};
+    berth_err_t err = NULL;
+    adj_t adj = NRI__PKG__API__V1ALPHA1__CONTAINER_ADJUSTMENT__INIT;
+    Nri__Pkg__Api__V1alpha1__Hooks hooks = NRI__PKG__API__V1ALPHA1__HOOKS__INIT;
+    Nri__Pkg__Api__V1alpha1__Hook hk = NRI__PKG__API__V1ALPHA1__HOOK__INIT, *hkp = &hk;
+    hk.path = (char *)"/bin/true";
+    hooks.poststop = &hkp;
+    hooks.n_poststop = 1;
+    adj.hooks = &hooks;
+    ok(merge(&a, "10-ab", &adj, &err) == 0 && merge(&a, "10-a", &adj, &err) == 0 &&
+               merge(&a, "10-ab", &adj, &err) == 0,
+       "hooks: three additions by two plugins, no conflict");
+    Runtime__V1__ContainerConfig cc = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+    berth_config_t cfg = {.nri_validator_enable = true, .nri_reject_oci_hook_adjustment = true};
+    ok(berth_nri_validate(&a, &cfg, &cc, NULL, NULL, 0, &err) < 0 && err &&
+               strstr(err->msg, "plugin(s) 10-ab,10-a add"),
+       "hooks: the validator names both plugins once");
+    berth_err_free(&err);
+    json_t *s = spec();
+    berth_nri_apply_spec(&a, s, &err);
+    ok(json_array_size(json_object_get(json_object_get(s, "hooks"), "poststop")) == 3,
+       "hooks: all three appended");
+    json_decref(s);
+    berth_nri_adjust_fini(&a);
+}
+
 int main(void)
 {
     test_merge_apply();
+    test_hooks_owners();
     test_refused();
     printf("1..%d\n", ntest);
     return nfail ? 1 : 0;
