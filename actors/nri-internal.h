@@ -20,4 +20,9 @@ int berth_nri_adjust_more(berth_nri_adjust_t *a, const char *plugin,
                           const Nri__Pkg__Api__V1alpha1__ContainerAdjustment *adj,
                           berth_err_t *err);
 
+/* Records the removal of the mount at destination dst (absolute): the
+ * spec's mounts there that no plugin added are dropped when it is patched
+ * (berth_nri_apply_spec). */
+void berth_nri_adjust_unmount(berth_nri_adjust_t *a, const char *dst);
+
 #endif

@@ -145,15 +145,39 @@ static int add_kv(berth_nri_kv_t **v, size_t *n, const char *what, const char *p
     return 0;
 }
 
+static void mount_fini(berth_nri_mount_t *m)
+{
+    berth_free(m->destination);
+    berth_free(m->type);
+    berth_free(m->source);
+    berth_free(m->owner);
+    for (size_t j = 0; j < m->noptions; j++)
+        berth_free(m->options[j]);
+    berth_free(m->options);
+}
+
 static int add_mount(berth_nri_adjust_t *a, const char *plugin,
                      const Nri__Pkg__Api__V1alpha1__Mount *m, berth_err_t *err)
 {
     const char *dst = m->destination;
+    if (dst && dst[0] == '-' && dst[1] == '/') {
+        /* a removal: an earlier plugin's mount there goes, and so does
+         * the kubelet's (in the spec); a later plugin may mount there */
+        size_t w = 0;
+        for (size_t i = 0; i < a->nmounts; i++) {
+            if (strcmp(a->mounts[i].destination, dst + 1) == 0)
+                mount_fini(&a->mounts[i]);
+            else
+                a->mounts[w++] = a->mounts[i];
+        }
+        a->nmounts = w;
+        berth_nri_adjust_unmount(a, dst + 1);
+        return 0;
+    }
     if (dst == NULL || dst[0] != '/')
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                              "NRI plugin %s: mount destination \"%s\" is not an absolute path%s",
-                              plugin, dst ? dst : "",
-                              dst && dst[0] == '-' ? " (berth does not remove mounts yet)" : "");
+                              "NRI plugin %s: mount destination \"%s\" is not an absolute path",
+                              plugin, dst ? dst : "");
     if (m->source == NULL || m->source[0] == '\0')
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "NRI plugin %s: mount at %s without a source", plugin, dst);
@@ -221,16 +245,8 @@ void berth_nri_adjust_fini(berth_nri_adjust_t *a)
 {
     kv_free(a->env, a->nenv);
     kv_free(a->annotations, a->nannotations);
-    for (size_t i = 0; i < a->nmounts; i++) {
-        berth_nri_mount_t *m = &a->mounts[i];
-        berth_free(m->destination);
-        berth_free(m->type);
-        berth_free(m->source);
-        berth_free(m->owner);
-        for (size_t j = 0; j < m->noptions; j++)
-            berth_free(m->options[j]);
-        berth_free(m->options);
-    }
+    for (size_t i = 0; i < a->nmounts; i++)
+        mount_fini(&a->mounts[i]);
     berth_free(a->mounts);
     if (a->edits)
         json_decref(a->edits);

@@ -479,6 +479,11 @@ int berth_nri_adjust_more(berth_nri_adjust_t *a, const char *plugin, const adjus
     return 0;
 }
 
+void berth_nri_adjust_unmount(berth_nri_adjust_t *a, const char *dst)
+{
+    json_array_append_new(edit(a, "unmounts", true), json_string(dst));
+}
+
 const char *const *berth_nri_cdi_devices(const berth_nri_adjust_t *a, size_t *n)
 {
     json_t *v = a->edits ? json_object_get(a->edits, "cdi") : NULL;
@@ -794,6 +799,36 @@ static void apply_namespaces(json_t *edits, json_t *lx)
     }
 }
 
+/* Whether spec mount m is one a plugin added (same destination and source). */
+static bool nri_mount(const berth_nri_adjust_t *a, json_t *m)
+{
+    const char *d = json_string_value(json_object_get(m, "destination"));
+    const char *s = json_string_value(json_object_get(m, "source"));
+    for (size_t i = 0; d && s && i < a->nmounts; i++)
+        if (strcmp(a->mounts[i].destination, d) == 0 && strcmp(a->mounts[i].source, s) == 0)
+            return true;
+    return false;
+}
+
+static void apply_unmounts(const berth_nri_adjust_t *a, json_t *spec)
+{
+    json_t *mounts = json_object_get(spec, "mounts");
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(a->edits, "unmounts"), i, x)
+    {
+        const char *dst = json_string_value(x);
+        for (size_t j = 0; j < json_array_size(mounts);) {
+            json_t *m = json_array_get(mounts, j);
+            if (strcmp(json_string_value(json_object_get(m, "destination")) ?: "", dst) == 0 &&
+                !nri_mount(a, m))
+                json_array_remove(mounts, j);
+            else
+                j++;
+        }
+    }
+}
+
 int berth_nri_apply_spec(const berth_nri_adjust_t *a, json_t *spec, berth_err_t *err)
 {
     json_t *edits = a->edits;
@@ -832,6 +867,7 @@ int berth_nri_apply_spec(const berth_nri_adjust_t *a, json_t *spec, berth_err_t 
         json_t *have = child(child(spec, "hooks", false), k, true);
         json_array_extend(have, x);
     }
+    apply_unmounts(a, spec);
     apply_devices(edits, lx);
     apply_resources(edits, lx);
     apply_namespaces(edits, lx);

@@ -14,7 +14,8 @@
 # plugins setting one rlimit conflict; the default validator refuses a
 # hook with nothing left, and a plugin cannot take a container out of its
 # pod's network namespace unnoticed (the removal is applied, and refused
-# with reject_namespace_adjustment).
+# with reject_namespace_adjustment); a plugin's CDI device resolves
+# through cdi_spec_dirs and its mount removal drops the kubelet's mount.
 
 load helpers
 
@@ -373,4 +374,29 @@ ctr_create_start() {
     run berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json"
     [ "$status" -ne 0 ]
     [[ $output == *PermissionDenied*"10-hostnet adjusts the network namespace"*"reject_namespace_adjustment"* ]]
+}
+
+@test "nri: a plugin's CDI device is resolved like the kubelet's; its mount removal drops the kubelet's mount" {
+    with_images
+    mkdir -p "$BERTH_TMP/cdi" "$BERTH_TMP/kube"
+    cat >"$BERTH_TMP/cdi/vendor.json" <<EOF
+{"cdiVersion":"0.6.0","kind":"example.com/nri",
+ "devices":[{"name":"dev0","containerEdits":{"env":["CDI_FROM_NRI=dev0"],
+   "deviceNodes":[{"path":"/dev/cdi-nri","hostPath":"/dev/null"}]}}]}
+EOF
+    start_nri --set "crio.runtime.cdi_spec_dirs=$BERTH_TMP/cdi"
+    plugin cdier 10 -no-env -cdi example.com/nri=dev0 -unmount /kube
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=cdier'
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    sed -i "s|\"log_path\"|\"mounts\":[{\"container_path\":\"/kube\",\"host_path\":\"$BERTH_TMP/kube\"}],\"log_path\"|" \
+        "$BERTH_TMP/ctr.json"
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    berth_crictl start "$CTR" >/dev/null
+    run berth_crictl exec "$CTR" sh -c 'echo $CDI_FROM_NRI; ls -l /dev/cdi-nri; ls -d /kube 2>&1'
+    [[ ${lines[0]} == dev0 ]]
+    [[ ${lines[1]} == c*"1,"*3*/dev/cdi-nri ]]
+    [[ ${lines[2]} == *"No such file"* ]]
+    ! grep -q "$BERTH_TMP/kube" "$BERTH_RUNROOT/containers/$CTR/config.json"
 }

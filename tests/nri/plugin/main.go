@@ -8,7 +8,8 @@
 // with the adjustment flags it also replaces the args (-args), sets
 // RLIMIT_NOFILE (-nofile), adds a device node (-device PATH:MAJOR:MINOR),
 // a createRuntime OCI hook (-hook), a memory limit (-memory) or removes a
-// namespace (-remove-ns), and -no-env leaves out the variable and the
+// namespace (-remove-ns), adds a CDI device (-cdi), removes a mount
+// (-unmount), and -no-env leaves out the variable and the
 // annotation (two such plugins conflict on nothing else).
 package main
 
@@ -37,6 +38,8 @@ type plugin struct {
 	memory     int64
 	removeNs   string
 	noEnv      bool
+	cdi        string
+	unmount    string
 }
 
 func (p *plugin) note(format string, args ...interface{}) {
@@ -134,6 +137,12 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 	if p.memory != 0 {
 		adj.SetLinuxMemoryLimit(p.memory)
 	}
+	if p.cdi != "" {
+		adj.AddCDIDevice(&api.CDIDevice{Name: p.cdi})
+	}
+	if p.unmount != "" {
+		adj.RemoveMount(p.unmount)
+	}
 	if p.removeNs != "" {
 		adj.RemoveNamespace(&api.LinuxNamespace{Type: p.removeNs})
 	}
@@ -171,6 +180,8 @@ func main() {
 		memory     = flag.Int64("memory", 0, "set the memory limit (bytes)")
 		removeNs   = flag.String("remove-ns", "", "remove this namespace (network, ipc...)")
 		noEnv      = flag.Bool("no-env", false, "no environment variable nor annotation")
+		cdi        = flag.String("cdi", "", "add this CDI device (vendor/class=name)")
+		unmount    = flag.String("unmount", "", "remove the mount at this container path")
 	)
 	flag.Parse()
 	f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -180,7 +191,7 @@ func main() {
 	}
 	p := &plugin{log: f, failCreate: *failCreate, failRunPod: *failRunPod, mountSrc: *mountSrc,
 		args: *args, nofile: *nofile, device: *device, hook: *hook, memory: *memory,
-		removeNs: *removeNs, noEnv: *noEnv}
+		removeNs: *removeNs, noEnv: *noEnv, cdi: *cdi, unmount: *unmount}
 	opts := []stub.Option{stub.WithOnClose(func() { p.note("closed"); os.Exit(0) })}
 	// a pre-installed plugin is started with its name and index in argv[0]
 	// and a connected socket in NRI_PLUGIN_SOCKET: the stub reads both itself

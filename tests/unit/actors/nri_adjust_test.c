@@ -355,9 +355,54 @@ static void test_hooks_owners(void)
     berth_nri_adjust_fini(&a);
 }
 
+/* "-/path" removes an earlier plugin's mount there (a later one may mount
+ * there again) and the kubelet's, not the one a plugin added. */
+static void test_unmount(void)
+{
+    berth_nri_adjust_t a = {0};
+    berth_err_t err = NULL;
+    adj_t adj = NRI__PKG__API__V1ALPHA1__CONTAINER_ADJUSTMENT__INIT;
+    Nri__Pkg__Api__V1alpha1__Mount m = NRI__PKG__API__V1ALPHA1__MOUNT__INIT, *mp = &m;
+    m.destination = (char *)"/data";
+    m.source = (char *)"/srv";
+    adj.mounts = &mp;
+    adj.n_mounts = 1;
+    ok(merge(&a, "10-a", &adj, &err) == 0, "unmount: 10-a mounts /data");
+    Nri__Pkg__Api__V1alpha1__Mount rm1 = NRI__PKG__API__V1ALPHA1__MOUNT__INIT,
+                                   rm2 = NRI__PKG__API__V1ALPHA1__MOUNT__INIT,
+                                   again = NRI__PKG__API__V1ALPHA1__MOUNT__INIT;
+    rm1.destination = (char *)"-/data";
+    rm2.destination = (char *)"-/kube";
+    again.destination = (char *)"/data";
+    again.source = (char *)"/other";
+    Nri__Pkg__Api__V1alpha1__Mount *two[] = {&rm1, &rm2, &again};
+    adj.mounts = two;
+    adj.n_mounts = 3;
+    check(merge(&a, "20-b", &adj, &err) == 0 && a.nmounts == 1 &&
+                  strcmp(a.mounts[0].owner, "20-b") == 0 &&
+                  strcmp(a.mounts[0].source, "/other") == 0,
+          "unmount: 20-b removes 10-a's /data and mounts its own there: %s", err ? err->msg : "");
+    berth_err_free(&err);
+    json_t *s = json_loads("{\"process\":{},\"linux\":{},\"mounts\":[{\"destination\":\"/kube\","
+                           "\"source\":\"/x\"},{\"destination\":\"/proc\",\"source\":\"proc\"},"
+                           "{\"destination\":\"/data\",\"source\":\"/other\"}]}",
+                           0, NULL);
+    ok(berth_nri_apply_spec(&a, s, &err) == 0, "unmount: patched");
+    json_t *ms = json_object_get(s, "mounts");
+    ok(json_array_size(ms) == 2 &&
+               strcmp(json_string_value(json_object_get(json_array_get(ms, 0), "destination")),
+                      "/proc") == 0 &&
+               strcmp(json_string_value(json_object_get(json_array_get(ms, 1), "source")),
+                      "/other") == 0,
+       "unmount: the kubelet's /kube gone, the plugin's /data kept");
+    json_decref(s);
+    berth_nri_adjust_fini(&a);
+}
+
 int main(void)
 {
     test_merge_apply();
+    test_unmount();
     test_hooks_owners();
     test_refused();
     printf("1..%d\n", ntest);
