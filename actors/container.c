@@ -540,8 +540,9 @@ static void on_nri(berth_actor_t *self, ctr_t *c, berth_nrisrv_hook_t *h)
     if (h->nresults)
         berth_log_info("NRI plugins adjusted the container",
                        "id=%s plugins=%zu env=%zu "
-                       "annotations=%zu mounts=%zu",
-                       c->id, h->nresults, c->nri.nenv, c->nri.nannotations, c->nri.nmounts);
+                       "annotations=%zu mounts=%zu fields=%zu",
+                       c->id, h->nresults, c->nri.nenv, c->nri.nannotations, c->nri.nmounts,
+                       c->nri.owners ? json_object_size(c->nri.owners) : 0);
     berth_creation_next(self, &c->cr);
 }
 
