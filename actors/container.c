@@ -530,11 +530,19 @@ static void on_nri(berth_actor_t *self, ctr_t *c, berth_nrisrv_hook_t *h)
             return ctr_fail(self, c, err);
         }
     }
+    BERTH_AUTO_FREE const char **plugins = berth_calloc(h->nresults + 1, sizeof(char *));
+    for (size_t i = 0; i < h->nresults; i++)
+        plugins[i] = h->results[i].plugin;
+    if (berth_nri_validate(&c->nri, c->cfg, c->config, c->pod, plugins, h->nresults, &err) < 0) {
+        berth_err_prefix(&err, "CreateContainer");
+        return ctr_fail(self, c, err);
+    }
     if (h->nresults)
         berth_log_info("NRI plugins adjusted the container",
                        "id=%s plugins=%zu env=%zu "
-                       "annotations=%zu mounts=%zu",
-                       c->id, h->nresults, c->nri.nenv, c->nri.nannotations, c->nri.nmounts);
+                       "annotations=%zu mounts=%zu fields=%zu",
+                       c->id, h->nresults, c->nri.nenv, c->nri.nannotations, c->nri.nmounts,
+                       c->nri.owners ? json_object_size(c->nri.owners) : 0);
     berth_creation_next(self, &c->cr);
 }
 

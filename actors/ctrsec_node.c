@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "actors/nri.h"
 #include "conf/hooks.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
@@ -452,6 +453,11 @@ static int cdi_apply(const berth_ctrspec_in_t *in, berth_ocispec_t *spec, berth_
             v += l + (v[l] == ',');
         }
     }
+    /* an NRI plugin's CDI devices resolve like the kubelet's */
+    size_t nnri = 0;
+    BERTH_AUTO_FREE const char *const *nri = in->nri ? berth_nri_cdi_devices(in->nri, &nnri) : NULL;
+    for (size_t i = 0; i < nnri; i++)
+        name_push(&names, &nn, nri[i], strlen(nri[i]));
     if (nn == 0)
         return 0;
     berth_cdi_edits_init(&k->cdi);

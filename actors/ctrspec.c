@@ -19,6 +19,7 @@
 #include "actors/runtimes.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
+#include "io/blocking.h"
 #include "io/ocispec.h"
 
 /* ---- the image's config ------------------------------------------------------------------ */
@@ -194,6 +195,33 @@ static char **idmap_sources(const berth_ctrspec_in_t *c, berth_ocispec_t *spec,
         if (out[IDMAP_FIXED + i])
             mounts[i].source = out[IDMAP_FIXED + i];
     return out;
+}
+
+/* config.json: spec as io/ocispec builds it, with the NRI plugins' other
+ * adjustments patched in (actors/nri.h). */
+static int write_spec(const berth_ctrspec_in_t *c, const berth_ocispec_t *spec, berth_err_t *err)
+{
+    if (c->nri == NULL || c->nri->edits == NULL) {
+        if (berth_ocispec_write(c->bundle, spec, err) < 0)
+            return berth_err_prefix(err, "CreateContainer: OCI spec");
+        return 0;
+    }
+    json_t *j = berth_ocispec_build(spec, err);
+    if (j == NULL)
+        return berth_err_prefix(err, "CreateContainer: OCI spec");
+    if (berth_nri_apply_spec(c->nri, j, err) < 0) {
+        json_decref(j);
+        return berth_err_prefix(err, "CreateContainer");
+    }
+    char *js = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    BERTH_AUTO_FREE char *path = berth_asprintf("%s/config.json", c->bundle);
+    /* jansson allocates through berth's allocator (engine/alloc.c) */
+    int rc = berth_file_write_atomic(path, js, strlen(js), 0600, err);
+    berth_free(js);
+    if (rc < 0)
+        return berth_err_prefix(err, "CreateContainer: OCI spec");
+    return 0;
 }
 
 int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err_t *err)
@@ -433,10 +461,8 @@ int berth_ctrspec_write(const berth_ctrspec_in_t *c, int *stop_signal, berth_err
         berth_ctrsec_fini(&sec);
         goto out;
     }
-    ret = berth_ocispec_write(c->bundle, &spec, err);
+    ret = write_spec(c, &spec, err);
     berth_ctrsec_fini(&sec);
-    if (ret < 0)
-        berth_err_prefix(err, "CreateContainer: OCI spec");
 out:
     if (ret < 0 && rro != NULL)
         berth_ctrsec_rro_release(c->bundle, NULL);

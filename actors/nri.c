@@ -5,6 +5,7 @@
  * so nothing of it outlives this call but the map blocks freed here.
  */
 #include "actors/nri.h"
+#include "actors/nri-internal.h"
 
 #include <errno.h>
 #include <string.h>
@@ -144,15 +145,39 @@ static int add_kv(berth_nri_kv_t **v, size_t *n, const char *what, const char *p
     return 0;
 }
 
+static void mount_fini(berth_nri_mount_t *m)
+{
+    berth_free(m->destination);
+    berth_free(m->type);
+    berth_free(m->source);
+    berth_free(m->owner);
+    for (size_t j = 0; j < m->noptions; j++)
+        berth_free(m->options[j]);
+    berth_free(m->options);
+}
+
 static int add_mount(berth_nri_adjust_t *a, const char *plugin,
                      const Nri__Pkg__Api__V1alpha1__Mount *m, berth_err_t *err)
 {
     const char *dst = m->destination;
+    if (dst && dst[0] == '-' && dst[1] == '/') {
+        /* a removal: an earlier plugin's mount there goes, and so does
+         * the kubelet's (in the spec); a later plugin may mount there */
+        size_t w = 0;
+        for (size_t i = 0; i < a->nmounts; i++) {
+            if (strcmp(a->mounts[i].destination, dst + 1) == 0)
+                mount_fini(&a->mounts[i]);
+            else
+                a->mounts[w++] = a->mounts[i];
+        }
+        a->nmounts = w;
+        berth_nri_adjust_unmount(a, dst + 1);
+        return 0;
+    }
     if (dst == NULL || dst[0] != '/')
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
-                              "NRI plugin %s: mount destination \"%s\" is not an absolute path%s",
-                              plugin, dst ? dst : "",
-                              dst && dst[0] == '-' ? " (berth does not remove mounts yet)" : "");
+                              "NRI plugin %s: mount destination \"%s\" is not an absolute path",
+                              plugin, dst ? dst : "");
     if (m->source == NULL || m->source[0] == '\0')
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
                               "NRI plugin %s: mount at %s without a source", plugin, dst);
@@ -174,25 +199,6 @@ static int add_mount(berth_nri_adjust_t *a, const char *plugin,
     return 0;
 }
 
-/* What berth does not apply yet, by name; NULL when the adjustment asks
- * for none of it. */
-static const char *unsupported(const adjustment_t *adj)
-{
-    if (adj->hooks &&
-        (adj->hooks->n_prestart || adj->hooks->n_create_runtime || adj->hooks->n_create_container ||
-         adj->hooks->n_start_container || adj->hooks->n_poststart || adj->hooks->n_poststop))
-        return "OCI hooks";
-    if (adj->linux)
-        return "Linux settings (devices, resources, namespaces, seccomp...)";
-    if (adj->n_rlimits)
-        return "rlimits";
-    if (adj->n_cdi_devices)
-        return "CDI devices";
-    if (adj->n_args)
-        return "args";
-    return NULL;
-}
-
 int berth_nri_adjust_add(berth_nri_adjust_t *a, const char *plugin, const uint8_t *resp, size_t len,
                          berth_err_t *err)
 {
@@ -204,16 +210,11 @@ int berth_nri_adjust_add(berth_nri_adjust_t *a, const char *plugin, const uint8_
                               "NRI plugin %s: malformed CreateContainerResponse", plugin);
     int ret = 0;
     const adjustment_t *adj = r->adjust;
-    const char *no = adj ? unsupported(adj) : NULL;
     if (r->n_update || r->n_evict) {
         ret = berth_err_make(err, ENOTSUP, BERTH_ERR_UNSUPPORTED,
                              "NRI plugin %s asks to update or evict other containers, which "
                              "berth does not do yet",
                              plugin);
-    } else if (no) {
-        ret = berth_err_make(err, ENOTSUP, BERTH_ERR_UNSUPPORTED,
-                             "NRI plugin %s adjusts %s, which berth does not apply yet", plugin,
-                             no);
     } else if (adj) {
         for (size_t i = 0; ret == 0 && i < adj->n_env; i++)
             ret = add_kv(&a->env, &a->nenv, "environment variable", plugin, adj->env[i]->key,
@@ -223,6 +224,8 @@ int berth_nri_adjust_add(berth_nri_adjust_t *a, const char *plugin, const uint8_
                          adj->annotations[i]->key, adj->annotations[i]->value, err);
         for (size_t i = 0; ret == 0 && i < adj->n_mounts; i++)
             ret = add_mount(a, plugin, adj->mounts[i], err);
+        if (ret == 0)
+            ret = berth_nri_adjust_more(a, plugin, adj, err);
     }
     protobuf_c_message_free_unpacked(&r->base, al);
     return ret;
@@ -242,17 +245,13 @@ void berth_nri_adjust_fini(berth_nri_adjust_t *a)
 {
     kv_free(a->env, a->nenv);
     kv_free(a->annotations, a->nannotations);
-    for (size_t i = 0; i < a->nmounts; i++) {
-        berth_nri_mount_t *m = &a->mounts[i];
-        berth_free(m->destination);
-        berth_free(m->type);
-        berth_free(m->source);
-        berth_free(m->owner);
-        for (size_t j = 0; j < m->noptions; j++)
-            berth_free(m->options[j]);
-        berth_free(m->options);
-    }
+    for (size_t i = 0; i < a->nmounts; i++)
+        mount_fini(&a->mounts[i]);
     berth_free(a->mounts);
+    if (a->edits)
+        json_decref(a->edits);
+    if (a->owners)
+        json_decref(a->owners);
     *a = (berth_nri_adjust_t){0};
 }
 

@@ -38,6 +38,10 @@ struct keydesc {
     {                                                                                              \
         sec, #field, type, offsetof(berth_config_t, field)                                         \
     }
+#define KN(sec, name, field, type)                                                                 \
+    {                                                                                              \
+        sec, name, type, offsetof(berth_config_t, field)                                           \
+    }
 #define KD(sec, name, field)                                                                       \
     {                                                                                              \
         sec, name, T_DUR, offsetof(berth_config_t, field)                                          \
@@ -130,6 +134,22 @@ static const struct keydesc keys[] = {
         KD("nri", "nri_plugin_registration_timeout", nri_plugin_registration_timeout_ns),
         KD("nri", "nri_plugin_request_timeout", nri_plugin_request_timeout_ns),
         K("nri", nri_disable_connections, T_BOOL),
+        KN("nri.default_validator", "enable", nri_validator_enable, T_BOOL),
+        KN("nri.default_validator", "reject_oci_hook_adjustment", nri_reject_oci_hook_adjustment,
+           T_BOOL),
+        KN("nri.default_validator", "reject_runtime_default_seccomp_adjustment",
+           nri_reject_runtime_default_seccomp_adjustment, T_BOOL),
+        KN("nri.default_validator", "reject_unconfined_seccomp_adjustment",
+           nri_reject_unconfined_seccomp_adjustment, T_BOOL),
+        KN("nri.default_validator", "reject_custom_seccomp_adjustment",
+           nri_reject_custom_seccomp_adjustment, T_BOOL),
+        KN("nri.default_validator", "reject_namespace_adjustment", nri_reject_namespace_adjustment,
+           T_BOOL),
+        KN("nri.default_validator", "reject_sysctl_adjustment", nri_reject_sysctl_adjustment,
+           T_BOOL),
+        KN("nri.default_validator", "required_plugins", nri_required_plugins, T_STRV),
+        KN("nri.default_validator", "tolerate_missing_plugins_annotation",
+           nri_tolerate_missing_plugins_annotation, T_STR),
         KD("names", "creation_budget", creation_budget_ns),
         KD("names", "cni_budget", cni_budget_ns),
         KD("names", "stall_margin", stall_margin_ns),
@@ -152,8 +172,10 @@ static const struct keydesc runtime_keys[] = {
         R(monitor_path, T_STR), R(allowed_annotations, T_STRV),
 };
 
+/* "nri.default_validator" is a table inside [crio.nri] (walk_section) */
 static const char *const sections[] = {"api",     "runtime", "image", "network",
-                                       "metrics", "names",   "nri",   "stats"};
+                                       "metrics", "names",   "nri",   "nri.default_validator",
+                                       "stats"};
 
 struct override {
     char *key;
@@ -553,6 +575,12 @@ static int walk_section(struct loader *L, const berth_toml_node_t *t, const char
                 return -1;
             continue;
         }
+        if (strcmp(section, "nri") == 0 && strcmp(k, "default_validator") == 0 &&
+            berth_toml_type(c) == BERTH_TOML_TABLE) {
+            if (walk_section(L, c, "nri.default_validator", full, err) < 0)
+                return -1;
+            continue;
+        }
         if (strcmp(section, "runtime") == 0 && strcmp(k, "runtimes") == 0) {
             if (berth_toml_type(c) != BERTH_TOML_TABLE)
                 return berth_err_make(err, EINVAL, BERTH_ERR_INVALID,
@@ -802,6 +830,8 @@ static void set_defaults(berth_config_t *c)
     c->nri_plugin_registration_timeout_ns = 5 * 1000000000LL;
     c->nri_plugin_request_timeout_ns = 2 * 1000000000LL;
     c->nri_disable_connections = false;
+    strv_set(&c->nri_required_plugins, (const char *const[]){NULL});
+    c->nri_tolerate_missing_plugins_annotation = berth_strdup("");
     c->creation_budget_ns = 4 * 60 * 1000000000LL;
     c->cni_budget_ns = 5 * 60 * 1000000000LL;
     c->stall_margin_ns = 1000000000LL;

@@ -129,6 +129,17 @@ typedef struct berth_config {
     int64_t nri_plugin_registration_timeout_ns;
     int64_t nri_plugin_request_timeout_ns;
     bool nri_disable_connections; /* true: no socket, pre-installed plugins only */
+    /* [crio.nri.default_validator]: NRI's default validator, run over
+     * every container's merged adjustments (docs/nri.md) */
+    bool nri_validator_enable;
+    bool nri_reject_oci_hook_adjustment;
+    bool nri_reject_runtime_default_seccomp_adjustment;
+    bool nri_reject_unconfined_seccomp_adjustment;
+    bool nri_reject_custom_seccomp_adjustment;
+    bool nri_reject_namespace_adjustment;
+    bool nri_reject_sysctl_adjustment;
+    berth_strv_t nri_required_plugins;
+    char *nri_tolerate_missing_plugins_annotation; /* "": none */
     /* [crio.names] ([berth.names]) or [crio.runtime]: name-actor timings, ns */
     int64_t creation_budget_ns;
     int64_t cni_budget_ns;

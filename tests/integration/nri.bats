@@ -9,7 +9,13 @@
 # CreateContainer a plugin adds an environment variable, an OCI annotation
 # and a bind mount, seen inside the container; a plugin that fails
 # CreateContainer fails the creation with nothing left, and the retry
-# succeeds once the plugin is gone.
+# succeeds once the plugin is gone; a plugin's args, RLIMIT_NOFILE, device
+# node, createRuntime hook and memory limit reach the container; two
+# plugins setting one rlimit conflict; the default validator refuses a
+# hook with nothing left, and a plugin cannot take a container out of its
+# pod's network namespace unnoticed (the removal is applied, and refused
+# with reject_namespace_adjustment); a plugin's CDI device resolves
+# through cdi_spec_dirs and its mount removal drops the kubelet's mount.
 
 load helpers
 
@@ -267,4 +273,130 @@ wait_log() {
     grep -q '^synchronize pods=0 containers=0$' "$BERTH_TMP/preinst.log"
     # no socket with nri_disable_connections
     [ ! -e "$NRI_SOCK" ]
+}
+
+# ctr_create_start: the pod and the container of pod_and_ctr_json, started
+ctr_create_start() {
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    berth_crictl start "$CTR" >/dev/null
+}
+
+@test "nri: args, an rlimit, a device node, a hook and a memory limit from a plugin reach the container" {
+    with_images
+    printf '#!/bin/sh\necho "hook ran for $1" >>%s\n' "$BERTH_TMP/hook.out" >"$BERTH_TMP/hook.sh"
+    chmod 755 "$BERTH_TMP/hook.sh"
+    start_nri
+    plugin adjuster 10 -args "sleep 301" -nofile 4242 -device /dev/nri-zero:1:5 \
+        -hook "$BERTH_TMP/hook.sh" -memory 67108864
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=adjuster'
+    ctr_create_start
+    # the args replaced the kubelet's command
+    run berth_crictl exec "$CTR" cat /proc/1/cmdline
+    [ "$output" = "$(printf 'sleep\0301')" ] || [ "$output" = "sleep301" ]
+    # RLIMIT_NOFILE on the container's process (an exec has its own)
+    run berth_crictl exec "$CTR" grep 'Max open files' /proc/1/limits
+    [[ $output == *4242*4242* ]]
+    # the device node, usable: the cgroup rule came with it
+    run berth_crictl exec "$CTR" ls -l /dev/nri-zero
+    [[ $output == c* ]] && [[ $output == *"1,"*5* ]]
+    run berth_crictl exec "$CTR" sh -c 'head -c 3 /dev/nri-zero | wc -c'
+    [ "$output" = 3 ]
+    # the hook ran once, with its args
+    [ "$(cat "$BERTH_TMP/hook.out")" = "hook ran for nrictr" ]
+    # the memory limit, in the container's cgroup (v1 or v2)
+    run berth_crictl exec "$CTR" sh -c \
+        'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max'
+    [ "$output" = 67108864 ]
+}
+
+@test "nri: two plugins setting RLIMIT_NOFILE conflict, naming both" {
+    with_images
+    start_nri
+    plugin first 10 -no-env -nofile 1000
+    plugin second 20 -no-env -nofile 2000
+    wait_log "$BERTH_LOG" 'NRI plugins in call order.*plugins=10-first,20-second'
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    run berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json"
+    [ "$status" -ne 0 ]
+    [[ $output == *"10-first and 20-second both adjust rlimit RLIMIT_NOFILE"* ]]
+    [ -z "$(berth_crictl ps -a -q)" ]
+}
+
+@test "nri: the default validator refuses a hook with nothing left; the retry succeeds" {
+    with_images
+    start_nri --set crio.nri.default_validator.enable=true \
+        --set crio.nri.default_validator.reject_oci_hook_adjustment=true
+    plugin hooker 10 -hook /bin/true
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=hooker'
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    local dirs mounts
+    dirs=$(ls "$BERTH_RUNROOT/containers" | wc -l)
+    mounts=$(merged_mounts)
+    run berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json"
+    [ "$status" -ne 0 ]
+    [[ $output == *PermissionDenied*"10-hooker"*"reject_oci_hook_adjustment"* ]]
+    [ -z "$(berth_crictl ps -a -q)" ]
+    [ "$(ls "$BERTH_RUNROOT/containers" | wc -l)" -eq "$dirs" ]
+    [ "$(merged_mounts)" -eq "$mounts" ]
+    kill "${PLUGIN_PIDS[0]}"
+    wait_log "$BERTH_LOG" 'NRI plugin disconnected.*plugin=hooker'
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    [[ $CTR =~ ^[0-9a-f]{64}$ ]]
+}
+
+@test "nri: a plugin removing the network namespace puts the container in the node's" {
+    with_images
+    start_nri
+    plugin hostnet 10 -remove-ns network
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=hostnet'
+    ctr_create_start
+    # the runtime's own network namespace, which is this shell's
+    run berth_crictl exec "$CTR" readlink /proc/1/ns/net
+    [ "$output" = "$(readlink /proc/$$/ns/net)" ]
+}
+
+@test "nri: reject_namespace_adjustment refuses the same, naming plugin and namespace" {
+    with_images
+    start_nri --set crio.nri.default_validator.enable=true \
+        --set crio.nri.default_validator.reject_namespace_adjustment=true
+    plugin hostnet 10 -remove-ns network
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=hostnet'
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    run berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json"
+    [ "$status" -ne 0 ]
+    [[ $output == *PermissionDenied*"10-hostnet adjusts the network namespace"*"reject_namespace_adjustment"* ]]
+}
+
+@test "nri: a plugin's CDI device is resolved like the kubelet's; its mount removal drops the kubelet's mount" {
+    with_images
+    mkdir -p "$BERTH_TMP/cdi" "$BERTH_TMP/kube"
+    cat >"$BERTH_TMP/cdi/vendor.json" <<EOF
+{"cdiVersion":"0.6.0","kind":"example.com/nri",
+ "devices":[{"name":"dev0","containerEdits":{"env":["CDI_FROM_NRI=dev0"],
+   "deviceNodes":[{"path":"/dev/cdi-nri","hostPath":"/dev/null"}]}}]}
+EOF
+    start_nri --set "crio.runtime.cdi_spec_dirs=$BERTH_TMP/cdi"
+    plugin cdier 10 -no-env -cdi example.com/nri=dev0 -unmount /kube
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=cdier'
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    sed -i "s|\"log_path\"|\"mounts\":[{\"container_path\":\"/kube\",\"host_path\":\"$BERTH_TMP/kube\"}],\"log_path\"|" \
+        "$BERTH_TMP/ctr.json"
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    berth_crictl start "$CTR" >/dev/null
+    run berth_crictl exec "$CTR" sh -c 'echo $CDI_FROM_NRI; ls -l /dev/cdi-nri; ls -d /kube 2>&1'
+    [[ ${lines[0]} == dev0 ]]
+    [[ ${lines[1]} == c*"1,"*3*/dev/cdi-nri ]]
+    [[ ${lines[2]} == *"No such file"* ]]
+    ! grep -q "$BERTH_TMP/kube" "$BERTH_RUNROOT/containers/$CTR/config.json"
 }

@@ -1,16 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # Builds berth's NRI test plugin (tests/nri/plugin, on NRI's pkg/stub) with
-# the Go module proxy, into $1 (default /var/cache/berth-nri/<nri version>/),
-# and prints the binary's path. Cached: a second run with the same sources
-# only prints the path.
+# the Go module proxy, into $1 (default /var/cache/berth-nri/<nri
+# version>/<sources' hash>/, so that worktrees with different plugin
+# sources do not rebuild over each other), and prints the binary's path.
+# Cached: a second run with the same sources only prints the path.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 PATH=$PATH:/usr/local/go/bin
 NRI_VERSION=v0.12.5
-out=${1:-/var/cache/berth-nri/$NRI_VERSION}
-bin=$out/berth-nri-test
 sum=$(cat "$here/plugin/main.go" "$here/plugin/go.mod" | sha256sum | cut -c1-16)
+out=${1:-/var/cache/berth-nri/$NRI_VERSION/$sum}
+bin=$out/berth-nri-test
 if [[ -x $bin && -f $out/.sum && $(cat "$out/.sum") == "$sum" ]]; then
     echo "$bin"
     exit 0

@@ -4,7 +4,13 @@
 // built on NRI's own pkg/stub so it speaks the protocol exactly as real
 // plugins do. It appends one line per event it sees to -log; at
 // CreateContainer it adds an environment variable, an annotation and a
-// read-only bind mount (-mount-src), or fails the creation (-fail-create).
+// read-only bind mount (-mount-src), or fails the creation (-fail-create);
+// with the adjustment flags it also replaces the args (-args), sets
+// RLIMIT_NOFILE (-nofile), adds a device node (-device PATH:MAJOR:MINOR),
+// a createRuntime OCI hook (-hook), a memory limit (-memory) or removes a
+// namespace (-remove-ns), adds a CDI device (-cdi), removes a mount
+// (-unmount), and -no-env leaves out the variable and the
+// annotation (two such plugins conflict on nothing else).
 package main
 
 import (
@@ -25,6 +31,15 @@ type plugin struct {
 	failCreate bool
 	failRunPod bool
 	mountSrc   string
+	args       string
+	nofile     uint64
+	device     string
+	hook       string
+	memory     int64
+	removeNs   string
+	noEnv      bool
+	cdi        string
+	unmount    string
 }
 
 func (p *plugin) note(format string, args ...interface{}) {
@@ -84,8 +99,10 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 		return nil, nil, fmt.Errorf("berth-nri-test refuses container %s", c.Name)
 	}
 	adj := &api.ContainerAdjustment{}
-	adj.AddEnv("BERTH_NRI_TEST", "injected")
-	adj.AddAnnotation("berth.test/nri", "seen")
+	if !p.noEnv {
+		adj.AddEnv("BERTH_NRI_TEST", "injected")
+		adj.AddAnnotation("berth.test/nri", "seen")
+	}
 	if p.mountSrc != "" {
 		adj.AddMount(&api.Mount{
 			Source:      p.mountSrc,
@@ -93,6 +110,41 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 			Type:        "bind",
 			Options:     []string{"bind", "ro"},
 		})
+	}
+	if p.args != "" {
+		adj.SetArgs(strings.Fields(p.args))
+	}
+	if p.nofile != 0 {
+		adj.AddRlimit("RLIMIT_NOFILE", p.nofile, p.nofile)
+	}
+	if p.device != "" {
+		var path string
+		var major, minor int64
+		f := strings.Split(p.device, ":")
+		if len(f) != 3 {
+			return nil, nil, fmt.Errorf("-device %q: want PATH:MAJOR:MINOR", p.device)
+		}
+		path = f[0]
+		fmt.Sscan(f[1], &major)
+		fmt.Sscan(f[2], &minor)
+		adj.AddDevice(&api.LinuxDevice{Path: path, Type: "c", Major: major, Minor: minor,
+			FileMode: api.FileMode(0o666)})
+	}
+	if p.hook != "" {
+		adj.AddHooks(&api.Hooks{CreateRuntime: []*api.Hook{{Path: p.hook,
+			Args: []string{p.hook, c.Name}}}})
+	}
+	if p.memory != 0 {
+		adj.SetLinuxMemoryLimit(p.memory)
+	}
+	if p.cdi != "" {
+		adj.AddCDIDevice(&api.CDIDevice{Name: p.cdi})
+	}
+	if p.unmount != "" {
+		adj.RemoveMount(p.unmount)
+	}
+	if p.removeNs != "" {
+		adj.RemoveNamespace(&api.LinuxNamespace{Type: p.removeNs})
 	}
 	return adj, nil, nil
 }
@@ -121,6 +173,15 @@ func main() {
 		failCreate = flag.Bool("fail-create", false, "fail every CreateContainer")
 		failRunPod = flag.Bool("fail-run-pod", false, "fail every RunPodSandbox")
 		mountSrc   = flag.String("mount-src", "", "host directory to bind at /nri-mount")
+		args       = flag.String("args", "", "replace the container's args (space separated)")
+		nofile     = flag.Uint64("nofile", 0, "set RLIMIT_NOFILE (hard and soft)")
+		device     = flag.String("device", "", "add a char device PATH:MAJOR:MINOR")
+		hook       = flag.String("hook", "", "add a createRuntime hook (an absolute path)")
+		memory     = flag.Int64("memory", 0, "set the memory limit (bytes)")
+		removeNs   = flag.String("remove-ns", "", "remove this namespace (network, ipc...)")
+		noEnv      = flag.Bool("no-env", false, "no environment variable nor annotation")
+		cdi        = flag.String("cdi", "", "add this CDI device (vendor/class=name)")
+		unmount    = flag.String("unmount", "", "remove the mount at this container path")
 	)
 	flag.Parse()
 	f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -128,7 +189,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	p := &plugin{log: f, failCreate: *failCreate, failRunPod: *failRunPod, mountSrc: *mountSrc}
+	p := &plugin{log: f, failCreate: *failCreate, failRunPod: *failRunPod, mountSrc: *mountSrc,
+		args: *args, nofile: *nofile, device: *device, hook: *hook, memory: *memory,
+		removeNs: *removeNs, noEnv: *noEnv, cdi: *cdi, unmount: *unmount}
 	opts := []stub.Option{stub.WithOnClose(func() { p.note("closed"); os.Exit(0) })}
 	// a pre-installed plugin is started with its name and index in argv[0]
 	// and a connected socket in NRI_PLUGIN_SOCKET: the stub reads both itself

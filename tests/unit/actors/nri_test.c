@@ -3,7 +3,7 @@
  * actors/nri: the CreateContainer request as a plugin unpacks it (pod,
  * container, args, env, mounts, labels); adjustments of two plugins merged
  * (env, annotations, mounts, removals); a key two plugins adjust, a mount
- * without an absolute destination, an adjustment berth does not apply and
+ * without an absolute destination, an adjustment berth does not apply (RDT) and
  * a malformed answer all refused naming the plugin; the environment
  * applied (replace, append, remove). Pure functions, no engine.
  */
@@ -21,7 +21,8 @@ typedef Nri__Pkg__Api__V1alpha1__ContainerAdjustment adj_t;
 typedef Nri__Pkg__Api__V1alpha1__KeyValue nkv_t;
 
 /* A packed CreateContainerResponse with the env (key, value pairs), one
- * annotation and one mount given (NULL: none); linux asks for resources. */
+ * annotation and one mount given (NULL: none); linux asks for RDT, which
+ * berth does not apply. */
 static uint8_t *answer(const char *const *env, size_t nenv, const char *ann_key,
                        const char *mount_dst, bool linux, size_t *len)
 {
@@ -57,6 +58,8 @@ static uint8_t *answer(const char *const *env, size_t nenv, const char *ann_key,
     }
     Nri__Pkg__Api__V1alpha1__LinuxContainerAdjustment lx =
             NRI__PKG__API__V1ALPHA1__LINUX_CONTAINER_ADJUSTMENT__INIT;
+    Nri__Pkg__Api__V1alpha1__LinuxRdt rdt = NRI__PKG__API__V1ALPHA1__LINUX_RDT__INIT;
+    lx.rdt = &rdt;
     if (linux)
         adj.linux = &lx;
     resp_t r = NRI__PKG__API__V1ALPHA1__CREATE_CONTAINER_RESPONSE__INIT;
@@ -166,8 +169,8 @@ static void test_merge(void)
     p = answer(NULL, 0, NULL, NULL, true, &len);
     check(berth_nri_adjust_add(&a, "40-four", p, len, &err) < 0 && err &&
                   err->kind == BERTH_ERR_UNSUPPORTED && strstr(err->msg, "40-four") &&
-                  strstr(err->msg, "Linux"),
-          "merge: Linux adjustments are refused, not ignored: %s", err ? err->msg : "accepted");
+                  strstr(err->msg, "RDT"),
+          "merge: an RDT adjustment is refused, not ignored: %s", err ? err->msg : "accepted");
     berth_err_free(&err);
     berth_free(p);
     static const uint8_t junk[] = {0x0a, 0x05, 0x01};

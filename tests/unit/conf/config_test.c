@@ -512,6 +512,51 @@ static void test_nri_keys(void)
     berth_free(f);
 }
 
+/* [crio.nri.default_validator]: a table inside [crio.nri], off and empty
+ * by default; its keys load from a file and the printed configuration
+ * has the table. */
+static void test_nri_validator_keys(void)
+{
+    berth_config_t *c = build(NULL, NULL, NULL);
+    ok(c && !c->nri_validator_enable && !c->nri_reject_oci_hook_adjustment &&
+               c->nri_required_plugins.n == 0 &&
+               strcmp(c->nri_tolerate_missing_plugins_annotation, "") == 0,
+       "nri validator defaults: off, nothing required");
+    berth_config_unref(c);
+    char *msg = NULL;
+    char *f = write_file("nriv.conf", "[crio.nri]\nenable_nri = true\n"
+                                      "[crio.nri.default_validator]\nenable = true\n"
+                                      "reject_oci_hook_adjustment = true\n"
+                                      "reject_runtime_default_seccomp_adjustment = true\n"
+                                      "reject_unconfined_seccomp_adjustment = true\n"
+                                      "reject_custom_seccomp_adjustment = true\n"
+                                      "reject_namespace_adjustment = true\n"
+                                      "reject_sysctl_adjustment = true\n"
+                                      "required_plugins = [\"a\", \"b\"]\n"
+                                      "tolerate_missing_plugins_annotation = \"tol\"\n");
+    c = build(f, NULL, &msg);
+    ok(c && c->enable_nri && c->nri_validator_enable && c->nri_reject_oci_hook_adjustment &&
+               c->nri_reject_runtime_default_seccomp_adjustment &&
+               c->nri_reject_unconfined_seccomp_adjustment &&
+               c->nri_reject_custom_seccomp_adjustment && c->nri_reject_namespace_adjustment &&
+               c->nri_reject_sysctl_adjustment && c->nri_required_plugins.n == 2 &&
+               strcmp(c->nri_required_plugins.v[1], "b") == 0 &&
+               strcmp(c->nri_tolerate_missing_plugins_annotation, "tol") == 0,
+       "[crio.nri.default_validator] keys load (%s)", msg ? msg : "ok");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (c)
+        berth_config_print(c, mem);
+    fclose(mem);
+    ok(text && strstr(text, "[crio.nri.default_validator]\nenable = true\n"),
+       "the printed configuration has the table");
+    free(text);
+    berth_config_unref(c);
+    berth_free(msg);
+    berth_free(f);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -526,6 +571,7 @@ int main(void)
     test_streaming_keys();
     test_stats_period();
     test_nri_keys();
+    test_nri_validator_keys();
     cleanup();
     return tap_done();
 }
