@@ -257,9 +257,9 @@ static void on_create(berth_actor_t *self, ctrs_t *c, berth_cri_req_msg_t *rm)
     entry_t *e = berth_index_by_name(&c->ix, name);
     if (e == NULL) {
         BERTH_AUTO_FREE char *id = berth_index_new_id();
-        /* the pod's umask and unified-cgroup annotations reach the
-         * container's spec through its own (CRI-O reads them off the pod) */
-        berth_ctrsec_pod_annotations((Runtime__V1__ContainerConfig *)cc, r->sandbox_config);
+        /* the pod's annotations a container reads reach its spec through
+         * its own (CRI-O reads them off the pod) */
+        berth_ctrsec_pod_annotations((Runtime__V1__ContainerConfig *)cc, r->sandbox_config, c->cfg);
         berth_ctr_init_t init;
         init_base(c, self, &init);
         init.id = id;

@@ -127,13 +127,15 @@ int berth_ctrsec_unified(const berth_ctrspec_in_t *in,
 void berth_ctrsec_unified_fini(void *keep);
 
 /* Copies into cc (owned by the protobuf allocator) the pod annotations a
- * container reads (umask, the seccomp notifier, devices, and the
- * unified-cgroup one for cc's name) that cc does not carry itself: the
- * kubelet puts a pod's annotations on RunPodSandbox only, so under a
- * kubelet the pod is where they are (CRI-O reads them there too).
- * pod may be NULL. Any context. */
+ * container reads (umask, the seccomp notifier, devices, the unified-cgroup
+ * one for cc's name, NRI's required plugins and cfg's tolerate-missing
+ * one) that cc does not carry itself: the kubelet puts a pod's annotations
+ * on RunPodSandbox only, so under a kubelet the pod is where they are
+ * (CRI-O and containerd read them there too). pod and cfg may be NULL.
+ * Any context. */
 void berth_ctrsec_pod_annotations(Runtime__V1__ContainerConfig *cc,
-                                  const Runtime__V1__PodSandboxConfig *pod);
+                                  const Runtime__V1__PodSandboxConfig *pod,
+                                  const berth_config_t *cfg);
 
 /* Whether the handler allows annotation key (allowed_annotations; a key
  * ending in "*" allows a prefix). Logs a debug line when present but not

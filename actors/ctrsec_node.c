@@ -177,17 +177,27 @@ static void copy_annotation(Runtime__V1__ContainerConfig *cc,
 }
 
 void berth_ctrsec_pod_annotations(Runtime__V1__ContainerConfig *cc,
-                                  const Runtime__V1__PodSandboxConfig *pod)
+                                  const Runtime__V1__PodSandboxConfig *pod,
+                                  const berth_config_t *cfg)
 {
     if (pod == NULL)
         return;
     copy_annotation(cc, pod, BERTH_UMASK_ANNOTATION);
     copy_annotation(cc, pod, BERTH_SECCOMP_NOTIFIER_ANNOTATION);
     copy_annotation(cc, pod, DEVICES_ANNOTATION);
+    /* NRI's required plugins: for the pod, for this container, or bare */
+    copy_annotation(cc, pod, BERTH_NRI_REQUIRED_PLUGINS_ANNOTATION);
+    copy_annotation(cc, pod, BERTH_NRI_REQUIRED_PLUGINS_ANNOTATION "/pod");
+    const char *tol = cfg ? cfg->nri_tolerate_missing_plugins_annotation : NULL;
+    if (tol && tol[0])
+        copy_annotation(cc, pod, tol);
     if (cc->metadata && cc->metadata->name) {
         BERTH_AUTO_FREE char *key =
                 berth_asprintf("%s.%s", BERTH_UNIFIED_ANNOTATION, cc->metadata->name);
         copy_annotation(cc, pod, key);
+        BERTH_AUTO_FREE char *nri = berth_asprintf(
+                "%s/container.%s", BERTH_NRI_REQUIRED_PLUGINS_ANNOTATION, cc->metadata->name);
+        copy_annotation(cc, pod, nri);
     }
 }
 

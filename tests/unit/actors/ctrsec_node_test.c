@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "actors/ctrsec.h"
+#include "actors/nri.h"
 #include "conf/config.h"
 #include "conf/hooks.h"
 #include "engine/alloc.h"
@@ -520,36 +521,39 @@ static void test_umask_unified(void)
     /* the pod's annotations copied to a container without its own */
     ProtobufCAllocator *pa = (ProtobufCAllocator *)berth_alloc_protobuf_allocator();
     Runtime__V1__PodSandboxConfig pod = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
-    Runtime__V1__PodSandboxConfig__AnnotationsEntry pe[5], *pv[5];
+    Runtime__V1__PodSandboxConfig__AnnotationsEntry pe[6], *pv[6];
     const char *pk[][2] = {{BERTH_UMASK_ANNOTATION, "0027"},
                            {BERTH_UNIFIED_ANNOTATION ".web", "pids.max=5"},
                            {BERTH_UNIFIED_ANNOTATION ".db", "pids.max=6"},
                            {BERTH_SECCOMP_NOTIFIER_ANNOTATION, "stop"},
-                           {"io.kubernetes.cri-o.Devices", "/dev/null:/dev/n:rw"}};
-    for (int i = 0; i < 5; i++) {
+                           {"io.kubernetes.cri-o.Devices", "/dev/null:/dev/n:rw"},
+                           {BERTH_NRI_REQUIRED_PLUGINS_ANNOTATION "/container.web", "[a]"}};
+    for (int i = 0; i < 6; i++) {
         runtime__v1__pod_sandbox_config__annotations_entry__init(&pe[i]);
         pe[i].key = (char *)pk[i][0];
         pe[i].value = (char *)pk[i][1];
         pv[i] = &pe[i];
     }
     pod.annotations = pv;
-    pod.n_annotations = 5;
+    pod.n_annotations = 6;
     Runtime__V1__ContainerConfig *cc = berth_calloc(1, sizeof(*cc));
     runtime__v1__container_config__init(cc);
     cc->metadata = berth_calloc(1, sizeof(*cc->metadata));
     runtime__v1__container_metadata__init(cc->metadata);
     cc->metadata->name = berth_strdup("web");
-    berth_ctrsec_pod_annotations(cc, &pod);
-    berth_ctrsec_pod_annotations(cc, NULL);
-    ok(cc->n_annotations == 4 && strcmp(cc->annotations[0]->value, "0027") == 0 &&
+    berth_ctrsec_pod_annotations(cc, &pod, NULL);
+    berth_ctrsec_pod_annotations(cc, NULL, NULL);
+    ok(cc->n_annotations == 5 && strcmp(cc->annotations[0]->value, "0027") == 0 &&
                strcmp(cc->annotations[1]->key, BERTH_SECCOMP_NOTIFIER_ANNOTATION) == 0 &&
                strcmp(cc->annotations[1]->value, "stop") == 0 &&
                strcmp(cc->annotations[2]->value, "/dev/null:/dev/n:rw") == 0 &&
-               strcmp(cc->annotations[3]->key, BERTH_UNIFIED_ANNOTATION ".web") == 0,
-       "the pod's umask, notifier, devices and this container's unified annotation copied");
+               strcmp(cc->annotations[3]->key, BERTH_UNIFIED_ANNOTATION ".web") == 0 &&
+               strcmp(cc->annotations[4]->value, "[a]") == 0,
+       "the pod's umask, notifier, devices, and this container's unified and NRI "
+       "required-plugins annotations copied");
     pe[0].value = (char *)"0000";
-    berth_ctrsec_pod_annotations(cc, &pod);
-    ok(cc->n_annotations == 4 && strcmp(cc->annotations[0]->value, "0027") == 0,
+    berth_ctrsec_pod_annotations(cc, &pod, NULL);
+    ok(cc->n_annotations == 5 && strcmp(cc->annotations[0]->value, "0027") == 0,
        "a container's own annotation wins");
     protobuf_c_message_free_unpacked(&cc->base, pa);
     berth_config_unref(allow);
