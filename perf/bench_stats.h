@@ -38,8 +38,10 @@ json_t *berth_bench_json_doubles(const double *v, size_t n);
 double berth_bench_json_number(json_t *o, const char *path);
 
 /* The runtime's own cost: processes whose comm matches one of the fnmatch
- * patterns. cpu_s is utime+stime plus the time of reaped children (so the
- * short-lived OCI runtime processes a daemon or monitor waits for count). */
+ * patterns. cpu_s is each process's own time (exact, from its live threads'
+ * schedstat, or utime+stime when that is larger) plus the time of reaped
+ * children in clock ticks (so the short-lived OCI runtime processes a
+ * daemon or monitor waits for count; up to two ticks short per process). */
 typedef struct berth_bench_usage {
     double cpu_s;
     uint64_t rss_bytes;
