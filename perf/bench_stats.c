@@ -267,7 +267,12 @@ void berth_bench_usage_sample(const char *const *patterns, berth_bench_usage_t *
         double own = (double)(utime + stime) / tick;
         if (live > own)
             own = live;
-        out->cpu_s += own + (double)(cutime + cstime) / tick;
+        double children = (double)(cutime + cstime) / tick;
+        out->own_cpu_s += own;
+        out->child_cpu_s += children;
+        out->cpu_s += own + children;
+        if (out->npids < BERTH_BENCH_USAGE_PIDS)
+            out->pids[out->npids++] = (pid_t)atoi(e->d_name);
         out->rss_bytes += (uint64_t)resident * (uint64_t)page;
         out->nprocs++;
     }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -42,10 +43,18 @@ double berth_bench_json_number(json_t *o, const char *path);
  * schedstat, or utime+stime when that is larger) plus the time of reaped
  * children in clock ticks (so the short-lived OCI runtime processes a
  * daemon or monitor waits for count; up to two ticks short per process). */
+#define BERTH_BENCH_USAGE_PIDS 4096
+
 typedef struct berth_bench_usage {
-    double cpu_s;
+    double cpu_s;       /* own_cpu_s + child_cpu_s */
+    double own_cpu_s;   /* the processes' own time */
+    double child_cpu_s; /* their reaped children's, in ticks */
     uint64_t rss_bytes;
     unsigned nprocs;
+    /* The processes (the first BERTH_BENCH_USAGE_PIDS): the roots whose
+     * children bench_exits.h counts. */
+    unsigned npids;
+    pid_t pids[BERTH_BENCH_USAGE_PIDS];
 } berth_bench_usage_t;
 
 /* Sums over /proc/[pid] now; patterns is NULL-terminated. A pattern
