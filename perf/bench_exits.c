@@ -75,6 +75,7 @@ double berth_bench_exits_sum(const berth_bench_exit_t *ex, size_t n, const pid_t
 struct berth_bench_exits {
     int fd;
     uint16_t family;
+    char cpumask[32]; /* the CPUs registered for, "0-N" */
     pthread_t thread;
     bool stop; /* atomic: set by _stop, read by the thread */
     pthread_mutex_t mu;
@@ -214,8 +215,6 @@ static void *listen_main(void *arg)
     return NULL;
 }
 
-static char cpumask[32];
-
 berth_bench_exits_t *berth_bench_exits_start(void)
 {
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
@@ -228,6 +227,7 @@ berth_bench_exits_t *berth_bench_exits_start(void)
     int rcv = 8 << 20;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    char cpumask[32];
     long ncpu = sysconf(_SC_NPROCESSORS_CONF);
     snprintf(cpumask, sizeof(cpumask), "0-%ld", ncpu > 0 ? ncpu - 1 : 0);
     if (fam < 0 ||
@@ -252,6 +252,7 @@ berth_bench_exits_t *berth_bench_exits_start(void)
     berth_bench_exits_t *x = berth_calloc(1, sizeof(*x));
     x->fd = fd;
     x->family = (uint16_t)fam;
+    memcpy(x->cpumask, cpumask, sizeof(cpumask));
     pthread_mutex_init(&x->mu, NULL);
     pthread_create(&x->thread, NULL, listen_main, x);
     return x;
@@ -276,8 +277,8 @@ void berth_bench_exits_stop(berth_bench_exits_t *x)
         return;
     __atomic_store_n(&x->stop, true, __ATOMIC_RELEASE);
     pthread_join(x->thread, NULL);
-    genl_send(x->fd, x->family, TASKSTATS_CMD_GET, TASKSTATS_CMD_ATTR_DEREGISTER_CPUMASK, cpumask,
-              strlen(cpumask) + 1);
+    genl_send(x->fd, x->family, TASKSTATS_CMD_GET, TASKSTATS_CMD_ATTR_DEREGISTER_CPUMASK,
+              x->cpumask, strlen(x->cpumask) + 1);
     close(x->fd);
     pthread_mutex_destroy(&x->mu);
     berth_free(x->ex);
