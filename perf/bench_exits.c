@@ -65,7 +65,8 @@ double berth_bench_exits_sum(const berth_bench_exit_t *ex, size_t n, const pid_t
     BERTH_AUTO_FREE unsigned char *memo = berth_calloc(n, 1);
     uint64_t us = 0;
     for (size_t i = 0; i < n; i++)
-        if (!is_root(s[i].pid, roots, nroots) && counts(s, n, i, roots, nroots, memo, 0))
+        if (!is_root(s[i].pid, roots, nroots) && !is_root(s[i].tgid, roots, nroots) &&
+            counts(s, n, i, roots, nroots, memo, 0))
             us += s[i].cpu_us;
     return (double)us / 1e6;
 }
@@ -161,6 +162,13 @@ static uint64_t task_cpu_us(const struct taskstats *ts, size_t have)
     return ts->ac_utime + ts->ac_stime;
 }
 
+static pid_t task_tgid(const struct taskstats *ts, size_t have)
+{
+    if (have >= offsetof(struct taskstats, ac_tgid) + sizeof(ts->ac_tgid))
+        return (pid_t)ts->ac_tgid;
+    return 0;
+}
+
 static void on_message(berth_bench_exits_t *x, struct nlmsghdr *nh)
 {
     if (nh->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN)
@@ -184,8 +192,10 @@ static void on_message(berth_bench_exits_t *x, struct nlmsghdr *nh)
         x->cap = x->cap ? 2 * x->cap : 1024;
         x->ex = berth_realloc(x->ex, x->cap * sizeof(*x->ex));
     }
-    x->ex[x->n++] = (berth_bench_exit_t){
-            .pid = (pid_t)ts.ac_pid, .ppid = (pid_t)ts.ac_ppid, .cpu_us = task_cpu_us(&ts, have)};
+    x->ex[x->n++] = (berth_bench_exit_t){.pid = (pid_t)ts.ac_pid,
+                                         .ppid = (pid_t)ts.ac_ppid,
+                                         .tgid = task_tgid(&ts, have),
+                                         .cpu_us = task_cpu_us(&ts, have)};
     pthread_mutex_unlock(&x->mu);
 }
 

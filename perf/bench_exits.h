@@ -21,13 +21,15 @@
 /* One exited task (a thread: each of a Go program's threads is reported). */
 typedef struct berth_bench_exit {
     pid_t pid, ppid; /* the task's id; its process's parent at the exit */
+    pid_t tgid;      /* its process (0: a kernel too old to say) */
     uint64_t cpu_us; /* user + system */
 } berth_bench_exit_t;
 
 /* Sums the exits whose parent is one of roots[0..nroots), or an exited
  * task of the list that counts (pids reused within the list are taken as
- * the same process: the window is seconds long). Tasks that are roots
- * themselves are left out (their own time is sampled). Pure. */
+ * the same process: the window is seconds long). Tasks of the roots
+ * themselves are left out, a thread that ended included (their own time is
+ * sampled). Pure. */
 double berth_bench_exits_sum(const berth_bench_exit_t *ex, size_t n, const pid_t *roots,
                              size_t nroots);
 

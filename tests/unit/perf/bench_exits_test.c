@@ -35,9 +35,11 @@ int main(void)
             {.pid = 202, .ppid = 999, .cpu_us = 7000}, /* someone else's */
             {.pid = 110, .ppid = 1, .cpu_us = 400},    /* a root itself: sampled, not summed */
             {.pid = 204, .ppid = 110, .cpu_us = 20},   /* the other root's child */
+            /* a thread of root 110, whose parent is root 100: sampled */
+            {.pid = 111, .ppid = 100, .tgid = 110, .cpu_us = 900},
     };
-    ok(near(berth_bench_exits_sum(ex, 6, roots, 2), 0.00902),
-       "exits under the roots at any depth count, others and the roots do not");
+    ok(near(berth_bench_exits_sum(ex, 7, roots, 2), 0.00902),
+       "exits under the roots at any depth count, others and the roots' own do not");
     ok(berth_bench_exits_sum(NULL, 0, roots, 2) == 0, "no exits, nothing");
     const berth_bench_exit_t loop[] = {{.pid = 300, .ppid = 301, .cpu_us = 1},
                                        {.pid = 301, .ppid = 300, .cpu_us = 1}};
