@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "perf/bench_exits.h"
 #include "perf/bench_load.h"
 #include "perf/bench_stats.h"
 #include "perf/cri_client.h"
@@ -242,6 +243,9 @@ typedef struct berth_bench_watch {
     berth_bench_pleg_t pleg;
     bool relist;
     json_t *stages0; /* the runtime's stage histograms at the start, or NULL */
+    /* Every exit on the machine from u0 to u1, for the exact CPU of the
+     * runtime's children; NULL without taskstats (then cutime, cstime). */
+    berth_bench_exits_t *exits;
 } berth_bench_watch_t;
 
 void berth_bench_watch_start(berth_bench_watch_t *w, const berth_bench_endpoint_t *ep, bool relist);

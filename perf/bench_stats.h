@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -38,12 +39,22 @@ json_t *berth_bench_json_doubles(const double *v, size_t n);
 double berth_bench_json_number(json_t *o, const char *path);
 
 /* The runtime's own cost: processes whose comm matches one of the fnmatch
- * patterns. cpu_s is utime+stime plus the time of reaped children (so the
- * short-lived OCI runtime processes a daemon or monitor waits for count). */
+ * patterns. cpu_s is each process's own time (exact, from its live threads'
+ * schedstat, or utime+stime when that is larger) plus the time of reaped
+ * children in clock ticks (so the short-lived OCI runtime processes a
+ * daemon or monitor waits for count; up to two ticks short per process). */
+#define BERTH_BENCH_USAGE_PIDS 4096
+
 typedef struct berth_bench_usage {
-    double cpu_s;
+    double cpu_s;       /* own_cpu_s + child_cpu_s */
+    double own_cpu_s;   /* the processes' own time */
+    double child_cpu_s; /* their reaped children's, in ticks */
     uint64_t rss_bytes;
     unsigned nprocs;
+    /* The processes (the first BERTH_BENCH_USAGE_PIDS): the roots whose
+     * children bench_exits.h counts. */
+    unsigned npids;
+    pid_t pids[BERTH_BENCH_USAGE_PIDS];
 } berth_bench_usage_t;
 
 /* Sums over /proc/[pid] now; patterns is NULL-terminated. A pattern

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/alloc.h"
 #include "perf/bench_stats.h"
@@ -20,7 +21,7 @@ static bool near(double a, double b)
 
 int main(void)
 {
-    printf("1..16\n");
+    printf("1..17\n");
     double one[] = {7};
     ok(near(berth_bench_percentile(one, 1, 50), 7) && near(berth_bench_percentile(one, 1, 99), 7),
        "one value is every percentile");
@@ -83,6 +84,16 @@ int main(void)
     berth_bench_usage_t u;
     berth_bench_usage_sample(self, &u);
     ok(u.nprocs >= 1 && u.rss_bytes > 0, "the sampler finds this process by comm pattern");
+    /* 5 ms of CPU shows as 5 ms: clock ticks (10 ms) would show 0 or 10. */
+    berth_bench_usage_t u0, u1;
+    berth_bench_usage_sample(self, &u0);
+    struct timespec c0, c;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    do
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
+    while ((double)(c.tv_sec - c0.tv_sec) + (double)(c.tv_nsec - c0.tv_nsec) / 1e9 < 0.005);
+    berth_bench_usage_sample(self, &u1);
+    ok(u1.cpu_s - u0.cpu_s >= 0.005, "own CPU time is exact, not whole clock ticks");
     const char *none[] = {"no-such-process-name", NULL};
     berth_bench_usage_sample(none, &u);
     ok(u.nprocs == 0 && u.rss_bytes == 0 && u.cpu_s == 0, "no match, zero usage");
