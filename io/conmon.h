@@ -144,6 +144,11 @@ typedef struct berth_conmon_exec_spec {
     const char *cid;
     const char *process_path; /* a process JSON (berth_ocispec_process_json) or NULL */
     const char *const *argv;  /* used when process_path is NULL; NULL-terminated */
+    /* With argv: the container's bundle. The command then runs as the
+     * container's process does (berth_ocispec_exec_process_write, written
+     * next to pid_file, which it needs): crun's exec without a process file
+     * runs it as root with no supplementary group, where runc's inherits. */
+    const char *bundle;
     const char *pid_file;     /* where the runtime records the exec'ed pid, so a
                                  timed-out command is killed too; NULL: none */
     uint64_t timeout_ns;      /* 0: none; then TIMEOUT */
