@@ -524,8 +524,8 @@ static void process_job_free(berth_msg_t *m)
 static void process_job(void *arg)
 {
     process_job_t *j = arg;
-    berth_ocispec_exec_process_write(j->bundle, (const char *const *)j->argv, false, 0, 0,
-                                     j->path, &j->error);
+    berth_ocispec_exec_process_write(j->bundle, (const char *const *)j->argv, false, 0, 0, j->path,
+                                     &j->error);
 }
 
 static void result_free(berth_msg_t *m)

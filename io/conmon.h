@@ -149,10 +149,10 @@ typedef struct berth_conmon_exec_spec {
      * next to pid_file, which it needs): crun's exec without a process file
      * runs it as root with no supplementary group, where runc's inherits. */
     const char *bundle;
-    const char *pid_file;     /* where the runtime records the exec'ed pid, so a
-                                 timed-out command is killed too; NULL: none */
-    uint64_t timeout_ns;      /* 0: none; then TIMEOUT */
-    size_t max_output;        /* per stream; 0: 16 MiB. More: EXHAUSTED */
+    const char *pid_file; /* where the runtime records the exec'ed pid, so a
+                             timed-out command is killed too; NULL: none */
+    uint64_t timeout_ns;  /* 0: none; then TIMEOUT */
+    size_t max_output;    /* per stream; 0: 16 MiB. More: EXHAUSTED */
 } berth_conmon_exec_spec_t;
 
 /* `<runtime> exec [--process F] <cid> [argv...]` with stdout and stderr

@@ -840,9 +840,9 @@ int berth_ocispec_exec_process_write(const char *bundle, const char *const *argv
     json_object_set_new(proc, "args", args);
     json_object_set_new(proc, "terminal", json_boolean(tty));
     if (tty)
-        json_object_set_new(proc, "consoleSize",
-                            json_pack("{s:I,s:I}", "height", (json_int_t)rows, "width",
-                                      (json_int_t)cols));
+        json_object_set_new(
+                proc, "consoleSize",
+                json_pack("{s:I,s:I}", "height", (json_int_t)rows, "width", (json_int_t)cols));
     else
         json_object_del(proc, "consoleSize");
     BERTH_AUTO_FREE char *js = json_dumps(proc, JSON_COMPACT);

@@ -168,13 +168,15 @@ static void expect(driver_t *d, int n)
     d->pending = n;
 }
 
+/* bundle: the process from its config.json (berth_conmon_exec_spec_t) */
 static void run_exec(berth_handle_t self, int c, const char *const *argv, const char *process,
-                     uint64_t timeout_ns, uint64_t tag)
+                     const char *bundle, uint64_t timeout_ns, uint64_t tag)
 {
     BERTH_AUTO_FREE char *pidf = berth_asprintf("%s/exec-%llu.pid", tmp, (unsigned long long)tag);
     berth_conmon_exec_spec_t e = {.cid = cids[c],
                                   .argv = argv,
                                   .process_path = process,
+                                  .bundle = bundle,
                                   .pid_file = pidf,
                                   .timeout_ns = timeout_ns};
     BERTH_AUTO_ERR berth_err_t err = NULL;
@@ -433,22 +435,25 @@ static void next(berth_actor_t *self, driver_t *d)
         return expect(d, 1);
     case 5: {
         const char *argv[] = {"echo", "hi", NULL};
-        run_exec(me, C2, argv, NULL, 0, t);
+        run_exec(me, C2, argv, NULL, NULL, 0, t);
         return expect(d, 1);
     }
     case 6: {
-        const char *argv[] = {"sh", "-c", "echo oops >&2; exit 5", NULL};
-        run_exec(me, C2, argv, NULL, 0, t);
+        /* through a process file from the bundle's config.json */
+        const char *argv[] = {"sh", "-c",
+                              "echo oops >&2; grep NoNewPrivs /proc/self/status; exit 5", NULL};
+        BERTH_AUTO_FREE char *bundle = dir_of("bundle", C2);
+        run_exec(me, C2, argv, NULL, bundle, 0, t);
         return expect(d, 1);
     }
     case 7: {
         BERTH_AUTO_FREE char *pf = berth_asprintf("%s/process.json", tmp);
-        run_exec(me, C2, NULL, pf, 0, t);
+        run_exec(me, C2, NULL, pf, NULL, 0, t);
         return expect(d, 1);
     }
     case 8: {
         const char *argv[] = {"sleep", "20", NULL};
-        run_exec(me, C2, argv, NULL, 500ull * 1000000ull, t);
+        run_exec(me, C2, argv, NULL, NULL, 500ull * 1000000ull, t);
         return expect(d, 1);
     }
     case 9: {
@@ -468,7 +473,7 @@ static void next(berth_actor_t *self, driver_t *d)
         return expect(d, 1);
     case 12: {
         const char *argv[] = {"echo", "hi", NULL};
-        run_exec(me, C2, argv, NULL, 0, t);
+        run_exec(me, C2, argv, NULL, NULL, 0, t);
         return expect(d, 1);
     }
     case 13: /* c3: a binary that does not exist */
@@ -929,6 +934,12 @@ int main(int argc, char **argv)
     r = results[6];
     check(r && !r->error && r->exit_code == 5 && strcmp(r->err_out, "oops\n") == 0,
           "exec exit 5: code 5, stderr kept (%d)", r ? r->exit_code : -1);
+    check(r && r->out && strstr(r->out, "NoNewPrivs:\t1") != NULL,
+          "exec with the bundle: the container's process (no_new_privs) through a process file");
+    {
+        BERTH_AUTO_FREE char *pp = berth_asprintf("%s/exec-6.pid.process.json", tmp);
+        check(access(pp, F_OK) < 0, "the exec's process file is gone after it");
+    }
     r = results[7];
     check(r && !r->error && r->exit_code == 0 && strcmp(r->out, "from-process-file\n0\n") == 0,
           "exec with a --process file from berth_ocispec_process_json");
