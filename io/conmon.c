@@ -94,23 +94,57 @@ static void argv_fini(argv_buf_t *a)
     a->n = a->cap = 0;
 }
 
+/* crun is known by its binary's name (a handler's name is the operator's) */
+static bool is_crun(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    return strncmp(base ? base + 1 : path, "crun", 4) == 0;
+}
+
 static void runtime_head(argv_buf_t *a, const berth_runtime_t *rt)
 {
     argv_add(a, rt->path);
     if (rt->root != NULL)
         argv_addf(a, "--root=%s", rt->root);
+    /* crun prints its errors as bare text, which an exec's stderr cannot be
+     * told from; as JSON lines they have a shape (runtime_failed_exec) */
+    if (is_crun(rt->path))
+        argv_add(a, "--log-format=json");
+}
+
+/* The last of crun's JSON error lines (`{"msg":"...","level":"error",...}`)
+ * in raw: its msg, owned; NULL when there is none. */
+static char *crun_error_msg(const char *raw, size_t len)
+{
+    const char *end = raw + len;
+    const char *line = NULL;
+    for (const char *p = raw; p + 8 <= end; p++)
+        if ((p == raw || p[-1] == '\n') && memcmp(p, "{\"msg\":\"", 8) == 0)
+            line = p;
+    if (line == NULL)
+        return NULL;
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    json_t *j = json_loadb(line, (size_t)((nl ? nl : end) - line), 0, NULL);
+    const char *msg = json_string_value(json_object_get(j, "msg"));
+    const char *level = json_string_value(json_object_get(j, "level"));
+    char *out = msg && level && strcmp(level, "error") == 0 ? berth_strdup(msg) : NULL;
+    json_decref(j);
+    return out;
 }
 
 /* The runtime's error in a form a kubelet user can read: runc prints logfmt
- * (`time=... level=error msg="..."`); the msg value is the useful part. */
+ * (`time=... level=error msg="..."`), crun with --log-format=json a JSON
+ * line; the msg value is the useful part. */
 static char *runtime_error_text(const char *raw, size_t len)
 {
     const char *end = raw + len;
     const char *m = NULL;
+    char *out = crun_error_msg(raw, len);
+    if (out != NULL)
+        return out;
     for (const char *p = raw; p + 5 <= end; p++)
         if (memcmp(p, "msg=\"", 5) == 0)
             m = p + 5; /* the last one: runc's final error wins */
-    char *out;
     if (m != NULL) {
         out = berth_malloc((size_t)(end - m) + 1);
         size_t n = 0;
@@ -501,6 +535,7 @@ typedef struct rtop {
      * run once the file is there; the file goes with the op */
     argv_buf_t pending;
     char *process_file;
+    char *runtime_path;
 } rtop_t;
 
 typedef struct process_job {
@@ -548,6 +583,7 @@ static void rtop_fini(void *p)
         berth_blocking_run(unlink_job, berth_steal_ptr(&o->process_file), BERTH_HANDLE_NONE, NULL);
     berth_free(o->cid);
     berth_free(o->pid_file);
+    berth_free(o->runtime_path);
     berth_free(o);
 }
 
@@ -588,11 +624,17 @@ static void unlink_job(void *arg)
     berth_free(arg);
 }
 
-static bool runtime_failed_exec(const char *err)
+static bool runtime_failed_exec(const char *err, size_t len)
 {
-    /* runc reports its own failures in logfmt on stderr; the command's
-     * output never carries that shape in practice. */
-    return err != NULL && strstr(err, "level=error msg=\"") != NULL;
+    /* runc reports its own failures in logfmt on stderr, crun (with
+     * --log-format=json) in JSON lines; the command's output never carries
+     * those shapes in practice. */
+    if (err == NULL)
+        return false;
+    if (strstr(err, "level=error msg=\"") != NULL)
+        return true;
+    BERTH_AUTO_FREE char *m = crun_error_msg(err, len);
+    return m != NULL;
 }
 
 /* Returns true when the reply was handed to a job that sends it later. */
@@ -620,8 +662,10 @@ static bool rtop_on_exit(rtop_t *o, berth_proc_exit_msg_t *p, berth_conmon_resul
     if (o->pid_file != NULL)
         berth_blocking_run(unlink_job, berth_steal_ptr(&o->pid_file), BERTH_HANDLE_NONE, NULL);
     int code = p->code == CLD_EXITED ? p->status : 128 + p->status;
+    if (o->op == BERTH_CONMON_OP_EXEC && code == 255)
+        berth_conmon_exec_failed(o->runtime_path);
     if (o->op == BERTH_CONMON_OP_EXEC) {
-        if (code != 0 && runtime_failed_exec(stderr_text)) {
+        if (code != 0 && runtime_failed_exec(stderr_text, p->err_len)) {
             BERTH_AUTO_FREE char *t = runtime_error_text(stderr_text, p->err_len);
             int e = looks_missing(t) ? ENOENT : EIO;
             berth_err_make(&r->error, e, e == ENOENT ? BERTH_ERR_NOT_FOUND : BERTH_ERR_UNKNOWN,
@@ -784,6 +828,7 @@ static int rtop_run(berth_handle_t owner, int op, const char *cid, argv_buf_t *a
     o->timeout_ns = timeout_ns;
     o->max_output = max_output;
     o->exec_timer = op == BERTH_CONMON_OP_EXEC && pid_file && timeout_ns;
+    o->runtime_path = berth_strdup(a->v[0]);
     berth_handle_t h = berth_actor_spawn(&rtop_class, o);
     if (process != NULL) {
         o->pending = *a;
@@ -912,6 +957,25 @@ int berth_conmon_exec(berth_handle_t owner, const berth_runtime_t *rt,
             argv_add(&a, s->argv[i]);
     return rtop_run(owner, BERTH_CONMON_OP_EXEC, s->cid, &a, s->pid_file, s->timeout_ns,
                     s->max_output ? s->max_output : EXEC_MAX_OUTPUT, tag, process, err);
+}
+
+/* On the pool: the stray a failed crun exec leaves (arg: its comm). */
+static void reap_strays_job(void *arg)
+{
+    /* half a second: the stray exits right after crun, within
+     * milliseconds; an exec crun refused before making it leaves none */
+    berth_proc_reap_strays(arg, 500ull * 1000000ull);
+    berth_free(arg);
+}
+
+void berth_conmon_exec_failed(const char *runtime_path)
+{
+    if (runtime_path == NULL || !is_crun(runtime_path))
+        return;
+    const char *base = strrchr(runtime_path, '/');
+    base = base ? base + 1 : runtime_path;
+    /* the kernel's comm: the first 15 bytes of the binary's name */
+    berth_blocking_run(reap_strays_job, berth_strndup(base, 15), BERTH_HANDLE_NONE, NULL);
 }
 
 /* ---- exit files ---------------------------------------------------------- */

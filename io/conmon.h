@@ -161,6 +161,13 @@ typedef struct berth_conmon_exec_spec {
 int berth_conmon_exec(berth_handle_t owner, const berth_runtime_t *rt,
                       const berth_conmon_exec_spec_t *spec, uint64_t tag, berth_err_t *err);
 
+/* An exec through runtime_path ended with 255, the code of the runtime's
+ * own failure: under crun, reaps (on the pool, berth_proc_reap_strays) the
+ * process crun 1.8 leaves behind in the container when the command cannot
+ * be run, which would keep the container from ever stopping. Nothing for
+ * other runtimes. Any thread. */
+void berth_conmon_exec_failed(const char *runtime_path);
+
 /* ---- exits ------------------------------------------------------------- */
 
 typedef struct berth_conmon_exit_msg {

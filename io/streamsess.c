@@ -484,6 +484,8 @@ static void on_proc_exit(berth_actor_t *self, sconn_t *c, berth_proc_exit_msg_t 
     }
     if (s->pid_file)
         unlink(s->pid_file);
+    if (m->code == CLD_EXITED && m->status == 255)
+        berth_conmon_exec_failed(c->req->runtime_path);
     berth_log_debug("streaming: exec ended", "conn=%llu exit=%d signal=%d",
                     (unsigned long long)c->serial, s->exit_code, s->exit_signal);
     maybe_finish_exec(self, c);

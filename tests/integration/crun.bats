@@ -280,8 +280,18 @@ EOF
     out=$(berth_crictl exec -s "$hk" sh -c 'echo $CDI_DEV; ls -l /dev/cdi-null; echo x >/dev/cdi-null && echo wrote')
     [[ $out == *dev0* && $out == *"1,"*"3"*"/dev/cdi-null"* && $out == *wrote* ]]
 
+    # crun's own failure to start the command is an error in its words,
+    # not the command's exit code 255
+    run berth_crictl exec -s "$hk" /nope
+    [[ $status -ne 0 && $output == *"code = NotFound"* && $output == *"executable file \`/nope\` not found"* ]]
+    # and the process crun left in the container's PID namespace is reaped:
+    # the container still stops
+    berth_crictl stop -t 1 "$hk" >/dev/null
+    [[ $(berth_crictl inspect "$hk" | jq -r .status.state) == CONTAINER_EXITED ]]
+    grep -q 'reaped a process the runtime left in a container' "$BERTH_LOG"
+
     # every one of them ran under crun
-    for id in "$rro" "$strict" "$sc" "$hk"; do
+    for id in "$rro" "$strict" "$sc"; do
         crun --root /run/crun list | grep -q "$id"
     done
     berth_crictl rmp -f "$pod"
