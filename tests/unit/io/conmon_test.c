@@ -590,6 +590,17 @@ static void next(berth_actor_t *self, driver_t *d)
             kill(created[49]->pid, SIGKILL);
         d->step++;
         return next(self, d);
+    /* 51 was skipped by 50 */
+    case 52:   /* crun's own failure: a JSON line on stderr */
+    case 53: { /* the command's: exit 3 with plain stderr */
+        BERTH_AUTO_FREE char *fc = berth_asprintf("%s/fakebin/crun", tmp);
+        berth_runtime_t crt = {.path = fc};
+        const char *missing[] = {"/nope", NULL}, *fails[] = {"sh", "-c", "exit 3", NULL};
+        berth_conmon_exec_spec_t e = {.cid = cids[C2], .argv = t == 52 ? missing : fails};
+        if (berth_conmon_exec(me, &crt, &e, t, &err) < 0)
+            printf("# exec: %s\n", err->msg);
+        return expect(d, 1);
+    }
     default:
         berth_conmon_watcher_stop(watcher);
         if (monitor_bin)
@@ -876,6 +887,26 @@ int main(int argc, char **argv)
             fclose(f);
         }
         chmod(fake, 0755);
+        /* a crun that fails the way crun 1.8 does with --log-format=json */
+        BERTH_AUTO_FREE char *fbin = berth_asprintf("%s/fakebin", tmp);
+        mkdir(fbin, 0755);
+        BERTH_AUTO_FREE char *fc = berth_asprintf("%s/crun", fbin);
+        f = fopen(fc, "w");
+        if (f) {
+            fprintf(f,
+                    "#!/bin/sh\n"
+                    "echo \"$*\" >>%s/fakecrun.args\n"
+                    "case \" $* \" in\n"
+                    "*\" /nope \"*) echo '{\"msg\":\"executable file `/nope` not found in "
+                    "$PATH: No such file or directory\",\"level\":\"error\",\"time\":\"t\"}' "
+                    ">&2; exit 255 ;;\n"
+                    "esac\n"
+                    "echo '{\"msg\": \"not crun\"}' >&2\n"
+                    "exit 3\n",
+                    tmp);
+            fclose(f);
+        }
+        chmod(fc, 0755);
     }
 
     berth_engine_config_t cfg = {.workers = 2};
@@ -1053,6 +1084,21 @@ int main(int argc, char **argv)
           "restore: `runtime --criu C restore --detach --image-path I --work-path W ID`, no "
           "create: %s",
           rargs ? rargs : "(not run)");
+
+    /* crun */
+    r = results[52];
+    check(r && r->error && r->error->kind == BERTH_ERR_NOT_FOUND &&
+                  strstr(r->error->msg, "executable file `/nope` not found") &&
+                  !strstr(r->error->msg, "level"),
+          "crun's own exec failure (a JSON line): an error with its msg (%s)",
+          r && r->error ? r->error->msg : "none");
+    r = results[53];
+    check(r && !r->error && r->exit_code == 3, "a command failing under crun: its exit code (%d)",
+          r ? r->exit_code : -1);
+    BERTH_AUTO_FREE char *fcargsp = berth_asprintf("%s/fakecrun.args", tmp);
+    BERTH_AUTO_FREE char *fcargs = read_file(fcargsp);
+    check(fcargs && strncmp(fcargs, "--log-format=json exec ", 23) == 0,
+          "crun runs with --log-format=json: %s", fcargs ? fcargs : "(not run)");
 
     for (int i = 0; i < NSLOT; i++) {
         berth_err_free(&aerr[i]);
