@@ -285,10 +285,13 @@ EOF
     run berth_crictl exec -s "$hk" /nope
     [[ $status -ne 0 && $output == *"code = NotFound"* && $output == *"executable file \`/nope\` not found"* ]]
     # and the process crun left in the container's PID namespace is reaped:
-    # the container still stops
+    # the container still stops (berthd, a subreaper under berth-monitor,
+    # reaps it; under conmon the node's init does, later)
     berth_crictl stop -t 1 "$hk" >/dev/null
     [[ $(berth_crictl inspect "$hk" | jq -r .status.state) == CONTAINER_EXITED ]]
-    grep -q 'reaped a process the runtime left in a container' "$BERTH_LOG"
+    if [[ ${BERTH_TEST_MONITOR:-berth} == berth ]]; then
+        grep -q 'reaped a process the runtime left in a container' "$BERTH_LOG"
+    fi
 
     # every one of them ran under crun
     for id in "$rro" "$strict" "$sc"; do
