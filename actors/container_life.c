@@ -309,6 +309,7 @@ void ctr_on_exec(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     berth_conmon_exec_spec_t spec = {
             .cid = c->id,
             .argv = argv,
+            .bundle = c->bundle,
             .pid_file = pidf,
             .timeout_ns = r->timeout > 0 ? (uint64_t)r->timeout * 1000000000ull : 0,
     };

@@ -15,6 +15,7 @@
  * No actor here blocks: every file read goes to the blocking pool.
  */
 #include "io/conmon.h"
+#include "io/ocispec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +50,7 @@ enum {
     MSG_OP_EXEC_ARM = 108,   /* rtop: arm the exec timeout */
     MSG_OP_EXEC_DUE = 109,   /* rtop: the exec timeout passed */
     MSG_OP_EXEC_FORCE = 110, /* rtop: the runtime did not end after the kill */
+    MSG_OP_PROCESS = 111,    /* rtop: the exec's process file is written (or not) */
 };
 
 #define SYNC_MAX 65536 /* conmon's sync message carries at most the runtime's error */
@@ -92,23 +94,57 @@ static void argv_fini(argv_buf_t *a)
     a->n = a->cap = 0;
 }
 
+/* crun is known by its binary's name (a handler's name is the operator's) */
+static bool is_crun(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    return strncmp(base ? base + 1 : path, "crun", 4) == 0;
+}
+
 static void runtime_head(argv_buf_t *a, const berth_runtime_t *rt)
 {
     argv_add(a, rt->path);
     if (rt->root != NULL)
         argv_addf(a, "--root=%s", rt->root);
+    /* crun prints its errors as bare text, which an exec's stderr cannot be
+     * told from; as JSON lines they have a shape (runtime_failed_exec) */
+    if (is_crun(rt->path))
+        argv_add(a, "--log-format=json");
+}
+
+/* The last of crun's JSON error lines (`{"msg":"...","level":"error",...}`)
+ * in raw: its msg, owned; NULL when there is none. */
+static char *crun_error_msg(const char *raw, size_t len)
+{
+    const char *end = raw + len;
+    const char *line = NULL;
+    for (const char *p = raw; p + 8 <= end; p++)
+        if ((p == raw || p[-1] == '\n') && memcmp(p, "{\"msg\":\"", 8) == 0)
+            line = p;
+    if (line == NULL)
+        return NULL;
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    json_t *j = json_loadb(line, (size_t)((nl ? nl : end) - line), 0, NULL);
+    const char *msg = json_string_value(json_object_get(j, "msg"));
+    const char *level = json_string_value(json_object_get(j, "level"));
+    char *out = msg && level && strcmp(level, "error") == 0 ? berth_strdup(msg) : NULL;
+    json_decref(j);
+    return out;
 }
 
 /* The runtime's error in a form a kubelet user can read: runc prints logfmt
- * (`time=... level=error msg="..."`); the msg value is the useful part. */
+ * (`time=... level=error msg="..."`), crun with --log-format=json a JSON
+ * line; the msg value is the useful part. */
 static char *runtime_error_text(const char *raw, size_t len)
 {
     const char *end = raw + len;
     const char *m = NULL;
+    char *out = crun_error_msg(raw, len);
+    if (out != NULL)
+        return out;
     for (const char *p = raw; p + 5 <= end; p++)
         if (memcmp(p, "msg=\"", 5) == 0)
             m = p + 5; /* the last one: runc's final error wins */
-    char *out;
     if (m != NULL) {
         out = berth_malloc((size_t)(end - m) + 1);
         size_t n = 0;
@@ -495,7 +531,37 @@ typedef struct rtop {
      * reap it (and leave it running, as a zombie, to be found). */
     bool exec_timer, exec_timed_out;
     berth_handle_t proc;
+    /* an exec waiting for its process file: the runtime's command line,
+     * run once the file is there; the file goes with the op */
+    argv_buf_t pending;
+    char *process_file;
+    char *runtime_path;
 } rtop_t;
+
+typedef struct process_job {
+    berth_msg_t hdr;
+    char *bundle, *path;
+    char **argv;
+    berth_err_t error; /* NULL: written */
+} process_job_t;
+
+static void process_job_free(berth_msg_t *m)
+{
+    process_job_t *j = (process_job_t *)m;
+    berth_free(j->bundle);
+    berth_free(j->path);
+    berth_strv_free(j->argv);
+    berth_err_free(&j->error);
+    berth_free(j);
+}
+
+/* On the pool: the exec's process file from the container's config.json. */
+static void process_job(void *arg)
+{
+    process_job_t *j = arg;
+    berth_ocispec_exec_process_write(j->bundle, (const char *const *)j->argv, false, 0, 0, j->path,
+                                     &j->error);
+}
 
 static void result_free(berth_msg_t *m)
 {
@@ -507,11 +573,17 @@ static void result_free(berth_msg_t *m)
     berth_free(r);
 }
 
+static void unlink_job(void *arg);
+
 static void rtop_fini(void *p)
 {
     rtop_t *o = p;
+    argv_fini(&o->pending);
+    if (o->process_file)
+        berth_blocking_run(unlink_job, berth_steal_ptr(&o->process_file), BERTH_HANDLE_NONE, NULL);
     berth_free(o->cid);
     berth_free(o->pid_file);
+    berth_free(o->runtime_path);
     berth_free(o);
 }
 
@@ -552,11 +624,17 @@ static void unlink_job(void *arg)
     berth_free(arg);
 }
 
-static bool runtime_failed_exec(const char *err)
+static bool runtime_failed_exec(const char *err, size_t len)
 {
-    /* runc reports its own failures in logfmt on stderr; the command's
-     * output never carries that shape in practice. */
-    return err != NULL && strstr(err, "level=error msg=\"") != NULL;
+    /* runc reports its own failures in logfmt on stderr, crun (with
+     * --log-format=json) in JSON lines; the command's output never carries
+     * those shapes in practice. */
+    if (err == NULL)
+        return false;
+    if (strstr(err, "level=error msg=\"") != NULL)
+        return true;
+    BERTH_AUTO_FREE char *m = crun_error_msg(err, len);
+    return m != NULL;
 }
 
 /* Returns true when the reply was handed to a job that sends it later. */
@@ -584,8 +662,10 @@ static bool rtop_on_exit(rtop_t *o, berth_proc_exit_msg_t *p, berth_conmon_resul
     if (o->pid_file != NULL)
         berth_blocking_run(unlink_job, berth_steal_ptr(&o->pid_file), BERTH_HANDLE_NONE, NULL);
     int code = p->code == CLD_EXITED ? p->status : 128 + p->status;
+    if (o->op == BERTH_CONMON_OP_EXEC && code == 255)
+        berth_conmon_exec_failed(o->runtime_path);
     if (o->op == BERTH_CONMON_OP_EXEC) {
-        if (code != 0 && runtime_failed_exec(stderr_text)) {
+        if (code != 0 && runtime_failed_exec(stderr_text, p->err_len)) {
             BERTH_AUTO_FREE char *t = runtime_error_text(stderr_text, p->err_len);
             int e = looks_missing(t) ? ENOENT : EIO;
             berth_err_make(&r->error, e, e == ENOENT ? BERTH_ERR_NOT_FOUND : BERTH_ERR_UNKNOWN,
@@ -641,9 +721,37 @@ static void kill_pidfile_keep_job(void *arg)
     berth_free(path);
 }
 
+static int rtop_spawn(berth_handle_t h, rtop_t *o, char *const *argv, berth_err_t *err);
+
+/* A result carrying only an error (taken) to the op's owner. */
+static void rtop_fail(rtop_t *o, berth_err_t error)
+{
+    berth_conmon_result_msg_t *r =
+            berth_msg_new(BERTH_MSG_CONMON_RESULT, sizeof(berth_conmon_result_msg_t));
+    r->hdr.free = result_free;
+    r->tag = o->tag;
+    r->op = o->op;
+    r->exit_code = -1;
+    r->error = error;
+    berth_send(o->owner, &r->hdr);
+}
+
 static void rtop_receive(berth_actor_t *self, berth_msg_t *msg)
 {
     rtop_t *o = berth_actor_state(self);
+    if (msg->type == MSG_OP_PROCESS) {
+        process_job_t *j = (process_job_t *)msg;
+        berth_err_t err = berth_steal_ptr(&j->error);
+        berth_msg_free(msg);
+        if (err == NULL && rtop_spawn(berth_actor_self(self), o, o->pending.v, &err) == 0) {
+            argv_fini(&o->pending);
+            return;
+        }
+        berth_err_prefix(&err, "exec in %s", o->cid);
+        rtop_fail(o, err);
+        berth_actor_exit(self);
+        return;
+    }
     if (msg->type == MSG_OP_EXEC_ARM) {
         berth_timer_after(self, o->timeout_ns, berth_msg_new(MSG_OP_EXEC_DUE, sizeof(*msg)));
         berth_msg_free(msg);
@@ -684,9 +792,32 @@ static void rtop_receive(berth_actor_t *self, berth_msg_t *msg)
 static const berth_actor_class_t rtop_class = {
         .name = "conmon-runtime-op", .receive = rtop_receive, .fini = rtop_fini};
 
+/* Starts the runtime for o (actor h) with argv; arms an exec's timeout. */
+static int rtop_spawn(berth_handle_t h, rtop_t *o, char *const *argv, berth_err_t *err)
+{
+    char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    berth_proc_spec_t ps = {
+            .argv = argv,
+            .envp = envp,
+            .stdout_mode = BERTH_PROC_CAPTURE,
+            .stderr_mode = BERTH_PROC_CAPTURE,
+            /* one byte over the limit tells a full buffer from an overflow */
+            .max_output = o->max_output ? o->max_output : 65536,
+            .timeout_ns = o->exec_timer ? 0 : o->timeout_ns,
+    };
+    int r = berth_proc_run(h, &ps, o->tag, &o->proc, NULL, err);
+    if (r == 0 && o->exec_timer)
+        berth_send(h, berth_msg_new(MSG_OP_EXEC_ARM, sizeof(berth_msg_t)));
+    if (r < 0)
+        berth_err_prefix(err, "runtime %s %s", op_name(o->op), o->cid);
+    return r;
+}
+
+/* process (taken, may be NULL): an exec's process file to write from the
+ * bundle's config.json before the runtime runs; its path is in a. */
 static int rtop_run(berth_handle_t owner, int op, const char *cid, argv_buf_t *a,
                     const char *pid_file, uint64_t timeout_ns, size_t max_output, uint64_t tag,
-                    berth_err_t *err)
+                    process_job_t *process, berth_err_t *err)
 {
     rtop_t *o = berth_calloc(1, sizeof(*o));
     o->owner = owner;
@@ -696,27 +827,21 @@ static int rtop_run(berth_handle_t owner, int op, const char *cid, argv_buf_t *a
     o->pid_file = pid_file ? berth_strdup(pid_file) : NULL;
     o->timeout_ns = timeout_ns;
     o->max_output = max_output;
-    char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-    berth_proc_spec_t ps = {
-            .argv = a->v,
-            .envp = envp,
-            .stdout_mode = BERTH_PROC_CAPTURE,
-            .stderr_mode = BERTH_PROC_CAPTURE,
-            /* one byte over the limit tells a full buffer from an overflow */
-            .max_output = max_output ? max_output : 65536,
-            .timeout_ns = timeout_ns,
-    };
-    if (op == BERTH_CONMON_OP_EXEC && pid_file && timeout_ns) {
-        o->exec_timer = true;
-        ps.timeout_ns = 0;
-    }
+    o->exec_timer = op == BERTH_CONMON_OP_EXEC && pid_file && timeout_ns;
+    o->runtime_path = berth_strdup(a->v[0]);
     berth_handle_t h = berth_actor_spawn(&rtop_class, o);
-    int r = berth_proc_run(h, &ps, tag, &o->proc, NULL, err);
-    if (r == 0 && o->exec_timer)
-        berth_send(h, berth_msg_new(MSG_OP_EXEC_ARM, sizeof(berth_msg_t)));
+    if (process != NULL) {
+        o->pending = *a;
+        *a = (argv_buf_t){0};
+        o->process_file = berth_strdup(process->path);
+        process->hdr.type = MSG_OP_PROCESS;
+        process->hdr.free = process_job_free;
+        berth_blocking_run(process_job, process, h, &process->hdr);
+        return 0;
+    }
+    int r = rtop_spawn(h, o, a->v, err);
     argv_fini(a);
     if (r < 0) {
-        berth_err_prefix(err, "runtime %s %s", op_name(op), cid);
         berth_send(h, berth_msg_new(MSG_OP_ABORT, sizeof(berth_msg_t)));
         return -1;
     }
@@ -740,7 +865,7 @@ int berth_conmon_start(berth_handle_t owner, const berth_runtime_t *rt, const ch
     runtime_head(&a, rt);
     argv_add(&a, "start");
     argv_add(&a, cid);
-    return rtop_run(owner, BERTH_CONMON_OP_START, cid, &a, NULL, 0, 0, tag, err);
+    return rtop_run(owner, BERTH_CONMON_OP_START, cid, &a, NULL, 0, 0, tag, NULL, err);
 }
 
 int berth_conmon_kill(berth_handle_t owner, const berth_runtime_t *rt, const char *cid, int sig,
@@ -755,7 +880,7 @@ int berth_conmon_kill(berth_handle_t owner, const berth_runtime_t *rt, const cha
         argv_add(&a, "--all");
     argv_add(&a, cid);
     argv_addf(&a, "%d", sig);
-    return rtop_run(owner, BERTH_CONMON_OP_KILL, cid, &a, NULL, 0, 0, tag, err);
+    return rtop_run(owner, BERTH_CONMON_OP_KILL, cid, &a, NULL, 0, 0, tag, NULL, err);
 }
 
 int berth_conmon_delete(berth_handle_t owner, const berth_runtime_t *rt, const char *cid,
@@ -768,7 +893,7 @@ int berth_conmon_delete(berth_handle_t owner, const berth_runtime_t *rt, const c
     argv_add(&a, "delete");
     argv_add(&a, "--force");
     argv_add(&a, cid);
-    return rtop_run(owner, BERTH_CONMON_OP_DELETE, cid, &a, NULL, 0, 0, tag, err);
+    return rtop_run(owner, BERTH_CONMON_OP_DELETE, cid, &a, NULL, 0, 0, tag, NULL, err);
 }
 
 int berth_conmon_state(berth_handle_t owner, const berth_runtime_t *rt, const char *cid,
@@ -780,7 +905,7 @@ int berth_conmon_state(berth_handle_t owner, const berth_runtime_t *rt, const ch
     runtime_head(&a, rt);
     argv_add(&a, "state");
     argv_add(&a, cid);
-    return rtop_run(owner, BERTH_CONMON_OP_STATE, cid, &a, NULL, 0, 0, tag, err);
+    return rtop_run(owner, BERTH_CONMON_OP_STATE, cid, &a, NULL, 0, 0, tag, NULL, err);
 }
 
 int berth_conmon_update(berth_handle_t owner, const berth_runtime_t *rt, const char *cid,
@@ -794,7 +919,7 @@ int berth_conmon_update(berth_handle_t owner, const berth_runtime_t *rt, const c
     argv_add(&a, "--resources");
     argv_add(&a, resources_path);
     argv_add(&a, cid);
-    return rtop_run(owner, BERTH_CONMON_OP_UPDATE, cid, &a, NULL, 0, 0, tag, err);
+    return rtop_run(owner, BERTH_CONMON_OP_UPDATE, cid, &a, NULL, 0, 0, tag, NULL, err);
 }
 
 int berth_conmon_exec(berth_handle_t owner, const berth_runtime_t *rt,
@@ -804,6 +929,16 @@ int berth_conmon_exec(berth_handle_t owner, const berth_runtime_t *rt,
         return -1;
     if (s->process_path == NULL && (s->argv == NULL || s->argv[0] == NULL))
         return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "exec in %s: no command", s->cid);
+    if (s->process_path == NULL && s->bundle != NULL && s->pid_file == NULL)
+        return berth_err_make(err, EINVAL, BERTH_ERR_INTERNAL,
+                              "exec in %s: a process file needs a pid file's directory", s->cid);
+    process_job_t *process = NULL;
+    if (s->process_path == NULL && s->bundle != NULL) {
+        process = berth_calloc(1, sizeof(*process));
+        process->bundle = berth_strdup(s->bundle);
+        process->path = berth_asprintf("%s.process.json", s->pid_file);
+        process->argv = berth_strv_dup((char *const *)s->argv, -1);
+    }
     argv_buf_t a = {0};
     runtime_head(&a, rt);
     argv_add(&a, "exec");
@@ -811,16 +946,36 @@ int berth_conmon_exec(berth_handle_t owner, const berth_runtime_t *rt,
         argv_add(&a, "--pid-file");
         argv_add(&a, s->pid_file);
     }
-    if (s->process_path) {
+    const char *pp = process ? process->path : s->process_path;
+    if (pp) {
         argv_add(&a, "--process");
-        argv_add(&a, s->process_path);
+        argv_add(&a, pp);
     }
     argv_add(&a, s->cid);
-    if (s->process_path == NULL)
+    if (pp == NULL)
         for (size_t i = 0; s->argv[i] != NULL; i++)
             argv_add(&a, s->argv[i]);
     return rtop_run(owner, BERTH_CONMON_OP_EXEC, s->cid, &a, s->pid_file, s->timeout_ns,
-                    s->max_output ? s->max_output : EXEC_MAX_OUTPUT, tag, err);
+                    s->max_output ? s->max_output : EXEC_MAX_OUTPUT, tag, process, err);
+}
+
+/* On the pool: the stray a failed crun exec leaves (arg: its comm). */
+static void reap_strays_job(void *arg)
+{
+    /* half a second: the stray exits right after crun, within
+     * milliseconds; an exec crun refused before making it leaves none */
+    berth_proc_reap_strays(arg, 500ull * 1000000ull);
+    berth_free(arg);
+}
+
+void berth_conmon_exec_failed(const char *runtime_path)
+{
+    if (runtime_path == NULL || !is_crun(runtime_path))
+        return;
+    const char *base = strrchr(runtime_path, '/');
+    base = base ? base + 1 : runtime_path;
+    /* the kernel's comm: the first 15 bytes of the binary's name */
+    berth_blocking_run(reap_strays_job, berth_strndup(base, 15), BERTH_HANDLE_NONE, NULL);
 }
 
 /* ---- exit files ---------------------------------------------------------- */

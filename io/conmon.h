@@ -144,10 +144,15 @@ typedef struct berth_conmon_exec_spec {
     const char *cid;
     const char *process_path; /* a process JSON (berth_ocispec_process_json) or NULL */
     const char *const *argv;  /* used when process_path is NULL; NULL-terminated */
-    const char *pid_file;     /* where the runtime records the exec'ed pid, so a
-                                 timed-out command is killed too; NULL: none */
-    uint64_t timeout_ns;      /* 0: none; then TIMEOUT */
-    size_t max_output;        /* per stream; 0: 16 MiB. More: EXHAUSTED */
+    /* With argv: the container's bundle. The command then runs as the
+     * container's process does (berth_ocispec_exec_process_write, written
+     * next to pid_file, which it needs): crun's exec without a process file
+     * runs it as root with no supplementary group, where runc's inherits. */
+    const char *bundle;
+    const char *pid_file; /* where the runtime records the exec'ed pid, so a
+                             timed-out command is killed too; NULL: none */
+    uint64_t timeout_ns;  /* 0: none; then TIMEOUT */
+    size_t max_output;    /* per stream; 0: 16 MiB. More: EXHAUSTED */
 } berth_conmon_exec_spec_t;
 
 /* `<runtime> exec [--process F] <cid> [argv...]` with stdout and stderr
@@ -155,6 +160,13 @@ typedef struct berth_conmon_exec_spec {
  * failure (container not running...) is an error; the command's is not. */
 int berth_conmon_exec(berth_handle_t owner, const berth_runtime_t *rt,
                       const berth_conmon_exec_spec_t *spec, uint64_t tag, berth_err_t *err);
+
+/* An exec through runtime_path ended with 255, the code of the runtime's
+ * own failure: under crun, reaps (on the pool, berth_proc_reap_strays) the
+ * process crun 1.8 leaves behind in the container when the command cannot
+ * be run, which would keep the container from ever stopping. Nothing for
+ * other runtimes. Any thread. */
+void berth_conmon_exec_failed(const char *runtime_path);
 
 /* ---- exits ------------------------------------------------------------- */
 

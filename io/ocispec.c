@@ -822,6 +822,41 @@ int berth_ocispec_write(const char *bundle, const berth_ocispec_t *spec, berth_e
     return berth_file_write_atomic(path, js, strlen(js), 0600, err);
 }
 
+int berth_ocispec_exec_process_write(const char *bundle, const char *const *argv, bool tty,
+                                     unsigned rows, unsigned cols, const char *path,
+                                     berth_err_t *err)
+{
+    if (argv == NULL || argv[0] == NULL)
+        return berth_err_make(err, EINVAL, BERTH_ERR_INVALID, "exec: no command");
+    BERTH_AUTO_FREE char *cfg = berth_asprintf("%s/config.json", bundle);
+    json_error_t je;
+    json_t *root = json_load_file(cfg, 0, &je);
+    json_t *proc = root ? json_object_get(root, "process") : NULL;
+    if (!json_is_object(proc)) {
+        berth_err_make(err, root ? EPROTO : ENOENT, BERTH_ERR_INTERNAL,
+                       "cannot read the container's process from %s: %s", cfg,
+                       root ? "no process object" : je.text);
+        json_decref(root);
+        return -1;
+    }
+    json_t *args = json_array();
+    for (size_t i = 0; argv[i]; i++)
+        json_array_append_new(args, json_string(argv[i]));
+    json_object_set_new(proc, "args", args);
+    json_object_set_new(proc, "terminal", json_boolean(tty));
+    if (tty)
+        json_object_set_new(
+                proc, "consoleSize",
+                json_pack("{s:I,s:I}", "height", (json_int_t)rows, "width", (json_int_t)cols));
+    else
+        json_object_del(proc, "consoleSize");
+    BERTH_AUTO_FREE char *js = json_dumps(proc, JSON_COMPACT);
+    json_decref(root);
+    if (js == NULL)
+        return berth_err_make(err, ENOMEM, BERTH_ERR_INTERNAL, "exec: cannot serialise %s", path);
+    return berth_file_write_atomic(path, js, strlen(js), 0600, err);
+}
+
 /* ---- /etc/passwd and /etc/group from the image ------------------------------ */
 
 #define MAX_ID_FILE (4u << 20) /* no sane passwd file is larger */

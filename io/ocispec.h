@@ -232,6 +232,18 @@ char *berth_ocispec_to_json(const berth_ocispec_t *spec, berth_err_t *err);
 /* The `process` object alone, serialised: exec-sync's --process file. */
 char *berth_ocispec_process_json(const berth_ocispec_t *spec, berth_err_t *err);
 
+/* Writes to `path` (0600) the process JSON of an exec in the container whose
+ * bundle is `bundle`: its config.json's process (user and supplementary
+ * groups, environment, working directory, capabilities, no_new_privileges,
+ * rlimits, labels, umask) with argv as the arguments, and a terminal of
+ * rows x cols when tty (consoleSize: sized before the command runs). The
+ * runtimes differ without it: runc's `exec` starts from the container's
+ * process, crun's from scratch (root, no supplementary groups, cwd "/").
+ * Blocks: call it from the blocking pool. 0, or -1 with *err. */
+int berth_ocispec_exec_process_write(const char *bundle, const char *const *argv, bool tty,
+                                     unsigned rows, unsigned cols, const char *path,
+                                     berth_err_t *err);
+
 /* Builds the spec and writes <bundle>/config.json atomically. Blocks: call
  * it from the blocking pool (berth_blocking_run) or before the engine runs. */
 int berth_ocispec_write(const char *bundle, const berth_ocispec_t *spec, berth_err_t *err);

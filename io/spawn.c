@@ -11,12 +11,14 @@
  */
 #include "io/spawn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -659,4 +661,91 @@ out:
     close_fd(&errp[0]);
     close_fd(&errp[1]);
     return rc;
+}
+
+/* pid's one-word state and its comm from /proc/<pid>/stat; false when gone */
+static bool proc_stat(pid_t pid, char *state, char *comm, size_t comm_len)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    BERTH_AUTO_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    /* "pid (comm) S ...": comm may hold spaces and parentheses, the last
+     * ')' ends it */
+    char *open_p = strchr(buf, '('), *close_p = strrchr(buf, ')');
+    if (open_p == NULL || close_p == NULL || close_p < open_p || close_p[1] != ' ')
+        return false;
+    size_t len = (size_t)(close_p - open_p - 1);
+    if (len >= comm_len)
+        len = comm_len - 1;
+    memcpy(comm, open_p + 1, len);
+    comm[len] = '\0';
+    *state = close_p[2];
+    return true;
+}
+
+/* Reaps the strays among the children of one of our threads. */
+static int reap_children_of(pid_t tid, const char *comm, const char *our_ns)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)tid);
+    BERTH_AUTO_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    int reaped = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
+        pid_t pid = (pid_t)strtol(t, NULL, 10);
+        char state = 0, name[64], ns[64], nspath[64];
+        if (pid <= 0 || !proc_stat(pid, &state, name, sizeof name) || state != 'Z' ||
+            strcmp(name, comm) != 0)
+            continue;
+        snprintf(nspath, sizeof nspath, "/proc/%d/ns/pid", (int)pid);
+        ssize_t l = readlink(nspath, ns, sizeof ns - 1);
+        if (l <= 0)
+            continue;
+        ns[l] = '\0';
+        if (strcmp(ns, our_ns) == 0)
+            continue; /* one of ours, awaited through its pidfd */
+        siginfo_t si = {0};
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG) == 0 && si.si_pid == pid) {
+            berth_log_info("reaped a process the runtime left in a container",
+                           "pid=%d comm=%s pid_ns=%s", (int)pid, name, ns);
+            reaped++;
+        }
+    }
+    return reaped;
+}
+
+int berth_proc_reap_strays(const char *comm, uint64_t wait_ns)
+{
+    char our_ns[64];
+    ssize_t l = readlink("/proc/self/ns/pid", our_ns, sizeof our_ns - 1);
+    if (l <= 0)
+        return 0;
+    our_ns[l] = '\0';
+    const uint64_t step_ns = 25ull * 1000000ull;
+    for (uint64_t waited = 0;; waited += step_ns) {
+        int reaped = 0;
+        DIR *d = opendir("/proc/self/task");
+        if (d == NULL)
+            return 0;
+        for (struct dirent *e; (e = readdir(d)) != NULL;)
+            if (e->d_name[0] != '.')
+                reaped += reap_children_of((pid_t)strtol(e->d_name, NULL, 10), comm, our_ns);
+        closedir(d);
+        if (reaped > 0 || waited >= wait_ns)
+            return reaped;
+        struct timespec ts = {0, (long)step_ns};
+        nanosleep(&ts, NULL);
+    }
 }

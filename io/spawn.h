@@ -128,6 +128,18 @@ int berth_proc_run(berth_handle_t reply_to, const berth_proc_spec_t *spec, uint6
  * Returns 0, or -ESRCH when the run already ended. Any thread. */
 int berth_proc_kill(berth_handle_t proc, int sig);
 
+/* Reaps the zombies among this process's children that are named `comm`
+ * and belong to a PID namespace other than ours: what crun 1.8 leaves when
+ * its exec fails in the container (the command could not be run). crun exits
+ * without reaping the process it made in the container's PID namespace,
+ * which is reparented to berthd (a subreaper, io/monitor.h); unreaped, it
+ * keeps the container's init from ever exiting (the kernel's PID namespace
+ * teardown waits for it), so the container cannot be stopped. Everything
+ * berth runs itself lives in berthd's PID namespace and is never taken.
+ * Polls every 25 ms for up to wait_ns until one is found (the stray exits
+ * just after crun). Returns how many were reaped. Blocks: the pool only. */
+int berth_proc_reap_strays(const char *comm, uint64_t wait_ns);
+
 /* Test hook: true forces the POLL_ADD + waitid(WNOHANG) fallback even when
  * the kernel has IORING_OP_WAITID. The environment variable
  * BERTH_SPAWN_NO_WAITID=1 does the same. Any thread; affects later runs. */

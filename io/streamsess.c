@@ -39,6 +39,7 @@
 #include "io/conmon.h"
 #include "io/fs.h"
 #include "io/monitor.h"
+#include "io/ocispec.h"
 #include "io/spawn.h"
 #include "io/streamconn.h"
 
@@ -85,7 +86,7 @@ typedef struct sess {
     uint64_t exit_ns;
     char *runtime_err; /* the runtime's own stderr when the client has none */
     char *pid_file;
-    char *process_path; /* a terminal's exec: the process with its size */
+    char *process_path; /* the exec's process (the container's), its terminal's size */
     sep_t *in, *out, *err, *pty, *att;
     unsigned short rows, cols;
     bool have_size;
@@ -483,6 +484,8 @@ static void on_proc_exit(berth_actor_t *self, sconn_t *c, berth_proc_exit_msg_t 
     }
     if (s->pid_file)
         unlink(s->pid_file);
+    if (m->code == CLD_EXITED && m->status == 255)
+        berth_conmon_exec_failed(c->req->runtime_path);
     berth_log_debug("streaming: exec ended", "conn=%llu exit=%d signal=%d",
                     (unsigned long long)c->serial, s->exit_code, s->exit_signal);
     maybe_finish_exec(self, c);
@@ -732,6 +735,7 @@ typedef struct process_msg {
     berth_msg_t hdr;
     char *bundle, *path;
     char **argv;
+    bool tty;
     unsigned rows, cols;
     char *error; /* NULL: written */
 } process_msg_t;
@@ -746,34 +750,18 @@ static void process_free(berth_msg_t *msg)
     berth_free(m);
 }
 
-/* Pool job: the container's own process (config.json: user, environment,
- * capabilities, labels, rlimits...) with the command's arguments, a
- * terminal and its size from the first instant (consoleSize: the runtime
- * sizes the new terminal before the command runs). */
+/* Pool job: the container's own process with the command's arguments
+ * (berth_ocispec_exec_process_write), a terminal sized from the first
+ * instant when the exec has one. */
 static void process_job(void *arg)
 {
     process_msg_t *m = arg;
-    BERTH_AUTO_FREE char *cfg = berth_asprintf("%s/config.json", m->bundle);
-    json_error_t je;
-    json_t *root = json_load_file(cfg, 0, &je);
-    json_t *proc = root ? json_object_get(root, "process") : NULL;
-    if (!json_is_object(proc)) {
-        m->error = berth_asprintf("cannot read the container's process from %s: %s", cfg,
-                                  root ? "no process object" : je.text);
-        json_decref(root);
-        return;
+    berth_err_t err = NULL;
+    if (berth_ocispec_exec_process_write(m->bundle, (const char *const *)m->argv, m->tty, m->rows,
+                                         m->cols, m->path, &err) < 0) {
+        m->error = berth_strdup(err->msg);
+        berth_err_free(&err);
     }
-    json_t *args = json_array();
-    for (size_t i = 0; m->argv[i]; i++)
-        json_array_append_new(args, json_string(m->argv[i]));
-    json_object_set_new(proc, "args", args);
-    json_object_set_new(proc, "terminal", json_true());
-    json_object_set_new(
-            proc, "consoleSize",
-            json_pack("{s:I,s:I}", "height", (json_int_t)m->rows, "width", (json_int_t)m->cols));
-    if (json_dump_file(proc, m->path, JSON_COMPACT) < 0)
-        m->error = berth_asprintf("cannot write %s: %s", m->path, strerror(errno));
-    json_decref(root);
 }
 
 /* A terminal's first size comes right behind the streams (the client sends
@@ -796,7 +784,9 @@ static void start_session(berth_actor_t *self, sconn_t *c)
         }
         return;
     }
-    if (r->kind == BERTH_STREAM_EXEC && r->tty && r->bundle && s->process_path == NULL) {
+    /* Every exec gets the container's process (user, groups, cwd...):
+     * crun's exec without one starts the command as root in "/". */
+    if (r->kind == BERTH_STREAM_EXEC && r->bundle && s->process_path == NULL) {
         if (!s->process_pending) {
             s->process_pending = true;
             s->pending_jobs++;
@@ -806,6 +796,7 @@ static void start_session(berth_actor_t *self, sconn_t *c)
             m->path = berth_asprintf("%s/exec-stream-%llu-%d.json", r->pid_dir,
                                      (unsigned long long)c->serial, (int)getpid());
             m->argv = berth_strv_dup(r->argv, -1);
+            m->tty = r->tty;
             m->rows = s->rows, m->cols = s->cols;
             berth_blocking_run(process_job, m, c->me, &m->hdr);
         }

@@ -7,7 +7,10 @@
 # with FAILED_PRECONDITION naming crun, the layout and the fix, and Status
 # says so. With BERTH_TEST_PREPARE_NODE=1 the test runs
 # scripts/prepare-node-crun.sh (and undoes it afterwards if it was the one to
-# prepare the node), then runs the crictl lifecycle under crun and runc.
+# prepare the node), then runs the crictl lifecycle under crun and runc, and
+# a subset of the security contexts under crun: a pod with its own user
+# namespace, a recursive read-only mount, Strict supplementary groups, a
+# Localhost seccomp profile, a createRuntime hook and a CDI device.
 
 load helpers
 
@@ -169,4 +172,130 @@ lifecycle() {
     desc=$(grpc_desc "$output")
     [[ $desc == CreateContainer:*"'crun'"*hybrid*"mount -t cgroup -o hugetlb"* ]]
     [[ -z $(berth_crictl ps -a -q) ]]
+}
+
+# ---- security contexts under crun ------------------------------------------
+# A representative subset of userns.bats, security.bats, security_seccomp.bats
+# and security_hooks.bats under crun, so that CI (which prepares the node)
+# covers crun as well; the whole files run under crun with
+# BERTH_TEST_RUNTIME=crun (docs/runtimes.md).
+
+# security_conf: hooks, CDI specs and Localhost seccomp profiles of the test
+security_conf() {
+    HOOKS=$BERTH_TMP/hooks.d
+    CDI=$BERTH_TMP/cdi
+    PROFILES=$BERTH_TMP/seccomp
+    OUT=$BERTH_TMP/hookout
+    mkdir -p "$HOOKS" "$CDI" "$PROFILES" "$OUT"
+    cat >"$BERTH_CONF_DIR/50-security.conf" <<EOF
+[crio.runtime]
+hooks_dir = ["$HOOKS"]
+cdi_spec_dirs = ["$CDI"]
+seccomp_localhost_root = "$PROFILES"
+EOF
+    printf '#!/bin/sh\ncat >"$1.tmp" && mv "$1.tmp" "$1"\n' >"$OUT/hook.sh"
+    chmod 755 "$OUT/hook.sh"
+    cat >"$HOOKS/10-cr.json" <<EOF
+{"version":"1.0.0","hook":{"path":"$OUT/hook.sh","args":["hook.sh","$OUT/createRuntime.json"]},
+ "when":{"annotations":{"^crunhook$":"^yes$"}},"stages":["createRuntime"]}
+EOF
+    cat >"$CDI/vendor.json" <<EOF
+{"cdiVersion":"0.6.0","kind":"example.com/test",
+ "devices":[{"name":"dev0","containerEdits":{"env":["CDI_DEV=dev0"],
+   "deviceNodes":[{"path":"/dev/cdi-null","hostPath":"/dev/null"}]}}]}
+EOF
+    echo '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}' \
+        >"$PROFILES/nomkdir.json"
+}
+
+# crun_ctr POD POD-JSON NAME IMAGE FIELDS: create and start under the pod;
+# prints the ID
+crun_ctr() {
+    local f=$BERTH_TMP/ctr-$3.json id
+    cat >"$f" <<EOF
+{"metadata":{"name":"$3"},"image":{"image":"$4"},"log_path":"$3.log",$5}
+EOF
+    id=$(berth_crictl create "$1" "$f" "$2") || return 1
+    berth_crictl start "$id" >/dev/null || return 1
+    echo "$id"
+}
+
+@test "prepared node, crun: a pod with its own user namespace (uid map, file ownership)" {
+    prepare_node
+    start_berthd
+    grep -q "user namespaces available" "$BERTH_LOG" || skip "this kernel lacks idmapped mounts"
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    local hid=200000
+    pj=$(berth_pod_json usern crun '{"security_context":{"namespace_options":{"userns_options":{"mode":0,"uids":[{"container_id":0,"host_id":'$hid',"length":65536}],"gids":[{"container_id":0,"host_id":'$hid',"length":65536}]}}}}' usernhost)
+    pod=$(berth_crictl runp --runtime crun "$pj")
+    id=$(crun_ctr "$pod" "$pj" u1 "$BUSYBOX" '"command":["sleep","600"]')
+    crun --root /run/crun list | grep -q "$id"
+    [[ $(echo $(berth_crictl exec -s "$id" cat /proc/self/uid_map)) == "0 $hid 65536" ]]
+    [[ $(echo $(berth_crictl exec -s "$id" cat /proc/self/gid_map)) == "0 $hid 65536" ]]
+    pid=$(berth_crictl inspect "$id" | jq -r .info.pid)
+    [[ $(awk '/^Uid:/ { print $2 }' "/proc/$pid/status") == "$hid" ]]
+    # the image's files: root's inside, the mapped ID's seen from the node
+    [[ $(berth_crictl exec -s "$id" stat -c %u:%g /bin/busybox) == 0:0 ]]
+    [[ $(stat -c %u "/proc/$pid/root/bin/busybox") == "$hid" ]]
+    berth_crictl exec -s "$id" sh -c 'echo hi >/written'
+    berth_crictl rmp -f "$pod"
+    run awk -v d="$BERTH_TMP/" 'index($2, d) == 1 && $2 !~ /\/run\/ns$/ { print $2 }' /proc/self/mounts
+    [[ -z $output ]]
+}
+
+@test "prepared node, crun: rro, Strict groups, a Localhost seccomp profile, a createRuntime hook, a CDI device" {
+    prepare_node
+    security_conf
+    start_berthd
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    GROUPIMG=gcr.io/k8s-staging-cri-tools/test-image-predefined-group:latest
+    berth_crictl pull "$GROUPIMG" >/dev/null
+    pj=$(pod_json sec)
+    pod=$(berth_crictl runp --runtime crun "$pj")
+    [[ $(berth_crictl inspectp "$pod" | jq -r .status.runtimeHandler) == crun ]]
+
+    # rro: a tmpfs under the host path is read-only inside too
+    vol=$BERTH_TMP/vol
+    mkdir -p "$vol/sub"
+    mount -t tmpfs -o size=1m tmpfs "$vol/sub"
+    rro=$(crun_ctr "$pod" "$pj" rro "$BUSYBOX" '"command":["sleep","600"],"mounts":[{"container_path":"/rro","host_path":"'"$vol"'","readonly":true,"recursive_read_only":true}]')
+    run berth_crictl exec -s "$rro" touch /rro/sub/file
+    umount "$vol/sub"
+    [[ $status -ne 0 && $output == *"Read-only file system"* ]]
+
+    # Strict: only the configured groups, also through the streaming exec
+    strict=$(crun_ctr "$pod" "$pj" strict "$GROUPIMG" '"command":["sleep","600"],"linux":{"security_context":{"run_as_user":{"value":1000},"supplemental_groups":[1234],"supplemental_groups_policy":1}}')
+    [[ $(berth_crictl exec -s "$strict" id -G) == "1000 1234" ]]
+    [[ $(berth_crictl exec "$strict" id -G | tr -d '\r') == "1000 1234" ]]
+    [[ $(berth_crictl inspect "$strict" | jq -c .status.user.linux.supplementalGroups) == '["1000","1234"]' ]]
+
+    # a Localhost profile refusing mkdir
+    sc=$(crun_ctr "$pod" "$pj" sc "$BUSYBOX" '"command":["sleep","600"],"linux":{"security_context":{"seccomp":{"profile_type":2,"localhost_ref":"'"$PROFILES"'/nomkdir.json"}}}')
+    out=$(berth_crictl exec -s "$sc" sh -c 'mkdir /tmp/d 2>&1 && echo made || echo refused')
+    [[ $out == *"not permitted"*refused* ]]
+
+    # a createRuntime hook with the container's state; a CDI device
+    hk=$(crun_ctr "$pod" "$pj" hk "$BUSYBOX" '"command":["sleep","600"],"annotations":{"crunhook":"yes"},"CDI_devices":[{"name":"example.com/test=dev0"}]')
+    jq -e --arg id "$hk" '.id == $id and .pid > 0' "$OUT/createRuntime.json"
+    out=$(berth_crictl exec -s "$hk" sh -c 'echo $CDI_DEV; ls -l /dev/cdi-null; echo x >/dev/cdi-null && echo wrote')
+    [[ $out == *dev0* && $out == *"1,"*"3"*"/dev/cdi-null"* && $out == *wrote* ]]
+
+    # crun's own failure to start the command is an error in its words,
+    # not the command's exit code 255
+    run berth_crictl exec -s "$hk" /nope
+    [[ $status -ne 0 && $output == *"code = NotFound"* && $output == *"executable file \`/nope\` not found"* ]]
+    # and the process crun left in the container's PID namespace is reaped:
+    # the container still stops (berthd, a subreaper under berth-monitor,
+    # reaps it; under conmon the node's init does, later)
+    berth_crictl stop -t 1 "$hk" >/dev/null
+    [[ $(berth_crictl inspect "$hk" | jq -r .status.state) == CONTAINER_EXITED ]]
+    if [[ ${BERTH_TEST_MONITOR:-berth} == berth ]]; then
+        grep -q 'reaped a process the runtime left in a container' "$BERTH_LOG"
+    fi
+
+    # every one of them ran under crun
+    for id in "$rro" "$strict" "$sc"; do
+        crun --root /run/crun list | grep -q "$id"
+    done
+    berth_crictl rmp -f "$pod"
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: Apache-2.0
 # Security contexts through crictl against a private berthd, real conmon and
-# runc, real CNI plugins (bridge berthit31, 10.213.31.0/24) and the offline
-# test registry: a recursive read-only mount (a tmpfs under the host path is
+# runc (crun with BERTH_TEST_RUNTIME=crun on a node prepared for it), real
+# CNI plugins (bridge berthit31, 10.213.31.0/24) and the offline test
+# registry: a recursive read-only mount (a tmpfs under the host path is
 # read-only in the container, where a plain read-only mount leaves it
 # writable; the CRI's two rejections; no mount left on the node), the
 # supplementary groups under Merge and Strict and ContainerStatus.user, the
@@ -120,7 +121,7 @@ rro_mounts() {
 @test "features: rro per handler, supplemental groups policy, AppArmor in the verbose info" {
     run berth_crictl info
     [[ $status -eq 0 ]]
-    [[ $(jq -r '.runtimeHandlers[] | select(.name=="runc") | .features.recursive_read_only_mounts' <<<"$output") == true ]]
+    [[ $(jq -r --arg h "${BERTH_TEST_RUNTIME:-runc}" '.runtimeHandlers[] | select(.name==$h) | .features.recursive_read_only_mounts' <<<"$output") == true ]]
     # the default handler, also under the CRI's name for it ("")
     [[ $(jq -r '.runtimeHandlers[] | select((.name // "")=="") | .features.recursive_read_only_mounts' <<<"$output") == true ]]
     [[ $(jq -r '.features.supplemental_groups_policy' <<<"$output") == true ]]
@@ -134,8 +135,10 @@ rro_mounts() {
     merge=$(run_ctr merge "$GROUPIMG" '"command":["sleep","600"],"linux":{"security_context":{"run_as_user":{"value":1000},"supplemental_groups":[1234]}}')
     strict=$(run_ctr strict "$GROUPIMG" '"command":["sleep","600"],"linux":{"security_context":{"run_as_user":{"value":1000},"supplemental_groups":[1234],"supplemental_groups_policy":1}}')
     run berth_crictl exec -s "$merge" id -G
+    echo "merge: $output"
     [[ $output == "1000 1234 50000" ]]
     run berth_crictl exec -s "$strict" id -G
+    echo "strict: $output"
     [[ $output == "1000 1234" ]]
     run berth_crictl inspect "$merge"
     [[ $(jq -c '.status.user.linux | [.uid, .gid, .supplementalGroups]' <<<"$output") == '["1000","1000",["1000","1234","50000"]]' ]]

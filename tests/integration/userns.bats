@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: Apache-2.0
 # Pods with a user namespace of their own (CRI userns_options mode POD,
-# Kubernetes hostUsers: false) against a private berthd with runc, CNI
+# Kubernetes hostUsers: false) against a private berthd with runc (crun with
+# BERTH_TEST_RUNTIME=crun on a node prepared for it), CNI
 # (bridge berthit31, 10.213.31.0/24) and the offline test registry: the
 # container sees the requested uid map, the image's files appear owned by
 # the mapped IDs inside and by the host IDs outside, a volume is writable by
@@ -22,7 +23,7 @@ setup() {
     [[ -s $REG_DIR/images.txt ]] || skip "no test images"
     berth_setup
     write_conflist usernstest "$BRIDGE" "$SUBNET"
-    berth_conf_images runc
+    berth_conf_images
     BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
 }
 
@@ -47,7 +48,7 @@ pod_mapping() {
     run berth_crictl info
     [ "$status" -eq 0 ]
     grep -q "user namespaces available" "$BERTH_LOG" || skip "this kernel lacks idmapped mounts"
-    [[ $(jq -r '.runtimeHandlers[] | select(.name=="runc") | .features.user_namespaces' <<<"$output") == true ]]
+    [[ $(jq -r --arg h "${BERTH_TEST_RUNTIME:-runc}" '.runtimeHandlers[] | select(.name==$h) | .features.user_namespaces' <<<"$output") == true ]]
     # the verbose info says so too (and would say why not)
     [[ $(jq -r '.config.userNamespaces.supported' <<<"$output") == true ]]
     # and a pod with its own user namespace on the node's network

@@ -168,13 +168,15 @@ static void expect(driver_t *d, int n)
     d->pending = n;
 }
 
+/* bundle: the process from its config.json (berth_conmon_exec_spec_t) */
 static void run_exec(berth_handle_t self, int c, const char *const *argv, const char *process,
-                     uint64_t timeout_ns, uint64_t tag)
+                     const char *bundle, uint64_t timeout_ns, uint64_t tag)
 {
     BERTH_AUTO_FREE char *pidf = berth_asprintf("%s/exec-%llu.pid", tmp, (unsigned long long)tag);
     berth_conmon_exec_spec_t e = {.cid = cids[c],
                                   .argv = argv,
                                   .process_path = process,
+                                  .bundle = bundle,
                                   .pid_file = pidf,
                                   .timeout_ns = timeout_ns};
     BERTH_AUTO_ERR berth_err_t err = NULL;
@@ -433,22 +435,25 @@ static void next(berth_actor_t *self, driver_t *d)
         return expect(d, 1);
     case 5: {
         const char *argv[] = {"echo", "hi", NULL};
-        run_exec(me, C2, argv, NULL, 0, t);
+        run_exec(me, C2, argv, NULL, NULL, 0, t);
         return expect(d, 1);
     }
     case 6: {
-        const char *argv[] = {"sh", "-c", "echo oops >&2; exit 5", NULL};
-        run_exec(me, C2, argv, NULL, 0, t);
+        /* through a process file from the bundle's config.json */
+        const char *argv[] = {"sh", "-c",
+                              "echo oops >&2; grep NoNewPrivs /proc/self/status; exit 5", NULL};
+        BERTH_AUTO_FREE char *bundle = dir_of("bundle", C2);
+        run_exec(me, C2, argv, NULL, bundle, 0, t);
         return expect(d, 1);
     }
     case 7: {
         BERTH_AUTO_FREE char *pf = berth_asprintf("%s/process.json", tmp);
-        run_exec(me, C2, NULL, pf, 0, t);
+        run_exec(me, C2, NULL, pf, NULL, 0, t);
         return expect(d, 1);
     }
     case 8: {
         const char *argv[] = {"sleep", "20", NULL};
-        run_exec(me, C2, argv, NULL, 500ull * 1000000ull, t);
+        run_exec(me, C2, argv, NULL, NULL, 500ull * 1000000ull, t);
         return expect(d, 1);
     }
     case 9: {
@@ -468,7 +473,7 @@ static void next(berth_actor_t *self, driver_t *d)
         return expect(d, 1);
     case 12: {
         const char *argv[] = {"echo", "hi", NULL};
-        run_exec(me, C2, argv, NULL, 0, t);
+        run_exec(me, C2, argv, NULL, NULL, 0, t);
         return expect(d, 1);
     }
     case 13: /* c3: a binary that does not exist */
@@ -585,6 +590,17 @@ static void next(berth_actor_t *self, driver_t *d)
             kill(created[49]->pid, SIGKILL);
         d->step++;
         return next(self, d);
+    /* 51 was skipped by 50 */
+    case 52:   /* crun's own failure: a JSON line on stderr */
+    case 53: { /* the command's: exit 3 with plain stderr */
+        BERTH_AUTO_FREE char *fc = berth_asprintf("%s/fakebin/crun", tmp);
+        berth_runtime_t crt = {.path = fc};
+        const char *missing[] = {"/nope", NULL}, *fails[] = {"sh", "-c", "exit 3", NULL};
+        berth_conmon_exec_spec_t e = {.cid = cids[C2], .argv = t == 52 ? missing : fails};
+        if (berth_conmon_exec(me, &crt, &e, t, &err) < 0)
+            printf("# exec: %s\n", err->msg);
+        return expect(d, 1);
+    }
     default:
         berth_conmon_watcher_stop(watcher);
         if (monitor_bin)
@@ -871,6 +887,26 @@ int main(int argc, char **argv)
             fclose(f);
         }
         chmod(fake, 0755);
+        /* a crun that fails the way crun 1.8 does with --log-format=json */
+        BERTH_AUTO_FREE char *fbin = berth_asprintf("%s/fakebin", tmp);
+        mkdir(fbin, 0755);
+        BERTH_AUTO_FREE char *fc = berth_asprintf("%s/crun", fbin);
+        f = fopen(fc, "w");
+        if (f) {
+            fprintf(f,
+                    "#!/bin/sh\n"
+                    "echo \"$*\" >>%s/fakecrun.args\n"
+                    "case \" $* \" in\n"
+                    "*\" /nope \"*) echo '{\"msg\":\"executable file `/nope` not found in "
+                    "$PATH: No such file or directory\",\"level\":\"error\",\"time\":\"t\"}' "
+                    ">&2; exit 255 ;;\n"
+                    "esac\n"
+                    "echo '{\"msg\": \"not crun\"}' >&2\n"
+                    "exit 3\n",
+                    tmp);
+            fclose(f);
+        }
+        chmod(fc, 0755);
     }
 
     berth_engine_config_t cfg = {.workers = 2};
@@ -929,6 +965,12 @@ int main(int argc, char **argv)
     r = results[6];
     check(r && !r->error && r->exit_code == 5 && strcmp(r->err_out, "oops\n") == 0,
           "exec exit 5: code 5, stderr kept (%d)", r ? r->exit_code : -1);
+    check(r && r->out && strstr(r->out, "NoNewPrivs:\t1") != NULL,
+          "exec with the bundle: the container's process (no_new_privs) through a process file");
+    {
+        BERTH_AUTO_FREE char *pp = berth_asprintf("%s/exec-6.pid.process.json", tmp);
+        check(access(pp, F_OK) < 0, "the exec's process file is gone after it");
+    }
     r = results[7];
     check(r && !r->error && r->exit_code == 0 && strcmp(r->out, "from-process-file\n0\n") == 0,
           "exec with a --process file from berth_ocispec_process_json");
@@ -1042,6 +1084,21 @@ int main(int argc, char **argv)
           "restore: `runtime --criu C restore --detach --image-path I --work-path W ID`, no "
           "create: %s",
           rargs ? rargs : "(not run)");
+
+    /* crun */
+    r = results[52];
+    check(r && r->error && r->error->kind == BERTH_ERR_NOT_FOUND &&
+                  strstr(r->error->msg, "executable file `/nope` not found") &&
+                  !strstr(r->error->msg, "level"),
+          "crun's own exec failure (a JSON line): an error with its msg (%s)",
+          r && r->error ? r->error->msg : "none");
+    r = results[53];
+    check(r && !r->error && r->exit_code == 3, "a command failing under crun: its exit code (%d)",
+          r ? r->exit_code : -1);
+    BERTH_AUTO_FREE char *fcargsp = berth_asprintf("%s/fakecrun.args", tmp);
+    BERTH_AUTO_FREE char *fcargs = read_file(fcargsp);
+    check(fcargs && strncmp(fcargs, "--log-format=json exec ", 23) == 0,
+          "crun runs with --log-format=json: %s", fcargs ? fcargs : "(not run)");
 
     for (int i = 0; i < NSLOT; i++) {
         berth_err_free(&aerr[i]);

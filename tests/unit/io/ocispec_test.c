@@ -495,6 +495,56 @@ int main(void)
           "config.json parses back");
     json_decref(j);
 
+    /* an exec's process file: the container's process with other args */
+    {
+        static const uint32_t more[] = {1234, 50000};
+        berth_ocispec_t u = base();
+        u.uid = 1000, u.gid = 1000;
+        u.additional_gids = more, u.nadditional_gids = 2;
+        u.cwd = "/work";
+        u.no_new_privs = true;
+        check(berth_ocispec_write(tmp, &u, &err) == 0, "config.json with a user written");
+        const char *eargv[] = {"id", "-G", NULL};
+        char ep[600];
+        snprintf(ep, sizeof ep, "%s/exec.json", tmp);
+        check(berth_ocispec_exec_process_write(tmp, eargv, false, 0, 0, ep, &err) == 0,
+              "exec process file written");
+        json_t *e = json_load_file(ep, 0, NULL);
+        json_t *usr = json_object_get(e, "user");
+        check(e && json_array_size(json_object_get(e, "args")) == 2 &&
+                      arr_has(json_object_get(e, "args"), "-G") &&
+                      json_is_false(json_object_get(e, "terminal")) &&
+                      json_object_get(e, "consoleSize") == NULL,
+              "exec process: the command's args, no terminal");
+        check(json_integer_value(json_object_get(usr, "uid")) == 1000 &&
+                      json_array_size(json_object_get(usr, "additionalGids")) == 2 &&
+                      strcmp(json_string_value(json_object_get(e, "cwd")), "/work") == 0 &&
+                      json_is_true(json_object_get(e, "noNewPrivileges")) &&
+                      json_object_get(e, "capabilities") && json_object_get(e, "env"),
+              "exec process: the container's user, groups, cwd, no_new_privs, caps, env");
+        json_decref(e);
+        check(berth_ocispec_exec_process_write(tmp, eargv, true, 40, 100, ep, &err) == 0,
+              "exec process file with a terminal written");
+        e = json_load_file(ep, 0, NULL);
+        json_t *cs = json_object_get(e, "consoleSize");
+        check(json_is_true(json_object_get(e, "terminal")) &&
+                      json_integer_value(json_object_get(cs, "height")) == 40 &&
+                      json_integer_value(json_object_get(cs, "width")) == 100,
+              "exec process: a terminal of 40x100");
+        json_decref(e);
+        char nob[600];
+        snprintf(nob, sizeof nob, "%s/nobundle", tmp);
+        check(berth_ocispec_exec_process_write(nob, eargv, false, 0, 0, ep, &err) < 0 && err &&
+                      strstr(err->msg, "nobundle/config.json"),
+              "exec process: a missing config.json is an error naming it");
+        berth_err_free(&err);
+        const char *none[] = {NULL};
+        check(berth_ocispec_exec_process_write(tmp, none, false, 0, 0, ep, &err) < 0 && err &&
+                      err->kind == BERTH_ERR_INVALID,
+              "exec process: no command refused");
+        berth_err_free(&err);
+    }
+
     /* users and groups */
     char rootfs[512], p[600];
     snprintf(rootfs, sizeof rootfs, "%s/rootfs", tmp);
