@@ -28,6 +28,7 @@
 #include "actors/runtimes.h"
 #include "actors/containers.h"
 #include "actors/debug.h"
+#include "actors/nri_update.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "engine/sched.h"
@@ -358,7 +359,9 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
                 .request_timeout_ns = (uint64_t)cfg->nri_plugin_request_timeout_ns,
                 .runtime_name = "berth",
                 .runtime_version = BERTH_VERSION,
+                .updates = berth_nri_plugin_updates,
         };
+        berth_nri_update_setup(containers);
         if (berth_nrisrv_start(&ncfg, &d->nri, err) < 0) {
             ret = -1;
             goto stop;

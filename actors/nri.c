@@ -205,12 +205,8 @@ int berth_nri_adjust_add(berth_nri_adjust_t *a, const char *plugin, const uint8_
     int ret = 0;
     const adjustment_t *adj = r->adjust;
     const char *no = adj ? unsupported(adj) : NULL;
-    if (r->n_update || r->n_evict) {
-        ret = berth_err_make(err, ENOTSUP, BERTH_ERR_UNSUPPORTED,
-                             "NRI plugin %s asks to update or evict other containers, which "
-                             "berth does not do yet",
-                             plugin);
-    } else if (no) {
+    /* r->update and r->evict: actors/nri_update.c applies them */
+    if (no) {
         ret = berth_err_make(err, ENOTSUP, BERTH_ERR_UNSUPPORTED,
                              "NRI plugin %s adjusts %s, which berth does not apply yet", plugin,
                              no);

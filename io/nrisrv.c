@@ -44,6 +44,7 @@ typedef Nri__Pkg__Api__V1alpha1__SynchronizeResponse sync_resp_t;
 typedef struct settings {
     uint64_t reg_ns, req_ns;
     char *runtime_name, *runtime_version;
+    berth_nrisrv_updates_fn *updates;
 } settings_t;
 
 /* ---- hooks ------------------------------------------------------------- */
@@ -154,6 +155,14 @@ void berth_nrisrv_hook_send(berth_nrisrv_hook_t *h)
     }
     h->hdr.type = BERTH_MSG_NRISRV_HOOK;
     berth_send(srv, &h->hdr); /* a stopped server: hook_free answers it */
+}
+
+void berth_nrisrv_updated_free(berth_msg_t *msg)
+{
+    berth_nrisrv_updated_t *m = (berth_nrisrv_updated_t *)msg;
+    berth_free(m->failed);
+    berth_err_free(&m->error);
+    berth_free(m);
 }
 
 bool berth_nrisrv_enabled(void)
@@ -426,6 +435,48 @@ static void on_register(berth_actor_t *self, pconn_t *c, uint32_t stream,
         start_configure(self, c);
 }
 
+/* A plugin's own UpdateContainers: applied by the config's function,
+ * which answers with a berth_nrisrv_updated_t (on_updated). */
+static void on_update_containers(berth_actor_t *self, pconn_t *c, uint32_t stream,
+                                 const berth_ttrpc_request_t *r)
+{
+    if (c->phase != PH_READY) {
+        respond(self, c, stream, CODE_FAILED_PRECONDITION,
+                "UpdateContainers before the plugin finished registering", NULL);
+        return;
+    }
+    if (c->set.updates == NULL) {
+        respond(self, c, stream, CODE_UNIMPLEMENTED, "berth does not apply container updates",
+                NULL);
+        return;
+    }
+    BERTH_AUTO_FREE char *plugin = berth_asprintf("%s-%s", c->idx, c->name);
+    c->set.updates(plugin, r->payload.p, r->payload.len, c->me, BERTH_MSG_NRISRV_UPDATED, stream);
+}
+
+static void on_updated(berth_actor_t *self, pconn_t *c, berth_nrisrv_updated_t *u)
+{
+    if (c->closing || c->linger)
+        return;
+    uint32_t stream = (uint32_t)u->tag;
+    if (u->error && u->failed == NULL) {
+        /* the request itself was refused: nothing was applied */
+        respond(self, c, stream,
+                u->error->kind == BERTH_ERR_UNSUPPORTED ? CODE_UNIMPLEMENTED
+                                                        : CODE_INVALID_ARGUMENT,
+                u->error->msg, NULL);
+        return;
+    }
+    berth_bytebuf_t m = {0};
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    if (berth_ttrpc_response_encode(&m, stream, 0, NULL, u->failed, u->failed_len, &err) < 0) {
+        conn_close(self, c, err->msg);
+        return;
+    }
+    queue(c, BERTH_NRIMUX_RUNTIME_CONN, &m);
+    send_more(self, c);
+}
+
 /* A request the plugin makes on the runtime's connection. */
 static void on_request(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t *m)
 {
@@ -440,8 +491,7 @@ static void on_request(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t 
     } else if (berth_ttrpc_str_eq(r.method, "RegisterPlugin")) {
         on_register(self, c, m->hdr.stream_id, &r);
     } else if (berth_ttrpc_str_eq(r.method, "UpdateContainers")) {
-        respond(self, c, m->hdr.stream_id, CODE_UNIMPLEMENTED,
-                "berth does not apply unsolicited container updates yet", NULL);
+        on_update_containers(self, c, m->hdr.stream_id, &r);
     } else {
         respond(self, c, m->hdr.stream_id, CODE_UNIMPLEMENTED, "unknown method", NULL);
     }
@@ -689,6 +739,9 @@ static void conn_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_NRISRV_HOOK_CALL:
         on_hook_call(self, c, (berth_nrisrv_hook_t *)msg);
         msg = NULL; /* kept (or freed) by on_hook_call */
+        break;
+    case BERTH_MSG_NRISRV_UPDATED:
+        on_updated(self, c, (berth_nrisrv_updated_t *)msg);
         break;
     case BERTH_MSG_NRISRV_SYNC_DATA: {
         sync_data_msg_t *sd = (sync_data_msg_t *)msg;
@@ -1203,7 +1256,8 @@ int berth_nrisrv_start(const berth_nrisrv_config_t *cfg, berth_handle_t *out, be
     s->set = (settings_t){.reg_ns = cfg->registration_timeout_ns,
                           .req_ns = cfg->request_timeout_ns,
                           .runtime_name = berth_strdup(cfg->runtime_name),
-                          .runtime_version = berth_strdup(cfg->runtime_version)};
+                          .runtime_version = berth_strdup(cfg->runtime_version),
+                          .updates = cfg->updates};
     /* reserved first: the plugins' exits and sockets are addressed to it
      * before it runs, and procs is filled before it can read it */
     *out = berth_actor_reserve();

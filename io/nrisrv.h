@@ -16,7 +16,9 @@
  * The server keeps the pods and containers its hooks have seen (created
  * through RunPodSandbox and CreateContainer, gone at their Remove) to tell
  * a new plugin at Synchronize; what existed before berthd started is not
- * in it. Not done: UpdateContainers (answered UNIMPLEMENTED).
+ * in it. A plugin's UpdateContainers goes to the config's `updates`
+ * function (actors/nri_update.h applies it) and is answered with the
+ * updates that failed.
  */
 #ifndef BERTH_IO_NRISRV_H
 #define BERTH_IO_NRISRV_H
@@ -42,6 +44,7 @@ enum {
     BERTH_MSG_NRISRV_SYNC_DATA = 239,    /* private: the Synchronize request, server -> plugin */
     BERTH_MSG_NRISRV_TRACK = 240,        /* private: a pod or container now exists */
     BERTH_MSG_NRISRV_ADOPT = 241,        /* private: a pre-installed plugin's socket */
+    BERTH_MSG_NRISRV_UPDATED = 242,      /* berth_nrisrv_updated_t: UpdateContainers applied */
 };
 
 /* NRI's event numbers (api.proto's Event); a plugin subscribes to event e
@@ -104,6 +107,30 @@ void berth_nrisrv_hook_send(berth_nrisrv_hook_t *h);
 /* Whether an NRI server runs (enable_nri with connections). Any thread. */
 bool berth_nrisrv_enabled(void);
 
+/* The outcome of applying container updates (a plugin's UpdateContainers,
+ * or the updates in a hook's answers: actors/nri_update.h). */
+typedef struct berth_nrisrv_updated {
+    berth_msg_t hdr;
+    uint64_t tag;
+    /* the failed updates and evictions as a packed UpdateContainersResponse
+     * (owned): what a plugin's UpdateContainers is answered */
+    uint8_t *failed;
+    size_t failed_len;
+    size_t nfailed;
+    /* the first failure of an update that is not ignore_failure, or of an
+     * eviction, naming the plugin and the container; NULL: none */
+    berth_err_t error;
+} berth_nrisrv_updated_t;
+
+/* Frees a berth_nrisrv_updated_t (its hdr.free). */
+void berth_nrisrv_updated_free(berth_msg_t *msg);
+
+/* Applies a plugin's packed UpdateContainersRequest (borrowed) and answers
+ * reply_to with a berth_nrisrv_updated_t of type reply_type carrying tag;
+ * called in the plugin connection's turn. */
+typedef void berth_nrisrv_updates_fn(const char *plugin, const uint8_t *req, size_t len,
+                                     berth_handle_t reply_to, uint32_t reply_type, uint64_t tag);
+
 typedef struct berth_nrisrv_config {
     const char *socket_path; /* created with mode 0600; refused when live; NULL: no socket */
     /* pre-installed plugins: every executable <index>-<name> in plugin_dir
@@ -116,6 +143,8 @@ typedef struct berth_nrisrv_config {
     uint64_t request_timeout_ns;      /* one call to its answer */
     const char *runtime_name;         /* told to plugins at Configure ("berth") */
     const char *runtime_version;
+    /* applies UpdateContainers; NULL: answered UNIMPLEMENTED */
+    berth_nrisrv_updates_fn *updates;
 } berth_nrisrv_config_t;
 
 /* Listens on cfg->socket_path (its directory is created), spawns the
