@@ -5,6 +5,15 @@
 // plugins do. It appends one line per event it sees to -log; at
 // CreateContainer it adds an environment variable, an annotation and a
 // read-only bind mount (-mount-src), or fails the creation (-fail-create).
+//
+// Updates (docs/nri.md#updates): -update-shares N answers UpdateContainer
+// with CPU shares N for the container being updated; -update-other
+// NAME=N answers CreateContainer with CPU shares N for the container NAME
+// (seen before); -unsolicited NAME=N sends UpdateContainers (shares N for
+// NAME, and an update of a container that does not exist) once NAME has
+// started, and logs what failed. -events limits the events it subscribes
+// to (NRI's names, comma-separated); PostCreate, PostStart, UpdateContainer
+// and PostUpdate are logged like the others.
 package main
 
 import (
@@ -12,8 +21,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
@@ -25,6 +36,41 @@ type plugin struct {
 	failCreate bool
 	failRunPod bool
 	mountSrc   string
+
+	stub         stub.Stub
+	events       api.EventMask
+	updateShares uint64
+	otherName    string
+	otherShares  uint64
+	unsolName    string
+	unsolShares  uint64
+	ids          map[string]string // container name -> id
+}
+
+// nameShares parses "NAME=N" (empty: none).
+func nameShares(v string) (string, uint64) {
+	name, n, ok := strings.Cut(v, "=")
+	if !ok {
+		return "", 0
+	}
+	shares, err := strconv.ParseUint(n, 10, 64)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bad NAME=SHARES:", v)
+		os.Exit(2)
+	}
+	return name, shares
+}
+
+func (p *plugin) remember(c *api.Container) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ids[c.Name] = c.Id
+}
+
+func (p *plugin) idOf(name string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ids[name]
 }
 
 func (p *plugin) note(format string, args ...interface{}) {
@@ -46,7 +92,7 @@ func (p *plugin) Configure(_ context.Context, config, runtime, version string) (
 		}
 	}
 	p.note("configure runtime=%s version=%s config=%q", runtime, version, config)
-	return 0, nil
+	return p.events, nil
 }
 
 func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
@@ -55,6 +101,7 @@ func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 		p.note("synchronize pod id=%s name=%s namespace=%s", pod.Id, pod.Name, pod.Namespace)
 	}
 	for _, c := range ctrs {
+		p.remember(c)
 		p.note("synchronize container id=%s name=%s pod=%s", c.Id, c.Name, c.PodSandboxId)
 	}
 	return nil, nil
@@ -80,6 +127,7 @@ func (p *plugin) RemovePodSandbox(_ context.Context, pod *api.PodSandbox) error 
 
 func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	p.note("create-container name=%s pod=%s", c.Name, pod.Name)
+	p.remember(c)
 	if p.failCreate {
 		return nil, nil, fmt.Errorf("berth-nri-test refuses container %s", c.Name)
 	}
@@ -94,7 +142,69 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 			Options:     []string{"bind", "ro"},
 		})
 	}
-	return adj, nil, nil
+	var updates []*api.ContainerUpdate
+	if p.otherName != "" {
+		if id := p.idOf(p.otherName); id != "" && p.otherName != c.Name {
+			u := &api.ContainerUpdate{}
+			u.SetContainerId(id)
+			u.SetLinuxCPUShares(p.otherShares)
+			updates = append(updates, u)
+			p.note("update-other name=%s shares=%d", p.otherName, p.otherShares)
+		}
+	}
+	return adj, updates, nil
+}
+
+func (p *plugin) PostCreateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
+	p.note("post-create-container name=%s", c.Name)
+	return nil
+}
+
+func (p *plugin) PostStartContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
+	p.note("post-start-container name=%s", c.Name)
+	if p.unsolName != "" && c.Name == p.unsolName {
+		go p.unsolicited(c.Id)
+	}
+	return nil
+}
+
+// unsolicited sends UpdateContainers on its own connection, as a resource
+// manager rebalancing does: one real container, one that does not exist.
+func (p *plugin) unsolicited(id string) {
+	time.Sleep(200 * time.Millisecond)
+	u := &api.ContainerUpdate{}
+	u.SetContainerId(id)
+	u.SetLinuxCPUShares(p.unsolShares)
+	gone := &api.ContainerUpdate{}
+	gone.SetContainerId("0000000000000000000000000000000000000000000000000000000000000000")
+	gone.SetLinuxCPUShares(p.unsolShares)
+	failed, err := p.stub.UpdateContainers([]*api.ContainerUpdate{u, gone})
+	ids := []string{}
+	for _, f := range failed {
+		ids = append(ids, f.ContainerId)
+	}
+	p.note("unsolicited shares=%d failed=%d err=%v failed-ids=%s", p.unsolShares, len(failed), err,
+		strings.Join(ids, ","))
+}
+
+func (p *plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container, r *api.LinuxResources) ([]*api.ContainerUpdate, error) {
+	mem := int64(0)
+	if r.GetMemory().GetLimit() != nil {
+		mem = r.GetMemory().GetLimit().GetValue()
+	}
+	p.note("update-container name=%s memory=%d", c.Name, mem)
+	if p.updateShares == 0 {
+		return nil, nil
+	}
+	u := &api.ContainerUpdate{}
+	u.SetContainerId(c.Id)
+	u.SetLinuxCPUShares(p.updateShares)
+	return []*api.ContainerUpdate{u}, nil
+}
+
+func (p *plugin) PostUpdateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
+	p.note("post-update-container name=%s", c.Name)
+	return nil
 }
 
 func (p *plugin) StartContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
@@ -121,6 +231,10 @@ func main() {
 		failCreate = flag.Bool("fail-create", false, "fail every CreateContainer")
 		failRunPod = flag.Bool("fail-run-pod", false, "fail every RunPodSandbox")
 		mountSrc   = flag.String("mount-src", "", "host directory to bind at /nri-mount")
+		shares     = flag.Uint64("update-shares", 0, "CPU shares set at UpdateContainer")
+		other      = flag.String("update-other", "", "NAME=SHARES: update NAME at CreateContainer")
+		unsol      = flag.String("unsolicited", "", "NAME=SHARES: UpdateContainers once NAME started")
+		events     = flag.String("events", "", "the events to subscribe to (default: all)")
 	)
 	flag.Parse()
 	f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -128,7 +242,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	p := &plugin{log: f, failCreate: *failCreate, failRunPod: *failRunPod, mountSrc: *mountSrc}
+	p := &plugin{log: f, failCreate: *failCreate, failRunPod: *failRunPod, mountSrc: *mountSrc,
+		updateShares: *shares, ids: map[string]string{}}
+	p.otherName, p.otherShares = nameShares(*other)
+	p.unsolName, p.unsolShares = nameShares(*unsol)
+	if *events != "" {
+		if p.events, err = api.ParseEventMask(*events); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	opts := []stub.Option{stub.WithOnClose(func() { p.note("closed"); os.Exit(0) })}
 	// a pre-installed plugin is started with its name and index in argv[0]
 	// and a connected socket in NRI_PLUGIN_SOCKET: the stub reads both itself
@@ -143,6 +266,7 @@ func main() {
 		p.note("stub: %v", err)
 		os.Exit(1)
 	}
+	p.stub = s
 	if err := s.Run(context.Background()); err != nil {
 		p.note("run: %v", err)
 		os.Exit(1)
