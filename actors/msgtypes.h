@@ -54,6 +54,7 @@ enum {
     BERTH_MSG_CTR_NRI_UPDATE,   /* berth_nrisrv_hook_t: the plugins answered UpdateContainer */
     BERTH_MSG_CTR_NRI_APPLIED,  /* berth_nri_applied_msg_t: other containers' updates applied */
     BERTH_MSG_CTR_NRI_STOPPED,  /* berth_nrisrv_hook_t: the plugins answered StopContainer */
+    BERTH_MSG_POD_NRI_UPDATE,   /* berth_nrisrv_hook_t: the plugins answered UpdatePodSandbox */
 };
 
 #endif

@@ -61,6 +61,8 @@ enum berth_nri_event {
     BERTH_NRI_POST_UPDATE_CONTAINER = 9,
     BERTH_NRI_STOP_CONTAINER = 10,
     BERTH_NRI_REMOVE_CONTAINER = 11,
+    BERTH_NRI_UPDATE_POD_SANDBOX = 12,
+    BERTH_NRI_POST_UPDATE_POD_SANDBOX = 13,
 };
 
 /* One plugin's answer to a hook. */
