@@ -45,6 +45,7 @@ typedef struct settings {
     uint64_t reg_ns, req_ns;
     char *runtime_name, *runtime_version;
     berth_nrisrv_updates_fn *updates;
+    size_t sync_max;
 } settings_t;
 
 /* ---- hooks ------------------------------------------------------------- */
@@ -211,6 +212,9 @@ typedef struct pconn {
     uint32_t call_stream; /* the call in flight; 0: none */
     const char *call_method;
     berth_timer_t *reg_timer, *call_timer;
+    /* the Synchronize requests, and the next to send after an answer */
+    berth_bytebuf_t *sync;
+    size_t nsync, sync_next;
     /* hooks waiting for this plugin, oldest first, and the one it is on */
     berth_nrisrv_hook_t *hq, **hq_tail, *cur_hook;
 } pconn_t;
@@ -372,14 +376,73 @@ static void start_sync(berth_actor_t *self, pconn_t *c)
 
 typedef struct sync_data_msg {
     berth_msg_t hdr;
-    uint8_t *payload;
-    size_t len;
+    berth_bytebuf_t *chunks; /* the SynchronizeRequests, in order */
+    size_t n;
 } sync_data_msg_t;
+
+static void chunks_free(berth_bytebuf_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        berth_bytebuf_free(&v[i]);
+    berth_free(v);
+}
 
 static void sync_data_free(berth_msg_t *msg)
 {
-    berth_free(((sync_data_msg_t *)msg)->payload);
+    sync_data_msg_t *sd = (sync_data_msg_t *)msg;
+    chunks_free(sd->chunks, sd->n);
     berth_free(msg);
+}
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static void put_varint(berth_bytebuf_t *b, uint64_t v)
+{
+    while (v >= 0x80) {
+        berth_bytebuf_put_u8(b, (uint8_t)(v | 0x80));
+        v >>= 7;
+    }
+    berth_bytebuf_put_u8(b, (uint8_t)v);
+}
+
+size_t berth_nrisrv_sync_split(const berth_nrisrv_item_t *items, size_t n, size_t limit,
+                               berth_bytebuf_t **chunks, size_t *skipped)
+{
+    /* `more = true`: field 3, varint 1 */
+    static const uint8_t more[] = {3 << 3 | 0, 1};
+    berth_bytebuf_t *v = NULL;
+    size_t nc = 0;
+    berth_bytebuf_t cur = {0};
+    *skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t need = 1 + varint_len(items[i].len) + items[i].len;
+        if (need + sizeof(more) > limit) {
+            (*skipped)++;
+            continue;
+        }
+        if (cur.len > 0 && cur.len + need + sizeof(more) > limit) {
+            berth_bytebuf_put(&cur, more, sizeof(more));
+            v = berth_realloc(v, (nc + 1) * sizeof(*v));
+            v[nc++] = cur;
+            cur = (berth_bytebuf_t){0};
+        }
+        berth_bytebuf_put_u8(&cur, (uint8_t)(items[i].field << 3 | 2));
+        put_varint(&cur, items[i].len);
+        berth_bytebuf_put(&cur, items[i].p, items[i].len);
+    }
+    (void)berth_bytebuf_reserve(&cur, 1); /* an empty request still has a buffer */
+    v = berth_realloc(v, (nc + 1) * sizeof(*v));
+    v[nc++] = cur;
+    *chunks = v;
+    return nc;
 }
 
 /* A pre-installed plugin's file name: "<two digits>-<name>". */
@@ -592,7 +655,20 @@ static void on_response(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t
             return;
         }
         size_t updates = resp->n_update;
+        bool more = resp->more;
         protobuf_c_message_free_unpacked(&resp->base, a);
+        if (c->sync_next < c->nsync) {
+            /* a part: the plugin collects it and says it wants more */
+            if (!more || updates > 0) {
+                conn_close(self, c,
+                           "plugin does not handle a Synchronize split over several messages "
+                           "(NRI before v0.12?)");
+                return;
+            }
+            berth_bytebuf_t *next = &c->sync[c->sync_next++];
+            call_raw(self, c, "Synchronize", next->data, next->len);
+            return;
+        }
         if (updates > 0)
             berth_log_warn("NRI plugin asked for container updates at Synchronize: not applied",
                            "plugin=%s updates=%zu", c->name, updates);
@@ -745,8 +821,13 @@ static void conn_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     case BERTH_MSG_NRISRV_SYNC_DATA: {
         sync_data_msg_t *sd = (sync_data_msg_t *)msg;
-        if (c->phase == PH_SYNC && !c->closing && !c->linger)
-            call_raw(self, c, "Synchronize", sd->payload, sd->len);
+        if (c->phase == PH_SYNC && !c->closing && !c->linger && c->sync == NULL) {
+            c->sync = berth_steal_ptr(&sd->chunks);
+            c->nsync = sd->n;
+            sd->n = 0;
+            c->sync_next = 1;
+            call_raw(self, c, "Synchronize", c->sync[0].data, c->sync[0].len);
+        }
         break;
     }
     default:
@@ -790,6 +871,7 @@ static void conn_fini(void *state)
     berth_free(c->idx);
     berth_free(c->linger);
     berth_free(c->config);
+    chunks_free(c->sync, c->nsync);
     settings_fini(&c->set);
     berth_free(c);
 }
@@ -998,34 +1080,28 @@ static void on_track(server_t *s, int event, const uint8_t *p, size_t len)
     }
 }
 
-static void put_varint(berth_bytebuf_t *b, uint64_t v)
-{
-    while (v >= 0x80) {
-        berth_bytebuf_put_u8(b, (uint8_t)(v | 0x80));
-        v >>= 7;
-    }
-    berth_bytebuf_put_u8(b, (uint8_t)v);
-}
-
-/* A SynchronizeRequest of everything tracked, written field by field from
- * the packed pods (field 1) and containers (field 2). */
+/* The SynchronizeRequests of everything tracked (pods, then containers),
+ * split to fit NRI's message limit. */
 static void send_sync(server_t *s, berth_handle_t conn)
 {
-    berth_bytebuf_t b = {0};
-    for (size_t i = 0; i < s->npods; i++) {
-        berth_bytebuf_put_u8(&b, 1 << 3 | 2);
-        put_varint(&b, s->pods[i].len);
-        berth_bytebuf_put(&b, s->pods[i].bytes, s->pods[i].len);
-    }
-    for (size_t i = 0; i < s->nctrs; i++) {
-        berth_bytebuf_put_u8(&b, 2 << 3 | 2);
-        put_varint(&b, s->ctrs[i].len);
-        berth_bytebuf_put(&b, s->ctrs[i].bytes, s->ctrs[i].len);
-    }
+    size_t n = s->npods + s->nctrs;
+    BERTH_AUTO_FREE berth_nrisrv_item_t *items = berth_calloc(n + 1, sizeof(*items));
+    for (size_t i = 0; i < s->npods; i++)
+        items[i] = (berth_nrisrv_item_t){1, s->pods[i].bytes, s->pods[i].len};
+    for (size_t i = 0; i < s->nctrs; i++)
+        items[s->npods + i] = (berth_nrisrv_item_t){2, s->ctrs[i].bytes, s->ctrs[i].len};
     sync_data_msg_t *sd = berth_msg_new(BERTH_MSG_NRISRV_SYNC_DATA, sizeof(*sd));
     sd->hdr.free = sync_data_free;
-    sd->len = b.len;
-    sd->payload = b.data ? b.data : berth_malloc(1);
+    size_t skipped;
+    sd->n = berth_nrisrv_sync_split(items, n,
+                                    s->set.sync_max ? s->set.sync_max : BERTH_NRISRV_SYNC_MAX,
+                                    &sd->chunks, &skipped);
+    if (skipped)
+        berth_log_warn("NRI Synchronize leaves out pods or containers too large for a message",
+                       "count=%zu", skipped);
+    if (sd->n > 1)
+        berth_log_info("NRI Synchronize split", "pods=%zu containers=%zu messages=%zu", s->npods,
+                       s->nctrs, sd->n);
     berth_send(conn, &sd->hdr);
 }
 
@@ -1257,7 +1333,8 @@ int berth_nrisrv_start(const berth_nrisrv_config_t *cfg, berth_handle_t *out, be
                           .req_ns = cfg->request_timeout_ns,
                           .runtime_name = berth_strdup(cfg->runtime_name),
                           .runtime_version = berth_strdup(cfg->runtime_version),
-                          .updates = cfg->updates};
+                          .updates = cfg->updates,
+                          .sync_max = cfg->sync_max};
     /* reserved first: the plugins' exits and sockets are addressed to it
      * before it runs, and procs is filled before it can read it */
     *out = berth_actor_reserve();

@@ -31,6 +31,8 @@
 
 #include "engine/actor.h"
 #include "engine/err.h"
+#include "io/bytebuf.h"
+#include "io/ttrpc.h"
 
 enum {
     BERTH_MSG_NRISRV_START = 230, /* private */
@@ -133,6 +135,28 @@ void berth_nrisrv_updated_free(berth_msg_t *msg);
 typedef void berth_nrisrv_updates_fn(const char *plugin, const uint8_t *req, size_t len,
                                      berth_handle_t reply_to, uint32_t reply_type, uint64_t tag);
 
+/* One pod or container for Synchronize: a packed PodSandbox (field 1) or
+ * Container (field 2), borrowed. */
+typedef struct berth_nrisrv_item {
+    uint32_t field;
+    const uint8_t *p;
+    size_t len;
+} berth_nrisrv_item_t;
+
+/* The room a Synchronize request's message has within a ttrpc message
+ * (BERTH_TTRPC_MAX_MSG less the Request envelope: service, method,
+ * timeout). */
+#define BERTH_NRISRV_SYNC_MAX (BERTH_TTRPC_MAX_MSG - 4096)
+
+/* Splits items into SynchronizeRequests of at most `limit` bytes each, in
+ * order, every one but the last with `more` set (NRI v0.12: a plugin
+ * collects them and answers each with `more`, then gets the whole set).
+ * Returns how many, each an owned buffer in *chunks (free each and the
+ * array); at least one (empty when n is 0). An item that cannot fit a
+ * request alone is left out and counted in *skipped. Pure: any thread. */
+size_t berth_nrisrv_sync_split(const berth_nrisrv_item_t *items, size_t n, size_t limit,
+                               berth_bytebuf_t **chunks, size_t *skipped);
+
 typedef struct berth_nrisrv_config {
     const char *socket_path; /* created with mode 0600; refused when live; NULL: no socket */
     /* pre-installed plugins: every executable <index>-<name> in plugin_dir
@@ -147,6 +171,9 @@ typedef struct berth_nrisrv_config {
     const char *runtime_version;
     /* applies UpdateContainers; NULL: answered UNIMPLEMENTED */
     berth_nrisrv_updates_fn *updates;
+    /* the largest Synchronize request; 0: BERTH_NRISRV_SYNC_MAX (tests
+     * set less to see the split) */
+    size_t sync_max;
 } berth_nrisrv_config_t;
 
 /* Listens on cfg->socket_path (its directory is created), spawns the
