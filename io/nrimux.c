@@ -11,7 +11,7 @@
 void berth_nrimux_put(berth_bytebuf_t *out, uint32_t conn, const uint8_t *p, size_t n)
 {
     do {
-        size_t chunk = n < BERTH_NRIMUX_MAX_PAYLOAD ? n : BERTH_NRIMUX_MAX_PAYLOAD;
+        size_t chunk = n < BERTH_NRIMUX_WRITE_MAX ? n : BERTH_NRIMUX_WRITE_MAX;
         berth_bytebuf_put_be32(out, conn);
         berth_bytebuf_put_be32(out, (uint32_t)chunk);
         berth_bytebuf_put(out, p, chunk);

@@ -31,8 +31,14 @@ enum berth_nrimux_conn {
     BERTH_NRIMUX_NCONN = 3,
 };
 
-/* Appends n bytes of connection conn to out, framed (several frames when n
- * exceeds BERTH_NRIMUX_MAX_PAYLOAD; one empty frame for n == 0). */
+/* The largest frame berth writes. NRI's Go side reads a connection through
+ * ttrpc's bufio.Reader, whose 4096-byte buffer is what a frame is copied
+ * into when the reader wants less than that (a message header): a larger
+ * frame fails that read with ENOMEM and drops the plugin's connection. */
+#define BERTH_NRIMUX_WRITE_MAX 4096
+
+/* Appends n bytes of connection conn to out, framed: frames of at most
+ * BERTH_NRIMUX_WRITE_MAX bytes (one empty frame for n == 0). */
 void berth_nrimux_put(berth_bytebuf_t *out, uint32_t conn, const uint8_t *p, size_t n);
 
 /* The receiving side: one reassembly buffer per connection. */
