@@ -1487,6 +1487,13 @@ berth_handle_t berth_container_restore(const berth_ctr_init_t *base, json_t *rec
     c->image_id = jdup(rec, "image_id");
     bool creating = json_is_true(json_object_get(rec, "creating"));
     c->infra = json_is_true(json_object_get(rec, "infra"));
+    /* a container that was made is shown to NRI plugins at Synchronize
+     * (sent from the manager's turn, before it says its restore is done) */
+    if (!creating && !c->infra && berth_nrisrv_tracking()) {
+        berth_pod_info_t pi = {.id = (char *)(pod_id ? pod_id : "")};
+        berth_nrisrv_restored(berth_nri_ctr_hook("CreateContainer", BERTH_NRI_CREATE_CONTAINER, &pi,
+                                                 c->id, c->config, BERTH_HANDLE_NONE, 0));
+    }
     set_restoring(c);
     json_decref(rec);
     /* A restart never touches a running container: conmon keeps it; the

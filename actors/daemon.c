@@ -294,6 +294,10 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
      * before either runs */
     berth_handle_t pods = berth_actor_reserve(), containers = berth_actor_reserve();
     berth_handle_t events = berth_events_spawn();
+    /* before the managers read their records: what they restore is shown
+     * to NRI plugins at Synchronize */
+    if (cfg->enable_nri)
+        berth_nrisrv_reserve();
     berth_pods_start(pods, cfg, containers, events);
     berth_containers_start(containers, cfg, pods, images, events);
     berth_cri_config_t ccfg = {

@@ -1316,6 +1316,11 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, berth_
     set_modes(p);
     bool creating = json_is_true(json_object_get(rec, "creating"));
     json_decref(rec);
+    /* a pod that was made is shown to NRI plugins at Synchronize (sent
+     * from the manager's turn, before it says its restore is done) */
+    if (!creating && berth_nrisrv_tracking())
+        berth_nrisrv_restored(berth_nri_pod_hook("RunPodSandbox", BERTH_NRI_RUN_POD_SANDBOX, p->id,
+                                                 p->config, p->handler, BERTH_HANDLE_NONE, 0));
     if (creating) {
         /* Whatever the crashed creation may have made is assumed made;
          * every teardown step tolerates "already gone". */

@@ -166,6 +166,43 @@ void berth_nrisrv_updated_free(berth_msg_t *msg)
     berth_free(m);
 }
 
+/* The handle reserved before the restore (0: none): stored on the main
+ * thread before the managers that send to it are started, which is what
+ * orders it for them (berth_actor_start's publication); read relaxed. */
+static uint64_t reserved_server;
+
+void berth_nrisrv_reserve(void)
+{
+    __atomic_store_n(&reserved_server, berth_actor_reserve().v, __ATOMIC_RELEASE);
+}
+
+bool berth_nrisrv_tracking(void)
+{
+    return __atomic_load_n(&reserved_server, __ATOMIC_ACQUIRE) != 0;
+}
+
+void berth_nrisrv_restored(berth_nrisrv_hook_t *h)
+{
+    berth_handle_t srv = {__atomic_load_n(&reserved_server, __ATOMIC_ACQUIRE)};
+    if (berth_handle_valid(srv)) {
+        track_msg_t *t = berth_msg_new(BERTH_MSG_NRISRV_TRACK, sizeof(*t));
+        t->hdr.free = track_free;
+        t->event = h->event;
+        t->payload = berth_steal_ptr(&h->payload);
+        t->len = h->len;
+        berth_send(srv, &t->hdr);
+    }
+    h->answered = true; /* never routed: nothing goes on when it is freed */
+    berth_msg_free(&h->hdr);
+}
+
+void berth_nrisrv_restore_done(void)
+{
+    berth_handle_t srv = {__atomic_load_n(&reserved_server, __ATOMIC_ACQUIRE)};
+    if (berth_handle_valid(srv))
+        berth_send(srv, berth_msg_new(BERTH_MSG_NRISRV_RESTORED, sizeof(berth_msg_t)));
+}
+
 bool berth_nrisrv_enabled(void)
 {
     return __atomic_load_n(&current_server, __ATOMIC_ACQUIRE) != 0;
@@ -907,6 +944,11 @@ typedef struct server {
     /* the pre-installed plugins' processes, signalled at the stop */
     berth_handle_t *procs;
     size_t nprocs;
+    /* managers still restoring (berth_nrisrv_restore_done), and the
+     * plugins whose Synchronize waits for them */
+    int restoring;
+    berth_handle_t *held;
+    size_t nheld;
 } server_t;
 
 typedef struct adopt_msg {
@@ -1139,7 +1181,21 @@ static void server_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     case BERTH_MSG_NRISRV_SYNC_REQ:
         on_registered(s, (registered_msg_t *)msg);
-        send_sync(s, ((registered_msg_t *)msg)->conn);
+        if (s->restoring > 0) {
+            s->held = berth_realloc(s->held, (s->nheld + 1) * sizeof(*s->held));
+            s->held[s->nheld++] = ((registered_msg_t *)msg)->conn;
+        } else {
+            send_sync(s, ((registered_msg_t *)msg)->conn);
+        }
+        break;
+    case BERTH_MSG_NRISRV_RESTORED:
+        if (s->restoring > 0 && --s->restoring == 0) {
+            berth_log_info("NRI: restored pods and containers known", "pods=%zu containers=%zu",
+                           s->npods, s->nctrs);
+            for (size_t i = 0; i < s->nheld; i++)
+                send_sync(s, s->held[i]);
+            s->nheld = 0;
+        }
         break;
     case BERTH_MSG_NRISRV_ADOPT: {
         adopt_msg_t *a = (adopt_msg_t *)msg;
@@ -1219,6 +1275,7 @@ static void server_fini(void *state)
     berth_free(s->pods);
     berth_free(s->ctrs);
     berth_free(s->procs);
+    berth_free(s->held);
     berth_free(s);
 }
 
@@ -1336,8 +1393,11 @@ int berth_nrisrv_start(const berth_nrisrv_config_t *cfg, berth_handle_t *out, be
                           .updates = cfg->updates,
                           .sync_max = cfg->sync_max};
     /* reserved first: the plugins' exits and sockets are addressed to it
-     * before it runs, and procs is filled before it can read it */
-    *out = berth_actor_reserve();
+     * before it runs, and procs is filled before it can read it; with a
+     * restore, the daemon reserved it before the managers started */
+    uint64_t r = __atomic_load_n(&reserved_server, __ATOMIC_ACQUIRE);
+    *out = r ? (berth_handle_t){r} : berth_actor_reserve();
+    s->restoring = r ? 2 : 0;
     s->me = *out;
     if (cfg->plugin_dir && cfg->plugin_dir[0])
         launch_plugins(s, *out, cfg);

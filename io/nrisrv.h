@@ -47,6 +47,7 @@ enum {
     BERTH_MSG_NRISRV_TRACK = 240,        /* private: a pod or container now exists */
     BERTH_MSG_NRISRV_ADOPT = 241,        /* private: a pre-installed plugin's socket */
     BERTH_MSG_NRISRV_UPDATED = 242,      /* berth_nrisrv_updated_t: UpdateContainers applied */
+    BERTH_MSG_NRISRV_RESTORED = 243,     /* private: a manager restored what it had */
 };
 
 /* NRI's event numbers (api.proto's Event); a plugin subscribes to event e
@@ -182,6 +183,20 @@ typedef struct berth_nrisrv_config {
  * *err naming the socket when it cannot listen; a plugin that cannot be
  * started is logged and left out. */
 int berth_nrisrv_start(const berth_nrisrv_config_t *cfg, berth_handle_t *out, berth_err_t *err);
+
+/* Pods and containers restored from disk are shown to plugins at
+ * Synchronize: the daemon reserves the server's handle before the pods and
+ * containers managers read their records (main thread, before
+ * berth_nrisrv_start, which then starts that handle); each restored pod or
+ * container is told with berth_nrisrv_restored (a RunPodSandbox or
+ * CreateContainer hook, taken; never routed to plugins), and each of the
+ * two managers says berth_nrisrv_restore_done after its last. Plugins that
+ * register before both said it wait for their Synchronize. All no-ops
+ * without a reservation; any thread. */
+void berth_nrisrv_reserve(void);
+bool berth_nrisrv_tracking(void);
+void berth_nrisrv_restored(berth_nrisrv_hook_t *h);
+void berth_nrisrv_restore_done(void);
 
 /* Stops accepting, removes the socket and disconnects every plugin; the
  * server exits when they are gone. Any thread. */

@@ -363,3 +363,38 @@ running_ctr() {
     run grep -vE '^(configure|synchronize) ' "$BERTH_TMP/narrow.log"
     [ "$output" = "post-start-container name=nrictr" ]
 }
+
+@test "nri: after a restart, Synchronize includes the pods and containers restored from disk" {
+    with_images
+    start_nri
+    running_ctr
+    second_json
+    CTR2=$(berth_crictl create "$POD" "$BERTH_TMP/ctr2.json" "$BERTH_TMP/pod.json")
+    stop_berthd
+    start_nri
+    plugin afterwards 10
+    wait_log "$BERTH_TMP/afterwards.log" '^synchronize pods=1 containers=2$'
+    grep -q "^synchronize pod id=$POD name=nripod namespace=it$" "$BERTH_TMP/afterwards.log"
+    grep -q "^synchronize container id=$CTR name=nrictr pod=$POD$" "$BERTH_TMP/afterwards.log"
+    grep -q "^synchronize container id=$CTR2 name=second pod=$POD$" "$BERTH_TMP/afterwards.log"
+}
+
+@test "nri: Synchronize over the 4 MiB message limit is split and the plugin gets every container" {
+    with_images
+    start_nri
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    # 20 containers with a 250 kB annotation each: about 5 MB of containers
+    local big i
+    big=$(head -c 250000 /dev/zero | tr '\0' a)
+    for ((i = 0; i < 20; i++)); do
+        printf '{"metadata":{"name":"big%d"},"image":{"image":"%s"},"log_path":"b%d.log","command":["sleep","300"],"annotations":{"big":"%s"}}' \
+            "$i" "$BUSYBOX" "$i" "$big" >"$BERTH_TMP/big.json"
+        berth_crictl create "$POD" "$BERTH_TMP/big.json" "$BERTH_TMP/pod.json" >/dev/null
+    done
+    plugin bigsync 10
+    wait_log "$BERTH_TMP/bigsync.log" '^synchronize pods=1 containers=20$' || { cat "$BERTH_TMP/bigsync.out"; false; }
+    grep -Eq 'NRI Synchronize split.*containers=20 messages=2' "$BERTH_LOG"
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=bigsync'
+}
