@@ -15,10 +15,11 @@
  *
  * The server keeps the pods and containers its hooks have seen (created
  * through RunPodSandbox and CreateContainer, gone at their Remove) to tell
- * a new plugin at Synchronize; what existed before berthd started is not
- * in it. A plugin's UpdateContainers goes to the config's `updates`
- * function (actors/nri_update.h applies it) and is answered with the
- * updates that failed.
+ * a new plugin at Synchronize, with what was restored from disk
+ * (berth_nrisrv_restored), split over several requests past NRI's 4 MiB
+ * message limit (berth_nrisrv_sync_split). A plugin's UpdateContainers
+ * goes to the config's `updates` function (actors/nri_update.h applies
+ * it) and is answered with the updates that failed.
  */
 #ifndef BERTH_IO_NRISRV_H
 #define BERTH_IO_NRISRV_H
