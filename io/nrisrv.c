@@ -693,6 +693,19 @@ static void on_response(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t
         }
         size_t updates = resp->n_update;
         bool more = resp->more;
+        if (updates > 0 && c->sync_next >= c->nsync && c->set.updates) {
+            /* the last answer's updates are applied like an UpdateContainers
+             * nobody waits for (failures are logged) */
+            Nri__Pkg__Api__V1alpha1__UpdateContainersRequest u =
+                    NRI__PKG__API__V1ALPHA1__UPDATE_CONTAINERS_REQUEST__INIT;
+            u.update = resp->update;
+            u.n_update = resp->n_update;
+            size_t ulen = protobuf_c_message_get_packed_size(&u.base);
+            BERTH_AUTO_FREE uint8_t *ubuf = berth_malloc(ulen ? ulen : 1);
+            protobuf_c_message_pack(&u.base, ubuf);
+            BERTH_AUTO_FREE char *plugin = berth_asprintf("%s-%s", c->idx, c->name);
+            c->set.updates(plugin, ubuf, ulen, BERTH_HANDLE_NONE, BERTH_MSG_NRISRV_UPDATED, 0);
+        }
         protobuf_c_message_free_unpacked(&resp->base, a);
         if (c->sync_next < c->nsync) {
             /* a part: the plugin collects it and says it wants more */
@@ -706,7 +719,7 @@ static void on_response(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t
             call_raw(self, c, "Synchronize", next->data, next->len);
             return;
         }
-        if (updates > 0)
+        if (updates > 0 && c->set.updates == NULL)
             berth_log_warn("NRI plugin asked for container updates at Synchronize: not applied",
                            "plugin=%s updates=%zu", c->name, updates);
         c->phase = PH_READY;

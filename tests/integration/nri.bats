@@ -364,7 +364,7 @@ running_ctr() {
     [ "$output" = "post-start-container name=nrictr" ]
 }
 
-@test "nri: after a restart, Synchronize includes the pods and containers restored from disk" {
+@test "nri: after a restart, Synchronize includes the pods and containers restored from disk; its updates apply" {
     with_images
     start_nri
     running_ctr
@@ -372,11 +372,18 @@ running_ctr() {
     CTR2=$(berth_crictl create "$POD" "$BERTH_TMP/ctr2.json" "$BERTH_TMP/pod.json")
     stop_berthd
     start_nri
-    plugin afterwards 10
+    # the plugin's answer updates the running one
+    plugin afterwards 10 -sync-update nrictr=555
     wait_log "$BERTH_TMP/afterwards.log" '^synchronize pods=1 containers=2$'
     grep -q "^synchronize pod id=$POD name=nripod namespace=it$" "$BERTH_TMP/afterwards.log"
     grep -q "^synchronize container id=$CTR name=nrictr pod=$POD$" "$BERTH_TMP/afterwards.log"
     grep -q "^synchronize container id=$CTR2 name=second pod=$POD$" "$BERTH_TMP/afterwards.log"
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [[ $(cg "$CTR" cpu/cpu.shares) == 555 ]] && break
+        sleep 0.2
+    done
+    [[ $(cg "$CTR" cpu/cpu.shares) == 555 ]]
 }
 
 @test "nri: Synchronize over the 4 MiB message limit is split and the plugin gets every container" {

@@ -11,7 +11,8 @@
 // NAME=N answers CreateContainer with CPU shares N for the container NAME
 // (seen before); -unsolicited NAME=N sends UpdateContainers (shares N for
 // NAME, and an update of a container that does not exist) once NAME has
-// started, and logs what failed. -events limits the events it subscribes
+// started, and logs what failed; -sync-update NAME=N answers Synchronize
+// with CPU shares N for NAME. -events limits the events it subscribes
 // to (NRI's names, comma-separated); PostCreate, PostStart, UpdateContainer
 // and PostUpdate are logged like the others.
 package main
@@ -44,6 +45,8 @@ type plugin struct {
 	otherShares  uint64
 	unsolName    string
 	unsolShares  uint64
+	syncName     string
+	syncShares   uint64
 	ids          map[string]string // container name -> id
 }
 
@@ -100,11 +103,18 @@ func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 	for _, pod := range pods {
 		p.note("synchronize pod id=%s name=%s namespace=%s", pod.Id, pod.Name, pod.Namespace)
 	}
+	var updates []*api.ContainerUpdate
 	for _, c := range ctrs {
 		p.remember(c)
 		p.note("synchronize container id=%s name=%s pod=%s", c.Id, c.Name, c.PodSandboxId)
+		if p.syncName != "" && c.Name == p.syncName {
+			u := &api.ContainerUpdate{}
+			u.SetContainerId(c.Id)
+			u.SetLinuxCPUShares(p.syncShares)
+			updates = append(updates, u)
+		}
 	}
-	return nil, nil
+	return updates, nil
 }
 
 func (p *plugin) RunPodSandbox(_ context.Context, pod *api.PodSandbox) error {
@@ -245,6 +255,7 @@ func main() {
 		other      = flag.String("update-other", "", "NAME=SHARES: update NAME at CreateContainer")
 		unsol      = flag.String("unsolicited", "", "NAME=SHARES: UpdateContainers once NAME started")
 		events     = flag.String("events", "", "the events to subscribe to (default: all)")
+		syncUpd    = flag.String("sync-update", "", "NAME=SHARES: update NAME at Synchronize")
 	)
 	flag.Parse()
 	f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -256,6 +267,7 @@ func main() {
 		updateShares: *shares, ids: map[string]string{}}
 	p.otherName, p.otherShares = nameShares(*other)
 	p.unsolName, p.unsolShares = nameShares(*unsol)
+	p.syncName, p.syncShares = nameShares(*syncUpd)
 	if *events != "" {
 		if p.events, err = api.ParseEventMask(*events); err != nil {
 			fmt.Fprintln(os.Stderr, err)
