@@ -637,9 +637,9 @@ static void applier_receive(berth_actor_t *self, berth_msg_t *msg)
                 send_item(a, ctrs, i);
         }
         if (a->pending > 0)
-            a->timer = berth_timer_after(
-                    self, BERTH_NRI_APPLY_TIMEOUT_NS,
-                    berth_msg_new(BERTH_MSG_NRI_APPLY_TIME, sizeof(berth_msg_t)));
+            a->timer =
+                    berth_timer_after(self, BERTH_NRI_APPLY_TIMEOUT_NS,
+                                      berth_msg_new(BERTH_MSG_NRI_APPLY_TIME, sizeof(berth_msg_t)));
     } else if (msg->type == BERTH_MSG_NRI_APPLY_TIME) {
         a->timer = NULL;
         for (size_t i = 0; i < a->total; i++)
