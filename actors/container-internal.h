@@ -16,6 +16,7 @@
 #include "actors/creation.h"
 #include "actors/ctrsec.h"
 #include "actors/nri.h"
+#include "actors/nri_update.h"
 #include "actors/cri.h"
 #include "actors/msgtypes.h"
 #include "actors/runtimes.h"
@@ -135,6 +136,8 @@ typedef struct ctr {
     berth_cri_req_msg_t *starting;      /* the StartContainer being served */
     berth_cri_req_msg_t *updating;      /* the UpdateContainerResources being served */
     berth_cri_req_msg_t *checkpointing; /* the CheckpointContainer being served */
+    /* the update being served went through the NRI plugins: PostUpdateContainer follows */
+    bool nri_post_update;
     /* a pod's pause container (never listed; the pod is told its pid) */
     bool infra, pull_sent;
     berth_handle_t infra_reply;
@@ -180,6 +183,16 @@ void ctr_begin_remove(berth_actor_t *self, ctr_t *c);
 /* Tells the NRI plugins of a container event nobody waits for (not for a
  * pause container, nor with NRI off). */
 void ctr_nri_notify(const ctr_t *c, const char *method, int event);
+/* The same hook answered to the container as reply_type (a
+ * berth_nrisrv_hook_t); false when no plugin can be called (then nothing
+ * was sent). */
+bool ctr_nri_call(const ctr_t *c, const char *method, int event, uint32_t reply_type);
+/* NRI's UpdateContainer answers; the other containers' updates applied
+ * for an update (tag 1; tag 2, for a creation, is container.c's);
+ * StopContainer answers. */
+void ctr_on_nri_update(berth_actor_t *self, ctr_t *c, berth_nrisrv_hook_t *h);
+void ctr_on_nri_applied(berth_actor_t *self, ctr_t *c, berth_nri_applied_msg_t *m);
+void ctr_on_nri_stopped(ctr_t *c, berth_nrisrv_hook_t *h);
 void ctr_kill(ctr_t *c, int sig, uint64_t tag);
 void ctr_sig_poll_cancel(berth_actor_t *self, ctr_t *c);
 void ctr_on_exit_msg(berth_actor_t *self, ctr_t *c, berth_conmon_exit_msg_t *m);

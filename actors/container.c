@@ -543,6 +543,45 @@ static void on_nri(berth_actor_t *self, ctr_t *c, berth_nrisrv_hook_t *h)
                        "annotations=%zu mounts=%zu fields=%zu",
                        c->id, h->nresults, c->nri.nenv, c->nri.nannotations, c->nri.nmounts,
                        c->nri.owners ? json_object_size(c->nri.owners) : 0);
+    /* the updates and evictions of other containers, applied before the
+     * creation goes on (a failure that is not ignore_failure fails it) */
+    berth_nri_updates_t u = {0};
+    for (size_t i = 0; i < h->nresults; i++) {
+        const berth_nrisrv_result_t *r = &h->results[i];
+        if (berth_nri_updates_add_packed(&u, r->plugin, BERTH_NRI_CREATE_CONTAINER, r->payload,
+                                         r->len, &err) < 0)
+            break;
+    }
+    berth_nri_res_t own;
+    if (err == NULL && berth_nri_updates_take(&u, c->id, &own)) {
+        berth_nri_res_fini(&own);
+        berth_err_make(&err, EINVAL, BERTH_ERR_INVALID,
+                       "an NRI plugin updates container %s while it is created (an adjustment "
+                       "does that)",
+                       c->id);
+    }
+    if (err) {
+        berth_nri_updates_fini(&u);
+        berth_err_prefix(&err, "CreateContainer");
+        return ctr_fail(self, c, err);
+    }
+    if (berth_nri_updates_any(&u)) {
+        berth_creation_stage(&c->cr, "applying the NRI plugins' updates of other containers");
+        return berth_nri_updates_apply(&u, c->self, BERTH_MSG_CTR_NRI_APPLIED, 2);
+    }
+    berth_creation_next(self, &c->cr);
+}
+
+/* The other containers' updates asked for at CreateContainer, applied. */
+static void on_nri_applied(berth_actor_t *self, ctr_t *c, berth_nri_applied_msg_t *m)
+{
+    if (c->cr.phase != PH_CREATING)
+        return;
+    if (m->error) {
+        berth_err_t err = berth_steal_ptr(&m->error);
+        berth_err_prefix(&err, "CreateContainer");
+        return ctr_fail(self, c, err);
+    }
     berth_creation_next(self, &c->cr);
 }
 
@@ -853,6 +892,7 @@ static void created(berth_actor_t *self, void *owner)
     if (!c->infra) {
         berth_log_info("container created", "name=%s id=%s took_ms=%.1f", c->name, c->id,
                        (double)(berth_now_ns() - c->cr.resv.started_ns) / 1e6);
+        ctr_nri_notify(c, "PostCreateContainer", BERTH_NRI_POST_CREATE_CONTAINER);
         return;
     }
     /* Nobody waits on a reservation for it: it is started now, and the pod
@@ -959,6 +999,15 @@ void ctr_nri_notify(const ctr_t *c, const char *method, int event)
         return;
     berth_nrisrv_hook_send(
             berth_nri_ctr_hook(method, event, c->pod, c->id, c->config, BERTH_HANDLE_NONE, 0));
+}
+
+bool ctr_nri_call(const ctr_t *c, const char *method, int event, uint32_t reply_type)
+{
+    if (c->infra || c->pod == NULL || !berth_nrisrv_enabled())
+        return false;
+    berth_nrisrv_hook_send(
+            berth_nri_ctr_hook(method, event, c->pod, c->id, c->config, c->self, reply_type));
+    return true;
 }
 
 void ctr_begin_remove(berth_actor_t *self, ctr_t *c)
@@ -1149,6 +1198,7 @@ static void start_done(berth_actor_t *self, ctr_t *c, berth_err_t error)
             ctr_infra_answer(c, NULL);
         c->started_at = (int64_t)berth_wall_ns();
         ctr_nri_notify(c, "StartContainer", BERTH_NRI_START_CONTAINER);
+        ctr_nri_notify(c, "PostStartContainer", BERTH_NRI_POST_START_CONTAINER);
         ctr_read_user(c);
         ctr_write_record(c, STEP_RECORD, false);
         ctr_publish(c);
@@ -1220,6 +1270,18 @@ static void ctr_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     case BERTH_MSG_CTR_NRI:
         on_nri(self, c, (berth_nrisrv_hook_t *)msg);
+        break;
+    case BERTH_MSG_CTR_NRI_UPDATE:
+        ctr_on_nri_update(self, c, (berth_nrisrv_hook_t *)msg);
+        break;
+    case BERTH_MSG_CTR_NRI_APPLIED:
+        if (((berth_nri_applied_msg_t *)msg)->tag == 2)
+            on_nri_applied(self, c, (berth_nri_applied_msg_t *)msg);
+        else
+            ctr_on_nri_applied(self, c, (berth_nri_applied_msg_t *)msg);
+        break;
+    case BERTH_MSG_CTR_NRI_STOPPED:
+        ctr_on_nri_stopped(c, (berth_nrisrv_hook_t *)msg);
         break;
     case BERTH_MSG_CTR_STEP:
         on_step(self, c, (step_msg_t *)msg);
@@ -1433,6 +1495,13 @@ berth_handle_t berth_container_restore(const berth_ctr_init_t *base, json_t *rec
     c->image_id = jdup(rec, "image_id");
     bool creating = json_is_true(json_object_get(rec, "creating"));
     c->infra = json_is_true(json_object_get(rec, "infra"));
+    /* a container that was made is shown to NRI plugins at Synchronize
+     * (sent from the manager's turn, before it says its restore is done) */
+    if (!creating && !c->infra && berth_nrisrv_tracking()) {
+        berth_pod_info_t pi = {.id = (char *)(pod_id ? pod_id : "")};
+        berth_nrisrv_restored(berth_nri_ctr_hook("CreateContainer", BERTH_NRI_CREATE_CONTAINER, &pi,
+                                                 c->id, c->config, BERTH_HANDLE_NONE, 0));
+    }
     set_restoring(c);
     json_decref(rec);
     /* A restart never touches a running container: conmon keeps it; the

@@ -76,7 +76,8 @@ void ctr_on_exit_msg(berth_actor_t *self, ctr_t *c, berth_conmon_exit_msg_t *m)
         c->cr.phase = PH_EXITED;
     berth_log_info("container exited", "name=%s id=%s exit_code=%d reason=%s", c->name, c->id,
                    c->exit_code, c->reason);
-    ctr_nri_notify(c, "StopContainer", BERTH_NRI_STOP_CONTAINER);
+    /* answered (ctr_on_nri_stopped): plugins may update other containers */
+    ctr_nri_call(c, "StopContainer", BERTH_NRI_STOP_CONTAINER, BERTH_MSG_CTR_NRI_STOPPED);
     ctr_write_record(c, STEP_RECORD, false);
     ctr_publish(c);
     /* stops waiting for the exit are answered; a remove goes on */
@@ -610,10 +611,40 @@ static void update_job(void *arg)
     berth_file_write_atomic(s->path, s->record_json, strlen(s->record_json), 0600, &s->error);
 }
 
+/* The update in c->updating, its limits final: fitted to the node and
+ * handed to the runtime (STEP_UPDATE). */
+static void update_run(berth_actor_t *self, ctr_t *c)
+{
+    const Runtime__V1__UpdateContainerResourcesRequest *r =
+            (const Runtime__V1__UpdateContainerResourcesRequest *)c->updating->req;
+    const berth_runtimes_t *rts = berth_runtimes_current();
+    berth_resources_fit_t fit;
+    berth_err_t ferr = NULL;
+    if (berth_runtimes_fit_resources(rts ? &rts->cgroups : NULL, r->linux, &fit, &ferr) < 0)
+        return ctr_finish_update_err(self, c, ferr);
+    if (fit.ndropped)
+        berth_log_debug("limits the node cannot apply left out", "id=%s dropped=\"%s\"", c->id,
+                        fit.dropped);
+    berth_resv_set_stage(&c->cr.resv, "updating the container's resources");
+    step_msg_t *s = ctr_step_new(c, STEP_UPDATE);
+    /* the limits as config.json has them (io/ocispec's one builder) */
+    s->record_json = berth_ocispec_resources_json(&fit.res);
+    berth_resources_fit_fini(&fit);
+    /* in the bundle: removed with the container, never shared with another */
+    s->path = berth_asprintf("%s/resources-update.json", c->bundle);
+    berth_blocking_run(update_job, s, c->self, &s->hdr);
+}
+
+/* An update NRI itself asks for (a plugin's UpdateContainers, or the
+ * updates in a hook's answers) does not go through the plugins again. */
+static bool from_nri(const berth_cri_req_msg_t *rm)
+{
+    return strcmp(berth_grpc_call_method(rm->call), BERTH_NRI_CALL_METHOD) == 0;
+}
+
 void ctr_on_update(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
 {
     ctr_t *c = owner;
-    (void)self;
     const Runtime__V1__UpdateContainerResourcesRequest *r =
             (const Runtime__V1__UpdateContainerResourcesRequest *)rm->req;
     if (c->cr.phase != PH_CREATED && c->cr.phase != PH_RUNNING)
@@ -625,28 +656,93 @@ void ctr_on_update(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
     if (r->linux == NULL)
         return berth_cri_fail(rm, BERTH_ERR_INVALID,
                               "UpdateContainerResources: no Linux resources in the request");
+    /* the request's own limits are checked before any plugin sees them */
     const berth_runtimes_t *rts = berth_runtimes_current();
-    berth_resources_fit_t fit;
     BERTH_AUTO_ERR berth_err_t ferr = NULL;
-    if (berth_runtimes_fit_resources(rts ? &rts->cgroups : NULL, r->linux, &fit, &ferr) < 0)
+    if (berth_runtimes_check_resources(rts ? &rts->cgroups : NULL, r->linux, &ferr) < 0)
         return berth_cri_fail(rm, ferr->kind, "UpdateContainerResources: %s", ferr->msg);
-    if (fit.ndropped)
-        berth_log_debug("limits the node cannot apply left out", "id=%s dropped=\"%s\"", c->id,
-                        fit.dropped);
     c->updating = rm;
-    berth_resv_set_stage(&c->cr.resv, "updating the container's resources");
-    step_msg_t *s = ctr_step_new(c, STEP_UPDATE);
-    /* the limits as config.json has them (io/ocispec's one builder) */
-    s->record_json = berth_ocispec_resources_json(&fit.res);
-    berth_resources_fit_fini(&fit);
-    /* in the bundle: removed with the container, never shared with another */
-    s->path = berth_asprintf("%s/resources-update.json", c->bundle);
-    berth_blocking_run(update_job, s, c->self, &s->hdr);
+    c->nri_post_update = false;
+    if (c->infra || c->pod == NULL || !berth_nrisrv_enabled() || from_nri(rm))
+        return update_run(self, c);
+    /* NRI's UpdateContainer: the plugins see the requested limits and may
+     * change them (ctr_on_nri_update) */
+    c->nri_post_update = true;
+    berth_resv_set_stage(&c->cr.resv, "calling the NRI plugins (UpdateContainer)");
+    berth_nrisrv_hook_t *h =
+            berth_nri_ctr_hook("UpdateContainer", BERTH_NRI_UPDATE_CONTAINER, c->pod, c->id,
+                               c->config, c->self, BERTH_MSG_CTR_NRI_UPDATE);
+    /* UpdateContainerRequest is the pod and container, then the limits */
+    berth_nri_res_append_cri(&h->payload, &h->len, 3, r->linux);
+    berth_nrisrv_hook_send(h);
+}
+
+void ctr_on_nri_update(berth_actor_t *self, ctr_t *c, berth_nrisrv_hook_t *h)
+{
+    if (c->updating == NULL)
+        return;
+    berth_err_t err = NULL;
+    if (h->error)
+        return ctr_finish_update_err(self, c, berth_steal_ptr(&h->error));
+    berth_nri_updates_t u = {0};
+    for (size_t i = 0; i < h->nresults; i++) {
+        const berth_nrisrv_result_t *r = &h->results[i];
+        if (berth_nri_updates_add_packed(&u, r->plugin, BERTH_NRI_UPDATE_CONTAINER, r->payload,
+                                         r->len, &err) < 0) {
+            berth_nri_updates_fini(&u);
+            return ctr_finish_update_err(self, c, err);
+        }
+    }
+    berth_nri_res_t own;
+    if (berth_nri_updates_take(&u, c->id, &own)) {
+        berth_cri_req_msg_t *rm = c->updating;
+        Runtime__V1__UpdateContainerResourcesRequest *n = berth_nri_res_overlay(
+                (const Runtime__V1__UpdateContainerResourcesRequest *)rm->req, &own);
+        berth_nri_res_fini(&own);
+        berth_log_info("NRI plugins changed a container's update", "id=%s", c->id);
+        protobuf_c_message_free_unpacked(rm->req, berth_alloc_protobuf_allocator());
+        rm->req = &n->base;
+    }
+    if (berth_nri_updates_any(&u)) {
+        berth_resv_set_stage(&c->cr.resv, "applying the NRI plugins' updates of other containers");
+        return berth_nri_updates_apply(&u, c->self, BERTH_MSG_CTR_NRI_APPLIED, 1);
+    }
+    update_run(self, c);
+}
+
+void ctr_on_nri_applied(berth_actor_t *self, ctr_t *c, berth_nri_applied_msg_t *m)
+{
+    if (c->updating == NULL)
+        return;
+    if (m->error)
+        return ctr_finish_update_err(self, c, berth_steal_ptr(&m->error));
+    update_run(self, c);
+}
+
+/* StopContainer's answers may update other containers: applied, nobody
+ * waits (the container has stopped already); failures are logged. */
+void ctr_on_nri_stopped(ctr_t *c, berth_nrisrv_hook_t *h)
+{
+    berth_nri_updates_t u = {0};
+    berth_err_t err = NULL;
+    for (size_t i = 0; i < h->nresults && err == NULL; i++)
+        berth_nri_updates_add_packed(&u, h->results[i].plugin, BERTH_NRI_STOP_CONTAINER,
+                                     h->results[i].payload, h->results[i].len, &err);
+    if (err) {
+        berth_log_warn("NRI updates at StopContainer not applied", "id=%s error=\"%s\"", c->id,
+                       err->msg);
+        berth_err_free(&err);
+        berth_nri_updates_fini(&u);
+        return;
+    }
+    if (berth_nri_updates_any(&u))
+        berth_nri_updates_apply(&u, BERTH_HANDLE_NONE, 0, 0);
 }
 
 void ctr_finish_update_err(berth_actor_t *self, ctr_t *c, berth_err_t err)
 {
     berth_cri_req_msg_t *rm = berth_steal_ptr(&c->updating);
+    c->nri_post_update = false;
     berth_resv_set_stage(&c->cr.resv, "done");
     berth_log_warn("container resources update failed", "id=%s error=\"%s\"", c->id, err->msg);
     if (rm) {
@@ -713,6 +809,9 @@ void ctr_on_update_done(berth_actor_t *self, ctr_t *c, berth_conmon_result_msg_t
         record_resources(c, r->linux);
         ctr_write_record(c, STEP_RECORD, false);
         berth_log_info("container resources updated", "id=%s", c->id);
+        if (c->nri_post_update)
+            ctr_nri_notify(c, "PostUpdateContainer", BERTH_NRI_POST_UPDATE_CONTAINER);
+        c->nri_post_update = false;
         Runtime__V1__UpdateContainerResourcesResponse resp =
                 RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_RESPONSE__INIT;
         berth_cri_reply(rm->call, &resp.base);

@@ -36,6 +36,7 @@
 #include "io/blocking.h"
 #include "io/cgroups.h"
 #include "io/conmon.h"
+#include "io/nrisrv.h"
 #include "io/monitor.h"
 #include "io/fs.h"
 #include "io/grpc.h"
@@ -913,6 +914,7 @@ static void on_restored(berth_actor_t *self, ctrs_t *c, restore_msg_t *r)
         n++;
     }
     berth_log_info("containers restored", "count=%zu", n);
+    berth_nrisrv_restore_done();
     berth_index_ready(&c->ix, dispatch, self);
 }
 

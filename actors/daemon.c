@@ -28,6 +28,7 @@
 #include "actors/runtimes.h"
 #include "actors/containers.h"
 #include "actors/debug.h"
+#include "actors/nri_update.h"
 #include "engine/alloc.h"
 #include "engine/log.h"
 #include "engine/sched.h"
@@ -293,6 +294,10 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
      * before either runs */
     berth_handle_t pods = berth_actor_reserve(), containers = berth_actor_reserve();
     berth_handle_t events = berth_events_spawn();
+    /* before the managers read their records: what they restore is shown
+     * to NRI plugins at Synchronize */
+    if (cfg->enable_nri)
+        berth_nrisrv_reserve();
     berth_pods_start(pods, cfg, containers, events);
     berth_containers_start(containers, cfg, pods, images, events);
     berth_cri_config_t ccfg = {
@@ -358,7 +363,9 @@ int berth_daemon_run(berth_config_t *cfg, berth_err_t *err)
                 .request_timeout_ns = (uint64_t)cfg->nri_plugin_request_timeout_ns,
                 .runtime_name = "berth",
                 .runtime_version = BERTH_VERSION,
+                .updates = berth_nri_plugin_updates,
         };
+        berth_nri_update_setup(containers);
         if (berth_nrisrv_start(&ncfg, &d->nri, err) < 0) {
             ret = -1;
             goto stop;

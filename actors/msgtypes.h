@@ -49,6 +49,12 @@ enum {
     BERTH_MSG_CTRS_POD_STATS,   /* berth_ctrs_pod_stats_msg_t: pods -> containers */
     BERTH_MSG_CTR_NRI,          /* berth_nrisrv_hook_t: the NRI plugins answered a hook */
     BERTH_MSG_POD_NRI,          /* berth_nrisrv_hook_t: the same, for a pod */
+    BERTH_MSG_NRI_APPLY_GO,     /* nri-apply: send the updates */
+    BERTH_MSG_NRI_APPLY_TIME,   /* nri-apply: the updates' time is up */
+    BERTH_MSG_CTR_NRI_UPDATE,   /* berth_nrisrv_hook_t: the plugins answered UpdateContainer */
+    BERTH_MSG_CTR_NRI_APPLIED,  /* berth_nri_applied_msg_t: other containers' updates applied */
+    BERTH_MSG_CTR_NRI_STOPPED,  /* berth_nrisrv_hook_t: the plugins answered StopContainer */
+    BERTH_MSG_POD_NRI_UPDATE,   /* berth_nrisrv_hook_t: the plugins answered UpdatePodSandbox */
 };
 
 #endif

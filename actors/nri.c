@@ -210,12 +210,8 @@ int berth_nri_adjust_add(berth_nri_adjust_t *a, const char *plugin, const uint8_
                               "NRI plugin %s: malformed CreateContainerResponse", plugin);
     int ret = 0;
     const adjustment_t *adj = r->adjust;
-    if (r->n_update || r->n_evict) {
-        ret = berth_err_make(err, ENOTSUP, BERTH_ERR_UNSUPPORTED,
-                             "NRI plugin %s asks to update or evict other containers, which "
-                             "berth does not do yet",
-                             plugin);
-    } else if (adj) {
+    /* r->update and r->evict: actors/nri_update.c applies them */
+    if (adj) {
         for (size_t i = 0; ret == 0 && i < adj->n_env; i++)
             ret = add_kv(&a->env, &a->nenv, "environment variable", plugin, adj->env[i]->key,
                          adj->env[i]->value, err);

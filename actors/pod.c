@@ -42,6 +42,7 @@
 #include "io/stream.h"
 #include "io/podfiles.h"
 #include "actors/nri.h"
+#include "actors/nri_update.h"
 
 #define DEFAULT_SHM_SIZE (64ull << 20)
 
@@ -106,6 +107,7 @@ typedef struct pod {
     enum down down;  /* waiting for the containers to go, and what follows */
     pid_t infra_pid; /* the pause container's init, 0 without one */
     char *infra_id;
+    berth_cri_req_msg_t *nri_updating; /* the UpdatePodSandboxResources at the NRI plugins */
 } pod_t;
 
 typedef struct step_msg {
@@ -737,11 +739,51 @@ static void on_containers_down(berth_actor_t *self, pod_t *p)
 }
 
 /* Infra-less pods have no pod-level process to resize; containers get their
- * resources from their own updates. */
+ * resources from their own updates. With NRI, the plugins' UpdatePodSandbox
+ * sees the new limits first and may refuse them (on_nri_update). */
 static void on_update_resources(berth_actor_t *self, void *owner, berth_cri_req_msg_t *rm)
 {
-    (void)self;
-    (void)owner;
+    pod_t *p = owner;
+    const Runtime__V1__UpdatePodSandboxResourcesRequest *r =
+            (const Runtime__V1__UpdatePodSandboxResourcesRequest *)rm->req;
+    if (berth_nrisrv_enabled()) {
+        if (p->nri_updating)
+            return berth_cri_fail(rm, BERTH_ERR_ABORTED,
+                                  "UpdatePodSandboxResources: pod %s is being updated already; "
+                                  "retry",
+                                  p->id);
+        berth_nrisrv_hook_t *h = berth_nri_pod_hook(
+                "UpdatePodSandbox", BERTH_NRI_UPDATE_POD_SANDBOX, p->id, p->config, p->handler,
+                berth_actor_self(self), BERTH_MSG_POD_NRI_UPDATE);
+        /* UpdatePodSandboxRequest: the pod, the overhead, the limits */
+        if (r->overhead)
+            berth_nri_res_append_cri(&h->payload, &h->len, 2, r->overhead);
+        if (r->resources)
+            berth_nri_res_append_cri(&h->payload, &h->len, 3, r->resources);
+        p->nri_updating = rm;
+        berth_nrisrv_hook_send(h);
+        return;
+    }
+    Runtime__V1__UpdatePodSandboxResourcesResponse resp =
+            RUNTIME__V1__UPDATE_POD_SANDBOX_RESOURCES_RESPONSE__INIT;
+    berth_cri_reply(rm->call, &resp.base);
+    berth_msg_free(&rm->hdr);
+}
+
+static void on_nri_update(pod_t *p, berth_nrisrv_hook_t *h)
+{
+    berth_cri_req_msg_t *rm = berth_steal_ptr(&p->nri_updating);
+    if (rm == NULL)
+        return;
+    if (h->error) {
+        berth_err_t err = berth_steal_ptr(&h->error);
+        berth_err_prefix(&err, "UpdatePodSandboxResources");
+        berth_cri_finish_err(rm->call, err);
+        berth_err_free(&err);
+        berth_msg_free(&rm->hdr);
+        return;
+    }
+    nri_notify(p, "PostUpdatePodSandbox", BERTH_NRI_POST_UPDATE_POD_SANDBOX);
     Runtime__V1__UpdatePodSandboxResourcesResponse resp =
             RUNTIME__V1__UPDATE_POD_SANDBOX_RESOURCES_RESPONSE__INIT;
     berth_cri_reply(rm->call, &resp.base);
@@ -1086,6 +1128,9 @@ static void pod_receive(berth_actor_t *self, berth_msg_t *msg)
     case BERTH_MSG_POD_NRI:
         on_nri(self, p, (berth_nrisrv_hook_t *)msg);
         break;
+    case BERTH_MSG_POD_NRI_UPDATE:
+        on_nri_update(p, (berth_nrisrv_hook_t *)msg);
+        break;
     case BERTH_MSG_POD_INFRA_READY:
         on_infra_ready(self, p, (berth_ctrs_infra_msg_t *)msg);
         break;
@@ -1120,6 +1165,9 @@ static void pod_fini(void *state)
     berth_free(p->pin_dir);
     berth_free(p->hostname);
     berth_free(p->infra_id);
+    if (p->nri_updating)
+        berth_cri_fail(p->nri_updating, BERTH_ERR_UNAVAILABLE,
+                       "UpdatePodSandboxResources: the pod went away meanwhile");
     berth_config_unref(p->cfg);
     berth_free(p);
 }
@@ -1269,6 +1317,11 @@ berth_handle_t berth_pod_restore(berth_config_t *cfg, berth_handle_t mgr, berth_
     set_modes(p);
     bool creating = json_is_true(json_object_get(rec, "creating"));
     json_decref(rec);
+    /* a pod that was made is shown to NRI plugins at Synchronize (sent
+     * from the manager's turn, before it says its restore is done) */
+    if (!creating && berth_nrisrv_tracking())
+        berth_nrisrv_restored(berth_nri_pod_hook("RunPodSandbox", BERTH_NRI_RUN_POD_SANDBOX, p->id,
+                                                 p->config, p->handler, BERTH_HANDLE_NONE, 0));
     if (creating) {
         /* Whatever the crashed creation may have made is assumed made;
          * every teardown step tolerates "already gone". */

@@ -30,6 +30,7 @@
 #include "io/blocking.h"
 #include "io/fs.h"
 #include "io/grpc.h"
+#include "io/nrisrv.h"
 #include "io/netdev.h"
 #include "io/netns.h"
 #include "actors/idalloc.h"
@@ -794,6 +795,7 @@ static void on_restored(berth_actor_t *self, pods_t *p, restore_msg_t *r)
             restored++;
     }
     berth_log_info("pod sandboxes restored", "restored=%zu interrupted=%zu", restored, undone);
+    berth_nrisrv_restore_done();
     berth_index_ready(&p->ix, dispatch, self);
 }
 

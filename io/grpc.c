@@ -198,6 +198,24 @@ void berth_grpc_finish(berth_grpc_call_t *call, int code, const char *msg)
     post(call, GRPC_OUT_FINISH, NULL, 0, false, code, msg);
 }
 
+berth_grpc_call_t *berth_grpc_call_local(berth_handle_t reply_to, int32_t tag, const char *method)
+{
+    return berth_grpc_call_new(reply_to, tag, method, 0, reply_to);
+}
+
+bool berth_grpc_out_final(const berth_msg_t *msg, int32_t *tag, int *code, const char **text)
+{
+    if (msg->type != BERTH_MSG_GRPC_OUT)
+        return false;
+    const grpc_out_msg_t *m = (const grpc_out_msg_t *)msg;
+    if (!(m->what & GRPC_OUT_FINISH))
+        return false;
+    *tag = m->call->stream_id;
+    *code = m->code;
+    *text = m->text ? m->text : "";
+    return true;
+}
+
 const char *berth_grpc_code_name(int code)
 {
     static const char *const names[] = {

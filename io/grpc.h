@@ -158,6 +158,17 @@ void berth_grpc_reply(berth_grpc_call_t *call, const void *pb, size_t len);
 /* The same with pb taken (a berth_malloc'd buffer, freed here even when the
  * call is NULL or gone): a large answer is not copied once more. */
 void berth_grpc_reply_take(berth_grpc_call_t *call, void *pb, size_t len);
+
+/* A call with no client whose answers come back to the actor `reply_to`,
+ * one message per reply op (berth_grpc_out_final reads the last), tagged
+ * with `tag`: how an actor sends an internal CRI request and learns its
+ * outcome (the NRI updates of other containers). One reference, returned;
+ * the request message takes it. Any thread. */
+berth_grpc_call_t *berth_grpc_call_local(berth_handle_t reply_to, int32_t tag, const char *method);
+/* Whether msg is the final answer of a local call: then *tag, *code (a
+ * BERTH_GRPC_* status) and *text (borrowed from msg, "" for none) are set.
+ * false for any other message, including a local call's non-final ones. */
+bool berth_grpc_out_final(const berth_msg_t *msg, int32_t *tag, int *code, const char **text);
 /* Server streaming: one message (copied); status later with berth_grpc_finish.
  * The call may stay open indefinitely (an event stream): a message that
  * would leave more than max_stream_queued bytes unsent on the stream resets

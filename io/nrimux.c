@@ -10,8 +10,10 @@
 
 void berth_nrimux_put(berth_bytebuf_t *out, uint32_t conn, const uint8_t *p, size_t n)
 {
+    size_t max = BERTH_NRIMUX_FIRST_MAX;
     do {
-        size_t chunk = n < BERTH_NRIMUX_MAX_PAYLOAD ? n : BERTH_NRIMUX_MAX_PAYLOAD;
+        size_t chunk = n < max ? n : max;
+        max = BERTH_NRIMUX_MAX_PAYLOAD;
         berth_bytebuf_put_be32(out, conn);
         berth_bytebuf_put_be32(out, (uint32_t)chunk);
         berth_bytebuf_put(out, p, chunk);

@@ -31,8 +31,19 @@ enum berth_nrimux_conn {
     BERTH_NRIMUX_NCONN = 3,
 };
 
-/* Appends n bytes of connection conn to out, framed (several frames when n
- * exceeds BERTH_NRIMUX_MAX_PAYLOAD; one empty frame for n == 0). */
+/* How berth frames a message, as NRI's Go side writes them and can read
+ * them: ttrpc reads a connection through a 4096-byte bufio.Reader, and
+ * NRI's mux refuses (ENOMEM) a frame larger than the buffer a read is
+ * given, and tears the connection down when more than 256 frames wait. So
+ * a message goes in a first frame of at most BERTH_NRIMUX_FIRST_MAX bytes
+ * (read into that buffer with the message header) and the rest in one
+ * frame (read straight into the message body, which is exactly its
+ * size). */
+#define BERTH_NRIMUX_FIRST_MAX 4096
+
+/* Appends one message (n bytes) of connection conn to out, framed as
+ * above (further frames only past BERTH_NRIMUX_MAX_PAYLOAD; one empty
+ * frame for n == 0). */
 void berth_nrimux_put(berth_bytebuf_t *out, uint32_t conn, const uint8_t *p, size_t n);
 
 /* The receiving side: one reassembly buffer per connection. */

@@ -44,6 +44,8 @@ typedef Nri__Pkg__Api__V1alpha1__SynchronizeResponse sync_resp_t;
 typedef struct settings {
     uint64_t reg_ns, req_ns;
     char *runtime_name, *runtime_version;
+    berth_nrisrv_updates_fn *updates;
+    size_t sync_max;
 } settings_t;
 
 /* ---- hooks ------------------------------------------------------------- */
@@ -156,6 +158,51 @@ void berth_nrisrv_hook_send(berth_nrisrv_hook_t *h)
     berth_send(srv, &h->hdr); /* a stopped server: hook_free answers it */
 }
 
+void berth_nrisrv_updated_free(berth_msg_t *msg)
+{
+    berth_nrisrv_updated_t *m = (berth_nrisrv_updated_t *)msg;
+    berth_free(m->failed);
+    berth_err_free(&m->error);
+    berth_free(m);
+}
+
+/* The handle reserved before the restore (0: none): stored on the main
+ * thread before the managers that send to it are started, which is what
+ * orders it for them (berth_actor_start's publication); read relaxed. */
+static uint64_t reserved_server;
+
+void berth_nrisrv_reserve(void)
+{
+    __atomic_store_n(&reserved_server, berth_actor_reserve().v, __ATOMIC_RELEASE);
+}
+
+bool berth_nrisrv_tracking(void)
+{
+    return __atomic_load_n(&reserved_server, __ATOMIC_ACQUIRE) != 0;
+}
+
+void berth_nrisrv_restored(berth_nrisrv_hook_t *h)
+{
+    berth_handle_t srv = {__atomic_load_n(&reserved_server, __ATOMIC_ACQUIRE)};
+    if (berth_handle_valid(srv)) {
+        track_msg_t *t = berth_msg_new(BERTH_MSG_NRISRV_TRACK, sizeof(*t));
+        t->hdr.free = track_free;
+        t->event = h->event;
+        t->payload = berth_steal_ptr(&h->payload);
+        t->len = h->len;
+        berth_send(srv, &t->hdr);
+    }
+    h->answered = true; /* never routed: nothing goes on when it is freed */
+    berth_msg_free(&h->hdr);
+}
+
+void berth_nrisrv_restore_done(void)
+{
+    berth_handle_t srv = {__atomic_load_n(&reserved_server, __ATOMIC_ACQUIRE)};
+    if (berth_handle_valid(srv))
+        berth_send(srv, berth_msg_new(BERTH_MSG_NRISRV_RESTORED, sizeof(berth_msg_t)));
+}
+
 bool berth_nrisrv_enabled(void)
 {
     return __atomic_load_n(&current_server, __ATOMIC_ACQUIRE) != 0;
@@ -202,6 +249,9 @@ typedef struct pconn {
     uint32_t call_stream; /* the call in flight; 0: none */
     const char *call_method;
     berth_timer_t *reg_timer, *call_timer;
+    /* the Synchronize requests, and the next to send after an answer */
+    berth_bytebuf_t *sync;
+    size_t nsync, sync_next;
     /* hooks waiting for this plugin, oldest first, and the one it is on */
     berth_nrisrv_hook_t *hq, **hq_tail, *cur_hook;
 } pconn_t;
@@ -363,14 +413,73 @@ static void start_sync(berth_actor_t *self, pconn_t *c)
 
 typedef struct sync_data_msg {
     berth_msg_t hdr;
-    uint8_t *payload;
-    size_t len;
+    berth_bytebuf_t *chunks; /* the SynchronizeRequests, in order */
+    size_t n;
 } sync_data_msg_t;
+
+static void chunks_free(berth_bytebuf_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        berth_bytebuf_free(&v[i]);
+    berth_free(v);
+}
 
 static void sync_data_free(berth_msg_t *msg)
 {
-    berth_free(((sync_data_msg_t *)msg)->payload);
+    sync_data_msg_t *sd = (sync_data_msg_t *)msg;
+    chunks_free(sd->chunks, sd->n);
     berth_free(msg);
+}
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static void put_varint(berth_bytebuf_t *b, uint64_t v)
+{
+    while (v >= 0x80) {
+        berth_bytebuf_put_u8(b, (uint8_t)(v | 0x80));
+        v >>= 7;
+    }
+    berth_bytebuf_put_u8(b, (uint8_t)v);
+}
+
+size_t berth_nrisrv_sync_split(const berth_nrisrv_item_t *items, size_t n, size_t limit,
+                               berth_bytebuf_t **chunks, size_t *skipped)
+{
+    /* `more = true`: field 3, varint 1 */
+    static const uint8_t more[] = {3 << 3 | 0, 1};
+    berth_bytebuf_t *v = NULL;
+    size_t nc = 0;
+    berth_bytebuf_t cur = {0};
+    *skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t need = 1 + varint_len(items[i].len) + items[i].len;
+        if (need + sizeof(more) > limit) {
+            (*skipped)++;
+            continue;
+        }
+        if (cur.len > 0 && cur.len + need + sizeof(more) > limit) {
+            berth_bytebuf_put(&cur, more, sizeof(more));
+            v = berth_realloc(v, (nc + 1) * sizeof(*v));
+            v[nc++] = cur;
+            cur = (berth_bytebuf_t){0};
+        }
+        berth_bytebuf_put_u8(&cur, (uint8_t)(items[i].field << 3 | 2));
+        put_varint(&cur, items[i].len);
+        berth_bytebuf_put(&cur, items[i].p, items[i].len);
+    }
+    (void)berth_bytebuf_reserve(&cur, 1); /* an empty request still has a buffer */
+    v = berth_realloc(v, (nc + 1) * sizeof(*v));
+    v[nc++] = cur;
+    *chunks = v;
+    return nc;
 }
 
 /* A pre-installed plugin's file name: "<two digits>-<name>". */
@@ -426,6 +535,48 @@ static void on_register(berth_actor_t *self, pconn_t *c, uint32_t stream,
         start_configure(self, c);
 }
 
+/* A plugin's own UpdateContainers: applied by the config's function,
+ * which answers with a berth_nrisrv_updated_t (on_updated). */
+static void on_update_containers(berth_actor_t *self, pconn_t *c, uint32_t stream,
+                                 const berth_ttrpc_request_t *r)
+{
+    if (c->phase != PH_READY) {
+        respond(self, c, stream, CODE_FAILED_PRECONDITION,
+                "UpdateContainers before the plugin finished registering", NULL);
+        return;
+    }
+    if (c->set.updates == NULL) {
+        respond(self, c, stream, CODE_UNIMPLEMENTED, "berth does not apply container updates",
+                NULL);
+        return;
+    }
+    BERTH_AUTO_FREE char *plugin = berth_asprintf("%s-%s", c->idx, c->name);
+    c->set.updates(plugin, r->payload.p, r->payload.len, c->me, BERTH_MSG_NRISRV_UPDATED, stream);
+}
+
+static void on_updated(berth_actor_t *self, pconn_t *c, berth_nrisrv_updated_t *u)
+{
+    if (c->closing || c->linger)
+        return;
+    uint32_t stream = (uint32_t)u->tag;
+    if (u->error && u->failed == NULL) {
+        /* the request itself was refused: nothing was applied */
+        respond(self, c, stream,
+                u->error->kind == BERTH_ERR_UNSUPPORTED ? CODE_UNIMPLEMENTED
+                                                        : CODE_INVALID_ARGUMENT,
+                u->error->msg, NULL);
+        return;
+    }
+    berth_bytebuf_t m = {0};
+    BERTH_AUTO_ERR berth_err_t err = NULL;
+    if (berth_ttrpc_response_encode(&m, stream, 0, NULL, u->failed, u->failed_len, &err) < 0) {
+        conn_close(self, c, err->msg);
+        return;
+    }
+    queue(c, BERTH_NRIMUX_RUNTIME_CONN, &m);
+    send_more(self, c);
+}
+
 /* A request the plugin makes on the runtime's connection. */
 static void on_request(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t *m)
 {
@@ -440,8 +591,7 @@ static void on_request(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t 
     } else if (berth_ttrpc_str_eq(r.method, "RegisterPlugin")) {
         on_register(self, c, m->hdr.stream_id, &r);
     } else if (berth_ttrpc_str_eq(r.method, "UpdateContainers")) {
-        respond(self, c, m->hdr.stream_id, CODE_UNIMPLEMENTED,
-                "berth does not apply unsolicited container updates yet", NULL);
+        on_update_containers(self, c, m->hdr.stream_id, &r);
     } else {
         respond(self, c, m->hdr.stream_id, CODE_UNIMPLEMENTED, "unknown method", NULL);
     }
@@ -542,8 +692,34 @@ static void on_response(berth_actor_t *self, pconn_t *c, const berth_ttrpc_msg_t
             return;
         }
         size_t updates = resp->n_update;
+        bool more = resp->more;
+        if (updates > 0 && c->sync_next >= c->nsync && c->set.updates) {
+            /* the last answer's updates are applied like an UpdateContainers
+             * nobody waits for (failures are logged) */
+            Nri__Pkg__Api__V1alpha1__UpdateContainersRequest u =
+                    NRI__PKG__API__V1ALPHA1__UPDATE_CONTAINERS_REQUEST__INIT;
+            u.update = resp->update;
+            u.n_update = resp->n_update;
+            size_t ulen = protobuf_c_message_get_packed_size(&u.base);
+            BERTH_AUTO_FREE uint8_t *ubuf = berth_malloc(ulen ? ulen : 1);
+            protobuf_c_message_pack(&u.base, ubuf);
+            BERTH_AUTO_FREE char *plugin = berth_asprintf("%s-%s", c->idx, c->name);
+            c->set.updates(plugin, ubuf, ulen, BERTH_HANDLE_NONE, BERTH_MSG_NRISRV_UPDATED, 0);
+        }
         protobuf_c_message_free_unpacked(&resp->base, a);
-        if (updates > 0)
+        if (c->sync_next < c->nsync) {
+            /* a part: the plugin collects it and says it wants more */
+            if (!more || updates > 0) {
+                conn_close(self, c,
+                           "plugin does not handle a Synchronize split over several messages "
+                           "(NRI before v0.12?)");
+                return;
+            }
+            berth_bytebuf_t *next = &c->sync[c->sync_next++];
+            call_raw(self, c, "Synchronize", next->data, next->len);
+            return;
+        }
+        if (updates > 0 && c->set.updates == NULL)
             berth_log_warn("NRI plugin asked for container updates at Synchronize: not applied",
                            "plugin=%s updates=%zu", c->name, updates);
         c->phase = PH_READY;
@@ -690,10 +866,18 @@ static void conn_receive(berth_actor_t *self, berth_msg_t *msg)
         on_hook_call(self, c, (berth_nrisrv_hook_t *)msg);
         msg = NULL; /* kept (or freed) by on_hook_call */
         break;
+    case BERTH_MSG_NRISRV_UPDATED:
+        on_updated(self, c, (berth_nrisrv_updated_t *)msg);
+        break;
     case BERTH_MSG_NRISRV_SYNC_DATA: {
         sync_data_msg_t *sd = (sync_data_msg_t *)msg;
-        if (c->phase == PH_SYNC && !c->closing && !c->linger)
-            call_raw(self, c, "Synchronize", sd->payload, sd->len);
+        if (c->phase == PH_SYNC && !c->closing && !c->linger && c->sync == NULL) {
+            c->sync = berth_steal_ptr(&sd->chunks);
+            c->nsync = sd->n;
+            sd->n = 0;
+            c->sync_next = 1;
+            call_raw(self, c, "Synchronize", c->sync[0].data, c->sync[0].len);
+        }
         break;
     }
     default:
@@ -737,6 +921,7 @@ static void conn_fini(void *state)
     berth_free(c->idx);
     berth_free(c->linger);
     berth_free(c->config);
+    chunks_free(c->sync, c->nsync);
     settings_fini(&c->set);
     berth_free(c);
 }
@@ -772,6 +957,11 @@ typedef struct server {
     /* the pre-installed plugins' processes, signalled at the stop */
     berth_handle_t *procs;
     size_t nprocs;
+    /* managers still restoring (berth_nrisrv_restore_done), and the
+     * plugins whose Synchronize waits for them */
+    int restoring;
+    berth_handle_t *held;
+    size_t nheld;
 } server_t;
 
 typedef struct adopt_msg {
@@ -945,34 +1135,28 @@ static void on_track(server_t *s, int event, const uint8_t *p, size_t len)
     }
 }
 
-static void put_varint(berth_bytebuf_t *b, uint64_t v)
-{
-    while (v >= 0x80) {
-        berth_bytebuf_put_u8(b, (uint8_t)(v | 0x80));
-        v >>= 7;
-    }
-    berth_bytebuf_put_u8(b, (uint8_t)v);
-}
-
-/* A SynchronizeRequest of everything tracked, written field by field from
- * the packed pods (field 1) and containers (field 2). */
+/* The SynchronizeRequests of everything tracked (pods, then containers),
+ * split to fit NRI's message limit. */
 static void send_sync(server_t *s, berth_handle_t conn)
 {
-    berth_bytebuf_t b = {0};
-    for (size_t i = 0; i < s->npods; i++) {
-        berth_bytebuf_put_u8(&b, 1 << 3 | 2);
-        put_varint(&b, s->pods[i].len);
-        berth_bytebuf_put(&b, s->pods[i].bytes, s->pods[i].len);
-    }
-    for (size_t i = 0; i < s->nctrs; i++) {
-        berth_bytebuf_put_u8(&b, 2 << 3 | 2);
-        put_varint(&b, s->ctrs[i].len);
-        berth_bytebuf_put(&b, s->ctrs[i].bytes, s->ctrs[i].len);
-    }
+    size_t n = s->npods + s->nctrs;
+    BERTH_AUTO_FREE berth_nrisrv_item_t *items = berth_calloc(n + 1, sizeof(*items));
+    for (size_t i = 0; i < s->npods; i++)
+        items[i] = (berth_nrisrv_item_t){1, s->pods[i].bytes, s->pods[i].len};
+    for (size_t i = 0; i < s->nctrs; i++)
+        items[s->npods + i] = (berth_nrisrv_item_t){2, s->ctrs[i].bytes, s->ctrs[i].len};
     sync_data_msg_t *sd = berth_msg_new(BERTH_MSG_NRISRV_SYNC_DATA, sizeof(*sd));
     sd->hdr.free = sync_data_free;
-    sd->len = b.len;
-    sd->payload = b.data ? b.data : berth_malloc(1);
+    size_t skipped;
+    sd->n = berth_nrisrv_sync_split(items, n,
+                                    s->set.sync_max ? s->set.sync_max : BERTH_NRISRV_SYNC_MAX,
+                                    &sd->chunks, &skipped);
+    if (skipped)
+        berth_log_warn("NRI Synchronize leaves out pods or containers too large for a message",
+                       "count=%zu", skipped);
+    if (sd->n > 1)
+        berth_log_info("NRI Synchronize split", "pods=%zu containers=%zu messages=%zu", s->npods,
+                       s->nctrs, sd->n);
     berth_send(conn, &sd->hdr);
 }
 
@@ -1010,7 +1194,21 @@ static void server_receive(berth_actor_t *self, berth_msg_t *msg)
         break;
     case BERTH_MSG_NRISRV_SYNC_REQ:
         on_registered(s, (registered_msg_t *)msg);
-        send_sync(s, ((registered_msg_t *)msg)->conn);
+        if (s->restoring > 0) {
+            s->held = berth_realloc(s->held, (s->nheld + 1) * sizeof(*s->held));
+            s->held[s->nheld++] = ((registered_msg_t *)msg)->conn;
+        } else {
+            send_sync(s, ((registered_msg_t *)msg)->conn);
+        }
+        break;
+    case BERTH_MSG_NRISRV_RESTORED:
+        if (s->restoring > 0 && --s->restoring == 0) {
+            berth_log_info("NRI: restored pods and containers known", "pods=%zu containers=%zu",
+                           s->npods, s->nctrs);
+            for (size_t i = 0; i < s->nheld; i++)
+                send_sync(s, s->held[i]);
+            s->nheld = 0;
+        }
         break;
     case BERTH_MSG_NRISRV_ADOPT: {
         adopt_msg_t *a = (adopt_msg_t *)msg;
@@ -1090,6 +1288,7 @@ static void server_fini(void *state)
     berth_free(s->pods);
     berth_free(s->ctrs);
     berth_free(s->procs);
+    berth_free(s->held);
     berth_free(s);
 }
 
@@ -1203,10 +1402,15 @@ int berth_nrisrv_start(const berth_nrisrv_config_t *cfg, berth_handle_t *out, be
     s->set = (settings_t){.reg_ns = cfg->registration_timeout_ns,
                           .req_ns = cfg->request_timeout_ns,
                           .runtime_name = berth_strdup(cfg->runtime_name),
-                          .runtime_version = berth_strdup(cfg->runtime_version)};
+                          .runtime_version = berth_strdup(cfg->runtime_version),
+                          .updates = cfg->updates,
+                          .sync_max = cfg->sync_max};
     /* reserved first: the plugins' exits and sockets are addressed to it
-     * before it runs, and procs is filled before it can read it */
-    *out = berth_actor_reserve();
+     * before it runs, and procs is filled before it can read it; with a
+     * restore, the daemon reserved it before the managers started */
+    uint64_t r = __atomic_load_n(&reserved_server, __ATOMIC_ACQUIRE);
+    *out = r ? (berth_handle_t){r} : berth_actor_reserve();
+    s->restoring = r ? 2 : 0;
     s->me = *out;
     if (cfg->plugin_dir && cfg->plugin_dir[0])
         launch_plugins(s, *out, cfg);

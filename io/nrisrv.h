@@ -15,8 +15,11 @@
  *
  * The server keeps the pods and containers its hooks have seen (created
  * through RunPodSandbox and CreateContainer, gone at their Remove) to tell
- * a new plugin at Synchronize; what existed before berthd started is not
- * in it. Not done: UpdateContainers (answered UNIMPLEMENTED).
+ * a new plugin at Synchronize, with what was restored from disk
+ * (berth_nrisrv_restored), split over several requests past NRI's 4 MiB
+ * message limit (berth_nrisrv_sync_split). A plugin's UpdateContainers
+ * goes to the config's `updates` function (actors/nri_update.h applies
+ * it) and is answered with the updates that failed.
  */
 #ifndef BERTH_IO_NRISRV_H
 #define BERTH_IO_NRISRV_H
@@ -29,6 +32,8 @@
 
 #include "engine/actor.h"
 #include "engine/err.h"
+#include "io/bytebuf.h"
+#include "io/ttrpc.h"
 
 enum {
     BERTH_MSG_NRISRV_START = 230, /* private */
@@ -42,6 +47,8 @@ enum {
     BERTH_MSG_NRISRV_SYNC_DATA = 239,    /* private: the Synchronize request, server -> plugin */
     BERTH_MSG_NRISRV_TRACK = 240,        /* private: a pod or container now exists */
     BERTH_MSG_NRISRV_ADOPT = 241,        /* private: a pre-installed plugin's socket */
+    BERTH_MSG_NRISRV_UPDATED = 242,      /* berth_nrisrv_updated_t: UpdateContainers applied */
+    BERTH_MSG_NRISRV_RESTORED = 243,     /* private: a manager restored what it had */
 };
 
 /* NRI's event numbers (api.proto's Event); a plugin subscribes to event e
@@ -58,6 +65,8 @@ enum berth_nri_event {
     BERTH_NRI_POST_UPDATE_CONTAINER = 9,
     BERTH_NRI_STOP_CONTAINER = 10,
     BERTH_NRI_REMOVE_CONTAINER = 11,
+    BERTH_NRI_UPDATE_POD_SANDBOX = 12,
+    BERTH_NRI_POST_UPDATE_POD_SANDBOX = 13,
 };
 
 /* One plugin's answer to a hook. */
@@ -104,6 +113,52 @@ void berth_nrisrv_hook_send(berth_nrisrv_hook_t *h);
 /* Whether an NRI server runs (enable_nri with connections). Any thread. */
 bool berth_nrisrv_enabled(void);
 
+/* The outcome of applying container updates (a plugin's UpdateContainers,
+ * or the updates in a hook's answers: actors/nri_update.h). */
+typedef struct berth_nrisrv_updated {
+    berth_msg_t hdr;
+    uint64_t tag;
+    /* the failed updates and evictions as a packed UpdateContainersResponse
+     * (owned): what a plugin's UpdateContainers is answered */
+    uint8_t *failed;
+    size_t failed_len;
+    size_t nfailed;
+    /* the first failure of an update that is not ignore_failure, or of an
+     * eviction, naming the plugin and the container; NULL: none */
+    berth_err_t error;
+} berth_nrisrv_updated_t;
+
+/* Frees a berth_nrisrv_updated_t (its hdr.free). */
+void berth_nrisrv_updated_free(berth_msg_t *msg);
+
+/* Applies a plugin's packed UpdateContainersRequest (borrowed) and answers
+ * reply_to with a berth_nrisrv_updated_t of type reply_type carrying tag;
+ * called in the plugin connection's turn. */
+typedef void berth_nrisrv_updates_fn(const char *plugin, const uint8_t *req, size_t len,
+                                     berth_handle_t reply_to, uint32_t reply_type, uint64_t tag);
+
+/* One pod or container for Synchronize: a packed PodSandbox (field 1) or
+ * Container (field 2), borrowed. */
+typedef struct berth_nrisrv_item {
+    uint32_t field;
+    const uint8_t *p;
+    size_t len;
+} berth_nrisrv_item_t;
+
+/* The room a Synchronize request's message has within a ttrpc message
+ * (BERTH_TTRPC_MAX_MSG less the Request envelope: service, method,
+ * timeout). */
+#define BERTH_NRISRV_SYNC_MAX (BERTH_TTRPC_MAX_MSG - 4096)
+
+/* Splits items into SynchronizeRequests of at most `limit` bytes each, in
+ * order, every one but the last with `more` set (NRI v0.12: a plugin
+ * collects them and answers each with `more`, then gets the whole set).
+ * Returns how many, each an owned buffer in *chunks (free each and the
+ * array); at least one (empty when n is 0). An item that cannot fit a
+ * request alone is left out and counted in *skipped. Pure: any thread. */
+size_t berth_nrisrv_sync_split(const berth_nrisrv_item_t *items, size_t n, size_t limit,
+                               berth_bytebuf_t **chunks, size_t *skipped);
+
 typedef struct berth_nrisrv_config {
     const char *socket_path; /* created with mode 0600; refused when live; NULL: no socket */
     /* pre-installed plugins: every executable <index>-<name> in plugin_dir
@@ -116,6 +171,11 @@ typedef struct berth_nrisrv_config {
     uint64_t request_timeout_ns;      /* one call to its answer */
     const char *runtime_name;         /* told to plugins at Configure ("berth") */
     const char *runtime_version;
+    /* applies UpdateContainers; NULL: answered UNIMPLEMENTED */
+    berth_nrisrv_updates_fn *updates;
+    /* the largest Synchronize request; 0: BERTH_NRISRV_SYNC_MAX (tests
+     * set less to see the split) */
+    size_t sync_max;
 } berth_nrisrv_config_t;
 
 /* Listens on cfg->socket_path (its directory is created), spawns the
@@ -124,6 +184,20 @@ typedef struct berth_nrisrv_config {
  * *err naming the socket when it cannot listen; a plugin that cannot be
  * started is logged and left out. */
 int berth_nrisrv_start(const berth_nrisrv_config_t *cfg, berth_handle_t *out, berth_err_t *err);
+
+/* Pods and containers restored from disk are shown to plugins at
+ * Synchronize: the daemon reserves the server's handle before the pods and
+ * containers managers read their records (main thread, before
+ * berth_nrisrv_start, which then starts that handle); each restored pod or
+ * container is told with berth_nrisrv_restored (a RunPodSandbox or
+ * CreateContainer hook, taken; never routed to plugins), and each of the
+ * two managers says berth_nrisrv_restore_done after its last. Plugins that
+ * register before both said it wait for their Synchronize. All no-ops
+ * without a reservation; any thread. */
+void berth_nrisrv_reserve(void);
+bool berth_nrisrv_tracking(void);
+void berth_nrisrv_restored(berth_nrisrv_hook_t *h);
+void berth_nrisrv_restore_done(void);
 
 /* Stops accepting, removes the socket and disconnects every plugin; the
  * server exits when they are gone. Any thread. */

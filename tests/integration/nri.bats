@@ -16,6 +16,11 @@
 # pod's network namespace unnoticed (the removal is applied, and refused
 # with reject_namespace_adjustment); a plugin's CDI device resolves
 # through cdi_spec_dirs and its mount removal drops the kubelet's mount.
+# Updates: a plugin changing the CPU
+# shares of `crictl update --memory`, a plugin updating another container
+# at CreateContainer, a plugin's own UpdateContainers (cgroup files
+# checked inside the containers); the Post* events in order and a plugin
+# subscribed to one event seeing only it.
 
 load helpers
 
@@ -24,7 +29,8 @@ SUBNET=10.213.47.0/24
 BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
 
 setup_file() {
-    NRI_PLUGIN=$("$BATS_TEST_DIRNAME/../nri/build.sh" 2>/dev/null) || NRI_PLUGIN=
+    # BERTH_NRI_PLUGIN: a plugin built elsewhere (tests/nri/build.sh DIR)
+    NRI_PLUGIN=${BERTH_NRI_PLUGIN:-$("$BATS_TEST_DIRNAME/../nri/build.sh" 2>/dev/null)} || NRI_PLUGIN=
     export NRI_PLUGIN
     export REG_DIR=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
     if command -v docker-registry >/dev/null; then
@@ -399,4 +405,135 @@ EOF
     [[ ${lines[1]} == c*"1,"*3*/dev/cdi-nri ]]
     [[ ${lines[2]} == *"No such file"* ]]
     ! grep -q "$BERTH_TMP/kube" "$BERTH_RUNROOT/containers/$CTR/config.json"
+
+# cg CTR FILE: a cgroup (v1) file of the container, read inside it
+cg() {
+    berth_crictl exec -s "$1" cat "/sys/fs/cgroup/$2"
+}
+
+# second_json: $BERTH_TMP/ctr2.json, another busybox sleeping
+second_json() {
+    cat >"$BERTH_TMP/ctr2.json" <<EOF
+{"metadata":{"name":"second"},"image":{"image":"$BUSYBOX"},"log_path":"c2.log",
+ "command":["sleep","300"]}
+EOF
+}
+
+# running_ctr: $POD and $CTR (nrictr, started) after the image is pulled
+running_ctr() {
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    berth_crictl start "$CTR" >/dev/null
+}
+
+@test "nri: UpdateContainer: a plugin sets the CPU shares of a memory update; PostUpdate follows" {
+    with_images
+    start_nri
+    plugin updater 10 -update-shares 300
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=updater'
+    running_ctr
+    [[ $(cg "$CTR" cpu/cpu.shares) != 300 ]]
+    berth_crictl update --memory 67108864 "$CTR"
+    [[ $(cg "$CTR" memory/memory.limit_in_bytes) == 67108864 ]]
+    [[ $(cg "$CTR" cpu/cpu.shares) == 300 ]]
+    grep -q '^update-container name=nrictr memory=67108864$' "$BERTH_TMP/updater.log"
+    wait_log "$BERTH_TMP/updater.log" '^post-update-container name=nrictr$'
+    # the record has the plugin's shares too
+    [[ $(berth_crictl inspect "$CTR" | jq -r .status.resources.linux.cpuShares) == 300 ]]
+}
+
+@test "nri: a plugin updates another container at CreateContainer" {
+    with_images
+    start_nri
+    plugin other 10 -update-other nrictr=333
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=other'
+    running_ctr
+    [[ $(cg "$CTR" cpu/cpu.shares) != 333 ]]
+    second_json
+    CTR2=$(berth_crictl create "$POD" "$BERTH_TMP/ctr2.json" "$BERTH_TMP/pod.json")
+    [[ $CTR2 =~ ^[0-9a-f]{64}$ ]]
+    grep -q '^update-other name=nrictr shares=333$' "$BERTH_TMP/other.log"
+    # applied before the creation answered
+    [[ $(cg "$CTR" cpu/cpu.shares) == 333 ]]
+}
+
+@test "nri: a plugin's own UpdateContainers is applied; the missing container is answered failed" {
+    with_images
+    start_nri
+    plugin rebalancer 10 -unsolicited nrictr=444
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=rebalancer'
+    running_ctr
+    wait_log "$BERTH_TMP/rebalancer.log" '^unsolicited shares=444 failed=1 err=<nil> failed-ids=0{64}$'
+    [[ $(cg "$CTR" cpu/cpu.shares) == 444 ]]
+    grep -q 'NRI container update failed.*plugin=10-rebalancer' "$BERTH_LOG"
+}
+
+@test "nri: Post events in order; a plugin sees only the events it subscribed to" {
+    with_images
+    start_nri
+    plugin watcher 10
+    plugin narrow 20 -events PostStartContainer
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=watcher'
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=narrow.*events=0x40'
+    running_ctr
+    berth_crictl update --memory 67108864 "$CTR"
+    berth_crictl stop "$CTR" >/dev/null
+    berth_crictl rm "$CTR" >/dev/null
+    wait_log "$BERTH_TMP/watcher.log" '^remove-container name=nrictr$'
+    run grep -E '^(post-)?(create|start|update|stop|remove)-container ' "$BERTH_TMP/watcher.log"
+    [ "${lines[0]}" = "create-container name=nrictr pod=nripod" ]
+    [ "${lines[1]}" = "post-create-container name=nrictr" ]
+    [ "${lines[2]}" = "start-container name=nrictr" ]
+    [ "${lines[3]}" = "post-start-container name=nrictr" ]
+    [ "${lines[4]}" = "update-container name=nrictr memory=67108864" ]
+    [ "${lines[5]}" = "post-update-container name=nrictr" ]
+    [ "${lines[6]}" = "stop-container name=nrictr" ]
+    [ "${lines[7]}" = "remove-container name=nrictr" ]
+    [ "${#lines[@]}" -eq 8 ]
+    run grep -vE '^(configure|synchronize) ' "$BERTH_TMP/narrow.log"
+    [ "$output" = "post-start-container name=nrictr" ]
+}
+
+@test "nri: after a restart, Synchronize includes the pods and containers restored from disk; its updates apply" {
+    with_images
+    start_nri
+    running_ctr
+    second_json
+    CTR2=$(berth_crictl create "$POD" "$BERTH_TMP/ctr2.json" "$BERTH_TMP/pod.json")
+    stop_berthd
+    start_nri
+    # the plugin's answer updates the running one
+    plugin afterwards 10 -sync-update nrictr=555
+    wait_log "$BERTH_TMP/afterwards.log" '^synchronize pods=1 containers=2$'
+    grep -q "^synchronize pod id=$POD name=nripod namespace=it$" "$BERTH_TMP/afterwards.log"
+    grep -q "^synchronize container id=$CTR name=nrictr pod=$POD$" "$BERTH_TMP/afterwards.log"
+    grep -q "^synchronize container id=$CTR2 name=second pod=$POD$" "$BERTH_TMP/afterwards.log"
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [[ $(cg "$CTR" cpu/cpu.shares) == 555 ]] && break
+        sleep 0.2
+    done
+    [[ $(cg "$CTR" cpu/cpu.shares) == 555 ]]
+}
+
+@test "nri: Synchronize over the 4 MiB message limit is split and the plugin gets every container" {
+    with_images
+    start_nri
+    berth_crictl pull "$BUSYBOX" >/dev/null
+    pod_and_ctr_json
+    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
+    # 20 containers with a 250 kB annotation each: about 5 MB of containers
+    local big i
+    big=$(head -c 250000 /dev/zero | tr '\0' a)
+    for ((i = 0; i < 20; i++)); do
+        printf '{"metadata":{"name":"big%d"},"image":{"image":"%s"},"log_path":"b%d.log","command":["sleep","300"],"annotations":{"big":"%s"}}' \
+            "$i" "$BUSYBOX" "$i" "$big" >"$BERTH_TMP/big.json"
+        berth_crictl create "$POD" "$BERTH_TMP/big.json" "$BERTH_TMP/pod.json" >/dev/null
+    done
+    plugin bigsync 10
+    wait_log "$BERTH_TMP/bigsync.log" '^synchronize pods=1 containers=20$' || { cat "$BERTH_TMP/bigsync.out"; false; }
+    grep -Eq 'NRI Synchronize split.*containers=20 messages=2' "$BERTH_LOG"
+    wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=bigsync'
 }

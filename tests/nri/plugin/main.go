@@ -11,6 +11,16 @@
 // namespace (-remove-ns), adds a CDI device (-cdi), removes a mount
 // (-unmount), and -no-env leaves out the variable and the
 // annotation (two such plugins conflict on nothing else).
+//
+// Updates (docs/nri.md#updates): -update-shares N answers UpdateContainer
+// with CPU shares N for the container being updated; -update-other
+// NAME=N answers CreateContainer with CPU shares N for the container NAME
+// (seen before); -unsolicited NAME=N sends UpdateContainers (shares N for
+// NAME, and an update of a container that does not exist) once NAME has
+// started, and logs what failed; -sync-update NAME=N answers Synchronize
+// with CPU shares N for NAME. -events limits the events it subscribes
+// to (NRI's names, comma-separated); PostCreate, PostStart, UpdateContainer
+// and PostUpdate are logged like the others.
 package main
 
 import (
@@ -18,8 +28,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
@@ -40,6 +52,43 @@ type plugin struct {
 	noEnv      bool
 	cdi        string
 	unmount    string
+
+	stub         stub.Stub
+	events       api.EventMask
+	updateShares uint64
+	otherName    string
+	otherShares  uint64
+	unsolName    string
+	unsolShares  uint64
+	syncName     string
+	syncShares   uint64
+	ids          map[string]string // container name -> id
+}
+
+// nameShares parses "NAME=N" (empty: none).
+func nameShares(v string) (string, uint64) {
+	name, n, ok := strings.Cut(v, "=")
+	if !ok {
+		return "", 0
+	}
+	shares, err := strconv.ParseUint(n, 10, 64)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bad NAME=SHARES:", v)
+		os.Exit(2)
+	}
+	return name, shares
+}
+
+func (p *plugin) remember(c *api.Container) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ids[c.Name] = c.Id
+}
+
+func (p *plugin) idOf(name string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ids[name]
 }
 
 func (p *plugin) note(format string, args ...interface{}) {
@@ -61,7 +110,7 @@ func (p *plugin) Configure(_ context.Context, config, runtime, version string) (
 		}
 	}
 	p.note("configure runtime=%s version=%s config=%q", runtime, version, config)
-	return 0, nil
+	return p.events, nil
 }
 
 func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
@@ -69,10 +118,18 @@ func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 	for _, pod := range pods {
 		p.note("synchronize pod id=%s name=%s namespace=%s", pod.Id, pod.Name, pod.Namespace)
 	}
+	var updates []*api.ContainerUpdate
 	for _, c := range ctrs {
+		p.remember(c)
 		p.note("synchronize container id=%s name=%s pod=%s", c.Id, c.Name, c.PodSandboxId)
+		if p.syncName != "" && c.Name == p.syncName {
+			u := &api.ContainerUpdate{}
+			u.SetContainerId(c.Id)
+			u.SetLinuxCPUShares(p.syncShares)
+			updates = append(updates, u)
+		}
 	}
-	return nil, nil
+	return updates, nil
 }
 
 func (p *plugin) RunPodSandbox(_ context.Context, pod *api.PodSandbox) error {
@@ -80,6 +137,16 @@ func (p *plugin) RunPodSandbox(_ context.Context, pod *api.PodSandbox) error {
 	if p.failRunPod {
 		return fmt.Errorf("berth-nri-test refuses pod %s", pod.Name)
 	}
+	return nil
+}
+
+func (p *plugin) UpdatePodSandbox(_ context.Context, pod *api.PodSandbox, overhead, res *api.LinuxResources) error {
+	p.note("update-pod name=%s shares=%d", pod.Name, res.GetCpu().GetShares().GetValue())
+	return nil
+}
+
+func (p *plugin) PostUpdatePodSandbox(_ context.Context, pod *api.PodSandbox) error {
+	p.note("post-update-pod name=%s", pod.Name)
 	return nil
 }
 
@@ -95,6 +162,7 @@ func (p *plugin) RemovePodSandbox(_ context.Context, pod *api.PodSandbox) error 
 
 func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	p.note("create-container name=%s pod=%s", c.Name, pod.Name)
+	p.remember(c)
 	if p.failCreate {
 		return nil, nil, fmt.Errorf("berth-nri-test refuses container %s", c.Name)
 	}
@@ -146,7 +214,69 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 	if p.removeNs != "" {
 		adj.RemoveNamespace(&api.LinuxNamespace{Type: p.removeNs})
 	}
-	return adj, nil, nil
+	var updates []*api.ContainerUpdate
+	if p.otherName != "" {
+		if id := p.idOf(p.otherName); id != "" && p.otherName != c.Name {
+			u := &api.ContainerUpdate{}
+			u.SetContainerId(id)
+			u.SetLinuxCPUShares(p.otherShares)
+			updates = append(updates, u)
+			p.note("update-other name=%s shares=%d", p.otherName, p.otherShares)
+		}
+	}
+	return adj, updates, nil
+}
+
+func (p *plugin) PostCreateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
+	p.note("post-create-container name=%s", c.Name)
+	return nil
+}
+
+func (p *plugin) PostStartContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
+	p.note("post-start-container name=%s", c.Name)
+	if p.unsolName != "" && c.Name == p.unsolName {
+		go p.unsolicited(c.Id)
+	}
+	return nil
+}
+
+// unsolicited sends UpdateContainers on its own connection, as a resource
+// manager rebalancing does: one real container, one that does not exist.
+func (p *plugin) unsolicited(id string) {
+	time.Sleep(200 * time.Millisecond)
+	u := &api.ContainerUpdate{}
+	u.SetContainerId(id)
+	u.SetLinuxCPUShares(p.unsolShares)
+	gone := &api.ContainerUpdate{}
+	gone.SetContainerId("0000000000000000000000000000000000000000000000000000000000000000")
+	gone.SetLinuxCPUShares(p.unsolShares)
+	failed, err := p.stub.UpdateContainers([]*api.ContainerUpdate{u, gone})
+	ids := []string{}
+	for _, f := range failed {
+		ids = append(ids, f.ContainerId)
+	}
+	p.note("unsolicited shares=%d failed=%d err=%v failed-ids=%s", p.unsolShares, len(failed), err,
+		strings.Join(ids, ","))
+}
+
+func (p *plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container, r *api.LinuxResources) ([]*api.ContainerUpdate, error) {
+	mem := int64(0)
+	if r.GetMemory().GetLimit() != nil {
+		mem = r.GetMemory().GetLimit().GetValue()
+	}
+	p.note("update-container name=%s memory=%d", c.Name, mem)
+	if p.updateShares == 0 {
+		return nil, nil
+	}
+	u := &api.ContainerUpdate{}
+	u.SetContainerId(c.Id)
+	u.SetLinuxCPUShares(p.updateShares)
+	return []*api.ContainerUpdate{u}, nil
+}
+
+func (p *plugin) PostUpdateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
+	p.note("post-update-container name=%s", c.Name)
+	return nil
 }
 
 func (p *plugin) StartContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
@@ -173,6 +303,11 @@ func main() {
 		failCreate = flag.Bool("fail-create", false, "fail every CreateContainer")
 		failRunPod = flag.Bool("fail-run-pod", false, "fail every RunPodSandbox")
 		mountSrc   = flag.String("mount-src", "", "host directory to bind at /nri-mount")
+		shares     = flag.Uint64("update-shares", 0, "CPU shares set at UpdateContainer")
+		other      = flag.String("update-other", "", "NAME=SHARES: update NAME at CreateContainer")
+		unsol      = flag.String("unsolicited", "", "NAME=SHARES: UpdateContainers once NAME started")
+		events     = flag.String("events", "", "the events to subscribe to (default: all)")
+		syncUpd    = flag.String("sync-update", "", "NAME=SHARES: update NAME at Synchronize")
 		args       = flag.String("args", "", "replace the container's args (space separated)")
 		nofile     = flag.Uint64("nofile", 0, "set RLIMIT_NOFILE (hard and soft)")
 		device     = flag.String("device", "", "add a char device PATH:MAJOR:MINOR")
@@ -190,8 +325,18 @@ func main() {
 		os.Exit(1)
 	}
 	p := &plugin{log: f, failCreate: *failCreate, failRunPod: *failRunPod, mountSrc: *mountSrc,
+		updateShares: *shares, ids: map[string]string{},
 		args: *args, nofile: *nofile, device: *device, hook: *hook, memory: *memory,
 		removeNs: *removeNs, noEnv: *noEnv, cdi: *cdi, unmount: *unmount}
+	p.otherName, p.otherShares = nameShares(*other)
+	p.unsolName, p.unsolShares = nameShares(*unsol)
+	p.syncName, p.syncShares = nameShares(*syncUpd)
+	if *events != "" {
+		if p.events, err = api.ParseEventMask(*events); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	opts := []stub.Option{stub.WithOnClose(func() { p.note("closed"); os.Exit(0) })}
 	// a pre-installed plugin is started with its name and index in argv[0]
 	// and a connected socket in NRI_PLUGIN_SOCKET: the stub reads both itself
@@ -206,6 +351,7 @@ func main() {
 		p.note("stub: %v", err)
 		os.Exit(1)
 	}
+	p.stub = s
 	if err := s.Run(context.Background()); err != nil {
 		p.note("run: %v", err)
 		os.Exit(1)

@@ -77,16 +77,22 @@ static void test_split_message(void)
 
 static void test_big_write(void)
 {
-    size_t n = BERTH_NRIMUX_MAX_PAYLOAD + 100;
+    size_t n = BERTH_NRIMUX_MAX_PAYLOAD + 5000;
     uint8_t *p = berth_malloc(n);
     for (size_t i = 0; i < n; i++)
         p[i] = (uint8_t)i;
     berth_bytebuf_t out = {0};
     berth_nrimux_put(&out, BERTH_NRIMUX_PLUGIN_CONN, p, n);
-    ok(out.len == n + 2 * BERTH_NRIMUX_HEADER_LEN, "put: a write over the frame limit takes two");
+    size_t frames = 3; /* 4096 bytes, the frame limit, the rest */
+    const uint8_t *h2 = out.data + BERTH_NRIMUX_HEADER_LEN + BERTH_NRIMUX_FIRST_MAX;
+    ok(out.len == n + frames * BERTH_NRIMUX_HEADER_LEN && out.data[6] == 0x10 && out.data[7] == 0 &&
+               ((size_t)h2[4] << 24 | (size_t)h2[5] << 16 | (size_t)h2[6] << 8 | h2[7]) ==
+                       BERTH_NRIMUX_MAX_PAYLOAD,
+       "put: a large message: 4096 bytes first (what NRI's Go reader takes), then the rest "
+       "in frames of the limit");
     berth_nrimux_rx_t rx = {0};
     BERTH_AUTO_ERR berth_err_t err = NULL;
-    ok(berth_nrimux_rx_feed(&rx, &out, &err) == 2 && buf_is(&rx.conn[1], p, n),
+    ok(berth_nrimux_rx_feed(&rx, &out, &err) == (int)frames && buf_is(&rx.conn[1], p, n),
        "feed: and reads back whole");
     berth_nrimux_rx_fini(&rx);
     berth_bytebuf_free(&out);

@@ -7,6 +7,9 @@
  * connection closed; a plugin that never registers, and one that never
  * answers Configure, disconnected at their timeouts while another plugin
  * registers meanwhile; the stop removing the socket and closing plugins.
+ * Synchronize split: pods and containers over a small limit spread over
+ * requests that each fit, in order, `more` on all but the last; one too
+ * large alone left out; nothing at all is one empty request.
  */
 #include <errno.h>
 #include <poll.h>
@@ -255,8 +258,96 @@ static void test_timeouts(void)
     peer_close(&good);
 }
 
+/* A packed PodSandbox (field 1) or Container (field 2) with id "<c><i>"
+ * and a name of `pad` bytes. */
+static uint8_t *item(uint32_t field, int i, size_t pad, size_t *len)
+{
+    char id[16];
+    snprintf(id, sizeof(id), "%c%d", field == 1 ? 'p' : 'c', i);
+    char *name = berth_calloc(pad + 1, 1);
+    memset(name, 'x', pad);
+    uint8_t *out;
+    if (field == 1) {
+        Nri__Pkg__Api__V1alpha1__PodSandbox p = NRI__PKG__API__V1ALPHA1__POD_SANDBOX__INIT;
+        p.id = id;
+        p.name = name;
+        *len = protobuf_c_message_get_packed_size(&p.base);
+        out = berth_malloc(*len);
+        protobuf_c_message_pack(&p.base, out);
+    } else {
+        Nri__Pkg__Api__V1alpha1__Container c = NRI__PKG__API__V1ALPHA1__CONTAINER__INIT;
+        c.id = id;
+        c.name = name;
+        *len = protobuf_c_message_get_packed_size(&c.base);
+        out = berth_malloc(*len);
+        protobuf_c_message_pack(&c.base, out);
+    }
+    berth_free(name);
+    return out;
+}
+
+static void test_sync_split(void)
+{
+    /* 3 pods and 7 containers of ~300 bytes, one container of 2000, a
+     * 1000-byte limit */
+    berth_nrisrv_item_t items[11];
+    uint8_t *bufs[11];
+    for (int i = 0; i < 11; i++) {
+        uint32_t field = i < 3 ? 1 : 2;
+        bufs[i] = item(field, i, i == 6 ? 2000 : 300, &items[i].len);
+        items[i].field = field;
+        items[i].p = bufs[i];
+    }
+    berth_bytebuf_t *chunks = NULL;
+    size_t skipped = 0;
+    size_t n = berth_nrisrv_sync_split(items, 11, 1000, &chunks, &skipped);
+    ok(skipped == 1, "the item larger than a whole request is left out");
+    bool fit = true, order = true, more_ok = true;
+    size_t pods = 0, ctrs = 0;
+    int next = 0;
+    for (size_t k = 0; k < n; k++) {
+        fit = fit && chunks[k].len <= 1000;
+        Nri__Pkg__Api__V1alpha1__SynchronizeRequest *r =
+                nri__pkg__api__v1alpha1__synchronize_request__unpack(NULL, chunks[k].len,
+                                                                     chunks[k].data);
+        if (r == NULL) {
+            order = false;
+            break;
+        }
+        more_ok = more_ok && r->more == (k + 1 < n);
+        for (size_t j = 0; j < r->n_pods; j++, next++)
+            order = order && r->pods[j]->id[0] == 'p' && atoi(r->pods[j]->id + 1) == next;
+        for (size_t j = 0; j < r->n_containers; j++, next++) {
+            if (next == 6)
+                next++; /* the one left out */
+            order = order && atoi(r->containers[j]->id + 1) == next;
+        }
+        pods += r->n_pods;
+        ctrs += r->n_containers;
+        nri__pkg__api__v1alpha1__synchronize_request__free_unpacked(r, NULL);
+    }
+    ok(n >= 4 && fit, "split into several requests, each within the limit");
+    ok(pods == 3 && ctrs == 7 && order, "every pod and container once, in order");
+    ok(more_ok, "`more` on every request but the last");
+    for (size_t k = 0; k < n; k++)
+        berth_bytebuf_free(&chunks[k]);
+    berth_free(chunks);
+
+    n = berth_nrisrv_sync_split(items, 11, BERTH_NRISRV_SYNC_MAX, &chunks, &skipped);
+    ok(n == 1 && skipped == 0, "under the real limit: one request");
+    berth_bytebuf_free(&chunks[0]);
+    berth_free(chunks);
+    n = berth_nrisrv_sync_split(NULL, 0, 1000, &chunks, &skipped);
+    ok(n == 1 && chunks[0].len == 0, "nothing: one empty request");
+    berth_bytebuf_free(&chunks[0]);
+    berth_free(chunks);
+    for (int i = 0; i < 11; i++)
+        berth_free(bufs[i]);
+}
+
 int main(void)
 {
+    test_sync_split();
     signal(SIGPIPE, SIG_IGN);
     berth_err_t err = NULL;
     berth_engine_config_t ec = {.workers = 2};
