@@ -28,6 +28,7 @@
 #include "engine/hist.h"
 #include "engine/err.h"
 #include "engine/log.h"
+#include "io/bytebuf.h"
 #include "io/criu.h"
 #include "io/grpc.h"
 #include "io/lsm.h"
@@ -127,38 +128,18 @@ static uint32_t item_key(const ProtobufCMessageDescriptor *resp)
     return f->id << 3 | 2;
 }
 
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
 uint8_t *berth_cri_pack_items(const ProtobufCMessageDescriptor *resp,
                               const berth_cri_packed_t *items, size_t n, size_t *len)
 {
     uint32_t key = item_key(resp);
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
-        total += varint_len(key) + varint_len(items[i].len) + items[i].len;
+        total += berth_varint_len(key) + berth_varint_len(items[i].len) + items[i].len;
     uint8_t *buf = berth_malloc(total ? total : 1);
     uint8_t *p = buf;
     for (size_t i = 0; i < n; i++) {
-        p = put_varint(p, key);
-        p = put_varint(p, items[i].len);
+        p = berth_varint_put(p, key);
+        p = berth_varint_put(p, items[i].len);
         if (items[i].len)
             memcpy(p, items[i].data, items[i].len);
         p += items[i].len;

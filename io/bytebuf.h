@@ -77,6 +77,34 @@ static inline void berth_bytebuf_put_be32(berth_bytebuf_t *b, uint32_t v)
     berth_bytebuf_put(b, x, 4);
 }
 
+/* Protobuf's base-128 varint (the wire's lengths and keys): its size, and
+ * written at p (at most 10 bytes; returns the byte after it) or appended. */
+static inline size_t berth_varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static inline uint8_t *berth_varint_put(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static inline void berth_bytebuf_put_varint(berth_bytebuf_t *b, uint64_t v)
+{
+    uint8_t x[10];
+    berth_bytebuf_put(b, x, (size_t)(berth_varint_put(x, v) - x));
+}
+
 /* Bytes not yet consumed. */
 static inline size_t berth_bytebuf_pending(const berth_bytebuf_t *b)
 {

@@ -431,25 +431,6 @@ static void sync_data_free(berth_msg_t *msg)
     berth_free(msg);
 }
 
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static void put_varint(berth_bytebuf_t *b, uint64_t v)
-{
-    while (v >= 0x80) {
-        berth_bytebuf_put_u8(b, (uint8_t)(v | 0x80));
-        v >>= 7;
-    }
-    berth_bytebuf_put_u8(b, (uint8_t)v);
-}
-
 size_t berth_nrisrv_sync_split(const berth_nrisrv_item_t *items, size_t n, size_t limit,
                                berth_bytebuf_t **chunks, size_t *skipped)
 {
@@ -460,7 +441,7 @@ size_t berth_nrisrv_sync_split(const berth_nrisrv_item_t *items, size_t n, size_
     berth_bytebuf_t cur = {0};
     *skipped = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t need = 1 + varint_len(items[i].len) + items[i].len;
+        size_t need = 1 + berth_varint_len(items[i].len) + items[i].len;
         if (need + sizeof(more) > limit) {
             (*skipped)++;
             continue;
@@ -472,7 +453,7 @@ size_t berth_nrisrv_sync_split(const berth_nrisrv_item_t *items, size_t n, size_
             cur = (berth_bytebuf_t){0};
         }
         berth_bytebuf_put_u8(&cur, (uint8_t)(items[i].field << 3 | 2));
-        put_varint(&cur, items[i].len);
+        berth_bytebuf_put_varint(&cur, items[i].len);
         berth_bytebuf_put(&cur, items[i].p, items[i].len);
     }
     (void)berth_bytebuf_reserve(&cur, 1); /* an empty request still has a buffer */

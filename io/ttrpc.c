@@ -59,38 +59,16 @@ ssize_t berth_ttrpc_parse(const uint8_t *buf, size_t len, berth_ttrpc_msg_t *msg
 
 /* ---- protobuf writing ---- */
 
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static void put_varint(berth_bytebuf_t *b, uint64_t v)
-{
-    uint8_t x[10];
-    size_t n = 0;
-    while (v >= 0x80) {
-        x[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    x[n++] = (uint8_t)v;
-    berth_bytebuf_put(b, x, n);
-}
-
 /* Size of a length-delimited field with a one-byte key (fields 1..15). */
 static size_t len_field_size(size_t n)
 {
-    return 1 + varint_len(n) + n;
+    return 1 + berth_varint_len(n) + n;
 }
 
 static void put_len_field(berth_bytebuf_t *b, unsigned field, const void *p, size_t n)
 {
-    put_varint(b, (uint64_t)field << 3 | WIRE_LEN);
-    put_varint(b, n);
+    berth_bytebuf_put_varint(b, (uint64_t)field << 3 | WIRE_LEN);
+    berth_bytebuf_put_varint(b, n);
     berth_bytebuf_put(b, p, n);
 }
 
@@ -119,7 +97,7 @@ int berth_ttrpc_request_encode(berth_bytebuf_t *out, uint32_t stream_id, const c
     /* proto3 leaves out empty and zero fields, so does berth */
     size_t body = (sl ? len_field_size(sl) : 0) + (ml ? len_field_size(ml) : 0) +
                   (plen ? len_field_size(plen) : 0) +
-                  (timeout_nano ? 1 + varint_len((uint64_t)timeout_nano) : 0);
+                  (timeout_nano ? 1 + berth_varint_len((uint64_t)timeout_nano) : 0);
     if (body > BERTH_TTRPC_MAX_MSG)
         return too_big(err, "request", body);
     put_header(out, body, stream_id, BERTH_TTRPC_REQUEST);
@@ -130,8 +108,8 @@ int berth_ttrpc_request_encode(berth_bytebuf_t *out, uint32_t stream_id, const c
     if (plen)
         put_len_field(out, 3, payload, plen);
     if (timeout_nano) {
-        put_varint(out, 4 << 3 | WIRE_VARINT);
-        put_varint(out, (uint64_t)timeout_nano);
+        berth_bytebuf_put_varint(out, 4 << 3 | WIRE_VARINT);
+        berth_bytebuf_put_varint(out, (uint64_t)timeout_nano);
     }
     return 0;
 }
@@ -145,17 +123,17 @@ int berth_ttrpc_response_encode(berth_bytebuf_t *out, uint32_t stream_id, int32_
         return too_big(err, "response", plen + msgl);
     /* int32 negatives are sign-extended to ten bytes on the wire */
     uint64_t wcode = (uint64_t)(int64_t)code;
-    size_t status = (code ? 1 + varint_len(wcode) : 0) + (msgl ? len_field_size(msgl) : 0);
+    size_t status = (code ? 1 + berth_varint_len(wcode) : 0) + (msgl ? len_field_size(msgl) : 0);
     size_t body = (status ? len_field_size(status) : 0) + (plen ? len_field_size(plen) : 0);
     if (body > BERTH_TTRPC_MAX_MSG)
         return too_big(err, "response", body);
     put_header(out, body, stream_id, BERTH_TTRPC_RESPONSE);
     if (status) {
-        put_varint(out, 1 << 3 | WIRE_LEN);
-        put_varint(out, status);
+        berth_bytebuf_put_varint(out, 1 << 3 | WIRE_LEN);
+        berth_bytebuf_put_varint(out, status);
         if (code) {
-            put_varint(out, 1 << 3 | WIRE_VARINT);
-            put_varint(out, wcode);
+            berth_bytebuf_put_varint(out, 1 << 3 | WIRE_VARINT);
+            berth_bytebuf_put_varint(out, wcode);
         }
         if (msgl)
             put_len_field(out, 2, message, msgl);
