@@ -419,21 +419,12 @@ second_json() {
 EOF
 }
 
-# running_ctr: $POD and $CTR (nrictr, started) after the image is pulled
-running_ctr() {
-    berth_crictl pull "$BUSYBOX" >/dev/null
-    pod_and_ctr_json
-    POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
-    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
-    berth_crictl start "$CTR" >/dev/null
-}
-
 @test "nri: UpdateContainer: a plugin sets the CPU shares of a memory update; PostUpdate follows" {
     with_images
     start_nri
     plugin updater 10 -update-shares 300
     wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=updater'
-    running_ctr
+    ctr_create_start
     [[ $(cg "$CTR" cpu/cpu.shares) != 300 ]]
     berth_crictl update --memory 67108864 "$CTR"
     [[ $(cg "$CTR" memory/memory.limit_in_bytes) == 67108864 ]]
@@ -449,7 +440,7 @@ running_ctr() {
     start_nri
     plugin other 10 -update-other nrictr=333
     wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=other'
-    running_ctr
+    ctr_create_start
     [[ $(cg "$CTR" cpu/cpu.shares) != 333 ]]
     second_json
     CTR2=$(berth_crictl create "$POD" "$BERTH_TMP/ctr2.json" "$BERTH_TMP/pod.json")
@@ -464,7 +455,7 @@ running_ctr() {
     start_nri
     plugin rebalancer 10 -unsolicited nrictr=444
     wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=rebalancer'
-    running_ctr
+    ctr_create_start
     wait_log "$BERTH_TMP/rebalancer.log" '^unsolicited shares=444 failed=1 err=<nil> failed-ids=0{64}$'
     [[ $(cg "$CTR" cpu/cpu.shares) == 444 ]]
     grep -q 'NRI container update failed.*plugin=10-rebalancer' "$BERTH_LOG"
@@ -477,7 +468,7 @@ running_ctr() {
     plugin narrow 20 -events PostStartContainer
     wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=watcher'
     wait_log "$BERTH_LOG" 'NRI plugin registered.*plugin=narrow.*events=0x40'
-    running_ctr
+    ctr_create_start
     berth_crictl update --memory 67108864 "$CTR"
     berth_crictl stop "$CTR" >/dev/null
     berth_crictl rm "$CTR" >/dev/null
@@ -499,7 +490,7 @@ running_ctr() {
 @test "nri: after a restart, Synchronize includes the pods and containers restored from disk; its updates apply" {
     with_images
     start_nri
-    running_ctr
+    ctr_create_start
     second_json
     CTR2=$(berth_crictl create "$POD" "$BERTH_TMP/ctr2.json" "$BERTH_TMP/pod.json")
     stop_berthd
