@@ -405,6 +405,7 @@ EOF
     [[ ${lines[1]} == c*"1,"*3*/dev/cdi-nri ]]
     [[ ${lines[2]} == *"No such file"* ]]
     ! grep -q "$BERTH_TMP/kube" "$BERTH_RUNROOT/containers/$CTR/config.json"
+}
 
 # cg CTR FILE: a cgroup (v1) file of the container, read inside it
 cg() {
