@@ -23,26 +23,18 @@
 #include "io/fs.h"
 #include "io/restore.h"
 #include "tests/unit/check.h"
+#include "tests/unit/tree.h"
 
 static char root[64];
 
 static char *at(const char *rel)
 {
-    return berth_asprintf("%s/%s", root, rel);
+    return tree_at(root, rel);
 }
 
 static void put(const char *rel, const char *text)
 {
-    BERTH_AUTO_FREE char *p = at(rel);
-    BERTH_AUTO_ERR berth_err_t err = NULL;
-    BERTH_AUTO_FREE char *parent = berth_strdup(p);
-    *strrchr(parent, '/') = '\0';
-    berth_fs_mkdir_p(parent, 0755, &err);
-    FILE *f = fopen(p, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
+    tree_put(root, rel, text);
 }
 
 static char *slurp(const char *rel)
