@@ -106,6 +106,26 @@ wait_log() {
     return 1
 }
 
+# refused_then_retried PLUGIN PATTERN: CreateContainer of pod_and_ctr_json
+# in $POD fails with output matching PATTERN (a glob) and leaves nothing (no
+# container, no bundle, no root filesystem mounted); once the only plugin,
+# PLUGIN, is gone, the kubelet's retry of the same name succeeds ($CTR).
+refused_then_retried() {
+    local dirs mounts
+    dirs=$(ls "$BERTH_RUNROOT/containers" | wc -l)
+    mounts=$(merged_mounts)
+    run berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json"
+    [ "$status" -ne 0 ]
+    [[ $output == $2 ]]
+    [ -z "$(berth_crictl ps -a -q)" ]
+    [ "$(ls "$BERTH_RUNROOT/containers" | wc -l)" -eq "$dirs" ]
+    [ "$(merged_mounts)" -eq "$mounts" ]
+    kill "${PLUGIN_PIDS[0]}"
+    wait_log "$BERTH_LOG" "NRI plugin disconnected.*plugin=$1"
+    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
+    [[ $CTR =~ ^[0-9a-f]{64}$ ]]
+}
+
 @test "nri: off by default, no socket" {
     start_berthd --set "crio.nri.nri_listen=$NRI_SOCK"
     [ ! -e "$NRI_SOCK" ]
@@ -183,21 +203,7 @@ wait_log() {
     berth_crictl pull "$BUSYBOX" >/dev/null
     pod_and_ctr_json
     POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
-    local dirs mounts
-    dirs=$(ls "$BERTH_RUNROOT/containers" | wc -l)
-    mounts=$(merged_mounts)
-    run berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json"
-    [ "$status" -ne 0 ]
-    [[ $output == *"10-refuser"*"refuses container nrictr"* ]]
-    [ -z "$(berth_crictl ps -a -q)" ]
-    # nothing of the attempt is left: no bundle, no root filesystem mounted
-    [ "$(ls "$BERTH_RUNROOT/containers" | wc -l)" -eq "$dirs" ]
-    [ "$(merged_mounts)" -eq "$mounts" ]
-    # the plugin goes; the kubelet's retry of the same name succeeds
-    kill "${PLUGIN_PIDS[0]}"
-    wait_log "$BERTH_LOG" 'NRI plugin disconnected.*plugin=refuser'
-    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
-    [[ $CTR =~ ^[0-9a-f]{64}$ ]]
+    refused_then_retried refuser '*10-refuser*refuses container nrictr*'
 }
 
 @test "nri: pod and container events reach the plugin in order; a refused RunPodSandbox leaves nothing" {
@@ -342,19 +348,7 @@ ctr_create_start() {
     berth_crictl pull "$BUSYBOX" >/dev/null
     pod_and_ctr_json
     POD=$(berth_crictl runp "$BERTH_TMP/pod.json")
-    local dirs mounts
-    dirs=$(ls "$BERTH_RUNROOT/containers" | wc -l)
-    mounts=$(merged_mounts)
-    run berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json"
-    [ "$status" -ne 0 ]
-    [[ $output == *PermissionDenied*"10-hooker"*"reject_oci_hook_adjustment"* ]]
-    [ -z "$(berth_crictl ps -a -q)" ]
-    [ "$(ls "$BERTH_RUNROOT/containers" | wc -l)" -eq "$dirs" ]
-    [ "$(merged_mounts)" -eq "$mounts" ]
-    kill "${PLUGIN_PIDS[0]}"
-    wait_log "$BERTH_LOG" 'NRI plugin disconnected.*plugin=hooker'
-    CTR=$(berth_crictl create "$POD" "$BERTH_TMP/ctr.json" "$BERTH_TMP/pod.json")
-    [[ $CTR =~ ^[0-9a-f]{64}$ ]]
+    refused_then_retried hooker '*PermissionDenied*10-hooker*reject_oci_hook_adjustment*'
 }
 
 @test "nri: a plugin removing the network namespace puts the container in the node's" {
